@@ -1,0 +1,13 @@
+//! Shared foundations of every Nova daemon: configuration, request context,
+//! the error type that crosses RPC and API boundaries, instance state enums,
+//! logging and shutdown.
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod service;
+pub mod states;
+
+pub use config::NovaConfig;
+pub use context::RequestContext;
+pub use error::{NovaError, NovaResult};

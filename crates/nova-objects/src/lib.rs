@@ -1,0 +1,575 @@
+//! Nova's versioned objects as plain serde types: what travels in RPC
+//! messages and what the conductor reads from and writes to the database.
+//! Field names are Nova's (`nova/objects/*.py`).
+
+use chrono::{DateTime, Utc};
+use nova_common::states::{status_from_state, TaskState, VmState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub type Timestamp = DateTime<Utc>;
+
+/// `instance_types` (a flavor).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Flavor {
+    pub id: i64,
+    pub flavorid: String,
+    pub name: String,
+    pub memory_mb: i64,
+    pub vcpus: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    pub swap: i64,
+    pub rxtx_factor: f64,
+    pub vcpu_weight: Option<i64>,
+    pub disabled: bool,
+    pub is_public: bool,
+    #[serde(default)]
+    pub extra_specs: BTreeMap<String, String>,
+    pub created_at: Option<Timestamp>,
+}
+
+/// An instance fault (`instance_faults`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceFault {
+    pub instance_uuid: Uuid,
+    pub code: i32,
+    pub message: String,
+    pub details: String,
+    pub host: Option<String>,
+    pub created_at: Option<Timestamp>,
+}
+
+/// One IP of a VIF in the network info cache.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FixedIpInfo {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub ip_type: String,
+    pub version: u8,
+    #[serde(default)]
+    pub floating_ips: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubnetInfo {
+    pub cidr: String,
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    pub ips: Vec<FixedIpInfo>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkRef {
+    pub id: Uuid,
+    pub label: String,
+    pub bridge: String,
+    pub bridge_interface: Option<String>,
+    pub subnets: Vec<SubnetInfo>,
+    #[serde(default)]
+    pub should_create_bridge: bool,
+}
+
+/// One virtual interface, as in `nova.network.model.VIF`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Vif {
+    pub id: Uuid,
+    /// The MAC address.
+    pub address: String,
+    pub network: NetworkRef,
+    #[serde(rename = "type")]
+    pub vif_type: String,
+    pub devname: Option<String>,
+}
+
+/// `instance_info_caches.network_info`.
+pub type NetworkInfo = Vec<Vif>;
+
+/// An instance, with the joined data the API shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub user_id: String,
+    pub project_id: String,
+    pub display_name: String,
+    pub display_description: Option<String>,
+    pub hostname: String,
+    pub image_ref: String,
+    pub instance_type_id: i64,
+    pub flavor: Flavor,
+    pub memory_mb: i64,
+    pub vcpus: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    pub vm_state: VmState,
+    pub task_state: Option<TaskState>,
+    pub power_state: i32,
+    pub host: Option<String>,
+    pub node: Option<String>,
+    pub launched_on: Option<String>,
+    pub availability_zone: Option<String>,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub reservation_id: String,
+    pub launch_index: i32,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub config_drive: String,
+    pub locked: bool,
+    pub locked_by: Option<String>,
+    pub kernel_id: String,
+    pub ramdisk_id: String,
+    pub root_device_name: Option<String>,
+    pub progress: i32,
+    pub launched_at: Option<Timestamp>,
+    pub terminated_at: Option<Timestamp>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    pub deleted: bool,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub system_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub network_info: NetworkInfo,
+    pub fault: Option<InstanceFault>,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Instance {
+            id: 0,
+            uuid: Uuid::nil(),
+            user_id: String::new(),
+            project_id: String::new(),
+            display_name: String::new(),
+            display_description: None,
+            hostname: String::new(),
+            image_ref: String::new(),
+            instance_type_id: 0,
+            flavor: Flavor::default(),
+            memory_mb: 0,
+            vcpus: 0,
+            root_gb: 0,
+            ephemeral_gb: 0,
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            power_state: 0,
+            host: None,
+            node: None,
+            launched_on: None,
+            availability_zone: None,
+            key_name: None,
+            key_data: None,
+            user_data: None,
+            reservation_id: String::new(),
+            launch_index: 0,
+            access_ip_v4: None,
+            access_ip_v6: None,
+            config_drive: String::new(),
+            locked: false,
+            locked_by: None,
+            kernel_id: String::new(),
+            ramdisk_id: String::new(),
+            root_device_name: None,
+            progress: 0,
+            launched_at: None,
+            terminated_at: None,
+            created_at: None,
+            updated_at: None,
+            deleted_at: None,
+            deleted: false,
+            metadata: BTreeMap::new(),
+            system_metadata: BTreeMap::new(),
+            network_info: Vec::new(),
+            fault: None,
+        }
+    }
+}
+
+impl Instance {
+    /// The hypervisor name, from `[DEFAULT] instance_name_template` (`instance-%08x`).
+    pub fn name(&self, template: &str) -> String {
+        render_name_template(template, self.id, &self.uuid)
+    }
+
+    pub fn api_status(&self) -> &'static str {
+        status_from_state(self.vm_state, self.task_state)
+    }
+}
+
+/// Render `instance-%08x`-style templates (also `%(uuid)s`, `%d`, `%x`).
+pub fn render_name_template(template: &str, id: i64, uuid: &Uuid) -> String {
+    let mut out = template.replace("%(uuid)s", &uuid.to_string());
+    if let Some(start) = out.find('%') {
+        let spec: String = out[start + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        let conv = out[start + 1 + spec.len()..].chars().next();
+        let width: usize = spec.trim_start_matches('0').parse().unwrap_or(0);
+        let zero = spec.starts_with('0');
+        let body = match conv {
+            Some('x') => format!("{id:x}"),
+            Some('d') => id.to_string(),
+            _ => return out,
+        };
+        let padded = if body.len() < width {
+            let pad = if zero { '0' } else { ' ' };
+            format!("{}{body}", pad.to_string().repeat(width - body.len()))
+        } else {
+            body
+        };
+        out.replace_range(start..start + 2 + spec.len(), &padded);
+    }
+    out
+}
+
+/// Fields the API sets when it creates an instance (`instance_create`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceCreate {
+    pub uuid: Uuid,
+    pub user_id: String,
+    pub project_id: String,
+    pub display_name: String,
+    pub display_description: Option<String>,
+    pub hostname: String,
+    pub image_ref: String,
+    pub flavor: Flavor,
+    pub availability_zone: Option<String>,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub reservation_id: String,
+    pub launch_index: i32,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub config_drive: String,
+    pub kernel_id: String,
+    pub ramdisk_id: String,
+    pub metadata: BTreeMap<String, String>,
+    pub system_metadata: BTreeMap<String, String>,
+    /// `instance_actions.request_id` of the create action.
+    pub request_id: String,
+}
+
+/// A partial update of an instance (`instance_update_and_get_original`).
+/// `None` leaves a column alone; for nullable columns `Some(None)` clears it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceUpdate {
+    pub vm_state: Option<VmState>,
+    pub task_state: Option<Option<TaskState>>,
+    pub power_state: Option<i32>,
+    pub host: Option<Option<String>>,
+    pub node: Option<Option<String>>,
+    pub launched_on: Option<Option<String>>,
+    pub launched_at: Option<Option<Timestamp>>,
+    pub terminated_at: Option<Option<Timestamp>>,
+    pub progress: Option<i32>,
+    pub root_device_name: Option<Option<String>>,
+    pub locked: Option<bool>,
+    pub network_info: Option<NetworkInfo>,
+    /// Compare-and-set: the update applies only if task_state is one of these.
+    pub expected_task_state: Option<Vec<Option<TaskState>>>,
+    /// Compare-and-set on vm_state.
+    pub expected_vm_state: Option<Vec<VmState>>,
+}
+
+/// Filters of an instance listing (`instance_get_all_by_filters`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceFilters {
+    pub project_id: Option<String>,
+    pub host: Option<String>,
+    pub name: Option<String>,
+    pub status_vm_states: Option<Vec<VmState>>,
+    pub image_ref: Option<String>,
+    pub flavor_id: Option<i64>,
+    pub uuids: Option<Vec<Uuid>>,
+    pub deleted: Option<bool>,
+    pub changes_since: Option<Timestamp>,
+    pub limit: Option<i64>,
+    pub marker: Option<Uuid>,
+}
+
+/// A service record (`services`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub host: String,
+    pub binary: String,
+    pub topic: Option<String>,
+    pub report_count: i64,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub forced_down: bool,
+    pub version: i32,
+    pub last_seen_up: Option<Timestamp>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Service {
+    /// Nova's servicegroup DB driver: up when the last check-in is recent.
+    pub fn is_up(&self, now: Timestamp, service_down_time: u64) -> bool {
+        if self.forced_down {
+            return false;
+        }
+        let last = self.last_seen_up.or(self.updated_at).or(self.created_at);
+        match last {
+            Some(t) => (now - t).num_milliseconds() <= (service_down_time as i64) * 1000,
+            None => false,
+        }
+    }
+}
+
+/// What a compute host reports about its node (`compute_nodes`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComputeNode {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub service_id: Option<i64>,
+    pub host: String,
+    pub hypervisor_hostname: String,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub cpu_info: String,
+    pub host_ip: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub vcpus_used: i64,
+    pub memory_mb_used: i64,
+    pub local_gb_used: i64,
+    pub free_ram_mb: i64,
+    pub free_disk_gb: i64,
+    pub current_workload: i64,
+    pub running_vms: i64,
+    pub disk_available_least: Option<i64>,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// The hypervisor's own view of its resources (`get_available_resource`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostResources {
+    pub hypervisor_hostname: String,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub cpu_info: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub disk_available_least: Option<i64>,
+}
+
+/// The compute host's report: hypervisor resources plus its config.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComputeNodeReport {
+    pub host: String,
+    pub host_ip: String,
+    pub resources: HostResources,
+    pub reserved_host_memory_mb: i64,
+    pub reserved_host_disk_mb: i64,
+    pub reserved_host_cpus: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+}
+
+/// What an instance needs from a host, as the scheduler claims it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRequest {
+    pub memory_mb: i64,
+    pub vcpus: i64,
+    pub disk_gb: i64,
+}
+
+impl ResourceRequest {
+    pub fn from_flavor(f: &Flavor) -> Self {
+        ResourceRequest {
+            memory_mb: f.memory_mb,
+            vcpus: f.vcpus,
+            disk_gb: f.root_gb + f.ephemeral_gb + (f.swap + 1023) / 1024,
+        }
+    }
+}
+
+/// Image metadata as Glance v2 shows it (`nova.objects.ImageMeta`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageMeta {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub size: Option<i64>,
+    pub checksum: Option<String>,
+    pub os_hash_algo: Option<String>,
+    pub os_hash_value: Option<String>,
+    pub min_ram: i64,
+    pub min_disk: i64,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The scheduling request (`nova.objects.RequestSpec`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestSpec {
+    pub instance_uuid: Uuid,
+    pub project_id: String,
+    pub user_id: String,
+    pub flavor: Flavor,
+    pub image: ImageMeta,
+    pub num_instances: i32,
+    pub availability_zone: Option<String>,
+    /// Hosts already tried (RetryFilter).
+    #[serde(default)]
+    pub ignore_hosts: Vec<String>,
+    pub num_attempts: u32,
+}
+
+/// A scheduling decision (`nova.objects.Selection`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    pub service_host: String,
+    pub nodename: String,
+    pub compute_node_uuid: Uuid,
+    pub instance_uuid: Uuid,
+}
+
+/// A network (`networks`), FlatDHCP style.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub label: String,
+    pub cidr: String,
+    pub netmask: String,
+    pub gateway: String,
+    pub broadcast: String,
+    pub dhcp_start: String,
+    pub bridge: String,
+    pub bridge_interface: Option<String>,
+    pub dns1: Option<String>,
+    pub dns2: Option<String>,
+    pub multi_host: bool,
+    pub project_id: Option<String>,
+    pub host: Option<String>,
+    pub priority: Option<i32>,
+    pub created_at: Option<Timestamp>,
+}
+
+/// What `nova-manage network create` asks for.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkCreate {
+    pub label: String,
+    pub cidr: String,
+    pub bridge: String,
+    pub bridge_interface: Option<String>,
+    pub dns1: Option<String>,
+    pub dns2: Option<String>,
+    pub multi_host: bool,
+    pub project_id: Option<String>,
+}
+
+/// An address leased to an instance (`fixed_ips`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FixedIp {
+    pub id: i64,
+    pub address: String,
+    pub network_id: i64,
+    pub virtual_interface_id: Option<i64>,
+    pub instance_uuid: Option<Uuid>,
+    pub allocated: bool,
+    pub leased: bool,
+    pub reserved: bool,
+    pub host: Option<String>,
+}
+
+/// `virtual_interfaces`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VirtualInterface {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub address: String,
+    pub network_id: i64,
+    pub instance_uuid: Uuid,
+}
+
+/// `instance_actions`, with its events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceAction {
+    pub id: i64,
+    pub action: String,
+    pub instance_uuid: Uuid,
+    pub request_id: String,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub start_time: Option<Timestamp>,
+    pub finish_time: Option<Timestamp>,
+    pub message: Option<String>,
+    #[serde(default)]
+    pub events: Vec<InstanceActionEvent>,
+}
+
+/// `instance_actions_events`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceActionEvent {
+    pub event: String,
+    pub start_time: Option<Timestamp>,
+    pub finish_time: Option<Timestamp>,
+    pub result: Option<String>,
+    pub traceback: Option<String>,
+    pub host: Option<String>,
+}
+
+/// Instance actions as Nova names them (`nova.compute.instance_actions`).
+pub mod instance_actions {
+    pub const CREATE: &str = "create";
+    pub const DELETE: &str = "delete";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_template() {
+        let u = Uuid::nil();
+        assert_eq!(render_name_template("instance-%08x", 26, &u), "instance-0000001a");
+        assert_eq!(render_name_template("vm-%d", 7, &u), "vm-7");
+        assert_eq!(
+            render_name_template("i-%(uuid)s", 7, &u),
+            format!("i-{u}")
+        );
+    }
+
+    #[test]
+    fn service_up_down() {
+        let now = Utc::now();
+        let mut s = Service {
+            last_seen_up: Some(now - chrono::Duration::seconds(30)),
+            ..Default::default()
+        };
+        assert!(s.is_up(now, 60));
+        s.last_seen_up = Some(now - chrono::Duration::seconds(61));
+        assert!(!s.is_up(now, 60));
+        s.last_seen_up = Some(now);
+        s.forced_down = true;
+        assert!(!s.is_up(now, 60));
+    }
+
+    #[test]
+    fn disk_request_counts_swap_in_whole_gb() {
+        let f = Flavor { root_gb: 1, ephemeral_gb: 2, swap: 512, memory_mb: 64, vcpus: 1, ..Default::default() };
+        assert_eq!(ResourceRequest::from_flavor(&f), ResourceRequest { memory_mb: 64, vcpus: 1, disk_gb: 4 });
+    }
+}

@@ -1,0 +1,58 @@
+//! `nova-conductor`'s RPC API (topic `conductor`): the database proxy every
+//! other daemon uses, and the build task (`compute_task` in Nova).
+
+use nova_objects::{
+    ComputeNode, ComputeNodeReport, FixedIp, Flavor, Instance, InstanceAction, InstanceCreate,
+    InstanceFault, InstanceFilters, InstanceUpdate, Network, RequestSpec, ResourceRequest, Service,
+    VirtualInterface,
+};
+use uuid::Uuid;
+
+crate::rpc_api! {
+    topic: "conductor", version: "3.0";
+    // --- services (servicegroup DB driver) ---
+    /// Create the service record if missing and record a check-in.
+    call fn service_update(host: String, binary: String, topic: Option<String>) -> Service;
+    call fn service_get_all() -> Vec<Service>;
+    call fn service_set_disabled(host: String, binary: String, disabled: bool, disabled_reason: Option<String>) -> Service;
+    call fn service_set_forced_down(host: String, binary: String, forced_down: bool) -> Service;
+    call fn service_delete(service_id: i64) -> ();
+    // --- compute nodes ---
+    /// Store the hypervisor's resources; used amounts are recomputed from the host's instances.
+    call fn compute_node_update(report: ComputeNodeReport) -> ComputeNode;
+    call fn compute_node_get_all() -> Vec<ComputeNode>;
+    /// Atomically take the instance's resources on the node and assign the instance to it.
+    /// Returns false when they no longer fit.
+    call fn compute_node_claim(instance_uuid: Uuid, host: String, nodename: String, request: ResourceRequest) -> bool;
+    // --- flavors ---
+    call fn flavor_get_by_flavor_id(flavor_id: String) -> Flavor;
+    call fn flavor_get_all(is_public: Option<bool>) -> Vec<Flavor>;
+    call fn flavor_create(flavor: Flavor) -> Flavor;
+    call fn flavor_destroy(flavor_id: String) -> ();
+    // --- instances ---
+    call fn instance_create(values: InstanceCreate) -> Instance;
+    call fn instance_get_by_uuid(instance_uuid: Uuid) -> Instance;
+    call fn instance_get_all_by_filters(filters: InstanceFilters) -> Vec<Instance>;
+    /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.
+    call fn instance_update(instance_uuid: Uuid, updates: InstanceUpdate) -> Instance;
+    /// Soft-delete the instance (and free its compute node usage).
+    call fn instance_destroy(instance_uuid: Uuid) -> Instance;
+    call fn instance_fault_create(fault: InstanceFault) -> ();
+    // --- instance actions ---
+    call fn action_event_start(instance_uuid: Uuid, request_id: String, event: String, host: String) -> ();
+    call fn action_event_finish(instance_uuid: Uuid, request_id: String, event: String, result: String, traceback: Option<String>) -> ();
+    call fn actions_get(instance_uuid: Uuid) -> Vec<InstanceAction>;
+    call fn action_start(instance_uuid: Uuid, action: String, request_id: String) -> ();
+    // --- networks (for nova-network) ---
+    call fn network_get_all() -> Vec<Network>;
+    call fn network_get_by_uuid(network_uuid: Uuid) -> Network;
+    call fn virtual_interface_create(instance_uuid: Uuid, network_id: i64, address: String) -> VirtualInterface;
+    call fn fixed_ip_associate_pool(network_id: i64, instance_uuid: Uuid, host: Option<String>, virtual_interface_id: i64) -> FixedIp;
+    call fn fixed_ip_get_by_instance(instance_uuid: Uuid) -> Vec<FixedIp>;
+    call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;
+    /// Release the instance's fixed IPs and delete its VIFs.
+    call fn network_deallocate_instance(instance_uuid: Uuid) -> ();
+    // --- compute tasks ---
+    /// Schedule the instances and cast their builds to the chosen hosts.
+    cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>) -> ();
+}

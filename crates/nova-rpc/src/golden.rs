@@ -1,0 +1,69 @@
+//! Golden wire samples: one message of each kind, with default arguments and
+//! a fixed context, compared to `golden/<topic>.json`. A change to any
+//! message's shape shows up as a diff of that file. `UPDATE_GOLDEN=1` rewrites it.
+
+use crate::envelope::{request_inner, RequestMeta};
+use nova_common::RequestContext;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+fn meta() -> RequestMeta {
+    RequestMeta {
+        ctx: RequestContext {
+            request_id: "req-00000000-0000-0000-0000-000000000000".into(),
+            user_id: Some("user".into()),
+            project_id: Some("project".into()),
+            roles: vec!["member".into()],
+            ..Default::default()
+        },
+        version: String::new(),
+        namespace: None,
+        unique_id: "0".into(),
+        msg_id: Some("1".into()),
+        reply_q: Some("reply_0".into()),
+    }
+}
+
+fn check(topic: &str, version: &str, samples: Vec<Value>) {
+    let mut all = Map::new();
+    for s in samples {
+        let mut m = meta();
+        m.version = version.to_string();
+        let inner = request_inner(&s, &m);
+        let method = s["method"].as_str().unwrap_or_default().to_string();
+        all.insert(method, inner);
+    }
+    let got = serde_json::to_string_pretty(&Value::Object(all)).unwrap_or_default() + "\n";
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("golden/{topic}.json"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap_or(&path)).ok();
+        std::fs::write(&path, &got).ok();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(got, want, "{topic} wire format changed; rerun with UPDATE_GOLDEN=1 if intended");
+}
+
+macro_rules! golden {
+    ($name:ident, $module:ident) => {
+        #[test]
+        fn $name() {
+            use crate::$module::{Request, TOPIC, VERSION};
+            let samples: Vec<Value> = Request::golden_samples()
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect();
+            // Each sample decodes back to the same request.
+            for (s, r) in samples.iter().zip(Request::golden_samples()) {
+                let back: Request = serde_json::from_value(s.clone()).expect("decodes");
+                assert_eq!(back, r);
+                assert_eq!(s["method"], r.method());
+            }
+            check(TOPIC, VERSION, samples);
+        }
+    };
+}
+
+golden!(conductor_messages, conductor);
+golden!(scheduler_messages, scheduler);
+golden!(compute_messages, compute);
+golden!(network_messages, network);

@@ -1,0 +1,606 @@
+//! The AMQP transport: one connection per process, supervised.
+//!
+//! A supervisor task owns the connection. On loss it logs, backs off
+//! (`rabbit_retry_backoff`, capped at `rabbit_interval_max`), reconnects and
+//! re-declares the exchanges, the reply queue and every registered
+//! subscription. Callers wait (within their timeout) for a live link.
+
+use crate::envelope;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use nova_common::config::{parse_transport_url, NovaConfig};
+use nova_common::{NovaError, RequestContext};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+/// Where a message goes: a topic, optionally one server's queue, or the fanout exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub topic: String,
+    pub server: Option<String>,
+    pub fanout: bool,
+}
+
+impl Target {
+    pub fn topic(topic: &str) -> Self {
+        Target {
+            topic: topic.to_string(),
+            server: None,
+            fanout: false,
+        }
+    }
+
+    pub fn routing_key(&self) -> String {
+        match &self.server {
+            Some(s) => format!("{}.{}", self.topic, s),
+            None => self.topic.clone(),
+        }
+    }
+}
+
+/// A queue and how it is bound.
+#[derive(Clone, Debug)]
+pub(crate) struct QueueSpec {
+    pub name: String,
+    pub exchange: String,
+    pub exchange_kind: ExchangeKind,
+    pub routing_key: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+}
+
+/// A message handed to a server, to be acked (or requeued) when handled.
+pub struct Incoming {
+    pub body: Vec<u8>,
+    pub redelivered: bool,
+    acker: lapin::Acker,
+}
+
+impl Incoming {
+    pub async fn ack(&self) {
+        if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
+            // The channel died meanwhile: the broker redelivers; handlers are idempotent.
+            warn!("could not ack message: {e}");
+        }
+    }
+
+    pub async fn requeue(&self) {
+        let opts = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        if let Err(e) = self.acker.nack(opts).await {
+            warn!("could not requeue message: {e}");
+        }
+    }
+}
+
+pub(crate) struct Subscription {
+    pub queues: Vec<QueueSpec>,
+    pub tx: mpsc::Sender<Incoming>,
+    pub prefetch: u16,
+    /// Cancelled when the server stops consuming.
+    pub stop: CancellationToken,
+}
+
+struct Link {
+    conn: Connection,
+    publish: Channel,
+}
+
+struct Inner {
+    uri: String,
+    exchange: String,
+    reply_q: String,
+    default_timeout: Duration,
+    retry_backoff: u64,
+    interval_max: u64,
+    link: watch::Sender<Option<Arc<Link>>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, NovaError>>>>,
+    subs: Mutex<Vec<Arc<Subscription>>>,
+    /// Bumped when a subscription is added so the supervisor can attach it to the live link.
+    subs_changed: tokio::sync::Notify,
+    closed: CancellationToken,
+}
+
+/// A handle on the process's AMQP connection; cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Transport {
+    /// Start the supervisor; returns at once. Use [`Transport::wait_connected`] to wait.
+    pub fn start(cfg: &NovaConfig, process_name: &str) -> Result<Self, NovaError> {
+        let t = parse_transport_url(&cfg.default.transport_url)
+            .map_err(|e| NovaError::invalid_input(format!("transport_url: {e}")))?;
+        let vhost = if t.vhost == "/" {
+            "%2f".to_string()
+        } else {
+            t.vhost.clone()
+        };
+        let uri = format!(
+            "amqp://{}:{}@{}:{}/{}?heartbeat={}&connection_timeout=10000",
+            t.user,
+            t.password,
+            t.host,
+            t.port,
+            vhost,
+            cfg.rabbit.heartbeat_timeout_threshold / 2
+        );
+        let (link, _) = watch::channel(None);
+        let inner = Arc::new(Inner {
+            uri,
+            exchange: cfg.default.control_exchange.clone(),
+            reply_q: format!("reply_{}", uuid::Uuid::new_v4().simple()),
+            default_timeout: Duration::from_secs(cfg.default.rpc_response_timeout),
+            retry_backoff: cfg.rabbit.rabbit_retry_backoff,
+            interval_max: cfg.rabbit.rabbit_interval_max,
+            link,
+            pending: Mutex::new(HashMap::new()),
+            subs: Mutex::new(Vec::new()),
+            subs_changed: tokio::sync::Notify::new(),
+            closed: CancellationToken::new(),
+        });
+        let transport = Transport { inner };
+        let sup = transport.clone();
+        let name = process_name.to_string();
+        tokio::spawn(async move { sup.supervise(name).await });
+        Ok(transport)
+    }
+
+    pub fn default_timeout(&self) -> Duration {
+        self.inner.default_timeout
+    }
+
+    /// Wait until the broker connection is up, or fail after `timeout`.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), NovaError> {
+        self.link(timeout).await.map(|_| ())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.inner.link.borrow().is_some()
+    }
+
+    /// Close the connection and stop reconnecting.
+    pub async fn close(&self) {
+        self.inner.closed.cancel();
+        let link = self.inner.link.borrow().clone();
+        if let Some(l) = link {
+            let _ = l.conn.close(200, "shutdown".into()).await;
+        }
+    }
+
+    async fn link(&self, timeout: Duration) -> Result<Arc<Link>, NovaError> {
+        let mut rx = self.inner.link.subscribe();
+        let wait = async {
+            loop {
+                if let Some(l) = rx.borrow_and_update().clone() {
+                    return Ok(l);
+                }
+                if rx.changed().await.is_err() {
+                    return Err(());
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(l)) => Ok(l),
+            _ => Err(NovaError::MessagingTimeout {
+                msg_id: "(no connection to the message broker)".into(),
+            }),
+        }
+    }
+
+    async fn supervise(self, name: String) {
+        let mut attempt: u64 = 0;
+        loop {
+            if self.inner.closed.is_cancelled() {
+                return;
+            }
+            match self.connect_once(&name).await {
+                Ok((link, mut events)) => {
+                    if attempt > 0 {
+                        info!("reconnected to the AMQP broker after {attempt} failed attempt(s)");
+                    } else {
+                        info!("connected to the AMQP broker");
+                    }
+                    attempt = 0;
+                    self.inner.link.send_replace(Some(link.clone()));
+                    // Attach subscriptions added later; watch for connection errors.
+                    let mut attached = lock(&self.inner.subs).len();
+                    loop {
+                        tokio::select! {
+                            _ = self.inner.closed.cancelled() => return,
+                            ev = events.next() => match ev {
+                                Some(lapin::Event::Error(e)) => {
+                                    error!("AMQP connection lost: {e}");
+                                    break;
+                                }
+                                Some(other) => debug!("AMQP event: {other:?}"),
+                                None => {
+                                    error!("AMQP connection closed");
+                                    break;
+                                }
+                            },
+                            _ = self.inner.subs_changed.notified() => {
+                                let subs: Vec<_> = lock(&self.inner.subs)[attached..].to_vec();
+                                for s in subs {
+                                    if let Err(e) = self.attach(&link, s).await {
+                                        error!("cannot attach subscription: {e}");
+                                    }
+                                    attached += 1;
+                                }
+                            }
+                            _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                                if !link.conn.status().connected() {
+                                    error!("AMQP connection is no longer connected");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    self.inner.link.send_replace(None);
+                    // Calls in flight lose their reply queue; fail them now rather than at timeout.
+                    let pending: Vec<_> = lock(&self.inner.pending).drain().collect();
+                    for (id, tx) in pending {
+                        let _ = tx.send(Err(NovaError::MessagingTimeout {
+                            msg_id: format!("{id} (connection lost)"),
+                        }));
+                    }
+                }
+                Err(e) => {
+                    attempt += 1;
+                    let delay = (self.inner.retry_backoff * attempt).min(self.inner.interval_max);
+                    error!(
+                        "AMQP server unreachable: {e}. Trying again in {delay} seconds (attempt {attempt})"
+                    );
+                    tokio::select! {
+                        _ = self.inner.closed.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(delay)) => {}
+                    }
+                    continue;
+                }
+            }
+            // Lost an established connection: retry at once, then back off.
+            attempt = attempt.max(1);
+            info!("reconnecting to the AMQP broker");
+        }
+    }
+
+    async fn connect_once(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<Link>, futures_util::stream::BoxStream<'static, lapin::Event>), lapin::Error>
+    {
+        let props = ConnectionProperties::default().with_connection_name(name.to_string().into());
+        let conn = Connection::connect(&self.inner.uri, props).await?;
+        let events = conn.events_listener().boxed();
+        let publish = conn.create_channel().await?;
+        publish
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        publish
+            .exchange_declare(
+                self.inner.exchange.clone().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        debug!(exchange = %self.inner.exchange, "declared exchange");
+        let link = Arc::new(Link { conn, publish });
+        self.start_reply_consumer(&link).await?;
+        let subs: Vec<_> = lock(&self.inner.subs).clone();
+        for s in subs {
+            self.attach(&link, s).await?;
+        }
+        Ok((link, events))
+    }
+
+    async fn start_reply_consumer(&self, link: &Link) -> Result<(), lapin::Error> {
+        let ch = link.conn.create_channel().await?;
+        ch.queue_declare(
+            self.inner.reply_q.clone().into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+        let mut consumer = ch
+            .basic_consume(
+                self.inner.reply_q.clone().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        debug!(queue = %self.inner.reply_q, "declared reply queue");
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let _ch = ch;
+            while let Some(d) = consumer.next().await {
+                let Ok(d) = d else { break };
+                match envelope::decode_reply(&d.data) {
+                    Ok((msg_id, outcome)) => {
+                        let tx = lock(&inner.pending).remove(&msg_id);
+                        match tx {
+                            Some(tx) => {
+                                let _ = tx.send(outcome);
+                            }
+                            None => debug!(%msg_id, "reply for an unknown or expired call"),
+                        }
+                    }
+                    Err(e) => warn!("malformed reply dropped: {e}"),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn attach(&self, link: &Link, sub: Arc<Subscription>) -> Result<(), lapin::Error> {
+        if sub.stop.is_cancelled() {
+            return Ok(());
+        }
+        let ch = link.conn.create_channel().await?;
+        ch.basic_qos(sub.prefetch, BasicQosOptions::default()).await?;
+        let mut consumers = Vec::new();
+        for q in &sub.queues {
+            if q.exchange != self.inner.exchange {
+                ch.exchange_declare(
+                    q.exchange.clone().into(),
+                    q.exchange_kind.clone(),
+                    ExchangeDeclareOptions {
+                        durable: q.durable,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            }
+            ch.queue_declare(
+                q.name.clone().into(),
+                QueueDeclareOptions {
+                    durable: q.durable,
+                    auto_delete: q.auto_delete,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            ch.queue_bind(
+                q.name.clone().into(),
+                q.exchange.clone().into(),
+                q.routing_key.clone().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+            let consumer = ch
+                .basic_consume(
+                    q.name.clone().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            info!(queue = %q.name, exchange = %q.exchange, "consuming");
+            consumers.push(consumer);
+        }
+        for mut consumer in consumers {
+            let sub = sub.clone();
+            let ch = ch.clone();
+            tokio::spawn(async move {
+                let tag = consumer.tag();
+                loop {
+                    tokio::select! {
+                        _ = sub.stop.cancelled() => {
+                            let _ = ch.basic_cancel(tag.clone(), BasicCancelOptions::default()).await;
+                            // Anything delivered before the cancel took effect goes back to the queue.
+                            while let Ok(Some(Ok(d))) =
+                                tokio::time::timeout(Duration::from_millis(200), consumer.next()).await
+                            {
+                                let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                            }
+                            return;
+                        }
+                        d = consumer.next() => {
+                            let Some(Ok(d)) = d else { return };
+                            let msg = Incoming { body: d.data, redelivered: d.redelivered, acker: d.acker };
+                            if sub.tx.send(msg).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Register queues to consume; they are re-declared on every reconnect.
+    pub(crate) fn subscribe(&self, queues: Vec<QueueSpec>, prefetch: u16, stop: CancellationToken) -> mpsc::Receiver<Incoming> {
+        let (tx, rx) = mpsc::channel(prefetch as usize * 2);
+        let sub = Arc::new(Subscription {
+            queues,
+            tx,
+            prefetch,
+            stop,
+        });
+        lock(&self.inner.subs).push(sub);
+        self.inner.subs_changed.notify_one();
+        rx
+    }
+
+    pub fn exchange(&self) -> &str {
+        &self.inner.exchange
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        persistent: bool,
+        timeout: Duration,
+    ) -> Result<(), NovaError> {
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into())
+            .with_delivery_mode(if persistent { 2 } else { 1 });
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let link = self.link(remaining).await?;
+            let res = async {
+                let confirm = link
+                    .publish
+                    .basic_publish(
+                        exchange.to_string().into(),
+                        routing_key.to_string().into(),
+                        BasicPublishOptions::default(),
+                        body,
+                        props.clone(),
+                    )
+                    .await?;
+                confirm.await
+            }
+            .await;
+            match res {
+                Ok(c) if c.is_nack() => {
+                    warn!(%routing_key, "broker refused (nacked) a message");
+                }
+                Ok(_) => return Ok(()),
+                Err(e) => warn!(%routing_key, "publish failed: {e}"),
+            }
+            if tries >= 3 || tokio::time::Instant::now() >= deadline {
+                return Err(NovaError::MessagingTimeout {
+                    msg_id: format!("(could not publish to {routing_key})"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+        }
+    }
+
+    /// Send a request and wait for its reply (`rpc_response_timeout` unless given).
+    pub async fn call(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, NovaError> {
+        let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        let msg_id = uuid::Uuid::new_v4().simple().to_string();
+        let meta = envelope::RequestMeta {
+            ctx: ctx.clone(),
+            version: version.to_string(),
+            namespace: namespace.map(str::to_string),
+            unique_id: envelope::new_unique_id(),
+            msg_id: Some(msg_id.clone()),
+            reply_q: Some(self.inner.reply_q.clone()),
+        };
+        let body = envelope::encode_request(call, &meta);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.pending).insert(msg_id.clone(), tx);
+        let started = tokio::time::Instant::now();
+        let sent = self
+            .publish(&self.inner.exchange, &target.routing_key(), &body, false, timeout)
+            .await;
+        if let Err(e) = sent {
+            lock(&self.inner.pending).remove(&msg_id);
+            return Err(e);
+        }
+        let remaining = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(remaining, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            _ => {
+                lock(&self.inner.pending).remove(&msg_id);
+                Err(NovaError::MessagingTimeout { msg_id })
+            }
+        }
+    }
+
+    /// Send a request without waiting for a reply. Persistent, confirmed by the broker.
+    pub async fn cast(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+    ) -> Result<(), NovaError> {
+        let meta = envelope::RequestMeta {
+            ctx: ctx.clone(),
+            version: version.to_string(),
+            namespace: namespace.map(str::to_string),
+            unique_id: envelope::new_unique_id(),
+            msg_id: None,
+            reply_q: None,
+        };
+        let body = envelope::encode_request(call, &meta);
+        if target.fanout {
+            let ex = format!("{}_fanout", target.topic);
+            // Publishing to a missing exchange would close the channel: declare it first.
+            let link = self.link(self.inner.default_timeout).await?;
+            link.publish
+                .exchange_declare(
+                    ex.clone().into(),
+                    ExchangeKind::Fanout,
+                    ExchangeDeclareOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| NovaError::internal(format!("cannot declare {ex}: {e}")))?;
+            self.publish(&ex, "", &body, false, self.inner.default_timeout)
+                .await
+        } else {
+            self.publish(
+                &self.inner.exchange,
+                &target.routing_key(),
+                &body,
+                true,
+                self.inner.default_timeout,
+            )
+            .await
+        }
+    }
+
+    /// Send a reply to a call.
+    pub(crate) async fn reply(&self, reply_q: &str, msg_id: &str, result: &Result<Value, NovaError>) {
+        let body = envelope::encode_reply(msg_id, result);
+        if let Err(e) = self
+            .publish("", reply_q, &body, false, self.inner.default_timeout)
+            .await
+        {
+            warn!(%msg_id, "could not send reply: {e}");
+        }
+    }
+}

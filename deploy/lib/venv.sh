@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# deploy/lib/venv.sh — create/refresh the Python venv holding the upstream
+# OpenStack services nova-rs talks to (Glance now; Keystone and the
+# openstack CLI later).
+#
+# Usage (executed):  deploy/lib/venv.sh [COMPONENT...]
+#        (sourced):  NOVA_VENV_COMPONENTS="glance" . deploy/lib/venv.sh
+#
+# COMPONENTs (default: "${NOVA_VENV_COMPONENTS:-glance}"):
+#   glance    glance==33.0.0                  (marker: bin/glance-manage)
+#   keystone  keystone==30.0.0                (marker: bin/keystone-manage)
+#   osc       python-openstackclient==10.5.0  (marker: bin/openstack)
+# uwsgi (marker: bin/uwsgi) is always installed: it serves the WSGI apps.
+#
+# Environment:
+#   NOVA_VENV    venv location (default /opt/nova-rs/venv)
+#   NOVA_PYTHON  interpreter used to create the venv (default: /usr/bin/python3
+#                if present, else python3 from PATH)
+#
+# Idempotent: pip runs only when a component's marker executable is missing,
+# so a second run just checks a few files.  Sourcing exports NOVA_VENV and
+# never changes the caller's shell options.
+
+nova_venv_spec() {
+    case "$1" in
+        glance)   echo "glance==33.0.0 glance-manage" ;;
+        keystone) echo "keystone==30.0.0 keystone-manage" ;;
+        osc)      echo "python-openstackclient==10.5.0 openstack" ;;
+        uwsgi)    echo "uwsgi uwsgi" ;;
+        *)        return 1 ;;
+    esac
+}
+
+# Runs in a subshell so `set -e` etc. never leak into a sourcing shell.
+nova_venv_ensure() (
+    set -euo pipefail
+    local venv="${NOVA_VENV:-/opt/nova-rs/venv}"
+    local py="${NOVA_PYTHON:-}"
+    if [ -z "$py" ]; then
+        if [ -x /usr/bin/python3 ]; then py=/usr/bin/python3; else py="$(command -v python3)"; fi
+    fi
+    local comps=("$@")
+    [ "${#comps[@]}" -gt 0 ] || comps=(glance)
+
+    # Which packages are still missing?
+    local pkgs=() c spec
+    for c in uwsgi "${comps[@]}"; do
+        spec="$(nova_venv_spec "$c")" || { echo "venv: unknown component '$c' (known: glance keystone osc)" >&2; return 2; }
+        if [ -x "$venv/bin/${spec#* }" ]; then
+            echo "venv: $c already installed ($venv/bin/${spec#* })"
+        else
+            pkgs+=("${spec% *}")
+        fi
+    done
+    if [ "${#pkgs[@]}" -eq 0 ]; then
+        echo "venv: $venv is up to date"
+        return 0
+    fi
+
+    # Debian's interpreter needs python3-venv (ensurepip) and, for building
+    # uwsgi from its sdist, the headers in python3-dev; install only if absent.
+    local apt_pkgs=()
+    "$py" -c 'import ensurepip' 2>/dev/null || apt_pkgs+=(python3-venv)
+    local inc
+    inc="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+    [ -f "$inc/Python.h" ] || apt_pkgs+=(python3-dev)
+    command -v gcc >/dev/null 2>&1 || apt_pkgs+=(gcc)
+    if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+        if [ "$py" != /usr/bin/python3 ] && [[ " ${apt_pkgs[*]} " == *python3-* ]]; then
+            echo "venv: $py lacks ${apt_pkgs[*]} and is not Debian's python3; set NOVA_PYTHON=/usr/bin/python3" >&2
+            return 1
+        fi
+        echo "venv: apt-get install ${apt_pkgs[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y --no-install-recommends "${apt_pkgs[@]}" >/dev/null 2>&1 || {
+            apt-get update -qq >/dev/null
+            apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+        }
+    fi
+
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "venv: creating $venv with $py ($("$py" --version 2>&1))"
+        mkdir -p "$(dirname "$venv")"
+        "$py" -m venv "$venv"
+    else
+        echo "venv: $venv exists"
+    fi
+
+    echo "venv: pip install ${pkgs[*]}"
+    # --no-cache-dir keeps the wheel cache (~hundreds of MB) off the disk.
+    # --use-pep517: build sdists (uwsgi) the modern way; Debian's pip 23.0 would
+    # otherwise fall back to the deprecated "setup.py install".
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --use-pep517 \
+        --no-cache-dir "${pkgs[@]}"
+
+    for c in uwsgi "${comps[@]}"; do
+        spec="$(nova_venv_spec "$c")"
+        [ -x "$venv/bin/${spec#* }" ] || { echo "venv: $venv/bin/${spec#* } missing after install" >&2; return 1; }
+    done
+    echo "venv: done (${comps[*]} in $venv)"
+)
+
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+    # Sourced: positional parameters belong to the caller; use the env var.
+    # shellcheck disable=SC2086
+    nova_venv_ensure ${NOVA_VENV_COMPONENTS:-glance} && export NOVA_VENV="${NOVA_VENV:-/opt/nova-rs/venv}"
+else
+    if [ "$#" -gt 0 ]; then
+        nova_venv_ensure "$@"
+    else
+        # shellcheck disable=SC2086
+        nova_venv_ensure ${NOVA_VENV_COMPONENTS:-glance}
+    fi
+fi
