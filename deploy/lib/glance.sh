@@ -193,7 +193,8 @@ do_start() {
 
     echo "glance: starting uwsgi on $GLANCE_HOST:$port"
     # --http-socket: uwsgi speaks HTTP itself (no separate router process).
-    # --http-chunked-input: accept Transfer-Encoding: chunked uploads.
+    # --http-chunked-input: Transfer-Encoding: chunked uploads (2.0.31 coped
+    #   without it in a test too; kept as the explicit setting).
     # --die-on-term: SIGTERM stops (uwsgi 2.0 would otherwise reload).
     # --lazy-apps: load Glance in each worker, after fork (its threads/DB).
     # setsid: own process group, so stop can signal master and workers.

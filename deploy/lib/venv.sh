@@ -32,6 +32,8 @@ nova_venv_spec() {
 }
 
 # Runs in a subshell so `set -e` etc. never leak into a sourcing shell.
+# Steps that can fail also return explicitly: bash ignores `set -e` when the
+# caller writes `nova_venv_ensure ... || ...` or `. venv.sh && ...`.
 nova_venv_ensure() (
     set -euo pipefail
     local venv="${NOVA_VENV:-/opt/nova-rs/venv}"
@@ -73,15 +75,15 @@ nova_venv_ensure() (
         echo "venv: apt-get install ${apt_pkgs[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get install -y --no-install-recommends "${apt_pkgs[@]}" >/dev/null 2>&1 || {
-            apt-get update -qq >/dev/null
+            apt-get update -qq >/dev/null &&
             apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
-        }
+        } || { echo "venv: apt-get install ${apt_pkgs[*]} failed" >&2; return 1; }
     fi
 
     if [ ! -x "$venv/bin/python" ]; then
         echo "venv: creating $venv with $py ($("$py" --version 2>&1))"
         mkdir -p "$(dirname "$venv")"
-        "$py" -m venv "$venv"
+        "$py" -m venv "$venv" || { echo "venv: '$py -m venv $venv' failed" >&2; return 1; }
     else
         echo "venv: $venv exists"
     fi
@@ -91,7 +93,7 @@ nova_venv_ensure() (
     # --use-pep517: build sdists (uwsgi) the modern way; Debian's pip 23.0 would
     # otherwise fall back to the deprecated "setup.py install".
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --use-pep517 \
-        --no-cache-dir "${pkgs[@]}"
+        --no-cache-dir "${pkgs[@]}" || { echo "venv: pip install ${pkgs[*]} failed" >&2; return 1; }
 
     for c in uwsgi "${comps[@]}"; do
         spec="$(nova_venv_spec "$c")"
@@ -103,7 +105,11 @@ nova_venv_ensure() (
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then
     # Sourced: positional parameters belong to the caller; use the env var.
     # shellcheck disable=SC2086
-    nova_venv_ensure ${NOVA_VENV_COMPONENTS:-glance} && export NOVA_VENV="${NOVA_VENV:-/opt/nova-rs/venv}"
+    if nova_venv_ensure ${NOVA_VENV_COMPONENTS:-glance}; then
+        export NOVA_VENV="${NOVA_VENV:-/opt/nova-rs/venv}"
+    else
+        return 1
+    fi
 else
     if [ "$#" -gt 0 ]; then
         nova_venv_ensure "$@"

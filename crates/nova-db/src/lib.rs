@@ -1,1 +1,119 @@
+//! The database layer: the only code that speaks SQL. Used by nova-conductor
+//! (and the operator tool nova-manage); every other daemon goes through the
+//! conductor over RPC.
+//!
+//! Soft deletes follow Nova: a deleted row keeps its data, with `deleted`
+//! set to its own `id` and `deleted_at` stamped.
 
+mod flavors;
+mod instances;
+mod networks;
+mod services;
+
+use nova_common::NovaError;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+pub use networks::NetworkPlan;
+
+/// Embedded migrations, applied by `nova-manage db sync`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database handle: a connection pool.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> NovaError {
+    NovaError::DBError {
+        reason: e.to_string(),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+pub(crate) fn parse_uuid(s: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(s).unwrap_or_default()
+}
+
+impl Db {
+    /// Connect to `[database] connection` (postgresql:// URL; SQLAlchemy's
+    /// `postgresql+psycopg2://` spelling is accepted too).
+    pub async fn connect(url: &str, max_pool_size: u32) -> Result<Self, NovaError> {
+        let url = normalize_url(url);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_pool_size.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(&url)
+            .await
+            .map_err(db_err)?;
+        Ok(Db { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Db { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Apply pending migrations (`nova-manage db sync`).
+    pub async fn sync(&self) -> Result<(), NovaError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| NovaError::DBError {
+            reason: format!("migration failed: {e}"),
+        })
+    }
+
+    /// The applied schema version (`nova-manage db version`).
+    pub async fn version(&self) -> Result<i64, NovaError> {
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT max(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Fail early with a clear message when `db sync` has not been run.
+    pub async fn check_schema(&self) -> Result<(), NovaError> {
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        match self.version().await {
+            Ok(v) if v >= latest => Ok(()),
+            Ok(v) => Err(NovaError::DBError {
+                reason: format!(
+                    "database schema is at version {v}, this code needs {latest}: run `nova-manage db sync`"
+                ),
+            }),
+            Err(_) => Err(NovaError::DBError {
+                reason: "database is not initialised: run `nova-manage db sync`".into(),
+            }),
+        }
+    }
+}
+
+/// `postgresql+psycopg2://u:p@h/db` → `postgresql://u:p@h/db`.
+pub fn normalize_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("postgresql+") || scheme.starts_with("postgres+") => {
+            format!("postgresql://{rest}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlalchemy_urls() {
+        assert_eq!(
+            super::normalize_url("postgresql+psycopg2://nova@127.0.0.1/nova"),
+            "postgresql://nova@127.0.0.1/nova"
+        );
+        assert_eq!(super::normalize_url("postgres://x/y"), "postgres://x/y");
+    }
+}

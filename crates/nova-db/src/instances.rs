@@ -1,0 +1,633 @@
+//! `instances` and what hangs off them: extra (flavor), info cache,
+//! metadata, system metadata, faults, actions and their events.
+
+use crate::services::recompute_usage;
+use crate::{db_err, parse_uuid, Db};
+use nova_common::states::{TaskState, VmState};
+use nova_common::NovaError;
+use nova_objects::{
+    Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceCreate, InstanceFault,
+    InstanceFilters, InstanceUpdate, NetworkInfo,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
+    let i = |c: &str| r.try_get::<i32, _>(c).map(i64::from);
+    let vm_state: String = r.try_get("vm_state")?;
+    let task_state: Option<String> = r.try_get("task_state")?;
+    Ok(Instance {
+        id: i("id")?,
+        uuid: parse_uuid(r.try_get("uuid")?),
+        user_id: r.try_get("user_id")?,
+        project_id: r.try_get("project_id")?,
+        display_name: r.try_get("display_name")?,
+        display_description: r.try_get("display_description")?,
+        hostname: r.try_get("hostname")?,
+        image_ref: r.try_get("image_ref")?,
+        instance_type_id: i("instance_type_id")?,
+        flavor: Flavor::default(),
+        memory_mb: i("memory_mb")?,
+        vcpus: i("vcpus")?,
+        root_gb: i("root_gb")?,
+        ephemeral_gb: i("ephemeral_gb")?,
+        vm_state: vm_state.parse().unwrap_or(VmState::Error),
+        task_state: task_state.and_then(|t| t.parse().ok()),
+        power_state: r.try_get("power_state")?,
+        host: r.try_get("host")?,
+        node: r.try_get("node")?,
+        launched_on: r.try_get("launched_on")?,
+        availability_zone: r.try_get("availability_zone")?,
+        key_name: r.try_get("key_name")?,
+        key_data: r.try_get("key_data")?,
+        user_data: r.try_get("user_data")?,
+        reservation_id: r.try_get("reservation_id")?,
+        launch_index: r.try_get("launch_index")?,
+        access_ip_v4: r.try_get("access_ip_v4")?,
+        access_ip_v6: r.try_get("access_ip_v6")?,
+        config_drive: r.try_get("config_drive")?,
+        locked: r.try_get("locked")?,
+        locked_by: r.try_get("locked_by")?,
+        kernel_id: r.try_get("kernel_id")?,
+        ramdisk_id: r.try_get("ramdisk_id")?,
+        root_device_name: r.try_get("root_device_name")?,
+        progress: r.try_get("progress")?,
+        launched_at: r.try_get("launched_at")?,
+        terminated_at: r.try_get("terminated_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        deleted_at: r.try_get("deleted_at")?,
+        deleted: r.try_get::<i32, _>("deleted")? != 0,
+        metadata: BTreeMap::new(),
+        system_metadata: BTreeMap::new(),
+        network_info: Vec::new(),
+        fault: None,
+    })
+}
+
+fn not_found(uuid: Uuid) -> NovaError {
+    NovaError::InstanceNotFound {
+        instance_id: uuid.to_string(),
+    }
+}
+
+fn task_str(t: Option<TaskState>) -> String {
+    t.map(|t| t.as_str().to_string())
+        .unwrap_or_else(|| "None".into())
+}
+
+impl Db {
+    /// Fill in the joined data (flavor, caches, metadata, latest fault) for a batch.
+    async fn load_joined(&self, instances: &mut [Instance]) -> Result<(), NovaError> {
+        if instances.is_empty() {
+            return Ok(());
+        }
+        let uuids: Vec<String> = instances.iter().map(|i| i.uuid.to_string()).collect();
+        let idx: HashMap<Uuid, usize> = instances
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (i.uuid, n))
+            .collect();
+        let at = |s: &str| idx.get(&parse_uuid(s)).copied();
+
+        let rows = sqlx::query(
+            "SELECT e.instance_uuid, e.flavor, c.network_info FROM instance_extra e
+             LEFT JOIN instance_info_caches c ON c.instance_uuid = e.instance_uuid
+             WHERE e.instance_uuid = ANY($1)",
+        )
+        .bind(&uuids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            let u: String = r.try_get(0).map_err(db_err)?;
+            let Some(n) = at(&u) else { continue };
+            let flavor: Option<String> = r.try_get(1).map_err(db_err)?;
+            let nwinfo: Option<String> = r.try_get(2).map_err(db_err)?;
+            if let Some(f) = flavor.and_then(|f| serde_json::from_str::<Flavor>(&f).ok()) {
+                instances[n].flavor = f;
+            }
+            if let Some(nw) = nwinfo.and_then(|s| serde_json::from_str::<NetworkInfo>(&s).ok()) {
+                instances[n].network_info = nw;
+            }
+        }
+        for (table, system) in [("instance_metadata", false), ("instance_system_metadata", true)] {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT instance_uuid, key, value FROM {table} WHERE instance_uuid = ANY($1) AND deleted = 0"
+            )))
+            .bind(&uuids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            for r in rows {
+                let u: String = r.try_get(0).map_err(db_err)?;
+                let Some(n) = at(&u) else { continue };
+                let k: String = r.try_get(1).map_err(db_err)?;
+                let v: Option<String> = r.try_get(2).map_err(db_err)?;
+                let m = if system {
+                    &mut instances[n].system_metadata
+                } else {
+                    &mut instances[n].metadata
+                };
+                m.insert(k, v.unwrap_or_default());
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT DISTINCT ON (instance_uuid) instance_uuid, code, message, details, host, created_at
+             FROM instance_faults WHERE instance_uuid = ANY($1) AND deleted = 0
+             ORDER BY instance_uuid, created_at DESC, id DESC",
+        )
+        .bind(&uuids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            let u: String = r.try_get(0).map_err(db_err)?;
+            let Some(n) = at(&u) else { continue };
+            instances[n].fault = Some(InstanceFault {
+                instance_uuid: parse_uuid(&u),
+                code: r.try_get(1).map_err(db_err)?,
+                message: r.try_get::<Option<String>, _>(2).map_err(db_err)?.unwrap_or_default(),
+                details: r.try_get::<Option<String>, _>(3).map_err(db_err)?.unwrap_or_default(),
+                host: r.try_get(4).map_err(db_err)?,
+                created_at: r.try_get(5).map_err(db_err)?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Create an instance with its flavor, metadata and the `create` action.
+    pub async fn instance_create(&self, v: &InstanceCreate) -> Result<Instance, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let uuid = v.uuid.to_string();
+        let f = &v.flavor;
+        sqlx::query(
+            "INSERT INTO instances (uuid, user_id, project_id, display_name, display_description,
+                hostname, image_ref, instance_type_id, memory_mb, vcpus, root_gb, ephemeral_gb,
+                vm_state, task_state, power_state, availability_zone, key_name, key_data, user_data,
+                reservation_id, launch_index, access_ip_v4, access_ip_v6, config_drive,
+                kernel_id, ramdisk_id, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,'building','scheduling',0,
+                     $13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now())",
+        )
+        .bind(&uuid)
+        .bind(&v.user_id)
+        .bind(&v.project_id)
+        .bind(&v.display_name)
+        .bind(&v.display_description)
+        .bind(&v.hostname)
+        .bind(&v.image_ref)
+        .bind(f.id as i32)
+        .bind(f.memory_mb as i32)
+        .bind(f.vcpus as i32)
+        .bind(f.root_gb as i32)
+        .bind(f.ephemeral_gb as i32)
+        .bind(&v.availability_zone)
+        .bind(&v.key_name)
+        .bind(&v.key_data)
+        .bind(&v.user_data)
+        .bind(&v.reservation_id)
+        .bind(v.launch_index)
+        .bind(&v.access_ip_v4)
+        .bind(&v.access_ip_v6)
+        .bind(&v.config_drive)
+        .bind(&v.kernel_id)
+        .bind(&v.ramdisk_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query("INSERT INTO instance_extra (instance_uuid, flavor) VALUES ($1, $2)")
+            .bind(&uuid)
+            .bind(serde_json::to_string(f)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')")
+            .bind(&uuid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for (table, m) in [
+            ("instance_metadata", &v.metadata),
+            ("instance_system_metadata", &v.system_metadata),
+        ] {
+            for (k, val) in m {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} (instance_uuid, key, value) VALUES ($1, $2, $3)"
+                )))
+                .bind(&uuid)
+                .bind(k)
+                .bind(val)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id, start_time)
+             VALUES ('create', $1, $2, $3, $4, now())",
+        )
+        .bind(&uuid)
+        .bind(&v.request_id)
+        .bind(&v.user_id)
+        .bind(&v.project_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        self.instance_get_by_uuid(v.uuid, false).await
+    }
+
+    pub async fn instance_get_by_uuid(
+        &self,
+        uuid: Uuid,
+        read_deleted: bool,
+    ) -> Result<Instance, NovaError> {
+        let row = sqlx::query("SELECT * FROM instances WHERE uuid = $1 AND ($2 OR deleted = 0)")
+            .bind(uuid.to_string())
+            .bind(read_deleted)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else {
+            return Err(not_found(uuid));
+        };
+        let mut v = vec![instance_from_row(&row).map_err(db_err)?];
+        self.load_joined(&mut v).await?;
+        Ok(v.remove(0))
+    }
+
+    /// List instances, newest first, with Nova's marker/limit paging.
+    pub async fn instance_get_all_by_filters(
+        &self,
+        f: &InstanceFilters,
+    ) -> Result<Vec<Instance>, NovaError> {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM instances WHERE TRUE");
+        match f.deleted {
+            Some(true) => q.push(" AND deleted != 0"),
+            Some(false) | None => q.push(" AND deleted = 0"),
+        };
+        if let Some(p) = &f.project_id {
+            q.push(" AND project_id = ").push_bind(p.clone());
+        }
+        if let Some(h) = &f.host {
+            q.push(" AND host = ").push_bind(h.clone());
+        }
+        if let Some(n) = &f.name {
+            // Nova treats `name` as a regular expression.
+            q.push(" AND display_name ~ ").push_bind(n.clone());
+        }
+        if let Some(states) = &f.status_vm_states {
+            let s: Vec<String> = states.iter().map(|s| s.as_str().to_string()).collect();
+            q.push(" AND vm_state = ANY(").push_bind(s).push(")");
+        }
+        if let Some(i) = &f.image_ref {
+            q.push(" AND image_ref = ").push_bind(i.clone());
+        }
+        if let Some(fl) = f.flavor_id {
+            q.push(" AND instance_type_id = ").push_bind(fl as i32);
+        }
+        if let Some(u) = &f.uuids {
+            let s: Vec<String> = u.iter().map(|u| u.to_string()).collect();
+            q.push(" AND uuid = ANY(").push_bind(s).push(")");
+        }
+        if let Some(t) = f.changes_since {
+            q.push(" AND updated_at >= ").push_bind(t);
+        }
+        if let Some(m) = f.marker {
+            let row = sqlx::query("SELECT created_at, id FROM instances WHERE uuid = $1")
+                .bind(m.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+            let Some(row) = row else {
+                return Err(NovaError::Remote {
+                    class: "MarkerNotFound".into(),
+                    module: "nova.exception".into(),
+                    message: format!("Marker {m} could not be found."),
+                    kwargs: serde_json::json!({"marker": m.to_string()}),
+                });
+            };
+            let created: chrono::DateTime<chrono::Utc> = row.try_get(0).map_err(db_err)?;
+            let id: i32 = row.try_get(1).map_err(db_err)?;
+            q.push(" AND (created_at, id) < (")
+                .push_bind(created)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC");
+        if let Some(l) = f.limit {
+            q.push(" LIMIT ").push_bind(l);
+        }
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut v = rows
+            .iter()
+            .map(|r| instance_from_row(r).map_err(db_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.load_joined(&mut v).await?;
+        Ok(v)
+    }
+
+    /// Update an instance, optionally compare-and-set on task_state / vm_state.
+    pub async fn instance_update(
+        &self,
+        uuid: Uuid,
+        u: &InstanceUpdate,
+    ) -> Result<Instance, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE instances SET updated_at = now()");
+        if let Some(v) = u.vm_state {
+            q.push(", vm_state = ").push_bind(v.as_str());
+        }
+        if let Some(t) = u.task_state {
+            q.push(", task_state = ").push_bind(t.map(|t| t.as_str()));
+        }
+        if let Some(p) = u.power_state {
+            q.push(", power_state = ").push_bind(p);
+        }
+        if let Some(h) = &u.host {
+            q.push(", host = ").push_bind(h.clone());
+        }
+        if let Some(n) = &u.node {
+            q.push(", node = ").push_bind(n.clone());
+        }
+        if let Some(l) = &u.launched_on {
+            q.push(", launched_on = ").push_bind(l.clone());
+        }
+        if let Some(t) = u.launched_at {
+            q.push(", launched_at = ").push_bind(t);
+        }
+        if let Some(t) = u.terminated_at {
+            q.push(", terminated_at = ").push_bind(t);
+        }
+        if let Some(p) = u.progress {
+            q.push(", progress = ").push_bind(p);
+        }
+        if let Some(r) = &u.root_device_name {
+            q.push(", root_device_name = ").push_bind(r.clone());
+        }
+        if let Some(l) = u.locked {
+            q.push(", locked = ").push_bind(l);
+        }
+        q.push(" WHERE uuid = ").push_bind(uuid.to_string());
+        q.push(" AND deleted = 0");
+        if let Some(expected) = &u.expected_task_state {
+            let vals: Vec<String> = expected.iter().flatten().map(|t| t.as_str().to_string()).collect();
+            let allow_null = expected.iter().any(Option::is_none);
+            q.push(" AND (task_state = ANY(")
+                .push_bind(vals)
+                .push(") OR (task_state IS NULL AND ")
+                .push_bind(allow_null)
+                .push("))");
+        }
+        if let Some(expected) = &u.expected_vm_state {
+            let vals: Vec<String> = expected.iter().map(|v| v.as_str().to_string()).collect();
+            q.push(" AND vm_state = ANY(").push_bind(vals).push(")");
+        }
+        q.push(" RETURNING host, node");
+        let row = q.build().fetch_optional(&mut *tx).await.map_err(db_err)?;
+        let Some(row) = row else {
+            drop(tx);
+            let current = self.instance_get_by_uuid(uuid, false).await?;
+            if let Some(expected) = &u.expected_task_state {
+                return Err(NovaError::UnexpectedTaskStateError {
+                    instance_uuid: uuid.to_string(),
+                    expected: expected.iter().map(|t| task_str(*t)).collect::<Vec<_>>().join(", "),
+                    actual: task_str(current.task_state),
+                });
+            }
+            return Err(NovaError::InstanceInvalidState {
+                attr: "vm_state".into(),
+                instance_uuid: uuid.to_string(),
+                state: current.vm_state.to_string(),
+                method: "update".into(),
+            });
+        };
+        if let Some(nw) = &u.network_info {
+            sqlx::query("UPDATE instance_info_caches SET network_info = $2, updated_at = now() WHERE instance_uuid = $1")
+                .bind(uuid.to_string())
+                .bind(serde_json::to_string(nw)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        // Task state changes move `current_workload`; keep the node's view current.
+        let host: Option<String> = row.try_get(0).map_err(db_err)?;
+        let node: Option<String> = row.try_get(1).map_err(db_err)?;
+        if let (Some(h), Some(n)) = (host, node) {
+            recompute_usage(&mut tx, &h, &n).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.instance_get_by_uuid(uuid, false).await
+    }
+
+    /// Soft-delete an instance and its satellites; frees its node's usage.
+    pub async fn instance_destroy(&self, uuid: Uuid) -> Result<Instance, NovaError> {
+        let before = self.instance_get_by_uuid(uuid, false).await?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let res = sqlx::query(
+            "UPDATE instances SET deleted = id, deleted_at = now(), updated_at = now(),
+                vm_state = 'deleted', task_state = NULL, power_state = 0, terminated_at = now()
+             WHERE uuid = $1 AND deleted = 0",
+        )
+        .bind(uuid.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            return Err(not_found(uuid));
+        }
+        for table in [
+            "instance_metadata",
+            "instance_system_metadata",
+            "instance_info_caches",
+            "instance_extra",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET deleted = id, deleted_at = now() WHERE instance_uuid = $1 AND deleted = 0"
+            )))
+            .bind(uuid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        if let (Some(h), Some(n)) = (&before.host, &before.node) {
+            recompute_usage(&mut tx, h, n).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.instance_get_by_uuid(uuid, true).await
+    }
+
+    pub async fn instance_fault_create(&self, f: &InstanceFault) -> Result<(), NovaError> {
+        // `message` is VARCHAR(255) as in Nova; the whole text stays in `details`.
+        let message: String = f.message.chars().take(255).collect();
+        sqlx::query(
+            "INSERT INTO instance_faults (instance_uuid, code, message, details, host) VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(f.instance_uuid.to_string())
+        .bind(f.code)
+        .bind(message)
+        .bind(&f.details)
+        .bind(&f.host)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn action_start(
+        &self,
+        uuid: Uuid,
+        action: &str,
+        request_id: &str,
+        user_id: Option<&str>,
+        project_id: Option<&str>,
+    ) -> Result<(), NovaError> {
+        sqlx::query(
+            "INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id, start_time)
+             VALUES ($1, $2, $3, $4, $5, now())",
+        )
+        .bind(action)
+        .bind(uuid.to_string())
+        .bind(request_id)
+        .bind(user_id)
+        .bind(project_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn action_id(&self, uuid: Uuid, request_id: &str) -> Result<i32, NovaError> {
+        let id: Option<i32> = sqlx::query_scalar(
+            "SELECT id FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2 AND deleted = 0
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(uuid.to_string())
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        id.ok_or_else(|| NovaError::Remote {
+            class: "InstanceActionNotFound".into(),
+            module: "nova.exception".into(),
+            message: format!("Action for request_id {request_id} on instance {uuid} not found"),
+            kwargs: serde_json::json!({"request_id": request_id, "instance_uuid": uuid.to_string()}),
+        })
+    }
+
+    pub async fn action_event_start(
+        &self,
+        uuid: Uuid,
+        request_id: &str,
+        event: &str,
+        host: &str,
+    ) -> Result<(), NovaError> {
+        let action_id = self.action_id(uuid, request_id).await?;
+        sqlx::query(
+            "INSERT INTO instance_actions_events (event, action_id, start_time, host) VALUES ($1, $2, now(), $3)",
+        )
+        .bind(event)
+        .bind(action_id)
+        .bind(host)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn action_event_finish(
+        &self,
+        uuid: Uuid,
+        request_id: &str,
+        event: &str,
+        result: &str,
+        traceback: Option<&str>,
+    ) -> Result<(), NovaError> {
+        let action_id = self.action_id(uuid, request_id).await?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let res = sqlx::query(
+            "UPDATE instance_actions_events SET finish_time = now(), result = $3, traceback = $4, updated_at = now()
+             WHERE id = (SELECT id FROM instance_actions_events WHERE action_id = $1 AND event = $2
+                         ORDER BY id DESC LIMIT 1)",
+        )
+        .bind(action_id)
+        .bind(event)
+        .bind(result)
+        .bind(traceback)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO instance_actions_events (event, action_id, start_time, finish_time, result, traceback)
+                 VALUES ($1, $2, now(), now(), $3, $4)",
+            )
+            .bind(event)
+            .bind(action_id)
+            .bind(result)
+            .bind(traceback)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        if result == "Error" {
+            sqlx::query("UPDATE instance_actions SET message = 'Error', updated_at = now() WHERE id = $1")
+                .bind(action_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub async fn actions_get(&self, uuid: Uuid) -> Result<Vec<InstanceAction>, NovaError> {
+        let rows = sqlx::query(
+            "SELECT * FROM instance_actions WHERE instance_uuid = $1 AND deleted = 0 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(uuid.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut actions = Vec::new();
+        for r in rows {
+            let id: i32 = r.try_get("id").map_err(db_err)?;
+            let events = sqlx::query(
+                "SELECT * FROM instance_actions_events WHERE action_id = $1 AND deleted = 0 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|e| {
+                Ok(InstanceActionEvent {
+                    event: e.try_get::<Option<String>, _>("event")?.unwrap_or_default(),
+                    start_time: e.try_get("start_time")?,
+                    finish_time: e.try_get("finish_time")?,
+                    result: e.try_get("result")?,
+                    traceback: e.try_get("traceback")?,
+                    host: e.try_get("host")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db_err)?;
+            actions.push(InstanceAction {
+                id: id as i64,
+                action: r.try_get::<Option<String>, _>("action").map_err(db_err)?.unwrap_or_default(),
+                instance_uuid: uuid,
+                request_id: r.try_get::<Option<String>, _>("request_id").map_err(db_err)?.unwrap_or_default(),
+                user_id: r.try_get("user_id").map_err(db_err)?,
+                project_id: r.try_get("project_id").map_err(db_err)?,
+                start_time: r.try_get("start_time").map_err(db_err)?,
+                finish_time: r.try_get("finish_time").map_err(db_err)?,
+                message: r.try_get("message").map_err(db_err)?,
+                events,
+            });
+        }
+        Ok(actions)
+    }
+}

@@ -1,0 +1,306 @@
+//! `networks`, `fixed_ips`, `virtual_interfaces`: nova-network's IPAM tables.
+
+use crate::{db_err, is_unique_violation, parse_uuid, Db};
+use nova_common::NovaError;
+use nova_objects::{FixedIp, Network, NetworkCreate, VirtualInterface};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use std::net::Ipv4Addr;
+use uuid::Uuid;
+
+fn network_from_row(r: &PgRow) -> Result<Network, sqlx::Error> {
+    let s = |c: &str| r.try_get::<Option<String>, _>(c).map(Option::unwrap_or_default);
+    Ok(Network {
+        id: r.try_get::<i32, _>("id")? as i64,
+        uuid: parse_uuid(r.try_get("uuid")?),
+        label: s("label")?,
+        cidr: s("cidr")?,
+        netmask: s("netmask")?,
+        gateway: s("gateway")?,
+        broadcast: s("broadcast")?,
+        dhcp_start: s("dhcp_start")?,
+        bridge: s("bridge")?,
+        bridge_interface: r.try_get("bridge_interface")?,
+        dns1: r.try_get("dns1")?,
+        dns2: r.try_get("dns2")?,
+        multi_host: r.try_get("multi_host")?,
+        project_id: r.try_get("project_id")?,
+        host: r.try_get("host")?,
+        priority: r.try_get("priority")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn fixed_ip_from_row(r: &PgRow) -> Result<FixedIp, sqlx::Error> {
+    Ok(FixedIp {
+        id: r.try_get::<i32, _>("id")? as i64,
+        address: r.try_get("address")?,
+        network_id: r.try_get::<Option<i32>, _>("network_id")?.unwrap_or_default() as i64,
+        virtual_interface_id: r.try_get::<Option<i32>, _>("virtual_interface_id")?.map(i64::from),
+        instance_uuid: r
+            .try_get::<Option<String>, _>("instance_uuid")?
+            .map(|u| parse_uuid(&u)),
+        allocated: r.try_get("allocated")?,
+        leased: r.try_get("leased")?,
+        reserved: r.try_get("reserved")?,
+        host: r.try_get("host")?,
+    })
+}
+
+fn vif_from_row(r: &PgRow) -> Result<VirtualInterface, sqlx::Error> {
+    Ok(VirtualInterface {
+        id: r.try_get::<i32, _>("id")? as i64,
+        uuid: parse_uuid(r.try_get("uuid")?),
+        address: r.try_get("address")?,
+        network_id: r.try_get::<Option<i32>, _>("network_id")?.unwrap_or_default() as i64,
+        instance_uuid: r
+            .try_get::<Option<String>, _>("instance_uuid")?
+            .map(|u| parse_uuid(&u))
+            .unwrap_or_default(),
+    })
+}
+
+/// The addresses of one IPv4 subnet, as nova-network lays it out: the
+/// network address, the gateway (first host) and the broadcast are reserved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkPlan {
+    pub cidr: String,
+    pub netmask: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+    pub broadcast: Ipv4Addr,
+    pub dhcp_start: Ipv4Addr,
+    pub addresses: Vec<(Ipv4Addr, bool)>,
+}
+
+impl NetworkPlan {
+    /// Plan `cidr` (e.g. `10.0.0.0/24`).
+    pub fn new(cidr: &str) -> Result<Self, String> {
+        let (addr, prefix) = cidr
+            .split_once('/')
+            .ok_or_else(|| format!("{cidr:?} is not a CIDR (a.b.c.d/n)"))?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
+        let prefix: u32 = prefix.parse().map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+        if !(8..=30).contains(&prefix) {
+            return Err(format!("prefix /{prefix} must be between /8 and /30"));
+        }
+        let mask = u32::MAX << (32 - prefix);
+        let net = u32::from(addr) & mask;
+        let bcast = net | !mask;
+        let gateway = net + 1;
+        let addresses = (net..=bcast)
+            .map(|a| (Ipv4Addr::from(a), a == net || a == gateway || a == bcast))
+            .collect();
+        Ok(NetworkPlan {
+            cidr: format!("{}/{prefix}", Ipv4Addr::from(net)),
+            netmask: Ipv4Addr::from(mask),
+            gateway: Ipv4Addr::from(gateway),
+            broadcast: Ipv4Addr::from(bcast),
+            dhcp_start: Ipv4Addr::from(gateway + 1),
+            addresses,
+        })
+    }
+}
+
+impl Db {
+    /// Create a network and its fixed IP pool (`nova-manage network create`).
+    pub async fn network_create_safe(&self, n: &NetworkCreate) -> Result<Network, NovaError> {
+        let plan = NetworkPlan::new(&n.cidr).map_err(|reason| NovaError::InvalidInput { reason })?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let overlap: Option<String> = sqlx::query_scalar(
+            "SELECT label FROM networks WHERE deleted = 0 AND cidr::cidr && $1::cidr LIMIT 1",
+        )
+        .bind(&plan.cidr)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(label) = overlap {
+            return Err(NovaError::InvalidInput {
+                reason: format!("Requested cidr {} overlaps with network {label:?}", plan.cidr),
+            });
+        }
+        let row = sqlx::query(
+            "INSERT INTO networks (uuid, label, cidr, netmask, gateway, broadcast, dhcp_start, dhcp_server,
+                bridge, bridge_interface, dns1, dns2, multi_host, project_id)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$5,$8,$9,$10,$11,$12,$13) RETURNING *",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(&n.label)
+        .bind(&plan.cidr)
+        .bind(plan.netmask.to_string())
+        .bind(plan.gateway.to_string())
+        .bind(plan.broadcast.to_string())
+        .bind(plan.dhcp_start.to_string())
+        .bind(&n.bridge)
+        .bind(&n.bridge_interface)
+        .bind(&n.dns1)
+        .bind(&n.dns2)
+        .bind(n.multi_host)
+        .bind(&n.project_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let network = network_from_row(&row).map_err(db_err)?;
+        let (addrs, reserved): (Vec<String>, Vec<bool>) = plan
+            .addresses
+            .iter()
+            .map(|(a, r)| (a.to_string(), *r))
+            .unzip();
+        sqlx::query(
+            "INSERT INTO fixed_ips (address, network_id, reserved)
+             SELECT a, $2, r FROM unnest($1::varchar[], $3::boolean[]) AS t(a, r)",
+        )
+        .bind(&addrs)
+        .bind(network.id as i32)
+        .bind(&reserved)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(network)
+    }
+
+    pub async fn network_get_all(&self) -> Result<Vec<Network>, NovaError> {
+        let rows = sqlx::query("SELECT * FROM networks WHERE deleted = 0 ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|r| network_from_row(r).map_err(db_err)).collect()
+    }
+
+    pub async fn network_get_by_uuid(&self, uuid: Uuid) -> Result<Network, NovaError> {
+        let row = sqlx::query("SELECT * FROM networks WHERE uuid = $1 AND deleted = 0")
+            .bind(uuid.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(r) => network_from_row(&r).map_err(db_err),
+            None => Err(NovaError::NetworkNotFound {
+                network_id: uuid.to_string(),
+            }),
+        }
+    }
+
+    pub async fn virtual_interface_create(
+        &self,
+        instance_uuid: Uuid,
+        network_id: i64,
+        address: &str,
+    ) -> Result<VirtualInterface, NovaError> {
+        let res = sqlx::query(
+            "INSERT INTO virtual_interfaces (uuid, address, network_id, instance_uuid) VALUES ($1,$2,$3,$4) RETURNING *",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(address)
+        .bind(network_id as i32)
+        .bind(instance_uuid.to_string())
+        .fetch_one(&self.pool)
+        .await;
+        match res {
+            Ok(r) => vif_from_row(&r).map_err(db_err),
+            Err(e) if is_unique_violation(&e) => Err(NovaError::Remote {
+                class: "VirtualInterfaceMacAddressException".into(),
+                module: "nova.exception".into(),
+                message: "Creation of virtual interface with unique mac address failed".into(),
+                kwargs: serde_json::json!({}),
+            }),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    /// Take a free address of the network for the instance. Addresses never
+    /// used come first, then the ones released longest ago, so a released
+    /// address is not handed out again at once (stale DHCP leases).
+    pub async fn fixed_ip_associate_pool(
+        &self,
+        network_id: i64,
+        instance_uuid: Uuid,
+        host: Option<&str>,
+        vif_id: i64,
+    ) -> Result<FixedIp, NovaError> {
+        let row = sqlx::query(
+            "UPDATE fixed_ips SET instance_uuid = $2, allocated = TRUE, virtual_interface_id = $3,
+                host = $4, updated_at = now()
+             WHERE id = (SELECT id FROM fixed_ips
+                         WHERE network_id = $1 AND reserved = FALSE AND instance_uuid IS NULL AND deleted = 0
+                         ORDER BY updated_at ASC NULLS FIRST, id ASC
+                         LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(network_id as i32)
+        .bind(instance_uuid.to_string())
+        .bind(vif_id as i32)
+        .bind(host)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => fixed_ip_from_row(&r).map_err(db_err),
+            None => Err(NovaError::NoMoreFixedIps {
+                net: network_id.to_string(),
+            }),
+        }
+    }
+
+    pub async fn fixed_ip_get_by_instance(&self, instance_uuid: Uuid) -> Result<Vec<FixedIp>, NovaError> {
+        let rows = sqlx::query("SELECT * FROM fixed_ips WHERE instance_uuid = $1 AND deleted = 0 ORDER BY id")
+            .bind(instance_uuid.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|r| fixed_ip_from_row(r).map_err(db_err)).collect()
+    }
+
+    pub async fn virtual_interface_get_by_instance(
+        &self,
+        instance_uuid: Uuid,
+    ) -> Result<Vec<VirtualInterface>, NovaError> {
+        let rows = sqlx::query(
+            "SELECT * FROM virtual_interfaces WHERE instance_uuid = $1 AND deleted = 0 ORDER BY id",
+        )
+        .bind(instance_uuid.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|r| vif_from_row(r).map_err(db_err)).collect()
+    }
+
+    /// Release the instance's fixed IPs and soft-delete its VIFs.
+    pub async fn network_deallocate_instance(&self, instance_uuid: Uuid) -> Result<(), NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "UPDATE fixed_ips SET instance_uuid = NULL, allocated = FALSE, leased = FALSE,
+                virtual_interface_id = NULL, host = NULL, updated_at = now()
+             WHERE instance_uuid = $1 AND deleted = 0",
+        )
+        .bind(instance_uuid.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE virtual_interfaces SET deleted = id, deleted_at = now() WHERE instance_uuid = $1 AND deleted = 0",
+        )
+        .bind(instance_uuid.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_a_slash_29() {
+        let p = NetworkPlan::new("10.1.2.9/29").expect("valid");
+        assert_eq!(p.cidr, "10.1.2.8/29");
+        assert_eq!(p.gateway, Ipv4Addr::new(10, 1, 2, 9));
+        assert_eq!(p.broadcast, Ipv4Addr::new(10, 1, 2, 15));
+        assert_eq!(p.addresses.len(), 8);
+        assert_eq!(p.addresses.iter().filter(|(_, r)| !r).count(), 5);
+        assert!(NetworkPlan::new("10.0.0.0").is_err());
+        assert!(NetworkPlan::new("10.0.0.0/31").is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! `services` and `compute_nodes`.
+
+use crate::{db_err, parse_uuid, Db};
+use nova_common::NovaError;
+use nova_objects::{ComputeNode, ComputeNodeReport, ResourceRequest, Service};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+fn service_from_row(r: &PgRow) -> Result<Service, sqlx::Error> {
+    Ok(Service {
+        id: r.try_get::<i32, _>("id")? as i64,
+        uuid: parse_uuid(r.try_get("uuid")?),
+        host: r.try_get("host")?,
+        binary: r.try_get("binary")?,
+        topic: r.try_get("topic")?,
+        report_count: r.try_get::<i32, _>("report_count")? as i64,
+        disabled: r.try_get("disabled")?,
+        disabled_reason: r.try_get("disabled_reason")?,
+        forced_down: r.try_get("forced_down")?,
+        version: r.try_get("version")?,
+        last_seen_up: r.try_get("last_seen_up")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
+    let i = |c: &str| r.try_get::<i32, _>(c).map(i64::from);
+    Ok(ComputeNode {
+        id: i("id")?,
+        uuid: parse_uuid(r.try_get("uuid")?),
+        service_id: r.try_get::<Option<i32>, _>("service_id")?.map(i64::from),
+        host: r.try_get("host")?,
+        hypervisor_hostname: r.try_get("hypervisor_hostname")?,
+        hypervisor_type: r.try_get("hypervisor_type")?,
+        hypervisor_version: r.try_get("hypervisor_version")?,
+        cpu_info: r.try_get("cpu_info")?,
+        host_ip: r.try_get::<Option<String>, _>("host_ip")?.unwrap_or_default(),
+        vcpus: i("vcpus")?,
+        memory_mb: i("memory_mb")?,
+        local_gb: i("local_gb")?,
+        vcpus_used: i("vcpus_used")?,
+        memory_mb_used: i("memory_mb_used")?,
+        local_gb_used: i("local_gb_used")?,
+        free_ram_mb: i("free_ram_mb")?,
+        free_disk_gb: i("free_disk_gb")?,
+        current_workload: i("current_workload")?,
+        running_vms: i("running_vms")?,
+        disk_available_least: r.try_get::<Option<i32>, _>("disk_available_least")?.map(i64::from),
+        cpu_allocation_ratio: r.try_get("cpu_allocation_ratio")?,
+        ram_allocation_ratio: r.try_get("ram_allocation_ratio")?,
+        disk_allocation_ratio: r.try_get("disk_allocation_ratio")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Recompute a node's used amounts from the live instances assigned to it
+/// (the resource tracker's view), inside the caller's transaction.
+pub(crate) async fn recompute_usage(
+    tx: &mut Transaction<'_, Postgres>,
+    host: &str,
+    node: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE compute_nodes cn SET
+            vcpus_used = u.vcpus,
+            memory_mb_used = cn.reserved_host_memory_mb + u.memory_mb,
+            local_gb_used = (cn.reserved_host_disk_mb + 1023) / 1024 + u.disk_gb,
+            running_vms = u.n,
+            free_ram_mb = cn.memory_mb - cn.reserved_host_memory_mb - u.memory_mb,
+            free_disk_gb = cn.local_gb - (cn.reserved_host_disk_mb + 1023) / 1024 - u.disk_gb,
+            current_workload = u.busy,
+            updated_at = now()
+         FROM (SELECT coalesce(sum(vcpus), 0)::int AS vcpus,
+                      coalesce(sum(memory_mb), 0)::int AS memory_mb,
+                      coalesce(sum(root_gb + ephemeral_gb), 0)::int AS disk_gb,
+                      count(*)::int AS n,
+                      count(*) FILTER (WHERE task_state IS NOT NULL)::int AS busy
+                 FROM instances WHERE host = $1 AND node = $2 AND deleted = 0) u
+         WHERE cn.host = $1 AND cn.hypervisor_hostname = $2 AND cn.deleted = 0",
+    )
+    .bind(host)
+    .bind(node)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Create the service row if needed, and record a check-in.
+    pub async fn service_update(
+        &self,
+        host: &str,
+        binary: &str,
+        topic: Option<&str>,
+    ) -> Result<Service, NovaError> {
+        let row = sqlx::query(
+            "INSERT INTO services (uuid, host, \"binary\", topic, report_count, last_seen_up, updated_at)
+             VALUES ($1, $2, $3, $4, 1, now(), now())
+             ON CONFLICT (host, \"binary\", deleted) DO UPDATE SET
+               report_count = services.report_count + 1,
+               last_seen_up = now(), updated_at = now(),
+               topic = coalesce(EXCLUDED.topic, services.topic)
+             RETURNING *",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(host)
+        .bind(binary)
+        .bind(topic)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        service_from_row(&row).map_err(db_err)
+    }
+
+    pub async fn service_get_all(&self) -> Result<Vec<Service>, NovaError> {
+        let rows = sqlx::query("SELECT * FROM services WHERE deleted = 0 ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| service_from_row(r).map_err(db_err))
+            .collect()
+    }
+
+    pub async fn service_set_disabled(
+        &self,
+        host: &str,
+        binary: &str,
+        disabled: bool,
+        reason: Option<&str>,
+    ) -> Result<Service, NovaError> {
+        let row = sqlx::query(
+            "UPDATE services SET disabled = $3, disabled_reason = $4, updated_at = now()
+             WHERE host = $1 AND \"binary\" = $2 AND deleted = 0 RETURNING *",
+        )
+        .bind(host)
+        .bind(binary)
+        .bind(disabled)
+        .bind(if disabled { reason } else { None })
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => service_from_row(&r).map_err(db_err),
+            None => Err(NovaError::ServiceNotFound {
+                service_id: format!("{binary} on {host}"),
+            }),
+        }
+    }
+
+    pub async fn service_set_forced_down(
+        &self,
+        host: &str,
+        binary: &str,
+        forced_down: bool,
+    ) -> Result<Service, NovaError> {
+        let row = sqlx::query(
+            "UPDATE services SET forced_down = $3, updated_at = now()
+             WHERE host = $1 AND \"binary\" = $2 AND deleted = 0 RETURNING *",
+        )
+        .bind(host)
+        .bind(binary)
+        .bind(forced_down)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => service_from_row(&r).map_err(db_err),
+            None => Err(NovaError::ServiceNotFound {
+                service_id: format!("{binary} on {host}"),
+            }),
+        }
+    }
+
+    /// Soft-delete a service (and its compute nodes).
+    pub async fn service_delete(&self, id: i64) -> Result<(), NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let host: Option<String> = sqlx::query_scalar(
+            "UPDATE services SET deleted = id, deleted_at = now() WHERE id = $1 AND deleted = 0 RETURNING host",
+        )
+        .bind(id as i32)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(host) = host else {
+            return Err(NovaError::ServiceNotFound {
+                service_id: id.to_string(),
+            });
+        };
+        sqlx::query("UPDATE compute_nodes SET deleted = id, deleted_at = now() WHERE host = $1 AND service_id = $2 AND deleted = 0")
+            .bind(&host)
+            .bind(id as i32)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// Store what the hypervisor reports, then recompute usage from instances.
+    pub async fn compute_node_update(
+        &self,
+        report: &ComputeNodeReport,
+    ) -> Result<ComputeNode, NovaError> {
+        let res = &report.resources;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let service_id: Option<i32> = sqlx::query_scalar(
+            "SELECT id FROM services WHERE host = $1 AND \"binary\" = 'nova-compute' AND deleted = 0",
+        )
+        .bind(&report.host)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO compute_nodes (uuid, service_id, host, hypervisor_hostname, hypervisor_type,
+                hypervisor_version, cpu_info, host_ip, vcpus, memory_mb, local_gb, disk_available_least,
+                reserved_host_memory_mb, reserved_host_disk_mb, reserved_host_cpus,
+                cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18, now())
+             ON CONFLICT (host, hypervisor_hostname, deleted) DO UPDATE SET
+                service_id = EXCLUDED.service_id, hypervisor_type = EXCLUDED.hypervisor_type,
+                hypervisor_version = EXCLUDED.hypervisor_version, cpu_info = EXCLUDED.cpu_info,
+                host_ip = EXCLUDED.host_ip, vcpus = EXCLUDED.vcpus, memory_mb = EXCLUDED.memory_mb,
+                local_gb = EXCLUDED.local_gb, disk_available_least = EXCLUDED.disk_available_least,
+                reserved_host_memory_mb = EXCLUDED.reserved_host_memory_mb,
+                reserved_host_disk_mb = EXCLUDED.reserved_host_disk_mb,
+                reserved_host_cpus = EXCLUDED.reserved_host_cpus,
+                cpu_allocation_ratio = EXCLUDED.cpu_allocation_ratio,
+                ram_allocation_ratio = EXCLUDED.ram_allocation_ratio,
+                disk_allocation_ratio = EXCLUDED.disk_allocation_ratio,
+                updated_at = now()",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(service_id)
+        .bind(&report.host)
+        .bind(&res.hypervisor_hostname)
+        .bind(&res.hypervisor_type)
+        .bind(res.hypervisor_version)
+        .bind(&res.cpu_info)
+        .bind(&report.host_ip)
+        .bind(res.vcpus as i32)
+        .bind(res.memory_mb as i32)
+        .bind(res.local_gb as i32)
+        .bind(res.disk_available_least.map(|v| v as i32))
+        .bind(report.reserved_host_memory_mb as i32)
+        .bind(report.reserved_host_disk_mb as i32)
+        .bind(report.reserved_host_cpus as i32)
+        .bind(report.cpu_allocation_ratio)
+        .bind(report.ram_allocation_ratio)
+        .bind(report.disk_allocation_ratio)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        recompute_usage(&mut tx, &report.host, &res.hypervisor_hostname)
+            .await
+            .map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT * FROM compute_nodes WHERE host = $1 AND hypervisor_hostname = $2 AND deleted = 0",
+        )
+        .bind(&report.host)
+        .bind(&res.hypervisor_hostname)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        node_from_row(&row).map_err(db_err)
+    }
+
+    pub async fn compute_node_get_all(&self) -> Result<Vec<ComputeNode>, NovaError> {
+        let rows = sqlx::query("SELECT * FROM compute_nodes WHERE deleted = 0 ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|r| node_from_row(r).map_err(db_err)).collect()
+    }
+
+    /// Claim the request's resources on a node for an instance: check that
+    /// they fit (with the allocation ratios) under a row lock, assign the
+    /// instance to the node and recompute usage, all in one transaction.
+    pub async fn compute_node_claim(
+        &self,
+        instance_uuid: Uuid,
+        host: &str,
+        node: &str,
+        req: &ResourceRequest,
+    ) -> Result<bool, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT * FROM compute_nodes WHERE host = $1 AND hypervisor_hostname = $2 AND deleted = 0 FOR UPDATE",
+        )
+        .bind(host)
+        .bind(node)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Err(NovaError::ComputeHostNotFound {
+                host: host.to_string(),
+            });
+        };
+        let cn = node_from_row(&row).map_err(db_err)?;
+        let reserved_cpus: i32 = row.try_get("reserved_host_cpus").map_err(db_err)?;
+        let fits = (cn.memory_mb as f64 * cn.ram_allocation_ratio - cn.memory_mb_used as f64)
+            >= req.memory_mb as f64
+            && (cn.vcpus as f64 * cn.cpu_allocation_ratio
+                - reserved_cpus as f64
+                - cn.vcpus_used as f64)
+                >= req.vcpus as f64
+            && (cn.local_gb as f64 * cn.disk_allocation_ratio - cn.local_gb_used as f64)
+                >= req.disk_gb as f64;
+        if !fits {
+            return Ok(false);
+        }
+        let updated = sqlx::query(
+            "UPDATE instances SET host = $2, node = $3, launched_on = $2, updated_at = now()
+             WHERE uuid = $1 AND deleted = 0",
+        )
+        .bind(instance_uuid.to_string())
+        .bind(host)
+        .bind(node)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if updated.rows_affected() == 0 {
+            return Err(NovaError::InstanceNotFound {
+                instance_id: instance_uuid.to_string(),
+            });
+        }
+        recompute_usage(&mut tx, host, node).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+}
