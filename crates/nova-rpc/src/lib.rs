@@ -9,6 +9,7 @@
 
 pub mod envelope;
 pub mod server;
+pub mod service;
 pub mod transport;
 
 pub mod compute;

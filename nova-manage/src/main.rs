@@ -1,0 +1,271 @@
+//! nova-manage: the operator's tool on the controller. Like upstream it
+//! talks to the database directly (the one binary besides the conductor
+//! that may).
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use nova_common::service::{CommonArgs, EXIT_CONFIG, EXIT_FAILURE};
+use nova_common::NovaConfig;
+use nova_db::Db;
+use nova_objects::NetworkCreate;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "nova-manage", version, about = "Nova operator commands")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    category: Category,
+}
+
+#[derive(Subcommand)]
+enum Category {
+    /// Database schema.
+    #[command(subcommand)]
+    Db(DbCmd),
+    /// nova-network networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Services.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum DbCmd {
+    /// Apply the schema migrations.
+    Sync,
+    /// Print the schema version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum NetworkCmd {
+    /// Create a fixed-IP network (FlatDHCPManager).
+    Create {
+        /// Label for the network (e.g. private).
+        #[arg(long)]
+        label: String,
+        /// IPv4 subnet (e.g. 10.0.0.0/24).
+        #[arg(long = "fixed_range_v4", alias = "fixed-range-v4")]
+        fixed_range_v4: String,
+        /// Bridge the guests attach to (default: [DEFAULT] flat_network_bridge).
+        #[arg(long)]
+        bridge: Option<String>,
+        /// Physical interface added to the bridge (default: [DEFAULT] flat_interface).
+        #[arg(long = "bridge_interface", alias = "bridge-interface")]
+        bridge_interface: Option<String>,
+        /// Number of networks to create (default: [DEFAULT] num_networks).
+        #[arg(long = "num_networks", alias = "num-networks")]
+        num_networks: Option<i64>,
+        /// Addresses per network (default: [DEFAULT] network_size).
+        #[arg(long = "network_size", alias = "network-size")]
+        network_size: Option<i64>,
+        #[arg(long)]
+        dns1: Option<String>,
+        #[arg(long)]
+        dns2: Option<String>,
+        /// Project the network belongs to (default: shared).
+        #[arg(long = "project_id", alias = "project-id")]
+        project_id: Option<String>,
+        #[arg(long = "multi_host", alias = "multi-host", default_value = "F")]
+        multi_host: String,
+    },
+    /// List networks.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// List services and whether they are up.
+    List {
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Disable a service: the scheduler stops using it.
+    Disable {
+        host: String,
+        binary: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Enable a service.
+    Enable { host: String, binary: String },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print a sample nova.conf with every option and its default.
+    Sample,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Category::Config(ConfigCmd::Sample) = args.category {
+        print!("{}", nova_common::config::render_sample());
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match args.common.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nova-manage: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nova-manage: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match rt.block_on(run(args.category, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nova-manage: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
+    let url = cfg.require_database().map_err(|e| e.to_string())?;
+    let db = Db::connect(url, 2)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    match cmd {
+        Category::Config(_) => Ok(()),
+        Category::Db(DbCmd::Sync) => {
+            db.sync().await.map_err(|e| e.to_string())?;
+            println!("Database schema is at version {}", db.version().await.map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Category::Db(DbCmd::Version) => {
+            db.check_schema().await.map_err(|e| e.to_string())?;
+            println!("{}", db.version().await.map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Category::Network(NetworkCmd::Create {
+            label,
+            fixed_range_v4,
+            bridge,
+            bridge_interface,
+            num_networks,
+            network_size,
+            dns1,
+            dns2,
+            project_id,
+            multi_host,
+        }) => {
+            db.check_schema().await.map_err(|e| e.to_string())?;
+            let num = num_networks.unwrap_or(cfg.default.num_networks);
+            let size = network_size.unwrap_or(cfg.default.network_size);
+            let cidrs = split_range(&fixed_range_v4, num, size)?;
+            for (i, cidr) in cidrs.iter().enumerate() {
+                let label = if num > 1 { format!("{label}_{i}") } else { label.clone() };
+                let n = db
+                    .network_create_safe(&NetworkCreate {
+                        label,
+                        cidr: cidr.clone(),
+                        bridge: bridge.clone().unwrap_or_else(|| cfg.default.flat_network_bridge.clone()),
+                        bridge_interface: bridge_interface
+                            .clone()
+                            .or_else(|| Some(cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())),
+                        dns1: dns1.clone(),
+                        dns2: dns2.clone(),
+                        multi_host: matches!(multi_host.as_str(), "T" | "t" | "True" | "true" | "1"),
+                        project_id: project_id.clone(),
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("Created network {} {} {} bridge {}", n.uuid, n.label, n.cidr, n.bridge);
+            }
+            Ok(())
+        }
+        Category::Network(NetworkCmd::List) => {
+            let nets = db.network_get_all().await.map_err(|e| e.to_string())?;
+            println!("{:<4} {:<18} {:<15} {:<15} {:<15} {:<36} {}", "id", "IPv4", "gateway", "dns1", "bridge", "uuid", "label");
+            for n in nets {
+                println!(
+                    "{:<4} {:<18} {:<15} {:<15} {:<15} {:<36} {}",
+                    n.id, n.cidr, n.gateway, n.dns1.unwrap_or_default(), n.bridge, n.uuid, n.label
+                );
+            }
+            Ok(())
+        }
+        Category::Service(ServiceCmd::List { host }) => {
+            let services = db.service_get_all().await.map_err(|e| e.to_string())?;
+            let now = Utc::now();
+            println!("{:<20} {:<24} {:<10} {:<8} {:<6} {}", "Binary", "Host", "Zone", "Status", "State", "Updated_At");
+            for s in services.iter().filter(|s| host.as_ref().is_none_or(|h| h == &s.host)) {
+                let zone = if s.binary == "nova-compute" {
+                    &cfg.default.default_availability_zone
+                } else {
+                    &cfg.default.internal_service_availability_zone
+                };
+                println!(
+                    "{:<20} {:<24} {:<10} {:<8} {:<6} {}",
+                    s.binary,
+                    s.host,
+                    zone,
+                    if s.disabled { "disabled" } else { "enabled" },
+                    if s.is_up(now, cfg.default.service_down_time) { ":-)" } else { "XXX" },
+                    s.last_seen_up.or(s.updated_at).map(|t| t.to_rfc3339()).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Category::Service(ServiceCmd::Disable { host, binary, reason }) => {
+            db.service_set_disabled(&host, &binary, true, reason.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Service {binary} on host {host} disabled.");
+            Ok(())
+        }
+        Category::Service(ServiceCmd::Enable { host, binary }) => {
+            db.service_set_disabled(&host, &binary, false, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Service {binary} on host {host} enabled.");
+            Ok(())
+        }
+    }
+}
+
+/// Split `range` into `num` subnets of `size` addresses, as Newton's network create did.
+fn split_range(range: &str, num: i64, size: i64) -> Result<Vec<String>, String> {
+    let plan = nova_db::NetworkPlan::new(range)?;
+    if num == 1 {
+        return Ok(vec![plan.cidr]);
+    }
+    if size <= 0 || (size & (size - 1)) != 0 {
+        return Err(format!("--network_size {size} must be a power of two"));
+    }
+    let total = plan.addresses.len() as i64;
+    if num * size > total {
+        return Err(format!(
+            "{num} networks of {size} addresses do not fit in {range} ({total} addresses)"
+        ));
+    }
+    let prefix = 32 - size.trailing_zeros();
+    let base = u32::from(plan.addresses[0].0);
+    Ok((0..num)
+        .map(|i| format!("{}/{prefix}", std::net::Ipv4Addr::from(base + (i * size) as u32)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn splits_ranges() {
+        assert_eq!(
+            super::split_range("10.0.0.0/24", 2, 64).expect("fits"),
+            vec!["10.0.0.0/26", "10.0.0.64/26"]
+        );
+        assert!(super::split_range("10.0.0.0/24", 8, 64).is_err());
+    }
+}
