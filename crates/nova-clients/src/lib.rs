@@ -1,1 +1,5 @@
+//! HTTP clients for the OpenStack services Nova talks to.
 
+pub mod glance;
+
+pub use glance::GlanceClient;

@@ -1,1 +1,66 @@
+//! Hypervisor drivers behind one trait, as Nova's `nova.virt.driver.ComputeDriver`.
+//! `[DEFAULT] compute_driver` picks one: `libvirt.LibvirtDriver` or `fake.FakeDriver`.
 
+pub mod fake;
+pub mod libvirt;
+mod xml;
+
+use async_trait::async_trait;
+use nova_common::NovaConfig;
+use nova_objects::{HostResources, ImageMeta, Instance, NetworkInfo};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub use xml::{domain_xml, DomainConfig};
+
+/// Errors at the hypervisor boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum VirtError {
+    #[error("Instance {0} could not be found on the hypervisor.")]
+    InstanceNotFound(Uuid),
+    #[error("Hypervisor connection failed: {0}")]
+    Connection(String),
+    #[error("Hypervisor error: {0}")]
+    Hypervisor(String),
+}
+
+/// What the hypervisor says about one guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// `nova.compute.power_state` value.
+    pub power_state: i32,
+}
+
+#[async_trait]
+pub trait VirtDriver: Send + Sync {
+    /// The `compute_driver` value this driver answers to.
+    fn name(&self) -> &'static str;
+    /// Connect and check the hypervisor is usable.
+    async fn init_host(&self, host: &str) -> Result<(), VirtError>;
+    /// The node's name as reported in `compute_nodes.hypervisor_hostname`.
+    async fn nodename(&self) -> Result<String, VirtError>;
+    async fn get_available_resource(&self) -> Result<HostResources, VirtError>;
+    /// UUIDs of the guests this hypervisor runs (ours or not).
+    async fn list_instance_uuids(&self) -> Result<Vec<Uuid>, VirtError>;
+    /// Create and start the guest.
+    async fn spawn(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        network_info: &NetworkInfo,
+    ) -> Result<(), VirtError>;
+    /// Stop and remove the guest; a guest that is already gone is not an error.
+    async fn destroy(&self, instance: &Instance, network_info: &NetworkInfo) -> Result<(), VirtError>;
+    async fn get_info(&self, instance: &Instance) -> Result<InstanceInfo, VirtError>;
+}
+
+/// Load the driver named by `[DEFAULT] compute_driver`.
+pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
+    match cfg.default.compute_driver.as_str() {
+        "fake.FakeDriver" => Ok(Arc::new(fake::FakeDriver::new(&cfg.default.host))),
+        "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg))),
+        other => Err(VirtError::Connection(format!(
+            "unknown compute_driver {other:?}"
+        ))),
+    }
+}

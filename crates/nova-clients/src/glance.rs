@@ -1,0 +1,164 @@
+//! Glance v2 image API client (`nova.image.glance`).
+
+use nova_common::{NovaError, RequestContext};
+use nova_objects::ImageMeta;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+/// Image fields Glance returns at top level that are not custom properties.
+const CORE_FIELDS: &[&str] = &[
+    "id", "name", "status", "disk_format", "container_format", "size", "virtual_size",
+    "checksum", "os_hash_algo", "os_hash_value", "min_ram", "min_disk", "owner", "visibility",
+    "protected", "os_hidden", "tags", "created_at", "updated_at", "self", "file", "schema",
+    "stores", "locations", "direct_url",
+];
+
+#[derive(Clone)]
+pub struct GlanceClient {
+    servers: Arc<Vec<String>>,
+    next: Arc<AtomicUsize>,
+    retries: u32,
+    http: reqwest::Client,
+}
+
+impl GlanceClient {
+    /// `[glance] api_servers`, tried round-robin, `num_retries` extra attempts.
+    pub fn new(api_servers: &[String], num_retries: u32) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        GlanceClient {
+            servers: Arc::new(
+                api_servers
+                    .iter()
+                    .map(|s| s.trim_end_matches('/').to_string())
+                    .collect(),
+            ),
+            next: Arc::new(AtomicUsize::new(0)),
+            retries: num_retries,
+            http,
+        }
+    }
+
+    fn server(&self) -> Option<&String> {
+        if self.servers.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.servers.len();
+        self.servers.get(i)
+    }
+
+    /// `GET /v2/images/{id}`.
+    pub async fn show(&self, ctx: &RequestContext, image_id: &str) -> Result<ImageMeta, NovaError> {
+        let mut last_err = None;
+        for attempt in 0..=self.retries {
+            let Some(server) = self.server() else {
+                return Err(NovaError::GlanceConnectionFailed {
+                    server: String::new(),
+                    reason: "[glance] api_servers is empty".into(),
+                });
+            };
+            let url = format!("{server}/v2/images/{image_id}");
+            let mut req = self.http.get(&url).header("Accept", "application/json");
+            if let Some(t) = &ctx.auth_token {
+                req = req.header("X-Auth-Token", t);
+            }
+            req = req.header("X-Openstack-Request-Id", &ctx.request_id);
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == reqwest::StatusCode::NOT_FOUND
+                        || status == reqwest::StatusCode::FORBIDDEN
+                    {
+                        return Err(NovaError::ImageNotFound {
+                            image_id: image_id.to_string(),
+                        });
+                    }
+                    if status == reqwest::StatusCode::UNAUTHORIZED {
+                        return Err(NovaError::NotAuthorized {
+                            reason: format!("Glance refused the token for image {image_id}"),
+                        });
+                    }
+                    if status.is_server_error() {
+                        last_err = Some(format!("HTTP {status}"));
+                    } else if !status.is_success() {
+                        return Err(NovaError::ImageNotFound {
+                            image_id: image_id.to_string(),
+                        });
+                    } else {
+                        let body: Value = resp.json().await.map_err(|e| {
+                            NovaError::GlanceConnectionFailed {
+                                server: server.clone(),
+                                reason: format!("bad response: {e}"),
+                            }
+                        })?;
+                        return Ok(image_from_json(&body));
+                    }
+                }
+                Err(e) => last_err = Some(e.to_string()),
+            }
+            if attempt < self.retries {
+                warn!(%url, "Glance request failed ({}); retrying", last_err.clone().unwrap_or_default());
+                tokio::time::sleep(Duration::from_millis(200 * (attempt as u64 + 1))).await;
+            }
+        }
+        Err(NovaError::GlanceConnectionFailed {
+            server: self.servers.join(","),
+            reason: last_err.unwrap_or_default(),
+        })
+    }
+}
+
+/// Glance v2 image JSON → `ImageMeta`; custom keys become properties.
+pub fn image_from_json(v: &Value) -> ImageMeta {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let i = |k: &str| v.get(k).and_then(Value::as_i64);
+    let mut properties = BTreeMap::new();
+    if let Some(obj) = v.as_object() {
+        for (k, val) in obj {
+            if CORE_FIELDS.contains(&k.as_str()) {
+                continue;
+            }
+            let text = match val {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            properties.insert(k.clone(), text);
+        }
+    }
+    ImageMeta {
+        id: s("id").unwrap_or_default(),
+        name: s("name"),
+        status: s("status").unwrap_or_default(),
+        disk_format: s("disk_format"),
+        container_format: s("container_format"),
+        size: i("size"),
+        checksum: s("checksum"),
+        os_hash_algo: s("os_hash_algo"),
+        os_hash_value: s("os_hash_value"),
+        min_ram: i("min_ram").unwrap_or(0),
+        min_disk: i("min_disk").unwrap_or(0),
+        properties,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn custom_keys_become_properties() {
+        let v = serde_json::json!({"id": "x", "status": "active", "min_ram": 64,
+            "kernel_id": "k", "hw_disk_bus": "virtio", "tags": [], "size": 5});
+        let m = super::image_from_json(&v);
+        assert_eq!(m.min_ram, 64);
+        assert_eq!(m.size, Some(5));
+        assert_eq!(m.properties.get("kernel_id").map(String::as_str), Some("k"));
+        assert!(!m.properties.contains_key("tags"));
+    }
+}

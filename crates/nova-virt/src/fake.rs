@@ -1,0 +1,82 @@
+//! `fake.FakeDriver`: guests that exist only in memory, with Nova's fake
+//! host resources. For scale tests and benchmarks.
+
+use crate::{InstanceInfo, VirtDriver, VirtError};
+use async_trait::async_trait;
+use nova_common::states::power_state;
+use nova_objects::{HostResources, ImageMeta, Instance, NetworkInfo};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+pub struct FakeDriver {
+    nodename: String,
+    guests: Mutex<HashMap<Uuid, i32>>,
+}
+
+impl FakeDriver {
+    pub fn new(host: &str) -> Self {
+        FakeDriver {
+            nodename: host.to_string(),
+            guests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, i32>> {
+        self.guests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl VirtDriver for FakeDriver {
+    fn name(&self) -> &'static str {
+        "fake.FakeDriver"
+    }
+
+    async fn init_host(&self, _host: &str) -> Result<(), VirtError> {
+        Ok(())
+    }
+
+    async fn nodename(&self) -> Result<String, VirtError> {
+        Ok(self.nodename.clone())
+    }
+
+    async fn get_available_resource(&self) -> Result<HostResources, VirtError> {
+        Ok(HostResources {
+            hypervisor_hostname: self.nodename.clone(),
+            hypervisor_type: "fake".into(),
+            hypervisor_version: 1000,
+            cpu_info: "?".into(),
+            vcpus: 1000,
+            memory_mb: 800_000,
+            local_gb: 600_000,
+            disk_available_least: Some(600_000),
+        })
+    }
+
+    async fn list_instance_uuids(&self) -> Result<Vec<Uuid>, VirtError> {
+        Ok(self.guests().keys().copied().collect())
+    }
+
+    async fn spawn(
+        &self,
+        instance: &Instance,
+        _image: &ImageMeta,
+        _network_info: &NetworkInfo,
+    ) -> Result<(), VirtError> {
+        self.guests().insert(instance.uuid, power_state::RUNNING);
+        Ok(())
+    }
+
+    async fn destroy(&self, instance: &Instance, _network_info: &NetworkInfo) -> Result<(), VirtError> {
+        self.guests().remove(&instance.uuid);
+        Ok(())
+    }
+
+    async fn get_info(&self, instance: &Instance) -> Result<InstanceInfo, VirtError> {
+        self.guests()
+            .get(&instance.uuid)
+            .map(|p| InstanceInfo { power_state: *p })
+            .ok_or(VirtError::InstanceNotFound(instance.uuid))
+    }
+}

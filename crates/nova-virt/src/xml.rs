@@ -1,0 +1,164 @@
+//! Domain XML as Nova's libvirt driver writes it.
+
+use nova_objects::{ImageMeta, Instance, NetworkInfo};
+use std::fmt::Write;
+
+/// The configuration the XML depends on.
+#[derive(Debug, Clone)]
+pub struct DomainConfig {
+    pub virt_type: String,
+    pub instances_path: String,
+    pub instance_name: String,
+    pub vnc_enabled: bool,
+    pub vnc_listen: String,
+}
+
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// Build the guest's domain XML from the instance, its image and network info.
+pub fn domain_xml(
+    cfg: &DomainConfig,
+    instance: &Instance,
+    image: &ImageMeta,
+    network_info: &NetworkInfo,
+) -> String {
+    let uuid = instance.uuid.to_string();
+    let dir = format!("{}/{}", cfg.instances_path.trim_end_matches('/'), uuid);
+    let f = &instance.flavor;
+    let mut x = String::new();
+    let _ = writeln!(x, "<domain type=\"{}\">", esc(&cfg.virt_type));
+    let _ = writeln!(x, "  <uuid>{uuid}</uuid>");
+    let _ = writeln!(x, "  <name>{}</name>", esc(&cfg.instance_name));
+    let _ = writeln!(x, "  <memory>{}</memory>", instance.memory_mb * 1024);
+    let _ = writeln!(x, "  <vcpu>{}</vcpu>", instance.vcpus);
+    let _ = writeln!(x, "  <metadata>");
+    let _ = writeln!(x, "    <nova:instance xmlns:nova=\"http://openstack.org/xmlns/libvirt/nova/1.1\">");
+    let _ = writeln!(x, "      <nova:package version=\"{}\"/>", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(x, "      <nova:name>{}</nova:name>", esc(&instance.display_name));
+    if let Some(c) = instance.created_at {
+        let _ = writeln!(x, "      <nova:creationTime>{}</nova:creationTime>", c.format("%Y-%m-%d %H:%M:%S"));
+    }
+    let _ = writeln!(
+        x,
+        "      <nova:flavor name=\"{}\"><nova:memory>{}</nova:memory><nova:disk>{}</nova:disk><nova:swap>{}</nova:swap><nova:ephemeral>{}</nova:ephemeral><nova:vcpus>{}</nova:vcpus></nova:flavor>",
+        esc(&f.name), instance.memory_mb, instance.root_gb, f.swap, instance.ephemeral_gb, instance.vcpus
+    );
+    let _ = writeln!(
+        x,
+        "      <nova:owner><nova:user uuid=\"{u}\">{u}</nova:user><nova:project uuid=\"{p}\">{p}</nova:project></nova:owner>",
+        u = esc(&instance.user_id),
+        p = esc(&instance.project_id)
+    );
+    let _ = writeln!(x, "      <nova:root type=\"image\" uuid=\"{}\"/>", esc(&image.id));
+    let _ = writeln!(x, "    </nova:instance>");
+    let _ = writeln!(x, "  </metadata>");
+    let _ = writeln!(x, "  <sysinfo type=\"smbios\">");
+    let _ = writeln!(x, "    <system>");
+    let _ = writeln!(x, "      <entry name=\"manufacturer\">OpenStack Foundation</entry>");
+    let _ = writeln!(x, "      <entry name=\"product\">OpenStack Nova</entry>");
+    let _ = writeln!(x, "      <entry name=\"version\">{}</entry>", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(x, "      <entry name=\"serial\">{uuid}</entry>");
+    let _ = writeln!(x, "      <entry name=\"uuid\">{uuid}</entry>");
+    let _ = writeln!(x, "      <entry name=\"family\">Virtual Machine</entry>");
+    let _ = writeln!(x, "    </system>");
+    let _ = writeln!(x, "  </sysinfo>");
+    let _ = writeln!(x, "  <os>");
+    let _ = writeln!(x, "    <type machine=\"pc\">hvm</type>");
+    let _ = writeln!(x, "    <boot dev=\"hd\"/>");
+    let _ = writeln!(x, "    <smbios mode=\"sysinfo\"/>");
+    let _ = writeln!(x, "  </os>");
+    let _ = writeln!(x, "  <features>\n    <acpi/>\n    <apic/>\n  </features>");
+    let _ = writeln!(x, "  <clock offset=\"utc\"/>");
+    if cfg.virt_type == "kvm" {
+        let _ = writeln!(x, "  <cpu mode=\"host-model\" match=\"exact\"/>");
+    }
+    let _ = writeln!(x, "  <devices>");
+    let disk_format = match image.disk_format.as_deref() {
+        Some("raw") => "raw",
+        _ => "qcow2",
+    };
+    let _ = writeln!(x, "    <disk type=\"file\" device=\"disk\">");
+    let _ = writeln!(x, "      <driver name=\"qemu\" type=\"{disk_format}\" cache=\"none\"/>");
+    let _ = writeln!(x, "      <source file=\"{}/disk\"/>", esc(&dir));
+    let _ = writeln!(x, "      <target bus=\"virtio\" dev=\"vda\"/>");
+    let _ = writeln!(x, "    </disk>");
+    for vif in network_info {
+        let _ = writeln!(x, "    <interface type=\"bridge\">");
+        let _ = writeln!(x, "      <mac address=\"{}\"/>", esc(&vif.address));
+        let _ = writeln!(x, "      <model type=\"virtio\"/>");
+        let _ = writeln!(x, "      <source bridge=\"{}\"/>", esc(&vif.network.bridge));
+        if let Some(dev) = &vif.devname {
+            let _ = writeln!(x, "      <target dev=\"{}\"/>", esc(dev));
+        }
+        let _ = writeln!(x, "    </interface>");
+    }
+    let _ = writeln!(x, "    <serial type=\"file\">");
+    let _ = writeln!(x, "      <source path=\"{}/console.log\"/>", esc(&dir));
+    let _ = writeln!(x, "    </serial>");
+    let _ = writeln!(x, "    <serial type=\"pty\"/>");
+    let _ = writeln!(x, "    <input type=\"tablet\" bus=\"usb\"/>");
+    if cfg.vnc_enabled {
+        let _ = writeln!(
+            x,
+            "    <graphics type=\"vnc\" autoport=\"yes\" listen=\"{}\"/>",
+            esc(&cfg.vnc_listen)
+        );
+    }
+    let _ = writeln!(x, "    <video>\n      <model type=\"cirrus\"/>\n    </video>");
+    let _ = writeln!(x, "    <memballoon model=\"virtio\">\n      <stats period=\"10\"/>\n    </memballoon>");
+    let _ = writeln!(x, "  </devices>");
+    x.push_str("</domain>\n");
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nova_objects::{NetworkRef, Vif};
+
+    #[test]
+    fn xml_carries_flavor_sysinfo_nic_serial_and_vnc() {
+        let mut inst = Instance {
+            uuid: uuid::Uuid::new_v4(),
+            display_name: "web <1>".into(),
+            memory_mb: 128,
+            vcpus: 2,
+            ..Default::default()
+        };
+        inst.flavor.name = "m1.nano".into();
+        let vif = Vif {
+            address: "fa:16:3e:00:00:01".into(),
+            network: NetworkRef { bridge: "br100".into(), ..Default::default() },
+            devname: Some("tap0123".into()),
+            ..Default::default()
+        };
+        let cfg = DomainConfig {
+            virt_type: "kvm".into(),
+            instances_path: "/var/lib/nova/instances".into(),
+            instance_name: "instance-00000001".into(),
+            vnc_enabled: true,
+            vnc_listen: "127.0.0.1".into(),
+        };
+        let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![vif]);
+        assert!(x.starts_with("<domain type=\"kvm\">"));
+        assert!(x.contains("<memory>131072</memory>"));
+        assert!(x.contains("<vcpu>2</vcpu>"));
+        assert!(x.contains("<entry name=\"product\">OpenStack Nova</entry>"));
+        assert!(x.contains(&format!("<entry name=\"uuid\">{}</entry>", inst.uuid)));
+        assert!(x.contains("<source bridge=\"br100\"/>"));
+        assert!(x.contains("<mac address=\"fa:16:3e:00:00:01\"/>"));
+        assert!(x.contains(&format!("/var/lib/nova/instances/{}/console.log", inst.uuid)));
+        assert!(x.contains("<graphics type=\"vnc\" autoport=\"yes\" listen=\"127.0.0.1\"/>"));
+        assert!(x.contains("web &lt;1&gt;"));
+        assert!(x.contains("host-model"));
+        let q = domain_xml(&DomainConfig { virt_type: "qemu".into(), ..cfg }, &inst, &ImageMeta::default(), &vec![]);
+        assert!(q.starts_with("<domain type=\"qemu\">"));
+        assert!(!q.contains("host-model"));
+    }
+}
