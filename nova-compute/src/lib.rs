@@ -1,1 +1,53 @@
+//! nova-compute: one per hypervisor host. Serves `compute.<host>`, builds
+//! and destroys instances through the configured `VirtDriver`, reports the
+//! node's resources and reconciles the database with the hypervisor on start.
 
+mod manager;
+mod resource_tracker;
+
+use nova_common::NovaConfig;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use manager::ComputeManager;
+
+pub const BINARY: &str = "nova-compute";
+
+pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
+    let driver = nova_virt::load_driver(&cfg).map_err(|e| e.to_string())?;
+    driver
+        .init_host(&cfg.default.host)
+        .await
+        .map_err(|e| format!("cannot initialise {}: {e}", driver.name()))?;
+    let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
+    let manager = Arc::new(ComputeManager::new(cfg.clone(), driver, transport.clone()));
+
+    // Register before reporting resources, so the node links to its service.
+    let hb = nova_rpc::service::spawn_heartbeat(
+        manager.conductor.clone(),
+        cfg.default.host.clone(),
+        BINARY,
+        Some("compute"),
+        Duration::from_secs(cfg.default.report_interval),
+        shutdown.clone(),
+    );
+    if let Err(e) = manager.init_host().await {
+        warn!("init_host did not finish: {e}");
+    }
+    let periodic = resource_tracker::spawn_periodic(manager.clone(), shutdown.clone());
+    info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
+    nova_rpc::compute::serve(
+        &transport,
+        &cfg.default.host,
+        manager,
+        shutdown,
+        Duration::from_secs(cfg.default.graceful_shutdown_timeout),
+    )
+    .await;
+    hb.abort();
+    periodic.abort();
+    transport.close().await;
+    Ok(())
+}

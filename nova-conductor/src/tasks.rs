@@ -29,10 +29,24 @@ impl ConductorManager {
         for u in &uuids {
             match self.db.instance_get_by_uuid(*u, false).await {
                 Ok(i) if i.vm_state == VmState::Building
-                    && i.task_state == Some(TaskState::Scheduling)
-                    && i.host.is_none() =>
+                    && i.task_state == Some(TaskState::Scheduling) =>
                 {
-                    todo.push(i)
+                    match (&i.host, &i.node) {
+                        // Scheduled and claimed, but the cast may have been lost: cast again
+                        // (the compute side ignores builds it already did).
+                        (Some(h), Some(n)) => {
+                            let (h, n) = (h.clone(), n.clone());
+                            let mut one = spec.clone();
+                            one.instance_uuid = i.uuid;
+                            info!(instance = %u, host = %h, "re-casting the build of an already scheduled instance");
+                            if let Err(e) = self.compute.to_server(&h)
+                                .build_and_run_instance(ctx, i, spec.image.clone(), one, n).await
+                            {
+                                self.set_error_with_fault(ctx, *u, &e, EVENT_SCHEDULE).await;
+                            }
+                        }
+                        _ => todo.push(i),
+                    }
                 }
                 Ok(i) => info!(instance = %u, vm_state = %i.vm_state, "already scheduled; skipping"),
                 Err(e) => warn!(instance = %u, "not scheduling: {e}"),

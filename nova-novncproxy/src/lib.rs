@@ -1,1 +1,48 @@
+//! nova-novncproxy: listens on `[vnc] novncproxy_host:novncproxy_port`.
+//! Today it answers a health check and reports itself as a service; the
+//! token-checked websocket proxy comes with the console issue.
 
+use axum::routing::get;
+use axum::Router;
+use nova_common::NovaConfig;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub const BINARY: &str = "nova-novncproxy";
+
+async fn health() -> &'static str {
+    "OK\n"
+}
+
+pub fn router() -> Router {
+    Router::new()
+        .route("/", get(health))
+        .route("/healthcheck", get(health))
+}
+
+pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
+    let addr = format!("{}:{}", cfg.vnc.novncproxy_host, cfg.vnc.novncproxy_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
+    let conductor = nova_rpc::conductor::Client::new(transport.clone());
+    let hb = nova_rpc::service::spawn_heartbeat(
+        conductor,
+        cfg.default.host.clone(),
+        BINARY,
+        None,
+        Duration::from_secs(cfg.default.report_interval),
+        shutdown.clone(),
+    );
+    info!(%addr, "listening");
+    let s = shutdown.clone();
+    axum::serve(listener, router())
+        .with_graceful_shutdown(async move { s.cancelled().await })
+        .await
+        .map_err(|e| e.to_string())?;
+    hb.abort();
+    transport.close().await;
+    Ok(())
+}

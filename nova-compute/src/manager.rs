@@ -1,0 +1,411 @@
+//! `ComputeManager`: the server side of `compute.<host>`.
+
+use chrono::Utc;
+use nova_common::context::ReadDeleted;
+use nova_common::states::{power_state, TaskState, VmState};
+use nova_common::{NovaConfig, NovaError, RequestContext};
+use nova_objects::{
+    ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, RequestSpec,
+};
+use nova_rpc::{conductor, network, Transport};
+use nova_virt::{VirtDriver, VirtError};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OwnedMutexGuard;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+pub const EVENT_BUILD: &str = "compute__do_build_and_run_instance";
+pub const EVENT_TERMINATE: &str = "compute_terminate_instance";
+
+pub struct ComputeManager {
+    pub(crate) cfg: NovaConfig,
+    pub(crate) driver: Arc<dyn VirtDriver>,
+    pub(crate) conductor: conductor::Client,
+    network: network::Client,
+    /// One lock per instance: builds and deletes of the same instance run one at a time.
+    locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Builds running now (for init_host's check of interrupted builds).
+    building: Mutex<HashSet<Uuid>>,
+}
+
+fn virt_to_nova(e: VirtError) -> NovaError {
+    match e {
+        VirtError::InstanceNotFound(u) => NovaError::InstanceNotFound {
+            instance_id: u.to_string(),
+        },
+        other => NovaError::HypervisorError {
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ComputeManager {
+    pub fn new(cfg: NovaConfig, driver: Arc<dyn VirtDriver>, transport: Transport) -> Self {
+        ComputeManager {
+            cfg,
+            driver,
+            conductor: conductor::Client::new(transport.clone()),
+            network: network::Client::new(transport),
+            locks: Mutex::new(HashMap::new()),
+            building: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn driver_name(&self) -> &'static str {
+        self.driver.name()
+    }
+
+    fn host(&self) -> &str {
+        &self.cfg.default.host
+    }
+
+    async fn lock_instance(&self, uuid: Uuid) -> OwnedMutexGuard<()> {
+        let m = guard(&self.locks).entry(uuid).or_default().clone();
+        m.lock_owned().await
+    }
+
+    fn forget_lock(&self, uuid: Uuid) {
+        let mut locks = guard(&self.locks);
+        if locks.get(&uuid).is_some_and(|m| Arc::strong_count(m) == 1) {
+            locks.remove(&uuid);
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &RequestContext,
+        uuid: Uuid,
+        upd: InstanceUpdate,
+    ) -> Result<Instance, NovaError> {
+        self.conductor.instance_update(ctx, uuid, upd).await
+    }
+
+    async fn event(&self, ctx: &RequestContext, uuid: Uuid, event: &str, result: Option<Result<(), &NovaError>>) {
+        let r = match result {
+            None => {
+                self.conductor
+                    .action_event_start(ctx, uuid, ctx.request_id.clone(), event.into(), self.host().into())
+                    .await
+            }
+            Some(outcome) => {
+                let (res, tb) = match outcome {
+                    Ok(()) => ("Success", None),
+                    Err(e) => ("Error", Some(format!("{}: {e}", e.class()))),
+                };
+                self.conductor
+                    .action_event_finish(ctx, uuid, ctx.request_id.clone(), event.into(), res.into(), tb)
+                    .await
+            }
+        };
+        if let Err(e) = r {
+            warn!(instance = %uuid, %event, "cannot record action event: {e}");
+        }
+    }
+
+    /// ERROR, task_state cleared, fault recorded (Nova's `_set_instance_obj_error_state`
+    /// plus `add_instance_fault_from_exc`).
+    async fn set_error(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
+        let upd = InstanceUpdate {
+            vm_state: Some(VmState::Error),
+            task_state: Some(None),
+            ..Default::default()
+        };
+        if let Err(e) = self.update(ctx, uuid, upd).await {
+            warn!(instance = %uuid, "cannot set ERROR: {e}");
+        }
+        let fault = InstanceFault {
+            instance_uuid: uuid,
+            code: err.http_code() as i32,
+            message: err.to_string(),
+            details: format!("{}: {err}", err.class()),
+            host: Some(self.host().to_string()),
+            created_at: None,
+        };
+        if let Err(e) = self.conductor.instance_fault_create(ctx, fault).await {
+            warn!(instance = %uuid, "cannot record fault: {e}");
+        }
+    }
+
+    /// The build proper: networking, then spawning, then ACTIVE.
+    async fn do_build(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        image: &ImageMeta,
+    ) -> Result<(), NovaError> {
+        use TaskState as T;
+        let uuid = inst.uuid;
+        self.update(
+            ctx,
+            uuid,
+            InstanceUpdate {
+                task_state: Some(Some(T::Networking)),
+                expected_task_state: Some(vec![
+                    Some(T::Scheduling),
+                    Some(T::Networking),
+                    Some(T::BlockDeviceMapping),
+                    Some(T::Spawning),
+                ]),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let nw = self
+            .network
+            .allocate_for_instance(ctx, uuid, inst.project_id.clone(), self.host().into(), None)
+            .await?;
+        self.update(
+            ctx,
+            uuid,
+            InstanceUpdate {
+                network_info: Some(nw.clone()),
+                task_state: Some(Some(T::BlockDeviceMapping)),
+                expected_task_state: Some(vec![Some(T::Networking)]),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let inst = self
+            .update(
+                ctx,
+                uuid,
+                InstanceUpdate {
+                    task_state: Some(Some(T::Spawning)),
+                    expected_task_state: Some(vec![Some(T::BlockDeviceMapping)]),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.driver
+            .spawn(&inst, image, &nw)
+            .await
+            .map_err(virt_to_nova)?;
+        let ps = self
+            .driver
+            .get_info(&inst)
+            .await
+            .map(|i| i.power_state)
+            .unwrap_or(power_state::NOSTATE);
+        self.update(
+            ctx,
+            uuid,
+            InstanceUpdate {
+                vm_state: Some(VmState::Active),
+                task_state: Some(None),
+                power_state: Some(ps),
+                launched_at: Some(Some(Utc::now())),
+                expected_task_state: Some(vec![Some(T::Spawning)]),
+                ..Default::default()
+            },
+        )
+        .await?;
+        info!(instance = %uuid, "instance spawned successfully");
+        Ok(())
+    }
+
+    /// Tear down what a failed or aborted build left: the guest and the network.
+    async fn cleanup_build(&self, ctx: &RequestContext, inst: &Instance) {
+        if let Err(e) = self.driver.destroy(inst, &NetworkInfo::new()).await {
+            warn!(instance = %inst.uuid, "cleanup: cannot destroy guest: {e}");
+        }
+        if let Err(e) = self
+            .network
+            .deallocate_for_instance(ctx, inst.uuid, Some(self.host().into()))
+            .await
+        {
+            warn!(instance = %inst.uuid, "cleanup: cannot deallocate network: {e}");
+        }
+    }
+
+    /// Delete: destroy the guest, release the network, soft-delete the record.
+    async fn do_terminate(&self, ctx: &RequestContext, inst: &Instance) -> Result<(), NovaError> {
+        self.driver
+            .destroy(inst, &inst.network_info)
+            .await
+            .map_err(virt_to_nova)?;
+        self.network
+            .deallocate_for_instance(ctx, inst.uuid, Some(self.host().into()))
+            .await?;
+        self.conductor.instance_destroy(ctx, inst.uuid).await?;
+        info!(instance = %inst.uuid, "instance destroyed");
+        Ok(())
+    }
+
+    /// `init_host`: reconcile the database with the hypervisor after a (re)start.
+    pub async fn init_host(self: &Arc<Self>) -> Result<(), NovaError> {
+        self.update_available_resource().await?;
+        let ctx = RequestContext::admin();
+        let mine = self
+            .conductor
+            .instance_get_all_by_filters(
+                &ctx,
+                InstanceFilters {
+                    host: Some(self.host().to_string()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let on_hv: HashSet<Uuid> = self
+            .driver
+            .list_instance_uuids()
+            .await
+            .map_err(virt_to_nova)?
+            .into_iter()
+            .collect();
+        let mut interrupted = Vec::new();
+        for inst in &mine {
+            if inst.task_state == Some(TaskState::Deleting) {
+                info!(instance = %inst.uuid, "finishing an interrupted delete");
+                let _g = self.lock_instance(inst.uuid).await;
+                if let Err(e) = self.do_terminate(&ctx, inst).await {
+                    self.set_error(&ctx, inst.uuid, &e).await;
+                }
+                continue;
+            }
+            if inst.vm_state == VmState::Building {
+                interrupted.push(inst.uuid);
+                continue;
+            }
+            // Keep the recorded power state in line with the hypervisor.
+            let ps = match self.driver.get_info(inst).await {
+                Ok(i) => i.power_state,
+                Err(VirtError::InstanceNotFound(_)) => power_state::NOSTATE,
+                Err(e) => {
+                    warn!(instance = %inst.uuid, "cannot read power state: {e}");
+                    continue;
+                }
+            };
+            if ps != inst.power_state {
+                info!(instance = %inst.uuid, from = inst.power_state, to = ps, "power state changed while we were away");
+                let _ = self
+                    .update(&ctx, inst.uuid, InstanceUpdate { power_state: Some(ps), ..Default::default() })
+                    .await;
+            }
+        }
+        // Guests whose instance was deleted while this host was away.
+        let known: HashSet<Uuid> = mine.iter().map(|i| i.uuid).collect();
+        let mut deleted_ctx = ctx.clone();
+        deleted_ctx.read_deleted = ReadDeleted::Yes;
+        for uuid in on_hv.difference(&known) {
+            if let Ok(inst) = self.conductor.instance_get_by_uuid(&deleted_ctx, *uuid).await {
+                if inst.deleted && inst.host.as_deref() == Some(self.host()) {
+                    info!(instance = %uuid, "destroying the guest of a deleted instance");
+                    if let Err(e) = self.driver.destroy(&inst, &inst.network_info).await {
+                        warn!(instance = %uuid, "cannot destroy: {e}");
+                    }
+                }
+            }
+        }
+        // Builds interrupted by the restart come back as redelivered messages.
+        // Whatever has not been picked up again after a grace period will not be.
+        if !interrupted.is_empty() {
+            let me = self.clone();
+            let wait = Duration::from_secs(me.cfg.default.report_interval * 3);
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                for uuid in interrupted {
+                    if guard(&me.building).contains(&uuid) {
+                        continue;
+                    }
+                    let _g = me.lock_instance(uuid).await;
+                    let ctx = RequestContext::admin();
+                    let Ok(inst) = me.conductor.instance_get_by_uuid(&ctx, uuid).await else {
+                        continue;
+                    };
+                    if inst.vm_state != VmState::Building {
+                        continue;
+                    }
+                    warn!(instance = %uuid, "build was interrupted by a nova-compute restart");
+                    me.cleanup_build(&ctx, &inst).await;
+                    let err = NovaError::BuildAbortException {
+                        instance_uuid: uuid.to_string(),
+                        reason: "the build was interrupted by a restart of nova-compute".into(),
+                    };
+                    me.set_error(&ctx, uuid, &err).await;
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+#[nova_rpc::__private::async_trait]
+impl nova_rpc::compute::Manager for ComputeManager {
+    async fn build_and_run_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        image: ImageMeta,
+        _request_spec: RequestSpec,
+        _node: String,
+    ) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        let _lock = self.lock_instance(uuid).await;
+        let inst = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
+            Ok(i) => i,
+            Err(NovaError::InstanceNotFound { .. }) => {
+                info!(instance = %uuid, "deleted before the build started");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if inst.vm_state != VmState::Building || inst.task_state == Some(TaskState::Deleting) {
+            info!(instance = %uuid, vm_state = %inst.vm_state, "not building; nothing to do");
+            return Ok(());
+        }
+        if inst.host.as_deref() != Some(self.host()) {
+            error!(instance = %uuid, assigned = ?inst.host, "build sent to the wrong host; refusing");
+            return Ok(());
+        }
+        guard(&self.building).insert(uuid);
+        self.event(ctx, uuid, EVENT_BUILD, None).await;
+        let outcome = self.do_build(ctx, &inst, &image).await;
+        guard(&self.building).remove(&uuid);
+        match &outcome {
+            Ok(()) => self.event(ctx, uuid, EVENT_BUILD, Some(Ok(()))).await,
+            Err(e) => {
+                warn!(instance = %uuid, "build failed: {e}");
+                self.cleanup_build(ctx, &inst).await;
+                // A delete that raced the build owns the instance now.
+                let deleting = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
+                    Ok(i) => i.task_state == Some(TaskState::Deleting),
+                    Err(_) => true,
+                };
+                if !deleting {
+                    self.set_error(ctx, uuid, e).await;
+                }
+                self.event(ctx, uuid, EVENT_BUILD, Some(Err(e))).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn terminate_instance(&self, ctx: &RequestContext, instance: Instance) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        let lock = self.lock_instance(uuid).await;
+        let inst = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
+            Ok(i) => i,
+            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.event(ctx, uuid, EVENT_TERMINATE, None).await;
+        let outcome = self.do_terminate(ctx, &inst).await;
+        match &outcome {
+            Ok(()) => self.event(ctx, uuid, EVENT_TERMINATE, Some(Ok(()))).await,
+            Err(e) => {
+                error!(instance = %uuid, "delete failed: {e}");
+                self.set_error(ctx, uuid, e).await;
+                self.event(ctx, uuid, EVENT_TERMINATE, Some(Err(e))).await;
+            }
+        }
+        drop(lock);
+        self.forget_lock(uuid);
+        Ok(())
+    }
+}
