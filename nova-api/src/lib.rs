@@ -1,1 +1,117 @@
+//! nova-api: the OpenStack Compute API v2.1 on `osapi_compute_listen_port`.
+//!
+//! The middleware mirrors Nova's api-paste pipeline: request id → fault
+//! wrap → request log → size limit → auth → context → microversion →
+//! handler. Handlers validate input, then act through the conductor (the
+//! database), Glance (images) and compute/network RPC.
 
+mod error;
+mod flavors;
+mod hypervisors;
+mod microversion;
+mod middleware;
+mod servers;
+mod services;
+mod versions;
+mod views;
+
+use axum::routing::{get, put};
+use axum::Router;
+use nova_clients::GlanceClient;
+use nova_common::NovaConfig;
+use nova_rpc::{compute, conductor, network, Transport};
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use microversion::{MAX_VERSION, MIN_VERSION};
+
+pub const BINARY: &str = "nova-api";
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<NovaConfig>,
+    pub conductor: conductor::Client,
+    pub compute: compute::Client,
+    pub network: network::Client,
+    pub glance: GlanceClient,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/servers", get(servers::index).post(servers::create))
+        .route("/servers/detail", get(servers::detail))
+        .route("/servers/{id}", get(servers::show).delete(servers::delete))
+        .route("/flavors", get(flavors::index).post(flavors::create))
+        .route("/flavors/detail", get(flavors::detail))
+        .route("/flavors/{id}", get(flavors::show).delete(flavors::delete))
+        .route("/os-services", get(services::index))
+        .route("/os-services/{action}", put(services::update))
+        .route("/os-services/{id}", axum::routing::delete(services::delete))
+        .route("/os-hypervisors", get(hypervisors::index))
+        .route("/os-hypervisors/detail", get(hypervisors::detail))
+        .route("/os-hypervisors/statistics", get(hypervisors::statistics))
+        .route("/os-hypervisors/{id}", get(hypervisors::show));
+    Router::new()
+        .route("/", get(versions::root))
+        .route("/v2.1", get(versions::v21))
+        .route("/v2.1/", get(versions::v21))
+        .nest("/v2.1", api)
+        .fallback(middleware::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::pipeline,
+        ))
+        .with_state(state)
+}
+
+pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
+    if cfg.api.auth_strategy == "keystone" {
+        return Err(
+            "[api] auth_strategy = keystone: Keystone token validation is not implemented yet; set auth_strategy = noauth2"
+                .into(),
+        );
+    }
+    let addr = format!(
+        "{}:{}",
+        cfg.default.osapi_compute_listen, cfg.default.osapi_compute_listen_port
+    );
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let transport = Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
+    let conductor = conductor::Client::new(transport.clone());
+    let hb = nova_rpc::service::spawn_heartbeat(
+        conductor.clone(),
+        cfg.default.host.clone(),
+        BINARY,
+        None,
+        Duration::from_secs(cfg.default.report_interval),
+        shutdown.clone(),
+    );
+    let state = AppState {
+        glance: GlanceClient::new(&cfg.glance.api_servers, cfg.glance.num_retries),
+        conductor,
+        compute: compute::Client::new(transport.clone()),
+        network: network::Client::new(transport.clone()),
+        cfg: Arc::new(cfg),
+    };
+    info!(%addr, "compute API listening");
+    let s = shutdown.clone();
+    let grace = Duration::from_secs(state.cfg.default.graceful_shutdown_timeout);
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { s.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => r.map_err(|e| e.to_string())?,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("graceful_shutdown_timeout expired with requests in flight");
+        }
+    }
+    hb.abort();
+    transport.close().await;
+    Ok(())
+}

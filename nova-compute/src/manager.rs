@@ -156,10 +156,20 @@ impl ComputeManager {
             },
         )
         .await?;
-        let nw = self
-            .network
-            .allocate_for_instance(ctx, uuid, inst.project_id.clone(), self.host().into(), None)
-            .await?;
+        // What the API recorded from the request's `networks`: "auto", "none" or a list of uuids.
+        let requested = inst
+            .system_metadata
+            .get("requested_networks")
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+        let nw = match requested {
+            Some(serde_json::Value::String(s)) if s == "none" => NetworkInfo::new(),
+            other => {
+                let ids = other.and_then(|v| serde_json::from_value::<Vec<Uuid>>(v).ok());
+                self.network
+                    .allocate_for_instance(ctx, uuid, inst.project_id.clone(), self.host().into(), ids)
+                    .await?
+            }
+        };
         self.update(
             ctx,
             uuid,

@@ -1,0 +1,176 @@
+//! `/flavors`: list, detail, show; create and delete for admins.
+
+use crate::error::{ApiError, ApiResult};
+use crate::middleware::BaseUrl;
+use crate::views::{flavor_detail, flavor_summary};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use nova_common::{NovaError, RequestContext};
+use nova_objects::Flavor;
+use serde_json::{json, Value};
+
+type Params = Query<Vec<(String, String)>>;
+
+fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    p.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+}
+
+async fn list(state: &AppState, ctx: &RequestContext, p: &[(String, String)]) -> ApiResult<Vec<Flavor>> {
+    // Non-admins see public flavors; admins choose with is_public (true/false/None).
+    let is_public = match (ctx.is_admin, param(p, "is_public")) {
+        (false, _) => Some(true),
+        (true, None) => Some(true),
+        (true, Some(v)) => match v.to_ascii_lowercase().as_str() {
+            "none" | "all" => None,
+            "true" | "t" | "1" | "yes" | "y" | "on" => Some(true),
+            "false" | "f" | "0" | "no" | "n" | "off" => Some(false),
+            _ => return Err(ApiError::bad_request(format!("Invalid is_public filter [{v}]"))),
+        },
+    };
+    let mut flavors = state.conductor.flavor_get_all(ctx, is_public).await?;
+    flavors.retain(|f| !f.disabled);
+    for (key, col) in [("minRam", 0), ("minDisk", 1)] {
+        if let Some(v) = param(p, key) {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("Invalid {key} filter [{v}]")))?;
+            flavors.retain(|f| if col == 0 { f.memory_mb >= n } else { f.root_gb >= n });
+        }
+    }
+    if let Some(m) = param(p, "marker") {
+        let pos = flavors
+            .iter()
+            .position(|f| f.flavorid == m)
+            .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
+        flavors.drain(..=pos);
+    }
+    if let Some(l) = param(p, "limit") {
+        let n: usize = l
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("limit param must be an integer")))?;
+        flavors.truncate(n.min(state.cfg.api.max_limit));
+    }
+    Ok(flavors)
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
+    Query(p): Params,
+) -> ApiResult<Json<Value>> {
+    let flavors = list(&state, &ctx, &p).await?;
+    Ok(Json(json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f)).collect::<Vec<_>>()})))
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
+    Query(p): Params,
+) -> ApiResult<Json<Value>> {
+    let flavors = list(&state, &ctx, &p).await?;
+    Ok(Json(json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f)).collect::<Vec<_>>()})))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let f = state.conductor.flavor_get_by_flavor_id(&ctx, id).await?;
+    Ok(Json(json!({"flavor": flavor_detail(&base.0, &f)})))
+}
+
+fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid input for field/attribute {field}. Value: {value}. {why}"
+    ))
+}
+
+fn int_field(body: &Value, field: &str, min: i64, required: bool, default: i64) -> ApiResult<i64> {
+    match body.get(field) {
+        None | Some(Value::Null) if !required => Ok(default),
+        None => Err(invalid("flavor", body, &format!("'{field}' is a required property"))),
+        Some(v) => {
+            let n = match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if n >= min && n <= i32::MAX as i64 => Ok(n),
+                Some(_) => Err(invalid(field, v, &format!("{v} is less than the minimum of {min}"))),
+                None => Err(invalid(field, v, &format!("{v} is not of type 'integer', 'string'"))),
+            }
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    if !ctx.is_admin {
+        return Err(ApiError::forbidden_policy("os_compute_api:os-flavor-manage:create"));
+    }
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    let Some(f) = body.get("flavor").filter(|f| f.is_object()) else {
+        return Err(invalid("body", &body, "'flavor' is a required property"));
+    };
+    let name = match f.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 && s.trim() == s => s.clone(),
+        Some(v) => return Err(invalid("name", v, "name must be 1-255 characters without leading or trailing whitespace")),
+        None => return Err(invalid("flavor", f, "'name' is a required property")),
+    };
+    let flavorid = match f.get("id") {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_. ".contains(c)) && s.trim() == s => s.clone(),
+        Some(v) => return Err(invalid("id", v, "id must be 1-255 of letters, digits, '-', '_', '.', ' '")),
+    };
+    let rxtx = match f.get("rxtx_factor") {
+        None | Some(Value::Null) => 1.0,
+        Some(v) => v.as_f64().filter(|x| *x > 0.0).ok_or_else(|| invalid("rxtx_factor", v, "must be a positive number"))?,
+    };
+    let is_public = match f.get("os-flavor-access:is_public") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(invalid("os-flavor-access:is_public", v, "is not of type 'boolean'")),
+    };
+    let flavor = Flavor {
+        flavorid,
+        name,
+        memory_mb: int_field(f, "ram", 1, true, 0)?,
+        vcpus: int_field(f, "vcpus", 1, true, 0)?,
+        root_gb: int_field(f, "disk", 0, true, 0)?,
+        ephemeral_gb: int_field(f, "OS-FLV-EXT-DATA:ephemeral", 0, false, 0)?,
+        swap: int_field(f, "swap", 0, false, 0)?,
+        rxtx_factor: rxtx,
+        is_public,
+        ..Default::default()
+    };
+    let created = state.conductor.flavor_create(&ctx, flavor).await.map_err(|e| match e {
+        NovaError::FlavorExists { .. } | NovaError::FlavorIdExists { .. } => ApiError::conflict(e.to_string()),
+        other => other.into(),
+    })?;
+    Ok(Json(json!({"flavor": flavor_detail(&base.0, &created)})))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !ctx.is_admin {
+        return Err(ApiError::forbidden_policy("os_compute_api:os-flavor-manage:delete"));
+    }
+    state.conductor.flavor_destroy(&ctx, id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
