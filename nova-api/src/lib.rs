@@ -49,8 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/flavors/detail", get(flavors::detail))
         .route("/flavors/{id}", get(flavors::show).delete(flavors::delete))
         .route("/os-services", get(services::index))
-        .route("/os-services/{action}", put(services::update))
-        .route("/os-services/{id}", axum::routing::delete(services::delete))
+        .route("/os-services/{id}", put(services::update).delete(services::delete))
         .route("/os-hypervisors", get(hypervisors::index))
         .route("/os-hypervisors/detail", get(hypervisors::detail))
         .route("/os-hypervisors/statistics", get(hypervisors::statistics))
@@ -114,4 +113,23 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     hb.abort();
     transport.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The route table builds (axum panics on conflicting routes).
+    #[tokio::test]
+    async fn router_builds() {
+        let cfg = nova_common::NovaConfig::from_str("[api]\nauth_strategy = noauth2\n").expect("cfg");
+        let transport = super::Transport::start(&cfg, "test").expect("transport");
+        let state = super::AppState {
+            glance: super::GlanceClient::new(&cfg.glance.api_servers, 0),
+            conductor: super::conductor::Client::new(transport.clone()),
+            compute: super::compute::Client::new(transport.clone()),
+            network: super::network::Client::new(transport.clone()),
+            cfg: std::sync::Arc::new(cfg),
+        };
+        let _ = super::router(state);
+        transport.close().await;
+    }
 }

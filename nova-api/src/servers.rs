@@ -309,6 +309,9 @@ pub async fn create(
     }
     if let Some(az) = &req.availability_zone {
         // host:node forcing is an admin feature; plain zone names must exist.
+        if az.contains(':') && !ctx.is_admin {
+            return Err(ApiError::forbidden_policy("os_compute_api:servers:create:forced_host"));
+        }
         let zone = az.split(':').next().unwrap_or(az);
         if zone != state.cfg.default.default_availability_zone {
             return Err(ApiError::bad_request(format!(
@@ -387,7 +390,7 @@ pub async fn create(
             display_description: req.description.clone(),
             image_ref: image.id.clone(),
             flavor: flavor.clone(),
-            availability_zone: req.availability_zone.clone().or_else(|| Some(state.cfg.default.default_availability_zone.clone())),
+            availability_zone: Some(req.availability_zone.as_deref().and_then(|az| az.split(':').next()).filter(|z| !z.is_empty()).unwrap_or(&state.cfg.default.default_availability_zone).to_string()),
             key_name: None,
             key_data: None,
             user_data: req.user_data.clone(),
@@ -413,6 +416,13 @@ pub async fn create(
         num_instances: created.len() as i32,
         availability_zone: req.availability_zone.clone().map(|az| az.split(':').next().unwrap_or(&az).to_string()),
         ignore_hosts: vec![],
+        force_hosts: req
+            .availability_zone
+            .as_deref()
+            .and_then(|az| az.split(':').nth(1))
+            .filter(|h| !h.is_empty())
+            .map(|h| vec![h.to_string()])
+            .unwrap_or_default(),
         num_attempts: 1,
     };
     let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();

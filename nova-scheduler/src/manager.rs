@@ -52,6 +52,14 @@ impl nova_rpc::scheduler::Manager for SchedulerManager {
     ) -> Result<Vec<Selection>, NovaError> {
         let request = ResourceRequest::from_flavor(&spec.flavor);
         let mut hosts = self.host_states(ctx).await?;
+        if !spec.force_hosts.is_empty() {
+            hosts.retain(|h| spec.force_hosts.contains(&h.host));
+            if hosts.is_empty() {
+                return Err(NovaError::NoValidHost {
+                    reason: format!("No such host - host: {}", spec.force_hosts.join(", ")),
+                });
+            }
+        }
         let mut selections = Vec::new();
         for uuid in instance_uuids {
             let fctx = FilterContext {

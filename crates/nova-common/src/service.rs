@@ -57,7 +57,10 @@ pub fn init_logging(cfg: &NovaConfig, binary: &str) {
             .with_ansi(false)
             .with_writer(std::sync::Mutex::new(f))
             .init(),
-        None => builder.with_writer(std::io::stderr).init(),
+        None => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init(),
     }
     for w in &cfg.warnings {
         tracing::warn!(binary, "{w}");

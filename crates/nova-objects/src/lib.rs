@@ -230,6 +230,22 @@ pub fn render_name_template(template: &str, id: i64, uuid: &Uuid) -> String {
     out
 }
 
+/// Serde for `Option<Option<T>>`: absent = leave alone, `null` = clear, value = set.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
 /// Fields the API sets when it creates an instance (`instance_create`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceCreate {
@@ -263,14 +279,21 @@ pub struct InstanceCreate {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceUpdate {
     pub vm_state: Option<VmState>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub task_state: Option<Option<TaskState>>,
     pub power_state: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub host: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub node: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub launched_on: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub launched_at: Option<Option<Timestamp>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub terminated_at: Option<Option<Timestamp>>,
     pub progress: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub root_device_name: Option<Option<String>>,
     pub locked: Option<bool>,
     pub network_info: Option<NetworkInfo>,
@@ -433,6 +456,9 @@ pub struct RequestSpec {
     /// Hosts already tried (RetryFilter).
     #[serde(default)]
     pub ignore_hosts: Vec<String>,
+    /// An admin's `availability_zone = "zone:host"`: only these hosts are considered.
+    #[serde(default)]
+    pub force_hosts: Vec<String>,
     pub num_attempts: u32,
 }
 
@@ -540,6 +566,16 @@ pub mod instance_actions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_update_keeps_clear_apart_from_absent() {
+        let u = InstanceUpdate { task_state: Some(None), host: Some(Some("h".into())), ..Default::default() };
+        let v = serde_json::to_value(&u).expect("ser");
+        assert_eq!(v["task_state"], serde_json::Value::Null);
+        assert!(v.get("node").is_none());
+        let back: InstanceUpdate = serde_json::from_value(v).expect("de");
+        assert_eq!(back, u);
+    }
 
     #[test]
     fn name_template() {
