@@ -1,1 +1,274 @@
+//! A whole cloud for end-to-end tests: a fresh PostgreSQL database, a fresh
+//! RabbitMQ vhost, a real Glance (from the project's venv) holding one
+//! image, and the real nova binaries as separate processes from one
+//! nova.conf (plus a per-compute override file).
 
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn bin_path(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let p = target.join("debug").join(name);
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    p
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+pub struct Daemon {
+    pub name: String,
+    pub child: Child,
+}
+
+pub struct Cloud {
+    pub id: String,
+    pub dir: PathBuf,
+    pub api: String,
+    pub glance: String,
+    pub image_id: String,
+    pub db: String,
+    pub vhost: String,
+    pub conf: PathBuf,
+    pub daemons: Vec<Daemon>,
+    pub http: reqwest::Client,
+}
+
+/// The compute hosts a test cloud runs: (host name, compute_driver).
+pub fn compute_hosts(id: &str) -> Vec<(String, &'static str)> {
+    vec![
+        (format!("e2e-fake-{id}"), "fake.FakeDriver"),
+        (format!("e2e-libvirt-{id}"), "libvirt.LibvirtDriver"),
+    ]
+}
+
+impl Cloud {
+    pub async fn start() -> Cloud {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let dir = std::env::temp_dir().join(format!("nova-e2e-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = format!("nova_e2e_{id}");
+        let vhost = format!("nova_e2e_{id}");
+        run(Command::new("psql").args(["-h", "127.0.0.1", "-U", "postgres", "-qc", &format!("CREATE DATABASE {db}")]));
+        run(Command::new("rabbitmqctl").args(["-q", "add_vhost", &vhost]));
+        run(Command::new("rabbitmqctl").args(["-q", "set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]));
+
+        // Glance, from the venv made by deploy/install.sh.
+        let gport = free_port();
+        run(Command::new("bash")
+            .arg(workspace_root().join("deploy/lib/glance.sh"))
+            .args(["start", dir.join("glance").to_str().unwrap(), &gport.to_string()]));
+        let glance = format!("http://127.0.0.1:{gport}");
+        let http = reqwest::Client::new();
+        let image_id = upload_image(&http, &glance, "e2e-image").await;
+
+        let api_port = free_port();
+        let conf = dir.join("nova.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[DEFAULT]\nhost = e2e-ctl-{id}\nstate_path = {state}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
+                 report_interval = 1\nservice_down_time = 6\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
+                 update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
+                 compute_driver = fake.FakeDriver\n\
+                 [database]\nconnection = postgresql://postgres@127.0.0.1/{db}\n\
+                 [api]\nauth_strategy = noauth2\n\
+                 [glance]\napi_servers = {glance}\nnum_retries = 0\n\
+                 [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
+                 [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n",
+                state = dir.join("state").display(),
+                vnc = free_port(),
+            ),
+        )
+        .unwrap();
+        let manage = |args: &[&str]| {
+            run(Command::new(bin_path("nova-manage")).arg("--config-file").arg(&conf).args(args))
+        };
+        manage(&["db", "sync"]);
+        manage(&["network", "create", "--label", "private", "--fixed_range_v4", "10.20.0.0/24"]);
+
+        let mut cloud = Cloud {
+            id: id.clone(),
+            api: format!("http://127.0.0.1:{api_port}/v2.1"),
+            glance,
+            image_id,
+            db,
+            vhost,
+            conf: conf.clone(),
+            dir,
+            daemons: vec![],
+            http,
+        };
+        for d in ["nova-conductor", "nova-scheduler", "nova-network", "nova-api", "nova-novncproxy"] {
+            cloud.spawn(d, d, &[]);
+        }
+        for (host, driver) in compute_hosts(&id) {
+            let over = cloud.dir.join(format!("{host}.conf"));
+            std::fs::write(&over, format!("[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n")).unwrap();
+            cloud.spawn(&format!("nova-compute@{host}"), "nova-compute", &[over]);
+        }
+        cloud.wait_for_api().await;
+        cloud
+    }
+
+    fn spawn(&mut self, name: &str, binary: &str, extra_conf: &[PathBuf]) {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let mut cmd = Command::new(bin_path(binary));
+        cmd.arg("--config-file").arg(&self.conf);
+        for c in extra_conf {
+            cmd.arg("--config-file").arg(c);
+        }
+        let child = cmd
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.daemons.push(Daemon { name: name.to_string(), child });
+    }
+
+    async fn wait_for_api(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.api.clone()).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "nova-api did not come up; see {}", self.dir.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// A request as `user:project` (noauth2), optionally at a microversion.
+    pub async fn req(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .header("X-Auth-Token", token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.req(reqwest::Method::GET, path, token, None).await
+    }
+
+    /// Poll until `f` gives Some, or fail after `secs`.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, secs: u64, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; logs in {}", self.dir.display());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn kill(&mut self, name: &str) {
+        let d = self.daemons.iter_mut().find(|d| d.name == name).unwrap();
+        d.child.kill().unwrap();
+        d.child.wait().unwrap();
+    }
+
+    /// SIGTERM every daemon still running; their exit statuses.
+    pub fn terminate_all(&mut self) -> Vec<(String, ExitStatus)> {
+        for d in &self.daemons {
+            let _ = Command::new("kill").args(["-TERM", &d.child.id().to_string()]).status();
+        }
+        let mut out = vec![];
+        for d in &mut self.daemons {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let status = loop {
+                match d.child.try_wait() {
+                    Ok(Some(s)) => break s,
+                    _ if Instant::now() > deadline => {
+                        let _ = d.child.kill();
+                        break d.child.wait().unwrap();
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            };
+            out.push((d.name.clone(), status));
+        }
+        out
+    }
+}
+
+pub async fn upload_image(http: &reqwest::Client, glance: &str, name: &str) -> String {
+    let r: Value = http
+        .post(format!("{glance}/v2/images"))
+        .json(&json!({"name": name, "disk_format": "raw", "container_format": "bare", "visibility": "public"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().unwrap().to_string();
+    let resp = http
+        .put(format!("{glance}/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 65536])
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "image upload: {}", resp.status());
+    id
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            let _ = d.child.kill();
+            let _ = d.child.wait();
+        }
+        let _ = Command::new("bash")
+            .arg(workspace_root().join("deploy/lib/glance.sh"))
+            .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
+            .output();
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db)])
+            .output();
+        let _ = Command::new("rabbitmqctl").args(["-q", "delete_vhost", &self.vhost]).output();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

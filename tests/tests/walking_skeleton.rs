@@ -1,0 +1,223 @@
+//! The walking skeleton, end to end: the seven binaries as processes from
+//! one nova.conf against real PostgreSQL, RabbitMQ and Glance.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::{compute_hosts, Cloud};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const ADMIN: &str = "admin:admin";
+
+async fn server_state(cloud: &Cloud, id: &str) -> (u16, Value) {
+    let (s, b) = cloud.get(&format!("/servers/{id}"), ADMIN).await;
+    (s, b["server"].clone())
+}
+
+async fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
+    cloud
+        .wait_for(&format!("server {id} to be {want}"), 60, || async {
+            let (s, srv) = server_state(cloud, id).await;
+            assert_eq!(s, 200, "{srv}");
+            let st = srv["status"].as_str().unwrap_or_default().to_string();
+            if st == "ERROR" && want != "ERROR" {
+                panic!("server {id} went to ERROR: {srv}");
+            }
+            (st == want && srv["OS-EXT-STS:task_state"].is_null()).then_some(srv)
+        })
+        .await
+}
+
+async fn create(cloud: &Cloud, body: Value) -> (u16, Value) {
+    cloud.req(Method::POST, "/servers", ADMIN, Some(body)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walking_skeleton() {
+    let mut cloud = Cloud::start().await;
+    let hosts = compute_hosts(&cloud.id);
+
+    // Versions and microversions.
+    let (s, v) = cloud.get("", ADMIN).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["version"]["id"], "v2.1");
+    let resp = cloud
+        .http
+        .get(format!("{}/flavors", cloud.api))
+        .header("X-Auth-Token", ADMIN)
+        .header("OpenStack-API-Version", "compute 2.25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["openstack-api-version"], "compute 2.25");
+    assert_eq!(resp.headers()["x-openstack-nova-api-version"], "2.25");
+    assert!(resp.headers()["vary"].to_str().unwrap().contains("OpenStack-API-Version"));
+    assert!(resp.headers()["x-openstack-request-id"].to_str().unwrap().starts_with("req-"));
+    let resp = cloud
+        .http
+        .get(format!("{}/flavors", cloud.api))
+        .header("X-Auth-Token", ADMIN)
+        .header("OpenStack-API-Version", "compute 2.999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 406);
+
+    // Every service checks in and is up: 5 control binaries + 2 computes.
+    cloud
+        .wait_for("all services up", 30, || async {
+            let (_, b) = cloud.get("/os-services", ADMIN).await;
+            let svcs = b["services"].as_array().cloned().unwrap_or_default();
+            (svcs.len() == 7 && svcs.iter().all(|s| s["state"] == "up")).then_some(())
+        })
+        .await;
+    let (s, b) = cloud.get("/os-services", "demo:demo").await;
+    assert_eq!(s, 403, "{b}");
+
+    // Both compute nodes report resources.
+    let hv = cloud
+        .wait_for("two hypervisors", 30, || async {
+            let (_, b) = cloud.get("/os-hypervisors/detail", ADMIN).await;
+            let h = b["hypervisors"].as_array().cloned().unwrap_or_default();
+            (h.len() == 2).then_some(h)
+        })
+        .await;
+    for h in &hv {
+        assert!(h["memory_mb"].as_i64().unwrap() > 0, "{h}");
+        assert!(h["vcpus"].as_i64().unwrap() > 0, "{h}");
+        assert_eq!(h["state"], "up");
+    }
+    let types: Vec<&str> = hv.iter().map(|h| h["hypervisor_type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"fake") && types.contains(&"TEST"), "{types:?}");
+
+    // Three servers on each driver.
+    let mut ids = vec![];
+    for (host, _) in &hosts {
+        for n in 0..3 {
+            let (s, b) = create(
+                &cloud,
+                json!({"server": {"name": format!("vm-{n}"), "imageRef": cloud.image_id, "flavorRef": "1",
+                                  "availability_zone": format!("nova:{host}")}}),
+            )
+            .await;
+            assert_eq!(s, 202, "{b}");
+            assert!(b["server"]["adminPass"].is_string());
+            ids.push((b["server"]["id"].as_str().unwrap().to_string(), host.clone()));
+        }
+    }
+    let mut addrs = std::collections::HashSet::new();
+    for (id, host) in &ids {
+        let srv = wait_status(&cloud, id, "ACTIVE").await;
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], host.as_str());
+        assert_eq!(srv["OS-EXT-STS:power_state"], 1);
+        let ip = srv["addresses"]["private"][0]["addr"].as_str().unwrap().to_string();
+        assert!(ip.starts_with("10.20.0."), "{srv}");
+        assert!(addrs.insert(ip), "duplicate address");
+        assert!(srv["OS-EXT-IPS-MAC:mac_addr"].is_null());
+        assert!(srv["addresses"]["private"][0]["OS-EXT-IPS-MAC:mac_addr"].as_str().unwrap().starts_with("fa:16:3e"));
+    }
+    let (_, list) = cloud.get("/servers", ADMIN).await;
+    assert_eq!(list["servers"].as_array().unwrap().len(), 6);
+    // Another project sees none of them, and cannot reach them by id.
+    let (_, other) = cloud.get("/servers/detail", "demo:demo").await;
+    assert_eq!(other["servers"].as_array().unwrap().len(), 0);
+    let (s, f) = cloud.get(&format!("/servers/{}", ids[0].0), "demo:demo").await;
+    assert_eq!(s, 404, "{f}");
+    assert!(f["itemNotFound"]["message"].as_str().unwrap().contains("could not be found"));
+    // Usage shows on the hypervisors.
+    let (_, b) = cloud.get("/os-hypervisors/detail", ADMIN).await;
+    for h in b["hypervisors"].as_array().unwrap() {
+        assert_eq!(h["running_vms"], 3, "{h}");
+    }
+
+    // Bad requests get 400 naming the problem, and create nothing.
+    let random = uuid::Uuid::new_v4().to_string();
+    for (body, needle) in [
+        (json!({"server": {"name": "x", "imageRef": random, "flavorRef": "1"}}), "imageRef"),
+        (json!({"server": {"name": "x", "imageRef": "not-a-uuid", "flavorRef": "1"}}), "imageRef"),
+        (json!({"server": {"imageRef": cloud.image_id, "flavorRef": "1"}}), "'name'"),
+        (json!({"server": {"name": "x", "imageRef": cloud.image_id, "flavorRef": "nope"}}), "flavorRef"),
+        (json!({"server": {"name": "x", "imageRef": cloud.image_id}}), "flavorRef"),
+        (json!({"nothing": 1}), "'server'"),
+    ] {
+        let (s, b) = create(&cloud, body.clone()).await;
+        assert_eq!(s, 400, "{body} -> {b}");
+        let msg = b["badRequest"]["message"].as_str().unwrap();
+        assert!(msg.contains(needle), "{msg} should name {needle}");
+    }
+    let (s, b) = cloud
+        .req(Method::POST, "/servers", ADMIN, None)
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (_, list) = cloud.get("/servers", ADMIN).await;
+    assert_eq!(list["servers"].as_array().unwrap().len(), 6);
+
+    // A flavor larger than any host: ERROR with a NoValidHost fault naming the filter.
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/flavors",
+            ADMIN,
+            Some(json!({"flavor": {"name": "huge", "ram": 100_000_000, "vcpus": 1, "disk": 1, "id": "huge"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = cloud
+        .req(Method::POST, "/flavors", "demo:demo", Some(json!({"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}})))
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = create(&cloud, json!({"server": {"name": "too-big", "imageRef": cloud.image_id, "flavorRef": "huge"}})).await;
+    assert_eq!(s, 202, "{b}");
+    let big = b["server"]["id"].as_str().unwrap().to_string();
+    let srv = wait_status(&cloud, &big, "ERROR").await;
+    let msg = srv["fault"]["message"].as_str().unwrap();
+    assert!(msg.contains("No valid host was found"), "{msg}");
+    assert!(msg.contains("RamFilter"), "{msg}");
+    assert_eq!(srv["fault"]["code"], 500);
+
+    // Delete everything (the ERROR one too) and see it gone.
+    for id in ids.iter().map(|(i, _)| i.clone()).chain([big.clone()]) {
+        let (s, b) = cloud.req(Method::DELETE, &format!("/servers/{id}"), ADMIN, None).await;
+        assert_eq!(s, 204, "{b}");
+    }
+    for id in ids.iter().map(|(i, _)| i.clone()).chain([big]) {
+        cloud
+            .wait_for(&format!("{id} to be gone"), 60, || async {
+                let (s, _) = server_state(&cloud, &id).await;
+                (s == 404).then_some(())
+            })
+            .await;
+    }
+    let (_, list) = cloud.get("/servers/detail", ADMIN).await;
+    assert_eq!(list["servers"].as_array().unwrap().len(), 0);
+    let (_, b) = cloud.get("/os-hypervisors/detail", ADMIN).await;
+    for h in b["hypervisors"].as_array().unwrap() {
+        assert_eq!(h["running_vms"], 0, "{h}");
+    }
+
+    // A killed compute shows down after service_down_time.
+    let (fake_host, _) = &hosts[0];
+    cloud.kill(&format!("nova-compute@{fake_host}"));
+    cloud
+        .wait_for("the killed compute to be down", 30, || async {
+            let (_, b) = cloud.get("/os-services?binary=nova-compute", ADMIN).await;
+            b["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["host"] == fake_host.as_str() && s["state"] == "down")
+                .then_some(())
+        })
+        .await;
+    let (_, b) = cloud.get("/os-services", ADMIN).await;
+    let up = b["services"].as_array().unwrap().iter().filter(|s| s["state"] == "up").count();
+    assert_eq!(up, 6, "{b}");
+
+    // SIGTERM: every daemon finishes and exits 0.
+    for (name, status) in cloud.terminate_all() {
+        if name == format!("nova-compute@{fake_host}") {
+            continue;
+        }
+        assert!(status.success(), "{name} exited with {status}: {}", cloud.log(&name));
+    }
+}
