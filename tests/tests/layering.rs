@@ -1,0 +1,103 @@
+//! The dependency rules of ARCHITECTURE.md §1, checked over `cargo metadata`:
+//! only the conductor side touches the database, and no daemon depends on another.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+fn metadata() -> Value {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(nova_e2e::workspace_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Each workspace package → its normal (non-dev) dependencies, transitively.
+fn closure(meta: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let names: BTreeMap<String, String> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap().to_string(), p["name"].as_str().unwrap().to_string()))
+        .collect();
+    let direct: BTreeMap<String, Vec<String>> = meta["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let deps = n["deps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null()))
+                .map(|d| names[d["pkg"].as_str().unwrap()].clone())
+                .collect();
+            (names[n["id"].as_str().unwrap()].clone(), deps)
+        })
+        .collect();
+    let members: Vec<String> = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| names[m.as_str().unwrap()].clone())
+        .collect();
+    members
+        .into_iter()
+        .map(|m| {
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![m.clone()];
+            while let Some(p) = stack.pop() {
+                for d in direct.get(&p).into_iter().flatten() {
+                    if seen.insert(d.clone()) {
+                        stack.push(d.clone());
+                    }
+                }
+            }
+            (m, seen)
+        })
+        .collect()
+}
+
+#[test]
+fn only_the_conductor_side_reaches_the_database() {
+    let deps = closure(&metadata());
+    let allowed = ["nova-conductor", "nova-manage", "nova-db"];
+    for (pkg, d) in &deps {
+        if allowed.contains(&pkg.as_str()) {
+            continue;
+        }
+        assert!(!d.contains("sqlx"), "{pkg} depends on sqlx: only the conductor side may touch PostgreSQL");
+        assert!(!d.contains("nova-db"), "{pkg} depends on nova-db: go through a conductor RPC");
+    }
+    assert!(deps["nova-conductor"].contains("nova-db"));
+}
+
+#[test]
+fn daemons_do_not_depend_on_each_other_and_heavy_crates_stay_put() {
+    let deps = closure(&metadata());
+    let daemons = ["nova-api", "nova-compute", "nova-scheduler", "nova-conductor", "nova-network", "nova-novncproxy"];
+    for a in daemons {
+        for b in daemons {
+            assert!(a == b || !deps[a].contains(b), "{a} depends on {b}");
+        }
+    }
+    for (pkg, d) in &deps {
+        if d.contains("virt") {
+            assert!(pkg == "nova-compute" || pkg == "nova-virt", "{pkg} pulls in virt");
+        }
+        if d.contains("lapin") {
+            assert!(!["nova-common", "nova-objects", "nova-db", "nova-virt", "nova-manage"].contains(&pkg.as_str()), "{pkg} pulls in lapin");
+        }
+    }
+    // No TLS stacks on loopback.
+    for (pkg, d) in &deps {
+        for tls in ["rustls", "aws-lc-sys", "openssl-sys", "native-tls"] {
+            assert!(!d.contains(tls), "{pkg} pulls in {tls}");
+        }
+    }
+}
