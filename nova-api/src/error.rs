@@ -16,7 +16,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: u16, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, message)
@@ -25,7 +28,10 @@ impl ApiError {
         Self::new(404, message)
     }
     pub fn forbidden_policy(action: &str) -> Self {
-        Self::new(403, format!("Policy doesn't allow {action} to be performed."))
+        Self::new(
+            403,
+            format!("Policy doesn't allow {action} to be performed."),
+        )
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(409, message)
@@ -82,7 +88,8 @@ impl From<NovaError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({ Self::fault_name(self.code): { "code": self.code, "message": self.message } });
+        let body =
+            json!({ Self::fault_name(self.code): { "code": self.code, "message": self.message } });
         (status, Json(body)).into_response()
     }
 }

@@ -18,7 +18,11 @@ fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
     p.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
 }
 
-async fn list(state: &AppState, ctx: &RequestContext, p: &[(String, String)]) -> ApiResult<Vec<Flavor>> {
+async fn list(
+    state: &AppState,
+    ctx: &RequestContext,
+    p: &[(String, String)],
+) -> ApiResult<Vec<Flavor>> {
     // Non-admins see public flavors; admins choose with is_public (true/false/None).
     let is_public = match (ctx.is_admin, param(p, "is_public")) {
         (false, _) => Some(true),
@@ -27,7 +31,11 @@ async fn list(state: &AppState, ctx: &RequestContext, p: &[(String, String)]) ->
             "none" | "all" => None,
             "true" | "t" | "1" | "yes" | "y" | "on" => Some(true),
             "false" | "f" | "0" | "no" | "n" | "off" => Some(false),
-            _ => return Err(ApiError::bad_request(format!("Invalid is_public filter [{v}]"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid is_public filter [{v}]"
+                )))
+            }
         },
     };
     let mut flavors = state.conductor.flavor_get_all(ctx, is_public).await?;
@@ -37,7 +45,13 @@ async fn list(state: &AppState, ctx: &RequestContext, p: &[(String, String)]) ->
             let n: i64 = v
                 .parse()
                 .map_err(|_| ApiError::bad_request(format!("Invalid {key} filter [{v}]")))?;
-            flavors.retain(|f| if col == 0 { f.memory_mb >= n } else { f.root_gb >= n });
+            flavors.retain(|f| {
+                if col == 0 {
+                    f.memory_mb >= n
+                } else {
+                    f.root_gb >= n
+                }
+            });
         }
     }
     if let Some(m) = param(p, "marker") {
@@ -50,7 +64,7 @@ async fn list(state: &AppState, ctx: &RequestContext, p: &[(String, String)]) ->
     if let Some(l) = param(p, "limit") {
         let n: usize = l
             .parse()
-            .map_err(|_| ApiError::bad_request(format!("limit param must be an integer")))?;
+            .map_err(|_| ApiError::bad_request("limit param must be an integer"))?;
         flavors.truncate(n.min(state.cfg.api.max_limit));
     }
     Ok(flavors)
@@ -63,7 +77,9 @@ pub async fn index(
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, &p).await?;
-    Ok(Json(json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f)).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn detail(
@@ -73,7 +89,9 @@ pub async fn detail(
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, &p).await?;
-    Ok(Json(json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f)).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn show(
@@ -95,7 +113,11 @@ fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
 fn int_field(body: &Value, field: &str, min: i64, required: bool, default: i64) -> ApiResult<i64> {
     match body.get(field) {
         None | Some(Value::Null) if !required => Ok(default),
-        None => Err(invalid("flavor", body, &format!("'{field}' is a required property"))),
+        None => Err(invalid(
+            "flavor",
+            body,
+            &format!("'{field}' is a required property"),
+        )),
         Some(v) => {
             let n = match v {
                 Value::Number(n) => n.as_i64(),
@@ -104,8 +126,16 @@ fn int_field(body: &Value, field: &str, min: i64, required: bool, default: i64) 
             };
             match n {
                 Some(n) if n >= min && n <= i32::MAX as i64 => Ok(n),
-                Some(_) => Err(invalid(field, v, &format!("{v} is less than the minimum of {min}"))),
-                None => Err(invalid(field, v, &format!("{v} is not of type 'integer', 'string'"))),
+                Some(_) => Err(invalid(
+                    field,
+                    v,
+                    &format!("{v} is less than the minimum of {min}"),
+                )),
+                None => Err(invalid(
+                    field,
+                    v,
+                    &format!("{v} is not of type 'integer', 'string'"),
+                )),
             }
         }
     }
@@ -118,7 +148,9 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy("os_compute_api:os-flavor-manage:create"));
+        return Err(ApiError::forbidden_policy(
+            "os_compute_api:os-flavor-manage:create",
+        ));
     }
     let body: Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("Malformed request body"))?;
@@ -126,23 +158,54 @@ pub async fn create(
         return Err(invalid("body", &body, "'flavor' is a required property"));
     };
     let name = match f.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 && s.trim() == s => s.clone(),
-        Some(v) => return Err(invalid("name", v, "name must be 1-255 characters without leading or trailing whitespace")),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 && s.trim() == s => {
+            s.clone()
+        }
+        Some(v) => {
+            return Err(invalid(
+                "name",
+                v,
+                "name must be 1-255 characters without leading or trailing whitespace",
+            ))
+        }
         None => return Err(invalid("flavor", f, "'name' is a required property")),
     };
     let flavorid = match f.get("id") {
         None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_. ".contains(c)) && s.trim() == s => s.clone(),
-        Some(v) => return Err(invalid("id", v, "id must be 1-255 of letters, digits, '-', '_', '.', ' '")),
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= 255
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_. ".contains(c))
+                && s.trim() == s =>
+        {
+            s.clone()
+        }
+        Some(v) => {
+            return Err(invalid(
+                "id",
+                v,
+                "id must be 1-255 of letters, digits, '-', '_', '.', ' '",
+            ))
+        }
     };
     let rxtx = match f.get("rxtx_factor") {
         None | Some(Value::Null) => 1.0,
-        Some(v) => v.as_f64().filter(|x| *x > 0.0).ok_or_else(|| invalid("rxtx_factor", v, "must be a positive number"))?,
+        Some(v) => v
+            .as_f64()
+            .filter(|x| *x > 0.0)
+            .ok_or_else(|| invalid("rxtx_factor", v, "must be a positive number"))?,
     };
     let is_public = match f.get("os-flavor-access:is_public") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(invalid("os-flavor-access:is_public", v, "is not of type 'boolean'")),
+        Some(v) => {
+            return Err(invalid(
+                "os-flavor-access:is_public",
+                v,
+                "is not of type 'boolean'",
+            ))
+        }
     };
     let flavor = Flavor {
         flavorid,
@@ -156,10 +219,16 @@ pub async fn create(
         is_public,
         ..Default::default()
     };
-    let created = state.conductor.flavor_create(&ctx, flavor).await.map_err(|e| match e {
-        NovaError::FlavorExists { .. } | NovaError::FlavorIdExists { .. } => ApiError::conflict(e.to_string()),
-        other => other.into(),
-    })?;
+    let created = state
+        .conductor
+        .flavor_create(&ctx, flavor)
+        .await
+        .map_err(|e| match e {
+            NovaError::FlavorExists { .. } | NovaError::FlavorIdExists { .. } => {
+                ApiError::conflict(e.to_string())
+            }
+            other => other.into(),
+        })?;
     Ok(Json(json!({"flavor": flavor_detail(&base.0, &created)})))
 }
 
@@ -169,7 +238,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy("os_compute_api:os-flavor-manage:delete"));
+        return Err(ApiError::forbidden_policy(
+            "os_compute_api:os-flavor-manage:delete",
+        ));
     }
     state.conductor.flavor_destroy(&ctx, id).await?;
     Ok(StatusCode::ACCEPTED)

@@ -9,9 +9,15 @@ use nova_common::RequestContext;
 use nova_objects::{ComputeNode, Service};
 use serde_json::{json, Value};
 
-async fn nodes(state: &AppState, ctx: &RequestContext, action: &str) -> ApiResult<Vec<(ComputeNode, Option<Service>)>> {
+async fn nodes(
+    state: &AppState,
+    ctx: &RequestContext,
+    action: &str,
+) -> ApiResult<Vec<(ComputeNode, Option<Service>)>> {
     if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(&format!("os_compute_api:os-hypervisors:{action}")));
+        return Err(ApiError::forbidden_policy(&format!(
+            "os_compute_api:os-hypervisors:{action}"
+        )));
     }
     let (nodes, services) = tokio::try_join!(
         state.conductor.compute_node_get_all(ctx),
@@ -57,11 +63,14 @@ fn detail_view(state: &AppState, n: &ComputeNode, s: &Option<Service>) -> Value 
             ("disk_available_least", json!(n.disk_available_least)),
             ("host_ip", json!(n.host_ip)),
             ("cpu_info", json!(n.cpu_info)),
-            ("service", json!({
-                "host": n.host,
-                "id": s.as_ref().map(|s| s.id),
-                "disabled_reason": s.as_ref().and_then(|s| s.disabled_reason.clone()),
-            })),
+            (
+                "service",
+                json!({
+                    "host": n.host,
+                    "id": s.as_ref().map(|s| s.id),
+                    "disabled_reason": s.as_ref().and_then(|s| s.disabled_reason.clone()),
+                }),
+            ),
         ] {
             o.insert(k.into(), val);
         }
@@ -69,14 +78,24 @@ fn detail_view(state: &AppState, n: &ComputeNode, s: &Option<Service>) -> Value 
     v
 }
 
-pub async fn index(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> ApiResult<Json<Value>> {
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Value>> {
     let ns = nodes(&state, &ctx, "list").await?;
-    Ok(Json(json!({"hypervisors": ns.iter().map(|(n, s)| summary(&state, n, s)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"hypervisors": ns.iter().map(|(n, s)| summary(&state, n, s)).collect::<Vec<_>>()}),
+    ))
 }
 
-pub async fn detail(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> ApiResult<Json<Value>> {
+pub async fn detail(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Value>> {
     let ns = nodes(&state, &ctx, "list-detail").await?;
-    Ok(Json(json!({"hypervisors": ns.iter().map(|(n, s)| detail_view(&state, n, s)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"hypervisors": ns.iter().map(|(n, s)| detail_view(&state, n, s)).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn show(
@@ -87,11 +106,17 @@ pub async fn show(
     let ns = nodes(&state, &ctx, "show").await?;
     let not_found = || ApiError::not_found(format!("Hypervisor with ID {id} could not be found."));
     let want: i64 = id.parse().map_err(|_| not_found())?;
-    let (n, s) = ns.iter().find(|(n, _)| n.id == want).ok_or_else(not_found)?;
+    let (n, s) = ns
+        .iter()
+        .find(|(n, _)| n.id == want)
+        .ok_or_else(not_found)?;
     Ok(Json(json!({"hypervisor": detail_view(&state, n, s)})))
 }
 
-pub async fn statistics(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> ApiResult<Json<Value>> {
+pub async fn statistics(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Value>> {
     let ns = nodes(&state, &ctx, "statistics").await?;
     let sum = |f: fn(&ComputeNode) -> i64| ns.iter().map(|(n, _)| f(n)).sum::<i64>();
     Ok(Json(json!({"hypervisor_statistics": {

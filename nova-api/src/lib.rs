@@ -49,7 +49,10 @@ pub fn router(state: AppState) -> Router {
         .route("/flavors/detail", get(flavors::detail))
         .route("/flavors/{id}", get(flavors::show).delete(flavors::delete))
         .route("/os-services", get(services::index))
-        .route("/os-services/{id}", put(services::update).delete(services::delete))
+        .route(
+            "/os-services/{id}",
+            put(services::update).delete(services::delete),
+        )
         .route("/os-hypervisors", get(hypervisors::index))
         .route("/os-hypervisors/detail", get(hypervisors::detail))
         .route("/os-hypervisors/statistics", get(hypervisors::statistics))
@@ -120,7 +123,8 @@ mod tests {
     /// The route table builds (axum panics on conflicting routes).
     #[tokio::test]
     async fn router_builds() {
-        let cfg = nova_common::NovaConfig::from_str("[api]\nauth_strategy = noauth2\n").expect("cfg");
+        let cfg =
+            nova_common::NovaConfig::parse_text("[api]\nauth_strategy = noauth2\n").expect("cfg");
         let transport = super::Transport::start(&cfg, "test").expect("transport");
         let state = super::AppState {
             glance: super::GlanceClient::new(&cfg.glance.api_servers, 0),

@@ -16,5 +16,7 @@ impl AsRef<CommonArgs> for Args {
 }
 
 fn main() -> std::process::ExitCode {
-    daemon_main("nova-api", |_: Args, cfg, shutdown| nova_api::run(cfg, shutdown))
+    daemon_main("nova-api", |_: Args, cfg, shutdown| {
+        nova_api::run(cfg, shutdown)
+    })
 }

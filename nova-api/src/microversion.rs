@@ -13,7 +13,10 @@ pub struct ApiVersion {
 
 /// Newton's range: the last release where nova-network was a normal deployment.
 pub const MIN_VERSION: ApiVersion = ApiVersion { major: 2, minor: 1 };
-pub const MAX_VERSION: ApiVersion = ApiVersion { major: 2, minor: 38 };
+pub const MAX_VERSION: ApiVersion = ApiVersion {
+    major: 2,
+    minor: 38,
+};
 
 impl fmt::Display for ApiVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -97,7 +97,12 @@ async fn inner(
             .unwrap_or("http");
         format!("{proto}://{host}")
     } else {
-        state.cfg.api.compute_link_prefix.trim_end_matches('/').to_string()
+        state
+            .cfg
+            .api
+            .compute_link_prefix
+            .trim_end_matches('/')
+            .to_string()
     };
     req.extensions_mut().insert(BaseUrl(base.clone()));
     let path = req.uri().path().to_string();
@@ -128,7 +133,12 @@ async fn inner(
         None => (token.clone(), token.clone()),
     };
     let mut roles: Vec<String> = header(req, "x-roles")
-        .map(|r| r.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|r| {
+            r.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let is_admin = user == "admin" || roles.iter().any(|r| r == "admin");
     if is_admin && !roles.iter().any(|r| r == "admin") {

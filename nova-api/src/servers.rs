@@ -15,9 +15,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use nova_common::states::{TaskState, VmState};
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{
-    Instance, InstanceCreate, InstanceFilters, InstanceUpdate, RequestSpec,
-};
+use nova_objects::{Instance, InstanceCreate, InstanceFilters, InstanceUpdate, RequestSpec};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -26,10 +24,28 @@ use uuid::Uuid;
 type Params = Query<Vec<(String, String)>>;
 
 const CREATE_KEYS: &[&str] = &[
-    "name", "imageRef", "flavorRef", "adminPass", "metadata", "networks", "min_count",
-    "max_count", "return_reservation_id", "key_name", "user_data", "availability_zone",
-    "security_groups", "block_device_mapping", "block_device_mapping_v2", "config_drive",
-    "accessIPv4", "accessIPv6", "OS-DCF:diskConfig", "personality", "description", "tags",
+    "name",
+    "imageRef",
+    "flavorRef",
+    "adminPass",
+    "metadata",
+    "networks",
+    "min_count",
+    "max_count",
+    "return_reservation_id",
+    "key_name",
+    "user_data",
+    "availability_zone",
+    "security_groups",
+    "block_device_mapping",
+    "block_device_mapping_v2",
+    "config_drive",
+    "accessIPv4",
+    "accessIPv6",
+    "OS-DCF:diskConfig",
+    "personality",
+    "description",
+    "tags",
 ];
 
 fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
@@ -86,7 +102,9 @@ fn uuid_from_ref(r: &str) -> Option<Uuid> {
 fn generate_password() -> String {
     const CHARS: &[u8] = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
     let mut rng = rand::rng();
-    (0..12).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+    (0..12)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// The validated `server` body of a create request.
@@ -129,37 +147,73 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
         return Err(invalid("body", body, "'server' is a required property"));
     };
     let Some(obj) = s.as_object() else {
-        return Err(invalid("server", s, &format!("{s} is not of type 'object'")));
+        return Err(invalid(
+            "server",
+            s,
+            &format!("{s} is not of type 'object'"),
+        ));
     };
     if let Some(extra) = obj.keys().find(|k| !CREATE_KEYS.contains(&k.as_str())) {
-        return Err(invalid("server", s, &format!("Additional properties are not allowed ('{extra}' was unexpected)")));
+        return Err(invalid(
+            "server",
+            s,
+            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+        ));
     }
     let name = match obj.get("name") {
         None => return Err(invalid("server", s, "'name' is a required property")),
         Some(Value::String(n)) if n.is_empty() || n.len() > 255 => {
-            return Err(invalid("name", &json!(n), "name must be 1 to 255 characters long"))
+            return Err(invalid(
+                "name",
+                &json!(n),
+                "name must be 1 to 255 characters long",
+            ))
         }
         Some(Value::String(n)) if n.trim() != n => {
-            return Err(invalid("name", &json!(n), "name has leading or trailing whitespace"))
+            return Err(invalid(
+                "name",
+                &json!(n),
+                "name has leading or trailing whitespace",
+            ))
         }
         Some(Value::String(n)) => n.clone(),
-        Some(other) => return Err(invalid("name", other, &format!("{other} is not of type 'string'"))),
+        Some(other) => {
+            return Err(invalid(
+                "name",
+                other,
+                &format!("{other} is not of type 'string'"),
+            ))
+        }
     };
     let flavor_ref = match obj.get("flavorRef") {
         None => return Err(invalid("server", s, "'flavorRef' is a required property")),
         Some(Value::String(f)) if !f.is_empty() => f.rsplit('/').next().unwrap_or(f).to_string(),
         Some(Value::Number(n)) => n.to_string(),
-        Some(other) => return Err(invalid("flavorRef", other, &format!("{other} is not a valid flavorRef"))),
+        Some(other) => {
+            return Err(invalid(
+                "flavorRef",
+                other,
+                &format!("{other} is not a valid flavorRef"),
+            ))
+        }
     };
     // imageRef, or the boot-index-0 image of block_device_mapping_v2 (what OSC sends too).
     let image = match obj.get("imageRef") {
         Some(Value::String(r)) if r.is_empty() => None,
         Some(Value::String(r)) => Some(
             uuid_from_ref(r)
-                .ok_or_else(|| invalid("imageRef", &json!(r), &format!("'{r}' is not a valid UUID")))?
+                .ok_or_else(|| {
+                    invalid("imageRef", &json!(r), &format!("'{r}' is not a valid UUID"))
+                })?
                 .to_string(),
         ),
-        Some(other) => return Err(invalid("imageRef", other, &format!("{other} is not of type 'string'"))),
+        Some(other) => {
+            return Err(invalid(
+                "imageRef",
+                other,
+                &format!("{other} is not of type 'string'"),
+            ))
+        }
         None => None,
     };
     let image = match image {
@@ -170,7 +224,9 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
             .and_then(|bdms| {
                 bdms.iter().find(|b| {
                     b.get("source_type").and_then(Value::as_str) == Some("image")
-                        && b.get("boot_index").map(|x| x == &json!(0) || x == &json!("0")).unwrap_or(false)
+                        && b.get("boot_index")
+                            .map(|x| x == &json!(0) || x == &json!("0"))
+                            .unwrap_or(false)
                 })
             })
             .and_then(|b| b.get("uuid").and_then(Value::as_str))
@@ -184,20 +240,34 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
     let mut metadata = BTreeMap::new();
     if let Some(m) = obj.get("metadata") {
         let Some(m) = m.as_object() else {
-            return Err(invalid("metadata", m, &format!("{m} is not of type 'object'")));
+            return Err(invalid(
+                "metadata",
+                m,
+                &format!("{m} is not of type 'object'"),
+            ));
         };
         for (k, val) in m {
             let Some(vs) = val.as_str() else {
-                return Err(invalid(&format!("metadata.{k}"), val, "is not of type 'string'"));
+                return Err(invalid(
+                    &format!("metadata.{k}"),
+                    val,
+                    "is not of type 'string'",
+                ));
             };
             if k.is_empty() || k.len() > 255 || vs.len() > 255 {
-                return Err(invalid("metadata", val, "keys and values must be 1-255 characters"));
+                return Err(invalid(
+                    "metadata",
+                    val,
+                    "keys and values must be 1-255 characters",
+                ));
             }
             metadata.insert(k.clone(), vs.to_string());
         }
     }
     let networks = match obj.get("networks") {
-        None if v.at_least(37) => return Err(invalid("server", s, "'networks' is a required property")),
+        None if v.at_least(37) => {
+            return Err(invalid("server", s, "'networks' is a required property"))
+        }
         None => json!("auto"),
         Some(Value::String(x)) if v.at_least(37) && (x == "auto" || x == "none") => json!(x),
         Some(Value::Array(list)) => {
@@ -209,16 +279,26 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
                     ));
                 }
                 let Some(id) = n.get("uuid").and_then(Value::as_str) else {
-                    return Err(ApiError::bad_request("Bad networks format: network uuid is not in proper format"));
+                    return Err(ApiError::bad_request(
+                        "Bad networks format: network uuid is not in proper format",
+                    ));
                 };
                 let u = Uuid::parse_str(id).map_err(|_| {
-                    ApiError::bad_request(format!("Bad networks format: network uuid is not in proper format ({id})"))
+                    ApiError::bad_request(format!(
+                        "Bad networks format: network uuid is not in proper format ({id})"
+                    ))
                 })?;
                 ids.push(json!(u.to_string()));
             }
             Value::Array(ids)
         }
-        Some(other) => return Err(invalid("networks", other, "is not valid under any of the given schemas")),
+        Some(other) => {
+            return Err(invalid(
+                "networks",
+                other,
+                "is not valid under any of the given schemas",
+            ))
+        }
     };
     let min_count = count(s, "min_count")?;
     let max_count = count(s, "max_count")?.max(min_count);
@@ -228,8 +308,14 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
     let user_data = match obj.get("user_data") {
         None | Some(Value::Null) => None,
         Some(Value::String(u)) => {
-            if u.len() > 65535 || base64::engine::general_purpose::STANDARD.decode(u.trim()).is_err() {
-                return Err(ApiError::bad_request("User data needs to be valid base 64."));
+            if u.len() > 65535
+                || base64::engine::general_purpose::STANDARD
+                    .decode(u.trim())
+                    .is_err()
+            {
+                return Err(ApiError::bad_request(
+                    "User data needs to be valid base 64.",
+                ));
             }
             Some(u.clone())
         }
@@ -256,7 +342,11 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
     }
     let description = if obj.contains_key("description") {
         if !v.at_least(19) {
-            return Err(invalid("server", s, "Additional properties are not allowed ('description' was unexpected)"));
+            return Err(invalid(
+                "server",
+                s,
+                "Additional properties are not allowed ('description' was unexpected)",
+            ));
         }
         opt_str("description")?
     } else {
@@ -264,7 +354,11 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
     };
     if let Some(d) = obj.get("OS-DCF:diskConfig") {
         if d != "AUTO" && d != "MANUAL" {
-            return Err(invalid("OS-DCF:diskConfig", d, "is not one of ['AUTO', 'MANUAL']"));
+            return Err(invalid(
+                "OS-DCF:diskConfig",
+                d,
+                "is not one of ['AUTO', 'MANUAL']",
+            ));
         }
     }
     let config_drive = match obj.get("config_drive") {
@@ -280,7 +374,10 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
         metadata,
         networks,
         max_count,
-        return_reservation_id: obj.get("return_reservation_id").and_then(Value::as_bool).unwrap_or(false),
+        return_reservation_id: obj
+            .get("return_reservation_id")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         user_data,
         availability_zone: opt_str("availability_zone")?.filter(|x| !x.is_empty()),
         access_ip_v4,
@@ -298,19 +395,23 @@ pub async fn create(
     Extension(base): Extension<BaseUrl>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
     let req = parse_create(&body, v)?;
     if req.admin_pass.is_some() || body["server"].get("key_name").is_some_and(|k| !k.is_null()) {
         // Keypairs arrive with the Keystone issue; until then no key name is valid.
         if let Some(k) = body["server"].get("key_name").filter(|k| !k.is_null()) {
-            return Err(ApiError::bad_request(format!("Invalid key_name provided. Keypair {k} was not found.")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid key_name provided. Keypair {k} was not found."
+            )));
         }
     }
     if let Some(az) = &req.availability_zone {
         // host:node forcing is an admin feature; plain zone names must exist.
         if az.contains(':') && !ctx.is_admin {
-            return Err(ApiError::forbidden_policy("os_compute_api:servers:create:forced_host"));
+            return Err(ApiError::forbidden_policy(
+                "os_compute_api:servers:create:forced_host",
+            ));
         }
         let zone = az.split(':').next().unwrap_or(az);
         if zone != state.cfg.default.default_availability_zone {
@@ -334,15 +435,19 @@ pub async fn create(
         return Err(ApiError::bad_request("Flavor is disabled."));
     }
     let image_id = req.image.clone().unwrap_or_default();
-    let image = state.glance.show(&ctx, &image_id).await.map_err(|e| match e {
-        NovaError::ImageNotFound { .. } => ApiError::bad_request(format!(
-            "Invalid imageRef provided. Image {image_id} could not be found."
-        )),
-        NovaError::GlanceConnectionFailed { .. } => {
-            ApiError::new(503, format!("Image service unavailable: {e}"))
-        }
-        other => other.into(),
-    })?;
+    let image = state
+        .glance
+        .show(&ctx, &image_id)
+        .await
+        .map_err(|e| match e {
+            NovaError::ImageNotFound { .. } => ApiError::bad_request(format!(
+                "Invalid imageRef provided. Image {image_id} could not be found."
+            )),
+            NovaError::GlanceConnectionFailed { .. } => {
+                ApiError::new(503, format!("Image service unavailable: {e}"))
+            }
+            other => other.into(),
+        })?;
     if image.status != "active" {
         return Err(ApiError::bad_request(format!(
             "Invalid imageRef provided. Image {image_id} is not active (status: {}).",
@@ -350,15 +455,21 @@ pub async fn create(
         )));
     }
     if image.min_ram > flavor.memory_mb {
-        return Err(ApiError::bad_request("Flavor's memory is too small for requested image."));
+        return Err(ApiError::bad_request(
+            "Flavor's memory is too small for requested image.",
+        ));
     }
     if flavor.root_gb > 0 && image.min_disk > flavor.root_gb {
-        return Err(ApiError::bad_request("Flavor's disk is too small for requested image."));
+        return Err(ApiError::bad_request(
+            "Flavor's disk is too small for requested image.",
+        ));
     }
     if flavor.root_gb > 0 {
         if let Some(size) = image.size {
             if size > flavor.root_gb * 1024 * 1024 * 1024 {
-                return Err(ApiError::bad_request("Flavor's disk is too small for requested image."));
+                return Err(ApiError::bad_request(
+                    "Flavor's disk is too small for requested image.",
+                ));
             }
         }
     }
@@ -368,7 +479,10 @@ pub async fn create(
     let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
     let mut system_metadata = BTreeMap::new();
     system_metadata.insert("requested_networks".to_string(), req.networks.to_string());
-    system_metadata.insert("image_disk_format".into(), image.disk_format.clone().unwrap_or_default());
+    system_metadata.insert(
+        "image_disk_format".into(),
+        image.disk_format.clone().unwrap_or_default(),
+    );
     if let Some(n) = &image.name {
         system_metadata.insert("image_base_image_ref".into(), image.id.clone());
         system_metadata.insert("image_name".into(), n.chars().take(255).collect());
@@ -390,7 +504,14 @@ pub async fn create(
             display_description: req.description.clone(),
             image_ref: image.id.clone(),
             flavor: flavor.clone(),
-            availability_zone: Some(req.availability_zone.as_deref().and_then(|az| az.split(':').next()).filter(|z| !z.is_empty()).unwrap_or(&state.cfg.default.default_availability_zone).to_string()),
+            availability_zone: Some(
+                req.availability_zone
+                    .as_deref()
+                    .and_then(|az| az.split(':').next())
+                    .filter(|z| !z.is_empty())
+                    .unwrap_or(&state.cfg.default.default_availability_zone)
+                    .to_string(),
+            ),
             key_name: None,
             key_data: None,
             user_data: req.user_data.clone(),
@@ -398,9 +519,21 @@ pub async fn create(
             launch_index: index as i32,
             access_ip_v4: req.access_ip_v4.clone(),
             access_ip_v6: req.access_ip_v6.clone(),
-            config_drive: if req.config_drive { "True".into() } else { String::new() },
-            kernel_id: image.properties.get("kernel_id").cloned().unwrap_or_default(),
-            ramdisk_id: image.properties.get("ramdisk_id").cloned().unwrap_or_default(),
+            config_drive: if req.config_drive {
+                "True".into()
+            } else {
+                String::new()
+            },
+            kernel_id: image
+                .properties
+                .get("kernel_id")
+                .cloned()
+                .unwrap_or_default(),
+            ramdisk_id: image
+                .properties
+                .get("ramdisk_id")
+                .cloned()
+                .unwrap_or_default(),
             metadata: req.metadata.clone(),
             system_metadata: system_metadata.clone(),
             request_id: ctx.request_id.clone(),
@@ -414,7 +547,10 @@ pub async fn create(
         flavor,
         image,
         num_instances: created.len() as i32,
-        availability_zone: req.availability_zone.clone().map(|az| az.split(':').next().unwrap_or(&az).to_string()),
+        availability_zone: req
+            .availability_zone
+            .clone()
+            .map(|az| az.split(':').next().unwrap_or(&az).to_string()),
         ignore_hosts: vec![],
         force_hosts: req
             .availability_zone
@@ -435,17 +571,25 @@ pub async fn create(
         for u in &uuids {
             let _ = state
                 .conductor
-                .instance_update(&ctx, *u, InstanceUpdate {
-                    vm_state: Some(VmState::Error),
-                    task_state: Some(None),
-                    ..Default::default()
-                })
+                .instance_update(
+                    &ctx,
+                    *u,
+                    InstanceUpdate {
+                        vm_state: Some(VmState::Error),
+                        task_state: Some(None),
+                        ..Default::default()
+                    },
+                )
                 .await;
         }
         return Err(e.into());
     }
     if req.return_reservation_id {
-        return Ok((StatusCode::ACCEPTED, Json(json!({"reservation_id": reservation_id}))).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"reservation_id": reservation_id})),
+        )
+            .into_response());
     }
     let first = &created[0];
     let id = first.uuid.to_string();
@@ -465,7 +609,9 @@ pub async fn create(
 
 fn status_to_vm_states(status: &str) -> Option<Vec<VmState>> {
     Some(match status.to_uppercase().as_str() {
-        "ACTIVE" | "REBOOT" | "HARD_REBOOT" | "PASSWORD" | "REBUILD" | "MIGRATING" | "RESIZE" => vec![VmState::Active],
+        "ACTIVE" | "REBOOT" | "HARD_REBOOT" | "PASSWORD" | "REBUILD" | "MIGRATING" | "RESIZE" => {
+            vec![VmState::Active]
+        }
         "BUILD" => vec![VmState::Building],
         "SHUTOFF" => vec![VmState::Stopped],
         "ERROR" => vec![VmState::Error],
@@ -482,7 +628,10 @@ fn status_to_vm_states(status: &str) -> Option<Vec<VmState>> {
 }
 
 fn is_true(v: &str) -> bool {
-    matches!(v.to_lowercase().as_str(), "1" | "true" | "t" | "yes" | "y" | "on")
+    matches!(
+        v.to_lowercase().as_str(),
+        "1" | "true" | "t" | "yes" | "y" | "on"
+    )
 }
 
 async fn list(
@@ -492,9 +641,13 @@ async fn list(
 ) -> ApiResult<(Vec<Instance>, Option<usize>)> {
     let q: HashMap<&str, &str> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut f = InstanceFilters::default();
-    let all_tenants = q.get("all_tenants").is_some_and(|v| v.is_empty() || is_true(v));
+    let all_tenants = q
+        .get("all_tenants")
+        .is_some_and(|v| v.is_empty() || is_true(v));
     if all_tenants && !ctx.is_admin {
-        return Err(ApiError::forbidden_policy("os_compute_api:servers:index:get_all_tenants"));
+        return Err(ApiError::forbidden_policy(
+            "os_compute_api:servers:index:get_all_tenants",
+        ));
     }
     if !(ctx.is_admin && all_tenants) {
         f.project_id = ctx.project_id.clone();
@@ -514,7 +667,9 @@ async fn list(
         if regex_is_valid(n) {
             f.name = Some(n.to_string());
         } else {
-            return Err(ApiError::bad_request(format!("Invalid regular expression in name filter: {n}")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid regular expression in name filter: {n}"
+            )));
         }
     }
     if let Some(s) = q.get("status") {
@@ -563,7 +718,8 @@ async fn list(
     };
     f.limit = Some(limit as i64);
     if let Some(m) = q.get("marker") {
-        let u = Uuid::parse_str(m).map_err(|_| ApiError::bad_request(format!("marker [{m}] not found")))?;
+        let u = Uuid::parse_str(m)
+            .map_err(|_| ApiError::bad_request(format!("marker [{m}] not found")))?;
         f.marker = Some(u);
     }
     let instances = state
@@ -595,7 +751,13 @@ fn regex_is_valid(s: &str) -> bool {
     depth == 0 && !s.ends_with('\\')
 }
 
-fn next_link(base: &str, path: &str, p: &[(String, String)], items: &[Instance], limit: Option<usize>) -> Option<Value> {
+fn next_link(
+    base: &str,
+    path: &str,
+    p: &[(String, String)],
+    items: &[Instance],
+    limit: Option<usize>,
+) -> Option<Value> {
     let limit = limit?;
     if limit == 0 || items.len() < limit {
         return None;
@@ -617,14 +779,19 @@ pub async fn index(
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let (items, limit) = list(&state, &ctx, &p).await?;
-    let mut body = json!({"servers": items.iter().map(|i| server_summary(&base.0, i)).collect::<Vec<_>>()});
+    let mut body =
+        json!({"servers": items.iter().map(|i| server_summary(&base.0, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&base.0, "servers", &p, &items, limit) {
         body["servers_links"] = l;
     }
     Ok(Json(body))
 }
 
-async fn host_statuses(state: &AppState, ctx: &RequestContext, v: ApiVersion) -> HashMap<String, &'static str> {
+async fn host_statuses(
+    state: &AppState,
+    ctx: &RequestContext,
+    v: ApiVersion,
+) -> HashMap<String, &'static str> {
     if !(ctx.is_admin && v.at_least(16)) {
         return HashMap::new();
     }
@@ -660,7 +827,11 @@ pub async fn detail(
     let servers: Vec<Value> = items
         .iter()
         .map(|i| {
-            let h = i.host.as_ref().map(|h| hs.get(h).copied().unwrap_or("UNKNOWN")).or(Some(""));
+            let h = i
+                .host
+                .as_ref()
+                .map(|h| hs.get(h).copied().unwrap_or("UNKNOWN"))
+                .or(Some(""));
             server_detail(&base.0, i, &ctx, v, tmpl, h)
         })
         .collect();
@@ -680,7 +851,11 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     let inst = get_instance(&state, &ctx, &id).await?;
     let hs = host_statuses(&state, &ctx, v).await;
-    let h = inst.host.as_ref().map(|h| hs.get(h).copied().unwrap_or("UNKNOWN")).or(Some(""));
+    let h = inst
+        .host
+        .as_ref()
+        .map(|h| hs.get(h).copied().unwrap_or("UNKNOWN"))
+        .or(Some(""));
     Ok(Json(json!({
         "server": server_detail(&base.0, &inst, &ctx, v, &state.cfg.default.instance_name_template, h)
     })))
@@ -693,12 +868,20 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let inst = get_instance(&state, &ctx, &id).await?;
     if inst.locked && !ctx.is_admin {
-        return Err(ApiError::conflict(format!("Instance {} is locked", inst.uuid)));
+        return Err(ApiError::conflict(format!(
+            "Instance {} is locked",
+            inst.uuid
+        )));
     }
     let uuid = inst.uuid;
     if let Err(e) = state
         .conductor
-        .action_start(&ctx, uuid, nova_objects::instance_actions::DELETE.into(), ctx.request_id.clone())
+        .action_start(
+            &ctx,
+            uuid,
+            nova_objects::instance_actions::DELETE.into(),
+            ctx.request_id.clone(),
+        )
         .await
     {
         tracing::warn!(instance = %uuid, "cannot record the delete action: {e}");
@@ -717,12 +900,20 @@ pub async fn delete(
         let host = inst.host.clone().unwrap_or_default();
         let inst = state
             .conductor
-            .instance_update(&ctx, uuid, InstanceUpdate {
-                task_state: Some(Some(TaskState::Deleting)),
-                ..Default::default()
-            })
+            .instance_update(
+                &ctx,
+                uuid,
+                InstanceUpdate {
+                    task_state: Some(Some(TaskState::Deleting)),
+                    ..Default::default()
+                },
+            )
             .await?;
-        state.compute.to_server(&host).terminate_instance(&ctx, inst).await?;
+        state
+            .compute
+            .to_server(&host)
+            .terminate_instance(&ctx, inst)
+            .await?;
     } else {
         if !inst.network_info.is_empty() {
             state
@@ -731,12 +922,19 @@ pub async fn delete(
                 .await?;
         } else {
             // A fixed IP may have been taken without the cache being written yet.
-            state.conductor.network_deallocate_instance(&ctx, uuid).await?;
+            state
+                .conductor
+                .network_deallocate_instance(&ctx, uuid)
+                .await?;
         }
-        state.conductor.instance_destroy(&ctx, uuid).await.map_err(|e| match e {
-            NovaError::InstanceNotFound { .. } => not_found(&id),
-            other => other.into(),
-        })?;
+        state
+            .conductor
+            .instance_destroy(&ctx, uuid)
+            .await
+            .map_err(|e| match e {
+                NovaError::InstanceNotFound { .. } => not_found(&id),
+                other => other.into(),
+            })?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -754,18 +952,37 @@ mod tests {
     #[test]
     fn create_validation_names_the_field() {
         let v = ApiVersion::new(2, 1);
-        let e = parse_create(&json!({"server": {"imageRef": "x", "flavorRef": "1"}}), v).err().map(|e| e.message);
-        assert!(e.unwrap_or_default().contains("'name' is a required property"));
-        let e = parse_create(&json!({"server": {"name": "a", "imageRef": "nope", "flavorRef": "1"}}), v).err().map(|e| e.message);
+        let e = parse_create(&json!({"server": {"imageRef": "x", "flavorRef": "1"}}), v)
+            .err()
+            .map(|e| e.message);
+        assert!(e
+            .unwrap_or_default()
+            .contains("'name' is a required property"));
+        let e = parse_create(
+            &json!({"server": {"name": "a", "imageRef": "nope", "flavorRef": "1"}}),
+            v,
+        )
+        .err()
+        .map(|e| e.message);
         assert!(e.unwrap_or_default().contains("imageRef"));
-        let e = parse_create(&json!({"server": {"name": "a", "imageRef": Uuid::nil().to_string()}}), v).err().map(|e| e.message);
+        let e = parse_create(
+            &json!({"server": {"name": "a", "imageRef": Uuid::nil().to_string()}}),
+            v,
+        )
+        .err()
+        .map(|e| e.message);
         assert!(e.unwrap_or_default().contains("flavorRef"));
         let e = parse_create(&json!({"server": {"name": "a", "imageRef": Uuid::nil().to_string(), "flavorRef": "1", "bogus": 1}}), v).err().map(|e| e.message);
         assert!(e.unwrap_or_default().contains("'bogus' was unexpected"));
         let e = parse_create(&json!({"server": {"name": "a", "imageRef": Uuid::nil().to_string(), "flavorRef": "1"}}), ApiVersion::new(2, 37)).err().map(|e| e.message);
-        assert!(e.unwrap_or_default().contains("'networks' is a required property"));
-        let ok = parse_create(&json!({"server": {"name": "a", "flavorRef": 1, "networks": "auto",
-            "block_device_mapping_v2": [{"uuid": Uuid::nil().to_string(), "boot_index": 0, "source_type": "image", "destination_type": "local"}]}}), ApiVersion::new(2, 37));
+        assert!(e
+            .unwrap_or_default()
+            .contains("'networks' is a required property"));
+        let ok = parse_create(
+            &json!({"server": {"name": "a", "flavorRef": 1, "networks": "auto",
+            "block_device_mapping_v2": [{"uuid": Uuid::nil().to_string(), "boot_index": 0, "source_type": "image", "destination_type": "local"}]}}),
+            ApiVersion::new(2, 37),
+        );
         assert!(ok.is_ok());
     }
 }

@@ -53,7 +53,9 @@ pub async fn index(
     Query(p): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy("os_compute_api:os-services:list"));
+        return Err(ApiError::forbidden_policy(
+            "os_compute_api:os-services:list",
+        ));
     }
     let mut services = state.conductor.service_get_all(&ctx).await?;
     for (k, val) in &p {
@@ -89,26 +91,40 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy("os_compute_api:os-services:update"));
+        return Err(ApiError::forbidden_policy(
+            "os_compute_api:os-services:update",
+        ));
     }
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
     let host = str_field(&body, "host")?;
     let binary = str_field(&body, "binary")?;
     let out = match action.as_str() {
         "enable" => {
-            state.conductor.service_set_disabled(&ctx, host.clone(), binary.clone(), false, None).await?;
+            state
+                .conductor
+                .service_set_disabled(&ctx, host.clone(), binary.clone(), false, None)
+                .await?;
             json!({"host": host, "binary": binary, "status": "enabled"})
         }
         "disable" => {
-            state.conductor.service_set_disabled(&ctx, host.clone(), binary.clone(), true, None).await?;
+            state
+                .conductor
+                .service_set_disabled(&ctx, host.clone(), binary.clone(), true, None)
+                .await?;
             json!({"host": host, "binary": binary, "status": "disabled"})
         }
         "disable-log-reason" => {
             let reason = str_field(&body, "disabled_reason")?;
             state
                 .conductor
-                .service_set_disabled(&ctx, host.clone(), binary.clone(), true, Some(reason.clone()))
+                .service_set_disabled(
+                    &ctx,
+                    host.clone(),
+                    binary.clone(),
+                    true,
+                    Some(reason.clone()),
+                )
                 .await?;
             json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
         }
@@ -118,7 +134,10 @@ pub async fn update(
                     "Invalid input for field/attribute forced_down. 'forced_down' must be a boolean",
                 ));
             };
-            state.conductor.service_set_forced_down(&ctx, host.clone(), binary.clone(), forced).await?;
+            state
+                .conductor
+                .service_set_forced_down(&ctx, host.clone(), binary.clone(), forced)
+                .await?;
             json!({"host": host, "binary": binary, "forced_down": forced})
         }
         _ => return Err(ApiError::not_found(format!("Unknown action {action}"))),
@@ -132,7 +151,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy("os_compute_api:os-services:delete"));
+        return Err(ApiError::forbidden_policy(
+            "os_compute_api:os-services:delete",
+        ));
     }
     let id: i64 = id
         .parse()

@@ -28,7 +28,10 @@ pub async fn root(Extension(base): Extension<BaseUrl>) -> (StatusCode, Json<Valu
     let mut doc = v21_doc(&base.0);
     if let Some(o) = doc.as_object_mut() {
         o.remove("media-types");
-        o.insert("links".into(), json!([{"rel": "self", "href": format!("{}/v2.1/", base.0)}]));
+        o.insert(
+            "links".into(),
+            json!([{"rel": "self", "href": format!("{}/v2.1/", base.0)}]),
+        );
     }
     (StatusCode::OK, Json(json!({ "versions": [doc] })))
 }

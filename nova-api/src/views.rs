@@ -124,20 +124,32 @@ pub fn server_detail(
     let Some(obj) = s.as_object_mut() else {
         return s;
     };
-    if matches!(status, "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING") {
+    if matches!(
+        status,
+        "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+    ) {
         obj.insert("progress".into(), json!(i.progress));
     }
     if ctx.is_admin {
         obj.insert("OS-EXT-SRV-ATTR:host".into(), json!(i.host));
         obj.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(i.node));
-        obj.insert("OS-EXT-SRV-ATTR:instance_name".into(), json!(i.name(name_template)));
+        obj.insert(
+            "OS-EXT-SRV-ATTR:instance_name".into(),
+            json!(i.name(name_template)),
+        );
         if v.at_least(3) {
-            obj.insert("OS-EXT-SRV-ATTR:reservation_id".into(), json!(i.reservation_id));
+            obj.insert(
+                "OS-EXT-SRV-ATTR:reservation_id".into(),
+                json!(i.reservation_id),
+            );
             obj.insert("OS-EXT-SRV-ATTR:launch_index".into(), json!(i.launch_index));
             obj.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
             obj.insert("OS-EXT-SRV-ATTR:kernel_id".into(), json!(i.kernel_id));
             obj.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), json!(i.ramdisk_id));
-            obj.insert("OS-EXT-SRV-ATTR:root_device_name".into(), json!(i.root_device_name));
+            obj.insert(
+                "OS-EXT-SRV-ATTR:root_device_name".into(),
+                json!(i.root_device_name),
+            );
             obj.insert("OS-EXT-SRV-ATTR:user_data".into(), json!(i.user_data));
         }
     }
@@ -206,16 +218,39 @@ mod tests {
     #[test]
     fn fault_details_hidden_from_users_for_500() {
         use nova_common::states::VmState;
-        let mut i = Instance { vm_state: VmState::Error, task_state: None, ..Default::default() };
-        i.fault = Some(nova_objects::InstanceFault { code: 500, message: "m".into(), details: "d".into(), ..Default::default() });
+        let mut i = Instance {
+            vm_state: VmState::Error,
+            task_state: None,
+            ..Default::default()
+        };
+        i.fault = Some(nova_objects::InstanceFault {
+            code: 500,
+            message: "m".into(),
+            details: "d".into(),
+            ..Default::default()
+        });
         let user = RequestContext::new("u", "p", vec![], false);
-        let v = server_detail("http://x", &i, &user, ApiVersion::new(2, 1), "instance-%08x", None);
+        let v = server_detail(
+            "http://x",
+            &i,
+            &user,
+            ApiVersion::new(2, 1),
+            "instance-%08x",
+            None,
+        );
         assert_eq!(v["status"], "ERROR");
         assert_eq!(v["fault"]["message"], "m");
         assert!(v["fault"].get("details").is_none());
         assert!(v.get("OS-EXT-SRV-ATTR:host").is_none());
         let admin = RequestContext::admin();
-        let v = server_detail("http://x", &i, &admin, ApiVersion::new(2, 1), "instance-%08x", None);
+        let v = server_detail(
+            "http://x",
+            &i,
+            &admin,
+            ApiVersion::new(2, 1),
+            "instance-%08x",
+            None,
+        );
         assert_eq!(v["fault"]["details"], "d");
         assert!(v.get("OS-EXT-SRV-ATTR:host").is_some());
     }

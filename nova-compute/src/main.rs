@@ -16,5 +16,7 @@ impl AsRef<CommonArgs> for Args {
 }
 
 fn main() -> std::process::ExitCode {
-    daemon_main("nova-compute", |_: Args, cfg, shutdown| nova_compute::run(cfg, shutdown))
+    daemon_main("nova-compute", |_: Args, cfg, shutdown| {
+        nova_compute::run(cfg, shutdown)
+    })
 }

@@ -86,11 +86,23 @@ impl ComputeManager {
         self.conductor.instance_update(ctx, uuid, upd).await
     }
 
-    async fn event(&self, ctx: &RequestContext, uuid: Uuid, event: &str, result: Option<Result<(), &NovaError>>) {
+    async fn event(
+        &self,
+        ctx: &RequestContext,
+        uuid: Uuid,
+        event: &str,
+        result: Option<Result<(), &NovaError>>,
+    ) {
         let r = match result {
             None => {
                 self.conductor
-                    .action_event_start(ctx, uuid, ctx.request_id.clone(), event.into(), self.host().into())
+                    .action_event_start(
+                        ctx,
+                        uuid,
+                        ctx.request_id.clone(),
+                        event.into(),
+                        self.host().into(),
+                    )
                     .await
             }
             Some(outcome) => {
@@ -99,7 +111,14 @@ impl ComputeManager {
                     Err(e) => ("Error", Some(format!("{}: {e}", e.class()))),
                 };
                 self.conductor
-                    .action_event_finish(ctx, uuid, ctx.request_id.clone(), event.into(), res.into(), tb)
+                    .action_event_finish(
+                        ctx,
+                        uuid,
+                        ctx.request_id.clone(),
+                        event.into(),
+                        res.into(),
+                        tb,
+                    )
                     .await
             }
         };
@@ -166,7 +185,13 @@ impl ComputeManager {
             other => {
                 let ids = other.and_then(|v| serde_json::from_value::<Vec<Uuid>>(v).ok());
                 self.network
-                    .allocate_for_instance(ctx, uuid, inst.project_id.clone(), self.host().into(), ids)
+                    .allocate_for_instance(
+                        ctx,
+                        uuid,
+                        inst.project_id.clone(),
+                        self.host().into(),
+                        ids,
+                    )
                     .await?
             }
         };
@@ -294,7 +319,14 @@ impl ComputeManager {
             if ps != inst.power_state {
                 info!(instance = %inst.uuid, from = inst.power_state, to = ps, "power state changed while we were away");
                 let _ = self
-                    .update(&ctx, inst.uuid, InstanceUpdate { power_state: Some(ps), ..Default::default() })
+                    .update(
+                        &ctx,
+                        inst.uuid,
+                        InstanceUpdate {
+                            power_state: Some(ps),
+                            ..Default::default()
+                        },
+                    )
                     .await;
             }
         }
@@ -303,7 +335,11 @@ impl ComputeManager {
         let mut deleted_ctx = ctx.clone();
         deleted_ctx.read_deleted = ReadDeleted::Yes;
         for uuid in on_hv.difference(&known) {
-            if let Ok(inst) = self.conductor.instance_get_by_uuid(&deleted_ctx, *uuid).await {
+            if let Ok(inst) = self
+                .conductor
+                .instance_get_by_uuid(&deleted_ctx, *uuid)
+                .await
+            {
                 if inst.deleted && inst.host.as_deref() == Some(self.host()) {
                     info!(instance = %uuid, "destroying the guest of a deleted instance");
                     if let Err(e) = self.driver.destroy(&inst, &inst.network_info).await {
@@ -396,7 +432,11 @@ impl nova_rpc::compute::Manager for ComputeManager {
         Ok(())
     }
 
-    async fn terminate_instance(&self, ctx: &RequestContext, instance: Instance) -> Result<(), NovaError> {
+    async fn terminate_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
         let lock = self.lock_instance(uuid).await;
         let inst = match self.conductor.instance_get_by_uuid(ctx, uuid).await {

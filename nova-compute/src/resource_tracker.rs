@@ -12,11 +12,13 @@ use tracing::warn;
 impl ComputeManager {
     /// `update_available_resource`.
     pub async fn update_available_resource(&self) -> Result<(), NovaError> {
-        let res = self
-            .driver
-            .get_available_resource()
-            .await
-            .map_err(|e| NovaError::HypervisorError { reason: e.to_string() })?;
+        let res =
+            self.driver
+                .get_available_resource()
+                .await
+                .map_err(|e| NovaError::HypervisorError {
+                    reason: e.to_string(),
+                })?;
         let d = &self.cfg.default;
         let report = ComputeNodeReport {
             host: d.host.clone(),

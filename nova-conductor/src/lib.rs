@@ -23,7 +23,11 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     db.check_schema().await.map_err(|e| e.to_string())?;
     let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
-    let manager = Arc::new(ConductorManager::new(db.clone(), transport.clone(), cfg.clone()));
+    let manager = Arc::new(ConductorManager::new(
+        db.clone(),
+        transport.clone(),
+        cfg.clone(),
+    ));
 
     // The conductor reports itself straight to the database.
     let hb = {

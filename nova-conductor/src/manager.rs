@@ -38,7 +38,9 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         binary: String,
         topic: Option<String>,
     ) -> Result<Service, NovaError> {
-        self.db.service_update(&host, &binary, topic.as_deref()).await
+        self.db
+            .service_update(&host, &binary, topic.as_deref())
+            .await
     }
 
     async fn service_get_all(&self, _ctx: &RequestContext) -> Result<Vec<Service>, NovaError> {
@@ -65,10 +67,16 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         binary: String,
         forced_down: bool,
     ) -> Result<Service, NovaError> {
-        self.db.service_set_forced_down(&host, &binary, forced_down).await
+        self.db
+            .service_set_forced_down(&host, &binary, forced_down)
+            .await
     }
 
-    async fn service_delete(&self, _ctx: &RequestContext, service_id: i64) -> Result<(), NovaError> {
+    async fn service_delete(
+        &self,
+        _ctx: &RequestContext,
+        service_id: i64,
+    ) -> Result<(), NovaError> {
         self.db.service_delete(service_id).await
     }
 
@@ -80,7 +88,10 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         self.db.compute_node_update(&report).await
     }
 
-    async fn compute_node_get_all(&self, _ctx: &RequestContext) -> Result<Vec<ComputeNode>, NovaError> {
+    async fn compute_node_get_all(
+        &self,
+        _ctx: &RequestContext,
+    ) -> Result<Vec<ComputeNode>, NovaError> {
         self.db.compute_node_get_all().await
     }
 
@@ -113,11 +124,19 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         self.db.flavor_get_all(is_public).await
     }
 
-    async fn flavor_create(&self, _ctx: &RequestContext, flavor: Flavor) -> Result<Flavor, NovaError> {
+    async fn flavor_create(
+        &self,
+        _ctx: &RequestContext,
+        flavor: Flavor,
+    ) -> Result<Flavor, NovaError> {
         self.db.flavor_create(&flavor).await
     }
 
-    async fn flavor_destroy(&self, _ctx: &RequestContext, flavor_id: String) -> Result<(), NovaError> {
+    async fn flavor_destroy(
+        &self,
+        _ctx: &RequestContext,
+        flavor_id: String,
+    ) -> Result<(), NovaError> {
         self.db.flavor_destroy(&flavor_id).await
     }
 
@@ -135,7 +154,9 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         instance_uuid: Uuid,
     ) -> Result<Instance, NovaError> {
         let read_deleted = ctx.read_deleted != nova_common::context::ReadDeleted::No;
-        self.db.instance_get_by_uuid(instance_uuid, read_deleted).await
+        self.db
+            .instance_get_by_uuid(instance_uuid, read_deleted)
+            .await
     }
 
     async fn instance_get_all_by_filters(
@@ -194,7 +215,13 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         traceback: Option<String>,
     ) -> Result<(), NovaError> {
         self.db
-            .action_event_finish(instance_uuid, &request_id, &event, &result, traceback.as_deref())
+            .action_event_finish(
+                instance_uuid,
+                &request_id,
+                &event,
+                &result,
+                traceback.as_deref(),
+            )
             .await
     }
 
@@ -257,7 +284,12 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         virtual_interface_id: i64,
     ) -> Result<FixedIp, NovaError> {
         self.db
-            .fixed_ip_associate_pool(network_id, instance_uuid, host.as_deref(), virtual_interface_id)
+            .fixed_ip_associate_pool(
+                network_id,
+                instance_uuid,
+                host.as_deref(),
+                virtual_interface_id,
+            )
             .await
     }
 
@@ -274,7 +306,9 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         _ctx: &RequestContext,
         instance_uuid: Uuid,
     ) -> Result<Vec<VirtualInterface>, NovaError> {
-        self.db.virtual_interface_get_by_instance(instance_uuid).await
+        self.db
+            .virtual_interface_get_by_instance(instance_uuid)
+            .await
     }
 
     async fn network_deallocate_instance(
@@ -291,7 +325,8 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         request_spec: RequestSpec,
         instance_uuids: Vec<Uuid>,
     ) -> Result<(), NovaError> {
-        self.schedule_and_build(ctx, request_spec, instance_uuids).await;
+        self.schedule_and_build(ctx, request_spec, instance_uuids)
+            .await;
         Ok(())
     }
 }

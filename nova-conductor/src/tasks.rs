@@ -28,8 +28,9 @@ impl ConductorManager {
         let mut todo = Vec::new();
         for u in &uuids {
             match self.db.instance_get_by_uuid(*u, false).await {
-                Ok(i) if i.vm_state == VmState::Building
-                    && i.task_state == Some(TaskState::Scheduling) =>
+                Ok(i)
+                    if i.vm_state == VmState::Building
+                        && i.task_state == Some(TaskState::Scheduling) =>
                 {
                     match (&i.host, &i.node) {
                         // Scheduled and claimed, but the cast may have been lost: cast again
@@ -39,8 +40,11 @@ impl ConductorManager {
                             let mut one = spec.clone();
                             one.instance_uuid = i.uuid;
                             info!(instance = %u, host = %h, "re-casting the build of an already scheduled instance");
-                            if let Err(e) = self.compute.to_server(&h)
-                                .build_and_run_instance(ctx, i, spec.image.clone(), one, n).await
+                            if let Err(e) = self
+                                .compute
+                                .to_server(&h)
+                                .build_and_run_instance(ctx, i, spec.image.clone(), one, n)
+                                .await
                             {
                                 self.set_error_with_fault(ctx, *u, &e, EVENT_SCHEDULE).await;
                             }
@@ -48,7 +52,9 @@ impl ConductorManager {
                         _ => todo.push(i),
                     }
                 }
-                Ok(i) => info!(instance = %u, vm_state = %i.vm_state, "already scheduled; skipping"),
+                Ok(i) => {
+                    info!(instance = %u, vm_state = %i.vm_state, "already scheduled; skipping")
+                }
                 Err(e) => warn!(instance = %u, "not scheduling: {e}"),
             }
         }
@@ -81,7 +87,8 @@ impl ConductorManager {
                 let e = NovaError::NoValidHost {
                     reason: "The scheduler returned no host for this instance.".into(),
                 };
-                self.set_error_with_fault(ctx, inst.uuid, &e, EVENT_SCHEDULE).await;
+                self.set_error_with_fault(ctx, inst.uuid, &e, EVENT_SCHEDULE)
+                    .await;
                 continue;
             };
             // The claim assigned host and node; re-read to cast the current record.
@@ -101,11 +108,18 @@ impl ConductorManager {
             let cast = self
                 .compute
                 .to_server(&sel.service_host)
-                .build_and_run_instance(ctx, instance, spec.image.clone(), one, sel.nodename.clone())
+                .build_and_run_instance(
+                    ctx,
+                    instance,
+                    spec.image.clone(),
+                    one,
+                    sel.nodename.clone(),
+                )
                 .await;
             if let Err(e) = cast {
                 error!(instance = %inst.uuid, host = %sel.service_host, "cannot cast build: {e}");
-                self.set_error_with_fault(ctx, inst.uuid, &e, EVENT_SCHEDULE).await;
+                self.set_error_with_fault(ctx, inst.uuid, &e, EVENT_SCHEDULE)
+                    .await;
             } else {
                 info!(instance = %inst.uuid, host = %sel.service_host, "build cast to compute");
             }
@@ -164,7 +178,10 @@ impl ConductorManager {
         let now = Utc::now();
         let services = self.db.service_get_all().await?;
         for inst in building {
-            let age = inst.created_at.map(|c| (now - c).num_seconds()).unwrap_or(0);
+            let age = inst
+                .created_at
+                .map(|c| (now - c).num_seconds())
+                .unwrap_or(0);
             let reason = if let Some(host) = &inst.host {
                 let svc = services
                     .iter()
@@ -185,7 +202,8 @@ impl ConductorManager {
                     instance_uuid: inst.uuid.to_string(),
                     reason,
                 };
-                self.set_error_with_fault(&ctx, inst.uuid, &err, EVENT_SCHEDULE).await;
+                self.set_error_with_fault(&ctx, inst.uuid, &err, EVENT_SCHEDULE)
+                    .await;
             }
         }
         Ok(())

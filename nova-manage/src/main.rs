@@ -44,6 +44,7 @@ enum DbCmd {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum NetworkCmd {
     /// Create a fixed-IP network (FlatDHCPManager).
     Create {
@@ -116,7 +117,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("nova-manage: {e}");
@@ -141,7 +145,10 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
         Category::Config(_) => Ok(()),
         Category::Db(DbCmd::Sync) => {
             db.sync().await.map_err(|e| e.to_string())?;
-            println!("Database schema is at version {}", db.version().await.map_err(|e| e.to_string())?);
+            println!(
+                "Database schema is at version {}",
+                db.version().await.map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Category::Db(DbCmd::Version) => {
@@ -166,33 +173,54 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             let size = network_size.unwrap_or(cfg.default.network_size);
             let cidrs = split_range(&fixed_range_v4, num, size)?;
             for (i, cidr) in cidrs.iter().enumerate() {
-                let label = if num > 1 { format!("{label}_{i}") } else { label.clone() };
+                let label = if num > 1 {
+                    format!("{label}_{i}")
+                } else {
+                    label.clone()
+                };
                 let n = db
                     .network_create_safe(&NetworkCreate {
                         label,
                         cidr: cidr.clone(),
-                        bridge: bridge.clone().unwrap_or_else(|| cfg.default.flat_network_bridge.clone()),
-                        bridge_interface: bridge_interface
+                        bridge: bridge
                             .clone()
-                            .or_else(|| Some(cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())),
+                            .unwrap_or_else(|| cfg.default.flat_network_bridge.clone()),
+                        bridge_interface: bridge_interface.clone().or_else(|| {
+                            Some(cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())
+                        }),
                         dns1: dns1.clone(),
                         dns2: dns2.clone(),
-                        multi_host: matches!(multi_host.as_str(), "T" | "t" | "True" | "true" | "1"),
+                        multi_host: matches!(
+                            multi_host.as_str(),
+                            "T" | "t" | "True" | "true" | "1"
+                        ),
                         project_id: project_id.clone(),
                     })
                     .await
                     .map_err(|e| e.to_string())?;
-                println!("Created network {} {} {} bridge {}", n.uuid, n.label, n.cidr, n.bridge);
+                println!(
+                    "Created network {} {} {} bridge {}",
+                    n.uuid, n.label, n.cidr, n.bridge
+                );
             }
             Ok(())
         }
         Category::Network(NetworkCmd::List) => {
             let nets = db.network_get_all().await.map_err(|e| e.to_string())?;
-            println!("{:<4} {:<18} {:<15} {:<15} {:<15} {:<36} {}", "id", "IPv4", "gateway", "dns1", "bridge", "uuid", "label");
+            println!(
+                "{:<4} {:<18} {:<15} {:<15} {:<15} {:<36} label",
+                "id", "IPv4", "gateway", "dns1", "bridge", "uuid"
+            );
             for n in nets {
                 println!(
                     "{:<4} {:<18} {:<15} {:<15} {:<15} {:<36} {}",
-                    n.id, n.cidr, n.gateway, n.dns1.unwrap_or_default(), n.bridge, n.uuid, n.label
+                    n.id,
+                    n.cidr,
+                    n.gateway,
+                    n.dns1.unwrap_or_default(),
+                    n.bridge,
+                    n.uuid,
+                    n.label
                 );
             }
             Ok(())
@@ -200,8 +228,14 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
         Category::Service(ServiceCmd::List { host }) => {
             let services = db.service_get_all().await.map_err(|e| e.to_string())?;
             let now = Utc::now();
-            println!("{:<20} {:<24} {:<10} {:<8} {:<6} {}", "Binary", "Host", "Zone", "Status", "State", "Updated_At");
-            for s in services.iter().filter(|s| host.as_ref().is_none_or(|h| h == &s.host)) {
+            println!(
+                "{:<20} {:<24} {:<10} {:<8} {:<6} Updated_At",
+                "Binary", "Host", "Zone", "Status", "State"
+            );
+            for s in services
+                .iter()
+                .filter(|s| host.as_ref().is_none_or(|h| h == &s.host))
+            {
                 let zone = if s.binary == "nova-compute" {
                     &cfg.default.default_availability_zone
                 } else {
@@ -213,13 +247,24 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
                     s.host,
                     zone,
                     if s.disabled { "disabled" } else { "enabled" },
-                    if s.is_up(now, cfg.default.service_down_time) { ":-)" } else { "XXX" },
-                    s.last_seen_up.or(s.updated_at).map(|t| t.to_rfc3339()).unwrap_or_default()
+                    if s.is_up(now, cfg.default.service_down_time) {
+                        ":-)"
+                    } else {
+                        "XXX"
+                    },
+                    s.last_seen_up
+                        .or(s.updated_at)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default()
                 );
             }
             Ok(())
         }
-        Category::Service(ServiceCmd::Disable { host, binary, reason }) => {
+        Category::Service(ServiceCmd::Disable {
+            host,
+            binary,
+            reason,
+        }) => {
             db.service_set_disabled(&host, &binary, true, reason.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
@@ -254,7 +299,12 @@ fn split_range(range: &str, num: i64, size: i64) -> Result<Vec<String>, String> 
     let prefix = 32 - size.trailing_zeros();
     let base = u32::from(plan.addresses[0].0);
     Ok((0..num)
-        .map(|i| format!("{}/{prefix}", std::net::Ipv4Addr::from(base + (i * size) as u32)))
+        .map(|i| {
+            format!(
+                "{}/{prefix}",
+                std::net::Ipv4Addr::from(base + (i * size) as u32)
+            )
+        })
         .collect())
 }
 

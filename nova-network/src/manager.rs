@@ -37,7 +37,10 @@ fn vif_info(vif_uuid: Uuid, mac: &str, net: &Network, addresses: Vec<String>) ->
             subnets: vec![SubnetInfo {
                 cidr: net.cidr.clone(),
                 gateway: Some(net.gateway.clone()).filter(|g| !g.is_empty()),
-                dns: [net.dns1.clone(), net.dns2.clone()].into_iter().flatten().collect(),
+                dns: [net.dns1.clone(), net.dns2.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 ips: addresses
                     .into_iter()
                     .map(|address| FixedIpInfo {
@@ -59,9 +62,14 @@ impl NetworkManager {
         NetworkManager { conductor, cfg }
     }
 
-    async fn nw_info(&self, ctx: &RequestContext, instance_uuid: Uuid) -> Result<NetworkInfo, NovaError> {
+    async fn nw_info(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<NetworkInfo, NovaError> {
         let (vifs, ips, nets) = tokio::try_join!(
-            self.conductor.virtual_interface_get_by_instance(ctx, instance_uuid),
+            self.conductor
+                .virtual_interface_get_by_instance(ctx, instance_uuid),
             self.conductor.fixed_ip_get_by_instance(ctx, instance_uuid),
             self.conductor.network_get_all(ctx),
         )?;
@@ -147,7 +155,10 @@ impl nova_rpc::network::Manager for NetworkManager {
                 Ok(ip) => ip,
                 Err(e) => {
                     // Give back what this call took before failing.
-                    let _ = self.conductor.network_deallocate_instance(ctx, instance_uuid).await;
+                    let _ = self
+                        .conductor
+                        .network_deallocate_instance(ctx, instance_uuid)
+                        .await;
                     return Err(e);
                 }
             };
@@ -163,7 +174,9 @@ impl nova_rpc::network::Manager for NetworkManager {
         instance_uuid: Uuid,
         _host: Option<String>,
     ) -> Result<(), NovaError> {
-        self.conductor.network_deallocate_instance(ctx, instance_uuid).await?;
+        self.conductor
+            .network_deallocate_instance(ctx, instance_uuid)
+            .await?;
         info!(instance = %instance_uuid, "deallocated network resources");
         Ok(())
     }

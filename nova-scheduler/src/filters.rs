@@ -153,13 +153,19 @@ pub fn filter_hosts<'h>(
 ) -> Result<Vec<&'h HostState>, String> {
     let mut remaining: Vec<&HostState> = hosts.iter().collect();
     if remaining.is_empty() {
-        return Err("There are not enough hosts available: no compute nodes are registered.".into());
+        return Err(
+            "There are not enough hosts available: no compute nodes are registered.".into(),
+        );
     }
     let mut results = Vec::new();
     for f in filters {
         let start = remaining.len();
         remaining.retain(|h| f.host_passes(h, ctx));
-        results.push(format!("{}: (start: {start}, end: {})", f.name(), remaining.len()));
+        results.push(format!(
+            "{}: (start: {start}, end: {})",
+            f.name(),
+            remaining.len()
+        ));
         if remaining.is_empty() {
             return Err(format!(
                 "There are not enough hosts available. Filter {} returned 0 hosts. Filter results: [{}]",
@@ -173,11 +179,17 @@ pub fn filter_hosts<'h>(
 
 /// RAMWeigher: more free RAM is better (multiplier < 0 stacks instead).
 /// Weights are normalised over the candidates as Nova does.
-pub fn weigh_hosts<'h>(hosts: Vec<&'h HostState>, ram_multiplier: f64) -> Vec<&'h HostState> {
+pub fn weigh_hosts(hosts: Vec<&HostState>, ram_multiplier: f64) -> Vec<&HostState> {
     let (min, max) = hosts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), h| {
         (lo.min(h.free_ram_mb), hi.max(h.free_ram_mb))
     });
-    let norm = |v: f64| if max > min { (v - min) / (max - min) } else { 0.0 };
+    let norm = |v: f64| {
+        if max > min {
+            (v - min) / (max - min)
+        } else {
+            0.0
+        }
+    };
     let mut weighed: Vec<(f64, &HostState)> = hosts
         .into_iter()
         .map(|h| (ram_multiplier * norm(h.free_ram_mb), h))
@@ -199,7 +211,11 @@ mod tests {
             availability_zone: "nova".into(),
             service: Some(Service {
                 disabled,
-                last_seen_up: Some(if up { now } else { now - chrono::Duration::seconds(600) }),
+                last_seen_up: Some(if up {
+                    now
+                } else {
+                    now - chrono::Duration::seconds(600)
+                }),
                 ..Default::default()
             }),
             total_ram_mb: 4096,
@@ -214,7 +230,11 @@ mod tests {
     fn ctx(spec: &RequestSpec, mem: i64) -> FilterContext<'_> {
         FilterContext {
             spec,
-            request: ResourceRequest { memory_mb: mem, vcpus: 1, disk_gb: 1 },
+            request: ResourceRequest {
+                memory_mb: mem,
+                vcpus: 1,
+                disk_gb: 1,
+            },
             now: Utc::now(),
             service_down_time: 60,
         }
@@ -223,7 +243,10 @@ mod tests {
     #[test]
     fn reason_names_the_filter_that_removed_the_last_hosts() {
         let spec = RequestSpec::default();
-        let hosts = vec![host("a", 1000.0, true, false), host("b", 500.0, false, false)];
+        let hosts = vec![
+            host("a", 1000.0, true, false),
+            host("b", 500.0, false, false),
+        ];
         let filters = build_filters(&["ComputeFilter".into(), "RamFilter".into()]);
         let err = filter_hosts(&filters, &hosts, &ctx(&spec, 2048)).expect_err("no host");
         assert!(err.contains("Filter RamFilter returned 0 hosts"), "{err}");
@@ -235,17 +258,34 @@ mod tests {
 
     #[test]
     fn disabled_hosts_and_retries_are_filtered() {
-        let spec = RequestSpec { ignore_hosts: vec!["a".into()], ..Default::default() };
-        let hosts = vec![host("a", 1000.0, true, false), host("b", 1000.0, true, true)];
+        let spec = RequestSpec {
+            ignore_hosts: vec!["a".into()],
+            ..Default::default()
+        };
+        let hosts = vec![
+            host("a", 1000.0, true, false),
+            host("b", 1000.0, true, true),
+        ];
         let retry = build_filters(&["RetryFilter".into()]);
-        assert_eq!(filter_hosts(&retry, &hosts, &ctx(&spec, 1)).expect("b").len(), 1);
+        assert_eq!(
+            filter_hosts(&retry, &hosts, &ctx(&spec, 1))
+                .expect("b")
+                .len(),
+            1
+        );
         let compute = build_filters(&["ComputeFilter".into()]);
-        assert_eq!(filter_hosts(&compute, &hosts, &ctx(&spec, 1)).expect("a")[0].host, "a");
+        assert_eq!(
+            filter_hosts(&compute, &hosts, &ctx(&spec, 1)).expect("a")[0].host,
+            "a"
+        );
     }
 
     #[test]
     fn ram_weigher_spreads_or_stacks() {
-        let hosts = [host("small", 100.0, true, false), host("big", 900.0, true, false)];
+        let hosts = [
+            host("small", 100.0, true, false),
+            host("big", 900.0, true, false),
+        ];
         let spread = weigh_hosts(hosts.iter().collect(), 1.0);
         assert_eq!(spread[0].host, "big");
         let stack = weigh_hosts(hosts.iter().collect(), -1.0);

@@ -16,5 +16,7 @@ impl AsRef<CommonArgs> for Args {
 }
 
 fn main() -> std::process::ExitCode {
-    daemon_main("nova-scheduler", |_: Args, cfg, shutdown| nova_scheduler::run(cfg, shutdown))
+    daemon_main("nova-scheduler", |_: Args, cfg, shutdown| {
+        nova_scheduler::run(cfg, shutdown)
+    })
 }

@@ -91,7 +91,9 @@ impl nova_rpc::scheduler::Manager for SchedulerManager {
                         chosen = Some((host, node, node_uuid));
                         break;
                     }
-                    false => info!(instance = %uuid, %host, "claim lost a race; trying the next host"),
+                    false => {
+                        info!(instance = %uuid, %host, "claim lost a race; trying the next host")
+                    }
                 }
             }
             let Some((host, node, node_uuid)) = chosen else {
@@ -99,7 +101,10 @@ impl nova_rpc::scheduler::Manager for SchedulerManager {
                     reason: "There are not enough hosts available: every candidate's resources were claimed concurrently.".into(),
                 });
             };
-            if let Some(h) = hosts.iter_mut().find(|h| h.host == host && h.nodename == node) {
+            if let Some(h) = hosts
+                .iter_mut()
+                .find(|h| h.host == host && h.nodename == node)
+            {
                 h.consume(&request);
             }
             info!(instance = %uuid, %host, "selected");

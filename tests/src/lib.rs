@@ -11,7 +11,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn bin_path(name: &str) -> PathBuf {
@@ -19,12 +22,20 @@ pub fn bin_path(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
     let p = target.join("debug").join(name);
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
     p
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -71,15 +82,35 @@ impl Cloud {
         std::fs::create_dir_all(&dir).unwrap();
         let db = format!("nova_e2e_{id}");
         let vhost = format!("nova_e2e_{id}");
-        run(Command::new("psql").args(["-h", "127.0.0.1", "-U", "postgres", "-qc", &format!("CREATE DATABASE {db}")]));
+        run(Command::new("psql").args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qc",
+            &format!("CREATE DATABASE {db}"),
+        ]));
         run(Command::new("rabbitmqctl").args(["-q", "add_vhost", &vhost]));
-        run(Command::new("rabbitmqctl").args(["-q", "set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]));
+        run(Command::new("rabbitmqctl").args([
+            "-q",
+            "set_permissions",
+            "-p",
+            &vhost,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ]));
 
         // Glance, from the venv made by deploy/install.sh.
         let gport = free_port();
         run(Command::new("bash")
             .arg(workspace_root().join("deploy/lib/glance.sh"))
-            .args(["start", dir.join("glance").to_str().unwrap(), &gport.to_string()]));
+            .args([
+                "start",
+                dir.join("glance").to_str().unwrap(),
+                &gport.to_string(),
+            ]));
         let glance = format!("http://127.0.0.1:{gport}");
         let http = reqwest::Client::new();
         let image_id = upload_image(&http, &glance, "e2e-image").await;
@@ -104,10 +135,20 @@ impl Cloud {
         )
         .unwrap();
         let manage = |args: &[&str]| {
-            run(Command::new(bin_path("nova-manage")).arg("--config-file").arg(&conf).args(args))
+            run(Command::new(bin_path("nova-manage"))
+                .arg("--config-file")
+                .arg(&conf)
+                .args(args))
         };
         manage(&["db", "sync"]);
-        manage(&["network", "create", "--label", "private", "--fixed_range_v4", "10.20.0.0/24"]);
+        manage(&[
+            "network",
+            "create",
+            "--label",
+            "private",
+            "--fixed_range_v4",
+            "10.20.0.0/24",
+        ]);
 
         let mut cloud = Cloud {
             id: id.clone(),
@@ -121,12 +162,22 @@ impl Cloud {
             daemons: vec![],
             http,
         };
-        for d in ["nova-conductor", "nova-scheduler", "nova-network", "nova-api", "nova-novncproxy"] {
+        for d in [
+            "nova-conductor",
+            "nova-scheduler",
+            "nova-network",
+            "nova-api",
+            "nova-novncproxy",
+        ] {
             cloud.spawn(d, d, &[]);
         }
         for (host, driver) in compute_hosts(&id) {
             let over = cloud.dir.join(format!("{host}.conf"));
-            std::fs::write(&over, format!("[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n")).unwrap();
+            std::fs::write(
+                &over,
+                format!("[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n"),
+            )
+            .unwrap();
             cloud.spawn(&format!("nova-compute@{host}"), "nova-compute", &[over]);
         }
         cloud.wait_for_api().await;
@@ -146,7 +197,10 @@ impl Cloud {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
-        self.daemons.push(Daemon { name: name.to_string(), child });
+        self.daemons.push(Daemon {
+            name: name.to_string(),
+            child,
+        });
     }
 
     async fn wait_for_api(&self) {
@@ -157,7 +211,11 @@ impl Cloud {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "nova-api did not come up; see {}", self.dir.display());
+            assert!(
+                Instant::now() < deadline,
+                "nova-api did not come up; see {}",
+                self.dir.display()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -167,7 +225,13 @@ impl Cloud {
     }
 
     /// A request as `user:project` (noauth2), optionally at a microversion.
-    pub async fn req(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut r = self
             .http
             .request(method, format!("{}{path}", self.api))
@@ -196,7 +260,11 @@ impl Cloud {
             if let Some(v) = f().await {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; logs in {}", self.dir.display());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; logs in {}",
+                self.dir.display()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -210,7 +278,9 @@ impl Cloud {
     /// SIGTERM every daemon still running; their exit statuses.
     pub fn terminate_all(&mut self) -> Vec<(String, ExitStatus)> {
         for d in &self.daemons {
-            let _ = Command::new("kill").args(["-TERM", &d.child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &d.child.id().to_string()])
+                .status();
         }
         let mut out = vec![];
         for d in &mut self.daemons {
@@ -249,7 +319,11 @@ pub async fn upload_image(http: &reqwest::Client, glance: &str, name: &str) -> S
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "image upload: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "image upload: {}",
+        resp.status()
+    );
     id
 }
 
@@ -264,9 +338,18 @@ impl Drop for Cloud {
             .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
             .output();
         let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db)])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db),
+            ])
             .output();
-        let _ = Command::new("rabbitmqctl").args(["-q", "delete_vhost", &self.vhost]).output();
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &self.vhost])
+            .output();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

@@ -13,7 +13,11 @@ fn metadata() -> Value {
         .current_dir(nova_e2e::workspace_root())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -23,7 +27,12 @@ fn closure(meta: &Value) -> BTreeMap<String, BTreeSet<String>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["id"].as_str().unwrap().to_string(), p["name"].as_str().unwrap().to_string()))
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let direct: BTreeMap<String, Vec<String>> = meta["resolve"]["nodes"]
         .as_array()
@@ -34,7 +43,13 @@ fn closure(meta: &Value) -> BTreeMap<String, BTreeSet<String>> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|d| d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null()))
+                .filter(|d| {
+                    d["dep_kinds"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|k| k["kind"].is_null())
+                })
                 .map(|d| names[d["pkg"].as_str().unwrap()].clone())
                 .collect();
             (names[n["id"].as_str().unwrap()].clone(), deps)
@@ -71,8 +86,14 @@ fn only_the_conductor_side_reaches_the_database() {
         if allowed.contains(&pkg.as_str()) {
             continue;
         }
-        assert!(!d.contains("sqlx"), "{pkg} depends on sqlx: only the conductor side may touch PostgreSQL");
-        assert!(!d.contains("nova-db"), "{pkg} depends on nova-db: go through a conductor RPC");
+        assert!(
+            !d.contains("sqlx"),
+            "{pkg} depends on sqlx: only the conductor side may touch PostgreSQL"
+        );
+        assert!(
+            !d.contains("nova-db"),
+            "{pkg} depends on nova-db: go through a conductor RPC"
+        );
     }
     assert!(deps["nova-conductor"].contains("nova-db"));
 }
@@ -80,7 +101,14 @@ fn only_the_conductor_side_reaches_the_database() {
 #[test]
 fn daemons_do_not_depend_on_each_other_and_heavy_crates_stay_put() {
     let deps = closure(&metadata());
-    let daemons = ["nova-api", "nova-compute", "nova-scheduler", "nova-conductor", "nova-network", "nova-novncproxy"];
+    let daemons = [
+        "nova-api",
+        "nova-compute",
+        "nova-scheduler",
+        "nova-conductor",
+        "nova-network",
+        "nova-novncproxy",
+    ];
     for a in daemons {
         for b in daemons {
             assert!(a == b || !deps[a].contains(b), "{a} depends on {b}");
@@ -88,10 +116,23 @@ fn daemons_do_not_depend_on_each_other_and_heavy_crates_stay_put() {
     }
     for (pkg, d) in &deps {
         if d.contains("virt") {
-            assert!(pkg == "nova-compute" || pkg == "nova-virt", "{pkg} pulls in virt");
+            assert!(
+                pkg == "nova-compute" || pkg == "nova-virt",
+                "{pkg} pulls in virt"
+            );
         }
         if d.contains("lapin") {
-            assert!(!["nova-common", "nova-objects", "nova-db", "nova-virt", "nova-manage"].contains(&pkg.as_str()), "{pkg} pulls in lapin");
+            assert!(
+                ![
+                    "nova-common",
+                    "nova-objects",
+                    "nova-db",
+                    "nova-virt",
+                    "nova-manage"
+                ]
+                .contains(&pkg.as_str()),
+                "{pkg} pulls in lapin"
+            );
         }
     }
     // No TLS stacks on loopback.

@@ -51,8 +51,14 @@ async fn walking_skeleton() {
         .unwrap();
     assert_eq!(resp.headers()["openstack-api-version"], "compute 2.25");
     assert_eq!(resp.headers()["x-openstack-nova-api-version"], "2.25");
-    assert!(resp.headers()["vary"].to_str().unwrap().contains("OpenStack-API-Version"));
-    assert!(resp.headers()["x-openstack-request-id"].to_str().unwrap().starts_with("req-"));
+    assert!(resp.headers()["vary"]
+        .to_str()
+        .unwrap()
+        .contains("OpenStack-API-Version"));
+    assert!(resp.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("req-"));
     let resp = cloud
         .http
         .get(format!("{}/flavors", cloud.api))
@@ -87,8 +93,14 @@ async fn walking_skeleton() {
         assert!(h["vcpus"].as_i64().unwrap() > 0, "{h}");
         assert_eq!(h["state"], "up");
     }
-    let types: Vec<&str> = hv.iter().map(|h| h["hypervisor_type"].as_str().unwrap()).collect();
-    assert!(types.contains(&"fake") && types.contains(&"TEST"), "{types:?}");
+    let types: Vec<&str> = hv
+        .iter()
+        .map(|h| h["hypervisor_type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"fake") && types.contains(&"TEST"),
+        "{types:?}"
+    );
 
     // Three servers on each driver.
     let mut ids = vec![];
@@ -102,7 +114,10 @@ async fn walking_skeleton() {
             .await;
             assert_eq!(s, 202, "{b}");
             assert!(b["server"]["adminPass"].is_string());
-            ids.push((b["server"]["id"].as_str().unwrap().to_string(), host.clone()));
+            ids.push((
+                b["server"]["id"].as_str().unwrap().to_string(),
+                host.clone(),
+            ));
         }
     }
     let mut addrs = std::collections::HashSet::new();
@@ -110,20 +125,31 @@ async fn walking_skeleton() {
         let srv = wait_status(&cloud, id, "ACTIVE").await;
         assert_eq!(srv["OS-EXT-SRV-ATTR:host"], host.as_str());
         assert_eq!(srv["OS-EXT-STS:power_state"], 1);
-        let ip = srv["addresses"]["private"][0]["addr"].as_str().unwrap().to_string();
+        let ip = srv["addresses"]["private"][0]["addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(ip.starts_with("10.20.0."), "{srv}");
         assert!(addrs.insert(ip), "duplicate address");
         assert!(srv["OS-EXT-IPS-MAC:mac_addr"].is_null());
-        assert!(srv["addresses"]["private"][0]["OS-EXT-IPS-MAC:mac_addr"].as_str().unwrap().starts_with("fa:16:3e"));
+        assert!(srv["addresses"]["private"][0]["OS-EXT-IPS-MAC:mac_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("fa:16:3e"));
     }
     let (_, list) = cloud.get("/servers", ADMIN).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
     // Another project sees none of them, and cannot reach them by id.
     let (_, other) = cloud.get("/servers/detail", "demo:demo").await;
     assert_eq!(other["servers"].as_array().unwrap().len(), 0);
-    let (s, f) = cloud.get(&format!("/servers/{}", ids[0].0), "demo:demo").await;
+    let (s, f) = cloud
+        .get(&format!("/servers/{}", ids[0].0), "demo:demo")
+        .await;
     assert_eq!(s, 404, "{f}");
-    assert!(f["itemNotFound"]["message"].as_str().unwrap().contains("could not be found"));
+    assert!(f["itemNotFound"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("could not be found"));
     // Usage shows on the hypervisors.
     let (_, b) = cloud.get("/os-hypervisors/detail", ADMIN).await;
     for h in b["hypervisors"].as_array().unwrap() {
@@ -133,11 +159,26 @@ async fn walking_skeleton() {
     // Bad requests get 400 naming the problem, and create nothing.
     let random = uuid::Uuid::new_v4().to_string();
     for (body, needle) in [
-        (json!({"server": {"name": "x", "imageRef": random, "flavorRef": "1"}}), "imageRef"),
-        (json!({"server": {"name": "x", "imageRef": "not-a-uuid", "flavorRef": "1"}}), "imageRef"),
-        (json!({"server": {"imageRef": cloud.image_id, "flavorRef": "1"}}), "'name'"),
-        (json!({"server": {"name": "x", "imageRef": cloud.image_id, "flavorRef": "nope"}}), "flavorRef"),
-        (json!({"server": {"name": "x", "imageRef": cloud.image_id}}), "flavorRef"),
+        (
+            json!({"server": {"name": "x", "imageRef": random, "flavorRef": "1"}}),
+            "imageRef",
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": "not-a-uuid", "flavorRef": "1"}}),
+            "imageRef",
+        ),
+        (
+            json!({"server": {"imageRef": cloud.image_id, "flavorRef": "1"}}),
+            "'name'",
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": cloud.image_id, "flavorRef": "nope"}}),
+            "flavorRef",
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": cloud.image_id}}),
+            "flavorRef",
+        ),
         (json!({"nothing": 1}), "'server'"),
     ] {
         let (s, b) = create(&cloud, body.clone()).await;
@@ -145,9 +186,7 @@ async fn walking_skeleton() {
         let msg = b["badRequest"]["message"].as_str().unwrap();
         assert!(msg.contains(needle), "{msg} should name {needle}");
     }
-    let (s, b) = cloud
-        .req(Method::POST, "/servers", ADMIN, None)
-        .await;
+    let (s, b) = cloud.req(Method::POST, "/servers", ADMIN, None).await;
     assert_eq!(s, 400, "{b}");
     let (_, list) = cloud.get("/servers", ADMIN).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
@@ -163,10 +202,19 @@ async fn walking_skeleton() {
         .await;
     assert_eq!(s, 200, "{b}");
     let (s, b) = cloud
-        .req(Method::POST, "/flavors", "demo:demo", Some(json!({"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}})))
+        .req(
+            Method::POST,
+            "/flavors",
+            "demo:demo",
+            Some(json!({"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}})),
+        )
         .await;
     assert_eq!(s, 403, "{b}");
-    let (s, b) = create(&cloud, json!({"server": {"name": "too-big", "imageRef": cloud.image_id, "flavorRef": "huge"}})).await;
+    let (s, b) = create(
+        &cloud,
+        json!({"server": {"name": "too-big", "imageRef": cloud.image_id, "flavorRef": "huge"}}),
+    )
+    .await;
     assert_eq!(s, 202, "{b}");
     let big = b["server"]["id"].as_str().unwrap().to_string();
     let srv = wait_status(&cloud, &big, "ERROR").await;
@@ -177,7 +225,9 @@ async fn walking_skeleton() {
 
     // Delete everything (the ERROR one too) and see it gone.
     for id in ids.iter().map(|(i, _)| i.clone()).chain([big.clone()]) {
-        let (s, b) = cloud.req(Method::DELETE, &format!("/servers/{id}"), ADMIN, None).await;
+        let (s, b) = cloud
+            .req(Method::DELETE, &format!("/servers/{id}"), ADMIN, None)
+            .await;
         assert_eq!(s, 204, "{b}");
     }
     for id in ids.iter().map(|(i, _)| i.clone()).chain([big]) {
@@ -210,7 +260,12 @@ async fn walking_skeleton() {
         })
         .await;
     let (_, b) = cloud.get("/os-services", ADMIN).await;
-    let up = b["services"].as_array().unwrap().iter().filter(|s| s["state"] == "up").count();
+    let up = b["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "up")
+        .count();
     assert_eq!(up, 6, "{b}");
 
     // SIGTERM: every daemon finishes and exits 0.
@@ -218,6 +273,10 @@ async fn walking_skeleton() {
         if name == format!("nova-compute@{fake_host}") {
             continue;
         }
-        assert!(status.success(), "{name} exited with {status}: {}", cloud.log(&name));
+        assert!(
+            status.success(),
+            "{name} exited with {status}: {}",
+            cloud.log(&name)
+        );
     }
 }

@@ -11,10 +11,31 @@ use tracing::warn;
 
 /// Image fields Glance returns at top level that are not custom properties.
 const CORE_FIELDS: &[&str] = &[
-    "id", "name", "status", "disk_format", "container_format", "size", "virtual_size",
-    "checksum", "os_hash_algo", "os_hash_value", "min_ram", "min_disk", "owner", "visibility",
-    "protected", "os_hidden", "tags", "created_at", "updated_at", "self", "file", "schema",
-    "stores", "locations", "direct_url",
+    "id",
+    "name",
+    "status",
+    "disk_format",
+    "container_format",
+    "size",
+    "virtual_size",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "min_ram",
+    "min_disk",
+    "owner",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "tags",
+    "created_at",
+    "updated_at",
+    "self",
+    "file",
+    "schema",
+    "stores",
+    "locations",
+    "direct_url",
 ];
 
 #[derive(Clone)]
@@ -92,12 +113,13 @@ impl GlanceClient {
                             image_id: image_id.to_string(),
                         });
                     } else {
-                        let body: Value = resp.json().await.map_err(|e| {
-                            NovaError::GlanceConnectionFailed {
-                                server: server.clone(),
-                                reason: format!("bad response: {e}"),
-                            }
-                        })?;
+                        let body: Value =
+                            resp.json()
+                                .await
+                                .map_err(|e| NovaError::GlanceConnectionFailed {
+                                    server: server.clone(),
+                                    reason: format!("bad response: {e}"),
+                                })?;
                         return Ok(image_from_json(&body));
                     }
                 }

@@ -50,8 +50,14 @@ const fn opt(
 }
 
 const PORT: OptKind = OptKind::Int { min: 0, max: 65535 };
-const NONNEG: OptKind = OptKind::Int { min: 0, max: i64::MAX };
-const POSITIVE: OptKind = OptKind::Int { min: 1, max: i64::MAX };
+const NONNEG: OptKind = OptKind::Int {
+    min: 0,
+    max: i64::MAX,
+};
+const POSITIVE: OptKind = OptKind::Int {
+    min: 1,
+    max: i64::MAX,
+};
 
 /// Every option this project reads. `deploy/nova.conf.sample` lists them all.
 pub static OPTS: &[OptDef] = &[
@@ -277,7 +283,15 @@ impl RawConfig {
 /// Sections that belong to other services or libraries sharing the file
 /// (keystonemiddleware, oslo.policy, ...): not ours to warn about yet.
 fn is_foreign_section(s: &str) -> bool {
-    matches!(s, "keystone_authtoken" | "oslo_policy" | "oslo_concurrency" | "placement" | "neutron" | "cinder")
+    matches!(
+        s,
+        "keystone_authtoken"
+            | "oslo_policy"
+            | "oslo_concurrency"
+            | "placement"
+            | "neutron"
+            | "cinder"
+    )
 }
 
 fn unquote(v: &str) -> &str {
@@ -305,7 +319,11 @@ impl Reader<'_> {
     /// The raw string (file value or default), `$var` substituted, and where it came from.
     fn raw(&self, section: &str, name: &str) -> (String, String) {
         let def = Self::def(section, name);
-        let (v, file) = match self.raw.values.get(&(section.to_string(), name.to_string())) {
+        let (v, file) = match self
+            .raw
+            .values
+            .get(&(section.to_string(), name.to_string()))
+        {
             Some(rv) => (rv.value.clone(), rv.file.clone()),
             None => (def.default.to_string(), "<default>".to_string()),
         };
@@ -376,10 +394,14 @@ impl Reader<'_> {
     fn int(&self, section: &str, name: &str) -> Result<i64, ConfigError> {
         let def = Self::def(section, name);
         let (v, file) = self.raw(section, name);
-        let n: i64 = v
-            .trim()
-            .parse()
-            .map_err(|_| Self::err(section, name, file.clone(), format!("{v:?} is not an integer")))?;
+        let n: i64 = v.trim().parse().map_err(|_| {
+            Self::err(
+                section,
+                name,
+                file.clone(),
+                format!("{v:?} is not an integer"),
+            )
+        })?;
         if let OptKind::Int { min, max } = def.kind {
             if n < min || n > max {
                 return Err(Self::err(
@@ -396,13 +418,22 @@ impl Reader<'_> {
     fn float(&self, section: &str, name: &str) -> Result<f64, ConfigError> {
         let def = Self::def(section, name);
         let (v, file) = self.raw(section, name);
-        let n: f64 = v
-            .trim()
-            .parse()
-            .map_err(|_| Self::err(section, name, file.clone(), format!("{v:?} is not a number")))?;
+        let n: f64 = v.trim().parse().map_err(|_| {
+            Self::err(
+                section,
+                name,
+                file.clone(),
+                format!("{v:?} is not a number"),
+            )
+        })?;
         if let OptKind::Float { min } = def.kind {
             if n < min {
-                return Err(Self::err(section, name, file, format!("{n} is below {min}")));
+                return Err(Self::err(
+                    section,
+                    name,
+                    file,
+                    format!("{n} is below {min}"),
+                ));
             }
         }
         Ok(n)
@@ -413,7 +444,12 @@ impl Reader<'_> {
         match v.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(Self::err(section, name, file, format!("{v:?} is not a boolean"))),
+            _ => Err(Self::err(
+                section,
+                name,
+                file,
+                format!("{v:?} is not a boolean"),
+            )),
         }
     }
 
@@ -546,7 +582,7 @@ impl NovaConfig {
         Self::from_raw(&raw)
     }
 
-    pub fn from_str(text: &str) -> Result<Self, ConfigError> {
+    pub fn parse_text(text: &str) -> Result<Self, ConfigError> {
         let mut raw = RawConfig::default();
         raw.parse_str(text, "<string>")?;
         Self::from_raw(&raw)
@@ -601,17 +637,22 @@ impl NovaConfig {
             fixed_ip_disassociate_timeout: u(r.int("DEFAULT", "fixed_ip_disassociate_timeout")?),
         };
         let (url, url_file) = r.raw("DEFAULT", "transport_url");
-        crate::config::parse_transport_url(&url).map_err(|reason| {
-            Reader::err("DEFAULT", "transport_url", url_file, reason)
-        })?;
+        crate::config::parse_transport_url(&url)
+            .map_err(|reason| Reader::err("DEFAULT", "transport_url", url_file, reason))?;
         let filters = r.list("filter_scheduler", "enabled_filters")?;
-        if let Some(bad) = filters.iter().find(|f| !KNOWN_FILTERS.contains(&f.as_str())) {
+        if let Some(bad) = filters
+            .iter()
+            .find(|f| !KNOWN_FILTERS.contains(&f.as_str()))
+        {
             let (_, file) = r.raw("filter_scheduler", "enabled_filters");
             return Err(Reader::err(
                 "filter_scheduler",
                 "enabled_filters",
                 file,
-                format!("unknown filter {bad:?}; known: {}", KNOWN_FILTERS.join(", ")),
+                format!(
+                    "unknown filter {bad:?}; known: {}",
+                    KNOWN_FILTERS.join(", ")
+                ),
             ));
         }
         Ok(NovaConfig {
@@ -761,7 +802,10 @@ pub fn render_sample() -> String {
                 OptKind::List => "list value".to_string(),
                 OptKind::Choice(c) => format!("string value, one of: {}", c.join(", ")),
             };
-            out.push_str(&format!("\n# {} ({kind})\n#{} = {}\n", o.help, o.name, o.default));
+            out.push_str(&format!(
+                "\n# {} ({kind})\n#{} = {}\n",
+                o.help, o.name, o.default
+            ));
         }
     }
     out
@@ -773,7 +817,7 @@ mod tests {
 
     #[test]
     fn defaults_are_novas() {
-        let c = NovaConfig::from_str("").expect("defaults parse");
+        let c = NovaConfig::parse_text("").expect("defaults parse");
         assert_eq!(c.default.report_interval, 10);
         assert_eq!(c.default.service_down_time, 60);
         assert_eq!(c.default.rpc_response_timeout, 60);
@@ -786,9 +830,13 @@ mod tests {
     #[test]
     fn later_values_win_and_interpolate() {
         let mut raw = RawConfig::default();
-        raw.parse_str("[DEFAULT]\nstate_path = /a\n", "one.conf").expect("parse");
-        raw.parse_str("[DEFAULT]\nstate_path = /b\nreport_interval=3\n", "two.conf")
+        raw.parse_str("[DEFAULT]\nstate_path = /a\n", "one.conf")
             .expect("parse");
+        raw.parse_str(
+            "[DEFAULT]\nstate_path = /b\nreport_interval=3\n",
+            "two.conf",
+        )
+        .expect("parse");
         let c = NovaConfig::from_raw(&raw).expect("valid");
         assert_eq!(c.default.instances_path, "/b/instances");
         assert_eq!(c.default.report_interval, 3);
@@ -805,20 +853,23 @@ mod tests {
         assert_eq!(e.option, "report_interval");
         assert!(e.reason.contains("not an integer"), "{e}");
 
-        let e = NovaConfig::from_str("[libvirt]\nvirt_type = bhyve\n").expect_err("choice");
+        let e = NovaConfig::parse_text("[libvirt]\nvirt_type = bhyve\n").expect_err("choice");
         assert!(e.to_string().contains("[libvirt] virt_type"), "{e}");
-        let e = NovaConfig::from_str("[filter_scheduler]\nenabled_filters = RamFilter,Nope\n")
+        let e = NovaConfig::parse_text("[filter_scheduler]\nenabled_filters = RamFilter,Nope\n")
             .expect_err("filter");
         assert!(e.reason.contains("Nope"), "{e}");
-        let e = NovaConfig::from_str("[DEFAULT]\ntransport_url = kafka://x\n").expect_err("url");
+        let e = NovaConfig::parse_text("[DEFAULT]\ntransport_url = kafka://x\n").expect_err("url");
         assert_eq!(e.option, "transport_url");
     }
 
     #[test]
     fn unknown_options_warn() {
         let mut raw = RawConfig::default();
-        raw.parse_str("[DEFAULT]\nfoo_bar = 1\n[keystone_authtoken]\nauth_url = x\n", "f")
-            .expect("parse");
+        raw.parse_str(
+            "[DEFAULT]\nfoo_bar = 1\n[keystone_authtoken]\nauth_url = x\n",
+            "f",
+        )
+        .expect("parse");
         let w = raw.unknown_options();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("foo_bar"));
@@ -827,7 +878,10 @@ mod tests {
     #[test]
     fn transport_urls() {
         let t = parse_transport_url("rabbit://u:p@10.0.0.1:5673/nova").expect("url");
-        assert_eq!((t.user.as_str(), t.port, t.vhost.as_str()), ("u", 5673, "nova"));
+        assert_eq!(
+            (t.user.as_str(), t.port, t.vhost.as_str()),
+            ("u", 5673, "nova")
+        );
         let t = parse_transport_url("rabbit://guest:guest@localhost:5672/").expect("url");
         assert_eq!(t.vhost, "/");
     }
@@ -844,15 +898,26 @@ mod tests {
         // Uncommented, the sample is a valid configuration with every default.
         let uncommented: String = text
             .lines()
-            .map(|l| if l.starts_with('#') && !l.starts_with("# ") && l.contains(" = ") { &l[1..] } else { l })
+            .map(|l| {
+                if l.starts_with('#') && !l.starts_with("# ") && l.contains(" = ") {
+                    &l[1..]
+                } else {
+                    l
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let mut raw = RawConfig::default();
-        raw.parse_str(&uncommented, "nova.conf.sample").expect("sample parses");
+        raw.parse_str(&uncommented, "nova.conf.sample")
+            .expect("sample parses");
         assert!(raw.unknown_options().is_empty());
         NovaConfig::from_raw(&raw).expect("sample values are valid");
         for o in OPTS {
-            assert!(text.contains(&format!("#{} = ", o.name)), "{} missing", o.name);
+            assert!(
+                text.contains(&format!("#{} = ", o.name)),
+                "{} missing",
+                o.name
+            );
         }
     }
 }

@@ -75,7 +75,10 @@ impl RequestContext {
         put(
             msg,
             "global_request_id",
-            self.global_request_id.clone().map(Value::from).unwrap_or(Value::Null),
+            self.global_request_id
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
         );
         put(msg, "user_id", opt(&self.user_id));
         put(msg, "project_id", opt(&self.project_id));
@@ -106,7 +109,11 @@ impl RequestContext {
             roles: msg
                 .get("_context_roles")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default(),
             is_admin: msg
                 .get("_context_is_admin")

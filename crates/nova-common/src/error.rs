@@ -52,7 +52,10 @@ pub enum NovaError {
     #[error("Instance {instance_uuid} is locked")]
     InstanceIsLocked { instance_uuid: String },
     #[error("Build of instance {instance_uuid} aborted: {reason}")]
-    BuildAbortException { instance_uuid: String, reason: String },
+    BuildAbortException {
+        instance_uuid: String,
+        reason: String,
+    },
     #[error("Timed out waiting for a reply to message ID {msg_id}")]
     MessagingTimeout { msg_id: String },
     #[error("Invalid input received: {reason}")]
@@ -63,7 +66,9 @@ pub enum NovaError {
     PolicyNotAuthorized { action: String },
     #[error("Not authorized.")]
     NotAuthorized { reason: String },
-    #[error("Quota exceeded for {overs}: Requested {req}, but already used {used} of {allowed} {overs}")]
+    #[error(
+        "Quota exceeded for {overs}: Requested {req}, but already used {used} of {allowed} {overs}"
+    )]
     QuotaExceeded {
         overs: String,
         req: String,
@@ -252,20 +257,36 @@ impl NovaError {
         let kwargs = failure.get("kwargs").cloned().unwrap_or_else(|| json!({}));
         let k = |name: &str| kwargs[name].as_str().unwrap_or_default().to_string();
         match class {
-            "InstanceNotFound" => NovaError::InstanceNotFound { instance_id: k("instance_id") },
-            "FlavorNotFound" => NovaError::FlavorNotFound { flavor_id: k("flavor_id") },
+            "InstanceNotFound" => NovaError::InstanceNotFound {
+                instance_id: k("instance_id"),
+            },
+            "FlavorNotFound" => NovaError::FlavorNotFound {
+                flavor_id: k("flavor_id"),
+            },
             "FlavorExists" => NovaError::FlavorExists { name: k("name") },
-            "FlavorIdExists" => NovaError::FlavorIdExists { flavor_id: k("flavor_id") },
-            "ImageNotFound" => NovaError::ImageNotFound { image_id: k("image_id") },
-            "ImageNotActive" => NovaError::ImageNotActive { image_id: k("image_id") },
+            "FlavorIdExists" => NovaError::FlavorIdExists {
+                flavor_id: k("flavor_id"),
+            },
+            "ImageNotFound" => NovaError::ImageNotFound {
+                image_id: k("image_id"),
+            },
+            "ImageNotActive" => NovaError::ImageNotActive {
+                image_id: k("image_id"),
+            },
             "GlanceConnectionFailed" => NovaError::GlanceConnectionFailed {
                 server: k("server"),
                 reason: k("reason"),
             },
-            "NoValidHost" => NovaError::NoValidHost { reason: k("reason") },
+            "NoValidHost" => NovaError::NoValidHost {
+                reason: k("reason"),
+            },
             "ComputeHostNotFound" => NovaError::ComputeHostNotFound { host: k("host") },
-            "ServiceNotFound" => NovaError::ServiceNotFound { service_id: k("service_id") },
-            "NetworkNotFound" => NovaError::NetworkNotFound { network_id: k("network_id") },
+            "ServiceNotFound" => NovaError::ServiceNotFound {
+                service_id: k("service_id"),
+            },
+            "NetworkNotFound" => NovaError::NetworkNotFound {
+                network_id: k("network_id"),
+            },
             "NoMoreFixedIps" => NovaError::NoMoreFixedIps { net: k("net") },
             "InstanceInvalidState" => NovaError::InstanceInvalidState {
                 attr: k("attr"),
@@ -278,27 +299,49 @@ impl NovaError {
                 expected: k("expected"),
                 actual: k("actual"),
             },
-            "InstanceIsLocked" => NovaError::InstanceIsLocked { instance_uuid: k("instance_uuid") },
+            "InstanceIsLocked" => NovaError::InstanceIsLocked {
+                instance_uuid: k("instance_uuid"),
+            },
             "BuildAbortException" => NovaError::BuildAbortException {
                 instance_uuid: k("instance_uuid"),
                 reason: k("reason"),
             },
-            "MessagingTimeout" => NovaError::MessagingTimeout { msg_id: k("msg_id") },
-            "InvalidInput" => NovaError::InvalidInput { reason: k("reason") },
-            "Invalid" => NovaError::Invalid { reason: k("reason") },
-            "PolicyNotAuthorized" => NovaError::PolicyNotAuthorized { action: k("action") },
-            "NotAuthorized" => NovaError::NotAuthorized { reason: k("reason") },
+            "MessagingTimeout" => NovaError::MessagingTimeout {
+                msg_id: k("msg_id"),
+            },
+            "InvalidInput" => NovaError::InvalidInput {
+                reason: k("reason"),
+            },
+            "Invalid" => NovaError::Invalid {
+                reason: k("reason"),
+            },
+            "PolicyNotAuthorized" => NovaError::PolicyNotAuthorized {
+                action: k("action"),
+            },
+            "NotAuthorized" => NovaError::NotAuthorized {
+                reason: k("reason"),
+            },
             "QuotaExceeded" => NovaError::QuotaExceeded {
                 overs: k("overs"),
                 req: k("req"),
                 used: k("used"),
                 allowed: k("allowed"),
             },
-            "HypervisorError" => NovaError::HypervisorError { reason: k("reason") },
-            "InstanceExists" => NovaError::InstanceExists { instance_name: k("instance_name") },
-            "DBError" => NovaError::DBError { reason: k("reason") },
-            "ServiceUnavailable" => NovaError::ServiceUnavailable { reason: k("reason") },
-            "UnsupportedRpcMethod" => NovaError::UnsupportedRpcMethod { method: k("method") },
+            "HypervisorError" => NovaError::HypervisorError {
+                reason: k("reason"),
+            },
+            "InstanceExists" => NovaError::InstanceExists {
+                instance_name: k("instance_name"),
+            },
+            "DBError" => NovaError::DBError {
+                reason: k("reason"),
+            },
+            "ServiceUnavailable" => NovaError::ServiceUnavailable {
+                reason: k("reason"),
+            },
+            "UnsupportedRpcMethod" => NovaError::UnsupportedRpcMethod {
+                method: k("method"),
+            },
             _ => NovaError::Remote {
                 class: class.to_string(),
                 module: module.to_string(),
@@ -322,8 +365,12 @@ mod tests {
     #[test]
     fn failure_round_trip_keeps_the_variant() {
         let errs = vec![
-            NovaError::InstanceNotFound { instance_id: "abc".into() },
-            NovaError::NoValidHost { reason: "RamFilter".into() },
+            NovaError::InstanceNotFound {
+                instance_id: "abc".into(),
+            },
+            NovaError::NoValidHost {
+                reason: "RamFilter".into(),
+            },
             NovaError::MessagingTimeout { msg_id: "m".into() },
             NovaError::UnexpectedTaskStateError {
                 instance_uuid: "u".into(),
@@ -340,7 +387,10 @@ mod tests {
 
     #[test]
     fn golden_failure() {
-        let f = NovaError::InstanceNotFound { instance_id: "abc".into() }.to_failure();
+        let f = NovaError::InstanceNotFound {
+            instance_id: "abc".into(),
+        }
+        .to_failure();
         assert_eq!(
             f,
             json!({"class": "InstanceNotFound", "module": "nova.exception",

@@ -44,7 +44,9 @@ pub fn init_logging(cfg: &NovaConfig, binary: &str) {
             "{level},lapin=warn,sqlx=warn,hyper=warn,reqwest=warn,amq_protocol=warn"
         ))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     let file = cfg.default.log_file.as_ref().and_then(|p| {
         std::fs::OpenOptions::new()
             .create(true)
@@ -73,9 +75,10 @@ pub fn shutdown_on_signals() -> CancellationToken {
     let t = token.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
@@ -103,7 +106,10 @@ where
             return std::process::ExitCode::from(EXIT_CONFIG);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{binary}: cannot start runtime: {e}");

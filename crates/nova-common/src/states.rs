@@ -129,7 +129,10 @@ mod tests {
     fn strings_round_trip() {
         for v in VmState::ALL {
             assert_eq!(v.as_str().parse::<VmState>().as_ref(), Ok(v));
-            assert_eq!(serde_json::to_value(v).ok(), Some(serde_json::json!(v.as_str())));
+            assert_eq!(
+                serde_json::to_value(v).ok(),
+                Some(serde_json::json!(v.as_str()))
+            );
         }
         for t in TaskState::ALL {
             assert_eq!(t.as_str().parse::<TaskState>().as_ref(), Ok(t));
@@ -138,10 +141,19 @@ mod tests {
 
     #[test]
     fn status_mapping() {
-        assert_eq!(status_from_state(VmState::Building, Some(TaskState::Scheduling)), "BUILD");
+        assert_eq!(
+            status_from_state(VmState::Building, Some(TaskState::Scheduling)),
+            "BUILD"
+        );
         assert_eq!(status_from_state(VmState::Active, None), "ACTIVE");
-        assert_eq!(status_from_state(VmState::Active, Some(TaskState::Deleting)), "ACTIVE");
-        assert_eq!(status_from_state(VmState::Active, Some(TaskState::RebootingHard)), "HARD_REBOOT");
+        assert_eq!(
+            status_from_state(VmState::Active, Some(TaskState::Deleting)),
+            "ACTIVE"
+        );
+        assert_eq!(
+            status_from_state(VmState::Active, Some(TaskState::RebootingHard)),
+            "HARD_REBOOT"
+        );
         assert_eq!(status_from_state(VmState::Error, None), "ERROR");
         assert_eq!(status_from_state(VmState::Stopped, None), "SHUTOFF");
     }

@@ -108,9 +108,13 @@ impl Db {
             Err(e) if is_unique_violation(&e) => {
                 let by_name = e.to_string().contains("name");
                 return Err(if by_name {
-                    NovaError::FlavorExists { name: f.name.clone() }
+                    NovaError::FlavorExists {
+                        name: f.name.clone(),
+                    }
                 } else {
-                    NovaError::FlavorIdExists { flavor_id: f.flavorid.clone() }
+                    NovaError::FlavorIdExists {
+                        flavor_id: f.flavorid.clone(),
+                    }
                 });
             }
             Err(e) => return Err(db_err(e)),

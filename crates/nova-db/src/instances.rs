@@ -113,7 +113,10 @@ impl Db {
                 instances[n].network_info = nw;
             }
         }
-        for (table, system) in [("instance_metadata", false), ("instance_system_metadata", true)] {
+        for (table, system) in [
+            ("instance_metadata", false),
+            ("instance_system_metadata", true),
+        ] {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT instance_uuid, key, value FROM {table} WHERE instance_uuid = ANY($1) AND deleted = 0"
             )))
@@ -149,8 +152,14 @@ impl Db {
             instances[n].fault = Some(InstanceFault {
                 instance_uuid: parse_uuid(&u),
                 code: r.try_get(1).map_err(db_err)?,
-                message: r.try_get::<Option<String>, _>(2).map_err(db_err)?.unwrap_or_default(),
-                details: r.try_get::<Option<String>, _>(3).map_err(db_err)?.unwrap_or_default(),
+                message: r
+                    .try_get::<Option<String>, _>(2)
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
+                details: r
+                    .try_get::<Option<String>, _>(3)
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
                 host: r.try_get(4).map_err(db_err)?,
                 created_at: r.try_get(5).map_err(db_err)?,
             });
@@ -204,11 +213,13 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')")
-            .bind(&uuid)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')",
+        )
+        .bind(&uuid)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         for (table, m) in [
             ("instance_metadata", &v.metadata),
             ("instance_system_metadata", &v.system_metadata),
@@ -338,7 +349,8 @@ impl Db {
         u: &InstanceUpdate,
     ) -> Result<Instance, NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE instances SET updated_at = now()");
+        let mut q: QueryBuilder<Postgres> =
+            QueryBuilder::new("UPDATE instances SET updated_at = now()");
         if let Some(v) = u.vm_state {
             q.push(", vm_state = ").push_bind(v.as_str());
         }
@@ -375,7 +387,11 @@ impl Db {
         q.push(" WHERE uuid = ").push_bind(uuid.to_string());
         q.push(" AND deleted = 0");
         if let Some(expected) = &u.expected_task_state {
-            let vals: Vec<String> = expected.iter().flatten().map(|t| t.as_str().to_string()).collect();
+            let vals: Vec<String> = expected
+                .iter()
+                .flatten()
+                .map(|t| t.as_str().to_string())
+                .collect();
             let allow_null = expected.iter().any(Option::is_none);
             q.push(" AND (task_state = ANY(")
                 .push_bind(vals)
@@ -395,7 +411,11 @@ impl Db {
             if let Some(expected) = &u.expected_task_state {
                 return Err(NovaError::UnexpectedTaskStateError {
                     instance_uuid: uuid.to_string(),
-                    expected: expected.iter().map(|t| task_str(*t)).collect::<Vec<_>>().join(", "),
+                    expected: expected
+                        .iter()
+                        .map(|t| task_str(*t))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     actual: task_str(current.task_state),
                 });
             }
@@ -575,11 +595,13 @@ impl Db {
             .map_err(db_err)?;
         }
         if result == "Error" {
-            sqlx::query("UPDATE instance_actions SET message = 'Error', updated_at = now() WHERE id = $1")
-                .bind(action_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE instance_actions SET message = 'Error', updated_at = now() WHERE id = $1",
+            )
+            .bind(action_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -617,9 +639,15 @@ impl Db {
             .map_err(db_err)?;
             actions.push(InstanceAction {
                 id: id as i64,
-                action: r.try_get::<Option<String>, _>("action").map_err(db_err)?.unwrap_or_default(),
+                action: r
+                    .try_get::<Option<String>, _>("action")
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
                 instance_uuid: uuid,
-                request_id: r.try_get::<Option<String>, _>("request_id").map_err(db_err)?.unwrap_or_default(),
+                request_id: r
+                    .try_get::<Option<String>, _>("request_id")
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
                 user_id: r.try_get("user_id").map_err(db_err)?,
                 project_id: r.try_get("project_id").map_err(db_err)?,
                 start_time: r.try_get("start_time").map_err(db_err)?,

@@ -63,19 +63,21 @@ impl Db {
 
     /// Apply pending migrations (`nova-manage db sync`).
     pub async fn sync(&self) -> Result<(), NovaError> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| NovaError::DBError {
-            reason: format!("migration failed: {e}"),
-        })
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| NovaError::DBError {
+                reason: format!("migration failed: {e}"),
+            })
     }
 
     /// The applied schema version (`nova-manage db version`).
     pub async fn version(&self) -> Result<i64, NovaError> {
-        let v: Option<i64> = sqlx::query_scalar(
-            "SELECT max(version) FROM _sqlx_migrations WHERE success",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(v.unwrap_or(0))
     }
 
@@ -99,7 +101,9 @@ impl Db {
 /// `postgresql+psycopg2://u:p@h/db` → `postgresql://u:p@h/db`.
 pub fn normalize_url(url: &str) -> String {
     match url.split_once("://") {
-        Some((scheme, rest)) if scheme.starts_with("postgresql+") || scheme.starts_with("postgres+") => {
+        Some((scheme, rest))
+            if scheme.starts_with("postgresql+") || scheme.starts_with("postgres+") =>
+        {
             format!("postgresql://{rest}")
         }
         _ => url.to_string(),

@@ -9,7 +9,10 @@ use std::net::Ipv4Addr;
 use uuid::Uuid;
 
 fn network_from_row(r: &PgRow) -> Result<Network, sqlx::Error> {
-    let s = |c: &str| r.try_get::<Option<String>, _>(c).map(Option::unwrap_or_default);
+    let s = |c: &str| {
+        r.try_get::<Option<String>, _>(c)
+            .map(Option::unwrap_or_default)
+    };
     Ok(Network {
         id: r.try_get::<i32, _>("id")? as i64,
         uuid: parse_uuid(r.try_get("uuid")?),
@@ -35,8 +38,12 @@ fn fixed_ip_from_row(r: &PgRow) -> Result<FixedIp, sqlx::Error> {
     Ok(FixedIp {
         id: r.try_get::<i32, _>("id")? as i64,
         address: r.try_get("address")?,
-        network_id: r.try_get::<Option<i32>, _>("network_id")?.unwrap_or_default() as i64,
-        virtual_interface_id: r.try_get::<Option<i32>, _>("virtual_interface_id")?.map(i64::from),
+        network_id: r
+            .try_get::<Option<i32>, _>("network_id")?
+            .unwrap_or_default() as i64,
+        virtual_interface_id: r
+            .try_get::<Option<i32>, _>("virtual_interface_id")?
+            .map(i64::from),
         instance_uuid: r
             .try_get::<Option<String>, _>("instance_uuid")?
             .map(|u| parse_uuid(&u)),
@@ -52,7 +59,9 @@ fn vif_from_row(r: &PgRow) -> Result<VirtualInterface, sqlx::Error> {
         id: r.try_get::<i32, _>("id")? as i64,
         uuid: parse_uuid(r.try_get("uuid")?),
         address: r.try_get("address")?,
-        network_id: r.try_get::<Option<i32>, _>("network_id")?.unwrap_or_default() as i64,
+        network_id: r
+            .try_get::<Option<i32>, _>("network_id")?
+            .unwrap_or_default() as i64,
         instance_uuid: r
             .try_get::<Option<String>, _>("instance_uuid")?
             .map(|u| parse_uuid(&u))
@@ -78,8 +87,12 @@ impl NetworkPlan {
         let (addr, prefix) = cidr
             .split_once('/')
             .ok_or_else(|| format!("{cidr:?} is not a CIDR (a.b.c.d/n)"))?;
-        let addr: Ipv4Addr = addr.parse().map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
-        let prefix: u32 = prefix.parse().map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+        let addr: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
+        let prefix: u32 = prefix
+            .parse()
+            .map_err(|_| format!("{prefix:?} is not a prefix length"))?;
         if !(8..=30).contains(&prefix) {
             return Err(format!("prefix /{prefix} must be between /8 and /30"));
         }
@@ -104,7 +117,8 @@ impl NetworkPlan {
 impl Db {
     /// Create a network and its fixed IP pool (`nova-manage network create`).
     pub async fn network_create_safe(&self, n: &NetworkCreate) -> Result<Network, NovaError> {
-        let plan = NetworkPlan::new(&n.cidr).map_err(|reason| NovaError::InvalidInput { reason })?;
+        let plan =
+            NetworkPlan::new(&n.cidr).map_err(|reason| NovaError::InvalidInput { reason })?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let overlap: Option<String> = sqlx::query_scalar(
             "SELECT label FROM networks WHERE deleted = 0 AND cidr::cidr && $1::cidr LIMIT 1",
@@ -115,7 +129,10 @@ impl Db {
         .map_err(db_err)?;
         if let Some(label) = overlap {
             return Err(NovaError::InvalidInput {
-                reason: format!("Requested cidr {} overlaps with network {label:?}", plan.cidr),
+                reason: format!(
+                    "Requested cidr {} overlaps with network {label:?}",
+                    plan.cidr
+                ),
             });
         }
         let row = sqlx::query(
@@ -164,7 +181,9 @@ impl Db {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(|r| network_from_row(r).map_err(db_err)).collect()
+        rows.iter()
+            .map(|r| network_from_row(r).map_err(db_err))
+            .collect()
     }
 
     pub async fn network_get_by_uuid(&self, uuid: Uuid) -> Result<Network, NovaError> {
@@ -242,13 +261,20 @@ impl Db {
         }
     }
 
-    pub async fn fixed_ip_get_by_instance(&self, instance_uuid: Uuid) -> Result<Vec<FixedIp>, NovaError> {
-        let rows = sqlx::query("SELECT * FROM fixed_ips WHERE instance_uuid = $1 AND deleted = 0 ORDER BY id")
-            .bind(instance_uuid.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(|r| fixed_ip_from_row(r).map_err(db_err)).collect()
+    pub async fn fixed_ip_get_by_instance(
+        &self,
+        instance_uuid: Uuid,
+    ) -> Result<Vec<FixedIp>, NovaError> {
+        let rows = sqlx::query(
+            "SELECT * FROM fixed_ips WHERE instance_uuid = $1 AND deleted = 0 ORDER BY id",
+        )
+        .bind(instance_uuid.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| fixed_ip_from_row(r).map_err(db_err))
+            .collect()
     }
 
     pub async fn virtual_interface_get_by_instance(
@@ -262,7 +288,9 @@ impl Db {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter().map(|r| vif_from_row(r).map_err(db_err)).collect()
+        rows.iter()
+            .map(|r| vif_from_row(r).map_err(db_err))
+            .collect()
     }
 
     /// Release the instance's fixed IPs and soft-delete its VIFs.

@@ -36,7 +36,9 @@ fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
         hypervisor_type: r.try_get("hypervisor_type")?,
         hypervisor_version: r.try_get("hypervisor_version")?,
         cpu_info: r.try_get("cpu_info")?,
-        host_ip: r.try_get::<Option<String>, _>("host_ip")?.unwrap_or_default(),
+        host_ip: r
+            .try_get::<Option<String>, _>("host_ip")?
+            .unwrap_or_default(),
         vcpus: i("vcpus")?,
         memory_mb: i("memory_mb")?,
         local_gb: i("local_gb")?,
@@ -47,7 +49,9 @@ fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
         free_disk_gb: i("free_disk_gb")?,
         current_workload: i("current_workload")?,
         running_vms: i("running_vms")?,
-        disk_available_least: r.try_get::<Option<i32>, _>("disk_available_least")?.map(i64::from),
+        disk_available_least: r
+            .try_get::<Option<i32>, _>("disk_available_least")?
+            .map(i64::from),
         cpu_allocation_ratio: r.try_get("cpu_allocation_ratio")?,
         ram_allocation_ratio: r.try_get("ram_allocation_ratio")?,
         disk_allocation_ratio: r.try_get("disk_allocation_ratio")?,
@@ -272,7 +276,9 @@ impl Db {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(|r| node_from_row(r).map_err(db_err)).collect()
+        rows.iter()
+            .map(|r| node_from_row(r).map_err(db_err))
+            .collect()
     }
 
     /// Claim the request's resources on a node for an instance: check that

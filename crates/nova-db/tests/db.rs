@@ -18,13 +18,20 @@ struct TestDb {
 
 async fn fresh() -> TestDb {
     let name = format!("nova_db_test_{}", Uuid::new_v4().simple());
-    let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1).await.unwrap();
+    let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1)
+        .await
+        .unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(admin.pool())
         .await
         .unwrap();
-    let db = Db::connect(&format!("postgresql://postgres@127.0.0.1/{name}"), 4).await.unwrap();
-    assert!(db.check_schema().await.is_err(), "an empty database is reported as not synced");
+    let db = Db::connect(&format!("postgresql://postgres@127.0.0.1/{name}"), 4)
+        .await
+        .unwrap();
+    assert!(
+        db.check_schema().await.is_err(),
+        "an empty database is reported as not synced"
+    );
     db.sync().await.unwrap();
     db.check_schema().await.unwrap();
     TestDb { name, db }
@@ -33,10 +40,15 @@ async fn fresh() -> TestDb {
 impl TestDb {
     async fn drop_db(self) {
         self.db.pool().close().await;
-        let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1).await.unwrap();
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-            .execute(admin.pool())
-            .await;
+        let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1)
+            .await
+            .unwrap();
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(admin.pool())
+        .await;
     }
 }
 
@@ -92,25 +104,44 @@ async fn instance_lifecycle_cas_and_claims() {
 
     // Compare-and-set on task_state.
     let e = db
-        .instance_update(i.uuid, &InstanceUpdate {
-            task_state: Some(Some(TaskState::Spawning)),
-            expected_task_state: Some(vec![Some(TaskState::Networking)]),
-            ..Default::default()
-        })
+        .instance_update(
+            i.uuid,
+            &InstanceUpdate {
+                task_state: Some(Some(TaskState::Spawning)),
+                expected_task_state: Some(vec![Some(TaskState::Networking)]),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(e, NovaError::UnexpectedTaskStateError { ref actual, .. } if actual == "scheduling"), "{e:?}");
+    assert!(
+        matches!(e, NovaError::UnexpectedTaskStateError { ref actual, .. } if actual == "scheduling"),
+        "{e:?}"
+    );
 
     // Claims: 2048 MB node with 512 reserved fits one 512 MB tiny... three times, not four.
-    db.service_update("h1", "nova-compute", Some("compute")).await.unwrap();
+    db.service_update("h1", "nova-compute", Some("compute"))
+        .await
+        .unwrap();
     let node = db.compute_node_update(&report("h1", 2048)).await.unwrap();
     assert_eq!(node.memory_mb_used, 512);
-    let req = ResourceRequest { memory_mb: 512, vcpus: 1, disk_gb: 1 };
-    assert!(db.compute_node_claim(i.uuid, "h1", "h1", &req).await.unwrap());
+    let req = ResourceRequest {
+        memory_mb: 512,
+        vcpus: 1,
+        disk_gb: 1,
+    };
+    assert!(db
+        .compute_node_claim(i.uuid, "h1", "h1", &req)
+        .await
+        .unwrap());
     let mut others = vec![];
     for _ in 0..3 {
         let o = new_instance(db, "p1").await;
-        others.push(db.compute_node_claim(o.uuid, "h1", "h1", &req).await.unwrap());
+        others.push(
+            db.compute_node_claim(o.uuid, "h1", "h1", &req)
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(others, vec![true, true, false]);
     let nodes = db.compute_node_get_all().await.unwrap();
@@ -118,30 +149,66 @@ async fn instance_lifecycle_cas_and_claims() {
     assert_eq!(nodes[0].running_vms, 3);
 
     // Listing, scoped and paged.
-    let all = db.instance_get_all_by_filters(&InstanceFilters { project_id: Some("p1".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(all.len(), 4);
-    let page = db
-        .instance_get_all_by_filters(&InstanceFilters { limit: Some(2), marker: Some(all[1].uuid), ..Default::default() })
+    let all = db
+        .instance_get_all_by_filters(&InstanceFilters {
+            project_id: Some("p1".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert_eq!(page.iter().map(|x| x.uuid).collect::<Vec<_>>(), vec![all[2].uuid, all[3].uuid]);
-    assert!(db.instance_get_all_by_filters(&InstanceFilters { project_id: Some("p2".into()), ..Default::default() }).await.unwrap().is_empty());
+    assert_eq!(all.len(), 4);
+    let page = db
+        .instance_get_all_by_filters(&InstanceFilters {
+            limit: Some(2),
+            marker: Some(all[1].uuid),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|x| x.uuid).collect::<Vec<_>>(),
+        vec![all[2].uuid, all[3].uuid]
+    );
+    assert!(db
+        .instance_get_all_by_filters(&InstanceFilters {
+            project_id: Some("p2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
 
     // Soft delete frees the node.
     let gone = db.instance_destroy(i.uuid).await.unwrap();
     assert!(gone.deleted);
     assert_eq!(gone.vm_state, VmState::Deleted);
-    assert!(matches!(db.instance_get_by_uuid(i.uuid, false).await, Err(NovaError::InstanceNotFound { .. })));
+    assert!(matches!(
+        db.instance_get_by_uuid(i.uuid, false).await,
+        Err(NovaError::InstanceNotFound { .. })
+    ));
     assert!(db.instance_get_by_uuid(i.uuid, true).await.unwrap().deleted);
-    assert_eq!(db.compute_node_get_all().await.unwrap()[0].memory_mb_used, 1536);
+    assert_eq!(
+        db.compute_node_get_all().await.unwrap()[0].memory_mb_used,
+        1536
+    );
 
     // Actions and events.
-    db.action_event_start(others_uuid(db).await, "req-1", "compute__do_build_and_run_instance", "h1").await.unwrap();
+    db.action_event_start(
+        others_uuid(db).await,
+        "req-1",
+        "compute__do_build_and_run_instance",
+        "h1",
+    )
+    .await
+    .unwrap();
     t.drop_db().await;
 }
 
 async fn others_uuid(db: &Db) -> Uuid {
-    db.instance_get_all_by_filters(&InstanceFilters::default()).await.unwrap()[0].uuid
+    db.instance_get_all_by_filters(&InstanceFilters::default())
+        .await
+        .unwrap()[0]
+        .uuid
 }
 
 #[tokio::test]
@@ -149,7 +216,12 @@ async fn fixed_ips_are_handed_out_once_and_run_out() {
     let t = fresh().await;
     let db = &t.db;
     let net = db
-        .network_create_safe(&NetworkCreate { label: "private".into(), cidr: "10.9.0.0/29".into(), bridge: "br100".into(), ..Default::default() })
+        .network_create_safe(&NetworkCreate {
+            label: "private".into(),
+            cidr: "10.9.0.0/29".into(),
+            bridge: "br100".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(net.gateway, "10.9.0.1");
@@ -158,26 +230,56 @@ async fn fixed_ips_are_handed_out_once_and_run_out() {
     for _ in 0..5 {
         let i = new_instance(db, "p").await;
         holders.push(i.uuid);
-        let vif = db.virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:00:{:02x}", got.len())).await.unwrap();
-        let ip = db.fixed_ip_associate_pool(net.id, i.uuid, Some("h"), vif.id).await.unwrap();
-        assert!(got.insert(ip.address.clone()), "{} handed out twice", ip.address);
+        let vif = db
+            .virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:00:{:02x}", got.len()))
+            .await
+            .unwrap();
+        let ip = db
+            .fixed_ip_associate_pool(net.id, i.uuid, Some("h"), vif.id)
+            .await
+            .unwrap();
+        assert!(
+            got.insert(ip.address.clone()),
+            "{} handed out twice",
+            ip.address
+        );
         assert!(!["10.9.0.0", "10.9.0.1", "10.9.0.7"].contains(&ip.address.as_str()));
     }
     let i = new_instance(db, "p").await;
-    let e = db.fixed_ip_associate_pool(net.id, i.uuid, None, 0).await.unwrap_err();
+    let e = db
+        .fixed_ip_associate_pool(net.id, i.uuid, None, 0)
+        .await
+        .unwrap_err();
     assert!(matches!(e, NovaError::NoMoreFixedIps { .. }), "{e:?}");
     // Overlapping networks are refused.
     assert!(db
-        .network_create_safe(&NetworkCreate { label: "x".into(), cidr: "10.9.0.0/24".into(), ..Default::default() })
+        .network_create_safe(&NetworkCreate {
+            label: "x".into(),
+            cidr: "10.9.0.0/24".into(),
+            ..Default::default()
+        })
         .await
         .is_err());
     // Releasing gives the address back to the pool.
     let holder = holders[0];
     assert_eq!(db.fixed_ip_get_by_instance(holder).await.unwrap().len(), 1);
     db.network_deallocate_instance(holder).await.unwrap();
-    assert!(db.fixed_ip_get_by_instance(holder).await.unwrap().is_empty());
-    assert!(db.virtual_interface_get_by_instance(holder).await.unwrap().is_empty());
-    let vif = db.virtual_interface_create(i.uuid, net.id, "fa:16:3e:00:01:00").await.unwrap();
-    db.fixed_ip_associate_pool(net.id, i.uuid, None, vif.id).await.unwrap();
+    assert!(db
+        .fixed_ip_get_by_instance(holder)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db
+        .virtual_interface_get_by_instance(holder)
+        .await
+        .unwrap()
+        .is_empty());
+    let vif = db
+        .virtual_interface_create(i.uuid, net.id, "fa:16:3e:00:01:00")
+        .await
+        .unwrap();
+    db.fixed_ip_associate_pool(net.id, i.uuid, None, vif.id)
+        .await
+        .unwrap();
     t.drop_db().await;
 }

@@ -234,14 +234,19 @@ pub fn render_name_template(template: &str, id: i64, uuid: &Uuid) -> String {
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, T: Serialize>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match v {
             Some(inner) => inner.serialize(s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
 }
@@ -279,21 +284,49 @@ pub struct InstanceCreate {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceUpdate {
     pub vm_state: Option<VmState>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
     pub task_state: Option<Option<TaskState>>,
     pub power_state: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
     pub host: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
     pub node: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
     pub launched_on: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
     pub launched_at: Option<Option<Timestamp>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
     pub terminated_at: Option<Option<Timestamp>>,
     pub progress: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
     pub root_device_name: Option<Option<String>>,
     pub locked: Option<bool>,
     pub network_info: Option<NetworkInfo>,
@@ -569,7 +602,11 @@ mod tests {
 
     #[test]
     fn instance_update_keeps_clear_apart_from_absent() {
-        let u = InstanceUpdate { task_state: Some(None), host: Some(Some("h".into())), ..Default::default() };
+        let u = InstanceUpdate {
+            task_state: Some(None),
+            host: Some(Some("h".into())),
+            ..Default::default()
+        };
         let v = serde_json::to_value(&u).expect("ser");
         assert_eq!(v["task_state"], serde_json::Value::Null);
         assert!(v.get("node").is_none());
@@ -580,12 +617,12 @@ mod tests {
     #[test]
     fn name_template() {
         let u = Uuid::nil();
-        assert_eq!(render_name_template("instance-%08x", 26, &u), "instance-0000001a");
-        assert_eq!(render_name_template("vm-%d", 7, &u), "vm-7");
         assert_eq!(
-            render_name_template("i-%(uuid)s", 7, &u),
-            format!("i-{u}")
+            render_name_template("instance-%08x", 26, &u),
+            "instance-0000001a"
         );
+        assert_eq!(render_name_template("vm-%d", 7, &u), "vm-7");
+        assert_eq!(render_name_template("i-%(uuid)s", 7, &u), format!("i-{u}"));
     }
 
     #[test]
@@ -605,7 +642,21 @@ mod tests {
 
     #[test]
     fn disk_request_counts_swap_in_whole_gb() {
-        let f = Flavor { root_gb: 1, ephemeral_gb: 2, swap: 512, memory_mb: 64, vcpus: 1, ..Default::default() };
-        assert_eq!(ResourceRequest::from_flavor(&f), ResourceRequest { memory_mb: 64, vcpus: 1, disk_gb: 4 });
+        let f = Flavor {
+            root_gb: 1,
+            ephemeral_gb: 2,
+            swap: 512,
+            memory_mb: 64,
+            vcpus: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            ResourceRequest::from_flavor(&f),
+            ResourceRequest {
+                memory_mb: 64,
+                vcpus: 1,
+                disk_gb: 4
+            }
+        );
     }
 }

@@ -51,7 +51,10 @@ pub fn encode_request(call: &Value, meta: &RequestMeta) -> Vec<u8> {
 /// The inner (unwrapped) request object; golden tests pin this.
 pub fn request_inner(call: &Value, meta: &RequestMeta) -> Value {
     let mut m = Map::new();
-    m.insert("method".into(), call.get("method").cloned().unwrap_or(Value::Null));
+    m.insert(
+        "method".into(),
+        call.get("method").cloned().unwrap_or(Value::Null),
+    );
     m.insert(
         "args".into(),
         call.get("args").cloned().unwrap_or_else(|| json!({})),
@@ -59,7 +62,10 @@ pub fn request_inner(call: &Value, meta: &RequestMeta) -> Value {
     m.insert("version".into(), Value::from(meta.version.clone()));
     m.insert(
         "namespace".into(),
-        meta.namespace.clone().map(Value::from).unwrap_or(Value::Null),
+        meta.namespace
+            .clone()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
     );
     m.insert("_unique_id".into(), Value::from(meta.unique_id.clone()));
     if let Some(id) = &meta.msg_id {
@@ -160,7 +166,9 @@ mod tests {
 
     #[test]
     fn reply_carries_typed_failure() {
-        let err = NovaError::InstanceNotFound { instance_id: "x".into() };
+        let err = NovaError::InstanceNotFound {
+            instance_id: "x".into(),
+        };
         let body = encode_reply("m1", &Err(err.clone()));
         let (id, out) = decode_reply(&body).expect("decode");
         assert_eq!(id, "m1");

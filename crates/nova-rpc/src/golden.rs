@@ -40,7 +40,10 @@ fn check(topic: &str, version: &str, samples: Vec<Value>) {
         std::fs::write(&path, &got).ok();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(got, want, "{topic} wire format changed; rerun with UPDATE_GOLDEN=1 if intended");
+    assert_eq!(
+        got, want,
+        "{topic} wire format changed; rerun with UPDATE_GOLDEN=1 if intended"
+    );
 }
 
 macro_rules! golden {

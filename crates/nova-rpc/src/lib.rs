@@ -44,7 +44,7 @@ macro_rules! rpc_api {
         pub const VERSION: &str = $version;
 
         /// Every request of this service, as it appears on the wire.
-        #[allow(non_camel_case_types)]
+        #[allow(non_camel_case_types, clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq, $crate::__private::serde::Serialize, $crate::__private::serde::Deserialize)]
         #[serde(crate = "self::__serde", tag = "method", content = "args")]
         pub enum Request {

@@ -111,7 +111,9 @@ async fn handle<R: DeserializeOwned>(transport: Transport, handler: Handler<R>, 
             Ok(req) => handler(meta.ctx.clone(), req).await,
             Err(e) => {
                 warn!("unsupported or malformed request: {e}");
-                Err(NovaError::UnsupportedRpcMethod { method: method.clone() })
+                Err(NovaError::UnsupportedRpcMethod {
+                    method: method.clone(),
+                })
             }
         };
         if let Err(e) = &result {
@@ -131,7 +133,10 @@ async fn handle<R: DeserializeOwned>(transport: Transport, handler: Handler<R>, 
 /// Run a handler-producing manager method in the spawned task: a helper for the generated `serve`.
 pub fn handler_from<R, F>(f: F) -> Handler<R>
 where
-    F: Fn(RequestContext, R) -> BoxFuture<'static, Result<Value, NovaError>> + Send + Sync + 'static,
+    F: Fn(RequestContext, R) -> BoxFuture<'static, Result<Value, NovaError>>
+        + Send
+        + Sync
+        + 'static,
 {
     Arc::new(f)
 }

@@ -28,7 +28,12 @@ pub fn spawn_heartbeat(
             }
             let ctx = RequestContext::admin();
             match conductor
-                .service_update(&ctx, host.clone(), binary.to_string(), topic.map(str::to_string))
+                .service_update(
+                    &ctx,
+                    host.clone(),
+                    binary.to_string(),
+                    topic.map(str::to_string),
+                )
                 .await
             {
                 Ok(_) if failing => {

@@ -285,8 +285,13 @@ impl Transport {
     async fn connect_once(
         &self,
         name: &str,
-    ) -> Result<(Arc<Link>, futures_util::stream::BoxStream<'static, lapin::Event>), lapin::Error>
-    {
+    ) -> Result<
+        (
+            Arc<Link>,
+            futures_util::stream::BoxStream<'static, lapin::Event>,
+        ),
+        lapin::Error,
+    > {
         let props = ConnectionProperties::default().with_connection_name(name.to_string().into());
         let conn = Connection::connect(&self.inner.uri, props).await?;
         let events = conn.events_listener().boxed();
@@ -366,7 +371,8 @@ impl Transport {
             return Ok(());
         }
         let ch = link.conn.create_channel().await?;
-        ch.basic_qos(sub.prefetch, BasicQosOptions::default()).await?;
+        ch.basic_qos(sub.prefetch, BasicQosOptions::default())
+            .await?;
         let mut consumers = Vec::new();
         for q in &sub.queues {
             if q.exchange != self.inner.exchange {
@@ -442,7 +448,12 @@ impl Transport {
     }
 
     /// Register queues to consume; they are re-declared on every reconnect.
-    pub(crate) fn subscribe(&self, queues: Vec<QueueSpec>, prefetch: u16, stop: CancellationToken) -> mpsc::Receiver<Incoming> {
+    pub(crate) fn subscribe(
+        &self,
+        queues: Vec<QueueSpec>,
+        prefetch: u16,
+        stop: CancellationToken,
+    ) -> mpsc::Receiver<Incoming> {
         let (tx, rx) = mpsc::channel(prefetch as usize * 2);
         let sub = Arc::new(Subscription {
             queues,
@@ -532,7 +543,13 @@ impl Transport {
         lock(&self.inner.pending).insert(msg_id.clone(), tx);
         let started = tokio::time::Instant::now();
         let sent = self
-            .publish(&self.inner.exchange, &target.routing_key(), &body, false, timeout)
+            .publish(
+                &self.inner.exchange,
+                &target.routing_key(),
+                &body,
+                false,
+                timeout,
+            )
             .await;
         if let Err(e) = sent {
             lock(&self.inner.pending).remove(&msg_id);
@@ -594,7 +611,12 @@ impl Transport {
     }
 
     /// Send a reply to a call.
-    pub(crate) async fn reply(&self, reply_q: &str, msg_id: &str, result: &Result<Value, NovaError>) {
+    pub(crate) async fn reply(
+        &self,
+        reply_q: &str,
+        msg_id: &str,
+        result: &Result<Value, NovaError>,
+    ) {
         let body = envelope::encode_reply(msg_id, result);
         if let Err(e) = self
             .publish("", reply_q, &body, false, self.inner.default_timeout)

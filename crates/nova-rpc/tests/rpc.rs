@@ -26,7 +26,10 @@ struct Echo {
 #[nova_rpc::__private::async_trait]
 impl echo::Manager for Echo {
     async fn echo(&self, ctx: &RequestContext, text: String) -> Result<String, NovaError> {
-        Ok(format!("{text} from {}", ctx.user_id.clone().unwrap_or_default()))
+        Ok(format!(
+            "{text} from {}",
+            ctx.user_id.clone().unwrap_or_default()
+        ))
     }
     async fn fail(&self, _: &RequestContext, instance_id: String) -> Result<(), NovaError> {
         Err(NovaError::InstanceNotFound { instance_id })
@@ -46,16 +49,29 @@ struct Vhost(String);
 impl Vhost {
     fn new() -> Self {
         let name = format!("nova_rpc_test_{}", uuid::Uuid::new_v4().simple());
-        assert!(Command::new("rabbitmqctl").args(["-q", "add_vhost", &name]).status().unwrap().success());
         assert!(Command::new("rabbitmqctl")
-            .args(["-q", "set_permissions", "-p", &name, "guest", ".*", ".*", ".*"])
+            .args(["-q", "add_vhost", &name])
+            .status()
+            .unwrap()
+            .success());
+        assert!(Command::new("rabbitmqctl")
+            .args([
+                "-q",
+                "set_permissions",
+                "-p",
+                &name,
+                "guest",
+                ".*",
+                ".*",
+                ".*"
+            ])
             .status()
             .unwrap()
             .success());
         Vhost(name)
     }
     fn config(&self, timeout: u64) -> NovaConfig {
-        NovaConfig::from_str(&format!(
+        NovaConfig::parse_text(&format!(
             "[DEFAULT]\nhost = h1\nrpc_response_timeout = {timeout}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{}\n",
             self.0
         ))
@@ -65,7 +81,9 @@ impl Vhost {
 
 impl Drop for Vhost {
     fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").args(["-q", "delete_vhost", &self.0]).status();
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &self.0])
+            .status();
     }
 }
 
@@ -75,13 +93,21 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
     let cfg = vhost.config(3);
     let server_t = nova_rpc::Transport::start(&cfg, "server").unwrap();
     let client_t = nova_rpc::Transport::start(&cfg, "client").unwrap();
-    server_t.wait_connected(Duration::from_secs(10)).await.unwrap();
-    client_t.wait_connected(Duration::from_secs(10)).await.unwrap();
+    server_t
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .unwrap();
+    client_t
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .unwrap();
     let bumps = Arc::new(AtomicUsize::new(0));
     let shutdown = CancellationToken::new();
     let server = {
         let t = server_t.clone();
-        let m = Arc::new(Echo { bumps: bumps.clone() });
+        let m = Arc::new(Echo {
+            bumps: bumps.clone(),
+        });
         let s = shutdown.clone();
         tokio::spawn(async move { echo::serve(&t, "h1", m, s, Duration::from_secs(5)).await })
     };
@@ -91,18 +117,26 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
     // The server's queues are declared asynchronously: retry the first call.
     let mut first = Err(NovaError::internal("not tried"));
     for _ in 0..20 {
-        first = client.with_timeout(Duration::from_millis(500)).echo(&ctx, "hi".into()).await;
+        first = client
+            .with_timeout(Duration::from_millis(500))
+            .echo(&ctx, "hi".into())
+            .await;
         if first.is_ok() {
             break;
         }
     }
     assert_eq!(first.unwrap(), "hi from alice");
     // Addressed to the server's own queue.
-    assert_eq!(client.to_server("h1").echo(&ctx, "x".into()).await.unwrap(), "x from alice");
+    assert_eq!(
+        client.to_server("h1").echo(&ctx, "x".into()).await.unwrap(),
+        "x from alice"
+    );
     // A remote exception comes back as the same typed error.
     assert_eq!(
         client.fail(&ctx, "abc".into()).await,
-        Err(NovaError::InstanceNotFound { instance_id: "abc".into() })
+        Err(NovaError::InstanceNotFound {
+            instance_id: "abc".into()
+        })
     );
     // Casts are delivered.
     for _ in 0..10 {
@@ -118,7 +152,10 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
     // Nobody serves this server name: MessagingTimeout after rpc_response_timeout.
     let started = std::time::Instant::now();
     let r = client.to_server("nobody").echo(&ctx, "x".into()).await;
-    assert!(matches!(r, Err(NovaError::MessagingTimeout { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(NovaError::MessagingTimeout { .. })),
+        "{r:?}"
+    );
     assert!(started.elapsed() >= Duration::from_secs(3));
 
     // A request in flight when shutdown starts still gets its answer.
@@ -128,7 +165,10 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     shutdown.cancel();
     assert_eq!(inflight.await.unwrap().unwrap(), 1500);
-    tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
     client_t.close().await;
     server_t.close().await;
 }

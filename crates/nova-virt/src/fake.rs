@@ -68,7 +68,11 @@ impl VirtDriver for FakeDriver {
         Ok(())
     }
 
-    async fn destroy(&self, instance: &Instance, _network_info: &NetworkInfo) -> Result<(), VirtError> {
+    async fn destroy(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+    ) -> Result<(), VirtError> {
         self.guests().remove(&instance.uuid);
         Ok(())
     }

@@ -50,7 +50,11 @@ pub trait VirtDriver: Send + Sync {
         network_info: &NetworkInfo,
     ) -> Result<(), VirtError>;
     /// Stop and remove the guest; a guest that is already gone is not an error.
-    async fn destroy(&self, instance: &Instance, network_info: &NetworkInfo) -> Result<(), VirtError>;
+    async fn destroy(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+    ) -> Result<(), VirtError>;
     async fn get_info(&self, instance: &Instance) -> Result<InstanceInfo, VirtError>;
 }
 

@@ -32,7 +32,10 @@ fn verr(e: virt::error::Error) -> VirtError {
 
 fn is_no_domain(e: &virt::error::Error) -> bool {
     // VIR_ERR_NO_DOMAIN
-    matches!(e.code(), virt::enumutil::Enum::Known(virt::error::ErrorNumber::NoDomain))
+    matches!(
+        e.code(),
+        virt::enumutil::Enum::Known(virt::error::ErrorNumber::NoDomain)
+    )
 }
 
 impl LibvirtDriver {
@@ -69,7 +72,9 @@ impl LibvirtDriver {
         let uri = self.uri.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            let alive = guard.as_ref().is_some_and(|c| c.is_alive().unwrap_or(false));
+            let alive = guard
+                .as_ref()
+                .is_some_and(|c| c.is_alive().unwrap_or(false));
             if !alive {
                 if guard.is_some() {
                     warn!(%uri, "libvirt connection lost; reconnecting");
@@ -135,7 +140,12 @@ impl VirtDriver for LibvirtDriver {
     async fn init_host(&self, _host: &str) -> Result<(), VirtError> {
         let uri = self.uri.clone();
         let (t, v) = self
-            .with_conn(|c| Ok((c.driver_type().map_err(verr)?, c.lib_version().map_err(verr)?)))
+            .with_conn(|c| {
+                Ok((
+                    c.driver_type().map_err(verr)?,
+                    c.lib_version().map_err(verr)?,
+                ))
+            })
             .await?;
         info!(%uri, driver = %t, libvirt_version = v, "connected to libvirt");
         Ok(())
@@ -201,8 +211,9 @@ impl VirtDriver for LibvirtDriver {
         if !self.is_test_uri() {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| VirtError::Hypervisor(format!("cannot create {dir}: {e}")))?;
-            std::fs::write(format!("{dir}/libvirt.xml"), &xml)
-                .map_err(|e| VirtError::Hypervisor(format!("cannot write {dir}/libvirt.xml: {e}")))?;
+            std::fs::write(format!("{dir}/libvirt.xml"), &xml).map_err(|e| {
+                VirtError::Hypervisor(format!("cannot write {dir}/libvirt.xml: {e}"))
+            })?;
         }
         self.with_conn(move |c| {
             // A retried build may find a domain from the interrupted attempt.
@@ -222,7 +233,11 @@ impl VirtDriver for LibvirtDriver {
         .await
     }
 
-    async fn destroy(&self, instance: &Instance, _network_info: &NetworkInfo) -> Result<(), VirtError> {
+    async fn destroy(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+    ) -> Result<(), VirtError> {
         let uuid = instance.uuid;
         self.with_conn(move |c| {
             if let Some(d) = lookup(c, uuid)? {
@@ -281,7 +296,7 @@ mod tests {
     use super::*;
 
     fn driver() -> LibvirtDriver {
-        let cfg = NovaConfig::from_str(
+        let cfg = NovaConfig::parse_text(
             "[DEFAULT]\nhost = hv1\ninstances_path = /tmp/nova-virt-test\n[libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n",
         )
         .expect("config");
@@ -304,14 +319,34 @@ mod tests {
             vcpus: 1,
             ..Default::default()
         };
-        d.spawn(&inst, &ImageMeta::default(), &vec![]).await.expect("spawn");
-        assert!(d.list_instance_uuids().await.expect("list").contains(&inst.uuid));
-        assert_eq!(d.get_info(&inst).await.expect("info").power_state, power_state::RUNNING);
+        d.spawn(&inst, &ImageMeta::default(), &vec![])
+            .await
+            .expect("spawn");
+        assert!(d
+            .list_instance_uuids()
+            .await
+            .expect("list")
+            .contains(&inst.uuid));
+        assert_eq!(
+            d.get_info(&inst).await.expect("info").power_state,
+            power_state::RUNNING
+        );
         // A second spawn (retried build) replaces the domain.
-        d.spawn(&inst, &ImageMeta::default(), &vec![]).await.expect("respawn");
+        d.spawn(&inst, &ImageMeta::default(), &vec![])
+            .await
+            .expect("respawn");
         d.destroy(&inst, &vec![]).await.expect("destroy");
-        assert!(!d.list_instance_uuids().await.expect("list").contains(&inst.uuid));
-        assert!(matches!(d.get_info(&inst).await, Err(VirtError::InstanceNotFound(_))));
-        d.destroy(&inst, &vec![]).await.expect("destroy is idempotent");
+        assert!(!d
+            .list_instance_uuids()
+            .await
+            .expect("list")
+            .contains(&inst.uuid));
+        assert!(matches!(
+            d.get_info(&inst).await,
+            Err(VirtError::InstanceNotFound(_))
+        ));
+        d.destroy(&inst, &vec![])
+            .await
+            .expect("destroy is idempotent");
     }
 }

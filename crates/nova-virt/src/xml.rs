@@ -38,11 +38,26 @@ pub fn domain_xml(
     let _ = writeln!(x, "  <memory>{}</memory>", instance.memory_mb * 1024);
     let _ = writeln!(x, "  <vcpu>{}</vcpu>", instance.vcpus);
     let _ = writeln!(x, "  <metadata>");
-    let _ = writeln!(x, "    <nova:instance xmlns:nova=\"http://openstack.org/xmlns/libvirt/nova/1.1\">");
-    let _ = writeln!(x, "      <nova:package version=\"{}\"/>", env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(x, "      <nova:name>{}</nova:name>", esc(&instance.display_name));
+    let _ = writeln!(
+        x,
+        "    <nova:instance xmlns:nova=\"http://openstack.org/xmlns/libvirt/nova/1.1\">"
+    );
+    let _ = writeln!(
+        x,
+        "      <nova:package version=\"{}\"/>",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(
+        x,
+        "      <nova:name>{}</nova:name>",
+        esc(&instance.display_name)
+    );
     if let Some(c) = instance.created_at {
-        let _ = writeln!(x, "      <nova:creationTime>{}</nova:creationTime>", c.format("%Y-%m-%d %H:%M:%S"));
+        let _ = writeln!(
+            x,
+            "      <nova:creationTime>{}</nova:creationTime>",
+            c.format("%Y-%m-%d %H:%M:%S")
+        );
     }
     let _ = writeln!(
         x,
@@ -55,14 +70,25 @@ pub fn domain_xml(
         u = esc(&instance.user_id),
         p = esc(&instance.project_id)
     );
-    let _ = writeln!(x, "      <nova:root type=\"image\" uuid=\"{}\"/>", esc(&image.id));
+    let _ = writeln!(
+        x,
+        "      <nova:root type=\"image\" uuid=\"{}\"/>",
+        esc(&image.id)
+    );
     let _ = writeln!(x, "    </nova:instance>");
     let _ = writeln!(x, "  </metadata>");
     let _ = writeln!(x, "  <sysinfo type=\"smbios\">");
     let _ = writeln!(x, "    <system>");
-    let _ = writeln!(x, "      <entry name=\"manufacturer\">OpenStack Foundation</entry>");
+    let _ = writeln!(
+        x,
+        "      <entry name=\"manufacturer\">OpenStack Foundation</entry>"
+    );
     let _ = writeln!(x, "      <entry name=\"product\">OpenStack Nova</entry>");
-    let _ = writeln!(x, "      <entry name=\"version\">{}</entry>", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        x,
+        "      <entry name=\"version\">{}</entry>",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(x, "      <entry name=\"serial\">{uuid}</entry>");
     let _ = writeln!(x, "      <entry name=\"uuid\">{uuid}</entry>");
     let _ = writeln!(x, "      <entry name=\"family\">Virtual Machine</entry>");
@@ -84,7 +110,10 @@ pub fn domain_xml(
         _ => "qcow2",
     };
     let _ = writeln!(x, "    <disk type=\"file\" device=\"disk\">");
-    let _ = writeln!(x, "      <driver name=\"qemu\" type=\"{disk_format}\" cache=\"none\"/>");
+    let _ = writeln!(
+        x,
+        "      <driver name=\"qemu\" type=\"{disk_format}\" cache=\"none\"/>"
+    );
     let _ = writeln!(x, "      <source file=\"{}/disk\"/>", esc(&dir));
     let _ = writeln!(x, "      <target bus=\"virtio\" dev=\"vda\"/>");
     let _ = writeln!(x, "    </disk>");
@@ -110,8 +139,14 @@ pub fn domain_xml(
             esc(&cfg.vnc_listen)
         );
     }
-    let _ = writeln!(x, "    <video>\n      <model type=\"cirrus\"/>\n    </video>");
-    let _ = writeln!(x, "    <memballoon model=\"virtio\">\n      <stats period=\"10\"/>\n    </memballoon>");
+    let _ = writeln!(
+        x,
+        "    <video>\n      <model type=\"cirrus\"/>\n    </video>"
+    );
+    let _ = writeln!(
+        x,
+        "    <memballoon model=\"virtio\">\n      <stats period=\"10\"/>\n    </memballoon>"
+    );
     let _ = writeln!(x, "  </devices>");
     x.push_str("</domain>\n");
     x
@@ -134,7 +169,10 @@ mod tests {
         inst.flavor.name = "m1.nano".into();
         let vif = Vif {
             address: "fa:16:3e:00:00:01".into(),
-            network: NetworkRef { bridge: "br100".into(), ..Default::default() },
+            network: NetworkRef {
+                bridge: "br100".into(),
+                ..Default::default()
+            },
             devname: Some("tap0123".into()),
             ..Default::default()
         };
@@ -153,11 +191,22 @@ mod tests {
         assert!(x.contains(&format!("<entry name=\"uuid\">{}</entry>", inst.uuid)));
         assert!(x.contains("<source bridge=\"br100\"/>"));
         assert!(x.contains("<mac address=\"fa:16:3e:00:00:01\"/>"));
-        assert!(x.contains(&format!("/var/lib/nova/instances/{}/console.log", inst.uuid)));
+        assert!(x.contains(&format!(
+            "/var/lib/nova/instances/{}/console.log",
+            inst.uuid
+        )));
         assert!(x.contains("<graphics type=\"vnc\" autoport=\"yes\" listen=\"127.0.0.1\"/>"));
         assert!(x.contains("web &lt;1&gt;"));
         assert!(x.contains("host-model"));
-        let q = domain_xml(&DomainConfig { virt_type: "qemu".into(), ..cfg }, &inst, &ImageMeta::default(), &vec![]);
+        let q = domain_xml(
+            &DomainConfig {
+                virt_type: "qemu".into(),
+                ..cfg
+            },
+            &inst,
+            &ImageMeta::default(),
+            &vec![],
+        );
         assert!(q.starts_with("<domain type=\"qemu\">"));
         assert!(!q.contains("host-model"));
     }
