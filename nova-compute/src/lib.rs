@@ -22,6 +22,10 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         .await
         .map_err(|e| format!("cannot initialise {}: {e}", driver.name()))?;
     let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
+    // Our queues exist before we announce ourselves: nothing sent to us is lost.
+    nova_rpc::compute::declare(&transport, &cfg.default.host)
+        .await
+        .map_err(|e| format!("cannot reach the message broker: {e}"))?;
     let manager = Arc::new(ComputeManager::new(cfg.clone(), driver, transport.clone()));
 
     // Register before reporting resources, so the node links to its service.

@@ -23,6 +23,10 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     db.check_schema().await.map_err(|e| e.to_string())?;
     let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
+    // Our queues exist before we announce ourselves: nothing sent to us is lost.
+    nova_rpc::conductor::declare(&transport, &cfg.default.host)
+        .await
+        .map_err(|e| format!("cannot reach the message broker: {e}"))?;
     let manager = Arc::new(ConductorManager::new(
         db.clone(),
         transport.clone(),

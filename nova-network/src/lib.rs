@@ -16,6 +16,10 @@ pub const BINARY: &str = "nova-network";
 
 pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
     let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
+    // Our queues exist before we announce ourselves: nothing sent to us is lost.
+    nova_rpc::network::declare(&transport, &cfg.default.host)
+        .await
+        .map_err(|e| format!("cannot reach the message broker: {e}"))?;
     let conductor = nova_rpc::conductor::Client::new(transport.clone());
     let hb = nova_rpc::service::spawn_heartbeat(
         conductor.clone(),

@@ -85,6 +85,11 @@ macro_rules! rpc_api {
             }
         }
 
+        /// Declare this topic's durable queues for `host` (before announcing the service).
+        pub async fn declare(transport: &$crate::Transport, host: &str) -> Result<(), NovaError> {
+            $crate::server::declare(transport, TOPIC, host).await
+        }
+
         /// Serve this topic on `host` until `shutdown`.
         pub async fn serve<M: Manager>(
             transport: &$crate::Transport,

@@ -25,20 +25,10 @@ pub type Handler<R> =
 /// How many messages a server works on at once.
 pub const DEFAULT_PREFETCH: u16 = 64;
 
-/// Serve `topic` on `host` until `shutdown`, then stop consuming and let
-/// in-flight handlers finish within `grace`.
-pub async fn serve<R>(
-    transport: &Transport,
-    topic: &str,
-    host: &str,
-    handler: Handler<R>,
-    shutdown: CancellationToken,
-    grace: Duration,
-) where
-    R: DeserializeOwned + Send + 'static,
-{
+/// The queues a server of `topic` on `host` consumes, as oslo.messaging declares them.
+pub(crate) fn topic_queues(transport: &Transport, topic: &str, host: &str) -> Vec<QueueSpec> {
     let exchange = transport.exchange().to_string();
-    let queues = vec![
+    vec![
         QueueSpec {
             name: topic.to_string(),
             exchange: exchange.clone(),
@@ -63,7 +53,33 @@ pub async fn serve<R>(
             durable: false,
             auto_delete: true,
         },
-    ];
+    ]
+}
+
+/// Declare the durable queues of `topic` on `host` now: messages sent to
+/// this server from then on wait in the broker even before `serve` consumes.
+/// Daemons call this before announcing themselves in the services table.
+pub async fn declare(transport: &Transport, topic: &str, host: &str) -> Result<(), NovaError> {
+    let durable: Vec<QueueSpec> = topic_queues(transport, topic, host)
+        .into_iter()
+        .filter(|q| q.durable)
+        .collect();
+    transport.declare_queues(&durable).await
+}
+
+/// Serve `topic` on `host` until `shutdown`, then stop consuming and let
+/// in-flight handlers finish within `grace`.
+pub async fn serve<R>(
+    transport: &Transport,
+    topic: &str,
+    host: &str,
+    handler: Handler<R>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) where
+    R: DeserializeOwned + Send + 'static,
+{
+    let queues = topic_queues(transport, topic, host);
     let stop = shutdown.child_token();
     let mut rx = transport.subscribe(queues, DEFAULT_PREFETCH, stop.clone());
     let tracker = TaskTracker::new();

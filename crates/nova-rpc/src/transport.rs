@@ -447,6 +447,51 @@ impl Transport {
         Ok(())
     }
 
+    /// Declare queues (and their bindings) now, so that messages sent to them
+    /// are kept even before anyone consumes. Waits up to the default timeout for the broker.
+    pub(crate) async fn declare_queues(&self, queues: &[QueueSpec]) -> Result<(), NovaError> {
+        let link = self.link(self.inner.default_timeout).await?;
+        let fail = |e: lapin::Error| NovaError::internal(format!("cannot declare queues: {e}"));
+        let ch = link.conn.create_channel().await.map_err(fail)?;
+        for q in queues {
+            if q.exchange != self.inner.exchange {
+                ch.exchange_declare(
+                    q.exchange.clone().into(),
+                    q.exchange_kind.clone(),
+                    ExchangeDeclareOptions {
+                        durable: q.durable,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(fail)?;
+            }
+            ch.queue_declare(
+                q.name.clone().into(),
+                QueueDeclareOptions {
+                    durable: q.durable,
+                    auto_delete: q.auto_delete,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(fail)?;
+            ch.queue_bind(
+                q.name.clone().into(),
+                q.exchange.clone().into(),
+                q.routing_key.clone().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(fail)?;
+        }
+        let _ = ch.close(200, "declared".into()).await;
+        Ok(())
+    }
+
     /// Register queues to consume; they are re-declared on every reconnect.
     pub(crate) fn subscribe(
         &self,

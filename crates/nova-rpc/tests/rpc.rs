@@ -101,6 +101,7 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
         .wait_connected(Duration::from_secs(10))
         .await
         .unwrap();
+    echo::declare(&server_t, "h1").await.unwrap();
     let bumps = Arc::new(AtomicUsize::new(0));
     let shutdown = CancellationToken::new();
     let server = {
@@ -114,18 +115,11 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
     let client = echo::Client::new(client_t.clone());
     let ctx = RequestContext::new("alice", "p", vec![], false);
 
-    // The server's queues are declared asynchronously: retry the first call.
-    let mut first = Err(NovaError::internal("not tried"));
-    for _ in 0..20 {
-        first = client
-            .with_timeout(Duration::from_millis(500))
-            .echo(&ctx, "hi".into())
-            .await;
-        if first.is_ok() {
-            break;
-        }
-    }
-    assert_eq!(first.unwrap(), "hi from alice");
+    // The queues were declared before serving: the first call is not lost.
+    assert_eq!(
+        client.echo(&ctx, "hi".into()).await.unwrap(),
+        "hi from alice"
+    );
     // Addressed to the server's own queue.
     assert_eq!(
         client.to_server("h1").echo(&ctx, "x".into()).await.unwrap(),
