@@ -18,6 +18,9 @@ pub fn workspace_root() -> PathBuf {
 }
 
 pub fn bin_path(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("NOVA_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
@@ -76,7 +79,13 @@ pub fn compute_hosts(id: &str) -> Vec<(String, &'static str)> {
 }
 
 impl Cloud {
+    /// The standard test cloud: one fake and one libvirt (test driver) compute.
     pub async fn start() -> Cloud {
+        Cloud::start_with(|id| compute_hosts(id)).await
+    }
+
+    /// A cloud with the given compute hosts (host name, compute_driver).
+    pub async fn start_with(computes: impl Fn(&str) -> Vec<(String, &'static str)>) -> Cloud {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
         let dir = std::env::temp_dir().join(format!("nova-e2e-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -121,7 +130,7 @@ impl Cloud {
             &conf,
             format!(
                 "[DEFAULT]\nhost = e2e-ctl-{id}\nstate_path = {state}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
-                 report_interval = 1\nservice_down_time = 6\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
+                 report_interval = 1\nservice_down_time = 6\ndebug = {debug}\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
                  compute_driver = fake.FakeDriver\n\
                  [database]\nconnection = postgresql://postgres@127.0.0.1/{db}\n\
@@ -130,6 +139,7 @@ impl Cloud {
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
                  [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n",
                 state = dir.join("state").display(),
+                debug = std::env::var("NOVA_E2E_DEBUG").is_ok(),
                 vnc = free_port(),
             ),
         )
@@ -171,7 +181,7 @@ impl Cloud {
         ] {
             cloud.spawn(d, d, &[]);
         }
-        for (host, driver) in compute_hosts(&id) {
+        for (host, driver) in computes(&id) {
             let over = cloud.dir.join(format!("{host}.conf"));
             std::fs::write(
                 &over,
@@ -192,7 +202,10 @@ impl Cloud {
             cmd.arg("--config-file").arg(c);
         }
         let child = cmd
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -267,6 +280,17 @@ impl Cloud {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Resident memory of a running daemon, in KiB.
+    pub fn rss_kib(&self, name: &str) -> u64 {
+        let d = self.daemons.iter().find(|d| d.name == name).unwrap();
+        std::fs::read_to_string(format!("/proc/{}/status", d.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn kill(&mut self, name: &str) {

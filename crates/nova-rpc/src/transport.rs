@@ -213,7 +213,7 @@ impl Transport {
                 return;
             }
             match self.connect_once(&name).await {
-                Ok((link, mut events)) => {
+                Ok((link, mut events, mut attached)) => {
                     if attempt > 0 {
                         info!("reconnected to the AMQP broker after {attempt} failed attempt(s)");
                     } else {
@@ -222,7 +222,6 @@ impl Transport {
                     attempt = 0;
                     self.inner.link.send_replace(Some(link.clone()));
                     // Attach subscriptions added later; watch for connection errors.
-                    let mut attached = lock(&self.inner.subs).len();
                     loop {
                         tokio::select! {
                             _ = self.inner.closed.cancelled() => return,
@@ -289,6 +288,7 @@ impl Transport {
         (
             Arc<Link>,
             futures_util::stream::BoxStream<'static, lapin::Event>,
+            usize,
         ),
         lapin::Error,
     > {
@@ -313,11 +313,13 @@ impl Transport {
         debug!(exchange = %self.inner.exchange, "declared exchange");
         let link = Arc::new(Link { conn, publish });
         self.start_reply_consumer(&link).await?;
+        // Everything registered so far; later ones are attached by the supervisor.
         let subs: Vec<_> = lock(&self.inner.subs).clone();
+        let attached = subs.len();
         for s in subs {
             self.attach(&link, s).await?;
         }
-        Ok((link, events))
+        Ok((link, events, attached))
     }
 
     async fn start_reply_consumer(&self, link: &Link) -> Result<(), lapin::Error> {

@@ -143,6 +143,39 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(bumps.load(Ordering::SeqCst), 10);
+    // The broker drops every connection of the vhost: both sides reconnect,
+    // re-declare their queues and serve again.
+    assert!(Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "close_all_connections",
+            "-p",
+            &vhost.0,
+            "test: connection loss"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client
+            .with_timeout(Duration::from_secs(1))
+            .echo(&ctx, "again".into())
+            .await
+        {
+            Ok(v) => {
+                assert_eq!(v, "again from alice");
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no recovery after connection loss: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
     // Nobody serves this server name: MessagingTimeout after rpc_response_timeout.
     let started = std::time::Instant::now();
     let r = client.to_server("nobody").echo(&ctx, "x".into()).await;
