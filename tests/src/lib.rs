@@ -81,7 +81,7 @@ pub fn compute_hosts(id: &str) -> Vec<(String, &'static str)> {
 impl Cloud {
     /// The standard test cloud: one fake and one libvirt (test driver) compute.
     pub async fn start() -> Cloud {
-        Cloud::start_with(|id| compute_hosts(id)).await
+        Cloud::start_with(compute_hosts).await
     }
 
     /// A cloud with the given compute hosts (host name, compute_driver).
