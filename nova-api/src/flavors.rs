@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::middleware::BaseUrl;
+use crate::policy::Target;
 use crate::views::{flavor_detail, flavor_summary};
 use crate::AppState;
 use axum::body::Bytes;
@@ -147,11 +148,11 @@ pub async fn create(
     Extension(base): Extension<BaseUrl>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(
-            "os_compute_api:os-flavor-manage:create",
-        ));
-    }
+    state.policy.authorize(
+        "os_compute_api:os-flavor-manage:create",
+        &ctx,
+        &Target::own(&ctx),
+    )?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("Malformed request body"))?;
     let Some(f) = body.get("flavor").filter(|f| f.is_object()) else {
@@ -237,11 +238,11 @@ pub async fn delete(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(
-            "os_compute_api:os-flavor-manage:delete",
-        ));
-    }
+    state.policy.authorize(
+        "os_compute_api:os-flavor-manage:delete",
+        &ctx,
+        &Target::own(&ctx),
+    )?;
     state.conductor.flavor_destroy(&ctx, id).await?;
     Ok(StatusCode::ACCEPTED)
 }

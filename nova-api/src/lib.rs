@@ -5,11 +5,15 @@
 //! handler. Handlers validate input, then act through the conductor (the
 //! database), Glance (images) and compute/network RPC.
 
+mod auth;
 mod error;
 mod flavors;
 mod hypervisors;
+mod keypairs;
+mod limits;
 mod microversion;
 mod middleware;
+mod policy;
 mod servers;
 mod services;
 mod versions;
@@ -38,6 +42,9 @@ pub struct AppState {
     pub compute: compute::Client,
     pub network: network::Client,
     pub glance: GlanceClient,
+    /// Keystone token validation; `None` with `auth_strategy = noauth2`.
+    pub auth: Option<Arc<auth::KeystoneAuth>>,
+    pub policy: Arc<policy::Policy>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -56,7 +63,26 @@ pub fn router(state: AppState) -> Router {
         .route("/os-hypervisors", get(hypervisors::index))
         .route("/os-hypervisors/detail", get(hypervisors::detail))
         .route("/os-hypervisors/statistics", get(hypervisors::statistics))
-        .route("/os-hypervisors/{id}", get(hypervisors::show));
+        .route("/os-hypervisors/{id}", get(hypervisors::show))
+        .route("/os-keypairs", get(keypairs::index).post(keypairs::create))
+        .route(
+            "/os-keypairs/{name}",
+            get(keypairs::show).delete(keypairs::delete),
+        )
+        .route("/limits", get(limits::limits))
+        .route(
+            "/os-quota-sets/{project}",
+            get(limits::quota_show)
+                .put(limits::quota_update)
+                .delete(limits::quota_delete),
+        )
+        .route(
+            "/os-quota-sets/{project}/defaults",
+            get(limits::quota_defaults),
+        )
+        .route("/os-quota-sets/{project}/detail", get(limits::quota_detail))
+        .route("/os-availability-zone", get(limits::az_list))
+        .route("/os-availability-zone/detail", get(limits::az_detail));
     Router::new()
         .route("/", get(versions::root))
         .route("/v2.1", get(versions::v21))
@@ -71,12 +97,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
-    if cfg.api.auth_strategy == "keystone" {
-        return Err(
-            "[api] auth_strategy = keystone: Keystone token validation is not implemented yet; set auth_strategy = noauth2"
-                .into(),
-        );
-    }
+    let auth = match cfg.api.auth_strategy.as_str() {
+        "keystone" => Some(Arc::new(auth::KeystoneAuth::new(&cfg.keystone_authtoken)?)),
+        _ => None,
+    };
+    let policy = Arc::new(policy::Policy::load(&cfg.oslo_policy.policy_file)?);
     let addr = format!(
         "{}:{}",
         cfg.default.osapi_compute_listen, cfg.default.osapi_compute_listen_port
@@ -100,6 +125,8 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         compute: compute::Client::new(transport.clone()),
         network: network::Client::new(transport.clone()),
         cfg: Arc::new(cfg),
+        auth,
+        policy,
     };
     info!(%addr, "compute API listening");
     let s = shutdown.clone();
@@ -132,6 +159,10 @@ mod tests {
             compute: super::compute::Client::new(transport.clone()),
             network: super::network::Client::new(transport.clone()),
             cfg: std::sync::Arc::new(cfg),
+            auth: None,
+            policy: std::sync::Arc::new(
+                super::policy::Policy::load("/nonexistent").expect("policy"),
+            ),
         };
         let _ = super::router(state);
         transport.close().await;

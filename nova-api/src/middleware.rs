@@ -1,5 +1,6 @@
 //! The request pipeline, in Nova's api-paste order.
 
+use crate::auth;
 use crate::error::ApiError;
 use crate::microversion::ApiVersion;
 use crate::AppState;
@@ -110,44 +111,68 @@ async fn inner(
         let r = std::mem::replace(req, Request::new(Body::empty()));
         return next.run(r).await;
     }
-    // auth + context (noauth2, as Nova's NoAuthMiddleware)
+    // auth + context
     let token = req
         .headers()
         .get("x-auth-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let Some(token) = token else {
-        let user = header(req, "x-auth-user").unwrap_or_else(|| "admin".into());
-        let project = header(req, "x-auth-project-id").unwrap_or_else(|| "admin".into());
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("{user}:{project}")) {
-            resp.headers_mut().insert("x-auth-token", v);
+    let mut ctx = match (&state.auth, token) {
+        (Some(ks), None) => return auth::unauthorized(&ks.www_authenticate(), ""),
+        (Some(ks), Some(token)) => match ks.validate(&token).await {
+            Ok(id) => {
+                let mut c = RequestContext::new(&id.user_id, &id.project_id, id.roles, false);
+                c.auth_token = Some(token);
+                c
+            }
+            Err(auth::AuthError::Unauthorized(why)) => {
+                return auth::unauthorized(&ks.www_authenticate(), &why)
+            }
+            Err(auth::AuthError::Unavailable(why)) => {
+                tracing::error!("cannot validate a token: {why}");
+                return auth::unavailable(&why);
+            }
+        },
+        // noauth2, as Nova's NoAuthMiddleware: no token answers with one.
+        (None, None) => {
+            let user = header(req, "x-auth-user").unwrap_or_else(|| "admin".into());
+            let project = header(req, "x-auth-project-id").unwrap_or_else(|| "admin".into());
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("{user}:{project}")) {
+                resp.headers_mut().insert("x-auth-token", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("{base}/v2.1")) {
+                resp.headers_mut().insert("x-server-management-url", v);
+            }
+            return resp;
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}/v2.1")) {
-            resp.headers_mut().insert("x-server-management-url", v);
+        (None, Some(token)) => {
+            let (user, project) = match token.split_once(':') {
+                Some((u, p)) => (u.to_string(), p.to_string()),
+                None => (token.clone(), token.clone()),
+            };
+            // Roles from X-Roles; without it a member (and reader), plus admin for "admin".
+            let mut roles: Vec<String> = header(req, "x-roles")
+                .map(|r| {
+                    r.split(',')
+                        .map(|s| s.trim().to_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_else(|| vec!["member".into(), "reader".into()]);
+            if user == "admin" && !roles.iter().any(|r| r == "admin") {
+                roles.push("admin".into());
+            }
+            let mut c = RequestContext::new(&user, &project, roles, false);
+            c.auth_token = Some(token);
+            c
         }
-        return resp;
     };
-    let (user, project) = match token.split_once(':') {
-        Some((u, p)) => (u.to_string(), p.to_string()),
-        None => (token.clone(), token.clone()),
-    };
-    let mut roles: Vec<String> = header(req, "x-roles")
-        .map(|r| {
-            r.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let is_admin = user == "admin" || roles.iter().any(|r| r == "admin");
-    if is_admin && !roles.iter().any(|r| r == "admin") {
-        roles.push("admin".into());
-    }
-    let mut ctx = RequestContext::new(&user, &project, roles, is_admin);
+    ctx.is_admin = state
+        .policy
+        .allows("context_is_admin", &ctx, &crate::policy::Target::own(&ctx));
     ctx.request_id = request_id.to_string();
     ctx.global_request_id = global_request_id;
-    ctx.auth_token = Some(token);
     req.extensions_mut().insert(ctx);
     // microversion
     let version = match ApiVersion::from_headers(req.headers()) {

@@ -3,6 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::microversion::ApiVersion;
 use crate::middleware::BaseUrl;
+use crate::policy::Target;
 use crate::services::state_of;
 use crate::views::{links, server_detail, server_summary};
 use crate::AppState;
@@ -398,20 +399,31 @@ pub async fn create(
     let body: Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("Malformed request body"))?;
     let req = parse_create(&body, v)?;
-    if req.admin_pass.is_some() || body["server"].get("key_name").is_some_and(|k| !k.is_null()) {
-        // Keypairs arrive with the Keystone issue; until then no key name is valid.
-        if let Some(k) = body["server"].get("key_name").filter(|k| !k.is_null()) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid key_name provided. Keypair {k} was not found."
-            )));
+    state
+        .policy
+        .authorize("os_compute_api:servers:create", &ctx, &Target::own(&ctx))?;
+    let keypair = match body["server"].get("key_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => {
+            let user = ctx.user_id.clone().unwrap_or_default();
+            match state.conductor.keypair_get(&ctx, user, name.clone()).await {
+                Ok(k) => Some(k),
+                Err(NovaError::Remote { class, .. }) if class == "KeypairNotFound" => {
+                    return Err(ApiError::bad_request("Invalid key_name provided."))
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-    }
+        Some(other) => return Err(invalid("key_name", other, "is not of type 'string'")),
+    };
     if let Some(az) = &req.availability_zone {
         // host:node forcing is an admin feature; plain zone names must exist.
-        if az.contains(':') && !ctx.is_admin {
-            return Err(ApiError::forbidden_policy(
+        if az.contains(':') {
+            state.policy.authorize(
                 "os_compute_api:servers:create:forced_host",
-            ));
+                &ctx,
+                &Target::own(&ctx),
+            )?;
         }
         let zone = az.split(':').next().unwrap_or(az);
         if zone != state.cfg.default.default_availability_zone {
@@ -476,6 +488,15 @@ pub async fn create(
     let (Some(user), Some(project)) = (ctx.user_id.clone(), ctx.project_id.clone()) else {
         return Err(ApiError::new(403, "The request has no user or project."));
     };
+    crate::limits::check_instance_quota(
+        &state,
+        &ctx,
+        &project,
+        req.max_count,
+        flavor.vcpus,
+        flavor.memory_mb,
+    )
+    .await?;
     let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
     let mut system_metadata = BTreeMap::new();
     system_metadata.insert("requested_networks".to_string(), req.networks.to_string());
@@ -512,8 +533,8 @@ pub async fn create(
                     .unwrap_or(&state.cfg.default.default_availability_zone)
                     .to_string(),
             ),
-            key_name: None,
-            key_data: None,
+            key_name: keypair.as_ref().map(|k| k.name.clone()),
+            key_data: keypair.as_ref().map(|k| k.public_key.clone()),
             user_data: req.user_data.clone(),
             reservation_id: reservation_id.clone(),
             launch_index: index as i32,
@@ -638,16 +659,24 @@ async fn list(
     state: &AppState,
     ctx: &RequestContext,
     p: &[(String, String)],
+    action: &str,
 ) -> ApiResult<(Vec<Instance>, Option<usize>)> {
     let q: HashMap<&str, &str> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut f = InstanceFilters::default();
+    state.policy.authorize(
+        &format!("os_compute_api:servers:{action}"),
+        ctx,
+        &Target::own(ctx),
+    )?;
     let all_tenants = q
         .get("all_tenants")
         .is_some_and(|v| v.is_empty() || is_true(v));
-    if all_tenants && !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(
-            "os_compute_api:servers:index:get_all_tenants",
-        ));
+    if all_tenants {
+        state.policy.authorize(
+            &format!("os_compute_api:servers:{action}:get_all_tenants"),
+            ctx,
+            &Target::own(ctx),
+        )?;
     }
     if !(ctx.is_admin && all_tenants) {
         f.project_id = ctx.project_id.clone();
@@ -778,7 +807,7 @@ pub async fn index(
     Extension(base): Extension<BaseUrl>,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let (items, limit) = list(&state, &ctx, &p).await?;
+    let (items, limit) = list(&state, &ctx, &p, "index").await?;
     let mut body =
         json!({"servers": items.iter().map(|i| server_summary(&base.0, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&base.0, "servers", &p, &items, limit) {
@@ -821,7 +850,7 @@ pub async fn detail(
     Extension(base): Extension<BaseUrl>,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let (items, limit) = list(&state, &ctx, &p).await?;
+    let (items, limit) = list(&state, &ctx, &p, "detail").await?;
     let hs = host_statuses(&state, &ctx, v).await;
     let tmpl = &state.cfg.default.instance_name_template;
     let servers: Vec<Value> = items
@@ -850,6 +879,11 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let inst = get_instance(&state, &ctx, &id).await?;
+    state.policy.authorize(
+        "os_compute_api:servers:show",
+        &ctx,
+        &Target::project(&inst.project_id),
+    )?;
     let hs = host_statuses(&state, &ctx, v).await;
     let h = inst
         .host
@@ -867,6 +901,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let inst = get_instance(&state, &ctx, &id).await?;
+    state.policy.authorize(
+        "os_compute_api:servers:delete",
+        &ctx,
+        &Target::project(&inst.project_id),
+    )?;
     if inst.locked && !ctx.is_admin {
         return Err(ApiError::conflict(format!(
             "Instance {} is locked",

@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::microversion::ApiVersion;
+use crate::policy::Target;
 use crate::views::micro_isotime;
 use crate::AppState;
 use axum::body::Bytes;
@@ -52,11 +53,9 @@ pub async fn index(
     Extension(v): Extension<ApiVersion>,
     Query(p): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(
-            "os_compute_api:os-services:list",
-        ));
-    }
+    state
+        .policy
+        .authorize("os_compute_api:os-services:list", &ctx, &Target::own(&ctx))?;
     let mut services = state.conductor.service_get_all(&ctx).await?;
     for (k, val) in &p {
         match k.as_str() {
@@ -90,11 +89,11 @@ pub async fn update(
     Path(action): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(
-            "os_compute_api:os-services:update",
-        ));
-    }
+    state.policy.authorize(
+        "os_compute_api:os-services:update",
+        &ctx,
+        &Target::own(&ctx),
+    )?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("Malformed request body"))?;
     let host = str_field(&body, "host")?;
@@ -150,11 +149,11 @@ pub async fn delete(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(
-            "os_compute_api:os-services:delete",
-        ));
-    }
+    state.policy.authorize(
+        "os_compute_api:os-services:delete",
+        &ctx,
+        &Target::own(&ctx),
+    )?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("Invalid uuid {id}")))?;

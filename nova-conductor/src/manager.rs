@@ -4,10 +4,11 @@ use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_db::Db;
 use nova_objects::{
     ComputeNode, ComputeNodeReport, FixedIp, Flavor, Instance, InstanceAction, InstanceCreate,
-    InstanceFault, InstanceFilters, InstanceUpdate, Network, RequestSpec, ResourceRequest, Service,
-    VirtualInterface,
+    InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage, RequestSpec,
+    ResourceRequest, Service, VirtualInterface,
 };
 use nova_rpc::{compute, scheduler, Transport};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub struct ConductorManager {
@@ -317,6 +318,81 @@ impl nova_rpc::conductor::Manager for ConductorManager {
         instance_uuid: Uuid,
     ) -> Result<(), NovaError> {
         self.db.network_deallocate_instance(instance_uuid).await
+    }
+
+    async fn keypair_create(
+        &self,
+        _ctx: &RequestContext,
+        keypair: KeyPair,
+    ) -> Result<KeyPair, NovaError> {
+        self.db.keypair_create(&keypair).await
+    }
+
+    async fn keypair_get(
+        &self,
+        _ctx: &RequestContext,
+        user_id: String,
+        name: String,
+    ) -> Result<KeyPair, NovaError> {
+        self.db.keypair_get(&user_id, &name).await
+    }
+
+    async fn keypair_get_all(
+        &self,
+        _ctx: &RequestContext,
+        user_id: String,
+    ) -> Result<Vec<KeyPair>, NovaError> {
+        self.db.keypair_get_all(&user_id).await
+    }
+
+    async fn keypair_destroy(
+        &self,
+        _ctx: &RequestContext,
+        user_id: String,
+        name: String,
+    ) -> Result<(), NovaError> {
+        self.db.keypair_destroy(&user_id, &name).await
+    }
+
+    async fn keypair_count(
+        &self,
+        _ctx: &RequestContext,
+        user_id: String,
+    ) -> Result<i64, NovaError> {
+        self.db.keypair_count(&user_id).await
+    }
+
+    async fn quota_get_all_by_project(
+        &self,
+        _ctx: &RequestContext,
+        project_id: String,
+    ) -> Result<BTreeMap<String, i64>, NovaError> {
+        self.db.quota_get_all_by_project(&project_id).await
+    }
+
+    async fn quota_update(
+        &self,
+        _ctx: &RequestContext,
+        project_id: String,
+        limits: BTreeMap<String, i64>,
+    ) -> Result<(), NovaError> {
+        self.db.quota_update(&project_id, &limits).await
+    }
+
+    async fn quota_destroy_all_by_project(
+        &self,
+        _ctx: &RequestContext,
+        project_id: String,
+    ) -> Result<(), NovaError> {
+        self.db.quota_destroy_all_by_project(&project_id).await
+    }
+
+    async fn quota_usage(
+        &self,
+        _ctx: &RequestContext,
+        project_id: String,
+    ) -> Result<QuotaUsage, NovaError> {
+        self.db.quota_usage(&project_id).await
     }
 
     async fn schedule_and_build_instances(

@@ -210,6 +210,31 @@ async fn walking_skeleton() {
         )
         .await;
     assert_eq!(s, 403, "{b}");
+    // The project's RAM quota stops it first (403, nothing created) ...
+    let (s, b) = create(
+        &cloud,
+        json!({"server": {"name": "too-big", "imageRef": cloud.image_id, "flavorRef": "huge"}}),
+    )
+    .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Quota exceeded for ram"),
+        "{b}"
+    );
+    // ... so the admin lifts it, and the scheduler has the last word.
+    let (s, b) = cloud
+        .req(
+            Method::PUT,
+            "/os-quota-sets/admin",
+            ADMIN,
+            Some(json!({"quota_set": {"ram": -1}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["quota_set"]["ram"], -1);
     let (s, b) = create(
         &cloud,
         json!({"server": {"name": "too-big", "imageRef": cloud.image_id, "flavorRef": "huge"}}),

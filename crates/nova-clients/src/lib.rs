@@ -1,5 +1,6 @@
 //! HTTP clients for the OpenStack services Nova talks to.
 
 pub mod glance;
+pub mod keystone;
 
 pub use glance::GlanceClient;

@@ -127,6 +127,36 @@ pub static OPTS: &[OptDef] = &[
     opt("oslo_messaging_rabbit", "heartbeat_timeout_threshold", NONNEG, "60", "Seconds before an unresponsive broker connection is considered dead (0 disables heartbeats)."),
     opt("oslo_messaging_rabbit", "rabbit_retry_backoff", POSITIVE, "2", "Seconds added to the reconnect delay on each failed attempt."),
     opt("oslo_messaging_rabbit", "rabbit_interval_max", POSITIVE, "30", "Maximum seconds between reconnect attempts."),
+    // [keystone_authtoken] (keystonemiddleware's options that nova-api uses)
+    opt("keystone_authtoken", "www_authenticate_uri", OptKind::Str, "", "Public Keystone URL sent to clients in WWW-Authenticate."),
+    opt("keystone_authtoken", "auth_url", OptKind::Str, "", "Keystone URL nova-api authenticates itself against and validates tokens with."),
+    opt("keystone_authtoken", "auth_type", OptKind::Choice(&["password"]), "password", "How nova-api authenticates itself to Keystone."),
+    opt("keystone_authtoken", "username", OptKind::Str, "nova", "Service user name."),
+    opt("keystone_authtoken", "password", OptKind::Str, "", "Service user password."),
+    opt("keystone_authtoken", "project_name", OptKind::Str, "service", "Service project name."),
+    opt("keystone_authtoken", "user_domain_name", OptKind::Str, "Default", "Domain of the service user."),
+    opt("keystone_authtoken", "project_domain_name", OptKind::Str, "Default", "Domain of the service project."),
+    opt("keystone_authtoken", "region_name", OptKind::Str, "", "Keystone region."),
+    opt("keystone_authtoken", "service_token_roles", OptKind::List, "service", "Roles a service token must carry to be accepted as one."),
+    opt("keystone_authtoken", "service_token_roles_required", OptKind::Bool, "false", "Reject service tokens without service_token_roles."),
+    opt("keystone_authtoken", "token_cache_time", OptKind::Int { min: -1, max: 86400 }, "300", "Seconds a validated token is cached (-1 disables the cache)."),
+    opt("keystone_authtoken", "memcached_servers", OptKind::List, "", "Ignored: tokens are cached in process."),
+    opt("keystone_authtoken", "http_connect_timeout", POSITIVE, "5", "Seconds to connect to Keystone."),
+    // [oslo_policy]
+    opt("oslo_policy", "policy_file", OptKind::Str, "policy.yaml", "Policy overrides (YAML or JSON), relative to the config file's directory."),
+    opt("oslo_policy", "enforce_scope", OptKind::Bool, "false", "Accepted for compatibility; system scope is not used."),
+    opt("oslo_policy", "enforce_new_defaults", OptKind::Bool, "true", "Accepted for compatibility; the defaults are Nova's new ones."),
+    // [quota]
+    opt("quota", "instances", OptKind::Int { min: -1, max: i64::MAX }, "10", "Instances per project (-1: unlimited)."),
+    opt("quota", "cores", OptKind::Int { min: -1, max: i64::MAX }, "20", "Instance cores per project."),
+    opt("quota", "ram", OptKind::Int { min: -1, max: i64::MAX }, "51200", "Megabytes of instance RAM per project."),
+    opt("quota", "metadata_items", OptKind::Int { min: -1, max: i64::MAX }, "128", "Metadata items per instance."),
+    opt("quota", "injected_files", OptKind::Int { min: -1, max: i64::MAX }, "5", "Injected files per instance."),
+    opt("quota", "injected_file_content_bytes", OptKind::Int { min: -1, max: i64::MAX }, "10240", "Bytes per injected file."),
+    opt("quota", "injected_file_path_length", OptKind::Int { min: -1, max: i64::MAX }, "255", "Length of an injected file path."),
+    opt("quota", "key_pairs", OptKind::Int { min: -1, max: i64::MAX }, "100", "Key pairs per user."),
+    opt("quota", "server_groups", OptKind::Int { min: -1, max: i64::MAX }, "10", "Server groups per project."),
+    opt("quota", "server_group_members", OptKind::Int { min: -1, max: i64::MAX }, "10", "Servers per server group."),
 ];
 
 /// Where a bad value came from, and why it is bad.
@@ -283,15 +313,7 @@ impl RawConfig {
 /// Sections that belong to other services or libraries sharing the file
 /// (keystonemiddleware, oslo.policy, ...): not ours to warn about yet.
 fn is_foreign_section(s: &str) -> bool {
-    matches!(
-        s,
-        "keystone_authtoken"
-            | "oslo_policy"
-            | "oslo_concurrency"
-            | "placement"
-            | "neutron"
-            | "cinder"
-    )
+    matches!(s, "oslo_concurrency" | "placement" | "neutron" | "cinder")
 }
 
 fn unquote(v: &str) -> &str {
@@ -545,6 +567,43 @@ pub struct VncSection {
 }
 
 #[derive(Clone, Debug)]
+pub struct KeystoneAuthtokenSection {
+    pub www_authenticate_uri: String,
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    pub region_name: String,
+    pub service_token_roles: Vec<String>,
+    pub service_token_roles_required: bool,
+    /// Seconds; negative disables caching.
+    pub token_cache_time: i64,
+    pub http_connect_timeout: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PolicySection {
+    /// Resolved against the directory of the last config file when relative.
+    pub policy_file: String,
+}
+
+/// `[quota]` defaults: resource name → limit (-1 unlimited), in Nova's order.
+pub const QUOTA_RESOURCES: &[&str] = &[
+    "instances",
+    "cores",
+    "ram",
+    "metadata_items",
+    "injected_files",
+    "injected_file_content_bytes",
+    "injected_file_path_length",
+    "key_pairs",
+    "server_groups",
+    "server_group_members",
+];
+
+#[derive(Clone, Debug)]
 pub struct RabbitSection {
     pub heartbeat_timeout_threshold: u16,
     pub rabbit_retry_backoff: u64,
@@ -562,6 +621,10 @@ pub struct NovaConfig {
     pub scheduler: SchedulerSection,
     pub vnc: VncSection,
     pub rabbit: RabbitSection,
+    pub keystone_authtoken: KeystoneAuthtokenSection,
+    pub oslo_policy: PolicySection,
+    /// `[quota]`: default limit per resource of [`QUOTA_RESOURCES`].
+    pub quota: std::collections::BTreeMap<String, i64>,
     /// Warnings found while loading (unknown options), to log once tracing is up.
     pub warnings: Vec<String>,
 }
@@ -696,6 +759,39 @@ impl NovaConfig {
                 rabbit_retry_backoff: u(r.int("oslo_messaging_rabbit", "rabbit_retry_backoff")?),
                 rabbit_interval_max: u(r.int("oslo_messaging_rabbit", "rabbit_interval_max")?),
             },
+            keystone_authtoken: KeystoneAuthtokenSection {
+                www_authenticate_uri: r.string("keystone_authtoken", "www_authenticate_uri")?,
+                auth_url: r.string("keystone_authtoken", "auth_url")?,
+                username: r.string("keystone_authtoken", "username")?,
+                password: r.string("keystone_authtoken", "password")?,
+                project_name: r.string("keystone_authtoken", "project_name")?,
+                user_domain_name: r.string("keystone_authtoken", "user_domain_name")?,
+                project_domain_name: r.string("keystone_authtoken", "project_domain_name")?,
+                region_name: r.string("keystone_authtoken", "region_name")?,
+                service_token_roles: r.list("keystone_authtoken", "service_token_roles")?,
+                service_token_roles_required: r
+                    .boolean("keystone_authtoken", "service_token_roles_required")?,
+                token_cache_time: r.int("keystone_authtoken", "token_cache_time")?,
+                http_connect_timeout: u(r.int("keystone_authtoken", "http_connect_timeout")?),
+            },
+            oslo_policy: PolicySection {
+                policy_file: {
+                    let f = r.string("oslo_policy", "policy_file")?;
+                    let _ = r.boolean("oslo_policy", "enforce_scope")?;
+                    let _ = r.boolean("oslo_policy", "enforce_new_defaults")?;
+                    match (std::path::Path::new(&f).is_absolute(), raw.files.last()) {
+                        (false, Some(last)) => last
+                            .parent()
+                            .map(|d| d.join(&f).display().to_string())
+                            .unwrap_or(f),
+                        _ => f,
+                    }
+                },
+            },
+            quota: QUOTA_RESOURCES
+                .iter()
+                .map(|q| Ok((q.to_string(), r.int("quota", q)?)))
+                .collect::<Result<_, ConfigError>>()?,
             warnings: raw.unknown_options(),
         })
     }

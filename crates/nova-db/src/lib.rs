@@ -8,6 +8,7 @@
 mod flavors;
 mod instances;
 mod networks;
+mod quotas;
 mod services;
 
 use nova_common::NovaError;

@@ -590,6 +590,27 @@ pub struct InstanceActionEvent {
     pub host: Option<String>,
 }
 
+/// A key pair (`key_pairs`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyPair {
+    pub id: i64,
+    pub name: String,
+    pub user_id: String,
+    pub fingerprint: String,
+    pub public_key: String,
+    #[serde(rename = "type")]
+    pub key_type: String,
+    pub created_at: Option<Timestamp>,
+}
+
+/// What a project uses of the counted quota resources.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuotaUsage {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+}
+
 /// Instance actions as Nova names them (`nova.compute.instance_actions`).
 pub mod instance_actions {
     pub const CREATE: &str = "create";

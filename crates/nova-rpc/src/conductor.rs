@@ -3,9 +3,10 @@
 
 use nova_objects::{
     ComputeNode, ComputeNodeReport, FixedIp, Flavor, Instance, InstanceAction, InstanceCreate,
-    InstanceFault, InstanceFilters, InstanceUpdate, Network, RequestSpec, ResourceRequest, Service,
-    VirtualInterface,
+    InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage, RequestSpec,
+    ResourceRequest, Service, VirtualInterface,
 };
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 crate::rpc_api! {
@@ -52,6 +53,17 @@ crate::rpc_api! {
     call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;
     /// Release the instance's fixed IPs and delete its VIFs.
     call fn network_deallocate_instance(instance_uuid: Uuid) -> ();
+    // --- key pairs and quotas ---
+    call fn keypair_create(keypair: KeyPair) -> KeyPair;
+    call fn keypair_get(user_id: String, name: String) -> KeyPair;
+    call fn keypair_get_all(user_id: String) -> Vec<KeyPair>;
+    call fn keypair_destroy(user_id: String, name: String) -> ();
+    call fn keypair_count(user_id: String) -> i64;
+    /// The project's quota overrides (resource → limit).
+    call fn quota_get_all_by_project(project_id: String) -> BTreeMap<String, i64>;
+    call fn quota_update(project_id: String, limits: BTreeMap<String, i64>) -> ();
+    call fn quota_destroy_all_by_project(project_id: String) -> ();
+    call fn quota_usage(project_id: String) -> QuotaUsage;
     // --- compute tasks ---
     /// Schedule the instances and cast their builds to the chosen hosts.
     cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>) -> ();
