@@ -17,14 +17,19 @@
 #             alt_demo      with member and reader on project alt_demo
 #   services  nova (compute) and glance (image), each with public, internal
 #             and admin endpoints in the region at the given URLs (an
-#             existing endpoint with another URL is updated).
-# Passwords are (re)set on every run, so changing one in the environment and
-# re-running takes effect.  Then it checks the result (role assignments,
-# endpoints, and a password token for every user) and writes
+#             existing endpoint with another URL is updated); the same for
+#             keystone (identity, made by bootstrap) and <keystone_url>, so
+#             the catalog follows Keystone to a new port.
+# A user whose password does not work (tried with a token request) gets it
+# set, so changing one in the environment and re-running takes effect.  Then
+# it checks the result (role assignments, endpoints, and a project-scoped
+# password token for every user) and writes
 #   $CLOUDS_YAML (default /etc/openstack/clouds.yaml, mode 600): clouds
 #     admin, demo, alt_demo, and nova, glance (the service users),
 #   openrc-admin, openrc-demo, openrc-alt_demo next to it (export OS_*).
 # Idempotent: re-running on a set-up Keystone changes nothing and succeeds.
+# Takes ~10-15 s (two `openstack` runs in batch mode plus a few token
+# requests), most of it Python start-up and bcrypt password checks.
 #
 # Environment: NOVA_VENV (/opt/nova-rs/venv), KEYSTONE_ADMIN_PASSWORD (admin),
 #   NOVA_SERVICE_PASSWORD (nova), GLANCE_SERVICE_PASSWORD (glance),
@@ -161,7 +166,7 @@ svc_id() {   # <type> -> id of the first service of that type, if any
             echo "role add --project $pid --user $uid $rid"
         fi
     done
-    for spec in "nova compute $NOVA_URL" "glance image $GLANCE_URL"; do
+    for spec in "keystone identity $KS_URL" "nova compute $NOVA_URL" "glance image $GLANCE_URL"; do
         read -r name type url <<< "$spec"
         svc="$(svc_id "$type")"
         if [ -z "$svc" ]; then
@@ -197,7 +202,7 @@ for a in "admin nova service" "service nova service" "admin glance service" \
     grep -Eq "^$role $user@Default +$project@Default " "$WORK/out2" ||
         { echo "cloud-setup: missing role assignment: $role for $user on $project" >&2; fail=1; }
 done
-for spec in "compute $NOVA_URL" "image $GLANCE_URL"; do
+for spec in "identity $KS_URL" "compute $NOVA_URL" "image $GLANCE_URL"; do
     read -r type url <<< "$spec"
     for iface in public internal admin; do
         awk -v t="$type" -v i="$iface" -v r="$REGION" -v u="$url" \

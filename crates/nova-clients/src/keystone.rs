@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex as AsyncMutex;
-use tracing::{debug, warn};
+use tracing::warn;
 
 /// Upper bound on cached tokens; the oldest half is dropped when full.
 const MAX_CACHED_TOKENS: usize = 10_000;
@@ -250,7 +250,7 @@ impl KeystoneAuth {
                         .await
                         .map_err(|e| AuthError::Unavailable(e.to_string()))?;
                     let id = parse_identity(&body)?;
-                    debug!(user = %id.user_id, project = %id.project_id, "token validated");
+                    tracing::info!(user = %id.user_id, project = %id.project_id, "validated a token with Keystone");
                     self.remember(key, &id);
                     return Ok(id);
                 }
