@@ -53,7 +53,8 @@ fn wrk(url: &str) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let cloud = Cloud::start_with(|id| vec![(format!("bench-{id}"), "fake.FakeDriver")]).await;
+    let cloud =
+        Cloud::start_with(|id| vec![(format!("bench-{id}"), "fake.FakeDriver")], false).await;
     cloud
         .wait_for("compute node", 30, || async {
             let (_, b) = cloud.get("/os-hypervisors", ADMIN).await;

@@ -59,6 +59,14 @@ pub struct Daemon {
 
 pub struct Cloud {
     pub id: String,
+    /// Keystone's URL (`.../v3`) when the cloud authenticates with Keystone.
+    pub keystone: Option<String>,
+    /// Tokens (or `user:project` with noauth2) of the admin, demo and alt_demo users.
+    pub admin: String,
+    pub demo: String,
+    pub alt: String,
+    pub admin_project: String,
+    pub demo_project: String,
     pub dir: PathBuf,
     pub api: String,
     pub glance: String,
@@ -79,13 +87,17 @@ pub fn compute_hosts(id: &str) -> Vec<(String, &'static str)> {
 }
 
 impl Cloud {
-    /// The standard test cloud: one fake and one libvirt (test driver) compute.
+    /// The standard test cloud: Keystone, one fake and one libvirt (test driver) compute.
     pub async fn start() -> Cloud {
-        Cloud::start_with(compute_hosts).await
+        Cloud::start_with(compute_hosts, true).await
     }
 
-    /// A cloud with the given compute hosts (host name, compute_driver).
-    pub async fn start_with(computes: impl Fn(&str) -> Vec<(String, &'static str)>) -> Cloud {
+    /// A cloud with the given compute hosts (host name, compute_driver), with
+    /// Keystone (and a Keystone-protected Glance) or with noauth2.
+    pub async fn start_with(
+        computes: impl Fn(&str) -> Vec<(String, &'static str)>,
+        with_keystone: bool,
+    ) -> Cloud {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
         let dir = std::env::temp_dir().join(format!("nova-e2e-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -111,20 +123,68 @@ impl Cloud {
             ".*",
         ]));
 
-        // Glance, from the venv made by deploy/install.sh.
         let gport = free_port();
-        run(Command::new("bash")
-            .arg(workspace_root().join("deploy/lib/glance.sh"))
-            .args([
-                "start",
-                dir.join("glance").to_str().unwrap(),
-                &gport.to_string(),
-            ]));
+        let api_port = free_port();
         let glance = format!("http://127.0.0.1:{gport}");
         let http = reqwest::Client::new();
-        let image_id = upload_image(&http, &glance, "e2e-image").await;
+        // Keystone first (the services' users must exist before Glance validates tokens).
+        let keystone = with_keystone.then(|| {
+            let kport = free_port();
+            let url = format!("http://127.0.0.1:{kport}/v3");
+            run(Command::new("bash")
+                .env("KEYSTONE_PASSWORD_HASH_ROUNDS", "4")
+                .arg(workspace_root().join("deploy/lib/keystone.sh"))
+                .args([
+                    "start",
+                    dir.join("keystone").to_str().unwrap(),
+                    &kport.to_string(),
+                ]));
+            run(Command::new("bash")
+                .env("CLOUDS_YAML", dir.join("clouds.yaml"))
+                .arg(workspace_root().join("deploy/lib/cloud-setup.sh"))
+                .args([&url, &format!("http://127.0.0.1:{api_port}/v2.1"), &glance]));
+            url
+        });
+        // Glance, from the venv made by deploy/install.sh.
+        let mut g = Command::new("bash");
+        if let Some(k) = &keystone {
+            g.env("GLANCE_KEYSTONE_URL", k);
+        }
+        run(g.arg(workspace_root().join("deploy/lib/glance.sh")).args([
+            "start",
+            dir.join("glance").to_str().unwrap(),
+            &gport.to_string(),
+        ]));
+        let (admin, admin_project, demo, demo_project, alt) = match &keystone {
+            Some(k) => {
+                let (a, ap) = keystone_token(&http, k, "admin", "admin", "admin").await;
+                let (d, dp) = keystone_token(&http, k, "demo", "demo", "demo").await;
+                let (t, _) = keystone_token(&http, k, "alt_demo", "alt_demo", "alt_demo").await;
+                (a, ap, d, dp, t)
+            }
+            None => (
+                "admin:admin".to_string(),
+                "admin".to_string(),
+                "demo:demo".to_string(),
+                "demo".to_string(),
+                "alt_demo:alt_demo".to_string(),
+            ),
+        };
+        let image_id = upload_image(
+            &http,
+            &glance,
+            "e2e-image",
+            keystone.as_ref().map(|_| admin.as_str()),
+        )
+        .await;
+        let auth = match &keystone {
+            Some(k) => format!(
+                "[api]\nauth_strategy = keystone\n[keystone_authtoken]\nwww_authenticate_uri = {k}\nauth_url = {k}\n\
+                 username = nova\npassword = nova\nproject_name = service\ntoken_cache_time = 3\n"
+            ),
+            None => "[api]\nauth_strategy = noauth2\n".to_string(),
+        };
 
-        let api_port = free_port();
         let conf = dir.join("nova.conf");
         std::fs::write(
             &conf,
@@ -134,7 +194,7 @@ impl Cloud {
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
                  compute_driver = fake.FakeDriver\n\
                  [database]\nconnection = postgresql://postgres@127.0.0.1/{db}\n\
-                 [api]\nauth_strategy = noauth2\n\
+                 {auth}\
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
                  [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n",
@@ -162,6 +222,12 @@ impl Cloud {
 
         let mut cloud = Cloud {
             id: id.clone(),
+            keystone,
+            admin,
+            demo,
+            alt,
+            admin_project,
+            demo_project,
             api: format!("http://127.0.0.1:{api_port}/v2.1"),
             glance,
             image_id,
@@ -293,6 +359,57 @@ impl Cloud {
             .unwrap_or(0)
     }
 
+    /// Run the `openstack` CLI (python-openstackclient from the project's venv)
+    /// as one of the clouds of the generated clouds.yaml: (success, stdout, stderr).
+    pub fn openstack(&self, cloud: &str, args: &[&str]) -> (bool, String, String) {
+        let venv = std::env::var("NOVA_VENV").unwrap_or_else(|_| "/opt/nova-rs/venv".into());
+        let out = Command::new(format!("{venv}/bin/openstack"))
+            .env("OS_CLIENT_CONFIG_FILE", self.dir.join("clouds.yaml"))
+            .env("OS_CLOUD", cloud)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// `openstack ...` that must succeed; its stdout.
+    pub fn osc(&self, cloud: &str, args: &[&str]) -> String {
+        let (ok, out, err) = self.openstack(cloud, args);
+        assert!(
+            ok,
+            "openstack {args:?} as {cloud} failed:\n{out}\n{err}\napi log tail: {}",
+            tail(&self.log("nova-api"), 30)
+        );
+        out
+    }
+
+    /// Stop or start this cloud's Keystone.
+    pub fn keystone_ctl(&self, action: &str) {
+        let mut args = vec![
+            action.to_string(),
+            self.dir.join("keystone").display().to_string(),
+        ];
+        if action == "start" {
+            let port = self
+                .keystone
+                .as_ref()
+                .unwrap()
+                .trim_end_matches("/v3")
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_string();
+            args.push(port);
+        }
+        run(Command::new("bash")
+            .arg(workspace_root().join("deploy/lib/keystone.sh"))
+            .args(&args));
+    }
+
     pub fn kill(&mut self, name: &str) {
         let d = self.daemons.iter_mut().find(|d| d.name == name).unwrap();
         d.child.kill().unwrap();
@@ -325,9 +442,45 @@ impl Cloud {
     }
 }
 
-pub async fn upload_image(http: &reqwest::Client, glance: &str, name: &str) -> String {
-    let r: Value = http
-        .post(format!("{glance}/v2/images"))
+/// A project-scoped password token: (token, project id).
+pub async fn keystone_token(
+    http: &reqwest::Client,
+    keystone: &str,
+    user: &str,
+    password: &str,
+    project: &str,
+) -> (String, String) {
+    let resp = http
+        .post(format!("{keystone}/auth/tokens?nocatalog"))
+        .json(&json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201, "token for {user}");
+    let token = resp.headers()["x-subject-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = resp.json().await.unwrap();
+    (
+        token,
+        body["token"]["project"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+pub async fn upload_image(
+    http: &reqwest::Client,
+    glance: &str,
+    name: &str,
+    token: Option<&str>,
+) -> String {
+    let auth = |r: reqwest::RequestBuilder| match token {
+        Some(t) => r.header("X-Auth-Token", t),
+        None => r,
+    };
+    let r: Value = auth(http.post(format!("{glance}/v2/images")))
         .json(&json!({"name": name, "disk_format": "raw", "container_format": "bare", "visibility": "public"}))
         .send()
         .await
@@ -336,8 +489,7 @@ pub async fn upload_image(http: &reqwest::Client, glance: &str, name: &str) -> S
         .await
         .unwrap();
     let id = r["id"].as_str().unwrap().to_string();
-    let resp = http
-        .put(format!("{glance}/v2/images/{id}/file"))
+    let resp = auth(http.put(format!("{glance}/v2/images/{id}/file")))
         .header("Content-Type", "application/octet-stream")
         .body(vec![0u8; 65536])
         .send()
@@ -361,6 +513,15 @@ impl Drop for Cloud {
             .arg(workspace_root().join("deploy/lib/glance.sh"))
             .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
             .output();
+        if self.keystone.is_some() {
+            let _ = Command::new("bash")
+                .arg(workspace_root().join("deploy/lib/keystone.sh"))
+                .args([
+                    "stop",
+                    self.dir.join("keystone").to_str().unwrap_or_default(),
+                ])
+                .output();
+        }
         let _ = Command::new("psql")
             .args([
                 "-h",
@@ -378,4 +539,9 @@ impl Drop for Cloud {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

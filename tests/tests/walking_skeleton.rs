@@ -1,5 +1,5 @@
 //! The walking skeleton, end to end: the seven binaries as processes from
-//! one nova.conf against real PostgreSQL, RabbitMQ and Glance.
+//! one nova.conf against real PostgreSQL, RabbitMQ, Keystone and Glance.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,10 +7,8 @@ use nova_e2e::{compute_hosts, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const ADMIN: &str = "admin:admin";
-
 async fn server_state(cloud: &Cloud, id: &str) -> (u16, Value) {
-    let (s, b) = cloud.get(&format!("/servers/{id}"), ADMIN).await;
+    let (s, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
     (s, b["server"].clone())
 }
 
@@ -29,7 +27,9 @@ async fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
 }
 
 async fn create(cloud: &Cloud, body: Value) -> (u16, Value) {
-    cloud.req(Method::POST, "/servers", ADMIN, Some(body)).await
+    cloud
+        .req(Method::POST, "/servers", &cloud.admin, Some(body))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,13 +38,13 @@ async fn walking_skeleton() {
     let hosts = compute_hosts(&cloud.id);
 
     // Versions and microversions.
-    let (s, v) = cloud.get("", ADMIN).await;
+    let (s, v) = cloud.get("", &cloud.admin).await;
     assert_eq!(s, 200);
     assert_eq!(v["version"]["id"], "v2.1");
     let resp = cloud
         .http
         .get(format!("{}/flavors", cloud.api))
-        .header("X-Auth-Token", ADMIN)
+        .header("X-Auth-Token", &cloud.admin)
         .header("OpenStack-API-Version", "compute 2.25")
         .send()
         .await
@@ -62,7 +62,7 @@ async fn walking_skeleton() {
     let resp = cloud
         .http
         .get(format!("{}/flavors", cloud.api))
-        .header("X-Auth-Token", ADMIN)
+        .header("X-Auth-Token", &cloud.admin)
         .header("OpenStack-API-Version", "compute 2.999")
         .send()
         .await
@@ -72,18 +72,18 @@ async fn walking_skeleton() {
     // Every service checks in and is up: 5 control binaries + 2 computes.
     cloud
         .wait_for("all services up", 30, || async {
-            let (_, b) = cloud.get("/os-services", ADMIN).await;
+            let (_, b) = cloud.get("/os-services", &cloud.admin).await;
             let svcs = b["services"].as_array().cloned().unwrap_or_default();
             (svcs.len() == 7 && svcs.iter().all(|s| s["state"] == "up")).then_some(())
         })
         .await;
-    let (s, b) = cloud.get("/os-services", "demo:demo").await;
+    let (s, b) = cloud.get("/os-services", &cloud.demo).await;
     assert_eq!(s, 403, "{b}");
 
     // Both compute nodes report resources.
     let hv = cloud
         .wait_for("two hypervisors", 30, || async {
-            let (_, b) = cloud.get("/os-hypervisors/detail", ADMIN).await;
+            let (_, b) = cloud.get("/os-hypervisors/detail", &cloud.admin).await;
             let h = b["hypervisors"].as_array().cloned().unwrap_or_default();
             (h.len() == 2).then_some(h)
         })
@@ -137,13 +137,13 @@ async fn walking_skeleton() {
             .unwrap()
             .starts_with("fa:16:3e"));
     }
-    let (_, list) = cloud.get("/servers", ADMIN).await;
+    let (_, list) = cloud.get("/servers", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
     // Another project sees none of them, and cannot reach them by id.
-    let (_, other) = cloud.get("/servers/detail", "demo:demo").await;
+    let (_, other) = cloud.get("/servers/detail", &cloud.demo).await;
     assert_eq!(other["servers"].as_array().unwrap().len(), 0);
     let (s, f) = cloud
-        .get(&format!("/servers/{}", ids[0].0), "demo:demo")
+        .get(&format!("/servers/{}", ids[0].0), &cloud.demo)
         .await;
     assert_eq!(s, 404, "{f}");
     assert!(f["itemNotFound"]["message"]
@@ -151,7 +151,7 @@ async fn walking_skeleton() {
         .unwrap()
         .contains("could not be found"));
     // Usage shows on the hypervisors.
-    let (_, b) = cloud.get("/os-hypervisors/detail", ADMIN).await;
+    let (_, b) = cloud.get("/os-hypervisors/detail", &cloud.admin).await;
     for h in b["hypervisors"].as_array().unwrap() {
         assert_eq!(h["running_vms"], 3, "{h}");
     }
@@ -186,9 +186,11 @@ async fn walking_skeleton() {
         let msg = b["badRequest"]["message"].as_str().unwrap();
         assert!(msg.contains(needle), "{msg} should name {needle}");
     }
-    let (s, b) = cloud.req(Method::POST, "/servers", ADMIN, None).await;
+    let (s, b) = cloud
+        .req(Method::POST, "/servers", &cloud.admin, None)
+        .await;
     assert_eq!(s, 400, "{b}");
-    let (_, list) = cloud.get("/servers", ADMIN).await;
+    let (_, list) = cloud.get("/servers", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
 
     // A flavor larger than any host: ERROR with a NoValidHost fault naming the filter.
@@ -196,7 +198,7 @@ async fn walking_skeleton() {
         .req(
             Method::POST,
             "/flavors",
-            ADMIN,
+            &cloud.admin,
             Some(json!({"flavor": {"name": "huge", "ram": 100_000_000, "vcpus": 1, "disk": 1, "id": "huge"}})),
         )
         .await;
@@ -205,7 +207,7 @@ async fn walking_skeleton() {
         .req(
             Method::POST,
             "/flavors",
-            "demo:demo",
+            &cloud.demo,
             Some(json!({"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}})),
         )
         .await;
@@ -228,8 +230,8 @@ async fn walking_skeleton() {
     let (s, b) = cloud
         .req(
             Method::PUT,
-            "/os-quota-sets/admin",
-            ADMIN,
+            &format!("/os-quota-sets/{}", cloud.admin_project),
+            &cloud.admin,
             Some(json!({"quota_set": {"ram": -1}})),
         )
         .await;
@@ -251,7 +253,12 @@ async fn walking_skeleton() {
     // Delete everything (the ERROR one too) and see it gone.
     for id in ids.iter().map(|(i, _)| i.clone()).chain([big.clone()]) {
         let (s, b) = cloud
-            .req(Method::DELETE, &format!("/servers/{id}"), ADMIN, None)
+            .req(
+                Method::DELETE,
+                &format!("/servers/{id}"),
+                &cloud.admin,
+                None,
+            )
             .await;
         assert_eq!(s, 204, "{b}");
     }
@@ -263,9 +270,9 @@ async fn walking_skeleton() {
             })
             .await;
     }
-    let (_, list) = cloud.get("/servers/detail", ADMIN).await;
+    let (_, list) = cloud.get("/servers/detail", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 0);
-    let (_, b) = cloud.get("/os-hypervisors/detail", ADMIN).await;
+    let (_, b) = cloud.get("/os-hypervisors/detail", &cloud.admin).await;
     for h in b["hypervisors"].as_array().unwrap() {
         assert_eq!(h["running_vms"], 0, "{h}");
     }
@@ -275,7 +282,9 @@ async fn walking_skeleton() {
     cloud.kill(&format!("nova-compute@{fake_host}"));
     cloud
         .wait_for("the killed compute to be down", 30, || async {
-            let (_, b) = cloud.get("/os-services?binary=nova-compute", ADMIN).await;
+            let (_, b) = cloud
+                .get("/os-services?binary=nova-compute", &cloud.admin)
+                .await;
             b["services"]
                 .as_array()
                 .unwrap()
@@ -284,7 +293,7 @@ async fn walking_skeleton() {
                 .then_some(())
         })
         .await;
-    let (_, b) = cloud.get("/os-services", ADMIN).await;
+    let (_, b) = cloud.get("/os-services", &cloud.admin).await;
     let up = b["services"]
         .as_array()
         .unwrap()
