@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Bring up a whole nova-rs cloud on this host: dependencies, build, database,
-# Glance with one image, a fixed-IP network and the six daemons. Re-running
-# restarts the daemons on the fresh build. Prints how to use the cloud.
+# Keystone (5000) with the admin/demo users and the service catalog, Glance
+# (9292) behind Keystone with one image, a fixed-IP network and the six
+# daemons. Re-running restarts everything on the fresh build. Prints how to
+# use the cloud with the openstack CLI.
 #
 # Environment: NOVA_CONF (/etc/nova/nova.conf), NOVA_STATE (/var/lib/nova-rs),
 #   NOVA_LOG_DIR (/var/log/nova), NOVA_COMPUTE_DRIVER (libvirt.LibvirtDriver),
@@ -9,6 +11,8 @@
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf="${NOVA_CONF:-/etc/nova/nova.conf}"
+clouds="${CLOUDS_YAML:-/etc/openstack/clouds.yaml}"
+venv="${NOVA_VENV:-/opt/nova-rs/venv}"
 state="${NOVA_STATE:-/var/lib/nova-rs}"
 logs="${NOVA_LOG_DIR:-/var/log/nova}"
 db="${NOVA_DB:-nova}"
@@ -24,6 +28,13 @@ mkdir -p "$(dirname "$conf")" "$state" "$logs"
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
     || { log "creating database $db"; psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"; }
 
+# Keystone, then the catalog and users, then Glance behind Keystone.
+bash "$top/deploy/lib/keystone.sh" start "$state/keystone" 5000
+CLOUDS_YAML="$clouds" bash "$top/deploy/lib/cloud-setup.sh" \
+    http://127.0.0.1:5000/v3 http://127.0.0.1:8774/v2.1 http://127.0.0.1:9292
+bash "$top/deploy/lib/glance.sh" stop "$state/glance"
+GLANCE_KEYSTONE_URL=http://127.0.0.1:5000/v3 bash "$top/deploy/lib/glance.sh" start "$state/glance" 9292
+
 if [ ! -f "$conf" ]; then
     log "writing $conf"
     cat > "$conf" <<CONF
@@ -38,8 +49,17 @@ osapi_compute_listen = 0.0.0.0
 connection = postgresql://postgres@127.0.0.1/$db
 
 [api]
-# Keystone comes next; until then tokens are "user:project" (admin when user is admin).
-auth_strategy = noauth2
+auth_strategy = keystone
+
+[keystone_authtoken]
+www_authenticate_uri = http://127.0.0.1:5000/v3
+auth_url = http://127.0.0.1:5000/v3
+auth_type = password
+username = nova
+password = ${NOVA_SERVICE_PASSWORD:-nova}
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
 
 [glance]
 api_servers = http://127.0.0.1:9292
@@ -57,16 +77,13 @@ if ! "$bin/nova-manage" --config-file "$conf" network list | grep -q private; th
     "$bin/nova-manage" --config-file "$conf" network create --label private --fixed_range_v4 10.0.0.0/24
 fi
 
-bash "$top/deploy/lib/glance.sh" start "$state/glance" 9292
-image_id=$(curl -sf http://127.0.0.1:9292/v2/images?name=tiny | python3 -c 'import json,sys; i=json.load(sys.stdin)["images"]; print(i[0]["id"] if i else "")')
+export OS_CLIENT_CONFIG_FILE="$clouds"
+image_id=$(OS_CLOUD=admin "$venv/bin/openstack" image list --name tiny -f value -c ID | head -n1)
 if [ -z "$image_id" ]; then
     log "uploading image 'tiny' to Glance"
-    image_id=$(curl -sf -X POST http://127.0.0.1:9292/v2/images -H 'Content-Type: application/json' \
-        -d '{"name": "tiny", "disk_format": "raw", "container_format": "bare", "visibility": "public"}' \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
     head -c 1048576 /dev/zero > "$state/tiny.img"
-    curl -sf -X PUT "http://127.0.0.1:9292/v2/images/$image_id/file" \
-        -H 'Content-Type: application/octet-stream' --data-binary @"$state/tiny.img"
+    image_id=$(OS_CLOUD=admin "$venv/bin/openstack" image create --public --disk-format raw \
+        --container-format bare --file "$state/tiny.img" -f value -c id tiny)
 fi
 
 for d in nova-conductor nova-scheduler nova-network nova-compute nova-api nova-novncproxy; do
@@ -87,16 +104,22 @@ done
 cat <<USAGE
 
 nova-rs is running. Compute API: http://127.0.0.1:8774/v2.1  (config: $conf)
-Authentication is noauth2 for now: send  X-Auth-Token: <user>:<project>  (user "admin" is an admin).
+Keystone: http://127.0.0.1:5000/v3   Glance: http://127.0.0.1:9292
+Credentials for the openstack CLI are in $clouds (clouds: admin, demo, alt_demo),
+or source one of $(dirname "$clouds")/openrc-{admin,demo,alt_demo}.
 
-  T='X-Auth-Token: admin:admin'
-  curl -s -H "\$T" http://127.0.0.1:8774/v2.1/flavors
-  curl -s -H "\$T" -H 'Content-Type: application/json' http://127.0.0.1:8774/v2.1/servers \\
-       -d '{"server": {"name": "vm1", "imageRef": "$image_id", "flavorRef": "1"}}'
-  curl -s -H "\$T" http://127.0.0.1:8774/v2.1/servers/detail
-  curl -s -H "\$T" http://127.0.0.1:8774/v2.1/os-services
-  curl -s -H "\$T" -X DELETE http://127.0.0.1:8774/v2.1/servers/<id>
+  export OS_CLIENT_CONFIG_FILE=$clouds OS_CLOUD=demo PATH=$venv/bin:\$PATH
+  openstack flavor list
+  openstack keypair create mykey > mykey.pem
+  openstack server create --image tiny --flavor m1.tiny --key-name mykey --wait vm1
+  openstack server list
+  openstack server delete --wait vm1
+  OS_CLOUD=admin openstack compute service list
+
+With curl:  T=\$(openstack token issue -f value -c id)
+  curl -s -H "X-Auth-Token: \$T" http://127.0.0.1:8774/v2.1/servers/detail
 
 Operator tool:  $bin/nova-manage --config-file $conf service list
-Stop everything: for p in $state/*.pid; do kill \$(cat \$p); done; bash $top/deploy/lib/glance.sh stop $state/glance
+Stop everything: for p in $state/*.pid; do kill \$(cat \$p); done
+                 bash $top/deploy/lib/glance.sh stop $state/glance; bash $top/deploy/lib/keystone.sh stop $state/keystone
 USAGE

@@ -43,7 +43,7 @@ amqp_up || { echo "RabbitMQ is not reachable on 127.0.0.1:5672" >&2; exit 1; }
 log "RabbitMQ is up"
 
 # --- Glance (PyPI) in a venv --------------------------------------------------
-bash "$here/lib/venv.sh" glance
+bash "$here/lib/venv.sh" glance keystone osc
 
 # --- Rust toolchain -----------------------------------------------------------
 command -v cargo >/dev/null 2>&1 || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
