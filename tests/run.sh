@@ -9,4 +9,4 @@ bash deploy/install.sh
 echo "[tests] cargo build --workspace --bins"
 cargo build --workspace --bins
 echo "[tests] cargo test --workspace"
-cargo test --workspace -- --test-threads=2
+cargo test --workspace --no-fail-fast -- --test-threads=2
