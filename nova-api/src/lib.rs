@@ -14,6 +14,7 @@ mod limits;
 mod microversion;
 mod middleware;
 mod policy;
+mod server_actions;
 mod servers;
 mod services;
 mod versions;
@@ -52,6 +53,10 @@ pub fn router(state: AppState) -> Router {
         .route("/servers", get(servers::index).post(servers::create))
         .route("/servers/detail", get(servers::detail))
         .route("/servers/{id}", get(servers::show).delete(servers::delete))
+        .route(
+            "/servers/{id}/action",
+            axum::routing::post(server_actions::action),
+        )
         .route("/flavors", get(flavors::index).post(flavors::create))
         .route("/flavors/detail", get(flavors::detail))
         .route("/flavors/{id}", get(flavors::show).delete(flavors::delete))

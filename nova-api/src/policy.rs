@@ -69,6 +69,50 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-extended-server-attributes",
         "rule:admin_api",
     ),
+    (
+        "os_compute_api:servers:reboot",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:servers:stop",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:servers:start",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-pause-server:pause",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-pause-server:unpause",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-suspend-server:suspend",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-suspend-server:resume",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-lock-server:lock",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-lock-server:unlock",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-lock-server:unlock:unlock_override",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-console-output",
+        "rule:project_member_or_admin",
+    ),
     ("os_compute_api:os-flavor-manage:create", "rule:admin_api"),
     ("os_compute_api:os-flavor-manage:delete", "rule:admin_api"),
     ("os_compute_api:os-services:list", "rule:admin_api"),
@@ -503,6 +547,32 @@ mod tests {
             e.message,
             "Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed."
         );
+    }
+
+    /// Every rule name the handlers check has a default (an unknown name would deny).
+    #[test]
+    fn every_checked_rule_has_a_default() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut names = vec![];
+        for entry in std::fs::read_dir(dir).expect("src") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).unwrap_or_default();
+            for part in text.split('"').skip(1).step_by(2) {
+                if part.starts_with("os_compute_api:")
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_:-".contains(c))
+                {
+                    names.push(part.to_string());
+                }
+            }
+        }
+        assert!(names.len() > 20);
+        for n in names {
+            assert!(
+                DEFAULT_RULES.iter().any(|(k, _)| *k == n),
+                "no default rule for {n}"
+            );
+        }
     }
 
     #[test]

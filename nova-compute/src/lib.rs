@@ -2,6 +2,7 @@
 //! and destroys instances through the configured `VirtDriver`, reports the
 //! node's resources and reconciles the database with the hypervisor on start.
 
+mod actions;
 mod manager;
 mod resource_tracker;
 
@@ -41,6 +42,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         warn!("init_host did not finish: {e}");
     }
     let periodic = resource_tracker::spawn_periodic(manager.clone(), shutdown.clone());
+    let power_sync = actions::spawn_power_sync(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     nova_rpc::compute::serve(
         &transport,
@@ -52,6 +54,9 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     .await;
     hb.abort();
     periodic.abort();
+    if let Some(p) = power_sync {
+        p.abort();
+    }
     transport.close().await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `ComputeManager`: the server side of `compute.<host>`.
 
+use crate::actions;
 use chrono::Utc;
 use nova_common::context::ReadDeleted;
 use nova_common::states::{power_state, TaskState, VmState};
@@ -30,7 +31,7 @@ pub struct ComputeManager {
     building: Mutex<HashSet<Uuid>>,
 }
 
-fn virt_to_nova(e: VirtError) -> NovaError {
+pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
     match e {
         VirtError::InstanceNotFound(u) => NovaError::InstanceNotFound {
             instance_id: u.to_string(),
@@ -65,7 +66,7 @@ impl ComputeManager {
         &self.cfg.default.host
     }
 
-    async fn lock_instance(&self, uuid: Uuid) -> OwnedMutexGuard<()> {
+    pub(crate) async fn lock_instance(&self, uuid: Uuid) -> OwnedMutexGuard<()> {
         let m = guard(&self.locks).entry(uuid).or_default().clone();
         m.lock_owned().await
     }
@@ -86,7 +87,7 @@ impl ComputeManager {
         self.conductor.instance_update(ctx, uuid, upd).await
     }
 
-    async fn event(
+    pub(crate) async fn event(
         &self,
         ctx: &RequestContext,
         uuid: Uuid,
@@ -129,7 +130,7 @@ impl ComputeManager {
 
     /// ERROR, task_state cleared, fault recorded (Nova's `_set_instance_obj_error_state`
     /// plus `add_instance_fault_from_exc`).
-    async fn set_error(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
+    pub(crate) async fn set_error(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
         let upd = InstanceUpdate {
             vm_state: Some(VmState::Error),
             task_state: Some(None),
@@ -457,5 +458,103 @@ impl nova_rpc::compute::Manager for ComputeManager {
         drop(lock);
         self.forget_lock(uuid);
         Ok(())
+    }
+
+    async fn reboot_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        reboot_type: String,
+    ) -> Result<(), NovaError> {
+        let hard = reboot_type.eq_ignore_ascii_case("HARD");
+        self.run_action(
+            ctx,
+            &instance,
+            &actions::REBOOT,
+            actions::Op::Reboot { hard },
+        )
+        .await
+    }
+
+    async fn stop_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.run_action(
+            ctx,
+            &instance,
+            &actions::STOP,
+            actions::Op::PowerOff {
+                clean: clean_shutdown,
+            },
+        )
+        .await
+    }
+
+    async fn start_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(ctx, &instance, &actions::START, actions::Op::PowerOn)
+            .await
+    }
+
+    async fn pause_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(ctx, &instance, &actions::PAUSE, actions::Op::Pause)
+            .await
+    }
+
+    async fn unpause_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(ctx, &instance, &actions::UNPAUSE, actions::Op::Unpause)
+            .await
+    }
+
+    async fn suspend_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(ctx, &instance, &actions::SUSPEND, actions::Op::Suspend)
+            .await
+    }
+
+    async fn resume_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(ctx, &instance, &actions::RESUME, actions::Op::Resume)
+            .await
+    }
+
+    async fn get_console_output(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+        tail_length: Option<i64>,
+    ) -> Result<String, NovaError> {
+        let out = self
+            .driver
+            .get_console_output(&instance)
+            .await
+            .map_err(virt_to_nova)?;
+        Ok(match tail_length {
+            Some(n) if n >= 0 => {
+                let lines: Vec<&str> = out.lines().collect();
+                lines[lines.len().saturating_sub(n as usize)..].join("\n")
+            }
+            _ => out,
+        })
     }
 }

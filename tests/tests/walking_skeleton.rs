@@ -139,6 +139,75 @@ async fn walking_skeleton() {
     }
     let (_, list) = cloud.get("/servers", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
+
+    // Lifecycle actions on one server of each driver, with Nova's states.
+    for (id, _) in [&ids[0], &ids[3]] {
+        let act = |body: Value| {
+            let id = id.clone();
+            let cloud = &cloud;
+            async move {
+                cloud
+                    .req(
+                        Method::POST,
+                        &format!("/servers/{id}/action"),
+                        &cloud.admin,
+                        Some(body),
+                    )
+                    .await
+            }
+        };
+        for (body, want, power) in [
+            (json!({"reboot": {"type": "SOFT"}}), "ACTIVE", 1),
+            (json!({"reboot": {"type": "HARD"}}), "ACTIVE", 1),
+            (json!({"os-stop": null}), "SHUTOFF", 4),
+            (json!({"os-start": null}), "ACTIVE", 1),
+            (json!({"pause": null}), "PAUSED", 3),
+            (json!({"unpause": null}), "ACTIVE", 1),
+            (json!({"suspend": null}), "SUSPENDED", 4),
+            (json!({"resume": null}), "ACTIVE", 1),
+        ] {
+            let (s, b) = act(body.clone()).await;
+            assert_eq!(s, 202, "{body} -> {b}");
+            let srv = wait_status(&cloud, id, want).await;
+            assert_eq!(srv["OS-EXT-STS:power_state"], power, "{body}: {srv}");
+        }
+        // Wrong state → 409; unknown action → 400; bad reboot type → 400.
+        let (s, b) = act(json!({"os-start": null})).await;
+        assert_eq!(s, 409, "{b}");
+        assert!(
+            b["conflictingRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("vm_state active"),
+            "{b}"
+        );
+        let (s, _) = act(json!({"fly": null})).await;
+        assert_eq!(s, 400);
+        let (s, _) = act(json!({"reboot": {"type": "GENTLE"}})).await;
+        assert_eq!(s, 400);
+        // Console output, whole and tail.
+        let (s, b) = act(json!({"os-getConsoleOutput": {}})).await;
+        assert_eq!(s, 200, "{b}");
+        assert!(b["output"].is_string());
+        let (s, b) = act(json!({"os-getConsoleOutput": {"length": 1}})).await;
+        assert_eq!(s, 200, "{b}");
+        assert!(b["output"].as_str().unwrap().lines().count() <= 1);
+        // Locked servers refuse actions for non-admins; the lock shows at 2.9.
+        let (s, _) = act(json!({"lock": null})).await;
+        assert_eq!(s, 202);
+        let r = cloud
+            .http
+            .get(format!("{}/servers/{id}", cloud.api))
+            .header("X-Auth-Token", &cloud.admin)
+            .header("OpenStack-API-Version", "compute 2.9")
+            .send()
+            .await
+            .unwrap();
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["server"]["locked"], true);
+        let (s, _) = act(json!({"unlock": null})).await;
+        assert_eq!(s, 202);
+    }
     // Another project sees none of them, and cannot reach them by id.
     let (_, other) = cloud.get("/servers/detail", &cloud.demo).await;
     assert_eq!(other["servers"].as_array().unwrap().len(), 0);

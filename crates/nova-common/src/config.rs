@@ -88,6 +88,8 @@ pub static OPTS: &[OptDef] = &[
     opt("DEFAULT", "internal_service_availability_zone", OptKind::Str, "internal", "Availability zone of the non-compute services."),
     opt("DEFAULT", "instance_name_template", OptKind::Str, "instance-%08x", "Template for instance names on the hypervisor."),
     opt("DEFAULT", "update_resources_interval", NONNEG, "60", "Seconds between resource usage reports of nova-compute."),
+    opt("DEFAULT", "shutdown_timeout", NONNEG, "60", "Seconds to wait for a guest to shut down cleanly before powering it off."),
+    opt("DEFAULT", "sync_power_state_interval", OptKind::Int { min: -1, max: i64::MAX }, "600", "Seconds between syncs of power states with the hypervisor (-1 disables)."),
     opt("DEFAULT", "instance_build_timeout", NONNEG, "0", "Seconds after which an instance stuck in BUILD goes to ERROR; 0 disables it."),
     opt("DEFAULT", "network_manager", OptKind::Choice(&["nova.network.manager.FlatDHCPManager"]), "nova.network.manager.FlatDHCPManager", "The nova-network manager class."),
     opt("DEFAULT", "network_size", POSITIVE, "256", "Number of addresses in each private subnet (nova-manage network create)."),
@@ -110,6 +112,7 @@ pub static OPTS: &[OptDef] = &[
     // [libvirt]
     opt("libvirt", "virt_type", OptKind::Choice(&["kvm", "lxc", "qemu", "parallels"]), "kvm", "Libvirt domain type."),
     opt("libvirt", "connection_uri", OptKind::Str, "", "Libvirt connection URI; empty means derived from virt_type."),
+    opt("libvirt", "wait_soft_reboot_seconds", NONNEG, "120", "Seconds to wait for a soft reboot before a hard one."),
     // [filter_scheduler]
     opt("filter_scheduler", "enabled_filters", OptKind::List, "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter", "Filters the scheduler applies, in order."),
     opt("filter_scheduler", "ram_weight_multiplier", OptKind::Float { min: f64::MIN }, "1.0", "Multiplier of the RAMWeigher (negative stacks)."),
@@ -514,6 +517,9 @@ pub struct DefaultSection {
     pub instance_name_template: String,
     pub update_resources_interval: u64,
     pub instance_build_timeout: u64,
+    pub shutdown_timeout: u64,
+    /// Negative disables the sync.
+    pub sync_power_state_interval: i64,
     pub network_manager: String,
     pub network_size: i64,
     pub num_networks: i64,
@@ -546,6 +552,7 @@ pub struct GlanceSection {
 pub struct LibvirtSection {
     pub virt_type: String,
     pub connection_uri: String,
+    pub wait_soft_reboot_seconds: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -692,6 +699,8 @@ impl NovaConfig {
             instance_name_template: r.string("DEFAULT", "instance_name_template")?,
             update_resources_interval: u(r.int("DEFAULT", "update_resources_interval")?),
             instance_build_timeout: u(r.int("DEFAULT", "instance_build_timeout")?),
+            shutdown_timeout: u(r.int("DEFAULT", "shutdown_timeout")?),
+            sync_power_state_interval: r.int("DEFAULT", "sync_power_state_interval")?,
             network_manager: r.string("DEFAULT", "network_manager")?,
             network_size: r.int("DEFAULT", "network_size")?,
             num_networks: r.int("DEFAULT", "num_networks")?,
@@ -737,6 +746,7 @@ impl NovaConfig {
             libvirt: LibvirtSection {
                 virt_type: r.string("libvirt", "virt_type")?,
                 connection_uri: r.string("libvirt", "connection_uri")?,
+                wait_soft_reboot_seconds: u(r.int("libvirt", "wait_soft_reboot_seconds")?),
             },
             scheduler: SchedulerSection {
                 enabled_filters: filters,

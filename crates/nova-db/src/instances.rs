@@ -384,6 +384,9 @@ impl Db {
         if let Some(l) = u.locked {
             q.push(", locked = ").push_bind(l);
         }
+        if let Some(l) = &u.locked_by {
+            q.push(", locked_by = ").push_bind(l.clone());
+        }
         q.push(" WHERE uuid = ").push_bind(uuid.to_string());
         q.push(" AND deleted = 0");
         if let Some(expected) = &u.expected_task_state {

@@ -329,6 +329,12 @@ pub struct InstanceUpdate {
     )]
     pub root_device_name: Option<Option<String>>,
     pub locked: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub locked_by: Option<Option<String>>,
     pub network_info: Option<NetworkInfo>,
     /// Compare-and-set: the update applies only if task_state is one of these.
     pub expected_task_state: Option<Vec<Option<TaskState>>>,

@@ -8,4 +8,14 @@ crate::rpc_api! {
     cast fn build_and_run_instance(instance: Instance, image: ImageMeta, request_spec: RequestSpec, node: String) -> ();
     /// Destroy the instance and release what it holds (cast by the API).
     cast fn terminate_instance(instance: Instance) -> ();
+    /// `reboot_type` is "SOFT" or "HARD".
+    cast fn reboot_instance(instance: Instance, reboot_type: String) -> ();
+    cast fn stop_instance(instance: Instance, clean_shutdown: bool) -> ();
+    cast fn start_instance(instance: Instance) -> ();
+    cast fn pause_instance(instance: Instance) -> ();
+    cast fn unpause_instance(instance: Instance) -> ();
+    cast fn suspend_instance(instance: Instance) -> ();
+    cast fn resume_instance(instance: Instance) -> ();
+    /// The last `tail_length` lines of the serial console (all when None).
+    call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
 }

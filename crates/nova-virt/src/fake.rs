@@ -22,6 +22,16 @@ impl FakeDriver {
         }
     }
 
+    fn set(&self, instance: &Instance, state: i32) -> Result<(), VirtError> {
+        match self.guests().get_mut(&instance.uuid) {
+            Some(s) => {
+                *s = state;
+                Ok(())
+            }
+            None => Err(VirtError::InstanceNotFound(instance.uuid)),
+        }
+    }
+
     fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, i32>> {
         self.guests.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -82,5 +92,45 @@ impl VirtDriver for FakeDriver {
             .get(&instance.uuid)
             .map(|p| InstanceInfo { power_state: *p })
             .ok_or(VirtError::InstanceNotFound(instance.uuid))
+    }
+
+    async fn reboot(
+        &self,
+        instance: &Instance,
+        _nw: &NetworkInfo,
+        _hard: bool,
+    ) -> Result<(), VirtError> {
+        self.set(instance, power_state::RUNNING)
+    }
+
+    async fn power_off(&self, instance: &Instance, _timeout: u64) -> Result<(), VirtError> {
+        self.set(instance, power_state::SHUTDOWN)
+    }
+
+    async fn power_on(&self, instance: &Instance, _nw: &NetworkInfo) -> Result<(), VirtError> {
+        self.set(instance, power_state::RUNNING)
+    }
+
+    async fn pause(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.set(instance, power_state::PAUSED)
+    }
+
+    async fn unpause(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.set(instance, power_state::RUNNING)
+    }
+
+    async fn suspend(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.set(instance, power_state::SHUTDOWN)
+    }
+
+    async fn resume(&self, instance: &Instance, _nw: &NetworkInfo) -> Result<(), VirtError> {
+        self.set(instance, power_state::RUNNING)
+    }
+
+    async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError> {
+        if !self.guests().contains_key(&instance.uuid) {
+            return Err(VirtError::InstanceNotFound(instance.uuid));
+        }
+        Ok("FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE".into())
     }
 }

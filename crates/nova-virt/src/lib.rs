@@ -56,6 +56,31 @@ pub trait VirtDriver: Send + Sync {
         network_info: &NetworkInfo,
     ) -> Result<(), VirtError>;
     async fn get_info(&self, instance: &Instance) -> Result<InstanceInfo, VirtError>;
+    /// Reboot: soft (ACPI, then hard after `wait_soft_reboot_seconds`) or hard (destroy + start).
+    async fn reboot(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+        hard: bool,
+    ) -> Result<(), VirtError>;
+    /// Clean shutdown, waiting up to `timeout` seconds, then power off.
+    async fn power_off(&self, instance: &Instance, timeout: u64) -> Result<(), VirtError>;
+    async fn power_on(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+    ) -> Result<(), VirtError>;
+    async fn pause(&self, instance: &Instance) -> Result<(), VirtError>;
+    async fn unpause(&self, instance: &Instance) -> Result<(), VirtError>;
+    /// Save the guest's memory to disk and stop it (libvirt managed save).
+    async fn suspend(&self, instance: &Instance) -> Result<(), VirtError>;
+    async fn resume(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+    ) -> Result<(), VirtError>;
+    /// The guest's serial console log.
+    async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError>;
 }
 
 /// Load the driver named by `[DEFAULT] compute_driver`.

@@ -17,6 +17,7 @@ use virt::domain::{Domain, DomainState};
 
 pub struct LibvirtDriver {
     uri: String,
+    wait_soft_reboot_seconds: u64,
     virt_type: String,
     instances_path: String,
     name_template: String,
@@ -52,6 +53,7 @@ impl LibvirtDriver {
         };
         LibvirtDriver {
             uri,
+            wait_soft_reboot_seconds: cfg.libvirt.wait_soft_reboot_seconds,
             virt_type,
             instances_path: cfg.default.instances_path.clone(),
             name_template: cfg.default.instance_name_template.clone(),
@@ -90,6 +92,43 @@ impl LibvirtDriver {
         })
         .await
         .map_err(|e| VirtError::Hypervisor(format!("libvirt task failed: {e}")))?
+    }
+
+    /// Run `f` on the instance's domain; a missing domain is InstanceNotFound.
+    async fn with_domain<T, F>(&self, instance: &Instance, f: F) -> Result<T, VirtError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Domain) -> Result<T, VirtError> + Send + 'static,
+    {
+        let uuid = instance.uuid;
+        self.with_conn(move |c| {
+            let d = lookup(c, uuid)?.ok_or(VirtError::InstanceNotFound(uuid))?;
+            f(&d)
+        })
+        .await
+    }
+
+    async fn state(&self, instance: &Instance) -> Result<i32, VirtError> {
+        Ok(self.get_info(instance).await?.power_state)
+    }
+
+    /// Ask the guest to shut down (ACPI) and wait up to `timeout` seconds for it.
+    async fn clean_shutdown(&self, instance: &Instance, timeout: u64) -> Result<bool, VirtError> {
+        if self.state(instance).await? == power_state::SHUTDOWN {
+            return Ok(true);
+        }
+        self.with_domain(instance, |d| d.shutdown().map(|_| ()).map_err(verr))
+            .await?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+        loop {
+            if self.state(instance).await? == power_state::SHUTDOWN {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 
     fn is_test_uri(&self) -> bool {
@@ -277,6 +316,97 @@ impl VirtDriver for LibvirtDriver {
         })
         .await
     }
+
+    async fn reboot(
+        &self,
+        instance: &Instance,
+        _nw: &NetworkInfo,
+        hard: bool,
+    ) -> Result<(), VirtError> {
+        if !hard {
+            match self
+                .clean_shutdown(instance, self.wait_soft_reboot_seconds)
+                .await
+            {
+                Ok(true) => {
+                    return self
+                        .with_domain(instance, |d| d.create().map(|_| ()).map_err(verr))
+                        .await;
+                }
+                Ok(false) => {
+                    warn!(instance = %instance.uuid, "soft reboot timed out; rebooting hard")
+                }
+                Err(e) => {
+                    warn!(instance = %instance.uuid, "soft reboot failed ({e}); rebooting hard")
+                }
+            }
+        }
+        self.with_domain(instance, |d| {
+            if d.is_active().map_err(verr)? {
+                d.destroy().map_err(verr)?;
+            }
+            d.create().map(|_| ()).map_err(verr)
+        })
+        .await
+    }
+
+    async fn power_off(&self, instance: &Instance, timeout: u64) -> Result<(), VirtError> {
+        if timeout > 0 && self.clean_shutdown(instance, timeout).await? {
+            return Ok(());
+        }
+        self.with_domain(instance, |d| {
+            if d.is_active().map_err(verr)? {
+                d.destroy().map_err(verr)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn power_on(&self, instance: &Instance, _nw: &NetworkInfo) -> Result<(), VirtError> {
+        self.with_domain(instance, |d| {
+            if !d.is_active().map_err(verr)? {
+                d.create().map_err(verr)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pause(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.with_domain(instance, |d| d.suspend().map(|_| ()).map_err(verr))
+            .await
+    }
+
+    async fn unpause(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.with_domain(instance, |d| d.resume().map(|_| ()).map_err(verr))
+            .await
+    }
+
+    async fn suspend(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.with_domain(instance, |d| d.managed_save(0).map(|_| ()).map_err(verr))
+            .await
+    }
+
+    async fn resume(&self, instance: &Instance, _nw: &NetworkInfo) -> Result<(), VirtError> {
+        // Starting a managed-saved domain restores it.
+        self.with_domain(instance, |d| d.create().map(|_| ()).map_err(verr))
+            .await
+    }
+
+    async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError> {
+        self.with_domain(instance, |_| Ok(())).await?;
+        let path = format!(
+            "{}/{}/console.log",
+            self.instances_path.trim_end_matches('/'),
+            instance.uuid
+        );
+        match tokio::fs::read(&path).await {
+            Ok(b) => Ok(String::from_utf8_lossy(&b).to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(VirtError::Hypervisor(format!("cannot read {path}: {e}"))),
+        }
+    }
 }
 
 /// Nova's cpu_info is a JSON document; this is the part libvirt's node info gives.
@@ -331,6 +461,36 @@ mod tests {
             d.get_info(&inst).await.expect("info").power_state,
             power_state::RUNNING
         );
+        // Lifecycle on the test driver.
+        d.pause(&inst).await.expect("pause");
+        assert_eq!(
+            d.get_info(&inst).await.expect("info").power_state,
+            power_state::PAUSED
+        );
+        d.unpause(&inst).await.expect("unpause");
+        d.power_off(&inst, 5).await.expect("power off");
+        assert_eq!(
+            d.get_info(&inst).await.expect("info").power_state,
+            power_state::SHUTDOWN
+        );
+        d.power_on(&inst, &vec![]).await.expect("power on");
+        d.reboot(&inst, &vec![], false).await.expect("soft reboot");
+        d.reboot(&inst, &vec![], true).await.expect("hard reboot");
+        assert_eq!(
+            d.get_info(&inst).await.expect("info").power_state,
+            power_state::RUNNING
+        );
+        d.suspend(&inst).await.expect("suspend");
+        assert_eq!(
+            d.get_info(&inst).await.expect("info").power_state,
+            power_state::SHUTDOWN
+        );
+        d.resume(&inst, &vec![]).await.expect("resume");
+        assert_eq!(
+            d.get_info(&inst).await.expect("info").power_state,
+            power_state::RUNNING
+        );
+        assert_eq!(d.get_console_output(&inst).await.expect("console"), "");
         // A second spawn (retried build) replaces the domain.
         d.spawn(&inst, &ImageMeta::default(), &vec![])
             .await

@@ -1,0 +1,236 @@
+//! Lifecycle actions on running instances (reboot, stop/start, pause,
+//! suspend) and the periodic power-state sync, with Nova's state machine:
+//! the API sets the task_state, the compute host does the work, checks the
+//! task_state it expects (so a redelivered message is harmless) and ends in
+//! a final vm_state with task_state cleared, or ERROR with a fault.
+
+use crate::manager::{virt_to_nova, ComputeManager};
+use nova_common::states::{power_state, TaskState, VmState};
+use nova_common::{NovaError, RequestContext};
+use nova_objects::{Instance, InstanceFilters, InstanceUpdate};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// One action: the event name Nova records, the task_states it runs under,
+/// and the vm_state it ends in.
+pub struct Action {
+    pub event: &'static str,
+    pub expected: &'static [TaskState],
+    pub final_vm_state: VmState,
+}
+
+pub const REBOOT: Action = Action {
+    event: "compute_reboot_instance",
+    expected: &[
+        TaskState::Rebooting,
+        TaskState::RebootPending,
+        TaskState::RebootStarted,
+        TaskState::RebootingHard,
+        TaskState::RebootPendingHard,
+        TaskState::RebootStartedHard,
+    ],
+    final_vm_state: VmState::Active,
+};
+pub const STOP: Action = Action {
+    event: "compute_stop_instance",
+    expected: &[TaskState::PoweringOff],
+    final_vm_state: VmState::Stopped,
+};
+pub const START: Action = Action {
+    event: "compute_start_instance",
+    expected: &[TaskState::PoweringOn],
+    final_vm_state: VmState::Active,
+};
+pub const PAUSE: Action = Action {
+    event: "compute_pause_instance",
+    expected: &[TaskState::Pausing],
+    final_vm_state: VmState::Paused,
+};
+pub const UNPAUSE: Action = Action {
+    event: "compute_unpause_instance",
+    expected: &[TaskState::Unpausing],
+    final_vm_state: VmState::Active,
+};
+pub const SUSPEND: Action = Action {
+    event: "compute_suspend_instance",
+    expected: &[TaskState::Suspending],
+    final_vm_state: VmState::Suspended,
+};
+pub const RESUME: Action = Action {
+    event: "compute_resume_instance",
+    expected: &[TaskState::Resuming],
+    final_vm_state: VmState::Active,
+};
+
+/// What the driver is asked to do.
+pub enum Op {
+    Reboot { hard: bool },
+    PowerOff { clean: bool },
+    PowerOn,
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+}
+
+impl ComputeManager {
+    /// Run an action on an instance of this host.
+    pub(crate) async fn run_action(
+        &self,
+        ctx: &RequestContext,
+        instance: &Instance,
+        action: &Action,
+        op: Op,
+    ) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        let _lock = self.lock_instance(uuid).await;
+        let inst = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
+            Ok(i) => i,
+            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if !inst
+            .task_state
+            .is_some_and(|t| action.expected.contains(&t))
+        {
+            info!(instance = %uuid, task_state = ?inst.task_state, "{} already handled; nothing to do", action.event);
+            return Ok(());
+        }
+        self.event(ctx, uuid, action.event, None).await;
+        let nw = inst.network_info.clone();
+        let d = &self.driver;
+        let result = match op {
+            Op::Reboot { hard } => d.reboot(&inst, &nw, hard).await,
+            Op::PowerOff { clean } => {
+                let timeout = if clean {
+                    self.cfg.default.shutdown_timeout
+                } else {
+                    0
+                };
+                d.power_off(&inst, timeout).await
+            }
+            Op::PowerOn => d.power_on(&inst, &nw).await,
+            Op::Pause => d.pause(&inst).await,
+            Op::Unpause => d.unpause(&inst).await,
+            Op::Suspend => d.suspend(&inst).await,
+            Op::Resume => d.resume(&inst, &nw).await,
+        }
+        .map_err(virt_to_nova);
+        match result {
+            Ok(()) => {
+                let ps = d
+                    .get_info(&inst)
+                    .await
+                    .map(|i| i.power_state)
+                    .unwrap_or(power_state::NOSTATE);
+                let expected: Vec<Option<TaskState>> =
+                    action.expected.iter().map(|t| Some(*t)).collect();
+                self.conductor
+                    .instance_update(
+                        ctx,
+                        uuid,
+                        InstanceUpdate {
+                            vm_state: Some(action.final_vm_state),
+                            task_state: Some(None),
+                            power_state: Some(ps),
+                            expected_task_state: Some(expected),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                self.event(ctx, uuid, action.event, Some(Ok(()))).await;
+                info!(instance = %uuid, "{} done", action.event);
+            }
+            Err(e) => {
+                warn!(instance = %uuid, "{} failed: {e}", action.event);
+                self.set_error(ctx, uuid, &e).await;
+                self.event(ctx, uuid, action.event, Some(Err(&e))).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// `_sync_power_states`: make the database follow the hypervisor, as Nova does.
+    pub(crate) async fn sync_power_states(&self) -> Result<(), NovaError> {
+        let ctx = RequestContext::admin();
+        let mine = self
+            .conductor
+            .instance_get_all_by_filters(
+                &ctx,
+                InstanceFilters {
+                    host: Some(self.cfg.default.host.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        for inst in mine {
+            // Instances in a task are being changed right now; leave them alone.
+            if inst.task_state.is_some() || inst.vm_state == VmState::Building {
+                continue;
+            }
+            let _lock = self.lock_instance(inst.uuid).await;
+            let ps = match self.driver.get_info(&inst).await {
+                Ok(i) => i.power_state,
+                Err(nova_virt::VirtError::InstanceNotFound(_)) => power_state::NOSTATE,
+                Err(e) => {
+                    warn!(instance = %inst.uuid, "power state sync: {e}");
+                    continue;
+                }
+            };
+            let mut upd = InstanceUpdate {
+                expected_task_state: Some(vec![None]),
+                ..Default::default()
+            };
+            if ps != inst.power_state {
+                upd.power_state = Some(ps);
+            }
+            let off = matches!(
+                ps,
+                power_state::SHUTDOWN | power_state::CRASHED | power_state::NOSTATE
+            );
+            if inst.vm_state == VmState::Active && off {
+                // The guest stopped on its own: the instance is now stopped.
+                info!(instance = %inst.uuid, power_state = ps, "instance shut down by itself; marking it SHUTOFF");
+                upd.vm_state = Some(VmState::Stopped);
+            } else if inst.vm_state == VmState::Stopped && ps == power_state::RUNNING {
+                // A stopped instance must not run (Nova powers it off).
+                warn!(instance = %inst.uuid, "stopped instance is running; powering it off");
+                if let Err(e) = self.driver.power_off(&inst, 0).await {
+                    warn!(instance = %inst.uuid, "cannot power off: {e}");
+                }
+                upd.power_state = Some(power_state::SHUTDOWN);
+            }
+            if upd.power_state.is_some() || upd.vm_state.is_some() {
+                if let Err(e) = self.conductor.instance_update(&ctx, inst.uuid, upd).await {
+                    info!(instance = %inst.uuid, "power state sync skipped: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn spawn_power_sync(
+    manager: Arc<ComputeManager>,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let secs = manager.cfg.default.sync_power_state_interval;
+    if secs < 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(secs.max(1) as u64));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = manager.sync_power_states().await {
+                warn!("power state sync failed: {e}");
+            }
+        }
+    }))
+}
