@@ -57,10 +57,10 @@ install_packages() {
     [ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/libvirt-apt.$$.log 2>&1; then
+    if ! apt-get install -y -q --no-install-recommends "${missing[@]}" 9>&- >/tmp/libvirt-apt.$$.log 2>&1; then
         log "apt-get install failed; running apt-get update and retrying"
-        apt-get update -q >>/tmp/libvirt-apt.$$.log 2>&1 || true
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/libvirt-apt.$$.log 2>&1 || {
+        apt-get update -q 9>&- >>/tmp/libvirt-apt.$$.log 2>&1 || true
+        apt-get install -y -q --no-install-recommends "${missing[@]}" 9>&- >>/tmp/libvirt-apt.$$.log 2>&1 || {
             tail -n 30 /tmp/libvirt-apt.$$.log >&2
             die "apt-get install ${missing[*]} failed (log: /tmp/libvirt-apt.$$.log)"
         }
@@ -77,7 +77,7 @@ start_virtlogd() {
     # A live virtlogd without its socket is wedged; replace it.
     stop_daemon virtlogd /run/virtlogd.pid quiet
     mkdir -p /run/libvirt
-    virtlogd -d
+    virtlogd -d 9>&-   # the daemon must not inherit (and so hold) our lock
     local deadline=$((SECONDS + 10))
     until [ -S /run/libvirt/virtlogd-sock ]; do
         [ $SECONDS -lt $deadline ] || die "virtlogd did not create /run/libvirt/virtlogd-sock"
@@ -90,7 +90,7 @@ start_libvirtd() {
     if [ -n "$(live_pids libvirtd)" ]; then
         log "libvirtd already running (pid $(live_pids libvirtd | tr '\n' ' ' | sed 's/ $//'))"
     else
-        libvirtd -d
+        libvirtd -d 9>&-
         log "libvirtd started (pid $(live_pids libvirtd | tr '\n' ' ' | sed 's/ $//'))"
     fi
     local t0=$SECONDS deadline=$((SECONDS + START_TIMEOUT))
@@ -128,9 +128,13 @@ stop_daemon() {
 }
 
 lock() {
-    # Serialize concurrent start/stop calls.
+    # Serialize concurrent start/stop calls.  Every long-lived child (daemons,
+    # apt-get) is started with 9>&- so that it does not inherit the lock.
     exec 9>/run/lock/nova-rs-libvirt.lock 2>/dev/null || exec 9>/tmp/nova-rs-libvirt.lock
-    flock -w 300 9 || die "could not take the lock"
+    if ! flock -n 9; then
+        log "waiting for another libvirt.sh (lock /run/lock/nova-rs-libvirt.lock)"
+        flock -w 120 9 || die "lock still held after 120 s (fuser -v /run/lock/nova-rs-libvirt.lock)"
+    fi
 }
 
 case "${1:-}" in

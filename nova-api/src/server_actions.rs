@@ -264,9 +264,11 @@ pub async fn action(
                         "Invalid input for field/attribute length. Value: {s}. is not an integer"
                     ))
                 })?),
-                Some(other) => return Err(ApiError::bad_request(format!(
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
                     "Invalid input for field/attribute length. Value: {other}. is not an integer"
-                ))),
+                )))
+                }
             };
             if length.is_some_and(|l| l < -1) {
                 return Err(ApiError::bad_request(

@@ -3,6 +3,7 @@
 //! node's resources and reconciles the database with the hypervisor on start.
 
 mod actions;
+mod image_cache;
 mod manager;
 mod resource_tracker;
 
@@ -43,6 +44,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     }
     let periodic = resource_tracker::spawn_periodic(manager.clone(), shutdown.clone());
     let power_sync = actions::spawn_power_sync(manager.clone(), shutdown.clone());
+    let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     nova_rpc::compute::serve(
         &transport,
@@ -54,8 +56,8 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     .await;
     hb.abort();
     periodic.abort();
-    if let Some(p) = power_sync {
-        p.abort();
+    for task in [power_sync, cache_cleanup].into_iter().flatten() {
+        task.abort();
     }
     transport.close().await;
     Ok(())

@@ -29,6 +29,7 @@ pub struct ComputeManager {
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Builds running now (for init_host's check of interrupted builds).
     building: Mutex<HashSet<Uuid>>,
+    pub(crate) images: crate::image_cache::ImageCache,
 }
 
 pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
@@ -49,12 +50,13 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ComputeManager {
     pub fn new(cfg: NovaConfig, driver: Arc<dyn VirtDriver>, transport: Transport) -> Self {
         ComputeManager {
-            cfg,
             driver,
             conductor: conductor::Client::new(transport.clone()),
             network: network::Client::new(transport),
             locks: Mutex::new(HashMap::new()),
             building: Mutex::new(HashSet::new()),
+            images: crate::image_cache::ImageCache::new(&cfg),
+            cfg,
         }
     }
 
@@ -218,8 +220,13 @@ impl ComputeManager {
                 },
             )
             .await?;
+        let files = if self.driver.needs_image_files() {
+            self.images.files_for(ctx, image).await?
+        } else {
+            nova_virt::ImageFiles::default()
+        };
         self.driver
-            .spawn(&inst, image, &nw)
+            .spawn(&inst, image, &nw, &files)
             .await
             .map_err(virt_to_nova)?;
         let ps = self

@@ -140,6 +140,37 @@ async fn walking_skeleton() {
     let (_, list) = cloud.get("/servers", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
 
+    // The libvirt host fetched the image from Glance once into _base; each of
+    // its instances has a qcow2 overlay on it and its domain XML.
+    let instances = cloud.dir.join("state/instances");
+    let base: Vec<_> = std::fs::read_dir(instances.join("_base"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(base.len(), 1, "{base:?}");
+    for (id, host) in &ids {
+        let dir = instances.join(id);
+        if host.contains("libvirt") {
+            assert!(
+                dir.join("disk").exists() && dir.join("libvirt.xml").exists(),
+                "{}",
+                dir.display()
+            );
+            let info = std::process::Command::new("qemu-img")
+                .arg("info")
+                .arg(dir.join("disk"))
+                .output()
+                .unwrap();
+            let info = String::from_utf8_lossy(&info.stdout).to_string();
+            assert!(
+                info.contains("backing file") && info.contains("_base"),
+                "{info}"
+            );
+        } else {
+            assert!(!dir.exists(), "the fake driver writes nothing");
+        }
+    }
+
     // Lifecycle actions on one server of each driver, with Nova's states.
     for (id, _) in [&ids[0], &ids[3]] {
         let act = |body: Value| {
@@ -341,6 +372,10 @@ async fn walking_skeleton() {
     }
     let (_, list) = cloud.get("/servers/detail", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 0);
+    // Delete leaves no instance directory behind.
+    for (id, _) in &ids {
+        assert!(!instances.join(id).exists(), "{id} left files");
+    }
     let (_, b) = cloud.get("/os-hypervisors/detail", &cloud.admin).await;
     for h in b["hypervisors"].as_array().unwrap() {
         assert_eq!(h["running_vms"], 0, "{h}");

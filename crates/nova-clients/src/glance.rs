@@ -137,6 +137,101 @@ impl GlanceClient {
     }
 }
 
+impl GlanceClient {
+    /// `GET /v2/images/{id}/file` into `dest` (through `dest.part`), verifying
+    /// Glance's `os_hash_value` (sha512) and `checksum` (md5) on the way.
+    pub async fn download(
+        &self,
+        ctx: &RequestContext,
+        image: &ImageMeta,
+        dest: &std::path::Path,
+    ) -> Result<u64, NovaError> {
+        use md5::Digest;
+        use tokio::io::AsyncWriteExt;
+        let server = self
+            .server()
+            .cloned()
+            .ok_or_else(|| NovaError::GlanceConnectionFailed {
+                server: String::new(),
+                reason: "[glance] api_servers is empty".into(),
+            })?;
+        let failed = |reason: String| NovaError::GlanceConnectionFailed {
+            server: server.clone(),
+            reason,
+        };
+        let mut req = self
+            .http
+            .get(format!("{server}/v2/images/{}/file", image.id))
+            .timeout(Duration::from_secs(3600));
+        if let Some(t) = &ctx.auth_token {
+            req = req.header("X-Auth-Token", t);
+        }
+        let mut resp = req.send().await.map_err(|e| failed(e.to_string()))?;
+        match resp.status() {
+            s if s == reqwest::StatusCode::NO_CONTENT => {
+                return Err(NovaError::ImageNotActive {
+                    image_id: image.id.clone(),
+                })
+            }
+            s if s == reqwest::StatusCode::NOT_FOUND || s == reqwest::StatusCode::FORBIDDEN => {
+                return Err(NovaError::ImageNotFound {
+                    image_id: image.id.clone(),
+                })
+            }
+            s if !s.is_success() => {
+                return Err(failed(format!("HTTP {s} downloading image {}", image.id)))
+            }
+            _ => {}
+        }
+        let part = dest.with_extension("part");
+        let mut file = tokio::fs::File::create(&part)
+            .await
+            .map_err(|e| NovaError::internal(format!("cannot create {}: {e}", part.display())))?;
+        let mut md5 = md5::Md5::new();
+        let mut sha512 = <sha2::Sha512 as sha2::Digest>::new();
+        let mut size = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(e.to_string()))? {
+            md5.update(&chunk);
+            sha2::Digest::update(&mut sha512, &chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(|e| {
+                NovaError::internal(format!("cannot write {}: {e}", part.display()))
+            })?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| NovaError::internal(e.to_string()))?;
+        drop(file);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let md5_hex = hex(&md5.finalize());
+        let sha_hex = hex(&sha2::Digest::finalize(sha512));
+        let mismatch = match (
+            image.os_hash_algo.as_deref(),
+            &image.os_hash_value,
+            &image.checksum,
+        ) {
+            (Some("sha512"), Some(v), _) => {
+                (v != &sha_hex).then(|| format!("sha512 {sha_hex} != {v}"))
+            }
+            (_, _, Some(c)) => (c != &md5_hex).then(|| format!("md5 {md5_hex} != {c}")),
+            _ => None,
+        };
+        if let Some(m) = mismatch {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(NovaError::Remote {
+                class: "ImageUnacceptable".into(),
+                module: "nova.exception".into(),
+                message: format!("Image {} is unacceptable: corrupt download ({m})", image.id),
+                kwargs: serde_json::json!({"image_id": image.id}),
+            });
+        }
+        tokio::fs::rename(&part, dest).await.map_err(|e| {
+            NovaError::internal(format!("cannot move {} into place: {e}", dest.display()))
+        })?;
+        Ok(size)
+    }
+}
+
 /// Glance v2 image JSON → `ImageMeta`; custom keys become properties.
 pub fn image_from_json(v: &Value) -> ImageMeta {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);

@@ -113,6 +113,11 @@ pub static OPTS: &[OptDef] = &[
     opt("libvirt", "virt_type", OptKind::Choice(&["kvm", "lxc", "qemu", "parallels"]), "kvm", "Libvirt domain type."),
     opt("libvirt", "connection_uri", OptKind::Str, "", "Libvirt connection URI; empty means derived from virt_type."),
     opt("libvirt", "wait_soft_reboot_seconds", NONNEG, "120", "Seconds to wait for a soft reboot before a hard one."),
+    // [image_cache]
+    opt("image_cache", "manager_interval", OptKind::Int { min: -1, max: i64::MAX }, "2400", "Seconds between image cache cleanups (-1 disables)."),
+    opt("image_cache", "subdirectory_name", OptKind::Str, "_base", "Directory under instances_path holding cached base images."),
+    opt("image_cache", "remove_unused_base_images", OptKind::Bool, "true", "Remove cached images no instance on this host uses."),
+    opt("image_cache", "remove_unused_original_minimum_age_seconds", NONNEG, "86400", "Unused cached images younger than this are kept."),
     // [filter_scheduler]
     opt("filter_scheduler", "enabled_filters", OptKind::List, "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter", "Filters the scheduler applies, in order."),
     opt("filter_scheduler", "ram_weight_multiplier", OptKind::Float { min: f64::MIN }, "1.0", "Multiplier of the RAMWeigher (negative stacks)."),
@@ -556,6 +561,15 @@ pub struct LibvirtSection {
 }
 
 #[derive(Clone, Debug)]
+pub struct ImageCacheSection {
+    /// Negative disables the cleanup.
+    pub manager_interval: i64,
+    pub subdirectory_name: String,
+    pub remove_unused_base_images: bool,
+    pub remove_unused_original_minimum_age_seconds: u64,
+}
+
+#[derive(Clone, Debug)]
 pub struct SchedulerSection {
     pub enabled_filters: Vec<String>,
     pub ram_weight_multiplier: f64,
@@ -625,6 +639,7 @@ pub struct NovaConfig {
     pub api: ApiSection,
     pub glance: GlanceSection,
     pub libvirt: LibvirtSection,
+    pub image_cache: ImageCacheSection,
     pub scheduler: SchedulerSection,
     pub vnc: VncSection,
     pub rabbit: RabbitSection,
@@ -747,6 +762,14 @@ impl NovaConfig {
                 virt_type: r.string("libvirt", "virt_type")?,
                 connection_uri: r.string("libvirt", "connection_uri")?,
                 wait_soft_reboot_seconds: u(r.int("libvirt", "wait_soft_reboot_seconds")?),
+            },
+            image_cache: ImageCacheSection {
+                manager_interval: r.int("image_cache", "manager_interval")?,
+                subdirectory_name: r.string("image_cache", "subdirectory_name")?,
+                remove_unused_base_images: r.boolean("image_cache", "remove_unused_base_images")?,
+                remove_unused_original_minimum_age_seconds: u(
+                    r.int("image_cache", "remove_unused_original_minimum_age_seconds")?
+                ),
             },
             scheduler: SchedulerSection {
                 enabled_filters: filters,

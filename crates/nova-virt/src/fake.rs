@@ -1,7 +1,7 @@
 //! `fake.FakeDriver`: guests that exist only in memory, with Nova's fake
 //! host resources. For scale tests and benchmarks.
 
-use crate::{InstanceInfo, VirtDriver, VirtError};
+use crate::{ImageFiles, InstanceInfo, VirtDriver, VirtError};
 use async_trait::async_trait;
 use nova_common::states::power_state;
 use nova_objects::{HostResources, ImageMeta, Instance, NetworkInfo};
@@ -43,6 +43,10 @@ impl VirtDriver for FakeDriver {
         "fake.FakeDriver"
     }
 
+    fn needs_image_files(&self) -> bool {
+        false
+    }
+
     async fn init_host(&self, _host: &str) -> Result<(), VirtError> {
         Ok(())
     }
@@ -73,6 +77,7 @@ impl VirtDriver for FakeDriver {
         instance: &Instance,
         _image: &ImageMeta,
         _network_info: &NetworkInfo,
+        _files: &ImageFiles,
     ) -> Result<(), VirtError> {
         self.guests().insert(instance.uuid, power_state::RUNNING);
         Ok(())

@@ -24,6 +24,16 @@ pub enum VirtError {
     Hypervisor(String),
 }
 
+/// Files a guest boots from, prepared by the compute host (the image cache).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageFiles {
+    /// The base disk image in `_base` and its format (qcow2, raw, ...).
+    pub disk: Option<(std::path::PathBuf, String)>,
+    /// Direct kernel boot (AMI with `kernel_id`/`ramdisk_id`).
+    pub kernel: Option<std::path::PathBuf>,
+    pub ramdisk: Option<std::path::PathBuf>,
+}
+
 /// What the hypervisor says about one guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceInfo {
@@ -42,12 +52,15 @@ pub trait VirtDriver: Send + Sync {
     async fn get_available_resource(&self) -> Result<HostResources, VirtError>;
     /// UUIDs of the guests this hypervisor runs (ours or not).
     async fn list_instance_uuids(&self) -> Result<Vec<Uuid>, VirtError>;
+    /// Whether guests boot from image files the compute host must fetch.
+    fn needs_image_files(&self) -> bool;
     /// Create and start the guest.
     async fn spawn(
         &self,
         instance: &Instance,
         image: &ImageMeta,
         network_info: &NetworkInfo,
+        files: &ImageFiles,
     ) -> Result<(), VirtError>;
     /// Stop and remove the guest; a guest that is already gone is not an error.
     async fn destroy(

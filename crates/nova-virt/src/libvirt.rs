@@ -4,7 +4,7 @@
 //! state lives in it) and reopened if it breaks.
 
 use crate::xml::{domain_xml, DomainConfig};
-use crate::{InstanceInfo, VirtDriver, VirtError};
+use crate::{ImageFiles, InstanceInfo, VirtDriver, VirtError};
 use async_trait::async_trait;
 use nova_common::states::power_state;
 use nova_common::NovaConfig;
@@ -176,6 +176,10 @@ impl VirtDriver for LibvirtDriver {
         "libvirt.LibvirtDriver"
     }
 
+    fn needs_image_files(&self) -> bool {
+        true
+    }
+
     async fn init_host(&self, _host: &str) -> Result<(), VirtError> {
         let uri = self.uri.clone();
         let (t, v) = self
@@ -236,24 +240,56 @@ impl VirtDriver for LibvirtDriver {
         instance: &Instance,
         image: &ImageMeta,
         network_info: &NetworkInfo,
+        files: &ImageFiles,
     ) -> Result<(), VirtError> {
+        let uuid = instance.uuid;
+        let dir = format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid);
+        let herr = |what: &str, e: std::io::Error| VirtError::Hypervisor(format!("{what}: {e}"));
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| herr(&format!("cannot create {dir}"), e))?;
+        // The instance disk: a qcow2 overlay whose backing file is the cached base image.
+        if let Some((base, format)) = &files.disk {
+            let disk = format!("{dir}/disk");
+            let _ = tokio::fs::remove_file(&disk).await;
+            let out = tokio::process::Command::new("qemu-img")
+                .args(["create", "-f", "qcow2", "-F", format, "-b"])
+                .arg(base)
+                .arg(&disk)
+                .output()
+                .await
+                .map_err(|e| herr("cannot run qemu-img", e))?;
+            if !out.status.success() {
+                return Err(VirtError::Hypervisor(format!(
+                    "qemu-img create failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+        let cmdline = files.kernel.as_ref().map(|_| {
+            let extra = image
+                .properties
+                .get("os_command_line")
+                .cloned()
+                .unwrap_or_default();
+            format!("root=/dev/vda console=tty0 console=ttyS0 {extra}")
+                .trim()
+                .to_string()
+        });
         let cfg = DomainConfig {
             virt_type: self.virt_type.clone(),
             instances_path: self.instances_path.clone(),
             instance_name: instance.name(&self.name_template),
             vnc_enabled: self.vnc_enabled,
             vnc_listen: self.vnc_listen.clone(),
+            kernel: files.kernel.as_ref().map(|p| p.display().to_string()),
+            ramdisk: files.ramdisk.as_ref().map(|p| p.display().to_string()),
+            cmdline,
         };
         let xml = domain_xml(&cfg, instance, image, network_info);
-        let uuid = instance.uuid;
-        let dir = format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid);
-        if !self.is_test_uri() {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| VirtError::Hypervisor(format!("cannot create {dir}: {e}")))?;
-            std::fs::write(format!("{dir}/libvirt.xml"), &xml).map_err(|e| {
-                VirtError::Hypervisor(format!("cannot write {dir}/libvirt.xml: {e}"))
-            })?;
-        }
+        tokio::fs::write(format!("{dir}/libvirt.xml"), &xml)
+            .await
+            .map_err(|e| herr(&format!("cannot write {dir}/libvirt.xml"), e))?;
         self.with_conn(move |c| {
             // A retried build may find a domain from the interrupted attempt.
             if let Some(old) = lookup(c, uuid)? {
@@ -292,12 +328,11 @@ impl VirtDriver for LibvirtDriver {
             Ok(())
         })
         .await?;
-        if !self.is_test_uri() {
-            let dir = format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid);
-            if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    warn!(%dir, "cannot remove instance directory: {e}");
-                }
+        // Delete leaves nothing: the overlay, console log and libvirt.xml go too.
+        let dir = format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid);
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                warn!(%dir, "cannot remove instance directory: {e}");
             }
         }
         Ok(())
@@ -449,9 +484,33 @@ mod tests {
             vcpus: 1,
             ..Default::default()
         };
-        d.spawn(&inst, &ImageMeta::default(), &vec![])
+        // A base image and an instance overlay on it, as the image cache provides.
+        let base_dir = std::path::Path::new("/tmp/nova-virt-test/_base");
+        std::fs::create_dir_all(base_dir).expect("base dir");
+        let base = base_dir.join(format!("{}", inst.uuid.simple()));
+        let out = std::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&base)
+            .arg("16M")
+            .status()
+            .expect("qemu-img");
+        assert!(out.success());
+        let files = ImageFiles {
+            disk: Some((base.clone(), "qcow2".into())),
+            ..Default::default()
+        };
+        d.spawn(&inst, &ImageMeta::default(), &vec![], &files)
             .await
             .expect("spawn");
+        let disk = format!("/tmp/nova-virt-test/{}/disk", inst.uuid);
+        let info = std::process::Command::new("qemu-img")
+            .args(["info", &disk])
+            .output()
+            .expect("info");
+        assert!(
+            String::from_utf8_lossy(&info.stdout).contains(&base.display().to_string()),
+            "overlay on base"
+        );
         assert!(d
             .list_instance_uuids()
             .await
@@ -492,7 +551,7 @@ mod tests {
         );
         assert_eq!(d.get_console_output(&inst).await.expect("console"), "");
         // A second spawn (retried build) replaces the domain.
-        d.spawn(&inst, &ImageMeta::default(), &vec![])
+        d.spawn(&inst, &ImageMeta::default(), &vec![], &files)
             .await
             .expect("respawn");
         d.destroy(&inst, &vec![]).await.expect("destroy");
@@ -508,5 +567,10 @@ mod tests {
         d.destroy(&inst, &vec![])
             .await
             .expect("destroy is idempotent");
+        assert!(
+            !std::path::Path::new(&disk).exists(),
+            "delete leaves no overlay"
+        );
+        std::fs::remove_file(&base).ok();
     }
 }

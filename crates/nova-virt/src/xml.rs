@@ -11,6 +11,10 @@ pub struct DomainConfig {
     pub instance_name: String,
     pub vnc_enabled: bool,
     pub vnc_listen: String,
+    /// Direct kernel boot: kernel, optional initrd, and the kernel command line.
+    pub kernel: Option<String>,
+    pub ramdisk: Option<String>,
+    pub cmdline: Option<String>,
 }
 
 pub(crate) fn esc(s: &str) -> String {
@@ -96,7 +100,20 @@ pub fn domain_xml(
     let _ = writeln!(x, "  </sysinfo>");
     let _ = writeln!(x, "  <os>");
     let _ = writeln!(x, "    <type machine=\"pc\">hvm</type>");
-    let _ = writeln!(x, "    <boot dev=\"hd\"/>");
+    match &cfg.kernel {
+        Some(k) => {
+            let _ = writeln!(x, "    <kernel>{}</kernel>", esc(k));
+            if let Some(r) = &cfg.ramdisk {
+                let _ = writeln!(x, "    <initrd>{}</initrd>", esc(r));
+            }
+            if let Some(c) = &cfg.cmdline {
+                let _ = writeln!(x, "    <cmdline>{}</cmdline>", esc(c));
+            }
+        }
+        None => {
+            let _ = writeln!(x, "    <boot dev=\"hd\"/>");
+        }
+    }
     let _ = writeln!(x, "    <smbios mode=\"sysinfo\"/>");
     let _ = writeln!(x, "  </os>");
     let _ = writeln!(x, "  <features>\n    <acpi/>\n    <apic/>\n  </features>");
@@ -105,10 +122,9 @@ pub fn domain_xml(
         let _ = writeln!(x, "  <cpu mode=\"host-model\" match=\"exact\"/>");
     }
     let _ = writeln!(x, "  <devices>");
-    let disk_format = match image.disk_format.as_deref() {
-        Some("raw") => "raw",
-        _ => "qcow2",
-    };
+    // The instance disk is always a qcow2 overlay on the cached base image.
+    let _ = image;
+    let disk_format = "qcow2";
     let _ = writeln!(x, "    <disk type=\"file\" device=\"disk\">");
     let _ = writeln!(
         x,
@@ -182,6 +198,9 @@ mod tests {
             instance_name: "instance-00000001".into(),
             vnc_enabled: true,
             vnc_listen: "127.0.0.1".into(),
+            kernel: None,
+            ramdisk: None,
+            cmdline: None,
         };
         let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![vif]);
         assert!(x.starts_with("<domain type=\"kvm\">"));
@@ -209,5 +228,29 @@ mod tests {
         );
         assert!(q.starts_with("<domain type=\"qemu\">"));
         assert!(!q.contains("host-model"));
+        assert!(q.contains("<boot dev=\"hd\"/>"));
+        let k = domain_xml(
+            &DomainConfig {
+                virt_type: "qemu".into(),
+                instances_path: "/i".into(),
+                instance_name: "n".into(),
+                vnc_enabled: false,
+                vnc_listen: String::new(),
+                kernel: Some("/i/_base/k".into()),
+                ramdisk: Some("/i/_base/r".into()),
+                cmdline: Some("root=/dev/vda console=ttyS0".into()),
+            },
+            &inst,
+            &ImageMeta::default(),
+            &vec![],
+        );
+        assert!(
+            k.contains("<kernel>/i/_base/k</kernel>") && k.contains("<initrd>/i/_base/r</initrd>")
+        );
+        assert!(
+            k.contains("<cmdline>root=/dev/vda console=ttyS0</cmdline>")
+                && !k.contains("<boot dev")
+        );
+        assert!(!k.contains("<graphics"));
     }
 }
