@@ -24,7 +24,7 @@ use axum::routing::{get, put};
 use axum::Router;
 use nova_clients::GlanceClient;
 use nova_common::NovaConfig;
-use nova_rpc::{compute, conductor, network, Transport};
+use nova_rpc::{compute, conductor, network};
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,21 +114,12 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let transport = Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
-    let conductor = conductor::Client::new(transport.clone());
-    let hb = nova_rpc::service::spawn_heartbeat(
-        conductor.clone(),
-        cfg.default.host.clone(),
-        BINARY,
-        None,
-        Duration::from_secs(cfg.default.report_interval),
-        shutdown.clone(),
-    );
+    let rt = nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, None, &shutdown).await?;
     let state = AppState {
         glance: GlanceClient::new(&cfg.glance.api_servers, cfg.glance.num_retries),
-        conductor,
-        compute: compute::Client::new(transport.clone()),
-        network: network::Client::new(transport.clone()),
+        conductor: rt.conductor.clone(),
+        compute: compute::Client::new(rt.transport.clone()),
+        network: network::Client::new(rt.transport.clone()),
         cfg: Arc::new(cfg),
         auth,
         policy,
@@ -145,8 +136,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
             tracing::warn!("graceful_shutdown_timeout expired with requests in flight");
         }
     }
-    hb.abort();
-    transport.close().await;
+    rt.stop().await;
     Ok(())
 }
 
@@ -157,7 +147,7 @@ mod tests {
     async fn router_builds() {
         let cfg =
             nova_common::NovaConfig::parse_text("[api]\nauth_strategy = noauth2\n").expect("cfg");
-        let transport = super::Transport::start(&cfg, "test").expect("transport");
+        let transport = nova_rpc::Transport::start(&cfg, "test").expect("transport");
         let state = super::AppState {
             glance: super::GlanceClient::new(&cfg.glance.api_servers, 0),
             conductor: super::conductor::Client::new(transport.clone()),

@@ -23,22 +23,14 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         .init_host(&cfg.default.host)
         .await
         .map_err(|e| format!("cannot initialise {}: {e}", driver.name()))?;
-    let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
-    // Our queues exist before we announce ourselves: nothing sent to us is lost.
-    nova_rpc::compute::declare(&transport, &cfg.default.host)
-        .await
-        .map_err(|e| format!("cannot reach the message broker: {e}"))?;
-    let manager = Arc::new(ComputeManager::new(cfg.clone(), driver, transport.clone()));
-
-    // Register before reporting resources, so the node links to its service.
-    let hb = nova_rpc::service::spawn_heartbeat(
-        manager.conductor.clone(),
-        cfg.default.host.clone(),
-        BINARY,
-        Some("compute"),
-        Duration::from_secs(cfg.default.report_interval),
-        shutdown.clone(),
-    );
+    // Queues first, then the check-in (the node then links to its service).
+    let rt =
+        nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, Some("compute"), &shutdown).await?;
+    let manager = Arc::new(ComputeManager::new(
+        cfg.clone(),
+        driver,
+        rt.transport.clone(),
+    ));
     if let Err(e) = manager.init_host().await {
         warn!("init_host did not finish: {e}");
     }
@@ -47,18 +39,17 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     nova_rpc::compute::serve(
-        &transport,
+        &rt.transport,
         &cfg.default.host,
         manager,
         shutdown,
         Duration::from_secs(cfg.default.graceful_shutdown_timeout),
     )
     .await;
-    hb.abort();
     periodic.abort();
     for task in [power_sync, cache_cleanup].into_iter().flatten() {
         task.abort();
     }
-    transport.close().await;
+    rt.stop().await;
     Ok(())
 }

@@ -5,7 +5,6 @@
 use axum::routing::get;
 use axum::Router;
 use nova_common::NovaConfig;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -26,23 +25,13 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
-    let conductor = nova_rpc::conductor::Client::new(transport.clone());
-    let hb = nova_rpc::service::spawn_heartbeat(
-        conductor,
-        cfg.default.host.clone(),
-        BINARY,
-        None,
-        Duration::from_secs(cfg.default.report_interval),
-        shutdown.clone(),
-    );
+    let rt = nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, None, &shutdown).await?;
     info!(%addr, "listening");
     let s = shutdown.clone();
     axum::serve(listener, router())
         .with_graceful_shutdown(async move { s.cancelled().await })
         .await
         .map_err(|e| e.to_string())?;
-    hb.abort();
-    transport.close().await;
+    rt.stop().await;
     Ok(())
 }

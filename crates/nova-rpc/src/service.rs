@@ -1,7 +1,8 @@
 //! What every RPC daemon but the conductor does: check in with the
 //! conductor every `report_interval` (Nova's servicegroup DB driver).
 
-use crate::conductor;
+use crate::{conductor, Transport};
+use nova_common::NovaConfig;
 use nova_common::RequestContext;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -48,4 +49,50 @@ pub fn spawn_heartbeat(
             }
         }
     })
+}
+
+/// What every daemon but the conductor starts with: the broker connection,
+/// its topic's durable queues (declared before the service announces
+/// itself, so nothing sent to it is lost), a conductor client and the
+/// `report_interval` check-in.
+pub struct ServiceRuntime {
+    pub transport: Transport,
+    pub conductor: conductor::Client,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl ServiceRuntime {
+    pub async fn start(
+        cfg: &NovaConfig,
+        binary: &'static str,
+        topic: Option<&'static str>,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, String> {
+        let transport = Transport::start(cfg, binary).map_err(|e| e.to_string())?;
+        if let Some(topic) = topic {
+            crate::server::declare(&transport, topic, &cfg.default.host)
+                .await
+                .map_err(|e| format!("cannot reach the message broker: {e}"))?;
+        }
+        let conductor = conductor::Client::new(transport.clone());
+        let heartbeat = spawn_heartbeat(
+            conductor.clone(),
+            cfg.default.host.clone(),
+            binary,
+            topic,
+            Duration::from_secs(cfg.default.report_interval),
+            shutdown.clone(),
+        );
+        Ok(ServiceRuntime {
+            transport,
+            conductor,
+            heartbeat,
+        })
+    }
+
+    /// Stop checking in and close the broker connection.
+    pub async fn stop(self) {
+        self.heartbeat.abort();
+        self.transport.close().await;
+    }
 }
