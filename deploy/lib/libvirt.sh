@@ -6,9 +6,11 @@
 #
 # start: installs, with apt-get --no-install-recommends and only if missing,
 #   qemu-system-x86 libvirt-daemon-system libvirt-clients qemu-utils
-#   (qemu-utils gives qemu-img, which is not on the machine by default).
-#   Then starts `virtlogd -d` and afterwards `libvirtd -d` (monolithic daemon;
-#   libvirtd in system mode does NOT spawn virtlogd, and without it every
+#   (qemu-utils gives qemu-img, which is not on the machine by default),
+#   gives /dev/kvm udev's default root:kvm 0660 (see fix_kvm_perms: without
+#   it libvirtd re-probes QEMU for ~4 s on every call).  Then starts
+#   `virtlogd -d` and afterwards `libvirtd -d` (monolithic daemon; libvirtd
+#   in system mode does NOT spawn virtlogd, and without it every
 #   domain start fails with "Failed to connect socket to
 #   '/run/libvirt/virtlogd-sock'"), each only if not already running, and
 #   waits up to LIBVIRT_START_TIMEOUT (60) s for
@@ -67,6 +69,24 @@ install_packages() {
     fi
     rm -f /tmp/libvirt-apt.$$.log
     log "installed: ${missing[*]}"
+}
+
+# Without udev nobody applies Debian's rule for /dev/kvm (GROUP="kvm",
+# MODE="0660"), so it stays 0600 root:root.  libvirtd then finds KVM usable
+# when it probes QEMU's capabilities but not usable for its run user
+# libvirt-qemu (group kvm) when it validates the cache, so it throws the
+# cache away and re-probes QEMU (~4 s) on EVERY lookup: every `virsh
+# version`, every domain start.  Applying the udev default fixes that.
+# Guests still run under TCG (domain type 'qemu'); this machine's /dev/kvm is
+# KVM-PVM, useless for stock kernels.  LIBVIRT_FIX_KVM_PERMS=0 skips this.
+fix_kvm_perms() {
+    [ "${LIBVIRT_FIX_KVM_PERMS:-1}" = 1 ] || return 0
+    [ -c /dev/kvm ] || return 0
+    getent group kvm >/dev/null || return 0
+    if [ "$(stat -c '%G %a' /dev/kvm)" != "kvm 660" ]; then
+        chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+        log "/dev/kvm set to root:kvm 0660 (udev's default; avoids a QEMU re-probe per call)"
+    fi
 }
 
 start_virtlogd() {
@@ -141,6 +161,7 @@ case "${1:-}" in
     start)
         lock
         install_packages
+        fix_kvm_perms
         start_virtlogd
         start_libvirtd
         if virsh -c "$LIBVIRT_URI" net-info default 2>/dev/null | grep -q '^Active:.*yes'; then

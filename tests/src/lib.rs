@@ -98,6 +98,15 @@ impl Cloud {
         computes: impl Fn(&str) -> Vec<(String, &'static str)>,
         with_keystone: bool,
     ) -> Cloud {
+        Cloud::start_full(computes, with_keystone, "").await
+    }
+
+    /// As `start_with`, adding `extra_compute_conf` (INI text) to every compute's config.
+    pub async fn start_full(
+        computes: impl Fn(&str) -> Vec<(String, &'static str)>,
+        with_keystone: bool,
+        extra_compute_conf: &str,
+    ) -> Cloud {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
         let dir = std::env::temp_dir().join(format!("nova-e2e-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -192,13 +201,14 @@ impl Cloud {
                 "[DEFAULT]\nhost = e2e-ctl-{id}\nstate_path = {state}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
                  report_interval = 1\nservice_down_time = 6\ndebug = {debug}\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
-                 compute_driver = fake.FakeDriver\n\
+                 compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
                  [database]\nconnection = postgresql://postgres@127.0.0.1/{db}\n\
                  {auth}\
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
                  [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n",
                 state = dir.join("state").display(),
+                bridge = bridge_name(&id),
                 debug = std::env::var("NOVA_E2E_DEBUG").is_ok(),
                 vnc = free_port(),
             ),
@@ -251,7 +261,9 @@ impl Cloud {
             let over = cloud.dir.join(format!("{host}.conf"));
             std::fs::write(
                 &over,
-                format!("[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n"),
+                format!(
+                    "[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n{extra_compute_conf}\n"
+                ),
             )
             .unwrap();
             cloud.spawn(&format!("nova-compute@{host}"), "nova-compute", &[over]);
@@ -513,6 +525,10 @@ impl Drop for Cloud {
             .arg(workspace_root().join("deploy/lib/glance.sh"))
             .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
             .output();
+        // A bridge a real-guest compute made for this run's network.
+        let _ = Command::new("ip")
+            .args(["link", "del", &bridge_name(&self.id)])
+            .output();
         if self.keystone.is_some() {
             let _ = Command::new("bash")
                 .arg(workspace_root().join("deploy/lib/keystone.sh"))
@@ -539,6 +555,52 @@ impl Drop for Cloud {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Run one of the project's scripts (path relative to the workspace), which must succeed.
+pub fn run_script(script: &str, args: &[&str]) -> String {
+    run(Command::new("bash")
+        .arg(workspace_root().join(script))
+        .args(args))
+}
+
+/// The run's bridge (unique, so tests never touch a real host's br100).
+pub fn bridge_name(id: &str) -> String {
+    format!("nrs{}", &id[..6])
+}
+
+/// Upload a file to Glance: (image id).
+pub async fn upload_file(
+    http: &reqwest::Client,
+    glance: &str,
+    token: &str,
+    meta: Value,
+    data: Vec<u8>,
+) -> String {
+    let r = http
+        .post(format!("{glance}/v2/images"))
+        .header("X-Auth-Token", token)
+        .json(&meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "create image {meta}");
+    let v: Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    let resp = http
+        .put(format!("{glance}/v2/images/{id}/file"))
+        .header("X-Auth-Token", token)
+        .header("Content-Type", "application/octet-stream")
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "upload {meta}: {}",
+        resp.status()
+    );
+    id
 }
 
 pub fn tail(text: &str, n: usize) -> String {

@@ -144,7 +144,12 @@ pub fn domain_xml(
         let _ = writeln!(x, "    </interface>");
     }
     let _ = writeln!(x, "    <serial type=\"file\">");
-    let _ = writeln!(x, "      <source path=\"{}/console.log\"/>", esc(&dir));
+    // Appended across reboots, so the console history survives a restart of QEMU.
+    let _ = writeln!(
+        x,
+        "      <source path=\"{}/console.log\" append=\"on\"/>",
+        esc(&dir)
+    );
     let _ = writeln!(x, "    </serial>");
     let _ = writeln!(x, "    <serial type=\"pty\"/>");
     let _ = writeln!(x, "    <input type=\"tablet\" bus=\"usb\"/>");

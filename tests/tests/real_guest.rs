@@ -1,0 +1,181 @@
+//! Real guests: QEMU under TCG through libvirt's qemu:///system, booted from
+//! Glance images of the project's tiny busybox guest (deploy/lib/guest-image.sh),
+//! as a qcow2 disk and as AKI/ARI/AMI. At most two guests run at once.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::{run_script, upload_file, workspace_root, Cloud};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn console(cloud: &Cloud, id: &str) -> String {
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &cloud.admin,
+            Some(json!({"os-getConsoleOutput": {}})),
+        )
+        .await;
+    if s != 200 {
+        return String::new();
+    }
+    b["output"].as_str().unwrap_or_default().to_string()
+}
+
+async fn wait_marker(cloud: &Cloud, id: &str, marker: &str, count: usize) -> String {
+    cloud
+        .wait_for(
+            &format!("{marker} x{count} on {id}'s console"),
+            120,
+            || async {
+                let out = console(cloud, id).await;
+                (out.matches(marker).count() >= count).then_some(out)
+            },
+        )
+        .await
+}
+
+async fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
+    cloud
+        .wait_for(&format!("{id} {want}"), 120, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            let srv = b["server"].clone();
+            assert_ne!(srv["status"], "ERROR", "{srv}");
+            (srv["status"] == want && srv["OS-EXT-STS:task_state"].is_null()).then_some(srv)
+        })
+        .await
+}
+
+async fn act(cloud: &Cloud, id: &str, body: Value) {
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &cloud.admin,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}: {b}");
+}
+
+fn virsh(args: &[&str]) -> String {
+    let out = std::process::Command::new("virsh")
+        .arg("-c")
+        .arg("qemu:///system")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_guests_boot_reboot_stop_and_delete() {
+    run_script("deploy/lib/libvirt.sh", &["start"]);
+    let guest = workspace_root().join("target/guest");
+    run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
+    let cloud = Cloud::start_full(
+        |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
+        true,
+        "sync_power_state_interval = 2\nshutdown_timeout = 15\n[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\nwait_soft_reboot_seconds = 30\n",
+    )
+    .await;
+    let read = |f: &str| std::fs::read(guest.join(f)).unwrap();
+    let g = &cloud.glance;
+    let disk = upload_file(&cloud.http, g, &cloud.admin, json!({"name": "tiny-disk", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}), read("disk.qcow2")).await;
+    let aki = upload_file(&cloud.http, g, &cloud.admin, json!({"name": "tiny-aki", "disk_format": "aki", "container_format": "aki", "visibility": "public"}), read("vmlinuz")).await;
+    let ari = upload_file(&cloud.http, g, &cloud.admin, json!({"name": "tiny-ari", "disk_format": "ari", "container_format": "ari", "visibility": "public"}), read("initrd.gz")).await;
+    let ami = upload_file(&cloud.http, g, &cloud.admin, json!({"name": "tiny-ami", "disk_format": "ami", "container_format": "ami", "visibility": "public", "kernel_id": aki, "ramdisk_id": ari}), vec![0u8; 1 << 20]).await;
+    let (s, b) = cloud
+        .req(Method::POST, "/flavors", &cloud.admin, Some(json!({"flavor": {"name": "guest", "id": "guest", "ram": 128, "vcpus": 1, "disk": 1}})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+
+    let mut ids = vec![];
+    for (name, image) in [("disk-guest", &disk), ("ami-guest", &ami)] {
+        let (s, b) = cloud
+            .req(
+                Method::POST,
+                "/servers",
+                &cloud.admin,
+                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": "guest"}})),
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        ids.push(b["server"]["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        wait_status(&cloud, id, "ACTIVE").await;
+        wait_marker(&cloud, id, "GUEST-INIT", 1).await;
+    }
+    let (_, b) = cloud
+        .get(&format!("/servers/{}", ids[0]), &cloud.admin)
+        .await;
+    let name = b["server"]["OS-EXT-SRV-ATTR:instance_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(virsh(&["domstate", &name]).contains("running"));
+
+    // Soft and hard reboot: the guest boots again.
+    let id = &ids[0];
+    act(&cloud, id, json!({"reboot": {"type": "SOFT"}})).await;
+    wait_status(&cloud, id, "ACTIVE").await;
+    wait_marker(&cloud, id, "GUEST-INIT", 2).await;
+    act(&cloud, id, json!({"reboot": {"type": "HARD"}})).await;
+    wait_status(&cloud, id, "ACTIVE").await;
+    wait_marker(&cloud, id, "GUEST-INIT", 3).await;
+    // Stop (clean ACPI shutdown) and start.
+    act(&cloud, id, json!({"os-stop": null})).await;
+    let srv = wait_status(&cloud, id, "SHUTOFF").await;
+    assert_eq!(srv["OS-EXT-STS:power_state"], 4);
+    assert!(console(&cloud, id).await.contains("GUEST-POWEROFF"));
+    act(&cloud, id, json!({"os-start": null})).await;
+    wait_status(&cloud, id, "ACTIVE").await;
+    wait_marker(&cloud, id, "GUEST-INIT", 4).await;
+    // Pause/unpause and suspend/resume change the libvirt state.
+    act(&cloud, id, json!({"pause": null})).await;
+    wait_status(&cloud, id, "PAUSED").await;
+    assert!(virsh(&["domstate", &name]).contains("paused"));
+    act(&cloud, id, json!({"unpause": null})).await;
+    wait_status(&cloud, id, "ACTIVE").await;
+    act(&cloud, id, json!({"suspend": null})).await;
+    wait_status(&cloud, id, "SUSPENDED").await;
+    assert!(virsh(&["domstate", &name]).contains("shut off"));
+    act(&cloud, id, json!({"resume": null})).await;
+    wait_status(&cloud, id, "ACTIVE").await;
+    assert!(virsh(&["domstate", &name]).contains("running"));
+
+    // The guest powers itself off (ACPI from outside nova): SHUTOFF within the sync interval.
+    virsh(&["shutdown", &name]);
+    wait_status(&cloud, id, "SHUTOFF").await;
+
+    // Delete leaves no domain and no files.
+    for id in &ids {
+        let (s, _) = cloud
+            .req(
+                Method::DELETE,
+                &format!("/servers/{id}"),
+                &cloud.admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, 204);
+    }
+    for id in &ids {
+        cloud
+            .wait_for(&format!("{id} gone"), 60, || async {
+                let (s, _) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+                (s == 404).then_some(())
+            })
+            .await;
+        assert!(
+            !virsh(&["list", "--all", "--uuid"]).contains(id.as_str()),
+            "domain {id} left behind"
+        );
+        assert!(
+            !cloud.dir.join("state/instances").join(id).exists(),
+            "files of {id} left behind"
+        );
+    }
+}
