@@ -70,6 +70,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:admin_api",
     ),
     (
+        "os_compute_api:servers:create_image",
+        "rule:project_member_or_admin",
+    ),
+    (
         "os_compute_api:servers:reboot",
         "rule:project_member_or_admin",
     ),

@@ -292,6 +292,84 @@ pub async fn action(
                 })?;
             Ok((StatusCode::OK, Json(json!({"output": out}))).into_response())
         }
+        "createImage" => {
+            state
+                .policy
+                .authorize("os_compute_api:servers:create_image", &ctx, &own)?;
+            let image_name = match args.get("name") {
+                Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute name. Value: {other}. name must be 1-255 characters"
+                    )))
+                }
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute createImage. Value: {args}. 'name' is a required property"
+                    )))
+                }
+            };
+            let mut body = json!({
+                "name": image_name,
+                "disk_format": "qcow2",
+                "container_format": "bare",
+                "instance_uuid": inst.uuid.to_string(),
+                "image_type": "snapshot",
+                "base_image_ref": inst.image_ref,
+                "user_id": ctx.user_id.clone().unwrap_or_default(),
+                "min_ram": inst.memory_mb,
+                "min_disk": inst.root_gb,
+            });
+            match args.get("metadata") {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(m)) => {
+                    for (k, v) in m {
+                        let Some(v) = v.as_str() else {
+                            return Err(ApiError::bad_request(format!("Invalid input for field/attribute metadata.{k}: not a string")));
+                        };
+                        body[k.as_str()] = json!(v);
+                    }
+                }
+                Some(other) => return Err(ApiError::bad_request(format!("Invalid input for field/attribute metadata. Value: {other}. is not of type 'object'"))),
+            }
+            if locked_out {
+                return Err(ApiError::conflict(format!(
+                    "Instance {} is locked",
+                    inst.uuid
+                )));
+            }
+            let t = Transition {
+                name: "createImage",
+                policy: "",
+                allowed: &[
+                    VmState::Active,
+                    VmState::Stopped,
+                    VmState::Paused,
+                    VmState::Suspended,
+                ],
+                task_state: TaskState::ImageSnapshotPending,
+            };
+            if !t.allowed.contains(&inst.vm_state)
+                || inst.task_state.is_some()
+                || inst.host.is_none()
+            {
+                return Err(conflict(t.name, &inst, "vm_state", inst.vm_state.as_str()));
+            }
+            let image = state.glance.create(&ctx, &body).await?;
+            let i = match begin(&state, &ctx, &inst, &t).await {
+                Ok(i) => i,
+                Err(e) => {
+                    let _ = state.glance.delete(&ctx, &image.id).await;
+                    return Err(e);
+                }
+            };
+            compute.snapshot_instance(&ctx, i, image.id.clone()).await?;
+            let mut resp = StatusCode::ACCEPTED.into_response();
+            if let Ok(loc) = axum::http::HeaderValue::from_str(&state.glance.image_url(&image.id)) {
+                resp.headers_mut().insert("location", loc);
+            }
+            Ok(resp)
+        }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),

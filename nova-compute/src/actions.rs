@@ -152,6 +152,108 @@ impl ComputeManager {
         Ok(())
     }
 
+    /// createImage: snapshot the disk and upload it to the image the API created.
+    /// The instance keeps its vm_state; task_state goes image_snapshot →
+    /// image_pending_upload → image_uploading → None. A failure clears the
+    /// task_state, deletes the image record and records the fault.
+    pub(crate) async fn snapshot(
+        &self,
+        ctx: &RequestContext,
+        instance: &Instance,
+        image_id: &str,
+    ) -> Result<(), NovaError> {
+        const EVENT: &str = "compute_snapshot_instance";
+        let uuid = instance.uuid;
+        let _lock = self.lock_instance(uuid).await;
+        let step = |from: TaskState, to: Option<TaskState>| InstanceUpdate {
+            task_state: Some(to),
+            expected_task_state: Some(vec![Some(from)]),
+            ..Default::default()
+        };
+        let inst = match self
+            .conductor
+            .instance_update(
+                ctx,
+                uuid,
+                step(
+                    TaskState::ImageSnapshotPending,
+                    Some(TaskState::ImageSnapshot),
+                ),
+            )
+            .await
+        {
+            Ok(i) => i,
+            Err(
+                NovaError::UnexpectedTaskStateError { .. } | NovaError::InstanceNotFound { .. },
+            ) => {
+                info!(instance = %uuid, "snapshot already handled; nothing to do");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        self.event(ctx, uuid, EVENT, None).await;
+        let tmp = std::env::temp_dir().join(format!("nova-snapshot-{image_id}.qcow2"));
+        let result: Result<(), NovaError> = async {
+            self.driver
+                .snapshot(&inst, &tmp)
+                .await
+                .map_err(virt_to_nova)?;
+            self.conductor
+                .instance_update(
+                    ctx,
+                    uuid,
+                    step(
+                        TaskState::ImageSnapshot,
+                        Some(TaskState::ImagePendingUpload),
+                    ),
+                )
+                .await?;
+            self.conductor
+                .instance_update(
+                    ctx,
+                    uuid,
+                    step(
+                        TaskState::ImagePendingUpload,
+                        Some(TaskState::ImageUploading),
+                    ),
+                )
+                .await?;
+            self.images.glance().upload(ctx, image_id, &tmp).await?;
+            self.conductor
+                .instance_update(ctx, uuid, step(TaskState::ImageUploading, None))
+                .await?;
+            Ok(())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        match &result {
+            Ok(()) => {
+                info!(instance = %uuid, image = %image_id, "snapshot uploaded");
+                self.event(ctx, uuid, EVENT, Some(Ok(()))).await;
+            }
+            Err(e) => {
+                warn!(instance = %uuid, "snapshot failed: {e}");
+                let _ = self.images.glance().delete(ctx, image_id).await;
+                let clear = InstanceUpdate {
+                    task_state: Some(None),
+                    ..Default::default()
+                };
+                let _ = self.conductor.instance_update(ctx, uuid, clear).await;
+                let fault = nova_objects::InstanceFault {
+                    instance_uuid: uuid,
+                    code: e.http_code() as i32,
+                    message: e.to_string(),
+                    details: format!("{}: {e}", e.class()),
+                    host: Some(self.cfg.default.host.clone()),
+                    created_at: None,
+                };
+                let _ = self.conductor.instance_fault_create(ctx, fault).await;
+                self.event(ctx, uuid, EVENT, Some(Err(e))).await;
+            }
+        }
+        Ok(())
+    }
+
     /// `_sync_power_states`: make the database follow the hypervisor, as Nova does.
     pub(crate) async fn sync_power_states(&self) -> Result<(), NovaError> {
         let ctx = RequestContext::admin();

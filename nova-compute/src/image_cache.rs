@@ -41,6 +41,10 @@ impl ImageCache {
         }
     }
 
+    pub fn glance(&self) -> &GlanceClient {
+        &self.glance
+    }
+
     /// The cached copy of `image`, downloading it first if needed.
     pub async fn fetch(
         &self,

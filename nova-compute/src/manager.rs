@@ -545,6 +545,15 @@ impl nova_rpc::compute::Manager for ComputeManager {
             .await
     }
 
+    async fn snapshot_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        image_id: String,
+    ) -> Result<(), NovaError> {
+        self.snapshot(ctx, &instance, &image_id).await
+    }
+
     async fn get_console_output(
         &self,
         _ctx: &RequestContext,

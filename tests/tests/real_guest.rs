@@ -1,6 +1,7 @@
 //! Real guests: QEMU under TCG through libvirt's qemu:///system, booted from
 //! Glance images of the project's tiny busybox guest (deploy/lib/guest-image.sh),
-//! as a qcow2 disk and as AKI/ARI/AMI. At most two guests run at once.
+//! as a qcow2 disk and as AKI/ARI/AMI, and from a snapshot of a guest.
+//! At most two guests run at once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -80,6 +81,16 @@ async fn real_guests_boot_reboot_stop_and_delete() {
         "sync_power_state_interval = 2\nshutdown_timeout = 15\n[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\nwait_soft_reboot_seconds = 30\n",
     )
     .await;
+    cloud
+        .wait_for("the compute host to be up", 60, || async {
+            let (_, b) = cloud.get("/os-hypervisors", &cloud.admin).await;
+            b["hypervisors"]
+                .as_array()
+                .and_then(|h| h.first())
+                .filter(|h| h["state"] == "up")
+                .map(|_| ())
+        })
+        .await;
     let read = |f: &str| std::fs::read(guest.join(f)).unwrap();
     let g = &cloud.glance;
     let disk = upload_file(&cloud.http, g, &cloud.admin, json!({"name": "tiny-disk", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}), read("disk.qcow2")).await;
@@ -118,7 +129,8 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     assert!(virsh(&["domstate", &name]).contains("running"));
 
     // Soft and hard reboot: the guest boots again.
-    let id = &ids[0];
+    let first = ids[0].clone();
+    let id = &first;
     act(&cloud, id, json!({"reboot": {"type": "SOFT"}})).await;
     wait_status(&cloud, id, "ACTIVE").await;
     wait_marker(&cloud, id, "GUEST-INIT", 2).await;
@@ -146,12 +158,66 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     wait_status(&cloud, id, "ACTIVE").await;
     assert!(virsh(&["domstate", &name]).contains("running"));
 
+    // The AMI guest goes; then a snapshot of the disk guest is uploaded to Glance and boots.
+    let (s, _) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{}", ids[1]),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let r = cloud
+        .http
+        .post(format!("{}/servers/{id}/action", cloud.api))
+        .header("X-Auth-Token", &cloud.admin)
+        .json(&json!({"createImage": {"name": "snap", "metadata": {"purpose": "test"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let snap = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    wait_status(&cloud, id, "ACTIVE").await;
+    let img: Value = cloud
+        .http
+        .get(format!("{}/v2/images/{snap}", cloud.glance))
+        .header("X-Auth-Token", &cloud.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(img["status"], "active", "{img}");
+    assert_eq!(img["image_type"], "snapshot");
+    assert_eq!(img["purpose"], "test");
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.admin,
+            Some(json!({"server": {"name": "from-snap", "imageRef": snap, "flavorRef": "guest"}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let from_snap = b["server"]["id"].as_str().unwrap().to_string();
+    wait_status(&cloud, &from_snap, "ACTIVE").await;
+    wait_marker(&cloud, &from_snap, "GUEST-INIT", 1).await;
+    ids.push(from_snap);
+
     // The guest powers itself off (ACPI from outside nova): SHUTOFF within the sync interval.
     virsh(&["shutdown", &name]);
     wait_status(&cloud, id, "SHUTOFF").await;
 
     // Delete leaves no domain and no files.
-    for id in &ids {
+    for id in [&ids[0], &ids[2]] {
         let (s, _) = cloud
             .req(
                 Method::DELETE,

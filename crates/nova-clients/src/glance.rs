@@ -232,6 +232,100 @@ impl GlanceClient {
     }
 }
 
+impl GlanceClient {
+    /// The public URL of an image (the `Location` of createImage).
+    pub fn image_url(&self, image_id: &str) -> String {
+        let base = self.servers.first().cloned().unwrap_or_default();
+        format!("{base}/images/{image_id}")
+    }
+
+    /// `POST /v2/images`: a queued image record with `body`'s fields and properties.
+    pub async fn create(&self, ctx: &RequestContext, body: &Value) -> Result<ImageMeta, NovaError> {
+        let server = self.server().cloned().unwrap_or_default();
+        let mut req = self.http.post(format!("{server}/v2/images")).json(body);
+        if let Some(t) = &ctx.auth_token {
+            req = req.header("X-Auth-Token", t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| NovaError::GlanceConnectionFailed {
+                server: server.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if status == reqwest::StatusCode::FORBIDDEN {
+            return Err(NovaError::NotAuthorized {
+                reason: format!("Glance refused to create the image: {text}"),
+            });
+        }
+        if !status.is_success() {
+            return Err(NovaError::Invalid {
+                reason: format!("Glance refused the image ({status}): {text}"),
+            });
+        }
+        let v: Value = serde_json::from_str(&text)?;
+        Ok(image_from_json(&v))
+    }
+
+    /// `PUT /v2/images/{id}/file` from a local file.
+    pub async fn upload(
+        &self,
+        ctx: &RequestContext,
+        image_id: &str,
+        path: &std::path::Path,
+    ) -> Result<(), NovaError> {
+        let server = self.server().cloned().unwrap_or_default();
+        let data = tokio::fs::read(path)
+            .await
+            .map_err(|e| NovaError::internal(format!("cannot read {}: {e}", path.display())))?;
+        let mut req = self
+            .http
+            .put(format!("{server}/v2/images/{image_id}/file"))
+            .timeout(Duration::from_secs(3600))
+            .header("Content-Type", "application/octet-stream")
+            .body(data);
+        if let Some(t) = &ctx.auth_token {
+            req = req.header("X-Auth-Token", t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| NovaError::GlanceConnectionFailed {
+                server: server.clone(),
+                reason: e.to_string(),
+            })?;
+        if !resp.status().is_success() {
+            let st = resp.status();
+            return Err(NovaError::GlanceConnectionFailed {
+                server,
+                reason: format!(
+                    "upload of {image_id} answered {st}: {}",
+                    resp.text().await.unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `DELETE /v2/images/{id}` (a failed snapshot's record).
+    pub async fn delete(&self, ctx: &RequestContext, image_id: &str) -> Result<(), NovaError> {
+        let server = self.server().cloned().unwrap_or_default();
+        let mut req = self.http.delete(format!("{server}/v2/images/{image_id}"));
+        if let Some(t) = &ctx.auth_token {
+            req = req.header("X-Auth-Token", t);
+        }
+        req.send()
+            .await
+            .map_err(|e| NovaError::GlanceConnectionFailed {
+                server,
+                reason: e.to_string(),
+            })?;
+        Ok(())
+    }
+}
+
 /// Glance v2 image JSON → `ImageMeta`; custom keys become properties.
 pub fn image_from_json(v: &Value) -> ImageMeta {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);

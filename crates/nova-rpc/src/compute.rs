@@ -16,6 +16,8 @@ crate::rpc_api! {
     cast fn unpause_instance(instance: Instance) -> ();
     cast fn suspend_instance(instance: Instance) -> ();
     cast fn resume_instance(instance: Instance) -> ();
+    /// Snapshot the instance's disk and upload it to the Glance image `image_id`.
+    cast fn snapshot_instance(instance: Instance, image_id: String) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
 }

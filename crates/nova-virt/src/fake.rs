@@ -138,4 +138,13 @@ impl VirtDriver for FakeDriver {
         }
         Ok("FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE".into())
     }
+
+    async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError> {
+        if !self.guests().contains_key(&instance.uuid) {
+            return Err(VirtError::InstanceNotFound(instance.uuid));
+        }
+        tokio::fs::write(dest, format!("fake snapshot of {}", instance.uuid))
+            .await
+            .map_err(|e| VirtError::Hypervisor(e.to_string()))
+    }
 }

@@ -94,6 +94,8 @@ pub trait VirtDriver: Send + Sync {
     ) -> Result<(), VirtError>;
     /// The guest's serial console log.
     async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError>;
+    /// Write a standalone qcow2 copy of the guest's disk to `dest` (for createImage).
+    async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError>;
 }
 
 /// Load the driver named by `[DEFAULT] compute_driver`.
