@@ -7,9 +7,11 @@ cd "$top"
 bash deploy/install.sh
 command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/dev/null
 cargo build --release --workspace --bins
-cargo build --release -p nova-e2e --example bench
+cargo build --release -p nova-e2e --example bench --example guest_bench
 out=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/bench")
 echo "$out"
+guest=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/guest_bench")
+echo "$guest"
 val() { echo "$out" | sed -n "s/^$1=//p"; }
 mkdir -p docs
 cat > docs/benchmarks.md <<DOC
@@ -26,6 +28,18 @@ Glance 33 and all daemons; $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') G
 | \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s | – |
 | \`GET /v2.1/servers/detail\`, 100 servers (wrk, 16 connections) | $(val detail_rps_100) req/s | 4.6 req/s |
 | idle RSS, api + conductor + scheduler + compute | $(val rss_api_conductor_scheduler_compute_mib) MiB | ~1.2 GiB |
+
+## Real guest boot (QEMU TCG through qemu:///system, the tiny busybox guest from a qcow2 image)
+
+Seconds from the start to the guest printing \`GUEST-INIT\` on its serial console, three runs each:
+
+| path | runs |
+| --- | --- |
+| \`POST /v2.1/servers\` through nova-rs (run 1 includes the Glance download into \`_base\`) | $(echo "$guest" | sed -n 's/^guest_boot_nova_s=//p') |
+| \`virsh create\` of the same domain XML and an overlay on the same base image | $(echo "$guest" | sed -n 's/^guest_boot_raw_s=//p') |
+
+The difference is nova-rs's overhead: API, scheduling, conductor and network RPCs, overlay creation.
+KVM is not usable on these machines (PVM), so both run under TCG.
 
 Idle RSS per daemon (KiB):
 

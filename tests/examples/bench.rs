@@ -61,6 +61,16 @@ async fn main() {
             (b["hypervisors"].as_array().map(|a| a.len()) == Some(1)).then_some(())
         })
         .await;
+    // 100 servers exceed the default quota of 10 instances.
+    let (s, b) = cloud
+        .req(
+            Method::PUT,
+            "/os-quota-sets/admin",
+            ADMIN,
+            Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut rss = vec![];
     for d in &cloud.daemons {

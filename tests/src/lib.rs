@@ -55,6 +55,8 @@ fn run(cmd: &mut Command) -> String {
 pub struct Daemon {
     pub name: String,
     pub child: Child,
+    binary: String,
+    extra_conf: Vec<PathBuf>,
 }
 
 pub struct Cloud {
@@ -273,7 +275,11 @@ impl Cloud {
     }
 
     fn spawn(&mut self, name: &str, binary: &str, extra_conf: &[PathBuf]) {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{name}.log")))
+            .unwrap();
         let mut cmd = Command::new(bin_path(binary));
         cmd.arg("--config-file").arg(&self.conf);
         for c in extra_conf {
@@ -291,7 +297,18 @@ impl Cloud {
         self.daemons.push(Daemon {
             name: name.to_string(),
             child,
+            binary: binary.to_string(),
+            extra_conf: extra_conf.to_vec(),
         });
+    }
+
+    /// SIGKILL a daemon and start it again with the same configuration.
+    pub fn restart(&mut self, name: &str) {
+        let pos = self.daemons.iter().position(|d| d.name == name).unwrap();
+        let mut d = self.daemons.remove(pos);
+        d.child.kill().unwrap();
+        d.child.wait().unwrap();
+        self.spawn(name, &d.binary, &d.extra_conf);
     }
 
     async fn wait_for_api(&self) {

@@ -75,7 +75,7 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     run_script("deploy/lib/libvirt.sh", &["start"]);
     let guest = workspace_root().join("target/guest");
     run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
-    let cloud = Cloud::start_full(
+    let mut cloud = Cloud::start_full(
         |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
         true,
         "sync_power_state_interval = 2\nshutdown_timeout = 15\n[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\nwait_soft_reboot_seconds = 30\n",
@@ -211,6 +211,78 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     wait_status(&cloud, &from_snap, "ACTIVE").await;
     wait_marker(&cloud, &from_snap, "GUEST-INIT", 1).await;
     ids.push(from_snap);
+
+    // nova-compute killed in the middle of a boot and restarted: the instance ends ACTIVE or ERROR.
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.admin,
+            Some(
+                json!({"server": {"name": "interrupted", "imageRef": disk, "flavorRef": "guest"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let interrupted = b["server"]["id"].as_str().unwrap().to_string();
+    cloud
+        .wait_for("the build to reach the compute host", 60, || async {
+            let (_, b) = cloud
+                .get(&format!("/servers/{interrupted}"), &cloud.admin)
+                .await;
+            let t = b["server"]["OS-EXT-STS:task_state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (t == "networking"
+                || t == "block_device_mapping"
+                || t == "spawning"
+                || b["server"]["status"] == "ACTIVE")
+                .then_some(())
+        })
+        .await;
+    let compute = cloud
+        .daemons
+        .iter()
+        .find(|d| d.name.starts_with("nova-compute@"))
+        .unwrap()
+        .name
+        .clone();
+    cloud.restart(&compute);
+    let settled = cloud
+        .wait_for("the interrupted build to settle", 120, || async {
+            let (_, b) = cloud
+                .get(&format!("/servers/{interrupted}"), &cloud.admin)
+                .await;
+            let st = b["server"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            ((st == "ACTIVE" || st == "ERROR") && b["server"]["OS-EXT-STS:task_state"].is_null())
+                .then_some(st)
+        })
+        .await;
+    assert!(settled == "ACTIVE" || settled == "ERROR");
+    let (s, _) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{interrupted}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("the interrupted instance gone", 60, || async {
+            (cloud
+                .get(&format!("/servers/{interrupted}"), &cloud.admin)
+                .await
+                .0
+                == 404)
+                .then_some(())
+        })
+        .await;
+    assert!(!virsh(&["list", "--all", "--uuid"]).contains(interrupted.as_str()));
 
     // The guest powers itself off (ACPI from outside nova): SHUTOFF within the sync interval.
     virsh(&["shutdown", &name]);
