@@ -7,7 +7,8 @@
 #
 # Environment: NOVA_CONF (/etc/nova/nova.conf), NOVA_STATE (/var/lib/nova-rs),
 #   NOVA_LOG_DIR (/var/log/nova), NOVA_COMPUTE_DRIVER (libvirt.LibvirtDriver),
-#   NOVA_LIBVIRT_URI (test:///default), NOVA_DB (nova).
+#   NOVA_LIBVIRT_URI (qemu:///system: real QEMU guests under TCG; test:///default
+#   for libvirt's in-memory test driver), NOVA_DB (nova).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf="${NOVA_CONF:-/etc/nova/nova.conf}"
@@ -20,6 +21,12 @@ bin="$top/target/debug"
 log() { printf '[all-in-one] %s\n' "$*"; }
 
 bash "$top/deploy/install.sh"
+
+uri="${NOVA_LIBVIRT_URI:-qemu:///system}"
+if [ "$uri" = "qemu:///system" ]; then
+    bash "$top/deploy/lib/libvirt.sh" start
+fi
+bash "$top/deploy/lib/guest-image.sh" "$state/guest"
 
 log "building (cargo build --workspace --bins)"
 (cd "$top" && cargo build --workspace --bins -q)
@@ -66,7 +73,7 @@ api_servers = http://127.0.0.1:9292
 
 [libvirt]
 virt_type = qemu
-connection_uri = ${NOVA_LIBVIRT_URI:-test:///default}
+connection_uri = $uri
 CONF
 else
     log "keeping existing $conf"
@@ -78,12 +85,22 @@ if ! "$bin/nova-manage" --config-file "$conf" network list | grep -q private; th
 fi
 
 export OS_CLIENT_CONFIG_FILE="$clouds"
-image_id=$(OS_CLOUD=admin "$venv/bin/openstack" image list --name tiny -f value -c ID | head -n1)
-if [ -z "$image_id" ]; then
-    log "uploading image 'tiny' to Glance"
-    head -c 1048576 /dev/zero > "$state/tiny.img"
-    image_id=$(OS_CLOUD=admin "$venv/bin/openstack" image create --public --disk-format raw \
-        --container-format bare --file "$state/tiny.img" -f value -c id tiny)
+# The project's tiny busybox guest, as a disk image and as AKI/ARI/AMI.
+osc_admin() { OS_CLOUD=admin "$venv/bin/openstack" "$@"; }
+image_of() { osc_admin image list --name "$1" -f value -c ID | head -n1; }
+upload() { # name disk_format container_format file [properties...]
+    local name=$1 df=$2 cf=$3 file=$4; shift 4
+    [ -n "$(image_of "$name")" ] && return 0
+    log "uploading image '$name' to Glance"
+    osc_admin image create --public --disk-format "$df" --container-format "$cf" --file "$file" "$@" "$name" >/dev/null
+}
+upload tiny qcow2 bare "$state/guest/disk.qcow2"
+upload tiny-aki aki aki "$state/guest/vmlinuz"
+upload tiny-ari ari ari "$state/guest/initrd.gz"
+head -c 1048576 /dev/zero > "$state/tiny-ami.img"
+upload tiny-ami ami ami "$state/tiny-ami.img" --property kernel_id="$(image_of tiny-aki)" --property ramdisk_id="$(image_of tiny-ari)"
+if ! osc_admin flavor show m1.nano >/dev/null 2>&1; then
+    osc_admin flavor create --ram 128 --disk 1 --vcpus 1 --id 42 m1.nano >/dev/null
 fi
 
 for d in nova-conductor nova-scheduler nova-network nova-compute nova-api nova-novncproxy; do
@@ -111,7 +128,8 @@ or source one of $(dirname "$clouds")/openrc-{admin,demo,alt_demo}.
   export OS_CLIENT_CONFIG_FILE=$clouds OS_CLOUD=demo PATH=$venv/bin:\$PATH
   openstack flavor list
   openstack keypair create mykey > mykey.pem
-  openstack server create --image tiny --flavor m1.tiny --key-name mykey --wait vm1
+  openstack server create --image tiny --flavor m1.nano --key-name mykey --wait vm1
+  openstack console log show vm1 | grep GUEST-     # the guest's boot markers (QEMU under TCG)
   openstack server list
   openstack server delete --wait vm1
   OS_CLOUD=admin openstack compute service list
