@@ -99,9 +99,6 @@ upload tiny-aki aki aki "$state/guest/vmlinuz"
 upload tiny-ari ari ari "$state/guest/initrd.gz"
 head -c 1048576 /dev/zero > "$state/tiny-ami.img"
 upload tiny-ami ami ami "$state/tiny-ami.img" --property kernel_id="$(image_of tiny-aki)" --property ramdisk_id="$(image_of tiny-ari)"
-if ! osc_admin flavor show m1.nano >/dev/null 2>&1; then
-    osc_admin flavor create --ram 128 --disk 1 --vcpus 1 --id 42 m1.nano >/dev/null
-fi
 
 for d in nova-conductor nova-scheduler nova-network nova-compute nova-api nova-novncproxy; do
     pidf="$state/$d.pid"
@@ -116,6 +113,12 @@ done
 
 for _ in $(seq 1 100); do
     curl -sf -o /dev/null http://127.0.0.1:8774/ && break; sleep 0.2
+done
+# A flavor the 128 MiB test guest fits (the API must be up; services need a moment to check in).
+for _ in $(seq 1 30); do
+    osc_admin flavor show m1.nano >/dev/null 2>&1 && break
+    osc_admin flavor create --ram 128 --disk 1 --vcpus 1 --id 42 m1.nano >/dev/null 2>&1 && break
+    sleep 1
 done
 
 cat <<USAGE
