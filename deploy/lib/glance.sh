@@ -40,37 +40,11 @@ if [ -n "${GLANCE_KEYSTONE_URL:-}" ]; then
     case "$GLANCE_KS_URL" in */v3) ;; *) GLANCE_KS_URL="$GLANCE_KS_URL/v3" ;; esac
 fi
 
-usage() { echo "usage: $0 start <state_dir> <port> | stop <state_dir> | status <state_dir>" >&2; exit 2; }
-
-# True if process $1 exists and is not a zombie (an orphaned uwsgi may
-# linger as a zombie when PID 1 is slow to reap, and kill -0 succeeds on it).
-alive() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [ "${stat%% *}" != Z ]
-}
-
-# True if any non-zombie process is in process group $1.
-group_alive() {
-    ps -e -o pgid= -o stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {f = 1} END {exit !f}'
-}
-
-# Prints the pid recorded in the pid file if that process is alive and is uwsgi.
-running_pid() {
-    local pidfile="$1/glance.pid" pid
-    [ -f "$pidfile" ] || return 1
-    pid="$(cat "$pidfile" 2>/dev/null)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    alive "$pid" || return 1
-    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qi uwsgi || return 1
-    echo "$pid"
-}
-
-# HTTP status of GET $1 ("" on no answer); $2, if given, is sent as X-Auth-Token.
-http_code() {
-    curl -s -o /dev/null -m 5 -w '%{http_code}' ${2:+-H "X-Auth-Token: $2"} "$1" 2>/dev/null || true
-}
+SVC=glance
+SVC_HOST="${GLANCE_HOST}"
+SVC_STOP_TIMEOUT="${GLANCE_STOP_TIMEOUT:-20}"
+# shellcheck source=deploy/lib/uwsgi-service.sh
+. "$(dirname "${BASH_SOURCE[0]}")/uwsgi-service.sh"
 
 # Keystone mode: prints a token of the glance service user (project service),
 # the one keystonemiddleware itself uses; fails if Keystone refuses it.
@@ -90,10 +64,6 @@ EOF
     echo "$headers"
 }
 
-port_busy() {
-    # bash's /dev/tcp: succeeds if something accepts connections on the port.
-    (exec 3<>"/dev/tcp/$GLANCE_HOST/$1") 2>/dev/null
-}
 
 write_config() {
     local dir="$1" port="$2" what="no Keystone"
@@ -351,39 +321,4 @@ do_start() {
     exit 1
 }
 
-do_stop() {
-    local dir="$1" pid
-    [ -d "$dir" ] || { echo "glance: no state dir $dir; not running"; return 0; }
-    if ! pid="$(running_pid "$dir")"; then
-        echo "glance: not running ($dir)"
-        rm -f "$dir/glance.pid"
-        return 0
-    fi
-    echo "glance: stopping pid $pid"
-    # Whole process group (master + workers); fall back to the master alone.
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$(( SECONDS + ${GLANCE_STOP_TIMEOUT:-20} ))
-    while group_alive "$pid" || alive "$pid"; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            echo "glance: still alive after ${GLANCE_STOP_TIMEOUT:-20}s; SIGKILL"
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.5
-            break
-        fi
-        sleep 0.2
-    done
-    rm -f "$dir/glance.pid"
-    echo "glance: stopped"
-}
-
-do_status() {
-    local pid
-    if pid="$(running_pid "$1")"; then echo "glance: running (pid $pid)"; else echo "glance: not running"; return 1; fi
-}
-
-case "${1:-}" in
-    start)  [ "$#" -eq 3 ] || usage; do_start "$2" "$3" ;;
-    stop)   [ "$#" -eq 2 ] || usage; do_stop "$2" ;;
-    status) [ "$#" -eq 2 ] || usage; do_status "$2" ;;
-    *)      usage ;;
-esac
+svc_main "$@"

@@ -37,39 +37,12 @@ KEYSTONE_HOST="${KEYSTONE_HOST:-127.0.0.1}"
 KEYSTONE_REGION="${KEYSTONE_REGION:-RegionOne}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 
-usage() { echo "usage: $0 start <state_dir> <port> | stop <state_dir> | status <state_dir>" >&2; exit 2; }
+SVC=keystone
+SVC_HOST="${KEYSTONE_HOST}"
+SVC_STOP_TIMEOUT="${KEYSTONE_STOP_TIMEOUT:-20}"
+# shellcheck source=deploy/lib/uwsgi-service.sh
+. "$(dirname "${BASH_SOURCE[0]}")/uwsgi-service.sh"
 
-# True if process $1 exists and is not a zombie (an orphaned uwsgi may
-# linger as a zombie when PID 1 is slow to reap, and kill -0 succeeds on it).
-alive() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [ "${stat%% *}" != Z ]
-}
-
-# True if any non-zombie process is in process group $1.
-group_alive() {
-    ps -e -o pgid= -o stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {f = 1} END {exit !f}'
-}
-
-# Prints the pid recorded in the pid file if that process is alive and is uwsgi.
-running_pid() {
-    local pidfile="$1/keystone.pid" pid
-    [ -f "$pidfile" ] || return 1
-    pid="$(cat "$pidfile" 2>/dev/null)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    alive "$pid" || return 1
-    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qi uwsgi || return 1
-    echo "$pid"
-}
-
-http_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" 2>/dev/null || true; }
-
-port_busy() {
-    # bash's /dev/tcp: succeeds if something accepts connections on the port.
-    (exec 3<>"/dev/tcp/$KEYSTONE_HOST/$1") 2>/dev/null
-}
 
 write_config() {
     local dir="$1" port="$2"
@@ -220,39 +193,4 @@ do_start() {
     exit 1
 }
 
-do_stop() {
-    local dir="$1" pid
-    [ -d "$dir" ] || { echo "keystone: no state dir $dir; not running"; return 0; }
-    if ! pid="$(running_pid "$dir")"; then
-        echo "keystone: not running ($dir)"
-        rm -f "$dir/keystone.pid"
-        return 0
-    fi
-    echo "keystone: stopping pid $pid"
-    # Whole process group (master + workers); fall back to the master alone.
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$(( SECONDS + ${KEYSTONE_STOP_TIMEOUT:-20} ))
-    while group_alive "$pid" || alive "$pid"; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            echo "keystone: still alive after ${KEYSTONE_STOP_TIMEOUT:-20}s; SIGKILL"
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.5
-            break
-        fi
-        sleep 0.2
-    done
-    rm -f "$dir/keystone.pid"
-    echo "keystone: stopped"
-}
-
-do_status() {
-    local pid
-    if pid="$(running_pid "$1")"; then echo "keystone: running (pid $pid)"; else echo "keystone: not running"; return 1; fi
-}
-
-case "${1:-}" in
-    start)  [ "$#" -eq 3 ] || usage; do_start "$2" "$3" ;;
-    stop)   [ "$#" -eq 2 ] || usage; do_stop "$2" ;;
-    status) [ "$#" -eq 2 ] || usage; do_status "$2" ;;
-    *)      usage ;;
-esac
+svc_main "$@"
