@@ -97,6 +97,8 @@ pub(crate) struct Subscription {
 struct Link {
     conn: Connection,
     publish: Channel,
+    /// Topic queues this link has made sure exist (see `ensure_queue`).
+    declared: Mutex<std::collections::HashSet<String>>,
 }
 
 struct Inner {
@@ -311,7 +313,11 @@ impl Transport {
             )
             .await?;
         debug!(exchange = %self.inner.exchange, "declared exchange");
-        let link = Arc::new(Link { conn, publish });
+        let link = Arc::new(Link {
+            conn,
+            publish,
+            declared: Mutex::new(std::collections::HashSet::new()),
+        });
         self.start_reply_consumer(&link).await?;
         // Everything registered so far; later ones are attached by the supervisor.
         let subs: Vec<_> = lock(&self.inner.subs).clone();
@@ -536,6 +542,9 @@ impl Transport {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let link = self.link(remaining).await?;
             let res = async {
+                if exchange == self.inner.exchange {
+                    self.ensure_queue(&link, routing_key).await?;
+                }
                 let confirm = link
                     .publish
                     .basic_publish(
@@ -563,6 +572,36 @@ impl Transport {
             }
             tokio::time::sleep(Duration::from_millis(200 * tries)).await;
         }
+    }
+
+    /// Make sure the durable queue a topic message goes to exists (declared
+    /// and bound as its server declares it), once per connection: a message
+    /// sent before its server first started is kept, not dropped.
+    async fn ensure_queue(&self, link: &Link, routing_key: &str) -> Result<(), lapin::Error> {
+        if lock(&link.declared).contains(routing_key) {
+            return Ok(());
+        }
+        link.publish
+            .queue_declare(
+                routing_key.to_string().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        link.publish
+            .queue_bind(
+                routing_key.to_string().into(),
+                self.inner.exchange.clone().into(),
+                routing_key.to_string().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        lock(&link.declared).insert(routing_key.to_string());
+        Ok(())
     }
 
     /// Send a request and wait for its reply (`rpc_response_timeout` unless given).
