@@ -2,10 +2,12 @@
 # Bring up a whole nova-rs cloud on this host: dependencies, build, database,
 # Keystone (5000) with the admin/demo users and the service catalog, Glance
 # (9292) behind Keystone with one image, a fixed-IP network and the six
-# daemons. Re-running restarts everything on the fresh build. Prints how to
-# use the cloud with the openstack CLI.
+# daemons (systemd units when systemd is PID 1, else background processes).
+# Re-running skips what is done and restarts only daemons whose binary changed.
+# Prints how to use the cloud with the openstack CLI.
 #
-# Environment: NOVA_CONF (/etc/nova/nova.conf), NOVA_STATE (/var/lib/nova-rs),
+# Environment: NOVA_CONF (/etc/nova/nova.conf), NOVA_STATE (/var/lib/nova under
+#   systemd, else /var/lib/nova-rs), NOVA_NO_SYSTEMD (set: never use systemd units),
 #   NOVA_LOG_DIR (/var/log/nova), NOVA_COMPUTE_DRIVER (libvirt.LibvirtDriver),
 #   NOVA_LIBVIRT_URI (qemu:///system: real QEMU guests under TCG; test:///default
 #   for libvirt's in-memory test driver), NOVA_DB (nova).
@@ -14,7 +16,16 @@ top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf="${NOVA_CONF:-/etc/nova/nova.conf}"
 clouds="${CLOUDS_YAML:-/etc/openstack/clouds.yaml}"
 venv="${NOVA_VENV:-/opt/nova-rs/venv}"
-state="${NOVA_STATE:-/var/lib/nova-rs}"
+# With systemd as PID 1 the daemons run as units from /usr/bin (the operator
+# install, deploy/install-services.sh) in /var/lib/nova; otherwise
+# (containers) they run from the build under nohup.
+if [ "$(ps -p 1 -o comm= 2>/dev/null || true)" = systemd ] && [ -z "${NOVA_NO_SYSTEMD:-}" ]; then
+    use_systemd=1
+    state="${NOVA_STATE:-/var/lib/nova}"
+else
+    use_systemd=0
+    state="${NOVA_STATE:-/var/lib/nova-rs}"
+fi
 logs="${NOVA_LOG_DIR:-/var/log/nova}"
 db="${NOVA_DB:-nova}"
 bin="$top/target/debug"
@@ -29,11 +40,17 @@ fi
 bash "$top/deploy/lib/guest-image.sh" "$state/guest"
 
 log "building (cargo build --workspace --bins)"
-(cd "$top" && cargo build --workspace --bins -q)
+(cd "$top" && cargo build --workspace --bins)
+
+if [ "$use_systemd" = 1 ]; then
+    bash "$top/deploy/install-services.sh"
+    bin=/usr/bin
+fi
 
 mkdir -p "$(dirname "$conf")" "$state" "$logs"
-psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
-    || { log "creating database $db"; psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"; }
+pg() { bash "$top/deploy/lib/postgres.sh" psql "$@"; }
+pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+    || { log "creating database $db"; pg -d postgres -qc "CREATE DATABASE $db"; }
 
 # Keystone, then the catalog and users, then Glance behind Keystone.
 bash "$top/deploy/lib/keystone.sh" start "$state/keystone" 5000
@@ -44,7 +61,7 @@ GLANCE_KEYSTONE_URL=http://127.0.0.1:5000/v3 bash "$top/deploy/lib/glance.sh" st
 
 if [ ! -f "$conf" ]; then
     log "writing $conf"
-    cat > "$conf" <<CONF
+    (umask 027 && cat > "$conf") <<CONF
 [DEFAULT]
 host = $(hostname)
 state_path = $state
@@ -53,7 +70,7 @@ transport_url = rabbit://guest:guest@127.0.0.1:5672/
 osapi_compute_listen = 0.0.0.0
 
 [database]
-connection = postgresql://postgres@127.0.0.1/$db
+connection = $(bash "$top/deploy/lib/postgres.sh" url "$db")
 
 [api]
 auth_strategy = keystone
@@ -91,8 +108,8 @@ image_of() { osc_admin image list --name "$1" -f value -c ID | head -n1; }
 upload() { # name disk_format container_format file [properties...]
     local name=$1 df=$2 cf=$3 file=$4; shift 4
     [ -n "$(image_of "$name")" ] && return 0
-    log "uploading image '$name' to Glance"
-    osc_admin image create --public --disk-format "$df" --container-format "$cf" --file "$file" "$@" "$name" >/dev/null
+    log "uploading image '$name' ($(du -h "$file" | cut -f1)) to Glance"
+    osc_admin image create --progress --public --disk-format "$df" --container-format "$cf" --file "$file" "$@" "$name" >/dev/null
 }
 upload tiny qcow2 bare "$state/guest/disk.qcow2"
 upload tiny-aki aki aki "$state/guest/vmlinuz"
@@ -100,9 +117,24 @@ upload tiny-ari ari ari "$state/guest/initrd.gz"
 head -c 1048576 /dev/zero > "$state/tiny-ami.img"
 upload tiny-ami ami ami "$state/tiny-ami.img" --property kernel_id="$(image_of tiny-aki)" --property ramdisk_id="$(image_of tiny-ari)"
 
+[ "$use_systemd" = 1 ] && [ -n "$(getent group nova)" ] && chgrp nova "$conf" && chmod 0640 "$conf"
 for d in nova-conductor nova-scheduler nova-network nova-compute nova-api nova-novncproxy; do
+    if [ "$use_systemd" = 1 ]; then
+        # restart only what the install changed or what is not running
+        if systemctl is-active -q "$d" && [ "$bin/$d" -ot "/run/nova-rs-$d.started" ]; then
+            log "$d is running"
+        else
+            systemctl enable -q "$d" && systemctl restart "$d" && touch "/run/nova-rs-$d.started"
+            log "started $d (systemctl status $d; journalctl -u $d)"
+        fi
+        continue
+    fi
     pidf="$state/$d.pid"
     if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+        if [ "$bin/$d" -ot "$pidf" ]; then
+            log "$d is running (pid $(cat "$pidf"))"
+            continue
+        fi
         kill -TERM "$(cat "$pidf")" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
     fi
@@ -141,6 +173,6 @@ With curl:  T=\$(openstack token issue -f value -c id)
   curl -s -H "X-Auth-Token: \$T" http://127.0.0.1:8774/v2.1/servers/detail
 
 Operator tool:  $bin/nova-manage --config-file $conf service list
-Stop everything: for p in $state/*.pid; do kill \$(cat \$p); done
+Stop everything: for p in $state/*.pid; do kill \$(cat \$p); done   (or systemctl stop 'nova-*' under systemd)
                  bash $top/deploy/lib/glance.sh stop $state/glance; bash $top/deploy/lib/keystone.sh stop $state/keystone
 USAGE

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, run every test
 # (unit, crate tests against real PostgreSQL/RabbitMQ/libvirt test driver,
-# end-to-end with the real binaries and a real Glance).
+# end-to-end with the real binaries, Keystone and Glance).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$top"

@@ -20,6 +20,7 @@
 # Idempotent: pip runs only when a component's marker executable is missing,
 # so a second run just checks a few files.  Sourcing exports NOVA_VENV and
 # never changes the caller's shell options.
+# Concurrent runs wait on $venv.lock.
 
 nova_venv_spec() {
     case "$1" in
@@ -43,6 +44,11 @@ nova_venv_ensure() (
     fi
     local comps=("$@")
     [ "${#comps[@]}" -gt 0 ] || comps=(glance)
+
+    # One pip at a time per venv: two concurrent installs corrupt it.
+    mkdir -p "$(dirname "$venv")"
+    exec 8>"$venv.lock"
+    flock -n 8 || { echo "venv: waiting for another install into $venv"; flock 8; }
 
     # Which packages are still missing?
     local pkgs=() c spec

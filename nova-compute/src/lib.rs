@@ -6,6 +6,7 @@ mod actions;
 mod image_cache;
 mod manager;
 mod resource_tracker;
+mod vif;
 
 use nova_common::NovaConfig;
 use std::sync::Arc;

@@ -225,6 +225,7 @@ impl ComputeManager {
         } else {
             nova_virt::ImageFiles::default()
         };
+        crate::vif::plug_vifs(self.driver.as_ref(), &nw).await?;
         self.driver
             .spawn(&inst, image, &nw, &files)
             .await

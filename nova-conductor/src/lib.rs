@@ -46,8 +46,9 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
                     _ = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                if let Err(e) = db.service_update(&host, BINARY, Some("conductor")).await {
-                    warn!("service report failed: {e}");
+                match db.service_update(&host, BINARY, Some("conductor")).await {
+                    Ok(_) => nova_common::systemd::ready("checked in"),
+                    Err(e) => warn!("service report failed: {e}"),
                 }
             }
         })

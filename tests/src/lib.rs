@@ -114,14 +114,7 @@ impl Cloud {
         std::fs::create_dir_all(&dir).unwrap();
         let db = format!("nova_e2e_{id}");
         let vhost = format!("nova_e2e_{id}");
-        run(Command::new("psql").args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-qc",
-            &format!("CREATE DATABASE {db}"),
-        ]));
+        psql(&format!("CREATE DATABASE {db}"));
         run(Command::new("rabbitmqctl").args(["-q", "add_vhost", &vhost]));
         run(Command::new("rabbitmqctl").args([
             "-q",
@@ -204,13 +197,16 @@ impl Cloud {
                  report_interval = 1\nservice_down_time = 6\ndebug = {debug}\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
                  compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
-                 [database]\nconnection = postgresql://postgres@127.0.0.1/{db}\n\
+                 instance_name_template = {prefix}-%08x\n\
+                 [database]\nconnection = {db_url}\n\
                  {auth}\
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
                  [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n",
                 state = dir.join("state").display(),
                 bridge = bridge_name(&id),
+                prefix = instance_name_prefix(&id),
+                db_url = db_url(&db),
                 debug = std::env::var("NOVA_E2E_DEBUG").is_ok(),
                 vnc = free_port(),
             ),
@@ -555,16 +551,7 @@ impl Drop for Cloud {
                 ])
                 .output();
         }
-        let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db),
-            ])
-            .output();
+        let _ = psql_command(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db)).output();
         let _ = Command::new("rabbitmqctl")
             .args(["-q", "delete_vhost", &self.vhost])
             .output();
@@ -572,6 +559,39 @@ impl Drop for Cloud {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The URL of database `db` for the project's own PostgreSQL role
+/// (`deploy/lib/postgres.sh`, set up by `deploy/install.sh`), or under
+/// `NOVA_TEST_DB_URL` (a server URL without the database, e.g.
+/// `postgresql://nova:secret@127.0.0.1:5432`) when set.
+pub fn db_url(db: &str) -> String {
+    static BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let base = BASE.get_or_init(|| match std::env::var("NOVA_TEST_DB_URL") {
+        Ok(u) => u.trim_end_matches('/').to_string(),
+        Err(_) => {
+            let url = run_script("deploy/lib/postgres.sh", &["url", "postgres"]);
+            url.trim().trim_end_matches("/postgres").to_string()
+        }
+    });
+    format!("{base}/{db}")
+}
+
+/// psql as the project's role, running one SQL command against the `postgres` database.
+fn psql_command(sql: &str) -> Command {
+    let mut c = Command::new("psql");
+    c.args(["-X", "-q", "-d", &db_url("postgres"), "-c", sql]);
+    c
+}
+
+fn psql(sql: &str) {
+    run(&mut psql_command(sql));
+}
+
+/// Hypervisor names of this cloud's guests (`instance_name_template`), unique per
+/// run so that tests never collide with another cloud on the same libvirtd.
+pub fn instance_name_prefix(id: &str) -> String {
+    format!("e2e{id}")
 }
 
 /// Run one of the project's scripts (path relative to the workspace), which must succeed.

@@ -7,9 +7,24 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+/// The host's target triple: metadata for this platform only, so that
+/// `--offline` never needs crates of platforms a Linux build never downloads.
+fn host_triple() -> String {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV prints the host triple")
+        .to_string()
+}
+
 fn metadata() -> Value {
     let out = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host_triple()])
         .current_dir(nova_e2e::workspace_root())
         .output()
         .unwrap();
@@ -76,6 +91,86 @@ fn closure(meta: &Value) -> BTreeMap<String, BTreeSet<String>> {
             (m, seen)
         })
         .collect()
+}
+
+/// ARCHITECTURE.md §1: the internal crates each package may reach (transitively).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("nova-common", &[]),
+    ("nova-objects", &["nova-common"]),
+    ("nova-rpc", &["nova-objects", "nova-common"]),
+    ("nova-db", &["nova-objects", "nova-common"]),
+    ("nova-virt", &["nova-objects", "nova-common"]),
+    ("nova-clients", &["nova-objects", "nova-common"]),
+    ("nova-linux-net", &["nova-objects", "nova-common"]),
+    (
+        "nova-conductor",
+        &[
+            "nova-rpc",
+            "nova-db",
+            "nova-clients",
+            "nova-objects",
+            "nova-common",
+        ],
+    ),
+    (
+        "nova-manage",
+        &[
+            "nova-rpc",
+            "nova-db",
+            "nova-clients",
+            "nova-objects",
+            "nova-common",
+        ],
+    ),
+    (
+        "nova-compute",
+        &[
+            "nova-rpc",
+            "nova-virt",
+            "nova-clients",
+            "nova-linux-net",
+            "nova-objects",
+            "nova-common",
+        ],
+    ),
+    (
+        "nova-api",
+        &["nova-rpc", "nova-clients", "nova-objects", "nova-common"],
+    ),
+    (
+        "nova-network",
+        &["nova-rpc", "nova-linux-net", "nova-objects", "nova-common"],
+    ),
+    (
+        "nova-scheduler",
+        &["nova-rpc", "nova-clients", "nova-objects", "nova-common"],
+    ),
+    (
+        "nova-novncproxy",
+        &["nova-rpc", "nova-clients", "nova-objects", "nova-common"],
+    ),
+];
+
+#[test]
+fn every_crate_depends_only_on_what_the_architecture_allows() {
+    let deps = closure(&metadata());
+    for (pkg, d) in &deps {
+        if pkg == "nova-e2e" {
+            continue; // the test harness may reach anything
+        }
+        let allowed = ALLOWED
+            .iter()
+            .find(|(p, _)| p == pkg)
+            .unwrap_or_else(|| panic!("{pkg} is not in the layering table of ARCHITECTURE.md"))
+            .1;
+        for dep in d.iter().filter(|d| d.starts_with("nova-")) {
+            assert!(
+                allowed.contains(&dep.as_str()),
+                "{pkg} depends on {dep}, which ARCHITECTURE.md §1 does not allow"
+            );
+        }
+    }
+    assert!(deps["nova-compute"].contains("nova-linux-net"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod service;
 pub mod states;
+pub mod systemd;
 
 pub use config::NovaConfig;
 pub use context::RequestContext;

@@ -120,6 +120,12 @@ where
         init_logging(&cfg, binary);
         tracing::info!(binary, host = %cfg.default.host, "starting");
         let shutdown = shutdown_on_signals();
+        crate::systemd::spawn_watchdog(shutdown.clone());
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            s.cancelled().await;
+            crate::systemd::stopping();
+        });
         match run(args, cfg, shutdown).await {
             Ok(()) => {
                 tracing::info!(binary, "stopped");

@@ -11,6 +11,33 @@ use nova_objects::{
 };
 use uuid::Uuid;
 
+/// The URL of database `db` for the project's PostgreSQL role: `NOVA_TEST_DB_URL`
+/// (server URL without a database) or what `deploy/lib/postgres.sh url` prints.
+fn db_url(db: &str) -> String {
+    static BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let base = BASE.get_or_init(|| match std::env::var("NOVA_TEST_DB_URL") {
+        Ok(u) => u.trim_end_matches('/').to_string(),
+        Err(_) => {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/lib/postgres.sh");
+            let out = std::process::Command::new("bash")
+                .args([script, "url", "postgres"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{script} url: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .trim_end_matches("/postgres")
+                .to_string()
+        }
+    });
+    format!("{base}/{db}")
+}
+
 struct TestDb {
     name: String,
     db: Db,
@@ -18,16 +45,12 @@ struct TestDb {
 
 async fn fresh() -> TestDb {
     let name = format!("nova_db_test_{}", Uuid::new_v4().simple());
-    let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1)
-        .await
-        .unwrap();
+    let admin = Db::connect(&db_url("postgres"), 1).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(admin.pool())
         .await
         .unwrap();
-    let db = Db::connect(&format!("postgresql://postgres@127.0.0.1/{name}"), 4)
-        .await
-        .unwrap();
+    let db = Db::connect(&db_url(&name), 4).await.unwrap();
     assert!(
         db.check_schema().await.is_err(),
         "an empty database is reported as not synced"
@@ -40,9 +63,7 @@ async fn fresh() -> TestDb {
 impl TestDb {
     async fn drop_db(self) {
         self.db.pool().close().await;
-        let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1)
-            .await
-            .unwrap();
+        let admin = Db::connect(&db_url("postgres"), 1).await.unwrap();
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name

@@ -40,8 +40,9 @@ pub fn spawn_heartbeat(
                 Ok(_) if failing => {
                     info!(binary, "service report succeeded again");
                     failing = false;
+                    nova_common::systemd::ready("checked in");
                 }
-                Ok(_) => {}
+                Ok(_) => nova_common::systemd::ready("checked in"),
                 Err(e) => {
                     warn!(binary, "service report failed: {e}");
                     failing = true;

@@ -43,6 +43,10 @@ impl VirtDriver for FakeDriver {
         "fake.FakeDriver"
     }
 
+    fn needs_host_networking(&self) -> bool {
+        false
+    }
+
     fn needs_image_files(&self) -> bool {
         false
     }

@@ -54,6 +54,9 @@ pub trait VirtDriver: Send + Sync {
     async fn list_instance_uuids(&self) -> Result<Vec<Uuid>, VirtError>;
     /// Whether guests boot from image files the compute host must fetch.
     fn needs_image_files(&self) -> bool;
+    /// Whether guests attach to host network devices (bridges) that nova-compute
+    /// must plug before the guest starts (Nova's `plug_vifs`).
+    fn needs_host_networking(&self) -> bool;
     /// Create and start the guest.
     async fn spawn(
         &self,

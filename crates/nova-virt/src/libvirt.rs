@@ -155,75 +155,6 @@ fn lookup(c: &Connect, uuid: Uuid) -> Result<Option<Domain>, VirtError> {
     }
 }
 
-/// Make sure each VIF's bridge exists and is up, as Nova's linux_net did for
-/// nova-network (`ensure_bridge`), adding `bridge_interface` when set.
-async fn plug_vifs(network_info: &NetworkInfo) -> Result<(), VirtError> {
-    for vif in network_info {
-        let br = &vif.network.bridge;
-        if br.is_empty() || !vif.network.should_create_bridge {
-            continue;
-        }
-        if tokio::fs::metadata(format!("/sys/class/net/{br}"))
-            .await
-            .is_ok()
-        {
-            continue;
-        }
-        info!(bridge = %br, "creating bridge");
-        let mut cmds: Vec<Vec<String>> = vec![
-            vec![
-                "link".into(),
-                "add".into(),
-                "name".into(),
-                br.clone(),
-                "type".into(),
-                "bridge".into(),
-            ],
-            vec!["link".into(), "set".into(), br.clone(), "up".into()],
-        ];
-        if let Some(iface) = vif
-            .network
-            .bridge_interface
-            .as_ref()
-            .filter(|i| !i.is_empty())
-        {
-            cmds.push(vec![
-                "link".into(),
-                "set".into(),
-                iface.clone(),
-                "master".into(),
-                br.clone(),
-            ]);
-            cmds.push(vec![
-                "link".into(),
-                "set".into(),
-                iface.clone(),
-                "up".into(),
-            ]);
-        }
-        for args in cmds {
-            let out = tokio::process::Command::new("ip")
-                .args(&args)
-                .output()
-                .await
-                .map_err(|e| VirtError::Hypervisor(format!("cannot run ip: {e}")))?;
-            // Another build may have created it meanwhile.
-            if !out.status.success()
-                && tokio::fs::metadata(format!("/sys/class/net/{br}"))
-                    .await
-                    .is_err()
-            {
-                return Err(VirtError::Hypervisor(format!(
-                    "ip {} failed: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Disk size and free space of the filesystem holding `path`, in GB.
 fn disk_gb(path: &str) -> (i64, i64) {
     let _ = std::fs::create_dir_all(path);
@@ -243,6 +174,10 @@ fn disk_gb(path: &str) -> (i64, i64) {
 impl VirtDriver for LibvirtDriver {
     fn name(&self) -> &'static str {
         "libvirt.LibvirtDriver"
+    }
+
+    fn needs_host_networking(&self) -> bool {
+        !self.is_test_uri()
     }
 
     fn needs_image_files(&self) -> bool {
@@ -334,9 +269,6 @@ impl VirtDriver for LibvirtDriver {
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
-        }
-        if !self.is_test_uri() {
-            plug_vifs(network_info).await?;
         }
         let cmdline = files.kernel.as_ref().map(|_| {
             let extra = image
