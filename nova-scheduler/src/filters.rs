@@ -1,7 +1,7 @@
 //! Host filters and the RAM weigher, named as in Nova.
 
 use chrono::{DateTime, Utc};
-use nova_objects::{ComputeNode, RequestSpec, ResourceRequest, Service};
+use nova_objects::{ComputeNode, FreeResources, RequestSpec, Resource, ResourceRequest, Service};
 
 /// What the scheduler knows of one compute node while deciding.
 #[derive(Debug, Clone)]
@@ -12,11 +12,10 @@ pub struct HostState {
     pub availability_zone: String,
     pub service: Option<Service>,
     pub total_ram_mb: i64,
-    pub free_ram_mb: f64,
     pub total_vcpus: i64,
-    pub free_vcpus: f64,
     pub total_disk_gb: i64,
-    pub free_disk_gb: f64,
+    /// What still fits (the same rule the claim applies).
+    pub free: FreeResources,
 }
 
 impl HostState {
@@ -28,21 +27,15 @@ impl HostState {
             availability_zone: az.to_string(),
             service,
             total_ram_mb: node.memory_mb,
-            free_ram_mb: node.memory_mb as f64 * node.ram_allocation_ratio
-                - node.memory_mb_used as f64,
             total_vcpus: node.vcpus,
-            free_vcpus: node.vcpus as f64 * node.cpu_allocation_ratio - node.vcpus_used as f64,
             total_disk_gb: node.local_gb,
-            free_disk_gb: node.local_gb as f64 * node.disk_allocation_ratio
-                - node.local_gb_used as f64,
+            free: FreeResources::of(node),
         }
     }
 
     /// Account for an instance placed here during this request.
     pub fn consume(&mut self, req: &ResourceRequest) {
-        self.free_ram_mb -= req.memory_mb as f64;
-        self.free_vcpus -= req.vcpus as f64;
-        self.free_disk_gb -= req.disk_gb as f64;
+        self.free.consume(req);
     }
 }
 
@@ -99,30 +92,30 @@ impl Filter for ComputeFilter {
 pub struct RamFilter;
 impl Filter for RamFilter {
     fn name(&self) -> &'static str {
-        "RamFilter"
+        Resource::Ram.filter_name()
     }
     fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool {
-        host.free_ram_mb >= ctx.request.memory_mb as f64
+        host.free.fits_resource(Resource::Ram, &ctx.request)
     }
 }
 
 pub struct CoreFilter;
 impl Filter for CoreFilter {
     fn name(&self) -> &'static str {
-        "CoreFilter"
+        Resource::Vcpu.filter_name()
     }
     fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool {
-        host.free_vcpus >= ctx.request.vcpus as f64
+        host.free.fits_resource(Resource::Vcpu, &ctx.request)
     }
 }
 
 pub struct DiskFilter;
 impl Filter for DiskFilter {
     fn name(&self) -> &'static str {
-        "DiskFilter"
+        Resource::Disk.filter_name()
     }
     fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool {
-        host.free_disk_gb >= ctx.request.disk_gb as f64
+        host.free.fits_resource(Resource::Disk, &ctx.request)
     }
 }
 
@@ -181,7 +174,7 @@ pub fn filter_hosts<'h>(
 /// Weights are normalised over the candidates as Nova does.
 pub fn weigh_hosts(hosts: Vec<&HostState>, ram_multiplier: f64) -> Vec<&HostState> {
     let (min, max) = hosts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), h| {
-        (lo.min(h.free_ram_mb), hi.max(h.free_ram_mb))
+        (lo.min(h.free.memory_mb), hi.max(h.free.memory_mb))
     });
     let norm = |v: f64| {
         if max > min {
@@ -192,7 +185,7 @@ pub fn weigh_hosts(hosts: Vec<&HostState>, ram_multiplier: f64) -> Vec<&HostStat
     };
     let mut weighed: Vec<(f64, &HostState)> = hosts
         .into_iter()
-        .map(|h| (ram_multiplier * norm(h.free_ram_mb), h))
+        .map(|h| (ram_multiplier * norm(h.free.memory_mb), h))
         .collect();
     weighed.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
     weighed.into_iter().map(|(_, h)| h).collect()
@@ -219,11 +212,13 @@ mod tests {
                 ..Default::default()
             }),
             total_ram_mb: 4096,
-            free_ram_mb: free_ram,
             total_vcpus: 4,
-            free_vcpus: 64.0,
             total_disk_gb: 100,
-            free_disk_gb: 100.0,
+            free: FreeResources {
+                memory_mb: free_ram,
+                vcpus: 64.0,
+                disk_gb: 100.0,
+            },
         }
     }
 
@@ -238,6 +233,31 @@ mod tests {
             now: Utc::now(),
             service_down_time: 60,
         }
+    }
+
+    #[test]
+    fn core_filter_counts_reserved_host_cpus_as_the_claim_does() {
+        let node = ComputeNode {
+            vcpus: 2,
+            memory_mb: 4096,
+            local_gb: 100,
+            cpu_allocation_ratio: 1.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            reserved_host_cpus: 1,
+            ..Default::default()
+        };
+        let h = HostState::new(&node, None, "nova");
+        let spec = RequestSpec::default();
+        let mut c = ctx(&spec, 64);
+        c.request.vcpus = 2;
+        assert!(!CoreFilter.host_passes(&h, &c));
+        assert_eq!(
+            FreeResources::of(&node).fits(&c.request),
+            Err(Resource::Vcpu)
+        );
+        c.request.vcpus = 1;
+        assert!(CoreFilter.host_passes(&h, &c));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::{db_err, parse_uuid, Db};
 use nova_common::NovaError;
-use nova_objects::{ComputeNode, ComputeNodeReport, ResourceRequest, Service};
+use nova_objects::{ComputeNode, ComputeNodeReport, FreeResources, ResourceRequest, Service};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
@@ -56,6 +56,7 @@ fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
         ram_allocation_ratio: r.try_get("ram_allocation_ratio")?,
         disk_allocation_ratio: r.try_get("disk_allocation_ratio")?,
         updated_at: r.try_get("updated_at")?,
+        reserved_host_cpus: i("reserved_host_cpus")?,
     })
 }
 
@@ -99,14 +100,23 @@ impl Db {
         binary: &str,
         topic: Option<&str>,
     ) -> Result<Service, NovaError> {
+        // Update in place; insert only when there is no row, so a check-in
+        // never consumes a value of services_id_seq (an upsert's INSERT would).
         let row = sqlx::query(
-            "INSERT INTO services (uuid, host, \"binary\", topic, report_count, last_seen_up, updated_at)
-             VALUES ($1, $2, $3, $4, 1, now(), now())
-             ON CONFLICT (host, \"binary\", deleted) DO UPDATE SET
-               report_count = services.report_count + 1,
-               last_seen_up = now(), updated_at = now(),
-               topic = coalesce(EXCLUDED.topic, services.topic)
-             RETURNING *",
+            "WITH upd AS (
+               UPDATE services SET report_count = report_count + 1,
+                      last_seen_up = now(), updated_at = now(), topic = coalesce($4, topic)
+                WHERE host = $2 AND \"binary\" = $3 AND deleted = 0
+               RETURNING *),
+             ins AS (
+               INSERT INTO services (uuid, host, \"binary\", topic, report_count, last_seen_up, updated_at)
+               SELECT $1, $2, $3, $4, 1, now(), now() WHERE NOT EXISTS (SELECT 1 FROM upd)
+               ON CONFLICT (host, \"binary\", deleted) DO UPDATE SET
+                 report_count = services.report_count + 1,
+                 last_seen_up = now(), updated_at = now(),
+                 topic = coalesce(EXCLUDED.topic, services.topic)
+               RETURNING *)
+             SELECT * FROM upd UNION ALL SELECT * FROM ins",
         )
         .bind(Uuid::new_v4().to_string())
         .bind(host)
@@ -306,16 +316,7 @@ impl Db {
             });
         };
         let cn = node_from_row(&row).map_err(db_err)?;
-        let reserved_cpus: i32 = row.try_get("reserved_host_cpus").map_err(db_err)?;
-        let fits = (cn.memory_mb as f64 * cn.ram_allocation_ratio - cn.memory_mb_used as f64)
-            >= req.memory_mb as f64
-            && (cn.vcpus as f64 * cn.cpu_allocation_ratio
-                - reserved_cpus as f64
-                - cn.vcpus_used as f64)
-                >= req.vcpus as f64
-            && (cn.local_gb as f64 * cn.disk_allocation_ratio - cn.local_gb_used as f64)
-                >= req.disk_gb as f64;
-        if !fits {
+        if FreeResources::of(&cn).fits(req).is_err() {
             return Ok(false);
         }
         let updated = sqlx::query(

@@ -140,10 +140,28 @@ async fn instance_lifecycle_cas_and_claims() {
         "{e:?}"
     );
 
-    // Claims: 2048 MB node with 512 reserved fits one 512 MB tiny... three times, not four.
-    db.service_update("h1", "nova-compute", Some("compute"))
+    // Check-ins update the row in place: no services_id_seq value per report.
+    let first = db
+        .service_update("h1", "nova-compute", Some("compute"))
         .await
         .unwrap();
+    let seq = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_value FROM services_id_seq")
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+    };
+    let before = seq().await;
+    for _ in 0..5 {
+        db.service_update("h1", "nova-compute", None).await.unwrap();
+    }
+    let again = db.service_update("h1", "nova-compute", None).await.unwrap();
+    assert_eq!(seq().await, before, "a check-in consumed a sequence value");
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.report_count, first.report_count + 6);
+    assert_eq!(again.topic.as_deref(), Some("compute"));
+
+    // Claims: 2048 MB node with 512 reserved fits one 512 MB tiny... three times, not four.
     let node = db.compute_node_update(&report("h1", 2048)).await.unwrap();
     assert_eq!(node.memory_mb_used, 512);
     let req = ResourceRequest {

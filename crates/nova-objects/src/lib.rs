@@ -417,6 +417,82 @@ pub struct ComputeNode {
     pub ram_allocation_ratio: f64,
     pub disk_allocation_ratio: f64,
     pub updated_at: Option<Timestamp>,
+    /// Host CPUs kept for the host itself (`[DEFAULT] reserved_host_cpus`).
+    /// Reserved memory and disk are already part of `memory_mb_used` and `local_gb_used`.
+    #[serde(default)]
+    pub reserved_host_cpus: i64,
+}
+
+/// One resource class a flavor asks for, named after the filter that checks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Ram,
+    Vcpu,
+    Disk,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 3] = [Resource::Ram, Resource::Vcpu, Resource::Disk];
+
+    /// The Nova filter that checks this resource.
+    pub fn filter_name(self) -> &'static str {
+        match self {
+            Resource::Ram => "RamFilter",
+            Resource::Vcpu => "CoreFilter",
+            Resource::Disk => "DiskFilter",
+        }
+    }
+}
+
+/// What a node can still take: `total × allocation ratio − used`, where used
+/// counts the host's reservations (Nova's RamFilter/CoreFilter/DiskFilter and
+/// the resource tracker's claim). The one "does it fit" rule: the scheduler's
+/// filters and the conductor's claim both ask it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FreeResources {
+    pub memory_mb: f64,
+    pub vcpus: f64,
+    pub disk_gb: f64,
+}
+
+impl FreeResources {
+    pub fn of(node: &ComputeNode) -> Self {
+        FreeResources {
+            memory_mb: node.memory_mb as f64 * node.ram_allocation_ratio
+                - node.memory_mb_used as f64,
+            vcpus: node.vcpus as f64 * node.cpu_allocation_ratio
+                - node.reserved_host_cpus as f64
+                - node.vcpus_used as f64,
+            disk_gb: node.local_gb as f64 * node.disk_allocation_ratio - node.local_gb_used as f64,
+        }
+    }
+
+    /// Whether `req`'s amount of `resource` fits.
+    pub fn fits_resource(&self, resource: Resource, req: &ResourceRequest) -> bool {
+        match resource {
+            Resource::Ram => self.memory_mb >= req.memory_mb as f64,
+            Resource::Vcpu => self.vcpus >= req.vcpus as f64,
+            Resource::Disk => self.disk_gb >= req.disk_gb as f64,
+        }
+    }
+
+    /// `Ok` when everything fits, else the first resource that does not.
+    pub fn fits(&self, req: &ResourceRequest) -> Result<(), Resource> {
+        match Resource::ALL
+            .into_iter()
+            .find(|r| !self.fits_resource(*r, req))
+        {
+            Some(r) => Err(r),
+            None => Ok(()),
+        }
+    }
+
+    /// Account for `req` placed here.
+    pub fn consume(&mut self, req: &ResourceRequest) {
+        self.memory_mb -= req.memory_mb as f64;
+        self.vcpus -= req.vcpus as f64;
+        self.disk_gb -= req.disk_gb as f64;
+    }
 }
 
 /// The hypervisor's own view of its resources (`get_available_resource`).
@@ -639,6 +715,40 @@ mod tests {
         assert!(v.get("node").is_none());
         let back: InstanceUpdate = serde_json::from_value(v).expect("de");
         assert_eq!(back, u);
+    }
+
+    #[test]
+    fn free_resources_count_ratios_and_reservations_once() {
+        let node = ComputeNode {
+            vcpus: 4,
+            memory_mb: 2048,
+            local_gb: 10,
+            vcpus_used: 2,
+            memory_mb_used: 512 + 1024, // reserved + instances
+            local_gb_used: 4,
+            cpu_allocation_ratio: 2.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            reserved_host_cpus: 3,
+            ..Default::default()
+        };
+        let free = FreeResources::of(&node);
+        assert_eq!(free.vcpus, 4.0 * 2.0 - 3.0 - 2.0);
+        assert_eq!(free.memory_mb, 512.0);
+        assert_eq!(free.disk_gb, 6.0);
+        let req = |memory_mb, vcpus, disk_gb| ResourceRequest {
+            memory_mb,
+            vcpus,
+            disk_gb,
+        };
+        assert_eq!(free.fits(&req(512, 3, 6)), Ok(()));
+        assert_eq!(free.fits(&req(513, 1, 1)), Err(Resource::Ram));
+        assert_eq!(free.fits(&req(1, 4, 1)), Err(Resource::Vcpu));
+        assert_eq!(free.fits(&req(1, 1, 7)), Err(Resource::Disk));
+        let mut after = free;
+        after.consume(&req(512, 3, 6));
+        assert_eq!(after.fits(&req(1, 0, 0)), Err(Resource::Ram));
+        assert_eq!(Resource::Vcpu.filter_name(), "CoreFilter");
     }
 
     #[test]
