@@ -115,7 +115,7 @@ impl NovaConfig {
             glance: GlanceSection::read(&r)?,
             libvirt: LibvirtSection::read(&r)?,
             image_cache: ImageCacheSection::read(&r)?,
-            scheduler: SchedulerSection::read(&r)?.resolve(&r)?,
+            scheduler: SchedulerSection::read(&r)?,
             vnc: VncSection::read(&r)?,
             rabbit: RabbitSection::read(&r)?,
             keystone_authtoken: KeystoneAuthtokenSection::read(&r)?,

@@ -8,11 +8,18 @@ use std::marker::PhantomData;
 #[derive(Clone, Copy, Debug)]
 pub enum OptKind {
     Str,
-    Int { min: i64, max: i64 },
-    Float { min: f64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+    },
     Bool,
     List,
     Choice(&'static [&'static str]),
+    /// A list whose every item must be one of these.
+    ListOf(&'static [&'static str]),
 }
 
 /// One option as oslo.config declares it.
@@ -64,6 +71,10 @@ pub(crate) const fn float(min: f64) -> Kind<f64> {
 
 pub(crate) const fn list() -> Kind<Vec<String>> {
     kind(OptKind::List)
+}
+
+pub(crate) const fn list_of(items: &'static [&'static str]) -> Kind<Vec<String>> {
+    kind(OptKind::ListOf(items))
 }
 
 pub(crate) const fn int<T: Integer>(min: i64, max: i64) -> Kind<T> {
@@ -142,13 +153,19 @@ impl FromOpt for f64 {
 }
 
 impl FromOpt for Vec<String> {
-    fn from_opt(text: &str, _: OptKind) -> Result<Self, String> {
-        Ok(text
+    fn from_opt(text: &str, kind: OptKind) -> Result<Self, String> {
+        let items: Vec<String> = text
             .split([',', '\n'])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
-            .collect())
+            .collect();
+        if let OptKind::ListOf(allowed) = kind {
+            for item in &items {
+                one_of(item, allowed)?;
+            }
+        }
+        Ok(items)
     }
 }
 

@@ -40,6 +40,7 @@ fn kind_label(o: &OptDef) -> String {
         OptKind::Bool => "boolean value".to_string(),
         OptKind::List => "list value".to_string(),
         OptKind::Choice(c) => format!("string value, one of: {}", c.join(", ")),
+        OptKind::ListOf(c) => format!("list value, each one of: {}", c.join(", ")),
     }
 }
 

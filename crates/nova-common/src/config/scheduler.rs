@@ -1,10 +1,10 @@
 //! `[filter_scheduler]` and `[scheduler]`: what nova-scheduler filters and
 //! weighs hosts with.
 
-use super::opt::{at_least, config_section, float, list};
-use super::{ConfigError, Reader};
+use super::opt::{at_least, config_section, float, list_of};
 
-/// The filters this scheduler implements (names as in Nova).
+/// The filters this scheduler implements (names as in Nova). An unknown
+/// filter stops the daemon, as Nova's loader does.
 pub const KNOWN_FILTERS: &[&str] = &[
     "RetryFilter",
     "AvailabilityZoneFilter",
@@ -18,33 +18,12 @@ config_section! {
     /// `[filter_scheduler]` and `[scheduler]`.
     pub struct SchedulerSection in "filter_scheduler" {
         /// Filters the scheduler applies, in order.
-        enabled_filters: Vec<String> = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter", list();
+        enabled_filters: Vec<String> = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter", list_of(KNOWN_FILTERS);
         /// Multiplier of the RAMWeigher (negative stacks).
         ram_weight_multiplier: f64 = "1.0", float(f64::MIN);
         /// Pick randomly among this many best hosts.
         host_subset_size: usize = "1", at_least(1);
         /// Maximum attempts to schedule an instance.
         max_attempts in "scheduler": u32 = "3", at_least(1);
-    }
-}
-
-impl SchedulerSection {
-    /// An unknown filter stops the daemon, as Nova's loader does.
-    pub(super) fn resolve(self, r: &Reader<'_>) -> Result<Self, ConfigError> {
-        if let Some(bad) = self
-            .enabled_filters
-            .iter()
-            .find(|f| !KNOWN_FILTERS.contains(&f.as_str()))
-        {
-            return Err(r.invalid(
-                Self::OPTS,
-                "enabled_filters",
-                format!(
-                    "unknown filter {bad:?}; known: {}",
-                    KNOWN_FILTERS.join(", ")
-                ),
-            ));
-        }
-        Ok(self)
     }
 }
