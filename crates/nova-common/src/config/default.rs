@@ -77,8 +77,6 @@ config_section! {
         flat_network_bridge: String = "br100", string();
         /// Physical interface added to the flat bridge.
         flat_interface: String = "", string();
-        /// Seconds after which a deallocated fixed IP can be reused.
-        fixed_ip_disassociate_timeout: u64 = "600", at_least(0);
     }
 }
 

@@ -1,7 +1,7 @@
 //! `[keystone_authtoken]`: the keystonemiddleware options nova-api uses to
 //! validate tokens and to authenticate itself.
 
-use super::opt::{at_least, boolean, choice, config_section, int, list, string};
+use super::opt::{at_least, choice, config_section, int, string};
 
 config_section! {
     /// `[keystone_authtoken]`.
@@ -22,16 +22,8 @@ config_section! {
         user_domain_name: String = "Default", string();
         /// Domain of the service project.
         project_domain_name: String = "Default", string();
-        /// Keystone region.
-        region_name: String = "", string();
-        /// Roles a service token must carry to be accepted as one.
-        service_token_roles: Vec<String> = "service", list();
-        /// Reject service tokens without service_token_roles.
-        service_token_roles_required: bool = "false", boolean();
         /// Seconds a validated token is cached (-1 disables the cache).
         token_cache_time: i64 = "300", int(-1, 86400);
-        /// Ignored: tokens are cached in process.
-        memcached_servers: Vec<String> = "", list();
         /// Seconds to connect to Keystone.
         http_connect_timeout: u64 = "5", at_least(1);
     }

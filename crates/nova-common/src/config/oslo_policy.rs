@@ -1,6 +1,6 @@
 //! `[oslo_policy]`: where nova-api finds policy overrides.
 
-use super::opt::{boolean, config_section, string};
+use super::opt::{config_section, string};
 use std::path::{Path, PathBuf};
 
 config_section! {
@@ -8,10 +8,6 @@ config_section! {
     pub struct PolicySection in "oslo_policy" {
         /// Policy overrides (YAML or JSON), relative to the config file's directory.
         policy_file: String = "policy.yaml", string();
-        /// Accepted for compatibility; system scope is not used.
-        enforce_scope: bool = "false", boolean();
-        /// Accepted for compatibility; the defaults are Nova's new ones.
-        enforce_new_defaults: bool = "true", boolean();
     }
 }
 

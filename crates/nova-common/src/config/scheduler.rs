@@ -23,7 +23,8 @@ config_section! {
         ram_weight_multiplier: f64 = "1.0", float(f64::MIN);
         /// Pick randomly among this many best hosts.
         host_subset_size: usize = "1", at_least(1);
-        /// Maximum attempts to schedule an instance.
+        /// Maximum attempts to schedule an instance. Not used yet: a build that
+        /// fails on its host is not rescheduled, so every instance gets one attempt.
         max_attempts in "scheduler": u32 = "3", at_least(1);
     }
 }
