@@ -59,8 +59,9 @@ config_section! {
         internal_service_availability_zone: String = "internal", string();
         /// Template for instance names on the hypervisor.
         instance_name_template: String = "instance-%08x", string();
-        /// Seconds between resource usage reports of nova-compute.
-        update_resources_interval: u64 = "60", at_least(0);
+        /// Seconds between resource usage reports of nova-compute; 0 means the
+        /// default periodic interval (60 seconds).
+        update_resources_interval: u64 = "0", at_least(0);
         /// Seconds to wait for a guest to shut down cleanly before powering it off.
         shutdown_timeout: u64 = "60", at_least(0);
         /// Seconds between syncs of power states with the hypervisor (-1 disables).
@@ -80,10 +81,17 @@ config_section! {
     }
 }
 
+/// Seconds between runs of a periodic task that has no spacing of its own
+/// (oslo.service's default).
+const DEFAULT_PERIODIC_INTERVAL: u64 = 60;
+
 impl DefaultSection {
-    /// What Nova derives when the file leaves it empty, and the transport URL
-    /// check the option's kind cannot express.
+    /// What Nova derives when the file leaves it empty or 0, and the transport
+    /// URL check the option's kind cannot express.
     pub(super) fn resolve(mut self, r: &Reader<'_>) -> Result<Self, ConfigError> {
+        if self.update_resources_interval == 0 {
+            self.update_resources_interval = DEFAULT_PERIODIC_INTERVAL;
+        }
         if self.host.is_empty() {
             self.host = system_hostname();
         }

@@ -156,6 +156,15 @@ mod tests {
     }
 
     #[test]
+    fn update_resources_interval_0_is_the_default_periodic_interval() {
+        let c = NovaConfig::parse_text("").expect("defaults parse");
+        assert_eq!(c.default.update_resources_interval, 60);
+        let c =
+            NovaConfig::parse_text("[DEFAULT]\nupdate_resources_interval = 5\n").expect("parse");
+        assert_eq!(c.default.update_resources_interval, 5);
+    }
+
+    #[test]
     fn later_values_win_and_interpolate() {
         let mut raw = RawConfig::default();
         raw.parse_str("[DEFAULT]\nstate_path = /a\n", "one.conf")
