@@ -1,8 +1,8 @@
-//! `[DEFAULT]`: the node, messaging, service life cycle, the API listener,
+//! `[DEFAULT]`: the node, messaging, service life cycle, the API listeners,
 //! compute resources and nova-network.
 
 use super::opt::{
-    at_least, boolean, choice, config_section, float, int, optional_string, port, string,
+    at_least, boolean, choice, config_section, float, int, list, optional_string, port, string,
 };
 use super::{ConfigError, Reader};
 
@@ -41,6 +41,16 @@ config_section! {
         osapi_compute_listen: String = "0.0.0.0", string();
         /// Port of the compute API.
         osapi_compute_listen_port: u16 = "8774", port();
+        /// The APIs nova-api serves, each on its own address and port.
+        enabled_apis: Vec<String> = "osapi_compute,metadata", list();
+        /// Address nova-api listens on for the metadata API.
+        metadata_listen: String = "0.0.0.0", string();
+        /// Port of the metadata API.
+        metadata_listen_port: u16 = "8775", port();
+        /// Address nova-api listens on for the EC2 API.
+        ec2_listen: String = "0.0.0.0", string();
+        /// Port of the EC2 API.
+        ec2_listen_port: u16 = "8773", port();
         /// Memory (MB) reserved for the host.
         reserved_host_memory_mb: i64 = "512", at_least(0);
         /// Disk (MB) reserved for the host.
