@@ -76,12 +76,24 @@ mod tests {
             .expect("sample parses");
         assert!(raw.unknown_options().is_empty());
         NovaConfig::from_raw(&raw).expect("sample values are valid");
-        for o in opts() {
-            assert!(
-                text.contains(&format!("#{} = ", o.name)),
-                "{} missing",
-                o.name
-            );
+    }
+
+    #[test]
+    fn every_declared_option_is_in_the_sample_under_its_section() {
+        let sample = render_sample();
+        let mut listed = Vec::new();
+        let mut section = "";
+        for line in sample.lines() {
+            if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = s;
+            } else if let Some((name, _)) = line.strip_prefix('#').and_then(|l| l.split_once(" = "))
+            {
+                if !name.starts_with(' ') {
+                    listed.push((section, name));
+                }
+            }
         }
+        let declared: Vec<_> = opts().map(|o| (o.section, o.name)).collect();
+        assert_eq!(listed, declared);
     }
 }
