@@ -147,7 +147,7 @@ impl RawConfig {
         Ok(raw)
     }
 
-    /// Options present in the files that no code reads.
+    /// Options present in the files that no section declares (foreign sections aside).
     pub fn unknown_options(&self) -> Vec<String> {
         self.values
             .iter()
