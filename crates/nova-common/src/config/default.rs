@@ -1,0 +1,196 @@
+//! `[DEFAULT]`: the node, messaging, service life cycle, the API listeners,
+//! compute resources and nova-network.
+
+use super::opt::{
+    at_least, boolean, choice, config_section, float, int, list, optional_string, port, string,
+};
+use super::{ConfigError, Reader};
+
+config_section! {
+    /// `[DEFAULT]`.
+    pub struct DefaultSection in "DEFAULT" {
+        /// Name of this node, used as the RPC server name and in the services table. Defaults to the machine's hostname.
+        host: String = "", string();
+        /// IP address of this host. Defaults to the address of the interface with the default route.
+        my_ip: String = "", string();
+        /// Top-level directory for maintaining Nova's state.
+        state_path: String = "/var/lib/nova", string();
+        /// Where instances are stored on disk.
+        instances_path: String = "$state_path/instances", string();
+        /// The messaging server URL: rabbit://user:pass@host:port/vhost.
+        transport_url: String = "rabbit://guest:guest@127.0.0.1:5672/", string();
+        /// The topic exchange RPC messages are sent to.
+        control_exchange: String = "nova", string();
+        /// Seconds to wait for a response from a call.
+        rpc_response_timeout: u64 = "60", int(1, 86400);
+        /// Seconds to wait for long-running calls (select_destinations).
+        long_rpc_timeout: u64 = "1800", int(1, 86400);
+        /// Seconds between nodes reporting state to the datastore.
+        report_interval: u64 = "10", at_least(1);
+        /// Maximum seconds since the last check-in for a service to be considered up.
+        service_down_time: u64 = "60", at_least(1);
+        /// Seconds to wait for in-flight work to finish on SIGTERM.
+        graceful_shutdown_timeout: u64 = "60", at_least(0);
+        /// Driver used by nova-compute to control the hypervisor.
+        compute_driver: String = "libvirt.LibvirtDriver", choice(&["libvirt.LibvirtDriver", "fake.FakeDriver"]);
+        /// Log at debug level.
+        debug: bool = "false", boolean();
+        /// Log to this file instead of standard error.
+        log_file: Option<String> = "", optional_string();
+        /// Address nova-api listens on for the compute API.
+        osapi_compute_listen: String = "0.0.0.0", string();
+        /// Port of the compute API.
+        osapi_compute_listen_port: u16 = "8774", port();
+        /// The APIs nova-api serves, each on its own address and port.
+        enabled_apis: Vec<String> = "osapi_compute,metadata", list();
+        /// Address nova-api listens on for the metadata API.
+        metadata_listen: String = "0.0.0.0", string();
+        /// Port of the metadata API.
+        metadata_listen_port: u16 = "8775", port();
+        /// Address nova-api listens on for the EC2 API.
+        ec2_listen: String = "0.0.0.0", string();
+        /// Port of the EC2 API.
+        ec2_listen_port: u16 = "8773", port();
+        /// Memory (MB) reserved for the host.
+        reserved_host_memory_mb: i64 = "512", at_least(0);
+        /// Disk (MB) reserved for the host.
+        reserved_host_disk_mb: i64 = "0", at_least(0);
+        /// Host CPUs reserved for the host.
+        reserved_host_cpus: i64 = "0", at_least(0);
+        /// Virtual RAM to physical RAM allocation ratio.
+        ram_allocation_ratio: f64 = "1.5", float(0.0);
+        /// Virtual CPU to physical CPU allocation ratio.
+        cpu_allocation_ratio: f64 = "16.0", float(0.0);
+        /// Virtual disk to physical disk allocation ratio.
+        disk_allocation_ratio: f64 = "1.0", float(0.0);
+        /// Availability zone of compute hosts.
+        default_availability_zone: String = "nova", string();
+        /// Availability zone of the non-compute services.
+        internal_service_availability_zone: String = "internal", string();
+        /// Template for instance names on the hypervisor.
+        instance_name_template: String = "instance-%08x", string();
+        /// Seconds between resource usage reports of nova-compute; 0 means the
+        /// default periodic interval (60 seconds).
+        update_resources_interval: u64 = "0", at_least(0);
+        /// Seconds to wait for a guest to shut down cleanly before powering it off.
+        shutdown_timeout: u64 = "60", at_least(0);
+        /// Seconds between syncs of power states with the hypervisor (-1 disables).
+        sync_power_state_interval: i64 = "600", at_least(-1);
+        /// Seconds after which an instance stuck in BUILD goes to ERROR; 0 disables it.
+        instance_build_timeout: u64 = "0", at_least(0);
+        /// The nova-network manager class.
+        network_manager: String = "nova.network.manager.FlatDHCPManager", choice(&["nova.network.manager.FlatDHCPManager"]);
+        /// Number of addresses in each private subnet (nova-manage network create).
+        network_size: i64 = "256", at_least(1);
+        /// Number of networks to support (nova-manage network create).
+        num_networks: i64 = "1", at_least(1);
+        /// Bridge for simple network interfaces.
+        flat_network_bridge: String = "br100", string();
+        /// Physical interface added to the flat bridge.
+        flat_interface: String = "", string();
+    }
+}
+
+/// Seconds between runs of a periodic task that has no spacing of its own
+/// (oslo.service's default).
+const DEFAULT_PERIODIC_INTERVAL: u64 = 60;
+
+impl DefaultSection {
+    /// What Nova derives when the file leaves it empty or 0, and the transport
+    /// URL check the option's kind cannot express.
+    pub(super) fn resolve(mut self, r: &Reader<'_>) -> Result<Self, ConfigError> {
+        if self.update_resources_interval == 0 {
+            self.update_resources_interval = DEFAULT_PERIODIC_INTERVAL;
+        }
+        if self.host.is_empty() {
+            self.host = system_hostname();
+        }
+        if self.my_ip.is_empty() {
+            self.my_ip = detect_my_ip();
+        }
+        parse_transport_url(&self.transport_url)
+            .map_err(|reason| r.invalid(Self::OPTS, "transport_url", reason))?;
+        Ok(self)
+    }
+}
+
+/// The parts of `rabbit://user:pass@host:port/vhost`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransportUrl {
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub port: u16,
+    pub vhost: String,
+}
+
+pub fn parse_transport_url(url: &str) -> Result<TransportUrl, String> {
+    let rest = url
+        .strip_prefix("rabbit://")
+        .or_else(|| url.strip_prefix("amqp://"))
+        .ok_or_else(|| format!("{url:?}: only rabbit:// (or amqp://) URLs are supported"))?;
+    // Only the first host of a comma-separated list is used.
+    let (authority, vhost) = match rest.split_once('/') {
+        Some((a, v)) => (a, v.split('?').next().unwrap_or("").to_string()),
+        None => (rest, String::new()),
+    };
+    let authority = authority.split(',').next().unwrap_or("");
+    let (creds, hostport) = match authority.rsplit_once('@') {
+        Some((c, h)) => (c, h),
+        None => ("guest:guest", authority),
+    };
+    let (user, password) = creds.split_once(':').unwrap_or((creds, ""));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse::<u16>()
+                .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+        ),
+        None => (hostport.to_string(), 5672),
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?}: no host"));
+    }
+    Ok(TransportUrl {
+        user: user.to_string(),
+        password: password.to_string(),
+        host,
+        port,
+        vhost: if vhost.is_empty() { "/".into() } else { vhost },
+    })
+}
+
+pub fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The source address the kernel would use for an outbound route (no packet is sent).
+pub fn detect_my_ip() -> String {
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("8.8.8.8:80")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_urls() {
+        let t = parse_transport_url("rabbit://u:p@10.0.0.1:5673/nova").expect("url");
+        assert_eq!(
+            (t.user.as_str(), t.port, t.vhost.as_str()),
+            ("u", 5673, "nova")
+        );
+        let t = parse_transport_url("rabbit://guest:guest@localhost:5672/").expect("url");
+        assert_eq!(t.vhost, "/");
+    }
+}

@@ -1,0 +1,16 @@
+//! `[libvirt]`. An empty `connection_uri` is derived from `virt_type` by the
+//! libvirt driver (nova-virt), as Nova does.
+
+use super::opt::{at_least, choice, config_section, string};
+
+config_section! {
+    /// `[libvirt]`.
+    pub struct LibvirtSection in "libvirt" {
+        /// Libvirt domain type.
+        virt_type: String = "kvm", choice(&["kvm", "lxc", "qemu", "parallels"]);
+        /// Libvirt connection URI; empty means derived from virt_type.
+        connection_uri: String = "", string();
+        /// Seconds to wait for a soft reboot before a hard one.
+        wait_soft_reboot_seconds: u64 = "120", at_least(0);
+    }
+}
