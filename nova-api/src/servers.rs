@@ -408,7 +408,7 @@ pub async fn create(
             let user = ctx.user_id.clone().unwrap_or_default();
             match state.conductor.keypair_get(&ctx, user, name.clone()).await {
                 Ok(k) => Some(k),
-                Err(NovaError::Remote { class, .. }) if class == "KeypairNotFound" => {
+                Err(NovaError::KeypairNotFound { .. }) => {
                     return Err(ApiError::bad_request("Invalid key_name provided."))
                 }
                 Err(e) => return Err(e.into()),
@@ -756,9 +756,10 @@ async fn list(
         .instance_get_all_by_filters(ctx, f)
         .await
         .map_err(|e| match &e {
-            NovaError::Remote { class, .. } if class == "MarkerNotFound" => ApiError::bad_request(
-                format!("marker [{}] not found", q.get("marker").unwrap_or(&"")),
-            ),
+            NovaError::MarkerNotFound { .. } => ApiError::bad_request(format!(
+                "marker [{}] not found",
+                q.get("marker").unwrap_or(&"")
+            )),
             _ => e.into(),
         })?;
     Ok((instances, Some(limit)))
