@@ -583,8 +583,7 @@ pub async fn create(
         num_attempts: 1,
     };
     let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
-    if let Err(e) = state
-        .conductor
+    if let Err(e) = nova_rpc::compute_task::Client::new(state.conductor.transport().clone())
         .schedule_and_build_instances(&ctx, spec, uuids.clone())
         .await
     {

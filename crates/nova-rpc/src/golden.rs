@@ -73,6 +73,7 @@ macro_rules! golden {
 }
 
 golden!(conductor_messages, conductor);
+golden!(compute_task_messages, compute_task);
 golden!(scheduler_messages, scheduler);
 golden!(compute_messages, compute);
 golden!(network_messages, network);

@@ -16,6 +16,7 @@ pub mod service;
 pub mod transport;
 
 pub mod compute;
+pub mod compute_task;
 pub mod conductor;
 pub mod network;
 pub mod scheduler;
