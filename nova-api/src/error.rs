@@ -62,6 +62,11 @@ impl From<NovaError> for ApiError {
                 503,
                 "The compute service did not answer in time (RPC MessagingTimeout); try again later.",
             ),
+            // Transient (the conductor already retried reads): the client may try again.
+            NovaError::DBConnectionError { .. } => ApiError::new(
+                503,
+                "The database is unavailable at the moment (DBConnectionError); try again later.",
+            ),
             NovaError::DBError { .. } => ApiError::new(
                 500,
                 "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'oslo_db.exception.DBError'>",

@@ -91,9 +91,7 @@ async fn generate(name: &str) -> ApiResult<(String, String)> {
 
 fn not_found(e: NovaError) -> ApiError {
     match &e {
-        NovaError::Remote { class, message, .. } if class == "KeypairNotFound" => {
-            ApiError::not_found(message.clone())
-        }
+        NovaError::KeypairNotFound { .. } => ApiError::not_found(e.to_string()),
         _ => e.into(),
     }
 }
@@ -193,9 +191,7 @@ pub async fn create(
         )
         .await
         .map_err(|e| match &e {
-            NovaError::Remote { class, message, .. } if class == "KeyPairExists" => {
-                ApiError::conflict(message.clone())
-            }
+            NovaError::KeyPairExists { .. } => ApiError::conflict(e.to_string()),
             _ => e.into(),
         })?;
     let mut out = view(&kp, v);

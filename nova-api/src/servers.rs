@@ -408,7 +408,7 @@ pub async fn create(
             let user = ctx.user_id.clone().unwrap_or_default();
             match state.conductor.keypair_get(&ctx, user, name.clone()).await {
                 Ok(k) => Some(k),
-                Err(NovaError::Remote { class, .. }) if class == "KeypairNotFound" => {
+                Err(NovaError::KeypairNotFound { .. }) => {
                     return Err(ApiError::bad_request("Invalid key_name provided."))
                 }
                 Err(e) => return Err(e.into()),
@@ -583,8 +583,7 @@ pub async fn create(
         num_attempts: 1,
     };
     let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
-    if let Err(e) = state
-        .conductor
+    if let Err(e) = nova_rpc::compute_task::Client::new(state.conductor.transport().clone())
         .schedule_and_build_instances(&ctx, spec, uuids.clone())
         .await
     {
@@ -756,9 +755,10 @@ async fn list(
         .instance_get_all_by_filters(ctx, f)
         .await
         .map_err(|e| match &e {
-            NovaError::Remote { class, .. } if class == "MarkerNotFound" => ApiError::bad_request(
-                format!("marker [{}] not found", q.get("marker").unwrap_or(&"")),
-            ),
+            NovaError::MarkerNotFound { .. } => ApiError::bad_request(format!(
+                "marker [{}] not found",
+                q.get("marker").unwrap_or(&"")
+            )),
             _ => e.into(),
         })?;
     Ok((instances, Some(limit)))

@@ -1,9 +1,16 @@
 //! nova-conductor: the only daemon with database access. It serves the
-//! `conductor` topic (a typed database proxy for the other daemons) and runs
-//! the build task: schedule, then cast the build to the chosen compute host.
+//! `conductor` topic (a typed database proxy for the other daemons,
+//! `manager`) and the `compute_task` namespace (the build task: schedule,
+//! then cast the build to the chosen compute host, `compute_task`).
+//!
+//! Two consumers, each with its own prefetch window: the `conductor` queues
+//! (every namespace, as oslo.messaging routes them) and the
+//! `conductor_compute_task` queue our clients send builds to. A build waits
+//! on the scheduler, which calls the database proxy meanwhile; since builds
+//! never hold the proxy's window, those calls are never starved by them.
 
+mod compute_task;
 mod manager;
-mod tasks;
 
 use nova_common::NovaConfig;
 use nova_db::Db;
@@ -12,6 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use compute_task::ComputeTaskManager;
 pub use manager::ConductorManager;
 
 pub const BINARY: &str = "nova-conductor";
@@ -23,15 +31,25 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     db.check_schema().await.map_err(|e| e.to_string())?;
     let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
-    // Our queues exist before we announce ourselves: nothing sent to us is lost.
-    nova_rpc::conductor::declare(&transport, &cfg.default.host)
-        .await
-        .map_err(|e| format!("cannot reach the message broker: {e}"))?;
-    let manager = Arc::new(ConductorManager::new(
+    let host = &cfg.default.host;
+    let proxy = Arc::new(ConductorManager::new(db.clone()));
+    let tasks = Arc::new(ComputeTaskManager::new(
         db.clone(),
         transport.clone(),
         cfg.clone(),
     ));
+    let proxy_server = nova_rpc::conductor::server(&transport, host)
+        .endpoint(nova_rpc::conductor::endpoint(proxy))
+        .endpoint(nova_rpc::compute_task::endpoint(tasks.clone()));
+    let task_server = nova_rpc::compute_task::server(&transport, host)
+        .endpoint(nova_rpc::compute_task::endpoint(tasks.clone()));
+    // Our queues exist before we announce ourselves: nothing sent to us is lost.
+    for server in [&proxy_server, &task_server] {
+        server
+            .declare()
+            .await
+            .map_err(|e| format!("cannot reach the message broker: {e}"))?;
+    }
 
     // The conductor reports itself straight to the database.
     let hb = {
@@ -53,17 +71,14 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
             }
         })
     };
-    let periodic = tasks::spawn_periodic(manager.clone(), shutdown.clone());
+    let periodic = compute_task::spawn_periodic(tasks, shutdown.clone());
 
-    info!(host = %cfg.default.host, "serving topic conductor");
-    nova_rpc::conductor::serve(
-        &transport,
-        &cfg.default.host,
-        manager,
-        shutdown.clone(),
-        Duration::from_secs(cfg.default.graceful_shutdown_timeout),
-    )
-    .await;
+    info!(%host, "serving topic conductor (namespaces: default, compute_task) and queue conductor_compute_task");
+    let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
+    tokio::join!(
+        proxy_server.serve(shutdown.clone(), grace),
+        task_server.serve(shutdown.clone(), grace),
+    );
     hb.abort();
     periodic.abort();
     transport.close().await;

@@ -136,17 +136,11 @@ impl nova_rpc::network::Manager for NetworkManager {
                         vif = Some(v);
                         break;
                     }
-                    Err(NovaError::Remote { class, .. })
-                        if class == "VirtualInterfaceMacAddressException" => {}
+                    Err(NovaError::VirtualInterfaceMacAddressException {}) => {}
                     Err(e) => return Err(e),
                 }
             }
-            let vif = vif.ok_or_else(|| NovaError::Remote {
-                class: "VirtualInterfaceMacAddressException".into(),
-                module: "nova.exception".into(),
-                message: "Creation of virtual interface with unique mac address failed".into(),
-                kwargs: serde_json::json!({}),
-            })?;
+            let vif = vif.ok_or(NovaError::VirtualInterfaceMacAddressException {})?;
             let ip = match self
                 .conductor
                 .fixed_ip_associate_pool(ctx, net.id, instance_uuid, Some(host.clone()), vif.id)

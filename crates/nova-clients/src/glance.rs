@@ -218,11 +218,9 @@ impl GlanceClient {
         };
         if let Some(m) = mismatch {
             let _ = tokio::fs::remove_file(&part).await;
-            return Err(NovaError::Remote {
-                class: "ImageUnacceptable".into(),
-                module: "nova.exception".into(),
-                message: format!("Image {} is unacceptable: corrupt download ({m})", image.id),
-                kwargs: serde_json::json!({"image_id": image.id}),
+            return Err(NovaError::ImageUnacceptable {
+                image_id: image.id.clone(),
+                reason: format!("corrupt download ({m})"),
             });
         }
         tokio::fs::rename(&part, dest).await.map_err(|e| {

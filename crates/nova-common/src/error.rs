@@ -1,115 +1,218 @@
-//! `NovaError`: the exceptions of `nova.exception` that cross a boundary.
+//! `NovaError`: the exceptions of `nova.exception` (and the few of oslo's)
+//! that cross a boundary.
 //!
-//! Each variant keeps Nova's class name and keyword arguments, so that a
-//! failure raised in one daemon travels over RPC as
-//! `{"class": ..., "module": "nova.exception", "message": ..., "kwargs": {...}}`
-//! and comes back to the caller as the same variant. The API maps each to
-//! Nova's HTTP code.
+//! Every error is declared once, as a row of the [`nova_errors!`] table
+//! below: its class name, keyword arguments, HTTP code and message format.
+//! From that row come the enum variant, [`NovaError::class`], the keyword
+//! arguments, the HTTP code and the reconstruction from the wire. A failure
+//! raised in one daemon travels over RPC as
+//! `{"class": ..., "module": ..., "message": ..., "kwargs": {...}}` (oslo's
+//! `serialize_remote_exception`) and comes back to the caller as the same
+//! variant; a class this build does not know stays a [`NovaError::Remote`].
 
 use serde_json::{json, Map, Value};
 
 pub type NovaResult<T> = Result<T, NovaError>;
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum NovaError {
-    #[error("Instance {instance_id} could not be found.")]
-    InstanceNotFound { instance_id: String },
-    #[error("Flavor {flavor_id} could not be found.")]
-    FlavorNotFound { flavor_id: String },
-    #[error("Flavor with name {name} already exists.")]
-    FlavorExists { name: String },
-    #[error("Flavor with ID {flavor_id} already exists.")]
-    FlavorIdExists { flavor_id: String },
-    #[error("Image {image_id} could not be found.")]
-    ImageNotFound { image_id: String },
-    #[error("Image {image_id} is not active.")]
-    ImageNotActive { image_id: String },
-    #[error("Connection to glance host {server} failed: {reason}")]
-    GlanceConnectionFailed { server: String, reason: String },
-    #[error("No valid host was found. {reason}")]
-    NoValidHost { reason: String },
-    #[error("Compute host {host} could not be found.")]
-    ComputeHostNotFound { host: String },
-    #[error("Service {service_id} could not be found.")]
-    ServiceNotFound { service_id: String },
-    #[error("Network {network_id} could not be found.")]
-    NetworkNotFound { network_id: String },
-    #[error("Zero fixed IPs available.")]
-    NoMoreFixedIps { net: String },
-    #[error("Instance {instance_uuid} in {attr} {state}. Cannot {method} while the instance is in this state.")]
-    InstanceInvalidState {
-        attr: String,
-        instance_uuid: String,
-        state: String,
-        method: String,
-    },
-    #[error("Unexpected task state: expecting {expected} but the actual state is {actual}")]
-    UnexpectedTaskStateError {
-        instance_uuid: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("Instance {instance_uuid} is locked")]
-    InstanceIsLocked { instance_uuid: String },
-    #[error("Build of instance {instance_uuid} aborted: {reason}")]
-    BuildAbortException {
-        instance_uuid: String,
-        reason: String,
-    },
-    #[error("Timed out waiting for a reply to message ID {msg_id}")]
-    MessagingTimeout { msg_id: String },
-    #[error("Invalid input received: {reason}")]
-    InvalidInput { reason: String },
-    #[error("Unacceptable parameters.")]
-    Invalid { reason: String },
-    #[error("Policy doesn't allow {action} to be performed.")]
-    PolicyNotAuthorized { action: String },
-    #[error("Not authorized.")]
-    NotAuthorized { reason: String },
-    #[error(
-        "Quota exceeded for {overs}: Requested {req}, but already used {used} of {allowed} {overs}"
-    )]
-    QuotaExceeded {
-        overs: String,
-        req: String,
-        used: String,
-        allowed: String,
-    },
-    #[error("Virtualization driver error: {reason}")]
-    HypervisorError { reason: String },
-    #[error("Instance {instance_name} already exists.")]
-    InstanceExists { instance_name: String },
-    #[error("Database error: {reason}")]
-    DBError { reason: String },
-    #[error("Service unavailable: {reason}")]
-    ServiceUnavailable { reason: String },
-    #[error("Endpoint does not support RPC method {method}")]
-    UnsupportedRpcMethod { method: String },
-    /// A failure whose class this build does not model; kept verbatim.
-    #[error("{message}")]
-    Remote {
-        class: String,
-        module: String,
-        message: String,
-        kwargs: Value,
-    },
+/// Nova's module for its own exceptions.
+pub const NOVA_MODULE: &str = "nova.exception";
+
+/// Declares [`NovaError`] from one row per exception:
+///
+/// ```text
+/// /// doc
+/// Variant [as "WireClass"] [in "python.module"] { kwarg, ... } => http_code, "message {kwarg}";
+/// ```
+///
+/// The class on the wire is the variant's name unless `as` gives another;
+/// the module is `nova.exception` unless `in` gives another. Keyword
+/// arguments are strings; the message names them as `{kwarg}`.
+macro_rules! nova_errors {
+    (@class $variant:ident) => { stringify!($variant) };
+    (@class $variant:ident $class:literal) => { $class };
+    (@module) => { NOVA_MODULE };
+    (@module $module:literal) => { $module };
+    (
+        $(
+            $(#[doc = $doc:literal])*
+            $variant:ident $(as $class:literal)? $(in $module:literal)?
+                { $($field:ident),* $(,)? } => $code:literal, $msg:tt;
+        )*
+    ) => {
+        #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+        pub enum NovaError {
+            $(
+                $(#[doc = $doc])*
+                #[error($msg)]
+                $variant { $($field: String),* },
+            )*
+            /// A failure whose class this build does not model; kept verbatim.
+            #[error("{message}")]
+            Remote {
+                class: String,
+                module: String,
+                message: String,
+                kwargs: Value,
+            },
+        }
+
+        impl NovaError {
+            /// Every class of the table, as it appears on the wire.
+            pub const CLASSES: &'static [&'static str] =
+                &[$(nova_errors!(@class $variant $($class)?)),*];
+
+            /// Nova's exception class name.
+            pub fn class(&self) -> &str {
+                match self {
+                    $( NovaError::$variant { .. } => nova_errors!(@class $variant $($class)?), )*
+                    NovaError::Remote { class, .. } => class,
+                }
+            }
+
+            /// The Python module of the class (`nova.exception`, `oslo_db.exception`, ...).
+            pub fn module(&self) -> &str {
+                match self {
+                    $( NovaError::$variant { .. } => nova_errors!(@module $($module)?), )*
+                    NovaError::Remote { module, .. } => module,
+                }
+            }
+
+            /// The HTTP code Nova's exception carries (its `code` attribute).
+            pub fn http_code(&self) -> u16 {
+                match self {
+                    $( NovaError::$variant { .. } => $code, )*
+                    NovaError::Remote { kwargs, .. } => kwargs
+                        .get("code")
+                        .and_then(Value::as_u64)
+                        .and_then(|c| u16::try_from(c).ok())
+                        .unwrap_or(500),
+                }
+            }
+
+            /// The keyword arguments, as `NovaException.kwargs` holds them
+            /// (Nova adds its `code` to those of its own exceptions).
+            pub fn kwargs(&self) -> Value {
+                let pairs: Vec<(&str, &String)> = match self {
+                    $( NovaError::$variant { $($field),* } => vec![$((stringify!($field), $field)),*], )*
+                    NovaError::Remote { kwargs, .. } => return kwargs.clone(),
+                };
+                let mut m: Map<String, Value> = pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v.clone())))
+                    .collect();
+                if self.module() == NOVA_MODULE {
+                    m.insert("code".into(), Value::from(self.http_code()));
+                }
+                Value::Object(m)
+            }
+
+            /// Rebuild the typed error from an RPC reply's `failure`.
+            pub fn from_failure(failure: &Value) -> Self {
+                let class = failure["class"].as_str().unwrap_or("NovaException");
+                let kwargs = match failure.get("kwargs") {
+                    Some(Value::Object(m)) => Value::Object(m.clone()),
+                    _ => json!({}),
+                };
+                // Python sends numbers where Nova formats numbers; keep their text.
+                let k = |name: &str| match &kwargs[name] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                $(
+                    if class == nova_errors!(@class $variant $($class)?) {
+                        return NovaError::$variant { $($field: k(stringify!($field))),* };
+                    }
+                )*
+                NovaError::Remote {
+                    class: class.to_string(),
+                    module: failure["module"].as_str().unwrap_or(NOVA_MODULE).to_string(),
+                    message: failure["message"].as_str().unwrap_or_default().to_string(),
+                    kwargs,
+                }
+            }
+
+            /// One error of each class, every keyword argument set to
+            /// `<its name>`: the golden wire samples.
+            #[cfg(test)]
+            fn golden_samples() -> Vec<NovaError> {
+                vec![$( NovaError::$variant { $($field: format!("<{}>", stringify!($field))),* } ),*]
+            }
+        }
+    };
 }
 
-macro_rules! kw {
-    ($($k:ident),*) => {{
-        let mut m = Map::new();
-        $( m.insert(stringify!($k).to_string(), Value::from($k.clone())); )*
-        Value::Object(m)
-    }};
+nova_errors! {
+    // --- not found (404) ---
+    InstanceNotFound { instance_id } => 404, "Instance {instance_id} could not be found.";
+    FlavorNotFound { flavor_id } => 404, "Flavor {flavor_id} could not be found.";
+    ImageNotFound { image_id } => 404, "Image {image_id} could not be found.";
+    ComputeHostNotFound { host } => 404, "Compute host {host} could not be found.";
+    ServiceNotFound { service_id } => 404, "Service {service_id} could not be found.";
+    NetworkNotFound { network_id } => 404, "Network {network_id} could not be found.";
+    KeypairNotFound { user_id, name } => 404, "Keypair {name} not found for user {user_id}";
+    /// The `marker` of a paginated listing names no row (the API answers 400).
+    MarkerNotFound { marker } => 404, "Marker {marker} could not be found.";
+    InstanceActionNotFound { request_id, instance_uuid } => 404,
+        "Action for request_id {request_id} on instance {instance_uuid} not found";
+
+    // --- conflicts (409) ---
+    FlavorExists { name } => 409, "Flavor with name {name} already exists.";
+    FlavorIdExists { flavor_id } => 409, "Flavor with ID {flavor_id} already exists.";
+    KeyPairExists { key_name } => 409, "Key pair '{key_name}' already exists.";
+    InstanceExists { instance_name } => 409, "Instance {instance_name} already exists.";
+    InstanceInvalidState { attr, instance_uuid, state, method } => 409,
+        "Instance {instance_uuid} in {attr} {state}. Cannot {method} while the instance is in this state.";
+    /// A compare-and-set on `task_state` found another value.
+    UnexpectedTaskStateError { instance_uuid, expected, actual } => 409,
+        "Unexpected task state: expecting {expected} but the actual state is {actual}";
+    InstanceIsLocked { instance_uuid } => 409, "Instance {instance_uuid} is locked";
+
+    // --- bad requests (400) and refusals (403) ---
+    InvalidInput { reason } => 400, "Invalid input received: {reason}";
+    Invalid { reason } => 400, "Unacceptable parameters.";
+    ImageNotActive { image_id } => 400, "Image {image_id} is not active.";
+    ImageUnacceptable { image_id, reason } => 400, "Image {image_id} is unacceptable: {reason}";
+    PolicyNotAuthorized { action } => 403, "Policy doesn't allow {action} to be performed.";
+    NotAuthorized { reason } => 403, "Not authorized.";
+    QuotaExceeded { overs, req, used, allowed } => 403,
+        "Quota exceeded for {overs}: Requested {req}, but already used {used} of {allowed} {overs}";
+
+    // --- failures of a service or a backend ---
+    GlanceConnectionFailed { server, reason } => 503, "Connection to glance host {server} failed: {reason}";
+    ServiceUnavailable { reason } => 503, "Service unavailable: {reason}";
+    NoValidHost { reason } => 500, "No valid host was found. {reason}";
+    NoMoreFixedIps { net } => 500, "Zero fixed IPs available.";
+    VirtualInterfaceMacAddressException {} => 500,
+        "Creation of virtual interface with unique mac address failed";
+    BuildAbortException { instance_uuid, reason } => 500, "Build of instance {instance_uuid} aborted: {reason}";
+    HypervisorError { reason } => 500, "Virtualization driver error: {reason}";
+
+    // --- the database (oslo.db) ---
+    /// The database could not be reached, or the connection was lost
+    /// mid-way: transient, an idempotent request may be retried.
+    DBConnectionError in "oslo_db.exception" { reason } => 503, "Database connection failed: {reason}";
+    DBError in "oslo_db.exception" { reason } => 500, "Database error: {reason}";
+
+    // --- RPC (oslo.messaging) ---
+    MessagingTimeout in "oslo_messaging.exceptions" { msg_id } => 500,
+        "Timed out waiting for a reply to message ID {msg_id}";
+    /// No endpoint of the message's namespace has the method.
+    UnsupportedRpcMethod as "NoSuchMethod" in "oslo_messaging.rpc.dispatcher" { method } => 500,
+        "Endpoint does not support RPC method {method}";
+    /// The endpoint's RPC API version cannot serve the message's version.
+    UnsupportedVersion in "oslo_messaging.rpc.dispatcher" { version, method } => 500,
+        "Endpoint does not support RPC version {version}. Attempted method: {method}";
 }
 
 impl NovaError {
+    /// An unexpected failure: `NovaException` with the given message.
     pub fn internal(message: impl Into<String>) -> Self {
         NovaError::Remote {
             class: "NovaException".into(),
-            module: "nova.exception".into(),
+            module: NOVA_MODULE.into(),
             message: message.into(),
-            kwargs: json!({}),
+            kwargs: json!({"code": 500}),
         }
     }
 
@@ -119,122 +222,9 @@ impl NovaError {
         }
     }
 
-    /// Nova's exception class name.
-    pub fn class(&self) -> &str {
-        match self {
-            NovaError::InstanceNotFound { .. } => "InstanceNotFound",
-            NovaError::FlavorNotFound { .. } => "FlavorNotFound",
-            NovaError::FlavorExists { .. } => "FlavorExists",
-            NovaError::FlavorIdExists { .. } => "FlavorIdExists",
-            NovaError::ImageNotFound { .. } => "ImageNotFound",
-            NovaError::ImageNotActive { .. } => "ImageNotActive",
-            NovaError::GlanceConnectionFailed { .. } => "GlanceConnectionFailed",
-            NovaError::NoValidHost { .. } => "NoValidHost",
-            NovaError::ComputeHostNotFound { .. } => "ComputeHostNotFound",
-            NovaError::ServiceNotFound { .. } => "ServiceNotFound",
-            NovaError::NetworkNotFound { .. } => "NetworkNotFound",
-            NovaError::NoMoreFixedIps { .. } => "NoMoreFixedIps",
-            NovaError::InstanceInvalidState { .. } => "InstanceInvalidState",
-            NovaError::UnexpectedTaskStateError { .. } => "UnexpectedTaskStateError",
-            NovaError::InstanceIsLocked { .. } => "InstanceIsLocked",
-            NovaError::BuildAbortException { .. } => "BuildAbortException",
-            NovaError::MessagingTimeout { .. } => "MessagingTimeout",
-            NovaError::InvalidInput { .. } => "InvalidInput",
-            NovaError::Invalid { .. } => "Invalid",
-            NovaError::PolicyNotAuthorized { .. } => "PolicyNotAuthorized",
-            NovaError::NotAuthorized { .. } => "NotAuthorized",
-            NovaError::QuotaExceeded { .. } => "QuotaExceeded",
-            NovaError::HypervisorError { .. } => "HypervisorError",
-            NovaError::InstanceExists { .. } => "InstanceExists",
-            NovaError::DBError { .. } => "DBError",
-            NovaError::ServiceUnavailable { .. } => "ServiceUnavailable",
-            NovaError::UnsupportedRpcMethod { .. } => "UnsupportedRpcMethod",
-            NovaError::Remote { class, .. } => class,
-        }
-    }
-
-    fn module(&self) -> &str {
-        match self {
-            NovaError::MessagingTimeout { .. } => "oslo_messaging.exceptions",
-            NovaError::Remote { module, .. } => module,
-            _ => "nova.exception",
-        }
-    }
-
-    /// The HTTP code Nova's exception carries (`code` attribute).
-    pub fn http_code(&self) -> u16 {
-        match self {
-            NovaError::InstanceNotFound { .. }
-            | NovaError::FlavorNotFound { .. }
-            | NovaError::ImageNotFound { .. }
-            | NovaError::ComputeHostNotFound { .. }
-            | NovaError::ServiceNotFound { .. }
-            | NovaError::NetworkNotFound { .. } => 404,
-            NovaError::FlavorExists { .. }
-            | NovaError::FlavorIdExists { .. }
-            | NovaError::InstanceInvalidState { .. }
-            | NovaError::UnexpectedTaskStateError { .. }
-            | NovaError::InstanceIsLocked { .. }
-            | NovaError::InstanceExists { .. } => 409,
-            NovaError::ImageNotActive { .. }
-            | NovaError::InvalidInput { .. }
-            | NovaError::Invalid { .. } => 400,
-            NovaError::PolicyNotAuthorized { .. } | NovaError::NotAuthorized { .. } => 403,
-            NovaError::QuotaExceeded { .. } => 403,
-            NovaError::GlanceConnectionFailed { .. } | NovaError::ServiceUnavailable { .. } => 503,
-            _ => 500,
-        }
-    }
-
-    pub fn kwargs(&self) -> Value {
-        match self {
-            NovaError::InstanceNotFound { instance_id } => kw!(instance_id),
-            NovaError::FlavorNotFound { flavor_id } => kw!(flavor_id),
-            NovaError::FlavorExists { name } => kw!(name),
-            NovaError::FlavorIdExists { flavor_id } => kw!(flavor_id),
-            NovaError::ImageNotFound { image_id } | NovaError::ImageNotActive { image_id } => {
-                kw!(image_id)
-            }
-            NovaError::GlanceConnectionFailed { server, reason } => kw!(server, reason),
-            NovaError::NoValidHost { reason } => kw!(reason),
-            NovaError::ComputeHostNotFound { host } => kw!(host),
-            NovaError::ServiceNotFound { service_id } => kw!(service_id),
-            NovaError::NetworkNotFound { network_id } => kw!(network_id),
-            NovaError::NoMoreFixedIps { net } => kw!(net),
-            NovaError::InstanceInvalidState {
-                attr,
-                instance_uuid,
-                state,
-                method,
-            } => kw!(attr, instance_uuid, state, method),
-            NovaError::UnexpectedTaskStateError {
-                instance_uuid,
-                expected,
-                actual,
-            } => kw!(instance_uuid, expected, actual),
-            NovaError::InstanceIsLocked { instance_uuid } => kw!(instance_uuid),
-            NovaError::BuildAbortException {
-                instance_uuid,
-                reason,
-            } => kw!(instance_uuid, reason),
-            NovaError::MessagingTimeout { msg_id } => kw!(msg_id),
-            NovaError::InvalidInput { reason }
-            | NovaError::Invalid { reason }
-            | NovaError::NotAuthorized { reason }
-            | NovaError::HypervisorError { reason }
-            | NovaError::DBError { reason }
-            | NovaError::ServiceUnavailable { reason } => kw!(reason),
-            NovaError::PolicyNotAuthorized { action } => kw!(action),
-            NovaError::QuotaExceeded {
-                overs,
-                req,
-                used,
-                allowed,
-            } => kw!(overs, req, used, allowed),
-            NovaError::InstanceExists { instance_name } => kw!(instance_name),
-            NovaError::UnsupportedRpcMethod { method } => kw!(method),
-            NovaError::Remote { kwargs, .. } => kwargs.clone(),
-        }
+    /// Transient: the same idempotent request may succeed if sent again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, NovaError::DBConnectionError { .. })
     }
 
     /// The `failure` object of an RPC reply.
@@ -248,108 +238,6 @@ impl NovaError {
             "kwargs": self.kwargs(),
         })
     }
-
-    /// Rebuild the typed error from an RPC reply's `failure`.
-    pub fn from_failure(failure: &Value) -> Self {
-        let class = failure["class"].as_str().unwrap_or("NovaException");
-        let module = failure["module"].as_str().unwrap_or("nova.exception");
-        let message = failure["message"].as_str().unwrap_or("").to_string();
-        let kwargs = failure.get("kwargs").cloned().unwrap_or_else(|| json!({}));
-        let k = |name: &str| kwargs[name].as_str().unwrap_or_default().to_string();
-        match class {
-            "InstanceNotFound" => NovaError::InstanceNotFound {
-                instance_id: k("instance_id"),
-            },
-            "FlavorNotFound" => NovaError::FlavorNotFound {
-                flavor_id: k("flavor_id"),
-            },
-            "FlavorExists" => NovaError::FlavorExists { name: k("name") },
-            "FlavorIdExists" => NovaError::FlavorIdExists {
-                flavor_id: k("flavor_id"),
-            },
-            "ImageNotFound" => NovaError::ImageNotFound {
-                image_id: k("image_id"),
-            },
-            "ImageNotActive" => NovaError::ImageNotActive {
-                image_id: k("image_id"),
-            },
-            "GlanceConnectionFailed" => NovaError::GlanceConnectionFailed {
-                server: k("server"),
-                reason: k("reason"),
-            },
-            "NoValidHost" => NovaError::NoValidHost {
-                reason: k("reason"),
-            },
-            "ComputeHostNotFound" => NovaError::ComputeHostNotFound { host: k("host") },
-            "ServiceNotFound" => NovaError::ServiceNotFound {
-                service_id: k("service_id"),
-            },
-            "NetworkNotFound" => NovaError::NetworkNotFound {
-                network_id: k("network_id"),
-            },
-            "NoMoreFixedIps" => NovaError::NoMoreFixedIps { net: k("net") },
-            "InstanceInvalidState" => NovaError::InstanceInvalidState {
-                attr: k("attr"),
-                instance_uuid: k("instance_uuid"),
-                state: k("state"),
-                method: k("method"),
-            },
-            "UnexpectedTaskStateError" => NovaError::UnexpectedTaskStateError {
-                instance_uuid: k("instance_uuid"),
-                expected: k("expected"),
-                actual: k("actual"),
-            },
-            "InstanceIsLocked" => NovaError::InstanceIsLocked {
-                instance_uuid: k("instance_uuid"),
-            },
-            "BuildAbortException" => NovaError::BuildAbortException {
-                instance_uuid: k("instance_uuid"),
-                reason: k("reason"),
-            },
-            "MessagingTimeout" => NovaError::MessagingTimeout {
-                msg_id: k("msg_id"),
-            },
-            "InvalidInput" => NovaError::InvalidInput {
-                reason: k("reason"),
-            },
-            "Invalid" => NovaError::Invalid {
-                reason: k("reason"),
-            },
-            "PolicyNotAuthorized" => NovaError::PolicyNotAuthorized {
-                action: k("action"),
-            },
-            "NotAuthorized" => NovaError::NotAuthorized {
-                reason: k("reason"),
-            },
-            "QuotaExceeded" => NovaError::QuotaExceeded {
-                overs: k("overs"),
-                req: k("req"),
-                used: k("used"),
-                allowed: k("allowed"),
-            },
-            "HypervisorError" => NovaError::HypervisorError {
-                reason: k("reason"),
-            },
-            "InstanceExists" => NovaError::InstanceExists {
-                instance_name: k("instance_name"),
-            },
-            "DBError" => NovaError::DBError {
-                reason: k("reason"),
-            },
-            "ServiceUnavailable" => NovaError::ServiceUnavailable {
-                reason: k("reason"),
-            },
-            "UnsupportedRpcMethod" => NovaError::UnsupportedRpcMethod {
-                method: k("method"),
-            },
-            _ => NovaError::Remote {
-                class: class.to_string(),
-                module: module.to_string(),
-                message,
-                kwargs,
-            },
-        }
-    }
 }
 
 impl From<serde_json::Error> for NovaError {
@@ -361,28 +249,114 @@ impl From<serde_json::Error> for NovaError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    /// Every class of the table on the wire, compared to `golden/errors.json`.
+    /// `UPDATE_GOLDEN=1` rewrites it.
+    #[test]
+    fn golden_failures() {
+        let mut all = Map::new();
+        for e in NovaError::golden_samples() {
+            all.insert(e.class().to_string(), e.to_failure());
+        }
+        let got = serde_json::to_string_pretty(&Value::Object(all)).unwrap_or_default() + "\n";
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/errors.json");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap_or(&path)).ok();
+            std::fs::write(&path, &got).ok();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            got, want,
+            "error wire format changed; rerun with UPDATE_GOLDEN=1 if intended"
+        );
+    }
 
     #[test]
-    fn failure_round_trip_keeps_the_variant() {
-        let errs = vec![
-            NovaError::InstanceNotFound {
-                instance_id: "abc".into(),
-            },
-            NovaError::NoValidHost {
-                reason: "RamFilter".into(),
-            },
-            NovaError::MessagingTimeout { msg_id: "m".into() },
-            NovaError::UnexpectedTaskStateError {
-                instance_uuid: "u".into(),
-                expected: "spawning".into(),
-                actual: "deleting".into(),
-            },
-            NovaError::internal("boom"),
-        ];
-        for e in errs {
-            let f = e.to_failure();
-            assert_eq!(NovaError::from_failure(&f), e, "{f}");
+    fn every_class_round_trips_through_the_wire() {
+        let samples = NovaError::golden_samples();
+        assert_eq!(samples.len(), NovaError::CLASSES.len());
+        let classes: BTreeSet<&str> = NovaError::CLASSES.iter().copied().collect();
+        assert_eq!(
+            classes.len(),
+            NovaError::CLASSES.len(),
+            "a class is declared twice"
+        );
+        for e in samples.into_iter().chain([NovaError::internal("boom")]) {
+            // As the reply carries it: a JSON string inside the reply object.
+            let text = e.to_failure().to_string();
+            let f: Value = serde_json::from_str(&text).expect("json");
+            let back = NovaError::from_failure(&f);
+            assert_eq!(back, e, "{text}");
+            assert_eq!(back.to_string(), f["message"], "{text}");
+            assert_eq!(back.http_code(), e.http_code());
+            assert!(
+                !matches!(back, NovaError::Remote { .. }) || e.class() == "NovaException",
+                "{} came back untyped",
+                e.class()
+            );
         }
+    }
+
+    #[test]
+    fn unknown_classes_stay_verbatim_with_their_code() {
+        let f = json!({"class": "FixedIpNotFoundForAddress", "module": "nova.exception",
+                       "message": "Fixed IP not found for address 10.0.0.9.",
+                       "kwargs": {"address": "10.0.0.9", "code": 404}});
+        let e = NovaError::from_failure(&f);
+        assert_eq!(e.class(), "FixedIpNotFoundForAddress");
+        assert_eq!(e.http_code(), 404);
+        assert_eq!(e.to_string(), "Fixed IP not found for address 10.0.0.9.");
+        assert_eq!(e.to_failure()["kwargs"], f["kwargs"]);
+    }
+
+    #[test]
+    fn python_numbers_in_kwargs_keep_their_text() {
+        let f = json!({"class": "QuotaExceeded", "module": "nova.exception", "message": "",
+                       "kwargs": {"overs": "instances", "req": 2, "used": 9, "allowed": 10}});
+        assert_eq!(
+            NovaError::from_failure(&f).to_string(),
+            "Quota exceeded for instances: Requested 2, but already used 9 of 10 instances"
+        );
+    }
+
+    /// A class of the table arrives as its variant, never as `Remote`: code
+    /// that compares the `class` of a `Remote` with such a name would silently stop matching.
+    #[test]
+    fn no_code_matches_a_declared_class_by_its_name() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = entry.path();
+                let name = entry.file_name();
+                if p.is_dir() && name != "target" && !name.to_string_lossy().starts_with('.') {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|e| e == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        let mut offenders = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            for class in NovaError::CLASSES {
+                for pattern in [
+                    format!("class == \"{class}\""),
+                    format!("class: \"{class}\""),
+                ] {
+                    if text.contains(&pattern) {
+                        offenders.push(format!("{}: {pattern}", f.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "match the variant instead: {offenders:#?}"
+        );
     }
 
     #[test]
@@ -395,7 +369,7 @@ mod tests {
             f,
             json!({"class": "InstanceNotFound", "module": "nova.exception",
                    "message": "Instance abc could not be found.", "tb": [], "args": [],
-                   "kwargs": {"instance_id": "abc"}})
+                   "kwargs": {"instance_id": "abc", "code": 404}})
         );
     }
 }

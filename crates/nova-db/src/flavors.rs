@@ -1,6 +1,6 @@
 //! `instance_types` and `instance_type_extra_specs`.
 
-use crate::{db_err, is_unique_violation, Db};
+use crate::{db_err, is_unique_violation, violated_constraint, Db};
 use nova_common::NovaError;
 use nova_objects::Flavor;
 use sqlx::postgres::PgRow;
@@ -106,7 +106,7 @@ impl Db {
         let row = match res {
             Ok(r) => r,
             Err(e) if is_unique_violation(&e) => {
-                let by_name = e.to_string().contains("name");
+                let by_name = violated_constraint(&e) == Some("uniq_instance_types0name0deleted");
                 return Err(if by_name {
                     NovaError::FlavorExists {
                         name: f.name.clone(),

@@ -2,7 +2,7 @@
 //! metadata, system metadata, faults, actions and their events.
 
 use crate::services::recompute_usage;
-use crate::{db_err, parse_uuid, Db};
+use crate::{db_err, is_unique_violation, parse_uuid, Db};
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
 use nova_objects::{
@@ -206,7 +206,15 @@ impl Db {
         .bind(&v.ramdisk_id)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                NovaError::InstanceExists {
+                    instance_name: uuid.clone(),
+                }
+            } else {
+                db_err(e)
+            }
+        })?;
         sqlx::query("INSERT INTO instance_extra (instance_uuid, flavor) VALUES ($1, $2)")
             .bind(&uuid)
             .bind(serde_json::to_string(f)?)
@@ -314,11 +322,8 @@ impl Db {
                 .await
                 .map_err(db_err)?;
             let Some(row) = row else {
-                return Err(NovaError::Remote {
-                    class: "MarkerNotFound".into(),
-                    module: "nova.exception".into(),
-                    message: format!("Marker {m} could not be found."),
-                    kwargs: serde_json::json!({"marker": m.to_string()}),
+                return Err(NovaError::MarkerNotFound {
+                    marker: m.to_string(),
                 });
             };
             let created: chrono::DateTime<chrono::Utc> = row.try_get(0).map_err(db_err)?;
@@ -534,11 +539,9 @@ impl Db {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        id.ok_or_else(|| NovaError::Remote {
-            class: "InstanceActionNotFound".into(),
-            module: "nova.exception".into(),
-            message: format!("Action for request_id {request_id} on instance {uuid} not found"),
-            kwargs: serde_json::json!({"request_id": request_id, "instance_uuid": uuid.to_string()}),
+        id.ok_or_else(|| NovaError::InstanceActionNotFound {
+            request_id: request_id.to_string(),
+            instance_uuid: uuid.to_string(),
         })
     }
 

@@ -26,14 +26,48 @@ pub struct Db {
     pool: PgPool,
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> NovaError {
-    NovaError::DBError {
-        reason: e.to_string(),
+/// What a failed statement means to the caller, as oslo.db's exception
+/// filters sort them: the database is out of reach (`DBConnectionError`,
+/// transient, 503 at the API), or anything else (`DBError`, 500). Unique
+/// violations are mapped to their `*Exists` error where they are caught.
+pub fn db_err(e: sqlx::Error) -> NovaError {
+    if is_connection_error(&e) {
+        NovaError::DBConnectionError {
+            reason: e.to_string(),
+        }
+    } else {
+        NovaError::DBError {
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Connection refused or lost, the pool exhausted or closed, or the server
+/// ending the session (SQLSTATE class 08, 57P01-57P03, 53300).
+pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+/// The constraint a unique violation broke.
+pub(crate) fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(d) if is_unique_violation(e) => d.constraint(),
+        _ => None,
+    }
 }
 
 pub(crate) fn parse_uuid(s: &str) -> uuid::Uuid {

@@ -217,12 +217,9 @@ impl Db {
         .await;
         match res {
             Ok(r) => vif_from_row(&r).map_err(db_err),
-            Err(e) if is_unique_violation(&e) => Err(NovaError::Remote {
-                class: "VirtualInterfaceMacAddressException".into(),
-                module: "nova.exception".into(),
-                message: "Creation of virtual interface with unique mac address failed".into(),
-                kwargs: serde_json::json!({}),
-            }),
+            Err(e) if is_unique_violation(&e) => {
+                Err(NovaError::VirtualInterfaceMacAddressException {})
+            }
             Err(e) => Err(db_err(e)),
         }
     }

@@ -20,11 +20,9 @@ fn keypair_from_row(r: &PgRow) -> Result<KeyPair, sqlx::Error> {
 }
 
 fn keypair_not_found(user_id: &str, name: &str) -> NovaError {
-    NovaError::Remote {
-        class: "KeypairNotFound".into(),
-        module: "nova.exception".into(),
-        message: format!("Keypair {name} not found for user {user_id}"),
-        kwargs: serde_json::json!({"user_id": user_id, "name": name}),
+    NovaError::KeypairNotFound {
+        user_id: user_id.to_string(),
+        name: name.to_string(),
     }
 }
 
@@ -42,11 +40,8 @@ impl Db {
         .await;
         match res {
             Ok(r) => keypair_from_row(&r).map_err(db_err),
-            Err(e) if is_unique_violation(&e) => Err(NovaError::Remote {
-                class: "KeyPairExists".into(),
-                module: "nova.exception".into(),
-                message: format!("Key pair '{}' already exists.", k.name),
-                kwargs: serde_json::json!({"key_name": k.name}),
+            Err(e) if is_unique_violation(&e) => Err(NovaError::KeyPairExists {
+                key_name: k.name.clone(),
             }),
             Err(e) => Err(db_err(e)),
         }

@@ -322,3 +322,121 @@ async fn fixed_ips_are_handed_out_once_and_run_out() {
         .unwrap();
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_connection_error() {
+    // Nothing listens on port 1: connection refused until the pool gives up.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect_lazy("postgresql://postgres@127.0.0.1:1/nova")
+        .unwrap();
+    let e = Db::from_pool(pool)
+        .flavor_get_by_flavor_id("1")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, NovaError::DBConnectionError { .. }), "{e:?}");
+    assert!(e.is_retryable());
+}
+
+#[tokio::test]
+async fn a_connection_lost_mid_query_is_a_connection_error() {
+    let t = fresh().await;
+    let mut conn = t.db.pool().acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let killer = tokio::spawn(async move {
+        let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1)
+            .await
+            .unwrap();
+        // Wait until the victim is inside its query, then end its session.
+        loop {
+            let active: bool = sqlx::query_scalar(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+            )
+            .bind(pid)
+            .fetch_one(admin.pool())
+            .await
+            .unwrap();
+            if active {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(admin.pool())
+            .await
+            .unwrap();
+    });
+    let e = sqlx::query("SELECT pg_sleep(30)")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    killer.await.unwrap();
+    let e = nova_db::db_err(e);
+    assert!(matches!(e, NovaError::DBConnectionError { .. }), "{e:?}");
+    assert_eq!(e.http_code(), 503);
+    drop(conn);
+    // The pool replaces the dead connection: the next read works.
+    t.db.flavor_get_by_flavor_id("1").await.unwrap();
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn unique_violations_are_the_matching_exists_errors() {
+    let t = fresh().await;
+    let db = &t.db;
+    let mut flavor = db.flavor_get_by_flavor_id("1").await.unwrap();
+    flavor.flavorid = "new-id".into();
+    assert_eq!(
+        db.flavor_create(&flavor).await.unwrap_err(),
+        NovaError::FlavorExists {
+            name: flavor.name.clone()
+        }
+    );
+    flavor.flavorid = "1".into();
+    flavor.name = "a new name".into();
+    assert_eq!(
+        db.flavor_create(&flavor).await.unwrap_err(),
+        NovaError::FlavorIdExists {
+            flavor_id: "1".into()
+        }
+    );
+    let kp = nova_objects::KeyPair {
+        name: "k".into(),
+        user_id: "u".into(),
+        fingerprint: "f".into(),
+        public_key: "ssh-ed25519 AAAA".into(),
+        key_type: "ssh".into(),
+        ..Default::default()
+    };
+    db.keypair_create(&kp).await.unwrap();
+    assert_eq!(
+        db.keypair_create(&kp).await.unwrap_err(),
+        NovaError::KeyPairExists {
+            key_name: "k".into()
+        }
+    );
+    assert_eq!(
+        db.keypair_get("u", "nope").await.unwrap_err(),
+        NovaError::KeypairNotFound {
+            user_id: "u".into(),
+            name: "nope".into()
+        }
+    );
+    let inst = new_instance(db, "p").await;
+    let again = InstanceCreate {
+        uuid: inst.uuid,
+        flavor: db.flavor_get_by_flavor_id("1").await.unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(
+        db.instance_create(&again).await.unwrap_err(),
+        NovaError::InstanceExists {
+            instance_name: inst.uuid.to_string()
+        }
+    );
+    t.drop_db().await;
+}

@@ -1,70 +1,79 @@
-//! `nova-conductor`'s RPC API (topic `conductor`): the database proxy every
-//! other daemon uses, and the build task (`compute_task` in Nova).
+//! `nova-conductor`'s RPC API (topic `conductor`, default namespace): the
+//! database proxy every other daemon uses, one trait per concern. The build
+//! task is the `compute_task` namespace ([`crate::compute_task`]).
 
 use nova_objects::{
     ComputeNode, ComputeNodeReport, FixedIp, Flavor, Instance, InstanceAction, InstanceCreate,
-    InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage, RequestSpec,
-    ResourceRequest, Service, VirtualInterface,
+    InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage, ResourceRequest,
+    Service, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 crate::rpc_api! {
     topic: "conductor", version: "3.0";
-    // --- services (servicegroup DB driver) ---
-    /// Create the service record if missing and record a check-in.
-    call fn service_update(host: String, binary: String, topic: Option<String>) -> Service;
-    call fn service_get_all() -> Vec<Service>;
-    call fn service_set_disabled(host: String, binary: String, disabled: bool, disabled_reason: Option<String>) -> Service;
-    call fn service_set_forced_down(host: String, binary: String, forced_down: bool) -> Service;
-    call fn service_delete(service_id: i64) -> ();
-    // --- compute nodes ---
-    /// Store the hypervisor's resources; used amounts are recomputed from the host's instances.
-    call fn compute_node_update(report: ComputeNodeReport) -> ComputeNode;
-    call fn compute_node_get_all() -> Vec<ComputeNode>;
-    /// Atomically take the instance's resources on the node and assign the instance to it.
-    /// Returns false when they no longer fit.
-    call fn compute_node_claim(instance_uuid: Uuid, host: String, nodename: String, request: ResourceRequest) -> bool;
-    // --- flavors ---
-    call fn flavor_get_by_flavor_id(flavor_id: String) -> Flavor;
-    call fn flavor_get_all(is_public: Option<bool>) -> Vec<Flavor>;
-    call fn flavor_create(flavor: Flavor) -> Flavor;
-    call fn flavor_destroy(flavor_id: String) -> ();
-    // --- instances ---
-    call fn instance_create(values: InstanceCreate) -> Instance;
-    call fn instance_get_by_uuid(instance_uuid: Uuid) -> Instance;
-    call fn instance_get_all_by_filters(filters: InstanceFilters) -> Vec<Instance>;
-    /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.
-    call fn instance_update(instance_uuid: Uuid, updates: InstanceUpdate) -> Instance;
-    /// Soft-delete the instance (and free its compute node usage).
-    call fn instance_destroy(instance_uuid: Uuid) -> Instance;
-    call fn instance_fault_create(fault: InstanceFault) -> ();
-    // --- instance actions ---
-    call fn action_event_start(instance_uuid: Uuid, request_id: String, event: String, host: String) -> ();
-    call fn action_event_finish(instance_uuid: Uuid, request_id: String, event: String, result: String, traceback: Option<String>) -> ();
-    call fn actions_get(instance_uuid: Uuid) -> Vec<InstanceAction>;
-    call fn action_start(instance_uuid: Uuid, action: String, request_id: String) -> ();
-    // --- networks (for nova-network) ---
-    call fn network_get_all() -> Vec<Network>;
-    call fn network_get_by_uuid(network_uuid: Uuid) -> Network;
-    call fn virtual_interface_create(instance_uuid: Uuid, network_id: i64, address: String) -> VirtualInterface;
-    call fn fixed_ip_associate_pool(network_id: i64, instance_uuid: Uuid, host: Option<String>, virtual_interface_id: i64) -> FixedIp;
-    call fn fixed_ip_get_by_instance(instance_uuid: Uuid) -> Vec<FixedIp>;
-    call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;
-    /// Release the instance's fixed IPs and delete its VIFs.
-    call fn network_deallocate_instance(instance_uuid: Uuid) -> ();
-    // --- key pairs and quotas ---
-    call fn keypair_create(keypair: KeyPair) -> KeyPair;
-    call fn keypair_get(user_id: String, name: String) -> KeyPair;
-    call fn keypair_get_all(user_id: String) -> Vec<KeyPair>;
-    call fn keypair_destroy(user_id: String, name: String) -> ();
-    call fn keypair_count(user_id: String) -> i64;
-    /// The project's quota overrides (resource → limit).
-    call fn quota_get_all_by_project(project_id: String) -> BTreeMap<String, i64>;
-    call fn quota_update(project_id: String, limits: BTreeMap<String, i64>) -> ();
-    call fn quota_destroy_all_by_project(project_id: String) -> ();
-    call fn quota_usage(project_id: String) -> QuotaUsage;
-    // --- compute tasks ---
-    /// Schedule the instances and cast their builds to the chosen hosts.
-    cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>) -> ();
+    /// The services table (servicegroup DB driver).
+    trait Services {
+        /// Create the service record if missing and record a check-in.
+        call fn service_update(host: String, binary: String, topic: Option<String>) -> Service;
+        call fn service_get_all() -> Vec<Service>;
+        call fn service_set_disabled(host: String, binary: String, disabled: bool, disabled_reason: Option<String>) -> Service;
+        call fn service_set_forced_down(host: String, binary: String, forced_down: bool) -> Service;
+        call fn service_delete(service_id: i64) -> ();
+    }
+    /// Hypervisor resources and their claims.
+    trait ComputeNodes {
+        /// Store the hypervisor's resources; used amounts are recomputed from the host's instances.
+        call fn compute_node_update(report: ComputeNodeReport) -> ComputeNode;
+        call fn compute_node_get_all() -> Vec<ComputeNode>;
+        /// Atomically take the instance's resources on the node and assign the instance to it.
+        /// Returns false when they no longer fit.
+        call fn compute_node_claim(instance_uuid: Uuid, host: String, nodename: String, request: ResourceRequest) -> bool;
+    }
+    trait Flavors {
+        call fn flavor_get_by_flavor_id(flavor_id: String) -> Flavor;
+        call fn flavor_get_all(is_public: Option<bool>) -> Vec<Flavor>;
+        call fn flavor_create(flavor: Flavor) -> Flavor;
+        call fn flavor_destroy(flavor_id: String) -> ();
+    }
+    /// Instances, their faults and their actions.
+    trait Instances {
+        call fn instance_create(values: InstanceCreate) -> Instance;
+        call fn instance_get_by_uuid(instance_uuid: Uuid) -> Instance;
+        call fn instance_get_all_by_filters(filters: InstanceFilters) -> Vec<Instance>;
+        /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.
+        call fn instance_update(instance_uuid: Uuid, updates: InstanceUpdate) -> Instance;
+        /// Soft-delete the instance (and free its compute node usage).
+        call fn instance_destroy(instance_uuid: Uuid) -> Instance;
+        call fn instance_fault_create(fault: InstanceFault) -> ();
+        call fn action_event_start(instance_uuid: Uuid, request_id: String, event: String, host: String) -> ();
+        call fn action_event_finish(instance_uuid: Uuid, request_id: String, event: String, result: String, traceback: Option<String>) -> ();
+        call fn actions_get(instance_uuid: Uuid) -> Vec<InstanceAction>;
+        call fn action_start(instance_uuid: Uuid, action: String, request_id: String) -> ();
+    }
+    /// Networks, fixed IPs and VIFs (for nova-network).
+    trait Networks {
+        call fn network_get_all() -> Vec<Network>;
+        call fn network_get_by_uuid(network_uuid: Uuid) -> Network;
+        call fn virtual_interface_create(instance_uuid: Uuid, network_id: i64, address: String) -> VirtualInterface;
+        call fn fixed_ip_associate_pool(network_id: i64, instance_uuid: Uuid, host: Option<String>, virtual_interface_id: i64) -> FixedIp;
+        call fn fixed_ip_get_by_instance(instance_uuid: Uuid) -> Vec<FixedIp>;
+        call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;
+        /// Release the instance's fixed IPs and delete its VIFs.
+        call fn network_deallocate_instance(instance_uuid: Uuid) -> ();
+    }
+    trait KeyPairs {
+        call fn keypair_create(keypair: KeyPair) -> KeyPair;
+        call fn keypair_get(user_id: String, name: String) -> KeyPair;
+        call fn keypair_get_all(user_id: String) -> Vec<KeyPair>;
+        call fn keypair_destroy(user_id: String, name: String) -> ();
+        call fn keypair_count(user_id: String) -> i64;
+    }
+    trait Quotas {
+        /// The project's quota overrides (resource → limit).
+        call fn quota_get_all_by_project(project_id: String) -> BTreeMap<String, i64>;
+        call fn quota_update(project_id: String, limits: BTreeMap<String, i64>) -> ();
+        call fn quota_destroy_all_by_project(project_id: String) -> ();
+        call fn quota_usage(project_id: String) -> QuotaUsage;
+    }
 }

@@ -1,5 +1,5 @@
 //! Golden wire samples: one message of each kind, with default arguments and
-//! a fixed context, compared to `golden/<topic>.json`. A change to any
+//! a fixed context, compared to `golden/<api>.json` (one file per `rpc_api!` module). A change to any
 //! message's shape shows up as a diff of that file. `UPDATE_GOLDEN=1` rewrites it.
 
 use crate::envelope::{request_inner, RequestMeta};
@@ -24,17 +24,18 @@ fn meta() -> RequestMeta {
     }
 }
 
-fn check(topic: &str, version: &str, samples: Vec<Value>) {
+fn check(api: &str, version: &str, namespace: Option<&str>, samples: Vec<Value>) {
     let mut all = Map::new();
     for s in samples {
         let mut m = meta();
         m.version = version.to_string();
+        m.namespace = namespace.map(str::to_string);
         let inner = request_inner(&s, &m);
         let method = s["method"].as_str().unwrap_or_default().to_string();
         all.insert(method, inner);
     }
     let got = serde_json::to_string_pretty(&Value::Object(all)).unwrap_or_default() + "\n";
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("golden/{topic}.json"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("golden/{api}.json"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap_or(&path)).ok();
         std::fs::write(&path, &got).ok();
@@ -42,7 +43,7 @@ fn check(topic: &str, version: &str, samples: Vec<Value>) {
     let want = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
         got, want,
-        "{topic} wire format changed; rerun with UPDATE_GOLDEN=1 if intended"
+        "{api} wire format changed; rerun with UPDATE_GOLDEN=1 if intended"
     );
 }
 
@@ -50,7 +51,7 @@ macro_rules! golden {
     ($name:ident, $module:ident) => {
         #[test]
         fn $name() {
-            use crate::$module::{Request, TOPIC, VERSION};
+            use crate::$module::{Request, METHODS, NAMESPACE, VERSION};
             let samples: Vec<Value> = Request::golden_samples()
                 .iter()
                 .map(|r| serde_json::to_value(r).unwrap_or_default())
@@ -61,12 +62,18 @@ macro_rules! golden {
                 assert_eq!(back, r);
                 assert_eq!(s["method"], r.method());
             }
-            check(TOPIC, VERSION, samples);
+            let methods: Vec<&str> = samples
+                .iter()
+                .filter_map(|s| s["method"].as_str())
+                .collect();
+            assert_eq!(methods, METHODS);
+            check(stringify!($module), VERSION, NAMESPACE, samples);
         }
     };
 }
 
 golden!(conductor_messages, conductor);
+golden!(compute_task_messages, compute_task);
 golden!(scheduler_messages, scheduler);
 golden!(compute_messages, compute);
 golden!(network_messages, network);

@@ -3,9 +3,12 @@
 //! Each service module (`conductor`, `scheduler`, `compute`, `network`)
 //! declares its methods once with [`rpc_api!`], which generates:
 //! - `Request`: one variant per method, serialised as `{"method", "args"}`;
-//! - `Manager`: the trait the daemon implements (Nova's `manager.py`);
-//! - `Client`: typed methods that call or cast (Nova's `rpcapi.py`);
-//! - `dispatch` and `serve`: the server side.
+//! - `Manager`: the trait the daemon implements (Nova's `manager.py`), or one
+//!   trait per group of methods when the API is declared in groups;
+//! - `Client`: typed methods that call or cast (Nova's `rpcapi.py`), sending
+//!   the API's `version` and `namespace` with every message;
+//! - `endpoint`, `server`, `serve`: the server side (see [`server`]), which
+//!   refuses a message its endpoints' namespace, version or methods cannot serve.
 
 pub mod envelope;
 pub mod server;
@@ -13,6 +16,7 @@ pub mod service;
 pub mod transport;
 
 pub mod compute;
+pub mod compute_task;
 pub mod conductor;
 pub mod network;
 pub mod scheduler;
@@ -28,20 +32,103 @@ pub mod __private {
 }
 
 /// Declare a service's RPC API. See the crate docs.
+///
+/// ```text
+/// rpc_api! {
+///     topic: "conductor", [namespace: "compute_task",] version: "1.17" [, queue: "..."];
+///     call fn method(arg: Type, ...) -> Reply;    // one `Manager` trait
+///     ...
+/// }
+/// ```
+///
+/// or, for an API served by several concerns, its methods in groups, each
+/// a trait of its own (`Manager` is then all of them):
+///
+/// ```text
+/// rpc_api! {
+///     topic: "conductor", version: "3.0";
+///     trait Services { call fn service_get_all() -> Vec<Service>; ... }
+///     trait Flavors { ... }
+/// }
+/// ```
+///
+/// `queue` (default: the topic) is where clients send and servers consume:
+/// a namespace may have queues of its own, so that its messages never wait
+/// behind another namespace's.
 #[macro_export]
 macro_rules! rpc_api {
+    // An API in groups: a trait per group, `Manager` is all of them.
     (
-        topic: $topic:literal, version: $version:literal;
+        topic: $topic:literal, $(namespace: $ns:literal,)? version: $version:literal $(, queue: $queue:literal)?;
+        $(
+            $(#[$gdoc:meta])*
+            trait $group:ident {
+                $(
+                    $(#[$doc:meta])*
+                    $kind:ident fn $method:ident ( $( $arg:ident : $ty:ty ),* $(,)? ) -> $ret:ty;
+                )*
+            }
+        )*
+    ) => {
+        $crate::rpc_api! { @common [$topic] [$($ns)?] [$version] [$($queue)?];
+            $( $( [$group] $(#[$doc])* $kind fn $method ( $( $arg : $ty ),* ) -> $ret; )* )*
+        }
+
+        $(
+            $(#[$gdoc])*
+            #[$crate::__private::async_trait]
+            pub trait $group: Send + Sync + 'static {
+                $( $(#[$doc])* async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
+            }
+        )*
+
+        /// The server side of this service: every group.
+        pub trait Manager: $( $group + )* Send + Sync + 'static {}
+        impl<T: $( $group + )* Send + Sync + 'static> Manager for T {}
+    };
+    // A flat API: one `Manager` trait.
+    (
+        topic: $topic:literal, $(namespace: $ns:literal,)? version: $version:literal $(, queue: $queue:literal)?;
         $(
             $(#[$doc:meta])*
             $kind:ident fn $method:ident ( $( $arg:ident : $ty:ty ),* $(,)? ) -> $ret:ty;
         )*
     ) => {
+        $crate::rpc_api! { @common [$topic] [$($ns)?] [$version] [$($queue)?];
+            $( [Manager] $(#[$doc])* $kind fn $method ( $( $arg : $ty ),* ) -> $ret; )*
+        }
+
+        /// The server side of this service.
+        #[$crate::__private::async_trait]
+        pub trait Manager: Send + Sync + 'static {
+            $( $(#[$doc])* async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
+        }
+    };
+    (@namespace) => { None };
+    (@namespace $ns:literal) => { Some($ns) };
+    (@queue $topic:literal) => { $topic };
+    (@queue $topic:literal $queue:literal) => { $queue };
+    (
+        @common [$topic:literal] [$($ns:literal)?] [$version:literal] [$($queue:literal)?];
+        $(
+            [$trait:ident]
+            $(#[$doc:meta])*
+            $kind:ident fn $method:ident ( $( $arg:ident : $ty:ty ),* ) -> $ret:ty;
+        )*
+    ) => {
         use $crate::__private::serde_json;
         use nova_common::{NovaError, RequestContext};
 
+        /// The service this API belongs to.
         pub const TOPIC: &str = $topic;
+        /// The oslo.messaging namespace of these methods (`None`: the default one).
+        pub const NAMESPACE: Option<&str> = $crate::rpc_api!(@namespace $($ns)?);
+        /// This API's RPC version: sent with every message, checked by the server.
         pub const VERSION: &str = $version;
+        /// Where clients send and servers consume (`QUEUE`, `QUEUE.<host>`, `QUEUE_fanout`).
+        pub const QUEUE: &str = $crate::rpc_api!(@queue $topic $($queue)?);
+        /// Every method, by its wire name.
+        pub const METHODS: &[&str] = &[$(stringify!($method)),*];
 
         /// Every request of this service, as it appears on the wire.
         #[allow(non_camel_case_types, clippy::large_enum_variant)]
@@ -65,12 +152,6 @@ macro_rules! rpc_api {
             }
         }
 
-        /// The server side of this service.
-        #[$crate::__private::async_trait]
-        pub trait Manager: Send + Sync + 'static {
-            $( $(#[$doc])* async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
-        }
-
         /// Route a decoded request to the manager.
         pub async fn dispatch<M: Manager + ?Sized>(
             m: &M,
@@ -79,18 +160,41 @@ macro_rules! rpc_api {
         ) -> Result<serde_json::Value, NovaError> {
             match req {
                 $( Request::$method { $( $arg ),* } => {
-                    let r = m.$method(ctx, $( $arg ),*).await?;
+                    let r = <M as $trait>::$method(m, ctx, $( $arg ),*).await?;
                     Ok(serde_json::to_value(r)?)
                 } )*
             }
         }
 
-        /// Declare this topic's durable queues for `host` (before announcing the service).
-        pub async fn declare(transport: &$crate::Transport, host: &str) -> Result<(), NovaError> {
-            $crate::server::declare(transport, TOPIC, host).await
+        /// This namespace's endpoint, served by `manager`, for a [`Server`]($crate::server::Server).
+        pub fn endpoint<M: Manager>(manager: std::sync::Arc<M>) -> $crate::server::Endpoint {
+            $crate::server::Endpoint {
+                namespace: NAMESPACE,
+                version: VERSION,
+                methods: METHODS,
+                handler: std::sync::Arc::new(move |ctx, call| {
+                    let m = manager.clone();
+                    Box::pin(async move {
+                        let method = call["method"].as_str().unwrap_or_default().to_string();
+                        let req: Request = serde_json::from_value(call)
+                            .map_err(|e| $crate::server::malformed_args(&method, e))?;
+                        dispatch(&*m, &ctx, req).await
+                    })
+                }),
+            }
         }
 
-        /// Serve this topic on `host` until `shutdown`.
+        /// A server of this API's queues on `host`, with no endpoint yet.
+        pub fn server(transport: &$crate::Transport, host: &str) -> $crate::server::Server {
+            $crate::server::Server::new(transport, QUEUE, host)
+        }
+
+        /// Declare this API's durable queues for `host` (before announcing the service).
+        pub async fn declare(transport: &$crate::Transport, host: &str) -> Result<(), NovaError> {
+            $crate::server::declare(transport, QUEUE, host).await
+        }
+
+        /// Serve this API (alone) on `host` until `shutdown`.
         pub async fn serve<M: Manager>(
             transport: &$crate::Transport,
             host: &str,
@@ -98,11 +202,10 @@ macro_rules! rpc_api {
             shutdown: tokio_util::sync::CancellationToken,
             grace: std::time::Duration,
         ) {
-            let handler: $crate::server::Handler<Request> = std::sync::Arc::new(move |ctx, req| {
-                let m = manager.clone();
-                Box::pin(async move { dispatch(&*m, &ctx, req).await })
-            });
-            $crate::server::serve(transport, TOPIC, host, handler, shutdown, grace).await
+            server(transport, host)
+                .endpoint(endpoint(manager))
+                .serve(shutdown, grace)
+                .await
         }
 
         /// The client side of this service (Nova's `rpcapi.py`).
@@ -115,7 +218,12 @@ macro_rules! rpc_api {
 
         impl Client {
             pub fn new(transport: $crate::Transport) -> Self {
-                Client { transport, target: $crate::Target::topic(TOPIC), timeout: None }
+                Client { transport, target: $crate::Target::topic(QUEUE), timeout: None }
+            }
+
+            /// The connection this client sends on (to make clients of other APIs).
+            pub fn transport(&self) -> &$crate::Transport {
+                &self.transport
             }
 
             /// Address one server's queue (`topic.server`).
@@ -148,11 +256,11 @@ macro_rules! rpc_api {
         }
     };
     (@invoke call, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{
-        let v = $self.transport.call($ctx, &$self.target, &$req, VERSION, None, $self.timeout).await?;
+        let v = $self.transport.call($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?;
         Ok(serde_json::from_value::<$ret>(v)?)
     }};
     (@invoke cast, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{
-        $self.transport.cast($ctx, &$self.target, &$req, VERSION, None).await
+        $self.transport.cast($ctx, &$self.target, &$req, VERSION, NAMESPACE).await
     }};
 }
 

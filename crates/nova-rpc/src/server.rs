@@ -1,17 +1,20 @@
-//! The RPC server: consume a topic's queues, dispatch, reply, ack.
+//! The RPC server: consume queues, dispatch by namespace, version and
+//! method, reply, ack.
 //!
 //! Like oslo.messaging's RPC server, a service `topic` on `host` consumes
 //! three queues: `topic` (shared by all servers of the topic), `topic.host`
 //! (this server only) and an exclusive queue on the `topic_fanout` exchange.
-//! Each message is handled in its own task and acked after the handler
-//! finishes, so a crash mid-way gets it redelivered.
+//! A server holds one [`Endpoint`] per namespace it serves; a message goes
+//! to the endpoint of its `namespace` whose RPC API version can serve the
+//! message's `version` (oslo's `RPCDispatcher`). Each message is handled in
+//! its own task and acked after the handler finishes, so a crash mid-way
+//! gets it redelivered; at most `prefetch` messages are in hand at once.
 
 use crate::envelope;
 use crate::transport::{Incoming, QueueSpec, Transport};
 use futures_util::future::BoxFuture;
 use lapin::ExchangeKind;
 use nova_common::{NovaError, RequestContext};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +22,89 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
-pub type Handler<R> =
-    Arc<dyn Fn(RequestContext, R) -> BoxFuture<'static, Result<Value, NovaError>> + Send + Sync>;
+/// Decodes a `{"method", "args"}` request and runs it on the manager.
+pub type Handler = Arc<
+    dyn Fn(RequestContext, Value) -> BoxFuture<'static, Result<Value, NovaError>> + Send + Sync,
+>;
 
 /// How many messages a server works on at once.
 pub const DEFAULT_PREFETCH: u16 = 64;
+
+/// One namespace of a server at one RPC API version: what `rpc_api!`'s
+/// `endpoint(manager)` returns (oslo's endpoint with its `Target`).
+#[derive(Clone)]
+pub struct Endpoint {
+    pub namespace: Option<&'static str>,
+    pub version: &'static str,
+    pub methods: &'static [&'static str],
+    pub handler: Handler,
+}
+
+/// `X.Y[.Z]` → numbers; anything else is no version at all.
+fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = v.split('.').map(str::parse::<u32>);
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let rev = parts.next().unwrap_or(Ok(0)).ok()?;
+    parts.next().is_none().then_some((major, minor, rev))
+}
+
+/// Whether a server at `server` can serve a message sent at `requested`:
+/// same major version, and nothing newer than the server knows.
+pub fn version_is_compatible(server: &str, requested: &str) -> bool {
+    match (parse_version(server), parse_version(requested)) {
+        (Some((smaj, smin, srev)), Some((maj, min, rev))) => {
+            maj == smaj && (min, rev) <= (smin, srev)
+        }
+        _ => false,
+    }
+}
+
+/// The endpoint that serves `method` of `namespace` at `version`, or the
+/// error the caller gets: `UnsupportedVersion` when the namespace is served
+/// but not at a compatible version, `NoSuchMethod` otherwise. (oslo answers
+/// a namespace it does not serve with `UnsupportedVersion` too; naming the
+/// method is clearer, and the server log names the namespace.)
+pub fn route<'a>(
+    endpoints: &'a [Endpoint],
+    namespace: Option<&str>,
+    version: &str,
+    method: &str,
+) -> Result<&'a Endpoint, NovaError> {
+    let mut served = false;
+    let mut compatible = false;
+    for ep in endpoints.iter().filter(|e| e.namespace == namespace) {
+        served = true;
+        if !version_is_compatible(ep.version, version) {
+            continue;
+        }
+        compatible = true;
+        if ep.methods.contains(&method) {
+            return Ok(ep);
+        }
+    }
+    if served && !compatible {
+        Err(NovaError::UnsupportedVersion {
+            version: version.to_string(),
+            method: method.to_string(),
+        })
+    } else {
+        if !served {
+            warn!(
+                namespace = namespace.unwrap_or("(none)"),
+                "no endpoint serves this namespace"
+            );
+        }
+        Err(NovaError::UnsupportedRpcMethod {
+            method: method.to_string(),
+        })
+    }
+}
+
+/// A request whose method exists but whose arguments do not decode.
+pub fn malformed_args(method: &str, e: serde_json::Error) -> NovaError {
+    NovaError::internal(format!("Malformed arguments for RPC method {method}: {e}"))
+}
 
 /// The queues a server of `topic` on `host` consumes, as oslo.messaging declares them.
 pub(crate) fn topic_queues(transport: &Transport, topic: &str, host: &str) -> Vec<QueueSpec> {
@@ -67,47 +148,81 @@ pub async fn declare(transport: &Transport, topic: &str, host: &str) -> Result<(
     transport.declare_queues(&durable).await
 }
 
-/// Serve `topic` on `host` until `shutdown`, then stop consuming and let
-/// in-flight handlers finish within `grace`.
-pub async fn serve<R>(
-    transport: &Transport,
-    topic: &str,
-    host: &str,
-    handler: Handler<R>,
-    shutdown: CancellationToken,
-    grace: Duration,
-) where
-    R: DeserializeOwned + Send + 'static,
-{
-    let queues = topic_queues(transport, topic, host);
-    let stop = shutdown.child_token();
-    let mut rx = transport.subscribe(queues, DEFAULT_PREFETCH, stop.clone());
-    let tracker = TaskTracker::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            msg = rx.recv() => {
-                let Some(msg) = msg else { break };
-                let transport = transport.clone();
-                let handler = handler.clone();
-                tracker.spawn(handle(transport, handler, msg));
-            }
+/// The queues of one topic on one host, the endpoints that serve what
+/// arrives there, and how many messages may be in hand at once.
+pub struct Server {
+    transport: Transport,
+    topic: String,
+    host: String,
+    endpoints: Vec<Endpoint>,
+    prefetch: u16,
+}
+
+impl Server {
+    pub fn new(transport: &Transport, topic: &str, host: &str) -> Self {
+        Server {
+            transport: transport.clone(),
+            topic: topic.to_string(),
+            host: host.to_string(),
+            endpoints: Vec::new(),
+            prefetch: DEFAULT_PREFETCH,
         }
     }
-    info!(%topic, "stopped consuming; waiting for in-flight requests");
-    stop.cancel();
-    // Messages already buffered here go back to the broker for another server.
-    rx.close();
-    while let Some(msg) = rx.recv().await {
-        msg.requeue().await;
+
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoints.push(endpoint);
+        self
     }
-    tracker.close();
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        warn!(%topic, "graceful_shutdown_timeout expired with requests still running");
+
+    pub fn prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// Declare the durable queues now (see [`declare`]).
+    pub async fn declare(&self) -> Result<(), NovaError> {
+        declare(&self.transport, &self.topic, &self.host).await
+    }
+
+    /// Serve until `shutdown`, then stop consuming and let in-flight
+    /// handlers finish within `grace`.
+    pub async fn serve(self, shutdown: CancellationToken, grace: Duration) {
+        let Server {
+            transport,
+            topic,
+            host,
+            endpoints,
+            prefetch,
+        } = self;
+        let endpoints: Arc<[Endpoint]> = endpoints.into();
+        let queues = topic_queues(&transport, &topic, &host);
+        let stop = shutdown.child_token();
+        let mut rx = transport.subscribe(queues, prefetch, stop.clone());
+        let tracker = TaskTracker::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    tracker.spawn(handle(transport.clone(), endpoints.clone(), msg));
+                }
+            }
+        }
+        info!(%topic, "stopped consuming; waiting for in-flight requests");
+        stop.cancel();
+        // Messages already buffered here go back to the broker for another server.
+        rx.close();
+        while let Some(msg) = rx.recv().await {
+            msg.requeue().await;
+        }
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(%topic, "graceful_shutdown_timeout expired with requests still running");
+        }
     }
 }
 
-async fn handle<R: DeserializeOwned>(transport: Transport, handler: Handler<R>, msg: Incoming) {
+async fn handle(transport: Transport, endpoints: Arc<[Endpoint]>, msg: Incoming) {
     let (call, meta) = match envelope::decode_request(&msg.body) {
         Ok(x) => x,
         Err(e) => {
@@ -122,14 +237,17 @@ async fn handle<R: DeserializeOwned>(transport: Transport, handler: Handler<R>, 
         if msg.redelivered {
             info!("handling a redelivered message");
         }
-        debug!("received");
-        let result = match serde_json::from_value::<R>(call) {
-            Ok(req) => handler(meta.ctx.clone(), req).await,
+        debug!(namespace = ?meta.namespace, version = %meta.version, "received");
+        let result = match route(
+            &endpoints,
+            meta.namespace.as_deref(),
+            &meta.version,
+            &method,
+        ) {
+            Ok(ep) => (ep.handler)(meta.ctx.clone(), call).await,
             Err(e) => {
-                warn!("unsupported or malformed request: {e}");
-                Err(NovaError::UnsupportedRpcMethod {
-                    method: method.clone(),
-                })
+                warn!(namespace = ?meta.namespace, version = %meta.version, "refused: {e}");
+                Err(e)
             }
         };
         if let Err(e) = &result {
@@ -146,13 +264,76 @@ async fn handle<R: DeserializeOwned>(transport: Transport, handler: Handler<R>, 
     .await
 }
 
-/// Run a handler-producing manager method in the spawned task: a helper for the generated `serve`.
-pub fn handler_from<R, F>(f: F) -> Handler<R>
-where
-    F: Fn(RequestContext, R) -> BoxFuture<'static, Result<Value, NovaError>>
-        + Send
-        + Sync
-        + 'static,
-{
-    Arc::new(f)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(namespace: Option<&'static str>, version: &'static str) -> Endpoint {
+        Endpoint {
+            namespace,
+            version,
+            methods: &["ping", "pong"],
+            handler: Arc::new(|_, _| Box::pin(async { Ok(Value::Null) })),
+        }
+    }
+
+    #[test]
+    fn versions() {
+        assert!(version_is_compatible("3.0", "3.0"));
+        assert!(version_is_compatible("1.17", "1.3"));
+        assert!(version_is_compatible("1.17", "1.17.0"));
+        assert!(!version_is_compatible("1.17", "1.18"), "newer minor");
+        assert!(!version_is_compatible("1.17", "1.17.1"), "newer revision");
+        assert!(!version_is_compatible("3.0", "2.0"), "older major");
+        assert!(!version_is_compatible("3.0", "4.0"), "newer major");
+        assert!(!version_is_compatible("3.0", "three"));
+        assert!(!version_is_compatible("3.0", ""));
+    }
+
+    #[test]
+    fn routes_by_namespace_version_and_method() {
+        let eps = [ep(None, "3.0"), ep(Some("compute_task"), "1.17")];
+        let found = route(&eps, Some("compute_task"), "1.10", "ping").expect("routed");
+        assert_eq!(found.namespace, Some("compute_task"));
+        let found = route(&eps, None, "3.0", "pong").expect("routed");
+        assert_eq!(found.namespace, None);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_serve() {
+        let eps = [ep(None, "3.0"), ep(Some("compute_task"), "1.17")];
+        let refused = |ns, v, m| route(&eps, ns, v, m).err().expect("refused");
+        let e = refused(None, "2.9", "ping");
+        assert_eq!(
+            e,
+            NovaError::UnsupportedVersion {
+                version: "2.9".into(),
+                method: "ping".into()
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "Endpoint does not support RPC version 2.9. Attempted method: ping"
+        );
+        assert_eq!(e.class(), "UnsupportedVersion");
+        assert_eq!(e.module(), "oslo_messaging.rpc.dispatcher");
+        assert!(matches!(
+            refused(Some("compute_task"), "1.18", "ping"),
+            NovaError::UnsupportedVersion { .. }
+        ));
+        let e = refused(None, "3.0", "nope");
+        assert_eq!(
+            e,
+            NovaError::UnsupportedRpcMethod {
+                method: "nope".into()
+            }
+        );
+        assert_eq!(e.class(), "NoSuchMethod");
+        assert_eq!(
+            refused(Some("nowhere"), "1.0", "ping"),
+            NovaError::UnsupportedRpcMethod {
+                method: "ping".into()
+            }
+        );
+    }
 }

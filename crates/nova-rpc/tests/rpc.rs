@@ -19,6 +19,41 @@ mod echo {
     }
 }
 
+/// A second namespace of the echo service, on a queue of its own.
+mod tasks {
+    nova_rpc::rpc_api! {
+        topic: "echo", namespace: "tasks", version: "1.2", queue: "echo_tasks";
+        /// Wait until the test lets go.
+        call fn hold() -> ();
+        call fn ping() -> String;
+    }
+}
+
+/// A client of a newer major version of the echo API than the server's.
+mod echo_v2 {
+    nova_rpc::rpc_api! {
+        topic: "echo", version: "2.0";
+        call fn echo(text: String) -> String;
+    }
+}
+
+struct Tasks {
+    gate: Arc<tokio::sync::Semaphore>,
+    held: Arc<AtomicUsize>,
+}
+
+#[nova_rpc::__private::async_trait]
+impl tasks::Manager for Tasks {
+    async fn hold(&self, _: &RequestContext) -> Result<(), NovaError> {
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let _pass = self.gate.acquire().await;
+        Ok(())
+    }
+    async fn ping(&self, _: &RequestContext) -> Result<String, NovaError> {
+        Ok("pong".into())
+    }
+}
+
 struct Echo {
     bumps: Arc<AtomicUsize>,
 }
@@ -196,6 +231,133 @@ async fn call_cast_errors_timeouts_and_graceful_stop() {
         .await
         .unwrap()
         .unwrap();
+    client_t.close().await;
+    server_t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_versions_and_a_queue_of_their_own() {
+    let vhost = Vhost::new();
+    let cfg = vhost.config(10);
+    let server_t = nova_rpc::Transport::start(&cfg, "server").unwrap();
+    let client_t = nova_rpc::Transport::start(&cfg, "client").unwrap();
+    for t in [&server_t, &client_t] {
+        t.wait_connected(Duration::from_secs(10)).await.unwrap();
+    }
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = Arc::new(AtomicUsize::new(0));
+    let tasks_m = Arc::new(Tasks {
+        gate: gate.clone(),
+        held: held.clone(),
+    });
+    let echo_m = Arc::new(Echo {
+        bumps: Arc::new(AtomicUsize::new(0)),
+    });
+    // The topic's queues serve both namespaces, one message in hand at a time.
+    let main = echo::server(&server_t, "h1")
+        .prefetch(1)
+        .endpoint(echo::endpoint(echo_m))
+        .endpoint(tasks::endpoint(tasks_m.clone()));
+    // The tasks namespace's own queue, with a window of its own.
+    let side = tasks::server(&server_t, "h1")
+        .prefetch(1)
+        .endpoint(tasks::endpoint(tasks_m));
+    main.declare().await.unwrap();
+    side.declare().await.unwrap();
+    let shutdown = CancellationToken::new();
+    let grace = Duration::from_secs(5);
+    let servers = [
+        tokio::spawn(main.serve(shutdown.clone(), grace)),
+        tokio::spawn(side.serve(shutdown.clone(), grace)),
+    ];
+    let ctx = RequestContext::new("alice", "p", vec![], false);
+
+    // Two long tasks: one in hand, the other waiting in the tasks queue.
+    let tasks_c = tasks::Client::new(client_t.clone());
+    let long: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, ctx) = (tasks_c.clone(), ctx.clone());
+            tokio::spawn(async move { c.hold(&ctx).await })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while held.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no task started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // They hold none of the topic's window: quick calls are answered meanwhile.
+    let echo_c = echo::Client::new(client_t.clone());
+    for i in 0..5 {
+        let text = format!("quick {i}");
+        assert_eq!(
+            echo_c.echo(&ctx, text.clone()).await.unwrap(),
+            format!("{text} from alice")
+        );
+    }
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    // A namespaced message sent to the topic, as oslo.messaging routes it, is served there.
+    let raw = |namespace: Option<&'static str>, version: &'static str, method: &'static str| {
+        let t = client_t.clone();
+        let ctx = ctx.clone();
+        async move {
+            let call = serde_json::json!({"method": method, "args": {}});
+            t.call(
+                &ctx,
+                &nova_rpc::Target::topic("echo"),
+                &call,
+                version,
+                namespace,
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        raw(Some("tasks"), "1.1", "ping").await.unwrap(),
+        serde_json::json!("pong")
+    );
+    // What the server cannot serve comes back as oslo's typed refusals.
+    assert_eq!(
+        echo_v2::Client::new(client_t.clone())
+            .echo(&ctx, "x".into())
+            .await,
+        Err(NovaError::UnsupportedVersion {
+            version: "2.0".into(),
+            method: "echo".into()
+        })
+    );
+    assert_eq!(
+        raw(Some("tasks"), "1.3", "ping").await,
+        Err(NovaError::UnsupportedVersion {
+            version: "1.3".into(),
+            method: "ping".into()
+        })
+    );
+    assert_eq!(
+        raw(None, "1.0", "nope").await,
+        Err(NovaError::UnsupportedRpcMethod {
+            method: "nope".into()
+        })
+    );
+    assert_eq!(
+        raw(Some("nowhere"), "1.0", "ping").await,
+        Err(NovaError::UnsupportedRpcMethod {
+            method: "ping".into()
+        })
+    );
+    // Let the long tasks go: both finish.
+    gate.add_permits(2);
+    for h in long {
+        h.await.unwrap().unwrap();
+    }
+    assert_eq!(held.load(Ordering::SeqCst), 2);
+    shutdown.cancel();
+    for s in servers {
+        tokio::time::timeout(Duration::from_secs(10), s)
+            .await
+            .unwrap()
+            .unwrap();
+    }
     client_t.close().await;
     server_t.close().await;
 }

@@ -1,11 +1,14 @@
-//! The conductor's compute tasks: scheduling builds, and the periodic
-//! cleanup of builds that nothing will finish.
+//! `ComputeTaskManager`: the conductor's `compute_task` namespace (Nova's
+//! `ComputeTaskManager`): scheduling builds, and the periodic cleanup of
+//! builds that nothing will finish.
 
-use crate::manager::ConductorManager;
+use crate::manager::retry_on_disconnect;
 use chrono::Utc;
 use nova_common::states::{TaskState, VmState};
-use nova_common::{NovaError, RequestContext};
+use nova_common::{NovaConfig, NovaError, RequestContext};
+use nova_db::Db;
 use nova_objects::{InstanceFault, InstanceFilters, InstanceUpdate, RequestSpec};
+use nova_rpc::{compute, scheduler, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +17,38 @@ use uuid::Uuid;
 
 pub const EVENT_SCHEDULE: &str = "conductor_schedule_and_build_instances";
 
-impl ConductorManager {
+pub struct ComputeTaskManager {
+    db: Db,
+    scheduler: scheduler::Client,
+    compute: compute::Client,
+    cfg: NovaConfig,
+}
+
+#[nova_rpc::__private::async_trait]
+impl nova_rpc::compute_task::Manager for ComputeTaskManager {
+    async fn schedule_and_build_instances(
+        &self,
+        ctx: &RequestContext,
+        request_spec: RequestSpec,
+        instance_uuids: Vec<Uuid>,
+    ) -> Result<(), NovaError> {
+        self.schedule_and_build(ctx, request_spec, instance_uuids)
+            .await;
+        Ok(())
+    }
+}
+
+impl ComputeTaskManager {
+    pub fn new(db: Db, transport: Transport, cfg: NovaConfig) -> Self {
+        let long = Duration::from_secs(cfg.default.long_rpc_timeout);
+        ComputeTaskManager {
+            db,
+            scheduler: scheduler::Client::new(transport.clone()).with_timeout(long),
+            compute: compute::Client::new(transport),
+            cfg,
+        }
+    }
+
     /// Nova's `schedule_and_build_instances`: ask the scheduler for hosts
     /// (which claims their resources), then cast each build to its host.
     /// Any failure puts the instances in ERROR with a fault.
@@ -27,7 +61,10 @@ impl ConductorManager {
         // Idempotence: a redelivered message must not schedule twice.
         let mut todo = Vec::new();
         for u in &uuids {
-            match self.db.instance_get_by_uuid(*u, false).await {
+            let read = retry_on_disconnect("instance_get_by_uuid", || {
+                self.db.instance_get_by_uuid(*u, false)
+            });
+            match read.await {
                 Ok(i)
                     if i.vm_state == VmState::Building
                         && i.task_state == Some(TaskState::Scheduling) =>
@@ -92,7 +129,10 @@ impl ConductorManager {
                 continue;
             };
             // The claim assigned host and node; re-read to cast the current record.
-            let instance = match self.db.instance_get_by_uuid(inst.uuid, false).await {
+            let read = retry_on_disconnect("instance_get_by_uuid", || {
+                self.db.instance_get_by_uuid(inst.uuid, false)
+            });
+            let instance = match read.await {
                 Ok(i) => i,
                 Err(e) => {
                     warn!(instance = %inst.uuid, "gone after scheduling: {e}");
@@ -211,7 +251,7 @@ impl ConductorManager {
 }
 
 pub fn spawn_periodic(
-    manager: Arc<ConductorManager>,
+    manager: Arc<ComputeTaskManager>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

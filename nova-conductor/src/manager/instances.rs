@@ -1,0 +1,127 @@
+//! Instances, their faults, and their actions and events.
+
+use super::{retry_on_disconnect, ConductorManager};
+use nova_common::context::ReadDeleted;
+use nova_common::{NovaError, RequestContext};
+use nova_objects::{
+    Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
+};
+use uuid::Uuid;
+
+#[nova_rpc::__private::async_trait]
+impl nova_rpc::conductor::Instances for ConductorManager {
+    async fn instance_create(
+        &self,
+        _ctx: &RequestContext,
+        values: InstanceCreate,
+    ) -> Result<Instance, NovaError> {
+        self.db.instance_create(&values).await
+    }
+
+    async fn instance_get_by_uuid(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<Instance, NovaError> {
+        let read_deleted = ctx.read_deleted != ReadDeleted::No;
+        retry_on_disconnect("instance_get_by_uuid", || {
+            self.db.instance_get_by_uuid(instance_uuid, read_deleted)
+        })
+        .await
+    }
+
+    async fn instance_get_all_by_filters(
+        &self,
+        _ctx: &RequestContext,
+        filters: InstanceFilters,
+    ) -> Result<Vec<Instance>, NovaError> {
+        retry_on_disconnect("instance_get_all_by_filters", || {
+            self.db.instance_get_all_by_filters(&filters)
+        })
+        .await
+    }
+
+    async fn instance_update(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+        updates: InstanceUpdate,
+    ) -> Result<Instance, NovaError> {
+        self.db.instance_update(instance_uuid, &updates).await
+    }
+
+    async fn instance_destroy(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<Instance, NovaError> {
+        self.db.instance_destroy(instance_uuid).await
+    }
+
+    async fn instance_fault_create(
+        &self,
+        _ctx: &RequestContext,
+        fault: InstanceFault,
+    ) -> Result<(), NovaError> {
+        self.db.instance_fault_create(&fault).await
+    }
+
+    async fn action_event_start(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+        request_id: String,
+        event: String,
+        host: String,
+    ) -> Result<(), NovaError> {
+        self.db
+            .action_event_start(instance_uuid, &request_id, &event, &host)
+            .await
+    }
+
+    async fn action_event_finish(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+        request_id: String,
+        event: String,
+        result: String,
+        traceback: Option<String>,
+    ) -> Result<(), NovaError> {
+        self.db
+            .action_event_finish(
+                instance_uuid,
+                &request_id,
+                &event,
+                &result,
+                traceback.as_deref(),
+            )
+            .await
+    }
+
+    async fn actions_get(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<Vec<InstanceAction>, NovaError> {
+        retry_on_disconnect("actions_get", || self.db.actions_get(instance_uuid)).await
+    }
+
+    async fn action_start(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        action: String,
+        request_id: String,
+    ) -> Result<(), NovaError> {
+        self.db
+            .action_start(
+                instance_uuid,
+                &action,
+                &request_id,
+                ctx.user_id.as_deref(),
+                ctx.project_id.as_deref(),
+            )
+            .await
+    }
+}

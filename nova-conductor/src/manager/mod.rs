@@ -1,0 +1,123 @@
+//! `ConductorManager`: the database proxy the other daemons use (Nova's
+//! `ConductorManager` with its object indirection), one module per concern,
+//! each implementing its trait of [`nova_rpc::conductor`].
+//!
+//! Reads are idempotent: one that loses its database connection is tried
+//! again (oslo.db's `retry_on_disconnect`); a write is not, and its caller
+//! sees `DBConnectionError` (503 at the API).
+
+mod compute_nodes;
+mod flavors;
+mod instances;
+mod keypairs;
+mod networks;
+mod quotas;
+mod services;
+
+use nova_common::NovaResult;
+use nova_db::Db;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+pub struct ConductorManager {
+    pub(crate) db: Db,
+}
+
+impl ConductorManager {
+    pub fn new(db: Db) -> Self {
+        ConductorManager { db }
+    }
+}
+
+/// The pauses before each new try of a read whose connection was lost.
+const READ_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
+
+/// No new try once this long has passed since the first: the caller's RPC
+/// timeout is not much longer.
+const READ_RETRY_BUDGET: Duration = Duration::from_secs(10);
+
+/// Run an idempotent read, again while it fails with a transient error
+/// (a lost or refused database connection).
+pub(crate) async fn retry_on_disconnect<T, F, Fut>(what: &str, read: F) -> NovaResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = NovaResult<T>>,
+{
+    retry_after(&READ_RETRY_DELAYS, READ_RETRY_BUDGET, what, read).await
+}
+
+async fn retry_after<T, F, Fut>(
+    delays: &[Duration],
+    budget: Duration,
+    what: &str,
+    read: F,
+) -> NovaResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = NovaResult<T>>,
+{
+    let started = Instant::now();
+    let mut delays = delays.iter();
+    loop {
+        match read().await {
+            Err(e) if e.is_retryable() && started.elapsed() < budget => match delays.next() {
+                Some(delay) => {
+                    warn!("{what}: {e}; trying again in {delay:?}");
+                    tokio::time::sleep(*delay).await;
+                }
+                None => return Err(e),
+            },
+            outcome => return outcome,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nova_common::NovaError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn lost() -> NovaError {
+        NovaError::DBConnectionError {
+            reason: "connection reset".into(),
+        }
+    }
+
+    async fn count_tries(fail_first: usize, error: fn() -> NovaError) -> (NovaResult<u8>, usize) {
+        let tries = AtomicUsize::new(0);
+        let delays = [Duration::ZERO; 3];
+        let outcome = retry_after(&delays, Duration::from_secs(60), "read", || async {
+            if tries.fetch_add(1, Ordering::SeqCst) < fail_first {
+                Err(error())
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        (outcome, tries.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_read_that_lost_its_connection_is_tried_again() {
+        assert_eq!(count_tries(2, lost).await, (Ok(7), 3));
+    }
+
+    #[tokio::test]
+    async fn it_gives_up_after_the_last_delay() {
+        assert_eq!(count_tries(10, lost).await, (Err(lost()), 4));
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let not_found = || NovaError::FlavorNotFound {
+            flavor_id: "x".into(),
+        };
+        assert_eq!(count_tries(10, not_found).await, (Err(not_found()), 1));
+    }
+}

@@ -1,0 +1,84 @@
+//! Networks, fixed IPs and virtual interfaces, for nova-network.
+
+use super::{retry_on_disconnect, ConductorManager};
+use nova_common::{NovaError, RequestContext};
+use nova_objects::{FixedIp, Network, VirtualInterface};
+use uuid::Uuid;
+
+#[nova_rpc::__private::async_trait]
+impl nova_rpc::conductor::Networks for ConductorManager {
+    async fn network_get_all(&self, _ctx: &RequestContext) -> Result<Vec<Network>, NovaError> {
+        retry_on_disconnect("network_get_all", || self.db.network_get_all()).await
+    }
+
+    async fn network_get_by_uuid(
+        &self,
+        _ctx: &RequestContext,
+        network_uuid: Uuid,
+    ) -> Result<Network, NovaError> {
+        retry_on_disconnect("network_get_by_uuid", || {
+            self.db.network_get_by_uuid(network_uuid)
+        })
+        .await
+    }
+
+    async fn virtual_interface_create(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+        network_id: i64,
+        address: String,
+    ) -> Result<VirtualInterface, NovaError> {
+        self.db
+            .virtual_interface_create(instance_uuid, network_id, &address)
+            .await
+    }
+
+    async fn fixed_ip_associate_pool(
+        &self,
+        _ctx: &RequestContext,
+        network_id: i64,
+        instance_uuid: Uuid,
+        host: Option<String>,
+        virtual_interface_id: i64,
+    ) -> Result<FixedIp, NovaError> {
+        self.db
+            .fixed_ip_associate_pool(
+                network_id,
+                instance_uuid,
+                host.as_deref(),
+                virtual_interface_id,
+            )
+            .await
+    }
+
+    async fn fixed_ip_get_by_instance(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<Vec<FixedIp>, NovaError> {
+        retry_on_disconnect("fixed_ip_get_by_instance", || {
+            self.db.fixed_ip_get_by_instance(instance_uuid)
+        })
+        .await
+    }
+
+    async fn virtual_interface_get_by_instance(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<Vec<VirtualInterface>, NovaError> {
+        retry_on_disconnect("virtual_interface_get_by_instance", || {
+            self.db.virtual_interface_get_by_instance(instance_uuid)
+        })
+        .await
+    }
+
+    async fn network_deallocate_instance(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<(), NovaError> {
+        self.db.network_deallocate_instance(instance_uuid).await
+    }
+}
