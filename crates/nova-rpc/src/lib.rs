@@ -214,11 +214,12 @@ macro_rules! rpc_api {
             transport: $crate::Transport,
             target: $crate::Target,
             timeout: Option<std::time::Duration>,
+            idempotent: bool,
         }
 
         impl Client {
             pub fn new(transport: $crate::Transport) -> Self {
-                Client { transport, target: $crate::Target::topic(QUEUE), timeout: None }
+                Client { transport, target: $crate::Target::topic(QUEUE), timeout: None, idempotent: false }
             }
 
             /// The connection this client sends on (to make clients of other APIs).
@@ -246,6 +247,15 @@ macro_rules! rpc_api {
                 c
             }
 
+            /// For calls that are safe to handle twice (reads, compare-and-set
+            /// updates): each is sent again when the broker connection is lost
+            /// before its reply ([`Transport::call_idempotent`]($crate::Transport::call_idempotent)).
+            pub fn idempotent(&self) -> Self {
+                let mut c = self.clone();
+                c.idempotent = true;
+                c
+            }
+
             $(
                 $(#[$doc])*
                 pub async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError> {
@@ -256,7 +266,11 @@ macro_rules! rpc_api {
         }
     };
     (@invoke call, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{
-        let v = $self.transport.call($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?;
+        let v = if $self.idempotent {
+            $self.transport.call_idempotent($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?
+        } else {
+            $self.transport.call($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?
+        };
         Ok(serde_json::from_value::<$ret>(v)?)
     }};
     (@invoke cast, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{

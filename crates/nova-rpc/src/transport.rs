@@ -24,6 +24,35 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+/// How many times [`Transport::call_idempotent`] sends a request again after
+/// the broker connection was lost before its reply came.
+pub const IDEMPOTENT_RESENDS: u32 = 2;
+
+/// What a pending call hears back.
+enum Reply {
+    /// The server's reply: its result or its failure.
+    Outcome(Result<Value, NovaError>),
+    /// The connection was lost (with the reply queue) before the reply came.
+    ConnectionLost,
+}
+
+/// Why a call did not return a result.
+enum CallFailure {
+    /// The server's failure, a timeout, or a message that could not be sent.
+    Failed(NovaError),
+    /// The connection was lost while waiting: the request may or may not
+    /// have been handled.
+    ConnectionLost(NovaError),
+}
+
+impl CallFailure {
+    fn into_error(self) -> NovaError {
+        match self {
+            CallFailure::Failed(e) | CallFailure::ConnectionLost(e) => e,
+        }
+    }
+}
+
 /// Where a message goes: a topic, optionally one server's queue, or the fanout exchange.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -109,7 +138,7 @@ struct Inner {
     retry_backoff: u64,
     interval_max: u64,
     link: watch::Sender<Option<Arc<Link>>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, NovaError>>>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     subs: Mutex<Vec<Arc<Subscription>>>,
     /// Bumped when a subscription is added so the supervisor can attach it to the live link.
     subs_changed: tokio::sync::Notify,
@@ -256,12 +285,10 @@ impl Transport {
                         }
                     }
                     self.inner.link.send_replace(None);
-                    // Calls in flight lose their reply queue; fail them now rather than at timeout.
+                    // Calls in flight lose their reply queue; tell them now rather than at timeout.
                     let pending: Vec<_> = lock(&self.inner.pending).drain().collect();
-                    for (id, tx) in pending {
-                        let _ = tx.send(Err(NovaError::MessagingTimeout {
-                            msg_id: format!("{id} (connection lost)"),
-                        }));
+                    for (_, tx) in pending {
+                        let _ = tx.send(Reply::ConnectionLost);
                     }
                 }
                 Err(e) => {
@@ -362,7 +389,7 @@ impl Transport {
                         let tx = lock(&inner.pending).remove(&msg_id);
                         match tx {
                             Some(tx) => {
-                                let _ = tx.send(outcome);
+                                let _ = tx.send(Reply::Outcome(outcome));
                             }
                             None => debug!(%msg_id, "reply for an unknown or expired call"),
                         }
@@ -615,6 +642,52 @@ impl Transport {
         timeout: Option<Duration>,
     ) -> Result<Value, NovaError> {
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        self.call_once(ctx, target, call, version, namespace, timeout)
+            .await
+            .map_err(CallFailure::into_error)
+    }
+
+    /// As [`Transport::call`], for a request that is safe to handle twice (a
+    /// read, a compare-and-set update): when the broker connection is lost
+    /// before the reply comes, the request is sent again once the connection
+    /// is back, at most [`IDEMPOTENT_RESENDS`] times, each try within the timeout.
+    pub async fn call_idempotent(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, NovaError> {
+        let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        let mut resends = 0;
+        loop {
+            match self
+                .call_once(ctx, target, call, version, namespace, timeout)
+                .await
+            {
+                Ok(v) => return Ok(v),
+                Err(CallFailure::ConnectionLost(e)) if resends < IDEMPOTENT_RESENDS => {
+                    resends += 1;
+                    let method = call["method"].as_str().unwrap_or("?");
+                    warn!(%method, "connection lost before the reply; sending again once reconnected ({e})");
+                    self.wait_connected(timeout).await?;
+                }
+                Err(f) => return Err(f.into_error()),
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Value, CallFailure> {
         let msg_id = uuid::Uuid::new_v4().simple().to_string();
         let meta = envelope::RequestMeta {
             ctx: ctx.clone(),
@@ -639,14 +712,19 @@ impl Transport {
             .await;
         if let Err(e) = sent {
             lock(&self.inner.pending).remove(&msg_id);
-            return Err(e);
+            return Err(CallFailure::Failed(e));
         }
         let remaining = timeout.saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, rx).await {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(Reply::Outcome(outcome))) => outcome.map_err(CallFailure::Failed),
+            Ok(Ok(Reply::ConnectionLost)) => {
+                Err(CallFailure::ConnectionLost(NovaError::MessagingTimeout {
+                    msg_id: format!("{msg_id} (connection lost)"),
+                }))
+            }
             _ => {
                 lock(&self.inner.pending).remove(&msg_id);
-                Err(NovaError::MessagingTimeout { msg_id })
+                Err(CallFailure::Failed(NovaError::MessagingTimeout { msg_id }))
             }
         }
     }

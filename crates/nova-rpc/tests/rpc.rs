@@ -361,3 +361,66 @@ async fn namespaces_versions_and_a_queue_of_their_own() {
     client_t.close().await;
     server_t.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_calls_are_sent_again_across_a_connection_loss() {
+    let vhost = Vhost::new();
+    let cfg = vhost.config(20);
+    let server_t = nova_rpc::Transport::start(&cfg, "server").unwrap();
+    let client_t = nova_rpc::Transport::start(&cfg, "client").unwrap();
+    for t in [&server_t, &client_t] {
+        t.wait_connected(Duration::from_secs(10)).await.unwrap();
+    }
+    echo::declare(&server_t, "h1").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let server = {
+        let t = server_t.clone();
+        let m = Arc::new(Echo {
+            bumps: Arc::new(AtomicUsize::new(0)),
+        });
+        let s = shutdown.clone();
+        tokio::spawn(async move { echo::serve(&t, "h1", m, s, Duration::from_secs(5)).await })
+    };
+    let client = echo::Client::new(client_t.clone());
+    let ctx = RequestContext::new("alice", "p", vec![], false);
+    assert_eq!(client.slow(&ctx, 1).await.unwrap(), 1);
+
+    // Two slow calls in flight when the broker drops every connection: the
+    // plain one fails at once, the idempotent one is sent again and answered.
+    let plain = {
+        let c = client.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move { c.slow(&ctx, 2000).await })
+    };
+    let retried = {
+        let c = client.idempotent();
+        let ctx = ctx.clone();
+        tokio::spawn(async move { c.slow(&ctx, 2000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "close_all_connections",
+            "-p",
+            &vhost.0,
+            "test: broker blip"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let plain = plain.await.unwrap();
+    assert!(
+        matches!(&plain, Err(NovaError::MessagingTimeout { msg_id }) if msg_id.contains("connection lost")),
+        "{plain:?}"
+    );
+    assert_eq!(retried.await.unwrap().unwrap(), 2000);
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+    client_t.close().await;
+    server_t.close().await;
+}
