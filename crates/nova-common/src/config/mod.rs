@@ -21,6 +21,7 @@ mod sample;
 mod api;
 mod database;
 mod default;
+mod fake;
 mod glance;
 mod image_cache;
 mod keystone_authtoken;
@@ -36,6 +37,7 @@ pub use database::DatabaseSection;
 pub use default::{
     detect_my_ip, parse_transport_url, system_hostname, DefaultSection, TransportUrl,
 };
+pub use fake::FakeSection;
 pub use glance::GlanceSection;
 pub use image_cache::ImageCacheSection;
 pub use keystone_authtoken::KeystoneAuthtokenSection;
@@ -47,7 +49,7 @@ pub use quota::{QuotaSection, QUOTA_RESOURCES};
 pub(crate) use raw::Reader;
 pub use raw::{ConfigError, RawConfig};
 pub use sample::render_sample;
-pub use scheduler::{SchedulerSection, KNOWN_FILTERS};
+pub use scheduler::{SchedulerSection, DEFAULT_PERIODIC_TASK_INTERVAL, KNOWN_FILTERS};
 pub use vnc::VncSection;
 
 use std::collections::BTreeMap;
@@ -62,6 +64,7 @@ const SECTIONS: &[&[OptDef]] = &[
     LibvirtSection::OPTS,
     ImageCacheSection::OPTS,
     SchedulerSection::OPTS,
+    FakeSection::OPTS,
     VncSection::OPTS,
     RabbitSection::OPTS,
     KeystoneAuthtokenSection::OPTS,
@@ -84,6 +87,7 @@ pub struct NovaConfig {
     pub libvirt: LibvirtSection,
     pub image_cache: ImageCacheSection,
     pub scheduler: SchedulerSection,
+    pub fake: FakeSection,
     pub vnc: VncSection,
     pub rabbit: RabbitSection,
     pub keystone_authtoken: KeystoneAuthtokenSection,
@@ -116,6 +120,7 @@ impl NovaConfig {
             libvirt: LibvirtSection::read(&r)?,
             image_cache: ImageCacheSection::read(&r)?,
             scheduler: SchedulerSection::read(&r)?,
+            fake: FakeSection::read(&r)?,
             vnc: VncSection::read(&r)?,
             rabbit: RabbitSection::read(&r)?,
             keystone_authtoken: KeystoneAuthtokenSection::read(&r)?,
@@ -224,6 +229,8 @@ mod tests {
         ("filter_scheduler", "ram_weight_multiplier", "1.0"),
         ("filter_scheduler", "host_subset_size", "1"),
         ("scheduler", "max_attempts", "3"),
+        ("scheduler", "periodic_task_interval", "60"),
+        ("fake", "fail_spawn", "false"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
         ("vnc", "server_proxyclient_address", "127.0.0.1"),
@@ -298,6 +305,8 @@ mod tests {
         assert_eq!(c.libvirt.virt_type, "kvm");
         assert_eq!(c.scheduler.enabled_filters.len(), 6);
         assert_eq!(c.scheduler.max_attempts, 3);
+        assert_eq!(c.scheduler.host_refresh_interval(), Some(60));
+        assert!(!c.fake.fail_spawn);
         assert_eq!(c.vnc.novncproxy_port, 6080);
         assert_eq!(c.rabbit.heartbeat_timeout_threshold, 60);
         assert_eq!(c.keystone_authtoken.token_cache_time, 300);
@@ -334,6 +343,19 @@ mod tests {
         let c =
             NovaConfig::parse_text("[DEFAULT]\nupdate_resources_interval = 5\n").expect("parse");
         assert_eq!(c.default.update_resources_interval, 5);
+    }
+
+    #[test]
+    fn periodic_task_interval_0_is_the_default_and_negative_disables() {
+        let at = |v: &str| {
+            NovaConfig::parse_text(&format!("[scheduler]\nperiodic_task_interval = {v}\n"))
+                .expect("parse")
+                .scheduler
+                .host_refresh_interval()
+        };
+        assert_eq!(at("0"), Some(60));
+        assert_eq!(at("2"), Some(2));
+        assert_eq!(at("-1"), None);
     }
 
     #[test]
