@@ -1,13 +1,15 @@
 //! nova-conductor: the only daemon with database access. It serves the
 //! `conductor` topic (a typed database proxy for the other daemons,
-//! `manager`) and the `compute_task` namespace (the build task: schedule,
-//! then cast the build to the chosen compute host, `compute_task`).
+//! `manager`) and the `compute_task` namespace (the build task: ask the
+//! scheduler, claim the chosen host's resources, cast the build there, and
+//! reschedule builds that failed, `compute_task`).
 //!
 //! Two consumers, each with its own prefetch window: the `conductor` queues
 //! (every namespace, as oslo.messaging routes them) and the
 //! `conductor_compute_task` queue our clients send builds to. A build waits
-//! on the scheduler, which calls the database proxy meanwhile; since builds
-//! never hold the proxy's window, those calls are never starved by them.
+//! on the scheduler; since builds never hold the proxy's window, the compute
+//! hosts' database calls never wait behind them. The scheduler itself never
+//! calls the conductor while the conductor waits on it.
 
 mod compute_task;
 mod manager;

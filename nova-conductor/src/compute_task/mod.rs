@@ -1,21 +1,25 @@
 //! `ComputeTaskManager`: the conductor's `compute_task` namespace (Nova's
-//! `ComputeTaskManager`): scheduling builds, and the periodic cleanup of
-//! builds that nothing will finish.
+//! `ComputeTaskManager`): scheduling builds and claiming their hosts
+//! (`build`), and the periodic cleanup of builds that nothing will finish.
 
-use crate::manager::retry_on_disconnect;
+mod build;
+
 use chrono::Utc;
-use nova_common::states::{TaskState, VmState};
+use nova_common::states::VmState;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_db::Db;
-use nova_objects::{InstanceFault, InstanceFilters, InstanceUpdate, RequestSpec};
+use nova_objects::{
+    FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
+    RequestSpec, Selection,
+};
 use nova_rpc::{compute, scheduler, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::warn;
 use uuid::Uuid;
 
-pub const EVENT_SCHEDULE: &str = "conductor_schedule_and_build_instances";
+pub use build::EVENT_SCHEDULE;
 
 pub struct ComputeTaskManager {
     db: Db,
@@ -36,6 +40,31 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
             .await;
         Ok(())
     }
+
+    async fn build_instances(
+        &self,
+        ctx: &RequestContext,
+        instances: Vec<Instance>,
+        image: ImageMeta,
+        filter_properties: FilterProperties,
+        request_spec: RequestSpec,
+        host_lists: Vec<Vec<Selection>>,
+    ) -> Result<(), NovaError> {
+        let mut host_lists = host_lists.into_iter();
+        for inst in instances {
+            let host_list = host_lists.next().unwrap_or_default();
+            self.reschedule(
+                ctx,
+                inst.uuid,
+                &image,
+                filter_properties.clone(),
+                &request_spec,
+                host_list,
+            )
+            .await;
+        }
+        Ok(())
+    }
 }
 
 impl ComputeTaskManager {
@@ -49,130 +78,14 @@ impl ComputeTaskManager {
         }
     }
 
-    /// Nova's `schedule_and_build_instances`: ask the scheduler for hosts
-    /// (which claims their resources), then cast each build to its host.
-    /// Any failure puts the instances in ERROR with a fault.
-    pub(crate) async fn schedule_and_build(
-        &self,
-        ctx: &RequestContext,
-        spec: RequestSpec,
-        uuids: Vec<Uuid>,
-    ) {
-        // Idempotence: a redelivered message must not schedule twice.
-        let mut todo = Vec::new();
-        for u in &uuids {
-            let read = retry_on_disconnect("instance_get_by_uuid", || {
-                self.db.instance_get_by_uuid(*u, false)
-            });
-            match read.await {
-                Ok(i)
-                    if i.vm_state == VmState::Building
-                        && i.task_state == Some(TaskState::Scheduling) =>
-                {
-                    match (&i.host, &i.node) {
-                        // Scheduled and claimed, but the cast may have been lost: cast again
-                        // (the compute side ignores builds it already did).
-                        (Some(h), Some(n)) => {
-                            let (h, n) = (h.clone(), n.clone());
-                            let mut one = spec.clone();
-                            one.instance_uuid = i.uuid;
-                            info!(instance = %u, host = %h, "re-casting the build of an already scheduled instance");
-                            if let Err(e) = self
-                                .compute
-                                .to_server(&h)
-                                .build_and_run_instance(ctx, i, spec.image.clone(), one, n)
-                                .await
-                            {
-                                self.set_error_with_fault(ctx, *u, &e, EVENT_SCHEDULE).await;
-                            }
-                        }
-                        _ => todo.push(i),
-                    }
-                }
-                Ok(i) => {
-                    info!(instance = %u, vm_state = %i.vm_state, "already scheduled; skipping")
-                }
-                Err(e) => warn!(instance = %u, "not scheduling: {e}"),
-            }
-        }
-        if todo.is_empty() {
-            return;
-        }
-        let todo_uuids: Vec<Uuid> = todo.iter().map(|i| i.uuid).collect();
-        for u in &todo_uuids {
-            let _ = self
-                .db
-                .action_event_start(*u, &ctx.request_id, EVENT_SCHEDULE, &self.cfg.default.host)
-                .await;
-        }
-        let selections = match self
-            .scheduler
-            .select_destinations(ctx, spec.clone(), todo_uuids.clone())
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("scheduling failed: {e}");
-                for u in &todo_uuids {
-                    self.set_error_with_fault(ctx, *u, &e, EVENT_SCHEDULE).await;
-                }
-                return;
-            }
-        };
-        for inst in todo {
-            let Some(sel) = selections.iter().find(|s| s.instance_uuid == inst.uuid) else {
-                let e = NovaError::NoValidHost {
-                    reason: "The scheduler returned no host for this instance.".into(),
-                };
-                self.set_error_with_fault(ctx, inst.uuid, &e, EVENT_SCHEDULE)
-                    .await;
-                continue;
-            };
-            // The claim assigned host and node; re-read to cast the current record.
-            let read = retry_on_disconnect("instance_get_by_uuid", || {
-                self.db.instance_get_by_uuid(inst.uuid, false)
-            });
-            let instance = match read.await {
-                Ok(i) => i,
-                Err(e) => {
-                    warn!(instance = %inst.uuid, "gone after scheduling: {e}");
-                    continue;
-                }
-            };
-            let _ = self
-                .db
-                .action_event_finish(inst.uuid, &ctx.request_id, EVENT_SCHEDULE, "Success", None)
-                .await;
-            let mut one = spec.clone();
-            one.instance_uuid = inst.uuid;
-            let cast = self
-                .compute
-                .to_server(&sel.service_host)
-                .build_and_run_instance(
-                    ctx,
-                    instance,
-                    spec.image.clone(),
-                    one,
-                    sel.nodename.clone(),
-                )
-                .await;
-            if let Err(e) = cast {
-                error!(instance = %inst.uuid, host = %sel.service_host, "cannot cast build: {e}");
-                self.set_error_with_fault(ctx, inst.uuid, &e, EVENT_SCHEDULE)
-                    .await;
-            } else {
-                info!(instance = %inst.uuid, host = %sel.service_host, "build cast to compute");
-            }
-        }
-    }
-
-    /// ERROR, task_state cleared, fault recorded, action event failed.
+    /// ERROR, task_state cleared, fault recorded, and the action's `event`
+    /// (when given) finished as failed.
     pub(crate) async fn set_error_with_fault(
         &self,
         ctx: &RequestContext,
         uuid: Uuid,
         err: &NovaError,
-        event: &str,
+        event: Option<&str>,
     ) {
         let upd = InstanceUpdate {
             vm_state: Some(VmState::Error),
@@ -194,10 +107,12 @@ impl ComputeTaskManager {
         if let Err(e) = self.db.instance_fault_create(&fault).await {
             warn!(instance = %uuid, "cannot record fault: {e}");
         }
-        let _ = self
-            .db
-            .action_event_finish(uuid, &ctx.request_id, event, "Error", Some(&fault.details))
-            .await;
+        if let Some(event) = event {
+            let _ = self
+                .db
+                .action_event_finish(uuid, &ctx.request_id, event, "Error", Some(&fault.details))
+                .await;
+        }
     }
 
     /// Builds nothing will finish: instances still building on a compute
@@ -242,7 +157,7 @@ impl ComputeTaskManager {
                     instance_uuid: inst.uuid.to_string(),
                     reason,
                 };
-                self.set_error_with_fault(&ctx, inst.uuid, &err, EVENT_SCHEDULE)
+                self.set_error_with_fault(&ctx, inst.uuid, &err, Some(EVENT_SCHEDULE))
                     .await;
             }
         }
