@@ -80,6 +80,24 @@ pub struct Cloud {
     pub http: reqwest::Client,
 }
 
+/// A compute host of a test cloud: its name, `compute_driver` and extra config (INI text).
+#[derive(Clone, Debug)]
+pub struct ComputeHost {
+    pub host: String,
+    pub driver: &'static str,
+    pub conf: String,
+}
+
+impl ComputeHost {
+    pub fn fake(host: String, conf: &str) -> Self {
+        ComputeHost {
+            host,
+            driver: "fake.FakeDriver",
+            conf: conf.to_string(),
+        }
+    }
+}
+
 /// The compute hosts a test cloud runs: (host name, compute_driver).
 pub fn compute_hosts(id: &str) -> Vec<(String, &'static str)> {
     vec![
@@ -108,6 +126,28 @@ impl Cloud {
         computes: impl Fn(&str) -> Vec<(String, &'static str)>,
         with_keystone: bool,
         extra_compute_conf: &str,
+    ) -> Cloud {
+        Cloud::start_hosts(
+            |id| {
+                computes(id)
+                    .into_iter()
+                    .map(|(host, driver)| ComputeHost {
+                        host,
+                        driver,
+                        conf: extra_compute_conf.to_string(),
+                    })
+                    .collect()
+            },
+            with_keystone,
+        )
+        .await
+    }
+
+    /// A cloud with the given compute hosts, each with its own extra config.
+    /// Returns once nova-api answers and nova-scheduler knows every compute node.
+    pub async fn start_hosts(
+        computes: impl Fn(&str) -> Vec<ComputeHost>,
+        with_keystone: bool,
     ) -> Cloud {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
         let dir = std::env::temp_dir().join(format!("nova-e2e-{id}"));
@@ -202,6 +242,7 @@ impl Cloud {
                  {auth}\
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
+                 [scheduler]\nperiodic_task_interval = 1\n\
                  [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n",
                 state = dir.join("state").display(),
                 bridge = bridge_name(&id),
@@ -255,19 +296,46 @@ impl Cloud {
         ] {
             cloud.spawn(d, d, &[]);
         }
-        for (host, driver) in computes(&id) {
-            let over = cloud.dir.join(format!("{host}.conf"));
-            std::fs::write(
-                &over,
-                format!(
-                    "[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n{extra_compute_conf}\n"
-                ),
-            )
-            .unwrap();
-            cloud.spawn(&format!("nova-compute@{host}"), "nova-compute", &[over]);
+        let mut hosts = vec![];
+        for c in computes(&id) {
+            cloud.write_compute_conf(&c);
+            let over = cloud.compute_conf(&c.host);
+            cloud.spawn(&format!("nova-compute@{}", c.host), "nova-compute", &[over]);
+            hosts.push(c.host);
         }
         cloud.wait_for_api().await;
+        cloud.wait_for_scheduler_hosts(&hosts).await;
         cloud
+    }
+
+    /// The override file of a compute host (`[DEFAULT] host`, `compute_driver`, its extra config).
+    pub fn compute_conf(&self, host: &str) -> PathBuf {
+        self.dir.join(format!("{host}.conf"))
+    }
+
+    /// (Re)write a compute host's override file; a restart of the compute reads it.
+    pub fn write_compute_conf(&self, c: &ComputeHost) {
+        std::fs::write(
+            self.compute_conf(&c.host),
+            format!(
+                "[DEFAULT]\nhost = {}\ncompute_driver = {}\n{}\n",
+                c.host, c.driver, c.conf
+            ),
+        )
+        .unwrap();
+    }
+
+    /// Wait until nova-scheduler has these compute hosts in its host states
+    /// (it logs each compute node it adds).
+    pub async fn wait_for_scheduler_hosts(&self, hosts: &[String]) {
+        self.wait_for("nova-scheduler to know every compute host", 60, || async {
+            let log = self.log("nova-scheduler");
+            hosts
+                .iter()
+                .all(|h| log.contains(&format!("node={h}/")))
+                .then_some(())
+        })
+        .await;
     }
 
     fn spawn(&mut self, name: &str, binary: &str, extra_conf: &[PathBuf]) {
