@@ -417,6 +417,77 @@ impl Cloud {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `requests` POSTs of `per_request` servers each (flavor 1, no network,
+    /// microversion 2.37), all at once, as the admin: their (status, body).
+    pub fn boot_concurrently(
+        &self,
+        name: &str,
+        requests: usize,
+        per_request: usize,
+    ) -> Vec<tokio::task::JoinHandle<(u16, Value)>> {
+        (0..requests)
+            .map(|r| {
+                let http = self.http.clone();
+                let url = format!("{}/servers", self.api);
+                let token = self.admin.clone();
+                let body = json!({"server": {"name": format!("{name}-{r}"), "imageRef": self.image_id,
+                    "flavorRef": "1", "networks": "none", "min_count": per_request, "max_count": per_request}});
+                tokio::spawn(async move {
+                    let resp = http
+                        .post(url)
+                        .header("X-Auth-Token", token)
+                        .header("OpenStack-API-Version", "compute 2.37")
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = resp.status().as_u16();
+                    let text = resp.text().await.unwrap_or_default();
+                    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+                })
+            })
+            .collect()
+    }
+
+    /// Lift the project's instance, core and RAM quotas (as admin).
+    pub async fn unlimited_quota(&self, project: &str) {
+        let (s, b) = self
+            .req(
+                reqwest::Method::PUT,
+                &format!("/os-quota-sets/{project}"),
+                &self.admin,
+                Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+
+    /// Every server the admin sees, with details (`all_tenants`).
+    pub async fn all_servers(&self) -> Vec<Value> {
+        let (s, b) = self
+            .get("/servers/detail?all_tenants=1&limit=1000", &self.admin)
+            .await;
+        assert_eq!(s, 200, "{b}");
+        b["servers"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Wait until none of the `expected` servers is building any more; all of them.
+    pub async fn wait_for_builds(&self, expected: usize, secs: u64) -> Vec<Value> {
+        self.wait_for(
+            &format!("{expected} servers to finish building"),
+            secs,
+            || async {
+                let all = self.all_servers().await;
+                let settled = all.len() == expected
+                    && all
+                        .iter()
+                        .all(|s| s["status"] != "BUILD" && s["OS-EXT-STS:task_state"].is_null());
+                settled.then_some(all)
+            },
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.req(reqwest::Method::GET, path, token, None).await
     }
