@@ -73,20 +73,21 @@ impl FilterScheduler {
         } else {
             0
         };
-        let ctx = FilterContext {
+        let ctx = FilterContext::new(
             spec,
-            request: request.clone(),
-            now: states.refreshed_at.unwrap_or_else(Utc::now),
-            service_down_time: self.service_down_time,
-        };
+            request.clone(),
+            states.refreshed_at.unwrap_or_else(Utc::now),
+            self.service_down_time,
+        );
         let mut selected: Vec<usize> = Vec::with_capacity(instance_uuids.len());
         let mut last_passing = Vec::new();
         for uuid in instance_uuids {
-            let passing = filter_hosts(&self.filters, &states.hosts, candidates.clone(), &ctx)
-                .map_err(|reason| {
+            let passing = filter_hosts(&self.filters, &states.hosts, &candidates, &ctx).map_err(
+                |reason| {
                     warn!(instance = %uuid, "{reason}");
                     NovaError::NoValidHost { reason }
-                })?;
+                },
+            )?;
             let best = weigh_hosts(
                 &states.hosts,
                 &passing,

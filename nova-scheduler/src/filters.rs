@@ -8,10 +8,25 @@ use nova_objects::{RequestSpec, Resource, ResourceRequest};
 pub struct FilterContext<'a> {
     pub spec: &'a RequestSpec,
     pub request: ResourceRequest,
-    /// When the host states were read: ComputeFilter judges each service's
-    /// last check-in as of then.
-    pub now: DateTime<Utc>,
-    pub service_down_time: u64,
+    /// ComputeFilter's cutoff: a service is up when it checked in since.
+    pub services_up_since: DateTime<Utc>,
+}
+
+impl<'a> FilterContext<'a> {
+    /// `now` is when the host states were read: ComputeFilter judges each
+    /// service's last check-in as of then.
+    pub fn new(
+        spec: &'a RequestSpec,
+        request: ResourceRequest,
+        now: DateTime<Utc>,
+        service_down_time: u64,
+    ) -> Self {
+        FilterContext {
+            spec,
+            request,
+            services_up_since: now - chrono::Duration::seconds(service_down_time as i64),
+        }
+    }
 }
 
 /// One host filter.
@@ -53,7 +68,7 @@ impl Filter for ComputeFilter {
     }
     fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool {
         match &host.service {
-            Some(s) => !s.disabled && s.is_up(ctx.now, ctx.service_down_time),
+            Some(s) => !s.disabled && s.checked_in_since(ctx.services_up_since),
             None => false,
         }
     }
@@ -113,7 +128,7 @@ pub fn build_filters(names: &[String]) -> Vec<Box<dyn Filter>> {
 pub fn filter_hosts(
     filters: &[Box<dyn Filter>],
     hosts: &[HostState],
-    mut candidates: Vec<usize>,
+    candidates: &[usize],
     ctx: &FilterContext<'_>,
 ) -> Result<Vec<usize>, String> {
     if candidates.is_empty() {
@@ -121,6 +136,17 @@ pub fn filter_hosts(
             "There are not enough hosts available: no compute nodes are registered.".into(),
         );
     }
+    // One pass, every filter on each host in turn (a host's state is read once) ...
+    let passing: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| filters.iter().all(|f| f.host_passes(&hosts[i], ctx)))
+        .collect();
+    if !passing.is_empty() {
+        return Ok(passing);
+    }
+    // ... and, only when none passes, filter by filter to tell which one removed the last hosts.
+    let mut candidates = candidates.to_vec();
     let mut results = Vec::new();
     for f in filters {
         let start = candidates.len();
@@ -148,16 +174,12 @@ mod tests {
     use nova_objects::{ComputeNode, FreeResources};
 
     fn ctx(spec: &RequestSpec, mem: i64) -> FilterContext<'_> {
-        FilterContext {
-            spec,
-            request: ResourceRequest {
-                memory_mb: mem,
-                vcpus: 1,
-                disk_gb: 1,
-            },
-            now: Utc::now(),
-            service_down_time: 60,
-        }
+        let request = ResourceRequest {
+            memory_mb: mem,
+            vcpus: 1,
+            disk_gb: 1,
+        };
+        FilterContext::new(spec, request, Utc::now(), 60)
     }
 
     fn all(hosts: &[HostState]) -> Vec<usize> {
@@ -198,10 +220,10 @@ mod tests {
         ];
         let filters = build_filters(&["ComputeFilter".into(), "RamFilter".into()]);
         let err =
-            filter_hosts(&filters, &hosts, all(&hosts), &ctx(&spec, 2048)).expect_err("no host");
+            filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 2048)).expect_err("no host");
         assert!(err.contains("Filter RamFilter returned 0 hosts"), "{err}");
         assert!(err.contains("ComputeFilter: (start: 2, end: 1)"), "{err}");
-        let ok = filter_hosts(&filters, &hosts, all(&hosts), &ctx(&spec, 512)).expect("fits");
+        let ok = filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 512)).expect("fits");
         assert_eq!(ok, vec![0]);
     }
 
@@ -217,12 +239,12 @@ mod tests {
         ];
         let retry = build_filters(&["RetryFilter".into()]);
         assert_eq!(
-            filter_hosts(&retry, &hosts, all(&hosts), &ctx(&spec, 1)).expect("b"),
+            filter_hosts(&retry, &hosts, &all(&hosts), &ctx(&spec, 1)).expect("b"),
             vec![1]
         );
         let compute = build_filters(&["ComputeFilter".into()]);
         assert_eq!(
-            filter_hosts(&compute, &hosts, all(&hosts), &ctx(&spec, 1)).expect("a"),
+            filter_hosts(&compute, &hosts, &all(&hosts), &ctx(&spec, 1)).expect("a"),
             vec![0]
         );
     }

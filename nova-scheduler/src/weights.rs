@@ -8,31 +8,32 @@ use std::cmp::Ordering;
 /// RAMWeigher: more free RAM is better; a negative multiplier stacks
 /// instead. Each weight is `multiplier × (free − min) / (max − min)` over the
 /// candidates; among equal weights, the host that sorts first (host states
-/// are sorted by host and node name). Only the `k` best
-/// are sorted, so choosing among many hosts stays linear in their number.
+/// are sorted by host and node name). Only the `k` best are sorted, so
+/// choosing among many hosts stays linear in their number.
 pub fn weigh_hosts(
     hosts: &[HostState],
     candidates: &[usize],
     ram_multiplier: f64,
     k: usize,
 ) -> Vec<usize> {
-    let (min, max) = candidates
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &i| {
-            let v = hosts[i].free.memory_mb;
-            (lo.min(v), hi.max(v))
-        });
-    let norm = |v: f64| {
-        if max > min {
-            (v - min) / (max - min)
-        } else {
-            0.0
-        }
-    };
+    // Each host's state is read once; the rest works on this compact list.
     let mut weighed: Vec<(f64, usize)> = candidates
         .iter()
-        .map(|&i| (ram_multiplier * norm(hosts[i].free.memory_mb), i))
+        .map(|&i| (hosts[i].free.memory_mb, i))
         .collect();
+    let (min, max) = weighed
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &(v, _)| {
+            (lo.min(v), hi.max(v))
+        });
+    for (w, _) in weighed.iter_mut() {
+        let norm = if max > min {
+            (*w - min) / (max - min)
+        } else {
+            0.0
+        };
+        *w = ram_multiplier * norm;
+    }
     // Heaviest first; among equals, the earlier host.
     let order = |a: &(f64, usize), b: &(f64, usize)| {
         b.0.partial_cmp(&a.0)

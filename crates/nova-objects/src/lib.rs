@@ -379,14 +379,19 @@ pub struct Service {
 impl Service {
     /// Nova's servicegroup DB driver: up when the last check-in is recent.
     pub fn is_up(&self, now: Timestamp, service_down_time: u64) -> bool {
-        if self.forced_down {
-            return false;
-        }
-        let last = self.last_seen_up.or(self.updated_at).or(self.created_at);
-        match last {
-            Some(t) => (now - t).num_milliseconds() <= (service_down_time as i64) * 1000,
-            None => false,
-        }
+        self.checked_in_since(now - chrono::Duration::seconds(service_down_time as i64))
+    }
+
+    /// Up as of a moment: checked in at or after `cutoff` (that moment less
+    /// `service_down_time`) and not forced down. For judging many services
+    /// against one cutoff.
+    pub fn checked_in_since(&self, cutoff: Timestamp) -> bool {
+        !self.forced_down
+            && self
+                .last_seen_up
+                .or(self.updated_at)
+                .or(self.created_at)
+                .is_some_and(|t| t >= cutoff)
     }
 }
 
