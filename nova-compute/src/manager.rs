@@ -365,8 +365,14 @@ impl ComputeManager {
             .await;
         let inst = match released {
             Ok(i) => i,
+            Err(ue @ NovaError::UnexpectedTaskStateError { .. }) => {
+                info!(instance = %uuid, "not rescheduling (a delete came first): {ue}");
+                self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
+                return;
+            }
             Err(ue) => {
-                info!(instance = %uuid, "not rescheduling: {ue}");
+                error!(instance = %uuid, "cannot release the claim to reschedule: {ue}");
+                self.set_error(ctx, uuid, &e).await;
                 self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
                 return;
             }

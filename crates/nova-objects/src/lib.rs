@@ -584,9 +584,9 @@ pub struct RequestSpec {
 
 /// A host the scheduler chose for an instance, or one of its alternates
 /// (`nova.objects.Selection`). `select_destinations` returns one list per
-/// instance: the selected host first, then up to `[scheduler] max_attempts`
-/// - 1 alternates. None carries an allocation request: nova-conductor claims
-/// a selection's resources itself (`compute_node_claim`) before it builds there.
+/// instance: the selected host first, then up to `max_attempts - 1`
+/// alternates. None carries an allocation request: nova-conductor claims a
+/// selection's resources itself (`compute_node_claim`) before it builds there.
 ///
 /// Version history (nova-rs): 1.0 had `instance_uuid`; 1.1 drops it, the
 /// lists being positional as in Nova.

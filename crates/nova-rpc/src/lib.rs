@@ -78,7 +78,7 @@ macro_rules! rpc_api {
             $(#[$gdoc])*
             #[$crate::__private::async_trait]
             pub trait $group: Send + Sync + 'static {
-                $( $(#[$doc])* async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
+                $( $(#[$doc])* #[allow(clippy::too_many_arguments)] async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
             }
         )*
 
@@ -101,7 +101,8 @@ macro_rules! rpc_api {
         /// The server side of this service.
         #[$crate::__private::async_trait]
         pub trait Manager: Send + Sync + 'static {
-            $( $(#[$doc])* async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
+            // Wire methods take Nova's arguments, as many as it has.
+            $( $(#[$doc])* #[allow(clippy::too_many_arguments)] async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
         }
     };
     (@namespace) => { None };
@@ -258,6 +259,7 @@ macro_rules! rpc_api {
 
             $(
                 $(#[$doc])*
+                #[allow(clippy::too_many_arguments)]
                 pub async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError> {
                     let req = serde_json::to_value(&Request::$method { $( $arg ),* })?;
                     $crate::rpc_api!(@invoke $kind, self, ctx, req, $ret)

@@ -177,13 +177,31 @@ impl ComputeTaskManager {
         spec: &RequestSpec,
         host_list: Vec<Selection>,
     ) {
-        // Only an instance its compute host handed back (a redelivered
-        // message finds it building somewhere, or gone).
-        match self.read_instance(uuid).await {
+        // Only an instance its compute host handed back; a redelivered
+        // message finds it gone, building, or claimed by this reschedule
+        // with its cast perhaps lost (then cast again: the compute host
+        // ignores a build it already did).
+        let claimed = match self.read_instance(uuid).await {
             Ok(i)
                 if i.vm_state == VmState::Building
-                    && i.task_state == Some(TaskState::Scheduling)
-                    && i.host.is_none() => {}
+                    && i.task_state == Some(TaskState::Scheduling) =>
+            {
+                match (i.host, i.node) {
+                    (Some(h), Some(n))
+                        if filter_properties
+                            .retry
+                            .as_ref()
+                            .is_some_and(|r| !r.tried(&h)) =>
+                    {
+                        Some((h, n))
+                    }
+                    (None, _) => None,
+                    (h, _) => {
+                        info!(instance = %uuid, host = ?h, "not waiting for a reschedule; skipping");
+                        return;
+                    }
+                }
+            }
             Ok(i) => {
                 info!(instance = %uuid, vm_state = %i.vm_state, host = ?i.host, "not waiting for a reschedule; skipping");
                 return;
@@ -192,7 +210,7 @@ impl ComputeTaskManager {
                 warn!(instance = %uuid, "not rescheduling: {e}");
                 return;
             }
-        }
+        };
         let Some(mut retry) = filter_properties.retry else {
             let e = NovaError::NoValidHost {
                 reason: "The build failed and rescheduling is disabled.".into(),
@@ -212,6 +230,26 @@ impl ComputeTaskManager {
             };
             warn!(instance = %uuid, "{e}");
             self.set_error_with_fault(ctx, uuid, &e, None).await;
+            return;
+        }
+        if let Some((host, node)) = claimed {
+            info!(instance = %uuid, %host, "re-casting the rescheduled build of an already claimed instance");
+            let sel = Selection {
+                service_host: host.clone(),
+                nodename: node.clone(),
+                ..Default::default()
+            };
+            retry.add_host(&host, &node);
+            let rest: Vec<Selection> = host_list
+                .into_iter()
+                .filter(|s| s.service_host != host)
+                .collect();
+            if let Err(e) = self
+                .cast_build(ctx, uuid, spec, image, Some(retry), &sel, rest)
+                .await
+            {
+                self.set_error_with_fault(ctx, uuid, &e, None).await;
+            }
             return;
         }
         info!(instance = %uuid, attempt = retry.num_attempts, "rescheduling: {}", retry.summary());
