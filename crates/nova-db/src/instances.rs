@@ -170,93 +170,71 @@ impl Db {
     /// Create an instance with its flavor, metadata and the `create` action.
     pub async fn instance_create(&self, v: &InstanceCreate) -> Result<Instance, NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let uuid = v.uuid.to_string();
-        let f = &v.flavor;
-        sqlx::query(
-            "INSERT INTO instances (uuid, user_id, project_id, display_name, display_description,
-                hostname, image_ref, instance_type_id, memory_mb, vcpus, root_gb, ephemeral_gb,
-                vm_state, task_state, power_state, availability_zone, key_name, key_data, user_data,
-                reservation_id, launch_index, access_ip_v4, access_ip_v6, config_drive,
-                kernel_id, ramdisk_id, updated_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,'building','scheduling',0,
-                     $13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now())",
-        )
-        .bind(&uuid)
-        .bind(&v.user_id)
-        .bind(&v.project_id)
-        .bind(&v.display_name)
-        .bind(&v.display_description)
-        .bind(&v.hostname)
-        .bind(&v.image_ref)
-        .bind(f.id as i32)
-        .bind(f.memory_mb as i32)
-        .bind(f.vcpus as i32)
-        .bind(f.root_gb as i32)
-        .bind(f.ephemeral_gb as i32)
-        .bind(&v.availability_zone)
-        .bind(&v.key_name)
-        .bind(&v.key_data)
-        .bind(&v.user_data)
-        .bind(&v.reservation_id)
-        .bind(v.launch_index)
-        .bind(&v.access_ip_v4)
-        .bind(&v.access_ip_v6)
-        .bind(&v.config_drive)
-        .bind(&v.kernel_id)
-        .bind(&v.ramdisk_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                NovaError::InstanceExists {
-                    instance_name: uuid.clone(),
-                }
-            } else {
-                db_err(e)
-            }
-        })?;
-        sqlx::query("INSERT INTO instance_extra (instance_uuid, flavor) VALUES ($1, $2)")
-            .bind(&uuid)
-            .bind(serde_json::to_string(f)?)
+        insert_instance(&mut tx, v).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.instance_get_by_uuid(v.uuid, false).await
+    }
+
+    /// Create as many of `values` as the project's quota allows, at least
+    /// `min_count` (Nova's `_check_num_instances_quota`: a request for
+    /// min..max instances gets max when it fits, else the most that fits),
+    /// or none: QuotaExceeded naming the first resource over its limit.
+    /// Checking and inserting happen in one transaction under a per-project
+    /// lock, so concurrent requests can never overrun the quota together.
+    /// `defaults` are the `[quota]` limits; the project's overrides win.
+    pub async fn instance_create_within_quota(
+        &self,
+        values: &[InstanceCreate],
+        min_count: usize,
+        defaults: &BTreeMap<String, i64>,
+    ) -> Result<Vec<Instance>, NovaError> {
+        let Some(first) = values.first() else {
+            return Ok(vec![]);
+        };
+        let project = &first.project_id;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('nova-quota:' || $1))")
+            .bind(project)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')",
-        )
-        .bind(&uuid)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        for (table, m) in [
-            ("instance_metadata", &v.metadata),
-            ("instance_system_metadata", &v.system_metadata),
-        ] {
-            for (k, val) in m {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO {table} (instance_uuid, key, value) VALUES ($1, $2, $3)"
-                )))
-                .bind(&uuid)
-                .bind(k)
-                .bind(val)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            }
+        let mut limits = defaults.clone();
+        let rows = sqlx::query("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
+            .bind(project)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for r in &rows {
+            limits.insert(
+                r.try_get::<String, _>(0).map_err(db_err)?,
+                r.try_get::<i32, _>(1).map_err(db_err)? as i64,
+            );
         }
-        sqlx::query(
-            "INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id, start_time)
-             VALUES ('create', $1, $2, $3, $4, now())",
+        let used = sqlx::query(
+            "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint
+             FROM instances WHERE project_id = $1 AND deleted = 0",
         )
-        .bind(&uuid)
-        .bind(&v.request_id)
-        .bind(&v.user_id)
-        .bind(&v.project_id)
-        .execute(&mut *tx)
+        .bind(project)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        let used: [i64; 3] = [
+            used.try_get(0).map_err(db_err)?,
+            used.try_get(1).map_err(db_err)?,
+            used.try_get(2).map_err(db_err)?,
+        ];
+        let per = [1, first.flavor.vcpus, first.flavor.memory_mb];
+        let count =
+            quota::instances_that_fit(&limits, used, per, min_count as i64, values.len() as i64)?;
+        for v in &values[..count as usize] {
+            insert_instance(&mut tx, v).await?;
+        }
         tx.commit().await.map_err(db_err)?;
-        self.instance_get_by_uuid(v.uuid, false).await
+        let mut out = Vec::with_capacity(count as usize);
+        for v in &values[..count as usize] {
+            out.push(self.instance_get_by_uuid(v.uuid, false).await?);
+        }
+        Ok(out)
     }
 
     pub async fn instance_get_by_uuid(
@@ -663,5 +641,168 @@ impl Db {
             });
         }
         Ok(actions)
+    }
+}
+
+/// Insert one instance with its extra, info cache, metadata and `create` action.
+async fn insert_instance(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    v: &InstanceCreate,
+) -> Result<(), NovaError> {
+    let uuid = v.uuid.to_string();
+    let f = &v.flavor;
+    sqlx::query(
+        "INSERT INTO instances (uuid, user_id, project_id, display_name, display_description,
+                hostname, image_ref, instance_type_id, memory_mb, vcpus, root_gb, ephemeral_gb,
+                vm_state, task_state, power_state, availability_zone, key_name, key_data, user_data,
+                reservation_id, launch_index, access_ip_v4, access_ip_v6, config_drive,
+                kernel_id, ramdisk_id, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,'building','scheduling',0,
+                     $13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now())",
+    )
+    .bind(&uuid)
+    .bind(&v.user_id)
+    .bind(&v.project_id)
+    .bind(&v.display_name)
+    .bind(&v.display_description)
+    .bind(&v.hostname)
+    .bind(&v.image_ref)
+    .bind(f.id as i32)
+    .bind(f.memory_mb as i32)
+    .bind(f.vcpus as i32)
+    .bind(f.root_gb as i32)
+    .bind(f.ephemeral_gb as i32)
+    .bind(&v.availability_zone)
+    .bind(&v.key_name)
+    .bind(&v.key_data)
+    .bind(&v.user_data)
+    .bind(&v.reservation_id)
+    .bind(v.launch_index)
+    .bind(&v.access_ip_v4)
+    .bind(&v.access_ip_v6)
+    .bind(&v.config_drive)
+    .bind(&v.kernel_id)
+    .bind(&v.ramdisk_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            NovaError::InstanceExists {
+                instance_name: uuid.clone(),
+            }
+        } else {
+            db_err(e)
+        }
+    })?;
+    sqlx::query("INSERT INTO instance_extra (instance_uuid, flavor) VALUES ($1, $2)")
+        .bind(&uuid)
+        .bind(serde_json::to_string(f)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    sqlx::query("INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')")
+        .bind(&uuid)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    for (table, m) in [
+        ("instance_metadata", &v.metadata),
+        ("instance_system_metadata", &v.system_metadata),
+    ] {
+        for (k, val) in m {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {table} (instance_uuid, key, value) VALUES ($1, $2, $3)"
+            )))
+            .bind(&uuid)
+            .bind(k)
+            .bind(val)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+    }
+    sqlx::query(
+            "INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id, start_time)
+             VALUES ('create', $1, $2, $3, $4, now())",
+        )
+        .bind(&uuid)
+        .bind(&v.request_id)
+        .bind(&v.user_id)
+        .bind(&v.project_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// The quota arithmetic of a multi-instance create.
+pub(crate) mod quota {
+    use nova_common::NovaError;
+    use std::collections::BTreeMap;
+
+    const RESOURCES: [&str; 3] = ["instances", "cores", "ram"];
+
+    /// How many instances (between `min` and `max`) fit the `limits` given
+    /// what is `used` of (instances, cores, ram) and what each one takes.
+    pub fn instances_that_fit(
+        limits: &BTreeMap<String, i64>,
+        used: [i64; 3],
+        per: [i64; 3],
+        min: i64,
+        max: i64,
+    ) -> Result<i64, NovaError> {
+        let mut count = max;
+        for i in 0..3 {
+            let allowed = limits.get(RESOURCES[i]).copied().unwrap_or(-1);
+            if allowed < 0 || per[i] <= 0 {
+                continue;
+            }
+            let headroom = ((allowed - used[i]) / per[i]).max(0);
+            if headroom < min {
+                let res = RESOURCES[i];
+                return Err(NovaError::QuotaExceeded {
+                    overs: res.to_string(),
+                    req: (min * per[i]).to_string(),
+                    used: used[i].to_string(),
+                    allowed: allowed.to_string(),
+                });
+            }
+            count = count.min(headroom);
+        }
+        Ok(count)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn limits(i: i64, c: i64, r: i64) -> BTreeMap<String, i64> {
+            [("instances", i), ("cores", c), ("ram", r)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+        }
+
+        #[test]
+        fn as_many_as_fit_but_at_least_min() {
+            let l = limits(10, 20, 51200);
+            assert_eq!(instances_that_fit(&l, [0, 0, 0], [1, 1, 512], 1, 8), Ok(8));
+            assert_eq!(
+                instances_that_fit(&l, [8, 8, 4096], [1, 1, 512], 1, 8),
+                Ok(2)
+            );
+            assert_eq!(instances_that_fit(&l, [0, 18, 0], [1, 1, 512], 1, 8), Ok(2));
+            let e = instances_that_fit(&l, [8, 8, 4096], [1, 1, 512], 3, 8).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "Quota exceeded for instances: Requested 3, but already used 8 of 10 instances"
+            );
+            assert!(instances_that_fit(&l, [10, 0, 0], [1, 1, 1], 1, 1).is_err());
+            // unlimited
+            assert_eq!(
+                instances_that_fit(&limits(-1, -1, -1), [5, 5, 5], [1, 1, 1], 1, 500),
+                Ok(500)
+            );
+        }
     }
 }
