@@ -4,6 +4,7 @@ use crate::actions;
 use chrono::Utc;
 use nova_common::context::ReadDeleted;
 use nova_common::states::{power_state, TaskState, VmState};
+use nova_common::transitions;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_objects::{
     ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, RequestSpec,
@@ -304,7 +305,7 @@ impl ComputeManager {
             .collect();
         let mut interrupted = Vec::new();
         for inst in &mine {
-            if inst.task_state == Some(TaskState::Deleting) {
+            if transitions::DELETE.expects(inst.task_state) {
                 info!(instance = %inst.uuid, "finishing an interrupted delete");
                 let _g = self.lock_instance(inst.uuid).await;
                 if let Err(e) = self.do_terminate(&ctx, inst).await {
@@ -410,7 +411,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
             }
             Err(e) => return Err(e),
         };
-        if inst.vm_state != VmState::Building || inst.task_state == Some(TaskState::Deleting) {
+        if inst.vm_state != VmState::Building || transitions::DELETE.expects(inst.task_state) {
             info!(instance = %uuid, vm_state = %inst.vm_state, "not building; nothing to do");
             return Ok(());
         }
@@ -429,7 +430,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
                 self.cleanup_build(ctx, &inst).await;
                 // A delete that raced the build owns the instance now.
                 let deleting = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
-                    Ok(i) => i.task_state == Some(TaskState::Deleting),
+                    Ok(i) => transitions::DELETE.expects(i.task_state),
                     Err(_) => true,
                 };
                 if !deleting {
@@ -475,13 +476,13 @@ impl nova_rpc::compute::Manager for ComputeManager {
         reboot_type: String,
     ) -> Result<(), NovaError> {
         let hard = reboot_type.eq_ignore_ascii_case("HARD");
-        self.run_action(
-            ctx,
-            &instance,
-            &actions::REBOOT,
-            actions::Op::Reboot { hard },
-        )
-        .await
+        let t = if hard {
+            &transitions::HARD_REBOOT
+        } else {
+            &transitions::SOFT_REBOOT
+        };
+        self.run_action(ctx, &instance, t, actions::Op::Reboot { hard })
+            .await
     }
 
     async fn stop_instance(
@@ -493,7 +494,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         self.run_action(
             ctx,
             &instance,
-            &actions::STOP,
+            &transitions::STOP,
             actions::Op::PowerOff {
                 clean: clean_shutdown,
             },
@@ -506,7 +507,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::START, actions::Op::PowerOn)
+        self.run_action(ctx, &instance, &transitions::START, actions::Op::PowerOn)
             .await
     }
 
@@ -515,7 +516,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::PAUSE, actions::Op::Pause)
+        self.run_action(ctx, &instance, &transitions::PAUSE, actions::Op::Pause)
             .await
     }
 
@@ -524,7 +525,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::UNPAUSE, actions::Op::Unpause)
+        self.run_action(ctx, &instance, &transitions::UNPAUSE, actions::Op::Unpause)
             .await
     }
 
@@ -533,7 +534,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::SUSPEND, actions::Op::Suspend)
+        self.run_action(ctx, &instance, &transitions::SUSPEND, actions::Op::Suspend)
             .await
     }
 
@@ -542,7 +543,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::RESUME, actions::Op::Resume)
+        self.run_action(ctx, &instance, &transitions::RESUME, actions::Op::Resume)
             .await
     }
 
