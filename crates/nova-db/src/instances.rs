@@ -6,8 +6,8 @@ use crate::{db_err, is_unique_violation, parse_uuid, Db};
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
 use nova_objects::{
-    Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceCreate, InstanceFault,
-    InstanceFilters, InstanceUpdate, NetworkInfo,
+    allowed_instances, Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceCreate,
+    InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, QuotaUsage,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -218,14 +218,18 @@ impl Db {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        let used: [i64; 3] = [
-            used.try_get(0).map_err(db_err)?,
-            used.try_get(1).map_err(db_err)?,
-            used.try_get(2).map_err(db_err)?,
-        ];
-        let per = [1, first.flavor.vcpus, first.flavor.memory_mb];
-        let count =
-            quota::instances_that_fit(&limits, used, per, min_count as i64, values.len() as i64)?;
+        let used = QuotaUsage {
+            instances: used.try_get(0).map_err(db_err)?,
+            cores: used.try_get(1).map_err(db_err)?,
+            ram: used.try_get(2).map_err(db_err)?,
+        };
+        let count = allowed_instances(
+            &limits,
+            &used,
+            &first.flavor,
+            min_count as i64,
+            values.len() as i64,
+        )?;
         for v in &values[..count as usize] {
             insert_instance(&mut tx, v).await?;
         }
@@ -733,76 +737,4 @@ async fn insert_instance(
         .await
         .map_err(db_err)?;
     Ok(())
-}
-
-/// The quota arithmetic of a multi-instance create.
-pub(crate) mod quota {
-    use nova_common::NovaError;
-    use std::collections::BTreeMap;
-
-    const RESOURCES: [&str; 3] = ["instances", "cores", "ram"];
-
-    /// How many instances (between `min` and `max`) fit the `limits` given
-    /// what is `used` of (instances, cores, ram) and what each one takes.
-    pub fn instances_that_fit(
-        limits: &BTreeMap<String, i64>,
-        used: [i64; 3],
-        per: [i64; 3],
-        min: i64,
-        max: i64,
-    ) -> Result<i64, NovaError> {
-        let mut count = max;
-        for i in 0..3 {
-            let allowed = limits.get(RESOURCES[i]).copied().unwrap_or(-1);
-            if allowed < 0 || per[i] <= 0 {
-                continue;
-            }
-            let headroom = ((allowed - used[i]) / per[i]).max(0);
-            if headroom < min {
-                let res = RESOURCES[i];
-                return Err(NovaError::QuotaExceeded {
-                    overs: res.to_string(),
-                    req: (min * per[i]).to_string(),
-                    used: used[i].to_string(),
-                    allowed: allowed.to_string(),
-                });
-            }
-            count = count.min(headroom);
-        }
-        Ok(count)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        fn limits(i: i64, c: i64, r: i64) -> BTreeMap<String, i64> {
-            [("instances", i), ("cores", c), ("ram", r)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect()
-        }
-
-        #[test]
-        fn as_many_as_fit_but_at_least_min() {
-            let l = limits(10, 20, 51200);
-            assert_eq!(instances_that_fit(&l, [0, 0, 0], [1, 1, 512], 1, 8), Ok(8));
-            assert_eq!(
-                instances_that_fit(&l, [8, 8, 4096], [1, 1, 512], 1, 8),
-                Ok(2)
-            );
-            assert_eq!(instances_that_fit(&l, [0, 18, 0], [1, 1, 512], 1, 8), Ok(2));
-            let e = instances_that_fit(&l, [8, 8, 4096], [1, 1, 512], 3, 8).unwrap_err();
-            assert_eq!(
-                e.to_string(),
-                "Quota exceeded for instances: Requested 3, but already used 8 of 10 instances"
-            );
-            assert!(instances_that_fit(&l, [10, 0, 0], [1, 1, 1], 1, 1).is_err());
-            // unlimited
-            assert_eq!(
-                instances_that_fit(&limits(-1, -1, -1), [5, 5, 5], [1, 1, 1], 1, 500),
-                Ok(500)
-            );
-        }
-    }
 }

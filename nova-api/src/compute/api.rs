@@ -37,6 +37,10 @@ mod keypairs;
 pub use keypairs::{fingerprint, KeypairAPI};
 
 /// Nova's `sanitize_hostname`.
+/// The most instances one create request may ask for (`max_count`): beyond
+/// it a request could not answer quickly even with unlimited quota.
+pub const MAX_INSTANCES_PER_REQUEST: i64 = 1000;
+
 pub fn sanitize_hostname(name: &str) -> String {
     let mut h: String = name
         .to_lowercase()
@@ -283,9 +287,14 @@ impl API {
         }
         let image = self.image_api.show(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
-        let count = self
-            .check_num_instances_quota(ctx, &project, flavor, req.min_count, req.max_count)
-            .await?;
+        let count = req.max_count;
+        if count > MAX_INSTANCES_PER_REQUEST {
+            return Err(NovaError::InvalidRequest {
+                reason: format!(
+                    "max_count {count} is more than one request may create ({MAX_INSTANCES_PER_REQUEST})"
+                ),
+            });
+        }
 
         let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
         let mut system_metadata = BTreeMap::new();
@@ -308,7 +317,7 @@ impl API {
             .filter(|z| !z.is_empty())
             .unwrap_or(&self.cfg.default.default_availability_zone)
             .to_string();
-        let mut created = Vec::new();
+        let mut requested = Vec::with_capacity(count as usize);
         for index in 0..count {
             let display_name = if count > 1 {
                 format!("{}-{}", req.display_name, index + 1)
@@ -351,14 +360,14 @@ impl API {
                 system_metadata: system_metadata.clone(),
                 request_id: ctx.request_id.clone(),
             };
-            match self.conductor.instance_create(ctx, values).await {
-                Ok(i) => created.push(i),
-                Err(e) => {
-                    self.destroy_unbuilt(ctx, &created).await;
-                    return Err(e);
-                }
-            }
+            requested.push(values);
         }
+        // The conductor takes quota for as many as fit (at least min_count)
+        // and records them in one transaction: all of those or none.
+        let created = self
+            .conductor
+            .instance_create_within_quota(ctx, requested, req.min_count)
+            .await?;
         let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
         let spec = RequestSpec {
             instance_uuid: uuids[0],
@@ -400,16 +409,6 @@ impl API {
         self.compute_task_api
             .schedule_and_build_instances(ctx, spec, uuids.to_vec())
             .await
-    }
-
-    /// Undo instance records of a create that failed before anything was cast.
-    async fn destroy_unbuilt(&self, ctx: &RequestContext, instances: &[Instance]) {
-        for i in instances {
-            if let Err(e) = self.conductor.instance_destroy(ctx, i.uuid).await {
-                error!(instance = %i.uuid, "cannot roll back the record of an instance that will not be built: {e}");
-                self.set_error(ctx, i.uuid, &e).await;
-            }
-        }
     }
 
     /// ERROR with task_state cleared and a fault saying why.
@@ -473,22 +472,6 @@ impl API {
 
     pub async fn quota_usage(&self, ctx: &RequestContext, project: &str) -> NovaResult<QuotaUsage> {
         self.conductor.quota_usage(ctx, project.to_string()).await
-    }
-
-    /// Nova's `_check_num_instances_quota`: how many of `min..=max`
-    /// instances of `flavor` the project's quota allows, or QuotaExceeded
-    /// (naming the first resource over) when not even `min` fit.
-    async fn check_num_instances_quota(
-        &self,
-        ctx: &RequestContext,
-        project: &str,
-        flavor: &Flavor,
-        min: i64,
-        max: i64,
-    ) -> NovaResult<i64> {
-        let limits = self.get_project_quotas(ctx, project).await?;
-        let used = self.quota_usage(ctx, project).await?;
-        allowed_instances(&limits, &used, flavor, min, max)
     }
 
     // ----- delete -----
@@ -854,47 +837,6 @@ fn check_requested_image(image: &ImageMeta, flavor: &Flavor) -> NovaResult<()> {
     Ok(())
 }
 
-/// How many instances fit: `max` if they all do, else as many as the
-/// tightest resource allows if that is at least `min`.
-fn allowed_instances(
-    limits: &BTreeMap<String, i64>,
-    used: &QuotaUsage,
-    flavor: &Flavor,
-    min: i64,
-    max: i64,
-) -> NovaResult<i64> {
-    let resources = [
-        ("instances", used.instances, 1),
-        ("cores", used.cores, flavor.vcpus),
-        ("ram", used.ram, flavor.memory_mb),
-    ];
-    let mut fits = max;
-    let mut first_over = None;
-    for (res, used, each) in resources {
-        let allowed = limits.get(res).copied().unwrap_or(-1);
-        if allowed < 0 || used + max * each <= allowed {
-            continue;
-        }
-        first_over.get_or_insert((res, used, each, allowed));
-        let headroom = if each > 0 {
-            (allowed - used).max(0) / each
-        } else {
-            max
-        };
-        fits = fits.min(headroom);
-    }
-    match first_over {
-        None => Ok(max),
-        Some(_) if fits >= min => Ok(fits),
-        Some((res, used, each, allowed)) => Err(NovaError::QuotaExceeded {
-            overs: res.into(),
-            req: (max * each).to_string(),
-            used: used.to_string(),
-            allowed: allowed.to_string(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -936,33 +878,6 @@ mod tests {
             memory_mb: ram,
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn quota_takes_as_many_instances_as_fit_down_to_min_count() {
-        let limits: BTreeMap<String, i64> = [("instances", 10), ("cores", 20), ("ram", 4096)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        let used = QuotaUsage {
-            instances: 2,
-            cores: 2,
-            ram: 1024,
-        };
-        let f = flavor(1, 1024);
-        assert_eq!(allowed_instances(&limits, &used, &f, 1, 3).ok(), Some(3));
-        // RAM leaves room for 3 of 5.
-        assert_eq!(allowed_instances(&limits, &used, &f, 1, 5).ok(), Some(3));
-        let e = allowed_instances(&limits, &used, &f, 4, 5).expect_err("4 do not fit");
-        assert_eq!(
-            e.to_string(),
-            "Quota exceeded for ram: Requested 5120, but already used 1024 of 4096 ram"
-        );
-        let unlimited = BTreeMap::from([("ram".to_string(), -1)]);
-        assert_eq!(
-            allowed_instances(&unlimited, &used, &f, 50, 50).ok(),
-            Some(50)
-        );
     }
 
     #[test]
