@@ -298,8 +298,13 @@ impl Db {
             q.push(" AND updated_at >= ").push_bind(t);
         }
         if let Some(m) = f.marker {
-            let row = sqlx::query("SELECT created_at, id FROM instances WHERE uuid = $1")
+            // The marker must be one of the instances the filters could list:
+            // another project's server is as unknown as a random id.
+            let row = sqlx::query(
+                "SELECT created_at, id FROM instances WHERE uuid = $1 AND ($2::text IS NULL OR project_id = $2)",
+            )
                 .bind(m.to_string())
+                .bind(f.project_id.clone())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?;

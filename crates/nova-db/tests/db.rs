@@ -503,3 +503,24 @@ async fn concurrent_creates_never_overrun_the_quota() {
     assert_eq!(one.len(), 1);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn values_postgresql_cannot_take_are_invalid_input() {
+    let t = fresh().await;
+    // A bad regular expression in the `name` filter.
+    for name in ["[", "*"] {
+        let e =
+            t.db.instance_get_all_by_filters(&InstanceFilters {
+                name: Some(name.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, NovaError::InvalidInput { .. }), "{name}: {e:?}");
+        assert_eq!(e.http_code(), 400);
+    }
+    // A NUL character in a stored string.
+    let e = t.db.keypair_get("u\0ser", "k").await.unwrap_err();
+    assert!(matches!(e, NovaError::InvalidInput { .. }), "{e:?}");
+    t.drop_db().await;
+}

@@ -2,7 +2,8 @@
 //! api-paste pipeline, so that each listener composes its own stack:
 //!
 //! ```text
-//! request_id → fault → request_log → size_limit → auth → context → microversion → handler
+//! request_id → run_to_completion → fault → request_log → size_limit → reject_nul
+//!   → auth → context → microversion → handler
 //! ```
 //!
 //! Each module exports an `axum::middleware` function (with its own small
@@ -13,6 +14,8 @@ pub mod auth;
 pub mod context;
 pub mod fault;
 pub mod microversion;
+pub mod reject_nul;
 pub mod request_id;
 pub mod request_log;
+pub mod run_to_completion;
 pub mod size_limit;

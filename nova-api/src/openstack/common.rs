@@ -39,8 +39,43 @@ impl FromRequestParts<AppState> for BaseUrl {
 }
 
 /// The JSON body of a request, or Nova's 400 for one that does not parse.
+/// A string anywhere in it holding NUL (which nothing can store) is a 400
+/// naming the field.
 pub fn json_body(body: &Bytes) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("Malformed request body"))
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    if let Some(field) = nul_field(&v, "") {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value contains a NUL character."
+        )));
+    }
+    Ok(v)
+}
+
+/// The dotted path of the first key or string value holding NUL.
+fn nul_field(v: &Value, path: &str) -> Option<String> {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "\\u0000")))
+            } else {
+                nul_field(v, &join(k))
+            }
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_field(v, &format!("{path}[{i}]"))),
+        _ => None,
+    }
 }
 
 /// Nova's message for input that fails the request schema.
@@ -72,5 +107,22 @@ pub fn instance_invalid_state(e: NovaError, action: &str) -> ApiError {
             "Cannot '{action}' instance {instance_uuid}: its state changed meanwhile"
         )),
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_in_any_field_is_a_400_naming_it() {
+        let body =
+            Bytes::from_static(br#"{"server": {"name": "ok", "metadata": {"k": "a\u0000b"}}}"#);
+        let e = json_body(&body).unwrap_err();
+        assert_eq!(e.code, 400);
+        assert!(e.message.contains("server.metadata.k"), "{}", e.message);
+        let body = Bytes::from_static(br#"{"a": [1, "x\u0000"]}"#);
+        assert!(json_body(&body).unwrap_err().message.contains("a[1]"));
+        assert!(json_body(&Bytes::from_static(br#"{"server": {"name": "fine"}}"#)).is_ok());
     }
 }

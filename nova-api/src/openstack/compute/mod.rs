@@ -18,7 +18,10 @@ pub mod versions;
 pub mod views;
 
 use crate::error::ApiError;
-use crate::layers::{auth, context, fault, microversion, request_id, request_log, size_limit};
+use crate::layers::{
+    auth, context, fault, microversion, reject_nul, request_id, request_log, run_to_completion,
+    size_limit,
+};
 use crate::AppState;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -98,12 +101,14 @@ pub fn app(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn(request_id::request_id))
+                .layer(from_fn(run_to_completion::run_to_completion))
                 .layer(from_fn(fault::fault_wrap))
                 .layer(from_fn(request_log::request_log))
                 .layer(from_fn_with_state(
                     state.cfg.api.max_request_body_size,
                     size_limit::size_limit,
-                )),
+                ))
+                .layer(from_fn(reject_nul::reject_nul)),
         )
         .with_state(state)
 }
