@@ -49,23 +49,34 @@ impl ComputeManager {
         self.event(ctx, uuid, action.event, None).await;
         let nw = inst.network_info.clone();
         let d = &self.driver;
-        let result = match op {
-            Op::Reboot { hard } => d.reboot(&inst, &nw, hard).await,
-            Op::PowerOff { clean } => {
-                let timeout = if clean {
-                    self.cfg.default.shutdown_timeout
-                } else {
-                    0
-                };
-                d.power_off(&inst, timeout).await
+        // A guest (re)started on this host needs its bridges (they are gone
+        // after a host reboot), as Nova plugs VIFs before power-on.
+        let starts_guest = matches!(op, Op::Reboot { .. } | Op::PowerOn | Op::Resume);
+        let plugged = if starts_guest {
+            crate::vif::plug_vifs(d.as_ref(), &nw).await
+        } else {
+            Ok(())
+        };
+        let result = match plugged {
+            Err(e) => Err(e),
+            Ok(()) => match op {
+                Op::Reboot { hard } => d.reboot(&inst, &nw, hard).await,
+                Op::PowerOff { clean } => {
+                    let timeout = if clean {
+                        self.cfg.default.shutdown_timeout
+                    } else {
+                        0
+                    };
+                    d.power_off(&inst, timeout).await
+                }
+                Op::PowerOn => d.power_on(&inst, &nw).await,
+                Op::Pause => d.pause(&inst).await,
+                Op::Unpause => d.unpause(&inst).await,
+                Op::Suspend => d.suspend(&inst).await,
+                Op::Resume => d.resume(&inst, &nw).await,
             }
-            Op::PowerOn => d.power_on(&inst, &nw).await,
-            Op::Pause => d.pause(&inst).await,
-            Op::Unpause => d.unpause(&inst).await,
-            Op::Suspend => d.suspend(&inst).await,
-            Op::Resume => d.resume(&inst, &nw).await,
-        }
-        .map_err(virt_to_nova);
+            .map_err(virt_to_nova),
+        };
         match result {
             Ok(()) => {
                 let ps = d

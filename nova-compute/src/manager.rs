@@ -317,6 +317,11 @@ impl ComputeManager {
                 interrupted.push(inst.uuid);
                 continue;
             }
+            // Nova's init_host plugs every instance's VIFs: after a host
+            // reboot the bridges its guests use are gone.
+            if let Err(e) = crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await {
+                warn!(instance = %inst.uuid, "cannot plug VIFs: {e}");
+            }
             // Keep the recorded power state in line with the hypervisor.
             let ps = match self.driver.get_info(inst).await {
                 Ok(i) => i.power_state,
