@@ -137,6 +137,11 @@ impl TransportUrl {
     pub fn username(&self) -> String {
         percent_decode(&self.user)
     }
+
+    /// The virtual host's name, percent-decoded (`/` when the URL has none).
+    pub fn vhost_name(&self) -> String {
+        percent_decode(&self.vhost)
+    }
 }
 
 /// `%XX` escapes of a URL's user info, decoded (invalid escapes are kept as written).
