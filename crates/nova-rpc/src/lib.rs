@@ -194,7 +194,7 @@ macro_rules! rpc_api {
                         let ctx = policy
                             .authorize(&caller, ctx, &req)
                             .await
-                            .inspect_err(|e| $crate::server::log_refusal(&caller, &method, e))?;
+                            .inspect_err($crate::server::log_refusal)?;
                         dispatch(&*m, &ctx, req).await
                     })
                 }),

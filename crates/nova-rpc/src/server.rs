@@ -79,13 +79,14 @@ pub fn not_authorized(caller: &Caller, why: impl std::fmt::Display) -> NovaError
 }
 
 /// What a generated endpoint does with its policy's answer: a refusal is
-/// logged with the caller (every one of them, calls and casts alike).
+/// logged (every one of them, calls and casts alike; the request's span
+/// names the method and the caller).
 #[doc(hidden)]
-pub fn log_refusal(caller: &Caller, method: &str, e: &NovaError) {
+pub fn log_refusal(e: &NovaError) {
     if matches!(e, NovaError::PolicyNotAuthorized { .. }) {
-        warn!(%caller, %method, "refused: {e}");
+        warn!("refused: {e}");
     } else {
-        debug!(%caller, %method, "not authorized: {e}");
+        debug!("not authorized: {e}");
     }
 }
 
@@ -329,7 +330,9 @@ async fn handle(transport: Transport, endpoints: Arc<[Endpoint]>, msg: Incoming)
         if let (Some(q), Some(id)) = (&meta.reply_q, &meta.msg_id) {
             transport.reply(q, id, &result).await;
         } else if let Err(e) = &result {
-            warn!("cast failed: {e}");
+            if !matches!(e, NovaError::PolicyNotAuthorized { .. }) {
+                warn!("cast failed: {e}");
+            }
         }
         msg.ack().await;
     }
