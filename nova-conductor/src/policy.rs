@@ -87,7 +87,9 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         }
 
         // --- instances: those assigned to it ---
-        R::instance_create { .. } => refuse("instances are created by the API"),
+        R::instance_create { .. } | R::instance_create_within_quota { .. } => {
+            refuse("instances are created by the API")
+        }
         R::instance_get_by_uuid { instance_uuid } => Rule::OwnInstance(*instance_uuid),
         R::instance_get_all_by_filters { filters } => {
             if filters.host.as_deref() == Some(host) {
@@ -634,6 +636,14 @@ mod tests {
             (
                 R::instance_create {
                     values: InstanceCreate::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_create_within_quota {
+                    values: vec![InstanceCreate::default()],
+                    min_count: 1,
                 },
                 Refused,
                 Refused,
