@@ -54,8 +54,16 @@ pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 
 
 # Keystone, then the catalog and users, then Glance behind Keystone.
 bash "$top/deploy/lib/keystone.sh" start "$state/keystone" 5000
-CLOUDS_YAML="$clouds" bash "$top/deploy/lib/cloud-setup.sh" \
-    http://127.0.0.1:5000/v3 http://127.0.0.1:8774/v2.1 http://127.0.0.1:9292
+# The catalog and users once per Keystone database (a re-run skips it).
+stamp="$state/keystone/cloud-setup.done"
+if [ -f "$stamp" ] && [ -f "$clouds" ] && [ "$stamp" -nt "$state/keystone/keystone.sqlite" ] \
+    && [ "$stamp" -nt "$top/deploy/lib/cloud-setup.sh" ]; then
+    log "Keystone users and catalog already set up ($clouds)"
+else
+    CLOUDS_YAML="$clouds" bash "$top/deploy/lib/cloud-setup.sh" \
+        http://127.0.0.1:5000/v3 http://127.0.0.1:8774/v2.1 http://127.0.0.1:9292
+    touch "$stamp"
+fi
 bash "$top/deploy/lib/glance.sh" stop "$state/glance"
 GLANCE_KEYSTONE_URL=http://127.0.0.1:5000/v3 bash "$top/deploy/lib/glance.sh" start "$state/glance" 9292
 
@@ -104,12 +112,17 @@ fi
 export OS_CLIENT_CONFIG_FILE="$clouds"
 # The project's tiny busybox guest, as a disk image and as AKI/ARI/AMI.
 osc_admin() { OS_CLOUD=admin "$venv/bin/openstack" "$@"; }
-image_of() { osc_admin image list --name "$1" -f value -c ID | head -n1; }
+# One listing of Glance's images (name → id), refreshed after each upload.
+images=""
+list_images() { images="$(osc_admin image list -f value -c Name -c ID)"; }
+image_of() { awk -v n="$1" '$2 == n { print $1; exit }' <<<"$images"; }
+list_images
 upload() { # name disk_format container_format file [properties...]
     local name=$1 df=$2 cf=$3 file=$4; shift 4
     [ -n "$(image_of "$name")" ] && return 0
     log "uploading image '$name' ($(du -h "$file" | cut -f1)) to Glance"
     osc_admin image create --progress --public --disk-format "$df" --container-format "$cf" --file "$file" "$@" "$name" >/dev/null
+    list_images
 }
 upload tiny qcow2 bare "$state/guest/disk.qcow2"
 upload tiny-aki aki aki "$state/guest/vmlinuz"
@@ -148,7 +161,7 @@ for _ in $(seq 1 100); do
 done
 # A flavor the 128 MiB test guest fits (the API must be up; services need a moment to check in).
 for _ in $(seq 1 30); do
-    osc_admin flavor show m1.nano >/dev/null 2>&1 && break
+    osc_admin flavor list -f value -c Name 2>/dev/null | grep -qx m1.nano && break
     osc_admin flavor create --ram 128 --disk 1 --vcpus 1 --id 42 m1.nano >/dev/null 2>&1 && break
     sleep 1
 done

@@ -52,8 +52,12 @@ if [ "${#need[@]}" -gt 0 ]; then
         trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
-    apt_get install -y --no-install-recommends "${need[@]}" >/dev/null \
-        || { log "apt-get update"; apt_get update >/dev/null && apt_get install -y --no-install-recommends "${need[@]}" >/dev/null; } \
+    # Progress: apt's own "Unpacking"/"Setting up" lines, indented.
+    apt_install() {
+        apt_get install -y -q --no-install-recommends "${need[@]}" 2>&1 \
+            | awk '/^(Get:|Unpacking|Setting up|E:)/ { print "[install]   " $0; fflush() }'
+    }
+    apt_install || { log "apt-get update"; apt_get update -q >/dev/null && apt_install; } \
         || die "apt-get install ${need[*]} failed"
 else
     log "Debian packages present"

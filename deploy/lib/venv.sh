@@ -98,8 +98,12 @@ nova_venv_ensure() (
     # --no-cache-dir keeps the wheel cache (~hundreds of MB) off the disk.
     # --use-pep517: build sdists (uwsgi) the modern way; Debian's pip 23.0 would
     # otherwise fall back to the deprecated "setup.py install".
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --use-pep517 \
-        --no-cache-dir "${pkgs[@]}" || { echo "venv: pip install ${pkgs[*]} failed" >&2; return 1; }
+    # Progress: one line per package pip fetches (a first install takes minutes).
+    "$venv/bin/python" -m pip install --disable-pip-version-check --use-pep517 \
+        --no-cache-dir --progress-bar off "${pkgs[@]}" 2>&1 \
+        | awk '/^(Collecting|Building wheel for|Successfully installed)/ { print "venv:   " substr($0, 1, 100); fflush() }
+               /^ERROR/ { print; fflush() }' \
+        || { echo "venv: pip install ${pkgs[*]} failed" >&2; return 1; }
 
     for c in uwsgi "${comps[@]}"; do
         spec="$(nova_venv_spec "$c")"

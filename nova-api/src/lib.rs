@@ -1,165 +1,251 @@
-//! nova-api: the OpenStack Compute API v2.1 on `osapi_compute_listen_port`.
+//! nova-api: Nova's HTTP APIs, one listener per `[DEFAULT] enabled_apis`
+//! entry, as `nova/cmd/api.py` starts them.
 //!
-//! The middleware mirrors Nova's api-paste pipeline: request id → fault
-//! wrap → request log → size limit → auth → context → microversion →
-//! handler. Handlers validate input, then act through the conductor (the
-//! database), Glance (images) and compute/network RPC.
+//! - [`compute::api`]: the one place that creates, deletes and acts on
+//!   instances (Nova's `nova/compute/api.py`), usable by every API.
+//! - [`openstack`]: the compute API v2.1 (`osapi_compute`), its handlers and views.
+//! - [`layers`]: the request pipeline as separate tower layers (request id,
+//!   fault, request log, size limit, auth, context, microversion) that each
+//!   API composes into its own stack.
+//!
+//! The metadata (`metadata`) and EC2 (`ec2`) APIs are not in this build:
+//! naming them in `enabled_apis` logs a warning and starts nothing for them.
 
-mod auth;
+mod availability_zones;
+pub mod compute;
 mod error;
-mod flavors;
-mod hypervisors;
-mod keypairs;
-mod limits;
-mod microversion;
-mod middleware;
+pub mod layers;
+pub mod openstack;
 mod policy;
-mod server_actions;
-mod servers;
-mod services;
-mod versions;
-mod views;
+mod servicegroup;
 
-use axum::routing::{get, put};
 use axum::Router;
 use nova_clients::GlanceClient;
 use nova_common::NovaConfig;
-use nova_rpc::{compute, conductor, network};
+use nova_rpc::{conductor, network};
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{error, info, warn};
 
-pub use microversion::{MAX_VERSION, MIN_VERSION};
+pub use openstack::api_version_request::{MAX_VERSION, MIN_VERSION};
 
 pub const BINARY: &str = "nova-api";
 
-/// What every handler can reach.
+/// What every API of this process shares.
 #[derive(Clone)]
 pub struct AppState {
     pub cfg: Arc<NovaConfig>,
+    /// Instances, quota, zones: Nova's `compute.api.API`.
+    pub compute_api: compute::api::API,
+    pub keypair_api: compute::api::KeypairAPI,
+    /// Plain reads and admin writes that Nova's API does on objects directly.
     pub conductor: conductor::Client,
-    pub compute: compute::Client,
-    pub network: network::Client,
-    pub glance: GlanceClient,
-    /// Keystone token validation; `None` with `auth_strategy = noauth2`.
-    pub auth: Option<Arc<auth::KeystoneAuth>>,
+    pub auth: layers::auth::AuthStrategy,
     pub policy: Arc<policy::Policy>,
 }
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/servers", get(servers::index).post(servers::create))
-        .route("/servers/detail", get(servers::detail))
-        .route("/servers/{id}", get(servers::show).delete(servers::delete))
-        .route(
-            "/servers/{id}/action",
-            axum::routing::post(server_actions::action),
-        )
-        .route("/flavors", get(flavors::index).post(flavors::create))
-        .route("/flavors/detail", get(flavors::detail))
-        .route("/flavors/{id}", get(flavors::show).delete(flavors::delete))
-        .route("/os-services", get(services::index))
-        .route(
-            "/os-services/{id}",
-            put(services::update).delete(services::delete),
-        )
-        .route("/os-hypervisors", get(hypervisors::index))
-        .route("/os-hypervisors/detail", get(hypervisors::detail))
-        .route("/os-hypervisors/statistics", get(hypervisors::statistics))
-        .route("/os-hypervisors/{id}", get(hypervisors::show))
-        .route("/os-keypairs", get(keypairs::index).post(keypairs::create))
-        .route(
-            "/os-keypairs/{name}",
-            get(keypairs::show).delete(keypairs::delete),
-        )
-        .route("/limits", get(limits::limits))
-        .route(
-            "/os-quota-sets/{project}",
-            get(limits::quota_show)
-                .put(limits::quota_update)
-                .delete(limits::quota_delete),
-        )
-        .route(
-            "/os-quota-sets/{project}/defaults",
-            get(limits::quota_defaults),
-        )
-        .route("/os-quota-sets/{project}/detail", get(limits::quota_detail))
-        .route("/os-availability-zone", get(limits::az_list))
-        .route("/os-availability-zone/detail", get(limits::az_detail));
-    Router::new()
-        .route("/", get(versions::root))
-        .route("/v2.1", get(versions::v21))
-        .route("/v2.1/", get(versions::v21))
-        .nest("/v2.1", api)
-        .fallback(middleware::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::pipeline,
-        ))
-        .with_state(state)
+impl AppState {
+    fn new(
+        cfg: Arc<NovaConfig>,
+        transport: &nova_rpc::Transport,
+        conductor: conductor::Client,
+        auth: layers::auth::AuthStrategy,
+        policy: Arc<policy::Policy>,
+    ) -> Self {
+        let compute_api = compute::api::API::new(
+            cfg.clone(),
+            conductor.clone(),
+            nova_rpc::compute::Client::new(transport.clone()),
+            network::Client::new(transport.clone()),
+            GlanceClient::new(&cfg.glance.api_servers, cfg.glance.num_retries),
+        );
+        AppState {
+            keypair_api: compute::api::KeypairAPI::new(cfg.clone(), conductor.clone()),
+            compute_api,
+            conductor,
+            auth,
+            policy,
+            cfg,
+        }
+    }
+}
+
+/// The APIs `enabled_apis` can name (Nova's paste app names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// The compute API v2.1 on `osapi_compute_listen_port` (8774).
+    OsapiCompute,
+    /// The instance metadata service on `metadata_listen_port` (8775).
+    Metadata,
+    /// The EC2 API on `ec2_listen_port` (8773).
+    Ec2,
+}
+
+impl Api {
+    pub fn from_name(name: &str) -> Option<Api> {
+        match name {
+            "osapi_compute" => Some(Api::OsapiCompute),
+            "metadata" => Some(Api::Metadata),
+            "ec2" => Some(Api::Ec2),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::OsapiCompute => "osapi_compute",
+            Api::Metadata => "metadata",
+            Api::Ec2 => "ec2",
+        }
+    }
+
+    /// Where it listens: `<name>_listen` and `<name>_listen_port`.
+    pub fn listen_addr(self, cfg: &NovaConfig) -> String {
+        let d = &cfg.default;
+        let (host, port) = match self {
+            Api::OsapiCompute => (&d.osapi_compute_listen, d.osapi_compute_listen_port),
+            Api::Metadata => (&d.metadata_listen, d.metadata_listen_port),
+            Api::Ec2 => (&d.ec2_listen, d.ec2_listen_port),
+        };
+        format!("{host}:{port}")
+    }
+
+    /// The API's application with its own layer stack, or `None` when this
+    /// build does not have it.
+    pub fn app(self, state: &AppState) -> Option<Router> {
+        match self {
+            Api::OsapiCompute => Some(openstack::compute::app(state.clone())),
+            Api::Metadata | Api::Ec2 => None,
+        }
+    }
+}
+
+/// The APIs to start, in `enabled_apis` order. Names Nova does not know and
+/// APIs this build does not have are reported and skipped, as Nova skips an
+/// API whose paste app is missing.
+pub fn enabled_apis(cfg: &NovaConfig) -> Vec<Api> {
+    let mut apis = Vec::new();
+    for name in &cfg.default.enabled_apis {
+        match Api::from_name(name) {
+            Some(api) if apis.contains(&api) => {}
+            Some(api) if matches!(api, Api::Metadata | Api::Ec2) => warn!(
+                "[DEFAULT] enabled_apis lists {name}, but the {name} API is not available in this build of nova-api; not listening on {}",
+                api.listen_addr(cfg)
+            ),
+            Some(api) => apis.push(api),
+            None => warn!(
+                "[DEFAULT] enabled_apis includes the unknown API {name:?}; known: osapi_compute, metadata, ec2. Fix it to remove this warning."
+            ),
+        }
+    }
+    apis
 }
 
 pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
-    let auth = match cfg.api.auth_strategy.as_str() {
-        "keystone" => Some(Arc::new(auth::KeystoneAuth::new(&cfg.keystone_authtoken)?)),
-        _ => None,
-    };
+    let apis = enabled_apis(&cfg);
+    if apis.is_empty() {
+        error!("No APIs were started. Check the enabled_apis config option.");
+        return Err("no API in [DEFAULT] enabled_apis can be started".into());
+    }
+    // Bind first: a port in use stops the daemon before anything else starts.
+    let mut listeners = Vec::new();
+    for api in &apis {
+        let addr = api.listen_addr(&cfg);
+        let l = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} for {}: {e}", api.name()))?;
+        listeners.push((*api, addr, l));
+    }
+    let auth = layers::auth::AuthStrategy::from_config(&cfg)?;
     let policy = Arc::new(policy::Policy::load(&cfg.oslo_policy.policy_file)?);
-    let addr = format!(
-        "{}:{}",
-        cfg.default.osapi_compute_listen, cfg.default.osapi_compute_listen_port
-    );
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let cfg = Arc::new(cfg);
     let rt = nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, None, &shutdown).await?;
-    let state = AppState {
-        glance: GlanceClient::new(&cfg.glance.api_servers, cfg.glance.num_retries),
-        conductor: rt.conductor.clone(),
-        compute: compute::Client::new(rt.transport.clone()),
-        network: network::Client::new(rt.transport.clone()),
-        cfg: Arc::new(cfg),
+    let state = AppState::new(
+        cfg.clone(),
+        &rt.transport,
+        rt.conductor.clone(),
         auth,
         policy,
-    };
-    info!(%addr, "compute API listening");
-    let s = shutdown.clone();
-    let grace = Duration::from_secs(state.cfg.default.graceful_shutdown_timeout);
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { s.cancelled().await });
-    let mut server = std::pin::pin!(server.into_future());
+    );
+    let mut servers = tokio::task::JoinSet::new();
+    for (api, addr, listener) in listeners {
+        let Some(app) = api.app(&state) else { continue };
+        info!(%addr, "{} API listening", api.name());
+        let s = shutdown.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { s.cancelled().await })
+            .into_future();
+        servers.spawn(async move { (api, server.await) });
+    }
+    let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
+    let mut result = Ok(());
     tokio::select! {
-        r = &mut server => r.map_err(|e| e.to_string())?,
+        _ = async {
+            while let Some(done) = servers.join_next().await {
+                match done {
+                    Ok((_, Ok(()))) => {}
+                    Ok((api, Err(e))) => {
+                        result = Err(format!("the {} API stopped: {e}", api.name()));
+                        shutdown.cancel();
+                    }
+                    Err(e) => {
+                        result = Err(format!("an API listener failed: {e}"));
+                        shutdown.cancel();
+                    }
+                }
+            }
+        } => {}
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("graceful_shutdown_timeout expired with requests in flight");
+            warn!("graceful_shutdown_timeout expired with requests in flight");
         }
     }
+    servers.abort_all();
     rt.stop().await;
-    Ok(())
+    result
+}
+
+/// A state over a transport that never connects (enough for routes that make no RPC).
+#[cfg(test)]
+pub(crate) fn test_state(cfg: &NovaConfig, transport: &nova_rpc::Transport) -> AppState {
+    AppState::new(
+        Arc::new(cfg.clone()),
+        transport,
+        conductor::Client::new(transport.clone()),
+        layers::auth::AuthStrategy::from_config(cfg).expect("auth"),
+        Arc::new(policy::Policy::load("/nonexistent").expect("policy")),
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    /// The route table builds (axum panics on conflicting routes).
+    use super::*;
+
+    /// Every API this build has builds its router (axum panics on conflicting routes).
     #[tokio::test]
-    async fn router_builds() {
-        let cfg =
-            nova_common::NovaConfig::parse_text("[api]\nauth_strategy = noauth2\n").expect("cfg");
+    async fn routers_build() {
+        let cfg = NovaConfig::parse_text("[api]\nauth_strategy = noauth2\n").expect("cfg");
         let transport = nova_rpc::Transport::start(&cfg, "test").expect("transport");
-        let state = super::AppState {
-            glance: super::GlanceClient::new(&cfg.glance.api_servers, 0),
-            conductor: super::conductor::Client::new(transport.clone()),
-            compute: super::compute::Client::new(transport.clone()),
-            network: super::network::Client::new(transport.clone()),
-            cfg: std::sync::Arc::new(cfg),
-            auth: None,
-            policy: std::sync::Arc::new(
-                super::policy::Policy::load("/nonexistent").expect("policy"),
-            ),
-        };
-        let _ = super::router(state);
+        let state = test_state(&cfg, &transport);
+        assert!(Api::OsapiCompute.app(&state).is_some());
+        assert!(Api::Metadata.app(&state).is_none());
+        assert!(Api::Ec2.app(&state).is_none());
         transport.close().await;
+    }
+
+    #[test]
+    fn enabled_apis_skip_what_this_build_lacks() {
+        let cfg = NovaConfig::parse_text("").expect("defaults");
+        assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute]);
+        let cfg = NovaConfig::parse_text(
+            "[DEFAULT]\nenabled_apis = ec2, bogus, osapi_compute, osapi_compute\n",
+        )
+        .expect("cfg");
+        assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute]);
+        let cfg = NovaConfig::parse_text("[DEFAULT]\nenabled_apis = metadata\n").expect("cfg");
+        assert!(enabled_apis(&cfg).is_empty());
+        assert_eq!(Api::Metadata.listen_addr(&cfg), "0.0.0.0:8775");
+        assert_eq!(Api::Ec2.listen_addr(&cfg), "0.0.0.0:8773");
     }
 }

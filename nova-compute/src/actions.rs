@@ -1,68 +1,19 @@
 //! Lifecycle actions on running instances (reboot, stop/start, pause,
-//! suspend) and the periodic power-state sync, with Nova's state machine:
-//! the API sets the task_state, the compute host does the work, checks the
-//! task_state it expects (so a redelivered message is harmless) and ends in
-//! a final vm_state with task_state cleared, or ERROR with a fault.
+//! suspend, snapshot) and the periodic power-state sync, with Nova's state
+//! machine from [`nova_common::transitions`]: the API sets the task_state,
+//! the compute host does the work, checks the task_state it expects (so a
+//! redelivered message is harmless) and ends in a final vm_state with
+//! task_state cleared, or ERROR with a fault.
 
 use crate::manager::{virt_to_nova, ComputeManager};
 use nova_common::states::{power_state, TaskState, VmState};
+use nova_common::transitions::{self, Transition};
 use nova_common::{NovaError, RequestContext};
 use nova_objects::{Instance, InstanceFilters, InstanceUpdate};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-
-/// One action: the event name Nova records, the task_states it runs under,
-/// and the vm_state it ends in.
-pub struct Action {
-    pub event: &'static str,
-    pub expected: &'static [TaskState],
-    pub final_vm_state: VmState,
-}
-
-pub const REBOOT: Action = Action {
-    event: "compute_reboot_instance",
-    expected: &[
-        TaskState::Rebooting,
-        TaskState::RebootPending,
-        TaskState::RebootStarted,
-        TaskState::RebootingHard,
-        TaskState::RebootPendingHard,
-        TaskState::RebootStartedHard,
-    ],
-    final_vm_state: VmState::Active,
-};
-pub const STOP: Action = Action {
-    event: "compute_stop_instance",
-    expected: &[TaskState::PoweringOff],
-    final_vm_state: VmState::Stopped,
-};
-pub const START: Action = Action {
-    event: "compute_start_instance",
-    expected: &[TaskState::PoweringOn],
-    final_vm_state: VmState::Active,
-};
-pub const PAUSE: Action = Action {
-    event: "compute_pause_instance",
-    expected: &[TaskState::Pausing],
-    final_vm_state: VmState::Paused,
-};
-pub const UNPAUSE: Action = Action {
-    event: "compute_unpause_instance",
-    expected: &[TaskState::Unpausing],
-    final_vm_state: VmState::Active,
-};
-pub const SUSPEND: Action = Action {
-    event: "compute_suspend_instance",
-    expected: &[TaskState::Suspending],
-    final_vm_state: VmState::Suspended,
-};
-pub const RESUME: Action = Action {
-    event: "compute_resume_instance",
-    expected: &[TaskState::Resuming],
-    final_vm_state: VmState::Active,
-};
 
 /// What the driver is asked to do.
 pub enum Op {
@@ -81,7 +32,7 @@ impl ComputeManager {
         &self,
         ctx: &RequestContext,
         instance: &Instance,
-        action: &Action,
+        action: &Transition,
         op: Op,
     ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
@@ -91,33 +42,41 @@ impl ComputeManager {
             Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if !inst
-            .task_state
-            .is_some_and(|t| action.expected.contains(&t))
-        {
+        if !action.expects(inst.task_state) {
             info!(instance = %uuid, task_state = ?inst.task_state, "{} already handled; nothing to do", action.event);
             return Ok(());
         }
         self.event(ctx, uuid, action.event, None).await;
         let nw = inst.network_info.clone();
         let d = &self.driver;
-        let result = match op {
-            Op::Reboot { hard } => d.reboot(&inst, &nw, hard).await,
-            Op::PowerOff { clean } => {
-                let timeout = if clean {
-                    self.cfg.default.shutdown_timeout
-                } else {
-                    0
-                };
-                d.power_off(&inst, timeout).await
+        // A guest (re)started on this host needs its bridges (they are gone
+        // after a host reboot), as Nova plugs VIFs before power-on.
+        let starts_guest = matches!(op, Op::Reboot { .. } | Op::PowerOn | Op::Resume);
+        let plugged = if starts_guest {
+            crate::vif::plug_vifs(d.as_ref(), &nw).await
+        } else {
+            Ok(())
+        };
+        let result = match plugged {
+            Err(e) => Err(e),
+            Ok(()) => match op {
+                Op::Reboot { hard } => d.reboot(&inst, &nw, hard).await,
+                Op::PowerOff { clean } => {
+                    let timeout = if clean {
+                        self.cfg.default.shutdown_timeout
+                    } else {
+                        0
+                    };
+                    d.power_off(&inst, timeout).await
+                }
+                Op::PowerOn => d.power_on(&inst, &nw).await,
+                Op::Pause => d.pause(&inst).await,
+                Op::Unpause => d.unpause(&inst).await,
+                Op::Suspend => d.suspend(&inst).await,
+                Op::Resume => d.resume(&inst, &nw).await,
             }
-            Op::PowerOn => d.power_on(&inst, &nw).await,
-            Op::Pause => d.pause(&inst).await,
-            Op::Unpause => d.unpause(&inst).await,
-            Op::Suspend => d.suspend(&inst).await,
-            Op::Resume => d.resume(&inst, &nw).await,
-        }
-        .map_err(virt_to_nova);
+            .map_err(virt_to_nova),
+        };
         match result {
             Ok(()) => {
                 let ps = d
@@ -125,21 +84,31 @@ impl ComputeManager {
                     .await
                     .map(|i| i.power_state)
                     .unwrap_or(power_state::NOSTATE);
-                let expected: Vec<Option<TaskState>> =
-                    action.expected.iter().map(|t| Some(*t)).collect();
-                self.conductor
+                if action.final_power_state.is_some_and(|want| want != ps) {
+                    warn!(instance = %uuid, power_state = ps, "{} left the guest {}", action.event, power_state::name(ps));
+                }
+                let done = self
+                    .conductor
                     .instance_update(
                         ctx,
                         uuid,
                         InstanceUpdate {
-                            vm_state: Some(action.final_vm_state),
+                            vm_state: action.final_vm_state,
                             task_state: Some(None),
                             power_state: Some(ps),
-                            expected_task_state: Some(expected),
+                            expected_task_state: Some(action.expected()),
                             ..Default::default()
                         },
                     )
-                    .await?;
+                    .await;
+                match done {
+                    Ok(_) => {}
+                    // Another action (a hard reboot over a soft one, a delete) took over.
+                    Err(NovaError::UnexpectedTaskStateError { actual, .. }) => {
+                        info!(instance = %uuid, task_state = %actual, "{} superseded; leaving the instance to it", action.event);
+                    }
+                    Err(e) => return Err(e),
+                }
                 self.event(ctx, uuid, action.event, Some(Ok(()))).await;
                 info!(instance = %uuid, "{} done", action.event);
             }
@@ -162,7 +131,7 @@ impl ComputeManager {
         instance: &Instance,
         image_id: &str,
     ) -> Result<(), NovaError> {
-        const EVENT: &str = "compute_snapshot_instance";
+        let t = &transitions::SNAPSHOT;
         let uuid = instance.uuid;
         let _lock = self.lock_instance(uuid).await;
         let step = |from: TaskState, to: Option<TaskState>| InstanceUpdate {
@@ -175,10 +144,11 @@ impl ComputeManager {
             .instance_update(
                 ctx,
                 uuid,
-                step(
-                    TaskState::ImageSnapshotPending,
-                    Some(TaskState::ImageSnapshot),
-                ),
+                InstanceUpdate {
+                    task_state: Some(Some(TaskState::ImageSnapshot)),
+                    expected_task_state: Some(t.expected()),
+                    ..Default::default()
+                },
             )
             .await
         {
@@ -191,7 +161,7 @@ impl ComputeManager {
             }
             Err(e) => return Err(e),
         };
-        self.event(ctx, uuid, EVENT, None).await;
+        self.event(ctx, uuid, t.event, None).await;
         let tmp = std::env::temp_dir().join(format!("nova-snapshot-{image_id}.qcow2"));
         let result: Result<(), NovaError> = async {
             self.driver
@@ -229,7 +199,7 @@ impl ComputeManager {
         match &result {
             Ok(()) => {
                 info!(instance = %uuid, image = %image_id, "snapshot uploaded");
-                self.event(ctx, uuid, EVENT, Some(Ok(()))).await;
+                self.event(ctx, uuid, t.event, Some(Ok(()))).await;
             }
             Err(e) => {
                 warn!(instance = %uuid, "snapshot failed: {e}");
@@ -248,7 +218,7 @@ impl ComputeManager {
                     created_at: None,
                 };
                 let _ = self.conductor.instance_fault_create(ctx, fault).await;
-                self.event(ctx, uuid, EVENT, Some(Err(e))).await;
+                self.event(ctx, uuid, t.event, Some(Err(e))).await;
             }
         }
         Ok(())

@@ -4,6 +4,7 @@ use crate::actions;
 use chrono::Utc;
 use nova_common::context::ReadDeleted;
 use nova_common::states::{power_state, TaskState, VmState};
+use nova_common::transitions;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_objects::{
     FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
@@ -313,17 +314,18 @@ impl ComputeManager {
 
     /// Nova's handling of a failed `_build_and_run_instance`: clean up; then,
     /// unless the build must not go elsewhere or rescheduling is disabled,
-    /// release the claim (un-assign host and node, back to SCHEDULING) and
-    /// cast `build_instances` to the conductor with this host's failure added
-    /// to the retry information. Otherwise ERROR with a fault. A delete that
-    /// raced the build owns the instance: nothing more is done.
+    /// put the instance back to SCHEDULING and cast `build_instances` to the
+    /// conductor with this host's failure added to the retry information:
+    /// the conductor releases the claim (a compute host never moves an
+    /// instance itself) and builds elsewhere. Otherwise ERROR with a fault.
+    /// A delete that raced the build owns the instance: nothing more is done.
     async fn build_failed(&self, ctx: &RequestContext, build: FailedBuild<'_>, e: NovaError) {
         use TaskState as T;
         let uuid = build.inst.uuid;
         warn!(instance = %uuid, "build failed: {e}");
         self.cleanup_build(ctx, build.inst).await;
         match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
-            Ok(i) if i.task_state == Some(T::Deleting) => {
+            Ok(i) if transitions::DELETE.expects(i.task_state) => {
                 info!(instance = %uuid, "deleted during the build");
                 self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
                 return;
@@ -345,13 +347,11 @@ impl ComputeManager {
         let reason = e.to_string();
         let mut retry = retry;
         retry.record_failure(self.host(), &build.node, &reason);
-        let released = self
+        let handed_back = self
             .update(
                 ctx,
                 uuid,
                 InstanceUpdate {
-                    host: Some(None),
-                    node: Some(None),
                     task_state: Some(Some(T::Scheduling)),
                     expected_task_state: Some(vec![
                         Some(T::Scheduling),
@@ -363,7 +363,7 @@ impl ComputeManager {
                 },
             )
             .await;
-        let inst = match released {
+        let inst = match handed_back {
             Ok(i) => i,
             Err(ue @ NovaError::UnexpectedTaskStateError { .. }) => {
                 info!(instance = %uuid, "not rescheduling (a delete came first): {ue}");
@@ -371,7 +371,7 @@ impl ComputeManager {
                 return;
             }
             Err(ue) => {
-                error!(instance = %uuid, "cannot release the claim to reschedule: {ue}");
+                error!(instance = %uuid, "cannot hand the build back to reschedule it: {ue}");
                 self.set_error(ctx, uuid, &e).await;
                 self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
                 return;
@@ -454,7 +454,7 @@ impl ComputeManager {
             .collect();
         let mut interrupted = Vec::new();
         for inst in &mine {
-            if inst.task_state == Some(TaskState::Deleting) {
+            if transitions::DELETE.expects(inst.task_state) {
                 info!(instance = %inst.uuid, "finishing an interrupted delete");
                 let _g = self.lock_instance(inst.uuid).await;
                 if let Err(e) = self.do_terminate(&ctx, inst).await {
@@ -465,6 +465,11 @@ impl ComputeManager {
             if inst.vm_state == VmState::Building {
                 interrupted.push(inst.uuid);
                 continue;
+            }
+            // Nova's init_host plugs every instance's VIFs: after a host
+            // reboot the bridges its guests use are gone.
+            if let Err(e) = crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await {
+                warn!(instance = %inst.uuid, "cannot plug VIFs: {e}");
             }
             // Keep the recorded power state in line with the hypervisor.
             let ps = match self.driver.get_info(inst).await {
@@ -562,7 +567,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
             }
             Err(e) => return Err(e),
         };
-        if inst.vm_state != VmState::Building || inst.task_state == Some(TaskState::Deleting) {
+        if inst.vm_state != VmState::Building || transitions::DELETE.expects(inst.task_state) {
             info!(instance = %uuid, vm_state = %inst.vm_state, "not building; nothing to do");
             return Ok(());
         }
@@ -625,13 +630,13 @@ impl nova_rpc::compute::Manager for ComputeManager {
         reboot_type: String,
     ) -> Result<(), NovaError> {
         let hard = reboot_type.eq_ignore_ascii_case("HARD");
-        self.run_action(
-            ctx,
-            &instance,
-            &actions::REBOOT,
-            actions::Op::Reboot { hard },
-        )
-        .await
+        let t = if hard {
+            &transitions::HARD_REBOOT
+        } else {
+            &transitions::SOFT_REBOOT
+        };
+        self.run_action(ctx, &instance, t, actions::Op::Reboot { hard })
+            .await
     }
 
     async fn stop_instance(
@@ -643,7 +648,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         self.run_action(
             ctx,
             &instance,
-            &actions::STOP,
+            &transitions::STOP,
             actions::Op::PowerOff {
                 clean: clean_shutdown,
             },
@@ -656,7 +661,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::START, actions::Op::PowerOn)
+        self.run_action(ctx, &instance, &transitions::START, actions::Op::PowerOn)
             .await
     }
 
@@ -665,7 +670,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::PAUSE, actions::Op::Pause)
+        self.run_action(ctx, &instance, &transitions::PAUSE, actions::Op::Pause)
             .await
     }
 
@@ -674,7 +679,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::UNPAUSE, actions::Op::Unpause)
+        self.run_action(ctx, &instance, &transitions::UNPAUSE, actions::Op::Unpause)
             .await
     }
 
@@ -683,7 +688,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::SUSPEND, actions::Op::Suspend)
+        self.run_action(ctx, &instance, &transitions::SUSPEND, actions::Op::Suspend)
             .await
     }
 
@@ -692,7 +697,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
-        self.run_action(ctx, &instance, &actions::RESUME, actions::Op::Resume)
+        self.run_action(ctx, &instance, &transitions::RESUME, actions::Op::Resume)
             .await
     }
 

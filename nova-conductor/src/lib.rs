@@ -10,9 +10,13 @@
 //! on the scheduler; since builds never hold the proxy's window, the compute
 //! hosts' database calls never wait behind them. The scheduler itself never
 //! calls the conductor while the conductor waits on it.
+//!
+//! Every request, in both namespaces, is first authorized by its caller
+//! (`policy`): compute hosts may touch only what is theirs.
 
 mod compute_task;
 mod manager;
+mod policy;
 
 use nova_common::NovaConfig;
 use nova_db::Db;
@@ -23,8 +27,17 @@ use tracing::{info, warn};
 
 pub use compute_task::ComputeTaskManager;
 pub use manager::ConductorManager;
+pub use policy::ConductorPolicy;
 
 pub const BINARY: &str = "nova-conductor";
+
+fn policy_users(transport: &nova_rpc::Transport) -> Vec<String> {
+    transport
+        .trust()
+        .control_plane_users()
+        .map(str::to_string)
+        .collect()
+}
 
 pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
     let url = cfg.require_database().map_err(|e| e.to_string())?;
@@ -34,17 +47,29 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     db.check_schema().await.map_err(|e| e.to_string())?;
     let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
     let host = &cfg.default.host;
-    let proxy = Arc::new(ConductorManager::new(db.clone()));
+    let proxy = Arc::new(ConductorManager::new(db.clone(), cfg.quota.clone()));
     let tasks = Arc::new(ComputeTaskManager::new(
         db.clone(),
         transport.clone(),
         cfg.clone(),
     ));
+    let policy = Arc::new(ConductorPolicy::new(db.clone()));
+    info!(
+        control_plane = ?policy_users(&transport),
+        "trusting these broker users as the control plane; compute hosts only with what is theirs"
+    );
     let proxy_server = nova_rpc::conductor::server(&transport, host)
-        .endpoint(nova_rpc::conductor::endpoint(proxy))
-        .endpoint(nova_rpc::compute_task::endpoint(tasks.clone()));
-    let task_server = nova_rpc::compute_task::server(&transport, host)
-        .endpoint(nova_rpc::compute_task::endpoint(tasks.clone()));
+        .endpoint(nova_rpc::conductor::endpoint_with_policy(
+            proxy,
+            policy.clone(),
+        ))
+        .endpoint(nova_rpc::compute_task::endpoint_with_policy(
+            tasks.clone(),
+            policy.clone(),
+        ));
+    let task_server = nova_rpc::compute_task::server(&transport, host).endpoint(
+        nova_rpc::compute_task::endpoint_with_policy(tasks.clone(), policy),
+    );
     // Our queues exist before we announce ourselves: nothing sent to us is lost.
     for server in [&proxy_server, &task_server] {
         server

@@ -1,7 +1,13 @@
 //! A whole cloud for end-to-end tests: a fresh PostgreSQL database, a fresh
 //! RabbitMQ vhost, a real Glance (from the project's venv) holding one
 //! image, and the real nova binaries as separate processes from one
-//! nova.conf (plus a per-compute override file).
+//! nova.conf, plus a controller file with the database connection (for
+//! nova-conductor and nova-manage only) and a per-compute override file.
+//!
+//! As deployed, each compute host connects to RabbitMQ as its own broker
+//! user, made by `nova-manage rabbit create_compute_user` (and deleted with
+//! the cloud), and holds no database credentials; the control plane keeps
+//! `guest`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -75,7 +81,12 @@ pub struct Cloud {
     pub image_id: String,
     pub db: String,
     pub vhost: String,
+    /// The nova.conf every daemon reads.
     pub conf: PathBuf,
+    /// `[database] connection`: read by nova-conductor and nova-manage only.
+    pub controller_conf: PathBuf,
+    /// Compute hosts' broker users, deleted with the cloud.
+    broker_users: Vec<String>,
     pub daemons: Vec<Daemon>,
     pub http: reqwest::Client,
 }
@@ -238,7 +249,6 @@ impl Cloud {
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
                  compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
                  instance_name_template = {prefix}-%08x\n\
-                 [database]\nconnection = {db_url}\n\
                  {auth}\
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
@@ -247,16 +257,23 @@ impl Cloud {
                 state = dir.join("state").display(),
                 bridge = bridge_name(&id),
                 prefix = instance_name_prefix(&id),
-                db_url = db_url(&db),
                 debug = std::env::var("NOVA_E2E_DEBUG").is_ok(),
                 vnc = free_port(),
             ),
+        )
+        .unwrap();
+        let controller_conf = dir.join("controller.conf");
+        std::fs::write(
+            &controller_conf,
+            format!("[database]\nconnection = {}\n", db_url(&db)),
         )
         .unwrap();
         let manage = |args: &[&str]| {
             run(Command::new(bin_path("nova-manage"))
                 .arg("--config-file")
                 .arg(&conf)
+                .arg("--config-file")
+                .arg(&controller_conf)
                 .args(args))
         };
         manage(&["db", "sync"]);
@@ -283,12 +300,18 @@ impl Cloud {
             db,
             vhost,
             conf: conf.clone(),
+            controller_conf: controller_conf.clone(),
+            broker_users: vec![],
             dir,
             daemons: vec![],
             http,
         };
-        for d in [
+        cloud.spawn(
             "nova-conductor",
+            "nova-conductor",
+            std::slice::from_ref(&controller_conf),
+        );
+        for d in [
             "nova-scheduler",
             "nova-network",
             "nova-api",
@@ -298,8 +321,7 @@ impl Cloud {
         }
         let mut hosts = vec![];
         for c in computes(&id) {
-            cloud.write_compute_conf(&c);
-            let over = cloud.compute_conf(&c.host);
+            let over = cloud.compute_conf(&c.host, c.driver, &c.conf);
             cloud.spawn(&format!("nova-compute@{}", c.host), "nova-compute", &[over]);
             hosts.push(c.host);
         }
@@ -308,21 +330,27 @@ impl Cloud {
         cloud
     }
 
-    /// The override file of a compute host (`[DEFAULT] host`, `compute_driver`, its extra config).
-    pub fn compute_conf(&self, host: &str) -> PathBuf {
-        self.dir.join(format!("{host}.conf"))
-    }
-
-    /// (Re)write a compute host's override file; a restart of the compute reads it.
-    pub fn write_compute_conf(&self, c: &ComputeHost) {
+    /// Compute host `host`'s override file: its name and driver, `extra`, and
+    /// the lines `nova-manage rabbit create_compute_user` prints (its own
+    /// broker user in this cloud's vhost). No database connection. Written
+    /// again (with a new broker password) for a host that has one: a restart
+    /// of that compute reads it.
+    pub fn compute_conf(&mut self, host: &str, driver: &str, extra: &str) -> PathBuf {
+        let lines = run(Command::new(bin_path("nova-manage"))
+            .arg("--config-file")
+            .arg(&self.conf)
+            .args(["rabbit", "create_compute_user", host]));
+        let user = nova_common::trust::compute_user(host);
+        if !self.broker_users.contains(&user) {
+            self.broker_users.push(user);
+        }
+        let over = self.dir.join(format!("{host}.conf"));
         std::fs::write(
-            self.compute_conf(&c.host),
-            format!(
-                "[DEFAULT]\nhost = {}\ncompute_driver = {}\n{}\n",
-                c.host, c.driver, c.conf
-            ),
+            &over,
+            format!("[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n{extra}\n{lines}"),
         )
         .unwrap();
+        over
     }
 
     /// Wait until nova-scheduler has these compute hosts in its host states
@@ -694,6 +722,11 @@ impl Drop for Cloud {
         let _ = Command::new("rabbitmqctl")
             .args(["-q", "delete_vhost", &self.vhost])
             .output();
+        for user in &self.broker_users {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-q", "delete_user", user])
+                .output();
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

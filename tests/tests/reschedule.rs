@@ -115,7 +115,7 @@ async fn failed_builds_are_rescheduled_to_another_host() {
     delete_all(&cloud, &ids.iter().chain(&one).cloned().collect::<Vec<_>>()).await;
 
     // Both hosts fail: ERROR, with a fault naming both hosts and why.
-    cloud.write_compute_conf(&ComputeHost::fake(good.clone(), FAILING));
+    cloud.compute_conf(&good, "fake.FakeDriver", FAILING);
     cloud.restart(&format!("nova-compute@{good}"));
     let doomed = boot(&cloud, "doomed", 1).await;
     let srv = settled(&cloud, &doomed[0]).await;

@@ -173,6 +173,14 @@ nova_errors! {
     Invalid { reason } => 400, "Unacceptable parameters.";
     ImageNotActive { image_id } => 400, "Image {image_id} is not active.";
     ImageUnacceptable { image_id, reason } => 400, "Image {image_id} is unacceptable: {reason}";
+    /// A request refused as a whole; Nova raises it with its own message.
+    InvalidRequest { reason } => 400, "{reason}";
+    FlavorDiskTooSmall {} => 400, "Flavor's disk is too small for requested image.";
+    FlavorMemoryTooSmall {} => 400, "Flavor's memory is too small for requested image.";
+    /// The instance has no host yet (or is still building): nothing to ask it.
+    InstanceNotReady { instance_id } => 400, "Instance {instance_id} is not ready";
+    InvalidKeypair { reason } => 400, "Keypair data is invalid: {reason}";
+    KeypairLimitExceeded {} => 403, "Maximum number of key pairs exceeded";
     PolicyNotAuthorized { action } => 403, "Policy doesn't allow {action} to be performed.";
     NotAuthorized { reason } => 403, "Not authorized.";
     QuotaExceeded { overs, req, used, allowed } => 403,

@@ -6,8 +6,8 @@ use crate::{db_err, is_unique_violation, parse_uuid, Db};
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
 use nova_objects::{
-    Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceCreate, InstanceFault,
-    InstanceFilters, InstanceUpdate, NetworkInfo,
+    allowed_instances, Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceCreate,
+    InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, QuotaUsage,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -170,93 +170,75 @@ impl Db {
     /// Create an instance with its flavor, metadata and the `create` action.
     pub async fn instance_create(&self, v: &InstanceCreate) -> Result<Instance, NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let uuid = v.uuid.to_string();
-        let f = &v.flavor;
-        sqlx::query(
-            "INSERT INTO instances (uuid, user_id, project_id, display_name, display_description,
-                hostname, image_ref, instance_type_id, memory_mb, vcpus, root_gb, ephemeral_gb,
-                vm_state, task_state, power_state, availability_zone, key_name, key_data, user_data,
-                reservation_id, launch_index, access_ip_v4, access_ip_v6, config_drive,
-                kernel_id, ramdisk_id, updated_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,'building','scheduling',0,
-                     $13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now())",
-        )
-        .bind(&uuid)
-        .bind(&v.user_id)
-        .bind(&v.project_id)
-        .bind(&v.display_name)
-        .bind(&v.display_description)
-        .bind(&v.hostname)
-        .bind(&v.image_ref)
-        .bind(f.id as i32)
-        .bind(f.memory_mb as i32)
-        .bind(f.vcpus as i32)
-        .bind(f.root_gb as i32)
-        .bind(f.ephemeral_gb as i32)
-        .bind(&v.availability_zone)
-        .bind(&v.key_name)
-        .bind(&v.key_data)
-        .bind(&v.user_data)
-        .bind(&v.reservation_id)
-        .bind(v.launch_index)
-        .bind(&v.access_ip_v4)
-        .bind(&v.access_ip_v6)
-        .bind(&v.config_drive)
-        .bind(&v.kernel_id)
-        .bind(&v.ramdisk_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                NovaError::InstanceExists {
-                    instance_name: uuid.clone(),
-                }
-            } else {
-                db_err(e)
-            }
-        })?;
-        sqlx::query("INSERT INTO instance_extra (instance_uuid, flavor) VALUES ($1, $2)")
-            .bind(&uuid)
-            .bind(serde_json::to_string(f)?)
+        insert_instance(&mut tx, v).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.instance_get_by_uuid(v.uuid, false).await
+    }
+
+    /// Create as many of `values` as the project's quota allows, at least
+    /// `min_count` (Nova's `_check_num_instances_quota`: a request for
+    /// min..max instances gets max when it fits, else the most that fits),
+    /// or none: QuotaExceeded naming the first resource over its limit.
+    /// Checking and inserting happen in one transaction under a per-project
+    /// lock, so concurrent requests can never overrun the quota together.
+    /// `defaults` are the `[quota]` limits; the project's overrides win.
+    pub async fn instance_create_within_quota(
+        &self,
+        values: &[InstanceCreate],
+        min_count: usize,
+        defaults: &BTreeMap<String, i64>,
+    ) -> Result<Vec<Instance>, NovaError> {
+        let Some(first) = values.first() else {
+            return Ok(vec![]);
+        };
+        let project = &first.project_id;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('nova-quota:' || $1))")
+            .bind(project)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')",
-        )
-        .bind(&uuid)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        for (table, m) in [
-            ("instance_metadata", &v.metadata),
-            ("instance_system_metadata", &v.system_metadata),
-        ] {
-            for (k, val) in m {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO {table} (instance_uuid, key, value) VALUES ($1, $2, $3)"
-                )))
-                .bind(&uuid)
-                .bind(k)
-                .bind(val)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            }
+        let mut limits = defaults.clone();
+        let rows = sqlx::query("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
+            .bind(project)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for r in &rows {
+            limits.insert(
+                r.try_get::<String, _>(0).map_err(db_err)?,
+                r.try_get::<i32, _>(1).map_err(db_err)? as i64,
+            );
         }
-        sqlx::query(
-            "INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id, start_time)
-             VALUES ('create', $1, $2, $3, $4, now())",
+        let used = sqlx::query(
+            "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint
+             FROM instances WHERE project_id = $1 AND deleted = 0",
         )
-        .bind(&uuid)
-        .bind(&v.request_id)
-        .bind(&v.user_id)
-        .bind(&v.project_id)
-        .execute(&mut *tx)
+        .bind(project)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        let used = QuotaUsage {
+            instances: used.try_get(0).map_err(db_err)?,
+            cores: used.try_get(1).map_err(db_err)?,
+            ram: used.try_get(2).map_err(db_err)?,
+        };
+        let count = allowed_instances(
+            &limits,
+            &used,
+            &first.flavor,
+            min_count as i64,
+            values.len() as i64,
+        )?;
+        for v in &values[..count as usize] {
+            insert_instance(&mut tx, v).await?;
+        }
         tx.commit().await.map_err(db_err)?;
-        self.instance_get_by_uuid(v.uuid, false).await
+        let mut out = Vec::with_capacity(count as usize);
+        for v in &values[..count as usize] {
+            out.push(self.instance_get_by_uuid(v.uuid, false).await?);
+        }
+        Ok(out)
     }
 
     pub async fn instance_get_by_uuid(
@@ -316,8 +298,13 @@ impl Db {
             q.push(" AND updated_at >= ").push_bind(t);
         }
         if let Some(m) = f.marker {
-            let row = sqlx::query("SELECT created_at, id FROM instances WHERE uuid = $1")
+            // The marker must be one of the instances the filters could list:
+            // another project's server is as unknown as a random id.
+            let row = sqlx::query(
+                "SELECT created_at, id FROM instances WHERE uuid = $1 AND ($2::text IS NULL OR project_id = $2)",
+            )
                 .bind(m.to_string())
+                .bind(f.project_id.clone())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -683,4 +670,95 @@ impl Db {
         }
         Ok(actions)
     }
+}
+
+/// Insert one instance with its extra, info cache, metadata and `create` action.
+async fn insert_instance(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    v: &InstanceCreate,
+) -> Result<(), NovaError> {
+    let uuid = v.uuid.to_string();
+    let f = &v.flavor;
+    sqlx::query(
+        "INSERT INTO instances (uuid, user_id, project_id, display_name, display_description,
+                hostname, image_ref, instance_type_id, memory_mb, vcpus, root_gb, ephemeral_gb,
+                vm_state, task_state, power_state, availability_zone, key_name, key_data, user_data,
+                reservation_id, launch_index, access_ip_v4, access_ip_v6, config_drive,
+                kernel_id, ramdisk_id, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,'building','scheduling',0,
+                     $13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now())",
+    )
+    .bind(&uuid)
+    .bind(&v.user_id)
+    .bind(&v.project_id)
+    .bind(&v.display_name)
+    .bind(&v.display_description)
+    .bind(&v.hostname)
+    .bind(&v.image_ref)
+    .bind(f.id as i32)
+    .bind(f.memory_mb as i32)
+    .bind(f.vcpus as i32)
+    .bind(f.root_gb as i32)
+    .bind(f.ephemeral_gb as i32)
+    .bind(&v.availability_zone)
+    .bind(&v.key_name)
+    .bind(&v.key_data)
+    .bind(&v.user_data)
+    .bind(&v.reservation_id)
+    .bind(v.launch_index)
+    .bind(&v.access_ip_v4)
+    .bind(&v.access_ip_v6)
+    .bind(&v.config_drive)
+    .bind(&v.kernel_id)
+    .bind(&v.ramdisk_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            NovaError::InstanceExists {
+                instance_name: uuid.clone(),
+            }
+        } else {
+            db_err(e)
+        }
+    })?;
+    sqlx::query("INSERT INTO instance_extra (instance_uuid, flavor) VALUES ($1, $2)")
+        .bind(&uuid)
+        .bind(serde_json::to_string(f)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    sqlx::query("INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')")
+        .bind(&uuid)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    for (table, m) in [
+        ("instance_metadata", &v.metadata),
+        ("instance_system_metadata", &v.system_metadata),
+    ] {
+        for (k, val) in m {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {table} (instance_uuid, key, value) VALUES ($1, $2, $3)"
+            )))
+            .bind(&uuid)
+            .bind(k)
+            .bind(val)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+    }
+    sqlx::query(
+            "INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id, start_time)
+             VALUES ('create', $1, $2, $3, $4, now())",
+        )
+        .bind(&uuid)
+        .bind(&v.request_id)
+        .bind(&v.user_id)
+        .bind(&v.project_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }

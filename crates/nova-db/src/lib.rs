@@ -36,6 +36,11 @@ pub fn db_err(e: sqlx::Error) -> NovaError {
         NovaError::DBConnectionError {
             reason: e.to_string(),
         }
+    } else if let Some(reason) = data_exception(&e) {
+        // The caller's value cannot be stored or used (a NUL character, a
+        // value too long for its column, an invalid regular expression in
+        // a `name` filter): the caller's mistake, a 400, not a 500.
+        NovaError::InvalidInput { reason }
     } else {
         NovaError::DBError {
             reason: e.to_string(),
@@ -56,6 +61,16 @@ pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
             c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
         }),
         _ => false,
+    }
+}
+
+/// SQLSTATE class 22, "data exception": the message PostgreSQL gave.
+fn data_exception(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("22")) => {
+            Some(d.message().to_string())
+        }
+        _ => None,
     }
 }
 

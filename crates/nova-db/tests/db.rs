@@ -484,3 +484,87 @@ async fn unique_violations_are_the_matching_exists_errors() {
     );
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn concurrent_creates_never_overrun_the_quota() {
+    let t = fresh().await;
+    let flavor = t.db.flavor_get_by_flavor_id("1").await.unwrap();
+    let defaults: std::collections::BTreeMap<String, i64> = [
+        ("instances".to_string(), 10),
+        ("cores".to_string(), -1),
+        ("ram".to_string(), -1),
+    ]
+    .into();
+    let batch = |n: usize| -> Vec<InstanceCreate> {
+        (0..n)
+            .map(|i| InstanceCreate {
+                uuid: Uuid::new_v4(),
+                user_id: "u".into(),
+                project_id: "pq".into(),
+                display_name: format!("vm-{i}"),
+                hostname: format!("vm-{i}"),
+                image_ref: "img".into(),
+                flavor: flavor.clone(),
+                reservation_id: "r-q".into(),
+                request_id: "req-q".into(),
+                launch_index: i as i32,
+                ..Default::default()
+            })
+            .collect()
+    };
+    // Three requests for 8 (at least 8) at once: one gets them, the others QuotaExceeded.
+    let (b1, b2, b3) = (batch(8), batch(8), batch(8));
+    let (a, b, c) = tokio::join!(
+        t.db.instance_create_within_quota(&b1, 8, &defaults),
+        t.db.instance_create_within_quota(&b2, 8, &defaults),
+        t.db.instance_create_within_quota(&b3, 8, &defaults),
+    );
+    let made: Vec<usize> = [&a, &b, &c]
+        .iter()
+        .map(|r| r.as_ref().map(|v| v.len()).unwrap_or(0))
+        .collect();
+    assert_eq!(made.iter().sum::<usize>(), 8, "{made:?}");
+    for r in [&a, &b, &c] {
+        if let Err(e) = r {
+            assert!(matches!(e, NovaError::QuotaExceeded { .. }), "{e:?}");
+        }
+    }
+    // min 1, max 8: the 2 that are left.
+    let rest =
+        t.db.instance_create_within_quota(&batch(8), 1, &defaults)
+            .await
+            .unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(t.db.quota_usage("pq").await.unwrap().instances, 10);
+    // A project override wins over the default.
+    t.db.quota_update("pq", &[("instances".to_string(), 11)].into())
+        .await
+        .unwrap();
+    let one =
+        t.db.instance_create_within_quota(&batch(3), 1, &defaults)
+            .await
+            .unwrap();
+    assert_eq!(one.len(), 1);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn values_postgresql_cannot_take_are_invalid_input() {
+    let t = fresh().await;
+    // A bad regular expression in the `name` filter.
+    for name in ["[", "*"] {
+        let e =
+            t.db.instance_get_all_by_filters(&InstanceFilters {
+                name: Some(name.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, NovaError::InvalidInput { .. }), "{name}: {e:?}");
+        assert_eq!(e.http_code(), 400);
+    }
+    // A NUL character in a stored string.
+    let e = t.db.keypair_get("u\0ser", "k").await.unwrap_err();
+    assert!(matches!(e, NovaError::InvalidInput { .. }), "{e:?}");
+    t.drop_db().await;
+}

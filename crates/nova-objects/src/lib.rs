@@ -791,6 +791,47 @@ pub struct QuotaUsage {
     pub ram: i64,
 }
 
+/// Nova's `_check_num_instances_quota` arithmetic: how many instances fit: `max` if they all do, else as many as the
+/// tightest resource allows if that is at least `min`.
+pub fn allowed_instances(
+    limits: &BTreeMap<String, i64>,
+    used: &QuotaUsage,
+    flavor: &Flavor,
+    min: i64,
+    max: i64,
+) -> Result<i64, nova_common::NovaError> {
+    let resources = [
+        ("instances", used.instances, 1),
+        ("cores", used.cores, flavor.vcpus),
+        ("ram", used.ram, flavor.memory_mb),
+    ];
+    let mut fits = max;
+    let mut first_over = None;
+    for (res, used, each) in resources {
+        let allowed = limits.get(res).copied().unwrap_or(-1);
+        if allowed < 0 || used + max * each <= allowed {
+            continue;
+        }
+        first_over.get_or_insert((res, used, each, allowed));
+        let headroom = if each > 0 {
+            (allowed - used).max(0) / each
+        } else {
+            max
+        };
+        fits = fits.min(headroom);
+    }
+    match first_over {
+        None => Ok(max),
+        Some(_) if fits >= min => Ok(fits),
+        Some((res, used, each, allowed)) => Err(nova_common::NovaError::QuotaExceeded {
+            overs: res.into(),
+            req: (max * each).to_string(),
+            used: used.to_string(),
+            allowed: allowed.to_string(),
+        }),
+    }
+}
+
 /// Instance actions as Nova names them (`nova.compute.instance_actions`).
 pub mod instance_actions {
     pub const CREATE: &str = "create";
@@ -813,6 +854,37 @@ mod tests {
         assert!(v.get("node").is_none());
         let back: InstanceUpdate = serde_json::from_value(v).expect("de");
         assert_eq!(back, u);
+    }
+
+    #[test]
+    fn quota_takes_as_many_instances_as_fit_down_to_min_count() {
+        let limits: BTreeMap<String, i64> = [("instances", 10), ("cores", 20), ("ram", 4096)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let used = QuotaUsage {
+            instances: 2,
+            cores: 2,
+            ram: 1024,
+        };
+        let f = Flavor {
+            vcpus: 1,
+            memory_mb: 1024,
+            ..Default::default()
+        };
+        assert_eq!(allowed_instances(&limits, &used, &f, 1, 3).ok(), Some(3));
+        // RAM leaves room for 3 of 5.
+        assert_eq!(allowed_instances(&limits, &used, &f, 1, 5).ok(), Some(3));
+        let e = allowed_instances(&limits, &used, &f, 4, 5).expect_err("4 do not fit");
+        assert_eq!(
+            e.to_string(),
+            "Quota exceeded for ram: Requested 5120, but already used 1024 of 4096 ram"
+        );
+        let unlimited = BTreeMap::from([("ram".to_string(), -1)]);
+        assert_eq!(
+            allowed_instances(&unlimited, &used, &f, 50, 50).ok(),
+            Some(50)
+        );
     }
 
     #[test]

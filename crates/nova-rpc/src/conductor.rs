@@ -42,6 +42,9 @@ crate::rpc_api! {
     /// Instances, their faults and their actions.
     trait Instances {
         call fn instance_create(values: InstanceCreate) -> Instance;
+        /// Create as many of `values` as the project's quota allows (at least `min_count`)
+        /// in one transaction under a per-project lock, or none (QuotaExceeded).
+        call fn instance_create_within_quota(values: Vec<InstanceCreate>, min_count: i64) -> Vec<Instance>;
         call fn instance_get_by_uuid(instance_uuid: Uuid) -> Instance;
         call fn instance_get_all_by_filters(filters: InstanceFilters) -> Vec<Instance>;
         /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.

@@ -8,7 +8,9 @@
 //! - `Client`: typed methods that call or cast (Nova's `rpcapi.py`), sending
 //!   the API's `version` and `namespace` with every message;
 //! - `endpoint`, `server`, `serve`: the server side (see [`server`]), which
-//!   refuses a message its endpoints' namespace, version or methods cannot serve.
+//!   refuses a message its endpoints' namespace, version or methods cannot
+//!   serve, or whose caller the endpoint's policy does not allow
+//!   (`endpoint_with_policy`; `endpoint` serves the control plane only).
 
 pub mod envelope;
 pub mod server;
@@ -167,18 +169,33 @@ macro_rules! rpc_api {
             }
         }
 
-        /// This namespace's endpoint, served by `manager`, for a [`Server`]($crate::server::Server).
+        /// This namespace's endpoint, served by `manager` for the control
+        /// plane only ([`ControlPlaneOnly`]($crate::server::ControlPlaneOnly)),
+        /// for a [`Server`]($crate::server::Server).
         pub fn endpoint<M: Manager>(manager: std::sync::Arc<M>) -> $crate::server::Endpoint {
+            endpoint_with_policy(manager, std::sync::Arc::new($crate::server::ControlPlaneOnly))
+        }
+
+        /// This namespace's endpoint, served by `manager` for whom `policy` allows.
+        pub fn endpoint_with_policy<M: Manager, P: $crate::server::Policy<Request>>(
+            manager: std::sync::Arc<M>,
+            policy: std::sync::Arc<P>,
+        ) -> $crate::server::Endpoint {
             $crate::server::Endpoint {
                 namespace: NAMESPACE,
                 version: VERSION,
                 methods: METHODS,
-                handler: std::sync::Arc::new(move |ctx, call| {
+                handler: std::sync::Arc::new(move |caller, ctx, call| {
                     let m = manager.clone();
+                    let policy = policy.clone();
                     Box::pin(async move {
                         let method = call["method"].as_str().unwrap_or_default().to_string();
                         let req: Request = serde_json::from_value(call)
                             .map_err(|e| $crate::server::malformed_args(&method, e))?;
+                        let ctx = policy
+                            .authorize(&caller, ctx, &req)
+                            .await
+                            .inspect_err($crate::server::log_refusal)?;
                         dispatch(&*m, &ctx, req).await
                     })
                 }),

@@ -2,12 +2,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_common::{NovaConfig, NovaError, RequestContext};
+use nova_common::{NovaError, RequestContext};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+mod common;
+use common::Vhost;
 
 mod echo {
     nova_rpc::rpc_api! {
@@ -76,49 +79,6 @@ impl echo::Manager for Echo {
     async fn bump(&self, _: &RequestContext, by: usize) -> Result<(), NovaError> {
         self.bumps.fetch_add(by, Ordering::SeqCst);
         Ok(())
-    }
-}
-
-struct Vhost(String);
-
-impl Vhost {
-    fn new() -> Self {
-        let name = format!("nova_rpc_test_{}", uuid::Uuid::new_v4().simple());
-        assert!(Command::new("rabbitmqctl")
-            .args(["-q", "add_vhost", &name])
-            .status()
-            .unwrap()
-            .success());
-        assert!(Command::new("rabbitmqctl")
-            .args([
-                "-q",
-                "set_permissions",
-                "-p",
-                &name,
-                "guest",
-                ".*",
-                ".*",
-                ".*"
-            ])
-            .status()
-            .unwrap()
-            .success());
-        Vhost(name)
-    }
-    fn config(&self, timeout: u64) -> NovaConfig {
-        NovaConfig::parse_text(&format!(
-            "[DEFAULT]\nhost = h1\nrpc_response_timeout = {timeout}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{}\n",
-            self.0
-        ))
-        .unwrap()
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl")
-            .args(["-q", "delete_vhost", &self.0])
-            .status();
     }
 }
 

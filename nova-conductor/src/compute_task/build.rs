@@ -14,8 +14,9 @@
 //! Every step is idempotent, so a redelivered message does no harm: a first
 //! build only schedules an instance still SCHEDULING and unassigned (one
 //! that was assigned gets its build cast again), a reschedule only an
-//! instance a compute host handed back (SCHEDULING, unassigned), and a
-//! claim only takes an unassigned instance.
+//! instance a compute host handed back (SCHEDULING, on a host it failed on
+//! or already released; one it claimed elsewhere gets its build cast
+//! again), and a claim only takes an unassigned instance.
 
 use super::ComputeTaskManager;
 use crate::manager::retry_on_disconnect;
@@ -23,8 +24,8 @@ use nova_common::states::{TaskState, VmState};
 use nova_common::{NovaError, RequestContext};
 use nova_db::Claim;
 use nova_objects::{
-    FilterProperties, ImageMeta, Instance, RequestSpec, ResourceRequest, SchedulerRetries,
-    Selection,
+    FilterProperties, ImageMeta, Instance, InstanceUpdate, RequestSpec, ResourceRequest,
+    SchedulerRetries, Selection,
 };
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -167,7 +168,11 @@ impl ComputeTaskManager {
     }
 
     /// Nova's `build_instances` for a reschedule: the build failed on the
-    /// last host of `filter_properties.retry`, which released the instance.
+    /// last host of `filter_properties.retry`, which handed the instance back
+    /// (SCHEDULING, still assigned to it). Release that host's claim, then
+    /// build elsewhere. What the compute host sent is not trusted for more
+    /// than its own failure: the flavor comes from the instance, the image
+    /// must be the instance's, alternates must still be up and enabled.
     pub(crate) async fn reschedule(
         &self,
         ctx: &RequestContext,
@@ -177,33 +182,15 @@ impl ComputeTaskManager {
         spec: &RequestSpec,
         host_list: Vec<Selection>,
     ) {
-        // Only an instance its compute host handed back; a redelivered
-        // message finds it gone, building, or claimed by this reschedule
-        // with its cast perhaps lost (then cast again: the compute host
-        // ignores a build it already did).
-        let claimed = match self.read_instance(uuid).await {
+        let inst = match self.read_instance(uuid).await {
             Ok(i)
                 if i.vm_state == VmState::Building
                     && i.task_state == Some(TaskState::Scheduling) =>
             {
-                match (i.host, i.node) {
-                    (Some(h), Some(n))
-                        if filter_properties
-                            .retry
-                            .as_ref()
-                            .is_some_and(|r| !r.tried(&h)) =>
-                    {
-                        Some((h, n))
-                    }
-                    (None, _) => None,
-                    (h, _) => {
-                        info!(instance = %uuid, host = ?h, "not waiting for a reschedule; skipping");
-                        return;
-                    }
-                }
+                i
             }
             Ok(i) => {
-                info!(instance = %uuid, vm_state = %i.vm_state, host = ?i.host, "not waiting for a reschedule; skipping");
+                info!(instance = %uuid, vm_state = %i.vm_state, task_state = ?i.task_state, "not waiting for a reschedule; skipping");
                 return;
             }
             Err(e) => {
@@ -211,6 +198,26 @@ impl ComputeTaskManager {
                 return;
             }
         };
+        // A redelivered message may find the instance claimed by this very
+        // reschedule, its cast perhaps lost: cast again (the compute host
+        // ignores a build it already did).
+        let claimed_here = match (&inst.host, &inst.node, &filter_properties.retry) {
+            (Some(h), Some(n), Some(r)) if !r.tried(h) => Some((h.clone(), n.clone())),
+            _ => None,
+        };
+        if claimed_here.is_none() && inst.host.is_some() {
+            // Release the failed host's claim: un-assigned, its usage recomputed.
+            let release = InstanceUpdate {
+                host: Some(None),
+                node: Some(None),
+                expected_task_state: Some(vec![Some(TaskState::Scheduling)]),
+                ..Default::default()
+            };
+            if let Err(e) = self.db.instance_update(uuid, &release).await {
+                info!(instance = %uuid, "not rescheduling (changed meanwhile): {e}");
+                return;
+            }
+        }
         let Some(mut retry) = filter_properties.retry else {
             let e = NovaError::NoValidHost {
                 reason: "The build failed and rescheduling is disabled.".into(),
@@ -232,7 +239,22 @@ impl ComputeTaskManager {
             self.set_error_with_fault(ctx, uuid, &e, None).await;
             return;
         }
-        if let Some((host, node)) = claimed {
+        if image.id != inst.image_ref {
+            let e = NovaError::BuildAbortException {
+                instance_uuid: uuid.to_string(),
+                reason: format!("the image handed back ({}) is not the instance's", image.id),
+            };
+            warn!(instance = %uuid, "{e}");
+            self.set_error_with_fault(ctx, uuid, &e, None).await;
+            return;
+        }
+        let mut spec = spec.clone();
+        spec.instance_uuid = uuid;
+        spec.flavor = inst.flavor.clone();
+        spec.project_id = inst.project_id.clone();
+        spec.user_id = inst.user_id.clone();
+        spec.image = image.clone();
+        if let Some((host, node)) = claimed_here {
             info!(instance = %uuid, %host, "re-casting the rescheduled build of an already claimed instance");
             let sel = Selection {
                 service_host: host.clone(),
@@ -245,16 +267,15 @@ impl ComputeTaskManager {
                 .filter(|s| s.service_host != host)
                 .collect();
             if let Err(e) = self
-                .cast_build(ctx, uuid, spec, image, Some(retry), &sel, rest)
+                .cast_build(ctx, uuid, &spec, image, Some(retry), &sel, rest)
                 .await
             {
                 self.set_error_with_fault(ctx, uuid, &e, None).await;
             }
             return;
         }
+        let host_list = self.usable(host_list).await;
         info!(instance = %uuid, attempt = retry.num_attempts, "rescheduling: {}", retry.summary());
-        let mut spec = spec.clone();
-        spec.instance_uuid = uuid;
         spec.num_instances = 1;
         spec.num_attempts = retry.num_attempts;
         for h in &retry.hosts {
@@ -302,6 +323,36 @@ impl ComputeTaskManager {
                 self.set_error_with_fault(ctx, uuid, &e, None).await;
             }
         }
+    }
+
+    /// The alternates whose nova-compute is still up and enabled (they were
+    /// chosen a while ago, and handed back by a compute host).
+    async fn usable(&self, host_list: Vec<Selection>) -> Vec<Selection> {
+        if host_list.is_empty() {
+            return host_list;
+        }
+        let services = match retry_on_disconnect("service_get_all", || self.db.service_get_all())
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("cannot check the alternates' services, asking the scheduler instead: {e}");
+                return Vec::new();
+            }
+        };
+        let now = chrono::Utc::now();
+        let down_time = self.cfg.default.service_down_time;
+        host_list
+            .into_iter()
+            .filter(|sel| {
+                services.iter().any(|s| {
+                    s.host == sel.service_host
+                        && s.binary == "nova-compute"
+                        && !s.disabled
+                        && s.is_up(now, down_time)
+                })
+            })
+            .collect()
     }
 
     /// Claim the first host of `host_list` not tried before that still has

@@ -116,8 +116,10 @@ impl ComputeTaskManager {
     }
 
     /// Builds nothing will finish: instances still building on a compute
-    /// host that has been down for `service_down_time`, and (when
-    /// `instance_build_timeout` is set) builds older than that timeout.
+    /// host that has been down for `service_down_time`, instances left
+    /// unscheduled (SCHEDULING on no host) for longer than a scheduling can
+    /// take (`long_rpc_timeout`), and (when `instance_build_timeout` is set)
+    /// builds older than that timeout.
     pub(crate) async fn cleanup_stuck_builds(&self) -> Result<(), NovaError> {
         let ctx = RequestContext::admin();
         let building = self
@@ -144,7 +146,14 @@ impl ComputeTaskManager {
                 let down = svc.is_none_or(|s| !s.is_up(now, self.cfg.default.service_down_time));
                 down.then(|| format!("Compute host {host} went down during the build"))
             } else {
-                None
+                let since = inst
+                    .updated_at
+                    .or(inst.created_at)
+                    .map(|t| (now - t).num_seconds())
+                    .unwrap_or(0);
+                let limit = self.cfg.default.long_rpc_timeout as i64;
+                (since > limit)
+                    .then(|| format!("Instance was not scheduled within {limit} seconds"))
             };
             let timeout = self.cfg.default.instance_build_timeout as i64;
             let reason = reason.or_else(|| {

@@ -18,6 +18,29 @@ impl nova_rpc::conductor::Instances for ConductorManager {
         self.db.instance_create(&values).await
     }
 
+    async fn instance_create_within_quota(
+        &self,
+        _ctx: &RequestContext,
+        values: Vec<InstanceCreate>,
+        min_count: i64,
+    ) -> Result<Vec<Instance>, NovaError> {
+        if min_count < 1 || min_count as usize > values.len() {
+            return Err(NovaError::invalid_input(format!(
+                "min_count {min_count} is not between 1 and the {} instances given",
+                values.len()
+            )));
+        }
+        if let Some(v) = values.iter().find(|v| v.project_id != values[0].project_id) {
+            return Err(NovaError::invalid_input(format!(
+                "instance {} belongs to another project than the rest",
+                v.uuid
+            )));
+        }
+        self.db
+            .instance_create_within_quota(&values, min_count as usize, &self.quota_defaults)
+            .await
+    }
+
     async fn instance_get_by_uuid(
         &self,
         ctx: &RequestContext,

@@ -16,17 +16,20 @@ mod services;
 
 use nova_common::NovaResult;
 use nova_db::Db;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
 pub struct ConductorManager {
     pub(crate) db: Db,
+    /// `[quota]` defaults; a project's overrides in the `quotas` table win.
+    pub(crate) quota_defaults: BTreeMap<String, i64>,
 }
 
 impl ConductorManager {
-    pub fn new(db: Db) -> Self {
-        ConductorManager { db }
+    pub fn new(db: Db, quota_defaults: BTreeMap<String, i64>) -> Self {
+        ConductorManager { db, quota_defaults }
     }
 }
 

@@ -19,6 +19,7 @@ mod raw;
 mod sample;
 
 mod api;
+mod conductor;
 mod database;
 mod default;
 mod fake;
@@ -33,6 +34,7 @@ mod scheduler;
 mod vnc;
 
 pub use api::ApiSection;
+pub use conductor::ConductorSection;
 pub use database::DatabaseSection;
 pub use default::{
     detect_my_ip, parse_transport_url, system_hostname, DefaultSection, TransportUrl,
@@ -67,6 +69,7 @@ const SECTIONS: &[&[OptDef]] = &[
     FakeSection::OPTS,
     VncSection::OPTS,
     RabbitSection::OPTS,
+    ConductorSection::OPTS,
     KeystoneAuthtokenSection::OPTS,
     PolicySection::OPTS,
     QuotaSection::OPTS,
@@ -90,6 +93,8 @@ pub struct NovaConfig {
     pub fake: FakeSection,
     pub vnc: VncSection,
     pub rabbit: RabbitSection,
+    /// `[conductor]`: whom RPC servers trust (see [`crate::trust`]).
+    pub conductor: ConductorSection,
     pub keystone_authtoken: KeystoneAuthtokenSection,
     pub oslo_policy: PolicySection,
     /// `[quota]`: default limit per resource of [`QUOTA_RESOURCES`].
@@ -112,8 +117,10 @@ impl NovaConfig {
 
     pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
         let r = Reader::new(raw);
+        let default = DefaultSection::read(&r)?.resolve(&r)?;
         Ok(NovaConfig {
-            default: DefaultSection::read(&r)?.resolve(&r)?,
+            conductor: ConductorSection::read(&r)?.resolve(&r, &default)?,
+            default,
             database: DatabaseSection::read(&r)?,
             api: ApiSection::read(&r)?,
             glance: GlanceSection::read(&r)?,
@@ -244,6 +251,8 @@ mod tests {
         ("oslo_messaging_rabbit", "heartbeat_timeout_threshold", "60"),
         ("oslo_messaging_rabbit", "rabbit_retry_backoff", "2"),
         ("oslo_messaging_rabbit", "rabbit_interval_max", "30"),
+        // nova-rs only: upstream Nova trusts every message on the bus.
+        ("conductor", "control_plane_rpc_users", ""),
         ("keystone_authtoken", "www_authenticate_uri", ""),
         ("keystone_authtoken", "auth_url", ""),
         ("keystone_authtoken", "auth_type", "password"), // keystoneauth: unset
@@ -356,6 +365,35 @@ mod tests {
         assert_eq!(at("0"), Some(60));
         assert_eq!(at("2"), Some(2));
         assert_eq!(at("-1"), None);
+    }
+
+    #[test]
+    fn the_control_plane_defaults_to_this_hosts_broker_user_but_never_to_a_compute_host() {
+        let c = NovaConfig::parse_text("").expect("defaults parse");
+        assert_eq!(c.conductor.control_plane_rpc_users, ["guest"]);
+        let c =
+            NovaConfig::parse_text("[DEFAULT]\ntransport_url = rabbit://nova%2Dctl:pw@ctl/nova\n")
+                .expect("parse");
+        assert_eq!(c.conductor.control_plane_rpc_users, ["nova-ctl"]);
+
+        let compute = "[DEFAULT]\ntransport_url = rabbit://nova-compute.h1:pw@ctl/nova\n";
+        let e = NovaConfig::parse_text(compute)
+            .expect_err("a compute host must name the control plane");
+        assert_eq!(
+            (e.section.as_str(), e.option.as_str()),
+            ("conductor", "control_plane_rpc_users")
+        );
+        assert!(e.reason.contains("must be set"), "{e}");
+        let c = NovaConfig::parse_text(&format!(
+            "{compute}[conductor]\ncontrol_plane_rpc_users = nova, nova-api\n"
+        ))
+        .expect("parse");
+        assert_eq!(c.conductor.control_plane_rpc_users, ["nova", "nova-api"]);
+
+        let e =
+            NovaConfig::parse_text("[conductor]\ncontrol_plane_rpc_users = nova,nova-compute.h2\n")
+                .expect_err("a compute user is never the control plane");
+        assert!(e.reason.contains("compute host"), "{e}");
     }
 
     #[test]

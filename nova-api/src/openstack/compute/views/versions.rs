@@ -1,12 +1,10 @@
-//! Version documents (`GET /`, `GET /v2.1`), served without authentication.
+//! Version documents.
 
-use crate::microversion::{MAX_VERSION, MIN_VERSION};
-use crate::middleware::BaseUrl;
-use axum::http::StatusCode;
-use axum::{Extension, Json};
+use crate::openstack::api_version_request::{MAX_VERSION, MIN_VERSION};
 use serde_json::{json, Value};
 
-fn v21_doc(base: &str) -> Value {
+/// `GET /v2.1`.
+pub fn v21(base: &str) -> Value {
     json!({
         "id": "v2.1",
         "status": "CURRENT",
@@ -24,18 +22,15 @@ fn v21_doc(base: &str) -> Value {
     })
 }
 
-pub async fn root(Extension(base): Extension<BaseUrl>) -> (StatusCode, Json<Value>) {
-    let mut doc = v21_doc(&base.0);
+/// One entry of `GET /`.
+pub fn root_entry(base: &str) -> Value {
+    let mut doc = v21(base);
     if let Some(o) = doc.as_object_mut() {
         o.remove("media-types");
         o.insert(
             "links".into(),
-            json!([{"rel": "self", "href": format!("{}/v2.1/", base.0)}]),
+            json!([{"rel": "self", "href": format!("{base}/v2.1/")}]),
         );
     }
-    (StatusCode::OK, Json(json!({ "versions": [doc] })))
-}
-
-pub async fn v21(Extension(base): Extension<BaseUrl>) -> Json<Value> {
-    Json(json!({ "version": v21_doc(&base.0) }))
+    doc
 }

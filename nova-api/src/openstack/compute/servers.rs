@@ -1,11 +1,11 @@
 //! `/servers`: create, list, detail, show, delete.
 
+use super::views::servers::{created, server_detail, server_summary};
+use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
 use crate::error::{ApiError, ApiResult};
-use crate::microversion::ApiVersion;
-use crate::middleware::BaseUrl;
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::{invalid, json_body, BaseUrl};
 use crate::policy::Target;
-use crate::services::state_of;
-use crate::views::{links, server_detail, server_summary};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use nova_common::states::{TaskState, VmState};
+use nova_common::states::VmState;
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{Instance, InstanceCreate, InstanceFilters, InstanceUpdate, RequestSpec};
+use nova_objects::{Instance, InstanceFilters};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -49,49 +49,9 @@ const CREATE_KEYS: &[&str] = &[
     "tags",
 ];
 
-fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "Invalid input for field/attribute {field}. Value: {value}. {why}"
-    ))
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("Instance {id} could not be found."))
-}
-
-/// Look an instance up as the caller may see it: other projects' instances do not exist for non-admins.
+/// An instance as the caller may see it (Nova's `common.get_instance`).
 pub async fn get_instance(state: &AppState, ctx: &RequestContext, id: &str) -> ApiResult<Instance> {
-    let uuid = Uuid::parse_str(id).map_err(|_| not_found(id))?;
-    let inst = state
-        .conductor
-        .instance_get_by_uuid(ctx, uuid)
-        .await
-        .map_err(|e| match e {
-            NovaError::InstanceNotFound { .. } => not_found(id),
-            other => other.into(),
-        })?;
-    if !ctx.is_admin && ctx.project_id.as_deref() != Some(inst.project_id.as_str()) {
-        return Err(not_found(id));
-    }
-    Ok(inst)
-}
-
-/// Nova's `sanitize_hostname`.
-pub fn sanitize_hostname(name: &str) -> String {
-    let mut h: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| if c == ' ' || c == '_' { '-' } else { c })
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
-        .collect();
-    h = h.trim_matches(|c| c == '-' || c == '.').to_string();
-    h.truncate(63);
-    h = h.trim_end_matches(['-', '.']).to_string();
-    if h.is_empty() {
-        "server".into()
-    } else {
-        h
-    }
+    Ok(state.compute_api.get(ctx, id).await?)
 }
 
 fn uuid_from_ref(r: &str) -> Option<Uuid> {
@@ -100,6 +60,7 @@ fn uuid_from_ref(r: &str) -> Option<Uuid> {
     Uuid::parse_str(tail).ok().filter(|_| tail.len() == 36)
 }
 
+/// Nova's `utils.generate_password`.
 fn generate_password() -> String {
     const CHARS: &[u8] = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
     let mut rng = rand::rng();
@@ -109,14 +70,16 @@ fn generate_password() -> String {
 }
 
 /// The validated `server` body of a create request.
-struct CreateRequest {
+struct ServerCreate {
     name: String,
-    image: Option<String>,
+    image: String,
     flavor_ref: String,
     metadata: BTreeMap<String, String>,
-    networks: Value,
+    networks: RequestedNetworks,
+    min_count: i64,
     max_count: i64,
     return_reservation_id: bool,
+    key_name: Option<String>,
     user_data: Option<String>,
     availability_zone: Option<String>,
     access_ip_v4: Option<String>,
@@ -143,7 +106,7 @@ fn count(s: &Value, k: &str) -> ApiResult<i64> {
     }
 }
 
-fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
+fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
     let Some(s) = body.get("server") else {
         return Err(invalid("body", body, "'server' is a required property"));
     };
@@ -233,11 +196,11 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
             .and_then(|b| b.get("uuid").and_then(Value::as_str))
             .map(str::to_string),
     };
-    if image.is_none() {
+    let Some(image) = image else {
         return Err(ApiError::bad_request(
             "Invalid input for field/attribute imageRef: an image is required (booting from volume needs Cinder, which this cloud does not have).",
         ));
-    }
+    };
     let mut metadata = BTreeMap::new();
     if let Some(m) = obj.get("metadata") {
         let Some(m) = m.as_object() else {
@@ -269,8 +232,9 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
         None if v.at_least(37) => {
             return Err(invalid("server", s, "'networks' is a required property"))
         }
-        None => json!("auto"),
-        Some(Value::String(x)) if v.at_least(37) && (x == "auto" || x == "none") => json!(x),
+        None => RequestedNetworks::Auto,
+        Some(Value::String(x)) if v.at_least(37) && x == "auto" => RequestedNetworks::Auto,
+        Some(Value::String(x)) if v.at_least(37) && x == "none" => RequestedNetworks::None,
         Some(Value::Array(list)) => {
             let mut ids = Vec::new();
             for n in list {
@@ -289,9 +253,9 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
                         "Bad networks format: network uuid is not in proper format ({id})"
                     ))
                 })?;
-                ids.push(json!(u.to_string()));
+                ids.push(u);
             }
-            Value::Array(ids)
+            RequestedNetworks::Networks(ids)
         }
         Some(other) => {
             return Err(invalid(
@@ -329,6 +293,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
             Some(other) => Err(invalid(k, other, "is not of type 'string'")),
         }
     };
+    let key_name = opt_str("key_name")?;
     let access_ip_v4 = opt_str("accessIPv4")?.filter(|x| !x.is_empty());
     if let Some(ip) = &access_ip_v4 {
         if ip.parse::<std::net::Ipv4Addr>().is_err() {
@@ -368,17 +333,19 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
         Some(Value::String(x)) => matches!(x.to_lowercase().as_str(), "true" | "1" | "yes" | "t"),
         Some(other) => return Err(invalid("config_drive", other, "is not a boolean")),
     };
-    Ok(CreateRequest {
+    Ok(ServerCreate {
         name,
         image,
         flavor_ref,
         metadata,
         networks,
+        min_count,
         max_count,
         return_reservation_id: obj
             .get("return_reservation_id")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        key_name,
         user_data,
         availability_zone: opt_str("availability_zone")?.filter(|x| !x.is_empty()),
         access_ip_v4,
@@ -389,49 +356,54 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<CreateRequest> {
     })
 }
 
+/// The create handler's faults, as Nova's `ServersController.create` maps them.
+fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
+    match e {
+        NovaError::ImageNotFound { .. } => ApiError::bad_request(format!(
+            "Invalid imageRef provided. Image {} could not be found.",
+            req.image
+        )),
+        NovaError::ImageNotActive { .. } => {
+            ApiError::bad_request(format!("Invalid imageRef provided. {e}"))
+        }
+        NovaError::GlanceConnectionFailed { .. } => {
+            ApiError::new(503, format!("Image service unavailable: {e}"))
+        }
+        NovaError::KeypairNotFound { .. } => ApiError::bad_request("Invalid key_name provided."),
+        NovaError::InvalidRequest { .. }
+        | NovaError::InvalidInput { .. }
+        | NovaError::FlavorDiskTooSmall { .. }
+        | NovaError::FlavorMemoryTooSmall { .. } => ApiError::bad_request(e.to_string()),
+        other => other.into(),
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
-    Extension(base): Extension<BaseUrl>,
+    base: BaseUrl,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    let body = json_body(&body)?;
     let req = parse_create(&body, v)?;
     state
         .policy
         .authorize("os_compute_api:servers:create", &ctx, &Target::own(&ctx))?;
-    let keypair = match body["server"].get("key_name") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(name)) => {
-            let user = ctx.user_id.clone().unwrap_or_default();
-            match state.conductor.keypair_get(&ctx, user, name.clone()).await {
-                Ok(k) => Some(k),
-                Err(NovaError::KeypairNotFound { .. }) => {
-                    return Err(ApiError::bad_request("Invalid key_name provided."))
-                }
-                Err(e) => return Err(e.into()),
+    let availability_zone = match &req.availability_zone {
+        Some(az) => {
+            let az = RequestedZone::parse(az).map_err(|e| create_error(e, &req))?;
+            if az.forces_placement() {
+                state.policy.authorize(
+                    "os_compute_api:servers:create:forced_host",
+                    &ctx,
+                    &Target::own(&ctx),
+                )?;
             }
+            Some(az)
         }
-        Some(other) => return Err(invalid("key_name", other, "is not of type 'string'")),
+        None => None,
     };
-    if let Some(az) = &req.availability_zone {
-        // host:node forcing is an admin feature; plain zone names must exist.
-        if az.contains(':') {
-            state.policy.authorize(
-                "os_compute_api:servers:create:forced_host",
-                &ctx,
-                &Target::own(&ctx),
-            )?;
-        }
-        let zone = az.split(':').next().unwrap_or(az);
-        if zone != state.cfg.default.default_availability_zone {
-            return Err(ApiError::bad_request(format!(
-                "The requested availability zone is not available: {az}"
-            )));
-        }
-    }
     let flavor = state
         .conductor
         .flavor_get_by_flavor_id(&ctx, req.flavor_ref.clone())
@@ -443,185 +415,48 @@ pub async fn create(
             )),
             other => other.into(),
         })?;
-    if flavor.disabled {
-        return Err(ApiError::bad_request("Flavor is disabled."));
-    }
-    let image_id = req.image.clone().unwrap_or_default();
-    let image = state
-        .glance
-        .show(&ctx, &image_id)
-        .await
-        .map_err(|e| match e {
-            NovaError::ImageNotFound { .. } => ApiError::bad_request(format!(
-                "Invalid imageRef provided. Image {image_id} could not be found."
-            )),
-            NovaError::GlanceConnectionFailed { .. } => {
-                ApiError::new(503, format!("Image service unavailable: {e}"))
-            }
-            other => other.into(),
-        })?;
-    if image.status != "active" {
-        return Err(ApiError::bad_request(format!(
-            "Invalid imageRef provided. Image {image_id} is not active (status: {}).",
-            image.status
-        )));
-    }
-    if image.min_ram > flavor.memory_mb {
-        return Err(ApiError::bad_request(
-            "Flavor's memory is too small for requested image.",
-        ));
-    }
-    if flavor.root_gb > 0 && image.min_disk > flavor.root_gb {
-        return Err(ApiError::bad_request(
-            "Flavor's disk is too small for requested image.",
-        ));
-    }
-    if flavor.root_gb > 0 {
-        if let Some(size) = image.size {
-            if size > flavor.root_gb * 1024 * 1024 * 1024 {
-                return Err(ApiError::bad_request(
-                    "Flavor's disk is too small for requested image.",
-                ));
-            }
-        }
-    }
-    let (Some(user), Some(project)) = (ctx.user_id.clone(), ctx.project_id.clone()) else {
-        return Err(ApiError::new(403, "The request has no user or project."));
-    };
-    crate::limits::check_instance_quota(
-        &state,
-        &ctx,
-        &project,
-        req.max_count,
-        flavor.vcpus,
-        flavor.memory_mb,
-    )
-    .await?;
-    let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
-    let mut system_metadata = BTreeMap::new();
-    system_metadata.insert("requested_networks".to_string(), req.networks.to_string());
-    system_metadata.insert(
-        "image_disk_format".into(),
-        image.disk_format.clone().unwrap_or_default(),
-    );
-    if let Some(n) = &image.name {
-        system_metadata.insert("image_base_image_ref".into(), image.id.clone());
-        system_metadata.insert("image_name".into(), n.chars().take(255).collect());
-    }
     let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
-    let mut created = Vec::new();
-    for index in 0..req.max_count {
-        let display_name = if req.max_count > 1 {
-            format!("{}-{}", req.name, index + 1)
-        } else {
-            req.name.clone()
-        };
-        let values = InstanceCreate {
-            uuid: Uuid::new_v4(),
-            user_id: user.clone(),
-            project_id: project.clone(),
-            hostname: sanitize_hostname(&display_name),
-            display_name,
-            display_description: req.description.clone(),
-            image_ref: image.id.clone(),
-            flavor: flavor.clone(),
-            availability_zone: Some(
-                req.availability_zone
-                    .as_deref()
-                    .and_then(|az| az.split(':').next())
-                    .filter(|z| !z.is_empty())
-                    .unwrap_or(&state.cfg.default.default_availability_zone)
-                    .to_string(),
-            ),
-            key_name: keypair.as_ref().map(|k| k.name.clone()),
-            key_data: keypair.as_ref().map(|k| k.public_key.clone()),
-            user_data: req.user_data.clone(),
-            reservation_id: reservation_id.clone(),
-            launch_index: index as i32,
-            access_ip_v4: req.access_ip_v4.clone(),
-            access_ip_v6: req.access_ip_v6.clone(),
-            config_drive: if req.config_drive {
-                "True".into()
-            } else {
-                String::new()
+    let made = state
+        .compute_api
+        .create(
+            &ctx,
+            CreateRequest {
+                display_name: req.name.clone(),
+                display_description: req.description.clone(),
+                image_href: req.image.clone(),
+                flavor,
+                min_count: req.min_count,
+                max_count: req.max_count,
+                key_name: req.key_name.clone(),
+                metadata: req.metadata.clone(),
+                requested_networks: req.networks.clone(),
+                user_data: req.user_data.clone(),
+                availability_zone,
+                access_ip_v4: req.access_ip_v4.clone(),
+                access_ip_v6: req.access_ip_v6.clone(),
+                config_drive: req.config_drive,
             },
-            kernel_id: image
-                .properties
-                .get("kernel_id")
-                .cloned()
-                .unwrap_or_default(),
-            ramdisk_id: image
-                .properties
-                .get("ramdisk_id")
-                .cloned()
-                .unwrap_or_default(),
-            metadata: req.metadata.clone(),
-            system_metadata: system_metadata.clone(),
-            request_id: ctx.request_id.clone(),
-        };
-        created.push(state.conductor.instance_create(&ctx, values).await?);
-    }
-    let spec = RequestSpec {
-        instance_uuid: created[0].uuid,
-        project_id: project,
-        user_id: user,
-        flavor,
-        image,
-        num_instances: created.len() as i32,
-        availability_zone: req
-            .availability_zone
-            .clone()
-            .map(|az| az.split(':').next().unwrap_or(&az).to_string()),
-        ignore_hosts: vec![],
-        force_hosts: req
-            .availability_zone
-            .as_deref()
-            .and_then(|az| az.split(':').nth(1))
-            .filter(|h| !h.is_empty())
-            .map(|h| vec![h.to_string()])
-            .unwrap_or_default(),
-        num_attempts: 1,
-    };
-    let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
-    if let Err(e) = nova_rpc::compute_task::Client::new(state.conductor.transport().clone())
-        .schedule_and_build_instances(&ctx, spec, uuids.clone())
+        )
         .await
-    {
-        // Nothing will build them: do not leave them in BUILD.
-        for u in &uuids {
-            let _ = state
-                .conductor
-                .instance_update(
-                    &ctx,
-                    *u,
-                    InstanceUpdate {
-                        vm_state: Some(VmState::Error),
-                        task_state: Some(None),
-                        ..Default::default()
-                    },
-                )
-                .await;
-        }
-        return Err(e.into());
-    }
+        .map_err(|e| create_error(e, &req))?;
     if req.return_reservation_id {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"reservation_id": reservation_id})),
+            Json(json!({"reservation_id": made.reservation_id})),
         )
             .into_response());
     }
-    let first = &created[0];
-    let id = first.uuid.to_string();
-    let body = json!({"server": {
-        "id": id,
-        "links": links(&base.0, "servers", &id),
-        "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
-        "adminPass": admin_pass,
-    }});
-    let mut resp = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v2.1/servers/{id}", base.0)) {
+    let Some(first) = made.instances.first() else {
+        return Err(
+            ApiError::new(500, crate::error::UNEXPECTED).with_cause("create returned no instance")
+        );
+    };
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        Json(created(&base.0, first, &admin_pass)),
+    )
+        .into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v2.1/servers/{}", base.0, first.uuid)) {
         resp.headers_mut().insert("location", loc);
     }
     Ok(resp)
@@ -677,13 +512,14 @@ async fn list(
             &Target::own(ctx),
         )?;
     }
+    // Nova: without all_tenants a listing is the caller's project, whatever
+    // project_id/tenant_id say; with it (admins) they narrow it to one project.
     if !(ctx.is_admin && all_tenants) {
         f.project_id = ctx.project_id.clone();
+    } else if let Some(pid) = q.get("project_id").or(q.get("tenant_id")) {
+        f.project_id = Some(pid.to_string());
     }
     if ctx.is_admin {
-        if let Some(pid) = q.get("project_id").or(q.get("tenant_id")) {
-            f.project_id = Some(pid.to_string());
-        }
         if let Some(h) = q.get("host") {
             f.host = Some(h.to_string());
         }
@@ -691,14 +527,9 @@ async fn list(
             f.deleted = Some(is_true(d));
         }
     }
+    // A regular expression PostgreSQL evaluates; one it refuses is a 400.
     if let Some(n) = q.get("name") {
-        if regex_is_valid(n) {
-            f.name = Some(n.to_string());
-        } else {
-            return Err(ApiError::bad_request(format!(
-                "Invalid regular expression in name filter: {n}"
-            )));
-        }
+        f.name = Some(n.to_string());
     }
     if let Some(s) = q.get("status") {
         match status_to_vm_states(s) {
@@ -710,14 +541,9 @@ async fn list(
     if let Some(i) = q.get("image") {
         f.image_ref = Some(i.rsplit('/').next().unwrap_or(i).to_string());
     }
-    if let Some(fl) = q.get("flavor") {
-        let id = fl.rsplit('/').next().unwrap_or(fl).to_string();
-        match state.conductor.flavor_get_by_flavor_id(ctx, id).await {
-            Ok(flavor) => f.flavor_id = Some(flavor.id),
-            Err(NovaError::FlavorNotFound { .. }) => return Ok((vec![], None)),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let flavor = q
+        .get("flavor")
+        .map(|fl| fl.rsplit('/').next().unwrap_or(fl).to_string());
     if let Some(cs) = q.get("changes-since") {
         let t: DateTime<Utc> = DateTime::parse_from_rfc3339(cs)
             .map(|t| t.with_timezone(&Utc))
@@ -751,33 +577,23 @@ async fn list(
         f.marker = Some(u);
     }
     let instances = state
-        .conductor
-        .instance_get_all_by_filters(ctx, f)
+        .compute_api
+        .get_all(ctx, f, flavor)
         .await
         .map_err(|e| match &e {
             NovaError::MarkerNotFound { .. } => ApiError::bad_request(format!(
                 "marker [{}] not found",
                 q.get("marker").unwrap_or(&"")
             )),
+            NovaError::InvalidInput { reason } if q.contains_key("name") => {
+                ApiError::bad_request(format!(
+                    "Invalid regular expression in name filter {:?}: {reason}",
+                    q.get("name").unwrap_or(&"")
+                ))
+            }
             _ => e.into(),
         })?;
     Ok((instances, Some(limit)))
-}
-
-fn regex_is_valid(s: &str) -> bool {
-    // PostgreSQL evaluates the pattern; refuse what it would choke on.
-    let mut depth = 0i32;
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return false;
-        }
-    }
-    depth == 0 && !s.ends_with('\\')
 }
 
 fn next_link(
@@ -804,7 +620,7 @@ fn next_link(
 pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    Extension(base): Extension<BaseUrl>,
+    base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let (items, limit) = list(&state, &ctx, &p, "index").await?;
@@ -816,6 +632,8 @@ pub async fn index(
     Ok(Json(body))
 }
 
+/// `host_status` per host, for admins from 2.16 (empty otherwise, or when
+/// the services cannot be read).
 async fn host_statuses(
     state: &AppState,
     ctx: &RequestContext,
@@ -824,30 +642,25 @@ async fn host_statuses(
     if !(ctx.is_admin && v.at_least(16)) {
         return HashMap::new();
     }
-    let Ok(services) = state.conductor.service_get_all(ctx).await else {
-        return HashMap::new();
-    };
-    services
-        .iter()
-        .filter(|s| s.binary == "nova-compute")
-        .map(|s| {
-            let st = if s.forced_down || state_of(&state.cfg, s) == "down" {
-                "DOWN"
-            } else if s.disabled {
-                "MAINTENANCE"
-            } else {
-                "UP"
-            };
-            (s.host.clone(), st)
-        })
-        .collect()
+    state
+        .compute_api
+        .host_statuses(ctx)
+        .await
+        .unwrap_or_default()
+}
+
+fn host_status<'a>(hs: &HashMap<String, &'a str>, i: &Instance) -> Option<&'a str> {
+    i.host
+        .as_ref()
+        .map(|h| hs.get(h).copied().unwrap_or("UNKNOWN"))
+        .or(Some(""))
 }
 
 pub async fn detail(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
-    Extension(base): Extension<BaseUrl>,
+    base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let (items, limit) = list(&state, &ctx, &p, "detail").await?;
@@ -855,14 +668,7 @@ pub async fn detail(
     let tmpl = &state.cfg.default.instance_name_template;
     let servers: Vec<Value> = items
         .iter()
-        .map(|i| {
-            let h = i
-                .host
-                .as_ref()
-                .map(|h| hs.get(h).copied().unwrap_or("UNKNOWN"))
-                .or(Some(""));
-            server_detail(&base.0, i, &ctx, v, tmpl, h)
-        })
+        .map(|i| server_detail(&base.0, i, &ctx, v, tmpl, host_status(&hs, i)))
         .collect();
     let mut body = json!({ "servers": servers });
     if let Some(l) = next_link(&base.0, "servers/detail", &p, &items, limit) {
@@ -875,7 +681,7 @@ pub async fn show(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
-    Extension(base): Extension<BaseUrl>,
+    base: BaseUrl,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let inst = get_instance(&state, &ctx, &id).await?;
@@ -885,13 +691,9 @@ pub async fn show(
         &Target::project(&inst.project_id),
     )?;
     let hs = host_statuses(&state, &ctx, v).await;
-    let h = inst
-        .host
-        .as_ref()
-        .map(|h| hs.get(h).copied().unwrap_or("UNKNOWN"))
-        .or(Some(""));
+    let tmpl = &state.cfg.default.instance_name_template;
     Ok(Json(json!({
-        "server": server_detail(&base.0, &inst, &ctx, v, &state.cfg.default.instance_name_template, h)
+        "server": server_detail(&base.0, &inst, &ctx, v, tmpl, host_status(&hs, &inst))
     })))
 }
 
@@ -906,87 +708,22 @@ pub async fn delete(
         &ctx,
         &Target::project(&inst.project_id),
     )?;
-    if inst.locked && !ctx.is_admin {
-        return Err(ApiError::conflict(format!(
-            "Instance {} is locked",
-            inst.uuid
-        )));
-    }
-    let uuid = inst.uuid;
-    if let Err(e) = state
-        .conductor
-        .action_start(
-            &ctx,
-            uuid,
-            nova_objects::instance_actions::DELETE.into(),
-            ctx.request_id.clone(),
-        )
+    state
+        .compute_api
+        .delete(&ctx, &inst)
         .await
-    {
-        tracing::warn!(instance = %uuid, "cannot record the delete action: {e}");
-    }
-    // With a live compute host, the host deletes; otherwise the API does (Nova's local delete).
-    let compute_up = match &inst.host {
-        Some(h) => state
-            .conductor
-            .service_get_all(&ctx)
-            .await?
-            .iter()
-            .any(|s| &s.host == h && s.binary == "nova-compute" && state_of(&state.cfg, s) == "up"),
-        None => false,
-    };
-    if compute_up {
-        let host = inst.host.clone().unwrap_or_default();
-        let inst = state
-            .conductor
-            .instance_update(
-                &ctx,
-                uuid,
-                InstanceUpdate {
-                    task_state: Some(Some(TaskState::Deleting)),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        state
-            .compute
-            .to_server(&host)
-            .terminate_instance(&ctx, inst)
-            .await?;
-    } else {
-        if !inst.network_info.is_empty() {
-            state
-                .network
-                .deallocate_for_instance(&ctx, uuid, inst.host.clone())
-                .await?;
-        } else {
-            // A fixed IP may have been taken without the cache being written yet.
-            state
-                .conductor
-                .network_deallocate_instance(&ctx, uuid)
-                .await?;
-        }
-        state
-            .conductor
-            .instance_destroy(&ctx, uuid)
-            .await
-            .map_err(|e| match e {
-                NovaError::InstanceNotFound { .. } => not_found(&id),
-                other => other.into(),
-            })?;
-    }
+        .map_err(|e| match e {
+            NovaError::InstanceNotFound { .. } => {
+                ApiError::from(NovaError::InstanceNotFound { instance_id: id })
+            }
+            other => ApiError::from(other),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hostnames() {
-        assert_eq!(sanitize_hostname("My Server_1"), "my-server-1");
-        assert_eq!(sanitize_hostname("--"), "server");
-    }
 
     #[test]
     fn create_validation_names_the_field() {
@@ -1023,5 +760,47 @@ mod tests {
             ApiVersion::new(2, 37),
         );
         assert!(ok.is_ok());
+        let e = parse_create(&json!({"server": {"name": "a", "imageRef": Uuid::nil().to_string(), "flavorRef": "1", "key_name": 3}}), v).err().map(|e| e.message);
+        assert!(e.unwrap_or_default().contains("key_name"));
+    }
+
+    #[test]
+    fn create_faults_are_novas() {
+        let req = parse_create(
+            &json!({"server": {"name": "a", "imageRef": Uuid::nil().to_string(), "flavorRef": "1"}}),
+            ApiVersion::new(2, 1),
+        )
+        .map_err(|e| e.message)
+        .expect("valid");
+        let e = create_error(
+            NovaError::ImageNotFound {
+                image_id: "x".into(),
+            },
+            &req,
+        );
+        assert_eq!(e.code, 400);
+        assert!(e.message.contains(&Uuid::nil().to_string()));
+        let e = create_error(
+            NovaError::KeypairNotFound {
+                user_id: "u".into(),
+                name: "k".into(),
+            },
+            &req,
+        );
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (400, "Invalid key_name provided.")
+        );
+        let e = create_error(
+            NovaError::QuotaExceeded {
+                overs: "ram".into(),
+                req: "1".into(),
+                used: "0".into(),
+                allowed: "0".into(),
+            },
+            &req,
+        );
+        assert_eq!(e.code, 403);
+        assert!(e.message.starts_with("Quota exceeded for ram"));
     }
 }

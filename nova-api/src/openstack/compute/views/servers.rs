@@ -1,30 +1,11 @@
-//! Response bodies, as Nova's view builders make them.
+//! Servers: the summary of listings and the full body of show and detail.
 
-use crate::microversion::ApiVersion;
-use chrono::{DateTime, Utc};
+use super::{isotime, links, micro_isotime};
+use crate::openstack::api_version_request::ApiVersion;
 use nova_common::RequestContext;
-use nova_objects::{Flavor, Instance};
+use nova_objects::Instance;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha224};
-
-/// `2012-08-20T21:11:09Z`, as servers' `created`/`updated` and faults.
-pub fn isotime(t: Option<DateTime<Utc>>) -> Value {
-    t.map(|t| Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
-        .unwrap_or(Value::Null)
-}
-
-/// `2012-08-20T21:11:09.000000`, as `launched_at` and services' `updated_at`.
-pub fn micro_isotime(t: Option<DateTime<Utc>>) -> Value {
-    t.map(|t| Value::from(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()))
-        .unwrap_or(Value::Null)
-}
-
-pub fn links(base: &str, collection: &str, id: &str) -> Value {
-    json!([
-        {"rel": "self", "href": format!("{base}/v2.1/{collection}/{id}")},
-        {"rel": "bookmark", "href": format!("{base}/{collection}/{id}")},
-    ])
-}
 
 /// `hostId`: an opaque per-project hash of the host.
 pub fn host_id(project_id: &str, host: Option<&str>) -> String {
@@ -183,24 +164,16 @@ pub fn server_detail(
     s
 }
 
-pub fn flavor_summary(base: &str, f: &Flavor) -> Value {
-    json!({"id": f.flavorid, "name": f.name, "links": links(base, "flavors", &f.flavorid)})
-}
-
-pub fn flavor_detail(base: &str, f: &Flavor) -> Value {
-    json!({
-        "id": f.flavorid,
-        "name": f.name,
-        "ram": f.memory_mb,
-        "disk": f.root_gb,
-        "vcpus": f.vcpus,
-        "links": links(base, "flavors", &f.flavorid),
-        "OS-FLV-EXT-DATA:ephemeral": f.ephemeral_gb,
-        "OS-FLV-DISABLED:disabled": f.disabled,
-        "os-flavor-access:is_public": f.is_public,
-        "swap": if f.swap == 0 { json!("") } else { json!(f.swap) },
-        "rxtx_factor": f.rxtx_factor,
-    })
+/// The body of a create: just enough to find the server, and its password.
+pub fn created(base: &str, i: &Instance, admin_pass: &str) -> Value {
+    let id = i.uuid.to_string();
+    json!({"server": {
+        "id": id,
+        "links": links(base, "servers", &id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": [{"name": "default"}],
+        "adminPass": admin_pass,
+    }})
 }
 
 #[cfg(test)]

@@ -1,115 +1,17 @@
-//! `/flavors`: list, detail, show; create and delete for admins.
+//! `/flavors` create and delete, for admins (Nova's `flavor_manage`).
 
+use super::views::flavors::flavor_detail;
 use crate::error::{ApiError, ApiResult};
-use crate::middleware::BaseUrl;
+use crate::openstack::common::{invalid, json_body, BaseUrl};
 use crate::policy::Target;
-use crate::views::{flavor_detail, flavor_summary};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use nova_common::{NovaError, RequestContext};
 use nova_objects::Flavor;
 use serde_json::{json, Value};
-
-type Params = Query<Vec<(String, String)>>;
-
-fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    p.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
-}
-
-async fn list(
-    state: &AppState,
-    ctx: &RequestContext,
-    p: &[(String, String)],
-) -> ApiResult<Vec<Flavor>> {
-    // Non-admins see public flavors; admins choose with is_public (true/false/None).
-    let is_public = match (ctx.is_admin, param(p, "is_public")) {
-        (false, _) => Some(true),
-        (true, None) => Some(true),
-        (true, Some(v)) => match v.to_ascii_lowercase().as_str() {
-            "none" | "all" => None,
-            "true" | "t" | "1" | "yes" | "y" | "on" => Some(true),
-            "false" | "f" | "0" | "no" | "n" | "off" => Some(false),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid is_public filter [{v}]"
-                )))
-            }
-        },
-    };
-    let mut flavors = state.conductor.flavor_get_all(ctx, is_public).await?;
-    flavors.retain(|f| !f.disabled);
-    for (key, col) in [("minRam", 0), ("minDisk", 1)] {
-        if let Some(v) = param(p, key) {
-            let n: i64 = v
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("Invalid {key} filter [{v}]")))?;
-            flavors.retain(|f| {
-                if col == 0 {
-                    f.memory_mb >= n
-                } else {
-                    f.root_gb >= n
-                }
-            });
-        }
-    }
-    if let Some(m) = param(p, "marker") {
-        let pos = flavors
-            .iter()
-            .position(|f| f.flavorid == m)
-            .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
-        flavors.drain(..=pos);
-    }
-    if let Some(l) = param(p, "limit") {
-        let n: usize = l
-            .parse()
-            .map_err(|_| ApiError::bad_request("limit param must be an integer"))?;
-        flavors.truncate(n.min(state.cfg.api.max_limit));
-    }
-    Ok(flavors)
-}
-
-pub async fn index(
-    State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
-    Extension(base): Extension<BaseUrl>,
-    Query(p): Params,
-) -> ApiResult<Json<Value>> {
-    let flavors = list(&state, &ctx, &p).await?;
-    Ok(Json(
-        json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f)).collect::<Vec<_>>()}),
-    ))
-}
-
-pub async fn detail(
-    State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
-    Extension(base): Extension<BaseUrl>,
-    Query(p): Params,
-) -> ApiResult<Json<Value>> {
-    let flavors = list(&state, &ctx, &p).await?;
-    Ok(Json(
-        json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f)).collect::<Vec<_>>()}),
-    ))
-}
-
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
-    Extension(base): Extension<BaseUrl>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let f = state.conductor.flavor_get_by_flavor_id(&ctx, id).await?;
-    Ok(Json(json!({"flavor": flavor_detail(&base.0, &f)})))
-}
-
-fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "Invalid input for field/attribute {field}. Value: {value}. {why}"
-    ))
-}
 
 fn int_field(body: &Value, field: &str, min: i64, required: bool, default: i64) -> ApiResult<i64> {
     match body.get(field) {
@@ -145,7 +47,7 @@ fn int_field(body: &Value, field: &str, min: i64, required: bool, default: i64) 
 pub async fn create(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    Extension(base): Extension<BaseUrl>,
+    base: BaseUrl,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     state.policy.authorize(
@@ -153,8 +55,7 @@ pub async fn create(
         &ctx,
         &Target::own(&ctx),
     )?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    let body = json_body(&body)?;
     let Some(f) = body.get("flavor").filter(|f| f.is_object()) else {
         return Err(invalid("body", &body, "'flavor' is a required property"));
     };

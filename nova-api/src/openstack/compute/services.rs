@@ -1,51 +1,17 @@
-//! `/os-services` (admin).
+//! `/os-services` (admin), straight from the conductor's services table.
 
+use super::views::services::service;
 use crate::error::{ApiError, ApiResult};
-use crate::microversion::ApiVersion;
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::json_body;
 use crate::policy::Target;
-use crate::views::micro_isotime;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use chrono::Utc;
-use nova_common::{NovaConfig, RequestContext};
-use nova_objects::Service;
+use nova_common::RequestContext;
 use serde_json::{json, Value};
-
-pub fn zone(cfg: &NovaConfig, s: &Service) -> String {
-    if s.binary == "nova-compute" {
-        cfg.default.default_availability_zone.clone()
-    } else {
-        cfg.default.internal_service_availability_zone.clone()
-    }
-}
-
-pub fn state_of(cfg: &NovaConfig, s: &Service) -> &'static str {
-    if s.is_up(Utc::now(), cfg.default.service_down_time) {
-        "up"
-    } else {
-        "down"
-    }
-}
-
-fn view(cfg: &NovaConfig, s: &Service, v: ApiVersion) -> Value {
-    let mut o = json!({
-        "id": s.id,
-        "binary": s.binary,
-        "host": s.host,
-        "zone": zone(cfg, s),
-        "status": if s.disabled { "disabled" } else { "enabled" },
-        "state": state_of(cfg, s),
-        "updated_at": micro_isotime(s.updated_at),
-        "disabled_reason": s.disabled_reason,
-    });
-    if v.at_least(11) {
-        o["forced_down"] = json!(s.forced_down);
-    }
-    o
-}
 
 pub async fn index(
     State(state): State<AppState>,
@@ -65,7 +31,7 @@ pub async fn index(
         }
     }
     Ok(Json(json!({
-        "services": services.iter().map(|s| view(&state.cfg, s, v)).collect::<Vec<_>>()
+        "services": services.iter().map(|s| service(&state.cfg, s, v)).collect::<Vec<_>>()
     })))
 }
 
@@ -94,8 +60,7 @@ pub async fn update(
         &ctx,
         &Target::own(&ctx),
     )?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    let body = json_body(&body)?;
     let host = str_field(&body, "host")?;
     let binary = str_field(&body, "binary")?;
     let out = match action.as_str() {

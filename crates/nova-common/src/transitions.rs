@@ -1,0 +1,288 @@
+//! The instance state machine of every action, in one table.
+//!
+//! Upstream spreads it over `nova/compute/api.py` (the `check_instance_state`
+//! decorators and the `task_state` each method saves with
+//! `expected_task_state`) and `nova/compute/manager.py` (the task_states each
+//! method expects, the vm_state it ends in). Here nova-api checks and sets
+//! states from a [`Transition`] and nova-compute checks and finishes from the
+//! same one, so the two halves cannot drift apart.
+
+use crate::states::{power_state, TaskState, VmState};
+
+/// One instance action, as both halves of it see the instance.
+#[derive(Debug)]
+pub struct Transition {
+    /// The instance action the API records (`nova.compute.instance_actions`).
+    pub action: &'static str,
+    /// vm_states the API accepts; `None` accepts any (the decorator's `vm_state=None`).
+    pub allowed_vm_states: Option<&'static [VmState]>,
+    /// task_states the API accepts; `None` accepts any. Nova's default is `[None]`.
+    pub allowed_task_states: Option<&'static [Option<TaskState>]>,
+    /// The task_state the API sets, compare-and-set against the allowed
+    /// states, before it casts to the compute host.
+    pub task_state: TaskState,
+    /// The task_states the compute host acts under. Finding any other means
+    /// the message was handled already (or superseded), so it does nothing.
+    pub expected_task_states: &'static [TaskState],
+    /// The event compute records in the instance action (`compute_<method>`).
+    pub event: &'static str,
+    /// The vm_state the instance ends in, task_state cleared; `None` keeps it.
+    pub final_vm_state: Option<VmState>,
+    /// The power state the guest ends in, as the hypervisor reports it
+    /// (libvirt's managed save leaves a suspended guest shut off); `None`
+    /// leaves it as it was. Compute records what the hypervisor says and
+    /// warns when that differs.
+    pub final_power_state: Option<i32>,
+}
+
+impl Transition {
+    /// Whether the API may start this action on an instance in these states.
+    pub fn allows(&self, vm_state: VmState, task_state: Option<TaskState>) -> bool {
+        self.allowed_vm_states.is_none_or(|a| a.contains(&vm_state))
+            && self
+                .allowed_task_states
+                .is_none_or(|a| a.contains(&task_state))
+    }
+
+    /// Whether compute should act on an instance found in this task_state.
+    pub fn expects(&self, task_state: Option<TaskState>) -> bool {
+        task_state.is_some_and(|t| self.expected_task_states.contains(&t))
+    }
+
+    /// `expected_task_state` of compute's final compare-and-set.
+    pub fn expected(&self) -> Vec<Option<TaskState>> {
+        self.expected_task_states.iter().map(|t| Some(*t)).collect()
+    }
+}
+
+const IDLE: &[Option<TaskState>] = &[None];
+
+pub const SOFT_REBOOT: Transition = Transition {
+    action: "reboot",
+    allowed_vm_states: Some(&[VmState::Active]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Rebooting,
+    expected_task_states: &[
+        TaskState::Rebooting,
+        TaskState::RebootPending,
+        TaskState::RebootStarted,
+    ],
+    event: "compute_reboot_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
+/// A hard reboot may replace a soft one that has not finished.
+pub const HARD_REBOOT: Transition = Transition {
+    action: "reboot",
+    allowed_vm_states: Some(&[
+        VmState::Active,
+        VmState::Stopped,
+        VmState::Paused,
+        VmState::Suspended,
+        VmState::Error,
+    ]),
+    allowed_task_states: Some(&[
+        None,
+        Some(TaskState::Rebooting),
+        Some(TaskState::RebootPending),
+        Some(TaskState::RebootStarted),
+    ]),
+    task_state: TaskState::RebootingHard,
+    expected_task_states: &[
+        TaskState::RebootingHard,
+        TaskState::RebootPendingHard,
+        TaskState::RebootStartedHard,
+    ],
+    event: "compute_reboot_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
+pub const STOP: Transition = Transition {
+    action: "stop",
+    allowed_vm_states: Some(&[VmState::Active, VmState::Error]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::PoweringOff,
+    expected_task_states: &[TaskState::PoweringOff],
+    event: "compute_stop_instance",
+    final_vm_state: Some(VmState::Stopped),
+    final_power_state: Some(power_state::SHUTDOWN),
+};
+
+pub const START: Transition = Transition {
+    action: "start",
+    allowed_vm_states: Some(&[VmState::Stopped]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::PoweringOn,
+    expected_task_states: &[TaskState::PoweringOn],
+    event: "compute_start_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
+pub const PAUSE: Transition = Transition {
+    action: "pause",
+    allowed_vm_states: Some(&[VmState::Active]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Pausing,
+    expected_task_states: &[TaskState::Pausing],
+    event: "compute_pause_instance",
+    final_vm_state: Some(VmState::Paused),
+    final_power_state: Some(power_state::PAUSED),
+};
+
+pub const UNPAUSE: Transition = Transition {
+    action: "unpause",
+    allowed_vm_states: Some(&[VmState::Paused]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Unpausing,
+    expected_task_states: &[TaskState::Unpausing],
+    event: "compute_unpause_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
+pub const SUSPEND: Transition = Transition {
+    action: "suspend",
+    allowed_vm_states: Some(&[VmState::Active]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Suspending,
+    expected_task_states: &[TaskState::Suspending],
+    event: "compute_suspend_instance",
+    final_vm_state: Some(VmState::Suspended),
+    final_power_state: Some(power_state::SHUTDOWN),
+};
+
+pub const RESUME: Transition = Transition {
+    action: "resume",
+    allowed_vm_states: Some(&[VmState::Suspended]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Resuming,
+    expected_task_states: &[TaskState::Resuming],
+    event: "compute_resume_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
+/// createImage: the vm_state stays; compute steps the task_state through
+/// image_snapshot → image_pending_upload → image_uploading → None.
+pub const SNAPSHOT: Transition = Transition {
+    action: "createImage",
+    allowed_vm_states: Some(&[
+        VmState::Active,
+        VmState::Stopped,
+        VmState::Paused,
+        VmState::Suspended,
+    ]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::ImageSnapshotPending,
+    expected_task_states: &[TaskState::ImageSnapshotPending],
+    event: "compute_snapshot_instance",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
+/// Delete is accepted in any state and overrides whatever task is running;
+/// compute finishes it whatever it finds (and `init_host` finishes the
+/// deletes a restart interrupted).
+pub const DELETE: Transition = Transition {
+    action: "delete",
+    allowed_vm_states: None,
+    allowed_task_states: None,
+    task_state: TaskState::Deleting,
+    expected_task_states: &[TaskState::Deleting],
+    event: "compute_terminate_instance",
+    final_vm_state: Some(VmState::Deleted),
+    final_power_state: Some(power_state::NOSTATE),
+};
+
+/// Every transition, for tests and documentation.
+pub const ALL: &[&Transition] = &[
+    &SOFT_REBOOT,
+    &HARD_REBOOT,
+    &STOP,
+    &START,
+    &PAUSE,
+    &UNPAUSE,
+    &SUSPEND,
+    &RESUME,
+    &SNAPSHOT,
+    &DELETE,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::states::status_from_state;
+
+    #[test]
+    fn compute_expects_the_task_state_the_api_sets() {
+        for t in ALL {
+            assert!(
+                t.expects(Some(t.task_state)),
+                "{}: compute would ignore {}",
+                t.action,
+                t.task_state
+            );
+            assert!(!t.expects(None), "{}", t.action);
+        }
+    }
+
+    #[test]
+    fn a_started_action_is_not_allowed_again() {
+        // Setting the task_state is what makes a second request a conflict,
+        // except where Nova lets a hard reboot take over a soft one.
+        for t in ALL.iter().filter(|t| t.allowed_task_states.is_some()) {
+            for vm in VmState::ALL {
+                assert!(!t.allows(*vm, Some(t.task_state)), "{}", t.action);
+            }
+        }
+        for ts in SOFT_REBOOT.expected_task_states {
+            assert!(HARD_REBOOT.allows(VmState::Active, Some(*ts)));
+        }
+        assert!(!SOFT_REBOOT.allows(VmState::Active, Some(TaskState::RebootingHard)));
+        assert!(DELETE.allows(VmState::Building, Some(TaskState::Scheduling)));
+    }
+
+    #[test]
+    fn outcomes_are_consistent() {
+        for t in ALL {
+            // Expected states are disjoint across different compute events
+            // except for the two reboots, which compute tells apart by type.
+            for o in ALL.iter().filter(|o| o.event != t.event) {
+                for ts in t.expected_task_states {
+                    assert!(
+                        !o.expected_task_states.contains(ts),
+                        "{} / {}",
+                        t.action,
+                        o.action
+                    );
+                }
+            }
+            if let Some(vm) = t.final_vm_state {
+                let ps = t
+                    .final_power_state
+                    .expect("a final vm_state has a power state");
+                match vm {
+                    VmState::Active => assert_eq!(ps, power_state::RUNNING, "{}", t.action),
+                    VmState::Paused => assert_eq!(ps, power_state::PAUSED),
+                    VmState::Stopped | VmState::Suspended => {
+                        assert_eq!(ps, power_state::SHUTDOWN, "{}", t.action)
+                    }
+                    _ => {}
+                }
+            } else {
+                assert!(t.final_power_state.is_none(), "{}", t.action);
+            }
+        }
+        assert_eq!(
+            status_from_state(VmState::Active, Some(SOFT_REBOOT.task_state)),
+            "REBOOT"
+        );
+        assert_eq!(
+            status_from_state(VmState::Active, Some(HARD_REBOOT.task_state)),
+            "HARD_REBOOT"
+        );
+    }
+}

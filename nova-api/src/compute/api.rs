@@ -1,0 +1,937 @@
+//! Port of `nova/compute/api.py`: [`API`] is the one place that creates,
+//! deletes and acts on instances, checks their state, quota and
+//! availability zone; [`KeypairAPI`] (in `api/keypairs.rs`) manages key pairs.
+//!
+//! Callers hand it parsed input and a [`RequestContext`] and get objects or
+//! a [`NovaError`]; nothing here knows HTTP, so the OpenStack API, the EC2
+//! API and the metadata service can all use it. Policy is the caller's
+//! (Nova checks it in the API layer).
+//!
+//! State changes follow [`nova_common::transitions`]: check the instance's
+//! states, set the task_state with a compare-and-set, record the instance
+//! action, cast to the compute host — and if the cast fails, put the
+//! task_state back so that nothing is left waiting for a message that was
+//! never sent.
+//!
+//! Deliberate deviation: upstream reads and saves instances in the database
+//! from here; in this port every read and write is a conductor call.
+
+use crate::servicegroup;
+use nova_clients::GlanceClient;
+use nova_common::states::{TaskState, VmState};
+use nova_common::transitions::{self, Transition};
+use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
+use nova_objects::{
+    Flavor, ImageMeta, Instance, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
+    QuotaUsage, RequestSpec,
+};
+use nova_rpc::{compute, compute_task, conductor, network};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+mod keypairs;
+pub use keypairs::{fingerprint, KeypairAPI};
+
+/// Nova's `sanitize_hostname`.
+/// The most instances one create request may ask for (`max_count`): beyond
+/// it a request could not answer quickly even with unlimited quota.
+pub const MAX_INSTANCES_PER_REQUEST: i64 = 1000;
+
+pub fn sanitize_hostname(name: &str) -> String {
+    let mut h: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == ' ' || c == '_' { '-' } else { c })
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .collect();
+    h = h.trim_matches(|c| c == '-' || c == '.').to_string();
+    h.truncate(63);
+    h = h.trim_end_matches(['-', '.']).to_string();
+    if h.is_empty() {
+        "server".into()
+    } else {
+        h
+    }
+}
+
+/// The networks a new instance asks for (`requested_networks`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RequestedNetworks {
+    /// Allocate from the networks available to the project.
+    Auto,
+    /// No network at all (microversion 2.37).
+    None,
+    /// These networks, in order.
+    Networks(Vec<Uuid>),
+}
+
+impl RequestedNetworks {
+    /// The form kept in the instance's system_metadata, read when networks are allocated.
+    pub fn to_json(&self) -> Value {
+        match self {
+            RequestedNetworks::Auto => json!("auto"),
+            RequestedNetworks::None => json!("none"),
+            RequestedNetworks::Networks(ids) => {
+                Value::Array(ids.iter().map(|u| json!(u.to_string())).collect())
+            }
+        }
+    }
+}
+
+/// A requested availability zone in Nova's legacy `zone[:host[:node]]` form,
+/// where the host part forces placement (an admin feature).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestedZone {
+    /// As the user wrote it.
+    pub raw: String,
+    pub zone: String,
+    pub forced_host: Option<String>,
+}
+
+impl RequestedZone {
+    /// Nova's `_handle_availability_zone`.
+    pub fn parse(raw: &str) -> NovaResult<Self> {
+        if raw.matches(':').count() > 2 {
+            return Err(NovaError::invalid_input(
+                "Unable to parse availability_zone",
+            ));
+        }
+        let mut parts = raw.split(':');
+        let zone = parts.next().unwrap_or_default().to_string();
+        let forced_host = parts.next().filter(|h| !h.is_empty()).map(str::to_string);
+        Ok(RequestedZone {
+            raw: raw.to_string(),
+            zone,
+            forced_host,
+        })
+    }
+
+    /// Whether it names a host or node (the `create:forced_host` policy applies).
+    pub fn forces_placement(&self) -> bool {
+        self.raw.contains(':')
+    }
+}
+
+/// What a new server is made of (the arguments of Nova's `API.create`).
+#[derive(Clone, Debug)]
+pub struct CreateRequest {
+    pub display_name: String,
+    pub display_description: Option<String>,
+    /// Glance image id.
+    pub image_href: String,
+    pub flavor: Flavor,
+    pub min_count: i64,
+    pub max_count: i64,
+    pub key_name: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub requested_networks: RequestedNetworks,
+    /// Base64, as the user sent it.
+    pub user_data: Option<String>,
+    pub availability_zone: Option<RequestedZone>,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub config_drive: bool,
+}
+
+/// The instances a create made, and the reservation id they share.
+#[derive(Debug)]
+pub struct Created {
+    pub instances: Vec<Instance>,
+    pub reservation_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RebootType {
+    Soft,
+    Hard,
+}
+
+impl RebootType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebootType::Soft => "SOFT",
+            RebootType::Hard => "HARD",
+        }
+    }
+}
+
+/// `nova.compute.api.API`.
+#[derive(Clone)]
+pub struct API {
+    cfg: Arc<NovaConfig>,
+    conductor: conductor::Client,
+    /// The conductor's `compute_task` namespace (Nova's `ComputeTaskAPI`).
+    compute_task_api: compute_task::Client,
+    compute_rpcapi: compute::Client,
+    network_api: network::Client,
+    image_api: GlanceClient,
+}
+
+impl API {
+    pub fn new(
+        cfg: Arc<NovaConfig>,
+        conductor: conductor::Client,
+        compute_rpcapi: compute::Client,
+        network_api: network::Client,
+        image_api: GlanceClient,
+    ) -> Self {
+        API {
+            cfg,
+            compute_task_api: compute_task::Client::new(conductor.transport().clone()),
+            conductor,
+            compute_rpcapi,
+            network_api,
+            image_api,
+        }
+    }
+
+    // ----- reading instances -----
+
+    /// An instance as the caller may see it: other projects' instances do
+    /// not exist for non-admins. `id` is reported back as given.
+    pub async fn get(&self, ctx: &RequestContext, id: &str) -> NovaResult<Instance> {
+        let not_found = || NovaError::InstanceNotFound {
+            instance_id: id.to_string(),
+        };
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let inst = self
+            .conductor
+            .instance_get_by_uuid(ctx, uuid)
+            .await
+            .map_err(|e| match e {
+                NovaError::InstanceNotFound { .. } => not_found(),
+                other => other,
+            })?;
+        if !ctx.is_admin && ctx.project_id.as_deref() != Some(inst.project_id.as_str()) {
+            return Err(not_found());
+        }
+        Ok(inst)
+    }
+
+    /// Instances matching `filters`; `flavor_id` (the public flavor id)
+    /// narrows them to one flavor, and matches nothing when it does not exist.
+    pub async fn get_all(
+        &self,
+        ctx: &RequestContext,
+        mut filters: InstanceFilters,
+        flavor_id: Option<String>,
+    ) -> NovaResult<Vec<Instance>> {
+        if let Some(id) = flavor_id {
+            match self.conductor.flavor_get_by_flavor_id(ctx, id).await {
+                Ok(flavor) => filters.flavor_id = Some(flavor.id),
+                Err(NovaError::FlavorNotFound { .. }) => return Ok(vec![]),
+                Err(e) => return Err(e),
+            }
+        }
+        self.conductor
+            .instance_get_all_by_filters(ctx, filters)
+            .await
+    }
+
+    /// `host_status` of each compute host (microversion 2.16):
+    /// UP, DOWN (not reporting, or forced down) or MAINTENANCE (disabled).
+    pub async fn host_statuses(
+        &self,
+        ctx: &RequestContext,
+    ) -> NovaResult<HashMap<String, &'static str>> {
+        let services = self.conductor.service_get_all(ctx).await?;
+        Ok(services
+            .iter()
+            .filter(|s| s.binary == "nova-compute")
+            .map(|s| {
+                let st = if s.forced_down || !servicegroup::service_is_up(&self.cfg, s) {
+                    "DOWN"
+                } else if s.disabled {
+                    "MAINTENANCE"
+                } else {
+                    "UP"
+                };
+                (s.host.clone(), st)
+            })
+            .collect())
+    }
+
+    // ----- create -----
+
+    /// Nova's `API.create`: validate everything, take quota for as many of
+    /// `min_count..=max_count` instances as it allows, record them in BUILD
+    /// and hand them to the conductor to schedule and build. If recording
+    /// fails part-way the recorded ones are destroyed; if the hand-over
+    /// fails they go to ERROR with a fault.
+    pub async fn create(&self, ctx: &RequestContext, req: CreateRequest) -> NovaResult<Created> {
+        let (Some(user), Some(project)) = (ctx.user_id.clone(), ctx.project_id.clone()) else {
+            return Err(NovaError::NotAuthorized {
+                reason: "the request has no user or project".into(),
+            });
+        };
+        let keypair = match &req.key_name {
+            Some(name) => Some(
+                self.conductor
+                    .keypair_get(ctx, user.clone(), name.clone())
+                    .await?,
+            ),
+            None => None,
+        };
+        if let Some(az) = &req.availability_zone {
+            self.validate_availability_zone(az)?;
+        }
+        let flavor = &req.flavor;
+        if flavor.disabled {
+            return Err(NovaError::InvalidRequest {
+                reason: "Flavor is disabled.".into(),
+            });
+        }
+        let image = self.image_api.show(ctx, &req.image_href).await?;
+        check_requested_image(&image, flavor)?;
+        let count = req.max_count;
+        if count > MAX_INSTANCES_PER_REQUEST {
+            return Err(NovaError::InvalidRequest {
+                reason: format!(
+                    "max_count {count} is more than one request may create ({MAX_INSTANCES_PER_REQUEST})"
+                ),
+            });
+        }
+
+        let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
+        let mut system_metadata = BTreeMap::new();
+        system_metadata.insert(
+            "requested_networks".to_string(),
+            req.requested_networks.to_json().to_string(),
+        );
+        system_metadata.insert(
+            "image_disk_format".into(),
+            image.disk_format.clone().unwrap_or_default(),
+        );
+        if let Some(n) = &image.name {
+            system_metadata.insert("image_base_image_ref".into(), image.id.clone());
+            system_metadata.insert("image_name".into(), n.chars().take(255).collect());
+        }
+        let zone = req
+            .availability_zone
+            .as_ref()
+            .map(|az| az.zone.as_str())
+            .filter(|z| !z.is_empty())
+            .unwrap_or(&self.cfg.default.default_availability_zone)
+            .to_string();
+        let mut requested = Vec::with_capacity(count as usize);
+        for index in 0..count {
+            let display_name = if count > 1 {
+                format!("{}-{}", req.display_name, index + 1)
+            } else {
+                req.display_name.clone()
+            };
+            let values = InstanceCreate {
+                uuid: Uuid::new_v4(),
+                user_id: user.clone(),
+                project_id: project.clone(),
+                hostname: sanitize_hostname(&display_name),
+                display_name,
+                display_description: req.display_description.clone(),
+                image_ref: image.id.clone(),
+                flavor: flavor.clone(),
+                availability_zone: Some(zone.clone()),
+                key_name: keypair.as_ref().map(|k| k.name.clone()),
+                key_data: keypair.as_ref().map(|k| k.public_key.clone()),
+                user_data: req.user_data.clone(),
+                reservation_id: reservation_id.clone(),
+                launch_index: index as i32,
+                access_ip_v4: req.access_ip_v4.clone(),
+                access_ip_v6: req.access_ip_v6.clone(),
+                config_drive: if req.config_drive {
+                    "True".into()
+                } else {
+                    String::new()
+                },
+                kernel_id: image
+                    .properties
+                    .get("kernel_id")
+                    .cloned()
+                    .unwrap_or_default(),
+                ramdisk_id: image
+                    .properties
+                    .get("ramdisk_id")
+                    .cloned()
+                    .unwrap_or_default(),
+                metadata: req.metadata.clone(),
+                system_metadata: system_metadata.clone(),
+                request_id: ctx.request_id.clone(),
+            };
+            requested.push(values);
+        }
+        // The conductor takes quota for as many as fit (at least min_count)
+        // and records them in one transaction: all of those or none.
+        let created = self
+            .conductor
+            .instance_create_within_quota(ctx, requested, req.min_count)
+            .await?;
+        let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
+        let spec = RequestSpec {
+            instance_uuid: uuids[0],
+            project_id: project,
+            user_id: user,
+            flavor: flavor.clone(),
+            image,
+            num_instances: created.len() as i32,
+            availability_zone: req.availability_zone.as_ref().map(|az| az.zone.clone()),
+            ignore_hosts: vec![],
+            force_hosts: req
+                .availability_zone
+                .as_ref()
+                .and_then(|az| az.forced_host.clone())
+                .into_iter()
+                .collect(),
+            num_attempts: 1,
+        };
+        if let Err(e) = self.schedule_and_build_instances(ctx, spec, &uuids).await {
+            // Nothing will build them: do not leave them in BUILD.
+            for u in &uuids {
+                self.set_error(ctx, *u, &e).await;
+            }
+            return Err(e);
+        }
+        Ok(Created {
+            instances: created,
+            reservation_id,
+        })
+    }
+
+    /// The hand-over to the conductor, in one place.
+    async fn schedule_and_build_instances(
+        &self,
+        ctx: &RequestContext,
+        spec: RequestSpec,
+        uuids: &[Uuid],
+    ) -> NovaResult<()> {
+        self.compute_task_api
+            .schedule_and_build_instances(ctx, spec, uuids.to_vec())
+            .await
+    }
+
+    /// ERROR with task_state cleared and a fault saying why.
+    async fn set_error(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
+        let upd = InstanceUpdate {
+            vm_state: Some(VmState::Error),
+            task_state: Some(None),
+            ..Default::default()
+        };
+        if let Err(e) = self.conductor.instance_update(ctx, uuid, upd).await {
+            error!(instance = %uuid, "cannot set ERROR after a failure ({err}): {e}");
+            return;
+        }
+        let fault = InstanceFault {
+            instance_uuid: uuid,
+            code: err.http_code() as i32,
+            message: err.to_string(),
+            details: format!("{}: {err}", err.class()),
+            host: None,
+            created_at: None,
+        };
+        if let Err(e) = self.conductor.instance_fault_create(ctx, fault).await {
+            warn!(instance = %uuid, "cannot record the fault: {e}");
+        }
+    }
+
+    /// The requested zone must exist (and the forced host is the scheduler's to check).
+    fn validate_availability_zone(&self, az: &RequestedZone) -> NovaResult<()> {
+        if az.zone != self.cfg.default.default_availability_zone {
+            return Err(NovaError::InvalidRequest {
+                reason: format!(
+                    "The requested availability zone is not available: {}",
+                    az.raw
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    // ----- quota -----
+
+    /// The `[quota]` defaults.
+    pub fn quota_defaults(&self) -> &BTreeMap<String, i64> {
+        &self.cfg.quota
+    }
+
+    /// A project's limits: the defaults overridden by its own.
+    pub async fn get_project_quotas(
+        &self,
+        ctx: &RequestContext,
+        project: &str,
+    ) -> NovaResult<BTreeMap<String, i64>> {
+        let mut limits = self.cfg.quota.clone();
+        limits.extend(
+            self.conductor
+                .quota_get_all_by_project(ctx, project.to_string())
+                .await?,
+        );
+        Ok(limits)
+    }
+
+    pub async fn quota_usage(&self, ctx: &RequestContext, project: &str) -> NovaResult<QuotaUsage> {
+        self.conductor.quota_usage(ctx, project.to_string()).await
+    }
+
+    // ----- delete -----
+
+    /// Delete: with a live compute host the host deletes; otherwise the API
+    /// does (Nova's local delete).
+    pub async fn delete(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::DELETE;
+        check_instance_lock(ctx, inst)?;
+        check_instance_state(inst, t)?;
+        let uuid = inst.uuid;
+        self.record_action(ctx, uuid, t.action).await;
+        let compute_up = match &inst.host {
+            Some(h) => self.conductor.service_get_all(ctx).await?.iter().any(|s| {
+                &s.host == h
+                    && s.binary == "nova-compute"
+                    && servicegroup::service_is_up(&self.cfg, s)
+            }),
+            None => false,
+        };
+        if compute_up {
+            let host = inst.host.clone().unwrap_or_default();
+            let inst = self.save_task_state(ctx, inst, t).await?;
+            let compute = self.compute_rpcapi.to_server(&host);
+            let cast = compute.terminate_instance(ctx, inst);
+            self.cast_or_revert(ctx, uuid, t, cast).await
+        } else {
+            if !inst.network_info.is_empty() {
+                self.network_api
+                    .deallocate_for_instance(ctx, uuid, inst.host.clone())
+                    .await?;
+            } else {
+                // A fixed IP may have been taken without the cache being written yet.
+                self.conductor
+                    .network_deallocate_instance(ctx, uuid)
+                    .await?;
+            }
+            self.conductor.instance_destroy(ctx, uuid).await?;
+            Ok(())
+        }
+    }
+
+    // ----- actions -----
+
+    pub async fn reboot(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        reboot_type: RebootType,
+    ) -> NovaResult<()> {
+        let t = match reboot_type {
+            RebootType::Soft => &transitions::SOFT_REBOOT,
+            RebootType::Hard => &transitions::HARD_REBOOT,
+        };
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.reboot_instance(ctx, i, reboot_type.as_str().into());
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    pub async fn stop(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::STOP;
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.stop_instance(ctx, i, true);
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    pub async fn start(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::START;
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.start_instance(ctx, i);
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    pub async fn pause(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::PAUSE;
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.pause_instance(ctx, i);
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    pub async fn unpause(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::UNPAUSE;
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.unpause_instance(ctx, i);
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    pub async fn suspend(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::SUSPEND;
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.suspend_instance(ctx, i);
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    pub async fn resume(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::RESUME;
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.resume_instance(ctx, i);
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    /// createImage: the image record is created in Glance first (so its id
+    /// can be returned), then the compute host snapshots into it. Any
+    /// failure before the host has it deletes the record again.
+    pub async fn snapshot(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        name: &str,
+        extra_properties: &BTreeMap<String, String>,
+    ) -> NovaResult<ImageMeta> {
+        let t = &transitions::SNAPSHOT;
+        check_instance_lock(ctx, inst)?;
+        check_instance_state(inst, t)?;
+        check_instance_host(inst, t)?;
+        let mut body = json!({
+            "name": name,
+            "disk_format": "qcow2",
+            "container_format": "bare",
+            "instance_uuid": inst.uuid.to_string(),
+            "image_type": "snapshot",
+            "base_image_ref": inst.image_ref,
+            "user_id": ctx.user_id.clone().unwrap_or_default(),
+            "min_ram": inst.memory_mb,
+            "min_disk": inst.root_gb,
+        });
+        for (k, v) in extra_properties {
+            body[k.as_str()] = json!(v);
+        }
+        let image = self.image_api.create(ctx, &body).await?;
+        let i = match self.save_task_state(ctx, inst, t).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.delete_image(ctx, &image.id).await;
+                return Err(e);
+            }
+        };
+        self.record_action(ctx, inst.uuid, t.action).await;
+        let compute = self.compute(inst);
+        let cast = compute.snapshot_instance(ctx, i, image.id.clone());
+        if let Err(e) = self.cast_or_revert(ctx, inst.uuid, t, cast).await {
+            self.delete_image(ctx, &image.id).await;
+            return Err(e);
+        }
+        Ok(image)
+    }
+
+    /// Where Glance serves an image (the `Location` of a snapshot).
+    pub fn image_url(&self, image_id: &str) -> String {
+        self.image_api.image_url(image_id)
+    }
+
+    async fn delete_image(&self, ctx: &RequestContext, image_id: &str) {
+        if let Err(e) = self.image_api.delete(ctx, image_id).await {
+            warn!(image = %image_id, "cannot delete the unused snapshot image: {e}");
+        }
+    }
+
+    pub async fn lock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let by = if ctx.is_admin { "admin" } else { "owner" };
+        self.set_locked(ctx, inst, Some(by)).await?;
+        self.record_action(ctx, inst.uuid, "lock").await;
+        Ok(())
+    }
+
+    pub async fn unlock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        self.set_locked(ctx, inst, None).await?;
+        self.record_action(ctx, inst.uuid, "unlock").await;
+        Ok(())
+    }
+
+    async fn set_locked(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        by: Option<&str>,
+    ) -> NovaResult<()> {
+        self.conductor
+            .instance_update(
+                ctx,
+                inst.uuid,
+                InstanceUpdate {
+                    locked: Some(by.is_some()),
+                    locked_by: Some(by.map(str::to_string)),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The guest's console log; its last `tail_length` lines if given.
+    pub async fn get_console_output(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        tail_length: Option<i64>,
+    ) -> NovaResult<String> {
+        if inst.host.is_none() || inst.vm_state == VmState::Building {
+            return Err(NovaError::InstanceNotReady {
+                instance_id: inst.uuid.to_string(),
+            });
+        }
+        self.compute(inst)
+            .get_console_output(ctx, inst.clone(), tail_length)
+            .await
+    }
+
+    // ----- the state machine -----
+
+    fn compute(&self, inst: &Instance) -> compute::Client {
+        self.compute_rpcapi
+            .to_server(inst.host.as_deref().unwrap_or_default())
+    }
+
+    /// Checks, the task_state, the instance action: everything before the cast.
+    async fn start_action(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        t: &Transition,
+    ) -> NovaResult<Instance> {
+        check_instance_lock(ctx, inst)?;
+        check_instance_state(inst, t)?;
+        check_instance_host(inst, t)?;
+        let updated = self.save_task_state(ctx, inst, t).await?;
+        self.record_action(ctx, inst.uuid, t.action).await;
+        Ok(updated)
+    }
+
+    /// `instance.task_state = ...; instance.save(expected_task_state=...)`:
+    /// the compare-and-set that makes two racing requests one winner and one
+    /// UnexpectedTaskStateError.
+    async fn save_task_state(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        t: &Transition,
+    ) -> NovaResult<Instance> {
+        self.conductor
+            .instance_update(
+                ctx,
+                inst.uuid,
+                InstanceUpdate {
+                    task_state: Some(Some(t.task_state)),
+                    expected_task_state: t.allowed_task_states.map(<[_]>::to_vec),
+                    expected_vm_state: t.allowed_vm_states.map(<[_]>::to_vec),
+                    ..Default::default()
+                },
+            )
+            .await
+    }
+
+    /// Send the cast; when it cannot be sent, put the task_state back
+    /// (compare-and-set, so a task_state someone else set since is kept).
+    async fn cast_or_revert(
+        &self,
+        ctx: &RequestContext,
+        uuid: Uuid,
+        t: &Transition,
+        cast: impl Future<Output = NovaResult<()>>,
+    ) -> NovaResult<()> {
+        let Err(e) = cast.await else {
+            return Ok(());
+        };
+        warn!(instance = %uuid, "cannot cast {}: {e}; reverting task_state {}", t.event, t.task_state);
+        let revert = InstanceUpdate {
+            task_state: Some(None),
+            expected_task_state: Some(vec![Some(t.task_state)]),
+            ..Default::default()
+        };
+        match self.conductor.instance_update(ctx, uuid, revert).await {
+            Ok(_) => info!(instance = %uuid, "task_state {} reverted", t.task_state),
+            Err(NovaError::UnexpectedTaskStateError { actual, .. }) => {
+                info!(instance = %uuid, task_state = %actual, "task_state changed since; not reverting")
+            }
+            Err(r) => {
+                error!(instance = %uuid, "cannot revert task_state {}: {r}", t.task_state)
+            }
+        }
+        Err(e)
+    }
+
+    async fn record_action(&self, ctx: &RequestContext, uuid: Uuid, action: &str) {
+        if let Err(e) = self
+            .conductor
+            .action_start(ctx, uuid, action.to_string(), ctx.request_id.clone())
+            .await
+        {
+            warn!(instance = %uuid, "cannot record the {action} action: {e}");
+        }
+    }
+}
+
+/// `@check_instance_lock`: only admins act on a locked instance.
+fn check_instance_lock(ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+    if inst.locked && !ctx.is_admin {
+        return Err(NovaError::InstanceIsLocked {
+            instance_uuid: inst.uuid.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// `@check_instance_state`, from the transition table.
+fn check_instance_state(inst: &Instance, t: &Transition) -> NovaResult<()> {
+    let invalid = |attr: &str, state: &str| NovaError::InstanceInvalidState {
+        attr: attr.into(),
+        instance_uuid: inst.uuid.to_string(),
+        state: state.into(),
+        method: t.action.into(),
+    };
+    if t.allowed_vm_states
+        .is_some_and(|a| !a.contains(&inst.vm_state))
+    {
+        return Err(invalid("vm_state", inst.vm_state.as_str()));
+    }
+    if t.allowed_task_states
+        .is_some_and(|a| !a.contains(&inst.task_state))
+    {
+        let ts = inst.task_state.map(TaskState::as_str).unwrap_or("None");
+        return Err(invalid("task_state", ts));
+    }
+    Ok(())
+}
+
+/// An instance not yet placed on a host has nothing to act on.
+fn check_instance_host(inst: &Instance, t: &Transition) -> NovaResult<()> {
+    if inst.host.is_none() {
+        return Err(NovaError::InstanceInvalidState {
+            attr: "vm_state".into(),
+            instance_uuid: inst.uuid.to_string(),
+            state: inst.vm_state.as_str().into(),
+            method: t.action.into(),
+        });
+    }
+    Ok(())
+}
+
+/// Nova's `_check_requested_image`: the image is usable with the flavor.
+fn check_requested_image(image: &ImageMeta, flavor: &Flavor) -> NovaResult<()> {
+    if image.status != "active" {
+        return Err(NovaError::ImageNotActive {
+            image_id: image.id.clone(),
+        });
+    }
+    if image.min_ram > flavor.memory_mb {
+        return Err(NovaError::FlavorMemoryTooSmall {});
+    }
+    let too_big = image
+        .size
+        .is_some_and(|s| s > flavor.root_gb * 1024 * 1024 * 1024);
+    if flavor.root_gb > 0 && (image.min_disk > flavor.root_gb || too_big) {
+        return Err(NovaError::FlavorDiskTooSmall {});
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert_eq!(sanitize_hostname("My Server_1"), "my-server-1");
+        assert_eq!(sanitize_hostname("--"), "server");
+    }
+
+    #[test]
+    fn requested_networks_keep_their_stored_form() {
+        assert_eq!(RequestedNetworks::Auto.to_json().to_string(), "\"auto\"");
+        assert_eq!(RequestedNetworks::None.to_json().to_string(), "\"none\"");
+        let u = Uuid::nil();
+        assert_eq!(
+            RequestedNetworks::Networks(vec![u]).to_json().to_string(),
+            format!("[\"{u}\"]")
+        );
+    }
+
+    #[test]
+    fn availability_zones_parse_as_nova_does() {
+        let z = RequestedZone::parse("nova").expect("zone");
+        assert_eq!((z.zone.as_str(), z.forced_host.as_deref()), ("nova", None));
+        assert!(!z.forces_placement());
+        let z = RequestedZone::parse("nova:host1").expect("zone:host");
+        assert_eq!(z.forced_host.as_deref(), Some("host1"));
+        assert!(z.forces_placement());
+        let z = RequestedZone::parse("nova::node1").expect("zone::node");
+        assert_eq!(z.forced_host, None);
+        assert!(z.forces_placement());
+        assert!(RequestedZone::parse("a:b:c:d").is_err());
+    }
+
+    fn flavor(vcpus: i64, ram: i64) -> Flavor {
+        Flavor {
+            vcpus,
+            memory_mb: ram,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn images_are_checked_against_the_flavor() {
+        let mut image = ImageMeta {
+            id: "i".into(),
+            status: "active".into(),
+            ..Default::default()
+        };
+        let mut f = flavor(1, 512);
+        f.root_gb = 1;
+        assert!(check_requested_image(&image, &f).is_ok());
+        image.size = Some(2 * 1024 * 1024 * 1024);
+        assert_eq!(
+            check_requested_image(&image, &f).map_err(|e| e.class().to_string()),
+            Err("FlavorDiskTooSmall".to_string())
+        );
+        image.size = None;
+        image.min_ram = 1024;
+        assert_eq!(
+            check_requested_image(&image, &f).map_err(|e| e.class().to_string()),
+            Err("FlavorMemoryTooSmall".to_string())
+        );
+        image.status = "queued".into();
+        assert_eq!(
+            check_requested_image(&image, &f).map_err(|e| e.to_string()),
+            Err("Image i is not active.".to_string())
+        );
+    }
+
+    #[test]
+    fn state_checks_follow_the_table() {
+        let mut inst = Instance {
+            vm_state: VmState::Active,
+            task_state: None,
+            host: Some("h".into()),
+            ..Default::default()
+        };
+        assert!(check_instance_state(&inst, &transitions::STOP).is_ok());
+        let e = check_instance_state(&inst, &transitions::START).expect_err("active");
+        assert!(e.to_string().contains("vm_state active"), "{e}");
+        inst.task_state = Some(TaskState::Rebooting);
+        let e = check_instance_state(&inst, &transitions::STOP).expect_err("busy");
+        assert!(e.to_string().contains("task_state rebooting"), "{e}");
+        assert!(check_instance_state(&inst, &transitions::HARD_REBOOT).is_ok());
+        assert!(check_instance_state(&inst, &transitions::DELETE).is_ok());
+        inst.host = None;
+        assert!(check_instance_host(&inst, &transitions::STOP).is_err());
+        inst.locked = true;
+        let user = RequestContext::new("u", "p", vec![], false);
+        assert!(matches!(
+            check_instance_lock(&user, &inst),
+            Err(NovaError::InstanceIsLocked { .. })
+        ));
+        assert!(check_instance_lock(&RequestContext::admin(), &inst).is_ok());
+    }
+}

@@ -1,0 +1,21 @@
+//! The request pipeline as separate tower layers, one per filter of Nova's
+//! api-paste pipeline, so that each listener composes its own stack:
+//!
+//! ```text
+//! request_id → run_to_completion → fault → request_log → size_limit → reject_nul
+//!   → auth → context → microversion → handler
+//! ```
+//!
+//! Each module exports an `axum::middleware` function (with its own small
+//! state where it needs one); `openstack::compute::app` shows the
+//! composition for the compute API.
+
+pub mod auth;
+pub mod context;
+pub mod fault;
+pub mod microversion;
+pub mod reject_nul;
+pub mod request_id;
+pub mod request_log;
+pub mod run_to_completion;
+pub mod size_limit;

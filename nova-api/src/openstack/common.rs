@@ -1,0 +1,128 @@
+//! Helpers every handler shares (Nova's `nova/api/openstack/common.py`).
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use nova_common::NovaError;
+use serde_json::Value;
+use std::convert::Infallible;
+
+/// The public base URL, for links: `[api] compute_link_prefix`, or the
+/// request's scheme (`X-Forwarded-Proto`) and `Host`.
+#[derive(Clone, Debug)]
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    pub fn from_headers(compute_link_prefix: &str, headers: &HeaderMap) -> Self {
+        if !compute_link_prefix.is_empty() {
+            return BaseUrl(compute_link_prefix.trim_end_matches('/').to_string());
+        }
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let host = get("host").unwrap_or("localhost");
+        let proto = get("x-forwarded-proto").unwrap_or("http");
+        BaseUrl(format!("{proto}://{host}"))
+    }
+}
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(BaseUrl::from_headers(
+            &state.cfg.api.compute_link_prefix,
+            &parts.headers,
+        ))
+    }
+}
+
+/// The JSON body of a request, or Nova's 400 for one that does not parse.
+/// A string anywhere in it holding NUL (which nothing can store) is a 400
+/// naming the field.
+pub fn json_body(body: &Bytes) -> ApiResult<Value> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("Malformed request body"))?;
+    if let Some(field) = nul_field(&v, "") {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value contains a NUL character."
+        )));
+    }
+    Ok(v)
+}
+
+/// The dotted path of the first key or string value holding NUL.
+fn nul_field(v: &Value, path: &str) -> Option<String> {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "\\u0000")))
+            } else {
+                nul_field(v, &join(k))
+            }
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_field(v, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+/// Nova's message for input that fails the request schema.
+pub fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid input for field/attribute {field}. Value: {value}. {why}"
+    ))
+}
+
+/// The value of a query parameter (the first, if repeated).
+pub fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    p.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+}
+
+/// Nova's `raise_http_conflict_for_instance_invalid_state`: the 409 for an
+/// action the instance's state does not allow.
+pub fn instance_invalid_state(e: NovaError, action: &str) -> ApiError {
+    match e {
+        NovaError::InstanceInvalidState {
+            attr,
+            instance_uuid,
+            state,
+            ..
+        } => ApiError::conflict(format!(
+            "Cannot '{action}' instance {instance_uuid} while it is in {attr} {state}"
+        )),
+        // The compare-and-set lost against another request.
+        NovaError::UnexpectedTaskStateError { instance_uuid, .. } => ApiError::conflict(format!(
+            "Cannot '{action}' instance {instance_uuid}: its state changed meanwhile"
+        )),
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_in_any_field_is_a_400_naming_it() {
+        let body =
+            Bytes::from_static(br#"{"server": {"name": "ok", "metadata": {"k": "a\u0000b"}}}"#);
+        let e = json_body(&body).unwrap_err();
+        assert_eq!(e.code, 400);
+        assert!(e.message.contains("server.metadata.k"), "{}", e.message);
+        let body = Bytes::from_static(br#"{"a": [1, "x\u0000"]}"#);
+        assert!(json_body(&body).unwrap_err().message.contains("a[1]"));
+        assert!(json_body(&Bytes::from_static(br#"{"server": {"name": "fine"}}"#)).is_ok());
+    }
+}

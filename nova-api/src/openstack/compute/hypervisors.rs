@@ -1,0 +1,85 @@
+//! `/os-hypervisors` (admin), as of microversion < 2.53 (integer ids):
+//! compute nodes and their services, from the conductor.
+
+use super::views::hypervisors::{detail as detail_view, statistics as statistics_view, summary};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use nova_common::RequestContext;
+use nova_objects::{ComputeNode, Service};
+use serde_json::{json, Value};
+
+async fn nodes(
+    state: &AppState,
+    ctx: &RequestContext,
+    action: &str,
+) -> ApiResult<Vec<(ComputeNode, Option<Service>)>> {
+    if !ctx.is_admin {
+        return Err(ApiError::forbidden_policy(&format!(
+            "os_compute_api:os-hypervisors:{action}"
+        )));
+    }
+    let (nodes, services) = tokio::try_join!(
+        state.conductor.compute_node_get_all(ctx),
+        state.conductor.service_get_all(ctx)
+    )?;
+    Ok(nodes
+        .into_iter()
+        .map(|n| {
+            let s = services
+                .iter()
+                .find(|s| s.host == n.host && s.binary == "nova-compute")
+                .cloned();
+            (n, s)
+        })
+        .collect())
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Value>> {
+    let ns = nodes(&state, &ctx, "list").await?;
+    Ok(Json(
+        json!({"hypervisors": ns.iter().map(|(n, s)| summary(&state.cfg, n, s.as_ref())).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Value>> {
+    let ns = nodes(&state, &ctx, "list-detail").await?;
+    Ok(Json(
+        json!({"hypervisors": ns.iter().map(|(n, s)| detail_view(&state.cfg, n, s.as_ref())).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let ns = nodes(&state, &ctx, "show").await?;
+    let not_found = || ApiError::not_found(format!("Hypervisor with ID {id} could not be found."));
+    let want: i64 = id.parse().map_err(|_| not_found())?;
+    let (n, s) = ns
+        .iter()
+        .find(|(n, _)| n.id == want)
+        .ok_or_else(not_found)?;
+    Ok(Json(
+        json!({"hypervisor": detail_view(&state.cfg, n, s.as_ref())}),
+    ))
+}
+
+pub async fn statistics(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Value>> {
+    let ns = nodes(&state, &ctx, "statistics").await?;
+    let nodes: Vec<&ComputeNode> = ns.iter().map(|(n, _)| n).collect();
+    Ok(Json(
+        json!({"hypervisor_statistics": statistics_view(&nodes)}),
+    ))
+}

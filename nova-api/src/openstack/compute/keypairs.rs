@@ -1,0 +1,188 @@
+//! `/os-keypairs`: create (generated or imported), list, show, delete; per user.
+
+use super::views::keypairs;
+use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::{json_body, param};
+use crate::policy::Target;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use nova_common::{NovaError, RequestContext};
+use serde_json::{json, Value};
+
+type Params = Query<Vec<(String, String)>>;
+
+/// The faults of KeypairAPI, as Nova's controller maps them.
+fn keypair_error(e: NovaError) -> ApiError {
+    match e {
+        NovaError::KeypairNotFound { .. } => ApiError::not_found(e.to_string()),
+        NovaError::KeyPairExists { .. } => ApiError::conflict(e.to_string()),
+        NovaError::InvalidKeypair { .. } => ApiError::bad_request(e.to_string()),
+        NovaError::KeypairLimitExceeded {} => {
+            ApiError::new(403, "Quota exceeded, too many key pairs.")
+        }
+        other => other.into(),
+    }
+}
+
+/// Whose key pairs: another user's only from 2.10 (and as policy allows).
+fn target_user(ctx: &RequestContext, v: ApiVersion, requested: Option<&str>) -> String {
+    match requested {
+        Some(u) if v.at_least(10) => u.to_string(),
+        _ => ctx.user_id.clone().unwrap_or_default(),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let Some(k) = body.get("keypair").filter(|k| k.is_object()) else {
+        return Err(ApiError::bad_request(format!("Invalid input for field/attribute body. Value: {body}. 'keypair' is a required property")));
+    };
+    let name = match k.get("name") {
+        Some(Value::String(n)) if !n.is_empty() && n.len() <= 255 => n.clone(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute name. Value: {other}. must be 1-255 characters"
+            )))
+        }
+        None => {
+            return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute keypair. Value: {k}. 'name' is a required property"
+        )))
+        }
+    };
+    let key_type = match k.get("type").and_then(Value::as_str) {
+        Some(t) if v.at_least(2) => t.to_string(),
+        _ => "ssh".to_string(),
+    };
+    let public_key = match k.get("public_key") {
+        None => None,
+        Some(Value::String(p)) => Some(p.clone()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute public_key. Value: {other}. is not of type 'string'"
+        )))
+        }
+    };
+    let user_id = target_user(&ctx, v, k.get("user_id").and_then(Value::as_str));
+    state.policy.authorize(
+        "os_compute_api:os-keypairs:create",
+        &ctx,
+        &Target::user(&user_id),
+    )?;
+    let api = &state.keypair_api;
+    let (kp, private_key) = match public_key {
+        Some(p) => (
+            api.import_key_pair(&ctx, &user_id, &name, &p, &key_type)
+                .await
+                .map_err(keypair_error)?,
+            None,
+        ),
+        None => {
+            let (kp, private) = api
+                .create_key_pair(&ctx, &user_id, &name, &key_type)
+                .await
+                .map_err(keypair_error)?;
+            (kp, Some(private))
+        }
+    };
+    let status = if v.at_least(2) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = keypairs::created(&kp, private_key.as_deref(), v);
+    Ok((status, Json(json!({ "keypair": body }))).into_response())
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Query(p): Params,
+) -> ApiResult<Json<Value>> {
+    let user = target_user(&ctx, v, param(&p, "user_id"));
+    state.policy.authorize(
+        "os_compute_api:os-keypairs:index",
+        &ctx,
+        &Target::user(&user),
+    )?;
+    let mut kps = state
+        .keypair_api
+        .get_key_pairs(&ctx, &user)
+        .await
+        .map_err(keypair_error)?;
+    if v.at_least(35) {
+        if let Some(m) = param(&p, "marker") {
+            let pos = kps
+                .iter()
+                .position(|k| k.name == m)
+                .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
+            kps.drain(..=pos);
+        }
+        if let Some(l) = param(&p, "limit") {
+            let n: usize = l
+                .parse()
+                .map_err(|_| ApiError::bad_request("limit must be an integer"))?;
+            kps.truncate(n);
+        }
+    }
+    Ok(Json(
+        json!({"keypairs": kps.iter().map(|k| json!({"keypair": keypairs::keypair(k, v)})).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(name): Path<String>,
+    Query(p): Params,
+) -> ApiResult<Json<Value>> {
+    let user = target_user(&ctx, v, param(&p, "user_id"));
+    state.policy.authorize(
+        "os_compute_api:os-keypairs:show",
+        &ctx,
+        &Target::user(&user),
+    )?;
+    let k = state
+        .keypair_api
+        .get_key_pair(&ctx, &user, &name)
+        .await
+        .map_err(keypair_error)?;
+    Ok(Json(json!({"keypair": keypairs::show(&k, v)})))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(name): Path<String>,
+    Query(p): Params,
+) -> ApiResult<StatusCode> {
+    let user = target_user(&ctx, v, param(&p, "user_id"));
+    state.policy.authorize(
+        "os_compute_api:os-keypairs:delete",
+        &ctx,
+        &Target::user(&user),
+    )?;
+    state
+        .keypair_api
+        .delete_key_pair(&ctx, &user, &name)
+        .await
+        .map_err(keypair_error)?;
+    Ok(if v.at_least(2) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::ACCEPTED
+    })
+}

@@ -1,0 +1,269 @@
+//! The compute API v2.1 (`osapi_compute`): its routes, its layer stack, and
+//! one handler module per Nova controller. Handlers parse and validate
+//! input, check policy where Nova's API layer does, call
+//! [`compute::api`](crate::compute::api) (or the conductor for plain reads
+//! such as flavors and services) and render [`views`].
+
+pub mod availability_zone;
+pub mod flavor_manage;
+pub mod flavors;
+pub mod hypervisors;
+pub mod keypairs;
+pub mod limits;
+pub mod quota_sets;
+pub mod server_actions;
+pub mod servers;
+pub mod services;
+pub mod versions;
+pub mod views;
+
+use crate::error::ApiError;
+use crate::layers::{
+    auth, context, fault, microversion, reject_nul, request_id, request_log, run_to_completion,
+    size_limit,
+};
+use crate::AppState;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use tower::ServiceBuilder;
+
+/// The `/v2.1` resources.
+fn v21_routes() -> Router<AppState> {
+    Router::new()
+        .route("/servers", get(servers::index).post(servers::create))
+        .route("/servers/detail", get(servers::detail))
+        .route("/servers/{id}", get(servers::show).delete(servers::delete))
+        .route("/servers/{id}/action", post(server_actions::action))
+        .route("/flavors", get(flavors::index).post(flavor_manage::create))
+        .route("/flavors/detail", get(flavors::detail))
+        .route(
+            "/flavors/{id}",
+            get(flavors::show).delete(flavor_manage::delete),
+        )
+        .route("/os-services", get(services::index))
+        .route(
+            "/os-services/{id}",
+            put(services::update).delete(services::delete),
+        )
+        .route("/os-hypervisors", get(hypervisors::index))
+        .route("/os-hypervisors/detail", get(hypervisors::detail))
+        .route("/os-hypervisors/statistics", get(hypervisors::statistics))
+        .route("/os-hypervisors/{id}", get(hypervisors::show))
+        .route("/os-keypairs", get(keypairs::index).post(keypairs::create))
+        .route(
+            "/os-keypairs/{name}",
+            get(keypairs::show).delete(keypairs::delete),
+        )
+        .route("/limits", get(limits::index))
+        .route(
+            "/os-quota-sets/{project}",
+            get(quota_sets::show)
+                .put(quota_sets::update)
+                .delete(quota_sets::delete),
+        )
+        .route(
+            "/os-quota-sets/{project}/defaults",
+            get(quota_sets::defaults),
+        )
+        .route("/os-quota-sets/{project}/detail", get(quota_sets::detail))
+        .route("/os-availability-zone", get(availability_zone::index))
+        .route(
+            "/os-availability-zone/detail",
+            get(availability_zone::detail),
+        )
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found("The resource could not be found.").into_response()
+}
+
+/// The `osapi_compute` application with its middleware, as Nova's
+/// api-paste pipeline composes it: the version documents are public, every
+/// other path is authenticated and microversioned.
+pub fn app(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .nest("/v2.1", v21_routes())
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(state.auth.clone(), auth::auth))
+                .layer(from_fn_with_state(state.policy.clone(), context::context))
+                .layer(from_fn(microversion::microversion)),
+        )
+        .with_state(state.clone());
+    Router::new()
+        .route("/", get(versions::root))
+        .route("/v2.1", get(versions::v21))
+        .route("/v2.1/", get(versions::v21))
+        .fallback_service(authenticated)
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn(request_id::request_id))
+                .layer(from_fn(run_to_completion::run_to_completion))
+                .layer(from_fn(fault::fault_wrap))
+                .layer(from_fn(request_log::request_log))
+                .layer(from_fn_with_state(
+                    state.cfg.api.max_request_body_size,
+                    size_limit::size_limit,
+                ))
+                .layer(from_fn(reject_nul::reject_nul)),
+        )
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The stack's external behaviour over HTTP, on routes that need no RPC.
+
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use nova_common::NovaConfig;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    async fn call(cfg: &str, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let cfg = NovaConfig::parse_text(cfg).expect("cfg");
+        let transport = nova_rpc::Transport::start(&cfg, "test").expect("transport");
+        let resp = app(crate::test_state(&cfg, &transport))
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        transport.close().await;
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    const NOAUTH: &str = "[api]\nauth_strategy = noauth2\n";
+
+    fn get(path: &str) -> axum::http::request::Builder {
+        Request::get(path).header("host", "api.example:8774")
+    }
+
+    #[tokio::test]
+    async fn versions_are_public_and_carry_request_ids() {
+        let (s, h, b) = call(NOAUTH, get("/").body(Body::empty()).expect("req")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["versions"][0]["id"], "v2.1");
+        assert_eq!(
+            b["versions"][0]["links"][0]["href"],
+            "http://api.example:8774/v2.1/"
+        );
+        let id = h["x-openstack-request-id"].to_str().expect("ascii");
+        assert!(id.starts_with("req-"));
+        assert_eq!(h["x-compute-request-id"], id);
+        assert!(h.get("openstack-api-version").is_none());
+        let (s, _, b) = call(NOAUTH, get("/v2.1/").body(Body::empty()).expect("req")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["version"]["version"], crate::MAX_VERSION.to_string());
+    }
+
+    #[tokio::test]
+    async fn noauth2_hands_out_tokens() {
+        let req = get("/v2.1/flavors")
+            .header("x-auth-user", "alice")
+            .header("x-auth-project-id", "p1")
+            .body(Body::empty())
+            .expect("req");
+        let (s, h, _) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(h["x-auth-token"], "alice:p1");
+        assert_eq!(h["x-server-management-url"], "http://api.example:8774/v2.1");
+    }
+
+    #[tokio::test]
+    async fn microversions_are_negotiated_and_echoed() {
+        let req = get("/v2.1/no-such-thing")
+            .header("x-auth-token", "admin:admin")
+            .header("openstack-api-version", "compute 2.25")
+            .body(Body::empty())
+            .expect("req");
+        let (s, h, b) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(b["itemNotFound"]["code"], 404);
+        assert_eq!(h["openstack-api-version"], "compute 2.25");
+        assert_eq!(h["x-openstack-nova-api-version"], "2.25");
+        assert!(h["vary"]
+            .to_str()
+            .expect("ascii")
+            .contains("OpenStack-API-Version"));
+        let req = get("/v2.1/flavors")
+            .header("x-auth-token", "admin:admin")
+            .header("openstack-api-version", "compute 2.999")
+            .body(Body::empty())
+            .expect("req");
+        let (s, h, _) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::NOT_ACCEPTABLE);
+        assert!(h.get("x-openstack-request-id").is_some());
+        let req = get("/v2.1/flavors")
+            .header("x-auth-token", "admin:admin")
+            .header("x-openstack-nova-api-version", "two")
+            .body(Body::empty())
+            .expect("req");
+        let (s, _, b) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(b["badRequest"]["code"], 400);
+    }
+
+    #[tokio::test]
+    async fn large_bodies_are_refused() {
+        let req = Request::post("/v2.1/servers")
+            .header("x-auth-token", "admin:admin")
+            .header("content-length", "200000")
+            .body(Body::empty())
+            .expect("req");
+        let (s, _, b) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(b["overLimit"]["message"], "Request is too large.");
+    }
+
+    #[tokio::test]
+    async fn keystone_401_and_503() {
+        // Nothing listens on port 1: Keystone is down.
+        let cfg = "[keystone_authtoken]\nauth_url = http://127.0.0.1:1/identity\n";
+        let (s, h, b) = call(cfg, get("/v2.1/flavors").body(Body::empty()).expect("req")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(b["error"]["code"], 401);
+        assert_eq!(
+            h["www-authenticate"],
+            "Keystone uri=\"http://127.0.0.1:1/identity\""
+        );
+        let req = get("/v2.1/flavors")
+            .header("x-auth-token", "some-token")
+            .body(Body::empty())
+            .expect("req");
+        let (s, _, b) = call(cfg, req).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(b["serviceUnavailable"]["code"], 503);
+        // The version documents need no token.
+        let (s, _, _) = call(cfg, get("/").body(Body::empty()).expect("req")).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_compute_fault() {
+        async fn boom() -> &'static str {
+            panic!("kaboom")
+        }
+        let app = Router::new().route("/", axum::routing::get(boom)).layer(
+            ServiceBuilder::new()
+                .layer(from_fn(request_id::request_id))
+                .layer(from_fn(fault::fault_wrap)),
+        );
+        let resp = app
+            .oneshot(Request::get("/").body(Body::empty()).expect("req"))
+            .await
+            .expect("infallible");
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(resp.headers().get("x-compute-request-id").is_some());
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let b: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(b["computeFault"]["code"], 500);
+    }
+}

@@ -1,0 +1,266 @@
+//! `POST /servers/{id}/action`: reboot, os-stop, os-start, pause, unpause,
+//! suspend, resume, lock, unlock, createImage, os-getConsoleOutput.
+//!
+//! Each action validates its arguments and checks its policy, then asks
+//! [`compute::api`](crate::compute::api), which owns the state machine;
+//! state conflicts come back as Nova's 409s.
+
+use super::servers::get_instance;
+use crate::compute::api::RebootType;
+use crate::error::{ApiError, ApiResult};
+use crate::openstack::common::{instance_invalid_state, json_body};
+use crate::policy::Target;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use nova_common::{NovaError, RequestContext};
+use nova_objects::Instance;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn accepted() -> ApiResult<Response> {
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn action(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let Some((name, args)) = body.as_object().and_then(|o| o.iter().next()) else {
+        return Err(ApiError::bad_request("Malformed request body"));
+    };
+    let inst = get_instance(&state, &ctx, &id).await?;
+    let s = &state;
+    let ctx = &ctx;
+    match name.as_str() {
+        "reboot" => reboot(s, ctx, &inst, args).await,
+        "os-stop" => power(s, ctx, &inst, Power::Stop).await,
+        "os-start" => power(s, ctx, &inst, Power::Start).await,
+        "pause" => power(s, ctx, &inst, Power::Pause).await,
+        "unpause" => power(s, ctx, &inst, Power::Unpause).await,
+        "suspend" => power(s, ctx, &inst, Power::Suspend).await,
+        "resume" => power(s, ctx, &inst, Power::Resume).await,
+        "lock" => lock(s, ctx, &inst, true).await,
+        "unlock" => lock(s, ctx, &inst, false).await,
+        "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
+        "createImage" => create_image(s, ctx, &inst, args).await,
+        other => Err(ApiError::bad_request(format!(
+            "There is no such action: {other}"
+        ))),
+    }
+}
+
+async fn reboot(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    args: &Value,
+) -> ApiResult<Response> {
+    state.policy.authorize(
+        "os_compute_api:servers:reboot",
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    let kind = args
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_uppercase();
+    let reboot_type = match kind.as_str() {
+        "SOFT" => RebootType::Soft,
+        "HARD" => RebootType::Hard,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute type. Value: {}. 'type' must be one of 'HARD', 'SOFT'",
+                args.get("type").cloned().unwrap_or(Value::Null)
+            )))
+        }
+    };
+    state
+        .compute_api
+        .reboot(ctx, inst, reboot_type)
+        .await
+        .map_err(|e| instance_invalid_state(e, "reboot"))?;
+    accepted()
+}
+
+/// The actions that only change the guest's power state.
+#[derive(Clone, Copy)]
+enum Power {
+    Stop,
+    Start,
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+}
+
+impl Power {
+    /// Nova's action name (in conflict messages) and policy rule.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Power::Stop => ("stop", "os_compute_api:servers:stop"),
+            Power::Start => ("start", "os_compute_api:servers:start"),
+            Power::Pause => ("pause", "os_compute_api:os-pause-server:pause"),
+            Power::Unpause => ("unpause", "os_compute_api:os-pause-server:unpause"),
+            Power::Suspend => ("suspend", "os_compute_api:os-suspend-server:suspend"),
+            Power::Resume => ("resume", "os_compute_api:os-suspend-server:resume"),
+        }
+    }
+}
+
+async fn power(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    p: Power,
+) -> ApiResult<Response> {
+    let (action, policy) = p.names();
+    state
+        .policy
+        .authorize(policy, ctx, &Target::project(&inst.project_id))?;
+    let api = &state.compute_api;
+    match p {
+        Power::Stop => api.stop(ctx, inst).await,
+        Power::Start => api.start(ctx, inst).await,
+        Power::Pause => api.pause(ctx, inst).await,
+        Power::Unpause => api.unpause(ctx, inst).await,
+        Power::Suspend => api.suspend(ctx, inst).await,
+        Power::Resume => api.resume(ctx, inst).await,
+    }
+    .map_err(|e| instance_invalid_state(e, action))?;
+    accepted()
+}
+
+async fn lock(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    lock: bool,
+) -> ApiResult<Response> {
+    let policy = if lock {
+        "os_compute_api:os-lock-server:lock"
+    } else {
+        "os_compute_api:os-lock-server:unlock"
+    };
+    state
+        .policy
+        .authorize(policy, ctx, &Target::project(&inst.project_id))?;
+    if lock {
+        state.compute_api.lock(ctx, inst).await?;
+    } else {
+        // An admin's lock is the admin's to lift.
+        if inst.locked_by.as_deref() == Some("admin") && !ctx.is_admin {
+            return Err(ApiError::forbidden_policy(
+                "os_compute_api:os-lock-server:unlock:unlock_override",
+            ));
+        }
+        state.compute_api.unlock(ctx, inst).await?;
+    }
+    accepted()
+}
+
+async fn console_output(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    args: &Value,
+) -> ApiResult<Response> {
+    state.policy.authorize(
+        "os_compute_api:os-console-output",
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    let length = match args.get("length") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => Some(s.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input for field/attribute length. Value: {s}. is not an integer"
+            ))
+        })?),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute length. Value: {other}. is not an integer"
+            )))
+        }
+    };
+    if length.is_some_and(|l| l < -1) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute length: must be >= -1",
+        ));
+    }
+    let out = state
+        .compute_api
+        .get_console_output(ctx, inst, length.filter(|l| *l >= 0))
+        .await
+        .map_err(|e| match e {
+            NovaError::InstanceNotReady { .. } => ApiError::conflict(e.to_string()),
+            NovaError::InstanceNotFound { .. } => {
+                ApiError::conflict(format!("Instance {} is not running", inst.uuid))
+            }
+            other => other.into(),
+        })?;
+    Ok((StatusCode::OK, Json(json!({"output": out}))).into_response())
+}
+
+async fn create_image(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    args: &Value,
+) -> ApiResult<Response> {
+    state.policy.authorize(
+        "os_compute_api:servers:create_image",
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    let image_name = match args.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute name. Value: {other}. name must be 1-255 characters"
+            )))
+        }
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute createImage. Value: {args}. 'name' is a required property"
+            )))
+        }
+    };
+    let mut properties = BTreeMap::new();
+    match args.get("metadata") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let Some(v) = v.as_str() else {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute metadata.{k}: not a string"
+                    )));
+                };
+                properties.insert(k.clone(), v.to_string());
+            }
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute metadata. Value: {other}. is not of type 'object'"
+        )))
+        }
+    }
+    let image = state
+        .compute_api
+        .snapshot(ctx, inst, &image_name, &properties)
+        .await
+        .map_err(|e| instance_invalid_state(e, "createImage"))?;
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    if let Ok(loc) = HeaderValue::from_str(&state.compute_api.image_url(&image.id)) {
+        resp.headers_mut().insert("location", loc);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,18 @@
+//! Version documents (`GET /`, `GET /v2.1`), served without authentication.
+
+use super::views;
+use crate::openstack::common::BaseUrl;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn root(base: BaseUrl) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::OK,
+        Json(json!({ "versions": [views::versions::root_entry(&base.0)] })),
+    )
+}
+
+pub async fn v21(base: BaseUrl) -> Json<Value> {
+    Json(json!({ "version": views::versions::v21(&base.0) }))
+}

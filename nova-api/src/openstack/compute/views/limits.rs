@@ -1,0 +1,39 @@
+//! Limits (`/limits`): the absolute limits and what is used of them.
+
+use crate::openstack::api_version_request::ApiVersion;
+use nova_objects::QuotaUsage;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Value {
+    let get = |k: &str| l.get(k).copied().unwrap_or(-1);
+    let mut abs = json!({
+        "maxTotalInstances": get("instances"),
+        "maxTotalCores": get("cores"),
+        "maxTotalRAMSize": get("ram"),
+        "maxServerMeta": get("metadata_items"),
+        "maxPersonality": get("injected_files"),
+        "maxPersonalitySize": get("injected_file_content_bytes"),
+        "maxTotalKeypairs": get("key_pairs"),
+        "maxServerGroups": get("server_groups"),
+        "maxServerGroupMembers": get("server_group_members"),
+        "maxImageMeta": get("metadata_items"),
+        "totalInstancesUsed": used.instances,
+        "totalCoresUsed": used.cores,
+        "totalRAMUsed": used.ram,
+        "totalServerGroupsUsed": 0,
+    });
+    // nova-network's limits, shown before 2.36.
+    if !v.at_least(36) {
+        for (k, val) in [
+            ("maxSecurityGroups", 10),
+            ("maxSecurityGroupRules", 20),
+            ("maxTotalFloatingIps", 10),
+            ("totalSecurityGroupsUsed", 0),
+            ("totalFloatingIpsUsed", 0),
+        ] {
+            abs[k] = json!(val);
+        }
+    }
+    json!({"limits": {"rate": [], "absolute": abs}})
+}

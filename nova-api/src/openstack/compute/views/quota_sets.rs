@@ -1,0 +1,71 @@
+//! Quota sets (`/os-quota-sets`).
+
+use crate::openstack::api_version_request::ApiVersion;
+use nova_objects::QuotaUsage;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Network quotas shown before 2.36 (nova-network's, fixed defaults).
+pub const NETWORK_QUOTAS: &[(&str, i64)] = &[
+    ("fixed_ips", -1),
+    ("floating_ips", 10),
+    ("security_group_rules", 20),
+    ("security_groups", 10),
+];
+
+/// The API's name for a `[quota]` option.
+pub fn api_name(resource: &str) -> &str {
+    if resource == "injected_file_path_length" {
+        "injected_file_path_bytes"
+    } else {
+        resource
+    }
+}
+
+/// The `[quota]` name of an API resource name.
+pub fn resource_name(api_name: &str) -> &str {
+    if api_name == "injected_file_path_bytes" {
+        "injected_file_path_length"
+    } else {
+        api_name
+    }
+}
+
+/// What a project has used of a resource.
+pub fn in_use(used: &QuotaUsage, resource: &str) -> i64 {
+    match resource {
+        "instances" => used.instances,
+        "cores" => used.cores,
+        "ram" => used.ram,
+        _ => 0,
+    }
+}
+
+pub fn quota_set(limits: &BTreeMap<String, i64>, v: ApiVersion, id: Option<&str>) -> Value {
+    let mut m = Map::new();
+    if let Some(id) = id {
+        m.insert("id".into(), json!(id));
+    }
+    for (k, val) in limits {
+        m.insert(api_name(k).to_string(), json!(val));
+    }
+    if !v.at_least(36) {
+        for (k, d) in NETWORK_QUOTAS {
+            m.insert(k.to_string(), json!(limits.get(*k).copied().unwrap_or(*d)));
+        }
+    }
+    Value::Object(m)
+}
+
+/// Each resource's limit, use and reservation.
+pub fn detail(limits: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion, id: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(id));
+    if let Value::Object(set) = quota_set(limits, v, None) {
+        for (k, val) in set {
+            let in_use = in_use(used, &k);
+            m.insert(k, json!({"limit": val, "in_use": in_use, "reserved": 0}));
+        }
+    }
+    Value::Object(m)
+}
