@@ -5,7 +5,7 @@
 mod build;
 
 use chrono::Utc;
-use nova_common::states::VmState;
+use nova_common::states::{TaskState, VmState};
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_db::Db;
 use nova_objects::{
@@ -172,6 +172,55 @@ impl ComputeTaskManager {
         }
         Ok(())
     }
+
+    /// Operations whose compute host is down will not finish: a delete is
+    /// completed here (Nova's local delete: the record is soft-deleted and
+    /// its addresses released; the host destroys the guest when it comes
+    /// back, in init_host), any other task_state is cleared so the user can
+    /// act again (the host finds nothing to do when it comes back).
+    pub(crate) async fn reset_dead_task_states(&self) -> Result<(), NovaError> {
+        let now = Utc::now();
+        let down_hosts: Vec<String> = self
+            .db
+            .service_get_all()
+            .await?
+            .into_iter()
+            .filter(|s| s.binary == "nova-compute")
+            .filter(|s| !s.is_up(now, self.cfg.default.service_down_time))
+            .map(|s| s.host)
+            .collect();
+        for host in down_hosts {
+            let stuck = self
+                .db
+                .instance_get_all_by_filters(&InstanceFilters {
+                    host: Some(host.clone()),
+                    ..Default::default()
+                })
+                .await?
+                .into_iter()
+                .filter(|i| i.vm_state != VmState::Building)
+                .filter_map(|i| i.task_state.map(|t| (i, t)));
+            for (inst, task_state) in stuck {
+                if task_state == TaskState::Deleting {
+                    warn!(instance = %inst.uuid, %host, "compute host is down: finishing the delete locally");
+                    self.db.network_deallocate_instance(inst.uuid).await?;
+                    self.db.instance_destroy(inst.uuid).await?;
+                    continue;
+                }
+                warn!(instance = %inst.uuid, %host, task_state = %task_state.as_str(), "compute host is down: clearing the task_state");
+                let upd = InstanceUpdate {
+                    task_state: Some(None),
+                    expected_task_state: Some(vec![Some(task_state)]),
+                    ..Default::default()
+                };
+                match self.db.instance_update(inst.uuid, &upd).await {
+                    Ok(_) | Err(NovaError::UnexpectedTaskStateError { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 pub fn spawn_periodic(
@@ -189,6 +238,9 @@ pub fn spawn_periodic(
             }
             if let Err(e) = manager.cleanup_stuck_builds().await {
                 warn!("cleanup of stuck builds failed: {e}");
+            }
+            if let Err(e) = manager.reset_dead_task_states().await {
+                warn!("reset of task_states on down hosts failed: {e}");
             }
         }
     })
