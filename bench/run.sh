@@ -26,6 +26,7 @@ Glance 33 and all daemons; $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') G
 | --- | --- | --- |
 | 100 servers, 10 concurrent clients: POST → all ACTIVE | $(val boot_100_s) s | 158 s |
 | delete those 100 → all gone | $(val delete_100_s) s | 76 s |
+| 1,000 servers, 50 concurrent clients (20 each): POST → all ACTIVE (all accepted after) | $(val boot_1000_s) s ($(val accept_1000_s) s) | – |
 | one server POST → ACTIVE (median of 5) | $(val single_boot_median_s) s | 0.95 s |
 | \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s | – |
 | \`GET /v2.1/servers/detail\`, 100 servers (wrk, 16 connections) | $(val detail_rps_100) req/s | 4.6 req/s |

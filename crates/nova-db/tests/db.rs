@@ -391,9 +391,7 @@ async fn a_connection_lost_mid_query_is_a_connection_error() {
         .await
         .unwrap();
     let killer = tokio::spawn(async move {
-        let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1)
-            .await
-            .unwrap();
+        let admin = Db::connect(&db_url("postgres"), 1).await.unwrap();
         // Wait until the victim is inside its query, then end its session.
         loop {
             let active: bool = sqlx::query_scalar(
