@@ -1,7 +1,8 @@
 //! nova-network, FlatDHCPManager flavour: IP address management for
-//! instances (a VIF with a MAC and a fixed IP per network). Bridge, dnsmasq
-//! and iptables driving come with the networking issue; the IPAM state
-//! lives in the database, reached through the conductor.
+//! instances (a VIF with a MAC and a fixed IP per network) and the
+//! networks' bridges on this host (through `nova-linux-net`). dnsmasq and
+//! iptables driving come with the networking issue; the IPAM state lives in
+//! the database, reached through the conductor.
 
 mod manager;
 mod policy;
@@ -20,6 +21,9 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let rt =
         nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, Some("network"), &shutdown).await?;
     let manager = Arc::new(NetworkManager::new(rt.conductor.clone(), cfg.clone()));
+    if let Err(e) = manager.init_host().await {
+        tracing::warn!("cannot set up this host's networks: {e}");
+    }
     // Compute hosts ask for their own instances' addresses only.
     let policy = Arc::new(NetworkPolicy::new(rt.conductor.clone()));
     nova_rpc::network::server(&rt.transport, &cfg.default.host)

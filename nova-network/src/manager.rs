@@ -62,6 +62,31 @@ impl NetworkManager {
         NetworkManager { conductor, cfg }
     }
 
+    /// Nova's `init_host` for FlatDHCP: this host serves every network, so
+    /// each network's bridge (with its `bridge_interface`) exists and is up.
+    /// (The gateway address, dnsmasq and NAT come with DHCP.) A bridge that
+    /// cannot be made is logged; compute hosts plug their own as well.
+    pub async fn init_host(&self) -> Result<(), NovaError> {
+        let ctx = RequestContext::admin();
+        for net in self.conductor.network_get_all(&ctx).await? {
+            if net.bridge.is_empty() {
+                continue;
+            }
+            match nova_linux_net::bridge::ensure_bridge(
+                &net.bridge,
+                net.bridge_interface.as_deref(),
+            )
+            .await
+            {
+                Ok(()) => {
+                    tracing::info!(network = %net.label, bridge = %net.bridge, "bridge ready")
+                }
+                Err(e) => tracing::warn!(network = %net.label, "cannot set up the bridge: {e}"),
+            }
+        }
+        Ok(())
+    }
+
     async fn nw_info(
         &self,
         ctx: &RequestContext,

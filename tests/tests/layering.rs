@@ -171,6 +171,7 @@ fn every_crate_depends_only_on_what_the_architecture_allows() {
         }
     }
     assert!(deps["nova-compute"].contains("nova-linux-net"));
+    assert!(deps["nova-network"].contains("nova-linux-net"));
 }
 
 #[test]
