@@ -1,6 +1,6 @@
 //! `nova-compute`'s RPC API (topic `compute`, addressed as `compute.<host>`).
 
-use nova_objects::{ImageMeta, Instance, RequestSpec};
+use nova_objects::{ConsoleConnectInfo, ImageMeta, Instance, RequestSpec};
 
 crate::rpc_api! {
     topic: "compute", version: "5.0";
@@ -20,4 +20,8 @@ crate::rpc_api! {
     cast fn snapshot_instance(instance: Instance, image_id: String) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
+    /// Where the guest's VNC server listens (`console_type` "novnc").
+    call fn get_vnc_console(instance: Instance, console_type: String) -> ConsoleConnectInfo;
+    /// Whether `port` is still the guest's console port (a token's check).
+    call fn validate_console_port(instance: Instance, port: i64, console_type: String) -> bool;
 }

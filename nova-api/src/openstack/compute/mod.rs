@@ -11,6 +11,7 @@ pub mod hypervisors;
 pub mod keypairs;
 pub mod limits;
 pub mod quota_sets;
+pub mod remote_consoles;
 pub mod server_actions;
 pub mod servers;
 pub mod services;
@@ -36,6 +37,10 @@ fn v21_routes() -> Router<AppState> {
         .route("/servers/detail", get(servers::detail))
         .route("/servers/{id}", get(servers::show).delete(servers::delete))
         .route("/servers/{id}/action", post(server_actions::action))
+        .route(
+            "/servers/{id}/remote-consoles",
+            post(remote_consoles::create),
+        )
         .route("/flavors", get(flavors::index).post(flavor_manage::create))
         .route("/flavors/detail", get(flavors::detail))
         .route(
