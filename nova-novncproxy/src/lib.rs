@@ -282,9 +282,29 @@ impl Proxy {
             }
             // Dropping `client` ends the pump.
         };
-        tokio::join!(pump, relay);
+        let both = async {
+            tokio::join!(pump, relay);
+        };
+        if self.cfg.vnc.enforce_session_timeout {
+            let left = (auth.expires - unix_now()).max(0) as u64;
+            tokio::select! {
+                _ = both => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(left)) => {
+                    info!(instance = %uuid, "console session closed: its token expired");
+                }
+            }
+        } else {
+            both.await;
+        }
         info!(instance = %uuid, "console session ends");
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 async fn close(mut ws: WebSocket) {

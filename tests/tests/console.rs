@@ -147,7 +147,7 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
     run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
     let cloud = Cloud::start_full(
         |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
-        false,
+        true,
         "[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\n",
     )
     .await;
@@ -228,6 +228,34 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
     )
     .await;
     assert_eq!(s, 404);
+
+    // The CLI a user runs.
+    let out: Value = serde_json::from_str(&cloud.osc(
+        "admin",
+        &[
+            "console",
+            "url",
+            "show",
+            "--novnc",
+            "console-guest",
+            "-f",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let cli_url = out["url"].as_str().unwrap_or_default();
+    assert!(cli_url.contains("/vnc_auto.html?path=%3Ftoken%3D"), "{out}");
+    // Another project's user cannot see the server at all.
+    let r = cloud
+        .http
+        .post(format!("{}/servers/{id}/remote-consoles", cloud.api))
+        .header("X-Auth-Token", &cloud.demo)
+        .header("OpenStack-API-Version", "compute 2.6")
+        .json(&json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
 
     // The noVNC page behind the URL.
     let page = cloud.http.get(&url).send().await.unwrap();
@@ -310,6 +338,25 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
+
+    // A stopped guest has no console: 409.
+    let (s, _) = post(
+        &cloud,
+        &format!("/servers/{id}/action"),
+        "2.1",
+        json!({"os-stop": null}),
+    )
+    .await;
+    assert_eq!(s, 202);
+    wait_status(&cloud, &id, "SHUTOFF").await;
+    let (s, b) = post(
+        &cloud,
+        &format!("/servers/{id}/remote-consoles"),
+        "2.6",
+        json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
 
     // Deleting the instance deletes its tokens.
     let (s, _) = cloud

@@ -236,6 +236,7 @@ mod tests {
         ),
         ("vnc", "auth_schemes", "none"),
         ("consoleauth", "token_ttl", "600"),
+        ("consoleauth", "enforce_session_timeout", "false"),
         ("console", "allowed_origins", ""),
         ("DEFAULT", "web", "/usr/share/novnc"),
         ("DEFAULT", "instance_delete_interval", "300"),

@@ -28,6 +28,9 @@ config_section! {
         auth_schemes: Vec<String> = "none", list_of(AUTH_SCHEMES);
         /// Seconds a console token stays valid.
         token_ttl in "consoleauth": u64 = "600", at_least(0);
+        /// Close a console session when its token expires (otherwise a session
+        /// opened with a valid token lasts until either side closes it).
+        enforce_session_timeout in "consoleauth": bool = "false", boolean();
         /// Origins (host names) allowed to open a console websocket besides the
         /// request's own Host.
         allowed_origins in "console": Vec<String> = "", list();
