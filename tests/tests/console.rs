@@ -129,6 +129,40 @@ impl Ws {
     }
 }
 
+/// Open `url` in headless Chromium (Debian `chromium`, driven by npm
+/// `playwright-core` from tests/browser): noVNC's status line and canvas size.
+fn browser_connects(url: &str, shot: &std::path::Path) -> (String, (u64, u64)) {
+    let dir = workspace_root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "npm ci in {}", dir.display());
+    }
+    let out = std::process::Command::new("node")
+        .arg(dir.join("novnc.mjs"))
+        .arg(url)
+        .arg(shot)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "the browser did not connect: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = |i: usize| v["canvas"][i].as_u64().unwrap_or_default();
+    (
+        v["status"].as_str().unwrap_or_default().to_string(),
+        (c(0), c(1)),
+    )
+}
+
 async fn wait_status(cloud: &Cloud, id: &str, want: &str) {
     cloud
         .wait_for(&format!("{id} {want}"), 120, || async {
@@ -338,6 +372,13 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
+
+    // A real browser: noVNC in headless Chromium connects and draws the guest's screen.
+    let shot = cloud.dir.join("console.png");
+    let (status, canvas) = browser_connects(&novnc_url(&cloud, &id).await, &shot);
+    assert!(status.contains("Connected"), "noVNC status {status:?}");
+    assert!(canvas.0 > 0 && canvas.1 > 0, "canvas {canvas:?}");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000, "screenshot");
 
     // A stopped guest has no console: 409.
     let (s, _) = post(
