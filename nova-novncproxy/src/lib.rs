@@ -10,7 +10,8 @@
 //! - a browser's `Origin` must be the request's Host or one of
 //!   `[console] allowed_origins`, with the scheme of the token's URL;
 //! - paths starting with `//` are refused (OSSA-2021-002);
-//! - the RFB handshake is Nova's security proxy ([`rfb`]).
+//! - the RFB handshake is Nova's security proxy ([`rfb`]);
+//! - a token holds at most [`MAX_SESSIONS_PER_TOKEN`] live sessions (OSSN-0008).
 //!
 //! A refused websocket is closed before any data is sent.
 
@@ -29,7 +30,8 @@ use futures_util::StreamExt;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_objects::ConsoleAuthToken;
 use nova_rpc::{compute, conductor};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -42,6 +44,46 @@ pub struct Proxy {
     pub cfg: Arc<NovaConfig>,
     pub conductor: conductor::Client,
     pub compute: compute::Client,
+    /// Live sessions per token hash (OSSN-0008: one token must not open
+    /// unlimited sessions).
+    pub sessions: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Live sessions one token may hold at once. Nova has no option for it; a
+/// browser tab holds one, a reconnect briefly two.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 4;
+
+/// One live session of a token; its slot is given back when dropped.
+struct SessionSlot {
+    sessions: Arc<Mutex<HashMap<String, usize>>>,
+    token_hash: String,
+}
+
+impl SessionSlot {
+    fn take(sessions: &Arc<Mutex<HashMap<String, usize>>>, token_hash: String) -> Option<Self> {
+        let mut m = sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(token_hash.clone()).or_default();
+        if *n >= MAX_SESSIONS_PER_TOKEN {
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot {
+            sessions: sessions.clone(),
+            token_hash,
+        })
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut m = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.token_hash) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.token_hash);
+            }
+        }
+    }
 }
 
 async fn health() -> &'static str {
@@ -214,6 +256,10 @@ impl Proxy {
             info!("console refused: no token");
             return close(ws).await;
         };
+        let Some(_slot) = SessionSlot::take(&self.sessions, ConsoleAuthToken::hash(&token)) else {
+            info!("console refused: the token already has {MAX_SESSIONS_PER_TOKEN} sessions");
+            return close(ws).await;
+        };
         let auth = match self.connect_info(&token).await {
             Ok(a) => a,
             Err(e) => {
@@ -375,6 +421,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         cfg: Arc::new(cfg.clone()),
         conductor: rt.conductor.clone(),
         compute: compute::Client::new(rt.transport.clone()),
+        sessions: Arc::default(),
     };
     info!(%addr, web = %cfg.default.web, "listening");
     let s = shutdown.clone();
@@ -467,6 +514,23 @@ mod tests {
             &[]
         ));
         assert!(!ok(&[("host", "h"), ("origin", "null")], &[]));
+    }
+
+    #[test]
+    fn a_token_holds_a_bounded_number_of_sessions() {
+        let sessions = Arc::default();
+        let slots: Vec<_> = (0..MAX_SESSIONS_PER_TOKEN)
+            .filter_map(|_| SessionSlot::take(&sessions, "h".into()))
+            .collect();
+        assert_eq!(slots.len(), MAX_SESSIONS_PER_TOKEN);
+        assert!(SessionSlot::take(&sessions, "h".into()).is_none());
+        assert!(SessionSlot::take(&sessions, "other".into()).is_some());
+        drop(slots);
+        assert!(SessionSlot::take(&sessions, "h".into()).is_some());
+        assert!(sessions
+            .lock()
+            .map(|m| m.get("h").is_none())
+            .unwrap_or(false));
     }
 
     #[test]
