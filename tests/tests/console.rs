@@ -291,6 +291,28 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 
+    // Admins see where a token leads (2.31+); others may not.
+    let (_, token) = port_and_token(&url);
+    let show = |who: String, version: &'static str| {
+        let r = cloud
+            .http
+            .get(format!("{}/os-console-auth-tokens/{token}", cloud.api))
+            .header("X-Auth-Token", who)
+            .header("OpenStack-API-Version", format!("compute {version}"));
+        async move {
+            let r = r.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, b) = show(cloud.admin.clone(), "2.31").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["console"]["instance_uuid"], id.as_str());
+    assert_eq!(b["console"]["host"], "127.0.0.1");
+    assert!(b["console"]["port"].as_i64().unwrap() >= 5900, "{b}");
+    assert_eq!(show(cloud.admin.clone(), "2.30").await.0, 401);
+    assert_eq!(show(cloud.demo.clone(), "2.31").await.0, 403);
+
     // The noVNC page behind the URL.
     let page = cloud.http.get(&url).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);

@@ -5,6 +5,7 @@
 //! such as flavors and services) and render [`views`].
 
 pub mod availability_zone;
+pub mod console_auth_tokens;
 pub mod flavor_manage;
 pub mod flavors;
 pub mod hypervisors;
@@ -73,6 +74,10 @@ fn v21_routes() -> Router<AppState> {
             get(quota_sets::defaults),
         )
         .route("/os-quota-sets/{project}/detail", get(quota_sets::detail))
+        .route(
+            "/os-console-auth-tokens/{token}",
+            get(console_auth_tokens::show),
+        )
         .route("/os-availability-zone", get(availability_zone::index))
         .route(
             "/os-availability-zone/detail",
