@@ -127,29 +127,29 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The token of a websocket request: `token=` in the query, or inside its
-/// `path=` (noVNC >= 1.1), or a `token` cookie.
-pub fn find_token(uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    let query = uri.query().unwrap_or_default();
+/// The token of a query string: `token=`, or inside noVNC's `path=` (>= 1.1).
+fn token_in_query(query: &str) -> Option<String> {
     if let Some(t) = query_param(query, "token").filter(|t| !t.is_empty()) {
         return Some(t);
     }
-    if let Some(path) = query_param(query, "path") {
-        if let Some((_, q)) = path.split_once('?') {
-            if let Some(t) = query_param(q, "token").filter(|t| !t.is_empty()) {
-                return Some(t);
-            }
-        }
+    let path = query_param(query, "path")?;
+    let (_, q) = path.split_once('?')?;
+    query_param(q, "token").filter(|t| !t.is_empty())
+}
+
+/// The token of a websocket request: in its query string, else in a
+/// `token` cookie (Tempest sends the console URL's query as the cookie, so
+/// a `path` cookie holding `?token=` counts too).
+pub fn find_token(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = token_in_query(uri.query().unwrap_or_default()) {
+        return Some(t);
     }
     headers
         .get_all("cookie")
         .iter()
         .filter_map(|c| c.to_str().ok())
         .flat_map(|c| c.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == "token" && !v.is_empty()).then(|| v.to_string())
-        })
+        .find_map(|kv| token_in_query(kv.trim()))
 }
 
 /// `scheme://host[:port]/...` → (scheme, host name).
@@ -463,6 +463,8 @@ mod tests {
         );
         let cookie = headers(&[("cookie", "a=b; token=c00k")]);
         assert_eq!(find_token(&uri("/"), &cookie).as_deref(), Some("c00k"));
+        let cookie = headers(&[("cookie", "path=%3Ftoken%3Dp4th")]);
+        assert_eq!(find_token(&uri("/"), &cookie).as_deref(), Some("p4th"));
         assert_eq!(find_token(&uri("/?x=1"), &none), None);
     }
 
