@@ -7,7 +7,9 @@ cd "$top"
 bash deploy/install.sh
 command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/dev/null
 cargo build --release --workspace --bins
-cargo build --release -p nova-e2e --example bench --example guest_bench
+cargo build --release -p nova-e2e --example bench --example guest_bench --example select_destinations
+sched=$("$top/target/release/examples/select_destinations")
+echo "$sched"
 out=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/bench")
 echo "$out"
 guest=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/guest_bench")
@@ -24,6 +26,7 @@ Glance 33 and all daemons; $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') G
 | --- | --- | --- |
 | 100 servers, 10 concurrent clients: POST → all ACTIVE | $(val boot_100_s) s | 158 s |
 | delete those 100 → all gone | $(val delete_100_s) s | 76 s |
+| 1,000 servers, 50 concurrent clients (20 each): POST → all ACTIVE (all accepted after) | $(val boot_1000_s) s ($(val accept_1000_s) s) | – |
 | one server POST → ACTIVE (median of 5) | $(val single_boot_median_s) s | 0.95 s |
 | \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s | – |
 | \`GET /v2.1/servers/detail\`, 100 servers (wrk, 16 connections) | $(val detail_rps_100) req/s | 4.6 req/s |
@@ -46,5 +49,17 @@ Idle RSS per daemon (KiB):
 \`\`\`
 $(echo "$out" | sed -n 's/^rss_kib //p')
 \`\`\`
+
+## Scheduler: \`select_destinations\` over its host states
+
+\`cargo run --release -p nova-e2e --example select_destinations\`: nova-scheduler's FilterScheduler over its
+HostManager cache, without RPC (the cache is what a request reads; the conductor is never called). Default
+filters, RAMWeigher, max_attempts - 1 = 2 alternates per instance; every node 64 CPUs, 256 GiB, 2 TB, partly used.
+Each placement filters and weighs every node and consumes the chosen one.
+
+| placements | 1,000 compute nodes | 10,000 compute nodes |
+| --- | --- | --- |
+| 1,000 requests of 1 instance | $(echo "$sched" | sed -n 's/^select_1000_of_1_over_1000_s=//p') s | $(echo "$sched" | sed -n 's/^select_1000_of_1_over_10000_s=//p') s |
+| 1 request of 1,000 instances | $(echo "$sched" | sed -n 's/^select_1_of_1000_over_1000_s=//p') s | $(echo "$sched" | sed -n 's/^select_1_of_1000_over_10000_s=//p') s |
 DOC
 echo "wrote docs/benchmarks.md"

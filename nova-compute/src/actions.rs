@@ -37,7 +37,7 @@ impl ComputeManager {
     ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
         let _lock = self.lock_instance(uuid).await;
-        let inst = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
+        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
             Ok(i) => i,
             Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),

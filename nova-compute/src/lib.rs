@@ -1,6 +1,12 @@
 //! nova-compute: one per hypervisor host. Serves `compute.<host>`, builds
 //! and destroys instances through the configured `VirtDriver`, reports the
 //! node's resources and reconciles the database with the hypervisor on start.
+//!
+//! It needs no database credentials (`[database] connection` is never read
+//! here) and, deployed as intended, connects to RabbitMQ as a broker user of
+//! its own (`nova-compute.<host>`), which confines it to its own queues and,
+//! at the conductor, to its own instances and nodes. It takes orders only
+//! from the control plane: a message from another compute host is refused.
 
 mod actions;
 mod image_cache;
@@ -18,6 +24,27 @@ pub use manager::ComputeManager;
 
 pub const BINARY: &str = "nova-compute";
 
+/// Say whom this host is on the bus, and warn where it is trusted more than it should be.
+fn log_trust(cfg: &NovaConfig, transport: &nova_rpc::Transport) {
+    let host = &cfg.default.host;
+    let trusted: Vec<&str> = transport.trust().control_plane_users().collect();
+    if transport.is_confined() {
+        if nova_common::trust::compute_host_of_user(transport.user()) != Some(host.as_str()) {
+            warn!(user = transport.user(), %host, "this host's broker user is another host's: the conductor will treat it as that host");
+        }
+        info!(user = transport.user(), control_plane = ?trusted, "connected to the broker as this host's own user");
+    } else {
+        warn!(
+            user = transport.user(),
+            "this compute host shares a control-plane broker user and is trusted with everything; \
+             give it its own with `nova-manage rabbit create_compute_user {host}`"
+        );
+    }
+    if !cfg.database.connection.is_empty() {
+        warn!("[database] connection is set, but nova-compute never uses it: remove the database credentials from compute hosts");
+    }
+}
+
 pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
     let driver = nova_virt::load_driver(&cfg).map_err(|e| e.to_string())?;
     driver
@@ -27,6 +54,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     // Queues first, then the check-in (the node then links to its service).
     let rt =
         nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, Some("compute"), &shutdown).await?;
+    log_trust(&cfg, &rt.transport);
     let manager = Arc::new(ComputeManager::new(
         cfg.clone(),
         driver,
@@ -39,6 +67,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let power_sync = actions::spawn_power_sync(manager.clone(), shutdown.clone());
     let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
+    // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
         &rt.transport,
         &cfg.default.host,

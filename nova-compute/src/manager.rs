@@ -7,10 +7,10 @@ use nova_common::states::{power_state, TaskState, VmState};
 use nova_common::transitions;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_objects::{
-    ConsoleConnectInfo, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
-    NetworkInfo, RequestSpec,
+    ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters,
+    InstanceUpdate, NetworkInfo, RequestSpec, Selection,
 };
-use nova_rpc::{conductor, network, Transport};
+use nova_rpc::{compute_task, conductor, network, Transport};
 use nova_virt::{VirtDriver, VirtError};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,12 @@ pub struct ComputeManager {
     pub(crate) cfg: NovaConfig,
     pub(crate) driver: Arc<dyn VirtDriver>,
     pub(crate) conductor: conductor::Client,
+    /// The conductor for calls safe to handle twice: reads, and instance
+    /// updates (absolute values, the task_state compare-and-set refusing a
+    /// stale one). Sent again when the broker connection drops before the
+    /// reply, instead of failing the work in hand.
+    pub(crate) idempotent: conductor::Client,
+    compute_task: compute_task::Client,
     network: network::Client,
     /// One lock per instance: builds and deletes of the same instance run one at a time.
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
@@ -39,10 +45,38 @@ pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
         VirtError::InstanceNotFound(u) => NovaError::InstanceNotFound {
             instance_id: u.to_string(),
         },
+        VirtError::Hypervisor(reason) => NovaError::HypervisorError { reason },
         other => NovaError::HypervisorError {
             reason: other.to_string(),
         },
     }
+}
+
+/// Failures after which a build is not tried on another host (Nova's
+/// `BuildAbortException` cases): the request itself is at fault, or the
+/// instance is being deleted.
+fn aborts_build(e: &NovaError) -> bool {
+    matches!(
+        e,
+        NovaError::BuildAbortException { .. }
+            | NovaError::InstanceNotFound { .. }
+            | NovaError::UnexpectedTaskStateError { .. }
+            | NovaError::NoMoreFixedIps { .. }
+            | NovaError::ImageNotFound { .. }
+            | NovaError::ImageNotActive { .. }
+            | NovaError::ImageUnacceptable { .. }
+            | NovaError::InvalidInput { .. }
+    )
+}
+
+/// What a failed build hands back to the conductor when it reschedules.
+struct FailedBuild<'a> {
+    inst: &'a Instance,
+    image: ImageMeta,
+    request_spec: RequestSpec,
+    filter_properties: FilterProperties,
+    node: String,
+    host_list: Vec<Selection>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -51,9 +85,12 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl ComputeManager {
     pub fn new(cfg: NovaConfig, driver: Arc<dyn VirtDriver>, transport: Transport) -> Self {
+        let conductor = conductor::Client::new(transport.clone());
         ComputeManager {
             driver,
-            conductor: conductor::Client::new(transport.clone()),
+            idempotent: conductor.idempotent(),
+            conductor,
+            compute_task: compute_task::Client::new(transport.clone()),
             network: network::Client::new(transport),
             locks: Mutex::new(HashMap::new()),
             building: Mutex::new(HashSet::new()),
@@ -82,13 +119,33 @@ impl ComputeManager {
         }
     }
 
-    async fn update(
+    /// Update the instance. Sent again across a broker blip; so when the
+    /// compare-and-set fails because the instance already is where the update
+    /// takes it (the first send was applied, its reply lost), that is success.
+    pub(crate) async fn update(
         &self,
         ctx: &RequestContext,
         uuid: Uuid,
         upd: InstanceUpdate,
     ) -> Result<Instance, NovaError> {
-        self.conductor.instance_update(ctx, uuid, upd).await
+        match self
+            .idempotent
+            .instance_update(ctx, uuid, upd.clone())
+            .await
+        {
+            Err(e @ NovaError::UnexpectedTaskStateError { .. }) => {
+                let now = self.idempotent.instance_get_by_uuid(ctx, uuid).await?;
+                let reached = upd.task_state.is_some_and(|t| now.task_state == t)
+                    && upd.vm_state.is_none_or(|v| now.vm_state == v)
+                    && upd.host.as_ref().is_none_or(|h| &now.host == h);
+                if reached {
+                    Ok(now)
+                } else {
+                    Err(e)
+                }
+            }
+            other => other,
+        }
     }
 
     pub(crate) async fn event(
@@ -255,6 +312,97 @@ impl ComputeManager {
         Ok(())
     }
 
+    /// Nova's handling of a failed `_build_and_run_instance`: clean up; then,
+    /// unless the build must not go elsewhere or rescheduling is disabled,
+    /// put the instance back to SCHEDULING and cast `build_instances` to the
+    /// conductor with this host's failure added to the retry information:
+    /// the conductor releases the claim (a compute host never moves an
+    /// instance itself) and builds elsewhere. Otherwise ERROR with a fault.
+    /// A delete that raced the build owns the instance: nothing more is done.
+    async fn build_failed(&self, ctx: &RequestContext, build: FailedBuild<'_>, e: NovaError) {
+        use TaskState as T;
+        let uuid = build.inst.uuid;
+        warn!(instance = %uuid, "build failed: {e}");
+        self.cleanup_build(ctx, build.inst).await;
+        match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
+            Ok(i) if transitions::DELETE.expects(i.task_state) => {
+                info!(instance = %uuid, "deleted during the build");
+                self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
+                return;
+            }
+            Err(NovaError::InstanceNotFound { .. }) => {
+                info!(instance = %uuid, "deleted during the build");
+                return;
+            }
+            _ => {}
+        }
+        let retry = match build.filter_properties.retry {
+            Some(retry) if !aborts_build(&e) => retry,
+            _ => {
+                self.set_error(ctx, uuid, &e).await;
+                self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
+                return;
+            }
+        };
+        let reason = e.to_string();
+        let mut retry = retry;
+        retry.record_failure(self.host(), &build.node, &reason);
+        let handed_back = self
+            .update(
+                ctx,
+                uuid,
+                InstanceUpdate {
+                    task_state: Some(Some(T::Scheduling)),
+                    expected_task_state: Some(vec![
+                        Some(T::Scheduling),
+                        Some(T::Networking),
+                        Some(T::BlockDeviceMapping),
+                        Some(T::Spawning),
+                    ]),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let inst = match handed_back {
+            Ok(i) => i,
+            Err(ue @ NovaError::UnexpectedTaskStateError { .. }) => {
+                info!(instance = %uuid, "not rescheduling (a delete came first): {ue}");
+                self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
+                return;
+            }
+            Err(ue) => {
+                error!(instance = %uuid, "cannot hand the build back to reschedule it: {ue}");
+                self.set_error(ctx, uuid, &e).await;
+                self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
+                return;
+            }
+        };
+        let rescheduled = NovaError::RescheduledException {
+            instance_uuid: uuid.to_string(),
+            reason,
+        };
+        self.event(ctx, uuid, EVENT_BUILD, Some(Err(&rescheduled)))
+            .await;
+        let cast = self
+            .compute_task
+            .build_instances(
+                ctx,
+                vec![inst],
+                build.image,
+                FilterProperties { retry: Some(retry) },
+                build.request_spec,
+                vec![build.host_list],
+            )
+            .await;
+        match cast {
+            Ok(()) => info!(instance = %uuid, "{rescheduled}"),
+            Err(ce) => {
+                error!(instance = %uuid, "cannot reschedule: {ce}");
+                self.set_error(ctx, uuid, &e).await;
+            }
+        }
+    }
+
     /// Tear down what a failed or aborted build left: the guest and the network.
     async fn cleanup_build(&self, ctx: &RequestContext, inst: &Instance) {
         if let Err(e) = self.driver.destroy(inst, &NetworkInfo::new()).await {
@@ -288,7 +436,7 @@ impl ComputeManager {
         self.update_available_resource().await?;
         let ctx = RequestContext::admin();
         let mine = self
-            .conductor
+            .idempotent
             .instance_get_all_by_filters(
                 &ctx,
                 InstanceFilters {
@@ -377,7 +525,7 @@ impl ComputeManager {
                     }
                     let _g = me.lock_instance(uuid).await;
                     let ctx = RequestContext::admin();
-                    let Ok(inst) = me.conductor.instance_get_by_uuid(&ctx, uuid).await else {
+                    let Ok(inst) = me.idempotent.instance_get_by_uuid(&ctx, uuid).await else {
                         continue;
                     };
                     if inst.vm_state != VmState::Building {
@@ -404,12 +552,14 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
         image: ImageMeta,
-        _request_spec: RequestSpec,
-        _node: String,
+        request_spec: RequestSpec,
+        filter_properties: FilterProperties,
+        node: String,
+        host_list: Vec<Selection>,
     ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
         let _lock = self.lock_instance(uuid).await;
-        let inst = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
+        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
             Ok(i) => i,
             Err(NovaError::InstanceNotFound { .. }) => {
                 info!(instance = %uuid, "deleted before the build started");
@@ -429,20 +579,18 @@ impl nova_rpc::compute::Manager for ComputeManager {
         self.event(ctx, uuid, EVENT_BUILD, None).await;
         let outcome = self.do_build(ctx, &inst, &image).await;
         guard(&self.building).remove(&uuid);
-        match &outcome {
+        match outcome {
             Ok(()) => self.event(ctx, uuid, EVENT_BUILD, Some(Ok(()))).await,
             Err(e) => {
-                warn!(instance = %uuid, "build failed: {e}");
-                self.cleanup_build(ctx, &inst).await;
-                // A delete that raced the build owns the instance now.
-                let deleting = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
-                    Ok(i) => transitions::DELETE.expects(i.task_state),
-                    Err(_) => true,
+                let build = FailedBuild {
+                    inst: &inst,
+                    image,
+                    request_spec,
+                    filter_properties,
+                    node,
+                    host_list,
                 };
-                if !deleting {
-                    self.set_error(ctx, uuid, e).await;
-                }
-                self.event(ctx, uuid, EVENT_BUILD, Some(Err(e))).await;
+                self.build_failed(ctx, build, e).await
             }
         }
         Ok(())
@@ -455,7 +603,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
     ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
         let lock = self.lock_instance(uuid).await;
-        let inst = match self.conductor.instance_get_by_uuid(ctx, uuid).await {
+        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
             Ok(i) => i,
             Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),

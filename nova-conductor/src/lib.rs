@@ -1,16 +1,22 @@
 //! nova-conductor: the only daemon with database access. It serves the
 //! `conductor` topic (a typed database proxy for the other daemons,
-//! `manager`) and the `compute_task` namespace (the build task: schedule,
-//! then cast the build to the chosen compute host, `compute_task`).
+//! `manager`) and the `compute_task` namespace (the build task: ask the
+//! scheduler, claim the chosen host's resources, cast the build there, and
+//! reschedule builds that failed, `compute_task`).
 //!
 //! Two consumers, each with its own prefetch window: the `conductor` queues
 //! (every namespace, as oslo.messaging routes them) and the
 //! `conductor_compute_task` queue our clients send builds to. A build waits
-//! on the scheduler, which calls the database proxy meanwhile; since builds
-//! never hold the proxy's window, those calls are never starved by them.
+//! on the scheduler; since builds never hold the proxy's window, the compute
+//! hosts' database calls never wait behind them. The scheduler itself never
+//! calls the conductor while the conductor waits on it.
+//!
+//! Every request, in both namespaces, is first authorized by its caller
+//! (`policy`): compute hosts may touch only what is theirs.
 
 mod compute_task;
 mod manager;
+mod policy;
 
 use nova_common::NovaConfig;
 use nova_db::Db;
@@ -21,8 +27,17 @@ use tracing::{info, warn};
 
 pub use compute_task::ComputeTaskManager;
 pub use manager::ConductorManager;
+pub use policy::ConductorPolicy;
 
 pub const BINARY: &str = "nova-conductor";
+
+fn policy_users(transport: &nova_rpc::Transport) -> Vec<String> {
+    transport
+        .trust()
+        .control_plane_users()
+        .map(str::to_string)
+        .collect()
+}
 
 pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
     let url = cfg.require_database().map_err(|e| e.to_string())?;
@@ -38,11 +53,23 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         transport.clone(),
         cfg.clone(),
     ));
+    let policy = Arc::new(ConductorPolicy::new(db.clone()));
+    info!(
+        control_plane = ?policy_users(&transport),
+        "trusting these broker users as the control plane; compute hosts only with what is theirs"
+    );
     let proxy_server = nova_rpc::conductor::server(&transport, host)
-        .endpoint(nova_rpc::conductor::endpoint(proxy))
-        .endpoint(nova_rpc::compute_task::endpoint(tasks.clone()));
-    let task_server = nova_rpc::compute_task::server(&transport, host)
-        .endpoint(nova_rpc::compute_task::endpoint(tasks.clone()));
+        .endpoint(nova_rpc::conductor::endpoint_with_policy(
+            proxy,
+            policy.clone(),
+        ))
+        .endpoint(nova_rpc::compute_task::endpoint_with_policy(
+            tasks.clone(),
+            policy.clone(),
+        ));
+    let task_server = nova_rpc::compute_task::server(&transport, host).endpoint(
+        nova_rpc::compute_task::endpoint_with_policy(tasks.clone(), policy),
+    );
     // Our queues exist before we announce ourselves: nothing sent to us is lost.
     for server in [&proxy_server, &task_server] {
         server

@@ -1,6 +1,8 @@
 //! nova-manage: the operator's tool on the controller. Like upstream it
 //! talks to the database directly (the one binary besides the conductor
-//! that may).
+//! that may). `rabbit` makes compute hosts' broker users (see `rabbit.rs`).
+
+mod rabbit;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
@@ -33,6 +35,28 @@ enum Category {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// RabbitMQ users of compute hosts (runs rabbitmqctl).
+    #[command(subcommand)]
+    Rabbit(RabbitCmd),
+}
+
+#[derive(Subcommand)]
+enum RabbitCmd {
+    /// Create (or reset) compute host HOST's own broker user, nova-compute.HOST,
+    /// confined to that host's queues in the vhost of [DEFAULT] transport_url,
+    /// and print the lines of that host's nova.conf. Run again, it sets the
+    /// same permissions and a new password.
+    #[command(name = "create_compute_user", alias = "create-compute-user")]
+    CreateComputeUser {
+        /// The compute host's name ([DEFAULT] host in its nova.conf).
+        host: String,
+        /// Use this password instead of a new random one.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete compute host HOST's broker user (done if it does not exist).
+    #[command(name = "delete_compute_user", alias = "delete-compute-user")]
+    DeleteComputeUser { host: String },
 }
 
 #[derive(Subcommand)]
@@ -127,12 +151,26 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match rt.block_on(run(args.category, cfg)) {
+    let outcome = match args.category {
+        Category::Rabbit(cmd) => run_rabbit(cmd, &cfg),
+        other => rt.block_on(run(other, cfg)),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nova-manage: {e}");
             ExitCode::from(EXIT_FAILURE)
         }
+    }
+}
+
+/// The broker commands need no database.
+fn run_rabbit(cmd: RabbitCmd, cfg: &NovaConfig) -> Result<(), String> {
+    match cmd {
+        RabbitCmd::CreateComputeUser { host, password } => {
+            rabbit::create_compute_user(cfg, &host, password)
+        }
+        RabbitCmd::DeleteComputeUser { host } => rabbit::delete_compute_user(&host),
     }
 }
 
@@ -142,7 +180,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     match cmd {
-        Category::Config(_) => Ok(()),
+        Category::Config(_) | Category::Rabbit(_) => Ok(()),
         Category::Db(DbCmd::Sync) => {
             db.sync().await.map_err(|e| e.to_string())?;
             println!(

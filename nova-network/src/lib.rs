@@ -4,6 +4,7 @@
 //! lives in the database, reached through the conductor.
 
 mod manager;
+mod policy;
 
 use nova_common::NovaConfig;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use manager::NetworkManager;
+pub use policy::NetworkPolicy;
 
 pub const BINARY: &str = "nova-network";
 
@@ -18,14 +20,15 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let rt =
         nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, Some("network"), &shutdown).await?;
     let manager = Arc::new(NetworkManager::new(rt.conductor.clone(), cfg.clone()));
-    nova_rpc::network::serve(
-        &rt.transport,
-        &cfg.default.host,
-        manager,
-        shutdown,
-        Duration::from_secs(cfg.default.graceful_shutdown_timeout),
-    )
-    .await;
+    // Compute hosts ask for their own instances' addresses only.
+    let policy = Arc::new(NetworkPolicy::new(rt.conductor.clone()));
+    nova_rpc::network::server(&rt.transport, &cfg.default.host)
+        .endpoint(nova_rpc::network::endpoint_with_policy(manager, policy))
+        .serve(
+            shutdown,
+            Duration::from_secs(cfg.default.graceful_shutdown_timeout),
+        )
+        .await;
     rt.stop().await;
     Ok(())
 }

@@ -1,50 +1,32 @@
-//! Host filters and the RAM weigher, named as in Nova.
+//! Host filters, named as in Nova (`nova/scheduler/filters/`).
 
+use crate::host_manager::HostState;
 use chrono::{DateTime, Utc};
-use nova_objects::{ComputeNode, FreeResources, RequestSpec, Resource, ResourceRequest, Service};
-
-/// What the scheduler knows of one compute node while deciding.
-#[derive(Debug, Clone)]
-pub struct HostState {
-    pub host: String,
-    pub nodename: String,
-    pub uuid: uuid::Uuid,
-    pub availability_zone: String,
-    pub service: Option<Service>,
-    pub total_ram_mb: i64,
-    pub total_vcpus: i64,
-    pub total_disk_gb: i64,
-    /// What still fits (the same rule the claim applies).
-    pub free: FreeResources,
-}
-
-impl HostState {
-    pub fn new(node: &ComputeNode, service: Option<Service>, az: &str) -> Self {
-        HostState {
-            host: node.host.clone(),
-            nodename: node.hypervisor_hostname.clone(),
-            uuid: node.uuid,
-            availability_zone: az.to_string(),
-            service,
-            total_ram_mb: node.memory_mb,
-            total_vcpus: node.vcpus,
-            total_disk_gb: node.local_gb,
-            free: FreeResources::of(node),
-        }
-    }
-
-    /// Account for an instance placed here during this request.
-    pub fn consume(&mut self, req: &ResourceRequest) {
-        self.free.consume(req);
-    }
-}
+use nova_objects::{RequestSpec, Resource, ResourceRequest};
 
 /// Everything a filter may look at besides the host.
 pub struct FilterContext<'a> {
     pub spec: &'a RequestSpec,
     pub request: ResourceRequest,
-    pub now: DateTime<Utc>,
-    pub service_down_time: u64,
+    /// ComputeFilter's cutoff: a service is up when it checked in since.
+    pub services_up_since: DateTime<Utc>,
+}
+
+impl<'a> FilterContext<'a> {
+    /// `now` is when the host states were read: ComputeFilter judges each
+    /// service's last check-in as of then.
+    pub fn new(
+        spec: &'a RequestSpec,
+        request: ResourceRequest,
+        now: DateTime<Utc>,
+        service_down_time: u64,
+    ) -> Self {
+        FilterContext {
+            spec,
+            request,
+            services_up_since: now - chrono::Duration::seconds(service_down_time as i64),
+        }
+    }
 }
 
 /// One host filter.
@@ -53,6 +35,9 @@ pub trait Filter: Send + Sync {
     fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool;
 }
 
+/// Hosts a build of this instance was already tried on fail: the conductor
+/// names them in `ignore_hosts` when it asks again for a reschedule (Nova's
+/// RetryFilter reads the same list from `retry.hosts`).
 pub struct RetryFilter;
 impl Filter for RetryFilter {
     fn name(&self) -> &'static str {
@@ -83,7 +68,7 @@ impl Filter for ComputeFilter {
     }
     fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool {
         match &host.service {
-            Some(s) => !s.disabled && s.is_up(ctx.now, ctx.service_down_time),
+            Some(s) => !s.disabled && s.checked_in_since(ctx.services_up_since),
             None => false,
         }
     }
@@ -137,29 +122,41 @@ pub fn build_filters(names: &[String]) -> Vec<Box<dyn Filter>> {
         .collect()
 }
 
-/// Run the chain. On success the passing hosts; otherwise the reason
-/// naming the filter that removed the last hosts, with every filter's counts.
-pub fn filter_hosts<'h>(
+/// Run the chain over the `candidates` (indices into `hosts`). On success
+/// the passing ones, in their order; otherwise the reason naming the filter
+/// that removed the last hosts, with every filter's counts.
+pub fn filter_hosts(
     filters: &[Box<dyn Filter>],
-    hosts: &'h [HostState],
+    hosts: &[HostState],
+    candidates: &[usize],
     ctx: &FilterContext<'_>,
-) -> Result<Vec<&'h HostState>, String> {
-    let mut remaining: Vec<&HostState> = hosts.iter().collect();
-    if remaining.is_empty() {
+) -> Result<Vec<usize>, String> {
+    if candidates.is_empty() {
         return Err(
             "There are not enough hosts available: no compute nodes are registered.".into(),
         );
     }
+    // One pass, every filter on each host in turn (a host's state is read once) ...
+    let passing: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| filters.iter().all(|f| f.host_passes(&hosts[i], ctx)))
+        .collect();
+    if !passing.is_empty() {
+        return Ok(passing);
+    }
+    // ... and, only when none passes, filter by filter to tell which one removed the last hosts.
+    let mut candidates = candidates.to_vec();
     let mut results = Vec::new();
     for f in filters {
-        let start = remaining.len();
-        remaining.retain(|h| f.host_passes(h, ctx));
+        let start = candidates.len();
+        candidates.retain(|&i| f.host_passes(&hosts[i], ctx));
         results.push(format!(
             "{}: (start: {start}, end: {})",
             f.name(),
-            remaining.len()
+            candidates.len()
         ));
-        if remaining.is_empty() {
+        if candidates.is_empty() {
             return Err(format!(
                 "There are not enough hosts available. Filter {} returned 0 hosts. Filter results: [{}]",
                 f.name(),
@@ -167,72 +164,26 @@ pub fn filter_hosts<'h>(
             ));
         }
     }
-    Ok(remaining)
-}
-
-/// RAMWeigher: more free RAM is better (multiplier < 0 stacks instead).
-/// Weights are normalised over the candidates as Nova does.
-pub fn weigh_hosts(hosts: Vec<&HostState>, ram_multiplier: f64) -> Vec<&HostState> {
-    let (min, max) = hosts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), h| {
-        (lo.min(h.free.memory_mb), hi.max(h.free.memory_mb))
-    });
-    let norm = |v: f64| {
-        if max > min {
-            (v - min) / (max - min)
-        } else {
-            0.0
-        }
-    };
-    let mut weighed: Vec<(f64, &HostState)> = hosts
-        .into_iter()
-        .map(|h| (ram_multiplier * norm(h.free.memory_mb), h))
-        .collect();
-    weighed.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-    weighed.into_iter().map(|(_, h)| h).collect()
+    Ok(candidates)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn host(name: &str, free_ram: f64, up: bool, disabled: bool) -> HostState {
-        let now = Utc::now();
-        HostState {
-            host: name.into(),
-            nodename: name.into(),
-            uuid: uuid::Uuid::nil(),
-            availability_zone: "nova".into(),
-            service: Some(Service {
-                disabled,
-                last_seen_up: Some(if up {
-                    now
-                } else {
-                    now - chrono::Duration::seconds(600)
-                }),
-                ..Default::default()
-            }),
-            total_ram_mb: 4096,
-            total_vcpus: 4,
-            total_disk_gb: 100,
-            free: FreeResources {
-                memory_mb: free_ram,
-                vcpus: 64.0,
-                disk_gb: 100.0,
-            },
-        }
-    }
+    use crate::host_manager::tests::host;
+    use nova_objects::{ComputeNode, FreeResources};
 
     fn ctx(spec: &RequestSpec, mem: i64) -> FilterContext<'_> {
-        FilterContext {
-            spec,
-            request: ResourceRequest {
-                memory_mb: mem,
-                vcpus: 1,
-                disk_gb: 1,
-            },
-            now: Utc::now(),
-            service_down_time: 60,
-        }
+        let request = ResourceRequest {
+            memory_mb: mem,
+            vcpus: 1,
+            disk_gb: 1,
+        };
+        FilterContext::new(spec, request, Utc::now(), 60)
+    }
+
+    fn all(hosts: &[HostState]) -> Vec<usize> {
+        (0..hosts.len()).collect()
     }
 
     #[test]
@@ -268,12 +219,12 @@ mod tests {
             host("b", 500.0, false, false),
         ];
         let filters = build_filters(&["ComputeFilter".into(), "RamFilter".into()]);
-        let err = filter_hosts(&filters, &hosts, &ctx(&spec, 2048)).expect_err("no host");
+        let err =
+            filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 2048)).expect_err("no host");
         assert!(err.contains("Filter RamFilter returned 0 hosts"), "{err}");
         assert!(err.contains("ComputeFilter: (start: 2, end: 1)"), "{err}");
-        let ok = filter_hosts(&filters, &hosts, &ctx(&spec, 512)).expect("fits");
-        assert_eq!(ok.len(), 1);
-        assert_eq!(ok[0].host, "a");
+        let ok = filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 512)).expect("fits");
+        assert_eq!(ok, vec![0]);
     }
 
     #[test]
@@ -288,27 +239,13 @@ mod tests {
         ];
         let retry = build_filters(&["RetryFilter".into()]);
         assert_eq!(
-            filter_hosts(&retry, &hosts, &ctx(&spec, 1))
-                .expect("b")
-                .len(),
-            1
+            filter_hosts(&retry, &hosts, &all(&hosts), &ctx(&spec, 1)).expect("b"),
+            vec![1]
         );
         let compute = build_filters(&["ComputeFilter".into()]);
         assert_eq!(
-            filter_hosts(&compute, &hosts, &ctx(&spec, 1)).expect("a")[0].host,
-            "a"
+            filter_hosts(&compute, &hosts, &all(&hosts), &ctx(&spec, 1)).expect("a"),
+            vec![0]
         );
-    }
-
-    #[test]
-    fn ram_weigher_spreads_or_stacks() {
-        let hosts = [
-            host("small", 100.0, true, false),
-            host("big", 900.0, true, false),
-        ];
-        let spread = weigh_hosts(hosts.iter().collect(), 1.0);
-        assert_eq!(spread[0].host, "big");
-        let stack = weigh_hosts(hosts.iter().collect(), -1.0);
-        assert_eq!(stack[0].host, "small");
     }
 }

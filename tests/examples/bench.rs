@@ -172,6 +172,51 @@ async fn main() {
         .await;
     let delete_100 = t.elapsed().as_secs_f64();
 
+    // 1,000 boots from 50 concurrent clients (20 each) → all ACTIVE.
+    let t = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..50 {
+        let api = cloud.api.clone();
+        let image = cloud.image_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut ids = vec![];
+            for n in 0..20 {
+                let r = http
+                    .post(format!("{api}/servers"))
+                    .header("X-Auth-Token", ADMIN)
+                    .json(&json!({"server": {"name": format!("k-{c}-{n}"), "imageRef": image, "flavorRef": "1"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 202);
+                let b: serde_json::Value = r.json().await.unwrap();
+                ids.push(b["server"]["id"].as_str().unwrap().to_string());
+            }
+            ids
+        }));
+    }
+    let mut ids_1000 = vec![];
+    for task in tasks {
+        ids_1000.extend(task.await.unwrap());
+    }
+    let accepted_1000 = t.elapsed().as_secs_f64();
+    cloud
+        .wait_for("1000 ACTIVE", 1200, || async {
+            let n = count(&cloud, Some("ACTIVE")).await;
+            assert_eq!(count(&cloud, Some("ERROR")).await, 0, "a build failed");
+            (n == 1000).then_some(())
+        })
+        .await;
+    let boot_1000 = t.elapsed().as_secs_f64();
+    for chunk in ids_1000.chunks(20) {
+        for id in chunk {
+            cloud
+                .req(Method::DELETE, &format!("/servers/{id}"), ADMIN, None)
+                .await;
+        }
+    }
+
     let total_rss: u64 = rss
         .iter()
         .filter(|(n, _)| n != "nova-novncproxy" && n != "nova-network")
@@ -179,6 +224,8 @@ async fn main() {
         .sum();
     println!("boot_100_s={boot_100:.2}");
     println!("delete_100_s={delete_100:.2}");
+    println!("accept_1000_s={accepted_1000:.2}");
+    println!("boot_1000_s={boot_1000:.2}");
     println!("single_boot_median_s={:.3}", single[single.len() / 2]);
     println!("detail_rps_0={rps_empty:.0}");
     println!("detail_rps_100={rps_100:.0}");

@@ -1,7 +1,13 @@
 //! A whole cloud for end-to-end tests: a fresh PostgreSQL database, a fresh
 //! RabbitMQ vhost, a real Glance (from the project's venv) holding one
 //! image, and the real nova binaries as separate processes from one
-//! nova.conf (plus a per-compute override file).
+//! nova.conf, plus a controller file with the database connection (for
+//! nova-conductor and nova-manage only) and a per-compute override file.
+//!
+//! As deployed, each compute host connects to RabbitMQ as its own broker
+//! user, made by `nova-manage rabbit create_compute_user` (and deleted with
+//! the cloud), and holds no database credentials; the control plane keeps
+//! `guest`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -75,9 +81,32 @@ pub struct Cloud {
     pub image_id: String,
     pub db: String,
     pub vhost: String,
+    /// The nova.conf every daemon reads.
     pub conf: PathBuf,
+    /// `[database] connection`: read by nova-conductor and nova-manage only.
+    pub controller_conf: PathBuf,
+    /// Compute hosts' broker users, deleted with the cloud.
+    broker_users: Vec<String>,
     pub daemons: Vec<Daemon>,
     pub http: reqwest::Client,
+}
+
+/// A compute host of a test cloud: its name, `compute_driver` and extra config (INI text).
+#[derive(Clone, Debug)]
+pub struct ComputeHost {
+    pub host: String,
+    pub driver: &'static str,
+    pub conf: String,
+}
+
+impl ComputeHost {
+    pub fn fake(host: String, conf: &str) -> Self {
+        ComputeHost {
+            host,
+            driver: "fake.FakeDriver",
+            conf: conf.to_string(),
+        }
+    }
 }
 
 /// The compute hosts a test cloud runs: (host name, compute_driver).
@@ -108,6 +137,28 @@ impl Cloud {
         computes: impl Fn(&str) -> Vec<(String, &'static str)>,
         with_keystone: bool,
         extra_compute_conf: &str,
+    ) -> Cloud {
+        Cloud::start_hosts(
+            |id| {
+                computes(id)
+                    .into_iter()
+                    .map(|(host, driver)| ComputeHost {
+                        host,
+                        driver,
+                        conf: extra_compute_conf.to_string(),
+                    })
+                    .collect()
+            },
+            with_keystone,
+        )
+        .await
+    }
+
+    /// A cloud with the given compute hosts, each with its own extra config.
+    /// Returns once nova-api answers and nova-scheduler knows every compute node.
+    pub async fn start_hosts(
+        computes: impl Fn(&str) -> Vec<ComputeHost>,
+        with_keystone: bool,
     ) -> Cloud {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
         let dir = std::env::temp_dir().join(format!("nova-e2e-{id}"));
@@ -198,25 +249,32 @@ impl Cloud {
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
                  compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
                  instance_name_template = {prefix}-%08x\n\
-                 [database]\nconnection = {db_url}\n\
                  {auth}\
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
+                 [scheduler]\nperiodic_task_interval = 1\n\
                  [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n\
                  novncproxy_base_url = http://127.0.0.1:{vnc}/vnc_auto.html\n",
                 state = dir.join("state").display(),
                 bridge = bridge_name(&id),
                 prefix = instance_name_prefix(&id),
-                db_url = db_url(&db),
                 debug = std::env::var("NOVA_E2E_DEBUG").is_ok(),
                 vnc = free_port(),
             ),
+        )
+        .unwrap();
+        let controller_conf = dir.join("controller.conf");
+        std::fs::write(
+            &controller_conf,
+            format!("[database]\nconnection = {}\n", db_url(&db)),
         )
         .unwrap();
         let manage = |args: &[&str]| {
             run(Command::new(bin_path("nova-manage"))
                 .arg("--config-file")
                 .arg(&conf)
+                .arg("--config-file")
+                .arg(&controller_conf)
                 .args(args))
         };
         manage(&["db", "sync"]);
@@ -243,12 +301,18 @@ impl Cloud {
             db,
             vhost,
             conf: conf.clone(),
+            controller_conf: controller_conf.clone(),
+            broker_users: vec![],
             dir,
             daemons: vec![],
             http,
         };
-        for d in [
+        cloud.spawn(
             "nova-conductor",
+            "nova-conductor",
+            std::slice::from_ref(&controller_conf),
+        );
+        for d in [
             "nova-scheduler",
             "nova-network",
             "nova-api",
@@ -256,19 +320,51 @@ impl Cloud {
         ] {
             cloud.spawn(d, d, &[]);
         }
-        for (host, driver) in computes(&id) {
-            let over = cloud.dir.join(format!("{host}.conf"));
-            std::fs::write(
-                &over,
-                format!(
-                    "[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n{extra_compute_conf}\n"
-                ),
-            )
-            .unwrap();
-            cloud.spawn(&format!("nova-compute@{host}"), "nova-compute", &[over]);
+        let mut hosts = vec![];
+        for c in computes(&id) {
+            let over = cloud.compute_conf(&c.host, c.driver, &c.conf);
+            cloud.spawn(&format!("nova-compute@{}", c.host), "nova-compute", &[over]);
+            hosts.push(c.host);
         }
         cloud.wait_for_api().await;
+        cloud.wait_for_scheduler_hosts(&hosts).await;
         cloud
+    }
+
+    /// Compute host `host`'s override file: its name and driver, `extra`, and
+    /// the lines `nova-manage rabbit create_compute_user` prints (its own
+    /// broker user in this cloud's vhost). No database connection. Written
+    /// again (with a new broker password) for a host that has one: a restart
+    /// of that compute reads it.
+    pub fn compute_conf(&mut self, host: &str, driver: &str, extra: &str) -> PathBuf {
+        let lines = run(Command::new(bin_path("nova-manage"))
+            .arg("--config-file")
+            .arg(&self.conf)
+            .args(["rabbit", "create_compute_user", host]));
+        let user = nova_common::trust::compute_user(host);
+        if !self.broker_users.contains(&user) {
+            self.broker_users.push(user);
+        }
+        let over = self.dir.join(format!("{host}.conf"));
+        std::fs::write(
+            &over,
+            format!("[DEFAULT]\nhost = {host}\ncompute_driver = {driver}\n{extra}\n{lines}"),
+        )
+        .unwrap();
+        over
+    }
+
+    /// Wait until nova-scheduler has these compute hosts in its host states
+    /// (it logs each compute node it adds).
+    pub async fn wait_for_scheduler_hosts(&self, hosts: &[String]) {
+        self.wait_for("nova-scheduler to know every compute host", 60, || async {
+            let log = self.log("nova-scheduler");
+            hosts
+                .iter()
+                .all(|h| log.contains(&format!("node={h}/")))
+                .then_some(())
+        })
+        .await;
     }
 
     fn spawn(&mut self, name: &str, binary: &str, extra_conf: &[PathBuf]) {
@@ -348,6 +444,77 @@ impl Cloud {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// `requests` POSTs of `per_request` servers each (flavor 1, no network,
+    /// microversion 2.37), all at once, as the admin: their (status, body).
+    pub fn boot_concurrently(
+        &self,
+        name: &str,
+        requests: usize,
+        per_request: usize,
+    ) -> Vec<tokio::task::JoinHandle<(u16, Value)>> {
+        (0..requests)
+            .map(|r| {
+                let http = self.http.clone();
+                let url = format!("{}/servers", self.api);
+                let token = self.admin.clone();
+                let body = json!({"server": {"name": format!("{name}-{r}"), "imageRef": self.image_id,
+                    "flavorRef": "1", "networks": "none", "min_count": per_request, "max_count": per_request}});
+                tokio::spawn(async move {
+                    let resp = http
+                        .post(url)
+                        .header("X-Auth-Token", token)
+                        .header("OpenStack-API-Version", "compute 2.37")
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = resp.status().as_u16();
+                    let text = resp.text().await.unwrap_or_default();
+                    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+                })
+            })
+            .collect()
+    }
+
+    /// Lift the project's instance, core and RAM quotas (as admin).
+    pub async fn unlimited_quota(&self, project: &str) {
+        let (s, b) = self
+            .req(
+                reqwest::Method::PUT,
+                &format!("/os-quota-sets/{project}"),
+                &self.admin,
+                Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+
+    /// Every server the admin sees, with details (`all_tenants`).
+    pub async fn all_servers(&self) -> Vec<Value> {
+        let (s, b) = self
+            .get("/servers/detail?all_tenants=1&limit=1000", &self.admin)
+            .await;
+        assert_eq!(s, 200, "{b}");
+        b["servers"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Wait until none of the `expected` servers is building any more; all of them.
+    pub async fn wait_for_builds(&self, expected: usize, secs: u64) -> Vec<Value> {
+        self.wait_for(
+            &format!("{expected} servers to finish building"),
+            secs,
+            || async {
+                let all = self.all_servers().await;
+                let settled = all.len() == expected
+                    && all
+                        .iter()
+                        .all(|s| s["status"] != "BUILD" && s["OS-EXT-STS:task_state"].is_null());
+                settled.then_some(all)
+            },
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
@@ -556,6 +723,11 @@ impl Drop for Cloud {
         let _ = Command::new("rabbitmqctl")
             .args(["-q", "delete_vhost", &self.vhost])
             .output();
+        for user in &self.broker_users {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-q", "delete_user", user])
+                .output();
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

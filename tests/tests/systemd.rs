@@ -108,14 +108,13 @@ fn recv_until(sock: &UnixDatagram, want: &str, deadline: Instant) -> Vec<String>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_notifies_systemd_ready_watchdog_and_stopping() {
-    let cloud = Cloud::start_with(|_| vec![], false).await;
+    let mut cloud = Cloud::start_with(|_| vec![], false).await;
     let sock_path = cloud.dir.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let host = format!("e2e-notify-{}", cloud.id);
-    let over = cloud.dir.join("notify.conf");
-    std::fs::write(&over, format!("[DEFAULT]\nhost = {host}\n")).unwrap();
+    let over = cloud.compute_conf(&host, "fake.FakeDriver", "");
     let log = std::fs::File::create(cloud.dir.join("notify-compute.log")).unwrap();
     let mut child = Command::new(bin_path("nova-compute"))
         .arg("--config-file")

@@ -196,10 +196,15 @@ nova_errors! {
     GlanceConnectionFailed { server, reason } => 503, "Connection to glance host {server} failed: {reason}";
     ServiceUnavailable { reason } => 503, "Service unavailable: {reason}";
     NoValidHost { reason } => 500, "No valid host was found. {reason}";
+    /// A build failed on every host it was tried on (Nova's subclass of NoValidHost).
+    MaxRetriesExceeded { reason } => 500, "Exceeded maximum number of retries. {reason}";
     NoMoreFixedIps { net } => 500, "Zero fixed IPs available.";
     VirtualInterfaceMacAddressException {} => 500,
         "Creation of virtual interface with unique mac address failed";
     BuildAbortException { instance_uuid, reason } => 500, "Build of instance {instance_uuid} aborted: {reason}";
+    /// A build failed on its host and goes back to the conductor for another one.
+    RescheduledException { instance_uuid, reason } => 500,
+        "Build of instance {instance_uuid} was re-scheduled: {reason}";
     HypervisorError { reason } => 500, "Virtualization driver error: {reason}";
 
     // --- the database (oslo.db) ---

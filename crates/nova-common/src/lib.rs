@@ -10,6 +10,7 @@ pub mod service;
 pub mod states;
 pub mod systemd;
 pub mod transitions;
+pub mod trust;
 
 pub use config::NovaConfig;
 pub use context::RequestContext;

@@ -341,6 +341,20 @@ impl Db {
         u: &InstanceUpdate,
     ) -> Result<Instance, NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Moving the instance off its node (a reschedule releasing its claim)
+        // frees what it used there: remember where it was.
+        let before: Option<(Option<String>, Option<String>)> =
+            if u.host.is_some() || u.node.is_some() {
+                sqlx::query_as(
+                    "SELECT host, node FROM instances WHERE uuid = $1 AND deleted = 0 FOR UPDATE",
+                )
+                .bind(uuid.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+            } else {
+                None
+            };
         let mut q: QueryBuilder<Postgres> =
             QueryBuilder::new("UPDATE instances SET updated_at = now()");
         if let Some(v) = u.vm_state {
@@ -432,6 +446,11 @@ impl Db {
         // Task state changes move `current_workload`; keep the node's view current.
         let host: Option<String> = row.try_get(0).map_err(db_err)?;
         let node: Option<String> = row.try_get(1).map_err(db_err)?;
+        if let Some((Some(h), Some(n))) = &before {
+            if (Some(h), Some(n)) != (host.as_ref(), node.as_ref()) {
+                recompute_usage(&mut tx, h, n).await.map_err(db_err)?;
+            }
+        }
         if let (Some(h), Some(n)) = (host, node) {
             recompute_usage(&mut tx, &h, &n).await.map_err(db_err)?;
         }

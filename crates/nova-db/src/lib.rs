@@ -17,6 +17,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
 pub use networks::NetworkPlan;
+pub use services::Claim;
 
 /// Embedded migrations, applied by `nova-manage db sync`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

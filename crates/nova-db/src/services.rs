@@ -2,7 +2,9 @@
 
 use crate::{db_err, parse_uuid, Db};
 use nova_common::NovaError;
-use nova_objects::{ComputeNode, ComputeNodeReport, FreeResources, ResourceRequest, Service};
+use nova_objects::{
+    ComputeNode, ComputeNodeReport, FreeResources, Resource, ResourceRequest, Service,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
@@ -291,17 +293,45 @@ impl Db {
             .collect()
     }
 
-    /// Claim the request's resources on a node for an instance: check that
-    /// they fit (with the allocation ratios) under a row lock, assign the
-    /// instance to the node and recompute usage, all in one transaction.
+    /// Claim the request's resources on a node for an unassigned instance:
+    /// assign the instance to the node, check under the node's row lock that
+    /// the request fits (with the allocation ratios, the rule the scheduler's
+    /// filters use) and recompute the node's usage, all in one transaction.
+    /// An instance already assigned to a host is left alone: another attempt
+    /// owns it.
     pub async fn compute_node_claim(
         &self,
         instance_uuid: Uuid,
         host: &str,
         node: &str,
         req: &ResourceRequest,
-    ) -> Result<bool, NovaError> {
+    ) -> Result<Claim, NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // The instance first, then the node: the order instance_update locks them in.
+        let assigned = sqlx::query(
+            "UPDATE instances SET host = $2, node = $3, launched_on = $2, updated_at = now()
+             WHERE uuid = $1 AND deleted = 0 AND host IS NULL",
+        )
+        .bind(instance_uuid.to_string())
+        .bind(host)
+        .bind(node)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if assigned.rows_affected() == 0 {
+            let current: Option<Option<String>> =
+                sqlx::query_scalar("SELECT host FROM instances WHERE uuid = $1 AND deleted = 0")
+                    .bind(instance_uuid.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            return match current {
+                Some(h) => Ok(Claim::AlreadyAssigned(h.unwrap_or_default())),
+                None => Err(NovaError::InstanceNotFound {
+                    instance_id: instance_uuid.to_string(),
+                }),
+            };
+        }
         let row = sqlx::query(
             "SELECT * FROM compute_nodes WHERE host = $1 AND hypervisor_hostname = $2 AND deleted = 0 FOR UPDATE",
         )
@@ -316,26 +346,23 @@ impl Db {
             });
         };
         let cn = node_from_row(&row).map_err(db_err)?;
-        if FreeResources::of(&cn).fits(req).is_err() {
-            return Ok(false);
-        }
-        let updated = sqlx::query(
-            "UPDATE instances SET host = $2, node = $3, launched_on = $2, updated_at = now()
-             WHERE uuid = $1 AND deleted = 0",
-        )
-        .bind(instance_uuid.to_string())
-        .bind(host)
-        .bind(node)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if updated.rows_affected() == 0 {
-            return Err(NovaError::InstanceNotFound {
-                instance_id: instance_uuid.to_string(),
-            });
+        if let Err(resource) = FreeResources::of(&cn).fits(req) {
+            // Dropping the transaction rolls the assignment back.
+            return Ok(Claim::DoesNotFit(resource));
         }
         recompute_usage(&mut tx, host, node).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(true)
+        Ok(Claim::Claimed)
     }
+}
+
+/// What [`Db::compute_node_claim`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The instance is assigned to the node, its usage counted there.
+    Claimed,
+    /// The node has no room left: the first resource that does not fit.
+    DoesNotFit(Resource),
+    /// The instance was already assigned to this host (another attempt claimed it).
+    AlreadyAssigned(String),
 }

@@ -4,10 +4,10 @@
 
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
-use nova_db::Db;
+use nova_db::{Claim, Db};
 use nova_objects::{
     ComputeNodeReport, HostResources, InstanceCreate, InstanceFilters, InstanceUpdate,
-    NetworkCreate, ResourceRequest,
+    NetworkCreate, Resource, ResourceRequest,
 };
 use uuid::Uuid;
 
@@ -169,11 +169,21 @@ async fn instance_lifecycle_cas_and_claims() {
         vcpus: 1,
         disk_gb: 1,
     };
-    assert!(db
-        .compute_node_claim(i.uuid, "h1", "h1", &req)
-        .await
-        .unwrap());
+    assert_eq!(
+        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    // An instance already assigned is another attempt's: left alone.
+    assert_eq!(
+        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+            .await
+            .unwrap(),
+        Claim::AlreadyAssigned("h1".into())
+    );
     let mut others = vec![];
+    let mut last = None;
     for _ in 0..3 {
         let o = new_instance(db, "p1").await;
         others.push(
@@ -181,11 +191,45 @@ async fn instance_lifecycle_cas_and_claims() {
                 .await
                 .unwrap(),
         );
+        last = Some(o);
     }
-    assert_eq!(others, vec![true, true, false]);
+    assert_eq!(
+        others,
+        vec![
+            Claim::Claimed,
+            Claim::Claimed,
+            Claim::DoesNotFit(Resource::Ram)
+        ]
+    );
+    // The claim that did not fit left its instance unassigned.
+    let unplaced = db
+        .instance_get_by_uuid(last.unwrap().uuid, false)
+        .await
+        .unwrap();
+    assert_eq!((unplaced.host, unplaced.node), (None, None));
     let nodes = db.compute_node_get_all().await.unwrap();
     assert_eq!(nodes[0].memory_mb_used, 2048);
     assert_eq!(nodes[0].running_vms, 3);
+    // A reschedule releases the claim: un-assigning frees the node's usage.
+    db.instance_update(
+        i.uuid,
+        &InstanceUpdate {
+            host: Some(None),
+            node: Some(None),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let nodes = db.compute_node_get_all().await.unwrap();
+    assert_eq!(nodes[0].memory_mb_used, 1536);
+    assert_eq!(nodes[0].running_vms, 2);
+    assert_eq!(
+        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
 
     // Listing, scoped and paged.
     let all = db
@@ -347,9 +391,7 @@ async fn a_connection_lost_mid_query_is_a_connection_error() {
         .await
         .unwrap();
     let killer = tokio::spawn(async move {
-        let admin = Db::connect("postgresql://postgres@127.0.0.1/postgres", 1)
-            .await
-            .unwrap();
+        let admin = Db::connect(&db_url("postgres"), 1).await.unwrap();
         // Wait until the victim is inside its query, then end its session.
         loop {
             let active: bool = sqlx::query_scalar(

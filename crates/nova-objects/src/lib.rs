@@ -379,14 +379,19 @@ pub struct Service {
 impl Service {
     /// Nova's servicegroup DB driver: up when the last check-in is recent.
     pub fn is_up(&self, now: Timestamp, service_down_time: u64) -> bool {
-        if self.forced_down {
-            return false;
-        }
-        let last = self.last_seen_up.or(self.updated_at).or(self.created_at);
-        match last {
-            Some(t) => (now - t).num_milliseconds() <= (service_down_time as i64) * 1000,
-            None => false,
-        }
+        self.checked_in_since(now - chrono::Duration::seconds(service_down_time as i64))
+    }
+
+    /// Up as of a moment: checked in at or after `cutoff` (that moment less
+    /// `service_down_time`) and not forced down. For judging many services
+    /// against one cutoff.
+    pub fn checked_in_since(&self, cutoff: Timestamp) -> bool {
+        !self.forced_down
+            && self
+                .last_seen_up
+                .or(self.updated_at)
+                .or(self.created_at)
+                .is_some_and(|t| t >= cutoff)
     }
 }
 
@@ -577,13 +582,106 @@ pub struct RequestSpec {
     pub num_attempts: u32,
 }
 
-/// A scheduling decision (`nova.objects.Selection`).
+/// A host the scheduler chose for an instance, or one of its alternates
+/// (`nova.objects.Selection`). `select_destinations` returns one list per
+/// instance: the selected host first, then up to `max_attempts - 1`
+/// alternates. None carries an allocation request: nova-conductor claims a
+/// selection's resources itself (`compute_node_claim`) before it builds there.
+///
+/// Version history (nova-rs): 1.0 had `instance_uuid`; 1.1 drops it, the
+/// lists being positional as in Nova.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Selection {
     pub service_host: String,
     pub nodename: String,
     pub compute_node_uuid: Uuid,
-    pub instance_uuid: Uuid,
+}
+
+/// One host a build was tried on (an entry of Nova's `retry['hosts']`, with
+/// why it failed there, which Nova keeps only for the last host as `exc_reason`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetryHost {
+    pub host: String,
+    pub nodename: String,
+    /// Why the build failed there; None while the attempt is running.
+    pub exc_reason: Option<String>,
+}
+
+/// The attempts of a build so far (`filter_properties['retry']`, Nova's
+/// `SchedulerRetries`): absent when rescheduling is disabled
+/// (`[scheduler] max_attempts = 1`, or a build forced onto one host).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerRetries {
+    /// Attempts made, counting the one in progress.
+    pub num_attempts: u32,
+    /// The hosts tried, in order; the last one is the current attempt's.
+    pub hosts: Vec<RetryHost>,
+}
+
+impl SchedulerRetries {
+    /// Whether a build of this instance was already tried on `host`.
+    pub fn tried(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.host == host)
+    }
+
+    /// The host tried for the attempt now starting.
+    pub fn add_host(&mut self, host: &str, nodename: &str) {
+        self.hosts.push(RetryHost {
+            host: host.to_string(),
+            nodename: nodename.to_string(),
+            exc_reason: None,
+        });
+    }
+
+    /// Why the build failed on `host` (Nova's `retry['exc_reason']`).
+    pub fn record_failure(&mut self, host: &str, nodename: &str, reason: &str) {
+        match self.hosts.iter_mut().rev().find(|h| h.host == host) {
+            Some(h) => h.exc_reason = Some(reason.to_string()),
+            None => self.hosts.push(RetryHost {
+                host: host.to_string(),
+                nodename: nodename.to_string(),
+                exc_reason: Some(reason.to_string()),
+            }),
+        }
+    }
+
+    /// The last failure's reason (Nova's `exc_reason`).
+    pub fn last_reason(&self) -> Option<&str> {
+        self.hosts
+            .iter()
+            .rev()
+            .find_map(|h| h.exc_reason.as_deref())
+    }
+
+    /// "Hosts tried: a, b. a: why; b: why": the names first, so that they
+    /// survive the 255 characters of a fault's message.
+    pub fn summary(&self) -> String {
+        if self.hosts.is_empty() {
+            return "No host was tried.".into();
+        }
+        let names: Vec<&str> = self.hosts.iter().map(|h| h.host.as_str()).collect();
+        let reasons: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}: {}",
+                    h.host,
+                    h.exc_reason.as_deref().unwrap_or("unknown")
+                )
+            })
+            .collect();
+        format!("Hosts tried: {}. {}", names.join(", "), reasons.join("; "))
+    }
+}
+
+/// What Nova's `filter_properties` dict carries that nova-rs uses: the retry
+/// information of a build, passed from the conductor to the compute host and
+/// back when the build is rescheduled.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FilterProperties {
+    #[serde(default)]
+    pub retry: Option<SchedulerRetries>,
 }
 
 /// A network (`networks`), FlatDHCP style.
@@ -864,6 +962,31 @@ mod tests {
         after.consume(&req(512, 3, 6));
         assert_eq!(after.fits(&req(1, 0, 0)), Err(Resource::Ram));
         assert_eq!(Resource::Vcpu.filter_name(), "CoreFilter");
+    }
+
+    #[test]
+    fn retries_remember_each_host_and_why() {
+        let mut r = SchedulerRetries {
+            num_attempts: 1,
+            hosts: vec![],
+        };
+        assert_eq!(r.summary(), "No host was tried.");
+        r.add_host("a", "a-node");
+        assert!(r.tried("a") && !r.tried("b"));
+        r.record_failure("a", "a-node", "disk on fire");
+        r.record_failure("b", "b-node", "no luck");
+        assert_eq!(r.last_reason(), Some("no luck"));
+        assert_eq!(
+            r.summary(),
+            "Hosts tried: a, b. a: disk on fire; b: no luck"
+        );
+        let v = serde_json::to_value(FilterProperties {
+            retry: Some(r.clone()),
+        })
+        .expect("ser");
+        assert_eq!(v["retry"]["hosts"][0]["host"], "a");
+        let back: FilterProperties = serde_json::from_value(serde_json::json!({})).expect("de");
+        assert_eq!(back.retry, None);
     }
 
     #[test]

@@ -1,11 +1,19 @@
 //! `nova-compute`'s RPC API (topic `compute`, addressed as `compute.<host>`).
+//!
+//! Version history (nova-rs): 5.1 `build_and_run_instance` gets the retry
+//! information (`filter_properties`) and the alternate hosts (`host_list`),
+//! which it hands back to the conductor when it reschedules a failed build.
 
-use nova_objects::{ConsoleConnectInfo, ImageMeta, Instance, RequestSpec};
+use nova_objects::{
+    ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
+};
 
 crate::rpc_api! {
-    topic: "compute", version: "5.0";
-    /// Build the instance on this host (cast by the conductor after scheduling).
-    cast fn build_and_run_instance(instance: Instance, image: ImageMeta, request_spec: RequestSpec, node: String) -> ();
+    topic: "compute", version: "5.1";
+    /// Build the instance on this host (cast by the conductor once it claimed
+    /// the host's resources). A failed build is rescheduled through the
+    /// conductor's `build_instances` while `filter_properties.retry` allows.
+    cast fn build_and_run_instance(instance: Instance, image: ImageMeta, request_spec: RequestSpec, filter_properties: FilterProperties, node: String, host_list: Vec<Selection>) -> ();
     /// Destroy the instance and release what it holds (cast by the API).
     cast fn terminate_instance(instance: Instance) -> ();
     /// `reboot_type` is "SOFT" or "HARD".

@@ -1,11 +1,16 @@
 //! `nova-conductor`'s RPC API (topic `conductor`, default namespace): the
 //! database proxy every other daemon uses, one trait per concern. The build
 //! task is the `compute_task` namespace ([`crate::compute_task`]).
+//!
+//! Version history: 3.0. `compute_node_claim` was removed without a new
+//! version: only the scheduler sent it, and the scheduler no longer claims
+//! (the conductor's `compute_task` does, in its own process); every other
+//! method is unchanged, so older clients keep working.
 
 use nova_objects::{
     ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, Instance, InstanceAction,
     InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage,
-    ResourceRequest, Service, VirtualInterface,
+    Service, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -21,14 +26,12 @@ crate::rpc_api! {
         call fn service_set_forced_down(host: String, binary: String, forced_down: bool) -> Service;
         call fn service_delete(service_id: i64) -> ();
     }
-    /// Hypervisor resources and their claims.
+    /// Hypervisor resources. (Claims are the conductor's own business: its
+    /// `compute_task` claims a host's resources before it builds there.)
     trait ComputeNodes {
         /// Store the hypervisor's resources; used amounts are recomputed from the host's instances.
         call fn compute_node_update(report: ComputeNodeReport) -> ComputeNode;
         call fn compute_node_get_all() -> Vec<ComputeNode>;
-        /// Atomically take the instance's resources on the node and assign the instance to it.
-        /// Returns false when they no longer fit.
-        call fn compute_node_claim(instance_uuid: Uuid, host: String, nodename: String, request: ResourceRequest) -> bool;
     }
     trait Flavors {
         call fn flavor_get_by_flavor_id(flavor_id: String) -> Flavor;
@@ -45,6 +48,7 @@ crate::rpc_api! {
         call fn instance_get_by_uuid(instance_uuid: Uuid) -> Instance;
         call fn instance_get_all_by_filters(filters: InstanceFilters) -> Vec<Instance>;
         /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.
+        /// Changing host or node releases the usage counted on the previous node.
         call fn instance_update(instance_uuid: Uuid, updates: InstanceUpdate) -> Instance;
         /// Soft-delete the instance (and free its compute node usage).
         call fn instance_destroy(instance_uuid: Uuid) -> Instance;

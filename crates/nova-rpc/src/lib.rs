@@ -8,7 +8,9 @@
 //! - `Client`: typed methods that call or cast (Nova's `rpcapi.py`), sending
 //!   the API's `version` and `namespace` with every message;
 //! - `endpoint`, `server`, `serve`: the server side (see [`server`]), which
-//!   refuses a message its endpoints' namespace, version or methods cannot serve.
+//!   refuses a message its endpoints' namespace, version or methods cannot
+//!   serve, or whose caller the endpoint's policy does not allow
+//!   (`endpoint_with_policy`; `endpoint` serves the control plane only).
 
 pub mod envelope;
 pub mod server;
@@ -78,7 +80,7 @@ macro_rules! rpc_api {
             $(#[$gdoc])*
             #[$crate::__private::async_trait]
             pub trait $group: Send + Sync + 'static {
-                $( $(#[$doc])* async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
+                $( $(#[$doc])* #[allow(clippy::too_many_arguments)] async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
             }
         )*
 
@@ -101,7 +103,8 @@ macro_rules! rpc_api {
         /// The server side of this service.
         #[$crate::__private::async_trait]
         pub trait Manager: Send + Sync + 'static {
-            $( $(#[$doc])* async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
+            // Wire methods take Nova's arguments, as many as it has.
+            $( $(#[$doc])* #[allow(clippy::too_many_arguments)] async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError>; )*
         }
     };
     (@namespace) => { None };
@@ -166,18 +169,33 @@ macro_rules! rpc_api {
             }
         }
 
-        /// This namespace's endpoint, served by `manager`, for a [`Server`]($crate::server::Server).
+        /// This namespace's endpoint, served by `manager` for the control
+        /// plane only ([`ControlPlaneOnly`]($crate::server::ControlPlaneOnly)),
+        /// for a [`Server`]($crate::server::Server).
         pub fn endpoint<M: Manager>(manager: std::sync::Arc<M>) -> $crate::server::Endpoint {
+            endpoint_with_policy(manager, std::sync::Arc::new($crate::server::ControlPlaneOnly))
+        }
+
+        /// This namespace's endpoint, served by `manager` for whom `policy` allows.
+        pub fn endpoint_with_policy<M: Manager, P: $crate::server::Policy<Request>>(
+            manager: std::sync::Arc<M>,
+            policy: std::sync::Arc<P>,
+        ) -> $crate::server::Endpoint {
             $crate::server::Endpoint {
                 namespace: NAMESPACE,
                 version: VERSION,
                 methods: METHODS,
-                handler: std::sync::Arc::new(move |ctx, call| {
+                handler: std::sync::Arc::new(move |caller, ctx, call| {
                     let m = manager.clone();
+                    let policy = policy.clone();
                     Box::pin(async move {
                         let method = call["method"].as_str().unwrap_or_default().to_string();
                         let req: Request = serde_json::from_value(call)
                             .map_err(|e| $crate::server::malformed_args(&method, e))?;
+                        let ctx = policy
+                            .authorize(&caller, ctx, &req)
+                            .await
+                            .inspect_err($crate::server::log_refusal)?;
                         dispatch(&*m, &ctx, req).await
                     })
                 }),
@@ -214,11 +232,12 @@ macro_rules! rpc_api {
             transport: $crate::Transport,
             target: $crate::Target,
             timeout: Option<std::time::Duration>,
+            idempotent: bool,
         }
 
         impl Client {
             pub fn new(transport: $crate::Transport) -> Self {
-                Client { transport, target: $crate::Target::topic(QUEUE), timeout: None }
+                Client { transport, target: $crate::Target::topic(QUEUE), timeout: None, idempotent: false }
             }
 
             /// The connection this client sends on (to make clients of other APIs).
@@ -246,8 +265,18 @@ macro_rules! rpc_api {
                 c
             }
 
+            /// For calls that are safe to handle twice (reads, compare-and-set
+            /// updates): each is sent again when the broker connection is lost
+            /// before its reply ([`Transport::call_idempotent`]($crate::Transport::call_idempotent)).
+            pub fn idempotent(&self) -> Self {
+                let mut c = self.clone();
+                c.idempotent = true;
+                c
+            }
+
             $(
                 $(#[$doc])*
+                #[allow(clippy::too_many_arguments)]
                 pub async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError> {
                     let req = serde_json::to_value(&Request::$method { $( $arg ),* })?;
                     $crate::rpc_api!(@invoke $kind, self, ctx, req, $ret)
@@ -256,7 +285,11 @@ macro_rules! rpc_api {
         }
     };
     (@invoke call, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{
-        let v = $self.transport.call($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?;
+        let v = if $self.idempotent {
+            $self.transport.call_idempotent($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?
+        } else {
+            $self.transport.call($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?
+        };
         Ok(serde_json::from_value::<$ret>(v)?)
     }};
     (@invoke cast, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{

@@ -1,10 +1,20 @@
 //! `nova-scheduler`'s RPC API (topic `scheduler`).
+//!
+//! Version history (as Nova's `SchedulerAPI`):
+//! - 4.5: `select_destinations` returns, per instance, a list of `Selection`
+//!   objects: the selected host, then up to `[scheduler] max_attempts` - 1
+//!   alternates when `return_alternates` is set. The scheduler no longer
+//!   claims resources (nova-conductor does) and never calls the conductor
+//!   while answering; its argument is `spec_obj`, as Nova names it.
 
 use nova_objects::{RequestSpec, Selection};
 use uuid::Uuid;
 
 crate::rpc_api! {
     topic: "scheduler", version: "4.5";
-    /// Pick a host for each instance, claim its resources, return the choices.
-    call fn select_destinations(spec: RequestSpec, instance_uuids: Vec<Uuid>) -> Vec<Selection>;
+    /// Choose a host for each instance from the scheduler's cached host
+    /// states, consuming the request there, plus alternates for reschedules.
+    /// One list per instance, in the order of `instance_uuids`. Always the
+    /// objects form of Nova's reply (`return_objects=True`).
+    call fn select_destinations(spec_obj: RequestSpec, instance_uuids: Vec<Uuid>, return_alternates: bool) -> Vec<Vec<Selection>>;
 }

@@ -9,11 +9,17 @@
 //! message's `version` (oslo's `RPCDispatcher`). Each message is handled in
 //! its own task and acked after the handler finishes, so a crash mid-way
 //! gets it redelivered; at most `prefetch` messages are in hand at once.
+//!
+//! Each endpoint has a [`Policy`]: before a request runs, it is asked whether
+//! the message's [`Caller`] (the broker-checked `user_id`, never a field of
+//! the body) may make it, and with which context. The default,
+//! [`ControlPlaneOnly`], serves the control plane and refuses everyone else.
 
 use crate::envelope;
 use crate::transport::{Incoming, QueueSpec, Transport};
 use futures_util::future::BoxFuture;
 use lapin::ExchangeKind;
+use nova_common::trust::Caller;
 use nova_common::{NovaError, RequestContext};
 use serde_json::Value;
 use std::sync::Arc;
@@ -22,10 +28,67 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
-/// Decodes a `{"method", "args"}` request and runs it on the manager.
+/// Decodes a `{"method", "args"}` request, asks the endpoint's policy about
+/// its caller, and runs it on the manager.
 pub type Handler = Arc<
-    dyn Fn(RequestContext, Value) -> BoxFuture<'static, Result<Value, NovaError>> + Send + Sync,
+    dyn Fn(Caller, RequestContext, Value) -> BoxFuture<'static, Result<Value, NovaError>>
+        + Send
+        + Sync,
 >;
+
+/// Who may make which request `R` of an endpoint, and with what privileges.
+#[async_trait::async_trait]
+pub trait Policy<R>: Send + Sync + 'static {
+    /// `Ok(ctx)`: the request runs, with this context (privileges come from
+    /// the caller, not from what the message claims). `Err`: nothing runs,
+    /// and the caller gets the error ([`not_authorized`] for a refusal).
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        ctx: RequestContext,
+        req: &R,
+    ) -> Result<RequestContext, NovaError>;
+}
+
+/// The control plane may call everything; compute hosts and anyone else
+/// nothing. What a compute host's nova-compute, the scheduler and
+/// nova-network serve: none of them takes orders from a compute host.
+pub struct ControlPlaneOnly;
+
+#[async_trait::async_trait]
+impl<R: Sync + 'static> Policy<R> for ControlPlaneOnly {
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        ctx: RequestContext,
+        _req: &R,
+    ) -> Result<RequestContext, NovaError> {
+        if caller.is_control_plane() {
+            Ok(ctx)
+        } else {
+            Err(not_authorized(caller, "only the control plane may call it"))
+        }
+    }
+}
+
+/// A refusal of `caller` (`PolicyNotAuthorized`, 403), saying why.
+pub fn not_authorized(caller: &Caller, why: impl std::fmt::Display) -> NovaError {
+    NovaError::PolicyNotAuthorized {
+        action: format!("this call from {caller} ({why})"),
+    }
+}
+
+/// What a generated endpoint does with its policy's answer: a refusal is
+/// logged (every one of them, calls and casts alike; the request's span
+/// names the method and the caller).
+#[doc(hidden)]
+pub fn log_refusal(e: &NovaError) {
+    if matches!(e, NovaError::PolicyNotAuthorized { .. }) {
+        warn!("refused: {e}");
+    } else {
+        debug!("not authorized: {e}");
+    }
+}
 
 /// How many messages a server works on at once.
 pub const DEFAULT_PREFETCH: u16 = 64;
@@ -106,35 +169,45 @@ pub fn malformed_args(method: &str, e: serde_json::Error) -> NovaError {
     NovaError::internal(format!("Malformed arguments for RPC method {method}: {e}"))
 }
 
-/// The queues a server of `topic` on `host` consumes, as oslo.messaging declares them.
+/// The queues a server of `topic` on `host` consumes, as oslo.messaging
+/// declares them, except that the fanout queue is exclusive (no other
+/// connection can read or delete it), and that a confined compute host
+/// consumes no shared `topic` queue: it may read only what is addressed to
+/// it (and nothing is ever sent to plain `compute`).
 pub(crate) fn topic_queues(transport: &Transport, topic: &str, host: &str) -> Vec<QueueSpec> {
     let exchange = transport.exchange().to_string();
-    vec![
-        QueueSpec {
-            name: topic.to_string(),
-            exchange: exchange.clone(),
-            exchange_kind: ExchangeKind::Topic,
-            routing_key: topic.to_string(),
-            durable: true,
-            auto_delete: false,
-        },
-        QueueSpec {
-            name: format!("{topic}.{host}"),
-            exchange: exchange.clone(),
-            exchange_kind: ExchangeKind::Topic,
-            routing_key: format!("{topic}.{host}"),
-            durable: true,
-            auto_delete: false,
-        },
-        QueueSpec {
-            name: format!("{topic}_fanout_{}", uuid::Uuid::new_v4().simple()),
-            exchange: format!("{topic}_fanout"),
-            exchange_kind: ExchangeKind::Fanout,
-            routing_key: String::new(),
-            durable: false,
-            auto_delete: true,
-        },
-    ]
+    let shared = QueueSpec {
+        name: topic.to_string(),
+        exchange: exchange.clone(),
+        exchange_kind: ExchangeKind::Topic,
+        routing_key: topic.to_string(),
+        durable: true,
+        auto_delete: false,
+        exclusive: false,
+    };
+    let own = QueueSpec {
+        name: format!("{topic}.{host}"),
+        exchange: exchange.clone(),
+        exchange_kind: ExchangeKind::Topic,
+        routing_key: format!("{topic}.{host}"),
+        durable: true,
+        auto_delete: false,
+        exclusive: false,
+    };
+    let fanout = QueueSpec {
+        name: format!("{topic}_fanout_{}", uuid::Uuid::new_v4().simple()),
+        exchange: format!("{topic}_fanout"),
+        exchange_kind: ExchangeKind::Fanout,
+        routing_key: String::new(),
+        durable: false,
+        auto_delete: true,
+        exclusive: true,
+    };
+    if transport.is_confined() {
+        vec![own, fanout]
+    } else {
+        vec![shared, own, fanout]
+    }
 }
 
 /// Declare the durable queues of `topic` on `host` now: messages sent to
@@ -232,7 +305,8 @@ async fn handle(transport: Transport, endpoints: Arc<[Endpoint]>, msg: Incoming)
         }
     };
     let method = call["method"].as_str().unwrap_or("?").to_string();
-    let span = tracing::info_span!("rpc", %method, request_id = %meta.ctx.request_id);
+    let caller = msg.caller.clone();
+    let span = tracing::info_span!("rpc", %method, %caller, request_id = %meta.ctx.request_id);
     async {
         if msg.redelivered {
             info!("handling a redelivered message");
@@ -244,7 +318,7 @@ async fn handle(transport: Transport, endpoints: Arc<[Endpoint]>, msg: Incoming)
             &meta.version,
             &method,
         ) {
-            Ok(ep) => (ep.handler)(meta.ctx.clone(), call).await,
+            Ok(ep) => (ep.handler)(caller, meta.ctx.clone(), call).await,
             Err(e) => {
                 warn!(namespace = ?meta.namespace, version = %meta.version, "refused: {e}");
                 Err(e)
@@ -256,7 +330,9 @@ async fn handle(transport: Transport, endpoints: Arc<[Endpoint]>, msg: Incoming)
         if let (Some(q), Some(id)) = (&meta.reply_q, &meta.msg_id) {
             transport.reply(q, id, &result).await;
         } else if let Err(e) = &result {
-            warn!("cast failed: {e}");
+            if !matches!(e, NovaError::PolicyNotAuthorized { .. }) {
+                warn!("cast failed: {e}");
+            }
         }
         msg.ack().await;
     }
@@ -273,8 +349,26 @@ mod tests {
             namespace,
             version,
             methods: &["ping", "pong"],
-            handler: Arc::new(|_, _| Box::pin(async { Ok(Value::Null) })),
+            handler: Arc::new(|_, _, _| Box::pin(async { Ok(Value::Null) })),
         }
+    }
+
+    /// The broker permissions of a compute host's user name the queues this
+    /// crate's APIs use: keep them in step.
+    #[test]
+    fn a_compute_hosts_permissions_name_the_queues_it_uses() {
+        assert_eq!(
+            nova_common::trust::COMPUTE_SENDS_TO,
+            [
+                crate::conductor::QUEUE,
+                crate::compute_task::QUEUE,
+                crate::network::QUEUE
+            ]
+        );
+        let p = nova_common::trust::compute_permissions("h1", "nova").expect("valid");
+        assert!(p
+            .topic_read
+            .contains(&format!("{}\\.h1", crate::compute::QUEUE)));
     }
 
     #[test]

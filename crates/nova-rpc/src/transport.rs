@@ -4,6 +4,19 @@
 //! (`rabbit_retry_backoff`, capped at `rabbit_interval_max`), reconnects and
 //! re-declares the exchanges, the reply queue and every registered
 //! subscription. Callers wait (within their timeout) for a live link.
+//!
+//! Every message this process publishes carries the AMQP `user_id`
+//! property, its broker user, which RabbitMQ refuses to relay if it is not
+//! the connection's; every message it receives is handed over with the
+//! [`Caller`] that property names (see [`nova_common::trust`]).
+//!
+//! A compute host's connection is *confined*: its broker user may touch only
+//! its own queues (`nova-manage rabbit create_compute_user`), so it checks
+//! for the control exchange instead of declaring it, leaves the queues it
+//! sends to for their servers to declare, and replies to calls through the
+//! control exchange, where the control plane's reply queues are bound too,
+//! rather than through the default exchange, which would let it reach any
+//! queue by name.
 
 use crate::envelope;
 use futures_util::StreamExt;
@@ -15,6 +28,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use nova_common::config::{parse_transport_url, NovaConfig};
+use nova_common::trust::{Caller, TrustPolicy};
 use nova_common::{NovaError, RequestContext};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -23,6 +37,35 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+
+/// How many times [`Transport::call_idempotent`] sends a request again after
+/// the broker connection was lost before its reply came.
+pub const IDEMPOTENT_RESENDS: u32 = 2;
+
+/// What a pending call hears back.
+enum Reply {
+    /// The server's reply: its result or its failure.
+    Outcome(Result<Value, NovaError>),
+    /// The connection was lost (with the reply queue) before the reply came.
+    ConnectionLost,
+}
+
+/// Why a call did not return a result.
+enum CallFailure {
+    /// The server's failure, a timeout, or a message that could not be sent.
+    Failed(NovaError),
+    /// The connection was lost while waiting: the request may or may not
+    /// have been handled.
+    ConnectionLost(NovaError),
+}
+
+impl CallFailure {
+    fn into_error(self) -> NovaError {
+        match self {
+            CallFailure::Failed(e) | CallFailure::ConnectionLost(e) => e,
+        }
+    }
+}
 
 /// Where a message goes: a topic, optionally one server's queue, or the fanout exchange.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,12 +101,16 @@ pub(crate) struct QueueSpec {
     pub routing_key: String,
     pub durable: bool,
     pub auto_delete: bool,
+    /// Only this connection may use it (and it goes with the connection).
+    pub exclusive: bool,
 }
 
 /// A message handed to a server, to be acked (or requeued) when handled.
 pub struct Incoming {
     pub body: Vec<u8>,
     pub redelivered: bool,
+    /// Who published it: the broker-checked `user_id` property, identified.
+    pub caller: Caller,
     acker: lapin::Acker,
 }
 
@@ -96,20 +143,26 @@ pub(crate) struct Subscription {
 
 struct Link {
     conn: Connection,
-    publish: Channel,
+    /// Replaced when the broker closes it (e.g. after refusing a publish).
+    publish: tokio::sync::Mutex<Channel>,
     /// Topic queues this link has made sure exist (see `ensure_queue`).
     declared: Mutex<std::collections::HashSet<String>>,
 }
 
 struct Inner {
     uri: String,
+    /// This process's broker user: the `user_id` of everything it publishes.
+    user: String,
+    /// Whether `user` is a compute host's (see the module docs).
+    confined: bool,
+    trust: TrustPolicy,
     exchange: String,
     reply_q: String,
     default_timeout: Duration,
     retry_backoff: u64,
     interval_max: u64,
     link: watch::Sender<Option<Arc<Link>>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, NovaError>>>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     subs: Mutex<Vec<Arc<Subscription>>>,
     /// Bumped when a subscription is added so the supervisor can attach it to the live link.
     subs_changed: tokio::sync::Notify,
@@ -145,9 +198,15 @@ impl Transport {
             vhost,
             cfg.rabbit.heartbeat_timeout_threshold / 2
         );
+        let user = t.username();
+        let trust = TrustPolicy::from_config(cfg);
+        let confined = trust.identify(Some(&user)).compute_host().is_some();
         let (link, _) = watch::channel(None);
         let inner = Arc::new(Inner {
             uri,
+            user,
+            confined,
+            trust,
             exchange: cfg.default.control_exchange.clone(),
             reply_q: format!("reply_{}", uuid::Uuid::new_v4().simple()),
             default_timeout: Duration::from_secs(cfg.default.rpc_response_timeout),
@@ -168,6 +227,21 @@ impl Transport {
 
     pub fn default_timeout(&self) -> Duration {
         self.inner.default_timeout
+    }
+
+    /// The broker user this process publishes as.
+    pub fn user(&self) -> &str {
+        &self.inner.user
+    }
+
+    /// Whether this is a compute host's confined connection (see the module docs).
+    pub fn is_confined(&self) -> bool {
+        self.inner.confined
+    }
+
+    /// How this process tells callers apart.
+    pub fn trust(&self) -> &TrustPolicy {
+        &self.inner.trust
     }
 
     /// Wait until the broker connection is up, or fail after `timeout`.
@@ -228,6 +302,11 @@ impl Transport {
                         tokio::select! {
                             _ = self.inner.closed.cancelled() => return,
                             ev = events.next() => match ev {
+                                // lapin reports a channel closed by the broker here too
+                                // (a refused publish): the connection lives on.
+                                Some(lapin::Event::Error(e)) if link.conn.status().connected() => {
+                                    warn!("AMQP channel closed by the broker: {e}");
+                                }
                                 Some(lapin::Event::Error(e)) => {
                                     error!("AMQP connection lost: {e}");
                                     break;
@@ -256,12 +335,10 @@ impl Transport {
                         }
                     }
                     self.inner.link.send_replace(None);
-                    // Calls in flight lose their reply queue; fail them now rather than at timeout.
+                    // Calls in flight lose their reply queue; tell them now rather than at timeout.
                     let pending: Vec<_> = lock(&self.inner.pending).drain().collect();
-                    for (id, tx) in pending {
-                        let _ = tx.send(Err(NovaError::MessagingTimeout {
-                            msg_id: format!("{id} (connection lost)"),
-                        }));
+                    for (_, tx) in pending {
+                        let _ = tx.send(Reply::ConnectionLost);
                     }
                 }
                 Err(e) => {
@@ -301,12 +378,15 @@ impl Transport {
         publish
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
+        // A confined user may not declare (nor delete) the control exchange:
+        // it only checks that the control plane made it.
         publish
             .exchange_declare(
                 self.inner.exchange.clone().into(),
                 ExchangeKind::Topic,
                 ExchangeDeclareOptions {
                     durable: true,
+                    passive: self.inner.confined,
                     ..Default::default()
                 },
                 FieldTable::default(),
@@ -315,7 +395,7 @@ impl Transport {
         debug!(exchange = %self.inner.exchange, "declared exchange");
         let link = Arc::new(Link {
             conn,
-            publish,
+            publish: tokio::sync::Mutex::new(publish),
             declared: Mutex::new(std::collections::HashSet::new()),
         });
         self.start_reply_consumer(&link).await?;
@@ -340,6 +420,18 @@ impl Transport {
             FieldTable::default(),
         )
         .await?;
+        if !self.inner.confined {
+            // So that a confined compute host can reply through the control
+            // exchange (its user may not publish to the default one).
+            ch.queue_bind(
+                self.inner.reply_q.clone().into(),
+                self.inner.exchange.clone().into(),
+                self.inner.reply_q.clone().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
         let mut consumer = ch
             .basic_consume(
                 self.inner.reply_q.clone().into(),
@@ -362,7 +454,7 @@ impl Transport {
                         let tx = lock(&inner.pending).remove(&msg_id);
                         match tx {
                             Some(tx) => {
-                                let _ = tx.send(outcome);
+                                let _ = tx.send(Reply::Outcome(outcome));
                             }
                             None => debug!(%msg_id, "reply for an unknown or expired call"),
                         }
@@ -400,6 +492,7 @@ impl Transport {
                 QueueDeclareOptions {
                     durable: q.durable,
                     auto_delete: q.auto_delete,
+                    exclusive: q.exclusive,
                     ..Default::default()
                 },
                 FieldTable::default(),
@@ -427,6 +520,7 @@ impl Transport {
         for mut consumer in consumers {
             let sub = sub.clone();
             let ch = ch.clone();
+            let trust = self.inner.trust.clone();
             tokio::spawn(async move {
                 let tag = consumer.tag();
                 loop {
@@ -443,7 +537,9 @@ impl Transport {
                         }
                         d = consumer.next() => {
                             let Some(Ok(d)) = d else { return };
-                            let msg = Incoming { body: d.data, redelivered: d.redelivered, acker: d.acker };
+                            let user = d.properties.user_id().as_ref().map(|u| u.as_str());
+                            let caller = trust.identify(user);
+                            let msg = Incoming { body: d.data, redelivered: d.redelivered, caller, acker: d.acker };
                             if sub.tx.send(msg).await.is_err() {
                                 return;
                             }
@@ -480,6 +576,7 @@ impl Transport {
                 QueueDeclareOptions {
                     durable: q.durable,
                     auto_delete: q.auto_delete,
+                    exclusive: q.exclusive,
                     ..Default::default()
                 },
                 FieldTable::default(),
@@ -523,6 +620,21 @@ impl Transport {
         &self.inner.exchange
     }
 
+    /// The link's publishing channel, opened anew if the broker closed it
+    /// (it does when it refuses a message: wrong `user_id`, no permission).
+    async fn publish_channel(&self, link: &Link) -> Result<Channel, lapin::Error> {
+        let mut ch = link.publish.lock().await;
+        if !ch.status().connected() {
+            let fresh = link.conn.create_channel().await?;
+            fresh
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            info!("opened a new publishing channel (the broker closed the previous one)");
+            *ch = fresh;
+        }
+        Ok(ch.clone())
+    }
+
     async fn publish(
         &self,
         exchange: &str,
@@ -534,7 +646,8 @@ impl Transport {
         let props = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_content_encoding("utf-8".into())
-            .with_delivery_mode(if persistent { 2 } else { 1 });
+            .with_delivery_mode(if persistent { 2 } else { 1 })
+            .with_user_id(self.inner.user.clone().into());
         let deadline = tokio::time::Instant::now() + timeout;
         let mut tries = 0;
         loop {
@@ -542,11 +655,12 @@ impl Transport {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let link = self.link(remaining).await?;
             let res = async {
-                if exchange == self.inner.exchange {
-                    self.ensure_queue(&link, routing_key).await?;
+                let ch = self.publish_channel(&link).await?;
+                // A confined user leaves other services' queues to them.
+                if exchange == self.inner.exchange && !self.inner.confined {
+                    self.ensure_queue(&link, &ch, routing_key).await?;
                 }
-                let confirm = link
-                    .publish
+                let confirm = ch
                     .basic_publish(
                         exchange.to_string().into(),
                         routing_key.to_string().into(),
@@ -555,15 +669,22 @@ impl Transport {
                         props.clone(),
                     )
                     .await?;
-                confirm.await
+                Ok::<_, lapin::Error>(tokio::time::timeout(remaining, confirm).await)
             }
             .await;
             match res {
-                Ok(c) if c.is_nack() => {
+                Ok(Ok(Ok(c))) if c.is_nack() => {
                     warn!(%routing_key, "broker refused (nacked) a message");
                 }
-                Ok(_) => return Ok(()),
-                Err(e) => warn!(%routing_key, "publish failed: {e}"),
+                Ok(Ok(Ok(_))) => return Ok(()),
+                Ok(Ok(Err(e))) | Err(e) => {
+                    if let Some(refusal) = self.refusal(exchange, routing_key, &e) {
+                        warn!(%routing_key, "the broker refused a message: {e}");
+                        return Err(refusal);
+                    }
+                    warn!(%routing_key, "publish failed: {e}");
+                }
+                Ok(Err(_)) => warn!(%routing_key, "no publisher confirm in time"),
             }
             if tries >= 3 || tokio::time::Instant::now() >= deadline {
                 return Err(NovaError::MessagingTimeout {
@@ -574,32 +695,55 @@ impl Transport {
         }
     }
 
+    /// A publish the broker refused for good (access refused, or a
+    /// `user_id` that is not ours): no use trying again.
+    fn refusal(&self, exchange: &str, routing_key: &str, e: &lapin::Error) -> Option<NovaError> {
+        let lapin::ErrorKind::ProtocolError(amqp) = e.kind() else {
+            return None;
+        };
+        let exchange = if exchange.is_empty() {
+            "the default exchange"
+        } else {
+            exchange
+        };
+        matches!(amqp.get_id(), 403 | 406).then(|| NovaError::PolicyNotAuthorized {
+            action: format!(
+                "publishing to {exchange} with routing key {routing_key} as {} (the broker said: {})",
+                self.inner.user,
+                amqp.get_message()
+            ),
+        })
+    }
+
     /// Make sure the durable queue a topic message goes to exists (declared
     /// and bound as its server declares it), once per connection: a message
     /// sent before its server first started is kept, not dropped.
-    async fn ensure_queue(&self, link: &Link, routing_key: &str) -> Result<(), lapin::Error> {
+    async fn ensure_queue(
+        &self,
+        link: &Link,
+        ch: &Channel,
+        routing_key: &str,
+    ) -> Result<(), lapin::Error> {
         if lock(&link.declared).contains(routing_key) {
             return Ok(());
         }
-        link.publish
-            .queue_declare(
-                routing_key.to_string().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        link.publish
-            .queue_bind(
-                routing_key.to_string().into(),
-                self.inner.exchange.clone().into(),
-                routing_key.to_string().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        ch.queue_declare(
+            routing_key.to_string().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+        ch.queue_bind(
+            routing_key.to_string().into(),
+            self.inner.exchange.clone().into(),
+            routing_key.to_string().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
         lock(&link.declared).insert(routing_key.to_string());
         Ok(())
     }
@@ -615,6 +759,52 @@ impl Transport {
         timeout: Option<Duration>,
     ) -> Result<Value, NovaError> {
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        self.call_once(ctx, target, call, version, namespace, timeout)
+            .await
+            .map_err(CallFailure::into_error)
+    }
+
+    /// As [`Transport::call`], for a request that is safe to handle twice (a
+    /// read, a compare-and-set update): when the broker connection is lost
+    /// before the reply comes, the request is sent again once the connection
+    /// is back, at most [`IDEMPOTENT_RESENDS`] times, each try within the timeout.
+    pub async fn call_idempotent(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, NovaError> {
+        let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        let mut resends = 0;
+        loop {
+            match self
+                .call_once(ctx, target, call, version, namespace, timeout)
+                .await
+            {
+                Ok(v) => return Ok(v),
+                Err(CallFailure::ConnectionLost(e)) if resends < IDEMPOTENT_RESENDS => {
+                    resends += 1;
+                    let method = call["method"].as_str().unwrap_or("?");
+                    warn!(%method, "connection lost before the reply; sending again once reconnected ({e})");
+                    self.wait_connected(timeout).await?;
+                }
+                Err(f) => return Err(f.into_error()),
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Value, CallFailure> {
         let msg_id = uuid::Uuid::new_v4().simple().to_string();
         let meta = envelope::RequestMeta {
             ctx: ctx.clone(),
@@ -639,14 +829,19 @@ impl Transport {
             .await;
         if let Err(e) = sent {
             lock(&self.inner.pending).remove(&msg_id);
-            return Err(e);
+            return Err(CallFailure::Failed(e));
         }
         let remaining = timeout.saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, rx).await {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(Reply::Outcome(outcome))) => outcome.map_err(CallFailure::Failed),
+            Ok(Ok(Reply::ConnectionLost)) => {
+                Err(CallFailure::ConnectionLost(NovaError::MessagingTimeout {
+                    msg_id: format!("{msg_id} (connection lost)"),
+                }))
+            }
             _ => {
                 lock(&self.inner.pending).remove(&msg_id);
-                Err(NovaError::MessagingTimeout { msg_id })
+                Err(CallFailure::Failed(NovaError::MessagingTimeout { msg_id }))
             }
         }
     }
@@ -673,15 +868,18 @@ impl Transport {
             let ex = format!("{}_fanout", target.topic);
             // Publishing to a missing exchange would close the channel: declare it first.
             let link = self.link(self.inner.default_timeout).await?;
-            link.publish
-                .exchange_declare(
-                    ex.clone().into(),
-                    ExchangeKind::Fanout,
-                    ExchangeDeclareOptions::default(),
-                    FieldTable::default(),
-                )
+            let ch = self
+                .publish_channel(&link)
                 .await
                 .map_err(|e| NovaError::internal(format!("cannot declare {ex}: {e}")))?;
+            ch.exchange_declare(
+                ex.clone().into(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| NovaError::internal(format!("cannot declare {ex}: {e}")))?;
             self.publish(&ex, "", &body, false, self.inner.default_timeout)
                 .await
         } else {
@@ -704,8 +902,15 @@ impl Transport {
         result: &Result<Value, NovaError>,
     ) {
         let body = envelope::encode_reply(msg_id, result);
+        // A confined user may not publish to the default exchange; the
+        // control plane's reply queues are bound to the control exchange too.
+        let exchange = if self.inner.confined {
+            self.inner.exchange.as_str()
+        } else {
+            ""
+        };
         if let Err(e) = self
-            .publish("", reply_q, &body, false, self.inner.default_timeout)
+            .publish(exchange, reply_q, &body, false, self.inner.default_timeout)
             .await
         {
             warn!(%msg_id, "could not send reply: {e}");

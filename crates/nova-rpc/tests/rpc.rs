@@ -2,12 +2,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_common::{NovaConfig, NovaError, RequestContext};
+use nova_common::{NovaError, RequestContext};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+mod common;
+use common::Vhost;
 
 mod echo {
     nova_rpc::rpc_api! {
@@ -76,49 +79,6 @@ impl echo::Manager for Echo {
     async fn bump(&self, _: &RequestContext, by: usize) -> Result<(), NovaError> {
         self.bumps.fetch_add(by, Ordering::SeqCst);
         Ok(())
-    }
-}
-
-struct Vhost(String);
-
-impl Vhost {
-    fn new() -> Self {
-        let name = format!("nova_rpc_test_{}", uuid::Uuid::new_v4().simple());
-        assert!(Command::new("rabbitmqctl")
-            .args(["-q", "add_vhost", &name])
-            .status()
-            .unwrap()
-            .success());
-        assert!(Command::new("rabbitmqctl")
-            .args([
-                "-q",
-                "set_permissions",
-                "-p",
-                &name,
-                "guest",
-                ".*",
-                ".*",
-                ".*"
-            ])
-            .status()
-            .unwrap()
-            .success());
-        Vhost(name)
-    }
-    fn config(&self, timeout: u64) -> NovaConfig {
-        NovaConfig::parse_text(&format!(
-            "[DEFAULT]\nhost = h1\nrpc_response_timeout = {timeout}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{}\n",
-            self.0
-        ))
-        .unwrap()
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl")
-            .args(["-q", "delete_vhost", &self.0])
-            .status();
     }
 }
 
@@ -358,6 +318,69 @@ async fn namespaces_versions_and_a_queue_of_their_own() {
             .unwrap()
             .unwrap();
     }
+    client_t.close().await;
+    server_t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_calls_are_sent_again_across_a_connection_loss() {
+    let vhost = Vhost::new();
+    let cfg = vhost.config(20);
+    let server_t = nova_rpc::Transport::start(&cfg, "server").unwrap();
+    let client_t = nova_rpc::Transport::start(&cfg, "client").unwrap();
+    for t in [&server_t, &client_t] {
+        t.wait_connected(Duration::from_secs(10)).await.unwrap();
+    }
+    echo::declare(&server_t, "h1").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let server = {
+        let t = server_t.clone();
+        let m = Arc::new(Echo {
+            bumps: Arc::new(AtomicUsize::new(0)),
+        });
+        let s = shutdown.clone();
+        tokio::spawn(async move { echo::serve(&t, "h1", m, s, Duration::from_secs(5)).await })
+    };
+    let client = echo::Client::new(client_t.clone());
+    let ctx = RequestContext::new("alice", "p", vec![], false);
+    assert_eq!(client.slow(&ctx, 1).await.unwrap(), 1);
+
+    // Two slow calls in flight when the broker drops every connection: the
+    // plain one fails at once, the idempotent one is sent again and answered.
+    let plain = {
+        let c = client.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move { c.slow(&ctx, 2000).await })
+    };
+    let retried = {
+        let c = client.idempotent();
+        let ctx = ctx.clone();
+        tokio::spawn(async move { c.slow(&ctx, 2000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "close_all_connections",
+            "-p",
+            &vhost.0,
+            "test: broker blip"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let plain = plain.await.unwrap();
+    assert!(
+        matches!(&plain, Err(NovaError::MessagingTimeout { msg_id }) if msg_id.contains("connection lost")),
+        "{plain:?}"
+    );
+    assert_eq!(retried.await.unwrap().unwrap(), 2000);
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
     client_t.close().await;
     server_t.close().await;
 }

@@ -1,5 +1,6 @@
 //! `fake.FakeDriver`: guests that exist only in memory, with Nova's fake
-//! host resources. For scale tests and benchmarks.
+//! host resources. For scale tests and benchmarks; `[fake] fail_spawn`
+//! makes every spawn fail, to test rescheduling.
 
 use crate::{ImageFiles, InstanceInfo, VirtDriver, VirtError};
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 pub struct FakeDriver {
     nodename: String,
     guests: Mutex<HashMap<Uuid, i32>>,
+    fail_spawn: bool,
 }
 
 impl FakeDriver {
@@ -19,7 +21,14 @@ impl FakeDriver {
         FakeDriver {
             nodename: host.to_string(),
             guests: Mutex::new(HashMap::new()),
+            fail_spawn: false,
         }
+    }
+
+    /// Every spawn fails with a hypervisor error (`[fake] fail_spawn`).
+    pub fn failing_spawns(mut self, fail: bool) -> Self {
+        self.fail_spawn = fail;
+        self
     }
 
     fn set(&self, instance: &Instance, state: i32) -> Result<(), VirtError> {
@@ -83,6 +92,11 @@ impl VirtDriver for FakeDriver {
         _network_info: &NetworkInfo,
         _files: &ImageFiles,
     ) -> Result<(), VirtError> {
+        if self.fail_spawn {
+            return Err(VirtError::Hypervisor(
+                "spawn refused ([fake] fail_spawn is set)".into(),
+            ));
+        }
         self.guests().insert(instance.uuid, power_state::RUNNING);
         Ok(())
     }
@@ -158,5 +172,34 @@ impl VirtDriver for FakeDriver {
         tokio::fs::write(dest, format!("fake snapshot of {}", instance.uuid))
             .await
             .map_err(|e| VirtError::Hypervisor(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fail_spawn_makes_every_spawn_fail() {
+        let inst = Instance {
+            uuid: Uuid::new_v4(),
+            ..Default::default()
+        };
+        let (image, nw, files) = (
+            ImageMeta::default(),
+            NetworkInfo::new(),
+            ImageFiles::default(),
+        );
+        let ok = FakeDriver::new("h");
+        assert!(ok.spawn(&inst, &image, &nw, &files).await.is_ok());
+        assert_eq!(ok.list_instance_uuids().await.unwrap_or_default().len(), 1);
+        let failing = FakeDriver::new("h").failing_spawns(true);
+        let err = failing.spawn(&inst, &image, &nw, &files).await;
+        assert!(matches!(err, Err(VirtError::Hypervisor(m)) if m.contains("fail_spawn")));
+        assert!(failing
+            .list_instance_uuids()
+            .await
+            .unwrap_or_default()
+            .is_empty());
     }
 }

@@ -106,7 +106,9 @@ pub trait VirtDriver: Send + Sync {
 /// Load the driver named by `[DEFAULT] compute_driver`.
 pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
     match cfg.default.compute_driver.as_str() {
-        "fake.FakeDriver" => Ok(Arc::new(fake::FakeDriver::new(&cfg.default.host))),
+        "fake.FakeDriver" => Ok(Arc::new(
+            fake::FakeDriver::new(&cfg.default.host).failing_spawns(cfg.fake.fail_spawn),
+        )),
         "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg))),
         other => Err(VirtError::Connection(format!(
             "unknown compute_driver {other:?}"

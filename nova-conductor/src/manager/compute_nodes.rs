@@ -1,9 +1,9 @@
-//! Hypervisor resources (the resource tracker's reports) and claims.
+//! Hypervisor resources (the resource tracker's reports). Claims are not
+//! served here: the conductor's `compute_task` makes them itself.
 
 use super::{retry_on_disconnect, ConductorManager};
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{ComputeNode, ComputeNodeReport, ResourceRequest};
-use uuid::Uuid;
+use nova_objects::{ComputeNode, ComputeNodeReport};
 
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::conductor::ComputeNodes for ConductorManager {
@@ -20,18 +20,5 @@ impl nova_rpc::conductor::ComputeNodes for ConductorManager {
         _ctx: &RequestContext,
     ) -> Result<Vec<ComputeNode>, NovaError> {
         retry_on_disconnect("compute_node_get_all", || self.db.compute_node_get_all()).await
-    }
-
-    async fn compute_node_claim(
-        &self,
-        _ctx: &RequestContext,
-        instance_uuid: Uuid,
-        host: String,
-        nodename: String,
-        request: ResourceRequest,
-    ) -> Result<bool, NovaError> {
-        self.db
-            .compute_node_claim(instance_uuid, &host, &nodename, &request)
-            .await
     }
 }

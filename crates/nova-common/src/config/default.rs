@@ -117,6 +117,14 @@ impl DefaultSection {
             .map_err(|reason| r.invalid(Self::OPTS, "transport_url", reason))?;
         Ok(self)
     }
+
+    /// The broker user this host connects as (percent-decoded): what
+    /// RabbitMQ vouches for in the `user_id` of the messages it publishes.
+    pub fn transport_user(&self) -> String {
+        parse_transport_url(&self.transport_url)
+            .map(|t| t.username())
+            .unwrap_or_default()
+    }
 }
 
 /// The parts of `rabbit://user:pass@host:port/vhost`.
@@ -127,6 +135,39 @@ pub struct TransportUrl {
     pub host: String,
     pub port: u16,
     pub vhost: String,
+}
+
+impl TransportUrl {
+    /// The user name, percent-decoded as it is sent to the broker.
+    pub fn username(&self) -> String {
+        percent_decode(&self.user)
+    }
+
+    /// The virtual host's name, percent-decoded (`/` when the URL has none).
+    pub fn vhost_name(&self) -> String {
+        percent_decode(&self.vhost)
+    }
+}
+
+/// `%XX` escapes of a URL's user info, decoded (invalid escapes are kept as written).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn parse_transport_url(url: &str) -> Result<TransportUrl, String> {
@@ -197,5 +238,8 @@ mod tests {
         );
         let t = parse_transport_url("rabbit://guest:guest@localhost:5672/").expect("url");
         assert_eq!(t.vhost, "/");
+        let t = parse_transport_url("rabbit://nova-compute.h%2E1:p@h/v").expect("url");
+        assert_eq!(t.username(), "nova-compute.h.1");
+        assert_eq!(percent_decode("a%zzb%4"), "a%zzb%4");
     }
 }

@@ -19,8 +19,10 @@ mod raw;
 mod sample;
 
 mod api;
+mod conductor;
 mod database;
 mod default;
+mod fake;
 mod glance;
 mod image_cache;
 mod keystone_authtoken;
@@ -32,10 +34,12 @@ mod scheduler;
 mod vnc;
 
 pub use api::ApiSection;
+pub use conductor::ConductorSection;
 pub use database::DatabaseSection;
 pub use default::{
     detect_my_ip, parse_transport_url, system_hostname, DefaultSection, TransportUrl,
 };
+pub use fake::FakeSection;
 pub use glance::GlanceSection;
 pub use image_cache::ImageCacheSection;
 pub use keystone_authtoken::KeystoneAuthtokenSection;
@@ -47,7 +51,7 @@ pub use quota::{QuotaSection, QUOTA_RESOURCES};
 pub(crate) use raw::Reader;
 pub use raw::{ConfigError, RawConfig};
 pub use sample::render_sample;
-pub use scheduler::{SchedulerSection, KNOWN_FILTERS};
+pub use scheduler::{SchedulerSection, DEFAULT_PERIODIC_TASK_INTERVAL, KNOWN_FILTERS};
 pub use vnc::VncSection;
 
 use std::collections::BTreeMap;
@@ -62,8 +66,10 @@ const SECTIONS: &[&[OptDef]] = &[
     LibvirtSection::OPTS,
     ImageCacheSection::OPTS,
     SchedulerSection::OPTS,
+    FakeSection::OPTS,
     VncSection::OPTS,
     RabbitSection::OPTS,
+    ConductorSection::OPTS,
     KeystoneAuthtokenSection::OPTS,
     PolicySection::OPTS,
     QuotaSection::OPTS,
@@ -84,8 +90,11 @@ pub struct NovaConfig {
     pub libvirt: LibvirtSection,
     pub image_cache: ImageCacheSection,
     pub scheduler: SchedulerSection,
+    pub fake: FakeSection,
     pub vnc: VncSection,
     pub rabbit: RabbitSection,
+    /// `[conductor]`: whom RPC servers trust (see [`crate::trust`]).
+    pub conductor: ConductorSection,
     pub keystone_authtoken: KeystoneAuthtokenSection,
     pub oslo_policy: PolicySection,
     /// `[quota]`: default limit per resource of [`QUOTA_RESOURCES`].
@@ -108,14 +117,17 @@ impl NovaConfig {
 
     pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
         let r = Reader::new(raw);
+        let default = DefaultSection::read(&r)?.resolve(&r)?;
         Ok(NovaConfig {
-            default: DefaultSection::read(&r)?.resolve(&r)?,
+            conductor: ConductorSection::read(&r)?.resolve(&r, &default)?,
+            default,
             database: DatabaseSection::read(&r)?,
             api: ApiSection::read(&r)?,
             glance: GlanceSection::read(&r)?,
             libvirt: LibvirtSection::read(&r)?,
             image_cache: ImageCacheSection::read(&r)?,
             scheduler: SchedulerSection::read(&r)?,
+            fake: FakeSection::read(&r)?,
             vnc: VncSection::read(&r)?,
             rabbit: RabbitSection::read(&r)?,
             keystone_authtoken: KeystoneAuthtokenSection::read(&r)?,
@@ -224,6 +236,8 @@ mod tests {
         ("filter_scheduler", "ram_weight_multiplier", "1.0"),
         ("filter_scheduler", "host_subset_size", "1"),
         ("scheduler", "max_attempts", "3"),
+        ("scheduler", "periodic_task_interval", "60"),
+        ("fake", "fail_spawn", "false"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
         ("vnc", "server_proxyclient_address", "127.0.0.1"),
@@ -243,6 +257,8 @@ mod tests {
         ("oslo_messaging_rabbit", "heartbeat_timeout_threshold", "60"),
         ("oslo_messaging_rabbit", "rabbit_retry_backoff", "2"),
         ("oslo_messaging_rabbit", "rabbit_interval_max", "30"),
+        // nova-rs only: upstream Nova trusts every message on the bus.
+        ("conductor", "control_plane_rpc_users", ""),
         ("keystone_authtoken", "www_authenticate_uri", ""),
         ("keystone_authtoken", "auth_url", ""),
         ("keystone_authtoken", "auth_type", "password"), // keystoneauth: unset
@@ -304,6 +320,8 @@ mod tests {
         assert_eq!(c.libvirt.virt_type, "kvm");
         assert_eq!(c.scheduler.enabled_filters.len(), 6);
         assert_eq!(c.scheduler.max_attempts, 3);
+        assert_eq!(c.scheduler.host_refresh_interval(), Some(60));
+        assert!(!c.fake.fail_spawn);
         assert_eq!(c.vnc.novncproxy_port, 6080);
         assert_eq!(c.rabbit.heartbeat_timeout_threshold, 60);
         assert_eq!(c.keystone_authtoken.token_cache_time, 300);
@@ -340,6 +358,48 @@ mod tests {
         let c =
             NovaConfig::parse_text("[DEFAULT]\nupdate_resources_interval = 5\n").expect("parse");
         assert_eq!(c.default.update_resources_interval, 5);
+    }
+
+    #[test]
+    fn periodic_task_interval_0_is_the_default_and_negative_disables() {
+        let at = |v: &str| {
+            NovaConfig::parse_text(&format!("[scheduler]\nperiodic_task_interval = {v}\n"))
+                .expect("parse")
+                .scheduler
+                .host_refresh_interval()
+        };
+        assert_eq!(at("0"), Some(60));
+        assert_eq!(at("2"), Some(2));
+        assert_eq!(at("-1"), None);
+    }
+
+    #[test]
+    fn the_control_plane_defaults_to_this_hosts_broker_user_but_never_to_a_compute_host() {
+        let c = NovaConfig::parse_text("").expect("defaults parse");
+        assert_eq!(c.conductor.control_plane_rpc_users, ["guest"]);
+        let c =
+            NovaConfig::parse_text("[DEFAULT]\ntransport_url = rabbit://nova%2Dctl:pw@ctl/nova\n")
+                .expect("parse");
+        assert_eq!(c.conductor.control_plane_rpc_users, ["nova-ctl"]);
+
+        let compute = "[DEFAULT]\ntransport_url = rabbit://nova-compute.h1:pw@ctl/nova\n";
+        let e = NovaConfig::parse_text(compute)
+            .expect_err("a compute host must name the control plane");
+        assert_eq!(
+            (e.section.as_str(), e.option.as_str()),
+            ("conductor", "control_plane_rpc_users")
+        );
+        assert!(e.reason.contains("must be set"), "{e}");
+        let c = NovaConfig::parse_text(&format!(
+            "{compute}[conductor]\ncontrol_plane_rpc_users = nova, nova-api\n"
+        ))
+        .expect("parse");
+        assert_eq!(c.conductor.control_plane_rpc_users, ["nova", "nova-api"]);
+
+        let e =
+            NovaConfig::parse_text("[conductor]\ncontrol_plane_rpc_users = nova,nova-compute.h2\n")
+                .expect_err("a compute user is never the control plane");
+        assert!(e.reason.contains("compute host"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! `ComputeTaskManager`: the conductor's `compute_task` namespace (Nova's
+//! `ComputeTaskManager`): scheduling builds and claiming their hosts
+//! (`build`), and the periodic cleanup of builds that nothing will finish.
+
+mod build;
+
+use chrono::Utc;
+use nova_common::states::{TaskState, VmState};
+use nova_common::{NovaConfig, NovaError, RequestContext};
+use nova_db::Db;
+use nova_objects::{
+    FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
+    RequestSpec, Selection,
+};
+use nova_rpc::{compute, scheduler, Transport};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+use uuid::Uuid;
+
+pub use build::EVENT_SCHEDULE;
+
+pub struct ComputeTaskManager {
+    db: Db,
+    scheduler: scheduler::Client,
+    compute: compute::Client,
+    cfg: NovaConfig,
+}
+
+#[nova_rpc::__private::async_trait]
+impl nova_rpc::compute_task::Manager for ComputeTaskManager {
+    async fn schedule_and_build_instances(
+        &self,
+        ctx: &RequestContext,
+        request_spec: RequestSpec,
+        instance_uuids: Vec<Uuid>,
+    ) -> Result<(), NovaError> {
+        self.schedule_and_build(ctx, request_spec, instance_uuids)
+            .await;
+        Ok(())
+    }
+
+    async fn build_instances(
+        &self,
+        ctx: &RequestContext,
+        instances: Vec<Instance>,
+        image: ImageMeta,
+        filter_properties: FilterProperties,
+        request_spec: RequestSpec,
+        host_lists: Vec<Vec<Selection>>,
+    ) -> Result<(), NovaError> {
+        let mut host_lists = host_lists.into_iter();
+        for inst in instances {
+            let host_list = host_lists.next().unwrap_or_default();
+            self.reschedule(
+                ctx,
+                inst.uuid,
+                &image,
+                filter_properties.clone(),
+                &request_spec,
+                host_list,
+            )
+            .await;
+        }
+        Ok(())
+    }
+}
+
+impl ComputeTaskManager {
+    pub fn new(db: Db, transport: Transport, cfg: NovaConfig) -> Self {
+        let long = Duration::from_secs(cfg.default.long_rpc_timeout);
+        ComputeTaskManager {
+            db,
+            scheduler: scheduler::Client::new(transport.clone()).with_timeout(long),
+            compute: compute::Client::new(transport),
+            cfg,
+        }
+    }
+
+    /// ERROR, task_state cleared, fault recorded, and the action's `event`
+    /// (when given) finished as failed.
+    pub(crate) async fn set_error_with_fault(
+        &self,
+        ctx: &RequestContext,
+        uuid: Uuid,
+        err: &NovaError,
+        event: Option<&str>,
+    ) {
+        let upd = InstanceUpdate {
+            vm_state: Some(VmState::Error),
+            task_state: Some(None),
+            ..Default::default()
+        };
+        if let Err(e) = self.db.instance_update(uuid, &upd).await {
+            warn!(instance = %uuid, "cannot set ERROR: {e}");
+            return;
+        }
+        let fault = InstanceFault {
+            instance_uuid: uuid,
+            code: err.http_code() as i32,
+            message: err.to_string(),
+            details: format!("{}: {}", err.class(), err),
+            host: Some(self.cfg.default.host.clone()),
+            created_at: None,
+        };
+        if let Err(e) = self.db.instance_fault_create(&fault).await {
+            warn!(instance = %uuid, "cannot record fault: {e}");
+        }
+        if let Some(event) = event {
+            let _ = self
+                .db
+                .action_event_finish(uuid, &ctx.request_id, event, "Error", Some(&fault.details))
+                .await;
+        }
+    }
+
+    /// Builds nothing will finish: instances still building on a compute
+    /// host that has been down for `service_down_time`, instances left
+    /// unscheduled (SCHEDULING on no host) for longer than a scheduling can
+    /// take (`long_rpc_timeout`), and (when `instance_build_timeout` is set)
+    /// builds older than that timeout.
+    pub(crate) async fn cleanup_stuck_builds(&self) -> Result<(), NovaError> {
+        let ctx = RequestContext::admin();
+        let building = self
+            .db
+            .instance_get_all_by_filters(&InstanceFilters {
+                status_vm_states: Some(vec![VmState::Building]),
+                ..Default::default()
+            })
+            .await?;
+        if building.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let services = self.db.service_get_all().await?;
+        for inst in building {
+            let age = inst
+                .created_at
+                .map(|c| (now - c).num_seconds())
+                .unwrap_or(0);
+            let reason = if let Some(host) = &inst.host {
+                let svc = services
+                    .iter()
+                    .find(|s| &s.host == host && s.binary == "nova-compute");
+                let down = svc.is_none_or(|s| !s.is_up(now, self.cfg.default.service_down_time));
+                down.then(|| format!("Compute host {host} went down during the build"))
+            } else {
+                let since = inst
+                    .updated_at
+                    .or(inst.created_at)
+                    .map(|t| (now - t).num_seconds())
+                    .unwrap_or(0);
+                let limit = self.cfg.default.long_rpc_timeout as i64;
+                (since > limit)
+                    .then(|| format!("Instance was not scheduled within {limit} seconds"))
+            };
+            let timeout = self.cfg.default.instance_build_timeout as i64;
+            let reason = reason.or_else(|| {
+                (timeout > 0 && age > timeout)
+                    .then(|| format!("Instance failed to spawn within {timeout} seconds"))
+            });
+            if let Some(reason) = reason {
+                warn!(instance = %inst.uuid, "{reason}; setting ERROR");
+                let err = NovaError::BuildAbortException {
+                    instance_uuid: inst.uuid.to_string(),
+                    reason,
+                };
+                self.set_error_with_fault(&ctx, inst.uuid, &err, Some(EVENT_SCHEDULE))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Operations whose compute host is down will not finish: a delete is
+    /// completed here (Nova's local delete: the record is soft-deleted and
+    /// its addresses released; the host destroys the guest when it comes
+    /// back, in init_host), any other task_state is cleared so the user can
+    /// act again (the host finds nothing to do when it comes back).
+    pub(crate) async fn reset_dead_task_states(&self) -> Result<(), NovaError> {
+        let now = Utc::now();
+        let down_hosts: Vec<String> = self
+            .db
+            .service_get_all()
+            .await?
+            .into_iter()
+            .filter(|s| s.binary == "nova-compute")
+            .filter(|s| !s.is_up(now, self.cfg.default.service_down_time))
+            .map(|s| s.host)
+            .collect();
+        for host in down_hosts {
+            let stuck = self
+                .db
+                .instance_get_all_by_filters(&InstanceFilters {
+                    host: Some(host.clone()),
+                    ..Default::default()
+                })
+                .await?
+                .into_iter()
+                .filter(|i| i.vm_state != VmState::Building)
+                .filter_map(|i| i.task_state.map(|t| (i, t)));
+            for (inst, task_state) in stuck {
+                if task_state == TaskState::Deleting {
+                    warn!(instance = %inst.uuid, %host, "compute host is down: finishing the delete locally");
+                    self.db.network_deallocate_instance(inst.uuid).await?;
+                    self.db.instance_destroy(inst.uuid).await?;
+                    continue;
+                }
+                warn!(instance = %inst.uuid, %host, task_state = %task_state.as_str(), "compute host is down: clearing the task_state");
+                let upd = InstanceUpdate {
+                    task_state: Some(None),
+                    expected_task_state: Some(vec![Some(task_state)]),
+                    ..Default::default()
+                };
+                match self.db.instance_update(inst.uuid, &upd).await {
+                    Ok(_) | Err(NovaError::UnexpectedTaskStateError { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn spawn_periodic(
+    manager: Arc<ComputeTaskManager>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = Duration::from_secs(manager.cfg.default.service_down_time.max(10));
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = manager.cleanup_stuck_builds().await {
+                warn!("cleanup of stuck builds failed: {e}");
+            }
+            if let Err(e) = manager.reset_dead_task_states().await {
+                warn!("reset of task_states on down hosts failed: {e}");
+            }
+        }
+    })
+}

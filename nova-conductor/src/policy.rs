@@ -1,0 +1,1097 @@
+//! Who may call what of the conductor: the authorization table.
+//!
+//! Every request is authorized by its caller, the broker user that published
+//! it (see [`nova_common::trust`]), before it runs:
+//!
+//! - the control plane (nova-api, the conductor itself, nova-scheduler,
+//!   nova-network, nova-novncproxy) may call everything, with the context its
+//!   message carries (nova-api has already applied the user's policy);
+//! - a compute host may only do what a hypervisor of its own needs
+//!   ([`compute_rule`], one arm per method: a method added to the API does
+//!   not compile until it has a rule). Its context gets no privileges:
+//!   `is_admin` and roles from its message are dropped, so they gain nothing;
+//! - anyone else may call nothing.
+//!
+//! A refusal is `PolicyNotAuthorized`, changes nothing, and is logged with
+//! the caller by the server.
+
+use async_trait::async_trait;
+use nova_common::states::TaskState;
+use nova_common::trust::Caller;
+use nova_common::{NovaError, RequestContext};
+use nova_db::Db;
+use nova_objects::{ComputeNodeReport, Flavor, Instance, InstanceFilters, InstanceUpdate};
+use nova_rpc::server::{not_authorized, Policy};
+use nova_rpc::{compute_task, conductor};
+use uuid::Uuid;
+
+use crate::manager::retry_on_disconnect;
+
+/// What a compute host's request needs, decided from the request alone.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Rule {
+    Allow,
+    Refuse(String),
+    /// The instance (deleted or not) must be on the caller's host.
+    OwnInstance(Uuid),
+    /// As `OwnInstance`, and the API must have asked for its deletion
+    /// (task_state `deleting`): the host cannot delete a server on its own.
+    OwnInstanceBeingDeleted(Uuid),
+    /// A public flavor, or one an instance of the caller's host uses.
+    FlavorInUse(String),
+}
+
+/// What a compute host may ask of the conductor: the table, one arm per method.
+pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
+    use conductor::Request as R;
+    let refuse = |why: &str| Rule::Refuse(why.to_string());
+    match req {
+        // --- services: its own check-in only ---
+        R::service_update {
+            host: h,
+            binary,
+            topic,
+        } => {
+            if h == host
+                && binary == "nova-compute"
+                && matches!(topic.as_deref(), None | Some("compute"))
+            {
+                Rule::Allow
+            } else {
+                refuse("a compute host checks in only its own nova-compute service")
+            }
+        }
+        R::service_get_all {}
+        | R::service_set_disabled { .. }
+        | R::service_set_forced_down { .. }
+        | R::service_delete { .. } => refuse("services are the control plane's to list and change"),
+
+        // --- compute nodes: report its own ---
+        R::compute_node_update { report } => {
+            if report.host != host {
+                refuse("a compute host reports only its own nodes")
+            } else if let Err(why) = plausible(report) {
+                Rule::Refuse(why)
+            } else {
+                Rule::Allow
+            }
+        }
+        R::compute_node_get_all {} => refuse("nodes are the scheduler's to read"),
+
+        // --- flavors: read those of its instances ---
+        R::flavor_get_by_flavor_id { flavor_id } => Rule::FlavorInUse(flavor_id.clone()),
+        R::flavor_get_all { .. } | R::flavor_create { .. } | R::flavor_destroy { .. } => {
+            refuse("flavors are the control plane's to list and change")
+        }
+
+        // --- instances: those assigned to it ---
+        R::instance_create { .. } | R::instance_create_within_quota { .. } => {
+            refuse("instances are created by the API")
+        }
+        R::instance_get_by_uuid { instance_uuid } => Rule::OwnInstance(*instance_uuid),
+        R::instance_get_all_by_filters { filters } => {
+            if filters.host.as_deref() == Some(host) {
+                Rule::Allow
+            } else {
+                refuse("a compute host lists only its own host's instances")
+            }
+        }
+        R::instance_update {
+            instance_uuid,
+            updates,
+        } => match update_stays_on(host, updates) {
+            Ok(()) => Rule::OwnInstance(*instance_uuid),
+            Err(why) => Rule::Refuse(why),
+        },
+        R::instance_destroy { instance_uuid } => Rule::OwnInstanceBeingDeleted(*instance_uuid),
+        R::instance_fault_create { fault } => {
+            if fault.host.as_deref().is_none_or(|h| h == host) {
+                Rule::OwnInstance(fault.instance_uuid)
+            } else {
+                refuse("a compute host records faults under its own name")
+            }
+        }
+        R::action_event_start {
+            instance_uuid,
+            host: h,
+            ..
+        } => {
+            if h == host {
+                Rule::OwnInstance(*instance_uuid)
+            } else {
+                refuse("a compute host records events under its own name")
+            }
+        }
+        R::action_event_finish { instance_uuid, .. }
+        | R::actions_get { instance_uuid }
+        | R::action_start { instance_uuid, .. } => Rule::OwnInstance(*instance_uuid),
+
+        // --- networks: the deployment's networks, its instances' addresses ---
+        R::network_get_all {} | R::network_get_by_uuid { .. } => Rule::Allow,
+        R::fixed_ip_get_by_instance { instance_uuid }
+        | R::virtual_interface_get_by_instance { instance_uuid } => {
+            Rule::OwnInstance(*instance_uuid)
+        }
+        R::virtual_interface_create { .. }
+        | R::fixed_ip_associate_pool { .. }
+        | R::network_deallocate_instance { .. } => {
+            refuse("addresses are nova-network's to give and take")
+        }
+
+        // --- users' key pairs and projects' quotas: never ---
+        R::keypair_create { .. }
+        | R::keypair_get { .. }
+        | R::keypair_get_all { .. }
+        | R::keypair_destroy { .. }
+        | R::keypair_count { .. } => refuse("key pairs are their users' own"),
+        R::quota_get_all_by_project { .. }
+        | R::quota_update { .. }
+        | R::quota_destroy_all_by_project { .. }
+        | R::quota_usage { .. } => refuse("quotas are the control plane's"),
+
+        // --- console tokens: issued by the API, checked by the console proxy ---
+        R::console_auth_token_create { .. }
+        | R::console_auth_token_validate { .. }
+        | R::console_auth_token_destroy_all_by_instance { .. }
+        | R::console_auth_token_destroy_expired { .. } => {
+            refuse("console tokens are the control plane's")
+        }
+    }
+}
+
+/// What a compute host may ask of the `compute_task` namespace: to hand
+/// back a build of its own that failed, for rescheduling (the conductor
+/// releases the host's claim and chooses elsewhere; it takes the flavor from
+/// the instance, not from the request).
+pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rule {
+    match req {
+        compute_task::Request::schedule_and_build_instances { .. } => {
+            Rule::Refuse("builds are started by the API".into())
+        }
+        compute_task::Request::build_instances { instances, .. } => match instances.as_slice() {
+            [one] => Rule::OwnInstance(one.uuid),
+            _ => Rule::Refuse("a compute host hands back one build at a time".into()),
+        },
+    }
+}
+
+/// An update a compute host may make: never one that moves the instance
+/// (host, node, launched_on) or locks it; the rest (states, times, network
+/// info) is the host's to report.
+fn update_stays_on(host: &str, u: &InstanceUpdate) -> Result<(), String> {
+    let elsewhere =
+        |v: &Option<Option<String>>| v.as_ref().is_some_and(|h| h.as_deref() != Some(host));
+    if elsewhere(&u.host) || elsewhere(&u.launched_on) || u.node.is_some() {
+        return Err("an instance stays on its host: a compute host cannot move it".into());
+    }
+    if u.locked.is_some() || u.locked_by.is_some() {
+        return Err("locking is for users and admins".into());
+    }
+    Ok(())
+}
+
+/// A node report whose numbers are numbers: nothing negative, ratios finite and positive.
+fn plausible(r: &ComputeNodeReport) -> Result<(), String> {
+    let res = &r.resources;
+    let amounts = [
+        res.vcpus,
+        res.memory_mb,
+        res.local_gb,
+        res.disk_available_least.unwrap_or(0),
+        r.reserved_host_memory_mb,
+        r.reserved_host_disk_mb,
+        r.reserved_host_cpus,
+    ];
+    let ratios = [
+        r.cpu_allocation_ratio,
+        r.ram_allocation_ratio,
+        r.disk_allocation_ratio,
+    ];
+    if amounts.iter().any(|a| *a < 0) || ratios.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+        return Err("the node report is not plausible (negative amounts or bad ratios)".into());
+    }
+    Ok(())
+}
+
+/// The context a compute host's request runs with: who it acts for, under
+/// which request id, but no privileges of its own making.
+fn compute_context(mut ctx: RequestContext) -> RequestContext {
+    ctx.is_admin = false;
+    ctx.roles.clear();
+    ctx
+}
+
+/// What the table's rules look up.
+#[async_trait]
+pub trait Lookup: Send + Sync + 'static {
+    /// The instance, deleted or not.
+    async fn instance(&self, uuid: Uuid) -> Result<Instance, NovaError>;
+    async fn flavor(&self, flavor_id: &str) -> Result<Flavor, NovaError>;
+    /// Whether an instance of `host` uses the flavor with this database id.
+    async fn flavor_used_on(&self, host: &str, id: i64) -> Result<bool, NovaError>;
+}
+
+#[async_trait]
+impl Lookup for Db {
+    async fn instance(&self, uuid: Uuid) -> Result<Instance, NovaError> {
+        retry_on_disconnect("instance_get_by_uuid", || {
+            self.instance_get_by_uuid(uuid, true)
+        })
+        .await
+    }
+
+    async fn flavor(&self, flavor_id: &str) -> Result<Flavor, NovaError> {
+        retry_on_disconnect("flavor_get_by_flavor_id", || {
+            self.flavor_get_by_flavor_id(flavor_id)
+        })
+        .await
+    }
+
+    async fn flavor_used_on(&self, host: &str, id: i64) -> Result<bool, NovaError> {
+        let filters = InstanceFilters {
+            host: Some(host.to_string()),
+            flavor_id: Some(id),
+            limit: Some(1),
+            ..Default::default()
+        };
+        retry_on_disconnect("instance_get_all_by_filters", || {
+            self.instance_get_all_by_filters(&filters)
+        })
+        .await
+        .map(|v| !v.is_empty())
+    }
+}
+
+/// The conductor's policy, over both of its namespaces.
+pub struct ConductorPolicy<L = Db> {
+    lookup: L,
+}
+
+impl<L: Lookup> ConductorPolicy<L> {
+    pub(crate) fn new(lookup: L) -> Self {
+        ConductorPolicy { lookup }
+    }
+
+    /// Apply `rule` for compute host `host`; the instance it looked at, if any.
+    async fn check(
+        &self,
+        caller: &Caller,
+        host: &str,
+        rule: Rule,
+    ) -> Result<Option<Instance>, NovaError> {
+        let on_host = |i: &Instance| i.host.as_deref() == Some(host);
+        match rule {
+            Rule::Allow => Ok(None),
+            Rule::Refuse(why) => Err(not_authorized(caller, why)),
+            Rule::OwnInstance(uuid) => {
+                let i = self.lookup.instance(uuid).await?;
+                if on_host(&i) {
+                    Ok(Some(i))
+                } else {
+                    Err(not_authorized(
+                        caller,
+                        format!("instance {uuid} is not on host {host}"),
+                    ))
+                }
+            }
+            Rule::OwnInstanceBeingDeleted(uuid) => {
+                let i = self.lookup.instance(uuid).await?;
+                if !on_host(&i) {
+                    Err(not_authorized(
+                        caller,
+                        format!("instance {uuid} is not on host {host}"),
+                    ))
+                } else if !i.deleted && i.task_state != Some(TaskState::Deleting) {
+                    Err(not_authorized(
+                        caller,
+                        format!("instance {uuid} is not being deleted"),
+                    ))
+                } else {
+                    Ok(Some(i))
+                }
+            }
+            Rule::FlavorInUse(flavor_id) => {
+                let f = self.lookup.flavor(&flavor_id).await?;
+                if f.is_public || self.lookup.flavor_used_on(host, f.id).await? {
+                    Ok(None)
+                } else {
+                    Err(not_authorized(
+                        caller,
+                        format!("no instance of host {host} uses flavor {flavor_id}"),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<L: Lookup> Policy<conductor::Request> for ConductorPolicy<L> {
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        ctx: RequestContext,
+        req: &conductor::Request,
+    ) -> Result<RequestContext, NovaError> {
+        let host = match caller {
+            Caller::ControlPlane { .. } => return Ok(ctx),
+            Caller::Unknown { .. } => return Err(not_authorized(caller, "not a Nova service")),
+            Caller::ComputeHost { host, .. } => host,
+        };
+        let seen = self.check(caller, host, compute_rule(host, req)).await?;
+        let mut ctx = compute_context(ctx);
+        // An action is recorded for the instance's owner, not for whoever the message names.
+        if let (conductor::Request::action_start { .. }, Some(i)) = (req, seen) {
+            ctx.user_id = Some(i.user_id);
+            ctx.project_id = Some(i.project_id);
+        }
+        Ok(ctx)
+    }
+}
+
+#[async_trait]
+impl<L: Lookup> Policy<compute_task::Request> for ConductorPolicy<L> {
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        ctx: RequestContext,
+        req: &compute_task::Request,
+    ) -> Result<RequestContext, NovaError> {
+        let host = match caller {
+            Caller::ControlPlane { .. } => return Ok(ctx),
+            Caller::Unknown { .. } => return Err(not_authorized(caller, "not a Nova service")),
+            Caller::ComputeHost { host, .. } => host,
+        };
+        self.check(caller, host, compute_task_rule(host, req))
+            .await?;
+        Ok(compute_context(ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nova_objects::{
+        ComputeNodeReport, ConsoleAuthToken, HostResources, InstanceCreate, InstanceFault, KeyPair,
+        RequestSpec,
+    };
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+    const H1: &str = "h1";
+    const H2: &str = "h2";
+
+    fn uuid(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// On h1: instance 1 (running, private flavor 7), instance 2 (being
+    /// deleted), instance 3 (deleted). On h2: instance 4.
+    struct Fake {
+        instances: HashMap<Uuid, Instance>,
+        flavors: Vec<Flavor>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            let inst = |n: u128, host: &str, task: Option<TaskState>, deleted: bool| Instance {
+                id: n as i64,
+                uuid: uuid(n),
+                user_id: format!("user{n}"),
+                project_id: format!("project{n}"),
+                host: Some(host.into()),
+                instance_type_id: if host == H1 { 7 } else { 1 },
+                task_state: task,
+                deleted,
+                ..Default::default()
+            };
+            let flavor = |id: i64, flavorid: &str, is_public: bool| Flavor {
+                id,
+                flavorid: flavorid.into(),
+                is_public,
+                ..Default::default()
+            };
+            Fake {
+                instances: [
+                    inst(1, H1, None, false),
+                    inst(2, H1, Some(TaskState::Deleting), false),
+                    inst(3, H1, None, true),
+                    inst(4, H2, None, false),
+                ]
+                .into_iter()
+                .map(|i| (i.uuid, i))
+                .collect(),
+                flavors: vec![
+                    flavor(1, "public", true),
+                    flavor(7, "private-used", false),
+                    flavor(8, "private-unused", false),
+                ],
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Lookup for Fake {
+        async fn instance(&self, uuid: Uuid) -> Result<Instance, NovaError> {
+            self.instances
+                .get(&uuid)
+                .cloned()
+                .ok_or(NovaError::InstanceNotFound {
+                    instance_id: uuid.to_string(),
+                })
+        }
+        async fn flavor(&self, flavor_id: &str) -> Result<Flavor, NovaError> {
+            self.flavors
+                .iter()
+                .find(|f| f.flavorid == flavor_id)
+                .cloned()
+                .ok_or(NovaError::FlavorNotFound {
+                    flavor_id: flavor_id.into(),
+                })
+        }
+        async fn flavor_used_on(&self, host: &str, id: i64) -> Result<bool, NovaError> {
+            Ok(self
+                .instances
+                .values()
+                .any(|i| i.host.as_deref() == Some(host) && i.instance_type_id == id))
+        }
+    }
+
+    fn control() -> Caller {
+        Caller::ControlPlane {
+            user: "nova".into(),
+        }
+    }
+
+    fn compute(host: &str) -> Caller {
+        Caller::ComputeHost {
+            user: format!("nova-compute.{host}"),
+            host: host.into(),
+        }
+    }
+
+    /// An admin-looking context: none of it helps a compute host.
+    fn claims_admin() -> RequestContext {
+        let mut ctx = RequestContext::admin();
+        ctx.user_id = Some("someone".into());
+        ctx.project_id = Some("somewhere".into());
+        ctx
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Outcome {
+        Allowed,
+        Refused,
+        NotFound,
+    }
+    use Outcome::*;
+
+    async fn outcome<R: Sync + 'static>(
+        policy: &dyn Policy<R>,
+        caller: &Caller,
+        req: &R,
+    ) -> Outcome {
+        match policy.authorize(caller, claims_admin(), req).await {
+            Ok(ctx) => {
+                if !caller.is_control_plane() {
+                    assert!(!ctx.is_admin && ctx.roles.is_empty(), "{caller}: {ctx:?}");
+                }
+                Allowed
+            }
+            Err(NovaError::PolicyNotAuthorized { action }) => {
+                assert!(action.contains(&caller.to_string()), "{action}");
+                Refused
+            }
+            Err(NovaError::InstanceNotFound { .. } | NovaError::FlavorNotFound { .. }) => NotFound,
+            Err(e) => panic!("{caller}: unexpected {e:?}"),
+        }
+    }
+
+    fn report(host: &str, memory_mb: i64, ratio: f64) -> ComputeNodeReport {
+        ComputeNodeReport {
+            host: host.into(),
+            resources: HostResources {
+                vcpus: 8,
+                memory_mb,
+                local_gb: 100,
+                ..Default::default()
+            },
+            cpu_allocation_ratio: 16.0,
+            ram_allocation_ratio: ratio,
+            disk_allocation_ratio: 1.0,
+            ..Default::default()
+        }
+    }
+
+    /// Every conductor method, as compute host h1 would send it about its
+    /// own things (and a few about others'), and what h1 and h2 may do with it.
+    fn conductor_cases() -> Vec<(conductor::Request, Outcome, Outcome)> {
+        use conductor::Request as R;
+        let own = uuid(1);
+        let update = |u: InstanceUpdate| R::instance_update {
+            instance_uuid: own,
+            updates: u,
+        };
+        vec![
+            (
+                R::service_update {
+                    host: H1.into(),
+                    binary: "nova-compute".into(),
+                    topic: Some("compute".into()),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::service_update {
+                    host: H1.into(),
+                    binary: "nova-scheduler".into(),
+                    topic: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (R::service_get_all {}, Refused, Refused),
+            (
+                R::service_set_disabled {
+                    host: H1.into(),
+                    binary: "nova-compute".into(),
+                    disabled: false,
+                    disabled_reason: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::service_set_forced_down {
+                    host: H1.into(),
+                    binary: "nova-compute".into(),
+                    forced_down: false,
+                },
+                Refused,
+                Refused,
+            ),
+            (R::service_delete { service_id: 1 }, Refused, Refused),
+            (
+                R::compute_node_update {
+                    report: report(H1, 16384, 1.5),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::compute_node_update {
+                    report: report(H1, -1, 1.5),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::compute_node_update {
+                    report: report(H1, 16384, f64::INFINITY),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::compute_node_get_all {}, Refused, Refused),
+            (
+                R::flavor_get_by_flavor_id {
+                    flavor_id: "public".into(),
+                },
+                Allowed,
+                Allowed,
+            ),
+            (
+                R::flavor_get_by_flavor_id {
+                    flavor_id: "private-used".into(),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::flavor_get_by_flavor_id {
+                    flavor_id: "private-unused".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_get_by_flavor_id {
+                    flavor_id: "missing".into(),
+                },
+                NotFound,
+                NotFound,
+            ),
+            (R::flavor_get_all { is_public: None }, Refused, Refused),
+            (
+                R::flavor_create {
+                    flavor: Flavor::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_destroy {
+                    flavor_id: "public".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_create {
+                    values: InstanceCreate::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_create_within_quota {
+                    values: vec![InstanceCreate::default()],
+                    min_count: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_get_by_uuid { instance_uuid: own },
+                Allowed,
+                Refused,
+            ),
+            // Deleted instances of its own (init_host reads them), but never another host's.
+            (
+                R::instance_get_by_uuid {
+                    instance_uuid: uuid(3),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::instance_get_by_uuid {
+                    instance_uuid: uuid(4),
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                R::instance_get_by_uuid {
+                    instance_uuid: uuid(99),
+                },
+                NotFound,
+                NotFound,
+            ),
+            (
+                R::instance_get_all_by_filters {
+                    filters: InstanceFilters {
+                        host: Some(H1.into()),
+                        ..Default::default()
+                    },
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::instance_get_all_by_filters {
+                    filters: InstanceFilters::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    vm_state: Some(nova_common::states::VmState::Error),
+                    task_state: Some(None),
+                    host: Some(Some(H1.into())),
+                    ..Default::default()
+                }),
+                Allowed,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    host: Some(Some(H2.into())),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    host: Some(None),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    node: Some(Some(H1.into())),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    launched_on: Some(Some(H2.into())),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    locked: Some(true),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_update {
+                    instance_uuid: uuid(4),
+                    updates: InstanceUpdate::default(),
+                },
+                Refused,
+                Allowed,
+            ),
+            // Only what the API asked to delete.
+            (R::instance_destroy { instance_uuid: own }, Refused, Refused),
+            (
+                R::instance_destroy {
+                    instance_uuid: uuid(2),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::instance_fault_create {
+                    fault: InstanceFault {
+                        instance_uuid: own,
+                        host: Some(H1.into()),
+                        ..Default::default()
+                    },
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::instance_fault_create {
+                    fault: InstanceFault {
+                        instance_uuid: own,
+                        host: Some("h9".into()),
+                        ..Default::default()
+                    },
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::action_event_start {
+                    instance_uuid: own,
+                    request_id: "req-1".into(),
+                    event: "e".into(),
+                    host: H1.into(),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::action_event_start {
+                    instance_uuid: own,
+                    request_id: "req-1".into(),
+                    event: "e".into(),
+                    host: "h9".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::action_event_finish {
+                    instance_uuid: own,
+                    request_id: "req-1".into(),
+                    event: "e".into(),
+                    result: "Success".into(),
+                    traceback: None,
+                },
+                Allowed,
+                Refused,
+            ),
+            (R::actions_get { instance_uuid: own }, Allowed, Refused),
+            (
+                R::action_start {
+                    instance_uuid: own,
+                    action: "stop".into(),
+                    request_id: "req-1".into(),
+                },
+                Allowed,
+                Refused,
+            ),
+            (R::network_get_all {}, Allowed, Allowed),
+            (
+                R::network_get_by_uuid {
+                    network_uuid: uuid(5),
+                },
+                Allowed,
+                Allowed,
+            ),
+            (
+                R::virtual_interface_create {
+                    instance_uuid: own,
+                    network_id: 1,
+                    address: "fa:16:3e:00:00:01".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::fixed_ip_associate_pool {
+                    network_id: 1,
+                    instance_uuid: own,
+                    host: Some(H1.into()),
+                    virtual_interface_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::fixed_ip_get_by_instance { instance_uuid: own },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::virtual_interface_get_by_instance { instance_uuid: own },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::network_deallocate_instance { instance_uuid: own },
+                Refused,
+                Refused,
+            ),
+            (
+                R::keypair_create {
+                    keypair: KeyPair::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::keypair_get {
+                    user_id: "user1".into(),
+                    name: "k".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::keypair_get_all {
+                    user_id: "user1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::keypair_destroy {
+                    user_id: "user1".into(),
+                    name: "k".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::keypair_count {
+                    user_id: "user1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::quota_get_all_by_project {
+                    project_id: "project1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::quota_update {
+                    project_id: "project1".into(),
+                    limits: BTreeMap::from([("instances".to_string(), 0)]),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::quota_destroy_all_by_project {
+                    project_id: "project1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::quota_usage {
+                    project_id: "project1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::console_auth_token_create {
+                    token: ConsoleAuthToken {
+                        instance_uuid: own,
+                        ..Default::default()
+                    },
+                    ttl: 600,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::console_auth_token_validate {
+                    token_hash: "0".repeat(64),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::console_auth_token_destroy_all_by_instance { instance_uuid: own },
+                Refused,
+                Refused,
+            ),
+            (R::console_auth_token_destroy_expired {}, Refused, Refused),
+        ]
+    }
+
+    fn compute_task_cases() -> Vec<(compute_task::Request, Outcome, Outcome)> {
+        let reschedule = |uuids: &[u128]| compute_task::Request::build_instances {
+            instances: uuids
+                .iter()
+                .map(|n| Instance {
+                    uuid: uuid(*n),
+                    ..Default::default()
+                })
+                .collect(),
+            image: Default::default(),
+            filter_properties: Default::default(),
+            request_spec: RequestSpec::default(),
+            host_lists: vec![],
+        };
+        vec![
+            (
+                compute_task::Request::schedule_and_build_instances {
+                    request_spec: RequestSpec::default(),
+                    instance_uuids: vec![uuid(1)],
+                },
+                Refused,
+                Refused,
+            ),
+            // Its own failed build, one at a time; never another host's.
+            (reschedule(&[1]), Allowed, Refused),
+            (reschedule(&[4]), Refused, Allowed),
+            (reschedule(&[1, 4]), Refused, Refused),
+            (reschedule(&[]), Refused, Refused),
+            (reschedule(&[99]), NotFound, NotFound),
+        ]
+    }
+
+    fn unknown() -> [Caller; 2] {
+        [
+            Caller::Unknown {
+                user: Some("guest".into()),
+            },
+            Caller::Unknown { user: None },
+        ]
+    }
+
+    /// Each request × caller kind: the control plane may do it all, the
+    /// compute hosts what the table says, anyone else nothing.
+    async fn check_table<R: Sync + std::fmt::Debug + 'static>(
+        policy: &dyn Policy<R>,
+        cases: &[(R, Outcome, Outcome)],
+    ) {
+        for (req, h1, h2) in cases {
+            assert_eq!(
+                outcome(policy, &control(), req).await,
+                Allowed,
+                "control plane: {req:?}"
+            );
+            assert_eq!(outcome(policy, &compute(H1), req).await, *h1, "h1: {req:?}");
+            assert_eq!(outcome(policy, &compute(H2), req).await, *h2, "h2: {req:?}");
+            for u in unknown() {
+                assert_eq!(outcome(policy, &u, req).await, Refused, "{u}: {req:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_method_by_every_kind_of_caller() {
+        let policy = ConductorPolicy::new(Fake::new());
+        let conductor_cases = conductor_cases();
+        let task_cases = compute_task_cases();
+        check_table::<conductor::Request>(&policy, &conductor_cases).await;
+        check_table::<compute_task::Request>(&policy, &task_cases).await;
+
+        let covered: BTreeSet<&str> = conductor_cases
+            .iter()
+            .map(|(r, ..)| r.method())
+            .chain(task_cases.iter().map(|(r, ..)| r.method()))
+            .collect();
+        let all: BTreeSet<&str> = conductor::METHODS
+            .iter()
+            .chain(compute_task::METHODS)
+            .copied()
+            .collect();
+        assert_eq!(covered, all, "every method has cases in the table test");
+    }
+
+    #[tokio::test]
+    async fn a_compute_host_gains_nothing_by_claiming_admin() {
+        let policy = ConductorPolicy::new(Fake::new());
+        let ctx = Policy::<conductor::Request>::authorize(
+            &policy,
+            &compute(H1),
+            claims_admin(),
+            &conductor::Request::instance_get_by_uuid {
+                instance_uuid: uuid(1),
+            },
+        )
+        .await
+        .expect("its own instance");
+        assert!(!ctx.is_admin);
+        assert!(ctx.roles.is_empty());
+        assert_eq!(
+            ctx.user_id.as_deref(),
+            Some("someone"),
+            "who it acts for is kept"
+        );
+        // The control plane's context is taken as sent.
+        let ctx = Policy::<conductor::Request>::authorize(
+            &policy,
+            &control(),
+            claims_admin(),
+            &conductor::Request::service_get_all {},
+        )
+        .await
+        .expect("control plane");
+        assert!(ctx.is_admin);
+    }
+
+    #[tokio::test]
+    async fn an_action_a_compute_host_starts_belongs_to_the_instances_owner() {
+        let policy = ConductorPolicy::new(Fake::new());
+        let ctx = Policy::<conductor::Request>::authorize(
+            &policy,
+            &compute(H1),
+            claims_admin(),
+            &conductor::Request::action_start {
+                instance_uuid: uuid(1),
+                action: "stop".into(),
+                request_id: "req-1".into(),
+            },
+        )
+        .await
+        .expect("its own instance");
+        assert_eq!(
+            (ctx.user_id.as_deref(), ctx.project_id.as_deref()),
+            (Some("user1"), Some("project1"))
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! Port of `nova/scheduler/host_manager.py`: the scheduler's own view of
+//! every compute node, kept in memory.
+//!
+//! A periodic task (`[scheduler] periodic_task_interval`, and once at
+//! startup) reads the compute nodes and their services from nova-conductor
+//! and refreshes the host states. `select_destinations` never calls the
+//! conductor: it chooses from these states and consumes each placement
+//! locally (`consume_from_request`), so the next choice sees it before the
+//! next refresh does. The one exception: while no compute node is known at
+//! all (a scheduler just started, or a cloud with no compute host yet), a
+//! request asks for a refresh now and waits for it.
+//!
+//! A refresh takes a node's figures from its report unless this scheduler
+//! consumed from the node more recently than the report was written (Nova's
+//! `update_from_compute_node`): a claim the conductor has not made yet is
+//! not forgotten.
+
+use chrono::{DateTime, Utc};
+use nova_common::{NovaError, RequestContext};
+use nova_objects::{ComputeNode, FreeResources, ResourceRequest, Service};
+use nova_rpc::conductor;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+/// What the scheduler knows of one compute node.
+#[derive(Debug, Clone)]
+pub struct HostState {
+    pub host: String,
+    pub nodename: String,
+    pub uuid: Uuid,
+    pub availability_zone: String,
+    pub service: Option<Service>,
+    pub total_ram_mb: i64,
+    pub total_vcpus: i64,
+    pub total_disk_gb: i64,
+    /// What still fits (the same rule the conductor's claim applies).
+    pub free: FreeResources,
+    /// Instances placed here, as reported plus those consumed since.
+    pub num_instances: i64,
+    /// When `free` was last set: from the node's report, or by a placement here.
+    pub updated: Option<DateTime<Utc>>,
+}
+
+impl HostState {
+    pub fn new(node: &ComputeNode, service: Option<Service>, az: &str) -> Self {
+        HostState {
+            host: node.host.clone(),
+            nodename: node.hypervisor_hostname.clone(),
+            uuid: node.uuid,
+            availability_zone: az.to_string(),
+            service,
+            total_ram_mb: node.memory_mb,
+            total_vcpus: node.vcpus,
+            total_disk_gb: node.local_gb,
+            free: FreeResources::of(node),
+            num_instances: node.running_vms,
+            updated: node.updated_at,
+        }
+    }
+
+    /// Nova's `update_from_compute_node`: take the node's report, unless
+    /// what this scheduler consumed here is newer than the report.
+    pub fn update_from_compute_node(&mut self, node: &ComputeNode) {
+        self.uuid = node.uuid;
+        self.total_ram_mb = node.memory_mb;
+        self.total_vcpus = node.vcpus;
+        self.total_disk_gb = node.local_gb;
+        if let (Some(ours), Some(theirs)) = (self.updated, node.updated_at) {
+            if ours > theirs {
+                return;
+            }
+        }
+        self.free = FreeResources::of(node);
+        self.num_instances = node.running_vms;
+        self.updated = node.updated_at;
+    }
+
+    /// Nova's `consume_from_request`: account for an instance placed here.
+    pub fn consume_from_request(&mut self, req: &ResourceRequest) {
+        self.free.consume(req);
+        self.num_instances += 1;
+        self.updated = Some(Utc::now());
+    }
+}
+
+/// Every compute node's state, sorted by host and node name, and when the
+/// services they show were read.
+#[derive(Debug, Default)]
+pub struct HostStates {
+    pub hosts: Vec<HostState>,
+    pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+impl HostStates {
+    /// Replace the nodes and services with a fresh read (see the module docs);
+    /// returns the nodes added and removed, as `host/node`.
+    pub fn update(
+        &mut self,
+        nodes: &[ComputeNode],
+        services: &[Service],
+        default_az: &str,
+        now: DateTime<Utc>,
+    ) -> (Vec<String>, Vec<String>) {
+        let compute_services: HashMap<&str, &Service> = services
+            .iter()
+            .filter(|s| s.binary == "nova-compute")
+            .map(|s| (s.host.as_str(), s))
+            .collect();
+        let mut old: HashMap<(String, String), HostState> = std::mem::take(&mut self.hosts)
+            .into_iter()
+            .map(|h| ((h.host.clone(), h.nodename.clone()), h))
+            .collect();
+        let mut added = Vec::new();
+        let mut hosts: Vec<HostState> = nodes
+            .iter()
+            .map(|n| {
+                let service = compute_services.get(n.host.as_str()).map(|s| (*s).clone());
+                match old.remove(&(n.host.clone(), n.hypervisor_hostname.clone())) {
+                    Some(mut h) => {
+                        h.update_from_compute_node(n);
+                        h.service = service;
+                        h
+                    }
+                    None => {
+                        added.push(format!("{}/{}", n.host, n.hypervisor_hostname));
+                        HostState::new(n, service, default_az)
+                    }
+                }
+            })
+            .collect();
+        hosts.sort_by(|a, b| (&a.host, &a.nodename).cmp(&(&b.host, &b.nodename)));
+        let mut removed: Vec<String> = old.into_keys().map(|(h, n)| format!("{h}/{n}")).collect();
+        removed.sort();
+        self.hosts = hosts;
+        self.refreshed_at = Some(now);
+        (added, removed)
+    }
+}
+
+/// The host states behind a lock, refreshed by [`HostManager::spawn_periodic`].
+pub struct HostManager {
+    states: Mutex<HostStates>,
+    default_az: String,
+    /// How many refreshes succeeded: waiters watch it change.
+    refreshes: watch::Sender<u64>,
+    /// Ask the periodic task for a refresh now.
+    nudge: Notify,
+}
+
+/// How soon a failed refresh is tried again.
+const REFRESH_RETRY: Duration = Duration::from_secs(2);
+
+impl HostManager {
+    pub fn new(default_availability_zone: &str) -> Self {
+        HostManager {
+            states: Mutex::new(HostStates::default()),
+            default_az: default_availability_zone.to_string(),
+            refreshes: watch::channel(0).0,
+            nudge: Notify::new(),
+        }
+    }
+
+    /// The states, for one request at a time.
+    pub fn lock(&self) -> MutexGuard<'_, HostStates> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many compute nodes are known.
+    pub fn len(&self) -> usize {
+        self.lock().hosts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Take a fresh read of the compute nodes and services.
+    pub fn update(&self, nodes: &[ComputeNode], services: &[Service]) {
+        let (added, removed) = self
+            .lock()
+            .update(nodes, services, &self.default_az, Utc::now());
+        for n in added {
+            info!(node = %n, "compute node added to the host states");
+        }
+        for n in removed {
+            info!(node = %n, "compute node removed from the host states");
+        }
+        self.refreshes.send_modify(|n| *n += 1);
+    }
+
+    /// Read the compute nodes and their services from the conductor.
+    pub async fn refresh(&self, conductor: &conductor::Client) -> Result<(), NovaError> {
+        let ctx = RequestContext::admin();
+        let reads = conductor.idempotent();
+        let (nodes, services) = tokio::try_join!(
+            reads.compute_node_get_all(&ctx),
+            reads.service_get_all(&ctx)
+        )?;
+        self.update(&nodes, &services);
+        Ok(())
+    }
+
+    /// When no compute node is known, ask for a refresh now and wait (up to
+    /// `timeout`) for the next one to succeed. Otherwise return at once.
+    pub async fn wait_for_hosts(&self, timeout: Duration) {
+        let mut rx = self.refreshes.subscribe();
+        let seen = *rx.borrow_and_update();
+        if seen > 0 && !self.is_empty() {
+            return;
+        }
+        info!("no compute node known yet: refreshing the host states before choosing");
+        self.nudge.notify_one();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|n| *n > seen)).await;
+    }
+
+    /// The periodic refresh: now, then every `interval` (never when None),
+    /// and whenever a request finds no host. A failed refresh is tried again
+    /// soon while it has never succeeded.
+    pub fn spawn_periodic(
+        self: &Arc<Self>,
+        conductor: conductor::Client,
+        interval: Option<Duration>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let hm = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = match hm.refresh(&conductor).await {
+                    Ok(()) => interval,
+                    Err(e) => {
+                        warn!("cannot refresh the host states: {e}");
+                        match interval {
+                            Some(i) => Some(i.min(REFRESH_RETRY)),
+                            None if hm.is_empty() => Some(REFRESH_RETRY),
+                            None => None,
+                        }
+                    }
+                };
+                let sleep = async {
+                    match next {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = sleep => {}
+                    _ = hm.nudge.notified() => {}
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A host with `free_ram` MB free, its service up or down, enabled or not.
+    pub(crate) fn host(name: &str, free_ram: f64, up: bool, disabled: bool) -> HostState {
+        let now = Utc::now();
+        HostState {
+            host: name.into(),
+            nodename: name.into(),
+            uuid: Uuid::nil(),
+            availability_zone: "nova".into(),
+            service: Some(Service {
+                host: name.into(),
+                binary: "nova-compute".into(),
+                disabled,
+                last_seen_up: Some(if up {
+                    now
+                } else {
+                    now - chrono::Duration::seconds(600)
+                }),
+                ..Default::default()
+            }),
+            total_ram_mb: 4096,
+            total_vcpus: 4,
+            total_disk_gb: 100,
+            free: FreeResources {
+                memory_mb: free_ram,
+                vcpus: 64.0,
+                disk_gb: 100.0,
+            },
+            num_instances: 0,
+            updated: None,
+        }
+    }
+
+    pub(crate) fn node(name: &str, memory_mb: i64, used: i64, at: DateTime<Utc>) -> ComputeNode {
+        ComputeNode {
+            host: name.into(),
+            hypervisor_hostname: name.into(),
+            vcpus: 8,
+            memory_mb,
+            memory_mb_used: used,
+            local_gb: 100,
+            cpu_allocation_ratio: 1.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            updated_at: Some(at),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn service(name: &str) -> Service {
+        Service {
+            host: name.into(),
+            binary: "nova-compute".into(),
+            last_seen_up: Some(Utc::now()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn consumption_is_kept_until_a_newer_report_arrives() {
+        let t0 = Utc::now() - chrono::Duration::seconds(60);
+        let mut states = HostStates::default();
+        let (added, removed) = states.update(
+            &[node("b", 4096, 0, t0), node("a", 4096, 0, t0)],
+            &[service("a"), service("b")],
+            "nova",
+            Utc::now(),
+        );
+        assert_eq!(added, ["b/b", "a/a"]);
+        assert!(removed.is_empty());
+        // Sorted by host: a, b.
+        assert_eq!(states.hosts[0].host, "a");
+        assert!(states.hosts[0].service.is_some());
+        let req = ResourceRequest {
+            memory_mb: 1024,
+            vcpus: 1,
+            disk_gb: 1,
+        };
+        states.hosts[0].consume_from_request(&req);
+        assert_eq!(states.hosts[0].free.memory_mb, 3072.0);
+        assert_eq!(states.hosts[0].num_instances, 1);
+        // A report older than the consumption does not undo it ...
+        states.update(
+            &[node("a", 4096, 0, t0), node("b", 4096, 0, t0)],
+            &[service("a")],
+            "nova",
+            Utc::now(),
+        );
+        assert_eq!(states.hosts[0].free.memory_mb, 3072.0);
+        assert!(states.hosts[1].service.is_none(), "b's service is gone");
+        // ... a newer one (the conductor's claim counted) replaces it.
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        let (_, removed) = states.update(&[node("a", 4096, 2048, later)], &[], "nova", Utc::now());
+        assert_eq!(removed, ["b/b"]);
+        assert_eq!(states.hosts.len(), 1);
+        assert_eq!(states.hosts[0].free.memory_mb, 2048.0);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_hosts_returns_at_once_when_some_are_known() {
+        let hm = Arc::new(HostManager::new("nova"));
+        // Nothing known: waits (here, for the update below).
+        let waiter = {
+            let hm = hm.clone();
+            tokio::spawn(async move { hm.wait_for_hosts(Duration::from_secs(10)).await })
+        };
+        tokio::task::yield_now().await;
+        hm.update(&[node("a", 4096, 0, Utc::now())], &[service("a")]);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the refresh")
+            .expect("joined");
+        // Known: no wait at all.
+        tokio::time::timeout(
+            Duration::from_millis(100),
+            hm.wait_for_hosts(Duration::from_secs(10)),
+        )
+        .await
+        .expect("no wait");
+    }
+}
