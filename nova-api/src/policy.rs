@@ -117,6 +117,11 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-console-output",
         "rule:project_member_or_admin",
     ),
+    (
+        "os_compute_api:os-remote-consoles",
+        "rule:project_member_or_admin",
+    ),
+    ("os_compute_api:os-console-auth-tokens", "rule:admin_api"),
     ("os_compute_api:os-flavor-manage:create", "rule:admin_api"),
     ("os_compute_api:os-flavor-manage:delete", "rule:admin_api"),
     ("os_compute_api:os-services:list", "rule:admin_api"),

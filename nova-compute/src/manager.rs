@@ -7,8 +7,8 @@ use nova_common::states::{power_state, TaskState, VmState};
 use nova_common::transitions;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_objects::{
-    FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
-    NetworkInfo, RequestSpec, Selection,
+    ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters,
+    InstanceUpdate, NetworkInfo, RequestSpec, Selection,
 };
 use nova_rpc::{compute_task, conductor, network, Transport};
 use nova_virt::{VirtDriver, VirtError};
@@ -728,5 +728,48 @@ impl nova_rpc::compute::Manager for ComputeManager {
             }
             _ => out,
         })
+    }
+
+    async fn get_vnc_console(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+        console_type: String,
+    ) -> Result<ConsoleConnectInfo, NovaError> {
+        if !self.cfg.vnc.enabled {
+            return Err(NovaError::ConsoleTypeUnavailable { console_type });
+        }
+        if console_type != "novnc" {
+            return Err(NovaError::ConsoleTypeInvalid { console_type });
+        }
+        let port = self
+            .driver
+            .get_vnc_port(&instance)
+            .await
+            .map_err(virt_to_nova)?
+            .ok_or(NovaError::ConsoleTypeUnavailable { console_type })?;
+        Ok(ConsoleConnectInfo {
+            host: self.cfg.vnc.server_proxyclient_address.clone(),
+            port,
+            internal_access_path: None,
+        })
+    }
+
+    async fn validate_console_port(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+        port: i64,
+        console_type: String,
+    ) -> Result<bool, NovaError> {
+        if console_type != "novnc" || !self.cfg.vnc.enabled {
+            return Ok(false);
+        }
+        let now = self
+            .driver
+            .get_vnc_port(&instance)
+            .await
+            .map_err(virt_to_nova)?;
+        Ok(now == Some(port))
     }
 }

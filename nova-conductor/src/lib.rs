@@ -99,6 +99,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         })
     };
     let periodic = compute_task::spawn_periodic(tasks, shutdown.clone());
+    let purge = spawn_console_token_purge(db.clone(), &cfg, shutdown.clone());
 
     info!(%host, "serving topic conductor (namespaces: default, compute_task) and queue conductor_compute_task");
     let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
@@ -108,6 +109,35 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     );
     hb.abort();
     periodic.abort();
+    purge.abort();
     transport.close().await;
     Ok(())
+}
+
+/// Purge expired console tokens every `[DEFAULT] instance_delete_interval`
+/// seconds (Nova's `_cleanup_expired_console_auth_tokens`); 0 disables it.
+fn spawn_console_token_purge(
+    db: Db,
+    cfg: &NovaConfig,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let every = cfg.default.instance_delete_interval;
+    tokio::spawn(async move {
+        if every == 0 {
+            return;
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = chrono::Utc::now().timestamp();
+            match db.console_auth_token_destroy_expired(now).await {
+                Ok(0) => {}
+                Ok(n) => info!("purged {n} expired console tokens"),
+                Err(e) => warn!("cannot purge expired console tokens: {e}"),
+            }
+        }
+    })
 }

@@ -148,6 +148,14 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::quota_update { .. }
         | R::quota_destroy_all_by_project { .. }
         | R::quota_usage { .. } => refuse("quotas are the control plane's"),
+
+        // --- console tokens: issued by the API, checked by the console proxy ---
+        R::console_auth_token_create { .. }
+        | R::console_auth_token_validate { .. }
+        | R::console_auth_token_destroy_all_by_instance { .. }
+        | R::console_auth_token_destroy_expired { .. } => {
+            refuse("console tokens are the control plane's")
+        }
     }
 }
 
@@ -364,7 +372,8 @@ impl<L: Lookup> Policy<compute_task::Request> for ConductorPolicy<L> {
 mod tests {
     use super::*;
     use nova_objects::{
-        ComputeNodeReport, HostResources, InstanceCreate, InstanceFault, KeyPair, RequestSpec,
+        ComputeNodeReport, ConsoleAuthToken, HostResources, InstanceCreate, InstanceFault, KeyPair,
+        RequestSpec,
     };
     use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -924,6 +933,30 @@ mod tests {
                 Refused,
                 Refused,
             ),
+            (
+                R::console_auth_token_create {
+                    token: ConsoleAuthToken {
+                        instance_uuid: own,
+                        ..Default::default()
+                    },
+                    ttl: 600,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::console_auth_token_validate {
+                    token_hash: "0".repeat(64),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::console_auth_token_destroy_all_by_instance { instance_uuid: own },
+                Refused,
+                Refused,
+            ),
+            (R::console_auth_token_destroy_expired {}, Refused, Refused),
         ]
     }
 

@@ -253,7 +253,8 @@ impl Cloud {
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
                  [scheduler]\nperiodic_task_interval = 1\n\
-                 [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n",
+                 [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n\
+                 novncproxy_base_url = http://127.0.0.1:{vnc}/vnc_auto.html\n",
                 state = dir.join("state").display(),
                 bridge = bridge_name(&id),
                 prefix = instance_name_prefix(&id),

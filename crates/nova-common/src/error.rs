@@ -180,6 +180,12 @@ nova_errors! {
     /// The instance has no host yet (or is still building): nothing to ask it.
     InstanceNotReady { instance_id } => 400, "Instance {instance_id} is not ready";
     InvalidKeypair { reason } => 400, "Keypair data is invalid: {reason}";
+    /// A console token that is unknown, expired or for another console.
+    InvalidToken { token } => 400, "The token '{token}' is invalid or has expired";
+    ConsoleTypeInvalid { console_type } => 400, "Invalid console type {console_type}";
+    ConsoleTypeUnavailable { console_type } => 400, "Unavailable console type {console_type}.";
+    /// The guest has no console server (no graphics device in its domain).
+    ConsoleNotAvailable {} => 404, "Guest does not have a console available.";
     KeypairLimitExceeded {} => 403, "Maximum number of key pairs exceeded";
     PolicyNotAuthorized { action } => 403, "Policy doesn't allow {action} to be performed.";
     NotAuthorized { reason } => 403, "Not authorized.";

@@ -566,3 +566,56 @@ async fn values_postgresql_cannot_take_are_invalid_input() {
     assert!(matches!(e, NovaError::InvalidInput { .. }), "{e:?}");
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn console_tokens_are_found_by_hash_until_they_expire() {
+    let t = fresh().await;
+    let db = &t.db;
+    let inst = Uuid::new_v4();
+    let tok = |hash: &str, expires: i64| nova_objects::ConsoleAuthToken {
+        console_type: "novnc".into(),
+        host: "127.0.0.1".into(),
+        port: 5900,
+        instance_uuid: inst,
+        access_url_base: "http://127.0.0.1:6080/vnc_auto.html".into(),
+        token_hash: hash.into(),
+        expires,
+        ..Default::default()
+    };
+    let live = db
+        .console_auth_token_create(&tok("aa", 2000))
+        .await
+        .unwrap();
+    assert_eq!(live.port, 5900);
+    db.console_auth_token_create(&tok("bb", 1000))
+        .await
+        .unwrap();
+    let found = db.console_auth_token_get_valid("aa", 1500).await.unwrap();
+    assert_eq!(found.map(|f| f.instance_uuid), Some(inst));
+    assert!(db
+        .console_auth_token_get_valid("bb", 1500)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(db
+        .console_auth_token_get_valid("cc", 0)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        db.console_auth_token_destroy_expired(1500).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        db.console_auth_token_destroy_all_by_instance(inst)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(db
+        .console_auth_token_get_valid("aa", 1500)
+        .await
+        .unwrap()
+        .is_none());
+    t.drop_db().await;
+}

@@ -783,6 +783,49 @@ pub struct KeyPair {
     pub created_at: Option<Timestamp>,
 }
 
+/// Where a guest's console server listens, as the compute host reports it
+/// (the connection part of Nova's `ConsoleAuthToken`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleConnectInfo {
+    /// Address the console proxy connects to (`[vnc] server_proxyclient_address`).
+    pub host: String,
+    pub port: i64,
+    /// A path to send as `CONNECT <path>` before the console protocol, if any.
+    pub internal_access_path: Option<String>,
+}
+
+/// A console authorization (`console_auth_tokens`, Nova's `ConsoleAuthToken`).
+/// Only the SHA-256 of the token is stored; the token itself is handed to the
+/// user once, inside the console URL.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleAuthToken {
+    pub id: i64,
+    /// `novnc`, `spice-html5`, ...
+    pub console_type: String,
+    pub host: String,
+    pub port: i64,
+    pub internal_access_path: Option<String>,
+    pub instance_uuid: Uuid,
+    /// The proxy URL the token was issued for (`[vnc] novncproxy_base_url`).
+    pub access_url_base: String,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// Unix seconds after which the token is no longer valid.
+    pub expires: i64,
+    pub created_at: Option<Timestamp>,
+}
+
+impl ConsoleAuthToken {
+    /// What is stored of a token: its SHA-256, in hex (Nova's `utils.get_sha256_str`).
+    pub fn hash(token: &str) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 /// What a project uses of the counted quota resources.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct QuotaUsage {

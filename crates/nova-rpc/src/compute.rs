@@ -4,7 +4,9 @@
 //! information (`filter_properties`) and the alternate hosts (`host_list`),
 //! which it hands back to the conductor when it reschedules a failed build.
 
-use nova_objects::{FilterProperties, ImageMeta, Instance, RequestSpec, Selection};
+use nova_objects::{
+    ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
+};
 
 crate::rpc_api! {
     topic: "compute", version: "5.1";
@@ -26,4 +28,8 @@ crate::rpc_api! {
     cast fn snapshot_instance(instance: Instance, image_id: String) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
+    /// Where the guest's VNC server listens (`console_type` "novnc").
+    call fn get_vnc_console(instance: Instance, console_type: String) -> ConsoleConnectInfo;
+    /// Whether `port` is still the guest's console port (a token's check).
+    call fn validate_console_port(instance: Instance, port: i64, console_type: String) -> bool;
 }

@@ -8,9 +8,9 @@
 //! method is unchanged, so older clients keep working.
 
 use nova_objects::{
-    ComputeNode, ComputeNodeReport, FixedIp, Flavor, Instance, InstanceAction, InstanceCreate,
-    InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage, Service,
-    VirtualInterface,
+    ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, Instance, InstanceAction,
+    InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage,
+    Service, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -75,6 +75,16 @@ crate::rpc_api! {
         call fn keypair_get_all(user_id: String) -> Vec<KeyPair>;
         call fn keypair_destroy(user_id: String, name: String) -> ();
         call fn keypair_count(user_id: String) -> i64;
+    }
+    /// Console authorizations (Nova's `ConsoleAuthToken` object methods).
+    trait ConsoleAuthTokens {
+        /// Store the authorization (its `token_hash` set), valid for `ttl` seconds from now.
+        call fn console_auth_token_create(token: ConsoleAuthToken, ttl: i64) -> ConsoleAuthToken;
+        /// The live authorization whose token hashes to `token_hash`, or InvalidToken.
+        call fn console_auth_token_validate(token_hash: String) -> ConsoleAuthToken;
+        call fn console_auth_token_destroy_all_by_instance(instance_uuid: Uuid) -> ();
+        /// Purge the expired authorizations; how many there were.
+        call fn console_auth_token_destroy_expired() -> i64;
     }
     trait Quotas {
         /// The project's quota overrides (resource → limit).

@@ -157,6 +157,14 @@ impl VirtDriver for FakeDriver {
         Ok("FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE".into())
     }
 
+    async fn get_vnc_port(&self, instance: &Instance) -> Result<Option<i64>, VirtError> {
+        if !self.guests().contains_key(&instance.uuid) {
+            return Err(VirtError::InstanceNotFound(instance.uuid));
+        }
+        // Nova's fake driver's port: nothing listens there.
+        Ok(Some(6969))
+    }
+
     async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError> {
         if !self.guests().contains_key(&instance.uuid) {
             return Err(VirtError::InstanceNotFound(instance.uuid));

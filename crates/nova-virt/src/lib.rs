@@ -97,6 +97,8 @@ pub trait VirtDriver: Send + Sync {
     ) -> Result<(), VirtError>;
     /// The guest's serial console log.
     async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError>;
+    /// The port of the guest's VNC server; None when the guest has none.
+    async fn get_vnc_port(&self, instance: &Instance) -> Result<Option<i64>, VirtError>;
     /// Write a standalone qcow2 copy of the guest's disk to `dest` (for createImage).
     async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError>;
 }

@@ -447,6 +447,13 @@ impl VirtDriver for LibvirtDriver {
         }
     }
 
+    async fn get_vnc_port(&self, instance: &Instance) -> Result<Option<i64>, VirtError> {
+        let xml = self
+            .with_domain(instance, |d| d.xml_desc(0).map_err(verr))
+            .await?;
+        Ok(crate::xml::vnc_port(&xml))
+    }
+
     async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError> {
         let disk = format!(
             "{}/{}/disk",

@@ -25,6 +25,24 @@ pub(crate) fn esc(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
+/// The port of the first `<graphics type='vnc'>` of a live domain's XML
+/// (libvirt fills `port` in once the guest runs; -1 or none before).
+pub fn vnc_port(xml: &str) -> Option<i64> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let i = tag.find(&format!(" {name}="))? + name.len() + 2;
+        let q = tag[i..].chars().next()?;
+        let rest = &tag[i + 1..];
+        Some(rest[..rest.find(q)?].to_string())
+    };
+    xml.match_indices("<graphics")
+        .filter_map(|(i, _)| {
+            let tag = &xml[i..i + xml[i..].find('>')?];
+            (attr(tag, "type").as_deref() == Some("vnc")).then_some(tag)
+        })
+        .find_map(|tag| attr(tag, "port")?.parse::<i64>().ok())
+        .filter(|p| *p > 0)
+}
+
 /// Build the guest's domain XML from the instance, its image and network info.
 pub fn domain_xml(
     cfg: &DomainConfig,
@@ -177,6 +195,17 @@ pub fn domain_xml(
 mod tests {
     use super::*;
     use nova_objects::{NetworkRef, Vif};
+
+    #[test]
+    fn the_vnc_port_is_read_from_the_live_xml() {
+        let live = "<domain><devices><graphics type='spice' port='5901'/>\n<graphics type='vnc' port='5903' autoport='yes' listen='127.0.0.1'>\n<listen type='address'/></graphics></devices></domain>";
+        assert_eq!(vnc_port(live), Some(5903));
+        assert_eq!(
+            vnc_port("<graphics type=\"vnc\" port=\"-1\" autoport=\"yes\"/>"),
+            None
+        );
+        assert_eq!(vnc_port("<domain/>"), None);
+    }
 
     #[test]
     fn xml_carries_flavor_sysinfo_nic_serial_and_vnc() {

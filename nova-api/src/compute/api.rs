@@ -22,8 +22,8 @@ use nova_common::states::{TaskState, VmState};
 use nova_common::transitions::{self, Transition};
 use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
 use nova_objects::{
-    Flavor, ImageMeta, Instance, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
-    QuotaUsage, RequestSpec,
+    ConsoleAuthToken, Flavor, ImageMeta, Instance, InstanceCreate, InstanceFault, InstanceFilters,
+    InstanceUpdate, QuotaUsage, RequestSpec,
 };
 use nova_rpc::{compute, compute_task, conductor, network};
 use serde_json::{json, Value};
@@ -484,6 +484,14 @@ impl API {
         check_instance_state(inst, t)?;
         let uuid = inst.uuid;
         self.record_action(ctx, uuid, t.action).await;
+        // Its consoles go with it (Nova's `clean_console_auths_for_instance`).
+        if let Err(e) = self
+            .conductor
+            .console_auth_token_destroy_all_by_instance(ctx, uuid)
+            .await
+        {
+            warn!(instance = %uuid, "cannot delete the console tokens: {e}");
+        }
         let compute_up = match &inst.host {
             Some(h) => self.conductor.service_get_all(ctx).await?.iter().any(|s| {
                 &s.host == h
@@ -687,6 +695,45 @@ impl API {
             .await
     }
 
+    /// A console URL for the guest (Nova >= Rocky: the compute host says where
+    /// the guest's VNC server listens, a token is stored, by its hash, with
+    /// `[consoleauth] token_ttl`, and the URL carries the token).
+    pub async fn get_vnc_console(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        console_type: &str,
+    ) -> NovaResult<String> {
+        if inst.host.is_none() || inst.vm_state != VmState::Active {
+            return Err(NovaError::InstanceNotReady {
+                instance_id: inst.uuid.to_string(),
+            });
+        }
+        let info = self
+            .compute(inst)
+            .get_vnc_console(ctx, inst.clone(), console_type.to_string())
+            .await?;
+        let token = Uuid::new_v4().to_string();
+        let base = self.cfg.vnc.novncproxy_base_url.clone();
+        self.conductor
+            .console_auth_token_create(
+                ctx,
+                ConsoleAuthToken {
+                    console_type: console_type.to_string(),
+                    host: info.host,
+                    port: info.port,
+                    internal_access_path: info.internal_access_path,
+                    instance_uuid: inst.uuid,
+                    access_url_base: base.clone(),
+                    token_hash: ConsoleAuthToken::hash(&token),
+                    ..Default::default()
+                },
+                self.cfg.vnc.token_ttl as i64,
+            )
+            .await?;
+        Ok(console_access_url(&base, console_type, &token))
+    }
+
     // ----- the state machine -----
 
     fn compute(&self, inst: &Instance) -> compute::Client {
@@ -837,9 +884,75 @@ fn check_requested_image(image: &ImageMeta, flavor: &Flavor) -> NovaResult<()> {
     Ok(())
 }
 
+/// `application/x-www-form-urlencoded`, as Python's `urlencode` writes a value.
+fn form_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The URL a console token is handed out in (`ConsoleAuthToken.access_url`).
+/// noVNC >= 1.1 reads the websocket path from its `path` parameter, so the
+/// token goes inside it (after a `path` the base URL already has).
+pub fn console_access_url(base: &str, console_type: &str, token: &str) -> String {
+    if console_type != "novnc" {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        return format!("{base}{sep}token={token}");
+    }
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let mut params: Vec<String> = vec![];
+    let mut done = false;
+    for p in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match p.strip_prefix("path=") {
+            Some(old) if !done => {
+                params.push(format!(
+                    "path={old}{}",
+                    form_encode(&format!("?token={token}"))
+                ));
+                done = true;
+            }
+            _ => params.push(p.to_string()),
+        }
+    }
+    if !done {
+        params.push(format!("path={}", form_encode(&format!("?token={token}"))));
+    }
+    format!("{head}?{}", params.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn console_urls_carry_the_token_in_novncs_path() {
+        let t = "0f1e2d3c-aaaa-bbbb-cccc-000000000000";
+        assert_eq!(
+            console_access_url("http://h:6080/vnc_auto.html", "novnc", t),
+            format!("http://h:6080/vnc_auto.html?path=%3Ftoken%3D{t}")
+        );
+        assert_eq!(
+            console_access_url("http://h/vnc_lite.html?path=novnc&x=1", "novnc", t),
+            format!("http://h/vnc_lite.html?path=novnc%3Ftoken%3D{t}&x=1")
+        );
+        assert_eq!(
+            console_access_url("http://h/spice_auto.html", "spice-html5", t),
+            format!("http://h/spice_auto.html?token={t}")
+        );
+    }
 
     #[test]
     fn hostnames() {

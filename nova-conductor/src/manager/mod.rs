@@ -7,6 +7,7 @@
 //! sees `DBConnectionError` (503 at the API).
 
 mod compute_nodes;
+mod console_auth_tokens;
 mod flavors;
 mod instances;
 mod keypairs;

@@ -88,6 +88,11 @@ config_section! {
         flat_network_bridge: String = "br100", string();
         /// Physical interface added to the flat bridge.
         flat_interface: String = "", string();
+        /// Directory nova-novncproxy serves the noVNC web client from.
+        web: String = "/usr/share/novnc", string();
+        /// Seconds between the conductor's purges of expired console tokens
+        /// (Nova runs its cleanup with the deleted-instance periodic task).
+        instance_delete_interval: u64 = "300", at_least(0);
     }
 }
 

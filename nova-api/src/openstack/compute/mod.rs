@@ -5,12 +5,14 @@
 //! such as flavors and services) and render [`views`].
 
 pub mod availability_zone;
+pub mod console_auth_tokens;
 pub mod flavor_manage;
 pub mod flavors;
 pub mod hypervisors;
 pub mod keypairs;
 pub mod limits;
 pub mod quota_sets;
+pub mod remote_consoles;
 pub mod server_actions;
 pub mod servers;
 pub mod services;
@@ -36,6 +38,10 @@ fn v21_routes() -> Router<AppState> {
         .route("/servers/detail", get(servers::detail))
         .route("/servers/{id}", get(servers::show).delete(servers::delete))
         .route("/servers/{id}/action", post(server_actions::action))
+        .route(
+            "/servers/{id}/remote-consoles",
+            post(remote_consoles::create),
+        )
         .route("/flavors", get(flavors::index).post(flavor_manage::create))
         .route("/flavors/detail", get(flavors::detail))
         .route(
@@ -68,6 +74,10 @@ fn v21_routes() -> Router<AppState> {
             get(quota_sets::defaults),
         )
         .route("/os-quota-sets/{project}/detail", get(quota_sets::detail))
+        .route(
+            "/os-console-auth-tokens/{token}",
+            get(console_auth_tokens::show),
+        )
         .route("/os-availability-zone", get(availability_zone::index))
         .route(
             "/os-availability-zone/detail",

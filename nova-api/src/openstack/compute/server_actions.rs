@@ -1,5 +1,6 @@
 //! `POST /servers/{id}/action`: reboot, os-stop, os-start, pause, unpause,
-//! suspend, resume, lock, unlock, createImage, os-getConsoleOutput.
+//! suspend, resume, lock, unlock, createImage, os-getConsoleOutput,
+//! os-getVNCConsole (in [`super::remote_consoles`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -8,6 +9,7 @@
 use super::servers::get_instance;
 use crate::compute::api::RebootType;
 use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{instance_invalid_state, json_body};
 use crate::policy::Target;
 use crate::AppState;
@@ -28,6 +30,7 @@ fn accepted() -> ApiResult<Response> {
 pub async fn action(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -49,6 +52,7 @@ pub async fn action(
         "lock" => lock(s, ctx, &inst, true).await,
         "unlock" => lock(s, ctx, &inst, false).await,
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
+        "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         "createImage" => create_image(s, ctx, &inst, args).await,
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
