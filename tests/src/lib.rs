@@ -381,7 +381,12 @@ impl Cloud {
         let child = cmd
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                // The harness waits for the scheduler's "compute node added" line,
+                // whatever level the caller asked for.
+                format!(
+                    "{},nova_scheduler::host_manager=info",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())
+                ),
             )
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
