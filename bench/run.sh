@@ -10,7 +10,7 @@ cargo build --release --workspace --bins
 cargo build --release -p nova-e2e --example bench --example guest_bench --example select_destinations
 sched=$("$top/target/release/examples/select_destinations")
 echo "$sched"
-out=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/bench")
+out=$(NOVA_BIN_DIR="$top/target/release" NOVA_E2E_FIXED_RANGE=10.20.0.0/20 RUST_LOG=warn "$top/target/release/examples/bench")
 echo "$out"
 guest=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/guest_bench")
 echo "$guest"

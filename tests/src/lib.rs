@@ -278,13 +278,23 @@ impl Cloud {
                 .args(args))
         };
         manage(&["db", "sync"]);
+        // NOVA_E2E_FIXED_RANGE: a larger range for benchmarks (a /24 holds 253 guests).
+        let range = std::env::var("NOVA_E2E_FIXED_RANGE").unwrap_or_else(|_| "10.20.0.0/24".into());
+        let prefix: u32 = range
+            .rsplit('/')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("NOVA_E2E_FIXED_RANGE is a CIDR");
+        let size = (1u64 << (32 - prefix)).to_string();
         manage(&[
             "network",
             "create",
             "--label",
             "private",
             "--fixed_range_v4",
-            "10.20.0.0/24",
+            &range,
+            "--network_size",
+            &size,
         ]);
 
         let mut cloud = Cloud {
