@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const RUNS: usize = 3;
-const UPDATES: usize = 5;
+const RUNS: usize = 5;
+const UPDATES: usize = 20;
 
 /// An RFB byte stream: a plain TCP connection or the payload of a
 /// websocket's binary frames.
