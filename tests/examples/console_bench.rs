@@ -320,7 +320,11 @@ async fn main() {
         })
         .await;
     // Let the guest reach its prompt, so the screen is the same for both paths.
-    let log = cloud.dir.join("state/instances").join(&id).join("console.log");
+    let log = cloud
+        .dir
+        .join("state/instances")
+        .join(&id)
+        .join("console.log");
     cloud
         .wait_for("GUEST-INIT", 120, || async {
             std::fs::read_to_string(&log)
@@ -379,7 +383,10 @@ async fn main() {
         } = f;
         println!("{key}_first_update_runs_ms={}", runs(&first_ms));
         println!("{key}_first_update_ms={:.1}", median(&mut first_ms));
-        println!("{key}_update_round_trip_ms={:.1}", median(&mut round_trip_ms));
+        println!(
+            "{key}_update_round_trip_ms={:.1}",
+            median(&mut round_trip_ms)
+        );
         println!("{key}_mbps_runs={}", runs(&mbps));
         println!("{key}_mbps={:.1}", median(&mut mbps));
         println!("{key}_frame={}x{}", frame.0, frame.1);
