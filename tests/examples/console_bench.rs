@@ -374,6 +374,21 @@ async fn main() {
     let direct = measure(|| Conn::direct(vnc_port)).await;
     let console = measure(|| Conn::websocket(proxy_port, &token)).await;
 
+    // The guest goes with the benchmark (the harness stops only the daemons).
+    cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{id}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    cloud
+        .wait_for("deleted", 60, || async {
+            (cloud.get(&format!("/servers/{id}"), &cloud.admin).await.0 == 404).then_some(())
+        })
+        .await;
+
     for (key, f) in [("console", console), ("direct", direct)] {
         let Figures {
             mut first_ms,
