@@ -178,6 +178,7 @@ or source one of $(dirname "$clouds")/openrc-{admin,demo,alt_demo}.
   openstack keypair create mykey > mykey.pem
   openstack server create --image tiny --flavor m1.nano --key-name mykey --wait vm1
   openstack console log show vm1 | grep GUEST-     # the guest's boot markers (QEMU under TCG)
+  openstack console url show --novnc vm1          # open the URL in a browser: the guest's console (noVNC)
   openstack server list
   openstack server delete --wait vm1
   OS_CLOUD=admin openstack compute service list
