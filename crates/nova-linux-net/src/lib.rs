@@ -6,13 +6,15 @@
 //! Every change to the host goes through [`execute`], which runs one command
 //! and turns a failure into a [`LinuxNetError`] naming the command and its
 //! stderr. Modules:
-//! - [`bridge`]: Linux bridges (`ensure_bridge`, as `LinuxBridgeInterfaceDriver`).
+//! - [`bridge`]: Linux bridges (`ensure_bridge`, as `LinuxBridgeInterfaceDriver`)
+//!   and the gateway address on them (`initialize_gateway_device`).
+//! - [`dnsmasq`]: one dnsmasq per network with static leases (`restart_dhcp`).
 //!
 //! The iptables manager (wrapped `nova-*` chains applied atomically with
-//! iptables-save/restore) and the per-network dnsmasq belong here too; they
-//! arrive with nova-network's DHCP/NAT work.
+//! iptables-save/restore) belongs here too; it arrives with nova-network's NAT work.
 
 pub mod bridge;
+pub mod dnsmasq;
 
 use std::ffi::OsStr;
 use tokio::process::Command;
