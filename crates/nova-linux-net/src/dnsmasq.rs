@@ -300,4 +300,64 @@ mod tests {
         assert_eq!(dnsmasq_pid("brx", &o), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// Starts a real dnsmasq on a throwaway bridge (the tests run as root, as
+    /// nova-network does): a second restart reloads the same process, and
+    /// kill_dhcp stops it.
+    #[tokio::test]
+    async fn restart_dhcp_starts_then_reloads_then_kill_stops() {
+        if !Path::new("/usr/sbin/dnsmasq").exists() {
+            eprintln!("dnsmasq is not installed (deploy/install.sh installs it); skipped");
+            return;
+        }
+        let n = std::process::id() % 100_000;
+        let br = format!("nvd{n}");
+        let dir = std::env::temp_dir().join(format!("nova-dnsmasq-run-{n}"));
+        let o = DnsmasqOptions {
+            networks_path: dir.join("networks"),
+            ..opts()
+        };
+        let third = 100 + n % 100;
+        let net = DhcpNetwork {
+            bridge: br.clone(),
+            cidr: format!("10.213.{third}.0/24"),
+            gateway: format!("10.213.{third}.1"),
+            dhcp_start: format!("10.213.{third}.2"),
+            ..net()
+        };
+        crate::bridge::ensure_bridge(&br, None).await.unwrap();
+        crate::bridge::initialize_gateway_device(&br, &net.gateway, &net.netmask, "")
+            .await
+            .unwrap();
+        let host = DhcpHost {
+            mac: "fa:16:3e:00:00:01".into(),
+            hostname: "vm-1".into(),
+            address: format!("10.213.{third}.2"),
+        };
+        restart_dhcp(&net, std::slice::from_ref(&host), &o)
+            .await
+            .unwrap();
+        let pid = dnsmasq_pid(&br, &o).expect("dnsmasq runs");
+        restart_dhcp(&net, &[], &o).await.unwrap();
+        assert_eq!(dnsmasq_pid(&br, &o), Some(pid), "reloaded, not restarted");
+        assert_eq!(
+            std::fs::read_to_string(o.dhcp_file(&br, "conf")).unwrap(),
+            ""
+        );
+        kill_dhcp(&br, &o).await.unwrap();
+        for _ in 0..50 {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            !Path::new(&format!("/proc/{pid}/cmdline")).exists()
+                || std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .unwrap()
+                    .is_empty()
+        );
+        crate::bridge::delete_bridge(&br).await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
