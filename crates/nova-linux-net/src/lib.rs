@@ -9,12 +9,14 @@
 //! - [`bridge`]: Linux bridges (`ensure_bridge`, as `LinuxBridgeInterfaceDriver`)
 //!   and the gateway address on them (`initialize_gateway_device`).
 //! - [`dnsmasq`]: one dnsmasq per network with static leases (`restart_dhcp`).
-//!
-//! The iptables manager (wrapped `nova-*` chains applied atomically with
-//! iptables-save/restore) belongs here too; it arrives with nova-network's NAT work.
+//! - [`iptables`]: the iptables manager (wrapped `<binary>-*` chains, the
+//!   shared `nova-filter-top`/`nova-postrouting-bottom`, applied atomically with
+//!   iptables-save/restore) and Nova's SNAT and metadata rules. nova-network
+//!   does not apply it yet.
 
 pub mod bridge;
 pub mod dnsmasq;
+pub mod iptables;
 
 use std::ffi::OsStr;
 use tokio::process::Command;
