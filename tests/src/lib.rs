@@ -278,13 +278,24 @@ impl Cloud {
                 .args(args))
         };
         manage(&["db", "sync"]);
+        // NOVA_E2E_FIXED_RANGE: a larger range for benchmarks (a /24 holds 253 guests);
+        // otherwise the cloud's own /24 (fixed_range).
+        let range = std::env::var("NOVA_E2E_FIXED_RANGE").unwrap_or_else(|_| fixed_range(&id));
+        let prefix: u32 = range
+            .rsplit('/')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("NOVA_E2E_FIXED_RANGE is a CIDR");
+        let size = (1u64 << (32 - prefix)).to_string();
         manage(&[
             "network",
             "create",
             "--label",
             "private",
             "--fixed_range_v4",
-            &fixed_range(&id),
+            &range,
+            "--network_size",
+            &size,
         ]);
 
         let mut cloud = Cloud {
@@ -381,7 +392,12 @@ impl Cloud {
         let child = cmd
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                // The harness waits for the scheduler's "compute node added" line,
+                // whatever level the caller asked for.
+                format!(
+                    "{},nova_scheduler::host_manager=info",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())
+                ),
             )
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -782,7 +798,8 @@ pub fn bridge_name(id: &str) -> String {
 
 /// The first three octets of the run's fixed network, `10.20.<n>.`: each
 /// cloud has its own /24 (from its id), so the clouds on one host never
-/// share a gateway address or a dnsmasq listen address.
+/// share a gateway address or a dnsmasq listen address (unless
+/// `NOVA_E2E_FIXED_RANGE` sets one range for the benchmarks).
 pub fn fixed_prefix(id: &str) -> String {
     let n = u8::from_str_radix(&id[..2], 16).unwrap_or(0);
     format!("10.20.{n}.")
