@@ -1,16 +1,37 @@
 //! `NetworkManager`: allocate and deallocate fixed IPs and VIFs.
 
 use nova_common::{NovaConfig, NovaError, RequestContext};
-use nova_objects::{FixedIpInfo, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif};
+use nova_linux_net::dnsmasq::{self, DhcpHost, DhcpNetwork, DnsmasqOptions};
+use nova_objects::{
+    FixedIpInfo, InstanceFilters, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif,
+};
 use nova_rpc::conductor;
 use rand::Rng;
-use tracing::info;
+use std::collections::BTreeMap;
+use tracing::{info, warn};
 use uuid::Uuid;
+
+/// The static leases of one network: address → (instance, lease).
+type Leases = BTreeMap<String, (Uuid, DhcpHost)>;
 
 pub struct NetworkManager {
     conductor: conductor::Client,
-    #[allow(dead_code)]
-    cfg: NovaConfig,
+    dnsmasq: DnsmasqOptions,
+    /// Per network id, the leases its dnsmasq hands out: rebuilt from the
+    /// database at start, then kept by allocate and deallocate. The lock
+    /// also orders the hosts file writes and the SIGHUPs.
+    leases: tokio::sync::Mutex<BTreeMap<i64, Leases>>,
+}
+
+fn dhcp_network(net: &Network) -> DhcpNetwork {
+    DhcpNetwork {
+        label: net.label.clone(),
+        bridge: net.bridge.clone(),
+        cidr: net.cidr.clone(),
+        netmask: net.netmask.clone(),
+        gateway: net.gateway.clone(),
+        dhcp_start: net.dhcp_start.clone(),
+    }
 }
 
 /// Nova's `[DEFAULT] base_mac`: fa:16:3e plus three random bytes.
@@ -59,32 +80,134 @@ fn vif_info(vif_uuid: Uuid, mac: &str, net: &Network, addresses: Vec<String>) ->
 
 impl NetworkManager {
     pub fn new(conductor: conductor::Client, cfg: NovaConfig) -> Self {
-        NetworkManager { conductor, cfg }
+        let d = &cfg.default;
+        let dnsmasq = DnsmasqOptions {
+            networks_path: d.networks_path.clone().into(),
+            dhcp_lease_time: d.dhcp_lease_time,
+            dhcp_domain: d.dhcp_domain.clone(),
+            dnsmasq_config_file: d.dnsmasq_config_file.clone(),
+            dns_server: d.dns_server.clone(),
+            dhcp_script: None,
+        };
+        NetworkManager {
+            conductor,
+            dnsmasq,
+            leases: Default::default(),
+        }
     }
 
     /// Nova's `init_host` for FlatDHCP: this host serves every network, so
-    /// each network's bridge (with its `bridge_interface`) exists and is up.
-    /// (The gateway address, dnsmasq and NAT come with DHCP.) A bridge that
-    /// cannot be made is logged; compute hosts plug their own as well.
+    /// each network's bridge (with its `bridge_interface`) exists, is up and
+    /// has the gateway address, and its dnsmasq serves the leases the
+    /// database holds (started, or reloaded when it survived a restart).
+    /// What cannot be set up is logged: the API and the addresses work
+    /// without it, only the guests' DHCP does not.
     pub async fn init_host(&self) -> Result<(), NovaError> {
         let ctx = RequestContext::admin();
-        for net in self.conductor.network_get_all(&ctx).await? {
+        let nets = self.conductor.network_get_all(&ctx).await?;
+        let leases = self.leases_from_db(&ctx, &nets).await?;
+        let mut all = self.leases.lock().await;
+        *all = leases;
+        for net in &nets {
             if net.bridge.is_empty() {
                 continue;
             }
-            match nova_linux_net::bridge::ensure_bridge(
-                &net.bridge,
-                net.bridge_interface.as_deref(),
-            )
-            .await
-            {
-                Ok(()) => {
-                    tracing::info!(network = %net.label, bridge = %net.bridge, "bridge ready")
-                }
-                Err(e) => tracing::warn!(network = %net.label, "cannot set up the bridge: {e}"),
+            if let Err(e) = self.set_up_network(net, all.get(&net.id)).await {
+                warn!(network = %net.label, bridge = %net.bridge, "cannot set up the network on this host: {e}");
             }
         }
         Ok(())
+    }
+
+    async fn set_up_network(
+        &self,
+        net: &Network,
+        leases: Option<&Leases>,
+    ) -> Result<(), nova_linux_net::LinuxNetError> {
+        use nova_linux_net::bridge;
+        bridge::ensure_bridge(&net.bridge, net.bridge_interface.as_deref()).await?;
+        if !net.gateway.is_empty() {
+            bridge::initialize_gateway_device(
+                &net.bridge,
+                &net.gateway,
+                &net.netmask,
+                &net.broadcast,
+            )
+            .await?;
+        }
+        info!(network = %net.label, bridge = %net.bridge, "bridge ready");
+        self.restart_dhcp(net, leases).await
+    }
+
+    async fn restart_dhcp(
+        &self,
+        net: &Network,
+        leases: Option<&Leases>,
+    ) -> Result<(), nova_linux_net::LinuxNetError> {
+        if net.bridge.is_empty() || net.gateway.is_empty() {
+            return Ok(());
+        }
+        let hosts: Vec<DhcpHost> = leases
+            .map(|l| l.values().map(|(_, h)| h.clone()).collect())
+            .unwrap_or_default();
+        dnsmasq::restart_dhcp(&dhcp_network(net), &hosts, &self.dnsmasq).await
+    }
+
+    /// Every network's leases, from the instances' VIFs and fixed IPs.
+    async fn leases_from_db(
+        &self,
+        ctx: &RequestContext,
+        nets: &[Network],
+    ) -> Result<BTreeMap<i64, Leases>, NovaError> {
+        let mut out: BTreeMap<i64, Leases> = BTreeMap::new();
+        let instances = self
+            .conductor
+            .instance_get_all_by_filters(ctx, InstanceFilters::default())
+            .await?;
+        for inst in instances {
+            let (vifs, ips) = tokio::try_join!(
+                self.conductor
+                    .virtual_interface_get_by_instance(ctx, inst.uuid),
+                self.conductor.fixed_ip_get_by_instance(ctx, inst.uuid),
+            )?;
+            for ip in ips {
+                let Some(vif) = vifs.iter().find(|v| Some(v.id) == ip.virtual_interface_id) else {
+                    continue;
+                };
+                if !nets.iter().any(|n| n.id == ip.network_id) {
+                    continue;
+                }
+                out.entry(ip.network_id).or_default().insert(
+                    ip.address.clone(),
+                    (
+                        inst.uuid,
+                        DhcpHost {
+                            mac: vif.address.clone(),
+                            hostname: inst.hostname.clone(),
+                            address: ip.address,
+                        },
+                    ),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record leases for `instance_uuid` and reload the networks' dnsmasq
+    /// (Nova's `update_dhcp` after an allocation). A failure to reload is
+    /// logged: the address is allocated either way.
+    async fn add_leases(&self, nets: &[&Network], instance_uuid: Uuid, new: Vec<(i64, DhcpHost)>) {
+        let mut all = self.leases.lock().await;
+        for (net_id, host) in new {
+            all.entry(net_id)
+                .or_default()
+                .insert(host.address.clone(), (instance_uuid, host));
+        }
+        for net in nets {
+            if let Err(e) = self.restart_dhcp(net, all.get(&net.id)).await {
+                warn!(network = %net.label, "cannot update DHCP: {e}");
+            }
+        }
     }
 
     async fn nw_info(
@@ -148,6 +271,15 @@ impl nova_rpc::network::Manager for NetworkManager {
                 .filter(|n| n.project_id.as_ref().is_none_or(|p| p == &project_id))
                 .collect(),
         };
+        let hostname = match self
+            .conductor
+            .instance_get_by_uuid(ctx, instance_uuid)
+            .await
+        {
+            Ok(inst) if !inst.hostname.is_empty() => inst.hostname,
+            _ => format!("instance-{}", instance_uuid.simple()),
+        };
+        let mut new_leases = Vec::new();
         let mut info = Vec::new();
         for net in &networks {
             let mut vif = None;
@@ -182,8 +314,18 @@ impl nova_rpc::network::Manager for NetworkManager {
                 }
             };
             info!(instance = %instance_uuid, address = %ip.address, network = %net.label, "allocated fixed IP");
+            new_leases.push((
+                net.id,
+                DhcpHost {
+                    mac: vif.address.clone(),
+                    hostname: hostname.clone(),
+                    address: ip.address.clone(),
+                },
+            ));
             info.push(vif_info(vif.uuid, &vif.address, net, vec![ip.address]));
         }
+        let served: Vec<&Network> = networks.iter().collect();
+        self.add_leases(&served, instance_uuid, new_leases).await;
         Ok(info)
     }
 
@@ -197,6 +339,23 @@ impl nova_rpc::network::Manager for NetworkManager {
             .network_deallocate_instance(ctx, instance_uuid)
             .await?;
         info!(instance = %instance_uuid, "deallocated network resources");
+        let mut all = self.leases.lock().await;
+        let changed: Vec<i64> = all
+            .iter_mut()
+            .filter_map(|(net_id, leases)| {
+                let before = leases.len();
+                leases.retain(|_, (uuid, _)| *uuid != instance_uuid);
+                (leases.len() != before).then_some(*net_id)
+            })
+            .collect();
+        if !changed.is_empty() {
+            let nets = self.conductor.network_get_all(ctx).await?;
+            for net in nets.iter().filter(|n| changed.contains(&n.id)) {
+                if let Err(e) = self.restart_dhcp(net, all.get(&net.id)).await {
+                    warn!(network = %net.label, "cannot update DHCP: {e}");
+                }
+            }
+        }
         Ok(())
     }
 

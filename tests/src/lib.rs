@@ -278,8 +278,9 @@ impl Cloud {
                 .args(args))
         };
         manage(&["db", "sync"]);
-        // NOVA_E2E_FIXED_RANGE: a larger range for benchmarks (a /24 holds 253 guests).
-        let range = std::env::var("NOVA_E2E_FIXED_RANGE").unwrap_or_else(|_| "10.20.0.0/24".into());
+        // NOVA_E2E_FIXED_RANGE: a larger range for benchmarks (a /24 holds 253 guests);
+        // otherwise the cloud's own /24 (fixed_range).
+        let range = std::env::var("NOVA_E2E_FIXED_RANGE").unwrap_or_else(|_| fixed_range(&id));
         let prefix: u32 = range
             .rsplit('/')
             .next()
@@ -721,7 +722,8 @@ impl Drop for Cloud {
             .arg(workspace_root().join("deploy/lib/glance.sh"))
             .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
             .output();
-        // A bridge a real-guest compute made for this run's network.
+        kill_dnsmasqs(&self.dir.join("state"));
+        // The bridge nova-network (and a real-guest compute) made for this run's network.
         let _ = Command::new("ip")
             .args(["link", "del", &bridge_name(&self.id)])
             .output();
@@ -792,6 +794,41 @@ pub fn run_script(script: &str, args: &[&str]) -> String {
 /// The run's bridge (unique, so tests never touch a real host's br100).
 pub fn bridge_name(id: &str) -> String {
     format!("nrs{}", &id[..6])
+}
+
+/// The first three octets of the run's fixed network, `10.20.<n>.`: each
+/// cloud has its own /24 (from its id), so the clouds on one host never
+/// share a gateway address or a dnsmasq listen address (unless
+/// `NOVA_E2E_FIXED_RANGE` sets one range for the benchmarks).
+pub fn fixed_prefix(id: &str) -> String {
+    let n = u8::from_str_radix(&id[..2], 16).unwrap_or(0);
+    format!("10.20.{n}.")
+}
+
+/// The run's fixed network (`nova-manage network create --fixed_range_v4`).
+pub fn fixed_range(id: &str) -> String {
+    format!("{}0/24", fixed_prefix(id))
+}
+
+/// Stop the dnsmasq processes nova-network started for this cloud: their
+/// pid files are in the cloud's `networks_path` (nova-network leaves
+/// dnsmasq running when it stops, as Nova does).
+fn kill_dnsmasqs(state: &Path) {
+    let Ok(dir) = std::fs::read_dir(state.join("networks")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "pid") {
+            if let Ok(pid) = std::fs::read_to_string(&path) {
+                let pid = pid.trim();
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains("dnsmasq") {
+                    let _ = Command::new("kill").args(["-9", pid]).output();
+                }
+            }
+        }
+    }
 }
 
 /// Upload a file to Glance: (image id).

@@ -65,7 +65,9 @@ async fn openstack_cli_tokens_and_policy() {
         serde_json::from_str(&cloud.osc("demo", &["server", "show", "vm1", "-f", "json"])).unwrap();
     assert_eq!(shown["key_name"], "k1", "{shown}");
     assert!(
-        shown["addresses"].to_string().contains("10.20.0."),
+        shown["addresses"]
+            .to_string()
+            .contains(&nova_e2e::fixed_prefix(&cloud.id)),
         "{shown}"
     );
     let limits = cloud.osc("demo", &["limits", "show", "--absolute", "-f", "json"]);

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{run_script, upload_file, workspace_root, Cloud};
+use nova_e2e::{fixed_prefix, run_script, upload_file, workspace_root, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -118,6 +118,23 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     for id in &ids {
         wait_status(&cloud, id, "ACTIVE").await;
         wait_marker(&cloud, id, "GUEST-INIT", 1).await;
+    }
+    // nova-network's dnsmasq leases each guest the address the API shows,
+    // with the network's gateway as its router.
+    for id in &ids {
+        let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+        let addr = b["server"]["addresses"]["private"][0]["addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let gateway = format!("{}1", fixed_prefix(&cloud.id));
+        wait_marker(
+            &cloud,
+            id,
+            &format!("GUEST-LEASE ip={addr}/24 router={gateway}"),
+            1,
+        )
+        .await;
     }
     let (_, b) = cloud
         .get(&format!("/servers/{}", ids[0]), &cloud.admin)

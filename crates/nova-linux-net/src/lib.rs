@@ -6,13 +6,17 @@
 //! Every change to the host goes through [`execute`], which runs one command
 //! and turns a failure into a [`LinuxNetError`] naming the command and its
 //! stderr. Modules:
-//! - [`bridge`]: Linux bridges (`ensure_bridge`, as `LinuxBridgeInterfaceDriver`).
-//!
-//! The iptables manager (wrapped `nova-*` chains applied atomically with
-//! iptables-save/restore) and the per-network dnsmasq belong here too; they
-//! arrive with nova-network's DHCP/NAT work.
+//! - [`bridge`]: Linux bridges (`ensure_bridge`, as `LinuxBridgeInterfaceDriver`)
+//!   and the gateway address on them (`initialize_gateway_device`).
+//! - [`dnsmasq`]: one dnsmasq per network with static leases (`restart_dhcp`).
+//! - [`iptables`]: the iptables manager (wrapped `<binary>-*` chains, the
+//!   shared `nova-filter-top`/`nova-postrouting-bottom`, applied atomically with
+//!   iptables-save/restore) and Nova's SNAT and metadata rules. nova-network
+//!   does not apply it yet.
 
 pub mod bridge;
+pub mod dnsmasq;
+pub mod iptables;
 
 use std::ffi::OsStr;
 use tokio::process::Command;

@@ -88,6 +88,16 @@ config_section! {
         flat_network_bridge: String = "br100", string();
         /// Physical interface added to the flat bridge.
         flat_interface: String = "", string();
+        /// Where nova-network keeps its dnsmasq files (hosts file, pid file) per network bridge.
+        networks_path: String = "$state_path/networks", string();
+        /// Lifetime of a DHCP lease, in seconds.
+        dhcp_lease_time: u64 = "86400", at_least(1);
+        /// Domain of the instances' DHCP host names (`<hostname>.<dhcp_domain>`).
+        dhcp_domain: String = "novalocal", string();
+        /// An extra dnsmasq configuration file (`--conf-file`); empty means none.
+        dnsmasq_config_file: String = "", string();
+        /// Upstream DNS servers dnsmasq forwards to (`--server`), tried in order.
+        dns_server: Vec<String> = "", list();
         /// Directory nova-novncproxy serves the noVNC web client from.
         web: String = "/usr/share/novnc", string();
         /// Seconds between the conductor's purges of expired console tokens

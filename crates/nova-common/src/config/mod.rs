@@ -208,6 +208,11 @@ mod tests {
         ("DEFAULT", "num_networks", "1"),
         ("DEFAULT", "flat_network_bridge", "br100"), // Nova: unset; devstack's value
         ("DEFAULT", "flat_interface", ""),
+        ("DEFAULT", "networks_path", "$state_path/networks"),
+        ("DEFAULT", "dhcp_lease_time", "86400"),
+        ("DEFAULT", "dhcp_domain", "novalocal"),
+        ("DEFAULT", "dnsmasq_config_file", ""),
+        ("DEFAULT", "dns_server", ""),
         ("database", "connection", ""),
         ("database", "max_pool_size", "5"),
         ("api", "auth_strategy", "keystone"),

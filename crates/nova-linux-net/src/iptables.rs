@@ -1,0 +1,444 @@
+//! The iptables manager, as Nova's `linux_net.IptablesManager`: the project's
+//! rules live in chains prefixed with the binary's name (`nova-network-INPUT`,
+//! `nova-network-snat`), jumped to from the built-in chains, plus the shared
+//! unwrapped chains `nova-filter-top` (top of FORWARD and OUTPUT) and
+//! `nova-postrouting-bottom` (POSTROUTING → `$snat` → `$float-snat`).
+//!
+//! Applying reads each table with `iptables-save -c`, drops what this binary
+//! put there before, keeps every other rule (and its counters) as it was, adds
+//! this manager's rules, and loads the table back in one `iptables-restore -c`,
+//! so the change is atomic and rules that are not the project's are untouched.
+//! A rule's text may name a wrapped chain as `$chain`.
+
+use crate::LinuxNetError;
+use std::collections::BTreeMap;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// Built-in chains that get a wrapped twin, per table (IPv4).
+const BUILTINS: &[(&str, &[&str])] = &[
+    ("filter", &["INPUT", "OUTPUT", "FORWARD"]),
+    ("nat", &["PREROUTING", "OUTPUT", "POSTROUTING"]),
+    (
+        "mangle",
+        &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+    ),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Rule {
+    chain: String,
+    rule: String,
+    wrap: bool,
+    top: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Table {
+    /// Chains this manager declares: (name, wrapped).
+    chains: Vec<(String, bool)>,
+    rules: Vec<Rule>,
+}
+
+/// The rules of one binary (`nova-network`, `nova-compute`), per table.
+#[derive(Clone, Debug)]
+pub struct IptablesManager {
+    binary: String,
+    tables: BTreeMap<String, Table>,
+}
+
+/// A line of `iptables-save -c` without its leading `[packets:bytes]`.
+fn strip_counters(line: &str) -> &str {
+    let t = line.trim();
+    if t.starts_with('[') {
+        if let Some(end) = t.find(']') {
+            return t[end + 1..].trim_start();
+        }
+    }
+    t
+}
+
+impl IptablesManager {
+    /// Nova's layout: wrapped built-ins and `local` in filter, `snat` and
+    /// `float-snat` in nat, and the two shared unwrapped chains.
+    pub fn new(binary: &str) -> Self {
+        // Nova keeps the prefix short enough for iptables' 28-character names.
+        let binary: String = binary.chars().take(16).collect();
+        let mut m = IptablesManager {
+            binary,
+            tables: BTreeMap::new(),
+        };
+        for (table, chains) in BUILTINS {
+            for chain in *chains {
+                m.add_chain(table, chain, true);
+                m.add_rule(table, chain, &format!("-j ${chain}"), false, true);
+            }
+        }
+        m.add_chain("filter", "nova-filter-top", false);
+        m.add_rule("filter", "FORWARD", "-j nova-filter-top", false, true);
+        m.add_rule("filter", "OUTPUT", "-j nova-filter-top", false, true);
+        m.add_chain("filter", "local", true);
+        m.add_rule("filter", "nova-filter-top", "-j $local", false, false);
+        m.add_chain("nat", "nova-postrouting-bottom", false);
+        m.add_rule(
+            "nat",
+            "POSTROUTING",
+            "-j nova-postrouting-bottom",
+            false,
+            false,
+        );
+        m.add_chain("nat", "snat", true);
+        m.add_rule("nat", "nova-postrouting-bottom", "-j $snat", false, false);
+        m.add_chain("nat", "float-snat", true);
+        m.add_rule("nat", "snat", "-j $float-snat", true, false);
+        m
+    }
+
+    /// `<binary>-<chain>`.
+    pub fn wrapped(&self, chain: &str) -> String {
+        format!("{}-{chain}", self.binary)
+    }
+
+    fn table(&mut self, table: &str) -> &mut Table {
+        self.tables.entry(table.to_string()).or_default()
+    }
+
+    /// Declare a chain (wrapped: prefixed with the binary's name).
+    pub fn add_chain(&mut self, table: &str, chain: &str, wrap: bool) {
+        let t = self.table(table);
+        if !t.chains.iter().any(|(c, w)| c == chain && *w == wrap) {
+            t.chains.push((chain.to_string(), wrap));
+        }
+    }
+
+    /// Add `rule` to `chain` (wrapped or not), at the top of the table's
+    /// rules or after the rules already there. Adding a rule twice keeps one.
+    pub fn add_rule(&mut self, table: &str, chain: &str, rule: &str, wrap: bool, top: bool) {
+        let r = Rule {
+            chain: chain.to_string(),
+            rule: rule.to_string(),
+            wrap,
+            top,
+        };
+        let t = self.table(table);
+        if !t.rules.contains(&r) {
+            t.rules.push(r);
+        }
+    }
+
+    /// Remove a rule added with `add_rule`.
+    pub fn remove_rule(&mut self, table: &str, chain: &str, rule: &str, wrap: bool) {
+        self.table(table)
+            .rules
+            .retain(|r| !(r.chain == chain && r.rule == rule && r.wrap == wrap));
+    }
+
+    /// Replace `$name` by the wrapped name of each of this table's wrapped chains.
+    fn expand(&self, table: &Table, text: &str) -> String {
+        let mut names: Vec<&str> = table
+            .chains
+            .iter()
+            .filter(|(_, w)| *w)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        // Longest first, so `$float-snat` is not read as `$float` + "-snat".
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        let mut out = text.to_string();
+        for n in names {
+            out = out.replace(&format!("${n}"), &self.wrapped(n));
+        }
+        out
+    }
+
+    fn render_rule(&self, table: &Table, r: &Rule) -> String {
+        let chain = if r.wrap {
+            self.wrapped(&r.chain)
+        } else {
+            r.chain.clone()
+        };
+        format!("-A {chain} {}", self.expand(table, &r.rule))
+    }
+
+    /// The table names this manager has rules for.
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    /// The `iptables-restore` input for `table`, from the current
+    /// `iptables-save -c` text of the host (any tables; only `table` is read).
+    pub fn modify_table(&self, table: &str, current: &str) -> String {
+        let empty = Table::default();
+        let t = self.tables.get(table).unwrap_or(&empty);
+        let prefix = format!("{}-", self.binary);
+        let ours: Vec<String> = t.rules.iter().map(|r| self.render_rule(t, r)).collect();
+        let mine = |l: &str| {
+            let toks: Vec<&str> = l.split_whitespace().collect();
+            toks.windows(2)
+                .any(|w| matches!(w[0], "-A" | "-I" | "-j" | "-g") && w[1].starts_with(&prefix))
+                || ours.iter().any(|o| o == l)
+        };
+
+        // The table's section of the dump.
+        let mut in_table = false;
+        let mut decls: Vec<String> = Vec::new();
+        let mut kept: Vec<String> = Vec::new();
+        for line in current.lines() {
+            let l = line.trim();
+            if l == format!("*{table}") {
+                in_table = true;
+                continue;
+            }
+            if !in_table {
+                continue;
+            }
+            if l == "COMMIT" {
+                break;
+            }
+            if let Some(decl) = l.strip_prefix(':') {
+                let name = decl.split_whitespace().next().unwrap_or_default();
+                if !name.starts_with(&prefix) {
+                    decls.push(l.to_string());
+                }
+            } else if l.starts_with('#') || l.is_empty() {
+                continue;
+            } else if !mine(strip_counters(l)) {
+                kept.push(l.to_string());
+            }
+        }
+
+        let mut out = vec![format!("*{table}")];
+        out.extend(decls.iter().cloned());
+        for (chain, wrap) in &t.chains {
+            let name = if *wrap {
+                self.wrapped(chain)
+            } else {
+                chain.clone()
+            };
+            let declared = decls
+                .iter()
+                .any(|d| d[1..].split_whitespace().next() == Some(name.as_str()));
+            let builtin = BUILTINS
+                .iter()
+                .any(|(tb, cs)| *tb == table && cs.contains(&name.as_str()));
+            if !declared && !builtin {
+                out.push(format!(":{name} - [0:0]"));
+            }
+        }
+        out.extend(
+            t.rules
+                .iter()
+                .filter(|r| r.top)
+                .map(|r| self.render_rule(t, r)),
+        );
+        out.extend(kept);
+        out.extend(
+            t.rules
+                .iter()
+                .filter(|r| !r.top)
+                .map(|r| self.render_rule(t, r)),
+        );
+        out.push("COMMIT".into());
+        let mut s = out.join("\n");
+        s.push('\n');
+        s
+    }
+
+    /// Apply every table: `iptables-save -c -t <table>`, `modify_table`,
+    /// `iptables-restore -c` (Nova's `IptablesManager.apply`).
+    pub async fn apply(&self) -> Result<(), LinuxNetError> {
+        for table in self.table_names() {
+            let current = crate::execute("iptables-save", ["-c", "-t", table.as_str()]).await?;
+            let new = self.modify_table(&table, &current);
+            restore(&new).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `iptables-restore -c` with `text` on its standard input.
+async fn restore(text: &str) -> Result<(), LinuxNetError> {
+    let cmd = "iptables-restore -c".to_string();
+    let mut child = Command::new("iptables-restore")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| LinuxNetError::Spawn {
+            cmd: cmd.clone(),
+            source,
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|source| LinuxNetError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|source| LinuxNetError::Spawn {
+            cmd: cmd.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(LinuxNetError::Failed {
+            cmd,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// SNAT of the fixed range to `routing_source_ip` (Nova's `add_snat_rule`),
+/// out of `public_interface` when one is given.
+pub fn add_snat_rule(
+    m: &mut IptablesManager,
+    ip_range: &str,
+    routing_source_ip: &str,
+    public_interface: Option<&str>,
+) {
+    let mut rule = format!("-s {ip_range} -j SNAT --to-source {routing_source_ip}");
+    if let Some(i) = public_interface.filter(|i| !i.is_empty()) {
+        rule.push_str(&format!(" -o {i}"));
+    }
+    m.add_rule("nat", "snat", &rule, true, false);
+}
+
+/// The metadata service's DNAT from 169.254.169.254:80 (Nova's
+/// `metadata_forward`): REDIRECT to the port when the host is 127.0.0.1.
+pub fn metadata_forward(m: &mut IptablesManager, metadata_host: &str, metadata_port: u16) {
+    let target = if metadata_host == "127.0.0.1" {
+        format!("REDIRECT --to-ports {metadata_port}")
+    } else {
+        format!("DNAT --to-destination {metadata_host}:{metadata_port}")
+    };
+    m.add_rule(
+        "nat",
+        "PREROUTING",
+        &format!("-s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j {target}"),
+        true,
+        false,
+    );
+}
+
+/// Accept the metadata port on the metadata host (Nova's `metadata_accept`).
+pub fn metadata_accept(m: &mut IptablesManager, metadata_host: &str, metadata_port: u16) {
+    m.add_rule(
+        "filter",
+        "INPUT",
+        &format!("-p tcp -m tcp --dport {metadata_port} -d {metadata_host} -j ACCEPT"),
+        true,
+        false,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAVED: &str = "# Generated by iptables-save\n\
+*nat\n\
+:PREROUTING ACCEPT [0:0]\n\
+:OUTPUT ACCEPT [0:0]\n\
+:POSTROUTING ACCEPT [0:0]\n\
+:DOCKER - [0:0]\n\
+:nova-network-snat - [0:0]\n\
+:nova-postrouting-bottom - [0:0]\n\
+[5:300] -A PREROUTING -j nova-network-PREROUTING\n\
+[7:420] -A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE\n\
+[0:0] -A POSTROUTING -j nova-postrouting-bottom\n\
+[0:0] -A nova-network-snat -s 10.9.9.0/24 -j SNAT --to-source 1.2.3.4\n\
+[0:0] -A nova-postrouting-bottom -j nova-network-snat\n\
+[0:0] -A nova-postrouting-bottom -j nova-compute-snat\n\
+COMMIT\n\
+*filter\n\
+:INPUT ACCEPT [0:0]\n\
+[1:1] -A INPUT -j ACCEPT\n\
+COMMIT\n";
+
+    fn nat() -> String {
+        let mut m = IptablesManager::new("nova-network");
+        add_snat_rule(&mut m, "10.0.0.0/24", "192.0.2.10", None);
+        metadata_forward(&mut m, "192.0.2.10", 8775);
+        m.modify_table("nat", SAVED)
+    }
+
+    #[test]
+    fn other_rules_and_their_counters_stay_ours_are_replaced() {
+        let out = nat();
+        // Only the nat table, atomically.
+        assert!(
+            out.starts_with("*nat\n") && out.ends_with("COMMIT\n"),
+            "{out}"
+        );
+        assert!(!out.contains("-A INPUT -j ACCEPT"), "{out}");
+        // Not the project's: kept as they were.
+        assert!(out.contains(":DOCKER - [0:0]\n"), "{out}");
+        assert!(out.contains("[7:420] -A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE\n"));
+        assert!(out.contains("-A nova-postrouting-bottom -j nova-compute-snat\n"));
+        // The old SNAT is gone, the new one is there, each line once.
+        assert!(!out.contains("10.9.9.0/24"), "{out}");
+        for line in [
+            "-A nova-network-snat -s 10.0.0.0/24 -j SNAT --to-source 192.0.2.10",
+            "-A nova-network-PREROUTING -s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.0.2.10:8775",
+            "-A PREROUTING -j nova-network-PREROUTING",
+            "-A POSTROUTING -j nova-network-POSTROUTING",
+            "-A POSTROUTING -j nova-postrouting-bottom",
+            "-A nova-postrouting-bottom -j nova-network-snat",
+            "-A nova-network-snat -j nova-network-float-snat",
+            ":nova-network-snat - [0:0]",
+            ":nova-network-float-snat - [0:0]",
+            ":nova-postrouting-bottom - [0:0]",
+        ] {
+            assert_eq!(out.lines().filter(|l| strip_counters(l) == line).count(), 1, "{line}\n{out}");
+        }
+        // Applying again changes nothing.
+        let m = {
+            let mut m = IptablesManager::new("nova-network");
+            add_snat_rule(&mut m, "10.0.0.0/24", "192.0.2.10", None);
+            metadata_forward(&mut m, "192.0.2.10", 8775);
+            m
+        };
+        assert_eq!(m.modify_table("nat", &out), out);
+    }
+
+    #[test]
+    fn built_in_jumps_come_first_the_bottom_chain_last() {
+        let out = nat();
+        let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} in {out}"));
+        assert!(pos("-A PREROUTING -j nova-network-PREROUTING") < pos("MASQUERADE"));
+        assert!(pos("MASQUERADE") < pos("-A POSTROUTING -j nova-postrouting-bottom"));
+    }
+
+    #[test]
+    fn filter_table_has_the_shared_top_chain_and_the_metadata_accept() {
+        let mut m = IptablesManager::new("nova-network");
+        metadata_accept(&mut m, "192.0.2.10", 8775);
+        let out = m.modify_table("filter", SAVED);
+        for line in [
+            "-A FORWARD -j nova-filter-top",
+            "-A OUTPUT -j nova-filter-top",
+            "-A nova-filter-top -j nova-network-local",
+            "-A nova-network-INPUT -p tcp -m tcp --dport 8775 -d 192.0.2.10 -j ACCEPT",
+            "[1:1] -A INPUT -j ACCEPT",
+            ":nova-filter-top - [0:0]",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line}\n{out}");
+        }
+        // A table missing from the dump is made.
+        assert!(m
+            .modify_table("mangle", "")
+            .contains("-A POSTROUTING -j nova-network-POSTROUTING"));
+        // Localhost metadata is a REDIRECT.
+        let mut m = IptablesManager::new("nova-network");
+        metadata_forward(&mut m, "127.0.0.1", 8775);
+        assert!(m
+            .modify_table("nat", "")
+            .contains("-j REDIRECT --to-ports 8775"));
+    }
+}
