@@ -5,43 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{run_script, upload_file, workspace_root, Cloud};
+use nova_e2e::start_real_guest_cloud;
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    run_script("deploy/lib/libvirt.sh", &["start"]);
-    let guest = workspace_root().join("target/guest");
-    run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
-    let cloud = Cloud::start_full(
-        |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
-        false,
-        "[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\n",
-    )
-    .await;
-    cloud
-        .wait_for("compute up", 60, || async {
-            let (_, b) = cloud.get("/os-hypervisors", &cloud.admin).await;
-            b["hypervisors"]
-                .as_array()
-                .and_then(|h| h.first())
-                .filter(|h| h["state"] == "up")
-                .map(|_| ())
-        })
-        .await;
-    let image = upload_file(
-        &cloud.http,
-        &cloud.glance,
-        &cloud.admin,
-        json!({"name": "tiny-disk", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
-        std::fs::read(guest.join("disk.qcow2")).unwrap(),
-    )
-    .await;
-    cloud
-        .req(Method::POST, "/flavors", &cloud.admin, Some(json!({"flavor": {"name": "guest", "id": "guest", "ram": 128, "vcpus": 1, "disk": 1}})))
-        .await;
+    let (cloud, guest) = start_real_guest_cloud(false, "").await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
     let instances = cloud.dir.join("state/instances");
     let mut nova_times = vec![];
     let mut raw_times = vec![];

@@ -784,6 +784,66 @@ pub fn instance_name_prefix(id: &str) -> String {
     format!("e2e{id}")
 }
 
+/// A cloud with one real QEMU compute host (`qemu:///system`; libvirtd
+/// started and the project's tiny guest built by the deploy scripts), its
+/// compute config extended by `extra_compute_conf`, returned once the host
+/// is up; with the tiny guest's files (`disk.qcow2`, `vmlinuz`, `initrd.gz`).
+pub async fn start_real_guest_cloud(
+    with_keystone: bool,
+    extra_compute_conf: &str,
+) -> (Cloud, PathBuf) {
+    run_script("deploy/lib/libvirt.sh", &["start"]);
+    let guest = workspace_root().join("target/guest");
+    run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
+    let conf = format!(
+        "{extra_compute_conf}\n[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\n"
+    );
+    let cloud = Cloud::start_full(
+        |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
+        with_keystone,
+        &conf,
+    )
+    .await;
+    cloud
+        .wait_for("the compute host to be up", 60, || async {
+            let (_, b) = cloud.get("/os-hypervisors", &cloud.admin).await;
+            b["hypervisors"]
+                .as_array()
+                .and_then(|h| h.first())
+                .filter(|h| h["state"] == "up")
+                .map(|_| ())
+        })
+        .await;
+    (cloud, guest)
+}
+
+impl Cloud {
+    /// Upload the tiny guest's qcow2 disk as a public image; its id.
+    pub async fn upload_tiny_disk(&self, guest: &Path) -> String {
+        upload_file(
+            &self.http,
+            &self.glance,
+            &self.admin,
+            json!({"name": "tiny-disk", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
+            std::fs::read(guest.join("disk.qcow2")).unwrap(),
+        )
+        .await
+    }
+
+    /// The flavor `guest` the 128 MiB tiny guest fits (admin).
+    pub async fn create_guest_flavor(&self) {
+        let (s, b) = self
+            .req(
+                reqwest::Method::POST,
+                "/flavors",
+                &self.admin,
+                Some(json!({"flavor": {"name": "guest", "id": "guest", "ram": 128, "vcpus": 1, "disk": 1}})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+}
+
 /// Run one of the project's scripts (path relative to the workspace), which must succeed.
 pub fn run_script(script: &str, args: &[&str]) -> String {
     run(Command::new("bash")

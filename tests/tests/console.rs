@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{run_script, upload_file, workspace_root, Cloud};
+use nova_e2e::{start_real_guest_cloud, workspace_root, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -176,37 +176,9 @@ async fn wait_status(cloud: &Cloud, id: &str, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn novnc_console_through_the_proxy_to_a_real_guest() {
-    run_script("deploy/lib/libvirt.sh", &["start"]);
-    let guest = workspace_root().join("target/guest");
-    run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
-    let cloud = Cloud::start_full(
-        |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
-        true,
-        "[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\n",
-    )
-    .await;
-    cloud
-        .wait_for("the compute host to be up", 60, || async {
-            let (_, b) = cloud.get("/os-hypervisors", &cloud.admin).await;
-            b["hypervisors"]
-                .as_array()
-                .and_then(|h| h.first())
-                .filter(|h| h["state"] == "up")
-                .map(|_| ())
-        })
-        .await;
-    let disk = upload_file(
-        &cloud.http,
-        &cloud.glance,
-        &cloud.admin,
-        json!({"name": "tiny-disk", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
-        std::fs::read(guest.join("disk.qcow2")).unwrap(),
-    )
-    .await;
-    let (s, b) = cloud
-        .req(Method::POST, "/flavors", &cloud.admin, Some(json!({"flavor": {"name": "guest", "id": "guest", "ram": 128, "vcpus": 1, "disk": 1}})))
-        .await;
-    assert_eq!(s, 200, "{b}");
+    let (cloud, guest) = start_real_guest_cloud(true, "").await;
+    let disk = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
     let (s, b) = cloud
         .req(
             Method::POST,

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{fixed_prefix, run_script, upload_file, workspace_root, Cloud};
+use nova_e2e::{fixed_prefix, start_real_guest_cloud, upload_file, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -72,25 +72,7 @@ fn virsh(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_guests_boot_reboot_stop_and_delete() {
-    run_script("deploy/lib/libvirt.sh", &["start"]);
-    let guest = workspace_root().join("target/guest");
-    run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
-    let mut cloud = Cloud::start_full(
-        |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
-        true,
-        "sync_power_state_interval = 2\nshutdown_timeout = 15\n[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\nwait_soft_reboot_seconds = 30\n",
-    )
-    .await;
-    cloud
-        .wait_for("the compute host to be up", 60, || async {
-            let (_, b) = cloud.get("/os-hypervisors", &cloud.admin).await;
-            b["hypervisors"]
-                .as_array()
-                .and_then(|h| h.first())
-                .filter(|h| h["state"] == "up")
-                .map(|_| ())
-        })
-        .await;
+    let (mut cloud, guest) = start_real_guest_cloud(true, "sync_power_state_interval = 2\nshutdown_timeout = 15\n[libvirt]\nwait_soft_reboot_seconds = 30\n").await;
     let read = |f: &str| std::fs::read(guest.join(f)).unwrap();
     let g = &cloud.glance;
     let disk = upload_file(&cloud.http, g, &cloud.admin, json!({"name": "tiny-disk", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}), read("disk.qcow2")).await;
