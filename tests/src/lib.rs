@@ -557,6 +557,16 @@ impl Cloud {
         }
     }
 
+    /// The process id of a running daemon.
+    pub fn pid(&self, name: &str) -> u32 {
+        self.daemons
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap()
+            .child
+            .id()
+    }
+
     /// Resident memory of a running daemon, in KiB.
     pub fn rss_kib(&self, name: &str) -> u64 {
         let d = self.daemons.iter().find(|d| d.name == name).unwrap();
