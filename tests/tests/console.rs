@@ -86,6 +86,11 @@ impl Ws {
     /// The next data frame's payload; None when the connection closes (a
     /// close frame or EOF) or nothing comes within 10 s.
     async fn recv(&mut self) -> Option<Vec<u8>> {
+        self.recv_within(Duration::from_secs(10)).await
+    }
+
+    /// As `recv`, waiting at most `wait`.
+    async fn recv_within(&mut self, wait: Duration) -> Option<Vec<u8>> {
         let read = async {
             let mut h = [0u8; 2];
             self.s.read_exact(&mut h).await.ok()?;
@@ -103,10 +108,7 @@ impl Ws {
             self.s.read_exact(&mut p).await.ok()?;
             (h[0] & 0x0f != 0x8).then_some(p)
         };
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .ok()
-            .flatten()
+        tokio::time::timeout(wait, read).await.ok().flatten()
     }
 
     /// Exactly `n` bytes of the stream, across frames.
@@ -186,10 +188,12 @@ fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// Read frames into `buf` until it holds `n` bytes.
+/// Read frames into `buf` until it holds `n` bytes (a loaded machine may
+/// take a while to check many tokens at once: up to 60 s per step).
 async fn fill(ws: &mut Ws, buf: &mut Vec<u8>, n: usize, what: &str) -> Result<(), String> {
     while buf.len() < n {
-        buf.extend(ws.recv().await.ok_or(format!("no {what}"))?);
+        let frame = ws.recv_within(Duration::from_secs(60)).await;
+        buf.extend(frame.ok_or(format!("no {what}"))?);
     }
     Ok(())
 }
@@ -233,7 +237,7 @@ async fn wait_status(cloud: &Cloud, id: &str, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn novnc_console_through_the_proxy_to_a_real_guest() {
-    let (cloud, guest) = start_real_guest_cloud(true, "").await;
+    let (mut cloud, guest) = start_real_guest_cloud(true, "").await;
     let disk = cloud.upload_tiny_disk(&guest).await;
     cloud.create_guest_flavor().await;
     let (s, b) = cloud
@@ -468,15 +472,16 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
     for _ in 0..6 {
         tokens.push(port_and_token(&novnc_url(&cloud, &id).await).1);
     }
-    let handles: Vec<_> = tokens
-        .iter()
-        .flat_map(|t| std::iter::repeat_n(t.clone(), 4))
-        .map(|t| tokio::spawn(async move { rfb_session(port, &t).await }))
-        .collect();
+    // Opened one after another: QEMU accepts VNC connections with a listen
+    // backlog of 1, so a burst of connects can leave some unanswered; once
+    // open, all 24 are live at the same time.
     let mut live = vec![];
     let mut failed = vec![];
-    for h in handles {
-        match h.await.unwrap() {
+    for t in tokens
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(t.clone(), 4))
+    {
+        match rfb_session(port, &t).await {
             Ok(ws) => live.push(ws),
             Err(e) => failed.push(e),
         }
@@ -506,6 +511,65 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
         })
         .await;
     rfb_session(port, &tokens[0]).await.expect("still serving");
+
+    // Short-lived tokens with enforce_session_timeout: a live session is
+    // closed when its token expires, and the token opens nothing after.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(cloud.dir.join("nova.conf"))
+            .unwrap();
+        writeln!(
+            f,
+            "[consoleauth]\ntoken_ttl = 8\nenforce_session_timeout = true"
+        )
+        .unwrap();
+    }
+    cloud.restart("nova-api");
+    cloud.restart("nova-novncproxy");
+    let url = cloud
+        .wait_for("nova-api back", 30, || async {
+            let r = cloud
+                .http
+                .post(format!("{}/servers/{id}/remote-consoles", cloud.api))
+                .header("X-Auth-Token", &cloud.admin)
+                .header("OpenStack-API-Version", "compute 2.6")
+                .json(&json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}))
+                .send()
+                .await
+                .ok()?;
+            let b: Value = r.json().await.ok()?;
+            Some(b["remote_console"]["url"].as_str()?.to_string())
+        })
+        .await;
+    let (port, short) = port_and_token(&url);
+    let issued = std::time::Instant::now();
+    let mut live = cloud
+        .wait_for("nova-novncproxy back", 30, || async {
+            rfb_session(port, &short).await.ok()
+        })
+        .await;
+    let mut b = [0u8; 4096];
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(30), live.s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) if b[0] == 0x88 => break true,
+            Ok(Ok(_)) => {}
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "the session outlived its token");
+    assert!(
+        issued.elapsed() >= Duration::from_secs(5),
+        "closed before the token expired ({:?})",
+        issued.elapsed()
+    );
+    assert!(
+        rfb_session(port, &short).await.is_err(),
+        "an expired token opens nothing"
+    );
+    assert!(cloud.log("nova-novncproxy").contains("its token expired"));
 
     // The server side closing (the guest stops) closes the browser's session.
     let mut open = rfb_session(port, &tokens[1]).await.expect("a session");
