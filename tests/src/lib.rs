@@ -246,6 +246,8 @@ impl Cloud {
             ),
             None => "[api]\nauth_strategy = noauth2\n".to_string(),
         };
+        // The metadata tests ask for other addresses with X-Forwarded-For.
+        let auth = format!("{auth}[api]\nuse_forwarded_for = true\n");
 
         let conf = dir.join("nova.conf");
         std::fs::write(
