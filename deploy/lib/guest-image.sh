@@ -41,7 +41,7 @@
 #     forwards it to the metadata service) and prints
 #                        GUEST-METADATA uuid=<uuid> hostname=<hostname>
 #     or, after 5 failed tries,
-#                        GUEST-METADATA-FAILED <what wget said>
+#                        GUEST-METADATA-FAILED <nc's error or the HTTP status line>
 #     then it idles.
 #
 # Needs root (apt-get) unless the host tools are already installed: dpkg-deb,
@@ -266,7 +266,11 @@ if [ -e /sys/class/net/eth0 ]; then
         [ -e /run/lease ] || exit 0
         n=0
         while :; do
-            md="$(wget -q -T 5 -O - http://169.254.169.254/openstack/latest/meta_data.json 2>/tmp/wget.err)"
+            # busybox nc, not wget: the static busybox's wget looks the
+            # "http" port up through glibc's NSS, which crashes in here.
+            md="$(printf 'GET /openstack/latest/meta_data.json HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' \
+                | nc -w 5 169.254.169.254 80 2>/tmp/wget.err)"
+            echo "$md" | head -n 1 >>/tmp/wget.err
             uuid="$(echo "$md" | sed -n 's/.*"uuid": *"\([^"]*\)".*/\1/p')"
             name="$(echo "$md" | sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p')"
             if [ -n "$uuid" ]; then

@@ -427,13 +427,17 @@ impl MetadataState {
     }
 }
 
-/// The EC2 id of an instance, `i-%08x`.
+/// The EC2 id of an instance, `i-%08x` of its database id. Nova takes the
+/// number from `instance_id_mappings` (the EC2 API's ids); this branch has
+/// no such table yet, so the metadata shows the instance's own id: stable
+/// and unique, but not the EC2 API's number once that table exists.
 fn ec2_instance_id(inst: &Instance) -> String {
     format!("i-{:08x}", inst.id)
 }
 
 /// The EC2 id of a Glance image (`ami-`, `aki-`, `ari-` + 8 hex digits):
-/// the first 8 hex digits of its uuid.
+/// the first 8 hex digits of its uuid (Nova numbers images in `s3_images`;
+/// see [`ec2_instance_id`]).
 fn ec2_image_id(kind: &str, image_uuid: &str) -> String {
     let hex: String = image_uuid
         .chars()
