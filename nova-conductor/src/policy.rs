@@ -137,6 +137,9 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::network_deallocate_instance { .. } => {
             refuse("addresses are nova-network's to give and take")
         }
+        R::fixed_ip_get_by_address { .. } => {
+            refuse("a compute host finds its instances by uuid, not by another's address")
+        }
 
         // --- users' key pairs and projects' quotas: never ---
         R::keypair_create { .. }
@@ -864,6 +867,13 @@ mod tests {
             ),
             (
                 R::network_deallocate_instance { instance_uuid: own },
+                Refused,
+                Refused,
+            ),
+            (
+                R::fixed_ip_get_by_address {
+                    address: "10.0.0.3".into(),
+                },
                 Refused,
                 Refused,
             ),

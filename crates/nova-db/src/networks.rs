@@ -274,6 +274,22 @@ impl Db {
             .collect()
     }
 
+    /// The (not deleted) fixed IP with this address.
+    pub async fn fixed_ip_get_by_address(
+        &self,
+        address: &str,
+    ) -> Result<Option<FixedIp>, NovaError> {
+        let row = sqlx::query(
+            "SELECT * FROM fixed_ips WHERE address = $1 AND deleted = 0 ORDER BY id LIMIT 1",
+        )
+        .bind(address)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| fixed_ip_from_row(&r).map_err(db_err))
+            .transpose()
+    }
+
     pub async fn virtual_interface_get_by_instance(
         &self,
         instance_uuid: Uuid,

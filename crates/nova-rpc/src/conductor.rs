@@ -68,6 +68,9 @@ crate::rpc_api! {
         call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;
         /// Release the instance's fixed IPs and delete its VIFs.
         call fn network_deallocate_instance(instance_uuid: Uuid) -> ();
+        /// The fixed IP with this address, if any (Nova's `FixedIP.get_by_address`:
+        /// the metadata service finds a guest by its source address).
+        call fn fixed_ip_get_by_address(address: String) -> Option<FixedIp>;
     }
     trait KeyPairs {
         call fn keypair_create(keypair: KeyPair) -> KeyPair;

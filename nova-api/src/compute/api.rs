@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 mod keypairs;
 pub use keypairs::{fingerprint, KeypairAPI};
+mod security_groups;
 
 /// Nova's `sanitize_hostname`.
 /// The most instances one create request may ask for (`max_count`): beyond

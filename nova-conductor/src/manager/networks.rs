@@ -63,6 +63,17 @@ impl nova_rpc::conductor::Networks for ConductorManager {
         .await
     }
 
+    async fn fixed_ip_get_by_address(
+        &self,
+        _ctx: &RequestContext,
+        address: String,
+    ) -> Result<Option<FixedIp>, NovaError> {
+        retry_on_disconnect("fixed_ip_get_by_address", || {
+            self.db.fixed_ip_get_by_address(&address)
+        })
+        .await
+    }
+
     async fn virtual_interface_get_by_instance(
         &self,
         _ctx: &RequestContext,
