@@ -2,8 +2,9 @@
 
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_linux_net::dnsmasq::{self, DhcpHost, DhcpNetwork, DnsmasqOptions};
+use nova_linux_net::iptables::IptablesManager;
 use nova_objects::{
-    FixedIpInfo, InstanceFilters, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif,
+    FixedIpInfo, FloatingIp, InstanceFilters, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif,
 };
 use nova_rpc::conductor;
 use rand::Rng;
@@ -15,7 +16,16 @@ use uuid::Uuid;
 type Leases = BTreeMap<String, (Uuid, DhcpHost)>;
 
 pub struct NetworkManager {
-    conductor: conductor::Client,
+    pub(crate) conductor: conductor::Client,
+    /// `[DEFAULT] host`: the network host floating IPs are associated on.
+    pub(crate) host: String,
+    pub(crate) public_interface: String,
+    pub(crate) default_floating_pool: String,
+    auto_assign_floating_ip: bool,
+    /// This binary's iptables rules (wrapped `nova-network-*` chains).
+    pub(crate) iptables: tokio::sync::Mutex<IptablesManager>,
+    /// Orders floating IP (dis)associations (Nova synchronizes them per address).
+    pub(crate) floating_lock: tokio::sync::Mutex<()>,
     dnsmasq: DnsmasqOptions,
     /// Per network id, the leases its dnsmasq hands out: rebuilt from the
     /// database at start, then kept by allocate and deallocate. The lock
@@ -91,6 +101,12 @@ impl NetworkManager {
         };
         NetworkManager {
             conductor,
+            host: d.host.clone(),
+            public_interface: d.public_interface.clone(),
+            default_floating_pool: d.default_floating_pool.clone(),
+            auto_assign_floating_ip: d.auto_assign_floating_ip,
+            iptables: tokio::sync::Mutex::new(IptablesManager::new(crate::BINARY)),
+            floating_lock: Default::default(),
             dnsmasq,
             leases: Default::default(),
         }
@@ -115,6 +131,10 @@ impl NetworkManager {
             if let Err(e) = self.set_up_network(net, all.get(&net.id)).await {
                 warn!(network = %net.label, bridge = %net.bridge, "cannot set up the network on this host: {e}");
             }
+        }
+        drop(all);
+        if let Err(e) = self.init_host_floating_ips().await {
+            warn!("cannot restore the floating IPs on this host: {e}");
         }
         Ok(())
     }
@@ -210,7 +230,7 @@ impl NetworkManager {
         }
     }
 
-    async fn nw_info(
+    pub(crate) async fn nw_info(
         &self,
         ctx: &RequestContext,
         instance_uuid: Uuid,
@@ -221,7 +241,7 @@ impl NetworkManager {
             self.conductor.fixed_ip_get_by_instance(ctx, instance_uuid),
             self.conductor.network_get_all(ctx),
         )?;
-        Ok(vifs
+        let info = vifs
             .iter()
             .filter_map(|v| {
                 let net = nets.iter().find(|n| n.id == v.network_id)?;
@@ -232,7 +252,26 @@ impl NetworkManager {
                     .collect();
                 Some(vif_info(v.uuid, &v.address, net, addrs))
             })
-            .collect())
+            .collect::<NetworkInfo>();
+        // Each fixed IP's floating IPs.
+        let mut info = info;
+        for ip in &ips {
+            let floating = self
+                .conductor
+                .floating_ip_get_by_fixed_ip_id(ctx, ip.id)
+                .await?;
+            if floating.is_empty() {
+                continue;
+            }
+            for vif in info.iter_mut() {
+                for subnet in vif.network.subnets.iter_mut() {
+                    for fixed in subnet.ips.iter_mut().filter(|f| f.address == ip.address) {
+                        fixed.floating_ips = floating.iter().map(|f| f.address.clone()).collect();
+                    }
+                }
+            }
+        }
+        Ok(info)
     }
 }
 
@@ -325,7 +364,13 @@ impl nova_rpc::network::Manager for NetworkManager {
             info.push(vif_info(vif.uuid, &vif.address, net, vec![ip.address]));
         }
         let served: Vec<&Network> = networks.iter().collect();
+        let first_fixed = new_leases.first().map(|(_, h)| h.address.clone());
         self.add_leases(&served, instance_uuid, new_leases).await;
+        if let (true, Some(fixed)) = (self.auto_assign_floating_ip, first_fixed) {
+            self.auto_assign_floating_ip(instance_uuid, &project_id, &fixed)
+                .await?;
+            return self.nw_info(ctx, instance_uuid).await;
+        }
         Ok(info)
     }
 
@@ -335,6 +380,7 @@ impl nova_rpc::network::Manager for NetworkManager {
         instance_uuid: Uuid,
         _host: Option<String>,
     ) -> Result<(), NovaError> {
+        self.release_instance_floating_ips(instance_uuid).await?;
         self.conductor
             .network_deallocate_instance(ctx, instance_uuid)
             .await?;
@@ -369,6 +415,48 @@ impl nova_rpc::network::Manager for NetworkManager {
 
     async fn get_all_networks(&self, ctx: &RequestContext) -> Result<Vec<Network>, NovaError> {
         self.conductor.network_get_all(ctx).await
+    }
+
+    async fn allocate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        project_id: String,
+        pool: Option<String>,
+        auto_assigned: bool,
+    ) -> Result<FloatingIp, NovaError> {
+        self.do_allocate_floating_ip(ctx, project_id, pool, auto_assigned)
+            .await
+    }
+
+    async fn deallocate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        address: String,
+        affect_auto_assigned: bool,
+    ) -> Result<(), NovaError> {
+        self.do_deallocate_floating_ip(ctx, address, affect_auto_assigned)
+            .await
+    }
+
+    async fn associate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        floating_address: String,
+        fixed_address: String,
+        affect_auto_assigned: bool,
+    ) -> Result<Option<Uuid>, NovaError> {
+        self.do_associate_floating_ip(ctx, floating_address, fixed_address, affect_auto_assigned)
+            .await
+    }
+
+    async fn disassociate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        address: String,
+        affect_auto_assigned: bool,
+    ) -> Result<(), NovaError> {
+        self.do_disassociate_floating_ip(ctx, address, affect_auto_assigned)
+            .await
     }
 }
 

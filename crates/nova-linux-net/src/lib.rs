@@ -13,9 +13,11 @@
 //!   shared `nova-filter-top`/`nova-postrouting-bottom`, applied atomically with
 //!   iptables-save/restore) and Nova's SNAT and metadata rules. nova-network
 //!   does not apply it yet.
+//! - [`floating`]: floating IPs (`bind_floating_ip`, `ensure_floating_forward`).
 
 pub mod bridge;
 pub mod dnsmasq;
+pub mod floating;
 pub mod iptables;
 
 use std::ffi::OsStr;

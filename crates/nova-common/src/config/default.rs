@@ -103,6 +103,12 @@ config_section! {
         /// Seconds between the conductor's purges of expired console tokens
         /// (Nova runs its cleanup with the deleted-instance periodic task).
         instance_delete_interval: u64 = "300", at_least(0);
+        /// Interface the floating IPs are bound to (and SNATed out of).
+        public_interface: String = "eth0", string();
+        /// Pool of floating IPs a request without a pool allocates from.
+        default_floating_pool: String = "nova", string();
+        /// Give every new instance a floating IP from the default pool.
+        auto_assign_floating_ip: bool = "false", boolean();
     }
 }
 

@@ -47,7 +47,7 @@ pub use libvirt::LibvirtSection;
 pub use opt::{OptDef, OptKind};
 pub use oslo_messaging_rabbit::RabbitSection;
 pub use oslo_policy::PolicySection;
-pub use quota::{QuotaSection, QUOTA_RESOURCES};
+pub use quota::{QuotaSection, NETWORK_QUOTAS, QUOTA_RESOURCES};
 pub(crate) use raw::Reader;
 pub use raw::{ConfigError, RawConfig};
 pub use sample::render_sample;
@@ -259,6 +259,9 @@ mod tests {
         ("console", "allowed_origins", ""),
         ("DEFAULT", "web", "/usr/share/novnc"),
         ("DEFAULT", "instance_delete_interval", "300"),
+        ("DEFAULT", "public_interface", "eth0"),
+        ("DEFAULT", "default_floating_pool", "nova"),
+        ("DEFAULT", "auto_assign_floating_ip", "false"),
         ("oslo_messaging_rabbit", "heartbeat_timeout_threshold", "60"),
         ("oslo_messaging_rabbit", "rabbit_retry_backoff", "2"),
         ("oslo_messaging_rabbit", "rabbit_interval_max", "30"),
