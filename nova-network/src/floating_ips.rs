@@ -42,7 +42,7 @@ impl NetworkManager {
         fixed: &str,
         interface: &str,
     ) -> Result<(), NovaError> {
-        let mut m = self.iptables.lock().await;
+        let mut m = self.iptables().lock().await;
         l3::ensure_floating_forward(&mut m, floating, fixed, Some(interface));
         let applied = match m.apply().await {
             Ok(()) => l3::bind_floating_ip(floating, interface).await,
@@ -71,7 +71,7 @@ impl NetworkManager {
         if let Err(e) = l3::unbind_floating_ip(floating, interface).await {
             warn!(floating, interface, "cannot unbind the floating IP: {e}");
         }
-        let mut m = self.iptables.lock().await;
+        let mut m = self.iptables().lock().await;
         l3::remove_floating_forward(&mut m, floating, fixed, Some(interface));
         if let Err(e) = m.apply().await {
             warn!(floating, "cannot remove the floating IP's rules: {e}");
@@ -94,7 +94,7 @@ impl NetworkManager {
             .await?;
         let mut bound = Vec::new();
         {
-            let mut m = self.iptables.lock().await;
+            let mut m = self.iptables().lock().await;
             for fip in &fips {
                 let Some(fixed) = &fip.fixed_address else {
                     continue;
