@@ -125,6 +125,10 @@ config_section! {
         forward_bridge_interface: Vec<String> = "all", list();
         /// What the network bridges' filtering rules do with traffic they do not accept.
         iptables_drop_action: String = "DROP", string();
+        /// Pool of floating IPs a request without a pool allocates from.
+        default_floating_pool: String = "nova", string();
+        /// Give every new instance a floating IP from the default pool.
+        auto_assign_floating_ip: bool = "false", boolean();
     }
 }
 
