@@ -10,6 +10,7 @@ mod flavors;
 mod instances;
 mod networks;
 mod quotas;
+mod security_groups;
 mod services;
 
 use nova_common::NovaError;

@@ -103,6 +103,11 @@ config_section! {
         /// Seconds between the conductor's purges of expired console tokens
         /// (Nova runs its cleanup with the deleted-instance periodic task).
         instance_delete_interval: u64 = "300", at_least(0);
+        /// How nova-compute enforces security groups on a hypervisor with host networking:
+        /// per-instance iptables chains, or nothing.
+        firewall_driver: String = "nova.virt.libvirt.firewall.IptablesFirewallDriver", choice(&["nova.virt.libvirt.firewall.IptablesFirewallDriver", "nova.virt.firewall.NoopFirewallDriver"]);
+        /// Whether instances accept all traffic from their own networks (the fixed range).
+        allow_same_net_traffic: bool = "true", boolean();
     }
 }
 

@@ -54,6 +54,12 @@ pub async fn action(
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         "createImage" => create_image(s, ctx, &inst, args).await,
+        "addSecurityGroup" => {
+            super::security_groups::server_action(s, ctx, &inst, args, true).await
+        }
+        "removeSecurityGroup" => {
+            super::security_groups::server_action(s, ctx, &inst, args, false).await
+        }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),
