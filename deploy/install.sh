@@ -34,12 +34,13 @@ fi
 # --- Debian packages -------------------------------------------------------
 # Build: pkg-config, libvirt-dev. Runtime tools the code calls: ssh-keygen
 # (keypair generation), ip (bridges), dnsmasq (nova-network's DHCP; the -base
-# package starts no system service), ps, psql, rabbitmqctl, qemu-img, curl.
+# package starts no system service), iptables-save/iptables-restore
+# (nova-network's NAT and metadata rules), ps, psql, rabbitmqctl, qemu-img, curl.
 # Unit verification: systemd-analyze (package systemd). The noVNC web client
 # nova-novncproxy serves (/usr/share/novnc): novnc; the browser of the console
 # e2e test: chromium (driven by npm playwright-core, tests/browser).
 packages=(pkg-config libvirt-dev libvirt0 libvirt-clients qemu-utils curl ca-certificates
-          python3-venv python3-dev gcc openssh-client iproute2 dnsmasq-base procps util-linux
+          python3-venv python3-dev gcc openssh-client iproute2 dnsmasq-base iptables procps util-linux
           postgresql postgresql-client rabbitmq-server systemd
           novnc chromium)
 need=()

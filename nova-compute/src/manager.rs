@@ -94,8 +94,9 @@ impl ComputeManager {
                 .firewall_driver
                 .ends_with(".IptablesFirewallDriver"))
         .then(|| {
+            // Chains named after the program, as Nova's (`nova-compute-inst-<id>`).
             crate::firewall::IptablesFirewallDriver::new(
-                crate::BINARY,
+                &nova_linux_net::iptables::binary_name(),
                 cfg.default.allow_same_net_traffic,
             )
         });

@@ -2,6 +2,7 @@
 
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_linux_net::dnsmasq::{self, DhcpHost, DhcpNetwork, DnsmasqOptions};
+use nova_linux_net::iptables::{self, IptablesManager};
 use nova_objects::{
     FixedIpInfo, InstanceFilters, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif,
 };
@@ -16,7 +17,14 @@ type Leases = BTreeMap<String, (Uuid, DhcpHost)>;
 
 pub struct NetworkManager {
     conductor: conductor::Client,
+    cfg: NovaConfig,
     dnsmasq: DnsmasqOptions,
+    /// nova-network's iptables rules (Nova's `linux_net.iptables_manager`
+    /// in this process; chains named after the binary, see
+    /// [`iptables::binary_name`]). Whoever changes them (the networks'
+    /// NAT and metadata rules here, floating IPs) holds the lock while
+    /// adding or removing rules and applying: see [`Self::iptables`].
+    iptables: tokio::sync::Mutex<IptablesManager>,
     /// Per network id, the leases its dnsmasq hands out: rebuilt from the
     /// database at start, then kept by allocate and deallocate. The lock
     /// also orders the hosts file writes and the SIGHUPs.
@@ -91,8 +99,78 @@ impl NetworkManager {
         };
         NetworkManager {
             conductor,
+            iptables: tokio::sync::Mutex::new(IptablesManager::new(&iptables::binary_name())),
+            cfg,
             dnsmasq,
             leases: Default::default(),
+        }
+    }
+
+    /// The iptables manager: lock it, add or remove rules, then `apply()`
+    /// (all of the binary's rules are rewritten atomically).
+    pub fn iptables(&self) -> &tokio::sync::Mutex<IptablesManager> {
+        &self.iptables
+    }
+
+    /// Add a network's rules (Nova's `LinuxNetL3.initialize_network`,
+    /// `metadata_forward` and the bridge's filtering and dnsmasq rules) to
+    /// `m`: SNAT of its range to `routing_source_ip` out of
+    /// `public_interface`, the metadata host, `dmz_cidr` and in-range
+    /// exceptions, the 169.254.169.254 forward for guests on its bridge,
+    /// the bridge's FORWARD accepts and DHCP/DNS to its dnsmasq.
+    fn network_rules(&self, m: &mut IptablesManager, net: &Network) {
+        let d = &self.cfg.default;
+        if net.cidr.is_empty() {
+            return;
+        }
+        if !d.routing_source_ip.is_empty() {
+            iptables::add_snat_rule(
+                m,
+                &net.cidr,
+                &d.routing_source_ip,
+                Some(d.public_interface.as_str()),
+            );
+        }
+        iptables::init_host_rules(m, &net.cidr, &d.metadata_host, &d.dmz_cidr);
+        if !net.bridge.is_empty() {
+            iptables::metadata_forward(m, &d.metadata_host, d.metadata_port, Some(&net.bridge));
+            iptables::gateway_rules(
+                m,
+                &net.bridge,
+                &d.forward_bridge_interface,
+                &d.iptables_drop_action,
+            );
+            iptables::dnsmasq_rules(m, &net.bridge);
+        }
+    }
+
+    /// Make sure `nets`' rules are in place; applies only when something
+    /// was missing (a network created since the start).
+    async fn ensure_network_rules(&self, nets: &[&Network]) {
+        let mut m = self.iptables.lock().await;
+        let before = m.clone();
+        for net in nets {
+            self.network_rules(&mut m, net);
+        }
+        if *m != before {
+            if let Err(e) = m.apply().await {
+                warn!("cannot apply the iptables rules: {e}");
+            }
+        }
+    }
+
+    /// Every network's rules and the metadata accept, applied at start
+    /// (what a restarted nova-network puts back).
+    async fn init_iptables(&self, nets: &[Network]) {
+        let d = &self.cfg.default;
+        let mut m = self.iptables.lock().await;
+        for net in nets {
+            self.network_rules(&mut m, net);
+        }
+        iptables::metadata_accept(&mut m, &d.metadata_host, d.metadata_port);
+        match m.apply().await {
+            Ok(()) => info!(binary = %m.binary(), "iptables rules applied"),
+            Err(e) => warn!("cannot apply the iptables rules: {e}"),
         }
     }
 
@@ -106,6 +184,7 @@ impl NetworkManager {
         let ctx = RequestContext::admin();
         let nets = self.conductor.network_get_all(&ctx).await?;
         let leases = self.leases_from_db(&ctx, &nets).await?;
+        self.init_iptables(&nets).await;
         let mut all = self.leases.lock().await;
         *all = leases;
         for net in &nets {
@@ -325,6 +404,7 @@ impl nova_rpc::network::Manager for NetworkManager {
             info.push(vif_info(vif.uuid, &vif.address, net, vec![ip.address]));
         }
         let served: Vec<&Network> = networks.iter().collect();
+        self.ensure_network_rules(&served).await;
         self.add_leases(&served, instance_uuid, new_leases).await;
         Ok(info)
     }

@@ -62,6 +62,8 @@ pub struct Daemon {
     pub name: String,
     pub child: Child,
     binary: String,
+    /// What it is started as: the binary, or this cloud's symlink to it.
+    program: PathBuf,
     extra_conf: Vec<PathBuf>,
 }
 
@@ -77,6 +79,8 @@ pub struct Cloud {
     pub demo_project: String,
     pub dir: PathBuf,
     pub api: String,
+    /// The metadata service's URL (`http://127.0.0.1:<metadata_listen_port>`).
+    pub metadata: String,
     pub glance: String,
     pub image_id: String,
     pub db: String,
@@ -180,6 +184,9 @@ impl Cloud {
 
         let gport = free_port();
         let api_port = free_port();
+        // The metadata service: guests on this cloud's bridge reach it
+        // through nova-network's REDIRECT of 169.254.169.254:80 to this port.
+        let meta_port = free_port();
         let glance = format!("http://127.0.0.1:{gport}");
         let http = reqwest::Client::new();
         // Keystone first (the services' users must exist before Glance validates tokens).
@@ -247,6 +254,7 @@ impl Cloud {
                 "[DEFAULT]\nhost = e2e-ctl-{id}\nstate_path = {state}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
                  report_interval = 1\nservice_down_time = 6\ndebug = {debug}\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
+                 metadata_listen_port = {meta_port}\nmetadata_host = 127.0.0.1\nmetadata_port = {meta_port}\n\
                  compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
                  instance_name_template = {prefix}-%08x\n\
                  {auth}\
@@ -307,6 +315,7 @@ impl Cloud {
             admin_project,
             demo_project,
             api: format!("http://127.0.0.1:{api_port}/v2.1"),
+            metadata: format!("http://127.0.0.1:{meta_port}"),
             glance,
             image_id,
             db,
@@ -323,18 +332,21 @@ impl Cloud {
             "nova-conductor",
             std::slice::from_ref(&controller_conf),
         );
-        for d in [
-            "nova-scheduler",
-            "nova-network",
-            "nova-api",
-            "nova-novncproxy",
-        ] {
+        for d in ["nova-scheduler", "nova-api", "nova-novncproxy"] {
             cloud.spawn(d, d, &[]);
         }
+        let network = cloud.iptables_binary("nova-network", None);
+        cloud.spawn_as("nova-network", "nova-network", &network, &[]);
         let mut hosts = vec![];
-        for c in computes(&id) {
+        for (n, c) in computes(&id).into_iter().enumerate() {
             let over = cloud.compute_conf(&c.host, c.driver, &c.conf);
-            cloud.spawn(&format!("nova-compute@{}", c.host), "nova-compute", &[over]);
+            let program = cloud.iptables_binary("nova-compute", Some(n));
+            cloud.spawn_as(
+                &format!("nova-compute@{}", c.host),
+                "nova-compute",
+                &program,
+                &[over],
+            );
             hosts.push(c.host);
         }
         cloud.wait_for_api().await;
@@ -378,13 +390,34 @@ impl Cloud {
         .await;
     }
 
+    /// The program nova-network (`compute: None`) or the `n`th nova-compute
+    /// of this cloud runs as: a symlink in the cloud's directory named
+    /// `e2e<id>-net` / `e2e<id>-c<n>` (≤ 16 characters). Nova names its
+    /// iptables chains after the program (`<name>-PREROUTING`, ...), so each
+    /// test cloud's daemons own their own chains and never rewrite those of
+    /// another cloud or of an all-in-one's `nova-network-*` on this host.
+    fn iptables_binary(&self, binary: &str, compute: Option<usize>) -> PathBuf {
+        let name = iptables_binary_name(&self.id, compute);
+        let bin = self.dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let link = bin.join(&name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(bin_path(binary), &link).unwrap();
+        }
+        link
+    }
+
     fn spawn(&mut self, name: &str, binary: &str, extra_conf: &[PathBuf]) {
+        self.spawn_as(name, binary, &bin_path(binary), extra_conf)
+    }
+
+    fn spawn_as(&mut self, name: &str, binary: &str, program: &Path, extra_conf: &[PathBuf]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join(format!("{name}.log")))
             .unwrap();
-        let mut cmd = Command::new(bin_path(binary));
+        let mut cmd = Command::new(program);
         cmd.arg("--config-file").arg(&self.conf);
         for c in extra_conf {
             cmd.arg("--config-file").arg(c);
@@ -407,6 +440,7 @@ impl Cloud {
             name: name.to_string(),
             child,
             binary: binary.to_string(),
+            program: program.to_path_buf(),
             extra_conf: extra_conf.to_vec(),
         });
     }
@@ -417,7 +451,17 @@ impl Cloud {
         let mut d = self.daemons.remove(pos);
         d.child.kill().unwrap();
         d.child.wait().unwrap();
-        self.spawn(name, &d.binary, &d.extra_conf);
+        self.spawn_as(name, &d.binary, &d.program, &d.extra_conf);
+    }
+
+    /// The iptables chain prefixes of this cloud's daemons (the names they run as).
+    pub fn iptables_binaries(&self) -> Vec<String> {
+        self.daemons
+            .iter()
+            .filter_map(|d| d.program.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!("e2e{}", self.id)))
+            .collect()
     }
 
     async fn wait_for_api(&self) {
@@ -723,6 +767,14 @@ impl Drop for Cloud {
             .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
             .output();
         kill_dnsmasqs(&self.dir.join("state"));
+        // The iptables rules and chains of this cloud's daemons (the shared
+        // nova-filter-top / nova-postrouting-bottom go only when no one else
+        // has rules in them).
+        for binary in self.iptables_binaries() {
+            if let Err(e) = nova_linux_net::iptables::remove_binary(&binary) {
+                eprintln!("cannot remove the iptables rules of {binary}: {e}");
+            }
+        }
         // The bridge nova-network (and a real-guest compute) made for this run's network.
         let _ = Command::new("ip")
             .args(["link", "del", &bridge_name(&self.id)])
@@ -849,6 +901,15 @@ pub fn run_script(script: &str, args: &[&str]) -> String {
     run(Command::new("bash")
         .arg(workspace_root().join(script))
         .args(args))
+}
+
+/// The name (≤ 16 characters, so `<name>-POSTROUTING` fits iptables' 28)
+/// a test cloud's nova-network (`None`) or `n`th nova-compute runs as.
+pub fn iptables_binary_name(id: &str, compute: Option<usize>) -> String {
+    match compute {
+        None => format!("e2e{id}-net"),
+        Some(n) => format!("e2e{id}-c{n}"),
+    }
 }
 
 /// The run's bridge (unique, so tests never touch a real host's br100).

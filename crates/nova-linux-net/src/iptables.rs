@@ -33,7 +33,7 @@ struct Rule {
     top: bool,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Table {
     /// Chains this manager declares: (name, wrapped).
     chains: Vec<(String, bool)>,
@@ -41,7 +41,7 @@ struct Table {
 }
 
 /// The rules of one binary (`nova-network`, `nova-compute`), per table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IptablesManager {
     binary: String,
     tables: BTreeMap<String, Table>,
@@ -68,15 +68,18 @@ impl IptablesManager {
             binary,
             tables: BTreeMap::new(),
         };
+        // The shared top chain comes first in FORWARD and OUTPUT, before any
+        // binary's own chain, so the instances' filters (compute's `$local`)
+        // see the traffic before a network bridge's accepts do.
+        m.add_chain("filter", "nova-filter-top", false);
+        m.add_rule("filter", "FORWARD", "-j nova-filter-top", false, true);
+        m.add_rule("filter", "OUTPUT", "-j nova-filter-top", false, true);
         for (table, chains) in BUILTINS {
             for chain in *chains {
                 m.add_chain(table, chain, true);
                 m.add_rule(table, chain, &format!("-j ${chain}"), false, true);
             }
         }
-        m.add_chain("filter", "nova-filter-top", false);
-        m.add_rule("filter", "FORWARD", "-j nova-filter-top", false, true);
-        m.add_rule("filter", "OUTPUT", "-j nova-filter-top", false, true);
         m.add_chain("filter", "local", true);
         m.add_rule("filter", "nova-filter-top", "-j $local", false, false);
         m.add_chain("nat", "nova-postrouting-bottom", false);
@@ -92,6 +95,11 @@ impl IptablesManager {
         m.add_chain("nat", "float-snat", true);
         m.add_rule("nat", "snat", "-j $float-snat", true, false);
         m
+    }
+
+    /// The prefix of this manager's chains (the binary's name, ≤ 16 characters).
+    pub fn binary(&self) -> &str {
+        &self.binary
     }
 
     /// `<binary>-<chain>`.
@@ -280,15 +288,190 @@ impl IptablesManager {
     }
 
     /// Apply every table: `iptables-save -c -t <table>`, `modify_table`,
-    /// `iptables-restore -c` (Nova's `IptablesManager.apply`).
+    /// `iptables-restore -c` (Nova's `IptablesManager.apply`), under the
+    /// host-wide iptables lock so that two binaries never interleave a
+    /// save and a restore (Nova's external `iptables` lock).
     pub async fn apply(&self) -> Result<(), LinuxNetError> {
+        let _lock = host_lock().await?;
         for table in self.table_names() {
             let current = crate::execute("iptables-save", ["-c", "-t", table.as_str()]).await?;
             let new = self.modify_table(&table, &current);
             restore(&new).await?;
         }
+        tracing::debug!(binary = %self.binary, "iptables rules applied");
         Ok(())
     }
+}
+
+/// The name Nova gives a process's wrapped chains: the basename of the
+/// program it was started as (`argv[0]`), at most 16 characters, so a
+/// binary started through a symlink of another name owns other chains.
+pub fn binary_name() -> String {
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    let base = std::path::Path::new(&arg0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    base.chars().take(16).collect()
+}
+
+/// The shared unwrapped chains: jumped to by every binary, so each binary
+/// removes only its own rules in them; the chain itself goes when empty.
+const SHARED: &[(&str, &str)] = &[
+    ("filter", "nova-filter-top"),
+    ("nat", "nova-postrouting-bottom"),
+];
+
+/// `current` (one table of `iptables-save -c`) without any trace of
+/// `binary`: its chains, the rules in them and every rule jumping to them.
+/// A shared chain left empty is dropped with the jumps to it. Rules of
+/// other binaries and of other programs stay, counters included.
+pub fn remove_binary_from_table(binary: &str, table: &str, current: &str) -> String {
+    let binary: String = binary.chars().take(16).collect();
+    let prefix = format!("{binary}-");
+    let names = |l: &str| -> Vec<String> {
+        let toks: Vec<&str> = strip_counters(l).split_whitespace().collect();
+        toks.windows(2)
+            .filter(|w| matches!(w[0], "-A" | "-I" | "-j" | "-g"))
+            .map(|w| w[1].to_string())
+            .collect()
+    };
+    let mut in_table = false;
+    let mut lines: Vec<String> = Vec::new();
+    for line in current.lines() {
+        let l = line.trim();
+        if l == format!("*{table}") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        if l == "COMMIT" {
+            break;
+        }
+        if l.starts_with('#') || l.is_empty() {
+            continue;
+        }
+        if let Some(decl) = l.strip_prefix(':') {
+            if decl
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .starts_with(&prefix)
+            {
+                continue;
+            }
+        } else if names(l).iter().any(|n| n.starts_with(&prefix)) {
+            continue;
+        }
+        lines.push(l.to_string());
+    }
+    for (t, shared) in SHARED {
+        if *t != table {
+            continue;
+        }
+        let used = lines
+            .iter()
+            .any(|l| !l.starts_with(':') && names(l).first().map(String::as_str) == Some(shared));
+        if !used {
+            lines.retain(|l| {
+                let declared = l
+                    .strip_prefix(':')
+                    .is_some_and(|d| d.split_whitespace().next() == Some(shared));
+                !declared && !names(l).iter().any(|n| n == shared)
+            });
+        }
+    }
+    let mut out = vec![format!("*{table}")];
+    out.extend(lines);
+    out.push("COMMIT".into());
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+/// Remove every rule and chain of `binary` from the host (what a test
+/// cloud leaves behind when it goes, or an operator's clean-up), under the
+/// host-wide lock. Blocking: it is meant for clean-up paths (`Drop`).
+pub fn remove_binary(binary: &str) -> Result<(), LinuxNetError> {
+    use std::io::Write;
+    let _lock = lock_blocking(&lock_file()).map_err(|source| LinuxNetError::Spawn {
+        cmd: format!("lock {}", lock_file().display()),
+        source,
+    })?;
+    for (table, _) in BUILTINS {
+        let cmd = format!("iptables-save -c -t {table}");
+        let out = std::process::Command::new("iptables-save")
+            .args(["-c", "-t", table])
+            .output()
+            .map_err(|source| LinuxNetError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+        let current = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || !current.contains(&format!("*{table}")) {
+            continue;
+        }
+        let text = remove_binary_from_table(binary, table, &current);
+        let cmd = "iptables-restore -c".to_string();
+        let spawn_err = |source| LinuxNetError::Spawn {
+            cmd: cmd.clone(),
+            source,
+        };
+        let mut child = std::process::Command::new("iptables-restore")
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(text.as_bytes()).map_err(spawn_err)?;
+        }
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        if !out.status.success() {
+            return Err(LinuxNetError::Failed {
+                cmd,
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn lock_blocking(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    f.lock()?;
+    Ok(f)
+}
+
+/// Where the host-wide lock lives (Nova's `lock_path`/`nova-iptables`).
+fn lock_file() -> std::path::PathBuf {
+    let run = std::path::Path::new("/run/lock");
+    let dir = if run.is_dir() {
+        run.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    dir.join("nova-iptables.lock")
+}
+
+/// Hold the host-wide iptables lock until the file is dropped.
+async fn host_lock() -> Result<std::fs::File, LinuxNetError> {
+    let path = lock_file();
+    let cmd = format!("lock {}", path.display());
+    tokio::task::spawn_blocking(move || lock_blocking(&path))
+        .await
+        .map_err(|e| LinuxNetError::Spawn {
+            cmd: cmd.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(|source| LinuxNetError::Spawn { cmd, source })
 }
 
 /// `iptables-restore -c` with `text` on its standard input.
@@ -347,27 +530,133 @@ pub fn add_snat_rule(
 
 /// The metadata service's DNAT from 169.254.169.254:80 (Nova's
 /// `metadata_forward`): REDIRECT to the port when the host is 127.0.0.1.
-pub fn metadata_forward(m: &mut IptablesManager, metadata_host: &str, metadata_port: u16) {
+///
+/// Unlike Nova's rule (any source interface), the rule only catches what
+/// comes in on `interface`, the network's bridge: several clouds on one
+/// host (test clouds beside an all-in-one) each forward their own guests'
+/// metadata requests to their own metadata service and never steal
+/// another cloud's. With no interface it is Nova's rule.
+pub fn metadata_forward(
+    m: &mut IptablesManager,
+    metadata_host: &str,
+    metadata_port: u16,
+    interface: Option<&str>,
+) {
     let target = if metadata_host == "127.0.0.1" {
         format!("REDIRECT --to-ports {metadata_port}")
     } else {
         format!("DNAT --to-destination {metadata_host}:{metadata_port}")
     };
+    let input = interface
+        .filter(|i| !i.is_empty())
+        .map(|i| format!("-i {i} "))
+        .unwrap_or_default();
     m.add_rule(
         "nat",
         "PREROUTING",
-        &format!("-s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j {target}"),
+        &format!("{input}-s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j {target}"),
         true,
         false,
     );
 }
 
-/// Accept the metadata port on the metadata host (Nova's `metadata_accept`).
+/// Accept the metadata port on the metadata host (Nova's `metadata_accept`;
+/// 127.0.0.1 means any local address, where REDIRECT sends it).
 pub fn metadata_accept(m: &mut IptablesManager, metadata_host: &str, metadata_port: u16) {
+    let dest = if metadata_host == "127.0.0.1" {
+        "-m addrtype --dst-type LOCAL".to_string()
+    } else {
+        format!("-d {metadata_host}")
+    };
     m.add_rule(
         "filter",
         "INPUT",
-        &format!("-p tcp -m tcp --dport {metadata_port} -d {metadata_host} -j ACCEPT"),
+        &format!("-p tcp -m tcp --dport {metadata_port} {dest} -j ACCEPT"),
+        true,
+        false,
+    );
+}
+
+/// The POSTROUTING exceptions to the SNAT of a fixed range (Nova's
+/// `init_host`): traffic to the metadata host, to each `dmz_cidr`, and
+/// inside the range unless it was DNATed keeps its source address.
+pub fn init_host_rules(
+    m: &mut IptablesManager,
+    ip_range: &str,
+    metadata_host: &str,
+    dmz_cidr: &[String],
+) {
+    m.add_rule(
+        "nat",
+        "POSTROUTING",
+        &format!("-s {ip_range} -d {metadata_host}/32 -j ACCEPT"),
+        true,
+        false,
+    );
+    for dmz in dmz_cidr.iter().filter(|d| !d.is_empty()) {
+        m.add_rule(
+            "nat",
+            "POSTROUTING",
+            &format!("-s {ip_range} -d {dmz} -j ACCEPT"),
+            true,
+            false,
+        );
+    }
+    m.add_rule(
+        "nat",
+        "POSTROUTING",
+        &format!("-s {ip_range} -d {ip_range} -m conntrack ! --ctstate DNAT -j ACCEPT"),
+        true,
+        false,
+    );
+}
+
+/// A gateway bridge's FORWARD rules (Nova's `get_gateway_rules`): with
+/// `forward_bridge_interface = all` anything in or out of the bridge,
+/// otherwise only to and from the listed interfaces and within the bridge,
+/// the rest dropped with `drop_action`.
+pub fn gateway_rules(
+    m: &mut IptablesManager,
+    bridge: &str,
+    forward_bridge_interface: &[String],
+    drop_action: &str,
+) {
+    let mut rules = Vec::new();
+    if forward_bridge_interface.iter().any(|i| i == "all") {
+        rules.push(format!("-i {bridge} -j ACCEPT"));
+        rules.push(format!("-o {bridge} -j ACCEPT"));
+    } else {
+        for iface in forward_bridge_interface.iter().filter(|i| !i.is_empty()) {
+            rules.push(format!("-i {bridge} -o {iface} -j ACCEPT"));
+            rules.push(format!("-i {iface} -o {bridge} -j ACCEPT"));
+        }
+        rules.push(format!("-i {bridge} -o {bridge} -j ACCEPT"));
+        rules.push(format!("-i {bridge} -j {drop_action}"));
+        rules.push(format!("-o {bridge} -j {drop_action}"));
+    }
+    for r in rules {
+        m.add_rule("filter", "FORWARD", &r, true, false);
+    }
+}
+
+/// DHCP and DNS to the network's dnsmasq, and the DHCP replies' checksum
+/// filled in (Nova's `_add_dnsmasq_accept_rules` and `_add_dhcp_mangle_rule`).
+pub fn dnsmasq_rules(m: &mut IptablesManager, dev: &str) {
+    for port in [67, 53] {
+        for proto in ["udp", "tcp"] {
+            m.add_rule(
+                "filter",
+                "INPUT",
+                &format!("-i {dev} -p {proto} -m {proto} --dport {port} -j ACCEPT"),
+                true,
+                false,
+            );
+        }
+    }
+    m.add_rule(
+        "mangle",
+        "POSTROUTING",
+        &format!("-o {dev} -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill"),
         true,
         false,
     );
@@ -400,7 +689,7 @@ COMMIT\n";
     fn nat() -> String {
         let mut m = IptablesManager::new("nova-network");
         add_snat_rule(&mut m, "10.0.0.0/24", "192.0.2.10", None);
-        metadata_forward(&mut m, "192.0.2.10", 8775);
+        metadata_forward(&mut m, "192.0.2.10", 8775, None);
         m.modify_table("nat", SAVED)
     }
 
@@ -437,7 +726,7 @@ COMMIT\n";
         let m = {
             let mut m = IptablesManager::new("nova-network");
             add_snat_rule(&mut m, "10.0.0.0/24", "192.0.2.10", None);
-            metadata_forward(&mut m, "192.0.2.10", 8775);
+            metadata_forward(&mut m, "192.0.2.10", 8775, None);
             m
         };
         assert_eq!(m.modify_table("nat", &out), out);
@@ -472,9 +761,48 @@ COMMIT\n";
             .contains("-A POSTROUTING -j nova-network-POSTROUTING"));
         // Localhost metadata is a REDIRECT.
         let mut m = IptablesManager::new("nova-network");
-        metadata_forward(&mut m, "127.0.0.1", 8775);
+        metadata_forward(&mut m, "127.0.0.1", 8775, Some("br100"));
+        assert!(m.modify_table("nat", "").contains(
+            "-A nova-network-PREROUTING -i br100 -s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8775"
+        ));
+        // Accepted on any local address, where REDIRECT sends it.
+        metadata_accept(&mut m, "127.0.0.1", 8775);
         assert!(m
-            .modify_table("nat", "")
-            .contains("-j REDIRECT --to-ports 8775"));
+            .modify_table("filter", "")
+            .contains("--dport 8775 -m addrtype --dst-type LOCAL -j ACCEPT"));
+    }
+
+    #[test]
+    fn the_shared_top_chain_comes_before_the_binarys_own() {
+        let out = IptablesManager::new("nova-network").modify_table("filter", "");
+        let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} in {out}"));
+        assert!(pos("-A FORWARD -j nova-filter-top") < pos("-A FORWARD -j nova-network-FORWARD"));
+    }
+
+    #[test]
+    fn removing_a_binary_keeps_the_others_and_drops_shared_chains_only_when_empty() {
+        // Two clouds' network binaries and an unrelated rule.
+        let mut a = IptablesManager::new("e2eaaaa-net");
+        add_snat_rule(&mut a, "10.1.0.0/24", "192.0.2.1", None);
+        let mut b = IptablesManager::new("e2ebbbb-net");
+        add_snat_rule(&mut b, "10.2.0.0/24", "192.0.2.1", None);
+        let base = "*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n[3:4] -A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE\nCOMMIT\n";
+        let with_a = a.modify_table("nat", base);
+        let both = b.modify_table("nat", &with_a);
+        let without_a = remove_binary_from_table("e2eaaaa-net", "nat", &both);
+        assert!(!without_a.contains("e2eaaaa-net"), "{without_a}");
+        assert!(
+            without_a.contains("-A nova-postrouting-bottom -j e2ebbbb-net-snat"),
+            "{without_a}"
+        );
+        assert!(
+            without_a.contains(":nova-postrouting-bottom"),
+            "{without_a}"
+        );
+        assert!(without_a.contains("[3:4] -A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE"));
+        // The last one out takes the shared chain with it: back to the start.
+        let none = remove_binary_from_table("e2ebbbb-net", "nat", &without_a);
+        assert!(!none.contains("nova-"), "{none}");
+        assert_eq!(none, base);
     }
 }

@@ -11,8 +11,9 @@
 //! - [`dnsmasq`]: one dnsmasq per network with static leases (`restart_dhcp`).
 //! - [`iptables`]: the iptables manager (wrapped `<binary>-*` chains, the
 //!   shared `nova-filter-top`/`nova-postrouting-bottom`, applied atomically with
-//!   iptables-save/restore) and Nova's SNAT and metadata rules. nova-network
-//!   does not apply it yet.
+//!   iptables-save/restore under a host-wide lock) and Nova's SNAT, metadata,
+//!   gateway and dnsmasq rules; nova-network applies its own at start and
+//!   after each change.
 
 pub mod bridge;
 pub mod dnsmasq;

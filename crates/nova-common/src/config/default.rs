@@ -103,6 +103,20 @@ config_section! {
         /// Seconds between the conductor's purges of expired console tokens
         /// (Nova runs its cleanup with the deleted-instance periodic task).
         instance_delete_interval: u64 = "300", at_least(0);
+        /// Public IP of the network host: the source of the fixed ranges' SNAT. Defaults to `my_ip`.
+        routing_source_ip: String = "$my_ip", string();
+        /// Interface the fixed ranges are SNATed out of (and floating IPs live on).
+        public_interface: String = "eth0", string();
+        /// Destinations the fixed ranges reach without SNAT.
+        dmz_cidr: Vec<String> = "", list();
+        /// Address of the metadata service that 169.254.169.254:80 is forwarded to. Defaults to `my_ip`.
+        metadata_host: String = "$my_ip", string();
+        /// Port of the metadata service that 169.254.169.254:80 is forwarded to.
+        metadata_port: u16 = "8775", port();
+        /// Interfaces a network bridge may forward to (`all`: any).
+        forward_bridge_interface: Vec<String> = "all", list();
+        /// What the network bridges' filtering rules do with traffic they do not accept.
+        iptables_drop_action: String = "DROP", string();
         /// How nova-compute enforces security groups on a hypervisor with host networking:
         /// per-instance iptables chains, or nothing.
         firewall_driver: String = "nova.virt.libvirt.firewall.IptablesFirewallDriver", choice(&["nova.virt.libvirt.firewall.IptablesFirewallDriver", "nova.virt.firewall.NoopFirewallDriver"]);
@@ -127,6 +141,12 @@ impl DefaultSection {
         }
         if self.my_ip.is_empty() {
             self.my_ip = detect_my_ip();
+        }
+        if self.routing_source_ip.is_empty() {
+            self.routing_source_ip = self.my_ip.clone();
+        }
+        if self.metadata_host.is_empty() {
+            self.metadata_host = self.my_ip.clone();
         }
         parse_transport_url(&self.transport_url)
             .map_err(|reason| r.invalid(Self::OPTS, "transport_url", reason))?;
