@@ -171,6 +171,18 @@ fn filter_rules() -> String {
     sh(&["iptables-save", "-t", "filter"]).1
 }
 
+/// The instance chain the host's `local` chain sends `ip` to.
+fn instance_chain(binary: &str, ip: &str) -> String {
+    let prefix = format!("-A {binary}-local -d {ip}/32 -j ");
+    let rules = filter_rules();
+    rules
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no jump for {ip} in\n{rules}"))
+        .trim()
+        .to_string()
+}
+
 async fn console(cloud: &Cloud, id: &str) -> String {
     let (_, b) = cloud
         .req(
@@ -353,6 +365,66 @@ async fn security_group_rules_apply_to_a_running_guest() {
         )
         .await;
     assert_eq!(s, 202);
+
+    // A rule from a source group admits each member's address, kept up to
+    // date as members come and go (nova-network's members refresh).
+    let chain = instance_chain(&c, &ip);
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/os-security-group-rules",
+            &cloud.admin,
+            Some(json!({"security_group_rule": {"parent_group_id": default, "group_id": default,
+                                               "ip_protocol": "tcp", "from_port": 22, "to_port": 22}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let from_member =
+        |addr: &str| format!("-A {chain} -s {addr}/32 -p tcp -m tcp --dport 22 -j ACCEPT");
+    cloud
+        .wait_for("the member's own address admitted", 60, || async {
+            filter_rules().contains(&from_member(&ip)).then_some(())
+        })
+        .await;
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.admin,
+            Some(json!({"server": {"name": "fw-2", "imageRef": image, "flavorRef": "guest"}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id2 = b["server"]["id"].as_str().unwrap().to_string();
+    let ip2: String = cloud
+        .wait_for("fw-2's address", 120, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id2}"), &cloud.admin).await;
+            assert_ne!(b["server"]["status"], "ERROR", "{b}");
+            b["server"]["addresses"]["private"][0]["addr"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .await;
+    cloud
+        .wait_for("the new member admitted into fw-1's chain", 60, || async {
+            filter_rules().contains(&from_member(&ip2)).then_some(())
+        })
+        .await;
+    let (s, _) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{id2}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("the gone member removed from fw-1's chain", 120, || async {
+            let rules = filter_rules();
+            (!rules.contains(&from_member(&ip2)) && rules.contains(&from_member(&ip))).then_some(())
+        })
+        .await;
 
     // Deleting the guest removes its chain and its jump.
     let (s, _) = cloud
