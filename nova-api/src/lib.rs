@@ -43,6 +43,7 @@ pub struct AppState {
     /// Instances, quota, zones: Nova's `compute.api.API`.
     pub compute_api: compute::api::API,
     pub keypair_api: compute::api::KeypairAPI,
+    pub security_group_api: compute::api::SecurityGroupAPI,
     /// Plain reads and admin writes that Nova's API does on objects directly.
     pub conductor: conductor::Client,
     pub auth: layers::auth::AuthStrategy,
@@ -66,6 +67,10 @@ impl AppState {
         );
         AppState {
             keypair_api: compute::api::KeypairAPI::new(cfg.clone(), conductor.clone()),
+            security_group_api: compute::api::SecurityGroupAPI::new(
+                conductor.clone(),
+                nova_rpc::compute::Client::new(transport.clone()),
+            ),
             compute_api,
             conductor,
             auth,

@@ -320,7 +320,11 @@ impl MetadataState {
             key,
             user_data,
             meta: inst.metadata.clone(),
-            security_groups: self.app.compute_api.security_group_names(&inst),
+            security_groups: self
+                .app
+                .compute_api
+                .security_group_names(ctx, &inst)
+                .await?,
             address: address.map(str::to_string),
             network_info: inst.network_info.clone(),
             password,

@@ -129,6 +129,11 @@ config_section! {
         default_floating_pool: String = "nova", string();
         /// Give every new instance a floating IP from the default pool.
         auto_assign_floating_ip: bool = "false", boolean();
+        /// How nova-compute enforces security groups on a hypervisor with host networking:
+        /// per-instance iptables chains, or nothing.
+        firewall_driver: String = "nova.virt.libvirt.firewall.IptablesFirewallDriver", choice(&["nova.virt.libvirt.firewall.IptablesFirewallDriver", "nova.virt.firewall.NoopFirewallDriver"]);
+        /// Whether instances accept all traffic from their own networks (the fixed range).
+        allow_same_net_traffic: bool = "true", boolean();
     }
 }
 

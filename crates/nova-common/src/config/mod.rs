@@ -307,6 +307,15 @@ mod tests {
         ("quota", "key_pairs", "100"),
         ("quota", "server_groups", "10"),
         ("quota", "server_group_members", "10"),
+        ("quota", "security_groups", "10"),
+        ("quota", "security_group_rules", "20"),
+        // Newton: None, which the libvirt driver reads as its iptables driver.
+        (
+            "DEFAULT",
+            "firewall_driver",
+            "nova.virt.libvirt.firewall.IptablesFirewallDriver",
+        ),
+        ("DEFAULT", "allow_same_net_traffic", "true"),
     ];
 
     #[test]

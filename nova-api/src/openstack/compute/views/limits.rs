@@ -26,8 +26,8 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
     // nova-network's limits, shown before 2.36.
     if !v.at_least(36) {
         for (k, val) in [
-            ("maxSecurityGroups", 10),
-            ("maxSecurityGroupRules", 20),
+            ("maxSecurityGroups", get("security_groups")),
+            ("maxSecurityGroupRules", get("security_group_rules")),
             ("maxTotalFloatingIps", 10),
             ("totalSecurityGroupsUsed", 0),
             ("totalFloatingIpsUsed", 0),
