@@ -8,11 +8,15 @@
 //!   fault, request log, size limit, auth, context, microversion) that each
 //!   API composes into its own stack.
 //!
-//! The metadata (`metadata`) and EC2 (`ec2`) APIs are not in this build:
-//! naming them in `enabled_apis` logs a warning and starts nothing for them.
+//! - [`ec2`]: the EC2 API (`ec2`), the AWS Query protocol over the same
+//!   compute API, signatures checked by Keystone.
+//!
+//! The metadata API (`metadata`) is not in this build: naming it in
+//! `enabled_apis` logs a warning and starts nothing for it.
 
 mod availability_zones;
 pub mod compute;
+pub mod ec2;
 mod error;
 pub mod layers;
 pub mod openstack;
@@ -117,7 +121,8 @@ impl Api {
     pub fn app(self, state: &AppState) -> Option<Router> {
         match self {
             Api::OsapiCompute => Some(openstack::compute::app(state.clone())),
-            Api::Metadata | Api::Ec2 => None,
+            Api::Ec2 => Some(ec2::app(state.clone())),
+            Api::Metadata => None,
         }
     }
 }
@@ -130,7 +135,7 @@ pub fn enabled_apis(cfg: &NovaConfig) -> Vec<Api> {
     for name in &cfg.default.enabled_apis {
         match Api::from_name(name) {
             Some(api) if apis.contains(&api) => {}
-            Some(api) if matches!(api, Api::Metadata | Api::Ec2) => warn!(
+            Some(api) if matches!(api, Api::Metadata) => warn!(
                 "[DEFAULT] enabled_apis lists {name}, but the {name} API is not available in this build of nova-api; not listening on {}",
                 api.listen_addr(cfg)
             ),
@@ -230,7 +235,7 @@ mod tests {
         let state = test_state(&cfg, &transport);
         assert!(Api::OsapiCompute.app(&state).is_some());
         assert!(Api::Metadata.app(&state).is_none());
-        assert!(Api::Ec2.app(&state).is_none());
+        assert!(Api::Ec2.app(&state).is_some());
         transport.close().await;
     }
 
@@ -242,7 +247,7 @@ mod tests {
             "[DEFAULT]\nenabled_apis = ec2, bogus, osapi_compute, osapi_compute\n",
         )
         .expect("cfg");
-        assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute]);
+        assert_eq!(enabled_apis(&cfg), [Api::Ec2, Api::OsapiCompute]);
         let cfg = NovaConfig::parse_text("[DEFAULT]\nenabled_apis = metadata\n").expect("cfg");
         assert!(enabled_apis(&cfg).is_empty());
         assert_eq!(Api::Metadata.listen_addr(&cfg), "0.0.0.0:8775");

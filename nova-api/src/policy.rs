@@ -168,6 +168,18 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-availability-zone:detail",
         "rule:admin_api",
     ),
+    (
+        "os_compute_api:server-metadata:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:delete",
+        "rule:project_member_or_admin",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
