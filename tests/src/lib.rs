@@ -77,6 +77,8 @@ pub struct Cloud {
     pub demo_project: String,
     pub dir: PathBuf,
     pub api: String,
+    /// The EC2 API's endpoint (`http://127.0.0.1:<port>`; `enabled_apis` has `ec2`).
+    pub ec2: String,
     pub glance: String,
     pub image_id: String,
     pub db: String,
@@ -180,6 +182,7 @@ impl Cloud {
 
         let gport = free_port();
         let api_port = free_port();
+        let ec2_port = free_port();
         let glance = format!("http://127.0.0.1:{gport}");
         let http = reqwest::Client::new();
         // Keystone first (the services' users must exist before Glance validates tokens).
@@ -247,6 +250,7 @@ impl Cloud {
                 "[DEFAULT]\nhost = e2e-ctl-{id}\nstate_path = {state}\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
                  report_interval = 1\nservice_down_time = 6\ndebug = {debug}\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
+                 enabled_apis = osapi_compute,ec2\nec2_listen = 127.0.0.1\nec2_listen_port = {ec2_port}\n\
                  compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
                  instance_name_template = {prefix}-%08x\n\
                  {auth}\
@@ -307,6 +311,7 @@ impl Cloud {
             admin_project,
             demo_project,
             api: format!("http://127.0.0.1:{api_port}/v2.1"),
+            ec2: format!("http://127.0.0.1:{ec2_port}"),
             glance,
             image_id,
             db,
