@@ -98,3 +98,95 @@ pub fn app(state: AppState) -> Router {
         )
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The stack over HTTP with noauth2, on actions that need no RPC.
+
+    use super::*;
+    use axum::body::Body as HttpBody;
+    use axum::http::{Request, StatusCode};
+    use nova_common::NovaConfig;
+    use tower::ServiceExt;
+
+    async fn call(req: Request<HttpBody>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let cfg = NovaConfig::parse_text(
+            "[api]\nauth_strategy = noauth2\n[DEFAULT]\nec2_host = ec2.example\n",
+        )
+        .expect("cfg");
+        let transport = nova_rpc::Transport::start(&cfg, "test").expect("transport");
+        let resp = app(crate::test_state(&cfg, &transport))
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        transport.close().await;
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("body");
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).to_string(),
+        )
+    }
+
+    const SIGNED: &str = "AWSAccessKeyId=demo%3Ademo&SignatureVersion=2&SignatureMethod=HmacSHA256\
+                          &Timestamp=2026-12-04T06%3A00%3A00Z&Signature=x";
+
+    #[tokio::test]
+    async fn query_protocol_over_get_and_post() {
+        let uri = format!("/?Action=DescribeRegions&Version=2014-10-01&{SIGNED}");
+        let (s, h, b) = call(Request::get(uri).body(HttpBody::empty()).expect("req")).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(h["content-type"], "text/xml");
+        assert!(b.contains("<DescribeRegionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2014-10-01/\"><requestId>req-"), "{b}");
+        assert!(b.contains("<regionInfo><item><regionName>nova</regionName><regionEndpoint>http://ec2.example:8773/</regionEndpoint>"), "{b}");
+        let form =
+            format!("Action=DescribeRegions&Version=2016-11-15&RegionName.1=nowhere&{SIGNED}");
+        let req = Request::post("/")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(HttpBody::from(form))
+            .expect("req");
+        let (s, _, b) = call(req).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert!(
+            b.contains("2016-11-15") && b.contains("<regionInfo></regionInfo>"),
+            "{b}"
+        );
+    }
+
+    #[tokio::test]
+    async fn client_mistakes_are_ec2_errors_with_request_ids() {
+        let err = |b: &str, code: &str| {
+            assert!(
+                b.starts_with("<?xml version=\"1.0\"?>\n<Response><Errors><Error><Code>"),
+                "{b}"
+            );
+            assert!(b.contains(&format!("<Code>{code}</Code>")), "{b}");
+            assert!(b.contains("<RequestID>req-"), "{b}");
+        };
+        let get = |q: String| Request::get(q).body(HttpBody::empty()).expect("req");
+        let (s, h, b) = call(get(format!("/?Action=RunAway&Version=2016-11-15&{SIGNED}"))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        err(&b, "InvalidAction");
+        assert!(h.get("x-openstack-request-id").is_some());
+        let (s, _, b) = call(get(format!("/?Action=DescribeRegions&{SIGNED}"))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        err(&b, "MissingParameter");
+        let (s, _, b) = call(get("/?Action=DescribeRegions&Version=2016-11-15".into())).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        err(&b, "MissingAuthenticationToken");
+        let (s, _, b) = call(get(format!("/?Action=DescribeRegions&Version=2016-11-15&Filter.1.Name=bogus&Filter.1.Value.1=x&{SIGNED}"))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        err(&b, "InvalidParameterValue");
+        let req = Request::post("/")
+            .header("content-length", "99999999")
+            .body(HttpBody::empty())
+            .expect("req");
+        let (s, _, b) = call(req).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        err(&b, "RequestEntityTooLarge");
+    }
+}
