@@ -367,6 +367,9 @@ async fn ec2_ids_of(
     ctx: &RequestContext,
     insts: &[Instance],
 ) -> Result<Vec<String>, Ec2Error> {
+    if insts.is_empty() {
+        return Ok(vec![]);
+    }
     let ids = state
         .conductor
         .ec2_instance_create(ctx, insts.iter().map(|i| i.uuid).collect())
