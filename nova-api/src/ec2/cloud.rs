@@ -95,6 +95,21 @@ fn unknown_filter(f: &Filter) -> Ec2Error {
     )
 }
 
+/// The most ids one request may name (each is looked up on its own).
+const MAX_IDS_PER_REQUEST: usize = 1000;
+
+/// `<name>.N` ids, at most [`MAX_IDS_PER_REQUEST`].
+fn id_list(p: &Params, name: &str) -> Result<Vec<String>, Ec2Error> {
+    let ids = p.list(name);
+    if ids.len() > MAX_IDS_PER_REQUEST {
+        return Err(Ec2Error::new(
+            "InvalidParameterValue",
+            format!("At most {MAX_IDS_PER_REQUEST} values of {name} are accepted"),
+        ));
+    }
+    Ok(ids)
+}
+
 /// A page of `items` from `offset` (`NextToken`), and the token of the next one.
 fn paginate<T>(items: Vec<T>, limit: Option<usize>, offset: usize) -> (Vec<T>, Option<String>) {
     let total = items.len();
@@ -684,7 +699,7 @@ async fn describe_instances(state: &AppState, ctx: &RequestContext, p: &Params) 
     state
         .policy
         .authorize("os_compute_api:servers:detail", ctx, &Target::own(ctx))?;
-    let ids = p.list("InstanceId");
+    let ids = id_list(p, "InstanceId")?;
     let (limit, offset) = p.page(5, 1000)?;
     if !ids.is_empty() && limit.is_some() {
         return Err(Ec2Error::new(
@@ -721,7 +736,7 @@ async fn describe_instance_status(state: &AppState, ctx: &RequestContext, p: &Pa
     state
         .policy
         .authorize("os_compute_api:servers:detail", ctx, &Target::own(ctx))?;
-    let ids = p.list("InstanceId");
+    let ids = id_list(p, "InstanceId")?;
     let include_all = p.boolean("IncludeAllInstances")?.unwrap_or(false);
     let (limit, offset) = p.page(5, 1000)?;
     let filters = p.filters()?;
@@ -964,7 +979,7 @@ enum Change {
 /// Terminate, Stop, Start, Reboot: every id must name an instance of the
 /// caller's before any is acted on.
 async fn change_instances(state: &AppState, ctx: &RequestContext, p: &Params, change: Change) -> R {
-    let ids = p.list("InstanceId");
+    let ids = id_list(p, "InstanceId")?;
     if ids.is_empty() {
         return Err(Ec2Error::missing_parameter("InstanceId"));
     }
@@ -1145,7 +1160,7 @@ fn format_image(img: &GlanceImage, ids: &HashMap<String, String>) -> X {
 }
 
 async fn describe_images(state: &AppState, ctx: &RequestContext, p: &Params) -> R {
-    let wanted = p.list("ImageId");
+    let wanted = id_list(p, "ImageId")?;
     let mut wanted_uuids = vec![];
     for id in &wanted {
         wanted_uuids.push((id.clone(), image_uuid_by_ec2_id(state, ctx, id).await?));
@@ -1235,6 +1250,9 @@ async fn create_image(state: &AppState, ctx: &RequestContext, p: &Params) -> R {
         ctx,
         &Target::project(&inst.project_id),
     )?;
+    // Deliberate deviation: Liberty stopped a running instance around the
+    // snapshot unless NoReboot; here the compute host snapshots it as it is
+    // (its driver quiesces what it must), whatever NoReboot says.
     let mut props = BTreeMap::new();
     if let Some(d) = p.get("Description").filter(|d| !d.is_empty()) {
         props.insert("description".to_string(), d.to_string());
@@ -1448,7 +1466,7 @@ async fn tagged_instances(
     p: &Params,
     rule: &str,
 ) -> Result<Vec<Instance>, Ec2Error> {
-    let ids = p.list("ResourceId");
+    let ids = id_list(p, "ResourceId")?;
     if ids.is_empty() {
         return Err(Ec2Error::missing_parameter("ResourceId"));
     }
