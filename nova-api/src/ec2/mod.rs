@@ -12,7 +12,7 @@
 //!
 //! - [`apirequest`]: arguments and XML; [`faults`]: EC2 errors and their layer;
 //! - [`auth`]: signatures (Keystone `ec2tokens`); [`ec2utils`]: ids and states;
-//! - [`cloud`]: one function per action (Nova's `CloudController`).
+//! - [`cloud`]: the dispatch and one function per action (Nova's `CloudController`), by concern in `cloud/`.
 
 pub mod apirequest;
 pub mod auth;
