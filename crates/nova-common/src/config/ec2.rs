@@ -42,3 +42,23 @@ impl Ec2Section {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::NovaConfig;
+
+    #[test]
+    fn ec2_host_follows_my_ip() {
+        let c = NovaConfig::parse_text("").expect("defaults");
+        assert_eq!(c.ec2.ec2_host, c.default.my_ip);
+        assert_eq!(c.ec2.ec2_timestamp_expiry, 300);
+        assert_eq!(c.ec2.default_flavor, "m1.small");
+        let c = NovaConfig::parse_text("[DEFAULT]\nmy_ip = 192.0.2.7\nregion_list = a=h1, b=h2\n")
+            .expect("cfg");
+        assert_eq!(c.ec2.ec2_host, "192.0.2.7");
+        assert_eq!(c.ec2.region_list, ["a=h1", "b=h2"]);
+        let c = NovaConfig::parse_text("[DEFAULT]\nec2_host = ec2.example\n").expect("cfg");
+        assert_eq!(c.ec2.ec2_host, "ec2.example");
+        assert!(NovaConfig::parse_text("[DEFAULT]\nec2_scheme = ftp\n").is_err());
+    }
+}
