@@ -156,6 +156,7 @@ def full():
         KeyName="ec2key",
         UserData=user_data,
         Placement={"AvailabilityZone": "nova"},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "role", "Value": "web"}]}],
     )
     ids = [i["InstanceId"] for i in run["Instances"]]
     assert len(ids) == 2 and all(re.fullmatch(r"i-[0-9a-f]{8}", i) for i in ids), run
@@ -196,7 +197,7 @@ def full():
     found = [i["InstanceId"] for r in by_name["Reservations"] for i in r["Instances"]]
     assert found == [ids[0]], by_name
     tags0 = {t["Key"]: t["Value"] for t in by_name["Reservations"][0]["Instances"][0]["Tags"]}
-    assert tags0 == {"Name": "web1", "env": "test"}, tags0
+    assert tags0 == {"Name": "web1", "env": "test", "role": "web"}, tags0
     running = ec2.describe_instances(
         Filters=[
             {"Name": "instance-state-name", "Values": ["running"]},
@@ -210,8 +211,13 @@ def full():
     assert sorted((t["Key"], t["Value"], t["ResourceType"]) for t in tags) == [
         ("Name", "web1", "instance"),
         ("env", "test", "instance"),
+        ("role", "web", "instance"),
     ], tags
     ec2.delete_tags(Resources=[ids[1]], Tags=[{"Key": "env"}])
+    ec2.delete_tags(Resources=[ids[1]], Tags=[{"Key": "role", "Value": "not-web"}])  # value differs: kept
+    left = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [ids[1]]}])["Tags"]
+    assert [(t["Key"], t["Value"]) for t in left] == [("role", "web")], left
+    ec2.delete_tags(Resources=[ids[1]])  # no Tag: all of them
     assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [ids[1]]}])["Tags"] == []
     # Pagination with NextToken, as boto3's paginator drives it.
     ec2.create_tags(Resources=[ids[1]], Tags=[{"Key": f"k{n}", "Value": str(n)} for n in range(6)])
@@ -314,6 +320,14 @@ def full():
     expect_error("InvalidParameterValue", unchecked.run_instances, ImageId=ami, MinCount="many", MaxCount=1)
     expect_error("MissingParameter", unchecked.run_instances, MinCount=1, MaxCount=1)
     expect_error("UnsupportedOperation", ec2.describe_volumes)
+    expect_error(
+        "InvalidParameterValue",
+        ec2.run_instances,
+        ImageId=ami,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "a", "Value": "b"}]}],
+    )
     status, body = sigv2_request({"Action": "NoSuchAction"})
     assert (status, error_code(body)) == (400, "InvalidAction"), (status, body)
 

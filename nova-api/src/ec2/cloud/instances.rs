@@ -615,7 +615,7 @@ pub(super) async fn run_instances(state: &AppState, ctx: &RequestContext, p: &Pa
                     .get("KeyName")
                     .filter(|k| !k.is_empty())
                     .map(str::to_string),
-                metadata: BTreeMap::new(),
+                metadata: instance_tag_specifications(p)?,
                 requested_networks: RequestedNetworks::Auto,
                 user_data,
                 availability_zone,

@@ -54,6 +54,32 @@ pub(super) fn tags(p: &Params) -> Result<Vec<(String, Option<String>)>, Ec2Error
     Ok(out)
 }
 
+/// RunInstances' `TagSpecification.N` for instances: the new servers' metadata.
+pub(super) fn instance_tag_specifications(
+    p: &Params,
+) -> Result<BTreeMap<String, String>, Ec2Error> {
+    let mut out = BTreeMap::new();
+    for spec in p.structs("TagSpecification") {
+        match spec.get("ResourceType").map(String::as_str) {
+            Some("instance") => {}
+            other => {
+                return Err(Ec2Error::new(
+                    "InvalidParameterValue",
+                    format!(
+                        "TagSpecification for resource type '{}' is not supported: only 'instance'",
+                        other.unwrap_or_default()
+                    ),
+                ))
+            }
+        }
+        let fields: Vec<(String, String)> = spec.into_iter().collect();
+        for (k, v) in tags(&Params::from_request(&fields))? {
+            out.insert(k, v.unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
 pub(super) async fn create_tags(state: &AppState, ctx: &RequestContext, p: &Params) -> R {
     let tags = tags(p)?;
     if tags.is_empty() {
