@@ -9,12 +9,12 @@
 //!   API composes into its own stack.
 //!
 //! - [`metadata`]: the metadata service (`metadata`, 8775) guests read.
-//!
-//! The EC2 (`ec2`) API is not in this build: naming it in `enabled_apis`
-//! logs a warning and starts nothing for it.
+//! - [`ec2`]: the EC2 API (`ec2`, 8773), the AWS Query protocol over the same
+//!   compute API, signatures checked by Keystone.
 
 mod availability_zones;
 pub mod compute;
+pub mod ec2;
 mod error;
 pub mod layers;
 pub mod metadata;
@@ -126,7 +126,7 @@ impl Api {
         match self {
             Api::OsapiCompute => Some(openstack::compute::app(state.clone())),
             Api::Metadata => Some(metadata::app(state.clone())),
-            Api::Ec2 => None,
+            Api::Ec2 => Some(ec2::app(state.clone())),
         }
     }
 }
@@ -139,10 +139,6 @@ pub fn enabled_apis(cfg: &NovaConfig) -> Vec<Api> {
     for name in &cfg.default.enabled_apis {
         match Api::from_name(name) {
             Some(api) if apis.contains(&api) => {}
-            Some(api) if matches!(api, Api::Ec2) => warn!(
-                "[DEFAULT] enabled_apis lists {name}, but the {name} API is not available in this build of nova-api; not listening on {}",
-                api.listen_addr(cfg)
-            ),
             Some(api) => apis.push(api),
             None => warn!(
                 "[DEFAULT] enabled_apis includes the unknown API {name:?}; known: osapi_compute, metadata, ec2. Fix it to remove this warning."
@@ -243,19 +239,19 @@ mod tests {
         let state = test_state(&cfg, &transport);
         assert!(Api::OsapiCompute.app(&state).is_some());
         assert!(Api::Metadata.app(&state).is_some());
-        assert!(Api::Ec2.app(&state).is_none());
+        assert!(Api::Ec2.app(&state).is_some());
         transport.close().await;
     }
 
     #[test]
-    fn enabled_apis_skip_what_this_build_lacks() {
+    fn enabled_apis_skip_unknown_names_and_repeats() {
         let cfg = NovaConfig::parse_text("").expect("defaults");
         assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute, Api::Metadata]);
         let cfg = NovaConfig::parse_text(
             "[DEFAULT]\nenabled_apis = ec2, bogus, osapi_compute, osapi_compute\n",
         )
         .expect("cfg");
-        assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute]);
+        assert_eq!(enabled_apis(&cfg), [Api::Ec2, Api::OsapiCompute]);
         let cfg = NovaConfig::parse_text("[DEFAULT]\nenabled_apis = metadata\n").expect("cfg");
         assert_eq!(enabled_apis(&cfg), [Api::Metadata]);
         assert_eq!(Api::Metadata.listen_addr(&cfg), "0.0.0.0:8775");

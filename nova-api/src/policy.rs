@@ -234,6 +234,18 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:ips:index", "rule:project_reader_or_admin"),
     ("os_compute_api:ips:show", "rule:project_reader_or_admin"),
+    (
+        "os_compute_api:server-metadata:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:delete",
+        "rule:project_member_or_admin",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -196,6 +196,15 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::console_auth_token_destroy_expired { .. } => {
             refuse("console tokens are the control plane's")
         }
+
+        // --- the EC2 API's ids and a server's metadata: the API's ---
+        R::ec2_instance_create { .. }
+        | R::ec2_instance_get_by_id { .. }
+        | R::s3_image_create { .. }
+        | R::s3_image_get { .. } => refuse("EC2 ids are the API's"),
+        R::instance_metadata_update { .. } | R::instance_metadata_delete { .. } => {
+            refuse("server metadata is changed by the API")
+        }
     }
 }
 
@@ -1094,6 +1103,43 @@ mod tests {
                 Refused,
             ),
             (R::console_auth_token_destroy_expired {}, Refused, Refused),
+            (
+                R::ec2_instance_create {
+                    instance_uuids: vec![own],
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::ec2_instance_get_by_id { instance_id: 1 },
+                Refused,
+                Refused,
+            ),
+            (
+                R::s3_image_create {
+                    image_uuids: vec!["image".into()],
+                },
+                Refused,
+                Refused,
+            ),
+            (R::s3_image_get { image_id: 1 }, Refused, Refused),
+            (
+                R::instance_metadata_update {
+                    instance_uuid: own,
+                    metadata: BTreeMap::new(),
+                    delete: true,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_metadata_delete {
+                    instance_uuid: own,
+                    key: "Name".into(),
+                },
+                Refused,
+                Refused,
+            ),
             // Security groups: the rules of its own instances, nothing else.
             (
                 R::security_group_rule_get_by_instance { instance_uuid: own },

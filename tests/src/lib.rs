@@ -81,6 +81,8 @@ pub struct Cloud {
     pub api: String,
     /// The metadata service's URL (`http://127.0.0.1:<metadata_listen_port>`).
     pub metadata: String,
+    /// The EC2 API's endpoint (`http://127.0.0.1:<port>`; `enabled_apis` has `ec2`).
+    pub ec2: String,
     pub glance: String,
     pub image_id: String,
     pub db: String,
@@ -187,6 +189,7 @@ impl Cloud {
         // The metadata service: guests on this cloud's bridge reach it
         // through nova-network's REDIRECT of 169.254.169.254:80 to this port.
         let meta_port = free_port();
+        let ec2_port = free_port();
         let glance = format!("http://127.0.0.1:{gport}");
         let http = reqwest::Client::new();
         // Keystone first (the services' users must exist before Glance validates tokens).
@@ -257,6 +260,7 @@ impl Cloud {
                  report_interval = 1\nservice_down_time = 6\ndebug = {debug}\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
                  metadata_listen_port = {meta_port}\nmetadata_host = 127.0.0.1\nmetadata_port = {meta_port}\n\
+                 enabled_apis = osapi_compute,metadata,ec2\nec2_listen = 127.0.0.1\nec2_listen_port = {ec2_port}\n\
                  compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
                  instance_name_template = {prefix}-%08x\n\
                  {auth}\
@@ -318,6 +322,7 @@ impl Cloud {
             demo_project,
             api: format!("http://127.0.0.1:{api_port}/v2.1"),
             metadata: format!("http://127.0.0.1:{meta_port}"),
+            ec2: format!("http://127.0.0.1:{ec2_port}"),
             glance,
             image_id,
             db,

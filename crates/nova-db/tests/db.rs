@@ -818,3 +818,91 @@ async fn floating_ips_are_allocated_within_quota_and_forward_to_one_fixed_ip() {
     ));
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn ec2_ids_are_stable_concurrent_and_never_reused() {
+    let t = fresh().await;
+    let db = &t.db;
+    let (a, b) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    // Many callers at once for the same uuids: one id each, whoever wins.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            let uuids = vec![a.clone(), b.clone(), a.clone()];
+            tokio::spawn(async move { db.ec2_instance_create(&uuids).await.unwrap() })
+        })
+        .collect();
+    let mut seen = vec![];
+    for r in racers {
+        seen.push(r.await.unwrap());
+    }
+    assert!(seen.iter().all(|s| s == &seen[0]), "{seen:?}");
+    let ids = &seen[0];
+    assert_eq!(ids[0], ids[2]);
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        db.ec2_instance_get_by_id(ids[1]).await.unwrap().as_deref(),
+        Some(b.as_str())
+    );
+    assert_eq!(db.ec2_instance_get_by_id(0).await.unwrap(), None);
+    assert_eq!(db.ec2_instance_get_by_id(i64::MAX).await.unwrap(), None);
+    // A new uuid never gets an id handed out before.
+    let c = db
+        .ec2_instance_create(&[Uuid::new_v4().to_string()])
+        .await
+        .unwrap();
+    assert!(c[0] > ids[0].max(ids[1]));
+    // Images have their own sequence.
+    let img = db.s3_image_create(&["glance-1".into()]).await.unwrap();
+    assert_eq!(db.s3_image_create(&["glance-1".into()]).await.unwrap(), img);
+    assert_eq!(
+        db.s3_image_get(img[0]).await.unwrap().as_deref(),
+        Some("glance-1")
+    );
+    assert!(db.s3_image_create(&[]).await.unwrap().is_empty());
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn instance_metadata_updates_and_deletes() {
+    let t = fresh().await;
+    let db = &t.db;
+    let inst = new_instance(db, "p1").await;
+    let m = db
+        .instance_metadata_update(
+            inst.uuid,
+            &[("Name".to_string(), "web".to_string())].into(),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m["Name"], "web");
+    let m = db
+        .instance_metadata_update(
+            inst.uuid,
+            &[("Name".to_string(), "db".to_string())].into(),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!((m.len(), m["Name"].as_str()), (2, "db"));
+    db.instance_metadata_delete(inst.uuid, "k").await.unwrap();
+    let got = db.instance_get_by_uuid(inst.uuid, false).await.unwrap();
+    assert_eq!(
+        got.metadata,
+        [("Name".to_string(), "db".to_string())].into()
+    );
+    let m = db
+        .instance_metadata_update(inst.uuid, &Default::default(), true)
+        .await
+        .unwrap();
+    assert!(m.is_empty());
+    db.instance_destroy(inst.uuid).await.unwrap();
+    assert!(matches!(
+        db.instance_metadata_update(inst.uuid, &Default::default(), false)
+            .await,
+        Err(NovaError::InstanceNotFound { .. })
+    ));
+    t.drop_db().await;
+}

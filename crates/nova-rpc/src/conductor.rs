@@ -154,4 +154,22 @@ crate::rpc_api! {
         call fn security_group_default_rule_get(rule_id: i64) -> SecurityGroupDefaultRule;
         call fn security_group_default_rule_destroy(rule_id: i64) -> ();
     }
+    /// A server's user metadata (the EC2 API's instance tags).
+    trait InstanceMetadata {
+        /// Set these keys; with `delete`, drop every other key. The metadata afterwards.
+        call fn instance_metadata_update(instance_uuid: Uuid, metadata: BTreeMap<String, String>, delete: bool) -> BTreeMap<String, String>;
+        call fn instance_metadata_delete(instance_uuid: Uuid, key: String) -> ();
+    }
+    /// The EC2 API's ids (Nova's `instance_id_mappings` and `s3_images`):
+    /// an integer per uuid, made on first reference, never reused.
+    trait Ec2Ids {
+        /// The id of each instance uuid, in order, made where missing.
+        call fn ec2_instance_create(instance_uuids: Vec<Uuid>) -> Vec<i64>;
+        /// The instance uuid of an id, or InstanceNotFound.
+        call fn ec2_instance_get_by_id(instance_id: i64) -> Uuid;
+        /// The id of each Glance image uuid, in order, made where missing.
+        call fn s3_image_create(image_uuids: Vec<String>) -> Vec<i64>;
+        /// The image uuid of an id, or ImageNotFound.
+        call fn s3_image_get(image_id: i64) -> String;
+    }
 }

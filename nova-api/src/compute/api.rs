@@ -33,6 +33,8 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+mod images;
+mod instance_metadata;
 mod keypairs;
 mod network_api;
 pub use keypairs::{fingerprint, KeypairAPI};
