@@ -26,6 +26,8 @@
 #     `httpd -p 80`; runs busybox acpid so that the ACPI power button (virsh
 #     shutdown) prints GUEST-POWEROFF and does `poweroff -f`;
 #   - prints             GUEST-INIT hostname=<hostname>
+#     (and on the VGA console, tty1, a prompt; each line typed there is
+#     printed as GUEST-TYPED <line>)
 #     (acpid and httpd are already up then: a shutdown request is honoured);
 #   - runs udhcpc on eth0 (sends hostname= as DHCP option 12 if given); on a
 #     lease the hook configures address + default route and prints
@@ -249,6 +251,19 @@ while [ ! -e /dev/input/event0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); d
 acpid -c /etc/acpi -l /var/log/acpid.log -p /run/acpid.pid || echo "GUEST-WARN acpid failed"
 httpd -p 80 -h /www || echo "GUEST-WARN httpd failed"
 ip link set lo up
+
+# The VGA console (tty1, what a VNC viewer shows): a prompt, and each line
+# typed there is repeated on the serial console as GUEST-TYPED (the console
+# test types through noVNC and reads it back with os-getConsoleOutput).
+if [ -c /dev/tty1 ]; then
+    (
+        while :; do
+            printf '%s login-less console, type a line: ' "$hn"
+            read -r line || break
+            echo "GUEST-TYPED $line" >/dev/console
+        done
+    ) </dev/tty1 >/dev/tty1 2>&1 &
+fi
 
 echo "GUEST-INIT hostname=$hn"
 

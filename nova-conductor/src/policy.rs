@@ -134,11 +134,23 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         }
         R::virtual_interface_create { .. }
         | R::fixed_ip_associate_pool { .. }
-        | R::network_deallocate_instance { .. } => {
-            refuse("addresses are nova-network's to give and take")
-        }
-        R::fixed_ip_get_by_address { .. } => {
-            refuse("a compute host finds its instances by uuid, not by another's address")
+        | R::network_deallocate_instance { .. }
+        | R::fixed_ip_get_by_address { .. }
+        | R::fixed_ip_set_reserved { .. }
+        | R::network_delete_safe { .. }
+        | R::network_set_project { .. }
+        | R::network_create_safe { .. } => refuse("addresses are nova-network's to give and take"),
+        R::floating_ip_get { .. }
+        | R::floating_ip_get_by_address { .. }
+        | R::floating_ip_get_all_by_project { .. }
+        | R::floating_ip_get_all_by_host { .. }
+        | R::floating_ip_get_by_fixed_ip_id { .. }
+        | R::floating_ip_get_pools { .. }
+        | R::floating_ip_allocate_address { .. }
+        | R::floating_ip_deallocate { .. }
+        | R::floating_ip_fixed_ip_associate { .. }
+        | R::floating_ip_disassociate { .. } => {
+            refuse("floating IPs are nova-network's to give and take")
         }
 
         // --- users' key pairs and projects' quotas: never ---
@@ -870,9 +882,99 @@ mod tests {
                 Refused,
                 Refused,
             ),
+            // nova-network's business only: refused to every compute host.
             (
                 R::fixed_ip_get_by_address {
                     address: "10.0.0.3".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::fixed_ip_set_reserved {
+                    address: "10.0.0.3".into(),
+                    reserved: true,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::network_delete_safe {
+                    network_uuid: uuid(5),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::network_set_project {
+                    network_uuid: uuid(5),
+                    project_id: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::network_create_safe {
+                    values: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::floating_ip_get { floating_ip_id: 1 }, Refused, Refused),
+            (
+                R::floating_ip_get_by_address {
+                    address: "172.24.4.1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_get_all_by_project {
+                    project_id: "p1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_get_all_by_host { host: H1.into() },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_get_by_fixed_ip_id { fixed_ip_id: 1 },
+                Refused,
+                Refused,
+            ),
+            (R::floating_ip_get_pools {}, Refused, Refused),
+            (
+                R::floating_ip_allocate_address {
+                    project_id: "p1".into(),
+                    pool: "nova".into(),
+                    auto_assigned: false,
+                    quota_limit: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_deallocate {
+                    address: "172.24.4.1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_fixed_ip_associate {
+                    floating_address: "172.24.4.1".into(),
+                    fixed_address: "10.0.0.3".into(),
+                    host: H1.into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_disassociate {
+                    address: "172.24.4.1".into(),
                 },
                 Refused,
                 Refused,

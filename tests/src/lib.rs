@@ -456,6 +456,40 @@ impl Cloud {
         self.spawn_as(name, &d.binary, &d.program, &d.extra_conf);
     }
 
+    /// Stop daemon `name` and start it again with `extra` (INI text) as one
+    /// more config file after its own, e.g. nova-network with its own
+    /// `public_interface`.
+    pub fn restart_with_conf(&mut self, name: &str, extra: &str) {
+        let file = self.dir.join(format!("{name}.extra.conf"));
+        std::fs::write(&file, extra).unwrap();
+        let pos = self.daemons.iter().position(|d| d.name == name).unwrap();
+        let mut d = self.daemons.remove(pos);
+        let _ = d.child.kill();
+        d.child.wait().unwrap();
+        let mut confs = d.extra_conf.clone();
+        if !confs.contains(&file) {
+            confs.push(file);
+        }
+        self.spawn_as(name, &d.binary, &d.program, &confs);
+    }
+
+    /// `nova-manage <args>` against this cloud's database: (success, stdout, stderr).
+    pub fn nova_manage(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(bin_path("nova-manage"))
+            .arg("--config-file")
+            .arg(&self.conf)
+            .arg("--config-file")
+            .arg(&self.controller_conf)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
     /// The iptables chain prefixes of this cloud's daemons (the names they run as).
     pub fn iptables_binaries(&self) -> Vec<String> {
         self.daemons
@@ -601,6 +635,16 @@ impl Cloud {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The process id of a running daemon.
+    pub fn pid(&self, name: &str) -> u32 {
+        self.daemons
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap()
+            .child
+            .id()
     }
 
     /// Resident memory of a running daemon, in KiB.

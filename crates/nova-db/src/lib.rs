@@ -7,6 +7,7 @@
 
 mod console_auth_tokens;
 mod flavors;
+mod floating_ips;
 mod instances;
 mod networks;
 mod quotas;

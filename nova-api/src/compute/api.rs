@@ -34,6 +34,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 mod keypairs;
+mod network_api;
 pub use keypairs::{fingerprint, KeypairAPI};
 mod security_groups;
 

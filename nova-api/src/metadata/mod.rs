@@ -193,13 +193,15 @@ impl MetadataState {
             return Ok(Some(md));
         }
         let ctx = RequestContext::admin();
-        let Some(fixed_ip) = self
+        let fixed_ip = match self
             .app
             .conductor
             .fixed_ip_get_by_address(&ctx, address.to_string())
-            .await?
-        else {
-            return Ok(None);
+            .await
+        {
+            Ok(f) => f,
+            Err(NovaError::FixedIpNotFoundForAddress { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
         let Some(instance_uuid) = fixed_ip.instance_uuid else {
             return Ok(None);

@@ -9,6 +9,7 @@
 mod compute_nodes;
 mod console_auth_tokens;
 mod flavors;
+mod floating_ips;
 mod instances;
 mod keypairs;
 mod networks;

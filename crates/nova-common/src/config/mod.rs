@@ -47,7 +47,7 @@ pub use libvirt::LibvirtSection;
 pub use opt::{OptDef, OptKind};
 pub use oslo_messaging_rabbit::RabbitSection;
 pub use oslo_policy::PolicySection;
-pub use quota::{QuotaSection, QUOTA_RESOURCES};
+pub use quota::{QuotaSection, NETWORK_QUOTAS, QUOTA_RESOURCES};
 pub(crate) use raw::Reader;
 pub use raw::{ConfigError, RawConfig};
 pub use sample::render_sample;
@@ -254,10 +254,16 @@ mod tests {
             "http://127.0.0.1:6080/vnc_auto.html",
         ),
         ("vnc", "auth_schemes", "none"),
+        ("vnc", "vencrypt_client_key", ""),
+        ("vnc", "vencrypt_client_cert", ""),
+        ("vnc", "vencrypt_ca_certs", ""),
         ("consoleauth", "token_ttl", "600"),
         ("consoleauth", "enforce_session_timeout", "false"),
         ("console", "allowed_origins", ""),
         ("DEFAULT", "web", "/usr/share/novnc"),
+        ("DEFAULT", "ssl_only", "false"),
+        ("DEFAULT", "cert", "self.pem"),
+        ("DEFAULT", "key", ""),
         ("DEFAULT", "instance_delete_interval", "300"),
         ("DEFAULT", "routing_source_ip", "$my_ip"),
         ("DEFAULT", "public_interface", "eth0"),
@@ -272,6 +278,8 @@ mod tests {
         ("api", "vendordata_jsonfile_path", ""),
         ("neutron", "service_metadata_proxy", "false"),
         ("neutron", "metadata_proxy_shared_secret", ""),
+        ("DEFAULT", "default_floating_pool", "nova"),
+        ("DEFAULT", "auto_assign_floating_ip", "false"),
         ("oslo_messaging_rabbit", "heartbeat_timeout_threshold", "60"),
         ("oslo_messaging_rabbit", "rabbit_retry_backoff", "2"),
         ("oslo_messaging_rabbit", "rabbit_interval_max", "30"),
