@@ -818,6 +818,8 @@ impl Drop for Cloud {
             .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
             .output();
         kill_dnsmasqs(&self.dir.join("state"));
+        // Guests a failed test left running on the host's libvirtd.
+        destroy_guests(&instance_name_prefix(&self.id));
         // The iptables rules and chains of this cloud's daemons (the shared
         // nova-filter-top / nova-postrouting-bottom go only when no one else
         // has rules in them).
@@ -980,6 +982,27 @@ pub fn fixed_prefix(id: &str) -> String {
 /// The run's fixed network (`nova-manage network create --fixed_range_v4`).
 pub fn fixed_range(id: &str) -> String {
     format!("{}0/24", fixed_prefix(id))
+}
+
+/// Destroy and undefine the `qemu:///system` domains named `<prefix>-*`
+/// (this cloud's `instance_name_template`): a test that fails before
+/// deleting its servers must not leave QEMU running.
+fn destroy_guests(prefix: &str) {
+    let Ok(out) = Command::new("virsh")
+        .args(["-c", "qemu:///system", "list", "--all", "--name"])
+        .output()
+    else {
+        return;
+    };
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        if name.starts_with(&format!("{prefix}-")) {
+            for action in ["destroy", "undefine"] {
+                let _ = Command::new("virsh")
+                    .args(["-c", "qemu:///system", action, name])
+                    .output();
+            }
+        }
+    }
 }
 
 /// Stop the dnsmasq processes nova-network started for this cloud: their

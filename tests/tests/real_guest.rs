@@ -129,7 +129,11 @@ async fn real_guests_boot_reboot_stop_and_delete() {
                 120,
                 || async {
                     let out = console(&cloud, id).await;
-                    (out.contains("GUEST-METADATA")).then_some(out)
+                    // The whole line: the console may be read mid-write.
+                    let done = out
+                        .find("GUEST-METADATA")
+                        .is_some_and(|at| out[at..].contains('\n'));
+                    done.then_some(out)
                 },
             )
             .await;
