@@ -156,6 +156,26 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::console_auth_token_destroy_expired { .. } => {
             refuse("console tokens are the control plane's")
         }
+
+        // --- flavor extras: changed by admins through the API ---
+        R::flavor_extra_specs_update_or_create { .. }
+        | R::flavor_extra_specs_delete { .. }
+        | R::flavor_access_get_by_flavor_id { .. }
+        | R::flavor_access_add { .. }
+        | R::flavor_access_remove { .. }
+        | R::flavor_update_description { .. } => {
+            refuse("flavors are the control plane's to list and change")
+        }
+
+        // --- server metadata and tags: the API's (a host reads them with its instance) ---
+        R::instance_metadata_update { .. }
+        | R::instance_metadata_delete { .. }
+        | R::instance_tag_get_by_instance_uuid { .. }
+        | R::instance_tag_set { .. }
+        | R::instance_tag_add { .. }
+        | R::instance_tag_delete { .. } => {
+            refuse("server metadata and tags are the API's to change")
+        }
     }
 }
 
@@ -957,6 +977,99 @@ mod tests {
                 Refused,
             ),
             (R::console_auth_token_destroy_expired {}, Refused, Refused),
+            (
+                R::flavor_extra_specs_update_or_create {
+                    flavor_id: "1".into(),
+                    extra_specs: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_extra_specs_delete {
+                    flavor_id: "1".into(),
+                    key: "k".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_access_get_by_flavor_id {
+                    flavor_id: "1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_access_add {
+                    flavor_id: "1".into(),
+                    project_id: "p".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_access_remove {
+                    flavor_id: "1".into(),
+                    project_id: "p".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_update_description {
+                    flavor_id: "1".into(),
+                    description: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_metadata_update {
+                    instance_uuid: own,
+                    metadata: Default::default(),
+                    delete: true,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_metadata_delete {
+                    instance_uuid: own,
+                    key: "k".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_get_by_instance_uuid { instance_uuid: own },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_set {
+                    instance_uuid: own,
+                    tags: vec![],
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_add {
+                    instance_uuid: own,
+                    tag: "t".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_delete {
+                    instance_uuid: own,
+                    tag: "t".into(),
+                },
+                Refused,
+                Refused,
+            ),
         ]
     }
 

@@ -155,6 +155,11 @@ nova_errors! {
     MarkerNotFound { marker } => 404, "Marker {marker} could not be found.";
     InstanceActionNotFound { request_id, instance_uuid } => 404,
         "Action for request_id {request_id} on instance {instance_uuid} not found";
+    FlavorExtraSpecsNotFound { flavor_id, extra_specs_key } => 404,
+        "Flavor {flavor_id} has no extra specs with key {extra_specs_key}.";
+    FlavorAccessNotFound { flavor_id, project_id } => 404,
+        "Flavor access not found for {flavor_id} / {project_id} combination.";
+    InstanceTagNotFound { instance_id, tag } => 404, "Instance {instance_id} has no tag '{tag}'";
 
     // --- conflicts (409) ---
     FlavorExists { name } => 409, "Flavor with name {name} already exists.";
@@ -167,6 +172,8 @@ nova_errors! {
     UnexpectedTaskStateError { instance_uuid, expected, actual } => 409,
         "Unexpected task state: expecting {expected} but the actual state is {actual}";
     InstanceIsLocked { instance_uuid } => 409, "Instance {instance_uuid} is locked";
+    FlavorAccessExists { flavor_id, project_id } => 409,
+        "Flavor access already exists for flavor {flavor_id} and project {project_id} combination.";
 
     // --- bad requests (400) and refusals (403) ---
     InvalidInput { reason } => 400, "Invalid input received: {reason}";
@@ -191,6 +198,8 @@ nova_errors! {
     NotAuthorized { reason } => 403, "Not authorized.";
     QuotaExceeded { overs, req, used, allowed } => 403,
         "Quota exceeded for {overs}: Requested {req}, but already used {used} of {allowed} {overs}";
+    /// A `QuotaError` (413); the API answers 403 as Nova's handlers do.
+    MetadataLimitExceeded { allowed } => 413, "Maximum number of metadata items exceeds {allowed}";
 
     // --- failures of a service or a backend ---
     GlanceConnectionFailed { server, reason } => 503, "Connection to glance host {server} failed: {reason}";

@@ -28,6 +28,12 @@ pub struct Flavor {
     #[serde(default)]
     pub extra_specs: BTreeMap<String, String>,
     pub created_at: Option<Timestamp>,
+    /// Microversion 2.55.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The projects a private flavor is shared with (`instance_type_projects`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<String>,
 }
 
 /// An instance fault (`instance_faults`).
@@ -138,6 +144,9 @@ pub struct Instance {
     #[serde(default)]
     pub network_info: NetworkInfo,
     pub fault: Option<InstanceFault>,
+    /// Server tags (microversion 2.26), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl Default for Instance {
@@ -188,6 +197,7 @@ impl Default for Instance {
             system_metadata: BTreeMap::new(),
             network_info: Vec::new(),
             fault: None,
+            tags: Vec::new(),
         }
     }
 }
@@ -336,6 +346,27 @@ pub struct InstanceUpdate {
     )]
     pub locked_by: Option<Option<String>>,
     pub network_info: Option<NetworkInfo>,
+    /// `PUT /servers/{id}`: the name, description and access addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub display_description: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub access_ip_v4: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub access_ip_v6: Option<Option<String>>,
     /// Compare-and-set: the update applies only if task_state is one of these.
     pub expected_task_state: Option<Vec<Option<TaskState>>>,
     /// Compare-and-set on vm_state.
@@ -356,6 +387,18 @@ pub struct InstanceFilters {
     pub changes_since: Option<Timestamp>,
     pub limit: Option<i64>,
     pub marker: Option<Uuid>,
+    /// Instances with all of these tags (microversion 2.26 filters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// ... with any of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_any: Option<Vec<String>>,
+    /// ... without all of these together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tags: Option<Vec<String>>,
+    /// ... with none of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tags_any: Option<Vec<String>>,
 }
 
 /// A service record (`services`).

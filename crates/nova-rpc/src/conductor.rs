@@ -93,4 +93,31 @@ crate::rpc_api! {
         call fn quota_destroy_all_by_project(project_id: String) -> ();
         call fn quota_usage(project_id: String) -> QuotaUsage;
     }
+    /// Flavor extra specs, access lists and descriptions (admin changes through the API).
+    trait FlavorExtras {
+        /// Add or change extra specs; all of the flavor's extra specs after.
+        call fn flavor_extra_specs_update_or_create(flavor_id: String, extra_specs: BTreeMap<String, String>) -> BTreeMap<String, String>;
+        /// Remove one, or FlavorExtraSpecsNotFound.
+        call fn flavor_extra_specs_delete(flavor_id: String, key: String) -> ();
+        /// The projects a flavor is shared with.
+        call fn flavor_access_get_by_flavor_id(flavor_id: String) -> Vec<String>;
+        /// Share it (FlavorAccessExists if it is); the projects after.
+        call fn flavor_access_add(flavor_id: String, project_id: String) -> Vec<String>;
+        /// Stop sharing it (FlavorAccessNotFound if it was not); the projects after.
+        call fn flavor_access_remove(flavor_id: String, project_id: String) -> Vec<String>;
+        call fn flavor_update_description(flavor_id: String, description: Option<String>) -> Flavor;
+    }
+    /// Server metadata and tags.
+    trait InstanceMetadata {
+        /// Set these items (and with `delete`, remove every other); the metadata after.
+        call fn instance_metadata_update(instance_uuid: Uuid, metadata: BTreeMap<String, String>, delete: bool) -> BTreeMap<String, String>;
+        /// Remove one item; whether there was one.
+        call fn instance_metadata_delete(instance_uuid: Uuid, key: String) -> bool;
+        call fn instance_tag_get_by_instance_uuid(instance_uuid: Uuid) -> Vec<String>;
+        /// Replace all of the tags; the tags after.
+        call fn instance_tag_set(instance_uuid: Uuid, tags: Vec<String>) -> Vec<String>;
+        call fn instance_tag_add(instance_uuid: Uuid, tag: String) -> ();
+        /// Remove one, or InstanceTagNotFound.
+        call fn instance_tag_delete(instance_uuid: Uuid, tag: String) -> ();
+    }
 }

@@ -33,7 +33,10 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+mod flavors;
+mod instance_extras;
 mod keypairs;
+pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
 
 /// Nova's `sanitize_hostname`.
@@ -279,6 +282,8 @@ impl API {
         if let Some(az) = &req.availability_zone {
             self.validate_availability_zone(az)?;
         }
+        self.check_metadata_quota(ctx, &project, req.metadata.len())
+            .await?;
         let flavor = &req.flavor;
         if flavor.disabled {
             return Err(NovaError::InvalidRequest {

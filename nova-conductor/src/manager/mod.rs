@@ -8,7 +8,9 @@
 
 mod compute_nodes;
 mod console_auth_tokens;
+mod flavor_extras;
 mod flavors;
+mod instance_metadata;
 mod instances;
 mod keypairs;
 mod networks;

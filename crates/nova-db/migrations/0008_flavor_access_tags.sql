@@ -1,0 +1,23 @@
+-- Flavor descriptions (microversion 2.55), flavor access for private
+-- flavors, and server tags (2.26), as Nova's databases have them.
+
+ALTER TABLE instance_types ADD COLUMN description TEXT;
+
+CREATE TABLE instance_type_projects (
+    id               SERIAL PRIMARY KEY,
+    instance_type_id INTEGER NOT NULL REFERENCES instance_types(id),
+    project_id       VARCHAR(255) NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at       TIMESTAMPTZ,
+    deleted_at       TIMESTAMPTZ,
+    deleted          INTEGER NOT NULL DEFAULT 0,
+    CONSTRAINT uniq_instance_type_projects0instance_type_id0project_id0deleted
+        UNIQUE (instance_type_id, project_id, deleted)
+);
+
+CREATE TABLE tags (
+    resource_id VARCHAR(36) NOT NULL,
+    tag         VARCHAR(80) NOT NULL,
+    PRIMARY KEY (resource_id, tag)
+);
+CREATE INDEX tags_tag_idx ON tags (tag);
