@@ -262,6 +262,17 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-flavor-access:remove_tenant_access",
         "rule:admin_api",
     ),
+    ("os_compute_api:os-aggregates:index", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:create", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:show", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:update", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:delete", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:add_host", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:remove_host", "rule:admin_api"),
+    (
+        "os_compute_api:os-aggregates:set_metadata",
+        "rule:admin_api",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -176,6 +176,16 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::instance_tag_delete { .. } => {
             refuse("server metadata and tags are the API's to change")
         }
+
+        // --- host aggregates: the control plane's ---
+        R::aggregate_get_all {}
+        | R::aggregate_get { .. }
+        | R::aggregate_create { .. }
+        | R::aggregate_update { .. }
+        | R::aggregate_delete { .. }
+        | R::aggregate_host_add { .. }
+        | R::aggregate_host_delete { .. }
+        | R::aggregate_metadata_update { .. } => refuse("aggregates are the control plane's"),
     }
 }
 
@@ -1066,6 +1076,50 @@ mod tests {
                 R::instance_tag_delete {
                     instance_uuid: own,
                     tag: "t".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::aggregate_get_all {}, Refused, Refused),
+            (R::aggregate_get { aggregate_id: 1 }, Refused, Refused),
+            (
+                R::aggregate_create {
+                    name: "a".into(),
+                    availability_zone: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::aggregate_update {
+                    aggregate_id: 1,
+                    name: None,
+                    availability_zone: Some("az".into()),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::aggregate_delete { aggregate_id: 1 }, Refused, Refused),
+            (
+                R::aggregate_host_add {
+                    aggregate_id: 1,
+                    host: H1.into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::aggregate_host_delete {
+                    aggregate_id: 1,
+                    host: H1.into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::aggregate_metadata_update {
+                    aggregate_id: 1,
+                    metadata: Default::default(),
                 },
                 Refused,
                 Refused,

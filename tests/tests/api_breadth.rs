@@ -4,7 +4,9 @@
 //! `server set --name/--property/--tag`, `server unset`, `server event
 //! list/show`; and over HTTP the faults Nova gives for bad input on each
 //! (400), other people's flavors (403/404), the `metadata_items` quota
-//! (403), the tag limit, and what microversions gate.
+//! (403), the tag limit, and what microversions gate. Host aggregates
+//! (`openstack aggregate create/add host/set/show/list/remove host/delete`)
+//! and `openstack hypervisor show` (its aggregates and uptime).
 
 #![allow(clippy::unwrap_used)]
 
@@ -865,4 +867,178 @@ async fn flavor_extras_server_set_and_events() {
     )
     .await;
     assert_eq!(s, 404);
+
+    // ===== host aggregates and hypervisor show =====
+    let host = format!("breadth-fake-{}", cloud.id);
+    cloud.osc("admin", &["aggregate", "create", "--zone", "az1", "agg1"]);
+    cloud.osc("admin", &["aggregate", "add", "host", "agg1", &host]);
+    cloud.osc(
+        "admin",
+        &["aggregate", "set", "--property", "ssd=true", "agg1"],
+    );
+    let agg = json_out(&cloud.osc("admin", &["aggregate", "show", "agg1", "-f", "json"]));
+    assert_eq!(agg["availability_zone"], "az1", "{agg}");
+    assert_eq!(agg["hosts"], json!([host]), "{agg}");
+    assert!(agg["properties"].to_string().contains("ssd"), "{agg}");
+    let list = cloud.osc("admin", &["aggregate", "list", "-f", "json"]);
+    assert!(list.contains("agg1") && list.contains("az1"), "{list}");
+    let hvs = json_out(&cloud.osc("admin", &["hypervisor", "list", "-f", "json"]));
+    let hv_id = hvs[0]["ID"].to_string();
+    let hv = json_out(&cloud.osc("admin", &["hypervisor", "show", &hv_id, "-f", "json"]));
+    assert_eq!(hv["aggregates"], json!(["agg1"]), "{hv}");
+    assert!(hv.get("load_average").is_some(), "uptime parsed: {hv}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-hypervisors/{hv_id}/uptime"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["hypervisor"]["uptime"]
+            .as_str()
+            .unwrap()
+            .contains("load average"),
+        "{b}"
+    );
+    let agg_id = agg["id"].to_string();
+    let action = format!("/os-aggregates/{agg_id}/action");
+    let (s, _, _) = call(&cloud, Method::GET, "/os-aggregates", &demo, "2.1", None).await;
+    assert_eq!(s, 403);
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-aggregates",
+        &admin,
+        "2.1",
+        Some(json!({"aggregate": {"name": "agg1"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["conflictingRequest"]["message"].as_str()),
+        (409, Some("Aggregate agg1 already exists."))
+    );
+    for body in [
+        json!({"aggregate": {"name": ""}}),
+        json!({"aggregate": {"zone": "x", "name": "y"}}),
+        json!({"name": "y"}),
+    ] {
+        let (s, _, b) = call(
+            &cloud,
+            Method::POST,
+            "/os-aggregates",
+            &admin,
+            "2.1",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(s, 400, "{body}: {b}");
+    }
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-aggregates",
+        &admin,
+        "2.38",
+        Some(json!({"aggregate": {"name": "agg2", "availability_zone": "az2"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["aggregate"].get("hosts").is_none() && b["aggregate"].get("uuid").is_none(),
+        "{b}"
+    );
+    let agg2 = b["aggregate"]["id"].to_string();
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        &format!("/os-aggregates/{agg2}/action"),
+        &admin,
+        "2.1",
+        Some(json!({"add_host": {"host": host}})),
+    )
+    .await;
+    assert_eq!(s, 409, "a host in two zones: {b}");
+    let (s, _, _) = call(
+        &cloud,
+        Method::POST,
+        &action,
+        &admin,
+        "2.1",
+        Some(json!({"add_host": {"host": host}})),
+    )
+    .await;
+    assert_eq!(s, 409, "already a member");
+    let (s, _, _) = call(
+        &cloud,
+        Method::POST,
+        &action,
+        &admin,
+        "2.1",
+        Some(json!({"add_host": {"host": "no-such-host"}})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _, _) = call(
+        &cloud,
+        Method::POST,
+        &action,
+        &admin,
+        "2.1",
+        Some(json!({"remove_host": {"host": "no-such-host"}})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _, b) = call(
+        &cloud,
+        Method::DELETE,
+        &format!("/os-aggregates/{agg_id}"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "not empty: {b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        &action,
+        &admin,
+        "2.1",
+        Some(json!({"set_metadata": {"metadata": {"ssd": null, "hdd": "no"}}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        b["aggregate"]["metadata"],
+        json!({"availability_zone": "az1", "hdd": "no"}),
+        "{b}"
+    );
+    let (s, _, b) = call(
+        &cloud,
+        Method::PUT,
+        &format!("/os-aggregates/{agg2}"),
+        &admin,
+        "2.1",
+        Some(json!({"aggregate": {"name": "agg3"}})),
+    )
+    .await;
+    assert_eq!((s, b["aggregate"]["name"].as_str()), (200, Some("agg3")));
+    let (s, _, _) = call(
+        &cloud,
+        Method::GET,
+        "/os-aggregates/999999",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    cloud.osc("admin", &["aggregate", "remove", "host", "agg1", &host]);
+    cloud.osc("admin", &["aggregate", "delete", "agg1", "agg3"]);
+    let (_, _, b) = call(&cloud, Method::GET, "/os-aggregates", &admin, "2.1", None).await;
+    assert_eq!(b, json!({"aggregates": []}));
 }

@@ -5,6 +5,7 @@
 //! Soft deletes follow Nova: a deleted row keeps its data, with `deleted`
 //! set to its own `id` and `deleted_at` stamped.
 
+mod aggregates;
 mod console_auth_tokens;
 mod flavors;
 mod instances;

@@ -877,6 +877,25 @@ pub struct QuotaUsage {
     pub ram: i64,
 }
 
+/// A host aggregate (`aggregates`, with its hosts and metadata); its
+/// availability zone is the `availability_zone` metadata item.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Aggregate {
+    pub fn availability_zone(&self) -> Option<&str> {
+        self.metadata.get("availability_zone").map(String::as_str)
+    }
+}
+
 /// Nova's `_check_num_instances_quota` arithmetic: how many instances fit: `max` if they all do, else as many as the
 /// tightest resource allows if that is at least `min`.
 pub fn allowed_instances(

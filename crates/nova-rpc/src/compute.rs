@@ -32,4 +32,6 @@ crate::rpc_api! {
     call fn get_vnc_console(instance: Instance, console_type: String) -> ConsoleConnectInfo;
     /// Whether `port` is still the guest's console port (a token's check).
     call fn validate_console_port(instance: Instance, port: i64, console_type: String) -> bool;
+    /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
+    call fn get_host_uptime() -> String;
 }

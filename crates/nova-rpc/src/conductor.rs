@@ -8,9 +8,9 @@
 //! method is unchanged, so older clients keep working.
 
 use nova_objects::{
-    ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, Instance, InstanceAction,
-    InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage,
-    Service, VirtualInterface,
+    Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, Instance,
+    InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair,
+    Network, QuotaUsage, Service, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -119,5 +119,19 @@ crate::rpc_api! {
         call fn instance_tag_add(instance_uuid: Uuid, tag: String) -> ();
         /// Remove one, or InstanceTagNotFound.
         call fn instance_tag_delete(instance_uuid: Uuid, tag: String) -> ();
+    }
+    /// Host aggregates (admins, through the API).
+    trait Aggregates {
+        call fn aggregate_get_all() -> Vec<Aggregate>;
+        call fn aggregate_get(aggregate_id: i64) -> Aggregate;
+        /// AggregateNameExists if the name is taken.
+        call fn aggregate_create(name: String, availability_zone: Option<String>) -> Aggregate;
+        call fn aggregate_update(aggregate_id: i64, name: Option<String>, availability_zone: Option<String>) -> Aggregate;
+        /// Only an aggregate without hosts (InvalidAggregateActionDelete).
+        call fn aggregate_delete(aggregate_id: i64) -> ();
+        call fn aggregate_host_add(aggregate_id: i64, host: String) -> Aggregate;
+        call fn aggregate_host_delete(aggregate_id: i64, host: String) -> Aggregate;
+        /// Set metadata items; a null value removes the item.
+        call fn aggregate_metadata_update(aggregate_id: i64, metadata: BTreeMap<String, Option<String>>) -> Aggregate;
     }
 }

@@ -33,7 +33,9 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+mod aggregates;
 mod flavors;
+mod hosts;
 mod instance_extras;
 mod keypairs;
 pub use instance_extras::MAX_TAG_COUNT;

@@ -6,6 +6,7 @@
 //! again (oslo.db's `retry_on_disconnect`); a write is not, and its caller
 //! sees `DBConnectionError` (503 at the API).
 
+mod aggregates;
 mod compute_nodes;
 mod console_auth_tokens;
 mod flavor_extras;

@@ -4,6 +4,7 @@
 //! [`compute::api`](crate::compute::api) (or the conductor for plain reads
 //! such as flavors and services) and render [`views`].
 
+pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;
 pub mod flavor_access;
@@ -91,8 +92,8 @@ fn v21_routes() -> Router<AppState> {
         .merge(server_and_flavor_extras())
 }
 
-/// Server metadata, tags and actions; `PUT /servers/{id}`; flavor extra
-/// specs, access lists and descriptions.
+/// Server metadata, tags and actions; `PUT /servers/{id}`; host
+/// aggregates; flavor extra specs, access lists and descriptions.
 fn server_and_flavor_extras() -> Router<AppState> {
     Router::new()
         .route("/servers/{id}", put(servers::update))
@@ -128,6 +129,18 @@ fn server_and_flavor_extras() -> Router<AppState> {
             "/servers/{id}/os-instance-actions/{request_id}",
             get(instance_actions::show),
         )
+        .route(
+            "/os-aggregates",
+            get(aggregates::index).post(aggregates::create),
+        )
+        .route(
+            "/os-aggregates/{id}",
+            get(aggregates::show)
+                .put(aggregates::update)
+                .delete(aggregates::delete),
+        )
+        .route("/os-aggregates/{id}/action", post(aggregates::action))
+        .route("/os-hypervisors/{id}/uptime", get(hypervisors::uptime))
         .route("/flavors/{id}", put(flavor_manage::update))
         .route("/flavors/{id}/action", post(flavor_access::action))
         .route("/flavors/{id}/os-flavor-access", get(flavor_access::index))
