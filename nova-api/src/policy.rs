@@ -246,6 +246,99 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:server-metadata:delete",
         "rule:project_member_or_admin",
     ),
+    (
+        "os_compute_api:servers:update",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:update",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:update_all",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-tags:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-tags:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-tags:update",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-tags:update_all",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-tags:delete",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-tags:delete_all",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-instance-actions:list",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-instance-actions:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-instance-actions:events",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-flavor-extra-specs:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-flavor-extra-specs:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-flavor-extra-specs:create",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-flavor-extra-specs:update",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-flavor-extra-specs:delete",
+        "rule:admin_api",
+    ),
+    ("os_compute_api:os-flavor-manage:update", "rule:admin_api"),
+    ("os_compute_api:os-flavor-access", "rule:admin_api"),
+    (
+        "os_compute_api:os-flavor-access:add_tenant_access",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-flavor-access:remove_tenant_access",
+        "rule:admin_api",
+    ),
+    ("os_compute_api:os-aggregates:index", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:create", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:show", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:update", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:delete", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:add_host", "rule:admin_api"),
+    ("os_compute_api:os-aggregates:remove_host", "rule:admin_api"),
+    (
+        "os_compute_api:os-aggregates:set_metadata",
+        "rule:admin_api",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -759,6 +759,10 @@ impl nova_rpc::compute::Manager for ComputeManager {
         self.snapshot(ctx, &instance, &image_id).await
     }
 
+    async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {
+        self.driver.get_host_uptime().await.map_err(virt_to_nova)
+    }
+
     async fn get_console_output(
         &self,
         _ctx: &RequestContext,

@@ -197,14 +197,41 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
             refuse("console tokens are the control plane's")
         }
 
+        // --- flavor extras: changed by admins through the API ---
+        R::flavor_extra_specs_update_or_create { .. }
+        | R::flavor_extra_specs_delete { .. }
+        | R::flavor_access_get_by_flavor_id { .. }
+        | R::flavor_access_add { .. }
+        | R::flavor_access_remove { .. }
+        | R::flavor_update_description { .. } => {
+            refuse("flavors are the control plane's to list and change")
+        }
+
+        // --- server metadata and tags: the API's (a host reads them with its instance) ---
+        R::instance_metadata_update { .. }
+        | R::instance_metadata_delete { .. }
+        | R::instance_tag_get_by_instance_uuid { .. }
+        | R::instance_tag_set { .. }
+        | R::instance_tag_add { .. }
+        | R::instance_tag_delete { .. } => {
+            refuse("server metadata and tags are the API's to change")
+        }
+
+        // --- host aggregates: the control plane's ---
+        R::aggregate_get_all {}
+        | R::aggregate_get { .. }
+        | R::aggregate_create { .. }
+        | R::aggregate_update { .. }
+        | R::aggregate_delete { .. }
+        | R::aggregate_host_add { .. }
+        | R::aggregate_host_delete { .. }
+        | R::aggregate_metadata_update { .. } => refuse("aggregates are the control plane's"),
+
         // --- the EC2 API's ids and a server's metadata: the API's ---
         R::ec2_instance_create { .. }
         | R::ec2_instance_get_by_id { .. }
         | R::s3_image_create { .. }
         | R::s3_image_get { .. } => refuse("EC2 ids are the API's"),
-        R::instance_metadata_update { .. } | R::instance_metadata_delete { .. } => {
-            refuse("server metadata is changed by the API")
-        }
     }
 }
 
@@ -1103,6 +1130,126 @@ mod tests {
                 Refused,
             ),
             (R::console_auth_token_destroy_expired {}, Refused, Refused),
+            (
+                R::flavor_extra_specs_update_or_create {
+                    flavor_id: "1".into(),
+                    extra_specs: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_extra_specs_delete {
+                    flavor_id: "1".into(),
+                    key: "k".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_access_get_by_flavor_id {
+                    flavor_id: "1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_access_add {
+                    flavor_id: "1".into(),
+                    project_id: "p".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_access_remove {
+                    flavor_id: "1".into(),
+                    project_id: "p".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::flavor_update_description {
+                    flavor_id: "1".into(),
+                    description: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_get_by_instance_uuid { instance_uuid: own },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_set {
+                    instance_uuid: own,
+                    tags: vec![],
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_add {
+                    instance_uuid: own,
+                    tag: "t".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_tag_delete {
+                    instance_uuid: own,
+                    tag: "t".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::aggregate_get_all {}, Refused, Refused),
+            (R::aggregate_get { aggregate_id: 1 }, Refused, Refused),
+            (
+                R::aggregate_create {
+                    name: "a".into(),
+                    availability_zone: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::aggregate_update {
+                    aggregate_id: 1,
+                    name: None,
+                    availability_zone: Some("az".into()),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::aggregate_delete { aggregate_id: 1 }, Refused, Refused),
+            (
+                R::aggregate_host_add {
+                    aggregate_id: 1,
+                    host: H1.into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::aggregate_host_delete {
+                    aggregate_id: 1,
+                    host: H1.into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::aggregate_metadata_update {
+                    aggregate_id: 1,
+                    metadata: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
             (
                 R::ec2_instance_create {
                     instance_uuids: vec![own],

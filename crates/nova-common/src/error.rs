@@ -160,6 +160,13 @@ nova_errors! {
     SecurityGroupDefaultRuleNotFound { rule_id } => 404, "Security group default rule ({rule_id}) not found.";
     InstanceActionNotFound { request_id, instance_uuid } => 404,
         "Action for request_id {request_id} on instance {instance_uuid} not found";
+    FlavorExtraSpecsNotFound { flavor_id, extra_specs_key } => 404,
+        "Flavor {flavor_id} has no extra specs with key {extra_specs_key}.";
+    FlavorAccessNotFound { flavor_id, project_id } => 404,
+        "Flavor access not found for {flavor_id} / {project_id} combination.";
+    InstanceTagNotFound { instance_id, tag } => 404, "Instance {instance_id} has no tag '{tag}'";
+    AggregateNotFound { aggregate_id } => 404, "Aggregate {aggregate_id} could not be found.";
+    AggregateHostNotFound { aggregate_id, host } => 404, "Aggregate {aggregate_id} has no host {host}.";
 
     // --- conflicts (409) ---
     FlavorExists { name } => 409, "Flavor with name {name} already exists.";
@@ -172,6 +179,10 @@ nova_errors! {
     UnexpectedTaskStateError { instance_uuid, expected, actual } => 409,
         "Unexpected task state: expecting {expected} but the actual state is {actual}";
     InstanceIsLocked { instance_uuid } => 409, "Instance {instance_uuid} is locked";
+    AggregateNameExists { aggregate_name } => 409, "Aggregate {aggregate_name} already exists.";
+    AggregateHostExists { host, aggregate_id } => 409, "Aggregate {aggregate_id} already has host {host}.";
+    FlavorAccessExists { flavor_id, project_id } => 409,
+        "Flavor access already exists for flavor {flavor_id} and project {project_id} combination.";
 
     // --- bad requests (400) and refusals (403) ---
     InvalidInput { reason } => 400, "Invalid input received: {reason}";
@@ -185,6 +196,8 @@ nova_errors! {
     /// The instance has no host yet (or is still building): nothing to ask it.
     InstanceNotReady { instance_id } => 400, "Instance {instance_id} is not ready";
     InvalidKeypair { reason } => 400, "Keypair data is invalid: {reason}";
+    /// The host's nova-compute is not reporting (Nova's subclass of ServiceUnavailable, an Invalid).
+    ComputeServiceUnavailable { host } => 400, "Compute service of {host} is unavailable at this time.";
     /// A console token that is unknown, expired or for another console.
     InvalidToken { token } => 400, "The token '{token}' is invalid or has expired";
     ConsoleTypeInvalid { console_type } => 400, "Invalid console type {console_type}";
@@ -207,6 +220,14 @@ nova_errors! {
     NotAuthorized { reason } => 403, "Not authorized.";
     QuotaExceeded { overs, req, used, allowed } => 403,
         "Quota exceeded for {overs}: Requested {req}, but already used {used} of {allowed} {overs}";
+    InvalidAggregateActionDelete { aggregate_id, reason } => 400,
+        "Cannot delete aggregate {aggregate_id}. Reason: {reason}.";
+    InvalidAggregateActionAdd { aggregate_id, reason } => 400,
+        "Cannot add host to aggregate {aggregate_id}. Reason: {reason}.";
+    InvalidAggregateActionUpdate { aggregate_id, reason } => 400,
+        "Cannot update aggregate {aggregate_id}. Reason: {reason}.";
+    /// A `QuotaError` (413); the API answers 403 as Nova's handlers do.
+    MetadataLimitExceeded { allowed } => 413, "Maximum number of metadata items exceeds {allowed}";
 
     // --- failures of a service or a backend ---
     GlanceConnectionFailed { server, reason } => 503, "Connection to glance host {server} failed: {reason}";

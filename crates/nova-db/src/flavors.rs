@@ -24,6 +24,8 @@ pub(crate) fn flavor_from_row(r: &PgRow) -> Result<Flavor, sqlx::Error> {
         is_public: r.try_get("is_public")?,
         extra_specs: BTreeMap::new(),
         created_at: r.try_get("created_at")?,
+        description: r.try_get("description")?,
+        projects: Vec::new(),
     })
 }
 
@@ -46,7 +48,187 @@ impl Db {
                 f.extra_specs.insert(k, v.unwrap_or_default());
             }
         }
+        let rows = sqlx::query(
+            "SELECT instance_type_id, project_id FROM instance_type_projects
+             WHERE instance_type_id = ANY($1) AND deleted = 0 ORDER BY id",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            let id: i32 = r.try_get(0).map_err(db_err)?;
+            let p: String = r.try_get(1).map_err(db_err)?;
+            if let Some(f) = flavors.iter_mut().find(|f| f.id == id as i64) {
+                f.projects.push(p);
+            }
+        }
         Ok(())
+    }
+
+    /// The internal id of a live flavor, locked for the rest of `tx`.
+    async fn flavor_row_id(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        flavor_id: &str,
+    ) -> Result<(i32, bool), NovaError> {
+        let row: Option<(i32, bool)> = sqlx::query_as(
+            "SELECT id, is_public FROM instance_types WHERE flavorid = $1 AND deleted = 0 FOR UPDATE",
+        )
+        .bind(flavor_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        row.ok_or_else(|| NovaError::FlavorNotFound {
+            flavor_id: flavor_id.to_string(),
+        })
+    }
+
+    /// Add or change extra specs (`flavor_extra_specs_update_or_create`); all of them after.
+    pub async fn flavor_extra_specs_update_or_create(
+        &self,
+        flavor_id: &str,
+        specs: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let (id, _) = Self::flavor_row_id(&mut tx, flavor_id).await?;
+        for (k, v) in specs {
+            let updated = sqlx::query(
+                "UPDATE instance_type_extra_specs SET value = $3, updated_at = now()
+                 WHERE instance_type_id = $1 AND key = $2 AND deleted = 0",
+            )
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if updated.rows_affected() == 0 {
+                sqlx::query(
+                    "INSERT INTO instance_type_extra_specs (instance_type_id, key, value) VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(self.flavor_get_by_flavor_id(flavor_id).await?.extra_specs)
+    }
+
+    /// Remove one extra spec (`flavor_extra_specs_delete`).
+    pub async fn flavor_extra_specs_delete(
+        &self,
+        flavor_id: &str,
+        key: &str,
+    ) -> Result<(), NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let (id, _) = Self::flavor_row_id(&mut tx, flavor_id).await?;
+        let res = sqlx::query(
+            "UPDATE instance_type_extra_specs SET deleted = id, deleted_at = now()
+             WHERE instance_type_id = $1 AND key = $2 AND deleted = 0",
+        )
+        .bind(id)
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            return Err(NovaError::FlavorExtraSpecsNotFound {
+                flavor_id: flavor_id.to_string(),
+                extra_specs_key: key.to_string(),
+            });
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// The projects a flavor is shared with (`flavor_access_get_by_flavor_id`).
+    pub async fn flavor_access_get_by_flavor_id(
+        &self,
+        flavor_id: &str,
+    ) -> Result<Vec<String>, NovaError> {
+        Ok(self.flavor_get_by_flavor_id(flavor_id).await?.projects)
+    }
+
+    /// Share a flavor with a project (`flavor_access_add`); the projects after.
+    pub async fn flavor_access_add(
+        &self,
+        flavor_id: &str,
+        project_id: &str,
+    ) -> Result<Vec<String>, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let (id, _) = Self::flavor_row_id(&mut tx, flavor_id).await?;
+        let res = sqlx::query(
+            "INSERT INTO instance_type_projects (instance_type_id, project_id) VALUES ($1, $2)",
+        )
+        .bind(id)
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(NovaError::FlavorAccessExists {
+                    flavor_id: flavor_id.to_string(),
+                    project_id: project_id.to_string(),
+                })
+            }
+            Err(e) => return Err(db_err(e)),
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.flavor_access_get_by_flavor_id(flavor_id).await
+    }
+
+    /// Stop sharing a flavor with a project (`flavor_access_remove`); the projects after.
+    pub async fn flavor_access_remove(
+        &self,
+        flavor_id: &str,
+        project_id: &str,
+    ) -> Result<Vec<String>, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let (id, _) = Self::flavor_row_id(&mut tx, flavor_id).await?;
+        let res = sqlx::query(
+            "UPDATE instance_type_projects SET deleted = id, deleted_at = now()
+             WHERE instance_type_id = $1 AND project_id = $2 AND deleted = 0",
+        )
+        .bind(id)
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            return Err(NovaError::FlavorAccessNotFound {
+                flavor_id: flavor_id.to_string(),
+                project_id: project_id.to_string(),
+            });
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.flavor_access_get_by_flavor_id(flavor_id).await
+    }
+
+    /// Set or clear a flavor's description (microversion 2.55).
+    pub async fn flavor_update_description(
+        &self,
+        flavor_id: &str,
+        description: Option<&str>,
+    ) -> Result<Flavor, NovaError> {
+        let res = sqlx::query(
+            "UPDATE instance_types SET description = $2, updated_at = now()
+             WHERE flavorid = $1 AND deleted = 0",
+        )
+        .bind(flavor_id)
+        .bind(description)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            return Err(NovaError::FlavorNotFound {
+                flavor_id: flavor_id.to_string(),
+            });
+        }
+        self.flavor_get_by_flavor_id(flavor_id).await
     }
 
     pub async fn flavor_get_by_flavor_id(&self, flavor_id: &str) -> Result<Flavor, NovaError> {
@@ -87,8 +269,8 @@ impl Db {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let res = sqlx::query(
             "INSERT INTO instance_types (name, flavorid, memory_mb, vcpus, root_gb, ephemeral_gb,
-                swap, rxtx_factor, vcpu_weight, disabled, is_public)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING *",
+                swap, rxtx_factor, vcpu_weight, disabled, is_public, description)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING *",
         )
         .bind(&f.name)
         .bind(&f.flavorid)
@@ -101,6 +283,7 @@ impl Db {
         .bind(f.vcpu_weight.map(|v| v as i32))
         .bind(f.disabled)
         .bind(f.is_public)
+        .bind(&f.description)
         .fetch_one(&mut *tx)
         .await;
         let row = match res {

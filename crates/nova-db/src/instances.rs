@@ -65,6 +65,7 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         network_info: Vec::new(),
         fault: None,
         security_groups: Vec::new(),
+        tags: Vec::new(),
     })
 }
 
@@ -152,6 +153,18 @@ impl Db {
             let Some(n) = at(&u) else { continue };
             let name: Option<String> = r.try_get(1).map_err(db_err)?;
             instances[n].security_groups.push(name.unwrap_or_default());
+        }
+        let rows = sqlx::query(
+            "SELECT resource_id, tag FROM tags WHERE resource_id = ANY($1) ORDER BY resource_id, tag",
+        )
+        .bind(&uuids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            let u: String = r.try_get(0).map_err(db_err)?;
+            let Some(n) = at(&u) else { continue };
+            instances[n].tags.push(r.try_get(1).map_err(db_err)?);
         }
         let rows = sqlx::query(
             "SELECT DISTINCT ON (instance_uuid) instance_uuid, code, message, details, host, created_at
@@ -313,6 +326,34 @@ impl Db {
         if let Some(t) = f.changes_since {
             q.push(" AND updated_at >= ").push_bind(t);
         }
+        // Tag filters (Nova's `_tag_filters`): all of, any of, not all of, none of.
+        let has_tags = "(SELECT count(DISTINCT t.tag) FROM tags t WHERE t.resource_id = instances.uuid AND t.tag = ANY(";
+        if let Some(t) = f.tags.as_ref().filter(|t| !t.is_empty()) {
+            q.push(" AND ")
+                .push(has_tags)
+                .push_bind(t.clone())
+                .push(")) = ")
+                .push_bind(distinct_count(t));
+        }
+        if let Some(t) = f.tags_any.as_ref().filter(|t| !t.is_empty()) {
+            q.push(" AND ")
+                .push(has_tags)
+                .push_bind(t.clone())
+                .push(")) > 0");
+        }
+        if let Some(t) = f.not_tags.as_ref().filter(|t| !t.is_empty()) {
+            q.push(" AND ")
+                .push(has_tags)
+                .push_bind(t.clone())
+                .push(")) < ")
+                .push_bind(distinct_count(t));
+        }
+        if let Some(t) = f.not_tags_any.as_ref().filter(|t| !t.is_empty()) {
+            q.push(" AND ")
+                .push(has_tags)
+                .push_bind(t.clone())
+                .push(")) = 0");
+        }
         if let Some(m) = f.marker {
             // The marker must be one of the instances the filters could list:
             // another project's server is as unknown as a random id.
@@ -408,6 +449,18 @@ impl Db {
         }
         if let Some(l) = &u.locked_by {
             q.push(", locked_by = ").push_bind(l.clone());
+        }
+        if let Some(n) = &u.display_name {
+            q.push(", display_name = ").push_bind(n.clone());
+        }
+        if let Some(d) = &u.display_description {
+            q.push(", display_description = ").push_bind(d.clone());
+        }
+        if let Some(a) = &u.access_ip_v4 {
+            q.push(", access_ip_v4 = ").push_bind(a.clone());
+        }
+        if let Some(a) = &u.access_ip_v6 {
+            q.push(", access_ip_v6 = ").push_bind(a.clone());
         }
         q.push(" WHERE uuid = ").push_bind(uuid.to_string());
         q.push(" AND deleted = 0");
@@ -686,6 +739,168 @@ impl Db {
             });
         }
         Ok(actions)
+    }
+}
+
+/// How many different tags a filter names.
+fn distinct_count(tags: &[String]) -> i64 {
+    tags.iter().collect::<std::collections::BTreeSet<_>>().len() as i64
+}
+
+/// Lock a live instance's row for the rest of `tx`, or InstanceNotFound.
+async fn lock_instance(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    uuid: Uuid,
+) -> Result<(), NovaError> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT id FROM instances WHERE uuid = $1 AND deleted = 0 FOR UPDATE")
+            .bind(uuid.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    found.map(|_| ()).ok_or_else(|| not_found(uuid))
+}
+
+impl Db {
+    /// Nova's `instance_metadata_update`: set these items, and with `delete`
+    /// remove every other one. The metadata after.
+    pub async fn instance_metadata_update(
+        &self,
+        uuid: Uuid,
+        metadata: &BTreeMap<String, String>,
+        delete: bool,
+    ) -> Result<BTreeMap<String, String>, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        lock_instance(&mut tx, uuid).await?;
+        if delete {
+            let keep: Vec<String> = metadata.keys().cloned().collect();
+            sqlx::query(
+                "UPDATE instance_metadata SET deleted = id, deleted_at = now()
+                 WHERE instance_uuid = $1 AND deleted = 0 AND NOT (key = ANY($2))",
+            )
+            .bind(uuid.to_string())
+            .bind(&keep)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for (k, v) in metadata {
+            let res = sqlx::query(
+                "UPDATE instance_metadata SET value = $3, updated_at = now()
+                 WHERE instance_uuid = $1 AND key = $2 AND deleted = 0",
+            )
+            .bind(uuid.to_string())
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if res.rows_affected() == 0 {
+                sqlx::query(
+                    "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+                )
+                .bind(uuid.to_string())
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        sqlx::query("UPDATE instances SET updated_at = now() WHERE uuid = $1")
+            .bind(uuid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(self.instance_get_by_uuid(uuid, false).await?.metadata)
+    }
+
+    /// Nova's `instance_metadata_delete`: remove one item; false when there was none.
+    pub async fn instance_metadata_delete(&self, uuid: Uuid, key: &str) -> Result<bool, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        lock_instance(&mut tx, uuid).await?;
+        let res = sqlx::query(
+            "UPDATE instance_metadata SET deleted = id, deleted_at = now()
+             WHERE instance_uuid = $1 AND key = $2 AND deleted = 0",
+        )
+        .bind(uuid.to_string())
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// The instance's tags, sorted (`instance_tag_get_by_instance_uuid`).
+    pub async fn instance_tag_get_by_instance_uuid(
+        &self,
+        uuid: Uuid,
+    ) -> Result<Vec<String>, NovaError> {
+        sqlx::query_scalar("SELECT tag FROM tags WHERE resource_id = $1 ORDER BY tag")
+            .bind(uuid.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Replace the instance's tags (`instance_tag_set`); the tags after.
+    pub async fn instance_tag_set(
+        &self,
+        uuid: Uuid,
+        tags: &[String],
+    ) -> Result<Vec<String>, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        lock_instance(&mut tx, uuid).await?;
+        sqlx::query("DELETE FROM tags WHERE resource_id = $1")
+            .bind(uuid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO tags (resource_id, tag) SELECT $1, t FROM unnest($2::text[]) AS t
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(uuid.to_string())
+        .bind(tags)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        self.instance_tag_get_by_instance_uuid(uuid).await
+    }
+
+    /// Add one tag (`instance_tag_add`); adding one it has changes nothing.
+    pub async fn instance_tag_add(&self, uuid: Uuid, tag: &str) -> Result<(), NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        lock_instance(&mut tx, uuid).await?;
+        sqlx::query("INSERT INTO tags (resource_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(uuid.to_string())
+            .bind(tag)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// Remove one tag (`instance_tag_delete`), or InstanceTagNotFound.
+    pub async fn instance_tag_delete(&self, uuid: Uuid, tag: &str) -> Result<(), NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        lock_instance(&mut tx, uuid).await?;
+        let res = sqlx::query("DELETE FROM tags WHERE resource_id = $1 AND tag = $2")
+            .bind(uuid.to_string())
+            .bind(tag)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            return Err(NovaError::InstanceTagNotFound {
+                instance_id: uuid.to_string(),
+                tag: tag.to_string(),
+            });
+        }
+        tx.commit().await.map_err(db_err)
     }
 }
 

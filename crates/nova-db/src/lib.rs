@@ -5,11 +5,11 @@
 //! Soft deletes follow Nova: a deleted row keeps its data, with `deleted`
 //! set to its own `id` and `deleted_at` stamped.
 
+mod aggregates;
 mod console_auth_tokens;
 mod ec2;
 mod flavors;
 mod floating_ips;
-mod instance_metadata;
 mod instances;
 mod networks;
 mod quotas;

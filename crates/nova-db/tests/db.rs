@@ -887,7 +887,7 @@ async fn instance_metadata_updates_and_deletes() {
         .await
         .unwrap();
     assert_eq!((m.len(), m["Name"].as_str()), (2, "db"));
-    db.instance_metadata_delete(inst.uuid, "k").await.unwrap();
+    assert!(db.instance_metadata_delete(inst.uuid, "k").await.unwrap());
     let got = db.instance_get_by_uuid(inst.uuid, false).await.unwrap();
     assert_eq!(
         got.metadata,

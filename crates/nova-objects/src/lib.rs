@@ -28,6 +28,12 @@ pub struct Flavor {
     #[serde(default)]
     pub extra_specs: BTreeMap<String, String>,
     pub created_at: Option<Timestamp>,
+    /// Microversion 2.55.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The projects a private flavor is shared with (`instance_type_projects`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<String>,
 }
 
 /// An instance fault (`instance_faults`).
@@ -141,6 +147,9 @@ pub struct Instance {
     /// The names of its security groups (`security_group_instance_association`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
+    /// Server tags (microversion 2.26), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl Default for Instance {
@@ -192,6 +201,7 @@ impl Default for Instance {
             network_info: Vec::new(),
             fault: None,
             security_groups: Vec::new(),
+            tags: Vec::new(),
         }
     }
 }
@@ -343,6 +353,27 @@ pub struct InstanceUpdate {
     )]
     pub locked_by: Option<Option<String>>,
     pub network_info: Option<NetworkInfo>,
+    /// `PUT /servers/{id}`: the name, description and access addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub display_description: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub access_ip_v4: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub access_ip_v6: Option<Option<String>>,
     /// Compare-and-set: the update applies only if task_state is one of these.
     pub expected_task_state: Option<Vec<Option<TaskState>>>,
     /// Compare-and-set on vm_state.
@@ -363,6 +394,18 @@ pub struct InstanceFilters {
     pub changes_since: Option<Timestamp>,
     pub limit: Option<i64>,
     pub marker: Option<Uuid>,
+    /// Instances with all of these tags (microversion 2.26 filters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// ... with any of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_any: Option<Vec<String>>,
+    /// ... without all of these together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tags: Option<Vec<String>>,
+    /// ... with none of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tags_any: Option<Vec<String>>,
 }
 
 /// A service record (`services`).
@@ -865,6 +908,25 @@ pub struct QuotaUsage {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
+}
+
+/// A host aggregate (`aggregates`, with its hosts and metadata); its
+/// availability zone is the `availability_zone` metadata item.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Aggregate {
+    pub fn availability_zone(&self) -> Option<&str> {
+        self.metadata.get("availability_zone").map(String::as_str)
+    }
 }
 
 /// Nova's `_check_num_instances_quota` arithmetic: how many instances fit: `max` if they all do, else as many as the

@@ -36,4 +36,6 @@ crate::rpc_api! {
     /// Rebuild the instance's firewall from its security groups' current
     /// rules and members (cast by the API when either changes).
     cast fn refresh_instance_security_rules(instance: Instance) -> ();
+    /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
+    call fn get_host_uptime() -> String;
 }

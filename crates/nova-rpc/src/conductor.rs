@@ -8,10 +8,10 @@
 //! method is unchanged, so older clients keep working.
 
 use nova_objects::{
-    ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp, Instance,
-    InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair,
-    Network, NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule,
-    Service, VirtualInterface,
+    Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
+    Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
+    KeyPair, Network, NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule,
+    SecurityGroupRule, Service, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -154,12 +154,6 @@ crate::rpc_api! {
         call fn security_group_default_rule_get(rule_id: i64) -> SecurityGroupDefaultRule;
         call fn security_group_default_rule_destroy(rule_id: i64) -> ();
     }
-    /// A server's user metadata (the EC2 API's instance tags).
-    trait InstanceMetadata {
-        /// Set these keys; with `delete`, drop every other key. The metadata afterwards.
-        call fn instance_metadata_update(instance_uuid: Uuid, metadata: BTreeMap<String, String>, delete: bool) -> BTreeMap<String, String>;
-        call fn instance_metadata_delete(instance_uuid: Uuid, key: String) -> ();
-    }
     /// The EC2 API's ids (Nova's `instance_id_mappings` and `s3_images`):
     /// an integer per uuid, made on first reference, never reused.
     trait Ec2Ids {
@@ -171,5 +165,46 @@ crate::rpc_api! {
         call fn s3_image_create(image_uuids: Vec<String>) -> Vec<i64>;
         /// The image uuid of an id, or ImageNotFound.
         call fn s3_image_get(image_id: i64) -> String;
+    }
+    /// Flavor extra specs, access lists and descriptions (admin changes through the API).
+    trait FlavorExtras {
+        /// Add or change extra specs; all of the flavor's extra specs after.
+        call fn flavor_extra_specs_update_or_create(flavor_id: String, extra_specs: BTreeMap<String, String>) -> BTreeMap<String, String>;
+        /// Remove one, or FlavorExtraSpecsNotFound.
+        call fn flavor_extra_specs_delete(flavor_id: String, key: String) -> ();
+        /// The projects a flavor is shared with.
+        call fn flavor_access_get_by_flavor_id(flavor_id: String) -> Vec<String>;
+        /// Share it (FlavorAccessExists if it is); the projects after.
+        call fn flavor_access_add(flavor_id: String, project_id: String) -> Vec<String>;
+        /// Stop sharing it (FlavorAccessNotFound if it was not); the projects after.
+        call fn flavor_access_remove(flavor_id: String, project_id: String) -> Vec<String>;
+        call fn flavor_update_description(flavor_id: String, description: Option<String>) -> Flavor;
+    }
+    /// Server metadata and tags.
+    trait InstanceMetadata {
+        /// Set these items (and with `delete`, remove every other); the metadata after.
+        call fn instance_metadata_update(instance_uuid: Uuid, metadata: BTreeMap<String, String>, delete: bool) -> BTreeMap<String, String>;
+        /// Remove one item; whether there was one.
+        call fn instance_metadata_delete(instance_uuid: Uuid, key: String) -> bool;
+        call fn instance_tag_get_by_instance_uuid(instance_uuid: Uuid) -> Vec<String>;
+        /// Replace all of the tags; the tags after.
+        call fn instance_tag_set(instance_uuid: Uuid, tags: Vec<String>) -> Vec<String>;
+        call fn instance_tag_add(instance_uuid: Uuid, tag: String) -> ();
+        /// Remove one, or InstanceTagNotFound.
+        call fn instance_tag_delete(instance_uuid: Uuid, tag: String) -> ();
+    }
+    /// Host aggregates (admins, through the API).
+    trait Aggregates {
+        call fn aggregate_get_all() -> Vec<Aggregate>;
+        call fn aggregate_get(aggregate_id: i64) -> Aggregate;
+        /// AggregateNameExists if the name is taken.
+        call fn aggregate_create(name: String, availability_zone: Option<String>) -> Aggregate;
+        call fn aggregate_update(aggregate_id: i64, name: Option<String>, availability_zone: Option<String>) -> Aggregate;
+        /// Only an aggregate without hosts (InvalidAggregateActionDelete).
+        call fn aggregate_delete(aggregate_id: i64) -> ();
+        call fn aggregate_host_add(aggregate_id: i64, host: String) -> Aggregate;
+        call fn aggregate_host_delete(aggregate_id: i64, host: String) -> Aggregate;
+        /// Set metadata items; a null value removes the item.
+        call fn aggregate_metadata_update(aggregate_id: i64, metadata: BTreeMap<String, Option<String>>) -> Aggregate;
     }
 }

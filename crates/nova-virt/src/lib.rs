@@ -101,6 +101,21 @@ pub trait VirtDriver: Send + Sync {
     async fn get_vnc_port(&self, instance: &Instance) -> Result<Option<i64>, VirtError>;
     /// Write a standalone qcow2 copy of the guest's disk to `dest` (for createImage).
     async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError>;
+    /// What `uptime` says on the host (Nova's libvirt `get_host_uptime`).
+    async fn get_host_uptime(&self) -> Result<String, VirtError> {
+        let out = tokio::process::Command::new("env")
+            .args(["LANG=C", "uptime"])
+            .output()
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot run uptime: {e}")))?;
+        if !out.status.success() {
+            return Err(VirtError::Hypervisor(format!(
+                "uptime failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    }
 }
 
 /// Load the driver named by `[DEFAULT] compute_driver`.

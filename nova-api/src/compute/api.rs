@@ -33,10 +33,14 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+mod aggregates;
+mod flavors;
+mod hosts;
 mod images;
-mod instance_metadata;
+mod instance_extras;
 mod keypairs;
 mod network_api;
+pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
 pub mod security_groups;
 pub use security_groups::SecurityGroupAPI;
@@ -295,6 +299,8 @@ impl API {
         };
         self.security_group_api
             .check_requested_secgroups(ctx, &security_groups)
+            .await?;
+        self.check_metadata_quota(ctx, &project, req.metadata.len())
             .await?;
         let flavor = &req.flavor;
         if flavor.disabled {

@@ -3,7 +3,6 @@
 
 use super::{retry_on_disconnect, ConductorManager};
 use nova_common::{NovaError, RequestContext};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// More ids than one request may ask for at once (a listing is paginated well below).
@@ -74,29 +73,5 @@ impl nova_rpc::conductor::Ec2Ids for ConductorManager {
             .ok_or_else(|| NovaError::ImageNotFound {
                 image_id: image_id.to_string(),
             })
-    }
-}
-
-#[nova_rpc::__private::async_trait]
-impl nova_rpc::conductor::InstanceMetadata for ConductorManager {
-    async fn instance_metadata_update(
-        &self,
-        _ctx: &RequestContext,
-        instance_uuid: Uuid,
-        metadata: BTreeMap<String, String>,
-        delete: bool,
-    ) -> Result<BTreeMap<String, String>, NovaError> {
-        self.db
-            .instance_metadata_update(instance_uuid, &metadata, delete)
-            .await
-    }
-
-    async fn instance_metadata_delete(
-        &self,
-        _ctx: &RequestContext,
-        instance_uuid: Uuid,
-        key: String,
-    ) -> Result<(), NovaError> {
-        self.db.instance_metadata_delete(instance_uuid, &key).await
     }
 }

@@ -6,11 +6,14 @@
 //! again (oslo.db's `retry_on_disconnect`); a write is not, and its caller
 //! sees `DBConnectionError` (503 at the API).
 
+mod aggregates;
 mod compute_nodes;
 mod console_auth_tokens;
 mod ec2;
+mod flavor_extras;
 mod flavors;
 mod floating_ips;
+mod instance_metadata;
 mod instances;
 mod keypairs;
 mod networks;

@@ -1,7 +1,9 @@
 //! `/flavors` create and delete, for admins (Nova's `flavor_manage`).
 
+use super::flavors::shows_extra_specs;
 use super::views::flavors::flavor_detail;
 use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{invalid, json_body, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
@@ -44,9 +46,48 @@ fn int_field(body: &Value, field: &str, min: i64, required: bool, default: i64) 
     }
 }
 
+/// Nova's `parameter_types.boolean`: a JSON boolean or one of its spellings.
+pub fn parse_boolean(field: &str, v: &Value) -> ApiResult<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) => match s.as_str() {
+            "True" | "TRUE" | "true" | "1" | "ON" | "On" | "on" | "YES" | "Yes" | "yes" => Ok(true),
+            "False" | "FALSE" | "false" | "0" | "OFF" | "Off" | "off" | "NO" | "No" | "no" => {
+                Ok(false)
+            }
+            _ => Err(invalid(
+                field,
+                v,
+                &format!("{v} is not one of the boolean values"),
+            )),
+        },
+        _ => Err(invalid(
+            field,
+            v,
+            &format!("{v} is not of type 'boolean', 'string'"),
+        )),
+    }
+}
+
+/// A flavor `description` (2.55): null, or printable text of at most 65535 characters.
+fn parse_description(v: &Value) -> ApiResult<Option<String>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.chars().count() <= 65535 && !s.chars().any(char::is_control) => {
+            Ok(Some(s.clone()))
+        }
+        other => Err(invalid(
+            "description",
+            other,
+            "must be null or printable text of at most 65535 characters",
+        )),
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     base: BaseUrl,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -83,6 +124,8 @@ pub async fn create(
         {
             s.clone()
         }
+        // Tempest (and the schema) allow an integer id; it is kept as text.
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
         Some(v) => {
             return Err(invalid(
                 "id",
@@ -100,12 +143,16 @@ pub async fn create(
     };
     let is_public = match f.get("os-flavor-access:is_public") {
         None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => {
+        Some(b) => parse_boolean("os-flavor-access:is_public", b)?,
+    };
+    let description = match f.get("description") {
+        None => None,
+        Some(d) if v.at_least(55) => parse_description(d)?,
+        Some(_) => {
             return Err(invalid(
-                "os-flavor-access:is_public",
-                v,
-                "is not of type 'boolean'",
+                "flavor",
+                f,
+                "Additional properties are not allowed ('description' was unexpected)",
             ))
         }
     };
@@ -119,6 +166,7 @@ pub async fn create(
         swap: int_field(f, "swap", 0, false, 0)?,
         rxtx_factor: rxtx,
         is_public,
+        description,
         ..Default::default()
     };
     let created = state
@@ -131,7 +179,60 @@ pub async fn create(
             }
             other => other.into(),
         })?;
-    Ok(Json(json!({"flavor": flavor_detail(&base.0, &created)})))
+    let specs = shows_extra_specs(&state, &ctx, v);
+    Ok(Json(
+        json!({"flavor": flavor_detail(&base.0, &created, v, specs)}),
+    ))
+}
+
+/// `PUT /flavors/{id}` (2.55): the description, the one thing that changes.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    base: BaseUrl,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    if !v.at_least(55) {
+        return Err(ApiError::new(
+            405,
+            "The method specified is not allowed for this resource.",
+        ));
+    }
+    state.policy.authorize(
+        "os_compute_api:os-flavor-manage:update",
+        &ctx,
+        &Target::own(&ctx),
+    )?;
+    let body = json_body(&body)?;
+    let Some(f) = body.get("flavor").and_then(Value::as_object) else {
+        return Err(invalid("body", &body, "'flavor' is a required property"));
+    };
+    if let Some(extra) = f.keys().find(|k| k.as_str() != "description") {
+        return Err(invalid(
+            "flavor",
+            &body["flavor"],
+            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+        ));
+    }
+    let Some(d) = f.get("description") else {
+        return Err(invalid(
+            "flavor",
+            &body["flavor"],
+            "'description' is a required property",
+        ));
+    };
+    let description = parse_description(d)?;
+    state.compute_api.get_flavor(&ctx, &id).await?;
+    let updated = state
+        .compute_api
+        .update_flavor_description(&ctx, &id, description)
+        .await?;
+    let specs = shows_extra_specs(&state, &ctx, v);
+    Ok(Json(
+        json!({"flavor": flavor_detail(&base.0, &updated, v, specs)}),
+    ))
 }
 
 pub async fn delete(
@@ -146,4 +247,32 @@ pub async fn delete(
     )?;
     state.conductor.flavor_destroy(&ctx, id).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_as_nova_spells_them() {
+        assert_eq!(
+            parse_boolean("b", &json!("True")).map_err(|e| e.code),
+            Ok(true)
+        );
+        assert_eq!(
+            parse_boolean("b", &json!("off")).map_err(|e| e.code),
+            Ok(false)
+        );
+        assert_eq!(
+            parse_boolean("b", &json!(false)).map_err(|e| e.code),
+            Ok(false)
+        );
+        assert_eq!(
+            parse_boolean("b", &json!("maybe")).map_err(|e| e.code),
+            Err(400)
+        );
+        assert_eq!(parse_boolean("b", &json!(1)).map_err(|e| e.code), Err(400));
+        assert!(parse_description(&json!("a\u{7}b")).is_err());
+        assert_eq!(parse_description(&json!(null)).ok(), Some(None));
+    }
 }

@@ -3,7 +3,9 @@
 
 use super::views::flavors::{flavor_detail, flavor_summary};
 use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{param, BaseUrl};
+use crate::policy::Target;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -33,7 +35,7 @@ async fn list(
             }
         },
     };
-    let mut flavors = state.conductor.flavor_get_all(ctx, is_public).await?;
+    let mut flavors = state.compute_api.get_all_flavors(ctx, is_public).await?;
     flavors.retain(|f| !f.disabled);
     for (key, col) in [("minRam", 0), ("minDisk", 1)] {
         if let Some(v) = param(p, key) {
@@ -65,36 +67,53 @@ async fn list(
     Ok(flavors)
 }
 
+/// Whether flavor bodies carry `extra_specs` for this caller (2.61).
+pub fn shows_extra_specs(state: &AppState, ctx: &RequestContext, v: ApiVersion) -> bool {
+    v.at_least(61)
+        && state.policy.allows(
+            "os_compute_api:os-flavor-extra-specs:index",
+            ctx,
+            &Target::own(ctx),
+        )
+}
+
 pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, &p).await?;
     Ok(Json(
-        json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f)).collect::<Vec<_>>()}),
+        json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f, v)).collect::<Vec<_>>()}),
     ))
 }
 
 pub async fn detail(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, &p).await?;
+    let specs = shows_extra_specs(&state, &ctx, v);
     Ok(Json(
-        json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f)).collect::<Vec<_>>()}),
+        json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f, v, specs)).collect::<Vec<_>>()}),
     ))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let f = state.conductor.flavor_get_by_flavor_id(&ctx, id).await?;
-    Ok(Json(json!({"flavor": flavor_detail(&base.0, &f)})))
+    let f = state.compute_api.get_flavor(&ctx, &id).await?;
+    let specs = shows_extra_specs(&state, &ctx, v);
+    Ok(Json(
+        json!({"flavor": flavor_detail(&base.0, &f, v, specs)}),
+    ))
 }

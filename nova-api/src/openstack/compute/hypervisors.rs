@@ -3,10 +3,11 @@
 
 use super::views::hypervisors::{detail as detail_view, statistics as statistics_view, summary};
 use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use nova_common::RequestContext;
+use nova_common::{NovaError, RequestContext};
 use nova_objects::{ComputeNode, Service};
 use serde_json::{json, Value};
 
@@ -49,16 +50,18 @@ pub async fn index(
 pub async fn detail(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
 ) -> ApiResult<Json<Value>> {
     let ns = nodes(&state, &ctx, "list-detail").await?;
     Ok(Json(
-        json!({"hypervisors": ns.iter().map(|(n, s)| detail_view(&state.cfg, n, s.as_ref())).collect::<Vec<_>>()}),
+        json!({"hypervisors": ns.iter().map(|(n, s)| detail_view(&state.cfg, n, s.as_ref(), v)).collect::<Vec<_>>()}),
     ))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let ns = nodes(&state, &ctx, "show").await?;
@@ -69,8 +72,36 @@ pub async fn show(
         .find(|(n, _)| n.id == want)
         .ok_or_else(not_found)?;
     Ok(Json(
-        json!({"hypervisor": detail_view(&state.cfg, n, s.as_ref())}),
+        json!({"hypervisor": detail_view(&state.cfg, n, s.as_ref(), v)}),
     ))
+}
+
+/// `GET /os-hypervisors/{id}/uptime` (before 2.88): the node's host's `uptime`.
+pub async fn uptime(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let ns = nodes(&state, &ctx, "uptime").await?;
+    let not_found = || ApiError::not_found(format!("Hypervisor with ID {id} could not be found."));
+    let want: i64 = id.parse().map_err(|_| not_found())?;
+    let (n, s) = ns
+        .iter()
+        .find(|(n, _)| n.id == want)
+        .ok_or_else(not_found)?;
+    let uptime = state
+        .compute_api
+        .get_host_uptime(&ctx, &n.host)
+        .await
+        .map_err(|e| match e {
+            NovaError::ComputeServiceUnavailable { .. } | NovaError::ComputeHostNotFound { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+            other => other.into(),
+        })?;
+    let mut body = summary(&state.cfg, n, s.as_ref());
+    body["uptime"] = json!(uptime);
+    Ok(Json(json!({ "hypervisor": body })))
 }
 
 pub async fn statistics(

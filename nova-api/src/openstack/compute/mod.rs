@@ -4,13 +4,17 @@
 //! [`compute::api`](crate::compute::api) (or the conductor for plain reads
 //! such as flavors and services) and render [`views`].
 
+pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;
 pub mod fixed_ips;
+pub mod flavor_access;
 pub mod flavor_manage;
 pub mod flavors;
+pub mod flavors_extraspecs;
 pub mod floating_ips;
 pub mod hypervisors;
+pub mod instance_actions;
 pub mod ips;
 pub mod keypairs;
 pub mod limits;
@@ -19,6 +23,8 @@ pub mod quota_sets;
 pub mod remote_consoles;
 pub mod security_groups;
 pub mod server_actions;
+pub mod server_metadata;
+pub mod server_tags;
 pub mod servers;
 pub mod services;
 pub mod versions;
@@ -145,6 +151,71 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))
+        .merge(server_and_flavor_extras())
+}
+
+/// Server metadata, tags and actions; `PUT /servers/{id}`; host
+/// aggregates; flavor extra specs, access lists and descriptions.
+fn server_and_flavor_extras() -> Router<AppState> {
+    Router::new()
+        .route("/servers/{id}", put(servers::update))
+        .route(
+            "/servers/{id}/metadata",
+            get(server_metadata::index)
+                .post(server_metadata::create)
+                .put(server_metadata::update_all),
+        )
+        .route(
+            "/servers/{id}/metadata/{key}",
+            get(server_metadata::show)
+                .put(server_metadata::update)
+                .delete(server_metadata::delete),
+        )
+        .route(
+            "/servers/{id}/tags",
+            get(server_tags::index)
+                .put(server_tags::update_all)
+                .delete(server_tags::delete_all),
+        )
+        .route(
+            "/servers/{id}/tags/{tag}",
+            get(server_tags::show)
+                .put(server_tags::update)
+                .delete(server_tags::delete),
+        )
+        .route(
+            "/servers/{id}/os-instance-actions",
+            get(instance_actions::index),
+        )
+        .route(
+            "/servers/{id}/os-instance-actions/{request_id}",
+            get(instance_actions::show),
+        )
+        .route(
+            "/os-aggregates",
+            get(aggregates::index).post(aggregates::create),
+        )
+        .route(
+            "/os-aggregates/{id}",
+            get(aggregates::show)
+                .put(aggregates::update)
+                .delete(aggregates::delete),
+        )
+        .route("/os-aggregates/{id}/action", post(aggregates::action))
+        .route("/os-hypervisors/{id}/uptime", get(hypervisors::uptime))
+        .route("/flavors/{id}", put(flavor_manage::update))
+        .route("/flavors/{id}/action", post(flavor_access::action))
+        .route("/flavors/{id}/os-flavor-access", get(flavor_access::index))
+        .route(
+            "/flavors/{id}/os-extra_specs",
+            get(flavors_extraspecs::index).post(flavors_extraspecs::create),
+        )
+        .route(
+            "/flavors/{id}/os-extra_specs/{key}",
+            get(flavors_extraspecs::show)
+                .put(flavors_extraspecs::update)
+                .delete(flavors_extraspecs::delete),
+        )
 }
 
 async fn not_found() -> Response {

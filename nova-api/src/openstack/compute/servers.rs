@@ -1,6 +1,6 @@
 //! `/servers`: create, list, detail, show, delete.
 
-use super::views::servers::{created, server_detail, server_summary};
+use super::views::servers::{created, server_detail, server_summary, server_update_view};
 use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
@@ -16,7 +16,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use nova_common::states::VmState;
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{Instance, InstanceFilters};
+use nova_objects::{Instance, InstanceFilters, InstanceUpdate};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -105,6 +105,73 @@ fn count(s: &Value, k: &str) -> ApiResult<i64> {
                 _ => Err(invalid(k, v, &format!("{v} is not a positive integer"))),
             }
         }
+    }
+}
+
+/// `accessIPv4` / `accessIPv6`: absent (None), empty or null (Some(None):
+/// none), or an address, kept in its canonical form as Nova stores it
+/// (`0000:0000:0000:0000:0000:babe:220.12.22.2` is `::babe:dc0c:1602`).
+fn access_ip(field: &str, v: Option<&Value>) -> ApiResult<Option<Option<String>>> {
+    let six = field == "accessIPv6";
+    match v {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+        Some(Value::String(s)) => {
+            let canonical = if six {
+                s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).ok()
+            } else {
+                s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).ok()
+            };
+            match canonical {
+                Some(c) => Ok(Some(Some(c))),
+                None => Err(invalid(
+                    field,
+                    &json!(s),
+                    &format!("'{s}' is not a '{}'", if six { "ipv6" } else { "ipv4" }),
+                )),
+            }
+        }
+        Some(other) => Err(invalid(
+            field,
+            other,
+            &format!("{other} is not of type 'string'"),
+        )),
+    }
+}
+
+/// A server `name` (`parameter_types.name`).
+fn server_name(v: &Value) -> ApiResult<String> {
+    match v {
+        Value::String(n) if n.is_empty() || n.chars().count() > 255 => {
+            Err(invalid("name", v, "name must be 1 to 255 characters long"))
+        }
+        Value::String(n) if n.trim() != n => Err(invalid(
+            "name",
+            v,
+            "name has leading or trailing whitespace",
+        )),
+        Value::String(n) => Ok(n.clone()),
+        other => Err(invalid(
+            "name",
+            other,
+            &format!("{other} is not of type 'string'"),
+        )),
+    }
+}
+
+/// A server `description` (2.19): null or at most 255 printable characters.
+fn server_description(v: &Value) -> ApiResult<Option<String>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(d) if d.chars().count() <= 255 && !d.chars().any(char::is_control) => {
+            Ok(Some(d.clone()))
+        }
+        other => Err(invalid(
+            "description",
+            other,
+            "must be null or at most 255 printable characters",
+        )),
     }
 }
 
@@ -296,18 +363,8 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         }
     };
     let key_name = opt_str("key_name")?;
-    let access_ip_v4 = opt_str("accessIPv4")?.filter(|x| !x.is_empty());
-    if let Some(ip) = &access_ip_v4 {
-        if ip.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(invalid("accessIPv4", &json!(ip), "is not a 'ipv4'"));
-        }
-    }
-    let access_ip_v6 = opt_str("accessIPv6")?.filter(|x| !x.is_empty());
-    if let Some(ip) = &access_ip_v6 {
-        if ip.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(invalid("accessIPv6", &json!(ip), "is not a 'ipv6'"));
-        }
-    }
+    let access_ip_v4 = access_ip("accessIPv4", obj.get("accessIPv4"))?.flatten();
+    let access_ip_v6 = access_ip("accessIPv6", obj.get("accessIPv6"))?.flatten();
     let description = if obj.contains_key("description") {
         if !v.at_least(19) {
             return Err(invalid(
@@ -405,6 +462,7 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
         }
         NovaError::KeypairNotFound { .. } => ApiError::bad_request("Invalid key_name provided."),
         NovaError::SecurityGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
+        NovaError::MetadataLimitExceeded { .. } => ApiError::new(403, e.to_string()),
         NovaError::InvalidRequest { .. }
         | NovaError::InvalidInput { .. }
         | NovaError::FlavorDiskTooSmall { .. }
@@ -440,8 +498,8 @@ pub async fn create(
         None => None,
     };
     let flavor = state
-        .conductor
-        .flavor_get_by_flavor_id(&ctx, req.flavor_ref.clone())
+        .compute_api
+        .get_flavor(&ctx, &req.flavor_ref)
         .await
         .map_err(|e| match e {
             NovaError::FlavorNotFound { .. } => ApiError::bad_request(format!(
@@ -528,6 +586,7 @@ fn is_true(v: &str) -> bool {
 async fn list(
     state: &AppState,
     ctx: &RequestContext,
+    v: ApiVersion,
     p: &[(String, String)],
     action: &str,
 ) -> ApiResult<(Vec<Instance>, Option<usize>)> {
@@ -573,6 +632,21 @@ async fn list(
             // An unknown status matches nothing, as in Nova.
             None => return Ok((vec![], None)),
         }
+    }
+    // Tag filters (2.26): comma-separated lists.
+    if v.at_least(26) {
+        let tags = |k: &str| {
+            q.get(k).map(|t| {
+                t.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+        };
+        f.tags = tags("tags");
+        f.tags_any = tags("tags-any");
+        f.not_tags = tags("not-tags");
+        f.not_tags_any = tags("not-tags-any");
     }
     if let Some(i) = q.get("image") {
         f.image_ref = Some(i.rsplit('/').next().unwrap_or(i).to_string());
@@ -656,10 +730,11 @@ fn next_link(
 pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let (items, limit) = list(&state, &ctx, &p, "index").await?;
+    let (items, limit) = list(&state, &ctx, v, &p, "index").await?;
     let mut body =
         json!({"servers": items.iter().map(|i| server_summary(&base.0, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&base.0, "servers", &p, &items, limit) {
@@ -699,7 +774,7 @@ pub async fn detail(
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let (items, limit) = list(&state, &ctx, &p, "detail").await?;
+    let (items, limit) = list(&state, &ctx, v, &p, "detail").await?;
     let hs = host_statuses(&state, &ctx, v).await;
     let tmpl = &state.cfg.default.instance_name_template;
     let servers: Vec<Value> = items
@@ -730,6 +805,69 @@ pub async fn show(
     let tmpl = &state.cfg.default.instance_name_template;
     Ok(Json(json!({
         "server": server_detail(&base.0, &inst, &ctx, v, tmpl, host_status(&hs, &inst))
+    })))
+}
+
+/// `PUT /servers/{id}`: name, description (2.19), access addresses.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    base: BaseUrl,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let body = json_body(&body)?;
+    let Some(s) = body.get("server") else {
+        return Err(invalid("body", &body, "'server' is a required property"));
+    };
+    let Some(obj) = s.as_object() else {
+        return Err(invalid(
+            "server",
+            s,
+            &format!("{s} is not of type 'object'"),
+        ));
+    };
+    let mut allowed = vec!["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"];
+    if v.at_least(19) {
+        allowed.push("description");
+    }
+    if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(
+            "server",
+            s,
+            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+        ));
+    }
+    if let Some(d) = obj.get("OS-DCF:diskConfig") {
+        if d != "AUTO" && d != "MANUAL" {
+            return Err(invalid(
+                "OS-DCF:diskConfig",
+                d,
+                "is not one of ['AUTO', 'MANUAL']",
+            ));
+        }
+    }
+    let updates = InstanceUpdate {
+        display_name: obj.get("name").map(server_name).transpose()?,
+        display_description: obj.get("description").map(server_description).transpose()?,
+        access_ip_v4: access_ip("accessIPv4", obj.get("accessIPv4"))?,
+        access_ip_v6: access_ip("accessIPv6", obj.get("accessIPv6"))?,
+        ..Default::default()
+    };
+    let inst = get_instance(&state, &ctx, &id).await?;
+    state.policy.authorize(
+        "os_compute_api:servers:update",
+        &ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    let updated = state
+        .compute_api
+        .update_instance(&ctx, &inst, updates)
+        .await?;
+    let tmpl = &state.cfg.default.instance_name_template;
+    Ok(Json(json!({
+        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl)
     })))
 }
 

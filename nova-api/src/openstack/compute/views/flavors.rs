@@ -1,15 +1,22 @@
 //! Flavors.
 
 use super::links;
+use crate::openstack::api_version_request::ApiVersion;
 use nova_objects::Flavor;
 use serde_json::{json, Value};
 
-pub fn flavor_summary(base: &str, f: &Flavor) -> Value {
-    json!({"id": f.flavorid, "name": f.name, "links": links(base, "flavors", &f.flavorid)})
+pub fn flavor_summary(base: &str, f: &Flavor, v: ApiVersion) -> Value {
+    let mut s =
+        json!({"id": f.flavorid, "name": f.name, "links": links(base, "flavors", &f.flavorid)});
+    if v.at_least(55) {
+        s["description"] = json!(f.description);
+    }
+    s
 }
 
-pub fn flavor_detail(base: &str, f: &Flavor) -> Value {
-    json!({
+/// The full body; `extra_specs` (2.61) when the caller may read them.
+pub fn flavor_detail(base: &str, f: &Flavor, v: ApiVersion, extra_specs: bool) -> Value {
+    let mut d = json!({
         "id": f.flavorid,
         "name": f.name,
         "ram": f.memory_mb,
@@ -19,7 +26,42 @@ pub fn flavor_detail(base: &str, f: &Flavor) -> Value {
         "OS-FLV-EXT-DATA:ephemeral": f.ephemeral_gb,
         "OS-FLV-DISABLED:disabled": f.disabled,
         "os-flavor-access:is_public": f.is_public,
-        "swap": if f.swap == 0 { json!("") } else { json!(f.swap) },
+        "swap": if f.swap == 0 && !v.at_least(75) { json!("") } else { json!(f.swap) },
         "rxtx_factor": f.rxtx_factor,
-    })
+    });
+    if v.at_least(55) {
+        d["description"] = json!(f.description);
+    }
+    if v.at_least(61) && extra_specs {
+        d["extra_specs"] = json!(f.extra_specs);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microversions_add_description_and_extra_specs() {
+        let mut f = Flavor {
+            flavorid: "1".into(),
+            description: Some("d".into()),
+            ..Default::default()
+        };
+        f.extra_specs.insert("k".into(), "v".into());
+        let old = flavor_detail("http://x", &f, ApiVersion::new(2, 1), true);
+        assert!(old.get("description").is_none() && old.get("extra_specs").is_none());
+        assert_eq!(old["swap"], "");
+        let new = flavor_detail("http://x", &f, ApiVersion::new(2, 75), true);
+        assert_eq!(new["description"], "d");
+        assert_eq!(new["extra_specs"]["k"], "v");
+        assert_eq!(new["swap"], 0);
+        let hidden = flavor_detail("http://x", &f, ApiVersion::new(2, 61), false);
+        assert!(hidden.get("extra_specs").is_none());
+        assert_eq!(
+            flavor_summary("http://x", &f, ApiVersion::new(2, 55))["description"],
+            "d"
+        );
+    }
 }

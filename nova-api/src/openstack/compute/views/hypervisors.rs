@@ -1,5 +1,6 @@
 //! Hypervisors (`/os-hypervisors`), as of microversion < 2.53 (integer ids).
 
+use crate::openstack::api_version_request::ApiVersion;
 use crate::servicegroup;
 use nova_common::NovaConfig;
 use nova_objects::{ComputeNode, Service};
@@ -14,7 +15,19 @@ pub fn summary(cfg: &NovaConfig, n: &ComputeNode, s: Option<&Service>) -> Value 
     })
 }
 
-pub fn detail(cfg: &NovaConfig, n: &ComputeNode, s: Option<&Service>) -> Value {
+/// `cpu_info`: the driver's JSON text, an object from 2.28 (`{}` when
+/// the text is empty or not a JSON object).
+fn cpu_info(n: &ComputeNode, v: ApiVersion) -> Value {
+    if !v.at_least(28) {
+        return json!(n.cpu_info);
+    }
+    match serde_json::from_str::<Value>(&n.cpu_info) {
+        Ok(o @ Value::Object(_)) => o,
+        _ => json!({}),
+    }
+}
+
+pub fn detail(cfg: &NovaConfig, n: &ComputeNode, s: Option<&Service>, mv: ApiVersion) -> Value {
     let mut v = summary(cfg, n, s);
     if let Some(o) = v.as_object_mut() {
         for (k, val) in [
@@ -32,7 +45,7 @@ pub fn detail(cfg: &NovaConfig, n: &ComputeNode, s: Option<&Service>) -> Value {
             ("running_vms", json!(n.running_vms)),
             ("disk_available_least", json!(n.disk_available_least)),
             ("host_ip", json!(n.host_ip)),
-            ("cpu_info", json!(n.cpu_info)),
+            ("cpu_info", cpu_info(n, mv)),
             (
                 "service",
                 json!({
@@ -65,4 +78,27 @@ pub fn statistics(nodes: &[&ComputeNode]) -> Value {
         "running_vms": sum(|n| n.running_vms),
         "disk_available_least": sum(|n| n.disk_available_least.unwrap_or(0)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_info_is_an_object_from_2_28() {
+        let mut n = ComputeNode {
+            cpu_info: r#"{"arch": "x86_64"}"#.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            cpu_info(&n, ApiVersion::new(2, 27)),
+            json!(r#"{"arch": "x86_64"}"#)
+        );
+        assert_eq!(
+            cpu_info(&n, ApiVersion::new(2, 28)),
+            json!({"arch": "x86_64"})
+        );
+        n.cpu_info = "?".into();
+        assert_eq!(cpu_info(&n, ApiVersion::new(2, 28)), json!({}));
+    }
 }

@@ -152,7 +152,7 @@ pub fn server_detail(
         obj.insert("description".into(), json!(i.display_description));
     }
     if v.at_least(26) {
-        obj.insert("tags".into(), json!([]));
+        obj.insert("tags".into(), json!(i.tags));
     }
     if matches!(status, "ERROR" | "DELETED") {
         if let Some(f) = &i.fault {
@@ -166,6 +166,36 @@ pub fn server_detail(
             }
             obj.insert("fault".into(), fault);
         }
+    }
+    s
+}
+
+/// The body of `PUT /servers/{id}` before 2.75: the server without the
+/// extended attributes (Nova's `show` with every `show_*` off).
+pub fn server_update_view(
+    base: &str,
+    i: &Instance,
+    ctx: &RequestContext,
+    v: ApiVersion,
+    name_template: &str,
+) -> Value {
+    let mut s = server_detail(base, i, ctx, v, name_template, None);
+    if v.at_least(75) {
+        return s;
+    }
+    if let Some(obj) = s.as_object_mut() {
+        obj.retain(|k, _| {
+            !(k.starts_with("OS-EXT-")
+                || k.starts_with("OS-SRV-USG:")
+                || matches!(
+                    k.as_str(),
+                    "key_name"
+                        | "security_groups"
+                        | "config_drive"
+                        | "os-extended-volumes:volumes_attached"
+                        | "host_status"
+                ))
+        });
     }
     s
 }
