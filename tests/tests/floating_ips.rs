@@ -226,6 +226,26 @@ async fn floating_ips_and_network_proxies() {
         assert!(f["fixed_ip"].is_null() && f["instance_id"].is_null(), "{f}");
         fips.push(f);
     }
+    let (_, b) = call(&cloud, Method::GET, "/limits", &demo, "2.1", None).await;
+    let abs = &b["limits"]["absolute"];
+    assert_eq!(
+        (
+            abs["maxTotalFloatingIps"].clone(),
+            abs["totalFloatingIpsUsed"].clone()
+        ),
+        (json!(2), json!(2)),
+        "{b}"
+    );
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-quota-sets/{}/detail", cloud.demo_project),
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(b["quota_set"]["floating_ips"]["in_use"], 2, "{b}");
     let (s, b) = call(&cloud, Method::POST, "/os-floating-ips", &demo, "2.1", None).await;
     assert_eq!(s, 403, "{b}");
     assert_eq!(message(&b), "IP allocation over quota.");

@@ -858,6 +858,9 @@ pub struct QuotaUsage {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
+    /// nova-network floating IPs held (auto-assigned ones do not count).
+    #[serde(default)]
+    pub floating_ips: i64,
 }
 
 /// Nova's `_check_num_instances_quota` arithmetic: how many instances fit: `max` if they all do, else as many as the
@@ -935,6 +938,7 @@ mod tests {
             instances: 2,
             cores: 2,
             ram: 1024,
+            ..Default::default()
         };
         let f = Flavor {
             vcpus: 1,
