@@ -150,6 +150,14 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-keypairs:delete",
         "(rule:admin_api) or user_id:%(user_id)s",
     ),
+    (
+        "os_compute_api:os-security-groups",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-security-group-default-rules",
+        "rule:admin_api",
+    ),
     ("os_compute_api:limits", "@"),
     ("os_compute_api:limits:other_project", "rule:admin_api"),
     (

@@ -38,6 +38,8 @@ pub struct ComputeManager {
     /// Builds running now (for init_host's check of interrupted builds).
     building: Mutex<HashSet<Uuid>>,
     pub(crate) images: crate::image_cache::ImageCache,
+    /// Security groups in iptables, on hypervisors whose guests use host networking.
+    firewall: Option<crate::firewall::IptablesFirewallDriver>,
 }
 
 pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
@@ -86,7 +88,20 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ComputeManager {
     pub fn new(cfg: NovaConfig, driver: Arc<dyn VirtDriver>, transport: Transport) -> Self {
         let conductor = conductor::Client::new(transport.clone());
+        let firewall = (driver.needs_host_networking()
+            && cfg
+                .default
+                .firewall_driver
+                .ends_with(".IptablesFirewallDriver"))
+        .then(|| {
+            // Chains named after the program, as Nova's (`nova-compute-inst-<id>`).
+            crate::firewall::IptablesFirewallDriver::new(
+                &nova_linux_net::iptables::binary_name(),
+                cfg.default.allow_same_net_traffic,
+            )
+        });
         ComputeManager {
+            firewall,
             driver,
             idempotent: conductor.idempotent(),
             conductor,
@@ -96,6 +111,33 @@ impl ComputeManager {
             building: Mutex::new(HashSet::new()),
             images: crate::image_cache::ImageCache::new(&cfg),
             cfg,
+        }
+    }
+
+    /// Load the instance's security group rules into its firewall chain.
+    async fn filter_instance(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        nw: &NetworkInfo,
+    ) -> Result<(), NovaError> {
+        let Some(fw) = &self.firewall else {
+            return Ok(());
+        };
+        let rules = self
+            .idempotent
+            .security_group_rule_get_by_instance(ctx, inst.uuid)
+            .await?;
+        fw.prepare_instance_filter(inst, nw, &rules).await?;
+        Ok(())
+    }
+
+    /// Remove the instance's firewall chain (a failure is logged: the guest is gone anyway).
+    async fn unfilter_instance(&self, inst: &Instance) {
+        if let Some(fw) = &self.firewall {
+            if let Err(e) = fw.unfilter_instance(inst).await {
+                warn!(instance = %inst.uuid, "cannot remove the instance's firewall rules: {e}");
+            }
         }
     }
 
@@ -285,6 +327,7 @@ impl ComputeManager {
             nova_virt::ImageFiles::default()
         };
         crate::vif::plug_vifs(self.driver.as_ref(), &nw).await?;
+        self.filter_instance(ctx, &inst, &nw).await?;
         self.driver
             .spawn(&inst, image, &nw, &files)
             .await
@@ -408,6 +451,7 @@ impl ComputeManager {
         if let Err(e) = self.driver.destroy(inst, &NetworkInfo::new()).await {
             warn!(instance = %inst.uuid, "cleanup: cannot destroy guest: {e}");
         }
+        self.unfilter_instance(inst).await;
         if let Err(e) = self
             .network
             .deallocate_for_instance(ctx, inst.uuid, Some(self.host().into()))
@@ -423,6 +467,7 @@ impl ComputeManager {
             .destroy(inst, &inst.network_info)
             .await
             .map_err(virt_to_nova)?;
+        self.unfilter_instance(inst).await;
         self.network
             .deallocate_for_instance(ctx, inst.uuid, Some(self.host().into()))
             .await?;
@@ -470,6 +515,10 @@ impl ComputeManager {
             // reboot the bridges its guests use are gone.
             if let Err(e) = crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await {
                 warn!(instance = %inst.uuid, "cannot plug VIFs: {e}");
+            }
+            // And restores its firewall: the chains went with the old process's state.
+            if let Err(e) = self.filter_instance(&ctx, inst, &inst.network_info).await {
+                warn!(instance = %inst.uuid, "cannot restore the firewall rules: {e}");
             }
             // Keep the recorded power state in line with the hypervisor.
             let ps = match self.driver.get_info(inst).await {
@@ -753,6 +802,27 @@ impl nova_rpc::compute::Manager for ComputeManager {
             port,
             internal_access_path: None,
         })
+    }
+
+    async fn refresh_instance_security_rules(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        let Some(fw) = &self.firewall else {
+            return Ok(());
+        };
+        let rules = self
+            .idempotent
+            .security_group_rule_get_by_instance(ctx, instance.uuid)
+            .await?;
+        if !fw
+            .refresh_instance_security_rules(&instance, &rules)
+            .await?
+        {
+            info!(instance = %instance.uuid, "not filtered on this host: nothing to refresh");
+        }
+        Ok(())
     }
 
     async fn validate_console_port(

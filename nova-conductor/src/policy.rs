@@ -165,6 +165,31 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::quota_destroy_all_by_project { .. }
         | R::quota_usage { .. } => refuse("quotas are the control plane's"),
 
+        // --- security groups: the rules of its own instances (its firewall) ---
+        R::security_group_rule_get_by_instance { instance_uuid }
+        | R::security_group_get_by_instance { instance_uuid } => Rule::OwnInstance(*instance_uuid),
+        R::security_group_ensure_default { .. }
+        | R::security_group_create { .. }
+        | R::security_group_get { .. }
+        | R::security_group_get_by_name { .. }
+        | R::security_group_get_by_project { .. }
+        | R::security_group_get_all { .. }
+        | R::security_group_update { .. }
+        | R::security_group_destroy { .. }
+        | R::instance_add_security_group { .. }
+        | R::instance_remove_security_group { .. }
+        | R::security_group_rule_create { .. }
+        | R::security_group_rule_get { .. }
+        | R::security_group_rule_destroy { .. }
+        | R::instance_get_all_by_security_group_id { .. }
+        | R::instance_get_all_by_grantee_security_group_ids { .. }
+        | R::security_group_default_rule_create { .. }
+        | R::security_group_default_rule_list { .. }
+        | R::security_group_default_rule_get { .. }
+        | R::security_group_default_rule_destroy { .. } => {
+            refuse("security groups are their projects' own, managed through the API")
+        }
+
         // --- console tokens: issued by the API, checked by the console proxy ---
         R::console_auth_token_create { .. }
         | R::console_auth_token_validate { .. }
@@ -1078,6 +1103,130 @@ mod tests {
                 Refused,
             ),
             (R::console_auth_token_destroy_expired {}, Refused, Refused),
+            // Security groups: the rules of its own instances, nothing else.
+            (
+                R::security_group_rule_get_by_instance { instance_uuid: own },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::security_group_get_by_instance { instance_uuid: own },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::security_group_ensure_default {
+                    project_id: "p".into(),
+                    user_id: "u".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_create {
+                    group: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_get {
+                    security_group_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_get_by_name {
+                    project_id: "p".into(),
+                    name: "default".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_get_by_project {
+                    project_id: "p".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::security_group_get_all {}, Refused, Refused),
+            (
+                R::security_group_update {
+                    security_group_id: 1,
+                    name: "n".into(),
+                    description: "d".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_destroy {
+                    security_group_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_add_security_group {
+                    instance_uuid: own,
+                    security_group_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_remove_security_group {
+                    instance_uuid: own,
+                    security_group_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_rule_create {
+                    rule: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::security_group_rule_get { rule_id: 1 }, Refused, Refused),
+            (
+                R::security_group_rule_destroy { rule_id: 1 },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_get_all_by_security_group_id {
+                    security_group_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_get_all_by_grantee_security_group_ids { group_ids: vec![1] },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_default_rule_create {
+                    rule: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::security_group_default_rule_list {}, Refused, Refused),
+            (
+                R::security_group_default_rule_get { rule_id: 1 },
+                Refused,
+                Refused,
+            ),
+            (
+                R::security_group_default_rule_destroy { rule_id: 1 },
+                Refused,
+                Refused,
+            ),
         ]
     }
 

@@ -17,6 +17,8 @@ type Leases = BTreeMap<String, (Uuid, DhcpHost)>;
 
 pub struct NetworkManager {
     pub(crate) conductor: conductor::Client,
+    /// To ask compute hosts for firewall refreshes when members of security groups come and go.
+    compute_rpcapi: nova_rpc::compute::Client,
     cfg: NovaConfig,
     /// `[DEFAULT] host`: the network host floating IPs are associated on.
     pub(crate) host: String,
@@ -105,6 +107,7 @@ impl NetworkManager {
             dhcp_script: None,
         };
         NetworkManager {
+            compute_rpcapi: nova_rpc::compute::Client::new(conductor.transport().clone()),
             conductor,
             host: d.host.clone(),
             public_interface: d.public_interface.clone(),
@@ -350,6 +353,53 @@ impl NetworkManager {
     }
 }
 
+impl NetworkManager {
+    /// Nova's `_do_trigger_security_group_members_refresh_for_instance`:
+    /// the instance's addresses came or went, so every instance with a rule
+    /// granting from one of its security groups gets its firewall refreshed
+    /// on its host. Failures are logged: the allocation stands.
+    async fn trigger_security_group_members_refresh(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) {
+        let groups = match self
+            .conductor
+            .security_group_get_by_instance(ctx, instance_uuid)
+            .await
+        {
+            Ok(g) if !g.is_empty() => g,
+            Ok(_) => return,
+            Err(e) => {
+                warn!(instance = %instance_uuid, "cannot read the instance's security groups: {e}");
+                return;
+            }
+        };
+        let ids = groups.iter().map(|g| g.id).collect();
+        let granting = match self
+            .conductor
+            .instance_get_all_by_grantee_security_group_ids(ctx, ids)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(instance = %instance_uuid, "cannot list the instances granting from its groups: {e}");
+                return;
+            }
+        };
+        for inst in granting {
+            let Some(host) = inst.host.clone().filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let uuid = inst.uuid;
+            let compute = self.compute_rpcapi.to_server(&host);
+            if let Err(e) = compute.refresh_instance_security_rules(ctx, inst).await {
+                warn!(instance = %uuid, %host, "cannot ask for a firewall refresh: {e}");
+            }
+        }
+    }
+}
+
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::network::Manager for NetworkManager {
     async fn allocate_for_instance(
@@ -442,6 +492,8 @@ impl nova_rpc::network::Manager for NetworkManager {
         let first_fixed = new_leases.first().map(|(_, h)| h.address.clone());
         self.ensure_network_rules(&served).await;
         self.add_leases(&served, instance_uuid, new_leases).await;
+        self.trigger_security_group_members_refresh(ctx, instance_uuid)
+            .await;
         if let (true, Some(fixed)) = (self.auto_assign_floating_ip, first_fixed) {
             self.auto_assign_floating_ip(instance_uuid, &project_id, &fixed)
                 .await?;
@@ -461,6 +513,8 @@ impl nova_rpc::network::Manager for NetworkManager {
             .network_deallocate_instance(ctx, instance_uuid)
             .await?;
         info!(instance = %instance_uuid, "deallocated network resources");
+        self.trigger_security_group_members_refresh(ctx, instance_uuid)
+            .await;
         let mut all = self.leases.lock().await;
         let changed: Vec<i64> = all
             .iter_mut()

@@ -246,6 +246,8 @@ impl Cloud {
             ),
             None => "[api]\nauth_strategy = noauth2\n".to_string(),
         };
+        // The metadata tests ask for other addresses with X-Forwarded-For.
+        let auth = format!("{auth}[api]\nuse_forwarded_for = true\n");
 
         let conf = dir.join("nova.conf");
         std::fs::write(
@@ -633,6 +635,16 @@ impl Cloud {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The process id of a running daemon.
+    pub fn pid(&self, name: &str) -> u32 {
+        self.daemons
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap()
+            .child
+            .id()
     }
 
     /// Resident memory of a running daemon, in KiB.

@@ -153,6 +153,11 @@ nova_errors! {
     KeypairNotFound { user_id, name } => 404, "Keypair {name} not found for user {user_id}";
     /// The `marker` of a paginated listing names no row (the API answers 400).
     MarkerNotFound { marker } => 404, "Marker {marker} could not be found.";
+    SecurityGroupNotFound { security_group_id } => 404, "Security group {security_group_id} not found.";
+    SecurityGroupNotFoundForProject { security_group_id, project_id } => 404,
+        "Security group {security_group_id} not found for project {project_id}.";
+    SecurityGroupNotFoundForRule { rule_id } => 404, "Security group with rule {rule_id} not found.";
+    SecurityGroupDefaultRuleNotFound { rule_id } => 404, "Security group default rule ({rule_id}) not found.";
     InstanceActionNotFound { request_id, instance_uuid } => 404,
         "Action for request_id {request_id} on instance {instance_uuid} not found";
 
@@ -186,6 +191,17 @@ nova_errors! {
     ConsoleTypeUnavailable { console_type } => 400, "Unavailable console type {console_type}.";
     /// The guest has no console server (no graphics device in its domain).
     ConsoleNotAvailable {} => 404, "Guest does not have a console available.";
+    SecurityGroupExists { security_group_name, project_id } => 400,
+        "Security group {security_group_name} already exists for project {project_id}.";
+    SecurityGroupExistsForInstance { security_group_id, instance_id } => 400,
+        "Security group {security_group_id} is already associated with the instance {instance_id}";
+    SecurityGroupNotExistsForInstance { security_group_id, instance_id } => 400,
+        "Security group {security_group_id} is not associated with the instance {instance_id}";
+    SecurityGroupRuleExists { rule } => 400, "Rule already exists in group: {rule}";
+    InvalidCidr { cidr } => 400, "{cidr} is not a valid IP network.";
+    InvalidPortRange { from_port, to_port, msg } => 400, "Invalid port range {from_port}:{to_port}. {msg}";
+    InvalidIpProtocol { protocol } => 400, "Invalid IP protocol {protocol}.";
+    SecurityGroupLimitExceeded {} => 403, "Maximum number of security groups or rules exceeded";
     KeypairLimitExceeded {} => 403, "Maximum number of key pairs exceeded";
     PolicyNotAuthorized { action } => 403, "Policy doesn't allow {action} to be performed.";
     NotAuthorized { reason } => 403, "Not authorized.";

@@ -64,6 +64,7 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         system_metadata: BTreeMap::new(),
         network_info: Vec::new(),
         fault: None,
+        security_groups: Vec::new(),
     })
 }
 
@@ -136,6 +137,21 @@ impl Db {
                 };
                 m.insert(k, v.unwrap_or_default());
             }
+        }
+        let rows = sqlx::query(
+            "SELECT a.instance_uuid, g.name FROM security_group_instance_association a
+             JOIN security_groups g ON g.id = a.security_group_id AND g.deleted = 0
+             WHERE a.instance_uuid = ANY($1) AND a.deleted = 0 ORDER BY a.id",
+        )
+        .bind(&uuids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            let u: String = r.try_get(0).map_err(db_err)?;
+            let Some(n) = at(&u) else { continue };
+            let name: Option<String> = r.try_get(1).map_err(db_err)?;
+            instances[n].security_groups.push(name.unwrap_or_default());
         }
         let rows = sqlx::query(
             "SELECT DISTINCT ON (instance_uuid) instance_uuid, code, message, details, host, created_at
@@ -480,6 +496,7 @@ impl Db {
             "instance_system_metadata",
             "instance_info_caches",
             "instance_extra",
+            "security_group_instance_association",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE {table} SET deleted = id, deleted_at = now() WHERE instance_uuid = $1 AND deleted = 0"
@@ -750,6 +767,14 @@ async fn insert_instance(
             .map_err(db_err)?;
         }
     }
+    crate::security_groups::associate_by_names(
+        tx,
+        &uuid,
+        &v.project_id,
+        &v.user_id,
+        &v.security_groups,
+    )
+    .await?;
     sqlx::query(
             "INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id, start_time)
              VALUES ('create', $1, $2, $3, $4, now())",

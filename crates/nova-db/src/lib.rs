@@ -11,6 +11,7 @@ mod floating_ips;
 mod instances;
 mod networks;
 mod quotas;
+mod security_groups;
 mod services;
 
 use nova_common::NovaError;

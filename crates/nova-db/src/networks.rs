@@ -291,11 +291,13 @@ impl Db {
     }
 
     pub async fn fixed_ip_get_by_address(&self, address: &str) -> Result<FixedIp, NovaError> {
-        let row = sqlx::query("SELECT * FROM fixed_ips WHERE address = $1 AND deleted = 0")
-            .bind(address)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT * FROM fixed_ips WHERE address = $1 AND deleted = 0 ORDER BY id LIMIT 1",
+        )
+        .bind(address)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         match row {
             Some(r) => fixed_ip_from_row(&r).map_err(db_err),
             None => Err(NovaError::FixedIpNotFoundForAddress {

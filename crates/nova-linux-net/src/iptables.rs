@@ -156,6 +156,42 @@ impl IptablesManager {
         before - t.rules.len()
     }
 
+    /// Remove a chain with its rules and every rule that jumps to it
+    /// (Nova's `remove_chain`); the next `apply` deletes it from the host.
+    pub fn remove_chain(&mut self, table: &str, chain: &str, wrap: bool) {
+        let jump = if wrap {
+            format!("-j ${chain}")
+        } else {
+            format!("-j {chain}")
+        };
+        let t = self.table(table);
+        t.chains.retain(|(c, w)| !(c == chain && *w == wrap));
+        t.rules.retain(|r| {
+            let inside = r.chain == chain && r.wrap == wrap;
+            let jumps = r.rule == jump || r.rule.ends_with(&format!(" {jump}"));
+            !inside && !jumps
+        });
+    }
+
+    /// Remove every rule of a chain, keeping the chain (Nova's `empty_chain`).
+    pub fn empty_chain(&mut self, table: &str, chain: &str, wrap: bool) {
+        self.table(table)
+            .rules
+            .retain(|r| !(r.chain == chain && r.wrap == wrap));
+    }
+
+    /// The rules of `chain` as they will be loaded (wrapped names expanded).
+    pub fn chain_rules(&self, table: &str, chain: &str, wrap: bool) -> Vec<String> {
+        let Some(t) = self.tables.get(table) else {
+            return vec![];
+        };
+        t.rules
+            .iter()
+            .filter(|r| r.chain == chain && r.wrap == wrap)
+            .map(|r| self.expand(t, &r.rule))
+            .collect()
+    }
+
     /// Replace `$name` by the wrapped name of each of this table's wrapped chains.
     fn expand(&self, table: &Table, text: &str) -> String {
         let mut names: Vec<&str> = table

@@ -138,6 +138,9 @@ pub struct Instance {
     #[serde(default)]
     pub network_info: NetworkInfo,
     pub fault: Option<InstanceFault>,
+    /// The names of its security groups (`security_group_instance_association`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
 }
 
 impl Default for Instance {
@@ -188,6 +191,7 @@ impl Default for Instance {
             system_metadata: BTreeMap::new(),
             network_info: Vec::new(),
             fault: None,
+            security_groups: Vec::new(),
         }
     }
 }
@@ -277,6 +281,9 @@ pub struct InstanceCreate {
     pub system_metadata: BTreeMap<String, String>,
     /// `instance_actions.request_id` of the create action.
     pub request_id: String,
+    /// Names of the project's security groups to join (`default` is made if missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
 }
 
 /// A partial update of an instance (`instance_update_and_get_original`).
@@ -902,6 +909,52 @@ pub fn allowed_instances(
             allowed: allowed.to_string(),
         }),
     }
+}
+
+/// `security_groups`, with its rules (Nova's `SecurityGroup` with `rules` joined).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub user_id: String,
+    pub project_id: String,
+    #[serde(default)]
+    pub rules: Vec<SecurityGroupRule>,
+}
+
+/// The group a rule grants access from, and (for a compute host) its members' fixed IPs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GranteeGroup {
+    pub id: i64,
+    pub name: String,
+    pub project_id: String,
+    #[serde(default)]
+    pub member_ips: Vec<String>,
+}
+
+/// `security_group_rules`: one ingress rule (a cidr or a source group).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    pub id: i64,
+    pub parent_group_id: i64,
+    pub protocol: Option<String>,
+    pub from_port: Option<i64>,
+    pub to_port: Option<i64>,
+    pub cidr: Option<String>,
+    pub group_id: Option<i64>,
+    #[serde(default)]
+    pub grantee_group: Option<GranteeGroup>,
+}
+
+/// `security_group_default_rules`: copied into each new `default` group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupDefaultRule {
+    pub id: i64,
+    pub protocol: Option<String>,
+    pub from_port: Option<i64>,
+    pub to_port: Option<i64>,
+    pub cidr: Option<String>,
 }
 
 /// Instance actions as Nova names them (`nova.compute.instance_actions`).

@@ -3,13 +3,14 @@
 //! Version history (nova-rs): 5.1 `build_and_run_instance` gets the retry
 //! information (`filter_properties`) and the alternate hosts (`host_list`),
 //! which it hands back to the conductor when it reschedules a failed build.
+//! 5.2 `refresh_instance_security_rules` (nova-network security groups).
 
 use nova_objects::{
     ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.1";
+    topic: "compute", version: "5.2";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -32,4 +33,7 @@ crate::rpc_api! {
     call fn get_vnc_console(instance: Instance, console_type: String) -> ConsoleConnectInfo;
     /// Whether `port` is still the guest's console port (a token's check).
     call fn validate_console_port(instance: Instance, port: i64, console_type: String) -> bool;
+    /// Rebuild the instance's firewall from its security groups' current
+    /// rules and members (cast by the API when either changes).
+    cast fn refresh_instance_security_rules(instance: Instance) -> ();
 }

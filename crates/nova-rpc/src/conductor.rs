@@ -10,7 +10,8 @@
 use nova_objects::{
     ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp, Instance,
     InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair,
-    Network, NetworkCreate, QuotaUsage, Service, VirtualInterface,
+    Network, NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule,
+    Service, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -68,6 +69,9 @@ crate::rpc_api! {
         call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;
         /// Release the instance's fixed IPs and delete its VIFs.
         call fn network_deallocate_instance(instance_uuid: Uuid) -> ();
+        /// The fixed IP with this address (Nova's `FixedIP.get_by_address`; the
+        /// metadata service finds a guest by its source address), or
+        /// FixedIpNotFoundForAddress.
         call fn fixed_ip_get_by_address(address: String) -> FixedIp;
         /// Reserve or unreserve an address (`os-fixed-ips`).
         call fn fixed_ip_set_reserved(address: String, reserved: bool) -> FixedIp;
@@ -121,5 +125,35 @@ crate::rpc_api! {
         call fn quota_update(project_id: String, limits: BTreeMap<String, i64>) -> ();
         call fn quota_destroy_all_by_project(project_id: String) -> ();
         call fn quota_usage(project_id: String) -> QuotaUsage;
+    }
+    /// nova-network's security groups: groups, rules, members and the
+    /// rules every new `default` group starts with.
+    trait SecurityGroups {
+        /// The project's `default` group, made with the default rules if missing.
+        call fn security_group_ensure_default(project_id: String, user_id: String) -> SecurityGroup;
+        /// Create the group if the project's `security_groups` quota allows (SecurityGroupLimitExceeded).
+        call fn security_group_create(group: SecurityGroup) -> SecurityGroup;
+        call fn security_group_get(security_group_id: i64) -> SecurityGroup;
+        call fn security_group_get_by_name(project_id: String, name: String) -> SecurityGroup;
+        call fn security_group_get_by_project(project_id: String) -> Vec<SecurityGroup>;
+        call fn security_group_get_all() -> Vec<SecurityGroup>;
+        call fn security_group_get_by_instance(instance_uuid: Uuid) -> Vec<SecurityGroup>;
+        call fn security_group_update(security_group_id: i64, name: String, description: String) -> SecurityGroup;
+        /// Delete a group no live instance uses, with its rules and the rules granting from it.
+        call fn security_group_destroy(security_group_id: i64) -> ();
+        call fn instance_add_security_group(instance_uuid: Uuid, security_group_id: i64) -> ();
+        call fn instance_remove_security_group(instance_uuid: Uuid, security_group_id: i64) -> ();
+        /// Add a rule if the group's `security_group_rules` quota allows.
+        call fn security_group_rule_create(rule: SecurityGroupRule) -> SecurityGroupRule;
+        call fn security_group_rule_get(rule_id: i64) -> SecurityGroupRule;
+        call fn security_group_rule_destroy(rule_id: i64) -> ();
+        /// The rules of the instance's groups; rules from a source group carry its members' fixed IPs.
+        call fn security_group_rule_get_by_instance(instance_uuid: Uuid) -> Vec<SecurityGroupRule>;
+        call fn instance_get_all_by_security_group_id(security_group_id: i64) -> Vec<Instance>;
+        call fn instance_get_all_by_grantee_security_group_ids(group_ids: Vec<i64>) -> Vec<Instance>;
+        call fn security_group_default_rule_create(rule: SecurityGroupDefaultRule) -> SecurityGroupDefaultRule;
+        call fn security_group_default_rule_list() -> Vec<SecurityGroupDefaultRule>;
+        call fn security_group_default_rule_get(rule_id: i64) -> SecurityGroupDefaultRule;
+        call fn security_group_default_rule_destroy(rule_id: i64) -> ();
     }
 }

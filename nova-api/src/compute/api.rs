@@ -36,6 +36,8 @@ use uuid::Uuid;
 mod keypairs;
 mod network_api;
 pub use keypairs::{fingerprint, KeypairAPI};
+pub mod security_groups;
+pub use security_groups::SecurityGroupAPI;
 
 /// Nova's `sanitize_hostname`.
 /// The most instances one create request may ask for (`max_count`): beyond
@@ -136,6 +138,8 @@ pub struct CreateRequest {
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub config_drive: bool,
+    /// Names of the project's security groups to join (none: `default`).
+    pub security_groups: Vec<String>,
 }
 
 /// The instances a create made, and the reservation id they share.
@@ -170,6 +174,7 @@ pub struct API {
     compute_rpcapi: compute::Client,
     network_api: network::Client,
     image_api: GlanceClient,
+    security_group_api: SecurityGroupAPI,
 }
 
 impl API {
@@ -183,6 +188,7 @@ impl API {
         API {
             cfg,
             compute_task_api: compute_task::Client::new(conductor.transport().clone()),
+            security_group_api: SecurityGroupAPI::new(conductor.clone(), compute_rpcapi.clone()),
             conductor,
             compute_rpcapi,
             network_api,
@@ -280,6 +286,14 @@ impl API {
         if let Some(az) = &req.availability_zone {
             self.validate_availability_zone(az)?;
         }
+        let security_groups = if req.security_groups.is_empty() {
+            vec!["default".to_string()]
+        } else {
+            req.security_groups.clone()
+        };
+        self.security_group_api
+            .check_requested_secgroups(ctx, &security_groups)
+            .await?;
         let flavor = &req.flavor;
         if flavor.disabled {
             return Err(NovaError::InvalidRequest {
@@ -360,6 +374,7 @@ impl API {
                 metadata: req.metadata.clone(),
                 system_metadata: system_metadata.clone(),
                 request_id: ctx.request_id.clone(),
+                security_groups: security_groups.clone(),
             };
             requested.push(values);
         }

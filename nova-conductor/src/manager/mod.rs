@@ -14,6 +14,7 @@ mod instances;
 mod keypairs;
 mod networks;
 mod quotas;
+mod security_groups;
 mod services;
 
 use nova_common::NovaResult;

@@ -26,6 +26,10 @@ config_section! {
         server_groups = "10", at_least(-1);
         /// Servers per server group.
         server_group_members = "10", at_least(-1);
+        /// Security groups per project (nova-network).
+        security_groups = "10", at_least(-1);
+        /// Rules per security group (nova-network).
+        security_group_rules = "20", at_least(-1);
     }
 }
 

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod networks;
 pub mod quota_sets;
 pub mod remote_consoles;
+pub mod security_groups;
 pub mod server_actions;
 pub mod servers;
 pub mod services;
@@ -82,6 +83,36 @@ fn v21_routes() -> Router<AppState> {
         .route(
             "/os-console-auth-tokens/{token}",
             get(console_auth_tokens::show),
+        )
+        .route(
+            "/os-security-groups",
+            get(security_groups::index).post(security_groups::create),
+        )
+        .route(
+            "/os-security-groups/{id}",
+            get(security_groups::show)
+                .put(security_groups::update)
+                .delete(security_groups::delete),
+        )
+        .route(
+            "/os-security-group-rules",
+            post(security_groups::create_rule),
+        )
+        .route(
+            "/os-security-group-rules/{id}",
+            axum::routing::delete(security_groups::delete_rule),
+        )
+        .route(
+            "/os-security-group-default-rules",
+            get(security_groups::default_rules_index).post(security_groups::default_rules_create),
+        )
+        .route(
+            "/os-security-group-default-rules/{id}",
+            get(security_groups::default_rules_show).delete(security_groups::default_rules_delete),
+        )
+        .route(
+            "/servers/{id}/os-security-groups",
+            get(security_groups::server_index),
         )
         .route("/os-availability-zone", get(availability_zone::index))
         .route(

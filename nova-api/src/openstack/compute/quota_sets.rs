@@ -95,8 +95,12 @@ pub async fn update(
             continue;
         }
         let resource = resource_name(k);
-        let known = api.quota_defaults().contains_key(resource)
-            || (!v.at_least(36) && NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource));
+        let network = NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource);
+        let known = if network {
+            !v.at_least(36)
+        } else {
+            api.quota_defaults().contains_key(resource)
+        };
         if !known {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute quota_set. Value: {}. Additional properties are not allowed ('{k}' was unexpected)",

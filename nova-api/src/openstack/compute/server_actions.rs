@@ -56,6 +56,12 @@ pub async fn action(
         "createImage" => create_image(s, ctx, &inst, args).await,
         "addFloatingIp" => super::floating_ips::add_floating_ip(s, ctx, &inst, v, args).await,
         "removeFloatingIp" => super::floating_ips::remove_floating_ip(s, ctx, &inst, v, args).await,
+        "addSecurityGroup" => {
+            super::security_groups::server_action(s, ctx, &inst, args, true).await
+        }
+        "removeSecurityGroup" => {
+            super::security_groups::server_action(s, ctx, &inst, args, false).await
+        }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),

@@ -87,6 +87,8 @@ struct ServerCreate {
     description: Option<String>,
     admin_pass: Option<String>,
     config_drive: bool,
+    /// Names from `security_groups` (None: not given).
+    security_groups: Option<Vec<String>>,
 }
 
 fn count(s: &Value, k: &str) -> ApiResult<i64> {
@@ -333,6 +335,37 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         Some(Value::String(x)) => matches!(x.to_lowercase().as_str(), "true" | "1" | "yes" | "t"),
         Some(other) => return Err(invalid("config_drive", other, "is not a boolean")),
     };
+    let security_groups = match obj.get("security_groups") {
+        None => None,
+        Some(Value::Array(items)) => {
+            let mut names: Vec<String> = Vec::new();
+            for item in items {
+                let Some(o) = item.as_object() else {
+                    return Err(invalid("security_groups", item, "is not of type 'object'"));
+                };
+                if let Some(k) = o.keys().find(|k| *k != "name") {
+                    return Err(invalid(
+                        "security_groups",
+                        item,
+                        &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+                    ));
+                }
+                match o.get("name") {
+                    None => {}
+                    Some(Value::String(n)) if !n.is_empty() && n.chars().count() <= 255 => {
+                        names.push(n.clone());
+                    }
+                    Some(other) => {
+                        return Err(invalid("name", other, "is not a valid security group name"))
+                    }
+                }
+            }
+            names.sort();
+            names.dedup();
+            Some(names)
+        }
+        Some(other) => return Err(invalid("security_groups", other, "is not of type 'array'")),
+    };
     Ok(ServerCreate {
         name,
         image,
@@ -353,6 +386,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         description,
         admin_pass: opt_str("adminPass")?,
         config_drive,
+        security_groups,
     })
 }
 
@@ -370,6 +404,7 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
             ApiError::new(503, format!("Image service unavailable: {e}"))
         }
         NovaError::KeypairNotFound { .. } => ApiError::bad_request("Invalid key_name provided."),
+        NovaError::SecurityGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
         NovaError::InvalidRequest { .. }
         | NovaError::InvalidInput { .. }
         | NovaError::FlavorDiskTooSmall { .. }
@@ -435,6 +470,7 @@ pub async fn create(
                 access_ip_v4: req.access_ip_v4.clone(),
                 access_ip_v6: req.access_ip_v6.clone(),
                 config_drive: req.config_drive,
+                security_groups: req.security_groups.clone().unwrap_or_default(),
             },
         )
         .await

@@ -33,8 +33,8 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
                 .map_or(-1, |(_, d)| *d)
         });
         for (k, val) in [
-            ("maxSecurityGroups", 10),
-            ("maxSecurityGroupRules", 20),
+            ("maxSecurityGroups", get("security_groups")),
+            ("maxSecurityGroupRules", get("security_group_rules")),
             ("maxTotalFloatingIps", floating),
             ("totalSecurityGroupsUsed", 0),
             ("totalFloatingIpsUsed", used.floating_ips),

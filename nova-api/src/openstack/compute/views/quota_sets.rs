@@ -8,6 +8,11 @@ use std::collections::BTreeMap;
 /// Network quotas shown before 2.36 (nova-network's, fixed defaults).
 pub use nova_common::config::NETWORK_QUOTAS;
 
+/// Whether a resource is one of nova-network's (hidden from 2.36).
+pub fn is_network_quota(resource: &str) -> bool {
+    NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource)
+}
+
 /// The API's name for a `[quota]` option.
 pub fn api_name(resource: &str) -> &str {
     if resource == "injected_file_path_length" {
@@ -43,6 +48,9 @@ pub fn quota_set(limits: &BTreeMap<String, i64>, v: ApiVersion, id: Option<&str>
         m.insert("id".into(), json!(id));
     }
     for (k, val) in limits {
+        if v.at_least(36) && is_network_quota(k) {
+            continue;
+        }
         m.insert(api_name(k).to_string(), json!(val));
     }
     if !v.at_least(36) {

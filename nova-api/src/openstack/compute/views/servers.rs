@@ -100,11 +100,17 @@ pub fn server_detail(
         "OS-EXT-STS:vm_state": i.vm_state.as_str(),
         "OS-EXT-STS:power_state": i.power_state,
         "os-extended-volumes:volumes_attached": [],
-        "security_groups": [{"name": "default"}],
     });
     let Some(obj) = s.as_object_mut() else {
         return s;
     };
+    // nova-network's security groups: shown when the instance has any.
+    if !i.security_groups.is_empty() {
+        obj.insert(
+            "security_groups".into(),
+            super::security_groups::server_groups(&i.security_groups),
+        );
+    }
     if matches!(
         status,
         "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
@@ -167,13 +173,16 @@ pub fn server_detail(
 /// The body of a create: just enough to find the server, and its password.
 pub fn created(base: &str, i: &Instance, admin_pass: &str) -> Value {
     let id = i.uuid.to_string();
-    json!({"server": {
+    let mut server = json!({
         "id": id,
         "links": links(base, "servers", &id),
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
         "adminPass": admin_pass,
-    }})
+    });
+    if !i.security_groups.is_empty() {
+        server["security_groups"] = super::security_groups::server_groups(&i.security_groups);
+    }
+    json!({ "server": server })
 }
 
 #[cfg(test)]
