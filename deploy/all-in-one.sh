@@ -10,7 +10,9 @@
 #   systemd, else /var/lib/nova-rs), NOVA_NO_SYSTEMD (set: never use systemd units),
 #   NOVA_LOG_DIR (/var/log/nova), NOVA_COMPUTE_DRIVER (libvirt.LibvirtDriver),
 #   NOVA_LIBVIRT_URI (qemu:///system: real QEMU guests under TCG; test:///default
-#   for libvirt's in-memory test driver), NOVA_DB (nova).
+#   for libvirt's in-memory test driver), NOVA_DB (nova), NOVA_FLOATING_RANGE (unset:
+#   no floating IPs; a CIDR on the public side, e.g. 172.24.4.0/24, made floating IPs of
+#   the default pool `nova` on [DEFAULT] public_interface).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf="${NOVA_CONF:-/etc/nova/nova.conf}"
@@ -110,6 +112,10 @@ fi
 if ! "$bin/nova-manage" --config-file "$conf" network list | grep -q private; then
     "$bin/nova-manage" --config-file "$conf" network create --label private --fixed_range_v4 10.0.0.0/24
 fi
+if [ -n "${NOVA_FLOATING_RANGE:-}" ] \
+    && "$bin/nova-manage" --config-file "$conf" floating list | grep -q 'No floating IP'; then
+    "$bin/nova-manage" --config-file "$conf" floating create --ip_range "$NOVA_FLOATING_RANGE"
+fi
 
 export OS_CLIENT_CONFIG_FILE="$clouds"
 # The project's tiny busybox guest, as a disk image and as AKI/ARI/AMI.
@@ -191,6 +197,12 @@ EC2 API (boto3, the aws CLI in $venv/bin): http://127.0.0.1:8773
 
 With curl:  T=\$(openstack token issue -f value -c id)
   curl -s -H "X-Auth-Token: \$T" http://127.0.0.1:8774/v2.1/servers/detail
+
+Floating IPs (NOVA_FLOATING_RANGE; the compute API's nova-network proxies, microversion <= 2.35):
+  H=(-H "X-Auth-Token: \$T" -H "OpenStack-API-Version: compute 2.1" -H "Content-Type: application/json")
+  curl -s "\${H[@]}" -d '{}' http://127.0.0.1:8774/v2.1/os-floating-ips        # allocate: floating_ip.ip
+  curl -s "\${H[@]}" -d '{"addFloatingIp": {"address": "<ip>"}}' \\
+      http://127.0.0.1:8774/v2.1/servers/\$(openstack server show vm1 -f value -c id)/action
 
 Operator tool:  $bin/nova-manage --config-file $conf service list
 Stop everything: for p in $state/*.pid; do kill \$(cat \$p); done   (or systemctl stop 'nova-*' under systemd)

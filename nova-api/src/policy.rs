@@ -213,6 +213,15 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("os_compute_api:os-networks:create", "rule:admin_api"),
     ("os_compute_api:os-networks:delete", "rule:admin_api"),
     ("os_compute_api:os-networks:disassociate", "rule:admin_api"),
+    ("os_compute_api:os-networks:add", "rule:admin_api"),
+    (
+        "os_compute_api:os-networks-associate:associate_host",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-networks-associate:disassociate_host",
+        "rule:admin_api",
+    ),
     (
         "os_compute_api:os-networks-associate:disassociate_project",
         "rule:admin_api",

@@ -139,7 +139,8 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::fixed_ip_set_reserved { .. }
         | R::network_delete_safe { .. }
         | R::network_set_project { .. }
-        | R::network_create_safe { .. } => refuse("addresses are nova-network's to give and take"),
+        | R::network_create_safe { .. }
+        | R::network_set_host { .. } => refuse("addresses are nova-network's to give and take"),
         R::floating_ip_get { .. }
         | R::floating_ip_get_by_address { .. }
         | R::floating_ip_get_all_by_project { .. }
@@ -977,6 +978,14 @@ mod tests {
             (
                 R::network_create_safe {
                     values: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::network_set_host {
+                    network_uuid: uuid(5),
+                    host: Some(H1.into()),
                 },
                 Refused,
                 Refused,

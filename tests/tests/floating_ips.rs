@@ -226,6 +226,26 @@ async fn floating_ips_and_network_proxies() {
         assert!(f["fixed_ip"].is_null() && f["instance_id"].is_null(), "{f}");
         fips.push(f);
     }
+    let (_, b) = call(&cloud, Method::GET, "/limits", &demo, "2.1", None).await;
+    let abs = &b["limits"]["absolute"];
+    assert_eq!(
+        (
+            abs["maxTotalFloatingIps"].clone(),
+            abs["totalFloatingIpsUsed"].clone()
+        ),
+        (json!(2), json!(2)),
+        "{b}"
+    );
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-quota-sets/{}/detail", cloud.demo_project),
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(b["quota_set"]["floating_ips"]["in_use"], 2, "{b}");
     let (s, b) = call(&cloud, Method::POST, "/os-floating-ips", &demo, "2.1", None).await;
     assert_eq!(s, 403, "{b}");
     assert_eq!(message(&b), "IP allocation over quota.");
@@ -560,6 +580,161 @@ async fn floating_ips_and_network_proxies() {
         b["networks"][0],
         json!({"id": net_id, "cidr": net["cidr"], "label": "private"})
     );
+    // Admin: host and project association, create and delete.
+    let napath = format!("/os-networks/{net_id}/action");
+    for (body, field, want) in [
+        (
+            json!({"associate_host": "net-host-1"}),
+            "host",
+            json!("net-host-1"),
+        ),
+        (json!({"disassociate_host": null}), "host", Value::Null),
+    ] {
+        let (s, b) = call(
+            &cloud,
+            Method::POST,
+            &napath,
+            &cloud.admin,
+            "2.1",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(s, 202, "{body}: {b}");
+        let (_, b) = call(
+            &cloud,
+            Method::GET,
+            &format!("/os-networks/{net_id}"),
+            &cloud.admin,
+            "2.1",
+            None,
+        )
+        .await;
+        assert_eq!(b["network"][field], want, "{body}");
+    }
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        &napath,
+        &demo,
+        "2.1",
+        Some(json!({"disassociate": null})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        &napath,
+        &cloud.admin,
+        "2.1",
+        Some(json!({"associate_host": 5})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-networks",
+        &cloud.admin,
+        "2.1",
+        Some(json!({"network": {"label": "extra", "cidr": format!("10.31.{n}.0/29")}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let extra = b["network"]["id"].as_str().unwrap().to_string();
+    assert_eq!(b["network"]["cidr"], json!(format!("10.31.{n}.0/29")));
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-networks/add",
+        &cloud.admin,
+        "2.1",
+        Some(json!({"id": extra})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-networks/{extra}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(b["network"]["project_id"], json!(cloud.admin_project));
+    // Not the demo project's: invisible to it.
+    let (s, _) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-networks/{extra}"),
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        &format!("/os-networks/{extra}/action"),
+        &cloud.admin,
+        "2.1",
+        Some(json!({"disassociate": null})),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-networks/{extra}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert!(b["network"]["project_id"].is_null(), "{b}");
+    let (s, _) = call(
+        &cloud,
+        Method::DELETE,
+        &format!("/os-networks/{extra}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (s, _) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-networks/{extra}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        "/os-networks",
+        &cloud.admin,
+        "2.1",
+        Some(json!({"network": {"cidr": "10.32.0.0/29"}})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        "/os-networks",
+        &cloud.admin,
+        "2.1",
+        Some(json!({"network": {"label": "overlap", "cidr": net["cidr"]}})),
+    )
+    .await;
+    assert_eq!(s, 400);
+
     // Fixed IPs (admin).
     let fpath = format!("/os-fixed-ips/{afixed}");
     let (s, _) = call(&cloud, Method::GET, &fpath, &demo, "2.4", None).await;

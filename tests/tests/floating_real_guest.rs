@@ -2,7 +2,7 @@
 //! outside host, joined to this host by a veth pair whose host end is
 //! nova-network's `public_interface` (the floating range on its subnet),
 //! reaches the tiny guest's busybox httpd on port 80 through the floating
-//! IP; `removeFloatingIp` cuts it off; a restarted nova-network puts back
+//! IP once a security-group rule allows tcp/80; `removeFloatingIp` cuts it off; a restarted nova-network puts back
 //! the rules and the address it lost; deleting the guest takes them away.
 //! The test leaves no namespace, veth, address or rule behind and restores
 //! the forwarding settings it changes.
@@ -259,6 +259,34 @@ async fn the_outside_reaches_a_guest_through_its_floating_ip() {
     )
     .await;
     assert_eq!(s, 202, "{b}");
+    // The default security group lets nothing in yet; a tcp/80 rule opens it.
+    for _ in 0..2 {
+        assert_eq!(
+            outside.fetch(&fip),
+            None,
+            "reachable before any rule allows it"
+        );
+    }
+    let (s, b) = act(&cloud, "/os-security-groups", Method::GET, None).await;
+    assert_eq!(s, 200, "{b}");
+    let group = b["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "default")
+        .unwrap()["id"]
+        .clone();
+    let (s, b) = act(
+        &cloud,
+        "/os-security-group-rules",
+        Method::POST,
+        Some(
+            json!({"security_group_rule": {"parent_group_id": group, "ip_protocol": "tcp",
+                                           "from_port": 80, "to_port": 80, "cidr": "0.0.0.0/0"}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
     until("the guest's httpd through the floating IP", 60, || {
         outside
             .fetch(&fip)

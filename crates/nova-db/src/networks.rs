@@ -370,8 +370,32 @@ impl Db {
         tx.commit().await.map_err(db_err)
     }
 
-    /// Set or clear the network's project (and, with `host`, its host):
-    /// `os-networks` associate/disassociate actions.
+    /// Set or clear the network's host (`os-networks` `associate_host` /
+    /// `disassociate_host`).
+    pub async fn network_set_host(
+        &self,
+        uuid: Uuid,
+        host: Option<&str>,
+    ) -> Result<Network, NovaError> {
+        let row = sqlx::query(
+            "UPDATE networks SET host = $2, updated_at = now()
+             WHERE uuid = $1 AND deleted = 0 RETURNING *",
+        )
+        .bind(uuid.to_string())
+        .bind(host)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => network_from_row(&r).map_err(db_err),
+            None => Err(NovaError::NetworkNotFound {
+                network_id: uuid.to_string(),
+            }),
+        }
+    }
+
+    /// Set or clear the network's project: `os-networks` `add` and the
+    /// disassociate actions.
     pub async fn network_set_project(
         &self,
         uuid: Uuid,

@@ -908,6 +908,9 @@ pub struct QuotaUsage {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
+    /// nova-network floating IPs held (auto-assigned ones do not count).
+    #[serde(default)]
+    pub floating_ips: i64,
 }
 
 /// A host aggregate (`aggregates`, with its hosts and metadata); its
@@ -1050,6 +1053,7 @@ mod tests {
             instances: 2,
             cores: 2,
             ram: 1024,
+            ..Default::default()
         };
         let f = Flavor {
             vcpus: 1,

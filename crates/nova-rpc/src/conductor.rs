@@ -79,6 +79,8 @@ crate::rpc_api! {
         call fn network_delete_safe(network_uuid: Uuid) -> ();
         /// Give the network to a project, or make it shared again (None).
         call fn network_set_project(network_uuid: Uuid, project_id: Option<String>) -> Network;
+        /// Set or clear the network's host.
+        call fn network_set_host(network_uuid: Uuid, host: Option<String>) -> Network;
         /// Create a network and its fixed IPs (`os-networks` create).
         call fn network_create_safe(values: NetworkCreate) -> Network;
     }

@@ -128,4 +128,15 @@ impl nova_rpc::conductor::Networks for ConductorManager {
     ) -> Result<Network, NovaError> {
         self.db.network_create_safe(&values).await
     }
+
+    async fn network_set_host(
+        &self,
+        _ctx: &RequestContext,
+        network_uuid: Uuid,
+        host: Option<String>,
+    ) -> Result<Network, NovaError> {
+        self.db
+            .network_set_host(network_uuid, host.as_deref())
+            .await
+    }
 }

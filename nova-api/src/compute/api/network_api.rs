@@ -202,6 +202,46 @@ impl API {
             .await
     }
 
+    /// Give the network to `host`, or to none.
+    pub async fn associate_network_host(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        host: Option<String>,
+    ) -> NovaResult<Network> {
+        let net = self.get_network(ctx, id).await?;
+        self.conductor.network_set_host(ctx, net.uuid, host).await
+    }
+
+    /// `os-networks` `add`: the given network (a shared one, with no id) to
+    /// the caller's project (NoMoreNetworks → 400 when none is free).
+    pub async fn add_network_to_project(
+        &self,
+        ctx: &RequestContext,
+        id: Option<&str>,
+    ) -> NovaResult<Network> {
+        let all = self.conductor.network_get_all(ctx).await?;
+        let net = match id {
+            Some(id) => {
+                let uuid = Uuid::parse_str(id).ok();
+                all.into_iter()
+                    .find(|n| Some(n.uuid) == uuid)
+                    .ok_or_else(|| NovaError::NetworkNotFound {
+                        network_id: id.to_string(),
+                    })?
+            }
+            None => all
+                .into_iter()
+                .find(|n| n.project_id.is_none())
+                .ok_or_else(|| NovaError::InvalidRequest {
+                    reason: "No more available networks.".into(),
+                })?,
+        };
+        self.conductor
+            .network_set_project(ctx, net.uuid, ctx.project_id.clone())
+            .await
+    }
+
     pub async fn get_fixed_ip_by_address(
         &self,
         ctx: &RequestContext,

@@ -140,6 +140,7 @@ fn v21_routes() -> Router<AppState> {
             "/os-networks/{id}",
             get(networks::show).delete(networks::delete),
         )
+        .route("/os-networks/add", post(networks::add))
         .route("/os-networks/{id}/action", post(networks::action))
         .route("/os-tenant-networks", get(networks::tenant_index))
         .route("/os-tenant-networks/{id}", get(networks::tenant_show))

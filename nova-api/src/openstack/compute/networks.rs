@@ -202,8 +202,8 @@ pub async fn create(
     Ok(Json(json!({"network": network_dict(&ctx, &n)})))
 }
 
-/// `POST /os-networks/{id}/action`: `disassociate` (the network's project),
-/// `disassociate_project`.
+/// `POST /os-networks/{id}/action`: `disassociate` (project and host),
+/// `disassociate_project`, `disassociate_host`, `associate_host`.
 pub async fn action(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -213,12 +213,35 @@ pub async fn action(
 ) -> ApiResult<Response> {
     proxy_api(v)?;
     let body = json_body(&body)?;
-    let Some((name, _)) = body.as_object().and_then(|o| o.iter().next()) else {
+    let Some((name, arg)) = body.as_object().and_then(|o| o.iter().next()) else {
         return Err(ApiError::bad_request("Malformed request body"));
     };
-    let rule = match name.as_str() {
-        "disassociate" => "os_compute_api:os-networks:disassociate",
-        "disassociate_project" => "os_compute_api:os-networks-associate:disassociate_project",
+    let (rule, project, host) = match name.as_str() {
+        "disassociate" => ("os_compute_api:os-networks:disassociate", true, Some(None)),
+        "disassociate_project" => (
+            "os_compute_api:os-networks-associate:disassociate_project",
+            true,
+            None,
+        ),
+        "disassociate_host" => (
+            "os_compute_api:os-networks-associate:disassociate_host",
+            false,
+            Some(None),
+        ),
+        "associate_host" => match arg {
+            Value::String(h) if !h.is_empty() && h.len() <= 255 => (
+                "os_compute_api:os-networks-associate:associate_host",
+                false,
+                Some(Some(h.clone())),
+            ),
+            other => {
+                return Err(invalid(
+                    "associate_host",
+                    other,
+                    "must be a host name of 1-255 characters",
+                ))
+            }
+        },
         other => {
             return Err(ApiError::bad_request(format!(
                 "There is no such action: {other}"
@@ -226,11 +249,49 @@ pub async fn action(
         }
     };
     state.policy.authorize(rule, &ctx, &own_project(&ctx))?;
+    let api = &state.compute_api;
+    if project {
+        api.associate_network_project(&ctx, &id, None)
+            .await
+            .map_err(network_not_found)?;
+    }
+    if let Some(host) = host {
+        api.associate_network_host(&ctx, &id, host)
+            .await
+            .map_err(network_not_found)?;
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `POST /os-networks/add`: a network (`id`, or any shared one) to the
+/// caller's project.
+pub async fn add(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    proxy_api(v)?;
+    state
+        .policy
+        .authorize("os_compute_api:os-networks:add", &ctx, &own_project(&ctx))?;
+    let body = json_body(&body)?;
+    let id = match body.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => return Err(invalid("id", other, "is not of type 'string', 'null'")),
+    };
     state
         .compute_api
-        .associate_network_project(&ctx, &id, None)
+        .add_network_to_project(&ctx, id.as_deref())
         .await
-        .map_err(network_not_found)?;
+        .map_err(|e| match e {
+            NovaError::NetworkNotFound { network_id } => {
+                ApiError::bad_request(format!("Network could not be found for uuid {network_id}"))
+            }
+            NovaError::InvalidRequest { reason } => ApiError::bad_request(reason),
+            other => other.into(),
+        })?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -37,6 +37,7 @@ pub fn in_use(used: &QuotaUsage, resource: &str) -> i64 {
         "instances" => used.instances,
         "cores" => used.cores,
         "ram" => used.ram,
+        "floating_ips" => used.floating_ips,
         _ => 0,
     }
 }
