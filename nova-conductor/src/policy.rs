@@ -186,6 +186,11 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::aggregate_host_add { .. }
         | R::aggregate_host_delete { .. }
         | R::aggregate_metadata_update { .. } => refuse("aggregates are the control plane's"),
+
+        // --- usage reports: the API's, over every project ---
+        R::instance_get_active_by_window_joined { .. } => {
+            refuse("usage reports are the control plane's")
+        }
     }
 }
 
@@ -1120,6 +1125,15 @@ mod tests {
                 R::aggregate_metadata_update {
                     aggregate_id: 1,
                     metadata: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_get_active_by_window_joined {
+                    begin: Default::default(),
+                    end: Default::default(),
+                    project_id: None,
                 },
                 Refused,
                 Refused,

@@ -10,7 +10,7 @@
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, Instance,
     InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair,
-    Network, QuotaUsage, Service, VirtualInterface,
+    Network, QuotaUsage, Service, Timestamp, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -133,5 +133,10 @@ crate::rpc_api! {
         call fn aggregate_host_delete(aggregate_id: i64, host: String) -> Aggregate;
         /// Set metadata items; a null value removes the item.
         call fn aggregate_metadata_update(aggregate_id: i64, metadata: BTreeMap<String, Option<String>>) -> Aggregate;
+    }
+    /// Usage over a period (`os-simple-tenant-usage`).
+    trait Usage {
+        /// Instances, deleted or not, that may have run between `begin` and `end`, of one project or all.
+        call fn instance_get_active_by_window_joined(begin: Timestamp, end: Timestamp, project_id: Option<String>) -> Vec<Instance>;
     }
 }

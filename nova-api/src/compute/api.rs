@@ -38,8 +38,10 @@ mod flavors;
 mod hosts;
 mod instance_extras;
 mod keypairs;
+mod usage;
 pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
+pub use usage::{ServerUsage, TenantUsage};
 
 /// Nova's `sanitize_hostname`.
 /// The most instances one create request may ask for (`max_count`): beyond
