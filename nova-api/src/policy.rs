@@ -348,6 +348,14 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-aggregates:set_metadata",
         "rule:admin_api",
     ),
+    (
+        "os_compute_api:os-simple-tenant-usage:list",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-simple-tenant-usage:show",
+        "rule:project_reader_or_admin",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

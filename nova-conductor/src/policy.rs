@@ -233,6 +233,10 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::ec2_instance_get_by_id { .. }
         | R::s3_image_create { .. }
         | R::s3_image_get { .. } => refuse("EC2 ids are the API's"),
+        // --- usage reports: the API's, over every project ---
+        R::instance_get_active_by_window_joined { .. } => {
+            refuse("usage reports are the control plane's")
+        }
     }
 }
 
@@ -1139,6 +1143,15 @@ mod tests {
                 Refused,
             ),
             (R::console_auth_token_destroy_expired {}, Refused, Refused),
+            (
+                R::instance_get_active_by_window_joined {
+                    begin: Default::default(),
+                    end: Default::default(),
+                    project_id: None,
+                },
+                Refused,
+                Refused,
+            ),
             (
                 R::flavor_extra_specs_update_or_create {
                     flavor_id: "1".into(),

@@ -6,7 +6,8 @@
 //! (400), other people's flavors (403/404), the `metadata_items` quota
 //! (403), the tag limit, and what microversions gate. Host aggregates
 //! (`openstack aggregate create/add host/set/show/list/remove host/delete`)
-//! and `openstack hypervisor show` (its aggregates and uptime).
+//! and `openstack hypervisor show` (its aggregates and uptime); `openstack
+//! usage list/show` (os-simple-tenant-usage).
 
 #![allow(clippy::unwrap_used)]
 
@@ -1041,4 +1042,68 @@ async fn flavor_extras_server_set_and_events() {
     cloud.osc("admin", &["aggregate", "delete", "agg1", "agg3"]);
     let (_, _, b) = call(&cloud, Method::GET, "/os-aggregates", &admin, "2.1", None).await;
     assert_eq!(b, json!({"aggregates": []}));
+
+    // ===== usage =====
+    let usages = json_out(&cloud.osc("admin", &["usage", "list", "-f", "json"]));
+    let mine = usages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["Project"] == demo_project.as_str())
+        .unwrap_or_else(|| panic!("demo's usage in {usages}"));
+    // OSC asks with detailed=True; Nova lists servers only for detailed=1.
+    assert!(mine["RAM MB-Hours"].as_f64().unwrap() > 0.0, "{usages}");
+    let shown = json_out(&cloud.osc("demo", &["usage", "show", "-f", "json"]));
+    assert_eq!(shown["Servers"][0]["instance_id"], id.as_str(), "{shown}");
+    assert_eq!(
+        shown["Servers"].as_array().map(Vec::len),
+        Some(1),
+        "{shown}"
+    );
+    let path = format!(
+        "/os-simple-tenant-usage/{demo_project}?start=2000-01-01T00:00:00&end=2100-01-01T00:00:00"
+    );
+    let (s, _, b) = call(&cloud, Method::GET, &path, &demo, "2.1", None).await;
+    assert_eq!(s, 200, "{b}");
+    let su = &b["tenant_usage"]["server_usages"][0];
+    assert_eq!(
+        (su["instance_id"].as_str(), su["state"].as_str()),
+        (Some(id.as_str()), Some("terminated")),
+        "{b}"
+    );
+    assert_eq!(
+        (su["flavor"].as_str(), su["memory_mb"].as_i64()),
+        (Some("m1.tiny"), Some(512)),
+        "{b}"
+    );
+    assert!(
+        b["tenant_usage"]["total_hours"].as_f64().unwrap() > 0.0,
+        "{b}"
+    );
+    for (path, token, want) in [
+        (
+            "/os-simple-tenant-usage?start=yesterday",
+            admin.as_str(),
+            400,
+        ),
+        (
+            "/os-simple-tenant-usage?start=2100-01-01T00:00:00&end=2000-01-01T00:00:00",
+            admin.as_str(),
+            400,
+        ),
+        ("/os-simple-tenant-usage", demo.as_str(), 403),
+    ] {
+        let (s, _, b) = call(&cloud, Method::GET, path, token, "2.1", None).await;
+        assert_eq!(s, want, "{path}: {b}");
+    }
+    let (s, _, _) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-simple-tenant-usage/{demo_project}"),
+        &cloud.alt,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 403, "another project's usage");
 }

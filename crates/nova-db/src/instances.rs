@@ -763,6 +763,36 @@ async fn lock_instance(
 }
 
 impl Db {
+    /// Nova's `instance_get_active_by_window_joined`: the instances, deleted
+    /// or not, that may have run between `begin` and `end` (not terminated
+    /// before `begin`, not launched after `end`), of one project or all.
+    pub async fn instance_get_active_by_window_joined(
+        &self,
+        begin: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        project_id: Option<&str>,
+    ) -> Result<Vec<Instance>, NovaError> {
+        let rows = sqlx::query(
+            "SELECT * FROM instances
+             WHERE (terminated_at IS NULL OR terminated_at > $1)
+               AND (launched_at IS NULL OR launched_at < $2)
+               AND ($3::text IS NULL OR project_id = $3)
+             ORDER BY created_at, id",
+        )
+        .bind(begin)
+        .bind(end)
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut v = rows
+            .iter()
+            .map(|r| instance_from_row(r).map_err(db_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.load_joined(&mut v).await?;
+        Ok(v)
+    }
+
     /// Nova's `instance_metadata_update`: set these items, and with `delete`
     /// remove every other one. The metadata after.
     pub async fn instance_metadata_update(

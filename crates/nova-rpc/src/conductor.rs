@@ -11,7 +11,7 @@ use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
     Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
     KeyPair, Network, NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule,
-    SecurityGroupRule, Service, VirtualInterface,
+    SecurityGroupRule, Service, Timestamp, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -208,5 +208,10 @@ crate::rpc_api! {
         call fn aggregate_host_delete(aggregate_id: i64, host: String) -> Aggregate;
         /// Set metadata items; a null value removes the item.
         call fn aggregate_metadata_update(aggregate_id: i64, metadata: BTreeMap<String, Option<String>>) -> Aggregate;
+    }
+    /// Usage over a period (`os-simple-tenant-usage`).
+    trait Usage {
+        /// Instances, deleted or not, that may have run between `begin` and `end`, of one project or all.
+        call fn instance_get_active_by_window_joined(begin: Timestamp, end: Timestamp, project_id: Option<String>) -> Vec<Instance>;
     }
 }

@@ -40,10 +40,12 @@ mod images;
 mod instance_extras;
 mod keypairs;
 mod network_api;
+mod usage;
 pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
 pub mod security_groups;
 pub use security_groups::SecurityGroupAPI;
+pub use usage::{ServerUsage, TenantUsage};
 
 /// Nova's `sanitize_hostname`.
 /// The most instances one create request may ask for (`max_count`): beyond

@@ -148,3 +148,20 @@ impl nova_rpc::conductor::Instances for ConductorManager {
             .await
     }
 }
+
+#[nova_rpc::__private::async_trait]
+impl nova_rpc::conductor::Usage for ConductorManager {
+    async fn instance_get_active_by_window_joined(
+        &self,
+        _ctx: &RequestContext,
+        begin: nova_objects::Timestamp,
+        end: nova_objects::Timestamp,
+        project_id: Option<String>,
+    ) -> Result<Vec<Instance>, NovaError> {
+        retry_on_disconnect("instance_get_active_by_window_joined", || {
+            self.db
+                .instance_get_active_by_window_joined(begin, end, project_id.as_deref())
+        })
+        .await
+    }
+}

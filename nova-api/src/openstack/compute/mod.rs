@@ -27,6 +27,7 @@ pub mod server_metadata;
 pub mod server_tags;
 pub mod servers;
 pub mod services;
+pub mod simple_tenant_usage;
 pub mod versions;
 pub mod views;
 pub mod virtual_interfaces;
@@ -204,6 +205,11 @@ fn server_and_flavor_extras() -> Router<AppState> {
         )
         .route("/os-aggregates/{id}/action", post(aggregates::action))
         .route("/os-hypervisors/{id}/uptime", get(hypervisors::uptime))
+        .route("/os-simple-tenant-usage", get(simple_tenant_usage::index))
+        .route(
+            "/os-simple-tenant-usage/{tenant_id}",
+            get(simple_tenant_usage::show),
+        )
         .route("/flavors/{id}", put(flavor_manage::update))
         .route("/flavors/{id}/action", post(flavor_access::action))
         .route("/flavors/{id}/os-flavor-access", get(flavor_access::index))
