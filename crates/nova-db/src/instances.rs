@@ -238,6 +238,7 @@ impl Db {
             instances: used.try_get(0).map_err(db_err)?,
             cores: used.try_get(1).map_err(db_err)?,
             ram: used.try_get(2).map_err(db_err)?,
+            ..Default::default()
         };
         let count = allowed_instances(
             &limits,

@@ -133,7 +133,8 @@ impl Db {
     /// Instances, cores and RAM the project's live instances hold.
     pub async fn quota_usage(&self, project_id: &str) -> Result<QuotaUsage, NovaError> {
         let r = sqlx::query(
-            "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint
+            "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint,
+                    (SELECT count(*) FROM security_groups WHERE project_id = $1 AND deleted = 0)::bigint
              FROM instances WHERE project_id = $1 AND deleted = 0",
         )
         .bind(project_id)
@@ -144,6 +145,7 @@ impl Db {
             instances: r.try_get(0).map_err(db_err)?,
             cores: r.try_get(1).map_err(db_err)?,
             ram: r.try_get(2).map_err(db_err)?,
+            security_groups: r.try_get(3).map_err(db_err)?,
         })
     }
 

@@ -839,6 +839,9 @@ pub struct QuotaUsage {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
+    /// The project's live security groups (nova-network).
+    #[serde(default)]
+    pub security_groups: i64,
 }
 
 /// Nova's `_check_num_instances_quota` arithmetic: how many instances fit: `max` if they all do, else as many as the
@@ -962,6 +965,7 @@ mod tests {
             instances: 2,
             cores: 2,
             ram: 1024,
+            ..Default::default()
         };
         let f = Flavor {
             vcpus: 1,

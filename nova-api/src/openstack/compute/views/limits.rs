@@ -29,7 +29,7 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
             ("maxSecurityGroups", get("security_groups")),
             ("maxSecurityGroupRules", get("security_group_rules")),
             ("maxTotalFloatingIps", 10),
-            ("totalSecurityGroupsUsed", 0),
+            ("totalSecurityGroupsUsed", used.security_groups),
             ("totalFloatingIpsUsed", 0),
         ] {
             abs[k] = json!(val);

@@ -42,6 +42,7 @@ pub fn in_use(used: &QuotaUsage, resource: &str) -> i64 {
         "instances" => used.instances,
         "cores" => used.cores,
         "ram" => used.ram,
+        "security_groups" => used.security_groups,
         _ => 0,
     }
 }
