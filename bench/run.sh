@@ -8,7 +8,7 @@ bash deploy/install.sh
 command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/dev/null
 cargo build --release --workspace --bins
 cargo build --release -p nova-e2e --example bench --example guest_bench --example select_destinations \
-  --example console_bench
+  --example console_bench --example ec2_bench
 sched=$("$top/target/release/examples/select_destinations")
 echo "$sched"
 out=$(NOVA_BIN_DIR="$top/target/release" NOVA_E2E_FIXED_RANGE=10.20.0.0/20 RUST_LOG=warn "$top/target/release/examples/bench")
@@ -17,6 +17,9 @@ guest=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/ex
 echo "$guest"
 console=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/console_bench")
 echo "$console"
+ec2=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/ec2_bench")
+echo "$ec2"
+eval_() { echo "$ec2" | sed -n "s/^$1=//p"; }
 cval() { echo "$console" | sed -n "s/^$1=//p"; }
 val() { echo "$out" | sed -n "s/^$1=//p"; }
 mkdir -p docs
@@ -35,6 +38,17 @@ Glance 33 and all daemons; $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') G
 | \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s | – |
 | \`GET /v2.1/servers/detail\`, 100 servers (wrk, 16 connections) | $(val detail_rps_100) req/s | 4.6 req/s |
 | idle RSS, api + conductor + scheduler + compute | $(val rss_api_conductor_scheduler_compute_mib) MiB | ~1.2 GiB |
+
+## EC2 API: \`DescribeInstances\` next to \`servers/detail\`
+
+\`target/release/examples/ec2_bench\` (tests/examples/ec2_bench.rs): 16 concurrent clients for 10 s each, noauth2
+(Keystone's signature check, one \`/v3/ec2tokens\` call per EC2 request, is not included, as it is not for the
+compute API's token either).
+
+| servers | \`GET /v2.1/servers/detail\` | EC2 \`DescribeInstances\` |
+| --- | --- | --- |
+| 0 | $(eval_ detail_rps_0) req/s | $(eval_ ec2_describe_rps_0) req/s |
+| 100 | $(eval_ detail_rps_100) req/s | $(eval_ ec2_describe_rps_100) req/s |
 
 ## Real guest boot (QEMU TCG through qemu:///system, the tiny busybox guest from a qcow2 image)
 

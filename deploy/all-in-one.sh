@@ -76,6 +76,8 @@ state_path = $state
 compute_driver = ${NOVA_COMPUTE_DRIVER:-libvirt.LibvirtDriver}
 transport_url = rabbit://guest:guest@127.0.0.1:5672/
 osapi_compute_listen = 0.0.0.0
+enabled_apis = osapi_compute,ec2
+ec2_listen = 0.0.0.0
 
 [database]
 connection = $(bash "$top/deploy/lib/postgres.sh" url "$db")
@@ -182,6 +184,10 @@ or source one of $(dirname "$clouds")/openrc-{admin,demo,alt_demo}.
   openstack server list
   openstack server delete --wait vm1
   OS_CLOUD=admin openstack compute service list
+
+EC2 API (boto3, the aws CLI in $venv/bin): http://127.0.0.1:8773
+  openstack ec2 credentials create                 # its access and secret go in ~/.aws/credentials
+  aws --endpoint-url http://127.0.0.1:8773 --region nova ec2 describe-instances
 
 With curl:  T=\$(openstack token issue -f value -c id)
   curl -s -H "X-Auth-Token: \$T" http://127.0.0.1:8774/v2.1/servers/detail

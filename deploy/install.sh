@@ -38,11 +38,12 @@ fi
 # (nova-network's NAT and metadata rules), ps, psql, rabbitmqctl, qemu-img, curl.
 # Unit verification: systemd-analyze (package systemd). The noVNC web client
 # nova-novncproxy serves (/usr/share/novnc): novnc; the browser of the console
-# e2e test: chromium (driven by npm playwright-core, tests/browser).
+# e2e test: chromium (driven by npm playwright-core, tests/browser); the
+# certificates of the VeNCrypt/TLS console tests: openssl.
 packages=(pkg-config libvirt-dev libvirt0 libvirt-clients qemu-utils curl ca-certificates
           python3-venv python3-dev gcc openssh-client iproute2 dnsmasq-base iptables procps util-linux
           postgresql postgresql-client rabbitmq-server systemd
-          novnc chromium)
+          novnc chromium openssl)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
@@ -82,6 +83,6 @@ amqp_up || die "RabbitMQ is not reachable on 127.0.0.1:5672"
 for _ in $(seq 1 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
 log "RabbitMQ is up"
 
-# --- Glance, Keystone and the openstack CLI (PyPI) in a venv ------------------
-bash "$here/lib/venv.sh" glance keystone osc
+# --- Glance, Keystone, the openstack CLI, boto3 and the AWS CLI (PyPI) in a venv
+bash "$here/lib/venv.sh" glance keystone osc aws
 log "done"

@@ -14,8 +14,9 @@
 #               line "console=ttyS0 quiet" (no hostname=, so the hostname comes
 #               from DHCP), converted to qcow2.  Usable as a backing file.
 #   modules.txt the kernel version and the modules /init loads, in order.
-# Skips the build when all outputs exist and are newer than this script
-# (GUEST_IMAGE_FORCE=1 rebuilds).  Prints the paths and sizes at the end.
+# Skips the build when all outputs exist, are newer than this script and
+# were built by this very script (its sha256 in <out_dir>/script.sha256;
+# GUEST_IMAGE_FORCE=1 rebuilds).  Prints the paths and sizes at the end.
 #
 # The guest (/init, PID 1), everything on the console (ttyS0 with
 # console=ttyS0 on the kernel command line):
@@ -25,6 +26,8 @@
 #     `httpd -p 80`; runs busybox acpid so that the ACPI power button (virsh
 #     shutdown) prints GUEST-POWEROFF and does `poweroff -f`;
 #   - prints             GUEST-INIT hostname=<hostname>
+#     (and on the VGA console, tty1, a prompt; each line typed there is
+#     printed as GUEST-TYPED <line>)
 #     (acpid and httpd are already up then: a shutdown request is honoured);
 #   - runs udhcpc on eth0 (sends hostname= as DHCP option 12 if given); on a
 #     lease the hook configures address + default route and prints
@@ -34,7 +37,14 @@
 #     without a lease within ~10 s it prints
 #                        GUEST-NOLEASE
 #     (udhcpc keeps trying in the background; a later lease still prints
-#     GUEST-LEASE); then it idles.
+#     GUEST-LEASE);
+#   - once leased (within 60 s), reads its metadata from
+#     http://169.254.169.254/openstack/latest/meta_data.json (nova-network
+#     forwards it to the metadata service) and prints
+#                        GUEST-METADATA uuid=<uuid> hostname=<hostname>
+#     or, after 5 failed tries,
+#                        GUEST-METADATA-FAILED <nc's error or the HTTP status line>
+#     then it idles.
 #
 # Needs root (apt-get) unless the host tools are already installed: dpkg-deb,
 # tar, gzip, mtools, dosfstools, syslinux, qemu-utils.  Downloads
@@ -70,9 +80,11 @@ report() {
     log "$(head -n 1 "$OUT/modules.txt")"
 }
 
+SCRIPT_SHA="$(sha256sum "$SELF" | cut -d' ' -f1)"
 up_to_date() {
     local f
     [ "${GUEST_IMAGE_FORCE:-0}" = 1 ] && return 1
+    [ "$(cat "$OUT/script.sha256" 2>/dev/null)" = "$SCRIPT_SHA" ] || return 1
     for f in "${OUTPUTS[@]}"; do
         [ -s "$OUT/$f" ] && [ "$OUT/$f" -nt "$SELF" ] || return 1
     done
@@ -240,6 +252,19 @@ acpid -c /etc/acpi -l /var/log/acpid.log -p /run/acpid.pid || echo "GUEST-WARN a
 httpd -p 80 -h /www || echo "GUEST-WARN httpd failed"
 ip link set lo up
 
+# The VGA console (tty1, what a VNC viewer shows): a prompt, and each line
+# typed there is repeated on the serial console as GUEST-TYPED (the console
+# test types through noVNC and reads it back with os-getConsoleOutput).
+if [ -c /dev/tty1 ]; then
+    (
+        while :; do
+            printf '%s login-less console, type a line: ' "$hn"
+            read -r line || break
+            echo "GUEST-TYPED $line" >/dev/console
+        done
+    ) </dev/tty1 >/dev/tty1 2>&1 &
+fi
+
 echo "GUEST-INIT hostname=$hn"
 
 if [ -e /sys/class/net/eth0 ]; then
@@ -249,6 +274,32 @@ if [ -e /sys/class/net/eth0 ]; then
     # ~10 s without a lease (udhcpc keeps trying in the background).
     udhcpc "$@" >>/var/log/udhcpc.log 2>&1
     [ -e /run/lease ] || echo "GUEST-NOLEASE"
+    # Who am I: the metadata service, once there is a lease.
+    (
+        i=0
+        while [ ! -e /run/lease ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+        [ -e /run/lease ] || exit 0
+        n=0
+        while :; do
+            # busybox nc, not wget: the static busybox's wget looks the
+            # "http" port up through glibc's NSS, which crashes in here.
+            md="$(printf 'GET /openstack/latest/meta_data.json HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' \
+                | nc -w 5 169.254.169.254 80 2>/tmp/wget.err)"
+            echo "$md" | head -n 1 >>/tmp/wget.err
+            uuid="$(echo "$md" | sed -n 's/.*"uuid": *"\([^"]*\)".*/\1/p')"
+            name="$(echo "$md" | sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p')"
+            if [ -n "$uuid" ]; then
+                echo "GUEST-METADATA uuid=$uuid hostname=$name" >/dev/console
+                break
+            fi
+            n=$((n + 1))
+            if [ $n -ge 5 ]; then
+                echo "GUEST-METADATA-FAILED $(cat /tmp/wget.err 2>/dev/null | tr '\n' ' ')" >/dev/console
+                break
+            fi
+            sleep 2
+        done
+    ) &
 else
     echo "GUEST-NOLEASE"
 fi
@@ -350,5 +401,6 @@ for f in "${OUTPUTS[@]}"; do
     mv -f "$WORK/$f" "$OUT/$f.tmp.$$"
     mv -f "$OUT/$f.tmp.$$" "$OUT/$f"
 done
+echo "$SCRIPT_SHA" >"$OUT/script.sha256"
 log "built in $((SECONDS - T0)) s"
 report

@@ -10,6 +10,8 @@
 #   glance    glance==33.0.0                  (marker: bin/glance-manage)
 #   keystone  keystone==30.0.0                (marker: bin/keystone-manage)
 #   osc       python-openstackclient==10.5.0  (marker: bin/openstack)
+#   aws       boto3==1.44.8 awscli==1.46.2    (marker: bin/aws; the EC2 API's
+#             end-to-end tests drive these unmodified clients)
 # uwsgi (marker: bin/uwsgi) is always installed: it serves the WSGI apps.
 #
 # Environment:
@@ -17,6 +19,7 @@
 #   NOVA_PYTHON  interpreter used to create the venv (default: /usr/bin/python3
 #                if present, else python3 from PATH)
 #
+# A spec is "<pip requirement>... <marker>": the last word is the marker.
 # Idempotent: pip runs only when a component's marker executable is missing,
 # so a second run just checks a few files.  Sourcing exports NOVA_VENV and
 # never changes the caller's shell options.
@@ -27,6 +30,7 @@ nova_venv_spec() {
         glance)   echo "glance==33.0.0 glance-manage" ;;
         keystone) echo "keystone==30.0.0 keystone-manage" ;;
         osc)      echo "python-openstackclient==10.5.0 openstack" ;;
+        aws)      echo "boto3==1.44.8 awscli==1.46.2 aws" ;;
         uwsgi)    echo "uwsgi uwsgi" ;;
         *)        return 1 ;;
     esac
@@ -51,13 +55,14 @@ nova_venv_ensure() (
     flock -n 8 || { echo "venv: waiting for another install into $venv"; flock 8; }
 
     # Which packages are still missing?
-    local pkgs=() c spec
+    local pkgs=() c spec reqs
     for c in uwsgi "${comps[@]}"; do
-        spec="$(nova_venv_spec "$c")" || { echo "venv: unknown component '$c' (known: glance keystone osc)" >&2; return 2; }
-        if [ -x "$venv/bin/${spec#* }" ]; then
-            echo "venv: $c already installed ($venv/bin/${spec#* })"
+        spec="$(nova_venv_spec "$c")" || { echo "venv: unknown component '$c' (known: glance keystone osc aws)" >&2; return 2; }
+        if [ -x "$venv/bin/${spec##* }" ]; then
+            echo "venv: $c already installed ($venv/bin/${spec##* })"
         else
-            pkgs+=("${spec% *}")
+            read -ra reqs <<< "${spec% *}"
+            pkgs+=("${reqs[@]}")
         fi
     done
     if [ "${#pkgs[@]}" -eq 0 ]; then
@@ -107,7 +112,7 @@ nova_venv_ensure() (
 
     for c in uwsgi "${comps[@]}"; do
         spec="$(nova_venv_spec "$c")"
-        [ -x "$venv/bin/${spec#* }" ] || { echo "venv: $venv/bin/${spec#* } missing after install" >&2; return 1; }
+        [ -x "$venv/bin/${spec##* }" ] || { echo "venv: $venv/bin/${spec##* } missing after install" >&2; return 1; }
     done
     echo "venv: done (${comps[*]} in $venv)"
 )

@@ -8,13 +8,16 @@
 //!   fault, request log, size limit, auth, context, microversion) that each
 //!   API composes into its own stack.
 //!
-//! The metadata (`metadata`) and EC2 (`ec2`) APIs are not in this build:
-//! naming them in `enabled_apis` logs a warning and starts nothing for them.
+//! - [`metadata`]: the metadata service (`metadata`, 8775) guests read.
+//! - [`ec2`]: the EC2 API (`ec2`, 8773), the AWS Query protocol over the same
+//!   compute API, signatures checked by Keystone.
 
 mod availability_zones;
 pub mod compute;
+pub mod ec2;
 mod error;
 pub mod layers;
+pub mod metadata;
 pub mod openstack;
 mod policy;
 mod servicegroup;
@@ -122,7 +125,8 @@ impl Api {
     pub fn app(self, state: &AppState) -> Option<Router> {
         match self {
             Api::OsapiCompute => Some(openstack::compute::app(state.clone())),
-            Api::Metadata | Api::Ec2 => None,
+            Api::Metadata => Some(metadata::app(state.clone())),
+            Api::Ec2 => Some(ec2::app(state.clone())),
         }
     }
 }
@@ -135,10 +139,6 @@ pub fn enabled_apis(cfg: &NovaConfig) -> Vec<Api> {
     for name in &cfg.default.enabled_apis {
         match Api::from_name(name) {
             Some(api) if apis.contains(&api) => {}
-            Some(api) if matches!(api, Api::Metadata | Api::Ec2) => warn!(
-                "[DEFAULT] enabled_apis lists {name}, but the {name} API is not available in this build of nova-api; not listening on {}",
-                api.listen_addr(cfg)
-            ),
             Some(api) => apis.push(api),
             None => warn!(
                 "[DEFAULT] enabled_apis includes the unknown API {name:?}; known: osapi_compute, metadata, ec2. Fix it to remove this warning."
@@ -179,9 +179,13 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         let Some(app) = api.app(&state) else { continue };
         info!(%addr, "{} API listening", api.name());
         let s = shutdown.clone();
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { s.cancelled().await })
-            .into_future();
+        // The peer's address: the metadata service finds guests by it.
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { s.cancelled().await })
+        .into_future();
         servers.spawn(async move { (api, server.await) });
     }
     let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
@@ -234,22 +238,22 @@ mod tests {
         let transport = nova_rpc::Transport::start(&cfg, "test").expect("transport");
         let state = test_state(&cfg, &transport);
         assert!(Api::OsapiCompute.app(&state).is_some());
-        assert!(Api::Metadata.app(&state).is_none());
-        assert!(Api::Ec2.app(&state).is_none());
+        assert!(Api::Metadata.app(&state).is_some());
+        assert!(Api::Ec2.app(&state).is_some());
         transport.close().await;
     }
 
     #[test]
-    fn enabled_apis_skip_what_this_build_lacks() {
+    fn enabled_apis_skip_unknown_names_and_repeats() {
         let cfg = NovaConfig::parse_text("").expect("defaults");
-        assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute]);
+        assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute, Api::Metadata]);
         let cfg = NovaConfig::parse_text(
             "[DEFAULT]\nenabled_apis = ec2, bogus, osapi_compute, osapi_compute\n",
         )
         .expect("cfg");
-        assert_eq!(enabled_apis(&cfg), [Api::OsapiCompute]);
+        assert_eq!(enabled_apis(&cfg), [Api::Ec2, Api::OsapiCompute]);
         let cfg = NovaConfig::parse_text("[DEFAULT]\nenabled_apis = metadata\n").expect("cfg");
-        assert!(enabled_apis(&cfg).is_empty());
+        assert_eq!(enabled_apis(&cfg), [Api::Metadata]);
         assert_eq!(Api::Metadata.listen_addr(&cfg), "0.0.0.0:8775");
         assert_eq!(Api::Ec2.listen_addr(&cfg), "0.0.0.0:8773");
     }

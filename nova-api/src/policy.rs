@@ -176,6 +176,76 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-availability-zone:detail",
         "rule:admin_api",
     ),
+    // nova-network's proxy APIs (nova/policies/floating_ips.py, networks.py, ...).
+    (
+        "os_compute_api:os-floating-ips:add",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-floating-ips:remove",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-floating-ips:list",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-floating-ips:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-floating-ips:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-floating-ips:delete",
+        "rule:project_member_or_admin",
+    ),
+    ("os_compute_api:os-floating-ip-pools:list", "@"),
+    (
+        "os_compute_api:os-networks:list",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-networks:view",
+        "rule:project_reader_or_admin",
+    ),
+    ("os_compute_api:os-networks:create", "rule:admin_api"),
+    ("os_compute_api:os-networks:delete", "rule:admin_api"),
+    ("os_compute_api:os-networks:disassociate", "rule:admin_api"),
+    (
+        "os_compute_api:os-networks-associate:disassociate_project",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-tenant-networks:list",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-tenant-networks:show",
+        "rule:project_reader_or_admin",
+    ),
+    ("os_compute_api:os-fixed-ips:show", "rule:admin_api"),
+    ("os_compute_api:os-fixed-ips:reserve", "rule:admin_api"),
+    ("os_compute_api:os-fixed-ips:unreserve", "rule:admin_api"),
+    (
+        "os_compute_api:os-virtual-interfaces:list",
+        "rule:project_reader_or_admin",
+    ),
+    ("os_compute_api:ips:index", "rule:project_reader_or_admin"),
+    ("os_compute_api:ips:show", "rule:project_reader_or_admin"),
+    (
+        "os_compute_api:server-metadata:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:server-metadata:delete",
+        "rule:project_member_or_admin",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

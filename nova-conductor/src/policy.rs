@@ -134,8 +134,23 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         }
         R::virtual_interface_create { .. }
         | R::fixed_ip_associate_pool { .. }
-        | R::network_deallocate_instance { .. } => {
-            refuse("addresses are nova-network's to give and take")
+        | R::network_deallocate_instance { .. }
+        | R::fixed_ip_get_by_address { .. }
+        | R::fixed_ip_set_reserved { .. }
+        | R::network_delete_safe { .. }
+        | R::network_set_project { .. }
+        | R::network_create_safe { .. } => refuse("addresses are nova-network's to give and take"),
+        R::floating_ip_get { .. }
+        | R::floating_ip_get_by_address { .. }
+        | R::floating_ip_get_all_by_project { .. }
+        | R::floating_ip_get_all_by_host { .. }
+        | R::floating_ip_get_by_fixed_ip_id { .. }
+        | R::floating_ip_get_pools { .. }
+        | R::floating_ip_allocate_address { .. }
+        | R::floating_ip_deallocate { .. }
+        | R::floating_ip_fixed_ip_associate { .. }
+        | R::floating_ip_disassociate { .. } => {
+            refuse("floating IPs are nova-network's to give and take")
         }
 
         // --- users' key pairs and projects' quotas: never ---
@@ -180,6 +195,15 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::console_auth_token_destroy_all_by_instance { .. }
         | R::console_auth_token_destroy_expired { .. } => {
             refuse("console tokens are the control plane's")
+        }
+
+        // --- the EC2 API's ids and a server's metadata: the API's ---
+        R::ec2_instance_create { .. }
+        | R::ec2_instance_get_by_id { .. }
+        | R::s3_image_create { .. }
+        | R::s3_image_get { .. } => refuse("EC2 ids are the API's"),
+        R::instance_metadata_update { .. } | R::instance_metadata_delete { .. } => {
+            refuse("server metadata is changed by the API")
         }
     }
 }
@@ -892,6 +916,103 @@ mod tests {
                 Refused,
                 Refused,
             ),
+            // nova-network's business only: refused to every compute host.
+            (
+                R::fixed_ip_get_by_address {
+                    address: "10.0.0.3".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::fixed_ip_set_reserved {
+                    address: "10.0.0.3".into(),
+                    reserved: true,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::network_delete_safe {
+                    network_uuid: uuid(5),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::network_set_project {
+                    network_uuid: uuid(5),
+                    project_id: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::network_create_safe {
+                    values: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::floating_ip_get { floating_ip_id: 1 }, Refused, Refused),
+            (
+                R::floating_ip_get_by_address {
+                    address: "172.24.4.1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_get_all_by_project {
+                    project_id: "p1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_get_all_by_host { host: H1.into() },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_get_by_fixed_ip_id { fixed_ip_id: 1 },
+                Refused,
+                Refused,
+            ),
+            (R::floating_ip_get_pools {}, Refused, Refused),
+            (
+                R::floating_ip_allocate_address {
+                    project_id: "p1".into(),
+                    pool: "nova".into(),
+                    auto_assigned: false,
+                    quota_limit: None,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_deallocate {
+                    address: "172.24.4.1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_fixed_ip_associate {
+                    floating_address: "172.24.4.1".into(),
+                    fixed_address: "10.0.0.3".into(),
+                    host: H1.into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::floating_ip_disassociate {
+                    address: "172.24.4.1".into(),
+                },
+                Refused,
+                Refused,
+            ),
             (
                 R::keypair_create {
                     keypair: KeyPair::default(),
@@ -982,6 +1103,43 @@ mod tests {
                 Refused,
             ),
             (R::console_auth_token_destroy_expired {}, Refused, Refused),
+            (
+                R::ec2_instance_create {
+                    instance_uuids: vec![own],
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::ec2_instance_get_by_id { instance_id: 1 },
+                Refused,
+                Refused,
+            ),
+            (
+                R::s3_image_create {
+                    image_uuids: vec!["image".into()],
+                },
+                Refused,
+                Refused,
+            ),
+            (R::s3_image_get { image_id: 1 }, Refused, Refused),
+            (
+                R::instance_metadata_update {
+                    instance_uuid: own,
+                    metadata: BTreeMap::new(),
+                    delete: true,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_metadata_delete {
+                    instance_uuid: own,
+                    key: "Name".into(),
+                },
+                Refused,
+                Refused,
+            ),
             // Security groups: the rules of its own instances, nothing else.
             (
                 R::security_group_rule_get_by_instance { instance_uuid: own },

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use nova_common::service::{CommonArgs, EXIT_CONFIG, EXIT_FAILURE};
 use nova_common::NovaConfig;
 use nova_db::Db;
-use nova_objects::NetworkCreate;
+use nova_objects::{FloatingIpCreate, NetworkCreate};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -29,6 +29,9 @@ enum Category {
     /// nova-network networks.
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// nova-network floating IPs.
+    #[command(subcommand)]
+    Floating(FloatingCmd),
     /// Services.
     #[command(subcommand)]
     Service(ServiceCmd),
@@ -102,6 +105,33 @@ enum NetworkCmd {
     },
     /// List networks.
     List,
+}
+
+#[derive(Subcommand)]
+enum FloatingCmd {
+    /// Create floating IPs: every host address of a CIDR, or one address.
+    Create {
+        /// A CIDR (e.g. 172.24.4.0/24) or a single address.
+        #[arg(long = "ip_range", alias = "ip-range")]
+        ip_range: String,
+        /// Pool the addresses belong to (default: [DEFAULT] default_floating_pool).
+        #[arg(long)]
+        pool: Option<String>,
+        /// Interface they are bound to (default: [DEFAULT] public_interface).
+        #[arg(long)]
+        interface: Option<String>,
+    },
+    /// Delete floating IPs: every host address of a CIDR, or one address.
+    Delete {
+        #[arg(long = "ip_range", alias = "ip-range")]
+        ip_range: String,
+    },
+    /// List floating IPs (project, address, instance, pool, interface);
+    /// with --host only those associated on that network host.
+    List {
+        #[arg(long)]
+        host: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +293,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             }
             Ok(())
         }
+        Category::Floating(cmd) => floating(cmd, &db, &cfg).await,
         Category::Service(ServiceCmd::List { host }) => {
             let services = db.service_get_all().await.map_err(|e| e.to_string())?;
             let now = Utc::now();
@@ -319,6 +350,108 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
     }
 }
 
+/// `nova-manage floating ...` (Nova's `FloatingIpCommands`).
+async fn floating(cmd: FloatingCmd, db: &Db, cfg: &NovaConfig) -> Result<(), String> {
+    db.check_schema().await.map_err(|e| e.to_string())?;
+    match cmd {
+        FloatingCmd::Create {
+            ip_range,
+            pool,
+            interface,
+        } => {
+            let pool = pool.unwrap_or_else(|| cfg.default.default_floating_pool.clone());
+            let interface = interface.unwrap_or_else(|| cfg.default.public_interface.clone());
+            let ips: Vec<FloatingIpCreate> = address_to_hosts(&ip_range)?
+                .into_iter()
+                .map(|a| FloatingIpCreate {
+                    address: a.to_string(),
+                    pool: pool.clone(),
+                    interface: interface.clone(),
+                })
+                .collect();
+            db.floating_ip_bulk_create(&ips)
+                .await
+                .map_err(|e| format!("error: {e}"))?;
+            println!(
+                "Created {} floating IPs in pool {pool} on interface {interface}",
+                ips.len()
+            );
+            Ok(())
+        }
+        FloatingCmd::Delete { ip_range } => {
+            let addrs: Vec<String> = address_to_hosts(&ip_range)?
+                .into_iter()
+                .map(|a| a.to_string())
+                .collect();
+            let n = db
+                .floating_ip_bulk_destroy(&addrs)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Deleted {n} floating IPs");
+            Ok(())
+        }
+        FloatingCmd::List { host } => {
+            let fips = match &host {
+                Some(h) => db.floating_ip_get_all_by_host(h).await,
+                None => db.floating_ip_get_all().await,
+            }
+            .map_err(|e| e.to_string())?;
+            if fips.is_empty() {
+                println!("No floating IP addresses have been defined.");
+                return Ok(());
+            }
+            let none = || "None".to_string();
+            for f in fips {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    f.project_id.unwrap_or_else(none),
+                    f.address,
+                    f.instance_uuid.map(|u| u.to_string()).unwrap_or_else(none),
+                    f.pool.unwrap_or_else(none),
+                    f.interface.unwrap_or_else(none),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The addresses of `range` (Nova's `address_to_hosts`): one address, or
+/// the host addresses of a CIDR (without its network and broadcast
+/// addresses); a CIDR of fewer than 4 addresses or a million or more is refused.
+fn address_to_hosts(range: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    use std::net::Ipv4Addr;
+    if let Ok(a) = range.parse::<Ipv4Addr>() {
+        return Ok(vec![a]);
+    }
+    let invalid = |reason: String| format!("Invalid input received: {reason}");
+    let (addr, prefix) = range
+        .split_once('/')
+        .ok_or_else(|| invalid(format!("{range:?} is not an address or a CIDR")))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| invalid(format!("{addr:?} is not an IPv4 address")))?;
+    let prefix: u32 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| invalid(format!("{prefix:?} is not a prefix length")))?;
+    let size: u64 = 1 << (32 - prefix);
+    if size < 4 {
+        return Err(invalid(format!(
+            "/{prefix} should be specified as single address(es) not in cidr format"
+        )));
+    }
+    if size >= 1_000_000 {
+        return Err(invalid(format!(
+            "Too many IP addresses will be generated.  Please increase /{prefix} to reduce the number generated."
+        )));
+    }
+    let mask = u32::MAX << (32 - prefix);
+    let net = u32::from(addr) & mask;
+    Ok((net + 1..net | !mask).map(Ipv4Addr::from).collect())
+}
+
 /// Split `range` into `num` subnets of `size` addresses, as Newton's network create did.
 fn split_range(range: &str, num: i64, size: i64) -> Result<Vec<String>, String> {
     let plan = nova_db::NetworkPlan::new(range)?;
@@ -348,6 +481,18 @@ fn split_range(range: &str, num: i64, size: i64) -> Result<Vec<String>, String> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn floating_ranges_are_novas() {
+        let hosts = super::address_to_hosts("172.24.4.0/29").expect("cidr");
+        assert_eq!(hosts.len(), 6);
+        assert_eq!(hosts[0].to_string(), "172.24.4.1");
+        assert_eq!(hosts[5].to_string(), "172.24.4.6");
+        assert_eq!(super::address_to_hosts("172.24.4.9").expect("one").len(), 1);
+        assert!(super::address_to_hosts("172.24.4.0/31").is_err());
+        assert!(super::address_to_hosts("10.0.0.0/8").is_err());
+        assert!(super::address_to_hosts("nonsense").is_err());
+    }
+
     #[test]
     fn splits_ranges() {
         assert_eq!(

@@ -4,6 +4,7 @@
 //! iptables driving come with the networking issue; the IPAM state lives in
 //! the database, reached through the conductor.
 
+mod floating_ips;
 mod manager;
 mod policy;
 

@@ -4,7 +4,7 @@ use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_linux_net::dnsmasq::{self, DhcpHost, DhcpNetwork, DnsmasqOptions};
 use nova_linux_net::iptables::{self, IptablesManager};
 use nova_objects::{
-    FixedIpInfo, InstanceFilters, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif,
+    FixedIpInfo, FloatingIp, InstanceFilters, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif,
 };
 use nova_rpc::conductor;
 use rand::Rng;
@@ -16,10 +16,17 @@ use uuid::Uuid;
 type Leases = BTreeMap<String, (Uuid, DhcpHost)>;
 
 pub struct NetworkManager {
-    conductor: conductor::Client,
+    pub(crate) conductor: conductor::Client,
     /// To ask compute hosts for firewall refreshes when members of security groups come and go.
     compute_rpcapi: nova_rpc::compute::Client,
     cfg: NovaConfig,
+    /// `[DEFAULT] host`: the network host floating IPs are associated on.
+    pub(crate) host: String,
+    pub(crate) public_interface: String,
+    pub(crate) default_floating_pool: String,
+    auto_assign_floating_ip: bool,
+    /// Orders floating IP (dis)associations (Nova synchronizes them per address).
+    pub(crate) floating_lock: tokio::sync::Mutex<()>,
     dnsmasq: DnsmasqOptions,
     /// nova-network's iptables rules (Nova's `linux_net.iptables_manager`
     /// in this process; chains named after the binary, see
@@ -102,6 +109,11 @@ impl NetworkManager {
         NetworkManager {
             compute_rpcapi: nova_rpc::compute::Client::new(conductor.transport().clone()),
             conductor,
+            host: d.host.clone(),
+            public_interface: d.public_interface.clone(),
+            default_floating_pool: d.default_floating_pool.clone(),
+            auto_assign_floating_ip: d.auto_assign_floating_ip,
+            floating_lock: Default::default(),
             iptables: tokio::sync::Mutex::new(IptablesManager::new(&iptables::binary_name())),
             cfg,
             dnsmasq,
@@ -198,6 +210,10 @@ impl NetworkManager {
                 warn!(network = %net.label, bridge = %net.bridge, "cannot set up the network on this host: {e}");
             }
         }
+        drop(all);
+        if let Err(e) = self.init_host_floating_ips().await {
+            warn!("cannot restore the floating IPs on this host: {e}");
+        }
         Ok(())
     }
 
@@ -292,7 +308,7 @@ impl NetworkManager {
         }
     }
 
-    async fn nw_info(
+    pub(crate) async fn nw_info(
         &self,
         ctx: &RequestContext,
         instance_uuid: Uuid,
@@ -303,7 +319,7 @@ impl NetworkManager {
             self.conductor.fixed_ip_get_by_instance(ctx, instance_uuid),
             self.conductor.network_get_all(ctx),
         )?;
-        Ok(vifs
+        let info = vifs
             .iter()
             .filter_map(|v| {
                 let net = nets.iter().find(|n| n.id == v.network_id)?;
@@ -314,7 +330,26 @@ impl NetworkManager {
                     .collect();
                 Some(vif_info(v.uuid, &v.address, net, addrs))
             })
-            .collect())
+            .collect::<NetworkInfo>();
+        // Each fixed IP's floating IPs.
+        let mut info = info;
+        for ip in &ips {
+            let floating = self
+                .conductor
+                .floating_ip_get_by_fixed_ip_id(ctx, ip.id)
+                .await?;
+            if floating.is_empty() {
+                continue;
+            }
+            for vif in info.iter_mut() {
+                for subnet in vif.network.subnets.iter_mut() {
+                    for fixed in subnet.ips.iter_mut().filter(|f| f.address == ip.address) {
+                        fixed.floating_ips = floating.iter().map(|f| f.address.clone()).collect();
+                    }
+                }
+            }
+        }
+        Ok(info)
     }
 }
 
@@ -454,10 +489,16 @@ impl nova_rpc::network::Manager for NetworkManager {
             info.push(vif_info(vif.uuid, &vif.address, net, vec![ip.address]));
         }
         let served: Vec<&Network> = networks.iter().collect();
+        let first_fixed = new_leases.first().map(|(_, h)| h.address.clone());
         self.ensure_network_rules(&served).await;
         self.add_leases(&served, instance_uuid, new_leases).await;
         self.trigger_security_group_members_refresh(ctx, instance_uuid)
             .await;
+        if let (true, Some(fixed)) = (self.auto_assign_floating_ip, first_fixed) {
+            self.auto_assign_floating_ip(instance_uuid, &project_id, &fixed)
+                .await?;
+            return self.nw_info(ctx, instance_uuid).await;
+        }
         Ok(info)
     }
 
@@ -467,6 +508,7 @@ impl nova_rpc::network::Manager for NetworkManager {
         instance_uuid: Uuid,
         _host: Option<String>,
     ) -> Result<(), NovaError> {
+        self.release_instance_floating_ips(instance_uuid).await?;
         self.conductor
             .network_deallocate_instance(ctx, instance_uuid)
             .await?;
@@ -503,6 +545,48 @@ impl nova_rpc::network::Manager for NetworkManager {
 
     async fn get_all_networks(&self, ctx: &RequestContext) -> Result<Vec<Network>, NovaError> {
         self.conductor.network_get_all(ctx).await
+    }
+
+    async fn allocate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        project_id: String,
+        pool: Option<String>,
+        auto_assigned: bool,
+    ) -> Result<FloatingIp, NovaError> {
+        self.do_allocate_floating_ip(ctx, project_id, pool, auto_assigned)
+            .await
+    }
+
+    async fn deallocate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        address: String,
+        affect_auto_assigned: bool,
+    ) -> Result<(), NovaError> {
+        self.do_deallocate_floating_ip(ctx, address, affect_auto_assigned)
+            .await
+    }
+
+    async fn associate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        floating_address: String,
+        fixed_address: String,
+        affect_auto_assigned: bool,
+    ) -> Result<Option<Uuid>, NovaError> {
+        self.do_associate_floating_ip(ctx, floating_address, fixed_address, affect_auto_assigned)
+            .await
+    }
+
+    async fn disassociate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        address: String,
+        affect_auto_assigned: bool,
+    ) -> Result<(), NovaError> {
+        self.do_disassociate_floating_ip(ctx, address, affect_auto_assigned)
+            .await
     }
 }
 

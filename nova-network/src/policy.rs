@@ -71,6 +71,15 @@ impl<L: Lookup> Policy<network::Request> for NetworkPolicy<L> {
                 host,
             } => (*instance_uuid, host.as_deref(), None),
             R::get_instance_nw_info { instance_uuid } => (*instance_uuid, None, None),
+            R::allocate_floating_ip { .. }
+            | R::deallocate_floating_ip { .. }
+            | R::associate_floating_ip { .. }
+            | R::disassociate_floating_ip { .. } => {
+                return Err(not_authorized(
+                    caller,
+                    "floating IPs are the API's to allocate and associate",
+                ))
+            }
         };
         if named_host.is_some_and(|h| h != host) {
             return Err(not_authorized(
@@ -178,5 +187,30 @@ mod tests {
         assert!(!allowed(&h1, alloc("h2", "p1")).await);
         assert!(!allowed(&h1, alloc("h1", "p2")).await);
         assert!(!allowed(&h1, dealloc(Some("h2"))).await);
+        // Floating IPs are the API's (the control plane's) only.
+        for req in [
+            R::allocate_floating_ip {
+                project_id: "p1".into(),
+                pool: None,
+                auto_assigned: false,
+            },
+            R::deallocate_floating_ip {
+                address: "172.24.4.1".into(),
+                affect_auto_assigned: false,
+            },
+            R::associate_floating_ip {
+                floating_address: "172.24.4.1".into(),
+                fixed_address: "10.0.0.3".into(),
+                affect_auto_assigned: false,
+            },
+            R::disassociate_floating_ip {
+                address: "172.24.4.1".into(),
+                affect_auto_assigned: false,
+            },
+        ] {
+            assert!(allowed(&control, req.clone()).await);
+            assert!(!allowed(&h1, req.clone()).await, "{req:?}");
+            assert!(!allowed(&nobody, req).await);
+        }
     }
 }

@@ -11,12 +11,14 @@
 //!   `[console] allowed_origins`, with the scheme of the token's URL;
 //! - paths starting with `//` are refused (OSSA-2021-002);
 //! - the RFB handshake is Nova's security proxy ([`rfb`]);
-//! - a token holds at most [`MAX_SESSIONS_PER_TOKEN`] live sessions (OSSN-0008).
+//! - a token holds at most [`MAX_SESSIONS_PER_TOKEN`] live sessions (OSSN-0008);
+//! - TLS on the proxy's port with `[DEFAULT] cert`/`key`/`ssl_only` ([`tls`]).
 //!
 //! A refused websocket is closed before any data is sent.
 
 pub mod rfb;
 mod static_files;
+pub mod tls;
 
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -47,6 +49,8 @@ pub struct Proxy {
     /// Live sessions per token hash (OSSN-0008: one token must not open
     /// unlimited sessions).
     pub sessions: Arc<Mutex<HashMap<String, usize>>>,
+    /// How to authenticate to the guests' VNC servers.
+    pub security: rfb::Security,
 }
 
 /// Live sessions one token may hold at once. Nova has no option for it; a
@@ -317,11 +321,12 @@ impl Proxy {
             }
             let _ = ws.send(Message::Close(None)).await;
         };
-        let schemes = self.cfg.vnc.auth_schemes.clone();
+        let security = self.security.clone();
         let uuid = auth.instance_uuid;
+        let server_name = auth.host.clone();
         let relay = async move {
-            match rfb::connect(&mut client, &mut server, &schemes).await {
-                Ok(()) => {
+            match rfb::connect(&mut client, server, &server_name, &security).await {
+                Ok(mut server) => {
                     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                 }
                 Err(e) => warn!(instance = %uuid, "{e}"),
@@ -411,10 +416,41 @@ pub fn router(proxy: Proxy) -> Router {
         .layer(from_fn(refuse_double_slash))
 }
 
+/// The VeNCrypt client of `[vnc] vencrypt_client_*`, when `auth_schemes`
+/// names `vencrypt`.
+pub fn security(cfg: &NovaConfig) -> Result<rfb::Security, String> {
+    let v = &cfg.vnc;
+    let vencrypt = if v.auth_schemes.iter().any(|s| s == "vencrypt") {
+        let (Some(cert), Some(key), Some(ca)) = (
+            &v.vencrypt_client_cert,
+            &v.vencrypt_client_key,
+            &v.vencrypt_ca_certs,
+        ) else {
+            return Err("[vnc] auth_schemes includes vencrypt: set vencrypt_client_cert, vencrypt_client_key and vencrypt_ca_certs".into());
+        };
+        Some(Arc::new(rfb::vencrypt_client_config(cert, key, ca)?))
+    } else {
+        None
+    };
+    Ok(rfb::Security {
+        auth_schemes: v.auth_schemes.clone(),
+        vencrypt,
+    })
+}
+
 pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), String> {
     let addr = format!("{}:{}", cfg.vnc.novncproxy_host, cfg.vnc.novncproxy_port);
+    let security = security(&cfg)?;
+    let tls = tls::TlsSettings::load(
+        cfg.default.ssl_only,
+        &cfg.default.cert,
+        cfg.default.key.as_deref(),
+    )?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let tls_on = tls.acceptor.is_some();
+    let listener = tls::ProxyListener::start(listener, tls)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let rt = nova_rpc::service::ServiceRuntime::start(&cfg, BINARY, None, &shutdown).await?;
     let proxy = Proxy {
@@ -422,8 +458,9 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         conductor: rt.conductor.clone(),
         compute: compute::Client::new(rt.transport.clone()),
         sessions: Arc::default(),
+        security,
     };
-    info!(%addr, web = %cfg.default.web, "listening");
+    info!(%addr, web = %cfg.default.web, tls = tls_on, ssl_only = cfg.default.ssl_only, "listening");
     let s = shutdown.clone();
     axum::serve(listener, router(proxy))
         .with_graceful_shutdown(async move { s.cancelled().await })

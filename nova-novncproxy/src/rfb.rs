@@ -2,15 +2,26 @@
 //! proxy, not the guest's VNC server, negotiates security with the browser.
 //! Both sides must speak RFB 3.8; the client is offered only security type
 //! None (1), and the proxy authenticates to the server with one of
-//! `[vnc] auth_schemes`. After the handshake the bytes are relayed as they are
-//! (the server's SecurityResult, ServerInit and everything after).
+//! `[vnc] auth_schemes`: `none`, or `vencrypt` (VeNCrypt 0.2 with the
+//! X509None subtype: TLS with the proxy's client certificate, the server's
+//! certificate checked against `vencrypt_ca_certs` and the address the proxy
+//! dialled). After the handshake the bytes are relayed as they are (the
+//! server's SecurityResult, ServerInit and everything after), over TLS when
+//! VeNCrypt was negotiated.
 
 use std::fmt;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::rustls;
 
 pub const VERSION_3_8: &[u8; 12] = b"RFB 003.008\n";
 /// Security type None.
 pub const NONE: u8 = 1;
+/// Security type VeNCrypt.
+pub const VENCRYPT: u8 = 19;
+/// The VeNCrypt subtype Nova speaks: TLS with x509 certificates, no further
+/// authentication inside.
+pub const X509_NONE: u32 = 260;
 /// The longest failure reason read from a server (a hostile server could
 /// announce 4 GiB, Nova bug 2155052).
 pub const MAX_REASON: usize = 256;
@@ -79,14 +90,162 @@ fn check_version(v: &[u8], side: &str) -> Result<()> {
 fn scheme_type(name: &str) -> Option<u8> {
     match name {
         "none" => Some(NONE),
+        "vencrypt" => Some(VENCRYPT),
         _ => None,
     }
 }
 
+/// A byte stream to the VNC server: the TCP connection, or TLS over it.
+pub trait ServerStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ServerStream for T {}
+
+/// How the proxy authenticates to VNC servers (`[vnc] auth_schemes`, in
+/// order of preference, and the VeNCrypt client credentials).
+#[derive(Clone)]
+pub struct Security {
+    pub auth_schemes: Vec<String>,
+    /// Set when `vencrypt` is among the schemes.
+    pub vencrypt: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Security {
+    /// Only the `none` scheme.
+    pub fn none() -> Self {
+        Security {
+            auth_schemes: vec!["none".into()],
+            vencrypt: None,
+        }
+    }
+}
+
+/// The TLS client of `vencrypt`: the proxy's certificate and key, and the
+/// CAs the servers' certificates must chain to.
+pub fn vencrypt_client_config(
+    client_cert: &str,
+    client_key: &str,
+    ca_certs: &str,
+) -> std::result::Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read_certs = |path: &str| -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+        CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read certificates from {path}: {e}"))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in read_certs(ca_certs)? {
+        roots
+            .add(ca)
+            .map_err(|e| format!("bad CA certificate in {ca_certs}: {e}"))?;
+    }
+    let chain = read_certs(client_cert)?;
+    let key = PrivateKeyDer::from_pem_file(client_key)
+        .map_err(|e| format!("cannot read the private key {client_key}: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("the VeNCrypt client certificate and key do not match: {e}"))
+}
+
+/// VeNCrypt 0.2 after the server accepted security type 19: agree on the
+/// version, pick X509None, and start TLS as `server_name`.
+async fn vencrypt<S>(
+    mut server: S,
+    config: Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> Result<tokio_rustls::client::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let version = read_exact(&mut server, 2, "VeNCrypt version").await?;
+    if version != [0, 2] {
+        return Err(NegotiationFailed(format!(
+            "Only VeNCrypt version 0.2 is supported, the server offered {}.{}",
+            version[0], version[1]
+        )));
+    }
+    send(&mut server, &[0, 2], "server").await?;
+    if read_exact(&mut server, 1, "VeNCrypt version answer").await?[0] != 0 {
+        return Err(NegotiationFailed(
+            "The server refused VeNCrypt version 0.2".into(),
+        ));
+    }
+    let count = read_exact(&mut server, 1, "VeNCrypt subtypes").await?[0] as usize;
+    let subtypes: Vec<u32> = read_exact(&mut server, count * 4, "VeNCrypt subtypes")
+        .await?
+        .chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if !subtypes.contains(&X509_NONE) {
+        return Err(NegotiationFailed(format!(
+            "The server does not offer VeNCrypt X509None ({X509_NONE}); it offered {subtypes:?}"
+        )));
+    }
+    send(&mut server, &X509_NONE.to_be_bytes(), "server").await?;
+    if read_exact(&mut server, 1, "VeNCrypt subtype answer").await?[0] != 1 {
+        return Err(NegotiationFailed(
+            "The server refused the VeNCrypt subtype X509None".into(),
+        ));
+    }
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+        .map_err(|e| NegotiationFailed(format!("bad VNC server name {server_name:?}: {e}")))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, server)
+        .await
+        .map_err(|e| NegotiationFailed(format!("VeNCrypt TLS handshake failed: {e}")))
+}
+
 /// Run the handshake between `client` (the browser, through the websocket)
-/// and `server` (the guest's VNC server). On success both streams are at the
-/// server's SecurityResult, ready to be relayed.
-pub async fn connect<C, S>(client: &mut C, server: &mut S, auth_schemes: &[String]) -> Result<()>
+/// and `server` (the guest's VNC server at `server_name`). On success the
+/// client has the server's SecurityResult and the returned stream to the
+/// server (over TLS after VeNCrypt) is ready to be relayed.
+pub async fn connect<C, S>(
+    client: &mut C,
+    mut server: S,
+    server_name: &str,
+    security: &Security,
+) -> Result<Box<dyn ServerStream>>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let scheme = negotiate(client, &mut server, &security.auth_schemes).await?;
+    let mut server: Box<dyn ServerStream> = if scheme == VENCRYPT {
+        let Some(config) = security.vencrypt.clone() else {
+            fail_client(client, "Unable to negotiate security with server").await;
+            return Err(NegotiationFailed(
+                "vencrypt is in auth_schemes but no VeNCrypt client certificate is configured"
+                    .into(),
+            ));
+        };
+        match vencrypt(server, config, server_name).await {
+            Ok(tls) => Box::new(tls),
+            Err(e) => {
+                fail_client(client, "Unable to negotiate security with server").await;
+                return Err(e);
+            }
+        }
+    } else {
+        Box::new(server)
+    };
+
+    // The server's SecurityResult; a failure's reason is capped.
+    let result = read_exact(&mut server, 4, "server security result").await?;
+    if result != [0, 0, 0, 0] {
+        let reason = read_reason(&mut server).await.unwrap_or_default();
+        fail_client(client, "Unable to negotiate security with server").await;
+        return Err(NegotiationFailed(format!("server refused: {reason}")));
+    }
+    send(client, &result, "client").await?;
+    Ok(server)
+}
+
+/// Versions and security types on both sides; returns the type sent to the
+/// server.
+async fn negotiate<C, S>(client: &mut C, server: &mut S, auth_schemes: &[String]) -> Result<u8>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     S: AsyncRead + AsyncWrite + Unpin,
@@ -133,25 +292,13 @@ where
         )));
     };
     send(server, &[scheme], "server").await?;
-
-    // The server's SecurityResult; a failure's reason is capped.
-    let result = read_exact(server, 4, "server security result").await?;
-    if result != [0, 0, 0, 0] {
-        let reason = read_reason(server).await.unwrap_or_default();
-        fail_client(client, "Unable to negotiate security with server").await;
-        return Err(NegotiationFailed(format!("server refused: {reason}")));
-    }
-    send(client, &result, "client").await
+    Ok(scheme)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::duplex;
-
-    fn schemes() -> Vec<String> {
-        vec!["none".into()]
-    }
 
     /// A VNC server offering `types`, then answering `result`.
     async fn server_side(mut s: tokio::io::DuplexStream, types: Vec<u8>, tail: Vec<u8>) -> Vec<u8> {
@@ -188,12 +335,13 @@ mod tests {
 
     async fn run(types: Vec<u8>, tail: Vec<u8>, choice: u8) -> (Result<()>, Vec<u8>, Vec<u8>) {
         let (mut cp, cc) = duplex(1 << 16);
-        let (mut sp, ss) = duplex(1 << 16);
+        let (sp, ss) = duplex(1 << 16);
         let srv = tokio::spawn(server_side(ss, types, tail));
         let cli = tokio::spawn(client_side(cc, choice));
-        let r = connect(&mut cp, &mut sp, &schemes()).await;
+        let r = connect(&mut cp, sp, "localhost", &Security::none())
+            .await
+            .map(drop);
         drop(cp);
-        drop(sp);
         (
             r,
             srv.await.unwrap_or_default(),
@@ -236,9 +384,9 @@ mod tests {
     #[tokio::test]
     async fn other_rfb_versions_are_refused() {
         let (mut cp, _cc) = duplex(64);
-        let (mut sp, mut ss) = duplex(64);
+        let (sp, mut ss) = duplex(64);
         ss.write_all(b"RFB 003.003\n").await.unwrap_or_default();
-        let r = connect(&mut cp, &mut sp, &schemes()).await;
-        assert!(r.unwrap_err().0.contains("3.8"));
+        let r = connect(&mut cp, sp, "localhost", &Security::none()).await;
+        assert!(r.err().map(|e| e.0).unwrap_or_default().contains("3.8"));
     }
 }

@@ -2,12 +2,16 @@
 // noVNC's Connect button (vnc.html; vnc_lite.html connects by itself), wait
 // until noVNC reports the connection, and save a screenshot.
 //
-//   node novnc.mjs <console url> <screenshot.png>
+//   node novnc.mjs <console url> <screenshot.png> [line to type]
 //
-// Prints one JSON line: {"status": ..., "canvas": [w, h]}; exits 1 on failure.
+// With a line to type, it clicks the console and types it followed by Enter,
+// as a user at the keyboard would, after the screenshot.
+// Prints one JSON line: {"status": ..., "canvas": [w, h], "colors": n} (n:
+// distinct colours in the canvas, so a blank screen shows as 1); exits 1 on
+// failure.
 import { chromium } from "playwright-core";
 
-const [url, shot] = process.argv.slice(2);
+const [url, shot, line] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu"],
@@ -43,8 +47,27 @@ try {
     const c = document.querySelector("canvas");
     return c ? [c.width, c.height] : [0, 0];
   });
+  // Give the guest's text a moment to arrive after the first update.
+  await page.waitForTimeout(1500);
+  const colors = await page.evaluate(() => {
+    const c = document.querySelector("canvas");
+    if (!c || !c.width) return 0;
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length && seen.size < 64; i += 4) {
+      seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    }
+    return seen.size;
+  });
   await page.screenshot({ path: shot });
-  console.log(JSON.stringify({ status, canvas }));
+  if (line) {
+    await page.locator("canvas").click();
+    await page.keyboard.type(line, { delay: 30 });
+    await page.keyboard.press("Enter");
+    // Let the last key events leave the websocket before the browser closes.
+    await page.waitForTimeout(1000);
+  }
+  console.log(JSON.stringify({ status, canvas, colors }));
 } catch (e) {
   console.log(JSON.stringify({ error: String(e) }));
   code = 1;

@@ -81,6 +81,8 @@ pub struct Cloud {
     pub api: String,
     /// The metadata service's URL (`http://127.0.0.1:<metadata_listen_port>`).
     pub metadata: String,
+    /// The EC2 API's endpoint (`http://127.0.0.1:<port>`; `enabled_apis` has `ec2`).
+    pub ec2: String,
     pub glance: String,
     pub image_id: String,
     pub db: String,
@@ -187,6 +189,7 @@ impl Cloud {
         // The metadata service: guests on this cloud's bridge reach it
         // through nova-network's REDIRECT of 169.254.169.254:80 to this port.
         let meta_port = free_port();
+        let ec2_port = free_port();
         let glance = format!("http://127.0.0.1:{gport}");
         let http = reqwest::Client::new();
         // Keystone first (the services' users must exist before Glance validates tokens).
@@ -246,6 +249,8 @@ impl Cloud {
             ),
             None => "[api]\nauth_strategy = noauth2\n".to_string(),
         };
+        // The metadata tests ask for other addresses with X-Forwarded-For.
+        let auth = format!("{auth}[api]\nuse_forwarded_for = true\n");
 
         let conf = dir.join("nova.conf");
         std::fs::write(
@@ -255,6 +260,7 @@ impl Cloud {
                  report_interval = 1\nservice_down_time = 6\ndebug = {debug}\nrpc_response_timeout = 30\ngraceful_shutdown_timeout = 10\n\
                  update_resources_interval = 5\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = {api_port}\n\
                  metadata_listen_port = {meta_port}\nmetadata_host = 127.0.0.1\nmetadata_port = {meta_port}\n\
+                 enabled_apis = osapi_compute,metadata,ec2\nec2_listen = 127.0.0.1\nec2_listen_port = {ec2_port}\n\
                  compute_driver = fake.FakeDriver\nflat_network_bridge = {bridge}\n\
                  instance_name_template = {prefix}-%08x\n\
                  {auth}\
@@ -316,6 +322,7 @@ impl Cloud {
             demo_project,
             api: format!("http://127.0.0.1:{api_port}/v2.1"),
             metadata: format!("http://127.0.0.1:{meta_port}"),
+            ec2: format!("http://127.0.0.1:{ec2_port}"),
             glance,
             image_id,
             db,
@@ -452,6 +459,40 @@ impl Cloud {
         d.child.kill().unwrap();
         d.child.wait().unwrap();
         self.spawn_as(name, &d.binary, &d.program, &d.extra_conf);
+    }
+
+    /// Stop daemon `name` and start it again with `extra` (INI text) as one
+    /// more config file after its own, e.g. nova-network with its own
+    /// `public_interface`.
+    pub fn restart_with_conf(&mut self, name: &str, extra: &str) {
+        let file = self.dir.join(format!("{name}.extra.conf"));
+        std::fs::write(&file, extra).unwrap();
+        let pos = self.daemons.iter().position(|d| d.name == name).unwrap();
+        let mut d = self.daemons.remove(pos);
+        let _ = d.child.kill();
+        d.child.wait().unwrap();
+        let mut confs = d.extra_conf.clone();
+        if !confs.contains(&file) {
+            confs.push(file);
+        }
+        self.spawn_as(name, &d.binary, &d.program, &confs);
+    }
+
+    /// `nova-manage <args>` against this cloud's database: (success, stdout, stderr).
+    pub fn nova_manage(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(bin_path("nova-manage"))
+            .arg("--config-file")
+            .arg(&self.conf)
+            .arg("--config-file")
+            .arg(&self.controller_conf)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     }
 
     /// The iptables chain prefixes of this cloud's daemons (the names they run as).
@@ -599,6 +640,16 @@ impl Cloud {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The process id of a running daemon.
+    pub fn pid(&self, name: &str) -> u32 {
+        self.daemons
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap()
+            .child
+            .id()
     }
 
     /// Resident memory of a running daemon, in KiB.
@@ -767,6 +818,8 @@ impl Drop for Cloud {
             .args(["stop", self.dir.join("glance").to_str().unwrap_or_default()])
             .output();
         kill_dnsmasqs(&self.dir.join("state"));
+        // Guests a failed test left running on the host's libvirtd.
+        destroy_guests(&instance_name_prefix(&self.id));
         // The iptables rules and chains of this cloud's daemons (the shared
         // nova-filter-top / nova-postrouting-bottom go only when no one else
         // has rules in them).
@@ -929,6 +982,27 @@ pub fn fixed_prefix(id: &str) -> String {
 /// The run's fixed network (`nova-manage network create --fixed_range_v4`).
 pub fn fixed_range(id: &str) -> String {
     format!("{}0/24", fixed_prefix(id))
+}
+
+/// Destroy and undefine the `qemu:///system` domains named `<prefix>-*`
+/// (this cloud's `instance_name_template`): a test that fails before
+/// deleting its servers must not leave QEMU running.
+fn destroy_guests(prefix: &str) {
+    let Ok(out) = Command::new("virsh")
+        .args(["-c", "qemu:///system", "list", "--all", "--name"])
+        .output()
+    else {
+        return;
+    };
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        if name.starts_with(&format!("{prefix}-")) {
+            for action in ["destroy", "undefine"] {
+                let _ = Command::new("virsh")
+                    .args(["-c", "qemu:///system", action, name])
+                    .output();
+            }
+        }
+    }
 }
 
 /// Stop the dnsmasq processes nova-network started for this cloud: their

@@ -86,6 +86,11 @@ impl Ws {
     /// The next data frame's payload; None when the connection closes (a
     /// close frame or EOF) or nothing comes within 10 s.
     async fn recv(&mut self) -> Option<Vec<u8>> {
+        self.recv_within(Duration::from_secs(10)).await
+    }
+
+    /// As `recv`, waiting at most `wait`.
+    async fn recv_within(&mut self, wait: Duration) -> Option<Vec<u8>> {
         let read = async {
             let mut h = [0u8; 2];
             self.s.read_exact(&mut h).await.ok()?;
@@ -103,10 +108,7 @@ impl Ws {
             self.s.read_exact(&mut p).await.ok()?;
             (h[0] & 0x0f != 0x8).then_some(p)
         };
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .ok()
-            .flatten()
+        tokio::time::timeout(wait, read).await.ok().flatten()
     }
 
     /// Exactly `n` bytes of the stream, across frames.
@@ -130,8 +132,9 @@ impl Ws {
 }
 
 /// Open `url` in headless Chromium (Debian `chromium`, driven by npm
-/// `playwright-core` from tests/browser): noVNC's status line and canvas size.
-fn browser_connects(url: &str, shot: &std::path::Path) -> (String, (u64, u64)) {
+/// `playwright-core` from tests/browser), then type `line` into the console:
+/// noVNC's status line, the canvas size and its number of colours.
+fn browser_connects(url: &str, shot: &std::path::Path, line: &str) -> (String, (u64, u64), u64) {
     let dir = workspace_root().join("tests/browser");
     if !dir.join("node_modules/playwright-core").exists() {
         let ok = std::process::Command::new("npm")
@@ -146,6 +149,7 @@ fn browser_connects(url: &str, shot: &std::path::Path) -> (String, (u64, u64)) {
         .arg(dir.join("novnc.mjs"))
         .arg(url)
         .arg(shot)
+        .arg(line)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -160,7 +164,64 @@ fn browser_connects(url: &str, shot: &std::path::Path) -> (String, (u64, u64)) {
     (
         v["status"].as_str().unwrap_or_default().to_string(),
         (c(0), c(1)),
+        v["colors"].as_u64().unwrap_or_default(),
     )
+}
+
+/// The guest's serial console log, through the API.
+async fn console_output(cloud: &Cloud, id: &str) -> String {
+    let (s, b) = post(
+        cloud,
+        &format!("/servers/{id}/action"),
+        "2.1",
+        json!({"os-getConsoleOutput": {}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    b["output"].as_str().unwrap_or_default().to_string()
+}
+
+/// Open files of a process.
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Read frames into `buf` until it holds `n` bytes (a loaded machine may
+/// take a while to check many tokens at once: up to 60 s per step).
+async fn fill(ws: &mut Ws, buf: &mut Vec<u8>, n: usize, what: &str) -> Result<(), String> {
+    while buf.len() < n {
+        let frame = ws.recv_within(Duration::from_secs(60)).await;
+        buf.extend(frame.ok_or(format!("no {what}"))?);
+    }
+    Ok(())
+}
+
+/// A websocket through the proxy, handshaken up to the ServerInit; or the
+/// step that failed.
+async fn rfb_session(port: u16, token: &str) -> Result<Ws, String> {
+    let mut ws = Ws::open(port, &format!("/?token={token}"), &[]).await;
+    let mut buf = vec![];
+    fill(&mut ws, &mut buf, 12, "version").await?;
+    if buf.drain(..12).collect::<Vec<_>>() != b"RFB 003.008\n" {
+        return Err("not RFB 3.8".into());
+    }
+    ws.send(b"RFB 003.008\n").await;
+    fill(&mut ws, &mut buf, 1, "security types").await?;
+    let n = buf[0] as usize;
+    fill(&mut ws, &mut buf, 1 + n, "security types").await?;
+    buf.drain(..1 + n);
+    ws.send(&[1]).await;
+    fill(&mut ws, &mut buf, 4, "SecurityResult").await?;
+    if buf.drain(..4).collect::<Vec<_>>() != [0, 0, 0, 0] {
+        return Err("SecurityResult is a failure".into());
+    }
+    ws.send(&[1]).await;
+    fill(&mut ws, &mut buf, 24, "ServerInit").await?;
+    let name_len = u32::from_be_bytes([buf[20], buf[21], buf[22], buf[23]]) as usize;
+    fill(&mut ws, &mut buf, 24 + name_len, "desktop name").await?;
+    Ok(ws)
 }
 
 async fn wait_status(cloud: &Cloud, id: &str, want: &str) {
@@ -176,7 +237,7 @@ async fn wait_status(cloud: &Cloud, id: &str, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn novnc_console_through_the_proxy_to_a_real_guest() {
-    let (cloud, guest) = start_real_guest_cloud(true, "").await;
+    let (mut cloud, guest) = start_real_guest_cloud(true, "").await;
     let disk = cloud.upload_tiny_disk(&guest).await;
     cloud.create_guest_flavor().await;
     let (s, b) = cloud
@@ -368,11 +429,150 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
     assert_eq!(r.status().as_u16(), 400);
 
     // A real browser: noVNC in headless Chromium connects and draws the guest's screen.
+    // What the user types in the browser reaches the guest (its console
+    // repeats it on the serial log).
+    cloud
+        .wait_for("the guest's init", 120, || async {
+            console_output(&cloud, &id)
+                .await
+                .contains("GUEST-INIT")
+                .then_some(())
+        })
+        .await;
     let shot = cloud.dir.join("console.png");
-    let (status, canvas) = browser_connects(&novnc_url(&cloud, &id).await, &shot);
+    let typed = format!("typed-in-novnc-{}", std::process::id());
+    let (status, canvas, colors) = browser_connects(&novnc_url(&cloud, &id).await, &shot, &typed);
     assert!(status.contains("Connected"), "noVNC status {status:?}");
     assert!(canvas.0 > 0 && canvas.1 > 0, "canvas {canvas:?}");
+    assert!(
+        colors >= 2,
+        "the console shows text, not a blank screen ({colors} colours)"
+    );
     assert!(std::fs::metadata(&shot).unwrap().len() > 1000, "screenshot");
+    // Kept as the test's artifact.
+    let artifacts = workspace_root().join("target/test-artifacts");
+    let _ = std::fs::create_dir_all(&artifacts);
+    let _ = std::fs::copy(&shot, artifacts.join("novnc-console.png"));
+    let want = format!("GUEST-TYPED {typed}");
+    cloud
+        .wait_for("the typed line on the serial console", 30, || async {
+            console_output(&cloud, &id)
+                .await
+                .contains(&want)
+                .then_some(())
+        })
+        .await;
+
+    // Many sessions at once (MAX_SESSIONS_PER_TOKEN on each of several
+    // tokens), closed by the client abruptly or politely: the proxy gives
+    // back every socket and still serves.
+    let proxy = cloud.pid("nova-novncproxy");
+    let before = fd_count(proxy);
+    let mut tokens = vec![];
+    for _ in 0..6 {
+        tokens.push(port_and_token(&novnc_url(&cloud, &id).await).1);
+    }
+    // Opened one after another: QEMU accepts VNC connections with a listen
+    // backlog of 1, so a burst of connects can leave some unanswered; once
+    // open, all 24 are live at the same time.
+    let mut live = vec![];
+    let mut failed = vec![];
+    for t in tokens
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(t.clone(), 4))
+    {
+        match rfb_session(port, &t).await {
+            Ok(ws) => live.push(ws),
+            Err(e) => failed.push(e),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "every session reaches the ServerInit: {failed:?}"
+    );
+    assert_eq!(live.len(), 24);
+    // A fifth session on a token is refused.
+    let mut ws = Ws::open(port, &format!("/?token={}", tokens[0]), &[]).await;
+    assert_eq!(
+        ws.recv().await,
+        None,
+        "a token's fifth session gets no data"
+    );
+    for (i, mut ws) in live.into_iter().enumerate() {
+        if i % 2 == 0 {
+            // A close frame, as a browser tab closing.
+            let _ = ws.s.write_all(&[0x88, 0x80, 0, 0, 0, 0]).await;
+        }
+        drop(ws);
+    }
+    cloud
+        .wait_for("the proxy's sockets given back", 30, || async {
+            (fd_count(proxy) <= before + 2).then_some(())
+        })
+        .await;
+    rfb_session(port, &tokens[0]).await.expect("still serving");
+
+    // Short-lived tokens with enforce_session_timeout: a live session is
+    // closed when its token expires, and the token opens nothing after.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(cloud.dir.join("nova.conf"))
+            .unwrap();
+        writeln!(
+            f,
+            "[consoleauth]\ntoken_ttl = 8\nenforce_session_timeout = true"
+        )
+        .unwrap();
+    }
+    cloud.restart("nova-api");
+    cloud.restart("nova-novncproxy");
+    let url = cloud
+        .wait_for("nova-api back", 30, || async {
+            let r = cloud
+                .http
+                .post(format!("{}/servers/{id}/remote-consoles", cloud.api))
+                .header("X-Auth-Token", &cloud.admin)
+                .header("OpenStack-API-Version", "compute 2.6")
+                .json(&json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}))
+                .send()
+                .await
+                .ok()?;
+            let b: Value = r.json().await.ok()?;
+            Some(b["remote_console"]["url"].as_str()?.to_string())
+        })
+        .await;
+    let (port, short) = port_and_token(&url);
+    let issued = std::time::Instant::now();
+    let mut live = cloud
+        .wait_for("nova-novncproxy back", 30, || async {
+            rfb_session(port, &short).await.ok()
+        })
+        .await;
+    let mut b = [0u8; 4096];
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(30), live.s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) if b[0] == 0x88 => break true,
+            Ok(Ok(_)) => {}
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "the session outlived its token");
+    assert!(
+        issued.elapsed() >= Duration::from_secs(5),
+        "closed before the token expired ({:?})",
+        issued.elapsed()
+    );
+    assert!(
+        rfb_session(port, &short).await.is_err(),
+        "an expired token opens nothing"
+    );
+    assert!(cloud.log("nova-novncproxy").contains("its token expired"));
+
+    // The server side closing (the guest stops) closes the browser's session.
+    let mut open = rfb_session(port, &tokens[1]).await.expect("a session");
 
     // A stopped guest has no console: 409.
     let (s, _) = post(
@@ -384,6 +584,24 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
     .await;
     assert_eq!(s, 202);
     wait_status(&cloud, &id, "SHUTOFF").await;
+    // No update was requested, so the only thing that may come is the end:
+    // a close frame or EOF (silence until the timeout is a failure).
+    let closed = async {
+        let mut b = [0u8; 4096];
+        loop {
+            match open.s.read(&mut b).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) if b[0] == 0x88 => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), closed)
+            .await
+            .is_ok(),
+        "the session ends when the guest's VNC server goes away"
+    );
     let (s, b) = post(
         &cloud,
         &format!("/servers/{id}/remote-consoles"),

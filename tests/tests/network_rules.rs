@@ -37,6 +37,8 @@ fn has(rules: &[String], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nova_network_rules_are_applied_restored_and_removed() {
+    let forward = || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let forward_before = forward();
     let mut cloud = Cloud::start_with(compute_hosts, false).await;
     let net = iptables_binary_name(&cloud.id, None);
     let bridge = bridge_name(&cloud.id);
@@ -145,4 +147,9 @@ async fn nova_network_rules_are_applied_restored_and_removed() {
     for b in binaries {
         assert!(!dump.contains(&format!("{b}-")), "{b} left rules:\n{dump}");
     }
+    assert_eq!(
+        forward(),
+        forward_before,
+        "net.ipv4.ip_forward is as it was"
+    );
 }

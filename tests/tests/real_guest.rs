@@ -1,6 +1,7 @@
 //! Real guests: QEMU under TCG through libvirt's qemu:///system, booted from
 //! Glance images of the project's tiny busybox guest (deploy/lib/guest-image.sh),
-//! as a qcow2 disk and as AKI/ARI/AMI, and from a snapshot of a guest.
+//! as a qcow2 disk and as AKI/ARI/AMI, and from a snapshot of a guest; each
+//! gets its lease and reads its own metadata.
 //! At most two guests run at once.
 
 #![allow(clippy::unwrap_used)]
@@ -117,6 +118,32 @@ async fn real_guests_boot_reboot_stop_and_delete() {
             1,
         )
         .await;
+    }
+    // Each guest reads its own metadata from 169.254.169.254 (forwarded by
+    // nova-network's rule on this cloud's bridge to its metadata service,
+    // which finds the guest by its fixed IP).
+    for (id, name) in ids.iter().zip(["disk-guest", "ami-guest"]) {
+        let out = cloud
+            .wait_for(
+                &format!("GUEST-METADATA on {id}'s console"),
+                120,
+                || async {
+                    let out = console(&cloud, id).await;
+                    // The whole line: the console may be read mid-write.
+                    let done = out
+                        .find("GUEST-METADATA")
+                        .is_some_and(|at| out[at..].contains('\n'));
+                    done.then_some(out)
+                },
+            )
+            .await;
+        assert!(
+            out.contains(&format!(
+                "GUEST-METADATA uuid={id} hostname={name}.novalocal"
+            )),
+            "{out}\nmetadata log: {}",
+            nova_e2e::tail(&cloud.log("nova-api"), 20)
+        );
     }
     let (_, b) = cloud
         .get(&format!("/servers/{}", ids[0]), &cloud.admin)

@@ -307,20 +307,101 @@ impl GlanceClient {
         Ok(())
     }
 
-    /// `DELETE /v2/images/{id}` (a failed snapshot's record).
+    /// `DELETE /v2/images/{id}`: ImageNotFound if Glance does not know it
+    /// (or hides it), NotAuthorized if the caller may not delete it.
     pub async fn delete(&self, ctx: &RequestContext, image_id: &str) -> Result<(), NovaError> {
         let server = self.server().cloned().unwrap_or_default();
         let mut req = self.http.delete(format!("{server}/v2/images/{image_id}"));
         if let Some(t) = &ctx.auth_token {
             req = req.header("X-Auth-Token", t);
         }
-        req.send()
+        let resp = req
+            .send()
             .await
             .map_err(|e| NovaError::GlanceConnectionFailed {
-                server,
+                server: server.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(())
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            reqwest::StatusCode::NOT_FOUND => Err(NovaError::ImageNotFound {
+                image_id: image_id.to_string(),
+            }),
+            reqwest::StatusCode::FORBIDDEN | reqwest::StatusCode::UNAUTHORIZED => {
+                Err(NovaError::NotAuthorized {
+                    reason: format!("Glance refused to delete image {image_id}"),
+                })
+            }
+            s => Err(NovaError::GlanceConnectionFailed {
+                server,
+                reason: format!("delete of {image_id} answered {s}"),
+            }),
+        }
+    }
+
+    /// `GET /v2/images`, every page: the images the caller can see.
+    pub async fn list(&self, ctx: &RequestContext) -> Result<Vec<GlanceImage>, NovaError> {
+        let server = self.server().cloned().unwrap_or_default();
+        let mut next = Some("/v2/images?limit=1000".to_string());
+        let mut out = vec![];
+        while let Some(path) = next.take() {
+            let mut req = self
+                .http
+                .get(format!("{server}{path}"))
+                .header("Accept", "application/json")
+                .header("X-Openstack-Request-Id", &ctx.request_id);
+            if let Some(t) = &ctx.auth_token {
+                req = req.header("X-Auth-Token", t);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| NovaError::GlanceConnectionFailed {
+                    server: server.clone(),
+                    reason: e.to_string(),
+                })?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(NovaError::GlanceConnectionFailed {
+                    server,
+                    reason: format!("image list answered {status}"),
+                });
+            }
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| NovaError::GlanceConnectionFailed {
+                    server: server.clone(),
+                    reason: format!("bad response: {e}"),
+                })?;
+            for i in v["images"].as_array().into_iter().flatten() {
+                out.push(GlanceImage::from_json(i));
+            }
+            next = v["next"].as_str().map(str::to_string);
+        }
+        Ok(out)
+    }
+}
+
+/// An image as a listing shows it: its metadata, and who owns it and since when.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GlanceImage {
+    pub meta: ImageMeta,
+    pub owner: Option<String>,
+    /// `public`, `community`, `shared` or `private`.
+    pub visibility: String,
+    pub created_at: Option<String>,
+}
+
+impl GlanceImage {
+    pub fn from_json(v: &Value) -> Self {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        GlanceImage {
+            meta: image_from_json(v),
+            owner: s("owner"),
+            visibility: s("visibility").unwrap_or_else(|| "private".into()),
+            created_at: s("created_at"),
+        }
     }
 }
 

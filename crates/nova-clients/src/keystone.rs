@@ -275,6 +275,108 @@ impl KeystoneAuth {
     }
 }
 
+/// What Keystone said about an EC2 signature (`POST /v3/ec2tokens`).
+#[derive(Debug)]
+pub enum Ec2AuthError {
+    /// Keystone refused the signature: unknown access key, wrong signature,
+    /// expired credential or disabled user. Its status and message.
+    Refused { status: u16, message: String },
+    /// Keystone cannot be reached, refuses nova's own credentials, or fails.
+    Unavailable(String),
+}
+
+impl KeystoneAuth {
+    /// Keystone's EC2 token URL: `url` if set, else `<auth_url>/v3/ec2tokens`.
+    pub fn ec2tokens_url(&self, url: &str) -> String {
+        if url.is_empty() {
+            format!("{}/ec2tokens", self.base())
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// Have Keystone check an EC2 request's signature (`credentials`: access,
+    /// signature, host, verb, path, params, headers, body_hash) and issue a
+    /// token for the credential's user and project. Keystone (>= Train)
+    /// answers only a service or admin caller, so nova's own token goes
+    /// with it. The caller's identity and the new token.
+    pub async fn ec2_authenticate(
+        &self,
+        url: &str,
+        credentials: &Value,
+    ) -> Result<(Identity, String), Ec2AuthError> {
+        let url = self.ec2tokens_url(url);
+        let body = json!({ "credentials": credentials });
+        let unavailable = |e: AuthError| match e {
+            AuthError::Unauthorized(m) | AuthError::Unavailable(m) => Ec2AuthError::Unavailable(m),
+        };
+        let mut refresh = false;
+        for _ in 0..2 {
+            let service = self.service_token(refresh).await.map_err(unavailable)?;
+            let resp = self
+                .http
+                .post(&url)
+                .header("X-Auth-Token", &service)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| Ec2AuthError::Unavailable(format!("Keystone is unreachable: {e}")))?;
+            let status = resp.status();
+            let token = resp
+                .headers()
+                .get("x-subject-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let v: Value = resp.json().await.unwrap_or(Value::Null);
+            let message = v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            match status {
+                s if s.is_success() => {
+                    let token = token.ok_or_else(|| {
+                        Ec2AuthError::Unavailable("Keystone returned no X-Subject-Token".into())
+                    })?;
+                    let id = parse_identity(&v).map_err(unavailable)?;
+                    tracing::info!(user = %id.user_id, project = %id.project_id, "Keystone accepted an EC2 signature");
+                    return Ok((id, token));
+                }
+                // Keystone's own "requires authentication" is about nova's token
+                // (expired or revoked): log in again once. Anything else is the
+                // signature's fault.
+                StatusCode::UNAUTHORIZED
+                    if !refresh
+                        && message
+                            .starts_with("The request you have made requires authentication") =>
+                {
+                    refresh = true
+                }
+                StatusCode::FORBIDDEN => {
+                    warn!("Keystone refused nova's token for ec2tokens: {message}");
+                    return Err(Ec2AuthError::Unavailable(format!(
+                        "Keystone does not let nova validate EC2 signatures (give its user the service or admin role): {message}"
+                    )));
+                }
+                s if s.is_client_error() => {
+                    return Err(Ec2AuthError::Refused {
+                        status: s.as_u16(),
+                        message,
+                    })
+                }
+                s => {
+                    warn!("Keystone answered {s} to an EC2 signature validation: {message}");
+                    return Err(Ec2AuthError::Unavailable(format!(
+                        "Keystone answered {s} to an EC2 signature validation"
+                    )));
+                }
+            }
+        }
+        Err(Ec2AuthError::Unavailable(
+            "Keystone keeps refusing nova's service token".into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -223,6 +223,27 @@ nova_errors! {
         "Build of instance {instance_uuid} was re-scheduled: {reason}";
     HypervisorError { reason } => 500, "Virtualization driver error: {reason}";
 
+    // --- nova-network: floating and fixed IPs, networks ---
+    FloatingIpNotFound { id } => 404, "Floating IP not found for ID {id}.";
+    FloatingIpNotFoundForAddress { address } => 404, "Floating IP not found for address {address}.";
+    FloatingIpPoolNotFound {} => 404, "Floating IP pool not found.";
+    /// No unallocated address is left in the pool (Nova's subclass of FloatingIpNotFound).
+    NoMoreFloatingIps {} => 404, "Zero floating IPs available.";
+    FloatingIpExists { address } => 409, "Floating IP {address} already exists.";
+    FloatingIpAssociated { address } => 400, "Floating IP {address} is associated.";
+    FloatingIpNotAssociated { address } => 400, "Floating IP {address} is not associated.";
+    CannotDisassociateAutoAssignedFloatingIP {} => 403, "Cannot disassociate auto assigned floating IP";
+    /// Over the `floating_ips` quota (a QuotaError: 413 in Nova, the API answers 403).
+    FloatingIpLimitExceeded {} => 413, "Maximum number of floating IPs exceeded";
+    NoFloatingIpInterface { interface } => 400, "Interface {interface} not found.";
+    /// Nova's plain `Forbidden` (e.g. a floating IP of another project).
+    Forbidden {} => 403, "Forbidden";
+    InvalidID { id } => 400, "Invalid ID received {id}.";
+    FixedIpNotFound { id } => 404, "No fixed IP associated with id {id}.";
+    FixedIpNotFoundForAddress { address } => 404, "Fixed IP not found for address {address}.";
+    FixedIpInvalid { address } => 400, "Fixed IP address {address} is invalid.";
+    NetworkInUse { network_id } => 400, "Network {network_id} is still in use.";
+
     // --- the database (oslo.db) ---
     /// The database could not be reached, or the connection was lost
     /// mid-way: transient, an idempotent request may be retried.
@@ -336,13 +357,13 @@ mod tests {
 
     #[test]
     fn unknown_classes_stay_verbatim_with_their_code() {
-        let f = json!({"class": "FixedIpNotFoundForAddress", "module": "nova.exception",
-                       "message": "Fixed IP not found for address 10.0.0.9.",
-                       "kwargs": {"address": "10.0.0.9", "code": 404}});
+        let f = json!({"class": "FixedIpNotFoundForInstance", "module": "nova.exception",
+                       "message": "Instance 10.0.0.9 has zero fixed IPs.",
+                       "kwargs": {"instance_uuid": "10.0.0.9", "code": 404}});
         let e = NovaError::from_failure(&f);
-        assert_eq!(e.class(), "FixedIpNotFoundForAddress");
+        assert_eq!(e.class(), "FixedIpNotFoundForInstance");
         assert_eq!(e.http_code(), 404);
-        assert_eq!(e.to_string(), "Fixed IP not found for address 10.0.0.9.");
+        assert_eq!(e.to_string(), "Instance 10.0.0.9 has zero fixed IPs.");
         assert_eq!(e.to_failure()["kwargs"], f["kwargs"]);
     }
 

@@ -6,7 +6,10 @@
 //! set to its own `id` and `deleted_at` stamped.
 
 mod console_auth_tokens;
+mod ec2;
 mod flavors;
+mod floating_ips;
+mod instance_metadata;
 mod instances;
 mod networks;
 mod quotas;

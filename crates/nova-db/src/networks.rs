@@ -34,7 +34,7 @@ fn network_from_row(r: &PgRow) -> Result<Network, sqlx::Error> {
     })
 }
 
-fn fixed_ip_from_row(r: &PgRow) -> Result<FixedIp, sqlx::Error> {
+pub(crate) fn fixed_ip_from_row(r: &PgRow) -> Result<FixedIp, sqlx::Error> {
     Ok(FixedIp {
         id: r.try_get::<i32, _>("id")? as i64,
         address: r.try_get("address")?,
@@ -288,6 +288,110 @@ impl Db {
         rows.iter()
             .map(|r| vif_from_row(r).map_err(db_err))
             .collect()
+    }
+
+    pub async fn fixed_ip_get_by_address(&self, address: &str) -> Result<FixedIp, NovaError> {
+        let row = sqlx::query(
+            "SELECT * FROM fixed_ips WHERE address = $1 AND deleted = 0 ORDER BY id LIMIT 1",
+        )
+        .bind(address)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => fixed_ip_from_row(&r).map_err(db_err),
+            None => Err(NovaError::FixedIpNotFoundForAddress {
+                address: address.to_string(),
+            }),
+        }
+    }
+
+    /// Reserve or unreserve an address (`os-fixed-ips` actions).
+    pub async fn fixed_ip_set_reserved(
+        &self,
+        address: &str,
+        reserved: bool,
+    ) -> Result<FixedIp, NovaError> {
+        let row = sqlx::query(
+            "UPDATE fixed_ips SET reserved = $2, updated_at = now()
+             WHERE address = $1 AND deleted = 0 RETURNING *",
+        )
+        .bind(address)
+        .bind(reserved)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => fixed_ip_from_row(&r).map_err(db_err),
+            None => Err(NovaError::FixedIpNotFoundForAddress {
+                address: address.to_string(),
+            }),
+        }
+    }
+
+    /// Delete a network and its addresses, unless an address is in use
+    /// (Nova's `network_delete_safe`).
+    pub async fn network_delete_safe(&self, uuid: Uuid) -> Result<(), NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let id: Option<i32> = sqlx::query_scalar(
+            "SELECT id FROM networks WHERE uuid = $1 AND deleted = 0 FOR UPDATE",
+        )
+        .bind(uuid.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(id) = id else {
+            return Err(NovaError::NetworkNotFound {
+                network_id: uuid.to_string(),
+            });
+        };
+        let in_use: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM fixed_ips WHERE network_id = $1 AND deleted = 0 AND allocated",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if in_use > 0 {
+            return Err(NovaError::NetworkInUse {
+                network_id: uuid.to_string(),
+            });
+        }
+        sqlx::query("UPDATE fixed_ips SET deleted = id, deleted_at = now() WHERE network_id = $1 AND deleted = 0")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("UPDATE networks SET deleted = id, deleted_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// Set or clear the network's project (and, with `host`, its host):
+    /// `os-networks` associate/disassociate actions.
+    pub async fn network_set_project(
+        &self,
+        uuid: Uuid,
+        project_id: Option<&str>,
+    ) -> Result<Network, NovaError> {
+        let row = sqlx::query(
+            "UPDATE networks SET project_id = $2, updated_at = now()
+             WHERE uuid = $1 AND deleted = 0 RETURNING *",
+        )
+        .bind(uuid.to_string())
+        .bind(project_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            Some(r) => network_from_row(&r).map_err(db_err),
+            None => Err(NovaError::NetworkNotFound {
+                network_id: uuid.to_string(),
+            }),
+        }
     }
 
     /// Release the instance's fixed IPs and soft-delete its VIFs.

@@ -621,6 +621,293 @@ async fn console_tokens_are_found_by_hash_until_they_expire() {
 }
 
 #[tokio::test]
+async fn floating_ips_are_allocated_within_quota_and_forward_to_one_fixed_ip() {
+    use nova_objects::FloatingIpCreate;
+    let t = fresh().await;
+    let db = &t.db;
+    let fip = |a: &str, pool: &str| FloatingIpCreate {
+        address: a.into(),
+        pool: pool.into(),
+        interface: "eth1".into(),
+    };
+    db.floating_ip_bulk_create(&[
+        fip("172.24.4.1", "public"),
+        fip("172.24.4.2", "public"),
+        fip("172.24.4.3", "public"),
+        fip("172.24.5.1", "other"),
+    ])
+    .await
+    .unwrap();
+    // One address taken: none of the batch is created.
+    assert!(matches!(
+        db.floating_ip_bulk_create(&[fip("172.24.4.9", "public"), fip("172.24.4.2", "public")])
+            .await,
+        Err(NovaError::FloatingIpExists { address }) if address == "172.24.4.2"
+    ));
+    assert_eq!(db.floating_ip_get_all().await.unwrap().len(), 4);
+    assert_eq!(
+        db.floating_ip_get_pools().await.unwrap(),
+        vec!["other".to_string(), "public".to_string()]
+    );
+
+    // Quota 2 for p1: two allocations, the third is over quota; an
+    // auto-assigned one does not count.
+    let a = db
+        .floating_ip_allocate_address("p1", "public", false, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(a.project_id.as_deref(), Some("p1"));
+    assert_eq!(a.interface.as_deref(), Some("eth1"));
+    db.floating_ip_allocate_address("p1", "public", false, Some(2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.floating_ip_allocate_address("p1", "public", false, Some(2))
+            .await,
+        Err(NovaError::FloatingIpLimitExceeded {})
+    ));
+    let auto = db
+        .floating_ip_allocate_address("p1", "public", true, None)
+        .await
+        .unwrap();
+    assert!(auto.auto_assigned);
+    assert_eq!(db.floating_ip_count_by_project("p1").await.unwrap(), 2);
+    // The pool is empty now.
+    assert!(matches!(
+        db.floating_ip_allocate_address("p2", "public", false, Some(10))
+            .await,
+        Err(NovaError::NoMoreFloatingIps {})
+    ));
+    assert_eq!(
+        db.floating_ip_get_all_by_project("p1").await.unwrap().len(),
+        3
+    );
+
+    // Associate with an instance's fixed IP, then move it.
+    let net = db
+        .network_create_safe(&NetworkCreate {
+            label: "private".into(),
+            cidr: "10.9.1.0/29".into(),
+            bridge: "br100".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut fixed = vec![];
+    for n in 0..2 {
+        let i = new_instance(db, "p1").await;
+        let vif = db
+            .virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:01:{n:02x}"))
+            .await
+            .unwrap();
+        fixed.push((
+            i.uuid,
+            db.fixed_ip_associate_pool(net.id, i.uuid, None, vif.id)
+                .await
+                .unwrap(),
+        ));
+    }
+    let (i0, f0) = &fixed[0];
+    let got = db
+        .floating_ip_fixed_ip_associate(&a.address, &f0.address, "net-host")
+        .await
+        .unwrap()
+        .expect("newly associated");
+    assert_eq!(got.id, f0.id);
+    // Again: already done.
+    assert!(db
+        .floating_ip_fixed_ip_associate(&a.address, &f0.address, "net-host")
+        .await
+        .unwrap()
+        .is_none());
+    let shown = db.floating_ip_get_by_address(&a.address).await.unwrap();
+    assert_eq!(shown.fixed_address.as_deref(), Some(f0.address.as_str()));
+    assert_eq!(shown.instance_uuid, Some(*i0));
+    assert_eq!(shown.host.as_deref(), Some("net-host"));
+    assert_eq!(
+        db.floating_ip_get_by_fixed_ip_id(f0.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        db.floating_ip_get_all_by_host("net-host")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        db.floating_ip_fixed_ip_associate(&a.address, "10.99.0.1", "net-host")
+            .await,
+        Err(NovaError::FixedIpNotFoundForAddress { .. })
+    ));
+    assert!(matches!(
+        db.floating_ip_fixed_ip_associate("192.0.2.1", &f0.address, "net-host")
+            .await,
+        Err(NovaError::FloatingIpNotFoundForAddress { .. })
+    ));
+    let (i1, f1) = &fixed[1];
+    db.floating_ip_fixed_ip_associate(&a.address, &f1.address, "net-host")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.floating_ip_get(a.id).await.unwrap().instance_uuid,
+        Some(*i1)
+    );
+    assert!(db
+        .floating_ip_get_by_fixed_ip_id(f0.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Disassociate, release, delete.
+    let was = db.floating_ip_disassociate(&a.address).await.unwrap();
+    assert_eq!(was.map(|f| f.id), Some(f1.id));
+    assert!(db
+        .floating_ip_disassociate(&a.address)
+        .await
+        .unwrap()
+        .is_none());
+    db.floating_ip_deallocate(&a.address).await.unwrap();
+    let back = db.floating_ip_get(a.id).await.unwrap();
+    assert_eq!((back.project_id, back.host), (None, None));
+    assert!(matches!(
+        db.floating_ip_get(999_999).await,
+        Err(NovaError::FloatingIpNotFound { .. })
+    ));
+    assert_eq!(
+        db.floating_ip_bulk_destroy(&["172.24.4.1".into(), "172.24.5.1".into()])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(db.floating_ip_get_all().await.unwrap().len(), 2);
+    // A deleted address may be created again.
+    db.floating_ip_bulk_create(&[fip("172.24.4.1", "public")])
+        .await
+        .unwrap();
+
+    // Fixed IPs: by address, reserved, and a network in use cannot go.
+    let f = db.fixed_ip_get_by_address(&f0.address).await.unwrap();
+    assert!(!f.reserved);
+    assert!(
+        db.fixed_ip_set_reserved(&f0.address, true)
+            .await
+            .unwrap()
+            .reserved
+    );
+    assert!(matches!(
+        db.fixed_ip_set_reserved("10.99.0.1", true).await,
+        Err(NovaError::FixedIpNotFoundForAddress { .. })
+    ));
+    assert!(matches!(
+        db.network_delete_safe(net.uuid).await,
+        Err(NovaError::NetworkInUse { .. })
+    ));
+    let n = db.network_set_project(net.uuid, Some("p1")).await.unwrap();
+    assert_eq!(n.project_id.as_deref(), Some("p1"));
+    for (uuid, _) in &fixed {
+        db.network_deallocate_instance(*uuid).await.unwrap();
+    }
+    db.network_delete_safe(net.uuid).await.unwrap();
+    assert!(matches!(
+        db.network_get_by_uuid(net.uuid).await,
+        Err(NovaError::NetworkNotFound { .. })
+    ));
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn ec2_ids_are_stable_concurrent_and_never_reused() {
+    let t = fresh().await;
+    let db = &t.db;
+    let (a, b) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    // Many callers at once for the same uuids: one id each, whoever wins.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            let uuids = vec![a.clone(), b.clone(), a.clone()];
+            tokio::spawn(async move { db.ec2_instance_create(&uuids).await.unwrap() })
+        })
+        .collect();
+    let mut seen = vec![];
+    for r in racers {
+        seen.push(r.await.unwrap());
+    }
+    assert!(seen.iter().all(|s| s == &seen[0]), "{seen:?}");
+    let ids = &seen[0];
+    assert_eq!(ids[0], ids[2]);
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        db.ec2_instance_get_by_id(ids[1]).await.unwrap().as_deref(),
+        Some(b.as_str())
+    );
+    assert_eq!(db.ec2_instance_get_by_id(0).await.unwrap(), None);
+    assert_eq!(db.ec2_instance_get_by_id(i64::MAX).await.unwrap(), None);
+    // A new uuid never gets an id handed out before.
+    let c = db
+        .ec2_instance_create(&[Uuid::new_v4().to_string()])
+        .await
+        .unwrap();
+    assert!(c[0] > ids[0].max(ids[1]));
+    // Images have their own sequence.
+    let img = db.s3_image_create(&["glance-1".into()]).await.unwrap();
+    assert_eq!(db.s3_image_create(&["glance-1".into()]).await.unwrap(), img);
+    assert_eq!(
+        db.s3_image_get(img[0]).await.unwrap().as_deref(),
+        Some("glance-1")
+    );
+    assert!(db.s3_image_create(&[]).await.unwrap().is_empty());
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn instance_metadata_updates_and_deletes() {
+    let t = fresh().await;
+    let db = &t.db;
+    let inst = new_instance(db, "p1").await;
+    let m = db
+        .instance_metadata_update(
+            inst.uuid,
+            &[("Name".to_string(), "web".to_string())].into(),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m["Name"], "web");
+    let m = db
+        .instance_metadata_update(
+            inst.uuid,
+            &[("Name".to_string(), "db".to_string())].into(),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!((m.len(), m["Name"].as_str()), (2, "db"));
+    db.instance_metadata_delete(inst.uuid, "k").await.unwrap();
+    let got = db.instance_get_by_uuid(inst.uuid, false).await.unwrap();
+    assert_eq!(
+        got.metadata,
+        [("Name".to_string(), "db".to_string())].into()
+    );
+    let m = db
+        .instance_metadata_update(inst.uuid, &Default::default(), true)
+        .await
+        .unwrap();
+    assert!(m.is_empty());
+    db.instance_destroy(inst.uuid).await.unwrap();
+    assert!(matches!(
+        db.instance_metadata_update(inst.uuid, &Default::default(), false)
+            .await,
+        Err(NovaError::InstanceNotFound { .. })
+    ));
+    t.drop_db().await;
+}
+
+#[tokio::test]
 async fn security_groups_default_quota_members_and_destroy() {
     use nova_objects::{SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule};
     let t = fresh().await;

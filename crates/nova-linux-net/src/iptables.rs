@@ -141,6 +141,21 @@ impl IptablesManager {
             .retain(|r| !(r.chain == chain && r.rule == rule && r.wrap == wrap));
     }
 
+    /// Remove every rule of `table` that names `address` as a word of its
+    /// own (`<address>`, `<address>/32`; Nova's `remove_rules_regex` with
+    /// `.*\s+<address>(/32|\s+|$)`); how many there were.
+    pub fn remove_rules_naming(&mut self, table: &str, address: &str) -> usize {
+        let names = |rule: &str| {
+            rule.split_whitespace()
+                .skip(1)
+                .any(|w| w == address || w.strip_suffix("/32") == Some(address))
+        };
+        let t = self.table(table);
+        let before = t.rules.len();
+        t.rules.retain(|r| !names(&r.rule));
+        before - t.rules.len()
+    }
+
     /// Remove a chain with its rules and every rule that jumps to it
     /// (Nova's `remove_chain`); the next `apply` deletes it from the host.
     pub fn remove_chain(&mut self, table: &str, chain: &str, wrap: bool) {

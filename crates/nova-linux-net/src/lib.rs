@@ -14,9 +14,11 @@
 //!   iptables-save/restore under a host-wide lock) and Nova's SNAT, metadata,
 //!   gateway and dnsmasq rules; nova-network applies its own at start and
 //!   after each change.
+//! - [`floating`]: floating IPs (`bind_floating_ip`, `ensure_floating_forward`).
 
 pub mod bridge;
 pub mod dnsmasq;
+pub mod floating;
 pub mod iptables;
 
 use std::ffi::OsStr;

@@ -740,6 +740,32 @@ pub struct FixedIp {
     pub host: Option<String>,
 }
 
+/// A floating IP (`floating_ips`) with what its fixed IP tells about it
+/// (Nova's `FloatingIP` object with `fixed_ip` loaded).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FloatingIp {
+    pub id: i64,
+    pub address: String,
+    pub fixed_ip_id: Option<i64>,
+    pub project_id: Option<String>,
+    pub host: Option<String>,
+    pub auto_assigned: bool,
+    pub pool: Option<String>,
+    pub interface: Option<String>,
+    /// The associated fixed IP's address.
+    pub fixed_address: Option<String>,
+    /// The instance holding the associated fixed IP.
+    pub instance_uuid: Option<Uuid>,
+}
+
+/// One row of `nova-manage floating create`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FloatingIpCreate {
+    pub address: String,
+    pub pool: String,
+    pub interface: String,
+}
+
 /// `virtual_interfaces`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VirtualInterface {

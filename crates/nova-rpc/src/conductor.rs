@@ -8,9 +8,10 @@
 //! method is unchanged, so older clients keep working.
 
 use nova_objects::{
-    ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, Instance, InstanceAction,
-    InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair, Network, QuotaUsage,
-    SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, VirtualInterface,
+    ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp, Instance,
+    InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate, KeyPair,
+    Network, NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule,
+    Service, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -68,6 +69,36 @@ crate::rpc_api! {
         call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;
         /// Release the instance's fixed IPs and delete its VIFs.
         call fn network_deallocate_instance(instance_uuid: Uuid) -> ();
+        /// The fixed IP with this address (Nova's `FixedIP.get_by_address`; the
+        /// metadata service finds a guest by its source address), or
+        /// FixedIpNotFoundForAddress.
+        call fn fixed_ip_get_by_address(address: String) -> FixedIp;
+        /// Reserve or unreserve an address (`os-fixed-ips`).
+        call fn fixed_ip_set_reserved(address: String, reserved: bool) -> FixedIp;
+        /// Delete the network and its addresses unless one is in use (NetworkInUse).
+        call fn network_delete_safe(network_uuid: Uuid) -> ();
+        /// Give the network to a project, or make it shared again (None).
+        call fn network_set_project(network_uuid: Uuid, project_id: Option<String>) -> Network;
+        /// Create a network and its fixed IPs (`os-networks` create).
+        call fn network_create_safe(values: NetworkCreate) -> Network;
+    }
+    /// Floating IPs (for nova-network; reads for the API).
+    trait FloatingIps {
+        call fn floating_ip_get(floating_ip_id: i64) -> FloatingIp;
+        call fn floating_ip_get_by_address(address: String) -> FloatingIp;
+        call fn floating_ip_get_all_by_project(project_id: String) -> Vec<FloatingIp>;
+        /// The floating IPs associated on network host `host`.
+        call fn floating_ip_get_all_by_host(host: String) -> Vec<FloatingIp>;
+        call fn floating_ip_get_by_fixed_ip_id(fixed_ip_id: i64) -> Vec<FloatingIp>;
+        call fn floating_ip_get_pools() -> Vec<String>;
+        /// Take a free address of `pool` for the project; with `quota_limit`, checked
+        /// atomically against the project's floating IPs (FloatingIpLimitExceeded).
+        call fn floating_ip_allocate_address(project_id: String, pool: String, auto_assigned: bool, quota_limit: Option<i64>) -> FloatingIp;
+        call fn floating_ip_deallocate(address: String) -> ();
+        /// The fixed IP now forwarded to, or None when it already was.
+        call fn floating_ip_fixed_ip_associate(floating_address: String, fixed_address: String, host: String) -> Option<FixedIp>;
+        /// The fixed IP it forwarded to, if any.
+        call fn floating_ip_disassociate(address: String) -> Option<FixedIp>;
     }
     trait KeyPairs {
         call fn keypair_create(keypair: KeyPair) -> KeyPair;
@@ -122,5 +153,23 @@ crate::rpc_api! {
         call fn security_group_default_rule_list() -> Vec<SecurityGroupDefaultRule>;
         call fn security_group_default_rule_get(rule_id: i64) -> SecurityGroupDefaultRule;
         call fn security_group_default_rule_destroy(rule_id: i64) -> ();
+    }
+    /// A server's user metadata (the EC2 API's instance tags).
+    trait InstanceMetadata {
+        /// Set these keys; with `delete`, drop every other key. The metadata afterwards.
+        call fn instance_metadata_update(instance_uuid: Uuid, metadata: BTreeMap<String, String>, delete: bool) -> BTreeMap<String, String>;
+        call fn instance_metadata_delete(instance_uuid: Uuid, key: String) -> ();
+    }
+    /// The EC2 API's ids (Nova's `instance_id_mappings` and `s3_images`):
+    /// an integer per uuid, made on first reference, never reused.
+    trait Ec2Ids {
+        /// The id of each instance uuid, in order, made where missing.
+        call fn ec2_instance_create(instance_uuids: Vec<Uuid>) -> Vec<i64>;
+        /// The instance uuid of an id, or InstanceNotFound.
+        call fn ec2_instance_get_by_id(instance_id: i64) -> Uuid;
+        /// The id of each Glance image uuid, in order, made where missing.
+        call fn s3_image_create(image_uuids: Vec<String>) -> Vec<i64>;
+        /// The image uuid of an id, or ImageNotFound.
+        call fn s3_image_get(image_id: i64) -> String;
     }
 }

@@ -1,6 +1,6 @@
 //! `nova-network`'s RPC API (topic `network`).
 
-use nova_objects::{Network, NetworkInfo};
+use nova_objects::{FloatingIp, Network, NetworkInfo};
 use uuid::Uuid;
 
 crate::rpc_api! {
@@ -11,4 +11,13 @@ crate::rpc_api! {
     call fn deallocate_for_instance(instance_uuid: Uuid, host: Option<String>) -> ();
     call fn get_instance_nw_info(instance_uuid: Uuid) -> NetworkInfo;
     call fn get_all_networks() -> Vec<Network>;
+    /// Give the project an address of `pool` (`[DEFAULT] default_floating_pool` when None),
+    /// within its `floating_ips` quota unless auto-assigned.
+    call fn allocate_floating_ip(project_id: String, pool: Option<String>, auto_assigned: bool) -> FloatingIp;
+    /// Give the address back to its pool (FloatingIpAssociated while associated).
+    call fn deallocate_floating_ip(address: String, affect_auto_assigned: bool) -> ();
+    /// Forward the floating address to the fixed one (moving it if it forwarded
+    /// elsewhere); the instance it was taken from, if any.
+    call fn associate_floating_ip(floating_address: String, fixed_address: String, affect_auto_assigned: bool) -> Option<Uuid>;
+    call fn disassociate_floating_ip(address: String, affect_auto_assigned: bool) -> ();
 }

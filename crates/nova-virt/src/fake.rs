@@ -169,10 +169,25 @@ impl VirtDriver for FakeDriver {
         if !self.guests().contains_key(&instance.uuid) {
             return Err(VirtError::InstanceNotFound(instance.uuid));
         }
-        tokio::fs::write(dest, format!("fake snapshot of {}", instance.uuid))
+        tokio::fs::write(dest, empty_qcow2(1 << 30))
             .await
             .map_err(|e| VirtError::Hypervisor(e.to_string()))
     }
+}
+
+/// A qcow2 (version 2) header of an empty disk of `size` bytes, padded to
+/// 512 bytes: the snapshot is uploaded as qcow2, and Glance inspects the
+/// data it receives against the image's disk_format.
+fn empty_qcow2(size: u64) -> Vec<u8> {
+    let mut h = Vec::with_capacity(512);
+    h.extend_from_slice(b"QFI\xfb");
+    h.extend_from_slice(&2u32.to_be_bytes()); // version
+    h.extend_from_slice(&0u64.to_be_bytes()); // backing_file_offset
+    h.extend_from_slice(&0u32.to_be_bytes()); // backing_file_size
+    h.extend_from_slice(&16u32.to_be_bytes()); // cluster_bits
+    h.extend_from_slice(&size.to_be_bytes());
+    h.resize(512, 0); // no encryption, L1/refcount tables or snapshots
+    h
 }
 
 #[cfg(test)]

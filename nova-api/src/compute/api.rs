@@ -33,7 +33,10 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+mod images;
+mod instance_metadata;
 mod keypairs;
+mod network_api;
 pub use keypairs::{fingerprint, KeypairAPI};
 pub mod security_groups;
 pub use security_groups::SecurityGroupAPI;

@@ -8,7 +8,9 @@
 
 mod compute_nodes;
 mod console_auth_tokens;
+mod ec2;
 mod flavors;
+mod floating_ips;
 mod instances;
 mod keypairs;
 mod networks;

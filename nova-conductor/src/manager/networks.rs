@@ -2,7 +2,7 @@
 
 use super::{retry_on_disconnect, ConductorManager};
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{FixedIp, Network, VirtualInterface};
+use nova_objects::{FixedIp, Network, NetworkCreate, VirtualInterface};
 use uuid::Uuid;
 
 #[nova_rpc::__private::async_trait]
@@ -80,5 +80,52 @@ impl nova_rpc::conductor::Networks for ConductorManager {
         instance_uuid: Uuid,
     ) -> Result<(), NovaError> {
         self.db.network_deallocate_instance(instance_uuid).await
+    }
+
+    async fn fixed_ip_get_by_address(
+        &self,
+        _ctx: &RequestContext,
+        address: String,
+    ) -> Result<FixedIp, NovaError> {
+        retry_on_disconnect("fixed_ip_get_by_address", || {
+            self.db.fixed_ip_get_by_address(&address)
+        })
+        .await
+    }
+
+    async fn fixed_ip_set_reserved(
+        &self,
+        _ctx: &RequestContext,
+        address: String,
+        reserved: bool,
+    ) -> Result<FixedIp, NovaError> {
+        self.db.fixed_ip_set_reserved(&address, reserved).await
+    }
+
+    async fn network_delete_safe(
+        &self,
+        _ctx: &RequestContext,
+        network_uuid: Uuid,
+    ) -> Result<(), NovaError> {
+        self.db.network_delete_safe(network_uuid).await
+    }
+
+    async fn network_set_project(
+        &self,
+        _ctx: &RequestContext,
+        network_uuid: Uuid,
+        project_id: Option<String>,
+    ) -> Result<Network, NovaError> {
+        self.db
+            .network_set_project(network_uuid, project_id.as_deref())
+            .await
+    }
+
+    async fn network_create_safe(
+        &self,
+        _ctx: &RequestContext,
+        values: NetworkCreate,
+    ) -> Result<Network, NovaError> {
+        self.db.network_create_safe(&values).await
     }
 }

@@ -100,6 +100,14 @@ config_section! {
         dns_server: Vec<String> = "", list();
         /// Directory nova-novncproxy serves the noVNC web client from.
         web: String = "/usr/share/novnc", string();
+        /// nova-novncproxy: refuse connections that are not TLS.
+        ssl_only: bool = "false", boolean();
+        /// nova-novncproxy: the TLS certificate (PEM; may also hold the key). When
+        /// the file exists, the proxy answers TLS as well as plain connections on
+        /// its port.
+        cert: String = "self.pem", string();
+        /// nova-novncproxy: the TLS private key (PEM), when not in `cert`.
+        key: Option<String> = "", optional_string();
         /// Seconds between the conductor's purges of expired console tokens
         /// (Nova runs its cleanup with the deleted-instance periodic task).
         instance_delete_interval: u64 = "300", at_least(0);
@@ -117,6 +125,10 @@ config_section! {
         forward_bridge_interface: Vec<String> = "all", list();
         /// What the network bridges' filtering rules do with traffic they do not accept.
         iptables_drop_action: String = "DROP", string();
+        /// Pool of floating IPs a request without a pool allocates from.
+        default_floating_pool: String = "nova", string();
+        /// Give every new instance a floating IP from the default pool.
+        auto_assign_floating_ip: bool = "false", boolean();
         /// How nova-compute enforces security groups on a hypervisor with host networking:
         /// per-instance iptables chains, or nothing.
         firewall_driver: String = "nova.virt.libvirt.firewall.IptablesFirewallDriver", choice(&["nova.virt.libvirt.firewall.IptablesFirewallDriver", "nova.virt.firewall.NoopFirewallDriver"]);

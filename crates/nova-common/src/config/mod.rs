@@ -22,6 +22,7 @@ mod api;
 mod conductor;
 mod database;
 mod default;
+mod ec2;
 mod fake;
 mod glance;
 mod image_cache;
@@ -39,6 +40,7 @@ pub use database::DatabaseSection;
 pub use default::{
     detect_my_ip, parse_transport_url, system_hostname, DefaultSection, TransportUrl,
 };
+pub use ec2::Ec2Section;
 pub use fake::FakeSection;
 pub use glance::GlanceSection;
 pub use image_cache::ImageCacheSection;
@@ -47,7 +49,7 @@ pub use libvirt::LibvirtSection;
 pub use opt::{OptDef, OptKind};
 pub use oslo_messaging_rabbit::RabbitSection;
 pub use oslo_policy::PolicySection;
-pub use quota::{QuotaSection, QUOTA_RESOURCES};
+pub use quota::{QuotaSection, NETWORK_QUOTAS, QUOTA_RESOURCES};
 pub(crate) use raw::Reader;
 pub use raw::{ConfigError, RawConfig};
 pub use sample::render_sample;
@@ -60,6 +62,7 @@ use std::path::PathBuf;
 /// Every section's options, in the order the sample file lists them.
 const SECTIONS: &[&[OptDef]] = &[
     DefaultSection::OPTS,
+    Ec2Section::OPTS,
     DatabaseSection::OPTS,
     ApiSection::OPTS,
     GlanceSection::OPTS,
@@ -99,6 +102,8 @@ pub struct NovaConfig {
     pub oslo_policy: PolicySection,
     /// `[quota]`: default limit per resource of [`QUOTA_RESOURCES`].
     pub quota: BTreeMap<String, i64>,
+    /// The EC2 API's options (in `[DEFAULT]`).
+    pub ec2: Ec2Section,
     /// Warnings found while loading (unknown options), to log once tracing is up.
     pub warnings: Vec<String>,
 }
@@ -118,6 +123,7 @@ impl NovaConfig {
     pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
         let r = Reader::new(raw);
         let default = DefaultSection::read(&r)?.resolve(&r)?;
+        let ec2 = Ec2Section::read(&r)?.resolve(&default);
         Ok(NovaConfig {
             conductor: ConductorSection::read(&r)?.resolve(&r, &default)?,
             default,
@@ -133,6 +139,7 @@ impl NovaConfig {
             keystone_authtoken: KeystoneAuthtokenSection::read(&r)?,
             oslo_policy: PolicySection::read(&r)?.resolve(&raw.files),
             quota: QuotaSection::read(&r)?,
+            ec2,
             warnings: raw.unknown_options(),
         })
     }
@@ -254,10 +261,16 @@ mod tests {
             "http://127.0.0.1:6080/vnc_auto.html",
         ),
         ("vnc", "auth_schemes", "none"),
+        ("vnc", "vencrypt_client_key", ""),
+        ("vnc", "vencrypt_client_cert", ""),
+        ("vnc", "vencrypt_ca_certs", ""),
         ("consoleauth", "token_ttl", "600"),
         ("consoleauth", "enforce_session_timeout", "false"),
         ("console", "allowed_origins", ""),
         ("DEFAULT", "web", "/usr/share/novnc"),
+        ("DEFAULT", "ssl_only", "false"),
+        ("DEFAULT", "cert", "self.pem"),
+        ("DEFAULT", "key", ""),
         ("DEFAULT", "instance_delete_interval", "300"),
         ("DEFAULT", "routing_source_ip", "$my_ip"),
         ("DEFAULT", "public_interface", "eth0"),
@@ -266,6 +279,14 @@ mod tests {
         ("DEFAULT", "metadata_port", "8775"),
         ("DEFAULT", "forward_bridge_interface", "all"),
         ("DEFAULT", "iptables_drop_action", "DROP"),
+        ("api", "use_forwarded_for", "false"),
+        ("api", "metadata_cache_expiration", "15"),
+        ("api", "vendordata_providers", "StaticJSON"),
+        ("api", "vendordata_jsonfile_path", ""),
+        ("neutron", "service_metadata_proxy", "false"),
+        ("neutron", "metadata_proxy_shared_secret", ""),
+        ("DEFAULT", "default_floating_pool", "nova"),
+        ("DEFAULT", "auto_assign_floating_ip", "false"),
         ("oslo_messaging_rabbit", "heartbeat_timeout_threshold", "60"),
         ("oslo_messaging_rabbit", "rabbit_retry_backoff", "2"),
         ("oslo_messaging_rabbit", "rabbit_interval_max", "30"),
@@ -302,6 +323,18 @@ mod tests {
             "nova.virt.libvirt.firewall.IptablesFirewallDriver",
         ),
         ("DEFAULT", "allow_same_net_traffic", "true"),
+        ("DEFAULT", "ec2_host", "$my_ip"),
+        ("DEFAULT", "ec2_port", "8773"),
+        ("DEFAULT", "ec2_scheme", "http"),
+        ("DEFAULT", "ec2_path", "/"),
+        ("DEFAULT", "region_list", ""),
+        // Nova: http://localhost:5000/v2.0/ec2tokens; Keystone has no v2.0
+        // any more, and the v3 URL follows from [keystone_authtoken] auth_url.
+        ("DEFAULT", "keystone_ec2_url", ""),
+        ("DEFAULT", "ec2_timestamp_expiry", "300"),
+        ("DEFAULT", "ec2_strict_validation", "true"),
+        ("DEFAULT", "ec2_private_dns_show_ip", "false"),
+        ("DEFAULT", "default_flavor", "m1.small"),
     ];
 
     #[test]

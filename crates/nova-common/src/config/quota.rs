@@ -35,3 +35,13 @@ config_section! {
 
 /// The `[quota]` resources, in Nova's order.
 pub const QUOTA_RESOURCES: &[&str] = QuotaSection::NAMES;
+
+/// nova-network's quotas (Newton's `quota_fixed_ips`, `quota_floating_ips`,
+/// `quota_security_group_rules`, `quota_security_groups` defaults), shown
+/// and settable before microversion 2.36; a project's own limit overrides.
+pub const NETWORK_QUOTAS: &[(&str, i64)] = &[
+    ("fixed_ips", -1),
+    ("floating_ips", 10),
+    ("security_group_rules", 20),
+    ("security_groups", 10),
+];

@@ -1,11 +1,12 @@
 //! `[vnc]`, `[consoleauth]` and `[console]`:
 //! guest VNC servers, console tokens and nova-novncproxy.
 
-use super::opt::{at_least, boolean, config_section, list, list_of, port, string};
+use super::opt::{at_least, boolean, config_section, list, list_of, optional_string, port, string};
 
 /// The RFB authentication schemes the security proxy can speak to a guest's
-/// VNC server (Nova also has `vencrypt`, not ported yet).
-pub const AUTH_SCHEMES: &[&str] = &["none"];
+/// VNC server: `none`, and `vencrypt` (VeNCrypt with the X509None subtype:
+/// TLS with a client certificate, `vencrypt_client_*`).
+pub const AUTH_SCHEMES: &[&str] = &["none", "vencrypt"];
 
 config_section! {
     /// `[vnc]`, with the console options of `[consoleauth]` and `[console]`.
@@ -26,6 +27,13 @@ config_section! {
         novncproxy_base_url: String = "http://127.0.0.1:6080/vnc_auto.html", string();
         /// Authentication schemes the proxy offers the guest's VNC server, in order.
         auth_schemes: Vec<String> = "none", list_of(AUTH_SCHEMES);
+        /// The client key (PEM) the proxy presents to VeNCrypt VNC servers.
+        vencrypt_client_key: Option<String> = "", optional_string();
+        /// The client certificate (PEM) matching `vencrypt_client_key`.
+        vencrypt_client_cert: Option<String> = "", optional_string();
+        /// The CA certificates (PEM) that VeNCrypt VNC servers' certificates must
+        /// chain to.
+        vencrypt_ca_certs: Option<String> = "", optional_string();
         /// Seconds a console token stays valid.
         token_ttl in "consoleauth": u64 = "600", at_least(0);
         /// Close a console session when its token expires (otherwise a session

@@ -569,6 +569,24 @@ impl SecurityGroupAPI {
     }
 }
 
+impl super::API {
+    /// The names of the security groups `inst` is in (the metadata
+    /// service's `security-groups`).
+    pub async fn security_group_names(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> NovaResult<Vec<String>> {
+        Ok(self
+            .security_group_api
+            .get_instance_security_groups(ctx, inst)
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,15 @@
 
 pub mod availability_zone;
 pub mod console_auth_tokens;
+pub mod fixed_ips;
 pub mod flavor_manage;
 pub mod flavors;
+pub mod floating_ips;
 pub mod hypervisors;
+pub mod ips;
 pub mod keypairs;
 pub mod limits;
+pub mod networks;
 pub mod quota_sets;
 pub mod remote_consoles;
 pub mod security_groups;
@@ -19,6 +23,7 @@ pub mod servers;
 pub mod services;
 pub mod versions;
 pub mod views;
+pub mod virtual_interfaces;
 
 use crate::error::ApiError;
 use crate::layers::{
@@ -114,6 +119,32 @@ fn v21_routes() -> Router<AppState> {
             "/os-availability-zone/detail",
             get(availability_zone::detail),
         )
+        // nova-network's proxy APIs and the servers' addresses.
+        .route("/os-floating-ip-pools", get(floating_ips::pools))
+        .route(
+            "/os-floating-ips",
+            get(floating_ips::index).post(floating_ips::create),
+        )
+        .route(
+            "/os-floating-ips/{id}",
+            get(floating_ips::show).delete(floating_ips::delete),
+        )
+        .route("/os-networks", get(networks::index).post(networks::create))
+        .route(
+            "/os-networks/{id}",
+            get(networks::show).delete(networks::delete),
+        )
+        .route("/os-networks/{id}/action", post(networks::action))
+        .route("/os-tenant-networks", get(networks::tenant_index))
+        .route("/os-tenant-networks/{id}", get(networks::tenant_show))
+        .route("/os-fixed-ips/{id}", get(fixed_ips::show))
+        .route("/os-fixed-ips/{id}/action", post(fixed_ips::action))
+        .route(
+            "/servers/{id}/os-virtual-interfaces",
+            get(virtual_interfaces::index),
+        )
+        .route("/servers/{id}/ips", get(ips::index))
+        .route("/servers/{id}/ips/{network}", get(ips::show))
 }
 
 async fn not_found() -> Response {

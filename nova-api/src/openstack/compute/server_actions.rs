@@ -54,6 +54,8 @@ pub async fn action(
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         "createImage" => create_image(s, ctx, &inst, args).await,
+        "addFloatingIp" => super::floating_ips::add_floating_ip(s, ctx, &inst, v, args).await,
+        "removeFloatingIp" => super::floating_ips::remove_floating_ip(s, ctx, &inst, v, args).await,
         "addSecurityGroup" => {
             super::security_groups::server_action(s, ctx, &inst, args, true).await
         }

@@ -6,12 +6,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// Network quotas shown before 2.36 (nova-network's, fixed defaults).
-pub const NETWORK_QUOTAS: &[(&str, i64)] = &[
-    ("fixed_ips", -1),
-    ("floating_ips", 10),
-    ("security_group_rules", 20),
-    ("security_groups", 10),
-];
+pub use nova_common::config::NETWORK_QUOTAS;
 
 /// Whether a resource is one of nova-network's (hidden from 2.36).
 pub fn is_network_quota(resource: &str) -> bool {

@@ -1,0 +1,255 @@
+//! The network API the compute API's handlers use (Nova's
+//! `nova/network/api.py` for nova-network): reads from the conductor,
+//! floating IP changes by nova-network over RPC, with Nova's rules on who
+//! may see which floating IP and network.
+
+use super::API;
+use nova_common::{NovaError, NovaResult, RequestContext};
+use nova_objects::{FixedIp, FloatingIp, Instance, Network, NetworkCreate, VirtualInterface};
+use tracing::debug;
+use uuid::Uuid;
+
+/// A non-admin may see only their project's floating IPs (and any
+/// unallocated one by address): Nova's `authorize_project_context`.
+fn authorize_project(ctx: &RequestContext, fip: &FloatingIp) -> NovaResult<()> {
+    match &fip.project_id {
+        Some(p) if !ctx.is_admin && ctx.project_id.as_deref() != Some(p.as_str()) => {
+            Err(NovaError::Forbidden {})
+        }
+        _ => Ok(()),
+    }
+}
+
+impl API {
+    fn project(ctx: &RequestContext) -> String {
+        ctx.project_id.clone().unwrap_or_default()
+    }
+
+    // ----- floating IPs -----
+
+    pub async fn get_floating_ip_pools(&self, ctx: &RequestContext) -> NovaResult<Vec<String>> {
+        self.conductor.floating_ip_get_pools(ctx).await
+    }
+
+    /// By id, as `floating_ip_get` with `project_only`: another project's
+    /// floating IP does not exist for a non-admin; a non-integer id is InvalidID.
+    pub async fn get_floating_ip(&self, ctx: &RequestContext, id: &str) -> NovaResult<FloatingIp> {
+        let n: i64 = id
+            .parse()
+            .map_err(|_| NovaError::InvalidID { id: id.to_string() })?;
+        let fip = self.conductor.floating_ip_get(ctx, n).await?;
+        if !ctx.is_admin && fip.project_id != ctx.project_id {
+            return Err(NovaError::FloatingIpNotFound { id: id.to_string() });
+        }
+        Ok(fip)
+    }
+
+    pub async fn get_floating_ip_by_address(
+        &self,
+        ctx: &RequestContext,
+        address: &str,
+    ) -> NovaResult<FloatingIp> {
+        let fip = self
+            .conductor
+            .floating_ip_get_by_address(ctx, address.to_string())
+            .await?;
+        authorize_project(ctx, &fip)?;
+        Ok(fip)
+    }
+
+    pub async fn get_floating_ips_by_project(
+        &self,
+        ctx: &RequestContext,
+    ) -> NovaResult<Vec<FloatingIp>> {
+        self.conductor
+            .floating_ip_get_all_by_project(ctx, Self::project(ctx))
+            .await
+    }
+
+    /// The instance the floating address forwards to, if any.
+    pub async fn get_instance_id_by_floating_address(
+        &self,
+        ctx: &RequestContext,
+        address: &str,
+    ) -> NovaResult<Option<Uuid>> {
+        Ok(self
+            .get_floating_ip_by_address(ctx, address)
+            .await?
+            .instance_uuid)
+    }
+
+    /// Allocate an address of `pool` (or the default pool) to the caller's project.
+    pub async fn allocate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        pool: Option<String>,
+    ) -> NovaResult<FloatingIp> {
+        self.network_api
+            .allocate_floating_ip(ctx, Self::project(ctx), pool, false)
+            .await
+    }
+
+    pub async fn associate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        floating_address: &str,
+        fixed_address: &str,
+    ) -> NovaResult<()> {
+        let orig = self
+            .network_api
+            .associate_floating_ip(
+                ctx,
+                floating_address.to_string(),
+                fixed_address.to_string(),
+                false,
+            )
+            .await?;
+        if let Some(orig) = orig {
+            debug!(instance = %inst.uuid, previous = %orig, address = floating_address, "floating IP re-assigned");
+        }
+        Ok(())
+    }
+
+    pub async fn disassociate_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        address: &str,
+    ) -> NovaResult<()> {
+        self.network_api
+            .disassociate_floating_ip(ctx, address.to_string(), false)
+            .await
+    }
+
+    /// Disassociate when associated, then give the address back
+    /// (Nova's `disassociate_and_release_floating_ip`).
+    pub async fn disassociate_and_release_floating_ip(
+        &self,
+        ctx: &RequestContext,
+        fip: &FloatingIp,
+    ) -> NovaResult<()> {
+        if fip.fixed_ip_id.is_some() {
+            match self.disassociate_floating_ip(ctx, &fip.address).await {
+                Ok(()) => {}
+                Err(NovaError::FloatingIpNotAssociated { .. }) => {
+                    debug!(address = %fip.address, "floating IP already disassociated");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.network_api
+            .deallocate_floating_ip(ctx, fip.address.clone(), false)
+            .await
+    }
+
+    // ----- networks, fixed IPs, VIFs -----
+
+    /// The networks the caller may see: all for an admin, else the
+    /// project's own and the shared ones (`project_only='allow_none'`).
+    pub async fn get_all_networks(&self, ctx: &RequestContext) -> NovaResult<Vec<Network>> {
+        let all = self.conductor.network_get_all(ctx).await?;
+        if ctx.is_admin {
+            return Ok(all);
+        }
+        Ok(all
+            .into_iter()
+            .filter(|n| n.project_id.is_none() || n.project_id == ctx.project_id)
+            .collect())
+    }
+
+    /// One network by uuid, as the caller may see it.
+    pub async fn get_network(&self, ctx: &RequestContext, id: &str) -> NovaResult<Network> {
+        let not_found = || NovaError::NetworkNotFound {
+            network_id: id.to_string(),
+        };
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        self.get_all_networks(ctx)
+            .await?
+            .into_iter()
+            .find(|n| n.uuid == uuid)
+            .ok_or_else(not_found)
+    }
+
+    /// The project's own networks only (`os-tenant-networks` for a user;
+    /// an admin sees them all, as `get_all` does).
+    pub async fn get_tenant_networks(&self, ctx: &RequestContext) -> NovaResult<Vec<Network>> {
+        self.get_all_networks(ctx).await
+    }
+
+    pub async fn create_network(
+        &self,
+        ctx: &RequestContext,
+        values: NetworkCreate,
+    ) -> NovaResult<Network> {
+        self.conductor.network_create_safe(ctx, values).await
+    }
+
+    pub async fn delete_network(&self, ctx: &RequestContext, id: &str) -> NovaResult<()> {
+        let net = self.get_network(ctx, id).await?;
+        self.conductor.network_delete_safe(ctx, net.uuid).await
+    }
+
+    /// Give the network to `project`, or make it shared (None).
+    pub async fn associate_network_project(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        project: Option<String>,
+    ) -> NovaResult<Network> {
+        let net = self.get_network(ctx, id).await?;
+        self.conductor
+            .network_set_project(ctx, net.uuid, project)
+            .await
+    }
+
+    pub async fn get_fixed_ip_by_address(
+        &self,
+        ctx: &RequestContext,
+        address: &str,
+    ) -> NovaResult<FixedIp> {
+        if address.parse::<std::net::IpAddr>().is_err() {
+            return Err(NovaError::FixedIpInvalid {
+                address: address.to_string(),
+            });
+        }
+        self.conductor
+            .fixed_ip_get_by_address(ctx, address.to_string())
+            .await
+    }
+
+    pub async fn set_fixed_ip_reserved(
+        &self,
+        ctx: &RequestContext,
+        address: &str,
+        reserved: bool,
+    ) -> NovaResult<FixedIp> {
+        self.get_fixed_ip_by_address(ctx, address).await?;
+        self.conductor
+            .fixed_ip_set_reserved(ctx, address.to_string(), reserved)
+            .await
+    }
+
+    pub async fn get_vifs_by_instance(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> NovaResult<Vec<VirtualInterface>> {
+        self.conductor
+            .virtual_interface_get_by_instance(ctx, inst.uuid)
+            .await
+    }
+
+    /// The network of `network_id` (the table id), for views.
+    pub async fn networks_by_id(
+        &self,
+        ctx: &RequestContext,
+    ) -> NovaResult<std::collections::HashMap<i64, Network>> {
+        Ok(self
+            .conductor
+            .network_get_all(ctx)
+            .await?
+            .into_iter()
+            .map(|n| (n.id, n))
+            .collect())
+    }
+}

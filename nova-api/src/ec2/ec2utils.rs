@@ -1,0 +1,133 @@
+//! EC2 ids and states (Nova's `ec2utils.py` and `inst_state.py`).
+
+use nova_common::states::{TaskState, VmState};
+use nova_objects::Instance;
+
+/// `i-%08x` of an `instance_id_mappings` id.
+pub fn ec2_instance_id(id: i64) -> String {
+    format!("i-{id:08x}")
+}
+
+/// `ami-%08x` / `aki-%08x` / `ari-%08x` of an `s3_images` id.
+pub fn ec2_image_id(kind: &str, id: i64) -> String {
+    format!("{kind}-{id:08x}")
+}
+
+/// The integer of an EC2 id with one of these prefixes (`i`, or `ami`,
+/// `aki`, `ari`): `None` when it is not such an id.
+pub fn ec2_id_to_id(ec2_id: &str, prefixes: &[&str]) -> Option<i64> {
+    let (prefix, hex) = ec2_id.split_once('-')?;
+    if !prefixes.contains(&prefix) || hex.is_empty() || hex.len() > 16 {
+        return None;
+    }
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    i64::from_str_radix(hex, 16).ok().filter(|n| *n > 0)
+}
+
+/// Nova's `ec2utils.image_type`: `aki` for kernels, `ari` for ramdisks,
+/// else `ami`, from an image's container or disk format.
+pub fn image_kind(container_format: Option<&str>, disk_format: Option<&str>) -> &'static str {
+    for f in [container_format, disk_format].into_iter().flatten() {
+        match f {
+            "aki" | "kernel" => return "aki",
+            "ari" | "ramdisk" => return "ari",
+            _ => {}
+        }
+    }
+    "ami"
+}
+
+/// DescribeImages' `imageType` of an image kind.
+pub fn image_type_name(kind: &str) -> &'static str {
+    match kind {
+        "aki" => "kernel",
+        "ari" => "ramdisk",
+        _ => "machine",
+    }
+}
+
+pub const PENDING: (i64, &str) = (0, "pending");
+pub const RUNNING: (i64, &str) = (16, "running");
+pub const SHUTTING_DOWN: (i64, &str) = (32, "shutting-down");
+pub const TERMINATED: (i64, &str) = (48, "terminated");
+pub const STOPPING: (i64, &str) = (64, "stopping");
+pub const STOPPED: (i64, &str) = (80, "stopped");
+
+/// The EC2 state of an instance: code and name. Nova's map of vm_states,
+/// refined by the task under way (as ec2-api does) so that waiters see
+/// `stopping`, `shutting-down` and `pending` (starting) while they last.
+/// An instance in ERROR is reported `terminated`: it will never run.
+pub fn instance_state(inst: &Instance) -> (i64, &'static str) {
+    use TaskState as T;
+    use VmState as V;
+    if inst.deleted {
+        return TERMINATED;
+    }
+    match (inst.vm_state, inst.task_state) {
+        (_, Some(T::Deleting | T::SoftDeleting)) => SHUTTING_DOWN,
+        (V::Building, _) => PENDING,
+        (V::Active, Some(T::PoweringOff)) => STOPPING,
+        (V::Active | V::Rescued | V::Resized, _) => RUNNING,
+        (V::Stopped, Some(T::PoweringOn)) => PENDING,
+        (V::Stopped | V::Paused | V::Suspended | V::Shelved | V::ShelvedOffloaded, _) => STOPPED,
+        (V::Deleted | V::SoftDeleted | V::Error, _) => TERMINATED,
+    }
+}
+
+/// The names a state may be filtered by.
+pub const STATE_NAMES: &[&str] = &[
+    "pending",
+    "running",
+    "shutting-down",
+    "terminated",
+    "stopping",
+    "stopped",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert_eq!(ec2_instance_id(10), "i-0000000a");
+        assert_eq!(ec2_image_id("aki", 255), "aki-000000ff");
+        assert_eq!(ec2_id_to_id("i-0000000a", &["i"]), Some(10));
+        assert_eq!(
+            ec2_id_to_id("ami-000000FF", &["ami", "aki", "ari"]),
+            Some(255)
+        );
+        assert_eq!(ec2_id_to_id("i-0000000a", &["ami"]), None);
+        assert_eq!(ec2_id_to_id("i-", &["i"]), None);
+        assert_eq!(ec2_id_to_id("i-xyz", &["i"]), None);
+        assert_eq!(ec2_id_to_id("i-00000000", &["i"]), None);
+        assert_eq!(ec2_id_to_id("i-ffffffffffffffffff", &["i"]), None);
+        assert_eq!(ec2_id_to_id("nonsense", &["i"]), None);
+        assert_eq!(image_kind(Some("aki"), Some("aki")), "aki");
+        assert_eq!(image_kind(Some("bare"), Some("qcow2")), "ami");
+    }
+
+    #[test]
+    fn states() {
+        let mut i = Instance {
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            ..Default::default()
+        };
+        assert_eq!(instance_state(&i), PENDING);
+        i.vm_state = VmState::Active;
+        i.task_state = None;
+        assert_eq!(instance_state(&i), RUNNING);
+        i.task_state = Some(TaskState::PoweringOff);
+        assert_eq!(instance_state(&i), STOPPING);
+        i.vm_state = VmState::Stopped;
+        i.task_state = None;
+        assert_eq!(instance_state(&i), STOPPED);
+        i.task_state = Some(TaskState::Deleting);
+        assert_eq!(instance_state(&i), SHUTTING_DOWN);
+        i.deleted = true;
+        assert_eq!(instance_state(&i), TERMINATED);
+    }
+}

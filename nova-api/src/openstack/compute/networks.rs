@@ -1,0 +1,301 @@
+//! `/os-networks` (2.1-2.35): list and show for the project's and the
+//! shared networks, admin create, delete and the `disassociate` actions;
+//! `/os-tenant-networks` (2.1-2.35): the caller's networks, short form.
+
+use super::floating_ips::proxy_api;
+use super::views::isotime;
+use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::{invalid, json_body};
+use crate::policy::Target;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use nova_common::{NovaError, RequestContext};
+use nova_objects::{Network, NetworkCreate};
+use serde_json::{json, Map, Value};
+
+fn own_project(ctx: &RequestContext) -> Target {
+    Target::project(ctx.project_id.as_deref().unwrap_or_default())
+}
+
+/// Nova's `network_dict`: the fields every user sees, and for an admin the
+/// system ones too; `id` is the network's uuid.
+pub fn network_dict(ctx: &RequestContext, n: &Network) -> Value {
+    let mut m = Map::new();
+    let opt = |s: &str| {
+        if s.is_empty() {
+            Value::Null
+        } else {
+            json!(s)
+        }
+    };
+    m.insert("id".into(), json!(n.uuid.to_string()));
+    m.insert("cidr".into(), opt(&n.cidr));
+    m.insert("netmask".into(), opt(&n.netmask));
+    m.insert("gateway".into(), opt(&n.gateway));
+    m.insert("broadcast".into(), opt(&n.broadcast));
+    m.insert("dns1".into(), json!(n.dns1));
+    m.insert("dns2".into(), json!(n.dns2));
+    m.insert("cidr_v6".into(), Value::Null);
+    m.insert("gateway_v6".into(), Value::Null);
+    m.insert("label".into(), json!(n.label));
+    m.insert("netmask_v6".into(), Value::Null);
+    if ctx.is_admin {
+        for (k, v) in [
+            ("created_at", isotime(n.created_at)),
+            ("updated_at", Value::Null),
+            ("deleted_at", Value::Null),
+            ("deleted", json!(false)),
+            ("injected", json!(false)),
+            ("bridge", opt(&n.bridge)),
+            ("vlan", Value::Null),
+            ("vpn_public_address", Value::Null),
+            ("vpn_public_port", Value::Null),
+            ("vpn_private_address", Value::Null),
+            ("dhcp_start", opt(&n.dhcp_start)),
+            ("project_id", json!(n.project_id)),
+            ("host", json!(n.host)),
+            ("bridge_interface", json!(n.bridge_interface)),
+            ("multi_host", json!(n.multi_host)),
+            ("priority", json!(n.priority)),
+            ("rxtx_base", Value::Null),
+            ("mtu", Value::Null),
+            ("dhcp_server", opt(&n.gateway)),
+            ("enable_dhcp", json!(true)),
+            ("share_address", json!(false)),
+        ] {
+            m.insert(k.into(), v);
+        }
+    }
+    Value::Object(m)
+}
+
+fn network_not_found(e: NovaError) -> ApiError {
+    match e {
+        NovaError::NetworkNotFound { .. } => ApiError::not_found("Network not found"),
+        other => other.into(),
+    }
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+) -> ApiResult<Json<Value>> {
+    proxy_api(v)?;
+    state
+        .policy
+        .authorize("os_compute_api:os-networks:list", &ctx, &own_project(&ctx))?;
+    let nets = state.compute_api.get_all_networks(&ctx).await?;
+    Ok(Json(json!({
+        "networks": nets.iter().map(|n| network_dict(&ctx, n)).collect::<Vec<_>>()
+    })))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    proxy_api(v)?;
+    state
+        .policy
+        .authorize("os_compute_api:os-networks:view", &ctx, &own_project(&ctx))?;
+    let n = state
+        .compute_api
+        .get_network(&ctx, &id)
+        .await
+        .map_err(network_not_found)?;
+    Ok(Json(json!({"network": network_dict(&ctx, &n)})))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    proxy_api(v)?;
+    state.policy.authorize(
+        "os_compute_api:os-networks:delete",
+        &ctx,
+        &own_project(&ctx),
+    )?;
+    state
+        .compute_api
+        .delete_network(&ctx, &id)
+        .await
+        .map_err(|e| match e {
+            NovaError::NetworkInUse { .. } => ApiError::conflict(e.to_string()),
+            other => network_not_found(other),
+        })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// A string field of the create body (1-255 characters), if present.
+fn string_field(o: &Map<String, Value>, k: &str) -> ApiResult<Option<String>> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Ok(Some(s.clone())),
+        Some(other) => Err(invalid(k, other, "must be a string of 1-255 characters")),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    proxy_api(v)?;
+    state.policy.authorize(
+        "os_compute_api:os-networks:create",
+        &ctx,
+        &own_project(&ctx),
+    )?;
+    let body = json_body(&body)?;
+    let Some(o) = body.get("network").and_then(Value::as_object) else {
+        return Err(invalid("body", &body, "'network' is a required property"));
+    };
+    let Some(label) = string_field(o, "label")? else {
+        return Err(invalid(
+            "network",
+            &Value::Object(o.clone()),
+            "'label' is a required property",
+        ));
+    };
+    let Some(cidr) = string_field(o, "cidr")? else {
+        return Err(ApiError::bad_request(
+            "Invalid input received: Either cidr or cidr_v6 must be given",
+        ));
+    };
+    let multi_host = match o.get("multi_host") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(invalid("multi_host", other, "must be a boolean")),
+    };
+    let values = NetworkCreate {
+        label,
+        cidr,
+        bridge: string_field(o, "bridge")?
+            .unwrap_or_else(|| state.cfg.default.flat_network_bridge.clone()),
+        bridge_interface: string_field(o, "bridge_interface")?
+            .or_else(|| Some(state.cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())),
+        dns1: string_field(o, "dns1")?,
+        dns2: string_field(o, "dns2")?,
+        multi_host,
+        project_id: string_field(o, "project_id")?,
+    };
+    let n = state
+        .compute_api
+        .create_network(&ctx, values)
+        .await
+        .map_err(|e| match e {
+            NovaError::InvalidInput { .. } => ApiError::bad_request(e.to_string()),
+            other => other.into(),
+        })?;
+    Ok(Json(json!({"network": network_dict(&ctx, &n)})))
+}
+
+/// `POST /os-networks/{id}/action`: `disassociate` (the network's project),
+/// `disassociate_project`.
+pub async fn action(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    proxy_api(v)?;
+    let body = json_body(&body)?;
+    let Some((name, _)) = body.as_object().and_then(|o| o.iter().next()) else {
+        return Err(ApiError::bad_request("Malformed request body"));
+    };
+    let rule = match name.as_str() {
+        "disassociate" => "os_compute_api:os-networks:disassociate",
+        "disassociate_project" => "os_compute_api:os-networks-associate:disassociate_project",
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "There is no such action: {other}"
+            )))
+        }
+    };
+    state.policy.authorize(rule, &ctx, &own_project(&ctx))?;
+    state
+        .compute_api
+        .associate_network_project(&ctx, &id, None)
+        .await
+        .map_err(network_not_found)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `os-tenant-networks`' short form.
+fn tenant_network(n: &Network) -> Value {
+    json!({"id": n.uuid.to_string(), "cidr": n.cidr, "label": n.label})
+}
+
+pub async fn tenant_index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+) -> ApiResult<Json<Value>> {
+    proxy_api(v)?;
+    state.policy.authorize(
+        "os_compute_api:os-tenant-networks:list",
+        &ctx,
+        &own_project(&ctx),
+    )?;
+    let nets = state.compute_api.get_tenant_networks(&ctx).await?;
+    Ok(Json(json!({
+        "networks": nets.iter().map(tenant_network).collect::<Vec<_>>()
+    })))
+}
+
+pub async fn tenant_show(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    proxy_api(v)?;
+    state.policy.authorize(
+        "os_compute_api:os-tenant-networks:show",
+        &ctx,
+        &own_project(&ctx),
+    )?;
+    let n = state
+        .compute_api
+        .get_network(&ctx, &id)
+        .await
+        .map_err(network_not_found)?;
+    Ok(Json(json!({"network": tenant_network(&n)})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_see_fewer_fields_than_admins() {
+        let n = Network {
+            label: "private".into(),
+            cidr: "10.0.0.0/24".into(),
+            bridge: "br100".into(),
+            ..Default::default()
+        };
+        let user = RequestContext::new("u", "p", vec!["member".into()], false);
+        let d = network_dict(&user, &n);
+        assert_eq!(d["label"], "private");
+        assert_eq!(d["cidr"], "10.0.0.0/24");
+        assert!(d.get("bridge").is_none());
+        assert_eq!(d.as_object().map(|o| o.len()), Some(11));
+        let d = network_dict(&RequestContext::admin(), &n);
+        assert_eq!(d["bridge"], "br100");
+        assert_eq!(d.as_object().map(|o| o.len()), Some(32));
+    }
+}
