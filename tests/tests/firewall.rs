@@ -6,7 +6,9 @@
 //! added to its group, and unreachable again once the rule is removed, both
 //! applied to the running guest; the host, on the fixed network itself,
 //! reaches it throughout (`allow_same_net_traffic`). A restarted nova-compute
-//! puts the guest's chain back; deleting the guest removes it.
+//! puts the guest's chain back; deleting the guest removes it. The guest's
+//! interface carries its libvirt nwfilter (`nova-base` anti-spoofing), gone
+//! with the guest.
 //!
 //! The namespace, the veth and the interfaces' forwarding are this test's
 //! own and put back as they were; `bridge-nf-call-iptables` is turned on if
@@ -257,6 +259,33 @@ async fn security_group_rules_apply_to_a_running_guest() {
         })
         .await;
 
+    // libvirt nwfilter anti-spoofing: the interface references its filter,
+    // which references nova-base with the guest's address and DHCP server.
+    let name = srv["OS-EXT-SRV-ATTR:instance_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mac = srv["addresses"]["private"][0]["OS-EXT-IPS-MAC:mac_addr"]
+        .as_str()
+        .unwrap()
+        .replace(':', "");
+    let filter = format!("nova-instance-{name}-{mac}");
+    let (_, domain) = sh(&["virsh", "-c", "qemu:///system", "dumpxml", &name]);
+    assert!(
+        domain.contains(&format!("<filterref filter='{filter}'")),
+        "{domain}"
+    );
+    let (_, fxml) = sh(&["virsh", "-c", "qemu:///system", "nwfilter-dumpxml", &filter]);
+    assert!(fxml.contains("<filterref filter='nova-base'>"), "{fxml}");
+    assert!(
+        fxml.contains(&format!("<parameter name='IP' value='{ip}'/>")),
+        "{fxml}"
+    );
+    assert!(
+        fxml.contains(&format!("<parameter name='DHCPSERVER' value='{gateway}'/>")),
+        "{fxml}"
+    );
+
     // The guest's chain, jumped to for its address from compute's `local`.
     let c = iptables_binary_name(&cloud.id, Some(0));
     let rules = filter_rules();
@@ -442,6 +471,8 @@ async fn security_group_rules_apply_to_a_running_guest() {
             (s == 404).then_some(())
         })
         .await;
+    let (_, filters) = sh(&["virsh", "-c", "qemu:///system", "nwfilter-list"]);
+    assert!(!filters.contains(&filter), "{filters}");
     let rules = filter_rules();
     assert!(!rules.contains(&format!("{c}-inst-")), "{rules}");
     assert!(

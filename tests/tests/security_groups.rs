@@ -105,6 +105,18 @@ async fn security_groups_api() {
     assert_eq!(web["name"], "web");
     assert_eq!(web["description"], "web servers");
     let web_id = web["id"].clone();
+    // Counted against the project's limits (default and web).
+    let (_, b) = cloud.get("/limits", demo).await;
+    let abs = &b["limits"]["absolute"];
+    assert_eq!(
+        (
+            abs["totalSecurityGroupsUsed"].clone(),
+            abs["maxSecurityGroups"].clone()
+        ),
+        (json!(2), json!(10)),
+        "{b}"
+    );
+    assert_eq!(abs["maxSecurityGroupRules"], 20);
     let (s, b) = post(
         &cloud,
         "/os-security-groups",

@@ -135,7 +135,8 @@ impl Db {
         let r = sqlx::query(
             "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint,
                 (SELECT count(*) FROM floating_ips
-                 WHERE project_id = $1 AND deleted = 0 AND auto_assigned = FALSE)::bigint
+                 WHERE project_id = $1 AND deleted = 0 AND auto_assigned = FALSE)::bigint,
+                (SELECT count(*) FROM security_groups WHERE project_id = $1 AND deleted = 0)::bigint
              FROM instances WHERE project_id = $1 AND deleted = 0",
         )
         .bind(project_id)
@@ -147,6 +148,7 @@ impl Db {
             cores: r.try_get(1).map_err(db_err)?,
             ram: r.try_get(2).map_err(db_err)?,
             floating_ips: r.try_get(3).map_err(db_err)?,
+            security_groups: r.try_get(4).map_err(db_err)?,
         })
     }
 

@@ -906,3 +906,160 @@ async fn instance_metadata_updates_and_deletes() {
     ));
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn security_groups_default_quota_members_and_destroy() {
+    use nova_objects::{SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule};
+    let t = fresh().await;
+    let db = &t.db;
+    // The default group starts with a copy of the default rules, once.
+    db.security_group_default_rule_create(&SecurityGroupDefaultRule {
+        protocol: Some("tcp".into()),
+        from_port: Some(22),
+        to_port: Some(22),
+        cidr: Some("10.0.0.0/8".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let d = db.security_group_ensure_default("p", "u").await.unwrap();
+    assert_eq!((d.name.as_str(), d.rules.len()), ("default", 1));
+    assert_eq!(d.rules[0].cidr.as_deref(), Some("10.0.0.0/8"));
+    let again = db.security_group_ensure_default("p", "u").await.unwrap();
+    assert_eq!(again.id, d.id);
+
+    // Groups per project: the default counts.
+    let group = |name: &str| SecurityGroup {
+        name: name.into(),
+        description: "d".into(),
+        user_id: "u".into(),
+        project_id: "p".into(),
+        ..Default::default()
+    };
+    let web = db.security_group_create(&group("web"), 2).await.unwrap();
+    assert!(matches!(
+        db.security_group_create(&group("web"), -1).await,
+        Err(NovaError::SecurityGroupExists { .. })
+    ));
+    assert_eq!(
+        db.security_group_create(&group("third"), 2).await,
+        Err(NovaError::SecurityGroupLimitExceeded {})
+    );
+
+    // Rules per group; a rule from the default group carries its members' addresses.
+    let from_default = SecurityGroupRule {
+        parent_group_id: web.id,
+        protocol: Some("tcp".into()),
+        from_port: Some(1),
+        to_port: Some(65535),
+        group_id: Some(d.id),
+        ..Default::default()
+    };
+    db.security_group_rule_create(&from_default, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.security_group_rule_create(&from_default, 1).await,
+        Err(NovaError::SecurityGroupLimitExceeded {})
+    );
+    let net = db
+        .network_create_safe(&NetworkCreate {
+            label: "private".into(),
+            cidr: "10.9.0.0/28".into(),
+            bridge: "br100".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let flavor = db.flavor_get_by_flavor_id("1").await.unwrap();
+    let mut addr = vec![];
+    let mut uuids = vec![];
+    for groups in [vec!["web".to_string()], vec!["default".to_string()]] {
+        let i = db
+            .instance_create(&InstanceCreate {
+                uuid: Uuid::new_v4(),
+                user_id: "u".into(),
+                project_id: "p".into(),
+                flavor: flavor.clone(),
+                security_groups: groups.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(i.security_groups, groups);
+        let vif = db
+            .virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:00:0{}", uuids.len()))
+            .await
+            .unwrap();
+        let ip = db
+            .fixed_ip_associate_pool(net.id, i.uuid, Some("h"), vif.id)
+            .await
+            .unwrap();
+        addr.push(ip.address);
+        uuids.push(i.uuid);
+    }
+    let rules = db
+        .security_group_rule_get_by_instance(uuids[0])
+        .await
+        .unwrap();
+    assert_eq!(rules.len(), 1);
+    let grantee = rules[0].grantee_group.clone().unwrap();
+    assert_eq!(
+        (grantee.name.as_str(), grantee.member_ips.clone()),
+        ("default", vec![addr[1].clone()])
+    );
+    // The instances granting from the default group: the web member.
+    let granting = db
+        .instance_get_all_by_grantee_security_group_ids(&[d.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        granting.iter().map(|i| i.uuid).collect::<Vec<_>>(),
+        [uuids[0]]
+    );
+    // An unknown group on create is refused, and nothing is recorded.
+    let bad = db
+        .instance_create(&InstanceCreate {
+            uuid: Uuid::new_v4(),
+            project_id: "p".into(),
+            flavor: flavor.clone(),
+            security_groups: vec!["nope".into()],
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(bad, Err(NovaError::SecurityGroupNotFoundForProject { .. })),
+        "{bad:?}"
+    );
+
+    // Membership; a group in use stays; once its member is gone it goes, with its rules.
+    db.instance_add_security_group(uuids[0], d.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.instance_add_security_group(uuids[0], d.id).await,
+        Err(NovaError::SecurityGroupExistsForInstance { .. })
+    ));
+    db.instance_remove_security_group(uuids[0], d.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.instance_remove_security_group(uuids[0], d.id).await,
+        Err(NovaError::SecurityGroupNotExistsForInstance { .. })
+    ));
+    assert!(matches!(
+        db.security_group_destroy(web.id).await,
+        Err(NovaError::InvalidRequest { .. })
+    ));
+    db.instance_destroy(uuids[0]).await.unwrap();
+    db.security_group_destroy(web.id).await.unwrap();
+    assert!(matches!(
+        db.security_group_get(web.id).await,
+        Err(NovaError::SecurityGroupNotFound { .. })
+    ));
+    assert!(matches!(
+        db.security_group_rule_get(rules[0].id).await,
+        Err(NovaError::SecurityGroupNotFoundForRule { .. })
+    ));
+    t.drop_db().await;
+}

@@ -911,6 +911,9 @@ pub struct QuotaUsage {
     /// nova-network floating IPs held (auto-assigned ones do not count).
     #[serde(default)]
     pub floating_ips: i64,
+    /// The project's live security groups (nova-network).
+    #[serde(default)]
+    pub security_groups: i64,
 }
 
 /// A host aggregate (`aggregates`, with its hosts and metadata); its

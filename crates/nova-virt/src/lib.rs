@@ -3,6 +3,7 @@
 
 pub mod fake;
 pub mod libvirt;
+mod nwfilter;
 mod xml;
 
 use async_trait::async_trait;

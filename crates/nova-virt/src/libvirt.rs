@@ -25,6 +25,10 @@ pub struct LibvirtDriver {
     vnc_listen: String,
     host: String,
     conn: Arc<Mutex<Option<Connect>>>,
+    /// Nova's basic filtering: nwfilter anti-spoofing on every interface
+    /// (off with the NoopFirewallDriver, and on libvirt's test driver).
+    nwfilter: bool,
+    allow_same_net_traffic: bool,
 }
 
 fn verr(e: virt::error::Error) -> VirtError {
@@ -52,7 +56,6 @@ impl LibvirtDriver {
             cfg.libvirt.connection_uri.clone()
         };
         LibvirtDriver {
-            uri,
             wait_soft_reboot_seconds: cfg.libvirt.wait_soft_reboot_seconds,
             virt_type,
             instances_path: cfg.default.instances_path.clone(),
@@ -61,6 +64,10 @@ impl LibvirtDriver {
             vnc_listen: cfg.vnc.server_listen.clone(),
             host: cfg.default.host.clone(),
             conn: Arc::new(Mutex::new(None)),
+            nwfilter: cfg.default.firewall_driver != "nova.virt.firewall.NoopFirewallDriver"
+                && !uri.starts_with("test:"),
+            allow_same_net_traffic: cfg.default.allow_same_net_traffic,
+            uri,
         }
     }
 
@@ -289,8 +296,20 @@ impl VirtDriver for LibvirtDriver {
             kernel: files.kernel.as_ref().map(|p| p.display().to_string()),
             ramdisk: files.ramdisk.as_ref().map(|p| p.display().to_string()),
             cmdline,
+            nwfilter: self.nwfilter,
         };
         let xml = domain_xml(&cfg, instance, image, network_info);
+        let filters = if self.nwfilter {
+            let mut f = crate::nwfilter::static_filters();
+            f.extend(crate::nwfilter::instance_filters(
+                &cfg.instance_name,
+                network_info,
+                self.allow_same_net_traffic,
+            ));
+            f
+        } else {
+            vec![]
+        };
         tokio::fs::write(format!("{dir}/libvirt.xml"), &xml)
             .await
             .map_err(|e| herr(&format!("cannot write {dir}/libvirt.xml"), e))?;
@@ -301,6 +320,17 @@ impl VirtDriver for LibvirtDriver {
                     let _ = old.destroy();
                 }
                 let _ = old.undefine();
+            }
+            // Nova's setup_basic_filtering: the filters exist before the domain.
+            for (name, filter) in &filters {
+                let uuid = c
+                    .lookup_nwfilter_by_name(name)
+                    .and_then(|f| f.uuid_string())
+                    .ok();
+                c.define_nwfilter_xml(&crate::nwfilter::with_uuid(filter, uuid.as_deref()))
+                    .map_err(|e| {
+                        VirtError::Hypervisor(format!("cannot define nwfilter {name}: {e}"))
+                    })?;
             }
             let dom = c.define_domain_xml(&xml).map_err(verr)?;
             if let Err(e) = dom.create() {
@@ -318,6 +348,8 @@ impl VirtDriver for LibvirtDriver {
         _network_info: &NetworkInfo,
     ) -> Result<(), VirtError> {
         let uuid = instance.uuid;
+        let nwfilter = self.nwfilter;
+        let prefix = crate::nwfilter::instance_filter_prefix(&instance.name(&self.name_template));
         self.with_conn(move |c| {
             if let Some(d) = lookup(c, uuid)? {
                 if d.is_active().map_err(verr)? {
@@ -326,6 +358,18 @@ impl VirtDriver for LibvirtDriver {
                 if let Err(e) = d.undefine() {
                     if !is_no_domain(&e) {
                         return Err(verr(e));
+                    }
+                }
+            }
+            // Nova's unfilter_instance: the interfaces' nwfilters go with the guest.
+            if nwfilter {
+                if let Ok(all) = c.list_all_nw_filters(0) {
+                    for f in all {
+                        if f.name().is_ok_and(|n| n.starts_with(&prefix)) {
+                            if let Err(e) = f.undefine() {
+                                warn!("cannot undefine the nwfilter of a deleted guest: {e}");
+                            }
+                        }
                     }
                 }
             }

@@ -15,6 +15,8 @@ pub struct DomainConfig {
     pub kernel: Option<String>,
     pub ramdisk: Option<String>,
     pub cmdline: Option<String>,
+    /// Each interface references its nwfilter (`nova-instance-<name>-<mac>`).
+    pub nwfilter: bool,
 }
 
 pub(crate) fn esc(s: &str) -> String {
@@ -159,6 +161,16 @@ pub fn domain_xml(
         if let Some(dev) = &vif.devname {
             let _ = writeln!(x, "      <target dev=\"{}\"/>", esc(dev));
         }
+        if cfg.nwfilter {
+            let _ = writeln!(
+                x,
+                "      <filterref filter=\"{}\"/>",
+                esc(&crate::nwfilter::instance_filter_name(
+                    &cfg.instance_name,
+                    &vif.address
+                ))
+            );
+        }
         let _ = writeln!(x, "    </interface>");
     }
     let _ = writeln!(x, "    <serial type=\"file\">");
@@ -235,6 +247,7 @@ mod tests {
             kernel: None,
             ramdisk: None,
             cmdline: None,
+            nwfilter: true,
         };
         let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![vif]);
         assert!(x.starts_with("<domain type=\"kvm\">"));
@@ -243,6 +256,7 @@ mod tests {
         assert!(x.contains("<entry name=\"product\">OpenStack Nova</entry>"));
         assert!(x.contains(&format!("<entry name=\"uuid\">{}</entry>", inst.uuid)));
         assert!(x.contains("<source bridge=\"br100\"/>"));
+        assert!(x.contains("<filterref filter=\"nova-instance-instance-00000001-"));
         assert!(x.contains("<mac address=\"fa:16:3e:00:00:01\"/>"));
         assert!(x.contains(&format!(
             "/var/lib/nova/instances/{}/console.log",
@@ -273,6 +287,7 @@ mod tests {
                 kernel: Some("/i/_base/k".into()),
                 ramdisk: Some("/i/_base/r".into()),
                 cmdline: Some("root=/dev/vda console=ttyS0".into()),
+                nwfilter: false,
             },
             &inst,
             &ImageMeta::default(),

@@ -36,7 +36,7 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
             ("maxSecurityGroups", get("security_groups")),
             ("maxSecurityGroupRules", get("security_group_rules")),
             ("maxTotalFloatingIps", floating),
-            ("totalSecurityGroupsUsed", 0),
+            ("totalSecurityGroupsUsed", used.security_groups),
             ("totalFloatingIpsUsed", used.floating_ips),
         ] {
             abs[k] = json!(val);

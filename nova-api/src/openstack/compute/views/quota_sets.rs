@@ -38,6 +38,7 @@ pub fn in_use(used: &QuotaUsage, resource: &str) -> i64 {
         "cores" => used.cores,
         "ram" => used.ram,
         "floating_ips" => used.floating_ips,
+        "security_groups" => used.security_groups,
         _ => 0,
     }
 }
