@@ -211,11 +211,12 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         // --- server metadata and tags: the API's (a host reads them with its instance) ---
         R::instance_metadata_update { .. }
         | R::instance_metadata_delete { .. }
+        | R::instance_system_metadata_update { .. }
         | R::instance_tag_get_by_instance_uuid { .. }
         | R::instance_tag_set { .. }
         | R::instance_tag_add { .. }
         | R::instance_tag_delete { .. } => {
-            refuse("server metadata and tags are the API's to change")
+            refuse("server metadata, tags and passwords are the API's to change")
         }
 
         // --- host aggregates: the control plane's ---
@@ -1305,6 +1306,16 @@ mod tests {
                 R::instance_metadata_delete {
                     instance_uuid: own,
                     key: "Name".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            // A guest's password is posted to the metadata service (the API), not by its host.
+            (
+                R::instance_system_metadata_update {
+                    instance_uuid: own,
+                    metadata: BTreeMap::new(),
+                    delete: false,
                 },
                 Refused,
                 Refused,

@@ -189,7 +189,8 @@ impl NetworkManager {
         }
     }
 
-    /// Nova's `init_host` for FlatDHCP: this host serves every network, so
+    /// Nova's `init_host` for FlatDHCP: IPv4 forwarding on and the metadata
+    /// address on `lo` (each written only when missing); this host serves every network, so
     /// each network's bridge (with its `bridge_interface`) exists, is up and
     /// has the gateway address, and its dnsmasq serves the leases the
     /// database holds (started, or reloaded when it survived a restart).
@@ -199,6 +200,14 @@ impl NetworkManager {
         let ctx = RequestContext::admin();
         let nets = self.conductor.network_get_all(&ctx).await?;
         let leases = self.leases_from_db(&ctx, &nets).await?;
+        // The host routes its guests' traffic and answers 169.254.169.254
+        // (Nova's `_enable_ipv4_forwarding` and `ensure_metadata_ip`).
+        if let Err(e) = nova_linux_net::host::enable_ipv4_forwarding() {
+            warn!("cannot enable IPv4 forwarding: {e}");
+        }
+        if let Err(e) = nova_linux_net::host::ensure_metadata_ip().await {
+            warn!("cannot add the metadata address to lo: {e}");
+        }
         self.init_iptables(&nets).await;
         let mut all = self.leases.lock().await;
         *all = leases;

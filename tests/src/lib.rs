@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod host_net;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -342,6 +344,9 @@ impl Cloud {
         for d in ["nova-scheduler", "nova-api", "nova-novncproxy"] {
             cloud.spawn(d, d, &[]);
         }
+        // nova-network turns IPv4 forwarding on and puts 169.254.169.254 on
+        // lo; the last cloud to go puts back what was off (host_net).
+        host_net::hold(&id);
         let network = cloud.iptables_binary("nova-network", None);
         cloud.spawn_as("nova-network", "nova-network", &network, &[]);
         let mut hosts = vec![];
@@ -828,6 +833,7 @@ impl Drop for Cloud {
                 eprintln!("cannot remove the iptables rules of {binary}: {e}");
             }
         }
+        host_net::release(&self.id);
         // The bridge nova-network (and a real-guest compute) made for this run's network.
         let _ = Command::new("ip")
             .args(["link", "del", &bridge_name(&self.id)])

@@ -1,15 +1,17 @@
 //! nova-network's DHCP on the host: the network's dnsmasq serves a static
 //! lease (`mac,hostname.novalocal,ip`) for each allocated address, loses it
 //! on delete, and a restarted nova-network rebuilds the hosts file from the
-//! database and reloads the dnsmasq that kept running.
+//! database and reloads the dnsmasq that kept running, or makes the bridge
+//! and starts a dnsmasq again when the host lost them.
 //! (tests/tests/real_guest.rs checks that a real guest gets the lease.)
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{bridge_name, compute_hosts, Cloud};
+use nova_e2e::{bridge_name, compute_hosts, fixed_prefix, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::process::Command;
 
 fn hosts_file(cloud: &Cloud) -> PathBuf {
     cloud.dir.join(format!(
@@ -98,4 +100,39 @@ async fn dnsmasq_serves_the_allocated_addresses() {
     );
     let log = cloud.log("nova-network");
     assert!(log.contains("dnsmasq reloaded its hosts"), "{log}");
+
+    // A host that lost the bridge and the dnsmasq (a reboot): the restarted
+    // nova-network makes the bridge with its gateway address again and
+    // starts a new dnsmasq serving the leases.
+    let bridge = bridge_name(&cloud.id);
+    let out = Command::new("kill").args(["-9", &pid]).output().unwrap();
+    assert!(out.status.success());
+    let out = Command::new("ip")
+        .args(["link", "del", &bridge])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    cloud.restart("nova-network");
+    let gateway = format!("{}1/24", fixed_prefix(&cloud.id));
+    let new_pid = cloud
+        .wait_for("the bridge and a new dnsmasq", 60, || async {
+            let addrs = Command::new("ip")
+                .args(["-4", "-o", "addr", "show", "dev", &bridge])
+                .output()
+                .ok()?;
+            let up = String::from_utf8_lossy(&addrs.stdout).contains(&gateway);
+            let hosts = std::fs::read_to_string(hosts_file(&cloud)).unwrap_or_default();
+            let new = dnsmasq_pid(&cloud).filter(|p| *p != pid);
+            (up && hosts.trim() == line2).then_some(new).flatten()
+        })
+        .await;
+    let cmdline = std::fs::read(format!("/proc/{new_pid}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains(&format!(
+            "--dhcp-hostsfile={}",
+            hosts_file(&cloud).display()
+        )),
+        "{}",
+        String::from_utf8_lossy(&cmdline)
+    );
 }

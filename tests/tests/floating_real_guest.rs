@@ -173,7 +173,8 @@ fn has_address(dev: &str, addr: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outside_reaches_a_guest_through_its_floating_ip() {
-    let forward_before = read_sysctl("net.ipv4.ip_forward");
+    let forward_before = nova_linux_net::host::ipv4_forwarding();
+    let meta_ip_before = nova_e2e::host_net::lo_has_metadata_ip();
     let (mut cloud, guest) = start_real_guest_cloud(false, "").await;
     let bridge = bridge_name(&cloud.id);
     let n = u8::from_str_radix(&cloud.id[..2], 16).unwrap();
@@ -366,7 +367,7 @@ async fn the_outside_reaches_a_guest_through_its_floating_ip() {
     let ns = outside.ns.clone();
     drop(outside);
     drop(cloud);
-    assert_eq!(read_sysctl("net.ipv4.ip_forward"), forward_before);
+    nova_e2e::host_net::assert_restored(forward_before, meta_ip_before);
     let nat = sh(&["iptables-save", "-t", "nat"]).1;
     assert!(!nat.contains(&fip), "{nat}");
     assert!(!sh(&["ip", "netns", "list"]).1.contains(&ns));

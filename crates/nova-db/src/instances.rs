@@ -801,14 +801,45 @@ impl Db {
         metadata: &BTreeMap<String, String>,
         delete: bool,
     ) -> Result<BTreeMap<String, String>, NovaError> {
+        self.metadata_items_update("instance_metadata", uuid, metadata, delete)
+            .await?;
+        Ok(self.instance_get_by_uuid(uuid, false).await?.metadata)
+    }
+
+    /// Nova's `instance_system_metadata_update` (the metadata service's
+    /// `password_N` items): as [`Self::instance_metadata_update`] on the
+    /// system metadata. The system metadata after.
+    pub async fn instance_system_metadata_update(
+        &self,
+        uuid: Uuid,
+        metadata: &BTreeMap<String, String>,
+        delete: bool,
+    ) -> Result<BTreeMap<String, String>, NovaError> {
+        self.metadata_items_update("instance_system_metadata", uuid, metadata, delete)
+            .await?;
+        Ok(self
+            .instance_get_by_uuid(uuid, false)
+            .await?
+            .system_metadata)
+    }
+
+    /// Set key/value items of `table` (`instance_metadata` or
+    /// `instance_system_metadata`) for an instance, under its row lock.
+    async fn metadata_items_update(
+        &self,
+        table: &'static str,
+        uuid: Uuid,
+        metadata: &BTreeMap<String, String>,
+        delete: bool,
+    ) -> Result<(), NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         lock_instance(&mut tx, uuid).await?;
         if delete {
             let keep: Vec<String> = metadata.keys().cloned().collect();
-            sqlx::query(
-                "UPDATE instance_metadata SET deleted = id, deleted_at = now()
-                 WHERE instance_uuid = $1 AND deleted = 0 AND NOT (key = ANY($2))",
-            )
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET deleted = id, deleted_at = now()
+                 WHERE instance_uuid = $1 AND deleted = 0 AND NOT (key = ANY($2))"
+            )))
             .bind(uuid.to_string())
             .bind(&keep)
             .execute(&mut *tx)
@@ -816,10 +847,10 @@ impl Db {
             .map_err(db_err)?;
         }
         for (k, v) in metadata {
-            let res = sqlx::query(
-                "UPDATE instance_metadata SET value = $3, updated_at = now()
-                 WHERE instance_uuid = $1 AND key = $2 AND deleted = 0",
-            )
+            let res = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET value = $3, updated_at = now()
+                 WHERE instance_uuid = $1 AND key = $2 AND deleted = 0"
+            )))
             .bind(uuid.to_string())
             .bind(k)
             .bind(v)
@@ -827,9 +858,9 @@ impl Db {
             .await
             .map_err(db_err)?;
             if res.rows_affected() == 0 {
-                sqlx::query(
-                    "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} (instance_uuid, key, value) VALUES ($1, $2, $3)"
+                )))
                 .bind(uuid.to_string())
                 .bind(k)
                 .bind(v)
@@ -844,7 +875,7 @@ impl Db {
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(self.instance_get_by_uuid(uuid, false).await?.metadata)
+        Ok(())
     }
 
     /// Nova's `instance_metadata_delete`: remove one item; false when there was none.

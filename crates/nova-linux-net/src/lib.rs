@@ -15,10 +15,12 @@
 //!   gateway and dnsmasq rules; nova-network applies its own at start and
 //!   after each change.
 //! - [`floating`]: floating IPs (`bind_floating_ip`, `ensure_floating_forward`).
+//! - [`host`]: host-wide settings (IPv4 forwarding, the metadata address on `lo`).
 
 pub mod bridge;
 pub mod dnsmasq;
 pub mod floating;
+pub mod host;
 pub mod iptables;
 
 use std::ffi::OsStr;

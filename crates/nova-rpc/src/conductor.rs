@@ -188,6 +188,9 @@ crate::rpc_api! {
         call fn instance_metadata_update(instance_uuid: Uuid, metadata: BTreeMap<String, String>, delete: bool) -> BTreeMap<String, String>;
         /// Remove one item; whether there was one.
         call fn instance_metadata_delete(instance_uuid: Uuid, key: String) -> bool;
+        /// Set system metadata items (the metadata service's and
+        /// os-server-password's `password_N`); the system metadata after.
+        call fn instance_system_metadata_update(instance_uuid: Uuid, metadata: BTreeMap<String, String>, delete: bool) -> BTreeMap<String, String>;
         call fn instance_tag_get_by_instance_uuid(instance_uuid: Uuid) -> Vec<String>;
         /// Replace all of the tags; the tags after.
         call fn instance_tag_set(instance_uuid: Uuid, tags: Vec<String>) -> Vec<String>;

@@ -28,6 +28,18 @@ impl nova_rpc::conductor::InstanceMetadata for ConductorManager {
         self.db.instance_metadata_delete(instance_uuid, &key).await
     }
 
+    async fn instance_system_metadata_update(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+        metadata: BTreeMap<String, String>,
+        delete: bool,
+    ) -> Result<BTreeMap<String, String>, NovaError> {
+        self.db
+            .instance_system_metadata_update(instance_uuid, &metadata, delete)
+            .await
+    }
+
     async fn instance_tag_get_by_instance_uuid(
         &self,
         _ctx: &RequestContext,
