@@ -234,6 +234,16 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-tenant-networks:show",
         "rule:project_reader_or_admin",
     ),
+    // Newton's single `os-tenant-networks` rule was admin_or_owner; create
+    // and delete keep that (in today's role names) beside list and show.
+    (
+        "os_compute_api:os-tenant-networks:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-tenant-networks:delete",
+        "rule:project_member_or_admin",
+    ),
     ("os_compute_api:os-fixed-ips:show", "rule:admin_api"),
     ("os_compute_api:os-fixed-ips:reserve", "rule:admin_api"),
     ("os_compute_api:os-fixed-ips:unreserve", "rule:admin_api"),
@@ -243,6 +253,14 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:ips:index", "rule:project_reader_or_admin"),
     ("os_compute_api:ips:show", "rule:project_reader_or_admin"),
+    (
+        "os_compute_api:os-server-password:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-password:clear",
+        "rule:project_member_or_admin",
+    ),
     (
         "os_compute_api:server-metadata:index",
         "rule:project_reader_or_admin",

@@ -733,7 +733,7 @@ async fn floating_ips_and_network_proxies() {
         Some(json!({"network": {"label": "overlap", "cidr": net["cidr"]}})),
     )
     .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 409, "CidrConflict");
 
     // Fixed IPs (admin).
     let fpath = format!("/os-fixed-ips/{afixed}");

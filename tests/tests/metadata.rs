@@ -291,3 +291,148 @@ async fn the_metadata_trees_of_a_server_found_by_its_address() {
     let (s, _, _) = call(proxy(sig.clone(), Some("someone-else".into()))).await;
     assert_eq!(s, 404);
 }
+
+async fn md_post(cloud: &Cloud, path: &str, ip: &str, body: String) -> u16 {
+    cloud
+        .http
+        .post(format!("{}{path}", cloud.metadata))
+        .header("X-Forwarded-For", ip)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The guest's password (Nova's `password.py`): POSTed once to
+/// `/openstack/<version>/password` (from 2013-04-04), kept as
+/// `password_0..3` system metadata, read back by the guest and through the
+/// Compute API's `os-server-password`, whose DELETE clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_posts_its_password_once_and_the_owner_reads_it() {
+    let cloud = Cloud::start_with(compute_hosts, false).await;
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.demo,
+            Some(
+                json!({"server": {"name": "pw-one", "imageRef": cloud.image_id, "flavorRef": "1"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let ip = cloud
+        .wait_for("pw-one ACTIVE", 60, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.demo).await;
+            assert_ne!(b["server"]["status"], "ERROR", "{b}");
+            (b["server"]["status"] == "ACTIVE")
+                .then(|| b["server"]["addresses"]["private"][0]["addr"].clone())
+        })
+        .await;
+    let ip = ip.as_str().unwrap().to_string();
+    let xff = [("X-Forwarded-For", ip.as_str())];
+    let api_path = format!("/servers/{id}/os-server-password");
+
+    // Nothing yet: empty through both.
+    let (s, _, body) = md(&cloud, "/openstack/latest/password", &xff).await;
+    assert_eq!((s, body.as_str()), (200, ""));
+    let (s, b) = cloud.get(&api_path, &cloud.demo).await;
+    assert_eq!((s, &b), (200, &json!({"password": ""})));
+    // Not in the oldest version.
+    let (s, _, _) = md(&cloud, "/openstack/2012-08-10/password", &xff).await;
+    assert_eq!(s, 404);
+    assert_eq!(
+        md_post(&cloud, "/openstack/2012-08-10/password", &ip, "x".into()).await,
+        404
+    );
+    // Too long: 400, nothing stored.
+    assert_eq!(
+        md_post(
+            &cloud,
+            "/openstack/2013-04-04/password",
+            &ip,
+            "p".repeat(1021)
+        )
+        .await,
+        400
+    );
+    // Another address has no instance.
+    assert_eq!(
+        md_post(
+            &cloud,
+            "/openstack/latest/password",
+            "10.254.254.254",
+            "x".into()
+        )
+        .await,
+        404
+    );
+    // 1020 characters (4 × 255) are stored, once.
+    let password: String = (0..1020).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    assert_eq!(
+        md_post(
+            &cloud,
+            "/openstack/2013-04-04/password",
+            &ip,
+            password.clone()
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        md_post(&cloud, "/openstack/latest/password", &ip, "again".into()).await,
+        409
+    );
+    let (s, _, body) = md(&cloud, "/openstack/latest/password", &xff).await;
+    assert_eq!(s, 200);
+    assert_eq!(body, password);
+    let (s, b) = cloud.get(&api_path, &cloud.demo).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["password"], json!(password));
+    // Another project cannot read or clear it.
+    let (s, _) = cloud.get(&api_path, &cloud.alt).await;
+    assert_eq!(s, 404);
+    let (s, _) = cloud.req(Method::DELETE, &api_path, &cloud.alt, None).await;
+    assert_eq!(s, 404);
+    // The owner clears it; the guest may set a new one.
+    let (s, _) = cloud
+        .req(Method::DELETE, &api_path, &cloud.demo, None)
+        .await;
+    assert_eq!(s, 204);
+    let (_, b) = cloud.get(&api_path, &cloud.demo).await;
+    assert_eq!(b, json!({"password": ""}));
+    cloud
+        .wait_for("the cleared password in the metadata", 60, || async {
+            let (_, _, body) = md(&cloud, "/openstack/latest/password", &xff).await;
+            body.is_empty().then_some(())
+        })
+        .await;
+    assert_eq!(
+        md_post(&cloud, "/openstack/latest/password", &ip, "second".into()).await,
+        200
+    );
+    let (_, b) = cloud.get(&api_path, &cloud.demo).await;
+    assert_eq!(b, json!({"password": "second"}));
+    // Other methods on the password: 400; elsewhere POST is not allowed.
+    let s = cloud
+        .http
+        .put(format!("{}/openstack/latest/password", cloud.metadata))
+        .header("X-Forwarded-For", &ip)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(s, 400);
+    assert_eq!(
+        md_post(&cloud, "/openstack/latest/meta_data.json", &ip, "x".into()).await,
+        405
+    );
+    let (s, _) = cloud
+        .req(Method::DELETE, &format!("/servers/{id}"), &cloud.demo, None)
+        .await;
+    assert_eq!(s, 204);
+}

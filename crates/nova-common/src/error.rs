@@ -264,6 +264,7 @@ nova_errors! {
     FixedIpNotFoundForAddress { address } => 404, "Fixed IP not found for address {address}.";
     FixedIpInvalid { address } => 400, "Fixed IP address {address} is invalid.";
     NetworkInUse { network_id } => 400, "Network {network_id} is still in use.";
+    CidrConflict { cidr, other } => 409, "Requested cidr ({cidr}) conflicts with existing cidr ({other})";
 
     // --- the database (oslo.db) ---
     /// The database could not be reached, or the connection was lost

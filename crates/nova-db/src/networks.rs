@@ -121,18 +121,16 @@ impl Db {
             NetworkPlan::new(&n.cidr).map_err(|reason| NovaError::InvalidInput { reason })?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let overlap: Option<String> = sqlx::query_scalar(
-            "SELECT label FROM networks WHERE deleted = 0 AND cidr::cidr && $1::cidr LIMIT 1",
+            "SELECT cidr FROM networks WHERE deleted = 0 AND cidr::cidr && $1::cidr LIMIT 1",
         )
         .bind(&plan.cidr)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-        if let Some(label) = overlap {
-            return Err(NovaError::InvalidInput {
-                reason: format!(
-                    "Requested cidr {} overlaps with network {label:?}",
-                    plan.cidr
-                ),
+        if let Some(other) = overlap {
+            return Err(NovaError::CidrConflict {
+                cidr: plan.cidr.clone(),
+                other,
             });
         }
         let row = sqlx::query(

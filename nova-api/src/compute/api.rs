@@ -40,6 +40,7 @@ mod images;
 mod instance_extras;
 mod keypairs;
 mod network_api;
+pub mod server_password;
 mod usage;
 pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};

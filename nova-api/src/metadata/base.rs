@@ -170,6 +170,14 @@ fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
 
+/// Whether `path` names the OpenStack tree's `password` (which, from
+/// 2013-04-04 on, also takes a POST).
+pub fn is_password_path(path: &str) -> bool {
+    let path = normpath(path);
+    let tokens: Vec<&str> = path.split('/').filter(|t| !t.is_empty()).collect();
+    matches!(tokens.as_slice(), ["openstack", _, PASS_NAME])
+}
+
 fn version_index(versions: &[&str], v: &str) -> Option<usize> {
     versions.iter().position(|x| *x == v)
 }

@@ -18,6 +18,7 @@ pub mod base;
 
 use crate::layers::{request_log, run_to_completion};
 use crate::AppState;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::from_fn;
@@ -292,10 +293,7 @@ impl MetadataState {
         } else {
             format!("{}.{}", inst.hostname, cfg.default.dhcp_domain)
         };
-        let password = (0..4)
-            .filter_map(|i| inst.system_metadata.get(&format!("password_{i}")))
-            .cloned()
-            .collect::<String>();
+        let password = self.app.compute_api.get_server_password(&inst);
         Ok(InstanceMetadata {
             uuid: inst.uuid,
             project_id: inst.project_id.clone(),
@@ -460,20 +458,22 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    if method != Method::GET && method != Method::HEAD {
+    let path = uri.path();
+    let password = base::is_password_path(path);
+    if method != Method::GET && method != Method::HEAD && !password {
         return webob_error(
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("The method {method} is not allowed for this resource."),
             &accept,
         );
     }
-    let path = uri.path();
     if base::normpath(path) == "/" {
         return text(
             base::root_listing().into_bytes(),
@@ -494,8 +494,56 @@ async fn handle(
         Err(Refusal::Status(s, msg)) => return webob_error(s, &msg, &accept),
     };
     match meta.lookup(path) {
+        Ok(_) if password && method == Method::POST => {
+            md.post_password(&meta, &body, &accept).await
+        }
+        Ok(_) if method != Method::GET && method != Method::HEAD => {
+            webob_error(StatusCode::BAD_REQUEST, "", &accept)
+        }
         Ok(f) => text(f.body, f.mime),
         Err(_) => webob_error(StatusCode::NOT_FOUND, NOT_FOUND, &accept),
+    }
+}
+
+impl MetadataState {
+    /// Nova's `handle_password` POST: a guest sets its password once (409
+    /// when one is set, 400 over `MAX_SIZE`), kept as `password_N` system
+    /// metadata through the conductor. Nova checks the cached metadata
+    /// only; the instance is read again here too, so a second POST within
+    /// the cache's lifetime is refused as well. The instance's cached
+    /// metadata is dropped, so its next GET shows the password.
+    async fn post_password(&self, meta: &InstanceMetadata, body: &[u8], accept: &str) -> Response {
+        use crate::compute::api::server_password::MAX_SIZE;
+        if !meta.password.is_empty() {
+            return webob_error(StatusCode::CONFLICT, "", accept);
+        }
+        if body.len() > MAX_SIZE {
+            return webob_error(StatusCode::BAD_REQUEST, "Request is too large.", accept);
+        }
+        let Ok(password) = std::str::from_utf8(body) else {
+            return webob_error(StatusCode::BAD_REQUEST, "", accept);
+        };
+        let ctx = RequestContext::admin();
+        let api = &self.app.compute_api;
+        let stored = match api.get(&ctx, &meta.uuid.to_string()).await {
+            Ok(inst) if !api.get_server_password(&inst).is_empty() => {
+                return webob_error(StatusCode::CONFLICT, "", accept)
+            }
+            Ok(inst) => api.set_server_password(&ctx, &inst, password).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            error!(uuid = %meta.uuid, "cannot store the instance's password: {e}");
+            return webob_error(StatusCode::INTERNAL_SERVER_ERROR, UNKNOWN_ERROR, accept);
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, (_, m)| m.uuid != meta.uuid);
+        }
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        )
+            .into_response()
     }
 }
 

@@ -189,6 +189,52 @@ impl API {
         self.conductor.network_delete_safe(ctx, net.uuid).await
     }
 
+    /// `os-tenant-networks` create (Nova's tenant network `create` →
+    /// `network_api.create`): a network of the caller's project, which must
+    /// hold at least two usable addresses; an overlapping range is a
+    /// CidrConflict.
+    pub async fn create_tenant_network(
+        &self,
+        ctx: &RequestContext,
+        mut values: NetworkCreate,
+    ) -> NovaResult<Network> {
+        let size = values
+            .cidr
+            .split_once('/')
+            .and_then(|(_, p)| p.parse::<u32>().ok())
+            .filter(|p| *p <= 32)
+            .map(|p| 1u64 << (32 - p));
+        match size {
+            None => {
+                return Err(NovaError::InvalidInput {
+                    reason: "Address could not be converted.".into(),
+                })
+            }
+            Some(n) if n < 4 => {
+                return Err(NovaError::InvalidInput {
+                    reason: "Requested network does not contain enough (2+) usable hosts".into(),
+                })
+            }
+            Some(_) => {}
+        }
+        values.project_id = ctx.project_id.clone();
+        self.conductor.network_create_safe(ctx, values).await
+    }
+
+    /// `os-tenant-networks` delete (Nova's disassociate, then delete): a
+    /// user deletes only a network of its own project (a shared one is not
+    /// found); NetworkInUse while addresses are allocated. The row goes
+    /// with its project and host, so it is never left disassociated.
+    pub async fn delete_tenant_network(&self, ctx: &RequestContext, id: &str) -> NovaResult<()> {
+        let net = self.get_network(ctx, id).await?;
+        if !ctx.is_admin && net.project_id != ctx.project_id {
+            return Err(NovaError::NetworkNotFound {
+                network_id: id.to_string(),
+            });
+        }
+        self.conductor.network_delete_safe(ctx, net.uuid).await
+    }
+
     /// Give the network to `project`, or make it shared (None).
     pub async fn associate_network_project(
         &self,

@@ -24,6 +24,7 @@ pub mod remote_consoles;
 pub mod security_groups;
 pub mod server_actions;
 pub mod server_metadata;
+pub mod server_password;
 pub mod server_tags;
 pub mod servers;
 pub mod services;
@@ -143,8 +144,14 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/os-networks/add", post(networks::add))
         .route("/os-networks/{id}/action", post(networks::action))
-        .route("/os-tenant-networks", get(networks::tenant_index))
-        .route("/os-tenant-networks/{id}", get(networks::tenant_show))
+        .route(
+            "/os-tenant-networks",
+            get(networks::tenant_index).post(networks::tenant_create),
+        )
+        .route(
+            "/os-tenant-networks/{id}",
+            get(networks::tenant_show).delete(networks::tenant_delete),
+        )
         .route("/os-fixed-ips/{id}", get(fixed_ips::show))
         .route("/os-fixed-ips/{id}/action", post(fixed_ips::action))
         .route(
@@ -172,6 +179,10 @@ fn server_and_flavor_extras() -> Router<AppState> {
             get(server_metadata::show)
                 .put(server_metadata::update)
                 .delete(server_metadata::delete),
+        )
+        .route(
+            "/servers/{id}/os-server-password",
+            get(server_password::index).delete(server_password::clear),
         )
         .route(
             "/servers/{id}/tags",

@@ -197,6 +197,7 @@ pub async fn create(
         .await
         .map_err(|e| match e {
             NovaError::InvalidInput { .. } => ApiError::bad_request(e.to_string()),
+            NovaError::CidrConflict { .. } => ApiError::conflict(e.to_string()),
             other => other.into(),
         })?;
     Ok(Json(json!({"network": network_dict(&ctx, &n)})))
@@ -335,6 +336,136 @@ pub async fn tenant_show(
         .await
         .map_err(network_not_found)?;
     Ok(Json(json!({"network": tenant_network(&n)})))
+}
+
+/// `POST /os-tenant-networks` (Nova's tenant network `create`, schema
+/// `tenant_networks.create`): `label` and `cidr` (`cidr_v6` is refused:
+/// no IPv6 here), the other fields of the old schema accepted and unused.
+pub async fn tenant_create(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    proxy_api(v)?;
+    state.policy.authorize(
+        "os_compute_api:os-tenant-networks:create",
+        &ctx,
+        &own_project(&ctx),
+    )?;
+    let body = json_body(&body)?;
+    let Some(outer) = body.as_object() else {
+        return Err(invalid("body", &body, "is not of type 'object'"));
+    };
+    let Some(net) = outer.get("network") else {
+        return Err(invalid("body", &body, "'network' is a required property"));
+    };
+    if let Some(extra) = outer.keys().find(|k| k.as_str() != "network") {
+        return Err(invalid(
+            "body",
+            &body,
+            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+        ));
+    }
+    let Some(o) = net.as_object() else {
+        return Err(invalid("network", net, "is not of type 'object'"));
+    };
+    const FIELDS: &[&str] = &[
+        "label",
+        "ipam",
+        "cidr",
+        "cidr_v6",
+        "vlan_start",
+        "network_size",
+        "num_networks",
+    ];
+    if let Some(extra) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(invalid(
+            "network",
+            net,
+            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+        ));
+    }
+    let Some(label) = string_field(o, "label")? else {
+        return Err(invalid("network", net, "'label' is a required property"));
+    };
+    let cidr = match o.get("cidr") {
+        Some(Value::String(c)) if valid_cidr(c) => c.clone(),
+        Some(other) => {
+            return Err(invalid(
+                "network/cidr",
+                other,
+                &format!("{other} is not a 'cidr'"),
+            ))
+        }
+        None if o.contains_key("cidr_v6") => {
+            return Err(ApiError::bad_request(
+                "IPv6 networks are not supported here",
+            ))
+        }
+        None => {
+            return Err(invalid(
+                "network",
+                net,
+                &format!("{net} is not valid under any of the given schemas"),
+            ))
+        }
+    };
+    let values = NetworkCreate {
+        label,
+        cidr,
+        bridge: state.cfg.default.flat_network_bridge.clone(),
+        bridge_interface: Some(state.cfg.default.flat_interface.clone()).filter(|s| !s.is_empty()),
+        dns1: None,
+        dns2: None,
+        multi_host: false,
+        project_id: None,
+    };
+    let n = state
+        .compute_api
+        .create_tenant_network(&ctx, values)
+        .await
+        .map_err(|e| match e {
+            NovaError::InvalidInput { reason } => ApiError::bad_request(reason),
+            NovaError::CidrConflict { .. } => ApiError::conflict(e.to_string()),
+            other => {
+                tracing::error!("Create networks failed: {other}");
+                ApiError::new(503, "Create networks failed")
+            }
+        })?;
+    Ok(Json(json!({"network": tenant_network(&n)})))
+}
+
+/// An IPv4 `a.b.c.d/n` (`parameter_types.cidr`).
+fn valid_cidr(c: &str) -> bool {
+    c.split_once('/').is_some_and(|(a, p)| {
+        a.parse::<std::net::Ipv4Addr>().is_ok() && p.parse::<u8>().is_ok_and(|p| p <= 32)
+    })
+}
+
+/// `DELETE /os-tenant-networks/{id}`: 202; 404 for a network the caller
+/// does not own, 409 while it has allocated addresses.
+pub async fn tenant_delete(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    proxy_api(v)?;
+    state.policy.authorize(
+        "os_compute_api:os-tenant-networks:delete",
+        &ctx,
+        &own_project(&ctx),
+    )?;
+    state
+        .compute_api
+        .delete_tenant_network(&ctx, &id)
+        .await
+        .map_err(|e| match e {
+            NovaError::NetworkInUse { .. } => ApiError::conflict(e.to_string()),
+            other => network_not_found(other),
+        })?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 #[cfg(test)]
