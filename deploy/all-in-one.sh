@@ -78,7 +78,7 @@ state_path = $state
 compute_driver = ${NOVA_COMPUTE_DRIVER:-libvirt.LibvirtDriver}
 transport_url = rabbit://guest:guest@127.0.0.1:5672/
 osapi_compute_listen = 0.0.0.0
-enabled_apis = osapi_compute,ec2
+enabled_apis = osapi_compute,metadata,ec2
 ec2_listen = 0.0.0.0
 
 [database]
@@ -112,9 +112,21 @@ fi
 if ! "$bin/nova-manage" --config-file "$conf" network list | grep -q private; then
     "$bin/nova-manage" --config-file "$conf" network create --label private --fixed_range_v4 10.0.0.0/24
 fi
-if [ -n "${NOVA_FLOATING_RANGE:-}" ] \
-    && "$bin/nova-manage" --config-file "$conf" floating list | grep -q 'No floating IP'; then
-    "$bin/nova-manage" --config-file "$conf" floating create --ip_range "$NOVA_FLOATING_RANGE"
+if ! grep -Eq '^enabled_apis *=.*metadata' "$conf"; then
+    log "note: $conf has no metadata in enabled_apis: guests get no metadata (169.254.169.254)"
+fi
+# The advertised floating range (pool [DEFAULT] default_floating_pool, on
+# public_interface): created unless its addresses already exist.
+if [ -n "${NOVA_FLOATING_RANGE:-}" ]; then
+    if out="$("$bin/nova-manage" --config-file "$conf" floating create --ip_range "$NOVA_FLOATING_RANGE" 2>&1)"; then
+        log "$out"
+    elif echo "$out" | grep -q 'already exists'; then
+        log "floating IPs of $NOVA_FLOATING_RANGE already exist"
+    else
+        echo "$out" >&2
+        log "cannot create the floating IPs $NOVA_FLOATING_RANGE"
+        exit 1
+    fi
 fi
 
 export OS_CLIENT_CONFIG_FILE="$clouds"
@@ -185,7 +197,9 @@ or source one of $(dirname "$clouds")/openrc-{admin,demo,alt_demo}.
   openstack flavor list
   openstack keypair create mykey > mykey.pem
   openstack server create --image tiny --flavor m1.nano --key-name mykey --wait vm1
-  openstack console log show vm1 | grep GUEST-     # the guest's boot markers (QEMU under TCG)
+  openstack console log show vm1 | grep GUEST-     # the guest's boot markers (QEMU under TCG):
+      # GUEST-LEASE ip=10.0.0.x/24 (its fixed IP from nova-network's dnsmasq),
+      # GUEST-METADATA uuid=... (read from http://169.254.169.254, nova-network's forward to 8775)
   openstack console url show --novnc vm1          # open the URL in a browser: the guest's console (noVNC)
   openstack server list
   openstack server delete --wait vm1
@@ -203,6 +217,7 @@ Floating IPs (NOVA_FLOATING_RANGE; the compute API's nova-network proxies, micro
   curl -s "\${H[@]}" -d '{}' http://127.0.0.1:8774/v2.1/os-floating-ips        # allocate: floating_ip.ip
   curl -s "\${H[@]}" -d '{"addFloatingIp": {"address": "<ip>"}}' \\
       http://127.0.0.1:8774/v2.1/servers/\$(openstack server show vm1 -f value -c id)/action
+  curl -s <ip>/                                    # the guest's httpd: "hello from vm1" (through the DNAT)
 
 Operator tool:  $bin/nova-manage --config-file $conf service list
 Stop everything: for p in $state/*.pid; do kill \$(cat \$p); done   (or systemctl stop 'nova-*' under systemd)

@@ -44,6 +44,9 @@
 #                        GUEST-METADATA uuid=<uuid> hostname=<hostname>
 #     or, after 5 failed tries,
 #                        GUEST-METADATA-FAILED <nc's error or the HTTP status line>
+#   - then reads its user data (openstack/latest/user_data); when it is a
+#     script (starts with #!) it prints GUEST-USERDATA and runs it in the
+#     background, its output on the console (a cloud-init stand-in);
 #     then it idles.
 #
 # Needs root (apt-get) unless the host tools are already installed: dpkg-deb,
@@ -290,6 +293,19 @@ if [ -e /sys/class/net/eth0 ]; then
             name="$(echo "$md" | sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p')"
             if [ -n "$uuid" ]; then
                 echo "GUEST-METADATA uuid=$uuid hostname=$name" >/dev/console
+                # User data that is a script runs once, as cloud-init would.
+                printf 'GET /openstack/latest/user_data HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' \
+                    | nc -w 5 169.254.169.254 80 2>/dev/null | tr -d '\r' >/tmp/ud.http
+                if head -n 1 /tmp/ud.http | grep -q ' 200 '; then
+                    sed '1,/^$/d' /tmp/ud.http >/run/user-data
+                    case "$(sed -n 1p /run/user-data)" in
+                        '#!'*)
+                            chmod 0755 /run/user-data
+                            echo "GUEST-USERDATA" >/dev/console
+                            /run/user-data >/dev/console 2>&1 &
+                            ;;
+                    esac
+                fi
                 break
             fi
             n=$((n + 1))
@@ -401,6 +417,8 @@ for f in "${OUTPUTS[@]}"; do
     mv -f "$WORK/$f" "$OUT/$f.tmp.$$"
     mv -f "$OUT/$f.tmp.$$" "$OUT/$f"
 done
-echo "$SCRIPT_SHA" >"$OUT/script.sha256"
+# Replaced, not rewritten: the output directory may be a hard-linked copy.
+echo "$SCRIPT_SHA" >"$OUT/script.sha256.tmp.$$"
+mv -f "$OUT/script.sha256.tmp.$$" "$OUT/script.sha256"
 log "built in $((SECONDS - T0)) s"
 report
