@@ -8,13 +8,15 @@ bash deploy/install.sh
 command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/dev/null
 cargo build --release --workspace --bins
 cargo build --release -p nova-e2e --example bench --example guest_bench --example select_destinations \
-  --example console_bench --example ec2_bench
+  --example console_bench --example ec2_bench --example lease_bench
 sched=$("$top/target/release/examples/select_destinations")
 echo "$sched"
 out=$(NOVA_BIN_DIR="$top/target/release" NOVA_E2E_FIXED_RANGE=10.20.0.0/20 RUST_LOG=warn "$top/target/release/examples/bench")
 echo "$out"
 guest=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/guest_bench")
 echo "$guest"
+lease=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/lease_bench")
+echo "$lease"
 console=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/console_bench")
 echo "$console"
 ec2=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/ec2_bench")
@@ -67,6 +69,18 @@ Idle RSS per daemon (KiB):
 \`\`\`
 $(echo "$out" | sed -n 's/^rss_kib //p')
 \`\`\`
+
+## Real guest to its DHCP lease (nova-network's dnsmasq against a dnsmasq of its own)
+
+\`bash bench/guest_lease.sh\` (tests/examples/lease_bench.rs): seconds from the start to the guest printing
+\`GUEST-LEASE\` on its serial console, three runs each. Through nova-rs: \`POST /v2.1/servers\` (scheduling,
+nova-network's address and lease, the VIF and nwfilter, the domain, the boot, DHCP). Raw: \`virsh create\` of
+the same domain XML (without the nwfilter) on a bridge of its own, a dnsmasq already serving its MAC.
+
+| path | runs |
+| --- | --- |
+| \`POST /v2.1/servers\` through nova-rs (run 1 includes the Glance download into \`_base\`) | $(echo "$lease" | sed -n 's/^guest_lease_nova_s=//p') |
+| \`virsh create\` + a dnsmasq with the lease | $(echo "$lease" | sed -n 's/^guest_lease_raw_s=//p') |
 
 ## Scheduler: \`select_destinations\` over its host states
 
