@@ -217,6 +217,9 @@ Floating IPs (NOVA_FLOATING_RANGE; the compute API's nova-network proxies, micro
   curl -s "\${H[@]}" -d '{}' http://127.0.0.1:8774/v2.1/os-floating-ips        # allocate: floating_ip.ip
   curl -s "\${H[@]}" -d '{"addFloatingIp": {"address": "<ip>"}}' \\
       http://127.0.0.1:8774/v2.1/servers/\$(openstack server show vm1 -f value -c id)/action
+  curl -s "\${H[@]}" http://127.0.0.1:8774/v2.1/os-security-groups          # the id of "default"
+  curl -s "\${H[@]}" -d '{"security_group_rule": {"parent_group_id": "<id>", "ip_protocol": "tcp",
+      "from_port": 80, "to_port": 80, "cidr": "0.0.0.0/0"}}' http://127.0.0.1:8774/v2.1/os-security-group-rules
   curl -s <ip>/                                    # the guest's httpd: "hello from vm1" (through the DNAT)
 
 Operator tool:  $bin/nova-manage --config-file $conf service list
