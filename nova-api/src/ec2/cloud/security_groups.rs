@@ -290,7 +290,7 @@ fn validate_property(
     allowed: impl Fn(char) -> bool,
 ) -> Result<(), Ec2Error> {
     let n = value.trim().chars().count();
-    if n < 1 || n > 255 {
+    if !(1..=255).contains(&n) {
         return Err(Ec2Error::new(
             "InvalidParameterValue",
             format!("Security group {property} should be between 1 and 255 characters"),
