@@ -4,7 +4,9 @@ EC2 model, so a malformed body fails here.
 
 Usage: boto3_client.py full|keystone-down
 Environment: EC2_URL, EC2_ACCESS, EC2_SECRET (the demo user's Keystone EC2
-credentials), ALT_ACCESS, ALT_SECRET (another project's), SSH_PUBLIC_KEY.
+credentials), ALT_ACCESS, ALT_SECRET (another project's), SSH_PUBLIC_KEY,
+METADATA_URL (the metadata service, which trusts X-Forwarded-For),
+FLOATING_PREFIX (the cloud's floating range; the demo project may hold 2).
 Prints one JSON line of facts for the Rust test; exits non-zero on failure.
 """
 
@@ -94,6 +96,213 @@ def http_get(url):
 def error_code(body):
     m = re.search(r"<Code>([^<]+)</Code>", body)
     return m.group(1) if m else None
+
+
+def wait_for(what, fn, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        got = fn()
+        if got:
+            return got
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(1)
+
+
+def metadata(path, address):
+    req = urllib.request.Request(
+        os.environ["METADATA_URL"] + path, headers={"X-Forwarded-For": address}
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read().decode()
+
+
+def security_groups(ec2, alt, ami, facts):
+    """Groups and rules through EC2, an instance launched into one by id,
+    and ClientToken idempotency."""
+    sgs = ec2.describe_security_groups()["SecurityGroups"]
+    default = [g for g in sgs if g["GroupName"] == "default"]
+    assert len(default) == 1, sgs
+    default_id = default[0]["GroupId"]
+    assert re.fullmatch(r"sg-[0-9a-f]{8}", default_id), default
+    made = ec2.create_security_group(GroupName="web", Description="web servers")
+    web = made["GroupId"]
+    assert re.fullmatch(r"sg-[0-9a-f]{8}", web) and web != default_id, made
+    expect_error("InvalidGroup.Duplicate", ec2.create_security_group, GroupName="web", Description="again")
+    expect_error("InvalidGroup.Duplicate", ec2.create_security_group, GroupName="default", Description="x")
+    expect_error("InvalidParameterValue", ec2.create_security_group, GroupName="bad/name", Description="x")
+    # The old flat form, from a network.
+    ec2.authorize_security_group_ingress(
+        GroupName="web", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="10.0.0.0/8"
+    )
+    # IpPermissions: from a group by name, and by id with a network too.
+    ec2.authorize_security_group_ingress(
+        GroupId=web,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupName": "default"}]},
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 80,
+                "ToPort": 80,
+                "UserIdGroupPairs": [{"GroupId": default_id}],
+                "IpRanges": [{"CidrIp": "192.168.0.0/16"}],
+            },
+        ],
+    )
+    expect_error(
+        "InvalidPermission.Duplicate",
+        ec2.authorize_security_group_ingress,
+        GroupName="web", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="10.0.0.0/8",
+    )
+    expect_error(
+        "InvalidParameterValue",
+        ec2.authorize_security_group_ingress,
+        GroupName="web", IpProtocol="tcp", FromPort=0, ToPort=22, CidrIp="10.0.0.0/8",
+    )
+    expect_error(
+        "InvalidParameterValue",
+        ec2.authorize_security_group_ingress,
+        GroupName="web", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="10.0.0.0",
+    )
+    expect_error(
+        "InvalidParameterValue",
+        ec2.authorize_security_group_ingress,
+        GroupName="web", IpProtocol="gre", FromPort=1, ToPort=2, CidrIp="10.0.0.0/8",
+    )
+    expect_error(
+        "InvalidGroup.NotFound",
+        ec2.authorize_security_group_ingress,
+        GroupName="nope", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="10.0.0.0/8",
+    )
+    g = ec2.describe_security_groups(GroupIds=[web])["SecurityGroups"]
+    assert len(g) == 1 and g[0]["GroupName"] == "web" and g[0]["Description"] == "web servers", g
+    perms = {(p["IpProtocol"], p["FromPort"], p["ToPort"]): p for p in g[0]["IpPermissions"]}
+    assert set(perms) == {("tcp", 22, 22), ("tcp", 80, 80)}, perms
+    assert [r["CidrIp"] for r in perms[("tcp", 22, 22)]["IpRanges"]] == ["10.0.0.0/8"], perms
+    pairs = [(u["GroupName"], u["GroupId"]) for u in perms[("tcp", 22, 22)]["UserIdGroupPairs"]]
+    assert pairs == [("default", default_id)], perms
+    assert [r["CidrIp"] for r in perms[("tcp", 80, 80)]["IpRanges"]] == ["192.168.0.0/16"], perms
+    names = lambda flt: sorted(x["GroupName"] for x in ec2.describe_security_groups(Filters=flt)["SecurityGroups"])
+    assert names([{"Name": "ip-permission.cidr", "Values": ["10.0.0.0/8"]}]) == ["web"]
+    assert names([{"Name": "ip-permission.group-name", "Values": ["default"]}]) == ["web"]
+    assert names([{"Name": "group-name", "Values": ["def*"]}]) == ["default"]
+    assert names([{"Name": "group-id", "Values": [web]}]) == ["web"]
+    assert names([{"Name": "description", "Values": ["web servers"]}]) == ["web"]
+    assert names([{"Name": "ip-permission.from-port", "Values": ["80"]}]) == ["web"]
+    assert ec2.describe_security_groups(GroupNames=["web", "default"])["SecurityGroups"][0]["GroupName"] == "default"
+    expect_error("InvalidGroup.NotFound", ec2.describe_security_groups, GroupNames=["nope"])
+    expect_error("InvalidGroup.NotFound", ec2.describe_security_groups, GroupIds=["sg-7ffffff0"])
+    expect_error("InvalidGroupId.Malformed", ec2.describe_security_groups, GroupIds=["bogus"])
+    expect_error("InvalidParameterValue", ec2.describe_security_groups, Filters=[{"Name": "bogus", "Values": ["x"]}])
+    # Another project sees neither the group nor its id.
+    expect_error("InvalidGroup.NotFound", alt.describe_security_groups, GroupIds=[web])
+    expect_error("InvalidGroup.NotFound", alt.delete_security_group, GroupId=web)
+    assert [x["GroupName"] for x in alt.describe_security_groups()["SecurityGroups"]] == ["default"]
+    # Revoke in both forms; a rule that is not there is InvalidPermission.NotFound.
+    ec2.revoke_security_group_ingress(GroupName="web", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="10.0.0.0/8")
+    ec2.revoke_security_group_ingress(
+        GroupId=web,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": default_id}]}],
+    )
+    expect_error(
+        "InvalidPermission.NotFound",
+        ec2.revoke_security_group_ingress,
+        GroupName="web", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="10.0.0.0/8",
+    )
+    left = ec2.describe_security_groups(GroupNames=["web"])["SecurityGroups"][0]["IpPermissions"]
+    assert [(p["FromPort"], len(p["IpRanges"]), len(p["UserIdGroupPairs"])) for p in left] == [(80, 1, 1)], left
+    # A throwaway group is deleted by name.
+    ec2.create_security_group(GroupName="tmp", Description="tmp")
+    ec2.delete_security_group(GroupName="tmp")
+    expect_error("InvalidGroup.NotFound", ec2.delete_security_group, GroupName="tmp")
+    expect_error("CannotDelete", ec2.delete_security_group, GroupName="default")
+
+    # An instance launched into the group by id, with a ClientToken twice: one instance.
+    expect_error("InvalidGroup.NotFound", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, SecurityGroups=["nope"])
+    expect_error("InvalidGroup.NotFound", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, SecurityGroupIds=["sg-7ffffff0"])
+    token = "e2e-client-token-1"
+    args = dict(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="m1.tiny", SecurityGroupIds=[web], ClientToken=token)
+    first = ec2.run_instances(**args)
+    again = ec2.run_instances(**args)
+    ids = [i["InstanceId"] for i in first["Instances"]]
+    assert len(ids) == 1, first
+    assert again["ReservationId"] == first["ReservationId"], (first, again)
+    assert [i["InstanceId"] for i in again["Instances"]] == ids, (first, again)
+    assert first["Instances"][0]["SecurityGroups"] == [{"GroupName": "web", "GroupId": web}], first
+    assert first["Groups"] == [{"GroupName": "web", "GroupId": web}], first
+    # The same token from another project is another request.
+    alt_run = alt.run_instances(**{k: v for k, v in args.items() if k != "SecurityGroupIds"})
+    assert alt_run["Instances"][0]["InstanceId"] not in ids, alt_run
+    alt.terminate_instances(InstanceIds=[alt_run["Instances"][0]["InstanceId"]])
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    inst = ec2.describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"][0]
+    assert inst["SecurityGroups"] == [{"GroupName": "web", "GroupId": web}], inst
+    assert inst["ClientToken"] == token, inst
+    by_group = ec2.describe_instances(Filters=[{"Name": "instance.group-id", "Values": [web]}])
+    assert [i["InstanceId"] for r in by_group["Reservations"] for i in r["Instances"]] == ids, by_group
+    attr = ec2.describe_instance_attribute(InstanceId=ids[0], Attribute="groupSet")
+    assert attr["Groups"] == [{"GroupName": "web", "GroupId": web}], attr
+    servers = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    assert sum(len(r["Instances"]) for r in servers["Reservations"]) == 3, servers
+    expect_error("InvalidGroup.InUse", ec2.delete_security_group, GroupId=web)
+    facts["web_instance"] = ids[0]
+    facts["web_group"] = web
+    return ids[0], web
+
+
+def addresses(ec2, alt, instance_id, private_ip):
+    """Allocate, associate, describe, disassociate and release an address."""
+    prefix = os.environ["FLOATING_PREFIX"]
+    assert ec2.describe_addresses()["Addresses"] == []
+    got = ec2.allocate_address(Domain="standard")
+    pub = got["PublicIp"]
+    assert pub.startswith(prefix) and got["Domain"] == "standard", got
+    other = ec2.allocate_address()["PublicIp"]
+    expect_error("AddressLimitExceeded", ec2.allocate_address)
+    listed = sorted(a["PublicIp"] for a in ec2.describe_addresses()["Addresses"])
+    assert listed == sorted([pub, other]), listed
+    free = ec2.describe_addresses(PublicIps=[pub])["Addresses"]
+    assert len(free) == 1 and "InstanceId" not in free[0] and free[0]["Domain"] == "standard", free
+    expect_error("InvalidAddress.NotFound", alt.describe_addresses, PublicIps=[pub])
+    expect_error("InvalidInstanceID.NotFound", alt.associate_address, InstanceId=instance_id, PublicIp=pub)
+    expect_error("InvalidAddress.NotFound", alt.release_address, PublicIp=pub)
+    expect_error("InvalidAddress.NotFound", ec2.describe_addresses, PublicIps=[prefix + "250"])
+    expect_error("InvalidInstanceID.NotFound", ec2.associate_address, InstanceId="i-7ffffff0", PublicIp=pub)
+
+    ec2.associate_address(InstanceId=instance_id, PublicIp=pub)
+    a = ec2.describe_addresses(PublicIps=[pub])["Addresses"][0]
+    assert a["InstanceId"] == instance_id and a["PrivateIpAddress"] == private_ip, a
+    by_inst = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [instance_id]}])["Addresses"]
+    assert [x["PublicIp"] for x in by_inst] == [pub], by_inst
+
+    def shown():
+        i = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        return i if i.get("PublicIpAddress") == pub else None
+
+    inst = wait_for("the address in DescribeInstances", shown)
+    assert inst["PublicDnsName"] == pub and inst["PrivateIpAddress"] == private_ip, inst
+    found = ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [pub]}])["Reservations"]
+    assert [i["InstanceId"] for r in found for i in r["Instances"]] == [instance_id], found
+
+    ec2.disassociate_address(PublicIp=pub)
+    a = ec2.describe_addresses(PublicIps=[pub])["Addresses"][0]
+    assert "InstanceId" not in a, a
+    expect_error("InvalidAssociationID.NotFound", ec2.disassociate_address, PublicIp=pub)
+    wait_for(
+        "the address gone from DescribeInstances",
+        lambda: "PublicIpAddress" not in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0],
+    )
+    ec2.release_address(PublicIp=other)
+    # Releasing an associated address disassociates it first (EC2-Classic).
+    ec2.associate_address(InstanceId=instance_id, PublicIp=pub)
+    ec2.release_address(PublicIp=pub)
+    assert ec2.describe_addresses()["Addresses"] == []
+    expect_error("InvalidAddress.NotFound", ec2.release_address, PublicIp=pub)
+    wait_for(
+        "the released address gone from DescribeInstances",
+        lambda: "PublicIpAddress" not in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0],
+    )
+    return pub
 
 
 def keystone_down():
@@ -236,6 +445,16 @@ def full():
     assert sorted(s["InstanceId"] for s in st) == sorted(ids), st
     assert all(s["InstanceState"]["Name"] == "running" and s["InstanceStatus"]["Status"] == "ok" for s in st), st
 
+    # --- the metadata service shows the EC2 API's ids ---
+    for i in insts.values():
+        assert metadata("/latest/meta-data/instance-id", i["PrivateIpAddress"]) == i["InstanceId"], i
+        assert metadata("/latest/meta-data/ami-id", i["PrivateIpAddress"]) == ami, i
+
+    # --- security groups, ClientToken, addresses ---
+    alt = client(os.environ["ALT_ACCESS"], os.environ["ALT_SECRET"])
+    web_instance, web = security_groups(ec2, alt, ami, facts)
+    facts["address"] = addresses(ec2, alt, ids[0], insts[ids[0]]["PrivateIpAddress"])
+
     # --- stop, start, reboot ---
     stop = ec2.stop_instances(InstanceIds=[ids[0]])["StoppingInstances"][0]
     assert stop["PreviousState"]["Name"] == "running", stop
@@ -300,11 +519,11 @@ def full():
     assert (status, error_code(body)) == (401, "MissingAuthenticationToken"), (status, body)
 
     # --- another project's instance is as unknown as a random id ---
-    alt = client(os.environ["ALT_ACCESS"], os.environ["ALT_SECRET"])
     expect_error("InvalidInstanceID.NotFound", alt.describe_instances, InstanceIds=[ids[0]])
     expect_error("InvalidInstanceID.NotFound", alt.terminate_instances, InstanceIds=[ids[0]])
     expect_error("InvalidInstanceID.NotFound", alt.create_tags, Resources=[ids[0]], Tags=[{"Key": "a", "Value": "b"}])
-    assert alt.describe_instances()["Reservations"] == []
+    seen = [i["InstanceId"] for r in alt.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert not set(seen) & set(ids), seen
 
     # --- malformed requests: 4xx, never 5xx ---
     expect_error("InvalidInstanceID.Malformed", ec2.describe_instances, InstanceIds=["i-xyz"])
@@ -332,6 +551,9 @@ def full():
     assert (status, error_code(body)) == (400, "InvalidAction"), (status, body)
 
     # --- terminate ---
+    ec2.terminate_instances(InstanceIds=[web_instance])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[web_instance], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ec2.delete_security_group(GroupId=web)
     term = ec2.terminate_instances(InstanceIds=ids)["TerminatingInstances"]
     assert sorted(t["InstanceId"] for t in term) == sorted(ids), term
     assert all(t["CurrentState"]["Name"] in ("shutting-down", "terminated") for t in term), term

@@ -2,14 +2,18 @@
 //! PyPI (boto3 and the AWS CLI from the project's venv) with EC2 credentials
 //! made in the real Keystone (`openstack ec2 credentials create`): regions,
 //! zones, key pairs, two instances with user data and boto3's waiters,
-//! filters, tags and pagination, console output, stop/start/reboot, an image
-//! of an instance, terminate; signatures (SigV4 header and presigned, SigV2)
+//! filters, tags and pagination, console output, the metadata service's EC2
+//! ids, security groups and their rules (both request forms), an instance
+//! launched into a group by id with a ClientToken sent twice, addresses over
+//! nova-network's floating IPs (allocate within quota, associate, describe,
+//! disassociate, release), stop/start/reboot, an image of an instance,
+//! terminate; signatures (SigV4 header and presigned, SigV2)
 //! checked by Keystone, and refused when wrong, tampered with or expired;
 //! another project's instance; malformed requests; Keystone down → 503.
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{tail, workspace_root, Cloud};
+use nova_e2e::{bridge_name, tail, workspace_root, Cloud};
 use serde_json::Value;
 use std::process::Command;
 
@@ -93,12 +97,43 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
     let (access, secret) = ec2_credentials(&cloud, "demo");
     let (alt_access, alt_secret) = ec2_credentials(&cloud, "alt_demo");
     let key = ssh_public_key(&cloud);
+    // A floating range on this cloud's own bridge (never the host's), and
+    // room for two addresses in the demo project.
+    let bridge = bridge_name(&cloud.id);
+    cloud.restart_with_conf(
+        "nova-network",
+        &format!("[DEFAULT]\npublic_interface = {bridge}\ndefault_floating_pool = public\n"),
+    );
+    let n = u8::from_str_radix(&cloud.id[..2], 16).unwrap();
+    let prefix = format!("198.19.{n}.");
+    let (ok, _, err) = cloud.nova_manage(&[
+        "floating",
+        "create",
+        "--ip_range",
+        &format!("{prefix}0/29"),
+        "--pool",
+        "public",
+        "--interface",
+        &bridge,
+    ]);
+    assert!(ok, "{err}");
+    let (s, b) = cloud
+        .req(
+            reqwest::Method::PUT,
+            &format!("/os-quota-sets/{}", cloud.demo_project),
+            &cloud.admin,
+            Some(serde_json::json!({"quota_set": {"floating_ips": 2}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let env = [
         ("EC2_ACCESS", access.as_str()),
         ("EC2_SECRET", secret.as_str()),
         ("ALT_ACCESS", alt_access.as_str()),
         ("ALT_SECRET", alt_secret.as_str()),
         ("SSH_PUBLIC_KEY", key.as_str()),
+        ("METADATA_URL", cloud.metadata.as_str()),
+        ("FLOATING_PREFIX", prefix.as_str()),
     ];
 
     let (ok, out, err) = boto3(&cloud, "full", &env);
@@ -110,6 +145,27 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
     let facts: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let ami = facts["ami"].as_str().unwrap().to_string();
     assert_eq!(facts["tag_pages"], 2);
+    // What EC2 did is what the compute API and nova-network see.
+    let (s, groups) = cloud.get("/os-security-groups", &cloud.demo).await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = groups["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default"], "{groups}");
+    let (s, fips) = cloud.get("/os-floating-ips", &cloud.demo).await;
+    assert_eq!(
+        (s, fips["floating_ips"].clone()),
+        (200, serde_json::json!([]))
+    );
+    let address = facts["address"].as_str().unwrap();
+    let (_, list, _) = cloud.nova_manage(&["floating", "list"]);
+    assert!(
+        list.contains(&format!("None\t{address}\tNone\tpublic\t")),
+        "{address} is free again: {list}"
+    );
 
     // The instances boto3 made are the compute API's servers: terminated, gone.
     let (s, servers) = cloud.get("/servers", &cloud.demo).await;
@@ -125,6 +181,18 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
     .unwrap();
     let regions = aws(&cloud, &creds, &["describe-regions"]);
     assert_eq!(regions["Regions"][0]["RegionName"], "nova", "{regions}");
+    let sg = aws(
+        &cloud,
+        &creds,
+        &["describe-security-groups", "--group-names", "default"],
+    );
+    assert!(
+        sg["SecurityGroups"][0]["GroupId"]
+            .as_str()
+            .unwrap()
+            .starts_with("sg-"),
+        "{sg}"
+    );
     let run = aws(
         &cloud,
         &creds,

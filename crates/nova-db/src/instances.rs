@@ -355,6 +355,16 @@ impl Db {
                 .push_bind(t.clone())
                 .push(")) = 0");
         }
+        for (k, v) in f.system_metadata.iter().flatten() {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM instance_system_metadata m \
+                 WHERE m.instance_uuid = instances.uuid AND m.deleted = 0 AND m.key = ",
+            )
+            .push_bind(k.clone())
+            .push(" AND m.value = ")
+            .push_bind(v.clone())
+            .push(")");
+        }
         if let Some(m) = f.marker {
             // The marker must be one of the instances the filters could list:
             // another project's server is as unknown as a random id.

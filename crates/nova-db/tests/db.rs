@@ -295,6 +295,50 @@ async fn others_uuid(db: &Db) -> Uuid {
 }
 
 #[tokio::test]
+async fn instances_are_found_by_system_metadata() {
+    let t = fresh().await;
+    let db = &t.db;
+    let flavor = db.flavor_get_by_flavor_id("1").await.unwrap();
+    let mut made = vec![];
+    for (project, token) in [("p1", "tok-a"), ("p1", "tok-b"), ("p2", "tok-a")] {
+        let i = db
+            .instance_create(&InstanceCreate {
+                uuid: Uuid::new_v4(),
+                user_id: "u".into(),
+                project_id: project.into(),
+                flavor: flavor.clone(),
+                system_metadata: [("EC2_client_token".to_string(), token.to_string())].into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        made.push(i.uuid);
+    }
+    let find = |project: &str, token: &str| InstanceFilters {
+        project_id: Some(project.into()),
+        system_metadata: Some([("EC2_client_token".to_string(), token.to_string())].into()),
+        ..Default::default()
+    };
+    let found = db
+        .instance_get_all_by_filters(&find("p1", "tok-a"))
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|i| i.uuid).collect::<Vec<_>>(), [made[0]]);
+    assert!(db
+        .instance_get_all_by_filters(&find("p1", "tok-c"))
+        .await
+        .unwrap()
+        .is_empty());
+    // A deleted instance's items are deleted with it.
+    db.instance_destroy(made[0]).await.unwrap();
+    assert!(db
+        .instance_get_all_by_filters(&find("p1", "tok-a"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
 async fn fixed_ips_are_handed_out_once_and_run_out() {
     let t = fresh().await;
     let db = &t.db;

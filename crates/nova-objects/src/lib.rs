@@ -406,6 +406,10 @@ pub struct InstanceFilters {
     /// ... with none of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_tags_any: Option<Vec<String>>,
+    /// Instances with all of these system metadata items (Nova's
+    /// `system_metadata` filter; the EC2 API finds a `ClientToken` with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_metadata: Option<BTreeMap<String, String>>,
 }
 
 /// A service record (`services`).

@@ -149,6 +149,9 @@ pub struct CreateRequest {
     pub config_drive: bool,
     /// Names of the project's security groups to join (none: `default`).
     pub security_groups: Vec<String>,
+    /// Items the caller records in each instance's system metadata along
+    /// with Nova's own (the EC2 API's `EC2_client_token`).
+    pub system_metadata: BTreeMap<String, String>,
 }
 
 /// The instances a create made, and the reservation id they share.
@@ -323,7 +326,7 @@ impl API {
         }
 
         let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
-        let mut system_metadata = BTreeMap::new();
+        let mut system_metadata = req.system_metadata.clone();
         system_metadata.insert(
             "requested_networks".to_string(),
             req.requested_networks.to_json().to_string(),

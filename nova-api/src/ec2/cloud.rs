@@ -4,7 +4,7 @@
 //! plain reads) and renders what botocore's EC2 model expects.
 
 use super::apirequest::{filter_matches, Filter, Params, X};
-use super::ec2utils::{self, ec2_id_to_id, ec2_image_id, ec2_instance_id, instance_state};
+use super::ec2utils::{self, ec2_id_to_id, instance_state};
 use super::faults::Ec2Error;
 use super::Body;
 use crate::compute::api::{CreateRequest, RebootType, RequestedNetworks, RequestedZone};
@@ -18,16 +18,20 @@ use nova_objects::{Instance, InstanceFilters};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
+mod addresses;
 mod images;
 mod instances;
 mod keypairs;
 mod regions;
+mod security_groups;
 mod tags;
 
+use addresses::*;
 use images::*;
 use instances::*;
 use keypairs::*;
 use regions::*;
+use security_groups::*;
 use tags::*;
 
 type R = Result<Body, Ec2Error>;
@@ -70,19 +74,19 @@ pub async fn dispatch(state: &AppState, ctx: &RequestContext, action: &str, p: &
         "CreateTags" => create_tags(state, ctx, p).await,
         "DeleteTags" => delete_tags(state, ctx, p).await,
         "DescribeTags" => describe_tags(state, ctx, p).await,
-        // In Nova's EC2 API, waiting for nova-network's security groups and
-        // floating IPs in this port.
-        "DescribeSecurityGroups"
-        | "CreateSecurityGroup"
-        | "DeleteSecurityGroup"
-        | "AuthorizeSecurityGroupIngress"
-        | "RevokeSecurityGroupIngress"
-        | "AllocateAddress"
-        | "AssociateAddress"
-        | "DisassociateAddress"
-        | "ReleaseAddress"
-        | "DescribeAddresses"
-        | "DescribeVolumes"
+        "DescribeSecurityGroups" => describe_security_groups(state, ctx, p).await,
+        "CreateSecurityGroup" => create_security_group(state, ctx, p).await,
+        "DeleteSecurityGroup" => delete_security_group(state, ctx, p).await,
+        "AuthorizeSecurityGroupIngress" => authorize_security_group_ingress(state, ctx, p).await,
+        "RevokeSecurityGroupIngress" => revoke_security_group_ingress(state, ctx, p).await,
+        "AllocateAddress" => allocate_address(state, ctx, p).await,
+        "DescribeAddresses" => describe_addresses(state, ctx, p).await,
+        "AssociateAddress" => associate_address(state, ctx, p).await,
+        "DisassociateAddress" => disassociate_address(state, ctx, p).await,
+        "ReleaseAddress" => release_address(state, ctx, p).await,
+        // In Nova's EC2 API, but Cinder's volumes and snapshots are out of
+        // this port's scope; image registration needs S3.
+        "DescribeVolumes"
         | "CreateVolume"
         | "DeleteVolume"
         | "AttachVolume"

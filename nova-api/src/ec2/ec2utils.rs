@@ -1,7 +1,11 @@
 //! EC2 ids and states (Nova's `ec2utils.py` and `inst_state.py`).
 
 use nova_common::states::{TaskState, VmState};
+use nova_common::{NovaResult, RequestContext};
 use nova_objects::Instance;
+use nova_rpc::conductor;
+use std::collections::HashMap;
+use uuid::Uuid;
 
 /// `i-%08x` of an `instance_id_mappings` id.
 pub fn ec2_instance_id(id: i64) -> String {
@@ -11,6 +15,51 @@ pub fn ec2_instance_id(id: i64) -> String {
 /// `ami-%08x` / `aki-%08x` / `ari-%08x` of an `s3_images` id.
 pub fn ec2_image_id(kind: &str, id: i64) -> String {
     format!("{kind}-{id:08x}")
+}
+
+/// `sg-%08x` of a `security_groups` id. Nova's EC2 API named groups only
+/// by name; boto3's model wants a `GroupId`, and the group's own integer id
+/// is stable, unique and never reused, so it is the mapping.
+pub fn ec2_sg_id(id: i64) -> String {
+    format!("sg-{id:08x}")
+}
+
+/// The EC2 ids of instances (`i-%08x` of `instance_id_mappings`), in
+/// order, made where missing: the EC2 API and the metadata service show
+/// the same ids through this (Nova's `ec2utils.id_to_ec2_inst_id`).
+pub async fn instance_ec2_ids(
+    conductor: &conductor::Client,
+    ctx: &RequestContext,
+    uuids: Vec<Uuid>,
+) -> NovaResult<Vec<String>> {
+    if uuids.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids = conductor.ec2_instance_create(ctx, uuids).await?;
+    Ok(ids.into_iter().map(ec2_instance_id).collect())
+}
+
+/// The EC2 ids of Glance images (uuid → `ami-`/`aki-`/`ari-%08x` of
+/// `s3_images`), each shown as the kind given, made where missing (Nova's
+/// `ec2utils.glance_id_to_ec2_id`); empty uuids are left out.
+pub async fn image_ec2_ids(
+    conductor: &conductor::Client,
+    ctx: &RequestContext,
+    images: &[(String, &'static str)],
+) -> NovaResult<HashMap<String, String>> {
+    let mut uuids: Vec<String> = images.iter().map(|(u, _)| u.clone()).collect();
+    uuids.sort();
+    uuids.dedup();
+    uuids.retain(|u| !u.is_empty());
+    if uuids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = conductor.s3_image_create(ctx, uuids.clone()).await?;
+    let by_uuid: HashMap<String, i64> = uuids.into_iter().zip(ids).collect();
+    Ok(images
+        .iter()
+        .filter_map(|(u, kind)| by_uuid.get(u).map(|n| (u.clone(), ec2_image_id(kind, *n))))
+        .collect())
 }
 
 /// The integer of an EC2 id with one of these prefixes (`i`, or `ami`,
@@ -105,6 +154,8 @@ mod tests {
         assert_eq!(ec2_id_to_id("i-00000000", &["i"]), None);
         assert_eq!(ec2_id_to_id("i-ffffffffffffffffff", &["i"]), None);
         assert_eq!(ec2_id_to_id("nonsense", &["i"]), None);
+        assert_eq!(ec2_sg_id(26), "sg-0000001a");
+        assert_eq!(ec2_id_to_id("sg-0000001a", &["sg"]), Some(26));
         assert_eq!(image_kind(Some("aki"), Some("aki")), "aki");
         assert_eq!(image_kind(Some("bare"), Some("qcow2")), "ami");
     }

@@ -114,6 +114,52 @@ impl Ec2Error {
                 format!("The keypair '{key_name}' already exists."),
             ),
             NovaError::InvalidKeypair { .. } => Self::new("InvalidKeyPair.Format", e.to_string()),
+            NovaError::SecurityGroupNotFound { security_group_id }
+            | NovaError::SecurityGroupNotFoundForProject {
+                security_group_id, ..
+            } => Self::new(
+                "InvalidGroup.NotFound",
+                format!(
+                    "The security group '{}' does not exist",
+                    id.unwrap_or(security_group_id)
+                ),
+            ),
+            NovaError::SecurityGroupExists {
+                security_group_name,
+                ..
+            } => Self::new(
+                "InvalidGroup.Duplicate",
+                format!("The security group '{security_group_name}' already exists"),
+            ),
+            NovaError::SecurityGroupRuleExists { .. } => Self::new(
+                "InvalidPermission.Duplicate",
+                format!("The same permission must not appear multiple times ({e})"),
+            ),
+            NovaError::SecurityGroupLimitExceeded {} => {
+                Self::new("SecurityGroupLimitExceeded", e.to_string())
+            }
+            NovaError::FloatingIpNotFound { .. }
+            | NovaError::FloatingIpNotFoundForAddress { .. } => Self::new(
+                "InvalidAddress.NotFound",
+                match id {
+                    Some(i) => format!("Address '{i}' not found."),
+                    None => "The address does not exist.".to_string(),
+                },
+            ),
+            NovaError::FloatingIpLimitExceeded {} => Self::new(
+                "AddressLimitExceeded",
+                "The maximum number of addresses has been reached.",
+            ),
+            NovaError::NoMoreFloatingIps {} => Self::new(
+                "InsufficientAddressCapacity",
+                "There are no more addresses available to allocate.",
+            ),
+            NovaError::FloatingIpAssociated { .. } => {
+                Self::new("InvalidIPAddress.InUse", e.to_string())
+            }
+            NovaError::FloatingIpNotAssociated { .. } => {
+                Self::new("InvalidAssociationID.NotFound", e.to_string())
+            }
             NovaError::KeypairLimitExceeded {} => Self::new("ResourceLimitExceeded", e.to_string()),
             NovaError::QuotaExceeded { overs, .. } if overs.contains("metadata_items") => {
                 Self::new("TagLimitExceeded", e.to_string())
@@ -265,5 +311,22 @@ mod tests {
         let e: Ec2Error = NovaError::MessagingTimeout { msg_id: "1".into() }.into();
         assert_eq!((e.code.as_str(), e.status), ("Unavailable", 503));
         assert_eq!(Ec2Error::auth_failure("x").status, 401);
+        let e = Ec2Error::from_nova(
+            NovaError::SecurityGroupNotFoundForProject {
+                security_group_id: "web".into(),
+                project_id: "p".into(),
+            },
+            Some("sg-00000009"),
+        );
+        assert_eq!(e.code, "InvalidGroup.NotFound");
+        assert_eq!(e.message, "The security group 'sg-00000009' does not exist");
+        let e: Ec2Error = NovaError::FloatingIpLimitExceeded {}.into();
+        assert_eq!((e.code.as_str(), e.status), ("AddressLimitExceeded", 400));
+        let e: Ec2Error = NovaError::SecurityGroupExists {
+            security_group_name: "web".into(),
+            project_id: "p".into(),
+        }
+        .into();
+        assert_eq!(e.code, "InvalidGroup.Duplicate");
     }
 }

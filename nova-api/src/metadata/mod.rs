@@ -16,6 +16,7 @@
 
 pub mod base;
 
+use crate::ec2::ec2utils;
 use crate::layers::{request_log, run_to_completion};
 use crate::AppState;
 use axum::body::Bytes;
@@ -294,6 +295,22 @@ impl MetadataState {
             format!("{}.{}", inst.hostname, cfg.default.dhcp_domain)
         };
         let password = self.app.compute_api.get_server_password(&inst);
+        // The EC2 API's ids, from the same mappings through the same functions.
+        let conductor = &self.app.conductor;
+        let ec2_instance_id = ec2utils::instance_ec2_ids(conductor, ctx, vec![inst.uuid])
+            .await?
+            .pop()
+            .ok_or_else(|| NovaError::internal("no EC2 id for the instance"))?;
+        let images = ec2utils::image_ec2_ids(
+            conductor,
+            ctx,
+            &[
+                (inst.image_ref.clone(), "ami"),
+                (inst.kernel_id.clone(), "aki"),
+                (inst.ramdisk_id.clone(), "ari"),
+            ],
+        )
+        .await?;
         Ok(InstanceMetadata {
             uuid: inst.uuid,
             project_id: inst.project_id.clone(),
@@ -305,14 +322,10 @@ impl MetadataState {
                 .availability_zone
                 .clone()
                 .unwrap_or_else(|| cfg.default.default_availability_zone.clone()),
-            ec2_instance_id: ec2_instance_id(&inst),
-            ami_id: ec2_image_id("ami", &inst.image_ref),
-            kernel_id: Some(&inst.kernel_id)
-                .filter(|k| !k.is_empty())
-                .map(|k| ec2_image_id("aki", k)),
-            ramdisk_id: Some(&inst.ramdisk_id)
-                .filter(|r| !r.is_empty())
-                .map(|r| ec2_image_id("ari", r)),
+            ec2_instance_id,
+            ami_id: images.get(&inst.image_ref).cloned().unwrap_or_default(),
+            kernel_id: images.get(&inst.kernel_id).cloned(),
+            ramdisk_id: images.get(&inst.ramdisk_id).cloned(),
             instance_type: inst.flavor.name.clone(),
             root_device_name: inst.root_device_name.clone(),
             key,
@@ -429,26 +442,6 @@ impl MetadataState {
             }
         }
     }
-}
-
-/// The EC2 id of an instance, `i-%08x` of its database id. Nova takes the
-/// number from `instance_id_mappings` (the EC2 API's ids); this branch has
-/// no such table yet, so the metadata shows the instance's own id: stable
-/// and unique, but not the EC2 API's number once that table exists.
-fn ec2_instance_id(inst: &Instance) -> String {
-    format!("i-{:08x}", inst.id)
-}
-
-/// The EC2 id of a Glance image (`ami-`, `aki-`, `ari-` + 8 hex digits):
-/// the first 8 hex digits of its uuid (Nova numbers images in `s3_images`;
-/// see [`ec2_instance_id`]).
-fn ec2_image_id(kind: &str, image_uuid: &str) -> String {
-    let hex: String = image_uuid
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(8)
-        .collect();
-    format!("{kind}-{hex:0>8}")
 }
 
 /// Nova's `MetadataRequestHandler.__call__`.
@@ -595,18 +588,5 @@ mod tests {
         );
         let r = webob_error(StatusCode::FORBIDDEN, "x", "application/json");
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
-    }
-
-    #[test]
-    fn ec2_ids() {
-        let inst = Instance {
-            id: 10,
-            ..Default::default()
-        };
-        assert_eq!(ec2_instance_id(&inst), "i-0000000a");
-        assert_eq!(
-            ec2_image_id("ami", "5f3c0a1e-0000-4000-8000-000000000000"),
-            "ami-5f3c0a1e"
-        );
     }
 }

@@ -222,8 +222,24 @@ pub fn check_cidr_prefix(cidr: &str) -> NovaResult<()> {
     Ok(())
 }
 
-/// Whether the group already has a rule with the same source, ports and protocol.
-fn rule_exists(group: &SecurityGroup, new: &SecurityGroupRule) -> Option<i64> {
+/// A rule as the duplicate error names it.
+fn rule_summary(r: &SecurityGroupRule) -> String {
+    let source = match (&r.cidr, r.group_id) {
+        (Some(c), _) => c.clone(),
+        (None, Some(g)) => format!("group {g}"),
+        (None, None) => "-".into(),
+    };
+    format!(
+        "{} {}:{} from {source}",
+        r.protocol.as_deref().unwrap_or("any"),
+        r.from_port.map_or("-".into(), |p| p.to_string()),
+        r.to_port.map_or("-".into(), |p| p.to_string()),
+    )
+}
+
+/// Nova's `rule_exists`: the id of the group's rule with the same source,
+/// ports and protocol, if there is one.
+pub fn rule_exists(group: &SecurityGroup, new: &SecurityGroupRule) -> Option<i64> {
     group
         .rules
         .iter()
@@ -274,12 +290,9 @@ impl SecurityGroupAPI {
             project_id: Self::project(ctx),
             ..Default::default()
         };
-        match self.conductor.security_group_create(ctx, group).await {
-            Err(NovaError::SecurityGroupExists { .. }) => {
-                Err(invalid(format!("Security group {name} already exists")))
-            }
-            other => other,
-        }
+        // SecurityGroupExists as it is: each API words it its own way
+        // (Nova's `raise_group_already_exists` hook).
+        self.conductor.security_group_create(ctx, group).await
     }
 
     pub async fn update_security_group(
@@ -395,7 +408,8 @@ impl SecurityGroupAPI {
         Ok(())
     }
 
-    /// Nova's `create_security_group_rule`: refuse a duplicate, then add it.
+    /// Nova's `create_security_group_rule`: refuse a duplicate
+    /// (SecurityGroupRuleExists, worded by each API), then add it.
     pub async fn create_security_group_rule(
         &self,
         ctx: &RequestContext,
@@ -404,10 +418,9 @@ impl SecurityGroupAPI {
     ) -> NovaResult<SecurityGroupRule> {
         rule.parent_group_id = group.id;
         if rule_exists(group, &rule).is_some() {
-            return Err(invalid(format!(
-                "This rule already exists in group {}",
-                group.id
-            )));
+            return Err(NovaError::SecurityGroupRuleExists {
+                rule: rule_summary(&rule),
+            });
         }
         let created = self.conductor.security_group_rule_create(ctx, rule).await?;
         info!(

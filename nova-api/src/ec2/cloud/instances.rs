@@ -51,14 +51,8 @@ pub(super) async fn ec2_ids_of(
     ctx: &RequestContext,
     insts: &[Instance],
 ) -> Result<Vec<String>, Ec2Error> {
-    if insts.is_empty() {
-        return Ok(vec![]);
-    }
-    let ids = state
-        .conductor
-        .ec2_instance_create(ctx, insts.iter().map(|i| i.uuid).collect())
-        .await?;
-    Ok(ids.into_iter().map(ec2_instance_id).collect())
+    let uuids = insts.iter().map(|i| i.uuid).collect();
+    Ok(ec2utils::instance_ec2_ids(&state.conductor, ctx, uuids).await?)
 }
 
 /// EC2 ids of Glance images (uuid → `kind-%08x`), made where missing.
@@ -67,19 +61,7 @@ pub(super) async fn image_ids_of(
     ctx: &RequestContext,
     images: &[(String, &'static str)],
 ) -> Result<HashMap<String, String>, Ec2Error> {
-    let mut uuids: Vec<String> = images.iter().map(|(u, _)| u.clone()).collect();
-    uuids.sort();
-    uuids.dedup();
-    uuids.retain(|u| !u.is_empty());
-    if uuids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ids = state.conductor.s3_image_create(ctx, uuids.clone()).await?;
-    let by_uuid: HashMap<String, i64> = uuids.into_iter().zip(ids).collect();
-    Ok(images
-        .iter()
-        .filter_map(|(u, kind)| by_uuid.get(u).map(|n| (u.clone(), ec2_image_id(kind, *n))))
-        .collect())
+    Ok(ec2utils::image_ec2_ids(&state.conductor, ctx, images).await?)
 }
 
 /// The image uuid of an `ami-`/`aki-`/`ari-` id.
@@ -163,6 +145,7 @@ pub(super) fn format_instance(
     inst: &Instance,
     ec2_id: &str,
     images: &HashMap<String, String>,
+    groups: &HashMap<String, String>,
 ) -> X {
     let fixed = fixed_ip(inst);
     let floating = floating_ip(inst);
@@ -212,7 +195,7 @@ pub(super) fn format_instance(
     if let Some(ip) = floating {
         f.push(("ipAddress", X::text(ip)));
     }
-    f.push(("groupSet", X::Items(vec![])));
+    f.push(("groupSet", group_set(&inst.security_groups, groups)));
     if let Some(fault) = inst
         .fault
         .as_ref()
@@ -241,38 +224,44 @@ pub(super) fn format_instance(
     if !inst.metadata.is_empty() {
         f.push(("tagSet", tag_set(&inst.metadata)));
     }
+    if let Some(t) = inst.system_metadata.get(CLIENT_TOKEN_KEY) {
+        f.push(("clientToken", X::text(t.clone())));
+    }
     X::obj(f)
 }
 
 /// Instances grouped into reservations, in order of first appearance.
+/// Instances grouped into reservations, in order of first appearance; a
+/// reservation's `groupSet` is its first instance's (they were launched together).
 pub(super) fn reservations(
     state: &AppState,
     insts: &[Instance],
     ec2_ids: &[String],
     images: &HashMap<String, String>,
+    group_ids: &HashMap<String, String>,
 ) -> X {
     let mut order: Vec<&str> = vec![];
-    let mut groups: HashMap<&str, (String, Vec<X>)> = HashMap::new();
+    let mut by_resv: HashMap<&str, (&Instance, Vec<X>)> = HashMap::new();
     for (inst, id) in insts.iter().zip(ec2_ids) {
         let r = inst.reservation_id.as_str();
-        if !groups.contains_key(r) {
+        if !by_resv.contains_key(r) {
             order.push(r);
         }
-        groups
+        by_resv
             .entry(r)
-            .or_insert_with(|| (inst.project_id.clone(), vec![]))
+            .or_insert_with(|| (inst, vec![]))
             .1
-            .push(format_instance(state, inst, id, images));
+            .push(format_instance(state, inst, id, images, group_ids));
     }
     X::Items(
         order
             .into_iter()
-            .filter_map(|r| groups.remove(r).map(|g| (r, g)))
-            .map(|(r, (owner, items))| {
+            .filter_map(|r| by_resv.remove(r).map(|g| (r, g)))
+            .map(|(r, (first, items))| {
                 X::obj(vec![
                     ("reservationId", X::text(r)),
-                    ("ownerId", X::text(owner)),
-                    ("groupSet", X::Items(vec![])),
+                    ("ownerId", X::text(first.project_id.clone())),
+                    ("groupSet", group_set(&first.security_groups, group_ids)),
                     ("instancesSet", X::Items(items)),
                 ])
             })
@@ -340,6 +329,7 @@ pub(super) fn instance_filter(
     inst: &Instance,
     ec2_id: &str,
     images: &HashMap<String, String>,
+    groups: &HashMap<String, String>,
 ) -> Result<bool, Ec2Error> {
     let (code, name) = instance_state(inst);
     let any = |v: Option<String>| v.is_some_and(|v| filter_matches(f, &v));
@@ -355,6 +345,14 @@ pub(super) fn instance_filter(
         "private-ip-address" => any(fixed_ip(inst)),
         "ip-address" => any(floating_ip(inst)),
         "private-dns-name" => filter_matches(f, &inst.hostname),
+        "dns-name" => any(floating_ip(inst)),
+        "instance.group-name" | "group-name" => {
+            inst.security_groups.iter().any(|g| filter_matches(f, g))
+        }
+        "instance.group-id" | "group-id" => inst
+            .security_groups
+            .iter()
+            .any(|g| groups.get(g).is_some_and(|id| filter_matches(f, id))),
         "tag-key" => inst.metadata.keys().any(|k| filter_matches(f, k)),
         "tag-value" => inst.metadata.values().any(|v| filter_matches(f, v)),
         n => match n.strip_prefix("tag:") {
@@ -380,10 +378,11 @@ pub(super) async fn describe_instances(state: &AppState, ctx: &RequestContext, p
     let insts = requested_instances(state, ctx, &ids).await?;
     let ec2_ids = ec2_ids_of(state, ctx, &insts).await?;
     let images = image_ids_of(state, ctx, &images_of(&insts)).await?;
+    let group_ids = group_ids_by_name(state, ctx).await?;
     let mut kept = vec![];
     'each: for (inst, id) in insts.into_iter().zip(ec2_ids) {
         for f in &filters {
-            if !instance_filter(f, &inst, &id, &images)? {
+            if !instance_filter(f, &inst, &id, &images, &group_ids)? {
                 continue 'each;
             }
         }
@@ -393,7 +392,7 @@ pub(super) async fn describe_instances(state: &AppState, ctx: &RequestContext, p
     let (insts, ids): (Vec<Instance>, Vec<String>) = page.into_iter().unzip();
     let mut out = body(vec![(
         "reservationSet",
-        reservations(state, &insts, &ids, &images),
+        reservations(state, &insts, &ids, &images, &group_ids),
     )]);
     if let Some(n) = next {
         out.push(("nextToken".into(), X::text(n)));
@@ -501,7 +500,8 @@ pub(super) async fn describe_instance_attribute(
                 .clone()
                 .unwrap_or_else(|| "/dev/vda".into()),
         )),
-        "blockDeviceMapping" | "groupSet" | "productCodes" => X::Items(vec![]),
+        "groupSet" => group_set(&inst.security_groups, &group_ids_by_name(state, ctx).await?),
+        "blockDeviceMapping" | "productCodes" => X::Items(vec![]),
         "sourceDestCheck" | "ebsOptimized" | "enaSupport" => X::value(X::bool(false)),
         other => {
             return Err(Ec2Error::new(
@@ -513,10 +513,107 @@ pub(super) async fn describe_instance_attribute(
     Ok(body(vec![("instanceId", X::text(id)), (attribute, value)]))
 }
 
+/// The system metadata item that records a RunInstances' `ClientToken`
+/// (as Nova 12's EC2 API kept it).
+const CLIENT_TOKEN_KEY: &str = "EC2_client_token";
+
+/// One lock per (project, token) while a RunInstances with a `ClientToken`
+/// looks for its earlier reservation and boots, so that two concurrent
+/// retries of this API process cannot both boot.
+fn client_token_lock(project: &str, token: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::sync::{Arc, LazyLock, Mutex, Weak};
+    type Locks = Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>;
+    static LOCKS: LazyLock<Locks> = LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.retain(|_, w| w.strong_count() > 0);
+    let key = format!("{project}\n{token}");
+    if let Some(l) = locks.get(&key).and_then(Weak::upgrade) {
+        return l;
+    }
+    let l = Arc::new(tokio::sync::Mutex::new(()));
+    locks.insert(key, Arc::downgrade(&l));
+    l
+}
+
+/// The caller's live instances launched with this `ClientToken`.
+async fn instances_by_client_token(
+    state: &AppState,
+    ctx: &RequestContext,
+    token: &str,
+) -> Result<Vec<Instance>, Ec2Error> {
+    let filters = InstanceFilters {
+        project_id: ctx.project_id.clone(),
+        deleted: Some(false),
+        system_metadata: Some([(CLIENT_TOKEN_KEY.to_string(), token.to_string())].into()),
+        ..Default::default()
+    };
+    let mut found = state.compute_api.get_all(ctx, filters, None).await?;
+    found.sort_by_key(|i| i.launch_index);
+    Ok(found)
+}
+
+/// RunInstances' answer: the reservation of `insts`.
+async fn run_response(
+    state: &AppState,
+    ctx: &RequestContext,
+    reservation_id: String,
+    insts: &[Instance],
+) -> R {
+    let ec2_ids = ec2_ids_of(state, ctx, insts).await?;
+    let images = image_ids_of(state, ctx, &images_of(insts)).await?;
+    let group_ids = group_ids_by_name(state, ctx).await?;
+    let items: Vec<X> = insts
+        .iter()
+        .zip(&ec2_ids)
+        .map(|(i, id)| format_instance(state, i, id, &images, &group_ids))
+        .collect();
+    let names = insts
+        .first()
+        .map(|i| i.security_groups.clone())
+        .unwrap_or_default();
+    Ok(body(vec![
+        ("reservationId", X::text(reservation_id)),
+        (
+            "ownerId",
+            X::text(ctx.project_id.clone().unwrap_or_default()),
+        ),
+        ("groupSet", group_set(&names, &group_ids)),
+        ("instancesSet", X::Items(items)),
+    ]))
+}
+
+/// RunInstances. With a `ClientToken` (at most 64 ASCII characters) a
+/// retry answers the reservation the token already made instead of booting
+/// again, as long as its instances live (Nova's `_resv_id_from_token`).
 pub(super) async fn run_instances(state: &AppState, ctx: &RequestContext, p: &Params) -> R {
     state
         .policy
         .authorize("os_compute_api:servers:create", ctx, &Target::own(ctx))?;
+    let Some(token) = p.get("ClientToken").filter(|t| !t.is_empty()) else {
+        return launch(state, ctx, p, None).await;
+    };
+    if token.len() > 64 || !token.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(Ec2Error::new(
+            "InvalidParameterValue",
+            "Value for parameter clientToken is invalid: at most 64 ASCII characters.",
+        ));
+    }
+    let lock = client_token_lock(ctx.project_id.as_deref().unwrap_or_default(), token);
+    let _held = lock.lock().await;
+    let earlier = instances_by_client_token(state, ctx, token).await?;
+    if let Some(first) = earlier.first() {
+        let resv = first.reservation_id.clone();
+        let same: Vec<Instance> = earlier
+            .into_iter()
+            .filter(|i| i.reservation_id == resv)
+            .collect();
+        return run_response(state, ctx, resv, &same).await;
+    }
+    launch(state, ctx, p, Some(token)).await
+}
+
+/// Boot what RunInstances asks for.
+async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Option<&str>) -> R {
     let image_ec2 = p.required("ImageId")?;
     let min = p
         .int("MinCount")?
@@ -538,16 +635,19 @@ pub(super) async fn run_instances(state: &AppState, ctx: &RequestContext, p: &Pa
             format!("Value ({max}) for parameter maxCount is invalid. Expected at least minCount ({min})."),
         ));
     }
-    for g in p
-        .list("SecurityGroup")
-        .into_iter()
-        .chain(p.list("SecurityGroupId"))
+    // Groups by name (`SecurityGroup.N`) and by id (`SecurityGroupId.N`);
+    // none means the project's `default`.
+    let mut security_groups = p.list("SecurityGroup");
+    for id in p.list("SecurityGroupId") {
+        security_groups.push(group_by_ec2_id(state, ctx, &id).await?.name);
+    }
     {
-        if g != "default" {
-            return Err(Ec2Error::new(
-                "InvalidGroup.NotFound",
-                format!("The security group '{g}' does not exist"),
-            ));
+        let mut seen = std::collections::HashSet::new();
+        security_groups.retain(|g| seen.insert(g.clone()));
+    }
+    for g in &security_groups {
+        if g.is_empty() {
+            return Err(Ec2Error::invalid_value("SecurityGroup", g));
         }
     }
     let user_data = match p.get("UserData").filter(|u| !u.is_empty()) {
@@ -622,29 +722,18 @@ pub(super) async fn run_instances(state: &AppState, ctx: &RequestContext, p: &Pa
                 access_ip_v4: None,
                 access_ip_v6: None,
                 config_drive: false,
-                // Names (`SecurityGroup.N`); none means the project's `default`.
-                security_groups: p.list("SecurityGroup"),
+                security_groups,
+                system_metadata: token
+                    .map(|t| [(CLIENT_TOKEN_KEY.to_string(), t.to_string())].into())
+                    .unwrap_or_default(),
             },
         )
         .await
-        .map_err(|e| Ec2Error::from_nova(e, Some(image_ec2)))?;
-    let ec2_ids = ec2_ids_of(state, ctx, &made.instances).await?;
-    let images = image_ids_of(state, ctx, &images_of(&made.instances)).await?;
-    let items: Vec<X> = made
-        .instances
-        .iter()
-        .zip(&ec2_ids)
-        .map(|(i, id)| format_instance(state, i, id, &images))
-        .collect();
-    Ok(body(vec![
-        ("reservationId", X::text(made.reservation_id)),
-        (
-            "ownerId",
-            X::text(ctx.project_id.clone().unwrap_or_default()),
-        ),
-        ("groupSet", X::Items(vec![])),
-        ("instancesSet", X::Items(items)),
-    ]))
+        .map_err(|e| match e {
+            NovaError::SecurityGroupNotFound { .. } => Ec2Error::from_nova(e, None),
+            e => Ec2Error::from_nova(e, Some(image_ec2)),
+        })?;
+    run_response(state, ctx, made.reservation_id, &made.instances).await
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -146,6 +146,9 @@ pub async fn create(
             NovaError::SecurityGroupLimitExceeded {} => {
                 ApiError::new(403, "Quota exceeded, too many security groups.")
             }
+            NovaError::SecurityGroupExists { .. } => {
+                ApiError::bad_request(format!("Security group {name} already exists"))
+            }
             other => sg_error(other),
         })?;
     Ok(Json(json!({"security_group": views::group(&g)})))
@@ -228,6 +231,9 @@ pub async fn create_rule(
         .map_err(|e| match e {
             NovaError::SecurityGroupLimitExceeded {} => {
                 ApiError::new(403, "Quota exceeded, too many security group rules.")
+            }
+            NovaError::SecurityGroupRuleExists { .. } => {
+                ApiError::bad_request(format!("This rule already exists in group {}", parent.id))
             }
             other => sg_error(other),
         })?;

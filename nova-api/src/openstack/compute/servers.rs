@@ -529,6 +529,7 @@ pub async fn create(
                 access_ip_v6: req.access_ip_v6.clone(),
                 config_drive: req.config_drive,
                 security_groups: req.security_groups.clone().unwrap_or_default(),
+                system_metadata: Default::default(),
             },
         )
         .await
