@@ -513,6 +513,30 @@ impl Db {
                 .await
                 .map_err(db_err)?;
         }
+        if let Some(sm) = &u.system_metadata {
+            for (k, val) in sm {
+                sqlx::query(
+                    "UPDATE instance_system_metadata SET deleted = id, deleted_at = now()
+                     WHERE instance_uuid = $1 AND key = $2 AND deleted = 0",
+                )
+                .bind(uuid.to_string())
+                .bind(k)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if let Some(val) = val {
+                    sqlx::query(
+                        "INSERT INTO instance_system_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+                    )
+                    .bind(uuid.to_string())
+                    .bind(k)
+                    .bind(val)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+            }
+        }
         // Task state changes move `current_workload`; keep the node's view current.
         let host: Option<String> = row.try_get(0).map_err(db_err)?;
         let node: Option<String> = row.try_get(1).map_err(db_err)?;

@@ -374,6 +374,9 @@ pub struct InstanceUpdate {
         with = "double_option"
     )]
     pub access_ip_v6: Option<Option<String>>,
+    /// system_metadata keys to set (Some) or remove (None), e.g. `locked_reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_metadata: Option<BTreeMap<String, Option<String>>>,
     /// Compare-and-set: the update applies only if task_state is one of these.
     pub expected_task_state: Option<Vec<Option<TaskState>>>,
     /// Compare-and-set on vm_state.

@@ -335,6 +335,26 @@ impl API {
             system_metadata.insert("image_base_image_ref".into(), image.id.clone());
             system_metadata.insert("image_name".into(), n.chars().take(255).collect());
         }
+        // Nova's `get_system_metadata_from_image`: the image's properties
+        // (2.98 shows them) and the inheritable keys, prefixed.
+        for (k, val) in image.properties.iter().filter(|(k, _)| k.len() <= 249) {
+            system_metadata.insert(format!("image_{k}"), val.chars().take(255).collect());
+        }
+        system_metadata.insert("image_min_ram".into(), image.min_ram.to_string());
+        system_metadata.insert("image_min_disk".into(), image.min_disk.to_string());
+        if let Some(cf) = &image.container_format {
+            system_metadata.insert("image_container_format".into(), cf.clone());
+        }
+        // The zone the user asked for pins the server there (Nova's
+        // RequestSpec.availability_zone; 2.96 shows it).
+        if let Some(az) = req
+            .availability_zone
+            .as_ref()
+            .map(|az| az.zone.as_str())
+            .filter(|z| !z.is_empty())
+        {
+            system_metadata.insert("pinned_availability_zone".into(), az.to_string());
+        }
         let zone = req
             .availability_zone
             .as_ref()
@@ -671,15 +691,22 @@ impl API {
         }
     }
 
-    pub async fn lock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+    /// Lock the server; from 2.73 with a reason (kept in system_metadata
+    /// as `locked_reason`, removed by unlock).
+    pub async fn lock(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        reason: Option<String>,
+    ) -> NovaResult<()> {
         let by = if ctx.is_admin { "admin" } else { "owner" };
-        self.set_locked(ctx, inst, Some(by)).await?;
+        self.set_locked(ctx, inst, Some(by), reason).await?;
         self.record_action(ctx, inst.uuid, "lock").await;
         Ok(())
     }
 
     pub async fn unlock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
-        self.set_locked(ctx, inst, None).await?;
+        self.set_locked(ctx, inst, None, None).await?;
         self.record_action(ctx, inst.uuid, "unlock").await;
         Ok(())
     }
@@ -689,7 +716,13 @@ impl API {
         ctx: &RequestContext,
         inst: &Instance,
         by: Option<&str>,
+        reason: Option<String>,
     ) -> NovaResult<()> {
+        let reason_change = match (by, reason) {
+            (Some(_), Some(r)) => Some(Some(r)),
+            (None, _) if inst.system_metadata.contains_key("locked_reason") => Some(None),
+            _ => None,
+        };
         self.conductor
             .instance_update(
                 ctx,
@@ -697,6 +730,8 @@ impl API {
                 InstanceUpdate {
                     locked: Some(by.is_some()),
                     locked_by: Some(by.map(str::to_string)),
+                    system_metadata: reason_change
+                        .map(|r| BTreeMap::from([("locked_reason".to_string(), r)])),
                     ..Default::default()
                 },
             )

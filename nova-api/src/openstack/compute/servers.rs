@@ -1,6 +1,8 @@
 //! `/servers`: create, list, detail, show, delete.
 
-use super::views::servers::{created, server_detail, server_summary, server_update_view};
+use super::views::servers::{
+    created, server_detail, server_summary, server_update_view, DetailOptions,
+};
 use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
@@ -760,6 +762,19 @@ async fn host_statuses(
         .unwrap_or_default()
 }
 
+/// Whether the embedded flavor (2.47) carries its extra specs for this caller.
+fn shows_flavor_extra_specs(
+    state: &AppState,
+    ctx: &RequestContext,
+    v: ApiVersion,
+    target: &Target,
+) -> bool {
+    v.at_least(47)
+        && state
+            .policy
+            .allows("os_compute_api:servers:show:flavor-extra-specs", ctx, target)
+}
+
 fn host_status<'a>(hs: &HashMap<String, &'a str>, i: &Instance) -> Option<&'a str> {
     i.host
         .as_ref()
@@ -777,9 +792,18 @@ pub async fn detail(
     let (items, limit) = list(&state, &ctx, v, &p, "detail").await?;
     let hs = host_statuses(&state, &ctx, v).await;
     let tmpl = &state.cfg.default.instance_name_template;
+    let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::own(&ctx));
     let servers: Vec<Value> = items
         .iter()
-        .map(|i| server_detail(&base.0, i, &ctx, v, tmpl, host_status(&hs, i)))
+        .map(|i| {
+            let opts = DetailOptions {
+                name_template: tmpl,
+                host_status: host_status(&hs, i),
+                flavor_extra_specs: specs,
+                server_groups: false,
+            };
+            server_detail(&base.0, i, &ctx, v, opts)
+        })
         .collect();
     let mut body = json!({ "servers": servers });
     if let Some(l) = next_link(&base.0, "servers/detail", &p, &items, limit) {
@@ -802,9 +826,19 @@ pub async fn show(
         &Target::project(&inst.project_id),
     )?;
     let hs = host_statuses(&state, &ctx, v).await;
-    let tmpl = &state.cfg.default.instance_name_template;
+    let opts = DetailOptions {
+        name_template: &state.cfg.default.instance_name_template,
+        host_status: host_status(&hs, &inst),
+        flavor_extra_specs: shows_flavor_extra_specs(
+            &state,
+            &ctx,
+            v,
+            &Target::project(&inst.project_id),
+        ),
+        server_groups: true,
+    };
     Ok(Json(json!({
-        "server": server_detail(&base.0, &inst, &ctx, v, tmpl, host_status(&hs, &inst))
+        "server": server_detail(&base.0, &inst, &ctx, v, opts)
     })))
 }
 
@@ -866,8 +900,9 @@ pub async fn update(
         .update_instance(&ctx, &inst, updates)
         .await?;
     let tmpl = &state.cfg.default.instance_name_template;
+    let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::project(&inst.project_id));
     Ok(Json(json!({
-        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl)
+        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl, specs)
     })))
 }
 
