@@ -316,6 +316,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:admin_api",
     ),
     (
+        "os_compute_api:os-instance-actions:events:details",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:os-flavor-extra-specs:index",
         "rule:project_reader_or_admin",
     ),

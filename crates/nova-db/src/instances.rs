@@ -740,6 +740,7 @@ impl Db {
                     result: e.try_get("result")?,
                     traceback: e.try_get("traceback")?,
                     host: e.try_get("host")?,
+                    details: e.try_get("details")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -760,6 +761,7 @@ impl Db {
                 start_time: r.try_get("start_time").map_err(db_err)?,
                 finish_time: r.try_get("finish_time").map_err(db_err)?,
                 message: r.try_get("message").map_err(db_err)?,
+                updated_at: r.try_get("updated_at").map_err(db_err)?,
                 events,
             });
         }

@@ -834,6 +834,9 @@ pub struct InstanceAction {
     pub start_time: Option<Timestamp>,
     pub finish_time: Option<Timestamp>,
     pub message: Option<String>,
+    /// Last change (2.58 shows it and filters on it).
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
     #[serde(default)]
     pub events: Vec<InstanceActionEvent>,
 }
@@ -847,6 +850,9 @@ pub struct InstanceActionEvent {
     pub result: Option<String>,
     pub traceback: Option<String>,
     pub host: Option<String>,
+    /// The failure's message (2.84).
+    #[serde(default)]
+    pub details: Option<String>,
 }
 
 /// A key pair (`key_pairs`).

@@ -45,7 +45,7 @@ pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
 pub mod security_groups;
 pub use security_groups::SecurityGroupAPI;
-pub use usage::{ServerUsage, TenantUsage};
+pub use usage::{ServerUsage, TenantUsage, UsagePage};
 
 /// Nova's `sanitize_hostname`.
 /// The most instances one create request may ask for (`max_count`): beyond

@@ -207,8 +207,8 @@ fn find<'a>(
 ) -> ApiResult<&'a (ComputeNode, Option<Service>)> {
     let not_found = || ApiError::not_found(format!("Hypervisor with ID {id} could not be found."));
     if v.at_least(53) {
-        let u = Uuid::parse_str(id)
-            .map_err(|_| ApiError::bad_request(format!("Invalid uuid {id}")))?;
+        let u =
+            Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("Invalid uuid {id}")))?;
         ns.iter().find(|(n, _)| n.uuid == u).ok_or_else(not_found)
     } else {
         let want: i64 = id.parse().map_err(|_| not_found())?;

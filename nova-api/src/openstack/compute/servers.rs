@@ -770,9 +770,11 @@ fn shows_flavor_extra_specs(
     target: &Target,
 ) -> bool {
     v.at_least(47)
-        && state
-            .policy
-            .allows("os_compute_api:servers:show:flavor-extra-specs", ctx, target)
+        && state.policy.allows(
+            "os_compute_api:servers:show:flavor-extra-specs",
+            ctx,
+            target,
+        )
 }
 
 fn host_status<'a>(hs: &HashMap<String, &'a str>, i: &Instance) -> Option<&'a str> {

@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use nova_common::RequestContext;
 use nova_objects::Service;
-use uuid::Uuid;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 pub async fn index(
     State(state): State<AppState>,
@@ -120,11 +120,9 @@ async fn update_v253(
             )))
         }
     };
-    state.policy.authorize(
-        "os_compute_api:os-services:update",
-        ctx,
-        &Target::own(ctx),
-    )?;
+    state
+        .policy
+        .authorize("os_compute_api:os-services:update", ctx, &Target::own(ctx))?;
     let svc = by_uuid(state, ctx, id).await?;
     if svc.binary != "nova-compute" {
         return Err(ApiError::bad_request(format!(

@@ -82,32 +82,114 @@ pub const IMAGE_PROP_PREFIX: &str = "image_";
 /// The image properties 2.98 shows: Nova's `ImageMetaProps` fields and
 /// their legacy names, sorted.
 const IMAGE_META_PROPS: &[&str] = &[
-    "architecture", "auto_disk_config", "bdm_v2", "bittorrent", "block_device_mapping",
-    "cache_in_nova", "hw_architecture", "hw_auto_disk_config", "hw_boot_menu", "hw_cdrom_bus",
-    "hw_cpu_cores", "hw_cpu_max_cores", "hw_cpu_max_sockets", "hw_cpu_max_threads",
-    "hw_cpu_policy", "hw_cpu_realtime_mask", "hw_cpu_sockets", "hw_cpu_thread_policy",
-    "hw_cpu_threads", "hw_device_id", "hw_disk_bus", "hw_disk_type", "hw_emulation_architecture",
-    "hw_ephemeral_encryption", "hw_ephemeral_encryption_format",
-    "hw_ephemeral_encryption_secret_uuid", "hw_firmware_stateless", "hw_firmware_type",
-    "hw_floppy_bus", "hw_input_bus", "hw_ipxe_boot", "hw_locked_memory", "hw_machine_type",
-    "hw_maxphysaddr_bits", "hw_maxphysaddr_mode", "hw_mem_encryption", "hw_mem_encryption_model",
-    "hw_mem_page_size", "hw_numa_cpus", "hw_numa_mem", "hw_numa_nodes",
-    "hw_pci_numa_affinity_policy", "hw_pmu", "hw_pointer_model", "hw_qemu_guest_agent",
-    "hw_redirected_usb_ports", "hw_rescue_bus", "hw_rescue_device", "hw_rng_model",
-    "hw_scsi_model", "hw_serial_port_count", "hw_sound_model", "hw_time_hpet", "hw_tpm_model",
-    "hw_tpm_version", "hw_usb_model", "hw_video_model", "hw_video_ram", "hw_vif_model",
-    "hw_vif_multiqueue_enabled", "hw_viommu_model", "hw_virtio_packed_ring", "hw_vm_mode",
-    "hw_watchdog_action", "hypervisor_type", "hypervisor_version_requires", "img_bdm_v2",
-    "img_bittorrent", "img_block_device_mapping", "img_cache_in_nova", "img_compression_level",
-    "img_config_drive", "img_hide_hypervisor_id", "img_hv_requested_version", "img_hv_type",
-    "img_linked_clone", "img_mappings", "img_owner_id", "img_root_device_name", "img_signature",
-    "img_signature_certificate_uuid", "img_signature_hash_method", "img_signature_key_type",
-    "img_use_agent", "img_version", "ipxe_boot", "mappings", "os_admin_user", "os_command_line",
-    "os_distro", "os_require_quiesce", "os_secure_boot", "os_skip_agent_inject_files_at_boot",
-    "os_skip_agent_inject_ssh", "os_type", "owner_id", "root_device_name", "traits_required",
-    "vm_mode", "vmware_disktype", "vmware_image_version", "vmware_linked_clone", "vmware_ostype",
-    "xenapi_device_id", "xenapi_image_compression_level",
-    "xenapi_skip_agent_inject_files_at_boot", "xenapi_skip_agent_inject_ssh", "xenapi_use_agent",
+    "architecture",
+    "auto_disk_config",
+    "bdm_v2",
+    "bittorrent",
+    "block_device_mapping",
+    "cache_in_nova",
+    "hw_architecture",
+    "hw_auto_disk_config",
+    "hw_boot_menu",
+    "hw_cdrom_bus",
+    "hw_cpu_cores",
+    "hw_cpu_max_cores",
+    "hw_cpu_max_sockets",
+    "hw_cpu_max_threads",
+    "hw_cpu_policy",
+    "hw_cpu_realtime_mask",
+    "hw_cpu_sockets",
+    "hw_cpu_thread_policy",
+    "hw_cpu_threads",
+    "hw_device_id",
+    "hw_disk_bus",
+    "hw_disk_type",
+    "hw_emulation_architecture",
+    "hw_ephemeral_encryption",
+    "hw_ephemeral_encryption_format",
+    "hw_ephemeral_encryption_secret_uuid",
+    "hw_firmware_stateless",
+    "hw_firmware_type",
+    "hw_floppy_bus",
+    "hw_input_bus",
+    "hw_ipxe_boot",
+    "hw_locked_memory",
+    "hw_machine_type",
+    "hw_maxphysaddr_bits",
+    "hw_maxphysaddr_mode",
+    "hw_mem_encryption",
+    "hw_mem_encryption_model",
+    "hw_mem_page_size",
+    "hw_numa_cpus",
+    "hw_numa_mem",
+    "hw_numa_nodes",
+    "hw_pci_numa_affinity_policy",
+    "hw_pmu",
+    "hw_pointer_model",
+    "hw_qemu_guest_agent",
+    "hw_redirected_usb_ports",
+    "hw_rescue_bus",
+    "hw_rescue_device",
+    "hw_rng_model",
+    "hw_scsi_model",
+    "hw_serial_port_count",
+    "hw_sound_model",
+    "hw_time_hpet",
+    "hw_tpm_model",
+    "hw_tpm_version",
+    "hw_usb_model",
+    "hw_video_model",
+    "hw_video_ram",
+    "hw_vif_model",
+    "hw_vif_multiqueue_enabled",
+    "hw_viommu_model",
+    "hw_virtio_packed_ring",
+    "hw_vm_mode",
+    "hw_watchdog_action",
+    "hypervisor_type",
+    "hypervisor_version_requires",
+    "img_bdm_v2",
+    "img_bittorrent",
+    "img_block_device_mapping",
+    "img_cache_in_nova",
+    "img_compression_level",
+    "img_config_drive",
+    "img_hide_hypervisor_id",
+    "img_hv_requested_version",
+    "img_hv_type",
+    "img_linked_clone",
+    "img_mappings",
+    "img_owner_id",
+    "img_root_device_name",
+    "img_signature",
+    "img_signature_certificate_uuid",
+    "img_signature_hash_method",
+    "img_signature_key_type",
+    "img_use_agent",
+    "img_version",
+    "ipxe_boot",
+    "mappings",
+    "os_admin_user",
+    "os_command_line",
+    "os_distro",
+    "os_require_quiesce",
+    "os_secure_boot",
+    "os_skip_agent_inject_files_at_boot",
+    "os_skip_agent_inject_ssh",
+    "os_type",
+    "owner_id",
+    "root_device_name",
+    "traits_required",
+    "vm_mode",
+    "vmware_disktype",
+    "vmware_image_version",
+    "vmware_linked_clone",
+    "vmware_ostype",
+    "xenapi_device_id",
+    "xenapi_image_compression_level",
+    "xenapi_skip_agent_inject_files_at_boot",
+    "xenapi_skip_agent_inject_ssh",
+    "xenapi_use_agent",
 ];
 
 /// `image`: `""` when booted from a volume, else its id and bookmark, with
@@ -411,13 +493,17 @@ mod tests {
         i.flavor.memory_mb = 512;
         i.flavor.vcpus = 1;
         i.flavor.root_gb = 1;
-        i.flavor.extra_specs.insert("hw:cpu_policy".into(), "shared".into());
+        i.flavor
+            .extra_specs
+            .insert("hw:cpu_policy".into(), "shared".into());
         i.system_metadata
             .insert("image_hw_disk_bus".into(), "virtio".into());
         i.system_metadata
             .insert("image_base_image_ref".into(), "x".into());
-        i.system_metadata.insert("locked_reason".into(), "why".into());
-        i.system_metadata.insert(PINNED_AZ_KEY.into(), "nova".into());
+        i.system_metadata
+            .insert("locked_reason".into(), "why".into());
+        i.system_metadata
+            .insert(PINNED_AZ_KEY.into(), "nova".into());
         i
     }
 
@@ -460,7 +546,10 @@ mod tests {
             (100, "scheduler_hints"),
         ];
         for (mv, k) in keys {
-            assert!(render(mv - 1, DetailOptions::default()).get(k).is_none(), "{k}");
+            assert!(
+                render(mv - 1, DetailOptions::default()).get(k).is_none(),
+                "{k}"
+            );
             assert!(render(mv, DetailOptions::default()).get(k).is_some(), "{k}");
         }
         let latest = render(103, DetailOptions::default());
