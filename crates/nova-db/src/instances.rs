@@ -454,6 +454,9 @@ impl Db {
         if let Some(n) = &u.display_name {
             q.push(", display_name = ").push_bind(n.clone());
         }
+        if let Some(h) = &u.hostname {
+            q.push(", hostname = ").push_bind(h.clone());
+        }
         if let Some(d) = &u.display_description {
             q.push(", display_description = ").push_bind(d.clone());
         }

@@ -353,9 +353,12 @@ pub struct InstanceUpdate {
     )]
     pub locked_by: Option<Option<String>>,
     pub network_info: Option<NetworkInfo>,
-    /// `PUT /servers/{id}`: the name, description and access addresses.
+    /// `PUT /servers/{id}`: the name, description and access addresses,
+    /// and (2.90) the hostname.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -148,6 +148,10 @@ pub struct CreateRequest {
     pub config_drive: bool,
     /// Names of the project's security groups to join (none: `default`).
     pub security_groups: Vec<String>,
+    /// Tags (2.52), validated by the caller.
+    pub tags: Vec<String>,
+    /// The requested hostname (2.90), instead of one from the name.
+    pub hostname: Option<String>,
 }
 
 /// The instances a create made, and the reservation id they share.
@@ -313,6 +317,12 @@ impl API {
         let image = self.image_api.show(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let count = req.max_count;
+        if req.hostname.is_some() && count > 1 {
+            return Err(NovaError::AmbiguousHostnameForMultipleInstances {});
+        }
+        if req.tags.len() > MAX_TAG_COUNT {
+            return Err(instance_extras::too_many_tags());
+        }
         if count > MAX_INSTANCES_PER_REQUEST {
             return Err(NovaError::InvalidRequest {
                 reason: format!(
@@ -373,7 +383,10 @@ impl API {
                 uuid: Uuid::new_v4(),
                 user_id: user.clone(),
                 project_id: project.clone(),
-                hostname: sanitize_hostname(&display_name),
+                hostname: req
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| sanitize_hostname(&display_name)),
                 display_name,
                 display_description: req.display_description.clone(),
                 image_ref: image.id.clone(),
@@ -415,6 +428,16 @@ impl API {
             .instance_create_within_quota(ctx, requested, req.min_count)
             .await?;
         let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
+        // Tags given at create (2.52), before anyone builds the servers.
+        let mut created = created;
+        if !req.tags.is_empty() {
+            for inst in created.iter_mut() {
+                inst.tags = self
+                    .conductor
+                    .instance_tag_set(ctx, inst.uuid, req.tags.clone())
+                    .await?;
+            }
+        }
         let spec = RequestSpec {
             instance_uuid: uuids[0],
             project_id: project,

@@ -624,6 +624,8 @@ pub(super) async fn run_instances(state: &AppState, ctx: &RequestContext, p: &Pa
                 config_drive: false,
                 // Names (`SecurityGroup.N`); none means the project's `default`.
                 security_groups: p.list("SecurityGroup"),
+                tags: vec![],
+                hostname: None,
             },
         )
         .await

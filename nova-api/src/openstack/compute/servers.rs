@@ -46,10 +46,80 @@ const CREATE_KEYS: &[&str] = &[
     "accessIPv4",
     "accessIPv6",
     "OS-DCF:diskConfig",
-    "personality",
     "description",
-    "tags",
 ];
+
+/// The create keys of later microversions: (key, first, last).
+const VERSIONED_CREATE_KEYS: &[(&str, u32, u32)] = &[
+    ("personality", 1, 56),
+    ("tags", 52, u32::MAX),
+    ("hostname", 90, u32::MAX),
+];
+
+fn create_key_allowed(k: &str, v: ApiVersion) -> bool {
+    CREATE_KEYS.contains(&k)
+        || VERSIONED_CREATE_KEYS.iter().any(|(key, first, last)| {
+            *key == k && v.at_least(*first) && !v.at_least(last.saturating_add(1))
+        })
+}
+
+/// `hostname` (2.90): an RFC 952 name, or (2.94) an FQDN.
+fn parse_hostname(val: &Value, v: ApiVersion) -> ApiResult<String> {
+    let Value::String(h) = val else {
+        return Err(invalid(
+            "hostname",
+            val,
+            &format!("{val} is not of type 'string'"),
+        ));
+    };
+    let ok = if v.at_least(94) {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    } else {
+        let b = h.as_bytes();
+        (2..=63).contains(&h.len())
+            && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+    };
+    if !ok {
+        return Err(invalid(
+            "hostname",
+            val,
+            &format!("'{h}' is not a valid hostname"),
+        ));
+    }
+    Ok(h.clone())
+}
+
+/// `tags` (2.52): at most 50 valid tags.
+fn parse_tags(val: &Value) -> ApiResult<Vec<String>> {
+    let Value::Array(items) = val else {
+        return Err(invalid(
+            "tags",
+            val,
+            &format!("{val} is not of type 'array'"),
+        ));
+    };
+    if items.len() > crate::compute::api::MAX_TAG_COUNT {
+        return Err(invalid("tags", val, "is too long"));
+    }
+    let mut tags = Vec::with_capacity(items.len());
+    for t in items {
+        let Some(tag) = t.as_str() else {
+            return Err(invalid("tags", t, &format!("{t} is not of type 'string'")));
+        };
+        if let Some(why) = super::server_tags::tag_error(tag) {
+            return Err(invalid("tags", t, why));
+        }
+        if !tags.iter().any(|x: &String| x == tag) {
+            tags.push(tag.to_string());
+        }
+    }
+    Ok(tags)
+}
 
 /// An instance as the caller may see it (Nova's `common.get_instance`).
 pub async fn get_instance(state: &AppState, ctx: &RequestContext, id: &str) -> ApiResult<Instance> {
@@ -91,6 +161,8 @@ struct ServerCreate {
     config_drive: bool,
     /// Names from `security_groups` (None: not given).
     security_groups: Option<Vec<String>>,
+    tags: Vec<String>,
+    hostname: Option<String>,
 }
 
 fn count(s: &Value, k: &str) -> ApiResult<i64> {
@@ -188,7 +260,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
             &format!("{s} is not of type 'object'"),
         ));
     };
-    if let Some(extra) = obj.keys().find(|k| !CREATE_KEYS.contains(&k.as_str())) {
+    if let Some(extra) = obj.keys().find(|k| !create_key_allowed(k, v)) {
         return Err(invalid(
             "server",
             s,
@@ -446,6 +518,15 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         admin_pass: opt_str("adminPass")?,
         config_drive,
         security_groups,
+        tags: obj
+            .get("tags")
+            .map(parse_tags)
+            .transpose()?
+            .unwrap_or_default(),
+        hostname: obj
+            .get("hostname")
+            .map(|h| parse_hostname(h, v))
+            .transpose()?,
     })
 }
 
@@ -466,6 +547,7 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
         NovaError::SecurityGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
         NovaError::MetadataLimitExceeded { .. } => ApiError::new(403, e.to_string()),
         NovaError::InvalidRequest { .. }
+        | NovaError::AmbiguousHostnameForMultipleInstances {}
         | NovaError::InvalidInput { .. }
         | NovaError::FlavorDiskTooSmall { .. }
         | NovaError::FlavorMemoryTooSmall { .. } => ApiError::bad_request(e.to_string()),
@@ -531,6 +613,8 @@ pub async fn create(
                 access_ip_v6: req.access_ip_v6.clone(),
                 config_drive: req.config_drive,
                 security_groups: req.security_groups.clone().unwrap_or_default(),
+                tags: req.tags.clone(),
+                hostname: req.hostname.clone(),
             },
         )
         .await
@@ -868,6 +952,9 @@ pub async fn update(
     if v.at_least(19) {
         allowed.push("description");
     }
+    if v.at_least(90) {
+        allowed.push("hostname");
+    }
     if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(invalid(
             "server",
@@ -887,6 +974,10 @@ pub async fn update(
     let updates = InstanceUpdate {
         display_name: obj.get("name").map(server_name).transpose()?,
         display_description: obj.get("description").map(server_description).transpose()?,
+        hostname: obj
+            .get("hostname")
+            .map(|h| parse_hostname(h, v))
+            .transpose()?,
         access_ip_v4: access_ip("accessIPv4", obj.get("accessIPv4"))?,
         access_ip_v6: access_ip("accessIPv6", obj.get("accessIPv6"))?,
         ..Default::default()
