@@ -252,6 +252,34 @@ async fn microversions_up_to_2_103() {
     );
     let (_, b) = get(&cloud, &path, &demo, "2.72").await;
     assert!(b["server"].get("locked_reason").is_none(), "{b}");
+    // ... and the `locked` filter (2.73); changes-before (2.66).
+    let count = |b: &Value| b["servers"].as_array().map(Vec::len);
+    let (_, b) = get(&cloud, "/servers?locked=true", &demo, "2.73").await;
+    assert_eq!(count(&b), Some(1), "{b}");
+    let (_, b) = get(&cloud, "/servers?locked=false", &demo, "2.73").await;
+    assert_eq!(count(&b), Some(0), "{b}");
+    assert_eq!(
+        get(&cloud, "/servers?locked=maybe", &demo, "2.73").await.0,
+        400
+    );
+    let (_, b) = get(
+        &cloud,
+        "/servers?changes-before=2000-01-01T00:00:00Z",
+        &demo,
+        "2.66",
+    )
+    .await;
+    assert_eq!(count(&b), Some(0), "{b}");
+    let (_, b) = get(
+        &cloud,
+        "/servers?changes-before=2999-01-01T00:00:00Z",
+        &demo,
+        "2.66",
+    )
+    .await;
+    assert_eq!(count(&b), Some(1), "{b}");
+    let bad = "/servers?changes-since=2020-01-02T00:00:00Z&changes-before=2020-01-01T00:00:00Z";
+    assert_eq!(get(&cloud, bad, &demo, "2.66").await.0, 400);
     let bad = json!({"lock": {"locked_reason": ""}});
     let (s, _, _) = call(&cloud, Method::POST, &action, &demo, "2.73", Some(bad)).await;
     assert_eq!(s, 400);

@@ -327,6 +327,12 @@ impl Db {
         if let Some(t) = f.changes_since {
             q.push(" AND updated_at >= ").push_bind(t);
         }
+        if let Some(t) = f.changes_before {
+            q.push(" AND updated_at <= ").push_bind(t);
+        }
+        if let Some(l) = f.locked {
+            q.push(" AND locked = ").push_bind(l);
+        }
         // Tag filters (Nova's `_tag_filters`): all of, any of, not all of, none of.
         let has_tags = "(SELECT count(DISTINCT t.tag) FROM tags t WHERE t.resource_id = instances.uuid AND t.tag = ANY(";
         if let Some(t) = f.tags.as_ref().filter(|t| !t.is_empty()) {

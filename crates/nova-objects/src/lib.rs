@@ -398,6 +398,12 @@ pub struct InstanceFilters {
     pub uuids: Option<Vec<Uuid>>,
     pub deleted: Option<bool>,
     pub changes_since: Option<Timestamp>,
+    /// Changed at or before this (microversion 2.66).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_before: Option<Timestamp>,
+    /// Locked or not (microversion 2.73).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
     pub limit: Option<i64>,
     pub marker: Option<Uuid>,
     /// Instances with all of these tags (microversion 2.26 filters).

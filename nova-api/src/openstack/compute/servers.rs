@@ -740,18 +740,38 @@ async fn list(
     let flavor = q
         .get("flavor")
         .map(|fl| fl.rsplit('/').next().unwrap_or(fl).to_string());
-    if let Some(cs) = q.get("changes-since") {
-        let t: DateTime<Utc> = DateTime::parse_from_rfc3339(cs)
+    let timestamp = |k: &str, cs: &str| -> ApiResult<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(cs)
             .map(|t| t.with_timezone(&Utc))
             .or_else(|_| {
                 chrono::NaiveDateTime::parse_from_str(cs, "%Y-%m-%dT%H:%M:%S").map(|n| n.and_utc())
             })
-            .map_err(|_| invalid("changes-since", &json!(cs), "is not a 'date-time'"))?;
-        f.changes_since = Some(t);
-        // changes-since also returns deleted instances, as in Nova.
-        if f.deleted.is_none() {
-            f.deleted = None;
+            .map_err(|_| invalid(k, &json!(cs), "is not a 'date-time'"))
+    };
+    // changes-since, and from 2.66 changes-before (on updated_at).
+    if let Some(cs) = q.get("changes-since") {
+        f.changes_since = Some(timestamp("changes-since", cs)?);
+    }
+    if let Some(cb) = q.get("changes-before").filter(|_| v.at_least(66)) {
+        let before = timestamp("changes-before", cb)?;
+        if f.changes_since.is_some_and(|since| before < since) {
+            return Err(ApiError::bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
         }
+        f.changes_before = Some(before);
+    }
+    // 2.73: `locked`, a strict boolean.
+    if let Some(l) = q.get("locked").filter(|_| v.at_least(73)) {
+        f.locked = Some(match l.to_ascii_lowercase().as_str() {
+            "1" | "t" | "true" | "on" | "y" | "yes" => true,
+            "0" | "f" | "false" | "off" | "n" | "no" => false,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Unrecognized value '{l}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+                )))
+            }
+        });
     }
     let max = state.cfg.api.max_limit;
     let limit = match q.get("limit") {
