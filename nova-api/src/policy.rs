@@ -58,6 +58,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:project_reader_or_admin",
     ),
     (
+        "compute:servers:create:requested_destination",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:servers:create",
         "rule:project_member_or_admin",
     ),

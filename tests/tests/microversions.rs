@@ -560,6 +560,64 @@ async fn microversions_up_to_2_103() {
     .await;
     assert_eq!(s, 201, "{b}");
 
+    // ===== 2.74: the admin's requested host =====
+    let host = format!("mv-fake-{}", cloud.id);
+    let at_host = |h: &str| {
+        json!({"server": {"name": "mv-two", "imageRef": image, "flavorRef": "1",
+                          "networks": "none", "host": h}})
+    };
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &admin,
+        "2.73",
+        Some(at_host(&host)),
+    )
+    .await;
+    assert_eq!(s, 400, "host needs 2.74: {b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &demo,
+        "2.74",
+        Some(at_host(&host)),
+    )
+    .await;
+    assert_eq!(s, 403, "the admin's only: {b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &admin,
+        "2.74",
+        Some(at_host("nowhere")),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &admin,
+        "2.74",
+        Some(at_host(&host)),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let two = format!("/servers/{}", b["server"]["id"].as_str().unwrap());
+    cloud
+        .wait_for("the second server to be ACTIVE", 120, || async {
+            let (_, b) = get(&cloud, &two, &admin, "2.74").await;
+            (b["server"]["status"] == "ACTIVE").then_some(b)
+        })
+        .await;
+    let (_, b) = get(&cloud, &two, &admin, "2.74").await;
+    assert_eq!(b["server"]["OS-EXT-SRV-ATTR:host"], host.as_str(), "{b}");
+    let (s, _, _) = call(&cloud, Method::DELETE, &two, &admin, "2.74", None).await;
+    assert_eq!(s, 204);
+
     // ===== clean up =====
     let (s, _, _) = call(&cloud, Method::DELETE, &path, &demo, "2.103", None).await;
     assert_eq!(s, 204);

@@ -152,6 +152,9 @@ pub struct CreateRequest {
     pub tags: Vec<String>,
     /// The requested hostname (2.90), instead of one from the name.
     pub hostname: Option<String>,
+    /// 2.74: the host and/or node to build on (the filters still run).
+    pub requested_host: Option<String>,
+    pub requested_hypervisor_hostname: Option<String>,
 }
 
 /// The instances a create made, and the reservation id they share.
@@ -314,6 +317,13 @@ impl API {
                 reason: "Flavor is disabled.".into(),
             });
         }
+        let requested_destination = self
+            .validate_host_or_node(
+                ctx,
+                req.requested_host.as_deref(),
+                req.requested_hypervisor_hostname.as_deref(),
+            )
+            .await?;
         let image = self.image_api.show(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let count = req.max_count;
@@ -451,6 +461,7 @@ impl API {
                 .availability_zone
                 .as_ref()
                 .and_then(|az| az.forced_host.clone())
+                .or(requested_destination)
                 .into_iter()
                 .collect(),
             num_attempts: 1,
@@ -466,6 +477,29 @@ impl API {
             instances: created,
             reservation_id,
         })
+    }
+
+    /// Nova's `_validate_host_or_node` (2.74): the compute host a requested
+    /// host and/or node names; ComputeHostNotFound when none has them.
+    async fn validate_host_or_node(
+        &self,
+        ctx: &RequestContext,
+        host: Option<&str>,
+        node: Option<&str>,
+    ) -> NovaResult<Option<String>> {
+        if host.is_none() && node.is_none() {
+            return Ok(None);
+        }
+        let nodes = self.conductor.compute_node_get_all(ctx).await?;
+        nodes
+            .iter()
+            .find(|n| {
+                host.is_none_or(|h| n.host == h) && node.is_none_or(|x| n.hypervisor_hostname == x)
+            })
+            .map(|n| Some(n.host.clone()))
+            .ok_or_else(|| NovaError::ComputeHostNotFound {
+                host: host.or(node).unwrap_or_default().to_string(),
+            })
     }
 
     /// The hand-over to the conductor, in one place.

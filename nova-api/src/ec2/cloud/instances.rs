@@ -626,6 +626,8 @@ pub(super) async fn run_instances(state: &AppState, ctx: &RequestContext, p: &Pa
                 security_groups: p.list("SecurityGroup"),
                 tags: vec![],
                 hostname: None,
+                requested_host: None,
+                requested_hypervisor_hostname: None,
             },
         )
         .await

@@ -53,8 +53,29 @@ const CREATE_KEYS: &[&str] = &[
 const VERSIONED_CREATE_KEYS: &[(&str, u32, u32)] = &[
     ("personality", 1, 56),
     ("tags", 52, u32::MAX),
+    ("host", 74, u32::MAX),
+    ("hypervisor_hostname", 74, u32::MAX),
     ("hostname", 90, u32::MAX),
 ];
+
+/// `host` / `hypervisor_hostname` (2.74): Nova's `fqdn` schema.
+fn parse_fqdn(field: &str, val: &Value) -> ApiResult<String> {
+    match val {
+        Value::String(h)
+            if !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')) =>
+        {
+            Ok(h.clone())
+        }
+        other => Err(invalid(
+            field,
+            other,
+            &format!("{other} is not a valid host name"),
+        )),
+    }
+}
 
 fn create_key_allowed(k: &str, v: ApiVersion) -> bool {
     CREATE_KEYS.contains(&k)
@@ -163,6 +184,8 @@ struct ServerCreate {
     security_groups: Option<Vec<String>>,
     tags: Vec<String>,
     hostname: Option<String>,
+    requested_host: Option<String>,
+    requested_hypervisor_hostname: Option<String>,
 }
 
 fn count(s: &Value, k: &str) -> ApiResult<i64> {
@@ -527,6 +550,11 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
             .get("hostname")
             .map(|h| parse_hostname(h, v))
             .transpose()?,
+        requested_host: obj.get("host").map(|h| parse_fqdn("host", h)).transpose()?,
+        requested_hypervisor_hostname: obj
+            .get("hypervisor_hostname")
+            .map(|h| parse_fqdn("hypervisor_hostname", h))
+            .transpose()?,
     })
 }
 
@@ -547,6 +575,7 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
         NovaError::SecurityGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
         NovaError::MetadataLimitExceeded { .. } => ApiError::new(403, e.to_string()),
         NovaError::InvalidRequest { .. }
+        | NovaError::ComputeHostNotFound { .. }
         | NovaError::AmbiguousHostnameForMultipleInstances {}
         | NovaError::InvalidInput { .. }
         | NovaError::FlavorDiskTooSmall { .. }
@@ -581,6 +610,22 @@ pub async fn create(
         }
         None => None,
     };
+    // 2.74: a requested destination, the admin's, not with "zone:host:node".
+    if req.requested_host.is_some() || req.requested_hypervisor_hostname.is_some() {
+        state.policy.authorize(
+            "compute:servers:create:requested_destination",
+            &ctx,
+            &Target::own(&ctx),
+        )?;
+        if availability_zone
+            .as_ref()
+            .is_some_and(|az| az.forces_placement())
+        {
+            return Err(ApiError::bad_request(
+                "One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are mutually exclusive.",
+            ));
+        }
+    }
     let flavor = state
         .compute_api
         .get_flavor(&ctx, &req.flavor_ref)
@@ -615,6 +660,8 @@ pub async fn create(
                 security_groups: req.security_groups.clone().unwrap_or_default(),
                 tags: req.tags.clone(),
                 hostname: req.hostname.clone(),
+                requested_host: req.requested_host.clone(),
+                requested_hypervisor_hostname: req.requested_hypervisor_hostname.clone(),
             },
         )
         .await
