@@ -54,6 +54,14 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:servers:show:host_status", "rule:admin_api"),
     (
+        "os_compute_api:servers:show:flavor-extra-specs",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "compute:servers:create:requested_destination",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:servers:create",
         "rule:project_member_or_admin",
     ),
@@ -323,6 +331,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     (
         "os_compute_api:os-instance-actions:events",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-instance-actions:events:details",
         "rule:admin_api",
     ),
     (

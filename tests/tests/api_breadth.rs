@@ -884,10 +884,14 @@ async fn flavor_extras_server_set_and_events() {
     let list = cloud.osc("admin", &["aggregate", "list", "-f", "json"]);
     assert!(list.contains("agg1") && list.contains("az1"), "{list}");
     let hvs = json_out(&cloud.osc("admin", &["hypervisor", "list", "-f", "json"]));
-    let hv_id = hvs[0]["ID"].to_string();
-    let hv = json_out(&cloud.osc("admin", &["hypervisor", "show", &hv_id, "-f", "json"]));
+    // The CLI negotiates 2.88: hypervisors go by uuid (2.53).
+    let hv_uuid = hvs[0]["ID"].as_str().unwrap().to_string();
+    let hv = json_out(&cloud.osc("admin", &["hypervisor", "show", &hv_uuid, "-f", "json"]));
     assert_eq!(hv["aggregates"], json!(["agg1"]), "{hv}");
     assert!(hv.get("load_average").is_some(), "uptime parsed: {hv}");
+    // Before 2.53 by integer id, with /uptime (gone in 2.88).
+    let (_, _, l) = call(&cloud, Method::GET, "/os-hypervisors", &admin, "2.1", None).await;
+    let hv_id = l["hypervisors"][0]["id"].to_string();
     let (s, _, b) = call(
         &cloud,
         Method::GET,

@@ -191,6 +191,8 @@ nova_errors! {
     ImageUnacceptable { image_id, reason } => 400, "Image {image_id} is unacceptable: {reason}";
     /// A request refused as a whole; Nova raises it with its own message.
     InvalidRequest { reason } => 400, "{reason}";
+    AmbiguousHostnameForMultipleInstances {} => 400,
+        "Unable to allocate a single hostname to multiple instances";
     FlavorDiskTooSmall {} => 400, "Flavor's disk is too small for requested image.";
     FlavorMemoryTooSmall {} => 400, "Flavor's memory is too small for requested image.";
     /// The instance has no host yet (or is still building): nothing to ask it.

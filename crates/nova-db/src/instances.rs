@@ -327,6 +327,12 @@ impl Db {
         if let Some(t) = f.changes_since {
             q.push(" AND updated_at >= ").push_bind(t);
         }
+        if let Some(t) = f.changes_before {
+            q.push(" AND updated_at <= ").push_bind(t);
+        }
+        if let Some(l) = f.locked {
+            q.push(" AND locked = ").push_bind(l);
+        }
         // Tag filters (Nova's `_tag_filters`): all of, any of, not all of, none of.
         let has_tags = "(SELECT count(DISTINCT t.tag) FROM tags t WHERE t.resource_id = instances.uuid AND t.tag = ANY(";
         if let Some(t) = f.tags.as_ref().filter(|t| !t.is_empty()) {
@@ -464,6 +470,9 @@ impl Db {
         if let Some(n) = &u.display_name {
             q.push(", display_name = ").push_bind(n.clone());
         }
+        if let Some(h) = &u.hostname {
+            q.push(", hostname = ").push_bind(h.clone());
+        }
         if let Some(d) = &u.display_description {
             q.push(", display_description = ").push_bind(d.clone());
         }
@@ -522,6 +531,30 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+        }
+        if let Some(sm) = &u.system_metadata {
+            for (k, val) in sm {
+                sqlx::query(
+                    "UPDATE instance_system_metadata SET deleted = id, deleted_at = now()
+                     WHERE instance_uuid = $1 AND key = $2 AND deleted = 0",
+                )
+                .bind(uuid.to_string())
+                .bind(k)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if let Some(val) = val {
+                    sqlx::query(
+                        "INSERT INTO instance_system_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+                    )
+                    .bind(uuid.to_string())
+                    .bind(k)
+                    .bind(val)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+            }
         }
         // Task state changes move `current_workload`; keep the node's view current.
         let host: Option<String> = row.try_get(0).map_err(db_err)?;
@@ -726,6 +759,7 @@ impl Db {
                     result: e.try_get("result")?,
                     traceback: e.try_get("traceback")?,
                     host: e.try_get("host")?,
+                    details: e.try_get("details")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -746,6 +780,7 @@ impl Db {
                 start_time: r.try_get("start_time").map_err(db_err)?,
                 finish_time: r.try_get("finish_time").map_err(db_err)?,
                 message: r.try_get("message").map_err(db_err)?,
+                updated_at: r.try_get("updated_at").map_err(db_err)?,
                 events,
             });
         }

@@ -353,9 +353,12 @@ pub struct InstanceUpdate {
     )]
     pub locked_by: Option<Option<String>>,
     pub network_info: Option<NetworkInfo>,
-    /// `PUT /servers/{id}`: the name, description and access addresses.
+    /// `PUT /servers/{id}`: the name, description and access addresses,
+    /// and (2.90) the hostname.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -374,6 +377,9 @@ pub struct InstanceUpdate {
         with = "double_option"
     )]
     pub access_ip_v6: Option<Option<String>>,
+    /// system_metadata keys to set (Some) or remove (None), e.g. `locked_reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_metadata: Option<BTreeMap<String, Option<String>>>,
     /// Compare-and-set: the update applies only if task_state is one of these.
     pub expected_task_state: Option<Vec<Option<TaskState>>>,
     /// Compare-and-set on vm_state.
@@ -392,6 +398,12 @@ pub struct InstanceFilters {
     pub uuids: Option<Vec<Uuid>>,
     pub deleted: Option<bool>,
     pub changes_since: Option<Timestamp>,
+    /// Changed at or before this (microversion 2.66).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_before: Option<Timestamp>,
+    /// Locked or not (microversion 2.73).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
     pub limit: Option<i64>,
     pub marker: Option<Uuid>,
     /// Instances with all of these tags (microversion 2.26 filters).
@@ -835,6 +847,9 @@ pub struct InstanceAction {
     pub start_time: Option<Timestamp>,
     pub finish_time: Option<Timestamp>,
     pub message: Option<String>,
+    /// Last change (2.58 shows it and filters on it).
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
     #[serde(default)]
     pub events: Vec<InstanceActionEvent>,
 }
@@ -848,6 +863,9 @@ pub struct InstanceActionEvent {
     pub result: Option<String>,
     pub traceback: Option<String>,
     pub host: Option<String>,
+    /// The failure's message (2.84).
+    #[serde(default)]
+    pub details: Option<String>,
 }
 
 /// A key pair (`key_pairs`).

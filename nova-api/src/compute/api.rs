@@ -46,7 +46,7 @@ pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
 pub mod security_groups;
 pub use security_groups::SecurityGroupAPI;
-pub use usage::{ServerUsage, TenantUsage};
+pub use usage::{ServerUsage, TenantUsage, UsagePage};
 
 /// Nova's `sanitize_hostname`.
 /// The most instances one create request may ask for (`max_count`): beyond
@@ -152,6 +152,13 @@ pub struct CreateRequest {
     /// Items the caller records in each instance's system metadata along
     /// with Nova's own (the EC2 API's `EC2_client_token`).
     pub system_metadata: BTreeMap<String, String>,
+    /// Tags (2.52), validated by the caller.
+    pub tags: Vec<String>,
+    /// The requested hostname (2.90), instead of one from the name.
+    pub hostname: Option<String>,
+    /// 2.74: the host and/or node to build on (the filters still run).
+    pub requested_host: Option<String>,
+    pub requested_hypervisor_hostname: Option<String>,
 }
 
 /// The instances a create made, and the reservation id they share.
@@ -314,9 +321,22 @@ impl API {
                 reason: "Flavor is disabled.".into(),
             });
         }
+        let requested_destination = self
+            .validate_host_or_node(
+                ctx,
+                req.requested_host.as_deref(),
+                req.requested_hypervisor_hostname.as_deref(),
+            )
+            .await?;
         let image = self.image_api.show(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let count = req.max_count;
+        if req.hostname.is_some() && count > 1 {
+            return Err(NovaError::AmbiguousHostnameForMultipleInstances {});
+        }
+        if req.tags.len() > MAX_TAG_COUNT {
+            return Err(instance_extras::too_many_tags());
+        }
         if count > MAX_INSTANCES_PER_REQUEST {
             return Err(NovaError::InvalidRequest {
                 reason: format!(
@@ -339,6 +359,26 @@ impl API {
             system_metadata.insert("image_base_image_ref".into(), image.id.clone());
             system_metadata.insert("image_name".into(), n.chars().take(255).collect());
         }
+        // Nova's `get_system_metadata_from_image`: the image's properties
+        // (2.98 shows them) and the inheritable keys, prefixed.
+        for (k, val) in image.properties.iter().filter(|(k, _)| k.len() <= 249) {
+            system_metadata.insert(format!("image_{k}"), val.chars().take(255).collect());
+        }
+        system_metadata.insert("image_min_ram".into(), image.min_ram.to_string());
+        system_metadata.insert("image_min_disk".into(), image.min_disk.to_string());
+        if let Some(cf) = &image.container_format {
+            system_metadata.insert("image_container_format".into(), cf.clone());
+        }
+        // The zone the user asked for pins the server there (Nova's
+        // RequestSpec.availability_zone; 2.96 shows it).
+        if let Some(az) = req
+            .availability_zone
+            .as_ref()
+            .map(|az| az.zone.as_str())
+            .filter(|z| !z.is_empty())
+        {
+            system_metadata.insert("pinned_availability_zone".into(), az.to_string());
+        }
         let zone = req
             .availability_zone
             .as_ref()
@@ -357,7 +397,10 @@ impl API {
                 uuid: Uuid::new_v4(),
                 user_id: user.clone(),
                 project_id: project.clone(),
-                hostname: sanitize_hostname(&display_name),
+                hostname: req
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| sanitize_hostname(&display_name)),
                 display_name,
                 display_description: req.display_description.clone(),
                 image_ref: image.id.clone(),
@@ -399,6 +442,16 @@ impl API {
             .instance_create_within_quota(ctx, requested, req.min_count)
             .await?;
         let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
+        // Tags given at create (2.52), before anyone builds the servers.
+        let mut created = created;
+        if !req.tags.is_empty() {
+            for inst in created.iter_mut() {
+                inst.tags = self
+                    .conductor
+                    .instance_tag_set(ctx, inst.uuid, req.tags.clone())
+                    .await?;
+            }
+        }
         let spec = RequestSpec {
             instance_uuid: uuids[0],
             project_id: project,
@@ -412,6 +465,7 @@ impl API {
                 .availability_zone
                 .as_ref()
                 .and_then(|az| az.forced_host.clone())
+                .or(requested_destination)
                 .into_iter()
                 .collect(),
             num_attempts: 1,
@@ -427,6 +481,29 @@ impl API {
             instances: created,
             reservation_id,
         })
+    }
+
+    /// Nova's `_validate_host_or_node` (2.74): the compute host a requested
+    /// host and/or node names; ComputeHostNotFound when none has them.
+    async fn validate_host_or_node(
+        &self,
+        ctx: &RequestContext,
+        host: Option<&str>,
+        node: Option<&str>,
+    ) -> NovaResult<Option<String>> {
+        if host.is_none() && node.is_none() {
+            return Ok(None);
+        }
+        let nodes = self.conductor.compute_node_get_all(ctx).await?;
+        nodes
+            .iter()
+            .find(|n| {
+                host.is_none_or(|h| n.host == h) && node.is_none_or(|x| n.hypervisor_hostname == x)
+            })
+            .map(|n| Some(n.host.clone()))
+            .ok_or_else(|| NovaError::ComputeHostNotFound {
+                host: host.or(node).unwrap_or_default().to_string(),
+            })
     }
 
     /// The hand-over to the conductor, in one place.
@@ -675,15 +752,22 @@ impl API {
         }
     }
 
-    pub async fn lock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+    /// Lock the server; from 2.73 with a reason (kept in system_metadata
+    /// as `locked_reason`, removed by unlock).
+    pub async fn lock(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        reason: Option<String>,
+    ) -> NovaResult<()> {
         let by = if ctx.is_admin { "admin" } else { "owner" };
-        self.set_locked(ctx, inst, Some(by)).await?;
+        self.set_locked(ctx, inst, Some(by), reason).await?;
         self.record_action(ctx, inst.uuid, "lock").await;
         Ok(())
     }
 
     pub async fn unlock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
-        self.set_locked(ctx, inst, None).await?;
+        self.set_locked(ctx, inst, None, None).await?;
         self.record_action(ctx, inst.uuid, "unlock").await;
         Ok(())
     }
@@ -693,7 +777,13 @@ impl API {
         ctx: &RequestContext,
         inst: &Instance,
         by: Option<&str>,
+        reason: Option<String>,
     ) -> NovaResult<()> {
+        let reason_change = match (by, reason) {
+            (Some(_), Some(r)) => Some(Some(r)),
+            (None, _) if inst.system_metadata.contains_key("locked_reason") => Some(None),
+            _ => None,
+        };
         self.conductor
             .instance_update(
                 ctx,
@@ -701,6 +791,8 @@ impl API {
                 InstanceUpdate {
                     locked: Some(by.is_some()),
                     locked_by: Some(by.map(str::to_string)),
+                    system_metadata: reason_change
+                        .map(|r| BTreeMap::from([("locked_reason".to_string(), r)])),
                     ..Default::default()
                 },
             )

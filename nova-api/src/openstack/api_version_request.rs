@@ -11,11 +11,13 @@ pub struct ApiVersion {
     pub minor: u32,
 }
 
-/// Newton's range: the last release where nova-network was a normal deployment.
 pub const MIN_VERSION: ApiVersion = ApiVersion { major: 2, minor: 1 };
+/// The newest microversion served (2026.1's maximum). Every version-gated
+/// rule asks [`ApiVersion::at_least`]; `GET /`, `GET /v2.1` and `latest`
+/// read this constant.
 pub const MAX_VERSION: ApiVersion = ApiVersion {
     major: 2,
-    minor: 38,
+    minor: 103,
 };
 
 impl fmt::Display for ApiVersion {
@@ -118,7 +120,12 @@ mod tests {
             ApiVersion::from_headers(&h(&[("openstack-api-version", "compute latest")])).ok(),
             Some(MAX_VERSION)
         );
-        let e = ApiVersion::from_headers(&h(&[("openstack-api-version", "compute 2.100")]))
+        assert_eq!(
+            ApiVersion::from_headers(&h(&[("openstack-api-version", "compute 2.103")])).ok(),
+            Some(ApiVersion::new(2, 103))
+        );
+        assert_eq!(MAX_VERSION, ApiVersion::new(2, 103));
+        let e = ApiVersion::from_headers(&h(&[("openstack-api-version", "compute 2.104")]))
             .expect_err("too new");
         assert_eq!(e.code, 406);
         let e = ApiVersion::from_headers(&h(&[("x-openstack-nova-api-version", "two")]))

@@ -203,7 +203,7 @@ impl API {
     }
 }
 
-fn too_many_tags() -> NovaError {
+pub(crate) fn too_many_tags() -> NovaError {
     NovaError::InvalidRequest {
         reason: format!("The number of tags exceeded the per-server limit {MAX_TAG_COUNT}"),
     }

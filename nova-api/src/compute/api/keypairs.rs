@@ -51,7 +51,9 @@ impl KeypairAPI {
         KeypairAPI { cfg, conductor }
     }
 
-    /// Nova's `_validate_new_key_pair`: a safe name, a known type, room in the user's quota.
+    /// Nova's `_validate_new_key_pair`: a safe name (the widest set, 2.92's;
+    /// each API narrows it as its schema says), a known type, room in the
+    /// user's quota.
     async fn validate_new_key_pair(
         &self,
         ctx: &RequestContext,
@@ -61,7 +63,7 @@ impl KeypairAPI {
     ) -> NovaResult<()> {
         if !name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ' ')
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ' | '@' | '.'))
             || name.trim() != name
         {
             return Err(invalid_keypair("Keypair name contains unsafe characters"));

@@ -3,8 +3,9 @@
 
 use super::API;
 use chrono::{DateTime, Utc};
-use nova_common::{NovaResult, RequestContext};
+use nova_common::{NovaError, NovaResult, RequestContext};
 use nova_objects::Instance;
+use uuid::Uuid;
 
 /// One instance's usage in the period.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,20 +98,46 @@ pub fn tenant_usages(
     out
 }
 
+/// A page of the instances a usage report covers (2.40; before it the
+/// first `[api] max_limit`).
+#[derive(Clone, Debug, Default)]
+pub struct UsagePage {
+    pub limit: usize,
+    pub marker: Option<Uuid>,
+}
+
 impl API {
-    /// The usage of one project (or all) between `start` and `stop`.
+    /// The usage of one project (or all) between `start` and `stop`, over
+    /// one page of instances; with the last instance's uuid when the page
+    /// is full (the next page's marker).
     pub async fn get_tenant_usages(
         &self,
         ctx: &RequestContext,
         start: DateTime<Utc>,
         stop: DateTime<Utc>,
         project_id: Option<String>,
-    ) -> NovaResult<Vec<TenantUsage>> {
-        let instances = self
+        page: UsagePage,
+    ) -> NovaResult<(Vec<TenantUsage>, Option<Uuid>)> {
+        let mut instances = self
             .conductor
             .instance_get_active_by_window_joined(ctx, start, stop, project_id)
             .await?;
-        Ok(tenant_usages(instances, start, stop, Utc::now()))
+        if let Some(m) = page.marker {
+            let pos =
+                instances
+                    .iter()
+                    .position(|i| i.uuid == m)
+                    .ok_or(NovaError::MarkerNotFound {
+                        marker: m.to_string(),
+                    })?;
+            instances.drain(..=pos);
+        }
+        instances.truncate(page.limit);
+        let next = match instances.last() {
+            Some(last) if page.limit > 0 && instances.len() == page.limit => Some(last.uuid),
+            _ => None,
+        };
+        Ok((tenant_usages(instances, start, stop, Utc::now()), next))
     }
 }
 

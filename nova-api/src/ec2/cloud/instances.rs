@@ -726,6 +726,10 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
                 system_metadata: token
                     .map(|t| [(CLIENT_TOKEN_KEY.to_string(), t.to_string())].into())
                     .unwrap_or_default(),
+                tags: vec![],
+                hostname: None,
+                requested_host: None,
+                requested_hypervisor_hostname: None,
             },
         )
         .await

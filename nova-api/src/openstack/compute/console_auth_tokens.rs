@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nova_common::{NovaError, RequestContext};
 use nova_objects::ConsoleAuthToken;
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub async fn show(
     State(state): State<AppState>,
@@ -42,14 +42,15 @@ pub async fn show(
             "The requested console type details are not accessible",
         ));
     }
-    Ok((
-        StatusCode::OK,
-        Json(json!({"console": {
-            "instance_uuid": auth.instance_uuid,
-            "host": auth.host,
-            "port": auth.port,
-            "internal_access_path": auth.internal_access_path,
-        }})),
-    )
-        .into_response())
+    let mut console = json!({
+        "instance_uuid": auth.instance_uuid,
+        "host": auth.host,
+        "port": auth.port,
+        "internal_access_path": auth.internal_access_path,
+    });
+    // 2.99: the TLS port (spice-direct's); VNC consoles have none.
+    if v.at_least(99) {
+        console["tls_port"] = Value::Null;
+    }
+    Ok((StatusCode::OK, Json(json!({ "console": console }))).into_response())
 }

@@ -135,7 +135,16 @@ pub async fn create(
         }
     };
     let rxtx = match f.get("rxtx_factor") {
-        None | Some(Value::Null) => 1.0,
+        None => 1.0,
+        // 2.102: gone from the create schema.
+        Some(_) if v.at_least(102) => {
+            return Err(invalid(
+                "flavor",
+                f,
+                "Additional properties are not allowed ('rxtx_factor' was unexpected)",
+            ))
+        }
+        Some(Value::Null) => 1.0,
         Some(v) => v
             .as_f64()
             .filter(|x| *x > 0.0)

@@ -18,6 +18,7 @@ type Params = Query<Vec<(String, String)>>;
 async fn list(
     state: &AppState,
     ctx: &RequestContext,
+    v: ApiVersion,
     p: &[(String, String)],
 ) -> ApiResult<Vec<Flavor>> {
     // Non-admins see public flavors; admins choose with is_public (true/false/None).
@@ -37,6 +38,11 @@ async fn list(
     };
     let mut flavors = state.compute_api.get_all_flavors(ctx, is_public).await?;
     flavors.retain(|f| !f.disabled);
+    // 2.102: `name` (Nova matches it as a regular expression; here as a
+    // substring, which agrees for names without metacharacters).
+    if let Some(n) = param(p, "name").filter(|_| v.at_least(102)) {
+        flavors.retain(|f| f.name.contains(n));
+    }
     for (key, col) in [("minRam", 0), ("minDisk", 1)] {
         if let Some(v) = param(p, key) {
             let n: i64 = v
@@ -84,7 +90,7 @@ pub async fn index(
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let flavors = list(&state, &ctx, &p).await?;
+    let flavors = list(&state, &ctx, v, &p).await?;
     Ok(Json(
         json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f, v)).collect::<Vec<_>>()}),
     ))
@@ -97,7 +103,7 @@ pub async fn detail(
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let flavors = list(&state, &ctx, &p).await?;
+    let flavors = list(&state, &ctx, v, &p).await?;
     let specs = shows_extra_specs(&state, &ctx, v);
     Ok(Json(
         json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f, v, specs)).collect::<Vec<_>>()}),

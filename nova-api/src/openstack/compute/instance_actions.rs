@@ -4,17 +4,21 @@
 //! From 2.21 a deleted server's actions can be read; events are shown to
 //! those the `events` policy allows (with tracebacks) and, from 2.51, to
 //! everyone who may see the action (without them); 2.62 adds the host
-//! (to the former) and the per-project `hostId` (to all).
+//! (to the former) and the per-project `hostId` (to all); 2.58 pages the
+//! list (`limit`, `marker`, `changes-since`, `updated_at`), 2.66 adds
+//! `changes-before`, 2.84 the events' `details` (policy `events:details`).
 
 use super::servers::get_instance;
 use super::views::micro_isotime;
 use super::views::servers::host_id;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::{param, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
 use nova_common::context::ReadDeleted;
 use nova_common::RequestContext;
 use nova_objects::{Instance, InstanceAction, InstanceActionEvent};
@@ -42,8 +46,8 @@ async fn instance(
     Ok(inst)
 }
 
-fn format_action(a: &InstanceAction) -> Value {
-    json!({
+fn format_action(a: &InstanceAction, v: ApiVersion) -> Value {
+    let mut out = json!({
         "action": a.action,
         "instance_uuid": a.instance_uuid.to_string(),
         "request_id": a.request_id,
@@ -51,7 +55,11 @@ fn format_action(a: &InstanceAction) -> Value {
         "project_id": a.project_id,
         "start_time": micro_isotime(a.start_time),
         "message": a.message,
-    })
+    });
+    if v.at_least(58) {
+        out["updated_at"] = micro_isotime(a.updated_at);
+    }
+    out
 }
 
 /// What of an event the caller sees.
@@ -60,6 +68,7 @@ struct Shown {
     traceback: bool,
     host: bool,
     host_id: bool,
+    details: bool,
 }
 
 fn format_event(e: &InstanceActionEvent, project_id: &str, shown: Shown) -> Value {
@@ -78,20 +87,106 @@ fn format_event(e: &InstanceActionEvent, project_id: &str, shown: Shown) -> Valu
     if shown.host_id {
         ev["hostId"] = json!(host_id(project_id, e.host.as_deref()));
     }
+    if shown.details {
+        ev["details"] = json!(e.details);
+    }
     ev
+}
+
+/// A `changes-since` / `changes-before` value.
+fn timestamp(k: &str, val: &str) -> ApiResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(val)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(val, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc())
+        })
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input for query parameters {k}. Value: {val}. '{val}' is not a 'date-time'"
+            ))
+        })
+}
+
+/// 2.58's paging and filters over the newest-first list.
+fn page(
+    actions: Vec<InstanceAction>,
+    v: ApiVersion,
+    p: &[(String, String)],
+    max_limit: usize,
+) -> ApiResult<(Vec<InstanceAction>, Option<usize>)> {
+    if !v.at_least(58) {
+        return Ok((actions, None));
+    }
+    let since = param(p, "changes-since")
+        .map(|x| timestamp("changes-since", x))
+        .transpose()?;
+    let before = param(p, "changes-before")
+        .filter(|_| v.at_least(66))
+        .map(|x| timestamp("changes-before", x))
+        .transpose()?;
+    if let (Some(s), Some(b)) = (since, before) {
+        if b < s {
+            return Err(ApiError::bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
+        }
+    }
+    let limit = match param(p, "limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Invalid input for query parameters limit. Value: {l}. '{l}' is not a 'non-negative integer'"
+                ))
+            })?
+            .min(max_limit),
+        None => max_limit,
+    };
+    let mut actions: Vec<InstanceAction> = actions
+        .into_iter()
+        .filter(|a| {
+            let t = a.updated_at.or(a.start_time);
+            since.is_none_or(|s| t.is_some_and(|t| t >= s))
+                && before.is_none_or(|b| t.is_some_and(|t| t <= b))
+        })
+        .collect();
+    if let Some(m) = param(p, "marker") {
+        let pos = actions
+            .iter()
+            .position(|a| a.request_id == m)
+            .ok_or_else(|| ApiError::bad_request(format!("Marker {m} could not be found.")))?;
+        actions.drain(..=pos);
+    }
+    actions.truncate(limit);
+    Ok((actions, Some(limit)))
 }
 
 pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
+    base: BaseUrl,
     Path(id): Path<String>,
+    Query(p): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let inst = instance(&state, &ctx, v, &id, "list").await?;
     let actions = state.compute_api.get_actions(&ctx, &inst).await?;
-    Ok(Json(json!({
-        "instanceActions": actions.iter().map(format_action).collect::<Vec<_>>()
-    })))
+    let (actions, limit) = page(actions, v, &p, state.cfg.api.max_limit)?;
+    let mut body = json!({
+        "instanceActions": actions.iter().map(|a| format_action(a, v)).collect::<Vec<_>>()
+    });
+    if let (Some(l), Some(last)) = (limit, actions.last()) {
+        if l > 0 && actions.len() == l {
+            body["links"] = json!([{
+                "rel": "next",
+                "href": format!(
+                    "{}/v2.1/servers/{id}/os-instance-actions?limit={l}&marker={}",
+                    base.0, last.request_id
+                ),
+            }]);
+        }
+    }
+    Ok(Json(body))
 }
 
 pub async fn show(
@@ -107,7 +202,7 @@ pub async fn show(
             "Action {request_id} not found"
         )));
     };
-    let mut body = format_action(a);
+    let mut body = format_action(a, v);
     let events_allowed = state.policy.allows(
         "os_compute_api:os-instance-actions:events",
         &ctx,
@@ -118,6 +213,7 @@ pub async fn show(
             traceback: true,
             host: v.at_least(62),
             host_id: v.at_least(62),
+            details: false,
         })
     } else if v.at_least(51) {
         Some(Shown {
@@ -127,7 +223,14 @@ pub async fn show(
     } else {
         None
     };
-    if let Some(shown) = shown {
+    let details = v.at_least(84)
+        && state.policy.allows(
+            "os_compute_api:os-instance-actions:events:details",
+            &ctx,
+            &Target::project(&inst.project_id),
+        );
+    if let Some(mut shown) = shown {
+        shown.details = details;
         let project = a.project_id.as_deref().unwrap_or(&inst.project_id);
         body["events"] = json!(a
             .events
@@ -161,10 +264,51 @@ mod tests {
                 traceback: true,
                 host: true,
                 host_id: true,
+                details: true,
             },
         );
         assert_eq!(admin["traceback"], "tb");
         assert_eq!(admin["host"], "h1");
         assert_eq!(admin["hostId"], json!(host_id("p", Some("h1"))));
+        assert_eq!(admin["details"], Value::Null);
+    }
+
+    #[test]
+    fn paging_from_2_58() {
+        let acts: Vec<InstanceAction> = (0..3)
+            .map(|n| InstanceAction {
+                request_id: format!("req-{n}"),
+                ..Default::default()
+            })
+            .collect();
+        let p = |kv: &[(&str, &str)]| -> Vec<(String, String)> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let (all, lim) = page(
+            acts.clone(),
+            ApiVersion::new(2, 57),
+            &p(&[("limit", "1")]),
+            1000,
+        )
+        .expect("old");
+        assert_eq!((all.len(), lim), (3, None));
+        let (one, lim) = page(
+            acts.clone(),
+            ApiVersion::new(2, 58),
+            &p(&[("limit", "1"), ("marker", "req-0")]),
+            1000,
+        )
+        .expect("page");
+        assert_eq!((one[0].request_id.as_str(), lim), ("req-1", Some(1)));
+        let e = page(
+            acts,
+            ApiVersion::new(2, 58),
+            &p(&[("marker", "nope")]),
+            1000,
+        )
+        .expect_err("marker");
+        assert_eq!(e.code, 400);
     }
 }

@@ -47,7 +47,20 @@ pub async fn create(
     let Some(k) = body.get("keypair").filter(|k| k.is_object()) else {
         return Err(ApiError::bad_request(format!("Invalid input for field/attribute body. Value: {body}. 'keypair' is a required property")));
     };
+    // Nova's name schema: `[_\- a-zA-Z0-9]`, plus `@` and `.` from 2.92.
+    let name_ok = |n: &str| {
+        n.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '-' | ' ')
+                || (v.at_least(92) && matches!(c, '@' | '.'))
+        })
+    };
     let name = match k.get("name") {
+        Some(Value::String(n)) if !name_ok(n) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute name. Value: {n}. '{n}' does not match the allowed characters"
+            )))
+        }
         Some(Value::String(n)) if !n.is_empty() && n.len() <= 255 => n.clone(),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
@@ -65,6 +78,12 @@ pub async fn create(
         _ => "ssh".to_string(),
     };
     let public_key = match k.get("public_key") {
+        // 2.92: keys are imported, never generated.
+        None if v.at_least(92) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute keypair. Value: {k}. 'public_key' is a required property"
+            )))
+        }
         None => None,
         Some(Value::String(p)) => Some(p.clone()),
         Some(other) => {

@@ -19,6 +19,7 @@ pub mod ips;
 pub mod keypairs;
 pub mod limits;
 pub mod networks;
+pub mod query_params;
 pub mod quota_sets;
 pub mod remote_consoles;
 pub mod security_groups;
@@ -245,7 +246,10 @@ async fn not_found() -> Response {
 /// other path is authenticated and microversioned.
 pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
-        .nest("/v2.1", v21_routes())
+        .nest(
+            "/v2.1",
+            v21_routes().route_layer(from_fn(query_params::strict_query)),
+        )
         .fallback(not_found)
         .layer(
             ServiceBuilder::new()
@@ -368,6 +372,28 @@ mod tests {
         let (s, _, b) = call(NOAUTH, req).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(b["badRequest"]["code"], 400);
+    }
+
+    #[tokio::test]
+    async fn unknown_query_parameters_are_refused_from_their_microversion() {
+        let req = |mv: &str, path: &str| {
+            get(path)
+                .header("x-auth-token", "admin:admin")
+                .header("openstack-api-version", format!("compute {mv}"))
+                .body(Body::empty())
+                .expect("req")
+        };
+        let (s, h, b) = call(NOAUTH, req("2.75", "/v2.1/flavors/detail?foo=1")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(b["badRequest"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("'foo' was unexpected"));
+        assert_eq!(h["openstack-api-version"], "compute 2.75");
+        let (s, _, _) = call(NOAUTH, req("2.102", "/v2.1/os-availability-zone?x=1")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _, _) = call(NOAUTH, req("latest", "/v2.1/servers/detail?bogus=1")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]

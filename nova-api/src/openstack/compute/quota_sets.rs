@@ -1,7 +1,7 @@
 //! `/os-quota-sets/{project}`: show, defaults, detail, update, delete.
 
 use super::views::quota_sets::{
-    detail as detail_view, in_use, quota_set, resource_name, NETWORK_QUOTAS,
+    detail as detail_view, in_use, quota_set, removed_at, resource_name, NETWORK_QUOTAS,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
@@ -96,11 +96,8 @@ pub async fn update(
         }
         let resource = resource_name(k);
         let network = NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource);
-        let known = if network {
-            !v.at_least(36)
-        } else {
-            api.quota_defaults().contains_key(resource)
-        };
+        let known =
+            !removed_at(resource, v) && (network || api.quota_defaults().contains_key(resource));
         if !known {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute quota_set. Value: {}. Additional properties are not allowed ('{k}' was unexpected)",

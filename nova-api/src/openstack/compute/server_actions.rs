@@ -49,11 +49,15 @@ pub async fn action(
         "unpause" => power(s, ctx, &inst, Power::Unpause).await,
         "suspend" => power(s, ctx, &inst, Power::Suspend).await,
         "resume" => power(s, ctx, &inst, Power::Resume).await,
-        "lock" => lock(s, ctx, &inst, true).await,
-        "unlock" => lock(s, ctx, &inst, false).await,
+        "lock" => lock(s, ctx, &inst, v, Some(args)).await,
+        "unlock" => lock(s, ctx, &inst, v, None).await,
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
-        "createImage" => create_image(s, ctx, &inst, args).await,
+        "createImage" => create_image(s, ctx, &inst, v, args).await,
+        // nova-network's fixed-IP proxies: gone from 2.44, never served before.
+        "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
+            Err(super::floating_ips::version_not_found(v))
+        }
         "addFloatingIp" => super::floating_ips::add_floating_ip(s, ctx, &inst, v, args).await,
         "removeFloatingIp" => super::floating_ips::remove_floating_ip(s, ctx, &inst, v, args).await,
         "addSecurityGroup" => {
@@ -150,12 +154,48 @@ async fn power(
     accepted()
 }
 
+/// Nova's lock schema from 2.73: `null` or `{"locked_reason": <1-255 chars>}`.
+fn locked_reason(v: ApiVersion, args: &Value) -> ApiResult<Option<String>> {
+    if !v.at_least(73) {
+        return Ok(None);
+    }
+    let bad = |detail: &str| {
+        Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute lock. Value: {args}. {detail}"
+        )))
+    };
+    match args {
+        Value::Null => Ok(None),
+        Value::Object(o) => {
+            if let Some(k) = o.keys().find(|k| *k != "locked_reason") {
+                return bad(&format!(
+                    "Additional properties are not allowed ('{k}' was unexpected)"
+                ));
+            }
+            match o.get("locked_reason") {
+                None => Ok(None),
+                Some(Value::String(r)) if !r.is_empty() && r.chars().count() <= 255 => {
+                    Ok(Some(r.clone()))
+                }
+                Some(_) => bad("locked_reason must be a string of 1 to 255 characters"),
+            }
+        }
+        _ => bad("is not of type 'object', 'null'"),
+    }
+}
+
 async fn lock(
     state: &AppState,
     ctx: &RequestContext,
     inst: &Instance,
-    lock: bool,
+    v: ApiVersion,
+    lock_args: Option<&Value>,
 ) -> ApiResult<Response> {
+    let lock = lock_args.is_some();
+    let reason = match lock_args {
+        Some(a) => locked_reason(v, a)?,
+        None => None,
+    };
     let policy = if lock {
         "os_compute_api:os-lock-server:lock"
     } else {
@@ -165,7 +205,7 @@ async fn lock(
         .policy
         .authorize(policy, ctx, &Target::project(&inst.project_id))?;
     if lock {
-        state.compute_api.lock(ctx, inst).await?;
+        state.compute_api.lock(ctx, inst, reason).await?;
     } else {
         // An admin's lock is the admin's to lift.
         if inst.locked_by.as_deref() == Some("admin") && !ctx.is_admin {
@@ -226,6 +266,7 @@ async fn create_image(
     state: &AppState,
     ctx: &RequestContext,
     inst: &Instance,
+    v: ApiVersion,
     args: &Value,
 ) -> ApiResult<Response> {
     state.policy.authorize(
@@ -270,6 +311,10 @@ async fn create_image(
         .snapshot(ctx, inst, &image_name, &properties)
         .await
         .map_err(|e| instance_invalid_state(e, "createImage"))?;
+    // 2.45: the new image's id in the body, no Location.
+    if v.at_least(45) {
+        return Ok((StatusCode::ACCEPTED, Json(json!({"image_id": image.id}))).into_response());
+    }
     let mut resp = StatusCode::ACCEPTED.into_response();
     if let Ok(loc) = HeaderValue::from_str(&state.compute_api.image_url(&image.id)) {
         resp.headers_mut().insert("location", loc);

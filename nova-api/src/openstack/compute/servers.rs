@@ -1,6 +1,8 @@
 //! `/servers`: create, list, detail, show, delete.
 
-use super::views::servers::{created, server_detail, server_summary, server_update_view};
+use super::views::servers::{
+    created, server_detail, server_summary, server_update_view, DetailOptions,
+};
 use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
@@ -44,10 +46,101 @@ const CREATE_KEYS: &[&str] = &[
     "accessIPv4",
     "accessIPv6",
     "OS-DCF:diskConfig",
-    "personality",
     "description",
-    "tags",
 ];
+
+/// The create keys of later microversions: (key, first, last).
+const VERSIONED_CREATE_KEYS: &[(&str, u32, u32)] = &[
+    ("personality", 1, 56),
+    ("tags", 52, u32::MAX),
+    ("host", 74, u32::MAX),
+    ("hypervisor_hostname", 74, u32::MAX),
+    ("hostname", 90, u32::MAX),
+];
+
+/// `host` / `hypervisor_hostname` (2.74): Nova's `fqdn` schema.
+fn parse_fqdn(field: &str, val: &Value) -> ApiResult<String> {
+    match val {
+        Value::String(h)
+            if !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')) =>
+        {
+            Ok(h.clone())
+        }
+        other => Err(invalid(
+            field,
+            other,
+            &format!("{other} is not a valid host name"),
+        )),
+    }
+}
+
+fn create_key_allowed(k: &str, v: ApiVersion) -> bool {
+    CREATE_KEYS.contains(&k)
+        || VERSIONED_CREATE_KEYS.iter().any(|(key, first, last)| {
+            *key == k && v.at_least(*first) && !v.at_least(last.saturating_add(1))
+        })
+}
+
+/// `hostname` (2.90): an RFC 952 name, or (2.94) an FQDN.
+fn parse_hostname(val: &Value, v: ApiVersion) -> ApiResult<String> {
+    let Value::String(h) = val else {
+        return Err(invalid(
+            "hostname",
+            val,
+            &format!("{val} is not of type 'string'"),
+        ));
+    };
+    let ok = if v.at_least(94) {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    } else {
+        let b = h.as_bytes();
+        (2..=63).contains(&h.len())
+            && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+    };
+    if !ok {
+        return Err(invalid(
+            "hostname",
+            val,
+            &format!("'{h}' is not a valid hostname"),
+        ));
+    }
+    Ok(h.clone())
+}
+
+/// `tags` (2.52): at most 50 valid tags.
+fn parse_tags(val: &Value) -> ApiResult<Vec<String>> {
+    let Value::Array(items) = val else {
+        return Err(invalid(
+            "tags",
+            val,
+            &format!("{val} is not of type 'array'"),
+        ));
+    };
+    if items.len() > crate::compute::api::MAX_TAG_COUNT {
+        return Err(invalid("tags", val, "is too long"));
+    }
+    let mut tags = Vec::with_capacity(items.len());
+    for t in items {
+        let Some(tag) = t.as_str() else {
+            return Err(invalid("tags", t, &format!("{t} is not of type 'string'")));
+        };
+        if let Some(why) = super::server_tags::tag_error(tag) {
+            return Err(invalid("tags", t, why));
+        }
+        if !tags.iter().any(|x: &String| x == tag) {
+            tags.push(tag.to_string());
+        }
+    }
+    Ok(tags)
+}
 
 /// An instance as the caller may see it (Nova's `common.get_instance`).
 pub async fn get_instance(state: &AppState, ctx: &RequestContext, id: &str) -> ApiResult<Instance> {
@@ -89,6 +182,10 @@ struct ServerCreate {
     config_drive: bool,
     /// Names from `security_groups` (None: not given).
     security_groups: Option<Vec<String>>,
+    tags: Vec<String>,
+    hostname: Option<String>,
+    requested_host: Option<String>,
+    requested_hypervisor_hostname: Option<String>,
 }
 
 fn count(s: &Value, k: &str) -> ApiResult<i64> {
@@ -186,7 +283,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
             &format!("{s} is not of type 'object'"),
         ));
     };
-    if let Some(extra) = obj.keys().find(|k| !CREATE_KEYS.contains(&k.as_str())) {
+    if let Some(extra) = obj.keys().find(|k| !create_key_allowed(k, v)) {
         return Err(invalid(
             "server",
             s,
@@ -444,6 +541,20 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         admin_pass: opt_str("adminPass")?,
         config_drive,
         security_groups,
+        tags: obj
+            .get("tags")
+            .map(parse_tags)
+            .transpose()?
+            .unwrap_or_default(),
+        hostname: obj
+            .get("hostname")
+            .map(|h| parse_hostname(h, v))
+            .transpose()?,
+        requested_host: obj.get("host").map(|h| parse_fqdn("host", h)).transpose()?,
+        requested_hypervisor_hostname: obj
+            .get("hypervisor_hostname")
+            .map(|h| parse_fqdn("hypervisor_hostname", h))
+            .transpose()?,
     })
 }
 
@@ -464,6 +575,8 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
         NovaError::SecurityGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
         NovaError::MetadataLimitExceeded { .. } => ApiError::new(403, e.to_string()),
         NovaError::InvalidRequest { .. }
+        | NovaError::ComputeHostNotFound { .. }
+        | NovaError::AmbiguousHostnameForMultipleInstances {}
         | NovaError::InvalidInput { .. }
         | NovaError::FlavorDiskTooSmall { .. }
         | NovaError::FlavorMemoryTooSmall { .. } => ApiError::bad_request(e.to_string()),
@@ -497,6 +610,22 @@ pub async fn create(
         }
         None => None,
     };
+    // 2.74: a requested destination, the admin's, not with "zone:host:node".
+    if req.requested_host.is_some() || req.requested_hypervisor_hostname.is_some() {
+        state.policy.authorize(
+            "compute:servers:create:requested_destination",
+            &ctx,
+            &Target::own(&ctx),
+        )?;
+        if availability_zone
+            .as_ref()
+            .is_some_and(|az| az.forces_placement())
+        {
+            return Err(ApiError::bad_request(
+                "One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are mutually exclusive.",
+            ));
+        }
+    }
     let flavor = state
         .compute_api
         .get_flavor(&ctx, &req.flavor_ref)
@@ -530,6 +659,10 @@ pub async fn create(
                 config_drive: req.config_drive,
                 security_groups: req.security_groups.clone().unwrap_or_default(),
                 system_metadata: Default::default(),
+                tags: req.tags.clone(),
+                hostname: req.hostname.clone(),
+                requested_host: req.requested_host.clone(),
+                requested_hypervisor_hostname: req.requested_hypervisor_hostname.clone(),
             },
         )
         .await
@@ -655,18 +788,38 @@ async fn list(
     let flavor = q
         .get("flavor")
         .map(|fl| fl.rsplit('/').next().unwrap_or(fl).to_string());
-    if let Some(cs) = q.get("changes-since") {
-        let t: DateTime<Utc> = DateTime::parse_from_rfc3339(cs)
+    let timestamp = |k: &str, cs: &str| -> ApiResult<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(cs)
             .map(|t| t.with_timezone(&Utc))
             .or_else(|_| {
                 chrono::NaiveDateTime::parse_from_str(cs, "%Y-%m-%dT%H:%M:%S").map(|n| n.and_utc())
             })
-            .map_err(|_| invalid("changes-since", &json!(cs), "is not a 'date-time'"))?;
-        f.changes_since = Some(t);
-        // changes-since also returns deleted instances, as in Nova.
-        if f.deleted.is_none() {
-            f.deleted = None;
+            .map_err(|_| invalid(k, &json!(cs), "is not a 'date-time'"))
+    };
+    // changes-since, and from 2.66 changes-before (on updated_at).
+    if let Some(cs) = q.get("changes-since") {
+        f.changes_since = Some(timestamp("changes-since", cs)?);
+    }
+    if let Some(cb) = q.get("changes-before").filter(|_| v.at_least(66)) {
+        let before = timestamp("changes-before", cb)?;
+        if f.changes_since.is_some_and(|since| before < since) {
+            return Err(ApiError::bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
         }
+        f.changes_before = Some(before);
+    }
+    // 2.73: `locked`, a strict boolean.
+    if let Some(l) = q.get("locked").filter(|_| v.at_least(73)) {
+        f.locked = Some(match l.to_ascii_lowercase().as_str() {
+            "1" | "t" | "true" | "on" | "y" | "yes" => true,
+            "0" | "f" | "false" | "off" | "n" | "no" => false,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Unrecognized value '{l}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+                )))
+            }
+        });
     }
     let max = state.cfg.api.max_limit;
     let limit = match q.get("limit") {
@@ -761,6 +914,21 @@ async fn host_statuses(
         .unwrap_or_default()
 }
 
+/// Whether the embedded flavor (2.47) carries its extra specs for this caller.
+fn shows_flavor_extra_specs(
+    state: &AppState,
+    ctx: &RequestContext,
+    v: ApiVersion,
+    target: &Target,
+) -> bool {
+    v.at_least(47)
+        && state.policy.allows(
+            "os_compute_api:servers:show:flavor-extra-specs",
+            ctx,
+            target,
+        )
+}
+
 fn host_status<'a>(hs: &HashMap<String, &'a str>, i: &Instance) -> Option<&'a str> {
     i.host
         .as_ref()
@@ -778,9 +946,18 @@ pub async fn detail(
     let (items, limit) = list(&state, &ctx, v, &p, "detail").await?;
     let hs = host_statuses(&state, &ctx, v).await;
     let tmpl = &state.cfg.default.instance_name_template;
+    let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::own(&ctx));
     let servers: Vec<Value> = items
         .iter()
-        .map(|i| server_detail(&base.0, i, &ctx, v, tmpl, host_status(&hs, i)))
+        .map(|i| {
+            let opts = DetailOptions {
+                name_template: tmpl,
+                host_status: host_status(&hs, i),
+                flavor_extra_specs: specs,
+                server_groups: false,
+            };
+            server_detail(&base.0, i, &ctx, v, opts)
+        })
         .collect();
     let mut body = json!({ "servers": servers });
     if let Some(l) = next_link(&base.0, "servers/detail", &p, &items, limit) {
@@ -803,9 +980,19 @@ pub async fn show(
         &Target::project(&inst.project_id),
     )?;
     let hs = host_statuses(&state, &ctx, v).await;
-    let tmpl = &state.cfg.default.instance_name_template;
+    let opts = DetailOptions {
+        name_template: &state.cfg.default.instance_name_template,
+        host_status: host_status(&hs, &inst),
+        flavor_extra_specs: shows_flavor_extra_specs(
+            &state,
+            &ctx,
+            v,
+            &Target::project(&inst.project_id),
+        ),
+        server_groups: true,
+    };
     Ok(Json(json!({
-        "server": server_detail(&base.0, &inst, &ctx, v, tmpl, host_status(&hs, &inst))
+        "server": server_detail(&base.0, &inst, &ctx, v, opts)
     })))
 }
 
@@ -833,6 +1020,9 @@ pub async fn update(
     if v.at_least(19) {
         allowed.push("description");
     }
+    if v.at_least(90) {
+        allowed.push("hostname");
+    }
     if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(invalid(
             "server",
@@ -852,6 +1042,10 @@ pub async fn update(
     let updates = InstanceUpdate {
         display_name: obj.get("name").map(server_name).transpose()?,
         display_description: obj.get("description").map(server_description).transpose()?,
+        hostname: obj
+            .get("hostname")
+            .map(|h| parse_hostname(h, v))
+            .transpose()?,
         access_ip_v4: access_ip("accessIPv4", obj.get("accessIPv4"))?,
         access_ip_v6: access_ip("accessIPv6", obj.get("accessIPv6"))?,
         ..Default::default()
@@ -867,8 +1061,9 @@ pub async fn update(
         .update_instance(&ctx, &inst, updates)
         .await?;
     let tmpl = &state.cfg.default.instance_name_template;
+    let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::project(&inst.project_id));
     Ok(Json(json!({
-        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl)
+        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl, specs)
     })))
 }
 

@@ -11,7 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use nova_common::RequestContext;
+use nova_objects::Service;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 pub async fn index(
     State(state): State<AppState>,
@@ -47,7 +49,118 @@ fn str_field(body: &Value, k: &str) -> ApiResult<String> {
     }
 }
 
-/// `PUT /os-services/{enable,disable,disable-log-reason,force-down}`.
+/// The service a 2.53 path names by uuid (400 when not a uuid, 404 when
+/// there is none).
+async fn by_uuid(state: &AppState, ctx: &RequestContext, id: &str) -> ApiResult<Service> {
+    let u = Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("Invalid uuid {id}")))?;
+    state
+        .conductor
+        .service_get_all(ctx)
+        .await?
+        .into_iter()
+        .find(|s| s.uuid == u)
+        .ok_or_else(|| ApiError::not_found(format!("Service {id} could not be found.")))
+}
+
+/// `PUT /os-services/{uuid}` (2.53): `status`, `disabled_reason`,
+/// `forced_down` of a nova-compute service; answers the whole service.
+async fn update_v253(
+    state: &AppState,
+    ctx: &RequestContext,
+    v: ApiVersion,
+    id: &str,
+    body: &Value,
+) -> ApiResult<Json<Value>> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute body. Value: {body}. {body} is not of type 'object'"
+        )));
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "status" | "disabled_reason" | "forced_down"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute body. Value: {body}. Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let status = match obj.get("status") {
+        None => None,
+        Some(Value::String(s)) if s == "enabled" || s == "disabled" => Some(s.as_str()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute status. Value: {other}. {other} is not one of ['enabled', 'disabled']"
+            )))
+        }
+    };
+    let reason = match obj.get("disabled_reason") {
+        None => None,
+        Some(Value::String(r)) if !r.is_empty() && r.chars().count() <= 255 => Some(r.clone()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute disabled_reason. Value: {other}. must be a string of 1 to 255 characters"
+            )))
+        }
+    };
+    let forced = match obj.get("forced_down") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
+            "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input for field/attribute forced_down. Value: {s}. is not a 'boolean'"
+                )))
+            }
+        },
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute forced_down. Value: {other}. is not a 'boolean'"
+            )))
+        }
+    };
+    state
+        .policy
+        .authorize("os_compute_api:os-services:update", ctx, &Target::own(ctx))?;
+    let svc = by_uuid(state, ctx, id).await?;
+    if svc.binary != "nova-compute" {
+        return Err(ApiError::bad_request(format!(
+            "Updating a {} service is not supported. Only nova-compute services can be updated.",
+            svc.binary
+        )));
+    }
+    if status == Some("enabled") && reason.is_some() {
+        return Err(ApiError::bad_request(
+            "Specifying 'disabled_reason' with status 'enabled' is invalid.",
+        ));
+    }
+    if status.is_none() && forced.is_none() {
+        return Err(ApiError::bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        ));
+    }
+    let (host, binary) = (svc.host.clone(), svc.binary.clone());
+    if let Some(st) = status {
+        let disabled = st == "disabled";
+        let reason = if disabled { reason } else { None };
+        state
+            .conductor
+            .service_set_disabled(ctx, host.clone(), binary.clone(), disabled, reason)
+            .await?;
+    }
+    if let Some(f) = forced {
+        state
+            .conductor
+            .service_set_forced_down(ctx, host, binary, f)
+            .await?;
+    }
+    let updated = by_uuid(state, ctx, id).await?;
+    Ok(Json(json!({ "service": service(&state.cfg, &updated, v) })))
+}
+
+/// `PUT /os-services/{enable,disable,disable-log-reason,force-down}`
+/// before 2.53; `PUT /os-services/{uuid}` from 2.53.
 pub async fn update(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -55,12 +168,15 @@ pub async fn update(
     Path(action): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
+    let body = json_body(&body)?;
+    if v.at_least(53) {
+        return update_v253(&state, &ctx, v, &action, &body).await;
+    }
     state.policy.authorize(
         "os_compute_api:os-services:update",
         &ctx,
         &Target::own(&ctx),
     )?;
-    let body = json_body(&body)?;
     let host = str_field(&body, "host")?;
     let binary = str_field(&body, "binary")?;
     let out = match action.as_str() {
@@ -109,9 +225,11 @@ pub async fn update(
     Ok(Json(json!({ "service": out })))
 }
 
+/// `DELETE /os-services/{id}`: an integer id before 2.53, a uuid from 2.53.
 pub async fn delete(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.policy.authorize(
@@ -119,9 +237,15 @@ pub async fn delete(
         &ctx,
         &Target::own(&ctx),
     )?;
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("Invalid uuid {id}")))?;
+    let id: i64 = if v.at_least(53) {
+        by_uuid(&state, &ctx, &id).await?.id
+    } else {
+        id.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input for field/attribute id. Value: {id}. is not an integer"
+            ))
+        })?
+    };
     state.conductor.service_delete(&ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

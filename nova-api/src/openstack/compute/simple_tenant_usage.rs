@@ -3,9 +3,10 @@
 //! every project for admins, one project for its members.
 
 use super::views::micro_isotime;
-use crate::compute::api::{ServerUsage, TenantUsage};
+use crate::compute::api::{ServerUsage, TenantUsage, UsagePage};
 use crate::error::{ApiError, ApiResult};
-use crate::openstack::common::param;
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::{param, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -82,9 +83,68 @@ fn tenant_usage(t: &TenantUsage, detailed: bool) -> Value {
     v
 }
 
+/// The page asked for: `limit` and `marker` from 2.40; before it the first
+/// `[api] max_limit` instances, silently.
+fn page(state: &AppState, v: ApiVersion, p: &[(String, String)]) -> ApiResult<UsagePage> {
+    let max = state.cfg.api.max_limit;
+    if !v.at_least(40) {
+        return Ok(UsagePage {
+            limit: max,
+            marker: None,
+        });
+    }
+    let limit = match param(p, "limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Invalid input for query parameters limit. Value: {l}. '{l}' is not a 'non-negative integer'"
+                ))
+            })?
+            .min(max),
+        None => max,
+    };
+    let marker = match param(p, "marker") {
+        Some(m) => Some(
+            uuid::Uuid::parse_str(m)
+                .map_err(|_| ApiError::bad_request(format!("marker [{m}] not found")))?,
+        ),
+        None => None,
+    };
+    Ok(UsagePage { limit, marker })
+}
+
+/// The `*_links` of a full page (2.40).
+fn next_link(
+    base: &str,
+    path: &str,
+    p: &[(String, String)],
+    next: Option<uuid::Uuid>,
+) -> Option<Value> {
+    let next = next?;
+    let mut qs: Vec<String> = p
+        .iter()
+        .filter(|(k, _)| k != "marker")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    qs.push(format!("marker={next}"));
+    Some(json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{}", qs.join("&"))}]))
+}
+
+fn usage_error(e: nova_common::NovaError) -> ApiError {
+    match e {
+        nova_common::NovaError::MarkerNotFound { marker } => {
+            ApiError::bad_request(format!("marker [{marker}] not found"))
+        }
+        other => other.into(),
+    }
+}
+
 pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     state.policy.authorize(
@@ -94,18 +154,27 @@ pub async fn index(
     )?;
     let (start, end) = period(&p)?;
     let detailed = param(&p, "detailed") == Some("1");
-    let usages = state
+    let pg = page(&state, v, &p)?;
+    let (usages, next) = state
         .compute_api
-        .get_tenant_usages(&ctx, start, end, None)
-        .await?;
-    Ok(Json(json!({
+        .get_tenant_usages(&ctx, start, end, None, pg)
+        .await
+        .map_err(usage_error)?;
+    let next = next.filter(|_| v.at_least(40));
+    let mut body = json!({
         "tenant_usages": usages.iter().map(|t| tenant_usage(t, detailed)).collect::<Vec<_>>()
-    })))
+    });
+    if let Some(l) = next_link(&base.0, "os-simple-tenant-usage", &p, next) {
+        body["tenant_usages_links"] = l;
+    }
+    Ok(Json(body))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    base: BaseUrl,
     Path(tenant_id): Path<String>,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
@@ -115,15 +184,23 @@ pub async fn show(
         &Target::project(&tenant_id),
     )?;
     let (start, end) = period(&p)?;
-    let usages = state
+    let pg = page(&state, v, &p)?;
+    let path = format!("os-simple-tenant-usage/{tenant_id}");
+    let (usages, next) = state
         .compute_api
-        .get_tenant_usages(&ctx, start, end, Some(tenant_id))
-        .await?;
-    let body = usages
+        .get_tenant_usages(&ctx, start, end, Some(tenant_id), pg)
+        .await
+        .map_err(usage_error)?;
+    let next = next.filter(|_| v.at_least(40));
+    let usage = usages
         .first()
         .map(|t| tenant_usage(t, true))
         .unwrap_or_else(|| json!({}));
-    Ok(Json(json!({ "tenant_usage": body })))
+    let mut body = json!({ "tenant_usage": usage });
+    if let Some(l) = next_link(&base.0, &path, &p, next) {
+        body["tenant_usage_links"] = l;
+    }
+    Ok(Json(body))
 }
 
 #[cfg(test)]

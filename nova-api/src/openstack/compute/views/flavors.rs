@@ -24,11 +24,14 @@ pub fn flavor_detail(base: &str, f: &Flavor, v: ApiVersion, extra_specs: bool) -
         "vcpus": f.vcpus,
         "links": links(base, "flavors", &f.flavorid),
         "OS-FLV-EXT-DATA:ephemeral": f.ephemeral_gb,
-        "OS-FLV-DISABLED:disabled": f.disabled,
         "os-flavor-access:is_public": f.is_public,
         "swap": if f.swap == 0 && !v.at_least(75) { json!("") } else { json!(f.swap) },
-        "rxtx_factor": f.rxtx_factor,
     });
+    // 2.102 drops the network-era fields.
+    if !v.at_least(102) {
+        d["OS-FLV-DISABLED:disabled"] = json!(f.disabled);
+        d["rxtx_factor"] = json!(f.rxtx_factor);
+    }
     if v.at_least(55) {
         d["description"] = json!(f.description);
     }
@@ -63,5 +66,10 @@ mod tests {
             flavor_summary("http://x", &f, ApiVersion::new(2, 55))["description"],
             "d"
         );
+        assert_eq!(new["rxtx_factor"], 0.0);
+        assert_eq!(new["OS-FLV-DISABLED:disabled"], false);
+        let latest = flavor_detail("http://x", &f, ApiVersion::new(2, 102), true);
+        assert!(latest.get("rxtx_factor").is_none());
+        assert!(latest.get("OS-FLV-DISABLED:disabled").is_none());
     }
 }

@@ -13,17 +13,23 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
         "maxTotalCores": get("cores"),
         "maxTotalRAMSize": get("ram"),
         "maxServerMeta": get("metadata_items"),
-        "maxPersonality": get("injected_files"),
-        "maxPersonalitySize": get("injected_file_content_bytes"),
         "maxTotalKeypairs": get("key_pairs"),
         "maxServerGroups": get("server_groups"),
         "maxServerGroupMembers": get("server_group_members"),
-        "maxImageMeta": get("metadata_items"),
         "totalInstancesUsed": used.instances,
         "totalCoresUsed": used.cores,
         "totalRAMUsed": used.ram,
         "totalServerGroupsUsed": 0,
     });
+    // Image metadata: a Glance proxy limit, gone in 2.39.
+    if !v.at_least(39) {
+        abs["maxImageMeta"] = json!(get("metadata_items"));
+    }
+    // Personality: gone in 2.57.
+    if !v.at_least(57) {
+        abs["maxPersonality"] = json!(get("injected_files"));
+        abs["maxPersonalitySize"] = json!(get("injected_file_content_bytes"));
+    }
     // nova-network's limits, shown before 2.36.
     if !v.at_least(36) {
         let floating = l.get("floating_ips").copied().unwrap_or_else(|| {
@@ -43,4 +49,22 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
         }
     }
     json!({"limits": {"rate": [], "absolute": abs}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_meta_and_personality_limits_go() {
+        let l = BTreeMap::new();
+        let used = QuotaUsage::default();
+        let at = |m| limits(&l, &used, ApiVersion::new(2, m))["limits"]["absolute"].clone();
+        assert!(at(38).get("maxImageMeta").is_some());
+        assert!(at(39).get("maxImageMeta").is_none());
+        assert!(at(56).get("maxPersonality").is_some());
+        assert!(at(57).get("maxPersonality").is_none());
+        assert!(at(57).get("maxPersonalitySize").is_none());
+        assert!(at(57).get("maxTotalInstances").is_some());
+    }
 }

@@ -13,6 +13,20 @@ pub fn is_network_quota(resource: &str) -> bool {
     NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource)
 }
 
+/// The personality quotas, removed in 2.57 (by their `[quota]` names).
+const PERSONALITY_QUOTAS: &[&str] = &[
+    "injected_files",
+    "injected_file_content_bytes",
+    "injected_file_path_length",
+];
+
+/// Whether a resource (by its `[quota]` name) is gone at this
+/// microversion: nova-network's from 2.36, personality's from 2.57.
+pub fn removed_at(resource: &str, v: ApiVersion) -> bool {
+    (v.at_least(36) && is_network_quota(resource))
+        || (v.at_least(57) && PERSONALITY_QUOTAS.contains(&resource))
+}
+
 /// The API's name for a `[quota]` option.
 pub fn api_name(resource: &str) -> &str {
     if resource == "injected_file_path_length" {
@@ -49,7 +63,7 @@ pub fn quota_set(limits: &BTreeMap<String, i64>, v: ApiVersion, id: Option<&str>
         m.insert("id".into(), json!(id));
     }
     for (k, val) in limits {
-        if v.at_least(36) && is_network_quota(k) {
+        if removed_at(k, v) {
             continue;
         }
         m.insert(api_name(k).to_string(), json!(val));
@@ -73,4 +87,28 @@ pub fn detail(limits: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion, 
         }
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personality_quotas_go_in_2_57() {
+        let limits: BTreeMap<String, i64> = [
+            ("instances", 10),
+            ("injected_files", 5),
+            ("injected_file_path_length", 255),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let old = quota_set(&limits, ApiVersion::new(2, 56), None);
+        assert_eq!(old["injected_files"], 5);
+        assert_eq!(old["injected_file_path_bytes"], 255);
+        let new = quota_set(&limits, ApiVersion::new(2, 57), None);
+        assert!(new.get("injected_files").is_none());
+        assert!(new.get("injected_file_path_bytes").is_none());
+        assert_eq!(new["instances"], 10);
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 pub fn service(cfg: &NovaConfig, s: &Service, v: ApiVersion) -> Value {
     let mut o = json!({
-        "id": s.id,
+        "id": if v.at_least(53) { json!(s.uuid.to_string()) } else { json!(s.id) },
         "binary": s.binary,
         "host": s.host,
         "zone": service_zone(cfg, s),

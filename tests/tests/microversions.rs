@@ -1,0 +1,629 @@
+//! Microversions 2.1–2.103 over public HTTP: the advertised maximum,
+//! `latest`, 406 above it, and what later microversions change in the
+//! bodies of servers (2.47, 2.52, 2.73, 2.90/2.94, 2.96, 2.98, 2.100),
+//! flavors (2.61, 2.75, 2.102), hypervisors (2.53, 2.75, 2.88), services
+//! (2.53), limits (2.39, 2.57), createImage (2.45), the nova-network
+//! proxies' end (2.36, 2.44) and the query-string checks (2.75, 2.102).
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::Cloud;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn fake_compute(id: &str) -> Vec<(String, &'static str)> {
+    vec![(format!("mv-fake-{id}"), "fake.FakeDriver")]
+}
+
+/// A request at a microversion: (status, headers, body).
+async fn call(
+    cloud: &Cloud,
+    method: Method,
+    path: &str,
+    token: &str,
+    mv: &str,
+    body: Option<Value>,
+) -> (u16, HeaderMap, Value) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", format!("compute {mv}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+async fn get(cloud: &Cloud, path: &str, token: &str, mv: &str) -> (u16, Value) {
+    let (s, _, b) = call(cloud, Method::GET, path, token, mv, None).await;
+    (s, b)
+}
+
+/// An image with one standard property (`hw_qemu_guest_agent`) and one
+/// custom property (`site_note`), as Glance stores them.
+async fn image_with_properties(cloud: &Cloud) -> String {
+    let r: Value = cloud
+        .http
+        .post(format!("{}/v2/images", cloud.glance))
+        .json(&json!({
+            "name": "mv-image", "disk_format": "raw", "container_format": "bare",
+            "visibility": "public", "hw_qemu_guest_agent": "yes", "site_note": "x"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().unwrap().to_string();
+    let resp = cloud
+        .http
+        .put(format!("{}/v2/images/{id}/file", cloud.glance))
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 65536])
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "upload: {}", resp.status());
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microversions_up_to_2_103() {
+    let cloud = Cloud::start_with(fake_compute, false).await;
+    let (admin, demo) = (cloud.admin.clone(), cloud.demo.clone());
+
+    // ===== the advertised range, latest, 406 =====
+    let root: Value = cloud
+        .http
+        .get(format!("{}/", cloud.api.trim_end_matches("/v2.1")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v21 = root["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "v2.1")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (v21["version"].as_str(), v21["min_version"].as_str()),
+        (Some("2.103"), Some("2.1"))
+    );
+    let doc: Value = cloud
+        .http
+        .get(cloud.api.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["version"]["version"], "2.103");
+    let (s, h, _) = call(&cloud, Method::GET, "/flavors", &demo, "latest", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(h["openstack-api-version"], "compute 2.103");
+    assert_eq!(h["x-openstack-nova-api-version"], "2.103");
+    let (s, _, b) = call(&cloud, Method::GET, "/flavors", &demo, "2.104", None).await;
+    assert_eq!(s, 406, "{b}");
+    let (s, h, _) = call(&cloud, Method::GET, "/flavors", &demo, "2.103", None).await;
+    assert_eq!(
+        (s, h["openstack-api-version"].to_str().unwrap()),
+        (200, "compute 2.103")
+    );
+
+    // ===== a server created with tags (2.52), a hostname (2.94 FQDN) and a zone =====
+    let image = image_with_properties(&cloud).await;
+    let boot = |mv_hostname: &str| {
+        json!({"server": {
+            "name": "mv-one", "imageRef": image, "flavorRef": "1", "networks": "none",
+            "availability_zone": "nova", "tags": ["blue", "green"], "hostname": mv_hostname
+        }})
+    };
+    // Before 2.52 tags are unknown; 2.90 takes a plain hostname only.
+    let mut tags_only = boot("x1");
+    tags_only["server"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hostname");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &demo,
+        "2.51",
+        Some(tags_only),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &demo,
+        "2.93",
+        Some(boot("vm.example.org")),
+    )
+    .await;
+    assert_eq!(s, 400, "an FQDN needs 2.94: {b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &demo,
+        "2.94",
+        Some(boot("vm.example.org")),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let path = format!("/servers/{id}");
+    cloud
+        .wait_for("the server to be ACTIVE", 120, || async {
+            let (_, b) = get(&cloud, &path, &demo, "2.1").await;
+            (b["server"]["status"] == "ACTIVE").then_some(())
+        })
+        .await;
+
+    // 2.47: the embedded flavor instead of its id and link.
+    let (_, b) = get(&cloud, &path, &demo, "2.46").await;
+    assert_eq!(b["server"]["flavor"]["id"], "1", "{b}");
+    let (_, b) = get(&cloud, &path, &admin, "2.47").await;
+    let f = &b["server"]["flavor"];
+    assert!(f.get("id").is_none() && f.get("links").is_none(), "{f}");
+    assert_eq!(f["original_name"], "m1.tiny", "{f}");
+    for k in ["vcpus", "ram", "disk", "ephemeral", "swap"] {
+        assert!(f[k].is_i64(), "{k} in {f}");
+    }
+    assert!(
+        f["extra_specs"].is_object(),
+        "the admin sees extra_specs: {f}"
+    );
+
+    // The later fields, each from its microversion.
+    let (_, old) = get(&cloud, &path, &demo, "2.62").await;
+    for k in [
+        "trusted_image_certificates",
+        "server_groups",
+        "locked_reason",
+        "pinned_availability_zone",
+        "scheduler_hints",
+        "OS-EXT-SRV-ATTR:hostname",
+    ] {
+        assert!(old["server"].get(k).is_none(), "{k} at 2.62: {old}");
+    }
+    assert!(old["server"]["image"].get("properties").is_none());
+    let (s, latest) = get(&cloud, &path, &demo, "2.100").await;
+    assert_eq!(s, 200);
+    let srv = &latest["server"];
+    assert_eq!(srv["tags"], json!(["blue", "green"]), "{srv}");
+    assert_eq!(srv["trusted_image_certificates"], Value::Null);
+    assert_eq!(srv["server_groups"], json!([]));
+    assert_eq!(srv["locked_reason"], Value::Null);
+    assert_eq!(srv["pinned_availability_zone"], "nova");
+    assert_eq!(srv["scheduler_hints"], json!({}));
+    assert_eq!(
+        srv["OS-EXT-SRV-ATTR:hostname"], "vm.example.org",
+        "2.90: users see it"
+    );
+    assert_eq!(
+        srv["image"]["properties"],
+        json!({"hw_qemu_guest_agent": "yes"}),
+        "2.98: the standard image properties only"
+    );
+    let (_, b) = get(&cloud, &path, &demo, "2.95").await;
+    assert!(b["server"].get("pinned_availability_zone").is_none());
+    let (_, b) = get(&cloud, &path, &demo, "2.97").await;
+    assert!(b["server"]["image"].get("properties").is_none());
+    let (_, b) = get(&cloud, &path, &demo, "2.99").await;
+    assert!(b["server"].get("scheduler_hints").is_none());
+    // The listing has them too, but not server_groups (show only).
+    let (_, b) = get(&cloud, "/servers/detail", &demo, "2.100").await;
+    let listed = &b["servers"][0];
+    assert_eq!(listed["pinned_availability_zone"], "nova", "{listed}");
+    assert!(listed.get("server_groups").is_none(), "{listed}");
+
+    // 2.73: a lock's reason, cleared by unlock.
+    let action = format!("{path}/action");
+    let lock = json!({"lock": {"locked_reason": "maintenance"}});
+    let (s, _, b) = call(&cloud, Method::POST, &action, &demo, "2.73", Some(lock)).await;
+    assert_eq!(s, 202, "{b}");
+    let (_, b) = get(&cloud, &path, &demo, "2.73").await;
+    assert_eq!(
+        (
+            b["server"]["locked"].as_bool(),
+            b["server"]["locked_reason"].as_str()
+        ),
+        (Some(true), Some("maintenance"))
+    );
+    let (_, b) = get(&cloud, &path, &demo, "2.72").await;
+    assert!(b["server"].get("locked_reason").is_none(), "{b}");
+    // ... and the `locked` filter (2.73); changes-before (2.66).
+    let count = |b: &Value| b["servers"].as_array().map(Vec::len);
+    let (_, b) = get(&cloud, "/servers?locked=true", &demo, "2.73").await;
+    assert_eq!(count(&b), Some(1), "{b}");
+    let (_, b) = get(&cloud, "/servers?locked=false", &demo, "2.73").await;
+    assert_eq!(count(&b), Some(0), "{b}");
+    assert_eq!(
+        get(&cloud, "/servers?locked=maybe", &demo, "2.73").await.0,
+        400
+    );
+    let (_, b) = get(
+        &cloud,
+        "/servers?changes-before=2000-01-01T00:00:00Z",
+        &demo,
+        "2.66",
+    )
+    .await;
+    assert_eq!(count(&b), Some(0), "{b}");
+    let (_, b) = get(
+        &cloud,
+        "/servers?changes-before=2999-01-01T00:00:00Z",
+        &demo,
+        "2.66",
+    )
+    .await;
+    assert_eq!(count(&b), Some(1), "{b}");
+    let bad = "/servers?changes-since=2020-01-02T00:00:00Z&changes-before=2020-01-01T00:00:00Z";
+    assert_eq!(get(&cloud, bad, &demo, "2.66").await.0, 400);
+    let bad = json!({"lock": {"locked_reason": ""}});
+    let (s, _, _) = call(&cloud, Method::POST, &action, &demo, "2.73", Some(bad)).await;
+    assert_eq!(s, 400);
+    let (s, _, _) = call(
+        &cloud,
+        Method::POST,
+        &action,
+        &demo,
+        "2.73",
+        Some(json!({"unlock": null})),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (_, b) = get(&cloud, &path, &demo, "2.73").await;
+    assert_eq!(b["server"]["locked_reason"], Value::Null, "{b}");
+
+    // 2.90: the hostname on update.
+    let upd = json!({"server": {"hostname": "renamed"}});
+    let (s, _, b) = call(&cloud, Method::PUT, &path, &demo, "2.89", Some(upd.clone())).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _, b) = call(&cloud, Method::PUT, &path, &demo, "2.90", Some(upd)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["server"]["OS-EXT-SRV-ATTR:hostname"], "renamed", "{b}");
+    assert_eq!(
+        b["server"]["server_groups"],
+        json!([]),
+        "PUT shows server_groups: {b}"
+    );
+
+    // 2.45: createImage answers the image id, without Location.
+    let snap = json!({"createImage": {"name": "mv-snap"}});
+    let (s, h, b) = call(&cloud, Method::POST, &action, &demo, "2.45", Some(snap)).await;
+    assert_eq!(s, 202, "{b}");
+    assert!(h.get("location").is_none());
+    assert_eq!(b["image_id"].as_str().map(str::len), Some(36), "{b}");
+    cloud
+        .wait_for("the snapshot to finish", 60, || async {
+            let (_, b) = get(&cloud, &path, &demo, "2.1").await;
+            b["server"]["OS-EXT-STS:task_state"].is_null().then_some(())
+        })
+        .await;
+
+    // ===== nova-network's proxies end at 2.35, the VIFs at 2.43 =====
+    assert_eq!(get(&cloud, "/os-networks", &admin, "2.35").await.0, 200);
+    assert_eq!(get(&cloud, "/os-networks", &admin, "2.36").await.0, 404);
+    let vifs = format!("{path}/os-virtual-interfaces");
+    assert_eq!(get(&cloud, &vifs, &demo, "2.43").await.0, 200);
+    assert_eq!(get(&cloud, &vifs, &demo, "2.44").await.0, 404);
+    let add = json!({"addFloatingIp": {"address": "10.0.0.1"}});
+    let (s, _, _) = call(&cloud, Method::POST, &action, &demo, "2.44", Some(add)).await;
+    assert_eq!(s, 404);
+
+    // ===== flavors: extra_specs (2.61), swap (2.75), no rxtx_factor (2.102) =====
+    let (_, b) = get(&cloud, "/flavors/1", &admin, "2.60").await;
+    assert!(b["flavor"].get("extra_specs").is_none());
+    assert_eq!(b["flavor"]["swap"], "");
+    let (_, b) = get(&cloud, "/flavors/1", &admin, "2.61").await;
+    assert_eq!(b["flavor"]["extra_specs"], json!({}), "{b}");
+    let (_, b) = get(&cloud, "/flavors/1", &admin, "2.75").await;
+    assert_eq!(b["flavor"]["swap"], 0);
+    assert!(b["flavor"]["rxtx_factor"].is_number());
+    let (_, b) = get(&cloud, "/flavors/1", &admin, "2.102").await;
+    assert!(
+        b["flavor"].get("rxtx_factor").is_none()
+            && b["flavor"].get("OS-FLV-DISABLED:disabled").is_none(),
+        "{b}"
+    );
+    let (s, b) = get(&cloud, "/flavors/detail?name=tiny", &admin, "2.102").await;
+    assert_eq!(s, 200, "{b}");
+    let names: Vec<&str> = b["flavors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["m1.tiny"]);
+
+    // ===== unknown query parameters: 400 from 2.75 (servers), 2.102 (all GETs) =====
+    assert_eq!(
+        get(&cloud, "/servers/detail?bogus=1", &demo, "2.74")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(&cloud, "/servers/detail?bogus=1", &demo, "2.75")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        get(&cloud, "/os-keypairs?bogus=1", &demo, "2.75").await.0,
+        400
+    );
+    assert_eq!(
+        get(&cloud, &format!("{path}?bogus=1"), &demo, "2.101")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(&cloud, &format!("{path}?bogus=1"), &demo, "2.102")
+            .await
+            .0,
+        400
+    );
+
+    // ===== limits: maxImageMeta gone in 2.39, personality in 2.57 =====
+    let (_, b) = get(&cloud, "/limits", &demo, "2.38").await;
+    assert!(b["limits"]["absolute"].get("maxImageMeta").is_some(), "{b}");
+    let (_, b) = get(&cloud, "/limits", &demo, "2.57").await;
+    let abs = &b["limits"]["absolute"];
+    assert!(
+        abs.get("maxImageMeta").is_none() && abs.get("maxPersonality").is_none(),
+        "{abs}"
+    );
+    assert!(abs["maxTotalInstances"].is_i64());
+
+    // ===== hypervisors: uuids (2.53), servers always (2.75), figures gone (2.88) =====
+    let (_, b) = get(&cloud, "/os-hypervisors/detail", &admin, "2.52").await;
+    let old = &b["hypervisors"][0];
+    assert!(old["id"].is_i64() && old["service"]["id"].is_i64(), "{old}");
+    assert!(old["vcpus"].is_i64());
+    let int_id = old["id"].to_string();
+    let (_, b) = get(
+        &cloud,
+        "/os-hypervisors/detail?with_servers=true",
+        &admin,
+        "2.75",
+    )
+    .await;
+    let hv = &b["hypervisors"][0];
+    let hv_id = hv["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        uuid::Uuid::parse_str(&hv_id).map(|u| u.to_string()).ok(),
+        Some(hv_id.clone())
+    );
+    assert!(
+        uuid::Uuid::parse_str(hv["service"]["id"].as_str().unwrap()).is_ok(),
+        "{hv}"
+    );
+    assert_eq!(
+        hv["servers"],
+        json!([{"uuid": id, "name": "mv-one"}]),
+        "{hv}"
+    );
+    let (s, b) = get(&cloud, &format!("/os-hypervisors/{hv_id}"), &admin, "2.53").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        get(&cloud, &format!("/os-hypervisors/{int_id}"), &admin, "2.53")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        get(&cloud, &format!("/os-hypervisors/{int_id}"), &admin, "2.52")
+            .await
+            .0,
+        200
+    );
+    let (_, b) = get(&cloud, &format!("/os-hypervisors/{hv_id}"), &admin, "2.88").await;
+    let hv = &b["hypervisor"];
+    for gone in [
+        "vcpus",
+        "memory_mb",
+        "local_gb",
+        "cpu_info",
+        "running_vms",
+        "current_workload",
+    ] {
+        assert!(hv.get(gone).is_none(), "{gone} at 2.88: {hv}");
+    }
+    assert!(hv.get("uptime").is_some(), "{hv}");
+    assert_eq!(
+        get(&cloud, "/os-hypervisors/statistics", &admin, "2.87")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(&cloud, "/os-hypervisors/statistics", &admin, "2.88")
+            .await
+            .0,
+        404
+    );
+    let uptime = format!("/os-hypervisors/{hv_id}/uptime");
+    assert_eq!(get(&cloud, &uptime, &admin, "2.88").await.0, 404);
+
+    // ===== services by uuid (2.53) =====
+    let (_, b) = get(&cloud, "/os-services", &admin, "2.52").await;
+    assert!(b["services"][0]["id"].is_i64(), "{b}");
+    let (_, b) = get(&cloud, "/os-services?binary=nova-compute", &admin, "2.53").await;
+    let svc = b["services"][0].clone();
+    let svc_id = svc["id"].as_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&svc_id).is_ok(), "{svc}");
+    let put = |body: Value| {
+        let path = format!("/os-services/{svc_id}");
+        let cloud = &cloud;
+        let admin = admin.clone();
+        async move { call(cloud, Method::PUT, &path, &admin, "2.53", Some(body)).await }
+    };
+    let (s, _, b) = put(json!({"status": "disabled", "disabled_reason": "mv test"})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (b["service"]["id"].as_str(), b["service"]["status"].as_str()),
+        (Some(svc_id.as_str()), Some("disabled"))
+    );
+    assert_eq!(b["service"]["disabled_reason"], "mv test");
+    assert_eq!(
+        put(json!({"status": "enabled", "disabled_reason": "x"}))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(put(json!({})).await.0, 400);
+    let (s, _, b) = put(json!({"status": "enabled"})).await;
+    assert_eq!(
+        (s, b["service"]["status"].as_str()),
+        (200, Some("enabled")),
+        "{b}"
+    );
+    let disable = json!({"host": svc["host"], "binary": "nova-compute"});
+    let (s, _, _) = call(
+        &cloud,
+        Method::PUT,
+        "/os-services/disable",
+        &admin,
+        "2.53",
+        Some(disable),
+    )
+    .await;
+    assert_eq!(s, 400, "the action paths end at 2.53");
+    let (_, b) = get(&cloud, "/os-services?binary=nova-scheduler", &admin, "2.53").await;
+    let sched = b["services"][0]["id"].as_str().unwrap().to_string();
+    let (s, _, _) = call(
+        &cloud,
+        Method::PUT,
+        &format!("/os-services/{sched}"),
+        &admin,
+        "2.53",
+        Some(json!({"status": "disabled"})),
+    )
+    .await;
+    assert_eq!(s, 400, "only nova-compute services are updated");
+
+    // ===== keypairs: imported only from 2.92, with '@' and '.' =====
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-keypairs",
+        &demo,
+        "2.92",
+        Some(json!({"keypair": {"name": "k1"}})),
+    )
+    .await;
+    assert_eq!(s, 400, "2.92 does not generate keys: {b}");
+    let pk =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMTzoopJviM+lfNEVaA+sSaxHD0Z1EybFKIonPQ8vP8/ mv@test";
+    let import = json!({"keypair": {"name": "me@host.example", "public_key": pk}});
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-keypairs",
+        &demo,
+        "2.91",
+        Some(import.clone()),
+    )
+    .await;
+    assert_eq!(s, 400, "'@' needs 2.92: {b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-keypairs",
+        &demo,
+        "2.92",
+        Some(import),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+
+    // ===== 2.74: the admin's requested host =====
+    let host = format!("mv-fake-{}", cloud.id);
+    let at_host = |h: &str| {
+        json!({"server": {"name": "mv-two", "imageRef": image, "flavorRef": "1",
+                          "networks": "none", "host": h}})
+    };
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &admin,
+        "2.73",
+        Some(at_host(&host)),
+    )
+    .await;
+    assert_eq!(s, 400, "host needs 2.74: {b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &demo,
+        "2.74",
+        Some(at_host(&host)),
+    )
+    .await;
+    assert_eq!(s, 403, "the admin's only: {b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &admin,
+        "2.74",
+        Some(at_host("nowhere")),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &admin,
+        "2.74",
+        Some(at_host(&host)),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let two = format!("/servers/{}", b["server"]["id"].as_str().unwrap());
+    cloud
+        .wait_for("the second server to be ACTIVE", 120, || async {
+            let (_, b) = get(&cloud, &two, &admin, "2.74").await;
+            (b["server"]["status"] == "ACTIVE").then_some(b)
+        })
+        .await;
+    let (_, b) = get(&cloud, &two, &admin, "2.74").await;
+    assert_eq!(b["server"]["OS-EXT-SRV-ATTR:host"], host.as_str(), "{b}");
+    let (s, _, _) = call(&cloud, Method::DELETE, &two, &admin, "2.74", None).await;
+    assert_eq!(s, 204);
+
+    // ===== clean up =====
+    let (s, _, _) = call(&cloud, Method::DELETE, &path, &demo, "2.103", None).await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("the server to go", 60, || async {
+            (get(&cloud, &path, &demo, "2.1").await.0 == 404).then_some(())
+        })
+        .await;
+}
