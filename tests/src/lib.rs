@@ -198,6 +198,8 @@ impl Cloud {
             let url = format!("http://127.0.0.1:{kport}/v3");
             run(Command::new("bash")
                 .env("KEYSTONE_PASSWORD_HASH_ROUNDS", "4")
+                // Its own PostgreSQL database, dropped with the cloud (keystone.sh destroy).
+                .env("KEYSTONE_DB_NAME", format!("keystone_e2e_{id}"))
                 .arg(workspace_root().join("deploy/lib/keystone.sh"))
                 .args([
                     "start",
@@ -836,7 +838,7 @@ impl Drop for Cloud {
             let _ = Command::new("bash")
                 .arg(workspace_root().join("deploy/lib/keystone.sh"))
                 .args([
-                    "stop",
+                    "destroy",
                     self.dir.join("keystone").to_str().unwrap_or_default(),
                 ])
                 .output();
