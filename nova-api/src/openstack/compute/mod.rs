@@ -245,6 +245,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     Router::new()
         .route("/", get(versions::root))
+        .route("/v2", get(versions::v20))
+        .route("/v2/", get(versions::v20))
         .route("/v2.1", get(versions::v21))
         .route("/v2.1/", get(versions::v21))
         .fallback_service(authenticated)
@@ -271,7 +273,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use nova_common::NovaConfig;
-    use serde_json::Value;
+    use serde_json::{json, Value};
     use tower::ServiceExt;
 
     async fn call(cfg: &str, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -298,10 +300,21 @@ mod tests {
     async fn versions_are_public_and_carry_request_ids() {
         let (s, h, b) = call(NOAUTH, get("/").body(Body::empty()).expect("req")).await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(b["versions"][0]["id"], "v2.1");
+        // Nova lists the legacy v2.0 first (Tempest's test_list_api_versions).
+        assert_eq!(b["versions"][0]["id"], "v2.0");
+        assert_eq!(b["versions"][0]["status"], "SUPPORTED");
+        assert_eq!(b["versions"][1]["id"], "v2.1");
         assert_eq!(
-            b["versions"][0]["links"][0]["href"],
-            "http://api.example:8774/v2.1/"
+            b["versions"][1]["links"],
+            json!([{"rel": "self", "href": "http://api.example:8774/v2.1/"}])
+        );
+        // Every self link leads to its version document with the same self link.
+        let (s, _, b) = call(NOAUTH, get("/v2/").body(Body::empty()).expect("req")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["version"]["id"], "v2.0");
+        assert_eq!(
+            b["version"]["links"][0]["href"],
+            "http://api.example:8774/v2/"
         );
         let id = h["x-openstack-request-id"].to_str().expect("ascii");
         assert!(id.starts_with("req-"));
