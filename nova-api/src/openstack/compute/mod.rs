@@ -14,6 +14,7 @@ pub mod flavors;
 pub mod flavors_extraspecs;
 pub mod floating_ips;
 pub mod hypervisors;
+pub mod images;
 pub mod instance_actions;
 pub mod ips;
 pub mod keypairs;
@@ -153,6 +154,21 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))
+        .route("/images", get(images::index))
+        .route("/images/detail", get(images::index_detail))
+        .route("/images/{id}", get(images::show).delete(images::delete))
+        .route(
+            "/images/{id}/metadata",
+            get(images::metadata_index)
+                .post(images::metadata_create)
+                .put(images::metadata_update_all),
+        )
+        .route(
+            "/images/{id}/metadata/{key}",
+            get(images::metadata_show)
+                .put(images::metadata_update)
+                .delete(images::metadata_delete),
+        )
         .merge(server_and_flavor_extras())
 }
 
