@@ -9,7 +9,7 @@ expected tests that failed).  A test id is Tempest's full id, attributes in
 brackets included (`...test_x[id-<uuid>,smoke]`), as `tempest run --load-list`
 takes it.
 
-Statuses: success -> passed; skip -> skipped; fail, uxsuccess -> failed; a
+Statuses: success -> passed; skip -> skipped; FAILED -> failed; a
 `setUpClass (module.Class)` entry that failed is a failure of the class (its
 tests never report).  An expected test that did not pass (failed, skipped or
 absent from the run) is a regression.
@@ -25,6 +25,10 @@ Exit: 0 when no expected test regressed, 1 otherwise.
 
 import csv
 import sys
+
+
+# subunit2csv's statuses of a test that did not pass.
+FAILED = ("fail", "failure", "error", "uxsuccess")
 
 
 def load(paths):
@@ -79,8 +83,8 @@ def main(argv):
     classes = {t: s for t, s in status.items() if t.startswith("setUpClass")}
     passed = sorted(t for t, s in tests.items() if s == "success")
     skipped = sorted(t for t, s in tests.items() if s == "skip")
-    failed = sorted(t for t, s in tests.items() if s in ("fail", "uxsuccess"))
-    class_failed = sorted(t for t, s in classes.items() if s == "fail")
+    failed = sorted(t for t, s in tests.items() if s in FAILED)
+    class_failed = sorted(t for t, s in classes.items() if s in FAILED)
     expected = read_list(expected_path)
     listed = set(read_list(listed_path)) if listed_path else None
     ok = set(passed)
@@ -101,7 +105,7 @@ def main(argv):
             print(f"tempest:   + {t}")
     for t in regressed:
         why = tests.get(t)
-        why = {"skip": "skipped", "fail": "failed", None: "did not run"}.get(why, why)
+        why = "failed" if why in FAILED else {"skip": "skipped", None: "did not run"}.get(why, why)
         print(f"tempest: REGRESSION ({why}) {t}")
     if update:
         grown = sorted(set(expected) | ok)
@@ -115,7 +119,13 @@ def main(argv):
         f"tempest: expected {len(selected)} (of {len(expected)} listed), regressions "
         f"{len(regressed)}, failed classes (setUpClass) {len(class_failed)}"
     )
-    print(f"{len(passed)} passed, {len(failed) + len(class_failed)} failed, {len(skipped)} skipped")
+    # Skipped: every selected test that neither passed nor failed (a skipped
+    # class reports one setUpClass entry, not its tests).
+    if listed is not None:
+        not_run = len(listed - ok - set(failed))
+    else:
+        not_run = len(skipped)
+    print(f"{len(passed)} passed, {len(failed) + len(class_failed)} failed, {not_run} skipped")
     return 1 if regressed else 0
 
 

@@ -21,8 +21,8 @@
 # What it does: makes sure the venv has Tempest (deploy/lib/venv.sh tempest),
 # writes <workspace>/etc/tempest.conf (Keystone v3 with dynamic credentials:
 # Tempest creates a project and users per test class as admin; Glance v2;
-# neutron, cinder and swift off; max_microversion = latest, i.e. what the
-# cloud advertises), runs `tempest run --regex RE --concurrency N`, reruns
+# neutron, cinder and swift off; max_microversion = the cloud's advertised
+# maximum, read from its compute endpoint), runs `tempest run --regex RE --concurrency N`, reruns
 # once (serially) the expected tests that did not pass, and prints the
 # failures, the passing tests missing from the list, the regressions, the
 # wall time and "N passed, N failed, N skipped".
@@ -64,16 +64,31 @@ mkdir -p "$ws/etc" "$ws/locks"
 ws="$(cd "$ws" && pwd)"
 expected="$(cd "$(dirname "$expected")" && pwd)/$(basename "$expected")"
 
-NOVA_VENV="$NOVA_VENV" bash "$top/deploy/lib/venv.sh" tempest osc >/dev/null \
-    || die "deploy/lib/venv.sh tempest osc failed"
+NOVA_VENV="$NOVA_VENV" bash "$top/deploy/lib/venv.sh" tempest >/dev/null \
+    || die "deploy/lib/venv.sh tempest failed"
 
-# ---- images from Glance -------------------------------------------------------
+# ---- from the cloud: its compute max microversion, Glance's images --------------
+# Printed as "max <version>" and "image <id>" lines (keystoneauth, as admin).
+info="$(OS_AUTH_URL="$auth_url" OS_PASSWORD="$admin_pw" "$NOVA_VENV/bin/python" - <<'PY'
+import os
+from keystoneauth1 import session
+from keystoneauth1.identity import v3
+auth = v3.Password(auth_url=os.environ["OS_AUTH_URL"], username="admin",
+                   password=os.environ["OS_PASSWORD"], project_name="admin",
+                   user_domain_name="Default", project_domain_name="Default")
+s = session.Session(auth=auth)
+compute = s.get_endpoint(service_type="compute", interface="public")
+print("max", s.get(compute, authenticated=False).json()["version"]["version"])
+image = s.get_endpoint(service_type="image", interface="public")
+images = s.get(image.rstrip("/") + "/v2/images?status=active&sort=created_at:asc").json()["images"]
+for i in images:
+    print("image", i["id"])
+PY
+)" || die "cannot read the cloud's compute version or Glance's images as admin at $auth_url"
+max_mv="$(awk '$1 == "max" {print $2}' <<< "$info")"
+[ -n "$max_mv" ] || die "the compute endpoint advertises no maximum microversion"
 if [ -z "$image" ]; then
-    mapfile -t images < <(env -u OS_CLOUD "$NOVA_VENV/bin/openstack" --os-auth-url "$auth_url" \
-        --os-identity-api-version 3 --os-username admin --os-password "$admin_pw" \
-        --os-project-name admin --os-user-domain-name Default --os-project-domain-name Default \
-        image list --status active --sort created_at:asc -f value -c ID) \
-        || die "cannot list Glance's images as admin"
+    mapfile -t images < <(awk '$1 == "image" {print $2}' <<< "$info")
     [ "${#images[@]}" -gt 0 ] || die "Glance has no active image; give --image-ref"
     image="${images[0]}"
     [ -n "$image_alt" ] || image_alt="${images[1]:-$image}"
@@ -131,21 +146,27 @@ image_ref_alt = $image_alt
 flavor_ref = $flavor
 flavor_ref_alt = $flavor_alt
 fixed_network_name = $network
-# Classes pick their own; 'latest' = whatever the cloud advertises.
-max_microversion = latest
-build_timeout = 120
+# What the cloud advertises (GET on its compute endpoint): classes whose
+# range starts above it skip; 'latest' would run them all into 406s.
+max_microversion = $max_mv
+# The fake driver builds in about a second; a test that waits for a state
+# that never comes (an action this cloud lacks) costs this much.
+build_timeout = 60
 build_interval = 1
 min_compute_nodes = 1
 
 [compute-feature-enabled]
 console_output = true
 vnc_console = true
-resize = true
 pause = true
 suspend = true
-shelve = true
 snapshot = true
-rescue = true
+# Not implemented yet (server actions resize, shelve, rescue: their own
+# issue); turn each on when it lands.  On, each of their tests fails after
+# waiting out build_timeout for a state that never comes.
+resize = false
+shelve = false
+rescue = false
 metadata_service = true
 interface_attach = false
 change_password = false
@@ -161,7 +182,7 @@ EOF
 cd "$ws"
 rm -rf .stestr
 "$NOVA_VENV/bin/stestr" init >/dev/null
-log "workspace $ws; images $image / $image_alt; flavors $flavor / $flavor_alt"
+log "workspace $ws; compute max microversion $max_mv; images $image / $image_alt; flavors $flavor / $flavor_alt"
 start=$SECONDS
 "$NOVA_VENV/bin/tempest" run --config-file "$conf" --list-tests --regex "$regex" 2>/dev/null \
     | grep -E '^tempest\.' > "$ws/listed.txt" || die "tempest run --list-tests --regex '$regex' selected nothing"
