@@ -13,6 +13,7 @@ pub mod flavor_manage;
 pub mod flavors;
 pub mod flavors_extraspecs;
 pub mod floating_ips;
+pub mod hosts;
 pub mod hypervisors;
 pub mod images;
 pub mod instance_actions;
@@ -154,6 +155,9 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))
+        .route("/os-hosts", get(hosts::index))
+        .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
+        .route("/os-hosts/{host}/{action}", get(hosts::power_action))
         .route("/images", get(images::index))
         .route("/images/detail", get(images::index_detail))
         .route("/images/{id}", get(images::show).delete(images::delete))
