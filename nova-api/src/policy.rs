@@ -140,6 +140,8 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-hypervisors:show", "rule:admin_api"),
     ("os_compute_api:os-hypervisors:statistics", "rule:admin_api"),
+    ("os_compute_api:os-hypervisors:search", "rule:admin_api"),
+    ("os_compute_api:os-hypervisors:servers", "rule:admin_api"),
     (
         "os_compute_api:os-keypairs:index",
         "(rule:admin_api) or user_id:%(user_id)s",

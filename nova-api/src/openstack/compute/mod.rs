@@ -225,6 +225,8 @@ fn server_and_flavor_extras() -> Router<AppState> {
         )
         .route("/os-aggregates/{id}/action", post(aggregates::action))
         .route("/os-hypervisors/{id}/uptime", get(hypervisors::uptime))
+        .route("/os-hypervisors/{id}/search", get(hypervisors::search))
+        .route("/os-hypervisors/{id}/servers", get(hypervisors::servers))
         .route("/os-simple-tenant-usage", get(simple_tenant_usage::index))
         .route(
             "/os-simple-tenant-usage/{tenant_id}",
