@@ -104,11 +104,7 @@ fn resources(host: &str, n: &ComputeNode, instances: &[Instance]) -> Vec<Value> 
     let mut by_project: BTreeMap<&str, (i64, i64, i64)> = BTreeMap::new();
     for i in instances {
         let f = &i.flavor;
-        let use_ = (
-            f.vcpus as i64,
-            f.memory_mb as i64,
-            f.root_gb as i64 + f.ephemeral_gb as i64,
-        );
+        let use_ = (f.vcpus, f.memory_mb, f.root_gb + f.ephemeral_gb);
         max = (max.0 + use_.0, max.1 + use_.1, max.2 + use_.2);
         let e = by_project.entry(i.project_id.as_str()).or_default();
         *e = (e.0 + use_.0, e.1 + use_.1, e.2 + use_.2);
@@ -236,8 +232,10 @@ mod tests {
             local_gb_used: 3,
             ..Default::default()
         };
-        let mut a = Instance::default();
-        a.project_id = "p1".into();
+        let mut a = Instance {
+            project_id: "p1".into(),
+            ..Default::default()
+        };
         a.flavor.vcpus = 1;
         a.flavor.memory_mb = 512;
         a.flavor.root_gb = 1;
