@@ -58,7 +58,7 @@ pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 
 bash "$top/deploy/lib/keystone.sh" start "$state/keystone" 5000
 # The catalog and users once per Keystone database (a re-run skips it).
 stamp="$state/keystone/cloud-setup.done"
-if [ -f "$stamp" ] && [ -f "$clouds" ] && [ "$stamp" -nt "$state/keystone/keystone.sqlite" ] \
+if [ -f "$stamp" ] && [ -f "$clouds" ] && [ "$stamp" -nt "$state/keystone/keystone.initialized" ] \
     && [ "$stamp" -nt "$top/deploy/lib/cloud-setup.sh" ]; then
     log "Keystone users and catalog already set up ($clouds)"
 else

@@ -83,6 +83,7 @@ amqp_up || die "RabbitMQ is not reachable on 127.0.0.1:5672"
 for _ in $(seq 1 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
 log "RabbitMQ is up"
 
-# --- Glance, Keystone, the openstack CLI, boto3 and the AWS CLI (PyPI) in a venv
-bash "$here/lib/venv.sh" glance keystone osc aws
+# --- Glance, Keystone (with its PostgreSQL driver), the openstack CLI, boto3,
+# the AWS CLI and Tempest (the acceptance suite, tests/tempest/) (PyPI) in a venv
+bash "$here/lib/venv.sh" glance keystone osc aws pgdriver tempest
 log "done"

@@ -12,6 +12,10 @@
 #   osc       python-openstackclient==10.5.0  (marker: bin/openstack)
 #   aws       boto3==1.44.8 awscli==1.46.2    (marker: bin/aws; the EC2 API's
 #             end-to-end tests drive these unmodified clients)
+#   pgdriver  psycopg2-binary==2.9.13         (marker: `import psycopg2`; Keystone's
+#             PostgreSQL driver, see keystone.sh)
+#   tempest   tempest==47.0.0                 (marker: bin/tempest; the acceptance
+#             suite, tests/tempest/run.sh)
 # uwsgi (marker: bin/uwsgi) is always installed: it serves the WSGI apps.
 #
 # Environment:
@@ -19,7 +23,9 @@
 #   NOVA_PYTHON  interpreter used to create the venv (default: /usr/bin/python3
 #                if present, else python3 from PATH)
 #
-# A spec is "<pip requirement>... <marker>": the last word is the marker.
+# A spec is "<pip requirement>... <marker>": the last word is the marker, an
+# executable in $venv/bin, or "py:<module>" for a package without one (the
+# venv's python must import it).
 # Idempotent: pip runs only when a component's marker executable is missing,
 # so a second run just checks a few files.  Sourcing exports NOVA_VENV and
 # never changes the caller's shell options.
@@ -31,6 +37,8 @@ nova_venv_spec() {
         keystone) echo "keystone==30.0.0 keystone-manage" ;;
         osc)      echo "python-openstackclient==10.5.0 openstack" ;;
         aws)      echo "boto3==1.44.8 awscli==1.46.2 aws" ;;
+        pgdriver) echo "psycopg2-binary==2.9.13 py:psycopg2" ;;
+        tempest)  echo "tempest==47.0.0 tempest" ;;
         uwsgi)    echo "uwsgi uwsgi" ;;
         *)        return 1 ;;
     esac
@@ -39,6 +47,14 @@ nova_venv_spec() {
 # Runs in a subshell so `set -e` etc. never leak into a sourcing shell.
 # Steps that can fail also return explicitly: bash ignores `set -e` when the
 # caller writes `nova_venv_ensure ... || ...` or `. venv.sh && ...`.
+# True if the marker of a spec ($2) is present in venv $1.
+nova_venv_has() {
+    case "$2" in
+        py:*) [ -x "$1/bin/python" ] && "$1/bin/python" -c "import ${2#py:}" 2>/dev/null ;;
+        *)    [ -x "$1/bin/$2" ] ;;
+    esac
+}
+
 nova_venv_ensure() (
     set -euo pipefail
     local venv="${NOVA_VENV:-/opt/nova-rs/venv}"
@@ -57,9 +73,9 @@ nova_venv_ensure() (
     # Which packages are still missing?
     local pkgs=() c spec reqs
     for c in uwsgi "${comps[@]}"; do
-        spec="$(nova_venv_spec "$c")" || { echo "venv: unknown component '$c' (known: glance keystone osc aws)" >&2; return 2; }
-        if [ -x "$venv/bin/${spec##* }" ]; then
-            echo "venv: $c already installed ($venv/bin/${spec##* })"
+        spec="$(nova_venv_spec "$c")" || { echo "venv: unknown component '$c' (known: glance keystone osc aws pgdriver tempest)" >&2; return 2; }
+        if nova_venv_has "$venv" "${spec##* }"; then
+            echo "venv: $c already installed (${spec##* })"
         else
             read -ra reqs <<< "${spec% *}"
             pkgs+=("${reqs[@]}")
@@ -112,7 +128,7 @@ nova_venv_ensure() (
 
     for c in uwsgi "${comps[@]}"; do
         spec="$(nova_venv_spec "$c")"
-        [ -x "$venv/bin/${spec##* }" ] || { echo "venv: $venv/bin/${spec##* } missing after install" >&2; return 1; }
+        nova_venv_has "$venv" "${spec##* }" || { echo "venv: ${spec##* } missing in $venv after install" >&2; return 1; }
     done
     echo "venv: done (${comps[*]} in $venv)"
 )

@@ -135,6 +135,12 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("os_compute_api:os-services:list", "rule:admin_api"),
     ("os_compute_api:os-services:update", "rule:admin_api"),
     ("os_compute_api:os-services:delete", "rule:admin_api"),
+    ("os_compute_api:os-hosts:list", "rule:admin_api"),
+    ("os_compute_api:os-hosts:show", "rule:admin_api"),
+    ("os_compute_api:os-hosts:update", "rule:admin_api"),
+    ("os_compute_api:os-hosts:start", "rule:admin_api"),
+    ("os_compute_api:os-hosts:shutdown", "rule:admin_api"),
+    ("os_compute_api:os-hosts:reboot", "rule:admin_api"),
     ("os_compute_api:os-hypervisors:list", "rule:admin_api"),
     (
         "os_compute_api:os-hypervisors:list-detail",
@@ -142,6 +148,8 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-hypervisors:show", "rule:admin_api"),
     ("os_compute_api:os-hypervisors:statistics", "rule:admin_api"),
+    ("os_compute_api:os-hypervisors:search", "rule:admin_api"),
+    ("os_compute_api:os-hypervisors:servers", "rule:admin_api"),
     (
         "os_compute_api:os-keypairs:index",
         "(rule:admin_api) or user_id:%(user_id)s",

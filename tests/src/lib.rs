@@ -200,6 +200,8 @@ impl Cloud {
             let url = format!("http://127.0.0.1:{kport}/v3");
             run(Command::new("bash")
                 .env("KEYSTONE_PASSWORD_HASH_ROUNDS", "4")
+                // Its own PostgreSQL database, dropped with the cloud (keystone.sh destroy).
+                .env("KEYSTONE_DB_NAME", format!("keystone_e2e_{id}"))
                 .arg(workspace_root().join("deploy/lib/keystone.sh"))
                 .args([
                     "start",
@@ -751,6 +753,46 @@ impl Cloud {
     }
 }
 
+/// The cloud Tempest runs against (tests/tests/tempest.rs,
+/// `--example tempest_cloud`): Keystone (on PostgreSQL) and Glance, every
+/// daemon, two compute hosts with the fake driver (servers are cheap; two
+/// hosts give the host, hypervisor and migration APIs something to list).
+pub async fn start_tempest_cloud() -> Cloud {
+    Cloud::start_with(
+        |id| {
+            vec![
+                (format!("tempest-a-{id}"), "fake.FakeDriver"),
+                (format!("tempest-b-{id}"), "fake.FakeDriver"),
+            ]
+        },
+        true,
+    )
+    .await
+}
+
+/// `bash tests/tempest/run.sh --auth-url <Keystone> --image-ref <image>
+/// --workspace <dir> <extra...>` against `cloud`: (exit code, stdout+stderr).
+pub fn run_tempest(cloud: &Cloud, workspace: &Path, extra: &[&str]) -> (i32, String) {
+    let keystone = cloud.keystone.as_deref().expect("Tempest needs Keystone");
+    let out = Command::new("bash")
+        .arg(workspace_root().join("tests/tempest/run.sh"))
+        .args(["--auth-url", keystone, "--image-ref", &cloud.image_id])
+        .arg("--workspace")
+        .arg(workspace)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// A project-scoped password token: (token, project id).
 pub async fn keystone_token(
     http: &reqwest::Client,
@@ -842,7 +884,7 @@ impl Drop for Cloud {
             let _ = Command::new("bash")
                 .arg(workspace_root().join("deploy/lib/keystone.sh"))
                 .args([
-                    "stop",
+                    "destroy",
                     self.dir.join("keystone").to_str().unwrap_or_default(),
                 ])
                 .output();

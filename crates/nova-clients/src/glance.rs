@@ -77,6 +77,22 @@ impl GlanceClient {
 
     /// `GET /v2/images/{id}`.
     pub async fn show(&self, ctx: &RequestContext, image_id: &str) -> Result<ImageMeta, NovaError> {
+        Ok(image_from_json(&self.show_json(ctx, image_id).await?))
+    }
+
+    /// `GET /v2/images/{id}`, with owner and times (the compute API's image proxy).
+    pub async fn show_image(
+        &self,
+        ctx: &RequestContext,
+        image_id: &str,
+    ) -> Result<GlanceImage, NovaError> {
+        Ok(GlanceImage::from_json(
+            &self.show_json(ctx, image_id).await?,
+        ))
+    }
+
+    /// `GET /v2/images/{id}`: Glance's JSON.
+    async fn show_json(&self, ctx: &RequestContext, image_id: &str) -> Result<Value, NovaError> {
         let mut last_err = None;
         for attempt in 0..=self.retries {
             let Some(server) = self.server() else {
@@ -120,7 +136,7 @@ impl GlanceClient {
                                     server: server.clone(),
                                     reason: format!("bad response: {e}"),
                                 })?;
-                        return Ok(image_from_json(&body));
+                        return Ok(body);
                     }
                 }
                 Err(e) => last_err = Some(e.to_string()),
@@ -339,6 +355,65 @@ impl GlanceClient {
         }
     }
 
+    /// `PATCH /v2/images/{id}` with JSON-patch `ops` (custom properties:
+    /// `{"op": "add"|"replace"|"remove", "path": "/<key>", "value": ...}`):
+    /// the image after. ImageNotFound if Glance does not know or hides it,
+    /// NotAuthorized if the caller may not change it.
+    pub async fn patch(
+        &self,
+        ctx: &RequestContext,
+        image_id: &str,
+        ops: &[Value],
+    ) -> Result<GlanceImage, NovaError> {
+        let server = self.server().cloned().unwrap_or_default();
+        let mut req = self
+            .http
+            .patch(format!("{server}/v2/images/{image_id}"))
+            .header(
+                "Content-Type",
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .header("X-Openstack-Request-Id", &ctx.request_id)
+            .body(Value::Array(ops.to_vec()).to_string());
+        if let Some(t) = &ctx.auth_token {
+            req = req.header("X-Auth-Token", t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| NovaError::GlanceConnectionFailed {
+                server: server.clone(),
+                reason: e.to_string(),
+            })?;
+        match resp.status() {
+            s if s.is_success() => {
+                let v: Value =
+                    resp.json()
+                        .await
+                        .map_err(|e| NovaError::GlanceConnectionFailed {
+                            server: server.clone(),
+                            reason: format!("bad response: {e}"),
+                        })?;
+                Ok(GlanceImage::from_json(&v))
+            }
+            reqwest::StatusCode::NOT_FOUND => Err(NovaError::ImageNotFound {
+                image_id: image_id.to_string(),
+            }),
+            reqwest::StatusCode::FORBIDDEN | reqwest::StatusCode::UNAUTHORIZED => {
+                Err(NovaError::NotAuthorized {
+                    reason: format!("Glance refused to change image {image_id}"),
+                })
+            }
+            s => Err(NovaError::GlanceConnectionFailed {
+                server,
+                reason: format!(
+                    "update of {image_id} answered {s}: {}",
+                    resp.text().await.unwrap_or_default()
+                ),
+            }),
+        }
+    }
+
     /// `GET /v2/images`, every page: the images the caller can see.
     pub async fn list(&self, ctx: &RequestContext) -> Result<Vec<GlanceImage>, NovaError> {
         let server = self.server().cloned().unwrap_or_default();
@@ -391,6 +466,7 @@ pub struct GlanceImage {
     /// `public`, `community`, `shared` or `private`.
     pub visibility: String,
     pub created_at: Option<String>,
+    pub updated_at: Option<String>,
 }
 
 impl GlanceImage {
@@ -401,6 +477,7 @@ impl GlanceImage {
             owner: s("owner"),
             visibility: s("visibility").unwrap_or_else(|| "private".into()),
             created_at: s("created_at"),
+            updated_at: s("updated_at"),
         }
     }
 }

@@ -1,10 +1,13 @@
-//! The images an API shows and removes (Nova's `self.image_api`, the Glance
-//! client, used by the EC2 API's image actions).
+//! The images an API shows, changes and removes (Nova's `self.image_api`,
+//! the Glance client): the EC2 API's image actions and the compute API's
+//! image proxy (`/images`, `/images/{id}/metadata`).
 
 use super::API;
 use nova_clients::glance::GlanceImage;
 use nova_common::{NovaResult, RequestContext};
 use nova_objects::ImageMeta;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl API {
     /// The images the caller can see.
@@ -25,4 +28,72 @@ impl API {
     ) -> NovaResult<()> {
         self.image_api.delete(ctx, image_id).await
     }
+}
+
+impl API {
+    /// One image with its owner and times (the image proxy's show), or ImageNotFound.
+    pub async fn get_image_record(
+        &self,
+        ctx: &RequestContext,
+        image_id: &str,
+    ) -> NovaResult<GlanceImage> {
+        self.image_api.show_image(ctx, image_id).await
+    }
+
+    /// Nova's image metadata update: merge `metadata` into the image's
+    /// properties, or with `replace` make them exactly `metadata`; within the
+    /// caller's `metadata_items` quota (MetadataLimitExceeded). The image after.
+    pub async fn update_image_metadata(
+        &self,
+        ctx: &RequestContext,
+        image: &GlanceImage,
+        metadata: &BTreeMap<String, String>,
+        replace: bool,
+    ) -> NovaResult<GlanceImage> {
+        let old = &image.meta.properties;
+        let count = if replace {
+            metadata.len()
+        } else {
+            old.keys()
+                .chain(metadata.keys())
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+        let project = ctx.project_id.clone().unwrap_or_default();
+        self.check_metadata_quota(ctx, &project, count).await?;
+        let mut ops = vec![];
+        for (k, v) in metadata {
+            let op = if old.contains_key(k) {
+                "replace"
+            } else {
+                "add"
+            };
+            ops.push(json!({"op": op, "path": format!("/{}", json_pointer(k)), "value": v}));
+        }
+        if replace {
+            for k in old.keys().filter(|k| !metadata.contains_key(*k)) {
+                ops.push(json!({"op": "remove", "path": format!("/{}", json_pointer(k))}));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(image.clone());
+        }
+        self.image_api.patch(ctx, &image.meta.id, &ops).await
+    }
+
+    /// Remove one property of an image: the image after.
+    pub async fn delete_image_metadata_item(
+        &self,
+        ctx: &RequestContext,
+        image_id: &str,
+        key: &str,
+    ) -> NovaResult<GlanceImage> {
+        let op = json!({"op": "remove", "path": format!("/{}", json_pointer(key))});
+        self.image_api.patch(ctx, image_id, &[op]).await
+    }
+}
+
+/// A key as one JSON-pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
+fn json_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }

@@ -125,5 +125,6 @@ pub async fn delete(
             NovaError::FlavorExtraSpecsNotFound { .. } => ApiError::not_found(e.to_string()),
             other => other.into(),
         })?;
-    Ok(StatusCode::ACCEPTED)
+    // Nova's default 200 (Tempest's unset_flavor_extra_specs schema).
+    Ok(StatusCode::OK)
 }

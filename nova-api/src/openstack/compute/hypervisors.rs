@@ -281,3 +281,80 @@ pub async fn statistics(
         json!({"hypervisor_statistics": statistics_view(&nodes)}),
     ))
 }
+
+/// The nodes whose `hypervisor_hostname` contains `pattern` (Nova's
+/// `compute_node_search_by_hypervisor`), or 404.
+fn matching<'a>(
+    ns: &'a [(ComputeNode, Option<Service>)],
+    pattern: &str,
+) -> ApiResult<Vec<&'a (ComputeNode, Option<Service>)>> {
+    let found: Vec<_> = ns
+        .iter()
+        .filter(|(n, _)| n.hypervisor_hostname.contains(pattern))
+        .collect();
+    if found.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "No hypervisor matching '{pattern}' could be found."
+        )));
+    }
+    Ok(found)
+}
+
+/// `GET /os-hypervisors/{pattern}/search` (before 2.53).
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(pattern): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if v.at_least(53) {
+        return Err(super::floating_ips::version_not_found(v));
+    }
+    let ns = nodes(&state, &ctx, "search").await?;
+    let found = matching(&ns, &pattern)?;
+    Ok(Json(json!({"hypervisors": found
+        .iter()
+        .map(|(n, s)| summary(&state.cfg, n, s.as_ref(), v))
+        .collect::<Vec<_>>()})))
+}
+
+/// `GET /os-hypervisors/{pattern}/servers` (before 2.53): the matching
+/// nodes with their instances (`servers` only where there are some).
+pub async fn servers(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(pattern): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if v.at_least(53) {
+        return Err(super::floating_ips::version_not_found(v));
+    }
+    let ns = nodes(&state, &ctx, "servers").await?;
+    let found = matching(&ns, &pattern)?;
+    let mut out = vec![];
+    for (n, s) in found {
+        let mut h = summary(&state.cfg, n, s.as_ref(), v);
+        let instances = state
+            .compute_api
+            .get_all(
+                &ctx,
+                InstanceFilters {
+                    host: Some(n.host.clone()),
+                    deleted: Some(false),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await?;
+        let on_node: Vec<Value> = instances
+            .iter()
+            .filter(|i| i.node.as_deref().is_none_or(|x| x == n.hypervisor_hostname))
+            .map(|i| json!({"uuid": i.uuid, "name": i.display_name}))
+            .collect();
+        if !on_node.is_empty() {
+            h["servers"] = json!(on_node);
+        }
+        out.push(h);
+    }
+    Ok(Json(json!({ "hypervisors": out })))
+}

@@ -13,7 +13,9 @@ pub mod flavor_manage;
 pub mod flavors;
 pub mod flavors_extraspecs;
 pub mod floating_ips;
+pub mod hosts;
 pub mod hypervisors;
+pub mod images;
 pub mod instance_actions;
 pub mod ips;
 pub mod keypairs;
@@ -161,6 +163,24 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))
+        .route("/os-hosts", get(hosts::index))
+        .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
+        .route("/os-hosts/{host}/{action}", get(hosts::power_action))
+        .route("/images", get(images::index))
+        .route("/images/detail", get(images::index_detail))
+        .route("/images/{id}", get(images::show).delete(images::delete))
+        .route(
+            "/images/{id}/metadata",
+            get(images::metadata_index)
+                .post(images::metadata_create)
+                .put(images::metadata_update_all),
+        )
+        .route(
+            "/images/{id}/metadata/{key}",
+            get(images::metadata_show)
+                .put(images::metadata_update)
+                .delete(images::metadata_delete),
+        )
         .merge(server_and_flavor_extras())
 }
 
@@ -217,6 +237,8 @@ fn server_and_flavor_extras() -> Router<AppState> {
         )
         .route("/os-aggregates/{id}/action", post(aggregates::action))
         .route("/os-hypervisors/{id}/uptime", get(hypervisors::uptime))
+        .route("/os-hypervisors/{id}/search", get(hypervisors::search))
+        .route("/os-hypervisors/{id}/servers", get(hypervisors::servers))
         .route("/os-simple-tenant-usage", get(simple_tenant_usage::index))
         .route(
             "/os-simple-tenant-usage/{tenant_id}",
@@ -260,6 +282,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     Router::new()
         .route("/", get(versions::root))
+        .route("/v2", get(versions::v20))
+        .route("/v2/", get(versions::v20))
         .route("/v2.1", get(versions::v21))
         .route("/v2.1/", get(versions::v21))
         .fallback_service(authenticated)
@@ -286,7 +310,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use nova_common::NovaConfig;
-    use serde_json::Value;
+    use serde_json::{json, Value};
     use tower::ServiceExt;
 
     async fn call(cfg: &str, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -313,10 +337,21 @@ mod tests {
     async fn versions_are_public_and_carry_request_ids() {
         let (s, h, b) = call(NOAUTH, get("/").body(Body::empty()).expect("req")).await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(b["versions"][0]["id"], "v2.1");
+        // Nova lists the legacy v2.0 first (Tempest's test_list_api_versions).
+        assert_eq!(b["versions"][0]["id"], "v2.0");
+        assert_eq!(b["versions"][0]["status"], "SUPPORTED");
+        assert_eq!(b["versions"][1]["id"], "v2.1");
         assert_eq!(
-            b["versions"][0]["links"][0]["href"],
-            "http://api.example:8774/v2.1/"
+            b["versions"][1]["links"],
+            json!([{"rel": "self", "href": "http://api.example:8774/v2.1/"}])
+        );
+        // Every self link leads to its version document with the same self link.
+        let (s, _, b) = call(NOAUTH, get("/v2/").body(Body::empty()).expect("req")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["version"]["id"], "v2.0");
+        assert_eq!(
+            b["version"]["links"][0]["href"],
+            "http://api.example:8774/v2/"
         );
         let id = h["x-openstack-request-id"].to_str().expect("ascii");
         assert!(id.starts_with("req-"));

@@ -9,8 +9,12 @@ use serde_json::{json, Value};
 pub async fn root(base: BaseUrl) -> (StatusCode, Json<Value>) {
     (
         StatusCode::OK,
-        Json(json!({ "versions": [views::versions::root_entry(&base.0)] })),
+        Json(json!({ "versions": views::versions::root_entries(&base.0) })),
     )
+}
+
+pub async fn v20(base: BaseUrl) -> Json<Value> {
+    Json(json!({ "version": views::versions::v20(&base.0) }))
 }
 
 pub async fn v21(base: BaseUrl) -> Json<Value> {

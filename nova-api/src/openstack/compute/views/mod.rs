@@ -3,6 +3,7 @@
 pub mod availability_zones;
 pub mod flavors;
 pub mod hypervisors;
+pub mod images;
 pub mod keypairs;
 pub mod limits;
 pub mod quota_sets;

@@ -22,15 +22,40 @@ pub fn v21(base: &str) -> Value {
     })
 }
 
-/// One entry of `GET /`.
-pub fn root_entry(base: &str) -> Value {
-    let mut doc = v21(base);
+/// `GET /v2` (Nova's legacy v2.0 entry: no microversions).
+pub fn v20(base: &str) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [
+            {"rel": "self", "href": format!("{base}/v2/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}
+        ],
+        "media-types": [{
+            "base": "application/json",
+            "type": "application/vnd.openstack.compute+json;version=2"
+        }]
+    })
+}
+
+/// The entries of `GET /`, v2.0 first as Nova lists them: each version
+/// document without its media types and with only the self link.
+pub fn root_entries(base: &str) -> Vec<Value> {
+    vec![root_entry(v20(base)), root_entry(v21(base))]
+}
+
+fn root_entry(mut doc: Value) -> Value {
     if let Some(o) = doc.as_object_mut() {
         o.remove("media-types");
-        o.insert(
-            "links".into(),
-            json!([{"rel": "self", "href": format!("{base}/v2.1/")}]),
-        );
+        let self_link: Vec<Value> = o
+            .get("links")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter(|l| l["rel"] == "self").cloned().collect())
+            .unwrap_or_default();
+        o.insert("links".into(), Value::Array(self_link));
     }
     doc
 }
