@@ -216,6 +216,87 @@ async fn walking_skeleton() {
     assert_eq!(host_status_of(&cloud, id).await, "DOWN");
     force_down(false).await;
     assert_eq!(host_status_of(&cloud, id).await, "UP");
+    // Glance image metadata: nova-api keeps an active image's for `[glance]
+    // image_metadata_cache_time` (5 s by default); once the image is
+    // deactivated, then deleted, in Glance, creates are refused within that
+    // bound. The image asks for more memory than the flavor has, so no
+    // create gets through either way: a refusal names what nova-api saw.
+    let cached = nova_e2e::upload_file(
+        &cloud.http,
+        &cloud.glance,
+        &cloud.admin,
+        json!({"name": "e2e-cache", "disk_format": "raw", "container_format": "bare",
+               "visibility": "public", "min_ram": 1_000_000}),
+        vec![0u8; 4096],
+    )
+    .await;
+    let refusal = || {
+        let cloud = &cloud;
+        let cached = cached.clone();
+        async move {
+            let (s, b) = create(
+                cloud,
+                json!({"server": {"name": "never", "imageRef": cached, "flavorRef": "1"}}),
+            )
+            .await;
+            assert_eq!(s, 400, "{b}");
+            b["badRequest"]["message"].as_str().unwrap().to_string()
+        }
+    };
+    assert!(refusal().await.contains("memory is too small"));
+    let bound = std::time::Duration::from_secs(5 + 3);
+    for (change, method, path, seen) in [
+        (
+            "deactivated",
+            Method::POST,
+            format!("/v2/images/{cached}/actions/deactivate"),
+            "is not active",
+        ),
+        (
+            "deleted",
+            Method::DELETE,
+            format!("/v2/images/{cached}"),
+            "could not be found",
+        ),
+    ] {
+        if change == "deleted" {
+            // Active again (seen at once: only active images are kept), then deleted.
+            let r = cloud
+                .http
+                .post(format!(
+                    "{}/v2/images/{cached}/actions/reactivate",
+                    cloud.glance
+                ))
+                .header("X-Auth-Token", &cloud.admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 204);
+            assert!(refusal().await.contains("memory is too small"));
+        }
+        let r = cloud
+            .http
+            .request(method, format!("{}{path}", cloud.glance))
+            .header("X-Auth-Token", &cloud.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "{change}");
+        let changed = std::time::Instant::now();
+        cloud
+            .wait_for(
+                &format!("a create from the {change} image to be refused"),
+                20,
+                || async { refusal().await.contains(seen).then_some(()) },
+            )
+            .await;
+        assert!(
+            changed.elapsed() < bound,
+            "the {change} image was accepted for {:?}",
+            changed.elapsed()
+        );
+    }
+
     // Not below 2.16, and never for non-admins.
     let (_, shown) = get_at(&cloud, &format!("/servers/{id}"), &cloud.admin, "2.15").await;
     assert!(shown["server"].get("host_status").is_none(), "{shown}");

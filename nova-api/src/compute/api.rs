@@ -36,6 +36,7 @@ use uuid::Uuid;
 mod aggregates;
 mod flavors;
 mod hosts;
+mod image_meta_cache;
 mod images;
 mod instance_extras;
 mod keypairs;
@@ -182,6 +183,8 @@ pub struct API {
     compute_rpcapi: compute::Client,
     network_api: network::Client,
     image_api: GlanceClient,
+    /// Active images' metadata for `[glance] image_metadata_cache_time`.
+    image_cache: Arc<image_meta_cache::ImageMetaCache>,
     security_group_api: SecurityGroupAPI,
 }
 
@@ -193,8 +196,12 @@ impl API {
         network_api: network::Client,
         image_api: GlanceClient,
     ) -> Self {
+        let image_cache = Arc::new(image_meta_cache::ImageMetaCache::new(
+            std::time::Duration::from_secs(cfg.glance.image_metadata_cache_time),
+        ));
         API {
             cfg,
+            image_cache,
             compute_task_api: compute_task::Client::new(conductor.transport().clone()),
             security_group_api: SecurityGroupAPI::new(conductor.clone(), compute_rpcapi.clone()),
             conductor,
@@ -381,7 +388,7 @@ impl API {
                 reason: "Flavor is disabled.".into(),
             });
         }
-        let image = self.image_api.show(ctx, &req.image_href).await?;
+        let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let count = req.max_count;
         if count > MAX_INSTANCES_PER_REQUEST {
