@@ -84,8 +84,9 @@ memcmp 5 % (sorted map keys), malloc 5 %; decode: \`skip_to_escape\` 10 % (the o
 allocator and the \`Value\` trees. Now the conductor serialises the typed result once (\`envelope::to_json_text\`) and
 writes the envelope around that text, escaping it once; the caller's reply consumer reads only \`_msg_id\` and hands the
 inner text to the waiting call, which decodes its \`failure\` or its typed \`result\` in one pass
-(\`ReplyBody::result\`). What is left on the decode side is mostly the outer string's unescaping (\`skip_to_escape\`,
-\`parse_escape\`: half of it), the next candidate. The envelope bytes are unchanged (a unit test compares them with the
+(\`ReplyBody::result\`); the outer string is unescaped by a table-driven loop when it is exactly as nova-rs writes it
+(serde_json otherwise). What is left on the decode side: that unescaping (a third: the inner text escapes every quote,
+so runs are short) and the typed parse itself (strings, timestamps, maps), each allocating what the result keeps. The envelope bytes are unchanged (a unit test compares them with the
 \`Value\`-tree encoder's); inside \`result\`, an object's members now come in the type's field order rather than sorted,
 as oslo.messaging's own \`json.dumps\` of a dict does.
 

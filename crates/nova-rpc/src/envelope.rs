@@ -55,12 +55,70 @@ fn inner_text(body: &[u8]) -> Result<String, NovaError> {
     if !is_object(body) {
         return Err(NovaError::internal("RPC message is not a JSON object"));
     }
+    if let Some(inner) = inner_text_fast(body) {
+        return Ok(inner);
+    }
     let outer: Outer = serde_json::from_slice(body)?;
     match outer.message {
         Some(Value::String(s)) => Ok(s),
         _ => String::from_utf8(body.to_vec())
             .map_err(|_| NovaError::internal("RPC message is not UTF-8")),
     }
+}
+
+/// The inner text of a message exactly as [`wrap_text`] writes it, unescaped
+/// in one pass over runs of plain bytes; `None` for anything else (another
+/// key order or spacing, a `\\u` escape, a control character, trailing
+/// text), which the general parser then reads or refuses.
+fn inner_text_fast(body: &[u8]) -> Option<String> {
+    const HEAD: &[u8] = b"{\"oslo.message\":\"";
+    let rest = body.strip_prefix(HEAD)?;
+    // Bytes that end a run of plain ones: '"', '\\' and control characters.
+    const STOP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            t[b] = true;
+            b += 1;
+        }
+        t[b'"' as usize] = true;
+        t[b'\\' as usize] = true;
+        t
+    };
+    let mut out = Vec::with_capacity(rest.len());
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < rest.len() && !STOP[rest[i] as usize] {
+            i += 1;
+        }
+        out.extend_from_slice(&rest[start..i]);
+        match *rest.get(i)? {
+            b'"' => break,
+            b'\\' => {
+                let unescaped = match *rest.get(i + 1)? {
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    _ => return None,
+                };
+                out.push(unescaped);
+                i += 2;
+            }
+            _ => return None,
+        }
+    }
+    let tail = &rest[i + 1..];
+    let expected = [b",\"oslo.version\":\"", OSLO_VERSION.as_bytes(), b"\"}"].concat();
+    if tail != expected.as_slice() {
+        return None;
+    }
+    String::from_utf8(out).ok()
 }
 
 fn unwrap(body: &[u8]) -> Result<Map<String, Value>, NovaError> {
@@ -363,6 +421,32 @@ mod tests {
                 .to_string()
                 .into_bytes()
         );
+    }
+
+    #[test]
+    fn the_fast_unwrap_reads_what_the_general_parser_reads() {
+        for inner in [
+            r#"{"a":"q\"b\\c/d\n\t\r\u0001 é 💡"}"#,
+            "{}",
+            "",
+            r#"{"x":"\u00e9"}"#,
+        ] {
+            let body = wrap_text(inner);
+            assert_eq!(inner_text(&body).expect("read"), inner);
+            let general: Outer = serde_json::from_slice(&body).expect("parses");
+            assert_eq!(general.message, Some(Value::String(inner.to_string())));
+        }
+        // What it does not take goes to the general parser.
+        let spaced = json!({"oslo.version": "2.0", "oslo.message": "{}"}).to_string();
+        assert_eq!(inner_text(spaced.as_bytes()).expect("read"), "{}");
+        assert!(inner_text_fast(br#"{"oslo.message":"\u0041","oslo.version":"2.0"}"#).is_none());
+        assert_eq!(
+            inner_text(br#"{"oslo.message":"\u0041","oslo.version":"2.0"}"#).expect("read"),
+            "A"
+        );
+        assert!(inner_text_fast(br#"{"oslo.message":"{}","oslo.version":"2.0"} x"#).is_none());
+        assert!(inner_text(br#"{"oslo.message":"{}","oslo.version":"2.0"} x"#).is_err());
+        assert!(inner_text(b"{\"oslo.message\":\"a\nb\",\"oslo.version\":\"2.0\"}").is_err());
     }
 
     #[test]
