@@ -8,7 +8,8 @@ bash deploy/install.sh
 command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/dev/null
 cargo build --release --workspace --bins
 cargo build --release -p nova-e2e --example bench --example guest_bench --example select_destinations \
-  --example console_bench --example ec2_bench --example lease_bench
+  --example console_bench --example ec2_bench --example lease_bench --example rpc_count
+cargo build --release -p nova-rpc --example reply_codec
 sched=$("$top/target/release/examples/select_destinations")
 echo "$sched"
 out=$(NOVA_BIN_DIR="$top/target/release" NOVA_E2E_FIXED_RANGE=10.20.0.0/20 RUST_LOG=warn "$top/target/release/examples/bench")
@@ -21,6 +22,17 @@ console=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/
 echo "$console"
 ec2=$(NOVA_BIN_DIR="$top/target/release" RUST_LOG=warn "$top/target/release/examples/ec2_bench")
 echo "$ec2"
+rpcs=$(NOVA_BIN_DIR="$top/target/release" "$top/target/release/examples/rpc_count")
+echo "$rpcs"
+rpc() { echo "$rpcs" | sed -n "s/^rpc_$1_total=//p"; }
+# Instructions (callgrind) one side of a 1,000-instance reply costs; "-" without valgrind.
+codec_ir() {
+  command -v valgrind >/dev/null || { echo "-"; return; }
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect="reply_codec::codec::$1" \
+    "$top/target/release/examples/reply_codec" both 1000 2>&1 | sed -n 's/.*Collected : //p'
+}
+codec_encode=$(codec_ir encode)
+codec_decode=$(codec_ir decode)
 eval_() { echo "$ec2" | sed -n "s/^$1=//p"; }
 cval() { echo "$console" | sed -n "s/^$1=//p"; }
 val() { echo "$out" | sed -n "s/^$1=//p"; }
@@ -40,6 +52,53 @@ Glance 33 and all daemons; $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') G
 | \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s | – |
 | \`GET /v2.1/servers/detail\`, 100 servers (wrk, 16 connections) | $(val detail_rps_100) req/s | 4.6 req/s |
 | idle RSS, api + conductor + scheduler + compute | $(val rss_api_conductor_scheduler_compute_mib) MiB | ~1.2 GiB |
+
+## RPC reply path: one reply of 1,000 instances (callgrind instructions)
+
+\`target/release/examples/reply_codec\` (crates/nova-rpc/examples/reply_codec.rs): the conductor's side serialises a
+\`Vec<Instance>\` of 1,000 booted instances and wraps it in the oslo envelope; the caller's side unwraps it and decodes
+the typed result. \`valgrind --tool=callgrind --toggle-collect='reply_codec::codec::<side>'\`, deterministic.
+"Before" is d0631ad (result → \`serde_json::Value\` tree → cloned → string → escaped; reply → \`Value\` → cloned →
+\`from_value\`), measured once on 2026-12-04.
+
+| side | before | now |
+| --- | --- | --- |
+| conductor: encode the reply | 392,531,347 | $codec_encode |
+| caller: decode the reply | 302,981,855 | $codec_decode |
+
+## RPC messages per request
+
+\`target/release/examples/rpc_count\` (tests/examples/rpc_count.rs): messages each daemon handled for one API request
+(matched by its request id in the RPC servers' debug lines; casts and calls, not replies), one FakeDriver host.
+
+| request | messages |
+| --- | --- |
+| boot one server (POST → ACTIVE) | $(rpc boot) |
+| \`GET /servers/detail\`, admin at 2.16 (\`host_status\`) | $(rpc detail_admin_2_16) |
+| \`GET /servers/{id}\`, admin at 2.16 | $(rpc show_admin_2_16) |
+| \`GET /flavors\` | $(rpc flavors) |
+| delete one server | $(rpc delete) |
+
+What the profile showed before (callgrind, self cost, top of each side): encode: \`_int_free\` 10 %,
+\`format_escaped_str\` 10 %, \`BTreeMap::insert\` 9 % (building the \`Value\` tree), \`String as fmt::Write\` 8 %, memcpy 8 %,
+memcmp 5 % (sorted map keys), malloc 5 %; decode: \`skip_to_escape\` 10 % (the outer string), \`malloc_consolidate\` 8 %,
+\`_int_free\` 8 %, \`BTreeMap::insert\` 7 %, memcmp, malloc, \`unlink_chunk\` 4 % each: about half of both sides was the
+allocator and the \`Value\` trees. Now the conductor serialises the typed result once (\`envelope::to_json_text\`) and
+writes the envelope around that text, escaping it once; the caller's reply consumer reads only \`_msg_id\` and hands the
+inner text to the waiting call, which decodes its \`failure\` or its typed \`result\` in one pass
+(\`ReplyBody::result\`); the outer string is unescaped by a table-driven loop when it is exactly as nova-rs writes it
+(serde_json otherwise). What is left on the decode side: that unescaping (a third: the inner text escapes every quote,
+so runs are short) and the typed parse itself (strings, timestamps, maps), each allocating what the result keeps. The envelope bytes are unchanged (a unit test compares them with the
+\`Value\`-tree encoder's); inside \`result\`, an object's members now come in the type's field order rather than sorted,
+as oslo.messaging's own \`json.dumps\` of a dict does.
+
+Round trips: \`servers/detail\` and \`servers/{id}\` for an admin at 2.16 made a second conductor call,
+\`service_get_all\`, only for \`host_status\`: 2 messages each before, now 1 (\`instance_get_all_by_filters_with_services\`,
+\`instance_get_by_uuid_with_services\`: the services of the listed instances' hosts come with them; nothing is
+cached, so a service change shows on the next request, which walking_skeleton checks). A boot asked Glance for the
+image on every POST; nova-api now keeps an active image's metadata for \`[glance] image_metadata_cache_time\`
+(5 s) per image and project (walking_skeleton checks that a deactivated, then deleted, image is refused within that
+bound). A create within quota no longer counts the project's instances when instances, cores and ram are unlimited.
 
 ## EC2 API: \`DescribeInstances\` next to \`servers/detail\`
 

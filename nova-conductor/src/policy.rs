@@ -96,6 +96,10 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
                 refuse("a compute host lists only its own host's instances")
             }
         }
+        R::instance_get_by_uuid_with_services { .. }
+        | R::instance_get_all_by_filters_with_services { .. } => {
+            refuse("services are the control plane's to list and change")
+        }
         R::instance_update {
             instance_uuid,
             updates,
@@ -773,6 +777,21 @@ mod tests {
             (
                 R::instance_get_all_by_filters {
                     filters: InstanceFilters::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_get_by_uuid_with_services { instance_uuid: own },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_get_all_by_filters_with_services {
+                    filters: InstanceFilters {
+                        host: Some(H1.into()),
+                        ..Default::default()
+                    },
                 },
                 Refused,
                 Refused,

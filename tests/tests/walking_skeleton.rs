@@ -26,6 +26,38 @@ async fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
         .await
 }
 
+/// A GET at a compute microversion.
+async fn get_at(cloud: &Cloud, path: &str, token: &str, microversion: &str) -> (u16, Value) {
+    let resp = cloud
+        .http
+        .get(format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", format!("compute {microversion}"))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// `host_status` of server `id` as `servers/detail` and `servers/{id}` show it
+/// to the admin at 2.16 (they must agree).
+async fn host_status_of(cloud: &Cloud, id: &str) -> Value {
+    let (s, list) = get_at(cloud, "/servers/detail", &cloud.admin, "2.16").await;
+    assert_eq!(s, 200, "{list}");
+    let listed = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|srv| srv["id"] == id)
+        .unwrap()["host_status"]
+        .clone();
+    let (s, shown) = get_at(cloud, &format!("/servers/{id}"), &cloud.admin, "2.16").await;
+    assert_eq!(s, 200, "{shown}");
+    assert_eq!(shown["server"]["host_status"], listed, "{shown}");
+    listed
+}
+
 async fn create(cloud: &Cloud, body: Value) -> (u16, Value) {
     cloud
         .req(Method::POST, "/servers", &cloud.admin, Some(body))
@@ -139,6 +171,141 @@ async fn walking_skeleton() {
     }
     let (_, list) = cloud.get("/servers", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
+
+    // host_status (2.16, admins): read with the servers in one conductor
+    // call, never cached: a service change shows on the very next request.
+    let (id, host) = &ids[0];
+    assert_eq!(host_status_of(&cloud, id).await, "UP");
+    let service_put = |action: &'static str, body: Value| {
+        let cloud = &cloud;
+        async move {
+            let (s, b) = cloud
+                .req(
+                    Method::PUT,
+                    &format!("/os-services/{action}"),
+                    &cloud.admin,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
+    };
+    let svc = json!({"host": host, "binary": "nova-compute"});
+    service_put("disable", svc.clone()).await;
+    assert_eq!(host_status_of(&cloud, id).await, "MAINTENANCE");
+    service_put("enable", svc.clone()).await;
+    assert_eq!(host_status_of(&cloud, id).await, "UP");
+    let force_down = |forced: bool| {
+        let mut body = svc.clone();
+        body["forced_down"] = json!(forced);
+        let cloud = &cloud;
+        async move {
+            let resp = cloud
+                .http
+                .put(format!("{}/os-services/force-down", cloud.api))
+                .header("X-Auth-Token", &cloud.admin)
+                .header("OpenStack-API-Version", "compute 2.11")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+        }
+    };
+    force_down(true).await;
+    assert_eq!(host_status_of(&cloud, id).await, "DOWN");
+    force_down(false).await;
+    assert_eq!(host_status_of(&cloud, id).await, "UP");
+    // Glance image metadata: nova-api keeps an active image's for `[glance]
+    // image_metadata_cache_time` (5 s by default); once the image is
+    // deactivated, then deleted, in Glance, creates are refused within that
+    // bound. The image asks for more memory than the flavor has, so no
+    // create gets through either way: a refusal names what nova-api saw.
+    let cached = nova_e2e::upload_file(
+        &cloud.http,
+        &cloud.glance,
+        &cloud.admin,
+        json!({"name": "e2e-cache", "disk_format": "raw", "container_format": "bare",
+               "visibility": "public", "min_ram": 1_000_000}),
+        vec![0u8; 4096],
+    )
+    .await;
+    let refusal = || {
+        let cloud = &cloud;
+        let cached = cached.clone();
+        async move {
+            let (s, b) = create(
+                cloud,
+                json!({"server": {"name": "never", "imageRef": cached, "flavorRef": "1"}}),
+            )
+            .await;
+            assert_eq!(s, 400, "{b}");
+            b["badRequest"]["message"].as_str().unwrap().to_string()
+        }
+    };
+    assert!(refusal().await.contains("memory is too small"));
+    let bound = std::time::Duration::from_secs(5 + 3);
+    for (change, method, path, seen) in [
+        (
+            "deactivated",
+            Method::POST,
+            format!("/v2/images/{cached}/actions/deactivate"),
+            "is not active",
+        ),
+        (
+            "deleted",
+            Method::DELETE,
+            format!("/v2/images/{cached}"),
+            "could not be found",
+        ),
+    ] {
+        if change == "deleted" {
+            // Active again (seen at once: only active images are kept), then deleted.
+            let r = cloud
+                .http
+                .post(format!(
+                    "{}/v2/images/{cached}/actions/reactivate",
+                    cloud.glance
+                ))
+                .header("X-Auth-Token", &cloud.admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 204);
+            assert!(refusal().await.contains("memory is too small"));
+        }
+        let r = cloud
+            .http
+            .request(method, format!("{}{path}", cloud.glance))
+            .header("X-Auth-Token", &cloud.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "{change}");
+        let changed = std::time::Instant::now();
+        cloud
+            .wait_for(
+                &format!("a create from the {change} image to be refused"),
+                20,
+                || async { refusal().await.contains(seen).then_some(()) },
+            )
+            .await;
+        assert!(
+            changed.elapsed() < bound,
+            "the {change} image was accepted for {:?}",
+            changed.elapsed()
+        );
+    }
+
+    // Not below 2.16, and never for non-admins.
+    let (_, shown) = get_at(&cloud, &format!("/servers/{id}"), &cloud.admin, "2.15").await;
+    assert!(shown["server"].get("host_status").is_none(), "{shown}");
+    let (_, list) = get_at(&cloud, "/servers/detail", &cloud.demo, "2.16").await;
+    assert!(list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|srv| srv.get("host_status").is_none()));
 
     // The libvirt host fetched the image from Glance once into _base; each of
     // its instances has a qcow2 overlay on it and its domain XML.
@@ -292,6 +459,60 @@ async fn walking_skeleton() {
     assert_eq!(s, 400, "{b}");
     let (_, list) = cloud.get("/servers", &cloud.admin).await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 6);
+
+    // host_status (2.16, admins): read with the servers in one conductor
+    // call, never cached: a service change shows on the very next request.
+    let (id, host) = &ids[0];
+    assert_eq!(host_status_of(&cloud, id).await, "UP");
+    let service_put = |action: &'static str, body: Value| {
+        let cloud = &cloud;
+        async move {
+            let (s, b) = cloud
+                .req(
+                    Method::PUT,
+                    &format!("/os-services/{action}"),
+                    &cloud.admin,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
+    };
+    let svc = json!({"host": host, "binary": "nova-compute"});
+    service_put("disable", svc.clone()).await;
+    assert_eq!(host_status_of(&cloud, id).await, "MAINTENANCE");
+    service_put("enable", svc.clone()).await;
+    assert_eq!(host_status_of(&cloud, id).await, "UP");
+    let force_down = |forced: bool| {
+        let mut body = svc.clone();
+        body["forced_down"] = json!(forced);
+        let cloud = &cloud;
+        async move {
+            let resp = cloud
+                .http
+                .put(format!("{}/os-services/force-down", cloud.api))
+                .header("X-Auth-Token", &cloud.admin)
+                .header("OpenStack-API-Version", "compute 2.11")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+        }
+    };
+    force_down(true).await;
+    assert_eq!(host_status_of(&cloud, id).await, "DOWN");
+    force_down(false).await;
+    assert_eq!(host_status_of(&cloud, id).await, "UP");
+    // Not below 2.16, and never for non-admins.
+    let (_, shown) = get_at(&cloud, &format!("/servers/{id}"), &cloud.admin, "2.15").await;
+    assert!(shown["server"].get("host_status").is_none(), "{shown}");
+    let (_, list) = get_at(&cloud, "/servers/detail", &cloud.demo, "2.16").await;
+    assert!(list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|srv| srv.get("host_status").is_none()));
 
     // A flavor larger than any host: ERROR with a NoValidHost fault naming the filter.
     let (s, b) = cloud

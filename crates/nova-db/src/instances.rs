@@ -239,19 +239,28 @@ impl Db {
                 r.try_get::<i32, _>(1).map_err(db_err)? as i64,
             );
         }
-        let used = sqlx::query(
-            "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint
-             FROM instances WHERE project_id = $1 AND deleted = 0",
-        )
-        .bind(project)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let used = QuotaUsage {
-            instances: used.try_get(0).map_err(db_err)?,
-            cores: used.try_get(1).map_err(db_err)?,
-            ram: used.try_get(2).map_err(db_err)?,
-            ..Default::default()
+        // Unlimited instances, cores and ram: nothing to count (a project
+        // with many instances would pay for a scan that decides nothing).
+        let unlimited = ["instances", "cores", "ram"]
+            .iter()
+            .all(|r| limits.get(*r).copied().unwrap_or(-1) < 0);
+        let used = if unlimited {
+            QuotaUsage::default()
+        } else {
+            let used = sqlx::query(
+                "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint
+                 FROM instances WHERE project_id = $1 AND deleted = 0",
+            )
+            .bind(project)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            QuotaUsage {
+                instances: used.try_get(0).map_err(db_err)?,
+                cores: used.try_get(1).map_err(db_err)?,
+                ram: used.try_get(2).map_err(db_err)?,
+                ..Default::default()
+            }
         };
         let count = allowed_instances(
             &limits,

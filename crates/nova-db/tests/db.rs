@@ -587,6 +587,33 @@ async fn concurrent_creates_never_overrun_the_quota() {
             .await
             .unwrap();
     assert_eq!(one.len(), 1);
+    // Unlimited instances, cores and ram (nothing counted): all of them,
+    // and the limit holds again as soon as one is set.
+    t.db.quota_update(
+        "pq",
+        &[
+            ("instances".to_string(), -1),
+            ("cores".to_string(), -1),
+            ("ram".to_string(), -1),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let many =
+        t.db.instance_create_within_quota(&batch(8), 8, &defaults)
+            .await
+            .unwrap();
+    assert_eq!(many.len(), 8);
+    assert_eq!(t.db.quota_usage("pq").await.unwrap().instances, 19);
+    t.db.quota_update("pq", &[("instances".to_string(), 20)].into())
+        .await
+        .unwrap();
+    let last =
+        t.db.instance_create_within_quota(&batch(3), 1, &defaults)
+            .await
+            .unwrap();
+    assert_eq!(last.len(), 1);
     t.drop_db().await;
 }
 

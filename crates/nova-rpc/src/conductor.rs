@@ -5,7 +5,12 @@
 //! Version history: 3.0. `compute_node_claim` was removed without a new
 //! version: only the scheduler sent it, and the scheduler no longer claims
 //! (the conductor's `compute_task` does, in its own process); every other
-//! method is unchanged, so older clients keep working.
+//! method is unchanged, so older clients keep working. Likewise
+//! `instance_get_by_uuid_with_services` and
+//! `instance_get_all_by_filters_with_services` (an instance read and the
+//! services its `host_status` needs, in one round trip) were added to 3.0:
+//! only nova-api sends them, and it falls back to the two separate calls
+//! when a conductor answers that it has no such method.
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
@@ -48,6 +53,13 @@ crate::rpc_api! {
         call fn instance_create_within_quota(values: Vec<InstanceCreate>, min_count: i64) -> Vec<Instance>;
         call fn instance_get_by_uuid(instance_uuid: Uuid) -> Instance;
         call fn instance_get_all_by_filters(filters: InstanceFilters) -> Vec<Instance>;
+        /// As `instance_get_by_uuid`, with the `nova-compute` service of the
+        /// instance's host (none when it has none): what the API's
+        /// `host_status` (microversion 2.16) needs, in the same round trip.
+        call fn instance_get_by_uuid_with_services(instance_uuid: Uuid) -> (Instance, Vec<Service>);
+        /// As `instance_get_all_by_filters`, with the `nova-compute` services
+        /// of the hosts the instances are on (for `host_status`).
+        call fn instance_get_all_by_filters_with_services(filters: InstanceFilters) -> (Vec<Instance>, Vec<Service>);
         /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.
         /// Changing host or node releases the usage counted on the previous node.
         call fn instance_update(instance_uuid: Uuid, updates: InstanceUpdate) -> Instance;

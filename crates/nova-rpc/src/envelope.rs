@@ -6,27 +6,123 @@
 //! Reply: the inner object is `{"result", "failure", "ending", "_msg_id"}`.
 
 use nova_common::{NovaError, RequestContext};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 pub const OSLO_VERSION: &str = "2.0";
 
+/// The outer object around the inner JSON text: `{"oslo.message": "<inner>",
+/// "oslo.version": "2.0"}`, keys in that (sorted) order, compact, as
+/// serde_json writes it: the inner text is escaped once, straight into the
+/// message.
+fn wrap_text(inner: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(inner.len() + inner.len() / 8 + 48);
+    out.extend_from_slice(b"{\"oslo.message\":");
+    write_json_str(&mut out, inner);
+    out.extend_from_slice(b",\"oslo.version\":\"");
+    out.extend_from_slice(OSLO_VERSION.as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
+}
+
 fn wrap(inner: &Value) -> Vec<u8> {
-    let msg = json!({
-        "oslo.version": OSLO_VERSION,
-        "oslo.message": inner.to_string(),
-    });
-    msg.to_string().into_bytes()
+    wrap_text(&inner.to_string())
+}
+
+/// `s` as a JSON string (quoted and escaped exactly as serde_json does).
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// The outer object of a message; anything but a string `oslo.message` means
+/// an unwrapped (oslo.version 1) message.
+#[derive(Deserialize)]
+struct Outer {
+    #[serde(rename = "oslo.message", default)]
+    message: Option<Value>,
+}
+
+/// Whether JSON text is an object (serde's derived structs take arrays too).
+fn is_object(text: &[u8]) -> bool {
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// The inner JSON text of a message (the body itself when it is not wrapped).
+fn inner_text(body: &[u8]) -> Result<String, NovaError> {
+    if !is_object(body) {
+        return Err(NovaError::internal("RPC message is not a JSON object"));
+    }
+    if let Some(inner) = inner_text_fast(body) {
+        return Ok(inner);
+    }
+    let outer: Outer = serde_json::from_slice(body)?;
+    match outer.message {
+        Some(Value::String(s)) => Ok(s),
+        _ => String::from_utf8(body.to_vec())
+            .map_err(|_| NovaError::internal("RPC message is not UTF-8")),
+    }
+}
+
+/// The inner text of a message exactly as [`wrap_text`] writes it, unescaped
+/// in one pass over runs of plain bytes; `None` for anything else (another
+/// key order or spacing, a `\\u` escape, a control character, trailing
+/// text), which the general parser then reads or refuses.
+fn inner_text_fast(body: &[u8]) -> Option<String> {
+    const HEAD: &[u8] = b"{\"oslo.message\":\"";
+    let rest = body.strip_prefix(HEAD)?;
+    // Bytes that end a run of plain ones: '"', '\\' and control characters.
+    const STOP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            t[b] = true;
+            b += 1;
+        }
+        t[b'"' as usize] = true;
+        t[b'\\' as usize] = true;
+        t
+    };
+    let mut out = Vec::with_capacity(rest.len());
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < rest.len() && !STOP[rest[i] as usize] {
+            i += 1;
+        }
+        out.extend_from_slice(&rest[start..i]);
+        match *rest.get(i)? {
+            b'"' => break,
+            b'\\' => {
+                let unescaped = match *rest.get(i + 1)? {
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    _ => return None,
+                };
+                out.push(unescaped);
+                i += 2;
+            }
+            _ => return None,
+        }
+    }
+    let tail = &rest[i + 1..];
+    let expected = [b",\"oslo.version\":\"", OSLO_VERSION.as_bytes(), b"\"}"].concat();
+    if tail != expected.as_slice() {
+        return None;
+    }
+    String::from_utf8(out).ok()
 }
 
 fn unwrap(body: &[u8]) -> Result<Map<String, Value>, NovaError> {
-    let outer: Value = serde_json::from_slice(body)?;
-    let inner = match outer.get("oslo.message") {
-        Some(Value::String(s)) => serde_json::from_str::<Value>(s)?,
-        // Tolerate an unwrapped (oslo.version 1) message.
-        _ => outer,
-    };
-    match inner {
+    match serde_json::from_str::<Value>(&inner_text(body)?)? {
         Value::Object(m) => Ok(m),
         _ => Err(NovaError::internal("RPC message is not a JSON object")),
     }
@@ -80,12 +176,8 @@ pub fn request_inner(call: &Value, meta: &RequestMeta) -> Value {
 
 /// Decode a request into (`{"method","args"}`, meta).
 pub fn decode_request(body: &[u8]) -> Result<(Value, RequestMeta), NovaError> {
-    let m = unwrap(body)?;
+    let mut m = unwrap(body)?;
     let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-    let call = json!({
-        "method": m.get("method").cloned().unwrap_or(Value::Null),
-        "args": m.get("args").cloned().unwrap_or_else(|| json!({})),
-    });
     let meta = RequestMeta {
         ctx: RequestContext::from_wire(&m),
         version: s("version").unwrap_or_else(|| "1.0".into()),
@@ -94,6 +186,11 @@ pub fn decode_request(body: &[u8]) -> Result<(Value, RequestMeta), NovaError> {
         msg_id: s("_msg_id"),
         reply_q: s("_reply_q"),
     };
+    // Moved out of the message, not copied: the arguments may be large.
+    let call = json!({
+        "method": m.remove("method").unwrap_or(Value::Null),
+        "args": m.remove("args").unwrap_or_else(|| json!({})),
+    });
     Ok((call, meta))
 }
 
@@ -101,42 +198,125 @@ pub fn new_unique_id() -> String {
     Uuid::new_v4().simple().to_string()
 }
 
-/// Encode a reply to `msg_id`.
-pub fn encode_reply(msg_id: &str, result: &Result<Value, NovaError>) -> Vec<u8> {
-    wrap(&reply_inner(msg_id, result))
+/// A call's result as JSON text: what the server's manager returned,
+/// serialised once, straight from its type (no `Value` tree).
+pub fn to_json_text<T: Serialize + ?Sized>(result: &T) -> Result<String, NovaError> {
+    Ok(serde_json::to_string(result)?)
 }
 
-pub fn reply_inner(msg_id: &str, result: &Result<Value, NovaError>) -> Value {
-    let (res, failure) = match result {
-        Ok(v) => (v.clone(), Value::Null),
-        Err(e) => (Value::Null, Value::from(e.to_failure().to_string())),
-    };
-    json!({
-        "result": res,
-        "failure": failure,
-        "ending": true,
-        "_msg_id": msg_id,
-        "_unique_id": new_unique_id(),
-    })
+/// Encode a reply to `msg_id`; `result` is the JSON text of the result
+/// ([`to_json_text`]).
+pub fn encode_reply(msg_id: &str, result: &Result<String, NovaError>) -> Vec<u8> {
+    encode_reply_with_id(msg_id, &new_unique_id(), result)
 }
 
-/// Decode a reply into (msg_id, outcome).
-pub fn decode_reply(body: &[u8]) -> Result<(String, Result<Value, NovaError>), NovaError> {
-    let m = unwrap(body)?;
-    let msg_id = m
-        .get("_msg_id")
+/// The reply's inner object `{"_msg_id", "_unique_id", "ending", "failure",
+/// "result"}`, in that (sorted) order and compact, as a serde_json `Map`
+/// would print it, written directly around the result's text.
+fn encode_reply_with_id(
+    msg_id: &str,
+    unique_id: &str,
+    result: &Result<String, NovaError>,
+) -> Vec<u8> {
+    let result_len = result.as_ref().map(String::len).unwrap_or(0);
+    let mut inner = Vec::with_capacity(result_len + 128);
+    inner.extend_from_slice(b"{\"_msg_id\":");
+    write_json_str(&mut inner, msg_id);
+    inner.extend_from_slice(b",\"_unique_id\":");
+    write_json_str(&mut inner, unique_id);
+    inner.extend_from_slice(b",\"ending\":true,\"failure\":");
+    match result {
+        Ok(text) => {
+            inner.extend_from_slice(b"null,\"result\":");
+            inner.extend_from_slice(text.as_bytes());
+        }
+        Err(e) => {
+            write_json_str(&mut inner, &e.to_failure().to_string());
+            inner.extend_from_slice(b",\"result\":null");
+        }
+    }
+    inner.push(b'}');
+    // Built from JSON text and ASCII punctuation only.
+    let inner = String::from_utf8(inner).unwrap_or_default();
+    wrap_text(&inner)
+}
+
+/// A successful reply's inner JSON text, decoded into the caller's type
+/// with [`ReplyBody::result`] in the caller's task (the reply consumer only
+/// reads the `_msg_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyBody(String);
+
+impl ReplyBody {
+    /// The `result` as `T`, parsed once from the text; a `failure` in the
+    /// body comes back as its typed error.
+    pub fn result<T: DeserializeOwned>(&self) -> Result<T, NovaError> {
+        #[derive(Deserialize)]
+        #[serde(bound = "T: DeserializeOwned")]
+        struct Body<T> {
+            #[serde(default)]
+            failure: Option<Value>,
+            #[serde(default)]
+            result: Option<T>,
+        }
+        let body: Body<T> = serde_json::from_str(&self.0)?;
+        if let Some(f) = body.failure {
+            return Err(failure_error(&f));
+        }
+        match body.result {
+            Some(r) => Ok(r),
+            // A missing or null result is `null` to the caller's type.
+            None => Ok(serde_json::from_value(Value::Null)?),
+        }
+    }
+}
+
+fn failure_error(f: &Value) -> NovaError {
+    match f {
+        Value::String(s) => {
+            let f: Value = serde_json::from_str(s).unwrap_or_else(|_| json!({"message": s}));
+            NovaError::from_failure(&f)
+        }
+        f => NovaError::from_failure(f),
+    }
+}
+
+/// The `_msg_id` of a reply's inner text: read directly where the text
+/// starts with it (as [`encode_reply`] writes it), else by a pass over the
+/// object that builds nothing.
+fn reply_msg_id(inner: &str) -> Result<String, NovaError> {
+    const PREFIX: &str = "{\"_msg_id\":\"";
+    if let Some(rest) = inner.strip_prefix(PREFIX) {
+        if let Some(end) = rest.find(['"', '\\']) {
+            if rest.as_bytes()[end] == b'"' {
+                return Ok(rest[..end].to_string());
+            }
+        }
+    }
+    if !is_object(inner.as_bytes()) {
+        return Err(NovaError::internal("RPC message is not a JSON object"));
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "_msg_id", default)]
+        msg_id: Option<Value>,
+    }
+    let head: Head = serde_json::from_str(inner)?;
+    Ok(head
+        .msg_id
+        .as_ref()
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_string();
-    let outcome = match m.get("failure") {
-        None | Some(Value::Null) => Ok(m.get("result").cloned().unwrap_or(Value::Null)),
-        Some(Value::String(s)) => {
-            let f: Value = serde_json::from_str(s).unwrap_or_else(|_| json!({"message": s}));
-            Err(NovaError::from_failure(&f))
-        }
-        Some(f) => Err(NovaError::from_failure(f)),
-    };
-    Ok((msg_id, outcome))
+        .to_string())
+}
+
+/// Decode a reply into its msg_id and its body. The body is not parsed
+/// here: [`ReplyBody::result`] decodes it (or its failure) into the type the
+/// caller expects.
+pub fn decode_reply(body: &[u8]) -> Result<(String, ReplyBody), NovaError> {
+    let inner = inner_text(body)?;
+    let msg_id = reply_msg_id(&inner)?;
+    Ok((msg_id, ReplyBody(inner)))
 }
 
 #[cfg(test)]
@@ -172,8 +352,124 @@ mod tests {
         let body = encode_reply("m1", &Err(err.clone()));
         let (id, out) = decode_reply(&body).expect("decode");
         assert_eq!(id, "m1");
-        assert_eq!(out, Err(err));
-        let (_, out) = decode_reply(&encode_reply("m2", &Ok(json!(5)))).expect("decode");
-        assert_eq!(out, Ok(json!(5)));
+        assert_eq!(out.result::<Value>(), Err(err.clone()));
+        assert_eq!(out.result::<String>(), Err(err));
+        let five = to_json_text(&5).expect("text");
+        let (_, out) = decode_reply(&encode_reply("m2", &Ok(five))).expect("decode");
+        assert_eq!(out.result::<Value>(), Ok(json!(5)));
+        assert_eq!(out.result::<i64>(), Ok(5));
+        let (_, out) = decode_reply(&encode_reply("m3", &Ok("null".into()))).expect("decode");
+        assert_eq!(out.result::<()>(), Ok(()));
+        assert_eq!(out.result::<Option<i64>>(), Ok(None));
+    }
+
+    /// The reply as the `Value`-tree encoder wrote it, byte for byte: the
+    /// sorted envelope keys, the compact text, the escaping of the inner text.
+    fn value_tree_reply(
+        msg_id: &str,
+        unique_id: &str,
+        result: &Result<Value, NovaError>,
+    ) -> Vec<u8> {
+        let (res, failure) = match result {
+            Ok(v) => (v.clone(), Value::Null),
+            Err(e) => (Value::Null, Value::from(e.to_failure().to_string())),
+        };
+        let inner = json!({
+            "result": res,
+            "failure": failure,
+            "ending": true,
+            "_msg_id": msg_id,
+            "_unique_id": unique_id,
+        });
+        json!({"oslo.version": OSLO_VERSION, "oslo.message": inner.to_string()})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn replies_are_byte_compatible_with_the_value_tree_encoder() {
+        let result = json!({
+            "a": "quote \" backslash \\ newline \n tab \t nul \u{0} é ünïcode 💡",
+            "b": [1, 2.5, null, true, {"c": "d"}],
+            "e": {"f": -3, "g": "</script>"},
+        });
+        let text = to_json_text(&result).expect("text");
+        assert_eq!(
+            encode_reply_with_id("m1", "u1", &Ok(text)),
+            value_tree_reply("m1", "u1", &Ok(result))
+        );
+        let err = NovaError::InstanceNotFound {
+            instance_id: "x\"y".into(),
+        };
+        assert_eq!(
+            encode_reply_with_id("m2", "u2", &Err(err.clone())),
+            value_tree_reply("m2", "u2", &Err(err))
+        );
+        let req = json!({"method": "ping", "args": {"s": "a\"b"}});
+        let meta = RequestMeta {
+            ctx: RequestContext::new("u", "p", vec!["member".into()], false),
+            version: "1.0".into(),
+            namespace: None,
+            unique_id: "abc".into(),
+            msg_id: None,
+            reply_q: None,
+        };
+        let inner = request_inner(&req, &meta);
+        assert_eq!(
+            encode_request(&req, &meta),
+            json!({"oslo.version": OSLO_VERSION, "oslo.message": inner.to_string()})
+                .to_string()
+                .into_bytes()
+        );
+    }
+
+    #[test]
+    fn the_fast_unwrap_reads_what_the_general_parser_reads() {
+        for inner in [
+            r#"{"a":"q\"b\\c/d\n\t\r\u0001 é 💡"}"#,
+            "{}",
+            "",
+            r#"{"x":"\u00e9"}"#,
+        ] {
+            let body = wrap_text(inner);
+            assert_eq!(inner_text(&body).expect("read"), inner);
+            let general: Outer = serde_json::from_slice(&body).expect("parses");
+            assert_eq!(general.message, Some(Value::String(inner.to_string())));
+        }
+        // What it does not take goes to the general parser.
+        let spaced = json!({"oslo.version": "2.0", "oslo.message": "{}"}).to_string();
+        assert_eq!(inner_text(spaced.as_bytes()).expect("read"), "{}");
+        assert!(inner_text_fast(br#"{"oslo.message":"\u0041","oslo.version":"2.0"}"#).is_none());
+        assert_eq!(
+            inner_text(br#"{"oslo.message":"\u0041","oslo.version":"2.0"}"#).expect("read"),
+            "A"
+        );
+        assert!(inner_text_fast(br#"{"oslo.message":"{}","oslo.version":"2.0"} x"#).is_none());
+        assert!(inner_text(br#"{"oslo.message":"{}","oslo.version":"2.0"} x"#).is_err());
+        assert!(inner_text(b"{\"oslo.message\":\"a\nb\",\"oslo.version\":\"2.0\"}").is_err());
+    }
+
+    #[test]
+    fn replies_from_other_encoders_decode() {
+        // Keys in another order, a failure as an object, an unwrapped (oslo.version 1) reply.
+        let inner = json!({"result": [1, 2], "ending": true, "failure": null, "_msg_id": "m9"});
+        let body = json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string();
+        let (id, out) = decode_reply(body.as_bytes()).expect("decode");
+        assert_eq!(id, "m9");
+        assert_eq!(out.result::<Vec<i64>>(), Ok(vec![1, 2]));
+        let err = NovaError::InstanceNotFound {
+            instance_id: "x".into(),
+        };
+        let v1 = json!({"_msg_id": "m8", "failure": err.to_failure(), "result": null}).to_string();
+        let (id, out) = decode_reply(v1.as_bytes()).expect("decode");
+        assert_eq!(id, "m8");
+        assert_eq!(out.result::<Value>(), Err(err));
+        // A msg_id with an escape takes the general path.
+        let inner = r#"{"_msg_id":"a\u0062c","result":1}"#;
+        let body = json!({"oslo.message": inner}).to_string();
+        let (id, out) = decode_reply(body.as_bytes()).expect("decode");
+        assert_eq!(id, "abc");
+        assert_eq!(out.result::<i64>(), Ok(1));
+        assert!(decode_reply(b"[1]").is_err());
     }
 }

@@ -155,16 +155,16 @@ macro_rules! rpc_api {
             }
         }
 
-        /// Route a decoded request to the manager.
+        /// Route a decoded request to the manager; its result as JSON text.
         pub async fn dispatch<M: Manager + ?Sized>(
             m: &M,
             ctx: &RequestContext,
             req: Request,
-        ) -> Result<serde_json::Value, NovaError> {
+        ) -> Result<String, NovaError> {
             match req {
                 $( Request::$method { $( $arg ),* } => {
                     let r = <M as $trait>::$method(m, ctx, $( $arg ),*).await?;
-                    Ok(serde_json::to_value(r)?)
+                    $crate::envelope::to_json_text(&r)
                 } )*
             }
         }
@@ -285,12 +285,11 @@ macro_rules! rpc_api {
         }
     };
     (@invoke call, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{
-        let v = if $self.idempotent {
-            $self.transport.call_idempotent($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?
+        if $self.idempotent {
+            $self.transport.call_idempotent_as::<$ret>($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await
         } else {
-            $self.transport.call($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await?
-        };
-        Ok(serde_json::from_value::<$ret>(v)?)
+            $self.transport.call_as::<$ret>($ctx, &$self.target, &$req, VERSION, NAMESPACE, $self.timeout).await
+        }
     }};
     (@invoke cast, $self:ident, $ctx:ident, $req:ident, $ret:ty) => {{
         $self.transport.cast($ctx, &$self.target, &$req, VERSION, NAMESPACE).await

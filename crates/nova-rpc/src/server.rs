@@ -29,9 +29,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 /// Decodes a `{"method", "args"}` request, asks the endpoint's policy about
-/// its caller, and runs it on the manager.
+/// its caller, and runs it on the manager; the result comes back as its JSON
+/// text ([`envelope::to_json_text`]), serialised once from its type.
 pub type Handler = Arc<
-    dyn Fn(Caller, RequestContext, Value) -> BoxFuture<'static, Result<Value, NovaError>>
+    dyn Fn(Caller, RequestContext, Value) -> BoxFuture<'static, Result<String, NovaError>>
         + Send
         + Sync,
 >;
@@ -349,7 +350,7 @@ mod tests {
             namespace,
             version,
             methods: &["ping", "pong"],
-            handler: Arc::new(|_, _, _| Box::pin(async { Ok(Value::Null) })),
+            handler: Arc::new(|_, _, _| Box::pin(async { Ok("null".to_string()) })),
         }
     }
 

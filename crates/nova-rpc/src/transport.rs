@@ -30,6 +30,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use nova_common::config::{parse_transport_url, NovaConfig};
 use nova_common::trust::{Caller, TrustPolicy};
 use nova_common::{NovaError, RequestContext};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,8 +45,8 @@ pub const IDEMPOTENT_RESENDS: u32 = 2;
 
 /// What a pending call hears back.
 enum Reply {
-    /// The server's reply: its result or its failure.
-    Outcome(Result<Value, NovaError>),
+    /// The server's reply, decoded by the caller into its type.
+    Body(envelope::ReplyBody),
     /// The connection was lost (with the reply queue) before the reply came.
     ConnectionLost,
 }
@@ -450,11 +451,11 @@ impl Transport {
             while let Some(d) = consumer.next().await {
                 let Ok(d) = d else { break };
                 match envelope::decode_reply(&d.data) {
-                    Ok((msg_id, outcome)) => {
+                    Ok((msg_id, body)) => {
                         let tx = lock(&inner.pending).remove(&msg_id);
                         match tx {
                             Some(tx) => {
-                                let _ = tx.send(Reply::Outcome(outcome));
+                                let _ = tx.send(Reply::Body(body));
                             }
                             None => debug!(%msg_id, "reply for an unknown or expired call"),
                         }
@@ -758,10 +759,26 @@ impl Transport {
         namespace: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<Value, NovaError> {
+        self.call_as(ctx, target, call, version, namespace, timeout)
+            .await
+    }
+
+    /// As [`Transport::call`], the result decoded straight into `T` from the
+    /// reply's text (what the typed clients use).
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<T, NovaError> {
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
         self.call_once(ctx, target, call, version, namespace, timeout)
             .await
-            .map_err(CallFailure::into_error)
+            .map_err(CallFailure::into_error)?
+            .result()
     }
 
     /// As [`Transport::call`], for a request that is safe to handle twice (a
@@ -777,6 +794,20 @@ impl Transport {
         namespace: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<Value, NovaError> {
+        self.call_idempotent_as(ctx, target, call, version, namespace, timeout)
+            .await
+    }
+
+    /// As [`Transport::call_idempotent`], the result decoded straight into `T`.
+    pub async fn call_idempotent_as<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        target: &Target,
+        call: &Value,
+        version: &str,
+        namespace: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<T, NovaError> {
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
         let mut resends = 0;
         loop {
@@ -784,7 +815,7 @@ impl Transport {
                 .call_once(ctx, target, call, version, namespace, timeout)
                 .await
             {
-                Ok(v) => return Ok(v),
+                Ok(body) => return body.result(),
                 Err(CallFailure::ConnectionLost(e)) if resends < IDEMPOTENT_RESENDS => {
                     resends += 1;
                     let method = call["method"].as_str().unwrap_or("?");
@@ -804,7 +835,7 @@ impl Transport {
         version: &str,
         namespace: Option<&str>,
         timeout: Duration,
-    ) -> Result<Value, CallFailure> {
+    ) -> Result<envelope::ReplyBody, CallFailure> {
         let msg_id = uuid::Uuid::new_v4().simple().to_string();
         let meta = envelope::RequestMeta {
             ctx: ctx.clone(),
@@ -833,7 +864,7 @@ impl Transport {
         }
         let remaining = timeout.saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, rx).await {
-            Ok(Ok(Reply::Outcome(outcome))) => outcome.map_err(CallFailure::Failed),
+            Ok(Ok(Reply::Body(body))) => Ok(body),
             Ok(Ok(Reply::ConnectionLost)) => {
                 Err(CallFailure::ConnectionLost(NovaError::MessagingTimeout {
                     msg_id: format!("{msg_id} (connection lost)"),
@@ -899,7 +930,7 @@ impl Transport {
         &self,
         reply_q: &str,
         msg_id: &str,
-        result: &Result<Value, NovaError>,
+        result: &Result<String, NovaError>,
     ) {
         let body = envelope::encode_reply(msg_id, result);
         // A confined user may not publish to the default exchange; the

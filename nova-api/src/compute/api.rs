@@ -23,7 +23,7 @@ use nova_common::transitions::{self, Transition};
 use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
 use nova_objects::{
     ConsoleAuthToken, Flavor, ImageMeta, Instance, InstanceCreate, InstanceFault, InstanceFilters,
-    InstanceUpdate, QuotaUsage, RequestSpec,
+    InstanceUpdate, QuotaUsage, RequestSpec, Service,
 };
 use nova_rpc::{compute, compute_task, conductor, network};
 use serde_json::{json, Value};
@@ -36,6 +36,7 @@ use uuid::Uuid;
 mod aggregates;
 mod flavors;
 mod hosts;
+mod image_meta_cache;
 mod images;
 mod instance_extras;
 mod keypairs;
@@ -193,6 +194,8 @@ pub struct API {
     compute_rpcapi: compute::Client,
     network_api: network::Client,
     image_api: GlanceClient,
+    /// Active images' metadata for `[glance] image_metadata_cache_time`.
+    image_cache: Arc<image_meta_cache::ImageMetaCache>,
     security_group_api: SecurityGroupAPI,
 }
 
@@ -204,8 +207,12 @@ impl API {
         network_api: network::Client,
         image_api: GlanceClient,
     ) -> Self {
+        let image_cache = Arc::new(image_meta_cache::ImageMetaCache::new(
+            std::time::Duration::from_secs(cfg.glance.image_metadata_cache_time),
+        ));
         API {
             cfg,
+            image_cache,
             compute_task_api: compute_task::Client::new(conductor.transport().clone()),
             security_group_api: SecurityGroupAPI::new(conductor.clone(), compute_rpcapi.clone()),
             conductor,
@@ -220,22 +227,38 @@ impl API {
     /// An instance as the caller may see it: other projects' instances do
     /// not exist for non-admins. `id` is reported back as given.
     pub async fn get(&self, ctx: &RequestContext, id: &str) -> NovaResult<Instance> {
-        let not_found = || NovaError::InstanceNotFound {
-            instance_id: id.to_string(),
-        };
-        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let uuid = parse_instance_id(id)?;
         let inst = self
             .conductor
             .instance_get_by_uuid(ctx, uuid)
             .await
-            .map_err(|e| match e {
-                NovaError::InstanceNotFound { .. } => not_found(),
-                other => other,
-            })?;
-        if !ctx.is_admin && ctx.project_id.as_deref() != Some(inst.project_id.as_str()) {
-            return Err(not_found());
+            .map_err(|e| instance_not_found_as(e, id))?;
+        visible_to(ctx, inst, id)
+    }
+
+    /// As [`API::get`], with the `host_status` of its host (microversion
+    /// 2.16), read in the same conductor round trip.
+    pub async fn get_with_host_statuses(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> NovaResult<(Instance, HashMap<String, &'static str>)> {
+        let uuid = parse_instance_id(id)?;
+        match self
+            .conductor
+            .instance_get_by_uuid_with_services(ctx, uuid)
+            .await
+        {
+            Ok((inst, services)) => {
+                Ok((visible_to(ctx, inst, id)?, self.host_statuses_of(&services)))
+            }
+            // A conductor from before the combined read: the two calls.
+            Err(NovaError::UnsupportedRpcMethod { .. }) => {
+                let inst = self.get(ctx, id).await?;
+                Ok((inst, self.host_statuses(ctx).await.unwrap_or_default()))
+            }
+            Err(e) => Err(instance_not_found_as(e, id)),
         }
-        Ok(inst)
     }
 
     /// Instances matching `filters`; `flavor_id` (the public flavor id)
@@ -246,16 +269,66 @@ impl API {
         mut filters: InstanceFilters,
         flavor_id: Option<String>,
     ) -> NovaResult<Vec<Instance>> {
-        if let Some(id) = flavor_id {
-            match self.conductor.flavor_get_by_flavor_id(ctx, id).await {
-                Ok(flavor) => filters.flavor_id = Some(flavor.id),
-                Err(NovaError::FlavorNotFound { .. }) => return Ok(vec![]),
-                Err(e) => return Err(e),
-            }
+        if !self
+            .resolve_flavor_filter(ctx, &mut filters, flavor_id)
+            .await?
+        {
+            return Ok(vec![]);
         }
         self.conductor
             .instance_get_all_by_filters(ctx, filters)
             .await
+    }
+
+    /// As [`API::get_all`], with the `host_status` of each compute host the
+    /// instances are on (microversion 2.16), read in the same conductor
+    /// round trip.
+    pub async fn get_all_with_host_statuses(
+        &self,
+        ctx: &RequestContext,
+        mut filters: InstanceFilters,
+        flavor_id: Option<String>,
+    ) -> NovaResult<(Vec<Instance>, HashMap<String, &'static str>)> {
+        if !self
+            .resolve_flavor_filter(ctx, &mut filters, flavor_id)
+            .await?
+        {
+            return Ok((vec![], HashMap::new()));
+        }
+        match self
+            .conductor
+            .instance_get_all_by_filters_with_services(ctx, filters.clone())
+            .await
+        {
+            Ok((instances, services)) => Ok((instances, self.host_statuses_of(&services))),
+            // A conductor from before the combined read: the two calls.
+            Err(NovaError::UnsupportedRpcMethod { .. }) => {
+                let instances = self
+                    .conductor
+                    .instance_get_all_by_filters(ctx, filters)
+                    .await?;
+                Ok((instances, self.host_statuses(ctx).await.unwrap_or_default()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Turn a public flavor id filter into the flavor's internal id; false
+    /// when no such flavor exists (nothing can match).
+    async fn resolve_flavor_filter(
+        &self,
+        ctx: &RequestContext,
+        filters: &mut InstanceFilters,
+        flavor_id: Option<String>,
+    ) -> NovaResult<bool> {
+        if let Some(id) = flavor_id {
+            match self.conductor.flavor_get_by_flavor_id(ctx, id).await {
+                Ok(flavor) => filters.flavor_id = Some(flavor.id),
+                Err(NovaError::FlavorNotFound { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 
     /// `host_status` of each compute host (microversion 2.16):
@@ -265,7 +338,12 @@ impl API {
         ctx: &RequestContext,
     ) -> NovaResult<HashMap<String, &'static str>> {
         let services = self.conductor.service_get_all(ctx).await?;
-        Ok(services
+        Ok(self.host_statuses_of(&services))
+    }
+
+    /// `host_status` of the compute hosts among `services`.
+    pub fn host_statuses_of(&self, services: &[Service]) -> HashMap<String, &'static str> {
+        services
             .iter()
             .filter(|s| s.binary == "nova-compute")
             .map(|s| {
@@ -278,7 +356,7 @@ impl API {
                 };
                 (s.host.clone(), st)
             })
-            .collect())
+            .collect()
     }
 
     // ----- create -----
@@ -328,7 +406,7 @@ impl API {
                 req.requested_hypervisor_hostname.as_deref(),
             )
             .await?;
-        let image = self.image_api.show(ctx, &req.image_href).await?;
+        let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let count = req.max_count;
         if req.hostname.is_some() && count > 1 {
@@ -1053,6 +1131,33 @@ pub fn console_access_url(base: &str, console_type: &str, token: &str) -> String
         params.push(format!("path={}", form_encode(&format!("?token={token}"))));
     }
     format!("{head}?{}", params.join("&"))
+}
+
+/// An instance id as the API takes it, or InstanceNotFound naming it as given.
+fn parse_instance_id(id: &str) -> NovaResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| NovaError::InstanceNotFound {
+        instance_id: id.to_string(),
+    })
+}
+
+/// The conductor's InstanceNotFound, naming the instance as the caller gave it.
+fn instance_not_found_as(e: NovaError, id: &str) -> NovaError {
+    match e {
+        NovaError::InstanceNotFound { .. } => NovaError::InstanceNotFound {
+            instance_id: id.to_string(),
+        },
+        other => other,
+    }
+}
+
+/// Other projects' instances do not exist for non-admins.
+fn visible_to(ctx: &RequestContext, inst: Instance, id: &str) -> NovaResult<Instance> {
+    if !ctx.is_admin && ctx.project_id.as_deref() != Some(inst.project_id.as_str()) {
+        return Err(NovaError::InstanceNotFound {
+            instance_id: id.to_string(),
+        });
+    }
+    Ok(inst)
 }
 
 #[cfg(test)]

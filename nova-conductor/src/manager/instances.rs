@@ -5,8 +5,25 @@ use nova_common::context::ReadDeleted;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::{
     Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
+    Service,
 };
+use std::collections::BTreeSet;
 use uuid::Uuid;
+
+impl ConductorManager {
+    /// The `nova-compute` services of the hosts these instances are on.
+    async fn compute_services_of(&self, instances: &[Instance]) -> Result<Vec<Service>, NovaError> {
+        let hosts: BTreeSet<&str> = instances.iter().filter_map(|i| i.host.as_deref()).collect();
+        if hosts.is_empty() {
+            return Ok(vec![]);
+        }
+        let services = retry_on_disconnect("service_get_all", || self.db.service_get_all()).await?;
+        Ok(services
+            .into_iter()
+            .filter(|s| s.binary == "nova-compute" && hosts.contains(s.host.as_str()))
+            .collect())
+    }
+}
 
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::conductor::Instances for ConductorManager {
@@ -62,6 +79,28 @@ impl nova_rpc::conductor::Instances for ConductorManager {
             self.db.instance_get_all_by_filters(&filters)
         })
         .await
+    }
+
+    async fn instance_get_by_uuid_with_services(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<(Instance, Vec<Service>), NovaError> {
+        let instance = self.instance_get_by_uuid(ctx, instance_uuid).await?;
+        let services = self
+            .compute_services_of(std::slice::from_ref(&instance))
+            .await?;
+        Ok((instance, services))
+    }
+
+    async fn instance_get_all_by_filters_with_services(
+        &self,
+        ctx: &RequestContext,
+        filters: InstanceFilters,
+    ) -> Result<(Vec<Instance>, Vec<Service>), NovaError> {
+        let instances = self.instance_get_all_by_filters(ctx, filters).await?;
+        let services = self.compute_services_of(&instances).await?;
+        Ok((instances, services))
     }
 
     async fn instance_update(

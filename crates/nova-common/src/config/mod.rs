@@ -292,6 +292,8 @@ mod tests {
         ("oslo_messaging_rabbit", "rabbit_interval_max", "30"),
         // nova-rs only: upstream Nova trusts every message on the bus.
         ("conductor", "control_plane_rpc_users", ""),
+        // nova-rs only: upstream nova-api asks Glance on every create.
+        ("glance", "image_metadata_cache_time", "5"),
         ("keystone_authtoken", "www_authenticate_uri", ""),
         ("keystone_authtoken", "auth_url", ""),
         ("keystone_authtoken", "auth_type", "password"), // keystoneauth: unset

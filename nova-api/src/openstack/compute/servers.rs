@@ -723,7 +723,7 @@ async fn list(
     v: ApiVersion,
     p: &[(String, String)],
     action: &str,
-) -> ApiResult<(Vec<Instance>, Option<usize>)> {
+) -> ApiResult<(Vec<Instance>, HostStatuses, Option<usize>)> {
     let q: HashMap<&str, &str> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut f = InstanceFilters::default();
     state.policy.authorize(
@@ -764,7 +764,7 @@ async fn list(
         match status_to_vm_states(s) {
             Some(states) => f.status_vm_states = Some(states),
             // An unknown status matches nothing, as in Nova.
-            None => return Ok((vec![], None)),
+            None => return Ok((vec![], HashMap::new(), None)),
         }
     }
     // Tag filters (2.26): comma-separated lists.
@@ -840,24 +840,34 @@ async fn list(
             .map_err(|_| ApiError::bad_request(format!("marker [{m}] not found")))?;
         f.marker = Some(u);
     }
-    let instances = state
-        .compute_api
-        .get_all(ctx, f, flavor)
-        .await
-        .map_err(|e| match &e {
-            NovaError::MarkerNotFound { .. } => ApiError::bad_request(format!(
-                "marker [{}] not found",
-                q.get("marker").unwrap_or(&"")
-            )),
-            NovaError::InvalidInput { reason } if q.contains_key("name") => {
-                ApiError::bad_request(format!(
-                    "Invalid regular expression in name filter {:?}: {reason}",
-                    q.get("name").unwrap_or(&"")
-                ))
-            }
-            _ => e.into(),
-        })?;
-    Ok((instances, Some(limit)))
+    // `host_status` (admins, 2.16) comes with the instances, in the same
+    // conductor round trip.
+    let listed = if action == "detail" && wants_host_status(ctx, v) {
+        state
+            .compute_api
+            .get_all_with_host_statuses(ctx, f, flavor)
+            .await
+    } else {
+        state
+            .compute_api
+            .get_all(ctx, f, flavor)
+            .await
+            .map(|i| (i, HashMap::new()))
+    };
+    let (instances, hs) = listed.map_err(|e| match &e {
+        NovaError::MarkerNotFound { .. } => ApiError::bad_request(format!(
+            "marker [{}] not found",
+            q.get("marker").unwrap_or(&"")
+        )),
+        NovaError::InvalidInput { reason } if q.contains_key("name") => {
+            ApiError::bad_request(format!(
+                "Invalid regular expression in name filter {:?}: {reason}",
+                q.get("name").unwrap_or(&"")
+            ))
+        }
+        _ => e.into(),
+    })?;
+    Ok((instances, hs, Some(limit)))
 }
 
 fn next_link(
@@ -888,7 +898,7 @@ pub async fn index(
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let (items, limit) = list(&state, &ctx, v, &p, "index").await?;
+    let (items, _, limit) = list(&state, &ctx, v, &p, "index").await?;
     let mut body =
         json!({"servers": items.iter().map(|i| server_summary(&base.0, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&base.0, "servers", &p, &items, limit) {
@@ -897,21 +907,12 @@ pub async fn index(
     Ok(Json(body))
 }
 
-/// `host_status` per host, for admins from 2.16 (empty otherwise, or when
-/// the services cannot be read).
-async fn host_statuses(
-    state: &AppState,
-    ctx: &RequestContext,
-    v: ApiVersion,
-) -> HashMap<String, &'static str> {
-    if !(ctx.is_admin && v.at_least(16)) {
-        return HashMap::new();
-    }
-    state
-        .compute_api
-        .host_statuses(ctx)
-        .await
-        .unwrap_or_default()
+/// `host_status` per compute host.
+type HostStatuses = HashMap<String, &'static str>;
+
+/// Whether a server body shows `host_status`: for admins from 2.16.
+fn wants_host_status(ctx: &RequestContext, v: ApiVersion) -> bool {
+    ctx.is_admin && v.at_least(16)
 }
 
 /// Whether the embedded flavor (2.47) carries its extra specs for this caller.
@@ -943,8 +944,7 @@ pub async fn detail(
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    let (items, limit) = list(&state, &ctx, v, &p, "detail").await?;
-    let hs = host_statuses(&state, &ctx, v).await;
+    let (items, hs, limit) = list(&state, &ctx, v, &p, "detail").await?;
     let tmpl = &state.cfg.default.instance_name_template;
     let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::own(&ctx));
     let servers: Vec<Value> = items
@@ -973,13 +973,18 @@ pub async fn show(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let inst = get_instance(&state, &ctx, &id).await?;
+    // `host_status` (admins, 2.16) comes with the instance, in the same
+    // conductor round trip.
+    let (inst, hs) = if wants_host_status(&ctx, v) {
+        state.compute_api.get_with_host_statuses(&ctx, &id).await?
+    } else {
+        (get_instance(&state, &ctx, &id).await?, HashMap::new())
+    };
     state.policy.authorize(
         "os_compute_api:servers:show",
         &ctx,
         &Target::project(&inst.project_id),
     )?;
-    let hs = host_statuses(&state, &ctx, v).await;
     let opts = DetailOptions {
         name_template: &state.cfg.default.instance_name_template,
         host_status: host_status(&hs, &inst),

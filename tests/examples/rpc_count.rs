@@ -1,0 +1,141 @@
+//! Benchmark (not a test): how many RPC messages one request costs, per
+//! daemon and method, counted from the daemons' debug logs (each server logs
+//! `received` for every message it handles, calls and casts alike; replies
+//! are not counted). One FakeDriver host, noauth2:
+//!
+//! ```text
+//! cargo build --workspace --bins && cargo build -p nova-e2e --example rpc_count
+//! target/debug/examples/rpc_count
+//! ```
+//!
+//! Prints `rpc_<phase>_total=N` and one `rpc_<phase> <daemon> <method>=N`
+//! line per method, for: one boot (POST → ACTIVE), one servers/detail as
+//! an admin at 2.16 (with `host_status`), one show at 2.16, one delete.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::Cloud;
+use reqwest::Method;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const ADMIN: &str = "admin:admin";
+const DAEMONS: &[&str] = &[
+    "nova-api",
+    "nova-conductor",
+    "nova-scheduler",
+    "nova-network",
+    "nova-novncproxy",
+];
+
+/// The messages each daemon handled for request `rid` (the request id
+/// travels in every message's context), by (daemon, method).
+fn received(cloud: &Cloud, compute: &str, rid: &str) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    let names = DAEMONS
+        .iter()
+        .map(|d| d.to_string())
+        .chain([format!("nova-compute@{compute}")]);
+    for name in names {
+        for line in cloud.log(&name).lines() {
+            if !line.contains(" received") || !line.contains(&format!("request_id={rid}")) {
+                continue;
+            }
+            let Some(m) = line.split("method=").nth(1) else {
+                continue;
+            };
+            let method = m.split([' ', '}']).next().unwrap_or_default().to_string();
+            *out.entry((name.clone(), method)).or_default() += 1;
+        }
+    }
+    out
+}
+
+fn report(phase: &str, counts: &BTreeMap<(String, String), usize>) {
+    for ((daemon, method), n) in counts {
+        println!("rpc_{phase} {daemon} {method}={n}");
+    }
+    println!("rpc_{phase}_total={}", counts.values().sum::<usize>());
+}
+
+/// A request as the admin at 2.16: (status, body, request id).
+async fn send(
+    cloud: &Cloud,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value, String) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", ADMIN)
+        .header("OpenStack-API-Version", "compute 2.16");
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let rid = resp.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body, rid)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // The RPC servers' debug lines: every handled message is one `received`.
+    std::env::set_var("RUST_LOG", "info,nova_rpc::server=debug");
+    let host_of = |id: &str| format!("rpc-{id}");
+    let cloud = Cloud::start_with(|id| vec![(host_of(id), "fake.FakeDriver")], false).await;
+    let compute = host_of(&cloud.id);
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(500));
+
+    let (s, b, boot) = send(
+        &cloud,
+        Method::POST,
+        "/servers",
+        Some(
+            json!({"server": {"name": "rpc-count", "imageRef": cloud.image_id, "flavorRef": "1"}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    cloud
+        .wait_for("ACTIVE", 60, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), ADMIN).await;
+            (b["server"]["status"] == "ACTIVE" && b["server"]["OS-EXT-STS:task_state"].is_null())
+                .then_some(())
+        })
+        .await;
+    settle().await;
+    report("boot", &received(&cloud, &compute, &boot));
+
+    let (s, _, rid) = send(&cloud, Method::GET, "/servers/detail", None).await;
+    assert_eq!(s, 200);
+    settle().await;
+    report("detail_admin_2_16", &received(&cloud, &compute, &rid));
+
+    let (s, _, rid) = send(&cloud, Method::GET, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, 200);
+    settle().await;
+    report("show_admin_2_16", &received(&cloud, &compute, &rid));
+
+    let (s, _, rid) = send(&cloud, Method::GET, "/flavors", None).await;
+    assert_eq!(s, 200);
+    settle().await;
+    report("flavors", &received(&cloud, &compute, &rid));
+
+    let (s, _, del) = send(&cloud, Method::DELETE, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("deleted", 60, || async {
+            let (s, _) = cloud.get(&format!("/servers/{id}"), ADMIN).await;
+            (s == 404).then_some(())
+        })
+        .await;
+    settle().await;
+    report("delete", &received(&cloud, &compute, &del));
+}
