@@ -294,8 +294,20 @@ if [ -e /sys/class/net/eth0 ]; then
             if [ -n "$uuid" ]; then
                 echo "GUEST-METADATA uuid=$uuid hostname=$name" >/dev/console
                 # User data that is a script runs once, as cloud-init would.
-                printf 'GET /openstack/latest/user_data HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' \
-                    | nc -w 5 169.254.169.254 80 2>/dev/null | tr -d '\r' >/tmp/ud.http
+                # Retried like the metadata above (a connection can be lost
+                # while the host rewrites its rules); 404 means there is none.
+                u=0
+                while :; do
+                    printf 'GET /openstack/latest/user_data HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' \
+                        | nc -w 5 169.254.169.254 80 2>/dev/null | tr -d '\r' >/tmp/ud.http
+                    head -n 1 /tmp/ud.http | grep -qE ' (200|404) ' && break
+                    u=$((u + 1))
+                    if [ $u -ge 5 ]; then
+                        echo "GUEST-USERDATA-FAILED $(head -n 1 /tmp/ud.http)" >/dev/console
+                        break
+                    fi
+                    sleep 2
+                done
                 if head -n 1 /tmp/ud.http | grep -q ' 200 '; then
                     sed '1,/^$/d' /tmp/ud.http >/run/user-data
                     case "$(sed -n 1p /run/user-data)" in

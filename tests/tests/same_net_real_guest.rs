@@ -147,6 +147,7 @@ async fn guests_of_one_network_reach_each_other_when_allowed() {
             "GUEST-PEER-OK",
             "GUEST-PEER-FAILED",
             "GUEST-METADATA-FAILED",
+            "GUEST-USERDATA-FAILED",
         ],
         600,
     )
@@ -201,6 +202,7 @@ async fn guests_of_one_network_reach_each_other_when_allowed() {
             "GUEST-PEER-WAITING",
             "GUEST-PEER-OK",
             "GUEST-METADATA-FAILED",
+            "GUEST-USERDATA-FAILED",
         ],
         600,
     )
