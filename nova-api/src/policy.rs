@@ -174,6 +174,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-security-group-default-rules",
         "rule:admin_api",
     ),
+    ("os_compute_api:extensions", "@"),
     ("os_compute_api:limits", "@"),
     ("os_compute_api:limits:other_project", "rule:admin_api"),
     (

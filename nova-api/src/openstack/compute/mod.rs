@@ -7,6 +7,7 @@
 pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;
+pub mod extension_info;
 pub mod fixed_ips;
 pub mod flavor_access;
 pub mod flavor_manage;
@@ -163,6 +164,8 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))
+        .route("/extensions", get(extension_info::index))
+        .route("/extensions/{alias}", get(extension_info::show))
         .route("/os-hosts", get(hosts::index))
         .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
         .route("/os-hosts/{host}/{action}", get(hosts::power_action))
