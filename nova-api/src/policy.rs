@@ -175,6 +175,11 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:admin_api",
     ),
     ("os_compute_api:extensions", "@"),
+    ("os_compute_api:os-quota-class-sets:show", "rule:admin_api"),
+    (
+        "os_compute_api:os-quota-class-sets:update",
+        "rule:admin_api",
+    ),
     ("os_compute_api:limits", "@"),
     ("os_compute_api:limits:other_project", "rule:admin_api"),
     (

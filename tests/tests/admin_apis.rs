@@ -1,10 +1,36 @@
 //! Small admin APIs Tempest's compute tests use, over HTTP against the real
 //! binaries (noauth2, one fake compute): `/extensions` and
-//! `/extensions/{alias}`.
+//! `/extensions/{alias}`; `/os-quota-class-sets` with the `default` class
+//! feeding every project's defaults and the quota a create is checked against.
 
 #![allow(clippy::unwrap_used)]
 
 use nova_e2e::Cloud;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A request at a microversion: (status, body).
+async fn call(
+    cloud: &Cloud,
+    method: Method,
+    path: &str,
+    token: &str,
+    mv: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", format!("compute {mv}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_apis() {
@@ -28,7 +54,7 @@ async fn admin_apis() {
         for k in ["name", "alias", "namespace", "updated", "description"] {
             assert!(e[k].is_string(), "{k} in {e}");
         }
-        assert_eq!(e["links"], serde_json::json!([]));
+        assert_eq!(e["links"], json!([]));
     }
     let (s, b) = cloud.get("/extensions/os-volumes", &admin).await;
     assert_eq!(s, 200, "{b}");
@@ -36,4 +62,90 @@ async fn admin_apis() {
     assert_eq!(b["extension"]["updated"], "2014-12-03T00:00:00Z");
     let (s, _) = cloud.get("/extensions/os-no-such", &demo).await;
     assert_eq!(s, 404);
+
+    // ===== os-quota-class-sets: admin only; keys per microversion =====
+    let qcs = "/os-quota-class-sets/default";
+    let (s, b) = call(&cloud, Method::GET, qcs, &admin, "2.1", None).await;
+    assert_eq!(s, 200, "{b}");
+    let set = &b["quota_class_set"];
+    assert_eq!(set["id"], "default");
+    assert_eq!(set["instances"], 10);
+    assert_eq!(set["floating_ips"], 10);
+    assert_eq!(set["injected_file_path_bytes"], 255);
+    assert!(set.get("server_groups").is_none(), "{set}");
+    let (s, _) = call(&cloud, Method::GET, qcs, &demo, "2.1", None).await;
+    assert_eq!(s, 403);
+    let (s, _) = call(
+        &cloud,
+        Method::PUT,
+        qcs,
+        &demo,
+        "2.1",
+        Some(json!({"quota_class_set": {"instances": 1}})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    for (mv, bad) in [
+        ("2.1", json!({"quota_class_set": {"no_such": 1}})),
+        ("2.1", json!({"quota_class_set": {"instances": -2}})),
+        ("2.1", json!({"quota_class": {"instances": 1}})),
+        ("2.50", json!({"quota_class_set": {"floating_ips": 1}})),
+        ("2.57", json!({"quota_class_set": {"injected_files": 1}})),
+    ] {
+        let (s, b) = call(&cloud, Method::PUT, qcs, &admin, mv, Some(bad.clone())).await;
+        assert_eq!(s, 400, "{mv} {bad}: {b}");
+    }
+    let (s, b) = call(
+        &cloud,
+        Method::PUT,
+        qcs,
+        &admin,
+        "2.57",
+        Some(json!({"quota_class_set": {"instances": 1, "key_pairs": 7}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let set = &b["quota_class_set"];
+    assert!(set.get("id").is_none(), "{set}");
+    assert_eq!(set["instances"], 1);
+    assert_eq!(set["server_groups"], 10);
+    assert!(set.get("floating_ips").is_none() && set.get("injected_files").is_none());
+    // Another class keeps the [quota] defaults.
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-quota-class-sets/gold",
+        &admin,
+        "2.50",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["quota_class_set"]["instances"], 10);
+
+    // The `default` class is every project's default ...
+    let project = cloud.demo_project.clone();
+    for path in [
+        format!("/os-quota-sets/{project}/defaults"),
+        format!("/os-quota-sets/{project}"),
+    ] {
+        let (s, b) = cloud.get(&path, &demo).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["quota_set"]["instances"], 1, "{path}");
+        assert_eq!(b["quota_set"]["key_pairs"], 7, "{path}");
+    }
+    // ... and what a create is held to.
+    let boot = json!({"server": {
+        "name": "qc", "imageRef": cloud.image_id, "flavorRef": "1",
+        "min_count": 2, "networks": "none",
+    }});
+    let (s, b) = call(&cloud, Method::POST, "/servers", &demo, "2.37", Some(boot)).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Quota exceeded"),
+        "{b}"
+    );
 }

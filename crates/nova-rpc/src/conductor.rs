@@ -137,6 +137,11 @@ crate::rpc_api! {
         call fn quota_update(project_id: String, limits: BTreeMap<String, i64>) -> ();
         call fn quota_destroy_all_by_project(project_id: String) -> ();
         call fn quota_usage(project_id: String) -> QuotaUsage;
+        /// The defaults of every project: `[quota]` overridden by the `default` quota class.
+        call fn quota_get_defaults() -> BTreeMap<String, i64>;
+        /// A quota class's stored limits (resource → limit).
+        call fn quota_class_get_all_by_name(class_name: String) -> BTreeMap<String, i64>;
+        call fn quota_class_update(class_name: String, limits: BTreeMap<String, i64>) -> ();
     }
     /// nova-network's security groups: groups, rules, members and the
     /// rules every new `default` group starts with.

@@ -23,6 +23,7 @@ pub mod keypairs;
 pub mod limits;
 pub mod networks;
 pub mod query_params;
+pub mod quota_classes;
 pub mod quota_sets;
 pub mod remote_consoles;
 pub mod security_groups;
@@ -166,6 +167,10 @@ fn v21_routes() -> Router<AppState> {
         .route("/servers/{id}/ips/{network}", get(ips::show))
         .route("/extensions", get(extension_info::index))
         .route("/extensions/{alias}", get(extension_info::show))
+        .route(
+            "/os-quota-class-sets/{id}",
+            get(quota_classes::show).put(quota_classes::update),
+        )
         .route("/os-hosts", get(hosts::index))
         .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
         .route("/os-hosts/{host}/{action}", get(hosts::power_action))
