@@ -1,7 +1,8 @@
 //! Small admin APIs Tempest's compute tests use, over HTTP against the real
 //! binaries (noauth2, one fake compute): `/extensions` and
 //! `/extensions/{alias}`; `/os-quota-class-sets` with the `default` class
-//! feeding every project's defaults and the quota a create is checked against.
+//! feeding every project's defaults and the quota a create is checked against;
+//! `/os-server-external-events` (per-event codes, 207).
 
 #![allow(clippy::unwrap_used)]
 
@@ -148,4 +149,82 @@ async fn admin_apis() {
             .contains("Quota exceeded"),
         "{b}"
     );
+
+    // ===== os-server-external-events: service or admin; per-event codes =====
+    let (s, b) = call(
+        &cloud,
+        Method::PUT,
+        qcs,
+        &admin,
+        "2.1",
+        Some(json!({"quota_class_set": {"instances": 10}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let boot = json!({"server": {
+        "name": "ev", "imageRef": cloud.image_id, "flavorRef": "1", "networks": "none",
+    }});
+    let (s, b) = call(&cloud, Method::POST, "/servers", &demo, "2.37", Some(boot)).await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    cloud
+        .wait_for("the server ACTIVE", 60, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &demo).await;
+            (b["server"]["status"] == "ACTIVE").then_some(())
+        })
+        .await;
+    let ev = "/os-server-external-events";
+    let missing = "00000000-0000-4000-8000-000000000001";
+    let one = json!({"events": [{"name": "network-changed", "server_uuid": id}]});
+    let (s, _) = call(&cloud, Method::POST, ev, &demo, "2.1", Some(one.clone())).await;
+    assert_eq!(s, 403);
+    let (s, b) = call(&cloud, Method::POST, ev, &admin, "2.1", Some(one)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["events"][0]["code"], 200);
+    assert_eq!(b["events"][0]["status"], "completed");
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        ev,
+        &admin,
+        "2.76",
+        Some(json!({"events": [
+            {"name": "network-vif-plugged", "server_uuid": id, "tag": "t1"},
+            {"name": "network-vif-unplugged", "server_uuid": missing},
+            {"name": "power-update", "server_uuid": id},
+        ]})),
+    )
+    .await;
+    assert_eq!(s, 207, "{b}");
+    let codes: Vec<i64> = b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [200, 404, 400]);
+    assert_eq!(b["events"][1]["status"], "failed");
+    assert_eq!(b["events"][0]["tag"], "t1");
+    for (mv, bad) in [
+        (
+            "2.75",
+            json!({"events": [{"name": "power-update", "server_uuid": id, "tag": "POWER_ON"}]}),
+        ),
+        (
+            "2.1",
+            json!({"events": [{"name": "no-such", "server_uuid": id}]}),
+        ),
+        ("2.1", json!({"events": []})),
+        (
+            "2.1",
+            json!({"events": [{"name": "network-changed", "server_uuid": "x"}]}),
+        ),
+    ] {
+        let (s, b) = call(&cloud, Method::POST, ev, &admin, mv, Some(bad.clone())).await;
+        assert_eq!(s, 400, "{mv} {bad}: {b}");
+    }
+    let (s, _) = cloud
+        .req(Method::DELETE, &format!("/servers/{id}"), &demo, None)
+        .await;
+    assert_eq!(s, 204);
 }

@@ -35,6 +35,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 mod aggregates;
+pub mod external_events;
 mod flavors;
 mod hosts;
 mod image_meta_cache;

@@ -28,6 +28,7 @@ pub mod quota_sets;
 pub mod remote_consoles;
 pub mod security_groups;
 pub mod server_actions;
+pub mod server_external_events;
 pub mod server_metadata;
 pub mod server_password;
 pub mod server_tags;
@@ -170,6 +171,10 @@ fn v21_routes() -> Router<AppState> {
         .route(
             "/os-quota-class-sets/{id}",
             get(quota_classes::show).put(quota_classes::update),
+        )
+        .route(
+            "/os-server-external-events",
+            post(server_external_events::create),
         )
         .route("/os-hosts", get(hosts::index))
         .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
