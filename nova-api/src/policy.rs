@@ -180,6 +180,8 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:admin_api",
     ),
     ("os_compute_api:extensions", "@"),
+    ("os_compute_api:os-migrations:index", "rule:admin_api"),
+    ("os_compute_api:servers:migrations:index", "rule:admin_api"),
     (
         "os_compute_api:os-server-external-events:create",
         "rule:service_or_admin",

@@ -171,6 +171,7 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::quota_get_defaults { .. }
         | R::quota_class_get_all_by_name { .. }
         | R::quota_class_update { .. } => refuse("quotas are the control plane's"),
+        R::migration_get_all_by_filters { .. } => refuse("migrations are listed by the API"),
 
         // --- security groups: the rules of its own instances (its firewall) ---
         R::security_group_rule_get_by_instance { instance_uuid }
@@ -1143,6 +1144,13 @@ mod tests {
                 Refused,
             ),
             (R::quota_get_defaults {}, Refused, Refused),
+            (
+                R::migration_get_all_by_filters {
+                    filters: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
             (
                 R::quota_class_get_all_by_name {
                     class_name: "default".into(),

@@ -2,7 +2,8 @@
 //! binaries (noauth2, one fake compute): `/extensions` and
 //! `/extensions/{alias}`; `/os-quota-class-sets` with the `default` class
 //! feeding every project's defaults and the quota a create is checked against;
-//! `/os-server-external-events` (per-event codes, 207).
+//! `/os-server-external-events` (per-event codes, 207); `/os-migrations`
+//! and `/servers/{id}/migrations` (empty until resize/migrate exist).
 
 #![allow(clippy::unwrap_used)]
 
@@ -223,6 +224,43 @@ async fn admin_apis() {
         let (s, b) = call(&cloud, Method::POST, ev, &admin, mv, Some(bad.clone())).await;
         assert_eq!(s, 400, "{mv} {bad}: {b}");
     }
+
+    // ===== os-migrations and a server's migrations: admin; empty =====
+    let (s, b) = call(&cloud, Method::GET, "/os-migrations", &admin, "2.1", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["migrations"], json!([]));
+    let (s, _) = call(&cloud, Method::GET, "/os-migrations", &demo, "2.1", None).await;
+    assert_eq!(s, 403);
+    let q = format!(
+        "/os-migrations?status=running&host=h&instance_uuid={id}&migration_type=resize\
+         &changes-since=2020-01-01T00:00:00Z&changes-before=2030-01-01T00:00:00Z\
+         &limit=5&user_id=u&project_id=p&source_compute=h"
+    );
+    let (s, b) = call(&cloud, Method::GET, &q, &admin, "2.80", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["migrations"], json!([]));
+    let q = format!("/os-migrations?marker={missing}");
+    let (s, b) = call(&cloud, Method::GET, &q, &admin, "2.59", None).await;
+    assert_eq!(s, 400, "{b}");
+    let sm = format!("/servers/{id}/migrations");
+    let (s, _) = call(&cloud, Method::GET, &sm, &admin, "2.22", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = call(&cloud, Method::GET, &sm, &demo, "2.23", None).await;
+    assert_eq!(s, 403);
+    let (s, b) = call(&cloud, Method::GET, &sm, &admin, "2.80", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["migrations"], json!([]));
+    let (s, _) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{missing}/migrations"),
+        &admin,
+        "2.23",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+
     let (s, _) = cloud
         .req(Method::DELETE, &format!("/servers/{id}"), &demo, None)
         .await;

@@ -637,6 +637,17 @@ impl API {
 
     // ----- quota -----
 
+    /// The migrations matching `filters` (Nova's `MigrationList.get_by_filters`).
+    pub async fn migrations(
+        &self,
+        ctx: &RequestContext,
+        filters: nova_objects::MigrationFilters,
+    ) -> NovaResult<Vec<nova_objects::Migration>> {
+        self.conductor
+            .migration_get_all_by_filters(ctx, filters)
+            .await
+    }
+
     /// Every project's defaults: `[quota]` overridden by the `default`
     /// quota class (decided by the conductor, which enforces them).
     pub async fn quota_defaults(&self, ctx: &RequestContext) -> NovaResult<BTreeMap<String, i64>> {

@@ -21,6 +21,7 @@ pub mod instance_actions;
 pub mod ips;
 pub mod keypairs;
 pub mod limits;
+pub mod migrations;
 pub mod networks;
 pub mod query_params;
 pub mod quota_classes;
@@ -176,6 +177,8 @@ fn v21_routes() -> Router<AppState> {
             "/os-server-external-events",
             post(server_external_events::create),
         )
+        .route("/os-migrations", get(migrations::index))
+        .route("/servers/{id}/migrations", get(migrations::server_index))
         .route("/os-hosts", get(hosts::index))
         .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
         .route("/os-hosts/{host}/{action}", get(hosts::power_action))
