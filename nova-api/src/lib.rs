@@ -66,7 +66,7 @@ impl AppState {
             GlanceClient::new(&cfg.glance.api_servers, cfg.glance.num_retries),
         );
         AppState {
-            keypair_api: compute::api::KeypairAPI::new(cfg.clone(), conductor.clone()),
+            keypair_api: compute::api::KeypairAPI::new(conductor.clone()),
             security_group_api: compute::api::SecurityGroupAPI::new(
                 conductor.clone(),
                 nova_rpc::compute::Client::new(transport.clone()),

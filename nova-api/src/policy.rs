@@ -12,6 +12,11 @@ use std::collections::HashMap;
 pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("context_is_admin", "role:admin"),
     ("admin_api", "role:admin"),
+    ("service_api", "role:service"),
+    (
+        "service_or_admin",
+        "rule:service_api or rule:context_is_admin",
+    ),
     (
         "project_member_api",
         "role:member and project_id:%(project_id)s",
@@ -172,6 +177,18 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     (
         "os_compute_api:os-security-group-default-rules",
+        "rule:admin_api",
+    ),
+    ("os_compute_api:extensions", "@"),
+    ("os_compute_api:os-migrations:index", "rule:admin_api"),
+    ("os_compute_api:servers:migrations:index", "rule:admin_api"),
+    (
+        "os_compute_api:os-server-external-events:create",
+        "rule:service_or_admin",
+    ),
+    ("os_compute_api:os-quota-class-sets:show", "rule:admin_api"),
+    (
+        "os_compute_api:os-quota-class-sets:update",
         "rule:admin_api",
     ),
     ("os_compute_api:limits", "@"),

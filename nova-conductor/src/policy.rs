@@ -167,7 +167,11 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         R::quota_get_all_by_project { .. }
         | R::quota_update { .. }
         | R::quota_destroy_all_by_project { .. }
-        | R::quota_usage { .. } => refuse("quotas are the control plane's"),
+        | R::quota_usage { .. }
+        | R::quota_get_defaults { .. }
+        | R::quota_class_get_all_by_name { .. }
+        | R::quota_class_update { .. } => refuse("quotas are the control plane's"),
+        R::migration_get_all_by_filters { .. } => refuse("migrations are listed by the API"),
 
         // --- security groups: the rules of its own instances (its firewall) ---
         R::security_group_rule_get_by_instance { instance_uuid }
@@ -1135,6 +1139,29 @@ mod tests {
             (
                 R::quota_usage {
                     project_id: "project1".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (R::quota_get_defaults {}, Refused, Refused),
+            (
+                R::migration_get_all_by_filters {
+                    filters: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::quota_class_get_all_by_name {
+                    class_name: "default".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::quota_class_update {
+                    class_name: "default".into(),
+                    limits: BTreeMap::from([("instances".to_string(), 0)]),
                 },
                 Refused,
                 Refused,

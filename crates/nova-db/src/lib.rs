@@ -11,6 +11,7 @@ mod ec2;
 mod flavors;
 mod floating_ips;
 mod instances;
+mod migrations;
 mod networks;
 mod quotas;
 mod security_groups;

@@ -161,3 +161,46 @@ impl Db {
             .map_err(db_err)
     }
 }
+
+impl Db {
+    /// A quota class's limits (resource → limit), as stored.
+    pub async fn quota_class_get_all_by_name(
+        &self,
+        class_name: &str,
+    ) -> Result<BTreeMap<String, i64>, NovaError> {
+        let rows = sqlx::query(
+            "SELECT resource, hard_limit FROM quota_classes
+             WHERE class_name = $1 AND hard_limit IS NOT NULL",
+        )
+        .bind(class_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i32, _>(1)? as i64)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db_err)
+    }
+
+    /// Set a quota class's limits (created or updated per resource), at once.
+    pub async fn quota_class_update(
+        &self,
+        class_name: &str,
+        limits: &BTreeMap<String, i64>,
+    ) -> Result<(), NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for (resource, limit) in limits {
+            sqlx::query(
+                "INSERT INTO quota_classes (class_name, resource, hard_limit) VALUES ($1, $2, $3)
+                 ON CONFLICT (class_name, resource) DO UPDATE SET hard_limit = EXCLUDED.hard_limit, updated_at = now()",
+            )
+            .bind(class_name)
+            .bind(resource)
+            .bind(*limit as i32)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}

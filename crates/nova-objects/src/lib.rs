@@ -924,6 +924,48 @@ impl ConsoleAuthToken {
     }
 }
 
+/// A row of Nova's `migrations` table (resize, cold and live migration,
+/// evacuation of an instance).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Migration {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub source_compute: Option<String>,
+    pub dest_compute: Option<String>,
+    pub dest_host: Option<String>,
+    pub source_node: Option<String>,
+    pub dest_node: Option<String>,
+    pub status: Option<String>,
+    pub instance_uuid: Option<Uuid>,
+    pub old_instance_type_id: Option<i64>,
+    pub new_instance_type_id: Option<i64>,
+    pub migration_type: Option<String>,
+    pub hidden: bool,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+}
+
+/// The filters of `migration_get_all_by_filters` (Nova's os-migrations
+/// query): each given one must match; hidden migrations never do.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MigrationFilters {
+    pub status: Option<String>,
+    /// Source or destination compute.
+    pub host: Option<String>,
+    pub source_compute: Option<String>,
+    pub instance_uuid: Option<Uuid>,
+    pub migration_type: Option<String>,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub changes_since: Option<DateTime<Utc>>,
+    pub changes_before: Option<DateTime<Utc>>,
+    /// Newest first; after the migration of this uuid (MarkerNotFound if none).
+    pub marker: Option<Uuid>,
+    pub limit: Option<i64>,
+}
+
 /// What a project uses of the counted quota resources.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct QuotaUsage {

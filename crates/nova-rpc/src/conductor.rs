@@ -15,8 +15,8 @@
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
     Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
-    KeyPair, Network, NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule,
-    SecurityGroupRule, Service, Timestamp, VirtualInterface,
+    KeyPair, Migration, MigrationFilters, Network, NetworkCreate, QuotaUsage, SecurityGroup,
+    SecurityGroupDefaultRule, SecurityGroupRule, Service, Timestamp, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -137,6 +137,15 @@ crate::rpc_api! {
         call fn quota_update(project_id: String, limits: BTreeMap<String, i64>) -> ();
         call fn quota_destroy_all_by_project(project_id: String) -> ();
         call fn quota_usage(project_id: String) -> QuotaUsage;
+        /// The defaults of every project: `[quota]` overridden by the `default` quota class.
+        call fn quota_get_defaults() -> BTreeMap<String, i64>;
+        /// A quota class's stored limits (resource → limit).
+        call fn quota_class_get_all_by_name(class_name: String) -> BTreeMap<String, i64>;
+        call fn quota_class_update(class_name: String, limits: BTreeMap<String, i64>) -> ();
+    }
+    trait Migrations {
+        /// The live, unhidden migrations matching the filters, newest first (MarkerNotFound).
+        call fn migration_get_all_by_filters(filters: MigrationFilters) -> Vec<Migration>;
     }
     /// nova-network's security groups: groups, rules, members and the
     /// rules every new `default` group starts with.

@@ -18,6 +18,7 @@
 
 use crate::servicegroup;
 use nova_clients::GlanceClient;
+use nova_common::config::NETWORK_QUOTAS;
 use nova_common::states::{TaskState, VmState};
 use nova_common::transitions::{self, Transition};
 use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
@@ -34,6 +35,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 mod aggregates;
+pub mod external_events;
 mod flavors;
 mod hosts;
 mod image_meta_cache;
@@ -635,9 +637,57 @@ impl API {
 
     // ----- quota -----
 
-    /// The `[quota]` defaults.
-    pub fn quota_defaults(&self) -> &BTreeMap<String, i64> {
-        &self.cfg.quota
+    /// The migrations matching `filters` (Nova's `MigrationList.get_by_filters`).
+    pub async fn migrations(
+        &self,
+        ctx: &RequestContext,
+        filters: nova_objects::MigrationFilters,
+    ) -> NovaResult<Vec<nova_objects::Migration>> {
+        self.conductor
+            .migration_get_all_by_filters(ctx, filters)
+            .await
+    }
+
+    /// Every project's defaults: `[quota]` overridden by the `default`
+    /// quota class (decided by the conductor, which enforces them).
+    pub async fn quota_defaults(&self, ctx: &RequestContext) -> NovaResult<BTreeMap<String, i64>> {
+        self.conductor.quota_get_defaults(ctx).await
+    }
+
+    /// A quota class's limits (Nova's `get_class_quotas`): each `[quota]`
+    /// resource and nova-network's, overridden by the class where it sets them.
+    pub async fn get_class_quotas(
+        &self,
+        ctx: &RequestContext,
+        class_name: &str,
+    ) -> NovaResult<BTreeMap<String, i64>> {
+        let class = self
+            .conductor
+            .quota_class_get_all_by_name(ctx, class_name.to_string())
+            .await?;
+        let defaults = self.cfg.quota.iter().map(|(r, d)| (r.as_str(), *d));
+        Ok(defaults
+            .chain(NETWORK_QUOTAS.iter().copied())
+            .map(|(r, d)| (r.to_string(), class.get(r).copied().unwrap_or(d)))
+            .collect())
+    }
+
+    /// Set a quota class's limits, then its limits as [`Self::get_class_quotas`] gives them.
+    pub async fn update_class_quotas(
+        &self,
+        ctx: &RequestContext,
+        class_name: &str,
+        limits: BTreeMap<String, i64>,
+    ) -> NovaResult<BTreeMap<String, i64>> {
+        if class_name.is_empty() || class_name.chars().count() > 255 {
+            return Err(NovaError::invalid_input(format!(
+                "quota_class_name has to be between 1 and 255 characters long: {class_name}"
+            )));
+        }
+        self.conductor
+            .quota_class_update(ctx, class_name.to_string(), limits)
+            .await?;
+        self.get_class_quotas(ctx, class_name).await
     }
 
     /// A project's limits: the defaults overridden by its own.
@@ -646,7 +696,7 @@ impl API {
         ctx: &RequestContext,
         project: &str,
     ) -> NovaResult<BTreeMap<String, i64>> {
-        let mut limits = self.cfg.quota.clone();
+        let mut limits = self.quota_defaults(ctx).await?;
         limits.extend(
             self.conductor
                 .quota_get_all_by_project(ctx, project.to_string())

@@ -53,8 +53,9 @@ impl nova_rpc::conductor::Instances for ConductorManager {
                 v.uuid
             )));
         }
+        let defaults = self.defaults().await?;
         self.db
-            .instance_create_within_quota(&values, min_count as usize, &self.quota_defaults)
+            .instance_create_within_quota(&values, min_count as usize, &defaults)
             .await
     }
 

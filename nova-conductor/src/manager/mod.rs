@@ -16,6 +16,7 @@ mod floating_ips;
 mod instance_metadata;
 mod instances;
 mod keypairs;
+mod migrations;
 mod networks;
 mod quotas;
 mod security_groups;

@@ -5,6 +5,23 @@ use nova_common::{NovaError, RequestContext};
 use nova_objects::QuotaUsage;
 use std::collections::BTreeMap;
 
+impl ConductorManager {
+    /// The one place the defaults of every project come from (Nova's
+    /// `get_defaults`): each `[quota]` resource, overridden by the `default`
+    /// quota class where it sets that resource.
+    pub(crate) async fn defaults(&self) -> Result<BTreeMap<String, i64>, NovaError> {
+        let class = retry_on_disconnect("quota_class_get_default", || {
+            self.db.quota_class_get_all_by_name("default")
+        })
+        .await?;
+        Ok(self
+            .quota_defaults
+            .iter()
+            .map(|(r, d)| (r.clone(), class.get(r).copied().unwrap_or(*d)))
+            .collect())
+    }
+}
+
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::conductor::Quotas for ConductorManager {
     async fn quota_get_all_by_project(
@@ -41,5 +58,32 @@ impl nova_rpc::conductor::Quotas for ConductorManager {
         project_id: String,
     ) -> Result<QuotaUsage, NovaError> {
         retry_on_disconnect("quota_usage", || self.db.quota_usage(&project_id)).await
+    }
+
+    async fn quota_get_defaults(
+        &self,
+        _ctx: &RequestContext,
+    ) -> Result<BTreeMap<String, i64>, NovaError> {
+        self.defaults().await
+    }
+
+    async fn quota_class_get_all_by_name(
+        &self,
+        _ctx: &RequestContext,
+        class_name: String,
+    ) -> Result<BTreeMap<String, i64>, NovaError> {
+        retry_on_disconnect("quota_class_get_all_by_name", || {
+            self.db.quota_class_get_all_by_name(&class_name)
+        })
+        .await
+    }
+
+    async fn quota_class_update(
+        &self,
+        _ctx: &RequestContext,
+        class_name: String,
+        limits: BTreeMap<String, i64>,
+    ) -> Result<(), NovaError> {
+        self.db.quota_class_update(&class_name, &limits).await
     }
 }

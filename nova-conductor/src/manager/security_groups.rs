@@ -14,9 +14,10 @@ impl ConductorManager {
             self.db.quota_get_all_by_project(project_id)
         })
         .await?;
+        let defaults = self.defaults().await?;
         Ok(overrides
             .get(resource)
-            .or_else(|| self.quota_defaults.get(resource))
+            .or_else(|| defaults.get(resource))
             .copied()
             .unwrap_or(-1))
     }

@@ -2,16 +2,14 @@
 
 use base64::Engine;
 use md5::{Digest, Md5};
-use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
+use nova_common::{NovaError, NovaResult, RequestContext};
 use nova_objects::KeyPair;
 use nova_rpc::conductor;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// `nova.compute.api.KeypairAPI`.
 #[derive(Clone)]
 pub struct KeypairAPI {
-    cfg: Arc<NovaConfig>,
     conductor: conductor::Client,
 }
 
@@ -47,8 +45,8 @@ fn invalid_keypair(reason: &str) -> NovaError {
 }
 
 impl KeypairAPI {
-    pub fn new(cfg: Arc<NovaConfig>, conductor: conductor::Client) -> Self {
-        KeypairAPI { cfg, conductor }
+    pub fn new(conductor: conductor::Client) -> Self {
+        KeypairAPI { conductor }
     }
 
     /// Nova's `_validate_new_key_pair`: a safe name (the widest set, 2.92's;
@@ -71,7 +69,8 @@ impl KeypairAPI {
         if key_type != "ssh" {
             return Err(invalid_keypair("only ssh keys are supported"));
         }
-        let limit = self.cfg.quota.get("key_pairs").copied().unwrap_or(-1);
+        let defaults = self.conductor.quota_get_defaults(ctx).await?;
+        let limit = defaults.get("key_pairs").copied().unwrap_or(-1);
         if limit >= 0
             && self
                 .conductor

@@ -94,7 +94,7 @@ fn format_event(e: &InstanceActionEvent, project_id: &str, shown: Shown) -> Valu
 }
 
 /// A `changes-since` / `changes-before` value.
-fn timestamp(k: &str, val: &str) -> ApiResult<DateTime<Utc>> {
+pub(crate) fn timestamp(k: &str, val: &str) -> ApiResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(val)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| {

@@ -7,6 +7,7 @@
 pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;
+pub mod extension_info;
 pub mod fixed_ips;
 pub mod flavor_access;
 pub mod flavor_manage;
@@ -20,12 +21,15 @@ pub mod instance_actions;
 pub mod ips;
 pub mod keypairs;
 pub mod limits;
+pub mod migrations;
 pub mod networks;
 pub mod query_params;
+pub mod quota_classes;
 pub mod quota_sets;
 pub mod remote_consoles;
 pub mod security_groups;
 pub mod server_actions;
+pub mod server_external_events;
 pub mod server_metadata;
 pub mod server_password;
 pub mod server_tags;
@@ -163,6 +167,18 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))
+        .route("/extensions", get(extension_info::index))
+        .route("/extensions/{alias}", get(extension_info::show))
+        .route(
+            "/os-quota-class-sets/{id}",
+            get(quota_classes::show).put(quota_classes::update),
+        )
+        .route(
+            "/os-server-external-events",
+            post(server_external_events::create),
+        )
+        .route("/os-migrations", get(migrations::index))
+        .route("/servers/{id}/migrations", get(migrations::server_index))
         .route("/os-hosts", get(hosts::index))
         .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
         .route("/os-hosts/{host}/{action}", get(hosts::power_action))

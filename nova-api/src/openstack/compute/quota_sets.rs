@@ -42,9 +42,9 @@ pub async fn defaults(
         &ctx,
         &Target::project(&project),
     )?;
-    let defaults = state.compute_api.quota_defaults();
+    let defaults = state.compute_api.quota_defaults(&ctx).await?;
     Ok(Json(
-        json!({"quota_set": quota_set(defaults, v, Some(&project))}),
+        json!({"quota_set": quota_set(&defaults, v, Some(&project))}),
     ))
 }
 
@@ -96,8 +96,7 @@ pub async fn update(
         }
         let resource = resource_name(k);
         let network = NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource);
-        let known =
-            !removed_at(resource, v) && (network || api.quota_defaults().contains_key(resource));
+        let known = !removed_at(resource, v) && (network || state.cfg.quota.contains_key(resource));
         if !known {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute quota_set. Value: {}. Additional properties are not allowed ('{k}' was unexpected)",

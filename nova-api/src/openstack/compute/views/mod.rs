@@ -6,6 +6,7 @@ pub mod hypervisors;
 pub mod images;
 pub mod keypairs;
 pub mod limits;
+pub mod quota_classes;
 pub mod quota_sets;
 pub mod security_groups;
 pub mod servers;

@@ -1,0 +1,197 @@
+//! `GET /os-migrations` (admin; Nova's `migrations.py`) and
+//! `GET /servers/{id}/migrations` (2.23+; `server_migrations.py`): the rows
+//! of the `migrations` table, filtered (2.23 `migration_type`; 2.59 paging,
+//! `changes-since`, `uuid`; 2.66 `changes-before`; 2.80 `user_id`,
+//! `project_id`). Nothing writes migrations yet, so both lists are empty
+//! until resize and migrate exist.
+
+use super::floating_ips::version_not_found;
+use super::instance_actions::timestamp;
+use super::views::micro_isotime;
+use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::param;
+use crate::policy::Target;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use nova_common::{NovaError, RequestContext};
+use nova_objects::{Migration, MigrationFilters};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The statuses of a live migration in progress (Nova's server migrations list).
+const IN_PROGRESS: &[&str] = &["queued", "preparing", "running", "post-migrating"];
+
+fn bad_query(k: &str, val: &str, why: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid input for query parameters {k}. Value: {val}. {why}"
+    ))
+}
+
+fn filters(p: &[(String, String)], v: ApiVersion) -> ApiResult<MigrationFilters> {
+    let s = |k: &str| param(p, k).map(str::to_string);
+    let mut f = MigrationFilters {
+        status: s("status"),
+        host: s("host"),
+        source_compute: s("source_compute"),
+        // An id that is no uuid matches nothing, as a string compare would.
+        instance_uuid: param(p, "instance_uuid").map(|u| Uuid::parse_str(u).unwrap_or(Uuid::nil())),
+        ..Default::default()
+    };
+    if v.at_least(23) {
+        f.migration_type = s("migration_type");
+    }
+    if v.at_least(59) {
+        f.changes_since = param(p, "changes-since")
+            .map(|x| timestamp("changes-since", x))
+            .transpose()?;
+        f.limit = param(p, "limit")
+            .map(|l| {
+                l.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| bad_query("limit", l, "must be a non-negative integer"))
+            })
+            .transpose()?;
+        f.marker = param(p, "marker")
+            .map(|m| {
+                Uuid::parse_str(m)
+                    .map_err(|_| ApiError::bad_request(format!("Marker {m} could not be found.")))
+            })
+            .transpose()?;
+    }
+    if v.at_least(66) {
+        f.changes_before = param(p, "changes-before")
+            .map(|x| timestamp("changes-before", x))
+            .transpose()?;
+        if let (Some(a), Some(b)) = (f.changes_since, f.changes_before) {
+            if b < a {
+                return Err(ApiError::bad_request(
+                    "The value of changes-since must be less than or equal to changes-before.",
+                ));
+            }
+        }
+    }
+    if v.at_least(80) {
+        f.user_id = s("user_id");
+        f.project_id = s("project_id");
+    }
+    Ok(f)
+}
+
+/// One entry of `/os-migrations` at `v`.
+fn migration(m: &Migration, v: ApiVersion) -> Value {
+    let mut e = json!({
+        "id": m.id,
+        "status": m.status,
+        "instance_uuid": m.instance_uuid,
+        "source_node": m.source_node,
+        "dest_node": m.dest_node,
+        "source_compute": m.source_compute,
+        "dest_compute": m.dest_compute,
+        "dest_host": m.dest_host,
+        "old_instance_type_id": m.old_instance_type_id,
+        "new_instance_type_id": m.new_instance_type_id,
+        "created_at": micro_isotime(m.created_at),
+        "updated_at": micro_isotime(m.updated_at),
+    });
+    if v.at_least(23) {
+        e["migration_type"] = json!(m.migration_type);
+    }
+    if v.at_least(59) {
+        e["uuid"] = json!(m.uuid);
+    }
+    if v.at_least(80) {
+        e["user_id"] = json!(m.user_id);
+        e["project_id"] = json!(m.project_id);
+    }
+    e
+}
+
+/// The conductor's list; a marker it does not know is the client's error (400).
+async fn list(
+    state: &AppState,
+    ctx: &RequestContext,
+    f: MigrationFilters,
+) -> ApiResult<Vec<Migration>> {
+    match state.compute_api.migrations(ctx, f).await {
+        Err(e @ NovaError::MarkerNotFound { .. }) => Err(ApiError::bad_request(e.to_string())),
+        r => Ok(r?),
+    }
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Query(p): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    state.policy.authorize(
+        "os_compute_api:os-migrations:index",
+        &ctx,
+        &Target::default(),
+    )?;
+    let f = filters(&p, v)?;
+    let all = list(&state, &ctx, f).await?;
+    let out: Vec<Value> = all.iter().map(|m| migration(m, v)).collect();
+    Ok(Json(json!({ "migrations": out })))
+}
+
+/// `GET /servers/{id}/migrations`: the server's live migrations in progress.
+pub async fn server_index(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !v.at_least(23) {
+        return Err(version_not_found(v));
+    }
+    state.policy.authorize(
+        "os_compute_api:servers:migrations:index",
+        &ctx,
+        &Target::default(),
+    )?;
+    let inst = state.compute_api.get(&ctx, &id).await?;
+    let f = MigrationFilters {
+        instance_uuid: Some(inst.uuid),
+        migration_type: Some("live-migration".into()),
+        ..Default::default()
+    };
+    let all = list(&state, &ctx, f).await?;
+    let out: Vec<Value> = all
+        .iter()
+        .filter(|m| IN_PROGRESS.contains(&m.status.as_deref().unwrap_or("")))
+        .map(|m| {
+            let mut e = json!({
+                "id": m.id,
+                "server_uuid": m.instance_uuid,
+                "status": m.status,
+                "source_node": m.source_node,
+                "dest_node": m.dest_node,
+                "source_compute": m.source_compute,
+                "dest_compute": m.dest_compute,
+                "dest_host": m.dest_host,
+                "created_at": micro_isotime(m.created_at),
+                "updated_at": micro_isotime(m.updated_at),
+                // No live migration reports its progress yet.
+                "memory_total_bytes": null,
+                "memory_processed_bytes": null,
+                "memory_remaining_bytes": null,
+                "disk_total_bytes": null,
+                "disk_processed_bytes": null,
+                "disk_remaining_bytes": null,
+            });
+            if v.at_least(59) {
+                e["uuid"] = json!(m.uuid);
+            }
+            if v.at_least(80) {
+                e["user_id"] = json!(m.user_id);
+                e["project_id"] = json!(m.project_id);
+            }
+            e
+        })
+        .collect();
+    Ok(Json(json!({ "migrations": out })))
+}

@@ -1,0 +1,268 @@
+//! Small admin APIs Tempest's compute tests use, over HTTP against the real
+//! binaries (noauth2, one fake compute): `/extensions` and
+//! `/extensions/{alias}`; `/os-quota-class-sets` with the `default` class
+//! feeding every project's defaults and the quota a create is checked against;
+//! `/os-server-external-events` (per-event codes, 207); `/os-migrations`
+//! and `/servers/{id}/migrations` (empty until resize/migrate exist).
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::Cloud;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A request at a microversion: (status, body).
+async fn call(
+    cloud: &Cloud,
+    method: Method,
+    path: &str,
+    token: &str,
+    mv: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", format!("compute {mv}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_apis() {
+    let cloud = Cloud::start_with(
+        |id| vec![(format!("admin-fake-{id}"), "fake.FakeDriver")],
+        false,
+    )
+    .await;
+    let (admin, demo) = (cloud.admin.clone(), cloud.demo.clone());
+
+    // ===== /extensions: Nova's fixed list, for anyone =====
+    let (s, b) = cloud.get("/extensions", &demo).await;
+    assert_eq!(s, 200, "{b}");
+    let exts = b["extensions"].as_array().unwrap();
+    assert_eq!(exts.len(), 99);
+    let aliases: Vec<&str> = exts.iter().map(|e| e["alias"].as_str().unwrap()).collect();
+    let mut sorted = aliases.clone();
+    sorted.sort();
+    assert_eq!(aliases, sorted);
+    for e in exts {
+        for k in ["name", "alias", "namespace", "updated", "description"] {
+            assert!(e[k].is_string(), "{k} in {e}");
+        }
+        assert_eq!(e["links"], json!([]));
+    }
+    let (s, b) = cloud.get("/extensions/os-volumes", &admin).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["extension"]["name"], "Volumes");
+    assert_eq!(b["extension"]["updated"], "2014-12-03T00:00:00Z");
+    let (s, _) = cloud.get("/extensions/os-no-such", &demo).await;
+    assert_eq!(s, 404);
+
+    // ===== os-quota-class-sets: admin only; keys per microversion =====
+    let qcs = "/os-quota-class-sets/default";
+    let (s, b) = call(&cloud, Method::GET, qcs, &admin, "2.1", None).await;
+    assert_eq!(s, 200, "{b}");
+    let set = &b["quota_class_set"];
+    assert_eq!(set["id"], "default");
+    assert_eq!(set["instances"], 10);
+    assert_eq!(set["floating_ips"], 10);
+    assert_eq!(set["injected_file_path_bytes"], 255);
+    assert!(set.get("server_groups").is_none(), "{set}");
+    let (s, _) = call(&cloud, Method::GET, qcs, &demo, "2.1", None).await;
+    assert_eq!(s, 403);
+    let (s, _) = call(
+        &cloud,
+        Method::PUT,
+        qcs,
+        &demo,
+        "2.1",
+        Some(json!({"quota_class_set": {"instances": 1}})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    for (mv, bad) in [
+        ("2.1", json!({"quota_class_set": {"no_such": 1}})),
+        ("2.1", json!({"quota_class_set": {"instances": -2}})),
+        ("2.1", json!({"quota_class": {"instances": 1}})),
+        ("2.50", json!({"quota_class_set": {"floating_ips": 1}})),
+        ("2.57", json!({"quota_class_set": {"injected_files": 1}})),
+    ] {
+        let (s, b) = call(&cloud, Method::PUT, qcs, &admin, mv, Some(bad.clone())).await;
+        assert_eq!(s, 400, "{mv} {bad}: {b}");
+    }
+    let (s, b) = call(
+        &cloud,
+        Method::PUT,
+        qcs,
+        &admin,
+        "2.57",
+        Some(json!({"quota_class_set": {"instances": 1, "key_pairs": 7}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let set = &b["quota_class_set"];
+    assert!(set.get("id").is_none(), "{set}");
+    assert_eq!(set["instances"], 1);
+    assert_eq!(set["server_groups"], 10);
+    assert!(set.get("floating_ips").is_none() && set.get("injected_files").is_none());
+    // Another class keeps the [quota] defaults.
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-quota-class-sets/gold",
+        &admin,
+        "2.50",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["quota_class_set"]["instances"], 10);
+
+    // The `default` class is every project's default ...
+    let project = cloud.demo_project.clone();
+    for path in [
+        format!("/os-quota-sets/{project}/defaults"),
+        format!("/os-quota-sets/{project}"),
+    ] {
+        let (s, b) = cloud.get(&path, &demo).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["quota_set"]["instances"], 1, "{path}");
+        assert_eq!(b["quota_set"]["key_pairs"], 7, "{path}");
+    }
+    // ... and what a create is held to.
+    let boot = json!({"server": {
+        "name": "qc", "imageRef": cloud.image_id, "flavorRef": "1",
+        "min_count": 2, "networks": "none",
+    }});
+    let (s, b) = call(&cloud, Method::POST, "/servers", &demo, "2.37", Some(boot)).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Quota exceeded"),
+        "{b}"
+    );
+
+    // ===== os-server-external-events: service or admin; per-event codes =====
+    let (s, b) = call(
+        &cloud,
+        Method::PUT,
+        qcs,
+        &admin,
+        "2.1",
+        Some(json!({"quota_class_set": {"instances": 10}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let boot = json!({"server": {
+        "name": "ev", "imageRef": cloud.image_id, "flavorRef": "1", "networks": "none",
+    }});
+    let (s, b) = call(&cloud, Method::POST, "/servers", &demo, "2.37", Some(boot)).await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    cloud
+        .wait_for("the server ACTIVE", 60, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &demo).await;
+            (b["server"]["status"] == "ACTIVE").then_some(())
+        })
+        .await;
+    let ev = "/os-server-external-events";
+    let missing = "00000000-0000-4000-8000-000000000001";
+    let one = json!({"events": [{"name": "network-changed", "server_uuid": id}]});
+    let (s, _) = call(&cloud, Method::POST, ev, &demo, "2.1", Some(one.clone())).await;
+    assert_eq!(s, 403);
+    let (s, b) = call(&cloud, Method::POST, ev, &admin, "2.1", Some(one)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["events"][0]["code"], 200);
+    assert_eq!(b["events"][0]["status"], "completed");
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        ev,
+        &admin,
+        "2.76",
+        Some(json!({"events": [
+            {"name": "network-vif-plugged", "server_uuid": id, "tag": "t1"},
+            {"name": "network-vif-unplugged", "server_uuid": missing},
+            {"name": "power-update", "server_uuid": id},
+        ]})),
+    )
+    .await;
+    assert_eq!(s, 207, "{b}");
+    let codes: Vec<i64> = b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [200, 404, 400]);
+    assert_eq!(b["events"][1]["status"], "failed");
+    assert_eq!(b["events"][0]["tag"], "t1");
+    for (mv, bad) in [
+        (
+            "2.75",
+            json!({"events": [{"name": "power-update", "server_uuid": id, "tag": "POWER_ON"}]}),
+        ),
+        (
+            "2.1",
+            json!({"events": [{"name": "no-such", "server_uuid": id}]}),
+        ),
+        ("2.1", json!({"events": []})),
+        (
+            "2.1",
+            json!({"events": [{"name": "network-changed", "server_uuid": "x"}]}),
+        ),
+    ] {
+        let (s, b) = call(&cloud, Method::POST, ev, &admin, mv, Some(bad.clone())).await;
+        assert_eq!(s, 400, "{mv} {bad}: {b}");
+    }
+
+    // ===== os-migrations and a server's migrations: admin; empty =====
+    let (s, b) = call(&cloud, Method::GET, "/os-migrations", &admin, "2.1", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["migrations"], json!([]));
+    let (s, _) = call(&cloud, Method::GET, "/os-migrations", &demo, "2.1", None).await;
+    assert_eq!(s, 403);
+    let q = format!(
+        "/os-migrations?status=running&host=h&instance_uuid={id}&migration_type=resize\
+         &changes-since=2020-01-01T00:00:00Z&changes-before=2030-01-01T00:00:00Z\
+         &limit=5&user_id=u&project_id=p&source_compute=h"
+    );
+    let (s, b) = call(&cloud, Method::GET, &q, &admin, "2.80", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["migrations"], json!([]));
+    let q = format!("/os-migrations?marker={missing}");
+    let (s, b) = call(&cloud, Method::GET, &q, &admin, "2.59", None).await;
+    assert_eq!(s, 400, "{b}");
+    let sm = format!("/servers/{id}/migrations");
+    let (s, _) = call(&cloud, Method::GET, &sm, &admin, "2.22", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = call(&cloud, Method::GET, &sm, &demo, "2.23", None).await;
+    assert_eq!(s, 403);
+    let (s, b) = call(&cloud, Method::GET, &sm, &admin, "2.80", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["migrations"], json!([]));
+    let (s, _) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{missing}/migrations"),
+        &admin,
+        "2.23",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+
+    let (s, _) = cloud
+        .req(Method::DELETE, &format!("/servers/{id}"), &demo, None)
+        .await;
+    assert_eq!(s, 204);
+}
