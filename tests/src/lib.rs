@@ -41,12 +41,34 @@ pub fn bin_path(name: &str) -> PathBuf {
     p
 }
 
+/// A port for a daemon of a test cloud to listen on. Taken below the
+/// kernel's ephemeral range (`ip_local_port_range`, 32768 and up by
+/// default): a port the kernel handed out for `:0` can be given again to an
+/// outgoing connection (to RabbitMQ, PostgreSQL) before the daemon binds it,
+/// which once failed a CI run with "Address already in use". Each call
+/// takes the next port of a sequence that starts at a place of its own per
+/// process, and skips ports something already listens on.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = || {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        std::process::id().wrapping_mul(7919).wrapping_add(nanos) % SPAN
+    };
+    let _ = NEXT.compare_exchange(u32::MAX, seed(), Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        // The wildcard conflicts with a listener on any address.
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 fn run(cmd: &mut Command) -> String {
