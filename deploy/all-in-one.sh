@@ -66,7 +66,11 @@ else
         http://127.0.0.1:5000/v3 http://127.0.0.1:8774/v2.1 http://127.0.0.1:9292
     touch "$stamp"
 fi
-bash "$top/deploy/lib/glance.sh" stop "$state/glance"
+# A Glance already running behind Keystone stays; one started without auth
+# (glance.sh's default) is restarted in Keystone mode.
+if ! grep -qx 'flavor = keystone' "$state/glance/glance-api.conf" 2>/dev/null; then
+    bash "$top/deploy/lib/glance.sh" stop "$state/glance"
+fi
 GLANCE_KEYSTONE_URL=http://127.0.0.1:5000/v3 bash "$top/deploy/lib/glance.sh" start "$state/glance" 9292
 
 if [ ! -f "$conf" ]; then
