@@ -16,6 +16,7 @@ mod availability_zones;
 pub mod compute;
 pub mod ec2;
 mod error;
+mod http_server;
 pub mod layers;
 pub mod metadata;
 pub mod openstack;
@@ -26,7 +27,6 @@ use axum::Router;
 use nova_clients::GlanceClient;
 use nova_common::NovaConfig;
 use nova_rpc::{conductor, network};
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -178,31 +178,17 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     for (api, addr, listener) in listeners {
         let Some(app) = api.app(&state) else { continue };
         info!(%addr, "{} API listening", api.name());
-        let s = shutdown.clone();
-        // The peer's address: the metadata service finds guests by it.
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { s.cancelled().await })
-        .into_future();
-        servers.spawn(async move { (api, server.await) });
+        // The peer's address goes with each request: the metadata service finds guests by it.
+        servers.spawn(http_server::serve(listener, app, shutdown.clone()));
     }
     let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
     let mut result = Ok(());
     tokio::select! {
         _ = async {
             while let Some(done) = servers.join_next().await {
-                match done {
-                    Ok((_, Ok(()))) => {}
-                    Ok((api, Err(e))) => {
-                        result = Err(format!("the {} API stopped: {e}", api.name()));
-                        shutdown.cancel();
-                    }
-                    Err(e) => {
-                        result = Err(format!("an API listener failed: {e}"));
-                        shutdown.cancel();
-                    }
+                if let Err(e) = done {
+                    result = Err(format!("an API listener failed: {e}"));
+                    shutdown.cancel();
                 }
             }
         } => {}
