@@ -472,3 +472,223 @@ async fn shelve_unshelve_and_backup_rotation() {
     let srv = wait_status(&cloud, &vm2, "SHELVED_OFFLOADED").await;
     assert!(srv["fault"].is_null(), "{srv}");
 }
+
+fn virsh(args: &[&str]) -> String {
+    let out = std::process::Command::new("virsh")
+        .arg("-c")
+        .arg("qemu:///system")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+async fn console(cloud: &Cloud, id: &str) -> (u16, String) {
+    let (s, b) = action(
+        cloud,
+        id,
+        &cloud.admin,
+        "2.1",
+        json!({"os-getConsoleOutput": {}}),
+    )
+    .await;
+    (s, b["output"].as_str().unwrap_or_default().to_string())
+}
+
+/// A real guest (QEMU under TCG) shelved and offloaded (`shelved_offload_time
+/// = 0`): its domain and files leave the host; its original image is then
+/// deleted from Glance, and the unshelve boots it again from the shelved
+/// snapshot (the new disk is backed by that image's base file), after which
+/// the snapshot is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_guest_shelve_offload_and_unshelve() {
+    let (cloud, guest) = nova_e2e::start_real_guest_cloud(true, "shutdown_timeout = 15\n").await;
+    let disk_image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        &cloud.admin,
+        "2.1",
+        Some(json!({"server": {"name": "shelver", "imageRef": disk_image, "flavorRef": "guest"}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let srv = cloud
+        .wait_for("the guest ACTIVE", 180, || async {
+            let (_, _, b) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{id}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await;
+            assert_ne!(b["server"]["status"], "ERROR", "{b}");
+            (b["server"]["status"] == "ACTIVE").then(|| b["server"].clone())
+        })
+        .await;
+    let name = srv["OS-EXT-SRV-ATTR:instance_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cloud
+        .wait_for("GUEST-INIT", 180, || async {
+            console(&cloud, &id)
+                .await
+                .1
+                .contains("GUEST-INIT")
+                .then_some(())
+        })
+        .await;
+    assert!(virsh(&["domstate", &name]).contains("running"));
+
+    // Shelve: powered off, snapshotted, offloaded at once.
+    let (s, b) = action(&cloud, &id, &cloud.admin, "2.1", json!({"shelve": null})).await;
+    assert_eq!(s, 202, "{b}");
+    let srv = cloud
+        .wait_for("SHELVED_OFFLOADED", 180, || async {
+            let (_, _, b) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{id}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await;
+            assert_ne!(b["server"]["status"], "ERROR", "{b}");
+            (b["server"]["status"] == "SHELVED_OFFLOADED"
+                && b["server"]["OS-EXT-STS:task_state"].is_null())
+            .then(|| b["server"].clone())
+        })
+        .await;
+    assert!(srv["OS-EXT-SRV-ATTR:host"].is_null(), "{srv}");
+    assert!(
+        !virsh(&["list", "--all", "--name"]).contains(&name),
+        "the domain is gone"
+    );
+    assert_eq!(console(&cloud, &id).await.0, 409, "no host, no console");
+    let images: Value = cloud
+        .http
+        .get(format!("{}/v2/images?name=shelver-shelved", cloud.glance))
+        .header("X-Auth-Token", &cloud.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shelved = images["images"][0].clone();
+    assert_eq!(shelved["status"], "active", "{images}");
+    let shelved_id = shelved["id"].as_str().unwrap().to_string();
+    // The image the guest was booted from goes: only the snapshot is left.
+    let r = cloud
+        .http
+        .delete(format!("{}/v2/images/{disk_image}", cloud.glance))
+        .header("X-Auth-Token", &cloud.admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    // Unshelve: scheduled, spawned from the snapshot, boots again.
+    let (s, b) = action(&cloud, &id, &cloud.admin, "2.1", json!({"unshelve": null})).await;
+    assert_eq!(s, 202, "{b}");
+    cloud
+        .wait_for("ACTIVE again", 180, || async {
+            let (_, _, b) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{id}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await;
+            assert_ne!(b["server"]["status"], "ERROR", "{b}");
+            (b["server"]["status"] == "ACTIVE" && b["server"]["OS-EXT-STS:task_state"].is_null())
+                .then_some(())
+        })
+        .await;
+    let out = cloud
+        .wait_for("GUEST-INIT after the unshelve", 180, || async {
+            let out = console(&cloud, &id).await.1;
+            out.contains("GUEST-INIT").then_some(out)
+        })
+        .await;
+    assert_eq!(
+        out.matches("GUEST-INIT").count(),
+        1,
+        "a fresh console: {out}"
+    );
+    assert!(virsh(&["domstate", &name]).contains("running"));
+    // The new disk is backed by the shelved image's base file (sha1 of its id).
+    let xml = virsh(&["dumpxml", &name]);
+    let disk = xml
+        .split("<source file='")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .unwrap()
+        .to_string();
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "-U", "--output=json", &disk])
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    let backing = info["backing-filename"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let sha = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!("import hashlib;print(hashlib.sha1(b'{shelved_id}').hexdigest())"),
+        ])
+        .output()
+        .unwrap();
+    let sha = String::from_utf8_lossy(&sha.stdout).trim().to_string();
+    assert!(
+        backing.ends_with(&format!("/{sha}")),
+        "{backing} is not {shelved_id}'s base ({sha})"
+    );
+    // And the shelved snapshot is deleted.
+    let r = cloud
+        .http
+        .get(format!("{}/v2/images/{shelved_id}", cloud.glance))
+        .header("X-Auth-Token", &cloud.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    let (s, _, _) = call(
+        &cloud,
+        Method::DELETE,
+        &format!("/servers/{id}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("the guest gone", 120, || async {
+            (call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{id}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await
+            .0 == 404)
+                .then_some(())
+        })
+        .await;
+    assert!(!virsh(&["list", "--all", "--name"]).contains(&name));
+}
