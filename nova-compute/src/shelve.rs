@@ -272,7 +272,7 @@ impl ComputeManager {
                 info!(instance = %uuid, image = %image_id, "instance shelved");
                 self.event(ctx, uuid, t.event, Some(Ok(()))).await;
                 if offload {
-                    if let Err(e) = self.offload(ctx, &inst, false).await {
+                    if let Err(e) = self.offload(ctx, &inst, false, None).await {
                         self.offload_failed(ctx, uuid, &e).await;
                     }
                 }
@@ -311,8 +311,11 @@ impl ComputeManager {
             return Ok(());
         };
         self.event(ctx, uuid, t.event, None).await;
-        match self.offload(ctx, &inst, clean_shutdown).await {
-            Ok(()) => self.event(ctx, uuid, t.event, Some(Ok(()))).await,
+        match self
+            .offload(ctx, &inst, clean_shutdown, Some(t.event))
+            .await
+        {
+            Ok(()) => {}
             Err(e) => {
                 self.offload_failed(ctx, uuid, &e).await;
                 self.event(ctx, uuid, t.event, Some(Err(&e))).await;
@@ -325,12 +328,14 @@ impl ComputeManager {
     /// `shelving_offloading`): the guest goes, the instance leaves this host
     /// (host and node cleared, which frees the node's resources), its
     /// addresses stay allocated (nova-network's FlatDHCP keeps fixed IPs
-    /// across a shelve).
+    /// across a shelve). `event` is finished before the instance leaves
+    /// this host (after that the host may record nothing about it).
     async fn offload(
         &self,
         ctx: &RequestContext,
         inst: &Instance,
         clean_shutdown: bool,
+        event: Option<&str>,
     ) -> Result<(), NovaError> {
         let timeout = if clean_shutdown {
             self.cfg.default.shutdown_timeout
@@ -350,6 +355,9 @@ impl ComputeManager {
             .await
             .map_err(virt_to_nova)?;
         self.unfilter_instance(inst).await;
+        if let Some(event) = event {
+            self.event(ctx, inst.uuid, event, Some(Ok(()))).await;
+        }
         let upd = InstanceUpdate {
             vm_state: Some(VmState::ShelvedOffloaded),
             task_state: Some(None),
@@ -447,20 +455,30 @@ impl ComputeManager {
             }
             Err(e) => {
                 warn!(instance = %uuid, "unshelve failed: {e}");
-                self.unshelve_failed(ctx, &inst, &e).await;
-                self.event(ctx, uuid, t.event, Some(Err(&e))).await;
+                self.unshelve_failed(ctx, &inst, &e, Some(t.event)).await;
             }
         }
         Ok(())
     }
 
-    /// Back to SHELVED_OFFLOADED: what the spawn left goes, the claim is
-    /// released (host and node cleared), a fault says why.
-    async fn unshelve_failed(&self, ctx: &RequestContext, inst: &Instance, e: &NovaError) {
+    /// Back to SHELVED_OFFLOADED: what the spawn left goes, a fault says
+    /// why (and `event` failed), then the claim is released (host and node
+    /// cleared; after that this host may record nothing about it).
+    async fn unshelve_failed(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        e: &NovaError,
+        event: Option<&str>,
+    ) {
         if let Err(de) = self.driver.destroy(inst, &inst.network_info).await {
             warn!(instance = %inst.uuid, "cannot clean up the failed unshelve: {de}");
         }
         self.unfilter_instance(inst).await;
+        self.fault(ctx, inst.uuid, e).await;
+        if let Some(event) = event {
+            self.event(ctx, inst.uuid, event, Some(Err(e))).await;
+        }
         let back = InstanceUpdate {
             vm_state: Some(VmState::ShelvedOffloaded),
             task_state: Some(None),
@@ -473,7 +491,6 @@ impl ComputeManager {
         if let Err(ue) = self.conductor.instance_update(ctx, inst.uuid, back).await {
             warn!(instance = %inst.uuid, "cannot put the instance back to shelved_offloaded: {ue}");
         }
-        self.fault(ctx, inst.uuid, e).await;
     }
 
     /// After `start_instance`: a SHELVED instance powered on again in place
@@ -525,7 +542,7 @@ impl ComputeManager {
                 instance_id: uuid.to_string(),
                 reason: "interrupted by a restart of nova-compute".into(),
             };
-            self.unshelve_failed(ctx, inst, &err).await;
+            self.unshelve_failed(ctx, inst, &err, None).await;
             return true;
         }
         false
@@ -571,7 +588,7 @@ impl ComputeManager {
                 continue;
             };
             info!(instance = %inst.uuid, "offloading an instance shelved more than {offload_time} s ago");
-            if let Err(e) = self.offload(&ctx, &inst, false).await {
+            if let Err(e) = self.offload(&ctx, &inst, false, None).await {
                 self.offload_failed(&ctx, inst.uuid, &e).await;
             }
         }

@@ -143,6 +143,10 @@ async fn shelve_unshelve_and_backup_rotation() {
             vec![
                 ComputeHost::fake(format!("keep-{id}"), "shelved_offload_time = -1\n"),
                 ComputeHost::fake(format!("offload-{id}"), "shelved_offload_time = 0\n"),
+                ComputeHost::fake(
+                    format!("later-{id}"),
+                    "shelved_offload_time = 2\nshelved_poll_interval = 1\n",
+                ),
             ]
         },
         true,
@@ -150,6 +154,7 @@ async fn shelve_unshelve_and_backup_rotation() {
     .await;
     let id8 = cloud.id.clone();
     let (keep, offload) = (format!("keep-{id8}"), format!("offload-{id8}"));
+    let later = format!("later-{id8}");
     let admin = cloud.admin.clone();
     let demo = cloud.demo.clone();
     let boot = |name: &str, host: &str| {
@@ -347,6 +352,25 @@ async fn shelve_unshelve_and_backup_rotation() {
     let (s, b) = action(&cloud, &mine, &demo, "2.1", json!({"shelveOffload": null})).await;
     assert_eq!(s, 403, "{b}");
     cloud.osc("demo", &["server", "shelve", "--wait", "mine"]);
+    // (Its host's periodic task may offload it: let it settle.)
+    let srv = cloud
+        .wait_for("mine shelved", 60, || async {
+            let (_, _, b) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{mine}"),
+                &admin,
+                "2.1",
+                None,
+            )
+            .await;
+            let srv = b["server"].clone();
+            (srv["OS-EXT-STS:task_state"].is_null()).then_some(srv)
+        })
+        .await;
+    if srv["status"] == "SHELVED" && host_of(&srv).as_deref() == Some(later.as_str()) {
+        wait_status(&cloud, &mine, "SHELVED_OFFLOADED").await;
+    }
     let (s, b) = action(
         &cloud,
         &mine,
@@ -468,9 +492,177 @@ async fn shelve_unshelve_and_backup_rotation() {
     }
     let events = cloud.osc("admin", &["server", "event", "list", "vm1", "-f", "json"]);
     assert!(events.contains("createBackup"), "{events}");
-    // Nothing was left in a task: every server is where the test put it.
-    let srv = wait_status(&cloud, &vm2, "SHELVED_OFFLOADED").await;
-    assert!(srv["fault"].is_null(), "{srv}");
+    // The shelve and unshelve recorded their events: compute's, the conductor's.
+    let (_, _, acts) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm1}/os-instance-actions"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    let req_of = |action: &str| {
+        acts["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == action)
+            .map(|a| a["request_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    for (action, events) in [
+        ("shelve", vec!["compute_shelve_instance"]),
+        ("shelveOffload", vec!["compute_shelve_offload_instance"]),
+        (
+            "unshelve",
+            vec![
+                "get_image_info",
+                "schedule_instances",
+                "compute_unshelve_instance",
+            ],
+        ),
+        ("createBackup", vec!["compute_backup_instance"]),
+    ] {
+        let req = req_of(action);
+        let (_, _, b) = call(
+            &cloud,
+            Method::GET,
+            &format!("/servers/{vm1}/os-instance-actions/{req}"),
+            &admin,
+            "2.1",
+            None,
+        )
+        .await;
+        let got = &b["instanceAction"]["events"];
+        for e in events {
+            assert!(
+                got.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["event"] == e && x["result"] == "Success"),
+                "{action}: {e} in {got}"
+            );
+        }
+    }
+
+    // ===== zones: 2.77 pins, 2.91 null unpins (shown from 2.96) =====
+    let pinned = |srv: &Value| srv["pinned_availability_zone"].clone();
+    let (s, b) = action(
+        &cloud,
+        &vm2,
+        &admin,
+        "2.77",
+        json!({"unshelve": {"availability_zone": "nova"}}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    wait_status(&cloud, &vm2, "ACTIVE").await;
+    let (_, _, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm2}"),
+        &admin,
+        "2.96",
+        None,
+    )
+    .await;
+    assert_eq!(pinned(&b["server"]), "nova", "{b}");
+    // Wherever it went: shelve, and offload by hand only where the host keeps it.
+    let (s, b) = action(&cloud, &vm2, &admin, "2.1", json!({"shelve": null})).await;
+    assert_eq!(s, 202, "{b}");
+    let srv = cloud
+        .wait_for("vm2 shelved", 60, || async {
+            let (_, _, b) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{vm2}"),
+                &admin,
+                "2.1",
+                None,
+            )
+            .await;
+            let srv = b["server"].clone();
+            let st = srv["status"].as_str().unwrap_or_default().to_string();
+            ((st == "SHELVED" || st == "SHELVED_OFFLOADED")
+                && srv["OS-EXT-STS:task_state"].is_null())
+            .then_some(srv)
+        })
+        .await;
+    if host_of(&srv).as_deref() == Some(keep.as_str()) {
+        let (s, b) = action(&cloud, &vm2, &admin, "2.1", json!({"shelveOffload": null})).await;
+        assert_eq!(s, 202, "{b}");
+    }
+    wait_status(&cloud, &vm2, "SHELVED_OFFLOADED").await;
+    let (s, b) = action(
+        &cloud,
+        &vm2,
+        &admin,
+        "2.91",
+        json!({"unshelve": {"availability_zone": null}}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    wait_status(&cloud, &vm2, "ACTIVE").await;
+    let (_, _, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm2}"),
+        &admin,
+        "2.96",
+        None,
+    )
+    .await;
+    assert!(pinned(&b["server"]).is_null(), "{b}");
+
+    // ===== shelved_offload_time = 2: the periodic task offloads =====
+    let vm3 = json_out(&boot("vm3", &later))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b) = action(&cloud, &vm3, &admin, "2.1", json!({"shelve": null})).await;
+    assert_eq!(s, 202, "{b}");
+    let srv = wait_status(&cloud, &vm3, "SHELVED_OFFLOADED").await;
+    assert_eq!(host_of(&srv), None, "{srv}");
+    let (_, _, acts) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm3}/os-instance-actions"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert!(
+        !acts.to_string().contains("shelveOffload"),
+        "no one asked for the offload: {acts}"
+    );
+
+    // ===== a shelved image gone from Glance: the unshelve ends in ERROR with a fault =====
+    let shelved = json_out(&cloud.osc("admin", &["image", "show", "vm3-shelved", "-f", "json"]));
+    cloud.osc(
+        "admin",
+        &["image", "delete", shelved["id"].as_str().unwrap()],
+    );
+    let (s, b) = action(&cloud, &vm3, &admin, "2.1", json!({"unshelve": null})).await;
+    assert_eq!(s, 202, "{b}");
+    let srv = cloud
+        .wait_for("vm3 in ERROR", 60, || async {
+            let (_, _, b) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{vm3}"),
+                &admin,
+                "2.1",
+                None,
+            )
+            .await;
+            (b["server"]["status"] == "ERROR").then(|| b["server"].clone())
+        })
+        .await;
+    assert!(srv["OS-EXT-STS:task_state"].is_null(), "{srv}");
+    let fault = srv["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.contains("cannot be found"), "{srv}");
 }
 
 fn virsh(args: &[&str]) -> String {
