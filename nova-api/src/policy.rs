@@ -87,6 +87,23 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:project_member_or_admin",
     ),
     (
+        "os_compute_api:os-create-backup",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:shelve",
+        "rule:project_member_or_admin",
+    ),
+    ("os_compute_api:os-shelve:shelve_offload", "rule:admin_api"),
+    (
+        "os_compute_api:os-shelve:unshelve",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:unshelve_to_host",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:servers:reboot",
         "rule:project_member_or_admin",
     ),

@@ -119,7 +119,11 @@ impl ImageCache {
         let Ok(mut dir) = tokio::fs::read_dir(&self.base).await else {
             return Ok(0);
         };
-        let used: HashSet<String> = in_use.iter().map(|id| base_name(id)).collect();
+        let mut used: HashSet<String> = in_use.iter().map(|id| base_name(id)).collect();
+        // A disk may be backed by a base file of an image the instance no
+        // longer names (unshelved from its shelved image, since deleted):
+        // as Nova's image cache manager, keep every backing file in use.
+        used.extend(self.backing_files_in_use().await);
         while let Ok(Some(entry)) = dir.next_entry().await {
             let name = entry.file_name().to_string_lossy().to_string();
             if used.contains(&name) || name.ends_with(".part") {
@@ -146,6 +150,56 @@ impl ImageCache {
         }
         Ok(removed)
     }
+}
+
+impl ImageCache {
+    /// The base files (their names in the cache) that the qcow2 disks under
+    /// `instances_path/*/disk` are backed by, read from their headers.
+    async fn backing_files_in_use(&self) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let Some(instances) = self.base.parent() else {
+            return out;
+        };
+        let Ok(mut dirs) = tokio::fs::read_dir(instances).await else {
+            return out;
+        };
+        while let Ok(Some(entry)) = dirs.next_entry().await {
+            let disk = entry.path().join("disk");
+            let Ok(Some(backing)) =
+                tokio::task::spawn_blocking(move || qcow2_backing_file(&disk)).await
+            else {
+                continue;
+            };
+            let backing = PathBuf::from(backing);
+            if backing.parent() == Some(self.base.as_path()) {
+                if let Some(name) = backing.file_name() {
+                    out.insert(name.to_string_lossy().to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The backing file a qcow2 image's header names (offset 8: its offset,
+/// offset 16: its length), if any.
+fn qcow2_backing_file(path: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut header = [0u8; 20];
+    f.read_exact(&mut header).ok()?;
+    if &header[..4] != b"QFI\xfb" {
+        return None;
+    }
+    let offset = u64::from_be_bytes(header[8..16].try_into().ok()?);
+    let len = u32::from_be_bytes(header[16..20].try_into().ok()?) as usize;
+    if offset == 0 || len == 0 || len > 4096 {
+        return None;
+    }
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut name = vec![0u8; len];
+    f.read_exact(&mut name).ok()?;
+    String::from_utf8(name).ok()
 }
 
 /// Set a file's modification time to now (the base file was just used).
@@ -258,6 +312,30 @@ mod tests {
             1
         );
         assert!(dir.join("_base").join(base_name("used")).exists());
+        // A disk backed by a base file keeps it, whatever image it names.
+        std::fs::write(dir.join("_base").join("backing"), b"x").expect("write");
+        std::fs::create_dir_all(dir.join("inst")).expect("dir");
+        let backing = dir.join("_base").join("backing");
+        let out = std::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+            .arg(&backing)
+            .arg(dir.join("inst").join("disk"))
+            .arg("1M")
+            .output()
+            .expect("qemu-img");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            cache
+                .cleanup(&in_use, Duration::ZERO)
+                .await
+                .expect("cleanup"),
+            0
+        );
+        assert!(backing.exists());
         assert!(!dir.join("_base").join(base_name("unused")).exists());
         std::fs::remove_dir_all(&dir).ok();
     }

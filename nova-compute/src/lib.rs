@@ -13,6 +13,7 @@ mod firewall;
 mod image_cache;
 mod manager;
 mod resource_tracker;
+mod shelve;
 mod vif;
 
 use nova_common::NovaConfig;
@@ -67,6 +68,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let periodic = resource_tracker::spawn_periodic(manager.clone(), shutdown.clone());
     let power_sync = actions::spawn_power_sync(manager.clone(), shutdown.clone());
     let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
+    let shelved_poll = shelve::spawn_shelved_poll(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
@@ -78,7 +80,10 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     )
     .await;
     periodic.abort();
-    for task in [power_sync, cache_cleanup].into_iter().flatten() {
+    for task in [power_sync, cache_cleanup, shelved_poll]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
     }
     rt.stop().await;

@@ -115,7 +115,7 @@ impl ComputeManager {
     }
 
     /// Load the instance's security group rules into its firewall chain.
-    async fn filter_instance(
+    pub(crate) async fn filter_instance(
         &self,
         ctx: &RequestContext,
         inst: &Instance,
@@ -133,7 +133,7 @@ impl ComputeManager {
     }
 
     /// Remove the instance's firewall chain (a failure is logged: the guest is gone anyway).
-    async fn unfilter_instance(&self, inst: &Instance) {
+    pub(crate) async fn unfilter_instance(&self, inst: &Instance) {
         if let Some(fw) = &self.firewall {
             if let Err(e) = fw.unfilter_instance(inst).await {
                 warn!(instance = %inst.uuid, "cannot remove the instance's firewall rules: {e}");
@@ -145,7 +145,7 @@ impl ComputeManager {
         self.driver.name()
     }
 
-    fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.cfg.default.host
     }
 
@@ -511,6 +511,9 @@ impl ComputeManager {
                 interrupted.push(inst.uuid);
                 continue;
             }
+            if self.recover_shelving(&ctx, inst).await {
+                continue;
+            }
             // Nova's init_host plugs every instance's VIFs: after a host
             // reboot the bridges its guests use are gone.
             if let Err(e) = crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await {
@@ -710,8 +713,14 @@ impl nova_rpc::compute::Manager for ComputeManager {
         ctx: &RequestContext,
         instance: Instance,
     ) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        let shelved = instance.system_metadata.contains_key("shelved_image_id");
         self.run_action(ctx, &instance, &transitions::START, actions::Op::PowerOn)
-            .await
+            .await?;
+        if shelved {
+            self.forget_shelved_image(ctx, uuid).await;
+        }
+        Ok(())
     }
 
     async fn pause_instance(
@@ -757,6 +766,51 @@ impl nova_rpc::compute::Manager for ComputeManager {
         image_id: String,
     ) -> Result<(), NovaError> {
         self.snapshot(ctx, &instance, &image_id).await
+    }
+
+    async fn backup_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        image_id: String,
+        backup_type: String,
+        rotation: i64,
+    ) -> Result<(), NovaError> {
+        self.backup(ctx, instance.uuid, &image_id, &backup_type, rotation)
+            .await
+    }
+
+    async fn shelve_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        image_id: String,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.shelve(ctx, instance.uuid, &image_id, clean_shutdown)
+            .await
+    }
+
+    async fn shelve_offload_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.shelve_offload(ctx, instance.uuid, clean_shutdown)
+            .await
+    }
+
+    async fn unshelve_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        image: Option<ImageMeta>,
+        _filter_properties: FilterProperties,
+        _node: String,
+        _request_spec: RequestSpec,
+    ) -> Result<(), NovaError> {
+        self.unshelve(ctx, instance.uuid, image).await
     }
 
     async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {

@@ -16,7 +16,7 @@
 //! the caller by the server.
 
 use async_trait::async_trait;
-use nova_common::states::TaskState;
+use nova_common::states::{TaskState, VmState};
 use nova_common::trust::Caller;
 use nova_common::{NovaError, RequestContext};
 use nova_db::Db;
@@ -258,6 +258,9 @@ pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rul
         compute_task::Request::schedule_and_build_instances { .. } => {
             Rule::Refuse("builds are started by the API".into())
         }
+        compute_task::Request::unshelve_instance { .. } => {
+            Rule::Refuse("unshelving is started by the API".into())
+        }
         compute_task::Request::build_instances { instances, .. } => match instances.as_slice() {
             [one] => Rule::OwnInstance(one.uuid),
             _ => Rule::Refuse("a compute host hands back one build at a time".into()),
@@ -267,11 +270,20 @@ pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rul
 
 /// An update a compute host may make: never one that moves the instance
 /// (host, node, launched_on) or locks it; the rest (states, times, network
-/// info) is the host's to report.
+/// info) is the host's to report. The one exception is releasing a shelved
+/// instance of its own (shelve offload, or a failed unshelve): host, node
+/// and launched_on cleared together with vm_state SHELVED_OFFLOADED.
 fn update_stays_on(host: &str, u: &InstanceUpdate) -> Result<(), String> {
     let elsewhere =
         |v: &Option<Option<String>>| v.as_ref().is_some_and(|h| h.as_deref() != Some(host));
-    if elsewhere(&u.host) || elsewhere(&u.launched_on) || u.node.is_some() {
+    let cleared = |v: &Option<Option<String>>| matches!(v, None | Some(None));
+    let offloads = u.vm_state == Some(VmState::ShelvedOffloaded)
+        && u.host == Some(None)
+        && cleared(&u.node)
+        && cleared(&u.launched_on);
+    if offloads {
+        // Released, not moved.
+    } else if elsewhere(&u.host) || elsewhere(&u.launched_on) || u.node.is_some() {
         return Err("an instance stays on its host: a compute host cannot move it".into());
     }
     if u.locked.is_some() || u.locked_by.is_some() {
@@ -821,6 +833,39 @@ mod tests {
             (
                 update(InstanceUpdate {
                     host: Some(None),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            // Releasing its own instance as SHELVED_OFFLOADED (shelve
+            // offload, a failed unshelve), but not moving it elsewhere.
+            (
+                update(InstanceUpdate {
+                    vm_state: Some(nova_common::states::VmState::ShelvedOffloaded),
+                    host: Some(None),
+                    node: Some(None),
+                    launched_on: Some(None),
+                    ..Default::default()
+                }),
+                Allowed,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    vm_state: Some(nova_common::states::VmState::ShelvedOffloaded),
+                    host: Some(None),
+                    node: Some(Some(H2.into())),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    vm_state: Some(nova_common::states::VmState::Active),
+                    host: Some(None),
+                    node: Some(None),
                     ..Default::default()
                 }),
                 Refused,
@@ -1522,6 +1567,17 @@ mod tests {
             (reschedule(&[1, 4]), Refused, Refused),
             (reschedule(&[]), Refused, Refused),
             (reschedule(&[99]), NotFound, NotFound),
+            (
+                compute_task::Request::unshelve_instance {
+                    instance: Instance {
+                        uuid: uuid(1),
+                        ..Default::default()
+                    },
+                    request_spec: RequestSpec::default(),
+                },
+                Refused,
+                Refused,
+            ),
         ]
     }
 

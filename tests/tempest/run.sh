@@ -161,11 +161,11 @@ vnc_console = true
 pause = true
 suspend = true
 snapshot = true
-# Not implemented yet (server actions resize, shelve, rescue: their own
-# issue); turn each on when it lands.  On, each of their tests fails after
-# waiting out build_timeout for a state that never comes.
+# Not implemented yet (server actions resize, rescue: their own issue);
+# turn each on when it lands.  On, each of their tests fails after waiting
+# out build_timeout for a state that never comes.
 resize = false
-shelve = false
+shelve = true
 rescue = false
 metadata_service = true
 interface_attach = false

@@ -416,8 +416,22 @@ impl GlanceClient {
 
     /// `GET /v2/images`, every page: the images the caller can see.
     pub async fn list(&self, ctx: &RequestContext) -> Result<Vec<GlanceImage>, NovaError> {
+        self.list_filtered(ctx, &[]).await
+    }
+
+    /// `GET /v2/images` with `query` (property filters such as
+    /// `image_type=backup`, `sort_key`, `sort_dir`), every page.
+    pub async fn list_filtered(
+        &self,
+        ctx: &RequestContext,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<GlanceImage>, NovaError> {
         let server = self.server().cloned().unwrap_or_default();
-        let mut next = Some("/v2/images?limit=1000".to_string());
+        let mut first = "/v2/images?limit=1000".to_string();
+        for (k, v) in query {
+            first.push_str(&format!("&{}={}", encode(k), encode(v)));
+        }
+        let mut next = Some(first);
         let mut out = vec![];
         while let Some(path) = next.take() {
             let mut req = self
@@ -480,6 +494,18 @@ impl GlanceImage {
             updated_at: s("updated_at"),
         }
     }
+}
+
+/// A query string component, percent-encoded (RFC 3986 unreserved kept).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Glance v2 image JSON → `ImageMeta`; custom keys become properties.

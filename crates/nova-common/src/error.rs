@@ -179,6 +179,11 @@ nova_errors! {
     UnexpectedTaskStateError { instance_uuid, expected, actual } => 409,
         "Unexpected task state: expecting {expected} but the actual state is {actual}";
     InstanceIsLocked { instance_uuid } => 409, "Instance {instance_uuid} is locked";
+    /// A zone or host given to unshelve a server that is not offloaded.
+    UnshelveInstanceInvalidState { instance_uuid, state } => 409,
+        "Specifying an availability zone or a host when unshelving server \"{instance_uuid}\" with status \"{state}\" is not supported. The server status must be SHELVED_OFFLOADED.";
+    UnshelveHostNotInAZ { host, availability_zone } => 409,
+        "Host \"{host}\" is not in the availability zone \"{availability_zone}\".";
     AggregateNameExists { aggregate_name } => 409, "Aggregate {aggregate_name} already exists.";
     AggregateHostExists { host, aggregate_id } => 409, "Aggregate {aggregate_id} already has host {host}.";
     FlavorAccessExists { flavor_id, project_id } => 409,
@@ -245,6 +250,7 @@ nova_errors! {
     RescheduledException { instance_uuid, reason } => 500,
         "Build of instance {instance_uuid} was re-scheduled: {reason}";
     HypervisorError { reason } => 500, "Virtualization driver error: {reason}";
+    UnshelveException { instance_id, reason } => 500, "Error during unshelve instance {instance_id}: {reason}";
 
     // --- nova-network: floating and fixed IPs, networks ---
     FloatingIpNotFound { id } => 404, "Floating IP not found for ID {id}.";

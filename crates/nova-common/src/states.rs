@@ -72,6 +72,12 @@ string_enum!(
         Deleting => "deleting",
         SoftDeleting => "soft-deleting",
         Restoring => "restoring",
+        ImageBackup => "image_backup",
+        Shelving => "shelving",
+        ShelvingImagePendingUpload => "shelving_image_pending_upload",
+        ShelvingImageUploading => "shelving_image_uploading",
+        ShelvingOffloading => "shelving_offloading",
+        Unshelving => "unshelving",
     }
 );
 

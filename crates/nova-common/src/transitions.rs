@@ -183,6 +183,81 @@ pub const SNAPSHOT: Transition = Transition {
     final_power_state: None,
 };
 
+/// createBackup: a snapshot with rotation; compute steps the task_state
+/// through image_pending_upload → image_uploading → None, then deletes the
+/// oldest backups of the same type beyond the rotation. Not lock-checked
+/// (Nova: a lock guards against change, a backup changes nothing).
+pub const BACKUP: Transition = Transition {
+    action: "createBackup",
+    allowed_vm_states: Some(&[
+        VmState::Active,
+        VmState::Stopped,
+        VmState::Paused,
+        VmState::Suspended,
+    ]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::ImageBackup,
+    expected_task_states: &[TaskState::ImageBackup],
+    event: "compute_backup_instance",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
+/// shelve: the guest is powered off and snapshotted to Glance
+/// (`<name>-shelved`); task_state shelving → shelving_image_pending_upload →
+/// shelving_image_uploading → None (or shelving_offloading when
+/// `[DEFAULT] shelved_offload_time = 0`). Compute resumes a shelve from any
+/// of its steps (a redelivered message after a restart starts it again).
+pub const SHELVE: Transition = Transition {
+    action: "shelve",
+    allowed_vm_states: Some(&[
+        VmState::Active,
+        VmState::Stopped,
+        VmState::Paused,
+        VmState::Suspended,
+    ]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Shelving,
+    expected_task_states: &[
+        TaskState::Shelving,
+        TaskState::ShelvingImagePendingUpload,
+        TaskState::ShelvingImageUploading,
+    ],
+    event: "compute_shelve_instance",
+    final_vm_state: Some(VmState::Shelved),
+    final_power_state: Some(power_state::SHUTDOWN),
+};
+
+/// shelveOffload (admin, or the periodic `_poll_shelved_instances`): the
+/// guest is destroyed and the instance leaves its host (host and node
+/// cleared, the host's resources freed); its addresses stay allocated.
+pub const SHELVE_OFFLOAD: Transition = Transition {
+    action: "shelveOffload",
+    allowed_vm_states: Some(&[VmState::Shelved]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::ShelvingOffloading,
+    expected_task_states: &[TaskState::ShelvingOffloading],
+    event: "compute_shelve_offload_instance",
+    final_vm_state: Some(VmState::ShelvedOffloaded),
+    final_power_state: Some(power_state::SHUTDOWN),
+};
+
+/// unshelve: a SHELVED instance is powered on again where it is (the
+/// conductor sets powering-on and casts `start_instance`); a
+/// SHELVED_OFFLOADED one is scheduled by the conductor and spawned by the
+/// chosen host from the shelved image (task_state unshelving → spawning →
+/// None), which then deletes that image. A failed spawn leaves it offloaded.
+pub const UNSHELVE: Transition = Transition {
+    action: "unshelve",
+    allowed_vm_states: Some(&[VmState::Shelved, VmState::ShelvedOffloaded]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Unshelving,
+    expected_task_states: &[TaskState::Unshelving, TaskState::Spawning],
+    event: "compute_unshelve_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
 /// Delete is accepted in any state and overrides whatever task is running;
 /// compute finishes it whatever it finds (and `init_host` finishes the
 /// deletes a restart interrupted).
@@ -208,6 +283,10 @@ pub const ALL: &[&Transition] = &[
     &SUSPEND,
     &RESUME,
     &SNAPSHOT,
+    &BACKUP,
+    &SHELVE,
+    &SHELVE_OFFLOAD,
+    &UNSHELVE,
     &DELETE,
 ];
 

@@ -4,13 +4,15 @@
 //! information (`filter_properties`) and the alternate hosts (`host_list`),
 //! which it hands back to the conductor when it reschedules a failed build.
 //! 5.2 `refresh_instance_security_rules` (nova-network security groups).
+//! 5.3 `backup_instance`, `shelve_instance`, `shelve_offload_instance`,
+//! `unshelve_instance` (as Nova's, without accelerators).
 
 use nova_objects::{
     ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.2";
+    topic: "compute", version: "5.3";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -27,6 +29,18 @@ crate::rpc_api! {
     cast fn resume_instance(instance: Instance) -> ();
     /// Snapshot the instance's disk and upload it to the Glance image `image_id`.
     cast fn snapshot_instance(instance: Instance, image_id: String) -> ();
+    /// Snapshot into the Glance image `image_id` (created by the API with
+    /// `image_type=backup`), then delete the oldest backups of this instance
+    /// and `backup_type` beyond `rotation`.
+    cast fn backup_instance(instance: Instance, image_id: String, backup_type: String, rotation: i64) -> ();
+    /// Power off, snapshot into `image_id` and mark the instance SHELVED
+    /// (offloading at once when `[DEFAULT] shelved_offload_time` is 0).
+    cast fn shelve_instance(instance: Instance, image_id: String, clean_shutdown: bool) -> ();
+    /// Destroy the shelved guest and release the instance from this host.
+    cast fn shelve_offload_instance(instance: Instance, clean_shutdown: bool) -> ();
+    /// Spawn the offloaded instance here from its shelved image (cast by the
+    /// conductor once it claimed this host's resources for it).
+    cast fn unshelve_instance(instance: Instance, image: Option<ImageMeta>, filter_properties: FilterProperties, node: String, request_spec: RequestSpec) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
     /// Where the guest's VNC server listens (`console_type` "novnc").

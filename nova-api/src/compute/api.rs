@@ -44,6 +44,8 @@ mod instance_extras;
 mod keypairs;
 mod network_api;
 pub mod server_password;
+mod shelve;
+pub use shelve::UnshelveRequest;
 mod usage;
 pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
@@ -837,21 +839,9 @@ impl API {
         check_instance_lock(ctx, inst)?;
         check_instance_state(inst, t)?;
         check_instance_host(inst, t)?;
-        let mut body = json!({
-            "name": name,
-            "disk_format": "qcow2",
-            "container_format": "bare",
-            "instance_uuid": inst.uuid.to_string(),
-            "image_type": "snapshot",
-            "base_image_ref": inst.image_ref,
-            "user_id": ctx.user_id.clone().unwrap_or_default(),
-            "min_ram": inst.memory_mb,
-            "min_disk": inst.root_gb,
-        });
-        for (k, v) in extra_properties {
-            body[k.as_str()] = json!(v);
-        }
-        let image = self.image_api.create(ctx, &body).await?;
+        let image = self
+            .create_snapshot_image(ctx, inst, name, "snapshot", extra_properties)
+            .await?;
         let i = match self.save_task_state(ctx, inst, t).await {
             Ok(i) => i,
             Err(e) => {

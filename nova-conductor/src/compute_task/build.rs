@@ -43,7 +43,7 @@ enum Placement {
 }
 
 impl ComputeTaskManager {
-    async fn read_instance(&self, uuid: Uuid) -> Result<Instance, NovaError> {
+    pub(super) async fn read_instance(&self, uuid: Uuid) -> Result<Instance, NovaError> {
         retry_on_disconnect("instance_get_by_uuid", || {
             self.db.instance_get_by_uuid(uuid, false)
         })

@@ -1,8 +1,10 @@
 //! `ComputeTaskManager`: the conductor's `compute_task` namespace (Nova's
 //! `ComputeTaskManager`): scheduling builds and claiming their hosts
-//! (`build`), and the periodic cleanup of builds that nothing will finish.
+//! (`build`), unshelving (`unshelve`), and the periodic cleanup of builds
+//! that nothing will finish.
 
 mod build;
+mod unshelve;
 
 use chrono::Utc;
 use nova_common::states::{TaskState, VmState};
@@ -23,6 +25,8 @@ pub use build::EVENT_SCHEDULE;
 
 pub struct ComputeTaskManager {
     db: Db,
+    /// Glance, for the shelved image an unshelve spawns from.
+    image_api: nova_clients::GlanceClient,
     scheduler: scheduler::Client,
     compute: compute::Client,
     cfg: NovaConfig,
@@ -38,6 +42,16 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
     ) -> Result<(), NovaError> {
         self.schedule_and_build(ctx, request_spec, instance_uuids)
             .await;
+        Ok(())
+    }
+
+    async fn unshelve_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        request_spec: RequestSpec,
+    ) -> Result<(), NovaError> {
+        self.unshelve(ctx, instance.uuid, request_spec).await;
         Ok(())
     }
 
@@ -72,6 +86,10 @@ impl ComputeTaskManager {
         let long = Duration::from_secs(cfg.default.long_rpc_timeout);
         ComputeTaskManager {
             db,
+            image_api: nova_clients::GlanceClient::new(
+                &cfg.glance.api_servers,
+                cfg.glance.num_retries,
+            ),
             scheduler: scheduler::Client::new(transport.clone()).with_timeout(long),
             compute: compute::Client::new(transport),
             cfg,

@@ -76,6 +76,10 @@ config_section! {
         shutdown_timeout: u64 = "60", at_least(0);
         /// Seconds between syncs of power states with the hypervisor (-1 disables).
         sync_power_state_interval: i64 = "600", at_least(-1);
+        /// Seconds a shelved instance stays on its host before it is offloaded: 0 offloads at once after the shelve, -1 never.
+        shelved_offload_time: i64 = "0", at_least(-1);
+        /// Seconds between polls for shelved instances to offload (-1 disables, 0 runs at the default rate of 60 seconds).
+        shelved_poll_interval: i64 = "3600", at_least(-1);
         /// Seconds after which an instance stuck in BUILD goes to ERROR; 0 disables it.
         instance_build_timeout: u64 = "0", at_least(0);
         /// The nova-network manager class.

@@ -5,8 +5,8 @@
 use super::API;
 use nova_clients::glance::GlanceImage;
 use nova_common::{NovaResult, RequestContext};
-use nova_objects::ImageMeta;
-use serde_json::json;
+use nova_objects::{ImageMeta, Instance};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl API {
@@ -47,6 +47,76 @@ impl API {
         self.image_cache
             .put(image_href, project, ctx.is_admin, &image);
         Ok(image)
+    }
+}
+
+/// Image properties a snapshot never inherits (Nova's
+/// `NON_INHERITABLE_IMAGE_PROPERTIES`, and the `os_glance` namespace).
+const NON_INHERITABLE: &[&str] = &[
+    "cinder_encryption_key_id",
+    "cinder_encryption_key_deletion_policy",
+    "img_signature",
+    "img_signature_hash_method",
+    "img_signature_key_type",
+    "img_signature_certificate_uuid",
+];
+
+/// Nova's `compute_utils.create_image` body: a snapshot or backup of
+/// `inst`, named `name`. The properties of the image the instance was
+/// booted from are inherited from its `image_*` system metadata (so that a
+/// snapshot of an AMI-style guest keeps its `kernel_id` and `ramdisk_id`),
+/// then Nova's own (`instance_uuid`, `user_id`, `image_type`,
+/// `base_image_ref`), then `extra`, which wins. The data is always qcow2, as
+/// the drivers write it.
+pub(super) fn snapshot_image_body(
+    ctx: &RequestContext,
+    inst: &Instance,
+    name: &str,
+    image_type: &str,
+    extra: &BTreeMap<String, String>,
+) -> Value {
+    let mut body = json!({
+        "name": name,
+        "disk_format": "qcow2",
+        "container_format": "bare",
+        "min_ram": inst.memory_mb,
+        "min_disk": inst.root_gb,
+    });
+    for (k, v) in &inst.system_metadata {
+        let Some(prop) = k.strip_prefix("image_") else {
+            continue;
+        };
+        let nova_owned = matches!(
+            prop,
+            "name" | "min_ram" | "min_disk" | "disk_format" | "container_format" | "base_image_ref"
+        );
+        if nova_owned || NON_INHERITABLE.contains(&prop) || prop.starts_with("os_glance") {
+            continue;
+        }
+        body[prop] = json!(v);
+    }
+    body["instance_uuid"] = json!(inst.uuid.to_string());
+    body["user_id"] = json!(ctx.user_id.clone().unwrap_or_default());
+    body["image_type"] = json!(image_type);
+    body["base_image_ref"] = json!(inst.image_ref);
+    for (k, v) in extra {
+        body[k.as_str()] = json!(v);
+    }
+    body
+}
+
+impl API {
+    /// Create the (queued) Glance image a snapshot, backup or shelve uploads into.
+    pub(super) async fn create_snapshot_image(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        name: &str,
+        image_type: &str,
+        extra: &BTreeMap<String, String>,
+    ) -> NovaResult<ImageMeta> {
+        let body = snapshot_image_body(ctx, inst, name, image_type, extra);
+        self.image_api.create(ctx, &body).await
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;
+pub mod create_backup;
 pub mod extension_info;
 pub mod fixed_ips;
 pub mod flavor_access;
@@ -35,6 +36,7 @@ pub mod server_password;
 pub mod server_tags;
 pub mod servers;
 pub mod services;
+pub mod shelve;
 pub mod simple_tenant_usage;
 pub mod versions;
 pub mod views;

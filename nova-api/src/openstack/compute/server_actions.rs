@@ -1,6 +1,7 @@
 //! `POST /servers/{id}/action`: reboot, os-stop, os-start, pause, unpause,
 //! suspend, resume, lock, unlock, createImage, os-getConsoleOutput,
-//! os-getVNCConsole (in [`super::remote_consoles`]).
+//! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
+//! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -10,7 +11,7 @@ use super::servers::get_instance;
 use crate::compute::api::RebootType;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{instance_invalid_state, json_body};
+use crate::openstack::common::{instance_invalid_state, json_body, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -32,6 +33,7 @@ pub async fn action(
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
     Path(id): Path<String>,
+    base: BaseUrl,
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = json_body(&body)?;
@@ -54,6 +56,10 @@ pub async fn action(
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         "createImage" => create_image(s, ctx, &inst, v, args).await,
+        "createBackup" => super::create_backup::create_backup(s, ctx, &inst, v, &base, args).await,
+        "shelve" => super::shelve::shelve(s, ctx, &inst).await,
+        "shelveOffload" => super::shelve::shelve_offload(s, ctx, &inst).await,
+        "unshelve" => super::shelve::unshelve(s, ctx, &inst, v, args).await,
         // nova-network's fixed-IP proxies: gone from 2.44, never served before.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
             Err(super::floating_ips::version_not_found(v))
