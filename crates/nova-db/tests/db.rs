@@ -224,6 +224,21 @@ async fn instance_lifecycle_cas_and_claims() {
     let nodes = db.compute_node_get_all().await.unwrap();
     assert_eq!(nodes[0].memory_mb_used, 1536);
     assert_eq!(nodes[0].running_vms, 2);
+    // A host disabled since the scheduler chose it is refused, the instance left unassigned.
+    db.service_set_disabled("h1", "nova-compute", true, Some("maintenance"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+            .await
+            .unwrap(),
+        Claim::ServiceDisabled
+    );
+    let unplaced = db.instance_get_by_uuid(i.uuid, false).await.unwrap();
+    assert_eq!((unplaced.host, unplaced.node), (None, None));
+    db.service_set_disabled("h1", "nova-compute", false, None)
+        .await
+        .unwrap();
     assert_eq!(
         db.compute_node_claim(i.uuid, "h1", "h1", &req)
             .await
