@@ -245,6 +245,30 @@ async fn instance_lifecycle_cas_and_claims() {
             .unwrap(),
         Claim::Claimed
     );
+    // init_host's power states, in one statement: only what is on the host and differs.
+    let elsewhere = new_instance(db, "p-unassigned").await;
+    let unchanged = i.power_state;
+    assert_eq!(
+        db.instance_sync_power_states("h1", &[(i.uuid, 4), (elsewhere.uuid, 4)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        db.instance_sync_power_states("h1", &[(i.uuid, 4)])
+            .await
+            .unwrap(),
+        0,
+        "already recorded"
+    );
+    let synced = db.instance_get_by_uuid(i.uuid, false).await.unwrap();
+    assert_eq!(synced.power_state, 4);
+    assert_ne!(unchanged, 4);
+    let untouched = db
+        .instance_get_by_uuid(elsewhere.uuid, false)
+        .await
+        .unwrap();
+    assert_eq!(untouched.power_state, elsewhere.power_state);
 
     // Listing, scoped and paged.
     let all = db
