@@ -40,7 +40,7 @@ fn largest_mappings(pid: u32, n: usize) -> Vec<(u64, String)> {
             out.push((kib, current.clone()));
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|b| std::cmp::Reverse(b.0));
     out.truncate(n);
     out
 }
