@@ -477,6 +477,37 @@ impl ComputeManager {
     }
 
     /// `init_host`: reconcile the database with the hypervisor after a (re)start.
+    /// Record the power states that changed, in one conductor call (one
+    /// `instance_update` each with a conductor from before it).
+    async fn record_power_states(&self, ctx: &RequestContext, power_states: Vec<(Uuid, i32)>) {
+        if power_states.is_empty() {
+            return;
+        }
+        let n = power_states.len();
+        match self
+            .idempotent
+            .instance_sync_power_states(ctx, self.host().to_string(), power_states.clone())
+            .await
+        {
+            Ok(changed) => info!(changed, of = n, "power states recorded"),
+            Err(NovaError::UnsupportedRpcMethod { .. }) => {
+                for (uuid, ps) in power_states {
+                    let _ = self
+                        .update(
+                            ctx,
+                            uuid,
+                            InstanceUpdate {
+                                power_state: Some(ps),
+                                ..Default::default()
+                            },
+                        )
+                        .await;
+                }
+            }
+            Err(e) => warn!("cannot record the power states: {e}"),
+        }
+    }
+
     pub async fn init_host(self: &Arc<Self>) -> Result<(), NovaError> {
         self.update_available_resource().await?;
         let ctx = RequestContext::admin();
@@ -498,6 +529,7 @@ impl ComputeManager {
             .into_iter()
             .collect();
         let mut interrupted = Vec::new();
+        let mut power_states = Vec::new();
         for inst in &mine {
             if transitions::DELETE.expects(inst.task_state) {
                 info!(instance = %inst.uuid, "finishing an interrupted delete");
@@ -534,18 +566,10 @@ impl ComputeManager {
             };
             if ps != inst.power_state {
                 info!(instance = %inst.uuid, from = inst.power_state, to = ps, "power state changed while we were away");
-                let _ = self
-                    .update(
-                        &ctx,
-                        inst.uuid,
-                        InstanceUpdate {
-                            power_state: Some(ps),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
+                power_states.push((inst.uuid, ps));
             }
         }
+        self.record_power_states(&ctx, power_states).await;
         // Guests whose instance was deleted while this host was away.
         let known: HashSet<Uuid> = mine.iter().map(|i| i.uuid).collect();
         let mut deleted_ctx = ctx.clone();

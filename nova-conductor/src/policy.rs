@@ -107,6 +107,14 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
             Ok(()) => Rule::OwnInstance(*instance_uuid),
             Err(why) => Rule::Refuse(why),
         },
+        R::instance_sync_power_states { host: h, .. } => {
+            // The statement itself touches only instances on `h`.
+            if h == host {
+                Rule::Allow
+            } else {
+                refuse("a compute host records power states of its own instances only")
+            }
+        }
         R::instance_destroy { instance_uuid } => Rule::OwnInstanceBeingDeleted(*instance_uuid),
         R::instance_fault_create { fault } => {
             if fault.host.as_deref().is_none_or(|h| h == host) {
@@ -904,6 +912,14 @@ mod tests {
                 Allowed,
             ),
             // Only what the API asked to delete.
+            (
+                R::instance_sync_power_states {
+                    host: H1.into(),
+                    power_states: vec![(own, 1)],
+                },
+                Allowed,
+                Refused,
+            ),
             (R::instance_destroy { instance_uuid: own }, Refused, Refused),
             (
                 R::instance_destroy {

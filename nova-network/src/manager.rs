@@ -419,12 +419,29 @@ impl nova_rpc::network::Manager for NetworkManager {
         host: String,
         requested_networks: Option<Vec<Uuid>>,
     ) -> Result<NetworkInfo, NovaError> {
-        // Idempotent: a retried build gets what it was already given.
-        let existing = self.nw_info(ctx, instance_uuid).await?;
-        if !existing.is_empty() {
-            return Ok(existing);
+        // Idempotent: a retried build gets what it was already given. A
+        // first allocation (no VIF yet) needs the networks and the
+        // instance's hostname: read all three at once, each once.
+        let (vifs, all, inst) = tokio::try_join!(
+            self.conductor
+                .virtual_interface_get_by_instance(ctx, instance_uuid),
+            self.conductor.network_get_all(ctx),
+            async {
+                // Only for the hostname: its absence is not an error here.
+                Ok::<_, NovaError>(
+                    self.conductor
+                        .instance_get_by_uuid(ctx, instance_uuid)
+                        .await
+                        .ok(),
+                )
+            },
+        )?;
+        if !vifs.is_empty() {
+            let existing = self.nw_info(ctx, instance_uuid).await?;
+            if !existing.is_empty() {
+                return Ok(existing);
+            }
         }
-        let all = self.conductor.network_get_all(ctx).await?;
         let networks: Vec<Network> = match &requested_networks {
             Some(req) if !req.is_empty() => {
                 let mut v = Vec::new();
@@ -444,12 +461,8 @@ impl nova_rpc::network::Manager for NetworkManager {
                 .filter(|n| n.project_id.as_ref().is_none_or(|p| p == &project_id))
                 .collect(),
         };
-        let hostname = match self
-            .conductor
-            .instance_get_by_uuid(ctx, instance_uuid)
-            .await
-        {
-            Ok(inst) if !inst.hostname.is_empty() => inst.hostname,
+        let hostname = match inst {
+            Some(inst) if !inst.hostname.is_empty() => inst.hostname,
             _ => format!("instance-{}", instance_uuid.simple()),
         };
         let mut new_leases = Vec::new();

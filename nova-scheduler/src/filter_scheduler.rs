@@ -3,8 +3,8 @@
 //! (`host_subset_size`) and consume the request there; then give each
 //! instance up to `[scheduler] max_attempts` - 1 alternates.
 
-use crate::filters::{build_filters, filter_hosts, Filter, FilterContext};
-use crate::host_manager::{HostManager, HostStates};
+use crate::filters::{build_filters, Filter, FilterContext, RequestFilters};
+use crate::host_manager::{HostManager, HostState, HostStates};
 use crate::weights::weigh_hosts;
 use chrono::Utc;
 use nova_common::{NovaConfig, NovaError};
@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 pub struct FilterScheduler {
-    filters: Vec<Box<dyn Filter>>,
+    filters: Vec<Filter>,
     ram_weight_multiplier: f64,
     host_subset_size: usize,
     max_attempts: u32,
@@ -58,12 +58,12 @@ impl FilterScheduler {
     ) -> Result<Vec<Vec<Selection>>, NovaError> {
         let request = ResourceRequest::from_flavor(&spec.flavor);
         // An admin's "zone:host" considers that host only.
-        let candidates: Vec<usize> = (0..states.hosts.len())
-            .filter(|&i| {
-                spec.force_hosts.is_empty() || spec.force_hosts.contains(&states.hosts[i].host)
-            })
-            .collect();
-        if !spec.force_hosts.is_empty() && candidates.is_empty() {
+        let forced =
+            |h: &HostState| spec.force_hosts.is_empty() || spec.force_hosts.contains(&h.host);
+        let candidates = |hosts: &[HostState]| -> Vec<usize> {
+            (0..hosts.len()).filter(|&i| forced(&hosts[i])).collect()
+        };
+        if !spec.force_hosts.is_empty() && !states.hosts.iter().any(forced) {
             return Err(NovaError::NoValidHost {
                 reason: format!("No such host - host: {}", spec.force_hosts.join(", ")),
             });
@@ -79,15 +79,24 @@ impl FilterScheduler {
             states.refreshed_at.unwrap_or_else(Utc::now),
             self.service_down_time,
         );
+        // The filters whose answer placing instances does not change run
+        // once for the request; the others (what fits) once per instance,
+        // over what the first left.
+        let filters = RequestFilters::new(&self.filters, &ctx);
+        let eligible = filters.request_pass(
+            &states.hosts,
+            (0..states.hosts.len()).filter(|&i| forced(&states.hosts[i])),
+            &ctx,
+        );
         let mut selected: Vec<usize> = Vec::with_capacity(instance_uuids.len());
-        let mut last_passing = Vec::new();
+        let mut passing = Vec::with_capacity(eligible.len());
         for uuid in instance_uuids {
-            let passing = filter_hosts(&self.filters, &states.hosts, &candidates, &ctx).map_err(
-                |reason| {
+            filters
+                .instance_pass(&states.hosts, &candidates, &eligible, &ctx, &mut passing)
+                .map_err(|reason| {
                     warn!(instance = %uuid, "{reason}");
                     NovaError::NoValidHost { reason }
-                },
-            )?;
+                })?;
             let best = weigh_hosts(
                 &states.hosts,
                 &passing,
@@ -108,8 +117,8 @@ impl FilterScheduler {
             states.hosts[chosen].consume_from_request(&request);
             debug!(instance = %uuid, host = %states.hosts[chosen].host, "selected");
             selected.push(chosen);
-            last_passing = passing;
         }
+        let last_passing = passing;
         // Alternates, from the last instance's candidates: the best hosts not
         // selected for any instance of this request (those have less room now).
         let alternates: Vec<usize> = if num_alts > 0 {

@@ -14,12 +14,21 @@
 //! consumed from the node more recently than the report was written (Nova's
 //! `update_from_compute_node`): a claim the conductor has not made yet is
 //! not forgotten.
+//!
+//! A change the cache has not seen yet never places an instance wrongly and
+//! never refuses one that fits: the conductor's claim refuses a host whose
+//! nova-compute was disabled meanwhile (`Claim::ServiceDisabled`), and a
+//! request that finds no valid host (a new node, a service enabled again,
+//! a forced host not known yet) refreshes the states now and is tried once
+//! more ([`HostManager::refresh_now`]); misses at the same time share one
+//! refresh.
 
 use chrono::{DateTime, Utc};
 use nova_common::{NovaError, RequestContext};
 use nova_objects::{ComputeNode, FreeResources, ResourceRequest, Service};
 use nova_rpc::conductor;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -142,11 +151,33 @@ impl HostStates {
     }
 }
 
+/// Where the host states are read from: nova-conductor, in the daemon.
+#[async_trait::async_trait]
+pub trait HostSource: Send + Sync + 'static {
+    /// Every compute node and every service.
+    async fn read(&self) -> Result<(Vec<ComputeNode>, Vec<Service>), NovaError>;
+}
+
+#[async_trait::async_trait]
+impl HostSource for conductor::Client {
+    async fn read(&self) -> Result<(Vec<ComputeNode>, Vec<Service>), NovaError> {
+        let ctx = RequestContext::admin();
+        let reads = self.idempotent();
+        tokio::try_join!(
+            reads.compute_node_get_all(&ctx),
+            reads.service_get_all(&ctx)
+        )
+    }
+}
+
 /// The host states behind a lock, refreshed by [`HostManager::spawn_periodic`].
 pub struct HostManager {
     states: Mutex<HostStates>,
     default_az: String,
-    /// How many refreshes succeeded: waiters watch it change.
+    /// How many refreshes were started (each one's number).
+    started: AtomicU64,
+    /// The number of the latest refresh that succeeded (0: none yet):
+    /// waiters watch it change.
     refreshes: watch::Sender<u64>,
     /// Ask the periodic task for a refresh now.
     nudge: Notify,
@@ -160,6 +191,7 @@ impl HostManager {
         HostManager {
             states: Mutex::new(HostStates::default()),
             default_az: default_availability_zone.to_string(),
+            started: AtomicU64::new(0),
             refreshes: watch::channel(0).0,
             nudge: Notify::new(),
         }
@@ -181,6 +213,12 @@ impl HostManager {
 
     /// Take a fresh read of the compute nodes and services.
     pub fn update(&self, nodes: &[ComputeNode], services: &[Service]) {
+        let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        self.apply(n, nodes, services);
+    }
+
+    /// Apply the read of refresh number `n`.
+    fn apply(&self, n: u64, nodes: &[ComputeNode], services: &[Service]) {
         let (added, removed) = self
             .lock()
             .update(nodes, services, &self.default_az, Utc::now());
@@ -190,19 +228,27 @@ impl HostManager {
         for n in removed {
             info!(node = %n, "compute node removed from the host states");
         }
-        self.refreshes.send_modify(|n| *n += 1);
+        self.refreshes.send_modify(|last| *last = (*last).max(n));
     }
 
-    /// Read the compute nodes and their services from the conductor.
-    pub async fn refresh(&self, conductor: &conductor::Client) -> Result<(), NovaError> {
-        let ctx = RequestContext::admin();
-        let reads = conductor.idempotent();
-        let (nodes, services) = tokio::try_join!(
-            reads.compute_node_get_all(&ctx),
-            reads.service_get_all(&ctx)
-        )?;
-        self.update(&nodes, &services);
+    /// Read the compute nodes and their services from `source`.
+    pub async fn refresh(&self, source: &dyn HostSource) -> Result<(), NovaError> {
+        let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let (nodes, services) = source.read().await?;
+        self.apply(n, &nodes, &services);
         Ok(())
+    }
+
+    /// Have the states refreshed by a read that starts after this call, and
+    /// wait (up to `timeout`) for it. True when such a refresh succeeded.
+    /// Calls at the same time share one refresh.
+    pub async fn refresh_now(&self, timeout: Duration) -> bool {
+        let mut rx = self.refreshes.subscribe();
+        let before = self.started.load(Ordering::SeqCst);
+        self.nudge.notify_one();
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n > before))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// When no compute node is known, ask for a refresh now and wait (up to
@@ -223,14 +269,14 @@ impl HostManager {
     /// soon while it has never succeeded.
     pub fn spawn_periodic(
         self: &Arc<Self>,
-        conductor: conductor::Client,
+        source: impl HostSource,
         interval: Option<Duration>,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let hm = self.clone();
         tokio::spawn(async move {
             loop {
-                let next = match hm.refresh(&conductor).await {
+                let next = match hm.refresh(&source).await {
                     Ok(()) => interval,
                     Err(e) => {
                         warn!("cannot refresh the host states: {e}");

@@ -8,42 +8,53 @@ use std::cmp::Ordering;
 /// RAMWeigher: more free RAM is better; a negative multiplier stacks
 /// instead. Each weight is `multiplier × (free − min) / (max − min)` over the
 /// candidates; among equal weights, the host that sorts first (host states
-/// are sorted by host and node name). Only the `k` best are sorted, so
-/// choosing among many hosts stays linear in their number.
+/// are sorted by host and node name). Only the `k` best are kept in order,
+/// so choosing among many hosts stays linear in their number.
 pub fn weigh_hosts(
     hosts: &[HostState],
     candidates: &[usize],
     ram_multiplier: f64,
     k: usize,
 ) -> Vec<usize> {
-    // Each host's state is read once; the rest works on this compact list.
-    let mut weighed: Vec<(f64, usize)> = candidates
-        .iter()
-        .map(|&i| (hosts[i].free.memory_mb, i))
-        .collect();
-    let (min, max) = weighed
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &(v, _)| {
-            (lo.min(v), hi.max(v))
-        });
-    for (w, _) in weighed.iter_mut() {
-        let norm = if max > min {
-            (*w - min) / (max - min)
-        } else {
-            0.0
-        };
-        *w = ram_multiplier * norm;
+    let k = k.min(candidates.len());
+    if k == 0 {
+        return Vec::new();
     }
+    // With one weigher, normalising `free` to `(free - min) / (max - min)`
+    // keeps its order (and makes every weight equal exactly when every
+    // `free` is): comparing `free` signed by the multiplier orders the
+    // hosts as the normalised weights do, without a pass for min and max.
+    let sign = if ram_multiplier > 0.0 {
+        1.0
+    } else if ram_multiplier < 0.0 {
+        -1.0
+    } else {
+        0.0
+    };
+    let key = |i: usize| sign * hosts[i].free.memory_mb;
     // Heaviest first; among equals, the earlier host.
     let order = |a: &(f64, usize), b: &(f64, usize)| {
         b.0.partial_cmp(&a.0)
             .unwrap_or(Ordering::Equal)
             .then(a.1.cmp(&b.1))
     };
-    let k = k.min(weighed.len());
-    if k == 0 {
-        return Vec::new();
+    if k <= FEW {
+        // The usual case (the chosen host and its alternates): one pass
+        // keeping the best k in order, nothing allocated per candidate.
+        let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
+        for &i in candidates {
+            let e = (key(i), i);
+            if best.len() == k && best.last().is_some_and(|w| order(&e, w) != Ordering::Less) {
+                continue;
+            }
+            let at = best.partition_point(|b| order(b, &e) == Ordering::Less);
+            best.insert(at, e);
+            best.truncate(k);
+        }
+        return best.into_iter().map(|(_, i)| i).collect();
     }
+    // Many (alternates of a large request): select the k best, sort only those.
+    let mut weighed: Vec<(f64, usize)> = candidates.iter().map(|&i| (key(i), i)).collect();
     if k < weighed.len() {
         weighed.select_nth_unstable_by(k - 1, order);
         weighed.truncate(k);
@@ -51,6 +62,9 @@ pub fn weigh_hosts(
     weighed.sort_unstable_by(order);
     weighed.into_iter().map(|(_, i)| i).collect()
 }
+
+/// Up to this many best hosts are kept by one pass over the candidates.
+const FEW: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -89,5 +103,16 @@ mod tests {
             ["small", "big", "mid"]
         );
         assert!(weigh_hosts(&hosts, &[], 1.0, 3).is_empty());
+        // The one-pass top k and the selection of many agree.
+        let many: Vec<HostState> = (0..100)
+            .map(|i| host(&format!("h{i:03}"), ((i * 37) % 23) as f64, true, false))
+            .collect();
+        let all: Vec<usize> = (0..many.len()).collect();
+        let top = weigh_hosts(&many, &all, 1.0, 60);
+        assert_eq!(weigh_hosts(&many, &all, 1.0, 5), top[..5]);
+        assert_eq!(
+            weigh_hosts(&many, &all, -1.0, 5),
+            weigh_hosts(&many, &all, -1.0, 60)[..5]
+        );
     }
 }

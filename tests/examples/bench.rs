@@ -1,14 +1,18 @@
 //! Benchmark (not a test): boot and delete 100 servers with FakeDriver from
-//! 10 concurrent clients, single-boot latency, servers/detail throughput
-//! (wrk, 16 connections) with 0 and 100 servers, idle RSS of each daemon.
-//! Run through `bench/run.sh`, which builds release binaries and writes
-//! docs/benchmarks.md.
+//! 10 concurrent clients, then 200 the same way, then 1,000 from 50 clients;
+//! single-boot latency; servers/detail throughput (wrk, 16 connections) with
+//! 0, 100 and 1,000 servers (the last at `limit=1000`), flavors; idle RSS of
+//! each daemon; and each daemon's CPU time per request of every phase
+//! (utime + stime from `/proc/<pid>/stat`, so that a regression shows
+//! without a second machine). Run through `bench/run.sh`, which builds
+//! release binaries and writes docs/benchmarks.md.
 
 #![allow(clippy::unwrap_used)]
 
 use nova_e2e::Cloud;
 use reqwest::Method;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "admin:admin";
@@ -32,7 +36,137 @@ async fn count(cloud: &Cloud, status: Option<&str>) -> usize {
     b["servers"].as_array().map(|a| a.len()).unwrap_or(0)
 }
 
-fn wrk(url: &str) -> f64 {
+/// Clock ticks per second of `/proc/<pid>/stat`'s times.
+fn clk_tck() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds (user + system) each daemon has used so far, by name.
+fn cpu_s(cloud: &Cloud) -> BTreeMap<String, f64> {
+    let tck = clk_tck();
+    cloud
+        .daemons
+        .iter()
+        .map(|d| {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", d.child.id())).unwrap_or_default();
+            // Fields after the ")" closing the command name: state is the 3rd
+            // field, utime the 14th, stime the 15th.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| {
+                f.get(i - 3)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            let name = d.name.split('@').next().unwrap().to_string();
+            (name, (ticks(14) + ticks(15)) / tck)
+        })
+        .collect()
+}
+
+/// CPU milliseconds per request of each daemon between two readings.
+fn cpu_per_request(
+    phase: &str,
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    requests: f64,
+) {
+    for (name, a) in after {
+        let b = before.get(name).copied().unwrap_or(0.0);
+        println!(
+            "cpu_ms_per_request {phase} {name}={:.3}",
+            (a - b) * 1000.0 / requests.max(1.0)
+        );
+    }
+}
+
+/// Boot `clients` × `each` servers from `clients` concurrent clients; the
+/// ids, when all were accepted (s), when all were ACTIVE (s).
+async fn boot_many(
+    cloud: &Cloud,
+    tag: &str,
+    clients: usize,
+    each: usize,
+) -> (Vec<String>, f64, f64) {
+    let total = clients * each;
+    let t = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..clients {
+        let api = cloud.api.clone();
+        let image = cloud.image_id.clone();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut ids = vec![];
+            for n in 0..each {
+                let r = http
+                    .post(format!("{api}/servers"))
+                    .header("X-Auth-Token", ADMIN)
+                    .json(&json!({"server": {"name": format!("{tag}-{c}-{n}"), "imageRef": image, "flavorRef": "1"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 202);
+                let b: serde_json::Value = r.json().await.unwrap();
+                ids.push(b["server"]["id"].as_str().unwrap().to_string());
+            }
+            ids
+        }));
+    }
+    let mut ids = vec![];
+    for task in tasks {
+        ids.extend(task.await.unwrap());
+    }
+    let accepted = t.elapsed().as_secs_f64();
+    cloud
+        .wait_for(&format!("{total} ACTIVE"), 1200, || async {
+            let n = count(cloud, Some("ACTIVE")).await;
+            assert_eq!(count(cloud, Some("ERROR")).await, 0, "a build failed");
+            (n == total).then_some(())
+        })
+        .await;
+    (ids, accepted, t.elapsed().as_secs_f64())
+}
+
+/// Delete `ids` from 10 concurrent clients and wait until all are gone (s).
+async fn delete_many(cloud: &Cloud, ids: &[String]) -> f64 {
+    let t = Instant::now();
+    let mut tasks = vec![];
+    for chunk in ids.chunks(ids.len().div_ceil(10).max(1)) {
+        let api = cloud.api.clone();
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for id in chunk {
+                let r = http
+                    .delete(format!("{api}/servers/{id}"))
+                    .header("X-Auth-Token", ADMIN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 204);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    cloud
+        .wait_for("all deleted", 600, || async {
+            (count(cloud, None).await == 0).then_some(())
+        })
+        .await;
+    t.elapsed().as_secs_f64()
+}
+
+/// wrk for 10 s with 16 connections: requests per second and how many requests.
+fn wrk(url: &str) -> (f64, f64) {
     let out = std::process::Command::new("wrk")
         .args([
             "-t2",
@@ -45,10 +179,27 @@ fn wrk(url: &str) -> f64 {
         .output()
         .expect("wrk is installed (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    text.lines()
+    let rps = text
+        .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in wrk output: {text}"))
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk output: {text}"));
+    // "  12345 requests in 10.01s, 1.2MB read"
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk output: {text}"));
+    (rps, requests)
+}
+
+/// wrk on `url`, with each daemon's CPU time per request.
+fn wrk_phase(cloud: &Cloud, phase: &str, url: &str) -> f64 {
+    let before = cpu_s(cloud);
+    let (rps, requests) = wrk(url);
+    cpu_per_request(phase, &before, &cpu_s(cloud), requests);
+    rps
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +231,8 @@ async fn main() {
         ));
     }
     let detail_url = format!("{}/servers/detail", cloud.api);
-    let rps_empty = wrk(&detail_url);
+    let rps_empty = wrk_phase(&cloud, "detail_0", &detail_url);
+    let rps_flavors = wrk_phase(&cloud, "flavors", &format!("{}/flavors", cloud.api));
 
     // One boot at a time: POST → ACTIVE.
     let mut single = vec![];
@@ -107,115 +259,34 @@ async fn main() {
         .await;
     single.sort_by(|a, b| a.partial_cmp(b).unwrap());
 
-    // 100 boots from 10 concurrent clients.
-    let t = Instant::now();
-    let mut tasks = vec![];
-    for c in 0..10 {
-        let api = cloud.api.clone();
-        let image = cloud.image_id.clone();
-        tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut ids = vec![];
-            for n in 0..10 {
-                let r: serde_json::Value = http
-                    .post(format!("{api}/servers"))
-                    .header("X-Auth-Token", ADMIN)
-                    .json(&json!({"server": {"name": format!("b-{c}-{n}"), "imageRef": image, "flavorRef": "1"}}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                ids.push(r["server"]["id"].as_str().unwrap().to_string());
-            }
-            ids
-        }));
-    }
-    let mut ids = vec![];
-    for task in tasks {
-        ids.extend(task.await.unwrap());
-    }
-    cloud
-        .wait_for("100 ACTIVE", 600, || async {
-            (count(&cloud, Some("ACTIVE")).await == 100).then_some(())
-        })
-        .await;
-    let boot_100 = t.elapsed().as_secs_f64();
-    let rps_100 = wrk(&detail_url);
+    // 100 boots from 10 concurrent clients, then 200 the same way.
+    let before = cpu_s(&cloud);
+    let (ids, _, boot_100) = boot_many(&cloud, "b", 10, 10).await;
+    cpu_per_request("boot_100", &before, &cpu_s(&cloud), 100.0);
+    let rps_100 = wrk_phase(&cloud, "detail_100", &detail_url);
+    let before = cpu_s(&cloud);
+    let delete_100 = delete_many(&cloud, &ids).await;
+    cpu_per_request("delete_100", &before, &cpu_s(&cloud), 100.0);
+    let before = cpu_s(&cloud);
+    let (ids, _, boot_200) = boot_many(&cloud, "c", 10, 20).await;
+    cpu_per_request("boot_200", &before, &cpu_s(&cloud), 200.0);
+    delete_many(&cloud, &ids).await;
 
-    let t = Instant::now();
-    let mut tasks = vec![];
-    for chunk in ids.chunks(10) {
-        let api = cloud.api.clone();
-        let chunk = chunk.to_vec();
-        tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            for id in chunk {
-                let r = http
-                    .delete(format!("{api}/servers/{id}"))
-                    .header("X-Auth-Token", ADMIN)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status().as_u16(), 204);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    cloud
-        .wait_for("all deleted", 600, || async {
-            (count(&cloud, None).await == 0).then_some(())
-        })
-        .await;
-    let delete_100 = t.elapsed().as_secs_f64();
-
-    // 1,000 boots from 50 concurrent clients (20 each) → all ACTIVE.
-    let t = Instant::now();
-    let mut tasks = vec![];
-    for c in 0..50 {
-        let api = cloud.api.clone();
-        let image = cloud.image_id.clone();
-        tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut ids = vec![];
-            for n in 0..20 {
-                let r = http
-                    .post(format!("{api}/servers"))
-                    .header("X-Auth-Token", ADMIN)
-                    .json(&json!({"server": {"name": format!("k-{c}-{n}"), "imageRef": image, "flavorRef": "1"}}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status().as_u16(), 202);
-                let b: serde_json::Value = r.json().await.unwrap();
-                ids.push(b["server"]["id"].as_str().unwrap().to_string());
-            }
-            ids
-        }));
-    }
-    let mut ids_1000 = vec![];
-    for task in tasks {
-        ids_1000.extend(task.await.unwrap());
-    }
-    let accepted_1000 = t.elapsed().as_secs_f64();
-    cloud
-        .wait_for("1000 ACTIVE", 1200, || async {
-            let n = count(&cloud, Some("ACTIVE")).await;
-            assert_eq!(count(&cloud, Some("ERROR")).await, 0, "a build failed");
-            (n == 1000).then_some(())
-        })
-        .await;
-    let boot_1000 = t.elapsed().as_secs_f64();
-    for chunk in ids_1000.chunks(20) {
-        for id in chunk {
-            cloud
-                .req(Method::DELETE, &format!("/servers/{id}"), ADMIN, None)
-                .await;
-        }
-    }
+    // 1,000 boots from 50 concurrent clients (20 each) → all ACTIVE; then
+    // the 1,000 listed in one page.
+    let before = cpu_s(&cloud);
+    let (ids_1000, accepted_1000, boot_1000) = boot_many(&cloud, "k", 50, 20).await;
+    cpu_per_request("boot_1000", &before, &cpu_s(&cloud), 1000.0);
+    let rps_1000 = wrk_phase(&cloud, "detail_1000", &format!("{detail_url}?limit=1000"));
+    let api_rss_after_lists = cloud.rss_kib(
+        &cloud
+            .daemons
+            .iter()
+            .find(|d| d.name.starts_with("nova-api"))
+            .unwrap()
+            .name,
+    );
+    delete_many(&cloud, &ids_1000).await;
 
     let total_rss: u64 = rss
         .iter()
@@ -223,6 +294,13 @@ async fn main() {
         .map(|(_, r)| r)
         .sum();
     println!("boot_100_s={boot_100:.2}");
+    println!("boot_200_s={boot_200:.2}");
+    println!("detail_rps_1000={rps_1000:.1}");
+    println!("flavors_rps={rps_flavors:.0}");
+    println!(
+        "api_rss_after_1000_lists_mib={:.1}",
+        api_rss_after_lists as f64 / 1024.0
+    );
     println!("delete_100_s={delete_100:.2}");
     println!("accept_1000_s={accepted_1000:.2}");
     println!("boot_1000_s={boot_1000:.2}");

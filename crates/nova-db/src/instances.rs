@@ -418,6 +418,33 @@ impl Db {
     }
 
     /// Update an instance, optionally compare-and-set on task_state / vm_state.
+    /// Set each listed instance's power state, in one statement, where the
+    /// instance is on `host` and its power state differs; how many changed.
+    pub async fn instance_sync_power_states(
+        &self,
+        host: &str,
+        power_states: &[(Uuid, i32)],
+    ) -> Result<i64, NovaError> {
+        if power_states.is_empty() {
+            return Ok(0);
+        }
+        let uuids: Vec<String> = power_states.iter().map(|(u, _)| u.to_string()).collect();
+        let states: Vec<i32> = power_states.iter().map(|(_, p)| *p).collect();
+        let done = sqlx::query(
+            "UPDATE instances AS i SET power_state = s.power_state, updated_at = now()
+             FROM unnest($2::text[], $3::int[]) AS s(uuid, power_state)
+             WHERE i.uuid = s.uuid AND i.host = $1 AND i.deleted = 0
+               AND i.power_state IS DISTINCT FROM s.power_state",
+        )
+        .bind(host)
+        .bind(uuids)
+        .bind(states)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() as i64)
+    }
+
     pub async fn instance_update(
         &self,
         uuid: Uuid,

@@ -346,6 +346,19 @@ impl Db {
             });
         };
         let cn = node_from_row(&row).map_err(db_err)?;
+        // The scheduler chose from host states it refreshes now and then: a
+        // host disabled (or forced down) since is refused here, where it counts.
+        let unusable: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM services WHERE host = $1 AND \"binary\" = 'nova-compute'
+                 AND deleted = 0 AND (disabled OR forced_down))",
+        )
+        .bind(host)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if unusable {
+            return Ok(Claim::ServiceDisabled);
+        }
         if let Err(resource) = FreeResources::of(&cn).fits(req) {
             // Dropping the transaction rolls the assignment back.
             return Ok(Claim::DoesNotFit(resource));
@@ -365,4 +378,6 @@ pub enum Claim {
     DoesNotFit(Resource),
     /// The instance was already assigned to this host (another attempt claimed it).
     AlreadyAssigned(String),
+    /// The host's nova-compute service is disabled or forced down.
+    ServiceDisabled,
 }

@@ -224,12 +224,51 @@ async fn instance_lifecycle_cas_and_claims() {
     let nodes = db.compute_node_get_all().await.unwrap();
     assert_eq!(nodes[0].memory_mb_used, 1536);
     assert_eq!(nodes[0].running_vms, 2);
+    // A host disabled since the scheduler chose it is refused, the instance left unassigned.
+    db.service_set_disabled("h1", "nova-compute", true, Some("maintenance"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+            .await
+            .unwrap(),
+        Claim::ServiceDisabled
+    );
+    let unplaced = db.instance_get_by_uuid(i.uuid, false).await.unwrap();
+    assert_eq!((unplaced.host, unplaced.node), (None, None));
+    db.service_set_disabled("h1", "nova-compute", false, None)
+        .await
+        .unwrap();
     assert_eq!(
         db.compute_node_claim(i.uuid, "h1", "h1", &req)
             .await
             .unwrap(),
         Claim::Claimed
     );
+    // init_host's power states, in one statement: only what is on the host and differs.
+    let elsewhere = new_instance(db, "p-unassigned").await;
+    let unchanged = i.power_state;
+    assert_eq!(
+        db.instance_sync_power_states("h1", &[(i.uuid, 4), (elsewhere.uuid, 4)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        db.instance_sync_power_states("h1", &[(i.uuid, 4)])
+            .await
+            .unwrap(),
+        0,
+        "already recorded"
+    );
+    let synced = db.instance_get_by_uuid(i.uuid, false).await.unwrap();
+    assert_eq!(synced.power_state, 4);
+    assert_ne!(unchanged, 4);
+    let untouched = db
+        .instance_get_by_uuid(elsewhere.uuid, false)
+        .await
+        .unwrap();
+    assert_eq!(untouched.power_state, elsewhere.power_state);
 
     // Listing, scoped and paged.
     let all = db

@@ -451,6 +451,7 @@ impl Service {
     /// Up as of a moment: checked in at or after `cutoff` (that moment less
     /// `service_down_time`) and not forced down. For judging many services
     /// against one cutoff.
+    #[inline]
     pub fn checked_in_since(&self, cutoff: Timestamp) -> bool {
         !self.forced_down
             && self
@@ -539,6 +540,7 @@ impl FreeResources {
     }
 
     /// Whether `req`'s amount of `resource` fits.
+    #[inline]
     pub fn fits_resource(&self, resource: Resource, req: &ResourceRequest) -> bool {
         match resource {
             Resource::Ram => self.memory_mb >= req.memory_mb as f64,

@@ -11,6 +11,9 @@
 //! services its `host_status` needs, in one round trip) were added to 3.0:
 //! only nova-api sends them, and it falls back to the two separate calls
 //! when a conductor answers that it has no such method.
+//! `instance_sync_power_states` (nova-compute's `init_host`: every power
+//! state that changed, in one call) was added the same way: a compute host
+//! falls back to one `instance_update` each on NoSuchMethod.
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
@@ -63,6 +66,11 @@ crate::rpc_api! {
         /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.
         /// Changing host or node releases the usage counted on the previous node.
         call fn instance_update(instance_uuid: Uuid, updates: InstanceUpdate) -> Instance;
+        /// Record the power states the hypervisor of `host` reports for its
+        /// instances (nova-compute's `init_host`), in one statement instead of
+        /// one `instance_update` each; instances not on `host` are left alone.
+        /// How many changed.
+        call fn instance_sync_power_states(host: String, power_states: Vec<(Uuid, i32)>) -> i64;
         /// Soft-delete the instance (and free its compute node usage).
         call fn instance_destroy(instance_uuid: Uuid) -> Instance;
         call fn instance_fault_create(fault: InstanceFault) -> ();

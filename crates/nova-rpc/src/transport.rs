@@ -180,6 +180,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The largest AMQP frame this side proposes (the broker may lower it).
+/// lapin keeps a receive and a send buffer of 32 frames each, zero-filled:
+/// at RabbitMQ's default of 128 KiB that is 8 MiB resident in every daemon
+/// (most of an idle daemon's memory); at 16 KiB, 1 MiB. A larger message
+/// travels as more frames (8 bytes of overhead each).
+const FRAME_MAX: u32 = 16 * 1024;
+
 impl Transport {
     /// Start the supervisor; returns at once. Use [`Transport::wait_connected`] to wait.
     pub fn start(cfg: &NovaConfig, process_name: &str) -> Result<Self, NovaError> {
@@ -191,7 +198,7 @@ impl Transport {
             t.vhost.clone()
         };
         let uri = format!(
-            "amqp://{}:{}@{}:{}/{}?heartbeat={}&connection_timeout=10000",
+            "amqp://{}:{}@{}:{}/{}?heartbeat={}&connection_timeout=10000&frame_max={FRAME_MAX}",
             t.user,
             t.password,
             t.host,

@@ -240,6 +240,28 @@ impl API {
         visible_to(ctx, inst, id)
     }
 
+    /// As [`API::get`], with the `nova-compute` service of its host (none
+    /// when it has none), read in the same conductor round trip: what a
+    /// delete needs to know whether the host is up. `None` for the services
+    /// when the conductor predates the combined read ([`API::delete_with`]
+    /// then reads them itself).
+    pub async fn get_with_services(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> NovaResult<(Instance, Option<Vec<Service>>)> {
+        let uuid = parse_instance_id(id)?;
+        match self
+            .conductor
+            .instance_get_by_uuid_with_services(ctx, uuid)
+            .await
+        {
+            Ok((inst, services)) => Ok((visible_to(ctx, inst, id)?, Some(services))),
+            Err(NovaError::UnsupportedRpcMethod { .. }) => Ok((self.get(ctx, id).await?, None)),
+            Err(e) => Err(instance_not_found_as(e, id)),
+        }
+    }
+
     /// As [`API::get`], with the `host_status` of its host (microversion
     /// 2.16), read in the same conductor round trip.
     pub async fn get_with_host_statuses(
@@ -716,6 +738,18 @@ impl API {
     /// Delete: with a live compute host the host deletes; otherwise the API
     /// does (Nova's local delete).
     pub async fn delete(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        self.delete_with(ctx, inst, None).await
+    }
+
+    /// [`API::delete`], given the services of the instance's host when they
+    /// were read with it ([`API::get_with_services`]): one conductor round
+    /// trip fewer than reading every service to learn whether the host is up.
+    pub async fn delete_with(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        services: Option<&[Service]>,
+    ) -> NovaResult<()> {
         let t = &transitions::DELETE;
         check_instance_lock(ctx, inst)?;
         check_instance_state(inst, t)?;
@@ -730,11 +764,21 @@ impl API {
             warn!(instance = %uuid, "cannot delete the console tokens: {e}");
         }
         let compute_up = match &inst.host {
-            Some(h) => self.conductor.service_get_all(ctx).await?.iter().any(|s| {
-                &s.host == h
-                    && s.binary == "nova-compute"
-                    && servicegroup::service_is_up(&self.cfg, s)
-            }),
+            Some(h) => {
+                let read;
+                let services = match services {
+                    Some(s) => s,
+                    None => {
+                        read = self.conductor.service_get_all(ctx).await?;
+                        &read
+                    }
+                };
+                services.iter().any(|s| {
+                    &s.host == h
+                        && s.binary == "nova-compute"
+                        && servicegroup::service_is_up(&self.cfg, s)
+                })
+            }
             None => false,
         };
         if compute_up {

@@ -390,6 +390,9 @@ impl ComputeTaskManager {
                 Ok(Claim::DoesNotFit(resource)) => {
                     info!(instance = %uuid, %host, "{} no longer passes on this host; trying the next one", resource.filter_name());
                 }
+                Ok(Claim::ServiceDisabled) => {
+                    info!(instance = %uuid, %host, "nova-compute disabled or forced down since it was chosen; trying the next one");
+                }
                 Ok(Claim::AlreadyAssigned(other)) => {
                     info!(instance = %uuid, host = %other, "already assigned by another attempt");
                     return Ok(Placement::NotOurs);

@@ -113,6 +113,17 @@ impl nova_rpc::conductor::Instances for ConductorManager {
         self.db.instance_update(instance_uuid, &updates).await
     }
 
+    async fn instance_sync_power_states(
+        &self,
+        _ctx: &RequestContext,
+        host: String,
+        power_states: Vec<(Uuid, i32)>,
+    ) -> Result<i64, NovaError> {
+        self.db
+            .instance_sync_power_states(&host, &power_states)
+            .await
+    }
+
     async fn instance_destroy(
         &self,
         _ctx: &RequestContext,

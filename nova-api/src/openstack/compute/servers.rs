@@ -1077,7 +1077,8 @@ pub async fn delete(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let inst = get_instance(&state, &ctx, &id).await?;
+    // The instance and its host's service in one round trip (is the host up?).
+    let (inst, services) = state.compute_api.get_with_services(&ctx, &id).await?;
     state.policy.authorize(
         "os_compute_api:servers:delete",
         &ctx,
@@ -1085,7 +1086,7 @@ pub async fn delete(
     )?;
     state
         .compute_api
-        .delete(&ctx, &inst)
+        .delete_with(&ctx, &inst, services.as_deref())
         .await
         .map_err(|e| match e {
             NovaError::InstanceNotFound { .. } => {
