@@ -180,6 +180,9 @@ impl ComputeTaskManager {
                 Claim::DoesNotFit(r) => {
                     info!(instance = %uuid, host = %sel.service_host, "{} no longer passes", r.filter_name())
                 }
+                Claim::ServiceDisabled => {
+                    info!(instance = %uuid, host = %sel.service_host, "its service was disabled or forced down meanwhile")
+                }
                 Claim::AlreadyAssigned(h) => {
                     info!(instance = %uuid, host = %h, "already assigned by another delivery");
                     return Ok(());
