@@ -31,7 +31,7 @@ pub struct ComputeManager {
     /// stale one). Sent again when the broker connection drops before the
     /// reply, instead of failing the work in hand.
     pub(crate) idempotent: conductor::Client,
-    compute_task: compute_task::Client,
+    pub(crate) compute_task: compute_task::Client,
     network: network::Client,
     /// One lock per instance: builds and deletes of the same instance run one at a time.
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
@@ -115,7 +115,7 @@ impl ComputeManager {
     }
 
     /// Load the instance's security group rules into its firewall chain.
-    async fn filter_instance(
+    pub(crate) async fn filter_instance(
         &self,
         ctx: &RequestContext,
         inst: &Instance,
@@ -133,7 +133,7 @@ impl ComputeManager {
     }
 
     /// Remove the instance's firewall chain (a failure is logged: the guest is gone anyway).
-    async fn unfilter_instance(&self, inst: &Instance) {
+    pub(crate) async fn unfilter_instance(&self, inst: &Instance) {
         if let Some(fw) = &self.firewall {
             if let Err(e) = fw.unfilter_instance(inst).await {
                 warn!(instance = %inst.uuid, "cannot remove the instance's firewall rules: {e}");
@@ -145,7 +145,7 @@ impl ComputeManager {
         self.driver.name()
     }
 
-    fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.cfg.default.host
     }
 
@@ -757,6 +757,68 @@ impl nova_rpc::compute::Manager for ComputeManager {
         image_id: String,
     ) -> Result<(), NovaError> {
         self.snapshot(ctx, &instance, &image_id).await
+    }
+
+    async fn prep_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        flavor: nova_objects::Flavor,
+        migration: nova_objects::Migration,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.do_prep_resize(ctx, instance, flavor, migration, clean_shutdown)
+            .await
+    }
+
+    async fn resize_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+        flavor: nova_objects::Flavor,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.do_resize_instance(ctx, instance, migration, flavor, clean_shutdown)
+            .await
+    }
+
+    async fn finish_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+        disk_info: String,
+    ) -> Result<(), NovaError> {
+        self.do_finish_resize(ctx, instance, migration, disk_info)
+            .await
+    }
+
+    async fn confirm_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_confirm_resize(ctx, instance, migration).await
+    }
+
+    async fn revert_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_revert_resize(ctx, instance, migration).await
+    }
+
+    async fn finish_revert_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_finish_revert_resize(ctx, instance, migration).await
     }
 
     async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {

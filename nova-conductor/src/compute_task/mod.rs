@@ -3,13 +3,14 @@
 //! (`build`), and the periodic cleanup of builds that nothing will finish.
 
 mod build;
+mod migrate;
 
 use chrono::Utc;
 use nova_common::states::{TaskState, VmState};
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_db::Db;
 use nova_objects::{
-    FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
+    FilterProperties, Flavor, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
     RequestSpec, Selection,
 };
 use nova_rpc::{compute, scheduler, Transport};
@@ -39,6 +40,72 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
         self.schedule_and_build(ctx, request_spec, instance_uuids)
             .await;
         Ok(())
+    }
+
+    async fn migrate_server(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        flavor: Flavor,
+        live: bool,
+        clean_shutdown: bool,
+        request_spec: RequestSpec,
+    ) -> Result<(), NovaError> {
+        if live {
+            return Err(NovaError::invalid_input(
+                "live migration is not offered by this cloud",
+            ));
+        }
+        self.migrate_cold(ctx, instance, flavor, clean_shutdown, request_spec)
+            .await;
+        Ok(())
+    }
+
+    async fn resize_instance(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::ResizeInstance { clean_shutdown },
+        )
+        .await
+    }
+
+    async fn finish_resize(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+        disk_info: String,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::FinishResize { disk_info },
+        )
+        .await
+    }
+
+    async fn finish_revert_resize(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::FinishRevertResize,
+        )
+        .await
     }
 
     async fn build_instances(

@@ -337,6 +337,8 @@ mod tests {
         ("DEFAULT", "ec2_strict_validation", "true"),
         ("DEFAULT", "ec2_private_dns_show_ip", "false"),
         ("DEFAULT", "default_flavor", "m1.small"),
+        ("DEFAULT", "allow_resize_to_same_host", "false"),
+        ("DEFAULT", "resize_confirm_window", "0"),
     ];
 
     #[test]
