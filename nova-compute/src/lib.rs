@@ -68,6 +68,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let periodic = resource_tracker::spawn_periodic(manager.clone(), shutdown.clone());
     let power_sync = actions::spawn_power_sync(manager.clone(), shutdown.clone());
     let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
+    let confirm_resizes = resize::spawn_poll_unconfirmed_resizes(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
@@ -79,7 +80,10 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     )
     .await;
     periodic.abort();
-    for task in [power_sync, cache_cleanup].into_iter().flatten() {
+    for task in [power_sync, cache_cleanup, confirm_resizes]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
     }
     rt.stop().await;

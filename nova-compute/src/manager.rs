@@ -543,6 +543,10 @@ impl ComputeManager {
                     .await;
             }
         }
+        // Resizes and migrations this host was in the middle of.
+        if let Err(e) = self.recover_migrations().await {
+            warn!("cannot recover interrupted migrations: {e}");
+        }
         // Guests whose instance was deleted while this host was away.
         let known: HashSet<Uuid> = mine.iter().map(|i| i.uuid).collect();
         let mut deleted_ctx = ctx.clone();

@@ -459,3 +459,196 @@ impl ComputeManager {
         Ok(())
     }
 }
+
+impl ComputeManager {
+    /// Nova's `_poll_unconfirmed_resizes`: on the destination, resizes
+    /// waiting for confirmation (migration `finished`) longer than
+    /// `[DEFAULT] resize_confirm_window` seconds are confirmed, as if the
+    /// user had: resize_confirming, migration `confirming`, and the source
+    /// told (through the conductor) to clean up.
+    pub(crate) async fn poll_unconfirmed_resizes(&self) -> Result<(), NovaError> {
+        let window = self.cfg.default.resize_confirm_window;
+        if window == 0 {
+            return Ok(());
+        }
+        let ctx = RequestContext::admin();
+        let now = chrono::Utc::now();
+        let due = self
+            .conductor
+            .migration_get_in_progress_by_host(&ctx, self.host().to_string())
+            .await?
+            .into_iter()
+            .filter(|m| m.dest_compute.as_deref() == Some(self.host()))
+            .filter(|m| m.status.as_deref() == Some("finished"))
+            .filter(|m| {
+                m.updated_at
+                    .or(m.created_at)
+                    .is_some_and(|t| (now - t).num_seconds() >= window as i64)
+            });
+        for m in due {
+            let Some(uuid) = m.instance_uuid else {
+                continue;
+            };
+            let _lock = self.lock_instance(uuid).await;
+            let confirming = InstanceUpdate {
+                task_state: Some(Some(TaskState::ResizeConfirming)),
+                expected_task_state: Some(vec![None]),
+                expected_vm_state: Some(vec![VmState::Resized]),
+                ..Default::default()
+            };
+            if let Err(e) = self.conductor.instance_update(&ctx, uuid, confirming).await {
+                info!(instance = %uuid, "not confirming automatically: {e}");
+                continue;
+            }
+            info!(instance = %uuid, window, "confirming a resize left unconfirmed");
+            let sent = async {
+                self.conductor
+                    .migration_update_status(
+                        &ctx,
+                        m.id,
+                        "confirming".into(),
+                        Some(vec!["finished".into()]),
+                    )
+                    .await?;
+                self.compute_task.confirm_resize(&ctx, uuid, m.id).await
+            }
+            .await;
+            if let Err(e) = sent {
+                warn!(instance = %uuid, "cannot confirm the resize: {e}");
+                let _ = self
+                    .update(&ctx, uuid, step(TaskState::ResizeConfirming, None))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restart: the migrations this host was in the middle of
+    /// (Nova's `_init_instance` for resize task_states). A source that died
+    /// before the disk was handed over brings the guest back as it was; a
+    /// destination that died before finishing hands the instance back to
+    /// the source (a revert, through the conductor). The instance ends
+    /// usable, never stuck in a resize task_state.
+    pub(crate) async fn recover_migrations(&self) -> Result<(), NovaError> {
+        let ctx = RequestContext::admin();
+        let migrations = self
+            .conductor
+            .migration_get_in_progress_by_host(&ctx, self.host().to_string())
+            .await?;
+        for m in migrations {
+            let Some(uuid) = m.instance_uuid else {
+                continue;
+            };
+            let inst = match self.idempotent.instance_get_by_uuid(&ctx, uuid).await {
+                Ok(i) => i,
+                Err(e) => {
+                    warn!(instance = %uuid, "cannot read a migrating instance: {e}");
+                    continue;
+                }
+            };
+            let me = Some(self.host());
+            let source = m.source_compute.as_deref() == me;
+            let dest = m.dest_compute.as_deref() == me;
+            match inst.task_state {
+                Some(TaskState::ResizeMigrating) if source => {
+                    warn!(instance = %uuid, "a resize was interrupted on its source; rolling back");
+                    let _lock = self.lock_instance(uuid).await;
+                    let power_on = was_running(&inst);
+                    let nw = inst.network_info.clone();
+                    let back = async {
+                        crate::vif::plug_vifs(self.driver.as_ref(), &nw).await?;
+                        self.filter_instance(&ctx, &inst, &nw).await?;
+                        self.driver
+                            .finish_revert_migration(&inst, &nw, power_on)
+                            .await
+                            .map_err(virt_to_nova)
+                    }
+                    .await;
+                    match back {
+                        Ok(()) => {
+                            let ps = self
+                                .driver
+                                .get_info(&inst)
+                                .await
+                                .map(|i| i.power_state)
+                                .unwrap_or(power_state::NOSTATE);
+                            let _ = self
+                                .update(
+                                    &ctx,
+                                    uuid,
+                                    InstanceUpdate {
+                                        power_state: Some(ps),
+                                        ..step(TaskState::ResizeMigrating, None)
+                                    },
+                                )
+                                .await;
+                            self.set_migration(&ctx, &m, "error").await;
+                        }
+                        Err(e) => {
+                            self.resize_failed(&ctx, uuid, &m, EVENT_RESIZE, &e).await;
+                        }
+                    }
+                }
+                Some(TaskState::ResizeMigrated | TaskState::ResizeFinish) if dest => {
+                    warn!(instance = %uuid, "a resize was interrupted on its destination; reverting to the source");
+                    let _lock = self.lock_instance(uuid).await;
+                    let revert = async {
+                        self.update(
+                            &ctx,
+                            uuid,
+                            InstanceUpdate {
+                                task_state: Some(Some(TaskState::ResizeReverting)),
+                                expected_task_state: Some(vec![inst.task_state]),
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
+                        self.conductor
+                            .migration_update_status(&ctx, m.id, "reverting".into(), None)
+                            .await?;
+                        self.driver
+                            .destroy(&inst, &inst.network_info)
+                            .await
+                            .map_err(virt_to_nova)?;
+                        self.unfilter_instance(&inst).await;
+                        self.compute_task
+                            .finish_revert_resize(&ctx, uuid, m.id)
+                            .await
+                    }
+                    .await;
+                    if let Err(e) = revert {
+                        self.resize_failed(&ctx, uuid, &m, EVENT_FINISH, &e).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn spawn_poll_unconfirmed_resizes(
+    manager: std::sync::Arc<ComputeManager>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let window = manager.cfg.default.resize_confirm_window;
+    if window == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        // Nova's periodic task spacing is its default (60 s); a shorter
+        // window is checked as often as it is long.
+        let every = std::time::Duration::from_secs(window.clamp(1, 60));
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = manager.poll_unconfirmed_resizes().await {
+                warn!("polling unconfirmed resizes failed: {e}");
+            }
+        }
+    }))
+}

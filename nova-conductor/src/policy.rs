@@ -307,6 +307,10 @@ pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rul
         | compute_task::Request::finish_revert_resize {
             instance_uuid,
             migration_id,
+        }
+        | compute_task::Request::confirm_resize {
+            instance_uuid,
+            migration_id,
         } => Rule::MigrationSide {
             id: *migration_id,
             uuid: *instance_uuid,
@@ -1831,6 +1835,14 @@ mod tests {
             ),
             (
                 compute_task::Request::finish_revert_resize {
+                    instance_uuid: uuid(4),
+                    migration_id: 5,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::confirm_resize {
                     instance_uuid: uuid(4),
                     migration_id: 5,
                 },

@@ -252,3 +252,72 @@ async fn resize_confirm_revert_and_cold_migrate_on_two_hosts() {
     }
     cloud.osc("demo", &["server", "delete", "--wait", &id]);
 }
+
+/// A destination nova-compute killed while it finishes a resize (the fake
+/// driver's `finish_migration` made slow): at restart its init_host hands
+/// the instance back to the source, which restarts it with the old flavor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_killed_mid_resize_hands_the_instance_back() {
+    const SLOW: &str = "[fake]\nfinish_migration_seconds = 60\n";
+    let mut cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(format!("e2e-a-{id}"), SLOW),
+                ComputeHost::fake(format!("e2e-b-{id}"), SLOW),
+            ]
+        },
+        false,
+    )
+    .await;
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/flavors",
+            &cloud.admin,
+            Some(
+                json!({"flavor": {"name": "big", "id": "big", "ram": 1024, "vcpus": 2, "disk": 1}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.demo,
+            Some(json!({"server": {"name": "rs2", "imageRef": cloud.image_id, "flavorRef": "1"}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let (s, b) = action(
+        &cloud,
+        &id,
+        &cloud.demo,
+        json!({"resize": {"flavorRef": "big"}}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let srv = cloud
+        .wait_for("the destination to be finishing the resize", 60, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            (b["server"]["OS-EXT-STS:task_state"] == "resize_finish").then(|| b["server"].clone())
+        })
+        .await;
+    let dest = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    assert_ne!(dest, source);
+    cloud.restart(&format!("nova-compute@{dest}"));
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], source.as_str(), "{srv}");
+    assert_eq!(srv["flavor"]["id"], "1", "{srv}");
+    let (_, b) = cloud
+        .get(&format!("/os-migrations?instance_uuid={id}"), &cloud.admin)
+        .await;
+    assert_eq!(b["migrations"][0]["status"], "reverted", "{b}");
+    // Usable: it stops and starts again.
+    let (s, b) = action(&cloud, &id, &cloud.demo, json!({"os-stop": null})).await;
+    assert_eq!(s, 202, "{b}");
+    wait_status(&cloud, &id, "SHUTOFF").await;
+}

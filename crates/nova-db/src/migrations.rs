@@ -98,7 +98,7 @@ impl Db {
 #[derive(Clone, Debug, PartialEq)]
 pub enum MigrationClaim {
     /// The migration row exists, the destination's resources are held for it.
-    Claimed(Migration),
+    Claimed(Box<Migration>),
     /// The destination has no room left: the first resource that does not fit.
     DoesNotFit(nova_objects::Resource),
 }
@@ -219,7 +219,7 @@ impl Db {
         .map_err(db_err)?;
         Self::recompute_migration_hosts(&mut tx, &created).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(MigrationClaim::Claimed(created))
+        Ok(MigrationClaim::Claimed(Box::new(created)))
     }
 
     async fn recompute_migration_hosts(

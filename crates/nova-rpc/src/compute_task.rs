@@ -45,5 +45,9 @@ crate::rpc_api! {
     /// From a migration's destination (its guest destroyed by a revert):
     /// forward `finish_revert_resize` to the source.
     cast fn finish_revert_resize(instance_uuid: Uuid, migration_id: i64) -> ();
+    /// From a migration's destination, when `[DEFAULT] resize_confirm_window`
+    /// has passed (the instance already resize_confirming, the migration
+    /// `confirming`): forward `confirm_resize` to the source.
+    cast fn confirm_resize(instance_uuid: Uuid, migration_id: i64) -> ();
     cast fn build_instances(instances: Vec<Instance>, image: ImageMeta, filter_properties: FilterProperties, request_spec: RequestSpec, host_lists: Vec<Vec<Selection>>) -> ();
 }

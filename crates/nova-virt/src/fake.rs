@@ -16,6 +16,7 @@ pub struct FakeDriver {
     /// Guests resized away from here, kept for a revert (power state before).
     resized: Mutex<HashMap<Uuid, i32>>,
     fail_spawn: bool,
+    finish_migration_seconds: u64,
 }
 
 impl FakeDriver {
@@ -25,12 +26,19 @@ impl FakeDriver {
             guests: Mutex::new(HashMap::new()),
             resized: Mutex::new(HashMap::new()),
             fail_spawn: false,
+            finish_migration_seconds: 0,
         }
     }
 
     /// Every spawn fails with a hypervisor error (`[fake] fail_spawn`).
     pub fn failing_spawns(mut self, fail: bool) -> Self {
         self.fail_spawn = fail;
+        self
+    }
+
+    /// `finish_migration` takes this long (`[fake] finish_migration_seconds`).
+    pub fn slow_migrations(mut self, seconds: u64) -> Self {
+        self.finish_migration_seconds = seconds;
         self
     }
 
@@ -138,6 +146,12 @@ impl VirtDriver for FakeDriver {
         _disk_info: &str,
         power_on: bool,
     ) -> Result<(), VirtError> {
+        if self.finish_migration_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(
+                self.finish_migration_seconds,
+            ))
+            .await;
+        }
         let ps = if power_on {
             power_state::RUNNING
         } else {

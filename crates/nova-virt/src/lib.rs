@@ -154,7 +154,9 @@ pub trait VirtDriver: Send + Sync {
 pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
     match cfg.default.compute_driver.as_str() {
         "fake.FakeDriver" => Ok(Arc::new(
-            fake::FakeDriver::new(&cfg.default.host).failing_spawns(cfg.fake.fail_spawn),
+            fake::FakeDriver::new(&cfg.default.host)
+                .failing_spawns(cfg.fake.fail_spawn)
+                .slow_migrations(cfg.fake.finish_migration_seconds),
         )),
         "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg))),
         other => Err(VirtError::Connection(format!(

@@ -29,6 +29,8 @@ pub(crate) enum Relay {
     FinishResize { disk_info: String },
     /// Destination → source.
     FinishRevertResize,
+    /// Destination → source (`resize_confirm_window` passed).
+    ConfirmResize,
 }
 
 impl ComputeTaskManager {
@@ -67,6 +69,12 @@ impl ComputeTaskManager {
                 self.compute
                     .to_server(&source)
                     .finish_revert_resize(ctx, inst, m)
+                    .await
+            }
+            Relay::ConfirmResize => {
+                self.compute
+                    .to_server(&source)
+                    .confirm_resize(ctx, inst, m)
                     .await
             }
         }
@@ -192,7 +200,7 @@ impl ComputeTaskManager {
                     let cast = self
                         .compute
                         .to_server(&dest)
-                        .prep_resize(ctx, inst.clone(), flavor.clone(), m, clean_shutdown)
+                        .prep_resize(ctx, inst.clone(), flavor.clone(), *m, clean_shutdown)
                         .await;
                     if let Err(e) = cast {
                         let _ = self.db.migration_update_status(id, "error", None).await;

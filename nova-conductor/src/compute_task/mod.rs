@@ -108,6 +108,21 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
         .await
     }
 
+    async fn confirm_resize(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::ConfirmResize,
+        )
+        .await
+    }
+
     async fn build_instances(
         &self,
         ctx: &RequestContext,
