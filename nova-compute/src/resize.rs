@@ -320,6 +320,9 @@ impl ComputeManager {
                 },
             )
             .await?;
+            // The event while this host still is the migration's (the
+            // instance is the destination's).
+            self.event(ctx, uuid, EVENT_CONFIRM, Some(Ok(()))).await;
             self.conductor
                 .migration_update_status(ctx, migration.id, "confirmed".into(), None)
                 .await?;
@@ -327,7 +330,7 @@ impl ComputeManager {
         }
         .await;
         match result {
-            Ok(()) => self.event(ctx, uuid, EVENT_CONFIRM, Some(Ok(()))).await,
+            Ok(()) => {}
             Err(e) => {
                 self.resize_failed(ctx, uuid, &migration, EVENT_CONFIRM, &e)
                     .await

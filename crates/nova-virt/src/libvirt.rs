@@ -150,6 +150,20 @@ impl LibvirtDriver {
         }
     }
 
+    /// The nwfilters the guest's interfaces reference (none without basic filtering).
+    fn filters(&self, instance: &Instance, network_info: &NetworkInfo) -> Vec<(String, String)> {
+        if !self.nwfilter {
+            return vec![];
+        }
+        let mut f = crate::nwfilter::static_filters();
+        f.extend(crate::nwfilter::instance_filters(
+            &instance.name(&self.name_template),
+            network_info,
+            self.allow_same_net_traffic,
+        ));
+        f
+    }
+
     fn instance_dir(&self, uuid: Uuid) -> String {
         format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid)
     }
@@ -212,17 +226,7 @@ impl LibvirtDriver {
             host: self.host.clone(),
         };
         let xml = domain_xml(&cfg, instance, image, network_info);
-        let filters = if self.nwfilter {
-            let mut f = crate::nwfilter::static_filters();
-            f.extend(crate::nwfilter::instance_filters(
-                &cfg.instance_name,
-                network_info,
-                self.allow_same_net_traffic,
-            ));
-            f
-        } else {
-            vec![]
-        };
+        let filters = self.filters(instance, network_info);
         tokio::fs::write(format!("{dir}/libvirt.xml"), &xml)
             .await
             .map_err(|e| herr(&format!("cannot write {dir}/libvirt.xml"), e))?;
@@ -234,17 +238,7 @@ impl LibvirtDriver {
                 }
                 let _ = old.undefine();
             }
-            // Nova's setup_basic_filtering: the filters exist before the domain.
-            for (name, filter) in &filters {
-                let uuid = c
-                    .lookup_nwfilter_by_name(name)
-                    .and_then(|f| f.uuid_string())
-                    .ok();
-                c.define_nwfilter_xml(&crate::nwfilter::with_uuid(filter, uuid.as_deref()))
-                    .map_err(|e| {
-                        VirtError::Hypervisor(format!("cannot define nwfilter {name}: {e}"))
-                    })?;
-            }
+            define_filters(c, &filters)?;
             let dom = c.define_domain_xml(&xml).map_err(verr)?;
             if start {
                 if let Err(e) = dom.create() {
@@ -307,6 +301,19 @@ async fn disk_virtual_size(path: &str) -> Result<u64, VirtError> {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| VirtError::Hypervisor(format!("qemu-img info {path}: {e}")))?;
     Ok(v["virtual-size"].as_u64().unwrap_or(0))
+}
+
+/// Nova's setup_basic_filtering: the filters exist before the domain.
+fn define_filters(c: &Connect, filters: &[(String, String)]) -> Result<(), VirtError> {
+    for (name, filter) in filters {
+        let uuid = c
+            .lookup_nwfilter_by_name(name)
+            .and_then(|f| f.uuid_string())
+            .ok();
+        c.define_nwfilter_xml(&crate::nwfilter::with_uuid(filter, uuid.as_deref()))
+            .map_err(|e| VirtError::Hypervisor(format!("cannot define nwfilter {name}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Disk size and free space of the filesystem holding `path`, in GB.
@@ -472,9 +479,11 @@ impl VirtDriver for LibvirtDriver {
     async fn finish_revert_migration(
         &self,
         instance: &Instance,
-        _network_info: &NetworkInfo,
+        network_info: &NetworkInfo,
         power_on: bool,
     ) -> Result<(), VirtError> {
+        // The destination's destroy took the interfaces' filters (same names).
+        let filters = self.filters(instance, network_info);
         let dir = self.instance_dir(instance.uuid);
         let kept = format!("{dir}_resize");
         if tokio::fs::metadata(&kept).await.is_ok() {
@@ -494,6 +503,7 @@ impl VirtDriver for LibvirtDriver {
                 }
                 let _ = old.undefine();
             }
+            define_filters(c, &filters)?;
             let dom = c.define_domain_xml(&xml).map_err(verr)?;
             if power_on {
                 dom.create().map_err(verr)?;
