@@ -255,7 +255,8 @@ impl ComputeTaskManager {
         Ok(())
     }
 
-    /// Operations whose compute host is down will not finish: a delete is
+    /// Operations whose compute host is down will not finish (resizes and
+    /// migrations aside: see below): a delete is
     /// completed here (Nova's local delete: the record is soft-deleted and
     /// its addresses released; the host destroys the guest when it comes
     /// back, in init_host), any other task_state is cleared so the user can
@@ -281,7 +282,11 @@ impl ComputeTaskManager {
                 .await?
                 .into_iter()
                 .filter(|i| i.vm_state != VmState::Building)
-                .filter_map(|i| i.task_state.map(|t| (i, t)));
+                .filter_map(|i| i.task_state.map(|t| (i, t)))
+                // A resize or migration under way is its hosts' to finish or
+                // roll back when they come back (nova-compute's init_host):
+                // clearing its task_state here would strand it half-moved.
+                .filter(|(_, t)| !is_resize_task(*t));
             for (inst, task_state) in stuck {
                 if task_state == TaskState::Deleting {
                     warn!(instance = %inst.uuid, %host, "compute host is down: finishing the delete locally");
@@ -303,6 +308,18 @@ impl ComputeTaskManager {
         }
         Ok(())
     }
+}
+
+fn is_resize_task(t: TaskState) -> bool {
+    matches!(
+        t,
+        TaskState::ResizePrep
+            | TaskState::ResizeMigrating
+            | TaskState::ResizeMigrated
+            | TaskState::ResizeFinish
+            | TaskState::ResizeReverting
+            | TaskState::ResizeConfirming
+    )
 }
 
 pub fn spawn_periodic(
