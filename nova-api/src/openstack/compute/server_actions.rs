@@ -162,7 +162,8 @@ async fn confirm_or_revert(
     }
 }
 
-/// migrate (admin): `null`, or from 2.56 `{"host": <name or null>}`.
+/// migrate (admin): before 2.56 Nova validates no body (`null` and `{}`
+/// alike); from 2.56 `null` or `{"host": <name or null>}`.
 async fn migrate(
     state: &AppState,
     ctx: &RequestContext,
@@ -171,8 +172,9 @@ async fn migrate(
     args: &Value,
 ) -> ApiResult<Response> {
     let host = match args {
+        _ if !v.at_least(56) => None,
         Value::Null => None,
-        Value::Object(o) if v.at_least(56) => {
+        Value::Object(o) => {
             if let Some(k) = o.keys().find(|k| *k != "host") {
                 return Err(ApiError::bad_request(format!(
                     "Invalid input for field/attribute migrate. Value: {args}. Additional properties are not allowed ('{k}' was unexpected)"
