@@ -12,7 +12,10 @@
 #   NOVA_LIBVIRT_URI (qemu:///system: real QEMU guests under TCG; test:///default
 #   for libvirt's in-memory test driver), NOVA_DB (nova), NOVA_FLOATING_RANGE (unset:
 #   no floating IPs; a CIDR on the public side, e.g. 172.24.4.0/24, made floating IPs of
-#   the default pool `nova` on [DEFAULT] public_interface).
+#   the default pool `nova` on [DEFAULT] public_interface), NOVA_COMPUTE_HOSTS (1; 2 or
+#   more start more nova-compute on this machine, host <hostname>-c<n> with its own
+#   instances_path, config $state/compute-c<n>.conf and program name nova-compute-c<n>
+#   (its iptables chains), all on the same libvirt and bridge: for resize and migrate).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf="${NOVA_CONF:-/etc/nova/nova.conf}"
@@ -180,6 +183,42 @@ for d in nova-conductor nova-scheduler nova-network nova-compute nova-api nova-n
     log "started $d (pid $!, log $logs/$d.log)"
 done
 
+# More compute hosts on this machine (NOVA_COMPUTE_HOSTS): each its own host
+# name, instances_path and program name (iptables chains are named after the
+# program); they share libvirt, each seeing only the domains it owns.
+for n in $(seq 2 "${NOVA_COMPUTE_HOSTS:-1}"); do
+    d="nova-compute-c$n"
+    extra="$state/compute-c$n.conf"
+    if [ ! -f "$extra" ]; then
+        printf '[DEFAULT]\nhost = %s-c%s\ninstances_path = %s/instances-c%s\n' \
+            "$(hostname)" "$n" "$state" "$n" > "$extra"
+        log "writing $extra"
+    fi
+    mkdir -p "$state/bin"
+    ln -sf "$bin/nova-compute" "$state/bin/$d"
+    if [ "$use_systemd" = 1 ]; then
+        if systemctl is-active -q "$d"; then
+            log "$d is running"
+        else
+            systemd-run -q --unit "$d" "$state/bin/$d" --config-file "$conf" --config-file "$extra"
+            log "started $d (systemctl status $d)"
+        fi
+        continue
+    fi
+    pidf="$state/$d.pid"
+    if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+        if [ "$bin/nova-compute" -ot "$pidf" ]; then
+            log "$d is running (pid $(cat "$pidf"))"
+            continue
+        fi
+        kill -TERM "$(cat "$pidf")" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
+    fi
+    nohup "$state/bin/$d" --config-file "$conf" --config-file "$extra" >>"$logs/$d.log" 2>&1 &
+    echo $! > "$pidf"
+    log "started $d (pid $!, log $logs/$d.log)"
+done
+
 for _ in $(seq 1 100); do
     curl -sf -o /dev/null http://127.0.0.1:8774/ && break; sleep 0.2
 done
@@ -206,6 +245,9 @@ or source one of $(dirname "$clouds")/openrc-{admin,demo,alt_demo}.
       # GUEST-METADATA uuid=... (read from http://169.254.169.254, nova-network's forward to 8775)
   openstack console url show --novnc vm1          # open the URL in a browser: the guest's console (noVNC)
   openstack server list
+  openstack server resize --flavor m1.small vm1    # with NOVA_COMPUTE_HOSTS=2: to the other host
+  openstack server resize confirm vm1              # (or: openstack server resize revert vm1)
+  OS_CLOUD=admin openstack server migrate vm1      # cold migration (admin)
   openstack server delete --wait vm1
   OS_CLOUD=admin openstack compute service list
 

@@ -198,6 +198,19 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:extensions", "@"),
     ("os_compute_api:os-migrations:index", "rule:admin_api"),
+    (
+        "os_compute_api:servers:resize",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:servers:confirm_resize",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:servers:revert_resize",
+        "rule:project_member_or_admin",
+    ),
+    ("os_compute_api:os-migrate-server:migrate", "rule:admin_api"),
     ("os_compute_api:servers:migrations:index", "rule:admin_api"),
     (
         "os_compute_api:os-server-external-events:create",

@@ -12,6 +12,7 @@ mod actions;
 mod firewall;
 mod image_cache;
 mod manager;
+mod resize;
 mod resource_tracker;
 mod shelve;
 mod vif;
@@ -69,6 +70,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let power_sync = actions::spawn_power_sync(manager.clone(), shutdown.clone());
     let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
     let shelved_poll = shelve::spawn_shelved_poll(manager.clone(), shutdown.clone());
+    let confirm_resizes = resize::spawn_poll_unconfirmed_resizes(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
@@ -80,7 +82,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     )
     .await;
     periodic.abort();
-    for task in [power_sync, cache_cleanup, shelved_poll]
+    for task in [power_sync, cache_cleanup, shelved_poll, confirm_resizes]
         .into_iter()
         .flatten()
     {

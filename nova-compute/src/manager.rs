@@ -31,7 +31,7 @@ pub struct ComputeManager {
     /// stale one). Sent again when the broker connection drops before the
     /// reply, instead of failing the work in hand.
     pub(crate) idempotent: conductor::Client,
-    compute_task: compute_task::Client,
+    pub(crate) compute_task: compute_task::Client,
     network: network::Client,
     /// One lock per instance: builds and deletes of the same instance run one at a time.
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
@@ -570,6 +570,10 @@ impl ComputeManager {
             }
         }
         self.record_power_states(&ctx, power_states).await;
+        // Resizes and migrations this host was in the middle of.
+        if let Err(e) = self.recover_migrations().await {
+            warn!("cannot recover interrupted migrations: {e}");
+        }
         // Guests whose instance was deleted while this host was away.
         let known: HashSet<Uuid> = mine.iter().map(|i| i.uuid).collect();
         let mut deleted_ctx = ctx.clone();
@@ -835,6 +839,68 @@ impl nova_rpc::compute::Manager for ComputeManager {
         _request_spec: RequestSpec,
     ) -> Result<(), NovaError> {
         self.unshelve(ctx, instance.uuid, image).await
+    }
+
+    async fn prep_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        flavor: nova_objects::Flavor,
+        migration: nova_objects::Migration,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.do_prep_resize(ctx, instance, flavor, migration, clean_shutdown)
+            .await
+    }
+
+    async fn resize_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+        flavor: nova_objects::Flavor,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.do_resize_instance(ctx, instance, migration, flavor, clean_shutdown)
+            .await
+    }
+
+    async fn finish_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+        disk_info: String,
+    ) -> Result<(), NovaError> {
+        self.do_finish_resize(ctx, instance, migration, disk_info)
+            .await
+    }
+
+    async fn confirm_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_confirm_resize(ctx, instance, migration).await
+    }
+
+    async fn revert_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_revert_resize(ctx, instance, migration).await
+    }
+
+    async fn finish_revert_resize(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_finish_revert_resize(ctx, instance, migration).await
     }
 
     async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {

@@ -39,6 +39,24 @@ pub(crate) enum Rule {
     OwnInstanceBeingDeleted(Uuid),
     /// A public flavor, or one an instance of the caller's host uses.
     FlavorInUse(String),
+    /// A migration (resize, cold migration) the caller is the source or
+    /// the destination of.
+    OwnMigration(i64),
+    /// An update that moves the instance to the caller (a resize finishing
+    /// there, or reverting to it), possibly changing its flavor: only with
+    /// a migration of the instance under way between the caller and another
+    /// host, and only to the migration's old or new flavor.
+    MoveInstanceHere {
+        uuid: Uuid,
+        flavor_id: Option<i64>,
+    },
+    /// The caller is the migration's source (`true`) or destination, and
+    /// the migration is of this instance.
+    MigrationSide {
+        id: i64,
+        uuid: Uuid,
+        source: bool,
+    },
 }
 
 /// What a compute host may ask of the conductor: the table, one arm per method.
@@ -103,8 +121,15 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         R::instance_update {
             instance_uuid,
             updates,
-        } => match update_stays_on(host, updates) {
-            Ok(()) => Rule::OwnInstance(*instance_uuid),
+        } => match moves_here(host, updates) {
+            Ok(true) => Rule::MoveInstanceHere {
+                uuid: *instance_uuid,
+                flavor_id: updates.flavor.as_ref().map(|f| f.id),
+            },
+            Ok(false) => match update_stays_on(host, updates) {
+                Ok(()) => Rule::OwnInstance(*instance_uuid),
+                Err(why) => Rule::Refuse(why),
+            },
             Err(why) => Rule::Refuse(why),
         },
         R::instance_sync_power_states { host: h, .. } => {
@@ -179,7 +204,20 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::quota_get_defaults { .. }
         | R::quota_class_get_all_by_name { .. }
         | R::quota_class_update { .. } => refuse("quotas are the control plane's"),
-        R::migration_get_all_by_filters { .. } => refuse("migrations are listed by the API"),
+        R::migration_get_all_by_filters { .. }
+        | R::migration_get_in_progress_by_instance { .. } => {
+            refuse("migrations are listed by the API")
+        }
+        R::migration_get { migration_id } | R::migration_update_status { migration_id, .. } => {
+            Rule::OwnMigration(*migration_id)
+        }
+        R::migration_get_in_progress_by_host { host: h } => {
+            if h == host {
+                Rule::Allow
+            } else {
+                refuse("a compute host lists only its own host's migrations")
+            }
+        }
 
         // --- security groups: the rules of its own instances (its firewall) ---
         R::security_group_rule_get_by_instance { instance_uuid }
@@ -269,11 +307,59 @@ pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rul
         compute_task::Request::unshelve_instance { .. } => {
             Rule::Refuse("unshelving is started by the API".into())
         }
+        compute_task::Request::migrate_server { .. } => {
+            Rule::Refuse("resizes and migrations are started by the API".into())
+        }
+        compute_task::Request::resize_instance {
+            instance_uuid,
+            migration_id,
+            ..
+        }
+        | compute_task::Request::finish_revert_resize {
+            instance_uuid,
+            migration_id,
+        }
+        | compute_task::Request::confirm_resize {
+            instance_uuid,
+            migration_id,
+        } => Rule::MigrationSide {
+            id: *migration_id,
+            uuid: *instance_uuid,
+            source: false,
+        },
+        compute_task::Request::finish_resize {
+            instance_uuid,
+            migration_id,
+            ..
+        } => Rule::MigrationSide {
+            id: *migration_id,
+            uuid: *instance_uuid,
+            source: true,
+        },
         compute_task::Request::build_instances { instances, .. } => match instances.as_slice() {
             [one] => Rule::OwnInstance(one.uuid),
             _ => Rule::Refuse("a compute host hands back one build at a time".into()),
         },
     }
+}
+
+/// Whether the update moves the instance to the caller (host set to it,
+/// nothing else that only users and admins change); an update that changes
+/// the flavor must be such a move.
+fn moves_here(host: &str, u: &InstanceUpdate) -> Result<bool, String> {
+    let here = u.host.as_ref().is_some_and(|h| h.as_deref() == Some(host));
+    let flavors = u.flavor.is_some() || u.old_flavor.is_some() || u.new_flavor.is_some();
+    if !here {
+        return if flavors {
+            Err("a flavor changes only with a resize finishing or reverting".into())
+        } else {
+            Ok(false)
+        };
+    }
+    if u.launched_on.is_some() || u.locked.is_some() || u.locked_by.is_some() {
+        return Err("a move takes the instance, nothing more".into());
+    }
+    Ok(true)
 }
 
 /// An update a compute host may make: never one that moves the instance
@@ -339,6 +425,12 @@ pub trait Lookup: Send + Sync + 'static {
     async fn flavor(&self, flavor_id: &str) -> Result<Flavor, NovaError>;
     /// Whether an instance of `host` uses the flavor with this database id.
     async fn flavor_used_on(&self, host: &str, id: i64) -> Result<bool, NovaError>;
+    async fn migration(&self, id: i64) -> Result<nova_objects::Migration, NovaError>;
+    /// The instance's migrations under way.
+    async fn migrations_in_progress(
+        &self,
+        uuid: Uuid,
+    ) -> Result<Vec<nova_objects::Migration>, NovaError>;
 }
 
 #[async_trait]
@@ -370,6 +462,20 @@ impl Lookup for Db {
         .await
         .map(|v| !v.is_empty())
     }
+
+    async fn migration(&self, id: i64) -> Result<nova_objects::Migration, NovaError> {
+        retry_on_disconnect("migration_get", || self.migration_get(id)).await
+    }
+
+    async fn migrations_in_progress(
+        &self,
+        uuid: Uuid,
+    ) -> Result<Vec<nova_objects::Migration>, NovaError> {
+        retry_on_disconnect("migration_get_in_progress", || {
+            self.migration_get_in_progress(Some(uuid), None)
+        })
+        .await
+    }
 }
 
 /// The conductor's policy, over both of its namespaces.
@@ -380,6 +486,23 @@ pub struct ConductorPolicy<L = Db> {
 impl<L: Lookup> ConductorPolicy<L> {
     pub(crate) fn new(lookup: L) -> Self {
         ConductorPolicy { lookup }
+    }
+
+    /// The migration under way of the instance that `host` is the source or
+    /// the destination of, if any.
+    async fn migrating_with(
+        &self,
+        uuid: Uuid,
+        host: &str,
+    ) -> Result<Option<nova_objects::Migration>, NovaError> {
+        Ok(self
+            .lookup
+            .migrations_in_progress(uuid)
+            .await?
+            .into_iter()
+            .find(|m| {
+                m.source_compute.as_deref() == Some(host) || m.dest_compute.as_deref() == Some(host)
+            }))
     }
 
     /// Apply `rule` for compute host `host`; the instance it looked at, if any.
@@ -395,7 +518,7 @@ impl<L: Lookup> ConductorPolicy<L> {
             Rule::Refuse(why) => Err(not_authorized(caller, why)),
             Rule::OwnInstance(uuid) => {
                 let i = self.lookup.instance(uuid).await?;
-                if on_host(&i) {
+                if on_host(&i) || self.migrating_with(uuid, host).await?.is_some() {
                     Ok(Some(i))
                 } else {
                     Err(not_authorized(
@@ -418,6 +541,60 @@ impl<L: Lookup> ConductorPolicy<L> {
                     ))
                 } else {
                     Ok(Some(i))
+                }
+            }
+            Rule::OwnMigration(id) => {
+                let m = self.lookup.migration(id).await?;
+                let mine = [&m.source_compute, &m.dest_compute]
+                    .iter()
+                    .any(|h| h.as_deref() == Some(host));
+                if mine {
+                    Ok(None)
+                } else {
+                    Err(not_authorized(
+                        caller,
+                        format!("migration {id} is not from or to host {host}"),
+                    ))
+                }
+            }
+            Rule::MigrationSide { id, uuid, source } => {
+                let m = self.lookup.migration(id).await?;
+                let side = if source {
+                    &m.source_compute
+                } else {
+                    &m.dest_compute
+                };
+                if side.as_deref() == Some(host) && m.instance_uuid == Some(uuid) {
+                    Ok(None)
+                } else {
+                    Err(not_authorized(
+                        caller,
+                        format!("host {host} is not that side of migration {id} of {uuid}"),
+                    ))
+                }
+            }
+            Rule::MoveInstanceHere { uuid, flavor_id } => {
+                let i = self.lookup.instance(uuid).await?;
+                if on_host(&i) && flavor_id.is_none() {
+                    // Not a move: it is here already.
+                    return Ok(Some(i));
+                }
+                let Some(m) = self.migrating_with(uuid, host).await? else {
+                    return Err(not_authorized(
+                        caller,
+                        format!("no migration of instance {uuid} involves host {host}"),
+                    ));
+                };
+                let flavor_ok = flavor_id.is_none_or(|f| {
+                    m.old_instance_type_id == Some(f) || m.new_instance_type_id == Some(f)
+                });
+                if flavor_ok {
+                    Ok(Some(i))
+                } else {
+                    Err(not_authorized(
+                        caller,
+                        format!("flavor {flavor_id:?} is not one of migration {}", m.id),
+                    ))
                 }
             }
             Rule::FlavorInUse(flavor_id) => {
@@ -563,6 +740,49 @@ mod tests {
                 .instances
                 .values()
                 .any(|i| i.host.as_deref() == Some(host) && i.instance_type_id == id))
+        }
+        async fn migration(&self, id: i64) -> Result<nova_objects::Migration, NovaError> {
+            self.migrations()
+                .into_iter()
+                .find(|m| m.id == id)
+                .ok_or(NovaError::MigrationNotFound {
+                    migration_id: id.to_string(),
+                })
+        }
+        async fn migrations_in_progress(
+            &self,
+            uuid: Uuid,
+        ) -> Result<Vec<nova_objects::Migration>, NovaError> {
+            Ok(self
+                .migrations()
+                .into_iter()
+                .filter(|m| m.instance_uuid == Some(uuid))
+                .collect())
+        }
+    }
+
+    impl Fake {
+        /// Migration 5: instance 4 resizing from h2 to h3 (flavors 1 → 7).
+        fn migrations(&self) -> Vec<nova_objects::Migration> {
+            vec![nova_objects::Migration {
+                id: 5,
+                uuid: uuid(5),
+                created_at: None,
+                updated_at: None,
+                source_compute: Some(H2.into()),
+                dest_compute: Some("h3".into()),
+                dest_host: None,
+                source_node: Some(H2.into()),
+                dest_node: Some("h3".into()),
+                status: Some("migrating".into()),
+                instance_uuid: Some(uuid(4)),
+                old_instance_type_id: Some(1),
+                new_instance_type_id: Some(7),
+                migration_type: Some("resize".into()),
+                hidden: false,
+                user_id: None,
+                project_id: None,
+            }]
         }
     }
 
@@ -1213,6 +1433,69 @@ mod tests {
                 Refused,
             ),
             (
+                R::migration_get_in_progress_by_instance {
+                    instance_uuid: uuid(4),
+                },
+                Refused,
+                Refused,
+            ),
+            // Migration 5 is h2's (its source), never h1's.
+            (R::migration_get { migration_id: 5 }, Refused, Allowed),
+            (
+                R::migration_update_status {
+                    migration_id: 5,
+                    status: "migrating".into(),
+                    expected: None,
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                R::migration_get_in_progress_by_host { host: H1.into() },
+                Allowed,
+                Refused,
+            ),
+            // Moving instance 4 to oneself: only a host of its migration, and
+            // only to one of the migration's flavors.
+            (
+                R::instance_update {
+                    instance_uuid: uuid(4),
+                    updates: InstanceUpdate {
+                        host: Some(Some(H2.into())),
+                        flavor: Some(Flavor {
+                            id: 1,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                R::instance_update {
+                    instance_uuid: uuid(4),
+                    updates: InstanceUpdate {
+                        host: Some(Some(H2.into())),
+                        flavor: Some(Flavor {
+                            id: 8,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                update(InstanceUpdate {
+                    flavor: Some(Flavor::default()),
+                    ..Default::default()
+                }),
+                Refused,
+                Refused,
+            ),
+            (
                 R::quota_class_get_all_by_name {
                     class_name: "default".into(),
                 },
@@ -1589,6 +1872,61 @@ mod tests {
                         uuid: uuid(1),
                         ..Default::default()
                     },
+                    request_spec: RequestSpec::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            // Migration 5 (instance 4): h2 is its source, h3 its destination.
+            (
+                compute_task::Request::finish_resize {
+                    instance_uuid: uuid(4),
+                    migration_id: 5,
+                    disk_info: "{}".into(),
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                compute_task::Request::finish_resize {
+                    instance_uuid: uuid(1),
+                    migration_id: 5,
+                    disk_info: "{}".into(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::resize_instance {
+                    instance_uuid: uuid(4),
+                    migration_id: 5,
+                    clean_shutdown: true,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::finish_revert_resize {
+                    instance_uuid: uuid(4),
+                    migration_id: 5,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::confirm_resize {
+                    instance_uuid: uuid(4),
+                    migration_id: 5,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::migrate_server {
+                    instance: Instance::default(),
+                    flavor: Flavor::default(),
+                    live: false,
+                    clean_shutdown: true,
                     request_spec: RequestSpec::default(),
                 },
                 Refused,

@@ -967,26 +967,55 @@ pub async fn start_real_guest_cloud(
     with_keystone: bool,
     extra_compute_conf: &str,
 ) -> (Cloud, PathBuf) {
+    start_real_guest_cloud_hosts(1, with_keystone, extra_compute_conf).await
+}
+
+/// As [`start_real_guest_cloud`], with `hosts` real compute hosts
+/// (`qemu-<id>`, `qemu2-<id>`, ...) sharing `qemu:///system` and the
+/// cloud's bridge, each with its own `instances_path` (for resize and
+/// migration between them); returned once every one is up.
+pub async fn start_real_guest_cloud_hosts(
+    hosts: usize,
+    with_keystone: bool,
+    extra_compute_conf: &str,
+) -> (Cloud, PathBuf) {
     run_script("deploy/lib/libvirt.sh", &["start"]);
     let guest = workspace_root().join("target/guest");
     run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
     let conf = format!(
         "{extra_compute_conf}\n[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\n"
     );
-    let cloud = Cloud::start_full(
-        |id| vec![(format!("qemu-{id}"), "libvirt.LibvirtDriver")],
+    let cloud = Cloud::start_hosts(
+        |id| {
+            (0..hosts)
+                .map(|n| {
+                    let host = if n == 0 {
+                        format!("qemu-{id}")
+                    } else {
+                        format!("qemu{}-{id}", n + 1)
+                    };
+                    let path = std::env::temp_dir()
+                        .join(format!("nova-e2e-{id}"))
+                        .join(format!("instances-{host}"));
+                    ComputeHost {
+                        conf: format!("[DEFAULT]\ninstances_path = {}\n{conf}", path.display()),
+                        host,
+                        driver: "libvirt.LibvirtDriver",
+                    }
+                })
+                .collect()
+        },
         with_keystone,
-        &conf,
     )
     .await;
     cloud
-        .wait_for("the compute host to be up", 60, || async {
+        .wait_for("the compute hosts to be up", 60, || async {
             let (_, b) = cloud.get("/os-hypervisors", &cloud.admin).await;
-            b["hypervisors"]
+            let up = b["hypervisors"]
                 .as_array()
-                .and_then(|h| h.first())
-                .filter(|h| h["state"] == "up")
-                .map(|_| ())
+                .map(|h| h.iter().filter(|h| h["state"] == "up").count())
+                .unwrap_or(0);
+            (up == hosts).then_some(())
         })
         .await;
     (cloud, guest)

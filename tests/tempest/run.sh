@@ -153,7 +153,7 @@ max_microversion = $max_mv
 # that never comes (an action this cloud lacks) costs this much.
 build_timeout = 60
 build_interval = 1
-min_compute_nodes = 1
+min_compute_nodes = 2
 
 [compute-feature-enabled]
 console_output = true
@@ -161,10 +161,11 @@ vnc_console = true
 pause = true
 suspend = true
 snapshot = true
-# Not implemented yet (server actions resize, rescue: their own issue);
-# turn each on when it lands.  On, each of their tests fails after waiting
-# out build_timeout for a state that never comes.
-resize = false
+# Not implemented yet (server action rescue: its own issue); turn it on
+# when it lands.  On, each of its tests fails after waiting out
+# build_timeout for a state that never comes.
+resize = true
+cold_migration = true
 shelve = true
 rescue = false
 metadata_service = true

@@ -167,6 +167,10 @@ nova_errors! {
     InstanceTagNotFound { instance_id, tag } => 404, "Instance {instance_id} has no tag '{tag}'";
     AggregateNotFound { aggregate_id } => 404, "Aggregate {aggregate_id} could not be found.";
     AggregateHostNotFound { aggregate_id, host } => 404, "Aggregate {aggregate_id} has no host {host}.";
+    MigrationNotFound { migration_id } => 404, "Migration {migration_id} could not be found.";
+    /// confirmResize/revertResize on an instance whose resize is not waiting for it.
+    MigrationNotFoundByStatus { instance_id, status } => 404,
+        "Instance {instance_id} has no migration with status {status}.";
 
     // --- conflicts (409) ---
     FlavorExists { name } => 409, "Flavor with name {name} already exists.";
@@ -199,6 +203,8 @@ nova_errors! {
     AmbiguousHostnameForMultipleInstances {} => 400,
         "Unable to allocate a single hostname to multiple instances";
     FlavorDiskTooSmall {} => 400, "Flavor's disk is too small for requested image.";
+    CannotResizeToSameFlavor {} => 400, "When resizing, instances must change flavor!";
+    CannotResizeDisk { reason } => 400, "Server disk was unable to be resized because: {reason}";
     FlavorMemoryTooSmall {} => 400, "Flavor's memory is too small for requested image.";
     /// The instance has no host yet (or is still building): nothing to ask it.
     InstanceNotReady { instance_id } => 400, "Instance {instance_id} is not ready";
@@ -251,6 +257,7 @@ nova_errors! {
         "Build of instance {instance_uuid} was re-scheduled: {reason}";
     HypervisorError { reason } => 500, "Virtualization driver error: {reason}";
     UnshelveException { instance_id, reason } => 500, "Error during unshelve instance {instance_id}: {reason}";
+    ResizeError { reason } => 500, "Resize error: {reason}";
 
     // --- nova-network: floating and fixed IPs, networks ---
     FloatingIpNotFound { id } => 404, "Floating IP not found for ID {id}.";

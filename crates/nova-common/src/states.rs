@@ -78,6 +78,12 @@ string_enum!(
         ShelvingImageUploading => "shelving_image_uploading",
         ShelvingOffloading => "shelving_offloading",
         Unshelving => "unshelving",
+        ResizePrep => "resize_prep",
+        ResizeMigrating => "resize_migrating",
+        ResizeMigrated => "resize_migrated",
+        ResizeFinish => "resize_finish",
+        ResizeReverting => "resize_reverting",
+        ResizeConfirming => "resize_confirming",
     }
 );
 
@@ -112,6 +118,11 @@ pub fn status_from_state(vm_state: VmState, task_state: Option<TaskState>) -> &'
             "HARD_REBOOT"
         }
         (V::Active | V::Stopped, Some(T::Rebuilding)) => "REBUILD",
+        (
+            V::Active | V::Stopped,
+            Some(T::ResizePrep | T::ResizeMigrating | T::ResizeMigrated | T::ResizeFinish),
+        ) => "RESIZE",
+        (V::Resized, Some(T::ResizeReverting)) => "REVERT_RESIZE",
         (V::Active, _) => "ACTIVE",
         (V::Building, _) => "BUILD",
         (V::Stopped, _) => "SHUTOFF",

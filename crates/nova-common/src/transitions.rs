@@ -272,6 +272,64 @@ pub const DELETE: Transition = Transition {
     final_power_state: Some(power_state::NOSTATE),
 };
 
+/// Resize to another flavor (and cold migrate, [`MIGRATE`]): the API sets
+/// resize_prep; the conductor schedules and claims the destination; the
+/// destination's `prep_resize` (under resize_prep) hands over to the
+/// source's `resize_instance` (resize_migrating → resize_migrated), then the
+/// destination's `finish_resize` (resize_finish) ends in RESIZED
+/// (VERIFY_RESIZE) with the guest running again unless it was stopped: the
+/// final power state depends on the starting vm_state, so it is not fixed here.
+pub const RESIZE: Transition = Transition {
+    action: "resize",
+    allowed_vm_states: Some(&[VmState::Active, VmState::Stopped]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::ResizePrep,
+    expected_task_states: &[
+        TaskState::ResizePrep,
+        TaskState::ResizeMigrating,
+        TaskState::ResizeMigrated,
+        TaskState::ResizeFinish,
+    ],
+    event: "compute_prep_resize",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
+/// Cold migration: a resize to the same flavor on another host (admin).
+pub const MIGRATE: Transition = Transition {
+    action: "migrate",
+    ..RESIZE
+};
+
+/// confirmResize: the source host forgets the old guest; the instance goes
+/// back to ACTIVE or SHUTOFF (as its power state says), migration `confirmed`.
+/// Nova sets no task_state here (only the migration's `confirming`); nova-rs
+/// also sets resize_confirming, so a second confirm is a 409 and the
+/// compute host can tell a handled message from a new one.
+pub const CONFIRM_RESIZE: Transition = Transition {
+    action: "confirmResize",
+    allowed_vm_states: Some(&[VmState::Resized]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::ResizeConfirming,
+    expected_task_states: &[TaskState::ResizeConfirming],
+    event: "compute_confirm_resize",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
+/// revertResize: the destination destroys its guest, the source restarts
+/// the old one with the old flavor (`finish_revert_resize`); migration `reverted`.
+pub const REVERT_RESIZE: Transition = Transition {
+    action: "revertResize",
+    allowed_vm_states: Some(&[VmState::Resized]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::ResizeReverting,
+    expected_task_states: &[TaskState::ResizeReverting],
+    event: "compute_revert_resize",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
 /// Every transition, for tests and documentation.
 pub const ALL: &[&Transition] = &[
     &SOFT_REBOOT,
@@ -288,6 +346,10 @@ pub const ALL: &[&Transition] = &[
     &SHELVE_OFFLOAD,
     &UNSHELVE,
     &DELETE,
+    &RESIZE,
+    &MIGRATE,
+    &CONFIRM_RESIZE,
+    &REVERT_RESIZE,
 ];
 
 #[cfg(test)]

@@ -66,6 +66,8 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         fault: None,
         security_groups: Vec::new(),
         tags: Vec::new(),
+        old_flavor: None,
+        new_flavor: None,
     })
 }
 
@@ -95,7 +97,7 @@ impl Db {
         let at = |s: &str| idx.get(&parse_uuid(s)).copied();
 
         let rows = sqlx::query(
-            "SELECT e.instance_uuid, e.flavor, c.network_info FROM instance_extra e
+            "SELECT e.instance_uuid, e.flavor, c.network_info, e.old_flavor, e.new_flavor FROM instance_extra e
              LEFT JOIN instance_info_caches c ON c.instance_uuid = e.instance_uuid
              WHERE e.instance_uuid = ANY($1)",
         )
@@ -114,6 +116,10 @@ impl Db {
             if let Some(nw) = nwinfo.and_then(|s| serde_json::from_str::<NetworkInfo>(&s).ok()) {
                 instances[n].network_info = nw;
             }
+            let old: Option<String> = r.try_get(3).map_err(db_err)?;
+            let new: Option<String> = r.try_get(4).map_err(db_err)?;
+            instances[n].old_flavor = old.and_then(|f| serde_json::from_str(&f).ok());
+            instances[n].new_flavor = new.and_then(|f| serde_json::from_str(&f).ok());
         }
         for (table, system) in [
             ("instance_metadata", false),
@@ -518,6 +524,13 @@ impl Db {
         if let Some(a) = &u.access_ip_v6 {
             q.push(", access_ip_v6 = ").push_bind(a.clone());
         }
+        if let Some(f) = &u.flavor {
+            q.push(", instance_type_id = ").push_bind(f.id as i32);
+            q.push(", memory_mb = ").push_bind(f.memory_mb as i32);
+            q.push(", vcpus = ").push_bind(f.vcpus as i32);
+            q.push(", root_gb = ").push_bind(f.root_gb as i32);
+            q.push(", ephemeral_gb = ").push_bind(f.ephemeral_gb as i32);
+        }
         q.push(" WHERE uuid = ").push_bind(uuid.to_string());
         q.push(" AND deleted = 0");
         if let Some(expected) = &u.expected_task_state {
@@ -567,6 +580,28 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+        }
+        let json = |f: &Option<nova_objects::Flavor>| -> Result<Option<String>, NovaError> {
+            Ok(match f {
+                Some(f) => Some(serde_json::to_string(f)?),
+                None => None,
+            })
+        };
+        for (column, value) in [
+            ("flavor", u.flavor.clone().map(Some)),
+            ("old_flavor", u.old_flavor.clone()),
+            ("new_flavor", u.new_flavor.clone()),
+        ] {
+            if let Some(v) = value {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE instance_extra SET {column} = $2 WHERE instance_uuid = $1"
+                )))
+                .bind(uuid.to_string())
+                .bind(json(&v)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
         }
         if let Some(sm) = &u.system_metadata {
             for (k, val) in sm {

@@ -1,10 +1,12 @@
 //! Nova's `migrations` table: the os-migrations list.
 
 use crate::{db_err, Db};
+use nova_common::states::TaskState;
 use nova_common::NovaError;
-use nova_objects::{Migration, MigrationFilters};
+use nova_objects::{Flavor, Migration, MigrationFilters};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
+use uuid::Uuid;
 
 fn migration_from_row(r: &PgRow) -> Result<Migration, sqlx::Error> {
     Ok(Migration {
@@ -82,6 +84,233 @@ impl Db {
         .bind(marker.map(|m| m.0))
         .bind(marker.map(|m| m.1))
         .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(migration_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
+    }
+}
+
+/// What [`Db::migration_create_with_claim`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MigrationClaim {
+    /// The migration row exists, the destination's resources are held for it.
+    Claimed(Box<Migration>),
+    /// The destination has no room left: the first resource that does not fit.
+    DoesNotFit(nova_objects::Resource),
+}
+
+const FINALS: &[&str] = Migration::FINAL_STATUSES;
+
+fn finals() -> Vec<String> {
+    FINALS.iter().map(|s| s.to_string()).collect()
+}
+
+impl Db {
+    /// Start a resize, cold migration or evacuation of an instance: under
+    /// the destination node's row lock check that the new flavor fits there
+    /// (the claim), record the migration (`m.uuid`, hosts, type, status,
+    /// flavors' ids) and the instance's old and new flavor, and recompute
+    /// both nodes' usage, in one transaction. Only for an instance in
+    /// `expected_task_state` with no other migration in progress.
+    pub async fn migration_create_with_claim(
+        &self,
+        m: &Migration,
+        old_flavor: &Flavor,
+        new_flavor: &Flavor,
+        expected_task_state: TaskState,
+    ) -> Result<MigrationClaim, NovaError> {
+        let Some(instance_uuid) = m.instance_uuid else {
+            return Err(NovaError::invalid_input("a migration needs its instance"));
+        };
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let state: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT task_state FROM instances WHERE uuid = $1 AND deleted = 0 FOR UPDATE",
+        )
+        .bind(instance_uuid.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(state) = state else {
+            return Err(NovaError::InstanceNotFound {
+                instance_id: instance_uuid.to_string(),
+            });
+        };
+        if state.as_deref() != Some(expected_task_state.as_str()) {
+            return Err(NovaError::UnexpectedTaskStateError {
+                instance_uuid: instance_uuid.to_string(),
+                expected: expected_task_state.as_str().into(),
+                actual: state.unwrap_or_else(|| "None".into()),
+            });
+        }
+        let busy: Option<Uuid> = sqlx::query_scalar(
+            "SELECT uuid FROM migrations WHERE instance_uuid = $1 AND deleted = 0
+               AND coalesce(status, '') <> ALL($2) LIMIT 1",
+        )
+        .bind(instance_uuid)
+        .bind(finals())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(other) = busy {
+            return Err(NovaError::InstanceInvalidState {
+                attr: "migration".into(),
+                instance_uuid: instance_uuid.to_string(),
+                state: format!("in progress ({other})"),
+                method: "migrate".into(),
+            });
+        }
+        let (dest, dest_node) = (
+            m.dest_compute.clone().unwrap_or_default(),
+            m.dest_node.clone().unwrap_or_default(),
+        );
+        let row = sqlx::query(
+            "SELECT * FROM compute_nodes WHERE host = $1 AND hypervisor_hostname = $2 AND deleted = 0 FOR UPDATE",
+        )
+        .bind(&dest)
+        .bind(&dest_node)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Err(NovaError::ComputeHostNotFound { host: dest });
+        };
+        let cn = crate::services::node_from_row(&row).map_err(db_err)?;
+        let request = nova_objects::ResourceRequest::from_flavor(new_flavor);
+        if let Err(resource) = nova_objects::FreeResources::of(&cn).fits(&request) {
+            return Ok(MigrationClaim::DoesNotFit(resource));
+        }
+        let row = sqlx::query(
+            "INSERT INTO migrations (uuid, source_compute, source_node, dest_compute, dest_node,
+                 dest_host, status, instance_uuid, old_instance_type_id, new_instance_type_id,
+                 migration_type, hidden, user_id, project_id, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
+             RETURNING *",
+        )
+        .bind(m.uuid)
+        .bind(&m.source_compute)
+        .bind(&m.source_node)
+        .bind(&m.dest_compute)
+        .bind(&m.dest_node)
+        .bind(&m.dest_host)
+        .bind(&m.status)
+        .bind(instance_uuid)
+        .bind(old_flavor.id as i32)
+        .bind(new_flavor.id as i32)
+        .bind(&m.migration_type)
+        .bind(m.hidden)
+        .bind(&m.user_id)
+        .bind(&m.project_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let created = migration_from_row(&row).map_err(db_err)?;
+        sqlx::query(
+            "UPDATE instance_extra SET old_flavor = $2, new_flavor = $3 WHERE instance_uuid = $1",
+        )
+        .bind(instance_uuid.to_string())
+        .bind(serde_json::to_string(old_flavor)?)
+        .bind(serde_json::to_string(new_flavor)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        Self::recompute_migration_hosts(&mut tx, &created).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(MigrationClaim::Claimed(Box::new(created)))
+    }
+
+    async fn recompute_migration_hosts(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        m: &Migration,
+    ) -> Result<(), NovaError> {
+        for (h, n) in [
+            (&m.source_compute, &m.source_node),
+            (&m.dest_compute, &m.dest_node),
+        ] {
+            if let (Some(h), Some(n)) = (h, n) {
+                crate::services::recompute_usage(tx, h, n)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One migration by id (MigrationNotFound).
+    pub async fn migration_get(&self, id: i64) -> Result<Migration, NovaError> {
+        let row = sqlx::query("SELECT * FROM migrations WHERE id = $1 AND deleted = 0")
+            .bind(id as i32)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or(NovaError::MigrationNotFound {
+                migration_id: id.to_string(),
+            })?;
+        migration_from_row(&row).map_err(db_err)
+    }
+
+    /// Set a migration's status, when it is one of `expected` (if given;
+    /// otherwise MigrationNotFound... by status); the hosts' usage follows
+    /// (a confirmed or reverted migration holds nothing any more).
+    pub async fn migration_update_status(
+        &self,
+        id: i64,
+        status: &str,
+        expected: Option<&[String]>,
+    ) -> Result<Migration, NovaError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "UPDATE migrations SET status = $2, updated_at = now()
+             WHERE id = $1 AND deleted = 0 AND ($3::text[] IS NULL OR status = ANY($3))
+             RETURNING *",
+        )
+        .bind(id as i32)
+        .bind(status)
+        .bind(expected)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Err(NovaError::MigrationNotFound {
+                migration_id: id.to_string(),
+            });
+        };
+        let m = migration_from_row(&row).map_err(db_err)?;
+        if !m.in_progress() {
+            if let Some(u) = m.instance_uuid {
+                sqlx::query(
+                    "UPDATE instance_extra SET old_flavor = NULL, new_flavor = NULL WHERE instance_uuid = $1",
+                )
+                .bind(u.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        Self::recompute_migration_hosts(&mut tx, &m).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(m)
+    }
+
+    /// The migrations still under way of an instance, or touching a host
+    /// (as source or destination), oldest first.
+    pub async fn migration_get_in_progress(
+        &self,
+        instance_uuid: Option<Uuid>,
+        host: Option<&str>,
+    ) -> Result<Vec<Migration>, NovaError> {
+        let rows = sqlx::query(
+            "SELECT * FROM migrations WHERE deleted = 0 AND coalesce(status, '') <> ALL($1)
+               AND ($2::uuid IS NULL OR instance_uuid = $2)
+               AND ($3::text IS NULL OR source_compute = $3 OR dest_compute = $3)
+             ORDER BY created_at, id",
+        )
+        .bind(finals())
+        .bind(instance_uuid)
+        .bind(host)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;

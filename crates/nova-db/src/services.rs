@@ -27,7 +27,7 @@ fn service_from_row(r: &PgRow) -> Result<Service, sqlx::Error> {
     })
 }
 
-fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
+pub(crate) fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
     let i = |c: &str| r.try_get::<i32, _>(c).map(i64::from);
     Ok(ComputeNode {
         id: i("id")?,
@@ -63,14 +63,49 @@ fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
 }
 
 /// Recompute a node's used amounts from the live instances assigned to it
-/// (the resource tracker's view), inside the caller's transaction.
+/// (the resource tracker's view), inside the caller's transaction. A
+/// migration in progress (resize, cold migration, evacuation) holds its new
+/// flavor on its destination and its old flavor on its source until it is
+/// confirmed or reverted, wherever the instance is at the moment, as Nova's
+/// resource tracker counts migrations; such an instance is counted through
+/// its migration only.
 pub(crate) async fn recompute_usage(
     tx: &mut Transaction<'_, Postgres>,
     host: &str,
     node: &str,
 ) -> Result<(), sqlx::Error> {
+    let finals: Vec<String> = nova_objects::Migration::FINAL_STATUSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     sqlx::query(
-        "UPDATE compute_nodes cn SET
+        "WITH moving AS (
+            SELECT m.source_compute, m.source_node, m.dest_compute, m.dest_node,
+                   e.old_flavor::json AS old_f, e.new_flavor::json AS new_f, i.host, i.node, i.uuid
+              FROM migrations m
+              JOIN instances i ON i.uuid = m.instance_uuid::text AND i.deleted = 0
+              JOIN instance_extra e ON e.instance_uuid = i.uuid
+             WHERE m.deleted = 0 AND coalesce(m.status, '') <> ALL($3)
+               AND ((m.source_compute = $1 AND m.source_node = $2)
+                 OR (m.dest_compute = $1 AND m.dest_node = $2))
+         ), held AS (
+            SELECT vcpus, memory_mb, root_gb + ephemeral_gb AS disk_gb, 1 AS n,
+                   (task_state IS NOT NULL)::int AS busy
+              FROM instances
+             WHERE host = $1 AND node = $2 AND deleted = 0
+               AND uuid NOT IN (SELECT uuid FROM moving)
+            UNION ALL
+            SELECT (new_f->>'vcpus')::int, (new_f->>'memory_mb')::int,
+                   (new_f->>'root_gb')::int + (new_f->>'ephemeral_gb')::int,
+                   (host = $1 AND node = $2)::int, 1
+              FROM moving WHERE dest_compute = $1 AND dest_node = $2 AND new_f IS NOT NULL
+            UNION ALL
+            SELECT (old_f->>'vcpus')::int, (old_f->>'memory_mb')::int,
+                   (old_f->>'root_gb')::int + (old_f->>'ephemeral_gb')::int,
+                   (host = $1 AND node = $2 AND NOT (dest_compute = $1 AND dest_node = $2))::int, 1
+              FROM moving WHERE source_compute = $1 AND source_node = $2 AND old_f IS NOT NULL
+         )
+         UPDATE compute_nodes cn SET
             vcpus_used = u.vcpus,
             memory_mb_used = cn.reserved_host_memory_mb + u.memory_mb,
             local_gb_used = (cn.reserved_host_disk_mb + 1023) / 1024 + u.disk_gb,
@@ -81,14 +116,15 @@ pub(crate) async fn recompute_usage(
             updated_at = now()
          FROM (SELECT coalesce(sum(vcpus), 0)::int AS vcpus,
                       coalesce(sum(memory_mb), 0)::int AS memory_mb,
-                      coalesce(sum(root_gb + ephemeral_gb), 0)::int AS disk_gb,
-                      count(*)::int AS n,
-                      count(*) FILTER (WHERE task_state IS NOT NULL)::int AS busy
-                 FROM instances WHERE host = $1 AND node = $2 AND deleted = 0) u
+                      coalesce(sum(disk_gb), 0)::int AS disk_gb,
+                      coalesce(sum(n), 0)::int AS n,
+                      coalesce(sum(busy), 0)::int AS busy
+                 FROM held) u
          WHERE cn.host = $1 AND cn.hypervisor_hostname = $2 AND cn.deleted = 0",
     )
     .bind(host)
     .bind(node)
+    .bind(finals)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -150,6 +150,12 @@ pub struct Instance {
     /// Server tags (microversion 2.26), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// During a resize or migration: the flavor before it (Nova's
+    /// `instance_extra.flavor` `old`), and the one it goes to (`new`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_flavor: Option<Flavor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_flavor: Option<Flavor>,
 }
 
 impl Default for Instance {
@@ -202,6 +208,8 @@ impl Default for Instance {
             fault: None,
             security_groups: Vec::new(),
             tags: Vec::new(),
+            old_flavor: None,
+            new_flavor: None,
         }
     }
 }
@@ -380,6 +388,24 @@ pub struct InstanceUpdate {
     /// system_metadata keys to set (Some) or remove (None), e.g. `locked_reason`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_metadata: Option<BTreeMap<String, Option<String>>>,
+    /// The current flavor (a resize finishing or reverting): the flavor
+    /// columns (`instance_type_id`, `memory_mb`, `vcpus`, `root_gb`,
+    /// `ephemeral_gb`) and `instance_extra.flavor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<Flavor>,
+    /// `instance_extra`'s old and new flavor of a resize (Some(None) clears).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub old_flavor: Option<Option<Flavor>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub new_flavor: Option<Option<Flavor>>,
     /// Compare-and-set: the update applies only if task_state is one of these.
     pub expected_task_state: Option<Vec<Option<TaskState>>>,
     /// Compare-and-set on vm_state.
@@ -928,7 +954,7 @@ impl ConsoleAuthToken {
 
 /// A row of Nova's `migrations` table (resize, cold and live migration,
 /// evacuation of an instance).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Migration {
     pub id: i64,
     pub uuid: Uuid,
@@ -947,6 +973,28 @@ pub struct Migration {
     pub hidden: bool,
     pub user_id: Option<String>,
     pub project_id: Option<String>,
+}
+
+impl Migration {
+    /// Statuses of a migration still under way (Nova's
+    /// `MigrationList.get_in_progress_*` leave out the others): until
+    /// confirmed or reverted, its hosts keep the resources it holds.
+    pub const FINAL_STATUSES: &'static [&'static str] = &[
+        "confirmed",
+        "reverted",
+        "error",
+        "failed",
+        "completed",
+        "cancelled",
+        "done",
+    ];
+
+    pub fn in_progress(&self) -> bool {
+        !self
+            .status
+            .as_deref()
+            .is_some_and(|s| Self::FINAL_STATUSES.contains(&s))
+    }
 }
 
 /// The filters of `migration_get_all_by_filters` (Nova's os-migrations

@@ -6,13 +6,18 @@
 //! 5.2 `refresh_instance_security_rules` (nova-network security groups).
 //! 5.3 `backup_instance`, `shelve_instance`, `shelve_offload_instance`,
 //! `unshelve_instance` (as Nova's, without accelerators).
+//! 5.4 resize and cold migration, Nova's names and order: `prep_resize` on
+//! the destination, `resize_instance` on the source, `finish_resize` on the
+//! destination; then `confirm_resize` on the source, or `revert_resize` on
+//! the destination and `finish_revert_resize` on the source.
 
 use nova_objects::{
-    ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
+    ConsoleConnectInfo, FilterProperties, Flavor, ImageMeta, Instance, Migration, RequestSpec,
+    Selection,
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.3";
+    topic: "compute", version: "5.4";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -50,6 +55,22 @@ crate::rpc_api! {
     /// Rebuild the instance's firewall from its security groups' current
     /// rules and members (cast by the API when either changes).
     cast fn refresh_instance_security_rules(instance: Instance) -> ();
+    /// On the destination of a resize or cold migration, whose resources the
+    /// conductor claimed for `migration`: get ready, then hand over to the
+    /// source (`resize_instance`).
+    cast fn prep_resize(instance: Instance, flavor: Flavor, migration: Migration, clean_shutdown: bool) -> ();
+    /// On the source: power the guest off and hand its disk over (the
+    /// `disk_info` of `finish_resize`), then cast `finish_resize` to the destination.
+    cast fn resize_instance(instance: Instance, migration: Migration, flavor: Flavor, clean_shutdown: bool) -> ();
+    /// On the destination: take the instance over with its new flavor, start
+    /// the guest from the disk handed over (unless it was stopped): VERIFY_RESIZE.
+    cast fn finish_resize(instance: Instance, migration: Migration, disk_info: String) -> ();
+    /// On the source: forget the old guest and its files (migration `confirmed`).
+    cast fn confirm_resize(instance: Instance, migration: Migration) -> ();
+    /// On the destination: destroy the new guest, then `finish_revert_resize` on the source.
+    cast fn revert_resize(instance: Instance, migration: Migration) -> ();
+    /// On the source: take the instance back with its old flavor and restart the old guest.
+    cast fn finish_revert_resize(instance: Instance, migration: Migration) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
     call fn get_host_uptime() -> String;
 }

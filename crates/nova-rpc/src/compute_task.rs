@@ -11,13 +11,20 @@
 //! Version history (as Nova's): 1.17 `schedule_and_build_instances`; 1.19
 //! `build_instances`, the reschedule of a build that failed on its host,
 //! with the request spec and the remaining alternate hosts (`host_lists`);
-//! nova-rs 1.20: `unshelve_instance` with its request spec (Nova's arguments).
+//! nova-rs 1.20: `unshelve_instance` with its request spec (Nova's arguments);
+//! 1.21 `migrate_server` (nova-rs: Nova's arguments that matter for a
+//! resize or cold migration; live migration is not offered), and the
+//! hand-overs between the two compute hosts of a migration, which Nova's
+//! hosts cast to each other: here each compute host's broker user may
+//! publish only to the control plane, so it asks the conductor, which
+//! checks the migration names it and forwards the compute method of the
+//! same name to the other host, with the instance as the database has it.
 
-use nova_objects::{FilterProperties, ImageMeta, Instance, RequestSpec, Selection};
+use nova_objects::{FilterProperties, Flavor, ImageMeta, Instance, RequestSpec, Selection};
 use uuid::Uuid;
 
 crate::rpc_api! {
-    topic: "conductor", namespace: "compute_task", version: "1.20", queue: "conductor_compute_task";
+    topic: "conductor", namespace: "compute_task", version: "1.21", queue: "conductor_compute_task";
     /// Schedule the instances and cast their builds to the chosen hosts.
     cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>) -> ();
     /// Build again elsewhere (cast by a compute host whose build failed): the
@@ -28,5 +35,25 @@ crate::rpc_api! {
     /// and, at 2.91, the requested host), claim the host and cast its
     /// `unshelve_instance`.
     cast fn unshelve_instance(instance: Instance, request_spec: RequestSpec) -> ();
+    /// Resize (to `flavor`) or cold-migrate (the same flavor) the instance,
+    /// which the API put in resize_prep: schedule a destination (the source
+    /// excluded unless `allow_resize_to_same_host` for a resize;
+    /// `request_spec.force_hosts` for an admin's target host), claim it,
+    /// record the migration and cast `prep_resize` there. Failures put the
+    /// instance back as it was (task_state cleared) with a fault.
+    cast fn migrate_server(instance: Instance, flavor: Flavor, live: bool, clean_shutdown: bool, request_spec: RequestSpec) -> ();
+    /// From a migration's destination (after its `prep_resize`): forward
+    /// `resize_instance` to the source.
+    cast fn resize_instance(instance_uuid: Uuid, migration_id: i64, clean_shutdown: bool) -> ();
+    /// From a migration's source (the disk handed over): forward
+    /// `finish_resize` to the destination.
+    cast fn finish_resize(instance_uuid: Uuid, migration_id: i64, disk_info: String) -> ();
+    /// From a migration's destination (its guest destroyed by a revert):
+    /// forward `finish_revert_resize` to the source.
+    cast fn finish_revert_resize(instance_uuid: Uuid, migration_id: i64) -> ();
+    /// From a migration's destination, when `[DEFAULT] resize_confirm_window`
+    /// has passed (the instance already resize_confirming, the migration
+    /// `confirming`): forward `confirm_resize` to the source.
+    cast fn confirm_resize(instance_uuid: Uuid, migration_id: i64) -> ();
     cast fn build_instances(instances: Vec<Instance>, image: ImageMeta, filter_properties: FilterProperties, request_spec: RequestSpec, host_lists: Vec<Vec<Selection>>) -> ();
 }

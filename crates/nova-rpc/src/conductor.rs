@@ -154,6 +154,15 @@ crate::rpc_api! {
     trait Migrations {
         /// The live, unhidden migrations matching the filters, newest first (MarkerNotFound).
         call fn migration_get_all_by_filters(filters: MigrationFilters) -> Vec<Migration>;
+        /// One migration (MigrationNotFound).
+        call fn migration_get(migration_id: i64) -> Migration;
+        /// Set its status when it is one of `expected` (any when None), or
+        /// MigrationNotFound; a confirmed or reverted one holds no resources.
+        call fn migration_update_status(migration_id: i64, status: String, expected: Option<Vec<String>>) -> Migration;
+        /// The migrations under way that touch `host` (source or destination).
+        call fn migration_get_in_progress_by_host(host: String) -> Vec<Migration>;
+        /// The migrations under way of one instance.
+        call fn migration_get_in_progress_by_instance(instance_uuid: Uuid) -> Vec<Migration>;
     }
     /// nova-network's security groups: groups, rules, members and the
     /// rules every new `default` group starts with.

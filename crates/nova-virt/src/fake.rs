@@ -13,7 +13,10 @@ use uuid::Uuid;
 pub struct FakeDriver {
     nodename: String,
     guests: Mutex<HashMap<Uuid, i32>>,
+    /// Guests resized away from here, kept for a revert (power state before).
+    resized: Mutex<HashMap<Uuid, i32>>,
     fail_spawn: bool,
+    finish_migration_seconds: u64,
 }
 
 impl FakeDriver {
@@ -21,13 +24,21 @@ impl FakeDriver {
         FakeDriver {
             nodename: host.to_string(),
             guests: Mutex::new(HashMap::new()),
+            resized: Mutex::new(HashMap::new()),
             fail_spawn: false,
+            finish_migration_seconds: 0,
         }
     }
 
     /// Every spawn fails with a hypervisor error (`[fake] fail_spawn`).
     pub fn failing_spawns(mut self, fail: bool) -> Self {
         self.fail_spawn = fail;
+        self
+    }
+
+    /// `finish_migration` takes this long (`[fake] finish_migration_seconds`).
+    pub fn slow_migrations(mut self, seconds: u64) -> Self {
+        self.finish_migration_seconds = seconds;
         self
     }
 
@@ -107,6 +118,73 @@ impl VirtDriver for FakeDriver {
         _network_info: &NetworkInfo,
     ) -> Result<(), VirtError> {
         self.guests().remove(&instance.uuid);
+        Ok(())
+    }
+
+    async fn migrate_disk_and_power_off(
+        &self,
+        instance: &Instance,
+        _timeout: u64,
+    ) -> Result<String, VirtError> {
+        let ps = self
+            .guests()
+            .remove(&instance.uuid)
+            .ok_or(VirtError::InstanceNotFound(instance.uuid))?;
+        self.resized
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(instance.uuid, ps);
+        Ok("{}".into())
+    }
+
+    async fn finish_migration(
+        &self,
+        instance: &Instance,
+        _image: &ImageMeta,
+        _network_info: &NetworkInfo,
+        _files: &ImageFiles,
+        _disk_info: &str,
+        power_on: bool,
+    ) -> Result<(), VirtError> {
+        if self.finish_migration_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(
+                self.finish_migration_seconds,
+            ))
+            .await;
+        }
+        let ps = if power_on {
+            power_state::RUNNING
+        } else {
+            power_state::SHUTDOWN
+        };
+        self.guests().insert(instance.uuid, ps);
+        Ok(())
+    }
+
+    async fn confirm_migration(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.resized
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&instance.uuid);
+        Ok(())
+    }
+
+    async fn finish_revert_migration(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+        power_on: bool,
+    ) -> Result<(), VirtError> {
+        self.resized
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&instance.uuid);
+        let ps = if power_on {
+            power_state::RUNNING
+        } else {
+            power_state::SHUTDOWN
+        };
+        self.guests().insert(instance.uuid, ps);
         Ok(())
     }
 

@@ -102,6 +102,37 @@ pub trait VirtDriver: Send + Sync {
     async fn get_vnc_port(&self, instance: &Instance) -> Result<Option<i64>, VirtError>;
     /// Write a standalone qcow2 copy of the guest's disk to `dest` (for createImage).
     async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError>;
+    /// On the source of a resize or cold migration: power the guest off
+    /// (clean shutdown for up to `timeout` seconds), take it off the
+    /// hypervisor and keep its files aside for a revert; the `disk_info`
+    /// (JSON) the destination's [`VirtDriver::finish_migration`] takes the disk from.
+    async fn migrate_disk_and_power_off(
+        &self,
+        instance: &Instance,
+        timeout: u64,
+    ) -> Result<String, VirtError>;
+    /// On the destination: the guest from the disk `disk_info` names, grown
+    /// to the instance's (new) root disk size, with its (new) flavor; started
+    /// when `power_on`.
+    async fn finish_migration(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        network_info: &NetworkInfo,
+        files: &ImageFiles,
+        disk_info: &str,
+        power_on: bool,
+    ) -> Result<(), VirtError>;
+    /// On the source, once confirmed: forget what was kept for a revert.
+    async fn confirm_migration(&self, instance: &Instance) -> Result<(), VirtError>;
+    /// On the source, once the destination destroyed its guest: the old
+    /// guest back, as it was before the resize; started when `power_on`.
+    async fn finish_revert_migration(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+        power_on: bool,
+    ) -> Result<(), VirtError>;
     /// What `uptime` says on the host (Nova's libvirt `get_host_uptime`).
     async fn get_host_uptime(&self) -> Result<String, VirtError> {
         let out = tokio::process::Command::new("env")
@@ -123,7 +154,9 @@ pub trait VirtDriver: Send + Sync {
 pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
     match cfg.default.compute_driver.as_str() {
         "fake.FakeDriver" => Ok(Arc::new(
-            fake::FakeDriver::new(&cfg.default.host).failing_spawns(cfg.fake.fail_spawn),
+            fake::FakeDriver::new(&cfg.default.host)
+                .failing_spawns(cfg.fake.fail_spawn)
+                .slow_migrations(cfg.fake.finish_migration_seconds),
         )),
         "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg))),
         other => Err(VirtError::Connection(format!(

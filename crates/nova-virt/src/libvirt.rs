@@ -2,6 +2,18 @@
 //! blocking, so it runs on the blocking pool. One connection is kept for
 //! the life of the process (with `test:///default` the whole hypervisor
 //! state lives in it) and reopened if it breaks.
+//!
+//! Several compute hosts may share one libvirt (two nova-compute on one
+//! machine, each with its own `host` and `instances_path`): instance names
+//! stay Nova's (`instance_name_template`), and each domain names its owner
+//! in its metadata (`<nova:host>`), which `list_instance_uuids` filters on,
+//! so a host's `init_host`, power sync and resource counts see only its own
+//! guests. A domain's uuid is the instance's, unique per libvirt: so a
+//! resize or cold migration undefines the source's domain when it powers
+//! the guest off (its `libvirt.xml` and disk are kept in
+//! `<instances_path>/<uuid>_resize` for a revert) before the destination
+//! defines its own; a revert undefines the destination's before the source
+//! defines the old one again.
 
 use crate::xml::{domain_xml, DomainConfig};
 use crate::{ImageFiles, InstanceInfo, VirtDriver, VirtError};
@@ -138,6 +150,107 @@ impl LibvirtDriver {
         }
     }
 
+    /// The nwfilters the guest's interfaces reference (none without basic filtering).
+    fn filters(&self, instance: &Instance, network_info: &NetworkInfo) -> Vec<(String, String)> {
+        if !self.nwfilter {
+            return vec![];
+        }
+        let mut f = crate::nwfilter::static_filters();
+        f.extend(crate::nwfilter::instance_filters(
+            &instance.name(&self.name_template),
+            network_info,
+            self.allow_same_net_traffic,
+        ));
+        f
+    }
+
+    fn instance_dir(&self, uuid: Uuid) -> String {
+        format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid)
+    }
+
+    /// Write the guest's files and domain (its disk an overlay on the cached
+    /// base image when `files.disk` is given; otherwise the disk already
+    /// there), define it, and start it when `start`.
+    async fn define_guest(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        network_info: &NetworkInfo,
+        files: &ImageFiles,
+        start: bool,
+    ) -> Result<(), VirtError> {
+        let uuid = instance.uuid;
+        let dir = format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid);
+        let herr = |what: &str, e: std::io::Error| VirtError::Hypervisor(format!("{what}: {e}"));
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| herr(&format!("cannot create {dir}"), e))?;
+        // The instance disk: a qcow2 overlay whose backing file is the cached base image.
+        if let Some((base, format)) = &files.disk {
+            let disk = format!("{dir}/disk");
+            let _ = tokio::fs::remove_file(&disk).await;
+            let out = tokio::process::Command::new("qemu-img")
+                .args(["create", "-f", "qcow2", "-F", format, "-b"])
+                .arg(base)
+                .arg(&disk)
+                .output()
+                .await
+                .map_err(|e| herr("cannot run qemu-img", e))?;
+            if !out.status.success() {
+                return Err(VirtError::Hypervisor(format!(
+                    "qemu-img create failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+        let cmdline = files.kernel.as_ref().map(|_| {
+            let extra = image
+                .properties
+                .get("os_command_line")
+                .cloned()
+                .unwrap_or_default();
+            format!("root=/dev/vda console=tty0 console=ttyS0 {extra}")
+                .trim()
+                .to_string()
+        });
+        let cfg = DomainConfig {
+            virt_type: self.virt_type.clone(),
+            instances_path: self.instances_path.clone(),
+            instance_name: instance.name(&self.name_template),
+            vnc_enabled: self.vnc_enabled,
+            vnc_listen: self.vnc_listen.clone(),
+            kernel: files.kernel.as_ref().map(|p| p.display().to_string()),
+            ramdisk: files.ramdisk.as_ref().map(|p| p.display().to_string()),
+            cmdline,
+            nwfilter: self.nwfilter,
+            host: self.host.clone(),
+        };
+        let xml = domain_xml(&cfg, instance, image, network_info);
+        let filters = self.filters(instance, network_info);
+        tokio::fs::write(format!("{dir}/libvirt.xml"), &xml)
+            .await
+            .map_err(|e| herr(&format!("cannot write {dir}/libvirt.xml"), e))?;
+        self.with_conn(move |c| {
+            // A retried build may find a domain from the interrupted attempt.
+            if let Some(old) = lookup(c, uuid)? {
+                if old.is_active().unwrap_or(false) {
+                    let _ = old.destroy();
+                }
+                let _ = old.undefine();
+            }
+            define_filters(c, &filters)?;
+            let dom = c.define_domain_xml(&xml).map_err(verr)?;
+            if start {
+                if let Err(e) = dom.create() {
+                    let _ = dom.undefine();
+                    return Err(verr(e));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     fn is_test_uri(&self) -> bool {
         self.uri.starts_with("test:")
     }
@@ -160,6 +273,47 @@ fn lookup(c: &Connect, uuid: Uuid) -> Result<Option<Domain>, VirtError> {
         Err(e) if is_no_domain(&e) => Ok(None),
         Err(e) => Err(verr(e)),
     }
+}
+
+async fn qemu_img(args: &[&str]) -> Result<(), VirtError> {
+    let out = tokio::process::Command::new("qemu-img")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| VirtError::Hypervisor(format!("cannot run qemu-img: {e}")))?;
+    if !out.status.success() {
+        return Err(VirtError::Hypervisor(format!(
+            "qemu-img {} failed: {}",
+            args.first().copied().unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The virtual size (bytes) of a disk image.
+async fn disk_virtual_size(path: &str) -> Result<u64, VirtError> {
+    let out = tokio::process::Command::new("qemu-img")
+        .args(["info", "--output=json", path])
+        .output()
+        .await
+        .map_err(|e| VirtError::Hypervisor(format!("cannot run qemu-img: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| VirtError::Hypervisor(format!("qemu-img info {path}: {e}")))?;
+    Ok(v["virtual-size"].as_u64().unwrap_or(0))
+}
+
+/// Nova's setup_basic_filtering: the filters exist before the domain.
+fn define_filters(c: &Connect, filters: &[(String, String)]) -> Result<(), VirtError> {
+    for (name, filter) in filters {
+        let uuid = c
+            .lookup_nwfilter_by_name(name)
+            .and_then(|f| f.uuid_string())
+            .ok();
+        c.define_nwfilter_xml(&crate::nwfilter::with_uuid(filter, uuid.as_deref()))
+            .map_err(|e| VirtError::Hypervisor(format!("cannot define nwfilter {name}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Disk size and free space of the filesystem holding `path`, in GB.
@@ -235,13 +389,126 @@ impl VirtDriver for LibvirtDriver {
     }
 
     async fn list_instance_uuids(&self) -> Result<Vec<Uuid>, VirtError> {
-        self.with_conn(|c| {
+        let tag = crate::xml::owner_tag(&self.host);
+        self.with_conn(move |c| {
             let doms = c.list_all_domains(0).map_err(verr)?;
             Ok(doms
                 .iter()
+                .filter(|d| d.xml_desc(0).is_ok_and(|x| x.contains(&tag)))
                 .filter_map(|d| d.uuid_string().ok())
                 .filter_map(|u| Uuid::parse_str(&u).ok())
                 .collect())
+        })
+        .await
+    }
+
+    async fn migrate_disk_and_power_off(
+        &self,
+        instance: &Instance,
+        timeout: u64,
+    ) -> Result<String, VirtError> {
+        self.power_off(instance, timeout).await?;
+        let uuid = instance.uuid;
+        // Off the hypervisor (the uuid is the destination's to use now).
+        self.with_conn(move |c| {
+            if let Some(d) = lookup(c, uuid)? {
+                if let Err(e) = d.undefine() {
+                    if !is_no_domain(&e) {
+                        return Err(verr(e));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let dir = self.instance_dir(uuid);
+        let kept = format!("{dir}_resize");
+        let _ = tokio::fs::remove_dir_all(&kept).await;
+        tokio::fs::rename(&dir, &kept)
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot move {dir} to {kept}: {e}")))?;
+        Ok(serde_json::json!({ "disk": format!("{kept}/disk") }).to_string())
+    }
+
+    async fn finish_migration(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        network_info: &NetworkInfo,
+        files: &ImageFiles,
+        disk_info: &str,
+        power_on: bool,
+    ) -> Result<(), VirtError> {
+        let info: serde_json::Value = serde_json::from_str(disk_info)
+            .map_err(|e| VirtError::Hypervisor(format!("bad disk_info: {e}")))?;
+        let src = info["disk"].as_str().unwrap_or_default().to_string();
+        let dir = self.instance_dir(instance.uuid);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot create {dir}: {e}")))?;
+        let disk = format!("{dir}/disk");
+        if !self.is_test_uri() {
+            // A standalone copy (the base image may not be cached here),
+            // grown to the new flavor's root disk.
+            qemu_img(&["convert", "-O", "qcow2", &src, &disk]).await?;
+            if instance.root_gb > 0 {
+                let size = format!("{}G", instance.root_gb);
+                let virtual_gb = disk_virtual_size(&disk).await? as f64 / 1073741824.0;
+                if (instance.root_gb as f64) > virtual_gb {
+                    qemu_img(&["resize", &disk, &size]).await?;
+                }
+            }
+        }
+        let files = ImageFiles {
+            disk: None,
+            ..files.clone()
+        };
+        self.define_guest(instance, image, network_info, &files, power_on)
+            .await
+    }
+
+    async fn confirm_migration(&self, instance: &Instance) -> Result<(), VirtError> {
+        let kept = format!("{}_resize", self.instance_dir(instance.uuid));
+        match tokio::fs::remove_dir_all(&kept).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(VirtError::Hypervisor(format!("cannot remove {kept}: {e}"))),
+        }
+    }
+
+    async fn finish_revert_migration(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+        power_on: bool,
+    ) -> Result<(), VirtError> {
+        // The destination's destroy took the interfaces' filters (same names).
+        let filters = self.filters(instance, network_info);
+        let dir = self.instance_dir(instance.uuid);
+        let kept = format!("{dir}_resize");
+        if tokio::fs::metadata(&kept).await.is_ok() {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            tokio::fs::rename(&kept, &dir)
+                .await
+                .map_err(|e| VirtError::Hypervisor(format!("cannot move {kept} back: {e}")))?;
+        }
+        let xml = tokio::fs::read_to_string(format!("{dir}/libvirt.xml"))
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot read {dir}/libvirt.xml: {e}")))?;
+        let uuid = instance.uuid;
+        self.with_conn(move |c| {
+            if let Some(old) = lookup(c, uuid)? {
+                if old.is_active().unwrap_or(false) {
+                    let _ = old.destroy();
+                }
+                let _ = old.undefine();
+            }
+            define_filters(c, &filters)?;
+            let dom = c.define_domain_xml(&xml).map_err(verr)?;
+            if power_on {
+                dom.create().map_err(verr)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -253,93 +520,8 @@ impl VirtDriver for LibvirtDriver {
         network_info: &NetworkInfo,
         files: &ImageFiles,
     ) -> Result<(), VirtError> {
-        let uuid = instance.uuid;
-        let dir = format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid);
-        let herr = |what: &str, e: std::io::Error| VirtError::Hypervisor(format!("{what}: {e}"));
-        tokio::fs::create_dir_all(&dir)
+        self.define_guest(instance, image, network_info, files, true)
             .await
-            .map_err(|e| herr(&format!("cannot create {dir}"), e))?;
-        // The instance disk: a qcow2 overlay whose backing file is the cached base image.
-        if let Some((base, format)) = &files.disk {
-            let disk = format!("{dir}/disk");
-            let _ = tokio::fs::remove_file(&disk).await;
-            let out = tokio::process::Command::new("qemu-img")
-                .args(["create", "-f", "qcow2", "-F", format, "-b"])
-                .arg(base)
-                .arg(&disk)
-                .output()
-                .await
-                .map_err(|e| herr("cannot run qemu-img", e))?;
-            if !out.status.success() {
-                return Err(VirtError::Hypervisor(format!(
-                    "qemu-img create failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-        }
-        let cmdline = files.kernel.as_ref().map(|_| {
-            let extra = image
-                .properties
-                .get("os_command_line")
-                .cloned()
-                .unwrap_or_default();
-            format!("root=/dev/vda console=tty0 console=ttyS0 {extra}")
-                .trim()
-                .to_string()
-        });
-        let cfg = DomainConfig {
-            virt_type: self.virt_type.clone(),
-            instances_path: self.instances_path.clone(),
-            instance_name: instance.name(&self.name_template),
-            vnc_enabled: self.vnc_enabled,
-            vnc_listen: self.vnc_listen.clone(),
-            kernel: files.kernel.as_ref().map(|p| p.display().to_string()),
-            ramdisk: files.ramdisk.as_ref().map(|p| p.display().to_string()),
-            cmdline,
-            nwfilter: self.nwfilter,
-        };
-        let xml = domain_xml(&cfg, instance, image, network_info);
-        let filters = if self.nwfilter {
-            let mut f = crate::nwfilter::static_filters();
-            f.extend(crate::nwfilter::instance_filters(
-                &cfg.instance_name,
-                network_info,
-                self.allow_same_net_traffic,
-            ));
-            f
-        } else {
-            vec![]
-        };
-        tokio::fs::write(format!("{dir}/libvirt.xml"), &xml)
-            .await
-            .map_err(|e| herr(&format!("cannot write {dir}/libvirt.xml"), e))?;
-        self.with_conn(move |c| {
-            // A retried build may find a domain from the interrupted attempt.
-            if let Some(old) = lookup(c, uuid)? {
-                if old.is_active().unwrap_or(false) {
-                    let _ = old.destroy();
-                }
-                let _ = old.undefine();
-            }
-            // Nova's setup_basic_filtering: the filters exist before the domain.
-            for (name, filter) in &filters {
-                let uuid = c
-                    .lookup_nwfilter_by_name(name)
-                    .and_then(|f| f.uuid_string())
-                    .ok();
-                c.define_nwfilter_xml(&crate::nwfilter::with_uuid(filter, uuid.as_deref()))
-                    .map_err(|e| {
-                        VirtError::Hypervisor(format!("cannot define nwfilter {name}: {e}"))
-                    })?;
-            }
-            let dom = c.define_domain_xml(&xml).map_err(verr)?;
-            if let Err(e) = dom.create() {
-                let _ = dom.undefine();
-                return Err(verr(e));
-            }
-            Ok(())
-        })
-        .await
     }
 
     async fn destroy(

@@ -17,6 +17,14 @@ pub struct DomainConfig {
     pub cmdline: Option<String>,
     /// Each interface references its nwfilter (`nova-instance-<name>-<mac>`).
     pub nwfilter: bool,
+    /// The compute host that owns the guest (`<nova:host>` in the metadata):
+    /// compute hosts sharing one libvirt each see only their own guests.
+    pub host: String,
+}
+
+/// The `<nova:host>` element naming the guest's owner.
+pub fn owner_tag(host: &str) -> String {
+    format!("<nova:host>{}</nova:host>", esc(host))
 }
 
 pub(crate) fn esc(s: &str) -> String {
@@ -99,6 +107,9 @@ pub fn domain_xml(
         "      <nova:root type=\"image\" uuid=\"{}\"/>",
         esc(&image.id)
     );
+    if !cfg.host.is_empty() {
+        let _ = writeln!(x, "      {}", owner_tag(&cfg.host));
+    }
     let _ = writeln!(x, "    </nova:instance>");
     let _ = writeln!(x, "  </metadata>");
     let _ = writeln!(x, "  <sysinfo type=\"smbios\">");
@@ -248,6 +259,7 @@ mod tests {
             ramdisk: None,
             cmdline: None,
             nwfilter: true,
+            host: "hv1".into(),
         };
         let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![vif]);
         assert!(x.starts_with("<domain type=\"kvm\">"));
@@ -265,6 +277,7 @@ mod tests {
         assert!(x.contains("<graphics type=\"vnc\" autoport=\"yes\" listen=\"127.0.0.1\"/>"));
         assert!(x.contains("web &lt;1&gt;"));
         assert!(x.contains("host-model"));
+        assert!(x.contains("<nova:host>hv1</nova:host>"));
         let q = domain_xml(
             &DomainConfig {
                 virt_type: "qemu".into(),
@@ -288,6 +301,7 @@ mod tests {
                 ramdisk: Some("/i/_base/r".into()),
                 cmdline: Some("root=/dev/vda console=ttyS0".into()),
                 nwfilter: false,
+                host: String::new(),
             },
             &inst,
             &ImageMeta::default(),

@@ -42,6 +42,7 @@ mod image_meta_cache;
 mod images;
 mod instance_extras;
 mod keypairs;
+mod migrate;
 mod network_api;
 pub mod server_password;
 mod shelve;

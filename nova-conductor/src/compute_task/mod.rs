@@ -4,6 +4,7 @@
 //! that nothing will finish.
 
 mod build;
+mod migrate;
 mod unshelve;
 
 use chrono::Utc;
@@ -11,7 +12,7 @@ use nova_common::states::{TaskState, VmState};
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_db::Db;
 use nova_objects::{
-    FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
+    FilterProperties, Flavor, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
     RequestSpec, Selection,
 };
 use nova_rpc::{compute, scheduler, Transport};
@@ -53,6 +54,87 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
     ) -> Result<(), NovaError> {
         self.unshelve(ctx, instance.uuid, request_spec).await;
         Ok(())
+    }
+
+    async fn migrate_server(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        flavor: Flavor,
+        live: bool,
+        clean_shutdown: bool,
+        request_spec: RequestSpec,
+    ) -> Result<(), NovaError> {
+        if live {
+            return Err(NovaError::invalid_input(
+                "live migration is not offered by this cloud",
+            ));
+        }
+        self.migrate_cold(ctx, instance, flavor, clean_shutdown, request_spec)
+            .await;
+        Ok(())
+    }
+
+    async fn resize_instance(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::ResizeInstance { clean_shutdown },
+        )
+        .await
+    }
+
+    async fn finish_resize(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+        disk_info: String,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::FinishResize { disk_info },
+        )
+        .await
+    }
+
+    async fn finish_revert_resize(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::FinishRevertResize,
+        )
+        .await
+    }
+
+    async fn confirm_resize(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::ConfirmResize,
+        )
+        .await
     }
 
     async fn build_instances(
@@ -191,7 +273,8 @@ impl ComputeTaskManager {
         Ok(())
     }
 
-    /// Operations whose compute host is down will not finish: a delete is
+    /// Operations whose compute host is down will not finish (resizes and
+    /// migrations aside: see below): a delete is
     /// completed here (Nova's local delete: the record is soft-deleted and
     /// its addresses released; the host destroys the guest when it comes
     /// back, in init_host), any other task_state is cleared so the user can
@@ -217,7 +300,11 @@ impl ComputeTaskManager {
                 .await?
                 .into_iter()
                 .filter(|i| i.vm_state != VmState::Building)
-                .filter_map(|i| i.task_state.map(|t| (i, t)));
+                .filter_map(|i| i.task_state.map(|t| (i, t)))
+                // A resize or migration under way is its hosts' to finish or
+                // roll back when they come back (nova-compute's init_host):
+                // clearing its task_state here would strand it half-moved.
+                .filter(|(_, t)| !is_resize_task(*t));
             for (inst, task_state) in stuck {
                 if task_state == TaskState::Deleting {
                     warn!(instance = %inst.uuid, %host, "compute host is down: finishing the delete locally");
@@ -239,6 +326,18 @@ impl ComputeTaskManager {
         }
         Ok(())
     }
+}
+
+fn is_resize_task(t: TaskState) -> bool {
+    matches!(
+        t,
+        TaskState::ResizePrep
+            | TaskState::ResizeMigrating
+            | TaskState::ResizeMigrated
+            | TaskState::ResizeFinish
+            | TaskState::ResizeReverting
+            | TaskState::ResizeConfirming
+    )
 }
 
 pub fn spawn_periodic(

@@ -82,6 +82,10 @@ config_section! {
         shelved_poll_interval: i64 = "3600", at_least(-1);
         /// Seconds after which an instance stuck in BUILD goes to ERROR; 0 disables it.
         instance_build_timeout: u64 = "0", at_least(0);
+        /// Whether the scheduler may choose the instance's own host as a resize destination.
+        allow_resize_to_same_host: bool = "false", boolean();
+        /// Seconds after which a resize waiting for confirmation (VERIFY_RESIZE) is confirmed by the source host; 0 disables it.
+        resize_confirm_window: u64 = "0", at_least(0);
         /// The nova-network manager class.
         network_manager: String = "nova.network.manager.FlatDHCPManager", choice(&["nova.network.manager.FlatDHCPManager"]);
         /// Number of addresses in each private subnet (nova-manage network create).

@@ -1,7 +1,7 @@
 //! `[fake]`: knobs of `compute_driver = fake.FakeDriver`, for tests. Not in
 //! Nova, whose functional tests stub the fake driver in-process instead.
 
-use super::opt::{boolean, config_section};
+use super::opt::{at_least, boolean, config_section};
 
 config_section! {
     /// `[fake]`.
@@ -9,5 +9,9 @@ config_section! {
         /// Make every spawn of the fake driver fail (a hypervisor error), so that
         /// builds on this compute host are rescheduled or end in ERROR. For tests.
         fail_spawn: bool = "false", boolean();
+        /// Seconds the fake driver takes to finish a migration on the
+        /// destination (`finish_migration`), as a real disk copy does: long
+        /// enough for a test to stop nova-compute in the middle. For tests.
+        finish_migration_seconds: u64 = "0", at_least(0);
     }
 }

@@ -252,6 +252,7 @@ mod tests {
         ("scheduler", "max_attempts", "3"),
         ("scheduler", "periodic_task_interval", "60"),
         ("fake", "fail_spawn", "false"), // not in Nova: a test knob of FakeDriver
+        ("fake", "finish_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
         ("vnc", "server_proxyclient_address", "127.0.0.1"),
@@ -339,6 +340,8 @@ mod tests {
         ("DEFAULT", "ec2_strict_validation", "true"),
         ("DEFAULT", "ec2_private_dns_show_ip", "false"),
         ("DEFAULT", "default_flavor", "m1.small"),
+        ("DEFAULT", "allow_resize_to_same_host", "false"),
+        ("DEFAULT", "resize_confirm_window", "0"),
     ];
 
     #[test]

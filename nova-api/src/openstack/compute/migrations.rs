@@ -2,8 +2,9 @@
 //! `GET /servers/{id}/migrations` (2.23+; `server_migrations.py`): the rows
 //! of the `migrations` table, filtered (2.23 `migration_type`; 2.59 paging,
 //! `changes-since`, `uuid`; 2.66 `changes-before`; 2.80 `user_id`,
-//! `project_id`). Nothing writes migrations yet, so both lists are empty
-//! until resize and migrate exist.
+//! `project_id`). Resize and cold migration write them
+//! (`nova-conductor/src/compute_task/migrate.rs`); `/servers/{id}/migrations`
+//! lists live migrations in progress only, which this cloud does not offer.
 
 use super::floating_ips::version_not_found;
 use super::instance_actions::timestamp;

@@ -60,6 +60,10 @@ pub async fn action(
         "shelve" => super::shelve::shelve(s, ctx, &inst).await,
         "shelveOffload" => super::shelve::shelve_offload(s, ctx, &inst).await,
         "unshelve" => super::shelve::unshelve(s, ctx, &inst, v, args).await,
+        "resize" => resize(s, ctx, &inst, args).await,
+        "confirmResize" => confirm_or_revert(s, ctx, &inst, true).await,
+        "revertResize" => confirm_or_revert(s, ctx, &inst, false).await,
+        "migrate" => migrate(s, ctx, &inst, v, args).await,
         // nova-network's fixed-IP proxies: gone from 2.44, never served before.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
             Err(super::floating_ips::version_not_found(v))
@@ -75,6 +79,140 @@ pub async fn action(
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),
+    }
+}
+
+/// Nova's resize schema: `flavorRef` (string or integer), optional
+/// `OS-DCF:diskConfig` (AUTO or MANUAL), nothing else.
+async fn resize(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    args: &Value,
+) -> ApiResult<Response> {
+    let bad = |detail: String| {
+        Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute resize. Value: {args}. {detail}"
+        )))
+    };
+    let Some(o) = args.as_object() else {
+        return bad("is not of type 'object'".into());
+    };
+    if let Some(k) = o
+        .keys()
+        .find(|k| !["flavorRef", "OS-DCF:diskConfig"].contains(&k.as_str()))
+    {
+        return bad(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        ));
+    }
+    let flavor = match o.get("flavorRef") {
+        Some(Value::String(f)) if !f.is_empty() => f.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return bad("flavorRef must be a non-empty string or an integer".into()),
+        None => return bad("'flavorRef' is a required property".into()),
+    };
+    match o.get("OS-DCF:diskConfig") {
+        None => {}
+        Some(Value::String(d)) if d == "AUTO" || d == "MANUAL" => {}
+        Some(_) => return bad("OS-DCF:diskConfig must be one of 'AUTO', 'MANUAL'".into()),
+    }
+    state.policy.authorize(
+        "os_compute_api:servers:resize",
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    match state
+        .compute_api
+        .resize(ctx, inst, Some(&flavor), None)
+        .await
+    {
+        Err(NovaError::FlavorNotFound { .. }) => {
+            Err(ApiError::bad_request("Unable to locate requested flavor."))
+        }
+        Err(e @ (NovaError::CannotResizeToSameFlavor {} | NovaError::CannotResizeDisk { .. })) => {
+            Err(ApiError::bad_request(e.to_string()))
+        }
+        Err(e) => Err(instance_invalid_state(e, "resize")),
+        Ok(()) => accepted(),
+    }
+}
+
+async fn confirm_or_revert(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    confirm: bool,
+) -> ApiResult<Response> {
+    let (action, policy) = if confirm {
+        ("confirmResize", "os_compute_api:servers:confirm_resize")
+    } else {
+        ("revertResize", "os_compute_api:servers:revert_resize")
+    };
+    state
+        .policy
+        .authorize(policy, ctx, &Target::project(&inst.project_id))?;
+    let api = &state.compute_api;
+    let done = if confirm {
+        api.confirm_resize(ctx, inst).await
+    } else {
+        api.revert_resize(ctx, inst).await
+    };
+    match done {
+        Ok(()) if confirm => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(()) => accepted(),
+        Err(NovaError::MigrationNotFoundByStatus { .. }) => {
+            Err(ApiError::bad_request("Instance has not been resized."))
+        }
+        Err(e) => Err(instance_invalid_state(e, action)),
+    }
+}
+
+/// migrate (admin): before 2.56 Nova validates no body (`null` and `{}`
+/// alike); from 2.56 `null` or `{"host": <name or null>}`.
+async fn migrate(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    v: ApiVersion,
+    args: &Value,
+) -> ApiResult<Response> {
+    let host = match args {
+        _ if !v.at_least(56) => None,
+        Value::Null => None,
+        Value::Object(o) => {
+            if let Some(k) = o.keys().find(|k| *k != "host") {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input for field/attribute migrate. Value: {args}. Additional properties are not allowed ('{k}' was unexpected)"
+                )));
+            }
+            match o.get("host") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(h)) if !h.is_empty() && h.len() <= 255 => Some(h.clone()),
+                Some(_) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute host. Value: {args}. host must be a string of 1 to 255 characters"
+                    )))
+                }
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute migrate. Value: {args}. None is not of type 'object'"
+            )))
+        }
+    };
+    state.policy.authorize(
+        "os_compute_api:os-migrate-server:migrate",
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    match state.compute_api.resize(ctx, inst, None, host).await {
+        Err(e @ (NovaError::ComputeHostNotFound { .. } | NovaError::InvalidRequest { .. })) => {
+            Err(ApiError::bad_request(e.to_string()))
+        }
+        Err(e) => Err(instance_invalid_state(e, "migrate")),
+        Ok(()) => accepted(),
     }
 }
 
