@@ -181,6 +181,26 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:extensions", "@"),
     ("os_compute_api:os-migrations:index", "rule:admin_api"),
+    (
+        "os_compute_api:os-server-groups:create",
+        "rule:project_member_api",
+    ),
+    (
+        "os_compute_api:os-server-groups:delete",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-groups:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-groups:index:all_projects",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-server-groups:show",
+        "rule:project_reader_or_admin",
+    ),
     ("os_compute_api:servers:migrations:index", "rule:admin_api"),
     (
         "os_compute_api:os-server-external-events:create",

@@ -172,6 +172,13 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::quota_class_get_all_by_name { .. }
         | R::quota_class_update { .. } => refuse("quotas are the control plane's"),
         R::migration_get_all_by_filters { .. } => refuse("migrations are listed by the API"),
+        R::instance_group_create { .. }
+        | R::instance_group_get_by_uuid { .. }
+        | R::instance_group_get_all { .. }
+        | R::instance_group_get_by_instance_uuid { .. }
+        | R::instance_group_destroy { .. } => {
+            refuse("server groups are their projects' own, managed through the API")
+        }
 
         // --- security groups: the rules of its own instances (its firewall) ---
         R::security_group_rule_get_by_instance { instance_uuid }
@@ -1147,6 +1154,39 @@ mod tests {
             (
                 R::migration_get_all_by_filters {
                     filters: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_get_by_instance_uuid {
+                    instance_uuid: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_create {
+                    group: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_get_by_uuid {
+                    group_uuid: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_get_all { project_id: None },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_destroy {
+                    group_uuid: Default::default(),
                 },
                 Refused,
                 Refused,

@@ -104,6 +104,46 @@ impl Filter for DiskFilter {
     }
 }
 
+/// Nova's `_GroupAntiAffinityFilter` for `policy`: a host passes while it
+/// holds fewer of the group's members than `max_server_per_host` (1 unless
+/// the 2.64 rule says more). Members placed earlier in the same request
+/// count (the scheduler adds each choice to the group's hosts).
+fn anti_affinity_passes(policy: &str, host: &HostState, ctx: &FilterContext<'_>) -> bool {
+    match &ctx.spec.instance_group {
+        Some(g) if g.policy == policy => g.members_on(&host.host) < g.max_server_per_host(),
+        _ => true,
+    }
+}
+
+/// Nova's `_GroupAffinityFilter` for `policy`: once a member is placed,
+/// only the hosts holding members pass.
+fn affinity_passes(policy: &str, host: &HostState, ctx: &FilterContext<'_>) -> bool {
+    match &ctx.spec.instance_group {
+        Some(g) if g.policy == policy && !g.hosts.is_empty() => g.hosts.contains(&host.host),
+        _ => true,
+    }
+}
+
+pub struct ServerGroupAntiAffinityFilter;
+impl Filter for ServerGroupAntiAffinityFilter {
+    fn name(&self) -> &'static str {
+        "ServerGroupAntiAffinityFilter"
+    }
+    fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool {
+        anti_affinity_passes("anti-affinity", host, ctx)
+    }
+}
+
+pub struct ServerGroupAffinityFilter;
+impl Filter for ServerGroupAffinityFilter {
+    fn name(&self) -> &'static str {
+        "ServerGroupAffinityFilter"
+    }
+    fn host_passes(&self, host: &HostState, ctx: &FilterContext<'_>) -> bool {
+        affinity_passes("affinity", host, ctx)
+    }
+}
+
 /// Build the filter chain from `enabled_filters` (names validated by the config loader).
 pub fn build_filters(names: &[String]) -> Vec<Box<dyn Filter>> {
     names
@@ -116,6 +156,8 @@ pub fn build_filters(names: &[String]) -> Vec<Box<dyn Filter>> {
                 "RamFilter" => Some(Box::new(RamFilter)),
                 "CoreFilter" => Some(Box::new(CoreFilter)),
                 "DiskFilter" => Some(Box::new(DiskFilter)),
+                "ServerGroupAntiAffinityFilter" => Some(Box::new(ServerGroupAntiAffinityFilter)),
+                "ServerGroupAffinityFilter" => Some(Box::new(ServerGroupAffinityFilter)),
                 _ => None,
             }
         })
@@ -225,6 +267,55 @@ mod tests {
         assert!(err.contains("ComputeFilter: (start: 2, end: 1)"), "{err}");
         let ok = filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 512)).expect("fits");
         assert_eq!(ok, vec![0]);
+    }
+
+    #[test]
+    fn server_group_filters_follow_the_members_hosts() {
+        use nova_objects::InstanceGroup;
+        let hosts = vec![
+            host("a", 1000.0, true, false),
+            host("b", 1000.0, true, false),
+            host("c", 1000.0, true, false),
+        ];
+        let filters = build_filters(&[
+            "ServerGroupAntiAffinityFilter".into(),
+            "ServerGroupAffinityFilter".into(),
+        ]);
+        let group = |policy: &str, on: &[&str], rules: &[(&str, i64)]| RequestSpec {
+            instance_group: Some(InstanceGroup {
+                policy: policy.into(),
+                hosts: on.iter().map(|h| h.to_string()).collect(),
+                rules: rules.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let pass = |spec: &RequestSpec| filter_hosts(&filters, &hosts, &all(&hosts), &ctx(spec, 1));
+        assert_eq!(pass(&group("anti-affinity", &["a"], &[])), Ok(vec![1, 2]));
+        let full = pass(&group("anti-affinity", &["a", "b", "c"], &[])).expect_err("full");
+        assert!(
+            full.contains("Filter ServerGroupAntiAffinityFilter returned 0 hosts"),
+            "{full}"
+        );
+        // max_server_per_host = 2: a holds two, b one.
+        let two = group(
+            "anti-affinity",
+            &["a", "a", "b"],
+            &[("max_server_per_host", 2)],
+        );
+        assert_eq!(pass(&two), Ok(vec![1, 2]));
+        assert_eq!(pass(&group("affinity", &[], &[])), Ok(vec![0, 1, 2]));
+        assert_eq!(pass(&group("affinity", &["b", "b"], &[])), Ok(vec![1]));
+        // Soft policies and no group filter nothing.
+        assert_eq!(
+            pass(&group("soft-anti-affinity", &["a", "b", "c"], &[])),
+            Ok(vec![0, 1, 2])
+        );
+        assert_eq!(
+            pass(&group("soft-affinity", &["b"], &[])),
+            Ok(vec![0, 1, 2])
+        );
+        assert_eq!(pass(&RequestSpec::default()), Ok(vec![0, 1, 2]));
     }
 
     #[test]

@@ -1,38 +1,84 @@
-//! Weighers (`nova/scheduler/weights/`): the RAMWeigher, normalised over
-//! the candidates as `nova/weights.py` does.
+//! Weighers (`nova/scheduler/weights/`): the RAMWeigher and the server
+//! group soft-(anti-)affinity weighers, each normalised over the candidates
+//! and multiplied as `nova/weights.py` does.
 
 use crate::host_manager::HostState;
+use nova_objects::InstanceGroup;
 use std::cmp::Ordering;
 
-/// The `k` best of `candidates` (indices into `hosts`), best first.
-/// RAMWeigher: more free RAM is better; a negative multiplier stacks
-/// instead. Each weight is `multiplier × (free − min) / (max − min)` over the
-/// candidates; among equal weights, the host that sorts first (host states
-/// are sorted by host and node name). Only the `k` best are sorted, so
-/// choosing among many hosts stays linear in their number.
+/// The weighers' multipliers (`[filter_scheduler] *_weight_multiplier`).
+#[derive(Clone, Copy, Debug)]
+pub struct Multipliers {
+    /// RAMWeigher: more free RAM is better; negative stacks instead.
+    pub ram: f64,
+    /// ServerGroupSoftAffinityWeigher: more of a `soft-affinity` group's members is better.
+    pub soft_affinity: f64,
+    /// ServerGroupSoftAntiAffinityWeigher: fewer of a `soft-anti-affinity` group's members is better.
+    pub soft_anti_affinity: f64,
+}
+
+impl Multipliers {
+    pub fn ram_only(ram: f64) -> Self {
+        Multipliers {
+            ram,
+            soft_affinity: 0.0,
+            soft_anti_affinity: 0.0,
+        }
+    }
+}
+
+/// Nova's `normalize`: each weight to [0, 1] over the candidates (all 0
+/// when they are equal).
+fn normalize(raw: &[f64]) -> impl Iterator<Item = f64> + '_ {
+    let (min, max) = raw
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    raw.iter().map(move |v| {
+        if max > min {
+            (v - min) / (max - min)
+        } else {
+            0.0
+        }
+    })
+}
+
+/// The `k` best of `candidates` (indices into `hosts`), best first. Each
+/// host's weight is the sum over the weighers of `multiplier × normalised
+/// weight`: the RAMWeigher's weight is the free RAM, the soft-affinity
+/// weigher's the number of the group's members on the host (negated for
+/// soft-anti-affinity); a group weigher weighs nothing unless the request's
+/// group has its policy. Among equal weights, the host that sorts first
+/// (host states are sorted by host and node name). Only the `k` best are
+/// sorted, so choosing among many hosts stays linear in their number.
 pub fn weigh_hosts(
     hosts: &[HostState],
     candidates: &[usize],
-    ram_multiplier: f64,
+    m: &Multipliers,
+    group: Option<&InstanceGroup>,
     k: usize,
 ) -> Vec<usize> {
     // Each host's state is read once; the rest works on this compact list.
-    let mut weighed: Vec<(f64, usize)> = candidates
+    let ram: Vec<f64> = candidates
         .iter()
-        .map(|&i| (hosts[i].free.memory_mb, i))
+        .map(|&i| hosts[i].free.memory_mb)
         .collect();
-    let (min, max) = weighed
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &(v, _)| {
-            (lo.min(v), hi.max(v))
-        });
-    for (w, _) in weighed.iter_mut() {
-        let norm = if max > min {
-            (*w - min) / (max - min)
-        } else {
-            0.0
-        };
-        *w = ram_multiplier * norm;
+    let mut weighed: Vec<(f64, usize)> = normalize(&ram)
+        .zip(candidates)
+        .map(|(w, &i)| (m.ram * w, i))
+        .collect();
+    let soft = group.and_then(|g| match g.policy.as_str() {
+        "soft-affinity" => Some((g, 1.0, m.soft_affinity)),
+        "soft-anti-affinity" => Some((g, -1.0, m.soft_anti_affinity)),
+        _ => None,
+    });
+    if let Some((g, sign, multiplier)) = soft {
+        let raw: Vec<f64> = candidates
+            .iter()
+            .map(|&i| sign * g.members_on(&hosts[i].host) as f64)
+            .collect();
+        for ((w, _), n) in weighed.iter_mut().zip(normalize(&raw)) {
+            *w += multiplier * n;
+        }
     }
     // Heaviest first; among equals, the earlier host.
     let order = |a: &(f64, usize), b: &(f64, usize)| {
@@ -56,6 +102,11 @@ pub fn weigh_hosts(
 mod tests {
     use super::*;
     use crate::host_manager::tests::host;
+    use nova_objects::InstanceGroup;
+
+    fn ram(m: f64) -> Multipliers {
+        Multipliers::ram_only(m)
+    }
 
     #[test]
     fn ram_weigher_spreads_or_stacks() {
@@ -67,27 +118,75 @@ mod tests {
         let names =
             |v: Vec<usize>| -> Vec<&str> { v.iter().map(|&i| hosts[i].host.as_str()).collect() };
         assert_eq!(
-            names(weigh_hosts(&hosts, &[0, 1, 2], 1.0, 3)),
+            names(weigh_hosts(&hosts, &[0, 1, 2], &ram(1.0), None, 3)),
             ["big", "mid", "small"]
         );
         assert_eq!(
-            names(weigh_hosts(&hosts, &[0, 1, 2], -1.0, 3)),
+            names(weigh_hosts(&hosts, &[0, 1, 2], &ram(-1.0), None, 3)),
             ["small", "mid", "big"]
         );
         // Only the best k, still in order.
         assert_eq!(
-            names(weigh_hosts(&hosts, &[0, 1, 2], 1.0, 2)),
+            names(weigh_hosts(&hosts, &[0, 1, 2], &ram(1.0), None, 2)),
             ["big", "mid"]
         );
         assert_eq!(
-            names(weigh_hosts(&hosts, &[0, 2], 1.0, 5)),
+            names(weigh_hosts(&hosts, &[0, 2], &ram(1.0), None, 5)),
             ["mid", "small"]
         );
         // Equal weights: the earlier host first.
         assert_eq!(
-            names(weigh_hosts(&hosts, &[2, 0, 1], 0.0, 3)),
+            names(weigh_hosts(&hosts, &[2, 0, 1], &ram(0.0), None, 3)),
             ["small", "big", "mid"]
         );
-        assert!(weigh_hosts(&hosts, &[], 1.0, 3).is_empty());
+        assert!(weigh_hosts(&hosts, &[], &ram(1.0), None, 3).is_empty());
+    }
+
+    #[test]
+    fn soft_group_weighers_gather_or_spread_the_members() {
+        let hosts = [
+            host("a", 900.0, true, false),
+            host("b", 100.0, true, false),
+            host("c", 500.0, true, false),
+        ];
+        let names =
+            |v: Vec<usize>| -> Vec<&str> { v.iter().map(|&i| hosts[i].host.as_str()).collect() };
+        let group = |policy: &str, on: &[&str]| InstanceGroup {
+            policy: policy.into(),
+            hosts: on.iter().map(|h| h.to_string()).collect(),
+            ..Default::default()
+        };
+        let m = Multipliers {
+            ram: 1.0,
+            soft_affinity: 2.0,
+            soft_anti_affinity: 2.0,
+        };
+        // soft-affinity outweighs the free RAM: b holds the members.
+        let g = group("soft-affinity", &["b", "b", "c"]);
+        assert_eq!(
+            names(weigh_hosts(&hosts, &[0, 1, 2], &m, Some(&g), 3)),
+            ["b", "c", "a"]
+        );
+        // soft-anti-affinity: the host without members first, then by RAM.
+        let g = group("soft-anti-affinity", &["a", "c"]);
+        assert_eq!(
+            names(weigh_hosts(&hosts, &[0, 1, 2], &m, Some(&g), 3)),
+            ["b", "a", "c"]
+        );
+        // A hard policy, or a zero multiplier, weighs by RAM alone.
+        let g = group("anti-affinity", &["a"]);
+        assert_eq!(
+            names(weigh_hosts(&hosts, &[0, 1, 2], &m, Some(&g), 3)),
+            ["a", "c", "b"]
+        );
+        let g = group("soft-affinity", &["b"]);
+        let zero = Multipliers {
+            soft_affinity: 0.0,
+            ..m
+        };
+        assert_eq!(
+            names(weigh_hosts(&hosts, &[0, 1, 2], &zero, Some(&g), 3)),
+            ["a", "c", "b"]
+        );
     }
 }

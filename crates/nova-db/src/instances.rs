@@ -269,8 +269,19 @@ impl Db {
             min_count as i64,
             values.len() as i64,
         )?;
+        // Joining a server group: within its `server_group_members` quota.
+        let group = match first.instance_group {
+            Some(g) => {
+                let limit = limits.get("server_group_members").copied().unwrap_or(-1);
+                Some(crate::instance_groups::lock_for_members(&mut tx, g, count, limit).await?)
+            }
+            None => None,
+        };
         for v in &values[..count as usize] {
             insert_instance(&mut tx, v).await?;
+            if let Some(gid) = group {
+                crate::instance_groups::add_member(&mut tx, gid, v.uuid).await?;
+            }
         }
         tx.commit().await.map_err(db_err)?;
         let mut out = Vec::with_capacity(count as usize);
@@ -611,6 +622,12 @@ impl Db {
             .await
             .map_err(db_err)?;
         }
+        // It leaves its server group.
+        sqlx::query("DELETE FROM instance_group_member WHERE instance_uuid = $1")
+            .bind(uuid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         if let (Some(h), Some(n)) = (&before.host, &before.node) {
             recompute_usage(&mut tx, h, n).await.map_err(db_err)?;
         }

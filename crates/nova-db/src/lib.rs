@@ -10,6 +10,7 @@ mod console_auth_tokens;
 mod ec2;
 mod flavors;
 mod floating_ips;
+mod instance_groups;
 mod instances;
 mod migrations;
 mod networks;

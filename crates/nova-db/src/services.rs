@@ -350,6 +350,11 @@ impl Db {
             // Dropping the transaction rolls the assignment back.
             return Ok(Claim::DoesNotFit(resource));
         }
+        if let Some(policy) =
+            crate::instance_groups::policy_violation(&mut tx, instance_uuid, host).await?
+        {
+            return Ok(Claim::GroupPolicy(policy));
+        }
         recompute_usage(&mut tx, host, node).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(Claim::Claimed)
@@ -365,4 +370,7 @@ pub enum Claim {
     DoesNotFit(Resource),
     /// The instance was already assigned to this host (another attempt claimed it).
     AlreadyAssigned(String),
+    /// Its server group's hard policy (`affinity` or `anti-affinity`) does
+    /// not allow it on this host, given where the other members are now.
+    GroupPolicy(String),
 }

@@ -294,6 +294,10 @@ pub struct InstanceCreate {
     /// Names of the project's security groups to join (`default` is made if missing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
+    /// The server group to join (`scheduler_hints: {"group": ..}`), within
+    /// the `server_group_members` quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_group: Option<Uuid>,
 }
 
 /// A partial update of an instance (`instance_update_and_get_original`).
@@ -646,6 +650,59 @@ pub struct RequestSpec {
     #[serde(default)]
     pub force_hosts: Vec<String>,
     pub num_attempts: u32,
+    /// The server group the instances join (`scheduler_hints: {"group": ..}`),
+    /// its `hosts` filled in by the conductor before each scheduling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_group: Option<InstanceGroup>,
+}
+
+/// A server group (`nova.objects.InstanceGroup`; tables `instance_groups`,
+/// `instance_group_policy`, `instance_group_member`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceGroup {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: Option<String>,
+    pub user_id: String,
+    pub project_id: String,
+    /// `affinity`, `anti-affinity`, `soft-affinity` or `soft-anti-affinity`.
+    pub policy: String,
+    /// 2.64's rules: `max_server_per_host` (anti-affinity only).
+    #[serde(default)]
+    pub rules: BTreeMap<String, i64>,
+    /// The members that are not deleted, oldest first.
+    #[serde(default)]
+    pub members: Vec<Uuid>,
+    /// The host of each member placed on one, one entry per member (a host
+    /// holding two members is listed twice): the scheduler keeps no list of
+    /// each host's instances, so the (anti-)affinity filters and weighers
+    /// count a host's members here.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub created_at: Option<Timestamp>,
+}
+
+impl InstanceGroup {
+    pub const POLICIES: &'static [&'static str] = &[
+        "affinity",
+        "anti-affinity",
+        "soft-affinity",
+        "soft-anti-affinity",
+    ];
+
+    /// How many members a host may hold under anti-affinity (rule
+    /// `max_server_per_host`, 1 by default).
+    pub fn max_server_per_host(&self) -> usize {
+        self.rules
+            .get("max_server_per_host")
+            .map(|n| (*n).max(1) as usize)
+            .unwrap_or(1)
+    }
+
+    /// How many members `host` holds.
+    pub fn members_on(&self, host: &str) -> usize {
+        self.hosts.iter().filter(|h| *h == host).count()
+    }
 }
 
 /// A host the scheduler chose for an instance, or one of its alternates

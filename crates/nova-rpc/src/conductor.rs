@@ -14,9 +14,10 @@
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
-    Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
-    KeyPair, Migration, MigrationFilters, Network, NetworkCreate, QuotaUsage, SecurityGroup,
-    SecurityGroupDefaultRule, SecurityGroupRule, Service, Timestamp, VirtualInterface,
+    Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceGroup,
+    InstanceUpdate, KeyPair, Migration, MigrationFilters, Network, NetworkCreate, QuotaUsage,
+    SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, Timestamp,
+    VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -120,6 +121,19 @@ crate::rpc_api! {
         call fn keypair_get_all(user_id: String) -> Vec<KeyPair>;
         call fn keypair_destroy(user_id: String, name: String) -> ();
         call fn keypair_count(user_id: String) -> i64;
+    }
+    /// Server groups (Nova's `InstanceGroup` object methods): members are
+    /// added by `instance_create_within_quota`, removed by `instance_destroy`.
+    trait InstanceGroups {
+        /// Record a group within its project's `server_groups` quota (ServerGroupLimitExceeded).
+        call fn instance_group_create(group: InstanceGroup) -> InstanceGroup;
+        /// A group with its live members and their hosts (InstanceGroupNotFound).
+        call fn instance_group_get_by_uuid(group_uuid: Uuid) -> InstanceGroup;
+        /// Every group (None), or one project's.
+        call fn instance_group_get_all(project_id: Option<String>) -> Vec<InstanceGroup>;
+        /// The group an instance is a member of, if any.
+        call fn instance_group_get_by_instance_uuid(instance_uuid: Uuid) -> Option<InstanceGroup>;
+        call fn instance_group_destroy(group_uuid: Uuid) -> ();
     }
     /// Console authorizations (Nova's `ConsoleAuthToken` object methods).
     trait ConsoleAuthTokens {

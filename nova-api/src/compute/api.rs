@@ -43,10 +43,12 @@ mod images;
 mod instance_extras;
 mod keypairs;
 mod network_api;
+mod server_groups;
 pub mod server_password;
 mod usage;
 pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
+pub use server_groups::ServerGroupCreate;
 pub mod security_groups;
 pub use security_groups::SecurityGroupAPI;
 pub use usage::{ServerUsage, TenantUsage, UsagePage};
@@ -162,7 +164,15 @@ pub struct CreateRequest {
     /// 2.74: the host and/or node to build on (the filters still run).
     pub requested_host: Option<String>,
     pub requested_hypervisor_hostname: Option<String>,
+    /// The scheduler hints given (`os:scheduler_hints`); `group` names the
+    /// server group the servers join.
+    pub scheduler_hints: serde_json::Map<String, Value>,
 }
+
+/// The system_metadata key holding the scheduler hints a server was created
+/// with, each value a list (Nova keeps them in the RequestSpec; 2.100 shows
+/// them).
+pub const SCHEDULER_HINTS_KEY: &str = "scheduler_hints";
 
 /// The instances a create made, and the reservation id they share.
 #[derive(Debug)]
@@ -408,6 +418,11 @@ impl API {
                 req.requested_hypervisor_hostname.as_deref(),
             )
             .await?;
+        // Nova's `_get_requested_instance_group`.
+        let instance_group = match req.scheduler_hints.get("group").and_then(Value::as_str) {
+            Some(g) => Some(self.get_server_group(ctx, g).await?),
+            None => None,
+        };
         let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let count = req.max_count;
@@ -458,6 +473,21 @@ impl API {
             .filter(|z| !z.is_empty())
         {
             system_metadata.insert("pinned_availability_zone".into(), az.to_string());
+        }
+        // The hints as Nova's RequestSpec keeps them: every value a list.
+        if !req.scheduler_hints.is_empty() {
+            let hints: serde_json::Map<String, Value> = req
+                .scheduler_hints
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::Array(_) => (k.clone(), v.clone()),
+                    other => (k.clone(), json!([other])),
+                })
+                .collect();
+            let text = Value::Object(hints).to_string();
+            if text.chars().count() <= 255 {
+                system_metadata.insert(SCHEDULER_HINTS_KEY.into(), text);
+            }
         }
         let zone = req
             .availability_zone
@@ -512,6 +542,7 @@ impl API {
                 system_metadata: system_metadata.clone(),
                 request_id: ctx.request_id.clone(),
                 security_groups: security_groups.clone(),
+                instance_group: instance_group.as_ref().map(|g| g.uuid),
             };
             requested.push(values);
         }
@@ -549,6 +580,7 @@ impl API {
                 .into_iter()
                 .collect(),
             num_attempts: 1,
+            instance_group,
         };
         if let Err(e) = self.schedule_and_build_instances(ctx, spec, &uuids).await {
             // Nothing will build them: do not leave them in BUILD.

@@ -13,6 +13,7 @@ mod ec2;
 mod flavor_extras;
 mod flavors;
 mod floating_ips;
+mod instance_groups;
 mod instance_metadata;
 mod instances;
 mod keypairs;

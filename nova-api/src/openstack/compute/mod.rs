@@ -30,6 +30,7 @@ pub mod remote_consoles;
 pub mod security_groups;
 pub mod server_actions;
 pub mod server_external_events;
+pub mod server_groups;
 pub mod server_metadata;
 pub mod server_password;
 pub mod server_tags;
@@ -176,6 +177,14 @@ fn v21_routes() -> Router<AppState> {
         .route(
             "/os-server-external-events",
             post(server_external_events::create),
+        )
+        .route(
+            "/os-server-groups",
+            get(server_groups::index).post(server_groups::create),
+        )
+        .route(
+            "/os-server-groups/{id}",
+            get(server_groups::show).delete(server_groups::delete),
         )
         .route("/os-migrations", get(migrations::index))
         .route("/servers/{id}/migrations", get(migrations::server_index))
