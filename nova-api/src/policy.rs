@@ -181,6 +181,15 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:extensions", "@"),
     ("os_compute_api:os-migrations:index", "rule:admin_api"),
+    ("os_compute_api:os-server-diagnostics", "rule:admin_api"),
+    (
+        "os_compute_api:os-instance-usage-audit-log:list",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-instance-usage-audit-log:show",
+        "rule:admin_api",
+    ),
     (
         "os_compute_api:os-server-groups:create",
         "rule:project_member_api",

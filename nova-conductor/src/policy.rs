@@ -172,6 +172,7 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::quota_class_get_all_by_name { .. }
         | R::quota_class_update { .. } => refuse("quotas are the control plane's"),
         R::migration_get_all_by_filters { .. } => refuse("migrations are listed by the API"),
+        R::task_log_get_all { .. } => refuse("audit logs are read by the API"),
         R::instance_group_create { .. }
         | R::instance_group_get_by_uuid { .. }
         | R::instance_group_get_all { .. }
@@ -1175,6 +1176,15 @@ mod tests {
             (
                 R::instance_group_get_by_uuid {
                     group_uuid: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::task_log_get_all {
+                    task_name: "instance_usage_audit".into(),
+                    period_beginning: Default::default(),
+                    period_ending: Default::default(),
                 },
                 Refused,
                 Refused,

@@ -2,6 +2,7 @@
 //! compute hosts: anti-affinity members land on different hosts and a third
 //! one fails with NoValidHost (ERROR with a fault); affinity members land
 //! together; show at 2.71 names the group; a deleted server leaves its group.
+//! Also the `ip` filter of server lists, on these servers' fixed addresses.
 
 #![allow(clippy::unwrap_used)]
 
@@ -189,6 +190,37 @@ async fn anti_affinity_spreads_and_affinity_gathers() {
         aff_hosts.iter().all(|h| *h == aff_hosts[0]),
         "{aff_hosts:?}"
     );
+
+    // ===== the ip filter of server lists: a regular expression on fixed addresses =====
+    let (_, b) = cloud
+        .get(&format!("/servers/{}", members[0]), &cloud.admin)
+        .await;
+    let addr = b["server"]["addresses"]
+        .as_object()
+        .and_then(|nets| nets.values().next())
+        .and_then(|ips| ips[0]["addr"].as_str())
+        .unwrap_or_else(|| panic!("no address: {b}"))
+        .to_string();
+    let (s, l) = cloud
+        .get(
+            &format!("/servers?all_tenants=1&ip={addr}%24"),
+            &cloud.admin,
+        )
+        .await;
+    assert_eq!(s, 200, "{l}");
+    let ids: Vec<&str> = l["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [members[0].as_str()], "{l}");
+    let (_, l) = cloud
+        .get("/servers?all_tenants=1&ip=300%5C.", &cloud.admin)
+        .await;
+    assert_eq!(l["servers"], json!([]), "{l}");
+    let (s, _) = cloud.get("/servers?ip=(", &cloud.admin).await;
+    assert_eq!(s, 400);
 
     // ===== the API's own rules =====
     // 2.64 bodies: policy and rules; rules only with anti-affinity.

@@ -330,6 +330,25 @@ impl Db {
             // Nova treats `name` as a regular expression.
             q.push(" AND display_name ~ ").push_bind(n.clone());
         }
+        // Nova's `ip`/`ip6` filters: a regular expression that must match
+        // one of the instance's fixed addresses from its start (Python's
+        // `re.match`).
+        for (re, v6) in [(&f.ip, false), (&f.ip6, true)] {
+            if let Some(re) = re {
+                q.push(
+                    " AND EXISTS (SELECT 1 FROM fixed_ips fi \
+                     WHERE fi.instance_uuid = instances.uuid AND fi.deleted = 0 AND ",
+                )
+                .push(if v6 {
+                    "strpos(fi.address, ':') > 0"
+                } else {
+                    "strpos(fi.address, ':') = 0"
+                })
+                .push(" AND fi.address ~ ('^(?:' || ")
+                .push_bind(re.clone())
+                .push(" || ')'))");
+            }
+        }
         if let Some(states) = &f.status_vm_states {
             let s: Vec<String> = states.iter().map(|s| s.as_str().to_string()).collect();
             q.push(" AND vm_state = ANY(").push_bind(s).push(")");

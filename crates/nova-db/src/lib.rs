@@ -17,6 +17,7 @@ mod networks;
 mod quotas;
 mod security_groups;
 mod services;
+mod task_log;
 
 use nova_common::NovaError;
 use sqlx::postgres::{PgPool, PgPoolOptions};

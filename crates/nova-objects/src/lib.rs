@@ -426,6 +426,13 @@ pub struct InstanceFilters {
     /// `system_metadata` filter; the EC2 API finds a `ClientToken` with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_metadata: Option<BTreeMap<String, String>>,
+    /// A regular expression matched (from the start) against the
+    /// instance's fixed IPv4 addresses (Nova's `ip` filter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// ... against its IPv6 addresses (`ip6`, 2.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
 }
 
 /// A service record (`services`).
@@ -1303,4 +1310,79 @@ mod tests {
             }
         );
     }
+}
+
+/// A guest's diagnostics in the standard format of microversion 2.48
+/// (`nova.objects.Diagnostics`); what a driver cannot tell stays None.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// `pending`, `running`, `paused`, `shutdown`, `crashed` or `suspended`.
+    pub state: Option<String>,
+    pub driver: Option<String>,
+    pub hypervisor: Option<String>,
+    pub hypervisor_os: Option<String>,
+    /// Seconds since the guest was launched.
+    pub uptime: Option<i64>,
+    pub config_drive: Option<bool>,
+    #[serde(default)]
+    pub cpu_details: Vec<CpuDiagnostics>,
+    #[serde(default)]
+    pub nic_details: Vec<NicDiagnostics>,
+    #[serde(default)]
+    pub disk_details: Vec<DiskDiagnostics>,
+    pub memory_details: Option<MemoryDiagnostics>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuDiagnostics {
+    pub id: Option<i64>,
+    /// Nanoseconds.
+    pub time: Option<i64>,
+    /// Percent.
+    pub utilisation: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NicDiagnostics {
+    pub mac_address: Option<String>,
+    pub rx_octets: Option<i64>,
+    pub rx_errors: Option<i64>,
+    pub rx_drop: Option<i64>,
+    pub rx_packets: Option<i64>,
+    pub rx_rate: Option<i64>,
+    pub tx_octets: Option<i64>,
+    pub tx_errors: Option<i64>,
+    pub tx_drop: Option<i64>,
+    pub tx_packets: Option<i64>,
+    pub tx_rate: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskDiagnostics {
+    pub read_bytes: Option<i64>,
+    pub read_requests: Option<i64>,
+    pub write_bytes: Option<i64>,
+    pub write_requests: Option<i64>,
+    pub errors_count: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryDiagnostics {
+    /// Megabytes.
+    pub maximum: Option<i64>,
+    pub used: Option<i64>,
+}
+
+/// One host's run of a periodic audit task (`task_log`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskLog {
+    pub task_name: String,
+    /// `RUNNING` or `DONE`.
+    pub state: String,
+    pub host: String,
+    pub period_beginning: Option<Timestamp>,
+    pub period_ending: Option<Timestamp>,
+    pub message: String,
+    pub task_items: i64,
+    pub errors: i64,
 }

@@ -4,13 +4,14 @@
 //! information (`filter_properties`) and the alternate hosts (`host_list`),
 //! which it hands back to the conductor when it reschedules a failed build.
 //! 5.2 `refresh_instance_security_rules` (nova-network security groups).
+//! 5.3 `get_diagnostics` and `get_instance_diagnostics`.
 
 use nova_objects::{
-    ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
+    ConsoleConnectInfo, Diagnostics, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.2";
+    topic: "compute", version: "5.3";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -38,4 +39,8 @@ crate::rpc_api! {
     cast fn refresh_instance_security_rules(instance: Instance) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
     call fn get_host_uptime() -> String;
+    /// The guest's counters as the driver names them (diagnostics before 2.48).
+    call fn get_diagnostics(instance: Instance) -> std::collections::BTreeMap<String, i64>;
+    /// The guest's diagnostics in the standard format (2.48).
+    call fn get_instance_diagnostics(instance: Instance) -> Diagnostics;
 }

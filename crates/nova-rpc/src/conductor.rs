@@ -16,7 +16,7 @@ use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
     Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceGroup,
     InstanceUpdate, KeyPair, Migration, MigrationFilters, Network, NetworkCreate, QuotaUsage,
-    SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, Timestamp,
+    SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, TaskLog, Timestamp,
     VirtualInterface,
 };
 use std::collections::BTreeMap;
@@ -156,6 +156,11 @@ crate::rpc_api! {
         /// A quota class's stored limits (resource → limit).
         call fn quota_class_get_all_by_name(class_name: String) -> BTreeMap<String, i64>;
         call fn quota_class_update(class_name: String, limits: BTreeMap<String, i64>) -> ();
+    }
+    /// Runs of periodic audit tasks (os-instance_usage_audit_log).
+    trait TaskLogs {
+        /// The runs of `task_name` for exactly this period, one per host.
+        call fn task_log_get_all(task_name: String, period_beginning: Timestamp, period_ending: Timestamp) -> Vec<TaskLog>;
     }
     trait Migrations {
         /// The live, unhidden migrations matching the filters, newest first (MarkerNotFound).

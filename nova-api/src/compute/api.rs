@@ -960,6 +960,38 @@ impl API {
         Ok(())
     }
 
+    /// Nova's `check_instance_host`: an instance on no host is not ready.
+    fn check_instance_host(inst: &Instance) -> NovaResult<()> {
+        match inst.host {
+            Some(_) => Ok(()),
+            None => Err(NovaError::InstanceNotReady {
+                instance_id: inst.uuid.to_string(),
+            }),
+        }
+    }
+
+    /// The guest's counters as its driver names them (diagnostics before 2.48).
+    pub async fn get_diagnostics(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> NovaResult<BTreeMap<String, i64>> {
+        Self::check_instance_host(inst)?;
+        self.compute(inst).get_diagnostics(ctx, inst.clone()).await
+    }
+
+    /// The guest's diagnostics in the standard format (2.48).
+    pub async fn get_instance_diagnostics(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> NovaResult<nova_objects::Diagnostics> {
+        Self::check_instance_host(inst)?;
+        self.compute(inst)
+            .get_instance_diagnostics(ctx, inst.clone())
+            .await
+    }
+
     /// The guest's console log; its last `tail_length` lines if given.
     pub async fn get_console_output(
         &self,

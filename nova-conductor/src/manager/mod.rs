@@ -22,6 +22,7 @@ mod networks;
 mod quotas;
 mod security_groups;
 mod services;
+mod task_log;
 
 use nova_common::NovaResult;
 use nova_db::Db;

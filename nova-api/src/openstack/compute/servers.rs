@@ -797,6 +797,12 @@ async fn list(
     if let Some(n) = q.get("name") {
         f.name = Some(n.to_string());
     }
+    if let Some(ip) = q.get("ip") {
+        f.ip = Some(ip.to_string());
+    }
+    if let Some(ip6) = q.get("ip6").filter(|_| v.at_least(5) || ctx.is_admin) {
+        f.ip6 = Some(ip6.to_string());
+    }
     if let Some(s) = q.get("status") {
         match status_to_vm_states(s) {
             Some(states) => f.status_vm_states = Some(states),
@@ -901,6 +907,9 @@ async fn list(
                 "Invalid regular expression in name filter {:?}: {reason}",
                 q.get("name").unwrap_or(&"")
             ))
+        }
+        NovaError::InvalidInput { reason } if q.contains_key("ip") || q.contains_key("ip6") => {
+            ApiError::bad_request(format!("Invalid regular expression in ip filter: {reason}"))
         }
         _ => e.into(),
     })?;
