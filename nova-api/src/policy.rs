@@ -183,6 +183,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("os_compute_api:os-migrations:index", "rule:admin_api"),
     ("os_compute_api:os-server-diagnostics", "rule:admin_api"),
     (
+        "os_compute_api:os-admin-actions:reset_state",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:os-instance-usage-audit-log:list",
         "rule:admin_api",
     ),

@@ -1,7 +1,7 @@
 //! Smaller compute APIs end to end on a fake compute host: server
 //! diagnostics (the driver's counters before 2.48, the standard format
 //! from 2.48, admins only), x509 key pairs (2.2, generated and imported,
-//! listed with the `openstack` CLI), and the instance usage audit log (no audit
+//! listed with the `openstack` CLI), os-resetState, and the instance usage audit log (no audit
 //! has run: every compute host is "not run").
 
 #![allow(clippy::unwrap_used)]
@@ -95,6 +95,54 @@ async fn diagnostics_x509_keypairs_and_the_audit_log() {
     )
     .await;
     assert_eq!(s, 404);
+
+    // ===== os-resetState (admin): the vm_state set, the task_state cleared =====
+    let act = format!("/servers/{id}/action");
+    let reset = |state: &str| Some(json!({"os-resetState": {"state": state}}));
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        &act,
+        &cloud.demo,
+        "2.1",
+        reset("error"),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        &act,
+        &cloud.admin,
+        "2.1",
+        reset("deleted"),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        &act,
+        &cloud.admin,
+        "2.1",
+        reset("error"),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+    assert_eq!(b["server"]["status"], "ERROR", "{b}");
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        &act,
+        &cloud.admin,
+        "2.1",
+        reset("active"),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+    assert_eq!(b["server"]["status"], "ACTIVE", "{b}");
 
     // ===== x509 key pairs (2.2) =====
     let (s, kp) = call(

@@ -926,6 +926,25 @@ impl API {
         Ok(())
     }
 
+    /// Nova's `os-resetState` (an admin's repair): the vm_state set to
+    /// ACTIVE or ERROR and the task_state cleared, whatever they were; the
+    /// `resetState` action recorded.
+    pub async fn reset_state(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        vm_state: VmState,
+    ) -> NovaResult<()> {
+        self.record_action(ctx, inst.uuid, "resetState").await;
+        let upd = InstanceUpdate {
+            vm_state: Some(vm_state),
+            task_state: Some(None),
+            ..Default::default()
+        };
+        self.conductor.instance_update(ctx, inst.uuid, upd).await?;
+        Ok(())
+    }
+
     pub async fn unlock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
         self.set_locked(ctx, inst, None, None).await?;
         self.record_action(ctx, inst.uuid, "unlock").await;
