@@ -211,6 +211,39 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:project_member_or_admin",
     ),
     ("os_compute_api:os-migrate-server:migrate", "rule:admin_api"),
+    ("os_compute_api:os-server-diagnostics", "rule:admin_api"),
+    (
+        "os_compute_api:os-admin-actions:reset_state",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-instance-usage-audit-log:list",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-instance-usage-audit-log:show",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-server-groups:create",
+        "rule:project_member_api",
+    ),
+    (
+        "os_compute_api:os-server-groups:delete",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-groups:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-groups:index:all_projects",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-server-groups:show",
+        "rule:project_reader_or_admin",
+    ),
     ("os_compute_api:servers:migrations:index", "rule:admin_api"),
     (
         "os_compute_api:os-server-external-events:create",

@@ -907,6 +907,28 @@ impl nova_rpc::compute::Manager for ComputeManager {
         self.driver.get_host_uptime().await.map_err(virt_to_nova)
     }
 
+    async fn get_diagnostics(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<std::collections::BTreeMap<String, i64>, NovaError> {
+        self.driver
+            .get_diagnostics(&instance)
+            .await
+            .map_err(virt_to_nova)
+    }
+
+    async fn get_instance_diagnostics(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<nova_objects::Diagnostics, NovaError> {
+        self.driver
+            .get_instance_diagnostics(&instance)
+            .await
+            .map_err(virt_to_nova)
+    }
+
     async fn get_console_output(
         &self,
         _ctx: &RequestContext,

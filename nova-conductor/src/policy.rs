@@ -218,6 +218,14 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
                 refuse("a compute host lists only its own host's migrations")
             }
         }
+        R::task_log_get_all { .. } => refuse("audit logs are read by the API"),
+        R::instance_group_create { .. }
+        | R::instance_group_get_by_uuid { .. }
+        | R::instance_group_get_all { .. }
+        | R::instance_group_get_by_instance_uuid { .. }
+        | R::instance_group_destroy { .. } => {
+            refuse("server groups are their projects' own, managed through the API")
+        }
 
         // --- security groups: the rules of its own instances (its firewall) ---
         R::security_group_rule_get_by_instance { instance_uuid }
@@ -1492,6 +1500,48 @@ mod tests {
                     flavor: Some(Flavor::default()),
                     ..Default::default()
                 }),
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_get_by_instance_uuid {
+                    instance_uuid: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_create {
+                    group: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_get_by_uuid {
+                    group_uuid: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::task_log_get_all {
+                    task_name: "instance_usage_audit".into(),
+                    period_beginning: Default::default(),
+                    period_ending: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_get_all { project_id: None },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_group_destroy {
+                    group_uuid: Default::default(),
+                },
                 Refused,
                 Refused,
             ),

@@ -5,7 +5,7 @@
 
 use crate::filters::{build_filters, Filter, FilterContext, RequestFilters};
 use crate::host_manager::{HostManager, HostState, HostStates};
-use crate::weights::weigh_hosts;
+use crate::weights::{weigh_hosts, Multipliers};
 use chrono::Utc;
 use nova_common::{NovaConfig, NovaError};
 use nova_objects::{RequestSpec, ResourceRequest, Selection};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 pub struct FilterScheduler {
     filters: Vec<Filter>,
-    ram_weight_multiplier: f64,
+    multipliers: Multipliers,
     host_subset_size: usize,
     max_attempts: u32,
     service_down_time: u64,
@@ -26,7 +26,11 @@ impl FilterScheduler {
     pub fn new(cfg: &NovaConfig) -> Self {
         FilterScheduler {
             filters: build_filters(&cfg.scheduler.enabled_filters),
-            ram_weight_multiplier: cfg.scheduler.ram_weight_multiplier,
+            multipliers: Multipliers {
+                ram: cfg.scheduler.ram_weight_multiplier,
+                soft_affinity: cfg.scheduler.soft_affinity_weight_multiplier,
+                soft_anti_affinity: cfg.scheduler.soft_anti_affinity_weight_multiplier,
+            },
             host_subset_size: cfg.scheduler.host_subset_size,
             max_attempts: cfg.scheduler.max_attempts,
             service_down_time: cfg.default.service_down_time,
@@ -73,24 +77,24 @@ impl FilterScheduler {
         } else {
             0
         };
-        let ctx = FilterContext::new(
-            spec,
-            request.clone(),
-            states.refreshed_at.unwrap_or_else(Utc::now),
-            self.service_down_time,
-        );
+        let now = states.refreshed_at.unwrap_or_else(Utc::now);
         // The filters whose answer placing instances does not change run
-        // once for the request; the others (what fits) once per instance,
-        // over what the first left.
+        // once for the request; the others (what fits, the group's hosts)
+        // once per instance, over what the first left.
+        let ctx = FilterContext::new(spec, request.clone(), now, self.service_down_time);
         let filters = RequestFilters::new(&self.filters, &ctx);
         let eligible = filters.request_pass(
             &states.hosts,
             (0..states.hosts.len()).filter(|&i| forced(&states.hosts[i])),
             &ctx,
         );
+        // Each instance placed joins its group's hosts, for the next one's
+        // (anti-)affinity (Nova's `_consume_selected_host`).
+        let mut spec_now = std::borrow::Cow::Borrowed(spec);
         let mut selected: Vec<usize> = Vec::with_capacity(instance_uuids.len());
         let mut passing = Vec::with_capacity(eligible.len());
         for uuid in instance_uuids {
+            let ctx = FilterContext::new(&spec_now, request.clone(), now, self.service_down_time);
             filters
                 .instance_pass(&states.hosts, &candidates, &eligible, &ctx, &mut passing)
                 .map_err(|reason| {
@@ -100,7 +104,8 @@ impl FilterScheduler {
             let best = weigh_hosts(
                 &states.hosts,
                 &passing,
-                self.ram_weight_multiplier,
+                &self.multipliers,
+                spec_now.instance_group.as_ref(),
                 self.host_subset_size,
             );
             // Choose randomly among the best host_subset_size to spread races.
@@ -115,6 +120,11 @@ impl FilterScheduler {
                 });
             };
             states.hosts[chosen].consume_from_request(&request);
+            if spec_now.instance_group.is_some() {
+                if let Some(g) = spec_now.to_mut().instance_group.as_mut() {
+                    g.hosts.push(states.hosts[chosen].host.clone());
+                }
+            }
             debug!(instance = %uuid, host = %states.hosts[chosen].host, "selected");
             selected.push(chosen);
         }
@@ -126,7 +136,8 @@ impl FilterScheduler {
             weigh_hosts(
                 &states.hosts,
                 &last_passing,
-                self.ram_weight_multiplier,
+                &self.multipliers,
+                spec_now.instance_group.as_ref(),
                 num_alts + taken.len(),
             )
             .into_iter()
@@ -164,7 +175,7 @@ mod tests {
 
     fn cfg(extra: &str) -> NovaConfig {
         NovaConfig::parse_text(&format!(
-            "[filter_scheduler]\nenabled_filters = RetryFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter\n{extra}"
+            "[filter_scheduler]\nenabled_filters = RetryFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter\n{extra}"
         ))
         .expect("config")
     }
@@ -264,6 +275,35 @@ mod tests {
             .select_destinations(&hm, &spec(1024), &uuids(4), true)
             .expect_err("only three fit");
         assert!(matches!(e, NovaError::NoValidHost { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_multi_create_in_an_anti_affinity_group_spreads_or_fails() {
+        let fs = FilterScheduler::new(&cfg(""));
+        let hm = manager(3);
+        let mut s = spec(512);
+        s.instance_group = Some(nova_objects::InstanceGroup {
+            policy: "anti-affinity".into(),
+            hosts: vec!["h2".into()],
+            ..Default::default()
+        });
+        let got = fs
+            .select_destinations(&hm, &s, &uuids(2), true)
+            .expect("two hosts left");
+        let mut chosen: Vec<&str> = got.iter().map(|l| l[0].service_host.as_str()).collect();
+        chosen.sort();
+        assert_eq!(chosen, ["h0", "h1"]);
+        // Alternates never break the policy either.
+        for l in &got {
+            assert!(l[1..].iter().all(|a| a.service_host != "h2"), "{l:?}");
+        }
+        let e = fs
+            .select_destinations(&hm, &s, &uuids(3), true)
+            .expect_err("only two hosts without a member");
+        assert!(
+            e.to_string().contains("ServerGroupAntiAffinityFilter"),
+            "{e}"
+        );
     }
 
     #[test]

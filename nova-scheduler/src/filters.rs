@@ -44,6 +44,10 @@ pub enum Filter {
     /// What still fits, by `nova_objects::FreeResources` (the rule the
     /// conductor's claim applies too).
     Resource(Resource),
+    /// Nova's `ServerGroupAntiAffinityFilter`.
+    ServerGroupAntiAffinity,
+    /// Nova's `ServerGroupAffinityFilter`.
+    ServerGroupAffinity,
 }
 
 impl Filter {
@@ -53,6 +57,8 @@ impl Filter {
             Filter::AvailabilityZone => "AvailabilityZoneFilter",
             Filter::Compute => "ComputeFilter",
             Filter::Resource(r) => r.filter_name(),
+            Filter::ServerGroupAntiAffinity => "ServerGroupAntiAffinityFilter",
+            Filter::ServerGroupAffinity => "ServerGroupAffinityFilter",
         }
     }
 
@@ -70,6 +76,8 @@ impl Filter {
                 None => false,
             },
             Filter::Resource(r) => host.free.fits_resource(*r, &ctx.request),
+            Filter::ServerGroupAntiAffinity => anti_affinity_passes("anti-affinity", host, ctx),
+            Filter::ServerGroupAffinity => affinity_passes("affinity", host, ctx),
         }
     }
 
@@ -80,14 +88,47 @@ impl Filter {
             Filter::Retry => !ctx.spec.ignore_hosts.is_empty(),
             Filter::AvailabilityZone => ctx.spec.availability_zone.is_some(),
             Filter::Compute | Filter::Resource(_) => true,
+            Filter::ServerGroupAntiAffinity => group_policy_is(ctx, "anti-affinity"),
+            Filter::ServerGroupAffinity => group_policy_is(ctx, "affinity"),
         }
     }
 
-    /// Whether placing instances changes its answer (only what fits does):
-    /// the others are run once per request, not once per instance.
+    /// Whether placing instances changes its answer (what fits, and where
+    /// the group's members are): the others are run once per request, not
+    /// once per instance.
     fn depends_on_usage(&self) -> bool {
-        matches!(self, Filter::Resource(_))
+        matches!(
+            self,
+            Filter::Resource(_) | Filter::ServerGroupAntiAffinity | Filter::ServerGroupAffinity
+        )
     }
+}
+
+/// Nova's `_GroupAntiAffinityFilter` for `policy`: a host passes while it
+/// holds fewer of the group's members than `max_server_per_host` (1 unless
+/// the 2.64 rule says more). Members placed earlier in the same request
+/// count (the scheduler adds each choice to the group's hosts).
+fn anti_affinity_passes(policy: &str, host: &HostState, ctx: &FilterContext<'_>) -> bool {
+    match &ctx.spec.instance_group {
+        Some(g) if g.policy == policy => g.members_on(&host.host) < g.max_server_per_host(),
+        _ => true,
+    }
+}
+
+/// Nova's `_GroupAffinityFilter` for `policy`: once a member is placed,
+/// only the hosts holding members pass.
+fn affinity_passes(policy: &str, host: &HostState, ctx: &FilterContext<'_>) -> bool {
+    match &ctx.spec.instance_group {
+        Some(g) if g.policy == policy && !g.hosts.is_empty() => g.hosts.contains(&host.host),
+        _ => true,
+    }
+}
+
+fn group_policy_is(ctx: &FilterContext<'_>, policy: &str) -> bool {
+    ctx.spec
+        .instance_group
+        .as_ref()
+        .is_some_and(|g| g.policy == policy)
 }
 
 /// Build the filter chain from `enabled_filters` (names validated by the config loader).
@@ -101,6 +142,8 @@ pub fn build_filters(names: &[String]) -> Vec<Filter> {
             "RamFilter" => Some(Filter::Resource(Resource::Ram)),
             "CoreFilter" => Some(Filter::Resource(Resource::Vcpu)),
             "DiskFilter" => Some(Filter::Resource(Resource::Disk)),
+            "ServerGroupAntiAffinityFilter" => Some(Filter::ServerGroupAntiAffinity),
+            "ServerGroupAffinityFilter" => Some(Filter::ServerGroupAffinity),
             _ => None,
         })
         .collect()
@@ -156,21 +199,29 @@ impl RequestFilters {
         passing: &mut Vec<usize>,
     ) -> Result<(), String> {
         passing.clear();
-        // The per-instance filters are the resource filters: one inlined
-        // check of what fits per host, each enabled resource by
-        // `FreeResources::fits_resource`.
+        // The resource filters: one inlined check of what fits per host,
+        // each enabled resource by `FreeResources::fits_resource`.
         let enabled = |r: Resource| self.per_instance.contains(&Filter::Resource(r));
         let (ram, vcpu, disk) = (
             enabled(Resource::Ram),
             enabled(Resource::Vcpu),
             enabled(Resource::Disk),
         );
+        // The others (the server group filters, only when the request has a
+        // group of their policy) where the group's members are now.
+        let others: Vec<Filter> = self
+            .per_instance
+            .iter()
+            .copied()
+            .filter(|f| !matches!(f, Filter::Resource(_)))
+            .collect();
         let req = &ctx.request;
         passing.extend(eligible.iter().copied().filter(|&i| {
             let free = &hosts[i].free;
             (!ram || free.fits_resource(Resource::Ram, req))
                 && (!vcpu || free.fits_resource(Resource::Vcpu, req))
                 && (!disk || free.fits_resource(Resource::Disk, req))
+                && others.iter().all(|f| f.host_passes(&hosts[i], ctx))
         }));
         if passing.is_empty() {
             return Err(explain(&self.all, hosts, &candidates(hosts), ctx));
@@ -291,6 +342,55 @@ mod tests {
         assert!(err.contains("ComputeFilter: (start: 2, end: 1)"), "{err}");
         let ok = filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 512)).expect("fits");
         assert_eq!(ok, vec![0]);
+    }
+
+    #[test]
+    fn server_group_filters_follow_the_members_hosts() {
+        use nova_objects::InstanceGroup;
+        let hosts = vec![
+            host("a", 1000.0, true, false),
+            host("b", 1000.0, true, false),
+            host("c", 1000.0, true, false),
+        ];
+        let filters = build_filters(&[
+            "ServerGroupAntiAffinityFilter".into(),
+            "ServerGroupAffinityFilter".into(),
+        ]);
+        let group = |policy: &str, on: &[&str], rules: &[(&str, i64)]| RequestSpec {
+            instance_group: Some(InstanceGroup {
+                policy: policy.into(),
+                hosts: on.iter().map(|h| h.to_string()).collect(),
+                rules: rules.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let pass = |spec: &RequestSpec| filter_hosts(&filters, &hosts, &all(&hosts), &ctx(spec, 1));
+        assert_eq!(pass(&group("anti-affinity", &["a"], &[])), Ok(vec![1, 2]));
+        let full = pass(&group("anti-affinity", &["a", "b", "c"], &[])).expect_err("full");
+        assert!(
+            full.contains("Filter ServerGroupAntiAffinityFilter returned 0 hosts"),
+            "{full}"
+        );
+        // max_server_per_host = 2: a holds two, b one.
+        let two = group(
+            "anti-affinity",
+            &["a", "a", "b"],
+            &[("max_server_per_host", 2)],
+        );
+        assert_eq!(pass(&two), Ok(vec![1, 2]));
+        assert_eq!(pass(&group("affinity", &[], &[])), Ok(vec![0, 1, 2]));
+        assert_eq!(pass(&group("affinity", &["b", "b"], &[])), Ok(vec![1]));
+        // Soft policies and no group filter nothing.
+        assert_eq!(
+            pass(&group("soft-anti-affinity", &["a", "b", "c"], &[])),
+            Ok(vec![0, 1, 2])
+        );
+        assert_eq!(
+            pass(&group("soft-affinity", &["b"], &[])),
+            Ok(vec![0, 1, 2])
+        );
+        assert_eq!(pass(&RequestSpec::default()), Ok(vec![0, 1, 2]));
     }
 
     #[test]

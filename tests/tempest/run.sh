@@ -156,6 +156,9 @@ build_interval = 1
 min_compute_nodes = 2
 
 [compute-feature-enabled]
+# The filters nova-scheduler runs by default ([filter_scheduler]
+# enabled_filters): Tempest skips the tests of filters it lacks.
+scheduler_enabled_filters = RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter
 console_output = true
 vnc_console = true
 pause = true

@@ -151,6 +151,7 @@ nova_errors! {
     ServiceNotFound { service_id } => 404, "Service {service_id} could not be found.";
     NetworkNotFound { network_id } => 404, "Network {network_id} could not be found.";
     KeypairNotFound { user_id, name } => 404, "Keypair {name} not found for user {user_id}";
+    InstanceGroupNotFound { group_uuid } => 404, "Instance group {group_uuid} could not be found.";
     /// The `marker` of a paginated listing names no row (the API answers 400).
     MarkerNotFound { marker } => 404, "Marker {marker} could not be found.";
     SecurityGroupNotFound { security_group_id } => 404, "Security group {security_group_id} not found.";
@@ -229,6 +230,8 @@ nova_errors! {
     InvalidIpProtocol { protocol } => 400, "Invalid IP protocol {protocol}.";
     SecurityGroupLimitExceeded {} => 403, "Maximum number of security groups or rules exceeded";
     KeypairLimitExceeded {} => 403, "Maximum number of key pairs exceeded";
+    ServerGroupLimitExceeded {} => 403, "Quota exceeded, too many server groups.";
+    GroupMemberLimitExceeded {} => 403, "Quota exceeded, too many servers in group";
     PolicyNotAuthorized { action } => 403, "Policy doesn't allow {action} to be performed.";
     NotAuthorized { reason } => 403, "Not authorized.";
     QuotaExceeded { overs, req, used, allowed } => 403,

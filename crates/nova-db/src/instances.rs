@@ -275,8 +275,19 @@ impl Db {
             min_count as i64,
             values.len() as i64,
         )?;
+        // Joining a server group: within its `server_group_members` quota.
+        let group = match first.instance_group {
+            Some(g) => {
+                let limit = limits.get("server_group_members").copied().unwrap_or(-1);
+                Some(crate::instance_groups::lock_for_members(&mut tx, g, count, limit).await?)
+            }
+            None => None,
+        };
         for v in &values[..count as usize] {
             insert_instance(&mut tx, v).await?;
+            if let Some(gid) = group {
+                crate::instance_groups::add_member(&mut tx, gid, v.uuid).await?;
+            }
         }
         tx.commit().await.map_err(db_err)?;
         let mut out = Vec::with_capacity(count as usize);
@@ -324,6 +335,25 @@ impl Db {
         if let Some(n) = &f.name {
             // Nova treats `name` as a regular expression.
             q.push(" AND display_name ~ ").push_bind(n.clone());
+        }
+        // Nova's `ip`/`ip6` filters: a regular expression that must match
+        // one of the instance's fixed addresses from its start (Python's
+        // `re.match`).
+        for (re, v6) in [(&f.ip, false), (&f.ip6, true)] {
+            if let Some(re) = re {
+                q.push(
+                    " AND EXISTS (SELECT 1 FROM fixed_ips fi \
+                     WHERE fi.instance_uuid = instances.uuid AND fi.deleted = 0 AND ",
+                )
+                .push(if v6 {
+                    "strpos(fi.address, ':') > 0"
+                } else {
+                    "strpos(fi.address, ':') = 0"
+                })
+                .push(" AND fi.address ~ ('^(?:' || ")
+                .push_bind(re.clone())
+                .push(" || ')'))");
+            }
         }
         if let Some(states) = &f.status_vm_states {
             let s: Vec<String> = states.iter().map(|s| s.as_str().to_string()).collect();
@@ -673,6 +703,12 @@ impl Db {
             .await
             .map_err(db_err)?;
         }
+        // It leaves its server group.
+        sqlx::query("DELETE FROM instance_group_member WHERE instance_uuid = $1")
+            .bind(uuid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         if let (Some(h), Some(n)) = (&before.host, &before.node) {
             recompute_usage(&mut tx, h, n).await.map_err(db_err)?;
         }

@@ -10,12 +10,14 @@ mod console_auth_tokens;
 mod ec2;
 mod flavors;
 mod floating_ips;
+mod instance_groups;
 mod instances;
 mod migrations;
 mod networks;
 mod quotas;
 mod security_groups;
 mod services;
+mod task_log;
 
 use nova_common::NovaError;
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -399,6 +399,11 @@ impl Db {
             // Dropping the transaction rolls the assignment back.
             return Ok(Claim::DoesNotFit(resource));
         }
+        if let Some(policy) =
+            crate::instance_groups::policy_violation(&mut tx, instance_uuid, host).await?
+        {
+            return Ok(Claim::GroupPolicy(policy));
+        }
         recompute_usage(&mut tx, host, node).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(Claim::Claimed)
@@ -416,4 +421,7 @@ pub enum Claim {
     AlreadyAssigned(String),
     /// The host's nova-compute service is disabled or forced down.
     ServiceDisabled,
+    /// Its server group's hard policy (`affinity` or `anti-affinity`) does
+    /// not allow it on this host, given where the other members are now.
+    GroupPolicy(String),
 }

@@ -302,6 +302,10 @@ pub struct InstanceCreate {
     /// Names of the project's security groups to join (`default` is made if missing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
+    /// The server group to join (`scheduler_hints: {"group": ..}`), within
+    /// the `server_group_members` quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_group: Option<Uuid>,
 }
 
 /// A partial update of an instance (`instance_update_and_get_original`).
@@ -448,6 +452,13 @@ pub struct InstanceFilters {
     /// `system_metadata` filter; the EC2 API finds a `ClientToken` with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_metadata: Option<BTreeMap<String, String>>,
+    /// A regular expression matched (from the start) against the
+    /// instance's fixed IPv4 addresses (Nova's `ip` filter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// ... against its IPv6 addresses (`ip6`, 2.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
 }
 
 /// A service record (`services`).
@@ -674,6 +685,59 @@ pub struct RequestSpec {
     #[serde(default)]
     pub force_hosts: Vec<String>,
     pub num_attempts: u32,
+    /// The server group the instances join (`scheduler_hints: {"group": ..}`),
+    /// its `hosts` filled in by the conductor before each scheduling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_group: Option<InstanceGroup>,
+}
+
+/// A server group (`nova.objects.InstanceGroup`; tables `instance_groups`,
+/// `instance_group_policy`, `instance_group_member`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceGroup {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: Option<String>,
+    pub user_id: String,
+    pub project_id: String,
+    /// `affinity`, `anti-affinity`, `soft-affinity` or `soft-anti-affinity`.
+    pub policy: String,
+    /// 2.64's rules: `max_server_per_host` (anti-affinity only).
+    #[serde(default)]
+    pub rules: BTreeMap<String, i64>,
+    /// The members that are not deleted, oldest first.
+    #[serde(default)]
+    pub members: Vec<Uuid>,
+    /// The host of each member placed on one, one entry per member (a host
+    /// holding two members is listed twice): the scheduler keeps no list of
+    /// each host's instances, so the (anti-)affinity filters and weighers
+    /// count a host's members here.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub created_at: Option<Timestamp>,
+}
+
+impl InstanceGroup {
+    pub const POLICIES: &'static [&'static str] = &[
+        "affinity",
+        "anti-affinity",
+        "soft-affinity",
+        "soft-anti-affinity",
+    ];
+
+    /// How many members a host may hold under anti-affinity (rule
+    /// `max_server_per_host`, 1 by default).
+    pub fn max_server_per_host(&self) -> usize {
+        self.rules
+            .get("max_server_per_host")
+            .map(|n| (*n).max(1) as usize)
+            .unwrap_or(1)
+    }
+
+    /// How many members `host` holds.
+    pub fn members_on(&self, host: &str) -> usize {
+        self.hosts.iter().filter(|h| *h == host).count()
+    }
 }
 
 /// A host the scheduler chose for an instance, or one of its alternates
@@ -1296,4 +1360,79 @@ mod tests {
             }
         );
     }
+}
+
+/// A guest's diagnostics in the standard format of microversion 2.48
+/// (`nova.objects.Diagnostics`); what a driver cannot tell stays None.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// `pending`, `running`, `paused`, `shutdown`, `crashed` or `suspended`.
+    pub state: Option<String>,
+    pub driver: Option<String>,
+    pub hypervisor: Option<String>,
+    pub hypervisor_os: Option<String>,
+    /// Seconds since the guest was launched.
+    pub uptime: Option<i64>,
+    pub config_drive: Option<bool>,
+    #[serde(default)]
+    pub cpu_details: Vec<CpuDiagnostics>,
+    #[serde(default)]
+    pub nic_details: Vec<NicDiagnostics>,
+    #[serde(default)]
+    pub disk_details: Vec<DiskDiagnostics>,
+    pub memory_details: Option<MemoryDiagnostics>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuDiagnostics {
+    pub id: Option<i64>,
+    /// Nanoseconds.
+    pub time: Option<i64>,
+    /// Percent.
+    pub utilisation: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NicDiagnostics {
+    pub mac_address: Option<String>,
+    pub rx_octets: Option<i64>,
+    pub rx_errors: Option<i64>,
+    pub rx_drop: Option<i64>,
+    pub rx_packets: Option<i64>,
+    pub rx_rate: Option<i64>,
+    pub tx_octets: Option<i64>,
+    pub tx_errors: Option<i64>,
+    pub tx_drop: Option<i64>,
+    pub tx_packets: Option<i64>,
+    pub tx_rate: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskDiagnostics {
+    pub read_bytes: Option<i64>,
+    pub read_requests: Option<i64>,
+    pub write_bytes: Option<i64>,
+    pub write_requests: Option<i64>,
+    pub errors_count: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryDiagnostics {
+    /// Megabytes.
+    pub maximum: Option<i64>,
+    pub used: Option<i64>,
+}
+
+/// One host's run of a periodic audit task (`task_log`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskLog {
+    pub task_name: String,
+    /// `RUNNING` or `DONE`.
+    pub state: String,
+    pub host: String,
+    pub period_beginning: Option<Timestamp>,
+    pub period_ending: Option<Timestamp>,
+    pub message: String,
+    pub task_items: i64,
+    pub errors: i64,
 }

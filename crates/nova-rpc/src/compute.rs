@@ -10,14 +10,15 @@
 //! the destination, `resize_instance` on the source, `finish_resize` on the
 //! destination; then `confirm_resize` on the source, or `revert_resize` on
 //! the destination and `finish_revert_resize` on the source.
+//! 5.5 `get_diagnostics` and `get_instance_diagnostics`.
 
 use nova_objects::{
-    ConsoleConnectInfo, FilterProperties, Flavor, ImageMeta, Instance, Migration, RequestSpec,
-    Selection,
+    ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
+    RequestSpec, Selection,
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.4";
+    topic: "compute", version: "5.5";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -73,4 +74,8 @@ crate::rpc_api! {
     cast fn finish_revert_resize(instance: Instance, migration: Migration) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
     call fn get_host_uptime() -> String;
+    /// The guest's counters as the driver names them (diagnostics before 2.48).
+    call fn get_diagnostics(instance: Instance) -> std::collections::BTreeMap<String, i64>;
+    /// The guest's diagnostics in the standard format (2.48).
+    call fn get_instance_diagnostics(instance: Instance) -> Diagnostics;
 }

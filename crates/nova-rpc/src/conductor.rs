@@ -17,9 +17,10 @@
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
-    Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
-    KeyPair, Migration, MigrationFilters, Network, NetworkCreate, QuotaUsage, SecurityGroup,
-    SecurityGroupDefaultRule, SecurityGroupRule, Service, Timestamp, VirtualInterface,
+    Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceGroup,
+    InstanceUpdate, KeyPair, Migration, MigrationFilters, Network, NetworkCreate, QuotaUsage,
+    SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, TaskLog, Timestamp,
+    VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -129,6 +130,19 @@ crate::rpc_api! {
         call fn keypair_destroy(user_id: String, name: String) -> ();
         call fn keypair_count(user_id: String) -> i64;
     }
+    /// Server groups (Nova's `InstanceGroup` object methods): members are
+    /// added by `instance_create_within_quota`, removed by `instance_destroy`.
+    trait InstanceGroups {
+        /// Record a group within its project's `server_groups` quota (ServerGroupLimitExceeded).
+        call fn instance_group_create(group: InstanceGroup) -> InstanceGroup;
+        /// A group with its live members and their hosts (InstanceGroupNotFound).
+        call fn instance_group_get_by_uuid(group_uuid: Uuid) -> InstanceGroup;
+        /// Every group (None), or one project's.
+        call fn instance_group_get_all(project_id: Option<String>) -> Vec<InstanceGroup>;
+        /// The group an instance is a member of, if any.
+        call fn instance_group_get_by_instance_uuid(instance_uuid: Uuid) -> Option<InstanceGroup>;
+        call fn instance_group_destroy(group_uuid: Uuid) -> ();
+    }
     /// Console authorizations (Nova's `ConsoleAuthToken` object methods).
     trait ConsoleAuthTokens {
         /// Store the authorization (its `token_hash` set), valid for `ttl` seconds from now.
@@ -150,6 +164,11 @@ crate::rpc_api! {
         /// A quota class's stored limits (resource → limit).
         call fn quota_class_get_all_by_name(class_name: String) -> BTreeMap<String, i64>;
         call fn quota_class_update(class_name: String, limits: BTreeMap<String, i64>) -> ();
+    }
+    /// Runs of periodic audit tasks (os-instance_usage_audit_log).
+    trait TaskLogs {
+        /// The runs of `task_name` for exactly this period, one per host.
+        call fn task_log_get_all(task_name: String, period_beginning: Timestamp, period_ending: Timestamp) -> Vec<TaskLog>;
     }
     trait Migrations {
         /// The live, unhidden migrations matching the filters, newest first (MarkerNotFound).

@@ -243,6 +243,87 @@ impl VirtDriver for FakeDriver {
         Ok(Some(6969))
     }
 
+    /// The counters of Nova's fake driver.
+    async fn get_diagnostics(
+        &self,
+        instance: &Instance,
+    ) -> Result<std::collections::BTreeMap<String, i64>, VirtError> {
+        if !self.guests().contains_key(&instance.uuid) {
+            return Err(VirtError::InstanceNotFound(instance.uuid));
+        }
+        Ok([
+            ("cpu0_time", 17_300_000_000),
+            ("memory", 524_288),
+            ("vda_errors", -1),
+            ("vda_read", 262_144),
+            ("vda_read_req", 112),
+            ("vda_write", 5_778_432),
+            ("vda_write_req", 488),
+            ("vnet1_rx", 2_070_139),
+            ("vnet1_rx_drop", 0),
+            ("vnet1_rx_errors", 0),
+            ("vnet1_rx_packets", 26_701),
+            ("vnet1_tx", 140_208),
+            ("vnet1_tx_drop", 0),
+            ("vnet1_tx_errors", 0),
+            ("vnet1_tx_packets", 662),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
+    }
+
+    /// The diagnostics of Nova's fake driver, with the guest's real power state.
+    async fn get_instance_diagnostics(
+        &self,
+        instance: &Instance,
+    ) -> Result<nova_objects::Diagnostics, VirtError> {
+        use nova_objects::{
+            CpuDiagnostics, Diagnostics, DiskDiagnostics, MemoryDiagnostics, NicDiagnostics,
+        };
+        let state = *self
+            .guests()
+            .get(&instance.uuid)
+            .ok_or(VirtError::InstanceNotFound(instance.uuid))?;
+        Ok(Diagnostics {
+            state: Some(nova_common::states::power_state::name(state).into()),
+            driver: Some("fake".into()),
+            hypervisor: Some("fake".into()),
+            hypervisor_os: Some("fake-os".into()),
+            uptime: Some(46664),
+            config_drive: Some(false),
+            cpu_details: vec![CpuDiagnostics {
+                id: Some(0),
+                time: Some(17_300_000_000),
+                utilisation: Some(15),
+            }],
+            nic_details: vec![NicDiagnostics {
+                mac_address: Some("01:23:45:67:89:ab".into()),
+                rx_octets: Some(2_070_139),
+                rx_errors: Some(100),
+                rx_drop: Some(200),
+                rx_packets: Some(26_701),
+                rx_rate: Some(300),
+                tx_octets: Some(140_208),
+                tx_errors: Some(400),
+                tx_drop: Some(500),
+                tx_packets: Some(662),
+                tx_rate: Some(600),
+            }],
+            disk_details: vec![DiskDiagnostics {
+                read_bytes: Some(262_144),
+                read_requests: Some(112),
+                write_bytes: Some(5_778_432),
+                write_requests: Some(488),
+                errors_count: Some(1),
+            }],
+            memory_details: Some(MemoryDiagnostics {
+                maximum: Some(512),
+                used: Some(0),
+            }),
+        })
+    }
+
     async fn snapshot(&self, instance: &Instance, dest: &std::path::Path) -> Result<(), VirtError> {
         if !self.guests().contains_key(&instance.uuid) {
             return Err(VirtError::InstanceNotFound(instance.uuid));

@@ -8,7 +8,8 @@ mod xml;
 
 use async_trait::async_trait;
 use nova_common::NovaConfig;
-use nova_objects::{HostResources, ImageMeta, Instance, NetworkInfo};
+use nova_objects::{Diagnostics, HostResources, ImageMeta, Instance, NetworkInfo};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -133,6 +134,15 @@ pub trait VirtDriver: Send + Sync {
         network_info: &NetworkInfo,
         power_on: bool,
     ) -> Result<(), VirtError>;
+    /// The guest's counters as the driver names them (the free-form
+    /// diagnostics before microversion 2.48).
+    async fn get_diagnostics(
+        &self,
+        instance: &Instance,
+    ) -> Result<BTreeMap<String, i64>, VirtError>;
+    /// The guest's diagnostics in the standard format (2.48).
+    async fn get_instance_diagnostics(&self, instance: &Instance)
+        -> Result<Diagnostics, VirtError>;
     /// What `uptime` says on the host (Nova's libvirt `get_host_uptime`).
     async fn get_host_uptime(&self) -> Result<String, VirtError> {
         let out = tokio::process::Command::new("env")

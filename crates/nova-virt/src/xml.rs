@@ -53,6 +53,45 @@ pub fn vnc_port(xml: &str) -> Option<i64> {
         .filter(|p| *p > 0)
 }
 
+/// The value of attribute `name` in the element text `tag` (`<x a='1'`).
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let i = tag.find(&format!(" {name}="))? + name.len() + 2;
+    let q = tag[i..].chars().next()?;
+    let rest = &tag[i + 1..];
+    Some(rest[..rest.find(q)?].to_string())
+}
+
+/// The bodies of every `<elem ...>...</elem>` in `xml`.
+fn elements<'a>(xml: &'a str, elem: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let open = format!("<{elem} ");
+    let close = format!("</{elem}>");
+    xml.match_indices(&open)
+        .filter_map(move |(i, _)| Some(&xml[i..i + xml[i..].find(&close)?]))
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// The first `<child .../>` of `body`, as its tag text.
+fn child<'a>(body: &'a str, child: &str) -> Option<&'a str> {
+    let i = body.find(&format!("<{child} "))?;
+    Some(&body[i..i + body[i..].find('>')?])
+}
+
+/// Nova's `_get_io_devices`: the guest's disks by target device, and its
+/// interfaces as (MAC address, target device if any).
+pub fn io_devices(xml: &str) -> (Vec<String>, Vec<(String, Option<String>)>) {
+    let disks = elements(xml, "disk")
+        .filter_map(|d| attr(child(d, "target")?, "dev"))
+        .collect();
+    let nics = elements(xml, "interface")
+        .filter_map(|n| {
+            let mac = attr(child(n, "mac")?, "address")?;
+            Some((mac, child(n, "target").and_then(|t| attr(t, "dev"))))
+        })
+        .collect();
+    (disks, nics)
+}
+
 /// Build the guest's domain XML from the instance, its image and network info.
 pub fn domain_xml(
     cfg: &DomainConfig,

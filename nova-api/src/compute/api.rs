@@ -44,12 +44,14 @@ mod instance_extras;
 mod keypairs;
 mod migrate;
 mod network_api;
+mod server_groups;
 pub mod server_password;
 mod shelve;
 pub use shelve::UnshelveRequest;
 mod usage;
 pub use instance_extras::MAX_TAG_COUNT;
 pub use keypairs::{fingerprint, KeypairAPI};
+pub use server_groups::ServerGroupCreate;
 pub mod security_groups;
 pub use security_groups::SecurityGroupAPI;
 pub use usage::{ServerUsage, TenantUsage, UsagePage};
@@ -165,7 +167,15 @@ pub struct CreateRequest {
     /// 2.74: the host and/or node to build on (the filters still run).
     pub requested_host: Option<String>,
     pub requested_hypervisor_hostname: Option<String>,
+    /// The scheduler hints given (`os:scheduler_hints`); `group` names the
+    /// server group the servers join.
+    pub scheduler_hints: serde_json::Map<String, Value>,
 }
+
+/// The system_metadata key holding the scheduler hints a server was created
+/// with, each value a list (Nova keeps them in the RequestSpec; 2.100 shows
+/// them).
+pub const SCHEDULER_HINTS_KEY: &str = "scheduler_hints";
 
 /// The instances a create made, and the reservation id they share.
 #[derive(Debug)]
@@ -433,6 +443,11 @@ impl API {
                 req.requested_hypervisor_hostname.as_deref(),
             )
             .await?;
+        // Nova's `_get_requested_instance_group`.
+        let instance_group = match req.scheduler_hints.get("group").and_then(Value::as_str) {
+            Some(g) => Some(self.get_server_group(ctx, g).await?),
+            None => None,
+        };
         let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let count = req.max_count;
@@ -483,6 +498,21 @@ impl API {
             .filter(|z| !z.is_empty())
         {
             system_metadata.insert("pinned_availability_zone".into(), az.to_string());
+        }
+        // The hints as Nova's RequestSpec keeps them: every value a list.
+        if !req.scheduler_hints.is_empty() {
+            let hints: serde_json::Map<String, Value> = req
+                .scheduler_hints
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::Array(_) => (k.clone(), v.clone()),
+                    other => (k.clone(), json!([other])),
+                })
+                .collect();
+            let text = Value::Object(hints).to_string();
+            if text.chars().count() <= 255 {
+                system_metadata.insert(SCHEDULER_HINTS_KEY.into(), text);
+            }
         }
         let zone = req
             .availability_zone
@@ -537,6 +567,7 @@ impl API {
                 system_metadata: system_metadata.clone(),
                 request_id: ctx.request_id.clone(),
                 security_groups: security_groups.clone(),
+                instance_group: instance_group.as_ref().map(|g| g.uuid),
             };
             requested.push(values);
         }
@@ -574,6 +605,7 @@ impl API {
                 .into_iter()
                 .collect(),
             num_attempts: 1,
+            instance_group,
         };
         if let Err(e) = self.schedule_and_build_instances(ctx, spec, &uuids).await {
             // Nothing will build them: do not leave them in BUILD.
@@ -929,6 +961,25 @@ impl API {
         Ok(())
     }
 
+    /// Nova's `os-resetState` (an admin's repair): the vm_state set to
+    /// ACTIVE or ERROR and the task_state cleared, whatever they were; the
+    /// `resetState` action recorded.
+    pub async fn reset_state(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        vm_state: VmState,
+    ) -> NovaResult<()> {
+        self.record_action(ctx, inst.uuid, "resetState").await;
+        let upd = InstanceUpdate {
+            vm_state: Some(vm_state),
+            task_state: Some(None),
+            ..Default::default()
+        };
+        self.conductor.instance_update(ctx, inst.uuid, upd).await?;
+        Ok(())
+    }
+
     pub async fn unlock(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
         self.set_locked(ctx, inst, None, None).await?;
         self.record_action(ctx, inst.uuid, "unlock").await;
@@ -961,6 +1012,38 @@ impl API {
             )
             .await?;
         Ok(())
+    }
+
+    /// Nova's `check_instance_host`: an instance on no host is not ready.
+    fn check_instance_host(inst: &Instance) -> NovaResult<()> {
+        match inst.host {
+            Some(_) => Ok(()),
+            None => Err(NovaError::InstanceNotReady {
+                instance_id: inst.uuid.to_string(),
+            }),
+        }
+    }
+
+    /// The guest's counters as its driver names them (diagnostics before 2.48).
+    pub async fn get_diagnostics(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> NovaResult<BTreeMap<String, i64>> {
+        Self::check_instance_host(inst)?;
+        self.compute(inst).get_diagnostics(ctx, inst.clone()).await
+    }
+
+    /// The guest's diagnostics in the standard format (2.48).
+    pub async fn get_instance_diagnostics(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> NovaResult<nova_objects::Diagnostics> {
+        Self::check_instance_host(inst)?;
+        self.compute(inst)
+            .get_instance_diagnostics(ctx, inst.clone())
+            .await
     }
 
     /// The guest's console log; its last `tail_length` lines if given.

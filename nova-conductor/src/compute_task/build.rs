@@ -62,6 +62,28 @@ impl ComputeTaskManager {
         })
     }
 
+    /// Nova's `_populate_group_info`: the server group as it is now, its
+    /// members' hosts for the (anti-)affinity filters and weighers. A group
+    /// deleted meanwhile no longer constrains the build.
+    async fn populate_group_info(&self, spec: &mut RequestSpec) -> Result<(), NovaError> {
+        let Some(group) = spec.instance_group.as_ref().map(|g| g.uuid) else {
+            return Ok(());
+        };
+        match retry_on_disconnect("instance_group_get_by_uuid", || {
+            self.db.instance_group_get_by_uuid(group)
+        })
+        .await
+        {
+            Ok(g) => spec.instance_group = Some(g),
+            Err(NovaError::InstanceGroupNotFound { .. }) => {
+                info!(group = %group, "server group deleted before the build was scheduled");
+                spec.instance_group = None;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
     /// Nova's `schedule_and_build_instances`: ask the scheduler for a host
     /// and alternates per instance, claim, cast. Any failure puts the
     /// instance in ERROR with a fault.
@@ -119,11 +141,16 @@ impl ComputeTaskManager {
                 .action_event_start(*u, &ctx.request_id, EVENT_SCHEDULE, &self.cfg.default.host)
                 .await;
         }
-        let host_lists = match self
-            .scheduler
-            .select_destinations(ctx, spec.clone(), todo.clone(), true)
-            .await
-        {
+        let mut spec = spec;
+        let scheduled = match self.populate_group_info(&mut spec).await {
+            Ok(()) => {
+                self.scheduler
+                    .select_destinations(ctx, spec.clone(), todo.clone(), true)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let host_lists = match scheduled {
             Ok(s) => s,
             Err(e) => {
                 warn!("scheduling failed: {e}");
@@ -288,11 +315,15 @@ impl ComputeTaskManager {
             .claim_and_cast(ctx, uuid, &spec, image, Some(retry.clone()), host_list)
             .await;
         if matches!(placed, Ok(Placement::Exhausted)) {
-            placed = match self
-                .scheduler
-                .select_destinations(ctx, spec.clone(), vec![uuid], true)
-                .await
-            {
+            let scheduled = match self.populate_group_info(&mut spec).await {
+                Ok(()) => {
+                    self.scheduler
+                        .select_destinations(ctx, spec.clone(), vec![uuid], true)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            placed = match scheduled {
                 Ok(lists) => {
                     let list = lists.into_iter().next().unwrap_or_default();
                     self.claim_and_cast(ctx, uuid, &spec, image, Some(retry.clone()), list)
@@ -392,6 +423,9 @@ impl ComputeTaskManager {
                 }
                 Ok(Claim::ServiceDisabled) => {
                     info!(instance = %uuid, %host, "nova-compute disabled or forced down since it was chosen; trying the next one");
+                }
+                Ok(Claim::GroupPolicy(policy)) => {
+                    info!(instance = %uuid, %host, "the server group's {policy} policy no longer allows this host; trying the next one");
                 }
                 Ok(Claim::AlreadyAssigned(other)) => {
                     info!(instance = %uuid, host = %other, "already assigned by another attempt");

@@ -142,6 +142,9 @@ impl ComputeTaskManager {
                 .cast_unshelve(ctx, uuid, host, node, &image, &spec)
                 .await;
         }
+        // The server group as it is now, for the (anti-)affinity filters
+        // (Nova's request spec carries the group).
+        spec.instance_group = self.db.instance_group_get_by_instance_uuid(uuid).await?;
         let _ = self
             .db
             .action_event_start(uuid, &ctx.request_id, EVENT_SCHEDULE, &me)
@@ -182,6 +185,9 @@ impl ComputeTaskManager {
                 }
                 Claim::ServiceDisabled => {
                     info!(instance = %uuid, host = %sel.service_host, "its service was disabled or forced down meanwhile")
+                }
+                Claim::GroupPolicy(policy) => {
+                    info!(instance = %uuid, host = %sel.service_host, "the server group's {policy} policy no longer allows this host")
                 }
                 Claim::AlreadyAssigned(h) => {
                     info!(instance = %uuid, host = %h, "already assigned by another delivery");

@@ -13,6 +13,7 @@ mod ec2;
 mod flavor_extras;
 mod flavors;
 mod floating_ips;
+mod instance_groups;
 mod instance_metadata;
 mod instances;
 mod keypairs;
@@ -21,6 +22,7 @@ mod networks;
 mod quotas;
 mod security_groups;
 mod services;
+mod task_log;
 
 use nova_common::NovaResult;
 use nova_db::Db;

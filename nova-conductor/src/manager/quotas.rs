@@ -20,6 +20,24 @@ impl ConductorManager {
             .map(|(r, d)| (r.clone(), class.get(r).copied().unwrap_or(*d)))
             .collect())
     }
+
+    /// The project's limit of `resource`: its override, else the defaults' (-1: unlimited).
+    pub(crate) async fn project_limit(
+        &self,
+        project_id: &str,
+        resource: &str,
+    ) -> Result<i64, NovaError> {
+        let overrides = retry_on_disconnect("quota_get_all_by_project", || {
+            self.db.quota_get_all_by_project(project_id)
+        })
+        .await?;
+        let defaults = self.defaults().await?;
+        Ok(overrides
+            .get(resource)
+            .or_else(|| defaults.get(resource))
+            .copied()
+            .unwrap_or(-1))
+    }
 }
 
 #[nova_rpc::__private::async_trait]

@@ -7,22 +7,6 @@ use nova_common::{NovaError, RequestContext};
 use nova_objects::{Instance, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule};
 use uuid::Uuid;
 
-impl ConductorManager {
-    /// The project's limit of `resource`: its override, else `[quota]`'s (-1: unlimited).
-    async fn project_limit(&self, project_id: &str, resource: &str) -> Result<i64, NovaError> {
-        let overrides = retry_on_disconnect("quota_get_all_by_project", || {
-            self.db.quota_get_all_by_project(project_id)
-        })
-        .await?;
-        let defaults = self.defaults().await?;
-        Ok(overrides
-            .get(resource)
-            .or_else(|| defaults.get(resource))
-            .copied()
-            .unwrap_or(-1))
-    }
-}
-
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::conductor::SecurityGroups for ConductorManager {
     async fn security_group_ensure_default(

@@ -69,6 +69,11 @@ config_section! {
         internal_service_availability_zone: String = "internal", string();
         /// Template for instance names on the hypervisor.
         instance_name_template: String = "instance-%08x", string();
+        /// The period of instance usage audits (`os-instance_usage_audit_log`
+        /// reports the last completed one): `hour`, `day`, `month` or `year`,
+        /// with an optional offset (`day@18`: days start at 18:00 UTC,
+        /// `month@15` on the 15th, `year@3` on March 1st).
+        instance_usage_audit_period: String = "month", string();
         /// Seconds between resource usage reports of nova-compute; 0 means the
         /// default periodic interval (60 seconds).
         update_resources_interval: u64 = "0", at_least(0);

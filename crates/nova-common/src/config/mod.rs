@@ -201,6 +201,7 @@ mod tests {
         ("DEFAULT", "default_availability_zone", "nova"),
         ("DEFAULT", "internal_service_availability_zone", "internal"),
         ("DEFAULT", "instance_name_template", "instance-%08x"),
+        ("DEFAULT", "instance_usage_audit_period", "month"),
         ("DEFAULT", "update_resources_interval", "0"),
         ("DEFAULT", "shutdown_timeout", "60"),
         ("DEFAULT", "sync_power_state_interval", "600"),
@@ -245,9 +246,11 @@ mod tests {
         (
             "filter_scheduler",
             "enabled_filters",
-            "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter",
+            "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter",
         ),
         ("filter_scheduler", "ram_weight_multiplier", "1.0"),
+        ("filter_scheduler", "soft_affinity_weight_multiplier", "1.0"),
+        ("filter_scheduler", "soft_anti_affinity_weight_multiplier", "1.0"),
         ("filter_scheduler", "host_subset_size", "1"),
         ("scheduler", "max_attempts", "3"),
         ("scheduler", "periodic_task_interval", "60"),
@@ -379,7 +382,7 @@ mod tests {
         assert_eq!(c.api.auth_strategy, "keystone");
         assert_eq!(c.glance.api_servers, ["http://127.0.0.1:9292"]);
         assert_eq!(c.libvirt.virt_type, "kvm");
-        assert_eq!(c.scheduler.enabled_filters.len(), 6);
+        assert_eq!(c.scheduler.enabled_filters.len(), 8);
         assert_eq!(c.scheduler.max_attempts, 3);
         assert_eq!(c.scheduler.host_refresh_interval(), Some(60));
         assert!(!c.fake.fail_spawn);

@@ -13,15 +13,23 @@ pub const KNOWN_FILTERS: &[&str] = &[
     "RamFilter",
     "CoreFilter",
     "DiskFilter",
+    "ServerGroupAntiAffinityFilter",
+    "ServerGroupAffinityFilter",
 ];
 
 config_section! {
     /// `[filter_scheduler]` and `[scheduler]`.
     pub struct SchedulerSection in "filter_scheduler" {
         /// Filters the scheduler applies, in order.
-        enabled_filters: Vec<String> = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter", list_of(KNOWN_FILTERS);
+        enabled_filters: Vec<String> = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter", list_of(KNOWN_FILTERS);
         /// Multiplier of the RAMWeigher (negative stacks).
         ram_weight_multiplier: f64 = "1.0", float(f64::MIN);
+        /// Multiplier of the ServerGroupSoftAffinityWeigher: how much a host
+        /// holding members of a `soft-affinity` group is preferred.
+        soft_affinity_weight_multiplier: f64 = "1.0", float(0.0);
+        /// Multiplier of the ServerGroupSoftAntiAffinityWeigher: how much a
+        /// host holding members of a `soft-anti-affinity` group is avoided.
+        soft_anti_affinity_weight_multiplier: f64 = "1.0", float(0.0);
         /// Pick randomly among this many best hosts.
         host_subset_size: usize = "1", at_least(1);
         /// Maximum number of attempts to build an instance: the first build plus

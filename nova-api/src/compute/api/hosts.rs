@@ -1,8 +1,10 @@
-//! What Nova's `HostAPI` asks of a compute host.
+//! What Nova's `HostAPI` asks of a compute host, and the runs of its
+//! periodic audit tasks (`task_log_get_all`).
 
 use super::API;
 use crate::servicegroup;
 use nova_common::{NovaError, NovaResult, RequestContext};
+use nova_objects::{Service, TaskLog, Timestamp};
 
 impl API {
     /// `uptime` on the host; its nova-compute must be up
@@ -26,5 +28,23 @@ impl API {
             .to_server(host)
             .get_host_uptime(ctx)
             .await
+    }
+
+    /// The runs of `task_name` for exactly this period, one per host.
+    pub async fn task_log_get_all(
+        &self,
+        ctx: &RequestContext,
+        task_name: &str,
+        begin: Timestamp,
+        end: Timestamp,
+    ) -> NovaResult<Vec<TaskLog>> {
+        self.conductor
+            .task_log_get_all(ctx, task_name.to_string(), begin, end)
+            .await
+    }
+
+    /// Every service record (Nova's `HostAPI.service_get_all`).
+    pub async fn service_list(&self, ctx: &RequestContext) -> NovaResult<Vec<Service>> {
+        self.conductor.service_get_all(ctx).await
     }
 }

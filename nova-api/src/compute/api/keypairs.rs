@@ -38,6 +38,41 @@ pub fn fingerprint(public_key: &str) -> Option<String> {
     )
 }
 
+/// Nova's `generate_x509_fingerprint`: SHA-1 of a PEM certificate's DER,
+/// colon-separated; None when it is not a PEM certificate.
+pub fn x509_fingerprint(pem: &str) -> Option<String> {
+    use sha1::Digest as _;
+    let body = pem
+        .trim()
+        .strip_prefix("-----BEGIN CERTIFICATE-----")?
+        .trim_end()
+        .strip_suffix("-----END CERTIFICATE-----")?;
+    let b64: String = body.split_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    // A DER SEQUENCE whose length covers the whole certificate.
+    let (len, header) = match *der.get(1)? {
+        n if n < 0x80 => (n as usize, 2),
+        n => {
+            let k = (n & 0x7f) as usize;
+            let bytes = der.get(2..2 + k)?;
+            (
+                bytes.iter().fold(0usize, |a, b| (a << 8) | *b as usize),
+                2 + k,
+            )
+        }
+    };
+    if der.first() != Some(&0x30) || header + len != der.len() {
+        return None;
+    }
+    Some(
+        sha1::Sha1::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 fn invalid_keypair(reason: &str) -> NovaError {
     NovaError::InvalidKeypair {
         reason: reason.into(),
@@ -66,8 +101,10 @@ impl KeypairAPI {
         {
             return Err(invalid_keypair("Keypair name contains unsafe characters"));
         }
-        if key_type != "ssh" {
-            return Err(invalid_keypair("only ssh keys are supported"));
+        if key_type != "ssh" && key_type != "x509" {
+            return Err(invalid_keypair(&format!(
+                "Specified Keypair type '{key_type}' is invalid"
+            )));
         }
         let defaults = self.conductor.quota_get_defaults(ctx).await?;
         let limit = defaults.get("key_pairs").copied().unwrap_or(-1);
@@ -108,7 +145,11 @@ impl KeypairAPI {
     ) -> NovaResult<(KeyPair, String)> {
         self.validate_new_key_pair(ctx, user_id, name, key_type)
             .await?;
-        let (public_key, private_key) = generate_key_pair(name).await?;
+        let (public_key, private_key) = if key_type == "x509" {
+            generate_x509_cert(user_id).await?
+        } else {
+            generate_key_pair(name).await?
+        };
         let kp = self.save(ctx, user_id, name, &public_key, key_type).await?;
         Ok((kp, private_key))
     }
@@ -121,8 +162,13 @@ impl KeypairAPI {
         public_key: &str,
         key_type: &str,
     ) -> NovaResult<KeyPair> {
-        let fp = fingerprint(public_key)
-            .ok_or_else(|| invalid_keypair("failed to generate fingerprint"))?;
+        let fp = if key_type == "x509" {
+            x509_fingerprint(public_key)
+                .ok_or_else(|| invalid_keypair("failed to generate X509 fingerprint"))?
+        } else {
+            fingerprint(public_key)
+                .ok_or_else(|| invalid_keypair("failed to generate fingerprint"))?
+        };
         self.conductor
             .keypair_create(
                 ctx,
@@ -215,9 +261,89 @@ async fn generate_key_pair(name: &str) -> NovaResult<(String, String)> {
     result
 }
 
+/// Nova's `generate_winrm_x509_cert`: a self-signed client certificate for
+/// `user_id` (CN, and the UPN `<user_id>@localhost` WinRM maps to a user),
+/// from openssl: (certificate, private key).
+async fn generate_x509_cert(user_id: &str) -> NovaResult<(String, String)> {
+    let dir = std::env::temp_dir().join(format!("nova-x509-{}", Uuid::new_v4().simple()));
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| NovaError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    let conf = dir.join("openssl.conf");
+    let upn = format!("{user_id}@localhost");
+    let text = format!(
+        "distinguished_name = req_distinguished_name\n[req_distinguished_name]\n\
+         [v3_req_client]\nextendedKeyUsage = clientAuth\n\
+         subjectAltName = otherName:1.3.6.1.4.1.311.20.2.3;UTF8:{upn}\n"
+    );
+    let result = async {
+        tokio::fs::write(&conf, text)
+            .await
+            .map_err(|e| NovaError::internal(format!("cannot write the openssl config: {e}")))?;
+        let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+        let out = tokio::process::Command::new("openssl")
+            .args(["req", "-x509", "-nodes", "-days", "3650", "-config"])
+            .arg(&conf)
+            .args(["-newkey", "rsa:2048", "-outform", "PEM", "-keyout"])
+            .arg(&key)
+            .args([
+                "-subj",
+                &format!("/CN={user_id}"),
+                "-extensions",
+                "v3_req_client",
+                "-out",
+            ])
+            .arg(&cert)
+            .output()
+            .await
+            .map_err(|e| NovaError::internal(format!("cannot run openssl: {e}")))?;
+        if !out.status.success() {
+            return Err(NovaError::internal(format!(
+                "openssl req failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let cert = tokio::fs::read_to_string(&cert).await;
+        let key = tokio::fs::read_to_string(&key).await;
+        match (cert, key) {
+            (Ok(c), Ok(k)) => Ok((c, k)),
+            _ => Err(NovaError::internal("cannot read the generated certificate")),
+        }
+    }
+    .await;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn x509_certificates_are_generated_and_fingerprinted() {
+        let (cert, key) = generate_x509_cert("u1").await.expect("openssl");
+        assert!(key.contains("PRIVATE KEY"), "{key}");
+        let fp = x509_fingerprint(&cert).expect("a certificate");
+        // SHA-1: 20 bytes as colon-separated hex.
+        assert_eq!(fp.len(), 59, "{fp}");
+        // The same as openssl's own.
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha1"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().expect("stdin").write_all(cert.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("openssl x509");
+        let theirs = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(theirs.trim().ends_with(&fp), "{theirs} vs {fp}");
+        assert!(x509_fingerprint("ssh-rsa AAAA").is_none());
+        let broken = cert.replacen("MII", "MIJ", 1);
+        assert!(x509_fingerprint(&broken).is_none());
+    }
 
     #[test]
     fn fingerprints_like_nova() {

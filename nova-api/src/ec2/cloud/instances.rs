@@ -730,6 +730,7 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
                 hostname: None,
                 requested_host: None,
                 requested_hypervisor_hostname: None,
+                scheduler_hints: Default::default(),
             },
         )
         .await

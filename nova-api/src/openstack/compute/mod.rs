@@ -19,6 +19,7 @@ pub mod hosts;
 pub mod hypervisors;
 pub mod images;
 pub mod instance_actions;
+pub mod instance_usage_audit_log;
 pub mod ips;
 pub mod keypairs;
 pub mod limits;
@@ -30,7 +31,9 @@ pub mod quota_sets;
 pub mod remote_consoles;
 pub mod security_groups;
 pub mod server_actions;
+pub mod server_diagnostics;
 pub mod server_external_events;
+pub mod server_groups;
 pub mod server_metadata;
 pub mod server_password;
 pub mod server_tags;
@@ -178,6 +181,23 @@ fn v21_routes() -> Router<AppState> {
         .route(
             "/os-server-external-events",
             post(server_external_events::create),
+        )
+        .route(
+            "/os-instance_usage_audit_log",
+            get(instance_usage_audit_log::index),
+        )
+        .route(
+            "/os-instance_usage_audit_log/{before}",
+            get(instance_usage_audit_log::show),
+        )
+        .route("/servers/{id}/diagnostics", get(server_diagnostics::index))
+        .route(
+            "/os-server-groups",
+            get(server_groups::index).post(server_groups::create),
+        )
+        .route(
+            "/os-server-groups/{id}",
+            get(server_groups::show).delete(server_groups::delete),
         )
         .route("/os-migrations", get(migrations::index))
         .route("/servers/{id}/migrations", get(migrations::server_index))

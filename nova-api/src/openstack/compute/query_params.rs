@@ -114,7 +114,7 @@ const ACTIONS: &[(&str, u32)] = &[
     ("changes-before", 66),
 ];
 
-fn rules() -> [Rule; 20] {
+fn rules() -> [Rule; 21] {
     let r = |method: Method, path, since, allowed| Rule {
         method,
         path,
@@ -167,6 +167,12 @@ fn rules() -> [Rule; 20] {
             ACTIONS,
         ),
         r(Method::GET, "/os-console-auth-tokens/{token}", 99, &[]),
+        r(
+            Method::GET,
+            "/os-server-groups",
+            75,
+            &[("all_projects", 1), ("limit", 1), ("offset", 1)],
+        ),
     ]
 }
 

@@ -52,6 +52,7 @@ pub async fn action(
         "suspend" => power(s, ctx, &inst, Power::Suspend).await,
         "resume" => power(s, ctx, &inst, Power::Resume).await,
         "lock" => lock(s, ctx, &inst, v, Some(args)).await,
+        "os-resetState" => reset_state(s, ctx, &inst, args).await,
         "unlock" => lock(s, ctx, &inst, v, None).await,
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
@@ -464,4 +465,30 @@ async fn create_image(
         resp.headers_mut().insert("location", loc);
     }
     Ok(resp)
+}
+
+/// `os-resetState` (admin): `{"state": "active" | "error"}`.
+async fn reset_state(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    args: &Value,
+) -> ApiResult<Response> {
+    let vm_state = match args.get("state").and_then(Value::as_str) {
+        Some("active") => nova_common::states::VmState::Active,
+        Some("error") => nova_common::states::VmState::Error,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute state. Value: {}. 'state' must be one of 'active', 'error'",
+                args.get("state").cloned().unwrap_or(Value::Null)
+            )))
+        }
+    };
+    state.policy.authorize(
+        "os_compute_api:os-admin-actions:reset_state",
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    state.compute_api.reset_state(ctx, inst, vm_state).await?;
+    accepted()
 }

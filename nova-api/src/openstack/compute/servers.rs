@@ -186,6 +186,38 @@ struct ServerCreate {
     hostname: Option<String>,
     requested_host: Option<String>,
     requested_hypervisor_hostname: Option<String>,
+    scheduler_hints: serde_json::Map<String, Value>,
+}
+
+/// `os:scheduler_hints` (or `OS-SCH-HNT:scheduler_hints`), beside `server`:
+/// an object whose `group` is a server group's uuid; other hints pass.
+fn parse_scheduler_hints(body: &Value) -> ApiResult<serde_json::Map<String, Value>> {
+    let Some(h) = body
+        .get("os:scheduler_hints")
+        .or_else(|| body.get("OS-SCH-HNT:scheduler_hints"))
+    else {
+        return Ok(Default::default());
+    };
+    let Some(hints) = h.as_object() else {
+        return Err(invalid(
+            "os:scheduler_hints",
+            h,
+            &format!("{h} is not of type 'object'"),
+        ));
+    };
+    if let Some(g) = hints.get("group") {
+        let ok = g
+            .as_str()
+            .is_some_and(|g| g.len() == 36 && Uuid::parse_str(g).is_ok());
+        if !ok {
+            return Err(invalid(
+                "os:scheduler_hints/group",
+                g,
+                &format!("{g} is not a 'uuid'"),
+            ));
+        }
+    }
+    Ok(hints.clone())
 }
 
 fn count(s: &Value, k: &str) -> ApiResult<i64> {
@@ -555,6 +587,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
             .get("hypervisor_hostname")
             .map(|h| parse_fqdn("hypervisor_hostname", h))
             .transpose()?,
+        scheduler_hints: parse_scheduler_hints(body)?,
     })
 }
 
@@ -573,7 +606,10 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
         }
         NovaError::KeypairNotFound { .. } => ApiError::bad_request("Invalid key_name provided."),
         NovaError::SecurityGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
-        NovaError::MetadataLimitExceeded { .. } => ApiError::new(403, e.to_string()),
+        NovaError::MetadataLimitExceeded { .. } | NovaError::GroupMemberLimitExceeded {} => {
+            ApiError::new(403, e.to_string())
+        }
+        NovaError::InstanceGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
         NovaError::InvalidRequest { .. }
         | NovaError::ComputeHostNotFound { .. }
         | NovaError::AmbiguousHostnameForMultipleInstances {}
@@ -663,6 +699,7 @@ pub async fn create(
                 hostname: req.hostname.clone(),
                 requested_host: req.requested_host.clone(),
                 requested_hypervisor_hostname: req.requested_hypervisor_hostname.clone(),
+                scheduler_hints: req.scheduler_hints.clone(),
             },
         )
         .await
@@ -759,6 +796,12 @@ async fn list(
     // A regular expression PostgreSQL evaluates; one it refuses is a 400.
     if let Some(n) = q.get("name") {
         f.name = Some(n.to_string());
+    }
+    if let Some(ip) = q.get("ip") {
+        f.ip = Some(ip.to_string());
+    }
+    if let Some(ip6) = q.get("ip6").filter(|_| v.at_least(5) || ctx.is_admin) {
+        f.ip6 = Some(ip6.to_string());
     }
     if let Some(s) = q.get("status") {
         match status_to_vm_states(s) {
@@ -865,6 +908,9 @@ async fn list(
                 q.get("name").unwrap_or(&"")
             ))
         }
+        NovaError::InvalidInput { reason } if q.contains_key("ip") || q.contains_key("ip6") => {
+            ApiError::bad_request(format!("Invalid regular expression in ip filter: {reason}"))
+        }
         _ => e.into(),
     })?;
     Ok((instances, hs, Some(limit)))
@@ -954,7 +1000,7 @@ pub async fn detail(
                 name_template: tmpl,
                 host_status: host_status(&hs, i),
                 flavor_extra_specs: specs,
-                server_groups: false,
+                server_groups: None,
             };
             server_detail(&base.0, i, &ctx, v, opts)
         })
@@ -964,6 +1010,20 @@ pub async fn detail(
         body["servers_links"] = l;
     }
     Ok(Json(body))
+}
+
+/// 2.71's `server_groups` of show, update and rebuild (none before, and
+/// no lookup).
+pub async fn server_groups(
+    state: &AppState,
+    ctx: &RequestContext,
+    v: ApiVersion,
+    inst: &Instance,
+) -> ApiResult<Vec<Uuid>> {
+    if !v.at_least(71) {
+        return Ok(Vec::new());
+    }
+    Ok(state.compute_api.server_groups_of(ctx, inst.uuid).await?)
 }
 
 pub async fn show(
@@ -985,6 +1045,7 @@ pub async fn show(
         &ctx,
         &Target::project(&inst.project_id),
     )?;
+    let groups = server_groups(&state, &ctx, v, &inst).await?;
     let opts = DetailOptions {
         name_template: &state.cfg.default.instance_name_template,
         host_status: host_status(&hs, &inst),
@@ -994,7 +1055,7 @@ pub async fn show(
             v,
             &Target::project(&inst.project_id),
         ),
-        server_groups: true,
+        server_groups: Some(&groups),
     };
     Ok(Json(json!({
         "server": server_detail(&base.0, &inst, &ctx, v, opts)
@@ -1067,8 +1128,9 @@ pub async fn update(
         .await?;
     let tmpl = &state.cfg.default.instance_name_template;
     let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::project(&inst.project_id));
+    let groups = server_groups(&state, &ctx, v, &updated).await?;
     Ok(Json(json!({
-        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl, specs)
+        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl, specs, &groups)
     })))
 }
 

@@ -6,6 +6,7 @@ use nova_common::RequestContext;
 use nova_objects::Instance;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha224};
+use uuid::Uuid;
 
 /// `hostId`: an opaque per-project hash of the host.
 pub fn host_id(project_id: &str, host: Option<&str>) -> String {
@@ -68,7 +69,8 @@ pub struct DetailOptions<'a> {
     pub name_template: &'a str,
     pub host_status: Option<&'a str>,
     pub flavor_extra_specs: bool,
-    pub server_groups: bool,
+    /// The server's groups, when the body shows them.
+    pub server_groups: Option<&'a [Uuid]>,
 }
 
 /// The system_metadata key holding the availability zone the server was
@@ -338,9 +340,8 @@ pub fn server_detail(
         // No trusted certificates are ever recorded here.
         obj.insert("trusted_image_certificates".into(), Value::Null);
     }
-    if v.at_least(71) && opts.server_groups {
-        // This cloud has no server groups: a server is in none.
-        obj.insert("server_groups".into(), json!([]));
+    if let Some(groups) = opts.server_groups.filter(|_| v.at_least(71)) {
+        obj.insert("server_groups".into(), json!(groups));
     }
     if v.at_least(73) {
         obj.insert(
@@ -355,8 +356,13 @@ pub fn server_detail(
         );
     }
     if v.at_least(100) {
-        // No scheduler hints are taken at create.
-        obj.insert("scheduler_hints".into(), json!({}));
+        let hints = i
+            .system_metadata
+            .get(crate::compute::api::SCHEDULER_HINTS_KEY)
+            .and_then(|h| serde_json::from_str::<Value>(h).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        obj.insert("scheduler_hints".into(), hints);
     }
     if matches!(status, "ERROR" | "DELETED") {
         if let Some(f) = &i.fault {
@@ -383,12 +389,13 @@ pub fn server_update_view(
     v: ApiVersion,
     name_template: &str,
     flavor_extra_specs: bool,
+    server_groups: &[Uuid],
 ) -> Value {
     let opts = DetailOptions {
         name_template,
         host_status: None,
         flavor_extra_specs,
-        server_groups: true,
+        server_groups: Some(server_groups),
     };
     let mut s = server_detail(base, i, ctx, v, opts);
     if v.at_least(75) {
@@ -559,12 +566,13 @@ mod tests {
         assert_eq!(latest["scheduler_hints"], json!({}));
         // server_groups: show/update only; the hostname for users from 2.90.
         assert!(latest.get("server_groups").is_none());
+        let group = Uuid::from_u128(7);
         let show = DetailOptions {
-            server_groups: true,
+            server_groups: Some(std::slice::from_ref(&group)),
             ..Default::default()
         };
         assert!(render(70, show).get("server_groups").is_none());
-        assert_eq!(render(71, show)["server_groups"], json!([]));
+        assert_eq!(render(71, show)["server_groups"], json!([group]));
         assert!(render(89, show).get("OS-EXT-SRV-ATTR:hostname").is_none());
         assert_eq!(render(90, show)["OS-EXT-SRV-ATTR:hostname"], "vm-1");
     }

@@ -1,0 +1,324 @@
+//! Server groups end to end, with the real `openstack` CLI on two fake
+//! compute hosts: anti-affinity members land on different hosts and a third
+//! one fails with NoValidHost (ERROR with a fault); affinity members land
+//! together; show at 2.71 names the group; a deleted server leaves its group.
+//! Also the `ip` filter of server lists, on these servers' fixed addresses.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::{Cloud, ComputeHost};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn json_out(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+async fn call(
+    cloud: &Cloud,
+    method: Method,
+    path: &str,
+    mv: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", &cloud.admin)
+        .header("OpenStack-API-Version", format!("compute {mv}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// `openstack server create --hint group=G` as demo, without waiting; the id.
+fn create_in_group(cloud: &Cloud, name: &str, group: &str) -> String {
+    let created = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--hint",
+            &format!("group={group}"),
+            "-f",
+            "json",
+            name,
+        ],
+    ));
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// The server once it left BUILD, as an admin sees it.
+async fn settled(cloud: &Cloud, id: &str) -> Value {
+    cloud
+        .wait_for(&format!("server {id} to settle"), 90, || async {
+            let (s, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            assert_eq!(s, 200, "{b}");
+            let srv = b["server"].clone();
+            (srv["status"] != "BUILD" && srv["OS-EXT-STS:task_state"].is_null()).then_some(srv)
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_spreads_and_affinity_gathers() {
+    let cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(format!("e2e-sga-{id}"), ""),
+                ComputeHost::fake(format!("e2e-sgb-{id}"), ""),
+            ]
+        },
+        true,
+    )
+    .await;
+
+    // ===== anti-affinity: one member per host, the third has nowhere to go =====
+    let anti = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server",
+            "group",
+            "create",
+            "--policy",
+            "anti-affinity",
+            "-f",
+            "json",
+            "anti",
+        ],
+    ));
+    let anti_id = anti["id"].as_str().unwrap().to_string();
+    let mut hosts = Vec::new();
+    let mut members = Vec::new();
+    for name in ["a1", "a2"] {
+        let id = create_in_group(&cloud, name, &anti_id);
+        let srv = settled(&cloud, &id).await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        hosts.push(srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string());
+        members.push(id);
+    }
+    assert_ne!(hosts[0], hosts[1], "anti-affinity members share a host");
+    let third = create_in_group(&cloud, "a3", &anti_id);
+    let srv = settled(&cloud, &third).await;
+    assert_eq!(srv["status"], "ERROR", "{srv}");
+    let fault = srv["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.starts_with("No valid host was found."), "{srv}");
+    assert!(
+        srv["fault"]["details"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ServerGroupAntiAffinityFilter"),
+        "{srv}"
+    );
+    // The group lists its members (the failed one too: it was not deleted).
+    let shown = json_out(&cloud.osc("demo", &["server", "group", "show", "anti", "-f", "json"]));
+    let listed = shown["members"].to_string();
+    for m in members.iter().chain([&third]) {
+        assert!(listed.contains(m.as_str()), "{shown}");
+    }
+    // 2.71: a member's show names its group; 2.70 does not show the key.
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{}", members[0]),
+        "2.71",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["server"]["server_groups"], json!([anti_id]), "{b}");
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{}", members[0]),
+        "2.70",
+        None,
+    )
+    .await;
+    assert!(b["server"].get("server_groups").is_none(), "{b}");
+    // 2.100: the hints it was created with.
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{}", members[0]),
+        "2.100",
+        None,
+    )
+    .await;
+    assert_eq!(
+        b["server"]["scheduler_hints"],
+        json!({"group": [anti_id]}),
+        "{b}"
+    );
+    // A deleted server leaves its group; its place can be taken again.
+    cloud.osc("demo", &["server", "delete", "--wait", &third, &members[1]]);
+    let shown = json_out(&cloud.osc("demo", &["server", "group", "show", "anti", "-f", "json"]));
+    assert_eq!(
+        shown["members"].as_array().map(Vec::len),
+        Some(1),
+        "{shown}"
+    );
+    let again = create_in_group(&cloud, "a4", &anti_id);
+    let srv = settled(&cloud, &again).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_ne!(srv["OS-EXT-SRV-ATTR:host"], hosts[0].as_str(), "{srv}");
+
+    // ===== affinity: members follow the first =====
+    let aff = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server", "group", "create", "--policy", "affinity", "-f", "json", "aff",
+        ],
+    ));
+    let aff_id = aff["id"].as_str().unwrap().to_string();
+    let mut aff_hosts = Vec::new();
+    for name in ["f1", "f2", "f3"] {
+        let id = create_in_group(&cloud, name, &aff_id);
+        let srv = settled(&cloud, &id).await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        aff_hosts.push(srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string());
+    }
+    assert!(
+        aff_hosts.iter().all(|h| *h == aff_hosts[0]),
+        "{aff_hosts:?}"
+    );
+
+    // ===== the ip filter of server lists: a regular expression on fixed addresses =====
+    let (_, b) = cloud
+        .get(&format!("/servers/{}", members[0]), &cloud.admin)
+        .await;
+    let addr = b["server"]["addresses"]
+        .as_object()
+        .and_then(|nets| nets.values().next())
+        .and_then(|ips| ips[0]["addr"].as_str())
+        .unwrap_or_else(|| panic!("no address: {b}"))
+        .to_string();
+    let (s, l) = cloud
+        .get(
+            &format!("/servers?all_tenants=1&ip={addr}%24"),
+            &cloud.admin,
+        )
+        .await;
+    assert_eq!(s, 200, "{l}");
+    let ids: Vec<&str> = l["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [members[0].as_str()], "{l}");
+    let (_, l) = cloud
+        .get("/servers?all_tenants=1&ip=300%5C.", &cloud.admin)
+        .await;
+    assert_eq!(l["servers"], json!([]), "{l}");
+    let (s, _) = cloud.get("/servers?ip=(", &cloud.admin).await;
+    assert_eq!(s, 400);
+
+    // ===== the API's own rules =====
+    // 2.64 bodies: policy and rules; rules only with anti-affinity.
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-server-groups",
+        "2.64",
+        Some(
+            json!({"server_group": {"name": "r", "policy": "anti-affinity",
+                                     "rules": {"max_server_per_host": 2}}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["server_group"]["rules"],
+        json!({"max_server_per_host": 2}),
+        "{b}"
+    );
+    assert!(b["server_group"].get("policies").is_none(), "{b}");
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-server-groups",
+        "2.64",
+        Some(json!({"server_group": {"name": "r", "policy": "affinity",
+                                     "rules": {"max_server_per_host": 2}}})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    // soft policies only from 2.15.
+    let soft = json!({"server_group": {"name": "s", "policies": ["soft-anti-affinity"]}});
+    let (s, _) = call(
+        &cloud,
+        Method::POST,
+        "/os-server-groups",
+        "2.14",
+        Some(soft.clone()),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-server-groups",
+        "2.15",
+        Some(soft),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["server_group"]["policies"],
+        json!(["soft-anti-affinity"]),
+        "{b}"
+    );
+    // An unknown group in the hint is the caller's mistake.
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        "2.1",
+        Some(
+            json!({"server": {"name": "x", "imageRef": cloud.image_id, "flavorRef": "1"},
+                    "os:scheduler_hints": {"group": "8a1f1e7c-1111-4a4a-9b9b-000000000000"}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    // Admins see every project's groups with all_projects, their own without.
+    let (_, mine) = call(&cloud, Method::GET, "/os-server-groups", "2.13", None).await;
+    let (_, all) = call(
+        &cloud,
+        Method::GET,
+        "/os-server-groups?all_projects=1",
+        "2.13",
+        None,
+    )
+    .await;
+    let names = |v: &Value| -> Vec<String> {
+        v["server_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!names(&mine).contains(&"anti".to_string()), "{mine}");
+    assert!(names(&all).contains(&"anti".to_string()), "{all}");
+    // Delete: gone, then 404.
+    cloud.osc("demo", &["server", "group", "delete", "aff"]);
+    let (s, _) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-server-groups/{aff_id}"),
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+}
