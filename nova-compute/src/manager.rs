@@ -837,6 +837,30 @@ impl nova_rpc::compute::Manager for ComputeManager {
         self.unshelve(ctx, instance.uuid, image).await
     }
 
+    /// Nova's `inject_network_info`: re-plug the guest's VIFs from the
+    /// network info now recorded (the bridges come back if they were lost);
+    /// the guest itself reads its addresses over DHCP.
+    async fn inject_network_info(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        let _lock = self.lock_instance(uuid).await;
+        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
+            Ok(i) => i,
+            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if inst.host.as_deref() != Some(self.host()) {
+            warn!(instance = %uuid, host = ?inst.host, "inject_network_info for an instance of another host; ignored");
+            return Ok(());
+        }
+        crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await?;
+        info!(instance = %uuid, vifs = inst.network_info.len(), "network info injected");
+        Ok(())
+    }
+
     async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {
         self.driver.get_host_uptime().await.map_err(virt_to_nova)
     }

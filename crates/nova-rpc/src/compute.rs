@@ -6,13 +6,14 @@
 //! 5.2 `refresh_instance_security_rules` (nova-network security groups).
 //! 5.3 `backup_instance`, `shelve_instance`, `shelve_offload_instance`,
 //! `unshelve_instance` (as Nova's, without accelerators).
+//! 5.4 `inject_network_info` (the admin action `injectNetworkInfo`).
 
 use nova_objects::{
     ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.3";
+    topic: "compute", version: "5.4";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -50,6 +51,9 @@ crate::rpc_api! {
     /// Rebuild the instance's firewall from its security groups' current
     /// rules and members (cast by the API when either changes).
     cast fn refresh_instance_security_rules(instance: Instance) -> ();
+    /// Refresh the guest's network from the instance's network info (the
+    /// admin action `injectNetworkInfo`): its VIFs are plugged again.
+    cast fn inject_network_info(instance: Instance) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
     call fn get_host_uptime() -> String;
 }

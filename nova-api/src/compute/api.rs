@@ -34,6 +34,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+mod admin_actions;
 mod aggregates;
 pub mod external_events;
 mod flavors;

@@ -4,6 +4,7 @@
 //! [`compute::api`](crate::compute::api) (or the conductor for plain reads
 //! such as flavors and services) and render [`views`].
 
+pub mod admin_actions;
 pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;

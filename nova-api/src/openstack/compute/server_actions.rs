@@ -1,7 +1,8 @@
 //! `POST /servers/{id}/action`: reboot, os-stop, os-start, pause, unpause,
 //! suspend, resume, lock, unlock, createImage, os-getConsoleOutput,
 //! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
-//! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]).
+//! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
+//! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -60,6 +61,9 @@ pub async fn action(
         "shelve" => super::shelve::shelve(s, ctx, &inst).await,
         "shelveOffload" => super::shelve::shelve_offload(s, ctx, &inst).await,
         "unshelve" => super::shelve::unshelve(s, ctx, &inst, v, args).await,
+        "os-resetState" => super::admin_actions::reset_state(s, ctx, &inst, args).await,
+        "injectNetworkInfo" => super::admin_actions::inject_network_info(s, ctx, &inst).await,
+        "os-migrateLive" => super::admin_actions::migrate_live(s, ctx, &inst, v, args).await,
         // nova-network's fixed-IP proxies: gone from 2.44, never served before.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
             Err(super::floating_ips::version_not_found(v))
