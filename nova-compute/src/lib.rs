@@ -69,6 +69,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let power_sync = actions::spawn_power_sync(manager.clone(), shutdown.clone());
     let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
     let shelved_poll = shelve::spawn_shelved_poll(manager.clone(), shutdown.clone());
+    let reclaim = actions::spawn_reclaim(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
@@ -80,7 +81,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     )
     .await;
     periodic.abort();
-    for task in [power_sync, cache_cleanup, shelved_poll]
+    for task in [power_sync, cache_cleanup, shelved_poll, reclaim]
         .into_iter()
         .flatten()
     {

@@ -462,7 +462,11 @@ impl ComputeManager {
     }
 
     /// Delete: destroy the guest, release the network, soft-delete the record.
-    async fn do_terminate(&self, ctx: &RequestContext, inst: &Instance) -> Result<(), NovaError> {
+    pub(crate) async fn do_terminate(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> Result<(), NovaError> {
         self.driver
             .destroy(inst, &inst.network_info)
             .await
@@ -835,6 +839,29 @@ impl nova_rpc::compute::Manager for ComputeManager {
         _request_spec: RequestSpec,
     ) -> Result<(), NovaError> {
         self.unshelve(ctx, instance.uuid, image).await
+    }
+
+    async fn soft_delete_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(
+            ctx,
+            &instance,
+            &transitions::SOFT_DELETE,
+            actions::Op::SoftDelete,
+        )
+        .await
+    }
+
+    async fn restore_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(ctx, &instance, &transitions::RESTORE, actions::Op::Restore)
+            .await
     }
 
     /// Nova's `inject_network_info`: re-plug the guest's VIFs from the

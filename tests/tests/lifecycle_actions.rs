@@ -257,3 +257,138 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
     assert_eq!(srv["status"], "SHUTOFF", "{srv}");
     assert!(srv["OS-EXT-STS:task_state"].is_null());
 }
+
+async fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
+    cloud
+        .wait_for(&format!("{id} {want}"), 60, || async {
+            let srv = show(cloud, id).await;
+            assert_ne!(srv["status"], "ERROR", "{srv}");
+            (srv["status"] == want && srv["OS-EXT-STS:task_state"].is_null()).then_some(srv)
+        })
+        .await
+}
+
+/// `[DEFAULT] reclaim_instance_interval` > 0: DELETE soft-deletes (guest
+/// off, quota still counted), `server restore` brings it back, `server
+/// delete --force` deletes at once, and the host's periodic
+/// `_reclaim_queued_deletes` deletes what stayed soft-deleted too long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_delete_restore_force_delete_and_reclaim() {
+    let reclaim = "reclaim_instance_interval = 6\n";
+    let mut cloud = Cloud::start_hosts(
+        |id| vec![ComputeHost::fake(format!("soft-{id}"), reclaim)],
+        true,
+    )
+    .await;
+    cloud.restart_with_conf("nova-api", &format!("[DEFAULT]\n{reclaim}"));
+    cloud.wait_for_api().await;
+    let demo = cloud.demo.clone();
+    let boot = |name: &str| {
+        json_out(&cloud.osc(
+            "demo",
+            &[
+                "server",
+                "create",
+                "--image",
+                &cloud.image_id,
+                "--flavor",
+                "m1.tiny",
+                "--wait",
+                "-f",
+                "json",
+                name,
+            ],
+        ))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let a = boot("a");
+    // Restore of a server that is not soft-deleted: 409.
+    let (s, b) = action(&cloud, &a, &demo, "2.1", json!({"restore": null})).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Cannot 'restore' instance {a} while it is in vm_state active"),
+        "{b}"
+    );
+    cloud.osc("demo", &["server", "delete", "a"]);
+    let srv = wait_status(&cloud, &a, "SOFT_DELETED").await;
+    assert_eq!(srv["OS-EXT-STS:vm_state"], "soft-delete", "{srv}");
+    assert_eq!(srv["OS-EXT-STS:power_state"], 4, "{srv}");
+    cloud.osc("demo", &["server", "restore", "a"]);
+    let srv = wait_status(&cloud, &a, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-STS:power_state"], 1, "{srv}");
+    // Soft-deleted again, then force-deleted: gone at once.
+    cloud.osc("demo", &["server", "delete", "a"]);
+    wait_status(&cloud, &a, "SOFT_DELETED").await;
+    cloud.osc("demo", &["server", "delete", "--force", "a"]);
+    cloud
+        .wait_for("a deleted", 30, || async {
+            let (s, _) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{a}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await;
+            (s == 404).then_some(())
+        })
+        .await;
+
+    // A soft-deleted server keeps counting in the quota, until reclaimed.
+    let b_id = boot("b");
+    let limits = |cloud: &Cloud| {
+        let http = cloud.http.clone();
+        let url = format!("{}/limits", cloud.api);
+        let token = cloud.demo.clone();
+        async move {
+            let l: Value = http
+                .get(url)
+                .header("X-Auth-Token", token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            l["limits"]["absolute"]["totalInstancesUsed"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(limits(&cloud).await, 1);
+    let (s, _) = call(
+        &cloud,
+        Method::DELETE,
+        &format!("/servers/{b_id}"),
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    wait_status(&cloud, &b_id, "SOFT_DELETED").await;
+    assert_eq!(
+        limits(&cloud).await,
+        1,
+        "a soft-deleted server still counts"
+    );
+    cloud
+        .wait_for("b reclaimed by its host", 60, || async {
+            let (s, _) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{b_id}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await;
+            (s == 404).then_some(())
+        })
+        .await;
+    assert_eq!(limits(&cloud).await, 0);
+}

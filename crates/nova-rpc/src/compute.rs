@@ -6,7 +6,8 @@
 //! 5.2 `refresh_instance_security_rules` (nova-network security groups).
 //! 5.3 `backup_instance`, `shelve_instance`, `shelve_offload_instance`,
 //! `unshelve_instance` (as Nova's, without accelerators).
-//! 5.4 `inject_network_info` (the admin action `injectNetworkInfo`).
+//! 5.4 `inject_network_info` (the admin action `injectNetworkInfo`),
+//! `soft_delete_instance`, `restore_instance` (deferred delete).
 
 use nova_objects::{
     ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, RequestSpec, Selection,
@@ -51,6 +52,10 @@ crate::rpc_api! {
     /// Rebuild the instance's firewall from its security groups' current
     /// rules and members (cast by the API when either changes).
     cast fn refresh_instance_security_rules(instance: Instance) -> ();
+    /// Power the guest off and mark the instance SOFT_DELETED.
+    cast fn soft_delete_instance(instance: Instance) -> ();
+    /// Power a SOFT_DELETED instance's guest on again: ACTIVE.
+    cast fn restore_instance(instance: Instance) -> ();
     /// Refresh the guest's network from the instance's network info (the
     /// admin action `injectNetworkInfo`): its VIFs are plugged again.
     cast fn inject_network_info(instance: Instance) -> ();

@@ -9,6 +9,7 @@ pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;
 pub mod create_backup;
+pub mod deferred_delete;
 pub mod extension_info;
 pub mod fixed_ips;
 pub mod flavor_access;

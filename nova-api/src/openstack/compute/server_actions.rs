@@ -2,7 +2,8 @@
 //! suspend, resume, lock, unlock, createImage, os-getConsoleOutput,
 //! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
 //! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
-//! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]).
+//! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
+//! restore, forceDelete (in [`super::deferred_delete`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -63,6 +64,8 @@ pub async fn action(
         "unshelve" => super::shelve::unshelve(s, ctx, &inst, v, args).await,
         "os-resetState" => super::admin_actions::reset_state(s, ctx, &inst, args).await,
         "injectNetworkInfo" => super::admin_actions::inject_network_info(s, ctx, &inst).await,
+        "restore" => super::deferred_delete::restore(s, ctx, &inst).await,
+        "forceDelete" => super::deferred_delete::force_delete(s, ctx, &inst).await,
         "os-migrateLive" => super::admin_actions::migrate_live(s, ctx, &inst, v, args).await,
         // nova-network's fixed-IP proxies: gone from 2.44, never served before.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
