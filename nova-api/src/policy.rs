@@ -96,6 +96,26 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-shelve:shelve_offload", "rule:admin_api"),
     (
+        "os_compute_api:os-deferred-delete:restore",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-deferred-delete:force",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-admin-actions:reset_state",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-admin-actions:inject_network_info",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-migrate-server:migrate_live",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:os-shelve:unshelve",
         "rule:project_member_or_admin",
     ),

@@ -1,5 +1,5 @@
 //! Lifecycle actions on running instances (reboot, stop/start, pause,
-//! suspend, snapshot) and the periodic power-state sync, with Nova's state
+//! suspend, soft delete/restore, snapshot) and the periodic power-state sync, with Nova's state
 //! machine from [`nova_common::transitions`]: the API sets the task_state,
 //! the compute host does the work, checks the task_state it expects (so a
 //! redelivered message is harmless) and ends in a final vm_state with
@@ -17,13 +17,22 @@ use tracing::{info, warn};
 
 /// What the driver is asked to do.
 pub enum Op {
-    Reboot { hard: bool },
-    PowerOff { clean: bool },
+    Reboot {
+        hard: bool,
+    },
+    PowerOff {
+        clean: bool,
+    },
     PowerOn,
     Pause,
     Unpause,
     Suspend,
     Resume,
+    /// Nova's `soft_delete_instance`: drivers without a soft delete power
+    /// the guest off (at once, no clean shutdown).
+    SoftDelete,
+    /// Nova's `restore_instance`: the guest powered on again.
+    Restore,
 }
 
 impl ComputeManager {
@@ -51,7 +60,10 @@ impl ComputeManager {
         let d = &self.driver;
         // A guest (re)started on this host needs its bridges (they are gone
         // after a host reboot), as Nova plugs VIFs before power-on.
-        let starts_guest = matches!(op, Op::Reboot { .. } | Op::PowerOn | Op::Resume);
+        let starts_guest = matches!(
+            op,
+            Op::Reboot { .. } | Op::PowerOn | Op::Resume | Op::Restore
+        );
         let plugged = if starts_guest {
             crate::vif::plug_vifs(d.as_ref(), &nw).await
         } else {
@@ -74,6 +86,8 @@ impl ComputeManager {
                 Op::Unpause => d.unpause(&inst).await,
                 Op::Suspend => d.suspend(&inst).await,
                 Op::Resume => d.resume(&inst, &nw).await,
+                Op::SoftDelete => d.power_off(&inst, 0).await,
+                Op::Restore => d.power_on(&inst, &nw).await,
             }
             .map_err(virt_to_nova),
         };
@@ -302,6 +316,81 @@ pub fn spawn_power_sync(
             }
             if let Err(e) = manager.sync_power_states().await {
                 warn!("power state sync failed: {e}");
+            }
+        }
+    }))
+}
+
+impl ComputeManager {
+    /// Nova's `_reclaim_queued_deletes`: delete this host's instances that
+    /// have been SOFT_DELETED (with no task) for longer than
+    /// `[DEFAULT] reclaim_instance_interval` seconds.
+    pub(crate) async fn reclaim_queued_deletes(&self) -> Result<(), NovaError> {
+        let interval = self.cfg.default.reclaim_instance_interval;
+        if interval <= 0 {
+            return Ok(());
+        }
+        let ctx = RequestContext::admin();
+        let queued = self
+            .idempotent
+            .instance_get_all_by_filters(
+                &ctx,
+                InstanceFilters {
+                    host: Some(self.cfg.default.host.clone()),
+                    status_vm_states: Some(vec![VmState::SoftDeleted]),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let now = chrono::Utc::now();
+        for inst in queued.into_iter().filter(|i| i.task_state.is_none()) {
+            let old_enough = inst
+                .updated_at
+                .is_none_or(|at| (now - at).num_seconds() >= interval);
+            if !old_enough {
+                continue;
+            }
+            let _lock = self.lock_instance(inst.uuid).await;
+            let start = InstanceUpdate {
+                task_state: Some(Some(TaskState::Deleting)),
+                expected_task_state: Some(vec![None]),
+                expected_vm_state: Some(vec![VmState::SoftDeleted]),
+                ..Default::default()
+            };
+            let Ok(inst) = self.conductor.instance_update(&ctx, inst.uuid, start).await else {
+                continue;
+            };
+            info!(instance = %inst.uuid, "reclaiming an instance soft-deleted more than {interval} s ago");
+            if let Err(e) = self.do_terminate(&ctx, &inst).await {
+                warn!(instance = %inst.uuid, "cannot reclaim: {e}");
+                self.set_error(&ctx, inst.uuid, &e).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The periodic `_reclaim_queued_deletes`: every 60 seconds, or every
+/// `reclaim_instance_interval` seconds when that is shorter; not run when
+/// soft delete is off.
+pub fn spawn_reclaim(
+    manager: Arc<ComputeManager>,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = manager.cfg.default.reclaim_instance_interval;
+    if interval <= 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(interval.min(60) as u64));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = manager.reclaim_queued_deletes().await {
+                warn!("reclaiming soft-deleted instances failed: {e}");
             }
         }
     }))

@@ -71,6 +71,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let cache_cleanup = image_cache::spawn_cleanup(manager.clone(), shutdown.clone());
     let shelved_poll = shelve::spawn_shelved_poll(manager.clone(), shutdown.clone());
     let confirm_resizes = resize::spawn_poll_unconfirmed_resizes(manager.clone(), shutdown.clone());
+    let reclaim = actions::spawn_reclaim(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
@@ -82,9 +83,15 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     )
     .await;
     periodic.abort();
-    for task in [power_sync, cache_cleanup, shelved_poll, confirm_resizes]
-        .into_iter()
-        .flatten()
+    for task in [
+        power_sync,
+        cache_cleanup,
+        shelved_poll,
+        confirm_resizes,
+        reclaim,
+    ]
+    .into_iter()
+    .flatten()
     {
         task.abort();
     }

@@ -462,7 +462,11 @@ impl ComputeManager {
     }
 
     /// Delete: destroy the guest, release the network, soft-delete the record.
-    async fn do_terminate(&self, ctx: &RequestContext, inst: &Instance) -> Result<(), NovaError> {
+    pub(crate) async fn do_terminate(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> Result<(), NovaError> {
         self.driver
             .destroy(inst, &inst.network_info)
             .await
@@ -901,6 +905,53 @@ impl nova_rpc::compute::Manager for ComputeManager {
         migration: nova_objects::Migration,
     ) -> Result<(), NovaError> {
         self.do_finish_revert_resize(ctx, instance, migration).await
+    }
+
+    async fn soft_delete_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(
+            ctx,
+            &instance,
+            &transitions::SOFT_DELETE,
+            actions::Op::SoftDelete,
+        )
+        .await
+    }
+
+    async fn restore_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.run_action(ctx, &instance, &transitions::RESTORE, actions::Op::Restore)
+            .await
+    }
+
+    /// Nova's `inject_network_info`: re-plug the guest's VIFs from the
+    /// network info now recorded (the bridges come back if they were lost);
+    /// the guest itself reads its addresses over DHCP.
+    async fn inject_network_info(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        let _lock = self.lock_instance(uuid).await;
+        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
+            Ok(i) => i,
+            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if inst.host.as_deref() != Some(self.host()) {
+            warn!(instance = %uuid, host = ?inst.host, "inject_network_info for an instance of another host; ignored");
+            return Ok(());
+        }
+        crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await?;
+        info!(instance = %uuid, vifs = inst.network_info.len(), "network info injected");
+        Ok(())
     }
 
     async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {

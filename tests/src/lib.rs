@@ -534,7 +534,7 @@ impl Cloud {
             .collect()
     }
 
-    async fn wait_for_api(&self) {
+    pub async fn wait_for_api(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = self.http.get(self.api.clone()).send().await {

@@ -258,6 +258,33 @@ pub const UNSHELVE: Transition = Transition {
     final_power_state: Some(power_state::RUNNING),
 };
 
+/// Soft delete (DELETE with `[DEFAULT] reclaim_instance_interval` > 0, on
+/// an instance that was launched): the guest is powered off and the
+/// instance stays, SOFT_DELETED, until restored, force-deleted or reclaimed
+/// by its host's `_reclaim_queued_deletes`.
+pub const SOFT_DELETE: Transition = Transition {
+    action: "delete",
+    allowed_vm_states: None,
+    allowed_task_states: None,
+    task_state: TaskState::SoftDeleting,
+    expected_task_states: &[TaskState::SoftDeleting],
+    event: "compute_soft_delete_instance",
+    final_vm_state: Some(VmState::SoftDeleted),
+    final_power_state: Some(power_state::SHUTDOWN),
+};
+
+/// restore: a SOFT_DELETED instance powered on again.
+pub const RESTORE: Transition = Transition {
+    action: "restore",
+    allowed_vm_states: Some(&[VmState::SoftDeleted]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Restoring,
+    expected_task_states: &[TaskState::Restoring],
+    event: "compute_restore_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
 /// Delete is accepted in any state and overrides whatever task is running;
 /// compute finishes it whatever it finds (and `init_host` finishes the
 /// deletes a restart interrupted).
@@ -345,6 +372,8 @@ pub const ALL: &[&Transition] = &[
     &SHELVE,
     &SHELVE_OFFLOAD,
     &UNSHELVE,
+    &SOFT_DELETE,
+    &RESTORE,
     &DELETE,
     &RESIZE,
     &MIGRATE,

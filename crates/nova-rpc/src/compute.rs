@@ -11,6 +11,8 @@
 //! destination; then `confirm_resize` on the source, or `revert_resize` on
 //! the destination and `finish_revert_resize` on the source.
 //! 5.5 `get_diagnostics` and `get_instance_diagnostics`.
+//! 5.6 `inject_network_info` (the admin action `injectNetworkInfo`),
+//! `soft_delete_instance`, `restore_instance` (deferred delete).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
@@ -18,7 +20,7 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.5";
+    topic: "compute", version: "5.6";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -72,6 +74,13 @@ crate::rpc_api! {
     cast fn revert_resize(instance: Instance, migration: Migration) -> ();
     /// On the source: take the instance back with its old flavor and restart the old guest.
     cast fn finish_revert_resize(instance: Instance, migration: Migration) -> ();
+    /// Power the guest off and mark the instance SOFT_DELETED.
+    cast fn soft_delete_instance(instance: Instance) -> ();
+    /// Power a SOFT_DELETED instance's guest on again: ACTIVE.
+    cast fn restore_instance(instance: Instance) -> ();
+    /// Refresh the guest's network from the instance's network info (the
+    /// admin action `injectNetworkInfo`): its VIFs are plugged again.
+    cast fn inject_network_info(instance: Instance) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
     call fn get_host_uptime() -> String;
     /// The guest's counters as the driver names them (diagnostics before 2.48).

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+mod admin_actions;
 mod aggregates;
 pub mod external_events;
 mod flavors;
@@ -783,7 +784,62 @@ impl API {
         inst: &Instance,
         services: Option<&[Service]>,
     ) -> NovaResult<()> {
-        let t = &transitions::DELETE;
+        self.do_delete(ctx, inst, services, false).await
+    }
+
+    /// forceDelete: delete now, even with `reclaim_instance_interval` set
+    /// (a SOFT_DELETED instance among others), as Nova's `force_delete`.
+    pub async fn force_delete(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        self.do_delete(ctx, inst, None, true).await
+    }
+
+    /// restore: a SOFT_DELETED instance comes back ACTIVE (its host powers
+    /// the guest on; one without a host is ACTIVE at once). Its quota was
+    /// never given back (a soft-deleted instance keeps counting).
+    pub async fn restore(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        let t = &transitions::RESTORE;
+        check_instance_lock(ctx, inst)?;
+        check_instance_state(inst, t)?;
+        if inst.host.is_none() {
+            self.record_action(ctx, inst.uuid, t.action).await;
+            self.conductor
+                .instance_update(
+                    ctx,
+                    inst.uuid,
+                    InstanceUpdate {
+                        vm_state: Some(VmState::Active),
+                        task_state: Some(None),
+                        expected_task_state: Some(vec![None]),
+                        expected_vm_state: Some(vec![VmState::SoftDeleted]),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            return Ok(());
+        }
+        let i = self.start_action(ctx, inst, t).await?;
+        let compute = self.compute(inst);
+        let cast = compute.restore_instance(ctx, i);
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    /// Nova's `_delete`: by the host when it is up (a soft delete when
+    /// `[DEFAULT] reclaim_instance_interval` > 0, the instance was launched
+    /// and `force` is false), else locally.
+    async fn do_delete(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        services: Option<&[Service]>,
+        force: bool,
+    ) -> NovaResult<()> {
+        let soft =
+            !force && self.cfg.default.reclaim_instance_interval > 0 && inst.launched_at.is_some();
+        let t = if soft {
+            &transitions::SOFT_DELETE
+        } else {
+            &transitions::DELETE
+        };
         check_instance_lock(ctx, inst)?;
         check_instance_state(inst, t)?;
         let uuid = inst.uuid;
@@ -818,6 +874,10 @@ impl API {
             let host = inst.host.clone().unwrap_or_default();
             let inst = self.save_task_state(ctx, inst, t).await?;
             let compute = self.compute_rpcapi.to_server(&host);
+            if soft {
+                let cast = compute.soft_delete_instance(ctx, inst);
+                return self.cast_or_revert(ctx, uuid, t, cast).await;
+            }
             let cast = compute.terminate_instance(ctx, inst);
             self.cast_or_revert(ctx, uuid, t, cast).await
         } else {
@@ -958,25 +1018,6 @@ impl API {
         let by = if ctx.is_admin { "admin" } else { "owner" };
         self.set_locked(ctx, inst, Some(by), reason).await?;
         self.record_action(ctx, inst.uuid, "lock").await;
-        Ok(())
-    }
-
-    /// Nova's `os-resetState` (an admin's repair): the vm_state set to
-    /// ACTIVE or ERROR and the task_state cleared, whatever they were; the
-    /// `resetState` action recorded.
-    pub async fn reset_state(
-        &self,
-        ctx: &RequestContext,
-        inst: &Instance,
-        vm_state: VmState,
-    ) -> NovaResult<()> {
-        self.record_action(ctx, inst.uuid, "resetState").await;
-        let upd = InstanceUpdate {
-            vm_state: Some(vm_state),
-            task_state: Some(None),
-            ..Default::default()
-        };
-        self.conductor.instance_update(ctx, inst.uuid, upd).await?;
         Ok(())
     }
 

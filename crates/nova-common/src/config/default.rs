@@ -85,6 +85,8 @@ config_section! {
         shelved_offload_time: i64 = "0", at_least(-1);
         /// Seconds between polls for shelved instances to offload (-1 disables, 0 runs at the default rate of 60 seconds).
         shelved_poll_interval: i64 = "3600", at_least(-1);
+        /// Seconds a deleted instance is kept SOFT_DELETED (restorable) before nova-compute reclaims it; 0 deletes at once.
+        reclaim_instance_interval: i64 = "0", at_least(0);
         /// Seconds after which an instance stuck in BUILD goes to ERROR; 0 disables it.
         instance_build_timeout: u64 = "0", at_least(0);
         /// Whether the scheduler may choose the instance's own host as a resize destination.

@@ -206,6 +206,7 @@ mod tests {
         ("DEFAULT", "shutdown_timeout", "60"),
         ("DEFAULT", "sync_power_state_interval", "600"),
         ("DEFAULT", "shelved_offload_time", "0"),
+        ("DEFAULT", "reclaim_instance_interval", "0"),
         ("DEFAULT", "shelved_poll_interval", "3600"),
         ("DEFAULT", "instance_build_timeout", "0"),
         // Nova: VlanManager; FlatDHCPManager is the only manager ported.

@@ -4,10 +4,12 @@
 //! [`compute::api`](crate::compute::api) (or the conductor for plain reads
 //! such as flavors and services) and render [`views`].
 
+pub mod admin_actions;
 pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;
 pub mod create_backup;
+pub mod deferred_delete;
 pub mod extension_info;
 pub mod fixed_ips;
 pub mod flavor_access;

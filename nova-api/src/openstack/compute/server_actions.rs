@@ -1,7 +1,9 @@
 //! `POST /servers/{id}/action`: reboot, os-stop, os-start, pause, unpause,
 //! suspend, resume, lock, unlock, createImage, os-getConsoleOutput,
 //! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
-//! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]).
+//! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
+//! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
+//! restore, forceDelete (in [`super::deferred_delete`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -52,7 +54,6 @@ pub async fn action(
         "suspend" => power(s, ctx, &inst, Power::Suspend).await,
         "resume" => power(s, ctx, &inst, Power::Resume).await,
         "lock" => lock(s, ctx, &inst, v, Some(args)).await,
-        "os-resetState" => reset_state(s, ctx, &inst, args).await,
         "unlock" => lock(s, ctx, &inst, v, None).await,
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
@@ -65,6 +66,11 @@ pub async fn action(
         "confirmResize" => confirm_or_revert(s, ctx, &inst, true).await,
         "revertResize" => confirm_or_revert(s, ctx, &inst, false).await,
         "migrate" => migrate(s, ctx, &inst, v, args).await,
+        "os-resetState" => super::admin_actions::reset_state(s, ctx, &inst, args).await,
+        "injectNetworkInfo" => super::admin_actions::inject_network_info(s, ctx, &inst).await,
+        "restore" => super::deferred_delete::restore(s, ctx, &inst).await,
+        "forceDelete" => super::deferred_delete::force_delete(s, ctx, &inst).await,
+        "os-migrateLive" => super::admin_actions::migrate_live(s, ctx, &inst, v, args).await,
         // nova-network's fixed-IP proxies: gone from 2.44, never served before.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
             Err(super::floating_ips::version_not_found(v))
@@ -465,30 +471,4 @@ async fn create_image(
         resp.headers_mut().insert("location", loc);
     }
     Ok(resp)
-}
-
-/// `os-resetState` (admin): `{"state": "active" | "error"}`.
-async fn reset_state(
-    state: &AppState,
-    ctx: &RequestContext,
-    inst: &Instance,
-    args: &Value,
-) -> ApiResult<Response> {
-    let vm_state = match args.get("state").and_then(Value::as_str) {
-        Some("active") => nova_common::states::VmState::Active,
-        Some("error") => nova_common::states::VmState::Error,
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute state. Value: {}. 'state' must be one of 'active', 'error'",
-                args.get("state").cloned().unwrap_or(Value::Null)
-            )))
-        }
-    };
-    state.policy.authorize(
-        "os_compute_api:os-admin-actions:reset_state",
-        ctx,
-        &Target::project(&inst.project_id),
-    )?;
-    state.compute_api.reset_state(ctx, inst, vm_state).await?;
-    accepted()
 }

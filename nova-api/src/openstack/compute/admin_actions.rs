@@ -1,0 +1,229 @@
+//! The admin server actions `os-resetState` and `injectNetworkInfo`
+//! (Nova's `AdminActionsController`) and `os-migrateLive` (the live half of
+//! Nova's `MigrateServerController`): body validation, policies, and Nova's
+//! mapping of failures to 400/409.
+
+use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::{instance_invalid_state, invalid};
+use crate::policy::Target;
+use crate::AppState;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use nova_common::states::VmState;
+use nova_common::{NovaError, RequestContext};
+use nova_objects::Instance;
+use serde_json::Value;
+
+const POLICY_RESET_STATE: &str = "os_compute_api:os-admin-actions:reset_state";
+const POLICY_INJECT_NETWORK_INFO: &str = "os_compute_api:os-admin-actions:inject_network_info";
+const POLICY_MIGRATE_LIVE: &str = "os_compute_api:os-migrate-server:migrate_live";
+
+fn no_extra_keys(field: &str, args: &Value, allowed: &[&str]) -> ApiResult<()> {
+    if let Some(o) = args.as_object() {
+        if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(invalid(
+                field,
+                args,
+                &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Nova's `reset_server_state` schema: `{"state": "active" | "error"}`.
+pub fn parse_reset_state(args: &Value) -> ApiResult<VmState> {
+    let Some(o) = args.as_object() else {
+        return Err(invalid(
+            "os-resetState",
+            args,
+            &format!("{args} is not of type 'object'"),
+        ));
+    };
+    no_extra_keys("os-resetState", args, &["state"])?;
+    match o.get("state") {
+        None => Err(invalid(
+            "os-resetState",
+            args,
+            "'state' is a required property",
+        )),
+        Some(Value::String(s)) if s == "active" => Ok(VmState::Active),
+        Some(Value::String(s)) if s == "error" => Ok(VmState::Error),
+        Some(other) => Err(invalid(
+            "state",
+            other,
+            &format!("{other} is not one of ['active', 'error']"),
+        )),
+    }
+}
+
+/// `{"os-resetState": {"state": ...}}`.
+pub async fn reset_state(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    args: &Value,
+) -> ApiResult<Response> {
+    state
+        .policy
+        .authorize(POLICY_RESET_STATE, ctx, &Target::project(&inst.project_id))?;
+    let vm_state = parse_reset_state(args)?;
+    state.compute_api.reset_state(ctx, inst, vm_state).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `{"injectNetworkInfo": null}`.
+pub async fn inject_network_info(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+) -> ApiResult<Response> {
+    state.policy.authorize(
+        POLICY_INJECT_NETWORK_INFO,
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    state
+        .compute_api
+        .inject_network_info(ctx, inst)
+        .await
+        .map_err(|e| match e {
+            NovaError::InstanceIsLocked { .. } => ApiError::conflict(e.to_string()),
+            other => instance_invalid_state(other, "injectNetworkInfo"),
+        })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// The `os-migrateLive` body per microversion: `host` (string or null);
+/// `block_migration` (boolean, or "auto" from 2.25); `disk_over_commit`
+/// (boolean, required before 2.25, gone after); `force` (boolean, 2.30-2.67).
+pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<Option<String>> {
+    let Some(o) = args.as_object() else {
+        return Err(invalid(
+            "os-migrateLive",
+            args,
+            &format!("{args} is not of type 'object'"),
+        ));
+    };
+    let mut allowed = vec!["host", "block_migration"];
+    if !v.at_least(25) {
+        allowed.push("disk_over_commit");
+    }
+    if v.at_least(30) && !v.at_least(68) {
+        allowed.push("force");
+    }
+    no_extra_keys("os-migrateLive", args, &allowed)?;
+    let required: &[&str] = if v.at_least(25) {
+        &["host", "block_migration"]
+    } else {
+        &["host", "block_migration", "disk_over_commit"]
+    };
+    if let Some(k) = required.iter().find(|k| !o.contains_key(**k)) {
+        return Err(invalid(
+            "os-migrateLive",
+            args,
+            &format!("'{k}' is a required property"),
+        ));
+    }
+    match &o["block_migration"] {
+        Value::Bool(_) => {}
+        Value::String(s) if s == "auto" && v.at_least(25) => {}
+        other => {
+            return Err(invalid(
+                "block_migration",
+                other,
+                &format!("{other} is not a valid boolean"),
+            ))
+        }
+    }
+    for k in ["disk_over_commit", "force"] {
+        if let Some(x) = o.get(k).filter(|x| !x.is_boolean()) {
+            return Err(invalid(k, x, &format!("{x} is not a valid boolean")));
+        }
+    }
+    match &o["host"] {
+        Value::Null => Ok(None),
+        Value::String(h) if !h.is_empty() && h.chars().count() <= 255 => Ok(Some(h.clone())),
+        other => Err(invalid(
+            "host",
+            other,
+            "is not a valid host name (a string of 1 to 255 characters or null)",
+        )),
+    }
+}
+
+/// `{"os-migrateLive": {...}}`: refused with Nova's 400 (NoValidHost) once
+/// valid; 409 in a state a live migration cannot start from.
+pub async fn migrate_live(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    v: ApiVersion,
+    args: &Value,
+) -> ApiResult<Response> {
+    state
+        .policy
+        .authorize(POLICY_MIGRATE_LIVE, ctx, &Target::project(&inst.project_id))?;
+    let host = parse_migrate_live(v, args)?;
+    state
+        .compute_api
+        .live_migrate(ctx, inst, host.as_deref())
+        .await
+        .map_err(|e| match e {
+            NovaError::InstanceIsLocked { .. } => ApiError::conflict(e.to_string()),
+            NovaError::NoValidHost { .. } | NovaError::ComputeHostNotFound { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+            other => instance_invalid_state(other, "os-migrateLive"),
+        })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reset_state_takes_active_or_error() {
+        assert_eq!(
+            parse_reset_state(&json!({"state": "active"})).ok(),
+            Some(VmState::Active)
+        );
+        assert_eq!(
+            parse_reset_state(&json!({"state": "error"})).ok(),
+            Some(VmState::Error)
+        );
+        for bad in [
+            json!({"state": "stopped"}),
+            json!({}),
+            json!({"state": "active", "x": 1}),
+            json!(null),
+        ] {
+            assert_eq!(
+                parse_reset_state(&bad).map_err(|e| e.code).err(),
+                Some(400),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn migrate_live_bodies_per_microversion() {
+        let v = |m| ApiVersion::new(2, m);
+        let old = json!({"host": null, "block_migration": false, "disk_over_commit": false});
+        assert_eq!(parse_migrate_live(v(1), &old).ok(), Some(None));
+        assert!(parse_migrate_live(v(25), &old).is_err());
+        let auto = json!({"host": "h", "block_migration": "auto"});
+        assert_eq!(
+            parse_migrate_live(v(25), &auto).ok(),
+            Some(Some("h".to_string()))
+        );
+        assert!(parse_migrate_live(v(1), &auto).is_err());
+        let forced = json!({"host": "h", "block_migration": true, "force": true});
+        assert!(parse_migrate_live(v(30), &forced).is_ok());
+        assert!(parse_migrate_live(v(68), &forced).is_err());
+        assert!(parse_migrate_live(v(25), &json!({"block_migration": true})).is_err());
+    }
+}

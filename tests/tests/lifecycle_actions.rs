@@ -1,0 +1,394 @@
+//! The single-host server actions with the real `openstack` CLI and over
+//! HTTP, on a fake compute host: `server set --state` (os-resetState),
+//! injectNetworkInfo, and os-migrateLive refused with Nova's 400
+//! (NoValidHost; ComputeHostNotFound for an unknown host) or 409 in a state
+//! a live migration cannot start from; policies (403 for a project member),
+//! instance actions recorded.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::{Cloud, ComputeHost};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn call(
+    cloud: &Cloud,
+    method: Method,
+    path: &str,
+    token: &str,
+    mv: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", format!("compute {mv}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn action(cloud: &Cloud, id: &str, token: &str, mv: &str, body: Value) -> (u16, Value) {
+    call(
+        cloud,
+        Method::POST,
+        &format!("/servers/{id}/action"),
+        token,
+        mv,
+        Some(body),
+    )
+    .await
+}
+
+async fn show(cloud: &Cloud, id: &str) -> Value {
+    call(
+        cloud,
+        Method::GET,
+        &format!("/servers/{id}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await
+    .1["server"]
+        .clone()
+}
+
+fn json_out(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn message(b: &Value) -> String {
+    b.as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|f| f["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_state_inject_network_info_and_live_migration_refused() {
+    let cloud =
+        Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("one-{id}"), "")], true).await;
+    let host = format!("one-{}", cloud.id);
+    let admin = cloud.admin.clone();
+    let demo = cloud.demo.clone();
+    let vm = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--wait",
+            "-f",
+            "json",
+            "vm",
+        ],
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // ===== os-resetState: admin only, active or error =====
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.1",
+        json!({"os-resetState": {"state": "error"}}),
+    )
+    .await;
+    assert_eq!(s, 403, "{b}");
+    for bad in [
+        json!({"os-resetState": {"state": "stopped"}}),
+        json!({"os-resetState": {}}),
+        json!({"os-resetState": {"state": "error", "x": 1}}),
+    ] {
+        let (s, b) = action(&cloud, &vm, &admin, "2.1", bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {b}");
+    }
+    assert_eq!(show(&cloud, &vm).await["status"], "ACTIVE");
+    cloud.osc(
+        "admin",
+        &["server", "set", "--auto-approve", "--state", "error", &vm],
+    );
+    let srv = show(&cloud, &vm).await;
+    assert_eq!(srv["status"], "ERROR", "{srv}");
+    assert_eq!(srv["OS-EXT-STS:vm_state"], "error");
+    assert!(srv["OS-EXT-STS:task_state"].is_null());
+    // In ERROR: no pause (409 with Nova's message), but a reset back.
+    let (s, b) = action(&cloud, &vm, &demo, "2.1", json!({"pause": null})).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Cannot 'pause' instance {vm} while it is in vm_state error"),
+        "{b}"
+    );
+    cloud.osc(
+        "admin",
+        &["server", "set", "--auto-approve", "--state", "active", &vm],
+    );
+    let srv = show(&cloud, &vm).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    // The resets are recorded as instance actions.
+    let (_, acts) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm}/os-instance-actions"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    let resets = acts["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "resetState")
+        .count();
+    assert_eq!(resets, 2, "{acts}");
+
+    // ===== injectNetworkInfo: admin only, a cast the host handles =====
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.1",
+        json!({"injectNetworkInfo": null}),
+    )
+    .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &admin,
+        "2.1",
+        json!({"injectNetworkInfo": null}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let log = format!("nova-compute@{host}");
+    cloud
+        .wait_for("the compute host injected the network info", 30, || async {
+            cloud
+                .log(&log)
+                .contains("network info injected")
+                .then_some(())
+        })
+        .await;
+
+    // ===== os-migrateLive: refused, never a 5xx =====
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.25",
+        json!({"os-migrateLive": {"host": null, "block_migration": "auto"}}),
+    )
+    .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &admin,
+        "2.25",
+        json!({"os-migrateLive": {"host": null, "block_migration": "auto"}}),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(message(&b).starts_with("No valid host was found."), "{b}");
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &admin,
+        "2.25",
+        json!({"os-migrateLive": {"host": "nowhere", "block_migration": false}}),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        message(&b),
+        "Compute host nowhere could not be found.",
+        "{b}"
+    );
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &admin,
+        "2.1",
+        json!({"os-migrateLive": {"host": null, "block_migration": false}}),
+    )
+    .await;
+    assert_eq!(s, 400, "disk_over_commit is required before 2.25: {b}");
+    // The CLI says so too.
+    let (ok, _, err) = cloud.openstack("admin", &["server", "migrate", "--live-migration", &vm]);
+    assert!(!ok && err.contains("No valid host"), "{err}");
+    // Stopped: 409.
+    cloud.osc("admin", &["server", "stop", &vm]);
+    cloud
+        .wait_for("SHUTOFF", 60, || async {
+            let srv = show(&cloud, &vm).await;
+            (srv["status"] == "SHUTOFF" && srv["OS-EXT-STS:task_state"].is_null()).then_some(())
+        })
+        .await;
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &admin,
+        "2.25",
+        json!({"os-migrateLive": {"host": null, "block_migration": "auto"}}),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Cannot 'os-migrateLive' instance {vm} while it is in vm_state stopped"),
+        "{b}"
+    );
+    let srv = show(&cloud, &vm).await;
+    assert_eq!(srv["status"], "SHUTOFF", "{srv}");
+    assert!(srv["OS-EXT-STS:task_state"].is_null());
+}
+
+async fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
+    cloud
+        .wait_for(&format!("{id} {want}"), 60, || async {
+            let srv = show(cloud, id).await;
+            assert_ne!(srv["status"], "ERROR", "{srv}");
+            (srv["status"] == want && srv["OS-EXT-STS:task_state"].is_null()).then_some(srv)
+        })
+        .await
+}
+
+/// `[DEFAULT] reclaim_instance_interval` > 0: DELETE soft-deletes (guest
+/// off, quota still counted), `server restore` brings it back, `server
+/// delete --force` deletes at once, and the host's periodic
+/// `_reclaim_queued_deletes` deletes what stayed soft-deleted too long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_delete_restore_force_delete_and_reclaim() {
+    let reclaim = "reclaim_instance_interval = 6\n";
+    let mut cloud = Cloud::start_hosts(
+        |id| vec![ComputeHost::fake(format!("soft-{id}"), reclaim)],
+        true,
+    )
+    .await;
+    cloud.restart_with_conf("nova-api", &format!("[DEFAULT]\n{reclaim}"));
+    cloud.wait_for_api().await;
+    let demo = cloud.demo.clone();
+    let boot = |name: &str| {
+        json_out(&cloud.osc(
+            "demo",
+            &[
+                "server",
+                "create",
+                "--image",
+                &cloud.image_id,
+                "--flavor",
+                "m1.tiny",
+                "--wait",
+                "-f",
+                "json",
+                name,
+            ],
+        ))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let a = boot("a");
+    // Restore of a server that is not soft-deleted: 409.
+    let (s, b) = action(&cloud, &a, &demo, "2.1", json!({"restore": null})).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Cannot 'restore' instance {a} while it is in vm_state active"),
+        "{b}"
+    );
+    cloud.osc("demo", &["server", "delete", "a"]);
+    let srv = wait_status(&cloud, &a, "SOFT_DELETED").await;
+    assert_eq!(srv["OS-EXT-STS:vm_state"], "soft-delete", "{srv}");
+    assert_eq!(srv["OS-EXT-STS:power_state"], 4, "{srv}");
+    cloud.osc("demo", &["server", "restore", "a"]);
+    let srv = wait_status(&cloud, &a, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-STS:power_state"], 1, "{srv}");
+    // Soft-deleted again, then force-deleted: gone at once.
+    cloud.osc("demo", &["server", "delete", "a"]);
+    wait_status(&cloud, &a, "SOFT_DELETED").await;
+    cloud.osc("demo", &["server", "delete", "--force", "a"]);
+    cloud
+        .wait_for("a deleted", 30, || async {
+            let (s, _) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{a}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await;
+            (s == 404).then_some(())
+        })
+        .await;
+
+    // A soft-deleted server keeps counting in the quota, until reclaimed.
+    let b_id = boot("b");
+    let limits = |cloud: &Cloud| {
+        let http = cloud.http.clone();
+        let url = format!("{}/limits", cloud.api);
+        let token = cloud.demo.clone();
+        async move {
+            let l: Value = http
+                .get(url)
+                .header("X-Auth-Token", token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            l["limits"]["absolute"]["totalInstancesUsed"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(limits(&cloud).await, 1);
+    let (s, _) = call(
+        &cloud,
+        Method::DELETE,
+        &format!("/servers/{b_id}"),
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    wait_status(&cloud, &b_id, "SOFT_DELETED").await;
+    assert_eq!(
+        limits(&cloud).await,
+        1,
+        "a soft-deleted server still counts"
+    );
+    cloud
+        .wait_for("b reclaimed by its host", 60, || async {
+            let (s, _) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{b_id}"),
+                &cloud.admin,
+                "2.1",
+                None,
+            )
+            .await;
+            (s == 404).then_some(())
+        })
+        .await;
+    assert_eq!(limits(&cloud).await, 0);
+}
