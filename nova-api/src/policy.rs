@@ -128,6 +128,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:project_member_or_admin",
     ),
     (
+        "os_compute_api:servers:rebuild",
+        "rule:project_member_or_admin",
+    ),
+    (
         "os_compute_api:servers:stop",
         "rule:project_member_or_admin",
     ),

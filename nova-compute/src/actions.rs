@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use uuid::Uuid;
 
 /// What the driver is asked to do.
 pub enum Op {
@@ -130,6 +131,109 @@ impl ComputeManager {
                 warn!(instance = %uuid, "{} failed: {e}", action.event);
                 self.set_error(ctx, uuid, &e).await;
                 self.event(ctx, uuid, action.event, Some(Err(&e))).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// rebuild: destroy the guest and spawn it again from `image_ref` (a new
+    /// disk from the new image), stepping the task_state rebuilding →
+    /// rebuild_block_device_mapping → rebuild_spawning → None. A STOPPED
+    /// instance is powered off again and ends STOPPED; anything else ends
+    /// ACTIVE. Failures end in ERROR with a fault.
+    pub(crate) async fn rebuild(
+        &self,
+        ctx: &RequestContext,
+        uuid: Uuid,
+        image_ref: &str,
+    ) -> Result<(), NovaError> {
+        use TaskState as T;
+        let t = &transitions::REBUILD;
+        let _lock = self.lock_instance(uuid).await;
+        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
+            Ok(i) if t.expects(i.task_state) => i,
+            Ok(i) => {
+                info!(instance = %uuid, task_state = ?i.task_state, "{} already handled; nothing to do", t.event);
+                return Ok(());
+            }
+            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.event(ctx, uuid, t.event, None).await;
+        let stopped = inst.vm_state == VmState::Stopped;
+        let step = |from: &[T], to: T| InstanceUpdate {
+            task_state: Some(Some(to)),
+            expected_task_state: Some(from.iter().map(|t| Some(*t)).collect()),
+            ..Default::default()
+        };
+        let d = &self.driver;
+        let result: Result<i32, NovaError> = async {
+            let image = self.images.glance().show(ctx, image_ref).await?;
+            let nw = inst.network_info.clone();
+            d.destroy(&inst, &nw).await.map_err(virt_to_nova)?;
+            self.update(
+                ctx,
+                uuid,
+                step(t.expected_task_states, T::RebuildBlockDeviceMapping),
+            )
+            .await?;
+            let inst = self
+                .update(
+                    ctx,
+                    uuid,
+                    step(&[T::RebuildBlockDeviceMapping], T::RebuildSpawning),
+                )
+                .await?;
+            let files = if d.needs_image_files() {
+                self.images.files_for(ctx, &image).await?
+            } else {
+                nova_virt::ImageFiles::default()
+            };
+            crate::vif::plug_vifs(d.as_ref(), &nw).await?;
+            self.filter_instance(ctx, &inst, &nw).await?;
+            d.spawn(&inst, &image, &nw, &files)
+                .await
+                .map_err(virt_to_nova)?;
+            if stopped {
+                d.power_off(&inst, 0).await.map_err(virt_to_nova)?;
+            }
+            Ok(d.get_info(&inst)
+                .await
+                .map(|i| i.power_state)
+                .unwrap_or(power_state::NOSTATE))
+        }
+        .await;
+        let result = match result {
+            Ok(ps) => {
+                let done = InstanceUpdate {
+                    vm_state: Some(if stopped {
+                        VmState::Stopped
+                    } else {
+                        VmState::Active
+                    }),
+                    task_state: Some(None),
+                    power_state: Some(ps),
+                    launched_at: Some(Some(chrono::Utc::now())),
+                    expected_task_state: Some(vec![Some(T::RebuildSpawning)]),
+                    ..Default::default()
+                };
+                self.update(ctx, uuid, done).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                info!(instance = %uuid, "instance rebuilt from image {image_ref}");
+                self.event(ctx, uuid, t.event, Some(Ok(()))).await;
+            }
+            // A delete took over.
+            Err(NovaError::UnexpectedTaskStateError { actual, .. }) => {
+                info!(instance = %uuid, task_state = %actual, "rebuild superseded");
+            }
+            Err(e) => {
+                warn!(instance = %uuid, "rebuild failed: {e}");
+                self.set_error(ctx, uuid, &e).await;
+                self.event(ctx, uuid, t.event, Some(Err(&e))).await;
             }
         }
         Ok(())

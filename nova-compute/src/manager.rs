@@ -930,6 +930,18 @@ impl nova_rpc::compute::Manager for ComputeManager {
             .await
     }
 
+    async fn rebuild_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        _new_pass: Option<String>,
+        image_ref: String,
+        _orig_image_ref: String,
+        _preserve_ephemeral: bool,
+    ) -> Result<(), NovaError> {
+        self.rebuild(ctx, instance.uuid, &image_ref).await
+    }
+
     /// Nova's `inject_network_info`: re-plug the guest's VIFs from the
     /// network info now recorded (the bridges come back if they were lost);
     /// the guest itself reads its addresses over DHCP.

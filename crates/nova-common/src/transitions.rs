@@ -285,6 +285,26 @@ pub const RESTORE: Transition = Transition {
     final_power_state: Some(power_state::RUNNING),
 };
 
+/// rebuild: the guest is destroyed and spawned again from the new image
+/// (image_ref already updated by the API); task_state rebuilding →
+/// rebuild_block_device_mapping → rebuild_spawning → None. The vm_state it
+/// ends in depends on where it started (a STOPPED instance is powered off
+/// again, anything else ends ACTIVE), so the table leaves it open.
+pub const REBUILD: Transition = Transition {
+    action: "rebuild",
+    allowed_vm_states: Some(&[VmState::Active, VmState::Stopped, VmState::Error]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Rebuilding,
+    expected_task_states: &[
+        TaskState::Rebuilding,
+        TaskState::RebuildBlockDeviceMapping,
+        TaskState::RebuildSpawning,
+    ],
+    event: "compute_rebuild_instance",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
 /// Delete is accepted in any state and overrides whatever task is running;
 /// compute finishes it whatever it finds (and `init_host` finishes the
 /// deletes a restart interrupted).
@@ -374,6 +394,7 @@ pub const ALL: &[&Transition] = &[
     &UNSHELVE,
     &SOFT_DELETE,
     &RESTORE,
+    &REBUILD,
     &DELETE,
     &RESIZE,
     &MIGRATE,

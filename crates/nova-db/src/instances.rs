@@ -561,6 +561,18 @@ impl Db {
             q.push(", root_gb = ").push_bind(f.root_gb as i32);
             q.push(", ephemeral_gb = ").push_bind(f.ephemeral_gb as i32);
         }
+        if let Some(i) = &u.image_ref {
+            q.push(", image_ref = ").push_bind(i.clone());
+        }
+        if let Some(k) = &u.key_name {
+            q.push(", key_name = ").push_bind(k.clone());
+        }
+        if let Some(k) = &u.key_data {
+            q.push(", key_data = ").push_bind(k.clone());
+        }
+        if let Some(d) = &u.user_data {
+            q.push(", user_data = ").push_bind(d.clone());
+        }
         q.push(" WHERE uuid = ").push_bind(uuid.to_string());
         q.push(" AND deleted = 0");
         if let Some(expected) = &u.expected_task_state {

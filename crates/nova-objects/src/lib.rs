@@ -410,6 +410,27 @@ pub struct InstanceUpdate {
         with = "double_option"
     )]
     pub new_flavor: Option<Option<Flavor>>,
+    /// rebuild: the new image, key pair (2.54) and user data (2.57).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ref: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub key_name: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub key_data: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub user_data: Option<Option<String>>,
     /// Compare-and-set: the update applies only if task_state is one of these.
     pub expected_task_state: Option<Vec<Option<TaskState>>>,
     /// Compare-and-set on vm_state.

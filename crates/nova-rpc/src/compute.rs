@@ -13,6 +13,7 @@
 //! 5.5 `get_diagnostics` and `get_instance_diagnostics`.
 //! 5.6 `inject_network_info` (the admin action `injectNetworkInfo`),
 //! `soft_delete_instance`, `restore_instance` (deferred delete).
+//! 5.7 `rebuild_instance` (in place; no evacuate `recreate`, no volumes).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
@@ -20,7 +21,7 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.6";
+    topic: "compute", version: "5.7";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -49,6 +50,10 @@ crate::rpc_api! {
     /// Spawn the offloaded instance here from its shelved image (cast by the
     /// conductor once it claimed this host's resources for it).
     cast fn unshelve_instance(instance: Instance, image: Option<ImageMeta>, filter_properties: FilterProperties, node: String, request_spec: RequestSpec) -> ();
+    /// Destroy the guest and spawn it again from `image_ref` (the API has
+    /// set the instance's `image_ref` already; `orig_image_ref` is the one
+    /// it had). A STOPPED instance is powered off again afterwards.
+    cast fn rebuild_instance(instance: Instance, new_pass: Option<String>, image_ref: String, orig_image_ref: String, preserve_ephemeral: bool) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
     /// Where the guest's VNC server listens (`console_type` "novnc").

@@ -185,6 +185,26 @@ pub struct Created {
     pub reservation_id: String,
 }
 
+/// A validated rebuild: the image and what else changes with it. `None`
+/// leaves a field as it is; for nullable ones `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct RebuildRequest {
+    pub image_href: String,
+    pub admin_pass: String,
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub access_ip_v4: Option<Option<String>>,
+    pub access_ip_v6: Option<Option<String>>,
+    pub preserve_ephemeral: bool,
+    /// 2.54.
+    pub key_name: Option<Option<String>>,
+    /// 2.57.
+    pub user_data: Option<Option<String>>,
+    /// 2.90.
+    pub hostname: Option<String>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RebootType {
     Soft,
@@ -960,6 +980,79 @@ impl API {
         let compute = self.compute(inst);
         let cast = compute.resume_instance(ctx, i);
         self.cast_or_revert(ctx, inst.uuid, t, cast).await
+    }
+
+    /// Nova's `rebuild`: checks (lock, state, host, key pair, image against
+    /// the flavor, metadata quota), then the new image_ref, name, key pair,
+    /// user data... and task_state rebuilding saved at once (compare-and-set
+    /// on an idle task_state), the action recorded, the metadata replaced
+    /// and `rebuild_instance` cast to the instance's host.
+    pub async fn rebuild(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        req: RebuildRequest,
+    ) -> NovaResult<Instance> {
+        let t = &transitions::REBUILD;
+        check_instance_lock(ctx, inst)?;
+        check_instance_state(inst, t)?;
+        check_instance_host(inst, t)?;
+        let (key_name, key_data) = match &req.key_name {
+            None => (None, None),
+            Some(None) => (Some(None), Some(None)),
+            Some(Some(name)) => {
+                let user = ctx.user_id.clone().unwrap_or_default();
+                let kp = self.conductor.keypair_get(ctx, user, name.clone()).await?;
+                (Some(Some(kp.name)), Some(Some(kp.public_key)))
+            }
+        };
+        let image = self.image_for_create(ctx, &req.image_href).await?;
+        check_requested_image(&image, &inst.flavor)?;
+        if let Some(m) = &req.metadata {
+            self.check_metadata_quota(ctx, &inst.project_id, m.len())
+                .await?;
+        }
+        let orig_image_ref = inst.image_ref.clone();
+        let updated = self
+            .conductor
+            .instance_update(
+                ctx,
+                inst.uuid,
+                InstanceUpdate {
+                    task_state: Some(Some(t.task_state)),
+                    image_ref: Some(image.id.clone()),
+                    progress: Some(0),
+                    display_name: req.name,
+                    display_description: req.description,
+                    hostname: req.hostname,
+                    access_ip_v4: req.access_ip_v4,
+                    access_ip_v6: req.access_ip_v6,
+                    key_name,
+                    key_data,
+                    user_data: req.user_data,
+                    expected_task_state: t.allowed_task_states.map(<[_]>::to_vec),
+                    expected_vm_state: t.allowed_vm_states.map(<[_]>::to_vec),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.record_action(ctx, inst.uuid, t.action).await;
+        if let Some(m) = req.metadata {
+            self.conductor
+                .instance_metadata_update(ctx, inst.uuid, m, true)
+                .await?;
+        }
+        let compute = self.compute(inst);
+        let cast = compute.rebuild_instance(
+            ctx,
+            updated,
+            Some(req.admin_pass),
+            image.id.clone(),
+            orig_image_ref,
+            req.preserve_ephemeral,
+        );
+        self.cast_or_revert(ctx, inst.uuid, t, cast).await?;
+        self.get(ctx, &inst.uuid.to_string()).await
     }
 
     /// createImage: the image record is created in Glance first (so its id

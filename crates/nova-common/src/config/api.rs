@@ -14,6 +14,8 @@ config_section! {
         compute_link_prefix: String = "", string();
         /// Trust the X-Forwarded-For header for the metadata service's client address (only behind a trusted proxy).
         use_forwarded_for: bool = "false", boolean();
+        /// Return the admin password in create, rebuild and rescue responses.
+        enable_instance_password: bool = "true", boolean();
         /// Seconds an instance's metadata is cached by the metadata service (0 disables the cache).
         metadata_cache_expiration: u64 = "15", at_least(0);
         /// Vendor data providers of the metadata service (`vendor_data.json`, `vendor_data2.json`).

@@ -229,6 +229,7 @@ mod tests {
         ("api", "auth_strategy", "keystone"),
         ("api", "max_limit", "1000"),
         ("api", "compute_link_prefix", ""),
+        ("api", "enable_instance_password", "true"),
         ("wsgi", "max_request_body_size", "114688"),
         ("glance", "api_servers", "http://127.0.0.1:9292"), // Nova: from the catalog
         ("glance", "num_retries", "3"),

@@ -3,7 +3,8 @@
 //! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
 //! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
 //! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
-//! restore, forceDelete (in [`super::deferred_delete`]).
+//! restore, forceDelete (in [`super::deferred_delete`]), rebuild (in
+//! [`super::rebuild`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -58,6 +59,7 @@ pub async fn action(
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         "createImage" => create_image(s, ctx, &inst, v, args).await,
+        "rebuild" => super::rebuild::rebuild(s, ctx, &inst, v, &base, args).await,
         "createBackup" => super::create_backup::create_backup(s, ctx, &inst, v, &base, args).await,
         "shelve" => super::shelve::shelve(s, ctx, &inst).await,
         "shelveOffload" => super::shelve::shelve_offload(s, ctx, &inst).await,

@@ -85,7 +85,7 @@ fn create_key_allowed(k: &str, v: ApiVersion) -> bool {
 }
 
 /// `hostname` (2.90): an RFC 952 name, or (2.94) an FQDN.
-fn parse_hostname(val: &Value, v: ApiVersion) -> ApiResult<String> {
+pub(crate) fn parse_hostname(val: &Value, v: ApiVersion) -> ApiResult<String> {
     let Value::String(h) = val else {
         return Err(invalid(
             "hostname",
@@ -154,7 +154,7 @@ fn uuid_from_ref(r: &str) -> Option<Uuid> {
 }
 
 /// Nova's `utils.generate_password`.
-fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     const CHARS: &[u8] = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
     let mut rng = rand::rng();
     (0..12)
@@ -240,7 +240,7 @@ fn count(s: &Value, k: &str) -> ApiResult<i64> {
 /// `accessIPv4` / `accessIPv6`: absent (None), empty or null (Some(None):
 /// none), or an address, kept in its canonical form as Nova stores it
 /// (`0000:0000:0000:0000:0000:babe:220.12.22.2` is `::babe:dc0c:1602`).
-fn access_ip(field: &str, v: Option<&Value>) -> ApiResult<Option<Option<String>>> {
+pub(crate) fn access_ip(field: &str, v: Option<&Value>) -> ApiResult<Option<Option<String>>> {
     let six = field == "accessIPv6";
     match v {
         None => Ok(None),
@@ -270,7 +270,7 @@ fn access_ip(field: &str, v: Option<&Value>) -> ApiResult<Option<Option<String>>
 }
 
 /// A server `name` (`parameter_types.name`).
-fn server_name(v: &Value) -> ApiResult<String> {
+pub(crate) fn server_name(v: &Value) -> ApiResult<String> {
     match v {
         Value::String(n) if n.is_empty() || n.chars().count() > 255 => {
             Err(invalid("name", v, "name must be 1 to 255 characters long"))
@@ -290,7 +290,7 @@ fn server_name(v: &Value) -> ApiResult<String> {
 }
 
 /// A server `description` (2.19): null or at most 255 printable characters.
-fn server_description(v: &Value) -> ApiResult<Option<String>> {
+pub(crate) fn server_description(v: &Value) -> ApiResult<Option<String>> {
     match v {
         Value::Null => Ok(None),
         Value::String(d) if d.chars().count() <= 255 && !d.chars().any(char::is_control) => {
@@ -716,11 +716,13 @@ pub async fn create(
             ApiError::new(500, crate::error::UNEXPECTED).with_cause("create returned no instance")
         );
     };
-    let mut resp = (
-        StatusCode::ACCEPTED,
-        Json(created(&base.0, first, &admin_pass)),
-    )
-        .into_response();
+    let mut body = created(&base.0, first, &admin_pass);
+    if !state.cfg.api.enable_instance_password {
+        if let Some(s) = body["server"].as_object_mut() {
+            s.remove("adminPass");
+        }
+    }
+    let mut resp = (StatusCode::ACCEPTED, Json(body)).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("{}/v2.1/servers/{}", base.0, first.uuid)) {
         resp.headers_mut().insert("location", loc);
     }
@@ -962,7 +964,7 @@ fn wants_host_status(ctx: &RequestContext, v: ApiVersion) -> bool {
 }
 
 /// Whether the embedded flavor (2.47) carries its extra specs for this caller.
-fn shows_flavor_extra_specs(
+pub(crate) fn shows_flavor_extra_specs(
     state: &AppState,
     ctx: &RequestContext,
     v: ApiVersion,

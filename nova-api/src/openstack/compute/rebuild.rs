@@ -1,0 +1,251 @@
+//! The `rebuild` server action: Nova's rebuild schema per microversion
+//! (`key_name` 2.54, `user_data` 2.57 which drops `personality`,
+//! `trusted_image_certificates` 2.63, accepted and ignored, `hostname` 2.90),
+//! then [`compute::api`](crate::compute::api) decides; 202 with the server
+//! view (as `PUT /servers/{id}` renders it) and a Location header.
+
+use super::servers::{
+    access_ip, generate_password, parse_hostname, server_description, server_groups, server_name,
+    shows_flavor_extra_specs,
+};
+use super::views::servers::server_update_view;
+use crate::compute::api::RebuildRequest;
+use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::{instance_invalid_state, invalid, BaseUrl};
+use crate::policy::Target;
+use crate::AppState;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use nova_common::{NovaError, RequestContext};
+use nova_objects::Instance;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The properties a rebuild body may have at this microversion.
+fn allowed(v: ApiVersion) -> Vec<&'static str> {
+    let mut a = vec![
+        "imageRef",
+        "name",
+        "adminPass",
+        "metadata",
+        "preserve_ephemeral",
+        "OS-DCF:diskConfig",
+        "accessIPv4",
+        "accessIPv6",
+    ];
+    if !v.at_least(57) {
+        a.push("personality");
+    }
+    for (mv, key) in [
+        (19, "description"),
+        (54, "key_name"),
+        (57, "user_data"),
+        (63, "trusted_image_certificates"),
+        (90, "hostname"),
+    ] {
+        if v.at_least(mv) {
+            a.push(key);
+        }
+    }
+    a
+}
+
+fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
+    let Some(obj) = args.as_object() else {
+        return Err(invalid(
+            "rebuild",
+            args,
+            &format!("{args} is not of type 'object'"),
+        ));
+    };
+    let allowed = allowed(v);
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(
+            "rebuild",
+            args,
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        ));
+    }
+    let image_href = match obj.get("imageRef") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => return Err(invalid("imageRef", other, "is not of type 'string'")),
+        None => {
+            return Err(invalid(
+                "rebuild",
+                args,
+                "'imageRef' is a required property",
+            ))
+        }
+    };
+    let admin_pass = match obj.get("adminPass") {
+        None => generate_password(),
+        Some(Value::String(p)) => p.clone(),
+        Some(other) => return Err(invalid("adminPass", other, "is not of type 'string'")),
+    };
+    let metadata = match obj.get("metadata") {
+        None => None,
+        Some(Value::Object(m)) => {
+            let mut out = BTreeMap::new();
+            for (k, val) in m {
+                let Some(vs) = val.as_str() else {
+                    return Err(invalid(
+                        &format!("metadata.{k}"),
+                        val,
+                        "is not of type 'string'",
+                    ));
+                };
+                if k.is_empty() || k.chars().count() > 255 || vs.chars().count() > 255 {
+                    return Err(invalid(
+                        "metadata",
+                        val,
+                        "keys and values must be 1-255 characters",
+                    ));
+                }
+                out.insert(k.clone(), vs.to_string());
+            }
+            Some(out)
+        }
+        Some(other) => {
+            return Err(invalid(
+                "metadata",
+                other,
+                &format!("{other} is not of type 'object'"),
+            ))
+        }
+    };
+    let preserve_ephemeral = match obj.get("preserve_ephemeral") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(invalid(
+                "preserve_ephemeral",
+                other,
+                "is not of type 'boolean'",
+            ))
+        }
+    };
+    if let Some(d) = obj.get("OS-DCF:diskConfig") {
+        if d != "AUTO" && d != "MANUAL" {
+            return Err(invalid(
+                "OS-DCF:diskConfig",
+                d,
+                "is not one of ['AUTO', 'MANUAL']",
+            ));
+        }
+    }
+    let key_name = match obj.get("key_name") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(k)) if !k.is_empty() && k.chars().count() <= 255 => {
+            Some(Some(k.clone()))
+        }
+        Some(other) => {
+            return Err(invalid(
+                "key_name",
+                other,
+                "must be null or a string of 1 to 255 characters",
+            ))
+        }
+    };
+    let user_data = match obj.get("user_data") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(u)) => {
+            let ok = u.len() <= 65535
+                && base64::engine::general_purpose::STANDARD
+                    .decode(u.trim())
+                    .is_ok();
+            if !ok {
+                return Err(invalid(
+                    "user_data",
+                    &json!(u),
+                    "is not a base64 string of at most 65535 bytes",
+                ));
+            }
+            Some(Some(u.clone()))
+        }
+        Some(other) => {
+            return Err(invalid(
+                "user_data",
+                other,
+                "is not of type 'string', 'null'",
+            ))
+        }
+    };
+    match obj.get("trusted_image_certificates") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(c))
+            if !c.is_empty() && c.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty())) => {}
+        Some(other) => {
+            return Err(invalid(
+                "trusted_image_certificates",
+                other,
+                "must be null or a non-empty list of strings",
+            ))
+        }
+    }
+    Ok(RebuildRequest {
+        image_href,
+        admin_pass,
+        name: obj.get("name").map(server_name).transpose()?,
+        description: obj.get("description").map(server_description).transpose()?,
+        metadata,
+        access_ip_v4: access_ip("accessIPv4", obj.get("accessIPv4"))?,
+        access_ip_v6: access_ip("accessIPv6", obj.get("accessIPv6"))?,
+        preserve_ephemeral,
+        key_name,
+        user_data,
+        hostname: obj
+            .get("hostname")
+            .map(|h| parse_hostname(h, v))
+            .transpose()?,
+    })
+}
+
+pub async fn rebuild(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    v: ApiVersion,
+    base: &BaseUrl,
+    args: &Value,
+) -> ApiResult<Response> {
+    let req = parse(args, v)?;
+    let target = Target::project(&inst.project_id);
+    state
+        .policy
+        .authorize("os_compute_api:servers:rebuild", ctx, &target)?;
+    let password = req.admin_pass.clone();
+    let rebuilt = state
+        .compute_api
+        .rebuild(ctx, inst, req)
+        .await
+        .map_err(|e| match e {
+            NovaError::ImageNotFound { .. } => {
+                ApiError::bad_request("Cannot find image for rebuild")
+            }
+            NovaError::KeypairNotFound { .. } => {
+                ApiError::bad_request("Invalid key_name provided.")
+            }
+            e @ (NovaError::ImageNotActive { .. }
+            | NovaError::FlavorDiskTooSmall { .. }
+            | NovaError::FlavorMemoryTooSmall { .. }) => ApiError::bad_request(e.to_string()),
+            other => instance_invalid_state(other, "rebuild"),
+        })?;
+    let tmpl = &state.cfg.default.instance_name_template;
+    let specs = shows_flavor_extra_specs(state, ctx, v, &target);
+    let groups = server_groups(state, ctx, v, &rebuilt).await?;
+    let mut view = server_update_view(&base.0, &rebuilt, ctx, v, tmpl, specs, &groups);
+    if state.cfg.api.enable_instance_password {
+        view["adminPass"] = json!(password);
+    }
+    let location = format!("{}/v2.1/servers/{}", base.0, rebuilt.uuid);
+    let mut resp = (StatusCode::ACCEPTED, Json(json!({ "server": view }))).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert("location", loc);
+    }
+    Ok(resp)
+}

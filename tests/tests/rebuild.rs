@@ -1,0 +1,274 @@
+//! rebuild with the real `openstack` CLI on a fake compute host
+//! (`server rebuild --image`: the new image_ref, name and metadata, the 202
+//! body with adminPass, a STOPPED server ending STOPPED, 400s for unknown
+//! images and bad bodies, 409 in a wrong state, the `rebuild` instance
+//! action in `server event list`), and one real guest rebuilt from a
+//! second image.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::{Cloud, ComputeHost};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// The JSON of an `openstack ... -f json` (after the "Complete" `--wait` prints).
+fn json_out(out: &str) -> Value {
+    let start = out.find(['{', '[']).unwrap_or(0);
+    serde_json::from_str(&out[start..]).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// `POST /servers/{id}/action` at a microversion: (status, body).
+async fn action(cloud: &Cloud, id: &str, token: &str, mv: &str, body: Value) -> (u16, Value) {
+    let resp = cloud
+        .http
+        .request(Method::POST, format!("{}/servers/{id}/action", cloud.api))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", format!("compute {mv}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn show(cloud: &Cloud, id: &str) -> Value {
+    json_out(&cloud.osc("admin", &["server", "show", id, "-f", "json"]))
+}
+
+fn event_actions(cloud: &Cloud, id: &str) -> Vec<String> {
+    let events = json_out(&cloud.osc("demo", &["server", "event", "list", id, "-f", "json"]));
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_on_a_fake_host() {
+    let cloud =
+        Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("lc-{id}"), "")], true).await;
+    let created = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--wait",
+            "-f",
+            "json",
+            "vm1",
+        ],
+    ));
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // ===== rebuild =====
+    let image2 =
+        nova_e2e::upload_image(&cloud.http, &cloud.glance, "second", Some(&cloud.admin)).await;
+    let out = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server",
+            "rebuild",
+            "--image",
+            &image2,
+            "--name",
+            "vm1b",
+            "--property",
+            "k=v",
+            "--wait",
+            "-f",
+            "json",
+            &id,
+        ],
+    ));
+    assert_eq!(out["id"], id.as_str(), "{out}");
+    let s = show(&cloud, &id);
+    assert_eq!(s["status"], "ACTIVE", "{s}");
+    assert_eq!(s["name"], "vm1b", "{s}");
+    assert!(s["image"].to_string().contains(&image2), "{s}");
+    assert!(s["properties"].to_string().contains("k"), "{s}");
+    assert!(event_actions(&cloud, &id).contains(&"rebuild".to_string()));
+    let demo = cloud.demo.clone();
+    // The body over HTTP: the server view, adminPass, at 2.75 the full detail.
+    let (st, b) = action(
+        &cloud,
+        &id,
+        &demo,
+        "2.75",
+        json!({"rebuild": {"imageRef": cloud.image_id, "adminPass": "s3cret"}}),
+    )
+    .await;
+    assert_eq!(st, 202, "{b}");
+    assert_eq!(b["server"]["adminPass"], "s3cret", "{b}");
+    assert_eq!(b["server"]["id"], id.as_str(), "{b}");
+    assert_eq!(b["server"]["image"]["id"], cloud.image_id.as_str(), "{b}");
+    assert!(b["server"].get("OS-EXT-STS:task_state").is_some(), "{b}");
+    // A second rebuild while the first runs, or any in a wrong state: 409.
+    let s = cloud
+        .wait_for("the rebuild done", 60, || async {
+            let s = show(&cloud, &id);
+            (s["status"] == "ACTIVE" && s["OS-EXT-STS:task_state"].is_null()).then_some(s)
+        })
+        .await;
+    assert!(s["image"].to_string().contains(&cloud.image_id), "{s}");
+    // Bad requests: an unknown image, a bad property, key_name before 2.54.
+    for (mv, body) in [
+        (
+            "2.1",
+            json!({"rebuild": {"imageRef": uuid::Uuid::new_v4().to_string()}}),
+        ),
+        (
+            "2.1",
+            json!({"rebuild": {"imageRef": cloud.image_id, "bogus": 1}}),
+        ),
+        (
+            "2.53",
+            json!({"rebuild": {"imageRef": cloud.image_id, "key_name": null}}),
+        ),
+        ("2.1", json!({"rebuild": {}})),
+    ] {
+        let (st, b) = action(&cloud, &id, &demo, mv, body.clone()).await;
+        assert_eq!(st, 400, "{body}: {b}");
+    }
+    // A stopped server is rebuilt and stays stopped.
+    cloud.osc("demo", &["server", "stop", &id]);
+    cloud
+        .wait_for("SHUTOFF", 60, || async {
+            (show(&cloud, &id)["status"] == "SHUTOFF").then_some(())
+        })
+        .await;
+    cloud.osc(
+        "demo",
+        &["server", "rebuild", "--image", &image2, "--wait", &id],
+    );
+    let s = show(&cloud, &id);
+    assert_eq!(s["status"], "SHUTOFF", "{s}");
+    assert!(s["image"].to_string().contains(&image2), "{s}");
+    // Not in a paused state: 409 with Nova's message.
+    cloud.osc("demo", &["server", "start", &id]);
+    cloud
+        .wait_for("ACTIVE", 60, || async {
+            (show(&cloud, &id)["status"] == "ACTIVE").then_some(())
+        })
+        .await;
+    cloud.osc("demo", &["server", "pause", &id]);
+    cloud
+        .wait_for("PAUSED", 60, || async {
+            (show(&cloud, &id)["status"] == "PAUSED").then_some(())
+        })
+        .await;
+    let (st, b) = action(
+        &cloud,
+        &id,
+        &demo,
+        "2.1",
+        json!({"rebuild": {"imageRef": image2}}),
+    )
+    .await;
+    assert_eq!(st, 409, "{b}");
+    assert_eq!(
+        b["conflictingRequest"]["message"],
+        format!("Cannot 'rebuild' instance {id} while it is in vm_state paused"),
+        "{b}"
+    );
+}
+
+fn virsh(args: &[&str]) -> String {
+    let out = std::process::Command::new("virsh")
+        .arg("-c")
+        .arg("qemu:///system")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn server(cloud: &Cloud, id: &str) -> Value {
+    let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+    b["server"].clone()
+}
+
+async fn console(cloud: &Cloud, id: &str) -> String {
+    let admin = cloud.admin.clone();
+    let (_, b) = action(cloud, id, &admin, "2.1", json!({"os-getConsoleOutput": {}})).await;
+    b["output"].as_str().unwrap_or_default().to_string()
+}
+
+/// A real guest (QEMU under TCG) rebuilt from a second image (the tiny
+/// disk uploaded again under another name): a new domain boots from a new
+/// disk on the new image's base file and runs its init again; image_ref
+/// changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_guest_rebuild() {
+    let (cloud, guest) = nova_e2e::start_real_guest_cloud(true, "").await;
+    let first = cloud.upload_tiny_disk(&guest).await;
+    let second = nova_e2e::upload_file(
+        &cloud.http,
+        &cloud.glance,
+        &cloud.admin,
+        json!({"name": "tiny-disk-2", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
+        std::fs::read(guest.join("disk.qcow2")).unwrap(),
+    )
+    .await;
+    cloud.create_guest_flavor().await;
+    let created = json_out(&cloud.osc(
+        "admin",
+        &[
+            "server",
+            "create",
+            "--image",
+            &first,
+            "--flavor",
+            "guest",
+            "--wait",
+            "-f",
+            "json",
+            "rebuilder",
+        ],
+    ));
+    let id = created["id"].as_str().unwrap().to_string();
+    let srv = server(&cloud, &id).await;
+    let name = srv["OS-EXT-SRV-ATTR:instance_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cloud
+        .wait_for("GUEST-INIT", 240, || async {
+            console(&cloud, &id)
+                .await
+                .contains("GUEST-INIT")
+                .then_some(())
+        })
+        .await;
+    let domid = virsh(&["domid", &name]);
+    assert!(!domid.is_empty() && domid != "-", "{domid}");
+
+    cloud.osc(
+        "admin",
+        &["server", "rebuild", "--image", &second, "--wait", &id],
+    );
+    let srv = server(&cloud, &id).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_eq!(srv["image"]["id"], second.as_str(), "{srv}");
+    // A new domain (a new id) boots again from the new image.
+    let new_domid = virsh(&["domid", &name]);
+    assert_ne!(new_domid, domid, "the guest was started again");
+    assert!(virsh(&["domstate", &name]).contains("running"));
+    cloud
+        .wait_for("GUEST-INIT after the rebuild", 240, || async {
+            console(&cloud, &id)
+                .await
+                .contains("GUEST-INIT")
+                .then_some(())
+        })
+        .await;
+    let events = json_out(&cloud.osc("admin", &["server", "event", "list", &id, "-f", "json"]));
+    assert!(events.to_string().contains("rebuild"), "{events}");
+}
