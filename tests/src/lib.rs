@@ -563,17 +563,8 @@ impl Cloud {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.api))
-            .header("X-Auth-Token", token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let (status, _, body) = send(self, method, path, token, None, body).await;
+        (status, body)
     }
 
     /// `requests` POSTs of `per_request` servers each (flavor 1, no network,
@@ -1162,4 +1153,62 @@ pub async fn upload_file(
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A request at microversion `mv` ("2.1", "latest", ...): its status and
+/// JSON body (`Null` when the body is not JSON).
+pub async fn call(
+    cloud: &Cloud,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    mv: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (status, _, body) = send(cloud, method, path, token, Some(mv), body).await;
+    (status, body)
+}
+
+/// [`call`], with the answer's `Location` header.
+pub async fn call_with_location(
+    cloud: &Cloud,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    mv: &str,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    send(cloud, method, path, token, Some(mv), body).await
+}
+
+async fn send(
+    cloud: &Cloud,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    mv: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{}{path}", cloud.api))
+        .header("X-Auth-Token", token);
+    if let Some(mv) = mv {
+        r = r.header("OpenStack-API-Version", format!("compute {mv}"));
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    let text = resp.text().await.unwrap_or_default();
+    (
+        status,
+        location,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
 }

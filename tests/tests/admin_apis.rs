@@ -7,32 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::Cloud;
+use nova_e2e::{call, Cloud};
 use reqwest::Method;
-use serde_json::{json, Value};
-
-/// A request at a microversion: (status, body).
-async fn call(
-    cloud: &Cloud,
-    method: Method,
-    path: &str,
-    token: &str,
-    mv: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = cloud
-        .http
-        .request(method, format!("{}{path}", cloud.api))
-        .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", format!("compute {mv}"));
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_apis() {

@@ -10,40 +10,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{Cloud, ComputeHost};
+use nova_e2e::{call_with_location as call, Cloud, ComputeHost};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-/// A request at a microversion: (status, Location, body).
-async fn call(
-    cloud: &Cloud,
-    method: Method,
-    path: &str,
-    token: &str,
-    mv: &str,
-    body: Option<Value>,
-) -> (u16, Option<String>, Value) {
-    let mut r = cloud
-        .http
-        .request(method, format!("{}{path}", cloud.api))
-        .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", format!("compute {mv}"));
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_string());
-    let text = resp.text().await.unwrap_or_default();
-    (
-        status,
-        location,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
-}
 
 async fn action(cloud: &Cloud, id: &str, token: &str, mv: &str, body: Value) -> (u16, Value) {
     let (s, _, b) = call(
