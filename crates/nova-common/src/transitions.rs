@@ -305,6 +305,18 @@ pub const REBUILD: Transition = Transition {
     final_power_state: None,
 };
 
+/// evacuate (admin): the instance's compute host is down; the conductor
+/// chooses (or checks the forced) destination, claims it and records a
+/// migration of type `evacuation`; the destination spawns the instance
+/// again from its image (`rebuild_instance` with `recreate`), under the same
+/// task_states as a rebuild. A STOPPED instance (or any, at 2.95) ends
+/// STOPPED, anything else ACTIVE. The source destroys its guest when it
+/// comes back (`init_host`).
+pub const EVACUATE: Transition = Transition {
+    action: "evacuate",
+    ..REBUILD
+};
+
 /// Delete is accepted in any state and overrides whatever task is running;
 /// compute finishes it whatever it finds (and `init_host` finishes the
 /// deletes a restart interrupted).
@@ -395,6 +407,7 @@ pub const ALL: &[&Transition] = &[
     &SOFT_DELETE,
     &RESTORE,
     &REBUILD,
+    &EVACUATE,
     &DELETE,
     &RESIZE,
     &MIGRATE,

@@ -1,10 +1,12 @@
 //! `ComputeTaskManager`: the conductor's `compute_task` namespace (Nova's
 //! `ComputeTaskManager`): scheduling builds and claiming their hosts
-//! (`build`), unshelving (`unshelve`), and the periodic cleanup of builds
+//! (`build`), unshelving (`unshelve`), resize and migration (`migrate`),
+//! rebuild and evacuate (`rebuild`), and the periodic cleanup of builds
 //! that nothing will finish.
 
 mod build;
 mod migrate;
+mod rebuild;
 mod unshelve;
 
 use chrono::Utc;
@@ -135,6 +137,34 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
             migrate::Relay::ConfirmResize,
         )
         .await
+    }
+
+    async fn rebuild_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        orig_image_ref: String,
+        image_ref: String,
+        new_pass: Option<String>,
+        recreate: bool,
+        on_shared_storage: bool,
+        preserve_ephemeral: bool,
+        host: Option<String>,
+        request_spec: RequestSpec,
+        target_state: Option<String>,
+    ) -> Result<(), NovaError> {
+        let r = rebuild::Rebuild {
+            orig_image_ref,
+            image_ref,
+            new_pass,
+            recreate,
+            on_shared_storage,
+            preserve_ephemeral,
+            host,
+            request_spec,
+            target_state,
+        };
+        self.rebuild(ctx, instance, r).await
     }
 
     async fn build_instances(
@@ -291,6 +321,16 @@ impl ComputeTaskManager {
             .map(|s| s.host)
             .collect();
         for host in down_hosts {
+            // An evacuation under way moves the instance off the dead host:
+            // its task_state is the destination's to finish.
+            let evacuating: Vec<Uuid> = self
+                .db
+                .migration_get_in_progress(None, Some(&host))
+                .await?
+                .into_iter()
+                .filter(|m| m.migration_type.as_deref() == Some("evacuation"))
+                .filter_map(|m| m.instance_uuid)
+                .collect();
             let stuck = self
                 .db
                 .instance_get_all_by_filters(&InstanceFilters {
@@ -300,6 +340,7 @@ impl ComputeTaskManager {
                 .await?
                 .into_iter()
                 .filter(|i| i.vm_state != VmState::Building)
+                .filter(|i| !evacuating.contains(&i.uuid))
                 .filter_map(|i| i.task_state.map(|t| (i, t)))
                 // A resize or migration under way is its hosts' to finish or
                 // roll back when they come back (nova-compute's init_host):
