@@ -65,6 +65,12 @@ async fn evacuations(cloud: &Cloud, id: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `{"evacuate": ...}` as an admin at 2.29.
+async fn evacuate(cloud: &Cloud, id: &str, body: Value) -> (u16, Value) {
+    let path = format!("/servers/{id}/action");
+    call(cloud, Method::POST, &path, &cloud.admin, "2.29", Some(body)).await
+}
+
 fn compute_daemon(cloud: &Cloud, host: &str) -> String {
     cloud
         .daemons
@@ -125,16 +131,8 @@ async fn evacuate_from_a_dead_host_and_clean_up_when_it_returns() {
     let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
     let hosts: Vec<String> = vcpus_used(&cloud).await.into_iter().map(|h| h.0).collect();
     let dest = hosts.iter().find(|h| **h != source).unwrap().clone();
-    let evacuate = |body: Value| {
-        let (cloud, id) = (&cloud, id.clone());
-        async move {
-            let path = format!("/servers/{id}/action");
-            call(cloud, Method::POST, &path, &cloud.admin, "2.29", Some(body)).await
-        }
-    };
-
     // The source is up: 400, nothing changes.
-    let (s, b) = evacuate(json!({"evacuate": {}})).await;
+    let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {}})).await;
     assert_eq!(s, 400, "{b}");
     assert!(
         b.to_string().contains("is still in use"),
@@ -162,7 +160,7 @@ async fn evacuate_from_a_dead_host_and_clean_up_when_it_returns() {
     )
     .await;
     assert_eq!(s, 400, "{b}");
-    let (s, b) = evacuate(json!({"evacuate": {"onSharedStorage": false}})).await;
+    let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {"onSharedStorage": false}})).await;
     assert_eq!(s, 400, "{b}");
 
     // The source dies and an admin forces its service down.
@@ -170,9 +168,9 @@ async fn evacuate_from_a_dead_host_and_clean_up_when_it_returns() {
     cloud.kill(&source_daemon);
     force_down(&cloud, &source, true);
     // Unknown target: 404; the source itself: 400.
-    let (s, b) = evacuate(json!({"evacuate": {"host": "nowhere"}})).await;
+    let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {"host": "nowhere"}})).await;
     assert_eq!(s, 404, "{b}");
-    let (s, b) = evacuate(json!({"evacuate": {"host": source}})).await;
+    let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {"host": source}})).await;
     assert_eq!(s, 400, "{b}");
 
     cloud.osc(
