@@ -9,8 +9,10 @@
 //! becomes `done`. Failures end in ERROR with a fault, migration `failed`.
 //!
 //! On the source, when its nova-compute comes back (`init_host`): the
-//! evacuations from this host not cleaned up yet (`accepted`, `done`) have
-//! their guest and files destroyed here, and become `completed`.
+//! evacuations from this host not cleaned up yet (`accepted`, `done`) whose
+//! instance is on another host now have their guest and files destroyed
+//! here, when the hypervisor still lists the guest as this host's (as Nova,
+//! which destroys only the guests its driver has), and become `completed`.
 
 use crate::manager::{virt_to_nova, ComputeManager};
 use nova_common::states::{power_state, TaskState, VmState};
@@ -159,6 +161,18 @@ impl ComputeManager {
             .conductor
             .migration_get_all_by_filters(&ctx, filters)
             .await?;
+        if evacuations.is_empty() {
+            return Ok(());
+        }
+        // Only the guests this host has: on one libvirt shared by several
+        // hosts the instance's new guest (same uuid) is another host's.
+        let local: std::collections::HashSet<Uuid> = self
+            .driver
+            .list_instance_uuids()
+            .await
+            .map_err(virt_to_nova)?
+            .into_iter()
+            .collect();
         let mut read_deleted = ctx.clone();
         read_deleted.read_deleted = ReadDeleted::Yes;
         for m in evacuations
@@ -183,13 +197,17 @@ impl ComputeManager {
                 // Not moved yet: its guest here is still its own.
                 continue;
             }
-            let _g = self.lock_instance(uuid).await;
-            info!(instance = %uuid, to = ?inst.host, "destroying the guest of an instance evacuated while this host was down");
-            if let Err(e) = self.driver.destroy(&inst, &inst.network_info).await {
-                warn!(instance = %uuid, "cannot destroy the evacuated guest: {e}");
-                continue;
+            if local.contains(&uuid) {
+                let _g = self.lock_instance(uuid).await;
+                info!(instance = %uuid, to = ?inst.host, "destroying the guest of an instance evacuated while this host was down");
+                if let Err(e) = self.driver.destroy(&inst, &inst.network_info).await {
+                    warn!(instance = %uuid, "cannot destroy the evacuated guest: {e}");
+                    continue;
+                }
+                self.unfilter_instance(&inst).await;
+            } else {
+                info!(instance = %uuid, to = ?inst.host, "evacuated while this host was down; no guest of it here");
             }
-            self.unfilter_instance(&inst).await;
             if let Err(e) = self
                 .conductor
                 .migration_update_status(&ctx, m.id, "completed".into(), None)
