@@ -15,9 +15,9 @@
 //! which destroys only the guests its driver has), and become `completed`.
 
 use crate::manager::{virt_to_nova, ComputeManager};
+use nova_common::context::ReadDeleted;
 use nova_common::states::{power_state, TaskState, VmState};
 use nova_common::transitions;
-use nova_common::context::ReadDeleted;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::{InstanceUpdate, Migration, MigrationFilters};
 use tracing::{info, warn};
@@ -62,17 +62,17 @@ impl ComputeManager {
             let nw = inst.network_info.clone();
             // Take the instance over (its old host is down).
             self.update(
-                    ctx,
-                    uuid,
-                    InstanceUpdate {
-                        host: Some(Some(self.host().to_string())),
-                        node: Some(Some(node.clone())),
-                        task_state: Some(Some(T::RebuildBlockDeviceMapping)),
-                        expected_task_state: Some(t.expected()),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                ctx,
+                uuid,
+                InstanceUpdate {
+                    host: Some(Some(self.host().to_string())),
+                    node: Some(Some(node.clone())),
+                    task_state: Some(Some(T::RebuildBlockDeviceMapping)),
+                    expected_task_state: Some(t.expected()),
+                    ..Default::default()
+                },
+            )
+            .await?;
             let inst = self
                 .update(
                     ctx,

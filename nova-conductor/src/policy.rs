@@ -810,10 +810,7 @@ mod tests {
                 .filter(|m| m.instance_uuid == Some(uuid) && m.in_progress())
                 .collect())
         }
-        async fn evacuations(
-            &self,
-            uuid: Uuid,
-        ) -> Result<Vec<nova_objects::Migration>, NovaError> {
+        async fn evacuations(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError> {
             Ok(self
                 .migrations()
                 .into_iter()

@@ -258,9 +258,7 @@ async fn evacuate_from_a_dead_host_and_clean_up_when_it_returns() {
     cloud
         .wait_for("the second evacuation to be completed", 60, || async {
             let ev = evacuations(&cloud, &id).await;
-            ev.iter()
-                .all(|m| m["status"] == "completed")
-                .then_some(())
+            ev.iter().all(|m| m["status"] == "completed").then_some(())
         })
         .await;
     force_down(&cloud, &dest, false);

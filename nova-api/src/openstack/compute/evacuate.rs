@@ -63,7 +63,8 @@ pub fn parse(v: ApiVersion, args: &Value) -> ApiResult<EvacuateRequest> {
         Some(Value::String(h))
             if !h.is_empty()
                 && h.chars().count() <= 255
-                && h.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) =>
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) =>
         {
             Some(h.clone())
         }
@@ -150,7 +151,10 @@ mod tests {
         let body = json!({"host": "h2", "onSharedStorage": false});
         assert!(parse(v(1), &body).is_ok());
         assert!(parse(v(14), &body).is_err(), "onSharedStorage gone at 2.14");
-        assert!(parse(v(1), &json!({"host": "h2"})).is_err(), "required before 2.14");
+        assert!(
+            parse(v(1), &json!({"host": "h2"})).is_err(),
+            "required before 2.14"
+        );
         let forced = json!({"host": "h2", "force": true});
         assert!(parse(v(28), &forced).is_err());
         let r = parse(v(29), &forced).unwrap();
