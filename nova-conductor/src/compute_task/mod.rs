@@ -320,17 +320,38 @@ impl ComputeTaskManager {
             .filter(|s| !s.is_up(now, self.cfg.default.service_down_time))
             .map(|s| s.host)
             .collect();
-        for host in down_hosts {
+        for host in down_hosts.clone() {
             // An evacuation under way moves the instance off the dead host:
-            // its task_state is the destination's to finish.
-            let evacuating: Vec<Uuid> = self
+            // its task_state is the destination's to finish, unless the
+            // destination is down too (then the evacuation failed).
+            let mut evacuating: Vec<Uuid> = Vec::new();
+            for m in self
                 .db
                 .migration_get_in_progress(None, Some(&host))
                 .await?
                 .into_iter()
                 .filter(|m| m.migration_type.as_deref() == Some("evacuation"))
-                .filter_map(|m| m.instance_uuid)
-                .collect();
+                .filter(|m| m.source_compute.as_deref() == Some(host.as_str()))
+            {
+                let dest_down = m
+                    .dest_compute
+                    .as_ref()
+                    .is_none_or(|d| down_hosts.contains(d));
+                if dest_down {
+                    warn!(migration = m.id, dest = ?m.dest_compute, "the destination of an evacuation is down too: failed");
+                    let expected = vec!["accepted".to_string()];
+                    match self
+                        .db
+                        .migration_update_status(m.id, "failed", Some(&expected))
+                        .await
+                    {
+                        Ok(_) | Err(NovaError::MigrationNotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                } else if let Some(u) = m.instance_uuid {
+                    evacuating.push(u);
+                }
+            }
             let stuck = self
                 .db
                 .instance_get_all_by_filters(&InstanceFilters {
