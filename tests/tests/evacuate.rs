@@ -164,15 +164,45 @@ async fn evacuate_from_a_dead_host_and_clean_up_when_it_returns() {
     let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {"onSharedStorage": false}})).await;
     assert_eq!(s, 400, "{b}");
 
-    // The source dies and an admin forces its service down.
+    // The source dies (its server paused) and an admin forces its service down.
+    cloud.osc("demo", &["server", "pause", &id]);
+    wait_status(&cloud, &id, "PAUSED").await;
     let source_daemon = compute_daemon(&cloud, &source);
     cloud.kill(&source_daemon);
     force_down(&cloud, &source, true);
-    // Unknown target: 404; the source itself: 400.
+    // Unknown target: 404; the source itself: 400; PAUSED: 409 (ACTIVE,
+    // STOPPED and ERROR only).
     let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {"host": "nowhere"}})).await;
     assert_eq!(s, 404, "{b}");
     let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {"host": source}})).await;
     assert_eq!(s, 400, "{b}");
+    let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {}})).await;
+    assert_eq!(s, 409, "{b}");
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &cloud.admin,
+            Some(json!({"os-resetState": {"state": "active"}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+
+    // The only other host disabled: no valid host; the server stays where
+    // it was, its task_state cleared, and no migration is left behind.
+    let service = |action: &str, host: &str| {
+        cloud.osc(
+            "admin",
+            &["compute", "service", "set", action, host, "nova-compute"],
+        );
+    };
+    service("--disable", &dest);
+    let (s, b) = evacuate(&cloud, &id, json!({"evacuate": {}})).await;
+    assert_eq!(s, 200, "{b}");
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], source.as_str(), "{srv}");
+    assert!(evacuations(&cloud, &id).await.is_empty());
+    service("--enable", &dest);
 
     cloud.osc(
         "admin",

@@ -238,6 +238,9 @@ impl ComputeTaskManager {
                 .await
             {
                 Ok(MigrationClaim::Claimed(m)) => return Ok((sel.service_host, *m)),
+                Ok(MigrationClaim::ServiceDisabled) => {
+                    info!(instance = %uuid, host = %sel.service_host, "its service was disabled or forced down meanwhile; trying the next host");
+                }
                 Ok(MigrationClaim::DoesNotFit(r)) => {
                     info!(instance = %uuid, host = %sel.service_host, "{} no longer passes; trying the next host", r.filter_name());
                 }
