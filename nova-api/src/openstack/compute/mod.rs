@@ -31,6 +31,7 @@ pub mod query_params;
 pub mod quota_classes;
 pub mod quota_sets;
 pub mod rebuild;
+pub mod rescue;
 pub mod remote_consoles;
 pub mod security_groups;
 pub mod server_actions;
