@@ -226,7 +226,8 @@ impl ComputeManager {
                         warn!(instance = %uuid, "rescue was interrupted by a nova-compute restart");
                         let err = NovaError::InstanceNotRescuable {
                             instance_id: uuid.to_string(),
-                            reason: "the rescue was interrupted by a restart of nova-compute".into(),
+                            reason: "the rescue was interrupted by a restart of nova-compute"
+                                .into(),
                         };
                         me.set_error(&ctx, uuid, &err).await;
                         me.event(&ctx, uuid, transitions::RESCUE.event, Some(Err(&err)))

@@ -353,7 +353,11 @@ async fn real_guest_rescue() {
     assert_eq!(rescued[1].0, "vdb", "{rescued:?}");
     assert!(rescued[1].1.ends_with(&format!("{id}/disk")), "{rescued:?}");
     assert!(virsh(&["domstate", &name]).contains("running"));
-    assert_ne!(virsh(&["domid", &name]), domid, "the guest was started again");
+    assert_ne!(
+        virsh(&["domid", &name]),
+        domid,
+        "the guest was started again"
+    );
     // The rescue system booted (its own hostname on the command line).
     cloud
         .wait_for("the rescue system's GUEST-INIT", 240, || async {
@@ -394,5 +398,8 @@ async fn real_guest_rescue() {
         .await;
     let events = json_out(&cloud.osc("admin", &["server", "event", "list", &id, "-f", "json"]));
     let events = events.to_string();
-    assert!(events.contains("\"rescue\"") && events.contains("\"unrescue\""), "{events}");
+    assert!(
+        events.contains("\"rescue\"") && events.contains("\"unrescue\""),
+        "{events}"
+    );
 }

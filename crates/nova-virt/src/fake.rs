@@ -431,9 +431,15 @@ mod tests {
         d.power_off(&inst, 0).await.unwrap();
         d.rescue(&inst, &image, &nw, &files, "pw").await.unwrap();
         assert!(d.is_rescued(inst.uuid));
-        assert_eq!(d.get_info(&inst).await.unwrap().power_state, power_state::RUNNING);
+        assert_eq!(
+            d.get_info(&inst).await.unwrap().power_state,
+            power_state::RUNNING
+        );
         d.unrescue(&inst, &nw).await.unwrap();
         assert!(!d.is_rescued(inst.uuid));
-        assert_eq!(d.get_info(&inst).await.unwrap().power_state, power_state::RUNNING);
+        assert_eq!(
+            d.get_info(&inst).await.unwrap().power_state,
+            power_state::RUNNING
+        );
     }
 }

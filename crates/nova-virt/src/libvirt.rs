@@ -236,7 +236,12 @@ impl LibvirtDriver {
 
     /// What the domain XML of this guest depends on (direct kernel boot
     /// when `files` has a kernel).
-    fn domain_config(&self, instance: &Instance, image: &ImageMeta, files: &ImageFiles) -> DomainConfig {
+    fn domain_config(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        files: &ImageFiles,
+    ) -> DomainConfig {
         let cmdline = files.kernel.as_ref().map(|_| {
             let extra = image
                 .properties
