@@ -12,6 +12,7 @@ mod actions;
 mod firewall;
 mod image_cache;
 mod manager;
+mod rescue;
 mod resize;
 mod resource_tracker;
 mod shelve;

@@ -14,6 +14,7 @@
 //! 5.6 `inject_network_info` (the admin action `injectNetworkInfo`),
 //! `soft_delete_instance`, `restore_instance` (deferred delete).
 //! 5.7 `rebuild_instance` (in place; no evacuate `recreate`, no volumes).
+//! 5.8 `rescue_instance`, `unrescue_instance` (as Nova's).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
@@ -21,7 +22,7 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.7";
+    topic: "compute", version: "5.8";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -54,6 +55,13 @@ crate::rpc_api! {
     /// set the instance's `image_ref` already; `orig_image_ref` is the one
     /// it had). A STOPPED instance is powered off again afterwards.
     cast fn rebuild_instance(instance: Instance, new_pass: Option<String>, image_ref: String, orig_image_ref: String, preserve_ephemeral: bool) -> ();
+    /// Power the guest off and boot it from a rescue disk made from
+    /// `rescue_image_ref` (None: the instance's own image) with its own
+    /// disk attached second: RESCUED. `rescue_password` is the guest's
+    /// admin password in the rescue system (None: one is generated).
+    cast fn rescue_instance(instance: Instance, rescue_password: Option<String>, rescue_image_ref: Option<String>, clean_shutdown: bool) -> ();
+    /// Put the original guest back, booted from its own disk: ACTIVE.
+    cast fn unrescue_instance(instance: Instance) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
     /// Where the guest's VNC server listens (`console_type` "novnc").
