@@ -132,6 +132,8 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:servers:rebuild",
         "rule:project_member_or_admin",
     ),
+    ("os_compute_api:os-rescue", "rule:project_member_or_admin"),
+    ("os_compute_api:os-unrescue", "rule:project_member_or_admin"),
     (
         "os_compute_api:servers:stop",
         "rule:project_member_or_admin",

@@ -13,6 +13,7 @@ mod evacuate;
 mod firewall;
 mod image_cache;
 mod manager;
+mod rescue;
 mod resize;
 mod resource_tracker;
 mod shelve;

@@ -537,6 +537,7 @@ impl ComputeManager {
             .into_iter()
             .collect();
         let mut interrupted = Vec::new();
+        let mut rescues = Vec::new();
         let mut power_states = Vec::new();
         for inst in &mine {
             if transitions::DELETE.expects(inst.task_state) {
@@ -553,6 +554,11 @@ impl ComputeManager {
             }
             if self.recover_shelving(&ctx, inst).await {
                 continue;
+            }
+            if transitions::RESCUE.expects(inst.task_state)
+                || transitions::UNRESCUE.expects(inst.task_state)
+            {
+                rescues.push(inst.uuid);
             }
             // Nova's init_host plugs every instance's VIFs: after a host
             // reboot the bridges its guests use are gone.
@@ -600,6 +606,10 @@ impl ComputeManager {
                 }
             }
         }
+        self.recover_rescues(
+            rescues,
+            Duration::from_secs(self.cfg.default.report_interval * 3),
+        );
         // Builds interrupted by the restart come back as redelivered messages.
         // Whatever has not been picked up again after a grace period will not be.
         if !interrupted.is_empty() {
@@ -954,6 +964,32 @@ impl nova_rpc::compute::Manager for ComputeManager {
                 .await;
         }
         self.rebuild(ctx, instance.uuid, &image_ref).await
+    }
+
+    async fn rescue_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        rescue_password: Option<String>,
+        rescue_image_ref: Option<String>,
+        clean_shutdown: bool,
+    ) -> Result<(), NovaError> {
+        self.rescue(
+            ctx,
+            instance.uuid,
+            rescue_password,
+            rescue_image_ref,
+            clean_shutdown,
+        )
+        .await
+    }
+
+    async fn unrescue_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.unrescue(ctx, instance.uuid).await
     }
 
     /// Nova's `inject_network_info`: re-plug the guest's VIFs from the

@@ -164,13 +164,10 @@ vnc_console = true
 pause = true
 suspend = true
 snapshot = true
-# Not implemented yet (server action rescue: its own issue); turn it on
-# when it lands.  On, each of its tests fails after waiting out
-# build_timeout for a state that never comes.
 resize = true
 cold_migration = true
 shelve = true
-rescue = false
+rescue = true
 metadata_service = true
 interface_attach = false
 change_password = false

@@ -198,6 +198,10 @@ nova_errors! {
     InvalidInput { reason } => 400, "Invalid input received: {reason}";
     Invalid { reason } => 400, "Unacceptable parameters.";
     ImageNotActive { image_id } => 400, "Image {image_id} is not active.";
+    /// rescue with a `rescue_image_ref` Glance does not have (Nova's `Invalid` subclass).
+    UnsupportedRescueImage { image } => 400, "Requested rescue image '{image}' is not supported";
+    /// The driver could not rescue the instance (compute's fault).
+    InstanceNotRescuable { instance_id, reason } => 400, "Instance {instance_id} cannot be rescued: {reason}";
     ImageUnacceptable { image_id, reason } => 400, "Image {image_id} is unacceptable: {reason}";
     /// A request refused as a whole; Nova raises it with its own message.
     InvalidRequest { reason } => 400, "{reason}";

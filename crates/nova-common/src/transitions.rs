@@ -317,6 +317,34 @@ pub const EVACUATE: Transition = Transition {
     ..REBUILD
 };
 
+/// rescue: the guest is powered off and booted from a rescue disk (the
+/// requested image, else the instance's own) with its own disk attached as
+/// the second one; RESCUED (status RESCUE). Nova's manager powers the guest
+/// off first, so an instance rescued from STOPPED or ERROR runs too.
+pub const RESCUE: Transition = Transition {
+    action: "rescue",
+    allowed_vm_states: Some(&[VmState::Active, VmState::Stopped, VmState::Error]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Rescuing,
+    expected_task_states: &[TaskState::Rescuing],
+    event: "compute_rescue_instance",
+    final_vm_state: Some(VmState::Rescued),
+    final_power_state: Some(power_state::RUNNING),
+};
+
+/// unrescue: the rescue guest is replaced by the original one, booted from
+/// its own disk again; ACTIVE.
+pub const UNRESCUE: Transition = Transition {
+    action: "unrescue",
+    allowed_vm_states: Some(&[VmState::Rescued]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Unrescuing,
+    expected_task_states: &[TaskState::Unrescuing],
+    event: "compute_unrescue_instance",
+    final_vm_state: Some(VmState::Active),
+    final_power_state: Some(power_state::RUNNING),
+};
+
 /// Delete is accepted in any state and overrides whatever task is running;
 /// compute finishes it whatever it finds (and `init_host` finishes the
 /// deletes a restart interrupted).
@@ -408,6 +436,8 @@ pub const ALL: &[&Transition] = &[
     &RESTORE,
     &REBUILD,
     &EVACUATE,
+    &RESCUE,
+    &UNRESCUE,
     &DELETE,
     &RESIZE,
     &MIGRATE,

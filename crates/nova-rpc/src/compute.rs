@@ -14,6 +14,7 @@
 //! 5.6 `inject_network_info` (the admin action `injectNetworkInfo`),
 //! `soft_delete_instance`, `restore_instance` (deferred delete).
 //! 5.7 `rebuild_instance` (in place; no volumes).
+//! 5.8 `rescue_instance`, `unrescue_instance` (as Nova's).
 //! 5.9 `rebuild_instance` evacuates too: `recreate`, `on_shared_storage`,
 //! the evacuation's `migration`, `scheduled_node`, `target_state` (2.95).
 
@@ -61,6 +62,13 @@ crate::rpc_api! {
     /// take it over, migration `done`; STOPPED when it was, or when
     /// `target_state` is "stopped".
     cast fn rebuild_instance(instance: Instance, new_pass: Option<String>, image_ref: String, orig_image_ref: String, preserve_ephemeral: bool, recreate: bool, on_shared_storage: bool, migration: Option<Migration>, scheduled_node: Option<String>, target_state: Option<String>) -> ();
+    /// Power the guest off and boot it from a rescue disk made from
+    /// `rescue_image_ref` (None: the instance's own image) with its own
+    /// disk attached second: RESCUED. `rescue_password` is the guest's
+    /// admin password in the rescue system (None: one is generated).
+    cast fn rescue_instance(instance: Instance, rescue_password: Option<String>, rescue_image_ref: Option<String>, clean_shutdown: bool) -> ();
+    /// Put the original guest back, booted from its own disk: ACTIVE.
+    cast fn unrescue_instance(instance: Instance) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
     /// Where the guest's VNC server listens (`console_type` "novnc").

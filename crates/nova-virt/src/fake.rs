@@ -15,6 +15,8 @@ pub struct FakeDriver {
     guests: Mutex<HashMap<Uuid, i32>>,
     /// Guests resized away from here, kept for a revert (power state before).
     resized: Mutex<HashMap<Uuid, i32>>,
+    /// Guests running from a rescue disk.
+    rescued: Mutex<std::collections::HashSet<Uuid>>,
     fail_spawn: bool,
     finish_migration_seconds: u64,
 }
@@ -25,6 +27,7 @@ impl FakeDriver {
             nodename: host.to_string(),
             guests: Mutex::new(HashMap::new()),
             resized: Mutex::new(HashMap::new()),
+            rescued: Mutex::new(Default::default()),
             fail_spawn: false,
             finish_migration_seconds: 0,
         }
@@ -54,6 +57,15 @@ impl FakeDriver {
 
     fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, i32>> {
         self.guests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn rescued(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Uuid>> {
+        self.rescued.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the guest runs from a rescue disk.
+    pub fn is_rescued(&self, uuid: Uuid) -> bool {
+        self.rescued().contains(&uuid)
     }
 }
 
@@ -118,6 +130,30 @@ impl VirtDriver for FakeDriver {
         _network_info: &NetworkInfo,
     ) -> Result<(), VirtError> {
         self.guests().remove(&instance.uuid);
+        self.rescued().remove(&instance.uuid);
+        Ok(())
+    }
+
+    async fn rescue(
+        &self,
+        instance: &Instance,
+        _image: &ImageMeta,
+        _network_info: &NetworkInfo,
+        _files: &ImageFiles,
+        _rescue_password: &str,
+    ) -> Result<(), VirtError> {
+        self.set(instance, power_state::RUNNING)?;
+        self.rescued().insert(instance.uuid);
+        Ok(())
+    }
+
+    async fn unrescue(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+    ) -> Result<(), VirtError> {
+        self.set(instance, power_state::RUNNING)?;
+        self.rescued().remove(&instance.uuid);
         Ok(())
     }
 
@@ -375,5 +411,35 @@ mod tests {
             .await
             .unwrap_or_default()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn rescue_and_unrescue_track_the_rescued_guest() {
+        let inst = Instance {
+            uuid: Uuid::new_v4(),
+            ..Default::default()
+        };
+        let (image, nw, files) = (
+            ImageMeta::default(),
+            NetworkInfo::new(),
+            ImageFiles::default(),
+        );
+        let d = FakeDriver::new("h");
+        // No guest: nothing to rescue.
+        assert!(d.rescue(&inst, &image, &nw, &files, "pw").await.is_err());
+        d.spawn(&inst, &image, &nw, &files).await.unwrap();
+        d.power_off(&inst, 0).await.unwrap();
+        d.rescue(&inst, &image, &nw, &files, "pw").await.unwrap();
+        assert!(d.is_rescued(inst.uuid));
+        assert_eq!(
+            d.get_info(&inst).await.unwrap().power_state,
+            power_state::RUNNING
+        );
+        d.unrescue(&inst, &nw).await.unwrap();
+        assert!(!d.is_rescued(inst.uuid));
+        assert_eq!(
+            d.get_info(&inst).await.unwrap().power_state,
+            power_state::RUNNING
+        );
     }
 }

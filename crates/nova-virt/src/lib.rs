@@ -134,6 +134,27 @@ pub trait VirtDriver: Send + Sync {
         network_info: &NetworkInfo,
         power_on: bool,
     ) -> Result<(), VirtError>;
+    /// Nova's `rescue`: keep the guest's definition aside, then boot it
+    /// from a rescue disk made from `image` (its files in `files`), with its
+    /// own disk attached as the second disk. `rescue_password` is the
+    /// rescue system's admin password (no driver here injects passwords:
+    /// Nova's libvirt driver does so only with `[libvirt] inject_password`).
+    async fn rescue(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        network_info: &NetworkInfo,
+        files: &ImageFiles,
+        rescue_password: &str,
+    ) -> Result<(), VirtError>;
+    /// Nova's `unrescue`: the original guest back, booted from its own
+    /// disk, the rescue files removed. Unrescuing a guest that is not
+    /// rescued (a repeated message) starts it as it is.
+    async fn unrescue(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+    ) -> Result<(), VirtError>;
     /// The guest's counters as the driver names them (the free-form
     /// diagnostics before microversion 2.48).
     async fn get_diagnostics(

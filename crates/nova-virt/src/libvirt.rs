@@ -203,28 +203,7 @@ impl LibvirtDriver {
                 )));
             }
         }
-        let cmdline = files.kernel.as_ref().map(|_| {
-            let extra = image
-                .properties
-                .get("os_command_line")
-                .cloned()
-                .unwrap_or_default();
-            format!("root=/dev/vda console=tty0 console=ttyS0 {extra}")
-                .trim()
-                .to_string()
-        });
-        let cfg = DomainConfig {
-            virt_type: self.virt_type.clone(),
-            instances_path: self.instances_path.clone(),
-            instance_name: instance.name(&self.name_template),
-            vnc_enabled: self.vnc_enabled,
-            vnc_listen: self.vnc_listen.clone(),
-            kernel: files.kernel.as_ref().map(|p| p.display().to_string()),
-            ramdisk: files.ramdisk.as_ref().map(|p| p.display().to_string()),
-            cmdline,
-            nwfilter: self.nwfilter,
-            host: self.host.clone(),
-        };
+        let cfg = self.domain_config(instance, image, files);
         let xml = domain_xml(&cfg, instance, image, network_info);
         let filters = self.filters(instance, network_info);
         tokio::fs::write(format!("{dir}/libvirt.xml"), &xml)
@@ -254,7 +233,67 @@ impl LibvirtDriver {
     fn is_test_uri(&self) -> bool {
         self.uri.starts_with("test:")
     }
+
+    /// What the domain XML of this guest depends on (direct kernel boot
+    /// when `files` has a kernel).
+    fn domain_config(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        files: &ImageFiles,
+    ) -> DomainConfig {
+        let cmdline = files.kernel.as_ref().map(|_| {
+            let extra = image
+                .properties
+                .get("os_command_line")
+                .cloned()
+                .unwrap_or_default();
+            format!("root=/dev/vda console=tty0 console=ttyS0 {extra}")
+                .trim()
+                .to_string()
+        });
+        DomainConfig {
+            virt_type: self.virt_type.clone(),
+            instances_path: self.instances_path.clone(),
+            instance_name: instance.name(&self.name_template),
+            vnc_enabled: self.vnc_enabled,
+            vnc_listen: self.vnc_listen.clone(),
+            kernel: files.kernel.as_ref().map(|p| p.display().to_string()),
+            ramdisk: files.ramdisk.as_ref().map(|p| p.display().to_string()),
+            cmdline,
+            nwfilter: self.nwfilter,
+            host: self.host.clone(),
+        }
+    }
+
+    /// Replace the guest's domain by `xml` and start it (Nova's
+    /// `_destroy` + `_create_guest`): the running guest is stopped, the
+    /// definition replaced (same uuid and name), the new one started.
+    async fn redefine_and_start(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+        xml: String,
+    ) -> Result<(), VirtError> {
+        let filters = self.filters(instance, network_info);
+        let uuid = instance.uuid;
+        self.with_conn(move |c| {
+            if let Some(old) = lookup(c, uuid)? {
+                if old.is_active().map_err(verr)? {
+                    old.destroy().map_err(verr)?;
+                }
+            }
+            define_filters(c, &filters)?;
+            let dom = c.define_domain_xml(&xml).map_err(verr)?;
+            dom.create().map_err(verr)?;
+            Ok(())
+        })
+        .await
+    }
 }
+
+/// The rescue files of an instance directory (Nova's `*.rescue`).
+const RESCUE_FILES: &[&str] = &["disk.rescue", "kernel.rescue", "ramdisk.rescue"];
 
 /// The names libvirt-python gives `virDomainMemoryStat` tags (what Nova's
 /// `memory-<name>` keys carry).
@@ -541,6 +580,105 @@ impl VirtDriver for LibvirtDriver {
     ) -> Result<(), VirtError> {
         self.define_guest(instance, image, network_info, files, true)
             .await
+    }
+
+    /// Nova's libvirt `rescue`: the domain's definition kept as
+    /// `unrescue.xml` in the instance directory, the rescue image's disk
+    /// written as `disk.rescue` (and its kernel/ramdisk as
+    /// `kernel.rescue`/`ramdisk.rescue`), the domain redefined with
+    /// `disk.rescue` first and the instance's own disk second, and started.
+    /// `disk.rescue` is a standalone qcow2 copy of the cached base image
+    /// rather than an overlay on it (Nova's image backend), so the image
+    /// cache clean-up, which knows only the instances' own images, cannot
+    /// remove a file a rescued guest runs on.
+    async fn rescue(
+        &self,
+        instance: &Instance,
+        image: &ImageMeta,
+        network_info: &NetworkInfo,
+        files: &ImageFiles,
+        _rescue_password: &str,
+    ) -> Result<(), VirtError> {
+        let uuid = instance.uuid;
+        let dir = self.instance_dir(uuid);
+        let herr = |what: String, e: std::io::Error| VirtError::Hypervisor(format!("{what}: {e}"));
+        let unrescue = format!("{dir}/unrescue.xml");
+        // A repeated rescue keeps the original definition saved the first time.
+        if tokio::fs::metadata(&unrescue).await.is_err() {
+            // VIR_DOMAIN_XML_INACTIVE: the persistent definition.
+            let xml = self
+                .with_domain(instance, |d| d.xml_desc(2).map_err(verr))
+                .await?;
+            tokio::fs::write(&unrescue, &xml)
+                .await
+                .map_err(|e| herr(format!("cannot write {unrescue}"), e))?;
+        }
+        let mut rescue_files = ImageFiles::default();
+        if let Some((base, format)) = &files.disk {
+            let disk = format!("{dir}/disk.rescue");
+            if !self.is_test_uri() {
+                let base = base.display().to_string();
+                qemu_img(&["convert", "-f", format, "-O", "qcow2", &base, &disk]).await?;
+            }
+            rescue_files.disk = Some((disk.into(), "qcow2".into()));
+        }
+        for (src, name, slot) in [
+            (&files.kernel, "kernel.rescue", &mut rescue_files.kernel),
+            (&files.ramdisk, "ramdisk.rescue", &mut rescue_files.ramdisk),
+        ] {
+            if let Some(src) = src {
+                let dest = format!("{dir}/{name}");
+                tokio::fs::copy(src, &dest)
+                    .await
+                    .map_err(|e| herr(format!("cannot copy {} to {dest}", src.display()), e))?;
+                *slot = Some(dest.into());
+            }
+        }
+        let cfg = self.domain_config(instance, image, &rescue_files);
+        let xml = crate::xml::rescue_domain_xml(&cfg, instance, image, network_info);
+        self.redefine_and_start(instance, network_info, xml).await?;
+        info!(instance = %uuid, image = %image.id, "guest rescued");
+        Ok(())
+    }
+
+    /// Nova's libvirt `unrescue`: the domain defined again from
+    /// `unrescue.xml` and started, then `unrescue.xml` and the rescue files
+    /// removed. Without `unrescue.xml` (removed by an unrescue that got that
+    /// far) the guest is already its own; it is started if it is not running.
+    async fn unrescue(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+    ) -> Result<(), VirtError> {
+        let dir = self.instance_dir(instance.uuid);
+        let unrescue = format!("{dir}/unrescue.xml");
+        match tokio::fs::read_to_string(&unrescue).await {
+            Ok(xml) => {
+                self.redefine_and_start(instance, network_info, xml).await?;
+                if let Err(e) = tokio::fs::remove_file(&unrescue).await {
+                    warn!(%unrescue, "cannot remove: {e}");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                warn!(instance = %instance.uuid, "no {unrescue}: the guest is not rescued");
+                self.power_on(instance, network_info).await?;
+            }
+            Err(e) => {
+                return Err(VirtError::Hypervisor(format!(
+                    "cannot read {unrescue}: {e}"
+                )))
+            }
+        }
+        for f in RESCUE_FILES {
+            let path = format!("{dir}/{f}");
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    warn!(%path, "cannot remove a rescue file: {e}");
+                }
+            }
+        }
+        info!(instance = %instance.uuid, "guest unrescued");
+        Ok(())
     }
 
     async fn destroy(

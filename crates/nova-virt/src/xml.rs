@@ -99,6 +99,29 @@ pub fn domain_xml(
     image: &ImageMeta,
     network_info: &NetworkInfo,
 ) -> String {
+    guest_xml(cfg, instance, image, network_info, &["disk"])
+}
+
+/// Nova's rescue domain: the same guest booting from `disk.rescue` (vda),
+/// its own disk attached second (vdb). `image` is the rescue image.
+pub fn rescue_domain_xml(
+    cfg: &DomainConfig,
+    instance: &Instance,
+    image: &ImageMeta,
+    network_info: &NetworkInfo,
+) -> String {
+    guest_xml(cfg, instance, image, network_info, &["disk.rescue", "disk"])
+}
+
+/// The domain with these disks (files in the instance directory, qcow2),
+/// the first one booted: vda, vdb, ...
+fn guest_xml(
+    cfg: &DomainConfig,
+    instance: &Instance,
+    image: &ImageMeta,
+    network_info: &NetworkInfo,
+    disks: &[&str],
+) -> String {
     let uuid = instance.uuid.to_string();
     let dir = format!("{}/{}", cfg.instances_path.trim_end_matches('/'), uuid);
     let f = &instance.flavor;
@@ -192,17 +215,20 @@ pub fn domain_xml(
         let _ = writeln!(x, "  <cpu mode=\"host-model\" match=\"exact\"/>");
     }
     let _ = writeln!(x, "  <devices>");
-    // The instance disk is always a qcow2 overlay on the cached base image.
-    let _ = image;
+    // The instance disk is always a qcow2 overlay on the cached base image
+    // (a rescue disk a qcow2 copy of the rescue image).
     let disk_format = "qcow2";
-    let _ = writeln!(x, "    <disk type=\"file\" device=\"disk\">");
-    let _ = writeln!(
-        x,
-        "      <driver name=\"qemu\" type=\"{disk_format}\" cache=\"none\"/>"
-    );
-    let _ = writeln!(x, "      <source file=\"{}/disk\"/>", esc(&dir));
-    let _ = writeln!(x, "      <target bus=\"virtio\" dev=\"vda\"/>");
-    let _ = writeln!(x, "    </disk>");
+    for (i, file) in disks.iter().enumerate() {
+        let dev = format!("vd{}", (b'a' + i as u8) as char);
+        let _ = writeln!(x, "    <disk type=\"file\" device=\"disk\">");
+        let _ = writeln!(
+            x,
+            "      <driver name=\"qemu\" type=\"{disk_format}\" cache=\"none\"/>"
+        );
+        let _ = writeln!(x, "      <source file=\"{}/{}\"/>", esc(&dir), esc(file));
+        let _ = writeln!(x, "      <target bus=\"virtio\" dev=\"{dev}\"/>");
+        let _ = writeln!(x, "    </disk>");
+    }
     for vif in network_info {
         let _ = writeln!(x, "    <interface type=\"bridge\">");
         let _ = writeln!(x, "      <mac address=\"{}\"/>", esc(&vif.address));
@@ -354,5 +380,37 @@ mod tests {
                 && !k.contains("<boot dev")
         );
         assert!(!k.contains("<graphics"));
+    }
+
+    #[test]
+    fn the_rescue_domain_boots_the_rescue_disk_with_the_own_disk_second() {
+        let inst = Instance {
+            uuid: uuid::Uuid::new_v4(),
+            memory_mb: 64,
+            vcpus: 1,
+            ..Default::default()
+        };
+        let cfg = DomainConfig {
+            virt_type: "qemu".into(),
+            instances_path: "/i".into(),
+            instance_name: "instance-00000002".into(),
+            vnc_enabled: false,
+            vnc_listen: String::new(),
+            kernel: None,
+            ramdisk: None,
+            cmdline: None,
+            nwfilter: false,
+            host: "hv1".into(),
+        };
+        let image = ImageMeta::default();
+        let x = rescue_domain_xml(&cfg, &inst, &image, &vec![]);
+        let (disks, _) = io_devices(&x);
+        assert_eq!(disks, vec!["vda".to_string(), "vdb".to_string()]);
+        let rescue = x.find(&format!("/i/{}/disk.rescue\"", inst.uuid)).unwrap();
+        let own = x.find(&format!("/i/{}/disk\"", inst.uuid)).unwrap();
+        assert!(rescue < own, "{x}");
+        assert!(x.contains("<nova:host>hv1</nova:host>"));
+        let (disks, _) = io_devices(&domain_xml(&cfg, &inst, &image, &vec![]));
+        assert_eq!(disks, vec!["vda".to_string()]);
     }
 }

@@ -46,6 +46,7 @@ mod instance_extras;
 mod keypairs;
 mod migrate;
 mod network_api;
+mod rescue;
 mod server_groups;
 pub mod server_password;
 mod shelve;

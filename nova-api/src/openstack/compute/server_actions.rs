@@ -4,7 +4,8 @@
 //! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
 //! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
 //! restore, forceDelete (in [`super::deferred_delete`]), rebuild (in
-//! [`super::rebuild`]), evacuate (in [`super::evacuate`]).
+//! [`super::rebuild`]), rescue, unrescue (in [`super::rescue`]), evacuate (in
+//! [`super::evacuate`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -60,6 +61,8 @@ pub async fn action(
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         "createImage" => create_image(s, ctx, &inst, v, args).await,
         "rebuild" => super::rebuild::rebuild(s, ctx, &inst, v, &base, args).await,
+        "rescue" => super::rescue::rescue(s, ctx, &inst, args).await,
+        "unrescue" => super::rescue::unrescue(s, ctx, &inst).await,
         "createBackup" => super::create_backup::create_backup(s, ctx, &inst, v, &base, args).await,
         "shelve" => super::shelve::shelve(s, ctx, &inst).await,
         "shelveOffload" => super::shelve::shelve_offload(s, ctx, &inst).await,
