@@ -115,6 +115,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-migrate-server:migrate_live",
         "rule:admin_api",
     ),
+    ("os_compute_api:os-evacuate", "rule:admin_api"),
     (
         "os_compute_api:os-shelve:unshelve",
         "rule:project_member_or_admin",

@@ -514,6 +514,10 @@ impl ComputeManager {
 
     pub async fn init_host(self: &Arc<Self>) -> Result<(), NovaError> {
         self.update_available_resource().await?;
+        // Instances evacuated while this host was down are another host's now.
+        if let Err(e) = self.destroy_evacuated_instances().await {
+            warn!("cannot clean up evacuated instances: {e}");
+        }
         let ctx = RequestContext::admin();
         let mine = self
             .idempotent
@@ -948,7 +952,17 @@ impl nova_rpc::compute::Manager for ComputeManager {
         image_ref: String,
         _orig_image_ref: String,
         _preserve_ephemeral: bool,
+        recreate: bool,
+        _on_shared_storage: bool,
+        migration: Option<nova_objects::Migration>,
+        scheduled_node: Option<String>,
+        target_state: Option<String>,
     ) -> Result<(), NovaError> {
+        if recreate {
+            return self
+                .evacuate(ctx, instance.uuid, migration, scheduled_node, target_state)
+                .await;
+        }
         self.rebuild(ctx, instance.uuid, &image_ref).await
     }
 

@@ -204,8 +204,16 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::quota_get_defaults { .. }
         | R::quota_class_get_all_by_name { .. }
         | R::quota_class_update { .. } => refuse("quotas are the control plane's"),
-        R::migration_get_all_by_filters { .. }
-        | R::migration_get_in_progress_by_instance { .. } => {
+        // Its own evacuations, to clean up after when it comes back (Nova's
+        // `_destroy_evacuated_instances`).
+        R::migration_get_all_by_filters { filters } => {
+            if filters.source_compute.as_deref() == Some(host) {
+                Rule::Allow
+            } else {
+                refuse("a compute host lists only the migrations from its own host")
+            }
+        }
+        R::migration_get_in_progress_by_instance { .. } => {
             refuse("migrations are listed by the API")
         }
         R::migration_get { migration_id } | R::migration_update_status { migration_id, .. } => {
@@ -317,6 +325,9 @@ pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rul
         }
         compute_task::Request::migrate_server { .. } => {
             Rule::Refuse("resizes and migrations are started by the API".into())
+        }
+        compute_task::Request::rebuild_instance { .. } => {
+            Rule::Refuse("rebuilds and evacuations are started by the API".into())
         }
         compute_task::Request::resize_instance {
             instance_uuid,
@@ -439,6 +450,8 @@ pub trait Lookup: Send + Sync + 'static {
         &self,
         uuid: Uuid,
     ) -> Result<Vec<nova_objects::Migration>, NovaError>;
+    /// The instance's evacuations, whatever their status.
+    async fn evacuations(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError>;
 }
 
 #[async_trait]
@@ -484,6 +497,18 @@ impl Lookup for Db {
         })
         .await
     }
+
+    async fn evacuations(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError> {
+        let filters = nova_objects::MigrationFilters {
+            instance_uuid: Some(uuid),
+            migration_type: Some("evacuation".into()),
+            ..Default::default()
+        };
+        retry_on_disconnect("migration_get_all_by_filters", || {
+            self.migration_get_all_by_filters(&filters)
+        })
+        .await
+    }
 }
 
 /// The conductor's policy, over both of its namespaces.
@@ -513,6 +538,18 @@ impl<L: Lookup> ConductorPolicy<L> {
             }))
     }
 
+    /// Whether the instance was evacuated from `host` and `host` has not
+    /// cleaned up after it yet (the evacuation `accepted` or `done`, not
+    /// yet `completed`): it may read the instance to destroy its guest.
+    async fn evacuated_from(&self, uuid: Uuid, host: &str) -> Result<bool, NovaError> {
+        Ok(self
+            .lookup
+            .evacuations(uuid)
+            .await?
+            .iter()
+            .any(|m| m.source_compute.as_deref() == Some(host) && m.evacuation_to_clean_up()))
+    }
+
     /// Apply `rule` for compute host `host`; the instance it looked at, if any.
     async fn check(
         &self,
@@ -526,7 +563,10 @@ impl<L: Lookup> ConductorPolicy<L> {
             Rule::Refuse(why) => Err(not_authorized(caller, why)),
             Rule::OwnInstance(uuid) => {
                 let i = self.lookup.instance(uuid).await?;
-                if on_host(&i) || self.migrating_with(uuid, host).await?.is_some() {
+                if on_host(&i)
+                    || self.migrating_with(uuid, host).await?.is_some()
+                    || self.evacuated_from(uuid, host).await?
+                {
                     Ok(Some(i))
                 } else {
                     Err(not_authorized(
@@ -680,7 +720,8 @@ mod tests {
     }
 
     /// On h1: instance 1 (running, private flavor 7), instance 2 (being
-    /// deleted), instance 3 (deleted). On h2: instance 4.
+    /// deleted), instance 3 (deleted). On h2: instance 4. On h3: instances 5
+    /// and 6 (evacuated there).
     struct Fake {
         instances: HashMap<Uuid, Instance>,
         flavors: Vec<Flavor>,
@@ -711,6 +752,8 @@ mod tests {
                     inst(2, H1, Some(TaskState::Deleting), false),
                     inst(3, H1, None, true),
                     inst(4, H2, None, false),
+                    inst(5, "h3", None, false),
+                    inst(6, "h3", None, false),
                 ]
                 .into_iter()
                 .map(|i| (i.uuid, i))
@@ -764,15 +807,25 @@ mod tests {
             Ok(self
                 .migrations()
                 .into_iter()
+                .filter(|m| m.instance_uuid == Some(uuid) && m.in_progress())
+                .collect())
+        }
+        async fn evacuations(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError> {
+            Ok(self
+                .migrations()
+                .into_iter()
                 .filter(|m| m.instance_uuid == Some(uuid))
+                .filter(|m| m.migration_type.as_deref() == Some("evacuation"))
                 .collect())
         }
     }
 
     impl Fake {
-        /// Migration 5: instance 4 resizing from h2 to h3 (flavors 1 → 7).
+        /// Migration 5: instance 4 resizing from h2 to h3 (flavors 1 → 7);
+        /// 6: instance 5 evacuated from h1 to h3 (`done`); 7: instance 6
+        /// evacuated from h2 to h3, cleaned up (`completed`).
         fn migrations(&self) -> Vec<nova_objects::Migration> {
-            vec![nova_objects::Migration {
+            let resize = nova_objects::Migration {
                 id: 5,
                 uuid: uuid(5),
                 created_at: None,
@@ -790,7 +843,24 @@ mod tests {
                 hidden: false,
                 user_id: None,
                 project_id: None,
-            }]
+            };
+            let evacuation = |id: i64, n: u128, from: &str, status: &str| nova_objects::Migration {
+                id,
+                uuid: uuid(id as u128 + 100),
+                source_compute: Some(from.into()),
+                source_node: Some(from.into()),
+                dest_compute: Some("h3".into()),
+                dest_node: Some("h3".into()),
+                status: Some(status.into()),
+                instance_uuid: Some(uuid(n)),
+                migration_type: Some("evacuation".into()),
+                ..resize.clone()
+            };
+            vec![
+                resize.clone(),
+                evacuation(6, 5, H1, "done"),
+                evacuation(7, 6, H2, "completed"),
+            ]
         }
     }
 
@@ -1440,6 +1510,47 @@ mod tests {
                 Refused,
                 Refused,
             ),
+            // The migrations from its own host (the evacuations it cleans up after).
+            (
+                R::migration_get_all_by_filters {
+                    filters: nova_objects::MigrationFilters {
+                        source_compute: Some(H1.into()),
+                        migration_type: Some("evacuation".into()),
+                        ..Default::default()
+                    },
+                },
+                Allowed,
+                Refused,
+            ),
+            // Instance 5 was evacuated from h1 to h3 (migration 6 `done`):
+            // h1 may read it to destroy its old guest; instance 6's
+            // evacuation from h2 is `completed`: nothing left to read.
+            (
+                R::instance_get_by_uuid {
+                    instance_uuid: uuid(5),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::instance_get_by_uuid {
+                    instance_uuid: uuid(6),
+                },
+                Refused,
+                Refused,
+            ),
+            // ...but not move it back or change it.
+            (
+                R::instance_update {
+                    instance_uuid: uuid(5),
+                    updates: InstanceUpdate {
+                        host: Some(Some(H1.into())),
+                        ..Default::default()
+                    },
+                },
+                Refused,
+                Refused,
+            ),
             (
                 R::migration_get_in_progress_by_instance {
                     instance_uuid: uuid(4),
@@ -1967,6 +2078,25 @@ mod tests {
                 compute_task::Request::confirm_resize {
                     instance_uuid: uuid(4),
                     migration_id: 5,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::rebuild_instance {
+                    instance: Instance {
+                        uuid: uuid(1),
+                        ..Default::default()
+                    },
+                    orig_image_ref: String::new(),
+                    image_ref: String::new(),
+                    new_pass: None,
+                    recreate: true,
+                    on_shared_storage: false,
+                    preserve_ephemeral: false,
+                    host: None,
+                    request_spec: RequestSpec::default(),
+                    target_state: None,
                 },
                 Refused,
                 Refused,

@@ -305,6 +305,18 @@ pub const REBUILD: Transition = Transition {
     final_power_state: None,
 };
 
+/// evacuate (admin): the instance's compute host is down; the conductor
+/// chooses (or checks the forced) destination, claims it and records a
+/// migration of type `evacuation`; the destination spawns the instance
+/// again from its image (`rebuild_instance` with `recreate`), under the same
+/// task_states as a rebuild. A STOPPED instance (or any, at 2.95) ends
+/// STOPPED, anything else ACTIVE. The source destroys its guest when it
+/// comes back (`init_host`).
+pub const EVACUATE: Transition = Transition {
+    action: "evacuate",
+    ..REBUILD
+};
+
 /// rescue: the guest is powered off and booted from a rescue disk (the
 /// requested image, else the instance's own) with its own disk attached as
 /// the second one; RESCUED (status RESCUE). Nova's manager powers the guest
@@ -423,6 +435,7 @@ pub const ALL: &[&Transition] = &[
     &SOFT_DELETE,
     &RESTORE,
     &REBUILD,
+    &EVACUATE,
     &RESCUE,
     &UNRESCUE,
     &DELETE,

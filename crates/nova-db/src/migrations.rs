@@ -101,6 +101,9 @@ pub enum MigrationClaim {
     Claimed(Box<Migration>),
     /// The destination has no room left: the first resource that does not fit.
     DoesNotFit(nova_objects::Resource),
+    /// The destination's nova-compute is disabled or forced down (since the
+    /// scheduler's last look at it).
+    ServiceDisabled,
 }
 
 const FINALS: &[&str] = Migration::FINAL_STATUSES;
@@ -111,8 +114,8 @@ fn finals() -> Vec<String> {
 
 impl Db {
     /// Start a resize, cold migration or evacuation of an instance: under
-    /// the destination node's row lock check that the new flavor fits there
-    /// (the claim), record the migration (`m.uuid`, hosts, type, status,
+    /// the destination node's row lock check that its service is neither
+    /// disabled nor forced down and that the new flavor fits there (the claim), record the migration (`m.uuid`, hosts, type, status,
     /// flavors' ids) and the instance's old and new flavor, and recompute
     /// both nodes' usage, in one transaction. Only for an instance in
     /// `expected_task_state` with no other migration in progress.
@@ -179,6 +182,17 @@ impl Db {
             return Err(NovaError::ComputeHostNotFound { host: dest });
         };
         let cn = crate::services::node_from_row(&row).map_err(db_err)?;
+        let unusable: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM services WHERE host = $1 AND \"binary\" = 'nova-compute'
+                 AND deleted = 0 AND (disabled OR forced_down))",
+        )
+        .bind(&dest)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if unusable {
+            return Ok(MigrationClaim::ServiceDisabled);
+        }
         let request = nova_objects::ResourceRequest::from_flavor(new_flavor);
         if let Err(resource) = nova_objects::FreeResources::of(&cn).fits(&request) {
             return Ok(MigrationClaim::DoesNotFit(resource));

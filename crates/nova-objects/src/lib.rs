@@ -1074,6 +1074,17 @@ impl Migration {
         "done",
     ];
 
+    /// An evacuation whose source has not destroyed its guest yet (Nova's
+    /// `_destroy_evacuated_instances` looks for these statuses; it sets
+    /// `completed` once done).
+    pub fn evacuation_to_clean_up(&self) -> bool {
+        self.migration_type.as_deref() == Some("evacuation")
+            && matches!(
+                self.status.as_deref(),
+                Some("accepted" | "pre-migrating" | "done")
+            )
+    }
+
     pub fn in_progress(&self) -> bool {
         !self
             .status

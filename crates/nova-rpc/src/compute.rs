@@ -13,8 +13,10 @@
 //! 5.5 `get_diagnostics` and `get_instance_diagnostics`.
 //! 5.6 `inject_network_info` (the admin action `injectNetworkInfo`),
 //! `soft_delete_instance`, `restore_instance` (deferred delete).
-//! 5.7 `rebuild_instance` (in place; no evacuate `recreate`, no volumes).
+//! 5.7 `rebuild_instance` (in place; no volumes).
 //! 5.8 `rescue_instance`, `unrescue_instance` (as Nova's).
+//! 5.9 `rebuild_instance` evacuates too: `recreate`, `on_shared_storage`,
+//! the evacuation's `migration`, `scheduled_node`, `target_state` (2.95).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
@@ -22,7 +24,7 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.8";
+    topic: "compute", version: "5.9";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -54,7 +56,12 @@ crate::rpc_api! {
     /// Destroy the guest and spawn it again from `image_ref` (the API has
     /// set the instance's `image_ref` already; `orig_image_ref` is the one
     /// it had). A STOPPED instance is powered off again afterwards.
-    cast fn rebuild_instance(instance: Instance, new_pass: Option<String>, image_ref: String, orig_image_ref: String, preserve_ephemeral: bool) -> ();
+    /// With `recreate` (an evacuation, cast by the conductor to the
+    /// destination it claimed for `migration`): spawn the instance here on
+    /// `scheduled_node` from its image (a fresh disk: no shared storage),
+    /// take it over, migration `done`; STOPPED when it was, or when
+    /// `target_state` is "stopped".
+    cast fn rebuild_instance(instance: Instance, new_pass: Option<String>, image_ref: String, orig_image_ref: String, preserve_ephemeral: bool, recreate: bool, on_shared_storage: bool, migration: Option<Migration>, scheduled_node: Option<String>, target_state: Option<String>) -> ();
     /// Power the guest off and boot it from a rescue disk made from
     /// `rescue_image_ref` (None: the instance's own image) with its own
     /// disk attached second: RESCUED. `rescue_password` is the guest's

@@ -19,12 +19,15 @@
 //! publish only to the control plane, so it asks the conductor, which
 //! checks the migration names it and forwards the compute method of the
 //! same name to the other host, with the instance as the database has it.
+//! nova-rs 1.22: `rebuild_instance` (Nova's arguments, without the volume
+//! ones): an in-place rebuild forwarded to the instance's host, or an
+//! evacuation (`recreate`) scheduled, claimed and cast to the destination.
 
 use nova_objects::{FilterProperties, Flavor, ImageMeta, Instance, RequestSpec, Selection};
 use uuid::Uuid;
 
 crate::rpc_api! {
-    topic: "conductor", namespace: "compute_task", version: "1.21", queue: "conductor_compute_task";
+    topic: "conductor", namespace: "compute_task", version: "1.22", queue: "conductor_compute_task";
     /// Schedule the instances and cast their builds to the chosen hosts.
     cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>) -> ();
     /// Build again elsewhere (cast by a compute host whose build failed): the
@@ -55,5 +58,13 @@ crate::rpc_api! {
     /// has passed (the instance already resize_confirming, the migration
     /// `confirming`): forward `confirm_resize` to the source.
     cast fn confirm_resize(instance_uuid: Uuid, migration_id: i64) -> ();
+    /// Rebuild (cast by the API, task_state rebuilding): in place
+    /// (`recreate` false) the instance's host gets `rebuild_instance`; an
+    /// evacuation (`recreate`) from a host that is down gets a destination
+    /// from the scheduler (the source excluded; `host` when the admin
+    /// forced one), claimed here with a migration of type `evacuation`,
+    /// then `rebuild_instance` with `recreate` there. `target_state`
+    /// "stopped" (2.95) leaves the evacuated instance STOPPED.
+    cast fn rebuild_instance(instance: Instance, orig_image_ref: String, image_ref: String, new_pass: Option<String>, recreate: bool, on_shared_storage: bool, preserve_ephemeral: bool, host: Option<String>, request_spec: RequestSpec, target_state: Option<String>) -> ();
     cast fn build_instances(instances: Vec<Instance>, image: ImageMeta, filter_properties: FilterProperties, request_spec: RequestSpec, host_lists: Vec<Vec<Selection>>) -> ();
 }

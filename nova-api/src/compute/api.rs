@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 mod admin_actions;
 mod aggregates;
+mod evacuate;
 pub mod external_events;
 mod flavors;
 mod hosts;
@@ -49,6 +50,7 @@ mod rescue;
 mod server_groups;
 pub mod server_password;
 mod shelve;
+pub use evacuate::EvacuateRequest;
 pub use shelve::UnshelveRequest;
 mod usage;
 pub use instance_extras::MAX_TAG_COUNT;
@@ -1043,14 +1045,30 @@ impl API {
                 .instance_metadata_update(ctx, inst.uuid, m, true)
                 .await?;
         }
-        let compute = self.compute(inst);
-        let cast = compute.rebuild_instance(
+        // As Nova: through the conductor, which forwards an in-place
+        // rebuild to the instance's host.
+        let spec = RequestSpec {
+            instance_uuid: inst.uuid,
+            project_id: inst.project_id.clone(),
+            user_id: inst.user_id.clone(),
+            flavor: inst.flavor.clone(),
+            image: image.clone(),
+            num_instances: 1,
+            availability_zone: inst.availability_zone.clone(),
+            ..Default::default()
+        };
+        let cast = self.compute_task_api.rebuild_instance(
             ctx,
             updated,
-            Some(req.admin_pass),
-            image.id.clone(),
             orig_image_ref,
+            image.id.clone(),
+            Some(req.admin_pass),
+            false,
+            false,
             req.preserve_ephemeral,
+            None,
+            spec,
+            None,
         );
         self.cast_or_revert(ctx, inst.uuid, t, cast).await?;
         self.get(ctx, &inst.uuid.to_string()).await

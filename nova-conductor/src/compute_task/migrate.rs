@@ -15,7 +15,9 @@ use super::ComputeTaskManager;
 use nova_common::states::TaskState;
 use nova_common::{NovaError, RequestContext};
 use nova_db::MigrationClaim;
-use nova_objects::{Flavor, Instance, InstanceFault, InstanceUpdate, Migration, RequestSpec};
+use nova_objects::{
+    Flavor, Instance, InstanceFault, InstanceUpdate, Migration, RequestSpec, Selection,
+};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -171,44 +173,73 @@ impl ComputeTaskManager {
             .into_iter()
             .next()
             .unwrap_or_default();
-        for sel in list {
+        let migration_type = if resize { "resize" } else { "migration" };
+        let (dest, m) = self
+            .claim_migration(
+                inst,
+                flavor,
+                list,
+                migration_type,
+                "pre-migrating",
+                TaskState::ResizePrep,
+            )
+            .await?;
+        let id = m.id;
+        let cast = self
+            .compute
+            .to_server(&dest)
+            .prep_resize(ctx, inst.clone(), flavor.clone(), m, clean_shutdown)
+            .await;
+        if let Err(e) = cast {
+            let _ = self.db.migration_update_status(id, "error", None).await;
+            return Err(e);
+        }
+        Ok(dest)
+    }
+
+    /// The first of the scheduler's `selections` that still has room for
+    /// `flavor`: there the migration (`migration_type`, `status`) of the
+    /// instance (in `expected` task_state) from its host is recorded and the
+    /// resources claimed, in one transaction (resize, cold migration,
+    /// evacuation alike). NoValidHost when none has.
+    pub(super) async fn claim_migration(
+        &self,
+        inst: &Instance,
+        flavor: &Flavor,
+        selections: Vec<Selection>,
+        migration_type: &str,
+        status: &str,
+        expected: TaskState,
+    ) -> Result<(String, Migration), NovaError> {
+        let uuid = inst.uuid;
+        for sel in selections {
             let m = Migration {
                 id: 0,
                 uuid: Uuid::new_v4(),
                 created_at: None,
                 updated_at: None,
-                source_compute: Some(source.clone()),
+                source_compute: inst.host.clone(),
                 source_node: inst.node.clone(),
                 dest_compute: Some(sel.service_host.clone()),
                 dest_node: Some(sel.nodename.clone()),
                 dest_host: None,
-                status: Some("pre-migrating".into()),
+                status: Some(status.into()),
                 instance_uuid: Some(uuid),
                 old_instance_type_id: Some(inst.instance_type_id),
                 new_instance_type_id: Some(flavor.id),
-                migration_type: Some(if resize { "resize" } else { "migration" }.into()),
+                migration_type: Some(migration_type.into()),
                 hidden: false,
                 user_id: Some(inst.user_id.clone()),
                 project_id: Some(inst.project_id.clone()),
             };
             match self
                 .db
-                .migration_create_with_claim(&m, &inst.flavor, flavor, TaskState::ResizePrep)
+                .migration_create_with_claim(&m, &inst.flavor, flavor, expected)
                 .await
             {
-                Ok(MigrationClaim::Claimed(m)) => {
-                    let dest = sel.service_host.clone();
-                    let id = m.id;
-                    let cast = self
-                        .compute
-                        .to_server(&dest)
-                        .prep_resize(ctx, inst.clone(), flavor.clone(), *m, clean_shutdown)
-                        .await;
-                    if let Err(e) = cast {
-                        let _ = self.db.migration_update_status(id, "error", None).await;
-                        return Err(e);
-                    }
-                    return Ok(dest);
+                Ok(MigrationClaim::Claimed(m)) => return Ok((sel.service_host, *m)),
+                Ok(MigrationClaim::ServiceDisabled) => {
+                    info!(instance = %uuid, host = %sel.service_host, "its service was disabled or forced down meanwhile; trying the next host");
                 }
                 Ok(MigrationClaim::DoesNotFit(r)) => {
                     info!(instance = %uuid, host = %sel.service_host, "{} no longer passes; trying the next host", r.filter_name());

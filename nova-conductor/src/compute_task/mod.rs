@@ -1,10 +1,12 @@
 //! `ComputeTaskManager`: the conductor's `compute_task` namespace (Nova's
 //! `ComputeTaskManager`): scheduling builds and claiming their hosts
-//! (`build`), unshelving (`unshelve`), and the periodic cleanup of builds
+//! (`build`), unshelving (`unshelve`), resize and migration (`migrate`),
+//! rebuild and evacuate (`rebuild`), and the periodic cleanup of builds
 //! that nothing will finish.
 
 mod build;
 mod migrate;
+mod rebuild;
 mod unshelve;
 
 use chrono::Utc;
@@ -135,6 +137,34 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
             migrate::Relay::ConfirmResize,
         )
         .await
+    }
+
+    async fn rebuild_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        orig_image_ref: String,
+        image_ref: String,
+        new_pass: Option<String>,
+        recreate: bool,
+        on_shared_storage: bool,
+        preserve_ephemeral: bool,
+        host: Option<String>,
+        request_spec: RequestSpec,
+        target_state: Option<String>,
+    ) -> Result<(), NovaError> {
+        let r = rebuild::Rebuild {
+            orig_image_ref,
+            image_ref,
+            new_pass,
+            recreate,
+            on_shared_storage,
+            preserve_ephemeral,
+            host,
+            request_spec,
+            target_state,
+        };
+        self.rebuild(ctx, instance, r).await
     }
 
     async fn build_instances(
@@ -290,7 +320,38 @@ impl ComputeTaskManager {
             .filter(|s| !s.is_up(now, self.cfg.default.service_down_time))
             .map(|s| s.host)
             .collect();
-        for host in down_hosts {
+        for host in down_hosts.clone() {
+            // An evacuation under way moves the instance off the dead host:
+            // its task_state is the destination's to finish, unless the
+            // destination is down too (then the evacuation failed).
+            let mut evacuating: Vec<Uuid> = Vec::new();
+            for m in self
+                .db
+                .migration_get_in_progress(None, Some(&host))
+                .await?
+                .into_iter()
+                .filter(|m| m.migration_type.as_deref() == Some("evacuation"))
+                .filter(|m| m.source_compute.as_deref() == Some(host.as_str()))
+            {
+                let dest_down = m
+                    .dest_compute
+                    .as_ref()
+                    .is_none_or(|d| down_hosts.contains(d));
+                if dest_down {
+                    warn!(migration = m.id, dest = ?m.dest_compute, "the destination of an evacuation is down too: failed");
+                    let expected = vec!["accepted".to_string()];
+                    match self
+                        .db
+                        .migration_update_status(m.id, "failed", Some(&expected))
+                        .await
+                    {
+                        Ok(_) | Err(NovaError::MigrationNotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                } else if let Some(u) = m.instance_uuid {
+                    evacuating.push(u);
+                }
+            }
             let stuck = self
                 .db
                 .instance_get_all_by_filters(&InstanceFilters {
@@ -300,6 +361,7 @@ impl ComputeTaskManager {
                 .await?
                 .into_iter()
                 .filter(|i| i.vm_state != VmState::Building)
+                .filter(|i| !evacuating.contains(&i.uuid))
                 .filter_map(|i| i.task_state.map(|t| (i, t)))
                 // A resize or migration under way is its hosts' to finish or
                 // roll back when they come back (nova-compute's init_host):

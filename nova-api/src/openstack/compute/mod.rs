@@ -10,6 +10,7 @@ pub mod availability_zone;
 pub mod console_auth_tokens;
 pub mod create_backup;
 pub mod deferred_delete;
+pub mod evacuate;
 pub mod extension_info;
 pub mod fixed_ips;
 pub mod flavor_access;

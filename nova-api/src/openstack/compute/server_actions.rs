@@ -4,7 +4,8 @@
 //! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
 //! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
 //! restore, forceDelete (in [`super::deferred_delete`]), rebuild (in
-//! [`super::rebuild`]), rescue, unrescue (in [`super::rescue`]).
+//! [`super::rebuild`]), rescue, unrescue (in [`super::rescue`]), evacuate (in
+//! [`super::evacuate`]).
 //!
 //! Each action validates its arguments and checks its policy, then asks
 //! [`compute::api`](crate::compute::api), which owns the state machine;
@@ -75,6 +76,7 @@ pub async fn action(
         "restore" => super::deferred_delete::restore(s, ctx, &inst).await,
         "forceDelete" => super::deferred_delete::force_delete(s, ctx, &inst).await,
         "os-migrateLive" => super::admin_actions::migrate_live(s, ctx, &inst, v, args).await,
+        "evacuate" => super::evacuate::evacuate(s, ctx, &inst, v, args).await,
         // nova-network's fixed-IP proxies: gone from 2.44, never served before.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
             Err(super::floating_ips::version_not_found(v))
