@@ -386,39 +386,39 @@ async fn refresh_security_group_members(
     ctx: &RequestContext,
     instance_uuid: Uuid,
 ) {
-        let groups = match conductor
-            .security_group_get_by_instance(ctx, instance_uuid)
-            .await
-        {
-            Ok(g) if !g.is_empty() => g,
-            Ok(_) => return,
-            Err(e) => {
-                warn!(instance = %instance_uuid, "cannot read the instance's security groups: {e}");
-                return;
-            }
+    let groups = match conductor
+        .security_group_get_by_instance(ctx, instance_uuid)
+        .await
+    {
+        Ok(g) if !g.is_empty() => g,
+        Ok(_) => return,
+        Err(e) => {
+            warn!(instance = %instance_uuid, "cannot read the instance's security groups: {e}");
+            return;
+        }
+    };
+    let ids = groups.iter().map(|g| g.id).collect();
+    let granting = match conductor
+        .instance_get_all_by_grantee_security_group_ids(ctx, ids)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(instance = %instance_uuid, "cannot list the instances granting from its groups: {e}");
+            return;
+        }
+    };
+    for inst in granting {
+        let Some(host) = inst.host.clone().filter(|h| !h.is_empty()) else {
+            continue;
         };
-        let ids = groups.iter().map(|g| g.id).collect();
-        let granting = match conductor
-            .instance_get_all_by_grantee_security_group_ids(ctx, ids)
-            .await
-        {
-            Ok(i) => i,
-            Err(e) => {
-                warn!(instance = %instance_uuid, "cannot list the instances granting from its groups: {e}");
-                return;
-            }
-        };
-        for inst in granting {
-            let Some(host) = inst.host.clone().filter(|h| !h.is_empty()) else {
-                continue;
-            };
-            let uuid = inst.uuid;
-            let compute = compute_rpcapi.to_server(&host);
-            if let Err(e) = compute.refresh_instance_security_rules(ctx, inst).await {
-                warn!(instance = %uuid, %host, "cannot ask for a firewall refresh: {e}");
-            }
+        let uuid = inst.uuid;
+        let compute = compute_rpcapi.to_server(&host);
+        if let Err(e) = compute.refresh_instance_security_rules(ctx, inst).await {
+            warn!(instance = %uuid, %host, "cannot ask for a firewall refresh: {e}");
         }
     }
+}
 
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::network::Manager for NetworkManager {

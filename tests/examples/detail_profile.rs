@@ -47,7 +47,8 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let cloud = Cloud::start_with(|id| vec![(format!("prof-{id}"), "fake.FakeDriver")], false).await;
+    let cloud =
+        Cloud::start_with(|id| vec![(format!("prof-{id}"), "fake.FakeDriver")], false).await;
     let (s, b) = cloud
         .req(
             Method::PUT,
@@ -70,8 +71,10 @@ async fn main() {
                 Method::POST,
                 "/servers",
                 ADMIN,
-                Some(json!({"server": {"name": format!("p{chunk}"), "imageRef": cloud.image_id,
-                    "flavorRef": "1", "min_count": n, "max_count": n}})),
+                Some(
+                    json!({"server": {"name": format!("p{chunk}"), "imageRef": cloud.image_id,
+                    "flavorRef": "1", "min_count": n, "max_count": n}}),
+                ),
             )
             .await;
         assert_eq!(s, 202, "{b}");

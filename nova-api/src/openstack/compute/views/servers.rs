@@ -2,15 +2,15 @@
 
 use super::links;
 use crate::openstack::api_version_request::ApiVersion;
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use nova_common::RequestContext;
 use nova_objects::Instance;
-use chrono::{DateTime, Datelike, Timelike, Utc};
 use nova_objects::{Flavor, InstanceFault, Vif};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use sha2::{Digest, Sha224};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// `hostId`: an opaque per-project hash of the host.
@@ -436,10 +436,7 @@ impl Serialize for ServerDetail<'_> {
         }
         if admin {
             m.serialize_entry("OS-EXT-SRV-ATTR:hypervisor_hostname", &i.node)?;
-            m.serialize_entry(
-                "OS-EXT-SRV-ATTR:instance_name",
-                &i.name(opts.name_template),
-            )?;
+            m.serialize_entry("OS-EXT-SRV-ATTR:instance_name", &i.name(opts.name_template))?;
             if v.at_least(3) {
                 m.serialize_entry("OS-EXT-SRV-ATTR:kernel_id", &i.kernel_id)?;
                 m.serialize_entry("OS-EXT-SRV-ATTR:launch_index", &i.launch_index)?;
@@ -454,14 +451,8 @@ impl Serialize for ServerDetail<'_> {
         m.serialize_entry("OS-EXT-STS:vm_state", i.vm_state.as_str())?;
         m.serialize_entry("OS-SRV-USG:launched_at", &Time(i.launched_at, true))?;
         m.serialize_entry("OS-SRV-USG:terminated_at", &Time(i.terminated_at, true))?;
-        m.serialize_entry(
-            "accessIPv4",
-            i.access_ip_v4.as_deref().unwrap_or_default(),
-        )?;
-        m.serialize_entry(
-            "accessIPv6",
-            i.access_ip_v6.as_deref().unwrap_or_default(),
-        )?;
+        m.serialize_entry("accessIPv4", i.access_ip_v4.as_deref().unwrap_or_default())?;
+        m.serialize_entry("accessIPv6", i.access_ip_v6.as_deref().unwrap_or_default())?;
         m.serialize_entry("addresses", &Addresses(&i.network_info))?;
         m.serialize_entry("config_drive", &i.config_drive)?;
         m.serialize_entry("created", &Time(i.created_at, false))?;
@@ -620,8 +611,8 @@ pub fn created(base: &str, i: &Instance, admin_pass: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::{isotime, micro_isotime};
+    use super::*;
     use serde_json::Map;
 
     // The tree-building renderer this file had before `ServerDetail`: the
@@ -842,7 +833,6 @@ mod tests {
         s
     }
 
-
     #[test]
     fn host_id_is_per_project_sha224() {
         assert_eq!(host_id("p", None), "");
@@ -1042,7 +1032,12 @@ mod tests {
             ..Default::default()
         };
         i.network_info = vec![
-            vif("zeta", "fa:16:3e:00:00:01", "10.0.0.2", vec!["172.24.4.9".into()]),
+            vif(
+                "zeta",
+                "fa:16:3e:00:00:01",
+                "10.0.0.2",
+                vec!["172.24.4.9".into()],
+            ),
             vif("alpha", "fa:16:3e:00:00:02", "10.1.0.2", vec![]),
             vif("zeta", "fa:16:3e:00:00:03", "10.0.0.3", vec![]),
         ];
