@@ -299,24 +299,17 @@ impl ComputeManager {
                     .await?
             }
         };
-        self.update(
-            ctx,
-            uuid,
-            InstanceUpdate {
-                network_info: Some(nw.clone()),
-                task_state: Some(Some(T::BlockDeviceMapping)),
-                expected_task_state: Some(vec![Some(T::Networking)]),
-                ..Default::default()
-            },
-        )
-        .await?;
+        // The network info and SPAWNING in one save: there are no block
+        // devices to prepare here, so BLOCK_DEVICE_MAPPING would be set and
+        // left in two consecutive round trips.
         let inst = self
             .update(
                 ctx,
                 uuid,
                 InstanceUpdate {
+                    network_info: Some(nw.clone()),
                     task_state: Some(Some(T::Spawning)),
-                    expected_task_state: Some(vec![Some(T::BlockDeviceMapping)]),
+                    expected_task_state: Some(vec![Some(T::Networking)]),
                     ..Default::default()
                 },
             )
@@ -674,8 +667,12 @@ impl nova_rpc::compute::Manager for ComputeManager {
             return Ok(());
         }
         guard(&self.building).insert(uuid);
-        self.event(ctx, uuid, EVENT_BUILD, None).await;
-        let outcome = self.do_build(ctx, &inst, &image).await;
+        // The action event's start is recorded while the build starts (one
+        // round trip less on the way to ACTIVE).
+        let (_, outcome) = tokio::join!(
+            self.event(ctx, uuid, EVENT_BUILD, None),
+            self.do_build(ctx, &inst, &image)
+        );
         guard(&self.building).remove(&uuid);
         match outcome {
             Ok(()) => self.event(ctx, uuid, EVENT_BUILD, Some(Ok(()))).await,

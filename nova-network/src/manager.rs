@@ -367,44 +367,55 @@ impl NetworkManager {
     /// the instance's addresses came or went, so every instance with a rule
     /// granting from one of its security groups gets its firewall refreshed
     /// on its host. Failures are logged: the allocation stands.
-    async fn trigger_security_group_members_refresh(
-        &self,
-        ctx: &RequestContext,
-        instance_uuid: Uuid,
-    ) {
-        let groups = match self
-            .conductor
-            .security_group_get_by_instance(ctx, instance_uuid)
-            .await
-        {
-            Ok(g) if !g.is_empty() => g,
-            Ok(_) => return,
-            Err(e) => {
-                warn!(instance = %instance_uuid, "cannot read the instance's security groups: {e}");
-                return;
-            }
+    /// It runs after the allocation or deallocation has answered (its
+    /// reads and casts are off the build's and the delete's critical path).
+    fn trigger_security_group_members_refresh(&self, ctx: &RequestContext, instance_uuid: Uuid) {
+        let conductor = self.conductor.clone();
+        let compute_rpcapi = self.compute_rpcapi.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            refresh_security_group_members(&conductor, &compute_rpcapi, &ctx, instance_uuid).await;
+        });
+    }
+}
+
+/// See [`NetworkManager::trigger_security_group_members_refresh`].
+async fn refresh_security_group_members(
+    conductor: &conductor::Client,
+    compute_rpcapi: &nova_rpc::compute::Client,
+    ctx: &RequestContext,
+    instance_uuid: Uuid,
+) {
+    let groups = match conductor
+        .security_group_get_by_instance(ctx, instance_uuid)
+        .await
+    {
+        Ok(g) if !g.is_empty() => g,
+        Ok(_) => return,
+        Err(e) => {
+            warn!(instance = %instance_uuid, "cannot read the instance's security groups: {e}");
+            return;
+        }
+    };
+    let ids = groups.iter().map(|g| g.id).collect();
+    let granting = match conductor
+        .instance_get_all_by_grantee_security_group_ids(ctx, ids)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(instance = %instance_uuid, "cannot list the instances granting from its groups: {e}");
+            return;
+        }
+    };
+    for inst in granting {
+        let Some(host) = inst.host.clone().filter(|h| !h.is_empty()) else {
+            continue;
         };
-        let ids = groups.iter().map(|g| g.id).collect();
-        let granting = match self
-            .conductor
-            .instance_get_all_by_grantee_security_group_ids(ctx, ids)
-            .await
-        {
-            Ok(i) => i,
-            Err(e) => {
-                warn!(instance = %instance_uuid, "cannot list the instances granting from its groups: {e}");
-                return;
-            }
-        };
-        for inst in granting {
-            let Some(host) = inst.host.clone().filter(|h| !h.is_empty()) else {
-                continue;
-            };
-            let uuid = inst.uuid;
-            let compute = self.compute_rpcapi.to_server(&host);
-            if let Err(e) = compute.refresh_instance_security_rules(ctx, inst).await {
-                warn!(instance = %uuid, %host, "cannot ask for a firewall refresh: {e}");
-            }
+        let uuid = inst.uuid;
+        let compute = compute_rpcapi.to_server(&host);
+        if let Err(e) = compute.refresh_instance_security_rules(ctx, inst).await {
+            warn!(instance = %uuid, %host, "cannot ask for a firewall refresh: {e}");
         }
     }
 }
@@ -514,8 +525,7 @@ impl nova_rpc::network::Manager for NetworkManager {
         let first_fixed = new_leases.first().map(|(_, h)| h.address.clone());
         self.ensure_network_rules(&served).await;
         self.add_leases(&served, instance_uuid, new_leases).await;
-        self.trigger_security_group_members_refresh(ctx, instance_uuid)
-            .await;
+        self.trigger_security_group_members_refresh(ctx, instance_uuid);
         if let (true, Some(fixed)) = (self.auto_assign_floating_ip, first_fixed) {
             self.auto_assign_floating_ip(instance_uuid, &project_id, &fixed)
                 .await?;
@@ -535,8 +545,7 @@ impl nova_rpc::network::Manager for NetworkManager {
             .network_deallocate_instance(ctx, instance_uuid)
             .await?;
         info!(instance = %instance_uuid, "deallocated network resources");
-        self.trigger_security_group_members_refresh(ctx, instance_uuid)
-            .await;
+        self.trigger_security_group_members_refresh(ctx, instance_uuid);
         let mut all = self.leases.lock().await;
         let changed: Vec<i64> = all
             .iter_mut()

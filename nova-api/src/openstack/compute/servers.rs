@@ -1,7 +1,7 @@
 //! `/servers`: create, list, detail, show, delete.
 
 use super::views::servers::{
-    created, server_detail, server_summary, server_update_view, DetailOptions,
+    created, server_detail, server_summary, server_update_view, DetailOptions, ServerDetail,
 };
 use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
 use crate::error::{ApiError, ApiResult};
@@ -991,27 +991,71 @@ pub async fn detail(
     Extension(v): Extension<ApiVersion>,
     base: BaseUrl,
     Query(p): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (items, hs, limit) = list(&state, &ctx, v, &p, "detail").await?;
     let tmpl = &state.cfg.default.instance_name_template;
     let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::own(&ctx));
-    let servers: Vec<Value> = items
-        .iter()
-        .map(|i| {
-            let opts = DetailOptions {
-                name_template: tmpl,
-                host_status: host_status(&hs, i),
-                flavor_extra_specs: specs,
+    let servers = DetailPage {
+        base: &base.0,
+        items: &items,
+        ctx: &ctx,
+        v,
+        name_template: tmpl,
+        host_statuses: &hs,
+        flavor_extra_specs: specs,
+    };
+    let links = next_link(&base.0, "servers/detail", &p, &items, limit);
+    // Written straight to bytes: no JSON tree of the page ("servers"
+    // before "servers_links", as a tree would sort them).
+    let body = serde_json::to_vec(&DetailBody {
+        servers,
+        servers_links: links,
+    })
+    .map_err(|e| NovaError::internal(format!("servers/detail: {e}")))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// `{"servers": [...], "servers_links": [...]}` of `servers/detail`.
+#[derive(serde::Serialize)]
+struct DetailBody<'a> {
+    servers: DetailPage<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers_links: Option<Value>,
+}
+
+/// The page of `servers/detail`, each server written as it is serialised.
+struct DetailPage<'a> {
+    base: &'a str,
+    items: &'a [Instance],
+    ctx: &'a RequestContext,
+    v: ApiVersion,
+    name_template: &'a str,
+    host_statuses: &'a HostStatuses,
+    flavor_extra_specs: bool,
+}
+
+impl serde::Serialize for DetailPage<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.items.iter().map(|i| ServerDetail {
+            base: self.base,
+            inst: i,
+            ctx: self.ctx,
+            v: self.v,
+            opts: DetailOptions {
+                name_template: self.name_template,
+                host_status: host_status(self.host_statuses, i),
+                flavor_extra_specs: self.flavor_extra_specs,
                 server_groups: None,
-            };
-            server_detail(&base.0, i, &ctx, v, opts)
-        })
-        .collect();
-    let mut body = json!({ "servers": servers });
-    if let Some(l) = next_link(&base.0, "servers/detail", &p, &items, limit) {
-        body["servers_links"] = l;
+            },
+        }))
     }
-    Ok(Json(body))
 }
 
 /// 2.71's `server_groups` of show, update and rebuild (none before, and

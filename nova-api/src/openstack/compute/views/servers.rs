@@ -1,11 +1,16 @@
 //! Servers: the summary of listings and the full body of show and detail.
 
-use super::{isotime, links, micro_isotime};
+use super::links;
 use crate::openstack::api_version_request::ApiVersion;
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use nova_common::RequestContext;
 use nova_objects::Instance;
-use serde_json::{json, Map, Value};
+use nova_objects::{Flavor, InstanceFault, Vif};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha224};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// `hostId`: an opaque per-project hash of the host.
@@ -27,36 +32,6 @@ pub fn server_summary(base: &str, i: &Instance) -> Value {
         "name": i.display_name,
         "links": links(base, "servers", &i.uuid.to_string()),
     })
-}
-
-fn addresses(i: &Instance) -> Value {
-    let mut out = Map::new();
-    for vif in &i.network_info {
-        let list = out
-            .entry(vif.network.label.clone())
-            .or_insert_with(|| Value::Array(vec![]));
-        if let Value::Array(a) = list {
-            for subnet in &vif.network.subnets {
-                for ip in &subnet.ips {
-                    a.push(json!({
-                        "version": ip.version,
-                        "addr": ip.address,
-                        "OS-EXT-IPS:type": ip.ip_type,
-                        "OS-EXT-IPS-MAC:mac_addr": vif.address,
-                    }));
-                    for f in &ip.floating_ips {
-                        a.push(json!({
-                            "version": 4,
-                            "addr": f,
-                            "OS-EXT-IPS:type": "floating",
-                            "OS-EXT-IPS-MAC:mac_addr": vif.address,
-                        }));
-                    }
-                }
-            }
-        }
-    }
-    Value::Object(out)
 }
 
 /// What a server body shows beyond what the microversion decides (Nova's
@@ -194,57 +169,376 @@ const IMAGE_META_PROPS: &[&str] = &[
     "xenapi_use_agent",
 ];
 
+/// `2012-08-20T21:11:09Z` (`micro`: `2012-08-20T21:11:09.000000`), written
+/// without chrono's format-string interpreter; `null` without a time.
+struct Time(Option<DateTime<Utc>>, bool);
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(t) = self.0 else {
+            return s.serialize_unit();
+        };
+        let mut b = [0u8; 26];
+        let mut put = |at: usize, n: u32, width: usize| {
+            let mut n = n;
+            for k in (0..width).rev() {
+                b[at + k] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, t.year().clamp(0, 9999) as u32, 4);
+        put(5, t.month(), 2);
+        put(8, t.day(), 2);
+        put(11, t.hour(), 2);
+        put(14, t.minute(), 2);
+        put(17, t.second(), 2);
+        let len = if self.1 {
+            put(20, (t.nanosecond() % 1_000_000_000) / 1000, 6);
+            b[19] = b'.';
+            26
+        } else {
+            b[19] = b'Z';
+            20
+        };
+        for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+            b[at] = c;
+        }
+        s.serialize_str(std::str::from_utf8(&b[..len]).unwrap_or_default())
+    }
+}
+
+/// `{"href": ..., "rel": ...}`.
+#[derive(Serialize)]
+struct Link<'a> {
+    href: String,
+    rel: &'a str,
+}
+
+/// The self and bookmark links of a server.
+fn server_links(base: &str, id: &Uuid) -> [Link<'static>; 2] {
+    [
+        Link {
+            href: format!("{base}/v2.1/servers/{id}"),
+            rel: "self",
+        },
+        Link {
+            href: format!("{base}/servers/{id}"),
+            rel: "bookmark",
+        },
+    ]
+}
+
+/// One address of `addresses`.
+#[derive(Serialize)]
+struct Address<'a> {
+    #[serde(rename = "OS-EXT-IPS-MAC:mac_addr")]
+    mac: &'a str,
+    #[serde(rename = "OS-EXT-IPS:type")]
+    ip_type: &'a str,
+    addr: &'a str,
+    version: u8,
+}
+
+/// `addresses`: per network label, each fixed address followed by its
+/// floating ones.
+struct Addresses<'a>(&'a [Vif]);
+
+/// The addresses of the VIFs on one network label, in VIF order.
+struct LabelAddresses<'a>(Vec<&'a Vif>);
+
+impl Serialize for LabelAddresses<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for vif in &self.0 {
+            for subnet in &vif.network.subnets {
+                for ip in &subnet.ips {
+                    seq.serialize_element(&Address {
+                        mac: &vif.address,
+                        ip_type: &ip.ip_type,
+                        addr: &ip.address,
+                        version: ip.version,
+                    })?;
+                    for f in &ip.floating_ips {
+                        seq.serialize_element(&Address {
+                            mac: &vif.address,
+                            ip_type: "floating",
+                            addr: f,
+                            version: 4,
+                        })?;
+                    }
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for Addresses<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut by_label: BTreeMap<&str, LabelAddresses<'_>> = BTreeMap::new();
+        for vif in self.0 {
+            by_label
+                .entry(vif.network.label.as_str())
+                .or_insert_with(|| LabelAddresses(Vec::new()))
+                .0
+                .push(vif);
+        }
+        s.collect_map(by_label)
+    }
+}
+
 /// `image`: `""` when booted from a volume, else its id and bookmark, with
 /// (2.98) the standard image properties recorded at create.
-fn image(base: &str, i: &Instance, v: ApiVersion) -> Value {
-    if i.image_ref.is_empty() {
-        return json!("");
+struct Image<'a> {
+    base: &'a str,
+    i: &'a Instance,
+    v: ApiVersion,
+}
+
+/// 2.98's image `properties`: the standard ones among the `image_*`
+/// system metadata.
+struct ImageProperties<'a>(&'a BTreeMap<String, String>);
+
+impl Serialize for ImageProperties<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().filter_map(|(k, val)| {
+            let name = k.strip_prefix(IMAGE_PROP_PREFIX)?;
+            IMAGE_META_PROPS
+                .binary_search(&name)
+                .ok()
+                .map(|_| (name, val))
+        }))
     }
-    let mut img = json!({
-        "id": i.image_ref,
-        "links": [{"rel": "bookmark", "href": format!("{base}/images/{}", i.image_ref)}],
-    });
-    if v.at_least(98) {
-        let props: Map<String, Value> = i
-            .system_metadata
-            .iter()
-            .filter_map(|(k, val)| {
-                let name = k.strip_prefix(IMAGE_PROP_PREFIX)?;
-                IMAGE_META_PROPS
-                    .binary_search(&name)
-                    .ok()
-                    .map(|_| (name.to_string(), json!(val)))
-            })
-            .collect();
-        img["properties"] = Value::Object(props);
+}
+
+impl Serialize for Image<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let i = self.i;
+        if i.image_ref.is_empty() {
+            return s.serialize_str("");
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &i.image_ref)?;
+        m.serialize_entry(
+            "links",
+            &[Link {
+                href: format!("{}/images/{}", self.base, i.image_ref),
+                rel: "bookmark",
+            }],
+        )?;
+        if self.v.at_least(98) {
+            m.serialize_entry("properties", &ImageProperties(&i.system_metadata))?;
+        }
+        m.end()
     }
-    img
 }
 
 /// `flavor`: its id and bookmark before 2.47, the embedded flavor from 2.47.
-fn flavor(base: &str, i: &Instance, v: ApiVersion, extra_specs: bool) -> Value {
-    let f = &i.flavor;
-    if !v.at_least(47) {
-        return json!({
-            "id": f.flavorid,
-            "links": [{"rel": "bookmark", "href": format!("{base}/flavors/{}", f.flavorid)}],
-        });
-    }
-    let mut d = json!({
-        "original_name": f.name,
-        "vcpus": f.vcpus,
-        "ram": f.memory_mb,
-        "disk": f.root_gb,
-        "ephemeral": f.ephemeral_gb,
-        "swap": f.swap,
-    });
-    if extra_specs {
-        d["extra_specs"] = json!(f.extra_specs);
-    }
-    d
+struct FlavorView<'a> {
+    base: &'a str,
+    f: &'a Flavor,
+    v: ApiVersion,
+    extra_specs: bool,
 }
 
-/// The full server body (`GET /servers/{id}`, `/servers/detail`).
+impl Serialize for FlavorView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.f;
+        let mut m = s.serialize_map(None)?;
+        if !self.v.at_least(47) {
+            m.serialize_entry("id", &f.flavorid)?;
+            m.serialize_entry(
+                "links",
+                &[Link {
+                    href: format!("{}/flavors/{}", self.base, f.flavorid),
+                    rel: "bookmark",
+                }],
+            )?;
+            return m.end();
+        }
+        m.serialize_entry("disk", &f.root_gb)?;
+        m.serialize_entry("ephemeral", &f.ephemeral_gb)?;
+        if self.extra_specs {
+            m.serialize_entry("extra_specs", &f.extra_specs)?;
+        }
+        m.serialize_entry("original_name", &f.name)?;
+        m.serialize_entry("ram", &f.memory_mb)?;
+        m.serialize_entry("swap", &f.swap)?;
+        m.serialize_entry("vcpus", &f.vcpus)?;
+        m.end()
+    }
+}
+
+/// A server's `fault`; its details hidden from users for a 500.
+struct FaultView<'a> {
+    f: &'a InstanceFault,
+    admin: bool,
+}
+
+impl Serialize for FaultView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.f;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("code", &f.code)?;
+        m.serialize_entry("created", &Time(f.created_at, false))?;
+        if self.admin || f.code != 500 {
+            m.serialize_entry("details", &f.details)?;
+        }
+        m.serialize_entry("message", &f.message)?;
+        m.end()
+    }
+}
+
+/// nova-network's security groups of a server: `[{"name": ...}]`.
+struct SecurityGroupNames<'a>(&'a [String]);
+
+impl Serialize for SecurityGroupNames<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Named<'a> {
+            name: &'a str,
+        }
+        s.collect_seq(self.0.iter().map(|n| Named { name: n }))
+    }
+}
+
+/// The full server body (`GET /servers/{id}`, `/servers/detail`), written
+/// straight to the serializer: listing 100 servers builds no JSON tree.
+/// Members come in sorted order, as a `serde_json::Value` object would
+/// write them (so [`server_detail`]'s tree and this write the same bytes).
+pub struct ServerDetail<'a> {
+    pub base: &'a str,
+    pub inst: &'a Instance,
+    pub ctx: &'a RequestContext,
+    pub v: ApiVersion,
+    pub opts: DetailOptions<'a>,
+}
+
+impl Serialize for ServerDetail<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (i, v, opts) = (self.inst, self.v, self.opts);
+        let admin = self.ctx.is_admin;
+        let status = i.api_status();
+        let sysmeta = |k: &str| i.system_metadata.get(k);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("OS-DCF:diskConfig", "MANUAL")?;
+        m.serialize_entry(
+            "OS-EXT-AZ:availability_zone",
+            i.availability_zone.as_deref().unwrap_or_default(),
+        )?;
+        // 2.90: the hostname is everyone's to see.
+        let hostname = if admin { v.at_least(3) } else { v.at_least(90) };
+        if admin {
+            m.serialize_entry("OS-EXT-SRV-ATTR:host", &i.host)?;
+        }
+        if hostname {
+            m.serialize_entry("OS-EXT-SRV-ATTR:hostname", &i.hostname)?;
+        }
+        if admin {
+            m.serialize_entry("OS-EXT-SRV-ATTR:hypervisor_hostname", &i.node)?;
+            m.serialize_entry("OS-EXT-SRV-ATTR:instance_name", &i.name(opts.name_template))?;
+            if v.at_least(3) {
+                m.serialize_entry("OS-EXT-SRV-ATTR:kernel_id", &i.kernel_id)?;
+                m.serialize_entry("OS-EXT-SRV-ATTR:launch_index", &i.launch_index)?;
+                m.serialize_entry("OS-EXT-SRV-ATTR:ramdisk_id", &i.ramdisk_id)?;
+                m.serialize_entry("OS-EXT-SRV-ATTR:reservation_id", &i.reservation_id)?;
+                m.serialize_entry("OS-EXT-SRV-ATTR:root_device_name", &i.root_device_name)?;
+                m.serialize_entry("OS-EXT-SRV-ATTR:user_data", &i.user_data)?;
+            }
+        }
+        m.serialize_entry("OS-EXT-STS:power_state", &i.power_state)?;
+        m.serialize_entry("OS-EXT-STS:task_state", &i.task_state.map(|t| t.as_str()))?;
+        m.serialize_entry("OS-EXT-STS:vm_state", i.vm_state.as_str())?;
+        m.serialize_entry("OS-SRV-USG:launched_at", &Time(i.launched_at, true))?;
+        m.serialize_entry("OS-SRV-USG:terminated_at", &Time(i.terminated_at, true))?;
+        m.serialize_entry("accessIPv4", i.access_ip_v4.as_deref().unwrap_or_default())?;
+        m.serialize_entry("accessIPv6", i.access_ip_v6.as_deref().unwrap_or_default())?;
+        m.serialize_entry("addresses", &Addresses(&i.network_info))?;
+        m.serialize_entry("config_drive", &i.config_drive)?;
+        m.serialize_entry("created", &Time(i.created_at, false))?;
+        if v.at_least(19) {
+            m.serialize_entry("description", &i.display_description)?;
+        }
+        if matches!(status, "ERROR" | "DELETED") {
+            if let Some(f) = &i.fault {
+                m.serialize_entry("fault", &FaultView { f, admin })?;
+            }
+        }
+        m.serialize_entry(
+            "flavor",
+            &FlavorView {
+                base: self.base,
+                f: &i.flavor,
+                v,
+                extra_specs: opts.flavor_extra_specs,
+            },
+        )?;
+        m.serialize_entry("hostId", &host_id(&i.project_id, i.host.as_deref()))?;
+        if v.at_least(16) && admin {
+            if let Some(hs) = opts.host_status {
+                m.serialize_entry("host_status", hs)?;
+            }
+        }
+        m.serialize_entry("id", &i.uuid)?;
+        m.serialize_entry(
+            "image",
+            &Image {
+                base: self.base,
+                i,
+                v,
+            },
+        )?;
+        m.serialize_entry("key_name", &i.key_name)?;
+        m.serialize_entry("links", &server_links(self.base, &i.uuid))?;
+        if v.at_least(9) {
+            m.serialize_entry("locked", &i.locked)?;
+        }
+        if v.at_least(73) {
+            m.serialize_entry("locked_reason", &sysmeta("locked_reason"))?;
+        }
+        m.serialize_entry("metadata", &i.metadata)?;
+        m.serialize_entry("name", &i.display_name)?;
+        let none: &[u8] = &[];
+        m.serialize_entry("os-extended-volumes:volumes_attached", none)?;
+        if v.at_least(96) {
+            m.serialize_entry("pinned_availability_zone", &sysmeta(PINNED_AZ_KEY))?;
+        }
+        if matches!(
+            status,
+            "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+        ) {
+            m.serialize_entry("progress", &i.progress)?;
+        }
+        if v.at_least(100) {
+            let hints = sysmeta(crate::compute::api::SCHEDULER_HINTS_KEY)
+                .and_then(|h| serde_json::from_str::<Value>(h).ok())
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({}));
+            m.serialize_entry("scheduler_hints", &hints)?;
+        }
+        // nova-network's security groups: shown when the instance has any.
+        if !i.security_groups.is_empty() {
+            m.serialize_entry("security_groups", &SecurityGroupNames(&i.security_groups))?;
+        }
+        if let Some(groups) = opts.server_groups.filter(|_| v.at_least(71)) {
+            m.serialize_entry("server_groups", groups)?;
+        }
+        m.serialize_entry("status", status)?;
+        if v.at_least(26) {
+            m.serialize_entry("tags", &i.tags)?;
+        }
+        m.serialize_entry("tenant_id", &i.project_id)?;
+        if v.at_least(63) {
+            // No trusted certificates are ever recorded here.
+            m.serialize_entry("trusted_image_certificates", &())?;
+        }
+        m.serialize_entry("updated", &Time(i.updated_at.or(i.created_at), false))?;
+        m.serialize_entry("user_id", &i.user_id)?;
+        m.end()
+    }
+}
+
+/// The full server body as a JSON tree (show, update, rebuild: one server).
 pub fn server_detail(
     base: &str,
     i: &Instance,
@@ -252,132 +546,14 @@ pub fn server_detail(
     v: ApiVersion,
     opts: DetailOptions<'_>,
 ) -> Value {
-    let status = i.api_status();
-    let mut s = json!({
-        "id": i.uuid.to_string(),
-        "name": i.display_name,
-        "status": status,
-        "tenant_id": i.project_id,
-        "user_id": i.user_id,
-        "metadata": i.metadata,
-        "hostId": host_id(&i.project_id, i.host.as_deref()),
-        "image": image(base, i, v),
-        "flavor": flavor(base, i, v, opts.flavor_extra_specs),
-        "created": isotime(i.created_at),
-        "updated": isotime(i.updated_at.or(i.created_at)),
-        "addresses": addresses(i),
-        "accessIPv4": i.access_ip_v4.clone().unwrap_or_default(),
-        "accessIPv6": i.access_ip_v6.clone().unwrap_or_default(),
-        "links": links(base, "servers", &i.uuid.to_string()),
-        "OS-DCF:diskConfig": "MANUAL",
-        "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_default(),
-        "config_drive": i.config_drive,
-        "key_name": i.key_name,
-        "OS-SRV-USG:launched_at": micro_isotime(i.launched_at),
-        "OS-SRV-USG:terminated_at": micro_isotime(i.terminated_at),
-        "OS-EXT-STS:task_state": i.task_state.map(|t| t.as_str()),
-        "OS-EXT-STS:vm_state": i.vm_state.as_str(),
-        "OS-EXT-STS:power_state": i.power_state,
-        "os-extended-volumes:volumes_attached": [],
-    });
-    let Some(obj) = s.as_object_mut() else {
-        return s;
-    };
-    // nova-network's security groups: shown when the instance has any.
-    if !i.security_groups.is_empty() {
-        obj.insert(
-            "security_groups".into(),
-            super::security_groups::server_groups(&i.security_groups),
-        );
-    }
-    if matches!(
-        status,
-        "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
-    ) {
-        obj.insert("progress".into(), json!(i.progress));
-    }
-    if ctx.is_admin {
-        obj.insert("OS-EXT-SRV-ATTR:host".into(), json!(i.host));
-        obj.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(i.node));
-        obj.insert(
-            "OS-EXT-SRV-ATTR:instance_name".into(),
-            json!(i.name(opts.name_template)),
-        );
-        if v.at_least(3) {
-            obj.insert(
-                "OS-EXT-SRV-ATTR:reservation_id".into(),
-                json!(i.reservation_id),
-            );
-            obj.insert("OS-EXT-SRV-ATTR:launch_index".into(), json!(i.launch_index));
-            obj.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
-            obj.insert("OS-EXT-SRV-ATTR:kernel_id".into(), json!(i.kernel_id));
-            obj.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), json!(i.ramdisk_id));
-            obj.insert(
-                "OS-EXT-SRV-ATTR:root_device_name".into(),
-                json!(i.root_device_name),
-            );
-            obj.insert("OS-EXT-SRV-ATTR:user_data".into(), json!(i.user_data));
-        }
-    } else if v.at_least(90) {
-        // 2.90: the hostname is everyone's to see.
-        obj.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
-    }
-    if v.at_least(9) {
-        obj.insert("locked".into(), json!(i.locked));
-    }
-    if v.at_least(16) && ctx.is_admin {
-        if let Some(hs) = opts.host_status {
-            obj.insert("host_status".into(), json!(hs));
-        }
-    }
-    if v.at_least(19) {
-        obj.insert("description".into(), json!(i.display_description));
-    }
-    if v.at_least(26) {
-        obj.insert("tags".into(), json!(i.tags));
-    }
-    if v.at_least(63) {
-        // No trusted certificates are ever recorded here.
-        obj.insert("trusted_image_certificates".into(), Value::Null);
-    }
-    if let Some(groups) = opts.server_groups.filter(|_| v.at_least(71)) {
-        obj.insert("server_groups".into(), json!(groups));
-    }
-    if v.at_least(73) {
-        obj.insert(
-            "locked_reason".into(),
-            json!(i.system_metadata.get("locked_reason")),
-        );
-    }
-    if v.at_least(96) {
-        obj.insert(
-            "pinned_availability_zone".into(),
-            json!(i.system_metadata.get(PINNED_AZ_KEY)),
-        );
-    }
-    if v.at_least(100) {
-        let hints = i
-            .system_metadata
-            .get(crate::compute::api::SCHEDULER_HINTS_KEY)
-            .and_then(|h| serde_json::from_str::<Value>(h).ok())
-            .filter(Value::is_object)
-            .unwrap_or_else(|| json!({}));
-        obj.insert("scheduler_hints".into(), hints);
-    }
-    if matches!(status, "ERROR" | "DELETED") {
-        if let Some(f) = &i.fault {
-            let mut fault = json!({
-                "code": f.code,
-                "created": isotime(f.created_at),
-                "message": f.message,
-            });
-            if ctx.is_admin || f.code != 500 {
-                fault["details"] = json!(f.details);
-            }
-            obj.insert("fault".into(), fault);
-        }
-    }
-    s
+    serde_json::to_value(ServerDetail {
+        base,
+        inst: i,
+        ctx,
+        v,
+        opts,
+    })
+    .unwrap_or_default()
 }
 
 /// The body of `PUT /servers/{id}` before 2.75: the server without the
@@ -435,7 +611,227 @@ pub fn created(base: &str, i: &Instance, admin_pass: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{isotime, micro_isotime};
     use super::*;
+    use serde_json::Map;
+
+    // The tree-building renderer this file had before `ServerDetail`: the
+    // oracle the streaming view is compared with, byte for byte.
+    fn addresses(i: &Instance) -> Value {
+        let mut out = Map::new();
+        for vif in &i.network_info {
+            let list = out
+                .entry(vif.network.label.clone())
+                .or_insert_with(|| Value::Array(vec![]));
+            if let Value::Array(a) = list {
+                for subnet in &vif.network.subnets {
+                    for ip in &subnet.ips {
+                        a.push(json!({
+                            "version": ip.version,
+                            "addr": ip.address,
+                            "OS-EXT-IPS:type": ip.ip_type,
+                            "OS-EXT-IPS-MAC:mac_addr": vif.address,
+                        }));
+                        for f in &ip.floating_ips {
+                            a.push(json!({
+                                "version": 4,
+                                "addr": f,
+                                "OS-EXT-IPS:type": "floating",
+                                "OS-EXT-IPS-MAC:mac_addr": vif.address,
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// `image`: `""` when booted from a volume, else its id and bookmark, with
+    /// (2.98) the standard image properties recorded at create.
+    fn image(base: &str, i: &Instance, v: ApiVersion) -> Value {
+        if i.image_ref.is_empty() {
+            return json!("");
+        }
+        let mut img = json!({
+            "id": i.image_ref,
+            "links": [{"rel": "bookmark", "href": format!("{base}/images/{}", i.image_ref)}],
+        });
+        if v.at_least(98) {
+            let props: Map<String, Value> = i
+                .system_metadata
+                .iter()
+                .filter_map(|(k, val)| {
+                    let name = k.strip_prefix(IMAGE_PROP_PREFIX)?;
+                    IMAGE_META_PROPS
+                        .binary_search(&name)
+                        .ok()
+                        .map(|_| (name.to_string(), json!(val)))
+                })
+                .collect();
+            img["properties"] = Value::Object(props);
+        }
+        img
+    }
+
+    /// `flavor`: its id and bookmark before 2.47, the embedded flavor from 2.47.
+    fn flavor(base: &str, i: &Instance, v: ApiVersion, extra_specs: bool) -> Value {
+        let f = &i.flavor;
+        if !v.at_least(47) {
+            return json!({
+                "id": f.flavorid,
+                "links": [{"rel": "bookmark", "href": format!("{base}/flavors/{}", f.flavorid)}],
+            });
+        }
+        let mut d = json!({
+            "original_name": f.name,
+            "vcpus": f.vcpus,
+            "ram": f.memory_mb,
+            "disk": f.root_gb,
+            "ephemeral": f.ephemeral_gb,
+            "swap": f.swap,
+        });
+        if extra_specs {
+            d["extra_specs"] = json!(f.extra_specs);
+        }
+        d
+    }
+
+    /// The full server body (`GET /servers/{id}`, `/servers/detail`).
+    fn old_server_detail(
+        base: &str,
+        i: &Instance,
+        ctx: &RequestContext,
+        v: ApiVersion,
+        opts: DetailOptions<'_>,
+    ) -> Value {
+        let status = i.api_status();
+        let mut s = json!({
+            "id": i.uuid.to_string(),
+            "name": i.display_name,
+            "status": status,
+            "tenant_id": i.project_id,
+            "user_id": i.user_id,
+            "metadata": i.metadata,
+            "hostId": host_id(&i.project_id, i.host.as_deref()),
+            "image": image(base, i, v),
+            "flavor": flavor(base, i, v, opts.flavor_extra_specs),
+            "created": isotime(i.created_at),
+            "updated": isotime(i.updated_at.or(i.created_at)),
+            "addresses": addresses(i),
+            "accessIPv4": i.access_ip_v4.clone().unwrap_or_default(),
+            "accessIPv6": i.access_ip_v6.clone().unwrap_or_default(),
+            "links": links(base, "servers", &i.uuid.to_string()),
+            "OS-DCF:diskConfig": "MANUAL",
+            "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_default(),
+            "config_drive": i.config_drive,
+            "key_name": i.key_name,
+            "OS-SRV-USG:launched_at": micro_isotime(i.launched_at),
+            "OS-SRV-USG:terminated_at": micro_isotime(i.terminated_at),
+            "OS-EXT-STS:task_state": i.task_state.map(|t| t.as_str()),
+            "OS-EXT-STS:vm_state": i.vm_state.as_str(),
+            "OS-EXT-STS:power_state": i.power_state,
+            "os-extended-volumes:volumes_attached": [],
+        });
+        let Some(obj) = s.as_object_mut() else {
+            return s;
+        };
+        // nova-network's security groups: shown when the instance has any.
+        if !i.security_groups.is_empty() {
+            obj.insert(
+                "security_groups".into(),
+                super::super::security_groups::server_groups(&i.security_groups),
+            );
+        }
+        if matches!(
+            status,
+            "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+        ) {
+            obj.insert("progress".into(), json!(i.progress));
+        }
+        if ctx.is_admin {
+            obj.insert("OS-EXT-SRV-ATTR:host".into(), json!(i.host));
+            obj.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(i.node));
+            obj.insert(
+                "OS-EXT-SRV-ATTR:instance_name".into(),
+                json!(i.name(opts.name_template)),
+            );
+            if v.at_least(3) {
+                obj.insert(
+                    "OS-EXT-SRV-ATTR:reservation_id".into(),
+                    json!(i.reservation_id),
+                );
+                obj.insert("OS-EXT-SRV-ATTR:launch_index".into(), json!(i.launch_index));
+                obj.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
+                obj.insert("OS-EXT-SRV-ATTR:kernel_id".into(), json!(i.kernel_id));
+                obj.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), json!(i.ramdisk_id));
+                obj.insert(
+                    "OS-EXT-SRV-ATTR:root_device_name".into(),
+                    json!(i.root_device_name),
+                );
+                obj.insert("OS-EXT-SRV-ATTR:user_data".into(), json!(i.user_data));
+            }
+        } else if v.at_least(90) {
+            // 2.90: the hostname is everyone's to see.
+            obj.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
+        }
+        if v.at_least(9) {
+            obj.insert("locked".into(), json!(i.locked));
+        }
+        if v.at_least(16) && ctx.is_admin {
+            if let Some(hs) = opts.host_status {
+                obj.insert("host_status".into(), json!(hs));
+            }
+        }
+        if v.at_least(19) {
+            obj.insert("description".into(), json!(i.display_description));
+        }
+        if v.at_least(26) {
+            obj.insert("tags".into(), json!(i.tags));
+        }
+        if v.at_least(63) {
+            // No trusted certificates are ever recorded here.
+            obj.insert("trusted_image_certificates".into(), Value::Null);
+        }
+        if let Some(groups) = opts.server_groups.filter(|_| v.at_least(71)) {
+            obj.insert("server_groups".into(), json!(groups));
+        }
+        if v.at_least(73) {
+            obj.insert(
+                "locked_reason".into(),
+                json!(i.system_metadata.get("locked_reason")),
+            );
+        }
+        if v.at_least(96) {
+            obj.insert(
+                "pinned_availability_zone".into(),
+                json!(i.system_metadata.get(PINNED_AZ_KEY)),
+            );
+        }
+        if v.at_least(100) {
+            let hints = i
+                .system_metadata
+                .get(crate::compute::api::SCHEDULER_HINTS_KEY)
+                .and_then(|h| serde_json::from_str::<Value>(h).ok())
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({}));
+            obj.insert("scheduler_hints".into(), hints);
+        }
+        if matches!(status, "ERROR" | "DELETED") {
+            if let Some(f) = &i.fault {
+                let mut fault = json!({
+                    "code": f.code,
+                    "created": isotime(f.created_at),
+                    "message": f.message,
+                });
+                if ctx.is_admin || f.code != 500 {
+                    fault["details"] = json!(f.details);
+                }
+                obj.insert("fault".into(), fault);
+            }
+        }
+        s
+    }
 
     #[test]
     fn host_id_is_per_project_sha224() {
@@ -595,5 +991,114 @@ mod tests {
             DetailOptions::default(),
         );
         assert_eq!(v["image"], "");
+    }
+
+    /// An instance with something in every part the body shows.
+    fn rich() -> Instance {
+        use nova_common::states::{TaskState, VmState};
+        use nova_objects::{FixedIpInfo, NetworkRef, SubnetInfo};
+        let mut i = sample();
+        i.host = Some("c1".into());
+        i.node = Some("c1.node".into());
+        i.availability_zone = Some("nova".into());
+        i.key_name = Some("k \"quoted\"".into());
+        i.user_data = Some("dXNlcg==".into());
+        i.display_description = Some("d\u{e9}scription\n".into());
+        i.access_ip_v4 = Some("1.2.3.4".into());
+        i.created_at = chrono::DateTime::from_timestamp(1_700_000_000, 0);
+        i.launched_at = chrono::DateTime::from_timestamp(1_700_000_123, 456_789_000);
+        i.metadata.insert("a".into(), "b".into());
+        i.tags = vec!["t1".into(), "t2".into()];
+        i.security_groups = vec!["default".into(), "web".into()];
+        i.system_metadata.insert(
+            crate::compute::api::SCHEDULER_HINTS_KEY.into(),
+            r#"{"group": "x"}"#.into(),
+        );
+        let vif = |label: &str, mac: &str, addr: &str, floating: Vec<String>| Vif {
+            address: mac.into(),
+            network: NetworkRef {
+                label: label.into(),
+                subnets: vec![SubnetInfo {
+                    ips: vec![FixedIpInfo {
+                        address: addr.into(),
+                        ip_type: "fixed".into(),
+                        version: 4,
+                        floating_ips: floating,
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        i.network_info = vec![
+            vif(
+                "zeta",
+                "fa:16:3e:00:00:01",
+                "10.0.0.2",
+                vec!["172.24.4.9".into()],
+            ),
+            vif("alpha", "fa:16:3e:00:00:02", "10.1.0.2", vec![]),
+            vif("zeta", "fa:16:3e:00:00:03", "10.0.0.3", vec![]),
+        ];
+        i.fault = Some(nova_objects::InstanceFault {
+            code: 500,
+            message: "m".into(),
+            details: "d".into(),
+            created_at: chrono::DateTime::from_timestamp(1_700_000_200, 0),
+            ..Default::default()
+        });
+        i.vm_state = VmState::Active;
+        i.task_state = Some(TaskState::Rebooting);
+        i
+    }
+
+    #[test]
+    fn streaming_view_writes_what_the_tree_did() {
+        use nova_common::states::VmState;
+        let group = Uuid::from_u128(7);
+        let mut cases = vec![rich(), sample()];
+        let mut err = rich();
+        err.vm_state = VmState::Error;
+        err.task_state = None;
+        cases.push(err);
+        let mut bfv = rich();
+        bfv.image_ref.clear();
+        bfv.fault.as_mut().unwrap().code = 404;
+        bfv.vm_state = VmState::Error;
+        cases.push(bfv);
+        for inst in &cases {
+            for admin in [false, true] {
+                let ctx = RequestContext::new("u", "p", vec![], admin);
+                for minor in 1..=103 {
+                    for (hs, specs, groups) in [
+                        (None, false, None),
+                        (Some("UP"), true, Some(std::slice::from_ref(&group))),
+                    ] {
+                        let opts = DetailOptions {
+                            name_template: "instance-%08x",
+                            host_status: hs,
+                            flavor_extra_specs: specs,
+                            server_groups: groups,
+                        };
+                        let v = ApiVersion::new(2, minor);
+                        let tree = old_server_detail("http://x", inst, &ctx, v, opts);
+                        let stream = ServerDetail {
+                            base: "http://x",
+                            inst,
+                            ctx: &ctx,
+                            v,
+                            opts,
+                        };
+                        assert_eq!(
+                            serde_json::to_string(&stream).unwrap(),
+                            serde_json::to_string(&tree).unwrap(),
+                            "2.{minor} admin={admin}"
+                        );
+                        assert_eq!(server_detail("http://x", inst, &ctx, v, opts), tree);
+                    }
+                }
+            }
+        }
     }
 }
