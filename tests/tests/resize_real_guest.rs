@@ -72,19 +72,23 @@ async fn console(cloud: &Cloud, id: &str) -> String {
 /// `seen`), and the one it wrote.
 async fn next_disk_boot(cloud: &Cloud, id: &str, seen: &mut HashSet<String>) -> (String, String) {
     let (boot, read, wrote) = cloud
-        .wait_for(&format!("{id}: a new boot's GUEST-DISK line"), 600, || async {
-            let out = console(cloud, id).await;
-            out.lines()
-                .filter_map(|l| {
-                    let rest = &l[l.find("GUEST-DISK boot=")? + "GUEST-DISK ".len()..];
-                    let mut f = rest.split_whitespace();
-                    let boot = f.next()?.strip_prefix("boot=")?.to_string();
-                    let read = f.next()?.strip_prefix("read=")?.to_string();
-                    let wrote = f.next()?.strip_prefix("wrote=")?.to_string();
-                    Some((boot, read, wrote))
-                })
-                .find(|(boot, _, _)| !seen.contains(boot))
-        })
+        .wait_for(
+            &format!("{id}: a new boot's GUEST-DISK line"),
+            600,
+            || async {
+                let out = console(cloud, id).await;
+                out.lines()
+                    .filter_map(|l| {
+                        let rest = &l[l.find("GUEST-DISK boot=")? + "GUEST-DISK ".len()..];
+                        let mut f = rest.split_whitespace();
+                        let boot = f.next()?.strip_prefix("boot=")?.to_string();
+                        let read = f.next()?.strip_prefix("read=")?.to_string();
+                        let wrote = f.next()?.strip_prefix("wrote=")?.to_string();
+                        Some((boot, read, wrote))
+                    })
+                    .find(|(boot, _, _)| !seen.contains(boot))
+            },
+        )
         .await;
     assert!(
         wrote.starts_with("MARK:"),
@@ -144,7 +148,10 @@ async fn boot_marker_guest(cloud: &Cloud, image: &str, name: &str) -> (String, S
     assert_eq!(s, 202, "{b}");
     let id = b["server"]["id"].as_str().unwrap().to_string();
     let srv = wait_status(cloud, &id, "ACTIVE").await;
-    (id, srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string())
+    (
+        id,
+        srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string(),
+    )
 }
 
 fn virtual_size(disk: &std::path::Path) -> u64 {
@@ -221,7 +228,11 @@ async fn resize_across_two_real_hosts_confirm_and_revert() {
         (mark(1), mark(2)),
         "the destination's copy of the disk"
     );
-    assert_eq!(domain_owner(&id), dest, "the running domain is the destination's");
+    assert_eq!(
+        domain_owner(&id),
+        dest,
+        "the running domain is the destination's"
+    );
     action(&cloud, &id, json!({"confirmResize": null})).await;
     wait_status(&cloud, &id, "ACTIVE").await;
     cloud
@@ -306,8 +317,7 @@ fn signal(pid: u32, sig: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_migrate_and_a_destination_killed_mid_resize_on_real_hosts() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let (mut cloud, guest) =
-        start_real_guest_cloud_hosts(2, true, "shutdown_timeout = 30\n").await;
+    let (mut cloud, guest) = start_real_guest_cloud_hosts(2, true, "shutdown_timeout = 30\n").await;
     let image = cloud.upload_tiny_disk(&guest).await;
     cloud.create_guest_flavor().await;
     flavor(&cloud, "guest2", 160, 2).await;
