@@ -16,7 +16,8 @@ command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/de
 lock=/tmp/nova-build.lock
 flock "$lock" cargo build --release --workspace --bins
 flock "$lock" cargo build --release -p nova-e2e --example bench --example guest_bench --example select_destinations \
-  --example console_bench --example ec2_bench --example lease_bench --example rpc_count --example restart_bench
+  --example console_bench --example ec2_bench --example lease_bench --example rpc_count --example restart_bench \
+  --example resize_bench
 flock "$lock" cargo build --release -p nova-rpc --example reply_codec
 rel="$top/target/release"
 gen="$(mktemp -d)"
@@ -138,6 +139,24 @@ if [ "$guests" != 0 ]; then
   echo "$guest"
   lease=$(NOVA_BIN_DIR="$rel" RUST_LOG=warn "$rel/examples/lease_bench")
   echo "$lease"
+  load0=$(load)
+  resize=$(NOVA_BIN_DIR="$rel" RUST_LOG=warn "$rel/examples/resize_bench")
+  echo "$resize"
+  zv() { echo "$resize" | sed -n "s/^$1=//p"; }
+  cat > "$gen/resize" <<DOC
+| step ($(when "$load0")) | runs (s) |
+| --- | --- |
+| resize: \`POST resize\` → \`VERIFY_RESIZE\` (the other host, a disk 1 GB bigger) | $(zv resize_verify_s) |
+| resize: \`POST resize\` → \`GUEST-INIT\` on the destination's console | $(zv resize_guest_init_s) |
+| resize: \`confirmResize\` → \`ACTIVE\` | $(zv resize_confirm_s) |
+| cold migrate: \`POST migrate\` → \`VERIFY_RESIZE\` | $(zv migrate_verify_s) |
+| cold migrate: \`POST migrate\` → \`GUEST-INIT\` on the destination's console | $(zv migrate_guest_init_s) |
+| cold migrate: \`confirmResize\` → \`ACTIVE\` | $(zv migrate_confirm_s) |
+| raw: \`virsh shutdown\` → shut off | $(zv raw_shutdown_s) |
+| raw: \`qemu-img convert\` + \`qemu-img resize\` | $(zv raw_copy_s) |
+| raw: \`virsh define\` + \`virsh start\` → \`GUEST-INIT\` | $(zv raw_start_guest_init_s) |
+| raw: all three (compare with POST → \`GUEST-INIT\`) | $(zv raw_move_guest_init_s) |
+DOC
   console=$(NOVA_BIN_DIR="$rel" RUST_LOG=warn "$rel/examples/console_bench")
   echo "$console"
   cval() { echo "$console" | sed -n "s/^$1=//p"; }

@@ -20,7 +20,11 @@
 #
 # The guest (/init, PID 1), everything on the console (ttyS0 with
 # console=ttyS0 on the kernel command line):
-#   - mounts proc, sysfs, devtmpfs; insmods virtio (PCI + net), evdev, button;
+#   - mounts proc, sysfs, devtmpfs; insmods virtio (PCI + net + block),
+#     evdev, button; the root disk is then /dev/vda (the initramfs is the
+#     root file system: the disk is only read by syslinux at boot, so user
+#     data may read and write it raw, e.g. with dd past the FAT image's
+#     GUEST_DISK_MB, where a disk grown to the flavor's root_gb is free);
 #   - sets the hostname from the kernel command line hostname=NAME (else
 #     "localhost" until DHCP sends one); serves "hello from <hostname>" with
 #     `httpd -p 80`; runs busybox acpid so that the ACPI power button (virsh
@@ -55,13 +59,13 @@
 # directory (GUEST_DEB_CACHE=<dir> keeps them there for the next build).
 #
 # Environment: GUEST_KERNEL_PKG (default: what linux-image-amd64 depends on),
-#   GUEST_MODULES (roots; default "virtio_pci virtio_net evdev button"; their
-#   dependencies are added in load order automatically), GUEST_DISK_MB (32,
-#   virtual size of disk.qcow2), GUEST_IMAGE_FORCE, GUEST_DEB_CACHE.
+#   GUEST_MODULES (roots; default "virtio_pci virtio_net virtio_blk evdev
+#   button"; their dependencies are added in load order automatically),
+#   GUEST_DISK_MB (32, virtual size of disk.qcow2), GUEST_IMAGE_FORCE, GUEST_DEB_CACHE.
 set -euo pipefail
 
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")"
-GUEST_MODULES="${GUEST_MODULES:-virtio_pci virtio_net evdev button}"
+GUEST_MODULES="${GUEST_MODULES:-virtio_pci virtio_net virtio_blk evdev button}"
 GUEST_DISK_MB="${GUEST_DISK_MB:-32}"
 HOST_PACKAGES=(mtools dosfstools syslinux qemu-utils)
 

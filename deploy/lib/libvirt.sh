@@ -46,6 +46,13 @@ live_pids() {
 virsh_ok() { timeout 10 virsh -c "$LIBVIRT_URI" version >/dev/null 2>&1; }
 
 install_packages() {
+    install_missing
+    # Installing one can remove another (a qemu-utils from another suite
+    # conflicts with this suite's qemu-system-x86 and is removed): once more.
+    install_missing
+}
+
+install_missing() {
     local missing=() p
     for p in "${PACKAGES[@]}"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

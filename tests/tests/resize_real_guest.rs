@@ -1,17 +1,57 @@
-//! Resize between two real compute hosts on one machine (QEMU under TCG,
-//! the project's tiny guest; both nova-compute share `qemu:///system`, each
-//! with its own `instances_path`): resize to a flavor with a bigger disk
-//! lands on the other host, the guest boots there from the copied disk,
-//! grown to the new size; confirm removes what the source kept; a second
-//! resize reverted brings the guest back on its host with the old flavor.
-//! Guests boot at most one at a time; waits are generous, nothing is timed.
+//! Resize and cold migration between two real compute hosts on one machine
+//! (QEMU under TCG, the project's tiny guest; both nova-compute share
+//! `qemu:///system`, each with its own `instances_path`).
+//!
+//! The guest's user data keeps a record on its root disk (raw, 64 MiB in,
+//! past the 32 MiB boot image; the disk is grown to the flavor's root_gb):
+//! each boot prints what it reads there and writes the record back with its
+//! counter plus one, so the console tells which disk each boot ran from:
+//! the copy on the destination after a resize or migration, the source's
+//! own disk, as it was, after a revert (what the destination wrote is gone).
+//!
+//! 1. resize to the other host, confirm (the source forgets the old guest);
+//!    resize back and revert (the guest runs on its host again, old flavor,
+//!    old disk);
+//! 2. cold migrate (`openstack server migrate`, admin) and confirm; then a
+//!    resize whose destination nova-compute is killed after the source has
+//!    handed the disk over: at restart the destination hands the instance
+//!    back, and it runs again on its host with its flavor and its disk.
+//!
+//! Guests boot one at a time (the tests take turns); waits are generous,
+//! nothing is timed.
 
 #![allow(clippy::unwrap_used)]
 
+use base64::Engine;
 use nova_e2e::{start_real_guest_cloud_hosts, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::process::Command;
+
+/// One real-guest cloud at a time in this file (2 shared cores, TCG).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Each boot: read the record at sector 131072 (64 MiB) of /dev/vda, print
+/// `GUEST-DISK boot=<boot id> read=<MARK:token:n|none> wrote=<MARK:token:n+1>`
+/// after writing the record back with n + 1 (a new token on a blank disk).
+const DISK_MARKER: &str = r#"#!/bin/sh
+d=/dev/vda
+i=0
+while [ ! -b $d ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+old="$(dd if=$d bs=512 skip=131072 count=1 2>/dev/null | tr -d '\000' | head -n 1)"
+case "$old" in
+    MARK:*:*) tok="$(echo "$old" | cut -d: -f2)"; n="$(echo "$old" | cut -d: -f3)" ;;
+    *) old=none; tok="$(cat /proc/sys/kernel/random/uuid)"; n=0 ;;
+esac
+new="MARK:$tok:$((n + 1))"
+if echo "$new" | dd of=$d bs=512 seek=131072 conv=notrunc,sync 2>/tmp/dd.err && sync; then
+    wrote="$new"
+else
+    wrote="FAILED:$(tr ' \n' '__' </tmp/dd.err)"
+fi
+echo "GUEST-DISK boot=$(cat /proc/sys/kernel/random/boot_id) read=$old wrote=$wrote"
+"#;
 
 async fn console(cloud: &Cloud, id: &str) -> String {
     let (s, b) = cloud
@@ -28,6 +68,36 @@ async fn console(cloud: &Cloud, id: &str) -> String {
     b["output"].as_str().unwrap_or_default().to_string()
 }
 
+/// The record read by the next boot not seen yet (its boot id goes into
+/// `seen`), and the one it wrote.
+async fn next_disk_boot(cloud: &Cloud, id: &str, seen: &mut HashSet<String>) -> (String, String) {
+    let (boot, read, wrote) = cloud
+        .wait_for(
+            &format!("{id}: a new boot's GUEST-DISK line"),
+            600,
+            || async {
+                let out = console(cloud, id).await;
+                out.lines()
+                    .filter_map(|l| {
+                        let rest = &l[l.find("GUEST-DISK boot=")? + "GUEST-DISK ".len()..];
+                        let mut f = rest.split_whitespace();
+                        let boot = f.next()?.strip_prefix("boot=")?.to_string();
+                        let read = f.next()?.strip_prefix("read=")?.to_string();
+                        let wrote = f.next()?.strip_prefix("wrote=")?.to_string();
+                        Some((boot, read, wrote))
+                    })
+                    .find(|(boot, _, _)| !seen.contains(boot))
+            },
+        )
+        .await;
+    assert!(
+        wrote.starts_with("MARK:"),
+        "the guest could not write its disk: {wrote}"
+    );
+    seen.insert(boot);
+    (read, wrote)
+}
+
 async fn wait_status(cloud: &Cloud, id: &str, status: &str) -> Value {
     cloud
         .wait_for(&format!("{id} {status}"), 600, || async {
@@ -37,18 +107,6 @@ async fn wait_status(cloud: &Cloud, id: &str, status: &str) -> Value {
                 .then(|| b["server"].clone())
         })
         .await
-}
-
-/// The guest's console has a lease line (it booted and got its address).
-async fn wait_booted(cloud: &Cloud, id: &str) {
-    cloud
-        .wait_for(&format!("{id} to boot"), 600, || async {
-            console(cloud, id)
-                .await
-                .contains("GUEST-LEASE")
-                .then_some(())
-        })
-        .await;
 }
 
 async fn action(cloud: &Cloud, id: &str, body: Value) {
@@ -63,6 +121,39 @@ async fn action(cloud: &Cloud, id: &str, body: Value) {
     assert!(s == 202 || s == 204, "{s} {b}");
 }
 
+async fn flavor(cloud: &Cloud, id: &str, ram: u32, disk: u32) {
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/flavors",
+            &cloud.admin,
+            Some(json!({"flavor": {"name": id, "id": id, "ram": ram, "vcpus": 1, "disk": disk}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+/// A guest booted from the tiny disk with the disk-record user data; its
+/// id and the host it runs on.
+async fn boot_marker_guest(cloud: &Cloud, image: &str, name: &str) -> (String, String) {
+    let user_data = base64::engine::general_purpose::STANDARD.encode(DISK_MARKER);
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.admin,
+            Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": "guest", "user_data": user_data}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let srv = wait_status(cloud, &id, "ACTIVE").await;
+    (
+        id,
+        srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string(),
+    )
+}
+
 fn virtual_size(disk: &std::path::Path) -> u64 {
     let out = Command::new("qemu-img")
         .args(["info", "-U", "--output=json"])
@@ -73,85 +164,21 @@ fn virtual_size(disk: &std::path::Path) -> u64 {
     v["virtual-size"].as_u64().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resize_across_two_real_hosts_confirm_and_revert() {
-    let (cloud, guest) = start_real_guest_cloud_hosts(2, false, "").await;
-    let image = cloud.upload_tiny_disk(&guest).await;
-    cloud.create_guest_flavor().await;
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            "/flavors",
-            &cloud.admin,
-            Some(json!({"flavor": {"name": "guest2", "id": "guest2", "ram": 160, "vcpus": 1, "disk": 2}})),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            "/servers",
-            &cloud.admin,
-            Some(json!({"server": {"name": "rg1", "imageRef": image, "flavorRef": "guest"}})),
-        )
-        .await;
-    assert_eq!(s, 202, "{b}");
-    let id = b["server"]["id"].as_str().unwrap().to_string();
-    let srv = wait_status(&cloud, &id, "ACTIVE").await;
-    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
-    wait_booted(&cloud, &id).await;
-
-    // Resize: the other host, the disk copied and grown to 2 GB, the guest booted there.
-    action(&cloud, &id, json!({"resize": {"flavorRef": "guest2"}})).await;
-    let srv = wait_status(&cloud, &id, "VERIFY_RESIZE").await;
-    let dest = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
-    assert_ne!(dest, source);
-    let dir = |host: &str| cloud.dir.join(format!("instances-{host}"));
-    let disk = dir(&dest).join(&id).join("disk");
-    assert_eq!(virtual_size(&disk), 2 << 30, "{}", disk.display());
-    assert!(dir(&source).join(format!("{id}_resize")).exists());
-    wait_booted(&cloud, &id).await;
+/// The host whose `<nova:host>` the running domain carries.
+fn domain_owner(id: &str) -> String {
     let xml = Command::new("virsh")
-        .args(["-c", "qemu:///system", "dumpxml", &id])
+        .args(["-c", "qemu:///system", "dumpxml", id])
         .output()
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&xml.stdout).contains(&format!("<nova:host>{dest}</nova:host>")),
-        "the running domain is the destination's"
-    );
-    action(&cloud, &id, json!({"confirmResize": null})).await;
-    wait_status(&cloud, &id, "ACTIVE").await;
-    cloud
-        .wait_for("the source to forget the old guest", 60, || async {
-            (!dir(&source).join(format!("{id}_resize")).exists()).then_some(())
-        })
-        .await;
+    let xml = String::from_utf8_lossy(&xml.stdout);
+    xml.split("<nova:host>")
+        .nth(1)
+        .and_then(|s| s.split("</nova:host>").next())
+        .unwrap_or_default()
+        .to_string()
+}
 
-    // Resize back to `source` (the only other host)... and revert: the guest
-    // runs on `dest` again with flavor guest2.
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            "/flavors",
-            &cloud.admin,
-            Some(json!({"flavor": {"name": "guest3", "id": "guest3", "ram": 192, "vcpus": 1, "disk": 2}})),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    action(&cloud, &id, json!({"resize": {"flavorRef": "guest3"}})).await;
-    let srv = wait_status(&cloud, &id, "VERIFY_RESIZE").await;
-    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], source.as_str());
-    action(&cloud, &id, json!({"revertResize": null})).await;
-    let srv = wait_status(&cloud, &id, "ACTIVE").await;
-    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], dest.as_str());
-    assert_eq!(srv["flavor"]["id"], "guest2");
-    assert_eq!(srv["OS-EXT-STS:power_state"], 1, "running again: {srv}");
-    wait_booted(&cloud, &id).await;
-    assert!(
-        !dir(&source).join(&id).exists(),
-        "the reverted copy is gone"
-    );
-
+async fn delete(cloud: &Cloud, id: &str) {
     let (s, _) = cloud
         .req(
             Method::DELETE,
@@ -167,4 +194,222 @@ async fn resize_across_two_real_hosts_confirm_and_revert() {
             (s == 404).then_some(())
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_across_two_real_hosts_confirm_and_revert() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (cloud, guest) = start_real_guest_cloud_hosts(2, false, "shutdown_timeout = 30\n").await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
+    flavor(&cloud, "guest2", 160, 2).await;
+    let (id, source) = boot_marker_guest(&cloud, &image, "rg1").await;
+    let dir = |host: &str| cloud.dir.join(format!("instances-{host}"));
+    // The 32 MiB image grown to the flavor's 1 GB root disk.
+    assert_eq!(virtual_size(&dir(&source).join(&id).join("disk")), 1 << 30);
+    let mut seen = HashSet::new();
+    let (read, first) = next_disk_boot(&cloud, &id, &mut seen).await;
+    assert_eq!(read, "none", "a blank disk at first");
+    let token = first.split(':').nth(1).unwrap().to_string();
+    let mark = |n: u32| format!("MARK:{token}:{n}");
+    assert_eq!(first, mark(1));
+
+    // Resize: the other host, the disk copied and grown to 2 GB, the guest
+    // booted there from the copy (it reads what it wrote on the source).
+    action(&cloud, &id, json!({"resize": {"flavorRef": "guest2"}})).await;
+    let srv = wait_status(&cloud, &id, "VERIFY_RESIZE").await;
+    let dest = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    assert_ne!(dest, source);
+    let disk = dir(&dest).join(&id).join("disk");
+    assert_eq!(virtual_size(&disk), 2 << 30, "{}", disk.display());
+    assert!(dir(&source).join(format!("{id}_resize")).exists());
+    assert_eq!(
+        next_disk_boot(&cloud, &id, &mut seen).await,
+        (mark(1), mark(2)),
+        "the destination's copy of the disk"
+    );
+    assert_eq!(
+        domain_owner(&id),
+        dest,
+        "the running domain is the destination's"
+    );
+    action(&cloud, &id, json!({"confirmResize": null})).await;
+    wait_status(&cloud, &id, "ACTIVE").await;
+    cloud
+        .wait_for("the source to forget the old guest", 60, || async {
+            (!dir(&source).join(format!("{id}_resize")).exists()).then_some(())
+        })
+        .await;
+
+    // Resize back to `source` (the only other host): the guest there writes
+    // 3; revert: the guest runs on `dest` again with flavor guest2 and its
+    // disk as it was (2: what the resized guest wrote is gone with it).
+    flavor(&cloud, "guest3", 192, 2).await;
+    action(&cloud, &id, json!({"resize": {"flavorRef": "guest3"}})).await;
+    let srv = wait_status(&cloud, &id, "VERIFY_RESIZE").await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], source.as_str());
+    assert_eq!(
+        next_disk_boot(&cloud, &id, &mut seen).await,
+        (mark(2), mark(3))
+    );
+    action(&cloud, &id, json!({"revertResize": null})).await;
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], dest.as_str());
+    assert_eq!(srv["flavor"]["id"], "guest2");
+    assert_eq!(srv["OS-EXT-STS:power_state"], 1, "running again: {srv}");
+    assert_eq!(
+        next_disk_boot(&cloud, &id, &mut seen).await,
+        (mark(2), mark(3)),
+        "the reverted guest runs from its own disk, as it was before the resize"
+    );
+    assert_eq!(domain_owner(&id), dest);
+    assert!(
+        !dir(&source).join(&id).exists(),
+        "the reverted copy is gone"
+    );
+    delete(&cloud, &id).await;
+}
+
+/// The latest instance action named `name`: its events (event name → whether finished).
+async fn action_events(cloud: &Cloud, id: &str, name: &str) -> Vec<(String, bool)> {
+    let (s, b) = cloud
+        .get(&format!("/servers/{id}/os-instance-actions"), &cloud.admin)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let Some(req) = b["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == name)
+        .and_then(|a| a["request_id"].as_str())
+    else {
+        return vec![];
+    };
+    let (s, b) = cloud
+        .get(
+            &format!("/servers/{id}/os-instance-actions/{req}"),
+            &cloud.admin,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    b["instanceAction"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                !e["finish_time"].is_null(),
+            )
+        })
+        .collect()
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_migrate_and_a_destination_killed_mid_resize_on_real_hosts() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (mut cloud, guest) = start_real_guest_cloud_hosts(2, true, "shutdown_timeout = 30\n").await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
+    flavor(&cloud, "guest2", 160, 2).await;
+    let (id, first_host) = boot_marker_guest(&cloud, &image, "rg2").await;
+    let mut seen = HashSet::new();
+    let (read, first) = next_disk_boot(&cloud, &id, &mut seen).await;
+    assert_eq!(read, "none");
+    let token = first.split(':').nth(1).unwrap().to_string();
+    let mark = |n: u32| format!("MARK:{token}:{n}");
+
+    // Cold migration (admin, the CLI): the same flavor on the other host,
+    // booted from the copied disk; confirmed.
+    cloud.osc("admin", &["server", "migrate", &id]);
+    let srv = wait_status(&cloud, &id, "VERIFY_RESIZE").await;
+    let host = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    assert_ne!(host, first_host);
+    assert_eq!(srv["flavor"]["id"], "guest");
+    assert_eq!(
+        next_disk_boot(&cloud, &id, &mut seen).await,
+        (mark(1), mark(2)),
+        "the migrated guest runs from the copy of its disk"
+    );
+    assert_eq!(domain_owner(&id), host);
+    cloud.osc("admin", &["server", "resize", "confirm", &id]);
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], host.as_str());
+    let (s, b) = cloud
+        .get(
+            &format!("/os-migrations?instance_uuid={id}&migration_type=migration"),
+            &cloud.admin,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["migrations"][0]["status"], "confirmed", "{b}");
+    assert_eq!(b["migrations"][0]["source_compute"], first_host.as_str());
+    assert_eq!(b["migrations"][0]["dest_compute"], host.as_str());
+
+    // A resize to `first_host` (the only other host) whose destination dies
+    // after the source handed the disk over. The steps are held still with
+    // SIGSTOP so the kill lands there: the source waits until the
+    // destination has done prep_resize; the destination then waits while
+    // the source powers the guest off and hands its disk over
+    // (resize_migrated, finish_resize queued for it); then it is killed and
+    // started again.
+    let source_svc = format!("nova-compute@{host}");
+    let dest_svc = format!("nova-compute@{first_host}");
+    signal(cloud.pid(&source_svc), "-STOP");
+    action(&cloud, &id, json!({"resize": {"flavorRef": "guest2"}})).await;
+    cloud
+        .wait_for("the destination's prep_resize", 120, || async {
+            action_events(&cloud, &id, "resize")
+                .await
+                .contains(&("compute_prep_resize".to_string(), true))
+                .then_some(())
+        })
+        .await;
+    signal(cloud.pid(&dest_svc), "-STOP");
+    signal(cloud.pid(&source_svc), "-CONT");
+    cloud
+        .wait_for("the source to hand the disk over", 300, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            assert_ne!(b["server"]["status"], "ERROR", "{b}");
+            (b["server"]["OS-EXT-STS:task_state"] == "resize_migrated").then_some(())
+        })
+        .await;
+    cloud.restart(&dest_svc);
+
+    // The instance ends usable: back on its host, its flavor, its disk.
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], host.as_str(), "{srv}");
+    assert_eq!(srv["flavor"]["id"], "guest", "{srv}");
+    let (_, b) = cloud
+        .get(
+            &format!("/os-migrations?instance_uuid={id}&migration_type=resize"),
+            &cloud.admin,
+        )
+        .await;
+    assert_eq!(b["migrations"][0]["status"], "reverted", "{b}");
+    assert!(
+        cloud
+            .log(&dest_svc)
+            .contains("a resize was interrupted on its destination"),
+        "the restarted destination's init_host handed the instance back"
+    );
+    assert_eq!(
+        next_disk_boot(&cloud, &id, &mut seen).await,
+        (mark(2), mark(3)),
+        "the guest runs again from its own disk"
+    );
+    assert_eq!(domain_owner(&id), host);
+    let dir = |h: &str| cloud.dir.join(format!("instances-{h}"));
+    assert!(!dir(&host).join(format!("{id}_resize")).exists());
+    assert!(!dir(&first_host).join(&id).exists());
+    delete(&cloud, &id).await;
 }

@@ -185,14 +185,23 @@ impl LibvirtDriver {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| herr(&format!("cannot create {dir}"), e))?;
-        // The instance disk: a qcow2 overlay whose backing file is the cached base image.
+        // The instance disk: a qcow2 overlay whose backing file is the cached
+        // base image, as big as the flavor's root disk when the image is
+        // smaller (Nova's Qcow2 image backend; never smaller than the image).
         if let Some((base, format)) = &files.disk {
             let disk = format!("{dir}/disk");
             let _ = tokio::fs::remove_file(&disk).await;
+            let root = instance.root_gb.max(0) as u64 * 1024 * 1024 * 1024;
+            let size = if root > 0 && disk_virtual_size(&base.to_string_lossy()).await? < root {
+                Some(root.to_string())
+            } else {
+                None
+            };
             let out = tokio::process::Command::new("qemu-img")
                 .args(["create", "-f", "qcow2", "-F", format, "-b"])
                 .arg(base)
                 .arg(&disk)
+                .args(size)
                 .output()
                 .await
                 .map_err(|e| herr("cannot run qemu-img", e))?;
@@ -1038,6 +1047,7 @@ mod tests {
             display_name: "t".into(),
             memory_mb: 128,
             vcpus: 1,
+            root_gb: 1,
             ..Default::default()
         };
         // A base image and an instance overlay on it, as the image cache provides.
@@ -1066,6 +1076,12 @@ mod tests {
         assert!(
             String::from_utf8_lossy(&info.stdout).contains(&base.display().to_string()),
             "overlay on base"
+        );
+        // Grown from the image's 16 MiB to the flavor's root disk.
+        assert_eq!(
+            disk_virtual_size(&disk).await.expect("virtual size"),
+            1 << 30,
+            "the overlay has the flavor's root_gb"
         );
         assert!(d
             .list_instance_uuids()
