@@ -29,7 +29,10 @@ pub fn server_summary(base: &str, i: &Instance) -> Value {
     })
 }
 
-fn addresses(i: &Instance) -> Value {
+/// `addresses` by network label; `extended` adds Nova's `OS-EXT-IPS:type`
+/// and `OS-EXT-IPS-MAC:mac_addr` (every body but update and rebuild before
+/// 2.75, Nova's `extend_address`).
+fn addresses(i: &Instance, extended: bool) -> Value {
     let mut out = Map::new();
     for vif in &i.network_info {
         let list = out
@@ -38,19 +41,19 @@ fn addresses(i: &Instance) -> Value {
         if let Value::Array(a) = list {
             for subnet in &vif.network.subnets {
                 for ip in &subnet.ips {
-                    a.push(json!({
-                        "version": ip.version,
-                        "addr": ip.address,
-                        "OS-EXT-IPS:type": ip.ip_type,
-                        "OS-EXT-IPS-MAC:mac_addr": vif.address,
-                    }));
+                    let mut fixed = json!({"version": ip.version, "addr": ip.address});
+                    if extended {
+                        fixed["OS-EXT-IPS:type"] = json!(ip.ip_type);
+                        fixed["OS-EXT-IPS-MAC:mac_addr"] = json!(vif.address);
+                    }
+                    a.push(fixed);
                     for f in &ip.floating_ips {
-                        a.push(json!({
-                            "version": 4,
-                            "addr": f,
-                            "OS-EXT-IPS:type": "floating",
-                            "OS-EXT-IPS-MAC:mac_addr": vif.address,
-                        }));
+                        let mut floating = json!({"version": 4, "addr": f});
+                        if extended {
+                            floating["OS-EXT-IPS:type"] = json!("floating");
+                            floating["OS-EXT-IPS-MAC:mac_addr"] = json!(vif.address);
+                        }
+                        a.push(floating);
                     }
                 }
             }
@@ -265,7 +268,7 @@ pub fn server_detail(
         "flavor": flavor(base, i, v, opts.flavor_extra_specs),
         "created": isotime(i.created_at),
         "updated": isotime(i.updated_at.or(i.created_at)),
-        "addresses": addresses(i),
+        "addresses": addresses(i, true),
         "accessIPv4": i.access_ip_v4.clone().unwrap_or_default(),
         "accessIPv6": i.access_ip_v6.clone().unwrap_or_default(),
         "links": links(base, "servers", &i.uuid.to_string()),
@@ -337,8 +340,7 @@ pub fn server_detail(
         obj.insert("tags".into(), json!(i.tags));
     }
     if v.at_least(63) {
-        // No trusted certificates are ever recorded here.
-        obj.insert("trusted_image_certificates".into(), Value::Null);
+        obj.insert("trusted_image_certificates".into(), json!(i.trusted_certs));
     }
     if let Some(groups) = opts.server_groups.filter(|_| v.at_least(71)) {
         obj.insert("server_groups".into(), json!(groups));
@@ -402,6 +404,7 @@ pub fn server_update_view(
         return s;
     }
     if let Some(obj) = s.as_object_mut() {
+        obj.insert("addresses".into(), addresses(i, false));
         obj.retain(|k, _| {
             !(k.starts_with("OS-EXT-")
                 || k.starts_with("OS-SRV-USG:")
