@@ -53,6 +53,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:servers:detail:get_all_tenants",
         "rule:admin_api",
     ),
+    ("os_compute_api:servers:allow_all_filters", "rule:admin_api"),
     (
         "os_compute_api:servers:show",
         "rule:project_reader_or_admin",

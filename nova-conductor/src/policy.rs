@@ -375,7 +375,11 @@ fn moves_here(host: &str, u: &InstanceUpdate) -> Result<bool, String> {
             Ok(false)
         };
     }
-    if u.launched_on.is_some() || u.locked.is_some() || u.locked_by.is_some() {
+    if u.launched_on.is_some()
+        || u.locked.is_some()
+        || u.locked_by.is_some()
+        || u.trusted_certs.is_some()
+    {
         return Err("a move takes the instance, nothing more".into());
     }
     Ok(true)
@@ -401,6 +405,9 @@ fn update_stays_on(host: &str, u: &InstanceUpdate) -> Result<(), String> {
     }
     if u.locked.is_some() || u.locked_by.is_some() {
         return Err("locking is for users and admins".into());
+    }
+    if u.trusted_certs.is_some() {
+        return Err("the trusted image certificates are the user's choice".into());
     }
     Ok(())
 }
@@ -1640,6 +1647,18 @@ mod tests {
                     task_name: "instance_usage_audit".into(),
                     period_beginning: Default::default(),
                     period_ending: Default::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            // The trusted image certificates are the user's (rebuild).
+            (
+                R::instance_update {
+                    instance_uuid: uuid(1),
+                    updates: InstanceUpdate {
+                        trusted_certs: Some(None),
+                        ..Default::default()
+                    },
                 },
                 Refused,
                 Refused,

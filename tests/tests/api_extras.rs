@@ -45,7 +45,7 @@ async fn diagnostics_x509_keypairs_and_the_audit_log() {
     let (s, new) = call(&cloud, Method::GET, &path, &cloud.admin, "2.48", None).await;
     assert_eq!(s, 200, "{new}");
     assert_eq!(new["state"], "running", "{new}");
-    assert_eq!(new["driver"], "fake", "{new}");
+    assert_eq!(new["driver"], "libvirt", "{new}");
     assert_eq!(new["num_cpus"], 1);
     assert_eq!(new["num_nics"], 1);
     assert_eq!(new["num_disks"], 1);

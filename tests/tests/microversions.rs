@@ -627,3 +627,92 @@ async fn microversions_up_to_2_103() {
         })
         .await;
 }
+
+/// 2.63's `trusted_image_certificates` (validated, kept, shown, replaced by
+/// a rebuild) and the server list's column filters: `reservation_id` for
+/// everyone, 2.83's for non-admins (ignored before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_certs_and_list_filters() {
+    let cloud = Cloud::start_with(fake_compute, false).await;
+    let (admin, demo) = (cloud.admin.clone(), cloud.demo.clone());
+    let boot = |certs: Value| {
+        json!({"server": {
+            "name": "tc", "imageRef": cloud.image_id, "flavorRef": "1", "networks": "none",
+            "trusted_image_certificates": certs
+        }})
+    };
+    let post = |mv: &'static str, body: Value| {
+        let cloud = &cloud;
+        let demo = demo.clone();
+        async move { call(cloud, Method::POST, "/servers", &demo, mv, Some(body)).await }
+    };
+    let (s, _, b) = post("2.62", boot(json!(["c1"]))).await;
+    assert_eq!(s, 400, "unknown before 2.63: {b}");
+    for bad in [json!([]), json!(["c1", "c1"]), json!([""]), json!("c1")] {
+        let (s, _, b) = post("2.63", boot(bad.clone())).await;
+        assert_eq!(s, 400, "{bad}: {b}");
+    }
+    let (s, _, b) = post("2.63", boot(json!(["c1", "c2"]))).await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let path = format!("/servers/{id}");
+    cloud
+        .wait_for("the server to be ACTIVE", 120, || async {
+            let (_, b) = get(&cloud, &path, &demo, "2.1").await;
+            (b["server"]["status"] == "ACTIVE").then_some(())
+        })
+        .await;
+    let (_, b) = get(&cloud, &path, &demo, "2.63").await;
+    assert_eq!(
+        b["server"]["trusted_image_certificates"],
+        json!(["c1", "c2"])
+    );
+    let (_, b) = get(&cloud, &path, &demo, "2.62").await;
+    assert!(
+        b["server"].get("trusted_image_certificates").is_none(),
+        "{b}"
+    );
+
+    // The list filters.
+    let (_, b) = get(&cloud, &path, &admin, "2.3").await;
+    let rid = b["server"]["OS-EXT-SRV-ATTR:reservation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let count = |q: String, mv: &'static str| {
+        let cloud = &cloud;
+        let demo = demo.clone();
+        async move {
+            let (s, b) = get(cloud, &format!("/servers/detail?{q}"), &demo, mv).await;
+            assert_eq!(s, 200, "{q}: {b}");
+            b["servers"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count(format!("reservation_id={rid}"), "2.1").await, 1);
+    assert_eq!(count("reservation_id=r-nomatch".into(), "2.1").await, 0);
+    assert_eq!(count("key_name=nomatch".into(), "2.82").await, 1, "ignored");
+    assert_eq!(count("key_name=nomatch".into(), "2.83").await, 0);
+    assert_eq!(count("power_state=1".into(), "2.83").await, 1);
+    assert_eq!(count("vm_state=stopped".into(), "2.83").await, 0);
+    assert_eq!(count("vm_state=active".into(), "2.83").await, 1);
+    assert_eq!(count("created_at=^20".into(), "2.83").await, 1);
+
+    // A rebuild replaces them (null clears); its body shows the user data (2.57).
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        &format!("{path}/action"),
+        &demo,
+        "2.63",
+        Some(json!({"rebuild": {"imageRef": cloud.image_id, "trusted_image_certificates": null}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(
+        b["server"]["trusted_image_certificates"],
+        Value::Null,
+        "{b}"
+    );
+    assert!(b["server"].get("user_data").is_some(), "{b}");
+    assert_eq!(b["server"]["key_name"], Value::Null, "{b}");
+}

@@ -68,6 +68,7 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         tags: Vec::new(),
         old_flavor: None,
         new_flavor: None,
+        trusted_certs: None,
     })
 }
 
@@ -97,7 +98,7 @@ impl Db {
         let at = |s: &str| idx.get(&parse_uuid(s)).copied();
 
         let rows = sqlx::query(
-            "SELECT e.instance_uuid, e.flavor, c.network_info, e.old_flavor, e.new_flavor FROM instance_extra e
+            "SELECT e.instance_uuid, e.flavor, c.network_info, e.old_flavor, e.new_flavor, e.trusted_certs FROM instance_extra e
              LEFT JOIN instance_info_caches c ON c.instance_uuid = e.instance_uuid
              WHERE e.instance_uuid = ANY($1)",
         )
@@ -120,6 +121,8 @@ impl Db {
             let new: Option<String> = r.try_get(4).map_err(db_err)?;
             instances[n].old_flavor = old.and_then(|f| serde_json::from_str(&f).ok());
             instances[n].new_flavor = new.and_then(|f| serde_json::from_str(&f).ok());
+            let certs: Option<String> = r.try_get(5).map_err(db_err)?;
+            instances[n].trusted_certs = certs.and_then(|c| serde_json::from_str(&c).ok());
         }
         for (table, system) in [
             ("instance_metadata", false),
@@ -416,6 +419,25 @@ impl Db {
             .push_bind(v.clone())
             .push(")");
         }
+        // Nova's exact-match and regular-expression column filters; the
+        // column names come from the lists below, never from the caller.
+        for (col, values) in &f.exact {
+            let col = EXACT_FILTER_COLUMNS
+                .iter()
+                .find(|c| **c == col.as_str())
+                .ok_or_else(|| NovaError::InvalidInput {
+                    reason: format!("no exact filter on '{col}'"),
+                })?;
+            q.push(format!(" AND {col} = ANY("))
+                .push_bind(values.clone())
+                .push(")");
+        }
+        for (col, re) in &f.regex {
+            let expr = regex_filter_column(col).ok_or_else(|| NovaError::InvalidInput {
+                reason: format!("no regular-expression filter on '{col}'"),
+            })?;
+            q.push(format!(" AND {expr} ~ ")).push_bind(re.clone());
+        }
         if let Some(m) = f.marker {
             // The marker must be one of the instances the filters could list:
             // another project's server is as unknown as a random id.
@@ -629,6 +651,18 @@ impl Db {
                 None => None,
             })
         };
+        if let Some(certs) = &u.trusted_certs {
+            let text = match certs {
+                Some(c) => Some(serde_json::to_string(c)?),
+                None => None,
+            };
+            sqlx::query("UPDATE instance_extra SET trusted_certs = $2 WHERE instance_uuid = $1")
+                .bind(uuid.to_string())
+                .bind(text)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         for (column, value) in [
             ("flavor", u.flavor.clone().map(Some)),
             ("old_flavor", u.old_flavor.clone()),
@@ -1180,12 +1214,19 @@ async fn insert_instance(
             db_err(e)
         }
     })?;
-    sqlx::query("INSERT INTO instance_extra (instance_uuid, flavor) VALUES ($1, $2)")
-        .bind(&uuid)
-        .bind(serde_json::to_string(f)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    let certs = match &v.trusted_certs {
+        Some(c) => Some(serde_json::to_string(c)?),
+        None => None,
+    };
+    sqlx::query(
+        "INSERT INTO instance_extra (instance_uuid, flavor, trusted_certs) VALUES ($1, $2, $3)",
+    )
+    .bind(&uuid)
+    .bind(serde_json::to_string(f)?)
+    .bind(certs)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
     sqlx::query("INSERT INTO instance_info_caches (instance_uuid, network_info) VALUES ($1, '[]')")
         .bind(&uuid)
         .execute(&mut **tx)
@@ -1227,4 +1268,42 @@ async fn insert_instance(
         .await
         .map_err(db_err)?;
     Ok(())
+}
+
+/// The instance columns Nova filters by exact match beyond the typed
+/// filters (`exact_match_filter_names`): a value list means any of them.
+pub const EXACT_FILTER_COLUMNS: &[&str] = &["user_id", "vm_state", "task_state"];
+
+/// The instance columns Nova filters by regular expression
+/// (`_regex_instance_filter`), with the SQL text each is matched as: text
+/// columns as they are, numbers as their decimal text, timestamps as
+/// `YYYY-MM-DD HH:MM:SS` in UTC (how MySQL, Nova's usual database, shows
+/// a DATETIME to REGEXP).
+pub fn regex_filter_column(col: &str) -> Option<String> {
+    const TEXT: &[&str] = &[
+        "reservation_id",
+        "key_name",
+        "availability_zone",
+        "config_drive",
+        "hostname",
+        "node",
+        "kernel_id",
+        "ramdisk_id",
+        "access_ip_v4",
+        "access_ip_v6",
+        "locked_by",
+    ];
+    const NUMBER: &[&str] = &["power_state", "progress", "launch_index"];
+    const TIME: &[&str] = &["created_at", "launched_at", "terminated_at"];
+    if TEXT.contains(&col) {
+        Some(col.to_string())
+    } else if NUMBER.contains(&col) {
+        Some(format!("{col}::text"))
+    } else if TIME.contains(&col) {
+        Some(format!(
+            "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+        ))
+    } else {
+        None
+    }
 }

@@ -156,6 +156,10 @@ pub struct Instance {
     pub old_flavor: Option<Flavor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_flavor: Option<Flavor>,
+    /// The image certificate ids the user trusts (2.63's
+    /// `trusted_image_certificates`; Nova's `instance_extra.trusted_certs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_certs: Option<Vec<String>>,
 }
 
 impl Default for Instance {
@@ -210,6 +214,7 @@ impl Default for Instance {
             tags: Vec::new(),
             old_flavor: None,
             new_flavor: None,
+            trusted_certs: None,
         }
     }
 }
@@ -306,6 +311,9 @@ pub struct InstanceCreate {
     /// the `server_group_members` quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_group: Option<Uuid>,
+    /// `instance_extra.trusted_certs` (2.63).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_certs: Option<Vec<String>>,
 }
 
 /// A partial update of an instance (`instance_update_and_get_original`).
@@ -410,6 +418,13 @@ pub struct InstanceUpdate {
         with = "double_option"
     )]
     pub new_flavor: Option<Option<Flavor>>,
+    /// rebuild (2.63): `instance_extra.trusted_certs` (Some(None) clears).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub trusted_certs: Option<Option<Vec<String>>>,
     /// rebuild: the new image, key pair (2.54) and user data (2.57).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
@@ -480,6 +495,17 @@ pub struct InstanceFilters {
     /// ... against its IPv6 addresses (`ip6`, 2.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip6: Option<String>,
+    /// Nova's exact-match filters on instance columns beyond the fields
+    /// above (`user_id`, `vm_state`, `task_state`): column -> the values
+    /// any one of which matches.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exact: BTreeMap<String, Vec<String>>,
+    /// Nova's regular-expression filters on instance columns
+    /// (`_regex_instance_filter`: `reservation_id`, `key_name`,
+    /// `availability_zone`, `created_at`, `power_state`, ...): column ->
+    /// expression, matched anywhere in the column's text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regex: BTreeMap<String, String>,
 }
 
 /// A service record (`services`).

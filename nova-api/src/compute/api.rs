@@ -174,6 +174,11 @@ pub struct CreateRequest {
     /// The scheduler hints given (`os:scheduler_hints`); `group` names the
     /// server group the servers join.
     pub scheduler_hints: serde_json::Map<String, Value>,
+    /// The image certificate ids the user trusts (2.63), kept with each
+    /// instance. Nova validates certificates only when it verifies image
+    /// signatures (`[glance] verify_glance_signatures`, not served here), so
+    /// they are recorded and shown.
+    pub trusted_certs: Option<Vec<String>>,
 }
 
 /// The system_metadata key holding the scheduler hints a server was created
@@ -206,6 +211,8 @@ pub struct RebuildRequest {
     pub user_data: Option<Option<String>>,
     /// 2.90.
     pub hostname: Option<String>,
+    /// 2.63: new trusted image certificate ids (`Some(None)` clears them).
+    pub trusted_certs: Option<Option<Vec<String>>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -592,6 +599,7 @@ impl API {
                 request_id: ctx.request_id.clone(),
                 security_groups: security_groups.clone(),
                 instance_group: instance_group.as_ref().map(|g| g.uuid),
+                trusted_certs: req.trusted_certs.clone(),
             };
             requested.push(values);
         }
@@ -1033,6 +1041,7 @@ impl API {
                     key_name,
                     key_data,
                     user_data: req.user_data,
+                    trusted_certs: req.trusted_certs,
                     expected_task_state: t.allowed_task_states.map(<[_]>::to_vec),
                     expected_vm_state: t.allowed_vm_states.map(<[_]>::to_vec),
                     ..Default::default()

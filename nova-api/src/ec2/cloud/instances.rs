@@ -731,6 +731,7 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
                 requested_host: None,
                 requested_hypervisor_hostname: None,
                 scheduler_hints: Default::default(),
+                trusted_certs: None,
             },
         )
         .await

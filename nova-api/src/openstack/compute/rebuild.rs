@@ -5,8 +5,8 @@
 //! view (as `PUT /servers/{id}` renders it) and a Location header.
 
 use super::servers::{
-    access_ip, generate_password, parse_hostname, server_description, server_groups, server_name,
-    shows_flavor_extra_specs,
+    access_ip, generate_password, parse_hostname, parse_trusted_certs, server_description,
+    server_groups, server_name, shows_flavor_extra_specs,
 };
 use super::views::servers::server_update_view;
 use crate::compute::api::RebuildRequest;
@@ -175,18 +175,11 @@ fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
             ))
         }
     };
-    match obj.get("trusted_image_certificates") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(c))
-            if !c.is_empty() && c.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty())) => {}
-        Some(other) => {
-            return Err(invalid(
-                "trusted_image_certificates",
-                other,
-                "must be null or a non-empty list of strings",
-            ))
-        }
-    }
+    // 2.63: given (null included) replaces the ids, as Nova's rebuild.
+    let trusted_certs = obj
+        .get("trusted_image_certificates")
+        .map(parse_trusted_certs)
+        .transpose()?;
     Ok(RebuildRequest {
         image_href,
         admin_pass,
@@ -202,6 +195,7 @@ fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
             .get("hostname")
             .map(|h| parse_hostname(h, v))
             .transpose()?,
+        trusted_certs,
     })
 }
 
@@ -239,6 +233,19 @@ pub async fn rebuild(
     let specs = shows_flavor_extra_specs(state, ctx, v, &target);
     let groups = server_groups(state, ctx, v, &rebuilt).await?;
     let mut view = server_update_view(&base.0, &rebuilt, ctx, v, tmpl, specs, &groups);
+    // Nova's rebuild body: the key pair from 2.54, the user data from 2.57
+    // (below 2.75 the update view shows neither).
+    if v.at_least(54) {
+        view["key_name"] = json!(rebuilt.key_name);
+    }
+    if v.at_least(57) {
+        view["user_data"] = json!(rebuilt.user_data);
+    }
+    // The extended attributes (2.75) leave the user data out: it is
+    // `user_data` above (Nova's `show_user_data=False`).
+    if let Some(obj) = view.as_object_mut() {
+        obj.remove("OS-EXT-SRV-ATTR:user_data");
+    }
     if state.cfg.api.enable_instance_password {
         view["adminPass"] = json!(password);
     }

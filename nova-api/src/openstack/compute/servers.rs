@@ -55,8 +55,57 @@ const VERSIONED_CREATE_KEYS: &[(&str, u32, u32)] = &[
     ("tags", 52, u32::MAX),
     ("host", 74, u32::MAX),
     ("hypervisor_hostname", 74, u32::MAX),
+    ("trusted_image_certificates", 63, u32::MAX),
     ("hostname", 90, u32::MAX),
 ];
+
+/// `trusted_image_certificates` (2.63, create and rebuild): null, or 1 to
+/// 50 distinct non-empty strings (Nova's `trusted_certs` schema). `None`
+/// for null.
+pub(crate) fn parse_trusted_certs(val: &Value) -> ApiResult<Option<Vec<String>>> {
+    const FIELD: &str = "trusted_image_certificates";
+    let items = match val {
+        Value::Null => return Ok(None),
+        Value::Array(items) => items,
+        other => {
+            return Err(invalid(
+                FIELD,
+                other,
+                &format!("{other} is not of type 'array', 'null'"),
+            ))
+        }
+    };
+    if items.is_empty() {
+        return Err(invalid(FIELD, val, &format!("{val} is too short")));
+    }
+    if items.len() > 50 {
+        return Err(invalid(FIELD, val, &format!("{val} is too long")));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Value::String(s) if !s.is_empty() => {
+                if ids.contains(s) {
+                    return Err(invalid(
+                        FIELD,
+                        val,
+                        &format!("{val} has non-unique elements"),
+                    ));
+                }
+                ids.push(s.clone());
+            }
+            Value::String(_) => return Err(invalid(FIELD, item, &format!("{item} is too short"))),
+            other => {
+                return Err(invalid(
+                    FIELD,
+                    other,
+                    &format!("{other} is not of type 'string'"),
+                ))
+            }
+        }
+    }
+    Ok(Some(ids))
+}
 
 /// `host` / `hypervisor_hostname` (2.74): Nova's `fqdn` schema.
 fn parse_fqdn(field: &str, val: &Value) -> ApiResult<String> {
@@ -187,6 +236,8 @@ struct ServerCreate {
     requested_host: Option<String>,
     requested_hypervisor_hostname: Option<String>,
     scheduler_hints: serde_json::Map<String, Value>,
+    /// 2.63.
+    trusted_certs: Option<Vec<String>>,
 }
 
 /// `os:scheduler_hints` (or `OS-SCH-HNT:scheduler_hints`), beside `server`:
@@ -588,6 +639,10 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
             .map(|h| parse_fqdn("hypervisor_hostname", h))
             .transpose()?,
         scheduler_hints: parse_scheduler_hints(body)?,
+        trusted_certs: match obj.get("trusted_image_certificates") {
+            Some(c) => parse_trusted_certs(c)?,
+            None => None,
+        },
     })
 }
 
@@ -700,6 +755,7 @@ pub async fn create(
                 requested_host: req.requested_host.clone(),
                 requested_hypervisor_hostname: req.requested_hypervisor_hostname.clone(),
                 scheduler_hints: req.scheduler_hints.clone(),
+                trusted_certs: req.trusted_certs.clone(),
             },
         )
         .await
@@ -756,6 +812,62 @@ fn is_true(v: &str) -> bool {
     )
 }
 
+/// Nova's column filters of a server listing: `reservation_id` for
+/// everyone; from 2.83 also `availability_zone`, `config_drive`,
+/// `key_name`, `created_at`, `launched_at`, `terminated_at`,
+/// `power_state`, `task_state`, `vm_state`, `progress`, `user_id`; from 2.90
+/// `hostname`; the rest (`node`, `kernel_id`, ...) with `allow_all_filters`
+/// only. `user_id`, `vm_state` and `task_state` match exactly (each value
+/// given counts), the others as regular expressions (the last value given).
+/// `vm_state` gives way to `status`, as in Nova.
+fn column_filters(f: &mut InstanceFilters, p: &[(String, String)], v: ApiVersion, all: bool) {
+    const SINCE_2_83: &[&str] = &[
+        "availability_zone",
+        "config_drive",
+        "key_name",
+        "created_at",
+        "launched_at",
+        "terminated_at",
+        "power_state",
+        "progress",
+    ];
+    const ALL_FILTERS_ONLY: &[&str] = &[
+        "node",
+        "kernel_id",
+        "ramdisk_id",
+        "launch_index",
+        "access_ip_v4",
+        "access_ip_v6",
+        "locked_by",
+    ];
+    let has_status = p.iter().any(|(k, _)| k == "status");
+    for (k, val) in p {
+        let k = k.as_str();
+        let allowed = |since: u32| all || v.at_least(since);
+        match k {
+            "user_id" | "task_state" if allowed(83) => {
+                f.exact.entry(k.into()).or_default().push(val.clone());
+            }
+            "vm_state" if allowed(83) && !has_status => {
+                f.exact.entry(k.into()).or_default().push(val.clone());
+            }
+            "reservation_id" => {
+                f.regex.insert(k.into(), val.clone());
+            }
+            "hostname" if allowed(90) => {
+                f.regex.insert(k.into(), val.clone());
+            }
+            _ if SINCE_2_83.contains(&k) && allowed(83) => {
+                f.regex.insert(k.into(), val.clone());
+            }
+            _ if ALL_FILTERS_ONLY.contains(&k) && all => {
+                f.regex.insert(k.into(), val.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
 async fn list(
     state: &AppState,
     ctx: &RequestContext,
@@ -787,14 +899,31 @@ async fn list(
     } else if let Some(pid) = q.get("project_id").or(q.get("tenant_id")) {
         f.project_id = Some(pid.to_string());
     }
-    if ctx.is_admin {
+    // Nova's `remove_invalid_options`: with `allow_all_filters` (admins)
+    // every filter counts; without it only those of
+    // `_get_server_search_options` at this microversion, the others are
+    // ignored.
+    let all_filters = state.policy.allows(
+        "os_compute_api:servers:allow_all_filters",
+        ctx,
+        &Target::own(ctx),
+    );
+    if all_filters {
         if let Some(h) = q.get("host") {
             f.host = Some(h.to_string());
         }
         if let Some(d) = q.get("deleted") {
             f.deleted = Some(is_true(d));
         }
+        if let Some(u) = q.get("uuid") {
+            // An id that is no uuid matches nothing.
+            match Uuid::parse_str(u) {
+                Ok(u) => f.uuids = Some(vec![u]),
+                Err(_) => return Ok((vec![], HashMap::new(), None)),
+            }
+        }
     }
+    column_filters(&mut f, p, v, all_filters);
     // A regular expression PostgreSQL evaluates; one it refuses is a 400.
     if let Some(n) = q.get("name") {
         f.name = Some(n.to_string());
@@ -802,7 +931,7 @@ async fn list(
     if let Some(ip) = q.get("ip") {
         f.ip = Some(ip.to_string());
     }
-    if let Some(ip6) = q.get("ip6").filter(|_| v.at_least(5) || ctx.is_admin) {
+    if let Some(ip6) = q.get("ip6").filter(|_| v.at_least(5) || all_filters) {
         f.ip6 = Some(ip6.to_string());
     }
     if let Some(s) = q.get("status") {

@@ -529,8 +529,7 @@ impl Serialize for ServerDetail<'_> {
         }
         m.serialize_entry("tenant_id", &i.project_id)?;
         if v.at_least(63) {
-            // No trusted certificates are ever recorded here.
-            m.serialize_entry("trusted_image_certificates", &())?;
+            m.serialize_entry("trusted_image_certificates", &i.trusted_certs)?;
         }
         m.serialize_entry("updated", &Time(i.updated_at.or(i.created_at), false))?;
         m.serialize_entry("user_id", &i.user_id)?;
@@ -578,6 +577,19 @@ pub fn server_update_view(
         return s;
     }
     if let Some(obj) = s.as_object_mut() {
+        // Nova's update/rebuild views before 2.75 list plain addresses
+        // (no `extend_address`).
+        if let Some(Value::Object(labels)) = obj.get_mut("addresses") {
+            for entry in labels
+                .values_mut()
+                .filter_map(Value::as_array_mut)
+                .flatten()
+            {
+                if let Some(e) = entry.as_object_mut() {
+                    e.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
+                }
+            }
+        }
         obj.retain(|k, _| {
             !(k.starts_with("OS-EXT-")
                 || k.starts_with("OS-SRV-USG:")
@@ -790,8 +802,7 @@ mod tests {
             obj.insert("tags".into(), json!(i.tags));
         }
         if v.at_least(63) {
-            // No trusted certificates are ever recorded here.
-            obj.insert("trusted_image_certificates".into(), Value::Null);
+            obj.insert("trusted_image_certificates".into(), json!(i.trusted_certs));
         }
         if let Some(groups) = opts.server_groups.filter(|_| v.at_least(71)) {
             obj.insert("server_groups".into(), json!(groups));
