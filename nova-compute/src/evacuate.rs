@@ -2,7 +2,9 @@
 //! `_destroy_evacuated_instances`).
 //!
 //! On the destination the conductor claimed (the migration `accepted`):
-//! take the instance over (host, node), spawn it from its image on a fresh
+//! check `onSharedStorage` (before 2.14) against what this host sees of the
+//! instance's disk (Nova's `InvalidSharedStorage`: ERROR with a fault,
+//! migration `failed`), take the instance over (host, node), spawn it from its image on a fresh
 //! disk (no shared storage here, so nothing of the old disk is reused),
 //! plug its VIFs and firewall, and finish ACTIVE, or STOPPED when it was
 //! stopped or the API asked for it (2.95 `target_state`); the migration
@@ -12,7 +14,10 @@
 //! evacuations from this host not cleaned up yet (`accepted`, `done`) whose
 //! instance is on another host now have their guest and files destroyed
 //! here, when the hypervisor still lists the guest as this host's (as Nova,
-//! which destroys only the guests its driver has), and become `completed`.
+//! which destroys only the guests its driver has); otherwise only this
+//! host's files of the instance are removed (Nova's `destroy_disks` without
+//! shared storage; on one libvirt shared by several hosts the guest of that
+//! uuid is the destination's). Then the migration becomes `completed`.
 
 use crate::manager::{virt_to_nova, ComputeManager};
 use nova_common::context::ReadDeleted;
@@ -31,6 +36,7 @@ impl ComputeManager {
         migration: Option<Migration>,
         scheduled_node: Option<String>,
         target_state: Option<String>,
+        on_shared_storage: bool,
     ) -> Result<(), NovaError> {
         use TaskState as T;
         let t = &transitions::EVACUATE;
@@ -58,6 +64,19 @@ impl ComputeManager {
         };
         let d = &self.driver;
         let result: Result<i32, NovaError> = async {
+            // The caller's word on shared storage (before 2.14) against what
+            // this host sees: the disk cannot be reused if it is not here,
+            // and is not expected to be here if the caller said it is not.
+            if on_shared_storage != d.instance_on_disk(&inst).await {
+                return Err(NovaError::InvalidSharedStorage {
+                    path: d.instance_path(&inst),
+                    reason: if on_shared_storage {
+                        "the evacuation was asked to reuse the instance's disk (onSharedStorage), but this host does not see it".into()
+                    } else {
+                        "the instance's disk is already on this host, though the evacuation was asked to rebuild it (onSharedStorage false)".into()
+                    },
+                });
+            }
             let image = self.images.glance().show(ctx, &inst.image_ref).await?;
             let nw = inst.network_info.clone();
             // Take the instance over (its old host is down).
@@ -121,14 +140,10 @@ impl ComputeManager {
             }
             Err(e) => Err(e),
         };
+        // The instance first (ERROR and its fault while the migration
+        // still names this host, which is what lets this host write them),
+        // then the migration.
         let status = if result.is_ok() { "done" } else { "failed" };
-        if let Err(e) = self
-            .conductor
-            .migration_update_status(ctx, migration.id, status.into(), None)
-            .await
-        {
-            warn!(instance = %uuid, migration = migration.id, "cannot set the evacuation {status}: {e}");
-        }
         match result {
             Ok(()) => {
                 info!(instance = %uuid, from = ?migration.source_compute, "instance evacuated here");
@@ -143,6 +158,13 @@ impl ComputeManager {
                 self.set_error(ctx, uuid, &e).await;
                 self.event(ctx, uuid, t.event, Some(Err(&e))).await;
             }
+        }
+        if let Err(e) = self
+            .conductor
+            .migration_update_status(ctx, migration.id, status.into(), None)
+            .await
+        {
+            warn!(instance = %uuid, migration = migration.id, "cannot set the evacuation {status}: {e}");
         }
         Ok(())
     }
@@ -206,7 +228,18 @@ impl ComputeManager {
                 }
                 self.unfilter_instance(&inst).await;
             } else {
-                info!(instance = %uuid, to = ?inst.host, "evacuated while this host was down; no guest of it here");
+                // The guest of that uuid is another host's (or gone): only
+                // this host's files of it go (no shared storage here).
+                let _g = self.lock_instance(uuid).await;
+                match self.driver.delete_instance_files(&inst).await {
+                    Ok(removed) => {
+                        info!(instance = %uuid, to = ?inst.host, files_removed = removed, "evacuated while this host was down; no guest of it here")
+                    }
+                    Err(e) => {
+                        warn!(instance = %uuid, "cannot remove the files of an evacuated instance: {e}");
+                        continue;
+                    }
+                }
             }
             if let Err(e) = self
                 .conductor

@@ -950,14 +950,21 @@ impl nova_rpc::compute::Manager for ComputeManager {
         _orig_image_ref: String,
         _preserve_ephemeral: bool,
         recreate: bool,
-        _on_shared_storage: bool,
+        on_shared_storage: bool,
         migration: Option<nova_objects::Migration>,
         scheduled_node: Option<String>,
         target_state: Option<String>,
     ) -> Result<(), NovaError> {
         if recreate {
             return self
-                .evacuate(ctx, instance.uuid, migration, scheduled_node, target_state)
+                .evacuate(
+                    ctx,
+                    instance.uuid,
+                    migration,
+                    scheduled_node,
+                    target_state,
+                    on_shared_storage,
+                )
                 .await;
         }
         self.rebuild(ctx, instance.uuid, &image_ref).await

@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod guest_marks;
 pub mod host_net;
 
 use serde_json::{json, Value};

@@ -46,7 +46,16 @@ async fn vcpus_used(cloud: &Cloud) -> Vec<(String, i64)> {
     v
 }
 
+/// The instance's evacuations that did not fail.
 async fn evacuations(cloud: &Cloud, id: &str) -> Vec<Value> {
+    all_evacuations(cloud, id)
+        .await
+        .into_iter()
+        .filter(|m| m["status"] != "failed")
+        .collect()
+}
+
+async fn all_evacuations(cloud: &Cloud, id: &str) -> Vec<Value> {
     let (s, b) = call(
         cloud,
         Method::GET,
@@ -203,6 +212,52 @@ async fn evacuate_from_a_dead_host_and_clean_up_when_it_returns() {
     assert_eq!(srv["OS-EXT-SRV-ATTR:host"], source.as_str(), "{srv}");
     assert!(evacuations(&cloud, &id).await.is_empty());
     service("--enable", &dest);
+
+    // Before 2.14 the caller says whether the disk is on shared storage:
+    // it is not (the destination does not see it), so asking to reuse it
+    // fails on the destination as Nova's InvalidSharedStorage: the server
+    // in ERROR with the fault, still on its source, the migration failed.
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        &format!("/servers/{id}/action"),
+        &cloud.admin,
+        "2.13",
+        Some(json!({"evacuate": {"host": dest, "onSharedStorage": true}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["adminPass"].is_null(),
+        "no password for a reused disk: {b}"
+    );
+    let srv = cloud
+        .wait_for("the server in ERROR", 90, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            (b["server"]["status"] == "ERROR").then(|| b["server"].clone())
+        })
+        .await;
+    assert!(srv["OS-EXT-STS:task_state"].is_null(), "{srv}");
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], source.as_str(), "{srv}");
+    let fault = srv["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.contains("is not on shared storage"), "{srv}");
+    let failed = all_evacuations(&cloud, &id).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["status"], "failed", "{failed:?}");
+    let used = vcpus_used(&cloud).await;
+    assert!(
+        used.contains(&(dest.clone(), 0)),
+        "the claim went: {used:?}"
+    );
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &cloud.admin,
+            Some(json!({"os-resetState": {"state": "active"}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
 
     cloud.osc(
         "admin",

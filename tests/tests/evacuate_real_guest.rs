@@ -154,6 +154,13 @@ async fn evacuate_a_real_guest_from_a_crashed_host() {
             .contains("evacuated while this host was down; no guest of it here"),
         "the source saw the guest is not its own"
     );
+    // Its leftover disk on the source is gone (no shared storage); the
+    // destination's files and guest are untouched.
+    assert!(
+        !dir(&source).join(&id).exists(),
+        "the source still holds the evacuated instance's files"
+    );
+    assert!(dir(&dest).join(&id).join("disk").exists());
     let (_, xml) = virsh(&["dumpxml", &id]);
     assert!(xml.contains(&format!("<nova:host>{dest}</nova:host>")));
     assert!(virsh(&["domstate", &id]).1.contains("running"));

@@ -202,9 +202,9 @@ async fn console(cloud: &Cloud, id: &str) -> String {
 }
 
 /// A real guest (QEMU under TCG) rebuilt from a second image (the tiny
-/// disk uploaded again under another name): a new domain boots from a new
-/// disk on the new image's base file and runs its init again; image_ref
-/// changes.
+/// disk with `hostname=rebuiltguest` on its kernel command line): a new
+/// domain boots from a new disk on the new image's base file, and the
+/// console shows the second image's marker; image_ref changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_guest_rebuild() {
     let (cloud, guest) = nova_e2e::start_real_guest_cloud(true, "").await;
@@ -214,7 +214,7 @@ async fn real_guest_rebuild() {
         &cloud.glance,
         &cloud.admin,
         json!({"name": "tiny-disk-2", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
-        std::fs::read(guest.join("disk.qcow2")).unwrap(),
+        nova_e2e::guest_marks::marked_tiny_disk(&guest, "rebuiltguest"),
     )
     .await;
     cloud.create_guest_flavor().await;
@@ -247,6 +247,10 @@ async fn real_guest_rebuild() {
                 .then_some(())
         })
         .await;
+    assert!(
+        !console(&cloud, &id).await.contains("hostname=rebuiltguest"),
+        "the first boot is the first image's"
+    );
     let domid = virsh(&["domid", &name]);
     assert!(!domid.is_empty() && domid != "-", "{domid}");
 
@@ -262,12 +266,16 @@ async fn real_guest_rebuild() {
     assert_ne!(new_domid, domid, "the guest was started again");
     assert!(virsh(&["domstate", &name]).contains("running"));
     cloud
-        .wait_for("GUEST-INIT after the rebuild", 240, || async {
-            console(&cloud, &id)
-                .await
-                .contains("GUEST-INIT")
-                .then_some(())
-        })
+        .wait_for(
+            "the second image's marker after the rebuild",
+            240,
+            || async {
+                console(&cloud, &id)
+                    .await
+                    .contains("GUEST-INIT hostname=rebuiltguest")
+                    .then_some(())
+            },
+        )
         .await;
     let events = json_out(&cloud.osc("admin", &["server", "event", "list", &id, "-f", "json"]));
     assert!(events.to_string().contains("rebuild"), "{events}");

@@ -226,55 +226,6 @@ async fn console(cloud: &Cloud, id: &str) -> String {
     b["output"].as_str().unwrap_or_default().to_string()
 }
 
-/// The tiny guest's disk with `hostname=<name>` on its kernel command line
-/// (its syslinux.cfg rewritten with mtools): the guest prints
-/// `GUEST-INIT hostname=<name>`, so the console tells which disk booted.
-fn marked_disk(guest: &std::path::Path, name: &str) -> Vec<u8> {
-    let dir = tempfile_dir();
-    let raw = dir.join("disk.img");
-    let run = |cmd: &mut std::process::Command| {
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(std::process::Command::new("qemu-img")
-        .args(["convert", "-O", "raw"])
-        .arg(guest.join("disk.qcow2"))
-        .arg(&raw));
-    let cfg = dir.join("syslinux.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "DEFAULT guest\nPROMPT 0\nTIMEOUT 0\nLABEL guest\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 quiet hostname={name}\n"
-        ),
-    )
-    .unwrap();
-    run(std::process::Command::new("mcopy")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-o")
-        .arg("-i")
-        .arg(&raw)
-        .arg(&cfg)
-        .arg("::syslinux.cfg"));
-    let qcow = dir.join("disk.qcow2");
-    run(std::process::Command::new("qemu-img")
-        .args(["convert", "-f", "raw", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&qcow));
-    let bytes = std::fs::read(&qcow).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    bytes
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("nova-e2e-rescue-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// The `<source file=...>` of each disk of a domain XML, by target device.
 fn disks(xml: &str) -> Vec<(String, String)> {
     xml.split("<disk ")
@@ -301,7 +252,7 @@ async fn real_guest_rescue() {
         &cloud.glance,
         &cloud.admin,
         json!({"name": "tiny-rescue", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
-        marked_disk(&guest, "rescueguest"),
+        nova_e2e::guest_marks::marked_tiny_disk(&guest, "rescueguest"),
     )
     .await;
     cloud.create_guest_flavor().await;

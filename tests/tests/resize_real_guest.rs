@@ -22,7 +22,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use base64::Engine;
+use nova_e2e::guest_marks::{disk_marker_user_data, next_disk_boot};
 use nova_e2e::{start_real_guest_cloud_hosts, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -31,72 +31,6 @@ use std::process::Command;
 
 /// One real-guest cloud at a time in this file (2 shared cores, TCG).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Each boot: read the record at sector 131072 (64 MiB) of /dev/vda, print
-/// `GUEST-DISK boot=<boot id> read=<MARK:token:n|none> wrote=<MARK:token:n+1>`
-/// after writing the record back with n + 1 (a new token on a blank disk).
-const DISK_MARKER: &str = r#"#!/bin/sh
-d=/dev/vda
-i=0
-while [ ! -b $d ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-old="$(dd if=$d bs=512 skip=131072 count=1 2>/dev/null | tr -d '\000' | head -n 1)"
-case "$old" in
-    MARK:*:*) tok="$(echo "$old" | cut -d: -f2)"; n="$(echo "$old" | cut -d: -f3)" ;;
-    *) old=none; tok="$(cat /proc/sys/kernel/random/uuid)"; n=0 ;;
-esac
-new="MARK:$tok:$((n + 1))"
-if echo "$new" | dd of=$d bs=512 seek=131072 conv=notrunc,sync 2>/tmp/dd.err && sync; then
-    wrote="$new"
-else
-    wrote="FAILED:$(tr ' \n' '__' </tmp/dd.err)"
-fi
-echo "GUEST-DISK boot=$(cat /proc/sys/kernel/random/boot_id) read=$old wrote=$wrote"
-"#;
-
-async fn console(cloud: &Cloud, id: &str) -> String {
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            &format!("/servers/{id}/action"),
-            &cloud.admin,
-            Some(json!({"os-getConsoleOutput": {}})),
-        )
-        .await;
-    if s != 200 {
-        return String::new();
-    }
-    b["output"].as_str().unwrap_or_default().to_string()
-}
-
-/// The record read by the next boot not seen yet (its boot id goes into
-/// `seen`), and the one it wrote.
-async fn next_disk_boot(cloud: &Cloud, id: &str, seen: &mut HashSet<String>) -> (String, String) {
-    let (boot, read, wrote) = cloud
-        .wait_for(
-            &format!("{id}: a new boot's GUEST-DISK line"),
-            600,
-            || async {
-                let out = console(cloud, id).await;
-                out.lines()
-                    .filter_map(|l| {
-                        let rest = &l[l.find("GUEST-DISK boot=")? + "GUEST-DISK ".len()..];
-                        let mut f = rest.split_whitespace();
-                        let boot = f.next()?.strip_prefix("boot=")?.to_string();
-                        let read = f.next()?.strip_prefix("read=")?.to_string();
-                        let wrote = f.next()?.strip_prefix("wrote=")?.to_string();
-                        Some((boot, read, wrote))
-                    })
-                    .find(|(boot, _, _)| !seen.contains(boot))
-            },
-        )
-        .await;
-    assert!(
-        wrote.starts_with("MARK:"),
-        "the guest could not write its disk: {wrote}"
-    );
-    seen.insert(boot);
-    (read, wrote)
-}
 
 async fn wait_status(cloud: &Cloud, id: &str, status: &str) -> Value {
     cloud
@@ -136,7 +70,7 @@ async fn flavor(cloud: &Cloud, id: &str, ram: u32, disk: u32) {
 /// A guest booted from the tiny disk with the disk-record user data; its
 /// id and the host it runs on.
 async fn boot_marker_guest(cloud: &Cloud, image: &str, name: &str) -> (String, String) {
-    let user_data = base64::engine::general_purpose::STANDARD.encode(DISK_MARKER);
+    let user_data = disk_marker_user_data();
     let (s, b) = cloud
         .req(
             Method::POST,

@@ -10,9 +10,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use nova_e2e::guest_marks::{disk_marker_user_data, next_disk_boot};
 use nova_e2e::{call_with_location as call, Cloud, ComputeHost};
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 async fn action(cloud: &Cloud, id: &str, token: &str, mv: &str, body: Value) -> (u16, Value) {
     let (s, _, b) = call(
@@ -656,14 +658,17 @@ async fn console(cloud: &Cloud, id: &str) -> (u16, String) {
     (s, b["output"].as_str().unwrap_or_default().to_string())
 }
 
-/// A real guest (QEMU under TCG) shelved and offloaded (`shelved_offload_time
-/// = 0`): its domain and files leave the host; its original image is then
-/// deleted from Glance, and the unshelve boots it again from the shelved
-/// snapshot (the new disk is backed by that image's base file), after which
-/// the snapshot is gone.
+/// A real guest (QEMU under TCG) on two real compute hosts, shelved and
+/// offloaded (`shelved_offload_time = 0`): its domain and files leave the
+/// host; its original image is then deleted from Glance, and the unshelve
+/// (2.91, naming the other host) boots it there from the shelved snapshot
+/// (the new disk is backed by that image's base file, and the record the
+/// guest wrote on its disk before the shelve is read back), after which the
+/// snapshot is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_guest_shelve_offload_and_unshelve() {
-    let (cloud, guest) = nova_e2e::start_real_guest_cloud(true, "shutdown_timeout = 15\n").await;
+    let (cloud, guest) =
+        nova_e2e::start_real_guest_cloud_hosts(2, true, "shutdown_timeout = 15\n").await;
     let disk_image = cloud.upload_tiny_disk(&guest).await;
     cloud.create_guest_flavor().await;
     let (s, _, b) = call(
@@ -672,7 +677,10 @@ async fn real_guest_shelve_offload_and_unshelve() {
         "/servers",
         &cloud.admin,
         "2.1",
-        Some(json!({"server": {"name": "shelver", "imageRef": disk_image, "flavorRef": "guest"}})),
+        Some(
+            json!({"server": {"name": "shelver", "imageRef": disk_image, "flavorRef": "guest",
+            "user_data": disk_marker_user_data()}}),
+        ),
     )
     .await;
     assert_eq!(s, 202, "{b}");
@@ -696,15 +704,11 @@ async fn real_guest_shelve_offload_and_unshelve() {
         .as_str()
         .unwrap()
         .to_string();
-    cloud
-        .wait_for("GUEST-INIT", 180, || async {
-            console(&cloud, &id)
-                .await
-                .1
-                .contains("GUEST-INIT")
-                .then_some(())
-        })
-        .await;
+    let first_host = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    // The guest's first boot writes its record on its disk.
+    let mut seen = HashSet::new();
+    let (read, mark) = next_disk_boot(&cloud, &id, &mut seen).await;
+    assert_eq!(read, "none", "a blank disk first");
     assert!(virsh(&["domstate", &name]).contains("running"));
 
     // Shelve: powered off, snapshotted, offloaded at once.
@@ -756,10 +760,29 @@ async fn real_guest_shelve_offload_and_unshelve() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
 
-    // Unshelve: scheduled, spawned from the snapshot, boots again.
-    let (s, b) = action(&cloud, &id, &cloud.admin, "2.1", json!({"unshelve": null})).await;
+    // Unshelve onto the other host (2.91): spawned there from the
+    // snapshot, boots again.
+    let (_, b) = cloud
+        .get("/os-services?binary=nova-compute", &cloud.admin)
+        .await;
+    let other = b["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["host"].as_str())
+        .find(|h| *h != first_host)
+        .unwrap()
+        .to_string();
+    let (s, b) = action(
+        &cloud,
+        &id,
+        &cloud.admin,
+        "2.91",
+        json!({"unshelve": {"host": other}}),
+    )
+    .await;
     assert_eq!(s, 202, "{b}");
-    cloud
+    let srv = cloud
         .wait_for("ACTIVE again", 180, || async {
             let (_, _, b) = call(
                 &cloud,
@@ -772,9 +795,17 @@ async fn real_guest_shelve_offload_and_unshelve() {
             .await;
             assert_ne!(b["server"]["status"], "ERROR", "{b}");
             (b["server"]["status"] == "ACTIVE" && b["server"]["OS-EXT-STS:task_state"].is_null())
-                .then_some(())
+                .then(|| b["server"].clone())
         })
         .await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], other.as_str(), "{srv}");
+    assert!(virsh(&["dumpxml", &name]).contains(&format!("<nova:host>{other}</nova:host>")));
+    // The record written before the shelve came through the snapshot.
+    let (read, _) = next_disk_boot(&cloud, &id, &mut seen).await;
+    assert_eq!(
+        read, mark,
+        "the disk kept what the guest wrote before the shelve"
+    );
     let out = cloud
         .wait_for("GUEST-INIT after the unshelve", 180, || async {
             let out = console(&cloud, &id).await.1;

@@ -267,6 +267,11 @@ nova_errors! {
     HypervisorError { reason } => 500, "Virtualization driver error: {reason}";
     UnshelveException { instance_id, reason } => 500, "Error during unshelve instance {instance_id}: {reason}";
     ResizeError { reason } => 500, "Resize error: {reason}";
+    TaskAlreadyRunning { task_name, host } => 500, "Task {task_name} is already running on host {host}";
+    TaskNotRunning { task_name, host } => 500, "Task {task_name} is not running on host {host}";
+    /// An evacuation whose `onSharedStorage` does not match what the
+    /// destination sees of the instance's files.
+    InvalidSharedStorage { path, reason } => 500, "{path} is not on shared storage: {reason}";
 
     // --- nova-network: floating and fixed IPs, networks ---
     FloatingIpNotFound { id } => 404, "Floating IP not found for ID {id}.";

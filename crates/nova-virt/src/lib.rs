@@ -164,6 +164,24 @@ pub trait VirtDriver: Send + Sync {
     /// The guest's diagnostics in the standard format (2.48).
     async fn get_instance_diagnostics(&self, instance: &Instance)
         -> Result<Diagnostics, VirtError>;
+    /// Nova's `instance_on_disk`: whether this host already sees the
+    /// instance's disk (shared storage), so an evacuation could reuse it.
+    /// Drivers without instance files see none.
+    async fn instance_on_disk(&self, _instance: &Instance) -> bool {
+        false
+    }
+    /// Where this host keeps the instance's files (drivers that keep none:
+    /// the instance's uuid, to name it).
+    fn instance_path(&self, instance: &Instance) -> String {
+        instance.uuid.to_string()
+    }
+    /// Nova's `delete_instance_files`: remove what this host keeps of the
+    /// instance under its `instances_path` (disks, console log, libvirt.xml)
+    /// without touching any guest; true when there was something to remove.
+    /// Drivers that keep no files have nothing to do.
+    async fn delete_instance_files(&self, _instance: &Instance) -> Result<bool, VirtError> {
+        Ok(false)
+    }
     /// What `uptime` says on the host (Nova's libvirt `get_host_uptime`).
     async fn get_host_uptime(&self) -> Result<String, VirtError> {
         let out = tokio::process::Command::new("env")

@@ -725,13 +725,35 @@ impl VirtDriver for LibvirtDriver {
         })
         .await?;
         // Delete leaves nothing: the overlay, console log and libvirt.xml go too.
-        let dir = format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid);
-        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                warn!(%dir, "cannot remove instance directory: {e}");
-            }
+        if let Err(e) = self.delete_instance_files(instance).await {
+            warn!(instance = %uuid, "{e}");
         }
         Ok(())
+    }
+
+    fn instance_path(&self, instance: &Instance) -> String {
+        format!(
+            "{}/{}",
+            self.instances_path.trim_end_matches('/'),
+            instance.uuid
+        )
+    }
+
+    async fn instance_on_disk(&self, instance: &Instance) -> bool {
+        tokio::fs::try_exists(format!("{}/disk", self.instance_path(instance)))
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn delete_instance_files(&self, instance: &Instance) -> Result<bool, VirtError> {
+        let dir = self.instance_path(instance);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(VirtError::Hypervisor(format!(
+                "cannot remove instance directory {dir}: {e}"
+            ))),
+        }
     }
 
     async fn get_info(&self, instance: &Instance) -> Result<InstanceInfo, VirtError> {
