@@ -17,6 +17,7 @@ mod rescue;
 mod resize;
 mod resource_tracker;
 mod shelve;
+mod usage_audit;
 mod vif;
 
 use nova_common::NovaConfig;
@@ -74,6 +75,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let shelved_poll = shelve::spawn_shelved_poll(manager.clone(), shutdown.clone());
     let confirm_resizes = resize::spawn_poll_unconfirmed_resizes(manager.clone(), shutdown.clone());
     let reclaim = actions::spawn_reclaim(manager.clone(), shutdown.clone());
+    let usage_audit = usage_audit::spawn_usage_audit(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
@@ -91,6 +93,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         shelved_poll,
         confirm_resizes,
         reclaim,
+        usage_audit,
     ]
     .into_iter()
     .flatten()

@@ -227,6 +227,16 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
             }
         }
         R::task_log_get_all { .. } => refuse("audit logs are read by the API"),
+        // Its own runs of the usage audit (Nova's `_instance_usage_audit`).
+        R::task_log_get { host: h, .. }
+        | R::task_log_begin_task { host: h, .. }
+        | R::task_log_end_task { host: h, .. } => {
+            if h == host {
+                Rule::Allow
+            } else {
+                refuse("a compute host records only its own host's audit runs")
+            }
+        }
         R::instance_group_create { .. }
         | R::instance_group_get_by_uuid { .. }
         | R::instance_group_get_all { .. }
@@ -305,6 +315,8 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::s3_image_create { .. }
         | R::s3_image_get { .. } => refuse("EC2 ids are the API's"),
         // --- usage reports: the API's, over every project ---
+        // Its own host's instances, for its usage audit.
+        R::instance_get_active_by_window_joined { host: Some(h), .. } if h == host => Rule::Allow,
         R::instance_get_active_by_window_joined { .. } => {
             refuse("usage reports are the control plane's")
         }
@@ -1651,6 +1663,51 @@ mod tests {
                 Refused,
                 Refused,
             ),
+            (
+                R::task_log_get {
+                    task_name: "instance_usage_audit".into(),
+                    period_beginning: Default::default(),
+                    period_ending: Default::default(),
+                    host: H1.into(),
+                    state: None,
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::task_log_begin_task {
+                    task_name: "instance_usage_audit".into(),
+                    period_beginning: Default::default(),
+                    period_ending: Default::default(),
+                    host: H1.into(),
+                    task_items: Some(1),
+                    message: None,
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::task_log_end_task {
+                    task_name: "instance_usage_audit".into(),
+                    period_beginning: Default::default(),
+                    period_ending: Default::default(),
+                    host: H1.into(),
+                    errors: 0,
+                    message: "done".into(),
+                },
+                Allowed,
+                Refused,
+            ),
+            (
+                R::instance_get_active_by_window_joined {
+                    begin: Default::default(),
+                    end: Default::default(),
+                    project_id: None,
+                    host: Some(H1.into()),
+                },
+                Allowed,
+                Refused,
+            ),
             // The trusted image certificates are the user's (rebuild).
             (
                 R::instance_update {
@@ -1719,6 +1776,7 @@ mod tests {
                     begin: Default::default(),
                     end: Default::default(),
                     project_id: None,
+                    host: None,
                 },
                 Refused,
                 Refused,

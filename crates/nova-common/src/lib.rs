@@ -3,6 +3,7 @@
 //! and the state-transition table of every instance action,
 //! logging and shutdown.
 
+pub mod audit;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -969,17 +969,20 @@ impl Db {
         begin: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
         project_id: Option<&str>,
+        host: Option<&str>,
     ) -> Result<Vec<Instance>, NovaError> {
         let rows = sqlx::query(
             "SELECT * FROM instances
              WHERE (terminated_at IS NULL OR terminated_at > $1)
                AND (launched_at IS NULL OR launched_at < $2)
                AND ($3::text IS NULL OR project_id = $3)
+               AND ($4::text IS NULL OR host = $4)
              ORDER BY created_at, id",
         )
         .bind(begin)
         .bind(end)
         .bind(project_id)
+        .bind(host)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;

@@ -1173,3 +1173,92 @@ async fn security_groups_default_quota_members_and_destroy() {
     ));
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn usage_audit_runs_per_host_and_the_instances_active_on_a_host() {
+    let t = fresh().await;
+    let db = &t.db;
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let (b, e) = (at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z"));
+    // Launched in the period on h1; launched after it on h1; on h2.
+    let mut on = vec![];
+    for (host, launched) in [
+        ("h1", "2026-11-10T00:00:00Z"),
+        ("h1", "2026-12-02T00:00:00Z"),
+        ("h2", "2026-11-10T00:00:00Z"),
+    ] {
+        let i = new_instance(db, "p").await;
+        db.instance_update(
+            i.uuid,
+            &InstanceUpdate {
+                host: Some(Some(host.into())),
+                launched_at: Some(Some(at(launched))),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        on.push(i.uuid);
+    }
+    let h1 = db
+        .instance_get_active_by_window_joined(b, e, None, Some("h1"))
+        .await
+        .unwrap();
+    assert_eq!(h1.iter().map(|i| i.uuid).collect::<Vec<_>>(), vec![on[0]]);
+    let all = db
+        .instance_get_active_by_window_joined(b, e, None, None)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2, "both hosts' instances of the period");
+
+    let name = "instance_usage_audit";
+    assert!(db
+        .task_log_get(name, b, e, "h1", None)
+        .await
+        .unwrap()
+        .is_none());
+    db.task_log_begin_task(name, b, e, "h1", Some(1), None)
+        .await
+        .unwrap();
+    let again = db
+        .task_log_begin_task(name, b, e, "h1", Some(1), None)
+        .await;
+    assert!(
+        matches!(again, Err(NovaError::TaskAlreadyRunning { .. })),
+        "{again:?}"
+    );
+    let running = db
+        .task_log_get(name, b, e, "h1", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((running.state.as_str(), running.task_items), ("RUNNING", 1));
+    assert!(db
+        .task_log_get(name, b, e, "h1", Some("DONE"))
+        .await
+        .unwrap()
+        .is_none());
+    let not_running = db.task_log_end_task(name, b, e, "h2", 0, "m").await;
+    assert!(
+        matches!(not_running, Err(NovaError::TaskNotRunning { .. })),
+        "{not_running:?}"
+    );
+    db.task_log_end_task(name, b, e, "h1", 0, "done in 0 s")
+        .await
+        .unwrap();
+    let all = db.task_log_get_all(name, b, e).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (
+            all[0].state.as_str(),
+            all[0].host.as_str(),
+            all[0].message.as_str()
+        ),
+        ("DONE", "h1", "done in 0 s")
+    );
+    t.drop_db().await;
+}

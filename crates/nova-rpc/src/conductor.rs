@@ -14,6 +14,9 @@
 //! `instance_sync_power_states` (nova-compute's `init_host`: every power
 //! state that changed, in one call) was added the same way: a compute host
 //! falls back to one `instance_update` each on NoSuchMethod.
+//! `task_log_get`, `task_log_begin_task` and `task_log_end_task` (a compute
+//! host's `instance_usage_audit` run) were added the same way: a compute
+//! host whose conductor lacks them logs that its audit did not run.
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
@@ -169,6 +172,12 @@ crate::rpc_api! {
     trait TaskLogs {
         /// The runs of `task_name` for exactly this period, one per host.
         call fn task_log_get_all(task_name: String, period_beginning: Timestamp, period_ending: Timestamp) -> Vec<TaskLog>;
+        /// The run of `task_name` by `host` for exactly this period (in `state` when given), if any.
+        call fn task_log_get(task_name: String, period_beginning: Timestamp, period_ending: Timestamp, host: String, state: Option<String>) -> Option<TaskLog>;
+        /// Start a run on `host`: RUNNING (TaskAlreadyRunning when one exists).
+        call fn task_log_begin_task(task_name: String, period_beginning: Timestamp, period_ending: Timestamp, host: String, task_items: Option<i64>, message: Option<String>) -> ();
+        /// Finish the RUNNING run on `host`: DONE, with its errors and message (TaskNotRunning).
+        call fn task_log_end_task(task_name: String, period_beginning: Timestamp, period_ending: Timestamp, host: String, errors: i64, message: String) -> ();
     }
     trait Migrations {
         /// The live, unhidden migrations matching the filters, newest first (MarkerNotFound).
@@ -271,7 +280,9 @@ crate::rpc_api! {
     }
     /// Usage over a period (`os-simple-tenant-usage`).
     trait Usage {
-        /// Instances, deleted or not, that may have run between `begin` and `end`, of one project or all.
-        call fn instance_get_active_by_window_joined(begin: Timestamp, end: Timestamp, project_id: Option<String>) -> Vec<Instance>;
+        /// Instances, deleted or not, that may have run between `begin` and
+        /// `end`, of one project or all, on one host or all (`host` added
+        /// to 3.0: a caller that omits it asks for every host).
+        call fn instance_get_active_by_window_joined(begin: Timestamp, end: Timestamp, project_id: Option<String>, host: Option<String>) -> Vec<Instance>;
     }
 }

@@ -208,10 +208,15 @@ impl nova_rpc::conductor::Usage for ConductorManager {
         begin: nova_objects::Timestamp,
         end: nova_objects::Timestamp,
         project_id: Option<String>,
+        host: Option<String>,
     ) -> Result<Vec<Instance>, NovaError> {
         retry_on_disconnect("instance_get_active_by_window_joined", || {
-            self.db
-                .instance_get_active_by_window_joined(begin, end, project_id.as_deref())
+            self.db.instance_get_active_by_window_joined(
+                begin,
+                end,
+                project_id.as_deref(),
+                host.as_deref(),
+            )
         })
         .await
     }

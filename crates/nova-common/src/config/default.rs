@@ -69,6 +69,10 @@ config_section! {
         internal_service_availability_zone: String = "internal", string();
         /// Template for instance names on the hypervisor.
         instance_name_template: String = "instance-%08x", string();
+        /// Run the instance usage audit on compute hosts: once per completed
+        /// audit period each host records how many instances were active on
+        /// it (`os-instance_usage_audit_log`).
+        instance_usage_audit: bool = "false", boolean();
         /// The period of instance usage audits (`os-instance_usage_audit_log`
         /// reports the last completed one): `hour`, `day`, `month` or `year`,
         /// with an optional offset (`day@18`: days start at 18:00 UTC,

@@ -201,6 +201,7 @@ mod tests {
         ("DEFAULT", "default_availability_zone", "nova"),
         ("DEFAULT", "internal_service_availability_zone", "internal"),
         ("DEFAULT", "instance_name_template", "instance-%08x"),
+        ("DEFAULT", "instance_usage_audit", "false"),
         ("DEFAULT", "instance_usage_audit_period", "month"),
         ("DEFAULT", "update_resources_interval", "0"),
         ("DEFAULT", "shutdown_timeout", "60"),

@@ -120,7 +120,7 @@ impl API {
     ) -> NovaResult<(Vec<TenantUsage>, Option<Uuid>)> {
         let mut instances = self
             .conductor
-            .instance_get_active_by_window_joined(ctx, start, stop, project_id)
+            .instance_get_active_by_window_joined(ctx, start, stop, project_id, None)
             .await?;
         if let Some(m) = page.marker {
             let pos =
