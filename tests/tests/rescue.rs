@@ -210,6 +210,120 @@ async fn rescue_on_a_fake_host() {
     );
 }
 
+/// The events of the instance's action `name`, as (event, result).
+async fn action_events(cloud: &Cloud, id: &str, name: &str) -> Vec<(String, Value)> {
+    let (_, b) = cloud
+        .get(&format!("/servers/{id}/os-instance-actions"), &cloud.admin)
+        .await;
+    let Some(req) = b["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == name)
+        .and_then(|a| a["request_id"].as_str())
+        .map(str::to_string)
+    else {
+        return vec![];
+    };
+    let (_, b) = nova_e2e::call(
+        cloud,
+        Method::GET,
+        &format!("/servers/{id}/os-instance-actions/{req}"),
+        &cloud.admin,
+        "2.51",
+        None,
+    )
+    .await;
+    b["instanceAction"]["events"]
+        .as_array()
+        .unwrap_or(&vec![])
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or("").to_string(),
+                e["result"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// nova-compute killed while it rescues (the fake driver's rescue made
+/// slow): after the restart the rescue is not left hanging: the instance
+/// ends in ERROR with Nova's InstanceNotRescuable fault, no task_state, the
+/// event failed, and it can be deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescue_interrupted_by_a_restart_ends_in_error_not_stuck() {
+    let mut cloud = Cloud::start_hosts(
+        |id| {
+            vec![ComputeHost::fake(
+                format!("rsk-{id}"),
+                "[fake]\nrescue_seconds = 15\n",
+            )]
+        },
+        true,
+    )
+    .await;
+    let host = format!("rsk-{}", cloud.id);
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.demo,
+            Some(json!({"server": {"name": "rsk", "imageRef": cloud.image_id, "flavorRef": "1"}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    wait_status(&cloud, &id, "ACTIVE").await;
+    let demo = cloud.demo.clone();
+    let (s, b) = action(&cloud, &id, &demo, json!({"rescue": {}})).await;
+    assert_eq!(s, 200, "{b}");
+    // The compute host has started it (its event is recorded), then dies.
+    cloud
+        .wait_for("the compute host to be rescuing", 30, || async {
+            action_events(&cloud, &id, "rescue")
+                .await
+                .iter()
+                .any(|(e, _)| e == "compute_rescue_instance")
+                .then_some(())
+        })
+        .await;
+    cloud.restart(&format!("nova-compute@{host}"));
+    let srv = cloud
+        .wait_for("the interrupted rescue to end in ERROR", 90, || async {
+            let s = show(&cloud, &id);
+            (s["status"] == "ERROR").then_some(s)
+        })
+        .await;
+    assert!(srv["OS-EXT-STS:task_state"].is_null(), "{srv}");
+    // Nova's InstanceNotRescuable: the redelivered rescue finds no guest
+    // (a fake host's guests do not survive its restart), or, had the
+    // message been lost, init_host ends the rescue it interrupted.
+    let fault = srv["fault"]["message"].as_str().unwrap_or_default();
+    assert!(
+        fault.starts_with(&format!("Instance {id} cannot be rescued: ")),
+        "{srv}"
+    );
+    let events = action_events(&cloud, &id, "rescue").await;
+    assert!(
+        events
+            .iter()
+            .any(|(e, r)| e == "compute_rescue_instance" && r == "Error"),
+        "{events:?}"
+    );
+    // It ends cleanly: deleted from ERROR.
+    let (s, b) = cloud
+        .req(Method::DELETE, &format!("/servers/{id}"), &cloud.demo, None)
+        .await;
+    assert_eq!(s, 204, "{b}");
+    cloud
+        .wait_for("the server to be gone", 60, || async {
+            let (s, _) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            (s == 404).then_some(())
+        })
+        .await;
+}
+
 fn virsh(args: &[&str]) -> String {
     let out = std::process::Command::new("virsh")
         .arg("-c")

@@ -711,6 +711,44 @@ async fn real_guest_shelve_offload_and_unshelve() {
     assert_eq!(read, "none", "a blank disk first");
     assert!(virsh(&["domstate", &name]).contains("running"));
 
+    // Two daily backups with rotation 1: only the newer one is kept, a
+    // real snapshot of the guest's disk (active, not empty).
+    for name in ["rg-backup-1", "rg-backup-2"] {
+        let (s, b) = action(
+            &cloud,
+            &id,
+            &cloud.admin,
+            "2.45",
+            json!({"createBackup": {"name": name, "backup_type": "daily", "rotation": 1}}),
+        )
+        .await;
+        assert_eq!(s, 202, "{b}");
+        let image_id = b["image_id"].as_str().unwrap().to_string();
+        cloud
+            .wait_for(&format!("{name} active"), 180, || async {
+                let img: Value = cloud
+                    .http
+                    .get(format!("{}/v2/images/{image_id}", cloud.glance))
+                    .header("X-Auth-Token", &cloud.admin)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                (img["status"] == "active" && img["size"].as_u64().unwrap_or(0) > 0).then_some(())
+            })
+            .await;
+        wait_status(&cloud, &id, "ACTIVE").await;
+    }
+    let kept = cloud
+        .wait_for("the rotation to keep one backup", 60, || async {
+            let kept = images_named(&cloud, "rg-backup-");
+            (kept.len() == 1).then_some(kept)
+        })
+        .await;
+    assert_eq!(kept, vec!["rg-backup-2".to_string()]);
+
     // Shelve: powered off, snapshotted, offloaded at once.
     let (s, b) = action(&cloud, &id, &cloud.admin, "2.1", json!({"shelve": null})).await;
     assert_eq!(s, 202, "{b}");

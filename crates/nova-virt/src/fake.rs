@@ -19,6 +19,7 @@ pub struct FakeDriver {
     rescued: Mutex<std::collections::HashSet<Uuid>>,
     fail_spawn: bool,
     finish_migration_seconds: u64,
+    rescue_seconds: u64,
 }
 
 impl FakeDriver {
@@ -30,12 +31,19 @@ impl FakeDriver {
             rescued: Mutex::new(Default::default()),
             fail_spawn: false,
             finish_migration_seconds: 0,
+            rescue_seconds: 0,
         }
     }
 
     /// Every spawn fails with a hypervisor error (`[fake] fail_spawn`).
     pub fn failing_spawns(mut self, fail: bool) -> Self {
         self.fail_spawn = fail;
+        self
+    }
+
+    /// `rescue` takes this long (`[fake] rescue_seconds`).
+    pub fn slow_rescues(mut self, seconds: u64) -> Self {
+        self.rescue_seconds = seconds;
         self
     }
 
@@ -142,6 +150,9 @@ impl VirtDriver for FakeDriver {
         _files: &ImageFiles,
         _rescue_password: &str,
     ) -> Result<(), VirtError> {
+        if self.rescue_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(self.rescue_seconds)).await;
+        }
         self.set(instance, power_state::RUNNING)?;
         self.rescued().insert(instance.uuid);
         Ok(())
