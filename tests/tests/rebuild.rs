@@ -201,14 +201,29 @@ async fn console(cloud: &Cloud, id: &str) -> String {
     b["output"].as_str().unwrap_or_default().to_string()
 }
 
-/// A real guest (QEMU under TCG) rebuilt from a second image (the tiny
-/// disk with `hostname=rebuiltguest` on its kernel command line): a new
-/// domain boots from a new disk on the new image's base file, and the
-/// console shows the second image's marker; image_ref changes.
+/// The `GUEST-INIT` lines of a console output.
+fn guest_inits(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter_map(|l| l.find("GUEST-INIT").map(|i| l[i..].trim_end()))
+        .collect()
+}
+
+/// A real guest (QEMU under TCG, two compute hosts) booted from the tiny disk marked
+/// `hostname=firstguest`, rebuilt from a second image (marked
+/// `hostname=rebuiltguest`): a new domain boots from a new disk, and its
+/// console (a fresh one: the old guest's files went with it) shows only the
+/// second image's marker; image_ref changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_guest_rebuild() {
-    let (cloud, guest) = nova_e2e::start_real_guest_cloud(true, "").await;
-    let first = cloud.upload_tiny_disk(&guest).await;
+    let (cloud, guest) = nova_e2e::start_real_guest_cloud_hosts(2, true, "").await;
+    let first = nova_e2e::upload_file(
+        &cloud.http,
+        &cloud.glance,
+        &cloud.admin,
+        json!({"name": "tiny-disk-1", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
+        nova_e2e::guest_marks::marked_tiny_disk(&guest, "firstguest"),
+    )
+    .await;
     let second = nova_e2e::upload_file(
         &cloud.http,
         &cloud.glance,
@@ -239,18 +254,18 @@ async fn real_guest_rebuild() {
         .as_str()
         .unwrap()
         .to_string();
-    cloud
+    let out = cloud
         .wait_for("GUEST-INIT", 240, || async {
-            console(&cloud, &id)
-                .await
-                .contains("GUEST-INIT")
-                .then_some(())
+            let out = console(&cloud, &id).await;
+            out.contains("GUEST-INIT").then_some(out)
         })
         .await;
-    assert!(
-        !console(&cloud, &id).await.contains("hostname=rebuiltguest"),
-        "the first boot is the first image's"
+    assert_eq!(
+        guest_inits(&out),
+        ["GUEST-INIT hostname=firstguest"],
+        "the first boot is the first image's: {out}"
     );
+    let host = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
     let domid = virsh(&["domid", &name]);
     assert!(!domid.is_empty() && domid != "-", "{domid}");
 
@@ -261,22 +276,32 @@ async fn real_guest_rebuild() {
     let srv = server(&cloud, &id).await;
     assert_eq!(srv["status"], "ACTIVE", "{srv}");
     assert_eq!(srv["image"]["id"], second.as_str(), "{srv}");
+    assert_eq!(
+        srv["OS-EXT-SRV-ATTR:host"],
+        host.as_str(),
+        "rebuilt in place: {srv}"
+    );
     // A new domain (a new id) boots again from the new image.
     let new_domid = virsh(&["domid", &name]);
     assert_ne!(new_domid, domid, "the guest was started again");
     assert!(virsh(&["domstate", &name]).contains("running"));
-    cloud
+    let out = cloud
         .wait_for(
             "the second image's marker after the rebuild",
             240,
             || async {
-                console(&cloud, &id)
-                    .await
-                    .contains("GUEST-INIT hostname=rebuiltguest")
-                    .then_some(())
+                let out = console(&cloud, &id).await;
+                out.contains("GUEST-INIT").then_some(out)
             },
         )
         .await;
+    // The new boot is the second image's, and the only one on the console.
+    assert_eq!(
+        guest_inits(&out),
+        ["GUEST-INIT hostname=rebuiltguest"],
+        "the rebuilt guest booted the second image: {out}"
+    );
+    assert!(!out.contains("hostname=firstguest"), "{out}");
     let events = json_out(&cloud.osc("admin", &["server", "event", "list", &id, "-f", "json"]));
     assert!(events.to_string().contains("rebuild"), "{events}");
 }
