@@ -19,6 +19,7 @@ pub struct FakeDriver {
     rescued: Mutex<std::collections::HashSet<Uuid>>,
     fail_spawn: bool,
     finish_migration_seconds: u64,
+    rescue_seconds: u64,
 }
 
 impl FakeDriver {
@@ -30,6 +31,7 @@ impl FakeDriver {
             rescued: Mutex::new(Default::default()),
             fail_spawn: false,
             finish_migration_seconds: 0,
+            rescue_seconds: 0,
         }
     }
 
@@ -43,6 +45,18 @@ impl FakeDriver {
     pub fn slow_migrations(mut self, seconds: u64) -> Self {
         self.finish_migration_seconds = seconds;
         self
+    }
+
+    /// `rescue` and `unrescue` take this long (`[fake] rescue_seconds`).
+    pub fn slow_rescues(mut self, seconds: u64) -> Self {
+        self.rescue_seconds = seconds;
+        self
+    }
+
+    async fn rescue_delay(&self) {
+        if self.rescue_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(self.rescue_seconds)).await;
+        }
     }
 
     fn set(&self, instance: &Instance, state: i32) -> Result<(), VirtError> {
@@ -142,6 +156,7 @@ impl VirtDriver for FakeDriver {
         _files: &ImageFiles,
         _rescue_password: &str,
     ) -> Result<(), VirtError> {
+        self.rescue_delay().await;
         self.set(instance, power_state::RUNNING)?;
         self.rescued().insert(instance.uuid);
         Ok(())
@@ -152,6 +167,7 @@ impl VirtDriver for FakeDriver {
         instance: &Instance,
         _network_info: &NetworkInfo,
     ) -> Result<(), VirtError> {
+        self.rescue_delay().await;
         self.set(instance, power_state::RUNNING)?;
         self.rescued().remove(&instance.uuid);
         Ok(())

@@ -262,6 +262,7 @@ mod tests {
         ("scheduler", "periodic_task_interval", "60"),
         ("fake", "fail_spawn", "false"), // not in Nova: a test knob of FakeDriver
         ("fake", "finish_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
+        ("fake", "rescue_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
         ("vnc", "server_proxyclient_address", "127.0.0.1"),
