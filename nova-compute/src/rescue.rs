@@ -17,6 +17,9 @@
 //! rescue ends in ERROR with a fault (its rescue image is not known any
 //! more); rescuing from ERROR is allowed, and the guest's original
 //! definition, kept by the first rescue, is what a later unrescue restores.
+//! (Nova 20.x's `_init_instance` has no case for RESCUING/UNRESCUING: its
+//! cast is not redelivered and the task state stays until an admin's
+//! reset-state; here the instance never keeps it.)
 
 use crate::manager::{virt_to_nova, ComputeManager};
 use nova_common::states::{power_state, TaskState, VmState};

@@ -41,16 +41,22 @@ impl FakeDriver {
         self
     }
 
-    /// `rescue` takes this long (`[fake] rescue_seconds`).
+    /// `finish_migration` takes this long (`[fake] finish_migration_seconds`).
+    pub fn slow_migrations(mut self, seconds: u64) -> Self {
+        self.finish_migration_seconds = seconds;
+        self
+    }
+
+    /// `rescue` and `unrescue` take this long (`[fake] rescue_seconds`).
     pub fn slow_rescues(mut self, seconds: u64) -> Self {
         self.rescue_seconds = seconds;
         self
     }
 
-    /// `finish_migration` takes this long (`[fake] finish_migration_seconds`).
-    pub fn slow_migrations(mut self, seconds: u64) -> Self {
-        self.finish_migration_seconds = seconds;
-        self
+    async fn rescue_delay(&self) {
+        if self.rescue_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(self.rescue_seconds)).await;
+        }
     }
 
     fn set(&self, instance: &Instance, state: i32) -> Result<(), VirtError> {
@@ -150,9 +156,7 @@ impl VirtDriver for FakeDriver {
         _files: &ImageFiles,
         _rescue_password: &str,
     ) -> Result<(), VirtError> {
-        if self.rescue_seconds > 0 {
-            tokio::time::sleep(std::time::Duration::from_secs(self.rescue_seconds)).await;
-        }
+        self.rescue_delay().await;
         self.set(instance, power_state::RUNNING)?;
         self.rescued().insert(instance.uuid);
         Ok(())
@@ -163,6 +167,7 @@ impl VirtDriver for FakeDriver {
         instance: &Instance,
         _network_info: &NetworkInfo,
     ) -> Result<(), VirtError> {
+        self.rescue_delay().await;
         self.set(instance, power_state::RUNNING)?;
         self.rescued().remove(&instance.uuid);
         Ok(())
