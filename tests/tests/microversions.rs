@@ -1,7 +1,7 @@
 //! Microversions 2.1–2.103 over public HTTP: the advertised maximum,
 //! `latest`, 406 above it, and what later microversions change in the
 //! bodies of servers (2.47, 2.52, 2.73, 2.90/2.94, 2.96, 2.98, 2.100),
-//! flavors (2.61, 2.75, 2.102), hypervisors (2.53, 2.75, 2.88), services
+//! flavors (2.61, 2.75, 2.102; extra specs validated from 2.86), hypervisors (2.53, 2.75, 2.88), services
 //! (2.53), limits (2.39, 2.57), createImage (2.45), the nova-network
 //! proxies' end (2.36, 2.44) and the query-string checks (2.75, 2.102).
 
@@ -715,4 +715,104 @@ async fn trusted_certs_and_list_filters() {
     );
     assert!(b["server"].get("user_data").is_some(), "{b}");
     assert_eq!(b["server"]["key_name"], Value::Null, "{b}");
+}
+
+/// 2.86: flavor extra specs in a known namespace are validated on create
+/// (POST) and update (PUT); before 2.86 anything is kept, and names in
+/// unknown namespaces pass at any version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flavor_extra_specs_validation_2_86() {
+    let cloud = Cloud::start_with(fake_compute, false).await;
+    let admin = cloud.admin.clone();
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/flavors",
+        &admin,
+        "2.1",
+        Some(json!({"flavor": {"name": "es86", "ram": 64, "vcpus": 1, "disk": 1, "id": "es86"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let specs = "/flavors/es86/os-extra_specs";
+    let post = |mv: &'static str, body: Value| {
+        let cloud = &cloud;
+        let admin = admin.clone();
+        async move { call(cloud, Method::POST, specs, &admin, mv, Some(body)).await }
+    };
+
+    // 2.85: not validated, kept as given.
+    let (s, _, b) = post("2.85", json!({"extra_specs": {"hw:cpu_policy": "bogus"}})).await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(&cloud, &format!("{specs}/hw:cpu_policy"), &admin, "2.86").await;
+    assert_eq!(b["hw:cpu_policy"], "bogus");
+
+    // 2.86: an invalid value is refused with a message naming it, and
+    // nothing of the request is saved.
+    let (s, _, b) = post(
+        "2.86",
+        json!({"extra_specs": {"hw:cpu_policy": "bogus", "foo:bar": "x"}}),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let msg = b["badRequest"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("'bogus' is not one of: dedicated, shared, mixed"),
+        "{b}"
+    );
+    let (s, _) = get(&cloud, &format!("{specs}/foo:bar"), &admin, "2.86").await;
+    assert_eq!(s, 404, "a refused request saves nothing");
+    // An unknown name in a known namespace, a bad integer.
+    let (s, _, b) = post(
+        "2.86",
+        json!({"extra_specs": {"hw:cpu_polcy": "dedicated"}}),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["badRequest"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("'hw:cpu_polcy' does not appear to be a valid extra spec"));
+    let (s, _, b) = post("2.86", json!({"extra_specs": {"hw:numa_nodes": "0"}})).await;
+    assert_eq!(s, 400, "{b}");
+
+    // Valid ones, and an unknown namespace, pass.
+    let (s, _, b) = post(
+        "2.86",
+        json!({"extra_specs": {
+            "hw:cpu_policy": "dedicated", "foo:bar": "anything",
+            "trait:HW_CPU_X86_AVX2": "required", "resources1:CUSTOM_MAGIC": "1",
+            "hw:numa_cpus.0": "0-1,^1"
+        }}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(&cloud, specs, &admin, "2.86").await;
+    assert_eq!(b["extra_specs"]["hw:cpu_policy"], "dedicated");
+    assert_eq!(b["extra_specs"]["foo:bar"], "anything");
+
+    // PUT of one key: the same rule.
+    let put = |mv: &'static str, key: &'static str, value: &'static str| {
+        let cloud = &cloud;
+        let admin = admin.clone();
+        async move {
+            call(
+                cloud,
+                Method::PUT,
+                &format!("{specs}/{key}"),
+                &admin,
+                mv,
+                Some(json!({ key: value })),
+            )
+            .await
+        }
+    };
+    let (s, _, b) = put("2.86", "hw:cpu_realtime", "maybe").await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _, b) = put("2.85", "hw:cpu_realtime", "maybe").await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _, b) = put("2.86", "hw:cpu_realtime", "yes").await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _, b) = put("2.86", "foo:baz", "whatever").await;
+    assert_eq!(s, 200, "{b}");
 }

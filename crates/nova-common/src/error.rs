@@ -205,6 +205,8 @@ nova_errors! {
     ImageUnacceptable { image_id, reason } => 400, "Image {image_id} is unacceptable: {reason}";
     /// A request refused as a whole; Nova raises it with its own message.
     InvalidRequest { reason } => 400, "{reason}";
+    /// A flavor extra spec refused by the 2.86 validation (Nova's `ValidationError`).
+    ValidationError { detail } => 400, "{detail}";
     /// evacuate from a host whose nova-compute is still up.
     ComputeServiceInUse { host } => 400, "Compute service of {host} is still in use.";
     AmbiguousHostnameForMultipleInstances {} => 400,

@@ -38,6 +38,7 @@ mod admin_actions;
 mod aggregates;
 mod evacuate;
 pub mod external_events;
+mod extra_specs;
 mod flavors;
 mod hosts;
 mod image_meta_cache;

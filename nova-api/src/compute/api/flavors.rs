@@ -59,13 +59,21 @@ impl API {
             .collect())
     }
 
-    /// Add or change extra specs; all of the flavor's after.
+    /// Add or change extra specs; all of the flavor's after. With
+    /// `validate` (microversion 2.86 on), every spec must pass the known
+    /// specs' table first (`extra_specs::validate`), or nothing is saved.
     pub async fn update_flavor_extra_specs(
         &self,
         ctx: &RequestContext,
         flavor_id: &str,
         specs: BTreeMap<String, String>,
+        validate: bool,
     ) -> NovaResult<BTreeMap<String, String>> {
+        if validate {
+            for (name, value) in &specs {
+                super::extra_specs::validate(name, value)?;
+            }
+        }
         self.conductor
             .flavor_extra_specs_update_or_create(ctx, flavor_id.to_string(), specs)
             .await

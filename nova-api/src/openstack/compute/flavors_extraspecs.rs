@@ -1,8 +1,10 @@
 //! `/flavors/{id}/os-extra_specs` (Nova's `flavors_extraspecs.py`): anyone
-//! who sees the flavor reads them, admins change them.
+//! who sees the flavor reads them, admins change them; from 2.86 the specs
+//! written are validated (`compute/api/extra_specs.rs`).
 
 use super::server_metadata::parse_metadata;
 use crate::error::{ApiError, ApiResult};
+use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{invalid, json_body};
 use crate::policy::Target;
 use crate::AppState;
@@ -41,6 +43,7 @@ pub async fn index(
 pub async fn create(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -66,7 +69,7 @@ pub async fn create(
     let f = flavor(&state, &ctx, &id, "create").await?;
     state
         .compute_api
-        .update_flavor_extra_specs(&ctx, &f.flavorid, parsed)
+        .update_flavor_extra_specs(&ctx, &f.flavorid, parsed, v.at_least(86))
         .await?;
     Ok(Json(json!({ "extra_specs": specs })))
 }
@@ -95,6 +98,7 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
     Path((id, key)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -106,7 +110,7 @@ pub async fn update(
     let f = flavor(&state, &ctx, &id, "update").await?;
     state
         .compute_api
-        .update_flavor_extra_specs(&ctx, &f.flavorid, parsed)
+        .update_flavor_extra_specs(&ctx, &f.flavorid, parsed, v.at_least(86))
         .await?;
     Ok(Json(body))
 }
