@@ -47,15 +47,9 @@ impl ComputeManager {
     ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
         let _lock = self.lock_instance(uuid).await;
-        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
-            Ok(i) => i,
-            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        if !action.expects(inst.task_state) {
-            info!(instance = %uuid, task_state = ?inst.task_state, "{} already handled; nothing to do", action.event);
+        let Some(inst) = self.expecting(ctx, uuid, action).await? else {
             return Ok(());
-        }
+        };
         self.event(ctx, uuid, action.event, None).await;
         let nw = inst.network_info.clone();
         let d = &self.driver;
@@ -150,14 +144,8 @@ impl ComputeManager {
         use TaskState as T;
         let t = &transitions::REBUILD;
         let _lock = self.lock_instance(uuid).await;
-        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
-            Ok(i) if t.expects(i.task_state) => i,
-            Ok(i) => {
-                info!(instance = %uuid, task_state = ?i.task_state, "{} already handled; nothing to do", t.event);
-                return Ok(());
-            }
-            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(inst) = self.expecting(ctx, uuid, t).await? else {
+            return Ok(());
         };
         self.event(ctx, uuid, t.event, None).await;
         let stopped = inst.vm_state == VmState::Stopped;

@@ -43,14 +43,8 @@ impl ComputeManager {
     ) -> Result<(), NovaError> {
         let t = &transitions::RESCUE;
         let _lock = self.lock_instance(uuid).await;
-        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
-            Ok(i) if t.expects(i.task_state) => i,
-            Ok(i) => {
-                info!(instance = %uuid, task_state = ?i.task_state, "{} already handled; nothing to do", t.event);
-                return Ok(());
-            }
-            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(inst) = self.expecting(ctx, uuid, t).await? else {
+            return Ok(());
         };
         self.event(ctx, uuid, t.event, None).await;
         let d = &self.driver;
@@ -126,14 +120,8 @@ impl ComputeManager {
     pub(crate) async fn unrescue(&self, ctx: &RequestContext, uuid: Uuid) -> Result<(), NovaError> {
         let t = &transitions::UNRESCUE;
         let _lock = self.lock_instance(uuid).await;
-        let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
-            Ok(i) if t.expects(i.task_state) => i,
-            Ok(i) => {
-                info!(instance = %uuid, task_state = ?i.task_state, "{} already handled; nothing to do", t.event);
-                return Ok(());
-            }
-            Err(NovaError::InstanceNotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(inst) = self.expecting(ctx, uuid, t).await? else {
+            return Ok(());
         };
         self.event(ctx, uuid, t.event, None).await;
         let d = &self.driver;

@@ -38,8 +38,10 @@ impl ComputeManager {
         }
     }
 
-    /// The instance, if it is still in one of `t`'s expected task_states.
-    async fn expecting(
+    /// The instance, if it is still in one of `t`'s expected task_states
+    /// (None also when it is gone): every action's first step on a compute
+    /// host, so a repeated or superseded message does nothing.
+    pub(crate) async fn expecting(
         &self,
         ctx: &RequestContext,
         uuid: Uuid,
