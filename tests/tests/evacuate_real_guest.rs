@@ -10,25 +10,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use nova_e2e::guest_marks::console_output as console;
 use nova_e2e::{call, start_real_guest_cloud_hosts, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::process::Command;
-
-async fn console(cloud: &Cloud, id: &str) -> String {
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            &format!("/servers/{id}/action"),
-            &cloud.admin,
-            Some(json!({"os-getConsoleOutput": {}})),
-        )
-        .await;
-    if s != 200 {
-        return String::new();
-    }
-    b["output"].as_str().unwrap_or_default().to_string()
-}
 
 async fn wait_status(cloud: &Cloud, id: &str, status: &str) -> Value {
     cloud

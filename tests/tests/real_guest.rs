@@ -6,24 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+use nova_e2e::guest_marks::console_output as console;
 use nova_e2e::{fixed_prefix, start_real_guest_cloud, upload_file, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-async fn console(cloud: &Cloud, id: &str) -> String {
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            &format!("/servers/{id}/action"),
-            &cloud.admin,
-            Some(json!({"os-getConsoleOutput": {}})),
-        )
-        .await;
-    if s != 200 {
-        return String::new();
-    }
-    b["output"].as_str().unwrap_or_default().to_string()
-}
 
 async fn wait_marker(cloud: &Cloud, id: &str, marker: &str, count: usize) -> String {
     cloud

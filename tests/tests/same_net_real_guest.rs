@@ -13,25 +13,11 @@
 #![allow(clippy::unwrap_used)]
 
 use base64::Engine;
+use nova_e2e::guest_marks::console_output as console;
 use nova_e2e::{fixed_range, iptables_binary_name, start_real_guest_cloud, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::process::Command;
-
-async fn console(cloud: &Cloud, id: &str) -> String {
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            &format!("/servers/{id}/action"),
-            &cloud.admin,
-            Some(json!({"os-getConsoleOutput": {}})),
-        )
-        .await;
-    if s != 200 {
-        return String::new();
-    }
-    b["output"].as_str().unwrap_or_default().to_string()
-}
 
 /// The first whole console line starting with one of `markers`.
 async fn wait_line(cloud: &Cloud, id: &str, markers: &[&str], secs: u64) -> String {
