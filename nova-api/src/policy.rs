@@ -134,6 +134,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:project_member_or_admin",
     ),
     ("os_compute_api:os-rescue", "rule:project_member_or_admin"),
+    (
+        "os_compute_api:os-admin-password",
+        "rule:project_member_or_admin",
+    ),
     ("os_compute_api:os-unrescue", "rule:project_member_or_admin"),
     (
         "os_compute_api:servers:stop",

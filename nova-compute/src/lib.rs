@@ -13,6 +13,7 @@ mod evacuate;
 mod firewall;
 mod image_cache;
 mod manager;
+mod password;
 mod rescue;
 mod resize;
 mod resource_tracker;

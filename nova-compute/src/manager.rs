@@ -48,6 +48,7 @@ pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
             instance_id: u.to_string(),
         },
         VirtError::Hypervisor(reason) => NovaError::HypervisorError { reason },
+        VirtError::QemuGuestAgentNotEnabled => NovaError::QemuGuestAgentNotEnabled {},
         other => NovaError::HypervisorError {
             reason: other.to_string(),
         },
@@ -553,6 +554,10 @@ impl ComputeManager {
             {
                 rescues.push(inst.uuid);
             }
+            if transitions::CHANGE_PASSWORD.expects(inst.task_state) {
+                self.clear_interrupted_password_change(&ctx, inst.uuid)
+                    .await;
+            }
             // Nova's init_host plugs every instance's VIFs: after a host
             // reboot the bridges its guests use are gone.
             if let Err(e) = crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await {
@@ -1044,6 +1049,15 @@ impl nova_rpc::compute::Manager for ComputeManager {
             .get_instance_diagnostics(&instance)
             .await
             .map_err(virt_to_nova)
+    }
+
+    async fn set_admin_password(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        new_pass: String,
+    ) -> Result<(), NovaError> {
+        self.change_password(ctx, instance.uuid, &new_pass).await
     }
 
     async fn get_console_output(

@@ -10,6 +10,11 @@ pub struct FilterContext<'a> {
     pub request: ResourceRequest,
     /// ComputeFilter's cutoff: a service is up when it checked in since.
     pub services_up_since: DateTime<Utc>,
+    /// The hosts of the instances the `same_host` hint names (SameHostFilter).
+    same_hosts: Vec<&'a str>,
+    /// The hosts of the instances the `different_host` hint names
+    /// (DifferentHostFilter).
+    different_hosts: Vec<&'a str>,
 }
 
 impl<'a> FilterContext<'a> {
@@ -21,10 +26,18 @@ impl<'a> FilterContext<'a> {
         now: DateTime<Utc>,
         service_down_time: u64,
     ) -> Self {
+        let hosts_of = |hint: &str| -> Vec<&'a str> {
+            spec.hint_uuids(hint)
+                .iter()
+                .filter_map(|u| spec.hint_instance_hosts.get(u).map(String::as_str))
+                .collect()
+        };
         FilterContext {
             spec,
             request,
             services_up_since: now - chrono::Duration::seconds(service_down_time as i64),
+            same_hosts: hosts_of("same_host"),
+            different_hosts: hosts_of("different_host"),
         }
     }
 }
@@ -48,6 +61,12 @@ pub enum Filter {
     ServerGroupAntiAffinity,
     /// Nova's `ServerGroupAffinityFilter`.
     ServerGroupAffinity,
+    /// Nova's `DifferentHostFilter`: not on a host holding any of the
+    /// instances the `different_host` hint names.
+    DifferentHost,
+    /// Nova's `SameHostFilter`: on a host holding one of the instances the
+    /// `same_host` hint names.
+    SameHost,
 }
 
 impl Filter {
@@ -59,6 +78,8 @@ impl Filter {
             Filter::Resource(r) => r.filter_name(),
             Filter::ServerGroupAntiAffinity => "ServerGroupAntiAffinityFilter",
             Filter::ServerGroupAffinity => "ServerGroupAffinityFilter",
+            Filter::DifferentHost => "DifferentHostFilter",
+            Filter::SameHost => "SameHostFilter",
         }
     }
 
@@ -78,6 +99,8 @@ impl Filter {
             Filter::Resource(r) => host.free.fits_resource(*r, &ctx.request),
             Filter::ServerGroupAntiAffinity => anti_affinity_passes("anti-affinity", host, ctx),
             Filter::ServerGroupAffinity => affinity_passes("affinity", host, ctx),
+            Filter::DifferentHost => !ctx.different_hosts.contains(&host.host.as_str()),
+            Filter::SameHost => ctx.same_hosts.contains(&host.host.as_str()),
         }
     }
 
@@ -90,6 +113,8 @@ impl Filter {
             Filter::Compute | Filter::Resource(_) => true,
             Filter::ServerGroupAntiAffinity => group_policy_is(ctx, "anti-affinity"),
             Filter::ServerGroupAffinity => group_policy_is(ctx, "affinity"),
+            Filter::DifferentHost => ctx.spec.scheduler_hints.contains_key("different_host"),
+            Filter::SameHost => ctx.spec.scheduler_hints.contains_key("same_host"),
         }
     }
 
@@ -144,6 +169,8 @@ pub fn build_filters(names: &[String]) -> Vec<Filter> {
             "DiskFilter" => Some(Filter::Resource(Resource::Disk)),
             "ServerGroupAntiAffinityFilter" => Some(Filter::ServerGroupAntiAffinity),
             "ServerGroupAffinityFilter" => Some(Filter::ServerGroupAffinity),
+            "DifferentHostFilter" => Some(Filter::DifferentHost),
+            "SameHostFilter" => Some(Filter::SameHost),
             _ => None,
         })
         .collect()
@@ -289,6 +316,8 @@ mod tests {
     use super::*;
     use crate::host_manager::tests::host;
     use nova_objects::{ComputeNode, FreeResources};
+    use serde_json::json;
+    use uuid::Uuid;
 
     fn ctx(spec: &RequestSpec, mem: i64) -> FilterContext<'_> {
         let request = ResourceRequest {
@@ -342,6 +371,57 @@ mod tests {
         assert!(err.contains("ComputeFilter: (start: 2, end: 1)"), "{err}");
         let ok = filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 512)).expect("fits");
         assert_eq!(ok, vec![0]);
+    }
+
+    #[test]
+    fn same_and_different_host_follow_the_hinted_instances() {
+        let hosts = vec![
+            host("a", 1000.0, true, false),
+            host("b", 1000.0, true, false),
+            host("c", 1000.0, true, false),
+        ];
+        let (on_a, on_b, gone) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut spec = RequestSpec {
+            hint_instance_hosts: [(on_a, "a".to_string()), (on_b, "b".to_string())].into(),
+            ..Default::default()
+        };
+        let passing = |spec: &RequestSpec, name: &str| {
+            let filters = build_filters(&[name.to_string()]);
+            filter_hosts(&filters, &hosts, &all(&hosts), &ctx(spec, 64)).unwrap_or_default()
+        };
+        // No hint: every host passes both.
+        assert_eq!(passing(&spec, "DifferentHostFilter"), vec![0, 1, 2]);
+        assert_eq!(passing(&spec, "SameHostFilter"), vec![0, 1, 2]);
+        // One uuid as a list of one, as the API stores a single value.
+        spec.scheduler_hints = [
+            ("different_host".to_string(), vec![json!(on_a.to_string())]),
+            ("same_host".to_string(), vec![json!(on_b.to_string())]),
+        ]
+        .into();
+        assert_eq!(passing(&spec, "DifferentHostFilter"), vec![1, 2]);
+        assert_eq!(passing(&spec, "SameHostFilter"), vec![1]);
+        // Several: away from all of them; beside any of them.
+        spec.scheduler_hints = [
+            (
+                "different_host".to_string(),
+                vec![json!(on_a.to_string()), json!(on_b.to_string())],
+            ),
+            (
+                "same_host".to_string(),
+                vec![json!(on_a.to_string()), json!(on_b.to_string())],
+            ),
+        ]
+        .into();
+        assert_eq!(passing(&spec, "DifferentHostFilter"), vec![2]);
+        assert_eq!(passing(&spec, "SameHostFilter"), vec![0, 1]);
+        // An instance that is on no host (deleted, unknown): nothing to avoid, nowhere to join.
+        spec.scheduler_hints = [
+            ("different_host".to_string(), vec![json!(gone.to_string())]),
+            ("same_host".to_string(), vec![json!(gone.to_string())]),
+        ]
+        .into();
+        assert_eq!(passing(&spec, "DifferentHostFilter"), vec![0, 1, 2]);
+        assert_eq!(passing(&spec, "SameHostFilter"), Vec::<usize>::new());
     }
 
     #[test]

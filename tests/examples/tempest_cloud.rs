@@ -17,7 +17,7 @@ async fn main() {
     let cloud = start_tempest_cloud().await;
     println!(
         "cloud {} up: Keystone {}  nova {}  Glance {}  image {}\nlogs in {}\n\
-         run: bash tests/tempest/run.sh --auth-url {} --image-ref {} [--regex RE]\n\
+         run: bash tests/tempest/run.sh --auth-url {} --image-ref {} --scheduler-filters {} [--regex RE]\n\
          press Enter (or close stdin) to tear it down",
         cloud.id,
         cloud.keystone.as_deref().unwrap_or_default(),
@@ -27,6 +27,7 @@ async fn main() {
         cloud.dir.display(),
         cloud.keystone.as_deref().unwrap_or_default(),
         cloud.image_id,
+        nova_e2e::E2E_ENABLED_FILTERS,
     );
     let mut line = String::new();
     let _ = tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await;

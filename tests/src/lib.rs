@@ -294,6 +294,7 @@ impl Cloud {
                  [glance]\napi_servers = {glance}\nnum_retries = 0\n\
                  [libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n\
                  [scheduler]\nperiodic_task_interval = 1\n\
+                 [filter_scheduler]\nenabled_filters = {filters}\n\
                  [vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = {vnc}\n\
                  novncproxy_base_url = http://127.0.0.1:{vnc}/vnc_auto.html\n",
                 state = dir.join("state").display(),
@@ -301,6 +302,8 @@ impl Cloud {
                 prefix = instance_name_prefix(&id),
                 debug = std::env::var("NOVA_E2E_DEBUG").is_ok(),
                 vnc = free_port(),
+                // The default chain and the hints' filters, as DevStack enables them.
+                filters = E2E_ENABLED_FILTERS,
             ),
         )
         .unwrap();
@@ -771,6 +774,10 @@ impl Cloud {
 /// `--example tempest_cloud`): Keystone (on PostgreSQL) and Glance, every
 /// daemon, two compute hosts with the fake driver (servers are cheap; two
 /// hosts give the host, hypervisor and migration APIs something to list).
+/// `[filter_scheduler] enabled_filters` of every test cloud: the default
+/// chain and the filters of the `same_host`/`different_host` hints.
+pub const E2E_ENABLED_FILTERS: &str = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,DifferentHostFilter,SameHostFilter";
+
 pub async fn start_tempest_cloud() -> Cloud {
     Cloud::start_with(
         |id| {
@@ -791,6 +798,7 @@ pub fn run_tempest(cloud: &Cloud, workspace: &Path, extra: &[&str]) -> (i32, Str
     let out = Command::new("bash")
         .arg(workspace_root().join("tests/tempest/run.sh"))
         .args(["--auth-url", keystone, "--image-ref", &cloud.image_id])
+        .args(["--scheduler-filters", E2E_ENABLED_FILTERS])
         .arg("--workspace")
         .arg(workspace)
         .args(extra)

@@ -2,8 +2,9 @@
 //! HTTP, on a fake compute host: `server set --state` (os-resetState),
 //! injectNetworkInfo, and os-migrateLive refused with Nova's 400
 //! (NoValidHost; ComputeHostNotFound for an unknown host) or 409 in a state
-//! a live migration cannot start from; policies (403 for a project member),
-//! instance actions recorded.
+//! a live migration cannot start from; changePassword answered by the host
+//! (202, no task state left, the action's event) and refused when stopped;
+//! policies (403 for a project member), instance actions recorded.
 
 #![allow(clippy::unwrap_used)]
 
@@ -209,6 +210,63 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
     // The CLI says so too.
     let (ok, _, err) = cloud.openstack("admin", &["server", "migrate", "--live-migration", &vm]);
     assert!(!ok && err.contains("No valid host"), "{err}");
+
+    // ===== changePassword: the owner's, answered by the compute host =====
+    for bad in [
+        json!({"changePassword": {}}),
+        json!({"changePassword": {"adminPass": 1}}),
+        json!({"changePassword": {"adminPass": "x", "other": 1}}),
+    ] {
+        let (s, b) = action(&cloud, &vm, &demo, "2.1", bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {b}");
+    }
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.1",
+        json!({"changePassword": {"adminPass": "Newpass1234"}}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    // The call was answered: nothing is left in a task state.
+    let srv = show(&cloud, &vm).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert!(srv["OS-EXT-STS:task_state"].is_null(), "{srv}");
+    let (_, acts) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm}/os-instance-actions"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    let req = acts["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "changePassword")
+        .unwrap_or_else(|| panic!("no changePassword action: {acts}"))["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, act) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm}/os-instance-actions/{req}"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    let events = act["instanceAction"]["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "compute_set_admin_password" && e["result"] == "Success"),
+        "{act}"
+    );
     // Stopped: 409.
     cloud.osc("admin", &["server", "stop", &vm]);
     cloud
@@ -234,6 +292,21 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
     let srv = show(&cloud, &vm).await;
     assert_eq!(srv["status"], "SHUTOFF", "{srv}");
     assert!(srv["OS-EXT-STS:task_state"].is_null());
+    // changePassword only on an ACTIVE server.
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.1",
+        json!({"changePassword": {"adminPass": "x"}}),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Cannot 'changePassword' instance {vm} while it is in vm_state stopped"),
+        "{b}"
+    );
 }
 
 async fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {

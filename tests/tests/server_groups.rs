@@ -2,6 +2,8 @@
 //! compute hosts: anti-affinity members land on different hosts and a third
 //! one fails with NoValidHost (ERROR with a fault); affinity members land
 //! together; show at 2.71 names the group; a deleted server leaves its group.
+//! The `different_host` and `same_host` hints place away from or beside a
+//! server, and a request no host satisfies fails naming DifferentHostFilter.
 //! Also the `ip` filter of server lists, on these servers' fixed addresses.
 
 #![allow(clippy::unwrap_used)]
@@ -190,6 +192,77 @@ async fn anti_affinity_spreads_and_affinity_gathers() {
         aff_hosts.iter().all(|h| *h == aff_hosts[0]),
         "{aff_hosts:?}"
     );
+
+    // ===== the same_host / different_host hints (SameHostFilter, DifferentHostFilter) =====
+    let anchor = members[0].as_str();
+    let create_with_hint = |name: &str, hint: String| {
+        let created = json_out(&cloud.osc(
+            "demo",
+            &[
+                "server",
+                "create",
+                "--image",
+                &cloud.image_id,
+                "--flavor",
+                "m1.tiny",
+                "--hint",
+                &hint,
+                "-f",
+                "json",
+                name,
+            ],
+        ));
+        created["id"].as_str().unwrap().to_string()
+    };
+    let away = create_with_hint("d1", format!("different_host={anchor}"));
+    let srv = settled(&cloud, &away).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_ne!(srv["OS-EXT-SRV-ATTR:host"], hosts[0].as_str(), "{srv}");
+    let beside = create_with_hint("s1", format!("same_host={anchor}"));
+    let srv = settled(&cloud, &beside).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], hosts[0].as_str(), "{srv}");
+    // Away from both hosts' servers: nowhere to go, and the fault names the filter.
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/servers",
+        "2.1",
+        Some(
+            json!({"server": {"name": "d2", "imageRef": cloud.image_id, "flavorRef": "1"},
+                    "os:scheduler_hints": {"different_host": [anchor, away]}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let srv = settled(&cloud, b["server"]["id"].as_str().unwrap()).await;
+    assert_eq!(srv["status"], "ERROR", "{srv}");
+    assert!(
+        srv["fault"]["details"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Filter DifferentHostFilter returned 0 hosts"),
+        "{srv}"
+    );
+    // A hint that names no server's uuid is the caller's mistake.
+    for hints in [
+        json!({"same_host": "nope"}),
+        json!({"different_host": [anchor, 7]}),
+    ] {
+        let (s, b) = call(
+            &cloud,
+            Method::POST,
+            "/servers",
+            "2.1",
+            Some(
+                json!({"server": {"name": "x", "imageRef": cloud.image_id, "flavorRef": "1"},
+                        "os:scheduler_hints": hints}),
+            ),
+        )
+        .await;
+        assert_eq!(s, 400, "{b}");
+    }
+    cloud.osc("demo", &["server", "delete", "--wait", &away, &beside]);
 
     // ===== the ip filter of server lists: a regular expression on fixed addresses =====
     let (_, b) = cloud

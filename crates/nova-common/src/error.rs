@@ -184,6 +184,12 @@ nova_errors! {
     UnexpectedTaskStateError { instance_uuid, expected, actual } => 409,
         "Unexpected task state: expecting {expected} but the actual state is {actual}";
     InstanceIsLocked { instance_uuid } => 409, "Instance {instance_uuid} is locked";
+    /// changePassword failed on the compute host (the reason never holds the password).
+    InstancePasswordSetFailed { instance, reason } => 409,
+        "Failed to set admin password on {instance} because {reason}";
+    /// changePassword on a guest whose image does not enable the QEMU guest
+    /// agent (`hw_qemu_guest_agent`).
+    QemuGuestAgentNotEnabled {} => 409, "QEMU guest agent is not enabled";
     /// A zone or host given to unshelve a server that is not offloaded.
     UnshelveInstanceInvalidState { instance_uuid, state } => 409,
         "Specifying an availability zone or a host when unshelving server \"{instance_uuid}\" with status \"{state}\" is not supported. The server status must be SHELVED_OFFLOADED.";

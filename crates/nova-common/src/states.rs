@@ -73,6 +73,7 @@ string_enum!(
         RebuildSpawning => "rebuild_spawning",
         Rescuing => "rescuing",
         Unrescuing => "unrescuing",
+        UpdatingPassword => "updating_password",
         Deleting => "deleting",
         SoftDeleting => "soft-deleting",
         Restoring => "restoring",

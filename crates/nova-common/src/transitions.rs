@@ -417,6 +417,20 @@ pub const REVERT_RESIZE: Transition = Transition {
     final_power_state: None,
 };
 
+/// changePassword: the compute host sets the guest's admin password (through
+/// the QEMU guest agent) while the API waits for the answer; the task state
+/// is cleared whatever the outcome, the vm_state kept.
+pub const CHANGE_PASSWORD: Transition = Transition {
+    action: "changePassword",
+    allowed_vm_states: Some(&[VmState::Active]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::UpdatingPassword,
+    expected_task_states: &[TaskState::UpdatingPassword],
+    event: "compute_set_admin_password",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
 /// Every transition, for tests and documentation.
 pub const ALL: &[&Transition] = &[
     &SOFT_REBOOT,
@@ -443,6 +457,7 @@ pub const ALL: &[&Transition] = &[
     &MIGRATE,
     &CONFIRM_RESIZE,
     &REVERT_RESIZE,
+    &CHANGE_PASSWORD,
 ];
 
 #[cfg(test)]

@@ -319,6 +319,26 @@ impl Db {
         Ok(v.remove(0))
     }
 
+    /// The host of each of these instances that is on one and not deleted
+    /// (for the scheduler's `same_host`/`different_host` hints).
+    pub async fn instance_hosts_by_uuids(
+        &self,
+        uuids: &[Uuid],
+    ) -> Result<BTreeMap<Uuid, String>, NovaError> {
+        if uuids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let uuids: Vec<String> = uuids.iter().map(Uuid::to_string).collect();
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT uuid, host FROM instances WHERE uuid = ANY($1) AND deleted = 0 AND host IS NOT NULL",
+        )
+        .bind(&uuids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(u, h)| (parse_uuid(&u), h)).collect())
+    }
+
     /// List instances, newest first, with Nova's marker/limit paging.
     pub async fn instance_get_all_by_filters(
         &self,

@@ -715,6 +715,11 @@ pub struct ImageMeta {
     pub properties: BTreeMap<String, String>,
 }
 
+/// The system_metadata key holding the scheduler hints a server was created
+/// with, each value a list, as JSON (Nova keeps them in the RequestSpec;
+/// 2.100 shows them; moves schedule with them again).
+pub const SCHEDULER_HINTS_KEY: &str = "scheduler_hints";
+
 /// The scheduling request (`nova.objects.RequestSpec`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestSpec {
@@ -736,6 +741,29 @@ pub struct RequestSpec {
     /// its `hosts` filled in by the conductor before each scheduling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_group: Option<InstanceGroup>,
+    /// The hints of the request (`os:scheduler_hints`), every value a list,
+    /// as Nova's `RequestSpec.scheduler_hints` keeps them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scheduler_hints: BTreeMap<String, Vec<serde_json::Value>>,
+    /// The host of each instance the `same_host` and `different_host` hints
+    /// name (those on a host and not deleted), filled in by the conductor
+    /// before each scheduling: the scheduler keeps no list of each host's
+    /// instances, which Nova's filters read from `HostState.instances`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hint_instance_hosts: BTreeMap<Uuid, String>,
+}
+
+impl RequestSpec {
+    /// Nova's `get_scheduler_hint` for a list hint: the uuids it names
+    /// (values that are not uuids name no instance).
+    pub fn hint_uuids(&self, hint: &str) -> Vec<Uuid> {
+        self.scheduler_hints
+            .get(hint)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+            .collect()
+    }
 }
 
 /// A server group (`nova.objects.InstanceGroup`; tables `instance_groups`,

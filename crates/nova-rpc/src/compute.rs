@@ -17,6 +17,7 @@
 //! 5.8 `rescue_instance`, `unrescue_instance` (as Nova's).
 //! 5.9 `rebuild_instance` evacuates too: `recreate`, `on_shared_storage`,
 //! the evacuation's `migration`, `scheduled_node`, `target_state` (2.95).
+//! 5.10 `set_admin_password` (changePassword; a call, as Nova's).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
@@ -24,7 +25,7 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.9";
+    topic: "compute", version: "5.10";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -69,6 +70,10 @@ crate::rpc_api! {
     cast fn rescue_instance(instance: Instance, rescue_password: Option<String>, rescue_image_ref: Option<String>, clean_shutdown: bool) -> ();
     /// Put the original guest back, booted from its own disk: ACTIVE.
     cast fn unrescue_instance(instance: Instance) -> ();
+    /// Set the guest's admin password (the API has set task_state
+    /// updating_password; it is cleared whatever the outcome). Errors:
+    /// QemuGuestAgentNotEnabled, InstancePasswordSetFailed.
+    call fn set_admin_password(instance: Instance, new_pass: String) -> ();
     /// The last `tail_length` lines of the serial console (all when None).
     call fn get_console_output(instance: Instance, tail_length: Option<i64>) -> String;
     /// Where the guest's VNC server listens (`console_type` "novnc").

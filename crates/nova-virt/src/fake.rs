@@ -280,6 +280,18 @@ impl VirtDriver for FakeDriver {
         self.set(instance, power_state::RUNNING)
     }
 
+    /// As Nova's fake driver: accepted for any guest it has.
+    async fn set_admin_password(
+        &self,
+        instance: &Instance,
+        _password: &str,
+    ) -> Result<(), VirtError> {
+        if !self.guests().contains_key(&instance.uuid) {
+            return Err(VirtError::InstanceNotFound(instance.uuid));
+        }
+        Ok(())
+    }
+
     async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError> {
         if !self.guests().contains_key(&instance.uuid) {
             return Err(VirtError::InstanceNotFound(instance.uuid));

@@ -24,6 +24,20 @@ pub enum VirtError {
     Connection(String),
     #[error("Hypervisor error: {0}")]
     Hypervisor(String),
+    /// The guest has no QEMU guest agent (its image does not ask for one).
+    #[error("QEMU guest agent is not enabled")]
+    QemuGuestAgentNotEnabled,
+}
+
+/// Whether image properties ask for the QEMU guest agent
+/// (`hw_qemu_guest_agent`, a boolean as oslo reads one).
+pub fn qemu_guest_agent(properties: &std::collections::BTreeMap<String, String>) -> bool {
+    properties.get("hw_qemu_guest_agent").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "t" | "true" | "on" | "y" | "yes"
+        )
+    })
 }
 
 /// Files a guest boots from, prepared by the compute host (the image cache).
@@ -99,6 +113,13 @@ pub trait VirtDriver: Send + Sync {
     ) -> Result<(), VirtError>;
     /// The guest's serial console log.
     async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError>;
+    /// Set the password of the guest's admin user (the image's
+    /// `os_admin_user`, else `root`) in the running guest (changePassword).
+    async fn set_admin_password(
+        &self,
+        instance: &Instance,
+        password: &str,
+    ) -> Result<(), VirtError>;
     /// The port of the guest's VNC server; None when the guest has none.
     async fn get_vnc_port(&self, instance: &Instance) -> Result<Option<i64>, VirtError>;
     /// Write a standalone qcow2 copy of the guest's disk to `dest` (for createImage).

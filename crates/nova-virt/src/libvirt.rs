@@ -847,6 +847,36 @@ impl VirtDriver for LibvirtDriver {
             .await
     }
 
+    /// Nova's `set_admin_password`: through the QEMU guest agent
+    /// (`virDomainSetUserPassword`), which the guest has only when its image
+    /// asks for one (`hw_qemu_guest_agent`); the user is the image's
+    /// `os_admin_user`, else `root`.
+    async fn set_admin_password(
+        &self,
+        instance: &Instance,
+        password: &str,
+    ) -> Result<(), VirtError> {
+        let image_props: std::collections::BTreeMap<String, String> = instance
+            .system_metadata
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("image_").map(|p| (p.to_string(), v.clone())))
+            .collect();
+        if !crate::qemu_guest_agent(&image_props) {
+            return Err(VirtError::QemuGuestAgentNotEnabled);
+        }
+        let user = image_props
+            .get("os_admin_user")
+            .cloned()
+            .unwrap_or_else(|| "root".to_string());
+        let password = password.to_string();
+        self.with_domain(instance, move |d| {
+            d.set_user_password(&user, &password, 0).map_err(|e| {
+                VirtError::Hypervisor(format!("cannot set the password of {user}: {e}"))
+            })
+        })
+        .await
+    }
+
     async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError> {
         self.with_domain(instance, |_| Ok(())).await?;
         let path = format!(
@@ -1144,6 +1174,18 @@ mod tests {
             power_state::RUNNING
         );
         assert_eq!(d.get_console_output(&inst).await.expect("console"), "");
+        // changePassword: only through the guest agent its image asks for.
+        assert!(matches!(
+            d.set_admin_password(&inst, "pw").await,
+            Err(VirtError::QemuGuestAgentNotEnabled)
+        ));
+        let mut with_agent = inst.clone();
+        with_agent
+            .system_metadata
+            .insert("image_hw_qemu_guest_agent".into(), "yes".into());
+        d.set_admin_password(&with_agent, "pw")
+            .await
+            .expect("the test driver sets the password");
         // Diagnostics: the test driver's counters for the guest's disk, its memory.
         let diags = d.get_diagnostics(&inst).await.expect("diagnostics");
         assert_eq!(diags.get("memory"), Some(&(128 * 1024)), "{diags:?}");

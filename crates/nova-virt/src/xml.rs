@@ -258,6 +258,14 @@ fn guest_xml(
     );
     let _ = writeln!(x, "    </serial>");
     let _ = writeln!(x, "    <serial type=\"pty\"/>");
+    if crate::qemu_guest_agent(&image.properties) {
+        // The agent's virtio-serial port (Nova's `hw_qemu_guest_agent`);
+        // libvirt picks the host side's socket path.
+        let _ = writeln!(
+            x,
+            "    <channel type=\"unix\">\n      <source mode=\"bind\"/>\n      <target type=\"virtio\" name=\"org.qemu.guest_agent.0\"/>\n    </channel>"
+        );
+    }
     let _ = writeln!(x, "    <input type=\"tablet\" bus=\"usb\"/>");
     if cfg.vnc_enabled {
         let _ = writeln!(
@@ -343,6 +351,13 @@ mod tests {
         assert!(x.contains("web &lt;1&gt;"));
         assert!(x.contains("host-model"));
         assert!(x.contains("<nova:host>hv1</nova:host>"));
+        assert!(!x.contains("org.qemu.guest_agent.0"));
+        let agent = ImageMeta {
+            properties: [("hw_qemu_guest_agent".to_string(), "yes".to_string())].into(),
+            ..Default::default()
+        };
+        let a = domain_xml(&cfg, &inst, &agent, &vec![]);
+        assert!(a.contains("<target type=\"virtio\" name=\"org.qemu.guest_agent.0\"/>"));
         let q = domain_xml(
             &DomainConfig {
                 virt_type: "qemu".into(),

@@ -35,6 +35,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 mod admin_actions;
+mod admin_password;
 mod aggregates;
 mod evacuate;
 pub mod external_events;
@@ -182,10 +183,7 @@ pub struct CreateRequest {
     pub trusted_certs: Option<Vec<String>>,
 }
 
-/// The system_metadata key holding the scheduler hints a server was created
-/// with, each value a list (Nova keeps them in the RequestSpec; 2.100 shows
-/// them).
-pub const SCHEDULER_HINTS_KEY: &str = "scheduler_hints";
+pub use nova_objects::SCHEDULER_HINTS_KEY;
 
 /// The instances a create made, and the reservation id they share.
 #[derive(Debug)]
@@ -532,16 +530,16 @@ impl API {
             system_metadata.insert("pinned_availability_zone".into(), az.to_string());
         }
         // The hints as Nova's RequestSpec keeps them: every value a list.
-        if !req.scheduler_hints.is_empty() {
-            let hints: serde_json::Map<String, Value> = req
-                .scheduler_hints
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::Array(_) => (k.clone(), v.clone()),
-                    other => (k.clone(), json!([other])),
-                })
-                .collect();
-            let text = Value::Object(hints).to_string();
+        let scheduler_hints: BTreeMap<String, Vec<Value>> = req
+            .scheduler_hints
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Array(a) => (k.clone(), a.clone()),
+                other => (k.clone(), vec![other.clone()]),
+            })
+            .collect();
+        if !scheduler_hints.is_empty() {
+            let text = json!(scheduler_hints).to_string();
             if text.chars().count() <= 255 {
                 system_metadata.insert(SCHEDULER_HINTS_KEY.into(), text);
             }
@@ -639,6 +637,8 @@ impl API {
                 .collect(),
             num_attempts: 1,
             instance_group,
+            scheduler_hints,
+            ..Default::default()
         };
         if let Err(e) = self.schedule_and_build_instances(ctx, spec, &uuids).await {
             // Nothing will build them: do not leave them in BUILD.

@@ -64,8 +64,10 @@ impl ComputeTaskManager {
 
     /// Nova's `_populate_group_info`: the server group as it is now, its
     /// members' hosts for the (anti-)affinity filters and weighers. A group
-    /// deleted meanwhile no longer constrains the build.
+    /// deleted meanwhile no longer constrains the build. Also the hosts of
+    /// the instances the `same_host`/`different_host` hints name.
     async fn populate_group_info(&self, spec: &mut RequestSpec) -> Result<(), NovaError> {
+        self.populate_hint_hosts(spec).await?;
         let Some(group) = spec.instance_group.as_ref().map(|g| g.uuid) else {
             return Ok(());
         };

@@ -161,8 +161,8 @@ impl ComputeTaskManager {
         spec.project_id = inst.project_id.clone();
         spec.user_id = inst.user_id.clone();
         spec.num_instances = 1;
-        // The server group as it is now, for the (anti-)affinity filters.
-        spec.instance_group = self.db.instance_group_get_by_instance_uuid(uuid).await?;
+        // The server group as it is now and the creation's hints.
+        self.populate_move_info(inst, &mut spec).await?;
         if !(resize && self.cfg.default.allow_resize_to_same_host) {
             spec.ignore_hosts.push(source.clone());
         }

@@ -9,6 +9,7 @@ mod migrate;
 mod rebuild;
 mod unshelve;
 
+use crate::manager::retry_on_disconnect;
 use chrono::Utc;
 use nova_common::states::{TaskState, VmState};
 use nova_common::{NovaConfig, NovaError, RequestContext};
@@ -33,6 +34,40 @@ pub struct ComputeTaskManager {
     scheduler: scheduler::Client,
     compute: compute::Client,
     cfg: NovaConfig,
+}
+
+impl ComputeTaskManager {
+    /// The hosts of the instances the `same_host` and `different_host`
+    /// hints name, for the scheduler's SameHostFilter and DifferentHostFilter.
+    async fn populate_hint_hosts(&self, spec: &mut RequestSpec) -> Result<(), NovaError> {
+        let mut uuids = spec.hint_uuids("same_host");
+        uuids.extend(spec.hint_uuids("different_host"));
+        spec.hint_instance_hosts = retry_on_disconnect("instance_hosts_by_uuids", || {
+            self.db.instance_hosts_by_uuids(&uuids)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// What a move (migrate, resize, evacuate, unshelve) schedules with
+    /// besides the flavor, as Nova's stored RequestSpec has it: the server
+    /// group as it is now and the hints the server was created with.
+    async fn populate_move_info(
+        &self,
+        inst: &Instance,
+        spec: &mut RequestSpec,
+    ) -> Result<(), NovaError> {
+        spec.instance_group = self
+            .db
+            .instance_group_get_by_instance_uuid(inst.uuid)
+            .await?;
+        spec.scheduler_hints = inst
+            .system_metadata
+            .get(nova_objects::SCHEDULER_HINTS_KEY)
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
+        self.populate_hint_hosts(spec).await
+    }
 }
 
 #[nova_rpc::__private::async_trait]

@@ -140,7 +140,7 @@ impl ComputeTaskManager {
                 spec.project_id = inst.project_id.clone();
                 spec.user_id = inst.user_id.clone();
                 spec.num_instances = 1;
-                spec.instance_group = self.db.instance_group_get_by_instance_uuid(uuid).await?;
+                self.populate_move_info(inst, &mut spec).await?;
                 spec.ignore_hosts.push(source.clone());
                 self.scheduler
                     .select_destinations(ctx, spec, vec![uuid], true)

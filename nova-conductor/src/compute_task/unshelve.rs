@@ -142,9 +142,9 @@ impl ComputeTaskManager {
                 .cast_unshelve(ctx, uuid, host, node, &image, &spec)
                 .await;
         }
-        // The server group as it is now, for the (anti-)affinity filters
-        // (Nova's request spec carries the group).
-        spec.instance_group = self.db.instance_group_get_by_instance_uuid(uuid).await?;
+        // The server group as it is now and the creation's hints (Nova's
+        // request spec carries both).
+        self.populate_move_info(inst, &mut spec).await?;
         let _ = self
             .db
             .action_event_start(uuid, &ctx.request_id, EVENT_SCHEDULE, &me)

@@ -15,6 +15,8 @@ pub const KNOWN_FILTERS: &[&str] = &[
     "DiskFilter",
     "ServerGroupAntiAffinityFilter",
     "ServerGroupAffinityFilter",
+    "DifferentHostFilter",
+    "SameHostFilter",
 ];
 
 config_section! {

@@ -201,8 +201,9 @@ impl API {
             ignore_hosts: vec![],
             force_hosts: req.host.into_iter().collect(),
             num_attempts: 1,
-            // The conductor loads the group as it is when it schedules.
-            instance_group: None,
+            // The conductor loads the group as it is when it schedules, and
+            // the creation's hints.
+            ..Default::default()
         };
         let cast = self.compute_task_api.unshelve_instance(ctx, i, spec);
         self.cast_or_revert(ctx, inst.uuid, t, cast).await

@@ -5,6 +5,7 @@
 //! such as flavors and services) and render [`views`].
 
 pub mod admin_actions;
+pub mod admin_password;
 pub mod aggregates;
 pub mod availability_zone;
 pub mod console_auth_tokens;

@@ -62,6 +62,7 @@ pub async fn action(
         "createImage" => create_image(s, ctx, &inst, v, args).await,
         "rebuild" => super::rebuild::rebuild(s, ctx, &inst, v, &base, args).await,
         "rescue" => super::rescue::rescue(s, ctx, &inst, args).await,
+        "changePassword" => super::admin_password::change_password(s, ctx, &inst, args).await,
         "unrescue" => super::rescue::unrescue(s, ctx, &inst).await,
         "createBackup" => super::create_backup::create_backup(s, ctx, &inst, v, &base, args).await,
         "shelve" => super::shelve::shelve(s, ctx, &inst).await,

@@ -241,7 +241,9 @@ struct ServerCreate {
 }
 
 /// `os:scheduler_hints` (or `OS-SCH-HNT:scheduler_hints`), beside `server`:
-/// an object whose `group` is a server group's uuid; other hints pass.
+/// an object whose `group` is a server group's uuid and whose
+/// `different_host`/`same_host` are a server's uuid or a list of them; other
+/// hints pass.
 fn parse_scheduler_hints(body: &Value) -> ApiResult<serde_json::Map<String, Value>> {
     let Some(h) = body
         .get("os:scheduler_hints")
@@ -256,6 +258,25 @@ fn parse_scheduler_hints(body: &Value) -> ApiResult<serde_json::Map<String, Valu
             &format!("{h} is not of type 'object'"),
         ));
     };
+    // Nova's schema: a server's uuid, or a list of them.
+    for hint in ["different_host", "same_host"] {
+        let is_uuid = |v: &Value| {
+            v.as_str()
+                .is_some_and(|s| s.len() == 36 && Uuid::parse_str(s).is_ok())
+        };
+        match hints.get(hint) {
+            None => {}
+            Some(Value::Array(list)) if list.iter().all(is_uuid) => {}
+            Some(v) if is_uuid(v) => {}
+            Some(v) => {
+                return Err(invalid(
+                    &format!("os:scheduler_hints/{hint}"),
+                    v,
+                    &format!("{v} is not valid under any of the given schemas"),
+                ))
+            }
+        }
+    }
     if let Some(g) = hints.get("group") {
         let ok = g
             .as_str()
