@@ -18,7 +18,7 @@ flock "$lock" cargo build --release --workspace --bins
 flock "$lock" cargo build --release -p nova-e2e --example bench --example guest_bench --example select_destinations \
   --example console_bench --example ec2_bench --example lease_bench --example rpc_count --example restart_bench \
   --example resize_bench
-flock "$lock" cargo build --release -p nova-rpc --example reply_codec
+flock "$lock" cargo build --release -p nova-rpc --example reply_codec --example echo_floor
 rel="$top/target/release"
 gen="$(mktemp -d)"
 trap 'rm -rf "$gen"' EXIT
@@ -58,21 +58,28 @@ cat > "$gen/codec" <<DOC
 | caller: decode the reply | 302,981,855 | $(codec_ir decode) |
 DOC
 
+# --- the floor: an RPC call that only answers (two processes, the real RabbitMQ) ---
+floor=$("$rel/examples/echo_floor" 10)
+echo "$floor"
+fv() { echo "$floor" | sed -n "s/^$1=//p"; }
+
 # --- a cloud: boots, deletes, lists, RSS, CPU per request ---
 load0=$(load)
 out=$(NOVA_BIN_DIR="$rel" NOVA_E2E_FIXED_RANGE=10.20.0.0/20 RUST_LOG=warn "$rel/examples/bench")
 echo "$out"
 val() { echo "$out" | sed -n "s/^$1=//p"; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f %%", 100 * a / b; else print "-" }'; }
 cat > "$gen/main" <<DOC
 Figures of $(when "$load0") ($(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; release build; FakeDriver;
 noauth2; PostgreSQL, RabbitMQ, Glance and every daemon on the same host).
 
 | measure | nova-rs | upstream Nova 34 (issue 14, a quiet machine) |
 | --- | --- | --- |
-| \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s | 96.4 req/s |
+| RPC echo call, the floor (16 in flight, \`crates/nova-rpc/examples/echo_floor.rs\`) | $(fv echo_rps_c16) calls/s (one at a time: $(fv echo_rps_c1)) | – |
+| \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s ($(pct "$(val detail_rps_0)" "$(fv echo_rps_c16)") of the floor) | 96.4 req/s |
 | \`GET /v2.1/servers/detail\`, 100 servers | $(val detail_rps_100) req/s | 7.3 req/s |
 | \`GET /v2.1/servers/detail?limit=1000\`, 1,000 servers | $(val detail_rps_1000) req/s | – |
-| \`GET /v2.1/flavors\` | $(val flavors_rps) req/s | 274 req/s |
+| \`GET /v2.1/flavors\` | $(val flavors_rps) req/s ($(pct "$(val flavors_rps)" "$(fv echo_rps_c16)") of the floor) | 274 req/s |
 | one server POST → ACTIVE (median of 5) | $(val single_boot_median_s) s | 0.709 s |
 | 100 servers, 10 concurrent clients: POST → all ACTIVE | $(val boot_100_s) s | 94.4 s |
 | 200 servers, 10 concurrent clients: POST → all ACTIVE | $(val boot_200_s) s | 449 s |
