@@ -174,6 +174,17 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         auth,
         policy,
     );
+    let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
+    // The conductor's fanout casts: when to forget the cached flavors.
+    let rpc_server = {
+        let (t, host, cache, stop) = (
+            rt.transport.clone(),
+            cfg.default.host.clone(),
+            state.compute_api.flavor_cache.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move { nova_rpc::api::serve(&t, &host, cache, stop, grace).await })
+    };
     let mut servers = tokio::task::JoinSet::new();
     for (api, addr, listener) in listeners {
         let Some(app) = api.app(&state) else { continue };
@@ -181,7 +192,6 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         // The peer's address goes with each request: the metadata service finds guests by it.
         servers.spawn(http_server::serve(listener, app, shutdown.clone()));
     }
-    let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
     let mut result = Ok(());
     tokio::select! {
         _ = async {
@@ -197,6 +207,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         }
     }
     servers.abort_all();
+    let _ = rpc_server.await;
     rt.stop().await;
     result
 }

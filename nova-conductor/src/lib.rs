@@ -47,7 +47,11 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     db.check_schema().await.map_err(|e| e.to_string())?;
     let transport = nova_rpc::Transport::start(&cfg, BINARY).map_err(|e| e.to_string())?;
     let host = &cfg.default.host;
-    let proxy = Arc::new(ConductorManager::new(db.clone(), cfg.quota.clone()));
+    let proxy = Arc::new(ConductorManager::new(
+        db.clone(),
+        cfg.quota.clone(),
+        transport.clone(),
+    ));
     let tasks = Arc::new(ComputeTaskManager::new(
         db.clone(),
         transport.clone(),

@@ -485,6 +485,15 @@ impl Cloud {
         });
     }
 
+    /// Start another process of `binary` as daemon `name`, with `extra`
+    /// (INI text) after the cloud's configuration (a second nova-api on a
+    /// port of its own, say).
+    pub fn spawn_extra(&mut self, name: &str, binary: &str, extra: &str) {
+        let file = self.dir.join(format!("{name}.extra.conf"));
+        std::fs::write(&file, extra).unwrap();
+        self.spawn(name, binary, &[file]);
+    }
+
     /// SIGKILL a daemon and start it again with the same configuration.
     pub fn restart(&mut self, name: &str) {
         let pos = self.daemons.iter().position(|d| d.name == name).unwrap();

@@ -77,3 +77,4 @@ golden!(compute_task_messages, compute_task);
 golden!(scheduler_messages, scheduler);
 golden!(compute_messages, compute);
 golden!(network_messages, network);
+golden!(api_messages, api);

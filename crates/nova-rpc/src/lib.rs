@@ -17,6 +17,7 @@ pub mod server;
 pub mod service;
 pub mod transport;
 
+pub mod api;
 pub mod compute;
 pub mod compute_task;
 pub mod conductor;

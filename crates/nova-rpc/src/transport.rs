@@ -168,6 +168,8 @@ struct Inner {
     /// Bumped when a subscription is added so the supervisor can attach it to the live link.
     subs_changed: tokio::sync::Notify,
     closed: CancellationToken,
+    /// How many times the connection was made (see [`Transport::connection_epoch`]).
+    connections: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on the process's AMQP connection; cheap to clone.
@@ -225,6 +227,7 @@ impl Transport {
             subs: Mutex::new(Vec::new()),
             subs_changed: tokio::sync::Notify::new(),
             closed: CancellationToken::new(),
+            connections: std::sync::atomic::AtomicU64::new(0),
         });
         let transport = Transport { inner };
         let sup = transport.clone();
@@ -259,6 +262,15 @@ impl Transport {
 
     pub fn is_connected(&self) -> bool {
         self.inner.link.borrow().is_some()
+    }
+
+    /// Which connection to the broker this is: 0 before the first, then
+    /// bumped each time a connection is made (its queues consumed again).
+    /// What was learnt from casts under an older epoch may have missed some.
+    pub fn connection_epoch(&self) -> u64 {
+        self.inner
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Close the connection and stop reconnecting.
@@ -304,6 +316,9 @@ impl Transport {
                         info!("connected to the AMQP broker");
                     }
                     attempt = 0;
+                    self.inner
+                        .connections
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     self.inner.link.send_replace(Some(link.clone()));
                     // Attach subscriptions added later; watch for connection errors.
                     loop {
@@ -379,7 +394,10 @@ impl Transport {
         ),
         lapin::Error,
     > {
-        let props = ConnectionProperties::default().with_connection_name(name.to_string().into());
+        // `<process>:<pid>`, as oslo.messaging names its connections: an
+        // operator (or a test) can tell two processes of one binary apart.
+        let props = ConnectionProperties::default()
+            .with_connection_name(format!("{name}:{}", std::process::id()).into());
         let conn = Connection::connect(&self.inner.uri, props).await?;
         let events = conn.events_listener().boxed();
         let publish = conn.create_channel().await?;

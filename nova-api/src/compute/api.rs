@@ -40,6 +40,7 @@ mod aggregates;
 mod evacuate;
 pub mod external_events;
 mod extra_specs;
+mod flavor_cache;
 mod flavors;
 mod hosts;
 mod image_meta_cache;
@@ -241,6 +242,8 @@ pub struct API {
     image_api: GlanceClient,
     /// Active images' metadata for `[glance] image_metadata_cache_time`.
     image_cache: Arc<image_meta_cache::ImageMetaCache>,
+    /// Every flavor, until a flavor write (see `flavor_cache`).
+    pub flavor_cache: Arc<flavor_cache::FlavorCache>,
     security_group_api: SecurityGroupAPI,
 }
 
@@ -258,6 +261,7 @@ impl API {
         API {
             cfg,
             image_cache,
+            flavor_cache: Default::default(),
             compute_task_api: compute_task::Client::new(conductor.transport().clone()),
             security_group_api: SecurityGroupAPI::new(conductor.clone(), compute_rpcapi.clone()),
             conductor,

@@ -9,22 +9,25 @@ use std::collections::BTreeMap;
 impl nova_rpc::conductor::FlavorExtras for ConductorManager {
     async fn flavor_extra_specs_update_or_create(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         flavor_id: String,
         extra_specs: BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, NovaError> {
-        self.db
+        let r = self
+            .db
             .flavor_extra_specs_update_or_create(&flavor_id, &extra_specs)
-            .await
+            .await;
+        self.flavors_written(ctx, r).await
     }
 
     async fn flavor_extra_specs_delete(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         flavor_id: String,
         key: String,
     ) -> Result<(), NovaError> {
-        self.db.flavor_extra_specs_delete(&flavor_id, &key).await
+        let r = self.db.flavor_extra_specs_delete(&flavor_id, &key).await;
+        self.flavors_written(ctx, r).await
     }
 
     async fn flavor_access_get_by_flavor_id(
@@ -40,30 +43,34 @@ impl nova_rpc::conductor::FlavorExtras for ConductorManager {
 
     async fn flavor_access_add(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         flavor_id: String,
         project_id: String,
     ) -> Result<Vec<String>, NovaError> {
-        self.db.flavor_access_add(&flavor_id, &project_id).await
+        let r = self.db.flavor_access_add(&flavor_id, &project_id).await;
+        self.flavors_written(ctx, r).await
     }
 
     async fn flavor_access_remove(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         flavor_id: String,
         project_id: String,
     ) -> Result<Vec<String>, NovaError> {
-        self.db.flavor_access_remove(&flavor_id, &project_id).await
+        let r = self.db.flavor_access_remove(&flavor_id, &project_id).await;
+        self.flavors_written(ctx, r).await
     }
 
     async fn flavor_update_description(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         flavor_id: String,
         description: Option<String>,
     ) -> Result<Flavor, NovaError> {
-        self.db
+        let r = self
+            .db
             .flavor_update_description(&flavor_id, description.as_deref())
-            .await
+            .await;
+        self.flavors_written(ctx, r).await
     }
 }

@@ -27,17 +27,19 @@ impl nova_rpc::conductor::Flavors for ConductorManager {
 
     async fn flavor_create(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         flavor: Flavor,
     ) -> Result<Flavor, NovaError> {
-        self.db.flavor_create(&flavor).await
+        let r = self.db.flavor_create(&flavor).await;
+        self.flavors_written(ctx, r).await
     }
 
     async fn flavor_destroy(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         flavor_id: String,
     ) -> Result<(), NovaError> {
-        self.db.flavor_destroy(&flavor_id).await
+        let r = self.db.flavor_destroy(&flavor_id).await;
+        self.flavors_written(ctx, r).await
     }
 }

@@ -35,11 +35,34 @@ pub struct ConductorManager {
     pub(crate) db: Db,
     /// `[quota]` defaults; a project's overrides in the `quotas` table win.
     pub(crate) quota_defaults: BTreeMap<String, i64>,
+    /// Every nova-api (the `api` topic's fanout): told when the flavors change.
+    api: nova_rpc::api::Client,
 }
 
 impl ConductorManager {
-    pub fn new(db: Db, quota_defaults: BTreeMap<String, i64>) -> Self {
-        ConductorManager { db, quota_defaults }
+    pub fn new(
+        db: Db,
+        quota_defaults: BTreeMap<String, i64>,
+        transport: nova_rpc::Transport,
+    ) -> Self {
+        ConductorManager {
+            db,
+            quota_defaults,
+            api: nova_rpc::api::Client::new(transport).fanout(),
+        }
+    }
+
+    /// After a flavor write (whatever its outcome), before its answer: every
+    /// nova-api forgets its cached flavors.
+    pub(crate) async fn flavors_written<T>(
+        &self,
+        ctx: &nova_common::RequestContext,
+        r: NovaResult<T>,
+    ) -> NovaResult<T> {
+        if let Err(e) = self.api.flavors_changed(ctx).await {
+            warn!("cannot tell nova-api that the flavors changed: {e}");
+        }
+        r
     }
 }
 

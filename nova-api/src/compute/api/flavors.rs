@@ -9,6 +9,7 @@ use super::API;
 use nova_common::{NovaError, NovaResult, RequestContext};
 use nova_objects::Flavor;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Whether the caller may see the flavor.
 fn visible(ctx: &RequestContext, f: &Flavor) -> bool {
@@ -21,12 +22,38 @@ fn visible(ctx: &RequestContext, f: &Flavor) -> bool {
 }
 
 impl API {
-    /// The flavor, or FlavorNotFound when the caller may not see it.
+    /// Every flavor: from the [`FlavorCache`](super::flavor_cache), else
+    /// from the conductor (and kept).
+    async fn all_flavors(&self, ctx: &RequestContext) -> NovaResult<Arc<Vec<Flavor>>> {
+        let epoch = self.conductor.transport().connection_epoch();
+        match self.flavor_cache.get(epoch) {
+            Ok(all) => Ok(all),
+            Err(generation) => {
+                let all = Arc::new(self.conductor.flavor_get_all(ctx, None).await?);
+                self.flavor_cache.fill(generation, epoch, all.clone());
+                Ok(all)
+            }
+        }
+    }
+
+    /// The flavor, or FlavorNotFound when the caller may not see it. One
+    /// the cached flavors lack (made by another nova-api a moment ago) is
+    /// asked for.
     pub async fn get_flavor(&self, ctx: &RequestContext, flavor_id: &str) -> NovaResult<Flavor> {
-        let f = self
-            .conductor
-            .flavor_get_by_flavor_id(ctx, flavor_id.to_string())
-            .await?;
+        let cached = self
+            .all_flavors(ctx)
+            .await?
+            .iter()
+            .find(|f| f.flavorid == flavor_id)
+            .cloned();
+        let f = match cached {
+            Some(f) => f,
+            None => {
+                self.conductor
+                    .flavor_get_by_flavor_id(ctx, flavor_id.to_string())
+                    .await?
+            }
+        };
         if !visible(ctx, &f) {
             return Err(NovaError::FlavorNotFound {
                 flavor_id: flavor_id.to_string(),
@@ -44,10 +71,10 @@ impl API {
         ctx: &RequestContext,
         is_public: Option<bool>,
     ) -> NovaResult<Vec<Flavor>> {
-        let all = self.conductor.flavor_get_all(ctx, None).await?;
+        let all = self.all_flavors(ctx).await?;
         let project = ctx.project_id.as_deref();
         Ok(all
-            .into_iter()
+            .iter()
             .filter(|f| match is_public {
                 Some(true) => {
                     f.is_public || project.is_some_and(|p| f.projects.iter().any(|x| x == p))
@@ -56,7 +83,27 @@ impl API {
                 None => true,
             })
             .filter(|f| visible(ctx, f))
+            .cloned()
             .collect())
+    }
+
+    /// Forget the cached flavors after a write, whatever its outcome.
+    fn flavors_written<T>(&self, r: NovaResult<T>) -> NovaResult<T> {
+        self.flavor_cache.drop_all();
+        r
+    }
+
+    pub async fn create_flavor(&self, ctx: &RequestContext, flavor: Flavor) -> NovaResult<Flavor> {
+        let r = self.conductor.flavor_create(ctx, flavor).await;
+        self.flavors_written(r)
+    }
+
+    pub async fn destroy_flavor(&self, ctx: &RequestContext, flavor_id: &str) -> NovaResult<()> {
+        let r = self
+            .conductor
+            .flavor_destroy(ctx, flavor_id.to_string())
+            .await;
+        self.flavors_written(r)
     }
 
     /// Add or change extra specs; all of the flavor's after. With
@@ -74,9 +121,11 @@ impl API {
                 super::extra_specs::validate(name, value)?;
             }
         }
-        self.conductor
+        let r = self
+            .conductor
             .flavor_extra_specs_update_or_create(ctx, flavor_id.to_string(), specs)
-            .await
+            .await;
+        self.flavors_written(r)
     }
 
     pub async fn delete_flavor_extra_spec(
@@ -85,9 +134,11 @@ impl API {
         flavor_id: &str,
         key: &str,
     ) -> NovaResult<()> {
-        self.conductor
+        let r = self
+            .conductor
             .flavor_extra_specs_delete(ctx, flavor_id.to_string(), key.to_string())
-            .await
+            .await;
+        self.flavors_written(r)
     }
 
     /// Share a private flavor with a project; the projects after.
@@ -97,9 +148,11 @@ impl API {
         flavor: &Flavor,
         project_id: &str,
     ) -> NovaResult<Vec<String>> {
-        self.conductor
+        let r = self
+            .conductor
             .flavor_access_add(ctx, flavor.flavorid.clone(), project_id.to_string())
-            .await
+            .await;
+        self.flavors_written(r)
     }
 
     pub async fn remove_flavor_access(
@@ -108,9 +161,11 @@ impl API {
         flavor: &Flavor,
         project_id: &str,
     ) -> NovaResult<Vec<String>> {
-        self.conductor
+        let r = self
+            .conductor
             .flavor_access_remove(ctx, flavor.flavorid.clone(), project_id.to_string())
-            .await
+            .await;
+        self.flavors_written(r)
     }
 
     pub async fn update_flavor_description(
@@ -119,9 +174,11 @@ impl API {
         flavor_id: &str,
         description: Option<String>,
     ) -> NovaResult<Flavor> {
-        self.conductor
+        let r = self
+            .conductor
             .flavor_update_description(ctx, flavor_id.to_string(), description)
-            .await
+            .await;
+        self.flavors_written(r)
     }
 }
 

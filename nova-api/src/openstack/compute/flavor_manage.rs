@@ -179,8 +179,8 @@ pub async fn create(
         ..Default::default()
     };
     let created = state
-        .conductor
-        .flavor_create(&ctx, flavor)
+        .compute_api
+        .create_flavor(&ctx, flavor)
         .await
         .map_err(|e| match e {
             NovaError::FlavorExists { .. } | NovaError::FlavorIdExists { .. } => {
@@ -254,7 +254,7 @@ pub async fn delete(
         &ctx,
         &Target::own(&ctx),
     )?;
-    state.conductor.flavor_destroy(&ctx, id).await?;
+    state.compute_api.destroy_flavor(&ctx, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
