@@ -37,8 +37,8 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// `openstack server create --hint group=G` as demo, without waiting; the id.
-fn create_in_group(cloud: &Cloud, name: &str, group: &str) -> String {
+/// `openstack server create --hint <hint>` as demo, without waiting; the id.
+fn create_with_hint(cloud: &Cloud, name: &str, hint: &str) -> String {
     let created = json_out(&cloud.osc(
         "demo",
         &[
@@ -49,13 +49,18 @@ fn create_in_group(cloud: &Cloud, name: &str, group: &str) -> String {
             "--flavor",
             "m1.tiny",
             "--hint",
-            &format!("group={group}"),
+            hint,
             "-f",
             "json",
             name,
         ],
     ));
     created["id"].as_str().unwrap().to_string()
+}
+
+/// `openstack server create --hint group=G` as demo, without waiting; the id.
+fn create_in_group(cloud: &Cloud, name: &str, group: &str) -> String {
+    create_with_hint(cloud, name, &format!("group={group}"))
 }
 
 /// The server once it left BUILD, as an admin sees it.
@@ -195,30 +200,11 @@ async fn anti_affinity_spreads_and_affinity_gathers() {
 
     // ===== the same_host / different_host hints (SameHostFilter, DifferentHostFilter) =====
     let anchor = members[0].as_str();
-    let create_with_hint = |name: &str, hint: String| {
-        let created = json_out(&cloud.osc(
-            "demo",
-            &[
-                "server",
-                "create",
-                "--image",
-                &cloud.image_id,
-                "--flavor",
-                "m1.tiny",
-                "--hint",
-                &hint,
-                "-f",
-                "json",
-                name,
-            ],
-        ));
-        created["id"].as_str().unwrap().to_string()
-    };
-    let away = create_with_hint("d1", format!("different_host={anchor}"));
+    let away = create_with_hint(&cloud, "d1", &format!("different_host={anchor}"));
     let srv = settled(&cloud, &away).await;
     assert_eq!(srv["status"], "ACTIVE", "{srv}");
     assert_ne!(srv["OS-EXT-SRV-ATTR:host"], hosts[0].as_str(), "{srv}");
-    let beside = create_with_hint("s1", format!("same_host={anchor}"));
+    let beside = create_with_hint(&cloud, "s1", &format!("same_host={anchor}"));
     let srv = settled(&cloud, &beside).await;
     assert_eq!(srv["status"], "ACTIVE", "{srv}");
     assert_eq!(srv["OS-EXT-SRV-ATTR:host"], hosts[0].as_str(), "{srv}");
