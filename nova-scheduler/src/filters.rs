@@ -113,8 +113,9 @@ impl Filter {
             Filter::Compute | Filter::Resource(_) => true,
             Filter::ServerGroupAntiAffinity => group_policy_is(ctx, "anti-affinity"),
             Filter::ServerGroupAffinity => group_policy_is(ctx, "affinity"),
-            Filter::DifferentHost => ctx.spec.scheduler_hints.contains_key("different_host"),
-            Filter::SameHost => ctx.spec.scheduler_hints.contains_key("same_host"),
+            // As Nova's: an empty list asks for nothing.
+            Filter::DifferentHost => has_hint(ctx, "different_host"),
+            Filter::SameHost => has_hint(ctx, "same_host"),
         }
     }
 
@@ -147,6 +148,13 @@ fn affinity_passes(policy: &str, host: &HostState, ctx: &FilterContext<'_>) -> b
         Some(g) if g.policy == policy && !g.hosts.is_empty() => g.hosts.contains(&host.host),
         _ => true,
     }
+}
+
+fn has_hint(ctx: &FilterContext<'_>, hint: &str) -> bool {
+    ctx.spec
+        .scheduler_hints
+        .get(hint)
+        .is_some_and(|v| !v.is_empty())
 }
 
 fn group_policy_is(ctx: &FilterContext<'_>, policy: &str) -> bool {
@@ -389,7 +397,14 @@ mod tests {
             let filters = build_filters(&[name.to_string()]);
             filter_hosts(&filters, &hosts, &all(&hosts), &ctx(spec, 64)).unwrap_or_default()
         };
-        // No hint: every host passes both.
+        // No hint, or an empty list: every host passes both.
+        assert_eq!(passing(&spec, "DifferentHostFilter"), vec![0, 1, 2]);
+        assert_eq!(passing(&spec, "SameHostFilter"), vec![0, 1, 2]);
+        spec.scheduler_hints = [
+            ("different_host".to_string(), vec![]),
+            ("same_host".to_string(), vec![]),
+        ]
+        .into();
         assert_eq!(passing(&spec, "DifferentHostFilter"), vec![0, 1, 2]);
         assert_eq!(passing(&spec, "SameHostFilter"), vec![0, 1, 2]);
         // One uuid as a list of one, as the API stores a single value.
