@@ -35,7 +35,9 @@ fi
 # Build: pkg-config, libvirt-dev. Runtime tools the code calls: ssh-keygen
 # (keypair generation), ip (bridges), dnsmasq (nova-network's DHCP; the -base
 # package starts no system service), iptables-save/iptables-restore
-# (nova-network's NAT and metadata rules), ps, psql, rabbitmqctl, qemu-img, curl.
+# (nova-network's NAT and metadata rules), ps, psql, rabbitmqctl, qemu-img, curl,
+# genisoimage (ISO 9660 config drives; isoinfo reads them back in the tests),
+# dosfstools and mtools (VFAT config drives).
 # Unit verification: systemd-analyze (package systemd). The noVNC web client
 # nova-novncproxy serves (/usr/share/novnc): novnc; the browser of the console
 # e2e test: chromium (driven by npm playwright-core, tests/browser); the
@@ -43,7 +45,7 @@ fi
 packages=(pkg-config libvirt-dev libvirt0 libvirt-clients qemu-utils curl ca-certificates
           python3-venv python3-dev gcc openssh-client iproute2 dnsmasq-base iptables procps util-linux
           postgresql postgresql-client rabbitmq-server systemd
-          novnc chromium openssl)
+          novnc chromium openssl genisoimage dosfstools mtools)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")

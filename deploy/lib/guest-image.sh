@@ -33,6 +33,12 @@
 #     (and on the VGA console, tty1, a prompt; each line typed there is
 #     printed as GUEST-TYPED <line>)
 #     (acpid and httpd are already up then: a shutdown request is honoured);
+#   - when a config drive is attached (an ISO 9660 CD-ROM labelled config-2,
+#     /dev/sr0), mounts it read-only on /mnt/config, writes each personality
+#     file of its openstack/latest/meta_data.json to its path, as
+#     cloud-init would, and prints (in the background, within ~5 s)
+#                        GUEST-CONFIGDRIVE uuid=<uuid>
+#                        GUEST-PERSONALITY path=<path> content=<its first line>
 #   - runs udhcpc on eth0 (sends hostname= as DHCP option 12 if given); on a
 #     lease the hook configures address + default route and prints
 #                        GUEST-LEASE ip=<ip>/<prefix> router=<gw|none>
@@ -60,12 +66,13 @@
 #
 # Environment: GUEST_KERNEL_PKG (default: what linux-image-amd64 depends on),
 #   GUEST_MODULES (roots; default "virtio_pci virtio_net virtio_blk evdev
-#   button"; their dependencies are added in load order automatically),
+#   button ata_piix sr_mod isofs"; their dependencies are added in load
+#   order automatically),
 #   GUEST_DISK_MB (32, virtual size of disk.qcow2), GUEST_IMAGE_FORCE, GUEST_DEB_CACHE.
 set -euo pipefail
 
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")"
-GUEST_MODULES="${GUEST_MODULES:-virtio_pci virtio_net virtio_blk evdev button}"
+GUEST_MODULES="${GUEST_MODULES:-virtio_pci virtio_net virtio_blk evdev button ata_piix sr_mod isofs}"
 GUEST_DISK_MB="${GUEST_DISK_MB:-32}"
 HOST_PACKAGES=(mtools dosfstools syslinux qemu-utils)
 
@@ -273,6 +280,30 @@ if [ -c /dev/tty1 ]; then
 fi
 
 echo "GUEST-INIT hostname=$hn"
+
+# The config drive, if there is one (the CD-ROM appears once ata_piix has
+# probed the IDE bus, asynchronously).
+(
+    i=0
+    while [ ! -b /dev/sr0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -b /dev/sr0 ] || exit 0
+    mkdir -p /mnt/config
+    if ! mount -t iso9660 -o ro /dev/sr0 /mnt/config 2>/tmp/mount.err; then
+        echo "GUEST-CONFIGDRIVE-FAILED $(cat /tmp/mount.err)" >/dev/console
+        exit 0
+    fi
+    md="$(cat /mnt/config/openstack/latest/meta_data.json 2>/dev/null)"
+    uuid="$(echo "$md" | sed -n 's/.*"uuid": *"\([^"]*\)".*/\1/p')"
+    echo "GUEST-CONFIGDRIVE uuid=$uuid" >/dev/console
+    # "files": [{"content_path": "/content/0000", "path": "/etc/x"}, ...]
+    echo "$md" | grep -o '"content_path": *"[^"]*", *"path": *"[^"]*"' | while read -r f; do
+        cp="$(echo "$f" | sed 's/.*"content_path": *"\([^"]*\)".*/\1/')"
+        path="$(echo "$f" | sed 's/.*"path": *"\([^"]*\)".*/\1/')"
+        mkdir -p "$(dirname "$path")"
+        cat "/mnt/config/openstack$cp" >"$path"
+        echo "GUEST-PERSONALITY path=$path content=$(head -n 1 "$path")" >/dev/console
+    done
+) &
 
 if [ -e /sys/class/net/eth0 ]; then
     set -- -i eth0 -s /etc/udhcpc.sh -t 5 -T 2 -A 10 -b -p /run/udhcpc.pid

@@ -5,6 +5,7 @@
 //! redelivered message is harmless) and ends in a final vm_state with
 //! task_state cleared, or ERROR with a fault.
 
+use crate::config_drive::Injected;
 use crate::manager::{virt_to_nova, ComputeManager};
 use nova_common::states::{power_state, TaskState, VmState};
 use nova_common::transitions::{self, Transition};
@@ -140,6 +141,7 @@ impl ComputeManager {
         ctx: &RequestContext,
         uuid: Uuid,
         image_ref: &str,
+        injected: &Injected,
     ) -> Result<(), NovaError> {
         use TaskState as T;
         let t = &transitions::REBUILD;
@@ -172,11 +174,7 @@ impl ComputeManager {
                     step(&[T::RebuildBlockDeviceMapping], T::RebuildSpawning),
                 )
                 .await?;
-            let files = if d.needs_image_files() {
-                self.images.files_for(ctx, &image).await?
-            } else {
-                nova_virt::ImageFiles::default()
-            };
+            let files = self.guest_files(ctx, &inst, &image, injected).await?;
             crate::vif::plug_vifs(d.as_ref(), &nw).await?;
             self.filter_instance(ctx, &inst, &nw).await?;
             d.spawn(&inst, &image, &nw, &files)

@@ -97,11 +97,9 @@ impl ComputeManager {
                     },
                 )
                 .await?;
-            let files = if d.needs_image_files() {
-                self.images.files_for(ctx, &image).await?
-            } else {
-                nova_virt::ImageFiles::default()
-            };
+            let files = self
+                .guest_files(ctx, &inst, &image, &Default::default())
+                .await?;
             crate::vif::plug_vifs(d.as_ref(), &nw).await?;
             self.filter_instance(ctx, &inst, &nw).await?;
             d.spawn(&inst, &image, &nw, &files)

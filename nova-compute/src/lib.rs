@@ -9,6 +9,7 @@
 //! from the control plane: a message from another compute host is refused.
 
 mod actions;
+mod config_drive;
 mod evacuate;
 mod firewall;
 mod image_cache;

@@ -1,6 +1,7 @@
 //! `ComputeManager`: the server side of `compute.<host>`.
 
 use crate::actions;
+use crate::config_drive::Injected;
 use chrono::Utc;
 use nova_common::context::ReadDeleted;
 use nova_common::states::{power_state, TaskState, VmState};
@@ -63,6 +64,7 @@ fn aborts_build(e: &NovaError) -> bool {
         e,
         NovaError::BuildAbortException { .. }
             | NovaError::InstanceNotFound { .. }
+            | NovaError::InvalidImageConfigDrive { .. }
             | NovaError::UnexpectedTaskStateError { .. }
             | NovaError::NoMoreFixedIps { .. }
             | NovaError::ImageNotFound { .. }
@@ -78,6 +80,7 @@ struct FailedBuild<'a> {
     image: ImageMeta,
     request_spec: RequestSpec,
     filter_properties: FilterProperties,
+    injected: Injected,
     node: String,
     host_list: Vec<Selection>,
 }
@@ -262,6 +265,7 @@ impl ComputeManager {
         ctx: &RequestContext,
         inst: &Instance,
         image: &ImageMeta,
+        injected: &Injected,
     ) -> Result<(), NovaError> {
         use TaskState as T;
         let uuid = inst.uuid;
@@ -315,11 +319,7 @@ impl ComputeManager {
                 },
             )
             .await?;
-        let files = if self.driver.needs_image_files() {
-            self.images.files_for(ctx, image).await?
-        } else {
-            nova_virt::ImageFiles::default()
-        };
+        let files = self.guest_files(ctx, &inst, image, injected).await?;
         crate::vif::plug_vifs(self.driver.as_ref(), &nw).await?;
         self.filter_instance(ctx, &inst, &nw).await?;
         self.driver
@@ -427,6 +427,8 @@ impl ComputeManager {
                 vec![inst],
                 build.image,
                 FilterProperties { retry: Some(retry) },
+                build.injected.admin_password,
+                build.injected.injected_files,
                 build.request_spec,
                 vec![build.host_list],
             )
@@ -650,10 +652,16 @@ impl nova_rpc::compute::Manager for ComputeManager {
         image: ImageMeta,
         request_spec: RequestSpec,
         filter_properties: FilterProperties,
+        admin_password: Option<String>,
+        injected_files: Vec<(String, String)>,
         node: String,
         host_list: Vec<Selection>,
     ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
+        let injected = Injected {
+            admin_password,
+            injected_files,
+        };
         let _lock = self.lock_instance(uuid).await;
         let inst = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
             Ok(i) => i,
@@ -676,7 +684,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         // round trip less on the way to ACTIVE).
         let (_, outcome) = tokio::join!(
             self.event(ctx, uuid, EVENT_BUILD, None),
-            self.do_build(ctx, &inst, &image)
+            self.do_build(ctx, &inst, &image, &injected)
         );
         guard(&self.building).remove(&uuid);
         match outcome {
@@ -687,6 +695,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
                     image,
                     request_spec,
                     filter_properties,
+                    injected,
                     node,
                     host_list,
                 };
@@ -950,7 +959,8 @@ impl nova_rpc::compute::Manager for ComputeManager {
         &self,
         ctx: &RequestContext,
         instance: Instance,
-        _new_pass: Option<String>,
+        new_pass: Option<String>,
+        injected_files: Vec<(String, String)>,
         image_ref: String,
         _orig_image_ref: String,
         _preserve_ephemeral: bool,
@@ -972,7 +982,12 @@ impl nova_rpc::compute::Manager for ComputeManager {
                 )
                 .await;
         }
-        self.rebuild(ctx, instance.uuid, &image_ref).await
+        let injected = Injected {
+            admin_password: new_pass,
+            injected_files,
+        };
+        self.rebuild(ctx, instance.uuid, &image_ref, &injected)
+            .await
     }
 
     async fn rescue_instance(

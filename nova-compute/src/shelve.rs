@@ -415,11 +415,9 @@ impl ComputeManager {
                 instance_id: uuid.to_string(),
                 reason: "no shelved image to spawn from".into(),
             })?;
-            let files = if self.driver.needs_image_files() {
-                self.images.files_for(ctx, &image).await?
-            } else {
-                nova_virt::ImageFiles::default()
-            };
+            let files = self
+                .guest_files(ctx, &inst, &image, &Default::default())
+                .await?;
             let nw = inst.network_info.clone();
             crate::vif::plug_vifs(self.driver.as_ref(), &nw).await?;
             self.filter_instance(ctx, &inst, &nw).await?;

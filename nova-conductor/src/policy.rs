@@ -314,6 +314,8 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         | R::ec2_instance_get_by_id { .. }
         | R::s3_image_create { .. }
         | R::s3_image_get { .. } => refuse("EC2 ids are the API's"),
+        // Its own instance's, for the instance's config drive.
+        R::instance_ec2_ids { instance_uuid } => Rule::OwnInstance(*instance_uuid),
         // --- usage reports: the API's, over every project ---
         // Its own host's instances, for its usage audit.
         R::instance_get_active_by_window_joined { host: Some(h), .. } if h == host => Rule::Allow,
@@ -1921,6 +1923,7 @@ mod tests {
                 Refused,
             ),
             (R::s3_image_get { image_id: 1 }, Refused, Refused),
+            (R::instance_ec2_ids { instance_uuid: own }, Allowed, Refused),
             (
                 R::instance_metadata_update {
                     instance_uuid: own,
@@ -2086,6 +2089,8 @@ mod tests {
                 .collect(),
             image: Default::default(),
             filter_properties: Default::default(),
+            admin_password: None,
+            injected_files: vec![],
             request_spec: RequestSpec::default(),
             host_lists: vec![],
         };
@@ -2094,6 +2099,8 @@ mod tests {
                 compute_task::Request::schedule_and_build_instances {
                     request_spec: RequestSpec::default(),
                     instance_uuids: vec![uuid(1)],
+                    admin_password: None,
+                    injected_files: vec![],
                 },
                 Refused,
                 Refused,
@@ -2168,6 +2175,7 @@ mod tests {
                     orig_image_ref: String::new(),
                     image_ref: String::new(),
                     new_pass: None,
+                    injected_files: vec![],
                     recreate: true,
                     on_shared_storage: false,
                     preserve_ephemeral: false,

@@ -195,8 +195,8 @@ metadata_service = true
 interface_attach = false
 change_password = true
 live_migration = false
-personality = false
-config_drive = false
+personality = true
+config_drive = true
 
 [validation]
 run_validation = false

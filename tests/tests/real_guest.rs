@@ -72,13 +72,30 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     assert_eq!(s, 200, "{b}");
 
     let mut ids = vec![];
-    for (name, image) in [("disk-guest", &disk), ("ami-guest", &ami)] {
+    // The first guest gets a config drive with a personality file.
+    let motd = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "hello from personality\n",
+    );
+    for (name, image, extra) in [
+        (
+            "disk-guest",
+            &disk,
+            json!({"config_drive": true, "personality": [{"path": "/etc/motd", "contents": motd}]}),
+        ),
+        ("ami-guest", &ami, json!({})),
+    ] {
+        let mut server = json!({"name": name, "imageRef": image, "flavorRef": "guest"});
+        server
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         let (s, b) = cloud
             .req(
                 Method::POST,
                 "/servers",
                 &cloud.admin,
-                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": "guest"}})),
+                Some(json!({ "server": server })),
             )
             .await;
         assert_eq!(s, 202, "{b}");
@@ -131,9 +148,22 @@ async fn real_guests_boot_reboot_stop_and_delete() {
             nova_e2e::tail(&cloud.log("nova-api"), 20)
         );
     }
+    // The config drive: the guest mounts it, finds its own uuid there and
+    // writes the personality file where the request put it.
+    let out = wait_marker(&cloud, &ids[0], "GUEST-PERSONALITY", 1).await;
+    assert!(
+        out.contains(&format!("GUEST-CONFIGDRIVE uuid={}", ids[0])),
+        "{out}"
+    );
+    assert!(
+        out.contains("GUEST-PERSONALITY path=/etc/motd content=hello from personality"),
+        "{out}"
+    );
+    assert!(!console(&cloud, &ids[1]).await.contains("GUEST-CONFIGDRIVE"));
     let (_, b) = cloud
         .get(&format!("/servers/{}", ids[0]), &cloud.admin)
         .await;
+    assert_eq!(b["server"]["config_drive"], "True", "{b}");
     let name = b["server"]["OS-EXT-SRV-ATTR:instance_name"]
         .as_str()
         .unwrap()

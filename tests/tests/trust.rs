@@ -313,7 +313,7 @@ async fn a_compute_host_cannot_touch_what_is_not_its_own() {
     // server, is a cast: refused there, and logged.
     let tasks = compute_task::Client::new(transport.clone());
     tasks
-        .schedule_and_build_instances(&admin, RequestSpec::default(), vec![uuid])
+        .schedule_and_build_instances(&admin, RequestSpec::default(), vec![uuid], None, vec![])
         .await
         .unwrap();
     tasks
@@ -325,6 +325,8 @@ async fn a_compute_host_cannot_touch_what_is_not_its_own() {
             }],
             ImageMeta::default(),
             FilterProperties::default(),
+            None,
+            vec![],
             RequestSpec::default(),
             vec![],
         )
@@ -365,6 +367,8 @@ async fn a_compute_host_cannot_touch_what_is_not_its_own() {
                 ImageMeta::default(),
                 RequestSpec::default(),
                 FilterProperties::default(),
+                None,
+                vec![],
                 victim.clone(),
                 vec![],
             )
@@ -403,6 +407,8 @@ async fn a_compute_host_cannot_touch_what_is_not_its_own() {
             ImageMeta::default(),
             RequestSpec::default(),
             FilterProperties::default(),
+            None,
+            vec![],
             victim.clone(),
             vec![],
         )

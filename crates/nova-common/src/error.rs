@@ -184,6 +184,8 @@ nova_errors! {
     UnexpectedTaskStateError { instance_uuid, expected, actual } => 409,
         "Unexpected task state: expecting {expected} but the actual state is {actual}";
     InstanceIsLocked { instance_uuid } => 409, "Instance {instance_uuid} is locked";
+    /// An image's `img_config_drive` other than `optional`/`mandatory`.
+    InvalidImageConfigDrive { config_drive } => 400, "Image's config drive option '{config_drive}' is invalid";
     /// changePassword failed on the compute host (the reason never holds the password).
     InstancePasswordSetFailed { instance, reason } => 409,
         "Failed to set admin password on {instance} because {reason}";
@@ -258,6 +260,10 @@ nova_errors! {
         "Cannot update aggregate {aggregate_id}. Reason: {reason}.";
     /// A `QuotaError` (413); the API answers 403 as Nova's handlers do.
     MetadataLimitExceeded { allowed } => 413, "Maximum number of metadata items exceeds {allowed}";
+    /// Personality quotas (`QuotaError`s, 413; the API answers 403).
+    OnsetFileLimitExceeded {} => 413, "Personality file limit exceeded";
+    OnsetFilePathLimitExceeded { allowed } => 413, "Personality file path exceeds maximum {allowed}";
+    OnsetFileContentLimitExceeded { allowed } => 413, "Personality file content exceeds maximum {allowed}";
 
     // --- failures of a service or a backend ---
     GlanceConnectionFailed { server, reason } => 503, "Connection to glance host {server} failed: {reason}";

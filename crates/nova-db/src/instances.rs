@@ -581,6 +581,9 @@ impl Db {
         if let Some(l) = &u.locked_by {
             q.push(", locked_by = ").push_bind(l.clone());
         }
+        if let Some(c) = &u.config_drive {
+            q.push(", config_drive = ").push_bind(c.clone());
+        }
         if let Some(n) = &u.display_name {
             q.push(", display_name = ").push_bind(n.clone());
         }

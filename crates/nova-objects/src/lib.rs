@@ -373,6 +373,10 @@ pub struct InstanceUpdate {
     )]
     pub locked_by: Option<Option<String>>,
     pub network_info: Option<NetworkInfo>,
+    /// `"True"` once the compute host gave the guest a config drive it was
+    /// not asked for (`force_config_drive`, `img_config_drive=mandatory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_drive: Option<String>,
     /// `PUT /servers/{id}`: the name, description and access addresses,
     /// and (2.90) the hostname.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1033,6 +1037,17 @@ pub struct InstanceActionEvent {
     /// The failure's message (2.84).
     #[serde(default)]
     pub details: Option<String>,
+}
+
+/// The EC2 ids (`instance_id_mappings`, `s3_images` ids) of an instance
+/// and of its image, kernel and ramdisk: what its metadata shows as
+/// `i-…`, `ami-…`, `aki-…`, `ari-…`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ec2InstanceIds {
+    pub instance_id: i64,
+    pub image_id: Option<i64>,
+    pub kernel_id: Option<i64>,
+    pub ramdisk_id: Option<i64>,
 }
 
 /// A key pair (`key_pairs`).

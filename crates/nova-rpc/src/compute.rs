@@ -18,6 +18,10 @@
 //! 5.9 `rebuild_instance` evacuates too: `recreate`, `on_shared_storage`,
 //! the evacuation's `migration`, `scheduled_node`, `target_state` (2.95).
 //! 5.10 `set_admin_password` (changePassword; a call, as Nova's).
+//! 5.11 `build_and_run_instance` and `rebuild_instance` get Nova's
+//! `admin_password`/`injected_files` (the personality files, `[path,
+//! contents]` pairs, contents base64 as the user sent them), which only
+//! a config drive carries to the guest.
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
@@ -25,11 +29,11 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.10";
+    topic: "compute", version: "5.11";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
-    cast fn build_and_run_instance(instance: Instance, image: ImageMeta, request_spec: RequestSpec, filter_properties: FilterProperties, node: String, host_list: Vec<Selection>) -> ();
+    cast fn build_and_run_instance(instance: Instance, image: ImageMeta, request_spec: RequestSpec, filter_properties: FilterProperties, admin_password: Option<String>, injected_files: Vec<(String, String)>, node: String, host_list: Vec<Selection>) -> ();
     /// Destroy the instance and release what it holds (cast by the API).
     cast fn terminate_instance(instance: Instance) -> ();
     /// `reboot_type` is "SOFT" or "HARD".
@@ -62,7 +66,7 @@ crate::rpc_api! {
     /// `scheduled_node` from its image (a fresh disk: no shared storage),
     /// take it over, migration `done`; STOPPED when it was, or when
     /// `target_state` is "stopped".
-    cast fn rebuild_instance(instance: Instance, new_pass: Option<String>, image_ref: String, orig_image_ref: String, preserve_ephemeral: bool, recreate: bool, on_shared_storage: bool, migration: Option<Migration>, scheduled_node: Option<String>, target_state: Option<String>) -> ();
+    cast fn rebuild_instance(instance: Instance, new_pass: Option<String>, injected_files: Vec<(String, String)>, image_ref: String, orig_image_ref: String, preserve_ephemeral: bool, recreate: bool, on_shared_storage: bool, migration: Option<Migration>, scheduled_node: Option<String>, target_state: Option<String>) -> ();
     /// Power the guest off and boot it from a rescue disk made from
     /// `rescue_image_ref` (None: the instance's own image) with its own
     /// disk attached second: RESCUED. `rescue_password` is the guest's

@@ -22,14 +22,17 @@
 //! nova-rs 1.22: `rebuild_instance` (Nova's arguments, without the volume
 //! ones): an in-place rebuild forwarded to the instance's host, or an
 //! evacuation (`recreate`) scheduled, claimed and cast to the destination.
+//! nova-rs 1.23: `schedule_and_build_instances`, `build_instances` and
+//! `rebuild_instance` carry Nova's `admin_password` and `injected_files`
+//! (the personality files) on to the compute host's config drive.
 
 use nova_objects::{FilterProperties, Flavor, ImageMeta, Instance, RequestSpec, Selection};
 use uuid::Uuid;
 
 crate::rpc_api! {
-    topic: "conductor", namespace: "compute_task", version: "1.22", queue: "conductor_compute_task";
+    topic: "conductor", namespace: "compute_task", version: "1.23", queue: "conductor_compute_task";
     /// Schedule the instances and cast their builds to the chosen hosts.
-    cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>) -> ();
+    cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>, admin_password: Option<String>, injected_files: Vec<(String, String)>) -> ();
     /// Build again elsewhere (cast by a compute host whose build failed): the
     /// next alternate of `host_lists`, or the scheduler's choice among the
     /// hosts not tried yet, until `[scheduler] max_attempts`.
@@ -65,6 +68,6 @@ crate::rpc_api! {
     /// forced one), claimed here with a migration of type `evacuation`,
     /// then `rebuild_instance` with `recreate` there. `target_state`
     /// "stopped" (2.95) leaves the evacuated instance STOPPED.
-    cast fn rebuild_instance(instance: Instance, orig_image_ref: String, image_ref: String, new_pass: Option<String>, recreate: bool, on_shared_storage: bool, preserve_ephemeral: bool, host: Option<String>, request_spec: RequestSpec, target_state: Option<String>) -> ();
-    cast fn build_instances(instances: Vec<Instance>, image: ImageMeta, filter_properties: FilterProperties, request_spec: RequestSpec, host_lists: Vec<Vec<Selection>>) -> ();
+    cast fn rebuild_instance(instance: Instance, orig_image_ref: String, image_ref: String, new_pass: Option<String>, injected_files: Vec<(String, String)>, recreate: bool, on_shared_storage: bool, preserve_ephemeral: bool, host: Option<String>, request_spec: RequestSpec, target_state: Option<String>) -> ();
+    cast fn build_instances(instances: Vec<Instance>, image: ImageMeta, filter_properties: FilterProperties, admin_password: Option<String>, injected_files: Vec<(String, String)>, request_spec: RequestSpec, host_lists: Vec<Vec<Selection>>) -> ();
 }

@@ -17,13 +17,15 @@
 //! `task_log_get`, `task_log_begin_task` and `task_log_end_task` (a compute
 //! host's `instance_usage_audit` run) were added the same way: a compute
 //! host whose conductor lacks them logs that its audit did not run.
+//! `instance_ec2_ids` (an instance's EC2 ids for its metadata, which a
+//! compute host needs for a config drive) was added the same way.
 
 use nova_objects::{
-    Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, FixedIp, Flavor, FloatingIp,
-    Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceGroup,
-    InstanceUpdate, KeyPair, Migration, MigrationFilters, Network, NetworkCreate, QuotaUsage,
-    SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, TaskLog, Timestamp,
-    VirtualInterface,
+    Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, Ec2InstanceIds, FixedIp, Flavor,
+    FloatingIp, Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters,
+    InstanceGroup, InstanceUpdate, KeyPair, Migration, MigrationFilters, Network, NetworkCreate,
+    QuotaUsage, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, TaskLog,
+    Timestamp, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -233,6 +235,9 @@ crate::rpc_api! {
         call fn s3_image_create(image_uuids: Vec<String>) -> Vec<i64>;
         /// The image uuid of an id, or ImageNotFound.
         call fn s3_image_get(image_id: i64) -> String;
+        /// The ids of an instance and of its image, kernel and ramdisk, made
+        /// where missing: what its metadata (service or config drive) shows.
+        call fn instance_ec2_ids(instance_uuid: Uuid) -> Ec2InstanceIds;
     }
     /// Flavor extra specs, access lists and descriptions (admin changes through the API).
     trait FlavorExtras {

@@ -1,6 +1,7 @@
 //! Hypervisor drivers behind one trait, as Nova's `nova.virt.driver.ComputeDriver`.
 //! `[DEFAULT] compute_driver` picks one: `libvirt.LibvirtDriver` or `fake.FakeDriver`.
 
+pub mod configdrive;
 pub mod fake;
 pub mod libvirt;
 mod nwfilter;
@@ -48,6 +49,9 @@ pub struct ImageFiles {
     /// Direct kernel boot (AMI with `kernel_id`/`ramdisk_id`).
     pub kernel: Option<std::path::PathBuf>,
     pub ramdisk: Option<std::path::PathBuf>,
+    /// The config drive's files (path, contents) when the guest gets one
+    /// ([`configdrive::required_by`]); the driver writes the drive.
+    pub config_drive: Option<Vec<(String, Vec<u8>)>>,
 }
 
 /// What the hypervisor says about one guest.

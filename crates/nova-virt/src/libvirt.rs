@@ -41,6 +41,9 @@ pub struct LibvirtDriver {
     /// (off with the NoopFirewallDriver, and on libvirt's test driver).
     nwfilter: bool,
     allow_same_net_traffic: bool,
+    /// `[DEFAULT] config_drive_format` and `mkisofs_cmd`.
+    config_drive_format: String,
+    mkisofs_cmd: String,
 }
 
 fn verr(e: virt::error::Error) -> VirtError {
@@ -79,6 +82,8 @@ impl LibvirtDriver {
             nwfilter: cfg.default.firewall_driver != "nova.virt.firewall.NoopFirewallDriver"
                 && !uri.starts_with("test:"),
             allow_same_net_traffic: cfg.default.allow_same_net_traffic,
+            config_drive_format: cfg.default.config_drive_format.clone(),
+            mkisofs_cmd: cfg.default.mkisofs_cmd.clone(),
             uri,
         }
     }
@@ -212,6 +217,16 @@ impl LibvirtDriver {
                 )));
             }
         }
+        if let Some(drive) = &files.config_drive {
+            let dest = std::path::Path::new(&dir).join(crate::configdrive::CONFIG_DRIVE_FILE);
+            crate::configdrive::make_drive(
+                drive,
+                &dest,
+                &self.config_drive_format,
+                &self.mkisofs_cmd,
+            )
+            .await?;
+        }
         let cfg = self.domain_config(instance, image, files);
         let xml = domain_xml(&cfg, instance, image, network_info);
         let filters = self.filters(instance, network_info);
@@ -272,6 +287,10 @@ impl LibvirtDriver {
             cmdline,
             nwfilter: self.nwfilter,
             host: self.host.clone(),
+            config_drive: files
+                .config_drive
+                .as_ref()
+                .map(|_| self.config_drive_format.clone()),
         }
     }
 
@@ -1225,5 +1244,87 @@ mod tests {
             "delete leaves no overlay"
         );
         std::fs::remove_file(&base).ok();
+    }
+
+    /// A config drive: written as an ISO 9660 image labelled config-2 (or
+    /// VFAT) in the instance directory and attached to the guest.
+    #[tokio::test]
+    async fn config_drive_on_the_test_driver() {
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .expect(args[0]);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        for format in ["iso9660", "vfat"] {
+            let cfg = NovaConfig::parse_text(&format!(
+                "[DEFAULT]\nhost = hv1\ninstances_path = /tmp/nova-virt-test\nconfig_drive_format = {format}\n[libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n"
+            ))
+            .expect("config");
+            let d = LibvirtDriver::new(&cfg);
+            let inst = Instance {
+                uuid: Uuid::new_v4(),
+                memory_mb: 64,
+                vcpus: 1,
+                ..Default::default()
+            };
+            let files = ImageFiles {
+                config_drive: Some(vec![
+                    (
+                        "openstack/latest/meta_data.json".into(),
+                        br#"{"uuid": "u"}"#.to_vec(),
+                    ),
+                    ("openstack/content/0000".into(), b"hello file".to_vec()),
+                ]),
+                ..Default::default()
+            };
+            d.spawn(&inst, &ImageMeta::default(), &vec![], &files)
+                .await
+                .expect("spawn");
+            let dir = format!("/tmp/nova-virt-test/{}", inst.uuid);
+            let drive = format!("{dir}/disk.config");
+            if format == "iso9660" {
+                assert!(run(&["isoinfo", "-d", "-i", &drive]).contains("Volume id: config-2"));
+                let listing = run(&["isoinfo", "-R", "-f", "-i", &drive]);
+                assert!(
+                    listing.contains("/openstack/latest/meta_data.json"),
+                    "{listing}"
+                );
+                assert_eq!(
+                    run(&[
+                        "isoinfo",
+                        "-R",
+                        "-i",
+                        &drive,
+                        "-x",
+                        "/openstack/content/0000"
+                    ]),
+                    "hello file"
+                );
+            } else {
+                assert!(run(&["mlabel", "-s", "-i", &drive, "::"]).contains("config-2"));
+                assert_eq!(
+                    run(&["mtype", "-i", &drive, "::/openstack/content/0000"]),
+                    "hello file"
+                );
+            }
+            let xml = std::fs::read_to_string(format!("{dir}/libvirt.xml")).expect("libvirt.xml");
+            assert!(
+                xml.contains(&format!("<source file=\"{drive}\"/>")),
+                "{xml}"
+            );
+            assert!(!std::path::Path::new(&format!("{dir}/disk.config.d")).exists());
+            d.destroy(&inst, &vec![]).await.expect("destroy");
+            assert!(
+                !std::path::Path::new(&drive).exists(),
+                "delete leaves no drive"
+            );
+        }
     }
 }

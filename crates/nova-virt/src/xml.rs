@@ -20,6 +20,11 @@ pub struct DomainConfig {
     /// The compute host that owns the guest (`<nova:host>` in the metadata):
     /// compute hosts sharing one libvirt each see only their own guests.
     pub host: String,
+    /// The format of the guest's config drive (`disk.config`), if it has one:
+    /// "iso9660" is a CD-ROM on the IDE bus's last slot (hdd), "vfat" a
+    /// virtio disk in the last slot (vdz), as Nova's block device mapping
+    /// places them.
+    pub config_drive: Option<String>,
 }
 
 /// The `<nova:host>` element naming the guest's owner.
@@ -229,6 +234,26 @@ fn guest_xml(
         let _ = writeln!(x, "      <target bus=\"virtio\" dev=\"{dev}\"/>");
         let _ = writeln!(x, "    </disk>");
     }
+    if let Some(format) = &cfg.config_drive {
+        let (device, bus, dev) = if format == "vfat" {
+            ("disk", "virtio", "vdz")
+        } else {
+            ("cdrom", "ide", "hdd")
+        };
+        let _ = writeln!(x, "    <disk type=\"file\" device=\"{device}\">");
+        let _ = writeln!(
+            x,
+            "      <driver name=\"qemu\" type=\"raw\" cache=\"none\"/>"
+        );
+        let _ = writeln!(
+            x,
+            "      <source file=\"{}/{}\"/>",
+            esc(&dir),
+            crate::configdrive::CONFIG_DRIVE_FILE
+        );
+        let _ = writeln!(x, "      <target bus=\"{bus}\" dev=\"{dev}\"/>");
+        let _ = writeln!(x, "    </disk>");
+    }
     for vif in network_info {
         let _ = writeln!(x, "    <interface type=\"bridge\">");
         let _ = writeln!(x, "      <mac address=\"{}\"/>", esc(&vif.address));
@@ -333,6 +358,7 @@ mod tests {
             cmdline: None,
             nwfilter: true,
             host: "hv1".into(),
+            config_drive: None,
         };
         let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![vif]);
         assert!(x.starts_with("<domain type=\"kvm\">"));
@@ -352,6 +378,30 @@ mod tests {
         assert!(x.contains("host-model"));
         assert!(x.contains("<nova:host>hv1</nova:host>"));
         assert!(!x.contains("org.qemu.guest_agent.0"));
+        assert!(!x.contains("disk.config"));
+        // A config drive: a CD-ROM in the IDE bus's last slot (ISO 9660),
+        // or a virtio disk in the last slot (VFAT).
+        for (format, device, target) in [
+            ("iso9660", "cdrom", "<target bus=\"ide\" dev=\"hdd\"/>"),
+            ("vfat", "disk", "<target bus=\"virtio\" dev=\"vdz\"/>"),
+        ] {
+            let c = domain_xml(
+                &DomainConfig {
+                    config_drive: Some(format.into()),
+                    ..cfg.clone()
+                },
+                &inst,
+                &ImageMeta::default(),
+                &vec![],
+            );
+            let drive = format!(
+                "<disk type=\"file\" device=\"{device}\">\n      <driver name=\"qemu\" type=\"raw\" cache=\"none\"/>\n      <source file=\"/var/lib/nova/instances/{}/disk.config\"/>\n      {target}",
+                inst.uuid
+            );
+            assert!(c.contains(&drive), "{c}");
+            // After the root disk, which stays the boot disk.
+            assert!(c.find("disk.config") > c.find("/disk\""));
+        }
         let agent = ImageMeta {
             properties: [("hw_qemu_guest_agent".to_string(), "yes".to_string())].into(),
             ..Default::default()
@@ -382,6 +432,7 @@ mod tests {
                 cmdline: Some("root=/dev/vda console=ttyS0".into()),
                 nwfilter: false,
                 host: String::new(),
+                config_drive: None,
             },
             &inst,
             &ImageMeta::default(),
@@ -416,6 +467,7 @@ mod tests {
             cmdline: None,
             nwfilter: false,
             host: "hv1".into(),
+            config_drive: None,
         };
         let image = ImageMeta::default();
         let x = rescue_domain_xml(&cfg, &inst, &image, &vec![]);

@@ -182,6 +182,12 @@ pub struct CreateRequest {
     /// signatures (`[glance] verify_glance_signatures`, not served here), so
     /// they are recorded and shown.
     pub trusted_certs: Option<Vec<String>>,
+    /// The admin password (given or generated), which only a config drive
+    /// carries to the guest.
+    pub admin_password: Option<String>,
+    /// The personality files (before 2.57): `(path, base64 contents)`,
+    /// validated by the caller; the quota is checked here.
+    pub injected_files: Vec<(String, String)>,
 }
 
 pub use nova_objects::SCHEDULER_HINTS_KEY;
@@ -213,6 +219,8 @@ pub struct RebuildRequest {
     pub hostname: Option<String>,
     /// 2.63: new trusted image certificate ids (`Some(None)` clears them).
     pub trusted_certs: Option<Option<Vec<String>>>,
+    /// The personality files (before 2.57), as in [`CreateRequest`].
+    pub injected_files: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -464,6 +472,8 @@ impl API {
             .await?;
         self.check_metadata_quota(ctx, &project, req.metadata.len())
             .await?;
+        self.check_injected_file_quota(ctx, &project, &req.injected_files)
+            .await?;
         let flavor = &req.flavor;
         if flavor.disabled {
             return Err(NovaError::InvalidRequest {
@@ -644,7 +654,14 @@ impl API {
             scheduler_hints,
             ..Default::default()
         };
-        if let Err(e) = self.schedule_and_build_instances(ctx, spec, &uuids).await {
+        let cast = self.compute_task_api.schedule_and_build_instances(
+            ctx,
+            spec,
+            uuids.clone(),
+            req.admin_password.clone(),
+            req.injected_files.clone(),
+        );
+        if let Err(e) = cast.await {
             // Nothing will build them: do not leave them in BUILD.
             for u in &uuids {
                 self.set_error(ctx, *u, &e).await;
@@ -678,18 +695,6 @@ impl API {
             .ok_or_else(|| NovaError::ComputeHostNotFound {
                 host: host.or(node).unwrap_or_default().to_string(),
             })
-    }
-
-    /// The hand-over to the conductor, in one place.
-    async fn schedule_and_build_instances(
-        &self,
-        ctx: &RequestContext,
-        spec: RequestSpec,
-        uuids: &[Uuid],
-    ) -> NovaResult<()> {
-        self.compute_task_api
-            .schedule_and_build_instances(ctx, spec, uuids.to_vec())
-            .await
     }
 
     /// ERROR with task_state cleared and a fault saying why.
@@ -1028,6 +1033,8 @@ impl API {
             self.check_metadata_quota(ctx, &inst.project_id, m.len())
                 .await?;
         }
+        self.check_injected_file_quota(ctx, &inst.project_id, &req.injected_files)
+            .await?;
         let orig_image_ref = inst.image_ref.clone();
         let updated = self
             .conductor
@@ -1077,6 +1084,7 @@ impl API {
             orig_image_ref,
             image.id.clone(),
             Some(req.admin_pass),
+            req.injected_files,
             false,
             false,
             req.preserve_ephemeral,

@@ -7,15 +7,7 @@ use nova_rpc::conductor;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// `i-%08x` of an `instance_id_mappings` id.
-pub fn ec2_instance_id(id: i64) -> String {
-    format!("i-{id:08x}")
-}
-
-/// `ami-%08x` / `aki-%08x` / `ari-%08x` of an `s3_images` id.
-pub fn ec2_image_id(kind: &str, id: i64) -> String {
-    format!("{kind}-{id:08x}")
-}
+pub use nova_metadata::{ec2_image_id, ec2_instance_id};
 
 /// `sg-%08x` of a `security_groups` id. Nova's EC2 API named groups only
 /// by name; boto3's model wants a `GroupId`, and the group's own integer id

@@ -12,11 +12,11 @@
 //! Each instance's metadata is cached for `[api] metadata_cache_expiration`
 //! seconds. No Keystone: the service has its own small layer stack.
 //!
-//! [`base`] builds the EC2 and OpenStack trees.
+//! [`base`] (the `nova-metadata` crate, shared with the config drive)
+//! builds the EC2 and OpenStack trees.
 
-pub mod base;
+pub use nova_metadata::base;
 
-use crate::ec2::ec2utils;
 use crate::layers::{request_log, run_to_completion};
 use crate::AppState;
 use axum::body::Bytes;
@@ -25,7 +25,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use base::{InstanceMetadata, Key};
+use base::InstanceMetadata;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::Instance;
 use serde_json::Value;
@@ -53,7 +53,7 @@ pub struct MetadataState {
 
 /// The metadata API's application: its own router and layers.
 pub fn app(state: AppState) -> Router {
-    let vendor_data = load_vendor_data(&state);
+    let vendor_data = nova_metadata::load_vendor_data(&state.cfg);
     if state.cfg.api.service_metadata_proxy && state.cfg.api.metadata_proxy_shared_secret.is_empty()
     {
         warn!("metadata_proxy_shared_secret is not configured, the metadata information returned by the proxy cannot be trusted");
@@ -71,28 +71,6 @@ pub fn app(state: AppState) -> Router {
                 .layer(from_fn(request_log::request_log)),
         )
         .with_state(md)
-}
-
-/// `vendordata_jsonfile_path` as JSON (`{}` without a file or when it
-/// cannot be read, as Nova's JsonFileVendorData), when StaticJSON is a provider.
-fn load_vendor_data(state: &AppState) -> Option<Value> {
-    let api = &state.cfg.api;
-    if !api.vendordata_providers.iter().any(|p| p == "StaticJSON") {
-        return None;
-    }
-    let Some(path) = &api.vendordata_jsonfile_path else {
-        return Some(Value::Object(Default::default()));
-    };
-    match std::fs::read_to_string(path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => Some(v),
-        Err(e) => {
-            warn!(%path, "cannot read the vendor data file: {e}");
-            Some(Value::Object(Default::default()))
-        }
-    }
 }
 
 /// An error response as webob renders an `HTTPException` for the
@@ -254,93 +232,22 @@ impl MetadataState {
         Ok(Some(Arc::new(self.collect(ctx, inst, address).await?)))
     }
 
-    /// Everything the metadata shows about `inst` (Nova's `InstanceMetadata.__init__`).
+    /// Everything the metadata shows about `inst`, as the config drive
+    /// shows it ([`nova_metadata::collect`]), with the request's address
+    /// and the password the guest posted.
     async fn collect(
         &self,
         ctx: &RequestContext,
         inst: Instance,
         address: Option<&str>,
     ) -> Result<InstanceMetadata, NovaError> {
-        let cfg = &self.app.cfg;
-        let key = match (&inst.key_name, &inst.key_data) {
-            (Some(name), Some(data)) => {
-                // The key pair's type, while it exists (its text is the instance's own copy).
-                let key_type = match self
-                    .app
-                    .conductor
-                    .keypair_get(ctx, inst.user_id.clone(), name.clone())
-                    .await
-                {
-                    Ok(kp) => kp.key_type,
-                    Err(_) => "ssh".to_string(),
-                };
-                Some(Key {
-                    name: name.clone(),
-                    key_type,
-                    public_key: data.clone(),
-                })
-            }
-            _ => None,
-        };
-        let user_data = match &inst.user_data {
-            Some(u) => Some(
-                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, u.trim())
-                    .map_err(|e| NovaError::internal(format!("instance user_data: {e}")))?,
-            ),
-            None => None,
-        };
-        let hostname = if cfg.default.dhcp_domain.is_empty() {
-            inst.hostname.clone()
-        } else {
-            format!("{}.{}", inst.hostname, cfg.default.dhcp_domain)
-        };
-        let password = self.app.compute_api.get_server_password(&inst);
-        // The EC2 API's ids, from the same mappings through the same functions.
-        let conductor = &self.app.conductor;
-        let ec2_instance_id = ec2utils::instance_ec2_ids(conductor, ctx, vec![inst.uuid])
-            .await?
-            .pop()
-            .ok_or_else(|| NovaError::internal("no EC2 id for the instance"))?;
-        let images = ec2utils::image_ec2_ids(
-            conductor,
-            ctx,
-            &[
-                (inst.image_ref.clone(), "ami"),
-                (inst.kernel_id.clone(), "aki"),
-                (inst.ramdisk_id.clone(), "ari"),
-            ],
-        )
-        .await?;
-        Ok(InstanceMetadata {
-            uuid: inst.uuid,
-            project_id: inst.project_id.clone(),
-            name: inst.display_name.clone(),
-            hostname,
-            launch_index: inst.launch_index,
-            reservation_id: inst.reservation_id.clone(),
-            availability_zone: inst
-                .availability_zone
-                .clone()
-                .unwrap_or_else(|| cfg.default.default_availability_zone.clone()),
-            ec2_instance_id,
-            ami_id: images.get(&inst.image_ref).cloned().unwrap_or_default(),
-            kernel_id: images.get(&inst.kernel_id).cloned(),
-            ramdisk_id: images.get(&inst.ramdisk_id).cloned(),
-            instance_type: inst.flavor.name.clone(),
-            root_device_name: inst.root_device_name.clone(),
-            key,
-            user_data,
-            meta: inst.metadata.clone(),
-            security_groups: self
-                .app
-                .compute_api
-                .security_group_names(ctx, &inst)
-                .await?,
+        let extras = nova_metadata::Extras {
             address: address.map(str::to_string),
-            network_info: inst.network_info.clone(),
-            password,
+            password: self.app.compute_api.get_server_password(&inst),
             vendor_data: self.vendor_data.clone(),
-        })
+            ..Default::default()
+        };
+        nova_metadata::collect(&self.app.conductor, ctx, &self.app.cfg, &inst, extras).await
     }
 
     /// Nova's `_handle_remote_ip_request`.

@@ -32,6 +32,15 @@ use uuid::Uuid;
 
 pub const EVENT_SCHEDULE: &str = "conductor_schedule_and_build_instances";
 
+/// What the user gave for the guest itself (Nova's `admin_password` and
+/// `injected_files`): passed on to the compute host with each build and
+/// reschedule, never stored.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Injected {
+    pub admin_password: Option<String>,
+    pub injected_files: Vec<(String, String)>,
+}
+
 /// What became of an instance's list of hosts.
 enum Placement {
     /// Claimed on this host; the build is cast there.
@@ -94,6 +103,7 @@ impl ComputeTaskManager {
         ctx: &RequestContext,
         spec: RequestSpec,
         uuids: Vec<Uuid>,
+        injected: &Injected,
     ) {
         // Idempotence: a redelivered message must not schedule twice.
         let mut todo = Vec::new();
@@ -118,7 +128,16 @@ impl ComputeTaskManager {
                             }
                             info!(instance = %u, host = %h, "re-casting the build of an already scheduled instance");
                             if let Err(e) = self
-                                .cast_build(ctx, *u, &spec, &spec.image, retry, &sel, Vec::new())
+                                .cast_build(
+                                    ctx,
+                                    *u,
+                                    &spec,
+                                    &spec.image,
+                                    injected,
+                                    retry,
+                                    &sel,
+                                    Vec::new(),
+                                )
                                 .await
                             {
                                 self.set_error_with_fault(ctx, *u, &e, Some(EVENT_SCHEDULE))
@@ -168,7 +187,7 @@ impl ComputeTaskManager {
             let host_list = host_lists.next().unwrap_or_default();
             let retry = self.first_retry(&spec);
             match self
-                .claim_and_cast(ctx, uuid, &spec, &spec.image, retry, host_list)
+                .claim_and_cast(ctx, uuid, &spec, &spec.image, injected, retry, host_list)
                 .await
             {
                 Ok(Placement::Cast(host)) => {
@@ -202,11 +221,13 @@ impl ComputeTaskManager {
     /// build elsewhere. What the compute host sent is not trusted for more
     /// than its own failure: the flavor comes from the instance, the image
     /// must be the instance's, alternates must still be up and enabled.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn reschedule(
         &self,
         ctx: &RequestContext,
         uuid: Uuid,
         image: &ImageMeta,
+        injected: &Injected,
         filter_properties: FilterProperties,
         spec: &RequestSpec,
         host_list: Vec<Selection>,
@@ -296,7 +317,7 @@ impl ComputeTaskManager {
                 .filter(|s| s.service_host != host)
                 .collect();
             if let Err(e) = self
-                .cast_build(ctx, uuid, &spec, image, Some(retry), &sel, rest)
+                .cast_build(ctx, uuid, &spec, image, injected, Some(retry), &sel, rest)
                 .await
             {
                 self.set_error_with_fault(ctx, uuid, &e, None).await;
@@ -314,7 +335,15 @@ impl ComputeTaskManager {
         }
         // The alternates first, then whatever the scheduler finds among the hosts not tried.
         let mut placed = self
-            .claim_and_cast(ctx, uuid, &spec, image, Some(retry.clone()), host_list)
+            .claim_and_cast(
+                ctx,
+                uuid,
+                &spec,
+                image,
+                injected,
+                Some(retry.clone()),
+                host_list,
+            )
             .await;
         if matches!(placed, Ok(Placement::Exhausted)) {
             let scheduled = match self.populate_group_info(&mut spec).await {
@@ -328,8 +357,16 @@ impl ComputeTaskManager {
             placed = match scheduled {
                 Ok(lists) => {
                     let list = lists.into_iter().next().unwrap_or_default();
-                    self.claim_and_cast(ctx, uuid, &spec, image, Some(retry.clone()), list)
-                        .await
+                    self.claim_and_cast(
+                        ctx,
+                        uuid,
+                        &spec,
+                        image,
+                        injected,
+                        Some(retry.clone()),
+                        list,
+                    )
+                    .await
                 }
                 Err(NovaError::NoValidHost { reason }) => {
                     info!(instance = %uuid, "no other host: {reason}");
@@ -391,12 +428,14 @@ impl ComputeTaskManager {
     /// Claim the first host of `host_list` not tried before that still has
     /// room, and cast the build there with the rest of the list as its
     /// alternates.
+    #[allow(clippy::too_many_arguments)]
     async fn claim_and_cast(
         &self,
         ctx: &RequestContext,
         uuid: Uuid,
         spec: &RequestSpec,
         image: &ImageMeta,
+        injected: &Injected,
         mut retry: Option<SchedulerRetries>,
         host_list: Vec<Selection>,
     ) -> Result<Placement, NovaError> {
@@ -416,8 +455,17 @@ impl ComputeTaskManager {
                     if let Some(r) = retry.as_mut() {
                         r.add_host(host, &sel.nodename);
                     }
-                    self.cast_build(ctx, uuid, spec, image, retry, &sel, hosts.collect())
-                        .await?;
+                    self.cast_build(
+                        ctx,
+                        uuid,
+                        spec,
+                        image,
+                        injected,
+                        retry,
+                        &sel,
+                        hosts.collect(),
+                    )
+                    .await?;
                     return Ok(Placement::Cast(sel.service_host));
                 }
                 Ok(Claim::DoesNotFit(resource)) => {
@@ -455,6 +503,7 @@ impl ComputeTaskManager {
         uuid: Uuid,
         spec: &RequestSpec,
         image: &ImageMeta,
+        injected: &Injected,
         retry: Option<SchedulerRetries>,
         sel: &Selection,
         alternates: Vec<Selection>,
@@ -470,6 +519,8 @@ impl ComputeTaskManager {
                 image.clone(),
                 one,
                 FilterProperties { retry },
+                injected.admin_password.clone(),
+                injected.injected_files.clone(),
                 sel.nodename.clone(),
                 alternates,
             )

@@ -77,8 +77,14 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
         ctx: &RequestContext,
         request_spec: RequestSpec,
         instance_uuids: Vec<Uuid>,
+        admin_password: Option<String>,
+        injected_files: Vec<(String, String)>,
     ) -> Result<(), NovaError> {
-        self.schedule_and_build(ctx, request_spec, instance_uuids)
+        let injected = build::Injected {
+            admin_password,
+            injected_files,
+        };
+        self.schedule_and_build(ctx, request_spec, instance_uuids, &injected)
             .await;
         Ok(())
     }
@@ -181,6 +187,7 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
         orig_image_ref: String,
         image_ref: String,
         new_pass: Option<String>,
+        injected_files: Vec<(String, String)>,
         recreate: bool,
         on_shared_storage: bool,
         preserve_ephemeral: bool,
@@ -192,6 +199,7 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
             orig_image_ref,
             image_ref,
             new_pass,
+            injected_files,
             recreate,
             on_shared_storage,
             preserve_ephemeral,
@@ -208,9 +216,15 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
         instances: Vec<Instance>,
         image: ImageMeta,
         filter_properties: FilterProperties,
+        admin_password: Option<String>,
+        injected_files: Vec<(String, String)>,
         request_spec: RequestSpec,
         host_lists: Vec<Vec<Selection>>,
     ) -> Result<(), NovaError> {
+        let injected = build::Injected {
+            admin_password,
+            injected_files,
+        };
         let mut host_lists = host_lists.into_iter();
         for inst in instances {
             let host_list = host_lists.next().unwrap_or_default();
@@ -218,6 +232,7 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
                 ctx,
                 inst.uuid,
                 &image,
+                &injected,
                 filter_properties.clone(),
                 &request_spec,
                 host_list,

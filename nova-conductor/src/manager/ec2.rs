@@ -3,6 +3,7 @@
 
 use super::{retry_on_disconnect, ConductorManager};
 use nova_common::{NovaError, RequestContext};
+use nova_objects::Ec2InstanceIds;
 use uuid::Uuid;
 
 /// More ids than one request may ask for at once (a listing is paginated well below).
@@ -73,5 +74,49 @@ impl nova_rpc::conductor::Ec2Ids for ConductorManager {
             .ok_or_else(|| NovaError::ImageNotFound {
                 image_id: image_id.to_string(),
             })
+    }
+
+    async fn instance_ec2_ids(
+        &self,
+        _ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<Ec2InstanceIds, NovaError> {
+        let inst = retry_on_disconnect("instance_get_by_uuid", || {
+            self.db.instance_get_by_uuid(instance_uuid, false)
+        })
+        .await?;
+        let mapped = [instance_uuid.to_string()];
+        let instance_id = retry_on_disconnect("ec2_instance_create", || {
+            self.db.ec2_instance_create(&mapped)
+        })
+        .await?
+        .pop()
+        .ok_or_else(|| NovaError::internal("no EC2 id made for the instance"))?;
+        // The image, kernel and ramdisk uuids that are set, in one round trip.
+        let images = [&inst.image_ref, &inst.kernel_id, &inst.ramdisk_id];
+        let mut uuids: Vec<String> = images
+            .iter()
+            .filter(|u| !u.is_empty() && u.len() <= 36)
+            .map(|u| u.to_string())
+            .collect();
+        uuids.sort();
+        uuids.dedup();
+        let ids = if uuids.is_empty() {
+            vec![]
+        } else {
+            retry_on_disconnect("s3_image_create", || self.db.s3_image_create(&uuids)).await?
+        };
+        let id_of = |u: &str| {
+            uuids
+                .iter()
+                .position(|x| x == u)
+                .and_then(|i| ids.get(i).copied())
+        };
+        Ok(Ec2InstanceIds {
+            instance_id,
+            image_id: id_of(&inst.image_ref),
+            kernel_id: id_of(&inst.kernel_id),
+            ramdisk_id: id_of(&inst.ramdisk_id),
+        })
     }
 }

@@ -78,6 +78,13 @@ config_section! {
         /// with an optional offset (`day@18`: days start at 18:00 UTC,
         /// `month@15` on the 15th, `year@3` on March 1st).
         instance_usage_audit_period: String = "month", string();
+        /// Give every instance a config drive, whether its request asked for one or not.
+        force_config_drive: bool = "false", boolean();
+        /// The config drive's file system: an ISO 9660 image (made with
+        /// `mkisofs_cmd`) or a 64 MiB VFAT image labelled `config-2`.
+        config_drive_format: String = "iso9660", choice(&["iso9660", "vfat"]);
+        /// The command that makes ISO 9660 config drives (genisoimage or mkisofs).
+        mkisofs_cmd: String = "genisoimage", string();
         /// Seconds between resource usage reports of nova-compute; 0 means the
         /// default periodic interval (60 seconds).
         update_resources_interval: u64 = "0", at_least(0);

@@ -84,6 +84,7 @@ impl API {
             image_ref.clone(),
             image_ref,
             req.admin_pass,
+            Vec::new(),
             true,
             req.on_shared_storage,
             false,

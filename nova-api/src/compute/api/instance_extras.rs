@@ -54,7 +54,57 @@ pub fn check_metadata_count(count: usize, limit: i64) -> NovaResult<()> {
     Ok(())
 }
 
+/// Nova's `_check_injected_file_quota`: at most `injected_files` files,
+/// each path at most `injected_file_path_length` characters and each
+/// file's decoded contents at most `injected_file_content_bytes` (-1:
+/// unlimited). `files` are `(path, base64 contents)`, validated base64.
+pub fn check_injected_files(
+    files: &[(String, String)],
+    quotas: &BTreeMap<String, i64>,
+) -> NovaResult<()> {
+    let limit = |name: &str| quotas.get(name).copied().unwrap_or(-1);
+    let over = |n: usize, limit: i64| limit >= 0 && n as i64 > limit;
+    if over(files.len(), limit("injected_files")) {
+        return Err(NovaError::OnsetFileLimitExceeded {});
+    }
+    let (path_limit, content_limit) = (
+        limit("injected_file_path_length"),
+        limit("injected_file_content_bytes"),
+    );
+    for (path, contents) in files {
+        if over(path.chars().count(), path_limit) {
+            return Err(NovaError::OnsetFilePathLimitExceeded {
+                allowed: path_limit.to_string(),
+            });
+        }
+        let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, contents)
+            .map(|b| b.len())
+            .map_err(|_| {
+                NovaError::invalid_input(format!("the contents of {path} are not base64"))
+            })?;
+        if over(decoded, content_limit) {
+            return Err(NovaError::OnsetFileContentLimitExceeded {
+                allowed: content_limit.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl API {
+    /// The personality files' quota check ([`check_injected_files`]).
+    pub async fn check_injected_file_quota(
+        &self,
+        ctx: &RequestContext,
+        project: &str,
+        files: &[(String, String)],
+    ) -> NovaResult<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        check_injected_files(files, &self.get_project_quotas(ctx, project).await?)
+    }
+
     /// `PUT /servers/{id}`: name, description, access addresses.
     pub async fn update_instance(
         &self,
@@ -222,6 +272,36 @@ mod tests {
             "Maximum number of metadata items exceeds 128"
         );
         assert!(check_metadata_count(10_000, -1).is_ok());
+    }
+
+    #[test]
+    fn injected_file_quota() {
+        let quotas: BTreeMap<String, i64> = [
+            ("injected_files".to_string(), 2),
+            ("injected_file_path_length".to_string(), 8),
+            ("injected_file_content_bytes".to_string(), 5),
+        ]
+        .into();
+        let f = |p: &str, c: &str| (p.to_string(), c.to_string());
+        // "aGVsbG8=" is 5 bytes, "aGVsbG8h" 6.
+        assert!(check_injected_files(&[f("/a", "aGVsbG8="), f("/1234567", "")], &quotas).is_ok());
+        let e = |files: &[(String, String)]| {
+            check_injected_files(files, &quotas).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            e(&[f("/a", ""), f("/b", ""), f("/c", "")]),
+            Err("Personality file limit exceeded".into())
+        );
+        assert_eq!(
+            e(&[f("/123456789", "")]),
+            Err("Personality file path exceeds maximum 8".into())
+        );
+        assert_eq!(
+            e(&[f("/a", "aGVsbG8h")]),
+            Err("Personality file content exceeds maximum 5".into())
+        );
+        let unlimited: BTreeMap<String, i64> = [("injected_files".to_string(), -1)].into();
+        assert!(check_injected_files(&vec![f("/a", ""); 50], &unlimited).is_ok());
     }
 
     #[test]

@@ -722,6 +722,8 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
                 access_ip_v4: None,
                 access_ip_v6: None,
                 config_drive: false,
+                admin_password: None,
+                injected_files: Vec::new(),
                 security_groups,
                 system_metadata: token
                     .map(|t| [(CLIENT_TOKEN_KEY.to_string(), t.to_string())].into())

@@ -5,8 +5,8 @@
 //! view (as `PUT /servers/{id}` renders it) and a Location header.
 
 use super::servers::{
-    access_ip, generate_password, parse_hostname, parse_trusted_certs, server_description,
-    server_groups, server_name, shows_flavor_extra_specs,
+    access_ip, generate_password, parse_hostname, parse_personality, parse_trusted_certs,
+    server_description, server_groups, server_name, shows_flavor_extra_specs,
 };
 use super::views::servers::server_update_view;
 use crate::compute::api::RebuildRequest;
@@ -196,6 +196,11 @@ fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
             .map(|h| parse_hostname(h, v))
             .transpose()?,
         trusted_certs,
+        injected_files: obj
+            .get("personality")
+            .map(parse_personality)
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -227,6 +232,10 @@ pub async fn rebuild(
             e @ (NovaError::ImageNotActive { .. }
             | NovaError::FlavorDiskTooSmall { .. }
             | NovaError::FlavorMemoryTooSmall { .. }) => ApiError::bad_request(e.to_string()),
+            e @ (NovaError::MetadataLimitExceeded { .. }
+            | NovaError::OnsetFileLimitExceeded {}
+            | NovaError::OnsetFilePathLimitExceeded { .. }
+            | NovaError::OnsetFileContentLimitExceeded { .. }) => ApiError::new(403, e.to_string()),
             other => instance_invalid_state(other, "rebuild"),
         })?;
     let tmpl = &state.cfg.default.instance_name_template;

@@ -238,6 +238,64 @@ struct ServerCreate {
     scheduler_hints: serde_json::Map<String, Value>,
     /// 2.63.
     trusted_certs: Option<Vec<String>>,
+    /// `personality` (before 2.57).
+    injected_files: Vec<(String, String)>,
+}
+
+/// `personality` (create and rebuild before 2.57): a list of `{"path":
+/// <string>, "contents": <base64>}` (Nova's schema and
+/// `_get_injected_files`), as `(path, contents)` pairs.
+pub(crate) fn parse_personality(p: &Value) -> ApiResult<Vec<(String, String)>> {
+    let Some(items) = p.as_array() else {
+        return Err(invalid(
+            "personality",
+            p,
+            &format!("{p} is not of type 'array'"),
+        ));
+    };
+    let mut files = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(obj) = item.as_object() else {
+            return Err(invalid(
+                "personality",
+                item,
+                &format!("{item} is not of type 'object'"),
+            ));
+        };
+        if let Some(k) = obj.keys().find(|k| *k != "path" && *k != "contents") {
+            return Err(invalid(
+                "personality",
+                item,
+                &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+            ));
+        }
+        let field = |k: &str| -> ApiResult<String> {
+            match obj.get(k) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(invalid(
+                    k,
+                    other,
+                    &format!("{other} is not of type 'string'"),
+                )),
+                None => Err(ApiError::bad_request(format!(
+                    "Bad personality format: missing {k}"
+                ))),
+            }
+        };
+        let (path, contents) = (field("path")?, field("contents")?);
+        if base64::engine::general_purpose::STANDARD
+            .decode(&contents)
+            .is_err()
+        {
+            return Err(invalid(
+                "contents",
+                &Value::String(contents),
+                "is not a 'base64'",
+            ));
+        }
+        files.push((path, contents));
+    }
+    Ok(files)
 }
 
 /// `os:scheduler_hints` (or `OS-SCH-HNT:scheduler_hints`), beside `server`:
@@ -664,6 +722,11 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
             Some(c) => parse_trusted_certs(c)?,
             None => None,
         },
+        injected_files: obj
+            .get("personality")
+            .map(parse_personality)
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -682,9 +745,11 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
         }
         NovaError::KeypairNotFound { .. } => ApiError::bad_request("Invalid key_name provided."),
         NovaError::SecurityGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
-        NovaError::MetadataLimitExceeded { .. } | NovaError::GroupMemberLimitExceeded {} => {
-            ApiError::new(403, e.to_string())
-        }
+        NovaError::MetadataLimitExceeded { .. }
+        | NovaError::GroupMemberLimitExceeded {}
+        | NovaError::OnsetFileLimitExceeded {}
+        | NovaError::OnsetFilePathLimitExceeded { .. }
+        | NovaError::OnsetFileContentLimitExceeded { .. } => ApiError::new(403, e.to_string()),
         NovaError::InstanceGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
         NovaError::InvalidRequest { .. }
         | NovaError::ComputeHostNotFound { .. }
@@ -777,6 +842,8 @@ pub async fn create(
                 requested_hypervisor_hostname: req.requested_hypervisor_hostname.clone(),
                 scheduler_hints: req.scheduler_hints.clone(),
                 trusted_certs: req.trusted_certs.clone(),
+                admin_password: Some(admin_pass.clone()),
+                injected_files: req.injected_files.clone(),
             },
         )
         .await
@@ -1358,6 +1425,48 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personality_is_validated_and_gone_in_2_57() {
+        let body = |p: Value| json!({"server": {"name": "a", "imageRef": "70a599e0-31e7-49b7-b260-868f441e862b", "flavorRef": "1", "networks": "none", "personality": p}});
+        let ok = parse_create(
+            &body(json!([{"path": "/etc/motd", "contents": "aGVsbG8="}])),
+            ApiVersion::new(2, 56),
+        )
+        .map(|c| c.injected_files)
+        .map_err(|e| e.message);
+        assert_eq!(
+            ok,
+            Ok(vec![("/etc/motd".to_string(), "aGVsbG8=".to_string())])
+        );
+        for (bad, says) in [
+            (json!({"path": "x"}), "is not of type 'array'"),
+            (json!(["x"]), "is not of type 'object'"),
+            (
+                json!([{"path": "/a", "contents": "not base64!"}]),
+                "is not a 'base64'",
+            ),
+            (
+                json!([{"path": "/a"}]),
+                "Bad personality format: missing contents",
+            ),
+            (
+                json!([{"path": 1, "contents": ""}]),
+                "is not of type 'string'",
+            ),
+            (
+                json!([{"path": "/a", "contents": "", "mode": 1}]),
+                "('mode' was unexpected)",
+            ),
+        ] {
+            let e = parse_create(&body(bad.clone()), ApiVersion::new(2, 56)).err();
+            let e = e.map(|e| (e.code, e.message)).unwrap_or_default();
+            assert_eq!(e.0, 400, "{bad}");
+            assert!(e.1.contains(says), "{bad}: {}", e.1);
+        }
+        let e = parse_create(&body(json!([])), ApiVersion::new(2, 57)).err();
+        assert!(e.is_some_and(|e| e.message.contains("'personality' was unexpected")));
+    }
 
     #[test]
     fn create_validation_names_the_field() {

@@ -93,6 +93,22 @@ pub struct InstanceMetadata {
     /// The StaticJSON vendor data (the `vendordata_jsonfile_path` file, or
     /// `{}`), None when `vendordata_providers` does not list StaticJSON.
     pub vendor_data: Option<Value>,
+    /// The personality files (path, contents) a config drive carries
+    /// (Nova's `content`): listed as `files` in `meta_data.json`, each
+    /// served as `openstack/content/<NNNN>`. The metadata service has none
+    /// (Nova does not keep them after the build).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The admin password a config drive's `meta_data.json` shows as
+    /// `admin_pass` (Nova's `extra_md`).
+    pub admin_pass: Option<String>,
+}
+
+/// The directory of the personality files in the OpenStack tree.
+pub const CONTENT_DIR: &str = "content";
+
+/// The key of the `index`th personality file (`0000`, `0001`, ...).
+fn content_key(index: usize) -> String {
+    format!("{index:04}")
 }
 
 /// A path the metadata does not have (404).
@@ -146,6 +162,22 @@ impl Node {
                 .into_bytes(),
             Node::List(items) => items.join("\n").into_bytes(),
             Node::Leaf(b) => b.clone(),
+        }
+    }
+
+    /// The tree as JSON (a config drive's `ec2/<version>/meta-data.json`):
+    /// directories are objects (a listing name such as `0=<key>` is not
+    /// data), lists arrays, leaves strings.
+    fn to_json(&self) -> Value {
+        match self {
+            Node::Dir { children, .. } => Value::Object(
+                children
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+            Node::List(items) => json!(items),
+            Node::Leaf(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
         }
     }
 }
@@ -362,6 +394,20 @@ impl InstanceMetadata {
             // No pinned CPUs on this project's flavors.
             m.insert("dedicated_cpus".into(), json!([]));
         }
+        if !self.files.is_empty() {
+            let files: Vec<Value> = self
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, (path, _))| {
+                    json!({"path": path, "content_path": format!("/{CONTENT_DIR}/{}", content_key(i))})
+                })
+                .collect();
+            m.insert("files".into(), Value::Array(files));
+        }
+        if let Some(p) = &self.admin_pass {
+            m.insert("admin_pass".into(), json!(p));
+        }
         Value::Object(m)
     }
 
@@ -446,6 +492,9 @@ impl InstanceMetadata {
 
     fn openstack_item(&self, tokens: &[&str]) -> Result<Found, InvalidMetadataPath> {
         let requested = tokens.first().copied().unwrap_or_default();
+        if requested == CONTENT_DIR {
+            return self.content_item(tokens);
+        }
         let version = if requested == "latest" {
             OPENSTACK_VERSIONS[OPENSTACK_VERSIONS.len() - 1]
         } else {
@@ -485,6 +534,80 @@ impl InstanceMetadata {
             PASS_NAME if since(GRIZZLY) => Ok(found(self.password.clone(), MIME_TYPE_TEXT_PLAIN)),
             _ => Err(InvalidMetadataPath),
         }
+    }
+
+    /// `openstack/content/<NNNN>` (Nova's `_handle_content`): a
+    /// personality file's contents; no listing, one level.
+    fn content_item(&self, tokens: &[&str]) -> Result<Found, InvalidMetadataPath> {
+        let [_, key] = tokens else {
+            return Err(InvalidMetadataPath);
+        };
+        let i = key.parse::<usize>().map_err(|_| InvalidMetadataPath)?;
+        match self.files.get(i) {
+            Some((_, contents)) if content_key(i) == *key => {
+                Ok(found(contents.clone(), MIME_TYPE_TEXT_PLAIN))
+            }
+            _ => Err(InvalidMetadataPath),
+        }
+    }
+
+    /// The files of a config drive (Nova's `metadata_for_config_drive`):
+    /// each EC2 version not in `skip_versions` (`[api]
+    /// config_drive_skip_versions`) and `latest` as
+    /// `ec2/<version>/meta-data.json` (and `user-data`), each OpenStack
+    /// version and `latest` as `openstack/<version>/meta_data.json`,
+    /// `user_data`, `vendor_data.json`, `network_data.json`,
+    /// `vendor_data2.json` (from the version that has each), and the
+    /// personality files as `openstack/content/<NNNN>`.
+    pub fn config_drive_files(&self, skip_versions: &[&str]) -> Vec<(String, Vec<u8>)> {
+        let mut out = vec![];
+        for version in VERSIONS.iter().copied().chain(["latest"]) {
+            if skip_versions.contains(&version) {
+                continue;
+            }
+            let Some(Node::Dir { mut children, .. }) = self.ec2_metadata(version) else {
+                continue;
+            };
+            if let Some(ud) = children.remove("user-data") {
+                out.push((format!("ec2/{version}/user-data"), ud.render()));
+            }
+            if let Some(md) = children.remove("meta-data") {
+                out.push((
+                    format!("ec2/{version}/meta-data.json"),
+                    md.to_json().to_string().into_bytes(),
+                ));
+            }
+        }
+        for version in OPENSTACK_VERSIONS.iter().copied().chain(["latest"]) {
+            let since = |v: &str| version == "latest" || at_least(OPENSTACK_VERSIONS, v, version);
+            let mut names = vec![MD_JSON_NAME];
+            if self.user_data.is_some() {
+                names.push(UD_NAME);
+            }
+            if since(HAVANA) {
+                names.push(VD_JSON_NAME);
+            }
+            if since(LIBERTY) {
+                names.push(NW_JSON_NAME);
+            }
+            if since(NEWTON_TWO) {
+                names.push(VD2_JSON_NAME);
+            }
+            for name in names {
+                let path = format!("openstack/{version}/{name}");
+                // Without StaticJSON there is no vendor_data.json to write.
+                if let Ok(f) = self.lookup(&path) {
+                    out.push((path, f.body));
+                }
+            }
+        }
+        for (i, (_, contents)) in self.files.iter().enumerate() {
+            out.push((
+                format!("openstack/{CONTENT_DIR}/{}", content_key(i)),
+                contents.clone(),
+            ));
+        }
+        out
     }
 
     /// The metadata at `path` (Nova's `InstanceMetadata.lookup`): a path not
@@ -592,6 +715,8 @@ mod tests {
             }],
             password: String::new(),
             vendor_data: Some(json!({})),
+            files: vec![],
+            admin_pass: None,
         }
     }
 
@@ -710,6 +835,119 @@ mod tests {
         ] {
             assert_eq!(m.lookup(bad), Err(InvalidMetadataPath), "{bad}");
         }
+    }
+
+    #[test]
+    fn personality_files_and_the_admin_password() {
+        let mut m = md();
+        // The metadata service has neither.
+        let plain: Value =
+            serde_json::from_str(&text(&m, "/openstack/latest/meta_data.json")).unwrap();
+        assert!(plain.get("files").is_none() && plain.get("admin_pass").is_none());
+        assert!(m.lookup("/openstack/content/0000").is_err());
+        m.files = vec![
+            ("/etc/motd".into(), b"hello".to_vec()),
+            ("/root/x.bin".into(), vec![0, 159, 146, 150]),
+        ];
+        m.admin_pass = Some("s3cret".into());
+        let j: Value =
+            serde_json::from_str(&text(&m, "/openstack/2012-08-10/meta_data.json")).unwrap();
+        assert_eq!(
+            j["files"],
+            json!([
+                {"path": "/etc/motd", "content_path": "/content/0000"},
+                {"path": "/root/x.bin", "content_path": "/content/0001"},
+            ])
+        );
+        assert_eq!(j["admin_pass"], "s3cret");
+        assert_eq!(text(&m, "/openstack/content/0000"), "hello");
+        assert_eq!(
+            m.lookup("/openstack/content/0001").unwrap().body,
+            vec![0, 159, 146, 150]
+        );
+        for bad in [
+            "/openstack/content",
+            "/openstack/content/0002",
+            "/openstack/content/1",
+            "/openstack/content/0000/x",
+        ] {
+            assert_eq!(m.lookup(bad), Err(InvalidMetadataPath), "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_drive_files() {
+        let mut m = md();
+        m.files = vec![("/etc/motd".into(), b"hello".to_vec())];
+        let skip = [
+            "1.0",
+            "2007-01-19",
+            "2007-03-01",
+            "2007-08-29",
+            "2007-10-10",
+            "2007-12-15",
+            "2008-02-01",
+            "2008-09-01",
+        ];
+        let files: BTreeMap<String, Vec<u8>> = m.config_drive_files(&skip).into_iter().collect();
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        // EC2: the versions not skipped, and latest.
+        for ec2 in ["2009-04-04", "latest"] {
+            assert!(
+                names.contains(&format!("ec2/{ec2}/meta-data.json").as_str()),
+                "{names:?}"
+            );
+            assert!(names.contains(&format!("ec2/{ec2}/user-data").as_str()));
+        }
+        assert!(!names.iter().any(|n| n.starts_with("ec2/2008-09-01/")));
+        // OpenStack: every version; each file from the version that has it.
+        assert!(names.contains(&"openstack/2012-08-10/meta_data.json"));
+        assert!(names.contains(&"openstack/2012-08-10/user_data"));
+        assert!(!names.contains(&"openstack/2012-08-10/vendor_data.json"));
+        assert!(names.contains(&"openstack/2013-10-17/vendor_data.json"));
+        assert!(!names.contains(&"openstack/2013-10-17/network_data.json"));
+        for f in [
+            "meta_data.json",
+            "user_data",
+            "vendor_data.json",
+            "network_data.json",
+            "vendor_data2.json",
+        ] {
+            assert!(
+                names.contains(&format!("openstack/latest/{f}").as_str()),
+                "{f}"
+            );
+        }
+        // Never the password the guest posts to the service.
+        assert!(!names.iter().any(|n| n.ends_with("/password")));
+        assert_eq!(files["openstack/content/0000"], b"hello");
+        let md: Value = serde_json::from_slice(&files["openstack/latest/meta_data.json"]).unwrap();
+        assert_eq!(md["uuid"], json!(Uuid::from_u128(7)));
+        assert_eq!(md["files"][0]["content_path"], "/content/0000");
+        // The EC2 tree as JSON: directories are objects, lists arrays; the
+        // key's listing name is not data.
+        let ec2: Value = serde_json::from_slice(&files["ec2/latest/meta-data.json"]).unwrap();
+        assert_eq!(ec2["instance-id"], "i-0000000a");
+        assert_eq!(ec2["security-groups"], json!(["default"]));
+        assert_eq!(ec2["placement"], json!({"availability-zone": "nova"}));
+        assert_eq!(
+            ec2["public-keys"],
+            json!({"0": {"openssh-key": "ssh-rsa AAAA k1"}})
+        );
+        assert_eq!(files["ec2/latest/user-data"], b"#!/bin/sh\necho hi\n");
+        // Without user data and StaticJSON, no such files.
+        m.user_data = None;
+        m.vendor_data = None;
+        let names: Vec<String> = m
+            .config_drive_files(&skip)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(!names
+            .iter()
+            .any(|n| n.ends_with("user_data") || n.ends_with("user-data")));
+        assert!(!names.iter().any(|n| n.ends_with("/vendor_data.json")));
+        assert!(names.contains(&"openstack/latest/vendor_data2.json".to_string()));
     }
 
     #[test]
