@@ -287,10 +287,12 @@ impl LibvirtDriver {
             cmdline,
             nwfilter: self.nwfilter,
             host: self.host.clone(),
-            config_drive: files
-                .config_drive
-                .as_ref()
-                .map(|_| self.config_drive_format.clone()),
+            // Whatever made it (this spawn, or a resize that brought it
+            // along), a drive in the instance directory is attached.
+            config_drive: std::path::Path::new(&self.instance_dir(instance.uuid))
+                .join(crate::configdrive::CONFIG_DRIVE_FILE)
+                .exists()
+                .then(|| self.config_drive_format.clone()),
         }
     }
 
@@ -513,7 +515,12 @@ impl VirtDriver for LibvirtDriver {
         tokio::fs::rename(&dir, &kept)
             .await
             .map_err(|e| VirtError::Hypervisor(format!("cannot move {dir} to {kept}: {e}")))?;
-        Ok(serde_json::json!({ "disk": format!("{kept}/disk") }).to_string())
+        let mut info = serde_json::json!({ "disk": format!("{kept}/disk") });
+        let drive = format!("{kept}/{}", crate::configdrive::CONFIG_DRIVE_FILE);
+        if tokio::fs::metadata(&drive).await.is_ok() {
+            info["config_drive"] = serde_json::json!(drive);
+        }
+        Ok(info.to_string())
     }
 
     async fn finish_migration(
@@ -545,8 +552,16 @@ impl VirtDriver for LibvirtDriver {
                 }
             }
         }
+        // The config drive comes along as it was (personality files included).
+        if let Some(drive) = info["config_drive"].as_str() {
+            let dest = format!("{dir}/{}", crate::configdrive::CONFIG_DRIVE_FILE);
+            tokio::fs::copy(drive, &dest)
+                .await
+                .map_err(|e| VirtError::Hypervisor(format!("cannot copy {drive}: {e}")))?;
+        }
         let files = ImageFiles {
             disk: None,
+            config_drive: None,
             ..files.clone()
         };
         self.define_guest(instance, image, network_info, &files, power_on)
@@ -1320,6 +1335,30 @@ mod tests {
                 "{xml}"
             );
             assert!(!std::path::Path::new(&format!("{dir}/disk.config.d")).exists());
+            // A resize or cold migration takes the drive along as it was.
+            let info = d
+                .migrate_disk_and_power_off(&inst, 0)
+                .await
+                .expect("migrate");
+            assert!(info.contains("disk.config"), "{info}");
+            d.finish_migration(
+                &inst,
+                &ImageMeta::default(),
+                &vec![],
+                &ImageFiles::default(),
+                &info,
+                true,
+            )
+            .await
+            .expect("finish_migration");
+            let before = std::fs::read(format!("{dir}_resize/disk.config")).expect("kept drive");
+            assert_eq!(std::fs::read(&drive).expect("drive moved"), before);
+            let xml = std::fs::read_to_string(format!("{dir}/libvirt.xml")).expect("libvirt.xml");
+            assert!(
+                xml.contains(&format!("<source file=\"{drive}\"/>")),
+                "{xml}"
+            );
+            d.confirm_migration(&inst).await.expect("confirm");
             d.destroy(&inst, &vec![]).await.expect("destroy");
             assert!(
                 !std::path::Path::new(&drive).exists(),
