@@ -191,6 +191,7 @@ resize = true
 cold_migration = true
 shelve = true
 rescue = true
+stable_rescue = true
 metadata_service = true
 interface_attach = false
 change_password = true

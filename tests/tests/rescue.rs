@@ -244,7 +244,9 @@ fn disks(xml: &str) -> Vec<(String, String)> {
 /// command line names another hostname: the domain boots `disk.rescue`
 /// (vda) with the instance's disk second (vdb), the console shows the
 /// rescue system's marker; unrescue puts the original domain back, which
-/// boots its own disk again, and removes the rescue files.
+/// boots its own disk again, and removes the rescue files. Then a stable
+/// device rescue (the image's `hw_rescue_device`): the own disk stays vda,
+/// the rescue disk is vdb and boots first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_guest_rescue() {
     let (cloud, guest) = nova_e2e::start_real_guest_cloud(true, "").await;
@@ -355,6 +357,56 @@ async fn real_guest_rescue() {
         events.contains("\"rescue\"") && events.contains("\"unrescue\""),
         "{events}"
     );
+
+    // ===== stable device rescue (hw_rescue_device on the rescue image) =====
+    cloud.osc(
+        "admin",
+        &[
+            "image",
+            "set",
+            "--property",
+            "hw_rescue_device=disk",
+            &rescuer,
+        ],
+    );
+    let inits_before = console(&cloud, &id).await.matches("GUEST-INIT").count();
+    let (st, b) = action(
+        &cloud,
+        &id,
+        &admin,
+        json!({"rescue": {"rescue_image_ref": rescuer}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    wait_status(&cloud, &id, "RESCUE").await;
+    let xml = virsh(&["dumpxml", &name]);
+    let stable = disks(&xml);
+    // The own disk keeps its place; the rescue disk is attached after it
+    // and booted first.
+    assert_eq!(stable.len(), 2, "{xml}");
+    assert_eq!(stable[0].0, "vda", "{stable:?}");
+    assert!(stable[0].1.ends_with(&format!("{id}/disk")), "{stable:?}");
+    assert_eq!(stable[1].0, "vdb", "{stable:?}");
+    assert!(
+        stable[1].1.ends_with(&format!("{id}/disk.rescue")),
+        "{stable:?}"
+    );
+    assert!(xml.contains("<boot order='1'/>"), "{xml}");
+    cloud
+        .wait_for("the stable rescue system's GUEST-INIT", 240, || async {
+            let out = console(&cloud, &id).await;
+            (out.matches("GUEST-INIT").count() > inits_before
+                && out
+                    .rsplit("GUEST-INIT")
+                    .next()
+                    .unwrap_or_default()
+                    .starts_with(" hostname=rescueguest"))
+            .then_some(())
+        })
+        .await;
+    cloud.osc("admin", &["server", "unrescue", &id]);
+    wait_status(&cloud, &id, "ACTIVE").await;
+    assert_eq!(disks(&virsh(&["dumpxml", &name])), own);
 }
 
 /// The server as the API shows it to the admin.

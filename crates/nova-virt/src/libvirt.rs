@@ -643,6 +643,13 @@ impl VirtDriver for LibvirtDriver {
         _rescue_password: &str,
     ) -> Result<(), VirtError> {
         let uuid = instance.uuid;
+        // A stable device rescue (2.87) boots the rescue disk itself.
+        let stable = crate::xml::stable_rescue(&image.properties).map_err(VirtError::Hypervisor)?;
+        if stable.is_some() && (files.kernel.is_some() || files.disk.is_none()) {
+            return Err(VirtError::Hypervisor(
+                "a stable device rescue boots a disk image, not a kernel".into(),
+            ));
+        }
         let dir = self.instance_dir(uuid);
         let herr = |what: String, e: std::io::Error| VirtError::Hypervisor(format!("{what}: {e}"));
         let unrescue = format!("{dir}/unrescue.xml");
@@ -678,7 +685,8 @@ impl VirtDriver for LibvirtDriver {
             }
         }
         let cfg = self.domain_config(instance, image, &rescue_files);
-        let xml = crate::xml::rescue_domain_xml(&cfg, instance, image, network_info);
+        let xml =
+            crate::xml::rescue_domain_xml(&cfg, instance, image, network_info, stable.as_ref());
         self.redefine_and_start(instance, network_info, xml).await?;
         info!(instance = %uuid, image = %image.id, "guest rescued");
         Ok(())

@@ -108,14 +108,82 @@ pub fn domain_xml(
 }
 
 /// Nova's rescue domain: the same guest booting from `disk.rescue` (vda),
-/// its own disk attached second (vdb). `image` is the rescue image.
+/// its own disk attached second (vdb). `image` is the rescue image. When
+/// the rescue image asks for a stable device rescue ([`stable_rescue`],
+/// Nova's `hw_rescue_device`/`hw_rescue_bus`), the guest's own disks keep
+/// their places and `disk.rescue` is attached as one more device of that
+/// type and bus, booted first (`<boot order="1"/>`).
 pub fn rescue_domain_xml(
     cfg: &DomainConfig,
     instance: &Instance,
     image: &ImageMeta,
     network_info: &NetworkInfo,
+    stable: Option<&RescueDevice>,
 ) -> String {
-    guest_xml(cfg, instance, image, network_info, &["disk.rescue", "disk"])
+    match stable {
+        Some(dev) => guest_xml_with(cfg, instance, image, network_info, &["disk"], Some(dev)),
+        None => guest_xml(cfg, instance, image, network_info, &["disk.rescue", "disk"]),
+    }
+}
+
+/// The device a stable device rescue attaches `disk.rescue` as.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RescueDevice {
+    /// `disk`, `cdrom` or `floppy`.
+    pub device: String,
+    /// `virtio`, `ide`, `sata`, `scsi`, `usb` or `fdc`.
+    pub bus: String,
+}
+
+impl RescueDevice {
+    /// The target device name on its bus (the guest's own disk is vda).
+    fn target(&self) -> &'static str {
+        match self.bus.as_str() {
+            "virtio" => "vdb",
+            "ide" => "hda",
+            "fdc" => "fda",
+            _ => "sda",
+        }
+    }
+}
+
+/// Nova's `check_hw_rescue_props` and the rescue device's defaults: a
+/// stable device rescue when the rescue image has `hw_rescue_device`
+/// (`disk` (default), `cdrom`, `floppy`) or `hw_rescue_bus` (default:
+/// virtio for a disk, ide for a CD-ROM, fdc for a floppy); None for a
+/// classic rescue. A device the bus cannot carry is an error.
+pub fn stable_rescue(
+    props: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<RescueDevice>, String> {
+    let device = props.get("hw_rescue_device");
+    let bus = props.get("hw_rescue_bus");
+    if device.is_none() && bus.is_none() {
+        return Ok(None);
+    }
+    let device = device.map(String::as_str).unwrap_or("disk");
+    let bus = match (device, bus) {
+        (_, Some(b)) => b.as_str(),
+        ("cdrom", None) => "ide",
+        ("floppy", None) => "fdc",
+        _ => "virtio",
+    };
+    let fits = match device {
+        "disk" => ["virtio", "ide", "sata", "scsi", "usb"].contains(&bus),
+        "cdrom" => ["ide", "sata", "scsi", "usb"].contains(&bus),
+        "floppy" => bus == "fdc",
+        other => {
+            return Err(format!(
+                "hw_rescue_device {other:?} is not disk, cdrom or floppy"
+            ))
+        }
+    };
+    if !fits {
+        return Err(format!("a rescue {device} cannot be on the {bus} bus"));
+    }
+    Ok(Some(RescueDevice {
+        device: device.into(),
+        bus: bus.into(),
+    }))
 }
 
 /// The domain with these disks (files in the instance directory, qcow2),
@@ -126,6 +194,18 @@ fn guest_xml(
     image: &ImageMeta,
     network_info: &NetworkInfo,
     disks: &[&str],
+) -> String {
+    guest_xml_with(cfg, instance, image, network_info, disks, None)
+}
+
+/// [`guest_xml`], with `disk.rescue` attached as `rescue` and booted first.
+fn guest_xml_with(
+    cfg: &DomainConfig,
+    instance: &Instance,
+    image: &ImageMeta,
+    network_info: &NetworkInfo,
+    disks: &[&str],
+    rescue: Option<&RescueDevice>,
 ) -> String {
     let uuid = instance.uuid.to_string();
     let dir = format!("{}/{}", cfg.instances_path.trim_end_matches('/'), uuid);
@@ -208,6 +288,8 @@ fn guest_xml(
                 let _ = writeln!(x, "    <cmdline>{}</cmdline>", esc(c));
             }
         }
+        // Per-device boot order (a stable rescue) replaces the os's.
+        None if rescue.is_some() => {}
         None => {
             let _ = writeln!(x, "    <boot dev=\"hd\"/>");
         }
@@ -232,6 +314,22 @@ fn guest_xml(
         );
         let _ = writeln!(x, "      <source file=\"{}/{}\"/>", esc(&dir), esc(file));
         let _ = writeln!(x, "      <target bus=\"virtio\" dev=\"{dev}\"/>");
+        let _ = writeln!(x, "    </disk>");
+    }
+    if let Some(r) = rescue {
+        let _ = writeln!(x, "    <disk type=\"file\" device=\"{}\">", esc(&r.device));
+        let _ = writeln!(
+            x,
+            "      <driver name=\"qemu\" type=\"{disk_format}\" cache=\"none\"/>"
+        );
+        let _ = writeln!(x, "      <source file=\"{}/disk.rescue\"/>", esc(&dir));
+        let _ = writeln!(
+            x,
+            "      <target bus=\"{}\" dev=\"{}\"/>",
+            esc(&r.bus),
+            r.target()
+        );
+        let _ = writeln!(x, "      <boot order=\"1\"/>");
         let _ = writeln!(x, "    </disk>");
     }
     if let Some(format) = &cfg.config_drive {
@@ -470,7 +568,7 @@ mod tests {
             config_drive: None,
         };
         let image = ImageMeta::default();
-        let x = rescue_domain_xml(&cfg, &inst, &image, &vec![]);
+        let x = rescue_domain_xml(&cfg, &inst, &image, &vec![], None);
         let (disks, _) = io_devices(&x);
         assert_eq!(disks, vec!["vda".to_string(), "vdb".to_string()]);
         let rescue = x.find(&format!("/i/{}/disk.rescue\"", inst.uuid)).unwrap();
@@ -479,5 +577,74 @@ mod tests {
         assert!(x.contains("<nova:host>hv1</nova:host>"));
         let (disks, _) = io_devices(&domain_xml(&cfg, &inst, &image, &vec![]));
         assert_eq!(disks, vec!["vda".to_string()]);
+        assert!(x.contains("<boot dev=\"hd\"/>") && !x.contains("<boot order"));
+
+        // A stable device rescue: the own disk stays vda, disk.rescue is
+        // attached as asked and booted first (no os-level boot device).
+        for (device, bus, target) in [
+            ("disk", "virtio", "vdb"),
+            ("cdrom", "ide", "hda"),
+            ("disk", "usb", "sda"),
+        ] {
+            let dev = RescueDevice {
+                device: device.into(),
+                bus: bus.into(),
+            };
+            let x = rescue_domain_xml(&cfg, &inst, &image, &vec![], Some(&dev));
+            let (disks, _) = io_devices(&x);
+            assert_eq!(disks, vec!["vda".to_string(), target.to_string()], "{x}");
+            let want = format!(
+                "<disk type=\"file\" device=\"{device}\">\n      <driver name=\"qemu\" type=\"qcow2\" cache=\"none\"/>\n      <source file=\"/i/{}/disk.rescue\"/>\n      <target bus=\"{bus}\" dev=\"{target}\"/>\n      <boot order=\"1\"/>\n    </disk>",
+                inst.uuid
+            );
+            assert!(x.contains(&want), "{x}");
+            assert!(!x.contains("<boot dev="), "{x}");
+        }
+    }
+
+    #[test]
+    fn stable_rescue_from_the_image_properties() {
+        let props = |kv: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let dev = |d: &str, b: &str| {
+            Ok(Some(RescueDevice {
+                device: d.into(),
+                bus: b.into(),
+            }))
+        };
+        assert_eq!(stable_rescue(&props(&[])), Ok(None));
+        assert_eq!(
+            stable_rescue(&props(&[("hw_rescue_device", "disk")])),
+            dev("disk", "virtio")
+        );
+        assert_eq!(
+            stable_rescue(&props(&[("hw_rescue_device", "cdrom")])),
+            dev("cdrom", "ide")
+        );
+        assert_eq!(
+            stable_rescue(&props(&[("hw_rescue_device", "floppy")])),
+            dev("floppy", "fdc")
+        );
+        assert_eq!(
+            stable_rescue(&props(&[("hw_rescue_bus", "usb")])),
+            dev("disk", "usb")
+        );
+        assert_eq!(
+            stable_rescue(&props(&[
+                ("hw_rescue_device", "cdrom"),
+                ("hw_rescue_bus", "sata")
+            ])),
+            dev("cdrom", "sata")
+        );
+        for bad in [
+            props(&[("hw_rescue_device", "cdrom"), ("hw_rescue_bus", "virtio")]),
+            props(&[("hw_rescue_device", "tape")]),
+            props(&[("hw_rescue_device", "floppy"), ("hw_rescue_bus", "ide")]),
+        ] {
+            assert!(stable_rescue(&bad).is_err(), "{bad:?}");
+        }
     }
 }
