@@ -540,6 +540,14 @@ impl Target {
             user_id: Some(u.to_string()),
         }
     }
+    /// A server's project and user (the rules that name its owner, such
+    /// as rescue and changePassword).
+    pub fn owner(inst: &nova_objects::Instance) -> Self {
+        Target {
+            project_id: Some(inst.project_id.clone()),
+            user_id: Some(inst.user_id.clone()),
+        }
+    }
     /// The caller's own project and user (create, list).
     pub fn own(ctx: &RequestContext) -> Self {
         Target {

@@ -55,14 +55,7 @@ impl ComputeManager {
             }
         }
         .await;
-        let clear = InstanceUpdate {
-            task_state: Some(None),
-            expected_task_state: Some(t.expected()),
-            ..Default::default()
-        };
-        if let Err(e) = self.update(ctx, uuid, clear).await {
-            warn!(instance = %uuid, "cannot clear task_state {}: {e}", t.task_state);
-        }
+        self.clear_password_task_state(ctx, uuid).await;
         self.event(ctx, uuid, t.event, Some(result.as_ref().map(|_| ())))
             .await;
         if result.is_ok() {
@@ -75,8 +68,13 @@ impl ComputeManager {
     /// call has failed (or will, on its timeout) and is not redelivered as a
     /// call worth answering, so only the task state is left to clear.
     pub(crate) async fn clear_interrupted_password_change(&self, ctx: &RequestContext, uuid: Uuid) {
-        let t = &transitions::CHANGE_PASSWORD;
         warn!(instance = %uuid, "a password change was interrupted by a nova-compute restart");
+        self.clear_password_task_state(ctx, uuid).await;
+    }
+
+    /// `updating_password` cleared (only if it is still that).
+    async fn clear_password_task_state(&self, ctx: &RequestContext, uuid: Uuid) {
+        let t = &transitions::CHANGE_PASSWORD;
         let clear = InstanceUpdate {
             task_state: Some(None),
             expected_task_state: Some(t.expected()),

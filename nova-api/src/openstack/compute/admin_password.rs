@@ -52,14 +52,7 @@ pub async fn change_password(
     args: &Value,
 ) -> ApiResult<Response> {
     let password = parse(args)?;
-    state.policy.authorize(
-        POLICY,
-        ctx,
-        &Target {
-            project_id: Some(inst.project_id.clone()),
-            user_id: Some(inst.user_id.clone()),
-        },
-    )?;
+    state.policy.authorize(POLICY, ctx, &Target::owner(inst))?;
     state
         .compute_api
         .set_admin_password(ctx, inst, password)

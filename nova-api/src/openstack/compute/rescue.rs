@@ -104,14 +104,9 @@ pub async fn rescue(
 ) -> ApiResult<Response> {
     let body = parse(args)?;
     let password = body.admin_pass.unwrap_or_else(generate_password);
-    state.policy.authorize(
-        POLICY_RESCUE,
-        ctx,
-        &Target {
-            project_id: Some(inst.project_id.clone()),
-            user_id: Some(inst.user_id.clone()),
-        },
-    )?;
+    state
+        .policy
+        .authorize(POLICY_RESCUE, ctx, &Target::owner(inst))?;
     state
         .compute_api
         .rescue(ctx, inst, password.clone(), body.rescue_image_ref)
