@@ -35,13 +35,16 @@ impl ComputeManager {
         image: &ImageMeta,
         injected: &Injected,
     ) -> Result<ImageFiles, NovaError> {
+        // Decided before any download: an invalid image property fails
+        // the build without fetching the image.
+        let force = self.cfg.default.force_config_drive;
+        let drive = nova_virt::configdrive::required_by(inst, image, force)?;
         let mut files = if self.driver.needs_image_files() {
             self.images.files_for(ctx, image).await?
         } else {
             ImageFiles::default()
         };
-        let force = self.cfg.default.force_config_drive;
-        if !nova_virt::configdrive::required_by(inst, image, force)? {
+        if !drive {
             return Ok(files);
         }
         if inst.config_drive.is_empty() {
