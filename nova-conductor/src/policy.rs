@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use nova_common::states::{TaskState, VmState};
 use nova_common::trust::Caller;
 use nova_common::{NovaError, RequestContext};
-use nova_db::Db;
-use nova_objects::{ComputeNodeReport, Flavor, Instance, InstanceFilters, InstanceUpdate};
+use nova_db::{Db, InstanceOwner};
+use nova_objects::{ComputeNodeReport, Flavor, InstanceFilters, InstanceUpdate};
 use nova_rpc::server::{not_authorized, Policy};
 use nova_rpc::{compute_task, conductor};
 use uuid::Uuid;
@@ -460,8 +460,8 @@ fn compute_context(mut ctx: RequestContext) -> RequestContext {
 /// What the table's rules look up.
 #[async_trait]
 pub trait Lookup: Send + Sync + 'static {
-    /// The instance, deleted or not.
-    async fn instance(&self, uuid: Uuid) -> Result<Instance, NovaError>;
+    /// The instance's owner and host, deleted or not.
+    async fn instance(&self, uuid: Uuid) -> Result<InstanceOwner, NovaError>;
     async fn flavor(&self, flavor_id: &str) -> Result<Flavor, NovaError>;
     /// Whether an instance of `host` uses the flavor with this database id.
     async fn flavor_used_on(&self, host: &str, id: i64) -> Result<bool, NovaError>;
@@ -477,11 +477,8 @@ pub trait Lookup: Send + Sync + 'static {
 
 #[async_trait]
 impl Lookup for Db {
-    async fn instance(&self, uuid: Uuid) -> Result<Instance, NovaError> {
-        retry_on_disconnect("instance_get_by_uuid", || {
-            self.instance_get_by_uuid(uuid, true)
-        })
-        .await
+    async fn instance(&self, uuid: Uuid) -> Result<InstanceOwner, NovaError> {
+        retry_on_disconnect("instance_owner", || self.instance_owner(uuid)).await
     }
 
     async fn flavor(&self, flavor_id: &str) -> Result<Flavor, NovaError> {
@@ -577,8 +574,8 @@ impl<L: Lookup> ConductorPolicy<L> {
         caller: &Caller,
         host: &str,
         rule: Rule,
-    ) -> Result<Option<Instance>, NovaError> {
-        let on_host = |i: &Instance| i.host.as_deref() == Some(host);
+    ) -> Result<Option<InstanceOwner>, NovaError> {
+        let on_host = |i: &InstanceOwner| i.host.as_deref() == Some(host);
         match rule {
             Rule::Allow => Ok(None),
             Rule::Refuse(why) => Err(not_authorized(caller, why)),
@@ -727,6 +724,7 @@ impl<L: Lookup> Policy<compute_task::Request> for ConductorPolicy<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nova_objects::Instance;
     use nova_objects::{
         ComputeNodeReport, ConsoleAuthToken, HostResources, InstanceCreate, InstanceFault, KeyPair,
         RequestSpec,
@@ -790,10 +788,10 @@ mod tests {
 
     #[async_trait]
     impl Lookup for Fake {
-        async fn instance(&self, uuid: Uuid) -> Result<Instance, NovaError> {
+        async fn instance(&self, uuid: Uuid) -> Result<InstanceOwner, NovaError> {
             self.instances
                 .get(&uuid)
-                .cloned()
+                .map(InstanceOwner::from)
                 .ok_or(NovaError::InstanceNotFound {
                     instance_id: uuid.to_string(),
                 })

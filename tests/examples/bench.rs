@@ -234,7 +234,8 @@ async fn main() {
     let rps_empty = wrk_phase(&cloud, "detail_0", &detail_url);
     let rps_flavors = wrk_phase(&cloud, "flavors", &format!("{}/flavors", cloud.api));
 
-    // One boot at a time: POST → ACTIVE.
+    // One boot at a time: POST → ACTIVE, each on an idle cloud (the
+    // previous server's delete has finished before the next POST).
     let mut single = vec![];
     for n in 0..5 {
         let t = Instant::now();
@@ -251,12 +252,12 @@ async fn main() {
         cloud
             .req(Method::DELETE, &format!("/servers/{id}"), ADMIN, None)
             .await;
+        cloud
+            .wait_for("single gone", 60, || async {
+                (count(&cloud, None).await == 0).then_some(())
+            })
+            .await;
     }
-    cloud
-        .wait_for("singles gone", 60, || async {
-            (count(&cloud, None).await == 0).then_some(())
-        })
-        .await;
     single.sort_by(|a, b| a.partial_cmp(b).unwrap());
 
     // 100 boots from 10 concurrent clients, then 200 the same way.

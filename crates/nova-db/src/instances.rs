@@ -6,14 +6,62 @@ use crate::{db_err, is_unique_violation, parse_uuid, Db};
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
 use nova_objects::{
-    allowed_instances, Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceCreate,
+    allowed_instances, Instance, InstanceAction, InstanceActionEvent, InstanceCreate,
     InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, QuotaUsage,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// How every instance read begins: the instance's own columns and, in the
+/// same statement, what hangs off it (flavors and trusted certificates from
+/// `instance_extra`, the info cache's network info, metadata and system
+/// metadata as JSON objects, security group names, tags, the latest fault).
+/// One round trip for one instance or a page of them, where a query per
+/// joined table cost six more. The joined columns are named `j_*` and come
+/// from subqueries, so the caller's `WHERE`/`ORDER BY` on the bare column
+/// names of `instances` stays unambiguous.
+const SELECT_INSTANCES: &str = "SELECT instances.*, j_x.*, j_c.*, j_f.*,
+   (SELECT json_object_agg(m.key, m.value)::text FROM instance_metadata m
+     WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_metadata,
+   (SELECT json_object_agg(m.key, m.value)::text FROM instance_system_metadata m
+     WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_system_metadata,
+   (SELECT array_agg(coalesce(g.name, '') ORDER BY a.id) FROM security_group_instance_association a
+     JOIN security_groups g ON g.id = a.security_group_id AND g.deleted = 0
+     WHERE a.instance_uuid = instances.uuid AND a.deleted = 0) AS j_security_groups,
+   (SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t WHERE t.resource_id = instances.uuid) AS j_tags
+ FROM instances
+ LEFT JOIN LATERAL (SELECT e.flavor AS j_flavor, e.old_flavor AS j_old_flavor, e.new_flavor AS j_new_flavor,
+     e.trusted_certs AS j_trusted_certs
+   FROM instance_extra e WHERE e.instance_uuid = instances.uuid) j_x ON TRUE
+ LEFT JOIN LATERAL (SELECT c.network_info AS j_network_info
+   FROM instance_info_caches c WHERE c.instance_uuid = instances.uuid) j_c ON TRUE
+ LEFT JOIN LATERAL (SELECT f.code AS j_fault_code, f.message AS j_fault_message, f.details AS j_fault_details,
+     f.host AS j_fault_host, f.created_at AS j_fault_created_at
+   FROM instance_faults f WHERE f.instance_uuid = instances.uuid AND f.deleted = 0
+   ORDER BY f.created_at DESC, f.id DESC LIMIT 1) j_f ON TRUE";
+
+/// A JSON column parsed as `T`, absent when NULL or not parseable (as the
+/// stored blobs of `instance_extra` and the info cache always were read).
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &PgRow,
+    c: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    let text: Option<&str> = r.try_get(c)?;
+    Ok(text.and_then(|t| serde_json::from_str(t).ok()))
+}
+
+/// A key/value table aggregated by `json_object_agg` (NULL values read as "").
+fn items_column(r: &PgRow, c: &str) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    Ok(json_column::<BTreeMap<String, Option<String>>>(r, c)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
+}
+
+/// An instance from a row of [`SELECT_INSTANCES`].
 fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
     let i = |c: &str| r.try_get::<i32, _>(c).map(i64::from);
     let vm_state: String = r.try_get("vm_state")?;
@@ -28,7 +76,7 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         hostname: r.try_get("hostname")?,
         image_ref: r.try_get("image_ref")?,
         instance_type_id: i("instance_type_id")?,
-        flavor: Flavor::default(),
+        flavor: json_column(r, "j_flavor")?.unwrap_or_default(),
         memory_mb: i("memory_mb")?,
         vcpus: i("vcpus")?,
         root_gb: i("root_gb")?,
@@ -60,16 +108,56 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         updated_at: r.try_get("updated_at")?,
         deleted_at: r.try_get("deleted_at")?,
         deleted: r.try_get::<i32, _>("deleted")? != 0,
-        metadata: BTreeMap::new(),
-        system_metadata: BTreeMap::new(),
-        network_info: Vec::new(),
-        fault: None,
-        security_groups: Vec::new(),
-        tags: Vec::new(),
-        old_flavor: None,
-        new_flavor: None,
-        trusted_certs: None,
+        metadata: items_column(r, "j_metadata")?,
+        system_metadata: items_column(r, "j_system_metadata")?,
+        network_info: json_column::<NetworkInfo>(r, "j_network_info")?.unwrap_or_default(),
+        fault: match r.try_get::<Option<i32>, _>("j_fault_code")? {
+            Some(code) => Some(InstanceFault {
+                instance_uuid: parse_uuid(r.try_get("uuid")?),
+                code,
+                message: r
+                    .try_get::<Option<String>, _>("j_fault_message")?
+                    .unwrap_or_default(),
+                details: r
+                    .try_get::<Option<String>, _>("j_fault_details")?
+                    .unwrap_or_default(),
+                host: r.try_get("j_fault_host")?,
+                created_at: r.try_get("j_fault_created_at")?,
+            }),
+            None => None,
+        },
+        security_groups: r
+            .try_get::<Option<Vec<String>>, _>("j_security_groups")?
+            .unwrap_or_default(),
+        tags: r
+            .try_get::<Option<Vec<String>>, _>("j_tags")?
+            .unwrap_or_default(),
+        old_flavor: json_column(r, "j_old_flavor")?,
+        new_flavor: json_column(r, "j_new_flavor")?,
+        trusted_certs: json_column(r, "j_trusted_certs")?,
     })
+}
+
+/// An instance's owner, host and deletion state ([`Db::instance_owner`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InstanceOwner {
+    pub host: Option<String>,
+    pub deleted: bool,
+    pub task_state: Option<TaskState>,
+    pub user_id: String,
+    pub project_id: String,
+}
+
+impl From<&Instance> for InstanceOwner {
+    fn from(i: &Instance) -> Self {
+        InstanceOwner {
+            host: i.host.clone(),
+            deleted: i.deleted,
+            task_state: i.task_state,
+            user_id: i.user_id.clone(),
+            project_id: i.project_id.clone(),
+        }
+    }
 }
 
 fn not_found(uuid: Uuid) -> NovaError {
@@ -84,127 +172,6 @@ fn task_str(t: Option<TaskState>) -> String {
 }
 
 impl Db {
-    /// Fill in the joined data (flavor, caches, metadata, latest fault) for a batch.
-    async fn load_joined(&self, instances: &mut [Instance]) -> Result<(), NovaError> {
-        if instances.is_empty() {
-            return Ok(());
-        }
-        let uuids: Vec<String> = instances.iter().map(|i| i.uuid.to_string()).collect();
-        let idx: HashMap<Uuid, usize> = instances
-            .iter()
-            .enumerate()
-            .map(|(n, i)| (i.uuid, n))
-            .collect();
-        let at = |s: &str| idx.get(&parse_uuid(s)).copied();
-
-        let rows = sqlx::query(
-            "SELECT e.instance_uuid, e.flavor, c.network_info, e.old_flavor, e.new_flavor, e.trusted_certs FROM instance_extra e
-             LEFT JOIN instance_info_caches c ON c.instance_uuid = e.instance_uuid
-             WHERE e.instance_uuid = ANY($1)",
-        )
-        .bind(&uuids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        for r in rows {
-            let u: String = r.try_get(0).map_err(db_err)?;
-            let Some(n) = at(&u) else { continue };
-            let flavor: Option<String> = r.try_get(1).map_err(db_err)?;
-            let nwinfo: Option<String> = r.try_get(2).map_err(db_err)?;
-            if let Some(f) = flavor.and_then(|f| serde_json::from_str::<Flavor>(&f).ok()) {
-                instances[n].flavor = f;
-            }
-            if let Some(nw) = nwinfo.and_then(|s| serde_json::from_str::<NetworkInfo>(&s).ok()) {
-                instances[n].network_info = nw;
-            }
-            let old: Option<String> = r.try_get(3).map_err(db_err)?;
-            let new: Option<String> = r.try_get(4).map_err(db_err)?;
-            instances[n].old_flavor = old.and_then(|f| serde_json::from_str(&f).ok());
-            instances[n].new_flavor = new.and_then(|f| serde_json::from_str(&f).ok());
-            let certs: Option<String> = r.try_get(5).map_err(db_err)?;
-            instances[n].trusted_certs = certs.and_then(|c| serde_json::from_str(&c).ok());
-        }
-        for (table, system) in [
-            ("instance_metadata", false),
-            ("instance_system_metadata", true),
-        ] {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT instance_uuid, key, value FROM {table} WHERE instance_uuid = ANY($1) AND deleted = 0"
-            )))
-            .bind(&uuids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-            for r in rows {
-                let u: String = r.try_get(0).map_err(db_err)?;
-                let Some(n) = at(&u) else { continue };
-                let k: String = r.try_get(1).map_err(db_err)?;
-                let v: Option<String> = r.try_get(2).map_err(db_err)?;
-                let m = if system {
-                    &mut instances[n].system_metadata
-                } else {
-                    &mut instances[n].metadata
-                };
-                m.insert(k, v.unwrap_or_default());
-            }
-        }
-        let rows = sqlx::query(
-            "SELECT a.instance_uuid, g.name FROM security_group_instance_association a
-             JOIN security_groups g ON g.id = a.security_group_id AND g.deleted = 0
-             WHERE a.instance_uuid = ANY($1) AND a.deleted = 0 ORDER BY a.id",
-        )
-        .bind(&uuids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        for r in rows {
-            let u: String = r.try_get(0).map_err(db_err)?;
-            let Some(n) = at(&u) else { continue };
-            let name: Option<String> = r.try_get(1).map_err(db_err)?;
-            instances[n].security_groups.push(name.unwrap_or_default());
-        }
-        let rows = sqlx::query(
-            "SELECT resource_id, tag FROM tags WHERE resource_id = ANY($1) ORDER BY resource_id, tag",
-        )
-        .bind(&uuids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        for r in rows {
-            let u: String = r.try_get(0).map_err(db_err)?;
-            let Some(n) = at(&u) else { continue };
-            instances[n].tags.push(r.try_get(1).map_err(db_err)?);
-        }
-        let rows = sqlx::query(
-            "SELECT DISTINCT ON (instance_uuid) instance_uuid, code, message, details, host, created_at
-             FROM instance_faults WHERE instance_uuid = ANY($1) AND deleted = 0
-             ORDER BY instance_uuid, created_at DESC, id DESC",
-        )
-        .bind(&uuids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        for r in rows {
-            let u: String = r.try_get(0).map_err(db_err)?;
-            let Some(n) = at(&u) else { continue };
-            instances[n].fault = Some(InstanceFault {
-                instance_uuid: parse_uuid(&u),
-                code: r.try_get(1).map_err(db_err)?,
-                message: r
-                    .try_get::<Option<String>, _>(2)
-                    .map_err(db_err)?
-                    .unwrap_or_default(),
-                details: r
-                    .try_get::<Option<String>, _>(3)
-                    .map_err(db_err)?
-                    .unwrap_or_default(),
-                host: r.try_get(4).map_err(db_err)?,
-                created_at: r.try_get(5).map_err(db_err)?,
-            });
-        }
-        Ok(())
-    }
-
     /// Create an instance with its flavor, metadata and the `create` action.
     pub async fn instance_create(&self, v: &InstanceCreate) -> Result<Instance, NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -305,18 +272,40 @@ impl Db {
         uuid: Uuid,
         read_deleted: bool,
     ) -> Result<Instance, NovaError> {
-        let row = sqlx::query("SELECT * FROM instances WHERE uuid = $1 AND ($2 OR deleted = 0)")
-            .bind(uuid.to_string())
-            .bind(read_deleted)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_INSTANCES} WHERE uuid = $1 AND ($2 OR deleted = 0)"
+        )))
+        .bind(uuid.to_string())
+        .bind(read_deleted)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         let Some(row) = row else {
             return Err(not_found(uuid));
         };
-        let mut v = vec![instance_from_row(&row).map_err(db_err)?];
-        self.load_joined(&mut v).await?;
-        Ok(v.remove(0))
+        instance_from_row(&row).map_err(db_err)
+    }
+
+    /// Who an instance belongs to and where it is, deleted or not: what the
+    /// conductor's policy checks a compute host's request against, read
+    /// without the joined data a full [`Db::instance_get_by_uuid`] brings.
+    pub async fn instance_owner(&self, uuid: Uuid) -> Result<InstanceOwner, NovaError> {
+        let row = sqlx::query(
+            "SELECT host, deleted, task_state, user_id, project_id FROM instances WHERE uuid = $1",
+        )
+        .bind(uuid.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| not_found(uuid))?;
+        let task_state: Option<String> = row.try_get(2).map_err(db_err)?;
+        Ok(InstanceOwner {
+            host: row.try_get(0).map_err(db_err)?,
+            deleted: row.try_get::<i32, _>(1).map_err(db_err)? != 0,
+            task_state: task_state.and_then(|t| t.parse().ok()),
+            user_id: row.try_get(3).map_err(db_err)?,
+            project_id: row.try_get(4).map_err(db_err)?,
+        })
     }
 
     /// The host of each of these instances that is on one and not deleted
@@ -344,7 +333,8 @@ impl Db {
         &self,
         f: &InstanceFilters,
     ) -> Result<Vec<Instance>, NovaError> {
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM instances WHERE TRUE");
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(SELECT_INSTANCES);
+        q.push(" WHERE TRUE");
         match f.deleted {
             Some(true) => q.push(" AND deleted != 0"),
             Some(false) | None => q.push(" AND deleted = 0"),
@@ -487,12 +477,9 @@ impl Db {
             q.push(" LIMIT ").push_bind(l);
         }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
-        let mut v = rows
-            .iter()
+        rows.iter()
             .map(|r| instance_from_row(r).map_err(db_err))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.load_joined(&mut v).await?;
-        Ok(v)
+            .collect()
     }
 
     /// Update an instance, optionally compare-and-set on task_state / vm_state.
@@ -994,14 +981,14 @@ impl Db {
         project_id: Option<&str>,
         host: Option<&str>,
     ) -> Result<Vec<Instance>, NovaError> {
-        let rows = sqlx::query(
-            "SELECT * FROM instances
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_INSTANCES}
              WHERE (terminated_at IS NULL OR terminated_at > $1)
                AND (launched_at IS NULL OR launched_at < $2)
                AND ($3::text IS NULL OR project_id = $3)
                AND ($4::text IS NULL OR host = $4)
-             ORDER BY created_at, id",
-        )
+             ORDER BY created_at, id"
+        )))
         .bind(begin)
         .bind(end)
         .bind(project_id)
@@ -1009,12 +996,9 @@ impl Db {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let mut v = rows
-            .iter()
+        rows.iter()
             .map(|r| instance_from_row(r).map_err(db_err))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.load_joined(&mut v).await?;
-        Ok(v)
+            .collect()
     }
 
     /// Nova's `instance_metadata_update`: set these items, and with `delete`

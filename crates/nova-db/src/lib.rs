@@ -23,6 +23,7 @@ use nova_common::NovaError;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
+pub use instances::InstanceOwner;
 pub use migrations::MigrationClaim;
 pub use networks::NetworkPlan;
 pub use services::Claim;

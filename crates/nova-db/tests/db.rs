@@ -6,8 +6,8 @@ use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
 use nova_db::{Claim, Db};
 use nova_objects::{
-    ComputeNodeReport, HostResources, InstanceCreate, InstanceFilters, InstanceUpdate,
-    NetworkCreate, Resource, ResourceRequest,
+    ComputeNodeReport, HostResources, InstanceCreate, InstanceFault, InstanceFilters,
+    InstanceUpdate, NetworkCreate, Resource, ResourceRequest,
 };
 use uuid::Uuid;
 
@@ -1259,6 +1259,128 @@ async fn usage_audit_runs_per_host_and_the_instances_active_on_a_host() {
             all[0].message.as_str()
         ),
         ("DONE", "h1", "done in 0 s")
+    );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_instance_read_brings_what_hangs_off_it() {
+    let t = fresh().await;
+    let db = &t.db;
+    let bare = new_instance(db, "p-joined").await;
+    let flavor = db.flavor_get_by_flavor_id("1").await.unwrap();
+    let bigger = db.flavor_get_by_flavor_id("2").await.unwrap();
+    let full = db
+        .instance_create(&InstanceCreate {
+            uuid: Uuid::new_v4(),
+            user_id: "u".into(),
+            project_id: "p-joined".into(),
+            display_name: "full".into(),
+            hostname: "full".into(),
+            image_ref: "img".into(),
+            flavor: flavor.clone(),
+            reservation_id: "r-2".into(),
+            request_id: "req-2".into(),
+            metadata: [("a", "1"), ("b", "2")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+            system_metadata: [("image_os_distro", "cirros")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+            security_groups: vec!["default".into()],
+            trusted_certs: Some(vec!["cert-1".into()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let vif: nova_objects::Vif = serde_json::from_value(serde_json::json!({
+        "id": Uuid::new_v4(), "address": "fa:16:3e:00:00:01", "type": "bridge", "devname": null,
+        "network": {"id": Uuid::new_v4(), "bridge": "br100", "label": "private", "subnets": [],
+            "bridge_interface": null}
+    }))
+    .unwrap();
+    db.instance_update(
+        full.uuid,
+        &InstanceUpdate {
+            network_info: Some(vec![vif.clone()]),
+            old_flavor: Some(Some(flavor.clone())),
+            new_flavor: Some(Some(bigger.clone())),
+            system_metadata: Some([("locked_reason".to_string(), Some("why".to_string()))].into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for tag in ["zeta", "alpha"] {
+        db.instance_tag_add(full.uuid, tag).await.unwrap();
+    }
+    for (code, message) in [(500, "first"), (404, "latest")] {
+        db.instance_fault_create(&InstanceFault {
+            instance_uuid: full.uuid,
+            code,
+            message: message.into(),
+            details: format!("{message} details"),
+            host: Some("h".into()),
+            created_at: None,
+        })
+        .await
+        .unwrap();
+    }
+
+    let got = db.instance_get_by_uuid(full.uuid, false).await.unwrap();
+    let listed = db
+        .instance_get_all_by_filters(&InstanceFilters {
+            project_id: Some("p-joined".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|i| i.uuid).collect::<Vec<_>>(),
+        [full.uuid, bare.uuid],
+        "newest first"
+    );
+    assert_eq!(listed[0], got, "a listing reads an instance as a get does");
+    assert_eq!(got.flavor, flavor);
+    assert_eq!(got.old_flavor, Some(flavor));
+    assert_eq!(got.new_flavor, Some(bigger));
+    assert_eq!(got.trusted_certs, Some(vec!["cert-1".to_string()]));
+    assert_eq!(got.network_info, vec![vif]);
+    assert_eq!(
+        got.metadata,
+        [("a", "1"), ("b", "2")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into()
+    );
+    assert_eq!(got.system_metadata["image_os_distro"], "cirros");
+    assert_eq!(got.system_metadata["locked_reason"], "why");
+    assert_eq!(got.security_groups, ["default"]);
+    assert_eq!(got.tags, ["alpha", "zeta"]);
+    let fault = got.fault.clone().expect("the latest fault");
+    assert_eq!((fault.code, fault.message.as_str()), (404, "latest"));
+    assert_eq!(fault.details, "latest details");
+    assert_eq!(fault.host.as_deref(), Some("h"));
+    assert!(fault.created_at.is_some());
+
+    // The conductor's policy reads only the owner and host.
+    assert_eq!(
+        db.instance_owner(full.uuid).await.unwrap(),
+        nova_db::InstanceOwner::from(&got)
+    );
+    assert!(matches!(
+        db.instance_owner(Uuid::new_v4()).await,
+        Err(NovaError::InstanceNotFound { .. })
+    ));
+
+    // The instance with nothing joined reads as empty, not as its neighbour's.
+    let bare = &listed[1];
+    assert_eq!(bare.metadata.len(), 1);
+    assert!(bare.tags.is_empty() && bare.fault.is_none() && bare.network_info.is_empty());
+    assert!(bare.old_flavor.is_none() && bare.trusted_certs.is_none());
+    assert!(
+        bare.security_groups.is_empty(),
+        "{:?}",
+        bare.security_groups
     );
     t.drop_db().await;
 }
