@@ -85,14 +85,35 @@ fn inner_text_fast(body: &[u8]) -> Option<String> {
         t[b'\\' as usize] = true;
         t
     };
-    let mut out = Vec::with_capacity(rest.len());
+    // Eight bytes at a time: each word is copied whole into a zeroed buffer
+    // with room to spare, and the output advances by the plain bytes before
+    // the first stop byte in it. The runs between escapes are short in JSON
+    // text (every key and string is quoted), so a copy call per run, or a
+    // check per byte, would cost more than the bytes themselves.
+    let mut out = vec![0u8; rest.len() + 8];
+    let mut o = 0;
     let mut i = 0;
     loop {
-        let start = i;
-        while i < rest.len() && !STOP[rest[i] as usize] {
+        while let (Some(word), Some(dst)) = (rest.get(i..i + 8), out.get_mut(o..o + 8)) {
+            dst.copy_from_slice(word);
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let stops = stop_bytes(u64::from_le_bytes(w));
+            let plain = (stops.trailing_zeros() / 8) as usize;
+            i += plain;
+            o += plain;
+            if plain < 8 {
+                break;
+            }
+        }
+        while let Some(&b) = rest.get(i) {
+            if STOP[b as usize] {
+                break;
+            }
+            *out.get_mut(o)? = b;
+            o += 1;
             i += 1;
         }
-        out.extend_from_slice(&rest[start..i]);
         match *rest.get(i)? {
             b'"' => break,
             b'\\' => {
@@ -107,7 +128,8 @@ fn inner_text_fast(body: &[u8]) -> Option<String> {
                     b't' => b'\t',
                     _ => return None,
                 };
-                out.push(unescaped);
+                *out.get_mut(o)? = unescaped;
+                o += 1;
                 i += 2;
             }
             _ => return None,
@@ -118,7 +140,21 @@ fn inner_text_fast(body: &[u8]) -> Option<String> {
     if tail != expected.as_slice() {
         return None;
     }
+    out.truncate(o);
     String::from_utf8(out).ok()
+}
+
+/// The high bit of each byte of `x` (little endian) that is '"', '\\' or a
+/// control character; exact for the lowest such byte, which is all the
+/// caller reads (a borrow only carries upwards from a flagged byte).
+fn stop_bytes(x: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(LO) & !v;
+    let quote = zero(x ^ (LO * b'"' as u64));
+    let backslash = zero(x ^ (LO * b'\\' as u64));
+    let control = x.wrapping_sub(LO * 0x20) & !x;
+    (quote | backslash | control) & HI
 }
 
 fn unwrap(body: &[u8]) -> Result<Map<String, Value>, NovaError> {
@@ -198,47 +234,130 @@ pub fn new_unique_id() -> String {
     Uuid::new_v4().simple().to_string()
 }
 
-/// A call's result as JSON text: what the server's manager returned,
-/// serialised once, straight from its type (no `Value` tree).
-pub fn to_json_text<T: Serialize + ?Sized>(result: &T) -> Result<String, NovaError> {
-    Ok(serde_json::to_string(result)?)
+/// A call's result as the reply carries it: its compact JSON text, already
+/// escaped as the contents of a JSON string (the reply's inner object is
+/// itself a string of the envelope). Made by [`to_json_text`] in one pass
+/// from the result's type: no `Value` tree, no second escaping pass over the
+/// whole text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultText(String);
+
+impl ResultText {
+    /// The JSON text itself, unescaped (for tests and tools).
+    pub fn json(&self) -> String {
+        serde_json::from_str(&format!("\"{}\"", self.0)).unwrap_or_default()
+    }
 }
 
-/// Encode a reply to `msg_id`; `result` is the JSON text of the result
-/// ([`to_json_text`]).
-pub fn encode_reply(msg_id: &str, result: &Result<String, NovaError>) -> Vec<u8> {
+/// serde_json's compact output, written escaped as JSON string contents:
+/// a string's quotes become `\"`, and each of its escapes (`\n`, `\"`,
+/// `\u001f`, ...) has its backslash escaped. What a string leaves
+/// unescaped (its plain fragments), numbers and punctuation need no escaping
+/// in the outer string either, so they are written as they are.
+struct EscapedCompact;
+
+impl serde_json::ser::Formatter for EscapedCompact {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\\\"")
+    }
+
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\\\"")
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape::*;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        match escape {
+            Quote => w.write_all(b"\\\\\\\""),
+            ReverseSolidus => w.write_all(b"\\\\\\\\"),
+            Solidus => w.write_all(b"\\\\/"),
+            Backspace => w.write_all(b"\\\\b"),
+            FormFeed => w.write_all(b"\\\\f"),
+            LineFeed => w.write_all(b"\\\\n"),
+            CarriageReturn => w.write_all(b"\\\\r"),
+            Tab => w.write_all(b"\\\\t"),
+            AsciiControl(b) => w.write_all(&[
+                b'\\',
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]),
+        }
+    }
+
+    fn write_raw_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut quoted = Vec::with_capacity(fragment.len() + 2);
+        write_json_str(&mut quoted, fragment);
+        w.write_all(&quoted[1..quoted.len() - 1])
+    }
+}
+
+/// A call's result for its reply ([`ResultText`]): what the server's manager
+/// returned, serialised once, straight from its type.
+pub fn to_json_text<T: Serialize + ?Sized>(result: &T) -> Result<ResultText, NovaError> {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, EscapedCompact);
+    result.serialize(&mut ser)?;
+    // serde_json writes UTF-8, and the escapes are ASCII.
+    String::from_utf8(out)
+        .map(ResultText)
+        .map_err(|_| NovaError::internal("a reply's JSON text is not UTF-8"))
+}
+
+/// Encode a reply to `msg_id` with its result ([`to_json_text`]) or failure.
+pub fn encode_reply(msg_id: &str, result: &Result<ResultText, NovaError>) -> Vec<u8> {
     encode_reply_with_id(msg_id, &new_unique_id(), result)
 }
 
 /// The reply's inner object `{"_msg_id", "_unique_id", "ending", "failure",
 /// "result"}`, in that (sorted) order and compact, as a serde_json `Map`
-/// would print it, written directly around the result's text.
+/// would print it, escaped into the envelope around the result's text (which
+/// is escaped already).
 fn encode_reply_with_id(
     msg_id: &str,
     unique_id: &str,
-    result: &Result<String, NovaError>,
+    result: &Result<ResultText, NovaError>,
 ) -> Vec<u8> {
-    let result_len = result.as_ref().map(String::len).unwrap_or(0);
-    let mut inner = Vec::with_capacity(result_len + 128);
-    inner.extend_from_slice(b"{\"_msg_id\":");
-    write_json_str(&mut inner, msg_id);
-    inner.extend_from_slice(b",\"_unique_id\":");
-    write_json_str(&mut inner, unique_id);
-    inner.extend_from_slice(b",\"ending\":true,\"failure\":");
+    let mut head = Vec::with_capacity(128);
+    head.extend_from_slice(b"{\"_msg_id\":");
+    write_json_str(&mut head, msg_id);
+    head.extend_from_slice(b",\"_unique_id\":");
+    write_json_str(&mut head, unique_id);
+    head.extend_from_slice(b",\"ending\":true,\"failure\":");
     match result {
         Ok(text) => {
-            inner.extend_from_slice(b"null,\"result\":");
-            inner.extend_from_slice(text.as_bytes());
+            head.extend_from_slice(b"null,\"result\":");
+            // Built from JSON text and ASCII punctuation only.
+            let head = String::from_utf8(head).unwrap_or_default();
+            let mut out = Vec::with_capacity(text.0.len() + head.len() + 64);
+            out.extend_from_slice(b"{\"oslo.message\":");
+            write_json_str(&mut out, &head);
+            out.pop(); // the closing quote: the result and `}` go inside
+            out.extend_from_slice(text.0.as_bytes());
+            out.extend_from_slice(b"}\",\"oslo.version\":\"");
+            out.extend_from_slice(OSLO_VERSION.as_bytes());
+            out.extend_from_slice(b"\"}");
+            out
         }
         Err(e) => {
-            write_json_str(&mut inner, &e.to_failure().to_string());
-            inner.extend_from_slice(b",\"result\":null");
+            write_json_str(&mut head, &e.to_failure().to_string());
+            head.extend_from_slice(b",\"result\":null}");
+            let inner = String::from_utf8(head).unwrap_or_default();
+            wrap_text(&inner)
         }
     }
-    inner.push(b'}');
-    // Built from JSON text and ASCII punctuation only.
-    let inner = String::from_utf8(inner).unwrap_or_default();
-    wrap_text(&inner)
 }
 
 /// A successful reply's inner JSON text, decoded into the caller's type
@@ -358,7 +477,8 @@ mod tests {
         let (_, out) = decode_reply(&encode_reply("m2", &Ok(five))).expect("decode");
         assert_eq!(out.result::<Value>(), Ok(json!(5)));
         assert_eq!(out.result::<i64>(), Ok(5));
-        let (_, out) = decode_reply(&encode_reply("m3", &Ok("null".into()))).expect("decode");
+        let null = to_json_text(&()).expect("text");
+        let (_, out) = decode_reply(&encode_reply("m3", &Ok(null))).expect("decode");
         assert_eq!(out.result::<()>(), Ok(()));
         assert_eq!(out.result::<Option<i64>>(), Ok(None));
     }
@@ -392,8 +512,26 @@ mod tests {
             "a": "quote \" backslash \\ newline \n tab \t nul \u{0} é ünïcode 💡",
             "b": [1, 2.5, null, true, {"c": "d"}],
             "e": {"f": -3, "g": "</script>"},
+            "key \" with \\ escapes\u{1}": "controls \u{1f}\u{8}\u{c}\r\u{7f} / solidus",
         });
         let text = to_json_text(&result).expect("text");
+        assert_eq!(text.json(), result.to_string());
+        // Keys that are not strings are written quoted, as serde_json does.
+        let numbered: std::collections::BTreeMap<i64, String> =
+            [(1, "a\"b".to_string()), (-2, String::new())].into();
+        let typed = to_json_text(&numbered).expect("text");
+        assert_eq!(
+            typed.json(),
+            serde_json::to_string(&numbered).expect("json")
+        );
+        assert_eq!(
+            encode_reply_with_id("m0", "u0", &Ok(typed)),
+            value_tree_reply(
+                "m0",
+                "u0",
+                &Ok(serde_json::to_value(&numbered).expect("value"))
+            )
+        );
         assert_eq!(
             encode_reply_with_id("m1", "u1", &Ok(text)),
             value_tree_reply("m1", "u1", &Ok(result))
@@ -436,6 +574,32 @@ mod tests {
             let general: Outer = serde_json::from_slice(&body).expect("parses");
             assert_eq!(general.message, Some(Value::String(inner.to_string())));
         }
+        // Every special byte at every offset of the eight-byte words, among
+        // plain ASCII and multi-byte characters.
+        for special in [
+            "\"", "\\", "\n", "\u{1}", "\u{1f}", "/", "é", "💡", "\u{7f}", " ",
+        ] {
+            for len in 0..24 {
+                for at in 0..=len {
+                    let mut inner: String = "x".repeat(len);
+                    inner.insert_str(at, special);
+                    let body = wrap_text(&inner);
+                    assert_eq!(inner_text(&body).expect("read"), inner);
+                    // `\u00XX` escapes are left to the general parser.
+                    let fast = inner_text_fast(&body);
+                    if special.bytes().all(|b| b >= 0x20 || b == b'\n') {
+                        assert_eq!(fast.as_deref(), Some(inner.as_str()));
+                    } else {
+                        assert_eq!(fast, None);
+                    }
+                }
+            }
+        }
+        assert_eq!(stop_bytes(u64::from_le_bytes(*b"abcdefgh")), 0);
+        assert_eq!(
+            stop_bytes(u64::from_le_bytes(*b"ab\"d\\f\ng")).trailing_zeros() / 8,
+            2
+        );
         // What it does not take goes to the general parser.
         let spaced = json!({"oslo.version": "2.0", "oslo.message": "{}"}).to_string();
         assert_eq!(inner_text(spaced.as_bytes()).expect("read"), "{}");

@@ -161,7 +161,7 @@ macro_rules! rpc_api {
             m: &M,
             ctx: &RequestContext,
             req: Request,
-        ) -> Result<String, NovaError> {
+        ) -> Result<$crate::envelope::ResultText, NovaError> {
             match req {
                 $( Request::$method { $( $arg ),* } => {
                     let r = <M as $trait>::$method(m, ctx, $( $arg ),*).await?;

@@ -32,7 +32,11 @@ use tracing::{debug, info, warn, Instrument};
 /// its caller, and runs it on the manager; the result comes back as its JSON
 /// text ([`envelope::to_json_text`]), serialised once from its type.
 pub type Handler = Arc<
-    dyn Fn(Caller, RequestContext, Value) -> BoxFuture<'static, Result<String, NovaError>>
+    dyn Fn(
+            Caller,
+            RequestContext,
+            Value,
+        ) -> BoxFuture<'static, Result<envelope::ResultText, NovaError>>
         + Send
         + Sync,
 >;
@@ -350,7 +354,7 @@ mod tests {
             namespace,
             version,
             methods: &["ping", "pong"],
-            handler: Arc::new(|_, _, _| Box::pin(async { Ok("null".to_string()) })),
+            handler: Arc::new(|_, _, _| Box::pin(async { envelope::to_json_text(&()) })),
         }
     }
 

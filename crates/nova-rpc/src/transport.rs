@@ -955,7 +955,7 @@ impl Transport {
         &self,
         reply_q: &str,
         msg_id: &str,
-        result: &Result<String, NovaError>,
+        result: &Result<envelope::ResultText, NovaError>,
     ) {
         let body = envelope::encode_reply(msg_id, result);
         // A confined user may not publish to the default exchange; the
