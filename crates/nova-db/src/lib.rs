@@ -20,7 +20,8 @@ mod services;
 mod task_log;
 
 use nova_common::NovaError;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
 use std::time::Duration;
 
 pub use instances::InstanceOwner;
@@ -105,10 +106,17 @@ impl Db {
     /// `postgresql+psycopg2://` spelling is accepted too).
     pub async fn connect(url: &str, max_pool_size: u32) -> Result<Self, NovaError> {
         let url = normalize_url(url);
+        // No JIT compilation: nova's statements are short and planned
+        // against small or freshly created tables, where PostgreSQL's cost
+        // estimates can pass `jit_above_cost` and a read of no rows would
+        // spend half a second compiling itself.
+        let options = PgConnectOptions::from_str(&url)
+            .map_err(db_err)?
+            .options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_pool_size.max(1))
             .acquire_timeout(Duration::from_secs(30))
-            .connect(&url)
+            .connect_with(options)
             .await
             .map_err(db_err)?;
         Ok(Db { pool })

@@ -1362,6 +1362,17 @@ async fn an_instance_read_brings_what_hangs_off_it() {
     assert_eq!(fault.host.as_deref(), Some("h"));
     assert!(fault.created_at.is_some());
 
+    // Every connection has PostgreSQL's JIT off: with it, this read's cost
+    // estimate on small tables passed `jit_above_cost` and a listing of no
+    // rows spent half a second compiling.
+    for _ in 0..3 {
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(jit, "off");
+    }
+
     // The conductor's policy reads only the owner and host.
     assert_eq!(
         db.instance_owner(full.uuid).await.unwrap(),

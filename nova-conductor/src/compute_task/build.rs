@@ -156,21 +156,24 @@ impl ComputeTaskManager {
         if todo.is_empty() {
             return;
         }
-        for u in &todo {
-            let _ = self
-                .db
-                .action_event_start(*u, &ctx.request_id, EVENT_SCHEDULE, &self.cfg.default.host)
-                .await;
-        }
-        let mut spec = spec;
-        let scheduled = match self.populate_group_info(&mut spec).await {
-            Ok(()) => {
-                self.scheduler
-                    .select_destinations(ctx, spec.clone(), todo.clone(), true)
-                    .await
+        // The schedule events are recorded while the scheduler chooses (their
+        // finish comes after the claim, so it cannot overtake its start).
+        let event_starts = async {
+            for u in &todo {
+                let _ = self
+                    .db
+                    .action_event_start(*u, &ctx.request_id, EVENT_SCHEDULE, &self.cfg.default.host)
+                    .await;
             }
-            Err(e) => Err(e),
         };
+        let mut spec = spec;
+        let scheduling = async {
+            self.populate_group_info(&mut spec).await?;
+            self.scheduler
+                .select_destinations(ctx, spec.clone(), todo.clone(), true)
+                .await
+        };
+        let ((), scheduled) = tokio::join!(event_starts, scheduling);
         let host_lists = match scheduled {
             Ok(s) => s,
             Err(e) => {
