@@ -333,6 +333,27 @@ impl Db {
         &self,
         f: &InstanceFilters,
     ) -> Result<Vec<Instance>, NovaError> {
+        // The filters' regular expressions are compiled first: the listing's
+        // generic plan (see `Db::connect`) compiles them only against a row,
+        // and a bad one must be the caller's error (400) even where no row is.
+        let patterns: Vec<String> = f
+            .name
+            .iter()
+            .chain(f.regex.values())
+            .cloned()
+            .chain(
+                f.ip.iter()
+                    .chain(f.ip6.iter())
+                    .map(|re| format!("^(?:{re})")),
+            )
+            .collect();
+        if !patterns.is_empty() {
+            sqlx::query("SELECT bool_and('' ~ p) FROM unnest($1::text[]) p")
+                .bind(&patterns)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        }
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(SELECT_INSTANCES);
         q.push(" WHERE TRUE");
         match f.deleted {
