@@ -160,6 +160,28 @@ impl From<&Instance> for InstanceOwner {
     }
 }
 
+/// Whether an update can change what its node's usage counts (see
+/// `recompute_usage`: the flavor's resources, the instances there, and
+/// `current_workload`, the instances with a task state). A task state that
+/// goes from one task to another, as its compare-and-set proves (every
+/// expected state is a task), leaves the workload as it was: a build's
+/// NETWORKING and SPAWNING steps do not rescan every instance of the host.
+fn moves_usage(u: &InstanceUpdate) -> bool {
+    let task_to_task = match (&u.task_state, &u.expected_task_state) {
+        (None, _) => true,
+        (Some(Some(_)), Some(expected)) => {
+            !expected.is_empty() && expected.iter().all(Option::is_some)
+        }
+        _ => false,
+    };
+    !task_to_task
+        || u.host.is_some()
+        || u.node.is_some()
+        || u.flavor.is_some()
+        || u.old_flavor.is_some()
+        || u.new_flavor.is_some()
+}
+
 fn not_found(uuid: Uuid) -> NovaError {
     NovaError::InstanceNotFound {
         instance_id: uuid.to_string(),
@@ -742,7 +764,7 @@ impl Db {
                 recompute_usage(&mut tx, h, n).await.map_err(db_err)?;
             }
         }
-        if let (Some(h), Some(n)) = (host, node) {
+        if let (Some(h), Some(n), true) = (host, node, moves_usage(u)) {
             recompute_usage(&mut tx, &h, &n).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;

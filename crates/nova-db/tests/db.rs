@@ -1400,3 +1400,92 @@ async fn an_instance_read_brings_what_hangs_off_it() {
     );
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_builds_steps_keep_the_nodes_workload_right() {
+    let t = fresh().await;
+    let db = &t.db;
+    db.service_update("hw", "nova-compute", Some("compute"))
+        .await
+        .unwrap();
+    db.compute_node_update(&report("hw", 4096)).await.unwrap();
+    let i = new_instance(db, "p-work").await;
+    let req = ResourceRequest {
+        memory_mb: 512,
+        vcpus: 1,
+        disk_gb: 1,
+    };
+    assert_eq!(
+        db.compute_node_claim(i.uuid, "hw", "hw", &req)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    let workload = || async {
+        let n = db.compute_node_get_all().await.unwrap();
+        (n[0].current_workload, n[0].vcpus_used, n[0].running_vms)
+    };
+    assert_eq!(workload().await, (1, 1, 1), "building: busy");
+    // From one task to another under compare-and-set: still busy (and the
+    // node's row is left as it is).
+    use TaskState as T;
+    for (to, from) in [(T::Networking, T::Scheduling), (T::Spawning, T::Networking)] {
+        db.instance_update(
+            i.uuid,
+            &InstanceUpdate {
+                task_state: Some(Some(to)),
+                expected_task_state: Some(vec![Some(from)]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(workload().await, (1, 1, 1), "{to:?}");
+    }
+    // Done: no task, not busy.
+    db.instance_update(
+        i.uuid,
+        &InstanceUpdate {
+            vm_state: Some(VmState::Active),
+            task_state: Some(None),
+            expected_task_state: Some(vec![Some(T::Spawning)]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(workload().await, (0, 1, 1), "active");
+    // A task set without a compare-and-set (the old state unknown) counts.
+    db.instance_update(
+        i.uuid,
+        &InstanceUpdate {
+            task_state: Some(Some(T::Rebooting)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(workload().await, (1, 1, 1), "rebooting");
+    // ... and one set from "no task or a task" too.
+    db.instance_update(
+        i.uuid,
+        &InstanceUpdate {
+            task_state: Some(None),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    db.instance_update(
+        i.uuid,
+        &InstanceUpdate {
+            task_state: Some(Some(T::Rebooting)),
+            expected_task_state: Some(vec![None, Some(T::Rebooting)]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(workload().await, (1, 1, 1), "rebooting again");
+    t.drop_db().await;
+}
