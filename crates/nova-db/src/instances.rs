@@ -355,9 +355,10 @@ impl Db {
         &self,
         f: &InstanceFilters,
     ) -> Result<Vec<Instance>, NovaError> {
-        // The filters' regular expressions are compiled first: the listing's
-        // generic plan (see `Db::connect`) compiles them only against a row,
-        // and a bad one must be the caller's error (400) even where no row is.
+        // The filters' regular expressions are compiled first: once
+        // PostgreSQL runs the listing's prepared statement with its generic
+        // plan, it compiles them only against a row, and a bad one must be
+        // the caller's error (400) even where no row is.
         let patterns: Vec<String> = f
             .name
             .iter()
