@@ -19,24 +19,29 @@ use uuid::Uuid;
 /// `instance_extra`, the info cache's network info, metadata and system
 /// metadata as JSON objects, security group names, tags, the latest fault).
 /// One round trip for one instance or a page of them, where a query per
-/// joined table cost six more. The joined columns are named `j_*` and come
-/// from subqueries, so the caller's `WHERE`/`ORDER BY` on the bare column
-/// names of `instances` stays unambiguous.
-const SELECT_INSTANCES: &str = "SELECT instances.*, j_x.*, j_c.*, j_f.*,
+/// joined table cost six more. The joined columns are named `j_*`, so the
+/// caller's `WHERE`/`ORDER BY` on the bare column names of `instances` stays
+/// unambiguous. Each is a subquery PostgreSQL cannot turn into a join
+/// (scalar subqueries, and `OFFSET 0`/`LIMIT` where there is a `FROM` of
+/// its own): every one is an index lookup by the instance's uuid, whatever
+/// the planner's statistics say. Without statistics (a new database, or
+/// autovacuum off) joins were planned as nested loops over whole tables, a
+/// cost that grew with the square of the page.
+const SELECT_INSTANCES: &str = "SELECT instances.*, j_f.*,
+   (SELECT ARRAY[e.flavor, e.old_flavor, e.new_flavor, e.trusted_certs] FROM instance_extra e
+     WHERE e.instance_uuid = instances.uuid) AS j_extra,
+   (SELECT c.network_info FROM instance_info_caches c
+     WHERE c.instance_uuid = instances.uuid) AS j_network_info,
    (SELECT json_object_agg(m.key, m.value)::text FROM instance_metadata m
      WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_metadata,
    (SELECT json_object_agg(m.key, m.value)::text FROM instance_system_metadata m
      WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_system_metadata,
-   (SELECT array_agg(coalesce(g.name, '') ORDER BY a.id) FROM security_group_instance_association a
-     JOIN security_groups g ON g.id = a.security_group_id AND g.deleted = 0
-     WHERE a.instance_uuid = instances.uuid AND a.deleted = 0) AS j_security_groups,
+   (SELECT array_agg(coalesce(g.name, '') ORDER BY a.id)
+     FROM (SELECT id, security_group_id FROM security_group_instance_association
+           WHERE instance_uuid = instances.uuid AND deleted = 0 OFFSET 0) a
+     JOIN security_groups g ON g.id = a.security_group_id AND g.deleted = 0) AS j_security_groups,
    (SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t WHERE t.resource_id = instances.uuid) AS j_tags
  FROM instances
- LEFT JOIN LATERAL (SELECT e.flavor AS j_flavor, e.old_flavor AS j_old_flavor, e.new_flavor AS j_new_flavor,
-     e.trusted_certs AS j_trusted_certs
-   FROM instance_extra e WHERE e.instance_uuid = instances.uuid) j_x ON TRUE
- LEFT JOIN LATERAL (SELECT c.network_info AS j_network_info
-   FROM instance_info_caches c WHERE c.instance_uuid = instances.uuid) j_c ON TRUE
  LEFT JOIN LATERAL (SELECT f.code AS j_fault_code, f.message AS j_fault_message, f.details AS j_fault_details,
      f.host AS j_fault_host, f.created_at AS j_fault_created_at
    FROM instance_faults f WHERE f.instance_uuid = instances.uuid AND f.deleted = 0
@@ -52,6 +57,22 @@ fn json_column<T: serde::de::DeserializeOwned>(
     Ok(text.and_then(|t| serde_json::from_str(t).ok()))
 }
 
+/// `instance_extra`'s JSON columns, in `j_extra`'s order: the flavor, the
+/// old and new flavors of a resize, the trusted certificates.
+fn extra_column(r: &PgRow) -> Result<[Option<String>; 4], sqlx::Error> {
+    let mut out: [Option<String>; 4] = Default::default();
+    let values: Option<Vec<Option<String>>> = r.try_get("j_extra")?;
+    for (slot, v) in out.iter_mut().zip(values.into_iter().flatten()) {
+        *slot = v;
+    }
+    Ok(out)
+}
+
+/// JSON text parsed as `T`, absent when NULL or not parseable.
+fn parse_json<T: serde::de::DeserializeOwned>(text: &Option<String>) -> Option<T> {
+    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
+}
+
 /// A key/value table aggregated by `json_object_agg` (NULL values read as "").
 fn items_column(r: &PgRow, c: &str) -> Result<BTreeMap<String, String>, sqlx::Error> {
     Ok(json_column::<BTreeMap<String, Option<String>>>(r, c)?
@@ -63,6 +84,7 @@ fn items_column(r: &PgRow, c: &str) -> Result<BTreeMap<String, String>, sqlx::Er
 
 /// An instance from a row of [`SELECT_INSTANCES`].
 fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
+    let [flavor, old_flavor, new_flavor, trusted_certs] = extra_column(r)?;
     let i = |c: &str| r.try_get::<i32, _>(c).map(i64::from);
     let vm_state: String = r.try_get("vm_state")?;
     let task_state: Option<String> = r.try_get("task_state")?;
@@ -76,7 +98,7 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         hostname: r.try_get("hostname")?,
         image_ref: r.try_get("image_ref")?,
         instance_type_id: i("instance_type_id")?,
-        flavor: json_column(r, "j_flavor")?.unwrap_or_default(),
+        flavor: parse_json(&flavor).unwrap_or_default(),
         memory_mb: i("memory_mb")?,
         vcpus: i("vcpus")?,
         root_gb: i("root_gb")?,
@@ -132,9 +154,9 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         tags: r
             .try_get::<Option<Vec<String>>, _>("j_tags")?
             .unwrap_or_default(),
-        old_flavor: json_column(r, "j_old_flavor")?,
-        new_flavor: json_column(r, "j_new_flavor")?,
-        trusted_certs: json_column(r, "j_trusted_certs")?,
+        old_flavor: parse_json(&old_flavor),
+        new_flavor: parse_json(&new_flavor),
+        trusted_certs: parse_json(&trusted_certs),
     })
 }
 
