@@ -32,42 +32,49 @@ const DAEMONS: &[&str] = &[
 /// travels in every message's context), by (daemon, method).
 fn received(cloud: &Cloud, compute: &str, rid: &str) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
-    let names = DAEMONS
-        .iter()
-        .map(|d| d.to_string())
-        .chain([format!("nova-compute@{compute}")]);
-    for name in names {
-        for line in cloud.log(&name).lines() {
-            if !line.contains(" received") || !line.contains(&format!("request_id={rid}")) {
-                continue;
-            }
-            let Some(m) = line.split("method=").nth(1) else {
-                continue;
-            };
-            let method = m.split([' ', '}']).next().unwrap_or_default().to_string();
-            *out.entry((name.clone(), method)).or_default() += 1;
+    for (name, line) in lines_of(cloud, compute, rid) {
+        if !line.contains(" received") {
+            continue;
         }
+        let Some(m) = line.split("method=").nth(1) else {
+            continue;
+        };
+        let method = m.split([' ', '}']).next().unwrap_or_default().to_string();
+        *out.entry((name, method)).or_default() += 1;
     }
     out
+}
+
+/// Every daemon's log lines that name request `rid` (the request id travels
+/// in every message's context), with the daemon's name.
+fn lines_of(cloud: &Cloud, compute: &str, rid: &str) -> Vec<(String, String)> {
+    let tag = format!("request_id={rid}");
+    DAEMONS
+        .iter()
+        .map(|d| d.to_string())
+        .chain([format!("nova-compute@{compute}")])
+        .flat_map(|name| {
+            cloud
+                .log(&name)
+                .lines()
+                .filter(|l| l.contains(&tag))
+                .map(|l| (name.clone(), l.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Every log line of every daemon that names request `rid`, in time order
 /// (the lines start with an RFC 3339 timestamp), with the milliseconds since
 /// the first: where a request's time goes, daemon by daemon.
 fn timeline(cloud: &Cloud, compute: &str, rid: &str) {
-    let mut lines: Vec<(String, String, String)> = Vec::new();
-    let names = DAEMONS
-        .iter()
-        .map(|d| d.to_string())
-        .chain([format!("nova-compute@{compute}")]);
-    for name in names {
-        for line in cloud.log(&name).lines() {
-            if line.contains(&format!("request_id={rid}")) {
-                let (ts, rest) = line.split_once(' ').unwrap_or((line, ""));
-                lines.push((ts.to_string(), name.clone(), rest.trim().to_string()));
-            }
-        }
-    }
+    let mut lines: Vec<(String, String, String)> = lines_of(cloud, compute, rid)
+        .into_iter()
+        .map(|(name, line)| {
+            let (ts, rest) = line.split_once(' ').unwrap_or((&line, ""));
+            (ts.to_string(), name, rest.trim().to_string())
+        })
+        .collect();
     lines.sort();
     let ms = |ts: &str| {
         chrono::DateTime::parse_from_rfc3339(ts)
