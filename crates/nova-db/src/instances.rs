@@ -47,14 +47,12 @@ const SELECT_INSTANCES: &str = "SELECT instances.*, j_f.*,
    FROM instance_faults f WHERE f.instance_uuid = instances.uuid AND f.deleted = 0
    ORDER BY f.created_at DESC, f.id DESC LIMIT 1) j_f ON TRUE";
 
-/// A JSON column parsed as `T`, absent when NULL or not parseable (as the
-/// stored blobs of `instance_extra` and the info cache always were read).
+/// A JSON column parsed as `T` ([`parse_json`]).
 fn json_column<T: serde::de::DeserializeOwned>(
     r: &PgRow,
     c: &str,
 ) -> Result<Option<T>, sqlx::Error> {
-    let text: Option<&str> = r.try_get(c)?;
-    Ok(text.and_then(|t| serde_json::from_str(t).ok()))
+    Ok(parse_json(r.try_get(c)?))
 }
 
 /// `instance_extra`'s JSON columns, in `j_extra`'s order: the flavor, the
@@ -68,9 +66,10 @@ fn extra_column(r: &PgRow) -> Result<[Option<String>; 4], sqlx::Error> {
     Ok(out)
 }
 
-/// JSON text parsed as `T`, absent when NULL or not parseable.
-fn parse_json<T: serde::de::DeserializeOwned>(text: &Option<String>) -> Option<T> {
-    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
+/// JSON text parsed as `T`, absent when NULL or not parseable (as the stored
+/// blobs of `instance_extra` and the info cache always were read).
+fn parse_json<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Option<T> {
+    text.and_then(|t| serde_json::from_str(t).ok())
 }
 
 /// A key/value table aggregated by `json_object_agg` (NULL values read as "").
@@ -98,7 +97,7 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         hostname: r.try_get("hostname")?,
         image_ref: r.try_get("image_ref")?,
         instance_type_id: i("instance_type_id")?,
-        flavor: parse_json(&flavor).unwrap_or_default(),
+        flavor: parse_json(flavor.as_deref()).unwrap_or_default(),
         memory_mb: i("memory_mb")?,
         vcpus: i("vcpus")?,
         root_gb: i("root_gb")?,
@@ -154,9 +153,9 @@ fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
         tags: r
             .try_get::<Option<Vec<String>>, _>("j_tags")?
             .unwrap_or_default(),
-        old_flavor: parse_json(&old_flavor),
-        new_flavor: parse_json(&new_flavor),
-        trusted_certs: parse_json(&trusted_certs),
+        old_flavor: parse_json(old_flavor.as_deref()),
+        new_flavor: parse_json(new_flavor.as_deref()),
+        trusted_certs: parse_json(trusted_certs.as_deref()),
     })
 }
 
