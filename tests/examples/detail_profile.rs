@@ -16,8 +16,9 @@
 //! callgrind_annotate --inclusive=yes /tmp/cg/nova-api.<pid> | head -60
 //! ```
 //!
-//! Prints the instructions each profiled daemon spent per request
-//! (`ir_per_request <daemon>=N`, from the dump's `summary:` line).
+//! Each dump's `summary:` line is the instructions its daemon spent on
+//! the requests. `NOVA_PROFILE_HOLD=<seconds>` keeps the cloud up after
+//! them (its database is printed), to look at it with psql.
 
 #![allow(clippy::unwrap_used)]
 
@@ -101,5 +102,14 @@ async fn main() {
         callgrind_control(&["-d"], *pid);
         callgrind_control(&["-i", "off"], *pid);
         println!("dumped {name} pid {pid}");
+    }
+    // `NOVA_PROFILE_HOLD=<seconds>`: keep the cloud (its database, its
+    // daemons) up that long after the requests, to look at it with psql.
+    if let Some(secs) = std::env::var("NOVA_PROFILE_HOLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        println!("holding the cloud for {secs} s (database {})", cloud.db);
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
     }
 }

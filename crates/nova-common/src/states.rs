@@ -2,23 +2,22 @@
 //! `task_states.py`, `power_state.py`, and the API status mapping of
 //! `nova/api/openstack/common.py`.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
-
+/// A closed set of Nova's string values as a Rust enum: serde, `Display`
+/// and `FromStr` with the verbatim strings, and `ALL`.
+#[macro_export]
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($var:ident => $s:literal),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name { $( #[serde(rename = $s)] $var ),* }
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$var),*];
             pub fn as_str(self) -> &'static str { match self { $($name::$var => $s),* } }
         }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result { f.write_str(self.as_str()) }
         }
-        impl FromStr for $name {
+        impl ::std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s { $($s => Ok($name::$var),)* other => Err(format!("unknown {} {:?}", stringify!($name), other)) }

@@ -6,7 +6,7 @@ use crate::{db_err, is_unique_violation, parse_uuid, Db};
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
 use nova_objects::{
-    allowed_instances, Instance, InstanceAction, InstanceActionEvent, InstanceCreate,
+    allowed_instances, Instance, InstanceAction, InstanceActionEvent, InstanceAttr, InstanceCreate,
     InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, QuotaUsage,
 };
 use sqlx::postgres::PgRow;
@@ -14,56 +14,167 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// How every instance read begins: the instance's own columns and, in the
-/// same statement, what hangs off it (flavors and trusted certificates from
-/// `instance_extra`, the info cache's network info, metadata and system
-/// metadata as JSON objects, security group names, tags, the latest fault).
-/// One round trip for one instance or a page of them, where a query per
-/// joined table cost six more. The joined columns are named `j_*`, so the
-/// caller's `WHERE`/`ORDER BY` on the bare column names of `instances` stays
-/// unambiguous. Each is a subquery PostgreSQL cannot turn into a join
-/// (scalar subqueries, and `OFFSET 0`/`LIMIT` where there is a `FROM` of
-/// its own): every one is an index lookup by the instance's uuid, whatever
-/// the planner's statistics say. Without statistics (a new database, or
-/// autovacuum off) joins were planned as nested loops over whole tables, a
-/// cost that grew with the square of the page.
-const SELECT_INSTANCES: &str = "SELECT instances.*, j_f.*,
-   (SELECT ARRAY[e.flavor, e.old_flavor, e.new_flavor, e.trusted_certs] FROM instance_extra e
-     WHERE e.instance_uuid = instances.uuid) AS j_extra,
-   (SELECT c.network_info FROM instance_info_caches c
-     WHERE c.instance_uuid = instances.uuid) AS j_network_info,
-   (SELECT json_object_agg(m.key, m.value)::text FROM instance_metadata m
-     WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_metadata,
-   (SELECT json_object_agg(m.key, m.value)::text FROM instance_system_metadata m
-     WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_system_metadata,
-   (SELECT array_agg(coalesce(g.name, '') ORDER BY a.id)
+/// How every instance read begins ([`select_instances`]): the instance's
+/// own columns and, in the same statement, what hangs off it (flavors and
+/// trusted certificates from `instance_extra`, the info cache's network
+/// info, metadata and system metadata as JSON objects, security group
+/// names, tags, the latest fault). One round trip for one instance or a
+/// page of them, where a query per joined table cost six more. The joined
+/// columns are named `j_*`, so the caller's `WHERE`/`ORDER BY` on the bare
+/// column names of `instances` stays unambiguous. Each is a subquery
+/// PostgreSQL cannot turn into a join (scalar subqueries, and
+/// `OFFSET 0`/`LIMIT` where there is a `FROM` of its own): every one is an
+/// index lookup by the instance's uuid, whatever the planner's statistics
+/// say. Without statistics (a new database, or autovacuum off) joins were
+/// planned as nested loops over whole tables, a cost that grew with the
+/// square of the page.
+///
+/// Each joined column: the attribute that asks for it, the subquery, and
+/// the typed `NULL` that stands for it when it is not read.
+const JOINED: [(InstanceAttr, &str, &str); 6] = [
+    (
+        InstanceAttr::Flavor,
+        "(SELECT ARRAY[e.flavor, e.old_flavor, e.new_flavor, e.trusted_certs] FROM instance_extra e
+     WHERE e.instance_uuid = instances.uuid) AS j_extra",
+        "NULL::text[] AS j_extra",
+    ),
+    (
+        InstanceAttr::InfoCache,
+        "(SELECT c.network_info FROM instance_info_caches c
+     WHERE c.instance_uuid = instances.uuid) AS j_network_info",
+        "NULL::text AS j_network_info",
+    ),
+    (
+        InstanceAttr::Metadata,
+        "(SELECT json_object_agg(m.key, m.value)::text FROM instance_metadata m
+     WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_metadata",
+        "NULL::text AS j_metadata",
+    ),
+    (
+        InstanceAttr::SystemMetadata,
+        "(SELECT json_object_agg(m.key, m.value)::text FROM instance_system_metadata m
+     WHERE m.instance_uuid = instances.uuid AND m.deleted = 0) AS j_system_metadata",
+        "NULL::text AS j_system_metadata",
+    ),
+    (
+        InstanceAttr::SecurityGroups,
+        "(SELECT array_agg(coalesce(g.name, '') ORDER BY a.id)
      FROM (SELECT id, security_group_id FROM security_group_instance_association
            WHERE instance_uuid = instances.uuid AND deleted = 0 OFFSET 0) a
-     JOIN security_groups g ON g.id = a.security_group_id AND g.deleted = 0) AS j_security_groups,
-   (SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t WHERE t.resource_id = instances.uuid) AS j_tags
- FROM instances
+     JOIN security_groups g ON g.id = a.security_group_id AND g.deleted = 0) AS j_security_groups",
+        "NULL::text[] AS j_security_groups",
+    ),
+    (
+        InstanceAttr::Tags,
+        "(SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t WHERE t.resource_id = instances.uuid) AS j_tags",
+        "NULL::text[] AS j_tags",
+    ),
+];
+
+/// The latest fault, joined when `fault` is read.
+const LATEST_FAULT: &str = " FROM instances
  LEFT JOIN LATERAL (SELECT f.code AS j_fault_code, f.message AS j_fault_message, f.details AS j_fault_details,
      f.host AS j_fault_host, f.created_at AS j_fault_created_at
    FROM instance_faults f WHERE f.instance_uuid = instances.uuid AND f.deleted = 0
    ORDER BY f.created_at DESC, f.id DESC LIMIT 1) j_f ON TRUE";
 
-/// A JSON column parsed as `T` ([`parse_json`]).
-fn json_column<T: serde::de::DeserializeOwned>(
-    r: &PgRow,
-    c: &str,
-) -> Result<Option<T>, sqlx::Error> {
-    Ok(parse_json(r.try_get(c)?))
+/// ... and the columns that stand for it when it is not.
+const NO_FAULT: &str = ", NULL::integer AS j_fault_code, NULL::text AS j_fault_message,
+   NULL::text AS j_fault_details, NULL::text AS j_fault_host, NULL::timestamptz AS j_fault_created_at
+ FROM instances";
+
+/// The `SELECT ... FROM instances` of an instance read that brings the
+/// `attrs` hanging off it (all of them when `None`); a `WHERE` follows.
+fn select_instances(attrs: Option<&[InstanceAttr]>) -> String {
+    let wanted = |a: InstanceAttr| {
+        attrs.is_none_or(|list| {
+            list.contains(&a)
+                || (a == InstanceAttr::Flavor && list.contains(&InstanceAttr::TrustedCerts))
+        })
+    };
+    let fault = wanted(InstanceAttr::Fault);
+    let mut sql = String::with_capacity(2048);
+    sql.push_str(if fault {
+        "SELECT instances.*, j_f.*"
+    } else {
+        "SELECT instances.*"
+    });
+    for (attr, read, null) in JOINED {
+        sql.push_str(",\n   ");
+        sql.push_str(if wanted(attr) { read } else { null });
+    }
+    sql.push_str(if fault { LATEST_FAULT } else { NO_FAULT });
+    sql
 }
 
-/// `instance_extra`'s JSON columns, in `j_extra`'s order: the flavor, the
-/// old and new flavors of a resize, the trusted certificates.
-fn extra_column(r: &PgRow) -> Result<[Option<String>; 4], sqlx::Error> {
-    let mut out: [Option<String>; 4] = Default::default();
-    let values: Option<Vec<Option<String>>> = r.try_get("j_extra")?;
-    for (slot, v) in out.iter_mut().zip(values.into_iter().flatten()) {
-        *slot = v;
+/// Reads the columns of a result's rows by position: the first row finds
+/// each column by its name (and checks its type), in the order
+/// [`instance_from_row`] reads them; the rows after it reuse those
+/// positions, without sqlx's per-column name lookup and type check (half
+/// of decoding a row, by callgrind). Every row of one result has the same
+/// columns, and `instance_from_row` reads the same ones in the same order
+/// for each.
+#[derive(Default)]
+struct ColumnPositions {
+    positions: Vec<usize>,
+    learnt: bool,
+}
+
+/// One row being read through [`ColumnPositions`].
+struct RowCursor<'r, 'p> {
+    row: &'r PgRow,
+    at: &'p mut ColumnPositions,
+    next: usize,
+}
+
+impl<'r> RowCursor<'r, '_> {
+    fn get<T>(&mut self, name: &str) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        let k = self.next;
+        self.next += 1;
+        if self.at.learnt {
+            let i = self.at.positions[k];
+            debug_assert_eq!(sqlx::Column::name(&self.row.columns()[i]), name);
+            return self.row.try_get_unchecked(i);
+        }
+        let i = sqlx::Column::ordinal(self.row.try_column(name)?);
+        self.at.positions.push(i);
+        self.row.try_get(i)
     }
-    Ok(out)
+
+    /// A JSON column parsed as `T` ([`parse_json`]).
+    fn json<T: serde::de::DeserializeOwned>(&mut self, c: &str) -> Result<Option<T>, sqlx::Error> {
+        Ok(parse_json(self.get::<Option<&str>>(c)?))
+    }
+
+    /// A key/value table aggregated by `json_object_agg` (NULL values read as "").
+    fn items(&mut self, c: &str) -> Result<BTreeMap<String, String>, sqlx::Error> {
+        Ok(self
+            .json::<BTreeMap<String, Option<String>>>(c)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect())
+    }
+
+    /// `instance_extra`'s JSON columns, in `j_extra`'s order: the flavor,
+    /// the old and new flavors of a resize, the trusted certificates.
+    fn extra(&mut self) -> Result<[Option<String>; 4], sqlx::Error> {
+        let mut out: [Option<String>; 4] = Default::default();
+        let values: Option<Vec<Option<String>>> = self.get("j_extra")?;
+        for (slot, v) in out.iter_mut().zip(values.into_iter().flatten()) {
+            *slot = v;
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for RowCursor<'_, '_> {
+    fn drop(&mut self) {
+        self.at.learnt = true;
+    }
 }
 
 /// JSON text parsed as `T`, absent when NULL or not parseable (as the stored
@@ -72,87 +183,90 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Option<T> {
     text.and_then(|t| serde_json::from_str(t).ok())
 }
 
-/// A key/value table aggregated by `json_object_agg` (NULL values read as "").
-fn items_column(r: &PgRow, c: &str) -> Result<BTreeMap<String, String>, sqlx::Error> {
-    Ok(json_column::<BTreeMap<String, Option<String>>>(r, c)?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.unwrap_or_default()))
-        .collect())
+/// The instances of the rows of an instance read ([`select_instances`]).
+fn instances_from_rows(rows: &[PgRow]) -> Result<Vec<Instance>, NovaError> {
+    let mut at = ColumnPositions::default();
+    rows.iter()
+        .map(|row| instance_from_row(row, &mut at).map_err(db_err))
+        .collect()
 }
 
-/// An instance from a row of [`SELECT_INSTANCES`].
-fn instance_from_row(r: &PgRow) -> Result<Instance, sqlx::Error> {
-    let [flavor, old_flavor, new_flavor, trusted_certs] = extra_column(r)?;
-    let i = |c: &str| r.try_get::<i32, _>(c).map(i64::from);
-    let vm_state: String = r.try_get("vm_state")?;
-    let task_state: Option<String> = r.try_get("task_state")?;
+/// An instance from a row of an instance read ([`select_instances`]).
+fn instance_from_row(row: &PgRow, at: &mut ColumnPositions) -> Result<Instance, sqlx::Error> {
+    let mut r = RowCursor { row, at, next: 0 };
+    let [flavor, old_flavor, new_flavor, trusted_certs] = r.extra()?;
+    let mut i = |c: &str| r.get::<i32>(c).map(i64::from);
+    let id = i("id")?;
+    let instance_type_id = i("instance_type_id")?;
+    let memory_mb = i("memory_mb")?;
+    let vcpus = i("vcpus")?;
+    let root_gb = i("root_gb")?;
+    let ephemeral_gb = i("ephemeral_gb")?;
+    let uuid = parse_uuid(r.get("uuid")?);
+    let vm_state: &str = r.get("vm_state")?;
+    let task_state: Option<&str> = r.get("task_state")?;
+    let fault_code: Option<i32> = r.get("j_fault_code")?;
+    let fault_message: Option<String> = r.get("j_fault_message")?;
+    let fault_details: Option<String> = r.get("j_fault_details")?;
+    let fault_host: Option<String> = r.get("j_fault_host")?;
+    let fault_created_at = r.get("j_fault_created_at")?;
     Ok(Instance {
-        id: i("id")?,
-        uuid: parse_uuid(r.try_get("uuid")?),
-        user_id: r.try_get("user_id")?,
-        project_id: r.try_get("project_id")?,
-        display_name: r.try_get("display_name")?,
-        display_description: r.try_get("display_description")?,
-        hostname: r.try_get("hostname")?,
-        image_ref: r.try_get("image_ref")?,
-        instance_type_id: i("instance_type_id")?,
+        id,
+        uuid,
+        user_id: r.get("user_id")?,
+        project_id: r.get("project_id")?,
+        display_name: r.get("display_name")?,
+        display_description: r.get("display_description")?,
+        hostname: r.get("hostname")?,
+        image_ref: r.get("image_ref")?,
+        instance_type_id,
         flavor: parse_json(flavor.as_deref()).unwrap_or_default(),
-        memory_mb: i("memory_mb")?,
-        vcpus: i("vcpus")?,
-        root_gb: i("root_gb")?,
-        ephemeral_gb: i("ephemeral_gb")?,
+        memory_mb,
+        vcpus,
+        root_gb,
+        ephemeral_gb,
         vm_state: vm_state.parse().unwrap_or(VmState::Error),
         task_state: task_state.and_then(|t| t.parse().ok()),
-        power_state: r.try_get("power_state")?,
-        host: r.try_get("host")?,
-        node: r.try_get("node")?,
-        launched_on: r.try_get("launched_on")?,
-        availability_zone: r.try_get("availability_zone")?,
-        key_name: r.try_get("key_name")?,
-        key_data: r.try_get("key_data")?,
-        user_data: r.try_get("user_data")?,
-        reservation_id: r.try_get("reservation_id")?,
-        launch_index: r.try_get("launch_index")?,
-        access_ip_v4: r.try_get("access_ip_v4")?,
-        access_ip_v6: r.try_get("access_ip_v6")?,
-        config_drive: r.try_get("config_drive")?,
-        locked: r.try_get("locked")?,
-        locked_by: r.try_get("locked_by")?,
-        kernel_id: r.try_get("kernel_id")?,
-        ramdisk_id: r.try_get("ramdisk_id")?,
-        root_device_name: r.try_get("root_device_name")?,
-        progress: r.try_get("progress")?,
-        launched_at: r.try_get("launched_at")?,
-        terminated_at: r.try_get("terminated_at")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        deleted_at: r.try_get("deleted_at")?,
-        deleted: r.try_get::<i32, _>("deleted")? != 0,
-        metadata: items_column(r, "j_metadata")?,
-        system_metadata: items_column(r, "j_system_metadata")?,
-        network_info: json_column::<NetworkInfo>(r, "j_network_info")?.unwrap_or_default(),
-        fault: match r.try_get::<Option<i32>, _>("j_fault_code")? {
-            Some(code) => Some(InstanceFault {
-                instance_uuid: parse_uuid(r.try_get("uuid")?),
-                code,
-                message: r
-                    .try_get::<Option<String>, _>("j_fault_message")?
-                    .unwrap_or_default(),
-                details: r
-                    .try_get::<Option<String>, _>("j_fault_details")?
-                    .unwrap_or_default(),
-                host: r.try_get("j_fault_host")?,
-                created_at: r.try_get("j_fault_created_at")?,
-            }),
-            None => None,
-        },
+        power_state: r.get("power_state")?,
+        host: r.get("host")?,
+        node: r.get("node")?,
+        launched_on: r.get("launched_on")?,
+        availability_zone: r.get("availability_zone")?,
+        key_name: r.get("key_name")?,
+        key_data: r.get("key_data")?,
+        user_data: r.get("user_data")?,
+        reservation_id: r.get("reservation_id")?,
+        launch_index: r.get("launch_index")?,
+        access_ip_v4: r.get("access_ip_v4")?,
+        access_ip_v6: r.get("access_ip_v6")?,
+        config_drive: r.get("config_drive")?,
+        locked: r.get("locked")?,
+        locked_by: r.get("locked_by")?,
+        kernel_id: r.get("kernel_id")?,
+        ramdisk_id: r.get("ramdisk_id")?,
+        root_device_name: r.get("root_device_name")?,
+        progress: r.get("progress")?,
+        launched_at: r.get("launched_at")?,
+        terminated_at: r.get("terminated_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+        deleted_at: r.get("deleted_at")?,
+        deleted: r.get::<i32>("deleted")? != 0,
+        metadata: r.items("j_metadata")?,
+        system_metadata: r.items("j_system_metadata")?,
+        network_info: r.json::<NetworkInfo>("j_network_info")?.unwrap_or_default(),
+        fault: fault_code.map(|code| InstanceFault {
+            instance_uuid: uuid,
+            code,
+            message: fault_message.unwrap_or_default(),
+            details: fault_details.unwrap_or_default(),
+            host: fault_host,
+            created_at: fault_created_at,
+        }),
         security_groups: r
-            .try_get::<Option<Vec<String>>, _>("j_security_groups")?
+            .get::<Option<Vec<String>>>("j_security_groups")?
             .unwrap_or_default(),
-        tags: r
-            .try_get::<Option<Vec<String>>, _>("j_tags")?
-            .unwrap_or_default(),
+        tags: r.get::<Option<Vec<String>>>("j_tags")?.unwrap_or_default(),
         old_flavor: parse_json(old_flavor.as_deref()),
         new_flavor: parse_json(new_flavor.as_deref()),
         trusted_certs: parse_json(trusted_certs.as_deref()),
@@ -316,7 +430,8 @@ impl Db {
         read_deleted: bool,
     ) -> Result<Instance, NovaError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_INSTANCES} WHERE uuid = $1 AND ($2 OR deleted = 0)"
+            "{} WHERE uuid = $1 AND ($2 OR deleted = 0)",
+            select_instances(None)
         )))
         .bind(uuid.to_string())
         .bind(read_deleted)
@@ -326,7 +441,7 @@ impl Db {
         let Some(row) = row else {
             return Err(not_found(uuid));
         };
-        instance_from_row(&row).map_err(db_err)
+        instance_from_row(&row, &mut ColumnPositions::default()).map_err(db_err)
     }
 
     /// Who an instance belongs to and where it is, deleted or not: what the
@@ -398,7 +513,8 @@ impl Db {
                 .await
                 .map_err(db_err)?;
         }
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(SELECT_INSTANCES);
+        let mut q: QueryBuilder<Postgres> =
+            QueryBuilder::new(select_instances(f.expected_attrs.as_deref()));
         q.push(" WHERE TRUE");
         match f.deleted {
             Some(true) => q.push(" AND deleted != 0"),
@@ -542,9 +658,7 @@ impl Db {
             q.push(" LIMIT ").push_bind(l);
         }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
-        rows.iter()
-            .map(|r| instance_from_row(r).map_err(db_err))
-            .collect()
+        instances_from_rows(&rows)
     }
 
     /// Update an instance, optionally compare-and-set on task_state / vm_state.
@@ -1047,12 +1161,13 @@ impl Db {
         host: Option<&str>,
     ) -> Result<Vec<Instance>, NovaError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_INSTANCES}
+            "{}
              WHERE (terminated_at IS NULL OR terminated_at > $1)
                AND (launched_at IS NULL OR launched_at < $2)
                AND ($3::text IS NULL OR project_id = $3)
                AND ($4::text IS NULL OR host = $4)
-             ORDER BY created_at, id"
+             ORDER BY created_at, id",
+            select_instances(None)
         )))
         .bind(begin)
         .bind(end)
@@ -1061,9 +1176,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| instance_from_row(r).map_err(db_err))
-            .collect()
+        instances_from_rows(&rows)
     }
 
     /// Nova's `instance_metadata_update`: set these items, and with `delete`

@@ -1341,6 +1341,28 @@ async fn an_instance_read_brings_what_hangs_off_it() {
         "newest first"
     );
     assert_eq!(listed[0], got, "a listing reads an instance as a get does");
+    // A listing reads only the attributes it is asked for (Nova's
+    // `expected_attrs`), each of them as a full read has it.
+    use nova_objects::InstanceAttr as A;
+    let mut subsets: Vec<Vec<A>> = A::ALL.iter().map(|a| vec![*a]).collect();
+    subsets.push(vec![]);
+    subsets.push(vec![A::Flavor, A::InfoCache, A::Fault, A::Tags]);
+    subsets.push(A::ALL.to_vec());
+    for attrs in subsets {
+        let only = db
+            .instance_get_all_by_filters(&InstanceFilters {
+                project_id: Some("p-joined".into()),
+                expected_attrs: Some(attrs.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let expected: Vec<_> = listed.iter().map(|i| i.clone().with_only(&attrs)).collect();
+        assert_eq!(only, expected, "{attrs:?}");
+        if !attrs.contains(&A::Fault) {
+            assert!(only[0].fault.is_none());
+        }
+    }
     assert_eq!(got.flavor, flavor);
     assert_eq!(got.old_flavor, Some(flavor));
     assert_eq!(got.new_flavor, Some(bigger));

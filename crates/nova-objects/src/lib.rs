@@ -228,6 +228,36 @@ impl Instance {
     pub fn api_status(&self) -> &'static str {
         status_from_state(self.vm_state, self.task_state)
     }
+
+    /// The instance as a read of only `attrs` brings it
+    /// ([`InstanceFilters::expected_attrs`]): what hangs off it and is not
+    /// among them left empty.
+    pub fn with_only(mut self, attrs: &[InstanceAttr]) -> Instance {
+        let has = |a| attrs.contains(&a);
+        if !has(InstanceAttr::Flavor) && !has(InstanceAttr::TrustedCerts) {
+            self.flavor = Flavor::default();
+            (self.old_flavor, self.new_flavor, self.trusted_certs) = (None, None, None);
+        }
+        if !has(InstanceAttr::Metadata) {
+            self.metadata.clear();
+        }
+        if !has(InstanceAttr::SystemMetadata) {
+            self.system_metadata.clear();
+        }
+        if !has(InstanceAttr::InfoCache) {
+            self.network_info.clear();
+        }
+        if !has(InstanceAttr::SecurityGroups) {
+            self.security_groups.clear();
+        }
+        if !has(InstanceAttr::Fault) {
+            self.fault = None;
+        }
+        if !has(InstanceAttr::Tags) {
+            self.tags.clear();
+        }
+        self
+    }
 }
 
 /// Render `instance-%08x`-style templates (also `%(uuid)s`, `%d`, `%x`).
@@ -456,6 +486,23 @@ pub struct InstanceUpdate {
     pub expected_vm_state: Option<Vec<VmState>>,
 }
 
+nova_common::string_enum!(
+    /// What hangs off an instance and is read with it, by the names of
+    /// Nova's `expected_attrs` (`nova.objects.instance.INSTANCE_OPTIONAL_ATTRS`).
+    /// `flavor` brings `instance_extra`'s flavors (current, old and new)
+    /// and `trusted_certs` its trusted certificates: one read either way.
+    InstanceAttr {
+        Metadata => "metadata",
+        SystemMetadata => "system_metadata",
+        InfoCache => "info_cache",
+        SecurityGroups => "security_groups",
+        Fault => "fault",
+        Flavor => "flavor",
+        TrustedCerts => "trusted_certs",
+        Tags => "tags",
+    }
+);
+
 /// Filters of an instance listing (`instance_get_all_by_filters`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceFilters {
@@ -510,6 +557,12 @@ pub struct InstanceFilters {
     /// expression, matched anywhere in the column's text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub regex: BTreeMap<String, String>,
+    /// What to read with each listed instance, as Nova's `expected_attrs`
+    /// (a listing reads only what its view shows); absent = everything.
+    /// An attribute not read is left empty (`metadata` `{}`, `fault`
+    /// `null`, the flavor its default, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_attrs: Option<Vec<InstanceAttr>>,
 }
 
 /// A service record (`services`).

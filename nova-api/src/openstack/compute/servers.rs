@@ -1,7 +1,8 @@
 //! `/servers`: create, list, detail, show, delete.
 
 use super::views::servers::{
-    created, server_detail, server_summary, server_update_view, DetailOptions, ServerDetail,
+    created, detail_expected_attrs, server_detail, server_summary, server_update_view,
+    DetailOptions, ServerDetail,
 };
 use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
 use crate::error::{ApiError, ApiResult};
@@ -1102,6 +1103,13 @@ async fn list(
             .map_err(|_| ApiError::bad_request(format!("marker [{m}] not found")))?;
         f.marker = Some(u);
     }
+    // Only what the view shows is read with each instance: a summary
+    // shows none of what hangs off it.
+    f.expected_attrs = Some(if action == "detail" {
+        detail_expected_attrs(v)
+    } else {
+        vec![]
+    });
     // `host_status` (admins, 2.16) comes with the instances, in the same
     // conductor round trip.
     let listed = if action == "detail" && wants_host_status(ctx, v) {

@@ -4,8 +4,8 @@ use super::links;
 use crate::openstack::api_version_request::ApiVersion;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use nova_common::RequestContext;
-use nova_objects::Instance;
 use nova_objects::{Flavor, InstanceFault, Vif};
+use nova_objects::{Instance, InstanceAttr};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -400,6 +400,32 @@ impl Serialize for SecurityGroupNames<'_> {
         }
         s.collect_seq(self.0.iter().map(|n| Named { name: n }))
     }
+}
+
+/// What [`ServerDetail`] shows of what hangs off an instance at `v`, so a
+/// listing reads no more (Nova's `expected_attrs` of `servers/detail`):
+/// the flavor, addresses, metadata, security groups and fault always, tags
+/// from 2.26, trusted certificates from 2.63, and from 2.73 the system
+/// metadata (`locked_reason`; later the pinned zone, 2.98's image
+/// properties and 2.100's scheduler hints).
+pub fn detail_expected_attrs(v: ApiVersion) -> Vec<InstanceAttr> {
+    let mut attrs = vec![
+        InstanceAttr::Flavor,
+        InstanceAttr::InfoCache,
+        InstanceAttr::Metadata,
+        InstanceAttr::SecurityGroups,
+        InstanceAttr::Fault,
+    ];
+    for (minor, attr) in [
+        (26, InstanceAttr::Tags),
+        (63, InstanceAttr::TrustedCerts),
+        (73, InstanceAttr::SystemMetadata),
+    ] {
+        if v.at_least(minor) {
+            attrs.push(attr);
+        }
+    }
+    attrs
 }
 
 /// The full server body (`GET /servers/{id}`, `/servers/detail`), written
@@ -1062,6 +1088,44 @@ mod tests {
         i.vm_state = VmState::Active;
         i.task_state = Some(TaskState::Rebooting);
         i
+    }
+
+    #[test]
+    fn a_listing_reads_all_that_the_detail_view_shows() {
+        use nova_common::states::VmState;
+        let mut full = rich();
+        full.system_metadata
+            .insert("locked_reason".into(), "why".into());
+        full.system_metadata
+            .insert(PINNED_AZ_KEY.into(), "az1".into());
+        full.system_metadata
+            .insert("image_hw_disk_bus".into(), "virtio".into());
+        full.trusted_certs = Some(vec!["cert".into()]);
+        full.vm_state = VmState::Error;
+        full.task_state = None;
+        for admin in [false, true] {
+            let ctx = RequestContext::new("u", "p", vec![], admin);
+            for minor in 1..=103 {
+                let v = ApiVersion::new(2, minor);
+                let opts = DetailOptions {
+                    name_template: "instance-%08x",
+                    host_status: Some("UP"),
+                    flavor_extra_specs: true,
+                    server_groups: None,
+                };
+                let read = full.clone().with_only(&detail_expected_attrs(v));
+                let body = |inst| server_detail("http://x", inst, &ctx, v, opts);
+                assert_eq!(body(&read), body(&full), "2.{minor}, admin {admin}");
+            }
+        }
+        // And what it leaves out is left out: before 2.26 no tags, before
+        // 2.73 no system metadata.
+        let early = detail_expected_attrs(ApiVersion::new(2, 1));
+        assert!(!early.contains(&InstanceAttr::Tags));
+        assert!(!early.contains(&InstanceAttr::SystemMetadata));
+        assert!(
+            detail_expected_attrs(ApiVersion::new(2, 73)).contains(&InstanceAttr::SystemMetadata)
+        );
     }
 
     #[test]
