@@ -1,7 +1,8 @@
 //! Benchmark (not a test): boot and delete 100 servers with FakeDriver from
 //! 10 concurrent clients, then 200 the same way, then 1,000 from 50 clients;
 //! single-boot latency; servers/detail throughput (wrk, 16 connections) with
-//! 0, 100 and 1,000 servers (the last at `limit=1000`), flavors; idle RSS of
+//! 0, 100 and 1,000 servers (the last at `limit=1000`), and with 100 servers
+//! of another project beside the 1,000, flavors; idle RSS of
 //! each daemon; and each daemon's CPU time per request of every phase
 //! (utime + stime from `/proc/<pid>/stat`, so that a regression shows
 //! without a second machine). Run through `bench/run.sh`, which builds
@@ -30,9 +31,31 @@ async fn boot(cloud: &Cloud, name: &str) -> String {
     b["server"]["id"].as_str().unwrap().to_string()
 }
 
-async fn count(cloud: &Cloud, status: Option<&str>) -> usize {
-    let q = status.map(|s| format!("?status={s}")).unwrap_or_default();
-    let (_, b) = cloud.get(&format!("/servers{q}"), ADMIN).await;
+/// Whose servers a phase boots and counts: the admin's own project, or
+/// another project (booted with its own token, counted by the admin).
+#[derive(Clone, Copy)]
+struct Scope {
+    token: &'static str,
+    /// The listing's query that selects the project's servers.
+    query: &'static str,
+}
+
+const OWN: Scope = Scope {
+    token: ADMIN,
+    query: "",
+};
+
+/// A second project, whose servers are listed beside the admin's 1,000.
+const DEMO: Scope = Scope {
+    token: "demo:demo",
+    query: "all_tenants=1&tenant_id=demo&",
+};
+
+async fn count(cloud: &Cloud, scope: Scope, status: Option<&str>) -> usize {
+    let q = status.map(|s| format!("status={s}")).unwrap_or_default();
+    let (_, b) = cloud
+        .get(&format!("/servers?{}{q}", scope.query), ADMIN)
+        .await;
     b["servers"].as_array().map(|a| a.len()).unwrap_or(0)
 }
 
@@ -123,6 +146,7 @@ fn cpu_per_request(
 /// ids, when all were accepted (s), when all were ACTIVE (s).
 async fn boot_many(
     cloud: &Cloud,
+    scope: Scope,
     tag: &str,
     clients: usize,
     each: usize,
@@ -140,7 +164,7 @@ async fn boot_many(
             for n in 0..each {
                 let r = http
                     .post(format!("{api}/servers"))
-                    .header("X-Auth-Token", ADMIN)
+                    .header("X-Auth-Token", scope.token)
                     .json(&json!({"server": {"name": format!("{tag}-{c}-{n}"), "imageRef": image, "flavorRef": "1"}}))
                     .send()
                     .await
@@ -159,8 +183,12 @@ async fn boot_many(
     let accepted = t.elapsed().as_secs_f64();
     cloud
         .wait_for(&format!("{total} ACTIVE"), 1200, || async {
-            let n = count(cloud, Some("ACTIVE")).await;
-            assert_eq!(count(cloud, Some("ERROR")).await, 0, "a build failed");
+            let n = count(cloud, scope, Some("ACTIVE")).await;
+            assert_eq!(
+                count(cloud, scope, Some("ERROR")).await,
+                0,
+                "a build failed"
+            );
             (n == total).then_some(())
         })
         .await;
@@ -168,7 +196,7 @@ async fn boot_many(
 }
 
 /// Delete `ids` from 10 concurrent clients and wait until all are gone (s).
-async fn delete_many(cloud: &Cloud, ids: &[String]) -> f64 {
+async fn delete_many(cloud: &Cloud, scope: Scope, ids: &[String]) -> f64 {
     let t = Instant::now();
     let mut tasks = vec![];
     for chunk in ids.chunks(ids.len().div_ceil(10).max(1)) {
@@ -192,7 +220,7 @@ async fn delete_many(cloud: &Cloud, ids: &[String]) -> f64 {
     }
     cloud
         .wait_for("all deleted", 600, || async {
-            (count(cloud, None).await == 0).then_some(())
+            (count(cloud, scope, None).await == 0).then_some(())
         })
         .await;
     t.elapsed().as_secs_f64()
@@ -287,7 +315,7 @@ async fn main() {
             .await;
         cloud
             .wait_for("single gone", 60, || async {
-                (count(&cloud, None).await == 0).then_some(())
+                (count(&cloud, OWN, None).await == 0).then_some(())
             })
             .await;
     }
@@ -295,21 +323,21 @@ async fn main() {
 
     // 100 boots from 10 concurrent clients, then 200 the same way.
     let before = cpu_s(&cloud);
-    let (ids, _, boot_100) = boot_many(&cloud, "b", 10, 10).await;
+    let (ids, _, boot_100) = boot_many(&cloud, OWN, "b", 10, 10).await;
     cpu_per_request("boot_100", &before, &cpu_s(&cloud), 100.0);
     let rps_100 = wrk_phase(&cloud, "detail_100", &detail_url);
     let before = cpu_s(&cloud);
-    let delete_100 = delete_many(&cloud, &ids).await;
+    let delete_100 = delete_many(&cloud, OWN, &ids).await;
     cpu_per_request("delete_100", &before, &cpu_s(&cloud), 100.0);
     let before = cpu_s(&cloud);
-    let (ids, _, boot_200) = boot_many(&cloud, "c", 10, 20).await;
+    let (ids, _, boot_200) = boot_many(&cloud, OWN, "c", 10, 20).await;
     cpu_per_request("boot_200", &before, &cpu_s(&cloud), 200.0);
-    delete_many(&cloud, &ids).await;
+    delete_many(&cloud, OWN, &ids).await;
 
     // 1,000 boots from 50 concurrent clients (20 each) → all ACTIVE; then
     // the 1,000 listed in one page.
     let before = cpu_s(&cloud);
-    let (ids_1000, accepted_1000, boot_1000) = boot_many(&cloud, "k", 50, 20).await;
+    let (ids_1000, accepted_1000, boot_1000) = boot_many(&cloud, OWN, "k", 50, 20).await;
     cpu_per_request("boot_1000", &before, &cpu_s(&cloud), 1000.0);
     let rps_1000 = wrk_phase(&cloud, "detail_1000", &format!("{detail_url}?limit=1000"));
     let api_rss_after_lists = cloud.rss_kib(
@@ -320,7 +348,26 @@ async fn main() {
             .unwrap()
             .name,
     );
-    delete_many(&cloud, &ids_1000).await;
+    // 100 servers of another project, listed (by the admin, as in
+    // detail_100) beside the admin's 1,000: a page's cost should not
+    // depend on the servers of other projects.
+    let (s, b) = cloud
+        .req(
+            Method::PUT,
+            "/os-quota-sets/demo",
+            ADMIN,
+            Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (demo_ids, _, _) = boot_many(&cloud, DEMO, "d", 10, 10).await;
+    let rps_100_beside = wrk_phase(
+        &cloud,
+        "detail_100_beside_1000",
+        &format!("{detail_url}?{}", DEMO.query.trim_end_matches('&')),
+    );
+    delete_many(&cloud, DEMO, &demo_ids).await;
+    delete_many(&cloud, OWN, &ids_1000).await;
 
     let total_rss: u64 = rss
         .iter()
@@ -341,6 +388,7 @@ async fn main() {
     println!("single_boot_median_s={:.3}", single[single.len() / 2]);
     println!("detail_rps_0={rps_empty:.0}");
     println!("detail_rps_100={rps_100:.0}");
+    println!("detail_rps_100_beside_1000={rps_100_beside:.0}");
     for (n, r) in &rss {
         println!("rss_kib {n}={r}");
     }
