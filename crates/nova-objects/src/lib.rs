@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 pub type Timestamp = DateTime<Utc>;
 
+pub mod wire_time;
+
 /// `instance_types` (a flavor).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Flavor {
@@ -27,6 +29,7 @@ pub struct Flavor {
     pub is_public: bool,
     #[serde(default)]
     pub extra_specs: BTreeMap<String, String>,
+    #[serde(default, with = "wire_time")]
     pub created_at: Option<Timestamp>,
     /// Microversion 2.55.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +47,7 @@ pub struct InstanceFault {
     pub message: String,
     pub details: String,
     pub host: Option<String>,
+    #[serde(default, with = "wire_time")]
     pub created_at: Option<Timestamp>,
 }
 
@@ -131,10 +135,15 @@ pub struct Instance {
     pub ramdisk_id: String,
     pub root_device_name: Option<String>,
     pub progress: i32,
+    #[serde(default, with = "wire_time")]
     pub launched_at: Option<Timestamp>,
+    #[serde(default, with = "wire_time")]
     pub terminated_at: Option<Timestamp>,
+    #[serde(default, with = "wire_time")]
     pub created_at: Option<Timestamp>,
+    #[serde(default, with = "wire_time")]
     pub updated_at: Option<Timestamp>,
+    #[serde(default, with = "wire_time")]
     pub deleted_at: Option<Timestamp>,
     pub deleted: bool,
     #[serde(default)]
