@@ -15,15 +15,25 @@ use uuid::Uuid;
 
 /// `hostId`: an opaque per-project hash of the host.
 pub fn host_id(project_id: &str, host: Option<&str>) -> String {
-    match host {
-        Some(h) if !h.is_empty() => {
+    /// The last (project, host, hostId) this thread worked out: a page of
+    /// servers is mostly one project's on a few hosts, so most of a
+    /// listing's hashes are the one before.
+    type Last = Option<(String, String, String)>;
+    thread_local!(static LAST: std::cell::RefCell<Last> = const { std::cell::RefCell::new(None) });
+    let Some(h) = host.filter(|h| !h.is_empty()) else {
+        return String::new();
+    };
+    LAST.with_borrow_mut(|last| match last {
+        Some((p, lh, id)) if p == project_id && lh == h => id.clone(),
+        _ => {
             let mut d = Sha224::new();
             d.update(project_id.as_bytes());
             d.update(h.as_bytes());
-            format!("{:x}", d.finalize())
+            let id = format!("{:x}", d.finalize());
+            *last = Some((project_id.to_string(), h.to_string(), id.clone()));
+            id
         }
-        _ => String::new(),
-    }
+    })
 }
 
 pub fn server_summary(base: &str, i: &Instance) -> Value {
@@ -876,6 +886,17 @@ mod tests {
         let a = host_id("p1", Some("h"));
         assert_eq!(a.len(), 56);
         assert_ne!(a, host_id("p2", Some("h")));
+        // The same answer when it is the last one worked out, and after.
+        assert_eq!(host_id("p1", Some("h")), host_id("p1", Some("h")));
+        assert_ne!(host_id("p1", Some("h")), host_id("p1", Some("h2")));
+        assert_eq!(host_id("p1", Some("h2")), host_id("p1", Some("h2")));
+        assert_eq!(host_id("p1", Some("h")), a);
+        assert_eq!(host_id("p1", Some("")), "");
+        // sha224("p1" + "h"), as Nova's `utils.generate_hostid`.
+        assert_eq!(
+            a,
+            "85f11885062dc38d63ecede8e3ba6d9db25792128e80d74d204007ba"
+        );
     }
 
     #[test]
