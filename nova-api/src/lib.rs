@@ -36,9 +36,22 @@ pub use openstack::api_version_request::{MAX_VERSION, MIN_VERSION};
 
 pub const BINARY: &str = "nova-api";
 
-/// What every API of this process shares.
+/// What every API of this process shares: cloned for every request (by
+/// each layer and handler that takes it), so a clone is one reference
+/// count, not a copy of every client in it.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub cfg: Arc<NovaConfig>,
     /// Instances, quota, zones: Nova's `compute.api.API`.
     pub compute_api: compute::api::API,
@@ -65,7 +78,7 @@ impl AppState {
             network::Client::new(transport.clone()),
             GlanceClient::new(&cfg.glance.api_servers, cfg.glance.num_retries),
         );
-        AppState {
+        AppState(Arc::new(Shared {
             keypair_api: compute::api::KeypairAPI::new(conductor.clone()),
             security_group_api: compute::api::SecurityGroupAPI::new(
                 conductor.clone(),
@@ -76,7 +89,7 @@ impl AppState {
             auth,
             policy,
             cfg,
-        }
+        }))
     }
 }
 
