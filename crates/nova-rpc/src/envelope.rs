@@ -27,8 +27,21 @@ fn wrap_text(inner: &str) -> Vec<u8> {
     out
 }
 
+/// `inner` in the envelope, serialised straight into its escaped form
+/// ([`EscapedCompact`]): the bytes of [`wrap_text`] of its compact text,
+/// without writing that text first.
 fn wrap(inner: &Value) -> Vec<u8> {
-    wrap_text(&inner.to_string())
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"{\"oslo.message\":\"");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, EscapedCompact);
+    if inner.serialize(&mut ser).is_err() {
+        // A `Value` always serialises; kept for the type's sake.
+        return wrap_text(&inner.to_string());
+    }
+    out.extend_from_slice(b"\",\"oslo.version\":\"");
+    out.extend_from_slice(OSLO_VERSION.as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
 }
 
 /// `s` as a JSON string (quoted and escaped exactly as serde_json does).
@@ -518,6 +531,20 @@ mod tests {
         json!({"oslo.version": OSLO_VERSION, "oslo.message": inner.to_string()})
             .to_string()
             .into_bytes()
+    }
+
+    #[test]
+    fn requests_are_wrapped_as_their_compact_text_escaped() {
+        let inner = json!({
+            "method": "instance_get_all_by_filters",
+            "args": {"filters": {"name": "quote \" backslash \\ newline \n tab \t nul \u{0} é 💡",
+                "regex": {"k\"ey\u{1}": "controls \u{1f}\u{8}\u{c}\r\u{7f} / </script>"}},
+                "n": [1, 2.5, -3, null, true, false, {}, []]},
+            "_context_roles": ["admin", "member"],
+        });
+        assert_eq!(wrap(&inner), wrap_text(&inner.to_string()));
+        assert_eq!(wrap(&json!({})), wrap_text("{}"));
+        assert_eq!(inner_text(&wrap(&inner)).expect("inner"), inner.to_string());
     }
 
     #[test]
