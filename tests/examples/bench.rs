@@ -274,15 +274,7 @@ async fn main() {
         })
         .await;
     // 100 servers exceed the default quota of 10 instances.
-    let (s, b) = cloud
-        .req(
-            Method::PUT,
-            "/os-quota-sets/admin",
-            ADMIN,
-            Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    cloud.unlimited_quota("admin").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut rss = vec![];
     for d in &cloud.daemons {
@@ -351,15 +343,7 @@ async fn main() {
     // 100 servers of another project, listed (by the admin, as in
     // detail_100) beside the admin's 1,000: a page's cost should not
     // depend on the servers of other projects.
-    let (s, b) = cloud
-        .req(
-            Method::PUT,
-            "/os-quota-sets/demo",
-            ADMIN,
-            Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    cloud.unlimited_quota("demo").await;
     let (demo_ids, _, _) = boot_many(&cloud, DEMO, "d", 10, 10).await;
     let rps_100_beside = wrk_phase(
         &cloud,

@@ -50,15 +50,7 @@ async fn main() {
         .unwrap_or(100);
     let cloud =
         Cloud::start_with(|id| vec![(format!("prof-{id}"), "fake.FakeDriver")], false).await;
-    let (s, b) = cloud
-        .req(
-            Method::PUT,
-            "/os-quota-sets/admin",
-            ADMIN,
-            Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    cloud.unlimited_quota("admin").await;
     cloud
         .wait_for("compute node", 120, || async {
             let (_, b) = cloud.get("/os-hypervisors", ADMIN).await;

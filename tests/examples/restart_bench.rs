@@ -41,15 +41,7 @@ async fn main() {
     let host = |id: &str| format!("restart-{id}");
     let mut cloud = Cloud::start_with(|id| vec![(host(id), "fake.FakeDriver")], false).await;
     let compute = format!("nova-compute@{}", host(&cloud.id));
-    let (s, b) = cloud
-        .req(
-            Method::PUT,
-            "/os-quota-sets/admin",
-            ADMIN,
-            Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    cloud.unlimited_quota("admin").await;
     for r in 0..INSTANCES / PER_REQUEST {
         let (s, b) = cloud
             .req(
