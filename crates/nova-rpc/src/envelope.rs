@@ -5,10 +5,13 @@
 //! `_msg_id`/`_reply_q` for calls and the `_context_*` keys.
 //! Reply: the inner object is `{"result", "failure", "ending", "_msg_id"}`.
 
+use nova_common::context::{Lenient, WireContext};
 use nova_common::{NovaError, RequestContext};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use uuid::Uuid;
 
 pub const OSLO_VERSION: &str = "2.0";
@@ -184,13 +187,6 @@ fn stop_bytes(x: u64) -> u64 {
     (quote | backslash | control) & HI
 }
 
-fn unwrap(body: &[u8]) -> Result<Map<String, Value>, NovaError> {
-    match serde_json::from_str::<Value>(&inner_text(body)?)? {
-        Value::Object(m) => Ok(m),
-        _ => Err(NovaError::internal("RPC message is not a JSON object")),
-    }
-}
-
 /// Everything a request message carries besides method and args.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestMeta {
@@ -237,24 +233,126 @@ pub fn request_inner(call: &Value, meta: &RequestMeta) -> Value {
     Value::Object(m)
 }
 
-/// Decode a request into (`{"method","args"}`, meta).
-pub fn decode_request(body: &[u8]) -> Result<(Value, RequestMeta), NovaError> {
-    let mut m = unwrap(body)?;
-    let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+/// A received request's method and the JSON text of its arguments. The
+/// endpoint decodes them into its service's typed request
+/// ([`RequestCall::request`]) straight from the text: no JSON tree of the
+/// message is built on the way.
+#[derive(Debug)]
+pub struct RequestCall {
+    method: Option<String>,
+    args: Option<Box<RawValue>>,
+}
+
+impl RequestCall {
+    /// The method's name ("?" when the message has none).
+    pub fn method(&self) -> &str {
+        self.method.as_deref().unwrap_or("?")
+    }
+
+    /// The request as `R`, an enum tagged by `method` with its `args`
+    /// (the services' `Request`): read from `{"method": ..., "args": ...}`,
+    /// method first, so serde reads the arguments into their variant as it
+    /// meets them.
+    pub fn request<R: DeserializeOwned>(&self) -> Result<R, serde_json::Error> {
+        let args = self.args.as_deref().map_or("{}", RawValue::get);
+        let mut text = Vec::with_capacity(args.len() + 64);
+        text.extend_from_slice(b"{\"method\":");
+        match &self.method {
+            Some(m) => write_json_str(&mut text, m),
+            None => text.extend_from_slice(b"null"),
+        }
+        text.extend_from_slice(b",\"args\":");
+        text.extend_from_slice(args.as_bytes());
+        text.push(b'}');
+        serde_json::from_slice(&text)
+    }
+
+    /// `{"method", "args"}` as a tree (for tests and tools).
+    pub fn to_value(&self) -> Value {
+        let args = self
+            .args
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a.get()).ok())
+            .unwrap_or_else(|| json!({}));
+        json!({"method": self.method, "args": args})
+    }
+}
+
+/// A request's inner object, read in one pass: the members a server needs,
+/// the arguments kept as text, the rest read past. A member of the wrong
+/// type reads as absent.
+struct WireRequest {
+    call: RequestCall,
+    ctx: WireContext,
+    version: Option<String>,
+    namespace: Option<String>,
+    unique_id: Option<String>,
+    msg_id: Option<String>,
+    reply_q: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for WireRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = WireRequest;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RPC message object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireRequest, A::Error> {
+                let mut w = WireRequest {
+                    call: RequestCall {
+                        method: None,
+                        args: None,
+                    },
+                    ctx: WireContext::default(),
+                    version: None,
+                    namespace: None,
+                    unique_id: None,
+                    msg_id: None,
+                    reply_q: None,
+                };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let text =
+                        |map: &mut A| Ok::<_, A::Error>(map.next_value::<Lenient<String>>()?.0);
+                    match key.as_ref() {
+                        "method" => w.call.method = text(&mut map)?,
+                        "args" => w.call.args = Some(map.next_value()?),
+                        "version" => w.version = text(&mut map)?,
+                        "namespace" => w.namespace = text(&mut map)?,
+                        "_unique_id" => w.unique_id = text(&mut map)?,
+                        "_msg_id" => w.msg_id = text(&mut map)?,
+                        "_reply_q" => w.reply_q = text(&mut map)?,
+                        k => {
+                            if !w.ctx.read(k, &mut map)? {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                    }
+                }
+                Ok(w)
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// Decode a request into its call (method and arguments) and the rest.
+pub fn decode_request(body: &[u8]) -> Result<(RequestCall, RequestMeta), NovaError> {
+    let inner = inner_text(body)?;
+    if !is_object(inner.as_bytes()) {
+        return Err(NovaError::internal("RPC message is not a JSON object"));
+    }
+    let w: WireRequest = serde_json::from_str(&inner)?;
     let meta = RequestMeta {
-        ctx: RequestContext::from_wire(&m),
-        version: s("version").unwrap_or_else(|| "1.0".into()),
-        namespace: s("namespace"),
-        unique_id: s("_unique_id").unwrap_or_default(),
-        msg_id: s("_msg_id"),
-        reply_q: s("_reply_q"),
+        ctx: w.ctx.finish(),
+        version: w.version.unwrap_or_else(|| "1.0".into()),
+        namespace: w.namespace,
+        unique_id: w.unique_id.unwrap_or_default(),
+        msg_id: w.msg_id,
+        reply_q: w.reply_q,
     };
-    // Moved out of the message, not copied: the arguments may be large.
-    let call = json!({
-        "method": m.remove("method").unwrap_or(Value::Null),
-        "args": m.remove("args").unwrap_or_else(|| json!({})),
-    });
-    Ok((call, meta))
+    Ok((w.call, meta))
 }
 
 pub fn new_unique_id() -> String {
@@ -486,8 +584,63 @@ mod tests {
         assert_eq!(outer["oslo.version"], "2.0");
         assert!(outer["oslo.message"].is_string());
         let (c2, m2) = decode_request(&body).expect("decode");
-        assert_eq!(c2, call);
+        assert_eq!(c2.to_value(), call);
         assert_eq!(m2, meta);
+    }
+
+    #[test]
+    fn a_request_is_read_leniently_and_its_args_only_by_its_endpoint() {
+        // Members of the wrong type read as absent; unknown ones are read past.
+        let inner = json!({"method": "ping", "version": 6, "namespace": ["x"],
+            "_unique_id": "u", "_msg_id": null, "_reply_q": "q", "extra": {"a": [1]},
+            "_context_request_id": "req-7"});
+        let body = wrap_text(&inner.to_string());
+        let (call, meta) = decode_request(&body).expect("decode");
+        assert_eq!(call.method(), "ping");
+        assert_eq!(call.to_value(), json!({"method": "ping", "args": {}}));
+        assert_eq!(
+            (
+                meta.version.as_str(),
+                meta.namespace,
+                meta.msg_id,
+                meta.reply_q.as_deref()
+            ),
+            ("1.0", None, None, Some("q"))
+        );
+        assert_eq!(meta.ctx.request_id, "req-7");
+
+        #[derive(Debug, PartialEq, Deserialize)]
+        #[serde(tag = "method", content = "args")]
+        #[allow(non_camel_case_types)]
+        enum Api {
+            ping {},
+            add { a: i64, b: Vec<String> },
+        }
+        assert_eq!(call.request::<Api>().expect("typed"), Api::ping {});
+        // Arguments before the method, as a sorted object puts them.
+        let body = wrap_text(r#"{"args":{"b":["\"x\""],"a":-1},"method":"add"}"#);
+        let (call, _) = decode_request(&body).expect("decode");
+        assert_eq!(
+            call.request::<Api>().expect("typed"),
+            Api::add {
+                a: -1,
+                b: vec!["\"x\"".into()]
+            }
+        );
+        // Bad arguments, an unknown or missing method: the endpoint's error.
+        for inner in [
+            r#"{"method":"add","args":{"a":"one"}}"#,
+            r#"{"method":"sub","args":{}}"#,
+            r#"{"args":{}}"#,
+        ] {
+            let (call, _) = decode_request(&wrap_text(inner)).expect("decode");
+            assert!(call.request::<Api>().is_err(), "{inner}");
+        }
+        let (call, _) = decode_request(&wrap_text(r#"{"args":{}}"#)).expect("decode");
+        assert_eq!(call.method(), "?");
+        // Not an object, or not JSON: refused before any endpoint.
+        assert!(decode_request(&wrap_text("[1]")).is_err());
+        assert!(decode_request(&wrap_text("{\"method\":")).is_err());
     }
 
     #[test]

@@ -56,10 +56,24 @@ macro_rules! golden {
                 .iter()
                 .map(|r| serde_json::to_value(r).unwrap_or_default())
                 .collect();
-            // Each sample decodes back to the same request.
+            // Each sample decodes back to the same request, from its tree
+            // and from the message a server receives.
+            let meta = crate::envelope::RequestMeta {
+                ctx: nova_common::RequestContext::admin(),
+                version: VERSION.into(),
+                namespace: NAMESPACE.map(String::from),
+                unique_id: "u".into(),
+                msg_id: Some("m".into()),
+                reply_q: Some("q".into()),
+            };
             for (s, r) in samples.iter().zip(Request::golden_samples()) {
                 let back: Request = serde_json::from_value(s.clone()).expect("decodes");
                 assert_eq!(back, r);
+                let body = crate::envelope::encode_request(s, &meta);
+                let (call, got_meta) = crate::envelope::decode_request(&body).expect("decodes");
+                assert_eq!(got_meta, meta);
+                assert_eq!(call.method(), r.method());
+                assert_eq!(call.request::<Request>().expect("typed"), r);
                 assert_eq!(s["method"], r.method());
             }
             let methods: Vec<&str> = samples

@@ -190,9 +190,9 @@ macro_rules! rpc_api {
                     let m = manager.clone();
                     let policy = policy.clone();
                     Box::pin(async move {
-                        let method = call["method"].as_str().unwrap_or_default().to_string();
-                        let req: Request = serde_json::from_value(call)
-                            .map_err(|e| $crate::server::malformed_args(&method, e))?;
+                        let req: Request = call
+                            .request()
+                            .map_err(|e| $crate::server::malformed_args(call.method(), e))?;
                         let ctx = policy
                             .authorize(&caller, ctx, &req)
                             .await

@@ -21,21 +21,20 @@ use futures_util::future::BoxFuture;
 use lapin::ExchangeKind;
 use nova_common::trust::Caller;
 use nova_common::{NovaError, RequestContext};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
-/// Decodes a `{"method", "args"}` request, asks the endpoint's policy about
+/// Decodes a request's call ([`envelope::RequestCall`]), asks the endpoint's policy about
 /// its caller, and runs it on the manager; the result comes back as its JSON
 /// text ([`envelope::to_json_text`]), serialised once from its type.
 pub type Handler = Arc<
     dyn Fn(
             Caller,
             RequestContext,
-            Value,
+            envelope::RequestCall,
         ) -> BoxFuture<'static, Result<envelope::ResultText, NovaError>>
         + Send
         + Sync,
@@ -309,7 +308,7 @@ async fn handle(transport: Transport, endpoints: Arc<[Endpoint]>, msg: Incoming)
             return;
         }
     };
-    let method = call["method"].as_str().unwrap_or("?").to_string();
+    let method = call.method().to_string();
     let caller = msg.caller.clone();
     let span = tracing::info_span!("rpc", %method, %caller, request_id = %meta.ctx.request_id);
     async {
