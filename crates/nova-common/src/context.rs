@@ -70,30 +70,39 @@ impl RequestContext {
 
     /// The context as oslo.messaging flattens it into a message: `_context_<key>`.
     pub fn to_wire(&self, msg: &mut Map<String, Value>) {
-        let put = |m: &mut Map<String, Value>, k: &str, v: Value| {
-            m.insert(format!("_context_{k}"), v);
-        };
-        put(msg, "request_id", Value::from(self.request_id.clone()));
-        put(
-            msg,
-            "global_request_id",
-            self.global_request_id
-                .clone()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
-        put(msg, "user_id", opt(&self.user_id));
-        put(msg, "project_id", opt(&self.project_id));
-        put(msg, "user", opt(&self.user_id));
-        put(msg, "tenant", opt(&self.project_id));
-        put(msg, "roles", Value::from(self.roles.clone()));
-        put(msg, "is_admin", Value::from(self.is_admin));
-        put(msg, "auth_token", opt(&self.auth_token));
-        put(
-            msg,
-            "read_deleted",
-            serde_json::to_value(self.read_deleted).unwrap_or(Value::Null),
-        );
+        if let Ok(Value::Object(m)) = serde_json::to_value(self.wire()) {
+            msg.extend(m);
+        }
+    }
+
+    /// The `_context_*` members of a message, serialised in sorted order
+    /// (as a sorted tree of the message would write them).
+    pub fn wire(&self) -> impl Serialize + '_ {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            _context_auth_token: &'a Option<String>,
+            _context_global_request_id: &'a Option<String>,
+            _context_is_admin: bool,
+            _context_project_id: &'a Option<String>,
+            _context_read_deleted: ReadDeleted,
+            _context_request_id: &'a str,
+            _context_roles: &'a [String],
+            _context_tenant: &'a Option<String>,
+            _context_user: &'a Option<String>,
+            _context_user_id: &'a Option<String>,
+        }
+        Wire {
+            _context_auth_token: &self.auth_token,
+            _context_global_request_id: &self.global_request_id,
+            _context_is_admin: self.is_admin,
+            _context_project_id: &self.project_id,
+            _context_read_deleted: self.read_deleted,
+            _context_request_id: &self.request_id,
+            _context_roles: &self.roles,
+            _context_tenant: &self.project_id,
+            _context_user: &self.user_id,
+            _context_user_id: &self.user_id,
+        }
     }
 }
 
@@ -313,10 +322,6 @@ impl<'de> Deserialize<'de> for Lenient<Vec<Lenient<String>>> {
     }
 }
 
-fn opt(v: &Option<String>) -> Value {
-    v.clone().map(Value::from).unwrap_or(Value::Null)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +334,11 @@ mod tests {
         let mut m = Map::new();
         ctx.to_wire(&mut m);
         assert_eq!(m["_context_user_id"], "u1");
+        // Written in the order a sorted tree writes its members.
+        assert_eq!(
+            serde_json::to_string(&ctx.wire()).expect("json"),
+            Value::Object(m.clone()).to_string()
+        );
         assert_eq!(m["_context_roles"], serde_json::json!(["member"]));
         let read = WireContext::deserialize(&Value::Object(m)).expect("read");
         assert_eq!(read.finish(), ctx);

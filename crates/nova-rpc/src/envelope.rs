@@ -10,7 +10,7 @@ use nova_common::{NovaError, RequestContext};
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::borrow::Cow;
 use uuid::Uuid;
 
@@ -25,23 +25,6 @@ fn wrap_text(inner: &str) -> Vec<u8> {
     out.extend_from_slice(b"{\"oslo.message\":");
     write_json_str(&mut out, inner);
     out.extend_from_slice(b",\"oslo.version\":\"");
-    out.extend_from_slice(OSLO_VERSION.as_bytes());
-    out.extend_from_slice(b"\"}");
-    out
-}
-
-/// `inner` in the envelope, serialised straight into its escaped form
-/// ([`EscapedCompact`]): the bytes of [`wrap_text`] of its compact text,
-/// without writing that text first.
-fn wrap(inner: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"{\"oslo.message\":\"");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, EscapedCompact);
-    if inner.serialize(&mut ser).is_err() {
-        // A `Value` always serialises; kept for the type's sake.
-        return wrap_text(&inner.to_string());
-    }
-    out.extend_from_slice(b"\",\"oslo.version\":\"");
     out.extend_from_slice(OSLO_VERSION.as_bytes());
     out.extend_from_slice(b"\"}");
     out
@@ -198,39 +181,108 @@ pub struct RequestMeta {
     pub reply_q: Option<String>,
 }
 
-/// Encode a request. `call` is the `{"method": ..., "args": ...}` object.
-pub fn encode_request(call: &Value, meta: &RequestMeta) -> Vec<u8> {
-    wrap(&request_inner(call, meta))
+/// A request to send: its method, and its `{"method": ..., "args": ...}`
+/// object's members as compact JSON text, escaped as the envelope's string
+/// holds them. Serialised once, straight from the request's type, where a
+/// JSON tree of it was built, its arguments copied into the message's tree
+/// and that tree written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    method: String,
+    members: String,
 }
 
-/// The inner (unwrapped) request object; golden tests pin this.
+impl Call {
+    /// `call`, an object of `method` and `args` (a service's `Request`).
+    pub fn new<T: Serialize + ?Sized>(method: &str, call: &T) -> Result<Call, NovaError> {
+        let text = to_json_text(call)?.0;
+        let members = text
+            .strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .ok_or_else(|| NovaError::internal(format!("RPC call {method} is not an object")))?;
+        Ok(Call {
+            method: method.to_string(),
+            members: members.to_string(),
+        })
+    }
+
+    /// A call given as a tree (tools and tests): its `method` and `args`
+    /// (`{}` when it has none); any other member is not part of a call.
+    pub fn from_value(call: &Value) -> Result<Call, NovaError> {
+        let method = call.get("method").cloned().unwrap_or(Value::Null);
+        let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
+        Call::new(
+            method.as_str().unwrap_or("?"),
+            &json!({"args": args, "method": method}),
+        )
+    }
+
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+}
+
+/// The members of object `v` as compact JSON text escaped for the
+/// envelope, without the object's braces.
+fn escaped_members<T: Serialize>(v: &T) -> String {
+    let text = to_json_text(v).map(|t| t.0).unwrap_or_default();
+    text.get(1..text.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Encode a request: the message's own members (context, ids) before the
+/// call's, then `namespace` and `version`, as a sorted tree would order them
+/// (the call's `method` and `args` are in the order its type writes them).
+pub fn encode_request(call: &Call, meta: &RequestMeta) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Ids<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        _msg_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        _reply_q: Option<&'a str>,
+        _unique_id: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Tail<'a> {
+        namespace: Option<&'a str>,
+        version: &'a str,
+    }
+    let parts = [
+        escaped_members(&meta.ctx.wire()),
+        escaped_members(&Ids {
+            _msg_id: meta.msg_id.as_deref(),
+            _reply_q: meta.reply_q.as_deref(),
+            _unique_id: &meta.unique_id,
+        }),
+        call.members.clone(),
+        escaped_members(&Tail {
+            namespace: meta.namespace.as_deref(),
+            version: &meta.version,
+        }),
+    ];
+    let mut out = Vec::with_capacity(parts.iter().map(String::len).sum::<usize>() + 64);
+    out.extend_from_slice(b"{\"oslo.message\":\"{");
+    for (i, part) in parts.iter().filter(|p| !p.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.extend_from_slice(b"}\",\"oslo.version\":\"");
+    out.extend_from_slice(OSLO_VERSION.as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
+}
+
+/// The inner (unwrapped) request object as a tree; golden tests pin this.
 pub fn request_inner(call: &Value, meta: &RequestMeta) -> Value {
-    let mut m = Map::new();
-    m.insert(
-        "method".into(),
-        call.get("method").cloned().unwrap_or(Value::Null),
-    );
-    m.insert(
-        "args".into(),
-        call.get("args").cloned().unwrap_or_else(|| json!({})),
-    );
-    m.insert("version".into(), Value::from(meta.version.clone()));
-    m.insert(
-        "namespace".into(),
-        meta.namespace
-            .clone()
-            .map(Value::from)
-            .unwrap_or(Value::Null),
-    );
-    m.insert("_unique_id".into(), Value::from(meta.unique_id.clone()));
-    if let Some(id) = &meta.msg_id {
-        m.insert("_msg_id".into(), Value::from(id.clone()));
-    }
-    if let Some(q) = &meta.reply_q {
-        m.insert("_reply_q".into(), Value::from(q.clone()));
-    }
-    meta.ctx.to_wire(&mut m);
-    Value::Object(m)
+    let text = Call::from_value(call)
+        .map(|c| encode_request(&c, meta))
+        .and_then(|body| inner_text(&body));
+    text.ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
 }
 
 /// A received request's method and the JSON text of its arguments. The
@@ -579,7 +631,7 @@ mod tests {
             reply_q: Some("reply_x".into()),
         };
         let call = json!({"method": "ping", "args": {"arg": 1}});
-        let body = encode_request(&call, &meta);
+        let body = encode_request(&Call::from_value(&call).expect("call"), &meta);
         let outer: Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(outer["oslo.version"], "2.0");
         assert!(outer["oslo.message"].is_string());
@@ -695,9 +747,40 @@ mod tests {
                 "n": [1, 2.5, -3, null, true, false, {}, []]},
             "_context_roles": ["admin", "member"],
         });
-        assert_eq!(wrap(&inner), wrap_text(&inner.to_string()));
-        assert_eq!(wrap(&json!({})), wrap_text("{}"));
-        assert_eq!(inner_text(&wrap(&inner)).expect("inner"), inner.to_string());
+        let meta = RequestMeta {
+            ctx: RequestContext::new("u\"1", "p", vec!["admin".into(), "member".into()], true),
+            version: "3.0".into(),
+            namespace: Some("ns".into()),
+            unique_id: "u".into(),
+            msg_id: Some("m".into()),
+            reply_q: Some("q".into()),
+        };
+        // A call given as a tree is written as serde_json writes the message's
+        // whole tree: every member sorted.
+        let body = encode_request(&Call::from_value(&inner).expect("call"), &meta);
+        let tree = request_inner(&inner, &meta);
+        assert_eq!(tree["args"], inner["args"]);
+        assert_eq!(tree["_context_user_id"], "u\"1");
+        assert_eq!(body, wrap_text(&tree.to_string()));
+        assert_eq!(inner_text(&body).expect("inner"), tree.to_string());
+        // A typed call: its method before its args, the same tree.
+        #[derive(Serialize)]
+        #[serde(tag = "method", content = "args")]
+        #[allow(non_camel_case_types)]
+        enum Api {
+            instance_get_all_by_filters { filters: Value, n: Value },
+        }
+        let typed = Api::instance_get_all_by_filters {
+            filters: inner["args"]["filters"].clone(),
+            n: inner["args"]["n"].clone(),
+        };
+        let call = Call::new("instance_get_all_by_filters", &typed).expect("call");
+        let typed_body = encode_request(&call, &meta);
+        let text = inner_text(&typed_body).expect("inner");
+        assert!(text.contains("\"method\":\"instance_get_all_by_filters\",\"args\":{"));
+        assert_eq!(serde_json::from_str::<Value>(&text).expect("json"), tree);
+        // Not an object: refused before anything is sent.
+        assert!(Call::new("x", &[1]).is_err());
     }
 
     #[test]
@@ -748,7 +831,7 @@ mod tests {
         };
         let inner = request_inner(&req, &meta);
         assert_eq!(
-            encode_request(&req, &meta),
+            encode_request(&Call::from_value(&req).expect("call"), &meta),
             json!({"oslo.version": OSLO_VERSION, "oslo.message": inner.to_string()})
                 .to_string()
                 .into_bytes()

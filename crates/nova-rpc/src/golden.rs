@@ -69,7 +69,13 @@ macro_rules! golden {
             for (s, r) in samples.iter().zip(Request::golden_samples()) {
                 let back: Request = serde_json::from_value(s.clone()).expect("decodes");
                 assert_eq!(back, r);
-                let body = crate::envelope::encode_request(s, &meta);
+                let call = crate::envelope::Call::new(r.method(), &r).expect("call");
+                let body = crate::envelope::encode_request(&call, &meta);
+                let inner = serde_json::from_slice::<Value>(&body).expect("message")
+                    ["oslo.message"]
+                    .as_str()
+                    .and_then(|t| serde_json::from_str::<Value>(t).ok());
+                assert_eq!(inner, Some(crate::envelope::request_inner(s, &meta)));
                 let (call, got_meta) = crate::envelope::decode_request(&body).expect("decodes");
                 assert_eq!(got_meta, meta);
                 assert_eq!(call.method(), r.method());

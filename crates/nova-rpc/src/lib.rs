@@ -120,7 +120,6 @@ macro_rules! rpc_api {
             $kind:ident fn $method:ident ( $( $arg:ident : $ty:ty ),* ) -> $ret:ty;
         )*
     ) => {
-        use $crate::__private::serde_json;
         use nova_common::{NovaError, RequestContext};
 
         /// The service this API belongs to.
@@ -279,7 +278,7 @@ macro_rules! rpc_api {
                 $(#[$doc])*
                 #[allow(clippy::too_many_arguments)]
                 pub async fn $method(&self, ctx: &RequestContext, $( $arg: $ty ),*) -> Result<$ret, NovaError> {
-                    let req = serde_json::to_value(&Request::$method { $( $arg ),* })?;
+                    let req = $crate::envelope::Call::new(stringify!($method), &Request::$method { $( $arg ),* })?;
                     $crate::rpc_api!(@invoke $kind, self, ctx, req, $ret)
                 }
             )*

@@ -779,7 +779,7 @@ impl Transport {
         &self,
         ctx: &RequestContext,
         target: &Target,
-        call: &Value,
+        call: &envelope::Call,
         version: &str,
         namespace: Option<&str>,
         timeout: Option<Duration>,
@@ -794,7 +794,7 @@ impl Transport {
         &self,
         ctx: &RequestContext,
         target: &Target,
-        call: &Value,
+        call: &envelope::Call,
         version: &str,
         namespace: Option<&str>,
         timeout: Option<Duration>,
@@ -814,7 +814,7 @@ impl Transport {
         &self,
         ctx: &RequestContext,
         target: &Target,
-        call: &Value,
+        call: &envelope::Call,
         version: &str,
         namespace: Option<&str>,
         timeout: Option<Duration>,
@@ -828,7 +828,7 @@ impl Transport {
         &self,
         ctx: &RequestContext,
         target: &Target,
-        call: &Value,
+        call: &envelope::Call,
         version: &str,
         namespace: Option<&str>,
         timeout: Option<Duration>,
@@ -843,7 +843,7 @@ impl Transport {
                 Ok(body) => return body.result(),
                 Err(CallFailure::ConnectionLost(e)) if resends < IDEMPOTENT_RESENDS => {
                     resends += 1;
-                    let method = call["method"].as_str().unwrap_or("?");
+                    let method = call.method();
                     warn!(%method, "connection lost before the reply; sending again once reconnected ({e})");
                     self.wait_connected(timeout).await?;
                 }
@@ -856,7 +856,7 @@ impl Transport {
         &self,
         ctx: &RequestContext,
         target: &Target,
-        call: &Value,
+        call: &envelope::Call,
         version: &str,
         namespace: Option<&str>,
         timeout: Duration,
@@ -907,7 +907,7 @@ impl Transport {
         &self,
         ctx: &RequestContext,
         target: &Target,
-        call: &Value,
+        call: &envelope::Call,
         version: &str,
         namespace: Option<&str>,
     ) -> Result<(), NovaError> {

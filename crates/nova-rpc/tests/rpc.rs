@@ -260,7 +260,10 @@ async fn namespaces_versions_and_a_queue_of_their_own() {
         let t = client_t.clone();
         let ctx = ctx.clone();
         async move {
-            let call = serde_json::json!({"method": method, "args": {}});
+            let call = nova_rpc::envelope::Call::from_value(
+                &serde_json::json!({"method": method, "args": {}}),
+            )
+            .unwrap();
             t.call(
                 &ctx,
                 &nova_rpc::Target::topic("echo"),

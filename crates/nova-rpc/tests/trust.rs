@@ -268,7 +268,10 @@ async fn a_compute_host_is_known_by_its_broker_user_and_confined_to_its_own_queu
             reply_q: None,
         };
         nova_rpc::envelope::encode_request(
-            &serde_json::json!({"method": "note", "args": {"text": text}}),
+            &nova_rpc::envelope::Call::from_value(
+                &serde_json::json!({"method": "note", "args": {"text": text}}),
+            )
+            .expect("call"),
             &meta,
         )
     };
