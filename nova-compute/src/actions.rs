@@ -308,20 +308,12 @@ impl ComputeManager {
             Err(e) => {
                 warn!(instance = %uuid, "snapshot failed: {e}");
                 let _ = self.images.glance().delete(ctx, image_id).await;
+                self.record_fault(ctx, uuid, e).await;
                 let clear = InstanceUpdate {
                     task_state: Some(None),
                     ..Default::default()
                 };
                 let _ = self.conductor.instance_update(ctx, uuid, clear).await;
-                let fault = nova_objects::InstanceFault {
-                    instance_uuid: uuid,
-                    code: e.http_code() as i32,
-                    message: e.to_string(),
-                    details: format!("{}: {e}", e.class()),
-                    host: Some(self.cfg.default.host.clone()),
-                    created_at: None,
-                };
-                let _ = self.conductor.instance_fault_create(ctx, fault).await;
                 self.event(ctx, uuid, t.event, Some(Err(e))).await;
             }
         }

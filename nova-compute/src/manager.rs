@@ -235,9 +235,11 @@ impl ComputeManager {
         }
     }
 
-    /// ERROR, task_state cleared, fault recorded (Nova's `_set_instance_obj_error_state`
-    /// plus `add_instance_fault_from_exc`).
+    /// Fault recorded, then ERROR with task_state cleared (Nova's
+    /// `add_instance_fault_from_exc` plus `_set_instance_obj_error_state`;
+    /// in this order, so that whoever sees ERROR also sees why).
     pub(crate) async fn set_error(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
+        self.record_fault(ctx, uuid, err).await;
         let upd = InstanceUpdate {
             vm_state: Some(VmState::Error),
             task_state: Some(None),
@@ -246,14 +248,11 @@ impl ComputeManager {
         if let Err(e) = self.update(ctx, uuid, upd).await {
             warn!(instance = %uuid, "cannot set ERROR: {e}");
         }
-        let fault = InstanceFault {
-            instance_uuid: uuid,
-            code: err.http_code() as i32,
-            message: err.to_string(),
-            details: format!("{}: {err}", err.class()),
-            host: Some(self.host().to_string()),
-            created_at: None,
-        };
+    }
+
+    /// Record `err` as the instance's fault, seen on this host.
+    pub(crate) async fn record_fault(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
+        let fault = InstanceFault::from_error(uuid, err, Some(self.host().to_string()));
         if let Err(e) = self.conductor.instance_fault_create(ctx, fault).await {
             warn!(instance = %uuid, "cannot record fault: {e}");
         }

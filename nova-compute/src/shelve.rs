@@ -16,7 +16,7 @@ use chrono::{NaiveDateTime, Utc};
 use nova_common::states::{power_state, TaskState, VmState};
 use nova_common::transitions::{self, Transition};
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate};
+use nova_objects::{ImageMeta, Instance, InstanceFilters, InstanceUpdate};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,20 +64,6 @@ impl ComputeManager {
             .await
             .map(|i| i.power_state)
             .unwrap_or(power_state::NOSTATE)
-    }
-
-    async fn fault(&self, ctx: &RequestContext, uuid: Uuid, e: &NovaError) {
-        let fault = InstanceFault {
-            instance_uuid: uuid,
-            code: e.http_code() as i32,
-            message: e.to_string(),
-            details: format!("{}: {e}", e.class()),
-            host: Some(self.host().to_string()),
-            created_at: None,
-        };
-        if let Err(fe) = self.conductor.instance_fault_create(ctx, fault).await {
-            warn!(instance = %uuid, "cannot record fault: {fe}");
-        }
     }
 
     /// Snapshot the guest's disk and upload it into the Glance image
@@ -157,9 +143,9 @@ impl ComputeManager {
             Err(e) => {
                 warn!(instance = %uuid, "backup failed: {e}");
                 self.delete_glance_image(ctx, uuid, image_id).await;
+                self.record_fault(ctx, uuid, &e).await;
                 let clear = Self::step(&steps, None);
                 let _ = self.conductor.instance_update(ctx, uuid, clear).await;
-                self.fault(ctx, uuid, &e).await;
                 self.event(ctx, uuid, t.event, Some(Err(&e))).await;
             }
         }
@@ -290,10 +276,10 @@ impl ComputeManager {
                         warn!(instance = %uuid, "cannot power the guest on again: {pe}");
                     }
                 }
+                self.record_fault(ctx, uuid, &e).await;
                 let mut clear = Self::step(t.expected_task_states, None);
                 clear.power_state = Some(self.power_state_of(&inst).await);
                 let _ = self.conductor.instance_update(ctx, uuid, clear).await;
-                self.fault(ctx, uuid, &e).await;
                 self.event(ctx, uuid, t.event, Some(Err(&e))).await;
             }
         }
@@ -378,9 +364,9 @@ impl ComputeManager {
     /// A failed offload leaves the instance SHELVED, with a fault.
     async fn offload_failed(&self, ctx: &RequestContext, uuid: Uuid, e: &NovaError) {
         warn!(instance = %uuid, "shelve offload failed: {e}");
+        self.record_fault(ctx, uuid, e).await;
         let clear = Self::step(&[TaskState::ShelvingOffloading], None);
         let _ = self.conductor.instance_update(ctx, uuid, clear).await;
-        self.fault(ctx, uuid, e).await;
     }
 
     // ----- unshelve -----
@@ -475,7 +461,7 @@ impl ComputeManager {
             warn!(instance = %inst.uuid, "cannot clean up the failed unshelve: {de}");
         }
         self.unfilter_instance(inst).await;
-        self.fault(ctx, inst.uuid, e).await;
+        self.record_fault(ctx, inst.uuid, e).await;
         if let Some(event) = event {
             self.event(ctx, inst.uuid, event, Some(Err(e))).await;
         }

@@ -51,6 +51,22 @@ pub struct InstanceFault {
     pub created_at: Option<Timestamp>,
 }
 
+impl InstanceFault {
+    /// The fault recording `err` against instance `uuid`, seen on `host`
+    /// (Nova's `add_instance_fault_from_exc`). Whoever puts an instance in
+    /// ERROR records this first, so that no reader sees ERROR without why.
+    pub fn from_error(uuid: Uuid, err: &nova_common::NovaError, host: Option<String>) -> Self {
+        InstanceFault {
+            instance_uuid: uuid,
+            code: err.http_code() as i32,
+            message: err.to_string(),
+            details: format!("{}: {err}", err.class()),
+            host,
+            created_at: None,
+        }
+    }
+}
+
 /// One IP of a VIF in the network info cache.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FixedIpInfo {

@@ -697,8 +697,13 @@ impl API {
             })
     }
 
-    /// ERROR with task_state cleared and a fault saying why.
+    /// A fault saying why, then ERROR with task_state cleared (in this
+    /// order, so that whoever sees ERROR also sees why).
     async fn set_error(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
+        let fault = InstanceFault::from_error(uuid, err, None);
+        if let Err(e) = self.conductor.instance_fault_create(ctx, fault).await {
+            warn!(instance = %uuid, "cannot record the fault: {e}");
+        }
         let upd = InstanceUpdate {
             vm_state: Some(VmState::Error),
             task_state: Some(None),
@@ -706,18 +711,6 @@ impl API {
         };
         if let Err(e) = self.conductor.instance_update(ctx, uuid, upd).await {
             error!(instance = %uuid, "cannot set ERROR after a failure ({err}): {e}");
-            return;
-        }
-        let fault = InstanceFault {
-            instance_uuid: uuid,
-            code: err.http_code() as i32,
-            message: err.to_string(),
-            details: format!("{}: {err}", err.class()),
-            host: None,
-            created_at: None,
-        };
-        if let Err(e) = self.conductor.instance_fault_create(ctx, fault).await {
-            warn!(instance = %uuid, "cannot record the fault: {e}");
         }
     }
 

@@ -15,9 +15,7 @@ use super::ComputeTaskManager;
 use nova_common::states::TaskState;
 use nova_common::{NovaError, RequestContext};
 use nova_db::MigrationClaim;
-use nova_objects::{
-    Flavor, Instance, InstanceFault, InstanceUpdate, Migration, RequestSpec, Selection,
-};
+use nova_objects::{Flavor, Instance, InstanceUpdate, Migration, RequestSpec, Selection};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -255,6 +253,7 @@ impl ComputeTaskManager {
 
     /// The instance stays where it was, as it was; the fault says why.
     async fn migration_failed(&self, ctx: &RequestContext, uuid: Uuid, err: &NovaError) {
+        let fault = self.record_fault(uuid, err).await;
         let upd = InstanceUpdate {
             task_state: Some(None),
             expected_task_state: Some(vec![Some(TaskState::ResizePrep)]),
@@ -262,17 +261,6 @@ impl ComputeTaskManager {
         };
         if let Err(e) = self.db.instance_update(uuid, &upd).await {
             warn!(instance = %uuid, "cannot clear the task_state: {e}");
-        }
-        let fault = InstanceFault {
-            instance_uuid: uuid,
-            code: err.http_code() as i32,
-            message: err.to_string(),
-            details: format!("{}: {err}", err.class()),
-            host: Some(self.cfg.default.host.clone()),
-            created_at: None,
-        };
-        if let Err(e) = self.db.instance_fault_create(&fault).await {
-            warn!(instance = %uuid, "cannot record fault: {e}");
         }
         let _ = self
             .db

@@ -258,7 +258,8 @@ impl ComputeTaskManager {
         }
     }
 
-    /// ERROR, task_state cleared, fault recorded, and the action's `event`
+    /// Fault recorded, then ERROR with task_state cleared (in this order,
+    /// so that whoever sees ERROR also sees why), and the action's `event`
     /// (when given) finished as failed.
     pub(crate) async fn set_error_with_fault(
         &self,
@@ -267,6 +268,7 @@ impl ComputeTaskManager {
         err: &NovaError,
         event: Option<&str>,
     ) {
+        let fault = self.record_fault(uuid, err).await;
         let upd = InstanceUpdate {
             vm_state: Some(VmState::Error),
             task_state: Some(None),
@@ -276,23 +278,21 @@ impl ComputeTaskManager {
             warn!(instance = %uuid, "cannot set ERROR: {e}");
             return;
         }
-        let fault = InstanceFault {
-            instance_uuid: uuid,
-            code: err.http_code() as i32,
-            message: err.to_string(),
-            details: format!("{}: {}", err.class(), err),
-            host: Some(self.cfg.default.host.clone()),
-            created_at: None,
-        };
-        if let Err(e) = self.db.instance_fault_create(&fault).await {
-            warn!(instance = %uuid, "cannot record fault: {e}");
-        }
         if let Some(event) = event {
             let _ = self
                 .db
                 .action_event_finish(uuid, &ctx.request_id, event, "Error", Some(&fault.details))
                 .await;
         }
+    }
+
+    /// Record `err` as the instance's fault, seen on this conductor's host.
+    pub(crate) async fn record_fault(&self, uuid: Uuid, err: &NovaError) -> InstanceFault {
+        let fault = InstanceFault::from_error(uuid, err, Some(self.cfg.default.host.clone()));
+        if let Err(e) = self.db.instance_fault_create(&fault).await {
+            warn!(instance = %uuid, "cannot record fault: {e}");
+        }
+        fault
     }
 
     /// Builds nothing will finish: instances still building on a compute
