@@ -115,7 +115,8 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
             }
         }
         R::instance_get_by_uuid_with_services { .. }
-        | R::instance_get_all_by_filters_with_services { .. } => {
+        | R::instance_get_all_by_filters_with_services { .. }
+        | R::instance_get_all_by_filters_known { .. } => {
             refuse("services are the control plane's to list and change")
         }
         R::instance_update {
@@ -1133,6 +1134,18 @@ mod tests {
                         host: Some(H1.into()),
                         ..Default::default()
                     },
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::instance_get_all_by_filters_known {
+                    filters: InstanceFilters {
+                        host: Some(H1.into()),
+                        ..Default::default()
+                    },
+                    known: vec![],
+                    with_services: false,
                 },
                 Refused,
                 Refused,

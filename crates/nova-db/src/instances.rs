@@ -491,6 +491,50 @@ impl Db {
         &self,
         f: &InstanceFilters,
     ) -> Result<Vec<Instance>, NovaError> {
+        let mut q = self
+            .listing(select_instances(f.expected_attrs.as_deref()), f)
+            .await?;
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        instances_from_rows(&rows)
+    }
+
+    /// The instances `f` lists, in its order, each as its uuid, its
+    /// generation (migration 0015: it changes whenever the instance or
+    /// anything a server body shows of it does) and its host: what a caller
+    /// holding some of them needs in order to read only the others.
+    pub async fn instance_generations_by_filters(
+        &self,
+        f: &InstanceFilters,
+    ) -> Result<Vec<(Uuid, i64, Option<String>)>, NovaError> {
+        let mut q = self
+            .listing(
+                "SELECT uuid, generation, host FROM instances".to_string(),
+                f,
+            )
+            .await?;
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let uuid: String = r.try_get(0).map_err(db_err)?;
+                let uuid = Uuid::parse_str(&uuid)
+                    .map_err(|e| NovaError::internal(format!("instance uuid {uuid}: {e}")))?;
+                Ok((
+                    uuid,
+                    r.try_get(1).map_err(db_err)?,
+                    r.try_get(2).map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The statement of a listing: `select` (`SELECT ... FROM instances`,
+    /// whose columns the caller reads) with the filters' conditions, the
+    /// listing's order (newest first), marker and limit.
+    async fn listing(
+        &self,
+        select: String,
+        f: &InstanceFilters,
+    ) -> Result<QueryBuilder<Postgres>, NovaError> {
         // The filters' regular expressions are compiled first: once
         // PostgreSQL runs the listing's prepared statement with its generic
         // plan, it compiles them only against a row, and a bad one must be
@@ -513,8 +557,7 @@ impl Db {
                 .await
                 .map_err(db_err)?;
         }
-        let mut q: QueryBuilder<Postgres> =
-            QueryBuilder::new(select_instances(f.expected_attrs.as_deref()));
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(select);
         q.push(" WHERE TRUE");
         match f.deleted {
             Some(true) => q.push(" AND deleted != 0"),
@@ -657,8 +700,7 @@ impl Db {
         if let Some(l) = f.limit {
             q.push(" LIMIT ").push_bind(l);
         }
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
-        instances_from_rows(&rows)
+        Ok(q)
     }
 
     /// Update an instance, optionally compare-and-set on task_state / vm_state.

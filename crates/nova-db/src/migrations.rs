@@ -5,7 +5,7 @@ use nova_common::states::TaskState;
 use nova_common::NovaError;
 use nova_objects::{Flavor, Migration, MigrationFilters};
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 fn migration_from_row(r: &PgRow) -> Result<Migration, sqlx::Error> {
@@ -295,6 +295,7 @@ impl Db {
         let m = migration_from_row(&row).map_err(db_err)?;
         if !m.in_progress() {
             if let Some(u) = m.instance_uuid {
+                lock_instance_row(&mut tx, u).await?;
                 sqlx::query(
                     "UPDATE instance_extra SET old_flavor = NULL, new_flavor = NULL WHERE instance_uuid = $1",
                 )
@@ -333,4 +334,19 @@ impl Db {
             .collect::<Result<_, _>>()
             .map_err(db_err)
     }
+}
+
+/// Lock the instance's row before writing a table hanging off it: that
+/// write's trigger bumps the instance's generation (migration 0015), and
+/// every writer taking the instance's row first keeps one lock order.
+async fn lock_instance_row(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    uuid: Uuid,
+) -> Result<(), NovaError> {
+    sqlx::query("SELECT 1 FROM instances WHERE uuid = $1 FOR NO KEY UPDATE")
+        .bind(uuid.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }

@@ -1506,3 +1506,150 @@ async fn a_builds_steps_keep_the_nodes_workload_right() {
     assert_eq!(workload().await, (1, 1, 1), "rebooting again");
     t.drop_db().await;
 }
+
+/// The generation (migration 0015) an instance is listed at, by
+/// `instance_generations_by_filters`.
+async fn generation_of(db: &Db, uuid: Uuid) -> i64 {
+    let page = db
+        .instance_generations_by_filters(&InstanceFilters {
+            uuids: Some(vec![uuid]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1, "{page:?}");
+    page[0].1
+}
+
+#[tokio::test]
+async fn every_write_a_server_body_shows_changes_the_instance_generation() {
+    let t = fresh().await;
+    let db = &t.db;
+    let inst = new_instance(db, "p-gen").await;
+    let other = new_instance(db, "p-gen").await;
+    let u = inst.uuid;
+    let mut seen = vec![generation_of(db, u).await];
+    let others_before = generation_of(db, other.uuid).await;
+    // Each step must change the generation (a step that does not is named).
+    let mut changed = |step: &str, g: i64| {
+        assert!(
+            !seen.contains(&g),
+            "{step} left the generation at {g}: {seen:?}"
+        );
+        seen.push(g);
+    };
+
+    db.instance_update(
+        u,
+        &InstanceUpdate {
+            vm_state: Some(VmState::Active),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    changed("instance_update", generation_of(db, u).await);
+    let vif: nova_objects::Vif = serde_json::from_value(serde_json::json!({
+        "id": Uuid::new_v4(), "address": "fa:16:3e:00:00:02", "type": "bridge", "devname": null,
+        "network": {"id": Uuid::new_v4(), "bridge": "br100", "label": "private", "subnets": [],
+            "bridge_interface": null}
+    }))
+    .unwrap();
+    db.instance_update(
+        u,
+        &InstanceUpdate {
+            network_info: Some(vec![vif]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    changed("network info", generation_of(db, u).await);
+    db.instance_metadata_update(u, &[("k2".to_string(), "v2".to_string())].into(), false)
+        .await
+        .unwrap();
+    changed("metadata", generation_of(db, u).await);
+    db.instance_metadata_delete(u, "k2").await.unwrap();
+    changed("metadata delete", generation_of(db, u).await);
+    db.instance_tag_add(u, "t1").await.unwrap();
+    changed("tag add", generation_of(db, u).await);
+    db.instance_tag_delete(u, "t1").await.unwrap();
+    changed("tag delete", generation_of(db, u).await);
+    db.instance_fault_create(&InstanceFault {
+        instance_uuid: u,
+        code: 500,
+        message: "m".into(),
+        details: "d".into(),
+        host: None,
+        created_at: None,
+    })
+    .await
+    .unwrap();
+    changed("fault", generation_of(db, u).await);
+    let group = db
+        .security_group_create(
+            &nova_objects::SecurityGroup {
+                id: 0,
+                name: "web".into(),
+                description: "d".into(),
+                user_id: "u".into(),
+                project_id: "p-gen".into(),
+                rules: vec![],
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    db.instance_add_security_group(u, group.id).await.unwrap();
+    changed("security group added", generation_of(db, u).await);
+    db.security_group_update(group.id, "web2", "d")
+        .await
+        .unwrap();
+    changed("security group renamed", generation_of(db, u).await);
+    let g = generation_of(db, u).await;
+    db.security_group_update(group.id, "web2", "another description")
+        .await
+        .unwrap();
+    assert_eq!(generation_of(db, u).await, g, "a description is not shown");
+    db.instance_remove_security_group(u, group.id)
+        .await
+        .unwrap();
+    changed("security group removed", generation_of(db, u).await);
+    assert_eq!(
+        generation_of(db, other.uuid).await,
+        others_before,
+        "another instance's writes are not this one's"
+    );
+
+    // The page is the listing's: its order, its filters, its limit.
+    let page = db
+        .instance_generations_by_filters(&InstanceFilters {
+            project_id: Some("p-gen".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let listed: Vec<Uuid> = db
+        .instance_get_all_by_filters(&InstanceFilters {
+            project_id: Some("p-gen".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.uuid)
+        .collect();
+    assert_eq!(page.iter().map(|p| p.0).collect::<Vec<_>>(), listed);
+    assert_eq!(listed, [other.uuid, u]);
+    let one = db
+        .instance_generations_by_filters(&InstanceFilters {
+            project_id: Some("p-gen".into()),
+            limit: Some(1),
+            marker: Some(other.uuid),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(one.iter().map(|p| p.0).collect::<Vec<_>>(), [u]);
+    t.drop_db().await;
+}

@@ -590,6 +590,19 @@ pub struct InstanceFilters {
     pub expected_attrs: Option<Vec<InstanceAttr>>,
 }
 
+/// One instance of a listing read for a caller that holds some of the
+/// listed instances already (`instance_get_all_by_filters_known`): its
+/// uuid and generation (which changes whenever the instance or anything a
+/// server body shows of it does), and the instance itself unless the caller
+/// holds it at that generation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListedInstance {
+    pub uuid: Uuid,
+    pub generation: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Instance>,
+}
+
 /// A service record (`services`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Service {

@@ -19,13 +19,16 @@
 //! host whose conductor lacks them logs that its audit did not run.
 //! `instance_ec2_ids` (an instance's EC2 ids for its metadata, which a
 //! compute host needs for a config drive) was added the same way.
+//! `instance_get_all_by_filters_known` (a listing that sends only the
+//! instances the caller does not hold at their generation) likewise: only
+//! nova-api sends it, and it falls back to the full listing on NoSuchMethod.
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, Ec2InstanceIds, FixedIp, Flavor,
     FloatingIp, Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters,
-    InstanceGroup, InstanceUpdate, KeyPair, Migration, MigrationFilters, Network, NetworkCreate,
-    QuotaUsage, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service, TaskLog,
-    Timestamp, VirtualInterface,
+    InstanceGroup, InstanceUpdate, KeyPair, ListedInstance, Migration, MigrationFilters, Network,
+    NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service,
+    TaskLog, Timestamp, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -69,6 +72,12 @@ crate::rpc_api! {
         /// As `instance_get_all_by_filters`, with the `nova-compute` services
         /// of the hosts the instances are on (for `host_status`).
         call fn instance_get_all_by_filters_with_services(filters: InstanceFilters) -> (Vec<Instance>, Vec<Service>);
+        /// As `instance_get_all_by_filters`, for a caller that holds some of
+        /// the instances already: `known` are their uuids and the generations
+        /// it holds them at; those listed at that generation come without
+        /// their instance. With the `nova-compute` services of the listed
+        /// instances' hosts when `with_services`.
+        call fn instance_get_all_by_filters_known(filters: InstanceFilters, known: Vec<(Uuid, i64)>, with_services: bool) -> (Vec<ListedInstance>, Vec<Service>);
         /// Update columns; fails with UnexpectedTaskStateError when the compare-and-set does not match.
         /// Changing host or node releases the usage counted on the previous node.
         call fn instance_update(instance_uuid: Uuid, updates: InstanceUpdate) -> Instance;

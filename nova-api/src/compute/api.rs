@@ -45,6 +45,7 @@ mod flavors;
 mod hosts;
 mod image_meta_cache;
 mod images;
+mod instance_cache;
 mod instance_extras;
 mod keypairs;
 mod migrate;
@@ -252,6 +253,9 @@ pub struct API {
     image_cache: Arc<image_meta_cache::ImageMetaCache>,
     /// Every flavor, until a flavor write (see `flavor_cache`).
     pub flavor_cache: Arc<flavor_cache::FlavorCache>,
+    /// The instances of recent `servers/detail` listings, each at its
+    /// generation (see `instance_cache`).
+    instance_cache: Arc<instance_cache::InstanceCache>,
     security_group_api: SecurityGroupAPI,
 }
 
@@ -266,10 +270,13 @@ impl API {
         let image_cache = Arc::new(image_meta_cache::ImageMetaCache::new(
             std::time::Duration::from_secs(cfg.glance.image_metadata_cache_time),
         ));
+        // Room for two full pages of the largest listing.
+        let instance_cache = Arc::new(instance_cache::InstanceCache::new(2 * cfg.api.max_limit));
         API {
             cfg,
             image_cache,
             flavor_cache: Default::default(),
+            instance_cache,
             compute_task_api: compute_task::Client::new(conductor.transport().clone()),
             security_group_api: SecurityGroupAPI::new(conductor.clone(), compute_rpcapi.clone()),
             conductor,
@@ -390,6 +397,54 @@ impl API {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// As [`API::get_all`] (with the `host_status` of each compute host
+    /// when `with_host_statuses`), for a listing asked again and again:
+    /// the conductor sends only the instances nova-api does not hold at
+    /// their current generation (see `instance_cache`); the others are the
+    /// copies held.
+    pub async fn get_all_known(
+        &self,
+        ctx: &RequestContext,
+        mut filters: InstanceFilters,
+        flavor_id: Option<String>,
+        with_host_statuses: bool,
+    ) -> NovaResult<(Vec<Arc<Instance>>, HashMap<String, &'static str>)> {
+        if !self
+            .resolve_flavor_filter(ctx, &mut filters, flavor_id)
+            .await?
+        {
+            return Ok((vec![], HashMap::new()));
+        }
+        let query = serde_json::to_string(&filters)
+            .map_err(|e| NovaError::internal(format!("listing filters: {e}")))?;
+        let attrs = filters.expected_attrs.clone();
+        let mut held = self.instance_cache.held(&query, attrs.as_deref());
+        let known = std::mem::take(&mut held.known);
+        match self
+            .conductor
+            .instance_get_all_by_filters_known(ctx, filters.clone(), known, with_host_statuses)
+            .await
+        {
+            Ok((listed, services)) => {
+                if let Some(page) =
+                    self.instance_cache
+                        .resolve(query, attrs.as_deref(), held, listed)
+                {
+                    return Ok((page, self.host_statuses_of(&services)));
+                }
+            }
+            // A conductor from before this call: the full listing.
+            Err(NovaError::UnsupportedRpcMethod { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let (instances, statuses) = if with_host_statuses {
+            self.get_all_with_host_statuses(ctx, filters, None).await?
+        } else {
+            (self.get_all(ctx, filters, None).await?, HashMap::new())
+        };
+        Ok((instances.into_iter().map(Arc::new).collect(), statuses))
     }
 
     /// Turn a public flavor id filter into the flavor's internal id; false

@@ -5,15 +5,20 @@ use nova_common::context::ReadDeleted;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::{
     Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
-    Service,
+    ListedInstance, Service,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 impl ConductorManager {
     /// The `nova-compute` services of the hosts these instances are on.
     async fn compute_services_of(&self, instances: &[Instance]) -> Result<Vec<Service>, NovaError> {
-        let hosts: BTreeSet<&str> = instances.iter().filter_map(|i| i.host.as_deref()).collect();
+        self.compute_services_on(instances.iter().filter_map(|i| i.host.as_deref()).collect())
+            .await
+    }
+
+    /// The `nova-compute` services of these hosts.
+    async fn compute_services_on(&self, hosts: BTreeSet<&str>) -> Result<Vec<Service>, NovaError> {
         if hosts.is_empty() {
             return Ok(vec![]);
         }
@@ -102,6 +107,75 @@ impl nova_rpc::conductor::Instances for ConductorManager {
         let instances = self.instance_get_all_by_filters(ctx, filters).await?;
         let services = self.compute_services_of(&instances).await?;
         Ok((instances, services))
+    }
+
+    async fn instance_get_all_by_filters_known(
+        &self,
+        _ctx: &RequestContext,
+        filters: InstanceFilters,
+        known: Vec<(Uuid, i64)>,
+        with_services: bool,
+    ) -> Result<(Vec<ListedInstance>, Vec<Service>), NovaError> {
+        // The page first (uuids, generations and hosts: one index scan),
+        // then the instances the caller does not hold at their generation.
+        // Read after the page, each is at least as new as the generation
+        // it is sent with, so a caller filing it under that generation
+        // never holds it as newer than it is.
+        let page = retry_on_disconnect("instance_get_all_by_filters_known", || {
+            self.db.instance_generations_by_filters(&filters)
+        })
+        .await?;
+        let known: HashMap<Uuid, i64> = known.into_iter().collect();
+        let wanted: Vec<Uuid> = page
+            .iter()
+            .filter(|(u, g, _)| known.get(u) != Some(g))
+            .map(|(u, _, _)| *u)
+            .collect();
+        let mut read: HashMap<Uuid, Instance> = HashMap::new();
+        if !wanted.is_empty() {
+            let f = InstanceFilters {
+                uuids: Some(wanted),
+                deleted: filters.deleted,
+                expected_attrs: filters.expected_attrs.clone(),
+                ..Default::default()
+            };
+            let instances = retry_on_disconnect("instance_get_all_by_filters_known", || {
+                self.db.instance_get_all_by_filters(&f)
+            })
+            .await?;
+            read = instances.into_iter().map(|i| (i.uuid, i)).collect();
+        }
+        let services = if with_services {
+            let hosts = page
+                .iter()
+                .filter_map(|(_, _, h)| h.as_deref())
+                .chain(read.values().filter_map(|i| i.host.as_deref()))
+                .collect();
+            self.compute_services_on(hosts).await?
+        } else {
+            vec![]
+        };
+        // An instance gone between the two reads (deleted meanwhile, when
+        // the listing is of live ones) is left out, as a later listing would.
+        let listed = page
+            .into_iter()
+            .filter_map(|(uuid, generation, _)| {
+                if known.get(&uuid) == Some(&generation) {
+                    return Some(ListedInstance {
+                        uuid,
+                        generation,
+                        instance: None,
+                    });
+                }
+                let instance = read.remove(&uuid)?;
+                Some(ListedInstance {
+                    uuid,
+                    generation,
+                    instance: Some(instance),
+                })
+            })
+            .collect();
+        Ok((listed, services))
     }
 
     async fn instance_update(

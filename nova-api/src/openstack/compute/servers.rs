@@ -23,6 +23,7 @@ use nova_objects::{Instance, InstanceFilters, InstanceUpdate};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use uuid::Uuid;
 
 type Params = Query<Vec<(String, String)>>;
@@ -963,7 +964,7 @@ async fn list(
     v: ApiVersion,
     p: &[(String, String)],
     action: &str,
-) -> ApiResult<(Vec<Instance>, HostStatuses, Option<usize>)> {
+) -> ApiResult<(Vec<Arc<Instance>>, HostStatuses, Option<usize>)> {
     let q: HashMap<&str, &str> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut f = InstanceFilters::default();
     state.policy.authorize(
@@ -1112,17 +1113,19 @@ async fn list(
     });
     // `host_status` (admins, 2.16) comes with the instances, in the same
     // conductor round trip.
-    let listed = if action == "detail" && wants_host_status(ctx, v) {
+    // `servers/detail` is what clients poll: nova-api keeps its servers
+    // and the conductor sends only those that changed since.
+    let listed = if action == "detail" {
         state
             .compute_api
-            .get_all_with_host_statuses(ctx, f, flavor)
+            .get_all_known(ctx, f, flavor, wants_host_status(ctx, v))
             .await
     } else {
         state
             .compute_api
             .get_all(ctx, f, flavor)
             .await
-            .map(|i| (i, HashMap::new()))
+            .map(|i| (i.into_iter().map(Arc::new).collect(), HashMap::new()))
     };
     let (instances, hs) = listed.map_err(|e| match &e {
         NovaError::MarkerNotFound { .. } => ApiError::bad_request(format!(
@@ -1147,7 +1150,7 @@ fn next_link(
     base: &str,
     path: &str,
     p: &[(String, String)],
-    items: &[Instance],
+    items: &[Arc<Instance>],
     limit: Option<usize>,
 ) -> Option<Value> {
     let limit = limit?;
@@ -1258,7 +1261,7 @@ struct DetailBody<'a> {
 /// The page of `servers/detail`, each server written as it is serialised.
 struct DetailPage<'a> {
     base: &'a str,
-    items: &'a [Instance],
+    items: &'a [Arc<Instance>],
     ctx: &'a RequestContext,
     v: ApiVersion,
     name_template: &'a str,

@@ -1,0 +1,367 @@
+//! nova-api keeps the servers of its recent `servers/detail` listings and
+//! the conductor sends only those whose generation changed
+//! (`compute/api/instance_cache.rs`, migration 0015). Never stale: with two
+//! nova-api processes on one conductor, every change made through the first
+//! (a rename, metadata, a tag, a security group added, renamed and removed,
+//! a lock with its reason, a stop done by the compute host, a delete) shows
+//! in the very next listing of both, and every listed server is, field for
+//! field, what `GET /servers/{id}` shows of it.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::{free_port, Cloud, ComputeHost};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const MV: &str = "2.96";
+
+async fn req(
+    cloud: &Cloud,
+    api: &str,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    req_at(cloud, api, MV, method, path, token, body).await
+}
+
+/// At microversion `mv` (the security group proxies end at 2.35).
+async fn req_at(
+    cloud: &Cloud,
+    api: &str,
+    mv: &str,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = cloud
+        .http
+        .request(method, format!("{api}{path}"))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", format!("compute {mv}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The servers `api` lists for `token`, each checked against its own show.
+async fn listing(cloud: &Cloud, api: &str, token: &str) -> Vec<Value> {
+    let (s, b) = req(cloud, api, Method::GET, "/servers/detail", token, None).await;
+    assert_eq!(s, 200, "{b}");
+    let servers = b["servers"].as_array().unwrap().clone();
+    for listed in &servers {
+        let id = listed["id"].as_str().unwrap();
+        let (s, b) = req(
+            cloud,
+            api,
+            Method::GET,
+            &format!("/servers/{id}"),
+            token,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let mut shown = b["server"].clone();
+        // 2.71's server_groups are show's only.
+        shown.as_object_mut().unwrap().remove("server_groups");
+        // A change between the listing and the show is not a stale
+        // listing (a build moving on, within the same second of
+        // `updated`); anything else that differs is.
+        let settled = |s: &Value| s["OS-EXT-STS:task_state"].is_null();
+        if shown["updated"] == listed["updated"] && settled(&shown) && settled(listed) {
+            let differ: Vec<String> = shown
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, v)| listed.get(k.as_str()) != Some(v))
+                .map(|(k, v)| format!("{k}: shown {v}, listed {}", listed[k.as_str()]))
+                .collect();
+            assert!(
+                differ.is_empty(),
+                "the listed server is not the shown one: {differ:?}"
+            );
+            assert_eq!(&shown, listed, "the listed server is not the shown one");
+        }
+    }
+    servers
+}
+
+/// What a listing must show.
+type Check = Box<dyn Fn(&[Value]) -> bool + Send + Sync>;
+
+fn find<'a>(servers: &'a [Value], id: &str) -> Option<&'a Value> {
+    servers.iter().find(|s| s["id"] == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_shows_in_the_next_listing_of_every_nova_api() {
+    let mut cloud =
+        Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("lc-{id}"), "")], true).await;
+    let port = free_port();
+    cloud.spawn_extra(
+        "nova-api-2",
+        "nova-api",
+        &format!("[DEFAULT]\nenabled_apis = osapi_compute\nosapi_compute_listen_port = {port}\n"),
+    );
+    let (one, two) = (cloud.api.clone(), format!("http://127.0.0.1:{port}/v2.1"));
+    let demo = cloud.demo.clone();
+    cloud
+        .wait_for("the second nova-api", 30, || async {
+            let r = cloud
+                .http
+                .get(format!("{two}/flavors"))
+                .header("X-Auth-Token", &demo)
+                .send()
+                .await;
+            r.is_ok_and(|r| r.status().is_success()).then_some(())
+        })
+        .await;
+
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::POST,
+        "/servers",
+        &demo,
+        Some(
+            json!({"server": {"name": "lc", "imageRef": cloud.image_id, "flavorRef": "1",
+            "networks": "none", "min_count": 3, "max_count": 3}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let ids: Vec<String> = cloud
+        .wait_for("three ACTIVE servers", 60, || async {
+            let all = listing(&cloud, &one, &demo).await;
+            (all.len() == 3 && all.iter().all(|s| s["status"] == "ACTIVE")).then(|| {
+                all.iter()
+                    .map(|s| s["id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+        })
+        .await;
+    let (a, b_, c) = (&ids[0], &ids[1], &ids[2]);
+    // Both nova-apis hold the page now.
+    for api in [&one, &two] {
+        assert_eq!(listing(&cloud, api, &demo).await.len(), 3);
+    }
+
+    // Each change through the first nova-api, then both listings at once.
+    let both = |check: &'static str, f: Check| {
+        let (cloud, one, two, demo) = (&cloud, &one, &two, &demo);
+        async move {
+            for api in [one, two] {
+                let all = listing(cloud, api, demo).await;
+                assert!(
+                    f(&all),
+                    "{api}: the next listing does not show {check}: {all:#?}"
+                );
+            }
+        }
+    };
+
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::PUT,
+        &format!("/servers/{a}"),
+        &demo,
+        Some(json!({"server": {"name": "renamed"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let a2 = a.clone();
+    both(
+        "the rename",
+        Box::new(move |all| find(all, &a2).unwrap()["name"] == "renamed"),
+    )
+    .await;
+
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::POST,
+        &format!("/servers/{b_}/metadata"),
+        &demo,
+        Some(json!({"metadata": {"color": "blue"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let b2 = b_.clone();
+    both(
+        "the metadata",
+        Box::new(move |all| find(all, &b2).unwrap()["metadata"] == json!({"color": "blue"})),
+    )
+    .await;
+
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::PUT,
+        &format!("/servers/{c}/tags/listed"),
+        &demo,
+        None,
+    )
+    .await;
+    assert!(s == 201 || s == 204, "{s} {b}");
+    let c2 = c.clone();
+    both(
+        "the tag",
+        Box::new(move |all| find(all, &c2).unwrap()["tags"] == json!(["listed"])),
+    )
+    .await;
+
+    // A security group added, renamed, removed.
+    let (s, g) = req_at(
+        &cloud,
+        &one,
+        "2.1",
+        Method::POST,
+        "/os-security-groups",
+        &demo,
+        Some(json!({"security_group": {"name": "extra", "description": "d"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{g}");
+    let gid = g["security_group"]["id"].clone();
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::POST,
+        &format!("/servers/{a}/action"),
+        &demo,
+        Some(json!({"addSecurityGroup": {"name": "extra"}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let groups = |name: &'static str, id: String| {
+        Box::new(move |all: &[Value]| {
+            find(all, &id).unwrap()["security_groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == name)
+        }) as Check
+    };
+    both("the added group", groups("extra", a.clone())).await;
+    let (s, b) = req_at(
+        &cloud,
+        &one,
+        "2.1",
+        Method::PUT,
+        &format!("/os-security-groups/{gid}"),
+        &demo,
+        Some(json!({"security_group": {"name": "extra2", "description": "d"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    both("the renamed group", groups("extra2", a.clone())).await;
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::POST,
+        &format!("/servers/{a}/action"),
+        &demo,
+        Some(json!({"removeSecurityGroup": {"name": "extra2"}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let a2 = a.clone();
+    both(
+        "the removed group",
+        Box::new(move |all| !groups("extra2", a2.clone())(all)),
+    )
+    .await;
+
+    // A lock with its reason (system metadata, 2.73).
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::POST,
+        &format!("/servers/{b_}/action"),
+        &demo,
+        Some(json!({"lock": {"locked_reason": "listed lock"}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let b2 = b_.clone();
+    both(
+        "the lock",
+        Box::new(move |all| {
+            let s = find(all, &b2).unwrap();
+            s["locked"] == true && s["locked_reason"] == "listed lock"
+        }),
+    )
+    .await;
+
+    // A stop, done by the compute host: once show has it, so do listings.
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::POST,
+        &format!("/servers/{c}/action"),
+        &demo,
+        Some(json!({"os-stop": null})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    cloud
+        .wait_for("the stop", 30, || async {
+            let (_, b) = req(
+                &cloud,
+                &one,
+                Method::GET,
+                &format!("/servers/{c}"),
+                &demo,
+                None,
+            )
+            .await;
+            (b["server"]["status"] == "SHUTOFF" && b["server"]["OS-EXT-STS:task_state"].is_null())
+                .then_some(())
+        })
+        .await;
+    let c2 = c.clone();
+    both(
+        "the stop",
+        Box::new(move |all| find(all, &c2).unwrap()["status"] == "SHUTOFF"),
+    )
+    .await;
+
+    // A delete: gone from both.
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::DELETE,
+        &format!("/servers/{c}"),
+        &demo,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{b}");
+    cloud
+        .wait_for("the delete", 30, || async {
+            let (s, _) = req(
+                &cloud,
+                &one,
+                Method::GET,
+                &format!("/servers/{c}"),
+                &demo,
+                None,
+            )
+            .await;
+            (s == 404).then_some(())
+        })
+        .await;
+    let c2 = c.clone();
+    both(
+        "the delete",
+        Box::new(move |all| all.len() == 2 && find(all, &c2).is_none()),
+    )
+    .await;
+}
