@@ -27,19 +27,29 @@ CREATE TRIGGER instances_generation BEFORE UPDATE ON instances
 -- The instances named by the statement's changed rows (new, old or both)
 -- get their next generation: `instance_uuid` of the tables hanging off an
 -- instance, `resource_id` of its tags. Static statements, so that
--- PL/pgSQL plans each once per session.
+-- PL/pgSQL plans each once per session; `= ANY (ARRAY(...))`, so that
+-- the plan is an index lookup per uuid whatever the statistics (without
+-- any, `IN (SELECT ...)` was planned as a walk of the whole uuid index, a
+-- cost per write that grew with the table). An instance whose row this
+-- transaction has written already (created it, updated it: `xmin` is this
+-- transaction) has its next generation in that row version, which becomes
+-- visible with this write: no second row version for it (a boot's create
+-- and its updates write an instance and then what hangs off it).
 CREATE FUNCTION instance_generation_of_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         UPDATE instances SET generation = generation + 1
-         WHERE uuid IN (SELECT instance_uuid FROM changed_new);
+         WHERE uuid = ANY (ARRAY(SELECT instance_uuid FROM changed_new))
+           AND xmin <> pg_current_xact_id()::xid;
     ELSIF TG_OP = 'DELETE' THEN
         UPDATE instances SET generation = generation + 1
-         WHERE uuid IN (SELECT instance_uuid FROM changed_old);
+         WHERE uuid = ANY (ARRAY(SELECT instance_uuid FROM changed_old))
+           AND xmin <> pg_current_xact_id()::xid;
     ELSE
         UPDATE instances SET generation = generation + 1
-         WHERE uuid IN (SELECT instance_uuid FROM changed_new
-                        UNION SELECT instance_uuid FROM changed_old);
+         WHERE uuid = ANY (ARRAY(SELECT instance_uuid FROM changed_new
+                                UNION SELECT instance_uuid FROM changed_old))
+           AND xmin <> pg_current_xact_id()::xid;
     END IF;
     RETURN NULL;
 END $$;
@@ -48,14 +58,17 @@ CREATE FUNCTION instance_generation_of_tags() RETURNS trigger LANGUAGE plpgsql A
 BEGIN
     IF TG_OP = 'INSERT' THEN
         UPDATE instances SET generation = generation + 1
-         WHERE uuid IN (SELECT resource_id FROM changed_new);
+         WHERE uuid = ANY (ARRAY(SELECT resource_id FROM changed_new))
+           AND xmin <> pg_current_xact_id()::xid;
     ELSIF TG_OP = 'DELETE' THEN
         UPDATE instances SET generation = generation + 1
-         WHERE uuid IN (SELECT resource_id FROM changed_old);
+         WHERE uuid = ANY (ARRAY(SELECT resource_id FROM changed_old))
+           AND xmin <> pg_current_xact_id()::xid;
     ELSE
         UPDATE instances SET generation = generation + 1
-         WHERE uuid IN (SELECT resource_id FROM changed_new
-                        UNION SELECT resource_id FROM changed_old);
+         WHERE uuid = ANY (ARRAY(SELECT resource_id FROM changed_new
+                                UNION SELECT resource_id FROM changed_old))
+           AND xmin <> pg_current_xact_id()::xid;
     END IF;
     RETURN NULL;
 END $$;
@@ -90,12 +103,13 @@ END $$;
 CREATE FUNCTION instance_generation_of_group() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE instances SET generation = generation + 1
-     WHERE uuid IN (SELECT a.instance_uuid
-                      FROM security_group_instance_association a
-                      JOIN changed_new g ON g.id = a.security_group_id
-                      JOIN changed_old o ON o.id = g.id
-                     WHERE a.deleted = 0
-                       AND (g.name IS DISTINCT FROM o.name OR g.deleted <> o.deleted));
+     WHERE uuid = ANY (ARRAY(
+               SELECT a.instance_uuid
+                 FROM security_group_instance_association a
+                 JOIN changed_new g ON g.id = a.security_group_id
+                 JOIN changed_old o ON o.id = g.id
+                WHERE a.deleted = 0
+                  AND (g.name IS DISTINCT FROM o.name OR g.deleted <> o.deleted)));
     RETURN NULL;
 END $$;
 
