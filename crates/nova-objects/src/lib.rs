@@ -287,7 +287,12 @@ impl Instance {
 
 /// Render `instance-%08x`-style templates (also `%(uuid)s`, `%d`, `%x`).
 pub fn render_name_template(template: &str, id: i64, uuid: &Uuid) -> String {
-    let mut out = template.replace("%(uuid)s", &uuid.to_string());
+    // (A listing renders one per server: the uuid only when asked for.)
+    let mut out = if template.contains("%(uuid)s") {
+        template.replace("%(uuid)s", &uuid.to_string())
+    } else {
+        template.to_string()
+    };
     if let Some(start) = out.find('%') {
         let spec: String = out[start + 1..]
             .chars()
@@ -296,16 +301,12 @@ pub fn render_name_template(template: &str, id: i64, uuid: &Uuid) -> String {
         let conv = out[start + 1 + spec.len()..].chars().next();
         let width: usize = spec.trim_start_matches('0').parse().unwrap_or(0);
         let zero = spec.starts_with('0');
-        let body = match conv {
-            Some('x') => format!("{id:x}"),
-            Some('d') => id.to_string(),
+        let padded = match (conv, zero) {
+            (Some('x'), true) => format!("{id:0width$x}"),
+            (Some('x'), false) => format!("{id:width$x}"),
+            (Some('d'), true) => format!("{id:0width$}"),
+            (Some('d'), false) => format!("{id:width$}"),
             _ => return out,
-        };
-        let padded = if body.len() < width {
-            let pad = if zero { '0' } else { ' ' };
-            format!("{}{body}", pad.to_string().repeat(width - body.len()))
-        } else {
-            body
         };
         out.replace_range(start..start + 2 + spec.len(), &padded);
     }
@@ -1515,6 +1516,10 @@ mod tests {
             "instance-0000001a"
         );
         assert_eq!(render_name_template("vm-%d", 7, &u), "vm-7");
+        assert_eq!(render_name_template("vm-%5d.", 42, &u), "vm-   42.");
+        assert_eq!(render_name_template("vm-%04d", 42, &u), "vm-0042");
+        assert_eq!(render_name_template("vm-%4x", 255, &u), "vm-  ff");
+        assert_eq!(render_name_template("vm-%2x", 4096, &u), "vm-1000");
         assert_eq!(render_name_template("i-%(uuid)s", 7, &u), format!("i-{u}"));
     }
 

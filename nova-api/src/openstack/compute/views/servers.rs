@@ -224,15 +224,27 @@ struct Link<'a> {
     rel: &'a str,
 }
 
+/// `parts` joined into a link's href, without the formatting machinery (a
+/// listing writes four of them per server).
+fn href(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
 /// The self and bookmark links of a server.
 fn server_links(base: &str, id: &Uuid) -> [Link<'static>; 2] {
+    let mut buf = Uuid::encode_buffer();
+    let id = id.hyphenated().encode_lower(&mut buf);
     [
         Link {
-            href: format!("{base}/v2.1/servers/{id}"),
+            href: href(&[base, "/v2.1/servers/", id]),
             rel: "self",
         },
         Link {
-            href: format!("{base}/servers/{id}"),
+            href: href(&[base, "/servers/", id]),
             rel: "bookmark",
         },
     ]
@@ -332,7 +344,7 @@ impl Serialize for Image<'_> {
         m.serialize_entry(
             "links",
             &[Link {
-                href: format!("{}/images/{}", self.base, i.image_ref),
+                href: href(&[self.base, "/images/", &i.image_ref]),
                 rel: "bookmark",
             }],
         )?;
@@ -360,7 +372,7 @@ impl Serialize for FlavorView<'_> {
             m.serialize_entry(
                 "links",
                 &[Link {
-                    href: format!("{}/flavors/{}", self.base, f.flavorid),
+                    href: href(&[self.base, "/flavors/", &f.flavorid]),
                     rel: "bookmark",
                 }],
             )?;
