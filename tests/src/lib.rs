@@ -494,6 +494,32 @@ impl Cloud {
         self.spawn(name, binary, &[file]);
     }
 
+    /// Start a second nova-api (daemon `nova-api-2`, the compute API only, on
+    /// a port of its own) on the same conductor, and wait until it answers;
+    /// its `/v2.1` base URL.
+    pub async fn spawn_second_api(&mut self) -> String {
+        let port = free_port();
+        self.spawn_extra(
+            "nova-api-2",
+            "nova-api",
+            &format!(
+                "[DEFAULT]\nenabled_apis = osapi_compute\nosapi_compute_listen_port = {port}\n"
+            ),
+        );
+        let api = format!("http://127.0.0.1:{port}/v2.1");
+        self.wait_for("the second nova-api", 30, || async {
+            let r = self
+                .http
+                .get(format!("{api}/flavors"))
+                .header("X-Auth-Token", &self.admin)
+                .send()
+                .await;
+            r.is_ok_and(|r| r.status().is_success()).then_some(())
+        })
+        .await;
+        api
+    }
+
     /// SIGKILL a daemon and start it again with the same configuration.
     pub fn restart(&mut self, name: &str) {
         let pos = self.daemons.iter().position(|d| d.name == name).unwrap();

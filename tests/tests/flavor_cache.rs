@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{free_port, Cloud, ComputeHost};
+use nova_e2e::{Cloud, ComputeHost};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -82,26 +82,9 @@ where
 async fn flavor_writes_show_on_the_next_request_of_every_nova_api() {
     let mut cloud =
         Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("fc-{id}"), "")], true).await;
-    let port = free_port();
-    cloud.spawn_extra(
-        "nova-api-2",
-        "nova-api",
-        &format!("[DEFAULT]\nenabled_apis = osapi_compute\nosapi_compute_listen_port = {port}\n"),
-    );
-    let (one, two) = (cloud.api.clone(), format!("http://127.0.0.1:{port}/v2.1"));
+    let (one, two) = (cloud.api.clone(), cloud.spawn_second_api().await);
     let admin = cloud.admin.clone();
     let demo = cloud.demo.clone();
-    cloud
-        .wait_for("the second nova-api", 30, || async {
-            let r = cloud
-                .http
-                .get(format!("{two}/flavors"))
-                .header("X-Auth-Token", &admin)
-                .send()
-                .await;
-            r.is_ok_and(|r| r.status().is_success()).then_some(())
-        })
-        .await;
     // Both have read (and keep) the flavors.
     for api in [&one, &two] {
         assert!(listed(&cloud, api, &admin, "m1.tiny").await.is_some());
