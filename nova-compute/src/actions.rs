@@ -161,12 +161,11 @@ impl ComputeManager {
             let image = self.images.glance().show(ctx, image_ref).await?;
             let nw = inst.network_info.clone();
             d.destroy(&inst, &nw).await.map_err(virt_to_nova)?;
-            self.update(
-                ctx,
-                uuid,
-                step(t.expected_task_states, T::RebuildBlockDeviceMapping),
-            )
-            .await?;
+            // From exactly the step this rebuild found (see `do_build`: a
+            // late copy of this update must not take a later step back).
+            let found: Vec<T> = inst.task_state.into_iter().collect();
+            self.update(ctx, uuid, step(&found, T::RebuildBlockDeviceMapping))
+                .await?;
             let inst = self
                 .update(
                     ctx,

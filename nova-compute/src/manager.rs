@@ -20,6 +20,15 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+/// The task states of a build on its way to ACTIVE (Nova's
+/// `_build_and_run_instance` steps).
+const BUILD_STEPS: [Option<TaskState>; 4] = [
+    Some(TaskState::Scheduling),
+    Some(TaskState::Networking),
+    Some(TaskState::BlockDeviceMapping),
+    Some(TaskState::Spawning),
+];
+
 pub const EVENT_BUILD: &str = "compute__do_build_and_run_instance";
 pub const EVENT_TERMINATE: &str = "compute_terminate_instance";
 
@@ -268,17 +277,17 @@ impl ComputeManager {
     ) -> Result<(), NovaError> {
         use TaskState as T;
         let uuid = inst.uuid;
+        // Expected: exactly the state this build found (SCHEDULING, or a
+        // later step when a build interrupted by a restart is done again),
+        // never "any build step": a copy of this update redelivered to a
+        // restarted conductor after the build went on would otherwise take
+        // it back to NETWORKING.
         self.update(
             ctx,
             uuid,
             InstanceUpdate {
                 task_state: Some(Some(T::Networking)),
-                expected_task_state: Some(vec![
-                    Some(T::Scheduling),
-                    Some(T::Networking),
-                    Some(T::BlockDeviceMapping),
-                    Some(T::Spawning),
-                ]),
+                expected_task_state: Some(vec![inst.task_state]),
                 ..Default::default()
             },
         )
@@ -360,9 +369,17 @@ impl ComputeManager {
         let uuid = build.inst.uuid;
         warn!(instance = %uuid, "build failed: {e}");
         self.cleanup_build(ctx, build.inst).await;
-        match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
+        // The step the build failed at: the hand-back below expects exactly
+        // it (see do_build on redelivered updates).
+        let failed_at = match self.idempotent.instance_get_by_uuid(ctx, uuid).await {
             Ok(i) if transitions::DELETE.expects(i.task_state) => {
                 info!(instance = %uuid, "deleted during the build");
+                self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
+                return;
+            }
+            Ok(i) if BUILD_STEPS.contains(&i.task_state) => i.task_state,
+            Ok(i) => {
+                info!(instance = %uuid, task_state = ?i.task_state, "no longer building; not rescheduling");
                 self.event(ctx, uuid, EVENT_BUILD, Some(Err(&e))).await;
                 return;
             }
@@ -370,8 +387,8 @@ impl ComputeManager {
                 info!(instance = %uuid, "deleted during the build");
                 return;
             }
-            _ => {}
-        }
+            Err(_) => build.inst.task_state,
+        };
         let retry = match build.filter_properties.retry {
             Some(retry) if !aborts_build(&e) => retry,
             _ => {
@@ -389,12 +406,7 @@ impl ComputeManager {
                 uuid,
                 InstanceUpdate {
                     task_state: Some(Some(T::Scheduling)),
-                    expected_task_state: Some(vec![
-                        Some(T::Scheduling),
-                        Some(T::Networking),
-                        Some(T::BlockDeviceMapping),
-                        Some(T::Spawning),
-                    ]),
+                    expected_task_state: Some(vec![failed_at]),
                     ..Default::default()
                 },
             )
@@ -670,7 +682,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
             }
             Err(e) => return Err(e),
         };
-        if inst.vm_state != VmState::Building || transitions::DELETE.expects(inst.task_state) {
+        if inst.vm_state != VmState::Building || !BUILD_STEPS.contains(&inst.task_state) {
             info!(instance = %uuid, vm_state = %inst.vm_state, "not building; nothing to do");
             return Ok(());
         }

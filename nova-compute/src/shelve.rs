@@ -205,14 +205,13 @@ impl ComputeManager {
             return Ok(());
         };
         self.event(ctx, uuid, t.event, None).await;
-        // A shelve started again (a redelivered message) starts over.
+        // A shelve started again (a redelivered message) starts over, from
+        // exactly the step it found (a late copy of this update must not
+        // take a later step back).
         if inst.task_state != Some(TaskState::Shelving) {
+            let found: Vec<TaskState> = inst.task_state.into_iter().collect();
             inst = self
-                .update(
-                    ctx,
-                    uuid,
-                    Self::step(t.expected_task_states, Some(TaskState::Shelving)),
-                )
+                .update(ctx, uuid, Self::step(&found, Some(TaskState::Shelving)))
                 .await?;
         }
         let was = self.power_state_of(&inst).await;

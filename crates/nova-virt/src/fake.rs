@@ -18,6 +18,7 @@ pub struct FakeDriver {
     /// Guests running from a rescue disk.
     rescued: Mutex<std::collections::HashSet<Uuid>>,
     fail_spawn: bool,
+    spawn_seconds: u64,
     finish_migration_seconds: u64,
     rescue_seconds: u64,
 }
@@ -30,6 +31,7 @@ impl FakeDriver {
             resized: Mutex::new(HashMap::new()),
             rescued: Mutex::new(Default::default()),
             fail_spawn: false,
+            spawn_seconds: 0,
             finish_migration_seconds: 0,
             rescue_seconds: 0,
         }
@@ -38,6 +40,12 @@ impl FakeDriver {
     /// Every spawn fails with a hypervisor error (`[fake] fail_spawn`).
     pub fn failing_spawns(mut self, fail: bool) -> Self {
         self.fail_spawn = fail;
+        self
+    }
+
+    /// `spawn` takes this long (`[fake] spawn_seconds`).
+    pub fn slow_spawns(mut self, seconds: u64) -> Self {
+        self.spawn_seconds = seconds;
         self
     }
 
@@ -133,6 +141,9 @@ impl VirtDriver for FakeDriver {
             return Err(VirtError::Hypervisor(
                 "spawn refused ([fake] fail_spawn is set)".into(),
             ));
+        }
+        if self.spawn_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(self.spawn_seconds)).await;
         }
         self.guests().insert(instance.uuid, power_state::RUNNING);
         Ok(())

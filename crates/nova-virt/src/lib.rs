@@ -230,6 +230,7 @@ pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
         "fake.FakeDriver" => Ok(Arc::new(
             fake::FakeDriver::new(&cfg.default.host)
                 .failing_spawns(cfg.fake.fail_spawn)
+                .slow_spawns(cfg.fake.spawn_seconds)
                 .slow_migrations(cfg.fake.finish_migration_seconds)
                 .slow_rescues(cfg.fake.rescue_seconds),
         )),

@@ -9,6 +9,10 @@ config_section! {
         /// Make every spawn of the fake driver fail (a hypervisor error), so that
         /// builds on this compute host are rescheduled or end in ERROR. For tests.
         fail_spawn: bool = "false", boolean();
+        /// Seconds the fake driver takes to spawn a guest, as a real image
+        /// download and boot do: long enough for a test to act while a build
+        /// is SPAWNING. For tests.
+        spawn_seconds: u64 = "0", at_least(0);
         /// Seconds the fake driver takes to finish a migration on the
         /// destination (`finish_migration`), as a real disk copy does: long
         /// enough for a test to stop nova-compute in the middle. For tests.

@@ -264,6 +264,7 @@ mod tests {
         ("scheduler", "max_attempts", "3"),
         ("scheduler", "periodic_task_interval", "60"),
         ("fake", "fail_spawn", "false"), // not in Nova: a test knob of FakeDriver
+        ("fake", "spawn_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "finish_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "rescue_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
