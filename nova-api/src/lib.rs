@@ -61,6 +61,8 @@ pub struct Shared {
     pub conductor: conductor::Client,
     pub auth: layers::auth::AuthStrategy,
     pub policy: Arc<policy::Policy>,
+    /// The server bodies `servers/detail` wrote, for the same copies again.
+    pub rendered_servers: openstack::compute::rendered_servers::RenderedServers,
 }
 
 impl AppState {
@@ -88,6 +90,9 @@ impl AppState {
             conductor,
             auth,
             policy,
+            rendered_servers: openstack::compute::rendered_servers::RenderedServers::new(
+                2 * cfg.api.max_limit,
+            ),
             cfg,
         }))
     }

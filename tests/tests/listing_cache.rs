@@ -5,7 +5,9 @@
 //! (a rename, metadata, a tag, a security group added, renamed and removed,
 //! a lock with its reason, a stop done by the compute host, a delete) shows
 //! in the very next listing of both, and every listed server is, field for
-//! field, what `GET /servers/{id}` shows of it.
+//! field, what `GET /servers/{id}` shows of it. The bodies nova-api keeps
+//! written (`rendered_servers.rs`) are per kind of caller, and an admin's
+//! `host_status` follows the host's service at once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -52,7 +54,12 @@ async fn req_at(
 
 /// The servers `api` lists for `token`, each checked against its own show.
 async fn listing(cloud: &Cloud, api: &str, token: &str) -> Vec<Value> {
-    let (s, b) = req(cloud, api, Method::GET, "/servers/detail", token, None).await;
+    listing_of(cloud, api, token, "/servers/detail").await
+}
+
+/// As [`listing`], of `path` (`/servers/detail?...`).
+async fn listing_of(cloud: &Cloud, api: &str, token: &str, path: &str) -> Vec<Value> {
+    let (s, b) = req(cloud, api, Method::GET, path, token, None).await;
     assert_eq!(s, 200, "{b}");
     let servers = b["servers"].as_array().unwrap().clone();
     for listed in &servers {
@@ -315,6 +322,57 @@ async fn every_change_shows_in_the_next_listing_of_every_nova_api() {
         Box::new(move |all| find(all, &c2).unwrap()["status"] == "SHUTOFF"),
     )
     .await;
+
+    // An admin's listings: the admin's own kind of bodies (with the host
+    // and `host_status`), and `host_status` as the host's service is now,
+    // though none of the servers changed.
+    let admin = cloud.admin.clone();
+    let all_tenants = "/servers/detail?all_tenants=1";
+    let host_statuses = |want: &'static str| {
+        let (cloud, one, two, admin) = (&cloud, &one, &two, &admin);
+        async move {
+            for api in [one, two] {
+                let all = listing_of(cloud, api, admin, all_tenants).await;
+                assert_eq!(all.len(), 3, "{all:#?}");
+                for s in &all {
+                    assert!(s["OS-EXT-SRV-ATTR:host"].is_string(), "{s}");
+                    assert_eq!(s["host_status"], want, "{api}: {s}");
+                }
+            }
+        }
+    };
+    host_statuses("UP").await;
+    let (s, b) = req(
+        &cloud,
+        &one,
+        Method::GET,
+        "/os-services?binary=nova-compute",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let service = b["services"][0]["id"].as_str().unwrap().to_string();
+    for (status, want) in [("disabled", "MAINTENANCE"), ("enabled", "UP")] {
+        let (s, b) = req(
+            &cloud,
+            &one,
+            Method::PUT,
+            &format!("/os-services/{service}"),
+            &admin,
+            Some(json!({"status": status})),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        host_statuses(want).await;
+    }
+    // The demo user's bodies are still the demo user's.
+    for api in [&one, &two] {
+        for s in listing(&cloud, api, &demo).await {
+            assert!(s.get("OS-EXT-SRV-ATTR:host").is_none(), "{s}");
+            assert!(s.get("host_status").is_none(), "{s}");
+        }
+    }
 
     // A delete: gone from both.
     let (s, b) = req(

@@ -34,6 +34,7 @@ pub mod quota_classes;
 pub mod quota_sets;
 pub mod rebuild;
 pub mod remote_consoles;
+pub mod rendered_servers;
 pub mod rescue;
 pub mod security_groups;
 pub mod server_actions;

@@ -1,8 +1,9 @@
 //! `/servers`: create, list, detail, show, delete.
 
+use super::rendered_servers::Kind;
 use super::views::servers::{
     created, detail_expected_attrs, server_detail, server_summary, server_update_view,
-    DetailOptions, ServerDetail,
+    DetailOptions, RenderedServer, ServerDetail,
 };
 use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
 use crate::error::{ApiError, ApiResult};
@@ -1223,23 +1224,45 @@ pub async fn detail(
     let (items, hs, limit) = list(&state, &ctx, v, &p, "detail").await?;
     let tmpl = &state.cfg.default.instance_name_template;
     let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::own(&ctx));
-    let servers = DetailPage {
+    let page = DetailPage {
         base: &base.0,
-        items: &items,
         ctx: &ctx,
         v,
         name_template: tmpl,
         host_statuses: &hs,
         flavor_extra_specs: specs,
     };
+    // Each server's body as written for an earlier listing of the same
+    // copy by the same kind of caller (see `rendered_servers`), or now.
+    let kind = Kind {
+        base: base.0.clone(),
+        admin: ctx.is_admin,
+        v,
+        flavor_extra_specs: specs,
+    };
+    let bodies = state
+        .rendered_servers
+        .page(&kind, &items, |i| RenderedServer::new(&page.view(i)))
+        .map_err(|e| NovaError::internal(format!("servers/detail: {e}")))?;
     let links = next_link(&base.0, "servers/detail", &p, &items, limit);
-    // Written straight to bytes: no JSON tree of the page ("servers"
-    // before "servers_links", as a tree would sort them).
-    let body = serde_json::to_vec(&DetailBody {
-        servers,
-        servers_links: links,
-    })
-    .map_err(|e| NovaError::internal(format!("servers/detail: {e}")))?;
+    // `{"servers": [...], "servers_links": [...]}`: the bytes serde_json
+    // writes for the tree, "servers" before "servers_links" as it sorts them.
+    let size: usize = bodies.iter().map(|b| b.size() + 32).sum();
+    let mut body = Vec::with_capacity(size + 256);
+    body.extend_from_slice(b"{\"servers\":[");
+    for (n, (b, i)) in bodies.iter().zip(&items).enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        b.write(&mut body, page.view(i).host_status());
+    }
+    body.push(b']');
+    if let Some(l) = links {
+        body.extend_from_slice(b",\"servers_links\":");
+        serde_json::to_writer(&mut body, &l)
+            .map_err(|e| NovaError::internal(format!("servers/detail: {e}")))?;
+    }
+    body.push(b'}');
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -1250,18 +1273,9 @@ pub async fn detail(
         .into_response())
 }
 
-/// `{"servers": [...], "servers_links": [...]}` of `servers/detail`.
-#[derive(serde::Serialize)]
-struct DetailBody<'a> {
-    servers: DetailPage<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    servers_links: Option<Value>,
-}
-
-/// The page of `servers/detail`, each server written as it is serialised.
+/// What every server body of a `servers/detail` page is written with.
 struct DetailPage<'a> {
     base: &'a str,
-    items: &'a [Arc<Instance>],
     ctx: &'a RequestContext,
     v: ApiVersion,
     name_template: &'a str,
@@ -1269,9 +1283,9 @@ struct DetailPage<'a> {
     flavor_extra_specs: bool,
 }
 
-impl serde::Serialize for DetailPage<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.items.iter().map(|i| ServerDetail {
+impl<'a> DetailPage<'a> {
+    fn view(&self, i: &'a Instance) -> ServerDetail<'a> {
+        ServerDetail {
             base: self.base,
             inst: i,
             ctx: self.ctx,
@@ -1282,7 +1296,7 @@ impl serde::Serialize for DetailPage<'_> {
                 flavor_extra_specs: self.flavor_extra_specs,
                 server_groups: None,
             },
-        }))
+        }
     }
 }
 

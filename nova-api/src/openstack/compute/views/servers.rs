@@ -464,11 +464,29 @@ pub struct ServerDetail<'a> {
 
 impl Serialize for ServerDetail<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        self.head(&mut m)?;
+        if let Some(hs) = self.host_status() {
+            m.serialize_entry("host_status", hs)?;
+        }
+        self.tail(&mut m)?;
+        m.end()
+    }
+}
+
+impl ServerDetail<'_> {
+    /// `host_status`, when this body shows it (admins, 2.16).
+    pub fn host_status(&self) -> Option<&str> {
+        self.opts
+            .host_status
+            .filter(|_| self.v.at_least(16) && self.ctx.is_admin)
+    }
+
+    /// The members before `host_status` (`OS-DCF:diskConfig` to `hostId`).
+    fn head<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
         let (i, v, opts) = (self.inst, self.v, self.opts);
         let admin = self.ctx.is_admin;
         let status = i.api_status();
-        let sysmeta = |k: &str| i.system_metadata.get(k);
-        let mut m = s.serialize_map(None)?;
         m.serialize_entry("OS-DCF:diskConfig", "MANUAL")?;
         m.serialize_entry(
             "OS-EXT-AZ:availability_zone",
@@ -522,11 +540,14 @@ impl Serialize for ServerDetail<'_> {
             },
         )?;
         m.serialize_entry("hostId", &host_id(&i.project_id, i.host.as_deref()))?;
-        if v.at_least(16) && admin {
-            if let Some(hs) = opts.host_status {
-                m.serialize_entry("host_status", hs)?;
-            }
-        }
+        Ok(())
+    }
+
+    /// The members after `host_status` (`id` to `user_id`).
+    fn tail<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+        let (i, v, opts) = (self.inst, self.v, self.opts);
+        let status = i.api_status();
+        let sysmeta = |k: &str| i.system_metadata.get(k);
         m.serialize_entry("id", &i.uuid)?;
         m.serialize_entry(
             "image",
@@ -581,7 +602,60 @@ impl Serialize for ServerDetail<'_> {
         }
         m.serialize_entry("updated", &Time(i.updated_at.or(i.created_at), false))?;
         m.serialize_entry("user_id", &i.user_id)?;
-        m.end()
+        Ok(())
+    }
+}
+
+/// A server body written once, to be written again as long as its instance
+/// copy and the caller's kind are the same (see `rendered_servers`): its
+/// bytes without `host_status`, which depends on the host's service now,
+/// and where it goes.
+#[derive(Debug)]
+pub struct RenderedServer {
+    bytes: Vec<u8>,
+    /// Where `host_status` goes: after `hostId`, before `id`.
+    split: usize,
+}
+
+impl RenderedServer {
+    pub fn new(d: &ServerDetail<'_>) -> Result<Self, serde_json::Error> {
+        /// One half of the body's members, as an object of its own.
+        struct Half<'a>(&'a ServerDetail<'a>, bool);
+        impl Serialize for Half<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                if self.1 {
+                    self.0.head(&mut m)?;
+                } else {
+                    self.0.tail(&mut m)?;
+                }
+                m.end()
+            }
+        }
+        // `{head}` without its `}`, then `{tail}` with a comma for its `{`.
+        let mut bytes = serde_json::to_vec(&Half(d, true))?;
+        bytes.pop();
+        let split = bytes.len();
+        serde_json::to_writer(&mut bytes, &Half(d, false))?;
+        bytes[split] = b',';
+        Ok(RenderedServer { bytes, split })
+    }
+
+    /// Append the body, with `host_status` when shown: the bytes
+    /// `serde_json` writes for the [`ServerDetail`] it was made from.
+    pub fn write(&self, out: &mut Vec<u8>, host_status: Option<&str>) {
+        out.extend_from_slice(&self.bytes[..self.split]);
+        if let Some(hs) = host_status {
+            out.extend_from_slice(b",\"host_status\":");
+            // A plain string cannot fail to serialise.
+            let _ = serde_json::to_writer(&mut *out, hs);
+        }
+        out.extend_from_slice(&self.bytes[self.split..]);
+    }
+
+    /// The memory it holds.
+    pub fn size(&self) -> usize {
+        self.bytes.capacity()
     }
 }
 
@@ -1204,6 +1278,22 @@ mod tests {
                             "2.{minor} admin={admin}"
                         );
                         assert_eq!(server_detail("http://x", inst, &ctx, v, opts), tree);
+                        // Written once without host_status, then with it put in.
+                        let kept = RenderedServer::new(&ServerDetail {
+                            opts: DetailOptions {
+                                host_status: None,
+                                ..opts
+                            },
+                            ..stream
+                        })
+                        .unwrap();
+                        let mut again = Vec::new();
+                        kept.write(&mut again, stream.host_status());
+                        assert_eq!(
+                            String::from_utf8(again).unwrap(),
+                            serde_json::to_string(&tree).unwrap(),
+                            "kept, 2.{minor} admin={admin}"
+                        );
                     }
                 }
             }
