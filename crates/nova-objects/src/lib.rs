@@ -600,8 +600,10 @@ pub struct InstanceFilters {
 pub struct ListedInstance {
     pub uuid: Uuid,
     pub generation: i64,
+    /// Boxed: a page of these is moved around whole while it is encoded,
+    /// decoded and filed, and most of its elements hold no instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance: Option<Instance>,
+    pub instance: Option<Box<Instance>>,
 }
 
 /// A service record (`services`).

@@ -7,7 +7,7 @@ use nova_objects::{
     Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters, InstanceUpdate,
     ListedInstance, Service,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 impl ConductorManager {
@@ -125,13 +125,13 @@ impl nova_rpc::conductor::Instances for ConductorManager {
             self.db.instance_generations_by_filters(&filters)
         })
         .await?;
-        let known: HashMap<Uuid, i64> = known.into_iter().collect();
+        let known: foldhash::HashMap<Uuid, i64> = known.into_iter().collect();
         let wanted: Vec<Uuid> = page
             .iter()
             .filter(|(u, g, _)| known.get(u) != Some(g))
             .map(|(u, _, _)| *u)
             .collect();
-        let mut read: HashMap<Uuid, Instance> = HashMap::new();
+        let mut read: foldhash::HashMap<Uuid, Instance> = Default::default();
         if !wanted.is_empty() {
             let f = InstanceFilters {
                 uuids: Some(wanted),
@@ -157,24 +157,24 @@ impl nova_rpc::conductor::Instances for ConductorManager {
         };
         // An instance gone between the two reads (deleted meanwhile, when
         // the listing is of live ones) is left out, as a later listing would.
-        let listed = page
-            .into_iter()
-            .filter_map(|(uuid, generation, _)| {
-                if known.get(&uuid) == Some(&generation) {
-                    return Some(ListedInstance {
-                        uuid,
-                        generation,
-                        instance: None,
-                    });
+        // (Pushed into a Vec of the page's size: collected, the large
+        // elements were copied again with every growth.)
+        let mut listed = Vec::with_capacity(page.len());
+        for (uuid, generation, _) in page {
+            let instance = if known.get(&uuid) == Some(&generation) {
+                None
+            } else {
+                match read.remove(&uuid) {
+                    Some(i) => Some(Box::new(i)),
+                    None => continue,
                 }
-                let instance = read.remove(&uuid)?;
-                Some(ListedInstance {
-                    uuid,
-                    generation,
-                    instance: Some(instance),
-                })
-            })
-            .collect();
+            };
+            listed.push(ListedInstance {
+                uuid,
+                generation,
+                instance,
+            });
+        }
         Ok((listed, services))
     }
 

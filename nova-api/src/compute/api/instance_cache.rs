@@ -17,8 +17,8 @@
 //! those. Bounded: at most `capacity` instances (what the last listing
 //! brought survives a trim) and [`MAX_QUERIES`] remembered queries.
 
+use foldhash::HashMap;
 use nova_objects::{Instance, InstanceAttr, ListedInstance};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
@@ -106,7 +106,7 @@ impl InstanceCache {
         for l in listed {
             match l.instance {
                 Some(i) => {
-                    let i = Arc::new(i);
+                    let i: Arc<Instance> = Arc::from(i);
                     fresh.push((l.uuid, l.generation, Arc::clone(&i)));
                     page.push(i);
                 }
@@ -157,7 +157,7 @@ mod tests {
         ListedInstance {
             uuid: Uuid::from_u128(n),
             generation,
-            instance: Some(inst(n, name)),
+            instance: Some(Box::new(inst(n, name))),
         }
     }
 

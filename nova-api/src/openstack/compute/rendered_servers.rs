@@ -18,8 +18,8 @@
 
 use super::views::servers::RenderedServer;
 use crate::openstack::api_version_request::ApiVersion;
+use foldhash::HashMap;
 use nova_objects::Instance;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use uuid::Uuid;
 
