@@ -432,6 +432,11 @@ impl ComputeManager {
             } else {
                 VmState::Stopped
             };
+            // The migration first: whoever sees the instance settled sees
+            // it reverted too.
+            self.conductor
+                .migration_update_status(ctx, migration.id, "reverted".into(), None)
+                .await?;
             self.update(
                 ctx,
                 uuid,
@@ -442,9 +447,6 @@ impl ComputeManager {
                 },
             )
             .await?;
-            self.conductor
-                .migration_update_status(ctx, migration.id, "reverted".into(), None)
-                .await?;
             Ok(())
         }
         .await;
