@@ -18,7 +18,7 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use nova_common::config::parse_transport_url;
 use nova_common::NovaConfig;
 use nova_e2e::{Cloud, ComputeHost};
@@ -38,6 +38,47 @@ fn amqp_uri(transport_url: &str) -> String {
 fn call_of(body: &[u8]) -> Value {
     let outer: Value = serde_json::from_slice(body).unwrap();
     serde_json::from_str(outer["oslo.message"].as_str().unwrap()).unwrap()
+}
+
+/// A queue of the test's own (its name and what it receives), bound to
+/// `binding`'s exchange and routing key if given.
+async fn private_queue(ch: &Channel, binding: Option<(&str, &str)>) -> (String, Consumer) {
+    let q = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    if let Some((exchange, key)) = binding {
+        ch.queue_bind(
+            q.name().clone(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let consumer = ch
+        .basic_consume(
+            q.name().clone(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (q.name().as_str().to_string(), consumer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,39 +110,7 @@ async fn a_build_update_handled_again_late_does_not_take_the_build_back() {
     .await
     .unwrap();
     let ch = admin.create_channel().await.unwrap();
-    let q = ch
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    ch.queue_bind(
-        q.name().clone(),
-        exchange.clone().into(),
-        "conductor".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    let mut copies = ch
-        .basic_consume(
-            q.name().clone(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_, mut copies) = private_queue(&ch, Some((&exchange, "conductor"))).await;
 
     let (s, b) = cloud
         .req(
@@ -151,33 +160,10 @@ async fn a_build_update_handled_again_late_does_not_take_the_build_back() {
 
     // The same call again, from the compute host's own broker identity; its
     // reply comes to the test (the call itself is unchanged).
-    let replies_q = ch
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut replies = ch
-        .basic_consume(
-            replies_q.name().clone(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (replies_q, mut replies) = private_queue(&ch, None).await;
     let mut outer: Value = serde_json::from_slice(&first.data).unwrap();
     let mut inner = call_of(&first.data);
-    inner["_reply_q"] = json!(replies_q.name().as_str());
+    inner["_reply_q"] = json!(replies_q);
     inner["_msg_id"] = json!("late-copy");
     outer["oslo.message"] = json!(inner.to_string());
     let own = Connection::connect(
