@@ -77,6 +77,7 @@ noauth2; PostgreSQL, RabbitMQ, Glance and every daemon on the same host).
 | --- | --- | --- |
 | RPC echo call, the floor (16 in flight, \`crates/nova-rpc/examples/echo_floor.rs\`) | $(fv echo_rps_c16) calls/s (one at a time: $(fv echo_rps_c1)) | – |
 | \`GET /v2.1/servers/detail\`, 0 servers (wrk, 16 connections) | $(val detail_rps_0) req/s ($(pct "$(val detail_rps_0)" "$(fv echo_rps_c16)") of the floor) | 96.4 req/s |
+| \`GET /v2.1/servers/detail?status=ACTIVE\`, 0 servers (the same empty answer, asked of the conductor) | $(val detail_rps_0_asked) req/s ($(pct "$(val detail_rps_0_asked)" "$(fv echo_rps_c16)") of the floor) | – |
 | \`GET /v2.1/servers/detail\`, 100 servers | $(val detail_rps_100) req/s | 7.3 req/s |
 | \`GET /v2.1/servers/detail\`, another project's 100 servers beside the admin's 1,000 | $(val detail_rps_100_beside_1000) req/s | – |
 | \`GET /v2.1/servers/detail?limit=1000\`, 1,000 servers | $(val detail_rps_1000) req/s | – |

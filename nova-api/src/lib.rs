@@ -193,15 +193,15 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         policy,
     );
     let grace = Duration::from_secs(cfg.default.graceful_shutdown_timeout);
-    // The conductor's fanout casts: when to forget the cached flavors.
+    // The conductor's fanout casts: what to forget of what is kept.
     let rpc_server = {
-        let (t, host, cache, stop) = (
+        let (t, host, api, stop) = (
             rt.transport.clone(),
             cfg.default.host.clone(),
-            state.compute_api.flavor_cache.clone(),
+            Arc::new(state.compute_api.clone()),
             shutdown.clone(),
         );
-        tokio::spawn(async move { nova_rpc::api::serve(&t, &host, cache, stop, grace).await })
+        tokio::spawn(async move { nova_rpc::api::serve(&t, &host, api, stop, grace).await })
     };
     let mut servers = tokio::task::JoinSet::new();
     for (api, addr, listener) in listeners {

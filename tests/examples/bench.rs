@@ -285,6 +285,14 @@ async fn main() {
     }
     let detail_url = format!("{}/servers/detail", cloud.api);
     let rps_empty = wrk_phase(&cloud, "detail_0", &detail_url);
+    // The same empty answer from the conductor: a filter (matching
+    // nothing here) makes it not the whole project's listing, which
+    // nova-api answers alone once it knows the project has no servers.
+    let rps_empty_asked = wrk_phase(
+        &cloud,
+        "detail_0_asked",
+        &format!("{detail_url}?status=ACTIVE"),
+    );
     let rps_flavors = wrk_phase(&cloud, "flavors", &format!("{}/flavors", cloud.api));
 
     // One boot at a time: POST → ACTIVE, each on an idle cloud (the
@@ -371,6 +379,7 @@ async fn main() {
     println!("boot_1000_s={boot_1000:.2}");
     println!("single_boot_median_s={:.3}", single[single.len() / 2]);
     println!("detail_rps_0={rps_empty:.0}");
+    println!("detail_rps_0_asked={rps_empty_asked:.0}");
     println!("detail_rps_100={rps_100:.0}");
     println!("detail_rps_100_beside_1000={rps_100_beside:.0}");
     for (n, r) in &rss {

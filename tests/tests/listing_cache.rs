@@ -99,6 +99,19 @@ async fn listing_of(cloud: &Cloud, api: &str, token: &str, path: &str) -> Vec<Va
     servers
 }
 
+/// Delete server `id` through `api` and wait until it is gone.
+async fn delete(cloud: &Cloud, api: &str, token: &str, id: &str) {
+    let path = format!("/servers/{id}");
+    let (s, b) = req(cloud, api, Method::DELETE, &path, token, None).await;
+    assert_eq!(s, 204, "{b}");
+    cloud
+        .wait_for("the delete", 30, || async {
+            let (s, _) = req(cloud, api, Method::GET, &path, token, None).await;
+            (s == 404).then_some(())
+        })
+        .await;
+}
+
 /// What a listing must show.
 type Check = Box<dyn Fn(&[Value]) -> bool + Send + Sync>;
 
@@ -375,34 +388,102 @@ async fn every_change_shows_in_the_next_listing_of_every_nova_api() {
     }
 
     // A delete: gone from both.
-    let (s, b) = req(
-        &cloud,
-        &one,
-        Method::DELETE,
-        &format!("/servers/{c}"),
-        &demo,
-        None,
-    )
-    .await;
-    assert_eq!(s, 204, "{b}");
-    cloud
-        .wait_for("the delete", 30, || async {
-            let (s, _) = req(
-                &cloud,
-                &one,
-                Method::GET,
-                &format!("/servers/{c}"),
-                &demo,
-                None,
-            )
-            .await;
-            (s == 404).then_some(())
-        })
-        .await;
+    delete(&cloud, &one, &demo, c).await;
     let c2 = c.clone();
     both(
         "the delete",
         Box::new(move |all| all.len() == 2 && find(all, &c2).is_none()),
     )
     .await;
+}
+
+/// The ids `api` lists for `token` in `path`.
+async fn ids_of(cloud: &Cloud, api: &str, token: &str, path: &str) -> Vec<String> {
+    let (s, b) = req(cloud, api, Method::GET, path, token, None).await;
+    assert_eq!(s, 200, "{b}");
+    b["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A project that listed no servers is known empty by each nova-api
+/// (`compute/api/empty_projects.rs`) until a server is created in it: the
+/// nova-api that created it lists it in its very next listing, the other as
+/// soon as the conductor's `instances_created` fanout has arrived (allowed
+/// 5 s, as the flavors' cast is; it reports how many reads it took).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_known_empty_lists_its_first_server_at_once() {
+    let mut cloud =
+        Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("ep-{id}"), "")], true).await;
+    let (one, two) = (cloud.api.clone(), cloud.spawn_second_api().await);
+    let alt = cloud.alt.clone();
+    let paths = ["/servers/detail", "/servers"];
+    // Both nova-apis find the project empty (twice: the second answer is
+    // the kept one).
+    for api in [&one, &two] {
+        for _ in 0..2 {
+            for path in paths {
+                assert!(ids_of(&cloud, api, &alt, path).await.is_empty());
+            }
+        }
+    }
+
+    for (creator, other) in [(&one, &two), (&two, &one)] {
+        let (s, b) = req(
+            &cloud,
+            creator,
+            Method::POST,
+            "/servers",
+            &alt,
+            Some(
+                json!({"server": {"name": "first", "imageRef": cloud.image_id,
+                "flavorRef": "1", "networks": "none"}}),
+            ),
+        )
+        .await;
+        assert_eq!(s, 202, "{b}");
+        let id = b["server"]["id"].as_str().unwrap().to_string();
+        for path in paths {
+            assert_eq!(
+                ids_of(&cloud, creator, &alt, path).await,
+                [id.as_str()],
+                "{creator}{path}: the creating nova-api's next listing"
+            );
+        }
+        let start = std::time::Instant::now();
+        let mut reads = 0;
+        loop {
+            reads += 1;
+            let listed = ids_of(&cloud, other, &alt, "/servers/detail").await;
+            if listed == [id.as_str()] {
+                println!(
+                    "{other}: the first server after {reads} read(s), {:?}",
+                    start.elapsed()
+                );
+                break;
+            }
+            assert!(listed.is_empty(), "{listed:?}");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{other} still lists the project empty"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(ids_of(&cloud, other, &alt, "/servers").await, [id.as_str()]);
+        // A listing that narrows (here to nothing) is not the project's.
+        assert!(ids_of(&cloud, creator, &alt, "/servers/detail?name=^none$")
+            .await
+            .is_empty());
+
+        // Deleted, the project is empty again, and found so again.
+        delete(&cloud, creator, &alt, &id).await;
+        for api in [&one, &two] {
+            for path in paths {
+                assert!(ids_of(&cloud, api, &alt, path).await.is_empty());
+            }
+        }
+    }
 }

@@ -591,6 +591,63 @@ pub struct InstanceFilters {
     pub expected_attrs: Option<Vec<InstanceAttr>>,
 }
 
+impl InstanceFilters {
+    /// The project when this query lists every live instance of it and
+    /// nothing narrows it further (an empty answer then means the project
+    /// has no instances): no filter but the project, not deleted ones, no
+    /// marker, a limit of at least one. Which attributes are read does not
+    /// narrow.
+    pub fn whole_project(&self) -> Option<&str> {
+        let InstanceFilters {
+            project_id,
+            host,
+            name,
+            status_vm_states,
+            image_ref,
+            flavor_id,
+            uuids,
+            deleted,
+            changes_since,
+            changes_before,
+            locked,
+            limit,
+            marker,
+            tags,
+            tags_any,
+            not_tags,
+            not_tags_any,
+            system_metadata,
+            ip,
+            ip6,
+            exact,
+            regex,
+            expected_attrs: _,
+        } = self;
+        let narrowed = host.is_some()
+            || name.is_some()
+            || status_vm_states.is_some()
+            || image_ref.is_some()
+            || flavor_id.is_some()
+            || uuids.is_some()
+            || *deleted == Some(true)
+            || changes_since.is_some()
+            || changes_before.is_some()
+            || locked.is_some()
+            || limit.is_some_and(|l| l < 1)
+            || marker.is_some()
+            || tags.is_some()
+            || tags_any.is_some()
+            || not_tags.is_some()
+            || not_tags_any.is_some()
+            || system_metadata.is_some()
+            || ip.is_some()
+            || ip6.is_some()
+            || !exact.is_empty()
+            || !regex.is_empty();
+        project_id.as_deref().filter(|_| !narrowed)
+    }
+}
+
 /// One instance of a listing read for a caller that holds some of the
 /// listed instances already (`instance_get_all_by_filters_known`): its
 /// uuid and generation (which changes whenever the instance or anything a
@@ -1404,6 +1461,179 @@ pub mod instance_actions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_project_listing_is_the_project_and_nothing_else() {
+        let whole = InstanceFilters {
+            project_id: Some("p".into()),
+            deleted: Some(false),
+            limit: Some(1000),
+            expected_attrs: Some(vec![InstanceAttr::Flavor]),
+            ..Default::default()
+        };
+        assert_eq!(whole.whole_project(), Some("p"));
+        let unbounded = InstanceFilters {
+            deleted: None,
+            limit: None,
+            ..whole.clone()
+        };
+        assert_eq!(unbounded.whole_project(), Some("p"));
+        assert_eq!(InstanceFilters::default().whole_project(), None);
+        let mut one = BTreeMap::new();
+        one.insert("k".to_string(), vec!["v".to_string()]);
+        let narrowed: Vec<(&str, InstanceFilters)> = vec![
+            (
+                "host",
+                InstanceFilters {
+                    host: Some("h".into()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "name",
+                InstanceFilters {
+                    name: Some("n".into()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "status",
+                InstanceFilters {
+                    status_vm_states: Some(vec![VmState::Active]),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "image",
+                InstanceFilters {
+                    image_ref: Some("i".into()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "flavor",
+                InstanceFilters {
+                    flavor_id: Some(1),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "uuids",
+                InstanceFilters {
+                    uuids: Some(vec![]),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "deleted",
+                InstanceFilters {
+                    deleted: Some(true),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "changes-since",
+                InstanceFilters {
+                    changes_since: Some(Timestamp::default()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "changes-before",
+                InstanceFilters {
+                    changes_before: Some(Timestamp::default()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "locked",
+                InstanceFilters {
+                    locked: Some(false),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "limit 0",
+                InstanceFilters {
+                    limit: Some(0),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "marker",
+                InstanceFilters {
+                    marker: Some(Uuid::nil()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "tags",
+                InstanceFilters {
+                    tags: Some(vec![]),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "tags-any",
+                InstanceFilters {
+                    tags_any: Some(vec![]),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "not-tags",
+                InstanceFilters {
+                    not_tags: Some(vec![]),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "not-tags-any",
+                InstanceFilters {
+                    not_tags_any: Some(vec![]),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "system_metadata",
+                InstanceFilters {
+                    system_metadata: Some(BTreeMap::new()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "ip",
+                InstanceFilters {
+                    ip: Some("10".into()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "ip6",
+                InstanceFilters {
+                    ip6: Some("fe".into()),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "exact",
+                InstanceFilters {
+                    exact: one.clone(),
+                    ..whole.clone()
+                },
+            ),
+            (
+                "regex",
+                InstanceFilters {
+                    regex: BTreeMap::from([("k".to_string(), "v".to_string())]),
+                    ..whole.clone()
+                },
+            ),
+        ];
+        for (what, f) in narrowed {
+            assert_eq!(f.whole_project(), None, "{what} narrows the listing");
+        }
+    }
 
     #[test]
     fn instance_update_keeps_clear_apart_from_absent() {

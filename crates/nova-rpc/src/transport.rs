@@ -168,7 +168,8 @@ struct Inner {
     /// Bumped when a subscription is added so the supervisor can attach it to the live link.
     subs_changed: tokio::sync::Notify,
     closed: CancellationToken,
-    /// How many times the connection was made (see [`Transport::connection_epoch`]).
+    /// How many times the connection was made or queues were added to
+    /// what it consumes (see [`Transport::connection_epoch`]).
     connections: std::sync::atomic::AtomicU64,
 }
 
@@ -265,8 +266,9 @@ impl Transport {
     }
 
     /// Which connection to the broker this is: 0 before the first, then
-    /// bumped each time a connection is made (its queues consumed again).
-    /// What was learnt from casts under an older epoch may have missed some.
+    /// bumped each time a connection is made (its queues consumed again)
+    /// and each time queues subscribed later are consumed. What was learnt
+    /// from casts under an older epoch may have missed some.
     pub fn connection_epoch(&self) -> u64 {
         self.inner
             .connections
@@ -348,6 +350,11 @@ impl Transport {
                                     }
                                     attached += 1;
                                 }
+                                // What was learnt before these queues were
+                                // consumed may have missed a cast to them.
+                                self.inner
+                                    .connections
+                                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             }
                             _ = tokio::time::sleep(Duration::from_secs(5)) => {
                                 if !link.conn.status().connected() {

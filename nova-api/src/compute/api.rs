@@ -37,6 +37,7 @@ use uuid::Uuid;
 mod admin_actions;
 mod admin_password;
 mod aggregates;
+mod empty_projects;
 mod evacuate;
 pub mod external_events;
 mod extra_specs;
@@ -239,6 +240,37 @@ impl RebootType {
     }
 }
 
+/// The `api` topic: the conductor's fanout casts, what to forget.
+#[nova_rpc::__private::async_trait]
+impl nova_rpc::api::Manager for API {
+    async fn flavors_changed(&self, _ctx: &RequestContext) -> NovaResult<()> {
+        self.flavor_cache.drop_all();
+        Ok(())
+    }
+
+    async fn instances_created(&self, _ctx: &RequestContext, project_id: String) -> NovaResult<()> {
+        self.empty_projects.forget(&project_id);
+        Ok(())
+    }
+}
+
+/// What [`API::before_listing`] says of a listing.
+enum Listing {
+    /// Of a project known to have no instances: nothing, without asking.
+    KnownEmpty,
+    /// Ask the conductor; a whole project's listing is remembered if it
+    /// finds nothing.
+    Ask(Option<WholeProject>),
+}
+
+/// A listing of all of a project's instances, begun under `generation`
+/// and connection `epoch` (see `empty_projects`).
+struct WholeProject {
+    project: String,
+    generation: u64,
+    epoch: u64,
+}
+
 /// `nova.compute.api.API`.
 #[derive(Clone)]
 pub struct API {
@@ -252,10 +284,12 @@ pub struct API {
     /// Active images' metadata for `[glance] image_metadata_cache_time`.
     image_cache: Arc<image_meta_cache::ImageMetaCache>,
     /// Every flavor, until a flavor write (see `flavor_cache`).
-    pub flavor_cache: Arc<flavor_cache::FlavorCache>,
+    flavor_cache: Arc<flavor_cache::FlavorCache>,
     /// The instances of recent `servers/detail` listings, each at its
     /// generation (see `instance_cache`).
     instance_cache: Arc<instance_cache::InstanceCache>,
+    /// The projects known to have no instances (see `empty_projects`).
+    empty_projects: Arc<empty_projects::EmptyProjects>,
     security_group_api: SecurityGroupAPI,
 }
 
@@ -277,6 +311,7 @@ impl API {
             image_cache,
             flavor_cache: Default::default(),
             instance_cache,
+            empty_projects: Default::default(),
             compute_task_api: compute_task::Client::new(conductor.transport().clone()),
             security_group_api: SecurityGroupAPI::new(conductor.clone(), compute_rpcapi.clone()),
             conductor,
@@ -361,9 +396,16 @@ impl API {
         {
             return Ok(vec![]);
         }
-        self.conductor
+        let whole = match self.before_listing(&filters) {
+            Listing::KnownEmpty => return Ok(vec![]),
+            Listing::Ask(whole) => whole,
+        };
+        let instances = self
+            .conductor
             .instance_get_all_by_filters(ctx, filters)
-            .await
+            .await?;
+        self.after_listing(whole, instances.is_empty());
+        Ok(instances)
     }
 
     /// As [`API::get_all`], with the `host_status` of each compute host the
@@ -417,6 +459,10 @@ impl API {
         {
             return Ok((vec![], HashMap::new()));
         }
+        let whole = match self.before_listing(&filters) {
+            Listing::KnownEmpty => return Ok((vec![], HashMap::new())),
+            Listing::Ask(whole) => whole,
+        };
         let query = serde_json::to_string(&filters)
             .map_err(|e| NovaError::internal(format!("listing filters: {e}")))?;
         let attrs = filters.expected_attrs.clone();
@@ -432,6 +478,7 @@ impl API {
                     self.instance_cache
                         .resolve(query, attrs.as_deref(), held, listed)
                 {
+                    self.after_listing(whole, page.is_empty());
                     return Ok((page, self.host_statuses_of(&services)));
                 }
             }
@@ -445,6 +492,33 @@ impl API {
             (self.get_all(ctx, filters, None).await?, HashMap::new())
         };
         Ok((instances.into_iter().map(Arc::new).collect(), statuses))
+    }
+
+    /// Whether a listing must ask the conductor: not when it lists all of
+    /// a project's instances and the project is known to have none (see
+    /// `empty_projects`).
+    fn before_listing(&self, filters: &InstanceFilters) -> Listing {
+        let Some(project) = filters.whole_project() else {
+            return Listing::Ask(None);
+        };
+        let epoch = self.conductor.transport().connection_epoch();
+        match self.empty_projects.check(project, epoch) {
+            Ok(()) => Listing::KnownEmpty,
+            Err(generation) => Listing::Ask(Some(WholeProject {
+                project: project.to_string(),
+                generation,
+                epoch,
+            })),
+        }
+    }
+
+    /// After a listing the conductor answered: a whole project's that
+    /// found nothing says the project has no instances.
+    fn after_listing(&self, whole: Option<WholeProject>, found_none: bool) {
+        if let Some(w) = whole.filter(|_| found_none) {
+            self.empty_projects
+                .found_empty(&w.project, w.generation, w.epoch);
+        }
     }
 
     /// Turn a public flavor id filter into the flavor's internal id; false
@@ -676,7 +750,12 @@ impl API {
         let created = self
             .conductor
             .instance_create_within_quota(ctx, requested, req.min_count)
-            .await?;
+            .await;
+        // Whatever the answer (a lost one may hide a write): the project
+        // may have instances now, here at once (the conductor's cast
+        // tells the other nova-apis).
+        self.empty_projects.forget(&project);
+        let created = created?;
         let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
         // Tags given at create (2.52), before anyone builds the servers.
         let mut created = created;

@@ -34,15 +34,16 @@ impl ConductorManager {
 impl nova_rpc::conductor::Instances for ConductorManager {
     async fn instance_create(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         values: InstanceCreate,
     ) -> Result<Instance, NovaError> {
-        self.db.instance_create(&values).await
+        let r = self.db.instance_create(&values).await;
+        self.instances_written(ctx, &values.project_id, r).await
     }
 
     async fn instance_create_within_quota(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         values: Vec<InstanceCreate>,
         min_count: i64,
     ) -> Result<Vec<Instance>, NovaError> {
@@ -59,9 +60,11 @@ impl nova_rpc::conductor::Instances for ConductorManager {
             )));
         }
         let defaults = self.defaults().await?;
-        self.db
+        let r = self
+            .db
             .instance_create_within_quota(&values, min_count as usize, &defaults)
-            .await
+            .await;
+        self.instances_written(ctx, &values[0].project_id, r).await
     }
 
     async fn instance_get_by_uuid(

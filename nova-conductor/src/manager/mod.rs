@@ -35,7 +35,8 @@ pub struct ConductorManager {
     pub(crate) db: Db,
     /// `[quota]` defaults; a project's overrides in the `quotas` table win.
     pub(crate) quota_defaults: BTreeMap<String, i64>,
-    /// Every nova-api (the `api` topic's fanout): told when the flavors change.
+    /// Every nova-api (the `api` topic's fanout): told when the flavors
+    /// change and when instances are created.
     api: nova_rpc::api::Client,
 }
 
@@ -61,6 +62,25 @@ impl ConductorManager {
     ) -> NovaResult<T> {
         if let Err(e) = self.api.flavors_changed(ctx).await {
             warn!("cannot tell nova-api that the flavors changed: {e}");
+        }
+        r
+    }
+
+    /// After an instance creation in `project_id` (whatever its outcome:
+    /// a failed commit may still have written), before its answer: every
+    /// nova-api forgets that the project had no instances.
+    pub(crate) async fn instances_written<T>(
+        &self,
+        ctx: &nova_common::RequestContext,
+        project_id: &str,
+        r: NovaResult<T>,
+    ) -> NovaResult<T> {
+        if let Err(e) = self
+            .api
+            .instances_created(ctx, project_id.to_string())
+            .await
+        {
+            warn!("cannot tell nova-api that instances were created: {e}");
         }
         r
     }

@@ -68,18 +68,6 @@ impl FlavorCache {
     }
 }
 
-/// `flavors_changed`, cast by the conductor to every nova-api.
-#[nova_rpc::__private::async_trait]
-impl nova_rpc::api::Manager for FlavorCache {
-    async fn flavors_changed(
-        &self,
-        _ctx: &nova_common::RequestContext,
-    ) -> Result<(), nova_common::NovaError> {
-        self.drop_all();
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
