@@ -311,6 +311,14 @@ impl ComputeManager {
             } else {
                 VmState::Stopped
             };
+            // Nova's order: the migration, then the instance, so that
+            // whoever sees the instance settled sees the migration
+            // confirmed. This host (the source) may still settle it and
+            // record the event while the instance is `resize_confirming`.
+            self.conductor
+                .migration_update_status(ctx, migration.id, "confirmed".into(), None)
+                .await?;
+            self.event(ctx, uuid, EVENT_CONFIRM, Some(Ok(()))).await;
             self.update(
                 ctx,
                 uuid,
@@ -320,12 +328,6 @@ impl ComputeManager {
                 },
             )
             .await?;
-            // The event while this host still is the migration's (the
-            // instance is the destination's).
-            self.event(ctx, uuid, EVENT_CONFIRM, Some(Ok(()))).await;
-            self.conductor
-                .migration_update_status(ctx, migration.id, "confirmed".into(), None)
-                .await?;
             Ok(())
         }
         .await;

@@ -472,8 +472,8 @@ pub trait Lookup: Send + Sync + 'static {
         &self,
         uuid: Uuid,
     ) -> Result<Vec<nova_objects::Migration>, NovaError>;
-    /// The instance's evacuations, whatever their status.
-    async fn evacuations(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError>;
+    /// The instance's migrations of every kind, whatever their status.
+    async fn migrations_of(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError>;
 }
 
 #[async_trait]
@@ -517,10 +517,9 @@ impl Lookup for Db {
         .await
     }
 
-    async fn evacuations(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError> {
+    async fn migrations_of(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError> {
         let filters = nova_objects::MigrationFilters {
             instance_uuid: Some(uuid),
-            migration_type: Some("evacuation".into()),
             ..Default::default()
         };
         retry_on_disconnect("migration_get_all_by_filters", || {
@@ -561,12 +560,37 @@ impl<L: Lookup> ConductorPolicy<L> {
     /// cleaned up after it yet (the evacuation `accepted` or `done`, not
     /// yet `completed`): it may read the instance to destroy its guest.
     async fn evacuated_from(&self, uuid: Uuid, host: &str) -> Result<bool, NovaError> {
-        Ok(self
+        Ok(self.lookup.migrations_of(uuid).await?.iter().any(|m| {
+            m.migration_type.as_deref() == Some("evacuation")
+                && m.source_compute.as_deref() == Some(host)
+                && m.evacuation_to_clean_up()
+        }))
+    }
+
+    /// Whether `host` is the source of the instance's resize or cold
+    /// migration it has just marked `confirmed` while the instance is still
+    /// being confirmed: it settles the instance after the migration (Nova's
+    /// order, so that whoever sees the instance settled sees the migration
+    /// confirmed), and records the confirmation's event.
+    async fn confirming_from(
+        &self,
+        i: &InstanceOwner,
+        uuid: Uuid,
+        host: &str,
+    ) -> Result<bool, NovaError> {
+        if i.task_state != Some(TaskState::ResizeConfirming) {
+            return Ok(false);
+        }
+        let latest = self
             .lookup
-            .evacuations(uuid)
+            .migrations_of(uuid)
             .await?
-            .iter()
-            .any(|m| m.source_compute.as_deref() == Some(host) && m.evacuation_to_clean_up()))
+            .into_iter()
+            .filter(|m| matches!(m.migration_type.as_deref(), Some("resize" | "migration")))
+            .max_by_key(|m| m.id);
+        Ok(latest.is_some_and(|m| {
+            m.source_compute.as_deref() == Some(host) && m.status.as_deref() == Some("confirmed")
+        }))
     }
 
     /// Apply `rule` for compute host `host`; the instance it looked at, if any.
@@ -585,6 +609,7 @@ impl<L: Lookup> ConductorPolicy<L> {
                 if on_host(&i)
                     || self.migrating_with(uuid, host).await?.is_some()
                     || self.evacuated_from(uuid, host).await?
+                    || self.confirming_from(&i, uuid, host).await?
                 {
                     Ok(Some(i))
                 } else {
@@ -774,6 +799,8 @@ mod tests {
                     inst(4, H2, None, false),
                     inst(5, "h3", None, false),
                     inst(6, "h3", None, false),
+                    inst(7, "h3", Some(TaskState::ResizeConfirming), false),
+                    inst(8, "h3", None, false),
                 ]
                 .into_iter()
                 .map(|i| (i.uuid, i))
@@ -830,12 +857,14 @@ mod tests {
                 .filter(|m| m.instance_uuid == Some(uuid) && m.in_progress())
                 .collect())
         }
-        async fn evacuations(&self, uuid: Uuid) -> Result<Vec<nova_objects::Migration>, NovaError> {
+        async fn migrations_of(
+            &self,
+            uuid: Uuid,
+        ) -> Result<Vec<nova_objects::Migration>, NovaError> {
             Ok(self
                 .migrations()
                 .into_iter()
                 .filter(|m| m.instance_uuid == Some(uuid))
-                .filter(|m| m.migration_type.as_deref() == Some("evacuation"))
                 .collect())
         }
     }
@@ -843,7 +872,10 @@ mod tests {
     impl Fake {
         /// Migration 5: instance 4 resizing from h2 to h3 (flavors 1 → 7);
         /// 6: instance 5 evacuated from h1 to h3 (`done`); 7: instance 6
-        /// evacuated from h2 to h3, cleaned up (`completed`).
+        /// evacuated from h2 to h3, cleaned up (`completed`); 8 and 9:
+        /// instance 7 resized from h1, then from h2, the last one just
+        /// confirmed (the instance still `resize_confirming`); 10: instance
+        /// 8 resized from h2, confirmed and settled.
         fn migrations(&self) -> Vec<nova_objects::Migration> {
             let resize = nova_objects::Migration {
                 id: 5,
@@ -876,10 +908,23 @@ mod tests {
                 migration_type: Some("evacuation".into()),
                 ..resize.clone()
             };
+            // An older resize of instance 7 from h1, and its latest from h2.
+            let confirmed = |id: i64, n: u128, from: &str| nova_objects::Migration {
+                id,
+                uuid: uuid(id as u128 + 100),
+                source_compute: Some(from.into()),
+                source_node: Some(from.into()),
+                status: Some("confirmed".into()),
+                instance_uuid: Some(uuid(n)),
+                ..resize.clone()
+            };
             vec![
                 resize.clone(),
                 evacuation(6, 5, H1, "done"),
                 evacuation(7, 6, H2, "completed"),
+                confirmed(8, 7, H1),
+                confirmed(9, 7, H2),
+                confirmed(10, 8, H2),
             ]
         }
     }
@@ -1586,6 +1631,44 @@ mod tests {
             (
                 R::migration_get_in_progress_by_instance {
                     instance_uuid: uuid(4),
+                },
+                Refused,
+                Refused,
+            ),
+            // Instance 7's resize from h2 was just confirmed: h2 settles
+            // the instance and records the event; h1's older one gives it
+            // nothing. Instance 8 is settled: its source has done.
+            (
+                R::instance_update {
+                    instance_uuid: uuid(7),
+                    updates: InstanceUpdate {
+                        vm_state: Some(VmState::Active),
+                        task_state: Some(None),
+                        expected_task_state: Some(vec![Some(TaskState::ResizeConfirming)]),
+                        ..Default::default()
+                    },
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                R::action_event_finish {
+                    instance_uuid: uuid(7),
+                    request_id: "req-1".into(),
+                    event: "compute_confirm_resize".into(),
+                    result: "Success".into(),
+                    traceback: None,
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                R::instance_update {
+                    instance_uuid: uuid(8),
+                    updates: InstanceUpdate {
+                        display_name: Some("x".into()),
+                        ..Default::default()
+                    },
                 },
                 Refused,
                 Refused,
