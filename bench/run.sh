@@ -101,7 +101,7 @@ a boot's includes its build, a list phase is wrk's 10 s):
 
 | phase | $(echo "$out" | sed -n 's/^cpu_ms_per_request detail_0 \([^=]*\)=.*/\1/p' | paste -sd'|' | sed 's/|/ | /g') |
 | --- | $(echo "$out" | sed -n 's/^cpu_ms_per_request detail_0 .*/---/p' | paste -sd'|' | sed 's/|/ | /g') |
-$(for p in detail_0 flavors detail_100 detail_1000 detail_100_beside_1000 boot_100 boot_200 boot_1000 delete_100; do
+$(for p in detail_0 detail_0_asked flavors detail_100 detail_1000 detail_100_beside_1000 boot_100 boot_200 boot_1000 delete_100; do
   echo "| $p | $(echo "$out" | sed -n "s/^cpu_ms_per_request $p [^=]*=//p" | paste -sd'|' | sed 's/|/ | /g') |"
 done)
 DOC
