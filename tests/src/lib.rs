@@ -677,6 +677,44 @@ impl Cloud {
         .await
     }
 
+    /// The latest instance action of server `id` named `name` (as
+    /// `os-instance-actions` lists it): its events, each as (event name,
+    /// whether it has finished). Empty if there is no such action yet.
+    pub async fn action_events(&self, id: &str, name: &str) -> Vec<(String, bool)> {
+        let (s, b) = self
+            .get(&format!("/servers/{id}/os-instance-actions"), &self.admin)
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let Some(req) = b["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == name)
+            .and_then(|a| a["request_id"].as_str())
+        else {
+            return vec![];
+        };
+        let (s, b) = self
+            .get(
+                &format!("/servers/{id}/os-instance-actions/{req}"),
+                &self.admin,
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        b["instanceAction"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap_or_default().to_string(),
+                    !e["finish_time"].is_null(),
+                )
+            })
+            .collect()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.req(reqwest::Method::GET, path, token, None).await
     }

@@ -321,3 +321,105 @@ async fn a_destination_killed_mid_resize_hands_the_instance_back() {
     assert_eq!(s, 202, "{b}");
     wait_status(&cloud, &id, "SHUTOFF").await;
 }
+
+/// A source nova-compute killed while it confirms a resize (the fake
+/// driver's `confirm_migration` made slow): the confirm_resize it was
+/// handling was never acked, so the restarted source gets it again and
+/// finishes it. The instance ends ACTIVE on the destination with the new
+/// flavor, the migration `confirmed`, the confirmation's event finished;
+/// never left `resize_confirming`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_killed_mid_confirm_finishes_it_at_restart() {
+    const SLOW: &str = "[fake]\nconfirm_migration_seconds = 10\n";
+    let mut cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(format!("e2e-a-{id}"), SLOW),
+                ComputeHost::fake(format!("e2e-b-{id}"), SLOW),
+            ]
+        },
+        false,
+    )
+    .await;
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/flavors",
+            &cloud.admin,
+            Some(
+                json!({"flavor": {"name": "big", "id": "big", "ram": 1024, "vcpus": 2, "disk": 1}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.demo,
+            Some(json!({"server": {"name": "rs3", "imageRef": cloud.image_id, "flavorRef": "1"}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let (s, b) = action(
+        &cloud,
+        &id,
+        &cloud.demo,
+        json!({"resize": {"flavorRef": "big"}}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let srv = wait_status(&cloud, &id, "VERIFY_RESIZE").await;
+    let dest = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    assert_ne!(dest, source);
+
+    let (s, b) = action(&cloud, &id, &cloud.demo, json!({"confirmResize": null})).await;
+    assert_eq!(s, 204, "{b}");
+    cloud
+        .wait_for("the source to be confirming", 60, || async {
+            cloud
+                .action_events(&id, "confirmResize")
+                .await
+                .contains(&("compute_confirm_resize".to_string(), false))
+                .then_some(())
+        })
+        .await;
+    let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+    assert_eq!(
+        b["server"]["OS-EXT-STS:task_state"], "resize_confirming",
+        "{b}"
+    );
+    let source_svc = format!("nova-compute@{source}");
+    cloud.restart(&source_svc);
+
+    let srv = wait_status(&cloud, &id, "ACTIVE").await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], dest.as_str(), "{srv}");
+    assert_eq!(srv["flavor"]["id"], "big", "{srv}");
+    let (_, b) = cloud
+        .get(&format!("/os-migrations?instance_uuid={id}"), &cloud.admin)
+        .await;
+    assert_eq!(b["migrations"][0]["status"], "confirmed", "{b}");
+    assert_eq!(
+        cloud.action_events(&id, "confirmResize").await,
+        vec![("compute_confirm_resize".to_string(), true)]
+    );
+    assert!(
+        cloud
+            .log(&source_svc)
+            .contains("handling a redelivered message"),
+        "the restarted source finished the confirmation it was given before"
+    );
+    // The source no longer counts the instance; the destination does.
+    cloud
+        .wait_for("the source to be released", 30, || async {
+            let used = vcpus_used(&cloud).await;
+            (used.contains(&(source.clone(), 0)) && used.contains(&(dest.clone(), 2))).then_some(())
+        })
+        .await;
+    let (s, b) = action(&cloud, &id, &cloud.demo, json!({"os-stop": null})).await;
+    assert_eq!(s, 202, "{b}");
+    wait_status(&cloud, &id, "SHUTOFF").await;
+}

@@ -204,42 +204,6 @@ async fn resize_across_two_real_hosts_confirm_and_revert() {
     delete(&cloud, &id).await;
 }
 
-/// The latest instance action named `name`: its events (event name → whether finished).
-async fn action_events(cloud: &Cloud, id: &str, name: &str) -> Vec<(String, bool)> {
-    let (s, b) = cloud
-        .get(&format!("/servers/{id}/os-instance-actions"), &cloud.admin)
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let Some(req) = b["instanceActions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["action"] == name)
-        .and_then(|a| a["request_id"].as_str())
-    else {
-        return vec![];
-    };
-    let (s, b) = cloud
-        .get(
-            &format!("/servers/{id}/os-instance-actions/{req}"),
-            &cloud.admin,
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    b["instanceAction"]["events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap_or_default().to_string(),
-                !e["finish_time"].is_null(),
-            )
-        })
-        .collect()
-}
-
 fn signal(pid: u32, sig: &str) {
     assert!(Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -302,7 +266,8 @@ async fn cold_migrate_and_a_destination_killed_mid_resize_on_real_hosts() {
     action(&cloud, &id, json!({"resize": {"flavorRef": "guest2"}})).await;
     cloud
         .wait_for("the destination's prep_resize", 120, || async {
-            action_events(&cloud, &id, "resize")
+            cloud
+                .action_events(&id, "resize")
                 .await
                 .contains(&("compute_prep_resize".to_string(), true))
                 .then_some(())

@@ -1057,8 +1057,17 @@ impl Db {
         host: &str,
     ) -> Result<(), NovaError> {
         let action_id = self.action_id(uuid, request_id).await?;
+        // A host that starts again the event it started and never finished
+        // is handling the same message again (redelivered after it died):
+        // the event goes on, it is not a second one.
         sqlx::query(
-            "INSERT INTO instance_actions_events (event, action_id, start_time, host) VALUES ($1, $2, now(), $3)",
+            "INSERT INTO instance_actions_events (event, action_id, start_time, host)
+             SELECT $1, $2, now(), $3
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM (SELECT finish_time, host FROM instance_actions_events
+                                WHERE action_id = $2 AND event = $1 AND deleted = 0
+                                ORDER BY id DESC LIMIT 1) latest
+                 WHERE latest.finish_time IS NULL AND latest.host = $3)",
         )
         .bind(event)
         .bind(action_id)

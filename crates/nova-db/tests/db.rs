@@ -323,6 +323,40 @@ async fn instance_lifecycle_cas_and_claims() {
     )
     .await
     .unwrap();
+
+    // An event started again by the host that started it and did not finish
+    // it (a redelivered message) is the same event; once finished, or on
+    // another host, a new one.
+    let other = others_uuid(db).await;
+    db.action_start(other, "confirmResize", "req-2", None, None)
+        .await
+        .unwrap();
+    async fn events(db: &Db, uuid: Uuid) -> Vec<(String, bool)> {
+        db.actions_get(uuid).await.unwrap()[0]
+            .events
+            .iter()
+            .map(|e| (e.host.clone().unwrap_or_default(), e.finish_time.is_some()))
+            .collect()
+    }
+    let start =
+        |host: &'static str| db.action_event_start(other, "req-2", "compute_confirm_resize", host);
+    start("h1").await.unwrap();
+    start("h1").await.unwrap();
+    assert_eq!(events(db, other).await, [("h1".to_string(), false)]);
+    db.action_event_finish(other, "req-2", "compute_confirm_resize", "Success", None)
+        .await
+        .unwrap();
+    assert_eq!(events(db, other).await, [("h1".to_string(), true)]);
+    start("h1").await.unwrap();
+    start("h2").await.unwrap();
+    assert_eq!(
+        events(db, other).await,
+        [
+            ("h1".to_string(), true),
+            ("h1".to_string(), false),
+            ("h2".to_string(), false)
+        ]
+    );
     t.drop_db().await;
 }
 

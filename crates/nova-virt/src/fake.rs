@@ -20,6 +20,7 @@ pub struct FakeDriver {
     fail_spawn: bool,
     spawn_seconds: u64,
     finish_migration_seconds: u64,
+    confirm_migration_seconds: u64,
     rescue_seconds: u64,
 }
 
@@ -33,6 +34,7 @@ impl FakeDriver {
             fail_spawn: false,
             spawn_seconds: 0,
             finish_migration_seconds: 0,
+            confirm_migration_seconds: 0,
             rescue_seconds: 0,
         }
     }
@@ -52,6 +54,12 @@ impl FakeDriver {
     /// `finish_migration` takes this long (`[fake] finish_migration_seconds`).
     pub fn slow_migrations(mut self, seconds: u64) -> Self {
         self.finish_migration_seconds = seconds;
+        self
+    }
+
+    /// `confirm_migration` takes this long (`[fake] confirm_migration_seconds`).
+    pub fn slow_confirms(mut self, seconds: u64) -> Self {
+        self.confirm_migration_seconds = seconds;
         self
     }
 
@@ -225,6 +233,12 @@ impl VirtDriver for FakeDriver {
     }
 
     async fn confirm_migration(&self, instance: &Instance) -> Result<(), VirtError> {
+        if self.confirm_migration_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(
+                self.confirm_migration_seconds,
+            ))
+            .await;
+        }
         self.resized
             .lock()
             .unwrap_or_else(|p| p.into_inner())

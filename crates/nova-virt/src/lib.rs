@@ -232,6 +232,7 @@ pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
                 .failing_spawns(cfg.fake.fail_spawn)
                 .slow_spawns(cfg.fake.spawn_seconds)
                 .slow_migrations(cfg.fake.finish_migration_seconds)
+                .slow_confirms(cfg.fake.confirm_migration_seconds)
                 .slow_rescues(cfg.fake.rescue_seconds),
         )),
         "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg))),

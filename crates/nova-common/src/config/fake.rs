@@ -17,6 +17,11 @@ config_section! {
         /// destination (`finish_migration`), as a real disk copy does: long
         /// enough for a test to stop nova-compute in the middle. For tests.
         finish_migration_seconds: u64 = "0", at_least(0);
+        /// Seconds the fake driver takes to confirm a migration on the
+        /// source (`confirm_migration`), as removing a real kept disk does:
+        /// long enough for a test to stop nova-compute in the middle. For
+        /// tests.
+        confirm_migration_seconds: u64 = "0", at_least(0);
         /// Seconds the fake driver takes to rescue or unrescue a guest, as
         /// a real rescue's image download and reboot do: long enough for a
         /// test to stop nova-compute in the middle. For tests.

@@ -266,6 +266,7 @@ mod tests {
         ("fake", "fail_spawn", "false"), // not in Nova: a test knob of FakeDriver
         ("fake", "spawn_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "finish_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
+        ("fake", "confirm_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "rescue_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
