@@ -1,7 +1,12 @@
 //! Host filters, named as in Nova (`nova/scheduler/filters/`).
 
+mod compute_capabilities;
+pub mod extra_specs_ops;
+mod image_props;
+
 use crate::host_manager::HostState;
 use chrono::{DateTime, Utc};
+use image_props::ImageRequirements;
 use nova_objects::{RequestSpec, Resource, ResourceRequest};
 
 /// Everything a filter may look at besides the host.
@@ -15,6 +20,10 @@ pub struct FilterContext<'a> {
     /// The hosts of the instances the `different_host` hint names
     /// (DifferentHostFilter).
     different_hosts: Vec<&'a str>,
+    /// The kind of guest the image asks for (ImagePropertiesFilter).
+    image: ImageRequirements,
+    /// The flavor's capabilities extra specs (ComputeCapabilitiesFilter).
+    capabilities: Vec<(Vec<String>, String)>,
 }
 
 impl<'a> FilterContext<'a> {
@@ -38,6 +47,8 @@ impl<'a> FilterContext<'a> {
             services_up_since: now - chrono::Duration::seconds(service_down_time as i64),
             same_hosts: hosts_of("same_host"),
             different_hosts: hosts_of("different_host"),
+            image: ImageRequirements::of(&spec.image),
+            capabilities: compute_capabilities::requirements(&spec.flavor.extra_specs),
         }
     }
 }
@@ -67,6 +78,13 @@ pub enum Filter {
     /// Nova's `SameHostFilter`: on a host holding one of the instances the
     /// `same_host` hint names.
     SameHost,
+    /// Nova's `ImagePropertiesFilter`: the hypervisor runs the kind of
+    /// guest (architecture, hypervisor type, VM mode, version) the image
+    /// asks for.
+    ImageProperties,
+    /// Nova's `ComputeCapabilitiesFilter`: the host's capabilities meet
+    /// the flavor's `capabilities:` extra specs.
+    ComputeCapabilities,
 }
 
 impl Filter {
@@ -80,6 +98,8 @@ impl Filter {
             Filter::ServerGroupAffinity => "ServerGroupAffinityFilter",
             Filter::DifferentHost => "DifferentHostFilter",
             Filter::SameHost => "SameHostFilter",
+            Filter::ImageProperties => "ImagePropertiesFilter",
+            Filter::ComputeCapabilities => "ComputeCapabilitiesFilter",
         }
     }
 
@@ -101,6 +121,12 @@ impl Filter {
             Filter::ServerGroupAffinity => affinity_passes("affinity", host, ctx),
             Filter::DifferentHost => !ctx.different_hosts.contains(&host.host.as_str()),
             Filter::SameHost => ctx.same_hosts.contains(&host.host.as_str()),
+            Filter::ImageProperties => ctx
+                .image
+                .supported_by(&host.node.supported_instances, host.node.hypervisor_version),
+            Filter::ComputeCapabilities => {
+                compute_capabilities::host_passes(host, &ctx.capabilities)
+            }
         }
     }
 
@@ -116,6 +142,8 @@ impl Filter {
             // As Nova's: an empty list asks for nothing.
             Filter::DifferentHost => has_hint(ctx, "different_host"),
             Filter::SameHost => has_hint(ctx, "same_host"),
+            Filter::ImageProperties => ctx.image.asks(),
+            Filter::ComputeCapabilities => !ctx.capabilities.is_empty(),
         }
     }
 
@@ -123,9 +151,13 @@ impl Filter {
     /// the group's members are): the others are run once per request, not
     /// once per instance.
     fn depends_on_usage(&self) -> bool {
+        // A capability may be what is free (`free_ram_mb`, `num_instances`).
         matches!(
             self,
-            Filter::Resource(_) | Filter::ServerGroupAntiAffinity | Filter::ServerGroupAffinity
+            Filter::Resource(_)
+                | Filter::ServerGroupAntiAffinity
+                | Filter::ServerGroupAffinity
+                | Filter::ComputeCapabilities
         )
     }
 }
@@ -179,6 +211,8 @@ pub fn build_filters(names: &[String]) -> Vec<Filter> {
             "ServerGroupAffinityFilter" => Some(Filter::ServerGroupAffinity),
             "DifferentHostFilter" => Some(Filter::DifferentHost),
             "SameHostFilter" => Some(Filter::SameHost),
+            "ImagePropertiesFilter" => Some(Filter::ImageProperties),
+            "ComputeCapabilitiesFilter" => Some(Filter::ComputeCapabilities),
             _ => None,
         })
         .collect()

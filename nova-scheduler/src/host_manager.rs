@@ -53,6 +53,9 @@ pub struct HostState {
     pub num_instances: i64,
     /// When `free` was last set: from the node's report, or by a placement here.
     pub updated: Option<DateTime<Utc>>,
+    /// The node's latest report: what the hypervisor is and runs (the
+    /// ImageProperties and ComputeCapabilities filters read it).
+    pub node: Arc<ComputeNode>,
 }
 
 impl HostState {
@@ -69,6 +72,7 @@ impl HostState {
             free: FreeResources::of(node),
             num_instances: node.running_vms,
             updated: node.updated_at,
+            node: Arc::new(node.clone()),
         }
     }
 
@@ -79,6 +83,7 @@ impl HostState {
         self.total_ram_mb = node.memory_mb;
         self.total_vcpus = node.vcpus;
         self.total_disk_gb = node.local_gb;
+        self.node = Arc::new(node.clone());
         if let (Some(ours), Some(theirs)) = (self.updated, node.updated_at) {
             if ours > theirs {
                 return;
@@ -336,6 +341,7 @@ pub(crate) mod tests {
             },
             num_instances: 0,
             updated: None,
+            node: Arc::new(ComputeNode::default()),
         }
     }
 

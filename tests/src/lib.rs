@@ -849,7 +849,7 @@ impl Cloud {
 /// hosts give the host, hypervisor and migration APIs something to list).
 /// `[filter_scheduler] enabled_filters` of every test cloud: the default
 /// chain and the filters of the `same_host`/`different_host` hints.
-pub const E2E_ENABLED_FILTERS: &str = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,DifferentHostFilter,SameHostFilter";
+pub const E2E_ENABLED_FILTERS: &str = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,DifferentHostFilter,SameHostFilter";
 
 pub async fn start_tempest_cloud() -> Cloud {
     Cloud::start_with(

@@ -51,7 +51,7 @@ die() { printf 'tempest: ERROR: %s\n' "$*" >&2; exit 2; }
 auth_url="" admin_pw="${KEYSTONE_ADMIN_PASSWORD:-admin}" ws="" image="" image_alt=""
 flavor=1 flavor_alt=2 network=private regex='^tempest\.api\.compute' conc=2
 expected="$here/expected-pass.txt" update=""
-filters=RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter
+filters=RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --auth-url) auth_url="$2"; shift 2 ;;

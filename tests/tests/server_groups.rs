@@ -381,3 +381,133 @@ async fn anti_affinity_spreads_and_affinity_gathers() {
     .await;
     assert_eq!(s, 404);
 }
+
+/// `openstack server create` as demo, waiting until it settles; as an admin sees it.
+async fn create_settled(cloud: &Cloud, name: &str, image: &str, flavor: &str) -> Value {
+    let created = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server", "create", "--image", image, "--flavor", flavor, "-f", "json", name,
+        ],
+    ));
+    settled(cloud, created["id"].as_str().unwrap()).await
+}
+
+/// The fault of a server that found no host names the filter that removed
+/// the last hosts.
+fn assert_no_valid_host(srv: &Value, filter: &str) {
+    assert_eq!(srv["status"], "ERROR", "{srv}");
+    let fault = srv["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.starts_with("No valid host was found."), "{srv}");
+    let details = srv["fault"]["details"].as_str().unwrap_or_default();
+    assert!(
+        details.contains(&format!("Filter {filter} returned 0 hosts")),
+        "{srv}"
+    );
+}
+
+/// Nova's default filters ImagePropertiesFilter and ComputeCapabilitiesFilter,
+/// through Glance image properties and flavor extra specs set with the CLI:
+/// the fake hosts run x86_64 `fake` hvm guests (as Nova's fake driver
+/// advertises), so an aarch64 or a kvm-only image finds no host, an x86_64
+/// one does; a flavor asking for another hypervisor type finds no host, one
+/// asking for a host by name lands on it each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_and_flavors_choose_the_hosts_that_run_them() {
+    let cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(format!("e2e-ipa-{id}"), ""),
+                ComputeHost::fake(format!("e2e-ipb-{id}"), ""),
+            ]
+        },
+        true,
+    )
+    .await;
+    let disk = cloud.dir.join("props.raw");
+    std::fs::write(&disk, vec![0u8; 65536]).unwrap();
+    let image = |name: &str, props: &[&str]| {
+        let mut args = vec![
+            "image",
+            "create",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--public",
+            "--file",
+            disk.to_str().unwrap(),
+            "-f",
+            "json",
+        ];
+        for p in props {
+            args.extend(["--property", p]);
+        }
+        args.push(name);
+        json_out(&cloud.osc("admin", &args))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // ===== ImagePropertiesFilter =====
+    let arm = image("arm", &["architecture=aarch64"]);
+    assert_no_valid_host(
+        &create_settled(&cloud, "arm", &arm, "m1.tiny").await,
+        "ImagePropertiesFilter",
+    );
+    let kvm = image("kvm-only", &["hw_architecture=x86_64", "img_hv_type=kvm"]);
+    assert_no_valid_host(
+        &create_settled(&cloud, "kvm", &kvm, "m1.tiny").await,
+        "ImagePropertiesFilter",
+    );
+    let x86 = image(
+        "x86",
+        &[
+            "hw_architecture=amd64",
+            "img_hv_type=fake",
+            "hw_vm_mode=hvm",
+        ],
+    );
+    let srv = create_settled(&cloud, "x86", &x86, "m1.tiny").await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+
+    // ===== ComputeCapabilitiesFilter =====
+    let flavor = |name: &str, spec: &str| {
+        cloud.osc(
+            "admin",
+            &[
+                "flavor",
+                "create",
+                "--ram",
+                "512",
+                "--disk",
+                "1",
+                "--vcpus",
+                "1",
+                "--property",
+                spec,
+                name,
+            ],
+        );
+    };
+    flavor("on-kvm", "capabilities:hypervisor_type=s== kvm");
+    assert_no_valid_host(
+        &create_settled(&cloud, "c1", &cloud.image_id, "on-kvm").await,
+        "ComputeCapabilitiesFilter",
+    );
+    let (_, hosts) = call(&cloud, Method::GET, "/os-hypervisors/detail", "2.1", None).await;
+    let second = hosts["hypervisors"][1]["service"]["host"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    flavor(
+        "on-second",
+        &format!("capabilities:host=<or> nowhere <or> {second}"),
+    );
+    for name in ["c2", "c3", "c4"] {
+        let srv = create_settled(&cloud, name, &cloud.image_id, "on-second").await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], second.as_str(), "{srv}");
+    }
+}

@@ -59,6 +59,10 @@ pub(crate) fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
         disk_allocation_ratio: r.try_get("disk_allocation_ratio")?,
         updated_at: r.try_get("updated_at")?,
         reserved_host_cpus: i("reserved_host_cpus")?,
+        // Written by `compute_node_update` only, from a typed list; a text
+        // that is not one (edited by hand) advertises nothing.
+        supported_instances: serde_json::from_str(r.try_get("supported_instances")?)
+            .unwrap_or_default(),
     })
 }
 
@@ -268,8 +272,9 @@ impl Db {
             "INSERT INTO compute_nodes (uuid, service_id, host, hypervisor_hostname, hypervisor_type,
                 hypervisor_version, cpu_info, host_ip, vcpus, memory_mb, local_gb, disk_available_least,
                 reserved_host_memory_mb, reserved_host_disk_mb, reserved_host_cpus,
-                cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, updated_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18, now())
+                cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio,
+                supported_instances, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19, now())
              ON CONFLICT (host, hypervisor_hostname, deleted) DO UPDATE SET
                 service_id = EXCLUDED.service_id, hypervisor_type = EXCLUDED.hypervisor_type,
                 hypervisor_version = EXCLUDED.hypervisor_version, cpu_info = EXCLUDED.cpu_info,
@@ -281,6 +286,7 @@ impl Db {
                 cpu_allocation_ratio = EXCLUDED.cpu_allocation_ratio,
                 ram_allocation_ratio = EXCLUDED.ram_allocation_ratio,
                 disk_allocation_ratio = EXCLUDED.disk_allocation_ratio,
+                supported_instances = EXCLUDED.supported_instances,
                 updated_at = now()",
         )
         .bind(Uuid::new_v4().to_string())
@@ -301,6 +307,8 @@ impl Db {
         .bind(report.cpu_allocation_ratio)
         .bind(report.ram_allocation_ratio)
         .bind(report.disk_allocation_ratio)
+        // A list of strings always serialises.
+        .bind(serde_json::to_string(&res.supported_instances).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 pub type Timestamp = DateTime<Utc>;
 
+pub mod fields;
 pub mod wire_time;
 
 /// `instance_types` (a flavor).
@@ -732,6 +733,11 @@ pub struct ComputeNode {
     /// Reserved memory and disk are already part of `memory_mb_used` and `local_gb_used`.
     #[serde(default)]
     pub reserved_host_cpus: i64,
+    /// The guests the hypervisor can run, each as (architecture, hypervisor
+    /// type, VM mode), canonical (Nova's `supported_instances`, read by the
+    /// ImagePropertiesFilter).
+    #[serde(default)]
+    pub supported_instances: Vec<[String; 3]>,
 }
 
 /// One resource class a flavor asks for, named after the filter that checks it.
@@ -818,6 +824,10 @@ pub struct HostResources {
     pub memory_mb: i64,
     pub local_gb: i64,
     pub disk_available_least: Option<i64>,
+    /// (architecture, hypervisor type, VM mode) of each kind of guest the
+    /// hypervisor runs.
+    #[serde(default)]
+    pub supported_instances: Vec<[String; 3]>,
 }
 
 /// The compute host's report: hypervisor resources plus its config.

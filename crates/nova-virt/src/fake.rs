@@ -131,6 +131,7 @@ impl VirtDriver for FakeDriver {
             memory_mb: 800_000,
             local_gb: 600_000,
             disk_available_least: Some(600_000),
+            supported_instances: vec![["x86_64".into(), "fake".into(), "hvm".into()]],
         })
     }
 

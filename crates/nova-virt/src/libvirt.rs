@@ -462,6 +462,7 @@ impl VirtDriver for LibvirtDriver {
             let hv_type = c.driver_type().map_err(verr)?;
             let hv_version = c.hyp_version().map_err(verr)? as i64;
             let cpu_info = serde_json_like_cpu(&ni);
+            let caps = c.capabilities().map_err(verr)?;
             Ok(HostResources {
                 hypervisor_hostname: nodename,
                 hypervisor_type: hv_type,
@@ -471,6 +472,7 @@ impl VirtDriver for LibvirtDriver {
                 memory_mb: (ni.memory / 1024) as i64,
                 local_gb: total,
                 disk_available_least: Some(avail),
+                supported_instances: crate::xml::supported_instances(&caps),
             })
         })
         .await
@@ -1135,6 +1137,14 @@ mod tests {
         assert_eq!(d.nodename().await.expect("nodename"), "hv1");
         let res = d.get_available_resource().await.expect("resources");
         assert!(res.vcpus > 0 && res.memory_mb > 0);
+        // The test driver's capabilities: i686 guests of its own domain type.
+        assert_eq!(
+            res.supported_instances,
+            [
+                ["i686".to_string(), "test".into(), "hvm".into()],
+                ["i686".to_string(), "test".into(), "xen".into()]
+            ]
+        );
         let inst = Instance {
             id: 7,
             uuid: Uuid::new_v4(),

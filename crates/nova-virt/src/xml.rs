@@ -58,6 +58,43 @@ pub fn vnc_port(xml: &str) -> Option<i64> {
         .filter(|p| *p > 0)
 }
 
+/// Nova's `_get_instance_capabilities`: from libvirt's capabilities XML,
+/// (architecture, hypervisor type, VM mode) for every domain type of every
+/// `<guest>`, in canonical names.
+pub fn supported_instances(caps: &str) -> Vec<[String; 3]> {
+    use nova_objects::fields::{canonical_arch, canonical_hv_type, canonical_vm_mode};
+    let mut out: Vec<[String; 3]> = Vec::new();
+    for guest in caps.split("<guest>").skip(1) {
+        let guest = guest.split("</guest>").next().unwrap_or_default();
+        let os_type = guest
+            .split_once("<os_type>")
+            .and_then(|(_, rest)| rest.split_once("</os_type>"))
+            .map(|(t, _)| t.trim());
+        let arch = guest
+            .find("<arch ")
+            .and_then(|i| attr(&guest[i..i + guest[i..].find('>')?], "name"));
+        let (Some(os_type), Some(arch)) = (os_type, arch) else {
+            continue;
+        };
+        for (i, _) in guest.match_indices("<domain ") {
+            let Some(end) = guest[i..].find('>') else {
+                continue;
+            };
+            if let Some(hv) = attr(&guest[i..i + end], "type") {
+                let kind = [
+                    canonical_arch(&arch),
+                    canonical_hv_type(&hv),
+                    canonical_vm_mode(os_type),
+                ];
+                if !out.contains(&kind) {
+                    out.push(kind);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The value of attribute `name` in the element text `tag` (`<x a='1'`).
 fn attr(tag: &str, name: &str) -> Option<String> {
     let i = tag.find(&format!(" {name}="))? + name.len() + 2;
@@ -414,6 +451,40 @@ fn guest_xml_with(
 mod tests {
     use super::*;
     use nova_objects::{NetworkRef, Vif};
+
+    #[test]
+    fn supported_instances_are_every_guest_arch_and_domain_type() {
+        let caps = "<capabilities><host><cpu><arch>x86_64</arch></cpu></host>
+  <guest>
+    <os_type>hvm</os_type>
+    <arch name='x86_64'>
+      <wordsize>64</wordsize>
+      <emulator>/usr/bin/qemu-system-x86_64</emulator>
+      <domain type='qemu'/>
+      <domain type='kvm'>
+        <emulator>/usr/bin/kvm</emulator>
+      </domain>
+    </arch>
+  </guest>
+  <guest>
+    <os_type>hvm</os_type>
+    <arch name=\"i686\">
+      <domain type=\"qemu\"/>
+    </arch>
+  </guest>
+  <guest><os_type>exe</os_type></guest>
+</capabilities>";
+        let kind = |a: &str, h: &str, m: &str| [a.to_string(), h.to_string(), m.to_string()];
+        assert_eq!(
+            supported_instances(caps),
+            vec![
+                kind("x86_64", "qemu", "hvm"),
+                kind("x86_64", "kvm", "hvm"),
+                kind("i686", "qemu", "hvm")
+            ]
+        );
+        assert!(supported_instances("<capabilities/>").is_empty());
+    }
 
     #[test]
     fn the_vnc_port_is_read_from_the_live_xml() {

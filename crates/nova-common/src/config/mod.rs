@@ -255,7 +255,7 @@ mod tests {
         (
             "filter_scheduler",
             "enabled_filters",
-            "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter",
+            "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter",
         ),
         ("filter_scheduler", "ram_weight_multiplier", "1.0"),
         ("filter_scheduler", "soft_affinity_weight_multiplier", "1.0"),
@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(c.api.auth_strategy, "keystone");
         assert_eq!(c.glance.api_servers, ["http://127.0.0.1:9292"]);
         assert_eq!(c.libvirt.virt_type, "kvm");
-        assert_eq!(c.scheduler.enabled_filters.len(), 8);
+        assert_eq!(c.scheduler.enabled_filters.len(), 10);
         assert_eq!(c.scheduler.max_attempts, 3);
         assert_eq!(c.scheduler.host_refresh_interval(), Some(60));
         assert!(!c.fake.fail_spawn);

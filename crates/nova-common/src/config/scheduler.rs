@@ -17,13 +17,15 @@ pub const KNOWN_FILTERS: &[&str] = &[
     "ServerGroupAffinityFilter",
     "DifferentHostFilter",
     "SameHostFilter",
+    "ImagePropertiesFilter",
+    "ComputeCapabilitiesFilter",
 ];
 
 config_section! {
     /// `[filter_scheduler]` and `[scheduler]`.
     pub struct SchedulerSection in "filter_scheduler" {
         /// Filters the scheduler applies, in order.
-        enabled_filters: Vec<String> = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter", list_of(KNOWN_FILTERS);
+        enabled_filters: Vec<String> = "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter", list_of(KNOWN_FILTERS);
         /// Multiplier of the RAMWeigher (negative stacks).
         ram_weight_multiplier: f64 = "1.0", float(f64::MIN);
         /// Multiplier of the ServerGroupSoftAffinityWeigher: how much a host
