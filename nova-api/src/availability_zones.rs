@@ -1,32 +1,48 @@
-//! Nova's `nova/availability_zones.py`: compute hosts are in
-//! `default_availability_zone`, every other service in
-//! `internal_service_availability_zone` (no host aggregates yet).
+//! Nova's `nova/availability_zones.py`: a compute host is in the zone its
+//! host aggregates name (`availability_zone` metadata;
+//! [`nova_objects::host_availability_zone`]), else in
+//! `default_availability_zone`; every other service is in
+//! `internal_service_availability_zone`.
 
 use crate::servicegroup;
 use nova_common::NovaConfig;
-use nova_objects::Service;
+use nova_objects::{host_availability_zone, Aggregate, Service};
 use std::collections::BTreeMap;
 
 /// The zone a service's host is in.
-pub fn service_zone(cfg: &NovaConfig, s: &Service) -> String {
+pub fn service_zone(cfg: &NovaConfig, aggregates: &[Aggregate], s: &Service) -> String {
     if s.binary == "nova-compute" {
-        cfg.default.default_availability_zone.clone()
+        host_availability_zone(aggregates, &s.host, &cfg.default.default_availability_zone)
     } else {
         cfg.default.internal_service_availability_zone.clone()
     }
 }
 
-/// The zones users may boot in, with whether any compute host in them is enabled.
-pub fn get_availability_zones(cfg: &NovaConfig, services: &[Service]) -> Vec<(String, bool)> {
-    let computes: Vec<&Service> = services
-        .iter()
-        .filter(|s| s.binary == "nova-compute")
-        .collect();
-    if computes.is_empty() {
-        return vec![];
+/// The zones users may boot in (those of the compute hosts), each with
+/// whether any compute service in it is enabled.
+pub fn get_availability_zones(
+    cfg: &NovaConfig,
+    services: &[Service],
+    aggregates: &[Aggregate],
+) -> Vec<(String, bool)> {
+    let mut zones: BTreeMap<String, bool> = BTreeMap::new();
+    for s in services.iter().filter(|s| s.binary == "nova-compute") {
+        *zones.entry(service_zone(cfg, aggregates, s)).or_default() |= !s.disabled;
     }
-    let available = computes.iter().any(|s| !s.disabled);
-    vec![(cfg.default.default_availability_zone.clone(), available)]
+    zones.into_iter().collect()
+}
+
+/// Whether `zone` is one users may boot in now: a zone of an enabled
+/// compute service (Nova's `get_only_available`).
+pub fn is_available(
+    cfg: &NovaConfig,
+    services: &[Service],
+    aggregates: &[Aggregate],
+    zone: &str,
+) -> bool {
+    get_availability_zones(cfg, services, aggregates)
+        .iter()
+        .any(|(z, up)| *up && z == zone)
 }
 
 /// One service as the zone listing shows it.
@@ -45,13 +61,16 @@ pub struct Zone<'a> {
 pub fn get_zones_with_hosts<'a>(
     cfg: &NovaConfig,
     services: &'a [Service],
+    aggregates: &[Aggregate],
 ) -> BTreeMap<String, Zone<'a>> {
     let mut zones: BTreeMap<String, Zone<'a>> = BTreeMap::new();
     for s in services {
-        let zone = zones.entry(service_zone(cfg, s)).or_insert_with(|| Zone {
-            available: false,
-            hosts: BTreeMap::new(),
-        });
+        let zone = zones
+            .entry(service_zone(cfg, aggregates, s))
+            .or_insert_with(|| Zone {
+                available: false,
+                hosts: BTreeMap::new(),
+            });
         zone.available |= !s.disabled;
         zone.hosts
             .entry(s.host.clone())

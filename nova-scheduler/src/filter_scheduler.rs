@@ -153,6 +153,7 @@ impl FilterScheduler {
                 service_host: h.host.clone(),
                 nodename: h.nodename.clone(),
                 compute_node_uuid: h.uuid,
+                availability_zone: Some(h.availability_zone.clone()),
             }
         };
         Ok(selected

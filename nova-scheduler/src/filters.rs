@@ -111,7 +111,7 @@ impl Filter {
                 .spec
                 .availability_zone
                 .as_ref()
-                .is_none_or(|az| az == &host.availability_zone),
+                .is_none_or(|az| nova_objects::zone_includes(&host.availability_zone, az)),
             Filter::Compute => match &host.service {
                 Some(s) => !s.disabled && s.checked_in_since(ctx.services_up_since),
                 None => false,

@@ -25,7 +25,9 @@
 
 use chrono::{DateTime, Utc};
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{ComputeNode, FreeResources, ResourceRequest, Service};
+use nova_objects::{
+    Aggregate, AvailabilityZones, ComputeNode, FreeResources, ResourceRequest, Service,
+};
 use nova_rpc::conductor;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,6 +110,8 @@ impl HostState {
 pub struct HostStates {
     pub hosts: Vec<HostState>,
     pub refreshed_at: Option<DateTime<Utc>>,
+    /// The host aggregates, by id: where the hosts' zones come from.
+    aggregates: std::collections::BTreeMap<i64, Aggregate>,
 }
 
 impl HostStates {
@@ -152,25 +156,60 @@ impl HostStates {
         removed.sort();
         self.hosts = hosts;
         self.refreshed_at = Some(now);
+        self.set_zones(default_az);
         (added, removed)
+    }
+
+    /// Replace the aggregates with a fresh read.
+    pub fn set_aggregates(&mut self, aggregates: Vec<Aggregate>, default_az: &str) {
+        self.aggregates = aggregates.into_iter().map(|a| (a.id, a)).collect();
+        self.set_zones(default_az);
+    }
+
+    /// Aggregates created or changed (`update_aggregates`).
+    pub fn aggregates_changed(&mut self, changed: Vec<Aggregate>, default_az: &str) {
+        self.aggregates
+            .extend(changed.into_iter().map(|a| (a.id, a)));
+        self.set_zones(default_az);
+    }
+
+    /// An aggregate deleted (`delete_aggregate`).
+    pub fn aggregate_deleted(&mut self, id: i64, default_az: &str) {
+        self.aggregates.remove(&id);
+        self.set_zones(default_az);
+    }
+
+    /// Each host's zone, from the aggregates.
+    fn set_zones(&mut self, default_az: &str) {
+        let zones = AvailabilityZones::new(self.aggregates.values(), default_az);
+        for h in &mut self.hosts {
+            let zone = zones.of(&h.host);
+            if h.availability_zone != zone {
+                h.availability_zone = zone.to_string();
+            }
+        }
     }
 }
 
 /// Where the host states are read from: nova-conductor, in the daemon.
 #[async_trait::async_trait]
 pub trait HostSource: Send + Sync + 'static {
-    /// Every compute node and every service.
-    async fn read(&self) -> Result<(Vec<ComputeNode>, Vec<Service>), NovaError>;
+    /// Every compute node, every service and every host aggregate.
+    async fn read(&self) -> Result<HostRead, NovaError>;
 }
+
+/// A read of what the host states are made of.
+pub type HostRead = (Vec<ComputeNode>, Vec<Service>, Vec<Aggregate>);
 
 #[async_trait::async_trait]
 impl HostSource for conductor::Client {
-    async fn read(&self) -> Result<(Vec<ComputeNode>, Vec<Service>), NovaError> {
+    async fn read(&self) -> Result<HostRead, NovaError> {
         let ctx = RequestContext::admin();
         let reads = self.idempotent();
         tokio::try_join!(
             reads.compute_node_get_all(&ctx),
-            reads.service_get_all(&ctx)
+            reads.service_get_all(&ctx),
+            reads.aggregate_get_all(&ctx)
         )
     }
 }
@@ -186,6 +225,10 @@ pub struct HostManager {
     refreshes: watch::Sender<u64>,
     /// Ask the periodic task for a refresh now.
     nudge: Notify,
+    /// The number of the latest refresh started before the latest
+    /// aggregate cast: refreshes up to it read the aggregates before the
+    /// cast's change, and keep those the casts made.
+    aggregates_cast_after: AtomicU64,
 }
 
 /// How soon a failed refresh is tried again.
@@ -199,6 +242,7 @@ impl HostManager {
             started: AtomicU64::new(0),
             refreshes: watch::channel(0).0,
             nudge: Notify::new(),
+            aggregates_cast_after: AtomicU64::new(0),
         }
     }
 
@@ -216,17 +260,45 @@ impl HostManager {
         self.len() == 0
     }
 
-    /// Take a fresh read of the compute nodes and services.
+    /// Take a fresh read of the compute nodes and services (the
+    /// aggregates as they are).
     pub fn update(&self, nodes: &[ComputeNode], services: &[Service]) {
         let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        self.apply(n, nodes, services);
+        self.apply(n, nodes, services, None);
+    }
+
+    /// Aggregates created or changed (the `update_aggregates` cast).
+    pub fn aggregates_changed(&self, aggregates: Vec<Aggregate>) {
+        let mut states = self.lock();
+        self.aggregates_cast_after
+            .store(self.started.load(Ordering::SeqCst), Ordering::SeqCst);
+        states.aggregates_changed(aggregates, &self.default_az);
+    }
+
+    /// An aggregate deleted (the `delete_aggregate` cast).
+    pub fn aggregate_deleted(&self, aggregate: &Aggregate) {
+        let mut states = self.lock();
+        self.aggregates_cast_after
+            .store(self.started.load(Ordering::SeqCst), Ordering::SeqCst);
+        states.aggregate_deleted(aggregate.id, &self.default_az);
     }
 
     /// Apply the read of refresh number `n`.
-    fn apply(&self, n: u64, nodes: &[ComputeNode], services: &[Service]) {
-        let (added, removed) = self
-            .lock()
-            .update(nodes, services, &self.default_az, Utc::now());
+    fn apply(
+        &self,
+        n: u64,
+        nodes: &[ComputeNode],
+        services: &[Service],
+        aggregates: Option<Vec<Aggregate>>,
+    ) {
+        let mut states = self.lock();
+        if let Some(a) = aggregates {
+            if n > self.aggregates_cast_after.load(Ordering::SeqCst) {
+                states.set_aggregates(a, &self.default_az);
+            }
+        }
+        let (added, removed) = states.update(nodes, services, &self.default_az, Utc::now());
+        drop(states);
         for n in added {
             info!(node = %n, "compute node added to the host states");
         }
@@ -239,8 +311,8 @@ impl HostManager {
     /// Read the compute nodes and their services from `source`.
     pub async fn refresh(&self, source: &dyn HostSource) -> Result<(), NovaError> {
         let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let (nodes, services) = source.read().await?;
-        self.apply(n, &nodes, &services);
+        let (nodes, services, aggregates) = source.read().await?;
+        self.apply(n, &nodes, &services, Some(aggregates));
         Ok(())
     }
 
@@ -368,6 +440,69 @@ pub(crate) mod tests {
             last_seen_up: Some(Utc::now()),
             ..Default::default()
         }
+    }
+
+    fn zone_aggregate(id: i64, hosts: &[&str], zone: &str) -> Aggregate {
+        Aggregate {
+            id,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            metadata: [("availability_zone".to_string(), zone.to_string())].into(),
+            ..Default::default()
+        }
+    }
+
+    /// Hosts take their zone from the aggregates of a refresh and at once
+    /// from the casts; a refresh that read the aggregates before a cast
+    /// does not undo it.
+    #[tokio::test]
+    async fn hosts_are_in_their_aggregates_zones() {
+        struct Read(HostRead);
+        #[async_trait::async_trait]
+        impl HostSource for Read {
+            async fn read(&self) -> Result<HostRead, NovaError> {
+                Ok(self.0.clone())
+            }
+        }
+        let t = Utc::now();
+        let zone_of = |hm: &HostManager, host: &str| {
+            hm.lock()
+                .hosts
+                .iter()
+                .find(|h| h.host == host)
+                .map(|h| h.availability_zone.clone())
+                .unwrap_or_default()
+        };
+        let hm = HostManager::new("nova");
+        let nodes = vec![node("a", 4096, 0, t), node("b", 4096, 0, t)];
+        let services = vec![service("a"), service("b")];
+        hm.refresh(&Read((
+            nodes.clone(),
+            services.clone(),
+            vec![zone_aggregate(1, &["b"], "az1")],
+        )))
+        .await
+        .unwrap();
+        assert_eq!(zone_of(&hm, "a"), "nova");
+        assert_eq!(zone_of(&hm, "b"), "az1");
+        // Host a joins az1 too (update_aggregates) ...
+        hm.aggregates_changed(vec![zone_aggregate(1, &["a", "b"], "az1")]);
+        assert_eq!(zone_of(&hm, "a"), "az1");
+        // ... and a refresh whose read began before the cast keeps it: a
+        // read that starts after it takes what it read.
+        let stale = Read((
+            nodes.clone(),
+            services.clone(),
+            vec![zone_aggregate(1, &["b"], "az1")],
+        ));
+        let n = hm.started.load(Ordering::SeqCst);
+        hm.aggregates_cast_after.store(n + 1, Ordering::SeqCst);
+        hm.refresh(&stale).await.unwrap();
+        assert_eq!(zone_of(&hm, "a"), "az1", "a stale read undid the cast");
+        hm.refresh(&stale).await.unwrap();
+        assert_eq!(zone_of(&hm, "a"), "nova");
+        // The aggregate deleted (delete_aggregate): the default zone again.
+        hm.aggregate_deleted(&zone_aggregate(1, &["b"], "az1"));
+        assert_eq!(zone_of(&hm, "b"), "nova");
     }
 
     #[test]

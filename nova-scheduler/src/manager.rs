@@ -5,7 +5,7 @@
 use crate::filter_scheduler::FilterScheduler;
 use crate::host_manager::HostManager;
 use nova_common::{NovaConfig, NovaError, RequestContext};
-use nova_objects::{RequestSpec, Selection};
+use nova_objects::{Aggregate, RequestSpec, Selection};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::info;
@@ -69,6 +69,24 @@ impl nova_rpc::scheduler::Manager for SchedulerManager {
             other => other,
         }
     }
+
+    async fn update_aggregates(
+        &self,
+        _ctx: &RequestContext,
+        aggregates: Vec<Aggregate>,
+    ) -> Result<(), NovaError> {
+        self.host_manager.aggregates_changed(aggregates);
+        Ok(())
+    }
+
+    async fn delete_aggregate(
+        &self,
+        _ctx: &RequestContext,
+        aggregate: Aggregate,
+    ) -> Result<(), NovaError> {
+        self.host_manager.aggregate_deleted(&aggregate);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -87,8 +105,9 @@ mod tests {
 
     #[async_trait::async_trait]
     impl HostSource for Arc<Rows> {
-        async fn read(&self) -> Result<(Vec<ComputeNode>, Vec<Service>), NovaError> {
-            Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        async fn read(&self) -> Result<crate::host_manager::HostRead, NovaError> {
+            let (nodes, services) = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            Ok((nodes, services, vec![]))
         }
     }
 

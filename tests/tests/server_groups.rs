@@ -511,3 +511,178 @@ async fn images_and_flavors_choose_the_hosts_that_run_them() {
         assert_eq!(srv["OS-EXT-SRV-ATTR:host"], second.as_str(), "{srv}");
     }
 }
+
+/// `openstack server create --availability-zone <az>` as demo, waiting
+/// until it settles; as an admin sees it.
+async fn create_in_zone(cloud: &Cloud, name: &str, zone: &str) -> Value {
+    let created = json_out(&cloud.osc(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--availability-zone",
+            zone,
+            "-f",
+            "json",
+            name,
+        ],
+    ));
+    settled(cloud, created["id"].as_str().unwrap()).await
+}
+
+/// Each zone of `openstack availability zone list` and whether it is available.
+fn zone_list(cloud: &Cloud, who: &str) -> Vec<(String, String)> {
+    let mut zones: Vec<(String, String)> = json_out(&cloud.osc(
+        who,
+        &["availability", "zone", "list", "--compute", "-f", "json"],
+    ))
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|z| {
+        (
+            z["Zone Name"].as_str().unwrap().to_string(),
+            z["Zone Status"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect();
+    zones.sort();
+    zones
+}
+
+/// Availability zones from host aggregates, with the CLI: an aggregate
+/// with a zone puts its hosts in it (zone list, compute service list);
+/// servers asked into a zone land on its hosts and show it; a server asked
+/// into no zone shows its host's; a zone with no enabled host is refused
+/// (400); moving every host into the zone makes the default zone vanish; a
+/// cold migration stays in the server's zone and shows the destination's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_aggregates_make_availability_zones() {
+    let cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(format!("e2e-aza-{id}"), ""),
+                ComputeHost::fake(format!("e2e-azb-{id}"), ""),
+            ]
+        },
+        true,
+    )
+    .await;
+    let (_, hosts) = call(&cloud, Method::GET, "/os-hypervisors/detail", "2.1", None).await;
+    let mut names: Vec<String> = hosts["hypervisors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["service"]["host"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let (a, b) = (names[0].clone(), names[1].clone());
+    let up = |z: &str| (z.to_string(), "available".to_string());
+    assert_eq!(zone_list(&cloud, "demo"), [up("nova")]);
+
+    // ===== an aggregate makes zone az1 of host b =====
+    cloud.osc("admin", &["aggregate", "create", "--zone", "az1", "agg1"]);
+    cloud.osc("admin", &["aggregate", "add", "host", "agg1", &b]);
+    assert_eq!(zone_list(&cloud, "demo"), [up("az1"), up("nova")]);
+    let services = json_out(&cloud.osc(
+        "admin",
+        &[
+            "compute",
+            "service",
+            "list",
+            "--service",
+            "nova-compute",
+            "-f",
+            "json",
+        ],
+    ));
+    let zone_of = |host: &str| {
+        services
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Host"] == host)
+            .map(|s| s["Zone"].as_str().unwrap().to_string())
+    };
+    assert_eq!(zone_of(&a).as_deref(), Some("nova"), "{services}");
+    assert_eq!(zone_of(&b).as_deref(), Some("az1"), "{services}");
+
+    for i in 0..2 {
+        let srv = create_in_zone(&cloud, &format!("in-az1-{i}"), "az1").await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], b.as_str(), "{srv}");
+        assert_eq!(srv["OS-EXT-AZ:availability_zone"], "az1", "{srv}");
+        let srv = create_in_zone(&cloud, &format!("in-nova-{i}"), "nova").await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], a.as_str(), "{srv}");
+        assert_eq!(srv["OS-EXT-AZ:availability_zone"], "nova", "{srv}");
+    }
+    let any = create_settled(&cloud, "anywhere", &cloud.image_id, "m1.tiny").await;
+    let expected = if any["OS-EXT-SRV-ATTR:host"] == b.as_str() {
+        "az1"
+    } else {
+        "nova"
+    };
+    assert_eq!(any["OS-EXT-AZ:availability_zone"], expected, "{any}");
+    let (ok, _, err) = cloud.openstack(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--availability-zone",
+            "nope",
+            "nowhere",
+        ],
+    );
+    assert!(!ok, "a server in zone nope was accepted");
+    assert!(
+        err.contains("The requested availability zone is not available") && err.contains("400"),
+        "{err}"
+    );
+
+    // ===== both hosts in az1: the default zone has no host left =====
+    cloud.osc("admin", &["aggregate", "add", "host", "agg1", &a]);
+    assert_eq!(zone_list(&cloud, "demo"), [up("az1")]);
+    let (ok, _, err) = cloud.openstack(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--availability-zone",
+            "nova",
+            "in-nova-again",
+        ],
+    );
+    assert!(!ok && err.contains("400"), "{err}");
+    // The scheduler knows at once: a server asked into az1 may now land on a.
+    let pinned = create_in_zone(&cloud, "pinned", "az1").await;
+    let from = pinned["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let id = pinned["id"].as_str().unwrap().to_string();
+    cloud.osc("admin", &["server", "migrate", "--wait", &id]);
+    cloud.osc("admin", &["server", "resize", "confirm", &id]);
+    let moved = settled(&cloud, &id).await;
+    assert_eq!(moved["status"], "ACTIVE", "{moved}");
+    assert_ne!(moved["OS-EXT-SRV-ATTR:host"], from.as_str(), "{moved}");
+    assert_eq!(moved["OS-EXT-AZ:availability_zone"], "az1", "{moved}");
+
+    // ===== the aggregate gone: every host in the default zone again =====
+    cloud.osc("admin", &["aggregate", "remove", "host", "agg1", &a]);
+    cloud.osc("admin", &["aggregate", "remove", "host", "agg1", &b]);
+    cloud.osc("admin", &["aggregate", "delete", "agg1"]);
+    assert_eq!(zone_list(&cloud, "demo"), [up("nova")]);
+    let srv = create_in_zone(&cloud, "back-in-nova", "nova").await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_eq!(srv["OS-EXT-AZ:availability_zone"], "nova", "{srv}");
+}

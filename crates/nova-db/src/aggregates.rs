@@ -122,6 +122,13 @@ impl Db {
         self.aggregates_where(None).await
     }
 
+    /// The aggregates `host` is in (Nova's `AggregateList.get_by_host`).
+    pub async fn aggregate_get_by_host(&self, host: &str) -> Result<Vec<Aggregate>, NovaError> {
+        let mut all = self.aggregates_where(None).await?;
+        all.retain(|a| a.hosts.iter().any(|h| h == host));
+        Ok(all)
+    }
+
     pub async fn aggregate_get(&self, id: i64) -> Result<Aggregate, NovaError> {
         self.aggregates_where(Some(id))
             .await?

@@ -731,6 +731,25 @@ impl Db {
         Ok(done.rows_affected() as i64)
     }
 
+    /// The zone of the host a move takes the instance to (Nova's conductor
+    /// sets `instance.availability_zone` when it chooses the host).
+    pub async fn instance_set_availability_zone(
+        &self,
+        uuid: Uuid,
+        zone: &str,
+    ) -> Result<(), NovaError> {
+        sqlx::query(
+            "UPDATE instances SET availability_zone = $2, updated_at = now()
+             WHERE uuid = $1 AND deleted = 0 AND availability_zone IS DISTINCT FROM $2",
+        )
+        .bind(uuid.to_string())
+        .bind(zone)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     pub async fn instance_update(
         &self,
         uuid: Uuid,

@@ -349,16 +349,19 @@ impl Db {
         host: &str,
         node: &str,
         req: &ResourceRequest,
+        availability_zone: &str,
     ) -> Result<Claim, NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // The instance first, then the node: the order instance_update locks them in.
         let assigned = sqlx::query(
-            "UPDATE instances SET host = $2, node = $3, launched_on = $2, updated_at = now()
+            "UPDATE instances SET host = $2, node = $3, launched_on = $2, availability_zone = $4,
+                    updated_at = now()
              WHERE uuid = $1 AND deleted = 0 AND host IS NULL",
         )
         .bind(instance_uuid.to_string())
         .bind(host)
         .bind(node)
+        .bind(availability_zone)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;

@@ -170,14 +170,14 @@ async fn instance_lifecycle_cas_and_claims() {
         disk_gb: 1,
     };
     assert_eq!(
-        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+        db.compute_node_claim(i.uuid, "h1", "h1", &req, "nova")
             .await
             .unwrap(),
         Claim::Claimed
     );
     // An instance already assigned is another attempt's: left alone.
     assert_eq!(
-        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+        db.compute_node_claim(i.uuid, "h1", "h1", &req, "nova")
             .await
             .unwrap(),
         Claim::AlreadyAssigned("h1".into())
@@ -187,7 +187,7 @@ async fn instance_lifecycle_cas_and_claims() {
     for _ in 0..3 {
         let o = new_instance(db, "p1").await;
         others.push(
-            db.compute_node_claim(o.uuid, "h1", "h1", &req)
+            db.compute_node_claim(o.uuid, "h1", "h1", &req, "nova")
                 .await
                 .unwrap(),
         );
@@ -229,7 +229,7 @@ async fn instance_lifecycle_cas_and_claims() {
         .await
         .unwrap();
     assert_eq!(
-        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+        db.compute_node_claim(i.uuid, "h1", "h1", &req, "nova")
             .await
             .unwrap(),
         Claim::ServiceDisabled
@@ -240,7 +240,7 @@ async fn instance_lifecycle_cas_and_claims() {
         .await
         .unwrap();
     assert_eq!(
-        db.compute_node_claim(i.uuid, "h1", "h1", &req)
+        db.compute_node_claim(i.uuid, "h1", "h1", &req, "nova")
             .await
             .unwrap(),
         Claim::Claimed
@@ -1467,7 +1467,7 @@ async fn a_builds_steps_keep_the_nodes_workload_right() {
         disk_gb: 1,
     };
     assert_eq!(
-        db.compute_node_claim(i.uuid, "hw", "hw", &req)
+        db.compute_node_claim(i.uuid, "hw", "hw", &req, "nova")
             .await
             .unwrap(),
         Claim::Claimed

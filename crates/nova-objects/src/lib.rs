@@ -993,6 +993,10 @@ pub struct Selection {
     pub service_host: String,
     pub nodename: String,
     pub compute_node_uuid: Uuid,
+    /// The host's availability zone as the scheduler knows it (Nova's
+    /// Selection 1.1): the instance's zone once it is placed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 /// One host a build was tried on (an entry of Nova's `retry['hosts']`, with
@@ -1373,6 +1377,71 @@ impl Aggregate {
     pub fn availability_zone(&self) -> Option<&str> {
         self.metadata.get("availability_zone").map(String::as_str)
     }
+}
+
+/// Nova's `get_host_availability_zone` for many hosts at once: a host is
+/// in the zones its aggregates name (`availability_zone` metadata; sorted,
+/// joined with commas: a host is in one zone, which several of its
+/// aggregates may name), or in `default` (`[DEFAULT]
+/// default_availability_zone`) when none of them names one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AvailabilityZones {
+    by_host: std::collections::HashMap<String, String>,
+    default: String,
+}
+
+impl AvailabilityZones {
+    pub fn new<'a>(aggregates: impl IntoIterator<Item = &'a Aggregate>, default: &str) -> Self {
+        let mut zones: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> =
+            Default::default();
+        for a in aggregates {
+            if let Some(zone) = a.availability_zone() {
+                for h in &a.hosts {
+                    zones.entry(h.as_str()).or_default().insert(zone);
+                }
+            }
+        }
+        AvailabilityZones {
+            by_host: zones
+                .into_iter()
+                .map(|(h, z)| (h.to_string(), z.into_iter().collect::<Vec<_>>().join(",")))
+                .collect(),
+            default: default.to_string(),
+        }
+    }
+
+    /// The zone `host` is in.
+    pub fn of(&self, host: &str) -> &str {
+        self.by_host.get(host).map_or(&self.default, |z| z)
+    }
+
+    /// Whether `host` is in `zone` (see [`zone_includes`]).
+    pub fn contains(&self, host: &str, zone: &str) -> bool {
+        zone_includes(self.of(host), zone)
+    }
+}
+
+/// Whether a host whose zone is `host_zone` (as [`AvailabilityZones::of`]
+/// gives it) is in `zone`: one of its aggregates names it, or none names
+/// any and `zone` is the default (Nova's AvailabilityZoneFilter).
+pub fn zone_includes(host_zone: &str, zone: &str) -> bool {
+    host_zone.split(',').any(|z| z == zone)
+}
+
+/// The zone `host` is in (see [`AvailabilityZones`]).
+pub fn host_availability_zone<'a>(
+    aggregates: impl IntoIterator<Item = &'a Aggregate>,
+    host: &str,
+    default: &str,
+) -> String {
+    AvailabilityZones::new(
+        aggregates
+            .into_iter()
+            .filter(|a| a.hosts.iter().any(|h| h == host)),
+        default,
+    )
+    .of(host)
+    .to_string()
 }
 
 /// Nova's `_check_num_instances_quota` arithmetic: how many instances fit: `max` if they all do, else as many as the
@@ -1778,6 +1847,36 @@ mod tests {
         s.last_seen_up = Some(now);
         s.forced_down = true;
         assert!(!s.is_up(now, 60));
+    }
+
+    #[test]
+    fn a_hosts_zone_is_its_aggregates_or_the_default() {
+        let agg = |id: i64, hosts: &[&str], zone: Option<&str>| Aggregate {
+            id,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            metadata: zone
+                .map(|z| [("availability_zone".to_string(), z.to_string())].into())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        let all = [
+            agg(1, &["h1", "h2"], Some("az1")),
+            agg(2, &["h1"], Some("az1")),
+            agg(3, &["h3"], None),
+            agg(4, &["h4"], Some("b")),
+            agg(5, &["h4"], Some("a")),
+        ];
+        assert_eq!(host_availability_zone(&all, "h1", "nova"), "az1");
+        assert_eq!(host_availability_zone(&all, "h2", "nova"), "az1");
+        assert_eq!(host_availability_zone(&all, "h3", "nova"), "nova");
+        assert_eq!(host_availability_zone(&all, "h9", "nova"), "nova");
+        assert_eq!(host_availability_zone(&all, "h4", "nova"), "a,b");
+        let zones = AvailabilityZones::new(&all, "nova");
+        assert_eq!(zones.of("h1"), "az1");
+        assert_eq!(zones.of("h3"), "nova");
+        assert!(zones.contains("h4", "a") && zones.contains("h4", "b"));
+        assert!(!zones.contains("h4", "a,b") && !zones.contains("h4", "nova"));
+        assert!(zones.contains("h9", "nova") && !zones.contains("h1", "nova"));
     }
 
     #[test]

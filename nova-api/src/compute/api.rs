@@ -589,7 +589,7 @@ impl API {
             None => None,
         };
         if let Some(az) = &req.availability_zone {
-            self.validate_availability_zone(az)?;
+            self.validate_availability_zone(ctx, az).await?;
         }
         let security_groups = if req.security_groups.is_empty() {
             vec!["default".to_string()]
@@ -848,9 +848,19 @@ impl API {
         }
     }
 
-    /// The requested zone must exist (and the forced host is the scheduler's to check).
-    fn validate_availability_zone(&self, az: &RequestedZone) -> NovaResult<()> {
-        if az.zone != self.cfg.default.default_availability_zone {
+    /// The requested zone must be one users may boot in now (a zone of an
+    /// enabled compute service); a forced host is the scheduler's to check,
+    /// and then the zone is not checked, as in Nova.
+    async fn validate_availability_zone(
+        &self,
+        ctx: &RequestContext,
+        az: &RequestedZone,
+    ) -> NovaResult<()> {
+        if az.forced_host.is_some() || az.zone.is_empty() {
+            return Ok(());
+        }
+        let (services, aggregates) = self.services_and_aggregates(ctx).await?;
+        if !crate::availability_zones::is_available(&self.cfg, &services, &aggregates, &az.zone) {
             return Err(NovaError::InvalidRequest {
                 reason: format!(
                     "The requested availability zone is not available: {}",

@@ -449,9 +449,10 @@ impl ComputeTaskManager {
             if retry.as_ref().is_some_and(|r| r.tried(host)) {
                 continue;
             }
+            let zone = self.zone_of(&sel).await?;
             match self
                 .db
-                .compute_node_claim(uuid, host, &sel.nodename, &request)
+                .compute_node_claim(uuid, host, &sel.nodename, &request, &zone)
                 .await
             {
                 Ok(Claim::Claimed) => {

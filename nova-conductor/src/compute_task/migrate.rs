@@ -235,7 +235,13 @@ impl ComputeTaskManager {
                 .migration_create_with_claim(&m, &inst.flavor, flavor, expected)
                 .await
             {
-                Ok(MigrationClaim::Claimed(m)) => return Ok((sel.service_host, *m)),
+                Ok(MigrationClaim::Claimed(m)) => {
+                    // The instance is in the destination's zone from now
+                    // on, as Nova's conductor sets it before the move.
+                    let zone = self.zone_of(&sel).await?;
+                    self.db.instance_set_availability_zone(uuid, &zone).await?;
+                    return Ok((sel.service_host, *m));
+                }
                 Ok(MigrationClaim::ServiceDisabled) => {
                     info!(instance = %uuid, host = %sel.service_host, "its service was disabled or forced down meanwhile; trying the next host");
                 }

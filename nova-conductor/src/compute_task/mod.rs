@@ -37,6 +37,23 @@ pub struct ComputeTaskManager {
 }
 
 impl ComputeTaskManager {
+    /// The availability zone of `sel`'s host: as the scheduler gave it,
+    /// else (a host not chosen by the scheduler) from its aggregates.
+    async fn zone_of(&self, sel: &Selection) -> Result<String, NovaError> {
+        if let Some(zone) = &sel.availability_zone {
+            return Ok(zone.clone());
+        }
+        let aggregates = retry_on_disconnect("aggregate_get_by_host", || {
+            self.db.aggregate_get_by_host(&sel.service_host)
+        })
+        .await?;
+        Ok(nova_objects::host_availability_zone(
+            &aggregates,
+            &sel.service_host,
+            &self.cfg.default.default_availability_zone,
+        ))
+    }
+
     /// The hosts of the instances the `same_host` and `different_host`
     /// hints name, for the scheduler's SameHostFilter and DifferentHostFilter.
     async fn populate_hint_hosts(&self, spec: &mut RequestSpec) -> Result<(), NovaError> {

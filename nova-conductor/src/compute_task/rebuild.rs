@@ -134,6 +134,7 @@ impl ComputeTaskManager {
                     service_host: n.host.clone(),
                     nodename: n.hypervisor_hostname.clone(),
                     compute_node_uuid: n.uuid,
+                    availability_zone: None,
                 })
                 .collect(),
             None => {

@@ -168,9 +168,10 @@ impl ComputeTaskManager {
         };
         let request = ResourceRequest::from_flavor(&spec.flavor);
         for sel in selections {
+            let zone = self.zone_of(&sel).await?;
             match self
                 .db
-                .compute_node_claim(uuid, &sel.service_host, &sel.nodename, &request)
+                .compute_node_claim(uuid, &sel.service_host, &sel.nodename, &request, &zone)
                 .await?
             {
                 Claim::Claimed => {

@@ -1,9 +1,32 @@
-//! Host aggregates.
+//! Host aggregates. Each change is cast to every nova-scheduler
+//! (`update_aggregates`, `delete_aggregate`) after it is written and before
+//! the writer's answer, so that the next scheduling sees the hosts' zones.
 
 use super::{retry_on_disconnect, ConductorManager};
-use nova_common::{NovaError, RequestContext};
+use nova_common::{NovaError, NovaResult, RequestContext};
 use nova_objects::Aggregate;
 use std::collections::BTreeMap;
+use tracing::warn;
+
+impl ConductorManager {
+    /// After an aggregate write that succeeded, before its answer: every
+    /// nova-scheduler takes the aggregate as it now is.
+    async fn aggregate_written(
+        &self,
+        ctx: &RequestContext,
+        r: NovaResult<Aggregate>,
+    ) -> NovaResult<Aggregate> {
+        if let Ok(a) = &r {
+            if let Err(e) = self.scheduler.update_aggregates(ctx, vec![a.clone()]).await {
+                warn!(
+                    aggregate = a.id,
+                    "cannot tell nova-scheduler that the aggregate changed: {e}"
+                );
+            }
+        }
+        r
+    }
+}
 
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::conductor::Aggregates for ConductorManager {
@@ -21,61 +44,77 @@ impl nova_rpc::conductor::Aggregates for ConductorManager {
 
     async fn aggregate_create(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         name: String,
         availability_zone: Option<String>,
     ) -> Result<Aggregate, NovaError> {
-        self.db
+        let r = self
+            .db
             .aggregate_create(&name, availability_zone.as_deref())
-            .await
+            .await;
+        self.aggregate_written(ctx, r).await
     }
 
     async fn aggregate_update(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         aggregate_id: i64,
         name: Option<String>,
         availability_zone: Option<String>,
     ) -> Result<Aggregate, NovaError> {
-        self.db
+        let r = self
+            .db
             .aggregate_update(aggregate_id, name.as_deref(), availability_zone.as_deref())
-            .await
+            .await;
+        self.aggregate_written(ctx, r).await
     }
 
     async fn aggregate_delete(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         aggregate_id: i64,
     ) -> Result<(), NovaError> {
-        self.db.aggregate_delete(aggregate_id).await
+        let aggregate = self.db.aggregate_get(aggregate_id).await?;
+        self.db.aggregate_delete(aggregate_id).await?;
+        if let Err(e) = self.scheduler.delete_aggregate(ctx, aggregate).await {
+            warn!(
+                aggregate = aggregate_id,
+                "cannot tell nova-scheduler that the aggregate was deleted: {e}"
+            );
+        }
+        Ok(())
     }
 
     async fn aggregate_host_add(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         aggregate_id: i64,
         host: String,
     ) -> Result<Aggregate, NovaError> {
-        self.db.aggregate_host_add(aggregate_id, &host).await
+        let r = self.db.aggregate_host_add(aggregate_id, &host).await;
+        self.aggregate_written(ctx, r).await
     }
 
     async fn aggregate_host_delete(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         aggregate_id: i64,
         host: String,
     ) -> Result<Aggregate, NovaError> {
-        self.db.aggregate_host_delete(aggregate_id, &host).await
+        let r = self.db.aggregate_host_delete(aggregate_id, &host).await;
+        self.aggregate_written(ctx, r).await
     }
 
     async fn aggregate_metadata_update(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         aggregate_id: i64,
         metadata: BTreeMap<String, Option<String>>,
     ) -> Result<Aggregate, NovaError> {
-        self.db
+        let r = self
+            .db
             .aggregate_metadata_update(aggregate_id, &metadata)
-            .await
+            .await;
+        self.aggregate_written(ctx, r).await
     }
 }

@@ -38,6 +38,9 @@ pub struct ConductorManager {
     /// Every nova-api (the `api` topic's fanout): told when the flavors
     /// change and when instances are created.
     api: nova_rpc::api::Client,
+    /// Every nova-scheduler (the `scheduler` topic's fanout): told when
+    /// host aggregates change, as Nova's API tells them.
+    scheduler: nova_rpc::scheduler::Client,
 }
 
 impl ConductorManager {
@@ -49,7 +52,8 @@ impl ConductorManager {
         ConductorManager {
             db,
             quota_defaults,
-            api: nova_rpc::api::Client::new(transport).fanout(),
+            api: nova_rpc::api::Client::new(transport.clone()).fanout(),
+            scheduler: nova_rpc::scheduler::Client::new(transport).fanout(),
         }
     }
 

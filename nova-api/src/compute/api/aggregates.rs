@@ -27,6 +27,18 @@ fn zone_conflicts(
 }
 
 impl API {
+    /// The services and the host aggregates, read together: what the
+    /// availability zones are made of (`crate::availability_zones`).
+    pub async fn services_and_aggregates(
+        &self,
+        ctx: &RequestContext,
+    ) -> NovaResult<(Vec<nova_objects::Service>, Vec<Aggregate>)> {
+        tokio::try_join!(
+            self.conductor.service_get_all(ctx),
+            self.conductor.aggregate_get_all(ctx)
+        )
+    }
+
     pub async fn get_aggregate_list(&self, ctx: &RequestContext) -> NovaResult<Vec<Aggregate>> {
         self.conductor.aggregate_get_all(ctx).await
     }

@@ -139,16 +139,13 @@ impl API {
                 state: inst.vm_state.as_str().to_string(),
             });
         }
-        let services = if az_passed || req.host.is_some() {
-            self.conductor.service_get_all(ctx).await?
+        let (services, aggregates) = if az_passed || req.host.is_some() {
+            self.services_and_aggregates(ctx).await?
         } else {
-            vec![]
+            Default::default()
         };
         if let Some(Some(az)) = &req.new_az {
-            let available = availability_zones::get_availability_zones(&self.cfg, &services)
-                .into_iter()
-                .any(|(zone, up)| up && &zone == az);
-            if !available {
+            if !availability_zones::is_available(&self.cfg, &services, &aggregates, az) {
                 return Err(NovaError::InvalidRequest {
                     reason: "The requested availability zone is not available".into(),
                 });
@@ -168,7 +165,7 @@ impl API {
                 let host_az = services
                     .iter()
                     .find(|s| &s.host == host && s.binary == "nova-compute")
-                    .map(|s| availability_zones::service_zone(&self.cfg, s));
+                    .map(|s| availability_zones::service_zone(&self.cfg, &aggregates, s));
                 if host_az.as_ref() != Some(az) {
                     return Err(NovaError::UnshelveHostNotInAZ {
                         host: host.clone(),

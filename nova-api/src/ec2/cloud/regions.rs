@@ -55,8 +55,9 @@ pub(super) async fn describe_availability_zones(
         ctx,
         &Target::own(ctx),
     )?;
-    let services = state.conductor.service_get_all(ctx).await?;
-    let zones = crate::availability_zones::get_availability_zones(&state.cfg, &services);
+    let (services, aggregates) = state.compute_api.services_and_aggregates(ctx).await?;
+    let zones =
+        crate::availability_zones::get_availability_zones(&state.cfg, &services, &aggregates);
     let names = p.list("ZoneName");
     let filters = p.filters()?;
     let region = regions(state)

@@ -20,8 +20,8 @@ pub async fn index(
         &ctx,
         &Target::own(&ctx),
     )?;
-    let services = state.conductor.service_get_all(&ctx).await?;
-    let zones = get_availability_zones(&state.cfg, &services);
+    let (services, aggregates) = state.compute_api.services_and_aggregates(&ctx).await?;
+    let zones = get_availability_zones(&state.cfg, &services, &aggregates);
     Ok(Json(views::availability_zones::zones(&zones)))
 }
 
@@ -34,7 +34,7 @@ pub async fn detail(
         &ctx,
         &Target::own(&ctx),
     )?;
-    let services = state.conductor.service_get_all(&ctx).await?;
-    let zones = get_zones_with_hosts(&state.cfg, &services);
+    let (services, aggregates) = state.compute_api.services_and_aggregates(&ctx).await?;
+    let zones = get_zones_with_hosts(&state.cfg, &services, &aggregates);
     Ok(Json(views::availability_zones::detail(&zones)))
 }

@@ -46,10 +46,10 @@ pub async fn index(
         .find(|(k, _)| k == "zone")
         .map(|(_, z)| z.as_str())
         .filter(|z| !z.is_empty());
-    let services = state.conductor.service_get_all(&ctx).await?;
+    let (services, aggregates) = state.compute_api.services_and_aggregates(&ctx).await?;
     let hosts: Vec<Value> = services
         .iter()
-        .map(|s| (s, service_zone(&state.cfg, s)))
+        .map(|s| (s, service_zone(&state.cfg, &aggregates, s)))
         .filter(|(_, z)| zone.is_none_or(|want| want == z))
         .map(|(s, z)| json!({"host_name": s.host, "service": topic(s), "zone": z}))
         .collect();

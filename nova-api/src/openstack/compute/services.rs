@@ -24,7 +24,7 @@ pub async fn index(
     state
         .policy
         .authorize("os_compute_api:os-services:list", &ctx, &Target::own(&ctx))?;
-    let mut services = state.conductor.service_get_all(&ctx).await?;
+    let (mut services, aggregates) = state.compute_api.services_and_aggregates(&ctx).await?;
     for (k, val) in &p {
         match k.as_str() {
             "host" => services.retain(|s| &s.host == val),
@@ -33,7 +33,10 @@ pub async fn index(
         }
     }
     Ok(Json(json!({
-        "services": services.iter().map(|s| service(&state.cfg, s, v)).collect::<Vec<_>>()
+        "services": services
+            .iter()
+            .map(|s| service(&state.cfg, &aggregates, s, v))
+            .collect::<Vec<_>>()
     })))
 }
 
@@ -156,7 +159,10 @@ async fn update_v253(
             .await?;
     }
     let updated = by_uuid(state, ctx, id).await?;
-    Ok(Json(json!({ "service": service(&state.cfg, &updated, v) })))
+    let aggregates = state.compute_api.get_aggregate_list(ctx).await?;
+    Ok(Json(
+        json!({ "service": service(&state.cfg, &aggregates, &updated, v) }),
+    ))
 }
 
 /// `PUT /os-services/{enable,disable,disable-log-reason,force-down}`
