@@ -562,7 +562,7 @@ fn zone_list(cloud: &Cloud, who: &str) -> Vec<(String, String)> {
 /// cold migration stays in the server's zone and shows the destination's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_aggregates_make_availability_zones() {
-    let cloud = Cloud::start_hosts(
+    let mut cloud = Cloud::start_hosts(
         |id| {
             vec![
                 ComputeHost::fake(format!("e2e-aza-{id}"), ""),
@@ -647,6 +647,54 @@ async fn host_aggregates_make_availability_zones() {
         err.contains("The requested availability zone is not available") && err.contains("400"),
         "{err}"
     );
+
+    // ===== a resize takes a server that named no zone into its
+    // destination's zone; a revert brings it back into its host's =====
+    cloud.osc(
+        "admin",
+        &[
+            "flavor", "create", "--ram", "1024", "--disk", "1", "--vcpus", "2", "bigger",
+        ],
+    );
+    let id = any["id"].as_str().unwrap().to_string();
+    cloud.osc("demo", &["server", "resize", "--flavor", "bigger", &id]);
+    let resized = settled(&cloud, &id).await;
+    assert_eq!(resized["status"], "VERIFY_RESIZE", "{resized}");
+    let other = if expected == "az1" { "nova" } else { "az1" };
+    assert_eq!(resized["OS-EXT-AZ:availability_zone"], other, "{resized}");
+    cloud.osc("demo", &["server", "resize", "revert", &id]);
+    let reverted = cloud
+        .wait_for("the revert", 60, || async {
+            let srv = settled(&cloud, &id).await;
+            (srv["status"] == "ACTIVE").then_some(srv)
+        })
+        .await;
+    assert_eq!(
+        reverted["OS-EXT-SRV-ATTR:host"],
+        any["OS-EXT-SRV-ATTR:host"]
+    );
+    assert_eq!(
+        reverted["OS-EXT-AZ:availability_zone"], expected,
+        "{reverted}"
+    );
+
+    // ===== [DEFAULT] default_schedule_zone: a server that names no zone
+    // is scheduled into it and kept there =====
+    cloud.restart_with_conf("nova-api", "[DEFAULT]\ndefault_schedule_zone = az1\n");
+    cloud.wait_for_api().await;
+    for i in 0..2 {
+        let srv = create_settled(
+            &cloud,
+            &format!("default-zone-{i}"),
+            &cloud.image_id,
+            "m1.tiny",
+        )
+        .await;
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], b.as_str(), "{srv}");
+        assert_eq!(srv["OS-EXT-AZ:availability_zone"], "az1", "{srv}");
+    }
+    cloud.restart_with_conf("nova-api", "");
+    cloud.wait_for_api().await;
 
     // ===== both hosts in az1: the default zone has no host left =====
     cloud.osc("admin", &["aggregate", "add", "host", "agg1", &a]);

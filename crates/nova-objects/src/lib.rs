@@ -246,6 +246,11 @@ impl Default for Instance {
 }
 
 impl Instance {
+    /// The zone the server is kept in, if any ([`PINNED_AZ_KEY`]).
+    pub fn pinned_availability_zone(&self) -> Option<&str> {
+        self.system_metadata.get(PINNED_AZ_KEY).map(String::as_str)
+    }
+
     /// The hypervisor name, from `[DEFAULT] instance_name_template` (`instance-%08x`).
     pub fn name(&self, template: &str) -> String {
         render_name_template(template, self.id, &self.uuid)
@@ -884,6 +889,13 @@ pub struct ImageMeta {
 /// with, each value a list, as JSON (Nova keeps them in the RequestSpec;
 /// 2.100 shows them; moves schedule with them again).
 pub const SCHEDULER_HINTS_KEY: &str = "scheduler_hints";
+
+/// The system_metadata key holding the availability zone the server is
+/// kept in (the zone its creation or unshelve asked for, or
+/// `default_schedule_zone`: Nova's `RequestSpec.availability_zone`, which
+/// 2.96 shows as `pinned_availability_zone`). Moves stay in it; a server
+/// without one may move to any zone.
+pub const PINNED_AZ_KEY: &str = "pinned_availability_zone";
 
 /// The scheduling request (`nova.objects.RequestSpec`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

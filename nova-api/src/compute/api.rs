@@ -580,6 +580,14 @@ impl API {
                 reason: "the request has no user or project".into(),
             });
         };
+        // No zone asked for: `[DEFAULT] default_schedule_zone`, if set, as
+        // if the user had asked for it (the server is kept there).
+        let mut req = req;
+        if req.availability_zone.is_none() {
+            if let Some(zone) = &self.cfg.default.default_schedule_zone {
+                req.availability_zone = Some(RequestedZone::parse(zone)?);
+            }
+        }
         let keypair = match &req.key_name {
             Some(name) => Some(
                 self.conductor
@@ -670,7 +678,7 @@ impl API {
             .map(|az| az.zone.as_str())
             .filter(|z| !z.is_empty())
         {
-            system_metadata.insert("pinned_availability_zone".into(), az.to_string());
+            system_metadata.insert(nova_objects::PINNED_AZ_KEY.into(), az.to_string());
         }
         // The hints as Nova's RequestSpec keeps them: every value a list.
         let scheduler_hints: BTreeMap<String, Vec<Value>> = req

@@ -66,6 +66,9 @@ impl ComputeTaskManager {
                     .await
             }
             Relay::FinishRevertResize => {
+                // Back in the source's zone.
+                let zone = self.host_zone(&source).await?;
+                self.db.instance_set_availability_zone(uuid, &zone).await?;
                 self.compute
                     .to_server(&source)
                     .finish_revert_resize(ctx, inst, m)

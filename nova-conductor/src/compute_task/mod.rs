@@ -40,16 +40,21 @@ impl ComputeTaskManager {
     /// The availability zone of `sel`'s host: as the scheduler gave it,
     /// else (a host not chosen by the scheduler) from its aggregates.
     async fn zone_of(&self, sel: &Selection) -> Result<String, NovaError> {
-        if let Some(zone) = &sel.availability_zone {
-            return Ok(zone.clone());
+        match &sel.availability_zone {
+            Some(zone) => Ok(zone.clone()),
+            None => self.host_zone(&sel.service_host).await,
         }
+    }
+
+    /// The availability zone of `host`, from its aggregates.
+    async fn host_zone(&self, host: &str) -> Result<String, NovaError> {
         let aggregates = retry_on_disconnect("aggregate_get_by_host", || {
-            self.db.aggregate_get_by_host(&sel.service_host)
+            self.db.aggregate_get_by_host(host)
         })
         .await?;
         Ok(nova_objects::host_availability_zone(
             &aggregates,
-            &sel.service_host,
+            host,
             &self.cfg.default.default_availability_zone,
         ))
     }

@@ -65,6 +65,10 @@ config_section! {
         disk_allocation_ratio: f64 = "1.0", float(0.0);
         /// Availability zone of compute hosts.
         default_availability_zone: String = "nova", string();
+        /// Availability zone of new instances whose creation names none: they
+        /// are scheduled into it and kept there for their lifetime, as if
+        /// the user had asked for it. Unset: any zone.
+        default_schedule_zone: Option<String> = "", optional_string();
         /// Availability zone of the non-compute services.
         internal_service_availability_zone: String = "internal", string();
         /// Template for instance names on the hypervisor.

@@ -199,6 +199,7 @@ mod tests {
         ("DEFAULT", "cpu_allocation_ratio", "16.0"),
         ("DEFAULT", "disk_allocation_ratio", "1.0"),
         ("DEFAULT", "default_availability_zone", "nova"),
+        ("DEFAULT", "default_schedule_zone", ""),
         ("DEFAULT", "internal_service_availability_zone", "internal"),
         ("DEFAULT", "instance_name_template", "instance-%08x"),
         ("DEFAULT", "instance_usage_audit", "false"),

@@ -68,7 +68,7 @@ impl API {
             user_id: inst.user_id.clone(),
             flavor: inst.flavor.clone(),
             num_instances: 1,
-            availability_zone: inst.availability_zone.clone(),
+            availability_zone: inst.pinned_availability_zone().map(str::to_string),
             ..Default::default()
         };
         // A host the admin chose but did not force is checked by the

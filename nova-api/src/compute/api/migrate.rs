@@ -45,7 +45,9 @@ impl API {
             user_id: inst.user_id.clone(),
             flavor: flavor.clone(),
             num_instances: 1,
-            availability_zone: inst.availability_zone.clone(),
+            // Nova's RequestSpec.availability_zone: the zone asked for, not
+            // the one the server happens to be in.
+            availability_zone: inst.pinned_availability_zone().map(str::to_string),
             ..Default::default()
         };
         if let Some(h) = host {

@@ -27,9 +27,6 @@ pub struct UnshelveRequest {
     pub host: Option<String>,
 }
 
-/// The system metadata key of the zone a server is pinned to.
-const PINNED_AZ: &str = "pinned_availability_zone";
-
 impl API {
     /// createBackup: a snapshot with `image_type=backup` and `backup_type`,
     /// after which the compute host keeps only the newest `rotation` backups
@@ -151,7 +148,7 @@ impl API {
                 });
             }
         }
-        let pinned = inst.system_metadata.get(PINNED_AZ).cloned();
+        let pinned = inst.pinned_availability_zone().map(str::to_string);
         let expected_az = match &req.new_az {
             Some(az) => az.clone(),
             None => pinned,
@@ -182,7 +179,7 @@ impl API {
             system_metadata: req
                 .new_az
                 .clone()
-                .map(|az| BTreeMap::from([(PINNED_AZ.to_string(), az)])),
+                .map(|az| BTreeMap::from([(nova_objects::PINNED_AZ_KEY.to_string(), az)])),
             ..Default::default()
         };
         let i = self.conductor.instance_update(ctx, inst.uuid, upd).await?;

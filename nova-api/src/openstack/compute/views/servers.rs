@@ -60,7 +60,7 @@ pub struct DetailOptions<'a> {
 
 /// The system_metadata key holding the availability zone the server was
 /// pinned to at create (Nova keeps it in the RequestSpec; 2.96 shows it).
-pub const PINNED_AZ_KEY: &str = "pinned_availability_zone";
+pub use nova_objects::PINNED_AZ_KEY;
 
 /// The prefix of image properties copied into system_metadata at create
 /// (Nova's `SM_IMAGE_PROP_PREFIX`).
