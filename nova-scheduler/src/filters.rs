@@ -1,10 +1,12 @@
 //! Host filters, named as in Nova (`nova/scheduler/filters/`).
 
+mod aggregate_props;
 mod compute_capabilities;
 pub mod extra_specs_ops;
 mod image_props;
 
 use crate::host_manager::HostState;
+pub use aggregate_props::{aggregate_metadata_by_host, AggregateMetadata};
 use chrono::{DateTime, Utc};
 use image_props::ImageRequirements;
 use nova_objects::{RequestSpec, Resource, ResourceRequest};
@@ -24,6 +26,8 @@ pub struct FilterContext<'a> {
     image: ImageRequirements,
     /// The flavor's capabilities extra specs (ComputeCapabilitiesFilter).
     capabilities: Vec<(Vec<String>, String)>,
+    /// The flavor's aggregate extra specs (AggregateInstanceExtraSpecsFilter).
+    aggregate_extra_specs: Vec<(String, String)>,
 }
 
 impl<'a> FilterContext<'a> {
@@ -49,6 +53,9 @@ impl<'a> FilterContext<'a> {
             different_hosts: hosts_of("different_host"),
             image: ImageRequirements::of(&spec.image),
             capabilities: compute_capabilities::requirements(&spec.flavor.extra_specs),
+            aggregate_extra_specs: aggregate_props::extra_spec_requirements(
+                &spec.flavor.extra_specs,
+            ),
         }
     }
 }
@@ -85,6 +92,13 @@ pub enum Filter {
     /// Nova's `ComputeCapabilitiesFilter`: the host's capabilities meet
     /// the flavor's `capabilities:` extra specs.
     ComputeCapabilities,
+    /// Nova's `AggregateInstanceExtraSpecsFilter`: the host's aggregates'
+    /// metadata meets the flavor's `aggregate_instance_extra_specs:` (and
+    /// unscoped) extra specs.
+    AggregateInstanceExtraSpecs,
+    /// Nova's `AggregateMultiTenancyIsolation`: a host whose aggregates name
+    /// projects (`filter_tenant_id*`) takes only theirs.
+    AggregateMultiTenancyIsolation,
 }
 
 impl Filter {
@@ -100,6 +114,8 @@ impl Filter {
             Filter::SameHost => "SameHostFilter",
             Filter::ImageProperties => "ImagePropertiesFilter",
             Filter::ComputeCapabilities => "ComputeCapabilitiesFilter",
+            Filter::AggregateInstanceExtraSpecs => "AggregateInstanceExtraSpecsFilter",
+            Filter::AggregateMultiTenancyIsolation => "AggregateMultiTenancyIsolation",
         }
     }
 
@@ -127,6 +143,13 @@ impl Filter {
             Filter::ComputeCapabilities => {
                 compute_capabilities::host_passes(host, &ctx.capabilities)
             }
+            Filter::AggregateInstanceExtraSpecs => aggregate_props::extra_specs_pass(
+                &host.aggregate_metadata,
+                &ctx.aggregate_extra_specs,
+            ),
+            Filter::AggregateMultiTenancyIsolation => {
+                aggregate_props::tenant_passes(&host.aggregate_metadata, &ctx.spec.project_id)
+            }
         }
     }
 
@@ -144,6 +167,8 @@ impl Filter {
             Filter::SameHost => has_hint(ctx, "same_host"),
             Filter::ImageProperties => ctx.image.asks(),
             Filter::ComputeCapabilities => !ctx.capabilities.is_empty(),
+            Filter::AggregateInstanceExtraSpecs => !ctx.aggregate_extra_specs.is_empty(),
+            Filter::AggregateMultiTenancyIsolation => true,
         }
     }
 
@@ -213,6 +238,8 @@ pub fn build_filters(names: &[String]) -> Vec<Filter> {
             "SameHostFilter" => Some(Filter::SameHost),
             "ImagePropertiesFilter" => Some(Filter::ImageProperties),
             "ComputeCapabilitiesFilter" => Some(Filter::ComputeCapabilities),
+            "AggregateInstanceExtraSpecsFilter" => Some(Filter::AggregateInstanceExtraSpecs),
+            "AggregateMultiTenancyIsolation" => Some(Filter::AggregateMultiTenancyIsolation),
             _ => None,
         })
         .collect()
@@ -336,7 +363,11 @@ fn explain(
     let mut results = Vec::new();
     for f in filters {
         let start = candidates.len();
-        candidates.retain(|&i| f.host_passes(&hosts[i], ctx));
+        // A filter with nothing to check for this request passes every host
+        // (SameHostFilter without its hint would pass none).
+        if f.applies(ctx) {
+            candidates.retain(|&i| f.host_passes(&hosts[i], ctx));
+        }
         results.push(format!(
             "{}: (start: {start}, end: {})",
             f.name(),
@@ -406,11 +437,18 @@ mod tests {
             host("a", 1000.0, true, false),
             host("b", 500.0, false, false),
         ];
-        let filters = build_filters(&["ComputeFilter".into(), "RamFilter".into()]);
+        // SameHostFilter (no hint asked for) before the one that removes
+        // the last host: it checks nothing and is not named.
+        let filters = build_filters(&[
+            "ComputeFilter".into(),
+            "SameHostFilter".into(),
+            "RamFilter".into(),
+        ]);
         let err =
             filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 2048)).expect_err("no host");
         assert!(err.contains("Filter RamFilter returned 0 hosts"), "{err}");
         assert!(err.contains("ComputeFilter: (start: 2, end: 1)"), "{err}");
+        assert!(err.contains("SameHostFilter: (start: 1, end: 1)"), "{err}");
         let ok = filter_hosts(&filters, &hosts, &all(&hosts), &ctx(&spec, 512)).expect("fits");
         assert_eq!(ok, vec![0]);
     }

@@ -58,6 +58,8 @@ pub struct HostState {
     /// The node's latest report: what the hypervisor is and runs (the
     /// ImageProperties and ComputeCapabilities filters read it).
     pub node: Arc<ComputeNode>,
+    /// The metadata of the host's aggregates (the Aggregate* filters).
+    pub aggregate_metadata: Arc<crate::filters::AggregateMetadata>,
 }
 
 impl HostState {
@@ -75,6 +77,7 @@ impl HostState {
             num_instances: node.running_vms,
             updated: node.updated_at,
             node: Arc::new(node.clone()),
+            aggregate_metadata: Default::default(),
         }
     }
 
@@ -179,14 +182,16 @@ impl HostStates {
         self.set_zones(default_az);
     }
 
-    /// Each host's zone, from the aggregates.
+    /// Each host's zone and aggregate metadata, from the aggregates.
     fn set_zones(&mut self, default_az: &str) {
         let zones = AvailabilityZones::new(self.aggregates.values(), default_az);
+        let metadata = crate::filters::aggregate_metadata_by_host(self.aggregates.values());
         for h in &mut self.hosts {
             let zone = zones.of(&h.host);
             if h.availability_zone != zone {
                 h.availability_zone = zone.to_string();
             }
+            h.aggregate_metadata = metadata.get(&h.host).cloned().unwrap_or_default();
         }
     }
 }
@@ -414,6 +419,7 @@ pub(crate) mod tests {
             num_instances: 0,
             updated: None,
             node: Arc::new(ComputeNode::default()),
+            aggregate_metadata: Default::default(),
         }
     }
 

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{Cloud, ComputeHost};
+use nova_e2e::{Cloud, ComputeHost, E2E_ENABLED_FILTERS};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -414,7 +414,7 @@ fn assert_no_valid_host(srv: &Value, filter: &str) {
 /// asking for a host by name lands on it each time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_and_flavors_choose_the_hosts_that_run_them() {
-    let cloud = Cloud::start_hosts(
+    let mut cloud = Cloud::start_hosts(
         |id| {
             vec![
                 ComputeHost::fake(format!("e2e-ipa-{id}"), ""),
@@ -424,6 +424,14 @@ async fn images_and_flavors_choose_the_hosts_that_run_them() {
         true,
     )
     .await;
+    // The aggregate filters too (not in the default list).
+    cloud.restart_with_conf(
+        "nova-scheduler",
+        &format!(
+            "[filter_scheduler]\nenabled_filters = {E2E_ENABLED_FILTERS},AggregateInstanceExtraSpecsFilter,AggregateMultiTenancyIsolation\n"
+        ),
+    );
+    cloud.unlimited_quota(&cloud.demo_project).await;
     let disk = cloud.dir.join("props.raw");
     std::fs::write(&disk, vec![0u8; 65536]).unwrap();
     let image = |name: &str, props: &[&str]| {
@@ -510,6 +518,59 @@ async fn images_and_flavors_choose_the_hosts_that_run_them() {
         assert_eq!(srv["status"], "ACTIVE", "{srv}");
         assert_eq!(srv["OS-EXT-SRV-ATTR:host"], second.as_str(), "{srv}");
     }
+
+    // ===== the aggregate filters =====
+    let first = hosts["hypervisors"][0]["service"]["host"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // AggregateInstanceExtraSpecsFilter: a flavor asking for ssd lands on
+    // the host of the aggregate that has it, every time.
+    cloud.osc(
+        "admin",
+        &["aggregate", "create", "--property", "ssd=true", "fast"],
+    );
+    cloud.osc("admin", &["aggregate", "add", "host", "fast", &first]);
+    flavor("on-ssd", "aggregate_instance_extra_specs:ssd=true");
+    for name in ["s1", "s2", "s3"] {
+        let srv = create_settled(&cloud, name, &cloud.image_id, "on-ssd").await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], first.as_str(), "{srv}");
+    }
+    flavor("on-nvme", "aggregate_instance_extra_specs:nvme=true");
+    assert_no_valid_host(
+        &create_settled(&cloud, "n1", &cloud.image_id, "on-nvme").await,
+        "AggregateInstanceExtraSpecsFilter",
+    );
+    // AggregateMultiTenancyIsolation: the second host kept for the admin
+    // project takes none of demo's servers.
+    let admin_project = cloud
+        .osc(
+            "admin",
+            &["token", "issue", "-f", "value", "-c", "project_id"],
+        )
+        .trim()
+        .to_string();
+    cloud.osc(
+        "admin",
+        &[
+            "aggregate",
+            "create",
+            "--property",
+            &format!("filter_tenant_id={admin_project}"),
+            "private",
+        ],
+    );
+    cloud.osc("admin", &["aggregate", "add", "host", "private", &second]);
+    for name in ["t1", "t2"] {
+        let srv = create_settled(&cloud, name, &cloud.image_id, "m1.tiny").await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], first.as_str(), "{srv}");
+    }
+    assert_no_valid_host(
+        &create_settled(&cloud, "t3", &cloud.image_id, "on-second").await,
+        "AggregateMultiTenancyIsolation",
+    );
 }
 
 /// `openstack server create --availability-zone <az>` as demo, waiting

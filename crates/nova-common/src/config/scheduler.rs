@@ -19,6 +19,8 @@ pub const KNOWN_FILTERS: &[&str] = &[
     "SameHostFilter",
     "ImagePropertiesFilter",
     "ComputeCapabilitiesFilter",
+    "AggregateInstanceExtraSpecsFilter",
+    "AggregateMultiTenancyIsolation",
 ];
 
 config_section! {
