@@ -312,13 +312,24 @@ impl RequestFilters {
             .filter(|f| !matches!(f, Filter::Resource(_)))
             .collect();
         let req = &ctx.request;
-        passing.extend(eligible.iter().copied().filter(|&i| {
+        let fits = |i: usize| {
             let free = &hosts[i].free;
             (!ram || free.fits_resource(Resource::Ram, req))
                 && (!vcpu || free.fits_resource(Resource::Vcpu, req))
                 && (!disk || free.fits_resource(Resource::Disk, req))
-                && others.iter().all(|f| f.host_passes(&hosts[i], ctx))
-        }));
+        };
+        // Most requests have no other per-instance filter: their pass stays
+        // one small inlined check per host.
+        if others.is_empty() {
+            passing.extend(eligible.iter().copied().filter(|&i| fits(i)));
+        } else {
+            passing.extend(
+                eligible
+                    .iter()
+                    .copied()
+                    .filter(|&i| fits(i) && others.iter().all(|f| f.host_passes(&hosts[i], ctx))),
+            );
+        }
         if passing.is_empty() {
             return Err(explain(&self.all, hosts, &candidates(hosts), ctx));
         }

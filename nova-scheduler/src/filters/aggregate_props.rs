@@ -46,6 +46,9 @@ pub fn extra_spec_requirements(extra_specs: &BTreeMap<String, String>) -> Vec<(S
 /// Nova's `AggregateInstanceExtraSpecsFilter`: for every requirement, one
 /// of the values the host's aggregates give the key matches it (a key they
 /// do not give fails the host).
+// Out of line: the filter chain inlines each filter into its pass over
+// every host, and this one runs only for requests that ask for it.
+#[inline(never)]
 pub fn extra_specs_pass(metadata: &AggregateMetadata, requirements: &[(String, String)]) -> bool {
     requirements.iter().all(|(key, req)| {
         metadata
@@ -57,6 +60,9 @@ pub fn extra_specs_pass(metadata: &AggregateMetadata, requirements: &[(String, S
 /// Nova's `AggregateMultiTenancyIsolation`: a host whose aggregates name
 /// projects (`filter_tenant_id`, `filter_tenant_id2`, ... any key that
 /// starts so) takes only those projects' instances; the others take any.
+// Out of line: the filter chain inlines each filter into its pass over
+// every host, and this one runs only for requests that ask for it.
+#[inline(never)]
 pub fn tenant_passes(metadata: &AggregateMetadata, project_id: &str) -> bool {
     let mut named = metadata
         .iter()
