@@ -253,17 +253,15 @@ async fn resize_confirm_revert_and_cold_migrate_on_two_hosts() {
     cloud.osc("demo", &["server", "delete", "--wait", &id]);
 }
 
-/// A destination nova-compute killed while it finishes a resize (the fake
-/// driver's `finish_migration` made slow): at restart its init_host hands
-/// the instance back to the source, which restarts it with the old flavor.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destination_killed_mid_resize_hands_the_instance_back() {
-    const SLOW: &str = "[fake]\nfinish_migration_seconds = 60\n";
-    let mut cloud = Cloud::start_hosts(
+/// Two fake compute hosts with `conf` (the fake driver made slow where a
+/// test kills one), a flavor `big` to resize to, and one ACTIVE m1.tiny
+/// server of demo's named `name`: (the cloud, the server's id, its host).
+async fn two_hosts_and_a_server(conf: &str, name: &str) -> (Cloud, String, String) {
+    let cloud = Cloud::start_hosts(
         |id| {
             vec![
-                ComputeHost::fake(format!("e2e-a-{id}"), SLOW),
-                ComputeHost::fake(format!("e2e-b-{id}"), SLOW),
+                ComputeHost::fake(format!("e2e-a-{id}"), conf),
+                ComputeHost::fake(format!("e2e-b-{id}"), conf),
             ]
         },
         false,
@@ -285,13 +283,23 @@ async fn a_destination_killed_mid_resize_hands_the_instance_back() {
             Method::POST,
             "/servers",
             &cloud.demo,
-            Some(json!({"server": {"name": "rs2", "imageRef": cloud.image_id, "flavorRef": "1"}})),
+            Some(json!({"server": {"name": name, "imageRef": cloud.image_id, "flavorRef": "1"}})),
         )
         .await;
     assert_eq!(s, 202, "{b}");
     let id = b["server"]["id"].as_str().unwrap().to_string();
     let srv = wait_status(&cloud, &id, "ACTIVE").await;
-    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let host = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    (cloud, id, host)
+}
+
+/// A destination nova-compute killed while it finishes a resize (the fake
+/// driver's `finish_migration` made slow): at restart its init_host hands
+/// the instance back to the source, which restarts it with the old flavor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_killed_mid_resize_hands_the_instance_back() {
+    const SLOW: &str = "[fake]\nfinish_migration_seconds = 60\n";
+    let (mut cloud, id, source) = two_hosts_and_a_server(SLOW, "rs2").await;
     let (s, b) = action(
         &cloud,
         &id,
@@ -331,39 +339,7 @@ async fn a_destination_killed_mid_resize_hands_the_instance_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_killed_mid_confirm_finishes_it_at_restart() {
     const SLOW: &str = "[fake]\nconfirm_migration_seconds = 10\n";
-    let mut cloud = Cloud::start_hosts(
-        |id| {
-            vec![
-                ComputeHost::fake(format!("e2e-a-{id}"), SLOW),
-                ComputeHost::fake(format!("e2e-b-{id}"), SLOW),
-            ]
-        },
-        false,
-    )
-    .await;
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            "/flavors",
-            &cloud.admin,
-            Some(
-                json!({"flavor": {"name": "big", "id": "big", "ram": 1024, "vcpus": 2, "disk": 1}}),
-            ),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let (s, b) = cloud
-        .req(
-            Method::POST,
-            "/servers",
-            &cloud.demo,
-            Some(json!({"server": {"name": "rs3", "imageRef": cloud.image_id, "flavorRef": "1"}})),
-        )
-        .await;
-    assert_eq!(s, 202, "{b}");
-    let id = b["server"]["id"].as_str().unwrap().to_string();
-    let srv = wait_status(&cloud, &id, "ACTIVE").await;
-    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let (mut cloud, id, source) = two_hosts_and_a_server(SLOW, "rs3").await;
     let (s, b) = action(
         &cloud,
         &id,
