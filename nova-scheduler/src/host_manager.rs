@@ -163,10 +163,10 @@ impl HostStates {
         (added, removed)
     }
 
-    /// Replace the aggregates with a fresh read.
-    pub fn set_aggregates(&mut self, aggregates: Vec<Aggregate>, default_az: &str) {
+    /// Replace the aggregates with a fresh read; the hosts' zones follow
+    /// with the [`Self::update`] of the same refresh.
+    fn replace_aggregates(&mut self, aggregates: Vec<Aggregate>) {
         self.aggregates = aggregates.into_iter().map(|a| (a.id, a)).collect();
-        self.set_zones(default_az);
     }
 
     /// Aggregates created or changed (`update_aggregates`).
@@ -299,7 +299,7 @@ impl HostManager {
         let mut states = self.lock();
         if let Some(a) = aggregates {
             if n > self.aggregates_cast_after.load(Ordering::SeqCst) {
-                states.set_aggregates(a, &self.default_az);
+                states.replace_aggregates(a);
             }
         }
         let (added, removed) = states.update(nodes, services, &self.default_az, Utc::now());
