@@ -34,18 +34,21 @@ fi
 # --- Debian packages -------------------------------------------------------
 # Build: pkg-config, libvirt-dev. Runtime tools the code calls: ssh-keygen
 # (keypair generation), ip (bridges), dnsmasq (nova-network's DHCP; the -base
-# package starts no system service), iptables-save/iptables-restore
+# package starts no system service), dhcp_release (dnsmasq-utils: a released
+# address's lease is ended at once, Nova's force_dhcp_release), iptables-save/iptables-restore
 # (nova-network's NAT and metadata rules), ps, psql, rabbitmqctl, qemu-img, curl,
 # genisoimage (ISO 9660 config drives; isoinfo reads them back in the tests),
 # dosfstools and mtools (VFAT config drives).
 # Unit verification: systemd-analyze (package systemd). The noVNC web client
 # nova-novncproxy serves (/usr/share/novnc): novnc; the browser of the console
 # e2e test: chromium (driven by npm playwright-core, tests/browser); the
-# certificates of the VeNCrypt/TLS console tests: openssl.
+# certificates of the VeNCrypt/TLS console tests: openssl. The DHCP client of
+# the DHCP e2e test (a guest's NIC played from a network namespace): busybox's
+# udhcpc (busybox-static).
 packages=(pkg-config libvirt-dev libvirt0 libvirt-clients qemu-utils curl ca-certificates
-          python3-venv python3-dev gcc openssh-client iproute2 dnsmasq-base iptables procps util-linux
+          python3-venv python3-dev gcc openssh-client iproute2 dnsmasq-base dnsmasq-utils iptables procps util-linux
           postgresql postgresql-client rabbitmq-server systemd
-          novnc chromium openssl genisoimage dosfstools mtools)
+          novnc chromium openssl genisoimage dosfstools mtools busybox-static)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")

@@ -317,6 +317,49 @@ impl NetworkManager {
         }
     }
 
+    /// Take the instance's leases out of its networks' hosts files (dnsmasq
+    /// reloaded) and, with `force_dhcp_release`, end the leases dnsmasq gave
+    /// (Nova's `_teardown_network_on_host` and `release_dhcp`). A failure is
+    /// logged: the address is released either way.
+    async fn remove_leases(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+    ) -> Result<(), NovaError> {
+        let mut all = self.leases.lock().await;
+        if !all
+            .values()
+            .any(|l| l.values().any(|(uuid, _)| *uuid == instance_uuid))
+        {
+            return Ok(());
+        }
+        let nets = self.conductor.network_get_all(ctx).await?;
+        let mut removed: BTreeMap<i64, Vec<DhcpHost>> = BTreeMap::new();
+        for (net_id, leases) in all.iter_mut() {
+            leases.retain(|_, (uuid, host)| {
+                let keep = *uuid != instance_uuid;
+                if !keep {
+                    removed.entry(*net_id).or_default().push(host.clone());
+                }
+                keep
+            });
+        }
+        for net in nets.iter().filter(|n| removed.contains_key(&n.id)) {
+            if let Err(e) = self.restart_dhcp(net, all.get(&net.id)).await {
+                warn!(network = %net.label, "cannot update DHCP: {e}");
+            }
+            if !self.cfg.default.force_dhcp_release || net.bridge.is_empty() {
+                continue;
+            }
+            for host in &removed[&net.id] {
+                if let Err(e) = dnsmasq::release_dhcp(&net.bridge, &host.address, &host.mac).await {
+                    warn!(network = %net.label, address = %host.address, "cannot release the DHCP lease: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn nw_info(
         &self,
         ctx: &RequestContext,
@@ -534,6 +577,11 @@ impl nova_rpc::network::Manager for NetworkManager {
         Ok(info)
     }
 
+    /// Nova's `deallocate_for_instance` with `force_dhcp_release`: the
+    /// instance's leases leave the hosts file first (dnsmasq reloaded), then
+    /// dnsmasq is told to end them (so the address cannot be leased again in
+    /// between), then the addresses go back to the pool. Idempotent: a retry
+    /// finds no leases left and releases the addresses.
     async fn deallocate_for_instance(
         &self,
         ctx: &RequestContext,
@@ -541,28 +589,12 @@ impl nova_rpc::network::Manager for NetworkManager {
         _host: Option<String>,
     ) -> Result<(), NovaError> {
         self.release_instance_floating_ips(instance_uuid).await?;
+        self.remove_leases(ctx, instance_uuid).await?;
         self.conductor
             .network_deallocate_instance(ctx, instance_uuid)
             .await?;
         info!(instance = %instance_uuid, "deallocated network resources");
         self.trigger_security_group_members_refresh(ctx, instance_uuid);
-        let mut all = self.leases.lock().await;
-        let changed: Vec<i64> = all
-            .iter_mut()
-            .filter_map(|(net_id, leases)| {
-                let before = leases.len();
-                leases.retain(|_, (uuid, _)| *uuid != instance_uuid);
-                (leases.len() != before).then_some(*net_id)
-            })
-            .collect();
-        if !changed.is_empty() {
-            let nets = self.conductor.network_get_all(ctx).await?;
-            for net in nets.iter().filter(|n| changed.contains(&n.id)) {
-                if let Err(e) = self.restart_dhcp(net, all.get(&net.id)).await {
-                    warn!(network = %net.label, "cannot update DHCP: {e}");
-                }
-            }
-        }
         Ok(())
     }
 

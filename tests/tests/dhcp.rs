@@ -3,6 +3,9 @@
 //! on delete, and a restarted nova-network rebuilds the hosts file from the
 //! database and reloads the dnsmasq that kept running, or makes the bridge
 //! and starts a dnsmasq again when the host lost them.
+//! A guest's NIC played from a network namespace (busybox's udhcpc) is
+//! leased its server's address, and, with `force_dhcp_release`, the next
+//! server given that address after a delete is leased it at once.
 //! (tests/tests/real_guest.rs checks that a real guest gets the lease.)
 
 #![allow(clippy::unwrap_used)]
@@ -134,5 +137,173 @@ async fn dnsmasq_serves_the_allocated_addresses() {
         )),
         "{}",
         String::from_utf8_lossy(&cmdline)
+    );
+}
+
+fn sh(args: &[&str]) -> (bool, String) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn must(args: &[&str]) {
+    let (ok, out) = sh(args);
+    assert!(ok, "{args:?}: {out}");
+}
+
+/// A guest's NIC played from this host: a veth with one end on the cloud's
+/// bridge and the other in a network namespace of its own, where busybox's
+/// udhcpc asks the network's dnsmasq for a lease with the MAC of a server.
+/// Removed on drop.
+struct GuestNic {
+    ns: String,
+    host_if: String,
+    nic: String,
+}
+
+impl GuestNic {
+    fn new(cloud: &Cloud) -> GuestNic {
+        let short = &cloud.id[..6];
+        let g = GuestNic {
+            ns: format!("dhcp{short}"),
+            host_if: format!("dhh{short}"),
+            nic: format!("dhg{short}"),
+        };
+        must(&["ip", "netns", "add", &g.ns]);
+        must(&[
+            "ip", "link", "add", &g.host_if, "type", "veth", "peer", "name", &g.nic,
+        ]);
+        must(&["ip", "link", "set", &g.nic, "netns", &g.ns]);
+        must(&[
+            "ip",
+            "link",
+            "set",
+            &g.host_if,
+            "master",
+            &bridge_name(&cloud.id),
+        ]);
+        must(&["ip", "link", "set", &g.host_if, "up"]);
+        g
+    }
+
+    /// The address dnsmasq leases to `mac`, or None (udhcpc's output) when
+    /// it offers none. udhcpc quits once leased without releasing (no -R):
+    /// the lease stays in dnsmasq, as a guest's would.
+    fn lease(&self, mac: &str) -> Result<String, String> {
+        must(&["ip", "-n", &self.ns, "link", "set", &self.nic, "down"]);
+        must(&[
+            "ip", "-n", &self.ns, "link", "set", &self.nic, "address", mac,
+        ]);
+        must(&["ip", "-n", &self.ns, "link", "set", &self.nic, "up"]);
+        let (_, out) = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns,
+            "busybox",
+            "udhcpc",
+            "-i",
+            &self.nic,
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-s",
+            "/bin/true",
+        ]);
+        // "udhcpc: lease of 10.20.x.y obtained from 10.20.x.1, lease time 86400"
+        out.lines()
+            .find_map(|l| {
+                l.split_once("lease of ")
+                    .and_then(|(_, rest)| rest.split_once(" obtained"))
+                    .map(|(ip, _)| ip.to_string())
+            })
+            .ok_or(out)
+    }
+}
+
+impl Drop for GuestNic {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "link", "del", &self.host_if]);
+        let _ = sh(&["ip", "netns", "del", &self.ns]);
+    }
+}
+
+/// `mac,hostname.novalocal,ip` → (mac, ip).
+fn mac_and_ip(line: &str) -> (String, String) {
+    let parts: Vec<&str> = line.split(',').collect();
+    (parts[0].to_string(), parts[2].to_string())
+}
+
+/// Nova's `force_dhcp_release`: deleting a server ends the lease dnsmasq
+/// gave its MAC, so when its address goes to the next server, that
+/// server's MAC gets it at once. Without the release dnsmasq keeps the old
+/// lease for `dhcp_lease_time` (a day) and offers the new MAC nothing
+/// ("not using configured address ... because it is leased to ...").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_address_is_leased_to_the_next_server() {
+    let cloud = Cloud::start_with(compute_hosts, false).await;
+    let nic = GuestNic::new(&cloud);
+    let (id1, line1) = active(&cloud, "lease-1").await;
+    let (mac1, ip) = mac_and_ip(&line1);
+    assert_eq!(nic.lease(&mac1), Ok(ip.clone()), "the first server's lease");
+
+    let (s, _) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{id1}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("lease-1's address released", 60, || async {
+            let (s, b) = cloud
+                .get(&format!("/os-fixed-ips/{ip}"), &cloud.admin)
+                .await;
+            assert_eq!(s, 200, "{b}");
+            b["fixed_ip"]["hostname"].is_null().then_some(())
+        })
+        .await;
+
+    // Every other address of the network reserved: the next server gets
+    // the one just released.
+    let prefix = fixed_prefix(&cloud.id);
+    for n in 2..=254 {
+        let addr = format!("{prefix}{n}");
+        if addr == ip {
+            continue;
+        }
+        let (s, b) = cloud
+            .req(
+                Method::POST,
+                &format!("/os-fixed-ips/{addr}/action"),
+                &cloud.admin,
+                Some(json!({"reserve": null})),
+            )
+            .await;
+        assert_eq!(s, 202, "reserve {addr}: {b}");
+    }
+    let (_id2, line2) = active(&cloud, "lease-2").await;
+    let (mac2, ip2) = mac_and_ip(&line2);
+    assert_eq!(ip2, ip, "the released address goes to the next server");
+    assert_ne!(mac2, mac1);
+    assert_eq!(
+        nic.lease(&mac2),
+        Ok(ip.clone()),
+        "the next server's MAC is leased the address at once"
+    );
+    let log = cloud.log("nova-network");
+    assert!(
+        log.contains("DHCP lease released"),
+        "nova-network logs the release: {log}"
     );
 }

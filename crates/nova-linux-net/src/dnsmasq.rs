@@ -179,6 +179,21 @@ pub async fn restart_dhcp(
     Ok(())
 }
 
+/// End the lease `mac` holds on `address` at once (Nova's `release_dhcp`):
+/// `dhcp_release` (dnsmasq-utils) hands the dnsmasq serving `dev` a
+/// DHCPRELEASE as if from the client. Without it dnsmasq keeps the lease
+/// until it expires (`dhcp_lease_time`, a day by default) and will not give
+/// the address to the next instance's MAC. Nothing to do when the device is
+/// gone: no dnsmasq serves it.
+pub async fn release_dhcp(dev: &str, address: &str, mac: &str) -> Result<(), LinuxNetError> {
+    if !crate::bridge::device_exists(dev) {
+        return Ok(());
+    }
+    execute("dhcp_release", [dev, address, mac]).await?;
+    info!(%dev, %address, %mac, "DHCP lease released");
+    Ok(())
+}
+
 /// Stop the dnsmasq serving `bridge`, if one runs (Nova's `kill_dhcp`).
 pub async fn kill_dhcp(bridge: &str, opts: &DnsmasqOptions) -> Result<(), LinuxNetError> {
     if let Some(pid) = dnsmasq_pid(bridge, opts) {

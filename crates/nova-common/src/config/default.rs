@@ -122,6 +122,9 @@ config_section! {
         networks_path: String = "$state_path/networks", string();
         /// Lifetime of a DHCP lease, in seconds.
         dhcp_lease_time: u64 = "86400", at_least(1);
+        /// When an instance's address is released, end its DHCP lease in dnsmasq at
+        /// once (`dhcp_release`), so the address can be leased to another instance.
+        force_dhcp_release: bool = "true", boolean();
         /// Domain of the instances' DHCP host names (`<hostname>.<dhcp_domain>`).
         dhcp_domain: String = "novalocal", string();
         /// An extra dnsmasq configuration file (`--conf-file`); empty means none.

@@ -226,6 +226,7 @@ mod tests {
         ("DEFAULT", "flat_interface", ""),
         ("DEFAULT", "networks_path", "$state_path/networks"),
         ("DEFAULT", "dhcp_lease_time", "86400"),
+        ("DEFAULT", "force_dhcp_release", "true"),
         ("DEFAULT", "dhcp_domain", "novalocal"),
         ("DEFAULT", "dnsmasq_config_file", ""),
         ("DEFAULT", "dns_server", ""),
