@@ -50,6 +50,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let proxy = Arc::new(ConductorManager::new(
         db.clone(),
         cfg.quota.clone(),
+        cfg.default.default_availability_zone.clone(),
         transport.clone(),
     ));
     let tasks = Arc::new(ComputeTaskManager::new(

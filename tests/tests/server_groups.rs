@@ -595,6 +595,21 @@ async fn create_in_zone(cloud: &Cloud, name: &str, zone: &str) -> Value {
     settled(cloud, created["id"].as_str().unwrap()).await
 }
 
+/// The zone each server shows (the zone of the host it is on, as it is now).
+async fn zones_of(cloud: &Cloud, ids: &[String]) -> Vec<String> {
+    let mut zones = vec![];
+    for id in ids {
+        let srv = settled(cloud, id).await;
+        zones.push(
+            srv["OS-EXT-AZ:availability_zone"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    zones
+}
+
 /// Each zone of `openstack availability zone list` and whether it is available.
 fn zone_list(cloud: &Cloud, who: &str) -> Vec<(String, String)> {
     let mut zones: Vec<(String, String)> = json_out(&cloud.osc(
@@ -619,8 +634,11 @@ fn zone_list(cloud: &Cloud, who: &str) -> Vec<(String, String)> {
 /// with a zone puts its hosts in it (zone list, compute service list);
 /// servers asked into a zone land on its hosts and show it; a server asked
 /// into no zone shows its host's; a zone with no enabled host is refused
-/// (400); moving every host into the zone makes the default zone vanish; a
-/// cold migration stays in the server's zone and shows the destination's.
+/// (400); a zone's name cannot change while its hosts have servers, nor be
+/// removed (400, Nova's messages); moving every host into the zone makes
+/// the default zone vanish and puts the servers of the host moved in it; a
+/// cold migration stays in the server's zone and shows the destination's; a
+/// host leaving the zone takes its servers back into the default zone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_aggregates_make_availability_zones() {
     let mut cloud = Cloud::start_hosts(
@@ -672,16 +690,69 @@ async fn host_aggregates_make_availability_zones() {
     assert_eq!(zone_of(&a).as_deref(), Some("nova"), "{services}");
     assert_eq!(zone_of(&b).as_deref(), Some("az1"), "{services}");
 
+    let (mut on_a, mut on_b) = (vec![], vec![]);
     for i in 0..2 {
         let srv = create_in_zone(&cloud, &format!("in-az1-{i}"), "az1").await;
         assert_eq!(srv["status"], "ACTIVE", "{srv}");
         assert_eq!(srv["OS-EXT-SRV-ATTR:host"], b.as_str(), "{srv}");
         assert_eq!(srv["OS-EXT-AZ:availability_zone"], "az1", "{srv}");
+        on_b.push(srv["id"].as_str().unwrap().to_string());
         let srv = create_in_zone(&cloud, &format!("in-nova-{i}"), "nova").await;
         assert_eq!(srv["status"], "ACTIVE", "{srv}");
         assert_eq!(srv["OS-EXT-SRV-ATTR:host"], a.as_str(), "{srv}");
         assert_eq!(srv["OS-EXT-AZ:availability_zone"], "nova", "{srv}");
+        on_a.push(srv["id"].as_str().unwrap().to_string());
     }
+
+    // ===== a zone's name cannot change under servers, nor be removed =====
+    for args in [
+        &["aggregate", "set", "--zone", "az2", "agg1"][..],
+        &[
+            "aggregate",
+            "set",
+            "--property",
+            "availability_zone=az2",
+            "agg1",
+        ][..],
+    ] {
+        let (ok, _, err) = cloud.openstack("admin", args);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(
+            err.contains("One or more hosts contain instances in this zone") && err.contains("400"),
+            "{args:?}: {err}"
+        );
+    }
+    let (ok, _, err) = cloud.openstack(
+        "admin",
+        &[
+            "aggregate",
+            "unset",
+            "--property",
+            "availability_zone",
+            "agg1",
+        ],
+    );
+    assert!(!ok, "the zone was removed");
+    assert!(
+        err.contains("Aggregate agg1 does not support empty named availability zone")
+            && err.contains("400"),
+        "{err}"
+    );
+    cloud.osc("admin", &["aggregate", "set", "--zone", "az1", "agg1"]);
+    cloud.osc(
+        "admin",
+        &["aggregate", "set", "--property", "rack=r1", "agg1"],
+    );
+    assert_eq!(zone_list(&cloud, "demo"), [up("az1"), up("nova")]);
+    cloud.osc(
+        "admin",
+        &["aggregate", "create", "--zone", "empty", "agg-empty"],
+    );
+    cloud.osc(
+        "admin",
+        &["aggregate", "set", "--zone", "renamed", "agg-empty"],
+    );
+    cloud.osc("admin", &["aggregate", "delete", "agg-empty"]);
     let any = create_settled(&cloud, "anywhere", &cloud.image_id, "m1.tiny").await;
     let expected = if any["OS-EXT-SRV-ATTR:host"] == b.as_str() {
         "az1"
@@ -757,9 +828,11 @@ async fn host_aggregates_make_availability_zones() {
     cloud.restart_with_conf("nova-api", "");
     cloud.wait_for_api().await;
 
-    // ===== both hosts in az1: the default zone has no host left =====
+    // ===== both hosts in az1: the default zone has no host left; the
+    // servers on a are in az1 with it =====
     cloud.osc("admin", &["aggregate", "add", "host", "agg1", &a]);
     assert_eq!(zone_list(&cloud, "demo"), [up("az1")]);
+    assert_eq!(zones_of(&cloud, &on_a).await, ["az1", "az1"]);
     let (ok, _, err) = cloud.openstack(
         "demo",
         &[
@@ -788,7 +861,10 @@ async fn host_aggregates_make_availability_zones() {
 
     // ===== the aggregate gone: every host in the default zone again =====
     cloud.osc("admin", &["aggregate", "remove", "host", "agg1", &a]);
+    assert_eq!(zones_of(&cloud, &on_a).await, ["nova", "nova"]);
+    assert_eq!(zones_of(&cloud, &on_b).await, ["az1", "az1"]);
     cloud.osc("admin", &["aggregate", "remove", "host", "agg1", &b]);
+    assert_eq!(zones_of(&cloud, &on_b).await, ["nova", "nova"]);
     cloud.osc("admin", &["aggregate", "delete", "agg1"]);
     assert_eq!(zone_list(&cloud, "demo"), [up("nova")]);
     let srv = create_in_zone(&cloud, "back-in-nova", "nova").await;

@@ -750,6 +750,27 @@ impl Db {
         Ok(())
     }
 
+    /// The zone of every instance on `host` (not deleted), after the host
+    /// joined or left a zone's aggregate: a server shows the zone of the
+    /// host it is on, as Nova's `get_instance_availability_zone`. The
+    /// number of instances changed.
+    pub async fn instance_set_availability_zone_by_host(
+        &self,
+        host: &str,
+        zone: &str,
+    ) -> Result<u64, NovaError> {
+        let done = sqlx::query(
+            "UPDATE instances SET availability_zone = $2, updated_at = now()
+             WHERE host = $1 AND deleted = 0 AND availability_zone IS DISTINCT FROM $2",
+        )
+        .bind(host)
+        .bind(zone)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn instance_update(
         &self,
         uuid: Uuid,

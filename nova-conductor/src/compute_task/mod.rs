@@ -48,15 +48,12 @@ impl ComputeTaskManager {
 
     /// The availability zone of `host`, from its aggregates.
     async fn host_zone(&self, host: &str) -> Result<String, NovaError> {
-        let aggregates = retry_on_disconnect("aggregate_get_by_host", || {
-            self.db.aggregate_get_by_host(host)
-        })
-        .await?;
-        Ok(nova_objects::host_availability_zone(
-            &aggregates,
+        crate::manager::aggregates::host_zone(
+            &self.db,
             host,
             &self.cfg.default.default_availability_zone,
-        ))
+        )
+        .await
     }
 
     /// The hosts of the instances the `same_host` and `different_host`

@@ -4,9 +4,22 @@
 
 use super::{retry_on_disconnect, ConductorManager};
 use nova_common::{NovaError, NovaResult, RequestContext};
+use nova_db::Db;
 use nova_objects::Aggregate;
 use std::collections::BTreeMap;
-use tracing::warn;
+use tracing::{info, warn};
+
+/// The availability zone of `host`, from its aggregates (one rule:
+/// [`nova_objects::host_availability_zone`]).
+pub(crate) async fn host_zone(db: &Db, host: &str, default_zone: &str) -> NovaResult<String> {
+    let aggregates =
+        retry_on_disconnect("aggregate_get_by_host", || db.aggregate_get_by_host(host)).await?;
+    Ok(nova_objects::host_availability_zone(
+        &aggregates,
+        host,
+        default_zone,
+    ))
+}
 
 impl ConductorManager {
     /// After an aggregate write that succeeded, before its answer: every
@@ -25,6 +38,28 @@ impl ConductorManager {
             }
         }
         r
+    }
+
+    /// After `host` joined or left an aggregate: its instances are in the
+    /// host's zone as it now is (Nova shows a server the zone of its host).
+    /// A failure is logged: the aggregate change stands.
+    async fn host_zone_changed(&self, host: &str) {
+        let zone = match host_zone(&self.db, host, &self.default_availability_zone).await {
+            Ok(zone) => zone,
+            Err(e) => {
+                warn!(%host, "cannot work out the host's zone: {e}");
+                return;
+            }
+        };
+        match retry_on_disconnect("instance_set_availability_zone_by_host", || {
+            self.db.instance_set_availability_zone_by_host(host, &zone)
+        })
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(%host, %zone, instances = n, "the host's instances are in its new zone"),
+            Err(e) => warn!(%host, %zone, "cannot put the host's instances in its zone: {e}"),
+        }
     }
 }
 
@@ -92,7 +127,11 @@ impl nova_rpc::conductor::Aggregates for ConductorManager {
         host: String,
     ) -> Result<Aggregate, NovaError> {
         let r = self.db.aggregate_host_add(aggregate_id, &host).await;
-        self.aggregate_written(ctx, r).await
+        let r = self.aggregate_written(ctx, r).await;
+        if r.is_ok() {
+            self.host_zone_changed(&host).await;
+        }
+        r
     }
 
     async fn aggregate_host_delete(
@@ -102,7 +141,11 @@ impl nova_rpc::conductor::Aggregates for ConductorManager {
         host: String,
     ) -> Result<Aggregate, NovaError> {
         let r = self.db.aggregate_host_delete(aggregate_id, &host).await;
-        self.aggregate_written(ctx, r).await
+        let r = self.aggregate_written(ctx, r).await;
+        if r.is_ok() {
+            self.host_zone_changed(&host).await;
+        }
+        r
     }
 
     async fn aggregate_metadata_update(

@@ -6,7 +6,7 @@
 //! again (oslo.db's `retry_on_disconnect`); a write is not, and its caller
 //! sees `DBConnectionError` (503 at the API).
 
-mod aggregates;
+pub(crate) mod aggregates;
 mod compute_nodes;
 mod console_auth_tokens;
 mod ec2;
@@ -41,17 +41,21 @@ pub struct ConductorManager {
     /// Every nova-scheduler (the `scheduler` topic's fanout): told when
     /// host aggregates change, as Nova's API tells them.
     scheduler: nova_rpc::scheduler::Client,
+    /// `[DEFAULT] default_availability_zone`: the zone of a host in no zone's aggregate.
+    default_availability_zone: String,
 }
 
 impl ConductorManager {
     pub fn new(
         db: Db,
         quota_defaults: BTreeMap<String, i64>,
+        default_availability_zone: String,
         transport: nova_rpc::Transport,
     ) -> Self {
         ConductorManager {
             db,
             quota_defaults,
+            default_availability_zone,
             api: nova_rpc::api::Client::new(transport.clone()).fanout(),
             scheduler: nova_rpc::scheduler::Client::new(transport).fanout(),
         }

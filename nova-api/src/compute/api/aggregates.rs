@@ -3,7 +3,7 @@
 
 use super::API;
 use nova_common::{NovaError, NovaResult, RequestContext};
-use nova_objects::Aggregate;
+use nova_objects::{Aggregate, InstanceFilters};
 use std::collections::BTreeMap;
 
 /// Nova's `is_safe_to_update_az`: with `zone` as the aggregate's zone, none
@@ -66,12 +66,7 @@ impl API {
         availability_zone: Option<String>,
     ) -> NovaResult<Aggregate> {
         if let Some(zone) = &availability_zone {
-            self.check_zone(ctx, id, zone, None)
-                .await
-                .map_err(|reason| NovaError::InvalidAggregateActionUpdate {
-                    aggregate_id: id.to_string(),
-                    reason,
-                })?;
+            self.check_zone_change(ctx, id, Some(zone)).await?;
         }
         self.conductor
             .aggregate_update(ctx, id, name, availability_zone)
@@ -124,24 +119,66 @@ impl API {
             .await
     }
 
-    /// Set metadata items (None removes one); a new zone is checked as on update.
+    /// Set metadata items (None removes one); a zone is checked as on update
+    /// (so the zone cannot be removed: Nova refuses an empty zone name).
     pub async fn update_aggregate_metadata(
         &self,
         ctx: &RequestContext,
         id: i64,
         metadata: BTreeMap<String, Option<String>>,
     ) -> NovaResult<Aggregate> {
-        if let Some(Some(zone)) = metadata.get("availability_zone") {
-            self.check_zone(ctx, id, zone, None)
-                .await
-                .map_err(|reason| NovaError::InvalidAggregateActionUpdate {
-                    aggregate_id: id.to_string(),
-                    reason,
-                })?;
+        if let Some(zone) = metadata.get("availability_zone") {
+            self.check_zone_change(ctx, id, zone.as_deref()).await?;
         }
         self.conductor
             .aggregate_metadata_update(ctx, id, metadata)
             .await
+    }
+
+    /// Nova's `is_safe_to_update_az` with `check_no_instances_in_az`: the
+    /// aggregate's zone becomes `zone` only if it names one, none of its
+    /// hosts is in another zone, and, when the name changes, none of its
+    /// hosts has instances (they would find themselves in another zone).
+    async fn check_zone_change(
+        &self,
+        ctx: &RequestContext,
+        id: i64,
+        zone: Option<&str>,
+    ) -> NovaResult<()> {
+        let aggregate = self.conductor.aggregate_get(ctx, id).await?;
+        let refuse = |reason: String| NovaError::InvalidAggregateActionUpdate {
+            aggregate_id: id.to_string(),
+            reason,
+        };
+        let Some(zone) = zone.filter(|z| !z.is_empty()) else {
+            return Err(refuse(format!(
+                "Aggregate {} does not support empty named availability zone",
+                aggregate.name
+            )));
+        };
+        self.check_zone(ctx, id, zone, None).await.map_err(refuse)?;
+        if aggregate.availability_zone() == Some(zone) {
+            return Ok(());
+        }
+        for host in &aggregate.hosts {
+            let filters = InstanceFilters {
+                host: Some(host.clone()),
+                deleted: Some(false),
+                limit: Some(1),
+                ..Default::default()
+            };
+            if !self
+                .conductor
+                .instance_get_all_by_filters(&ctx.elevated(), filters)
+                .await?
+                .is_empty()
+            {
+                return Err(refuse(
+                    "One or more hosts contain instances in this zone".to_string(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Why the aggregate's hosts (and `extra_host`) cannot be in `zone`.
