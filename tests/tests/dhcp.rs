@@ -242,14 +242,50 @@ fn mac_and_ip(line: &str) -> (String, String) {
     (parts[0].to_string(), parts[2].to_string())
 }
 
+/// Removes a bridge this test made on drop.
+struct BridgeGuard(String);
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "link", "del", &self.0]);
+    }
+}
+
 /// Nova's `force_dhcp_release`: deleting a server ends the lease dnsmasq
 /// gave its MAC, so when its address goes to the next server, that
 /// server's MAC gets it at once. Without the release dnsmasq keeps the old
 /// lease for `dhcp_lease_time` (a day) and offers the new MAC nothing
 /// ("not using configured address ... because it is leased to ...").
+/// The host serves a second network, so two dnsmasq share port 67: the
+/// release must reach the one of the server's network (it did not before
+/// each dnsmasq was bound to its bridge).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_address_is_leased_to_the_next_server() {
-    let cloud = Cloud::start_with(compute_hosts, false).await;
+    let mut cloud = Cloud::start_with(compute_hosts, false).await;
+    let second = format!("nrx{}", &cloud.id[..6]);
+    let _guard = BridgeGuard(second.clone());
+    let n = u8::from_str_radix(&cloud.id[..2], 16).unwrap_or(0);
+    let (ok, out, err) = cloud.nova_manage(&[
+        "network",
+        "create",
+        "--label",
+        "second",
+        "--fixed_range_v4",
+        &format!("10.19.{n}.0/24"),
+        "--bridge",
+        &second,
+    ]);
+    assert!(ok, "{out}{err}");
+    cloud.restart("nova-network");
+    let second_pid = cloud.dir.join(format!("state/networks/nova-{second}.pid"));
+    cloud
+        .wait_for("the second network's dnsmasq", 60, || async {
+            let pid = std::fs::read_to_string(&second_pid).ok()?;
+            std::path::Path::new(&format!("/proc/{}", pid.trim()))
+                .exists()
+                .then_some(())
+        })
+        .await;
     let nic = GuestNic::new(&cloud);
     let (id1, line1) = active(&cloud, "lease-1").await;
     let (mac1, ip) = mac_and_ip(&line1);

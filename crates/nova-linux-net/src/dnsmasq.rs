@@ -83,6 +83,12 @@ pub fn command(net: &DhcpNetwork, opts: &DnsmasqOptions) -> Vec<String> {
         format!("--conf-file={}", opts.dnsmasq_config_file),
         format!("--pid-file={}", file("pid")),
         format!("--listen-address={}", net.gateway),
+        // Not in Nova's command line: with it dnsmasq binds its DHCP socket to
+        // the bridge. Every dnsmasq of the host shares port 67 (SO_REUSEPORT),
+        // so a unicast such as dhcp_release's DHCPRELEASE otherwise reaches
+        // one of them at random and is lost when there is more than one
+        // network (as Neutron's DHCP agent, which passes it too).
+        format!("--interface={}", net.bridge),
         "--except-interface=lo".into(),
         format!(
             "--dhcp-range=set:{},{},static,{},{}s",
@@ -238,6 +244,7 @@ mod tests {
                 "--conf-file=",
                 "--pid-file=/var/lib/nova/networks/nova-br100.pid",
                 "--listen-address=10.0.0.1",
+                "--interface=br100",
                 "--except-interface=lo",
                 "--dhcp-range=set:private,10.0.0.2,static,255.255.255.0,86400s",
                 "--dhcp-lease-max=256",
