@@ -3,7 +3,7 @@
 //! (`host_subset_size`) and consume the request there; then give each
 //! instance up to `[scheduler] max_attempts` - 1 alternates.
 
-use crate::filters::{build_filters, Filter, FilterContext, RequestFilters};
+use crate::filters::{build_filters, Filter, FilterContext, FilterOptions, RequestFilters};
 use crate::host_manager::{HostManager, HostState, HostStates};
 use crate::weights::{weigh_hosts, Multipliers};
 use chrono::Utc;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 pub struct FilterScheduler {
     filters: Vec<Filter>,
+    options: FilterOptions,
     multipliers: Multipliers,
     host_subset_size: usize,
     max_attempts: u32,
@@ -26,6 +27,7 @@ impl FilterScheduler {
     pub fn new(cfg: &NovaConfig) -> Self {
         FilterScheduler {
             filters: build_filters(&cfg.scheduler.enabled_filters),
+            options: FilterOptions::of(&cfg.scheduler),
             multipliers: Multipliers {
                 ram: cfg.scheduler.ram_weight_multiplier,
                 soft_affinity: cfg.scheduler.soft_affinity_weight_multiplier,
@@ -81,7 +83,13 @@ impl FilterScheduler {
         // The filters whose answer placing instances does not change run
         // once for the request; the others (what fits, the group's hosts)
         // once per instance, over what the first left.
-        let ctx = FilterContext::new(spec, request.clone(), now, self.service_down_time);
+        let ctx = FilterContext::new(
+            spec,
+            request.clone(),
+            now,
+            self.service_down_time,
+            &self.options,
+        );
         let filters = RequestFilters::new(&self.filters, &ctx);
         let eligible = filters.request_pass(
             &states.hosts,
@@ -94,7 +102,13 @@ impl FilterScheduler {
         let mut selected: Vec<usize> = Vec::with_capacity(instance_uuids.len());
         let mut passing = Vec::with_capacity(eligible.len());
         for uuid in instance_uuids {
-            let ctx = FilterContext::new(&spec_now, request.clone(), now, self.service_down_time);
+            let ctx = FilterContext::new(
+                &spec_now,
+                request.clone(),
+                now,
+                self.service_down_time,
+                &self.options,
+            );
             filters
                 .instance_pass(&states.hosts, &candidates, &eligible, &ctx, &mut passing)
                 .map_err(|reason| {

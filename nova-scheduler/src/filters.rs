@@ -3,13 +3,60 @@
 mod aggregate_props;
 mod compute_capabilities;
 pub mod extra_specs_ops;
+mod hints;
+mod host_limits;
 mod image_props;
 
 use crate::host_manager::HostState;
 pub use aggregate_props::{aggregate_metadata_by_host, AggregateMetadata};
 use chrono::{DateTime, Utc};
 use image_props::ImageRequirements;
+use nova_common::config::SchedulerSection;
 use nova_objects::{RequestSpec, Resource, ResourceRequest};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// The `[filter_scheduler]` options the filters read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FilterOptions {
+    pub max_instances_per_host: i64,
+    pub max_io_ops_per_host: i64,
+    pub isolated_images: Vec<String>,
+    pub isolated_hosts: Vec<String>,
+    pub restrict_isolated_hosts_to_isolated_images: bool,
+    pub image_props_namespace: Option<String>,
+    pub image_props_separator: String,
+}
+
+impl FilterOptions {
+    pub fn of(s: &SchedulerSection) -> Self {
+        FilterOptions {
+            max_instances_per_host: s.max_instances_per_host,
+            max_io_ops_per_host: s.max_io_ops_per_host,
+            isolated_images: s.isolated_images.clone(),
+            isolated_hosts: s.isolated_hosts.clone(),
+            restrict_isolated_hosts_to_isolated_images: s
+                .restrict_isolated_hosts_to_isolated_images,
+            image_props_namespace: s.aggregate_image_properties_isolation_namespace.clone(),
+            image_props_separator: s.aggregate_image_properties_isolation_separator.clone(),
+        }
+    }
+}
+
+impl Default for FilterOptions {
+    /// Nova's defaults.
+    fn default() -> Self {
+        FilterOptions {
+            max_instances_per_host: 50,
+            max_io_ops_per_host: 8,
+            isolated_images: vec![],
+            isolated_hosts: vec![],
+            restrict_isolated_hosts_to_isolated_images: true,
+            image_props_namespace: None,
+            image_props_separator: ".".into(),
+        }
+    }
+}
 
 /// Everything a filter may look at besides the host.
 pub struct FilterContext<'a> {
@@ -28,6 +75,16 @@ pub struct FilterContext<'a> {
     capabilities: Vec<(Vec<String>, String)>,
     /// The flavor's aggregate extra specs (AggregateInstanceExtraSpecsFilter).
     aggregate_extra_specs: Vec<(String, String)>,
+    pub options: &'a FilterOptions,
+    /// Whether the image is one of `isolated_images` (IsolatedHostsFilter).
+    image_isolated: bool,
+    /// The image's properties as Nova's `ImageMetaProps`
+    /// (AggregateImagePropertiesIsolation).
+    image_props: BTreeMap<String, String>,
+    /// `build_near_host_ip` + `cidr` (SimpleCIDRAffinityFilter; `Some(None)`: unreadable).
+    near: Option<Option<(IpAddr, u8)>>,
+    /// The `query` hint (JsonFilter; `Some(None)`: unreadable).
+    query: Option<Option<serde_json::Value>>,
 }
 
 impl<'a> FilterContext<'a> {
@@ -38,6 +95,7 @@ impl<'a> FilterContext<'a> {
         request: ResourceRequest,
         now: DateTime<Utc>,
         service_down_time: u64,
+        options: &'a FilterOptions,
     ) -> Self {
         let hosts_of = |hint: &str| -> Vec<&'a str> {
             spec.hint_uuids(hint)
@@ -56,6 +114,11 @@ impl<'a> FilterContext<'a> {
             aggregate_extra_specs: aggregate_props::extra_spec_requirements(
                 &spec.flavor.extra_specs,
             ),
+            options,
+            image_isolated: options.isolated_images.contains(&spec.image.id),
+            image_props: aggregate_props::image_meta_props(&spec.image.properties),
+            near: hints::cidr_affinity(spec),
+            query: hints::json_query(spec),
         }
     }
 }
@@ -99,6 +162,32 @@ pub enum Filter {
     /// Nova's `AggregateMultiTenancyIsolation`: a host whose aggregates name
     /// projects (`filter_tenant_id*`) takes only theirs.
     AggregateMultiTenancyIsolation,
+    /// Nova's `AllHostsFilter`: every host passes.
+    AllHosts,
+    /// Nova's `NumInstancesFilter`: fewer instances than `max_instances_per_host`.
+    NumInstances,
+    /// Nova's `AggregateNumInstancesFilter`: as NumInstancesFilter, the cap
+    /// from the host's aggregates' `max_instances_per_host` (the smallest).
+    AggregateNumInstances,
+    /// Nova's `IoOpsFilter`: fewer instances in an I/O-heavy task than
+    /// `max_io_ops_per_host`.
+    IoOps,
+    /// Nova's `AggregateIoOpsFilter`: as IoOpsFilter, the cap from the
+    /// host's aggregates' `max_io_ops_per_host` (the smallest).
+    AggregateIoOps,
+    /// Nova's `IsolatedHostsFilter`: `isolated_images` only on `isolated_hosts`.
+    IsolatedHosts,
+    /// Nova's `AggregateTypeAffinityFilter`: a host whose aggregates name
+    /// flavors (`instance_type`) takes only those.
+    AggregateTypeAffinity,
+    /// Nova's `AggregateImagePropertiesIsolation`: the image's properties
+    /// are among the values the host's aggregates give the same keys.
+    AggregateImagePropertiesIsolation,
+    /// Nova's `SimpleCIDRAffinityFilter`: a host whose `host_ip` is in the
+    /// network the `build_near_host_ip` and `cidr` hints name.
+    SimpleCidrAffinity,
+    /// Nova's `JsonFilter`: a host the `query` hint holds for.
+    Json,
 }
 
 impl Filter {
@@ -116,6 +205,16 @@ impl Filter {
             Filter::ComputeCapabilities => "ComputeCapabilitiesFilter",
             Filter::AggregateInstanceExtraSpecs => "AggregateInstanceExtraSpecsFilter",
             Filter::AggregateMultiTenancyIsolation => "AggregateMultiTenancyIsolation",
+            Filter::AllHosts => "AllHostsFilter",
+            Filter::NumInstances => "NumInstancesFilter",
+            Filter::AggregateNumInstances => "AggregateNumInstancesFilter",
+            Filter::IoOps => "IoOpsFilter",
+            Filter::AggregateIoOps => "AggregateIoOpsFilter",
+            Filter::IsolatedHosts => "IsolatedHostsFilter",
+            Filter::AggregateTypeAffinity => "AggregateTypeAffinityFilter",
+            Filter::AggregateImagePropertiesIsolation => "AggregateImagePropertiesIsolation",
+            Filter::SimpleCidrAffinity => "SimpleCIDRAffinityFilter",
+            Filter::Json => "JsonFilter",
         }
     }
 
@@ -150,6 +249,56 @@ impl Filter {
             Filter::AggregateMultiTenancyIsolation => {
                 aggregate_props::tenant_passes(&host.aggregate_metadata, &ctx.spec.project_id)
             }
+            Filter::AllHosts => true,
+            Filter::NumInstances => {
+                host_limits::num_instances_passes(host, ctx.options.max_instances_per_host)
+            }
+            Filter::AggregateNumInstances => host_limits::num_instances_passes(
+                host,
+                host_limits::aggregate_limit(
+                    &host.aggregate_metadata,
+                    "max_instances_per_host",
+                    ctx.options.max_instances_per_host,
+                ),
+            ),
+            Filter::IoOps => host_limits::io_ops_passes(host, ctx.options.max_io_ops_per_host),
+            Filter::AggregateIoOps => host_limits::io_ops_passes(
+                host,
+                host_limits::aggregate_limit(
+                    &host.aggregate_metadata,
+                    "max_io_ops_per_host",
+                    ctx.options.max_io_ops_per_host,
+                ),
+            ),
+            Filter::IsolatedHosts => host_limits::isolated_hosts_pass(
+                &host.host,
+                ctx.image_isolated,
+                !ctx.options.isolated_images.is_empty(),
+                &ctx.options.isolated_hosts,
+                ctx.options.restrict_isolated_hosts_to_isolated_images,
+            ),
+            Filter::AggregateTypeAffinity => aggregate_props::type_affinity_passes(
+                &host.aggregate_metadata,
+                &ctx.spec.flavor.name,
+            ),
+            Filter::AggregateImagePropertiesIsolation => {
+                aggregate_props::image_props_isolation_passes(
+                    &host.aggregate_metadata,
+                    &ctx.image_props,
+                    ctx.options.image_props_namespace.as_deref(),
+                    &ctx.options.image_props_separator,
+                )
+            }
+            Filter::SimpleCidrAffinity => match ctx.near {
+                None => true,
+                Some(None) => false,
+                Some(Some(net)) => hints::in_network(&host.node.host_ip, net),
+            },
+            Filter::Json => match &ctx.query {
+                None => true,
+                Some(None) => false,
+                Some(Some(q)) => hints::json_passes(host, q),
+            },
         }
     }
 
@@ -169,6 +318,15 @@ impl Filter {
             Filter::ComputeCapabilities => !ctx.capabilities.is_empty(),
             Filter::AggregateInstanceExtraSpecs => !ctx.aggregate_extra_specs.is_empty(),
             Filter::AggregateMultiTenancyIsolation => true,
+            Filter::AllHosts => false,
+            Filter::NumInstances | Filter::AggregateNumInstances => true,
+            Filter::IoOps | Filter::AggregateIoOps => true,
+            Filter::IsolatedHosts => {
+                !ctx.options.isolated_images.is_empty() || !ctx.options.isolated_hosts.is_empty()
+            }
+            Filter::AggregateTypeAffinity | Filter::AggregateImagePropertiesIsolation => true,
+            Filter::SimpleCidrAffinity => ctx.near.is_some(),
+            Filter::Json => ctx.query.is_some(),
         }
     }
 
@@ -176,13 +334,20 @@ impl Filter {
     /// the group's members are): the others are run once per request, not
     /// once per instance.
     fn depends_on_usage(&self) -> bool {
-        // A capability may be what is free (`free_ram_mb`, `num_instances`).
+        // A capability or a query may read what is free (`free_ram_mb`,
+        // `num_instances`); a placement counts as an instance and an I/O
+        // operation.
         matches!(
             self,
             Filter::Resource(_)
                 | Filter::ServerGroupAntiAffinity
                 | Filter::ServerGroupAffinity
                 | Filter::ComputeCapabilities
+                | Filter::NumInstances
+                | Filter::AggregateNumInstances
+                | Filter::IoOps
+                | Filter::AggregateIoOps
+                | Filter::Json
         )
     }
 }
@@ -240,6 +405,16 @@ pub fn build_filters(names: &[String]) -> Vec<Filter> {
             "ComputeCapabilitiesFilter" => Some(Filter::ComputeCapabilities),
             "AggregateInstanceExtraSpecsFilter" => Some(Filter::AggregateInstanceExtraSpecs),
             "AggregateMultiTenancyIsolation" => Some(Filter::AggregateMultiTenancyIsolation),
+            "AllHostsFilter" => Some(Filter::AllHosts),
+            "NumInstancesFilter" => Some(Filter::NumInstances),
+            "AggregateNumInstancesFilter" => Some(Filter::AggregateNumInstances),
+            "IoOpsFilter" => Some(Filter::IoOps),
+            "AggregateIoOpsFilter" => Some(Filter::AggregateIoOps),
+            "IsolatedHostsFilter" => Some(Filter::IsolatedHosts),
+            "AggregateTypeAffinityFilter" => Some(Filter::AggregateTypeAffinity),
+            "AggregateImagePropertiesIsolation" => Some(Filter::AggregateImagePropertiesIsolation),
+            "SimpleCIDRAffinityFilter" => Some(Filter::SimpleCidrAffinity),
+            "JsonFilter" => Some(Filter::Json),
             _ => None,
         })
         .collect()
@@ -403,13 +578,16 @@ mod tests {
     use serde_json::json;
     use uuid::Uuid;
 
+    static DEFAULTS: std::sync::LazyLock<FilterOptions> =
+        std::sync::LazyLock::new(FilterOptions::default);
+
     fn ctx(spec: &RequestSpec, mem: i64) -> FilterContext<'_> {
         let request = ResourceRequest {
             memory_mb: mem,
             vcpus: 1,
             disk_gb: 1,
         };
-        FilterContext::new(spec, request, Utc::now(), 60)
+        FilterContext::new(spec, request, Utc::now(), 60, &DEFAULTS)
     }
 
     fn all(hosts: &[HostState]) -> Vec<usize> {

@@ -53,6 +53,9 @@ pub struct HostState {
     pub free: FreeResources,
     /// Instances placed here, as reported plus those consumed since.
     pub num_instances: i64,
+    /// Nova's `num_io_ops`: instances here in a task (the node's
+    /// `current_workload`), plus those placed since (each a build).
+    pub num_io_ops: i64,
     /// When `free` was last set: from the node's report, or by a placement here.
     pub updated: Option<DateTime<Utc>>,
     /// The node's latest report: what the hypervisor is and runs (the
@@ -75,6 +78,7 @@ impl HostState {
             total_disk_gb: node.local_gb,
             free: FreeResources::of(node),
             num_instances: node.running_vms,
+            num_io_ops: node.current_workload,
             updated: node.updated_at,
             node: Arc::new(node.clone()),
             aggregate_metadata: Default::default(),
@@ -96,6 +100,7 @@ impl HostState {
         }
         self.free = FreeResources::of(node);
         self.num_instances = node.running_vms;
+        self.num_io_ops = node.current_workload;
         self.updated = node.updated_at;
     }
 
@@ -103,6 +108,8 @@ impl HostState {
     pub fn consume_from_request(&mut self, req: &ResourceRequest) {
         self.free.consume(req);
         self.num_instances += 1;
+        // A build is an I/O operation (Nova counts BUILDING instances).
+        self.num_io_ops += 1;
         self.updated = Some(Utc::now());
     }
 }
@@ -417,6 +424,7 @@ pub(crate) mod tests {
                 disk_gb: 100.0,
             },
             num_instances: 0,
+            num_io_ops: 0,
             updated: None,
             node: Arc::new(ComputeNode::default()),
             aggregate_metadata: Default::default(),

@@ -11,6 +11,7 @@
 use nova_e2e::{Cloud, ComputeHost, E2E_ENABLED_FILTERS};
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 fn json_out(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
@@ -406,6 +407,55 @@ fn assert_no_valid_host(srv: &Value, filter: &str) {
     );
 }
 
+/// A public Glance image (a small raw disk) with these `key=value` properties; its id.
+fn image_with(cloud: &Cloud, name: &str, props: &[&str]) -> String {
+    let disk = cloud.dir.join("props.raw");
+    if !disk.exists() {
+        std::fs::write(&disk, vec![0u8; 65536]).unwrap();
+    }
+    let mut args = vec![
+        "image",
+        "create",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--public",
+        "--file",
+        disk.to_str().unwrap(),
+        "-f",
+        "json",
+    ];
+    for p in props {
+        args.extend(["--property", p]);
+    }
+    args.push(name);
+    json_out(&cloud.osc("admin", &args))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A cloud with two fake compute hosts, `e2e-<tag>a-<id>` and
+/// `e2e-<tag>b-<id>`, each with its extra config; and their names.
+async fn two_host_cloud(tag: &str, confs: [&str; 2]) -> (Cloud, String, String) {
+    let cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(format!("e2e-{tag}a-{id}"), confs[0]),
+                ComputeHost::fake(format!("e2e-{tag}b-{id}"), confs[1]),
+            ]
+        },
+        true,
+    )
+    .await;
+    let (a, b) = (
+        format!("e2e-{tag}a-{}", cloud.id),
+        format!("e2e-{tag}b-{}", cloud.id),
+    );
+    (cloud, a, b)
+}
+
 /// Nova's default filters ImagePropertiesFilter and ComputeCapabilitiesFilter,
 /// through Glance image properties and flavor extra specs set with the CLI:
 /// the fake hosts run x86_64 `fake` hvm guests (as Nova's fake driver
@@ -432,31 +482,7 @@ async fn images_and_flavors_choose_the_hosts_that_run_them() {
         ),
     );
     cloud.unlimited_quota(&cloud.demo_project).await;
-    let disk = cloud.dir.join("props.raw");
-    std::fs::write(&disk, vec![0u8; 65536]).unwrap();
-    let image = |name: &str, props: &[&str]| {
-        let mut args = vec![
-            "image",
-            "create",
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--public",
-            "--file",
-            disk.to_str().unwrap(),
-            "-f",
-            "json",
-        ];
-        for p in props {
-            args.extend(["--property", p]);
-        }
-        args.push(name);
-        json_out(&cloud.osc("admin", &args))["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let image = |name: &str, props: &[&str]| image_with(&cloud, name, props);
 
     // ===== ImagePropertiesFilter =====
     let arm = image("arm", &["architecture=aarch64"]);
@@ -641,25 +667,7 @@ fn zone_list(cloud: &Cloud, who: &str) -> Vec<(String, String)> {
 /// host leaving the zone takes its servers back into the default zone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_aggregates_make_availability_zones() {
-    let mut cloud = Cloud::start_hosts(
-        |id| {
-            vec![
-                ComputeHost::fake(format!("e2e-aza-{id}"), ""),
-                ComputeHost::fake(format!("e2e-azb-{id}"), ""),
-            ]
-        },
-        true,
-    )
-    .await;
-    let (_, hosts) = call(&cloud, Method::GET, "/os-hypervisors/detail", "2.1", None).await;
-    let mut names: Vec<String> = hosts["hypervisors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["service"]["host"].as_str().unwrap().to_string())
-        .collect();
-    names.sort();
-    let (a, b) = (names[0].clone(), names[1].clone());
+    let (mut cloud, a, b) = two_host_cloud("az", ["", ""]).await;
     let up = |z: &str| (z.to_string(), "available".to_string());
     assert_eq!(zone_list(&cloud, "demo"), [up("nova")]);
 
@@ -870,4 +878,317 @@ async fn host_aggregates_make_availability_zones() {
     let srv = create_in_zone(&cloud, "back-in-nova", "nova").await;
     assert_eq!(srv["status"], "ACTIVE", "{srv}");
     assert_eq!(srv["OS-EXT-AZ:availability_zone"], "nova", "{srv}");
+}
+
+/// `openstack server create` as demo with `extra` options (hints), settled.
+async fn create_with(
+    cloud: &Cloud,
+    name: &str,
+    image: &str,
+    flavor: &str,
+    extra: &[&str],
+) -> Value {
+    let mut args = vec![
+        "server", "create", "--image", image, "--flavor", flavor, "-f", "json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(name);
+    let created = json_out(&cloud.osc("demo", &args));
+    settled(cloud, created["id"].as_str().unwrap()).await
+}
+
+/// A server that must be ACTIVE on `host`.
+fn assert_on(srv: &Value, host: &str) {
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], host, "{srv}");
+}
+
+/// How many servers each host holds, as the API lists them.
+async fn servers_per_host(cloud: &Cloud) -> BTreeMap<String, usize> {
+    let (_, b) = call(
+        cloud,
+        Method::GET,
+        "/servers/detail?all_tenants=1",
+        "2.1",
+        None,
+    )
+    .await;
+    let mut n = BTreeMap::new();
+    for s in b["servers"].as_array().unwrap() {
+        if let Some(h) = s["OS-EXT-SRV-ATTR:host"].as_str() {
+            *n.entry(h.to_string()).or_insert(0) += 1;
+        }
+    }
+    n
+}
+
+/// The rest of Nova's filters, each enabled in nova.conf as an operator
+/// would and driven through the CLI: SimpleCIDRAffinityFilter and JsonFilter
+/// (scheduler hints; a bad hint is a 400), AggregateTypeAffinityFilter and
+/// AggregateImagePropertiesIsolation (aggregate metadata), IsolatedHostsFilter
+/// (`isolated_images`/`isolated_hosts`), NumInstancesFilter with
+/// AggregateNumInstancesFilter (`max_instances_per_host`, in nova.conf and
+/// on an aggregate), IoOpsFilter (`max_io_ops_per_host`, builds in flight);
+/// AllHostsFilter
+/// rides along. Every NoValidHost names the filter that removed the last host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_of_novas_filters() {
+    let (mut cloud, a, b) = two_host_cloud(
+        "rf",
+        [
+            "[DEFAULT]\nmy_ip = 10.255.1.1\n",
+            "[DEFAULT]\nmy_ip = 10.255.2.1\n",
+        ],
+    )
+    .await;
+    cloud.unlimited_quota(&cloud.demo_project).await;
+    let filters = format!(
+        "{E2E_ENABLED_FILTERS},AllHostsFilter,SimpleCIDRAffinityFilter,JsonFilter,\
+         AggregateTypeAffinityFilter,AggregateImagePropertiesIsolation,IsolatedHostsFilter,\
+         NumInstancesFilter,AggregateNumInstancesFilter,IoOpsFilter,AggregateIoOpsFilter"
+    );
+    let scheduler_conf = |extra: &str| {
+        format!("[filter_scheduler]\nenabled_filters = {filters}\n{extra}[scheduler]\nperiodic_task_interval = -1\n")
+    };
+    cloud.restart_with_conf("nova-scheduler", &scheduler_conf(""));
+    let image = &cloud.image_id.clone();
+
+    // ===== SimpleCIDRAffinityFilter: near the host whose my_ip is in the network =====
+    for i in 0..2 {
+        let srv = create_with(
+            &cloud,
+            &format!("near-b-{i}"),
+            image,
+            "m1.tiny",
+            &["--hint", "build_near_host_ip=10.255.2.77"],
+        )
+        .await;
+        assert_on(&srv, &b);
+    }
+    let srv = create_with(
+        &cloud,
+        "near-a",
+        image,
+        "m1.tiny",
+        &[
+            "--hint",
+            "build_near_host_ip=10.255.0.9",
+            "--hint",
+            "cidr=/23",
+        ],
+    )
+    .await;
+    assert_on(&srv, &a);
+    assert_no_valid_host(
+        &create_with(
+            &cloud,
+            "near-none",
+            image,
+            "m1.tiny",
+            &["--hint", "build_near_host_ip=192.0.2.1"],
+        )
+        .await,
+        "SimpleCIDRAffinityFilter",
+    );
+    let (ok, _, err) = cloud.openstack(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            image,
+            "--flavor",
+            "m1.tiny",
+            "--hint",
+            "build_near_host_ip=nope",
+            "bad-hint",
+        ],
+    );
+    assert!(
+        !ok && err.contains("400") && err.contains("build_near_host_ip"),
+        "{err}"
+    );
+
+    // ===== JsonFilter: the query hint over the host's attributes =====
+    let query = format!(r#"query=["and", ["=", "$host", "{a}"], [">=", "$free_ram_mb", 512]]"#);
+    for i in 0..2 {
+        let srv = create_with(
+            &cloud,
+            &format!("query-a-{i}"),
+            image,
+            "m1.tiny",
+            &["--hint", &query],
+        )
+        .await;
+        assert_on(&srv, &a);
+    }
+    assert_no_valid_host(
+        &create_with(
+            &cloud,
+            "query-none",
+            image,
+            "m1.tiny",
+            &["--hint", r#"query=["=", "$host", "no-such-host"]"#],
+        )
+        .await,
+        "JsonFilter",
+    );
+
+    // ===== AggregateTypeAffinityFilter: a kept for m1.tiny =====
+    cloud.osc(
+        "admin",
+        &[
+            "aggregate",
+            "create",
+            "--property",
+            "instance_type=m1.tiny",
+            "tiny-only",
+        ],
+    );
+    cloud.osc("admin", &["aggregate", "add", "host", "tiny-only", &a]);
+    cloud.osc(
+        "admin",
+        &[
+            "flavor", "create", "--ram", "512", "--disk", "1", "--vcpus", "1", "other",
+        ],
+    );
+    for i in 0..3 {
+        let srv = create_with(&cloud, &format!("other-{i}"), image, "other", &[]).await;
+        assert_on(&srv, &b);
+    }
+
+    // ===== AggregateImagePropertiesIsolation: a runs debian, b fedora =====
+    cloud.osc(
+        "admin",
+        &[
+            "aggregate",
+            "set",
+            "--property",
+            "os_distro=debian",
+            "tiny-only",
+        ],
+    );
+    cloud.osc(
+        "admin",
+        &[
+            "aggregate",
+            "create",
+            "--property",
+            "os_distro=fedora",
+            "fedora",
+        ],
+    );
+    cloud.osc("admin", &["aggregate", "add", "host", "fedora", &b]);
+    let distro_image =
+        |name: &str, distro: &str| image_with(&cloud, name, &[&format!("os_distro={distro}")]);
+    let debian = distro_image("debian", "debian");
+    let ubuntu = distro_image("ubuntu", "ubuntu");
+    for i in 0..2 {
+        let srv = create_with(&cloud, &format!("debian-{i}"), &debian, "m1.tiny", &[]).await;
+        assert_on(&srv, &a);
+    }
+    assert_no_valid_host(
+        &create_with(&cloud, "ubuntu", &ubuntu, "m1.tiny", &[]).await,
+        "AggregateImagePropertiesIsolation",
+    );
+    for (agg, host) in [("tiny-only", &a), ("fedora", &b)] {
+        cloud.osc("admin", &["aggregate", "remove", "host", agg, host]);
+        cloud.osc("admin", &["aggregate", "delete", agg]);
+    }
+
+    // ===== IsolatedHostsFilter: a kept for the debian image =====
+    cloud.restart_with_conf(
+        "nova-scheduler",
+        &scheduler_conf(&format!(
+            "isolated_images = {debian}\nisolated_hosts = {a}\n"
+        )),
+    );
+    for i in 0..2 {
+        let srv = create_with(&cloud, &format!("iso-{i}"), &debian, "m1.tiny", &[]).await;
+        assert_on(&srv, &a);
+        let srv = create_with(&cloud, &format!("not-iso-{i}"), &ubuntu, "m1.tiny", &[]).await;
+        assert_on(&srv, &b);
+    }
+
+    // ===== NumInstancesFilter and AggregateNumInstancesFilter: room for
+    // one more on a (its aggregate's cap), and on b up to nova.conf's cap
+    // (two more than either host holds) =====
+    let n = servers_per_host(&cloud).await;
+    let (on_a, on_b) = (n[&a], n[&b]);
+    let max = on_a.max(on_b) + 2;
+    cloud.restart_with_conf(
+        "nova-scheduler",
+        &scheduler_conf(&format!("max_instances_per_host = {max}\n")),
+    );
+    cloud.osc(
+        "admin",
+        &[
+            "aggregate",
+            "create",
+            "--property",
+            &format!("max_instances_per_host={}", on_a + 1),
+            "cap",
+        ],
+    );
+    cloud.osc("admin", &["aggregate", "add", "host", "cap", &a]);
+    for i in 0..1 + (max - on_b) {
+        let srv = create_with(&cloud, &format!("count-{i}"), image, "m1.tiny", &[]).await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    }
+    let n = servers_per_host(&cloud).await;
+    assert_eq!((n[&a], n[&b]), (on_a + 1, max), "{n:?}");
+    assert_no_valid_host(
+        &create_with(&cloud, "count-none", image, "m1.tiny", &[]).await,
+        "AggregateNumInstancesFilter",
+    );
+    cloud.osc("admin", &["aggregate", "remove", "host", "cap", &a]);
+    cloud.osc("admin", &["aggregate", "delete", "cap"]);
+
+    // ===== IoOpsFilter: one build at a time per host. Builds take 15 s
+    // (the fake driver's spawn); while two spawn, one on each host, a third
+    // finds no host, even after the scheduler reads the hosts' workload
+    // again (as it does when a request finds none) =====
+    for host in [&a, &b] {
+        cloud.restart_with_conf(
+            &format!("nova-compute@{host}"),
+            "[fake]\nspawn_seconds = 15\n",
+        );
+    }
+    cloud.restart_with_conf(
+        "nova-scheduler",
+        &scheduler_conf("max_io_ops_per_host = 1\n"),
+    );
+    let mut spawning = vec![];
+    for i in 0..2 {
+        let created = json_out(&cloud.osc(
+            "demo",
+            &[
+                "server",
+                "create",
+                "--image",
+                image,
+                "--flavor",
+                "m1.tiny",
+                "-f",
+                "json",
+                &format!("io-{i}"),
+            ],
+        ));
+        spawning.push(created["id"].as_str().unwrap().to_string());
+    }
+    assert_no_valid_host(
+        &create_with(&cloud, "io-none", image, "m1.tiny", &[]).await,
+        "IoOpsFilter",
+    );
+    let mut placed = vec![];
+    for id in &spawning {
+        let srv = settled(&cloud, id).await;
+        assert_eq!(srv["status"], "ACTIVE", "{srv}");
+        placed.push(srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string());
+    }
+    placed.sort();
+    assert_eq!(placed, [a.clone(), b.clone()]);
+    // The builds done, the hosts take builds again.
+    let srv = create_with(&cloud, "io-again", image, "m1.tiny", &[]).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
 }

@@ -1,7 +1,8 @@
 //! The filters that read the host aggregates' metadata (Nova's
 //! `utils.aggregate_metadata_get_by_host`: every key of every aggregate of
-//! the host, each value split at commas): AggregateInstanceExtraSpecsFilter
-//! and AggregateMultiTenancyIsolation.
+//! the host, each value split at commas): AggregateInstanceExtraSpecsFilter,
+//! AggregateMultiTenancyIsolation, AggregateTypeAffinityFilter and
+//! AggregateImagePropertiesIsolation.
 
 use super::extra_specs_ops;
 use nova_objects::Aggregate;
@@ -70,6 +71,79 @@ pub fn tenant_passes(metadata: &AggregateMetadata, project_id: &str) -> bool {
         .flat_map(|(_, v)| v)
         .peekable();
     named.peek().is_none() || named.any(|p| p == project_id)
+}
+
+/// Nova's `AggregateTypeAffinityFilter`: a host whose aggregates name
+/// flavors (`instance_type`, comma-separated names) takes only those; the
+/// others take any.
+#[inline(never)]
+pub fn type_affinity_passes(metadata: &AggregateMetadata, flavor_name: &str) -> bool {
+    metadata
+        .get("instance_type")
+        .is_none_or(|names| names.is_empty() || names.contains(flavor_name))
+}
+
+/// The image's properties as Nova's `ImageMetaProps` holds them: the
+/// `hw_*`, `img_*` and `os_*` ones, the legacy names under their current
+/// ones (`architecture` → `hw_architecture`, `hypervisor_type` →
+/// `img_hv_type`, `vm_mode` → `hw_vm_mode`, `hypervisor_version_requires`
+/// → `img_hv_requested_version`; the current name wins), the guest kinds
+/// in canonical form. Other properties are not `ImageMetaProps` fields,
+/// so AggregateImagePropertiesIsolation never compares them.
+pub fn image_meta_props(properties: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    use nova_objects::fields::{canonical_arch, canonical_hv_type, canonical_vm_mode};
+    let mut props: BTreeMap<String, String> = properties
+        .iter()
+        .filter(|(k, _)| ["hw_", "img_", "os_"].iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| (k.clone(), v.trim().to_string()))
+        .collect();
+    for (legacy, current) in [
+        ("architecture", "hw_architecture"),
+        ("hypervisor_type", "img_hv_type"),
+        ("vm_mode", "hw_vm_mode"),
+        ("hypervisor_version_requires", "img_hv_requested_version"),
+    ] {
+        if let Some(v) = properties.get(legacy) {
+            props
+                .entry(current.to_string())
+                .or_insert_with(|| v.trim().to_string());
+        }
+    }
+    for (key, canonical) in [
+        ("hw_architecture", canonical_arch as fn(&str) -> String),
+        ("img_hv_type", canonical_hv_type),
+        ("hw_vm_mode", canonical_vm_mode),
+    ] {
+        if let Some(v) = props.get_mut(key) {
+            *v = canonical(v);
+        }
+    }
+    props.retain(|_, v| !v.is_empty());
+    props
+}
+
+/// Nova's `AggregateImagePropertiesIsolation`: for every metadata key of
+/// the host's aggregates (only those in `namespace`, when one is set) that
+/// the image has as a property, the image's value is one of the
+/// aggregates' values.
+#[inline(never)]
+pub fn image_props_isolation_passes(
+    metadata: &AggregateMetadata,
+    image_props: &BTreeMap<String, String>,
+    namespace: Option<&str>,
+    separator: &str,
+) -> bool {
+    metadata.iter().all(|(key, options)| {
+        if let Some(ns) = namespace {
+            let in_namespace = key
+                .strip_prefix(ns)
+                .is_some_and(|rest| rest.starts_with(separator));
+            if !in_namespace {
+                return true;
+            }
+        }
+        image_props.get(key).is_none_or(|v| options.contains(v))
+    })
 }
 
 #[cfg(test)]
@@ -159,5 +233,42 @@ mod tests {
         assert!(tenant_passes(&isolated, "p1"));
         assert!(tenant_passes(&isolated, "p3"));
         assert!(!tenant_passes(&isolated, "p4"));
+    }
+
+    #[test]
+    fn flavors_named_by_the_aggregates() {
+        let m = metadata(&[("instance_type", &["m1.tiny", "m1.small"])]);
+        assert!(type_affinity_passes(&m, "m1.tiny"));
+        assert!(!type_affinity_passes(&m, "m1.large"));
+        assert!(type_affinity_passes(&AggregateMetadata::new(), "m1.large"));
+    }
+
+    #[test]
+    fn image_properties_isolation() {
+        let props = image_meta_props(&BTreeMap::from([
+            ("architecture".to_string(), "x86_64".to_string()),
+            ("os_distro".to_string(), "debian".to_string()),
+            ("owner_note".to_string(), "x".to_string()),
+        ]));
+        assert_eq!(
+            props,
+            BTreeMap::from([
+                ("hw_architecture".to_string(), "x86_64".to_string()),
+                ("os_distro".to_string(), "debian".to_string()),
+            ])
+        );
+        let m = metadata(&[
+            ("os_distro", &["debian", "ubuntu"]),
+            ("hw_architecture", &["x86_64"]),
+            ("owner_note", &["y"]),
+            ("os_type", &["windows"]),
+        ]);
+        // owner_note is no image property field; the image has no os_type.
+        assert!(image_props_isolation_passes(&m, &props, None, "."));
+        let arm = metadata(&[("hw_architecture", &["aarch64"])]);
+        assert!(!image_props_isolation_passes(&arm, &props, None, "."));
+        // Only the namespace's keys count.
+        assert!(image_props_isolation_passes(&arm, &props, Some("hw"), "/"));
+        assert!(!image_props_isolation_passes(&arm, &props, Some("hw"), "_"));
     }
 }

@@ -39,7 +39,7 @@ pub fn host_passes(host: &HostState, requirements: &[(Vec<String>, String)]) -> 
 
 /// Nova's `_get_capabilities`: the host attribute, then each key of the
 /// path into it (a JSON text parsed first); None where the walk ends.
-fn capability(host: &HostState, path: &[String]) -> Option<Value> {
+pub(super) fn capability(host: &HostState, path: &[String]) -> Option<Value> {
     let (first, rest) = path.split_first()?;
     let mut cap = attribute(host, first)?;
     for key in rest {
@@ -83,6 +83,7 @@ const ATTRIBUTES: &[&str] = &[
     "total_usable_ram_mb",
     "total_usable_disk_gb",
     "num_instances",
+    "num_io_ops",
     "cpu_allocation_ratio",
     "ram_allocation_ratio",
     "disk_allocation_ratio",
@@ -128,6 +129,7 @@ fn attribute(host: &HostState, name: &str) -> Option<Value> {
         "total_usable_ram_mb" => host.total_ram_mb.into(),
         "total_usable_disk_gb" => host.total_disk_gb.into(),
         "num_instances" => host.num_instances.into(),
+        "num_io_ops" => host.num_io_ops.into(),
         "cpu_allocation_ratio" => n.cpu_allocation_ratio.into(),
         "ram_allocation_ratio" => n.ram_allocation_ratio.into(),
         "disk_allocation_ratio" => n.disk_allocation_ratio.into(),

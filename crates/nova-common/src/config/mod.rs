@@ -263,6 +263,25 @@ mod tests {
         ("filter_scheduler", "soft_affinity_weight_multiplier", "1.0"),
         ("filter_scheduler", "soft_anti_affinity_weight_multiplier", "1.0"),
         ("filter_scheduler", "host_subset_size", "1"),
+        ("filter_scheduler", "max_instances_per_host", "50"),
+        ("filter_scheduler", "max_io_ops_per_host", "8"),
+        ("filter_scheduler", "isolated_images", ""),
+        ("filter_scheduler", "isolated_hosts", ""),
+        (
+            "filter_scheduler",
+            "restrict_isolated_hosts_to_isolated_images",
+            "true",
+        ),
+        (
+            "filter_scheduler",
+            "aggregate_image_properties_isolation_namespace",
+            "",
+        ),
+        (
+            "filter_scheduler",
+            "aggregate_image_properties_isolation_separator",
+            ".",
+        ),
         ("scheduler", "max_attempts", "3"),
         ("scheduler", "periodic_task_interval", "60"),
         ("fake", "fail_spawn", "false"), // not in Nova: a test knob of FakeDriver

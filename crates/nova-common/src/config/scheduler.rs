@@ -2,7 +2,9 @@
 //! weighs hosts with, how often it refreshes its host states, and how many
 //! times a build is tried.
 
-use super::opt::{at_least, config_section, float, int, list_of};
+use super::opt::{
+    at_least, boolean, config_section, float, int, list, list_of, optional_string, string,
+};
 
 /// The filters this scheduler implements (names as in Nova). An unknown
 /// filter stops the daemon, as Nova's loader does.
@@ -21,6 +23,16 @@ pub const KNOWN_FILTERS: &[&str] = &[
     "ComputeCapabilitiesFilter",
     "AggregateInstanceExtraSpecsFilter",
     "AggregateMultiTenancyIsolation",
+    "AllHostsFilter",
+    "NumInstancesFilter",
+    "AggregateNumInstancesFilter",
+    "IoOpsFilter",
+    "AggregateIoOpsFilter",
+    "IsolatedHostsFilter",
+    "AggregateTypeAffinityFilter",
+    "AggregateImagePropertiesIsolation",
+    "SimpleCIDRAffinityFilter",
+    "JsonFilter",
 ];
 
 config_section! {
@@ -36,6 +48,27 @@ config_section! {
         /// Multiplier of the ServerGroupSoftAntiAffinityWeigher: how much a
         /// host holding members of a `soft-anti-affinity` group is avoided.
         soft_anti_affinity_weight_multiplier: f64 = "1.0", float(0.0);
+        /// NumInstancesFilter (and AggregateNumInstancesFilter where no
+        /// aggregate of the host sets `max_instances_per_host`): a host with
+        /// this many instances takes no more.
+        max_instances_per_host: i64 = "50", at_least(1);
+        /// IoOpsFilter (and AggregateIoOpsFilter where no aggregate of the host
+        /// sets `max_io_ops_per_host`): a host with this many instances in an
+        /// I/O-heavy task (builds, resizes, snapshots, rebuilds, ...) takes no
+        /// more.
+        max_io_ops_per_host: i64 = "8", at_least(0);
+        /// IsolatedHostsFilter: the images (ids) that run only on `isolated_hosts`.
+        isolated_images: Vec<String> = "", list();
+        /// IsolatedHostsFilter: the hosts kept for `isolated_images`.
+        isolated_hosts: Vec<String> = "", list();
+        /// IsolatedHostsFilter: whether `isolated_hosts` run only `isolated_images`.
+        restrict_isolated_hosts_to_isolated_images: bool = "true", boolean();
+        /// AggregateImagePropertiesIsolation: only the aggregate metadata keys in
+        /// this namespace (`<namespace><separator><key>`) are compared with the
+        /// image's properties; unset compares every key.
+        aggregate_image_properties_isolation_namespace: Option<String> = "", optional_string();
+        /// AggregateImagePropertiesIsolation: what separates the namespace from the key.
+        aggregate_image_properties_isolation_separator: String = ".", string();
         /// Pick randomly among this many best hosts.
         host_subset_size: usize = "1", at_least(1);
         /// Maximum number of attempts to build an instance: the first build plus

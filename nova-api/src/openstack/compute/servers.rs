@@ -303,8 +303,9 @@ pub(crate) fn parse_personality(p: &Value) -> ApiResult<Vec<(String, String)>> {
 
 /// `os:scheduler_hints` (or `OS-SCH-HNT:scheduler_hints`), beside `server`:
 /// an object whose `group` is a server group's uuid and whose
-/// `different_host`/`same_host` are a server's uuid or a list of them; other
-/// hints pass.
+/// `different_host`/`same_host` are a server's uuid or a list of them,
+/// `build_near_host_ip` an IP address, `cidr` a `/prefix`, `query` a JSON
+/// text (Nova's schema); other hints pass.
 fn parse_scheduler_hints(body: &Value) -> ApiResult<serde_json::Map<String, Value>> {
     let Some(h) = body
         .get("os:scheduler_hints")
@@ -336,6 +337,44 @@ fn parse_scheduler_hints(body: &Value) -> ApiResult<serde_json::Map<String, Valu
                     &format!("{v} is not valid under any of the given schemas"),
                 ))
             }
+        }
+    }
+    if let Some(ip) = hints.get("build_near_host_ip") {
+        let ok = ip
+            .as_str()
+            .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok());
+        if !ok {
+            return Err(invalid(
+                "os:scheduler_hints/build_near_host_ip",
+                ip,
+                &format!("{ip} is not valid under any of the given schemas"),
+            ));
+        }
+    }
+    if let Some(cidr) = hints.get("cidr") {
+        let ok = cidr.as_str().is_some_and(|s| {
+            s.strip_prefix('/').is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || matches!(c, 'a'..='f' | '.' | ':'))
+            })
+        });
+        if !ok {
+            return Err(invalid(
+                "os:scheduler_hints/cidr",
+                cidr,
+                &format!("{cidr} does not match '^/[0-9a-f.:]+$'"),
+            ));
+        }
+    }
+    if let Some(q) = hints.get("query") {
+        if !(q.is_string() || q.is_object()) {
+            return Err(invalid(
+                "os:scheduler_hints/query",
+                q,
+                &format!("{q} is not of type 'string', 'object'"),
+            ));
         }
     }
     if let Some(g) = hints.get("group") {
