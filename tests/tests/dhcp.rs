@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{bridge_name, compute_hosts, fixed_prefix, Cloud};
+use nova_e2e::{bridge_name, compute_hosts, fixed_prefix, must, sh, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -138,21 +138,6 @@ async fn dnsmasq_serves_the_allocated_addresses() {
         "{}",
         String::from_utf8_lossy(&cmdline)
     );
-}
-
-fn sh(args: &[&str]) -> (bool, String) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn must(args: &[&str]) {
-    let (ok, out) = sh(args);
-    assert!(ok, "{args:?}: {out}");
 }
 
 /// A guest's NIC played from this host: a veth with one end on the cloud's

@@ -17,26 +17,11 @@
 #![allow(clippy::unwrap_used)]
 
 use nova_e2e::{
-    bridge_name, fixed_prefix, fixed_range, iptables_binary_name, start_real_guest_cloud, Cloud,
+    bridge_name, fixed_prefix, fixed_range, iptables_binary_name, must, sh, start_real_guest_cloud,
+    Cloud,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::process::Command;
-
-fn sh(args: &[&str]) -> (bool, String) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn must(args: &[&str]) {
-    let (ok, out) = sh(args);
-    assert!(ok, "{args:?}: {out}");
-}
 
 fn read_sysctl(path: &str) -> Option<String> {
     std::fs::read_to_string(path)

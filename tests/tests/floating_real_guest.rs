@@ -9,28 +9,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nova_e2e::{bridge_name, start_real_guest_cloud, Cloud};
+use nova_e2e::{bridge_name, must, sh, start_real_guest_cloud, Cloud};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn sh(args: &[&str]) -> (bool, String) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn must(args: &[&str]) {
-    let (ok, out) = sh(args);
-    assert!(ok, "{args:?}: {out}");
-}
 
 fn sysctl_path(key: &str) -> String {
     format!("/proc/sys/{}", key.replace('.', "/"))
