@@ -60,6 +60,19 @@ async fn active(cloud: &Cloud, name: &str) -> (String, String) {
     (id, line)
 }
 
+/// Delete the server (204; it goes on in the background).
+async fn delete(cloud: &Cloud, id: &str) {
+    let (s, b) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{id}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dnsmasq_serves_the_allocated_addresses() {
     let mut cloud = Cloud::start_with(compute_hosts, false).await;
@@ -70,15 +83,7 @@ async fn dnsmasq_serves_the_allocated_addresses() {
     let pid = dnsmasq_pid(&cloud).expect("the network's dnsmasq runs");
 
     // Delete: the lease goes, the same dnsmasq reloads.
-    let (s, _) = cloud
-        .req(
-            Method::DELETE,
-            &format!("/servers/{id1}"),
-            &cloud.admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, 204);
+    delete(&cloud, &id1).await;
     cloud
         .wait_for("dhcp-1's lease to go", 60, || async {
             let hosts = std::fs::read_to_string(hosts_file(&cloud)).unwrap_or_default();
@@ -276,15 +281,7 @@ async fn a_released_address_is_leased_to_the_next_server() {
     let (mac1, ip) = mac_and_ip(&line1);
     assert_eq!(nic.lease(&mac1), Ok(ip.clone()), "the first server's lease");
 
-    let (s, _) = cloud
-        .req(
-            Method::DELETE,
-            &format!("/servers/{id1}"),
-            &cloud.admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, 204);
+    delete(&cloud, &id1).await;
     cloud
         .wait_for("lease-1's address released", 60, || async {
             let (s, b) = cloud
