@@ -277,6 +277,12 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:project_reader_or_admin",
     ),
     ("os_compute_api:servers:migrations:index", "rule:admin_api"),
+    ("os_compute_api:servers:migrations:show", "rule:admin_api"),
+    (
+        "os_compute_api:servers:migrations:force_complete",
+        "rule:admin_api",
+    ),
+    ("os_compute_api:servers:migrations:delete", "rule:admin_api"),
     (
         "os_compute_api:os-server-external-events:create",
         "rule:service_or_admin",

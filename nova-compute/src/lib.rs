@@ -13,6 +13,7 @@ mod config_drive;
 mod evacuate;
 mod firewall;
 mod image_cache;
+mod live_migration;
 mod manager;
 mod password;
 mod rescue;

@@ -9,7 +9,7 @@ use nova_common::transitions;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_objects::{
     ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters,
-    InstanceUpdate, NetworkInfo, RequestSpec, Selection,
+    InstanceUpdate, LiveMigrateData, NetworkInfo, RequestSpec, Selection,
 };
 use nova_rpc::{compute_task, conductor, network, Transport};
 use nova_virt::{VirtDriver, VirtError};
@@ -59,6 +59,13 @@ pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
         },
         VirtError::Hypervisor(reason) => NovaError::HypervisorError { reason },
         VirtError::QemuGuestAgentNotEnabled => NovaError::QemuGuestAgentNotEnabled {},
+        VirtError::MigrationPreCheck(reason) => NovaError::MigrationPreCheckError { reason },
+        VirtError::InvalidSharedStorage { path, reason } => {
+            NovaError::InvalidSharedStorage { path, reason }
+        }
+        VirtError::InvalidLocalStorage { path, reason } => {
+            NovaError::InvalidLocalStorage { path, reason }
+        }
         other => NovaError::HypervisorError {
             reason: other.to_string(),
         },
@@ -1064,6 +1071,99 @@ impl nova_rpc::compute::Manager for ComputeManager {
             .get_diagnostics(&instance)
             .await
             .map_err(virt_to_nova)
+    }
+
+    async fn check_can_live_migrate_destination(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+        block_migration: Option<bool>,
+        _disk_over_commit: Option<bool>,
+    ) -> Result<LiveMigrateData, NovaError> {
+        self.do_check_can_live_migrate_destination(instance, block_migration)
+            .await
+    }
+
+    async fn check_can_live_migrate_source(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+        dest_check_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, NovaError> {
+        self.do_check_can_live_migrate_source(instance, dest_check_data)
+            .await
+    }
+
+    async fn pre_live_migration(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        block_migration: bool,
+        migrate_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, NovaError> {
+        let migrate_data = LiveMigrateData {
+            block_migration: Some(block_migration),
+            ..migrate_data
+        };
+        self.do_pre_live_migration(ctx, instance, migrate_data)
+            .await
+    }
+
+    async fn live_migration(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        dest: String,
+        block_migration: bool,
+        migration: nova_objects::Migration,
+        migrate_data: LiveMigrateData,
+    ) -> Result<(), NovaError> {
+        let migrate_data = LiveMigrateData {
+            block_migration: Some(block_migration),
+            ..migrate_data
+        };
+        self.do_live_migration(ctx, instance, dest, migration, migrate_data)
+            .await
+    }
+
+    async fn post_live_migration_at_destination(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        _block_migration: bool,
+        migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_post_live_migration_at_destination(ctx, instance, migration)
+            .await
+    }
+
+    async fn rollback_live_migration_at_destination(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        destroy_disks: bool,
+        _migration: nova_objects::Migration,
+    ) -> Result<(), NovaError> {
+        self.do_rollback_live_migration_at_destination(ctx, instance, destroy_disks)
+            .await
+    }
+
+    async fn live_migration_force_complete(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        self.do_live_migration_force_complete(instance).await
+    }
+
+    async fn live_migration_abort(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        migration_id: i64,
+    ) -> Result<(), NovaError> {
+        self.do_live_migration_abort(ctx, instance, migration_id)
+            .await
     }
 
     async fn get_instance_diagnostics(

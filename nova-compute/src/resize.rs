@@ -59,7 +59,7 @@ impl ComputeManager {
         }
     }
 
-    async fn set_migration(&self, ctx: &RequestContext, m: &Migration, status: &str) {
+    pub(crate) async fn set_migration(&self, ctx: &RequestContext, m: &Migration, status: &str) {
         if let Err(e) = self
             .conductor
             .migration_update_status(ctx, m.id, status.into(), None)
@@ -191,7 +191,7 @@ impl ComputeManager {
     }
 
     /// The image the instance was built from, as the driver needs it here.
-    async fn instance_image(
+    pub(crate) async fn instance_image(
         &self,
         ctx: &RequestContext,
         inst: &Instance,
@@ -626,6 +626,11 @@ impl ComputeManager {
                     if let Err(e) = revert {
                         self.resize_failed(&ctx, uuid, &m, EVENT_FINISH, &e).await;
                     }
+                }
+                Some(TaskState::Migrating)
+                    if source && m.migration_type.as_deref() == Some("live-migration") =>
+                {
+                    self.recover_live_migration(&ctx, &inst, &m).await;
                 }
                 _ => {}
             }

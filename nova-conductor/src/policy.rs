@@ -344,6 +344,23 @@ pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rul
         compute_task::Request::rebuild_instance { .. } => {
             Rule::Refuse("rebuilds and evacuations are started by the API".into())
         }
+        compute_task::Request::live_migrate_instance { .. } => {
+            Rule::Refuse("live migrations are started by the API".into())
+        }
+        compute_task::Request::post_live_migration_at_destination {
+            instance_uuid,
+            migration_id,
+            ..
+        }
+        | compute_task::Request::rollback_live_migration_at_destination {
+            instance_uuid,
+            migration_id,
+            ..
+        } => Rule::MigrationSide {
+            id: *migration_id,
+            uuid: *instance_uuid,
+            source: true,
+        },
         compute_task::Request::resize_instance {
             instance_uuid,
             migration_id,
@@ -2240,6 +2257,48 @@ mod tests {
                     instance_uuid: uuid(4),
                     migration_id: 5,
                     clean_shutdown: true,
+                },
+                Refused,
+                Refused,
+            ),
+            // A live migration's hand-overs come from its source (h2).
+            (
+                compute_task::Request::post_live_migration_at_destination {
+                    instance_uuid: uuid(4),
+                    migration_id: 5,
+                    block_migration: true,
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                compute_task::Request::rollback_live_migration_at_destination {
+                    instance_uuid: uuid(4),
+                    migration_id: 5,
+                    destroy_disks: true,
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                compute_task::Request::rollback_live_migration_at_destination {
+                    instance_uuid: uuid(1),
+                    migration_id: 5,
+                    destroy_disks: true,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::live_migrate_instance {
+                    instance: Instance {
+                        uuid: uuid(4),
+                        ..Default::default()
+                    },
+                    host: None,
+                    block_migration: None,
+                    disk_over_commit: None,
+                    request_spec: RequestSpec::default(),
                 },
                 Refused,
                 Refused,

@@ -195,7 +195,10 @@ stable_rescue = true
 metadata_service = true
 interface_attach = false
 change_password = true
-live_migration = false
+# Between two hosts of different hypervisors (the e2e cloud's two fake
+# hosts; libvirt refuses to migrate a guest to the libvirt it runs on).
+live_migration = true
+block_migration_for_live_migration = true
 personality = true
 config_drive = true
 

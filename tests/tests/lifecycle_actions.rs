@@ -167,7 +167,7 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
         })
         .await;
 
-    // ===== os-migrateLive: refused, never a 5xx =====
+    // ===== os-migrateLive: on the only host there is nowhere to go; never a 5xx =====
     let (s, b) = action(
         &cloud,
         &vm,

@@ -286,6 +286,21 @@ nova_errors! {
     /// An evacuation whose `onSharedStorage` does not match what the
     /// destination sees of the instance's files.
     InvalidSharedStorage { path, reason } => 500, "{path} is not on shared storage: {reason}";
+    /// A live migration that needs local storage (a block migration)
+    /// found the instance's files shared.
+    InvalidLocalStorage { path, reason } => 500, "{path} is not on local storage: {reason}";
+    /// A live migration's destination or checks refused it (the API answers 400).
+    MigrationPreCheckError { reason } => 500, "Migration pre-check error: {reason}";
+    MigrationError { reason } => 500, "Migration error: {reason}";
+    /// A live migration to the host the instance is on.
+    UnableToMigrateToSelf { instance_id, host } => 400,
+        "Unable to migrate instance ({instance_id}) to current host ({host}).";
+    /// A migration that is not the server's (server migrations API).
+    MigrationNotFoundForInstance { migration_id, instance_id } => 404,
+        "Migration {migration_id} not found for instance {instance_id}";
+    /// force_complete or abort of a migration in a status that does not allow it.
+    InvalidMigrationState { migration_id, instance_uuid, state, method } => 400,
+        "Migration {migration_id} state of instance {instance_uuid} is {state}. Cannot {method} while the migration is in this state.";
 
     // --- nova-network: floating and fixed IPs, networks ---
     FloatingIpNotFound { id } => 404, "Floating IP not found for ID {id}.";

@@ -88,6 +88,7 @@ string_enum!(
         ResizeFinish => "resize_finish",
         ResizeReverting => "resize_reverting",
         ResizeConfirming => "resize_confirming",
+        Migrating => "migrating",
     }
 );
 
@@ -127,6 +128,7 @@ pub fn status_from_state(vm_state: VmState, task_state: Option<TaskState>) -> &'
             Some(T::ResizePrep | T::ResizeMigrating | T::ResizeMigrated | T::ResizeFinish),
         ) => "RESIZE",
         (V::Resized, Some(T::ResizeReverting)) => "REVERT_RESIZE",
+        (V::Active | V::Paused, Some(T::Migrating)) => "MIGRATING",
         (
             V::Active | V::Stopped | V::Error,
             Some(T::Rebuilding | T::RebuildBlockDeviceMapping | T::RebuildSpawning),

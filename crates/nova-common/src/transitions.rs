@@ -431,6 +431,22 @@ pub const CHANGE_PASSWORD: Transition = Transition {
     final_power_state: None,
 };
 
+/// os-migrateLive: the API sets migrating; the conductor claims the
+/// destination and has both hosts check it, the destination prepares, the
+/// source sends the running guest; the destination takes the instance over
+/// (task cleared, vm_state kept: ACTIVE or PAUSED, as the guest was). A
+/// failure leaves the instance where it was, task cleared.
+pub const LIVE_MIGRATE: Transition = Transition {
+    action: "live-migration",
+    allowed_vm_states: Some(&[VmState::Active, VmState::Paused]),
+    allowed_task_states: Some(IDLE),
+    task_state: TaskState::Migrating,
+    expected_task_states: &[TaskState::Migrating],
+    event: "compute_live_migration",
+    final_vm_state: None,
+    final_power_state: None,
+};
+
 /// Every transition, for tests and documentation.
 pub const ALL: &[&Transition] = &[
     &SOFT_REBOOT,
@@ -458,6 +474,7 @@ pub const ALL: &[&Transition] = &[
     &CONFIRM_RESIZE,
     &REVERT_RESIZE,
     &CHANGE_PASSWORD,
+    &LIVE_MIGRATE,
 ];
 
 #[cfg(test)]

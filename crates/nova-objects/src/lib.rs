@@ -1339,6 +1339,41 @@ impl Migration {
     }
 }
 
+/// What the two hosts of a live migration tell each other (Nova's
+/// `LibvirtLiveMigrateData`, the fields this deployment uses): the
+/// destination's checks fill in what it is, the source's checks decide
+/// the block migration, `pre_live_migration` on the destination adds where
+/// the source must send the guest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveMigrateData {
+    /// Copy the local disks along (None: decide from the storage, 2.25's
+    /// `"auto"`).
+    pub block_migration: Option<bool>,
+    /// Whether source and destination see the same `instances_path`
+    /// (a file the destination wrote there is seen by the source).
+    pub is_shared_instance_path: Option<bool>,
+    /// That file's name, in the destination's `instances_path`.
+    pub filename: Option<String>,
+    /// The destination's `instances_path`, where the guest's files go.
+    #[serde(default)]
+    pub dest_instances_path: Option<String>,
+    /// The destination's hypervisor (`[libvirt] connection_uri`, or what
+    /// `live_migration_uri`/`live_migration_scheme` make of its host).
+    #[serde(default)]
+    pub dest_uri: Option<String>,
+    /// Where the migration stream goes (`[libvirt]
+    /// live_migration_inbound_addr` of the destination), if set.
+    #[serde(default)]
+    pub target_connect_addr: Option<String>,
+    /// The destination's VNC listen address for the guest.
+    #[serde(default)]
+    pub graphics_listen_addr_vnc: Option<String>,
+    /// The hypervisor's identity (libvirt's host UUID): the same on both
+    /// sides means one hypervisor, which cannot migrate to itself.
+    #[serde(default)]
+    pub hypervisor_id: Option<String>,
+}
+
 /// The filters of `migration_get_all_by_filters` (Nova's os-migrations
 /// query): each given one must match; hidden migrations never do.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

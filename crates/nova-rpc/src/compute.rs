@@ -22,14 +22,22 @@
 //! `admin_password`/`injected_files` (the personality files, `[path,
 //! contents]` pairs, contents base64 as the user sent them), which only
 //! a config drive carries to the guest.
+//! 5.12 live migration, Nova's methods: `check_can_live_migrate_destination`
+//! and `pre_live_migration` on the destination,
+//! `check_can_live_migrate_source` and `live_migration` on the source (all
+//! asked by the conductor, which here stands between the two hosts), then
+//! `post_live_migration_at_destination` or
+//! `rollback_live_migration_at_destination` (relayed by the conductor from
+//! the source); `live_migration_force_complete` and `live_migration_abort`
+//! (2.22, 2.24) on the source.
 
 use nova_objects::{
-    ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance, Migration,
-    RequestSpec, Selection,
+    ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance,
+    LiveMigrateData, Migration, RequestSpec, Selection,
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.11";
+    topic: "compute", version: "5.12";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -116,4 +124,32 @@ crate::rpc_api! {
     call fn get_diagnostics(instance: Instance) -> std::collections::BTreeMap<String, i64>;
     /// The guest's diagnostics in the standard format (2.48).
     call fn get_instance_diagnostics(instance: Instance) -> Diagnostics;
+    /// On a live migration's destination: can this host take the running
+    /// guest (the hypervisor, not the resources, which the conductor
+    /// claimed)? What it is, for the source's checks.
+    call fn check_can_live_migrate_destination(instance: Instance, block_migration: Option<bool>, disk_over_commit: Option<bool>) -> LiveMigrateData;
+    /// On the source, with the destination's answer: decide the block
+    /// migration (InvalidSharedStorage, InvalidLocalStorage when it cannot be).
+    call fn check_can_live_migrate_source(instance: Instance, dest_check_data: LiveMigrateData) -> LiveMigrateData;
+    /// On the destination: plug the guest's networks, prepare its files
+    /// (an empty disk on the same base image for a block migration);
+    /// where the source must send the guest.
+    call fn pre_live_migration(instance: Instance, block_migration: bool, migrate_data: LiveMigrateData) -> LiveMigrateData;
+    /// On the source (migration `preparing`, the destination prepared):
+    /// migration `running`, the guest sent to `dest` while it runs; then
+    /// the source's half of the clean-up and, through the conductor,
+    /// `post_live_migration_at_destination`; on failure the rollback.
+    cast fn live_migration(instance: Instance, dest: String, block_migration: bool, migration: Migration, migrate_data: LiveMigrateData) -> ();
+    /// On the destination, the guest running here: the instance is this
+    /// host's, task cleared, migration `completed`.
+    cast fn post_live_migration_at_destination(instance: Instance, block_migration: bool, migration: Migration) -> ();
+    /// On the destination of a failed live migration: whatever of the guest
+    /// got here is destroyed (and its files, when `destroy_disks`).
+    cast fn rollback_live_migration_at_destination(instance: Instance, destroy_disks: bool, migration: Migration) -> ();
+    /// On the source: finish the running live migration now (the guest is
+    /// paused for the rest of the copy).
+    cast fn live_migration_force_complete(instance: Instance) -> ();
+    /// On the source: abort the live migration (before it is done): the
+    /// guest stays here, the migration `cancelled`.
+    cast fn live_migration_abort(instance: Instance, migration_id: i64) -> ();
 }

@@ -25,12 +25,16 @@
 //! nova-rs 1.23: `schedule_and_build_instances`, `build_instances` and
 //! `rebuild_instance` carry Nova's `admin_password` and `injected_files`
 //! (the personality files) on to the compute host's config drive.
+//! nova-rs 1.24: `live_migrate_instance` (Nova's `ComputeTaskAPI` method
+//! of that name, which Nova sends as `migrate_server` with `live`): a call,
+//! answered once the destination is chosen, claimed and checked by both
+//! hosts; and the source's two hand-overs at a live migration's end.
 
 use nova_objects::{FilterProperties, Flavor, ImageMeta, Instance, RequestSpec, Selection};
 use uuid::Uuid;
 
 crate::rpc_api! {
-    topic: "conductor", namespace: "compute_task", version: "1.23", queue: "conductor_compute_task";
+    topic: "conductor", namespace: "compute_task", version: "1.24", queue: "conductor_compute_task";
     /// Schedule the instances and cast their builds to the chosen hosts.
     cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>, admin_password: Option<String>, injected_files: Vec<(String, String)>) -> ();
     /// Build again elsewhere (cast by a compute host whose build failed): the
@@ -69,5 +73,21 @@ crate::rpc_api! {
     /// then `rebuild_instance` with `recreate` there. `target_state`
     /// "stopped" (2.95) leaves the evacuated instance STOPPED.
     cast fn rebuild_instance(instance: Instance, orig_image_ref: String, image_ref: String, new_pass: Option<String>, injected_files: Vec<(String, String)>, recreate: bool, on_shared_storage: bool, preserve_ephemeral: bool, host: Option<String>, request_spec: RequestSpec, target_state: Option<String>) -> ();
+    /// Live-migrate the instance (which the API put in `migrating`): to
+    /// `host` as named (forced: no scheduler), or where the scheduler finds
+    /// room (`request_spec.force_hosts` to check a named host); the
+    /// destination claimed with a `live-migration` migration, both hosts'
+    /// checks passed, the destination prepared, then `live_migration` cast
+    /// to the source. Answered when the source has it or with the error
+    /// (NoValidHost, MigrationPreCheckError, ComputeServiceUnavailable,
+    /// UnableToMigrateToSelf, InvalidSharedStorage...), the instance back
+    /// as it was and the migration `failed` or `error`.
+    call fn live_migrate_instance(instance: Instance, host: Option<String>, block_migration: Option<bool>, disk_over_commit: Option<bool>, request_spec: RequestSpec) -> ();
+    /// From a live migration's source, the guest running on the
+    /// destination: forward `post_live_migration_at_destination` there.
+    cast fn post_live_migration_at_destination(instance_uuid: Uuid, migration_id: i64, block_migration: bool) -> ();
+    /// From a live migration's source, the migration failed or aborted:
+    /// forward `rollback_live_migration_at_destination` there.
+    cast fn rollback_live_migration_at_destination(instance_uuid: Uuid, migration_id: i64, destroy_disks: bool) -> ();
     cast fn build_instances(instances: Vec<Instance>, image: ImageMeta, filter_properties: FilterProperties, admin_password: Option<String>, injected_files: Vec<(String, String)>, request_spec: RequestSpec, host_lists: Vec<Vec<Selection>>) -> ();
 }

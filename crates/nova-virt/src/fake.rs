@@ -5,7 +5,7 @@
 use crate::{ImageFiles, InstanceInfo, VirtDriver, VirtError};
 use async_trait::async_trait;
 use nova_common::states::power_state;
-use nova_objects::{HostResources, ImageMeta, Instance, NetworkInfo};
+use nova_objects::{HostResources, ImageMeta, Instance, LiveMigrateData, NetworkInfo};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use uuid::Uuid;
@@ -22,6 +22,9 @@ pub struct FakeDriver {
     finish_migration_seconds: u64,
     confirm_migration_seconds: u64,
     rescue_seconds: u64,
+    live_migration_seconds: u64,
+    /// Live migrations under way: a `true` aborts, a `false` completes now.
+    migrating: Mutex<HashMap<Uuid, tokio::sync::mpsc::UnboundedSender<bool>>>,
 }
 
 impl FakeDriver {
@@ -36,6 +39,29 @@ impl FakeDriver {
             finish_migration_seconds: 0,
             confirm_migration_seconds: 0,
             rescue_seconds: 0,
+            live_migration_seconds: 0,
+            migrating: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `live_migration` takes this long (`[fake] live_migration_seconds`)
+    /// unless forced to complete or aborted.
+    pub fn slow_live_migrations(mut self, seconds: u64) -> Self {
+        self.live_migration_seconds = seconds;
+        self
+    }
+
+    /// Tell the live migration of `uuid` under way to end (`abort`) or
+    /// complete now.
+    fn signal_migration(&self, uuid: Uuid, abort: bool) -> Result<(), VirtError> {
+        let m = self.migrating.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get(&uuid) {
+            Some(tx) => tx
+                .send(abort)
+                .map_err(|_| VirtError::Hypervisor("the live migration has ended".into())),
+            None => Err(VirtError::Hypervisor(format!(
+                "no live migration of {uuid} is under way"
+            ))),
         }
     }
 
@@ -263,6 +289,117 @@ impl VirtDriver for FakeDriver {
             power_state::SHUTDOWN
         };
         self.guests().insert(instance.uuid, ps);
+        Ok(())
+    }
+
+    async fn check_can_live_migrate_destination(
+        &self,
+        _instance: &Instance,
+        block_migration: Option<bool>,
+    ) -> Result<LiveMigrateData, VirtError> {
+        Ok(LiveMigrateData {
+            block_migration,
+            is_shared_instance_path: Some(false),
+            hypervisor_id: Some(self.nodename.clone()),
+            ..Default::default()
+        })
+    }
+
+    /// Nothing is on disk: a block migration or not, as asked (Nova's
+    /// fake driver checks nothing either); "auto" is a block migration.
+    async fn check_can_live_migrate_source(
+        &self,
+        instance: &Instance,
+        dest_check_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, VirtError> {
+        if !self.guests().contains_key(&instance.uuid) {
+            return Err(VirtError::InstanceNotFound(instance.uuid));
+        }
+        Ok(LiveMigrateData {
+            block_migration: Some(dest_check_data.block_migration.unwrap_or(true)),
+            ..dest_check_data
+        })
+    }
+
+    async fn pre_live_migration(
+        &self,
+        _instance: &Instance,
+        _network_info: &NetworkInfo,
+        _files: &ImageFiles,
+        migrate_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, VirtError> {
+        Ok(migrate_data)
+    }
+
+    async fn live_migration(
+        &self,
+        instance: &Instance,
+        _dest: &str,
+        _migrate_data: &LiveMigrateData,
+    ) -> Result<(), VirtError> {
+        if !self.guests().contains_key(&instance.uuid) {
+            return Err(VirtError::InstanceNotFound(instance.uuid));
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.migrating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(instance.uuid, tx);
+        let copy = tokio::time::sleep(std::time::Duration::from_secs(self.live_migration_seconds));
+        let aborted = tokio::select! {
+            _ = copy => false,
+            signal = rx.recv() => signal.unwrap_or(false),
+        };
+        self.migrating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&instance.uuid);
+        if aborted {
+            return Err(VirtError::LiveMigrationAborted);
+        }
+        // The guest runs on the destination now.
+        self.guests().remove(&instance.uuid);
+        Ok(())
+    }
+
+    async fn live_migration_force_complete(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.signal_migration(instance.uuid, false)
+    }
+
+    async fn live_migration_abort(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.signal_migration(instance.uuid, true)
+    }
+
+    async fn post_live_migration_at_source(
+        &self,
+        _instance: &Instance,
+        _migrate_data: &LiveMigrateData,
+    ) -> Result<(), VirtError> {
+        Ok(())
+    }
+
+    /// The guest arrives as it ran on the source (running or paused).
+    async fn post_live_migration_at_destination(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+    ) -> Result<(), VirtError> {
+        let ps = if instance.power_state == power_state::PAUSED {
+            power_state::PAUSED
+        } else {
+            power_state::RUNNING
+        };
+        self.guests().insert(instance.uuid, ps);
+        Ok(())
+    }
+
+    async fn rollback_live_migration_at_destination(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+        _destroy_disks: bool,
+    ) -> Result<(), VirtError> {
+        self.guests().remove(&instance.uuid);
         Ok(())
     }
 

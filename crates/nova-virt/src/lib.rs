@@ -4,12 +4,13 @@
 pub mod configdrive;
 pub mod fake;
 pub mod libvirt;
+mod live_migration;
 mod nwfilter;
 mod xml;
 
 use async_trait::async_trait;
 use nova_common::NovaConfig;
-use nova_objects::{Diagnostics, HostResources, ImageMeta, Instance, NetworkInfo};
+use nova_objects::{Diagnostics, HostResources, ImageMeta, Instance, LiveMigrateData, NetworkInfo};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -28,6 +29,18 @@ pub enum VirtError {
     /// The guest has no QEMU guest agent (its image does not ask for one).
     #[error("QEMU guest agent is not enabled")]
     QemuGuestAgentNotEnabled,
+    /// A live migration this hypervisor cannot do (Nova's MigrationPreCheckError).
+    #[error("{0}")]
+    MigrationPreCheck(String),
+    /// A live migration without block migration whose files are not shared.
+    #[error("{path} is not on shared storage: {reason}")]
+    InvalidSharedStorage { path: String, reason: String },
+    /// A block migration whose files are shared.
+    #[error("{path} is not on local storage: {reason}")]
+    InvalidLocalStorage { path: String, reason: String },
+    /// A live migration stopped by `live_migration_abort`.
+    #[error("the live migration was aborted")]
+    LiveMigrationAborted,
 }
 
 /// Whether image properties ask for the QEMU guest agent
@@ -189,6 +202,70 @@ pub trait VirtDriver: Send + Sync {
     /// The guest's diagnostics in the standard format (2.48).
     async fn get_instance_diagnostics(&self, instance: &Instance)
         -> Result<Diagnostics, VirtError>;
+    /// Live migration, on the destination (Nova's
+    /// `check_can_live_migrate_destination`): whether this hypervisor can
+    /// take the running guest; what the source's check needs to know of it
+    /// (a file written into this host's `instances_path`, to tell shared
+    /// storage).
+    async fn check_can_live_migrate_destination(
+        &self,
+        instance: &Instance,
+        block_migration: Option<bool>,
+    ) -> Result<LiveMigrateData, VirtError>;
+    /// On the source, with the destination's answer: the block migration
+    /// decided (None: from the storage), or refused as Nova's
+    /// (InvalidSharedStorage without shared storage, InvalidLocalStorage
+    /// for a block migration over shared storage).
+    async fn check_can_live_migrate_source(
+        &self,
+        instance: &Instance,
+        dest_check_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, VirtError>;
+    /// On the destination: the guest's files ready for it (for a block
+    /// migration, its disk created empty over the base image of `files`);
+    /// where the source must send it.
+    async fn pre_live_migration(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+        files: &ImageFiles,
+        migrate_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, VirtError>;
+    /// On the source: send the running guest to the destination `dest`
+    /// (a host name) and return once it runs there;
+    /// [`VirtError::LiveMigrationAborted`] when aborted meanwhile (the guest
+    /// still runs here).
+    async fn live_migration(
+        &self,
+        instance: &Instance,
+        dest: &str,
+        migrate_data: &LiveMigrateData,
+    ) -> Result<(), VirtError>;
+    /// On the source, during [`VirtDriver::live_migration`]: finish now.
+    async fn live_migration_force_complete(&self, instance: &Instance) -> Result<(), VirtError>;
+    /// On the source, during [`VirtDriver::live_migration`]: stop it.
+    async fn live_migration_abort(&self, instance: &Instance) -> Result<(), VirtError>;
+    /// On the source, the guest gone: what is left of it here (its files,
+    /// unless the destination shares them).
+    async fn post_live_migration_at_source(
+        &self,
+        instance: &Instance,
+        migrate_data: &LiveMigrateData,
+    ) -> Result<(), VirtError>;
+    /// On the destination, the guest running here: make it this host's.
+    async fn post_live_migration_at_destination(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+    ) -> Result<(), VirtError>;
+    /// On the destination of a failed or aborted live migration: whatever
+    /// of the guest got here is destroyed (its files too when `destroy_disks`).
+    async fn rollback_live_migration_at_destination(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+        destroy_disks: bool,
+    ) -> Result<(), VirtError>;
     /// Nova's `instance_on_disk`: whether this host already sees the
     /// instance's disk (shared storage), so an evacuation could reuse it.
     /// Drivers without instance files see none.
@@ -233,7 +310,8 @@ pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
                 .slow_spawns(cfg.fake.spawn_seconds)
                 .slow_migrations(cfg.fake.finish_migration_seconds)
                 .slow_confirms(cfg.fake.confirm_migration_seconds)
-                .slow_rescues(cfg.fake.rescue_seconds),
+                .slow_rescues(cfg.fake.rescue_seconds)
+                .slow_live_migrations(cfg.fake.live_migration_seconds),
         )),
         "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg))),
         other => Err(VirtError::Connection(format!(

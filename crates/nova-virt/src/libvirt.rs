@@ -20,7 +20,7 @@ use crate::{ImageFiles, InstanceInfo, VirtDriver, VirtError};
 use async_trait::async_trait;
 use nova_common::states::power_state;
 use nova_common::NovaConfig;
-use nova_objects::{HostResources, ImageMeta, Instance, NetworkInfo};
+use nova_objects::{HostResources, ImageMeta, Instance, LiveMigrateData, NetworkInfo};
 use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -44,6 +44,17 @@ pub struct LibvirtDriver {
     /// `[DEFAULT] config_drive_format` and `mkisofs_cmd`.
     config_drive_format: String,
     mkisofs_cmd: String,
+    /// `[libvirt] live_migration_*`.
+    live_migration: LiveMigrationConf,
+}
+
+/// `[libvirt] live_migration_*`, as the driver uses them.
+struct LiveMigrationConf {
+    scheme: String,
+    inbound_addr: String,
+    uri: String,
+    bandwidth: u64,
+    completion_timeout: u64,
 }
 
 fn verr(e: virt::error::Error) -> VirtError {
@@ -84,6 +95,13 @@ impl LibvirtDriver {
             allow_same_net_traffic: cfg.default.allow_same_net_traffic,
             config_drive_format: cfg.default.config_drive_format.clone(),
             mkisofs_cmd: cfg.default.mkisofs_cmd.clone(),
+            live_migration: LiveMigrationConf {
+                scheme: cfg.libvirt.live_migration_scheme.clone(),
+                inbound_addr: cfg.libvirt.live_migration_inbound_addr.clone(),
+                uri: cfg.libvirt.live_migration_uri.clone(),
+                bandwidth: cfg.libvirt.live_migration_bandwidth,
+                completion_timeout: cfg.libvirt.live_migration_completion_timeout,
+            },
             uri,
         }
     }
@@ -173,6 +191,64 @@ impl LibvirtDriver {
         format!("{}/{}", self.instances_path.trim_end_matches('/'), uuid)
     }
 
+    /// The instance disk: a qcow2 overlay whose backing file is the cached
+    /// base image of `files` (if any), as big as the flavor's root disk when
+    /// the image is smaller (Nova's Qcow2 image backend; never smaller than
+    /// the image).
+    async fn create_disk(&self, instance: &Instance, files: &ImageFiles) -> Result<(), VirtError> {
+        let Some((base, format)) = &files.disk else {
+            return Ok(());
+        };
+        let disk = format!("{}/disk", self.instance_dir(instance.uuid));
+        let _ = tokio::fs::remove_file(&disk).await;
+        let root = instance.root_gb.max(0) as u64 * 1024 * 1024 * 1024;
+        let size = if root > 0 && disk_virtual_size(&base.to_string_lossy()).await? < root {
+            Some(root.to_string())
+        } else {
+            None
+        };
+        let out = tokio::process::Command::new("qemu-img")
+            .args(["create", "-f", "qcow2", "-F", format, "-b"])
+            .arg(base)
+            .arg(&disk)
+            .args(size)
+            .output()
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot run qemu-img: {e}")))?;
+        if !out.status.success() {
+            return Err(VirtError::Hypervisor(format!(
+                "qemu-img create failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// This hypervisor's identity: libvirt's host UUID.
+    async fn host_uuid(&self) -> Result<String, VirtError> {
+        self.with_conn(|c| {
+            let caps = c.capabilities().map_err(verr)?;
+            crate::live_migration::host_uuid(&caps).ok_or_else(|| {
+                VirtError::Hypervisor("libvirt's capabilities name no host uuid".into())
+            })
+        })
+        .await
+    }
+
+    /// Write a domain's file into its instance directory.
+    async fn write_libvirt_xml(&self, uuid: Uuid) -> Result<(), VirtError> {
+        let xml = self
+            .with_conn(move |c| {
+                let d = lookup(c, uuid)?.ok_or(VirtError::InstanceNotFound(uuid))?;
+                d.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE).map_err(verr)
+            })
+            .await?;
+        let path = format!("{}/libvirt.xml", self.instance_dir(uuid));
+        tokio::fs::write(&path, xml)
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot write {path}: {e}")))
+    }
+
     /// Write the guest's files and domain (its disk an overlay on the cached
     /// base image when `files.disk` is given; otherwise the disk already
     /// there), define it, and start it when `start`.
@@ -190,33 +266,7 @@ impl LibvirtDriver {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| herr(&format!("cannot create {dir}"), e))?;
-        // The instance disk: a qcow2 overlay whose backing file is the cached
-        // base image, as big as the flavor's root disk when the image is
-        // smaller (Nova's Qcow2 image backend; never smaller than the image).
-        if let Some((base, format)) = &files.disk {
-            let disk = format!("{dir}/disk");
-            let _ = tokio::fs::remove_file(&disk).await;
-            let root = instance.root_gb.max(0) as u64 * 1024 * 1024 * 1024;
-            let size = if root > 0 && disk_virtual_size(&base.to_string_lossy()).await? < root {
-                Some(root.to_string())
-            } else {
-                None
-            };
-            let out = tokio::process::Command::new("qemu-img")
-                .args(["create", "-f", "qcow2", "-F", format, "-b"])
-                .arg(base)
-                .arg(&disk)
-                .args(size)
-                .output()
-                .await
-                .map_err(|e| herr("cannot run qemu-img", e))?;
-            if !out.status.success() {
-                return Err(VirtError::Hypervisor(format!(
-                    "qemu-img create failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-        }
+        self.create_disk(instance, files).await?;
         if let Some(drive) = &files.config_drive {
             let dest = std::path::Path::new(&dir).join(crate::configdrive::CONFIG_DRIVE_FILE);
             crate::configdrive::make_drive(
@@ -252,6 +302,36 @@ impl LibvirtDriver {
             Ok(())
         })
         .await
+    }
+
+    /// What a guest that live-migrated away (or never arrived) leaves on
+    /// this hypervisor: any domain of its uuid, its nwfilters, and its
+    /// files when `files`.
+    async fn destroy_leftovers(&self, instance: &Instance, files: bool) -> Result<(), VirtError> {
+        let uuid = instance.uuid;
+        let nwfilter = self.nwfilter;
+        let prefix = crate::nwfilter::instance_filter_prefix(&instance.name(&self.name_template));
+        self.with_conn(move |c| {
+            if let Some(d) = lookup(c, uuid)? {
+                if d.is_active().unwrap_or(false) {
+                    let _ = d.destroy();
+                }
+                let _ = d.undefine();
+            }
+            if nwfilter {
+                for f in c.list_all_nw_filters(0).unwrap_or_default() {
+                    if f.name().is_ok_and(|n| n.starts_with(&prefix)) {
+                        let _ = f.undefine();
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        if files {
+            self.delete_instance_files(instance).await?;
+        }
+        Ok(())
     }
 
     fn is_test_uri(&self) -> bool {
@@ -614,6 +694,285 @@ impl VirtDriver for LibvirtDriver {
             Ok(())
         })
         .await
+    }
+
+    /// Nova's destination check, less what the conductor's claim decided
+    /// (room) and the CPU comparison (one `virt_type` per deployment): a
+    /// file in `instances_path` for the source to look for, and this
+    /// hypervisor's identity and addresses.
+    async fn check_can_live_migrate_destination(
+        &self,
+        _instance: &Instance,
+        block_migration: Option<bool>,
+    ) -> Result<LiveMigrateData, VirtError> {
+        let hypervisor_id = self.host_uuid().await?;
+        tokio::fs::create_dir_all(&self.instances_path)
+            .await
+            .map_err(|e| {
+                VirtError::Hypervisor(format!("cannot create {}: {e}", self.instances_path))
+            })?;
+        let filename = format!("tmp{}", Uuid::new_v4().simple());
+        let path = format!("{}/{filename}", self.instances_path.trim_end_matches('/'));
+        tokio::fs::write(&path, b"")
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot write {path}: {e}")))?;
+        // Nova's cleanup_live_migration_destination_check comes after the
+        // source's check; here the file goes once the source had its time.
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+            let _ = tokio::fs::remove_file(&path).await;
+        });
+        let inbound = &self.live_migration.inbound_addr;
+        Ok(LiveMigrateData {
+            block_migration,
+            filename: Some(filename),
+            dest_instances_path: Some(self.instances_path.clone()),
+            target_connect_addr: (!inbound.is_empty()).then(|| inbound.clone()),
+            graphics_listen_addr_vnc: Some(self.vnc_listen.clone()),
+            hypervisor_id: Some(hypervisor_id),
+            ..Default::default()
+        })
+    }
+
+    /// Nova's source check: one hypervisor cannot migrate a guest to
+    /// itself; shared storage is the destination's file seen here; a block
+    /// migration needs local storage, a migration without needs shared
+    /// storage ("auto" picks); a config drive does not come along with a
+    /// block migration.
+    async fn check_can_live_migrate_source(
+        &self,
+        instance: &Instance,
+        dest_check_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, VirtError> {
+        let uuid = instance.uuid;
+        let me = self.host_uuid().await?;
+        if dest_check_data.hypervisor_id.as_deref() == Some(me.as_str()) {
+            return Err(VirtError::MigrationPreCheck(format!(
+                "The destination runs on the same hypervisor as the source (libvirt host {me}): a guest cannot live-migrate to the hypervisor it runs on"
+            )));
+        }
+        let shared = match &dest_check_data.filename {
+            Some(f) => {
+                tokio::fs::try_exists(format!("{}/{f}", self.instances_path.trim_end_matches('/')))
+                    .await
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+        let block = dest_check_data.block_migration.unwrap_or(!shared);
+        if block && shared {
+            return Err(VirtError::InvalidLocalStorage {
+                path: self.host.clone(),
+                reason: "Block migration can not be used with shared storage.".into(),
+            });
+        }
+        if !block && !shared {
+            return Err(VirtError::InvalidSharedStorage {
+                path: self.host.clone(),
+                reason: "Shared storage live-migration requires either shared storage or boot-from-volume with no local disks.".into(),
+            });
+        }
+        if block {
+            let xml = self
+                .with_domain(instance, |d| d.xml_desc(0).map_err(verr))
+                .await?;
+            if crate::live_migration::has_readonly_drive(&xml) {
+                return Err(VirtError::MigrationPreCheck(format!(
+                    "Cannot block migrate instance {uuid} with a config drive: the drive is read-only and would not be copied"
+                )));
+            }
+        }
+        Ok(LiveMigrateData {
+            block_migration: Some(block),
+            is_shared_instance_path: Some(shared),
+            ..dest_check_data
+        })
+    }
+
+    /// The instance directory here; for a block migration its disk, empty,
+    /// over this host's copy of the base image (libvirt copies the rest);
+    /// the guest's nwfilters, which its interfaces name.
+    async fn pre_live_migration(
+        &self,
+        instance: &Instance,
+        network_info: &NetworkInfo,
+        files: &ImageFiles,
+        migrate_data: LiveMigrateData,
+    ) -> Result<LiveMigrateData, VirtError> {
+        let dir = self.instance_dir(instance.uuid);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot create {dir}: {e}")))?;
+        if migrate_data.block_migration == Some(true) {
+            self.create_disk(instance, files).await?;
+        }
+        let filters = self.filters(instance, network_info);
+        self.with_conn(move |c| define_filters(c, &filters)).await?;
+        Ok(migrate_data)
+    }
+
+    /// Nova's `_live_migration_operation`: `migrateToURI3` peer to peer,
+    /// live, the source undefined and the destination defined with the
+    /// guest's definition rewritten for the destination (its paths, owner,
+    /// VNC address); a block migration copies the writable disks. The
+    /// migration runs on a connection of its own, so the driver's other
+    /// calls (an abort) go on meanwhile; it is aborted after
+    /// `live_migration_completion_timeout` seconds per GiB of RAM and disk.
+    async fn live_migration(
+        &self,
+        instance: &Instance,
+        dest: &str,
+        migrate_data: &LiveMigrateData,
+    ) -> Result<(), VirtError> {
+        let uuid = instance.uuid;
+        let source_xml = self
+            .with_domain(instance, |d| {
+                d.xml_desc(virt::sys::VIR_DOMAIN_XML_MIGRATABLE)
+                    .map_err(verr)
+            })
+            .await?;
+        let dest_xml = crate::live_migration::destination_xml(
+            &source_xml,
+            &self.instances_path,
+            migrate_data
+                .dest_instances_path
+                .as_deref()
+                .unwrap_or(&self.instances_path),
+            &self.host,
+            dest,
+            &self.vnc_listen,
+            migrate_data.graphics_listen_addr_vnc.as_deref(),
+        );
+        let block = migrate_data.block_migration == Some(true);
+        let addr = migrate_data.target_connect_addr.as_deref().unwrap_or(dest);
+        let duri = crate::live_migration::migration_uri(
+            &self.live_migration.uri,
+            &self.live_migration.scheme,
+            addr,
+        );
+        let mut flags = virt::sys::VIR_MIGRATE_LIVE
+            | virt::sys::VIR_MIGRATE_PEER2PEER
+            | virt::sys::VIR_MIGRATE_PERSIST_DEST
+            | virt::sys::VIR_MIGRATE_UNDEFINE_SOURCE;
+        let mut params = virt::domain::MigrateParameters {
+            dest_xml: Some(dest_xml.clone()),
+            persist_xml: Some(dest_xml),
+            uri: migrate_data
+                .target_connect_addr
+                .as_ref()
+                .map(|a| format!("tcp://{a}")),
+            ..Default::default()
+        };
+        if self.live_migration.bandwidth > 0 {
+            params.bandwidth = Some(self.live_migration.bandwidth);
+        }
+        if block {
+            flags |= virt::sys::VIR_MIGRATE_NON_SHARED_INC;
+            params.migrate_disks = crate::live_migration::local_disks(&source_xml);
+        }
+        info!(instance = %uuid, %duri, block, "live migration started");
+        let gib = (instance.memory_mb.max(0) as u64).div_ceil(1024)
+            + if block {
+                instance.root_gb.max(0) as u64
+            } else {
+                0
+            };
+        let timeout = self.live_migration.completion_timeout * gib.max(1);
+        let uri = self.uri.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<(), VirtError> {
+            let c = Connect::open(Some(&uri))
+                .map_err(|e| VirtError::Connection(format!("{uri}: {e}")))?;
+            let d = lookup(&c, uuid)?.ok_or(VirtError::InstanceNotFound(uuid))?;
+            d.migrate_to_uri3(Some(&duri), params, flags).map_err(verr)
+        });
+        tokio::pin!(job);
+        let outcome = if self.live_migration.completion_timeout == 0 {
+            job.await
+        } else {
+            tokio::select! {
+                r = &mut job => r,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(timeout)) => {
+                    warn!(instance = %uuid, "live migration not done after {timeout} s: aborting it");
+                    let _ = self.live_migration_abort(instance).await;
+                    let _ = job.await;
+                    return Err(VirtError::Hypervisor(format!(
+                        "the live migration did not complete within {timeout} seconds ([libvirt] live_migration_completion_timeout)"
+                    )));
+                }
+            }
+        };
+        match outcome.map_err(|e| VirtError::Hypervisor(format!("libvirt task failed: {e}")))? {
+            Ok(()) => Ok(()),
+            Err(VirtError::Hypervisor(m)) if m.contains("abort") => {
+                Err(VirtError::LiveMigrationAborted)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Nova's force complete without post-copy: pause the guest, so the
+    /// copy of its memory converges (it runs again on the destination).
+    async fn live_migration_force_complete(&self, instance: &Instance) -> Result<(), VirtError> {
+        self.with_domain(instance, |d| d.suspend().map_err(verr))
+            .await
+    }
+
+    /// Nova's `abortJob` on the guest (through virsh: the bindings used here
+    /// have no safe call for it).
+    async fn live_migration_abort(&self, instance: &Instance) -> Result<(), VirtError> {
+        let out = tokio::process::Command::new("virsh")
+            .args(["-c", &self.uri, "domjobabort", &instance.uuid.to_string()])
+            .output()
+            .await
+            .map_err(|e| VirtError::Hypervisor(format!("cannot run virsh: {e}")))?;
+        if !out.status.success() {
+            return Err(VirtError::Hypervisor(format!(
+                "cannot abort the live migration: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The guest left (its domain undefined by the migration): its files
+    /// and nwfilters here go, unless the destination shares the files.
+    async fn post_live_migration_at_source(
+        &self,
+        instance: &Instance,
+        migrate_data: &LiveMigrateData,
+    ) -> Result<(), VirtError> {
+        self.destroy_leftovers(instance, migrate_data.is_shared_instance_path != Some(true))
+            .await
+    }
+
+    /// The guest runs here: its definition is kept as `libvirt.xml`, and a
+    /// guest paused to force the migration's end runs again.
+    async fn post_live_migration_at_destination(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+    ) -> Result<(), VirtError> {
+        let uuid = instance.uuid;
+        let resume = instance.vm_state == nova_common::states::VmState::Active;
+        self.with_conn(move |c| {
+            let d = lookup(c, uuid)?.ok_or(VirtError::InstanceNotFound(uuid))?;
+            let (state, _) = d.state().map_err(verr)?;
+            if resume && matches!(state, virt::enumutil::Enum::Known(DomainState::Paused)) {
+                d.resume().map_err(verr)?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.write_libvirt_xml(uuid).await
+    }
+
+    async fn rollback_live_migration_at_destination(
+        &self,
+        instance: &Instance,
+        _network_info: &NetworkInfo,
+        destroy_disks: bool,
+    ) -> Result<(), VirtError> {
+        self.destroy_leftovers(instance, destroy_disks).await
     }
 
     async fn spawn(

@@ -31,6 +31,11 @@ pub(crate) enum Relay {
     FinishRevertResize,
     /// Destination → source (`resize_confirm_window` passed).
     ConfirmResize,
+    /// Source → destination: the guest runs there (live migration).
+    PostLiveMigrationAtDestination { block_migration: bool },
+    /// Source → destination: the live migration did not complete; the
+    /// instance is back in the source's zone.
+    RollbackLiveMigrationAtDestination { destroy_disks: bool },
 }
 
 impl ComputeTaskManager {
@@ -78,6 +83,20 @@ impl ComputeTaskManager {
                 self.compute
                     .to_server(&source)
                     .confirm_resize(ctx, inst, m)
+                    .await
+            }
+            Relay::PostLiveMigrationAtDestination { block_migration } => {
+                self.compute
+                    .to_server(&dest)
+                    .post_live_migration_at_destination(ctx, inst, block_migration, m)
+                    .await
+            }
+            Relay::RollbackLiveMigrationAtDestination { destroy_disks } => {
+                let zone = self.host_zone(&source).await?;
+                self.db.instance_set_availability_zone(uuid, &zone).await?;
+                self.compute
+                    .to_server(&dest)
+                    .rollback_live_migration_at_destination(ctx, inst, destroy_disks, m)
                     .await
             }
         }

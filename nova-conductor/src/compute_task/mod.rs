@@ -5,6 +5,7 @@
 //! that nothing will finish.
 
 mod build;
+mod live_migrate;
 mod migrate;
 mod rebuild;
 mod unshelve;
@@ -135,6 +136,51 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
         self.migrate_cold(ctx, instance, flavor, clean_shutdown, request_spec)
             .await;
         Ok(())
+    }
+
+    async fn live_migrate_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        host: Option<String>,
+        block_migration: Option<bool>,
+        _disk_over_commit: Option<bool>,
+        request_spec: RequestSpec,
+    ) -> Result<(), NovaError> {
+        self.live_migrate(ctx, instance, host, block_migration, request_spec)
+            .await
+    }
+
+    async fn post_live_migration_at_destination(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+        block_migration: bool,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::PostLiveMigrationAtDestination { block_migration },
+        )
+        .await
+    }
+
+    async fn rollback_live_migration_at_destination(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        migration_id: i64,
+        destroy_disks: bool,
+    ) -> Result<(), NovaError> {
+        self.relay(
+            ctx,
+            instance_uuid,
+            migration_id,
+            migrate::Relay::RollbackLiveMigrationAtDestination { destroy_disks },
+        )
+        .await
     }
 
     async fn resize_instance(

@@ -108,6 +108,8 @@ config_section! {
         allow_resize_to_same_host: bool = "false", boolean();
         /// Seconds after which a resize waiting for confirmation (VERIFY_RESIZE) is confirmed by the source host; 0 disables it.
         resize_confirm_window: u64 = "0", at_least(0);
+        /// Destinations a live migration tries when the scheduler's choice fails its checks (-1: no limit, 0: only the first).
+        migrate_max_retries: i64 = "-1", at_least(-1);
         /// The nova-network manager class.
         network_manager: String = "nova.network.manager.FlatDHCPManager", choice(&["nova.network.manager.FlatDHCPManager"]);
         /// Number of addresses in each private subnet (nova-manage network create).

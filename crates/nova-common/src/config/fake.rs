@@ -26,5 +26,9 @@ config_section! {
         /// a real rescue's image download and reboot do: long enough for a
         /// test to stop nova-compute in the middle. For tests.
         rescue_seconds: u64 = "0", at_least(0);
+        /// Seconds the fake driver takes to live-migrate a guest, as a
+        /// real memory copy does: long enough for a test to force it to
+        /// complete or abort it. For tests.
+        live_migration_seconds: u64 = "0", at_least(0);
     }
 }

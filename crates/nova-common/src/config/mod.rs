@@ -245,6 +245,11 @@ mod tests {
         ("libvirt", "rescue_image_id", ""),
         ("libvirt", "rescue_kernel_id", ""),
         ("libvirt", "rescue_ramdisk_id", ""),
+        ("libvirt", "live_migration_scheme", ""),
+        ("libvirt", "live_migration_inbound_addr", ""),
+        ("libvirt", "live_migration_uri", ""),
+        ("libvirt", "live_migration_bandwidth", "0"),
+        ("libvirt", "live_migration_completion_timeout", "800"),
         ("image_cache", "manager_interval", "2400"),
         ("image_cache", "subdirectory_name", "_base"),
         ("image_cache", "remove_unused_base_images", "true"),
@@ -289,6 +294,7 @@ mod tests {
         ("fake", "finish_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "confirm_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "rescue_seconds", "0"), // not in Nova: a test knob of FakeDriver
+        ("fake", "live_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
         ("vnc", "server_proxyclient_address", "127.0.0.1"),
@@ -383,6 +389,7 @@ mod tests {
         ("DEFAULT", "default_flavor", "m1.small"),
         ("DEFAULT", "allow_resize_to_same_host", "false"),
         ("DEFAULT", "resize_confirm_window", "0"),
+        ("DEFAULT", "migrate_max_retries", "-1"),
     ];
 
     #[test]

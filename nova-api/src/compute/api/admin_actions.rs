@@ -1,20 +1,14 @@
 //! The admin server actions (Nova's `API.reset_state` as done by
-//! `AdminActionsController`, `API.inject_network_info`) and live migration's
-//! front half (`API.live_migrate`), which this deployment refuses once the
-//! request is valid: no compute host here can live-migrate a guest.
+//! `AdminActionsController`, `API.inject_network_info`).
 
-use super::{check_instance_host, check_instance_lock, API};
-use nova_common::states::{TaskState, VmState};
+use super::{check_instance_lock, API};
+use nova_common::states::VmState;
 use nova_common::{NovaError, NovaResult, RequestContext};
 use nova_objects::{Instance, InstanceUpdate};
 use tracing::info;
 
 /// The instance action `os-resetState` records (`instance_actions.RESET_STATE`).
 const RESET_STATE: &str = "resetState";
-
-/// vm_states a live migration starts from (Nova's `check_instance_state`
-/// on `live_migrate`; task_state must be None).
-const LIVE_MIGRATE_VM_STATES: [VmState; 2] = [VmState::Active, VmState::Paused];
 
 impl API {
     /// os-resetState: set the vm_state (`active` or `error`, the caller
@@ -61,43 +55,5 @@ impl API {
         self.compute(inst)
             .inject_network_info(ctx, inst.clone())
             .await
-    }
-
-    /// os-migrateLive: Nova's checks (lock, ACTIVE or PAUSED with no task,
-    /// a named host must exist), then NoValidHost: the libvirt setup of this
-    /// project has no shared storage or migration transport between hosts,
-    /// so the scheduler could never find a destination.
-    pub async fn live_migrate(
-        &self,
-        ctx: &RequestContext,
-        inst: &Instance,
-        host: Option<&str>,
-    ) -> NovaResult<()> {
-        check_instance_lock(ctx, inst)?;
-        let invalid = |attr: &str, state: &str| NovaError::InstanceInvalidState {
-            attr: attr.into(),
-            instance_uuid: inst.uuid.to_string(),
-            state: state.into(),
-            method: "live_migrate".into(),
-        };
-        if !LIVE_MIGRATE_VM_STATES.contains(&inst.vm_state) {
-            return Err(invalid("vm_state", inst.vm_state.as_str()));
-        }
-        if let Some(ts) = inst.task_state {
-            return Err(invalid("task_state", TaskState::as_str(ts)));
-        }
-        check_instance_host(inst, &nova_common::transitions::STOP)
-            .map_err(|_| invalid("vm_state", inst.vm_state.as_str()))?;
-        if let Some(h) = host {
-            let nodes = self.conductor.compute_node_get_all(ctx).await?;
-            if !nodes.iter().any(|n| n.host == h) {
-                return Err(NovaError::ComputeHostNotFound {
-                    host: h.to_string(),
-                });
-            }
-        }
-        Err(NovaError::NoValidHost {
-            reason: "live migration is not available: no compute host of this deployment can receive a running guest".into(),
-        })
     }
 }

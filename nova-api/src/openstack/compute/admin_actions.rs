@@ -3,6 +3,7 @@
 //! Nova's `MigrateServerController`): body validation, policies, and Nova's
 //! mapping of failures to 400/409.
 
+use crate::compute::api::LiveMigrateRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{instance_invalid_state, invalid};
@@ -98,7 +99,7 @@ pub async fn inject_network_info(
 /// The `os-migrateLive` body per microversion: `host` (string or null);
 /// `block_migration` (boolean, or "auto" from 2.25); `disk_over_commit`
 /// (boolean, required before 2.25, gone after); `force` (boolean, 2.30-2.67).
-pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<Option<String>> {
+pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<LiveMigrateRequest> {
     let Some(o) = args.as_object() else {
         return Err(invalid(
             "os-migrateLive",
@@ -142,19 +143,32 @@ pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<Option<Strin
             return Err(invalid(k, x, &format!("{x} is not a valid boolean")));
         }
     }
-    match &o["host"] {
-        Value::Null => Ok(None),
-        Value::String(h) if !h.is_empty() && h.chars().count() <= 255 => Ok(Some(h.clone())),
-        other => Err(invalid(
-            "host",
-            other,
-            "is not a valid host name (a string of 1 to 255 characters or null)",
-        )),
-    }
+    let host = match &o["host"] {
+        Value::Null => None,
+        Value::String(h) if !h.is_empty() && h.chars().count() <= 255 => Some(h.clone()),
+        other => {
+            return Err(invalid(
+                "host",
+                other,
+                "is not a valid host name (a string of 1 to 255 characters or null)",
+            ))
+        }
+    };
+    Ok(LiveMigrateRequest {
+        host,
+        block_migration: o["block_migration"].as_bool(),
+        disk_over_commit: o.get("disk_over_commit").and_then(Value::as_bool),
+        // From 2.30 a named host is checked by the scheduler unless forced.
+        force: v
+            .at_least(30)
+            .then(|| o.get("force").and_then(Value::as_bool).unwrap_or(false)),
+        wait: !v.at_least(34),
+    })
 }
 
-/// `{"os-migrateLive": {...}}`: refused with Nova's 400 (NoValidHost) once
-/// valid; 409 in a state a live migration cannot start from.
+/// `{"os-migrateLive": {...}}`: 202; before 2.34 the conductor's refusals
+/// (no host, a host that cannot take the guest) are Nova's 400s; 409 in a
+/// state a live migration cannot start from.
 pub async fn migrate_live(
     state: &AppState,
     ctx: &RequestContext,
@@ -165,16 +179,20 @@ pub async fn migrate_live(
     state
         .policy
         .authorize(POLICY_MIGRATE_LIVE, ctx, &Target::project(&inst.project_id))?;
-    let host = parse_migrate_live(v, args)?;
+    let req = parse_migrate_live(v, args)?;
     state
         .compute_api
-        .live_migrate(ctx, inst, host.as_deref())
+        .live_migrate(ctx, inst, req)
         .await
         .map_err(|e| match e {
             NovaError::InstanceIsLocked { .. } => ApiError::conflict(e.to_string()),
-            NovaError::NoValidHost { .. } | NovaError::ComputeHostNotFound { .. } => {
-                ApiError::bad_request(e.to_string())
-            }
+            NovaError::NoValidHost { .. }
+            | NovaError::ComputeHostNotFound { .. }
+            | NovaError::ComputeServiceUnavailable { .. }
+            | NovaError::UnableToMigrateToSelf { .. }
+            | NovaError::InvalidLocalStorage { .. }
+            | NovaError::InvalidSharedStorage { .. }
+            | NovaError::MigrationPreCheckError { .. } => ApiError::bad_request(e.to_string()),
             other => instance_invalid_state(other, "os-migrateLive"),
         })?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -213,16 +231,22 @@ mod tests {
     fn migrate_live_bodies_per_microversion() {
         let v = |m| ApiVersion::new(2, m);
         let old = json!({"host": null, "block_migration": false, "disk_over_commit": false});
-        assert_eq!(parse_migrate_live(v(1), &old).ok(), Some(None));
+        let r = parse_migrate_live(v(1), &old).expect("valid at 2.1");
+        assert_eq!(r.host, None);
+        assert!(r.wait, "before 2.34 the answer waits for the checks");
+        assert_eq!(r.force, None, "before 2.30 a named host is forced");
         assert!(parse_migrate_live(v(25), &old).is_err());
         let auto = json!({"host": "h", "block_migration": "auto"});
-        assert_eq!(
-            parse_migrate_live(v(25), &auto).ok(),
-            Some(Some("h".to_string()))
-        );
+        let r = parse_migrate_live(v(25), &auto).expect("auto at 2.25");
+        assert_eq!(r.host.as_deref(), Some("h"));
+        assert_eq!(r.block_migration, None, "auto decides from the storage");
         assert!(parse_migrate_live(v(1), &auto).is_err());
         let forced = json!({"host": "h", "block_migration": true, "force": true});
-        assert!(parse_migrate_live(v(30), &forced).is_ok());
+        let r = parse_migrate_live(v(30), &forced).expect("force at 2.30");
+        assert_eq!((r.force, r.block_migration), (Some(true), Some(true)));
+        let r = parse_migrate_live(v(34), &auto).expect("2.34");
+        assert_eq!(r.force, Some(false), "a named host is checked from 2.30");
+        assert!(!r.wait, "2.34 is asynchronous");
         assert!(parse_migrate_live(v(68), &forced).is_err());
         assert!(parse_migrate_live(v(25), &json!({"block_migration": true})).is_err());
     }

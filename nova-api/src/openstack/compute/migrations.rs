@@ -4,7 +4,9 @@
 //! `changes-since`, `uuid`; 2.66 `changes-before`; 2.80 `user_id`,
 //! `project_id`). Resize and cold migration write them
 //! (`nova-conductor/src/compute_task/migrate.rs`); `/servers/{id}/migrations`
-//! lists live migrations in progress only, which this cloud does not offer.
+//! lists live migrations in progress only; `GET /servers/{id}/migrations/{mid}`
+//! (2.23) shows one, its `force_complete` action (2.22) and `DELETE` (2.24,
+//! abort) act on it.
 
 use super::floating_ips::version_not_found;
 use super::instance_actions::timestamp;
@@ -21,7 +23,7 @@ use nova_objects::{Migration, MigrationFilters};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// The statuses of a live migration in progress (Nova's server migrations list).
+/// The statuses of a live migration a server shows (Nova's server migrations `show`).
 const IN_PROGRESS: &[&str] = &["queued", "preparing", "running", "post-migrating"];
 
 fn bad_query(k: &str, val: &str, why: &str) -> ApiError {
@@ -163,36 +165,157 @@ pub async fn server_index(
     let all = list(&state, &ctx, f).await?;
     let out: Vec<Value> = all
         .iter()
-        .filter(|m| IN_PROGRESS.contains(&m.status.as_deref().unwrap_or("")))
-        .map(|m| {
-            let mut e = json!({
-                "id": m.id,
-                "server_uuid": m.instance_uuid,
-                "status": m.status,
-                "source_node": m.source_node,
-                "dest_node": m.dest_node,
-                "source_compute": m.source_compute,
-                "dest_compute": m.dest_compute,
-                "dest_host": m.dest_host,
-                "created_at": micro_isotime(m.created_at),
-                "updated_at": micro_isotime(m.updated_at),
-                // No live migration reports its progress yet.
-                "memory_total_bytes": null,
-                "memory_processed_bytes": null,
-                "memory_remaining_bytes": null,
-                "disk_total_bytes": null,
-                "disk_processed_bytes": null,
-                "disk_remaining_bytes": null,
-            });
-            if v.at_least(59) {
-                e["uuid"] = json!(m.uuid);
-            }
-            if v.at_least(80) {
-                e["user_id"] = json!(m.user_id);
-                e["project_id"] = json!(m.project_id);
-            }
-            e
-        })
+        .filter(|m| m.in_progress())
+        .map(|m| live_migration(m, v))
         .collect();
     Ok(Json(json!({ "migrations": out })))
+}
+
+/// A live migration as the server migrations API shows it.
+fn live_migration(m: &Migration, v: ApiVersion) -> Value {
+    let mut e = json!({
+        "id": m.id,
+        "server_uuid": m.instance_uuid,
+        "status": m.status,
+        "source_node": m.source_node,
+        "dest_node": m.dest_node,
+        "source_compute": m.source_compute,
+        "dest_compute": m.dest_compute,
+        "dest_host": m.dest_host,
+        "created_at": micro_isotime(m.created_at),
+        "updated_at": micro_isotime(m.updated_at),
+        // The drivers here do not report a live migration's progress.
+        "memory_total_bytes": null,
+        "memory_processed_bytes": null,
+        "memory_remaining_bytes": null,
+        "disk_total_bytes": null,
+        "disk_processed_bytes": null,
+        "disk_remaining_bytes": null,
+    });
+    if v.at_least(59) {
+        e["uuid"] = json!(m.uuid);
+    }
+    if v.at_least(80) {
+        e["user_id"] = json!(m.user_id);
+        e["project_id"] = json!(m.project_id);
+    }
+    e
+}
+
+/// A migration id in a path: an integer, else 400 as Nova's.
+fn migration_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>()
+        .map_err(|_| ApiError::bad_request(format!("Invalid migration id: {s}")))
+}
+
+fn migration_error(e: NovaError) -> ApiError {
+    match e {
+        NovaError::MigrationNotFoundForInstance { .. } | NovaError::MigrationNotFound { .. } => {
+            ApiError::not_found(e.to_string())
+        }
+        NovaError::InvalidMigrationState { .. } => ApiError::bad_request(e.to_string()),
+        NovaError::InstanceIsLocked { .. } | NovaError::InstanceInvalidState { .. } => {
+            ApiError::conflict(e.to_string())
+        }
+        other => other.into(),
+    }
+}
+
+/// `GET /servers/{id}/migrations/{mid}` (2.23): one live migration in progress.
+pub async fn server_show(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path((id, mid)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    if !v.at_least(23) {
+        return Err(version_not_found(v));
+    }
+    state.policy.authorize(
+        "os_compute_api:servers:migrations:show",
+        &ctx,
+        &Target::default(),
+    )?;
+    let inst = state.compute_api.get(&ctx, &id).await?;
+    let mid = migration_id(&mid)?;
+    let m = state
+        .compute_api
+        .migration_of(&ctx, &inst, mid)
+        .await
+        .map_err(migration_error)?;
+    if m.migration_type.as_deref() != Some("live-migration") {
+        return Err(ApiError::not_found(format!(
+            "Migration {mid} for server {} is not live-migration.",
+            inst.uuid
+        )));
+    }
+    if !IN_PROGRESS.contains(&m.status.as_deref().unwrap_or_default()) {
+        return Err(ApiError::not_found(format!(
+            "Live migration {mid} for server {} is not in progress.",
+            inst.uuid
+        )));
+    }
+    Ok(Json(json!({ "migration": live_migration(&m, v) })))
+}
+
+/// `POST /servers/{id}/migrations/{mid}/action` `{"force_complete": null}` (2.22).
+pub async fn server_action(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path((id, mid)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::http::StatusCode> {
+    if !v.at_least(22) {
+        return Err(version_not_found(v));
+    }
+    let keys: Vec<&String> = body
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    if keys.len() != 1 || keys[0] != "force_complete" || !body["force_complete"].is_null() {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute force_complete. Value: {body}. \
+             The body must be {{\"force_complete\": null}}"
+        )));
+    }
+    state.policy.authorize(
+        "os_compute_api:servers:migrations:force_complete",
+        &ctx,
+        &Target::default(),
+    )?;
+    let inst = state.compute_api.get(&ctx, &id).await?;
+    let mid = migration_id(&mid)?;
+    state
+        .compute_api
+        .live_migrate_force_complete(&ctx, &inst, mid)
+        .await
+        .map_err(migration_error)?;
+    Ok(axum::http::StatusCode::ACCEPTED)
+}
+
+/// `DELETE /servers/{id}/migrations/{mid}` (2.24): abort the live migration
+/// (a queued or preparing one too from 2.65).
+pub async fn server_delete(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path((id, mid)): Path<(String, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    if !v.at_least(24) {
+        return Err(version_not_found(v));
+    }
+    state.policy.authorize(
+        "os_compute_api:servers:migrations:delete",
+        &ctx,
+        &Target::default(),
+    )?;
+    let inst = state.compute_api.get(&ctx, &id).await?;
+    let mid = migration_id(&mid)?;
+    state
+        .compute_api
+        .live_migrate_abort(&ctx, &inst, mid, v.at_least(65))
+        .await
+        .map_err(migration_error)?;
+    Ok(axum::http::StatusCode::ACCEPTED)
 }

@@ -208,6 +208,14 @@ fn v21_routes() -> Router<AppState> {
         )
         .route("/os-migrations", get(migrations::index))
         .route("/servers/{id}/migrations", get(migrations::server_index))
+        .route(
+            "/servers/{id}/migrations/{mid}",
+            get(migrations::server_show).delete(migrations::server_delete),
+        )
+        .route(
+            "/servers/{id}/migrations/{mid}/action",
+            post(migrations::server_action),
+        )
         .route("/os-hosts", get(hosts::index))
         .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
         .route("/os-hosts/{host}/{action}", get(hosts::power_action))

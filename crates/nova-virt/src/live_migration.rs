@@ -1,0 +1,196 @@
+//! What the libvirt driver's live migration computes without a hypervisor
+//! (Nova's `libvirt/migration.py`): the destination's domain XML, the disks
+//! a block migration copies, the URIs, the host's identity.
+
+/// The libvirt URI of the destination a live migration connects to (Nova's
+/// `_live_migration_uri`): `[libvirt] live_migration_uri` with `%s` the
+/// destination's address, else `qemu+<live_migration_scheme or tcp>://<address>/system`.
+pub fn migration_uri(template: &str, scheme: &str, dest_addr: &str) -> String {
+    if !template.is_empty() {
+        return template.replace("%s", dest_addr);
+    }
+    let scheme = if scheme.is_empty() { "tcp" } else { scheme };
+    format!("qemu+{scheme}://{dest_addr}/system")
+}
+
+/// The destination's definition of a migrating guest, from the source's
+/// migratable XML: its files under the destination's `instances_path`,
+/// owned by the destination host (`<nova:host>`), its VNC server on the
+/// destination's listen address.
+pub fn destination_xml(
+    source_xml: &str,
+    source_instances_path: &str,
+    dest_instances_path: &str,
+    source_host: &str,
+    dest_host: &str,
+    source_vnc_listen: &str,
+    dest_vnc_listen: Option<&str>,
+) -> String {
+    let src = format!("{}/", source_instances_path.trim_end_matches('/'));
+    let dst = format!("{}/", dest_instances_path.trim_end_matches('/'));
+    let mut xml = source_xml.replace(&src, &dst);
+    xml = xml.replace(
+        &crate::xml::owner_tag(source_host),
+        &crate::xml::owner_tag(dest_host),
+    );
+    if let Some(listen) = dest_vnc_listen.filter(|l| *l != source_vnc_listen) {
+        for q in ['\'', '"'] {
+            xml = xml.replace(
+                &format!("listen={q}{source_vnc_listen}{q}"),
+                &format!("listen={q}{listen}{q}"),
+            );
+            xml = xml.replace(
+                &format!("address={q}{source_vnc_listen}{q}"),
+                &format!("address={q}{listen}{q}"),
+            );
+        }
+    }
+    xml
+}
+
+/// The target names (`vda`, ...) of the guest's writable disks: what a
+/// block migration copies (read-only drives such as a config drive are not).
+pub fn local_disks(xml: &str) -> Vec<String> {
+    let mut out = vec![];
+    for chunk in xml.split("<disk ").skip(1) {
+        let end = chunk.find("</disk>").unwrap_or(chunk.len());
+        let disk = &chunk[..end];
+        let head = disk.split('>').next().unwrap_or_default();
+        let is_disk = head.contains("device='disk'") || head.contains("device=\"disk\"");
+        if !is_disk || disk.contains("<readonly") {
+            continue;
+        }
+        if let Some(dev) = attr(disk, "<target ", "dev") {
+            out.push(dev);
+        }
+    }
+    out
+}
+
+/// Whether the guest has a read-only drive (a config drive), which a block
+/// migration would not bring along.
+pub fn has_readonly_drive(xml: &str) -> bool {
+    xml.split("<disk ")
+        .skip(1)
+        .any(|d| d[..d.find("</disk>").unwrap_or(d.len())].contains("<readonly"))
+}
+
+/// The host UUID in libvirt's capabilities XML (`<host><uuid>`).
+pub fn host_uuid(capabilities: &str) -> Option<String> {
+    let host = &capabilities[capabilities.find("<host>")?..];
+    let start = host.find("<uuid>")? + "<uuid>".len();
+    let end = host[start..].find("</uuid>")? + start;
+    Some(host[start..end].trim().to_string())
+}
+
+/// The value of attribute `name` of the first element starting with `tag` in `xml`.
+fn attr(xml: &str, tag: &str, name: &str) -> Option<String> {
+    let el = &xml[xml.find(tag)?..];
+    let el = &el[..el.find('>')?];
+    for q in ['\'', '"'] {
+        let key = format!("{name}={q}");
+        if let Some(i) = el.find(&key) {
+            let v = &el[i + key.len()..];
+            return Some(v[..v.find(q)?].to_string());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIVE: &str = "<domain type='qemu'>
+  <name>instance-00000001</name>
+  <metadata><nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'><nova:host>cmp1</nova:host></nova:instance></metadata>
+  <os><kernel>/srv/i1/_base/abc.kernel</kernel></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/srv/i1/8f0c/disk'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <source file='/srv/i1/8f0c/disk.config'/>
+      <target dev='hdd' bus='ide'/>
+      <readonly/>
+    </disk>
+    <serial type='file'><source path='/srv/i1/8f0c/console.log'/></serial>
+    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>
+      <listen type='address' address='127.0.0.1'/>
+    </graphics>
+  </devices>
+</domain>";
+
+    #[test]
+    fn the_destination_gets_its_own_paths_owner_and_listen_address() {
+        let x = destination_xml(
+            LIVE,
+            "/srv/i1/",
+            "/srv/i2",
+            "cmp1",
+            "cmp2",
+            "127.0.0.1",
+            Some("10.0.0.2"),
+        );
+        assert!(x.contains("<source file='/srv/i2/8f0c/disk'/>"), "{x}");
+        assert!(x.contains("<kernel>/srv/i2/_base/abc.kernel</kernel>"));
+        assert!(x.contains("<source path='/srv/i2/8f0c/console.log'/>"));
+        assert!(x.contains("<nova:host>cmp2</nova:host>"));
+        assert!(!x.contains("/srv/i1/"));
+        assert!(x.contains("listen='10.0.0.2'") && x.contains("address='10.0.0.2'"));
+        // Same listen address: untouched.
+        let same = destination_xml(
+            LIVE,
+            "/srv/i1",
+            "/srv/i2",
+            "cmp1",
+            "cmp2",
+            "127.0.0.1",
+            None,
+        );
+        assert!(same.contains("listen='127.0.0.1'"));
+    }
+
+    #[test]
+    fn a_block_migration_copies_the_writable_disks_only() {
+        assert_eq!(local_disks(LIVE), vec!["vda".to_string()]);
+        assert!(has_readonly_drive(LIVE));
+        let no_cd = LIVE.replace("<readonly/>", "");
+        assert!(!has_readonly_drive(&no_cd));
+        assert_eq!(
+            local_disks(&no_cd),
+            vec!["vda".to_string()],
+            "a cdrom is no disk"
+        );
+    }
+
+    #[test]
+    fn uris_as_novas() {
+        assert_eq!(migration_uri("", "", "cmp2"), "qemu+tcp://cmp2/system");
+        assert_eq!(migration_uri("", "ssh", "cmp2"), "qemu+ssh://cmp2/system");
+        assert_eq!(
+            migration_uri("qemu+tls://%s/system", "ssh", "10.0.0.2"),
+            "qemu+tls://10.0.0.2/system"
+        );
+        assert_eq!(
+            migration_uri(
+                "qemu+unix:///system?socket=/run/l2/libvirt-sock",
+                "",
+                "cmp2"
+            ),
+            "qemu+unix:///system?socket=/run/l2/libvirt-sock"
+        );
+    }
+
+    #[test]
+    fn the_host_uuid_is_the_capabilities_host_uuid() {
+        let caps = "<capabilities>\n  <host>\n    <uuid>4c4c4544-0037-4a10-8044-b4c04f564d32</uuid>\n    <cpu/>\n  </host>\n  <guest><uuid>no</uuid></guest>\n</capabilities>";
+        assert_eq!(
+            host_uuid(caps).as_deref(),
+            Some("4c4c4544-0037-4a10-8044-b4c04f564d32")
+        );
+        assert_eq!(host_uuid("<capabilities/>"), None);
+    }
+}
