@@ -22,7 +22,6 @@ use tracing::{info, warn};
 
 const EVENT_PRE: &str = "compute_pre_live_migration";
 const EVENT_POST_DEST: &str = "compute_post_live_migration_at_destination";
-const EVENT_ROLLBACK_DEST: &str = "compute_rollback_live_migration_at_destination";
 
 /// How a live migration that did not complete ends.
 enum Rollback<'a> {
@@ -332,7 +331,7 @@ impl ComputeManager {
     /// On the destination of a live migration that did not complete.
     pub(crate) async fn do_rollback_live_migration_at_destination(
         &self,
-        ctx: &RequestContext,
+        _ctx: &RequestContext,
         instance: Instance,
         destroy_disks: bool,
     ) -> Result<(), NovaError> {
@@ -341,24 +340,21 @@ impl ComputeManager {
             // It is this host's (a late message after a completed one).
             return Ok(());
         }
-        self.event(ctx, uuid, EVENT_ROLLBACK_DEST, None).await;
+        // No instance action event: the source ends the migration as it
+        // sends this, and a host a migration no longer involves may not
+        // write to the instance.
         let nw = instance.network_info.clone();
         self.unfilter_instance(&instance).await;
-        let result = self
+        match self
             .driver
             .rollback_live_migration_at_destination(&instance, &nw, destroy_disks)
             .await
-            .map_err(virt_to_nova);
-        if let Err(e) = &result {
-            warn!(instance = %uuid, "cannot remove what the live migration left here: {e}");
+        {
+            Ok(()) => info!(instance = %uuid, "what the live migration left here is removed"),
+            Err(e) => {
+                warn!(instance = %uuid, "cannot remove what the live migration left here: {e}")
+            }
         }
-        self.event(
-            ctx,
-            uuid,
-            EVENT_ROLLBACK_DEST,
-            Some(result.as_ref().map(|_| ())),
-        )
-        .await;
         Ok(())
     }
 

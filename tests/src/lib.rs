@@ -1069,16 +1069,53 @@ pub async fn start_real_guest_cloud_hosts(
     with_keystone: bool,
     extra_compute_conf: &str,
 ) -> (Cloud, PathBuf) {
-    run_script("deploy/lib/libvirt.sh", &["start"]);
-    let guest = workspace_root().join("target/guest");
-    run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
     let conf = format!(
         "{extra_compute_conf}\n[libvirt]\nvirt_type = qemu\nconnection_uri = qemu:///system\n"
     );
+    start_real_guest_cloud_confs(&vec![conf; hosts], with_keystone).await
+}
+
+/// Two real compute hosts on two hypervisors: `qemu-<id>` on
+/// `qemu:///system`, `qemu2-<id>` on the second libvirtd of this machine
+/// (`tests/second-libvirt.sh`), each one's live migrations sent to the
+/// other's socket (`live_migration_uri`) with the migration stream on
+/// 127.0.0.1 (`live_migration_inbound_addr`); `extra_compute_conf` for both.
+pub async fn start_two_hypervisor_cloud(
+    with_keystone: bool,
+    extra_compute_conf: &str,
+) -> (Cloud, PathBuf) {
+    run_script("deploy/lib/libvirt.sh", &["start"]);
+    run_script("tests/second-libvirt.sh", &["start"]);
+    let conf = |uri: &str, peer: &str| {
+        format!(
+            "{extra_compute_conf}\n[libvirt]\nvirt_type = qemu\nconnection_uri = {uri}\n\
+             live_migration_uri = {peer}\nlive_migration_inbound_addr = 127.0.0.1\n"
+        )
+    };
+    start_real_guest_cloud_confs(
+        &[
+            conf("qemu:///system", SECOND_LIBVIRT_URI),
+            conf(SECOND_LIBVIRT_URI, FIRST_LIBVIRT_URI_FROM_SECOND),
+        ],
+        with_keystone,
+    )
+    .await
+}
+
+/// Real compute hosts (`qemu-<id>`, `qemu2-<id>`, ...), one per entry of
+/// `confs` (its nova.conf additions, `[libvirt]` included), each with its
+/// own `instances_path`, on the cloud's bridge; returned once every one is up.
+async fn start_real_guest_cloud_confs(confs: &[String], with_keystone: bool) -> (Cloud, PathBuf) {
+    run_script("deploy/lib/libvirt.sh", &["start"]);
+    let guest = workspace_root().join("target/guest");
+    run_script("deploy/lib/guest-image.sh", &[guest.to_str().unwrap()]);
+    let hosts = confs.len();
     let cloud = Cloud::start_hosts(
         |id| {
-            (0..hosts)
-                .map(|n| {
+            confs
+                .iter()
+                .enumerate()
+                .map(|(n, conf)| {
                     let host = if n == 0 {
                         format!("qemu-{id}")
                     } else {
@@ -1173,26 +1210,43 @@ pub fn fixed_range(id: &str) -> String {
     format!("{}0/24", fixed_prefix(id))
 }
 
-/// Destroy and undefine the `qemu:///system` domains named `<prefix>-*`
-/// (this cloud's `instance_name_template`): a test that fails before
+/// Destroy and undefine the domains named `<prefix>-*` (this cloud's
+/// `instance_name_template`) of `qemu:///system` and, when it runs, of the
+/// second hypervisor ([`SECOND_LIBVIRT_URI`]): a test that fails before
 /// deleting its servers must not leave QEMU running.
 fn destroy_guests(prefix: &str) {
-    let Ok(out) = Command::new("virsh")
-        .args(["-c", "qemu:///system", "list", "--all", "--name"])
-        .output()
-    else {
-        return;
-    };
-    for name in String::from_utf8_lossy(&out.stdout).lines() {
-        if name.starts_with(&format!("{prefix}-")) {
-            for action in ["destroy", "undefine"] {
-                let _ = Command::new("virsh")
-                    .args(["-c", "qemu:///system", action, name])
-                    .output();
+    let mut uris = vec!["qemu:///system".to_string()];
+    if Path::new(SECOND_LIBVIRT_SOCKET).exists() {
+        uris.push(SECOND_LIBVIRT_URI.to_string());
+    }
+    for uri in uris {
+        let Ok(out) = Command::new("virsh")
+            .args(["-c", &uri, "list", "--all", "--name"])
+            .output()
+        else {
+            continue;
+        };
+        for name in String::from_utf8_lossy(&out.stdout).lines() {
+            if name.starts_with(&format!("{prefix}-")) {
+                for action in ["destroy", "undefine"] {
+                    let _ = Command::new("virsh")
+                        .args(["-c", &uri, action, name])
+                        .output();
+                }
             }
         }
     }
 }
+
+/// The socket of the second hypervisor `tests/second-libvirt.sh` runs.
+pub const SECOND_LIBVIRT_SOCKET: &str = "/var/tmp/nova-rs-libvirt2/run/libvirt-sock";
+/// Its URI.
+pub const SECOND_LIBVIRT_URI: &str =
+    "qemu+unix:///system?socket=/var/tmp/nova-rs-libvirt2/run/libvirt-sock";
+/// The first hypervisor's URI as the second one reaches it (for a
+/// migration back: the second runs in a mount namespace of its own).
+pub const FIRST_LIBVIRT_URI_FROM_SECOND: &str =
+    "qemu+unix:///system?socket=/var/tmp/nova-rs-libvirt2/host-run/libvirt-sock";
 
 /// Stop the dnsmasq processes nova-network started for this cloud: their
 /// pid files are in the cloud's `networks_path` (nova-network leaves

@@ -1372,6 +1372,11 @@ pub struct LiveMigrateData {
     /// sides means one hypervisor, which cannot migrate to itself.
     #[serde(default)]
     pub hypervisor_id: Option<String>,
+    /// The guest's tap devices that exist on the destination already
+    /// (`pre_live_migration`): the two hypervisors share one network stack,
+    /// so the guest's interfaces get new names there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taps_in_use: Vec<String>,
 }
 
 /// The filters of `migration_get_all_by_filters` (Nova's os-migrations

@@ -808,7 +808,17 @@ impl VirtDriver for LibvirtDriver {
         }
         let filters = self.filters(instance, network_info);
         self.with_conn(move |c| define_filters(c, &filters)).await?;
-        Ok(migrate_data)
+        // The guest's taps exist here already when this hypervisor shares
+        // the source's network stack (two libvirtd on one machine).
+        let taps_in_use = network_info
+            .iter()
+            .filter_map(|v| v.devname.clone())
+            .filter(|d| std::path::Path::new("/sys/class/net").join(d).exists())
+            .collect();
+        Ok(LiveMigrateData {
+            taps_in_use,
+            ..migrate_data
+        })
     }
 
     /// Nova's `_live_migration_operation`: `migrateToURI3` peer to peer,
@@ -834,14 +844,17 @@ impl VirtDriver for LibvirtDriver {
         let dest_xml = crate::live_migration::destination_xml(
             &source_xml,
             &self.instances_path,
-            migrate_data
-                .dest_instances_path
-                .as_deref()
-                .unwrap_or(&self.instances_path),
             &self.host,
-            dest,
             &self.vnc_listen,
-            migrate_data.graphics_listen_addr_vnc.as_deref(),
+            &crate::live_migration::Destination {
+                host: dest,
+                instances_path: migrate_data
+                    .dest_instances_path
+                    .as_deref()
+                    .unwrap_or(&self.instances_path),
+                vnc_listen: migrate_data.graphics_listen_addr_vnc.as_deref(),
+                taps_in_use: &migrate_data.taps_in_use,
+            },
         );
         let block = migrate_data.block_migration == Some(true);
         let addr = migrate_data.target_connect_addr.as_deref().unwrap_or(dest);

@@ -13,22 +13,36 @@ pub fn migration_uri(template: &str, scheme: &str, dest_addr: &str) -> String {
     format!("qemu+{scheme}://{dest_addr}/system")
 }
 
+/// Where a migrating guest goes: the destination's host name,
+/// `instances_path`, VNC listen address, and the tap devices it has already.
+pub struct Destination<'a> {
+    pub host: &'a str,
+    pub instances_path: &'a str,
+    pub vnc_listen: Option<&'a str>,
+    pub taps_in_use: &'a [String],
+}
+
 /// The destination's definition of a migrating guest, from the source's
 /// migratable XML: its files under the destination's `instances_path`,
 /// owned by the destination host (`<nova:host>`), its VNC server on the
-/// destination's listen address.
+/// destination's listen address, and its interfaces left for the
+/// destination to name where their tap devices exist there already.
 pub fn destination_xml(
     source_xml: &str,
     source_instances_path: &str,
-    dest_instances_path: &str,
     source_host: &str,
-    dest_host: &str,
     source_vnc_listen: &str,
-    dest_vnc_listen: Option<&str>,
+    dest: &Destination<'_>,
 ) -> String {
     let src = format!("{}/", source_instances_path.trim_end_matches('/'));
-    let dst = format!("{}/", dest_instances_path.trim_end_matches('/'));
+    let dst = format!("{}/", dest.instances_path.trim_end_matches('/'));
+    let (dest_host, dest_vnc_listen) = (dest.host, dest.vnc_listen);
     let mut xml = source_xml.replace(&src, &dst);
+    for tap in dest.taps_in_use {
+        for q in ['\'', '"'] {
+            xml = xml.replace(&format!("<target dev={q}{tap}{q}/>"), "");
+        }
+    }
     xml = xml.replace(
         &crate::xml::owner_tag(source_host),
         &crate::xml::owner_tag(dest_host),
@@ -116,6 +130,11 @@ mod tests {
       <target dev='hdd' bus='ide'/>
       <readonly/>
     </disk>
+    <interface type='bridge'>
+      <mac address='fa:16:3e:00:00:01'/>
+      <source bridge='br100'/>
+      <target dev='tapaa0d8b22770'/>
+    </interface>
     <serial type='file'><source path='/srv/i1/8f0c/console.log'/></serial>
     <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>
       <listen type='address' address='127.0.0.1'/>
@@ -125,31 +144,33 @@ mod tests {
 
     #[test]
     fn the_destination_gets_its_own_paths_owner_and_listen_address() {
-        let x = destination_xml(
-            LIVE,
-            "/srv/i1/",
-            "/srv/i2",
-            "cmp1",
-            "cmp2",
-            "127.0.0.1",
-            Some("10.0.0.2"),
-        );
+        let taps = vec!["tapaa0d8b22770".to_string()];
+        let dest = Destination {
+            host: "cmp2",
+            instances_path: "/srv/i2",
+            vnc_listen: Some("10.0.0.2"),
+            taps_in_use: &taps,
+        };
+        let x = destination_xml(LIVE, "/srv/i1/", "cmp1", "127.0.0.1", &dest);
         assert!(x.contains("<source file='/srv/i2/8f0c/disk'/>"), "{x}");
         assert!(x.contains("<kernel>/srv/i2/_base/abc.kernel</kernel>"));
         assert!(x.contains("<source path='/srv/i2/8f0c/console.log'/>"));
         assert!(x.contains("<nova:host>cmp2</nova:host>"));
         assert!(!x.contains("/srv/i1/"));
         assert!(x.contains("listen='10.0.0.2'") && x.contains("address='10.0.0.2'"));
-        // Same listen address: untouched.
-        let same = destination_xml(
-            LIVE,
-            "/srv/i1",
-            "/srv/i2",
-            "cmp1",
-            "cmp2",
-            "127.0.0.1",
-            None,
+        assert!(
+            !x.contains("tapaa0d8b22770"),
+            "the destination names its tap: {x}"
         );
+        assert!(x.contains("<interface type='bridge'>"));
+        // Same listen address, taps free: untouched.
+        let dest = Destination {
+            vnc_listen: None,
+            taps_in_use: &[],
+            ..dest
+        };
+        let same = destination_xml(LIVE, "/srv/i1", "cmp1", "127.0.0.1", &dest);
+        assert!(same.contains("<target dev='tapaa0d8b22770'/>"));
         assert!(same.contains("listen='127.0.0.1'"));
     }
 

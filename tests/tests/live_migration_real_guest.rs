@@ -1,0 +1,233 @@
+//! Live migration of a real guest (QEMU under TCG, the project's tiny guest)
+//! between two hypervisors: `qemu:///system` and the second libvirtd of
+//! this machine (`tests/second-libvirt.sh`), a compute host on each, each
+//! with its own `instances_path`; a block migration (no shared storage).
+//!
+//! The guest's user data prints `GUEST-TICK boot=<boot id> n=<n>` on its
+//! console every second. After the move the destination's console (a new
+//! file there) goes on with the same boot id from where it was, without a
+//! boot: the guest kept running. The domain is on the other libvirt, owned
+//! by the other host; the source's files are gone. Then back again, with
+//! the scheduler choosing.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::guest_marks::console_output;
+use nova_e2e::{call, start_two_hypervisor_cloud, Cloud, SECOND_LIBVIRT_URI};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::process::Command;
+
+const TICKER: &str = r#"#!/bin/sh
+b="$(cat /proc/sys/kernel/random/boot_id)"
+n=0
+while true; do
+    n=$((n + 1))
+    echo "GUEST-TICK boot=$b n=$n"
+    sleep 1
+done
+"#;
+
+/// The ticks on the console: (boot id, n), in order.
+fn ticks(console: &str) -> Vec<(String, u64)> {
+    console
+        .lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("GUEST-TICK boot=")? + "GUEST-TICK boot=".len()..];
+            let (boot, n) = rest.split_once(" n=")?;
+            Some((boot.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+async fn server(cloud: &Cloud, id: &str) -> Value {
+    let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+    b["server"].clone()
+}
+
+/// Wait for the server to be ACTIVE with no task on `host`.
+async fn active_on(cloud: &Cloud, id: &str, host: &str) -> Value {
+    cloud
+        .wait_for(&format!("{id} ACTIVE on {host}"), 600, || async {
+            let srv = server(cloud, id).await;
+            assert_ne!(srv["status"], "ERROR", "{srv}");
+            (srv["status"] == "ACTIVE"
+                && srv["OS-EXT-STS:task_state"].is_null()
+                && srv["OS-EXT-SRV-ATTR:host"] == host)
+                .then_some(srv)
+        })
+        .await
+}
+
+/// Wait for at least `count` ticks on the server's console; the ticks.
+async fn ticking(cloud: &Cloud, id: &str, count: usize) -> Vec<(String, u64)> {
+    cloud
+        .wait_for(&format!("{count} ticks on {id}'s console"), 600, || async {
+            let t = ticks(&console_output(cloud, id).await);
+            (t.len() >= count).then_some(t)
+        })
+        .await
+}
+
+/// The domain names `virsh list` shows on `uri`.
+fn domains(uri: &str) -> String {
+    let out = Command::new("virsh")
+        .args(["-c", uri, "list", "--all", "--uuid"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The last live migration of the server, from os-migrations.
+async fn last_live_migration(cloud: &Cloud, id: &str) -> Value {
+    let (_, b) = call(
+        cloud,
+        Method::GET,
+        &format!("/os-migrations?instance_uuid={id}"),
+        &cloud.admin,
+        "2.23",
+        None,
+    )
+    .await;
+    b["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["migration_type"] == "live-migration")
+        .max_by_key(|m| m["id"].as_i64())
+        .cloned()
+        .unwrap_or_else(|| panic!("no live migration: {b}"))
+}
+
+/// The guest moved from `from` to `to` and kept running: the destination's
+/// console goes on with `boot`'s ticks past `last`, and shows no boot.
+async fn check_moved_alive(cloud: &Cloud, id: &str, boot: &str, last: u64) {
+    let after = ticking(cloud, id, 2).await;
+    let console = console_output(cloud, id).await;
+    assert!(
+        after.iter().all(|(b, _)| b == boot),
+        "the guest rebooted: {after:?} (before: {boot})"
+    );
+    assert!(
+        after[0].1 > last.saturating_sub(5) && after[0].1 > 1,
+        "the destination's console starts at tick {} (last seen before: {last})",
+        after[0].1
+    );
+    assert!(
+        !console.contains("Linux version"),
+        "the destination's console shows a boot:\n{console}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_guest_keeps_running_across_a_live_migration() {
+    let (cloud, guest) = start_two_hypervisor_cloud(true, "").await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
+    let hosts = [format!("qemu-{}", cloud.id), format!("qemu2-{}", cloud.id)];
+    let user_data = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(TICKER)
+    };
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.admin,
+            Some(json!({"server": {"name": "lm", "imageRef": image, "flavorRef": "guest", "user_data": user_data}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let srv = cloud
+        .wait_for("the guest ACTIVE", 600, || async {
+            let srv = server(&cloud, &id).await;
+            assert_ne!(srv["status"], "ERROR", "{srv}");
+            (srv["status"] == "ACTIVE").then_some(srv)
+        })
+        .await;
+    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let dest = hosts.iter().find(|h| **h != source).unwrap().clone();
+    let uri = |h: &str| {
+        if h == hosts[0] {
+            "qemu:///system".to_string()
+        } else {
+            SECOND_LIBVIRT_URI.to_string()
+        }
+    };
+    let before = ticking(&cloud, &id, 3).await;
+    let (boot, _) = before[0].clone();
+    let source_dir = std::env::temp_dir()
+        .join(format!("nova-e2e-{}", cloud.id))
+        .join(format!("instances-{source}"))
+        .join(&id);
+    assert!(source_dir.join("disk").exists());
+
+    // ===== to the other hypervisor, named, block migration "auto" (CLI) =====
+    let last = ticks(&console_output(&cloud, &id).await).last().unwrap().1;
+    cloud.osc(
+        "admin",
+        &[
+            "--os-compute-api-version",
+            "2.30",
+            "server",
+            "migrate",
+            "--live-migration",
+            "--host",
+            &dest,
+            &id,
+        ],
+    );
+    let srv = active_on(&cloud, &id, &dest).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    let m = last_live_migration(&cloud, &id).await;
+    assert_eq!(m["status"], "completed", "{m}");
+    assert_eq!(m["source_compute"], source.as_str(), "{m}");
+    check_moved_alive(&cloud, &id, &boot, last).await;
+    assert!(
+        domains(&uri(&dest)).contains(&id),
+        "not on {dest}'s libvirt"
+    );
+    assert!(
+        !domains(&uri(&source)).contains(&id),
+        "still on {source}'s libvirt"
+    );
+    assert!(
+        !source_dir.exists(),
+        "the source kept {}",
+        source_dir.display()
+    );
+
+    // ===== back, where the scheduler finds room (2.1: a block migration, asked) =====
+    let last = ticks(&console_output(&cloud, &id).await).last().unwrap().1;
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &cloud.admin,
+            Some(json!({"os-migrateLive": {"host": null, "block_migration": true, "disk_over_commit": false}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    active_on(&cloud, &id, &source).await;
+    check_moved_alive(&cloud, &id, &boot, last).await;
+    assert!(domains(&uri(&source)).contains(&id));
+    assert!(!domains(&uri(&dest)).contains(&id));
+
+    let (s, _) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{id}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("the server to be gone", 300, || async {
+            let (s, _) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            (s == 404).then_some(())
+        })
+        .await;
+    assert!(!domains(&uri(&source)).contains(&id));
+}
