@@ -1079,17 +1079,19 @@ pub async fn start_real_guest_cloud_hosts(
 /// `qemu:///system`, `qemu2-<id>` on the second libvirtd of this machine
 /// (`tests/second-libvirt.sh`), each one's live migrations sent to the
 /// other's socket (`live_migration_uri`) with the migration stream on
-/// 127.0.0.1 (`live_migration_inbound_addr`); `extra_compute_conf` for both.
+/// 127.0.0.1 (`live_migration_inbound_addr`); `extra_libvirt_conf` added to
+/// both hosts' `[libvirt]`.
 pub async fn start_two_hypervisor_cloud(
     with_keystone: bool,
-    extra_compute_conf: &str,
+    extra_libvirt_conf: &str,
 ) -> (Cloud, PathBuf) {
     run_script("deploy/lib/libvirt.sh", &["start"]);
     run_script("tests/second-libvirt.sh", &["start"]);
     let conf = |uri: &str, peer: &str| {
         format!(
-            "{extra_compute_conf}\n[libvirt]\nvirt_type = qemu\nconnection_uri = {uri}\n\
-             live_migration_uri = {peer}\nlive_migration_inbound_addr = 127.0.0.1\n"
+            "[libvirt]\nvirt_type = qemu\nconnection_uri = {uri}\n\
+             live_migration_uri = {peer}\nlive_migration_inbound_addr = 127.0.0.1\n\
+             {extra_libvirt_conf}\n"
         )
     };
     start_real_guest_cloud_confs(

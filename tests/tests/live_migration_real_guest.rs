@@ -8,7 +8,8 @@
 //! file there) goes on with the same boot id from where it was, without a
 //! boot: the guest kept running. The domain is on the other libvirt, owned
 //! by the other host; the source's files are gone. Then back again, with
-//! the scheduler choosing.
+//! the scheduler choosing. And a migration held back (1 MiB/s) is aborted:
+//! the guest ticks on where it was, nothing of it is left on the other side.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,6 +18,9 @@ use nova_e2e::{call, start_two_hypervisor_cloud, Cloud, SECOND_LIBVIRT_URI};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::process::Command;
+
+/// One real-guest cloud at a time in this file (2 shared cores, TCG).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const TICKER: &str = r#"#!/bin/sh
 b="$(cat /proc/sys/kernel/random/boot_id)"
@@ -119,12 +123,8 @@ async fn check_moved_alive(cloud: &Cloud, id: &str, boot: &str, last: u64) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_guest_keeps_running_across_a_live_migration() {
-    let (cloud, guest) = start_two_hypervisor_cloud(true, "").await;
-    let image = cloud.upload_tiny_disk(&guest).await;
-    cloud.create_guest_flavor().await;
-    let hosts = [format!("qemu-{}", cloud.id), format!("qemu2-{}", cloud.id)];
+/// The ticking guest, booted and ticking: (id, its host).
+async fn boot_ticker(cloud: &Cloud, image: &str) -> (String, String) {
     let user_data = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(TICKER)
@@ -141,26 +141,71 @@ async fn a_real_guest_keeps_running_across_a_live_migration() {
     let id = b["server"]["id"].as_str().unwrap().to_string();
     let srv = cloud
         .wait_for("the guest ACTIVE", 600, || async {
-            let srv = server(&cloud, &id).await;
+            let srv = server(cloud, &id).await;
             assert_ne!(srv["status"], "ERROR", "{srv}");
             (srv["status"] == "ACTIVE").then_some(srv)
         })
         .await;
-    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
-    let dest = hosts.iter().find(|h| **h != source).unwrap().clone();
-    let uri = |h: &str| {
-        if h == hosts[0] {
-            "qemu:///system".to_string()
-        } else {
-            SECOND_LIBVIRT_URI.to_string()
-        }
-    };
-    let before = ticking(&cloud, &id, 3).await;
-    let (boot, _) = before[0].clone();
-    let source_dir = std::env::temp_dir()
+    ticking(cloud, &id, 3).await;
+    let host = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    (id, host)
+}
+
+async fn delete(cloud: &Cloud, id: &str) {
+    let (s, _) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{id}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("the server to be gone", 300, || async {
+            let (s, _) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            (s == 404).then_some(())
+        })
+        .await;
+}
+
+/// The two hosts of a two-hypervisor cloud, `host` first.
+fn hosts_from(cloud: &Cloud, host: &str) -> (String, String) {
+    let (a, b) = (format!("qemu-{}", cloud.id), format!("qemu2-{}", cloud.id));
+    if host == a {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The libvirt URI of a host of a two-hypervisor cloud.
+fn uri_of(cloud: &Cloud, host: &str) -> String {
+    if host == format!("qemu-{}", cloud.id) {
+        "qemu:///system".to_string()
+    } else {
+        SECOND_LIBVIRT_URI.to_string()
+    }
+}
+
+/// A host's directory of the instance.
+fn instance_dir(cloud: &Cloud, host: &str, id: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
         .join(format!("nova-e2e-{}", cloud.id))
-        .join(format!("instances-{source}"))
-        .join(&id);
+        .join(format!("instances-{host}"))
+        .join(id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_guest_keeps_running_across_a_live_migration() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (cloud, guest) = start_two_hypervisor_cloud(true, "").await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
+    let (id, source) = boot_ticker(&cloud, &image).await;
+    let (_, dest) = hosts_from(&cloud, &source);
+    let boot = ticks(&console_output(&cloud, &id).await)[0].0.clone();
+    let source_dir = instance_dir(&cloud, &source, &id);
     assert!(source_dir.join("disk").exists());
 
     // ===== to the other hypervisor, named, block migration "auto" (CLI) =====
@@ -178,18 +223,17 @@ async fn a_real_guest_keeps_running_across_a_live_migration() {
             &id,
         ],
     );
-    let srv = active_on(&cloud, &id, &dest).await;
-    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    active_on(&cloud, &id, &dest).await;
     let m = last_live_migration(&cloud, &id).await;
     assert_eq!(m["status"], "completed", "{m}");
     assert_eq!(m["source_compute"], source.as_str(), "{m}");
     check_moved_alive(&cloud, &id, &boot, last).await;
     assert!(
-        domains(&uri(&dest)).contains(&id),
+        domains(&uri_of(&cloud, &dest)).contains(&id),
         "not on {dest}'s libvirt"
     );
     assert!(
-        !domains(&uri(&source)).contains(&id),
+        !domains(&uri_of(&cloud, &source)).contains(&id),
         "still on {source}'s libvirt"
     );
     assert!(
@@ -211,23 +255,88 @@ async fn a_real_guest_keeps_running_across_a_live_migration() {
     assert_eq!(s, 202, "{b}");
     active_on(&cloud, &id, &source).await;
     check_moved_alive(&cloud, &id, &boot, last).await;
-    assert!(domains(&uri(&source)).contains(&id));
-    assert!(!domains(&uri(&dest)).contains(&id));
+    assert!(domains(&uri_of(&cloud, &source)).contains(&id));
+    assert!(!domains(&uri_of(&cloud, &dest)).contains(&id));
+    delete(&cloud, &id).await;
+    assert!(!domains(&uri_of(&cloud, &source)).contains(&id));
+}
 
-    let (s, _) = cloud
-        .req(
-            Method::DELETE,
-            &format!("/servers/{id}"),
-            &cloud.admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, 204);
-    cloud
-        .wait_for("the server to be gone", 300, || async {
-            let (s, _) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
-            (s == 404).then_some(())
+/// Held back by `live_migration_bandwidth` (1 MiB/s: the guest's memory
+/// takes minutes), the migration is aborted (2.24): libvirt's job ends, the
+/// guest ticks on where it was without a reboot, the migration is
+/// `cancelled`, the destination keeps no domain and no files of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_live_migration_leaves_the_guest_running_where_it_was() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (cloud, guest) = start_two_hypervisor_cloud(true, "live_migration_bandwidth = 1").await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
+    let (id, source) = boot_ticker(&cloud, &image).await;
+    let (_, dest) = hosts_from(&cloud, &source);
+    let boot = ticks(&console_output(&cloud, &id).await)[0].0.clone();
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        &format!("/servers/{id}/action"),
+        &cloud.admin,
+        "2.25",
+        Some(json!({"os-migrateLive": {"host": dest, "block_migration": "auto"}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let mid = cloud
+        .wait_for("the live migration to run", 120, || async {
+            let (_, b) = call(
+                &cloud,
+                Method::GET,
+                &format!("/servers/{id}/migrations"),
+                &cloud.admin,
+                "2.24",
+                None,
+            )
+            .await;
+            b["migrations"]
+                .as_array()
+                .and_then(|l| l.first().cloned())
+                .filter(|m| m["status"] == "running")
+                .map(|m| m["id"].as_i64().unwrap())
         })
         .await;
-    assert!(!domains(&uri(&source)).contains(&id));
+    let (s, b) = call(
+        &cloud,
+        Method::DELETE,
+        &format!("/servers/{id}/migrations/{mid}"),
+        &cloud.admin,
+        "2.24",
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    active_on(&cloud, &id, &source).await;
+    cloud
+        .wait_for("the migration cancelled", 120, || async {
+            let m = last_live_migration(&cloud, &id).await;
+            (m["status"] == "cancelled").then_some(())
+        })
+        .await;
+    let last = ticks(&console_output(&cloud, &id).await).last().unwrap().1;
+    let on = cloud
+        .wait_for("the guest to tick on", 120, || async {
+            let t = ticks(&console_output(&cloud, &id).await);
+            t.last().filter(|(_, n)| *n > last + 2).map(|_| t.clone())
+        })
+        .await;
+    assert!(
+        on.iter().all(|(b, _)| *b == boot),
+        "the guest rebooted: {on:?}"
+    );
+    assert!(domains(&uri_of(&cloud, &source)).contains(&id));
+    cloud
+        .wait_for("the destination to clean up", 60, || async {
+            (!domains(&uri_of(&cloud, &dest)).contains(&id)
+                && !instance_dir(&cloud, &dest, &id).exists())
+            .then_some(())
+        })
+        .await;
+    delete(&cloud, &id).await;
 }

@@ -931,20 +931,29 @@ impl VirtDriver for LibvirtDriver {
     }
 
     /// Nova's `abortJob` on the guest (through virsh: the bindings used here
-    /// have no safe call for it).
+    /// have no safe call for it). An abort that comes as the migration
+    /// starts, before libvirt has its job, is tried again for a few seconds.
     async fn live_migration_abort(&self, instance: &Instance) -> Result<(), VirtError> {
-        let out = tokio::process::Command::new("virsh")
-            .args(["-c", &self.uri, "domjobabort", &instance.uuid.to_string()])
-            .output()
-            .await
-            .map_err(|e| VirtError::Hypervisor(format!("cannot run virsh: {e}")))?;
-        if !out.status.success() {
-            return Err(VirtError::Hypervisor(format!(
-                "cannot abort the live migration: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+        let uuid = instance.uuid.to_string();
+        let mut tries = 0;
+        loop {
+            let out = tokio::process::Command::new("virsh")
+                .args(["-c", &self.uri, "domjobabort", &uuid])
+                .output()
+                .await
+                .map_err(|e| VirtError::Hypervisor(format!("cannot run virsh: {e}")))?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            tries += 1;
+            if !err.contains("no job") || tries >= 20 {
+                return Err(VirtError::Hypervisor(format!(
+                    "cannot abort the live migration: {err}"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        Ok(())
     }
 
     /// The guest left (its domain undefined by the migration): its files
