@@ -442,3 +442,130 @@ async fn a_running_server_moves_between_hosts() {
     settled(&cloud, &vm, "ACTIVE").await;
     cloud.osc("demo", &["server", "delete", "--wait", &vm]);
 }
+
+/// The server's migrations of type live-migration, oldest first.
+async fn live_migrations(cloud: &Cloud, id: &str) -> Vec<Value> {
+    let (_, b) = call(
+        cloud,
+        Method::GET,
+        &format!("/os-migrations?instance_uuid={id}&migration_type=live-migration"),
+        &cloud.admin,
+        "2.23",
+        None,
+    )
+    .await;
+    let mut l = b["migrations"].as_array().unwrap().clone();
+    l.sort_by_key(|m| m["id"].as_i64());
+    l
+}
+
+/// A live migration that fails in the source's hypervisor, and one whose
+/// destination cannot prepare: both accepted (202), both leave the server
+/// ACTIVE where it was with its task cleared, the migration `error`, the
+/// failing step's event `Error`, and neither destination holding anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_live_migrations_leave_the_server_where_it_was() {
+    let cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(
+                    format!("e2e-lfa-{id}"),
+                    "[fake]\nfail_live_migration = true\nlive_migration_seconds = 1\n",
+                ),
+                ComputeHost::fake(format!("e2e-lfb-{id}"), ""),
+                ComputeHost::fake(
+                    format!("e2e-lfc-{id}"),
+                    "[fake]\nfail_pre_live_migration = true\n",
+                ),
+            ]
+        },
+        true,
+    )
+    .await;
+    let [a, b, c] = ["lfa", "lfb", "lfc"].map(|t| format!("e2e-{t}-{}", cloud.id));
+    cloud
+        .wait_for_scheduler_hosts(&[a.clone(), b.clone(), c.clone()])
+        .await;
+    let created: Value = serde_json::from_str(&cloud.osc(
+        "admin",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--availability-zone",
+            &format!("nova:{a}"),
+            "--wait",
+            "-f",
+            "json",
+            "lf",
+        ],
+    ))
+    .unwrap();
+    let vm = created["id"].as_str().unwrap().to_string();
+    assert_eq!(host_of(&settled(&cloud, &vm, "ACTIVE").await), a);
+    let mut idle = vec![(a.clone(), 1), (b.clone(), 0), (c.clone(), 0)];
+    idle.sort();
+    assert_eq!(running_vms(&cloud).await, idle);
+
+    // ===== the source's hypervisor fails: back where it was =====
+    let (s, body) = live_migrate(
+        &cloud,
+        &vm,
+        &cloud.admin,
+        "2.30",
+        json!({"host": b, "block_migration": "auto", "force": true}),
+    )
+    .await;
+    assert_eq!(s, 202, "{body}");
+    let m = cloud
+        .wait_for("the failed migration to end", 60, || async {
+            live_migrations(&cloud, &vm)
+                .await
+                .pop()
+                .filter(|m| m["status"] == "error")
+        })
+        .await;
+    assert_eq!(m["dest_compute"], b.as_str(), "{m}");
+    let srv = settled(&cloud, &vm, "ACTIVE").await;
+    assert_eq!(host_of(&srv), a, "{srv}");
+    assert!(
+        live_migration_events(&cloud, &vm)
+            .await
+            .contains(&("compute_live_migration".to_string(), "Error".to_string())),
+        "{:?}",
+        live_migration_events(&cloud, &vm).await
+    );
+    assert_eq!(running_vms(&cloud).await, idle, "the claim on {b} is gone");
+
+    // ===== the destination cannot prepare: accepted, then undone =====
+    let (s, body) = live_migrate(
+        &cloud,
+        &vm,
+        &cloud.admin,
+        "2.29",
+        json!({"host": c, "block_migration": "auto"}),
+    )
+    .await;
+    assert_eq!(s, 202, "{body}");
+    let all = live_migrations(&cloud, &vm).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["status"], "error", "{all:?}");
+    assert_eq!(all[1]["dest_compute"], c.as_str(), "{all:?}");
+    let srv = settled(&cloud, &vm, "ACTIVE").await;
+    assert_eq!(host_of(&srv), a, "{srv}");
+    let events = live_migration_events(&cloud, &vm).await;
+    for e in [
+        "conductor_live_migrate_instance",
+        "compute_pre_live_migration",
+    ] {
+        assert!(
+            events.contains(&(e.to_string(), "Error".to_string())),
+            "{e}: {events:?}"
+        );
+    }
+    assert_eq!(running_vms(&cloud).await, idle, "the claim on {c} is gone");
+    cloud.osc("admin", &["server", "delete", "--wait", &vm]);
+}

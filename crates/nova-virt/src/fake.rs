@@ -23,6 +23,8 @@ pub struct FakeDriver {
     confirm_migration_seconds: u64,
     rescue_seconds: u64,
     live_migration_seconds: u64,
+    fail_pre_live_migration: bool,
+    fail_live_migration: bool,
     /// Live migrations under way: a `true` aborts, a `false` completes now.
     migrating: Mutex<HashMap<Uuid, tokio::sync::mpsc::UnboundedSender<bool>>>,
 }
@@ -40,6 +42,8 @@ impl FakeDriver {
             confirm_migration_seconds: 0,
             rescue_seconds: 0,
             live_migration_seconds: 0,
+            fail_pre_live_migration: false,
+            fail_live_migration: false,
             migrating: Mutex::new(HashMap::new()),
         }
     }
@@ -48,6 +52,15 @@ impl FakeDriver {
     /// unless forced to complete or aborted.
     pub fn slow_live_migrations(mut self, seconds: u64) -> Self {
         self.live_migration_seconds = seconds;
+        self
+    }
+
+    /// Live migrations fail: to this host in `pre_live_migration`
+    /// (`[fake] fail_pre_live_migration`), from it in `live_migration`
+    /// (`[fake] fail_live_migration`).
+    pub fn failing_live_migrations(mut self, pre: bool, migrate: bool) -> Self {
+        self.fail_pre_live_migration = pre;
+        self.fail_live_migration = migrate;
         self
     }
 
@@ -328,6 +341,12 @@ impl VirtDriver for FakeDriver {
         _files: &ImageFiles,
         migrate_data: LiveMigrateData,
     ) -> Result<LiveMigrateData, VirtError> {
+        if self.fail_pre_live_migration {
+            return Err(VirtError::Hypervisor(
+                "the fake destination cannot take the guest ([fake] fail_pre_live_migration)"
+                    .into(),
+            ));
+        }
         Ok(migrate_data)
     }
 
@@ -356,6 +375,11 @@ impl VirtDriver for FakeDriver {
             .remove(&instance.uuid);
         if aborted {
             return Err(VirtError::LiveMigrationAborted);
+        }
+        if self.fail_live_migration {
+            return Err(VirtError::Hypervisor(
+                "the fake migration stream broke ([fake] fail_live_migration)".into(),
+            ));
         }
         // The guest runs on the destination now.
         self.guests().remove(&instance.uuid);

@@ -319,11 +319,7 @@ impl LibvirtDriver {
                 let _ = d.undefine();
             }
             if nwfilter {
-                for f in c.list_all_nw_filters(0).unwrap_or_default() {
-                    if f.name().is_ok_and(|n| n.starts_with(&prefix)) {
-                        let _ = f.undefine();
-                    }
-                }
+                undefine_instance_filters(c, &prefix);
             }
             Ok(())
         })
@@ -469,6 +465,18 @@ async fn disk_virtual_size(path: &str) -> Result<u64, VirtError> {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| VirtError::Hypervisor(format!("qemu-img info {path}: {e}")))?;
     Ok(v["virtual-size"].as_u64().unwrap_or(0))
+}
+
+/// Nova's unfilter_instance: undefine the guest's interfaces' nwfilters
+/// (those named with its `prefix`); one that cannot go is logged.
+fn undefine_instance_filters(c: &Connect, prefix: &str) {
+    for f in c.list_all_nw_filters(0).unwrap_or_default() {
+        if f.name().is_ok_and(|n| n.starts_with(prefix)) {
+            if let Err(e) = f.undefine() {
+                warn!("cannot undefine the nwfilter of a guest that is gone: {e}");
+            }
+        }
+    }
 }
 
 /// Nova's setup_basic_filtering: the filters exist before the domain.
@@ -1136,15 +1144,7 @@ impl VirtDriver for LibvirtDriver {
             }
             // Nova's unfilter_instance: the interfaces' nwfilters go with the guest.
             if nwfilter {
-                if let Ok(all) = c.list_all_nw_filters(0) {
-                    for f in all {
-                        if f.name().is_ok_and(|n| n.starts_with(&prefix)) {
-                            if let Err(e) = f.undefine() {
-                                warn!("cannot undefine the nwfilter of a deleted guest: {e}");
-                            }
-                        }
-                    }
-                }
+                undefine_instance_filters(c, &prefix);
             }
             Ok(())
         })

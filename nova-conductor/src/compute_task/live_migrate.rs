@@ -20,6 +20,9 @@
 //! was, task cleared, with a fault, the migration (if one was claimed)
 //! `error`, and answers the error; anything else ends the instance in ERROR
 //! and the migration `failed`, answered as MigrationError (Nova's split).
+//! A destination that fails to prepare is rolled back as Nova's source does
+//! (instance as it was, migration `error`, a fault) and answered as
+//! accepted: Nova's conductor has answered by then.
 
 use super::ComputeTaskManager;
 use chrono::Utc;
@@ -52,6 +55,10 @@ fn refusal(e: &NovaError) -> bool {
 struct Failure {
     error: NovaError,
     migration: Option<Migration>,
+    /// It failed in the destination's `pre_live_migration`, which Nova's
+    /// source asks after the conductor has answered: the instance stays as
+    /// it was (not ERROR), the request was accepted.
+    preparing: bool,
 }
 
 impl From<NovaError> for Failure {
@@ -59,6 +66,7 @@ impl From<NovaError> for Failure {
         Failure {
             error,
             migration: None,
+            preparing: false,
         }
     }
 }
@@ -107,7 +115,12 @@ impl ComputeTaskManager {
                 .await;
             return Ok(());
         };
-        Err(self.live_migration_failed(ctx, &inst, f).await)
+        let preparing = f.preparing;
+        let e = self.live_migration_failed(ctx, &inst, f).await;
+        if preparing {
+            return Ok(());
+        }
+        Err(e)
     }
 
     /// Put the instance back (task cleared; ERROR for an unexpected
@@ -119,7 +132,7 @@ impl ComputeTaskManager {
         f: Failure,
     ) -> NovaError {
         let uuid = inst.uuid;
-        let expected = refusal(&f.error);
+        let expected = f.preparing || refusal(&f.error);
         warn!(instance = %uuid, "cannot live-migrate: {}", f.error);
         let fault = self.record_fault(uuid, &f.error).await;
         if let Some(m) = &f.migration {
@@ -203,6 +216,7 @@ impl ComputeTaskManager {
         let fail = |m: &Migration, error: NovaError| Failure {
             error,
             migration: Some(m.clone()),
+            preparing: false,
         };
         let m = self
             .db
@@ -225,7 +239,10 @@ impl ComputeTaskManager {
                     .to_server(&dest)
                     .rollback_live_migration_at_destination(ctx, inst.clone(), true, m.clone())
                     .await;
-                return Err(fail(&m, e));
+                return Err(Failure {
+                    preparing: true,
+                    ..fail(&m, e)
+                });
             }
         };
         self.compute

@@ -30,5 +30,11 @@ config_section! {
         /// real memory copy does: long enough for a test to force it to
         /// complete or abort it. For tests.
         live_migration_seconds: u64 = "0", at_least(0);
+        /// Make every live migration this host is the destination of fail
+        /// in `pre_live_migration` (a hypervisor error). For tests.
+        fail_pre_live_migration: bool = "false", boolean();
+        /// Make every live migration from this host fail in the hypervisor
+        /// once `live_migration_seconds` have passed. For tests.
+        fail_live_migration: bool = "false", boolean();
     }
 }

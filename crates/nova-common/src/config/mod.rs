@@ -295,6 +295,8 @@ mod tests {
         ("fake", "confirm_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "rescue_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "live_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
+        ("fake", "fail_pre_live_migration", "false"), // not in Nova: a test knob of FakeDriver
+        ("fake", "fail_live_migration", "false"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
         ("vnc", "server_proxyclient_address", "127.0.0.1"),

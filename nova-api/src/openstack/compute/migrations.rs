@@ -23,7 +23,8 @@ use nova_objects::{Migration, MigrationFilters};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// The statuses of a live migration a server shows (Nova's server migrations `show`).
+/// The statuses of a live migration the server migrations API lists and
+/// shows (Nova's `migration_get_in_progress_by_instance`: not `accepted`).
 const IN_PROGRESS: &[&str] = &["queued", "preparing", "running", "post-migrating"];
 
 fn bad_query(k: &str, val: &str, why: &str) -> ApiError {
@@ -165,7 +166,7 @@ pub async fn server_index(
     let all = list(&state, &ctx, f).await?;
     let out: Vec<Value> = all
         .iter()
-        .filter(|m| m.in_progress())
+        .filter(|m| IN_PROGRESS.contains(&m.status.as_deref().unwrap_or_default()))
         .map(|m| live_migration(m, v))
         .collect();
     Ok(Json(json!({ "migrations": out })))
