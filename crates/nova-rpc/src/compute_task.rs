@@ -13,7 +13,7 @@
 //! with the request spec and the remaining alternate hosts (`host_lists`);
 //! nova-rs 1.20: `unshelve_instance` with its request spec (Nova's arguments);
 //! 1.21 `migrate_server` (nova-rs: Nova's arguments that matter for a
-//! resize or cold migration; live migration is not offered), and the
+//! resize or cold migration; a live one goes through `live_migrate_instance`, 1.24), and the
 //! hand-overs between the two compute hosts of a migration, which Nova's
 //! hosts cast to each other: here each compute host's broker user may
 //! publish only to the control plane, so it asks the conductor, which

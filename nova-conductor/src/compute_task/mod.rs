@@ -130,7 +130,7 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
     ) -> Result<(), NovaError> {
         if live {
             return Err(NovaError::invalid_input(
-                "live migration is not offered by this cloud",
+                "a live migration is asked with live_migrate_instance (1.24), not migrate_server",
             ));
         }
         self.migrate_cold(ctx, instance, flavor, clean_shutdown, request_spec)
