@@ -89,11 +89,7 @@ impl ComputeManager {
         };
         match result {
             Ok(()) => {
-                let ps = d
-                    .get_info(&inst)
-                    .await
-                    .map(|i| i.power_state)
-                    .unwrap_or(power_state::NOSTATE);
+                let ps = self.power_state_of(&inst).await;
                 if action.final_power_state.is_some_and(|want| want != ps) {
                     warn!(instance = %uuid, power_state = ps, "{} left the guest {}", action.event, power_state::name(ps));
                 }
@@ -182,10 +178,7 @@ impl ComputeManager {
             if stopped {
                 d.power_off(&inst, 0).await.map_err(virt_to_nova)?;
             }
-            Ok(d.get_info(&inst)
-                .await
-                .map(|i| i.power_state)
-                .unwrap_or(power_state::NOSTATE))
+            Ok(self.power_state_of(&inst).await)
         }
         .await;
         let result = match result {

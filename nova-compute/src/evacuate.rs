@@ -21,7 +21,7 @@
 
 use crate::manager::{virt_to_nova, ComputeManager};
 use nova_common::context::ReadDeleted;
-use nova_common::states::{power_state, TaskState, VmState};
+use nova_common::states::{TaskState, VmState};
 use nova_common::transitions;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::{InstanceUpdate, Migration, MigrationFilters};
@@ -108,10 +108,7 @@ impl ComputeManager {
             if stopped {
                 d.power_off(&inst, 0).await.map_err(virt_to_nova)?;
             }
-            Ok(d.get_info(&inst)
-                .await
-                .map(|i| i.power_state)
-                .unwrap_or(power_state::NOSTATE))
+            Ok(self.power_state_of(&inst).await)
         }
         .await;
         let result = match result {

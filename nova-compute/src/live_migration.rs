@@ -13,7 +13,7 @@
 //! there.
 
 use crate::manager::{virt_to_nova, ComputeManager};
-use nova_common::states::{power_state, TaskState};
+use nova_common::states::TaskState;
 use nova_common::transitions::LIVE_MIGRATE;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::{Instance, InstanceUpdate, LiveMigrateData, Migration};
@@ -224,12 +224,7 @@ impl ComputeManager {
         how: Rollback<'_>,
     ) {
         let uuid = inst.uuid;
-        let ps = self
-            .driver
-            .get_info(inst)
-            .await
-            .map(|i| i.power_state)
-            .unwrap_or(power_state::NOSTATE);
+        let ps = self.power_state_of(inst).await;
         if let Rollback::Failed(e) = &how {
             self.record_fault(ctx, uuid, e).await;
         }
@@ -285,12 +280,7 @@ impl ComputeManager {
                 .post_live_migration_at_destination(&inst, &nw)
                 .await
                 .map_err(virt_to_nova)?;
-            let ps = self
-                .driver
-                .get_info(&inst)
-                .await
-                .map(|i| i.power_state)
-                .unwrap_or(power_state::NOSTATE);
+            let ps = self.power_state_of(&inst).await;
             self.update(
                 ctx,
                 uuid,

@@ -169,6 +169,16 @@ impl ComputeManager {
         &self.cfg.default.host
     }
 
+    /// The guest's power state as the hypervisor reports it (NOSTATE when
+    /// it has no such guest or cannot say).
+    pub(crate) async fn power_state_of(&self, inst: &Instance) -> i32 {
+        self.driver
+            .get_info(inst)
+            .await
+            .map(|i| i.power_state)
+            .unwrap_or(power_state::NOSTATE)
+    }
+
     pub(crate) async fn lock_instance(&self, uuid: Uuid) -> OwnedMutexGuard<()> {
         let m = guard(&self.locks).entry(uuid).or_default().clone();
         m.lock_owned().await
@@ -341,12 +351,7 @@ impl ComputeManager {
             .spawn(&inst, image, &nw, &files)
             .await
             .map_err(virt_to_nova)?;
-        let ps = self
-            .driver
-            .get_info(&inst)
-            .await
-            .map(|i| i.power_state)
-            .unwrap_or(power_state::NOSTATE);
+        let ps = self.power_state_of(&inst).await;
         self.update(
             ctx,
             uuid,

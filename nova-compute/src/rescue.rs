@@ -22,7 +22,7 @@
 //! reset-state; here the instance never keeps it.)
 
 use crate::manager::{virt_to_nova, ComputeManager};
-use nova_common::states::{power_state, TaskState, VmState};
+use nova_common::states::{TaskState, VmState};
 use nova_common::transitions;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::InstanceUpdate;
@@ -88,10 +88,7 @@ impl ComputeManager {
             d.rescue(&inst, &image, &nw, &files, &password)
                 .await
                 .map_err(virt_to_nova)?;
-            Ok(d.get_info(&inst)
-                .await
-                .map(|i| i.power_state)
-                .unwrap_or(power_state::NOSTATE))
+            Ok(self.power_state_of(&inst).await)
         }
         .await
         .map_err(|e: NovaError| NovaError::InstanceNotRescuable {
@@ -130,10 +127,7 @@ impl ComputeManager {
             crate::vif::plug_vifs(d.as_ref(), &nw).await?;
             self.filter_instance(ctx, &inst, &nw).await?;
             d.unrescue(&inst, &nw).await.map_err(virt_to_nova)?;
-            Ok(d.get_info(&inst)
-                .await
-                .map(|i| i.power_state)
-                .unwrap_or(power_state::NOSTATE))
+            Ok(self.power_state_of(&inst).await)
         }
         .await;
         let result = match result {

@@ -254,12 +254,7 @@ impl ComputeManager {
             self.conductor
                 .migration_update_status(ctx, migration.id, "finished".into(), None)
                 .await?;
-            let ps = self
-                .driver
-                .get_info(&inst)
-                .await
-                .map(|i| i.power_state)
-                .unwrap_or(power_state::NOSTATE);
+            let ps = self.power_state_of(&inst).await;
             self.update(
                 ctx,
                 uuid,
@@ -423,12 +418,7 @@ impl ComputeManager {
                 .finish_revert_migration(&inst, &nw, power_on)
                 .await
                 .map_err(virt_to_nova)?;
-            let ps = self
-                .driver
-                .get_info(&inst)
-                .await
-                .map(|i| i.power_state)
-                .unwrap_or(power_state::NOSTATE);
+            let ps = self.power_state_of(&inst).await;
             let vm_state = if power_on {
                 VmState::Active
             } else {
@@ -573,12 +563,7 @@ impl ComputeManager {
                     .await;
                     match back {
                         Ok(()) => {
-                            let ps = self
-                                .driver
-                                .get_info(&inst)
-                                .await
-                                .map(|i| i.power_state)
-                                .unwrap_or(power_state::NOSTATE);
+                            let ps = self.power_state_of(&inst).await;
                             let _ = self
                                 .update(
                                     &ctx,

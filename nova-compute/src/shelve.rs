@@ -58,14 +58,6 @@ impl ComputeManager {
         }
     }
 
-    async fn power_state_of(&self, inst: &Instance) -> i32 {
-        self.driver
-            .get_info(inst)
-            .await
-            .map(|i| i.power_state)
-            .unwrap_or(power_state::NOSTATE)
-    }
-
     /// Snapshot the guest's disk and upload it into the Glance image
     /// `image_id`, the task_state going `held` → `pending` → `uploading`
     /// (each a compare-and-set: a delete meanwhile stops it).

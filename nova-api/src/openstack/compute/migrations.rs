@@ -142,6 +142,22 @@ pub async fn index(
     Ok(Json(json!({ "migrations": out })))
 }
 
+/// The server of a server-migrations call, once the policy
+/// `os_compute_api:servers:migrations:<rule>` allows the caller.
+async fn server(
+    state: &AppState,
+    ctx: &RequestContext,
+    rule: &str,
+    id: &str,
+) -> ApiResult<nova_objects::Instance> {
+    state.policy.authorize(
+        &format!("os_compute_api:servers:migrations:{rule}"),
+        ctx,
+        &Target::default(),
+    )?;
+    Ok(state.compute_api.get(ctx, id).await?)
+}
+
 /// `GET /servers/{id}/migrations`: the server's live migrations in progress.
 pub async fn server_index(
     State(state): State<AppState>,
@@ -152,12 +168,7 @@ pub async fn server_index(
     if !v.at_least(23) {
         return Err(version_not_found(v));
     }
-    state.policy.authorize(
-        "os_compute_api:servers:migrations:index",
-        &ctx,
-        &Target::default(),
-    )?;
-    let inst = state.compute_api.get(&ctx, &id).await?;
+    let inst = server(&state, &ctx, "index", &id).await?;
     let f = MigrationFilters {
         instance_uuid: Some(inst.uuid),
         migration_type: Some("live-migration".into()),
@@ -232,12 +243,7 @@ pub async fn server_show(
     if !v.at_least(23) {
         return Err(version_not_found(v));
     }
-    state.policy.authorize(
-        "os_compute_api:servers:migrations:show",
-        &ctx,
-        &Target::default(),
-    )?;
-    let inst = state.compute_api.get(&ctx, &id).await?;
+    let inst = server(&state, &ctx, "show", &id).await?;
     let mid = migration_id(&mid)?;
     let m = state
         .compute_api
@@ -280,12 +286,7 @@ pub async fn server_action(
              The body must be {{\"force_complete\": null}}"
         )));
     }
-    state.policy.authorize(
-        "os_compute_api:servers:migrations:force_complete",
-        &ctx,
-        &Target::default(),
-    )?;
-    let inst = state.compute_api.get(&ctx, &id).await?;
+    let inst = server(&state, &ctx, "force_complete", &id).await?;
     let mid = migration_id(&mid)?;
     state
         .compute_api
@@ -306,12 +307,7 @@ pub async fn server_delete(
     if !v.at_least(24) {
         return Err(version_not_found(v));
     }
-    state.policy.authorize(
-        "os_compute_api:servers:migrations:delete",
-        &ctx,
-        &Target::default(),
-    )?;
-    let inst = state.compute_api.get(&ctx, &id).await?;
+    let inst = server(&state, &ctx, "delete", &id).await?;
     let mid = migration_id(&mid)?;
     state
         .compute_api
