@@ -569,3 +569,83 @@ async fn failed_live_migrations_leave_the_server_where_it_was() {
     assert_eq!(running_vms(&cloud).await, idle, "the claim on {c} is gone");
     cloud.osc("admin", &["server", "delete", "--wait", &vm]);
 }
+
+/// nova-conductor killed while the destination prepares (20 s fake
+/// `pre_live_migration`): the request comes back to the restarted
+/// conductor, which rolls the half-started migration back: the server
+/// ACTIVE where it was, task cleared, the migration `error`, nothing held
+/// on the destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conductor_killed_mid_live_migration_rolls_it_back_at_restart() {
+    let mut cloud = Cloud::start_hosts(
+        |id| {
+            vec![
+                ComputeHost::fake(format!("e2e-lka-{id}"), ""),
+                ComputeHost::fake(
+                    format!("e2e-lkb-{id}"),
+                    "[fake]\npre_live_migration_seconds = 20\n",
+                ),
+            ]
+        },
+        true,
+    )
+    .await;
+    let [a, b] = ["lka", "lkb"].map(|t| format!("e2e-{t}-{}", cloud.id));
+    cloud
+        .wait_for_scheduler_hosts(&[a.clone(), b.clone()])
+        .await;
+    let created: Value = serde_json::from_str(&cloud.osc(
+        "admin",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--availability-zone",
+            &format!("nova:{a}"),
+            "--wait",
+            "-f",
+            "json",
+            "lk",
+        ],
+    ))
+    .unwrap();
+    let vm = created["id"].as_str().unwrap().to_string();
+    settled(&cloud, &vm, "ACTIVE").await;
+    let mut idle = vec![(a.clone(), 1), (b.clone(), 0)];
+    idle.sort();
+    let (s, body) = live_migrate(
+        &cloud,
+        &vm,
+        &cloud.admin,
+        "2.34",
+        json!({"host": b, "block_migration": "auto", "force": true}),
+    )
+    .await;
+    assert_eq!(s, 202, "{body}");
+    cloud
+        .wait_for("the destination to prepare", 60, || async {
+            live_migrations(&cloud, &vm)
+                .await
+                .pop()
+                .filter(|m| m["status"] == "preparing")
+        })
+        .await;
+    cloud.kill("nova-conductor");
+    cloud.restart("nova-conductor");
+    let m = cloud
+        .wait_for("the interrupted migration to end", 120, || async {
+            live_migrations(&cloud, &vm)
+                .await
+                .pop()
+                .filter(|m| m["status"] == "error")
+        })
+        .await;
+    assert_eq!(m["dest_compute"], b.as_str(), "{m}");
+    let srv = settled(&cloud, &vm, "ACTIVE").await;
+    assert_eq!(host_of(&srv), a, "{srv}");
+    assert_eq!(running_vms(&cloud).await, idle, "the claim on {b} is gone");
+    cloud.osc("admin", &["server", "delete", "--wait", &vm]);
+}

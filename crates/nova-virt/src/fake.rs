@@ -24,6 +24,7 @@ pub struct FakeDriver {
     rescue_seconds: u64,
     live_migration_seconds: u64,
     fail_pre_live_migration: bool,
+    pre_live_migration_seconds: u64,
     fail_live_migration: bool,
     /// Live migrations under way: a `true` aborts, a `false` completes now.
     migrating: Mutex<HashMap<Uuid, tokio::sync::mpsc::UnboundedSender<bool>>>,
@@ -43,6 +44,7 @@ impl FakeDriver {
             rescue_seconds: 0,
             live_migration_seconds: 0,
             fail_pre_live_migration: false,
+            pre_live_migration_seconds: 0,
             fail_live_migration: false,
             migrating: Mutex::new(HashMap::new()),
         }
@@ -52,6 +54,12 @@ impl FakeDriver {
     /// unless forced to complete or aborted.
     pub fn slow_live_migrations(mut self, seconds: u64) -> Self {
         self.live_migration_seconds = seconds;
+        self
+    }
+
+    /// `pre_live_migration` takes this long (`[fake] pre_live_migration_seconds`).
+    pub fn slow_pre_live_migrations(mut self, seconds: u64) -> Self {
+        self.pre_live_migration_seconds = seconds;
         self
     }
 
@@ -341,6 +349,12 @@ impl VirtDriver for FakeDriver {
         _files: &ImageFiles,
         migrate_data: LiveMigrateData,
     ) -> Result<LiveMigrateData, VirtError> {
+        if self.pre_live_migration_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(
+                self.pre_live_migration_seconds,
+            ))
+            .await;
+        }
         if self.fail_pre_live_migration {
             return Err(VirtError::Hypervisor(
                 "the fake destination cannot take the guest ([fake] fail_pre_live_migration)"

@@ -91,9 +91,30 @@ impl ComputeTaskManager {
             .migration_get_in_progress(Some(uuid), None)
             .await?
             .into_iter()
-            .any(|m| m.migration_type.as_deref() == Some(LIVE_MIGRATION));
-        if started {
-            info!(instance = %uuid, "the live migration was started already (a redelivered request)");
+            .find(|m| m.migration_type.as_deref() == Some(LIVE_MIGRATION));
+        if let Some(m) = started {
+            // A redelivered request. Past `preparing` the source has it;
+            // before, a conductor stopped in the middle: roll it back.
+            if matches!(m.status.as_deref(), Some("accepted" | "preparing")) {
+                warn!(instance = %uuid, migration = m.id, "a live migration was interrupted in the conductor; rolling it back");
+                if let Some(dest) = &m.dest_compute {
+                    let _ = self
+                        .compute
+                        .to_server(dest)
+                        .rollback_live_migration_at_destination(ctx, inst.clone(), true, m.clone())
+                        .await;
+                }
+                let f = Failure {
+                    error: NovaError::MigrationError {
+                        reason: "interrupted by a restart of nova-conductor".into(),
+                    },
+                    migration: Some(m),
+                    preparing: true,
+                };
+                self.live_migration_failed(ctx, &inst, f).await;
+            } else {
+                info!(instance = %uuid, "the live migration was started already (a redelivered request)");
+            }
             return Ok(());
         }
         let _ = self

@@ -33,6 +33,10 @@ config_section! {
         /// Make every live migration this host is the destination of fail
         /// in `pre_live_migration` (a hypervisor error). For tests.
         fail_pre_live_migration: bool = "false", boolean();
+        /// Seconds the fake driver takes to prepare for a live migration
+        /// (`pre_live_migration`, as a real image download does): long
+        /// enough for a test to stop nova-conductor in the middle. For tests.
+        pre_live_migration_seconds: u64 = "0", at_least(0);
         /// Make every live migration from this host fail in the hypervisor
         /// once `live_migration_seconds` have passed. For tests.
         fail_live_migration: bool = "false", boolean();

@@ -296,6 +296,7 @@ mod tests {
         ("fake", "rescue_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "live_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "fail_pre_live_migration", "false"), // not in Nova: a test knob of FakeDriver
+        ("fake", "pre_live_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "fail_live_migration", "false"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
