@@ -62,7 +62,7 @@ impl FilterScheduler {
         instance_uuids: &[Uuid],
         return_alternates: bool,
     ) -> Result<Vec<Vec<Selection>>, NovaError> {
-        let request = ResourceRequest::from_flavor(&spec.flavor);
+        let request = ResourceRequest::for_instance(&spec.flavor, &spec.image.properties)?;
         // An admin's "zone:host" considers that host only.
         let forced =
             |h: &HostState| spec.force_hosts.is_empty() || spec.force_hosts.contains(&h.host);

@@ -188,6 +188,11 @@ pub enum Filter {
     SimpleCidrAffinity,
     /// Nova's `JsonFilter`: a host the `query` hint holds for.
     Json,
+    /// Nova's `NUMATopologyFilter`: the NUMA topology the flavor and image
+    /// ask for fits the host's cells as they are used
+    /// (`numa::numa_fit_instance_to_host`, the rule the conductor's claim
+    /// applies too).
+    NumaTopology,
 }
 
 impl Filter {
@@ -215,6 +220,7 @@ impl Filter {
             Filter::AggregateImagePropertiesIsolation => "AggregateImagePropertiesIsolation",
             Filter::SimpleCidrAffinity => "SimpleCIDRAffinityFilter",
             Filter::Json => "JsonFilter",
+            Filter::NumaTopology => "NUMATopologyFilter",
         }
     }
 
@@ -299,6 +305,16 @@ impl Filter {
                 Some(None) => false,
                 Some(Some(q)) => hints::json_passes(host, q),
             },
+            Filter::NumaTopology => match (&ctx.request.numa_topology, &host.numa_topology) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(want), Some(cells)) => nova_objects::numa::numa_fit_instance_to_host(
+                    cells,
+                    want,
+                    Some(&host.numa_limits()),
+                )
+                .is_some(),
+            },
         }
     }
 
@@ -327,6 +343,7 @@ impl Filter {
             Filter::AggregateTypeAffinity | Filter::AggregateImagePropertiesIsolation => true,
             Filter::SimpleCidrAffinity => ctx.near.is_some(),
             Filter::Json => ctx.query.is_some(),
+            Filter::NumaTopology => ctx.request.numa_topology.is_some(),
         }
     }
 
@@ -348,6 +365,7 @@ impl Filter {
                 | Filter::IoOps
                 | Filter::AggregateIoOps
                 | Filter::Json
+                | Filter::NumaTopology
         )
     }
 }
@@ -415,6 +433,7 @@ pub fn build_filters(names: &[String]) -> Vec<Filter> {
             "AggregateImagePropertiesIsolation" => Some(Filter::AggregateImagePropertiesIsolation),
             "SimpleCIDRAffinityFilter" => Some(Filter::SimpleCidrAffinity),
             "JsonFilter" => Some(Filter::Json),
+            "NUMATopologyFilter" => Some(Filter::NumaTopology),
             _ => None,
         })
         .collect()
@@ -586,6 +605,7 @@ mod tests {
             memory_mb: mem,
             vcpus: 1,
             disk_gb: 1,
+            numa_topology: None,
         };
         FilterContext::new(spec, request, Utc::now(), 60, &DEFAULTS)
     }

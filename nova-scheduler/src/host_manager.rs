@@ -25,6 +25,7 @@
 
 use chrono::{DateTime, Utc};
 use nova_common::{NovaError, RequestContext};
+use nova_objects::numa::{numa_fit_instance_to_host, NumaLimits, NumaTopology};
 use nova_objects::{
     Aggregate, AvailabilityZones, ComputeNode, FreeResources, ResourceRequest, Service,
 };
@@ -63,6 +64,9 @@ pub struct HostState {
     pub node: Arc<ComputeNode>,
     /// The metadata of the host's aggregates (the Aggregate* filters).
     pub aggregate_metadata: Arc<crate::filters::AggregateMetadata>,
+    /// The node's NUMA cells and what is used of them, as reported plus the
+    /// placements since (NUMATopologyFilter); `None` when it reports none.
+    pub numa_topology: Option<Arc<NumaTopology>>,
 }
 
 impl HostState {
@@ -82,6 +86,7 @@ impl HostState {
             updated: node.updated_at,
             node: Arc::new(node.clone()),
             aggregate_metadata: Default::default(),
+            numa_topology: node.numa_topology.clone().map(Arc::new),
         }
     }
 
@@ -99,14 +104,30 @@ impl HostState {
             }
         }
         self.free = FreeResources::of(node);
+        self.numa_topology = node.numa_topology.clone().map(Arc::new);
         self.num_instances = node.running_vms;
         self.num_io_ops = node.current_workload;
         self.updated = node.updated_at;
     }
 
+    /// The node's allocation ratios, as NUMATopologyFilter applies them.
+    pub fn numa_limits(&self) -> NumaLimits {
+        NumaLimits {
+            cpu_allocation_ratio: self.node.cpu_allocation_ratio,
+            ram_allocation_ratio: self.node.ram_allocation_ratio,
+        }
+    }
+
     /// Nova's `consume_from_request`: account for an instance placed here.
     pub fn consume_from_request(&mut self, req: &ResourceRequest) {
         self.free.consume(req);
+        // Its cells as the claim will fit them (the same rule, the same usage).
+        let limits = self.numa_limits();
+        if let (Some(want), Some(host)) = (&req.numa_topology, self.numa_topology.as_mut()) {
+            if let Some(fitted) = numa_fit_instance_to_host(host, want, Some(&limits)) {
+                Arc::make_mut(host).add(&fitted);
+            }
+        }
         self.num_instances += 1;
         // A build is an I/O operation (Nova counts BUILDING instances).
         self.num_io_ops += 1;
@@ -428,6 +449,7 @@ pub(crate) mod tests {
             updated: None,
             node: Arc::new(ComputeNode::default()),
             aggregate_metadata: Default::default(),
+            numa_topology: None,
         }
     }
 
@@ -538,6 +560,7 @@ pub(crate) mod tests {
             memory_mb: 1024,
             vcpus: 1,
             disk_gb: 1,
+            numa_topology: None,
         };
         states.hosts[0].consume_from_request(&req);
         assert_eq!(states.hosts[0].free.memory_mb, 3072.0);

@@ -213,6 +213,44 @@ nova_errors! {
     ImageUnacceptable { image_id, reason } => 400, "Image {image_id} is unacceptable: {reason}";
     /// A request refused as a whole; Nova raises it with its own message.
     InvalidRequest { reason } => 400, "{reason}";
+    // What a flavor and image ask of NUMA and CPU pinning (`numa_get_constraints`):
+    // 400 on create, resize and rebuild, Forbidden ones included (Nova's API maps them so).
+    ImageNUMATopologyIncomplete {} => 400, "CPU and memory allocation must be provided for all NUMA nodes";
+    ImageNUMATopologyForbidden { name } => 400,
+        "Image property '{name}' is not permitted to override NUMA configuration set against the flavor";
+    ImageNUMATopologyAsymmetric {} => 400,
+        "Instance CPUs and/or memory cannot be evenly distributed across instance NUMA nodes. Explicit assignment of CPUs and memory to nodes is required";
+    ImageNUMATopologyCPUOutOfRange { cpunum, cpumax } => 400, "CPU number {cpunum} is larger than max {cpumax}";
+    ImageNUMATopologyCPUDuplicates { cpunum } => 400, "CPU number {cpunum} is assigned to two nodes";
+    ImageNUMATopologyCPUsUnassigned { cpuset } => 400, "CPU number {cpuset} is not assigned to any node";
+    ImageNUMATopologyMemoryOutOfRange { memsize, memtotal } => 400,
+        "{memsize} MB of memory assigned, but expected {memtotal} MB";
+    InvalidNUMANodesNumber { nodes } => 400,
+        "The property 'numa_nodes' cannot be '{nodes}'. It must be a number greater than 0";
+    ImageNUMATopologyRebuildConflict {} => 400,
+        "An instance's NUMA topology cannot be changed as part of a rebuild. The image provided is invalid for this instance.";
+    ImageCPUPinningForbidden {} => 400,
+        "Image property 'hw_cpu_policy' is not permitted to override CPU pinning policy set against the flavor";
+    ImageCPUThreadPolicyForbidden {} => 400,
+        "Image property 'hw_cpu_thread_policy' is not permitted to override CPU thread pinning policy set against the flavor";
+    InvalidCPUAllocationPolicy { policy_source, requested, available } => 400,
+        "CPU policy requested from '{policy_source}' is invalid, given: '{requested}', available: '{available}'.";
+    InvalidCPUThreadAllocationPolicy { policy_source, requested, available } => 400,
+        "CPU thread policy requested from '{policy_source}' is invalid, given: '{requested}', available: '{available}'.";
+    CPUThreadPolicyConfigurationInvalid {} => 400,
+        "Cannot set cpu thread pinning policy in a non dedicated cpu pinning policy";
+    InvalidEmulatorThreadsPolicy { requested, available } => 400,
+        "CPU emulator threads option requested is invalid, given: '{requested}', available: '{available}'.";
+    BadRequirementEmulatorThreadsPolicy {} => 400,
+        "An isolated CPU emulator threads option requires a dedicated CPU policy option.";
+    MemoryPageSizeInvalid { pagesize } => 400, "Invalid memory page size '{pagesize}'";
+    MemoryPageSizeForbidden { pagesize, against } => 400, "Page size {pagesize} forbidden against '{against}'";
+    RequiredMixedInstancePolicy {} => 400,
+        "Cannot specify 'hw:cpu_dedicated_mask' without the 'mixed' policy.";
+    InvalidMixedInstanceDedicatedMask {} => 400,
+        "Mixed instance must have at least 1 pinned vCPU and 1 unpinned vCPU. See 'hw:cpu_dedicated_mask'.";
+    RequiredMixedOrRealtimeCPUMask {} => 400,
+        "Dedicated CPU set can be specified from either 'hw:cpu_dedicated_mask' or 'hw:cpu_realtime_mask' when using 'mixed' CPU policy. 'hw:cpu_dedicated_mask' and 'hw:cpu_realtime_mask' can not be specified at the same time, or be specified with none of them.";
     /// A flavor extra spec refused by the 2.86 validation (Nova's `ValidationError`).
     ValidationError { detail } => 400, "{detail}";
     /// evacuate from a host whose nova-compute is still up.

@@ -34,8 +34,10 @@ use uuid::Uuid;
 const JOINED: [(InstanceAttr, &str, &str); 6] = [
     (
         InstanceAttr::Flavor,
-        "(SELECT ARRAY[e.flavor, e.old_flavor, e.new_flavor, e.trusted_certs] FROM instance_extra e
-     WHERE e.instance_uuid = instances.uuid) AS j_extra",
+        "(SELECT ARRAY[e.flavor, e.old_flavor, e.new_flavor, e.trusted_certs,
+            CASE WHEN e.migration_context::json->>'dest_compute' = instances.host
+                 THEN e.migration_context::json->>'new_numa_topology' ELSE e.numa_topology END]
+     FROM instance_extra e WHERE e.instance_uuid = instances.uuid) AS j_extra",
         "NULL::text[] AS j_extra",
     ),
     (
@@ -161,8 +163,8 @@ impl<'r> RowCursor<'r, '_> {
 
     /// `instance_extra`'s JSON columns, in `j_extra`'s order: the flavor,
     /// the old and new flavors of a resize, the trusted certificates.
-    fn extra(&mut self) -> Result<[Option<String>; 4], sqlx::Error> {
-        let mut out: [Option<String>; 4] = Default::default();
+    fn extra(&mut self) -> Result<[Option<String>; 5], sqlx::Error> {
+        let mut out: [Option<String>; 5] = Default::default();
         let values: Option<Vec<Option<String>>> = self.get("j_extra")?;
         for (slot, v) in out.iter_mut().zip(values.into_iter().flatten()) {
             *slot = v;
@@ -194,7 +196,7 @@ fn instances_from_rows(rows: &[PgRow]) -> Result<Vec<Instance>, NovaError> {
 /// An instance from a row of an instance read ([`select_instances`]).
 fn instance_from_row(row: &PgRow, at: &mut ColumnPositions) -> Result<Instance, sqlx::Error> {
     let mut r = RowCursor { row, at, next: 0 };
-    let [flavor, old_flavor, new_flavor, trusted_certs] = r.extra()?;
+    let [flavor, old_flavor, new_flavor, trusted_certs, numa_topology] = r.extra()?;
     let mut i = |c: &str| r.get::<i32>(c).map(i64::from);
     let id = i("id")?;
     let instance_type_id = i("instance_type_id")?;
@@ -270,6 +272,7 @@ fn instance_from_row(row: &PgRow, at: &mut ColumnPositions) -> Result<Instance, 
         old_flavor: parse_json(old_flavor.as_deref()),
         new_flavor: parse_json(new_flavor.as_deref()),
         trusted_certs: parse_json(trusted_certs.as_deref()),
+        numa_topology: parse_json(numa_topology.as_deref()),
     })
 }
 

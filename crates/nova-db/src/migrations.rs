@@ -3,7 +3,7 @@
 use crate::{db_err, Db};
 use nova_common::states::TaskState;
 use nova_common::NovaError;
-use nova_objects::{Flavor, Migration, MigrationFilters};
+use nova_objects::{Flavor, Migration, MigrationFilters, ResourceRequest};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
@@ -124,6 +124,7 @@ impl Db {
         m: &Migration,
         old_flavor: &Flavor,
         new_flavor: &Flavor,
+        request: &ResourceRequest,
         expected_task_state: TaskState,
     ) -> Result<MigrationClaim, NovaError> {
         let Some(instance_uuid) = m.instance_uuid else {
@@ -193,10 +194,14 @@ impl Db {
         if unusable {
             return Ok(MigrationClaim::ServiceDisabled);
         }
-        let request = nova_objects::ResourceRequest::from_flavor(new_flavor);
-        if let Err(resource) = nova_objects::FreeResources::of(&cn).fits(&request) {
+        if let Err(resource) = nova_objects::FreeResources::of(&cn).fits(request) {
             return Ok(MigrationClaim::DoesNotFit(resource));
         }
+        let Ok(numa) = crate::services::fit_numa(&cn, request) else {
+            return Ok(MigrationClaim::DoesNotFit(
+                nova_objects::Resource::NumaTopology,
+            ));
+        };
         let row = sqlx::query(
             "INSERT INTO migrations (uuid, source_compute, source_node, dest_compute, dest_node,
                  dest_host, status, instance_uuid, old_instance_type_id, new_instance_type_id,
@@ -222,12 +227,23 @@ impl Db {
         .await
         .map_err(db_err)?;
         let created = migration_from_row(&row).map_err(db_err)?;
+        // The NUMA topology fitted to the destination, for the destination
+        // (Nova's `MigrationContext.new_numa_topology`).
+        let context = serde_json::json!({
+            "source_compute": m.source_compute,
+            "source_node": m.source_node,
+            "dest_compute": m.dest_compute,
+            "dest_node": m.dest_node,
+            "new_numa_topology": numa,
+        });
         sqlx::query(
-            "UPDATE instance_extra SET old_flavor = $2, new_flavor = $3 WHERE instance_uuid = $1",
+            "UPDATE instance_extra SET old_flavor = $2, new_flavor = $3, migration_context = $4
+              WHERE instance_uuid = $1",
         )
         .bind(instance_uuid.to_string())
         .bind(serde_json::to_string(old_flavor)?)
         .bind(serde_json::to_string(new_flavor)?)
+        .bind(context.to_string())
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -296,10 +312,23 @@ impl Db {
         if !m.in_progress() {
             if let Some(u) = m.instance_uuid {
                 lock_instance_row(&mut tx, u).await?;
+                // The instance keeps the topology of where it ended up:
+                // the destination's once it is there (confirmed, completed),
+                // else the one it had (reverted, failed, cancelled).
                 sqlx::query(
-                    "UPDATE instance_extra SET old_flavor = NULL, new_flavor = NULL WHERE instance_uuid = $1",
+                    "UPDATE instance_extra e SET old_flavor = NULL, new_flavor = NULL,
+                            numa_topology = CASE
+                                WHEN $2 IN ('confirmed', 'completed', 'done')
+                                 AND e.migration_context::json->>'dest_compute' = i.host
+                                 AND e.migration_context::json->>'dest_node' = i.node
+                                THEN e.migration_context::json->>'new_numa_topology'
+                                ELSE e.numa_topology END,
+                            migration_context = NULL
+                       FROM instances i
+                      WHERE e.instance_uuid = $1 AND i.uuid = e.instance_uuid",
                 )
                 .bind(u.to_string())
+                .bind(status)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

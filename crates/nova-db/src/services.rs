@@ -2,6 +2,9 @@
 
 use crate::{db_err, parse_uuid, Db};
 use nova_common::NovaError;
+use nova_objects::numa::{
+    numa_fit_instance_to_host, InstanceNumaTopology, NumaLimits, NumaTopology,
+};
 use nova_objects::{
     ComputeNode, ComputeNodeReport, FreeResources, Resource, ResourceRequest, Service,
 };
@@ -63,6 +66,10 @@ pub(crate) fn node_from_row(r: &PgRow) -> Result<ComputeNode, sqlx::Error> {
         // that is not one (edited by hand) advertises nothing.
         supported_instances: serde_json::from_str(r.try_get("supported_instances")?)
             .unwrap_or_default(),
+        // Written from a typed topology (or NULL); unreadable text reports none.
+        numa_topology: r
+            .try_get::<Option<String>, _>("numa_topology")?
+            .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
@@ -129,6 +136,64 @@ pub(crate) async fn recompute_usage(
     .bind(host)
     .bind(node)
     .bind(finals)
+    .execute(&mut **tx)
+    .await?;
+    recompute_numa_usage(tx, host, node).await
+}
+
+/// The node's NUMA cells' usage recounted from the fitted topologies its
+/// instances hold (for a node that reports a topology): an instance on the
+/// move holds its old topology on its source and the one fitted to its
+/// destination there (`instance_extra.migration_context`), as its flavors
+/// are counted.
+async fn recompute_numa_usage(
+    tx: &mut Transaction<'_, Postgres>,
+    host: &str,
+    node: &str,
+) -> Result<(), sqlx::Error> {
+    let base: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT numa_topology FROM compute_nodes
+          WHERE host = $1 AND hypervisor_hostname = $2 AND deleted = 0",
+    )
+    .bind(host)
+    .bind(node)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(base) = base
+        .flatten()
+        .and_then(|t| serde_json::from_str::<NumaTopology>(&t).ok())
+    else {
+        return Ok(());
+    };
+    let held: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT e.numa_topology FROM instances i JOIN instance_extra e ON e.instance_uuid = i.uuid
+          WHERE i.deleted = 0 AND e.numa_topology IS NOT NULL
+            AND ((e.migration_context IS NULL AND i.host = $1 AND i.node = $2)
+              OR (e.migration_context::json->>'source_compute' = $1
+                  AND e.migration_context::json->>'source_node' = $2))
+         UNION ALL
+         SELECT e.migration_context::json->>'new_numa_topology'
+           FROM instances i JOIN instance_extra e ON e.instance_uuid = i.uuid
+          WHERE i.deleted = 0 AND e.migration_context::json->>'dest_compute' = $1
+            AND e.migration_context::json->>'dest_node' = $2",
+    )
+    .bind(host)
+    .bind(node)
+    .fetch_all(&mut **tx)
+    .await?;
+    let held: Vec<InstanceNumaTopology> = held
+        .into_iter()
+        .flatten()
+        .filter_map(|t| serde_json::from_str(&t).ok())
+        .collect();
+    let used = base.with_usage(&held);
+    sqlx::query(
+        "UPDATE compute_nodes SET numa_topology = $3
+          WHERE host = $1 AND hypervisor_hostname = $2 AND deleted = 0",
+    )
+    .bind(host)
+    .bind(node)
+    .bind(serde_json::to_string(&used).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -273,8 +338,8 @@ impl Db {
                 hypervisor_version, cpu_info, host_ip, vcpus, memory_mb, local_gb, disk_available_least,
                 reserved_host_memory_mb, reserved_host_disk_mb, reserved_host_cpus,
                 cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio,
-                supported_instances, updated_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19, now())
+                supported_instances, numa_topology, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20, now())
              ON CONFLICT (host, hypervisor_hostname, deleted) DO UPDATE SET
                 service_id = EXCLUDED.service_id, hypervisor_type = EXCLUDED.hypervisor_type,
                 hypervisor_version = EXCLUDED.hypervisor_version, cpu_info = EXCLUDED.cpu_info,
@@ -287,6 +352,7 @@ impl Db {
                 ram_allocation_ratio = EXCLUDED.ram_allocation_ratio,
                 disk_allocation_ratio = EXCLUDED.disk_allocation_ratio,
                 supported_instances = EXCLUDED.supported_instances,
+                numa_topology = EXCLUDED.numa_topology,
                 updated_at = now()",
         )
         .bind(Uuid::new_v4().to_string())
@@ -309,6 +375,12 @@ impl Db {
         .bind(report.disk_allocation_ratio)
         // A list of strings always serialises.
         .bind(serde_json::to_string(&res.supported_instances).unwrap_or_else(|_| "[]".into()))
+        // A typed topology always serialises; its usage is recounted below.
+        .bind(
+            res.numa_topology
+                .as_ref()
+                .and_then(|t| serde_json::to_string(t).ok()),
+        )
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -410,15 +482,55 @@ impl Db {
             // Dropping the transaction rolls the assignment back.
             return Ok(Claim::DoesNotFit(resource));
         }
+        let Ok(numa) = fit_numa(&cn, req) else {
+            return Ok(Claim::DoesNotFit(Resource::NumaTopology));
+        };
         if let Some(policy) =
             crate::instance_groups::policy_violation(&mut tx, instance_uuid, host).await?
         {
             return Ok(Claim::GroupPolicy(policy));
         }
+        set_numa_topology(&mut tx, instance_uuid, numa.as_ref()).await?;
         recompute_usage(&mut tx, host, node).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(Claim::Claimed)
     }
+}
+
+/// The request's NUMA topology fitted to the node as its usage stands
+/// (under the node's row lock), with the node's allocation ratios as
+/// NUMATopologyFilter applies them: `Ok(None)` when it asks for none,
+/// `Err(())` when it does not fit (or the node reports no topology).
+pub(crate) fn fit_numa(
+    cn: &ComputeNode,
+    req: &ResourceRequest,
+) -> Result<Option<InstanceNumaTopology>, ()> {
+    let Some(want) = &req.numa_topology else {
+        return Ok(None);
+    };
+    let host = cn.numa_topology.as_ref().ok_or(())?;
+    let limits = NumaLimits {
+        cpu_allocation_ratio: cn.cpu_allocation_ratio,
+        ram_allocation_ratio: cn.ram_allocation_ratio,
+    };
+    numa_fit_instance_to_host(host, want, Some(&limits))
+        .map(Some)
+        .ok_or(())
+}
+
+/// Record an instance's fitted NUMA topology (`None` clears it).
+pub(crate) async fn set_numa_topology(
+    tx: &mut Transaction<'_, Postgres>,
+    instance_uuid: Uuid,
+    numa: Option<&InstanceNumaTopology>,
+) -> Result<(), NovaError> {
+    sqlx::query("UPDATE instance_extra SET numa_topology = $2 WHERE instance_uuid = $1")
+        .bind(instance_uuid.to_string())
+        .bind(numa.map(serde_json::to_string).transpose()?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }
 
 /// What [`Db::compute_node_claim`] did.

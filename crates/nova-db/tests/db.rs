@@ -168,6 +168,7 @@ async fn instance_lifecycle_cas_and_claims() {
         memory_mb: 512,
         vcpus: 1,
         disk_gb: 1,
+        numa_topology: None,
     };
     assert_eq!(
         db.compute_node_claim(i.uuid, "h1", "h1", &req, "nova")
@@ -1465,6 +1466,7 @@ async fn a_builds_steps_keep_the_nodes_workload_right() {
         memory_mb: 512,
         vcpus: 1,
         disk_gb: 1,
+        numa_topology: None,
     };
     assert_eq!(
         db.compute_node_claim(i.uuid, "hw", "hw", &req, "nova")
@@ -1686,4 +1688,167 @@ async fn every_write_a_server_body_shows_changes_the_instance_generation() {
         .unwrap();
     assert_eq!(one.iter().map(|p| p.0).collect::<Vec<_>>(), [u]);
     t.drop_db().await;
+}
+
+/// A compute node with two NUMA cells of one dedicated CPU each (CPUs 0 and
+/// 1) and 4 GiB each.
+fn numa_report(host: &str) -> ComputeNodeReport {
+    use nova_objects::numa::{NumaCell, NumaTopology};
+    let mut r = report(host, 8192);
+    r.resources.numa_topology = Some(NumaTopology {
+        cells: (0..2)
+            .map(|i| NumaCell {
+                id: i,
+                pcpuset: [i].into(),
+                memory: 4096,
+                ..Default::default()
+            })
+            .collect(),
+    });
+    r
+}
+
+fn pinned_cpus(node: &nova_objects::ComputeNode) -> Vec<u32> {
+    let t = node.numa_topology.as_ref().unwrap();
+    t.cells
+        .iter()
+        .flat_map(|c| c.pinned_cpus.iter().copied())
+        .collect()
+}
+
+#[tokio::test]
+async fn numa_claims_pin_distinct_cpus_and_follow_a_migration() {
+    let t = fresh().await;
+    let db = &t.db;
+    for h in ["n1", "n2"] {
+        db.service_update(h, "nova-compute", Some("compute"))
+            .await
+            .unwrap();
+        db.compute_node_update(&numa_report(h)).await.unwrap();
+    }
+    let flavor = nova_objects::Flavor {
+        id: 1,
+        vcpus: 1,
+        memory_mb: 512,
+        extra_specs: [("hw:cpu_policy".to_string(), "dedicated".to_string())].into(),
+        ..Default::default()
+    };
+    let req = ResourceRequest::for_instance(&flavor, &Default::default()).unwrap();
+    assert!(req.numa_topology.is_some());
+    let node = |h: &'static str| async move {
+        db.compute_node_get_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|n| n.host == h)
+            .unwrap()
+    };
+    let a = new_instance(db, "p-numa").await;
+    let b = new_instance(db, "p-numa").await;
+    let c = new_instance(db, "p-numa").await;
+    for i in [&a, &b] {
+        assert_eq!(
+            db.compute_node_claim(i.uuid, "n1", "n1", &req, "nova")
+                .await
+                .unwrap(),
+            Claim::Claimed
+        );
+    }
+    assert_eq!(
+        db.compute_node_claim(c.uuid, "n1", "n1", &req, "nova")
+            .await
+            .unwrap(),
+        Claim::DoesNotFit(Resource::NumaTopology),
+        "both dedicated CPUs of n1 are pinned"
+    );
+    let pin = |u: Uuid| async move {
+        db.instance_get_by_uuid(u, false)
+            .await
+            .unwrap()
+            .numa_topology
+            .unwrap()
+            .pinned_host_cpus()
+    };
+    let (pa, pb) = (pin(a.uuid).await, pin(b.uuid).await);
+    assert!(pa.is_disjoint(&pb), "{pa:?} {pb:?}");
+    assert_eq!(pinned_cpus(&node("n1").await), [0, 1]);
+    // A report from the host keeps the usage (recounted from the instances).
+    db.compute_node_update(&numa_report("n1")).await.unwrap();
+    assert_eq!(pinned_cpus(&node("n1").await), [0, 1]);
+    // Deleting a frees its CPU.
+    db.instance_destroy(a.uuid).await.unwrap();
+    assert_eq!(
+        pinned_cpus(&node("n1").await),
+        pb.iter().copied().collect::<Vec<_>>()
+    );
+
+    // b migrates to n2: the destination holds a CPU from the claim, the
+    // source keeps b's until the migration ends; then b has n2's pinning.
+    db.instance_update(
+        b.uuid,
+        &InstanceUpdate {
+            task_state: Some(Some(TaskState::ResizePrep)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let m = nova_objects::Migration {
+        uuid: Uuid::new_v4(),
+        source_compute: Some("n1".into()),
+        source_node: Some("n1".into()),
+        dest_compute: Some("n2".into()),
+        dest_node: Some("n2".into()),
+        status: Some("pre-migrating".into()),
+        instance_uuid: Some(b.uuid),
+        migration_type: Some("migration".into()),
+        ..Default::default()
+    };
+    let claimed = match db
+        .migration_create_with_claim(&m, &flavor, &flavor, &req, TaskState::ResizePrep)
+        .await
+        .unwrap()
+    {
+        nova_db::MigrationClaim::Claimed(m) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        pinned_cpus(&node("n1").await).len(),
+        1,
+        "the source keeps b's CPU"
+    );
+    assert_eq!(
+        pinned_cpus(&node("n2").await).len(),
+        1,
+        "the destination holds one"
+    );
+    assert_eq!(pin(b.uuid).await, pb, "on its source, b keeps its pinning");
+    db.instance_update(
+        b.uuid,
+        &InstanceUpdate {
+            host: Some(Some("n2".into())),
+            node: Some(Some("n2".into())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let on_n2 = pin(b.uuid).await;
+    assert_eq!(
+        on_n2.len(),
+        1,
+        "on the destination, b has the destination's pinning"
+    );
+    db.migration_update_status(claimed.id, "confirmed", None)
+        .await
+        .unwrap();
+    assert_eq!(pin(b.uuid).await, on_n2);
+    assert!(
+        pinned_cpus(&node("n1").await).is_empty(),
+        "the source freed b's CPU"
+    );
+    assert_eq!(
+        pinned_cpus(&node("n2").await),
+        on_n2.into_iter().collect::<Vec<_>>()
+    );
 }

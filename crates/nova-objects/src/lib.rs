@@ -11,6 +11,7 @@ use uuid::Uuid;
 pub type Timestamp = DateTime<Utc>;
 
 pub mod fields;
+pub mod numa;
 pub mod wire_time;
 
 /// `instance_types` (a flavor).
@@ -186,6 +187,11 @@ pub struct Instance {
     /// `trusted_image_certificates`; Nova's `instance_extra.trusted_certs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_certs: Option<Vec<String>>,
+    /// The instance's NUMA topology fitted to the host it is on now
+    /// (`instance_extra.numa_topology`, or during a move the one fitted to
+    /// the destination once it is there); `None` when it asks for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_topology: Option<numa::InstanceNumaTopology>,
 }
 
 impl Default for Instance {
@@ -241,11 +247,36 @@ impl Default for Instance {
             old_flavor: None,
             new_flavor: None,
             trusted_certs: None,
+            numa_topology: None,
         }
     }
 }
 
 impl Instance {
+    /// The properties of the image the instance was booted from, as its
+    /// system metadata keeps them (`image_<property>`; Nova's
+    /// `ImageMeta.from_instance`): what moves schedule and fit with.
+    pub fn image_properties(&self) -> BTreeMap<String, String> {
+        self.system_metadata
+            .iter()
+            .filter_map(|(k, v)| {
+                let prop = k.strip_prefix("image_")?;
+                let base = matches!(
+                    prop,
+                    "name"
+                        | "min_ram"
+                        | "min_disk"
+                        | "disk_format"
+                        | "container_format"
+                        | "base_image_ref"
+                        | "size"
+                        | "checksum"
+                );
+                (!base).then(|| (prop.to_string(), v.clone()))
+            })
+            .collect()
+    }
+
     /// The zone the server is kept in, if any ([`PINNED_AZ_KEY`]).
     pub fn pinned_availability_zone(&self) -> Option<&str> {
         self.system_metadata.get(PINNED_AZ_KEY).map(String::as_str)
@@ -743,6 +774,10 @@ pub struct ComputeNode {
     /// ImagePropertiesFilter).
     #[serde(default)]
     pub supported_instances: Vec<[String; 3]>,
+    /// The host's NUMA cells with what its instances use of them (Nova's
+    /// `compute_nodes.numa_topology`); `None` when the hypervisor reports none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_topology: Option<numa::NumaTopology>,
 }
 
 /// One resource class a flavor asks for, named after the filter that checks it.
@@ -751,6 +786,9 @@ pub enum Resource {
     Ram,
     Vcpu,
     Disk,
+    /// The NUMA cells, pinned CPUs and pages (`numa::numa_fit_instance_to_host`,
+    /// not an amount: never in [`Resource::ALL`]).
+    NumaTopology,
 }
 
 impl Resource {
@@ -762,6 +800,7 @@ impl Resource {
             Resource::Ram => "RamFilter",
             Resource::Vcpu => "CoreFilter",
             Resource::Disk => "DiskFilter",
+            Resource::NumaTopology => "NUMATopologyFilter",
         }
     }
 }
@@ -796,6 +835,7 @@ impl FreeResources {
             Resource::Ram => self.memory_mb >= req.memory_mb as f64,
             Resource::Vcpu => self.vcpus >= req.vcpus as f64,
             Resource::Disk => self.disk_gb >= req.disk_gb as f64,
+            Resource::NumaTopology => true,
         }
     }
 
@@ -833,6 +873,10 @@ pub struct HostResources {
     /// hypervisor runs.
     #[serde(default)]
     pub supported_instances: Vec<[String; 3]>,
+    /// The host's NUMA cells, none used (the driver's `get_available_resource`
+    /// `numa_topology`, with `[compute] cpu_shared_set`/`cpu_dedicated_set` applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_topology: Option<numa::NumaTopology>,
 }
 
 /// The compute host's report: hypervisor resources plus its config.
@@ -855,15 +899,34 @@ pub struct ResourceRequest {
     pub memory_mb: i64,
     pub vcpus: i64,
     pub disk_gb: i64,
+    /// The NUMA topology the flavor and image ask for, not yet fitted
+    /// (`numa::numa_get_constraints`; Nova's `RequestSpec.numa_topology`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_topology: Option<numa::InstanceNumaTopology>,
 }
 
 impl ResourceRequest {
+    /// The flavor's amounts alone (no NUMA topology).
     pub fn from_flavor(f: &Flavor) -> Self {
         ResourceRequest {
             memory_mb: f.memory_mb,
             vcpus: f.vcpus,
             disk_gb: f.root_gb + f.ephemeral_gb + (f.swap + 1023) / 1024,
+            numa_topology: None,
         }
+    }
+
+    /// What an instance of `flavor` booted from an image with these
+    /// properties needs, its NUMA topology included (Nova's errors for a
+    /// topology the two cannot ask for).
+    pub fn for_instance(
+        f: &Flavor,
+        image_properties: &BTreeMap<String, String>,
+    ) -> Result<Self, nova_common::NovaError> {
+        Ok(ResourceRequest {
+            numa_topology: numa::numa_get_constraints(f, image_properties)?,
+            ..Self::from_flavor(f)
+        })
     }
 }
 
@@ -1835,6 +1898,7 @@ mod tests {
             memory_mb,
             vcpus,
             disk_gb,
+            numa_topology: None,
         };
         assert_eq!(free.fits(&req(512, 3, 6)), Ok(()));
         assert_eq!(free.fits(&req(513, 1, 1)), Err(Resource::Ram));
@@ -1946,7 +2010,8 @@ mod tests {
             ResourceRequest {
                 memory_mb: 64,
                 vcpus: 1,
-                disk_gb: 4
+                disk_gb: 4,
+                numa_topology: None,
             }
         );
     }

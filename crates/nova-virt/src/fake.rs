@@ -28,7 +28,12 @@ pub struct FakeDriver {
     fail_live_migration: bool,
     /// Live migrations under way: a `true` aborts, a `false` completes now.
     migrating: Mutex<HashMap<Uuid, tokio::sync::mpsc::UnboundedSender<bool>>>,
+    /// The NUMA topology it reports (`[fake] numa_cells`), if any.
+    numa: Option<nova_objects::numa::NumaTopology>,
 }
+
+/// The fake hypervisor's memory (MiB).
+const FAKE_MEMORY_MB: i64 = 800_000;
 
 impl FakeDriver {
     pub fn new(host: &str) -> Self {
@@ -47,7 +52,48 @@ impl FakeDriver {
             pre_live_migration_seconds: 0,
             fail_live_migration: false,
             migrating: Mutex::new(HashMap::new()),
+            numa: None,
         }
+    }
+
+    /// Report `cells` NUMA cells of `cpus_per_cell` CPUs (none when 0),
+    /// the memory split between them, with the CPU options applied.
+    pub fn with_numa(
+        mut self,
+        cells: u32,
+        cpus_per_cell: u32,
+        options: crate::numa::CpuOptions,
+    ) -> Result<Self, VirtError> {
+        if cells == 0 {
+            return Ok(self);
+        }
+        let per_cell_mb = FAKE_MEMORY_MB / i64::from(cells);
+        let hypervisor: Vec<crate::numa::HypervisorCell> = (0..cells)
+            .map(|i| {
+                let cpus: nova_objects::numa::CpuSet =
+                    (i * cpus_per_cell..(i + 1) * cpus_per_cell).collect();
+                crate::numa::HypervisorCell {
+                    id: i,
+                    siblings: cpus.iter().map(|c| [*c].into()).collect(),
+                    cpus,
+                    memory_mb: per_cell_mb,
+                    mempages: vec![
+                        nova_objects::numa::MemPage {
+                            size_kb: 4,
+                            total: (per_cell_mb - 1024) * 256,
+                            ..Default::default()
+                        },
+                        nova_objects::numa::MemPage {
+                            size_kb: 2048,
+                            total: 512,
+                            ..Default::default()
+                        },
+                    ],
+                }
+            })
+            .collect();
+        self.numa = Some(options.topology(&hypervisor)?);
+        Ok(self)
     }
 
     /// `live_migration` takes this long (`[fake] live_migration_seconds`)
@@ -174,11 +220,17 @@ impl VirtDriver for FakeDriver {
             hypervisor_type: "fake".into(),
             hypervisor_version: 1000,
             cpu_info: "?".into(),
-            vcpus: 1000,
-            memory_mb: 800_000,
+            vcpus: self.numa.as_ref().map_or(1000, |t| {
+                t.cells
+                    .iter()
+                    .map(|c| c.cpuset.union(&c.pcpuset).count() as i64)
+                    .sum()
+            }),
+            memory_mb: FAKE_MEMORY_MB,
             local_gb: 600_000,
             disk_available_least: Some(600_000),
             supported_instances: vec![["x86_64".into(), "fake".into(), "hvm".into()]],
+            numa_topology: self.numa.clone(),
         })
     }
 

@@ -5,6 +5,7 @@ pub mod configdrive;
 pub mod fake;
 pub mod libvirt;
 mod live_migration;
+pub mod numa;
 mod nwfilter;
 mod xml;
 
@@ -316,9 +317,14 @@ pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
                 .failing_live_migrations(
                     cfg.fake.fail_pre_live_migration,
                     cfg.fake.fail_live_migration,
-                ),
+                )
+                .with_numa(
+                    cfg.fake.numa_cells,
+                    cfg.fake.numa_cpus_per_cell,
+                    numa::CpuOptions::from_config(cfg)?,
+                )?,
         )),
-        "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg))),
+        "libvirt.LibvirtDriver" => Ok(Arc::new(libvirt::LibvirtDriver::new(cfg)?)),
         other => Err(VirtError::Connection(format!(
             "unknown compute_driver {other:?}"
         ))),

@@ -46,6 +46,11 @@ pub struct LibvirtDriver {
     mkisofs_cmd: String,
     /// `[libvirt] live_migration_*`.
     live_migration: LiveMigrationConf,
+    /// `[compute] cpu_shared_set`, `cpu_dedicated_set`, `[DEFAULT] vcpu_pin_set`.
+    cpu_options: crate::numa::CpuOptions,
+    /// The host's NUMA topology as last reported (read at `init_host`):
+    /// the shared CPUs each guest cell's unpinned vCPUs float over.
+    host_topology: std::sync::Mutex<Option<nova_objects::numa::NumaTopology>>,
 }
 
 /// `[libvirt] live_migration_*`, as the driver uses them.
@@ -70,7 +75,8 @@ fn is_no_domain(e: &virt::error::Error) -> bool {
 }
 
 impl LibvirtDriver {
-    pub fn new(cfg: &NovaConfig) -> Self {
+    /// The driver for `cfg`; a CPU option Nova would refuse is an error.
+    pub fn new(cfg: &NovaConfig) -> Result<Self, VirtError> {
         let virt_type = cfg.libvirt.virt_type.clone();
         let uri = if cfg.libvirt.connection_uri.is_empty() {
             match virt_type.as_str() {
@@ -81,7 +87,9 @@ impl LibvirtDriver {
         } else {
             cfg.libvirt.connection_uri.clone()
         };
-        LibvirtDriver {
+        Ok(LibvirtDriver {
+            cpu_options: crate::numa::CpuOptions::from_config(cfg)?,
+            host_topology: std::sync::Mutex::new(None),
             wait_soft_reboot_seconds: cfg.libvirt.wait_soft_reboot_seconds,
             virt_type,
             instances_path: cfg.default.instances_path.clone(),
@@ -103,7 +111,7 @@ impl LibvirtDriver {
                 completion_timeout: cfg.libvirt.live_migration_completion_timeout,
             },
             uri,
-        }
+        })
     }
 
     /// Run `f` with a live connection on the blocking pool.
@@ -365,6 +373,20 @@ impl LibvirtDriver {
             host: self.host.clone(),
             // Whatever made it (this spawn, or a resize that brought it
             // along), a drive in the instance directory is attached.
+            numa: instance
+                .numa_topology
+                .as_ref()
+                .map(|t| crate::xml::GuestNuma {
+                    topology: t.clone(),
+                    host_shared: self
+                        .host_topology
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .flat_map(|h| h.cells.iter().map(|c| (c.id, c.cpuset.clone())))
+                        .collect(),
+                    cpu_shared_set: self.cpu_options.cpu_shared_set().cloned(),
+                }),
             config_drive: std::path::Path::new(&self.instance_dir(instance.uuid))
                 .join(crate::configdrive::CONFIG_DRIVE_FILE)
                 .exists()
@@ -532,6 +554,8 @@ impl VirtDriver for LibvirtDriver {
             })
             .await?;
         info!(%uri, driver = %t, libvirt_version = v, "connected to libvirt");
+        // The host's cells, before any guest is defined with them.
+        self.get_available_resource().await?;
         Ok(())
     }
 
@@ -545,25 +569,33 @@ impl VirtDriver for LibvirtDriver {
     async fn get_available_resource(&self) -> Result<HostResources, VirtError> {
         let nodename = self.nodename().await?;
         let (total, avail) = disk_gb(&self.instances_path);
-        self.with_conn(move |c| {
-            let ni = c.node_info().map_err(verr)?;
-            let hv_type = c.driver_type().map_err(verr)?;
-            let hv_version = c.hyp_version().map_err(verr)? as i64;
-            let cpu_info = serde_json_like_cpu(&ni);
-            let caps = c.capabilities().map_err(verr)?;
-            Ok(HostResources {
-                hypervisor_hostname: nodename,
-                hypervisor_type: hv_type,
-                hypervisor_version: hv_version,
-                cpu_info,
-                vcpus: ni.cpus as i64,
-                memory_mb: (ni.memory / 1024) as i64,
-                local_gb: total,
-                disk_available_least: Some(avail),
-                supported_instances: crate::xml::supported_instances(&caps),
+        let cpu_options = self.cpu_options.clone();
+        let res = self
+            .with_conn(move |c| {
+                let ni = c.node_info().map_err(verr)?;
+                let hv_type = c.driver_type().map_err(verr)?;
+                let hv_version = c.hyp_version().map_err(verr)? as i64;
+                let cpu_info = serde_json_like_cpu(&ni);
+                let caps = c.capabilities().map_err(verr)?;
+                Ok(HostResources {
+                    hypervisor_hostname: nodename,
+                    hypervisor_type: hv_type,
+                    hypervisor_version: hv_version,
+                    cpu_info,
+                    vcpus: ni.cpus as i64,
+                    memory_mb: (ni.memory / 1024) as i64,
+                    local_gb: total,
+                    disk_available_least: Some(avail),
+                    supported_instances: crate::xml::supported_instances(&caps),
+                    numa_topology: match crate::xml::host_numa_cells(&caps) {
+                        cells if cells.is_empty() => None,
+                        cells => Some(cpu_options.topology(&cells)?),
+                    },
+                })
             })
-        })
-        .await
+            .await?;
+        *self.host_topology.lock().unwrap_or_else(|p| p.into_inner()) = res.numa_topology.clone();
+        Ok(res)
     }
 
     async fn list_instance_uuids(&self) -> Result<Vec<Uuid>, VirtError> {
@@ -753,6 +785,14 @@ impl VirtDriver for LibvirtDriver {
         dest_check_data: LiveMigrateData,
     ) -> Result<LiveMigrateData, VirtError> {
         let uuid = instance.uuid;
+        if instance.numa_topology.is_some() {
+            // The domain's pinning and cells are the source host's; this
+            // driver does not rewrite them for the destination's yet (Nova's
+            // refusal before its NUMA-aware live migration).
+            return Err(VirtError::MigrationPreCheck(
+                "Instance has an associated NUMA topology. Instance NUMA topologies, including related attributes such as CPU pinning, huge page and emulator thread pinning information, are not currently recalculated on live migration.".into(),
+            ));
+        }
         let me = self.host_uuid().await?;
         if dest_check_data.hypervisor_id.as_deref() == Some(me.as_str()) {
             return Err(VirtError::MigrationPreCheck(format!(
@@ -1507,7 +1547,7 @@ mod tests {
             "[DEFAULT]\nhost = hv1\ninstances_path = /tmp/nova-virt-test\n[libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n",
         )
         .expect("config");
-        LibvirtDriver::new(&cfg)
+        LibvirtDriver::new(&cfg).expect("driver")
     }
 
     /// Against libvirt's in-process test driver: define, start, inspect, destroy.
@@ -1681,7 +1721,7 @@ mod tests {
                 "[DEFAULT]\nhost = hv1\ninstances_path = /tmp/nova-virt-test\nconfig_drive_format = {format}\n[libvirt]\nvirt_type = qemu\nconnection_uri = test:///default\n"
             ))
             .expect("config");
-            let d = LibvirtDriver::new(&cfg);
+            let d = LibvirtDriver::new(&cfg).expect("driver");
             let inst = Instance {
                 uuid: Uuid::new_v4(),
                 memory_mb: 64,

@@ -4,7 +4,7 @@ use nova_objects::{ImageMeta, Instance, NetworkInfo};
 use std::fmt::Write;
 
 /// The configuration the XML depends on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DomainConfig {
     pub virt_type: String,
     pub instances_path: String,
@@ -25,6 +25,107 @@ pub struct DomainConfig {
     /// virtio disk in the last slot (vdz), as Nova's block device mapping
     /// places them.
     pub config_drive: Option<String>,
+    /// The instance's NUMA cells as fitted to this host, if it has any.
+    pub numa: Option<GuestNuma>,
+}
+
+/// What the guest's NUMA elements are written from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GuestNuma {
+    /// The instance's topology, fitted to this host.
+    pub topology: nova_objects::numa::InstanceNumaTopology,
+    /// Each host cell's shared CPUs (its `cpuset`), which the guest's
+    /// unpinned vCPUs in that cell float over.
+    pub host_shared: std::collections::BTreeMap<u32, nova_objects::numa::CpuSet>,
+    /// `[compute] cpu_shared_set`, where `hw:emulator_threads_policy=share`
+    /// puts the emulator threads.
+    pub cpu_shared_set: Option<nova_objects::numa::CpuSet>,
+}
+
+/// Nova's `_get_guest_numa_config` and `_get_guest_memory_backing_config`:
+/// `<memoryBacking>` (huge pages), `<numatune>` and `<cputune>` for the
+/// domain, and the `<numa>` cells of its `<cpu>`.
+fn numa_elements(n: &GuestNuma) -> (String, String) {
+    use nova_objects::numa::{format_cpu_spec, CpuSet, EmulatorThreadsPolicy};
+    let mut domain = String::new();
+    let mut cpu = String::from("    <numa>\n");
+    let cells = &n.topology.cells;
+    let huge: Vec<(usize, i64)> = cells
+        .iter()
+        .enumerate()
+        .filter_map(|(g, c)| c.pagesize.filter(|p| *p > 4).map(|p| (g, p)))
+        .collect();
+    if !huge.is_empty() {
+        domain.push_str("  <memoryBacking>\n    <hugepages>\n");
+        for (g, size) in &huge {
+            let _ = writeln!(
+                domain,
+                "      <page size=\"{size}\" unit=\"KiB\" nodeset=\"{g}\"/>"
+            );
+        }
+        domain.push_str("    </hugepages>\n  </memoryBacking>\n");
+    }
+    let host_nodes: CpuSet = cells.iter().map(|c| c.id).collect();
+    domain.push_str("  <numatune>\n");
+    let _ = writeln!(
+        domain,
+        "    <memory mode=\"strict\" nodeset=\"{}\"/>",
+        format_cpu_spec(&host_nodes)
+    );
+    for (g, c) in cells.iter().enumerate() {
+        let _ = writeln!(
+            domain,
+            "    <memnode cellid=\"{g}\" mode=\"strict\" nodeset=\"{}\"/>",
+            c.id
+        );
+    }
+    domain.push_str("  </numatune>\n");
+    let mut pins: Vec<(u32, CpuSet)> = vec![];
+    for (g, c) in cells.iter().enumerate() {
+        let vcpus: CpuSet = c.cpuset.union(&c.pcpuset).copied().collect();
+        for &v in &vcpus {
+            let set = match c.cpu_pinning.get(&v) {
+                Some(p) => CpuSet::from([*p]),
+                None => n.host_shared.get(&c.id).cloned().unwrap_or_default(),
+            };
+            pins.push((v, set));
+        }
+        let shared = c.pagesize.is_some_and(|p| p > 4);
+        let _ = writeln!(
+            cpu,
+            "      <cell id=\"{g}\" cpus=\"{}\" memory=\"{}\"{}/>",
+            format_cpu_spec(&vcpus),
+            c.memory * 1024,
+            if shared { " memAccess=\"shared\"" } else { "" }
+        );
+    }
+    cpu.push_str("    </numa>\n");
+    pins.sort();
+    let emulator: CpuSet = match (n.topology.emulator_threads_policy, &n.cpu_shared_set) {
+        (Some(EmulatorThreadsPolicy::Isolate), _) => cells
+            .iter()
+            .flat_map(|c| c.cpuset_reserved.iter().copied())
+            .collect(),
+        (Some(EmulatorThreadsPolicy::Share), Some(shared)) => shared.clone(),
+        _ => pins.iter().flat_map(|(_, s)| s.iter().copied()).collect(),
+    };
+    domain.push_str("  <cputune>\n");
+    if !emulator.is_empty() {
+        let _ = writeln!(
+            domain,
+            "    <emulatorpin cpuset=\"{}\"/>",
+            format_cpu_spec(&emulator)
+        );
+    }
+    for (v, set) in pins.iter().filter(|(_, s)| !s.is_empty()) {
+        let _ = writeln!(
+            domain,
+            "    <vcpupin vcpu=\"{v}\" cpuset=\"{}\"/>",
+            format_cpu_spec(set)
+        );
+    }
+    domain.push_str("  </cputune>\n");
+    (domain, cpu)
 }
 
 /// The `<nova:host>` element naming the guest's owner.
@@ -93,6 +194,68 @@ pub fn supported_instances(caps: &str) -> Vec<[String; 3]> {
         }
     }
     out
+}
+
+/// The host's NUMA cells from libvirt's capabilities (`<topology><cells>`):
+/// CPUs with their siblings, memory (KiB → MiB) and pages by size.
+pub fn host_numa_cells(caps: &str) -> Vec<crate::numa::HypervisorCell> {
+    use nova_objects::numa::{parse_cpu_spec, CpuSet, MemPage};
+    let Some(topology) = caps
+        .split_once("<topology>")
+        .and_then(|(_, rest)| rest.split_once("</topology>"))
+        .map(|(t, _)| t)
+    else {
+        return vec![];
+    };
+    elements(topology, "cell")
+        .filter_map(|cell| {
+            let head = &cell[..cell.find('>')?];
+            let id: u32 = attr(head, "id")?.parse().ok()?;
+            let memory_kib: i64 = cell
+                .split_once("<memory")
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .and_then(|(_, rest)| rest.split_once('<'))
+                .and_then(|(v, _)| v.trim().parse().ok())?;
+            let mempages = cell
+                .match_indices("<pages ")
+                .filter_map(|(i, _)| {
+                    let tag = &cell[i..i + cell[i..].find('>')?];
+                    let body = &cell[i + tag.len() + 1..];
+                    let total = body[..body.find('<')?].trim().parse().ok()?;
+                    Some(MemPage {
+                        size_kb: attr(tag, "size")?.parse().ok()?,
+                        total,
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            let mut cpus = CpuSet::new();
+            let mut siblings: Vec<CpuSet> = vec![];
+            for (i, _) in cell.match_indices("<cpu ") {
+                let Some(end) = cell[i..].find('>') else {
+                    continue;
+                };
+                let tag = &cell[i..i + end];
+                let Some(cpu) = attr(tag, "id").and_then(|v| v.parse::<u32>().ok()) else {
+                    continue;
+                };
+                cpus.insert(cpu);
+                let sib = attr(tag, "siblings")
+                    .and_then(|s| parse_cpu_spec(&s).ok())
+                    .unwrap_or_else(|| CpuSet::from([cpu]));
+                if !siblings.contains(&sib) {
+                    siblings.push(sib);
+                }
+            }
+            Some(crate::numa::HypervisorCell {
+                id,
+                cpus,
+                siblings,
+                memory_mb: memory_kib / 1024,
+                mempages,
+            })
+        })
+        .collect()
 }
 
 /// The value of attribute `name` in the element text `tag` (`<x a='1'`).
@@ -253,6 +416,10 @@ fn guest_xml_with(
     let _ = writeln!(x, "  <name>{}</name>", esc(&cfg.instance_name));
     let _ = writeln!(x, "  <memory>{}</memory>", instance.memory_mb * 1024);
     let _ = writeln!(x, "  <vcpu>{}</vcpu>", instance.vcpus);
+    let numa = cfg.numa.as_ref().map(numa_elements);
+    if let Some((domain, _)) = &numa {
+        x.push_str(domain);
+    }
     let _ = writeln!(x, "  <metadata>");
     let _ = writeln!(
         x,
@@ -335,8 +502,15 @@ fn guest_xml_with(
     let _ = writeln!(x, "  </os>");
     let _ = writeln!(x, "  <features>\n    <acpi/>\n    <apic/>\n  </features>");
     let _ = writeln!(x, "  <clock offset=\"utc\"/>");
-    if cfg.virt_type == "kvm" {
-        let _ = writeln!(x, "  <cpu mode=\"host-model\" match=\"exact\"/>");
+    let cpu_mode = (cfg.virt_type == "kvm").then_some(" mode=\"host-model\" match=\"exact\"");
+    match (&numa, cpu_mode) {
+        (Some((_, cells)), mode) => {
+            let _ = writeln!(x, "  <cpu{}>\n{cells}  </cpu>", mode.unwrap_or_default());
+        }
+        (None, Some(mode)) => {
+            let _ = writeln!(x, "  <cpu{mode}/>");
+        }
+        (None, None) => {}
     }
     let _ = writeln!(x, "  <devices>");
     // The instance disk is always a qcow2 overlay on the cached base image
@@ -453,6 +627,108 @@ mod tests {
     use nova_objects::{NetworkRef, Vif};
 
     #[test]
+    fn a_pinned_guest_gets_novas_numa_elements() {
+        use nova_objects::numa::{
+            numa_fit_instance_to_host, numa_get_constraints, NumaCell, NumaTopology,
+        };
+        let host = NumaTopology {
+            cells: (0..2)
+                .map(|i| NumaCell {
+                    id: i,
+                    cpuset: (i * 4..i * 4 + 2).collect(),
+                    pcpuset: (i * 4 + 2..i * 4 + 4).collect(),
+                    memory: 4096,
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let mut inst = Instance {
+            vcpus: 2,
+            memory_mb: 2048,
+            ..Default::default()
+        };
+        inst.flavor.vcpus = 2;
+        inst.flavor.memory_mb = 2048;
+        inst.flavor
+            .extra_specs
+            .insert("hw:cpu_policy".into(), "dedicated".into());
+        let want = numa_get_constraints(&inst.flavor, &Default::default())
+            .unwrap()
+            .unwrap();
+        let fitted = numa_fit_instance_to_host(&host, &want, None).unwrap();
+        let cfg = DomainConfig {
+            virt_type: "qemu".into(),
+            numa: Some(GuestNuma {
+                topology: fitted,
+                host_shared: host
+                    .cells
+                    .iter()
+                    .map(|c| (c.id, c.cpuset.clone()))
+                    .collect(),
+                cpu_shared_set: None,
+            }),
+            ..Default::default()
+        };
+        let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![]);
+        assert!(x.contains("<memory mode=\"strict\" nodeset=\"0\"/>"), "{x}");
+        assert!(x.contains("<memnode cellid=\"0\" mode=\"strict\" nodeset=\"0\"/>"));
+        assert!(x.contains("<emulatorpin cpuset=\"2-3\"/>"));
+        assert!(x.contains("<vcpupin vcpu=\"0\" cpuset=\"2\"/>"));
+        assert!(x.contains("<vcpupin vcpu=\"1\" cpuset=\"3\"/>"));
+        assert!(
+            x.contains("<cpu>\n    <numa>\n      <cell id=\"0\" cpus=\"0-1\" memory=\"2097152\"/>")
+        );
+        // Unpinned NUMA vCPUs float over their host cell's shared CPUs.
+        let mut shared = inst.clone();
+        shared.flavor.extra_specs = [("hw:numa_nodes".to_string(), "2".to_string())].into();
+        let want = numa_get_constraints(&shared.flavor, &Default::default())
+            .unwrap()
+            .unwrap();
+        let fitted = numa_fit_instance_to_host(&host, &want, None).unwrap();
+        let cfg = DomainConfig {
+            numa: Some(GuestNuma {
+                topology: fitted,
+                host_shared: host
+                    .cells
+                    .iter()
+                    .map(|c| (c.id, c.cpuset.clone()))
+                    .collect(),
+                cpu_shared_set: None,
+            }),
+            ..cfg
+        };
+        let x = domain_xml(&cfg, &shared, &ImageMeta::default(), &vec![]);
+        assert!(x.contains("<vcpupin vcpu=\"0\" cpuset=\"0-1\"/>"), "{x}");
+        assert!(x.contains("<vcpupin vcpu=\"1\" cpuset=\"4-5\"/>"));
+        assert!(x.contains("<memory mode=\"strict\" nodeset=\"0-1\"/>"));
+    }
+
+    #[test]
+    fn host_numa_cells_from_capabilities() {
+        let caps = "<capabilities><host><topology><cells num='2'>
+          <cell id='0'><memory unit='KiB'>2097152</memory>
+            <pages unit='KiB' size='4'>524288</pages><pages unit='KiB' size='2048'>8</pages>
+            <distances><sibling id='0' value='10'/></distances>
+            <cpus num='2'><cpu id='0' socket_id='0' die_id='0' core_id='0' siblings='0,2'/>
+              <cpu id='2' socket_id='0' die_id='0' core_id='0' siblings='0,2'/></cpus></cell>
+          <cell id='1'><memory unit='KiB'>1048576</memory>
+            <cpus num='1'><cpu id='1' socket_id='1' core_id='0' siblings='1'/></cpus></cell>
+          </cells></topology></host><guest></guest></capabilities>";
+        let cells = host_numa_cells(caps);
+        assert_eq!(cells.len(), 2);
+        assert_eq!(cells[0].cpus, [0, 2].into());
+        assert_eq!(cells[0].siblings, vec![[0, 2].into()]);
+        assert_eq!(cells[0].memory_mb, 2048);
+        assert_eq!(cells[0].mempages.len(), 2);
+        assert_eq!(
+            (cells[0].mempages[1].size_kb, cells[0].mempages[1].total),
+            (2048, 8)
+        );
+        assert_eq!(cells[1].siblings, vec![[1].into()]);
+        assert!(host_numa_cells("<capabilities/>").is_empty());
+    }
+
+    #[test]
     fn supported_instances_are_every_guest_arch_and_domain_type() {
         let caps = "<capabilities><host><cpu><arch>x86_64</arch></cpu></host>
   <guest>
@@ -528,6 +804,7 @@ mod tests {
             nwfilter: true,
             host: "hv1".into(),
             config_drive: None,
+            numa: None,
         };
         let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![vif]);
         assert!(x.starts_with("<domain type=\"kvm\">"));
@@ -557,6 +834,7 @@ mod tests {
             let c = domain_xml(
                 &DomainConfig {
                     config_drive: Some(format.into()),
+                    numa: None,
                     ..cfg.clone()
                 },
                 &inst,
@@ -602,6 +880,7 @@ mod tests {
                 nwfilter: false,
                 host: String::new(),
                 config_drive: None,
+                numa: None,
             },
             &inst,
             &ImageMeta::default(),
@@ -637,6 +916,7 @@ mod tests {
             nwfilter: false,
             host: "hv1".into(),
             config_drive: None,
+            numa: None,
         };
         let image = ImageMeta::default();
         let x = rescue_domain_xml(&cfg, &inst, &image, &vec![], None);

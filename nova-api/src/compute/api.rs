@@ -22,6 +22,7 @@ use nova_common::config::NETWORK_QUOTAS;
 use nova_common::states::{TaskState, VmState};
 use nova_common::transitions::{self, Transition};
 use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
+use nova_objects::numa::numa_get_constraints;
 use nova_objects::{
     ConsoleAuthToken, Flavor, ImageMeta, Instance, InstanceCreate, InstanceFault, InstanceFilters,
     InstanceUpdate, QuotaUsage, RequestSpec, Service,
@@ -1176,6 +1177,13 @@ impl API {
         };
         let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, &inst.flavor)?;
+        // The instance keeps its host and its cells: an image asking for
+        // another NUMA topology would need a move (Nova's rebuild refusal).
+        if numa_get_constraints(&inst.flavor, &image.properties)?
+            != numa_get_constraints(&inst.flavor, &inst.image_properties())?
+        {
+            return Err(NovaError::ImageNUMATopologyRebuildConflict {});
+        }
         if let Some(m) = &req.metadata {
             self.check_metadata_quota(ctx, &inst.project_id, m.len())
                 .await?;
@@ -1571,6 +1579,8 @@ fn check_requested_image(image: &ImageMeta, flavor: &Flavor) -> NovaResult<()> {
     if flavor.root_gb > 0 && (image.min_disk > flavor.root_gb || too_big) {
         return Err(NovaError::FlavorDiskTooSmall {});
     }
+    // A NUMA topology or CPU pinning the two cannot ask for together.
+    numa_get_constraints(flavor, &image.properties)?;
     Ok(())
 }
 

@@ -442,7 +442,7 @@ impl ComputeTaskManager {
         mut retry: Option<SchedulerRetries>,
         host_list: Vec<Selection>,
     ) -> Result<Placement, NovaError> {
-        let request = ResourceRequest::from_flavor(&spec.flavor);
+        let request = ResourceRequest::for_instance(&spec.flavor, &spec.image.properties)?;
         let mut hosts = host_list.into_iter();
         while let Some(sel) = hosts.next() {
             let host = sel.service_host.as_str();

@@ -15,7 +15,9 @@ use super::ComputeTaskManager;
 use nova_common::states::TaskState;
 use nova_common::{NovaError, RequestContext};
 use nova_db::MigrationClaim;
-use nova_objects::{Flavor, Instance, InstanceUpdate, Migration, RequestSpec, Selection};
+use nova_objects::{
+    Flavor, Instance, InstanceUpdate, Migration, RequestSpec, ResourceRequest, Selection,
+};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -232,6 +234,7 @@ impl ComputeTaskManager {
         expected: TaskState,
     ) -> Result<(String, Migration), NovaError> {
         let uuid = inst.uuid;
+        let request = ResourceRequest::for_instance(flavor, &inst.image_properties())?;
         for sel in selections {
             let m = Migration {
                 id: 0,
@@ -254,7 +257,7 @@ impl ComputeTaskManager {
             };
             match self
                 .db
-                .migration_create_with_claim(&m, &inst.flavor, flavor, expected)
+                .migration_create_with_claim(&m, &inst.flavor, flavor, &request, expected)
                 .await
             {
                 Ok(MigrationClaim::Claimed(m)) => {

@@ -86,6 +86,11 @@ impl ComputeTaskManager {
             .get(nova_objects::SCHEDULER_HINTS_KEY)
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
+        // Moves are scheduled for the image the instance was booted from
+        // (its NUMA and hypervisor properties), as Nova's RequestSpec keeps it.
+        if spec.image.properties.is_empty() {
+            spec.image.properties = inst.image_properties();
+        }
         self.populate_hint_hosts(spec).await
     }
 }

@@ -166,7 +166,7 @@ impl ComputeTaskManager {
                 return Err(e);
             }
         };
-        let request = ResourceRequest::from_flavor(&spec.flavor);
+        let request = ResourceRequest::for_instance(&spec.flavor, &spec.image.properties)?;
         for sel in selections {
             let zone = self.zone_of(&sel).await?;
             match self

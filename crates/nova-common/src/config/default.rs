@@ -57,6 +57,10 @@ config_section! {
         reserved_host_disk_mb: i64 = "0", at_least(0);
         /// Host CPUs reserved for the host.
         reserved_host_cpus: i64 = "0", at_least(0);
+        /// Host CPUs guests may use, as a CPU spec (`0-3,^2`); deprecated in
+        /// Nova 20 for `[compute] cpu_shared_set` and `cpu_dedicated_set`,
+        /// which may not be set with it. Unset: every host CPU.
+        vcpu_pin_set: Option<String> = "", optional_string();
         /// Virtual RAM to physical RAM allocation ratio.
         ram_allocation_ratio: f64 = "1.5", float(0.0);
         /// Virtual CPU to physical CPU allocation ratio.

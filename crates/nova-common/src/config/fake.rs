@@ -40,5 +40,14 @@ config_section! {
         /// Make every live migration from this host fail in the hypervisor
         /// once `live_migration_seconds` have passed. For tests.
         fail_live_migration: bool = "false", boolean();
+        /// NUMA cells the fake hypervisor reports (0: none, as Nova's
+        /// FakeDriver; guests asking for a NUMA topology or pinning then find
+        /// no host). With cells, it reports `numa_cpus_per_cell` CPUs per cell
+        /// (no hyperthreads) instead of its 1000 vCPUs, its memory split
+        /// between them, each with 4 KiB pages and 512 pages of 2 MiB.
+        /// `[compute] cpu_shared_set`/`cpu_dedicated_set` apply. For tests.
+        numa_cells: u32 = "0", at_least(0);
+        /// CPUs of each fake NUMA cell (see `numa_cells`). For tests.
+        numa_cpus_per_cell: u32 = "4", at_least(1);
     }
 }

@@ -19,6 +19,7 @@ mod raw;
 mod sample;
 
 mod api;
+mod compute;
 mod conductor;
 mod database;
 mod default;
@@ -35,6 +36,7 @@ mod scheduler;
 mod vnc;
 
 pub use api::ApiSection;
+pub use compute::ComputeSection;
 pub use conductor::ConductorSection;
 pub use database::DatabaseSection;
 pub use default::{
@@ -68,6 +70,7 @@ const SECTIONS: &[&[OptDef]] = &[
     GlanceSection::OPTS,
     LibvirtSection::OPTS,
     ImageCacheSection::OPTS,
+    ComputeSection::OPTS,
     SchedulerSection::OPTS,
     FakeSection::OPTS,
     VncSection::OPTS,
@@ -92,6 +95,7 @@ pub struct NovaConfig {
     pub glance: GlanceSection,
     pub libvirt: LibvirtSection,
     pub image_cache: ImageCacheSection,
+    pub compute: ComputeSection,
     pub scheduler: SchedulerSection,
     pub fake: FakeSection,
     pub vnc: VncSection,
@@ -132,6 +136,7 @@ impl NovaConfig {
             glance: GlanceSection::read(&r)?,
             libvirt: LibvirtSection::read(&r)?,
             image_cache: ImageCacheSection::read(&r)?,
+            compute: ComputeSection::read(&r)?,
             scheduler: SchedulerSection::read(&r)?,
             fake: FakeSection::read(&r)?,
             vnc: VncSection::read(&r)?,
@@ -251,6 +256,10 @@ mod tests {
         ("libvirt", "live_migration_bandwidth", "0"),
         ("libvirt", "live_migration_completion_timeout", "800"),
         ("image_cache", "manager_interval", "2400"),
+        ("compute", "cpu_shared_set", ""),
+        ("compute", "cpu_dedicated_set", ""),
+        ("compute", "packing_host_numa_cells_allocation_strategy", "false"),
+        ("DEFAULT", "vcpu_pin_set", ""),
         ("image_cache", "subdirectory_name", "_base"),
         ("image_cache", "remove_unused_base_images", "true"),
         (
@@ -298,6 +307,8 @@ mod tests {
         ("fake", "fail_pre_live_migration", "false"), // not in Nova: a test knob of FakeDriver
         ("fake", "pre_live_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "fail_live_migration", "false"), // not in Nova: a test knob of FakeDriver
+        ("fake", "numa_cells", "0"), // not in Nova: a test knob of FakeDriver
+        ("fake", "numa_cpus_per_cell", "4"), // not in Nova: a test knob of FakeDriver
         ("vnc", "enabled", "true"),
         ("vnc", "server_listen", "127.0.0.1"),
         ("vnc", "server_proxyclient_address", "127.0.0.1"),

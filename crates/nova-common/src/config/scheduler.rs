@@ -21,6 +21,7 @@ pub const KNOWN_FILTERS: &[&str] = &[
     "SameHostFilter",
     "ImagePropertiesFilter",
     "ComputeCapabilitiesFilter",
+    "NUMATopologyFilter",
     "AggregateInstanceExtraSpecsFilter",
     "AggregateMultiTenancyIsolation",
     "AllHostsFilter",

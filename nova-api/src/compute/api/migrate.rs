@@ -117,6 +117,8 @@ impl API {
                 reason: "Resizing to a smaller disk flavor is not allowed.".into(),
             });
         }
+        // The new flavor's NUMA topology and pinning, with the instance's image.
+        nova_objects::numa::numa_get_constraints(new, &inst.image_properties())?;
         let cores = new.vcpus - inst.vcpus;
         let ram = new.memory_mb - inst.memory_mb;
         if cores <= 0 && ram <= 0 {
