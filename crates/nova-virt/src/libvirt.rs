@@ -387,6 +387,7 @@ impl LibvirtDriver {
                         .collect(),
                     cpu_shared_set: self.cpu_options.cpu_shared_set().cloned(),
                 }),
+            vcpu_cpuset: self.cpu_options.floating_cpus().cloned(),
             config_drive: std::path::Path::new(&self.instance_dir(instance.uuid))
                 .join(crate::configdrive::CONFIG_DRIVE_FILE)
                 .exists()

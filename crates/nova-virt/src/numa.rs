@@ -78,6 +78,12 @@ impl CpuOptions {
         self.shared.as_ref()
     }
 
+    /// The CPUs a guest without NUMA cells is kept on, when configured
+    /// (`vcpu_pin_set`, else `cpu_shared_set`; Nova's `<vcpu cpuset>`).
+    pub fn floating_cpus(&self) -> Option<&CpuSet> {
+        self.vcpu_pin_set.as_ref().or(self.shared.as_ref())
+    }
+
     /// The host's cells with the options applied: each cell's `cpuset`
     /// (CPUs unpinned guests float over: `vcpu_pin_set`, else
     /// `cpu_shared_set`, else none when only `cpu_dedicated_set` is set, else

@@ -27,6 +27,9 @@ pub struct DomainConfig {
     pub config_drive: Option<String>,
     /// The instance's NUMA cells as fitted to this host, if it has any.
     pub numa: Option<GuestNuma>,
+    /// For a guest without NUMA cells: the host CPUs its vCPUs may run on
+    /// (`<vcpu cpuset>`: `[compute] cpu_shared_set` or `vcpu_pin_set`, when set).
+    pub vcpu_cpuset: Option<nova_objects::numa::CpuSet>,
 }
 
 /// What the guest's NUMA elements are written from.
@@ -415,7 +418,19 @@ fn guest_xml_with(
     let _ = writeln!(x, "  <uuid>{uuid}</uuid>");
     let _ = writeln!(x, "  <name>{}</name>", esc(&cfg.instance_name));
     let _ = writeln!(x, "  <memory>{}</memory>", instance.memory_mb * 1024);
-    let _ = writeln!(x, "  <vcpu>{}</vcpu>", instance.vcpus);
+    match cfg.vcpu_cpuset.as_ref().filter(|_| cfg.numa.is_none()) {
+        Some(cpus) => {
+            let _ = writeln!(
+                x,
+                "  <vcpu cpuset=\"{}\">{}</vcpu>",
+                nova_objects::numa::format_cpu_spec(cpus),
+                instance.vcpus
+            );
+        }
+        None => {
+            let _ = writeln!(x, "  <vcpu>{}</vcpu>", instance.vcpus);
+        }
+    }
     let numa = cfg.numa.as_ref().map(numa_elements);
     if let Some((domain, _)) = &numa {
         x.push_str(domain);
@@ -701,6 +716,14 @@ mod tests {
         assert!(x.contains("<vcpupin vcpu=\"0\" cpuset=\"0-1\"/>"), "{x}");
         assert!(x.contains("<vcpupin vcpu=\"1\" cpuset=\"4-5\"/>"));
         assert!(x.contains("<memory mode=\"strict\" nodeset=\"0-1\"/>"));
+        // A guest without cells floats over the shared CPUs when they are set.
+        let plain = DomainConfig {
+            numa: None,
+            vcpu_cpuset: Some([0, 1, 4, 5].into()),
+            ..cfg.clone()
+        };
+        let x = domain_xml(&plain, &inst, &ImageMeta::default(), &vec![]);
+        assert!(x.contains("<vcpu cpuset=\"0-1,4-5\">2</vcpu>"), "{x}");
     }
 
     #[test]
@@ -805,6 +828,7 @@ mod tests {
             host: "hv1".into(),
             config_drive: None,
             numa: None,
+            vcpu_cpuset: None,
         };
         let x = domain_xml(&cfg, &inst, &ImageMeta::default(), &vec![vif]);
         assert!(x.starts_with("<domain type=\"kvm\">"));
@@ -835,6 +859,7 @@ mod tests {
                 &DomainConfig {
                     config_drive: Some(format.into()),
                     numa: None,
+                    vcpu_cpuset: None,
                     ..cfg.clone()
                 },
                 &inst,
@@ -881,6 +906,7 @@ mod tests {
                 host: String::new(),
                 config_drive: None,
                 numa: None,
+                vcpu_cpuset: None,
             },
             &inst,
             &ImageMeta::default(),
@@ -917,6 +943,7 @@ mod tests {
             host: "hv1".into(),
             config_drive: None,
             numa: None,
+            vcpu_cpuset: None,
         };
         let image = ImageMeta::default();
         let x = rescue_domain_xml(&cfg, &inst, &image, &vec![], None);
