@@ -1085,19 +1085,33 @@ pub async fn start_two_hypervisor_cloud(
     with_keystone: bool,
     extra_libvirt_conf: &str,
 ) -> (Cloud, PathBuf) {
+    start_two_hypervisor_cloud_with(with_keystone, extra_libvirt_conf, ["", ""]).await
+}
+
+/// As [`start_two_hypervisor_cloud`], with `extra_confs` (INI text) added
+/// to the first and the second host's nova.conf.
+pub async fn start_two_hypervisor_cloud_with(
+    with_keystone: bool,
+    extra_libvirt_conf: &str,
+    extra_confs: [&str; 2],
+) -> (Cloud, PathBuf) {
     run_script("deploy/lib/libvirt.sh", &["start"]);
     run_script("tests/second-libvirt.sh", &["start"]);
-    let conf = |uri: &str, peer: &str| {
+    let conf = |uri: &str, peer: &str, extra: &str| {
         format!(
             "[libvirt]\nvirt_type = qemu\nconnection_uri = {uri}\n\
              live_migration_uri = {peer}\nlive_migration_inbound_addr = 127.0.0.1\n\
-             {extra_libvirt_conf}\n"
+             {extra_libvirt_conf}\n{extra}\n"
         )
     };
     start_real_guest_cloud_confs(
         &[
-            conf("qemu:///system", SECOND_LIBVIRT_URI),
-            conf(SECOND_LIBVIRT_URI, FIRST_LIBVIRT_URI_FROM_SECOND),
+            conf("qemu:///system", SECOND_LIBVIRT_URI, extra_confs[0]),
+            conf(
+                SECOND_LIBVIRT_URI,
+                FIRST_LIBVIRT_URI_FROM_SECOND,
+                extra_confs[1],
+            ),
         ],
         with_keystone,
     )

@@ -9,9 +9,10 @@
 //! ends in ERROR with a fault naming NUMATopologyFilter; a deleted server
 //! frees its CPU; a cold migration moves a pinned server's CPU from its
 //! source to its destination (the source takes a new server after the
-//! confirm, the destination no more). Flavors and images that ask for a
-//! topology Nova refuses get Nova's 400 on create and resize, and an image
-//! that would change the topology is refused on rebuild.
+//! confirm, the destination no more), and so does a live migration.
+//! Flavors and images that ask for a topology Nova refuses get Nova's 400
+//! on create and resize, and an image that would change the topology is
+//! refused on rebuild.
 
 #![allow(clippy::unwrap_used)]
 
@@ -158,6 +159,26 @@ async fn pinned_servers_take_dedicated_cpus_until_none_is_left() {
     assert_eq!(host_of(&settled(&cloud, &next, "ACTIVE").await), b_host);
     let last = boot(&cloud, "pin-last", &pinned).await;
     settled(&cloud, &last, "ERROR").await;
+
+    // A live migration moves one too: b's CPU is free after it.
+    cloud.osc("demo", &["server", "delete", "--wait", &moving]);
+    let out = cloud.openstack(
+        "admin",
+        &[
+            "--os-compute-api-version",
+            "2.30",
+            "server",
+            "migrate",
+            "--live-migration",
+            "--host",
+            &a,
+            &next,
+        ],
+    );
+    assert!(out.0, "{out:?}");
+    assert_eq!(host_of(&settled(&cloud, &next, "ACTIVE").await), a);
+    let after = boot(&cloud, "pin-after", &pinned).await;
+    assert_eq!(host_of(&settled(&cloud, &after, "ACTIVE").await), b_host);
 
     // Topologies Nova refuses, with Nova's messages.
     let asym = flavor(&cloud, "asym", "2", &["hw:numa_nodes=3"]);

@@ -5,19 +5,28 @@
 //! emulator threads pinned to CPU 1 (libvirt's domain and the running
 //! QEMU's affinity say so) and one guest NUMA cell on host cell 0; an
 //! unpinned guest floats over the shared CPU only; a second pinned guest
-//! finds no dedicated CPU left and ends in ERROR.
+//! finds no dedicated CPU left and ends in ERROR. Between two hypervisors
+//! (the second libvirtd of `tests/second-libvirt.sh`) whose dedicated CPUs
+//! differ, a pinned guest live-migrates onto the destination's dedicated
+//! CPU (Nova's NUMA-aware live migration) and keeps running.
 
 #![allow(clippy::unwrap_used)]
 
 use nova_e2e::guest_marks::console_output as console;
-use nova_e2e::{start_real_guest_cloud, Cloud};
+use nova_e2e::{
+    start_real_guest_cloud, start_two_hypervisor_cloud_with, Cloud, SECOND_LIBVIRT_URI,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 fn virsh(args: &[&str]) -> String {
+    virsh_on("qemu:///system", args)
+}
+
+fn virsh_on(uri: &str, args: &[&str]) -> String {
     let out = std::process::Command::new("virsh")
         .arg("-c")
-        .arg("qemu:///system")
+        .arg(uri)
         .args(args)
         .output()
         .unwrap();
@@ -47,15 +56,8 @@ async fn settled(cloud: &Cloud, id: &str) -> Value {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pinned_guest_runs_on_its_dedicated_cpu() {
-    let (cloud, guest) = start_real_guest_cloud(
-        false,
-        "[compute]\ncpu_shared_set = 0\ncpu_dedicated_set = 1\n",
-    )
-    .await;
-    let image = cloud.upload_tiny_disk(&guest).await;
-    cloud.create_guest_flavor().await;
+/// The flavor `pinned`: the tiny guest with its vCPU on a dedicated CPU.
+async fn create_pinned_flavor(cloud: &Cloud) {
     let (s, b) = cloud
         .req(
             Method::POST,
@@ -74,6 +76,108 @@ async fn a_pinned_guest_runs_on_its_dedicated_cpu() {
         )
         .await;
     assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_guest_live_migrates_onto_the_destinations_dedicated_cpu() {
+    let (cloud, guest) = start_two_hypervisor_cloud_with(
+        false,
+        "",
+        [
+            "[compute]\ncpu_shared_set = 0\ncpu_dedicated_set = 1\n",
+            "[compute]\ncpu_shared_set = 1\ncpu_dedicated_set = 0\n",
+        ],
+    )
+    .await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    create_pinned_flavor(&cloud).await;
+    let first = format!("qemu-{}", cloud.id);
+    // Each host's libvirt and the CPU a pinned guest gets there.
+    let on = |host: &str| {
+        if host == first {
+            ("qemu:///system", "1")
+        } else {
+            (SECOND_LIBVIRT_URI, "0")
+        }
+    };
+    let id = boot(&cloud, "pinned-lm", &image, "pinned").await;
+    let srv = settled(&cloud, &id).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    let source = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let (uri, cpu) = on(&source);
+    let xml = virsh_on(uri, &["dumpxml", &id]);
+    assert!(
+        xml.contains(&format!("<vcpupin vcpu='0' cpuset='{cpu}'/>")),
+        "{xml}"
+    );
+    cloud
+        .wait_for("the pinned guest to boot", 180, || async {
+            console(&cloud, &id)
+                .await
+                .contains("GUEST-INIT")
+                .then_some(())
+        })
+        .await;
+
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &cloud.admin,
+            Some(json!({"os-migrateLive": {"host": null, "block_migration": true, "disk_over_commit": false}})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let srv = cloud
+        .wait_for("the live migration to end", 240, || async {
+            let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+            let srv = b["server"].clone();
+            (srv["OS-EXT-STS:task_state"].is_null() && srv["status"] != "MIGRATING").then_some(srv)
+        })
+        .await;
+    let dest = srv["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_ne!(dest, source, "{srv}");
+    let (uri, cpu) = on(&dest);
+    let xml = virsh_on(uri, &["dumpxml", &id]);
+    assert!(
+        xml.contains(&format!("<vcpupin vcpu='0' cpuset='{cpu}'/>"))
+            && xml.contains(&format!("<emulatorpin cpuset='{cpu}'/>")),
+        "pinned to the destination's dedicated CPU: {xml}"
+    );
+    assert_eq!(virsh_on(uri, &["domstate", &id]).trim(), "running");
+    let affinity = virsh_on(uri, &["vcpupin", &id, "--live"]);
+    assert!(
+        affinity.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() == 2 && f[0] == "0" && f[1] == cpu
+        }),
+        "{affinity}"
+    );
+    // The source keeps no definition of it.
+    let left = virsh_on(on(&source).0, &["list", "--all", "--uuid"]);
+    assert!(!left.contains(&id), "still on {source}'s libvirt: {left}");
+    let (s, _) = cloud
+        .req(
+            Method::DELETE,
+            &format!("/servers/{id}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_guest_runs_on_its_dedicated_cpu() {
+    let (cloud, guest) = start_real_guest_cloud(
+        false,
+        "[compute]\ncpu_shared_set = 0\ncpu_dedicated_set = 1\n",
+    )
+    .await;
+    let image = cloud.upload_tiny_disk(&guest).await;
+    cloud.create_guest_flavor().await;
+    create_pinned_flavor(&cloud).await;
 
     let pinned = boot(&cloud, "pinned-1", &image, "pinned").await;
     let srv = settled(&cloud, &pinned).await;

@@ -339,6 +339,23 @@ impl Db {
         Ok(m)
     }
 
+    /// The NUMA topology claimed for an instance on the destination of its
+    /// move under way (`instance_extra.migration_context`), if any.
+    pub async fn instance_migration_numa_topology(
+        &self,
+        instance_uuid: Uuid,
+    ) -> Result<Option<nova_objects::numa::InstanceNumaTopology>, NovaError> {
+        let text: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT migration_context::json->>'new_numa_topology' FROM instance_extra
+              WHERE instance_uuid = $1 AND deleted = 0",
+        )
+        .bind(instance_uuid.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// The migrations still under way of an instance, or touching a host
     /// (as source or destination), oldest first.
     pub async fn migration_get_in_progress(

@@ -89,7 +89,7 @@ pub(crate) async fn recompute_usage(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    sqlx::query(
+    let base = sqlx::query(
         "WITH moving AS (
             SELECT m.source_compute, m.source_node, m.dest_compute, m.dest_node,
                    e.old_flavor::json AS old_f, e.new_flavor::json AS new_f, i.host, i.node, i.uuid
@@ -131,14 +131,20 @@ pub(crate) async fn recompute_usage(
                       coalesce(sum(n), 0)::int AS n,
                       coalesce(sum(busy), 0)::int AS busy
                  FROM held) u
-         WHERE cn.host = $1 AND cn.hypervisor_hostname = $2 AND cn.deleted = 0",
+         WHERE cn.host = $1 AND cn.hypervisor_hostname = $2 AND cn.deleted = 0
+         RETURNING cn.numa_topology",
     )
     .bind(host)
     .bind(node)
     .bind(finals)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    recompute_numa_usage(tx, host, node).await
+    // A node with NUMA cells has their usage recounted too (no statement
+    // more for the others).
+    match base.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()) {
+        Some(base) => recompute_numa_usage(tx, host, node, &base).await,
+        None => Ok(()),
+    }
 }
 
 /// The node's NUMA cells' usage recounted from the fitted topologies its
@@ -150,19 +156,10 @@ async fn recompute_numa_usage(
     tx: &mut Transaction<'_, Postgres>,
     host: &str,
     node: &str,
+    base: &str,
 ) -> Result<(), sqlx::Error> {
-    let base: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT numa_topology FROM compute_nodes
-          WHERE host = $1 AND hypervisor_hostname = $2 AND deleted = 0",
-    )
-    .bind(host)
-    .bind(node)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(base) = base
-        .flatten()
-        .and_then(|t| serde_json::from_str::<NumaTopology>(&t).ok())
-    else {
+    // Written from a typed topology; unreadable text is left as it is.
+    let Ok(base) = serde_json::from_str::<NumaTopology>(base) else {
         return Ok(());
     };
     let held: Vec<Option<String>> = sqlx::query_scalar(

@@ -1440,6 +1440,17 @@ pub struct LiveMigrateData {
     /// so the guest's interfaces get new names there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taps_in_use: Vec<String>,
+    /// The instance's NUMA topology as claimed on the destination (its
+    /// cells and pinned CPUs there), which the guest is migrated into
+    /// (Nova's `dst_numa_info`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_numa_topology: Option<numa::InstanceNumaTopology>,
+    /// The destination's shared CPUs of each of its NUMA cells, and its
+    /// `[compute] cpu_shared_set` (`pre_live_migration`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dst_cell_shared_cpus: BTreeMap<u32, numa::CpuSet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_cpu_shared_set: Option<numa::CpuSet>,
 }
 
 /// The filters of `migration_get_all_by_filters` (Nova's os-migrations

@@ -786,14 +786,6 @@ impl VirtDriver for LibvirtDriver {
         dest_check_data: LiveMigrateData,
     ) -> Result<LiveMigrateData, VirtError> {
         let uuid = instance.uuid;
-        if instance.numa_topology.is_some() {
-            // The domain's pinning and cells are the source host's; this
-            // driver does not rewrite them for the destination's yet (Nova's
-            // refusal before its NUMA-aware live migration).
-            return Err(VirtError::MigrationPreCheck(
-                "Instance has an associated NUMA topology. Instance NUMA topologies, including related attributes such as CPU pinning, huge page and emulator thread pinning information, are not currently recalculated on live migration.".into(),
-            ));
-        }
         let me = self.host_uuid().await?;
         if dest_check_data.hypervisor_id.as_deref() == Some(me.as_str()) {
             return Err(VirtError::MigrationPreCheck(format!(
@@ -864,8 +856,19 @@ impl VirtDriver for LibvirtDriver {
             .filter_map(|v| v.devname.clone())
             .filter(|d| std::path::Path::new("/sys/class/net").join(d).exists())
             .collect();
+        // The shared CPUs of this host's cells, which the guest's unpinned
+        // vCPUs float over here.
+        let dst_cell_shared_cpus = self
+            .host_topology
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|h| h.cells.iter().map(|c| (c.id, c.cpuset.clone())))
+            .collect();
         Ok(LiveMigrateData {
             taps_in_use,
+            dst_cell_shared_cpus,
+            dst_cpu_shared_set: self.cpu_options.cpu_shared_set().cloned(),
             ..migrate_data
         })
     }
@@ -890,6 +893,21 @@ impl VirtDriver for LibvirtDriver {
                     .map_err(verr)
             })
             .await?;
+        // A guest with NUMA cells gets the cells and pinned CPUs claimed
+        // for it on the destination (Nova's NUMA-aware live migration).
+        let numa = match (&instance.numa_topology, &migrate_data.dst_numa_topology) {
+            (None, _) => None,
+            (Some(_), Some(t)) => Some(crate::xml::GuestNuma {
+                topology: t.clone(),
+                host_shared: migrate_data.dst_cell_shared_cpus.clone(),
+                cpu_shared_set: migrate_data.dst_cpu_shared_set.clone(),
+            }),
+            (Some(_), None) => {
+                return Err(VirtError::Hypervisor(
+                    "the destination's NUMA topology for the guest is unknown: not migrating it with the source's pinning".into(),
+                ))
+            }
+        };
         let dest_xml = crate::live_migration::destination_xml(
             &source_xml,
             &self.instances_path,
@@ -903,6 +921,7 @@ impl VirtDriver for LibvirtDriver {
                     .unwrap_or(&self.instances_path),
                 vnc_listen: migrate_data.graphics_listen_addr_vnc.as_deref(),
                 taps_in_use: &migrate_data.taps_in_use,
+                numa: numa.as_ref(),
             },
         );
         let block = migrate_data.block_migration == Some(true);

@@ -20,6 +20,69 @@ pub struct Destination<'a> {
     pub instances_path: &'a str,
     pub vnc_listen: Option<&'a str>,
     pub taps_in_use: &'a [String],
+    /// The guest's NUMA cells and pinned CPUs on the destination, if it has cells.
+    pub numa: Option<&'a crate::xml::GuestNuma>,
+}
+
+/// `xml` without its `<elem>...</elem>` (or `<elem .../>`) elements.
+fn without(xml: &str, elem: &str) -> String {
+    let mut out = xml.to_string();
+    let close = format!("</{elem}>");
+    for open in [format!("<{elem}>"), format!("<{elem} ")] {
+        while let Some(i) = out.find(&open) {
+            let tag_end = match out[i..].find('>') {
+                Some(e) => i + e,
+                None => break,
+            };
+            let end = if out[..=tag_end].ends_with("/>") {
+                tag_end + 1
+            } else {
+                match out[i..].find(&close) {
+                    Some(e) => i + e + close.len(),
+                    None => break,
+                }
+            };
+            // The line it was on goes with it when it stood alone.
+            let start = out[..i]
+                .rfind('\n')
+                .filter(|l| out[l + 1..i].trim().is_empty())
+                .unwrap_or(i);
+            out.replace_range(start..end, "");
+        }
+    }
+    out
+}
+
+/// The guest's NUMA elements rewritten for the destination's cells and
+/// CPUs: `<memoryBacking>`, `<numatune>` and `<cputune>` anew after
+/// `<vcpu>`, the `<numa>` cells of `<cpu>` anew.
+fn with_numa(xml: &str, numa: &crate::xml::GuestNuma) -> String {
+    let (domain, cells) = crate::xml::numa_elements(numa);
+    let mut xml = without(xml, "numa");
+    for elem in ["memoryBacking", "numatune", "cputune"] {
+        xml = without(&xml, elem);
+    }
+    if let Some(i) = xml.find("</vcpu>") {
+        let at = i + "</vcpu>".len();
+        let at = if xml[at..].starts_with('\n') {
+            at + 1
+        } else {
+            at
+        };
+        xml.insert_str(at, &domain);
+    }
+    if let Some(i) = xml.find("</cpu>") {
+        xml.insert_str(i, &cells);
+    } else if let Some(i) = xml.find("<cpu ").or_else(|| xml.find("<cpu/>")) {
+        // A `<cpu .../>` without children gets the cells inside.
+        if let Some(e) = xml[i..].find("/>") {
+            let head = xml[i..i + e].to_string();
+            xml.replace_range(i..i + e + 2, &format!("{head}>\n{cells}  </cpu>"));
+        }
+    } else if let Some(i) = xml.find("<devices>") {
+        xml.insert_str(i, &format!("<cpu>\n{cells}  </cpu>\n  "));
+    }
+    xml
 }
 
 /// The destination's definition of a migrating guest, from the source's
@@ -59,7 +122,10 @@ pub fn destination_xml(
             );
         }
     }
-    xml
+    match dest.numa {
+        Some(numa) => with_numa(&xml, numa),
+        None => xml,
+    }
 }
 
 /// The target names (`vda`, ...) of the guest's writable disks: what a
@@ -150,6 +216,7 @@ mod tests {
             instances_path: "/srv/i2",
             vnc_listen: Some("10.0.0.2"),
             taps_in_use: &taps,
+            numa: None,
         };
         let x = destination_xml(LIVE, "/srv/i1/", "cmp1", "127.0.0.1", &dest);
         assert!(x.contains("<source file='/srv/i2/8f0c/disk'/>"), "{x}");
@@ -172,6 +239,67 @@ mod tests {
         let same = destination_xml(LIVE, "/srv/i1", "cmp1", "127.0.0.1", &dest);
         assert!(same.contains("<target dev='tapaa0d8b22770'/>"));
         assert!(same.contains("listen='127.0.0.1'"));
+    }
+
+    #[test]
+    fn a_guest_with_cells_gets_the_destinations_pinning() {
+        use nova_objects::numa::{InstanceNumaCell, InstanceNumaTopology};
+        let source = "<domain type='qemu'>
+  <name>instance-1</name>
+  <memory unit='KiB'>131072</memory>
+  <vcpu placement='static'>1</vcpu>
+  <cputune>
+    <vcpupin vcpu='0' cpuset='1'/>
+    <emulatorpin cpuset='1'/>
+  </cputune>
+  <numatune>
+    <memory mode='strict' nodeset='0'/>
+    <memnode cellid='0' mode='strict' nodeset='0'/>
+  </numatune>
+  <cpu mode='custom' match='exact' check='none'>
+    <model fallback='forbid'>qemu64</model>
+    <numa>
+      <cell id='0' cpus='0' memory='131072' unit='KiB'/>
+    </numa>
+  </cpu>
+  <devices>
+  </devices>
+</domain>";
+        let numa = crate::xml::GuestNuma {
+            topology: InstanceNumaTopology {
+                cells: vec![InstanceNumaCell {
+                    id: 0,
+                    pcpuset: [0].into(),
+                    memory: 128,
+                    cpu_pinning: [(0, 0)].into(),
+                    ..Default::default()
+                }],
+                emulator_threads_policy: None,
+            },
+            host_shared: [(0, [1].into())].into(),
+            cpu_shared_set: Some([1].into()),
+        };
+        let dest = Destination {
+            host: "cmp2",
+            instances_path: "/srv/i2",
+            vnc_listen: None,
+            taps_in_use: &[],
+            numa: Some(&numa),
+        };
+        let x = destination_xml(source, "/srv/i1", "cmp1", "127.0.0.1", &dest);
+        assert!(x.contains("<vcpupin vcpu=\"0\" cpuset=\"0\"/>"), "{x}");
+        assert!(x.contains("<emulatorpin cpuset=\"0\"/>"), "{x}");
+        assert!(!x.contains("cpuset='1'"), "{x}");
+        assert_eq!(x.matches("<numatune>").count(), 1, "{x}");
+        assert_eq!(x.matches("<cputune>").count(), 1, "{x}");
+        assert_eq!(x.matches("<numa>").count(), 1, "{x}");
+        assert!(x.contains("<model fallback='forbid'>qemu64</model>"), "{x}");
+        assert!(
+            x.contains("<cell id=\"0\" cpus=\"0\" memory=\"131072\"/>"),
+            "{x}"
+        );
+        let cpu = &x[x.find("<cpu ").unwrap()..x.find("</cpu>").unwrap()];
+        assert!(cpu.contains("<numa>"), "the cells stay in <cpu>: {x}");
     }
 
     #[test]

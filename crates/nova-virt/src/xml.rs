@@ -48,7 +48,7 @@ pub struct GuestNuma {
 /// Nova's `_get_guest_numa_config` and `_get_guest_memory_backing_config`:
 /// `<memoryBacking>` (huge pages), `<numatune>` and `<cputune>` for the
 /// domain, and the `<numa>` cells of its `<cpu>`.
-fn numa_elements(n: &GuestNuma) -> (String, String) {
+pub(crate) fn numa_elements(n: &GuestNuma) -> (String, String) {
     use nova_objects::numa::{format_cpu_spec, CpuSet, EmulatorThreadsPolicy};
     let mut domain = String::new();
     let mut cpu = String::from("    <numa>\n");

@@ -245,6 +245,15 @@ impl ComputeTaskManager {
             .await
             .map_err(|e| fail(&m, e))?;
         let block = data.block_migration == Some(true);
+        // The guest's cells and pinned CPUs as claimed on the destination.
+        let data = LiveMigrateData {
+            dst_numa_topology: self
+                .db
+                .instance_migration_numa_topology(uuid)
+                .await
+                .map_err(|e| fail(&m, e))?,
+            ..data
+        };
         info!(instance = %uuid, %source, %dest, block, "live migration: preparing the destination");
         let data = match self
             .compute
