@@ -33,6 +33,19 @@ fn virsh_on(uri: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// The running QEMU's vCPU 0 of `domain` is held to host CPU `cpu` alone
+/// (`virsh vcpupin --live`).
+fn assert_vcpu0_runs_on(uri: &str, domain: &str, cpu: &str) {
+    let affinity = virsh_on(uri, &["vcpupin", domain, "--live"]);
+    assert!(
+        affinity.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() == 2 && f[0] == "0" && f[1] == cpu
+        }),
+        "{affinity}"
+    );
+}
+
 async fn boot(cloud: &Cloud, name: &str, image: &str, flavor: &str) -> String {
     let (s, b) = cloud
         .req(
@@ -146,14 +159,7 @@ async fn a_pinned_guest_live_migrates_onto_the_destinations_dedicated_cpu() {
         "pinned to the destination's dedicated CPU: {xml}"
     );
     assert_eq!(virsh_on(uri, &["domstate", &id]).trim(), "running");
-    let affinity = virsh_on(uri, &["vcpupin", &id, "--live"]);
-    assert!(
-        affinity.lines().any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() == 2 && f[0] == "0" && f[1] == cpu
-        }),
-        "{affinity}"
-    );
+    assert_vcpu0_runs_on(uri, &id, cpu);
     // The source keeps no definition of it.
     let left = virsh_on(on(&source).0, &["list", "--all", "--uuid"]);
     assert!(!left.contains(&id), "still on {source}'s libvirt: {left}");
@@ -198,14 +204,7 @@ async fn a_pinned_guest_runs_on_its_dedicated_cpu() {
         "{xml}"
     );
     // The running QEMU's vCPU thread is held to CPU 1.
-    let affinity = virsh(&["vcpupin", &name, "--live"]);
-    assert!(
-        affinity.lines().any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() == 2 && f[0] == "0" && f[1] == "1"
-        }),
-        "{affinity}"
-    );
+    assert_vcpu0_runs_on("qemu:///system", &name, "1");
     cloud
         .wait_for("the pinned guest to boot", 180, || async {
             console(&cloud, &pinned)

@@ -1,6 +1,6 @@
 //! `[compute]`: nova-compute's placement of guests on the host's CPUs.
 
-use super::opt::{boolean, config_section, optional_string};
+use super::opt::{config_section, optional_string};
 
 config_section! {
     /// `[compute]`.
@@ -13,8 +13,5 @@ config_section! {
         /// as a CPU spec. Unset: pinned guests use the shared CPUs, as before
         /// Nova 20 (pinned and unpinned guests may then share a CPU).
         cpu_dedicated_set: Option<String> = "", optional_string();
-        /// Place a guest's NUMA cells on the most used host cells that fit,
-        /// rather than the least used.
-        packing_host_numa_cells_allocation_strategy: bool = "false", boolean();
     }
 }

@@ -258,7 +258,6 @@ mod tests {
         ("image_cache", "manager_interval", "2400"),
         ("compute", "cpu_shared_set", ""),
         ("compute", "cpu_dedicated_set", ""),
-        ("compute", "packing_host_numa_cells_allocation_strategy", "false"),
         ("DEFAULT", "vcpu_pin_set", ""),
         ("image_cache", "subdirectory_name", "_base"),
         ("image_cache", "remove_unused_base_images", "true"),
