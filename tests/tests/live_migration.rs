@@ -334,6 +334,7 @@ async fn a_running_server_moves_between_hosts() {
     let m = migration(&cloud, mid).await;
     assert_eq!(m["status"], "completed", "{m}");
     assert_eq!(m["migration_type"], "live-migration", "{m}");
+    assert!(m.get("links").is_none(), "only one in progress links: {m}");
     let events = live_migration_events(&cloud, &vm).await;
     for e in [
         "conductor_live_migrate_instance",
@@ -383,10 +384,13 @@ async fn a_running_server_moves_between_hosts() {
     .await;
     assert_eq!(s, 202, "{b}");
     let mid = running_migration(&cloud, &vm).await;
-    assert_eq!(
-        migration(&cloud, mid).await["dest_compute"],
-        source.as_str()
-    );
+    let running = migration(&cloud, mid).await;
+    assert_eq!(running["dest_compute"], source.as_str());
+    // A live migration in progress links to its server migration (2.23).
+    let own = format!("/servers/{vm}/migrations/{mid}");
+    let self_link = running["links"][0]["href"].as_str().unwrap_or_default();
+    assert!(self_link.ends_with(&format!("/v2.1{own}")), "{running}");
+    assert_eq!(running["links"][1]["rel"], "bookmark", "{running}");
     cloud.osc(
         "admin",
         &[

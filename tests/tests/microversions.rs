@@ -3,7 +3,8 @@
 //! bodies of servers (2.47, 2.52, 2.73, 2.90/2.94, 2.96, 2.98, 2.100),
 //! flavors (2.61, 2.75, 2.102; extra specs validated from 2.86), hypervisors (2.53, 2.75, 2.88), services
 //! (2.53), limits (2.39, 2.57), createImage (2.45), the nova-network
-//! proxies' end (2.36, 2.44) and the query-string checks (2.75, 2.102).
+//! proxies' end (2.36, 2.44), the query-string checks (2.75, 2.102), the
+//! status filter (2.38) and the `*_links` of full pages.
 
 #![allow(clippy::unwrap_used)]
 
@@ -715,6 +716,54 @@ async fn trusted_certs_and_list_filters() {
     );
     assert!(b["server"].get("user_data").is_some(), "{b}");
     assert_eq!(b["server"]["key_name"], Value::Null, "{b}");
+
+    // An unknown status matches nothing, and is a 400 from 2.38.
+    assert_eq!(count("status=NOSUCH".into(), "2.37").await, 0);
+    let (s, b) = get(&cloud, "/servers/detail?status=NOSUCH", &demo, "2.38").await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["badRequest"]["message"], "Invalid status value", "{b}");
+
+    // Full pages link to the next one: flavors (sorted query, marker the
+    // last flavorid) and keypairs (2.35, marker the last name).
+    let (_, all) = get(&cloud, "/flavors", &demo, "2.1").await;
+    let ids: Vec<&str> = all["flavors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.len() > 2, "{all}");
+    assert!(all.get("flavors_links").is_none(), "not a full page: {all}");
+    let (_, b) = get(&cloud, "/flavors/detail?limit=2", &demo, "2.1").await;
+    let next = b["flavors_links"][0]["href"].as_str().unwrap().to_string();
+    assert!(
+        next.ends_with(&format!("/v2.1/flavors/detail?limit=2&marker={}", ids[1])),
+        "{b}"
+    );
+    let (s, b) = get(&cloud, next.split_once("/v2.1").unwrap().1, &demo, "2.1").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["flavors"][0]["id"], ids[2], "{b}");
+    for name in ["kp-a", "kp-b", "kp-c"] {
+        let (s, _, b) = call(
+            &cloud,
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            "2.35",
+            Some(json!({"keypair": {"name": name}})),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (_, b) = get(&cloud, "/os-keypairs?limit=2", &demo, "2.35").await;
+    let next = b["keypairs_links"][0]["href"].as_str().unwrap().to_string();
+    assert!(
+        next.ends_with("/v2.1/os-keypairs?limit=2&marker=kp-b"),
+        "{b}"
+    );
+    let (_, b) = get(&cloud, next.split_once("/v2.1").unwrap().1, &demo, "2.35").await;
+    assert_eq!(b["keypairs"][0]["keypair"]["name"], "kp-c", "{b}");
+    assert!(b.get("keypairs_links").is_none(), "{b}");
 }
 
 /// 2.86: flavor extra specs in a known namespace are validated on create

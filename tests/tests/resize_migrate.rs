@@ -224,6 +224,37 @@ async fn resize_confirm_revert_and_cold_migrate_on_two_hosts() {
         )
         .await;
     assert_eq!(b["migrations"][0]["status"], "confirmed", "{b}");
+    // Paging at the latest microversion (2.59 strict, 2.102 every GET
+    // strict): newest first, a full page links to the next one.
+    let page = |q: String| {
+        let cloud = &cloud;
+        async move {
+            let resp = cloud
+                .http
+                .get(format!("{}{q}", cloud.api))
+                .header("X-Auth-Token", &cloud.admin)
+                .header("OpenStack-API-Version", "compute 2.103")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{q}");
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let first = page(format!("/os-migrations?instance_uuid={id}&limit=2")).await;
+    let types: Vec<&str> = first["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["migration_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["migration", "resize"], "{first}");
+    let next = first["migrations_links"][0]["href"].as_str().unwrap();
+    let marker = first["migrations"][1]["uuid"].as_str().unwrap();
+    assert!(next.contains(&format!("marker={marker}")), "{first}");
+    let rest = page(next.split_once("/v2.1").unwrap().1.to_string()).await;
+    assert_eq!(rest["migrations"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest.get("migrations_links").is_none(), "{rest}");
     // Migrating to the host it is on is refused (2.56).
     let (ok, _, err) = cloud.openstack(
         "admin",

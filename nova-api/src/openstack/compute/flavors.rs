@@ -1,6 +1,7 @@
 //! `/flavors`: list, detail, show (read from the conductor, as Nova's
 //! controller reads the Flavor objects).
 
+use super::views::collection_links;
 use super::views::flavors::{flavor_detail, flavor_summary};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
@@ -69,6 +70,8 @@ async fn list(
             .parse()
             .map_err(|_| ApiError::bad_request("limit param must be an integer"))?;
         flavors.truncate(n.min(state.cfg.api.max_limit));
+    } else {
+        flavors.truncate(state.cfg.api.max_limit);
     }
     Ok(flavors)
 }
@@ -91,9 +94,27 @@ pub async fn index(
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, v, &p).await?;
-    Ok(Json(
-        json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f, v)).collect::<Vec<_>>()}),
-    ))
+    let body = json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f, v)).collect::<Vec<_>>()});
+    Ok(Json(with_links(
+        &state, &base, "flavors", &p, &flavors, body,
+    )))
+}
+
+/// Nova's `flavors_links`: the next page's link when this one is full.
+fn with_links(
+    state: &AppState,
+    base: &BaseUrl,
+    collection: &str,
+    p: &[(String, String)],
+    flavors: &[Flavor],
+    mut body: Value,
+) -> Value {
+    let last = flavors.last().map(|f| f.flavorid.clone());
+    let max = state.cfg.api.max_limit;
+    if let Some(l) = collection_links(&base.0, collection, p, max, flavors.len(), last) {
+        body["flavors_links"] = l;
+    }
+    body
 }
 
 pub async fn detail(
@@ -105,9 +126,15 @@ pub async fn detail(
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, v, &p).await?;
     let specs = shows_extra_specs(&state, &ctx, v);
-    Ok(Json(
-        json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f, v, specs)).collect::<Vec<_>>()}),
-    ))
+    let body = json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f, v, specs)).collect::<Vec<_>>()});
+    Ok(Json(with_links(
+        &state,
+        &base,
+        "flavors/detail",
+        &p,
+        &flavors,
+        body,
+    )))
 }
 
 pub async fn show(

@@ -140,13 +140,12 @@ fn next_link(
     if limit == 0 || items.len() < limit {
         return None;
     }
-    let mut qs: Vec<String> = p
-        .iter()
-        .filter(|(k, _)| k != "marker")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    qs.push(format!("marker={}", items.last()?.meta.id));
-    Some(json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{}", qs.join("&"))}]))
+    Some(super::views::next_link(
+        base,
+        path,
+        p,
+        &items.last()?.meta.id.to_string(),
+    ))
 }
 
 pub async fn index(

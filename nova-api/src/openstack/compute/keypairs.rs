@@ -1,9 +1,9 @@
 //! `/os-keypairs`: create (generated or imported), list, show, delete; per user.
 
-use super::views::keypairs;
+use super::views::{collection_links, keypairs};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{json_body, param};
+use crate::openstack::common::{json_body, param, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -127,6 +127,7 @@ pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
+    base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let user = target_user(&ctx, v, param(&p, "user_id"));
@@ -140,6 +141,7 @@ pub async fn index(
         .get_key_pairs(&ctx, &user)
         .await
         .map_err(keypair_error)?;
+    let mut links = None;
     if v.at_least(35) {
         if let Some(m) = param(&p, "marker") {
             let pos = kps
@@ -148,16 +150,28 @@ pub async fn index(
                 .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
             kps.drain(..=pos);
         }
-        if let Some(l) = param(&p, "limit") {
-            let n: usize = l
-                .parse()
-                .map_err(|_| ApiError::bad_request("limit must be an integer"))?;
-            kps.truncate(n);
-        }
+        let max_limit = state.cfg.api.max_limit;
+        let limit = match param(&p, "limit") {
+            Some(l) => l
+                .parse::<usize>()
+                .map_err(|_| ApiError::bad_request("limit must be an integer"))?,
+            None => max_limit,
+        };
+        kps.truncate(limit.min(max_limit));
+        links = collection_links(
+            &base.0,
+            "os-keypairs",
+            &p,
+            max_limit,
+            kps.len(),
+            kps.last().map(|k| k.name.clone()),
+        );
     }
-    Ok(Json(
-        json!({"keypairs": kps.iter().map(|k| json!({"keypair": keypairs::keypair(k, v)})).collect::<Vec<_>>()}),
-    ))
+    let mut body = json!({"keypairs": kps.iter().map(|k| json!({"keypair": keypairs::keypair(k, v)})).collect::<Vec<_>>()});
+    if let Some(l) = links {
+        body["keypairs_links"] = l;
+    }
+    Ok(Json(body))
 }
 
 pub async fn show(

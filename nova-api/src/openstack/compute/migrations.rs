@@ -10,10 +10,10 @@
 
 use super::floating_ips::version_not_found;
 use super::instance_actions::timestamp;
-use super::views::micro_isotime;
+use super::views::{collection_links, links, micro_isotime};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::param;
+use crate::openstack::common::{param, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -33,7 +33,7 @@ fn bad_query(k: &str, val: &str, why: &str) -> ApiError {
     ))
 }
 
-fn filters(p: &[(String, String)], v: ApiVersion) -> ApiResult<MigrationFilters> {
+fn filters(p: &[(String, String)], v: ApiVersion, max_limit: usize) -> ApiResult<MigrationFilters> {
     let s = |k: &str| param(p, k).map(str::to_string);
     let mut f = MigrationFilters {
         status: s("status"),
@@ -50,7 +50,8 @@ fn filters(p: &[(String, String)], v: ApiVersion) -> ApiResult<MigrationFilters>
         f.changes_since = param(p, "changes-since")
             .map(|x| timestamp("changes-since", x))
             .transpose()?;
-        f.limit = param(p, "limit")
+        // Nova's `get_limit_and_marker`: at most `[api] max_limit` a page.
+        let limit = param(p, "limit")
             .map(|l| {
                 l.parse::<i64>()
                     .ok()
@@ -58,6 +59,8 @@ fn filters(p: &[(String, String)], v: ApiVersion) -> ApiResult<MigrationFilters>
                     .ok_or_else(|| bad_query("limit", l, "must be a non-negative integer"))
             })
             .transpose()?;
+        let max = i64::try_from(max_limit).unwrap_or(i64::MAX);
+        f.limit = Some(limit.map_or(max, |l| l.min(max)));
         f.marker = param(p, "marker")
             .map(|m| {
                 Uuid::parse_str(m)
@@ -84,8 +87,9 @@ fn filters(p: &[(String, String)], v: ApiVersion) -> ApiResult<MigrationFilters>
     Ok(f)
 }
 
-/// One entry of `/os-migrations` at `v`.
-fn migration(m: &Migration, v: ApiVersion) -> Value {
+/// One entry of `/os-migrations` at `v`; from 2.23 a live migration in
+/// progress links to its server migration.
+fn migration(base: &str, m: &Migration, v: ApiVersion) -> Value {
     let mut e = json!({
         "id": m.id,
         "status": m.status,
@@ -102,6 +106,12 @@ fn migration(m: &Migration, v: ApiVersion) -> Value {
     });
     if v.at_least(23) {
         e["migration_type"] = json!(m.migration_type);
+        let in_progress = m.migration_type.as_deref() == Some("live-migration")
+            && IN_PROGRESS.contains(&m.status.as_deref().unwrap_or_default());
+        if let Some(server) = m.instance_uuid.filter(|_| in_progress) {
+            let collection = format!("servers/{server}/migrations");
+            e["links"] = links(base, &collection, &m.id.to_string());
+        }
     }
     if v.at_least(59) {
         e["uuid"] = json!(m.uuid);
@@ -129,6 +139,7 @@ pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
+    base: BaseUrl,
     Query(p): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     state.policy.authorize(
@@ -136,10 +147,19 @@ pub async fn index(
         &ctx,
         &Target::default(),
     )?;
-    let f = filters(&p, v)?;
+    let max_limit = state.cfg.api.max_limit;
+    let f = filters(&p, v, max_limit)?;
     let all = list(&state, &ctx, f).await?;
-    let out: Vec<Value> = all.iter().map(|m| migration(m, v)).collect();
-    Ok(Json(json!({ "migrations": out })))
+    let out: Vec<Value> = all.iter().map(|m| migration(&base.0, m, v)).collect();
+    let mut body = json!({ "migrations": out });
+    if v.at_least(59) {
+        let last = all.last().map(|m| m.uuid.to_string());
+        if let Some(l) = collection_links(&base.0, "os-migrations", &p, max_limit, all.len(), last)
+        {
+            body["migrations_links"] = l;
+        }
+    }
+    Ok(Json(body))
 }
 
 /// The server of a server-migrations call, once the policy

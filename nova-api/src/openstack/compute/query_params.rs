@@ -114,7 +114,23 @@ const ACTIONS: &[(&str, u32)] = &[
     ("changes-before", 66),
 ];
 
-fn rules() -> [Rule; 21] {
+/// Nova's `index_query_v259`/`v266`/`v280` of `/os-migrations`.
+const MIGRATIONS: &[(&str, u32)] = &[
+    ("hidden", 1),
+    ("host", 1),
+    ("instance_uuid", 1),
+    ("source_compute", 1),
+    ("status", 1),
+    ("migration_type", 1),
+    ("limit", 59),
+    ("marker", 59),
+    ("changes-since", 59),
+    ("changes-before", 66),
+    ("user_id", 80),
+    ("project_id", 80),
+];
+
+fn rules() -> [Rule; 22] {
     let r = |method: Method, path, since, allowed| Rule {
         method,
         path,
@@ -167,6 +183,7 @@ fn rules() -> [Rule; 21] {
             ACTIONS,
         ),
         r(Method::GET, "/os-console-auth-tokens/{token}", 99, &[]),
+        r(Method::GET, "/os-migrations", 59, MIGRATIONS),
         r(
             Method::GET,
             "/os-server-groups",
@@ -279,5 +296,27 @@ mod tests {
         assert_eq!(check(Method::GET, "/flavors/{id}", 101, &["x"]), None);
         assert_eq!(check(Method::GET, "/flavors/{id}", 102, &["x"]), Some("x"));
         assert_eq!(check(Method::POST, "/servers", 103, &["x"]), None);
+    }
+
+    #[test]
+    fn migrations_take_their_filters_at_every_version() {
+        let filters = ["status", "host", "limit", "marker", "changes-before"];
+        assert_eq!(check(Method::GET, "/os-migrations", 58, &["x"]), None);
+        assert_eq!(check(Method::GET, "/os-migrations", 66, &filters), None);
+        assert_eq!(check(Method::GET, "/os-migrations", 103, &filters), None);
+        assert_eq!(
+            check(
+                Method::GET,
+                "/os-migrations",
+                103,
+                &["project_id", "user_id"]
+            ),
+            None
+        );
+        assert_eq!(
+            check(Method::GET, "/os-migrations", 79, &["user_id"]),
+            Some("user_id")
+        );
+        assert_eq!(check(Method::GET, "/os-migrations", 59, &["x"]), Some("x"));
     }
 }

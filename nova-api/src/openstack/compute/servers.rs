@@ -1067,7 +1067,8 @@ async fn list(
     if let Some(s) = q.get("status") {
         match status_to_vm_states(s) {
             Some(states) => f.status_vm_states = Some(states),
-            // An unknown status matches nothing, as in Nova.
+            // An unknown status is a 400 from 2.38; before, it matches nothing.
+            None if v.at_least(38) => return Err(ApiError::bad_request("Invalid status value")),
             None => return Ok((vec![], HashMap::new(), None)),
         }
     }
@@ -1198,13 +1199,12 @@ fn next_link(
         return None;
     }
     let last = items.last()?;
-    let mut qs: Vec<String> = p
-        .iter()
-        .filter(|(k, _)| k != "marker")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    qs.push(format!("marker={}", last.uuid));
-    Some(json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{}", qs.join("&"))}]))
+    Some(super::views::next_link(
+        base,
+        path,
+        p,
+        &last.uuid.to_string(),
+    ))
 }
 
 pub async fn index(

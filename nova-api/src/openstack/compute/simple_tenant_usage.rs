@@ -121,14 +121,7 @@ fn next_link(
     p: &[(String, String)],
     next: Option<uuid::Uuid>,
 ) -> Option<Value> {
-    let next = next?;
-    let mut qs: Vec<String> = p
-        .iter()
-        .filter(|(k, _)| k != "marker")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    qs.push(format!("marker={next}"));
-    Some(json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{}", qs.join("&"))}]))
+    Some(super::views::next_link(base, path, p, &next?.to_string()))
 }
 
 fn usage_error(e: nova_common::NovaError) -> ApiError {

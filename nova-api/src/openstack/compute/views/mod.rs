@@ -34,3 +34,82 @@ pub fn links(base: &str, collection: &str, id: &str) -> Value {
         {"rel": "bookmark", "href": format!("{base}/{collection}/{id}")},
     ])
 }
+
+/// Nova's `_get_next_link`: the collection's URL with the request's query
+/// parameters, sorted by name, and `marker` set to `marker`.
+pub fn next_link(base: &str, collection: &str, params: &[(String, String)], marker: &str) -> Value {
+    let mut sorted: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(k, _)| k != "marker")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    sorted.push(("marker", marker));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(sorted)
+        .finish();
+    json!([{"rel": "next", "href": format!("{base}/v2.1/{collection}?{query}")}])
+}
+
+/// Nova's `_get_collection_links`: a `next` link when the page is full,
+/// that is when it holds `min(limit, [api] max_limit)` items (`limit` the
+/// query parameter, else `max_limit`); its marker is the last item's id.
+pub fn collection_links(
+    base: &str,
+    collection: &str,
+    params: &[(String, String)],
+    max_limit: usize,
+    page: usize,
+    last_id: Option<String>,
+) -> Option<Value> {
+    let limit = params
+        .iter()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(max_limit)
+        .min(max_limit);
+    if limit == 0 || page != limit {
+        return None;
+    }
+    Some(next_link(base, collection, params, &last_id?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_full_page_links_to_the_next_with_sorted_encoded_params() {
+        let q = p(&[("status", "a b"), ("limit", "2"), ("marker", "old")]);
+        let l =
+            collection_links("http://h", "os-migrations", &q, 1000, 2, Some("m2".into())).unwrap();
+        assert_eq!(
+            l[0]["href"],
+            "http://h/v2.1/os-migrations?limit=2&status=a+b&marker=m2"
+        );
+        assert_eq!(l[0]["rel"], "next");
+    }
+
+    #[test]
+    fn a_short_page_or_limit_zero_has_no_next_link() {
+        let q = p(&[("limit", "3")]);
+        assert!(collection_links("h", "c", &q, 1000, 2, Some("x".into())).is_none());
+        let q = p(&[("limit", "0")]);
+        assert!(collection_links("h", "c", &q, 1000, 0, Some("x".into())).is_none());
+    }
+
+    #[test]
+    fn without_a_limit_a_page_of_max_limit_is_full() {
+        let l = collection_links("h", "flavors", &[], 2, 2, Some("f2".into()));
+        assert_eq!(l.unwrap()[0]["href"], "h/v2.1/flavors?marker=f2");
+        let q = p(&[("limit", "5")]);
+        assert!(collection_links("h", "c", &q, 2, 2, Some("x".into())).is_some());
+    }
+}
