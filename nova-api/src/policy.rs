@@ -126,6 +126,15 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:admin_api",
     ),
     (
+        "compute:server:topology:index",
+        "rule:project_reader_or_admin",
+    ),
+    ("compute:server:topology:host:index", "rule:admin_api"),
+    (
+        "os_compute_api:servers:trigger_crash_dump",
+        "rule:project_member_or_admin",
+    ),
+    (
         "os_compute_api:servers:reboot",
         "rule:project_member_or_admin",
     ),

@@ -59,6 +59,10 @@ pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
         },
         VirtError::Hypervisor(reason) => NovaError::HypervisorError { reason },
         VirtError::QemuGuestAgentNotEnabled => NovaError::QemuGuestAgentNotEnabled {},
+        VirtError::InstanceNotRunning(u) => NovaError::InstanceNotRunning {
+            instance_id: u.to_string(),
+        },
+        VirtError::TriggerCrashDumpNotSupported => NovaError::TriggerCrashDumpNotSupported {},
         VirtError::MigrationPreCheck(reason) => NovaError::MigrationPreCheckError { reason },
         VirtError::InvalidSharedStorage { path, reason } => {
             NovaError::InvalidSharedStorage { path, reason }
@@ -1061,6 +1065,40 @@ impl nova_rpc::compute::Manager for ComputeManager {
         crate::vif::plug_vifs(self.driver.as_ref(), &inst.network_info).await?;
         info!(instance = %uuid, vifs = inst.network_info.len(), "network info injected");
         Ok(())
+    }
+
+    /// Nova's `trigger_crash_dump`: the driver injects an NMI, the states
+    /// stay as they are (what follows is up to the guest). A failure is the
+    /// action event's error and the instance's fault, not an ERROR state.
+    async fn trigger_crash_dump(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        if instance.host.as_deref() != Some(self.host()) {
+            warn!(instance = %uuid, host = ?instance.host, "trigger_crash_dump for an instance of another host; ignored");
+            return Ok(());
+        }
+        self.event(ctx, uuid, transitions::TRIGGER_CRASH_DUMP.event, None)
+            .await;
+        let result = self
+            .driver
+            .trigger_crash_dump(&instance)
+            .await
+            .map_err(virt_to_nova);
+        if let Err(e) = &result {
+            warn!(instance = %uuid, "cannot trigger a crash dump: {e}");
+            self.record_fault(ctx, uuid, e).await;
+        }
+        self.event(
+            ctx,
+            uuid,
+            transitions::TRIGGER_CRASH_DUMP.event,
+            Some(result.as_ref().map(|_| ())),
+        )
+        .await;
+        result
     }
 
     async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {

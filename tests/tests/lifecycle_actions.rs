@@ -41,6 +41,26 @@ async fn show(cloud: &Cloud, id: &str) -> Value {
         .clone()
 }
 
+/// `openstack server create --wait` of a server "vm" as demo: its id.
+fn boot_vm(cloud: &Cloud) -> String {
+    let out = cloud.osc(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &cloud.image_id,
+            "--flavor",
+            "m1.tiny",
+            "--wait",
+            "-f",
+            "json",
+            "vm",
+        ],
+    );
+    json_out(&out)["id"].as_str().unwrap().to_string()
+}
+
 fn json_out(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
@@ -60,24 +80,7 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
     let host = format!("one-{}", cloud.id);
     let admin = cloud.admin.clone();
     let demo = cloud.demo.clone();
-    let vm = json_out(&cloud.osc(
-        "demo",
-        &[
-            "server",
-            "create",
-            "--image",
-            &cloud.image_id,
-            "--flavor",
-            "m1.tiny",
-            "--wait",
-            "-f",
-            "json",
-            "vm",
-        ],
-    ))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vm = boot_vm(&cloud);
 
     // ===== os-resetState: admin only, active or error =====
     let (s, b) = action(
@@ -522,4 +525,127 @@ async fn soft_delete_restore_force_delete_and_reclaim() {
         })
         .await;
     assert_eq!(limits(&cloud).await, 0);
+}
+
+/// The instance actions of `vm`, newest first (admin).
+async fn instance_actions(cloud: &Cloud, vm: &str) -> Vec<Value> {
+    let path = format!("/servers/{vm}/os-instance-actions");
+    let (_, b) = call(cloud, Method::GET, &path, &cloud.admin, "2.51", None).await;
+    b["instanceActions"].as_array().unwrap().clone()
+}
+
+/// The newest instance action of `name` on `vm`, with its events (admin).
+async fn instance_action(cloud: &Cloud, vm: &str, name: &str) -> Value {
+    let acts = instance_actions(cloud, vm).await;
+    let act = acts
+        .iter()
+        .find(|a| a["action"] == name)
+        .unwrap_or_else(|| panic!("no {name} action: {acts:?}"));
+    let path = format!(
+        "/servers/{vm}/os-instance-actions/{}",
+        act["request_id"].as_str().unwrap()
+    );
+    call(cloud, Method::GET, &path, &cloud.admin, "2.51", None)
+        .await
+        .1["instanceAction"]
+        .clone()
+}
+
+/// trigger_crash_dump (2.17) with `openstack server dump create`: the
+/// host injects the NMI and records the event, no state changes; 404
+/// before 2.17, 400 for a body that is not null, 409 where Nova refuses
+/// (stopped, locked for a member); in ERROR with its guest shut off the
+/// host's refusal is the event's error and the server's fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_crash_dump() {
+    let cloud =
+        Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("nmi-{id}"), "")], true).await;
+    let (admin, demo) = (cloud.admin.clone(), cloud.demo.clone());
+    let vm = boot_vm(&cloud);
+    let dump = json!({"trigger_crash_dump": null});
+    let (s, b) = action(&cloud, &vm, &demo, "2.16", dump.clone()).await;
+    assert_eq!(s, 404, "{b}");
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.17",
+        json!({"trigger_crash_dump": {}}),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+
+    cloud.osc(
+        "demo",
+        &[
+            "--os-compute-api-version",
+            "2.17",
+            "server",
+            "dump",
+            "create",
+            &vm,
+        ],
+    );
+    let act = cloud
+        .wait_for("the dump's event to finish", 30, || async {
+            let a = instance_action(&cloud, &vm, "trigger_crash_dump").await;
+            (a["events"][0]["result"] == "Success").then_some(a)
+        })
+        .await;
+    assert_eq!(
+        act["events"][0]["event"], "compute_trigger_crash_dump",
+        "{act}"
+    );
+    let srv = show(&cloud, &vm).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert!(srv["OS-EXT-STS:task_state"].is_null(), "{srv}");
+
+    // Locked by an admin: 409 for the member, not for the admin.
+    cloud.osc("admin", &["server", "lock", &vm]);
+    let (s, b) = action(&cloud, &vm, &demo, "2.17", dump.clone()).await;
+    assert_eq!(s, 409, "{b}");
+    assert!(message(&b).contains("is locked"), "{b}");
+    let (s, b) = action(&cloud, &vm, &admin, "2.17", dump.clone()).await;
+    assert_eq!(s, 202, "{b}");
+    cloud.osc("admin", &["server", "unlock", &vm]);
+
+    // Stopped: Nova's 409.
+    cloud.osc("demo", &["server", "stop", &vm]);
+    wait_status(&cloud, &vm, "SHUTOFF").await;
+    let (s, b) = action(&cloud, &vm, &demo, "2.17", dump.clone()).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Cannot 'trigger_crash_dump' instance {vm} while it is in vm_state stopped"),
+        "{b}"
+    );
+
+    // ERROR with the guest shut off: accepted, then the host's refusal.
+    cloud.osc(
+        "admin",
+        &["server", "set", "--auto-approve", "--state", "error", &vm],
+    );
+    let before = instance_actions(&cloud, &vm).await.len();
+    let (s, b) = action(&cloud, &vm, &demo, "2.17", dump.clone()).await;
+    assert_eq!(s, 202, "{b}");
+    // The host records the fault, then finishes the event with the error.
+    let act = cloud
+        .wait_for("the dump's event to fail", 30, || async {
+            let act = instance_action(&cloud, &vm, "trigger_crash_dump").await;
+            (act["events"][0]["result"] == "Error").then_some(act)
+        })
+        .await;
+    assert_eq!(
+        act["events"][0]["event"], "compute_trigger_crash_dump",
+        "{act}"
+    );
+    let srv = show(&cloud, &vm).await;
+    let fault = srv["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.contains("is not running"), "{srv}");
+    assert_eq!(srv["status"], "ERROR", "{srv}");
+    assert!(srv["OS-EXT-STS:task_state"].is_null(), "{srv}");
+    assert_eq!(srv["fault"]["code"], 400, "{srv}");
+    let acts = instance_actions(&cloud, &vm).await;
+    assert_eq!(acts.len(), before + 1, "{acts:?}");
+    assert_eq!(acts[0]["action"], "trigger_crash_dump", "{acts:?}");
 }

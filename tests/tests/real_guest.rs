@@ -1,7 +1,8 @@
 //! Real guests: QEMU under TCG through libvirt's qemu:///system, booted from
 //! Glance images of the project's tiny busybox guest (deploy/lib/guest-image.sh),
 //! as a qcow2 disk and as AKI/ARI/AMI, and from a snapshot of a guest; each
-//! gets its lease and reads its own metadata.
+//! gets its lease and reads its own metadata; an NMI (trigger_crash_dump)
+//! reaches a guest's kernel.
 //! At most two guests run at once.
 
 #![allow(clippy::unwrap_used)]
@@ -197,6 +198,22 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     wait_status(&cloud, id, "SUSPENDED").await;
     assert!(virsh(&["domstate", &name]).contains("shut off"));
     act(&cloud, id, json!({"resume": null})).await;
+    wait_status(&cloud, id, "ACTIVE").await;
+    assert!(virsh(&["domstate", &name]).contains("running"));
+    // trigger_crash_dump (2.17): the NMI reaches the guest's kernel, which
+    // has no crash kernel loaded here, so it logs the NMI and carries on.
+    assert!(!console(&cloud, id).await.contains("NMI received"));
+    let (s, b) = nova_e2e::call(
+        &cloud,
+        Method::POST,
+        &format!("/servers/{id}/action"),
+        &cloud.admin,
+        "2.17",
+        Some(json!({"trigger_crash_dump": null})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    wait_marker(&cloud, id, "NMI received", 1).await;
     wait_status(&cloud, id, "ACTIVE").await;
     assert!(virsh(&["domstate", &name]).contains("running"));
 

@@ -263,6 +263,10 @@ nova_errors! {
     FlavorMemoryTooSmall {} => 400, "Flavor's memory is too small for requested image.";
     /// The instance has no host yet (or is still building): nothing to ask it.
     InstanceNotReady { instance_id } => 400, "Instance {instance_id} is not ready";
+    /// The hypervisor has the guest, but it does not run.
+    InstanceNotRunning { instance_id } => 400, "Instance {instance_id} is not running.";
+    /// The hypervisor cannot inject an NMI into its guests.
+    TriggerCrashDumpNotSupported {} => 400, "Triggering crash dump is not supported";
     InvalidKeypair { reason } => 400, "Keypair data is invalid: {reason}";
     /// The host's nova-compute is not reporting (Nova's subclass of ServiceUnavailable, an Invalid).
     ComputeServiceUnavailable { host } => 400, "Compute service of {host} is unavailable at this time.";

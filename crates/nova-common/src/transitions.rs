@@ -447,6 +447,33 @@ pub const LIVE_MIGRATE: Transition = Transition {
     final_power_state: None,
 };
 
+/// An action that sets no task_state and leaves every state as it was:
+/// only where the API may start it (`@check_instance_state`) and the event
+/// compute records.
+#[derive(Debug)]
+pub struct StateCheck {
+    /// The instance action the API records.
+    pub action: &'static str,
+    pub allowed_vm_states: &'static [VmState],
+    pub allowed_task_states: &'static [Option<TaskState>],
+    /// The event compute records in the instance action.
+    pub event: &'static str,
+}
+
+/// Nova's `trigger_crash_dump` (`ALLOW_TRIGGER_CRASH_DUMP`).
+pub const TRIGGER_CRASH_DUMP: StateCheck = StateCheck {
+    action: "trigger_crash_dump",
+    allowed_vm_states: &[
+        VmState::Active,
+        VmState::Paused,
+        VmState::Rescued,
+        VmState::Resized,
+        VmState::Error,
+    ],
+    allowed_task_states: IDLE,
+    event: "compute_trigger_crash_dump",
+};
+
 /// Every transition, for tests and documentation.
 pub const ALL: &[&Transition] = &[
     &SOFT_REBOOT,

@@ -30,6 +30,7 @@
 //! `rollback_live_migration_at_destination` (relayed by the conductor from
 //! the source); `live_migration_force_complete` and `live_migration_abort`
 //! (2.22, 2.24) on the source.
+//! 5.13 `trigger_crash_dump` (2.17; Nova's 4.6).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance,
@@ -37,7 +38,7 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.12";
+    topic: "compute", version: "5.13";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -118,6 +119,9 @@ crate::rpc_api! {
     /// Refresh the guest's network from the instance's network info (the
     /// admin action `injectNetworkInfo`): its VIFs are plugged again.
     cast fn inject_network_info(instance: Instance) -> ();
+    /// Inject an NMI into the guest (its kernel decides what follows: a
+    /// crash dump, a panic, a log line). States stay as they are.
+    cast fn trigger_crash_dump(instance: Instance) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
     call fn get_host_uptime() -> String;
     /// The guest's counters as the driver names them (diagnostics before 2.48).

@@ -533,6 +533,15 @@ impl VirtDriver for FakeDriver {
         self.set(instance, power_state::RUNNING)
     }
 
+    /// An NMI reaches a guest that runs (or is paused), as libvirt's.
+    async fn trigger_crash_dump(&self, instance: &Instance) -> Result<(), VirtError> {
+        match self.guests().get(&instance.uuid) {
+            None => Err(VirtError::InstanceNotFound(instance.uuid)),
+            Some(&s) if s == power_state::RUNNING || s == power_state::PAUSED => Ok(()),
+            Some(_) => Err(VirtError::InstanceNotRunning(instance.uuid)),
+        }
+    }
+
     /// As Nova's fake driver: accepted for any guest it has.
     async fn set_admin_password(
         &self,

@@ -42,6 +42,12 @@ pub enum VirtError {
     /// A live migration stopped by `live_migration_abort`.
     #[error("the live migration was aborted")]
     LiveMigrationAborted,
+    /// The guest is defined but does not run.
+    #[error("Instance {0} is not running.")]
+    InstanceNotRunning(Uuid),
+    /// The hypervisor cannot inject an NMI.
+    #[error("Triggering crash dump is not supported")]
+    TriggerCrashDumpNotSupported,
 }
 
 /// Whether image properties ask for the QEMU guest agent
@@ -131,6 +137,8 @@ pub trait VirtDriver: Send + Sync {
     ) -> Result<(), VirtError>;
     /// The guest's serial console log.
     async fn get_console_output(&self, instance: &Instance) -> Result<String, VirtError>;
+    /// Nova's `trigger_crash_dump`: an NMI into the running guest.
+    async fn trigger_crash_dump(&self, instance: &Instance) -> Result<(), VirtError>;
     /// Set the password of the guest's admin user (the image's
     /// `os_admin_user`, else `root`) in the running guest (changePassword).
     async fn set_admin_password(

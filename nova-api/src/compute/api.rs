@@ -20,7 +20,7 @@ use crate::servicegroup;
 use nova_clients::GlanceClient;
 use nova_common::config::NETWORK_QUOTAS;
 use nova_common::states::{TaskState, VmState};
-use nova_common::transitions::{self, Transition};
+use nova_common::transitions::{self, StateCheck, Transition};
 use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
 use nova_objects::numa::numa_get_constraints;
 use nova_objects::{
@@ -1151,6 +1151,23 @@ impl API {
         self.cast_or_revert(ctx, inst.uuid, t, cast).await
     }
 
+    /// Nova's `trigger_crash_dump` (2.17): lock, host and state checked, the
+    /// action recorded, an NMI cast to the instance's host; no state changes.
+    pub async fn trigger_crash_dump(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+    ) -> NovaResult<()> {
+        let c = &transitions::TRIGGER_CRASH_DUMP;
+        check_instance_lock(ctx, inst)?;
+        Self::check_instance_host(inst)?;
+        check_state_only(inst, c)?;
+        self.record_action(ctx, inst.uuid, c.action).await;
+        self.compute(inst)
+            .trigger_crash_dump(ctx, inst.clone())
+            .await
+    }
+
     /// Nova's `rebuild`: checks (lock, state, host, key pair, image against
     /// the flavor, metadata quota), then the new image_ref, name, key pair,
     /// user data... and task_state rebuilding saved at once (compare-and-set
@@ -1530,20 +1547,35 @@ fn check_instance_lock(ctx: &RequestContext, inst: &Instance) -> NovaResult<()> 
 
 /// `@check_instance_state`, from the transition table.
 fn check_instance_state(inst: &Instance, t: &Transition) -> NovaResult<()> {
+    check_states(inst, t.action, t.allowed_vm_states, t.allowed_task_states)
+}
+
+/// `@check_instance_state` of an action that changes no state.
+fn check_state_only(inst: &Instance, c: &StateCheck) -> NovaResult<()> {
+    check_states(
+        inst,
+        c.action,
+        Some(c.allowed_vm_states),
+        Some(c.allowed_task_states),
+    )
+}
+
+fn check_states(
+    inst: &Instance,
+    action: &str,
+    vm_states: Option<&[VmState]>,
+    task_states: Option<&[Option<TaskState>]>,
+) -> NovaResult<()> {
     let invalid = |attr: &str, state: &str| NovaError::InstanceInvalidState {
         attr: attr.into(),
         instance_uuid: inst.uuid.to_string(),
         state: state.into(),
-        method: t.action.into(),
+        method: action.into(),
     };
-    if t.allowed_vm_states
-        .is_some_and(|a| !a.contains(&inst.vm_state))
-    {
+    if vm_states.is_some_and(|a| !a.contains(&inst.vm_state)) {
         return Err(invalid("vm_state", inst.vm_state.as_str()));
     }
-    if t.allowed_task_states
-        .is_some_and(|a| !a.contains(&inst.task_state))
-    {
+    if task_states.is_some_and(|a| !a.contains(&inst.task_state)) {
         let ts = inst.task_state.map(TaskState::as_str).unwrap_or("None");
         return Err(invalid("task_state", ts));
     }

@@ -1,5 +1,6 @@
 //! `POST /servers/{id}/action`: reboot, os-stop, os-start, pause, unpause,
 //! suspend, resume, lock, unlock, createImage, os-getConsoleOutput,
+//! trigger_crash_dump,
 //! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
 //! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
 //! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
@@ -58,6 +59,8 @@ pub async fn action(
         "lock" => lock(s, ctx, &inst, v, Some(args)).await,
         "unlock" => lock(s, ctx, &inst, v, None).await,
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
+        "trigger_crash_dump" if v.at_least(17) => trigger_crash_dump(s, ctx, &inst, args).await,
+        "trigger_crash_dump" => Err(super::floating_ips::version_not_found(v)),
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         "createImage" => create_image(s, ctx, &inst, v, args).await,
         "rebuild" => super::rebuild::rebuild(s, ctx, &inst, v, &base, args).await,
@@ -309,6 +312,37 @@ async fn power(
         Power::Resume => api.resume(ctx, inst).await,
     }
     .map_err(|e| instance_invalid_state(e, action))?;
+    accepted()
+}
+
+/// `{"trigger_crash_dump": null}` (2.17): 202, or 409 for a server that is
+/// locked, on no host yet, or in a state that takes no NMI.
+async fn trigger_crash_dump(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    args: &Value,
+) -> ApiResult<Response> {
+    if !args.is_null() {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute trigger_crash_dump. Value: {args}. {args} is not of type 'null'"
+        )));
+    }
+    state.policy.authorize(
+        "os_compute_api:servers:trigger_crash_dump",
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    state
+        .compute_api
+        .trigger_crash_dump(ctx, inst)
+        .await
+        .map_err(|e| match e {
+            NovaError::InstanceNotReady { .. } | NovaError::InstanceIsLocked { .. } => {
+                ApiError::conflict(e.to_string())
+            }
+            other => instance_invalid_state(other, "trigger_crash_dump"),
+        })?;
     accepted()
 }
 
