@@ -12,7 +12,8 @@
 //! confirm, the destination no more), and so does a live migration.
 //! Flavors and images that ask for a topology Nova refuses get Nova's 400
 //! on create and resize, and an image that would change the topology is
-//! refused on rebuild.
+//! refused on rebuild. A server's topology (2.78) shows its cells, and
+//! to admins their host cells and pinned CPUs.
 
 #![allow(clippy::unwrap_used)]
 
@@ -127,6 +128,49 @@ async fn pinned_servers_take_dedicated_cpus_until_none_is_left() {
     // Unpinned servers with two guest cells still fit: the shared CPUs are free.
     let cells = boot(&cloud, "cells", &two_cells).await;
     settled(&cloud, &cells, "ACTIVE").await;
+
+    // Their topologies (2.78): the host's side for admins only.
+    let topology = |id: String, token: String, mv: &'static str| {
+        let cloud = &cloud;
+        async move {
+            let path = format!("/servers/{id}/topology");
+            call(cloud, Method::GET, &path, &token, mv, None).await
+        }
+    };
+    let (s, b) = topology(ids[0].clone(), cloud.demo.clone(), "2.77").await;
+    assert_eq!(s, 404, "{b}");
+    let (s, b) = topology(ids[0].clone(), cloud.admin.clone(), "2.78").await;
+    assert_eq!(s, 200, "{b}");
+    let node = &b["nodes"][0];
+    assert_eq!(b["nodes"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(node["vcpu_set"], json!([0]), "{b}");
+    let pcpu = node["cpu_pinning"]["0"].as_i64().unwrap();
+    assert!([1, 3].contains(&pcpu), "pinned to a dedicated CPU: {b}");
+    assert_eq!(node["host_node"], pcpu / 2, "{b}");
+    let (_, b) = topology(cells.clone(), cloud.demo.clone(), "2.78").await;
+    assert_eq!(
+        b,
+        json!({"nodes": [
+            {"vcpu_set": [0], "siblings": [], "memory_mb": 128},
+            {"vcpu_set": [1], "siblings": [], "memory_mb": 128},
+        ], "pagesize_kb": null}),
+        "{b}"
+    );
+    let out = cloud.osc(
+        "admin",
+        &[
+            "--os-compute-api-version",
+            "2.78",
+            "server",
+            "show",
+            "--topology",
+            "-f",
+            "json",
+            &cells,
+        ],
+    );
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["topology"]["nodes"][1]["host_node"], 1, "{out}");
 
     // A deleted server frees its CPU.
     let (a, b_host) = (hosts[0].clone(), hosts[1].clone());

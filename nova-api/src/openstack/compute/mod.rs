@@ -44,6 +44,7 @@ pub mod server_groups;
 pub mod server_metadata;
 pub mod server_password;
 pub mod server_tags;
+pub mod server_topology;
 pub mod servers;
 pub mod services;
 pub mod shelve;
@@ -198,6 +199,7 @@ fn v21_routes() -> Router<AppState> {
             get(instance_usage_audit_log::show),
         )
         .route("/servers/{id}/diagnostics", get(server_diagnostics::index))
+        .route("/servers/{id}/topology", get(server_topology::index))
         .route(
             "/os-server-groups",
             get(server_groups::index).post(server_groups::create),
