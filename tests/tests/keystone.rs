@@ -1,6 +1,7 @@
 //! Keystone for real: python-openstackclient against this cloud as the demo
 //! and admin users, token validation (401, cache, revocation, Keystone down
-//! → 503) and policy (403, other projects' servers are 404).
+//! → 503) and policy (403, other projects' servers are 404); URLs naming
+//! the project (2.18).
 
 #![allow(clippy::unwrap_used)]
 
@@ -64,6 +65,28 @@ async fn openstack_cli_tokens_and_policy() {
     let shown: Value =
         serde_json::from_str(&cloud.osc("demo", &["server", "show", "vm1", "-f", "json"])).unwrap();
     assert_eq!(shown["key_name"], "k1", "{shown}");
+    // URLs that name the project (Nova's optional project id, 2.18): the
+    // same resources; another project's id is Nova's 400.
+    let pid = cloud.demo_project.clone();
+    let (s, b) = cloud
+        .get(&format!("/{pid}/servers/detail"), &cloud.demo)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["servers"][0]["name"], "vm1", "{b}");
+    let (s, b) = cloud.get(&format!("/{pid}/flavors/1"), &cloud.demo).await;
+    assert_eq!((s, &b["flavor"]["id"]), (200, &json!("1")), "{b}");
+    let (s, b) = cloud
+        .get(&format!("/{}/servers", cloud.admin_project), &cloud.demo)
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        b["badRequest"]["message"],
+        format!(
+            "Malformed request URL: URL's project_id '{}' doesn't match Context's project_id '{pid}'",
+            cloud.admin_project
+        ),
+        "{b}"
+    );
     assert!(
         shown["addresses"]
             .to_string()

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! request_id → run_to_completion → fault → request_log → size_limit → reject_nul
-//!   → auth → context → microversion → handler
+//!   → project_id::strip → auth → context → microversion → project_id::check → handler
 //! ```
 //!
 //! Each module exports an `axum::middleware` function (with its own small
@@ -14,6 +14,7 @@ pub mod auth;
 pub mod context;
 pub mod fault;
 pub mod microversion;
+pub mod project_id;
 pub mod reject_nul;
 pub mod request_id;
 pub mod request_log;

@@ -90,6 +90,15 @@ pub fn parse(v: ApiVersion, args: &Value) -> ApiResult<EvacuateRequest> {
     if let Some(f) = o.get("force") {
         req.force = parse_boolean("force", f)?;
     }
+    // Before 2.29 a named host is taken as it is (Nova's `force=None`);
+    // from 2.29 the scheduler checks it unless forced, and forcing needs one.
+    if !v.at_least(29) {
+        req.force = req.host.is_some();
+    } else if req.force && req.host.is_none() {
+        return Err(ApiError::bad_request(
+            "Can't force to a non-provided destination",
+        ));
+    }
     if v.at_least(95) {
         req.target_state = Some("stopped".into());
     }
@@ -157,6 +166,20 @@ mod tests {
         );
         let forced = json!({"host": "h2", "force": true});
         assert!(parse(v(28), &forced).is_err());
+        let named = json!({"host": "h2"});
+        assert!(
+            parse(v(28), &named).unwrap().force,
+            "before 2.29 a named host is forced"
+        );
+        assert!(
+            !parse(v(29), &named).unwrap().force,
+            "from 2.29 it is checked"
+        );
+        assert!(!parse(v(28), &json!({})).unwrap().force);
+        assert!(
+            parse(v(29), &json!({"force": true})).is_err(),
+            "force needs a host"
+        );
         let r = parse(v(29), &forced).unwrap();
         assert!(r.force && r.host.as_deref() == Some("h2"));
         assert!(parse(v(68), &forced).is_err(), "force gone at 2.68");

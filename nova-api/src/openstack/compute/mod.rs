@@ -55,8 +55,8 @@ pub mod virtual_interfaces;
 
 use crate::error::ApiError;
 use crate::layers::{
-    auth, context, fault, microversion, reject_nul, request_id, request_log, run_to_completion,
-    size_limit,
+    auth, context, fault, microversion, project_id, reject_nul, request_id, request_log,
+    run_to_completion, size_limit,
 };
 use crate::AppState;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -332,9 +332,13 @@ pub fn app(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(from_fn_with_state(state.auth.clone(), auth::auth))
                 .layer(from_fn_with_state(state.policy.clone(), context::context))
-                .layer(from_fn(microversion::microversion)),
+                .layer(from_fn(microversion::microversion))
+                .layer(from_fn(project_id::check)),
         )
         .with_state(state.clone());
+    // `/v2.1/{project_id}/...` is routed as `/v2.1/...` (the rewrite comes
+    // before routing, so it wraps the router).
+    let authenticated = tower::Layer::layer(&from_fn(project_id::strip), authenticated);
     Router::new()
         .route("/", get(versions::root))
         .route("/v2", get(versions::v20))
