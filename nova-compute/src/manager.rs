@@ -9,7 +9,7 @@ use nova_common::transitions;
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_objects::{
     ConsoleConnectInfo, FilterProperties, ImageMeta, Instance, InstanceFault, InstanceFilters,
-    InstanceUpdate, LiveMigrateData, NetworkInfo, RequestSpec, Selection,
+    InstanceUpdate, LiveMigrateData, NetworkInfo, NetworkRequest, RequestSpec, Selection,
 };
 use nova_rpc::{compute_task, conductor, network, Transport};
 use nova_virt::{VirtDriver, VirtError};
@@ -313,7 +313,8 @@ impl ComputeManager {
             },
         )
         .await?;
-        // What the API recorded from the request's `networks`: "auto", "none" or a list of uuids.
+        // What the API recorded from the request's `networks`: "auto",
+        // "none" or a list of network requests.
         let requested = inst
             .system_metadata
             .get("requested_networks")
@@ -321,7 +322,7 @@ impl ComputeManager {
         let nw = match requested {
             Some(serde_json::Value::String(s)) if s == "none" => NetworkInfo::new(),
             other => {
-                let ids = other.and_then(|v| serde_json::from_value::<Vec<Uuid>>(v).ok());
+                let ids = other.and_then(|v| serde_json::from_value::<Vec<NetworkRequest>>(v).ok());
                 self.network
                     .allocate_for_instance(
                         ctx,

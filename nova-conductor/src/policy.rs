@@ -172,6 +172,7 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         }
         R::virtual_interface_create { .. }
         | R::fixed_ip_associate_pool { .. }
+        | R::fixed_ip_associate { .. }
         | R::network_deallocate_instance { .. }
         | R::fixed_ip_get_by_address { .. }
         | R::fixed_ip_set_reserved { .. }
@@ -1402,6 +1403,17 @@ mod tests {
             ),
             (
                 R::fixed_ip_associate_pool {
+                    network_id: 1,
+                    instance_uuid: own,
+                    host: Some(H1.into()),
+                    virtual_interface_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::fixed_ip_associate {
+                    address: "10.0.0.5".into(),
                     network_id: 1,
                     instance_uuid: own,
                     host: Some(H1.into()),

@@ -4,7 +4,8 @@ use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_linux_net::dnsmasq::{self, DhcpHost, DhcpNetwork, DnsmasqOptions};
 use nova_linux_net::iptables::{self, IptablesManager};
 use nova_objects::{
-    FixedIpInfo, FloatingIp, InstanceFilters, Network, NetworkInfo, NetworkRef, SubnetInfo, Vif,
+    FixedIpInfo, FloatingIp, InstanceFilters, Network, NetworkInfo, NetworkRef, NetworkRequest,
+    SubnetInfo, Vif,
 };
 use nova_rpc::conductor;
 use rand::Rng;
@@ -463,6 +464,37 @@ async fn refresh_security_group_members(
     }
 }
 
+/// The networks an instance gets, each with the address asked for in it:
+/// those requested, in order, where the project may use them (its own and
+/// the shared ones; an admin any), else (FlatDHCP) all of the project's own
+/// and the shared ones (Nova's `_get_networks_for_instance`).
+fn requested_or_project_networks(
+    ctx: &RequestContext,
+    all: Vec<Network>,
+    project_id: &str,
+    requested: &[NetworkRequest],
+) -> Result<Vec<(Network, Option<String>)>, NovaError> {
+    let usable = |n: &Network| n.project_id.as_deref().is_none_or(|p| p == project_id);
+    if requested.is_empty() {
+        return Ok(all
+            .into_iter()
+            .filter(|n| usable(n))
+            .map(|n| (n, None))
+            .collect());
+    }
+    requested
+        .iter()
+        .map(|r| {
+            all.iter()
+                .find(|n| n.uuid == r.network_id && (ctx.is_admin || usable(n)))
+                .map(|n| (n.clone(), r.address.clone()))
+                .ok_or_else(|| NovaError::NetworkNotFound {
+                    network_id: r.network_id.to_string(),
+                })
+        })
+        .collect()
+}
+
 #[nova_rpc::__private::async_trait]
 impl nova_rpc::network::Manager for NetworkManager {
     async fn allocate_for_instance(
@@ -471,7 +503,7 @@ impl nova_rpc::network::Manager for NetworkManager {
         instance_uuid: Uuid,
         project_id: String,
         host: String,
-        requested_networks: Option<Vec<Uuid>>,
+        requested_networks: Option<Vec<NetworkRequest>>,
     ) -> Result<NetworkInfo, NovaError> {
         // Idempotent: a retried build gets what it was already given. A
         // first allocation (no VIF yet) needs the networks and the
@@ -496,32 +528,15 @@ impl nova_rpc::network::Manager for NetworkManager {
                 return Ok(existing);
             }
         }
-        let networks: Vec<Network> = match &requested_networks {
-            Some(req) if !req.is_empty() => {
-                let mut v = Vec::new();
-                for id in req {
-                    let n = all.iter().find(|n| &n.uuid == id).cloned().ok_or_else(|| {
-                        NovaError::NetworkNotFound {
-                            network_id: id.to_string(),
-                        }
-                    })?;
-                    v.push(n);
-                }
-                v
-            }
-            // FlatDHCP: the project's own networks plus the shared ones.
-            _ => all
-                .into_iter()
-                .filter(|n| n.project_id.as_ref().is_none_or(|p| p == &project_id))
-                .collect(),
-        };
+        let requested = requested_networks.unwrap_or_default();
+        let networks = requested_or_project_networks(ctx, all, &project_id, &requested)?;
         let hostname = match inst {
             Some(inst) if !inst.hostname.is_empty() => inst.hostname,
             _ => format!("instance-{}", instance_uuid.simple()),
         };
         let mut new_leases = Vec::new();
         let mut info = Vec::new();
-        for net in &networks {
+        for (net, address) in &networks {
             let mut vif = None;
             for _ in 0..5 {
                 match self
@@ -538,11 +553,32 @@ impl nova_rpc::network::Manager for NetworkManager {
                 }
             }
             let vif = vif.ok_or(NovaError::VirtualInterfaceMacAddressException {})?;
-            let ip = match self
-                .conductor
-                .fixed_ip_associate_pool(ctx, net.id, instance_uuid, Some(host.clone()), vif.id)
-                .await
-            {
+            let associated = match address {
+                Some(a) => {
+                    self.conductor
+                        .fixed_ip_associate(
+                            ctx,
+                            a.clone(),
+                            net.id,
+                            instance_uuid,
+                            Some(host.clone()),
+                            vif.id,
+                        )
+                        .await
+                }
+                None => {
+                    self.conductor
+                        .fixed_ip_associate_pool(
+                            ctx,
+                            net.id,
+                            instance_uuid,
+                            Some(host.clone()),
+                            vif.id,
+                        )
+                        .await
+                }
+            };
+            let ip = match associated {
                 Ok(ip) => ip,
                 Err(e) => {
                     // Give back what this call took before failing.
@@ -564,7 +600,7 @@ impl nova_rpc::network::Manager for NetworkManager {
             ));
             info.push(vif_info(vif.uuid, &vif.address, net, vec![ip.address]));
         }
-        let served: Vec<&Network> = networks.iter().collect();
+        let served: Vec<&Network> = networks.iter().map(|(n, _)| n).collect();
         let first_fixed = new_leases.first().map(|(_, h)| h.address.clone());
         self.ensure_network_rules(&served).await;
         self.add_leases(&served, instance_uuid, new_leases).await;
@@ -575,6 +611,42 @@ impl nova_rpc::network::Manager for NetworkManager {
             return self.nw_info(ctx, instance_uuid).await;
         }
         Ok(info)
+    }
+
+    /// Nova's `validate_networks`: each requested network exists for the
+    /// caller's project, and each requested address is one of its network's
+    /// fixed IPs that no instance has.
+    async fn validate_networks(
+        &self,
+        ctx: &RequestContext,
+        requested_networks: Vec<NetworkRequest>,
+    ) -> Result<(), NovaError> {
+        let all = self.conductor.network_get_all(ctx).await?;
+        let project = ctx.project_id.clone().unwrap_or_default();
+        let networks = requested_or_project_networks(ctx, all, &project, &requested_networks)?;
+        for (net, address) in networks {
+            let Some(address) = address else { continue };
+            if address.parse::<std::net::IpAddr>().is_err() {
+                return Err(NovaError::FixedIpInvalid { address });
+            }
+            let ip = self
+                .conductor
+                .fixed_ip_get_by_address(ctx, address.clone())
+                .await?;
+            if ip.network_id != net.id {
+                return Err(NovaError::FixedIpNotFoundForNetwork {
+                    address,
+                    network_uuid: net.uuid.to_string(),
+                });
+            }
+            if let Some(other) = ip.instance_uuid {
+                return Err(NovaError::FixedIpAlreadyInUse {
+                    address,
+                    instance_uuid: other.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Nova's `deallocate_for_instance` with `force_dhcp_release`: the

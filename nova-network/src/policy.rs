@@ -71,6 +71,12 @@ impl<L: Lookup> Policy<network::Request> for NetworkPolicy<L> {
                 host,
             } => (*instance_uuid, host.as_deref(), None),
             R::get_instance_nw_info { instance_uuid } => (*instance_uuid, None, None),
+            R::validate_networks { .. } => {
+                return Err(not_authorized(
+                    caller,
+                    "requested networks are the API's to validate",
+                ))
+            }
             R::allocate_floating_ip { .. }
             | R::deallocate_floating_ip { .. }
             | R::associate_floating_ip { .. }

@@ -363,6 +363,11 @@ nova_errors! {
     FixedIpNotFound { id } => 404, "No fixed IP associated with id {id}.";
     FixedIpNotFoundForAddress { address } => 404, "Fixed IP not found for address {address}.";
     FixedIpInvalid { address } => 400, "Fixed IP address {address} is invalid.";
+    FixedIpNotFoundForNetwork { address, network_uuid } => 404,
+        "Fixed IP address ({address}) does not exist in network ({network_uuid}).";
+    FixedIpAlreadyInUse { address, instance_uuid } => 400,
+        "Fixed IP address {address} is already in use on instance {instance_uuid}.";
+    InvalidFixedIpAndMaxCountRequest { reason } => 400, "Failed to launch instances: {reason}";
     NetworkInUse { network_id } => 400, "Network {network_id} is still in use.";
     CidrConflict { cidr, other } => 409, "Requested cidr ({cidr}) conflicts with existing cidr ({other})";
 

@@ -256,6 +256,49 @@ impl Db {
         }
     }
 
+    /// Nova's `fixed_ip_associate`: the address asked for, in `network_id`
+    /// and not reserved, given to the instance unless another one has it
+    /// (compare-and-set on its row). Asked again by the same instance, it
+    /// is the same row.
+    pub async fn fixed_ip_associate(
+        &self,
+        address: &str,
+        network_id: i64,
+        instance_uuid: Uuid,
+        host: Option<&str>,
+        vif_id: i64,
+    ) -> Result<FixedIp, NovaError> {
+        let row = sqlx::query(
+            "UPDATE fixed_ips SET instance_uuid = $3, allocated = TRUE, virtual_interface_id = $4,
+                host = $5, updated_at = now()
+             WHERE address = $1 AND network_id = $2 AND reserved = FALSE AND deleted = 0
+               AND (instance_uuid IS NULL OR instance_uuid = $3)
+             RETURNING *",
+        )
+        .bind(address)
+        .bind(network_id as i32)
+        .bind(instance_uuid.to_string())
+        .bind(vif_id as i32)
+        .bind(host)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if let Some(r) = row {
+            return fixed_ip_from_row(&r).map_err(db_err);
+        }
+        let found = self.fixed_ip_get_by_address(address).await?;
+        match found.instance_uuid {
+            Some(other) if found.network_id == network_id => Err(NovaError::FixedIpAlreadyInUse {
+                address: address.to_string(),
+                instance_uuid: other.to_string(),
+            }),
+            _ => Err(NovaError::FixedIpNotFoundForNetwork {
+                address: address.to_string(),
+                network_uuid: network_id.to_string(),
+            }),
+        }
+    }
+
     pub async fn fixed_ip_get_by_instance(
         &self,
         instance_uuid: Uuid,

@@ -486,6 +486,82 @@ async fn fixed_ips_are_handed_out_once_and_run_out() {
 }
 
 #[tokio::test]
+async fn a_requested_fixed_ip_is_given_once_and_only_in_its_network() {
+    let t = fresh().await;
+    let db = &t.db;
+    let create = |label: &'static str, cidr: &'static str| NetworkCreate {
+        label: label.into(),
+        cidr: cidr.into(),
+        bridge: format!("br-{label}"),
+        ..Default::default()
+    };
+    let net = db
+        .network_create_safe(&create("a", "10.8.0.0/29"))
+        .await
+        .unwrap();
+    let other = db
+        .network_create_safe(&create("b", "10.8.1.0/29"))
+        .await
+        .unwrap();
+    let (i, j) = (new_instance(db, "p").await, new_instance(db, "p").await);
+    let vif = db
+        .virtual_interface_create(i.uuid, net.id, "fa:16:3e:00:02:00")
+        .await
+        .unwrap();
+    let ip = db
+        .fixed_ip_associate("10.8.0.5", net.id, i.uuid, Some("h"), vif.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ip.address.as_str(), ip.instance_uuid),
+        ("10.8.0.5", Some(i.uuid))
+    );
+    assert!(ip.allocated);
+    // Asked again by the same instance (a retried build): the same row.
+    db.fixed_ip_associate("10.8.0.5", net.id, i.uuid, Some("h"), vif.id)
+        .await
+        .unwrap();
+    // Another instance: in use. Another network, or an unknown address: not found.
+    let e = db
+        .fixed_ip_associate("10.8.0.5", net.id, j.uuid, None, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, NovaError::FixedIpAlreadyInUse { .. }), "{e:?}");
+    let e = db
+        .fixed_ip_associate("10.8.0.5", other.id, j.uuid, None, 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, NovaError::FixedIpNotFoundForNetwork { .. }),
+        "{e:?}"
+    );
+    let e = db
+        .fixed_ip_associate("10.7.0.5", net.id, j.uuid, None, 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, NovaError::FixedIpNotFoundForAddress { .. }),
+        "{e:?}"
+    );
+    // The pool does not hand it out while it is held, and does once released.
+    for _ in 0..4 {
+        let ip = db
+            .fixed_ip_associate_pool(net.id, j.uuid, None, 0)
+            .await
+            .unwrap();
+        assert_ne!(ip.address, "10.8.0.5");
+    }
+    db.network_deallocate_instance(i.uuid).await.unwrap();
+    let k = new_instance(db, "p").await;
+    let ip = db
+        .fixed_ip_associate("10.8.0.5", net.id, k.uuid, None, 0)
+        .await
+        .unwrap();
+    assert_eq!(ip.instance_uuid, Some(k.uuid));
+    t.drop_db().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_database_is_a_connection_error() {
     // Nothing listens on port 1: connection refused until the pool gives up.
     let pool = sqlx::postgres::PgPoolOptions::new()

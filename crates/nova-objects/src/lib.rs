@@ -1210,6 +1210,46 @@ pub struct FixedIp {
     pub host: Option<String>,
 }
 
+/// One network a new server asks for (Nova's `NetworkRequest`, without
+/// Neutron's port): the network, and the fixed address wanted in it, if
+/// any. Reads the bare network uuid requests were once kept as.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "NetworkRequestForm")]
+pub struct NetworkRequest {
+    pub network_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NetworkRequestForm {
+    Uuid(Uuid),
+    Request {
+        network_id: Uuid,
+        #[serde(default)]
+        address: Option<String>,
+    },
+}
+
+impl From<NetworkRequestForm> for NetworkRequest {
+    fn from(f: NetworkRequestForm) -> Self {
+        match f {
+            NetworkRequestForm::Uuid(network_id) => NetworkRequest {
+                network_id,
+                address: None,
+            },
+            NetworkRequestForm::Request {
+                network_id,
+                address,
+            } => NetworkRequest {
+                network_id,
+                address,
+            },
+        }
+    }
+}
+
 /// A floating IP (`floating_ips`) with what its fixed IP tells about it
 /// (Nova's `FloatingIP` object with `fixed_ip` loaded).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

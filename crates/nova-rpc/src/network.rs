@@ -1,12 +1,20 @@
 //! `nova-network`'s RPC API (topic `network`).
+//!
+//! 1.18: `allocate_for_instance` takes Nova's network requests (a network
+//! and an optional fixed address; a bare uuid still reads as one), and
+//! `validate_networks` checks them for nova-api before a server is created.
 
-use nova_objects::{FloatingIp, Network, NetworkInfo};
+use nova_objects::{FloatingIp, Network, NetworkInfo, NetworkRequest};
 use uuid::Uuid;
 
 crate::rpc_api! {
-    topic: "network", version: "1.17";
-    /// Give the instance a fixed IP and a VIF on a network; returns its network info.
-    call fn allocate_for_instance(instance_uuid: Uuid, project_id: String, host: String, requested_networks: Option<Vec<Uuid>>) -> NetworkInfo;
+    topic: "network", version: "1.18";
+    /// Give the instance a fixed IP and a VIF on a network (the address
+    /// requested, else one of the pool's); returns its network info.
+    call fn allocate_for_instance(instance_uuid: Uuid, project_id: String, host: String, requested_networks: Option<Vec<NetworkRequest>>) -> NetworkInfo;
+    /// Nova's `validate_networks`: the networks exist for the caller's
+    /// project, and each requested address is in its network and free.
+    call fn validate_networks(requested_networks: Vec<NetworkRequest>) -> ();
     /// Release everything allocate_for_instance gave the instance.
     call fn deallocate_for_instance(instance_uuid: Uuid, host: Option<String>) -> ();
     call fn get_instance_nw_info(instance_uuid: Uuid) -> NetworkInfo;

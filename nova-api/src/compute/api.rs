@@ -25,7 +25,7 @@ use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
 use nova_objects::numa::numa_get_constraints;
 use nova_objects::{
     ConsoleAuthToken, Flavor, ImageMeta, Instance, InstanceCreate, InstanceFault, InstanceFilters,
-    InstanceUpdate, QuotaUsage, RequestSpec, Service,
+    InstanceUpdate, NetworkRequest, QuotaUsage, RequestSpec, Service,
 };
 use nova_rpc::{compute, compute_task, conductor, network};
 use serde_json::{json, Value};
@@ -97,8 +97,8 @@ pub enum RequestedNetworks {
     Auto,
     /// No network at all (microversion 2.37).
     None,
-    /// These networks, in order.
-    Networks(Vec<Uuid>),
+    /// These networks, in order, each with the fixed address asked for.
+    Networks(Vec<NetworkRequest>),
 }
 
 impl RequestedNetworks {
@@ -107,9 +107,15 @@ impl RequestedNetworks {
         match self {
             RequestedNetworks::Auto => json!("auto"),
             RequestedNetworks::None => json!("none"),
-            RequestedNetworks::Networks(ids) => {
-                Value::Array(ids.iter().map(|u| json!(u.to_string())).collect())
-            }
+            // A request without an address keeps the bare uuid it always was.
+            RequestedNetworks::Networks(reqs) => Value::Array(
+                reqs.iter()
+                    .map(|r| match r.address {
+                        None => json!(r.network_id.to_string()),
+                        Some(_) => json!(r),
+                    })
+                    .collect(),
+            ),
         }
     }
 }
@@ -609,6 +615,8 @@ impl API {
         };
         self.security_group_api
             .check_requested_secgroups(ctx, &security_groups)
+            .await?;
+        self.check_requested_networks(ctx, &req.requested_networks, req.max_count)
             .await?;
         self.check_metadata_quota(ctx, &project, req.metadata.len())
             .await?;
@@ -1361,6 +1369,29 @@ impl API {
         Ok(())
     }
 
+    /// Nova's `_check_requested_networks`: one fixed address cannot serve
+    /// several instances, and nova-network validates the networks and
+    /// addresses (`validate_networks`).
+    async fn check_requested_networks(
+        &self,
+        ctx: &RequestContext,
+        requested: &RequestedNetworks,
+        max_count: i64,
+    ) -> NovaResult<()> {
+        let RequestedNetworks::Networks(reqs) = requested else {
+            return Ok(());
+        };
+        if reqs.is_empty() {
+            return Ok(());
+        }
+        if max_count > 1 && reqs.iter().any(|r| r.address.is_some()) {
+            return Err(NovaError::InvalidFixedIpAndMaxCountRequest {
+                reason: "max_count cannot be greater than 1 if an fixed_ip is specified.".into(),
+            });
+        }
+        self.network_api.validate_networks(ctx, reqs.clone()).await
+    }
+
     /// Nova's `check_instance_host`: an instance on no host is not ready.
     fn check_instance_host(inst: &Instance) -> NovaResult<()> {
         match inst.host {
@@ -1724,10 +1755,22 @@ mod tests {
         assert_eq!(RequestedNetworks::Auto.to_json().to_string(), "\"auto\"");
         assert_eq!(RequestedNetworks::None.to_json().to_string(), "\"none\"");
         let u = Uuid::nil();
+        let plain = NetworkRequest {
+            network_id: u,
+            address: None,
+        };
+        let fixed = NetworkRequest {
+            network_id: u,
+            address: Some("10.0.0.9".into()),
+        };
+        let stored = RequestedNetworks::Networks(vec![plain.clone(), fixed.clone()]).to_json();
         assert_eq!(
-            RequestedNetworks::Networks(vec![u]).to_json().to_string(),
-            format!("[\"{u}\"]")
+            stored,
+            json!([u.to_string(), {"network_id": u.to_string(), "address": "10.0.0.9"}])
         );
+        // What compute reads back, the bare uuid included.
+        let read: Vec<NetworkRequest> = serde_json::from_value(stored).unwrap();
+        assert_eq!(read, [plain, fixed]);
     }
 
     #[test]

@@ -52,6 +52,26 @@ impl nova_rpc::conductor::Networks for ConductorManager {
             .await
     }
 
+    async fn fixed_ip_associate(
+        &self,
+        _ctx: &RequestContext,
+        address: String,
+        network_id: i64,
+        instance_uuid: Uuid,
+        host: Option<String>,
+        virtual_interface_id: i64,
+    ) -> Result<FixedIp, NovaError> {
+        self.db
+            .fixed_ip_associate(
+                &address,
+                network_id,
+                instance_uuid,
+                host.as_deref(),
+                virtual_interface_id,
+            )
+            .await
+    }
+
     async fn fixed_ip_get_by_instance(
         &self,
         _ctx: &RequestContext,

@@ -20,7 +20,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use nova_common::states::VmState;
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{Instance, InstanceFilters, InstanceUpdate};
+use nova_objects::{Instance, InstanceFilters, InstanceUpdate, NetworkRequest};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -606,26 +606,20 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         Some(Value::String(x)) if v.at_least(37) && x == "auto" => RequestedNetworks::Auto,
         Some(Value::String(x)) if v.at_least(37) && x == "none" => RequestedNetworks::None,
         Some(Value::Array(list)) => {
-            let mut ids = Vec::new();
-            for n in list {
-                if n.get("port").is_some_and(|p| !p.is_null()) {
-                    return Err(ApiError::bad_request(
-                        "Unknown argument: port (ports need Neutron; this cloud runs nova-network)",
-                    ));
+            let reqs = list
+                .iter()
+                .map(|n| network_request(n, v))
+                .collect::<ApiResult<Vec<_>>>()?;
+            // nova-network gives a server one interface per network.
+            for (i, r) in reqs.iter().enumerate() {
+                if reqs[..i].iter().any(|p| p.network_id == r.network_id) {
+                    return Err(ApiError::bad_request(format!(
+                        "Duplicate networks ({}) are not allowed",
+                        r.network_id
+                    )));
                 }
-                let Some(id) = n.get("uuid").and_then(Value::as_str) else {
-                    return Err(ApiError::bad_request(
-                        "Bad networks format: network uuid is not in proper format",
-                    ));
-                };
-                let u = Uuid::parse_str(id).map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "Bad networks format: network uuid is not in proper format ({id})"
-                    ))
-                })?;
-                ids.push(u);
             }
-            RequestedNetworks::Networks(ids)
+            RequestedNetworks::Networks(reqs)
         }
         Some(other) => {
             return Err(invalid(
@@ -773,6 +767,76 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
 }
 
 /// The create handler's faults, as Nova's `ServersController.create` maps them.
+/// One entry of `networks` (Nova's schema and `_get_requested_networks`
+/// for nova-network): `uuid`, an optional `fixed_ip`, a `port` only if
+/// null, a device `tag` at 2.32–2.36 and from 2.42.
+fn network_request(n: &Value, v: ApiVersion) -> ApiResult<NetworkRequest> {
+    let Some(o) = n.as_object() else {
+        return Err(invalid(
+            "networks",
+            n,
+            &format!("{n} is not of type 'object'"),
+        ));
+    };
+    let tags = (v.at_least(32) && !v.at_least(37)) || v.at_least(42);
+    if let Some(k) = o
+        .keys()
+        .find(|k| !(["uuid", "fixed_ip", "port"].contains(&k.as_str()) || (tags && *k == "tag")))
+    {
+        return Err(invalid(
+            "networks",
+            n,
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        ));
+    }
+    let address = match o.get("fixed_ip") {
+        None => None,
+        Some(Value::String(a)) if a.parse::<std::net::IpAddr>().is_ok() => Some(a.clone()),
+        Some(other) => {
+            return Err(invalid(
+                "fixed_ip",
+                other,
+                &format!("{other} is not valid under any of the given schemas"),
+            ))
+        }
+    };
+    if let Some(t) = o.get("tag") {
+        let ok = t
+            .as_str()
+            .is_some_and(|t| t.chars().count() <= 60 && !t.contains([',', '/']));
+        if !ok {
+            return Err(invalid("tag", t, &format!("{t} is not a valid device tag")));
+        }
+    }
+    if o.get("port").is_some_and(|p| !p.is_null()) {
+        return Err(ApiError::bad_request("Unknown argument: port"));
+    }
+    let id = match o.get("uuid") {
+        None => return Err(ApiError::bad_request("Bad network format: missing 'uuid'")),
+        Some(Value::String(id)) => id,
+        Some(other) => {
+            return Err(invalid(
+                "uuid",
+                other,
+                &format!("{other} is not of type 'string'"),
+            ))
+        }
+    };
+    // Nova still takes Folsom's `br-<uuid>` form.
+    let bare = id.split_once('-').map_or(id.as_str(), |(_, rest)| rest);
+    let network_id = Uuid::parse_str(id)
+        .or_else(|_| Uuid::parse_str(bare))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "Bad networks format: network uuid is not in proper format ({id})"
+            ))
+        })?;
+    Ok(NetworkRequest {
+        network_id,
+        address,
+    })
+}
+
 fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
     match e {
         NovaError::ImageNotFound { .. } => ApiError::bad_request(format!(
@@ -792,7 +856,15 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
         | NovaError::OnsetFileLimitExceeded {}
         | NovaError::OnsetFilePathLimitExceeded { .. }
         | NovaError::OnsetFileContentLimitExceeded { .. } => ApiError::new(403, e.to_string()),
-        NovaError::InstanceGroupNotFound { .. } => ApiError::bad_request(e.to_string()),
+        NovaError::InstanceGroupNotFound { .. }
+        | NovaError::NetworkNotFound { .. }
+        | NovaError::FixedIpInvalid { .. }
+        | NovaError::FixedIpNotFoundForAddress { .. }
+        | NovaError::FixedIpNotFoundForNetwork { .. }
+        | NovaError::FixedIpAlreadyInUse { .. }
+        | NovaError::InvalidFixedIpAndMaxCountRequest { .. } => {
+            ApiError::bad_request(e.to_string())
+        }
         NovaError::InvalidRequest { .. }
         | NovaError::ComputeHostNotFound { .. }
         | NovaError::AmbiguousHostnameForMultipleInstances {}

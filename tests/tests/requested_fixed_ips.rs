@@ -1,0 +1,183 @@
+//! Servers created on a chosen fixed address (nova-network's requested
+//! networks): `openstack server create --nic net-id=...,v4-fixed-ip=...`
+//! gets exactly that address, which nova-network hands to no other server
+//! until the first one is deleted. Requests Nova refuses get its 400s:
+//! an address in use, outside the network or malformed, one address for
+//! several servers, a network twice or unknown, an unknown key.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_e2e::{call, fixed_prefix, Cloud, ComputeHost};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn message(b: &Value) -> String {
+    b["badRequest"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_get_the_fixed_ip_they_ask_for() {
+    let cloud =
+        Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("fip-{id}"), "")], true).await;
+    let demo = cloud.demo.clone();
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-networks",
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    let net = b["networks"][0]["id"].as_str().unwrap().to_string();
+    let wanted = format!("{}77", fixed_prefix(&cloud.id));
+
+    let create = |name: &str, address: &str| {
+        let nic = format!("net-id={net},v4-fixed-ip={address}");
+        let out = cloud.osc(
+            "demo",
+            &[
+                "server",
+                "create",
+                "--image",
+                &cloud.image_id,
+                "--flavor",
+                "m1.tiny",
+                "--nic",
+                &nic,
+                "--wait",
+                "-f",
+                "json",
+                name,
+            ],
+        );
+        serde_json::from_str::<Value>(&out).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = create("first", &wanted);
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{first}"),
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    let addrs: Vec<&str> = b["server"]["addresses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|a| a.as_array().unwrap())
+        .map(|a| a["addr"].as_str().unwrap())
+        .collect();
+    assert_eq!(addrs, [wanted.as_str()], "{b}");
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-fixed-ips/{wanted}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(b["fixed_ip"]["hostname"], "first", "{b}");
+
+    // Nova's refusals, all before anything is created.
+    let post = |networks: Value, extra: Value| {
+        let cloud = &cloud;
+        let demo = demo.clone();
+        async move {
+            let mut server = json!({"name": "x", "imageRef": cloud.image_id, "flavorRef": "1",
+                                    "networks": networks});
+            for (k, v) in extra.as_object().unwrap() {
+                server[k] = v.clone();
+            }
+            call(
+                cloud,
+                Method::POST,
+                "/servers",
+                &demo,
+                "2.1",
+                Some(json!({"server": server})),
+            )
+            .await
+        }
+    };
+    let (s, b) = post(json!([{"uuid": net, "fixed_ip": wanted}]), json!({})).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Fixed IP address {wanted} is already in use on instance {first}."),
+        "{b}"
+    );
+    let (s, b) = post(json!([{"uuid": net, "fixed_ip": "192.0.2.5"}]), json!({})).await;
+    assert_eq!(
+        (s, message(&b)),
+        (400, "Fixed IP not found for address 192.0.2.5.".to_string()),
+        "{b}"
+    );
+    let (s, b) = post(json!([{"uuid": net, "fixed_ip": "10.20.1"}]), json!({})).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        message(&b).starts_with("Invalid input for field/attribute fixed_ip."),
+        "{b}"
+    );
+    let free = format!("{}78", fixed_prefix(&cloud.id));
+    let (s, b) = post(
+        json!([{"uuid": net, "fixed_ip": free}]),
+        json!({"max_count": 2}),
+    )
+    .await;
+    assert_eq!(
+        (s, message(&b)),
+        (
+            400,
+            "Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified."
+                .to_string()
+        ),
+        "{b}"
+    );
+    let (s, b) = post(json!([{"uuid": net}, {"uuid": net}]), json!({})).await;
+    assert_eq!(
+        (s, message(&b)),
+        (400, format!("Duplicate networks ({net}) are not allowed")),
+        "{b}"
+    );
+    let missing = "0f0f0f0f-0000-4000-8000-000000000000";
+    let (s, b) = post(json!([{"uuid": missing}]), json!({})).await;
+    assert_eq!(
+        (s, message(&b)),
+        (400, format!("Network {missing} could not be found.")),
+        "{b}"
+    );
+    let (s, b) = post(json!([{"uuid": net, "name": "x"}]), json!({})).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(message(&b).contains("('name' was unexpected)"), "{b}");
+    let (_, b) = call(&cloud, Method::GET, "/servers", &demo, "2.1", None).await;
+    assert_eq!(
+        b["servers"].as_array().unwrap().len(),
+        1,
+        "nothing created: {b}"
+    );
+
+    // Deleted, the first server gives its address back: the next gets it.
+    cloud.osc("demo", &["server", "delete", "--wait", &first]);
+    let second = create("second", &wanted);
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-fixed-ips/{wanted}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(b["fixed_ip"]["hostname"], "second", "{b}");
+    cloud.osc("demo", &["server", "delete", "--wait", &second]);
+}
