@@ -125,6 +125,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-shelve:unshelve_to_host",
         "rule:admin_api",
     ),
+    ("os_compute_api:os-multinic", "rule:project_member_or_admin"),
     (
         "compute:server:topology:index",
         "rule:project_reader_or_admin",

@@ -265,6 +265,37 @@ impl ComputeManager {
         }
     }
 
+    /// After nova-network changed the instance's addresses (the multinic
+    /// actions): its network info recorded and its VIFs plugged, as Nova's
+    /// `_inject_network_info` (a libvirt guest sees a new interface at its
+    /// next hard reboot); a failure is the instance's fault, no state change.
+    async fn record_network_change(
+        &self,
+        ctx: &RequestContext,
+        instance: &Instance,
+        nw: Result<NetworkInfo, NovaError>,
+    ) -> Result<(), NovaError> {
+        let uuid = instance.uuid;
+        let result = match nw {
+            Ok(nw) => {
+                let upd = InstanceUpdate {
+                    network_info: Some(nw.clone()),
+                    ..Default::default()
+                };
+                match self.update(ctx, uuid, upd).await {
+                    Ok(_) => crate::vif::plug_vifs(self.driver.as_ref(), &nw).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            warn!(instance = %uuid, "cannot change the fixed IPs: {e}");
+            self.record_fault(ctx, uuid, e).await;
+        }
+        result
+    }
+
     /// Fault recorded, then ERROR with task_state cleared (Nova's
     /// `add_instance_fault_from_exc` plus `_set_instance_obj_error_state`;
     /// in this order, so that whoever sees ERROR also sees why).
@@ -1100,6 +1131,38 @@ impl nova_rpc::compute::Manager for ComputeManager {
         )
         .await;
         result
+    }
+
+    /// Nova's `add_fixed_ip_to_instance` (addFixedIp).
+    async fn add_fixed_ip_to_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        network_id: String,
+    ) -> Result<(), NovaError> {
+        let (uuid, host) = (instance.uuid, self.host().to_string());
+        let _lock = self.lock_instance(uuid).await;
+        let nw = self
+            .network
+            .add_fixed_ip_to_instance(ctx, uuid, host, network_id)
+            .await;
+        self.record_network_change(ctx, &instance, nw).await
+    }
+
+    /// Nova's `remove_fixed_ip_from_instance` (removeFixedIp).
+    async fn remove_fixed_ip_from_instance(
+        &self,
+        ctx: &RequestContext,
+        instance: Instance,
+        address: String,
+    ) -> Result<(), NovaError> {
+        let (uuid, host) = (instance.uuid, self.host().to_string());
+        let _lock = self.lock_instance(uuid).await;
+        let nw = self
+            .network
+            .remove_fixed_ip_from_instance(ctx, uuid, host, address)
+            .await;
+        self.record_network_change(ctx, &instance, nw).await
     }
 
     async fn get_host_uptime(&self, _ctx: &RequestContext) -> Result<String, NovaError> {

@@ -173,6 +173,7 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         R::virtual_interface_create { .. }
         | R::fixed_ip_associate_pool { .. }
         | R::fixed_ip_associate { .. }
+        | R::fixed_ip_disassociate { .. }
         | R::network_deallocate_instance { .. }
         | R::fixed_ip_get_by_address { .. }
         | R::fixed_ip_set_reserved { .. }
@@ -1407,6 +1408,14 @@ mod tests {
                     instance_uuid: own,
                     host: Some(H1.into()),
                     virtual_interface_id: 1,
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                R::fixed_ip_disassociate {
+                    address: "10.0.0.5".into(),
+                    instance_uuid: own,
                 },
                 Refused,
                 Refused,

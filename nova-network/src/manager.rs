@@ -5,7 +5,7 @@ use nova_linux_net::dnsmasq::{self, DhcpHost, DhcpNetwork, DnsmasqOptions};
 use nova_linux_net::iptables::{self, IptablesManager};
 use nova_objects::{
     FixedIpInfo, FloatingIp, InstanceFilters, Network, NetworkInfo, NetworkRef, NetworkRequest,
-    SubnetInfo, Vif,
+    SubnetInfo, Vif, VirtualInterface,
 };
 use nova_rpc::conductor;
 use rand::Rng;
@@ -322,15 +322,41 @@ impl NetworkManager {
     /// reloaded) and, with `force_dhcp_release`, end the leases dnsmasq gave
     /// (Nova's `_teardown_network_on_host` and `release_dhcp`). A failure is
     /// logged: the address is released either way.
+    /// A new VIF of the instance on the network, with a MAC no other VIF
+    /// has (a few tries, as Nova's `_add_virtual_interface`).
+    async fn create_vif(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        network_id: i64,
+    ) -> Result<VirtualInterface, NovaError> {
+        for _ in 0..5 {
+            match self
+                .conductor
+                .virtual_interface_create(ctx, instance_uuid, network_id, generate_mac())
+                .await
+            {
+                Err(NovaError::VirtualInterfaceMacAddressException {}) => {}
+                other => return other,
+            }
+        }
+        Err(NovaError::VirtualInterfaceMacAddressException {})
+    }
+
+    /// With `only`, just the lease of that address.
     async fn remove_leases(
         &self,
         ctx: &RequestContext,
         instance_uuid: Uuid,
+        only: Option<&str>,
     ) -> Result<(), NovaError> {
         let mut all = self.leases.lock().await;
+        let goes = |uuid: &Uuid, host: &DhcpHost| {
+            *uuid == instance_uuid && only.is_none_or(|a| a == host.address)
+        };
         if !all
             .values()
-            .any(|l| l.values().any(|(uuid, _)| *uuid == instance_uuid))
+            .any(|l| l.values().any(|(uuid, host)| goes(uuid, host)))
         {
             return Ok(());
         }
@@ -338,7 +364,7 @@ impl NetworkManager {
         let mut removed: BTreeMap<i64, Vec<DhcpHost>> = BTreeMap::new();
         for (net_id, leases) in all.iter_mut() {
             leases.retain(|_, (uuid, host)| {
-                let keep = *uuid != instance_uuid;
+                let keep = !goes(uuid, host);
                 if !keep {
                     removed.entry(*net_id).or_default().push(host.clone());
                 }
@@ -537,22 +563,7 @@ impl nova_rpc::network::Manager for NetworkManager {
         let mut new_leases = Vec::new();
         let mut info = Vec::new();
         for (net, address) in &networks {
-            let mut vif = None;
-            for _ in 0..5 {
-                match self
-                    .conductor
-                    .virtual_interface_create(ctx, instance_uuid, net.id, generate_mac())
-                    .await
-                {
-                    Ok(v) => {
-                        vif = Some(v);
-                        break;
-                    }
-                    Err(NovaError::VirtualInterfaceMacAddressException {}) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let vif = vif.ok_or(NovaError::VirtualInterfaceMacAddressException {})?;
+            let vif = self.create_vif(ctx, instance_uuid, net.id).await?;
             let associated = match address {
                 Some(a) => {
                     self.conductor
@@ -613,6 +624,81 @@ impl nova_rpc::network::Manager for NetworkManager {
         Ok(info)
     }
 
+    /// Nova's `add_fixed_ip_to_instance` (addFixedIp): an address from the
+    /// network's pool, on the instance's VIF there (a new one if it has
+    /// none), leased and firewalled as at boot.
+    async fn add_fixed_ip_to_instance(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        host: String,
+        network_id: String,
+    ) -> Result<NetworkInfo, NovaError> {
+        let (all, inst, vifs) = tokio::try_join!(
+            self.conductor.network_get_all(ctx),
+            self.conductor.instance_get_by_uuid(ctx, instance_uuid),
+            self.conductor
+                .virtual_interface_get_by_instance(ctx, instance_uuid),
+        )?;
+        let net = all
+            .into_iter()
+            .find(|n| {
+                (n.uuid.to_string() == network_id || n.id.to_string() == network_id)
+                    && (ctx.is_admin || n.project_id.as_ref().is_none_or(|p| p == &inst.project_id))
+            })
+            .ok_or_else(|| NovaError::NetworkNotFound {
+                network_id: network_id.clone(),
+            })?;
+        let vif = match vifs.into_iter().find(|v| v.network_id == net.id) {
+            Some(v) => v,
+            None => self.create_vif(ctx, instance_uuid, net.id).await?,
+        };
+        let ip = self
+            .conductor
+            .fixed_ip_associate_pool(ctx, net.id, instance_uuid, Some(host), vif.id)
+            .await?;
+        info!(instance = %instance_uuid, address = %ip.address, network = %net.label, "added fixed IP");
+        let lease = DhcpHost {
+            mac: vif.address.clone(),
+            hostname: inst.hostname.clone(),
+            address: ip.address.clone(),
+        };
+        self.ensure_network_rules(&[&net]).await;
+        self.add_leases(&[&net], instance_uuid, vec![(net.id, lease)])
+            .await;
+        self.trigger_security_group_members_refresh(ctx, instance_uuid);
+        self.nw_info(ctx, instance_uuid).await
+    }
+
+    /// Nova's `remove_fixed_ip_from_instance` (removeFixedIp): the lease
+    /// ended, the address back to its pool; the VIF stays.
+    async fn remove_fixed_ip_from_instance(
+        &self,
+        ctx: &RequestContext,
+        instance_uuid: Uuid,
+        _host: String,
+        address: String,
+    ) -> Result<NetworkInfo, NovaError> {
+        let ips = self
+            .conductor
+            .fixed_ip_get_by_instance(ctx, instance_uuid)
+            .await?;
+        if !ips.iter().any(|ip| ip.address == address) {
+            return Err(NovaError::FixedIpNotFoundForSpecificInstance {
+                instance_uuid: instance_uuid.to_string(),
+                ip: address,
+            });
+        }
+        self.remove_leases(ctx, instance_uuid, Some(&address))
+            .await?;
+        self.conductor
+            .fixed_ip_disassociate(ctx, address.clone(), instance_uuid)
+            .await?;
+        info!(instance = %instance_uuid, %address, "removed fixed IP");
+        self.trigger_security_group_members_refresh(ctx, instance_uuid);
+        self.nw_info(ctx, instance_uuid).await
+    }
+
     /// Nova's `validate_networks`: each requested network exists for the
     /// caller's project, and each requested address is one of its network's
     /// fixed IPs that no instance has.
@@ -661,7 +747,7 @@ impl nova_rpc::network::Manager for NetworkManager {
         _host: Option<String>,
     ) -> Result<(), NovaError> {
         self.release_instance_floating_ips(instance_uuid).await?;
-        self.remove_leases(ctx, instance_uuid).await?;
+        self.remove_leases(ctx, instance_uuid, None).await?;
         self.conductor
             .network_deallocate_instance(ctx, instance_uuid)
             .await?;

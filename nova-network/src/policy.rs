@@ -71,6 +71,16 @@ impl<L: Lookup> Policy<network::Request> for NetworkPolicy<L> {
                 host,
             } => (*instance_uuid, host.as_deref(), None),
             R::get_instance_nw_info { instance_uuid } => (*instance_uuid, None, None),
+            R::add_fixed_ip_to_instance {
+                instance_uuid,
+                host,
+                ..
+            }
+            | R::remove_fixed_ip_from_instance {
+                instance_uuid,
+                host,
+                ..
+            } => (*instance_uuid, Some(host.as_str()), None),
             R::validate_networks { .. } => {
                 return Err(not_authorized(
                     caller,

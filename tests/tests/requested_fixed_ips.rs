@@ -3,7 +3,9 @@
 //! gets exactly that address, which nova-network hands to no other server
 //! until the first one is deleted. Requests Nova refuses get its 400s:
 //! an address in use, outside the network or malformed, one address for
-//! several servers, a network twice or unknown, an unknown key.
+//! several servers, a network twice or unknown, an unknown key. The
+//! multinic actions (addFixedIp, removeFixedIp; 2.1-2.43) add an address
+//! from the network and give one back.
 
 #![allow(clippy::unwrap_used)]
 
@@ -164,6 +166,109 @@ async fn servers_get_the_fixed_ip_they_ask_for() {
         b["servers"].as_array().unwrap().len(),
         1,
         "nothing created: {b}"
+    );
+
+    // The multinic actions (2.1-2.43): one more address on the network,
+    // then that one removed with `openstack server remove fixed ip`.
+    let addresses = |id: String| {
+        let cloud = &cloud;
+        let demo = demo.clone();
+        async move {
+            let (_, b) = call(
+                cloud,
+                Method::GET,
+                &format!("/servers/{id}/ips"),
+                &demo,
+                "2.1",
+                None,
+            )
+            .await;
+            let mut a: Vec<String> = b["addresses"]
+                .as_object()
+                .unwrap()
+                .values()
+                .flat_map(|l| l.as_array().unwrap().clone())
+                .map(|a| a["addr"].as_str().unwrap().to_string())
+                .collect();
+            a.sort();
+            a
+        }
+    };
+    let action = |mv: &'static str, body: Value| {
+        let cloud = &cloud;
+        let demo = demo.clone();
+        let path = format!("/servers/{first}/action");
+        async move { call(cloud, Method::POST, &path, &demo, mv, Some(body)).await }
+    };
+    let (s, b) = action("2.44", json!({"addFixedIp": {"networkId": net}})).await;
+    assert_eq!(s, 404, "gone at 2.44: {b}");
+    let (s, b) = action("2.43", json!({"addFixedIp": {"network": net}})).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = action("2.43", json!({"addFixedIp": {"networkId": net}})).await;
+    assert_eq!(s, 202, "{b}");
+    let two = cloud
+        .wait_for("a second address", 30, || async {
+            let a = addresses(first.clone()).await;
+            (a.len() == 2).then_some(a)
+        })
+        .await;
+    assert!(two.contains(&wanted), "{two:?}");
+    let added = two.iter().find(|a| **a != wanted).unwrap().clone();
+    assert!(added.starts_with(&fixed_prefix(&cloud.id)), "{two:?}");
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-fixed-ips/{added}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(b["fixed_ip"]["hostname"], "first", "{b}");
+    cloud.osc(
+        "demo",
+        &[
+            "--os-compute-api-version",
+            "2.43",
+            "server",
+            "remove",
+            "fixed",
+            "ip",
+            &first,
+            &added,
+        ],
+    );
+    cloud
+        .wait_for("the added address removed", 30, || async {
+            (addresses(first.clone()).await == std::slice::from_ref(&wanted)).then_some(())
+        })
+        .await;
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-fixed-ips/{added}"),
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert!(b["fixed_ip"]["hostname"].is_null(), "back in the pool: {b}");
+    // An address the server does not have: accepted, refused by nova-network
+    // on the host (the instance's fault), nothing changed.
+    let (s, b) = action("2.43", json!({"removeFixedIp": {"address": free}})).await;
+    assert_eq!(s, 202, "{b}");
+    let log = format!("nova-compute@fip-{}", cloud.id);
+    cloud
+        .wait_for("the host's refusal", 30, || async {
+            cloud
+                .log(&log)
+                .contains(&format!("doesn't have fixed IP '{free}'"))
+                .then_some(())
+        })
+        .await;
+    assert_eq!(
+        addresses(first.clone()).await,
+        std::slice::from_ref(&wanted)
     );
 
     // Deleted, the first server gives its address back: the next gets it.

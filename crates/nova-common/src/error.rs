@@ -368,6 +368,8 @@ nova_errors! {
     FixedIpAlreadyInUse { address, instance_uuid } => 400,
         "Fixed IP address {address} is already in use on instance {instance_uuid}.";
     InvalidFixedIpAndMaxCountRequest { reason } => 400, "Failed to launch instances: {reason}";
+    FixedIpNotFoundForSpecificInstance { instance_uuid, ip } => 404,
+        "Instance {instance_uuid} doesn't have fixed IP '{ip}'.";
     NetworkInUse { network_id } => 400, "Network {network_id} is still in use.";
     CidrConflict { cidr, other } => 409, "Requested cidr ({cidr}) conflicts with existing cidr ({other})";
 

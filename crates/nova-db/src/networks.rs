@@ -460,6 +460,34 @@ impl Db {
     }
 
     /// Release the instance's fixed IPs and soft-delete its VIFs.
+    /// One of the instance's fixed IPs back to its network's pool (Nova's
+    /// `deallocate_fixed_ip` then `disassociate` for FlatDHCP); its VIF
+    /// stays. Another instance's address, or one it does not have, is
+    /// `FixedIpNotFoundForSpecificInstance`.
+    pub async fn fixed_ip_disassociate(
+        &self,
+        address: &str,
+        instance_uuid: Uuid,
+    ) -> Result<(), NovaError> {
+        let done = sqlx::query(
+            "UPDATE fixed_ips SET instance_uuid = NULL, allocated = FALSE, leased = FALSE,
+                virtual_interface_id = NULL, host = NULL, updated_at = now()
+             WHERE address = $1 AND instance_uuid = $2 AND deleted = 0",
+        )
+        .bind(address)
+        .bind(instance_uuid.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(NovaError::FixedIpNotFoundForSpecificInstance {
+                instance_uuid: instance_uuid.to_string(),
+                ip: address.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     pub async fn network_deallocate_instance(&self, instance_uuid: Uuid) -> Result<(), NovaError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(

@@ -558,6 +558,18 @@ async fn a_requested_fixed_ip_is_given_once_and_only_in_its_network() {
         .await
         .unwrap();
     assert_eq!(ip.instance_uuid, Some(k.uuid));
+    // One address back to the pool (removeFixedIp): only by its holder.
+    let e = db
+        .fixed_ip_disassociate("10.8.0.5", j.uuid)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, NovaError::FixedIpNotFoundForSpecificInstance { .. }),
+        "{e:?}"
+    );
+    db.fixed_ip_disassociate("10.8.0.5", k.uuid).await.unwrap();
+    let ip = db.fixed_ip_get_by_address("10.8.0.5").await.unwrap();
+    assert_eq!((ip.instance_uuid, ip.allocated), (None, false));
     t.drop_db().await;
 }
 

@@ -30,7 +30,8 @@
 //! `rollback_live_migration_at_destination` (relayed by the conductor from
 //! the source); `live_migration_force_complete` and `live_migration_abort`
 //! (2.22, 2.24) on the source.
-//! 5.13 `trigger_crash_dump` (2.17; Nova's 4.6).
+//! 5.13 `trigger_crash_dump` (2.17; Nova's 4.6), `add_fixed_ip_to_instance`
+//! and `remove_fixed_ip_from_instance` (the multinic actions).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance,
@@ -122,6 +123,12 @@ crate::rpc_api! {
     /// Inject an NMI into the guest (its kernel decides what follows: a
     /// crash dump, a panic, a log line). States stay as they are.
     cast fn trigger_crash_dump(instance: Instance) -> ();
+    /// addFixedIp: nova-network gives the instance an address on the
+    /// network (uuid or table id); the host records the network info and
+    /// plugs the VIFs.
+    cast fn add_fixed_ip_to_instance(instance: Instance, network_id: String) -> ();
+    /// removeFixedIp: the address back to its network.
+    cast fn remove_fixed_ip_from_instance(instance: Instance, address: String) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).
     call fn get_host_uptime() -> String;
     /// The guest's counters as the driver names them (diagnostics before 2.48).

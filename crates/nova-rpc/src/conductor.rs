@@ -22,8 +22,9 @@
 //! `instance_get_all_by_filters_known` (a listing that sends only the
 //! instances the caller does not hold at their generation) likewise: only
 //! nova-api sends it, and it falls back to the full listing on NoSuchMethod.
-//! `fixed_ip_associate` (a server's requested fixed address) likewise: only
-//! nova-network sends it, for a request older clients cannot make.
+//! `fixed_ip_associate` (a server's requested fixed address) and
+//! `fixed_ip_disassociate` (removeFixedIp) likewise: only nova-network sends
+//! them, for requests older clients cannot make.
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, Ec2InstanceIds, FixedIp, Flavor,
@@ -103,6 +104,8 @@ crate::rpc_api! {
         call fn virtual_interface_create(instance_uuid: Uuid, network_id: i64, address: String) -> VirtualInterface;
         call fn fixed_ip_associate_pool(network_id: i64, instance_uuid: Uuid, host: Option<String>, virtual_interface_id: i64) -> FixedIp;
         call fn fixed_ip_get_by_instance(instance_uuid: Uuid) -> Vec<FixedIp>;
+        /// One of the instance's addresses back to the pool (removeFixedIp).
+        call fn fixed_ip_disassociate(address: String, instance_uuid: Uuid) -> ();
         /// The requested address in the network, for the instance (Nova's `fixed_ip_associate`).
         call fn fixed_ip_associate(address: String, network_id: i64, instance_uuid: Uuid, host: Option<String>, virtual_interface_id: i64) -> FixedIp;
         call fn virtual_interface_get_by_instance(instance_uuid: Uuid) -> Vec<VirtualInterface>;

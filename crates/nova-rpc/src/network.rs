@@ -1,8 +1,10 @@
 //! `nova-network`'s RPC API (topic `network`).
 //!
 //! 1.18: `allocate_for_instance` takes Nova's network requests (a network
-//! and an optional fixed address; a bare uuid still reads as one), and
-//! `validate_networks` checks them for nova-api before a server is created.
+//! and an optional fixed address; a bare uuid still reads as one),
+//! `validate_networks` checks them for nova-api before a server is created,
+//! and `add_fixed_ip_to_instance`/`remove_fixed_ip_from_instance` serve
+//! the multinic actions (addFixedIp, removeFixedIp).
 
 use nova_objects::{FloatingIp, Network, NetworkInfo, NetworkRequest};
 use uuid::Uuid;
@@ -15,6 +17,11 @@ crate::rpc_api! {
     /// Nova's `validate_networks`: the networks exist for the caller's
     /// project, and each requested address is in its network and free.
     call fn validate_networks(requested_networks: Vec<NetworkRequest>) -> ();
+    /// One more fixed IP for the instance from the network (its uuid or
+    /// table id), on the VIF it has there or a new one; its network info.
+    call fn add_fixed_ip_to_instance(instance_uuid: Uuid, host: String, network_id: String) -> NetworkInfo;
+    /// The instance's fixed IP `address` released; its network info.
+    call fn remove_fixed_ip_from_instance(instance_uuid: Uuid, host: String, address: String) -> NetworkInfo;
     /// Release everything allocate_for_instance gave the instance.
     call fn deallocate_for_instance(instance_uuid: Uuid, host: Option<String>) -> ();
     call fn get_instance_nw_info(instance_uuid: Uuid) -> NetworkInfo;

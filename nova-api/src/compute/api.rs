@@ -1176,6 +1176,35 @@ impl API {
             .await
     }
 
+    /// Nova's `add_fixed_ip` (addFixedIp): lock checked, a cast to the
+    /// instance's host, which asks nova-network.
+    pub async fn add_fixed_ip(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        network_id: String,
+    ) -> NovaResult<()> {
+        check_instance_lock(ctx, inst)?;
+        Self::check_instance_host(inst)?;
+        self.compute(inst)
+            .add_fixed_ip_to_instance(ctx, inst.clone(), network_id)
+            .await
+    }
+
+    /// Nova's `remove_fixed_ip` (removeFixedIp), as `add_fixed_ip`.
+    pub async fn remove_fixed_ip(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        address: String,
+    ) -> NovaResult<()> {
+        check_instance_lock(ctx, inst)?;
+        Self::check_instance_host(inst)?;
+        self.compute(inst)
+            .remove_fixed_ip_from_instance(ctx, inst.clone(), address)
+            .await
+    }
+
     /// Nova's `rebuild`: checks (lock, state, host, key pair, image against
     /// the flavor, metadata quota), then the new image_ref, name, key pair,
     /// user data... and task_state rebuilding saved at once (compare-and-set

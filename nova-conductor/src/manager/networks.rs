@@ -52,6 +52,15 @@ impl nova_rpc::conductor::Networks for ConductorManager {
             .await
     }
 
+    async fn fixed_ip_disassociate(
+        &self,
+        _ctx: &RequestContext,
+        address: String,
+        instance_uuid: Uuid,
+    ) -> Result<(), NovaError> {
+        self.db.fixed_ip_disassociate(&address, instance_uuid).await
+    }
+
     async fn fixed_ip_associate(
         &self,
         _ctx: &RequestContext,

@@ -28,6 +28,7 @@ pub mod ips;
 pub mod keypairs;
 pub mod limits;
 pub mod migrations;
+pub mod multinic;
 pub mod networks;
 pub mod query_params;
 pub mod quota_classes;

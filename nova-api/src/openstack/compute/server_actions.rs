@@ -4,6 +4,7 @@
 //! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
 //! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
 //! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
+//! addFixedIp, removeFixedIp (in [`super::multinic`]),
 //! restore, forceDelete (in [`super::deferred_delete`]), rebuild (in
 //! [`super::rebuild`]), rescue, unrescue (in [`super::rescue`]), evacuate (in
 //! [`super::evacuate`]).
@@ -29,7 +30,7 @@ use nova_objects::Instance;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn accepted() -> ApiResult<Response> {
+pub(super) fn accepted() -> ApiResult<Response> {
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -81,10 +82,12 @@ pub async fn action(
         "forceDelete" => super::deferred_delete::force_delete(s, ctx, &inst).await,
         "os-migrateLive" => super::admin_actions::migrate_live(s, ctx, &inst, v, args).await,
         "evacuate" => super::evacuate::evacuate(s, ctx, &inst, v, args).await,
-        // nova-network's fixed-IP proxies: gone from 2.44, never served before.
+        // nova-network's multinic actions: gone from 2.44.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
             Err(super::floating_ips::version_not_found(v))
         }
+        "addFixedIp" => super::multinic::add_fixed_ip(s, ctx, &inst, args).await,
+        "removeFixedIp" => super::multinic::remove_fixed_ip(s, ctx, &inst, args).await,
         "addFloatingIp" => super::floating_ips::add_floating_ip(s, ctx, &inst, v, args).await,
         "removeFloatingIp" => super::floating_ips::remove_floating_ip(s, ctx, &inst, v, args).await,
         "addSecurityGroup" => {
