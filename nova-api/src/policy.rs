@@ -126,6 +126,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:admin_api",
     ),
     ("os_compute_api:os-multinic", "rule:project_member_or_admin"),
+    ("compute:aggregates:images", "rule:admin_api"),
     (
         "compute:server:topology:index",
         "rule:project_reader_or_admin",

@@ -74,6 +74,17 @@ impl ImageCache {
         Ok(path)
     }
 
+    /// Pre-cache the Glance image `image_id` (Nova's `cache_image`):
+    /// `true` when it was downloaded now, `false` when it was here already.
+    pub async fn cache(&self, ctx: &RequestContext, image_id: &str) -> Result<bool, NovaError> {
+        let image = self.glance.show(ctx, image_id).await?;
+        let existing = tokio::fs::metadata(self.base.join(base_name(&image.id)))
+            .await
+            .is_ok();
+        self.fetch(ctx, &image).await?;
+        Ok(!existing)
+    }
+
     /// Everything a guest of `image` boots from: the disk, and for AMI-style
     /// images the kernel (`kernel_id`) and ramdisk (`ramdisk_id`).
     pub async fn files_for(

@@ -1133,6 +1133,34 @@ impl nova_rpc::compute::Manager for ComputeManager {
         result
     }
 
+    /// Nova's `cache_images`: each image into this host's image cache, one
+    /// after the other; a driver that boots from no image files here (the
+    /// fake one) answers `unsupported`, as Nova's without `cache_image`.
+    async fn cache_images(
+        &self,
+        ctx: &RequestContext,
+        image_ids: Vec<String>,
+    ) -> Result<std::collections::BTreeMap<String, String>, NovaError> {
+        info!(images = image_ids.len(), "caching images by request");
+        let mut results = std::collections::BTreeMap::new();
+        for id in image_ids {
+            let status = if !self.driver.needs_image_files() {
+                "unsupported"
+            } else {
+                match self.images.cache(ctx, &id).await {
+                    Ok(true) => "cached",
+                    Ok(false) => "existing",
+                    Err(e) => {
+                        warn!(image = %id, "failed to cache image: {e}");
+                        "error"
+                    }
+                }
+            };
+            results.insert(id, status.to_string());
+        }
+        Ok(results)
+    }
+
     /// Nova's `add_fixed_ip_to_instance` (addFixedIp).
     async fn add_fixed_ip_to_instance(
         &self,

@@ -349,6 +349,9 @@ pub(crate) fn compute_task_rule(_host: &str, req: &compute_task::Request) -> Rul
         compute_task::Request::live_migrate_instance { .. } => {
             Rule::Refuse("live migrations are started by the API".into())
         }
+        compute_task::Request::cache_images { .. } => {
+            Rule::Refuse("image pre-caching is started by the API".into())
+        }
         compute_task::Request::post_live_migration_at_destination {
             instance_uuid,
             migration_id,
@@ -2320,6 +2323,14 @@ mod tests {
                     block_migration: None,
                     disk_over_commit: None,
                     request_spec: RequestSpec::default(),
+                },
+                Refused,
+                Refused,
+            ),
+            (
+                compute_task::Request::cache_images {
+                    aggregate: nova_objects::Aggregate::default(),
+                    image_ids: vec!["i".into()],
                 },
                 Refused,
                 Refused,

@@ -338,6 +338,132 @@ async fn walking_skeleton() {
         }
     }
 
+    // Image pre-caching (2.81) on an aggregate of both hosts: the libvirt
+    // host downloads the image into _base, the fake one cannot
+    // (`unsupported`); asked again, the image is `existing`.
+    let precache =
+        nova_e2e::upload_image(&cloud.http, &cloud.glance, "precache", Some(&cloud.admin)).await;
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/os-aggregates",
+            &cloud.admin,
+            Some(json!({"aggregate": {"name": "precache"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let agg = b["aggregate"]["id"].as_i64().unwrap();
+    let (_, services) = cloud
+        .get("/os-services?binary=nova-compute", &cloud.admin)
+        .await;
+    for svc in services["services"].as_array().unwrap() {
+        let (s, b) = cloud
+            .req(
+                Method::POST,
+                &format!("/os-aggregates/{agg}/action"),
+                &cloud.admin,
+                Some(json!({"add_host": {"host": svc["host"]}})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let cache = |token: String, mv: &'static str, path: String, body: Value| {
+        let cloud = &cloud;
+        async move {
+            let r = cloud
+                .http
+                .post(format!("{}{path}", cloud.api))
+                .header("X-Auth-Token", token)
+                .header("OpenStack-API-Version", format!("compute {mv}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+    };
+    let path = format!("/os-aggregates/{agg}/images");
+    let good = json!({"cache": [{"id": precache}]});
+    let admin = cloud.admin.clone();
+    assert_eq!(
+        cache(admin.clone(), "2.80", path.clone(), good.clone())
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        cache(cloud.demo.clone(), "2.81", path.clone(), good.clone())
+            .await
+            .0,
+        403
+    );
+    for bad in [
+        json!({"cache": []}),
+        json!({"cache": [{"id": precache}, {"id": precache}]}),
+        json!({"cache": [{"id": "not-a-uuid"}]}),
+        json!({"cache": [{"id": "00000000-0000-4000-8000-000000000000"}]}),
+        json!({"images": [{"id": precache}]}),
+    ] {
+        let (s, b) = cache(admin.clone(), "2.81", path.clone(), bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {b}");
+    }
+    let (s, b) = cache(
+        admin.clone(),
+        "2.81",
+        "/os-aggregates/99999/images".into(),
+        good.clone(),
+    )
+    .await;
+    assert_eq!(s, 404, "{b}");
+    let base_files = || std::fs::read_dir(instances.join("_base")).unwrap().count();
+    let before = base_files();
+    let (s, b) = cache(admin.clone(), "2.81", path.clone(), good.clone()).await;
+    assert_eq!((s, b.as_str()), (202, ""), "{b}");
+    let summaries = |want: usize| {
+        let cloud = &cloud;
+        async move {
+            cloud
+                .wait_for("the conductor's pre-cache summary", 60, || async {
+                    let log = cloud.log("nova-conductor");
+                    let lines: Vec<String> = log
+                        .lines()
+                        .filter(|l| l.contains("image pre-cache operation completed"))
+                        .map(str::to_string)
+                        .collect();
+                    (lines.len() >= want).then_some(lines)
+                })
+                .await
+        }
+    };
+    let done = summaries(1).await;
+    assert!(
+        done[0].contains("cached=1") && done[0].contains("unsupported=1"),
+        "{done:?}"
+    );
+    assert_eq!(
+        base_files(),
+        before + 1,
+        "the image is in the libvirt host's cache"
+    );
+    cloud.osc(
+        "admin",
+        &[
+            "--os-compute-api-version",
+            "2.81",
+            "aggregate",
+            "cache",
+            "image",
+            "precache",
+            &precache,
+        ],
+    );
+    let done = summaries(2).await;
+    assert!(
+        done[1].contains("existing=1") && done[1].contains("cached=0"),
+        "{done:?}"
+    );
+
     // Lifecycle actions on one server of each driver, with Nova's states.
     for (id, _) in [&ids[0], &ids[3]] {
         let act = |body: Value| {

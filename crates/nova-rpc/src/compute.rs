@@ -31,7 +31,8 @@
 //! the source); `live_migration_force_complete` and `live_migration_abort`
 //! (2.22, 2.24) on the source.
 //! 5.13 `trigger_crash_dump` (2.17; Nova's 4.6), `add_fixed_ip_to_instance`
-//! and `remove_fixed_ip_from_instance` (the multinic actions).
+//! and `remove_fixed_ip_from_instance` (the multinic actions), `cache_images`
+//! (an aggregate's image pre-caching, asked by the conductor).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance,
@@ -127,6 +128,9 @@ crate::rpc_api! {
     /// network (uuid or table id); the host records the network info and
     /// plugs the VIFs.
     cast fn add_fixed_ip_to_instance(instance: Instance, network_id: String) -> ();
+    /// Nova's `cache_images`: each image into this host's image cache;
+    /// per image `cached`, `existing`, `unsupported` or `error`.
+    call fn cache_images(image_ids: Vec<String>) -> std::collections::BTreeMap<String, String>;
     /// removeFixedIp: the address back to its network.
     cast fn remove_fixed_ip_from_instance(instance: Instance, address: String) -> ();
     /// What `uptime` says on the host (`os-hypervisors/{id}/uptime`).

@@ -29,12 +29,19 @@
 //! of that name, which Nova sends as `migrate_server` with `live`): a call,
 //! answered once the destination is chosen, claimed and checked by both
 //! hosts; and the source's two hand-overs at a live migration's end.
+//! nova-rs 1.25: `cache_images` (an aggregate's image pre-caching, 2.81).
 
-use nova_objects::{FilterProperties, Flavor, ImageMeta, Instance, RequestSpec, Selection};
+use nova_objects::{
+    Aggregate, FilterProperties, Flavor, ImageMeta, Instance, RequestSpec, Selection,
+};
 use uuid::Uuid;
 
 crate::rpc_api! {
-    topic: "conductor", namespace: "compute_task", version: "1.24", queue: "conductor_compute_task";
+    topic: "conductor", namespace: "compute_task", version: "1.25", queue: "conductor_compute_task";
+    /// Image pre-caching (2.81, cast by the API): each compute host of the
+    /// aggregate that is up is asked to cache the images; the outcome is
+    /// logged per image (cached, existing, error, unsupported, skipped).
+    cast fn cache_images(aggregate: Aggregate, image_ids: Vec<String>) -> ();
     /// Schedule the instances and cast their builds to the chosen hosts.
     cast fn schedule_and_build_instances(request_spec: RequestSpec, instance_uuids: Vec<Uuid>, admin_password: Option<String>, injected_files: Vec<(String, String)>) -> ();
     /// Build again elsewhere (cast by a compute host whose build failed): the

@@ -5,6 +5,7 @@
 //! that nothing will finish.
 
 mod build;
+mod cache_images;
 mod live_migrate;
 mod migrate;
 mod rebuild;
@@ -16,8 +17,8 @@ use nova_common::states::{TaskState, VmState};
 use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_db::Db;
 use nova_objects::{
-    FilterProperties, Flavor, ImageMeta, Instance, InstanceFault, InstanceFilters, InstanceUpdate,
-    RequestSpec, Selection,
+    Aggregate, FilterProperties, Flavor, ImageMeta, Instance, InstanceFault, InstanceFilters,
+    InstanceUpdate, RequestSpec, Selection,
 };
 use nova_rpc::{compute, scheduler, Transport};
 use std::sync::Arc;
@@ -140,6 +141,16 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
         }
         self.migrate_cold(ctx, instance, flavor, clean_shutdown, request_spec)
             .await;
+        Ok(())
+    }
+
+    async fn cache_images(
+        &self,
+        ctx: &RequestContext,
+        aggregate: Aggregate,
+        image_ids: Vec<String>,
+    ) -> Result<(), NovaError> {
+        self.cache_images_on(ctx, &aggregate, &image_ids).await;
         Ok(())
     }
 

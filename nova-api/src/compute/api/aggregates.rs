@@ -43,6 +43,24 @@ impl API {
         self.conductor.aggregate_get_all(ctx).await
     }
 
+    /// Nova's `cache_images` (2.81): the aggregate, and each image in
+    /// Glance (before any host is asked), then a cast to the conductor,
+    /// which asks the aggregate's hosts.
+    pub async fn cache_images(
+        &self,
+        ctx: &RequestContext,
+        id: i64,
+        image_ids: Vec<String>,
+    ) -> NovaResult<()> {
+        let aggregate = self.conductor.aggregate_get(ctx, id).await?;
+        for image in &image_ids {
+            self.get_image(ctx, image).await?;
+        }
+        self.compute_task_api
+            .cache_images(ctx, aggregate, image_ids)
+            .await
+    }
+
     pub async fn get_aggregate(&self, ctx: &RequestContext, id: i64) -> NovaResult<Aggregate> {
         self.conductor.aggregate_get(ctx, id).await
     }

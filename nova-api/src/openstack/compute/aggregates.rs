@@ -11,6 +11,7 @@ use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use nova_common::{NovaError, RequestContext};
 use nova_objects::Aggregate;
@@ -274,6 +275,91 @@ fn metadata_arg(args: &Value) -> ApiResult<BTreeMap<String, Option<String>>> {
         out.insert(k.clone(), value);
     }
     Ok(out)
+}
+
+/// `POST /os-aggregates/{id}/images` (2.81): `{"cache": [{"id": <image>}, ...]}`,
+/// 202; Nova's 400 for a bad body, duplicate or unknown images, 404 for an
+/// unknown aggregate.
+pub async fn images(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(v): Extension<ApiVersion>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    if !v.at_least(81) {
+        return Err(super::floating_ips::version_not_found(v));
+    }
+    let body = json_body(&body)?;
+    state
+        .policy
+        .authorize("compute:aggregates:images", &ctx, &Target::own(&ctx))?;
+    let image_ids = cache_arg(&body)?;
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "Invalid input received: id must be an integer ({id})"
+        ))
+    })?;
+    let mut sorted = image_ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    if sorted.len() != image_ids.len() {
+        return Err(ApiError::bad_request("Duplicate images in request"));
+    }
+    state
+        .compute_api
+        .cache_images(&ctx, id, image_ids)
+        .await
+        .map_err(|e| match e {
+            NovaError::AggregateNotFound { .. } => ApiError::not_found(e.to_string()),
+            NovaError::ImageNotFound { .. } | NovaError::ImageNotActive { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Nova's `aggregate_images` schema: `cache`, at least one `{"id": <uuid>}`.
+fn cache_arg(body: &Value) -> ApiResult<Vec<String>> {
+    fn bad<T>(field: &str, value: &Value, why: &str) -> ApiResult<T> {
+        Err(invalid(field, value, why))
+    }
+    let Some(o) = body.as_object() else {
+        return bad("cache", body, "is not of type 'object'");
+    };
+    if let Some(k) = o.keys().find(|k| *k != "cache") {
+        return bad(
+            k,
+            body,
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        );
+    }
+    let Some(list) = o.get("cache").and_then(Value::as_array) else {
+        return bad("cache", body, "'cache' is a required property (a list)");
+    };
+    if list.is_empty() {
+        return bad("cache", &Value::Array(vec![]), "[] is too short");
+    }
+    list.iter()
+        .map(|item| {
+            let Some(entry) = item.as_object() else {
+                return bad("cache", item, &format!("{item} is not of type 'object'"));
+            };
+            if let Some(k) = entry.keys().find(|k| *k != "id") {
+                return bad(
+                    "cache",
+                    item,
+                    &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+                );
+            }
+            match entry.get("id") {
+                Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => Ok(s.clone()),
+                Some(other) => bad("id", other, &format!("{other} is not a 'uuid'")),
+                None => bad("cache", item, "'id' is a required property"),
+            }
+        })
+        .collect()
 }
 
 /// `POST /os-aggregates/{id}/action`.

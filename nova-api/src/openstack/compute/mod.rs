@@ -292,6 +292,7 @@ fn server_and_flavor_extras() -> Router<AppState> {
                 .delete(aggregates::delete),
         )
         .route("/os-aggregates/{id}/action", post(aggregates::action))
+        .route("/os-aggregates/{id}/images", post(aggregates::images))
         .route("/os-hypervisors/{id}/uptime", get(hypervisors::uptime))
         .route("/os-hypervisors/{id}/search", get(hypervisors::search))
         .route("/os-hypervisors/{id}/servers", get(hypervisors::servers))
