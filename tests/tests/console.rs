@@ -279,6 +279,33 @@ async fn novnc_console_through_the_proxy_to_a_real_guest() {
     )
     .await;
     assert_eq!(s, 400);
+    // The other console actions: Nova's schemas, then the 400 of a
+    // deployment without their proxies; gone from 2.6.
+    for (action, kind) in [
+        ("os-getSPICEConsole", "spice-html5"),
+        ("os-getSerialConsole", "serial"),
+        ("os-getRDPConsole", "rdp-html5"),
+    ] {
+        let path = format!("/servers/{id}/action");
+        let (s, b) = post(&cloud, &path, "2.5", json!({action: {"type": kind}})).await;
+        assert_eq!(s, 400, "{action}: {b}");
+        assert_eq!(
+            b["badRequest"]["message"],
+            format!("Unavailable console type {kind}."),
+            "{action}: {b}"
+        );
+        let (s, b) = post(&cloud, &path, "2.5", json!({action: {"type": "novnc"}})).await;
+        assert_eq!(s, 400, "{action}: {b}");
+        assert!(
+            b["badRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid input for field/attribute type."),
+            "{action}: {b}"
+        );
+        let (s, b) = post(&cloud, &path, "2.6", json!({action: {"type": kind}})).await;
+        assert_eq!(s, 404, "{action}: {b}");
+    }
     let (s, _) = post(
         &cloud,
         &format!("/servers/{id}/remote-consoles"),

@@ -1,7 +1,8 @@
 //! Remote consoles (Nova's `remote_consoles.py`): `POST /servers/{id}/remote-consoles`
-//! (2.6+) and the older `os-getVNCConsole` server action (2.1-2.5). Only the
-//! noVNC console is served; the other protocols and types Nova's schema
-//! accepts answer 400 as a deployment without them does.
+//! (2.6+) and the older `os-getVNCConsole`, `os-getSPICEConsole`,
+//! `os-getSerialConsole` and `os-getRDPConsole` server actions (2.1-2.5).
+//! Only the noVNC console is served; the other protocols and types Nova's
+//! schema accepts answer 400 as a deployment without them does.
 
 use super::servers::get_instance;
 use crate::error::{ApiError, ApiResult};
@@ -158,4 +159,43 @@ pub async fn get_vnc_console(
         Json(json!({"console": {"type": console_type, "url": url}})),
     )
         .into_response())
+}
+
+/// The `os-getSPICEConsole`, `os-getSerialConsole` and `os-getRDPConsole`
+/// server actions (2.1-2.5), with Nova's schemas: this deployment runs no
+/// SPICE, serial or RDP proxy, so a valid request is Nova's 400
+/// `ConsoleTypeUnavailable`, as a compute host with them disabled answers.
+pub async fn get_unavailable_console(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+    v: ApiVersion,
+    action: &str,
+    args: &Value,
+) -> ApiResult<Response> {
+    if v.at_least(6) {
+        return Err(ApiError::not_found(format!(
+            "API version {v} is not supported on this method."
+        )));
+    }
+    if !args.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {action}. Value: {args}. {args} is not of type 'object'"
+        )));
+    }
+    let types: &[&str] = match action {
+        "os-getSPICEConsole" => &["spice-html5"],
+        "os-getSerialConsole" => &["serial"],
+        _ => &["rdp-html5"],
+    };
+    let console_type = enum_field(args, "type", types)?;
+    state
+        .policy
+        .authorize(POLICY, ctx, &Target::project(&inst.project_id))?;
+    Err(ApiError::bad_request(
+        NovaError::ConsoleTypeUnavailable {
+            console_type: console_type.to_string(),
+        }
+        .to_string(),
+    ))
 }

@@ -63,6 +63,9 @@ pub async fn action(
         "trigger_crash_dump" if v.at_least(17) => trigger_crash_dump(s, ctx, &inst, args).await,
         "trigger_crash_dump" => Err(super::floating_ips::version_not_found(v)),
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
+        a @ ("os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole") => {
+            super::remote_consoles::get_unavailable_console(s, ctx, &inst, v, a, args).await
+        }
         "createImage" => create_image(s, ctx, &inst, v, args).await,
         "rebuild" => super::rebuild::rebuild(s, ctx, &inst, v, &base, args).await,
         "rescue" => super::rescue::rescue(s, ctx, &inst, args).await,
