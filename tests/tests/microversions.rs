@@ -357,6 +357,25 @@ async fn microversions_up_to_2_103() {
         .map(|f| f["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["m1.tiny"]);
+    // A regular expression, as Nova's; one that does not parse is a 400.
+    let (s, b) = get(
+        &cloud,
+        "/flavors?name=%5Em1%5C.(tiny%7Csmall)%24",
+        &admin,
+        "2.102",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let mut names: Vec<&str> = b["flavors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["m1.small", "m1.tiny"], "{b}");
+    let (s, b) = get(&cloud, "/flavors?name=(m1", &admin, "2.102").await;
+    assert_eq!(s, 400, "{b}");
 
     // ===== unknown query parameters: 400 from 2.75 (servers), 2.102 (all GETs) =====
     assert_eq!(

@@ -39,10 +39,11 @@ async fn list(
     };
     let mut flavors = state.compute_api.get_all_flavors(ctx, is_public).await?;
     flavors.retain(|f| !f.disabled);
-    // 2.102: `name` (Nova matches it as a regular expression; here as a
-    // substring, which agrees for names without metacharacters).
+    // 2.102: `name`, a regular expression found anywhere in the name (as
+    // Nova's `~` on PostgreSQL); one that does not parse is a 400.
     if let Some(n) = param(p, "name").filter(|_| v.at_least(102)) {
-        flavors.retain(|f| f.name.contains(n));
+        let re = name_filter(n)?;
+        flavors.retain(|f| re.is_match(&f.name));
     }
     for (key, col) in [("minRam", 0), ("minDisk", 1)] {
         if let Some(v) = param(p, key) {
@@ -74,6 +75,19 @@ async fn list(
         flavors.truncate(state.cfg.api.max_limit);
     }
     Ok(flavors)
+}
+
+/// The `name` filter's regular expression, its compiled size bounded.
+fn name_filter(pattern: &str) -> ApiResult<regex_automata::meta::Regex> {
+    let config = regex_automata::meta::Config::new().nfa_size_limit(Some(1 << 20));
+    regex_automata::meta::Regex::builder()
+        .configure(config)
+        .build(pattern)
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "Invalid regular expression in name filter: {pattern} ({e})"
+            ))
+        })
 }
 
 /// Whether flavor bodies carry `extra_specs` for this caller (2.61).
@@ -149,4 +163,18 @@ pub async fn show(
     Ok(Json(
         json!({"flavor": flavor_detail(&base.0, &f, v, specs)}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_filter;
+
+    #[test]
+    fn the_name_filter_is_a_regular_expression_found_anywhere() {
+        let re = name_filter("^m1\\.(tiny|small)$").unwrap();
+        assert!(re.is_match("m1.tiny") && re.is_match("m1.small"));
+        assert!(!re.is_match("m1.medium") && !re.is_match("m1xtiny"));
+        assert!(name_filter("tin").unwrap().is_match("m1.tiny"));
+        assert!(name_filter("(unclosed").is_err());
+    }
 }
