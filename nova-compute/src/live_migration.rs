@@ -137,11 +137,11 @@ impl ComputeManager {
             return Ok(());
         }
         info!(instance = %uuid, %dest, "live migration running");
-        match self
-            .driver
-            .live_migration(&inst, &dest, &migrate_data)
-            .await
-        {
+        let migrating = self.driver.live_migration(&inst, &dest, &migrate_data);
+        let outcome = self
+            .reporting_progress(ctx, &inst, migration.id, migrating)
+            .await;
+        match outcome {
             Ok(()) => {
                 self.post_live_migration(ctx, &inst, &migration, &migrate_data)
                     .await
@@ -171,6 +171,47 @@ impl ComputeManager {
             }
         }
         Ok(())
+    }
+
+    /// Await the driver's migration, recording its progress on the
+    /// migration every few seconds meanwhile (Nova's monitor loop), for
+    /// `GET /servers/{id}/migrations/{mid}`.
+    async fn reporting_progress<F>(
+        &self,
+        ctx: &RequestContext,
+        inst: &Instance,
+        migration_id: i64,
+        migrating: F,
+    ) -> Result<(), VirtError>
+    where
+        F: std::future::Future<Output = Result<(), VirtError>>,
+    {
+        tokio::pin!(migrating);
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut migrating => return outcome,
+                _ = tick.tick() => {
+                    let progress = match self.driver.live_migration_progress(inst).await {
+                        Ok(Some(p)) => p,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            warn!(instance = %inst.uuid, "cannot read the live migration's progress: {e}");
+                            continue;
+                        }
+                    };
+                    if let Err(e) = self
+                        .conductor
+                        .migration_update_progress(ctx, migration_id, progress)
+                        .await
+                    {
+                        warn!(instance = %inst.uuid, "cannot record the live migration's progress: {e}");
+                    }
+                }
+            }
+        }
     }
 
     /// Nova's `_post_live_migration` on the source: its firewall rules and

@@ -219,9 +219,9 @@ pub(crate) fn compute_rule(host: &str, req: &conductor::Request) -> Rule {
         R::migration_get_in_progress_by_instance { .. } => {
             refuse("migrations are listed by the API")
         }
-        R::migration_get { migration_id } | R::migration_update_status { migration_id, .. } => {
-            Rule::OwnMigration(*migration_id)
-        }
+        R::migration_get { migration_id }
+        | R::migration_update_status { migration_id, .. }
+        | R::migration_update_progress { migration_id, .. } => Rule::OwnMigration(*migration_id),
         R::migration_get_in_progress_by_host { host: h } => {
             if h == host {
                 Rule::Allow
@@ -917,6 +917,7 @@ mod tests {
                 hidden: false,
                 user_id: None,
                 project_id: None,
+                progress: Default::default(),
             };
             let evacuation = |id: i64, n: u128, from: &str, status: &str| nova_objects::Migration {
                 id,
@@ -1721,6 +1722,14 @@ mod tests {
                     migration_id: 5,
                     status: "migrating".into(),
                     expected: None,
+                },
+                Refused,
+                Allowed,
+            ),
+            (
+                R::migration_update_progress {
+                    migration_id: 5,
+                    progress: Default::default(),
                 },
                 Refused,
                 Allowed,

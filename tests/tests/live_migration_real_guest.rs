@@ -262,7 +262,8 @@ async fn a_real_guest_keeps_running_across_a_live_migration() {
 }
 
 /// Held back by `live_migration_bandwidth` (1 MiB/s: the guest's memory
-/// takes minutes), the migration is aborted (2.24): libvirt's job ends, the
+/// takes minutes), the migration shows its progress (libvirt's job
+/// statistics), then is aborted (2.24): libvirt's job ends, the
 /// guest ticks on where it was without a reboot, the migration is
 /// `cancelled`, the destination keeps no domain and no files of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,6 +301,40 @@ async fn an_aborted_live_migration_leaves_the_guest_running_where_it_was() {
                 .and_then(|l| l.first().cloned())
                 .filter(|m| m["status"] == "running")
                 .map(|m| m["id"].as_i64().unwrap())
+        })
+        .await;
+    // Its progress, as libvirt's job statistics tell the source: the
+    // guest's memory in total, and more of it copied as it runs.
+    let progress = || async {
+        let (s, b) = call(
+            &cloud,
+            Method::GET,
+            &format!("/servers/{id}/migrations/{mid}"),
+            &cloud.admin,
+            "2.24",
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        b["migration"].clone()
+    };
+    let first = cloud
+        .wait_for("the migration's progress", 60, || async {
+            let m = progress().await;
+            m["memory_total_bytes"]
+                .as_i64()
+                .filter(|t| *t > 0)
+                .map(|_| m.clone())
+        })
+        .await;
+    let copied = |m: &Value| m["memory_processed_bytes"].as_i64().unwrap_or(0);
+    assert!(
+        first["memory_remaining_bytes"].as_i64().is_some(),
+        "{first}"
+    );
+    cloud
+        .wait_for("more of the memory copied", 60, || async {
+            (copied(&progress().await) > copied(&first)).then_some(())
         })
         .await;
     let (s, b) = call(

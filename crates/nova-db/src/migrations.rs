@@ -3,7 +3,7 @@
 use crate::{db_err, Db};
 use nova_common::states::TaskState;
 use nova_common::NovaError;
-use nova_objects::{Flavor, Migration, MigrationFilters, ResourceRequest};
+use nova_objects::{Flavor, LiveMigrationProgress, Migration, MigrationFilters, ResourceRequest};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
@@ -31,10 +31,44 @@ fn migration_from_row(r: &PgRow) -> Result<Migration, sqlx::Error> {
         hidden: r.try_get("hidden")?,
         user_id: r.try_get("user_id")?,
         project_id: r.try_get("project_id")?,
+        progress: LiveMigrationProgress {
+            memory_total: r.try_get("memory_total")?,
+            memory_processed: r.try_get("memory_processed")?,
+            memory_remaining: r.try_get("memory_remaining")?,
+            disk_total: r.try_get("disk_total")?,
+            disk_processed: r.try_get("disk_processed")?,
+            disk_remaining: r.try_get("disk_remaining")?,
+        },
     })
 }
 
 impl Db {
+    /// A running live migration's progress (Nova's monitor saving
+    /// `memory_*`/`disk_*`); a migration no longer running keeps its last.
+    pub async fn migration_update_progress(
+        &self,
+        migration_id: i64,
+        p: &LiveMigrationProgress,
+    ) -> Result<(), NovaError> {
+        sqlx::query(
+            "UPDATE migrations SET memory_total = $2, memory_processed = $3,
+                memory_remaining = $4, disk_total = $5, disk_processed = $6,
+                disk_remaining = $7, updated_at = now()
+             WHERE id = $1 AND deleted = 0 AND status = 'running'",
+        )
+        .bind(migration_id as i32)
+        .bind(p.memory_total)
+        .bind(p.memory_processed)
+        .bind(p.memory_remaining)
+        .bind(p.disk_total)
+        .bind(p.disk_processed)
+        .bind(p.disk_remaining)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     /// The live, unhidden migrations matching `f`, newest first (by
     /// `created_at`, then `id`), after `f.marker` and at most `f.limit`.
     pub async fn migration_get_all_by_filters(

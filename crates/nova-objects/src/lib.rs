@@ -1407,6 +1407,21 @@ pub struct Migration {
     pub hidden: bool,
     pub user_id: Option<String>,
     pub project_id: Option<String>,
+    /// A live migration's progress, as the source's hypervisor last told.
+    #[serde(default)]
+    pub progress: LiveMigrationProgress,
+}
+
+/// How far a live migration is (Nova's `memory_*`/`disk_*` migration
+/// fields, in bytes; the server migrations API shows them as `*_bytes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveMigrationProgress {
+    pub memory_total: Option<i64>,
+    pub memory_processed: Option<i64>,
+    pub memory_remaining: Option<i64>,
+    pub disk_total: Option<i64>,
+    pub disk_processed: Option<i64>,
+    pub disk_remaining: Option<i64>,
 }
 
 impl Migration {

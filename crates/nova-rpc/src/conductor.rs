@@ -24,14 +24,16 @@
 //! nova-api sends it, and it falls back to the full listing on NoSuchMethod.
 //! `fixed_ip_associate` (a server's requested fixed address) and
 //! `fixed_ip_disassociate` (removeFixedIp) likewise: only nova-network sends
-//! them, for requests older clients cannot make.
+//! them, for requests older clients cannot make. `migration_update_progress`
+//! (a live migration's progress) likewise: a source whose conductor lacks it
+//! logs that and migrates on.
 
 use nova_objects::{
     Aggregate, ComputeNode, ComputeNodeReport, ConsoleAuthToken, Ec2InstanceIds, FixedIp, Flavor,
     FloatingIp, Instance, InstanceAction, InstanceCreate, InstanceFault, InstanceFilters,
-    InstanceGroup, InstanceUpdate, KeyPair, ListedInstance, Migration, MigrationFilters, Network,
-    NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule, SecurityGroupRule, Service,
-    TaskLog, Timestamp, VirtualInterface,
+    InstanceGroup, InstanceUpdate, KeyPair, ListedInstance, LiveMigrationProgress, Migration,
+    MigrationFilters, Network, NetworkCreate, QuotaUsage, SecurityGroup, SecurityGroupDefaultRule,
+    SecurityGroupRule, Service, TaskLog, Timestamp, VirtualInterface,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -205,6 +207,8 @@ crate::rpc_api! {
         /// Set its status when it is one of `expected` (any when None), or
         /// MigrationNotFound; a confirmed or reverted one holds no resources.
         call fn migration_update_status(migration_id: i64, status: String, expected: Option<Vec<String>>) -> Migration;
+        /// A running live migration's progress, from its source.
+        call fn migration_update_progress(migration_id: i64, progress: LiveMigrationProgress) -> ();
         /// The migrations under way that touch `host` (source or destination).
         call fn migration_get_in_progress_by_host(host: String) -> Vec<Migration>;
         /// The migrations under way of one instance.

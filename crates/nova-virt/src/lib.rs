@@ -252,6 +252,14 @@ pub trait VirtDriver: Send + Sync {
     ) -> Result<(), VirtError>;
     /// On the source, during [`VirtDriver::live_migration`]: finish now.
     async fn live_migration_force_complete(&self, instance: &Instance) -> Result<(), VirtError>;
+    /// How far the guest's live migration from this host is (libvirt's job
+    /// statistics); `None` when the driver cannot tell or no job runs.
+    async fn live_migration_progress(
+        &self,
+        _instance: &Instance,
+    ) -> Result<Option<nova_objects::LiveMigrationProgress>, VirtError> {
+        Ok(None)
+    }
     /// On the source, during [`VirtDriver::live_migration`]: stop it.
     async fn live_migration_abort(&self, instance: &Instance) -> Result<(), VirtError>;
     /// On the source, the guest gone: what is left of it here (its files,

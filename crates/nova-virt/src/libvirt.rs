@@ -1005,6 +1005,30 @@ impl VirtDriver for LibvirtDriver {
         }
     }
 
+    /// libvirt's job statistics of the migration (Nova's `_live_migration_monitor`
+    /// reads the same `memory_*`/`disk_*` figures).
+    async fn live_migration_progress(
+        &self,
+        instance: &Instance,
+    ) -> Result<Option<nova_objects::LiveMigrationProgress>, VirtError> {
+        let stats = self
+            .with_domain(instance, |d| d.job_stats(0).map_err(verr))
+            .await?;
+        // VIR_DOMAIN_JOB_NONE: no job (not started, or over).
+        if stats.r#type == 0 {
+            return Ok(None);
+        }
+        let n = |v: Option<u64>| v.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+        Ok(Some(nova_objects::LiveMigrationProgress {
+            memory_total: n(stats.mem_total),
+            memory_processed: n(stats.mem_processed),
+            memory_remaining: n(stats.mem_remaining),
+            disk_total: n(stats.disk_total),
+            disk_processed: n(stats.disk_processed),
+            disk_remaining: n(stats.disk_remaining),
+        }))
+    }
+
     /// Nova's force complete without post-copy: pause the guest, so the
     /// copy of its memory converges (it runs again on the destination).
     async fn live_migration_force_complete(&self, instance: &Instance) -> Result<(), VirtError> {

@@ -254,6 +254,7 @@ impl ComputeTaskManager {
                 hidden: false,
                 user_id: Some(inst.user_id.clone()),
                 project_id: Some(inst.project_id.clone()),
+                progress: Default::default(),
             };
             match self
                 .db

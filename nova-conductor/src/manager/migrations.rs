@@ -3,7 +3,7 @@
 
 use super::{retry_on_disconnect, ConductorManager};
 use nova_common::{NovaError, RequestContext};
-use nova_objects::{Migration, MigrationFilters};
+use nova_objects::{LiveMigrationProgress, Migration, MigrationFilters};
 use uuid::Uuid;
 
 #[nova_rpc::__private::async_trait]
@@ -36,6 +36,17 @@ impl nova_rpc::conductor::Migrations for ConductorManager {
     ) -> Result<Migration, NovaError> {
         self.db
             .migration_update_status(migration_id, &status, expected.as_deref())
+            .await
+    }
+
+    async fn migration_update_progress(
+        &self,
+        _ctx: &RequestContext,
+        migration_id: i64,
+        progress: LiveMigrationProgress,
+    ) -> Result<(), NovaError> {
+        self.db
+            .migration_update_progress(migration_id, &progress)
             .await
     }
 

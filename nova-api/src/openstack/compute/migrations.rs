@@ -216,13 +216,13 @@ fn live_migration(m: &Migration, v: ApiVersion) -> Value {
         "dest_host": m.dest_host,
         "created_at": micro_isotime(m.created_at),
         "updated_at": micro_isotime(m.updated_at),
-        // The drivers here do not report a live migration's progress.
-        "memory_total_bytes": null,
-        "memory_processed_bytes": null,
-        "memory_remaining_bytes": null,
-        "disk_total_bytes": null,
-        "disk_processed_bytes": null,
-        "disk_remaining_bytes": null,
+        // The source's last report (libvirt's job statistics).
+        "memory_total_bytes": m.progress.memory_total,
+        "memory_processed_bytes": m.progress.memory_processed,
+        "memory_remaining_bytes": m.progress.memory_remaining,
+        "disk_total_bytes": m.progress.disk_total,
+        "disk_processed_bytes": m.progress.disk_processed,
+        "disk_remaining_bytes": m.progress.disk_remaining,
     });
     if v.at_least(59) {
         e["uuid"] = json!(m.uuid);
