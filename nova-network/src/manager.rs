@@ -490,6 +490,13 @@ async fn refresh_security_group_members(
     }
 }
 
+/// Whether the project may put an instance on the network: its own and the
+/// shared ones (Nova's `project_only="allow_none"`); for a request that
+/// names it, an admin any.
+fn usable_by(n: &Network, project_id: &str, named_by_admin: bool) -> bool {
+    named_by_admin || n.project_id.as_deref().is_none_or(|p| p == project_id)
+}
+
 /// The networks an instance gets, each with the address asked for in it:
 /// those requested, in order, where the project may use them (its own and
 /// the shared ones; an admin any), else (FlatDHCP) all of the project's own
@@ -500,11 +507,10 @@ fn requested_or_project_networks(
     project_id: &str,
     requested: &[NetworkRequest],
 ) -> Result<Vec<(Network, Option<String>)>, NovaError> {
-    let usable = |n: &Network| n.project_id.as_deref().is_none_or(|p| p == project_id);
     if requested.is_empty() {
         return Ok(all
             .into_iter()
-            .filter(|n| usable(n))
+            .filter(|n| usable_by(n, project_id, false))
             .map(|n| (n, None))
             .collect());
     }
@@ -512,7 +518,7 @@ fn requested_or_project_networks(
         .iter()
         .map(|r| {
             all.iter()
-                .find(|n| n.uuid == r.network_id && (ctx.is_admin || usable(n)))
+                .find(|n| n.uuid == r.network_id && usable_by(n, project_id, ctx.is_admin))
                 .map(|n| (n.clone(), r.address.clone()))
                 .ok_or_else(|| NovaError::NetworkNotFound {
                     network_id: r.network_id.to_string(),
@@ -644,7 +650,7 @@ impl nova_rpc::network::Manager for NetworkManager {
             .into_iter()
             .find(|n| {
                 (n.uuid.to_string() == network_id || n.id.to_string() == network_id)
-                    && (ctx.is_admin || n.project_id.as_ref().is_none_or(|p| p == &inst.project_id))
+                    && usable_by(n, &inst.project_id, ctx.is_admin)
             })
             .ok_or_else(|| NovaError::NetworkNotFound {
                 network_id: network_id.clone(),

@@ -43,6 +43,11 @@ async fn show(cloud: &Cloud, id: &str) -> Value {
 
 /// `openstack server create --wait` of a server "vm" as demo: its id.
 fn boot_vm(cloud: &Cloud) -> String {
+    boot_named(cloud, "vm")
+}
+
+/// `openstack server create --wait` of a server `name` as demo: its id.
+fn boot_named(cloud: &Cloud, name: &str) -> String {
     let out = cloud.osc(
         "demo",
         &[
@@ -55,7 +60,7 @@ fn boot_vm(cloud: &Cloud) -> String {
             "--wait",
             "-f",
             "json",
-            "vm",
+            name,
         ],
     );
     json_out(&out)["id"].as_str().unwrap().to_string()
@@ -417,26 +422,7 @@ async fn soft_delete_restore_force_delete_and_reclaim() {
     cloud.restart_with_conf("nova-api", &format!("[DEFAULT]\n{reclaim}"));
     cloud.wait_for_api().await;
     let demo = cloud.demo.clone();
-    let boot = |name: &str| {
-        json_out(&cloud.osc(
-            "demo",
-            &[
-                "server",
-                "create",
-                "--image",
-                &cloud.image_id,
-                "--flavor",
-                "m1.tiny",
-                "--wait",
-                "-f",
-                "json",
-                name,
-            ],
-        ))["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let boot = |name: &str| boot_named(&cloud, name);
     let a = boot("a");
     // Restore of a server that is not soft-deleted: 409.
     let (s, b) = action(&cloud, &a, &demo, "2.1", json!({"restore": null})).await;

@@ -20,6 +20,14 @@ fn message(b: &Value) -> String {
         .to_string()
 }
 
+/// `GET /os-fixed-ips/{address}` (admin, 2.1).
+async fn fixed_ip(cloud: &Cloud, address: &str) -> Value {
+    let path = format!("/os-fixed-ips/{address}");
+    call(cloud, Method::GET, &path, &cloud.admin, "2.1", None)
+        .await
+        .1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_get_the_fixed_ip_they_ask_for() {
     let cloud =
@@ -79,15 +87,7 @@ async fn servers_get_the_fixed_ip_they_ask_for() {
         .map(|a| a["addr"].as_str().unwrap())
         .collect();
     assert_eq!(addrs, [wanted.as_str()], "{b}");
-    let (_, b) = call(
-        &cloud,
-        Method::GET,
-        &format!("/os-fixed-ips/{wanted}"),
-        &cloud.admin,
-        "2.1",
-        None,
-    )
-    .await;
+    let b = fixed_ip(&cloud, &wanted).await;
     assert_eq!(b["fixed_ip"]["hostname"], "first", "{b}");
 
     // Nova's refusals, all before anything is created.
@@ -215,15 +215,7 @@ async fn servers_get_the_fixed_ip_they_ask_for() {
     assert!(two.contains(&wanted), "{two:?}");
     let added = two.iter().find(|a| **a != wanted).unwrap().clone();
     assert!(added.starts_with(&fixed_prefix(&cloud.id)), "{two:?}");
-    let (_, b) = call(
-        &cloud,
-        Method::GET,
-        &format!("/os-fixed-ips/{added}"),
-        &cloud.admin,
-        "2.1",
-        None,
-    )
-    .await;
+    let b = fixed_ip(&cloud, &added).await;
     assert_eq!(b["fixed_ip"]["hostname"], "first", "{b}");
     cloud.osc(
         "demo",
@@ -243,15 +235,7 @@ async fn servers_get_the_fixed_ip_they_ask_for() {
             (addresses(first.clone()).await == std::slice::from_ref(&wanted)).then_some(())
         })
         .await;
-    let (_, b) = call(
-        &cloud,
-        Method::GET,
-        &format!("/os-fixed-ips/{added}"),
-        &cloud.admin,
-        "2.1",
-        None,
-    )
-    .await;
+    let b = fixed_ip(&cloud, &added).await;
     assert!(b["fixed_ip"]["hostname"].is_null(), "back in the pool: {b}");
     // An address the server does not have: accepted, refused by nova-network
     // on the host (the instance's fault), nothing changed.
@@ -274,15 +258,7 @@ async fn servers_get_the_fixed_ip_they_ask_for() {
     // Deleted, the first server gives its address back: the next gets it.
     cloud.osc("demo", &["server", "delete", "--wait", &first]);
     let second = create("second", &wanted);
-    let (_, b) = call(
-        &cloud,
-        Method::GET,
-        &format!("/os-fixed-ips/{wanted}"),
-        &cloud.admin,
-        "2.1",
-        None,
-    )
-    .await;
+    let b = fixed_ip(&cloud, &wanted).await;
     assert_eq!(b["fixed_ip"]["hostname"], "second", "{b}");
     cloud.osc("demo", &["server", "delete", "--wait", &second]);
 }

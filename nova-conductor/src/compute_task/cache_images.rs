@@ -50,29 +50,25 @@ impl ComputeTaskManager {
             async move {
                 if !is_up {
                     info!(%host, "skipping image pre-cache request to a compute host that is not up");
-                    return (host, Err("skipped".to_string()));
+                    return (host, None);
                 }
-                let r = compute.cache_images(ctx, image_ids.to_vec()).await;
-                (host, r.map_err(|e| e.to_string()))
+                (host, Some(compute.cache_images(ctx, image_ids.to_vec()).await))
             }
         });
+        let every = |status: &str| -> BTreeMap<String, String> {
+            image_ids
+                .iter()
+                .map(|i| (i.clone(), status.to_string()))
+                .collect()
+        };
         let mut tally = Tally::new();
         for (host, result) in futures_util::future::join_all(asks).await {
-            let per_image: BTreeMap<String, String> = match result {
-                Ok(r) => r,
-                Err(reason) => {
-                    if reason != "skipped" {
-                        warn!(%host, "image pre-cache request failed: {reason}");
-                    }
-                    let status = if reason == "skipped" {
-                        "skipped"
-                    } else {
-                        "error"
-                    };
-                    image_ids
-                        .iter()
-                        .map(|i| (i.clone(), status.to_string()))
-                        .collect()
+            let per_image = match result {
+                None => every("skipped"),
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
+                    warn!(%host, "image pre-cache request failed: {e}");
+                    every("error")
                 }
             };
             info!(%host, results = ?per_image, "image pre-cache results of a host");
