@@ -205,6 +205,8 @@ nova_errors! {
     // --- bad requests (400) and refusals (403) ---
     InvalidInput { reason } => 400, "Invalid input received: {reason}";
     Invalid { reason } => 400, "Unacceptable parameters.";
+    /// A listing asked to sort by what is no column of it.
+    InvalidSortKey {} => 400, "Sort key supplied was not valid.";
     ImageNotActive { image_id } => 400, "Image {image_id} is not active.";
     /// rescue with a `rescue_image_ref` Glance does not have (Nova's `Invalid` subclass).
     UnsupportedRescueImage { image } => 400, "Requested rescue image '{image}' is not supported";

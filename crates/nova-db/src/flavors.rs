@@ -24,6 +24,7 @@ pub(crate) fn flavor_from_row(r: &PgRow) -> Result<Flavor, sqlx::Error> {
         is_public: r.try_get("is_public")?,
         extra_specs: BTreeMap::new(),
         created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
         description: r.try_get("description")?,
         projects: Vec::new(),
     })

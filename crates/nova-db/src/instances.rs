@@ -5,6 +5,7 @@ use crate::services::recompute_usage;
 use crate::{db_err, is_unique_violation, parse_uuid, Db};
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
+use nova_objects::sort::{SortDir, SortKey};
 use nova_objects::{
     allowed_instances, Instance, InstanceAction, InstanceActionEvent, InstanceAttr, InstanceCreate,
     InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, QuotaUsage,
@@ -675,6 +676,8 @@ impl Db {
             })?;
             q.push(format!(" AND {expr} ~ ")).push_bind(re.clone());
         }
+        let order = listing_order(f.sort.as_deref())?;
+        let newest_first = order == [("created_at", SortDir::Desc), ("id", SortDir::Desc)];
         if let Some(m) = f.marker {
             // The marker must be one of the instances the filters could list:
             // another project's server is as unknown as a random id.
@@ -693,13 +696,24 @@ impl Db {
             };
             let created: chrono::DateTime<chrono::Utc> = row.try_get(0).map_err(db_err)?;
             let id: i32 = row.try_get(1).map_err(db_err)?;
-            q.push(" AND (created_at, id) < (")
-                .push_bind(created)
-                .push(", ")
-                .push_bind(id)
-                .push(")");
+            if newest_first {
+                // The common page, as one row comparison its index serves.
+                q.push(" AND (created_at, id) < (")
+                    .push_bind(created)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(")");
+            } else {
+                push_after_marker(&mut q, &order, id);
+            }
         }
-        q.push(" ORDER BY created_at DESC, id DESC");
+        q.push(" ORDER BY ");
+        for (n, (col, dir)) in order.iter().enumerate() {
+            if n > 0 {
+                q.push(", ");
+            }
+            q.push(format!("{col} {}", dir.as_str().to_uppercase()));
+        }
         if let Some(l) = f.limit {
             q.push(" LIMIT ").push_bind(l);
         }
@@ -1555,6 +1569,111 @@ async fn insert_instance(
 /// The instance columns Nova filters by exact match beyond the typed
 /// filters (`exact_match_filter_names`): a value list means any of them.
 pub const EXACT_FILTER_COLUMNS: &[&str] = &["user_id", "vm_state", "task_state"];
+
+/// The instance columns a listing sorts by: Nova's server sort keys and
+/// `id`, the last key of every order.
+fn sort_column(key: &str) -> Option<&'static str> {
+    const COLUMNS: &[&str] = &[
+        "access_ip_v4",
+        "access_ip_v6",
+        "availability_zone",
+        "config_drive",
+        "created_at",
+        "display_description",
+        "display_name",
+        "host",
+        "hostname",
+        "id",
+        "image_ref",
+        "instance_type_id",
+        "kernel_id",
+        "key_name",
+        "launch_index",
+        "launched_at",
+        "locked",
+        "locked_by",
+        "node",
+        "power_state",
+        "progress",
+        "project_id",
+        "ramdisk_id",
+        "root_device_name",
+        "task_state",
+        "terminated_at",
+        "updated_at",
+        "user_id",
+        "uuid",
+        "vm_state",
+    ];
+    COLUMNS.iter().find(|c| **c == key).copied()
+}
+
+/// A listing's order as columns: newest first when none is asked, and
+/// always ending on `id` (so a marker names one place in it). A key that
+/// is no column is Nova's `InvalidSortKey`.
+fn listing_order(sort: Option<&[SortKey]>) -> Result<Vec<(&'static str, SortDir)>, NovaError> {
+    let Some(sort) = sort.filter(|s| !s.is_empty()) else {
+        return Ok(vec![("created_at", SortDir::Desc), ("id", SortDir::Desc)]);
+    };
+    // `auto_disk_config` orders nothing: every server's disk here is
+    // `MANUAL` (`OS-DCF:diskConfig`).
+    let mut order = sort
+        .iter()
+        .filter(|k| k.key != "auto_disk_config")
+        .map(|k| {
+            sort_column(&k.key)
+                .map(|c| (c, k.dir))
+                .ok_or(NovaError::InvalidSortKey {})
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !order.iter().any(|(c, _)| *c == "id") {
+        order.push(("id", sort[0].dir));
+    }
+    Ok(order)
+}
+
+/// The rows after the marker (the instance whose `id` is `marker_id`) in
+/// `order`: those that differ from it first on a key where they come
+/// after it (oslo.db's `paginate_query`). PostgreSQL sorts a NULL after
+/// every value, ascending, and before every value, descending; the
+/// comparisons follow it so that a page starts where the last one ended.
+fn push_after_marker(
+    q: &mut QueryBuilder<Postgres>,
+    order: &[(&'static str, SortDir)],
+    marker_id: i32,
+) {
+    let marker = |q: &mut QueryBuilder<Postgres>, col: &str| {
+        q.push(format!("(SELECT {col} FROM instances mk WHERE mk.id = "))
+            .push_bind(marker_id)
+            .push(")");
+    };
+    q.push(" AND (FALSE");
+    for (i, (col, dir)) in order.iter().enumerate() {
+        q.push(" OR (TRUE");
+        for (earlier, _) in &order[..i] {
+            q.push(format!(" AND {earlier} IS NOT DISTINCT FROM "));
+            marker(q, earlier);
+        }
+        match dir {
+            SortDir::Asc => {
+                q.push(format!(" AND ({col} > "));
+                marker(q, col);
+                q.push(format!(" OR ({col} IS NULL AND "));
+                marker(q, col);
+                q.push(" IS NOT NULL))");
+            }
+            SortDir::Desc => {
+                q.push(format!(" AND ({col} < "));
+                marker(q, col);
+                q.push(format!(" OR ({col} IS NOT NULL AND "));
+                marker(q, col);
+                q.push(" IS NULL))");
+            }
+        }
+        q.push(")");
+    }
+    q.push(")");
+}
 
 /// The instance columns Nova filters by regular expression
 /// (`_regex_instance_filter`), with the SQL text each is matched as: text

@@ -12,6 +12,7 @@ pub type Timestamp = DateTime<Utc>;
 
 pub mod fields;
 pub mod numa;
+pub mod sort;
 pub mod wire_time;
 
 /// `instance_types` (a flavor).
@@ -33,6 +34,9 @@ pub struct Flavor {
     pub extra_specs: BTreeMap<String, String>,
     #[serde(default, with = "wire_time")]
     pub created_at: Option<Timestamp>,
+    /// When its description last changed (a flavor's one mutable field).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "wire_time")]
+    pub updated_at: Option<Timestamp>,
     /// Microversion 2.55.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -586,6 +590,12 @@ pub struct InstanceFilters {
     pub locked: Option<bool>,
     pub limit: Option<i64>,
     pub marker: Option<Uuid>,
+    /// The listing's order as `sort_key`/`sort_dir` ask it, completed by
+    /// [`sort::process_sort_params`]; absent = newest first
+    /// (`created_at`, then `id`, descending). `marker` is the last row of
+    /// the previous page in this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<Vec<sort::SortKey>>,
     /// Instances with all of these tags (microversion 2.26 filters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
@@ -632,8 +642,8 @@ impl InstanceFilters {
     /// The project when this query lists every live instance of it and
     /// nothing narrows it further (an empty answer then means the project
     /// has no instances): no filter but the project, not deleted ones, no
-    /// marker, a limit of at least one. Which attributes are read does not
-    /// narrow.
+    /// marker, a limit of at least one. Which attributes are read, and in
+    /// which order, does not narrow.
     pub fn whole_project(&self) -> Option<&str> {
         let InstanceFilters {
             project_id,
@@ -649,6 +659,7 @@ impl InstanceFilters {
             locked,
             limit,
             marker,
+            sort: _,
             tags,
             tags_any,
             not_tags,

@@ -64,6 +64,7 @@ fn instance(i: u32) -> Instance {
             is_public: true,
             extra_specs: BTreeMap::new(),
             created_at: ts,
+            updated_at: None,
             description: None,
             projects: vec![],
         },

@@ -11,8 +11,10 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use nova_common::RequestContext;
+use nova_objects::sort::SortDir;
 use nova_objects::Flavor;
 use serde_json::{json, Value};
+use std::cmp::Ordering;
 
 type Params = Query<Vec<(String, String)>>;
 
@@ -37,7 +39,8 @@ async fn list(
             }
         },
     };
-    let mut flavors = state.compute_api.get_all_flavors(ctx, is_public).await?;
+    let visible = state.compute_api.get_all_flavors(ctx, is_public).await?;
+    let mut flavors = visible.clone();
     flavors.retain(|f| !f.disabled);
     // 2.102: `name`, a regular expression found anywhere in the name (as
     // Nova's `~` on PostgreSQL); one that does not parse is a 400.
@@ -59,12 +62,27 @@ async fn list(
             });
         }
     }
+    // Ordered by `sort_key` then `id`, both in `sort_dir` (Nova's
+    // defaults: flavorid, ascending); a marker (one of the flavors the
+    // caller may list, whatever the filters) starts the page after it.
+    let (key, dir) = flavor_sort(p, v)?;
+    let order = |a: &Flavor, b: &Flavor| {
+        let o = sort_value(a, key)
+            .partial_cmp(&sort_value(b, key))
+            .unwrap_or(Ordering::Equal)
+            .then(a.id.cmp(&b.id));
+        match dir {
+            SortDir::Asc => o,
+            SortDir::Desc => o.reverse(),
+        }
+    };
+    flavors.sort_by(order);
     if let Some(m) = param(p, "marker") {
-        let pos = flavors
+        let marker = visible
             .iter()
-            .position(|f| f.flavorid == m)
+            .find(|f| f.flavorid == m)
             .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
-        flavors.drain(..=pos);
+        flavors.retain(|f| order(f, marker) == Ordering::Greater);
     }
     if let Some(l) = param(p, "limit") {
         let n: usize = l
@@ -75,6 +93,92 @@ async fn list(
         flavors.truncate(state.cfg.api.max_limit);
     }
     Ok(flavors)
+}
+
+/// Nova's flavor sort keys (`rxtx_factor` until 2.102).
+const SORT_KEYS: &[&str] = &[
+    "created_at",
+    "description",
+    "disabled",
+    "ephemeral_gb",
+    "flavorid",
+    "id",
+    "is_public",
+    "memory_mb",
+    "name",
+    "root_gb",
+    "rxtx_factor",
+    "swap",
+    "updated_at",
+    "vcpu_weight",
+    "vcpus",
+];
+
+/// The listing's `sort_key` and `sort_dir` (the last of each given, every
+/// one checked as Nova's schema checks them).
+fn flavor_sort(p: &[(String, String)], v: ApiVersion) -> ApiResult<(&str, SortDir)> {
+    let mut key = "flavorid";
+    let mut dir = SortDir::Asc;
+    for (k, val) in p {
+        match k.as_str() {
+            "sort_key" => {
+                let keys = SORT_KEYS
+                    .iter()
+                    .filter(|k| !(**k == "rxtx_factor" && v.at_least(102)));
+                if !keys.clone().any(|k| k == val) {
+                    let allowed: Vec<&&str> = keys.collect();
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for query parameters sort_key. Value: {val}. '{val}' is not one of {allowed:?}"
+                    )));
+                }
+                key = val;
+            }
+            "sort_dir" => {
+                dir = val.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "Invalid input for query parameters sort_dir. Value: {val}. '{val}' is not one of ['asc', 'desc']"
+                    ))
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok((key, dir))
+}
+
+/// A flavor's value of a sort key, ordered as PostgreSQL orders the
+/// column (a NULL after every value; text bytewise, as the `C.UTF-8`
+/// collation of Nova's database).
+#[derive(PartialEq, PartialOrd)]
+enum SortValue<'a> {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(&'a str),
+    Time(nova_objects::Timestamp),
+    Null,
+}
+
+fn sort_value<'a>(f: &'a Flavor, key: &str) -> SortValue<'a> {
+    use SortValue::*;
+    let or_null = |v: Option<SortValue<'a>>| v.unwrap_or(Null);
+    match key {
+        "created_at" => or_null(f.created_at.map(Time)),
+        "updated_at" => or_null(f.updated_at.map(Time)),
+        "description" => or_null(f.description.as_deref().map(Text)),
+        "disabled" => Bool(f.disabled),
+        "is_public" => Bool(f.is_public),
+        "ephemeral_gb" => Int(f.ephemeral_gb),
+        "id" => Int(f.id),
+        "memory_mb" => Int(f.memory_mb),
+        "root_gb" => Int(f.root_gb),
+        "swap" => Int(f.swap),
+        "vcpus" => Int(f.vcpus),
+        "vcpu_weight" => or_null(f.vcpu_weight.map(Int)),
+        "rxtx_factor" => Float(f.rxtx_factor),
+        "name" => Text(&f.name),
+        _ => Text(&f.flavorid),
+    }
 }
 
 /// The `name` filter's regular expression, its compiled size bounded.

@@ -1070,6 +1070,145 @@ fn column_filters(f: &mut InstanceFilters, p: &[(String, String)], v: ApiVersion
     }
 }
 
+/// Nova's server sort keys (`VALID_SORT_KEYS`), the columns a listing
+/// may be sorted by.
+const SORT_KEYS: &[&str] = &[
+    "access_ip_v4",
+    "access_ip_v6",
+    "auto_disk_config",
+    "availability_zone",
+    "config_drive",
+    "created_at",
+    "display_description",
+    "display_name",
+    "host",
+    "hostname",
+    "image_ref",
+    "instance_type_id",
+    "kernel_id",
+    "key_name",
+    "launch_index",
+    "launched_at",
+    "locked_by",
+    "node",
+    "power_state",
+    "progress",
+    "project_id",
+    "ramdisk_id",
+    "root_device_name",
+    "task_state",
+    "terminated_at",
+    "updated_at",
+    "user_id",
+    "uuid",
+    "vm_state",
+];
+
+/// Keys the schema took before 2.75 but a listing is not sorted by
+/// (`SERVER_LIST_IGNORE_SORT_KEY`): dropped with their direction. From
+/// 2.73 `locked` is a sort key; from 2.75 the others are a 400.
+const IGNORED_SORT_KEYS: &[&str] = &[
+    "architecture",
+    "cell_name",
+    "cleaned",
+    "default_ephemeral_device",
+    "default_swap_device",
+    "deleted",
+    "deleted_at",
+    "disable_terminate",
+    "ephemeral_gb",
+    "ephemeral_key_uuid",
+    "id",
+    "key_data",
+    "launched_on",
+    "locked",
+    "memory_mb",
+    "os_type",
+    "reservation_id",
+    "root_gb",
+    "shutdown_terminate",
+    "user_data",
+    "vcpus",
+    "vm_mode",
+];
+
+/// A listing's order from its `sort_key`/`sort_dir` parameters (each may
+/// repeat), as Nova's servers API and instance list take them: no key is
+/// `created_at`, no direction `desc`; an ignored key goes with the
+/// direction at its place; `host` and `node` are for admins (403); `uuid`
+/// ascending breaks ties before the defaults `created_at` and `id`.
+/// `None` (newest first) when neither parameter is given.
+fn server_sort(
+    ctx: &RequestContext,
+    v: ApiVersion,
+    p: &[(String, String)],
+) -> ApiResult<Option<Vec<nova_objects::sort::SortKey>>> {
+    use nova_objects::sort::{process_sort_params, SortDir};
+    let given = |name: &str| -> Vec<String> {
+        p.iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    };
+    let (mut keys, mut dirs) = (given("sort_key"), given("sort_dir"));
+    if keys.is_empty() && dirs.is_empty() {
+        return Ok(None);
+    }
+    let ignored = |k: &str| IGNORED_SORT_KEYS.contains(&k) && !(k == "locked" && v.at_least(73));
+    for k in &keys {
+        let valid = SORT_KEYS.contains(&k.as_str())
+            || (k == "locked" && v.at_least(73))
+            || (ignored(k) && !v.at_least(75));
+        if !valid {
+            let mut allowed: Vec<&str> = SORT_KEYS.to_vec();
+            if v.at_least(73) {
+                allowed.push("locked");
+            }
+            if !v.at_least(75) {
+                allowed.extend(IGNORED_SORT_KEYS.iter().filter(|k| ignored(k)));
+            }
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for query parameters sort_key. Value: {k}. '{k}' is not one of {allowed:?}"
+            )));
+        }
+    }
+    if keys.is_empty() {
+        keys.push("created_at".into());
+    }
+    if dirs.is_empty() {
+        dirs.push("desc".into());
+    }
+    let mut n = 0;
+    while n < keys.len() {
+        if ignored(&keys[n]) {
+            if dirs.len() > n {
+                dirs.remove(n);
+            }
+            keys.remove(n);
+            continue;
+        }
+        if matches!(keys[n].as_str(), "host" | "node") && !ctx.is_admin {
+            return Err(ApiError::new(
+                403,
+                format!("Only administrators can sort servers by {}", keys[n]),
+            ));
+        }
+        n += 1;
+    }
+    if !keys.is_empty() && !keys.iter().any(|k| k == "uuid") {
+        keys.push("uuid".into());
+        if dirs.len() >= keys.len() - 1 {
+            dirs.push("asc".into());
+        }
+    }
+    Ok(Some(process_sort_params(
+        &keys,
+        &dirs,
+        &["created_at", "id"],
+        SortDir::Desc,
+    )?))
+}
+
 async fn list(
     state: &AppState,
     ctx: &RequestContext,
@@ -1198,6 +1337,7 @@ async fn list(
             }
         });
     }
+    f.sort = server_sort(ctx, v, p)?;
     let max = state.cfg.api.max_limit;
     let limit = match q.get("limit") {
         Some(l) => {
