@@ -77,8 +77,10 @@ pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
 }
 
 /// Failures after which a build is not tried on another host (Nova's
-/// `BuildAbortException` cases): the request itself is at fault, or the
-/// instance is being deleted.
+/// `BuildAbortException` cases): the request itself is at fault, the
+/// instance is being deleted, or the network has nothing to give it (no
+/// address left, or the one it asked for taken since the API checked:
+/// another host would be refused the same).
 fn aborts_build(e: &NovaError) -> bool {
     matches!(
         e,
@@ -87,6 +89,8 @@ fn aborts_build(e: &NovaError) -> bool {
             | NovaError::InvalidImageConfigDrive { .. }
             | NovaError::UnexpectedTaskStateError { .. }
             | NovaError::NoMoreFixedIps { .. }
+            | NovaError::FixedIpAlreadyInUse { .. }
+            | NovaError::FixedIpNotFoundForNetwork { .. }
             | NovaError::ImageNotFound { .. }
             | NovaError::ImageNotActive { .. }
             | NovaError::ImageUnacceptable { .. }

@@ -5,7 +5,8 @@
 //! an address in use, outside the network or malformed, one address for
 //! several servers, a network twice or unknown, an unknown key. The
 //! multinic actions (addFixedIp, removeFixedIp; 2.1-2.43) add an address
-//! from the network and give one back.
+//! from the network and give one back. Two builds racing for one address:
+//! the loser ends in ERROR with nova-network's refusal, not rescheduled.
 
 #![allow(clippy::unwrap_used)]
 
@@ -261,4 +262,76 @@ async fn servers_get_the_fixed_ip_they_ask_for() {
     let b = fixed_ip(&cloud, &wanted).await;
     assert_eq!(b["fixed_ip"]["hostname"], "second", "{b}");
     cloud.osc("demo", &["server", "delete", "--wait", &second]);
+
+    // Two requests for one free address at once both pass the API's check;
+    // nova-network gives the address to one build. The other is not tried
+    // on another host (it would be refused the same): it ends in ERROR with
+    // the refusal as its fault, never "No valid host". Should the second
+    // request come after the first build took the address, it is the API's
+    // 400 instead, and the race is run again on another address.
+    let mut raced = false;
+    for last in 80..83 {
+        let address = format!("{}{last}", fixed_prefix(&cloud.id));
+        let nets = json!([{"uuid": net, "fixed_ip": address}]);
+        let (a, b) = tokio::join!(
+            post(nets.clone(), json!({"name": format!("race-a-{last}")})),
+            post(nets.clone(), json!({"name": format!("race-b-{last}")}))
+        );
+        let accepted: Vec<String> = [&a, &b]
+            .iter()
+            .filter(|(s, _)| *s == 202)
+            .map(|(_, b)| b["server"]["id"].as_str().unwrap().to_string())
+            .collect();
+        for (s, b) in [&a, &b] {
+            assert!(
+                *s == 202
+                    || (*s == 400 && message(b).contains(&format!("{address} is already in use"))),
+                "{s} {b}"
+            );
+        }
+        let mut settled = Vec::new();
+        for id in &accepted {
+            let server = cloud
+                .wait_for("the racing build to settle", 60, || async {
+                    let (_, b) = call(
+                        &cloud,
+                        Method::GET,
+                        &format!("/servers/{id}"),
+                        &demo,
+                        "2.1",
+                        None,
+                    )
+                    .await;
+                    let s = b["server"].clone();
+                    (s["OS-EXT-STS:task_state"].is_null()
+                        && (s["status"] == "ACTIVE" || s["status"] == "ERROR"))
+                        .then_some(s)
+                })
+                .await;
+            settled.push(server);
+        }
+        let active: Vec<&Value> = settled.iter().filter(|s| s["status"] == "ACTIVE").collect();
+        assert_eq!(active.len(), 1, "one build gets {address}: {settled:?}");
+        let b = fixed_ip(&cloud, &address).await;
+        assert_eq!(b["fixed_ip"]["hostname"], active[0]["name"], "{b}");
+        if let Some(lost) = settled.iter().find(|s| s["status"] == "ERROR") {
+            let fault = lost["fault"]["message"].as_str().unwrap_or_default();
+            assert_eq!(
+                fault,
+                format!(
+                    "Fixed IP address {address} is already in use on instance {}.",
+                    active[0]["id"].as_str().unwrap()
+                ),
+                "{lost}"
+            );
+            raced = true;
+        }
+        for id in accepted {
+            cloud.osc("demo", &["server", "delete", "--wait", &id]);
+        }
+        if raced {
+            break;
+        }
+    }
+    assert!(raced, "no two builds ever raced for one address");
 }
