@@ -12,6 +12,7 @@ mod actions;
 mod config_drive;
 mod evacuate;
 mod firewall;
+mod heal_info_cache;
 mod image_cache;
 mod live_migration;
 mod manager;
@@ -79,6 +80,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
     let confirm_resizes = resize::spawn_poll_unconfirmed_resizes(manager.clone(), shutdown.clone());
     let reclaim = actions::spawn_reclaim(manager.clone(), shutdown.clone());
     let usage_audit = usage_audit::spawn_usage_audit(manager.clone(), shutdown.clone());
+    let heal_info_cache = heal_info_cache::spawn_heal_info_cache(manager.clone(), shutdown.clone());
     info!(host = %cfg.default.host, driver = manager.driver_name(), "serving compute.{}", cfg.default.host);
     // The default endpoint: only the control plane may call it.
     nova_rpc::compute::serve(
@@ -97,6 +99,7 @@ pub async fn run(cfg: NovaConfig, shutdown: CancellationToken) -> Result<(), Str
         confirm_resizes,
         reclaim,
         usage_audit,
+        heal_info_cache,
     ]
     .into_iter()
     .flatten()

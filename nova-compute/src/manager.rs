@@ -42,7 +42,7 @@ pub struct ComputeManager {
     /// reply, instead of failing the work in hand.
     pub(crate) idempotent: conductor::Client,
     pub(crate) compute_task: compute_task::Client,
-    network: network::Client,
+    pub(crate) network: network::Client,
     /// One lock per instance: builds and deletes of the same instance run one at a time.
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Builds running now (for init_host's check of interrupted builds).

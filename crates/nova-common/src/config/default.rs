@@ -104,6 +104,10 @@ config_section! {
         shelved_offload_time: i64 = "0", at_least(-1);
         /// Seconds between polls for shelved instances to offload (-1 disables, 0 runs at the default rate of 60 seconds).
         shelved_poll_interval: i64 = "3600", at_least(-1);
+        /// Seconds between runs of the network info cache heal: each run
+        /// rebuilds one instance's cache (the addresses a server shows) from
+        /// nova-network, the host's instances in turn; 0 or less disables it.
+        heal_instance_info_cache_interval: i64 = "60", at_least(i64::MIN);
         /// Seconds a deleted instance is kept SOFT_DELETED (restorable) before nova-compute reclaims it; 0 deletes at once.
         reclaim_instance_interval: i64 = "0", at_least(0);
         /// Seconds after which an instance stuck in BUILD goes to ERROR; 0 disables it.

@@ -218,6 +218,7 @@ mod tests {
         ("DEFAULT", "shelved_offload_time", "0"),
         ("DEFAULT", "reclaim_instance_interval", "0"),
         ("DEFAULT", "shelved_poll_interval", "3600"),
+        ("DEFAULT", "heal_instance_info_cache_interval", "60"),
         ("DEFAULT", "instance_build_timeout", "0"),
         // Nova: VlanManager; FlatDHCPManager is the only manager ported.
         (
