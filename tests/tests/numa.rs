@@ -147,6 +147,35 @@ async fn pinned_servers_take_dedicated_cpus_until_none_is_left() {
     let pcpu = node["cpu_pinning"]["0"].as_i64().unwrap();
     assert!([1, 3].contains(&pcpu), "pinned to a dedicated CPU: {b}");
     assert_eq!(node["host_node"], pcpu / 2, "{b}");
+    // The guest's metadata names its pinned vCPUs (Victoria's
+    // `dedicated_cpus`); an unpinned guest has none.
+    for (id, dedicated) in [(&ids[0], json!([0])), (&cells, json!([]))] {
+        let srv = show(&cloud, id).await;
+        let ip = srv["addresses"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()[0]["addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let md: Value = cloud
+            .http
+            .get(format!(
+                "{}/openstack/latest/meta_data.json",
+                cloud.metadata
+            ))
+            .header("X-Forwarded-For", ip)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(md["uuid"], json!(id), "{md}");
+        assert_eq!(md["dedicated_cpus"], dedicated, "{md}");
+    }
     let (_, b) = topology(cells.clone(), cloud.demo.clone(), "2.78").await;
     assert_eq!(
         b,

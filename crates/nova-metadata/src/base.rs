@@ -88,6 +88,8 @@ pub struct InstanceMetadata {
     /// The address the request came from.
     pub address: Option<String>,
     pub network_info: NetworkInfo,
+    /// The guest's pinned vCPUs (its NUMA cells' `pcpuset`), sorted.
+    pub dedicated_cpus: Vec<u32>,
     /// The password the guest posted (`password_N` system metadata, joined).
     pub password: String,
     /// The StaticJSON vendor data (the `vendordata_jsonfile_path` file, or
@@ -391,8 +393,7 @@ impl InstanceMetadata {
             m.insert("devices".into(), json!([]));
         }
         if since(VICTORIA) {
-            // No pinned CPUs on this project's flavors.
-            m.insert("dedicated_cpus".into(), json!([]));
+            m.insert("dedicated_cpus".into(), json!(self.dedicated_cpus));
         }
         if !self.files.is_empty() {
             let files: Vec<Value> = self
@@ -713,6 +714,7 @@ mod tests {
                 vif_type: "bridge".into(),
                 devname: Some("tap00000000-00".into()),
             }],
+            dedicated_cpus: vec![0, 1],
             password: String::new(),
             vendor_data: Some(json!({})),
             files: vec![],
@@ -799,6 +801,7 @@ mod tests {
         assert_eq!(j["project_id"], "p1");
         assert_eq!(j["launch_index"], 0);
         assert_eq!(j["devices"], json!([]));
+        assert_eq!(j["dedicated_cpus"], json!([0, 1]));
         assert_eq!(
             base64::engine::general_purpose::STANDARD
                 .decode(j["random_seed"].as_str().expect("seed"))
@@ -812,6 +815,12 @@ mod tests {
             .expect("md");
         let j: Value = serde_json::from_slice(&f.body).expect("json");
         assert!(j.get("random_seed").is_none() && j.get("project_id").is_none());
+        // Before Victoria (2020-10-14) no dedicated CPUs.
+        let f = m
+            .lookup("/openstack/2018-08-27/meta_data.json")
+            .expect("md");
+        let j: Value = serde_json::from_slice(&f.body).expect("json");
+        assert!(j.get("dedicated_cpus").is_none() && j.get("devices").is_some());
         assert_eq!(
             text(&m, "/openstack/latest/user_data"),
             "#!/bin/sh\necho hi\n"

@@ -139,6 +139,14 @@ pub async fn collect(
         security_groups: groups?.into_iter().map(|g| g.name).collect(),
         address: extras.address,
         network_info: inst.network_info.clone(),
+        dedicated_cpus: inst
+            .numa_topology
+            .iter()
+            .flat_map(|t| &t.cells)
+            .flat_map(|c| c.pcpuset.iter().copied())
+            .collect::<std::collections::BTreeSet<u32>>()
+            .into_iter()
+            .collect(),
         password: extras.password,
         vendor_data: extras.vendor_data,
         files: extras.files,
