@@ -396,6 +396,22 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-virtual-interfaces:list",
         "rule:project_reader_or_admin",
     ),
+    (
+        "os_compute_api:os-attach-interfaces:list",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-attach-interfaces:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-attach-interfaces:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-attach-interfaces:delete",
+        "rule:project_member_or_admin",
+    ),
     ("os_compute_api:ips:index", "rule:project_reader_or_admin"),
     ("os_compute_api:ips:show", "rule:project_reader_or_admin"),
     (

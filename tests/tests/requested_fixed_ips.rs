@@ -91,6 +91,72 @@ async fn servers_get_the_fixed_ip_they_ask_for() {
     let b = fixed_ip(&cloud, &wanted).await;
     assert_eq!(b["fixed_ip"]["hostname"], "first", "{b}");
 
+    // Ports are Neutron's: attaching or listing interfaces is Nova's 501
+    // on nova-network, through the CLI as through REST, once the request
+    // itself is found sound (400) and the server is there (404).
+    let (ok, _, err) = cloud.openstack("demo", &["server", "add", "network", &first, &net]);
+    assert!(!ok);
+    assert!(
+        err.contains("501") && err.contains("The requested functionality is not supported."),
+        "{err}"
+    );
+    let ifaces = format!("/servers/{first}/os-interface");
+    let (s, b) = call(&cloud, Method::GET, &ifaces, &demo, "2.1", None).await;
+    assert_eq!(
+        (s, b["notImplemented"]["message"].as_str()),
+        (501, Some("The requested functionality is not supported.")),
+        "{b}"
+    );
+    let port = "5ac7e5a4-0000-4000-8000-000000000001";
+    for (body, code, says) in [
+        (
+            json!({"interfaceAttachment": {"net_id": net, "port_id": port}}),
+            400,
+            "Must not input both network_id and port_id",
+        ),
+        (
+            json!({"interfaceAttachment": {"fixed_ips": [{"ip_address": "10.0.0.9"}]}}),
+            400,
+            "Must input network_id when request IP address",
+        ),
+        (
+            json!({"interfaceAttachment": {"net_id": net, "tag": "eth1"}}),
+            400,
+            "('tag' was unexpected)",
+        ),
+        (
+            json!({"interfaceAttachment": {"net_id": net}}),
+            501,
+            "The requested functionality is not supported.",
+        ),
+    ] {
+        let (s, b) = call(
+            &cloud,
+            Method::POST,
+            &ifaces,
+            &demo,
+            "2.1",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(s, code, "{body}: {b}");
+        let m = b.as_object().unwrap().values().next().unwrap()["message"].to_string();
+        assert!(m.contains(says), "{body}: {b}");
+    }
+    let nowhere = format!("/servers/{port}/os-interface");
+    let (s, b) = call(&cloud, Method::GET, &nowhere, &demo, "2.1", None).await;
+    assert_eq!(s, 404, "{b}");
+    let (s, b) = call(
+        &cloud,
+        Method::DELETE,
+        &format!("{ifaces}/{port}"),
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 501, "{b}");
+
     // Nova's refusals, all before anything is created.
     let post = |networks: Value, extra: Value| {
         let cloud = &cloud;

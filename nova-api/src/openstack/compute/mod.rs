@@ -7,6 +7,7 @@
 pub mod admin_actions;
 pub mod admin_password;
 pub mod aggregates;
+pub mod attach_interfaces;
 pub mod availability_zone;
 pub mod console_auth_tokens;
 pub mod create_backup;
@@ -178,6 +179,14 @@ fn v21_routes() -> Router<AppState> {
         .route(
             "/servers/{id}/os-virtual-interfaces",
             get(virtual_interfaces::index),
+        )
+        .route(
+            "/servers/{id}/os-interface",
+            get(attach_interfaces::index).post(attach_interfaces::create),
+        )
+        .route(
+            "/servers/{id}/os-interface/{port}",
+            get(attach_interfaces::show).delete(attach_interfaces::delete),
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))
