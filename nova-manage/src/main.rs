@@ -2,6 +2,7 @@
 //! talks to the database directly (the one binary besides the conductor
 //! that may). `rabbit` makes compute hosts' broker users (see `rabbit.rs`).
 
+mod archive;
 mod rabbit;
 
 use chrono::Utc;
@@ -68,6 +69,11 @@ enum DbCmd {
     Sync,
     /// Print the schema version.
     Version,
+    /// Move soft-deleted rows (with the rows that refer to them) to the shadow tables.
+    #[command(name = "archive_deleted_rows", alias = "archive-deleted-rows")]
+    ArchiveDeletedRows(archive::ArchiveArgs),
+    /// Delete rows from the shadow tables.
+    Purge(archive::PurgeArgs),
 }
 
 #[derive(Subcommand)]
@@ -182,11 +188,17 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match args.category {
-        Category::Rabbit(cmd) => run_rabbit(cmd, &cfg),
-        other => rt.block_on(run(other, cfg)),
+        Category::Rabbit(cmd) => run_rabbit(cmd, &cfg).map(|()| 0),
+        Category::Db(DbCmd::ArchiveDeletedRows(a)) => {
+            rt.block_on(async { archive::archive_deleted_rows(&connect(&cfg).await?, a).await })
+        }
+        Category::Db(DbCmd::Purge(p)) => {
+            rt.block_on(async { archive::purge(&connect(&cfg).await?, p).await })
+        }
+        other => rt.block_on(run(other, cfg)).map(|()| 0),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("nova-manage: {e}");
             ExitCode::from(EXIT_FAILURE)
@@ -204,13 +216,25 @@ fn run_rabbit(cmd: RabbitCmd, cfg: &NovaConfig) -> Result<(), String> {
     }
 }
 
+/// The database of `[database] connection`, its schema checked.
+async fn connect(cfg: &NovaConfig) -> Result<Db, String> {
+    let url = cfg.require_database().map_err(|e| e.to_string())?;
+    let db = Db::connect(url, 2)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    db.check_schema().await.map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
 async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
     let url = cfg.require_database().map_err(|e| e.to_string())?;
     let db = Db::connect(url, 2)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     match cmd {
-        Category::Config(_) | Category::Rabbit(_) => Ok(()),
+        Category::Config(_)
+        | Category::Rabbit(_)
+        | Category::Db(DbCmd::ArchiveDeletedRows(_) | DbCmd::Purge(_)) => Ok(()),
         Category::Db(DbCmd::Sync) => {
             db.sync().await.map_err(|e| e.to_string())?;
             println!(

@@ -565,6 +565,12 @@ impl Cloud {
 
     /// `nova-manage <args>` against this cloud's database: (success, stdout, stderr).
     pub fn nova_manage(&self, args: &[&str]) -> (bool, String, String) {
+        let (code, out, err) = self.nova_manage_code(args);
+        (code == 0, out, err)
+    }
+
+    /// `nova-manage <args>`: (exit code, stdout, stderr).
+    pub fn nova_manage_code(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(bin_path("nova-manage"))
             .arg("--config-file")
             .arg(&self.conf)
@@ -574,7 +580,7 @@ impl Cloud {
             .output()
             .unwrap();
         (
-            out.status.success(),
+            out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).to_string(),
             String::from_utf8_lossy(&out.stderr).to_string(),
         )

@@ -1037,6 +1037,18 @@ impl Db {
             .await
             .map_err(db_err)?;
         }
+        // Its tags and console tokens go (Nova deletes both: neither
+        // table has a `deleted` column).
+        for table in [
+            "tags WHERE resource_id",
+            "console_auth_tokens WHERE instance_uuid",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} = $1")))
+                .bind(uuid.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         // It leaves its server group.
         sqlx::query("DELETE FROM instance_group_member WHERE instance_uuid = $1")
             .bind(uuid.to_string())

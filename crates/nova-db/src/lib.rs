@@ -6,6 +6,7 @@
 //! set to its own `id` and `deleted_at` stamped.
 
 mod aggregates;
+mod archive;
 mod console_auth_tokens;
 mod ec2;
 mod flavors;
@@ -24,6 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use archive::Archived;
 pub use instances::InstanceOwner;
 pub use migrations::MigrationClaim;
 pub use networks::NetworkPlan;

@@ -2063,3 +2063,167 @@ async fn listings_sort_by_the_keys_asked_and_page_through_nulls() {
     assert!(matches!(e, NovaError::InvalidSortKey {}), "{e:?}");
     t.drop_db().await;
 }
+
+/// The rows of `table` (`SELECT count(*)`).
+async fn count(db: &Db, table: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_soft_deleted_table_has_its_shadow() {
+    let t = fresh().await;
+    let db = &t.db;
+    let shadowed = db.shadowed_tables().await.unwrap();
+    assert!(shadowed.contains(&"instances".to_string()), "{shadowed:?}");
+    // Every table with a `deleted` column, with the same columns in order.
+    let soft: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.columns
+         WHERE table_schema = current_schema() AND column_name = 'deleted'
+           AND table_name NOT LIKE 'shadow\\_%' ORDER BY 1",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let soft: Vec<String> = soft.into_iter().map(|(t,)| t).collect();
+    assert_eq!(shadowed, soft);
+    for table in &soft {
+        assert_eq!(
+            db.table_columns(&format!("shadow_{table}")).await.unwrap(),
+            db.table_columns(table).await.unwrap(),
+            "shadow_{table}"
+        );
+        assert!(db
+            .table_columns(table)
+            .await
+            .unwrap()
+            .contains(&"id".to_string()));
+    }
+    // Whatever refers to a shadowed table is shadowed too, or archiving
+    // its rows could not move what refers to them.
+    let refs: Vec<(String, String)> = sqlx::query_as(
+        "SELECT cl.relname::text, pcl.relname::text FROM pg_constraint con
+         JOIN pg_class cl ON cl.oid = con.conrelid
+         JOIN pg_class pcl ON pcl.oid = con.confrelid
+         WHERE con.contype = 'f'",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    for (child, parent) in refs {
+        if soft.contains(&parent) {
+            assert!(soft.contains(&child), "{child} refers to {parent}");
+        }
+    }
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn deleted_rows_are_archived_with_what_refers_to_them_then_purged() {
+    let t = fresh().await;
+    let db = &t.db;
+    let gone = new_instance(db, "p1").await;
+    let kept = new_instance(db, "p1").await;
+    for i in [&gone, &kept] {
+        db.instance_fault_create(&InstanceFault {
+            instance_uuid: i.uuid,
+            code: 500,
+            message: "boom".into(),
+            details: String::new(),
+            host: None,
+            created_at: None,
+        })
+        .await
+        .unwrap();
+        db.action_start(i.uuid, "reboot", "req-a", None, None)
+            .await
+            .unwrap();
+        db.action_event_start(i.uuid, "req-a", "compute_build", "h1")
+            .await
+            .unwrap();
+    }
+    db.instance_destroy(gone.uuid).await.unwrap();
+    let live = |table: &'static str| async move { count(db, table).await };
+    let before = (
+        live("instances").await,
+        live("instance_actions_events").await,
+    );
+    assert_eq!(before, (2, 2));
+
+    // Deleted later than `before`: nothing.
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    let none = db
+        .archive_deleted_rows(1000, Some(long_ago), false)
+        .await
+        .unwrap();
+    assert_eq!(none.total, 0);
+    assert!(none.tables.is_empty());
+
+    let done = db.archive_deleted_rows(1000, None, false).await.unwrap();
+    assert_eq!(done.instance_uuids, vec![gone.uuid]);
+    // Each instance has as many rows in each (its create and the reboot
+    // the test recorded): the archived one's moved, the live one's stay.
+    for (table, n) in [
+        ("instances", 1),
+        ("instance_metadata", 1),
+        ("instance_faults", 1),
+        ("instance_actions", 2),
+        ("instance_actions_events", 1),
+        ("instance_extra", 1),
+        ("instance_info_caches", 1),
+    ] {
+        assert_eq!(
+            done.tables.get(table),
+            Some(&n),
+            "{table}: {:?}",
+            done.tables
+        );
+        assert_eq!(
+            live(table).await,
+            n,
+            "{table} keeps the live instance's rows"
+        );
+        assert_eq!(
+            count(db, &format!("shadow_{table}")).await,
+            n,
+            "shadow_{table}"
+        );
+    }
+    assert_eq!(done.total, done.tables.values().sum::<i64>());
+    // The live instance is whole; the archived one is gone from every read.
+    let read = db.instance_get_by_uuid(kept.uuid, false).await.unwrap();
+    assert_eq!(read.metadata.get("k").map(String::as_str), Some("v"));
+    assert!(db.instance_get_by_uuid(gone.uuid, true).await.is_err());
+    let again = db.archive_deleted_rows(1000, None, false).await.unwrap();
+    assert_eq!(again.total, 0);
+
+    // A batch is at most max_rows of a table's own deleted rows.
+    let a = new_instance(db, "p2").await;
+    let b = new_instance(db, "p2").await;
+    db.instance_destroy(a.uuid).await.unwrap();
+    db.instance_destroy(b.uuid).await.unwrap();
+    let first = db.archive_deleted_rows(1, None, false).await.unwrap();
+    assert_eq!(first.tables.get("instances"), None, "{:?}", first.tables);
+    assert_eq!(first.total, 1, "{:?}", first.tables);
+    let mut passes = 1;
+    while db.archive_deleted_rows(1, None, false).await.unwrap().total > 0 {
+        passes += 1;
+        assert!(passes < 50);
+    }
+    assert_eq!(count(db, "shadow_instances").await, 3);
+
+    // Purged: those older than a date first (none), then all.
+    let purged = db.purge_shadow_tables(Some(long_ago)).await.unwrap();
+    assert!(purged.is_empty(), "{purged:?}");
+    let purged = db.purge_shadow_tables(None).await.unwrap();
+    let instances = purged
+        .iter()
+        .find(|(t, _, _)| t == "shadow_instances")
+        .unwrap();
+    assert_eq!((instances.1.as_str(), instances.2), ("(n/a)", 3));
+    assert_eq!(count(db, "shadow_instances").await, 0);
+    assert!(db.purge_shadow_tables(None).await.unwrap().is_empty());
+    t.drop_db().await;
+}
