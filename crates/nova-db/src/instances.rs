@@ -5,7 +5,7 @@ use crate::services::recompute_usage;
 use crate::{db_err, is_unique_violation, parse_uuid, Db};
 use nova_common::states::{TaskState, VmState};
 use nova_common::NovaError;
-use nova_objects::sort::{SortDir, SortKey};
+use nova_objects::sort::{SortDir, SortKey, SERVER_SORT_KEYS};
 use nova_objects::{
     allowed_instances, Instance, InstanceAction, InstanceActionEvent, InstanceAttr, InstanceCreate,
     InstanceFault, InstanceFilters, InstanceUpdate, NetworkInfo, QuotaUsage,
@@ -1582,42 +1582,14 @@ async fn insert_instance(
 /// filters (`exact_match_filter_names`): a value list means any of them.
 pub const EXACT_FILTER_COLUMNS: &[&str] = &["user_id", "vm_state", "task_state"];
 
-/// The instance columns a listing sorts by: Nova's server sort keys and
-/// `id`, the last key of every order.
+/// The instance column of a sort key: Nova's server sort keys, 2.73's
+/// `locked`, and `id`, the last key of every order.
 fn sort_column(key: &str) -> Option<&'static str> {
-    const COLUMNS: &[&str] = &[
-        "access_ip_v4",
-        "access_ip_v6",
-        "availability_zone",
-        "config_drive",
-        "created_at",
-        "display_description",
-        "display_name",
-        "host",
-        "hostname",
-        "id",
-        "image_ref",
-        "instance_type_id",
-        "kernel_id",
-        "key_name",
-        "launch_index",
-        "launched_at",
-        "locked",
-        "locked_by",
-        "node",
-        "power_state",
-        "progress",
-        "project_id",
-        "ramdisk_id",
-        "root_device_name",
-        "task_state",
-        "terminated_at",
-        "updated_at",
-        "user_id",
-        "uuid",
-        "vm_state",
-    ];
-    COLUMNS.iter().find(|c| **c == key).copied()
+    SERVER_SORT_KEYS
+        .iter()
+        .chain(&["locked", "id"])
+        .find(|c| **c == key)
+        .copied()
 }
 
 /// A listing's order as columns: newest first when none is asked, and

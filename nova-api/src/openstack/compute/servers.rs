@@ -1070,39 +1070,7 @@ fn column_filters(f: &mut InstanceFilters, p: &[(String, String)], v: ApiVersion
     }
 }
 
-/// Nova's server sort keys (`VALID_SORT_KEYS`), the columns a listing
-/// may be sorted by.
-const SORT_KEYS: &[&str] = &[
-    "access_ip_v4",
-    "access_ip_v6",
-    "auto_disk_config",
-    "availability_zone",
-    "config_drive",
-    "created_at",
-    "display_description",
-    "display_name",
-    "host",
-    "hostname",
-    "image_ref",
-    "instance_type_id",
-    "kernel_id",
-    "key_name",
-    "launch_index",
-    "launched_at",
-    "locked_by",
-    "node",
-    "power_state",
-    "progress",
-    "project_id",
-    "ramdisk_id",
-    "root_device_name",
-    "task_state",
-    "terminated_at",
-    "updated_at",
-    "user_id",
-    "uuid",
-    "vm_state",
-];
+use nova_objects::sort::SERVER_SORT_KEYS as SORT_KEYS;
 
 /// Keys the schema took before 2.75 but a listing is not sorted by
 /// (`SERVER_LIST_IGNORE_SORT_KEY`): dropped with their direction. From
