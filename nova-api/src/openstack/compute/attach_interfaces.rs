@@ -22,26 +22,17 @@ use axum::Extension;
 use nova_common::RequestContext;
 use serde_json::Value;
 
-const POLICY: &str = "os_compute_api:os-attach-interfaces";
-
 /// Nova's `raise_feature_not_supported`.
 fn not_supported() -> ApiError {
     ApiError::new(501, "The requested functionality is not supported.")
 }
 
-/// The server named, and the policy `os-attach-interfaces:<action>` on it.
-async fn authorized(
-    state: &AppState,
-    ctx: &RequestContext,
-    id: &str,
-    action: &str,
-) -> ApiResult<()> {
+/// The server named, and the policy `rule` on it.
+async fn authorized(state: &AppState, ctx: &RequestContext, id: &str, rule: &str) -> ApiResult<()> {
     let inst = get_instance(state, ctx, id).await?;
-    state.policy.authorize(
-        &format!("{POLICY}:{action}"),
-        ctx,
-        &Target::project(&inst.project_id),
-    )
+    state
+        .policy
+        .authorize(rule, ctx, &Target::project(&inst.project_id))
 }
 
 /// `GET /servers/{id}/os-interface`.
@@ -50,7 +41,13 @@ pub async fn index(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    authorized(&state, &ctx, &id, "list").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-attach-interfaces:list",
+    )
+    .await?;
     Err(not_supported())
 }
 
@@ -60,7 +57,13 @@ pub async fn show(
     Extension(ctx): Extension<RequestContext>,
     Path((id, _port)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    authorized(&state, &ctx, &id, "show").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-attach-interfaces:show",
+    )
+    .await?;
     Err(not_supported())
 }
 
@@ -76,7 +79,13 @@ pub async fn create(
     if !body.is_empty() {
         check_create(&json_body(&body)?, v)?;
     }
-    authorized(&state, &ctx, &id, "create").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-attach-interfaces:create",
+    )
+    .await?;
     Err(not_supported())
 }
 
@@ -86,7 +95,13 @@ pub async fn delete(
     Extension(ctx): Extension<RequestContext>,
     Path((id, _port)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    authorized(&state, &ctx, &id, "delete").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-attach-interfaces:delete",
+    )
+    .await?;
     Err(not_supported())
 }
 

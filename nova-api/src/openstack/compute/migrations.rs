@@ -13,7 +13,7 @@ use super::instance_actions::timestamp;
 use super::views::{collection_links, links, micro_isotime};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{param, BaseUrl};
+use crate::openstack::common::{json_body, param, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -291,11 +291,12 @@ pub async fn server_action(
     Extension(ctx): Extension<RequestContext>,
     Extension(v): Extension<ApiVersion>,
     Path((id, mid)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<axum::http::StatusCode> {
     if !v.at_least(22) {
         return Err(version_not_found(v));
     }
+    let body = json_body(&body)?;
     let keys: Vec<&String> = body
         .as_object()
         .map(|o| o.keys().collect())

@@ -446,6 +446,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_routers_own_refusals_are_fault_bodies() {
+        // A method the path does not take: 405 with its Allow header.
+        let req = Request::delete("/v2.1/flavors/detail")
+            .header("host", "api.example:8774")
+            .header("x-auth-token", "admin:admin")
+            .body(Body::empty())
+            .expect("req");
+        let (s, h, b) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            b,
+            json!({"badMethod": {"code": 405,
+                "message": "The method DELETE is not allowed for this resource."}})
+        );
+        assert!(h.contains_key("allow"), "{h:?}");
+        // A path segment that is not UTF-8.
+        let req = get("/v2.1/flavors/%FF")
+            .header("x-auth-token", "admin:admin")
+            .body(Body::empty())
+            .expect("req");
+        let (s, _, b) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(b["badRequest"]["code"], 400, "{b}");
+        assert!(
+            b["badRequest"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("UTF-8")),
+            "{b}"
+        );
+    }
+
+    #[tokio::test]
     async fn microversions_are_negotiated_and_echoed() {
         let req = get("/v2.1/no-such-thing")
             .header("x-auth-token", "admin:admin")
