@@ -36,6 +36,7 @@ pub mod quota_classes;
 pub mod quota_sets;
 pub mod rebuild;
 pub mod remote_consoles;
+pub mod removed;
 pub mod rendered_servers;
 pub mod rescue;
 pub mod security_groups;
@@ -63,7 +64,7 @@ use crate::layers::{
 use crate::AppState;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 use tower::ServiceBuilder;
 
@@ -247,6 +248,15 @@ fn v21_routes() -> Router<AppState> {
                 .delete(images::metadata_delete),
         )
         .merge(server_and_flavor_extras())
+        .merge(removed_apis())
+}
+
+/// The removed APIs' paths, each answering 410 (see `removed.rs`).
+fn removed_apis() -> Router<AppState> {
+    removed::REMOVED.iter().fold(Router::new(), |r, path| {
+        r.route(path, any(removed::gone))
+            .route(&format!("{path}/{{*rest}}"), any(removed::gone))
+    })
 }
 
 /// Server metadata, tags and actions; `PUT /servers/{id}`; host
@@ -443,6 +453,32 @@ mod tests {
         assert_eq!(s, StatusCode::NO_CONTENT);
         assert_eq!(h["x-auth-token"], "alice:p1");
         assert_eq!(h["x-server-management-url"], "http://api.example:8774/v2.1");
+    }
+
+    #[tokio::test]
+    async fn removed_apis_are_gone() {
+        for (method, path) in [
+            ("GET", "/v2.1/os-cells"),
+            ("POST", "/v2.1/os-certificates"),
+            ("GET", "/v2.1/os-fping/abc"),
+            ("PUT", "/v2.1/os-floating-ips-bulk/delete"),
+            ("DELETE", "/v2.1/os-floating-ip-dns/example.org/entries/a"),
+        ] {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "api.example:8774")
+                .header("x-auth-token", "admin:admin")
+                .body(Body::empty())
+                .expect("req");
+            let (s, _, b) = call(NOAUTH, req).await;
+            assert_eq!(s, StatusCode::GONE, "{method} {path}");
+            assert_eq!(
+                b["computeFault"]["message"],
+                "This resource is no longer available.  No forwarding address is given.",
+                "{method} {path}: {b}"
+            );
+        }
     }
 
     #[tokio::test]
