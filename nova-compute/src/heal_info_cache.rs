@@ -31,11 +31,10 @@ fn healable(inst: &Instance, host: &str) -> bool {
 impl ComputeManager {
     /// One run: the next instance of `queue` (refilled from this host's
     /// instances when empty) gets nova-network's view of its network.
-    /// The instance healed, if one was.
     pub(crate) async fn heal_instance_info_cache(
         &self,
         queue: &mut VecDeque<Uuid>,
-    ) -> Result<Option<Uuid>, NovaError> {
+    ) -> Result<(), NovaError> {
         let ctx = RequestContext::admin();
         let host = self.host().to_string();
         if queue.is_empty() {
@@ -86,9 +85,9 @@ impl ComputeManager {
             } else {
                 debug!(instance = %uuid, "the network info cache is current");
             }
-            return Ok(Some(uuid));
+            return Ok(());
         }
-        Ok(None)
+        Ok(())
     }
 }
 

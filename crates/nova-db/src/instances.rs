@@ -1039,15 +1039,17 @@ impl Db {
         }
         // Its tags and console tokens go (Nova deletes both: neither
         // table has a `deleted` column).
-        for table in [
-            "tags WHERE resource_id",
-            "console_auth_tokens WHERE instance_uuid",
+        for (table, column) in [
+            ("tags", "resource_id"),
+            ("console_auth_tokens", "instance_uuid"),
         ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} = $1")))
-                .bind(uuid.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE {column} = $1"
+            )))
+            .bind(uuid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         // It leaves its server group.
         sqlx::query("DELETE FROM instance_group_member WHERE instance_uuid = $1")

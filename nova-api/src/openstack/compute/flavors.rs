@@ -39,8 +39,19 @@ async fn list(
             }
         },
     };
-    let visible = state.compute_api.get_all_flavors(ctx, is_public).await?;
-    let mut flavors = visible.clone();
+    let mut flavors = state.compute_api.get_all_flavors(ctx, is_public).await?;
+    // The marker is one of the flavors the caller may list, whatever the
+    // filters below.
+    let marker = match param(p, "marker") {
+        Some(m) => Some(
+            flavors
+                .iter()
+                .find(|f| f.flavorid == m)
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?,
+        ),
+        None => None,
+    };
     flavors.retain(|f| !f.disabled);
     // 2.102: `name`, a regular expression found anywhere in the name (as
     // Nova's `~` on PostgreSQL); one that does not parse is a 400.
@@ -63,8 +74,8 @@ async fn list(
         }
     }
     // Ordered by `sort_key` then `id`, both in `sort_dir` (Nova's
-    // defaults: flavorid, ascending); a marker (one of the flavors the
-    // caller may list, whatever the filters) starts the page after it.
+    // defaults: flavorid, ascending, the order the flavors come in); the
+    // marker starts the page after it.
     let (key, dir) = flavor_sort(p, v)?;
     let order = |a: &Flavor, b: &Flavor| {
         let o = sort_value(a, key)
@@ -76,12 +87,10 @@ async fn list(
             SortDir::Desc => o.reverse(),
         }
     };
-    flavors.sort_by(order);
-    if let Some(m) = param(p, "marker") {
-        let marker = visible
-            .iter()
-            .find(|f| f.flavorid == m)
-            .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
+    if (key, dir) != ("flavorid", SortDir::Asc) {
+        flavors.sort_by(order);
+    }
+    if let Some(marker) = &marker {
         flavors.retain(|f| order(f, marker) == Ordering::Greater);
     }
     if let Some(l) = param(p, "limit") {

@@ -20,6 +20,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use nova_common::states::VmState;
 use nova_common::{NovaError, RequestContext};
+use nova_objects::sort::SERVER_SORT_KEYS as SORT_KEYS;
 use nova_objects::{Instance, InstanceFilters, InstanceUpdate, NetworkRequest};
 use rand::Rng;
 use serde_json::{json, Value};
@@ -1069,8 +1070,6 @@ fn column_filters(f: &mut InstanceFilters, p: &[(String, String)], v: ApiVersion
         }
     }
 }
-
-use nova_objects::sort::SERVER_SORT_KEYS as SORT_KEYS;
 
 /// Keys the schema took before 2.75 but a listing is not sorted by
 /// (`SERVER_LIST_IGNORE_SORT_KEY`): dropped with their direction. From
