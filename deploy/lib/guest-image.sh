@@ -31,7 +31,9 @@
 #     shutdown) prints GUEST-POWEROFF and does `poweroff -f`;
 #   - prints             GUEST-INIT hostname=<hostname>
 #     (and on the VGA console, tty1, a prompt; each line typed there is
-#     printed as GUEST-TYPED <line>)
+#     printed as GUEST-TYPED <line>), then for each NIC the PCI address the
+#     guest sees it at (what device role tagging names)
+#                        GUEST-NIC name=<eth0> mac=<mac> pci=<dddd:bb:ss.f>
 #     (acpid and httpd are already up then: a shutdown request is honoured);
 #   - when a config drive is attached (an ISO 9660 CD-ROM labelled config-2,
 #     /dev/sr0), mounts it read-only on /mnt/config, writes each personality
@@ -39,6 +41,8 @@
 #     cloud-init would, and prints (in the background, within ~5 s)
 #                        GUEST-CONFIGDRIVE uuid=<uuid>
 #                        GUEST-PERSONALITY path=<path> content=<its first line>
+#     and for each NIC of its `devices` (the tagged ones)
+#                        GUEST-CONFIGDRIVE-NIC address=<pci> mac=<mac> tags=<a,b>
 #   - runs udhcpc on eth0 (sends hostname= as DHCP option 12 if given); on a
 #     lease the hook configures address + default route and prints
 #                        GUEST-LEASE ip=<ip>/<prefix> router=<gw|none>
@@ -280,6 +284,12 @@ if [ -c /dev/tty1 ]; then
 fi
 
 echo "GUEST-INIT hostname=$hn"
+for n in /sys/class/net/eth*; do
+    [ -e "$n/device" ] || continue
+    # virtio-net: device is the virtio device, a child of the PCI function.
+    pci="$(basename "$(dirname "$(readlink -f "$n/device")")")"
+    echo "GUEST-NIC name=${n##*/} mac=$(cat "$n/address") pci=$pci"
+done
 
 # The config drive, if there is one (the CD-ROM appears once ata_piix has
 # probed the IDE bus, asynchronously).
@@ -302,6 +312,12 @@ echo "GUEST-INIT hostname=$hn"
         mkdir -p "$(dirname "$path")"
         cat "/mnt/config/openstack$cp" >"$path"
         echo "GUEST-PERSONALITY path=$path content=$(head -n 1 "$path")" >/dev/console
+    done
+    echo "$md" | grep -o '{[^{}]*"type": *"nic"[^{}]*}' | while read -r d; do
+        addr="$(echo "$d" | sed -n 's/.*"address": *"\([^"]*\)".*/\1/p')"
+        mac="$(echo "$d" | sed -n 's/.*"mac": *"\([^"]*\)".*/\1/p')"
+        tags="$(echo "$d" | sed -n 's/.*"tags": *\[\([^]]*\)\].*/\1/p' | tr -d '" ')"
+        echo "GUEST-CONFIGDRIVE-NIC address=$addr mac=$mac tags=$tags" >/dev/console
     done
 ) &
 

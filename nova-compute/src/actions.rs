@@ -10,6 +10,7 @@ use crate::manager::{virt_to_nova, ComputeManager};
 use nova_common::states::{power_state, TaskState, VmState};
 use nova_common::transitions::{self, Transition};
 use nova_common::{NovaError, RequestContext};
+use nova_objects::device_metadata::InstanceDeviceMetadata;
 use nova_objects::{Instance, InstanceFilters, InstanceUpdate};
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,7 +154,7 @@ impl ComputeManager {
             ..Default::default()
         };
         let d = &self.driver;
-        let result: Result<i32, NovaError> = async {
+        let result: Result<(i32, Option<InstanceDeviceMetadata>), NovaError> = async {
             let image = self.images.glance().show(ctx, image_ref).await?;
             let nw = inst.network_info.clone();
             d.destroy(&inst, &nw).await.map_err(virt_to_nova)?;
@@ -169,21 +170,17 @@ impl ComputeManager {
                     step(&[T::RebuildBlockDeviceMapping], T::RebuildSpawning),
                 )
                 .await?;
-            let files = self.guest_files(ctx, &inst, &image, injected).await?;
-            crate::vif::plug_vifs(d.as_ref(), &nw).await?;
-            self.filter_instance(ctx, &inst, &nw).await?;
-            d.spawn(&inst, &image, &nw, &files)
-                .await
-                .map_err(virt_to_nova)?;
+            let devices = self.spawn_guest(ctx, &inst, &image, &nw, injected).await?;
             if stopped {
                 d.power_off(&inst, 0).await.map_err(virt_to_nova)?;
             }
-            Ok(self.power_state_of(&inst).await)
+            Ok((self.power_state_of(&inst).await, devices))
         }
         .await;
         let result = match result {
-            Ok(ps) => {
+            Ok((ps, devices)) => {
                 let done = InstanceUpdate {
+                    device_metadata: devices.map(Some),
                     vm_state: Some(if stopped {
                         VmState::Stopped
                     } else {

@@ -24,6 +24,7 @@ use nova_common::context::ReadDeleted;
 use nova_common::states::{TaskState, VmState};
 use nova_common::transitions;
 use nova_common::{NovaError, RequestContext};
+use nova_objects::device_metadata::InstanceDeviceMetadata;
 use nova_objects::{InstanceUpdate, Migration, MigrationFilters};
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -57,7 +58,7 @@ impl ComputeManager {
             None => self.driver.nodename().await.map_err(virt_to_nova)?,
         };
         let d = &self.driver;
-        let result: Result<i32, NovaError> = async {
+        let result: Result<(i32, Option<InstanceDeviceMetadata>), NovaError> = async {
             // The caller's word on shared storage (before 2.14) against what
             // this host sees: the disk cannot be reused if it is not here,
             // and is not expected to be here if the caller said it is not.
@@ -97,23 +98,19 @@ impl ComputeManager {
                     },
                 )
                 .await?;
-            let files = self
-                .guest_files(ctx, &inst, &image, &Default::default())
+            let devices = self
+                .spawn_guest(ctx, &inst, &image, &nw, &Default::default())
                 .await?;
-            crate::vif::plug_vifs(d.as_ref(), &nw).await?;
-            self.filter_instance(ctx, &inst, &nw).await?;
-            d.spawn(&inst, &image, &nw, &files)
-                .await
-                .map_err(virt_to_nova)?;
             if stopped {
                 d.power_off(&inst, 0).await.map_err(virt_to_nova)?;
             }
-            Ok(self.power_state_of(&inst).await)
+            Ok((self.power_state_of(&inst).await, devices))
         }
         .await;
         let result = match result {
-            Ok(ps) => {
+            Ok((ps, devices)) => {
                 let done = InstanceUpdate {
+                    device_metadata: devices.map(Some),
                     vm_state: Some(if stopped {
                         VmState::Stopped
                     } else {

@@ -384,18 +384,13 @@ impl ComputeManager {
                 },
             )
             .await?;
-        let files = self.guest_files(ctx, &inst, image, injected).await?;
-        crate::vif::plug_vifs(self.driver.as_ref(), &nw).await?;
-        self.filter_instance(ctx, &inst, &nw).await?;
-        self.driver
-            .spawn(&inst, image, &nw, &files)
-            .await
-            .map_err(virt_to_nova)?;
+        let devices = self.spawn_guest(ctx, &inst, image, &nw, injected).await?;
         let ps = self.power_state_of(&inst).await;
         self.update(
             ctx,
             uuid,
             InstanceUpdate {
+                device_metadata: devices.map(Some),
                 vm_state: Some(VmState::Active),
                 task_state: Some(None),
                 power_state: Some(ps),

@@ -392,23 +392,18 @@ impl ComputeManager {
                 instance_id: uuid.to_string(),
                 reason: "no shelved image to spawn from".into(),
             })?;
-            let files = self
-                .guest_files(ctx, &inst, &image, &Default::default())
-                .await?;
             let nw = inst.network_info.clone();
-            crate::vif::plug_vifs(self.driver.as_ref(), &nw).await?;
-            self.filter_instance(ctx, &inst, &nw).await?;
-            self.driver
-                .spawn(&inst, &image, &nw, &files)
-                .await
-                .map_err(virt_to_nova)?;
-            Ok::<_, NovaError>((inst, image))
+            let devices = self
+                .spawn_guest(ctx, &inst, &image, &nw, &Default::default())
+                .await?;
+            Ok::<_, NovaError>((inst, image, devices))
         }
         .await;
         match result {
-            Ok((inst, image)) => {
+            Ok((inst, image, devices)) => {
                 self.delete_glance_image(ctx, uuid, &image.id).await;
                 let done = InstanceUpdate {
+                    device_metadata: devices.map(Some),
                     vm_state: Some(VmState::Active),
                     task_state: Some(None),
                     power_state: Some(self.power_state_of(&inst).await),

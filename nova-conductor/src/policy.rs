@@ -1402,6 +1402,7 @@ mod tests {
                     instance_uuid: own,
                     network_id: 1,
                     address: "fa:16:3e:00:00:01".into(),
+                    tag: None,
                 },
                 Refused,
                 Refused,

@@ -329,11 +329,18 @@ impl NetworkManager {
         ctx: &RequestContext,
         instance_uuid: Uuid,
         network_id: i64,
+        tag: Option<String>,
     ) -> Result<VirtualInterface, NovaError> {
         for _ in 0..5 {
             match self
                 .conductor
-                .virtual_interface_create(ctx, instance_uuid, network_id, generate_mac())
+                .virtual_interface_create(
+                    ctx,
+                    instance_uuid,
+                    network_id,
+                    generate_mac(),
+                    tag.clone(),
+                )
                 .await
             {
                 Err(NovaError::VirtualInterfaceMacAddressException {}) => {}
@@ -497,8 +504,15 @@ fn usable_by(n: &Network, project_id: &str, named_by_admin: bool) -> bool {
     named_by_admin || n.project_id.as_deref().is_none_or(|p| p == project_id)
 }
 
-/// The networks an instance gets, each with the address asked for in it:
-/// those requested, in order, where the project may use them (its own and
+/// A network an instance gets, with the address asked for in it and the
+/// device tag of its interface there.
+struct WantedNetwork {
+    network: Network,
+    address: Option<String>,
+    tag: Option<String>,
+}
+
+/// The networks an instance gets: those requested, in order, where the project may use them (its own and
 /// the shared ones; an admin any), else (FlatDHCP) all of the project's own
 /// and the shared ones (Nova's `_get_networks_for_instance`).
 fn requested_or_project_networks(
@@ -506,12 +520,16 @@ fn requested_or_project_networks(
     all: Vec<Network>,
     project_id: &str,
     requested: &[NetworkRequest],
-) -> Result<Vec<(Network, Option<String>)>, NovaError> {
+) -> Result<Vec<WantedNetwork>, NovaError> {
     if requested.is_empty() {
         return Ok(all
             .into_iter()
             .filter(|n| usable_by(n, project_id, false))
-            .map(|n| (n, None))
+            .map(|network| WantedNetwork {
+                network,
+                address: None,
+                tag: None,
+            })
             .collect());
     }
     requested
@@ -519,7 +537,11 @@ fn requested_or_project_networks(
         .map(|r| {
             all.iter()
                 .find(|n| n.uuid == r.network_id && usable_by(n, project_id, ctx.is_admin))
-                .map(|n| (n.clone(), r.address.clone()))
+                .map(|n| WantedNetwork {
+                    network: n.clone(),
+                    address: r.address.clone(),
+                    tag: r.tag.clone(),
+                })
                 .ok_or_else(|| NovaError::NetworkNotFound {
                     network_id: r.network_id.to_string(),
                 })
@@ -568,8 +590,15 @@ impl nova_rpc::network::Manager for NetworkManager {
         };
         let mut new_leases = Vec::new();
         let mut info = Vec::new();
-        for (net, address) in &networks {
-            let vif = self.create_vif(ctx, instance_uuid, net.id).await?;
+        for WantedNetwork {
+            network: net,
+            address,
+            tag,
+        } in &networks
+        {
+            let vif = self
+                .create_vif(ctx, instance_uuid, net.id, tag.clone())
+                .await?;
             let associated = match address {
                 Some(a) => {
                     self.conductor
@@ -617,7 +646,7 @@ impl nova_rpc::network::Manager for NetworkManager {
             ));
             info.push(vif_info(vif.uuid, &vif.address, net, vec![ip.address]));
         }
-        let served: Vec<&Network> = networks.iter().map(|(n, _)| n).collect();
+        let served: Vec<&Network> = networks.iter().map(|w| &w.network).collect();
         let first_fixed = new_leases.first().map(|(_, h)| h.address.clone());
         self.ensure_network_rules(&served).await;
         self.add_leases(&served, instance_uuid, new_leases).await;
@@ -657,7 +686,7 @@ impl nova_rpc::network::Manager for NetworkManager {
             })?;
         let vif = match vifs.into_iter().find(|v| v.network_id == net.id) {
             Some(v) => v,
-            None => self.create_vif(ctx, instance_uuid, net.id).await?,
+            None => self.create_vif(ctx, instance_uuid, net.id, None).await?,
         };
         let ip = self
             .conductor
@@ -716,7 +745,12 @@ impl nova_rpc::network::Manager for NetworkManager {
         let all = self.conductor.network_get_all(ctx).await?;
         let project = ctx.project_id.clone().unwrap_or_default();
         let networks = requested_or_project_networks(ctx, all, &project, &requested_networks)?;
-        for (net, address) in networks {
+        for WantedNetwork {
+            network: net,
+            address,
+            ..
+        } in networks
+        {
             let Some(address) = address else { continue };
             if address.parse::<std::net::IpAddr>().is_err() {
                 return Err(NovaError::FixedIpInvalid { address });

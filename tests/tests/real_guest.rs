@@ -73,32 +73,43 @@ async fn real_guests_boot_reboot_stop_and_delete() {
     assert_eq!(s, 200, "{b}");
 
     let mut ids = vec![];
-    // The first guest gets a config drive with a personality file.
+    // The first guest gets a config drive with a personality file, and its
+    // NIC a device tag (2.42).
     let motd = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         "hello from personality\n",
     );
+    let (_, nets) = cloud.get("/os-networks", &cloud.admin).await;
+    let private = nets["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["label"] == "private")
+        .unwrap()["id"]
+        .clone();
     for (name, image, extra) in [
         (
             "disk-guest",
             &disk,
-            json!({"config_drive": true, "personality": [{"path": "/etc/motd", "contents": motd}]}),
+            json!({"config_drive": true, "personality": [{"path": "/etc/motd", "contents": motd}],
+                "networks": [{"uuid": private, "tag": "nic-one"}]}),
         ),
-        ("ami-guest", &ami, json!({})),
+        ("ami-guest", &ami, json!({"networks": "auto"})),
     ] {
         let mut server = json!({"name": name, "imageRef": image, "flavorRef": "guest"});
         server
             .as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        let (s, b) = cloud
-            .req(
-                Method::POST,
-                "/servers",
-                &cloud.admin,
-                Some(json!({ "server": server })),
-            )
-            .await;
+        let (s, b) = nova_e2e::call(
+            &cloud,
+            Method::POST,
+            "/servers",
+            &cloud.admin,
+            "2.42",
+            Some(json!({ "server": server })),
+        )
+        .await;
         assert_eq!(s, 202, "{b}");
         ids.push(b["server"]["id"].as_str().unwrap().to_string());
     }
@@ -161,6 +172,57 @@ async fn real_guests_boot_reboot_stop_and_delete() {
         "{out}"
     );
     assert!(!console(&cloud, &ids[1]).await.contains("GUEST-CONFIGDRIVE"));
+    // Device role tagging: the tagged NIC is named, at the PCI address the
+    // guest sees it at, in the config drive and by the metadata service;
+    // the untagged guest's metadata names no device.
+    let out = wait_marker(&cloud, &ids[0], "tags=nic-one", 1).await;
+    let nic = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("GUEST-NIC name=eth0 "))
+        .unwrap_or_else(|| panic!("no GUEST-NIC line:\n{out}"))
+        .to_string();
+    let field = |k: &str| {
+        nic.split_whitespace()
+            .find_map(|f| f.strip_prefix(k))
+            .unwrap()
+            .to_string()
+    };
+    let (mac, pci) = (field("mac="), field("pci="));
+    assert!(pci.starts_with("0000:"), "{nic}");
+    assert!(
+        out.contains(&format!(
+            "GUEST-CONFIGDRIVE-NIC address={pci} mac={mac} tags=nic-one"
+        )),
+        "{out}"
+    );
+    for (id, devices) in [
+        (
+            &ids[0],
+            json!([{"type": "nic", "bus": "pci", "address": pci, "mac": mac,
+                "tags": ["nic-one"], "vf_trusted": false}]),
+        ),
+        (&ids[1], json!([])),
+    ] {
+        let (_, b) = cloud.get(&format!("/servers/{id}"), &cloud.admin).await;
+        let ip = b["server"]["addresses"]["private"][0]["addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let md: Value = cloud
+            .http
+            .get(format!(
+                "{}/openstack/latest/meta_data.json",
+                cloud.metadata
+            ))
+            .header("X-Forwarded-For", ip)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(md["devices"], devices, "{md}");
+    }
     let (_, b) = cloud
         .get(&format!("/servers/{}", ids[0]), &cloud.admin)
         .await;

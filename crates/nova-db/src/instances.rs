@@ -37,7 +37,8 @@ const JOINED: [(InstanceAttr, &str, &str); 6] = [
         InstanceAttr::Flavor,
         "(SELECT ARRAY[e.flavor, e.old_flavor, e.new_flavor, e.trusted_certs,
             CASE WHEN e.migration_context::json->>'dest_compute' = instances.host
-                 THEN e.migration_context::json->>'new_numa_topology' ELSE e.numa_topology END]
+                 THEN e.migration_context::json->>'new_numa_topology' ELSE e.numa_topology END,
+            e.device_metadata]
      FROM instance_extra e WHERE e.instance_uuid = instances.uuid) AS j_extra",
         "NULL::text[] AS j_extra",
     ),
@@ -163,9 +164,10 @@ impl<'r> RowCursor<'r, '_> {
     }
 
     /// `instance_extra`'s JSON columns, in `j_extra`'s order: the flavor,
-    /// the old and new flavors of a resize, the trusted certificates.
-    fn extra(&mut self) -> Result<[Option<String>; 5], sqlx::Error> {
-        let mut out: [Option<String>; 5] = Default::default();
+    /// the old and new flavors of a resize, the trusted certificates, the
+    /// NUMA topology, the device metadata.
+    fn extra(&mut self) -> Result<[Option<String>; 6], sqlx::Error> {
+        let mut out: [Option<String>; 6] = Default::default();
         let values: Option<Vec<Option<String>>> = self.get("j_extra")?;
         for (slot, v) in out.iter_mut().zip(values.into_iter().flatten()) {
             *slot = v;
@@ -197,7 +199,8 @@ fn instances_from_rows(rows: &[PgRow]) -> Result<Vec<Instance>, NovaError> {
 /// An instance from a row of an instance read ([`select_instances`]).
 fn instance_from_row(row: &PgRow, at: &mut ColumnPositions) -> Result<Instance, sqlx::Error> {
     let mut r = RowCursor { row, at, next: 0 };
-    let [flavor, old_flavor, new_flavor, trusted_certs, numa_topology] = r.extra()?;
+    let [flavor, old_flavor, new_flavor, trusted_certs, numa_topology, device_metadata] =
+        r.extra()?;
     let mut i = |c: &str| r.get::<i32>(c).map(i64::from);
     let id = i("id")?;
     let instance_type_id = i("instance_type_id")?;
@@ -274,6 +277,7 @@ fn instance_from_row(row: &PgRow, at: &mut ColumnPositions) -> Result<Instance, 
         new_flavor: parse_json(new_flavor.as_deref()),
         trusted_certs: parse_json(trusted_certs.as_deref()),
         numa_topology: parse_json(numa_topology.as_deref()),
+        device_metadata: parse_json(device_metadata.as_deref()),
     })
 }
 
@@ -945,6 +949,18 @@ impl Db {
                 None => None,
             };
             sqlx::query("UPDATE instance_extra SET trusted_certs = $2 WHERE instance_uuid = $1")
+                .bind(uuid.to_string())
+                .bind(text)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        if let Some(md) = &u.device_metadata {
+            let text = match md {
+                Some(m) => Some(serde_json::to_string(m)?),
+                None => None,
+            };
+            sqlx::query("UPDATE instance_extra SET device_metadata = $2 WHERE instance_uuid = $1")
                 .bind(uuid.to_string())
                 .bind(text)
                 .execute(&mut *tx)

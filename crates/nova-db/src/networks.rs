@@ -66,6 +66,7 @@ fn vif_from_row(r: &PgRow) -> Result<VirtualInterface, sqlx::Error> {
             .try_get::<Option<String>, _>("instance_uuid")?
             .map(|u| parse_uuid(&u))
             .unwrap_or_default(),
+        tag: r.try_get("tag")?,
     })
 }
 
@@ -198,19 +199,22 @@ impl Db {
         }
     }
 
+    /// `tag`: the device tag its network was requested with (2.32).
     pub async fn virtual_interface_create(
         &self,
         instance_uuid: Uuid,
         network_id: i64,
         address: &str,
+        tag: Option<&str>,
     ) -> Result<VirtualInterface, NovaError> {
         let res = sqlx::query(
-            "INSERT INTO virtual_interfaces (uuid, address, network_id, instance_uuid) VALUES ($1,$2,$3,$4) RETURNING *",
+            "INSERT INTO virtual_interfaces (uuid, address, network_id, instance_uuid, tag) VALUES ($1,$2,$3,$4,$5) RETURNING *",
         )
         .bind(Uuid::new_v4().to_string())
         .bind(address)
         .bind(network_id as i32)
         .bind(instance_uuid.to_string())
+        .bind(tag)
         .fetch_one(&self.pool)
         .await;
         match res {

@@ -410,6 +410,7 @@ async fn instances_are_found_by_system_metadata() {
         .await
         .unwrap()
         .is_empty());
+    t.drop_db().await;
 }
 
 #[tokio::test]
@@ -432,7 +433,12 @@ async fn fixed_ips_are_handed_out_once_and_run_out() {
         let i = new_instance(db, "p").await;
         holders.push(i.uuid);
         let vif = db
-            .virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:00:{:02x}", got.len()))
+            .virtual_interface_create(
+                i.uuid,
+                net.id,
+                &format!("fa:16:3e:00:00:{:02x}", got.len()),
+                None,
+            )
             .await
             .unwrap();
         let ip = db
@@ -475,10 +481,14 @@ async fn fixed_ips_are_handed_out_once_and_run_out() {
         .await
         .unwrap()
         .is_empty());
+    // A VIF keeps the device tag its network was requested with.
     let vif = db
-        .virtual_interface_create(i.uuid, net.id, "fa:16:3e:00:01:00")
+        .virtual_interface_create(i.uuid, net.id, "fa:16:3e:00:01:00", Some("storage"))
         .await
         .unwrap();
+    assert_eq!(vif.tag.as_deref(), Some("storage"));
+    let read = db.virtual_interface_get_by_instance(i.uuid).await.unwrap();
+    assert_eq!(read, std::slice::from_ref(&vif));
     db.fixed_ip_associate_pool(net.id, i.uuid, None, vif.id)
         .await
         .unwrap();
@@ -505,7 +515,7 @@ async fn a_requested_fixed_ip_is_given_once_and_only_in_its_network() {
         .unwrap();
     let (i, j) = (new_instance(db, "p").await, new_instance(db, "p").await);
     let vif = db
-        .virtual_interface_create(i.uuid, net.id, "fa:16:3e:00:02:00")
+        .virtual_interface_create(i.uuid, net.id, "fa:16:3e:00:02:00", None)
         .await
         .unwrap();
     let ip = db
@@ -930,7 +940,7 @@ async fn floating_ips_are_allocated_within_quota_and_forward_to_one_fixed_ip() {
     for n in 0..2 {
         let i = new_instance(db, "p1").await;
         let vif = db
-            .virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:01:{n:02x}"))
+            .virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:01:{n:02x}"), None)
             .await
             .unwrap();
         fixed.push((
@@ -1221,7 +1231,12 @@ async fn security_groups_default_quota_members_and_destroy() {
             .unwrap();
         assert_eq!(i.security_groups, groups);
         let vif = db
-            .virtual_interface_create(i.uuid, net.id, &format!("fa:16:3e:00:00:0{}", uuids.len()))
+            .virtual_interface_create(
+                i.uuid,
+                net.id,
+                &format!("fa:16:3e:00:00:0{}", uuids.len()),
+                None,
+            )
             .await
             .unwrap();
         let ip = db
@@ -1422,10 +1437,16 @@ async fn an_instance_read_brings_what_hangs_off_it() {
             "bridge_interface": null}
     }))
     .unwrap();
+    let devices: nova_objects::device_metadata::InstanceDeviceMetadata =
+        serde_json::from_value(serde_json::json!({"devices": [{"type": "nic",
+            "mac": "fa:16:3e:00:00:01", "bus": {"kind": "pci", "address": "0000:00:03.0"},
+            "tags": ["storage"], "vf_trusted": false}]}))
+        .unwrap();
     db.instance_update(
         full.uuid,
         &InstanceUpdate {
             network_info: Some(vec![vif.clone()]),
+            device_metadata: Some(Some(devices.clone())),
             old_flavor: Some(Some(flavor.clone())),
             new_flavor: Some(Some(bigger.clone())),
             system_metadata: Some([("locked_reason".to_string(), Some("why".to_string()))].into()),
@@ -1490,6 +1511,7 @@ async fn an_instance_read_brings_what_hangs_off_it() {
     assert_eq!(got.old_flavor, Some(flavor));
     assert_eq!(got.new_flavor, Some(bigger));
     assert_eq!(got.trusted_certs, Some(vec!["cert-1".to_string()]));
+    assert_eq!(got.device_metadata, Some(devices));
     assert_eq!(got.network_info, vec![vif]);
     assert_eq!(
         got.metadata,
@@ -1533,6 +1555,7 @@ async fn an_instance_read_brings_what_hangs_off_it() {
     assert_eq!(bare.metadata.len(), 1);
     assert!(bare.tags.is_empty() && bare.fault.is_none() && bare.network_info.is_empty());
     assert!(bare.old_flavor.is_none() && bare.trusted_certs.is_none());
+    assert!(bare.device_metadata.is_none());
     assert!(
         bare.security_groups.is_empty(),
         "{:?}",
@@ -1939,6 +1962,7 @@ async fn numa_claims_pin_distinct_cpus_and_follow_a_migration() {
         pinned_cpus(&node("n2").await),
         on_n2.into_iter().collect::<Vec<_>>()
     );
+    t.drop_db().await;
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //! handler); [`InstanceMetadata::lookup`] answers a path from it.
 
 use base64::Engine;
+use nova_objects::device_metadata::{DeviceMetadata, InstanceDeviceMetadata};
 use nova_objects::NetworkInfo;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -90,6 +91,8 @@ pub struct InstanceMetadata {
     pub network_info: NetworkInfo,
     /// The guest's pinned vCPUs (its NUMA cells' `pcpuset`), sorted.
     pub dedicated_cpus: Vec<u32>,
+    /// Where the hypervisor put the devices the user tagged.
+    pub device_metadata: Option<InstanceDeviceMetadata>,
     /// The password the guest posted (`password_N` system metadata, joined).
     pub password: String,
     /// The StaticJSON vendor data (the `vendordata_jsonfile_path` file, or
@@ -389,8 +392,7 @@ impl InstanceMetadata {
             m.insert("project_id".into(), json!(self.project_id));
         }
         if since(NEWTON_ONE) {
-            // No tagged devices: Nova lists only devices with tags (or a VLAN).
-            m.insert("devices".into(), json!([]));
+            m.insert("devices".into(), self.devices(version));
         }
         if since(VICTORIA) {
             m.insert("dedicated_cpus".into(), json!(self.dedicated_cpus));
@@ -410,6 +412,36 @@ impl InstanceMetadata {
             m.insert("admin_pass".into(), json!(p));
         }
         Value::Object(m)
+    }
+
+    /// `meta_data.json`'s `devices` (Nova's `_get_device_metadata`): each
+    /// tagged device with its bus and address (`none` when unknown), a
+    /// NIC's MAC, its VLAN from 2017-02-22 and `vf_trusted` from
+    /// 2018-08-27.
+    fn devices(&self, version: &str) -> Value {
+        let since = |v: &str| at_least(OPENSTACK_VERSIONS, v, version);
+        let devices = self.device_metadata.iter().flat_map(|m| &m.devices);
+        let out = devices.map(|d| {
+            let DeviceMetadata::Nic(nic) = d;
+            let mut o = Map::new();
+            if let (Some(vlan), true) = (nic.vlan, since(OCATA)) {
+                o.insert("vlan".into(), json!(vlan));
+            }
+            if since(ROCKY) {
+                o.insert("vf_trusted".into(), json!(nic.vf_trusted));
+            }
+            o.insert("type".into(), json!("nic"));
+            o.insert("mac".into(), json!(nic.mac));
+            let bus = nic.bus.as_ref();
+            o.insert("bus".into(), json!(bus.map_or("none", |b| b.kind.as_str())));
+            let address = bus.and_then(|b| b.address.as_deref());
+            o.insert("address".into(), json!(address.unwrap_or("none")));
+            if !nic.tags.is_empty() {
+                o.insert("tags".into(), json!(nic.tags));
+            }
+            Value::Object(o)
+        });
+        Value::Array(out.collect())
     }
 
     /// `network_data.json` (Nova's `netutils.get_network_metadata`):
@@ -664,6 +696,7 @@ pub fn root_listing() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nova_objects::device_metadata::{BusKind, DeviceBus, NicMetadata};
     use nova_objects::{FixedIpInfo, NetworkRef, SubnetInfo, Vif};
 
     fn md() -> InstanceMetadata {
@@ -715,6 +748,18 @@ mod tests {
                 devname: Some("tap00000000-00".into()),
             }],
             dedicated_cpus: vec![0, 1],
+            device_metadata: Some(InstanceDeviceMetadata {
+                devices: vec![DeviceMetadata::Nic(NicMetadata {
+                    mac: "fa:16:3e:00:00:01".into(),
+                    bus: Some(DeviceBus {
+                        kind: BusKind::Pci,
+                        address: Some("0000:00:03.0".into()),
+                    }),
+                    tags: vec!["storage".into()],
+                    vlan: None,
+                    vf_trusted: false,
+                })],
+            }),
             password: String::new(),
             vendor_data: Some(json!({})),
             files: vec![],
@@ -800,7 +845,11 @@ mod tests {
         assert_eq!(j["meta"]["role"], "web");
         assert_eq!(j["project_id"], "p1");
         assert_eq!(j["launch_index"], 0);
-        assert_eq!(j["devices"], json!([]));
+        assert_eq!(
+            j["devices"],
+            json!([{"type": "nic", "bus": "pci", "address": "0000:00:03.0",
+                "mac": "fa:16:3e:00:00:01", "tags": ["storage"], "vf_trusted": false}])
+        );
         assert_eq!(j["dedicated_cpus"], json!([0, 1]));
         assert_eq!(
             base64::engine::general_purpose::STANDARD
@@ -821,6 +870,26 @@ mod tests {
             .expect("md");
         let j: Value = serde_json::from_slice(&f.body).expect("json");
         assert!(j.get("dedicated_cpus").is_none() && j.get("devices").is_some());
+        // Before Rocky no `vf_trusted`; before Newton's first no devices.
+        let f = m
+            .lookup("/openstack/2017-02-22/meta_data.json")
+            .expect("md");
+        let j: Value = serde_json::from_slice(&f.body).expect("json");
+        assert_eq!(
+            j["devices"],
+            json!([{"type": "nic", "bus": "pci", "address": "0000:00:03.0",
+                "mac": "fa:16:3e:00:00:01", "tags": ["storage"]}])
+        );
+        let f = m
+            .lookup("/openstack/2016-06-30/meta_data.json")
+            .expect("md");
+        let j: Value = serde_json::from_slice(&f.body).expect("json");
+        assert_eq!(j["devices"].as_array().map(Vec::len), Some(1));
+        let f = m
+            .lookup("/openstack/2015-10-15/meta_data.json")
+            .expect("md");
+        let j: Value = serde_json::from_slice(&f.body).expect("json");
+        assert!(j.get("devices").is_none(), "{j}");
         assert_eq!(
             text(&m, "/openstack/latest/user_data"),
             "#!/bin/sh\necho hi\n"

@@ -147,6 +147,7 @@ pub async fn collect(
             .collect::<std::collections::BTreeSet<u32>>()
             .into_iter()
             .collect(),
+        device_metadata: inst.device_metadata.clone(),
         password: extras.password,
         vendor_data: extras.vendor_data,
         files: extras.files,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 pub type Timestamp = DateTime<Utc>;
 
+pub mod device_metadata;
 pub mod fields;
 pub mod numa;
 pub mod sort;
@@ -196,6 +197,10 @@ pub struct Instance {
     /// the destination once it is there); `None` when it asks for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numa_topology: Option<numa::InstanceNumaTopology>,
+    /// Where the hypervisor put the devices the user tagged
+    /// (`instance_extra.device_metadata`); `None` when none is tagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_metadata: Option<device_metadata::InstanceDeviceMetadata>,
 }
 
 impl Default for Instance {
@@ -252,6 +257,7 @@ impl Default for Instance {
             new_flavor: None,
             trusted_certs: None,
             numa_topology: None,
+            device_metadata: None,
         }
     }
 }
@@ -303,6 +309,7 @@ impl Instance {
         if !has(InstanceAttr::Flavor) && !has(InstanceAttr::TrustedCerts) {
             self.flavor = Flavor::default();
             (self.old_flavor, self.new_flavor, self.trusted_certs) = (None, None, None);
+            (self.numa_topology, self.device_metadata) = (None, None);
         }
         if !has(InstanceAttr::Metadata) {
             self.metadata.clear();
@@ -526,6 +533,14 @@ pub struct InstanceUpdate {
         with = "double_option"
     )]
     pub trusted_certs: Option<Option<Vec<String>>>,
+    /// `instance_extra.device_metadata`, written once the guest's devices
+    /// are placed (Some(None) clears).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub device_metadata: Option<Option<device_metadata::InstanceDeviceMetadata>>,
     /// rebuild: the new image, key pair (2.54) and user data (2.57).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
@@ -1222,14 +1237,17 @@ pub struct FixedIp {
 }
 
 /// One network a new server asks for (Nova's `NetworkRequest`, without
-/// Neutron's port): the network, and the fixed address wanted in it, if
-/// any. Reads the bare network uuid requests were once kept as.
+/// Neutron's port): the network, the fixed address wanted in it, if any,
+/// and the device tag of its interface (2.32). Reads the bare network
+/// uuid requests were once kept as.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "NetworkRequestForm")]
 pub struct NetworkRequest {
     pub network_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1240,6 +1258,8 @@ enum NetworkRequestForm {
         network_id: Uuid,
         #[serde(default)]
         address: Option<String>,
+        #[serde(default)]
+        tag: Option<String>,
     },
 }
 
@@ -1249,13 +1269,16 @@ impl From<NetworkRequestForm> for NetworkRequest {
             NetworkRequestForm::Uuid(network_id) => NetworkRequest {
                 network_id,
                 address: None,
+                tag: None,
             },
             NetworkRequestForm::Request {
                 network_id,
                 address,
+                tag,
             } => NetworkRequest {
                 network_id,
                 address,
+                tag,
             },
         }
     }
@@ -1295,6 +1318,9 @@ pub struct VirtualInterface {
     pub address: String,
     pub network_id: i64,
     pub instance_uuid: Uuid,
+    /// The device tag the request gave its network (2.32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 /// `instance_actions`, with its events.

@@ -103,7 +103,7 @@ crate::rpc_api! {
     trait Networks {
         call fn network_get_all() -> Vec<Network>;
         call fn network_get_by_uuid(network_uuid: Uuid) -> Network;
-        call fn virtual_interface_create(instance_uuid: Uuid, network_id: i64, address: String) -> VirtualInterface;
+        call fn virtual_interface_create(instance_uuid: Uuid, network_id: i64, address: String, tag: Option<String>) -> VirtualInterface;
         call fn fixed_ip_associate_pool(network_id: i64, instance_uuid: Uuid, host: Option<String>, virtual_interface_id: i64) -> FixedIp;
         call fn fixed_ip_get_by_instance(instance_uuid: Uuid) -> Vec<FixedIp>;
         /// One of the instance's addresses back to the pool (removeFixedIp).

@@ -14,6 +14,8 @@ use nova_common::NovaConfig;
 use nova_objects::{Diagnostics, HostResources, ImageMeta, Instance, LiveMigrateData, NetworkInfo};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+pub use nova_objects::device_metadata::GuestInterface;
 use uuid::Uuid;
 
 pub use xml::{domain_xml, DomainConfig};
@@ -69,9 +71,47 @@ pub struct ImageFiles {
     /// Direct kernel boot (AMI with `kernel_id`/`ramdisk_id`).
     pub kernel: Option<std::path::PathBuf>,
     pub ramdisk: Option<std::path::PathBuf>,
-    /// The config drive's files (path, contents) when the guest gets one
+    /// The config drive when the guest gets one
     /// ([`configdrive::required_by`]); the driver writes the drive.
-    pub config_drive: Option<Vec<(String, Vec<u8>)>>,
+    pub config_drive: Option<ConfigDrive>,
+}
+
+/// A config drive's files (path, contents), rendered by the compute host
+/// once the driver has defined the guest and knows where its interfaces
+/// are: the drive's metadata names the tagged ones by bus address (Nova
+/// builds the device metadata between defining the guest and making its
+/// drive).
+#[derive(Clone)]
+pub struct ConfigDrive(Arc<RenderDrive>);
+
+/// What renders a config drive's files for a guest's interfaces.
+type RenderDrive = dyn Fn(&[GuestInterface]) -> DriveFiles + Send + Sync;
+
+/// Files of a drive: (path relative to its root, contents).
+pub type DriveFiles = Vec<(String, Vec<u8>)>;
+
+impl ConfigDrive {
+    pub fn new(render: impl Fn(&[GuestInterface]) -> DriveFiles + Send + Sync + 'static) -> Self {
+        ConfigDrive(Arc::new(render))
+    }
+
+    /// The drive's files for a guest with these interfaces.
+    pub fn files(&self, interfaces: &[GuestInterface]) -> DriveFiles {
+        (self.0)(interfaces)
+    }
+}
+
+impl std::fmt::Debug for ConfigDrive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigDrive(..)")
+    }
+}
+
+/// The same renderer.
+impl PartialEq for ConfigDrive {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// What the hypervisor says about one guest.
@@ -112,6 +152,14 @@ pub trait VirtDriver: Send + Sync {
         network_info: &NetworkInfo,
     ) -> Result<(), VirtError>;
     async fn get_info(&self, instance: &Instance) -> Result<InstanceInfo, VirtError>;
+    /// The defined guest's interfaces where the hypervisor put them, for
+    /// device role tagging; none from a driver that places no devices.
+    async fn guest_interfaces(
+        &self,
+        _instance: &Instance,
+    ) -> Result<Vec<GuestInterface>, VirtError> {
+        Ok(vec![])
+    }
     /// Reboot: soft (ACPI, then hard after `wait_soft_reboot_seconds`) or hard (destroy + start).
     async fn reboot(
         &self,

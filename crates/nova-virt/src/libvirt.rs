@@ -289,16 +289,6 @@ impl LibvirtDriver {
             .await
             .map_err(|e| herr(&format!("cannot create {dir}"), e))?;
         self.create_disk(instance, files).await?;
-        if let Some(drive) = &files.config_drive {
-            let dest = std::path::Path::new(&dir).join(crate::configdrive::CONFIG_DRIVE_FILE);
-            crate::configdrive::make_drive(
-                drive,
-                &dest,
-                &self.config_drive_format,
-                &self.mkisofs_cmd,
-            )
-            .await?;
-        }
         let cfg = self.domain_config(instance, image, files);
         let xml = domain_xml(&cfg, instance, image, network_info);
         let filters = self.filters(instance, network_info);
@@ -314,16 +304,44 @@ impl LibvirtDriver {
                 let _ = old.undefine();
             }
             define_filters(c, &filters)?;
-            let dom = c.define_domain_xml(&xml).map_err(verr)?;
-            if start {
-                if let Err(e) = dom.create() {
-                    let _ = dom.undefine();
-                    return Err(verr(e));
-                }
-            }
+            c.define_domain_xml(&xml).map_err(verr)?;
             Ok(())
         })
-        .await
+        .await?;
+        // The config drive once the guest is defined: its metadata names the
+        // tagged interfaces by the addresses libvirt gave them.
+        if let Some(drive) = &files.config_drive {
+            let dest = std::path::Path::new(&dir).join(crate::configdrive::CONFIG_DRIVE_FILE);
+            let made = match self.guest_interfaces(instance).await {
+                Ok(interfaces) => {
+                    crate::configdrive::make_drive(
+                        &drive.files(&interfaces),
+                        &dest,
+                        &self.config_drive_format,
+                        &self.mkisofs_cmd,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = made {
+                let _ = self
+                    .with_domain(instance, |d| d.undefine().map_err(verr))
+                    .await;
+                return Err(e);
+            }
+        }
+        if start {
+            self.with_domain(instance, |d| match d.create() {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let _ = d.undefine();
+                    Err(verr(e))
+                }
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// What a guest that live-migrated away (or never arrived) leaves on
@@ -402,10 +420,13 @@ impl LibvirtDriver {
                     cpu_shared_set: self.cpu_options.cpu_shared_set().cloned(),
                 }),
             vcpu_cpuset: self.cpu_options.floating_cpus().cloned(),
-            config_drive: std::path::Path::new(&self.instance_dir(instance.uuid))
-                .join(crate::configdrive::CONFIG_DRIVE_FILE)
-                .exists()
-                .then(|| self.config_drive_format.clone()),
+            // A drive about to be written (after the domain is defined) or
+            // one already there.
+            config_drive: (files.config_drive.is_some()
+                || std::path::Path::new(&self.instance_dir(instance.uuid))
+                    .join(crate::configdrive::CONFIG_DRIVE_FILE)
+                    .exists())
+            .then(|| self.config_drive_format.clone()),
         }
     }
 
@@ -1273,6 +1294,16 @@ impl VirtDriver for LibvirtDriver {
         }
     }
 
+    async fn guest_interfaces(
+        &self,
+        instance: &Instance,
+    ) -> Result<Vec<crate::GuestInterface>, VirtError> {
+        let xml = self
+            .with_domain(instance, |d| d.xml_desc(0).map_err(verr))
+            .await?;
+        Ok(crate::xml::guest_interfaces(&xml))
+    }
+
     async fn get_info(&self, instance: &Instance) -> Result<InstanceInfo, VirtError> {
         let uuid = instance.uuid;
         self.with_conn(move |c| {
@@ -1805,13 +1836,15 @@ mod tests {
                 ..Default::default()
             };
             let files = ImageFiles {
-                config_drive: Some(vec![
-                    (
-                        "openstack/latest/meta_data.json".into(),
-                        br#"{"uuid": "u"}"#.to_vec(),
-                    ),
-                    ("openstack/content/0000".into(), b"hello file".to_vec()),
-                ]),
+                config_drive: Some(crate::ConfigDrive::new(|_| {
+                    vec![
+                        (
+                            "openstack/latest/meta_data.json".into(),
+                            br#"{"uuid": "u"}"#.to_vec(),
+                        ),
+                        ("openstack/content/0000".into(), b"hello file".to_vec()),
+                    ]
+                })),
                 ..Default::default()
             };
             d.spawn(&inst, &ImageMeta::default(), &vec![], &files)

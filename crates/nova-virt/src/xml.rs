@@ -300,6 +300,39 @@ pub fn io_devices(xml: &str) -> (Vec<String>, Vec<(String, Option<String>)>) {
     (disks, nics)
 }
 
+/// The guest's interfaces as libvirt placed them (Nova's
+/// `_prepare_device_bus` for interfaces): each MAC with its PCI address,
+/// `dddd:bb:ss.f` as the guest sees it; no bus for an interface with no
+/// PCI address (libvirt assigns one when it defines the domain).
+pub fn guest_interfaces(xml: &str) -> Vec<nova_objects::device_metadata::GuestInterface> {
+    use nova_objects::device_metadata::{BusKind, DeviceBus, GuestInterface};
+    let hex = |tag: &str, name: &str| {
+        let v = attr(tag, name)?;
+        u32::from_str_radix(v.trim_start_matches("0x"), 16).ok()
+    };
+    elements(xml, "interface")
+        .filter_map(|n| {
+            let mac = attr(child(n, "mac")?, "address")?;
+            let bus = child(n, "address")
+                .filter(|a| attr(a, "type").as_deref() == Some("pci"))
+                .and_then(|a| {
+                    let address = format!(
+                        "{:04x}:{:02x}:{:02x}.{:x}",
+                        hex(a, "domain")?,
+                        hex(a, "bus")?,
+                        hex(a, "slot")?,
+                        hex(a, "function")?
+                    );
+                    Some(DeviceBus {
+                        kind: BusKind::Pci,
+                        address: Some(address),
+                    })
+                });
+            Some(GuestInterface { mac, bus })
+        })
+        .collect()
+}
+
 /// Build the guest's domain XML from the instance, its image and network info.
 pub fn domain_xml(
     cfg: &DomainConfig,
@@ -1024,5 +1057,35 @@ mod tests {
         ] {
             assert!(stable_rescue(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn interfaces_with_the_pci_addresses_libvirt_gave_them() {
+        // As `virsh dumpxml` shows a defined domain.
+        let xml = "<domain type='kvm'><devices>
+            <disk type='file' device='disk'><target dev='vda' bus='virtio'/>
+              <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></disk>
+            <interface type='bridge'>
+              <mac address='fa:16:3e:00:00:01'/><source bridge='br100'/><model type='virtio'/>
+              <address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>
+            </interface>
+            <interface type='bridge'>
+              <mac address='fa:16:3e:00:00:02'/><source bridge='br101'/><model type='virtio'/>
+              <address type='pci' domain='0x0000' bus='0x01' slot='0x1f' function='0x2'/>
+            </interface>
+            <interface type='bridge'><mac address='fa:16:3e:00:00:03'/></interface>
+            </devices></domain>";
+        let got: Vec<(String, Option<String>)> = guest_interfaces(xml)
+            .into_iter()
+            .map(|i| (i.mac, i.bus.and_then(|b| b.address)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("fa:16:3e:00:00:01".into(), Some("0000:00:03.0".into())),
+                ("fa:16:3e:00:00:02".into(), Some("0000:01:1f.2".into())),
+                ("fa:16:3e:00:00:03".into(), None),
+            ]
+        );
     }
 }

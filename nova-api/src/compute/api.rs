@@ -107,12 +107,13 @@ impl RequestedNetworks {
         match self {
             RequestedNetworks::Auto => json!("auto"),
             RequestedNetworks::None => json!("none"),
-            // A request without an address keeps the bare uuid it always was.
+            // A request without an address or tag keeps the bare uuid it
+            // always was.
             RequestedNetworks::Networks(reqs) => Value::Array(
                 reqs.iter()
-                    .map(|r| match r.address {
-                        None => json!(r.network_id.to_string()),
-                        Some(_) => json!(r),
+                    .map(|r| match (&r.address, &r.tag) {
+                        (None, None) => json!(r.network_id.to_string()),
+                        _ => json!(r),
                     })
                     .collect(),
             ),
@@ -1787,19 +1788,29 @@ mod tests {
         let plain = NetworkRequest {
             network_id: u,
             address: None,
+            tag: None,
         };
         let fixed = NetworkRequest {
             network_id: u,
             address: Some("10.0.0.9".into()),
+            tag: None,
         };
-        let stored = RequestedNetworks::Networks(vec![plain.clone(), fixed.clone()]).to_json();
+        let tagged = NetworkRequest {
+            network_id: u,
+            address: None,
+            tag: Some("storage".into()),
+        };
+        let stored =
+            RequestedNetworks::Networks(vec![plain.clone(), fixed.clone(), tagged.clone()])
+                .to_json();
         assert_eq!(
             stored,
-            json!([u.to_string(), {"network_id": u.to_string(), "address": "10.0.0.9"}])
+            json!([u.to_string(), {"network_id": u.to_string(), "address": "10.0.0.9"},
+                {"network_id": u.to_string(), "tag": "storage"}])
         );
         // What compute reads back, the bare uuid included.
         let read: Vec<NetworkRequest> = serde_json::from_value(stored).unwrap();
-        assert_eq!(read, [plain, fixed]);
+        assert_eq!(read, [plain, fixed, tagged]);
     }
 
     #[test]

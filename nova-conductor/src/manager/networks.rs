@@ -28,9 +28,10 @@ impl nova_rpc::conductor::Networks for ConductorManager {
         instance_uuid: Uuid,
         network_id: i64,
         address: String,
+        tag: Option<String>,
     ) -> Result<VirtualInterface, NovaError> {
         self.db
-            .virtual_interface_create(instance_uuid, network_id, &address)
+            .virtual_interface_create(instance_uuid, network_id, &address, tag.as_deref())
             .await
     }
 

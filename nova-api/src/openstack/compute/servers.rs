@@ -801,14 +801,13 @@ fn network_request(n: &Value, v: ApiVersion) -> ApiResult<NetworkRequest> {
             ))
         }
     };
-    if let Some(t) = o.get("tag") {
-        let ok = t
-            .as_str()
-            .is_some_and(|t| t.chars().count() <= 60 && !t.contains([',', '/']));
-        if !ok {
-            return Err(invalid("tag", t, &format!("{t} is not a valid device tag")));
+    let tag = match o.get("tag") {
+        None => None,
+        Some(Value::String(t)) if t.chars().count() <= 60 && !t.contains([',', '/']) => {
+            Some(t.clone())
         }
-    }
+        Some(t) => return Err(invalid("tag", t, &format!("{t} is not a valid device tag"))),
+    };
     if o.get("port").is_some_and(|p| !p.is_null()) {
         return Err(ApiError::bad_request("Unknown argument: port"));
     }
@@ -835,6 +834,7 @@ fn network_request(n: &Value, v: ApiVersion) -> ApiResult<NetworkRequest> {
     Ok(NetworkRequest {
         network_id,
         address,
+        tag,
     })
 }
 
