@@ -3,6 +3,7 @@
 //! that may). `rabbit` makes compute hosts' broker users (see `rabbit.rs`).
 
 mod archive;
+mod nova_network;
 mod rabbit;
 
 use chrono::Utc;
@@ -30,6 +31,12 @@ enum Category {
     /// nova-network networks.
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// nova-network fixed IPs.
+    #[command(subcommand)]
+    Fixed(nova_network::FixedCmd),
+    /// Instances.
+    #[command(subcommand)]
+    Vm(VmCmd),
     /// nova-network floating IPs.
     #[command(subcommand)]
     Floating(FloatingCmd),
@@ -111,6 +118,39 @@ enum NetworkCmd {
     },
     /// List networks.
     List,
+    /// Delete a network (by --uuid, else --fixed_range): one still given to
+    /// a project, or with addresses in use, is refused.
+    Delete {
+        /// The network's CIDR.
+        #[arg(long = "fixed_range", alias = "fixed-range")]
+        fixed_range: Option<String>,
+        #[arg(long)]
+        uuid: Option<String>,
+    },
+    /// Associate the network of a CIDR with a project and/or a host, or
+    /// disassociate it from them (one or the other per command).
+    Modify {
+        /// The network's CIDR.
+        #[arg(long = "fixed_range", alias = "fixed-range")]
+        fixed_range: String,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long = "disassociate-project", alias = "disassociate_project")]
+        disassociate_project: bool,
+        #[arg(long = "disassociate-host", alias = "disassociate_host")]
+        disassociate_host: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum VmCmd {
+    /// List instances (with --host, those on that host).
+    List {
+        #[arg(long)]
+        host: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +235,9 @@ fn main() -> ExitCode {
         Category::Db(DbCmd::Purge(p)) => {
             rt.block_on(async { archive::purge(&connect(&cfg).await?, p).await })
         }
+        Category::Fixed(cmd) => {
+            rt.block_on(async { nova_network::fixed(cmd, &connect(&cfg).await?).await })
+        }
         other => rt.block_on(run(other, cfg)).map(|()| 0),
     };
     match outcome {
@@ -234,6 +277,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
     match cmd {
         Category::Config(_)
         | Category::Rabbit(_)
+        | Category::Fixed(_)
         | Category::Db(DbCmd::ArchiveDeletedRows(_) | DbCmd::Purge(_)) => Ok(()),
         Category::Db(DbCmd::Sync) => {
             db.sync().await.map_err(|e| e.to_string())?;
@@ -317,6 +361,26 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             }
             Ok(())
         }
+        Category::Network(NetworkCmd::Delete { fixed_range, uuid }) => {
+            nova_network::delete_network(&db, fixed_range, uuid).await
+        }
+        Category::Network(NetworkCmd::Modify {
+            fixed_range,
+            project,
+            host,
+            disassociate_project,
+            disassociate_host,
+        }) => {
+            let m = nova_network::Modify {
+                fixed_range,
+                project,
+                host,
+                disassociate_project,
+                disassociate_host,
+            };
+            nova_network::modify_network(&db, m).await
+        }
+        Category::Vm(VmCmd::List { host }) => nova_network::vm_list(&db, host).await,
         Category::Floating(cmd) => floating(cmd, &db, &cfg).await,
         Category::Service(ServiceCmd::List { host }) => {
             let services = db.service_get_all().await.map_err(|e| e.to_string())?;

@@ -373,6 +373,9 @@ nova_errors! {
     FixedIpNotFoundForSpecificInstance { instance_uuid, ip } => 404,
         "Instance {instance_uuid} doesn't have fixed IP '{ip}'.";
     NetworkInUse { network_id } => 400, "Network {network_id} is still in use.";
+    NetworkHasProject { project_id } => 400,
+        "Network must be disassociated from project {project_id} before it can be deleted.";
+    NetworkNotFoundForCidr { cidr } => 404, "Network could not be found with cidr {cidr}.";
     CidrConflict { cidr, other } => 409, "Requested cidr ({cidr}) conflicts with existing cidr ({other})";
 
     // --- the database (oslo.db) ---

@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use archive::Archived;
 pub use instances::InstanceOwner;
 pub use migrations::MigrationClaim;
-pub use networks::NetworkPlan;
+pub use networks::{FixedIpHolder, FixedIpListing, NetworkPlan};
 pub use services::Claim;
 
 /// Embedded migrations, applied by `nova-manage db sync`.

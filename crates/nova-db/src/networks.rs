@@ -8,6 +8,27 @@ use sqlx::Row;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 
+/// One address of `nova-manage fixed list`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FixedIpListing {
+    /// Its network's CIDR.
+    pub cidr: String,
+    pub address: String,
+    pub holder: FixedIpHolder,
+}
+
+/// Who holds a listed address.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FixedIpHolder {
+    Nobody,
+    Instance {
+        hostname: String,
+        host: Option<String>,
+    },
+    /// An instance that no longer exists.
+    Missing(Uuid),
+}
+
 fn network_from_row(r: &PgRow) -> Result<Network, sqlx::Error> {
     let s = |c: &str| {
         r.try_get::<Option<String>, _>(c)
@@ -372,6 +393,49 @@ impl Db {
                 address: address.to_string(),
             }),
         }
+    }
+
+    /// The addresses of the networks that exist (`nova-manage fixed
+    /// list`, Nova's `fixed_ip_get_all`), or with `host` those of the
+    /// instances on that host (`fixed_ip_get_by_host`), in the order they
+    /// were made, each with its network's CIDR and the instance holding it.
+    pub async fn fixed_ip_list(
+        &self,
+        host: Option<&str>,
+    ) -> Result<Vec<FixedIpListing>, NovaError> {
+        let rows = sqlx::query(
+            "SELECT n.cidr, f.address, f.instance_uuid, i.uuid AS found, i.hostname, i.host
+             FROM fixed_ips f
+             JOIN networks n ON n.id = f.network_id AND n.deleted = 0
+             LEFT JOIN instances i ON i.uuid = f.instance_uuid AND i.deleted = 0
+             WHERE f.deleted = 0 AND ($1::text IS NULL OR i.host = $1)
+             ORDER BY f.id",
+        )
+        .bind(host)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let holder: Option<String> = r.try_get("instance_uuid")?;
+                let found: Option<String> = r.try_get("found")?;
+                Ok(FixedIpListing {
+                    cidr: r.try_get::<Option<String>, _>("cidr")?.unwrap_or_default(),
+                    address: r.try_get("address")?,
+                    holder: match (holder, found) {
+                        (None, _) => FixedIpHolder::Nobody,
+                        (Some(u), None) => FixedIpHolder::Missing(parse_uuid(&u)),
+                        (Some(_), Some(_)) => FixedIpHolder::Instance {
+                            hostname: r
+                                .try_get::<Option<String>, _>("hostname")?
+                                .unwrap_or_default(),
+                            host: r.try_get("host")?,
+                        },
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db_err)
     }
 
     /// Delete a network and its addresses, unless an address is in use

@@ -184,8 +184,16 @@ impl API {
         self.conductor.network_create_safe(ctx, values).await
     }
 
+    /// `os-networks` delete (nova-network's API `delete`): a network still
+    /// given to a project is in use (disassociate it first), as is one with
+    /// addresses allocated.
     pub async fn delete_network(&self, ctx: &RequestContext, id: &str) -> NovaResult<()> {
         let net = self.get_network(ctx, id).await?;
+        if net.project_id.is_some() {
+            return Err(NovaError::NetworkInUse {
+                network_id: id.to_string(),
+            });
+        }
         self.conductor.network_delete_safe(ctx, net.uuid).await
     }
 
