@@ -73,8 +73,42 @@ async fn openstack_cli_tokens_and_policy() {
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["servers"][0]["name"], "vm1", "{b}");
+    // Their links repeat the project id (Nova's `_get_project_id`), the
+    // server's flavor and image bookmarks too; without it, they do not.
+    let srv = &b["servers"][0];
+    let id = srv["id"].as_str().unwrap();
+    let links = &srv["links"];
+    let self_link = links[0]["href"].as_str().unwrap();
+    assert!(
+        self_link.ends_with(&format!("/v2.1/{pid}/servers/{id}")),
+        "{links}"
+    );
+    let bookmark = links[1]["href"].as_str().unwrap();
+    assert!(
+        bookmark.ends_with(&format!("/{pid}/servers/{id}")),
+        "{links}"
+    );
+    assert!(!bookmark.contains("/v2.1/"), "{links}");
+    let flavor_link = srv["flavor"]["links"][0]["href"].as_str().unwrap();
+    assert!(flavor_link.contains(&format!("/{pid}/flavors/")), "{srv}");
+    assert!(!flavor_link.contains("/v2.1/"), "{srv}");
+    let image_link = srv["image"]["links"][0]["href"].as_str().unwrap();
+    assert!(
+        image_link.ends_with(&format!("/{pid}/images/{}", cloud.image_id)),
+        "{srv}"
+    );
+    let (_, plain) = cloud.get("/servers/detail", &cloud.demo).await;
+    let plain_self = plain["servers"][0]["links"][0]["href"].as_str().unwrap();
+    assert_eq!(plain_self, self_link.replace(&format!("/{pid}/"), "/"));
     let (s, b) = cloud.get(&format!("/{pid}/flavors/1"), &cloud.demo).await;
     assert_eq!((s, &b["flavor"]["id"]), (200, &json!("1")), "{b}");
+    assert!(
+        b["flavor"]["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v2.1/{pid}/flavors/1")),
+        "{b}"
+    );
     let (s, b) = cloud
         .get(&format!("/{}/servers", cloud.admin_project), &cloud.demo)
         .await;

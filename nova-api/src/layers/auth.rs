@@ -103,12 +103,12 @@ pub async fn auth(State(strategy): State<AuthStrategy>, mut req: Request, next: 
         ) => {
             let user = header(&req, "x-auth-user").unwrap_or_else(|| "admin".into());
             let project = header(&req, "x-auth-project-id").unwrap_or_else(|| "admin".into());
-            let base = BaseUrl::from_headers(compute_link_prefix, req.headers());
+            let base = BaseUrl::from_headers(compute_link_prefix, req.headers(), None);
             let mut resp = StatusCode::NO_CONTENT.into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("{user}:{project}")) {
                 resp.headers_mut().insert("x-auth-token", v);
             }
-            if let Ok(v) = HeaderValue::from_str(&format!("{}/v2.1", base.0)) {
+            if let Ok(v) = HeaderValue::from_str(&base.versioned) {
                 resp.headers_mut().insert("x-server-management-url", v);
             }
             return resp;

@@ -1,6 +1,7 @@
 //! Helpers every handler shares (Nova's `nova/api/openstack/common.py`).
 
 use crate::error::{ApiError, ApiResult};
+use crate::layers::project_id::UrlProjectId;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
@@ -10,20 +11,48 @@ use nova_common::NovaError;
 use serde_json::Value;
 use std::convert::Infallible;
 
-/// The public base URL, for links: `[api] compute_link_prefix`, or the
-/// request's scheme (`X-Forwarded-Proto`) and `Host`.
-#[derive(Clone, Debug)]
-pub struct BaseUrl(pub String);
+/// Where links point (Nova's `ViewBuilder` prefixes): the public base URL
+/// (`[api] compute_link_prefix`, or the request's scheme (`X-Forwarded-Proto`)
+/// and `Host`), and the project id when the request's URL named one
+/// (`/v2.1/{project_id}/servers`): Nova's links repeat it
+/// (`_get_project_id`), so that a client of a catalog that registers the
+/// endpoint with the project id can follow them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BaseUrl {
+    /// The base URL alone (version documents, the noauth management URL).
+    pub root: String,
+    /// `{root}/v2.1[/{project_id}]`: what self and next links start with.
+    pub versioned: String,
+    /// `{root}[/{project_id}]`: what bookmark links start with.
+    pub bookmark: String,
+}
 
 impl BaseUrl {
-    pub fn from_headers(compute_link_prefix: &str, headers: &HeaderMap) -> Self {
+    pub fn new(root: &str, project: Option<&str>) -> Self {
+        let root = root.trim_end_matches('/').to_string();
+        let (versioned, bookmark) = match project {
+            Some(p) => (format!("{root}/v2.1/{p}"), format!("{root}/{p}")),
+            None => (format!("{root}/v2.1"), root.clone()),
+        };
+        BaseUrl {
+            root,
+            versioned,
+            bookmark,
+        }
+    }
+
+    pub fn from_headers(
+        compute_link_prefix: &str,
+        headers: &HeaderMap,
+        project: Option<&str>,
+    ) -> Self {
         if !compute_link_prefix.is_empty() {
-            return BaseUrl(compute_link_prefix.trim_end_matches('/').to_string());
+            return BaseUrl::new(compute_link_prefix, project);
         }
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let host = get("host").unwrap_or("localhost");
         let proto = get("x-forwarded-proto").unwrap_or("http");
-        BaseUrl(format!("{proto}://{host}"))
+        BaseUrl::new(&format!("{proto}://{host}"), project)
     }
 }
 
@@ -31,9 +60,11 @@ impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let project = parts.extensions.get::<UrlProjectId>().map(|p| p.0.as_str());
         Ok(BaseUrl::from_headers(
             &state.cfg.api.compute_link_prefix,
             &parts.headers,
+            project,
         ))
     }
 }

@@ -184,7 +184,7 @@ pub async fn create_backup(
     }
     let mut resp = StatusCode::ACCEPTED.into_response();
     if req.rotation > 0 {
-        let url = format!("{}/v2.1/images/{}", base.0, image.id);
+        let url = format!("{}/images/{}", base.versioned, image.id);
         if let Ok(loc) = HeaderValue::from_str(&url) {
             resp.headers_mut().insert("location", loc);
         }

@@ -190,7 +190,7 @@ pub async fn create(
         })?;
     let specs = shows_extra_specs(&state, &ctx, v);
     Ok(Json(
-        json!({"flavor": flavor_detail(&base.0, &created, v, specs)}),
+        json!({"flavor": flavor_detail(&base, &created, v, specs)}),
     ))
 }
 
@@ -240,7 +240,7 @@ pub async fn update(
         .await?;
     let specs = shows_extra_specs(&state, &ctx, v);
     Ok(Json(
-        json!({"flavor": flavor_detail(&base.0, &updated, v, specs)}),
+        json!({"flavor": flavor_detail(&base, &updated, v, specs)}),
     ))
 }
 

@@ -221,7 +221,8 @@ pub async fn index(
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, v, &p).await?;
-    let body = json!({"flavors": flavors.iter().map(|f| flavor_summary(&base.0, f, v)).collect::<Vec<_>>()});
+    let body =
+        json!({"flavors": flavors.iter().map(|f| flavor_summary(&base, f, v)).collect::<Vec<_>>()});
     Ok(Json(with_links(
         &state, &base, "flavors", &p, &flavors, body,
     )))
@@ -238,7 +239,7 @@ fn with_links(
 ) -> Value {
     let last = flavors.last().map(|f| f.flavorid.clone());
     let max = state.cfg.api.max_limit;
-    if let Some(l) = collection_links(&base.0, collection, p, max, flavors.len(), last) {
+    if let Some(l) = collection_links(base, collection, p, max, flavors.len(), last) {
         body["flavors_links"] = l;
     }
     body
@@ -253,7 +254,7 @@ pub async fn detail(
 ) -> ApiResult<Json<Value>> {
     let flavors = list(&state, &ctx, v, &p).await?;
     let specs = shows_extra_specs(&state, &ctx, v);
-    let body = json!({"flavors": flavors.iter().map(|f| flavor_detail(&base.0, f, v, specs)).collect::<Vec<_>>()});
+    let body = json!({"flavors": flavors.iter().map(|f| flavor_detail(&base, f, v, specs)).collect::<Vec<_>>()});
     Ok(Json(with_links(
         &state,
         &base,
@@ -273,9 +274,7 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     let f = state.compute_api.get_flavor(&ctx, &id).await?;
     let specs = shows_extra_specs(&state, &ctx, v);
-    Ok(Json(
-        json!({"flavor": flavor_detail(&base.0, &f, v, specs)}),
-    ))
+    Ok(Json(json!({"flavor": flavor_detail(&base, &f, v, specs)})))
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ async fn list(
     state: &AppState,
     ctx: &RequestContext,
     v: ApiVersion,
-    base: &str,
+    base: &BaseUrl,
     p: &[(String, String)],
     detailed: bool,
 ) -> ApiResult<Value> {
@@ -171,7 +171,7 @@ async fn list(
             };
             doc["hypervisors_links"] = json!([{
                 "rel": "next",
-                "href": format!("{base}/v2.1/{path}?limit={l}&marker={}", node_id(last, v)),
+                "href": format!("{}/{path}?limit={l}&marker={}", base.versioned, node_id(last, v)),
             }]);
         }
     }
@@ -185,7 +185,7 @@ pub async fn index(
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(list(&state, &ctx, v, &base.0, &p, false).await?))
+    Ok(Json(list(&state, &ctx, v, &base, &p, false).await?))
 }
 
 pub async fn detail(
@@ -195,7 +195,7 @@ pub async fn detail(
     base: BaseUrl,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(list(&state, &ctx, v, &base.0, &p, true).await?))
+    Ok(Json(list(&state, &ctx, v, &base, &p, true).await?))
 }
 
 /// The node a path names: a uuid from 2.53 (400 otherwise), an integer

@@ -130,7 +130,7 @@ async fn list(
 }
 
 fn next_link(
-    base: &str,
+    base: &BaseUrl,
     path: &str,
     p: &[(String, String)],
     items: &[GlanceImage],
@@ -158,9 +158,8 @@ pub async fn index(
     proxy_api(v)?;
     let (items, limit) = list(&state, &ctx, &p).await?;
     let g = glance_url(&state);
-    let mut body =
-        json!({"images": items.iter().map(|i| basic(&base.0, &g, i)).collect::<Vec<_>>()});
-    if let Some(l) = next_link(&base.0, "images", &p, &items, limit) {
+    let mut body = json!({"images": items.iter().map(|i| basic(&base, &g, i)).collect::<Vec<_>>()});
+    if let Some(l) = next_link(&base, "images", &p, &items, limit) {
         body["images_links"] = l;
     }
     Ok(Json(body))
@@ -177,8 +176,8 @@ pub async fn index_detail(
     let (items, limit) = list(&state, &ctx, &p).await?;
     let g = glance_url(&state);
     let mut body =
-        json!({"images": items.iter().map(|i| detail(&base.0, &g, i)).collect::<Vec<_>>()});
-    if let Some(l) = next_link(&base.0, "images/detail", &p, &items, limit) {
+        json!({"images": items.iter().map(|i| detail(&base, &g, i)).collect::<Vec<_>>()});
+    if let Some(l) = next_link(&base, "images/detail", &p, &items, limit) {
         body["images_links"] = l;
     }
     Ok(Json(body))
@@ -202,7 +201,7 @@ pub async fn show(
     proxy_api(v)?;
     let i = image(&state, &ctx, &id).await?;
     Ok(Json(
-        json!({"image": detail(&base.0, &glance_url(&state), &i)}),
+        json!({"image": detail(&base, &glance_url(&state), &i)}),
     ))
 }
 

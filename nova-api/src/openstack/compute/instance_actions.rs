@@ -180,8 +180,8 @@ pub async fn index(
             body["links"] = json!([{
                 "rel": "next",
                 "href": format!(
-                    "{}/v2.1/servers/{id}/os-instance-actions?limit={l}&marker={}",
-                    base.0, last.request_id
+                    "{}/servers/{id}/os-instance-actions?limit={l}&marker={}",
+                    base.versioned, last.request_id
                 ),
             }]);
         }

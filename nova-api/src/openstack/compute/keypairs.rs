@@ -159,7 +159,7 @@ pub async fn index(
         };
         kps.truncate(limit.min(max_limit));
         links = collection_links(
-            &base.0,
+            &base,
             "os-keypairs",
             &p,
             max_limit,

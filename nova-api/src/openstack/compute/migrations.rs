@@ -89,7 +89,7 @@ fn filters(p: &[(String, String)], v: ApiVersion, max_limit: usize) -> ApiResult
 
 /// One entry of `/os-migrations` at `v`; from 2.23 a live migration in
 /// progress links to its server migration.
-fn migration(base: &str, m: &Migration, v: ApiVersion) -> Value {
+fn migration(base: &BaseUrl, m: &Migration, v: ApiVersion) -> Value {
     let mut e = json!({
         "id": m.id,
         "status": m.status,
@@ -150,12 +150,11 @@ pub async fn index(
     let max_limit = state.cfg.api.max_limit;
     let f = filters(&p, v, max_limit)?;
     let all = list(&state, &ctx, f).await?;
-    let out: Vec<Value> = all.iter().map(|m| migration(&base.0, m, v)).collect();
+    let out: Vec<Value> = all.iter().map(|m| migration(&base, m, v)).collect();
     let mut body = json!({ "migrations": out });
     if v.at_least(59) {
         let last = all.last().map(|m| m.uuid.to_string());
-        if let Some(l) = collection_links(&base.0, "os-migrations", &p, max_limit, all.len(), last)
-        {
+        if let Some(l) = collection_links(&base, "os-migrations", &p, max_limit, all.len(), last) {
             body["migrations_links"] = l;
         }
     }

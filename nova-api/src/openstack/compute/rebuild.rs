@@ -241,7 +241,7 @@ pub async fn rebuild(
     let tmpl = &state.cfg.default.instance_name_template;
     let specs = shows_flavor_extra_specs(state, ctx, v, &target);
     let groups = server_groups(state, ctx, v, &rebuilt).await?;
-    let mut view = server_update_view(&base.0, &rebuilt, ctx, v, tmpl, specs, &groups);
+    let mut view = server_update_view(base, &rebuilt, ctx, v, tmpl, specs, &groups);
     // Nova's rebuild body: the key pair from 2.54, the user data from 2.57
     // (below 2.75 the update view shows neither).
     if v.at_least(54) {
@@ -258,7 +258,7 @@ pub async fn rebuild(
     if state.cfg.api.enable_instance_password {
         view["adminPass"] = json!(password);
     }
-    let location = format!("{}/v2.1/servers/{}", base.0, rebuilt.uuid);
+    let location = format!("{}/servers/{}", base.versioned, rebuilt.uuid);
     let mut resp = (StatusCode::ACCEPTED, Json(json!({ "server": view }))).into_response();
     if let Ok(loc) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert("location", loc);

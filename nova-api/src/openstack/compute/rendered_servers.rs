@@ -26,7 +26,7 @@ use uuid::Uuid;
 /// The caller's kind: what a body depends on besides the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Kind {
-    pub base: String,
+    pub base: crate::openstack::common::BaseUrl,
     pub admin: bool,
     pub v: ApiVersion,
     pub flavor_extra_specs: bool,
@@ -150,7 +150,7 @@ mod tests {
 
     fn kind(admin: bool) -> Kind {
         Kind {
-            base: "http://api".into(),
+            base: crate::openstack::common::BaseUrl::new("http://api", None),
             admin,
             v: MIN_VERSION,
             flavor_extra_specs: false,

@@ -177,8 +177,8 @@ pub async fn update(
     }
     let mut resp = StatusCode::CREATED.into_response();
     let location = format!(
-        "{}/v2.1/servers/{id}/tags/{}",
-        base.0,
+        "{}/servers/{id}/tags/{}",
+        base.versioned,
         utf8_percent_encode(&tag)
     );
     if let Ok(loc) = HeaderValue::from_str(&location) {

@@ -975,14 +975,14 @@ pub async fn create(
             ApiError::new(500, crate::error::UNEXPECTED).with_cause("create returned no instance")
         );
     };
-    let mut body = created(&base.0, first, &admin_pass);
+    let mut body = created(&base, first, &admin_pass);
     if !state.cfg.api.enable_instance_password {
         if let Some(s) = body["server"].as_object_mut() {
             s.remove("adminPass");
         }
     }
     let mut resp = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v2.1/servers/{}", base.0, first.uuid)) {
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/servers/{}", base.versioned, first.uuid)) {
         resp.headers_mut().insert("location", loc);
     }
     Ok(resp)
@@ -1367,7 +1367,7 @@ async fn list(
 }
 
 fn next_link(
-    base: &str,
+    base: &BaseUrl,
     path: &str,
     p: &[(String, String)],
     items: &[Arc<Instance>],
@@ -1395,8 +1395,8 @@ pub async fn index(
 ) -> ApiResult<Json<Value>> {
     let (items, _, limit) = list(&state, &ctx, v, &p, "index").await?;
     let mut body =
-        json!({"servers": items.iter().map(|i| server_summary(&base.0, i)).collect::<Vec<_>>()});
-    if let Some(l) = next_link(&base.0, "servers", &p, &items, limit) {
+        json!({"servers": items.iter().map(|i| server_summary(&base, i)).collect::<Vec<_>>()});
+    if let Some(l) = next_link(&base, "servers", &p, &items, limit) {
         body["servers_links"] = l;
     }
     Ok(Json(body))
@@ -1443,7 +1443,7 @@ pub async fn detail(
     let tmpl = &state.cfg.default.instance_name_template;
     let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::own(&ctx));
     let page = DetailPage {
-        base: &base.0,
+        base: &base,
         ctx: &ctx,
         v,
         name_template: tmpl,
@@ -1453,7 +1453,7 @@ pub async fn detail(
     // Each server's body as written for an earlier listing of the same
     // copy by the same kind of caller (see `rendered_servers`), or now.
     let kind = Kind {
-        base: base.0.clone(),
+        base: base.clone(),
         admin: ctx.is_admin,
         v,
         flavor_extra_specs: specs,
@@ -1462,7 +1462,7 @@ pub async fn detail(
         .rendered_servers
         .page(&kind, &items, |i| RenderedServer::new(&page.view(i)))
         .map_err(|e| NovaError::internal(format!("servers/detail: {e}")))?;
-    let links = next_link(&base.0, "servers/detail", &p, &items, limit);
+    let links = next_link(&base, "servers/detail", &p, &items, limit);
     // `{"servers": [...], "servers_links": [...]}`: the bytes serde_json
     // writes for the tree, "servers" before "servers_links" as it sorts them.
     let size: usize = bodies.iter().map(|b| b.size() + 32).sum();
@@ -1493,7 +1493,7 @@ pub async fn detail(
 
 /// What every server body of a `servers/detail` page is written with.
 struct DetailPage<'a> {
-    base: &'a str,
+    base: &'a BaseUrl,
     ctx: &'a RequestContext,
     v: ApiVersion,
     name_template: &'a str,
@@ -1564,7 +1564,7 @@ pub async fn show(
         server_groups: Some(&groups),
     };
     Ok(Json(json!({
-        "server": server_detail(&base.0, &inst, &ctx, v, opts)
+        "server": server_detail(&base, &inst, &ctx, v, opts)
     })))
 }
 
@@ -1636,7 +1636,7 @@ pub async fn update(
     let specs = shows_flavor_extra_specs(&state, &ctx, v, &Target::project(&inst.project_id));
     let groups = server_groups(&state, &ctx, v, &updated).await?;
     Ok(Json(json!({
-        "server": server_update_view(&base.0, &updated, &ctx, v, tmpl, specs, &groups)
+        "server": server_update_view(&base, &updated, &ctx, v, tmpl, specs, &groups)
     })))
 }
 

@@ -116,7 +116,7 @@ fn page(state: &AppState, v: ApiVersion, p: &[(String, String)]) -> ApiResult<Us
 
 /// The `*_links` of a full page (2.40).
 fn next_link(
-    base: &str,
+    base: &BaseUrl,
     path: &str,
     p: &[(String, String)],
     next: Option<uuid::Uuid>,
@@ -157,7 +157,7 @@ pub async fn index(
     let mut body = json!({
         "tenant_usages": usages.iter().map(|t| tenant_usage(t, detailed)).collect::<Vec<_>>()
     });
-    if let Some(l) = next_link(&base.0, "os-simple-tenant-usage", &p, next) {
+    if let Some(l) = next_link(&base, "os-simple-tenant-usage", &p, next) {
         body["tenant_usages_links"] = l;
     }
     Ok(Json(body))
@@ -190,7 +190,7 @@ pub async fn show(
         .map(|t| tenant_usage(t, true))
         .unwrap_or_else(|| json!({}));
     let mut body = json!({ "tenant_usage": usage });
-    if let Some(l) = next_link(&base.0, &path, &p, next) {
+    if let Some(l) = next_link(&base, &path, &p, next) {
         body["tenant_usage_links"] = l;
     }
     Ok(Json(body))

@@ -9,14 +9,14 @@ use serde_json::{json, Value};
 pub async fn root(base: BaseUrl) -> (StatusCode, Json<Value>) {
     (
         StatusCode::OK,
-        Json(json!({ "versions": views::versions::root_entries(&base.0) })),
+        Json(json!({ "versions": views::versions::root_entries(&base.root) })),
     )
 }
 
 pub async fn v20(base: BaseUrl) -> Json<Value> {
-    Json(json!({ "version": views::versions::v20(&base.0) }))
+    Json(json!({ "version": views::versions::v20(&base.root) }))
 }
 
 pub async fn v21(base: BaseUrl) -> Json<Value> {
-    Json(json!({ "version": views::versions::v21(&base.0) }))
+    Json(json!({ "version": views::versions::v21(&base.root) }))
 }

@@ -2,10 +2,11 @@
 
 use super::links;
 use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::BaseUrl;
 use nova_objects::Flavor;
 use serde_json::{json, Value};
 
-pub fn flavor_summary(base: &str, f: &Flavor, v: ApiVersion) -> Value {
+pub fn flavor_summary(base: &BaseUrl, f: &Flavor, v: ApiVersion) -> Value {
     let mut s =
         json!({"id": f.flavorid, "name": f.name, "links": links(base, "flavors", &f.flavorid)});
     if v.at_least(55) {
@@ -15,7 +16,7 @@ pub fn flavor_summary(base: &str, f: &Flavor, v: ApiVersion) -> Value {
 }
 
 /// The full body; `extra_specs` (2.61) when the caller may read them.
-pub fn flavor_detail(base: &str, f: &Flavor, v: ApiVersion, extra_specs: bool) -> Value {
+pub fn flavor_detail(base: &BaseUrl, f: &Flavor, v: ApiVersion, extra_specs: bool) -> Value {
     let mut d = json!({
         "id": f.flavorid,
         "name": f.name,
@@ -53,22 +54,43 @@ mod tests {
             ..Default::default()
         };
         f.extra_specs.insert("k".into(), "v".into());
-        let old = flavor_detail("http://x", &f, ApiVersion::new(2, 1), true);
+        let old = flavor_detail(
+            &BaseUrl::new("http://x", None),
+            &f,
+            ApiVersion::new(2, 1),
+            true,
+        );
         assert!(old.get("description").is_none() && old.get("extra_specs").is_none());
         assert_eq!(old["swap"], "");
-        let new = flavor_detail("http://x", &f, ApiVersion::new(2, 75), true);
+        let new = flavor_detail(
+            &BaseUrl::new("http://x", None),
+            &f,
+            ApiVersion::new(2, 75),
+            true,
+        );
         assert_eq!(new["description"], "d");
         assert_eq!(new["extra_specs"]["k"], "v");
         assert_eq!(new["swap"], 0);
-        let hidden = flavor_detail("http://x", &f, ApiVersion::new(2, 61), false);
+        let hidden = flavor_detail(
+            &BaseUrl::new("http://x", None),
+            &f,
+            ApiVersion::new(2, 61),
+            false,
+        );
         assert!(hidden.get("extra_specs").is_none());
         assert_eq!(
-            flavor_summary("http://x", &f, ApiVersion::new(2, 55))["description"],
+            flavor_summary(&BaseUrl::new("http://x", None), &f, ApiVersion::new(2, 55))
+                ["description"],
             "d"
         );
         assert_eq!(new["rxtx_factor"], 0.0);
         assert_eq!(new["OS-FLV-DISABLED:disabled"], false);
-        let latest = flavor_detail("http://x", &f, ApiVersion::new(2, 102), true);
+        let latest = flavor_detail(
+            &BaseUrl::new("http://x", None),
+            &f,
+            ApiVersion::new(2, 102),
+            true,
+        );
         assert!(latest.get("rxtx_factor").is_none());
         assert!(latest.get("OS-FLV-DISABLED:disabled").is_none());
     }

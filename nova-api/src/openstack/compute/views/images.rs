@@ -1,5 +1,6 @@
 //! Image bodies of the compute API's image proxy (Nova's `views/images.py`).
 
+use crate::openstack::common::BaseUrl;
 use chrono::{DateTime, Utc};
 use nova_clients::glance::GlanceImage;
 use serde_json::{json, Value};
@@ -38,22 +39,22 @@ fn date(t: Option<&str>) -> Value {
 }
 
 /// self, bookmark, and the image in Glance (`alternate`).
-fn links(base: &str, glance: &str, id: &str) -> Value {
+fn links(base: &BaseUrl, glance: &str, id: &str) -> Value {
     json!([
-        {"rel": "self", "href": format!("{base}/v2.1/images/{id}")},
-        {"rel": "bookmark", "href": format!("{base}/images/{id}")},
+        {"rel": "self", "href": format!("{}/images/{id}", base.versioned)},
+        {"rel": "bookmark", "href": format!("{}/images/{id}", base.bookmark)},
         {"rel": "alternate", "type": "application/vnd.openstack.image",
          "href": format!("{glance}/images/{id}")},
     ])
 }
 
 /// An entry of `GET /images`.
-pub fn basic(base: &str, glance: &str, i: &GlanceImage) -> Value {
+pub fn basic(base: &BaseUrl, glance: &str, i: &GlanceImage) -> Value {
     json!({"id": i.meta.id, "name": i.meta.name, "links": links(base, glance, &i.meta.id)})
 }
 
 /// `GET /images/{id}` and an entry of `GET /images/detail`.
-pub fn detail(base: &str, glance: &str, i: &GlanceImage) -> Value {
+pub fn detail(base: &BaseUrl, glance: &str, i: &GlanceImage) -> Value {
     let m = &i.meta;
     let mut v = json!({
         "id": m.id,
@@ -70,8 +71,8 @@ pub fn detail(base: &str, glance: &str, i: &GlanceImage) -> Value {
     });
     if let Some(server) = m.properties.get("instance_uuid") {
         v["server"] = json!({"id": server, "links": [
-            {"rel": "self", "href": format!("{base}/v2.1/servers/{server}")},
-            {"rel": "bookmark", "href": format!("{base}/servers/{server}")},
+            {"rel": "self", "href": format!("{}/servers/{server}", base.versioned)},
+            {"rel": "bookmark", "href": format!("{}/servers/{server}", base.bookmark)},
         ]});
     }
     v
@@ -87,12 +88,17 @@ mod tests {
             "size": null, "created_at": "2026-12-04T10:00:00Z", "updated_at": "2026-12-04T10:00:01Z",
             "instance_uuid": "s1", "image_type": "snapshot", "visibility": "private"});
         let i = GlanceImage::from_json(&v);
-        let d = detail("http://n", "http://g", &i);
+        let d = detail(&BaseUrl::new("http://n", Some("p1")), "http://g", &i);
         assert_eq!(d["status"], "SAVING");
         assert_eq!(d["progress"], 25);
         assert_eq!(d["minDisk"], 1);
         assert_eq!(d["updated"], "2026-12-04T10:00:01Z");
         assert_eq!(d["server"]["id"], "s1");
+        assert_eq!(
+            d["server"]["links"][0]["href"],
+            "http://n/v2.1/p1/servers/s1"
+        );
+        assert_eq!(d["links"][1]["href"], "http://n/p1/images/i1");
         assert_eq!(d["metadata"]["image_type"], "snapshot");
         assert_eq!(d["links"][2]["href"], "http://g/images/i1");
         assert_eq!(status("killed"), "ERROR");

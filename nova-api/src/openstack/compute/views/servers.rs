@@ -2,6 +2,7 @@
 
 use super::links;
 use crate::openstack::api_version_request::ApiVersion;
+use crate::openstack::common::BaseUrl;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use nova_common::RequestContext;
 use nova_objects::{Flavor, InstanceFault, Vif};
@@ -36,7 +37,7 @@ pub fn host_id(project_id: &str, host: Option<&str>) -> String {
     })
 }
 
-pub fn server_summary(base: &str, i: &Instance) -> Value {
+pub fn server_summary(base: &BaseUrl, i: &Instance) -> Value {
     json!({
         "id": i.uuid.to_string(),
         "name": i.display_name,
@@ -235,16 +236,16 @@ fn href(parts: &[&str]) -> String {
 }
 
 /// The self and bookmark links of a server.
-fn server_links(base: &str, id: &Uuid) -> [Link<'static>; 2] {
+fn server_links(base: &BaseUrl, id: &Uuid) -> [Link<'static>; 2] {
     let mut buf = Uuid::encode_buffer();
     let id = id.hyphenated().encode_lower(&mut buf);
     [
         Link {
-            href: href(&[base, "/v2.1/servers/", id]),
+            href: href(&[&base.versioned, "/servers/", id]),
             rel: "self",
         },
         Link {
-            href: href(&[base, "/servers/", id]),
+            href: href(&[&base.bookmark, "/servers/", id]),
             rel: "bookmark",
         },
     ]
@@ -312,7 +313,7 @@ impl Serialize for Addresses<'_> {
 /// `image`: `""` when booted from a volume, else its id and bookmark, with
 /// (2.98) the standard image properties recorded at create.
 struct Image<'a> {
-    base: &'a str,
+    base: &'a BaseUrl,
     i: &'a Instance,
     v: ApiVersion,
 }
@@ -344,7 +345,7 @@ impl Serialize for Image<'_> {
         m.serialize_entry(
             "links",
             &[Link {
-                href: href(&[self.base, "/images/", &i.image_ref]),
+                href: href(&[&self.base.bookmark, "/images/", &i.image_ref]),
                 rel: "bookmark",
             }],
         )?;
@@ -357,7 +358,7 @@ impl Serialize for Image<'_> {
 
 /// `flavor`: its id and bookmark before 2.47, the embedded flavor from 2.47.
 struct FlavorView<'a> {
-    base: &'a str,
+    base: &'a BaseUrl,
     f: &'a Flavor,
     v: ApiVersion,
     extra_specs: bool,
@@ -372,7 +373,7 @@ impl Serialize for FlavorView<'_> {
             m.serialize_entry(
                 "links",
                 &[Link {
-                    href: href(&[self.base, "/flavors/", &f.flavorid]),
+                    href: href(&[&self.base.bookmark, "/flavors/", &f.flavorid]),
                     rel: "bookmark",
                 }],
             )?;
@@ -455,7 +456,7 @@ pub fn detail_expected_attrs(v: ApiVersion) -> Vec<InstanceAttr> {
 /// Members come in sorted order, as a `serde_json::Value` object would
 /// write them (so [`server_detail`]'s tree and this write the same bytes).
 pub struct ServerDetail<'a> {
-    pub base: &'a str,
+    pub base: &'a BaseUrl,
     pub inst: &'a Instance,
     pub ctx: &'a RequestContext,
     pub v: ApiVersion,
@@ -661,7 +662,7 @@ impl RenderedServer {
 
 /// The full server body as a JSON tree (show, update, rebuild: one server).
 pub fn server_detail(
-    base: &str,
+    base: &BaseUrl,
     i: &Instance,
     ctx: &RequestContext,
     v: ApiVersion,
@@ -680,7 +681,7 @@ pub fn server_detail(
 /// The body of `PUT /servers/{id}` before 2.75: the server without the
 /// extended attributes (Nova's `show` with every `show_*` off).
 pub fn server_update_view(
-    base: &str,
+    base: &BaseUrl,
     i: &Instance,
     ctx: &RequestContext,
     v: ApiVersion,
@@ -729,7 +730,7 @@ pub fn server_update_view(
 }
 
 /// The body of a create: just enough to find the server, and its password.
-pub fn created(base: &str, i: &Instance, admin_pass: &str) -> Value {
+pub fn created(base: &BaseUrl, i: &Instance, admin_pass: &str) -> Value {
     let id = i.uuid.to_string();
     let mut server = json!({
         "id": id,
@@ -783,13 +784,13 @@ mod tests {
 
     /// `image`: `""` when booted from a volume, else its id and bookmark, with
     /// (2.98) the standard image properties recorded at create.
-    fn image(base: &str, i: &Instance, v: ApiVersion) -> Value {
+    fn image(base: &BaseUrl, i: &Instance, v: ApiVersion) -> Value {
         if i.image_ref.is_empty() {
             return json!("");
         }
         let mut img = json!({
             "id": i.image_ref,
-            "links": [{"rel": "bookmark", "href": format!("{base}/images/{}", i.image_ref)}],
+            "links": [{"rel": "bookmark", "href": format!("{}/images/{}", base.bookmark, i.image_ref)}],
         });
         if v.at_least(98) {
             let props: Map<String, Value> = i
@@ -809,12 +810,12 @@ mod tests {
     }
 
     /// `flavor`: its id and bookmark before 2.47, the embedded flavor from 2.47.
-    fn flavor(base: &str, i: &Instance, v: ApiVersion, extra_specs: bool) -> Value {
+    fn flavor(base: &BaseUrl, i: &Instance, v: ApiVersion, extra_specs: bool) -> Value {
         let f = &i.flavor;
         if !v.at_least(47) {
             return json!({
                 "id": f.flavorid,
-                "links": [{"rel": "bookmark", "href": format!("{base}/flavors/{}", f.flavorid)}],
+                "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", base.bookmark, f.flavorid)}],
             });
         }
         let mut d = json!({
@@ -833,7 +834,7 @@ mod tests {
 
     /// The full server body (`GET /servers/{id}`, `/servers/detail`).
     fn old_server_detail(
-        base: &str,
+        base: &BaseUrl,
         i: &Instance,
         ctx: &RequestContext,
         v: ApiVersion,
@@ -1001,7 +1002,7 @@ mod tests {
         });
         let user = RequestContext::new("u", "p", vec![], false);
         let v = server_detail(
-            "http://x",
+            &BaseUrl::new("http://x", None),
             &i,
             &user,
             ApiVersion::new(2, 1),
@@ -1016,7 +1017,7 @@ mod tests {
         assert!(v.get("OS-EXT-SRV-ATTR:host").is_none());
         let admin = RequestContext::admin();
         let v = server_detail(
-            "http://x",
+            &BaseUrl::new("http://x", None),
             &i,
             &admin,
             ApiVersion::new(2, 1),
@@ -1056,7 +1057,13 @@ mod tests {
 
     fn render(v: u32, opts: DetailOptions<'_>) -> Value {
         let user = RequestContext::new("u", "p", vec![], false);
-        server_detail("http://x", &sample(), &user, ApiVersion::new(2, v), opts)
+        server_detail(
+            &BaseUrl::new("http://x", None),
+            &sample(),
+            &user,
+            ApiVersion::new(2, v),
+            opts,
+        )
     }
 
     #[test]
@@ -1128,7 +1135,7 @@ mod tests {
         bfv.image_ref.clear();
         let user = RequestContext::new("u", "p", vec![], false);
         let v = server_detail(
-            "http://x",
+            &BaseUrl::new("http://x", None),
             &bfv,
             &user,
             ApiVersion::new(2, 98),
@@ -1221,7 +1228,8 @@ mod tests {
                     server_groups: None,
                 };
                 let read = full.clone().with_only(&detail_expected_attrs(v));
-                let body = |inst| server_detail("http://x", inst, &ctx, v, opts);
+                let body =
+                    |inst| server_detail(&BaseUrl::new("http://x", None), inst, &ctx, v, opts);
                 assert_eq!(body(&read), body(&full), "2.{minor}, admin {admin}");
             }
         }
@@ -1264,9 +1272,11 @@ mod tests {
                             server_groups: groups,
                         };
                         let v = ApiVersion::new(2, minor);
-                        let tree = old_server_detail("http://x", inst, &ctx, v, opts);
+                        // A URL that named the project is in every link.
+                        let base = &BaseUrl::new("http://x", admin.then_some("p"));
+                        let tree = old_server_detail(base, inst, &ctx, v, opts);
                         let stream = ServerDetail {
-                            base: "http://x",
+                            base,
                             inst,
                             ctx: &ctx,
                             v,
@@ -1277,7 +1287,7 @@ mod tests {
                             serde_json::to_string(&tree).unwrap(),
                             "2.{minor} admin={admin}"
                         );
-                        assert_eq!(server_detail("http://x", inst, &ctx, v, opts), tree);
+                        assert_eq!(server_detail(base, inst, &ctx, v, opts), tree);
                         // Written once without host_status, then with it put in.
                         let kept = RenderedServer::new(&ServerDetail {
                             opts: DetailOptions {
