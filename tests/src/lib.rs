@@ -613,6 +613,21 @@ impl Cloud {
         }
     }
 
+    /// `openstack/latest/meta_data.json` of the server holding `fixed_ip`,
+    /// from this cloud's metadata service as that guest would read it
+    /// (found by `X-Forwarded-For`).
+    pub async fn guest_meta_data(&self, fixed_ip: &str) -> Value {
+        self.http
+            .get(format!("{}/openstack/latest/meta_data.json", self.metadata))
+            .header("X-Forwarded-For", fixed_ip)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }

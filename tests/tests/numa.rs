@@ -160,19 +160,7 @@ async fn pinned_servers_take_dedicated_cpus_until_none_is_left() {
             .as_str()
             .unwrap()
             .to_string();
-        let md: Value = cloud
-            .http
-            .get(format!(
-                "{}/openstack/latest/meta_data.json",
-                cloud.metadata
-            ))
-            .header("X-Forwarded-For", ip)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let md = cloud.guest_meta_data(&ip).await;
         assert_eq!(md["uuid"], json!(id), "{md}");
         assert_eq!(md["dedicated_cpus"], dedicated, "{md}");
     }

@@ -208,19 +208,7 @@ async fn real_guests_boot_reboot_stop_and_delete() {
             .as_str()
             .unwrap()
             .to_string();
-        let md: Value = cloud
-            .http
-            .get(format!(
-                "{}/openstack/latest/meta_data.json",
-                cloud.metadata
-            ))
-            .header("X-Forwarded-For", ip)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let md = cloud.guest_meta_data(&ip).await;
         assert_eq!(md["devices"], devices, "{md}");
     }
     let (_, b) = cloud
