@@ -370,6 +370,16 @@ async fn anti_affinity_spreads_and_affinity_gathers() {
     };
     assert!(!names(&mine).contains(&"anti".to_string()), "{mine}");
     assert!(names(&all).contains(&"anti".to_string()), "{all}");
+    // The project's groups are what it has used of its server_groups
+    // quota: in /limits and in the quota set's detail.
+    let own = names(&mine).len() as i64;
+    assert!(own >= 2, "{mine}");
+    let (_, l) = call(&cloud, Method::GET, "/limits", "2.1", None).await;
+    assert_eq!(l["limits"]["absolute"]["totalServerGroupsUsed"], own, "{l}");
+    let path = format!("/os-quota-sets/{}/detail", cloud.admin_project);
+    let (s, q) = call(&cloud, Method::GET, &path, "2.1", None).await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(q["quota_set"]["server_groups"]["in_use"], own, "{q}");
     // Delete: gone, then 404.
     cloud.osc("demo", &["server", "group", "delete", "aff"]);
     let (s, _) = call(

@@ -136,7 +136,8 @@ impl Db {
             "SELECT count(*)::bigint, coalesce(sum(vcpus), 0)::bigint, coalesce(sum(memory_mb), 0)::bigint,
                 (SELECT count(*) FROM floating_ips
                  WHERE project_id = $1 AND deleted = 0 AND auto_assigned = FALSE)::bigint,
-                (SELECT count(*) FROM security_groups WHERE project_id = $1 AND deleted = 0)::bigint
+                (SELECT count(*) FROM security_groups WHERE project_id = $1 AND deleted = 0)::bigint,
+                (SELECT count(*) FROM instance_groups WHERE project_id = $1)::bigint
              FROM instances WHERE project_id = $1 AND deleted = 0",
         )
         .bind(project_id)
@@ -149,6 +150,7 @@ impl Db {
             ram: r.try_get(2).map_err(db_err)?,
             floating_ips: r.try_get(3).map_err(db_err)?,
             security_groups: r.try_get(4).map_err(db_err)?,
+            server_groups: r.try_get(5).map_err(db_err)?,
         })
     }
 

@@ -1576,6 +1576,9 @@ pub struct QuotaUsage {
     /// The project's live security groups (nova-network).
     #[serde(default)]
     pub security_groups: i64,
+    /// The project's server groups.
+    #[serde(default)]
+    pub server_groups: i64,
 }
 
 /// A host aggregate (`aggregates`, with its hosts and metadata); its

@@ -19,7 +19,7 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
         "totalInstancesUsed": used.instances,
         "totalCoresUsed": used.cores,
         "totalRAMUsed": used.ram,
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": used.server_groups,
     });
     // Image metadata: a Glance proxy limit, gone in 2.39.
     if !v.at_least(39) {

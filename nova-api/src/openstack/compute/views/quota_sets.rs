@@ -53,6 +53,7 @@ pub fn in_use(used: &QuotaUsage, resource: &str) -> i64 {
         "ram" => used.ram,
         "floating_ips" => used.floating_ips,
         "security_groups" => used.security_groups,
+        "server_groups" => used.server_groups,
         _ => 0,
     }
 }
