@@ -67,8 +67,57 @@ async fn deleted_servers_are_archived_then_purged() {
     let gone = boot(&cloud, "gone").await;
     let kept = boot(&cloud, "kept").await;
     cloud.wait_for_builds(2, 60).await;
+    let before_delete = chrono::Utc::now() - chrono::Duration::seconds(60);
     delete(&cloud, &gone).await;
     assert_eq!(deleted_ids(&cloud).await, [gone.as_str()]);
+    // A listing of what changed since shows the deletion, to its owner too
+    // (Nova's changes-since reads deleted servers unless `deleted` says
+    // otherwise; a user's `deleted` is ignored); a plain listing does not.
+    let since = before_delete.format("%Y-%m-%dT%H:%M:%SZ");
+    let listed = |token: String, query: String| {
+        let cloud = &cloud;
+        async move {
+            let path = format!("/servers/detail?{query}");
+            let (s, b) = call(cloud, Method::GET, &path, &token, "2.1", None).await;
+            assert_eq!(s, 200, "{b}");
+            b["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["id"].as_str().unwrap().to_string(),
+                        s["status"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<std::collections::BTreeMap<_, _>>()
+        }
+    };
+    let demo = cloud.demo.clone();
+    let changed = listed(demo.clone(), format!("changes-since={since}")).await;
+    assert_eq!(
+        changed.get(&gone).map(String::as_str),
+        Some("DELETED"),
+        "{changed:?}"
+    );
+    assert_eq!(
+        changed.get(&kept).map(String::as_str),
+        Some("ACTIVE"),
+        "{changed:?}"
+    );
+    let changed = listed(demo.clone(), format!("changes-since={since}&deleted=false")).await;
+    assert!(changed.contains_key(&gone), "{changed:?}");
+    assert!(!listed(demo, String::new()).await.contains_key(&gone));
+    let admin = cloud.admin.clone();
+    let changed = listed(
+        admin,
+        format!("all_tenants=1&changes-since={since}&deleted=false"),
+    )
+    .await;
+    assert!(
+        !changed.contains_key(&gone) && changed.contains_key(&kept),
+        "{changed:?}"
+    );
     let actions = format!("/servers/{gone}/os-instance-actions");
     let (s, b) = call(&cloud, Method::GET, &actions, &cloud.admin, "2.21", None).await;
     assert_eq!(s, 200, "a deleted server's actions are readable: {b}");

@@ -567,9 +567,10 @@ impl Db {
         }
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(select);
         q.push(" WHERE TRUE");
-        match f.deleted {
-            Some(true) => q.push(" AND deleted != 0"),
-            Some(false) | None => q.push(" AND deleted = 0"),
+        match (f.deleted, f.read_deleted) {
+            (Some(true), _) => q.push(" AND deleted != 0"),
+            (Some(false), _) | (None, false) => q.push(" AND deleted = 0"),
+            (None, true) => &mut q,
         };
         if let Some(p) = &f.project_id {
             q.push(" AND project_id = ").push_bind(p.clone());

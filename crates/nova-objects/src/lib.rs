@@ -595,7 +595,14 @@ pub struct InstanceFilters {
     pub image_ref: Option<String>,
     pub flavor_id: Option<i64>,
     pub uuids: Option<Vec<Uuid>>,
+    /// Only deleted instances (`Some(true)`) or only live ones; unset,
+    /// live ones unless `read_deleted`.
     pub deleted: Option<bool>,
+    /// With `deleted` unset, deleted instances as well as live ones (Nova's
+    /// listing with `changes-since`/`changes-before`, which shows what was
+    /// deleted since).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_deleted: bool,
     pub changes_since: Option<Timestamp>,
     /// Changed at or before this (microversion 2.66).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -669,6 +676,7 @@ impl InstanceFilters {
             flavor_id,
             uuids,
             deleted,
+            read_deleted,
             changes_since,
             changes_before,
             locked,
@@ -693,6 +701,7 @@ impl InstanceFilters {
             || flavor_id.is_some()
             || uuids.is_some()
             || *deleted == Some(true)
+            || *read_deleted
             || changes_since.is_some()
             || changes_before.is_some()
             || locked.is_some()

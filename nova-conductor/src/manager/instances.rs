@@ -139,6 +139,7 @@ impl nova_rpc::conductor::Instances for ConductorManager {
             let f = InstanceFilters {
                 uuids: Some(wanted),
                 deleted: filters.deleted,
+                read_deleted: filters.read_deleted,
                 expected_attrs: filters.expected_attrs.clone(),
                 ..Default::default()
             };

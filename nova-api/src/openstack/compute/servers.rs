@@ -1292,6 +1292,8 @@ async fn list(
         }
         f.changes_before = Some(before);
     }
+    // Nova lists what was deleted since too, unless `deleted` says otherwise.
+    f.read_deleted = f.changes_since.is_some() || f.changes_before.is_some();
     // 2.73: `locked`, a strict boolean.
     if let Some(l) = q.get("locked").filter(|_| v.at_least(73)) {
         f.locked = Some(match l.to_ascii_lowercase().as_str() {
