@@ -316,12 +316,41 @@ async fn microversions_up_to_2_103() {
     assert_eq!(s, 202, "{b}");
     assert!(h.get("location").is_none());
     assert_eq!(b["image_id"].as_str().map(str::len), Some(36), "{b}");
-    cloud
-        .wait_for("the snapshot to finish", 60, || async {
-            let (_, b) = get(&cloud, &path, &demo, "2.1").await;
-            b["server"]["OS-EXT-STS:task_state"].is_null().then_some(())
-        })
-        .await;
+    let own_snap = b["image_id"].as_str().unwrap().to_string();
+    let snapshot_done = || async {
+        cloud
+            .wait_for("the snapshot to finish", 60, || async {
+                let (_, b) = get(&cloud, &path, &demo, "2.1").await;
+                b["server"]["OS-EXT-STS:task_state"].is_null().then_some(())
+            })
+            .await
+    };
+    snapshot_done().await;
+    // The owner's snapshot is private to its project; an admin's snapshot
+    // of it is shared, with the server's project a member (Nova's
+    // snapshot visibility), so the owner reads both.
+    let glance_image = |id: String| {
+        let (cloud, demo) = (&cloud, &demo);
+        async move {
+            let r = cloud
+                .http
+                .get(format!("{}/v2/images/{id}", cloud.glance))
+                .header("X-Auth-Token", demo)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, img) = glance_image(own_snap).await;
+    assert_eq!((s, &img["visibility"]), (200, &json!("private")), "{img}");
+    let snap = json!({"createImage": {"name": "mv-admin-snap"}});
+    let (s, _, b) = call(&cloud, Method::POST, &action, &admin, "2.45", Some(snap)).await;
+    assert_eq!(s, 202, "{b}");
+    snapshot_done().await;
+    let (s, img) = glance_image(b["image_id"].as_str().unwrap().to_string()).await;
+    assert_eq!((s, &img["visibility"]), (200, &json!("shared")), "{img}");
 
     // ===== nova-network's proxies end at 2.35, the VIFs at 2.43 =====
     assert_eq!(get(&cloud, "/os-networks", &admin, "2.35").await.0, 200);

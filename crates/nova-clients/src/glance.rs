@@ -283,6 +283,41 @@ impl GlanceClient {
         Ok(image_from_json(&v))
     }
 
+    /// `POST /v2/images/{id}/members`: `member` (a project) may use the
+    /// image (Nova's `_add_image_member`).
+    pub async fn add_member(
+        &self,
+        ctx: &RequestContext,
+        image_id: &str,
+        member: &str,
+    ) -> Result<(), NovaError> {
+        let server = self.server().cloned().unwrap_or_default();
+        let mut req = self
+            .http
+            .post(format!("{server}/v2/images/{image_id}/members"))
+            .json(&serde_json::json!({ "member": member }));
+        if let Some(t) = &ctx.auth_token {
+            req = req.header("X-Auth-Token", t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| NovaError::GlanceConnectionFailed {
+                server: server.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(NovaError::Invalid {
+                reason: format!(
+                    "Glance refused {member} as a member of {image_id} ({status}): {text}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// `PUT /v2/images/{id}/file` from a local file.
     pub async fn upload(
         &self,

@@ -67,7 +67,15 @@ const NON_INHERITABLE: &[&str] = &[
 /// snapshot of an AMI-style guest keeps its `kernel_id` and `ramdisk_id`),
 /// then Nova's own (`instance_uuid`, `user_id`, `image_type`,
 /// `base_image_ref`), then `extra`, which wins. The data is always qcow2, as
-/// the drivers write it.
+/// the drivers write it. The image is private to the caller's project when
+/// the instance is its own, else shared (Nova's
+/// `initialize_instance_snapshot_metadata`: an admin's snapshot of another
+/// project's server, which that project is then made a member of).
+/// Whether the caller's project owns `inst`.
+fn owned_by_caller(ctx: &RequestContext, inst: &Instance) -> bool {
+    ctx.project_id.as_deref() == Some(inst.project_id.as_str())
+}
+
 pub(super) fn snapshot_image_body(
     ctx: &RequestContext,
     inst: &Instance,
@@ -99,6 +107,11 @@ pub(super) fn snapshot_image_body(
     body["user_id"] = json!(ctx.user_id.clone().unwrap_or_default());
     body["image_type"] = json!(image_type);
     body["base_image_ref"] = json!(inst.image_ref);
+    body["visibility"] = json!(if owned_by_caller(ctx, inst) {
+        "private"
+    } else {
+        "shared"
+    });
     for (k, v) in extra {
         body[k.as_str()] = json!(v);
     }
@@ -116,7 +129,13 @@ impl API {
         extra: &BTreeMap<String, String>,
     ) -> NovaResult<ImageMeta> {
         let body = snapshot_image_body(ctx, inst, name, image_type, extra);
-        self.image_api.create(ctx, &body).await
+        let image = self.image_api.create(ctx, &body).await?;
+        if !owned_by_caller(ctx, inst) {
+            self.image_api
+                .add_member(ctx, &image.id, &inst.project_id)
+                .await?;
+        }
+        Ok(image)
     }
 }
 
