@@ -938,47 +938,40 @@ impl Db {
                 .await
                 .map_err(db_err)?;
         }
-        let json = |f: &Option<nova_objects::Flavor>| -> Result<Option<String>, NovaError> {
-            Ok(match f {
-                Some(f) => Some(serde_json::to_string(f)?),
-                None => None,
-            })
-        };
-        if let Some(certs) = &u.trusted_certs {
-            let text = match certs {
-                Some(c) => Some(serde_json::to_string(c)?),
-                None => None,
-            };
-            sqlx::query("UPDATE instance_extra SET trusted_certs = $2 WHERE instance_uuid = $1")
-                .bind(uuid.to_string())
-                .bind(text)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        if let Some(md) = &u.device_metadata {
-            let text = match md {
-                Some(m) => Some(serde_json::to_string(m)?),
-                None => None,
-            };
-            sqlx::query("UPDATE instance_extra SET device_metadata = $2 WHERE instance_uuid = $1")
-                .bind(uuid.to_string())
-                .bind(text)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+        // `instance_extra`'s JSON columns the update sets (to NULL for
+        // `Some(None)`).
+        fn text<T: serde::Serialize>(
+            v: Option<Option<&T>>,
+        ) -> Result<Option<Option<String>>, NovaError> {
+            v.map(|v| v.map(serde_json::to_string).transpose())
+                .transpose()
+                .map_err(NovaError::from)
         }
         for (column, value) in [
-            ("flavor", u.flavor.clone().map(Some)),
-            ("old_flavor", u.old_flavor.clone()),
-            ("new_flavor", u.new_flavor.clone()),
+            ("flavor", text(u.flavor.as_ref().map(Some))?),
+            (
+                "old_flavor",
+                text(u.old_flavor.as_ref().map(Option::as_ref))?,
+            ),
+            (
+                "new_flavor",
+                text(u.new_flavor.as_ref().map(Option::as_ref))?,
+            ),
+            (
+                "trusted_certs",
+                text(u.trusted_certs.as_ref().map(Option::as_ref))?,
+            ),
+            (
+                "device_metadata",
+                text(u.device_metadata.as_ref().map(Option::as_ref))?,
+            ),
         ] {
             if let Some(v) = value {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE instance_extra SET {column} = $2 WHERE instance_uuid = $1"
                 )))
                 .bind(uuid.to_string())
-                .bind(json(&v)?)
+                .bind(v)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
