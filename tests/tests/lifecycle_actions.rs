@@ -2,7 +2,8 @@
 //! HTTP, on a fake compute host: `server set --state` (os-resetState),
 //! injectNetworkInfo, and os-migrateLive refused with Nova's 400
 //! (NoValidHost; ComputeHostNotFound for an unknown host) or 409 in a state
-//! a live migration cannot start from; changePassword answered by the host
+//! a live migration cannot start from; resize and cold migration refused
+//! at once with Nova's 400 NoValidHost, the migration recorded `error`; changePassword answered by the host
 //! (202, no task state left, the action's event) and refused when stopped;
 //! policies (403 for a project member), instance actions recorded; a
 //! config drive with a personality file (`--use-config-drive --file`), the
@@ -221,6 +222,103 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
     // The CLI says so too.
     let (ok, _, err) = cloud.openstack("admin", &["server", "migrate", "--live-migration", &vm]);
     assert!(!ok && err.contains("No valid host"), "{err}");
+
+    // ===== resize and cold migration: no other host, so Nova's synchronous 400 =====
+    // (`allow_resize_to_same_host` is off): the server is back as it was,
+    // the migration is listed `error`, the action's event failed.
+    let (s, b) = action(&cloud, &vm, &admin, "2.1", json!({"migrate": null})).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        message(&b),
+        "No valid host was found. No valid host found for cold migrate",
+        "{b}"
+    );
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.1",
+        json!({"resize": {"flavorRef": "2"}}),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        message(&b),
+        "No valid host was found. No valid host found for resize",
+        "{b}"
+    );
+    let srv = show(&cloud, &vm).await;
+    assert_eq!(srv["status"], "ACTIVE", "{srv}");
+    assert_eq!(srv["OS-EXT-STS:task_state"], Value::Null, "{srv}");
+    assert_eq!(srv["flavor"]["id"], "1", "{srv}");
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/os-migrations?instance_uuid={vm}"),
+        &admin,
+        "2.59",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let mut seen: Vec<(String, String)> = b["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["source_compute"], host.as_str(), "{m}");
+            assert_eq!(m["dest_compute"], Value::Null, "{m}");
+            (
+                m["migration_type"].as_str().unwrap().to_string(),
+                m["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("migration".to_string(), "error".to_string()),
+            ("resize".to_string(), "error".to_string())
+        ],
+        "{b}"
+    );
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm}/os-instance-actions"),
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let resize = b["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "resize")
+        .unwrap_or_else(|| panic!("no resize action: {b}"));
+    let rid = resize["request_id"].as_str().unwrap();
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("/servers/{vm}/os-instance-actions/{rid}"),
+        &admin,
+        "2.51",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let event = &b["instanceAction"]["events"][0];
+    assert_eq!(event["event"], "conductor_migrate_server", "{b}");
+    assert_eq!(event["result"], "Error", "{b}");
+    // The CLI names the problem.
+    let (ok, _, err) = cloud.openstack("demo", &["server", "resize", "--flavor", "m1.small", &vm]);
+    assert!(
+        !ok && err.contains("No valid host found for resize"),
+        "{err}"
+    );
 
     // ===== changePassword: the owner's, answered by the compute host =====
     for bad in [

@@ -142,6 +142,41 @@ pub enum MigrationClaim {
 
 const FINALS: &[&str] = Migration::FINAL_STATUSES;
 
+/// The migration's row as given, with the flavors' ids (`m.id` and the
+/// times are the database's).
+async fn insert_migration<'e>(
+    e: impl sqlx::PgExecutor<'e>,
+    m: &Migration,
+    old_flavor_id: i64,
+    new_flavor_id: i64,
+) -> Result<Migration, NovaError> {
+    let row = sqlx::query(
+        "INSERT INTO migrations (uuid, source_compute, source_node, dest_compute, dest_node,
+             dest_host, status, instance_uuid, old_instance_type_id, new_instance_type_id,
+             migration_type, hidden, user_id, project_id, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
+         RETURNING *",
+    )
+    .bind(m.uuid)
+    .bind(&m.source_compute)
+    .bind(&m.source_node)
+    .bind(&m.dest_compute)
+    .bind(&m.dest_node)
+    .bind(&m.dest_host)
+    .bind(&m.status)
+    .bind(m.instance_uuid)
+    .bind(old_flavor_id as i32)
+    .bind(new_flavor_id as i32)
+    .bind(&m.migration_type)
+    .bind(m.hidden)
+    .bind(&m.user_id)
+    .bind(&m.project_id)
+    .fetch_one(e)
+    .await
+    .map_err(db_err)?;
+    migration_from_row(&row).map_err(db_err)
+}
+
 fn finals() -> Vec<String> {
     FINALS.iter().map(|s| s.to_string()).collect()
 }
@@ -236,31 +271,7 @@ impl Db {
                 nova_objects::Resource::NumaTopology,
             ));
         };
-        let row = sqlx::query(
-            "INSERT INTO migrations (uuid, source_compute, source_node, dest_compute, dest_node,
-                 dest_host, status, instance_uuid, old_instance_type_id, new_instance_type_id,
-                 migration_type, hidden, user_id, project_id, updated_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
-             RETURNING *",
-        )
-        .bind(m.uuid)
-        .bind(&m.source_compute)
-        .bind(&m.source_node)
-        .bind(&m.dest_compute)
-        .bind(&m.dest_node)
-        .bind(&m.dest_host)
-        .bind(&m.status)
-        .bind(instance_uuid)
-        .bind(old_flavor.id as i32)
-        .bind(new_flavor.id as i32)
-        .bind(&m.migration_type)
-        .bind(m.hidden)
-        .bind(&m.user_id)
-        .bind(&m.project_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let created = migration_from_row(&row).map_err(db_err)?;
+        let created = insert_migration(&mut *tx, m, old_flavor.id, new_flavor.id).await?;
         // The NUMA topology fitted to the destination, for the destination
         // (Nova's `MigrationContext.new_numa_topology`).
         let context = serde_json::json!({
@@ -301,6 +312,25 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// Record a migration that ended before it held anything (no
+    /// destination was found: Nova's `MigrationTask` created its row first
+    /// and set it `error` on the way out), in a final status such as
+    /// `error`, so that it is listed with the instance's others.
+    pub async fn migration_create_ended(&self, m: &Migration) -> Result<Migration, NovaError> {
+        if m.in_progress() {
+            return Err(NovaError::invalid_input(
+                "only a migration in a final status is recorded without a claim",
+            ));
+        }
+        insert_migration(
+            &self.pool,
+            m,
+            m.old_instance_type_id.unwrap_or_default(),
+            m.new_instance_type_id.unwrap_or_default(),
+        )
+        .await
     }
 
     /// One migration by id (MigrationNotFound).

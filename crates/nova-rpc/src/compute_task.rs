@@ -30,6 +30,8 @@
 //! answered once the destination is chosen, claimed and checked by both
 //! hosts; and the source's two hand-overs at a live migration's end.
 //! nova-rs 1.25: `cache_images` (an aggregate's image pre-caching, 2.81).
+//! nova-rs 1.26: `migrate_server` is a call, as Nova's: the API answers a
+//! resize or cold migration no host can take with 400 NoValidHost.
 
 use nova_objects::{
     Aggregate, FilterProperties, Flavor, ImageMeta, Instance, RequestSpec, Selection,
@@ -37,7 +39,7 @@ use nova_objects::{
 use uuid::Uuid;
 
 crate::rpc_api! {
-    topic: "conductor", namespace: "compute_task", version: "1.25", queue: "conductor_compute_task";
+    topic: "conductor", namespace: "compute_task", version: "1.26", queue: "conductor_compute_task";
     /// Image pre-caching (2.81, cast by the API): each compute host of the
     /// aggregate that is up is asked to cache the images; the outcome is
     /// logged per image (cached, existing, error, unsupported, skipped).
@@ -56,9 +58,11 @@ crate::rpc_api! {
     /// which the API put in resize_prep: schedule a destination (the source
     /// excluded unless `allow_resize_to_same_host` for a resize;
     /// `request_spec.force_hosts` for an admin's target host), claim it,
-    /// record the migration and cast `prep_resize` there. Failures put the
-    /// instance back as it was (task_state cleared) with a fault.
-    cast fn migrate_server(instance: Instance, flavor: Flavor, live: bool, clean_shutdown: bool, request_spec: RequestSpec) -> ();
+    /// record the migration and cast `prep_resize` there. Answered once
+    /// `prep_resize` is cast, or with the failure (NoValidHost "No valid
+    /// host found for resize" / "for cold migrate"), the instance back as
+    /// it was (task_state cleared) with a fault and the migration `error`.
+    call fn migrate_server(instance: Instance, flavor: Flavor, live: bool, clean_shutdown: bool, request_spec: RequestSpec) -> ();
     /// From a migration's destination (after its `prep_resize`): forward
     /// `resize_instance` to the source.
     cast fn resize_instance(instance_uuid: Uuid, migration_id: i64, clean_shutdown: bool) -> ();

@@ -9,7 +9,8 @@
 //! new flavor on the destination, the old on the source) until it is
 //! confirmed or reverted. Then `prep_resize` goes to the destination. A
 //! failure before that leaves the instance as it was, its task_state
-//! cleared, with a fault (Nova's `_set_vm_state_and_notify`).
+//! cleared, with a fault (Nova's `_set_vm_state_and_notify`), and the
+//! migration `error`; the API, which called, answers it (400 NoValidHost).
 
 use super::ComputeTaskManager;
 use nova_common::states::TaskState;
@@ -22,6 +23,31 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 pub const EVENT_MIGRATE: &str = "conductor_migrate_server";
+
+/// Why a migration found no destination, and whether its row was
+/// written (and set `error`) before it failed.
+pub(crate) struct Placement {
+    error: NovaError,
+    recorded: bool,
+}
+
+impl From<NovaError> for Placement {
+    fn from(error: NovaError) -> Self {
+        Placement {
+            error,
+            recorded: false,
+        }
+    }
+}
+
+/// Nova's migration types: a new flavor is a resize.
+fn migration_type(inst: &Instance, flavor: &Flavor) -> &'static str {
+    if flavor.id == inst.instance_type_id {
+        "migration"
+    } else {
+        "resize"
+    }
+}
 
 /// A hand-over between the two compute hosts of a migration.
 pub(crate) enum Relay {
@@ -111,19 +137,13 @@ impl ComputeTaskManager {
         flavor: Flavor,
         clean_shutdown: bool,
         spec: RequestSpec,
-    ) {
+    ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
-        let inst = match self.db.instance_get_by_uuid(uuid, false).await {
-            Ok(i) if i.task_state == Some(TaskState::ResizePrep) => i,
-            Ok(i) => {
-                info!(instance = %uuid, task_state = ?i.task_state, "not waiting for a migration; skipping");
-                return;
-            }
-            Err(e) => {
-                warn!(instance = %uuid, "not migrating: {e}");
-                return;
-            }
-        };
+        let inst = self.db.instance_get_by_uuid(uuid, false).await?;
+        if inst.task_state != Some(TaskState::ResizePrep) {
+            info!(instance = %uuid, task_state = ?inst.task_state, "not waiting for a migration; skipping");
+            return Ok(());
+        }
         let busy = self
             .db
             .migration_get_in_progress(Some(uuid), None)
@@ -142,7 +162,7 @@ impl ComputeTaskManager {
                         .await;
                 }
             }
-            return;
+            return Ok(());
         }
         let _ = self
             .db
@@ -155,11 +175,47 @@ impl ComputeTaskManager {
                     .db
                     .action_event_finish(uuid, &ctx.request_id, EVENT_MIGRATE, "Success", None)
                     .await;
+                Ok(())
             }
-            Err(e) => {
-                warn!(instance = %uuid, "cannot migrate: {e}");
-                self.migration_failed(ctx, uuid, &e).await;
+            Err(Placement { error, recorded }) => {
+                warn!(instance = %uuid, "cannot migrate: {error}");
+                if !recorded {
+                    self.record_ended_migration(&inst, &flavor).await;
+                }
+                self.migration_failed(ctx, uuid, &error).await;
+                Err(match error {
+                    // Nova's conductor answers with what was moving.
+                    NovaError::NoValidHost { .. } => NovaError::NoValidHost {
+                        reason: if flavor.id == inst.instance_type_id {
+                            "No valid host found for cold migrate".into()
+                        } else {
+                            "No valid host found for resize".into()
+                        },
+                    },
+                    other => other,
+                })
             }
+        }
+    }
+
+    /// The migration that found no destination, listed `error` with the
+    /// instance's others, as Nova's (whose row was written first).
+    async fn record_ended_migration(&self, inst: &Instance, flavor: &Flavor) {
+        let m = Migration {
+            uuid: Uuid::new_v4(),
+            source_compute: inst.host.clone(),
+            source_node: inst.node.clone(),
+            status: Some("error".into()),
+            instance_uuid: Some(inst.uuid),
+            old_instance_type_id: Some(inst.instance_type_id),
+            new_instance_type_id: Some(flavor.id),
+            migration_type: Some(migration_type(inst, flavor).into()),
+            user_id: Some(inst.user_id.clone()),
+            project_id: Some(inst.project_id.clone()),
+            ..Default::default()
+        };
+        if let Err(e) = self.db.migration_create_ended(&m).await {
+            warn!(instance = %inst.uuid, "cannot record the failed migration: {e}");
         }
     }
 
@@ -171,7 +227,7 @@ impl ComputeTaskManager {
         flavor: &Flavor,
         clean_shutdown: bool,
         spec: RequestSpec,
-    ) -> Result<String, NovaError> {
+    ) -> Result<String, Placement> {
         let uuid = inst.uuid;
         let source = inst.host.clone().ok_or(NovaError::InstanceNotReady {
             instance_id: uuid.to_string(),
@@ -195,13 +251,12 @@ impl ComputeTaskManager {
             .into_iter()
             .next()
             .unwrap_or_default();
-        let migration_type = if resize { "resize" } else { "migration" };
         let (dest, m) = self
             .claim_migration(
                 inst,
                 flavor,
                 list,
-                migration_type,
+                migration_type(inst, flavor),
                 "pre-migrating",
                 TaskState::ResizePrep,
             )
@@ -212,9 +267,12 @@ impl ComputeTaskManager {
             .to_server(&dest)
             .prep_resize(ctx, inst.clone(), flavor.clone(), m, clean_shutdown)
             .await;
-        if let Err(e) = cast {
+        if let Err(error) = cast {
             let _ = self.db.migration_update_status(id, "error", None).await;
-            return Err(e);
+            return Err(Placement {
+                error,
+                recorded: true,
+            });
         }
         Ok(dest)
     }

@@ -140,8 +140,7 @@ impl nova_rpc::compute_task::Manager for ComputeTaskManager {
             ));
         }
         self.migrate_cold(ctx, instance, flavor, clean_shutdown, request_spec)
-            .await;
-        Ok(())
+            .await
     }
 
     async fn cache_images(

@@ -90,10 +90,12 @@ impl API {
             )
             .await?;
         self.record_action(ctx, inst.uuid, t.action).await;
-        let cast = self
+        // A call, as Nova's: a destination is found and claimed before the
+        // answer, or the conductor has put the instance back and says why.
+        let call = self
             .compute_task_api
             .migrate_server(ctx, i, flavor, false, true, spec);
-        self.cast_or_revert(ctx, inst.uuid, t, cast).await
+        self.cast_or_revert(ctx, inst.uuid, t, call).await
     }
 
     /// Nova's resize checks: another flavor, not a smaller disk, and the

@@ -153,9 +153,11 @@ async fn resize(
         Err(NovaError::FlavorNotFound { .. }) => {
             Err(ApiError::bad_request("Unable to locate requested flavor."))
         }
-        Err(e @ (NovaError::CannotResizeToSameFlavor {} | NovaError::CannotResizeDisk { .. })) => {
-            Err(ApiError::bad_request(e.to_string()))
-        }
+        Err(
+            e @ (NovaError::CannotResizeToSameFlavor {}
+            | NovaError::CannotResizeDisk { .. }
+            | NovaError::NoValidHost { .. }),
+        ) => Err(ApiError::bad_request(e.to_string())),
         Err(e) => Err(instance_invalid_state(e, "resize")),
         Ok(()) => accepted(),
     }
@@ -231,9 +233,11 @@ async fn migrate(
         &Target::project(&inst.project_id),
     )?;
     match state.compute_api.resize(ctx, inst, None, host).await {
-        Err(e @ (NovaError::ComputeHostNotFound { .. } | NovaError::InvalidRequest { .. })) => {
-            Err(ApiError::bad_request(e.to_string()))
-        }
+        Err(
+            e @ (NovaError::ComputeHostNotFound { .. }
+            | NovaError::InvalidRequest { .. }
+            | NovaError::NoValidHost { .. }),
+        ) => Err(ApiError::bad_request(e.to_string())),
         Err(e) => Err(instance_invalid_state(e, "migrate")),
         Ok(()) => accepted(),
     }
