@@ -378,6 +378,11 @@ impl ComputeManager {
                 uuid,
                 InstanceUpdate {
                     network_info: Some(nw.clone()),
+                    // Nova's `_default_block_device_names`.
+                    root_device_name: inst
+                        .root_device_name
+                        .is_none()
+                        .then(|| Some(self.driver.default_root_device_name())),
                     task_state: Some(Some(T::Spawning)),
                     expected_task_state: Some(vec![Some(T::Networking)]),
                     ..Default::default()

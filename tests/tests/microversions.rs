@@ -194,6 +194,11 @@ async fn microversions_up_to_2_103() {
         f["extra_specs"].is_object(),
         "the admin sees extra_specs: {f}"
     );
+    // 2.3: the root disk's device, set by the compute host at the build.
+    assert_eq!(
+        b["server"]["OS-EXT-SRV-ATTR:root_device_name"], "/dev/vda",
+        "{b}"
+    );
 
     // The later fields, each from its microversion.
     let (_, old) = get(&cloud, &path, &demo, "2.62").await;

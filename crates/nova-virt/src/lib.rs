@@ -134,6 +134,13 @@ pub trait VirtDriver: Send + Sync {
     async fn list_instance_uuids(&self) -> Result<Vec<Uuid>, VirtError>;
     /// Whether guests boot from image files the compute host must fetch.
     fn needs_image_files(&self) -> bool;
+    /// The guest's root disk as the instance records it
+    /// (`root_device_name`): Nova's `default_root_device_name`, or, for a
+    /// driver without one, the compute manager's first virtio name. The
+    /// libvirt guest's root disk is always virtio `vda`.
+    fn default_root_device_name(&self) -> String {
+        "/dev/vda".into()
+    }
     /// Whether guests attach to host network devices (bridges) that nova-compute
     /// must plug before the guest starts (Nova's `plug_vifs`).
     fn needs_host_networking(&self) -> bool;
