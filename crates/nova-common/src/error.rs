@@ -215,6 +215,15 @@ nova_errors! {
     ImageUnacceptable { image_id, reason } => 400, "Image {image_id} is unacceptable: {reason}";
     /// A request refused as a whole; Nova raises it with its own message.
     InvalidRequest { reason } => 400, "{reason}";
+    // A server create's block device mapping (Nova's `InvalidBDM` family).
+    InvalidBDMFormat { details } => 400, "Block Device Mapping is Invalid: {details}";
+    InvalidBDMVolume { id } => 400, "Block Device Mapping is Invalid: failed to get volume {id}.";
+    InvalidBDMSnapshot { id } => 400, "Block Device Mapping is Invalid: failed to get snapshot {id}.";
+    InvalidBDMBootSequence {} => 400,
+        "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.";
+    InvalidBDMEphemeralSize {} => 400,
+        "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block device mapping, flavor ephemeral size will be used.";
+    InvalidBDMSwapSize {} => 400, "Swap drive requested is larger than instance type allows.";
     // What a flavor and image ask of NUMA and CPU pinning (`numa_get_constraints`):
     // 400 on create, resize and rebuild, Forbidden ones included (Nova's API maps them so).
     ImageNUMATopologyIncomplete {} => 400, "CPU and memory allocation must be provided for all NUMA nodes";

@@ -38,6 +38,7 @@ use uuid::Uuid;
 mod admin_actions;
 mod admin_password;
 mod aggregates;
+mod block_devices;
 mod empty_projects;
 mod evacuate;
 pub mod external_events;
@@ -57,6 +58,7 @@ mod rescue;
 mod server_groups;
 pub mod server_password;
 mod shelve;
+pub use block_devices::BlockDevice;
 pub use evacuate::EvacuateRequest;
 pub use shelve::UnshelveRequest;
 mod usage;
@@ -1555,7 +1557,7 @@ impl API {
             .await
     }
 
-    /// Send the cast; when it cannot be sent, put the task_state back
+    /// Send the cast (or make the call); when it fails, put the task_state back
     /// (compare-and-set, so a task_state someone else set since is kept).
     async fn cast_or_revert(
         &self,

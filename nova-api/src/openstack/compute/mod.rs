@@ -9,6 +9,7 @@ pub mod admin_password;
 pub mod aggregates;
 pub mod attach_interfaces;
 pub mod availability_zone;
+pub mod block_device_mapping;
 pub mod console_auth_tokens;
 pub mod create_backup;
 pub mod deferred_delete;

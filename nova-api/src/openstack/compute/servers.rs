@@ -1,11 +1,12 @@
 //! `/servers`: create, list, detail, show, delete.
 
+use super::block_device_mapping;
 use super::rendered_servers::Kind;
 use super::views::servers::{
     created, detail_expected_attrs, server_detail, server_summary, server_update_view,
     DetailOptions, RenderedServer, ServerDetail,
 };
-use crate::compute::api::{CreateRequest, RequestedNetworks, RequestedZone};
+use crate::compute::api::{BlockDevice, CreateRequest, RequestedNetworks, RequestedZone, API};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{invalid, json_body, BaseUrl};
@@ -218,7 +219,11 @@ pub(crate) fn generate_password() -> String {
 /// The validated `server` body of a create request.
 struct ServerCreate {
     name: String,
-    image: String,
+    /// `imageRef`, or the image of an `image` → `local` mapping at boot
+    /// index 0 (None: a boot from a volume or snapshot).
+    image: Option<String>,
+    /// `block_device_mapping_v2` (or the legacy mapping), parsed.
+    block_devices: Vec<BlockDevice>,
     flavor_ref: String,
     metadata: BTreeMap<String, String>,
     networks: RequestedNetworks,
@@ -532,6 +537,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
             ))
         }
     };
+    let block_devices = block_device_mapping::parse(obj, v)?;
     // imageRef, or the boot-index-0 image of block_device_mapping_v2 (what OSC sends too).
     let image = match obj.get("imageRef") {
         Some(Value::String(r)) if r.is_empty() => None,
@@ -551,27 +557,16 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         }
         None => None,
     };
-    let image = match image {
-        Some(i) => Some(i),
-        None => obj
-            .get("block_device_mapping_v2")
-            .and_then(Value::as_array)
-            .and_then(|bdms| {
-                bdms.iter().find(|b| {
-                    b.get("source_type").and_then(Value::as_str) == Some("image")
-                        && b.get("boot_index")
-                            .map(|x| x == &json!(0) || x == &json!("0"))
-                            .unwrap_or(false)
-                })
+    let image = image.or_else(|| {
+        block_devices
+            .iter()
+            .find(|b| {
+                b.source_type.as_deref() == Some("image")
+                    && b.destination_type.as_deref() == Some("local")
+                    && b.boot_index == Some(0)
             })
-            .and_then(|b| b.get("uuid").and_then(Value::as_str))
-            .map(str::to_string),
-    };
-    let Some(image) = image else {
-        return Err(ApiError::bad_request(
-            "Invalid input for field/attribute imageRef: an image is required (booting from volume needs Cinder, which this cloud does not have).",
-        ));
-    };
+            .and_then(|b| b.image_id.clone())
+    });
     let mut metadata = BTreeMap::new();
     if let Some(m) = obj.get("metadata") {
         let Some(m) = m.as_object() else {
@@ -722,6 +717,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
     Ok(ServerCreate {
         name,
         image,
+        block_devices,
         flavor_ref,
         metadata,
         networks,
@@ -842,7 +838,7 @@ fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
     match e {
         NovaError::ImageNotFound { .. } => ApiError::bad_request(format!(
             "Invalid imageRef provided. Image {} could not be found.",
-            req.image
+            req.image.as_deref().unwrap_or_default()
         )),
         NovaError::ImageNotActive { .. } => {
             ApiError::bad_request(format!("Invalid imageRef provided. {e}"))
@@ -929,6 +925,12 @@ pub async fn create(
             )),
             other => other.into(),
         })?;
+    API::check_block_device_mapping(&flavor, req.image.is_some(), &req.block_devices)?;
+    let Some(image) = req.image.clone() else {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute imageRef: an image is required (booting from volume needs Cinder, which this cloud does not have).",
+        ));
+    };
     let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
     let made = state
         .compute_api
@@ -937,7 +939,7 @@ pub async fn create(
             CreateRequest {
                 display_name: req.name.clone(),
                 display_description: req.description.clone(),
-                image_href: req.image.clone(),
+                image_href: image,
                 flavor,
                 min_count: req.min_count,
                 max_count: req.max_count,

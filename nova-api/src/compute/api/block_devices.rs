@@ -1,0 +1,257 @@
+//! A server create's block device mapping (Nova's `_validate_bdm`, the
+//! part of it that does not need Cinder): the boot sequence, the flavor's
+//! ephemeral and swap limits, and what this cloud can build.
+//!
+//! The Compute API parses `block_device_mapping_v2` (or the legacy
+//! `block_device_mapping`) into [`BlockDevice`]s; this decides. The only
+//! device a guest gets here is its root disk from the image (an `image` →
+//! `local` mapping at boot index 0, what OSC sends with `--image`). Volumes
+//! and snapshots live in Cinder, which this cloud does not have: a mapping
+//! that names one is refused as Nova refuses one Cinder cannot find, and a
+//! mapping that would create one (a destination of `volume`) or a blank
+//! local disk (ephemeral or swap) is refused naming why, after Nova's own
+//! checks, so that no request is accepted for a disk that would not exist.
+
+use super::API;
+use nova_common::{NovaError, NovaResult};
+use nova_objects::Flavor;
+
+/// One mapping, as Nova's `BlockDeviceDict` after `from_api`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BlockDevice {
+    /// `volume`, `image`, `snapshot` or `blank` (None in a legacy mapping).
+    pub source_type: Option<String>,
+    /// `local` or `volume`.
+    pub destination_type: Option<String>,
+    /// The volume, snapshot or image the source names.
+    pub volume_id: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub image_id: Option<String>,
+    /// None and -1 alike: not bootable.
+    pub boot_index: Option<i64>,
+    /// GiB (MiB for swap, as Nova's).
+    pub volume_size: Option<i64>,
+    pub guest_format: Option<String>,
+    /// `no_device`: the mapping suppresses a device.
+    pub no_device: bool,
+}
+
+impl BlockDevice {
+    /// A blank local disk: ephemeral, or swap by its guest format.
+    fn is_blank_local(&self) -> bool {
+        self.source_type.as_deref() == Some("blank")
+            && self.destination_type.as_deref() == Some("local")
+    }
+
+    fn is_swap(&self) -> bool {
+        self.is_blank_local() && self.guest_format.as_deref() == Some("swap")
+    }
+
+    fn is_ephemeral(&self) -> bool {
+        self.is_blank_local() && !self.is_swap()
+    }
+
+    fn boots(&self) -> Option<i64> {
+        self.boot_index.filter(|i| *i >= 0)
+    }
+}
+
+impl API {
+    /// Nova's `_validate_bdm` for a create of `flavor`, the image given
+    /// (`imageRef`) or not: Ok when the mapping asks for nothing but the
+    /// image's root disk.
+    pub fn check_block_device_mapping(
+        flavor: &Flavor,
+        image_given: bool,
+        bdms: &[BlockDevice],
+    ) -> NovaResult<()> {
+        let bdms: Vec<&BlockDevice> = bdms.iter().filter(|b| !b.no_device).collect();
+        if bdms.is_empty() {
+            return Ok(());
+        }
+        // The boot indexes count from 0 without a gap; the image given
+        // with no mapping at 0 is the root disk at 0.
+        let mut order: Vec<i64> = bdms.iter().filter_map(|b| b.boots()).collect();
+        if image_given && !order.contains(&0) {
+            order.push(0);
+        }
+        order.sort_unstable();
+        if order.is_empty() || order.iter().enumerate().any(|(i, b)| *b != i as i64) {
+            return Err(NovaError::InvalidBDMBootSequence {});
+        }
+        for b in &bdms {
+            if let Some(id) = b.volume_id.as_ref().filter(|_| b.snapshot_id.is_none()) {
+                return Err(NovaError::InvalidBDMVolume { id: id.clone() });
+            }
+            if let Some(id) = &b.snapshot_id {
+                return Err(NovaError::InvalidBDMSnapshot { id: id.clone() });
+            }
+        }
+        let ephemeral: i64 = bdms
+            .iter()
+            .filter(|b| b.is_ephemeral())
+            .map(|b| b.volume_size.unwrap_or(flavor.ephemeral_gb))
+            .sum();
+        if ephemeral > flavor.ephemeral_gb {
+            return Err(NovaError::InvalidBDMEphemeralSize {});
+        }
+        let swaps: Vec<&&BlockDevice> = bdms.iter().filter(|b| b.is_swap()).collect();
+        if swaps.len() > 1 {
+            return Err(NovaError::InvalidBDMFormat {
+                details: "More than one swap drive requested.".into(),
+            });
+        }
+        if swaps
+            .first()
+            .is_some_and(|s| s.volume_size.unwrap_or(0) > flavor.swap)
+        {
+            return Err(NovaError::InvalidBDMSwapSize {});
+        }
+        for b in &bdms {
+            if b.destination_type.as_deref() == Some("volume") {
+                return Err(NovaError::InvalidBDMFormat {
+                    details: "a volume cannot be created: this cloud has no Block Storage \
+                              service (Cinder)."
+                        .into(),
+                });
+            }
+            if b.source_type.as_deref() == Some("blank") || b.source_type.is_none() {
+                return Err(NovaError::InvalidBDMFormat {
+                    details: "blank local disks (ephemeral or swap) are not supported by this \
+                              cloud's compute driver."
+                        .into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flavor() -> Flavor {
+        Flavor {
+            ephemeral_gb: 2,
+            swap: 512,
+            ..Default::default()
+        }
+    }
+
+    fn image_root() -> BlockDevice {
+        BlockDevice {
+            source_type: Some("image".into()),
+            destination_type: Some("local".into()),
+            image_id: Some("img".into()),
+            boot_index: Some(0),
+            ..Default::default()
+        }
+    }
+
+    fn blank(size: Option<i64>, format: Option<&str>) -> BlockDevice {
+        BlockDevice {
+            source_type: Some("blank".into()),
+            destination_type: Some("local".into()),
+            volume_size: size,
+            guest_format: format.map(str::to_string),
+            boot_index: Some(-1),
+            ..Default::default()
+        }
+    }
+
+    fn check(image_given: bool, bdms: &[BlockDevice]) -> NovaResult<()> {
+        API::check_block_device_mapping(&flavor(), image_given, bdms)
+    }
+
+    #[test]
+    fn the_image_root_disk_is_all_that_is_built() {
+        assert_eq!(check(false, &[image_root()]), Ok(()));
+        assert_eq!(check(true, &[image_root()]), Ok(()));
+        assert_eq!(check(true, &[]), Ok(()));
+        let none = BlockDevice {
+            no_device: true,
+            ..Default::default()
+        };
+        assert_eq!(check(true, &[none]), Ok(()));
+    }
+
+    #[test]
+    fn boot_indexes_count_from_zero_without_a_gap() {
+        let mut second = image_root();
+        second.boot_index = Some(2);
+        assert_eq!(
+            check(false, &[image_root(), second.clone()]),
+            Err(NovaError::InvalidBDMBootSequence {})
+        );
+        second.boot_index = Some(1);
+        assert_eq!(
+            check(false, &[second]),
+            Err(NovaError::InvalidBDMBootSequence {})
+        );
+        assert_eq!(
+            check(false, &[blank(None, None)]),
+            Err(NovaError::InvalidBDMBootSequence {})
+        );
+    }
+
+    #[test]
+    fn volumes_and_snapshots_are_not_found() {
+        let vol = BlockDevice {
+            source_type: Some("volume".into()),
+            destination_type: Some("volume".into()),
+            volume_id: Some("v1".into()),
+            boot_index: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(false, &[vol]),
+            Err(NovaError::InvalidBDMVolume { id: "v1".into() })
+        );
+        let snap = BlockDevice {
+            source_type: Some("snapshot".into()),
+            destination_type: Some("volume".into()),
+            snapshot_id: Some("s1".into()),
+            boot_index: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(false, &[snap]),
+            Err(NovaError::InvalidBDMSnapshot { id: "s1".into() })
+        );
+        let mut to_volume = image_root();
+        to_volume.destination_type = Some("volume".into());
+        assert!(matches!(
+            check(false, &[to_volume]),
+            Err(NovaError::InvalidBDMFormat { details }) if details.contains("Cinder")
+        ));
+    }
+
+    #[test]
+    fn ephemeral_and_swap_are_checked_against_the_flavor_first() {
+        assert_eq!(
+            check(true, &[blank(Some(2), None), blank(Some(1), None)]),
+            Err(NovaError::InvalidBDMEphemeralSize {})
+        );
+        // No size: the flavor's, so a second one is too much.
+        assert_eq!(
+            check(true, &[blank(None, None), blank(None, None)]),
+            Err(NovaError::InvalidBDMEphemeralSize {})
+        );
+        assert_eq!(
+            check(true, &[blank(Some(1024), Some("swap"))]),
+            Err(NovaError::InvalidBDMSwapSize {})
+        );
+        assert!(matches!(
+            check(true, &[blank(Some(1), Some("swap")), blank(Some(1), Some("swap"))]),
+            Err(NovaError::InvalidBDMFormat { details }) if details == "More than one swap drive requested."
+        ));
+        // Within the flavor: refused, naming why.
+        for ok_size in [blank(Some(2), None), blank(Some(512), Some("swap"))] {
+            assert!(matches!(
+                check(true, &[ok_size]),
+                Err(NovaError::InvalidBDMFormat { details }) if details.contains("ephemeral or swap")
+            ));
+        }
+    }
+}
