@@ -34,6 +34,8 @@
 #     printed as GUEST-TYPED <line>), then for each NIC the PCI address the
 #     guest sees it at (what device role tagging names)
 #                        GUEST-NIC name=<eth0> mac=<mac> pci=<dddd:bb:ss.f>
+#     and for each virtio disk after the root disk (ephemeral, swap)
+#                        GUEST-DISK name=<vdb> bytes=<size> sig=<SWAPSPACE2|ephemeral0|none>
 #     (acpid and httpd are already up then: a shutdown request is honoured);
 #   - when a config drive is attached (an ISO 9660 CD-ROM labelled config-2,
 #     /dev/sr0), mounts it read-only on /mnt/config, writes each personality
@@ -289,6 +291,18 @@ for n in /sys/class/net/eth*; do
     # virtio-net: device is the virtio device, a child of the PCI function.
     pci="$(basename "$(dirname "$(readlink -f "$n/device")")")"
     echo "GUEST-NIC name=${n##*/} mac=$(cat "$n/address") pci=$pci"
+done
+# The disks beyond the root disk (the flavor's ephemeral and swap disks):
+# their size and what their first 8 KiB say they are (the swap signature,
+# or the file system label Nova gives an ephemeral disk).
+for b in /sys/block/vd[b-y]; do
+    [ -e "$b/size" ] || continue
+    d="${b##*/}"
+    i=0
+    while [ ! -b "/dev/$d" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    sig="$(head -c 8192 "/dev/$d" 2>/dev/null | tr -c 'a-zA-Z0-9' '\n' |
+        grep -E '^(SWAPSPACE2|ephemeral0|EPHEMERAL0)$' | head -n 1)"
+    echo "GUEST-DISK name=$d bytes=$(($(cat "$b/size") * 512)) sig=${sig:-none}"
 done
 
 # The config drive, if there is one (the CD-ROM appears once ata_piix has

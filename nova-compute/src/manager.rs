@@ -378,14 +378,9 @@ impl ComputeManager {
                 uuid,
                 InstanceUpdate {
                     network_info: Some(nw.clone()),
-                    // Nova's `_default_block_device_names`.
-                    root_device_name: inst
-                        .root_device_name
-                        .is_none()
-                        .then(|| Some(self.driver.default_root_device_name())),
                     task_state: Some(Some(T::Spawning)),
                     expected_task_state: Some(vec![Some(T::Networking)]),
-                    ..Default::default()
+                    ..self.default_device_names(inst)
                 },
             )
             .await?;
@@ -407,6 +402,21 @@ impl ComputeManager {
         .await?;
         info!(instance = %uuid, "instance spawned successfully");
         Ok(())
+    }
+
+    /// Nova's `_default_block_device_names`: the root device (kept once
+    /// set) and the devices of the flavor's ephemeral and swap disks.
+    pub(crate) fn default_device_names(&self, inst: &Instance) -> InstanceUpdate {
+        let (ephemeral, swap) = local_devices(inst);
+        InstanceUpdate {
+            root_device_name: inst
+                .root_device_name
+                .is_none()
+                .then(|| Some(self.driver.default_root_device_name())),
+            default_ephemeral_device: ephemeral,
+            default_swap_device: swap,
+            ..Default::default()
+        }
     }
 
     /// Nova's handling of a failed `_build_and_run_instance`: clean up; then,
@@ -1408,4 +1418,17 @@ impl nova_rpc::compute::Manager for ComputeManager {
             .map_err(virt_to_nova)?;
         Ok(now == Some(port))
     }
+}
+
+/// An update of a nullable device column.
+type DeviceUpdate = Option<Option<String>>;
+
+/// The devices of the instance's ephemeral and swap disks, as its flavor
+/// has them now (an update of both columns).
+pub(crate) fn local_devices(inst: &Instance) -> (DeviceUpdate, DeviceUpdate) {
+    use nova_virt::local_disks::{default_device, LocalDiskKind};
+    (
+        Some(default_device(inst, LocalDiskKind::Ephemeral)),
+        Some(default_device(inst, LocalDiskKind::Swap)),
+    )
 }

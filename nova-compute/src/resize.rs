@@ -255,12 +255,15 @@ impl ComputeManager {
                 .migration_update_status(ctx, migration.id, "finished".into(), None)
                 .await?;
             let ps = self.power_state_of(&inst).await;
+            let (ephemeral, swap) = crate::manager::local_devices(&inst);
             self.update(
                 ctx,
                 uuid,
                 InstanceUpdate {
                     vm_state: Some(VmState::Resized),
                     power_state: Some(ps),
+                    default_ephemeral_device: ephemeral,
+                    default_swap_device: swap,
                     ..step(TaskState::ResizeFinish, None)
                 },
             )
@@ -429,12 +432,15 @@ impl ComputeManager {
             self.conductor
                 .migration_update_status(ctx, migration.id, "reverted".into(), None)
                 .await?;
+            let (ephemeral, swap) = crate::manager::local_devices(&inst);
             self.update(
                 ctx,
                 uuid,
                 InstanceUpdate {
                     vm_state: Some(vm_state),
                     power_state: Some(ps),
+                    default_ephemeral_device: ephemeral,
+                    default_swap_device: swap,
                     ..step(TaskState::ResizeReverting, None)
                 },
             )

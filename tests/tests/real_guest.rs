@@ -71,6 +71,11 @@ async fn real_guests_boot_reboot_stop_and_delete() {
         .req(Method::POST, "/flavors", &cloud.admin, Some(json!({"flavor": {"name": "guest", "id": "guest", "ram": 128, "vcpus": 1, "disk": 1}})))
         .await;
     assert_eq!(s, 200, "{b}");
+    // The second guest's flavor has an ephemeral disk and swap.
+    let (s, b) = cloud
+        .req(Method::POST, "/flavors", &cloud.admin, Some(json!({"flavor": {"name": "guest-disks", "id": "guest-disks", "ram": 128, "vcpus": 1, "disk": 1, "OS-FLV-EXT-DATA:ephemeral": 1, "swap": 16}})))
+        .await;
+    assert_eq!(s, 200, "{b}");
 
     let mut ids = vec![];
     // The first guest gets a config drive with a personality file, and its
@@ -94,7 +99,11 @@ async fn real_guests_boot_reboot_stop_and_delete() {
             json!({"config_drive": true, "personality": [{"path": "/etc/motd", "contents": motd}],
                 "networks": [{"uuid": private, "tag": "nic-one"}]}),
         ),
-        ("ami-guest", &ami, json!({"networks": "auto"})),
+        (
+            "ami-guest",
+            &ami,
+            json!({"networks": "auto", "flavorRef": "guest-disks"}),
+        ),
     ] {
         let mut server = json!({"name": name, "imageRef": image, "flavorRef": "guest"});
         server
@@ -210,6 +219,51 @@ async fn real_guests_boot_reboot_stop_and_delete() {
             .to_string();
         let md = cloud.guest_meta_data(&ip).await;
         assert_eq!(md["devices"], devices, "{md}");
+    }
+    // The flavor's ephemeral disk (vfat, labelled ephemeral0, 1 GiB) and
+    // swap (16 MiB) are the second guest's vdb and vdc, as the EC2
+    // metadata's block-device-mapping says; the first guest has neither.
+    let out = wait_marker(&cloud, &ids[1], "GUEST-INIT", 1).await;
+    let disks: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("GUEST-DISK "))
+        .collect();
+    assert_eq!(
+        disks,
+        [
+            "name=vdb bytes=1073741824 sig=ephemeral0",
+            "name=vdc bytes=16777216 sig=SWAPSPACE2"
+        ],
+        "{out}"
+    );
+    assert!(!console(&cloud, &ids[0]).await.contains("GUEST-DISK"));
+    let (_, b) = cloud
+        .get(&format!("/servers/{}", ids[1]), &cloud.admin)
+        .await;
+    let ip = b["server"]["addresses"]["private"][0]["addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (path, want) in [
+        ("", "ami\nephemeral0\nroot\nswap"),
+        ("/ephemeral0", "/dev/vdb"),
+        ("/swap", "/dev/vdc"),
+        ("/root", "/dev/vda"),
+    ] {
+        let got = cloud
+            .http
+            .get(format!(
+                "{}/latest/meta-data/block-device-mapping{path}",
+                cloud.metadata
+            ))
+            .header("X-Forwarded-For", &ip)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(got, want, "block-device-mapping{path}");
     }
     let (_, b) = cloud
         .get(&format!("/servers/{}", ids[0]), &cloud.admin)

@@ -56,12 +56,20 @@ async fn action(cloud: &Cloud, id: &str, body: Value) {
 }
 
 async fn flavor(cloud: &Cloud, id: &str, ram: u32, disk: u32) {
+    flavor_with(cloud, id, ram, disk, 0, 0).await
+}
+
+/// A flavor with an ephemeral disk (GiB) and swap (MiB).
+async fn flavor_with(cloud: &Cloud, id: &str, ram: u32, disk: u32, ephemeral: u32, swap: u32) {
     let (s, b) = cloud
         .req(
             Method::POST,
             "/flavors",
             &cloud.admin,
-            Some(json!({"flavor": {"name": id, "id": id, "ram": ram, "vcpus": 1, "disk": disk}})),
+            Some(
+                json!({"flavor": {"name": id, "id": id, "ram": ram, "vcpus": 1, "disk": disk,
+                "OS-FLV-EXT-DATA:ephemeral": ephemeral, "swap": swap}}),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{b}");
@@ -136,7 +144,8 @@ async fn resize_across_two_real_hosts_confirm_and_revert() {
     let (cloud, guest) = start_real_guest_cloud_hosts(2, false, "shutdown_timeout = 30\n").await;
     let image = cloud.upload_tiny_disk(&guest).await;
     cloud.create_guest_flavor().await;
-    flavor(&cloud, "guest2", 160, 2).await;
+    // guest2 and guest3 add an ephemeral disk and swap.
+    flavor_with(&cloud, "guest2", 160, 2, 1, 8).await;
     let (id, source) = boot_marker_guest(&cloud, &image, "rg1").await;
     let dir = |host: &str| cloud.dir.join(format!("instances-{host}"));
     // The 32 MiB image grown to the flavor's 1 GB root disk.
@@ -157,6 +166,10 @@ async fn resize_across_two_real_hosts_confirm_and_revert() {
     let disk = dir(&dest).join(&id).join("disk");
     assert_eq!(virtual_size(&disk), 2 << 30, "{}", disk.display());
     assert!(dir(&source).join(format!("{id}_resize")).exists());
+    // The new flavor's disks, made there.
+    let local = |host: &str, file: &str| virtual_size(&dir(host).join(&id).join(file));
+    assert_eq!(local(&dest, "disk.local"), 1 << 30);
+    assert_eq!(local(&dest, "disk.swap"), 8 << 20);
     assert_eq!(
         next_disk_boot(&cloud, &id, &mut seen).await,
         (mark(1), mark(2)),
@@ -178,10 +191,13 @@ async fn resize_across_two_real_hosts_confirm_and_revert() {
     // Resize back to `source` (the only other host): the guest there writes
     // 3; revert: the guest runs on `dest` again with flavor guest2 and its
     // disk as it was (2: what the resized guest wrote is gone with it).
-    flavor(&cloud, "guest3", 192, 2).await;
+    flavor_with(&cloud, "guest3", 192, 2, 2, 16).await;
     action(&cloud, &id, json!({"resize": {"flavorRef": "guest3"}})).await;
     let srv = wait_status(&cloud, &id, "VERIFY_RESIZE").await;
     assert_eq!(srv["OS-EXT-SRV-ATTR:host"], source.as_str());
+    // The ephemeral disk came along, grown; swap as big as guest3's.
+    assert_eq!(local(&source, "disk.local"), 2 << 30);
+    assert_eq!(local(&source, "disk.swap"), 16 << 20);
     assert_eq!(
         next_disk_boot(&cloud, &id, &mut seen).await,
         (mark(2), mark(3))
@@ -197,6 +213,7 @@ async fn resize_across_two_real_hosts_confirm_and_revert() {
         "the reverted guest runs from its own disk, as it was before the resize"
     );
     assert_eq!(domain_owner(&id), dest);
+    assert_eq!(local(&dest, "disk.local"), 1 << 30, "guest2's, as it was");
     assert!(
         !dir(&source).join(&id).exists(),
         "the reverted copy is gone"

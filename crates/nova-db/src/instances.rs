@@ -251,6 +251,8 @@ fn instance_from_row(row: &PgRow, at: &mut ColumnPositions) -> Result<Instance, 
         kernel_id: r.get("kernel_id")?,
         ramdisk_id: r.get("ramdisk_id")?,
         root_device_name: r.get("root_device_name")?,
+        default_ephemeral_device: r.get("default_ephemeral_device")?,
+        default_swap_device: r.get("default_swap_device")?,
         progress: r.get("progress")?,
         launched_at: r.get("launched_at")?,
         terminated_at: r.get("terminated_at")?,
@@ -844,6 +846,12 @@ impl Db {
         }
         if let Some(r) = &u.root_device_name {
             q.push(", root_device_name = ").push_bind(r.clone());
+        }
+        if let Some(d) = &u.default_ephemeral_device {
+            q.push(", default_ephemeral_device = ").push_bind(d.clone());
+        }
+        if let Some(d) = &u.default_swap_device {
+            q.push(", default_swap_device = ").push_bind(d.clone());
         }
         if let Some(l) = u.locked {
             q.push(", locked = ").push_bind(l);

@@ -80,6 +80,9 @@ pub struct InstanceMetadata {
     /// The flavor's name.
     pub instance_type: String,
     pub root_device_name: Option<String>,
+    /// The flavor's ephemeral and swap disks' devices (`/dev/vdb`, ...).
+    pub ephemeral_device: Option<String>,
+    pub swap_device: Option<String>,
     pub key: Option<Key>,
     /// The decoded user data.
     pub user_data: Option<Vec<u8>>,
@@ -343,7 +346,8 @@ impl InstanceMetadata {
     }
 
     /// Nova's `instance_block_mapping` for an image-backed root disk:
-    /// `ami` and `root` name the root device.
+    /// `ami` and `root` name the root device, `ephemeral0` and `swap` the
+    /// flavor's disks.
     fn block_device_mapping(&self) -> BTreeMap<String, Node> {
         let root = self
             .root_device_name
@@ -355,6 +359,12 @@ impl InstanceMetadata {
             Node::leaf(root.trim_start_matches("/dev/")),
         );
         m.insert("root".to_string(), Node::leaf(root));
+        if let Some(d) = &self.ephemeral_device {
+            m.insert("ephemeral0".to_string(), Node::leaf(d.clone()));
+        }
+        if let Some(d) = &self.swap_device {
+            m.insert("swap".to_string(), Node::leaf(d.clone()));
+        }
         m
     }
 
@@ -714,6 +724,8 @@ mod tests {
             ramdisk_id: None,
             instance_type: "m1.tiny".into(),
             root_device_name: Some("/dev/vda".into()),
+            ephemeral_device: None,
+            swap_device: None,
             key: Some(Key {
                 name: "k1".into(),
                 key_type: "ssh".into(),
@@ -797,6 +809,27 @@ mod tests {
         );
         assert_eq!(text(&m, "/latest/meta-data/security-groups"), "default");
         assert_eq!(text(&m, "/latest/user-data"), "#!/bin/sh\necho hi\n");
+        assert_eq!(
+            text(&m, "/latest/meta-data/block-device-mapping/"),
+            "ami\nroot"
+        );
+        let disks = InstanceMetadata {
+            ephemeral_device: Some("/dev/vdb".into()),
+            swap_device: Some("/dev/vdc".into()),
+            ..md()
+        };
+        assert_eq!(
+            text(&disks, "/latest/meta-data/block-device-mapping/"),
+            "ami\nephemeral0\nroot\nswap"
+        );
+        assert_eq!(
+            text(&disks, "/latest/meta-data/block-device-mapping/ephemeral0"),
+            "/dev/vdb"
+        );
+        assert_eq!(
+            text(&disks, "/latest/meta-data/block-device-mapping/swap"),
+            "/dev/vdc"
+        );
         // Older versions have less.
         assert!(!text(&m, "/1.0/meta-data").contains("public-ipv4"));
         assert!(m.lookup("/1.0/meta-data/instance-type").is_err());

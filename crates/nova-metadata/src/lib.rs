@@ -133,6 +133,8 @@ pub async fn collect(
         ramdisk_id: ids.ramdisk_id.map(|n| ec2_image_id("ari", n)),
         instance_type: inst.flavor.name.clone(),
         root_device_name: inst.root_device_name.clone(),
+        ephemeral_device: inst.default_ephemeral_device.clone(),
+        swap_device: inst.default_swap_device.clone(),
         key,
         user_data,
         meta: inst.metadata.clone(),

@@ -157,6 +157,10 @@ pub struct Instance {
     pub kernel_id: String,
     pub ramdisk_id: String,
     pub root_device_name: Option<String>,
+    /// The devices of the flavor's ephemeral and swap disks (`/dev/vdb`,
+    /// ...), set by the compute host at the build; None without one.
+    pub default_ephemeral_device: Option<String>,
+    pub default_swap_device: Option<String>,
     pub progress: i32,
     #[serde(default, with = "wire_time")]
     pub launched_at: Option<Timestamp>,
@@ -240,6 +244,8 @@ impl Default for Instance {
             kernel_id: String::new(),
             ramdisk_id: String::new(),
             root_device_name: None,
+            default_ephemeral_device: None,
+            default_swap_device: None,
             progress: 0,
             launched_at: None,
             terminated_at: None,
@@ -469,6 +475,18 @@ pub struct InstanceUpdate {
         with = "double_option"
     )]
     pub root_device_name: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub default_ephemeral_device: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub default_swap_device: Option<Option<String>>,
     pub locked: Option<bool>,
     #[serde(
         default,

@@ -5,6 +5,7 @@ pub mod configdrive;
 pub mod fake;
 pub mod libvirt;
 mod live_migration;
+pub mod local_disks;
 pub mod numa;
 mod nwfilter;
 mod xml;

@@ -15,6 +15,7 @@
 //! defines its own; a revert undefines the destination's before the source
 //! defines the old one again.
 
+use crate::local_disks::{local_disks, LocalDisk, LocalDiskKind};
 use crate::xml::{domain_xml, DomainConfig};
 use crate::{ImageFiles, InstanceInfo, VirtDriver, VirtError};
 use async_trait::async_trait;
@@ -221,6 +222,7 @@ impl LibvirtDriver {
         let Some((base, format)) = &files.disk else {
             return Ok(());
         };
+        self.create_local_disks(instance, |_| None).await?;
         let disk = format!("{}/disk", self.instance_dir(instance.uuid));
         let _ = tokio::fs::remove_file(&disk).await;
         let root = instance.root_gb.max(0) as u64 * 1024 * 1024 * 1024;
@@ -242,6 +244,44 @@ impl LibvirtDriver {
                 "qemu-img create failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
+        }
+        Ok(())
+    }
+
+    /// The flavor's ephemeral and swap disks in the instance directory,
+    /// each made anew unless `kept` names a copy to bring along (a
+    /// migration's: the ephemeral disk's contents are kept, grown to the
+    /// new size if larger, as Nova's; swap is made anew when its size
+    /// changed).
+    async fn create_local_disks(
+        &self,
+        instance: &Instance,
+        kept: impl Fn(&LocalDisk) -> Option<String>,
+    ) -> Result<(), VirtError> {
+        let dir = self.instance_dir(instance.uuid);
+        let props = instance.image_properties();
+        let os_type = props.get("os_type").map(String::as_str);
+        for d in local_disks(instance) {
+            let path = format!("{dir}/{}", d.file);
+            let size = d.size_mb * 1024 * 1024;
+            let old = match kept(&d) {
+                Some(src) if tokio::fs::metadata(&src).await.is_ok() => {
+                    let old_size = disk_virtual_size(&src).await?;
+                    let reuse = d.kind == LocalDiskKind::Ephemeral && old_size <= size
+                        || d.kind == LocalDiskKind::Swap && old_size == size;
+                    reuse.then_some((src, old_size))
+                }
+                _ => None,
+            };
+            match old {
+                Some((src, old_size)) => {
+                    qemu_img(&["convert", "-O", "qcow2", &src, &path]).await?;
+                    if old_size < size {
+                        qemu_img(&["resize", &path, &size.to_string()]).await?;
+                    }
+                }
+                None => crate::local_disks::make(&d, &path, os_type).await?,
+            }
         }
         Ok(())
     }
@@ -709,6 +749,14 @@ impl VirtDriver for LibvirtDriver {
                     qemu_img(&["resize", &disk, &size]).await?;
                 }
             }
+        }
+        if !self.is_test_uri() {
+            // The ephemeral disk comes along; swap as big as the new flavor's.
+            let from = src.rsplit_once('/').map(|(d, _)| d.to_string());
+            self.create_local_disks(instance, |d| {
+                from.as_ref().map(|dir| format!("{dir}/{}", d.file))
+            })
+            .await?;
         }
         // The config drive comes along as it was (personality files included).
         if let Some(drive) = info["config_drive"].as_str() {

@@ -340,7 +340,19 @@ pub fn domain_xml(
     image: &ImageMeta,
     network_info: &NetworkInfo,
 ) -> String {
-    guest_xml(cfg, instance, image, network_info, &["disk"])
+    guest_xml(cfg, instance, image, network_info, &guest_disks(instance))
+}
+
+/// The guest's disks: its root disk, then the flavor's ephemeral and swap
+/// disks ([`crate::local_disks`]).
+fn guest_disks(instance: &Instance) -> Vec<&'static str> {
+    let mut disks = vec!["disk"];
+    disks.extend(
+        crate::local_disks::local_disks(instance)
+            .iter()
+            .map(|d| d.file),
+    );
+    disks
 }
 
 /// Nova's rescue domain: the same guest booting from `disk.rescue` (vda),
@@ -357,7 +369,14 @@ pub fn rescue_domain_xml(
     stable: Option<&RescueDevice>,
 ) -> String {
     match stable {
-        Some(dev) => guest_xml_with(cfg, instance, image, network_info, &["disk"], Some(dev)),
+        Some(dev) => guest_xml_with(
+            cfg,
+            instance,
+            image,
+            network_info,
+            &guest_disks(instance),
+            Some(dev),
+        ),
         None => guest_xml(cfg, instance, image, network_info, &["disk.rescue", "disk"]),
     }
 }
@@ -372,13 +391,14 @@ pub struct RescueDevice {
 }
 
 impl RescueDevice {
-    /// The target device name on its bus (the guest's own disk is vda).
-    fn target(&self) -> &'static str {
+    /// The target device name on its bus, after the guest's own
+    /// `virtio_disks` (vda, ...).
+    fn target(&self, virtio_disks: usize) -> String {
         match self.bus.as_str() {
-            "virtio" => "vdb",
-            "ide" => "hda",
-            "fdc" => "fda",
-            _ => "sda",
+            "virtio" => format!("vd{}", (b'a' + virtio_disks as u8) as char),
+            "ide" => "hda".into(),
+            "fdc" => "fda".into(),
+            _ => "sda".into(),
         }
     }
 }
@@ -586,7 +606,7 @@ fn guest_xml_with(
             x,
             "      <target bus=\"{}\" dev=\"{}\"/>",
             esc(&r.bus),
-            r.target()
+            r.target(disks.len())
         );
         let _ = writeln!(x, "      <boot order=\"1\"/>");
         let _ = writeln!(x, "    </disk>");
@@ -1011,6 +1031,33 @@ mod tests {
             assert!(x.contains(&want), "{x}");
             assert!(!x.contains("<boot dev="), "{x}");
         }
+
+        // The flavor's ephemeral and swap disks follow the root disk; a
+        // stable virtio rescue disk comes after them.
+        let disks_inst = Instance {
+            ephemeral_gb: 1,
+            flavor: nova_objects::Flavor {
+                swap: 64,
+                ..Default::default()
+            },
+            ..inst.clone()
+        };
+        let x = domain_xml(&cfg, &disks_inst, &image, &vec![]);
+        assert_eq!(io_devices(&x).0, ["vda", "vdb", "vdc"], "{x}");
+        for (file, dev) in [("disk.local", "vdb"), ("disk.swap", "vdc")] {
+            let want = format!(
+                "<source file=\"/i/{}/{file}\"/>\n      <target bus=\"virtio\" dev=\"{dev}\"/>",
+                inst.uuid
+            );
+            assert!(x.contains(&want), "{x}");
+        }
+        let dev = RescueDevice {
+            device: "disk".into(),
+            bus: "virtio".into(),
+        };
+        let x = rescue_domain_xml(&cfg, &disks_inst, &image, &vec![], Some(&dev));
+        assert_eq!(io_devices(&x).0, ["vda", "vdb", "vdc", "vdd"], "{x}");
+        assert!(x.contains(&format!("/i/{}/disk.rescue", inst.uuid)), "{x}");
     }
 
     #[test]
