@@ -412,6 +412,26 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "os_compute_api:os-attach-interfaces:delete",
         "rule:project_member_or_admin",
     ),
+    (
+        "os_compute_api:os-volumes-attachments:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:update",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:delete",
+        "rule:project_member_or_admin",
+    ),
     ("os_compute_api:ips:index", "rule:project_reader_or_admin"),
     ("os_compute_api:ips:show", "rule:project_reader_or_admin"),
     (

@@ -4,7 +4,8 @@
 //! `from_api`, the boot sequence, the flavor's swap and ephemeral limits, a
 //! volume or snapshot Cinder would have to find); what this cloud cannot
 //! build (a new volume, a blank local disk) is a 400 naming why, and no
-//! refused request leaves a server behind.
+//! refused request leaves a server behind. A server's volume attachments:
+//! none listed, none to attach, swap or detach (404, no Cinder).
 
 #![allow(clippy::unwrap_used)]
 
@@ -169,7 +170,7 @@ async fn block_device_mappings_boot_the_image_or_are_refused_with_novas_400s() {
         create(json!({"block_device_mapping_v2": [root.clone(), {"no_device": true}]})).await;
     assert_eq!(s, 202, "{b}");
     let without = b["server"]["id"].as_str().unwrap().to_string();
-    for id in [with_ref, without] {
+    for id in [&with_ref, &without] {
         let srv = cloud
             .wait_for("the server to be ACTIVE", 120, || async {
                 let (_, b) = cloud
@@ -180,4 +181,89 @@ async fn block_device_mappings_boot_the_image_or_are_refused_with_novas_400s() {
             .await;
         assert_eq!(srv["image"]["id"], image.as_str(), "{srv}");
     }
+
+    // Volume attachments: none to list; attaching, swapping or detaching a
+    // volume finds none (there is no Cinder); a wrong body is a 400 first.
+    let base = format!("/servers/{with_ref}/os-volume_attachments");
+    let vol_path = format!("{base}/{volume}");
+    let (s, b) = cloud.req(Method::GET, &base, &cloud.demo, None).await;
+    assert_eq!(
+        (s, b.clone()),
+        (200, json!({"volumeAttachments": []})),
+        "{b}"
+    );
+    let out = cloud.osc("demo", &["server", "volume", "list", &with_ref]);
+    assert!(!out.contains(volume), "{out}");
+    let (s, b) = cloud.req(Method::GET, &vol_path, &cloud.demo, None).await;
+    assert_eq!(s, 404, "{b}");
+    assert_eq!(
+        b["itemNotFound"]["message"],
+        format!("Instance {with_ref} is not attached to volume {volume}"),
+        "{b}"
+    );
+    let gone = format!("Volume {volume} could not be found.");
+    let attach = json!({"volumeAttachment": {"volumeId": volume, "device": "/dev/vdb"}});
+    for (method, path, token, body) in [
+        (Method::POST, &base, &cloud.demo, Some(attach.clone())),
+        (
+            Method::PUT,
+            &vol_path,
+            &cloud.admin,
+            Some(json!({"volumeAttachment": {"volumeId": volume}})),
+        ),
+        (Method::DELETE, &vol_path, &cloud.demo, None),
+    ] {
+        let (s, b) = cloud.req(method.clone(), path, token, body).await;
+        assert_eq!(s, 404, "{method} {path}: {b}");
+        assert_eq!(b["itemNotFound"]["message"], gone.as_str(), "{b}");
+    }
+    let (s, b) = cloud
+        .req(
+            Method::PUT,
+            &vol_path,
+            &cloud.demo,
+            Some(json!({"volumeAttachment": {"volumeId": volume}})),
+        )
+        .await;
+    assert_eq!(s, 403, "swapping a volume is the admin's: {b}");
+    for bad in [
+        json!({"volumeAttachment": {"volumeId": "nope"}}),
+        json!({"volumeAttachment": {"volumeId": volume, "device": "vdb"}}),
+        json!({"volumeAttachment": {"volumeId": volume, "tag": "t"}}),
+        json!({"volume": {"volumeId": volume}}),
+    ] {
+        let (s, b) = cloud
+            .req(Method::POST, &base, &cloud.demo, Some(bad.clone()))
+            .await;
+        assert_eq!(s, 400, "{bad}: {b}");
+    }
+    let (s, b) = nova_e2e::call(
+        &cloud,
+        Method::POST,
+        &base,
+        &cloud.demo,
+        "2.49",
+        Some(json!({"volumeAttachment": {"volumeId": volume, "tag": "t"}})),
+    )
+    .await;
+    assert_eq!(s, 404, "a tag from 2.49: {b}");
+    let (s, b) = nova_e2e::call(
+        &cloud,
+        Method::GET,
+        &format!("{base}?foo=1"),
+        &cloud.demo,
+        "2.75",
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = cloud
+        .req(
+            Method::GET,
+            &format!("/servers/{volume}/os-volume_attachments"),
+            &cloud.demo,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "an unknown server: {b}");
 }

@@ -147,6 +147,8 @@ nova_errors! {
     InstanceNotFound { instance_id } => 404, "Instance {instance_id} could not be found.";
     FlavorNotFound { flavor_id } => 404, "Flavor {flavor_id} could not be found.";
     ImageNotFound { image_id } => 404, "Image {image_id} could not be found.";
+    /// A volume Cinder does not have (here: any volume; there is no Cinder).
+    VolumeNotFound { volume_id } => 404, "Volume {volume_id} could not be found.";
     ComputeHostNotFound { host } => 404, "Compute host {host} could not be found.";
     ServiceNotFound { service_id } => 404, "Service {service_id} could not be found.";
     NetworkNotFound { network_id } => 404, "Network {network_id} could not be found.";

@@ -11,10 +11,12 @@
 //! mapping that would create one (a destination of `volume`) or a blank
 //! local disk (ephemeral or swap) is refused naming why, after Nova's own
 //! checks, so that no request is accepted for a disk that would not exist.
+//! For the same reason a server has no volume attachments, and attaching,
+//! detaching or swapping a volume finds no volume (404 VolumeNotFound).
 
 use super::API;
 use nova_common::{NovaError, NovaResult};
-use nova_objects::Flavor;
+use nova_objects::{Flavor, Instance};
 
 /// One mapping, as Nova's `BlockDeviceDict` after `from_api`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -124,6 +126,24 @@ impl API {
             }
         }
         Ok(())
+    }
+}
+
+impl API {
+    /// The volumes attached to `inst` (Nova's block device mappings with a
+    /// volume): none, as no volume exists without Cinder.
+    pub fn volume_attachments(&self, inst: &Instance) -> Vec<String> {
+        let _ = inst;
+        Vec::new()
+    }
+
+    /// Nova's `attach_volume`, `detach_volume` and `swap_volume` begin by
+    /// asking Cinder for the volume: here there is none to find, so what
+    /// follows in them never runs.
+    pub fn volume_get(&self, volume_id: &str) -> NovaResult<std::convert::Infallible> {
+        Err(NovaError::VolumeNotFound {
+            volume_id: volume_id.into(),
+        })
     }
 }
 

@@ -56,6 +56,7 @@ pub mod simple_tenant_usage;
 pub mod versions;
 pub mod views;
 pub mod virtual_interfaces;
+pub mod volume_attachments;
 
 use crate::error::ApiError;
 use crate::layers::{
@@ -189,6 +190,16 @@ fn v21_routes() -> Router<AppState> {
         .route(
             "/servers/{id}/os-interface/{port}",
             get(attach_interfaces::show).delete(attach_interfaces::delete),
+        )
+        .route(
+            "/servers/{id}/os-volume_attachments",
+            get(volume_attachments::index).post(volume_attachments::create),
+        )
+        .route(
+            "/servers/{id}/os-volume_attachments/{volume}",
+            get(volume_attachments::show)
+                .put(volume_attachments::update)
+                .delete(volume_attachments::delete),
         )
         .route("/servers/{id}/ips", get(ips::index))
         .route("/servers/{id}/ips/{network}", get(ips::show))

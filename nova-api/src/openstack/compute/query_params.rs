@@ -130,7 +130,7 @@ const MIGRATIONS: &[(&str, u32)] = &[
     ("project_id", 80),
 ];
 
-fn rules() -> [Rule; 22] {
+fn rules() -> [Rule; 23] {
     let r = |method: Method, path, since, allowed| Rule {
         method,
         path,
@@ -151,6 +151,12 @@ fn rules() -> [Rule; 22] {
         r(Method::GET, "/os-keypairs/{name}", 75, USER_ID),
         r(Method::DELETE, "/os-keypairs/{name}", 75, USER_ID),
         r(Method::GET, "/limits", 75, &[("tenant_id", 1)]),
+        r(
+            Method::GET,
+            "/servers/{id}/os-volume_attachments",
+            75,
+            &[("limit", 1), ("offset", 1)],
+        ),
         r(Method::GET, "/os-quota-sets/{project}", 75, USER_ID),
         r(Method::PUT, "/os-quota-sets/{project}", 75, USER_ID),
         r(Method::DELETE, "/os-quota-sets/{project}", 75, USER_ID),
