@@ -207,6 +207,23 @@ async fn resize_confirm_revert_and_cold_migrate_on_two_hosts() {
         .map(|m| m["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["reverted", "confirmed"], "{b}");
+    // Each records its destination's address (Nova's `_move_claim`): the
+    // host_ip of the destination's hypervisor.
+    let (_, hv) = cloud.get("/os-hypervisors/detail", &cloud.admin).await;
+    let ip_of = |host: &str| {
+        hv["hypervisors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["service"]["host"] == host)
+            .unwrap_or_else(|| panic!("no hypervisor of {host}: {hv}"))["host_ip"]
+            .clone()
+    };
+    for m in b["migrations"].as_array().unwrap() {
+        let dest = m["dest_compute"].as_str().unwrap();
+        assert!(m["dest_host"].is_string(), "{m}");
+        assert_eq!(m["dest_host"], ip_of(dest), "{m}");
+    }
 
     // Cold migration (admin): the same flavor on the other host.
     cloud.osc("admin", &["server", "start", &id]);

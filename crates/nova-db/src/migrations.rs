@@ -271,6 +271,15 @@ impl Db {
                 nova_objects::Resource::NumaTopology,
             ));
         };
+        // The destination's address, as Nova's `_move_claim` records it
+        // (the driver's `get_host_ip_addr`: the host's `my_ip`).
+        let m = &Migration {
+            dest_host: m
+                .dest_host
+                .clone()
+                .or_else(|| Some(cn.host_ip.clone()).filter(|ip| !ip.is_empty())),
+            ..m.clone()
+        };
         let created = insert_migration(&mut *tx, m, old_flavor.id, new_flavor.id).await?;
         // The NUMA topology fitted to the destination, for the destination
         // (Nova's `MigrationContext.new_numa_topology`).
