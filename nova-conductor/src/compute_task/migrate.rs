@@ -186,10 +186,9 @@ impl ComputeTaskManager {
                 Err(match error {
                     // Nova's conductor answers with what was moving.
                     NovaError::NoValidHost { .. } => NovaError::NoValidHost {
-                        reason: if flavor.id == inst.instance_type_id {
-                            "No valid host found for cold migrate".into()
-                        } else {
-                            "No valid host found for resize".into()
+                        reason: match migration_type(&inst, &flavor) {
+                            "resize" => "No valid host found for resize".into(),
+                            _ => "No valid host found for cold migrate".into(),
                         },
                     },
                     other => other,
@@ -232,7 +231,7 @@ impl ComputeTaskManager {
         let source = inst.host.clone().ok_or(NovaError::InstanceNotReady {
             instance_id: uuid.to_string(),
         })?;
-        let resize = flavor.id != inst.instance_type_id;
+        let resize = migration_type(inst, flavor) == "resize";
         let mut spec = spec;
         spec.instance_uuid = uuid;
         spec.flavor = flavor.clone();

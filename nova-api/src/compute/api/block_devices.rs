@@ -81,12 +81,13 @@ impl API {
         if order.is_empty() || order.iter().enumerate().any(|(i, b)| *b != i as i64) {
             return Err(NovaError::InvalidBDMBootSequence {});
         }
+        // What Cinder would be asked for, and would not have.
         for b in &bdms {
-            if let Some(id) = b.volume_id.as_ref().filter(|_| b.snapshot_id.is_none()) {
-                return Err(NovaError::InvalidBDMVolume { id: id.clone() });
-            }
             if let Some(id) = &b.snapshot_id {
                 return Err(NovaError::InvalidBDMSnapshot { id: id.clone() });
+            }
+            if let Some(id) = &b.volume_id {
+                return Err(NovaError::InvalidBDMVolume { id: id.clone() });
             }
         }
         let ephemeral: i64 = bdms

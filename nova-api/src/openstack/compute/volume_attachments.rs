@@ -22,22 +22,14 @@ use nova_common::RequestContext;
 use nova_objects::Instance;
 use serde_json::{json, Map, Value};
 
-/// The server named, once the policy
-/// `os_compute_api:os-volumes-attachments:<action>` allows it.
+/// The server named, once the policy `rule` allows it on the server.
 async fn authorized(
     state: &AppState,
     ctx: &RequestContext,
     id: &str,
-    action: &str,
+    rule: &str,
 ) -> ApiResult<Instance> {
     let inst = get_instance(state, ctx, id).await?;
-    let rule = match action {
-        "index" => "os_compute_api:os-volumes-attachments:index",
-        "show" => "os_compute_api:os-volumes-attachments:show",
-        "create" => "os_compute_api:os-volumes-attachments:create",
-        "update" => "os_compute_api:os-volumes-attachments:update",
-        _ => "os_compute_api:os-volumes-attachments:delete",
-    };
     state
         .policy
         .authorize(rule, ctx, &Target::project(&inst.project_id))?;
@@ -50,7 +42,13 @@ pub async fn index(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let inst = authorized(&state, &ctx, &id, "index").await?;
+    let inst = authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-volumes-attachments:index",
+    )
+    .await?;
     let attachments: Vec<Value> = state
         .compute_api
         .volume_attachments(&inst)
@@ -66,7 +64,13 @@ pub async fn show(
     Extension(ctx): Extension<RequestContext>,
     Path((id, volume)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    authorized(&state, &ctx, &id, "show").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-volumes-attachments:show",
+    )
+    .await?;
     Err(not_attached(&id, &volume))
 }
 
@@ -122,7 +126,13 @@ pub async fn create(
             ));
         }
     }
-    authorized(&state, &ctx, &id, "create").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-volumes-attachments:create",
+    )
+    .await?;
     match state.compute_api.volume_get(volume_id(&att))? {}
 }
 
@@ -140,7 +150,13 @@ pub async fn update(
         allowed.extend(["device", "tag", "delete_on_termination", "id", "serverId"]);
     }
     check_body(&json_body(&body)?, &allowed)?;
-    authorized(&state, &ctx, &id, "update").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-volumes-attachments:update",
+    )
+    .await?;
     match state.compute_api.volume_get(&old)? {}
 }
 
@@ -150,7 +166,13 @@ pub async fn delete(
     Extension(ctx): Extension<RequestContext>,
     Path((id, volume)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    authorized(&state, &ctx, &id, "delete").await?;
+    authorized(
+        &state,
+        &ctx,
+        &id,
+        "os_compute_api:os-volumes-attachments:delete",
+    )
+    .await?;
     match state.compute_api.volume_get(&volume)? {}
 }
 
