@@ -9,11 +9,10 @@
 //! `openstack server remove port` say so.
 
 use super::server_tags::tag_error;
-use super::servers::get_instance;
+use super::servers::authorized_instance as authorized;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{invalid, json_body};
-use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -25,14 +24,6 @@ use serde_json::Value;
 /// Nova's `raise_feature_not_supported`.
 fn not_supported() -> ApiError {
     ApiError::new(501, "The requested functionality is not supported.")
-}
-
-/// The server named, and the policy `rule` on it.
-async fn authorized(state: &AppState, ctx: &RequestContext, id: &str, rule: &str) -> ApiResult<()> {
-    let inst = get_instance(state, ctx, id).await?;
-    state
-        .policy
-        .authorize(rule, ctx, &Target::project(&inst.project_id))
 }
 
 /// `GET /servers/{id}/os-interface`.

@@ -201,6 +201,20 @@ pub async fn get_instance(state: &AppState, ctx: &RequestContext, id: &str) -> A
     Ok(state.compute_api.get(ctx, id).await?)
 }
 
+/// The server named (404), once the policy `rule` allows it on the server.
+pub async fn authorized_instance(
+    state: &AppState,
+    ctx: &RequestContext,
+    id: &str,
+    rule: &str,
+) -> ApiResult<Instance> {
+    let inst = get_instance(state, ctx, id).await?;
+    state
+        .policy
+        .authorize(rule, ctx, &Target::project(&inst.project_id))?;
+    Ok(inst)
+}
+
 fn uuid_from_ref(r: &str) -> Option<Uuid> {
     // imageRef may be a UUID or a URL ending with one.
     let tail = r.rsplit('/').next().unwrap_or(r);

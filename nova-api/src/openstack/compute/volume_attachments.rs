@@ -8,33 +8,17 @@
 //! (404) and the policy (403).
 
 use super::server_tags::tag_error;
-use super::servers::get_instance;
+use super::servers::authorized_instance as authorized;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{invalid, json_body};
-use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nova_common::RequestContext;
-use nova_objects::Instance;
 use serde_json::{json, Map, Value};
-
-/// The server named, once the policy `rule` allows it on the server.
-async fn authorized(
-    state: &AppState,
-    ctx: &RequestContext,
-    id: &str,
-    rule: &str,
-) -> ApiResult<Instance> {
-    let inst = get_instance(state, ctx, id).await?;
-    state
-        .policy
-        .authorize(rule, ctx, &Target::project(&inst.project_id))?;
-    Ok(inst)
-}
 
 /// `GET /servers/{id}/os-volume_attachments`.
 pub async fn index(
