@@ -539,6 +539,26 @@ def full():
     expect_error("InvalidParameterValue", unchecked.run_instances, ImageId=ami, MinCount="many", MaxCount=1)
     expect_error("MissingParameter", unchecked.run_instances, MinCount=1, MaxCount=1)
     expect_error("UnsupportedOperation", ec2.describe_volumes)
+    # Block device mappings: no snapshot or volume to find or make (no
+    # Cinder); m1.tiny has no ephemeral disk to map.
+    for code, mapping, says in [
+        ("InvalidSnapshot.NotFound", {"DeviceName": "/dev/vdb", "Ebs": {"SnapshotId": "snap-0000abcd"}},
+         "The snapshot 'snap-0000abcd' does not exist."),
+        ("InvalidVolume.NotFound", {"DeviceName": "/dev/vdb", "Ebs": {"SnapshotId": "vol-0000abcd"}},
+         "The volume 'vol-0000abcd' does not exist."),
+        ("InvalidSnapshotID.Malformed", {"DeviceName": "/dev/vdb", "Ebs": {"SnapshotId": "bogus"}}, "bogus"),
+        ("InvalidBlockDeviceMapping", {"DeviceName": "/dev/vdb", "Ebs": {"VolumeSize": 1}},
+         "no Block Storage service (Cinder)"),
+        ("InvalidBlockDeviceMapping", {"DeviceName": "/dev/vdb", "VirtualName": "ephemeral0"},
+         "an ephemeral disk of 0 GiB was requested"),
+        ("InvalidBlockDeviceMapping", {"DeviceName": "/dev/vdb", "VirtualName": "scratch"},
+         "Unrecognized legacy format."),
+    ]:
+        err = expect_error(
+            code, ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, InstanceType="m1.tiny",
+            BlockDeviceMappings=[mapping],
+        )
+        assert says in err.response["Error"]["Message"], (mapping, err.response["Error"])
     expect_error(
         "InvalidParameterValue",
         ec2.run_instances,

@@ -137,14 +137,26 @@ async fn block_device_mappings_boot_the_image_or_are_refused_with_novas_400s() {
     assert_eq!(s, 200, "{b}");
     let (s, b) = create(json!({"imageRef": image, "flavorRef": "disks",
         "block_device_mapping_v2": [root.clone(), {"source_type": "blank", "destination_type": "local",
-        "guest_format": "swap", "volume_size": 512, "boot_index": -1}]}))
+        "guest_format": "swap", "volume_size": 256, "boot_index": -1}]}))
     .await;
     assert_eq!(s, 400, "{b}");
     assert_eq!(
         message(&b),
-        "Block Device Mapping is Invalid: blank local disks (ephemeral or swap) are not supported by this cloud's compute driver.",
+        "Block Device Mapping is Invalid: swap of 256 MiB was requested: this cloud's compute driver makes the flavor's own ephemeral disk (1 GiB) and swap (512 MiB) and no other blank local disk.",
         "{b}"
     );
+    // The legacy mapping's forms, as Nova's from_legacy reads them.
+    for (legacy, why) in [
+        (json!({"device_name": "vdb"}), "Block Device Mapping is Invalid: Unrecognized legacy format."),
+        (json!({"volume_id": volume, "device_name": "/dev/vda"}),
+         "The volume cannot be assigned the same device name as the root device vda"),
+        (json!({"virtual_name": "ephemeral0", "volume_size": 2}),
+         "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block device mapping, flavor ephemeral size will be used."),
+    ] {
+        let (s, b) = create(json!({"imageRef": image, "flavorRef": "disks",
+            "block_device_mapping": [legacy.clone()]})).await;
+        assert_eq!((s, message(&b)), (400, why.to_string()), "{legacy}: {b}");
+    }
     // The CLI shows Nova's message.
     let (ok, _, err) = cloud.openstack(
         "demo",
@@ -170,7 +182,35 @@ async fn block_device_mappings_boot_the_image_or_are_refused_with_novas_400s() {
         create(json!({"block_device_mapping_v2": [root.clone(), {"no_device": true}]})).await;
     assert_eq!(s, 202, "{b}");
     let without = b["server"]["id"].as_str().unwrap().to_string();
-    for id in [&with_ref, &without] {
+    // The flavor's own disks asked for by name: the legacy ephemeral0, and
+    // the CLI's --ephemeral and --swap at the flavor's sizes.
+    let (s, b) = create(json!({"imageRef": image, "flavorRef": "disks",
+        "block_device_mapping": [{"virtual_name": "ephemeral0", "device_name": "/dev/vdb"}]}))
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let legacy = b["server"]["id"].as_str().unwrap().to_string();
+    let out = cloud.osc(
+        "demo",
+        &[
+            "server",
+            "create",
+            "--image",
+            &image,
+            "--flavor",
+            "disks",
+            "--ephemeral",
+            "size=1",
+            "--swap",
+            "512",
+            "-f",
+            "value",
+            "-c",
+            "id",
+            "own-disks",
+        ],
+    );
+    let cli = out.trim().to_string();
+    for id in [&with_ref, &without, &legacy, &cli] {
         let srv = cloud
             .wait_for("the server to be ACTIVE", 120, || async {
                 let (_, b) = cloud

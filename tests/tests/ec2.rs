@@ -7,7 +7,8 @@
 //! launched into a group by id with a ClientToken sent twice, addresses over
 //! nova-network's floating IPs (allocate within quota, associate, describe,
 //! disassociate, release), stop/start/reboot, an image of an instance,
-//! terminate; signatures (SigV4 header and presigned, SigV2)
+//! terminate; block device mappings (the instance type's own ephemeral
+//! disk and swap by name; no snapshot, volume or other disk); signatures (SigV4 header and presigned, SigV2)
 //! checked by Keystone, and refused when wrong, tampered with or expired;
 //! another project's instance; malformed requests; Keystone down → 503.
 
@@ -193,6 +194,20 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
             .starts_with("sg-"),
         "{sg}"
     );
+    // An instance type with an ephemeral disk and swap, both mapped by
+    // name (`ephemeral0`, `swap`): the flavor's own disks, accepted.
+    let (s, b) = cloud
+        .req(
+            reqwest::Method::POST,
+            "/flavors",
+            &cloud.admin,
+            Some(
+                serde_json::json!({"flavor": {"name": "m1.eph", "ram": 64, "vcpus": 1,
+                "disk": 1, "swap": 64, "OS-FLV-EXT-DATA:ephemeral": 1, "id": "eph"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let run = aws(
         &cloud,
         &creds,
@@ -203,9 +218,11 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
             "--count",
             "1",
             "--instance-type",
-            "m1.tiny",
+            "m1.eph",
             "--key-name",
             "ec2key",
+            "--block-device-mappings",
+            r#"[{"DeviceName": "/dev/vdb", "VirtualName": "ephemeral0"}, {"DeviceName": "/dev/vdc", "VirtualName": "swap"}]"#,
         ],
     );
     let id = run["Instances"][0]["InstanceId"]
@@ -234,6 +251,7 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
     let inst = &desc["Reservations"][0]["Instances"][0];
     assert_eq!(inst["State"]["Name"], "running", "{desc}");
     assert_eq!(inst["ImageId"], ami.as_str(), "{desc}");
+    assert_eq!(inst["InstanceType"], "m1.eph", "{desc}");
     let (s, servers) = cloud.get("/servers", &cloud.demo).await;
     assert_eq!(s, 200);
     assert_eq!(servers["servers"].as_array().unwrap().len(), 1, "{servers}");

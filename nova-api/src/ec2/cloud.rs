@@ -7,7 +7,9 @@ use super::apirequest::{filter_matches, Filter, Params, X};
 use super::ec2utils::{self, ec2_id_to_id, instance_state};
 use super::faults::Ec2Error;
 use super::Body;
-use crate::compute::api::{CreateRequest, RebootType, RequestedNetworks, RequestedZone};
+use crate::compute::api::{
+    BlockDevice, CreateRequest, RebootType, RequestedNetworks, RequestedZone, API,
+};
 use crate::policy::Target;
 use crate::AppState;
 use base64::Engine;

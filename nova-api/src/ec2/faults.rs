@@ -173,6 +173,20 @@ impl Ec2Error {
                 Self::new("InsufficientInstanceCapacity", e.to_string())
             }
             NovaError::FlavorNotFound { .. } => Self::new("InvalidParameterValue", e.to_string()),
+            NovaError::InvalidBDMSnapshot { id } => Self::new(
+                "InvalidSnapshot.NotFound",
+                format!("The snapshot '{id}' does not exist."),
+            ),
+            NovaError::InvalidBDMVolume { id } => Self::new(
+                "InvalidVolume.NotFound",
+                format!("The volume '{id}' does not exist."),
+            ),
+            NovaError::InvalidBDMFormat { .. }
+            | NovaError::InvalidBDMBootSequence { .. }
+            | NovaError::InvalidBDMEphemeralSize { .. }
+            | NovaError::InvalidBDMSwapSize { .. } => {
+                Self::new("InvalidBlockDeviceMapping", e.to_string())
+            }
             NovaError::PolicyNotAuthorized { .. } | NovaError::NotAuthorized { .. } => Self::new(
                 "UnauthorizedOperation",
                 "You are not authorized to perform this operation.",

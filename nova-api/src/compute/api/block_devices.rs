@@ -2,17 +2,21 @@
 //! part of it that does not need Cinder): the boot sequence, the flavor's
 //! ephemeral and swap limits, and what this cloud can build.
 //!
-//! The Compute API parses `block_device_mapping_v2` (or the legacy
-//! `block_device_mapping`) into [`BlockDevice`]s; this decides. The only
-//! device a guest gets here is its root disk from the image (an `image` →
-//! `local` mapping at boot index 0, what OSC sends with `--image`). Volumes
-//! and snapshots live in Cinder, which this cloud does not have: a mapping
-//! that names one is refused as Nova refuses one Cinder cannot find, and a
-//! mapping that would create one (a destination of `volume`) or a blank
-//! local disk (ephemeral or swap) is refused naming why, after Nova's own
-//! checks, so that no request is accepted for a disk that would not exist.
-//! For the same reason a server has no volume attachments, and attaching,
-//! detaching or swapping a volume finds no volume (404 VolumeNotFound).
+//! The Compute API and EC2's RunInstances parse their mappings into
+//! [`BlockDevice`]s; this decides. A guest here gets its root disk from the
+//! image (an `image` → `local` mapping at boot index 0, what OSC sends with
+//! `--image`) and the flavor's own ephemeral and swap disks; a blank local
+//! mapping that asks for exactly those (`--ephemeral`, `--swap`, EC2's
+//! `ephemeral0`, at the flavor's sizes or without one) is accepted, any
+//! other blank local disk is refused naming why, as this cloud keeps no
+//! per-server mappings to build it from. Volumes and snapshots live in
+//! Cinder, which this cloud does not have: a mapping that names one is
+//! refused as Nova refuses one Cinder cannot find, and a mapping that would
+//! create one (a destination of `volume`) is refused naming why, after
+//! Nova's own checks, so that no request is accepted for a disk that would
+//! not exist. For the same reason a server has no volume attachments, and
+//! attaching, detaching or swapping a volume finds no volume (404
+//! VolumeNotFound).
 
 use super::API;
 use nova_common::{NovaError, NovaResult};
@@ -56,12 +60,65 @@ impl BlockDevice {
     fn boots(&self) -> Option<i64> {
         self.boot_index.filter(|i| *i >= 0)
     }
+
+    /// Nova's `BlockDeviceDict.from_legacy` and `from_legacy_mapping` with
+    /// the API's root device name, for a mapping of the legacy kind (the
+    /// Compute API's `block_device_mapping`, EC2's `BlockDeviceMapping`)
+    /// parsed with its `virtual_name` and `device_name`: a virtual name of
+    /// `swap` or `ephemeralN` is a blank local disk, a snapshot or volume
+    /// goes to a volume (booting when its device is the root's, `vda`),
+    /// `no_device` stays as it is, anything else is not a mapping.
+    pub fn from_legacy(
+        mut self,
+        virtual_name: &str,
+        device_name: &str,
+        image_given: bool,
+    ) -> NovaResult<BlockDevice> {
+        let ephemeral = virtual_name.strip_prefix("ephemeral").is_some_and(|n| {
+            n == "0"
+                || (!n.is_empty() && !n.starts_with('0') && n.bytes().all(|c| c.is_ascii_digit()))
+        });
+        let given = |id: &Option<String>| id.as_deref().is_some_and(|s| !s.is_empty());
+        let (source, destination) = if virtual_name == "swap" || ephemeral {
+            self.guest_format = (virtual_name == "swap").then(|| "swap".to_string());
+            ("blank", "local")
+        } else if given(&self.snapshot_id) {
+            ("snapshot", "volume")
+        } else if given(&self.volume_id) {
+            ("volume", "volume")
+        } else if self.no_device {
+            return Ok(self);
+        } else {
+            return Err(NovaError::InvalidBDMFormat {
+                details: "Unrecognized legacy format.".into(),
+            });
+        };
+        self.source_type = Some(source.into());
+        self.destination_type = Some(destination.into());
+        let at_root = device_name.strip_prefix("/dev/").unwrap_or(device_name) == LEGACY_ROOT;
+        if destination == "volume" && at_root && image_given {
+            return Err(NovaError::InvalidRequest {
+                reason: format!(
+                    "The volume cannot be assigned the same device name as the root device {LEGACY_ROOT}"
+                ),
+            });
+        }
+        self.boot_index = Some(if destination == "volume" && at_root {
+            0
+        } else {
+            -1
+        });
+        Ok(self)
+    }
 }
+
+/// The root device name Nova assumes for a legacy mapping.
+const LEGACY_ROOT: &str = "vda";
 
 impl API {
     /// Nova's `_validate_bdm` for a create of `flavor`, the image given
     /// (`imageRef`) or not: Ok when the mapping asks for nothing but the
-    /// image's root disk.
+    /// image's root disk and the flavor's own disks.
     pub fn check_block_device_mapping(
         flavor: &Flavor,
         image_given: bool,
@@ -118,16 +175,54 @@ impl API {
                         .into(),
                 });
             }
-            if b.source_type.as_deref() == Some("blank") || b.source_type.is_none() {
+            if b.source_type.is_none() {
                 return Err(NovaError::InvalidBDMFormat {
-                    details: "blank local disks (ephemeral or swap) are not supported by this \
-                              cloud's compute driver."
-                        .into(),
+                    details: "Some fields are invalid.".into(),
                 });
             }
         }
+        if let Some(why) = not_the_flavors_own(flavor, &bdms) {
+            return Err(NovaError::InvalidBDMFormat {
+                details: format!(
+                    "{why}: this cloud's compute driver makes the flavor's own ephemeral disk \
+                     ({} GiB) and swap ({} MiB) and no other blank local disk.",
+                    flavor.ephemeral_gb, flavor.swap
+                ),
+            });
+        }
         Ok(())
     }
+}
+
+/// Why the blank local disks asked for are not the flavor's own disks, the
+/// ones every server of the flavor gets (Nova's `_volume_size`: a blank
+/// disk without a size has the flavor's): at most one ephemeral disk of
+/// the flavor's ephemeral size, with the file system this cloud chooses,
+/// and swap of the flavor's swap size.
+fn not_the_flavors_own(flavor: &Flavor, bdms: &[&BlockDevice]) -> Option<String> {
+    let ephemerals: Vec<&&BlockDevice> = bdms.iter().filter(|b| b.is_ephemeral()).collect();
+    if ephemerals.len() > 1 {
+        return Some(format!(
+            "{} ephemeral disks were requested",
+            ephemerals.len()
+        ));
+    }
+    if let Some(e) = ephemerals.first() {
+        let size = e.volume_size.unwrap_or(flavor.ephemeral_gb);
+        if size != flavor.ephemeral_gb || size == 0 {
+            return Some(format!("an ephemeral disk of {size} GiB was requested"));
+        }
+        if let Some(fs) = &e.guest_format {
+            return Some(format!("an ephemeral disk formatted {fs} was requested"));
+        }
+    }
+    if let Some(s) = bdms.iter().find(|b| b.is_swap()) {
+        let size = s.volume_size.unwrap_or(flavor.swap);
+        if size != flavor.swap || size == 0 {
+            return Some(format!("swap of {size} MiB was requested"));
+        }
+    }
+    None
 }
 
 impl API {
@@ -267,11 +362,55 @@ mod tests {
             check(true, &[blank(Some(1), Some("swap")), blank(Some(1), Some("swap"))]),
             Err(NovaError::InvalidBDMFormat { details }) if details == "More than one swap drive requested."
         ));
-        // Within the flavor: refused, naming why.
-        for ok_size in [blank(Some(2), None), blank(Some(512), Some("swap"))] {
+        // Within the flavor but not its own disks: refused, naming why.
+        for (other, why) in [
+            (
+                vec![blank(Some(1), None)],
+                "an ephemeral disk of 1 GiB was requested",
+            ),
+            (
+                vec![blank(Some(1), None), blank(Some(1), None)],
+                "2 ephemeral disks were requested",
+            ),
+            (
+                vec![blank(None, Some("ext3"))],
+                "an ephemeral disk formatted ext3 was requested",
+            ),
+            (
+                vec![blank(Some(256), Some("swap"))],
+                "swap of 256 MiB was requested",
+            ),
+        ] {
+            assert!(
+                matches!(
+                    check(true, &other),
+                    Err(NovaError::InvalidBDMFormat { details })
+                        if details.starts_with(why) && details.ends_with("own ephemeral disk (2 GiB) and swap (512 MiB) and no other blank local disk.")
+                ),
+                "{other:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_flavors_own_disks_may_be_asked_for() {
+        for own in [
+            vec![blank(Some(2), None)],
+            vec![blank(None, None), blank(None, Some("swap"))],
+            vec![
+                image_root(),
+                blank(Some(512), Some("swap")),
+                blank(Some(2), None),
+            ],
+        ] {
+            assert_eq!(check(true, &own), Ok(()), "{own:?}");
+        }
+        // A flavor without them gives none to ask for.
+        let bare = Flavor::default();
+        for none in [blank(None, None), blank(None, Some("swap"))] {
             assert!(matches!(
-                check(true, &[ok_size]),
-                Err(NovaError::InvalidBDMFormat { details }) if details.contains("ephemeral or swap")
+                API::check_block_device_mapping(&bare, true, &[none]),
+                Err(NovaError::InvalidBDMFormat { details }) if details.contains("of 0 ")
             ));
         }
     }

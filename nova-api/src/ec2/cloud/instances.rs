@@ -681,6 +681,7 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
         }
         None => None,
     };
+    let block_devices = requested_block_devices(p)?;
     let image = image_uuid_by_ec2_id(state, ctx, image_ec2).await?;
     let type_name = p
         .get("InstanceType")
@@ -700,6 +701,7 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
                 format!("Invalid value '{type_name}' for InstanceType."),
             )
         })?;
+    API::check_block_device_mapping(&flavor, true, &block_devices)?;
     let made = state
         .compute_api
         .create(
@@ -742,6 +744,57 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
             e => Ec2Error::from_nova(e, Some(image_ec2)),
         })?;
     run_response(state, ctx, made.reservation_id, &made.instances).await
+}
+
+/// `BlockDeviceMapping.N`: Nova's EC2 `_parse_block_device_mapping` (an
+/// `Ebs.SnapshotId` of `snap-` is a snapshot, of `vol-` a volume; the
+/// `Ebs` fields are the mapping's own) into the legacy mapping it is, with
+/// AWS's `NoDevice`, given any value, suppressing the device, and an `Ebs`
+/// without a snapshot a new volume (which Nova's legacy form could not
+/// say).
+fn requested_block_devices(p: &Params) -> Result<Vec<BlockDevice>, Ec2Error> {
+    let mut out = vec![];
+    for (i, m) in p.structs("BlockDeviceMapping").into_iter().enumerate() {
+        let name = |field: &str| format!("BlockDeviceMapping.{}.{field}", i + 1);
+        let text = |field: &str| m.get(field).map(String::as_str).unwrap_or_default();
+        let mut b = BlockDevice {
+            no_device: m.contains_key("NoDevice"),
+            ..Default::default()
+        };
+        match text("Ebs.SnapshotId") {
+            "" => {}
+            id if id.starts_with("snap-") => b.snapshot_id = Some(id.into()),
+            id if id.starts_with("vol-") => b.volume_id = Some(id.into()),
+            id => {
+                return Err(Ec2Error::new(
+                    "InvalidSnapshotID.Malformed",
+                    format!("Invalid id: \"{id}\" (expecting \"snap-...\")"),
+                ))
+            }
+        }
+        if let Some(size) = m.get("Ebs.VolumeSize") {
+            match size.trim().parse::<i64>() {
+                Ok(n) if n >= 1 => b.volume_size = Some(n),
+                _ => return Err(Ec2Error::invalid_value(&name("Ebs.VolumeSize"), size)),
+            }
+        }
+        let ebs = m.keys().any(|k| k.starts_with("Ebs."));
+        if ebs
+            && text("VirtualName").is_empty()
+            && !b.no_device
+            && b.snapshot_id.is_none()
+            && b.volume_id.is_none()
+        {
+            // A new, empty EBS volume: a blank source to a volume.
+            b.source_type = Some("blank".into());
+            b.destination_type = Some("volume".into());
+            b.boot_index = Some(-1);
+            out.push(b);
+            continue;
+        }
+        out.push(b.from_legacy(text("VirtualName"), text("DeviceName"), true)?);
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -65,9 +65,15 @@ pub fn parse(server: &Map<String, Value>, v: ApiVersion) -> ApiResult<Vec<BlockD
             "Using different block_device_mapping syntaxes is not allowed in the same request.",
         ));
     }
+    let image_ref = server
+        .get("imageRef")
+        .and_then(Value::as_str)
+        .is_some_and(|r| !r.is_empty());
     let mut out = Vec::new();
     for (i, item) in legacy.iter().enumerate() {
-        out.push(parse_item(i, item, v, true)?);
+        let b = parse_item(i, item, v, true)?;
+        let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default();
+        out.push(b.from_legacy(text("virtual_name"), text("device_name"), image_ref)?);
     }
     for (i, item) in v2.iter().enumerate() {
         let b = parse_item(i, item, v, false)?;
@@ -390,5 +396,56 @@ mod tests {
             1,
         ));
         assert!(m.contains("('source_type' was unexpected)"), "{m}");
+    }
+
+    #[test]
+    fn legacy_mappings_become_v2_ones_as_novas_from_legacy() {
+        let one = |item: Value, image: bool| {
+            let mut body = json!({"block_device_mapping": [item]});
+            if image {
+                body["imageRef"] = json!("img");
+            }
+            parse_v(body, 1)
+        };
+        let b = one(json!({"virtual_name": "swap", "volume_size": 1}), true).unwrap_or_default();
+        assert_eq!(
+            (
+                b[0].source_type.as_deref(),
+                b[0].destination_type.as_deref()
+            ),
+            (Some("blank"), Some("local"))
+        );
+        assert_eq!(b[0].guest_format.as_deref(), Some("swap"));
+        assert_eq!(b[0].boot_index, Some(-1));
+        let b = one(
+            json!({"virtual_name": "ephemeral1", "device_name": "/dev/vdb"}),
+            true,
+        )
+        .unwrap_or_default();
+        assert_eq!(b[0].source_type.as_deref(), Some("blank"));
+        assert_eq!(b[0].guest_format, None);
+        // A volume at the root device boots, unless an image does.
+        let b =
+            one(json!({"volume_id": "v1", "device_name": "/dev/vda"}), false).unwrap_or_default();
+        assert_eq!(b[0].source_type.as_deref(), Some("volume"));
+        assert_eq!(b[0].boot_index, Some(0));
+        assert_eq!(
+            message(one(json!({"volume_id": "v1", "device_name": "vda"}), true)),
+            "The volume cannot be assigned the same device name as the root device vda"
+        );
+        let b = one(json!({"snapshot_id": "s1", "device_name": "vdb"}), false).unwrap_or_default();
+        assert_eq!(b[0].source_type.as_deref(), Some("snapshot"));
+        assert_eq!(b[0].boot_index, Some(-1));
+        for unrecognised in [
+            json!({"device_name": "vdb"}),
+            json!({"virtual_name": "ephemeral01"}),
+        ] {
+            assert_eq!(
+                message(one(unrecognised, true)),
+                "Block Device Mapping is Invalid: Unrecognized legacy format."
+            );
+        }
+        let b = one(json!({"device_name": "vdb", "no_device": true}), true).unwrap_or_default();
+        assert!(b[0].no_device);
     }
 }
