@@ -237,6 +237,19 @@ async fn real_guests_boot_reboot_stop_and_delete() {
         "{out}"
     );
     assert!(!console(&cloud, &ids[0]).await.contains("GUEST-DISK"));
+    // Diagnostics: the guest's one vCPU has run (its QEMU thread's time),
+    // in 2.48's format and before it.
+    let path = format!("/servers/{}/diagnostics", ids[1]);
+    let (s, d) = nova_e2e::call(&cloud, Method::GET, &path, &cloud.admin, "2.48", None).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["num_cpus"], 1, "{d}");
+    assert_eq!(d["cpu_details"][0]["id"], 0, "{d}");
+    assert!(d["cpu_details"][0]["time"].as_i64().unwrap() > 0, "{d}");
+    assert_eq!(d["cpu_details"][0]["utilisation"], Value::Null, "{d}");
+    let (s, d) = nova_e2e::call(&cloud, Method::GET, &path, &cloud.admin, "2.1", None).await;
+    assert_eq!(s, 200, "{d}");
+    assert!(d["cpu0_time"].as_i64().unwrap() > 0, "{d}");
+    assert_eq!(d["cpu1_time"], Value::Null, "{d}");
     let (_, b) = cloud
         .get(&format!("/servers/{}", ids[1]), &cloud.admin)
         .await;

@@ -8,6 +8,7 @@ mod live_migration;
 pub mod local_disks;
 pub mod numa;
 mod nwfilter;
+mod vcpus;
 mod xml;
 
 use async_trait::async_trait;

@@ -115,6 +115,13 @@ impl LibvirtDriver {
         })
     }
 
+    /// The domain UUID whose vCPU times can be read from this machine's
+    /// `/proc` (a guest of a local connection), as libvirt's
+    /// `virDomainGetVcpus` reads them.
+    fn local_vcpus_of(&self, instance: &Instance) -> Option<String> {
+        crate::vcpus::uri_is_local(&self.uri).then(|| instance.uuid.to_string())
+    }
+
     /// Run `f` with a live connection on the blocking pool.
     async fn with_conn<T, F>(&self, f: F) -> Result<T, VirtError>
     where
@@ -1518,10 +1525,16 @@ impl VirtDriver for LibvirtDriver {
         &self,
         instance: &Instance,
     ) -> Result<std::collections::BTreeMap<String, i64>, VirtError> {
-        self.with_domain(instance, |d| {
+        let vcpus_of = self.local_vcpus_of(instance);
+        self.with_domain(instance, move |d| {
             let xml = d.xml_desc(0).map_err(verr)?;
             let (disks, nics) = crate::xml::io_devices(&xml);
             let mut out = std::collections::BTreeMap::new();
+            if let Some(uuid) = vcpus_of {
+                for (n, ns) in crate::vcpus::vcpu_times(&uuid) {
+                    out.insert(format!("cpu{n}_time"), ns);
+                }
+            }
             for disk in disks {
                 if let Ok(st) = d.block_stats(&disk) {
                     out.insert(format!("{disk}_read_req"), st.rd_req);
@@ -1562,12 +1575,15 @@ impl VirtDriver for LibvirtDriver {
         &self,
         instance: &Instance,
     ) -> Result<nova_objects::Diagnostics, VirtError> {
-        use nova_objects::{Diagnostics, DiskDiagnostics, MemoryDiagnostics, NicDiagnostics};
+        use nova_objects::{
+            CpuDiagnostics, Diagnostics, DiskDiagnostics, MemoryDiagnostics, NicDiagnostics,
+        };
         let virt_type = self.virt_type.clone();
         let uptime = instance
             .launched_at
             .map(|t| (chrono::Utc::now() - t).num_seconds());
         let config_drive = !instance.config_drive.is_empty();
+        let vcpus_of = self.local_vcpus_of(instance);
         self.with_domain(instance, move |d| {
             let xml = d.xml_desc(0).map_err(verr)?;
             let (disks, nics) = crate::xml::io_devices(&xml);
@@ -1620,7 +1636,16 @@ impl VirtDriver for LibvirtDriver {
                 hypervisor_os: Some("linux".into()),
                 uptime,
                 config_drive: Some(config_drive),
-                cpu_details: Vec::new(),
+                cpu_details: vcpus_of
+                    .map(|uuid| crate::vcpus::vcpu_times(&uuid))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(id, time)| CpuDiagnostics {
+                        id: Some(id),
+                        time: Some(time),
+                        utilisation: None,
+                    })
+                    .collect(),
                 nic_details,
                 disk_details,
                 memory_details: Some(MemoryDiagnostics {
