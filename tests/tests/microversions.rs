@@ -918,3 +918,87 @@ async fn flavor_extra_specs_validation_2_86() {
     let (s, _, b) = put("2.86", "foo:baz", "whatever").await;
     assert_eq!(s, 200, "{b}");
 }
+
+/// `/v2` (Nova's `legacy_v2_compatible` pipeline), as a catalog registering
+/// compute at `.../v2/%(tenant_id)s` reaches it: the same servers at the
+/// base version whatever microversion header is sent, with no version
+/// headers in the answer and links under `/v2`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_v2_endpoint_is_the_base_version() {
+    // Keystone's projects: ids a URL can name.
+    let cloud = Cloud::start_with(fake_compute, true).await;
+    let v2 = format!(
+        "{}/v2/{}",
+        cloud.api.trim_end_matches("/v2.1"),
+        cloud.demo_project
+    );
+    let send = |method: Method, url: String, body: Option<Value>| {
+        let cloud = &cloud;
+        async move {
+            let mut r = cloud
+                .http
+                .request(method, url)
+                .header("X-Auth-Token", &cloud.demo)
+                .header("OpenStack-API-Version", "compute 2.19")
+                .header("X-OpenStack-Nova-API-Version", "2.19");
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let text = resp.text().await.unwrap_or_default();
+            (
+                status,
+                headers,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    // 2.37's "auto" is not the base version's.
+    let (s, _, b) = send(
+        Method::POST,
+        format!("{v2}/servers"),
+        Some(json!({"server": {"name": "legacy", "imageRef": cloud.image_id,
+            "flavorRef": "1", "networks": "auto"}})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, h, b) = send(
+        Method::POST,
+        format!("{v2}/servers"),
+        Some(json!({"server": {"name": "legacy", "imageRef": cloud.image_id, "flavorRef": "1"}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    for gone in [
+        "openstack-api-version",
+        "x-openstack-nova-api-version",
+        "vary",
+    ] {
+        assert!(h.get(gone).is_none(), "{gone}: {h:?}");
+    }
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        b["server"]["links"][0]["href"],
+        format!("{v2}/servers/{id}"),
+        "{b}"
+    );
+    cloud
+        .wait_for("the server to be ACTIVE", 120, || async {
+            let (_, _, b) = send(Method::GET, format!("{v2}/servers/{id}"), None).await;
+            (b["server"]["status"] == "ACTIVE").then_some(())
+        })
+        .await;
+    // 2.19's description is not shown: the header was not read.
+    let (s, _, b) = send(Method::GET, format!("{v2}/servers/detail"), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["servers"][0]["id"], id.as_str(), "{b}");
+    assert!(b["servers"][0].get("description").is_none(), "{b}");
+    // The same server at /v2.1, where the header counts.
+    let (s, b) = get(&cloud, &format!("/servers/{id}"), &cloud.demo, "2.19").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["server"].get("description").is_some(), "{b}");
+    let (s, _, b) = send(Method::DELETE, format!("{v2}/servers/{id}"), None).await;
+    assert_eq!(s, 204, "{b}");
+}

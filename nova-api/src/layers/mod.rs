@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! request_id → run_to_completion → fault → request_log → size_limit → reject_nul
-//!   → project_id::strip → auth → context → microversion → project_id::check → handler
+//!   → legacy_v2 → project_id::strip → auth → context → microversion → project_id::check → handler
 //! ```
 //!
 //! Each module exports an `axum::middleware` function (with its own small
@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod context;
 pub mod fault;
+pub mod legacy_v2;
 pub mod microversion;
 pub mod project_id;
 pub mod reject_nul;

@@ -1,6 +1,7 @@
 //! Helpers every handler shares (Nova's `nova/api/openstack/common.py`).
 
 use crate::error::{ApiError, ApiResult};
+use crate::layers::legacy_v2::LegacyV2;
 use crate::layers::project_id::UrlProjectId;
 use crate::AppState;
 use axum::body::Bytes;
@@ -29,10 +30,16 @@ pub struct BaseUrl {
 
 impl BaseUrl {
     pub fn new(root: &str, project: Option<&str>) -> Self {
+        Self::under(root, "v2.1", project)
+    }
+
+    /// Links under `version` (`v2.1`, or `v2` for a request that came in
+    /// under `/v2`).
+    fn under(root: &str, version: &str, project: Option<&str>) -> Self {
         let root = root.trim_end_matches('/').to_string();
         let (versioned, bookmark) = match project {
-            Some(p) => (format!("{root}/v2.1/{p}"), format!("{root}/{p}")),
-            None => (format!("{root}/v2.1"), root.clone()),
+            Some(p) => (format!("{root}/{version}/{p}"), format!("{root}/{p}")),
+            None => (format!("{root}/{version}"), root.clone()),
         };
         BaseUrl {
             root,
@@ -46,13 +53,22 @@ impl BaseUrl {
         headers: &HeaderMap,
         project: Option<&str>,
     ) -> Self {
+        Self::from_request(compute_link_prefix, headers, "v2.1", project)
+    }
+
+    fn from_request(
+        compute_link_prefix: &str,
+        headers: &HeaderMap,
+        version: &str,
+        project: Option<&str>,
+    ) -> Self {
         if !compute_link_prefix.is_empty() {
-            return BaseUrl::new(compute_link_prefix, project);
+            return BaseUrl::under(compute_link_prefix, version, project);
         }
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let host = get("host").unwrap_or("localhost");
         let proto = get("x-forwarded-proto").unwrap_or("http");
-        BaseUrl::new(&format!("{proto}://{host}"), project)
+        BaseUrl::under(&format!("{proto}://{host}"), version, project)
     }
 }
 
@@ -61,9 +77,14 @@ impl FromRequestParts<AppState> for BaseUrl {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
         let project = parts.extensions.get::<UrlProjectId>().map(|p| p.0.as_str());
-        Ok(BaseUrl::from_headers(
+        let version = match parts.extensions.get::<LegacyV2>() {
+            Some(_) => "v2",
+            None => "v2.1",
+        };
+        Ok(BaseUrl::from_request(
             &state.cfg.api.compute_link_prefix,
             &parts.headers,
+            version,
             project,
         ))
     }

@@ -60,7 +60,7 @@ pub mod volume_attachments;
 
 use crate::error::ApiError;
 use crate::layers::{
-    auth, context, fault, microversion, project_id, reject_nul, request_id, request_log,
+    auth, context, fault, legacy_v2, microversion, project_id, reject_nul, request_id, request_log,
     run_to_completion, size_limit,
 };
 use crate::AppState;
@@ -372,6 +372,9 @@ pub fn app(state: AppState) -> Router {
     // `/v2.1/{project_id}/...` is routed as `/v2.1/...` (the rewrite comes
     // before routing, so it wraps the router).
     let authenticated = tower::Layer::layer(&from_fn(project_id::strip), authenticated);
+    // `/v2/...` is `/v2.1/...` at the base version (before the project id
+    // is taken out of it).
+    let authenticated = tower::Layer::layer(&from_fn(legacy_v2::legacy_v2), authenticated);
     Router::new()
         .route("/", get(versions::root))
         .route("/v2", get(versions::v20))
@@ -557,6 +560,42 @@ mod tests {
         let (s, _, b) = call(NOAUTH, req).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(b["badRequest"]["code"], 400);
+    }
+
+    #[tokio::test]
+    async fn v2_is_the_base_version_without_microversion_headers() {
+        let p = "0123456789abcdef0123456789abcdef";
+        for path in [
+            "/v2/no-such-thing".to_string(),
+            format!("/v2/{p}/no-such-thing"),
+        ] {
+            let req = get(&path)
+                .header("x-auth-token", format!("admin:{p}"))
+                .header("openstack-api-version", "compute 2.999")
+                .body(Body::empty())
+                .expect("req");
+            let (s, h, b) = call(NOAUTH, req).await;
+            // Not 406: the header is not read under /v2.
+            assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {b}");
+            assert_eq!(b["itemNotFound"]["code"], 404);
+            for gone in [
+                "openstack-api-version",
+                "x-openstack-nova-api-version",
+                "vary",
+            ] {
+                assert!(h.get(gone).is_none(), "{path}: {gone} {h:?}");
+            }
+            assert!(h.get("x-openstack-request-id").is_some());
+        }
+        // The URL's project is still checked.
+        let req = get(&format!("/v2/{p}/flavors"))
+            .header("x-auth-token", "admin:other")
+            .body(Body::empty())
+            .expect("req");
+        let (s, _, b) = call(NOAUTH, req).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        let (s, _, b) = call(NOAUTH, get("/v2").body(Body::empty()).expect("req")).await;
+        assert_eq!((s, &b["version"]["id"]), (StatusCode::OK, &json!("v2.0")));
     }
 
     #[tokio::test]
