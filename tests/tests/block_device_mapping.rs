@@ -5,7 +5,8 @@
 //! volume or snapshot Cinder would have to find); what this cloud cannot
 //! build (a new volume, a blank local disk) is a 400 naming why, and no
 //! refused request leaves a server behind. A server's volume attachments:
-//! none listed, none to attach, swap or detach (404, no Cinder).
+//! none listed, none to attach, swap or detach (404, no Cinder). The same
+//! servers under `os-volumes_boot`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -221,6 +222,49 @@ async fn block_device_mappings_boot_the_image_or_are_refused_with_novas_400s() {
             .await;
         assert_eq!(srv["image"]["id"], image.as_str(), "{srv}");
     }
+    // os-volumes_boot: the same servers and the same refusals.
+    let (s, b) = cloud
+        .req(Method::GET, "/os-volumes_boot/detail", &cloud.demo, None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["servers"].as_array().map(Vec::len), Some(4), "{b}");
+    let (s, b) = cloud
+        .req(
+            Method::GET,
+            &format!("/os-volumes_boot/{legacy}"),
+            &cloud.demo,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, &b["server"]["flavor"]["id"]),
+        (200, &json!("disks")),
+        "{b}"
+    );
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/os-volumes_boot",
+            &cloud.demo,
+            Some(json!({"server": {"name": "bfv", "flavorRef": "1",
+                "block_device_mapping_v2": [{"uuid": volume, "boot_index": 0,
+                "source_type": "volume", "destination_type": "volume"}]}})),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        message(&b),
+        format!("Block Device Mapping is Invalid: failed to get volume {volume}.")
+    );
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            &format!("/os-volumes_boot/{cli}/action"),
+            &cloud.demo,
+            Some(json!({"os-stop": null})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
 
     // Volume attachments: none to list; attaching, swapping or detaching a
     // volume finds none (there is no Cinder); a wrong body is a 400 first.

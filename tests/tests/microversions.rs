@@ -959,8 +959,10 @@ async fn the_legacy_v2_endpoint_is_the_base_version() {
     let (s, _, b) = send(
         Method::POST,
         format!("{v2}/servers"),
-        Some(json!({"server": {"name": "legacy", "imageRef": cloud.image_id,
-            "flavorRef": "1", "networks": "auto"}})),
+        Some(
+            json!({"server": {"name": "legacy", "imageRef": cloud.image_id,
+            "flavorRef": "1", "networks": "auto"}}),
+        ),
     )
     .await;
     assert_eq!(s, 400, "{b}");

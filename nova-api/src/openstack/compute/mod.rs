@@ -260,6 +260,7 @@ fn v21_routes() -> Router<AppState> {
                 .delete(images::metadata_delete),
         )
         .merge(server_and_flavor_extras())
+        .merge(volumes_boot())
         .merge(removed_apis())
 }
 
@@ -269,6 +270,25 @@ fn removed_apis() -> Router<AppState> {
         r.route(path, any(removed::gone))
             .route(&format!("{path}/{{*rest}}"), any(removed::gone))
     })
+}
+
+/// Nova's `os-volumes_boot`: the servers again, under the name the
+/// boot-from-volume extension gave them (the same controller, bodies and
+/// links).
+fn volumes_boot() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/os-volumes_boot",
+            get(servers::index).post(servers::create),
+        )
+        .route("/os-volumes_boot/detail", get(servers::detail))
+        .route(
+            "/os-volumes_boot/{id}",
+            get(servers::show)
+                .put(servers::update)
+                .delete(servers::delete),
+        )
+        .route("/os-volumes_boot/{id}/action", post(server_actions::action))
 }
 
 /// Server metadata, tags and actions; `PUT /servers/{id}`; host

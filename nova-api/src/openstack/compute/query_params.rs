@@ -227,10 +227,12 @@ fn unexpected<'a>(
 pub async fn strict_query(req: Request, next: Next) -> Response {
     let v = req.extensions().get::<ApiVersion>().copied();
     let path = req.extensions().get::<MatchedPath>().map(|m| {
-        m.as_str()
-            .strip_prefix("/v2.1")
-            .unwrap_or(m.as_str())
-            .to_string()
+        let path = m.as_str().strip_prefix("/v2.1").unwrap_or(m.as_str());
+        // `os-volumes_boot` is the servers' controller under another name.
+        match path.strip_prefix("/os-volumes_boot") {
+            Some(rest) => format!("/servers{rest}"),
+            None => path.to_string(),
+        }
     });
     if let (Some(v), Some(path), Some(q)) = (v, path, req.uri().query()) {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
