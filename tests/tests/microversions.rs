@@ -26,11 +26,34 @@ async fn call(
     mv: &str,
     body: Option<Value>,
 ) -> (u16, HeaderMap, Value) {
+    let headers = [("OpenStack-API-Version", format!("compute {mv}"))];
+    call_url(
+        cloud,
+        method,
+        format!("{}{path}", cloud.api),
+        token,
+        &headers,
+        body,
+    )
+    .await
+}
+
+/// A request to `url` with `headers`: (status, headers, body).
+async fn call_url(
+    cloud: &Cloud,
+    method: Method,
+    url: String,
+    token: &str,
+    headers: &[(&str, String)],
+    body: Option<Value>,
+) -> (u16, HeaderMap, Value) {
     let mut r = cloud
         .http
-        .request(method, format!("{}{path}", cloud.api))
-        .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", format!("compute {mv}"));
+        .request(method, url)
+        .header("X-Auth-Token", token);
+    for (name, value) in headers {
+        r = r.header(*name, value);
+    }
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -935,24 +958,11 @@ async fn the_legacy_v2_endpoint_is_the_base_version() {
     let send = |method: Method, url: String, body: Option<Value>| {
         let cloud = &cloud;
         async move {
-            let mut r = cloud
-                .http
-                .request(method, url)
-                .header("X-Auth-Token", &cloud.demo)
-                .header("OpenStack-API-Version", "compute 2.19")
-                .header("X-OpenStack-Nova-API-Version", "2.19");
-            if let Some(b) = body {
-                r = r.json(&b);
-            }
-            let resp = r.send().await.unwrap();
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let text = resp.text().await.unwrap_or_default();
-            (
-                status,
-                headers,
-                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
-            )
+            let headers = [
+                ("OpenStack-API-Version", "compute 2.19".to_string()),
+                ("X-OpenStack-Nova-API-Version", "2.19".to_string()),
+            ];
+            call_url(cloud, method, url, &cloud.demo, &headers, body).await
         }
     };
     // 2.37's "auto" is not the base version's.

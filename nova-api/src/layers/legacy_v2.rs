@@ -9,7 +9,7 @@
 //! rather than refused); here a body is checked as v2.1 checks it.
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Uri};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -29,19 +29,9 @@ pub async fn legacy_v2(mut req: Request, next: Next) -> Response {
     let Some(path) = to_v21(req.uri().path()) else {
         return next.run(req).await;
     };
-    let pq = match req.uri().query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    let mut parts = req.uri().clone().into_parts();
-    let Ok(pq) = pq.parse() else {
+    if !super::set_path(&mut req, &path) {
         return next.run(req).await;
-    };
-    parts.path_and_query = Some(pq);
-    let Ok(uri) = Uri::from_parts(parts) else {
-        return next.run(req).await;
-    };
-    *req.uri_mut() = uri;
+    }
     req.extensions_mut().insert(LegacyV2);
     for h in VERSION_HEADERS {
         req.headers_mut().remove(h);

@@ -21,3 +21,24 @@ pub mod request_id;
 pub mod request_log;
 pub mod run_to_completion;
 pub mod size_limit;
+
+/// Route `req` as if it had asked for `path` (its query kept); false when
+/// the result is not a URI.
+pub(crate) fn set_path(req: &mut axum::extract::Request, path: &str) -> bool {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    let Ok(pq) = pq.parse() else {
+        return false;
+    };
+    parts.path_and_query = Some(pq);
+    match axum::http::Uri::from_parts(parts) {
+        Ok(uri) => {
+            *req.uri_mut() = uri;
+            true
+        }
+        Err(_) => false,
+    }
+}

@@ -7,7 +7,6 @@
 
 use crate::error::ApiError;
 use axum::extract::Request;
-use axum::http::Uri;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use nova_common::RequestContext;
@@ -33,17 +32,8 @@ fn split(path: &str) -> Option<(&str, String)> {
 pub async fn strip(mut req: Request, next: Next) -> Response {
     if let Some((project, path)) = split(req.uri().path()) {
         let project = project.to_string();
-        let pq = match req.uri().query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path,
-        };
-        let mut parts = req.uri().clone().into_parts();
-        if let Ok(pq) = pq.parse() {
-            parts.path_and_query = Some(pq);
-            if let Ok(uri) = Uri::from_parts(parts) {
-                *req.uri_mut() = uri;
-                req.extensions_mut().insert(UrlProjectId(project));
-            }
+        if super::set_path(&mut req, &path) {
+            req.extensions_mut().insert(UrlProjectId(project));
         }
     }
     next.run(req).await
