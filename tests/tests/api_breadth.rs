@@ -1038,6 +1038,12 @@ async fn flavor_extras_server_set_and_events() {
     );
     let (s, _, b) = call(&cloud, Method::GET, &path, &demo, "2.1", None).await;
     assert_eq!(s, 200, "{b}");
+    // A period ending in the future ends now, as Nova's.
+    let stop = b["tenant_usage"]["stop"].as_str().unwrap_or_default();
+    let now = (chrono::Utc::now() + chrono::Duration::seconds(2))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    assert!(stop <= now.as_str() && stop > "2000", "{stop} > {now}: {b}");
     let su = &b["tenant_usage"]["server_usages"][0];
     assert_eq!(
         (su["instance_id"].as_str(), su["state"].as_str()),

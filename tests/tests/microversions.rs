@@ -383,6 +383,13 @@ async fn microversions_up_to_2_103() {
     // ===== nova-network's proxies end at 2.35, the VIFs at 2.43 =====
     assert_eq!(get(&cloud, "/os-networks", &admin, "2.35").await.0, 200);
     assert_eq!(get(&cloud, "/os-networks", &admin, "2.36").await.0, 404);
+    // The image proxy at 2.35, its metadata at 2.38.
+    let image_meta = format!("/images/{}/metadata", cloud.image_id);
+    assert_eq!(get(&cloud, &image_meta, &demo, "2.38").await.0, 200);
+    assert_eq!(get(&cloud, &image_meta, &demo, "2.39").await.0, 404);
+    let image = format!("/images/{}", cloud.image_id);
+    assert_eq!(get(&cloud, &image, &demo, "2.35").await.0, 200);
+    assert_eq!(get(&cloud, &image, &demo, "2.36").await.0, 404);
     let vifs = format!("{path}/os-virtual-interfaces");
     assert_eq!(get(&cloud, &vifs, &demo, "2.43").await.0, 200);
     assert_eq!(get(&cloud, &vifs, &demo, "2.44").await.0, 404);

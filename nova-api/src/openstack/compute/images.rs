@@ -1,9 +1,9 @@
-//! The image proxy (Nova's `images.py` and `image_metadata.py`, 2.1-2.35;
-//! 404 from 2.36): `/images`, `/images/detail`, `/images/{id}` (show,
+//! The image proxy (Nova's `images.py`, 2.1-2.35, and `image_metadata.py`,
+//! 2.1-2.38; 404 after): `/images`, `/images/detail`, `/images/{id}` (show,
 //! delete) and `/images/{id}/metadata[/{key}]`, in front of Glance v2 with
 //! the caller's token, so Glance decides what the caller may see and change.
 
-use super::floating_ips::proxy_api;
+use super::floating_ips::{proxy_api, version_not_found};
 use super::server_metadata::parse_metadata;
 use super::views::images::{basic, detail, status};
 use crate::error::{ApiError, ApiResult};
@@ -220,6 +220,17 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The image metadata proxy lasts three microversions longer than the
+/// others (Nova's `MAX_IMAGE_META_PROXY_API_VERSION`, 2.38).
+const MAX_IMAGE_META_PROXY_API_VERSION: u32 = 38;
+
+fn image_meta_proxy_api(v: ApiVersion) -> ApiResult<()> {
+    if v.at_least(MAX_IMAGE_META_PROXY_API_VERSION + 1) {
+        return Err(version_not_found(v));
+    }
+    Ok(())
+}
+
 /// `{"<wrapper>": {...}}`: the body of a metadata change.
 fn items(body: &Bytes, wrapper: &str) -> ApiResult<BTreeMap<String, String>> {
     let body = json_body(body)?;
@@ -242,7 +253,7 @@ pub async fn metadata_index(
     Extension(v): Extension<ApiVersion>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    proxy_api(v)?;
+    image_meta_proxy_api(v)?;
     let i = image(&state, &ctx, &id).await?;
     Ok(Json(json!({"metadata": i.meta.properties})))
 }
@@ -253,7 +264,7 @@ pub async fn metadata_show(
     Extension(v): Extension<ApiVersion>,
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    proxy_api(v)?;
+    image_meta_proxy_api(v)?;
     let i = image(&state, &ctx, &id).await?;
     let value = i.meta.properties.get(&key).ok_or_else(no_item)?;
     Ok(Json(json!({"meta": {key: value}})))
@@ -267,7 +278,7 @@ pub async fn metadata_create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    proxy_api(v)?;
+    image_meta_proxy_api(v)?;
     let new = items(&body, "metadata")?;
     let i = image(&state, &ctx, &id).await?;
     let after = state
@@ -286,7 +297,7 @@ pub async fn metadata_update_all(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    proxy_api(v)?;
+    image_meta_proxy_api(v)?;
     let new = items(&body, "metadata")?;
     let i = image(&state, &ctx, &id).await?;
     state
@@ -305,7 +316,7 @@ pub async fn metadata_update(
     Path((id, key)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    proxy_api(v)?;
+    image_meta_proxy_api(v)?;
     let meta = items(&body, "meta")?;
     if meta.len() > 1 {
         return Err(ApiError::bad_request(
@@ -330,7 +341,7 @@ pub async fn metadata_delete(
     Extension(v): Extension<ApiVersion>,
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    proxy_api(v)?;
+    image_meta_proxy_api(v)?;
     let i = image(&state, &ctx, &id).await?;
     if !i.meta.properties.contains_key(&key) {
         return Err(no_item());

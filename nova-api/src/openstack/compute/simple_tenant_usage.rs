@@ -46,7 +46,9 @@ fn period(p: &[(String, String)]) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
             "Invalid start time. The start time cannot occur after the end time.",
         ));
     }
-    Ok((start, end))
+    // A period that ends later than now ends now: what runs is charged up
+    // to the present, not to the end asked for (Nova's `_index`/`_show`).
+    Ok((start, end.min(Utc::now())))
 }
 
 fn server_usage(u: &ServerUsage) -> Value {
