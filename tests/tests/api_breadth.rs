@@ -791,6 +791,23 @@ async fn flavor_extras_server_set_and_events() {
         (Some("compute_stop_instance"), Some("Success")),
         "{b}"
     );
+    // From 2.58 the action shows when its last event finished.
+    let (s, _, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("{srv}/os-instance-actions/{stop_req}"),
+        &admin,
+        "2.58",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let action = &b["instanceAction"];
+    assert!(action["updated_at"].is_string(), "{b}");
+    assert_eq!(
+        action["updated_at"], action["events"][0]["finish_time"],
+        "{b}"
+    );
     let (s, _, b) = call(
         &cloud,
         Method::GET,

@@ -1146,6 +1146,7 @@ impl Db {
         host: &str,
     ) -> Result<(), NovaError> {
         let action_id = self.action_id(uuid, request_id).await?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         // A host that starts again the event it started and never finished
         // is handling the same message again (redelivered after it died):
         // the event goes on, it is not a second one.
@@ -1161,7 +1162,29 @@ impl Db {
         .bind(event)
         .bind(action_id)
         .bind(host)
-        .execute(&self.pool)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        Self::action_touched(&mut tx, action_id, false).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// An event of the action started or finished: the action's
+    /// `updated_at` is then (Nova's `action_event_start`/`_finish`), and
+    /// an event that failed marks the action `Error`.
+    async fn action_touched(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        action_id: i32,
+        failed: bool,
+    ) -> Result<(), NovaError> {
+        sqlx::query(
+            "UPDATE instance_actions SET updated_at = now(),
+                 message = CASE WHEN $2 THEN 'Error' ELSE message END
+             WHERE id = $1",
+        )
+        .bind(action_id)
+        .bind(failed)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -1202,15 +1225,7 @@ impl Db {
             .await
             .map_err(db_err)?;
         }
-        if result == "Error" {
-            sqlx::query(
-                "UPDATE instance_actions SET message = 'Error', updated_at = now() WHERE id = $1",
-            )
-            .bind(action_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
+        Self::action_touched(&mut tx, action_id, result == "Error").await?;
         tx.commit().await.map_err(db_err)
     }
 
