@@ -854,6 +854,49 @@ async fn flavor_extras_server_set_and_events() {
     )
     .await;
     assert_eq!(s, 404);
+    // Deleted servers are listed by status for admins only.
+    let (s, _, b) = call(
+        &cloud,
+        Method::GET,
+        "/servers/detail?status=DELETED&all_tenants=1",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let deleted: Vec<&str> = b["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        !deleted.is_empty() && deleted.iter().all(|s| *s == "DELETED"),
+        "{b}"
+    );
+    assert!(
+        b["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| srv.ends_with(s["id"].as_str().unwrap())),
+        "{srv} is listed: {b}"
+    );
+    let (s, _, b) = call(
+        &cloud,
+        Method::GET,
+        "/servers?status=DELETED",
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["forbidden"]["message"].as_str()),
+        (403, Some("Only administrators may list deleted instances")),
+        "{b}"
+    );
 
     // ===== host aggregates and hypervisor show =====
     let host = format!("breadth-fake-{}", cloud.id);

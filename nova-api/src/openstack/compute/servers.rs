@@ -1260,6 +1260,17 @@ async fn list(
     }
     if let Some(s) = q.get("status") {
         match status_to_vm_states(s) {
+            // Deleted servers are listed for admins only.
+            Some(states) if states == [VmState::Deleted] => {
+                if !ctx.is_admin {
+                    return Err(ApiError::new(
+                        403,
+                        "Only administrators may list deleted instances",
+                    ));
+                }
+                f.deleted = Some(true);
+                f.status_vm_states = Some(states);
+            }
             Some(states) => f.status_vm_states = Some(states),
             // An unknown status is a 400 from 2.38; before, it matches nothing.
             None if v.at_least(38) => return Err(ApiError::bad_request("Invalid status value")),
