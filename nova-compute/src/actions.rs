@@ -139,6 +139,7 @@ impl ComputeManager {
         uuid: Uuid,
         image_ref: &str,
         injected: &Injected,
+        preserve_ephemeral: bool,
     ) -> Result<(), NovaError> {
         use TaskState as T;
         let t = &transitions::REBUILD;
@@ -147,6 +148,25 @@ impl ComputeManager {
             return Ok(());
         };
         self.event(ctx, uuid, t.event, None).await;
+        if preserve_ephemeral {
+            // Nova's `_rebuild_default_impl`, which every driver here is
+            // (none rebuilds in place): the guest is left as it was, the
+            // task_state cleared, the refusal its fault and the event's.
+            let e = NovaError::PreserveEphemeralNotSupported {};
+            warn!(instance = %uuid, "rebuild refused: {e}");
+            self.record_fault(ctx, uuid, &e).await;
+            let found: Vec<Option<T>> = vec![inst.task_state];
+            let back = InstanceUpdate {
+                task_state: Some(None),
+                expected_task_state: Some(found),
+                ..Default::default()
+            };
+            if let Err(u) = self.update(ctx, uuid, back).await {
+                info!(instance = %uuid, "rebuild's task_state not cleared: {u}");
+            }
+            self.event(ctx, uuid, t.event, Some(Err(&e))).await;
+            return Ok(());
+        }
         let stopped = inst.vm_state == VmState::Stopped;
         let step = |from: &[T], to: T| InstanceUpdate {
             task_state: Some(Some(to)),

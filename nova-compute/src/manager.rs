@@ -1036,7 +1036,7 @@ impl nova_rpc::compute::Manager for ComputeManager {
         injected_files: Vec<(String, String)>,
         image_ref: String,
         _orig_image_ref: String,
-        _preserve_ephemeral: bool,
+        preserve_ephemeral: bool,
         recreate: bool,
         on_shared_storage: bool,
         migration: Option<nova_objects::Migration>,
@@ -1059,8 +1059,14 @@ impl nova_rpc::compute::Manager for ComputeManager {
             admin_password: new_pass,
             injected_files,
         };
-        self.rebuild(ctx, instance.uuid, &image_ref, &injected)
-            .await
+        self.rebuild(
+            ctx,
+            instance.uuid,
+            &image_ref,
+            &injected,
+            preserve_ephemeral,
+        )
+        .await
     }
 
     async fn rescue_instance(

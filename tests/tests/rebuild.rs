@@ -118,6 +118,56 @@ async fn rebuild_on_a_fake_host() {
         })
         .await;
     assert!(s["image"].to_string().contains(&cloud.image_id), "{s}");
+    // preserve_ephemeral: no driver here rebuilds in place (Nova's default
+    // rebuild refuses it in the compute host): the server stays ACTIVE, the
+    // action fails with the reason.
+    let (st, b) = action(
+        &cloud,
+        &id,
+        &demo,
+        "2.1",
+        json!({"rebuild": {"imageRef": cloud.image_id, "preserve_ephemeral": true}}),
+    )
+    .await;
+    assert_eq!(st, 202, "{b}");
+    let req = cloud
+        .wait_for("the rebuild refused", 60, || async {
+            let (_, b) = cloud
+                .req(
+                    Method::GET,
+                    &format!("/servers/{id}/os-instance-actions"),
+                    &cloud.admin,
+                    None,
+                )
+                .await;
+            let last = b["instanceActions"][0].clone();
+            (last["action"] == "rebuild" && last["message"] == "Error")
+                .then(|| last["request_id"].as_str().unwrap().to_string())
+        })
+        .await;
+    let (_, b) = cloud
+        .req(
+            Method::GET,
+            &format!("/servers/{id}/os-instance-actions/{req}"),
+            &cloud.admin,
+            None,
+        )
+        .await;
+    let ev = &b["instanceAction"]["events"][0];
+    assert_eq!(ev["result"], "Error", "{b}");
+    assert!(
+        ev["traceback"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not support preserving ephemeral partitions"),
+        "{b}"
+    );
+    let s = show(&cloud, &id);
+    assert_eq!(
+        (&s["status"], &s["OS-EXT-STS:task_state"]),
+        (&json!("ACTIVE"), &Value::Null),
+        "{s}"
+    );
     // Bad requests: an unknown image, a bad property, key_name before 2.54.
     for (mv, body) in [
         (

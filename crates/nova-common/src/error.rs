@@ -226,6 +226,7 @@ nova_errors! {
     InvalidBDMEphemeralSize {} => 400,
         "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block device mapping, flavor ephemeral size will be used.";
     InvalidBDMSwapSize {} => 400, "Swap drive requested is larger than instance type allows.";
+    PreserveEphemeralNotSupported {} => 400, "The current driver does not support preserving ephemeral partitions.";
     // What a flavor and image ask of NUMA and CPU pinning (`numa_get_constraints`):
     // 400 on create, resize and rebuild, Forbidden ones included (Nova's API maps them so).
     ImageNUMATopologyIncomplete {} => 400, "CPU and memory allocation must be provided for all NUMA nodes";
