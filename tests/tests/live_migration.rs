@@ -236,6 +236,14 @@ async fn a_running_server_moves_between_hosts() {
     );
     let srv = settled(&cloud, &vm, "ACTIVE").await;
     assert_eq!(host_of(&srv), source);
+    // The refused migration is listed, `error`, as Nova's.
+    let refused = live_migrations(&cloud, &vm).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        (&refused[0]["status"], &refused[0]["dest_compute"]),
+        (&json!("error"), &json!(source)),
+        "{refused:?}"
+    );
     // From 2.34 the request is asynchronous: accepted, then undone, and
     // the instance action says why.
     let (s, b) = live_migrate(
@@ -260,6 +268,9 @@ async fn a_running_server_moves_between_hosts() {
         .await;
     let srv = settled(&cloud, &vm, "ACTIVE").await;
     assert_eq!(host_of(&srv), source);
+    let refused = live_migrations(&cloud, &vm).await;
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[1]["status"], "error", "{refused:?}");
 
     // ===== to a named host, with the CLI; forced to complete =====
     let (ok, out, err) = cloud.openstack(
