@@ -140,7 +140,9 @@ impl ComputeTaskManager {
         if f.migration.is_none() {
             // Refused before a destination was claimed: listed all the same,
             // as Nova's (whose row is written before its checks).
-            f.migration = self.record_refused_live_migration(&inst, requested).await;
+            f.migration = self
+                .record_refused_migration(&inst, inst.instance_type_id, LIVE_MIGRATION, requested)
+                .await;
         }
         let preparing = f.preparing;
         let e = self.live_migration_failed(ctx, &inst, f).await;
@@ -420,38 +422,6 @@ impl ComputeTaskManager {
                         "Exceeded max scheduling retries {max} for instance {uuid} during live migration"
                     ),
                 });
-            }
-        }
-    }
-
-    /// A live migration refused before any destination was claimed, as a
-    /// row of its own (written `error`; `live_migration_failed` gives it its
-    /// final status); None when it cannot be written (the refusal stands
-    /// without it).
-    async fn record_refused_live_migration(
-        &self,
-        inst: &Instance,
-        requested: Option<String>,
-    ) -> Option<Migration> {
-        let m = Migration {
-            uuid: uuid::Uuid::new_v4(),
-            source_compute: inst.host.clone(),
-            source_node: inst.node.clone(),
-            dest_compute: requested,
-            status: Some("error".into()),
-            instance_uuid: Some(inst.uuid),
-            old_instance_type_id: Some(inst.instance_type_id),
-            new_instance_type_id: Some(inst.instance_type_id),
-            migration_type: Some(LIVE_MIGRATION.into()),
-            user_id: Some(inst.user_id.clone()),
-            project_id: Some(inst.project_id.clone()),
-            ..Default::default()
-        };
-        match self.db.migration_create_ended(&m).await {
-            Ok(m) => Some(m),
-            Err(e) => {
-                warn!(instance = %inst.uuid, "cannot record the refused live migration: {e}");
-                None
             }
         }
     }

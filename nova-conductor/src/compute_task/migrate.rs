@@ -180,7 +180,13 @@ impl ComputeTaskManager {
             Err(Placement { error, recorded }) => {
                 warn!(instance = %uuid, "cannot migrate: {error}");
                 if !recorded {
-                    self.record_ended_migration(&inst, &flavor).await;
+                    self.record_refused_migration(
+                        &inst,
+                        flavor.id,
+                        migration_type(&inst, &flavor),
+                        None,
+                    )
+                    .await;
                 }
                 self.migration_failed(ctx, uuid, &error).await;
                 Err(match error {
@@ -194,27 +200,6 @@ impl ComputeTaskManager {
                     other => other,
                 })
             }
-        }
-    }
-
-    /// The migration that found no destination, listed `error` with the
-    /// instance's others, as Nova's (whose row was written first).
-    async fn record_ended_migration(&self, inst: &Instance, flavor: &Flavor) {
-        let m = Migration {
-            uuid: Uuid::new_v4(),
-            source_compute: inst.host.clone(),
-            source_node: inst.node.clone(),
-            status: Some("error".into()),
-            instance_uuid: Some(inst.uuid),
-            old_instance_type_id: Some(inst.instance_type_id),
-            new_instance_type_id: Some(flavor.id),
-            migration_type: Some(migration_type(inst, flavor).into()),
-            user_id: Some(inst.user_id.clone()),
-            project_id: Some(inst.project_id.clone()),
-            ..Default::default()
-        };
-        if let Err(e) = self.db.migration_create_ended(&m).await {
-            warn!(instance = %inst.uuid, "cannot record the failed migration: {e}");
         }
     }
 

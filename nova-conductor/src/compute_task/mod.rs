@@ -18,7 +18,7 @@ use nova_common::{NovaConfig, NovaError, RequestContext};
 use nova_db::Db;
 use nova_objects::{
     Aggregate, FilterProperties, Flavor, ImageMeta, Instance, InstanceFault, InstanceFilters,
-    InstanceUpdate, RequestSpec, Selection,
+    InstanceUpdate, Migration, RequestSpec, Selection,
 };
 use nova_rpc::{compute, scheduler, Transport};
 use std::sync::Arc;
@@ -517,6 +517,41 @@ impl ComputeTaskManager {
             }
         }
         Ok(())
+    }
+
+    /// A migration of `inst` of `migration_type` (to `new_flavor_id`, at
+    /// `dest` if one was asked for) that ended before it claimed a
+    /// destination, written `error` and listed with the instance's others,
+    /// as Nova's (whose row is written before its checks); None when it
+    /// cannot be written (the refusal stands without it).
+    pub(crate) async fn record_refused_migration(
+        &self,
+        inst: &Instance,
+        new_flavor_id: i64,
+        migration_type: &str,
+        dest: Option<String>,
+    ) -> Option<Migration> {
+        let m = Migration {
+            uuid: Uuid::new_v4(),
+            source_compute: inst.host.clone(),
+            source_node: inst.node.clone(),
+            dest_compute: dest,
+            status: Some("error".into()),
+            instance_uuid: Some(inst.uuid),
+            old_instance_type_id: Some(inst.instance_type_id),
+            new_instance_type_id: Some(new_flavor_id),
+            migration_type: Some(migration_type.into()),
+            user_id: Some(inst.user_id.clone()),
+            project_id: Some(inst.project_id.clone()),
+            ..Default::default()
+        };
+        match self.db.migration_create_ended(&m).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                warn!(instance = %inst.uuid, "cannot record the refused {migration_type}: {e}");
+                None
+            }
+        }
     }
 }
 
