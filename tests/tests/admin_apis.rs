@@ -242,4 +242,84 @@ async fn admin_apis() {
         .req(Method::DELETE, &format!("/servers/{id}"), &demo, None)
         .await;
     assert_eq!(s, 204);
+
+    // ===== os-hosts: listed and shown; what the driver would do is a 501 =====
+    let host = format!("admin-fake-{}", cloud.id);
+    let (s, b) = call(&cloud, Method::GET, "/os-hosts", &admin, "2.1", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["host_name"] == host.as_str()
+                && h["service"] == "compute"
+                && h["zone"] == "nova"),
+        "{b}"
+    );
+    let one = format!("/os-hosts/{host}");
+    let (s, b) = call(&cloud, Method::GET, &one, &admin, "2.1", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["host"][0]["resource"]["project"], "(total)", "{b}");
+    let (s, _) = call(&cloud, Method::GET, &one, &demo, "2.1", None).await;
+    assert_eq!(s, 403);
+    // Nova asks the virt driver to enable or disable the host, or to put it
+    // in maintenance; libvirt's (as every driver here) does neither.
+    for body in [
+        json!({"status": "disable"}),
+        json!({"status": "ENABLE"}),
+        json!({"maintenance_mode": "enable"}),
+    ] {
+        let (s, b) = call(&cloud, Method::PUT, &one, &admin, "2.1", Some(body.clone())).await;
+        assert_eq!(s, 501, "{body}: {b}");
+        assert_eq!(
+            b["notImplemented"]["message"], "The requested functionality is not supported.",
+            "{b}"
+        );
+    }
+    // ... and the host's compute service was left enabled.
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-services?binary=nova-compute",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["services"][0]["status"], "enabled", "{b}");
+    for body in [
+        json!({"status": "off"}),
+        json!({"maintenance_mode": "eNable"}),
+        json!({"status": "enable", "zone": "nova"}),
+    ] {
+        let (s, b) = call(&cloud, Method::PUT, &one, &admin, "2.1", Some(body.clone())).await;
+        assert_eq!(s, 400, "{body}: {b}");
+    }
+    let (s, _) = call(
+        &cloud,
+        Method::PUT,
+        "/os-hosts/no-such-host",
+        &admin,
+        "2.1",
+        Some(json!({"status": "enable"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    for action in ["startup", "shutdown", "reboot"] {
+        let (s, b) = call(
+            &cloud,
+            Method::GET,
+            &format!("{one}/{action}"),
+            &admin,
+            "2.1",
+            None,
+        )
+        .await;
+        assert_eq!(s, 501, "{action}: {b}");
+    }
+    // Deprecated at 2.43.
+    let (s, _) = call(&cloud, Method::GET, "/os-hosts", &admin, "2.43", None).await;
+    assert_eq!(s, 404);
 }

@@ -143,18 +143,26 @@ pub async fn show(
 fn mode(body: &Value, k: &str) -> ApiResult<Option<bool>> {
     match body.get(k) {
         None => Ok(None),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("enable") => Ok(Some(true)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("disable") => Ok(Some(false)),
+        Some(Value::String(s)) if ["enable", "Enable", "ENABLE"].contains(&s.as_str()) => {
+            Ok(Some(true))
+        }
+        Some(Value::String(s)) if ["disable", "Disable", "DISABLE"].contains(&s.as_str()) => {
+            Ok(Some(false))
+        }
         Some(other) => Err(invalid(
             k,
             other,
-            &format!("{other} is not one of ['enable', 'disable']"),
+            &format!(
+                "{other} is not one of ['enable', 'disable', 'Enable', 'Disable', 'ENABLE', 'DISABLE']"
+            ),
         )),
     }
 }
 
-/// PUT: `status` enables or disables the host's compute service;
-/// `maintenance_mode` needs the driver, which has none (501).
+/// PUT: `status` and `maintenance_mode` are both asked of the virt
+/// driver in Nova, and no driver here (as Nova's libvirt) implements
+/// either: a valid request for a known host is a 501. Disabling a host's
+/// compute service is `os-services`' business.
 pub async fn update(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -185,18 +193,13 @@ pub async fn update(
         ));
     }
     compute_node(&state, &ctx, &host).await?;
-    if maintenance.is_some() {
-        return Err(ApiError::new(501, "Not Implemented"));
-    }
-    let mut out = json!({ "host": host });
-    if let Some(enable) = status {
-        state
-            .conductor
-            .service_set_disabled(&ctx, host.clone(), "nova-compute".into(), !enable, None)
-            .await?;
-        out["status"] = json!(if enable { "enabled" } else { "disabled" });
-    }
-    Ok(Json(out))
+    Err(not_supported())
+}
+
+/// Nova's `raise_feature_not_supported`: what it answers when the virt
+/// driver does not implement a host operation.
+fn not_supported() -> ApiError {
+    ApiError::new(501, "The requested functionality is not supported.")
 }
 
 /// `GET /os-hosts/{host}/{startup,shutdown,reboot}`.
@@ -214,7 +217,7 @@ pub async fn power_action(
     };
     check(&state, &ctx, v, policy)?;
     compute_node(&state, &ctx, &host).await?;
-    Err(ApiError::new(501, "Not Implemented"))
+    Err(not_supported())
 }
 
 #[cfg(test)]
