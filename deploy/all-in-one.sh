@@ -116,7 +116,7 @@ else
 fi
 
 "$bin/nova-manage" --config-file "$conf" db sync
-if ! "$bin/nova-manage" --config-file "$conf" network list | grep -q private; then
+if ! "$bin/nova-manage" --config-file "$conf" network list | grep -qF 10.0.0.0/24; then
     "$bin/nova-manage" --config-file "$conf" network create --label private --fixed_range_v4 10.0.0.0/24
 fi
 if ! grep -Eq '^enabled_apis *=.*metadata' "$conf"; then

@@ -109,6 +109,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rule:admin_api",
     ),
     (
+        "os_compute_api:os-admin-actions:reset_network",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:os-admin-actions:inject_network_info",
         "rule:admin_api",
     ),

@@ -1119,6 +1119,18 @@ impl nova_rpc::compute::Manager for ComputeManager {
         Ok(())
     }
 
+    /// Nova's `reset_network`: the virt driver's to do, and no driver here
+    /// (as Nova's libvirt, whose driver keeps the base class's no-op) has
+    /// anything to reset; the guest keeps its DHCP-given addresses.
+    async fn reset_network(
+        &self,
+        _ctx: &RequestContext,
+        instance: Instance,
+    ) -> Result<(), NovaError> {
+        info!(instance = %instance.uuid, "reset network: nothing to reset for this driver");
+        Ok(())
+    }
+
     /// Nova's `trigger_crash_dump`: the driver injects an NMI, the states
     /// stay as they are (what follows is up to the guest). A failure is the
     /// action event's error and the instance's fault, not an ERROR state.

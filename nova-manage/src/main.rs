@@ -24,6 +24,7 @@ struct Args {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum Category {
     /// Database schema.
     #[command(subcommand)]
@@ -72,9 +73,16 @@ enum RabbitCmd {
 
 #[derive(Subcommand)]
 enum DbCmd {
-    /// Apply the schema migrations.
-    Sync,
-    /// Print the schema version.
+    /// Apply the schema migrations (all, or up to VERSION).
+    Sync {
+        /// The schema version to migrate up to (default: the latest).
+        version: Option<i64>,
+        /// Nova's: sync only the local cell, not cell0. There is one
+        /// database here, so this is what a sync always does.
+        #[arg(long = "local_cell", alias = "local-cell")]
+        local_cell: bool,
+    },
+    /// Print the schema version (0 before the first sync).
     Version,
     /// Move soft-deleted rows (with the rows that refer to them) to the shadow tables.
     #[command(name = "archive_deleted_rows", alias = "archive-deleted-rows")]
@@ -115,6 +123,24 @@ enum NetworkCmd {
         project_id: Option<String>,
         #[arg(long = "multi_host", alias = "multi-host", default_value = "F")]
         multi_host: String,
+        /// The guests' gateway (default: the first address given out).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Make fixed IPs only for this part of the range.
+        #[arg(long = "fixed_cidr", alias = "fixed-cidr")]
+        fixed_cidr: Option<String>,
+        /// The first address given out (those below are reserved).
+        #[arg(long = "allowed_start", alias = "allowed-start")]
+        allowed_start: Option<String>,
+        /// The last address given out (those above are reserved).
+        #[arg(long = "allowed_end", alias = "allowed-end")]
+        allowed_end: Option<String>,
+        /// The network's uuid (default: a new one).
+        #[arg(long)]
+        uuid: Option<uuid::Uuid>,
+        /// The order of a server's interfaces on several networks.
+        #[arg(long)]
+        priority: Option<i32>,
     },
     /// List networks.
     List,
@@ -279,8 +305,8 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
         | Category::Rabbit(_)
         | Category::Fixed(_)
         | Category::Db(DbCmd::ArchiveDeletedRows(_) | DbCmd::Purge(_)) => Ok(()),
-        Category::Db(DbCmd::Sync) => {
-            db.sync().await.map_err(|e| e.to_string())?;
+        Category::Db(DbCmd::Sync { version, .. }) => {
+            db.sync(version).await.map_err(|e| e.to_string())?;
             println!(
                 "Database schema is at version {}",
                 db.version().await.map_err(|e| e.to_string())?
@@ -288,7 +314,6 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             Ok(())
         }
         Category::Db(DbCmd::Version) => {
-            db.check_schema().await.map_err(|e| e.to_string())?;
             println!("{}", db.version().await.map_err(|e| e.to_string())?);
             Ok(())
         }
@@ -303,10 +328,19 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             dns2,
             project_id,
             multi_host,
+            gateway,
+            fixed_cidr,
+            allowed_start,
+            allowed_end,
+            uuid,
+            priority,
         }) => {
             db.check_schema().await.map_err(|e| e.to_string())?;
             let num = num_networks.unwrap_or(cfg.default.num_networks);
-            let size = network_size.unwrap_or(cfg.default.network_size);
+            let size = match network_size {
+                Some(size) => size,
+                None => default_network_size(&fixed_range_v4, num, cfg.default.network_size)?,
+            };
             let cidrs = split_range(&fixed_range_v4, num, size)?;
             for (i, cidr) in cidrs.iter().enumerate() {
                 let label = if num > 1 {
@@ -326,11 +360,14 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
                         }),
                         dns1: dns1.clone(),
                         dns2: dns2.clone(),
-                        multi_host: matches!(
-                            multi_host.as_str(),
-                            "T" | "t" | "True" | "true" | "1"
-                        ),
+                        multi_host: nova_common::bool_from_string(&multi_host),
                         project_id: project_id.clone(),
+                        uuid,
+                        gateway: gateway.clone(),
+                        fixed_cidr: fixed_cidr.clone(),
+                        allowed_start: allowed_start.clone(),
+                        allowed_end: allowed_end.clone(),
+                        priority,
                     })
                     .await
                     .map_err(|e| e.to_string())?;
@@ -343,22 +380,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
         }
         Category::Network(NetworkCmd::List) => {
             let nets = db.network_get_all().await.map_err(|e| e.to_string())?;
-            println!(
-                "{:<4} {:<18} {:<15} {:<15} {:<15} {:<36} label",
-                "id", "IPv4", "gateway", "dns1", "bridge", "uuid"
-            );
-            for n in nets {
-                println!(
-                    "{:<4} {:<18} {:<15} {:<15} {:<15} {:<36} {}",
-                    n.id,
-                    n.cidr,
-                    n.gateway,
-                    n.dns1.unwrap_or_default(),
-                    n.bridge,
-                    n.uuid,
-                    n.label
-                );
-            }
+            print!("{}", network_list(&nets));
             Ok(())
         }
         Category::Network(NetworkCmd::Delete { fixed_range, uuid }) => {
@@ -541,9 +563,24 @@ fn address_to_hosts(range: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
 }
 
 /// Split `range` into `num` subnets of `size` addresses, as Newton's network create did.
+/// Nova's `network_size` when none is given: each network's share of the
+/// range, capped at `[DEFAULT] network_size` (a warning says so).
+fn default_network_size(range: &str, num: i64, conf_size: i64) -> Result<i64, String> {
+    let total = nova_db::NetworkPlan::new(range)?.addresses.len() as i64;
+    let each = total / num.max(1);
+    if each > conf_size {
+        let bits = 32 - (conf_size as u64).next_power_of_two().trailing_zeros();
+        eprintln!(
+            "Subnet(s) too large, defaulting to /{bits}.  To override, specify network_size flag."
+        );
+        return Ok(conf_size);
+    }
+    Ok(each)
+}
+
 fn split_range(range: &str, num: i64, size: i64) -> Result<Vec<String>, String> {
     let plan = nova_db::NetworkPlan::new(range)?;
-    if num == 1 {
+    if num == 1 && size >= plan.addresses.len() as i64 {
         return Ok(vec![plan.cidr]);
     }
     if size <= 0 || (size & (size - 1)) != 0 {
@@ -567,6 +604,50 @@ fn split_range(range: &str, num: i64, size: i64) -> Result<Vec<String>, String> 
         .collect())
 }
 
+/// `network list` as Nova's: tab-separated columns padded as its format
+/// (`%-5s\t%-18s\t%-15s...`), Python's `None` for what a network lacks
+/// (nova-network's IPv6 and VLANs are not served here), or "No networks
+/// found".
+fn network_list(nets: &[nova_objects::Network]) -> String {
+    let row = |cols: [&str; 9]| {
+        let mut line = format!("{:<5}\t{:<18}", cols[0], cols[1]);
+        for c in &cols[2..] {
+            line.push_str(&format!("\t{c:<15}"));
+        }
+        line + "\n"
+    };
+    let mut out = row([
+        "id",
+        "IPv4",
+        "IPv6",
+        "start address",
+        "DNS1",
+        "DNS2",
+        "VlanID",
+        "project",
+        "uuid",
+    ]);
+    if nets.is_empty() {
+        out.push_str("No networks found\n");
+    }
+    for n in nets {
+        let id = n.id.to_string();
+        let uuid = n.uuid.to_string();
+        out.push_str(&row([
+            &id,
+            &n.cidr,
+            "None",
+            &n.dhcp_start,
+            n.dns1.as_deref().unwrap_or("None"),
+            n.dns2.as_deref().unwrap_or("None"),
+            "None",
+            n.project_id.as_deref().unwrap_or("None"),
+            &uuid,
+        ]));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -582,11 +663,54 @@ mod tests {
     }
 
     #[test]
+    fn network_list_is_novas_table() {
+        assert_eq!(
+            super::network_list(&[]),
+            "id   \tIPv4              \tIPv6           \tstart address  \tDNS1           \t\
+             DNS2           \tVlanID         \tproject        \tuuid           \n\
+             No networks found\n"
+        );
+        let n = nova_objects::Network {
+            id: 1,
+            cidr: "10.0.0.0/24".into(),
+            dhcp_start: "10.0.0.2".into(),
+            dns1: Some("8.8.4.4".into()),
+            ..Default::default()
+        };
+        let out = super::network_list(std::slice::from_ref(&n));
+        let row: Vec<&str> = out.lines().nth(1).expect("a row").split('\t').collect();
+        assert_eq!(
+            row.iter().map(|c| c.trim_end()).collect::<Vec<_>>(),
+            [
+                "1",
+                "10.0.0.0/24",
+                "None",
+                "10.0.0.2",
+                "8.8.4.4",
+                "None",
+                "None",
+                "None",
+                &n.uuid.to_string()
+            ]
+        );
+        assert_eq!(row[0], "1    ");
+        assert_eq!(row[1].len(), 18);
+    }
+
+    #[test]
     fn splits_ranges() {
         assert_eq!(
             super::split_range("10.0.0.0/24", 2, 64).expect("fits"),
             vec!["10.0.0.0/26", "10.0.0.64/26"]
         );
         assert!(super::split_range("10.0.0.0/24", 8, 64).is_err());
+        // One network of a range larger than network_size: its first subnet.
+        assert_eq!(
+            super::split_range("10.0.0.0/16", 1, 256).expect("fits"),
+            vec!["10.0.0.0/24"]
+        );
+        assert_eq!(super::default_network_size("10.0.0.0/16", 1, 256), Ok(256));
+        assert_eq!(super::default_network_size("10.0.0.0/24", 4, 256), Ok(64));
+        assert_eq!(super::default_network_size("10.0.0.0/26", 1, 256), Ok(64));
     }
 }

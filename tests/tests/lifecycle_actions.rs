@@ -176,6 +176,32 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
         })
         .await;
 
+    // ===== resetNetwork: admin only, a cast the host logs (nothing to reset) =====
+    let (s, b) = action(&cloud, &vm, &demo, "2.1", json!({"resetNetwork": null})).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        message(&b).contains("os_compute_api:os-admin-actions:reset_network"),
+        "{b}"
+    );
+    let (s, b) = action(&cloud, &vm, &admin, "2.1", json!({"resetNetwork": null})).await;
+    assert_eq!(s, 202, "{b}");
+    cloud
+        .wait_for(
+            "the compute host was asked to reset the network",
+            30,
+            || async { cloud.log(&log).contains("reset network").then_some(()) },
+        )
+        .await;
+    let (s, b) = cloud
+        .req(
+            Method::POST,
+            "/servers/00000000-0000-0000-0000-000000000000/action",
+            &admin,
+            Some(json!({"resetNetwork": null})),
+        )
+        .await;
+    assert_eq!(s, 404, "{b}");
+
     // ===== os-migrateLive: on the only host there is nowhere to go; never a 5xx =====
     let (s, b) = action(
         &cloud,

@@ -228,6 +228,146 @@ async fn rebuild_on_a_fake_host() {
         format!("Cannot 'rebuild' instance {id} while it is in vm_state paused"),
         "{b}"
     );
+
+    // ===== OS-DCF:diskConfig: asked, or the image's auto_disk_config =====
+    let disabled = image_with(&cloud, "adc-disabled", "disabled").await;
+    let auto = image_with(&cloud, "adc-true", "True").await;
+    let refused =
+        |image: &str| format!("Requested image {image} has automatic disk resize disabled.");
+    // Asked at create: in the 202 and in the server.
+    let (st, b) = create(&cloud, &cloud.image_id, Some("AUTO")).await;
+    assert_eq!(st, 202, "{b}");
+    assert_eq!(b["server"]["OS-DCF:diskConfig"], "AUTO", "{b}");
+    let a = b["server"]["id"].as_str().unwrap().to_string();
+    assert_eq!(server(&cloud, &a).await["OS-DCF:diskConfig"], "AUTO");
+    // Not asked: the image's property (True), or MANUAL without one.
+    let (st, b) = create(&cloud, &auto, None).await;
+    assert_eq!(st, 202, "{b}");
+    let from_image = b["server"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        server(&cloud, &from_image).await["OS-DCF:diskConfig"],
+        "AUTO"
+    );
+    // AUTO of an image that disables it: 400, nothing made.
+    let (st, b) = create(&cloud, &disabled, Some("AUTO")).await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(b["badRequest"]["message"], refused(&disabled), "{b}");
+    let (st, b) = create(&cloud, &cloud.image_id, Some("auto")).await;
+    assert_eq!(st, 400, "{b}");
+    let (st, b) = create(&cloud, &disabled, None).await;
+    assert_eq!(st, 202, "{b}");
+    let manual = b["server"]["id"].as_str().unwrap().to_string();
+    assert_eq!(server(&cloud, &manual).await["OS-DCF:diskConfig"], "MANUAL");
+    // Sorted by it, as Nova's `auto_disk_config` sort key.
+    let (st, b) = cloud
+        .get(
+            "/servers/detail?sort_key=auto_disk_config&sort_dir=asc&sort_key=id",
+            &demo,
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let order: Vec<&str> = b["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["OS-DCF:diskConfig"].as_str().unwrap())
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|d| *d == "AUTO");
+    assert_eq!(order, sorted, "{b}");
+    // Changed by an update.
+    let (st, b) = cloud
+        .req(
+            Method::PUT,
+            &format!("/servers/{a}"),
+            &demo,
+            Some(json!({"server": {"OS-DCF:diskConfig": "MANUAL"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["server"]["OS-DCF:diskConfig"], "MANUAL", "{b}");
+    for sid in [&a, &from_image, &manual] {
+        cloud
+            .wait_for("ACTIVE", 60, || async {
+                (server(&cloud, sid).await["status"] == "ACTIVE").then_some(())
+            })
+            .await;
+    }
+    // A rebuild: AUTO of the disabling image is refused; without it, the
+    // new image's property decides (here: none, so MANUAL).
+    let (st, b) = action(
+        &cloud,
+        &from_image,
+        &demo,
+        "2.1",
+        json!({"rebuild": {"imageRef": disabled, "OS-DCF:diskConfig": "AUTO"}}),
+    )
+    .await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(b["badRequest"]["message"], refused(&disabled), "{b}");
+    let (st, b) = action(
+        &cloud,
+        &from_image,
+        &demo,
+        "2.1",
+        json!({"rebuild": {"imageRef": cloud.image_id}}),
+    )
+    .await;
+    assert_eq!(st, 202, "{b}");
+    assert_eq!(b["server"]["OS-DCF:diskConfig"], "MANUAL", "{b}");
+    // A resize asking AUTO of a server whose image disables it: 400, the
+    // server left as it was.
+    let (st, b) = action(
+        &cloud,
+        &manual,
+        &demo,
+        "2.1",
+        json!({"resize": {"flavorRef": "2", "OS-DCF:diskConfig": "AUTO"}}),
+    )
+    .await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(b["badRequest"]["message"], refused(&disabled), "{b}");
+    let s = server(&cloud, &manual).await;
+    assert_eq!(
+        (&s["status"], &s["flavor"]["id"]),
+        (&json!("ACTIVE"), &json!("1")),
+        "{s}"
+    );
+}
+
+/// A Glance image with the property `auto_disk_config`.
+async fn image_with(cloud: &Cloud, name: &str, auto_disk_config: &str) -> String {
+    let id = nova_e2e::upload_image(&cloud.http, &cloud.glance, name, Some(&cloud.admin)).await;
+    let resp = cloud
+        .http
+        .patch(format!("{}/v2/images/{id}", cloud.glance))
+        .header("X-Auth-Token", &cloud.admin)
+        .header(
+            "Content-Type",
+            "application/openstack-images-v2.1-json-patch",
+        )
+        .json(&json!([{"op": "add", "path": "/auto_disk_config", "value": auto_disk_config}]))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "image patch: {}", resp.status());
+    id
+}
+
+/// `POST /servers` of one m1.tiny server, `OS-DCF:diskConfig` if given.
+async fn create(cloud: &Cloud, image: &str, disk_config: Option<&str>) -> (u16, Value) {
+    let mut server = json!({"name": "adc", "imageRef": image, "flavorRef": "1"});
+    if let Some(d) = disk_config {
+        server["OS-DCF:diskConfig"] = json!(d);
+    }
+    cloud
+        .req(
+            Method::POST,
+            "/servers",
+            &cloud.demo,
+            Some(json!({"server": server})),
+        )
+        .await
 }
 
 fn virsh(args: &[&str]) -> String {

@@ -227,6 +227,7 @@ nova_errors! {
         "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block device mapping, flavor ephemeral size will be used.";
     InvalidBDMSwapSize {} => 400, "Swap drive requested is larger than instance type allows.";
     PreserveEphemeralNotSupported {} => 400, "The current driver does not support preserving ephemeral partitions.";
+    AutoDiskConfigDisabledByImage { image } => 400, "Requested image {image} has automatic disk resize disabled.";
     // What a flavor and image ask of NUMA and CPU pinning (`numa_get_constraints`):
     // 400 on create, resize and rebuild, Forbidden ones included (Nova's API maps them so).
     ImageNUMATopologyIncomplete {} => 400, "CPU and memory allocation must be provided for all NUMA nodes";
@@ -298,6 +299,8 @@ nova_errors! {
         "Security group {security_group_id} is not associated with the instance {instance_id}";
     SecurityGroupRuleExists { rule } => 400, "Rule already exists in group: {rule}";
     InvalidCidr { cidr } => 400, "{cidr} is not a valid IP network.";
+    InvalidAddress { address } => 400, "{address} is not a valid IP address.";
+    AddressOutOfRange { address, cidr } => 400, "{address} is not within {cidr}.";
     InvalidPortRange { from_port, to_port, msg } => 400, "Invalid port range {from_port}:{to_port}. {msg}";
     InvalidIpProtocol { protocol } => 400, "Invalid IP protocol {protocol}.";
     SecurityGroupLimitExceeded {} => 403, "Maximum number of security groups or rules exceeded";

@@ -246,6 +246,7 @@ fn instance_from_row(row: &PgRow, at: &mut ColumnPositions) -> Result<Instance, 
         access_ip_v4: r.get("access_ip_v4")?,
         access_ip_v6: r.get("access_ip_v6")?,
         config_drive: r.get("config_drive")?,
+        auto_disk_config: r.get::<Option<bool>>("auto_disk_config")?.unwrap_or(false),
         locked: r.get("locked")?,
         locked_by: r.get("locked_by")?,
         kernel_id: r.get("kernel_id")?,
@@ -861,6 +862,9 @@ impl Db {
         }
         if let Some(c) = &u.config_drive {
             q.push(", config_drive = ").push_bind(c.clone());
+        }
+        if let Some(a) = u.auto_disk_config {
+            q.push(", auto_disk_config = ").push_bind(a);
         }
         if let Some(n) = &u.display_name {
             q.push(", display_name = ").push_bind(n.clone());
@@ -1519,9 +1523,9 @@ async fn insert_instance(
                 hostname, image_ref, instance_type_id, memory_mb, vcpus, root_gb, ephemeral_gb,
                 vm_state, task_state, power_state, availability_zone, key_name, key_data, user_data,
                 reservation_id, launch_index, access_ip_v4, access_ip_v6, config_drive,
-                kernel_id, ramdisk_id, updated_at)
+                kernel_id, ramdisk_id, auto_disk_config, updated_at)
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,'building','scheduling',0,
-                     $13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now())",
+                     $13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24, now())",
     )
     .bind(&uuid)
     .bind(&v.user_id)
@@ -1546,6 +1550,7 @@ async fn insert_instance(
     .bind(&v.config_drive)
     .bind(&v.kernel_id)
     .bind(&v.ramdisk_id)
+    .bind(v.auto_disk_config)
     .execute(&mut **tx)
     .await
     .map_err(|e| {
@@ -1634,11 +1639,8 @@ fn listing_order(sort: Option<&[SortKey]>) -> Result<Vec<(&'static str, SortDir)
     let Some(sort) = sort.filter(|s| !s.is_empty()) else {
         return Ok(vec![("created_at", SortDir::Desc), ("id", SortDir::Desc)]);
     };
-    // `auto_disk_config` orders nothing: every server's disk here is
-    // `MANUAL` (`OS-DCF:diskConfig`).
     let mut order = sort
         .iter()
-        .filter(|k| k.key != "auto_disk_config")
         .map(|k| {
             sort_column(&k.key)
                 .map(|c| (c, k.dir))

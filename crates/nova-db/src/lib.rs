@@ -137,18 +137,50 @@ impl Db {
         &self.pool
     }
 
-    /// Apply pending migrations (`nova-manage db sync`).
-    pub async fn sync(&self) -> Result<(), NovaError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| NovaError::DBError {
-                reason: format!("migration failed: {e}"),
-            })
+    /// Apply pending migrations (`nova-manage db sync`): all of them, or
+    /// up to `version` (one of the migrations'). As Nova's, a version below
+    /// the applied one would be a downgrade, which no migration supports.
+    pub async fn sync(&self, version: Option<i64>) -> Result<(), NovaError> {
+        let failed = |e: sqlx::migrate::MigrateError| NovaError::DBError {
+            reason: format!("migration failed: {e}"),
+        };
+        let Some(target) = version else {
+            return MIGRATOR.run(&self.pool).await.map_err(failed);
+        };
+        if !MIGRATOR.version_exists(target) {
+            return Err(NovaError::DBError {
+                reason: format!(
+                    "there is no schema version {target}; the latest is {}",
+                    Self::latest_version()
+                ),
+            });
+        }
+        let current = self.version().await.unwrap_or(0);
+        if target < current {
+            return Err(NovaError::DBError {
+                reason: format!(
+                    "the schema is at version {current}: a downgrade to {target} is not supported"
+                ),
+            });
+        }
+        MIGRATOR.run_to(target, &self.pool).await.map_err(failed)
     }
 
-    /// The applied schema version (`nova-manage db version`).
+    /// The newest schema version this code knows.
+    pub fn latest_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The applied schema version (`nova-manage db version`): 0 for a
+    /// database no migration has touched.
     pub async fn version(&self) -> Result<i64, NovaError> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if !exists {
+            return Ok(0);
+        }
         let v: Option<i64> =
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.pool)
@@ -159,8 +191,11 @@ impl Db {
 
     /// Fail early with a clear message when `db sync` has not been run.
     pub async fn check_schema(&self) -> Result<(), NovaError> {
-        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let latest = Self::latest_version();
         match self.version().await {
+            Ok(0) => Err(NovaError::DBError {
+                reason: "database is not initialised: run `nova-manage db sync`".into(),
+            }),
             Ok(v) if v >= latest => Ok(()),
             Ok(v) => Err(NovaError::DBError {
                 reason: format!(

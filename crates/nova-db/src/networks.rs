@@ -136,11 +136,93 @@ impl NetworkPlan {
     }
 }
 
+/// An IPv4 address of a create request.
+fn ipv4(a: &str) -> Result<u32, NovaError> {
+    a.trim()
+        .parse::<Ipv4Addr>()
+        .map(u32::from)
+        .map_err(|_| NovaError::InvalidAddress {
+            address: a.to_string(),
+        })
+}
+
+impl NetworkPlan {
+    /// Nova's `_do_create_networks` for one IPv4 subnet: the gateway (given,
+    /// else the first address given out), the DHCP range's start after it,
+    /// and the fixed IPs, made for `fixed_cidr` (the whole subnet when
+    /// absent), reserved below `allowed_start` (else the network address
+    /// and the first host), above `allowed_end` (else the broadcast), and
+    /// the gateway's.
+    pub fn for_create(n: &NetworkCreate) -> Result<Self, NovaError> {
+        let mut plan = Self::new(&n.cidr).map_err(|reason| NovaError::InvalidInput { reason })?;
+        let net = u32::from(plan.addresses[0].0);
+        let bcast = u32::from(plan.broadcast);
+        let size = bcast - net + 1;
+        let out_of_range = |address: String| NovaError::AddressOutOfRange {
+            address,
+            cidr: plan.cidr.clone(),
+        };
+        let index_of = |a: &str| {
+            let ip = ipv4(a)?;
+            if ip < net || ip > bcast {
+                return Err(out_of_range(a.to_string()));
+            }
+            Ok(ip - net)
+        };
+        let (mut bottom, mut top) = (2, 1);
+        let mut current = net + 1;
+        if let Some(start) = &n.allowed_start {
+            bottom = index_of(start)?;
+            current = net + bottom;
+        }
+        if let Some(end) = &n.allowed_end {
+            top = size - 1 - index_of(end)?;
+        }
+        let gateway = match &n.gateway {
+            Some(g) => ipv4(g)?,
+            None => {
+                current += 1;
+                current - 1
+            }
+        };
+        // The DHCP server is the gateway (nova-network's `dhcp_server`
+        // default); the range starts after it.
+        let dhcp_start = if current == gateway {
+            current + 1
+        } else {
+            current
+        };
+        let (fnet, fbcast) = match &n.fixed_cidr {
+            None => (net, bcast),
+            Some(fc) => {
+                let f = Self::new(fc).map_err(|_| NovaError::InvalidCidr { cidr: fc.clone() })?;
+                let (fnet, fbcast) = (u32::from(f.addresses[0].0), u32::from(f.broadcast));
+                if fnet < net || fbcast > bcast {
+                    return Err(out_of_range(f.cidr));
+                }
+                (fnet, fbcast)
+            }
+        };
+        let count = fbcast - fnet + 1;
+        plan.gateway = Ipv4Addr::from(gateway);
+        plan.dhcp_start = Ipv4Addr::from(dhcp_start);
+        plan.addresses = (0..count)
+            .map(|i| {
+                let a = fnet + i;
+                (
+                    Ipv4Addr::from(a),
+                    i < bottom || count - i <= top || a == gateway,
+                )
+            })
+            .collect();
+        Ok(plan)
+    }
+}
+
 impl Db {
     /// Create a network and its fixed IP pool (`nova-manage network create`).
     pub async fn network_create_safe(&self, n: &NetworkCreate) -> Result<Network, NovaError> {
-        let plan =
-            NetworkPlan::new(&n.cidr).map_err(|reason| NovaError::InvalidInput { reason })?;
+        let plan = NetworkPlan::for_create(n)?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let overlap: Option<String> = sqlx::query_scalar(
             "SELECT cidr FROM networks WHERE deleted = 0 AND cidr::cidr && $1::cidr LIMIT 1",
@@ -157,10 +239,10 @@ impl Db {
         }
         let row = sqlx::query(
             "INSERT INTO networks (uuid, label, cidr, netmask, gateway, broadcast, dhcp_start, dhcp_server,
-                bridge, bridge_interface, dns1, dns2, multi_host, project_id)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$5,$8,$9,$10,$11,$12,$13) RETURNING *",
+                bridge, bridge_interface, dns1, dns2, multi_host, project_id, priority)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$5,$8,$9,$10,$11,$12,$13,$14) RETURNING *",
         )
-        .bind(Uuid::new_v4().to_string())
+        .bind(n.uuid.unwrap_or_else(Uuid::new_v4).to_string())
         .bind(&n.label)
         .bind(&plan.cidr)
         .bind(plan.netmask.to_string())
@@ -173,9 +255,15 @@ impl Db {
         .bind(&n.dns2)
         .bind(n.multi_host)
         .bind(&n.project_id)
+        .bind(n.priority)
         .fetch_one(&mut *tx)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| match (is_unique_violation(&e), n.uuid) {
+            (true, Some(uuid)) => NovaError::InvalidInput {
+                reason: format!("a network with uuid {uuid} already exists"),
+            },
+            _ => db_err(e),
+        })?;
         let network = network_from_row(&row).map_err(db_err)?;
         let (addrs, reserved): (Vec<String>, Vec<bool>) = plan
             .addresses
@@ -592,5 +680,80 @@ mod tests {
         assert_eq!(p.addresses.iter().filter(|(_, r)| !r).count(), 5);
         assert!(NetworkPlan::new("10.0.0.0").is_err());
         assert!(NetworkPlan::new("10.0.0.0/31").is_err());
+    }
+
+    fn reserved(p: &NetworkPlan) -> Vec<String> {
+        p.addresses
+            .iter()
+            .filter(|(_, r)| *r)
+            .map(|(a, _)| a.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn plans_a_create_as_nova() {
+        let create = |f: fn(&mut NetworkCreate)| {
+            let mut n = NetworkCreate {
+                cidr: "10.1.2.0/28".into(),
+                ..Default::default()
+            };
+            f(&mut n);
+            NetworkPlan::for_create(&n)
+        };
+        // Nothing asked: the first host is the gateway, DHCP starts after it.
+        let p = create(|_| {}).expect("plain");
+        assert_eq!(p, NetworkPlan::new("10.1.2.0/28").expect("same"));
+        assert_eq!(p.dhcp_start, Ipv4Addr::new(10, 1, 2, 2));
+        // allowed_start/end: reserved outside them; the gateway is the first
+        // address given out.
+        let p = create(|n| {
+            n.allowed_start = Some("10.1.2.5".into());
+            n.allowed_end = Some("10.1.2.10".into());
+        })
+        .expect("allowed");
+        assert_eq!(p.gateway, Ipv4Addr::new(10, 1, 2, 5));
+        assert_eq!(p.dhcp_start, Ipv4Addr::new(10, 1, 2, 6));
+        let free: Vec<String> = p
+            .addresses
+            .iter()
+            .filter(|(_, r)| !r)
+            .map(|(a, _)| a.to_string())
+            .collect();
+        assert_eq!(
+            free,
+            ["10.1.2.6", "10.1.2.7", "10.1.2.8", "10.1.2.9", "10.1.2.10"]
+        );
+        // A gateway given: reserved, wherever it is; the DHCP range starts
+        // at the first host.
+        let p = create(|n| n.gateway = Some("10.1.2.14".into())).expect("gateway");
+        assert_eq!(p.gateway, Ipv4Addr::new(10, 1, 2, 14));
+        assert_eq!(p.dhcp_start, Ipv4Addr::new(10, 1, 2, 1));
+        assert_eq!(
+            reserved(&p),
+            ["10.1.2.0", "10.1.2.1", "10.1.2.14", "10.1.2.15"]
+        );
+        // fixed_cidr: only its addresses are made.
+        let p = create(|n| n.fixed_cidr = Some("10.1.2.8/29".into())).expect("fixed_cidr");
+        assert_eq!(p.addresses.len(), 8);
+        assert_eq!(p.addresses[0].0, Ipv4Addr::new(10, 1, 2, 8));
+        assert_eq!(reserved(&p), ["10.1.2.8", "10.1.2.9", "10.1.2.15"]);
+        // Out of the subnet, or not an address.
+        for (f, msg) in [
+            (
+                (|n: &mut NetworkCreate| n.allowed_start = Some("10.1.3.1".into()))
+                    as fn(&mut NetworkCreate),
+                "10.1.3.1 is not within 10.1.2.0/28.",
+            ),
+            (
+                |n| n.fixed_cidr = Some("10.1.0.0/24".into()),
+                "10.1.0.0/24 is not within 10.1.2.0/28.",
+            ),
+            (
+                |n| n.gateway = Some("ten".into()),
+                "ten is not a valid IP address.",
+            ),
+        ] {
+            assert_eq!(create(f).expect_err(msg).to_string(), msg);
+        }
     }
 }

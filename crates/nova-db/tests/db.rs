@@ -55,7 +55,24 @@ async fn fresh() -> TestDb {
         db.check_schema().await.is_err(),
         "an empty database is reported as not synced"
     );
-    db.sync().await.unwrap();
+    assert_eq!(db.version().await.unwrap(), 0, "no migration applied yet");
+    // `db sync VERSION`: up to a version, never down, only known ones.
+    db.sync(Some(3)).await.unwrap();
+    assert_eq!(db.version().await.unwrap(), 3);
+    assert!(
+        db.check_schema().await.is_err(),
+        "a schema behind is refused"
+    );
+    let down = db.sync(Some(2)).await.unwrap_err().to_string();
+    assert!(down.contains("a downgrade to 2 is not supported"), "{down}");
+    let unknown = db.sync(Some(9999)).await.unwrap_err().to_string();
+    assert!(
+        unknown.contains("there is no schema version 9999"),
+        "{unknown}"
+    );
+    assert_eq!(db.version().await.unwrap(), 3);
+    db.sync(None).await.unwrap();
+    assert_eq!(db.version().await.unwrap(), Db::latest_version());
     db.check_schema().await.unwrap();
     TestDb { name, db }
 }

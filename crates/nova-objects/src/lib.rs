@@ -152,6 +152,12 @@ pub struct Instance {
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub config_drive: String,
+    /// `OS-DCF:diskConfig` `AUTO` (Nova's `instances.auto_disk_config`):
+    /// asked at create, rebuild, resize or update, else the image's
+    /// `auto_disk_config` property. Recorded and shown; as with Nova's
+    /// libvirt driver, it changes nothing in how the disk is made.
+    #[serde(default)]
+    pub auto_disk_config: bool,
     pub locked: bool,
     pub locked_by: Option<String>,
     pub kernel_id: String,
@@ -239,6 +245,7 @@ impl Default for Instance {
             access_ip_v4: None,
             access_ip_v6: None,
             config_drive: String::new(),
+            auto_disk_config: false,
             locked: false,
             locked_by: None,
             kernel_id: String::new(),
@@ -408,6 +415,9 @@ pub struct InstanceCreate {
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub config_drive: String,
+    /// `instances.auto_disk_config` (`OS-DCF:diskConfig` `AUTO`).
+    #[serde(default)]
+    pub auto_disk_config: bool,
     pub kernel_id: String,
     pub ramdisk_id: String,
     pub metadata: BTreeMap<String, String>,
@@ -559,6 +569,10 @@ pub struct InstanceUpdate {
         with = "double_option"
     )]
     pub device_metadata: Option<Option<device_metadata::InstanceDeviceMetadata>>,
+    /// `OS-DCF:diskConfig` asked at a rebuild, resize or update (or, at a
+    /// rebuild, inherited from the new image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_disk_config: Option<bool>,
     /// rebuild: the new image, key pair (2.54) and user data (2.57).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
@@ -1247,6 +1261,25 @@ pub struct NetworkCreate {
     pub dns2: Option<String>,
     pub multi_host: bool,
     pub project_id: Option<String>,
+    /// The network's uuid (`--uuid`); a new one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<Uuid>,
+    /// The guests' gateway (`--gateway`); the first address given out when
+    /// absent (the subnet's first host, or `allowed_start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// The part of the range whose addresses are made (`--fixed_cidr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_cidr: Option<String>,
+    /// The first and last addresses given out (`--allowed_start`,
+    /// `--allowed_end`); those outside are reserved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_end: Option<String>,
+    /// `--priority` (the order of a server's interfaces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
 }
 
 /// An address leased to an instance (`fixed_ips`).

@@ -33,6 +33,7 @@
 //! 5.13 `trigger_crash_dump` (2.17; Nova's 4.6), `add_fixed_ip_to_instance`
 //! and `remove_fixed_ip_from_instance` (the multinic actions), `cache_images`
 //! (an aggregate's image pre-caching, asked by the conductor).
+//! 5.14 `reset_network` (the admin action `resetNetwork`).
 
 use nova_objects::{
     ConsoleConnectInfo, Diagnostics, FilterProperties, Flavor, ImageMeta, Instance,
@@ -40,7 +41,7 @@ use nova_objects::{
 };
 
 crate::rpc_api! {
-    topic: "compute", version: "5.13";
+    topic: "compute", version: "5.14";
     /// Build the instance on this host (cast by the conductor once it claimed
     /// the host's resources). A failed build is rescheduled through the
     /// conductor's `build_instances` while `filter_properties.retry` allows.
@@ -121,6 +122,10 @@ crate::rpc_api! {
     /// Refresh the guest's network from the instance's network info (the
     /// admin action `injectNetworkInfo`): its VIFs are plugged again.
     cast fn inject_network_info(instance: Instance) -> ();
+    /// Reset the guest's networking (the admin action `resetNetwork`): as
+    /// Nova's libvirt driver, which leaves it to the driver's no-op
+    /// default, there is nothing to reset; the host logs the request.
+    cast fn reset_network(instance: Instance) -> ();
     /// Inject an NMI into the guest (its kernel decides what follows: a
     /// crash dump, a panic, a log line). States stay as they are.
     cast fn trigger_crash_dump(instance: Instance) -> ();

@@ -57,12 +57,9 @@ pub enum VirtError {
 /// Whether image properties ask for the QEMU guest agent
 /// (`hw_qemu_guest_agent`, a boolean as oslo reads one).
 pub fn qemu_guest_agent(properties: &std::collections::BTreeMap<String, String>) -> bool {
-    properties.get("hw_qemu_guest_agent").is_some_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "t" | "true" | "on" | "y" | "yes"
-        )
-    })
+    properties
+        .get("hw_qemu_guest_agent")
+        .is_some_and(|v| nova_common::bool_from_string(v))
 }
 
 /// Files a guest boots from, prepared by the compute host (the image cache).

@@ -176,6 +176,9 @@ pub struct CreateRequest {
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub config_drive: bool,
+    /// `OS-DCF:diskConfig`: `Some(true)` for AUTO, `Some(false)` for MANUAL;
+    /// `None` takes the image's `auto_disk_config`.
+    pub auto_disk_config: Option<bool>,
     /// Names of the project's security groups to join (none: `default`).
     pub security_groups: Vec<String>,
     /// Items the caller records in each instance's system metadata along
@@ -235,6 +238,8 @@ pub struct RebuildRequest {
     pub trusted_certs: Option<Option<Vec<String>>>,
     /// The personality files (before 2.57), as in [`CreateRequest`].
     pub injected_files: Vec<(String, String)>,
+    /// `OS-DCF:diskConfig`, as in [`CreateRequest`] (of the new image).
+    pub auto_disk_config: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -645,6 +650,7 @@ impl API {
         };
         let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
+        let auto_disk_config = inherit_auto_disk_config(&image, req.auto_disk_config)?;
         let count = req.max_count;
         if req.hostname.is_some() && count > 1 {
             return Err(NovaError::AmbiguousHostnameForMultipleInstances {});
@@ -748,6 +754,7 @@ impl API {
                 } else {
                     String::new()
                 },
+                auto_disk_config,
                 kernel_id: image
                     .properties
                     .get("kernel_id")
@@ -1234,6 +1241,7 @@ impl API {
         };
         let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, &inst.flavor)?;
+        let auto_disk_config = inherit_auto_disk_config(&image, req.auto_disk_config)?;
         // The instance keeps its host and its cells: an image asking for
         // another NUMA topology would need a move (Nova's rebuild refusal).
         if numa_get_constraints(&inst.flavor, &image.properties)?
@@ -1266,6 +1274,7 @@ impl API {
                     key_data,
                     user_data: req.user_data,
                     trusted_certs: req.trusted_certs,
+                    auto_disk_config: Some(auto_disk_config),
                     expected_task_state: t.allowed_task_states.map(<[_]>::to_vec),
                     expected_vm_state: t.allowed_vm_states.map(<[_]>::to_vec),
                     ..Default::default()
@@ -1677,6 +1686,30 @@ fn check_requested_image(image: &ImageMeta, flavor: &Flavor) -> NovaResult<()> {
     // A NUMA topology or CPU pinning the two cannot ask for together.
     numa_get_constraints(flavor, &image.properties)?;
     Ok(())
+}
+
+/// Nova's `_ensure_auto_disk_config_is_valid`: AUTO may not be asked of
+/// an image whose `auto_disk_config` property is `disabled`.
+pub fn check_auto_disk_config(
+    image_id: &str,
+    image_prop: Option<&str>,
+    asked: Option<bool>,
+) -> NovaResult<()> {
+    let disabled = image_prop.is_some_and(|p| p.trim().eq_ignore_ascii_case("disabled"));
+    if disabled && asked == Some(true) {
+        return Err(NovaError::AutoDiskConfigDisabledByImage {
+            image: image_id.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Nova's `_inherit_properties_from_image`: the `auto_disk_config` an
+/// instance gets at create or rebuild, the one asked or else the image's.
+fn inherit_auto_disk_config(image: &ImageMeta, asked: Option<bool>) -> NovaResult<bool> {
+    let prop = image.properties.get("auto_disk_config").map(String::as_str);
+    check_auto_disk_config(&image.id, prop, asked)?;
+    Ok(asked.unwrap_or_else(|| prop.is_some_and(nova_common::bool_from_string)))
 }
 
 /// `application/x-www-form-urlencoded`, as Python's `urlencode` writes a value.

@@ -137,6 +137,21 @@ pub fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
     ))
 }
 
+/// `OS-DCF:diskConfig` of a create, rebuild, resize or update body:
+/// `AUTO` is `Some(true)`, `MANUAL` `Some(false)`, absent `None`.
+pub fn disk_config(d: Option<&Value>) -> ApiResult<Option<bool>> {
+    match d {
+        None => Ok(None),
+        Some(Value::String(s)) if s == "AUTO" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "MANUAL" => Ok(Some(false)),
+        Some(other) => Err(invalid(
+            "OS-DCF:diskConfig",
+            other,
+            &format!("{other} is not one of ['AUTO', 'MANUAL']"),
+        )),
+    }
+}
+
 /// The value of a query parameter (the first, if repeated).
 pub fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
     p.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())

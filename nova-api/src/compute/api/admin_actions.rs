@@ -56,4 +56,15 @@ impl API {
             .inject_network_info(ctx, inst.clone())
             .await
     }
+
+    /// resetNetwork: the instance's host is asked to reset the guest's
+    /// networking (a cast, as Nova's), unless the instance is locked.
+    pub async fn reset_network(&self, ctx: &RequestContext, inst: &Instance) -> NovaResult<()> {
+        check_instance_lock(ctx, inst)?;
+        if inst.host.is_none() {
+            // Nova casts to a host that is not there, and nothing answers.
+            return Ok(());
+        }
+        self.compute(inst).reset_network(ctx, inst.clone()).await
+    }
 }

@@ -19,6 +19,7 @@ impl API {
         inst: &Instance,
         flavor_id: Option<&str>,
         host: Option<String>,
+        auto_disk_config: Option<bool>,
     ) -> NovaResult<()> {
         let t = if flavor_id.is_some() {
             &transitions::RESIZE
@@ -28,6 +29,17 @@ impl API {
         check_instance_lock(ctx, inst)?;
         check_instance_state(inst, t)?;
         check_instance_host(inst, t)?;
+        // Nova's `_check_auto_disk_config` against the image the instance
+        // was built from (its `image_` system metadata).
+        super::check_auto_disk_config(
+            inst.system_metadata
+                .get("image_base_image_ref")
+                .map_or(inst.image_ref.as_str(), String::as_str),
+            inst.system_metadata
+                .get("image_auto_disk_config")
+                .map(String::as_str),
+            auto_disk_config,
+        )?;
         let flavor = match flavor_id {
             Some(id) => {
                 let new = self
@@ -83,6 +95,7 @@ impl API {
                 InstanceUpdate {
                     task_state: Some(Some(t.task_state)),
                     system_metadata: Some(sm),
+                    auto_disk_config,
                     expected_task_state: t.allowed_task_states.map(<[_]>::to_vec),
                     expected_vm_state: t.allowed_vm_states.map(<[_]>::to_vec),
                     ..Default::default()

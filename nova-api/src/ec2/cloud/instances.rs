@@ -724,6 +724,7 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
                 access_ip_v4: None,
                 access_ip_v6: None,
                 config_drive: false,
+                auto_disk_config: None,
                 admin_password: None,
                 injected_files: Vec::new(),
                 security_groups,

@@ -1,4 +1,4 @@
-//! The admin server actions `os-resetState` and `injectNetworkInfo`
+//! The admin server actions `os-resetState`, `resetNetwork` and `injectNetworkInfo`
 //! (Nova's `AdminActionsController`) and `os-migrateLive` (the live half of
 //! Nova's `MigrateServerController`): body validation, policies, and Nova's
 //! mapping of failures to 400/409.
@@ -17,6 +17,7 @@ use nova_objects::Instance;
 use serde_json::Value;
 
 const POLICY_RESET_STATE: &str = "os_compute_api:os-admin-actions:reset_state";
+const POLICY_RESET_NETWORK: &str = "os_compute_api:os-admin-actions:reset_network";
 const POLICY_INJECT_NETWORK_INFO: &str = "os_compute_api:os-admin-actions:inject_network_info";
 const POLICY_MIGRATE_LIVE: &str = "os_compute_api:os-migrate-server:migrate_live";
 
@@ -71,6 +72,28 @@ pub async fn reset_state(
         .authorize(POLICY_RESET_STATE, ctx, &Target::project(&inst.project_id))?;
     let vm_state = parse_reset_state(args)?;
     state.compute_api.reset_state(ctx, inst, vm_state).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `{"resetNetwork": null}`: 202, or 409 when the server is locked.
+pub async fn reset_network(
+    state: &AppState,
+    ctx: &RequestContext,
+    inst: &Instance,
+) -> ApiResult<Response> {
+    state.policy.authorize(
+        POLICY_RESET_NETWORK,
+        ctx,
+        &Target::project(&inst.project_id),
+    )?;
+    state
+        .compute_api
+        .reset_network(ctx, inst)
+        .await
+        .map_err(|e| match e {
+            NovaError::InstanceIsLocked { .. } => ApiError::conflict(e.to_string()),
+            other => other.into(),
+        })?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

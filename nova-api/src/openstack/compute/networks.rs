@@ -146,6 +146,58 @@ fn string_field(o: &Map<String, Value>, k: &str) -> ApiResult<Option<String>> {
     }
 }
 
+/// Nova's `networks.create` schema: the fields of a network, each of its
+/// type, nothing else.
+const CREATE_FIELDS: &[&str] = &[
+    "label",
+    "ipam",
+    "cidr",
+    "cidr_v6",
+    "project_id",
+    "multi_host",
+    "gateway",
+    "gateway_v6",
+    "bridge",
+    "bridge_interface",
+    "dns1",
+    "dns2",
+    "dhcp_server",
+    "fixed_cidr",
+    "allowed_start",
+    "allowed_end",
+    "enable_dhcp",
+    "share_address",
+    "mtu",
+    "vlan",
+    "vlan_start",
+    "vpn_start",
+];
+
+/// An IPv4 address field (`parameter_types.ipv4`), if present.
+fn ipv4_field(o: &Map<String, Value>, k: &str) -> ApiResult<Option<String>> {
+    match o.get(k) {
+        None => Ok(None),
+        Some(Value::String(a)) if a.parse::<std::net::Ipv4Addr>().is_ok() => Ok(Some(a.clone())),
+        Some(other) => Err(invalid(k, other, &format!("{other} is not a 'ipv4'"))),
+    }
+}
+
+/// A CIDR field (`parameter_types.cidr`), if present.
+fn cidr_field(o: &Map<String, Value>, k: &str) -> ApiResult<Option<String>> {
+    match o.get(k) {
+        None => Ok(None),
+        Some(Value::String(c)) if valid_cidr(c) => Ok(Some(c.clone())),
+        Some(other) => Err(invalid(k, other, &format!("{other} is not a 'cidr'"))),
+    }
+}
+
+/// `POST /os-networks` (admin): one network, as nova-network's
+/// `create_networks` lays it out (gateway, DHCP start, reserved addresses).
+/// What only nova-network's VlanManager reads (`vlan`, `vlan_start`,
+/// `vpn_start`) is accepted and unused, as under Nova's FlatDHCPManager;
+/// what this nova-network does not serve (IPv6, an MTU, a DHCP server other
+/// than the gateway, a network without DHCP or with a shared DHCP address)
+/// is a 400 that says so.
 pub async fn create(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -159,26 +211,94 @@ pub async fn create(
         &own_project(&ctx),
     )?;
     let body = json_body(&body)?;
-    let Some(o) = body.get("network").and_then(Value::as_object) else {
+    let Some(outer) = body.as_object() else {
+        return Err(invalid("body", &body, "is not of type 'object'"));
+    };
+    if let Some(extra) = outer.keys().find(|k| k.as_str() != "network") {
+        return Err(invalid(
+            "body",
+            &body,
+            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+        ));
+    }
+    let Some(net) = outer.get("network") else {
         return Err(invalid("body", &body, "'network' is a required property"));
     };
-    let Some(label) = string_field(o, "label")? else {
+    let Some(o) = net.as_object() else {
+        return Err(invalid("network", net, "is not of type 'object'"));
+    };
+    if let Some(extra) = o.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
         return Err(invalid(
             "network",
-            &Value::Object(o.clone()),
-            "'label' is a required property",
+            net,
+            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
         ));
+    }
+    let Some(label) = string_field(o, "label")? else {
+        return Err(invalid("network", net, "'label' is a required property"));
     };
-    let Some(cidr) = string_field(o, "cidr")? else {
+    for k in ["ipam", "multi_host", "enable_dhcp", "share_address"] {
+        if let Some(b) = o.get(k) {
+            super::flavor_manage::parse_boolean(k, b)?;
+        }
+    }
+    let flag = |k: &str| {
+        o.get(k)
+            .map(|b| super::flavor_manage::parse_boolean(k, b))
+            .transpose()
+    };
+    let unsupported = |what: &str| {
+        Err(ApiError::bad_request(format!(
+            "{what} is not supported by this cloud's nova-network"
+        )))
+    };
+    let cidr = cidr_field(o, "cidr")?;
+    if cidr_field(o, "cidr_v6")?.is_some() || o.contains_key("gateway_v6") {
+        return unsupported("IPv6");
+    }
+    let Some(cidr) = cidr else {
         return Err(ApiError::bad_request(
             "Invalid input received: Either cidr or cidr_v6 must be given",
         ));
     };
-    let multi_host = match o.get("multi_host") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(invalid("multi_host", other, "must be a boolean")),
-    };
+    let gateway = ipv4_field(o, "gateway")?;
+    let dns1 = ipv4_field(o, "dns1")?;
+    let dns2 = ipv4_field(o, "dns2")?;
+    if let Some(server) = ipv4_field(o, "dhcp_server")? {
+        if gateway.as_deref() != Some(server.as_str()) {
+            return unsupported("A DHCP server other than the gateway");
+        }
+    }
+    let fixed_cidr = cidr_field(o, "fixed_cidr")?;
+    let allowed_start = ipv4_field(o, "allowed_start")?;
+    let allowed_end = ipv4_field(o, "allowed_end")?;
+    if flag("enable_dhcp")? == Some(false) {
+        return unsupported("A network without DHCP");
+    }
+    if flag("share_address")? == Some(true) {
+        return unsupported("A shared DHCP address");
+    }
+    for k in ["mtu", "vlan", "vlan_start"] {
+        match o.get(k) {
+            None => {}
+            Some(Value::String(e)) if e.is_empty() => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => {}
+            Some(Value::String(n)) if n.parse::<u64>().is_ok_and(|n| n >= 1) => {}
+            Some(other) => {
+                return Err(invalid(
+                    k,
+                    other,
+                    &format!("{other} is not a positive integer"),
+                ))
+            }
+        }
+    }
+    if o.get("mtu").is_some_and(|m| m != "") {
+        return unsupported("A network MTU");
+    }
+    if let Some(vpn) = o.get("vpn_start").filter(|v| !v.is_string()) {
+        return Err(invalid("vpn_start", vpn, "is not of type 'string'"));
+    }
     let values = NetworkCreate {
         label,
         cidr,
@@ -186,17 +306,25 @@ pub async fn create(
             .unwrap_or_else(|| state.cfg.default.flat_network_bridge.clone()),
         bridge_interface: string_field(o, "bridge_interface")?
             .or_else(|| Some(state.cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())),
-        dns1: string_field(o, "dns1")?,
-        dns2: string_field(o, "dns2")?,
-        multi_host,
+        dns1,
+        dns2,
+        multi_host: flag("multi_host")?.unwrap_or(false),
         project_id: string_field(o, "project_id")?,
+        gateway,
+        fixed_cidr,
+        allowed_start,
+        allowed_end,
+        ..Default::default()
     };
     let n = state
         .compute_api
         .create_network(&ctx, values)
         .await
         .map_err(|e| match e {
-            NovaError::InvalidInput { .. } => ApiError::bad_request(e.to_string()),
+            NovaError::InvalidInput { .. }
+            | NovaError::InvalidCidr { .. }
+            | NovaError::InvalidAddress { .. }
+            | NovaError::AddressOutOfRange { .. } => ApiError::bad_request(e.to_string()),
             NovaError::CidrConflict { .. } => ApiError::conflict(e.to_string()),
             other => other.into(),
         })?;
@@ -420,6 +548,7 @@ pub async fn tenant_create(
         dns2: None,
         multi_host: false,
         project_id: None,
+        ..Default::default()
     };
     let n = state
         .compute_api

@@ -12,7 +12,7 @@ use super::views::servers::server_update_view;
 use crate::compute::api::RebuildRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{instance_invalid_state, invalid, BaseUrl};
+use crate::openstack::common::{disk_config, instance_invalid_state, invalid, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::{HeaderValue, StatusCode};
@@ -127,15 +127,7 @@ fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
             ))
         }
     };
-    if let Some(d) = obj.get("OS-DCF:diskConfig") {
-        if d != "AUTO" && d != "MANUAL" {
-            return Err(invalid(
-                "OS-DCF:diskConfig",
-                d,
-                "is not one of ['AUTO', 'MANUAL']",
-            ));
-        }
-    }
+    let auto_disk_config = disk_config(obj.get("OS-DCF:diskConfig"))?;
     let key_name = match obj.get("key_name") {
         None => None,
         Some(Value::Null) => Some(None),
@@ -201,6 +193,7 @@ fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
             .map(parse_personality)
             .transpose()?
             .unwrap_or_default(),
+        auto_disk_config,
     })
 }
 

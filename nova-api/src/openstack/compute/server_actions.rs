@@ -3,7 +3,7 @@
 //! trigger_crash_dump,
 //! os-getVNCConsole (in [`super::remote_consoles`]), shelve, shelveOffload,
 //! unshelve (in [`super::shelve`]), createBackup (in [`super::create_backup`]),
-//! os-resetState, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
+//! os-resetState, resetNetwork, injectNetworkInfo, os-migrateLive (in [`super::admin_actions`]),
 //! addFixedIp, removeFixedIp (in [`super::multinic`]),
 //! restore, forceDelete (in [`super::deferred_delete`]), rebuild (in
 //! [`super::rebuild`]), rescue, unrescue (in [`super::rescue`]), evacuate (in
@@ -17,7 +17,7 @@ use super::servers::get_instance;
 use crate::compute::api::RebootType;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{instance_invalid_state, json_body, BaseUrl};
+use crate::openstack::common::{disk_config, instance_invalid_state, json_body, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -81,6 +81,7 @@ pub async fn action(
         "migrate" => migrate(s, ctx, &inst, v, args).await,
         "os-resetState" => super::admin_actions::reset_state(s, ctx, &inst, args).await,
         "injectNetworkInfo" => super::admin_actions::inject_network_info(s, ctx, &inst).await,
+        "resetNetwork" => super::admin_actions::reset_network(s, ctx, &inst).await,
         "restore" => super::deferred_delete::restore(s, ctx, &inst).await,
         "forceDelete" => super::deferred_delete::force_delete(s, ctx, &inst).await,
         "os-migrateLive" => super::admin_actions::migrate_live(s, ctx, &inst, v, args).await,
@@ -135,11 +136,7 @@ async fn resize(
         Some(_) => return bad("flavorRef must be a non-empty string or an integer".into()),
         None => return bad("'flavorRef' is a required property".into()),
     };
-    match o.get("OS-DCF:diskConfig") {
-        None => {}
-        Some(Value::String(d)) if d == "AUTO" || d == "MANUAL" => {}
-        Some(_) => return bad("OS-DCF:diskConfig must be one of 'AUTO', 'MANUAL'".into()),
-    }
+    let auto_disk_config = disk_config(o.get("OS-DCF:diskConfig"))?;
     state.policy.authorize(
         "os_compute_api:servers:resize",
         ctx,
@@ -147,7 +144,7 @@ async fn resize(
     )?;
     match state
         .compute_api
-        .resize(ctx, inst, Some(&flavor), None)
+        .resize(ctx, inst, Some(&flavor), None, auto_disk_config)
         .await
     {
         Err(NovaError::FlavorNotFound { .. }) => {
@@ -156,6 +153,7 @@ async fn resize(
         Err(
             e @ (NovaError::CannotResizeToSameFlavor {}
             | NovaError::CannotResizeDisk { .. }
+            | NovaError::AutoDiskConfigDisabledByImage { .. }
             | NovaError::NoValidHost { .. }),
         ) => Err(ApiError::bad_request(e.to_string())),
         Err(e) => Err(instance_invalid_state(e, "resize")),
@@ -232,7 +230,7 @@ async fn migrate(
         ctx,
         &Target::project(&inst.project_id),
     )?;
-    match state.compute_api.resize(ctx, inst, None, host).await {
+    match state.compute_api.resize(ctx, inst, None, host, None).await {
         Err(
             e @ (NovaError::ComputeHostNotFound { .. }
             | NovaError::InvalidRequest { .. }

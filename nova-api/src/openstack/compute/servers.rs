@@ -9,7 +9,7 @@ use super::views::servers::{
 use crate::compute::api::{BlockDevice, CreateRequest, RequestedNetworks, RequestedZone, API};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{invalid, json_body, BaseUrl};
+use crate::openstack::common::{disk_config, invalid, json_body, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -247,6 +247,7 @@ struct ServerCreate {
     key_name: Option<String>,
     user_data: Option<String>,
     availability_zone: Option<String>,
+    auto_disk_config: Option<bool>,
     access_ip_v4: Option<String>,
     access_ip_v6: Option<String>,
     description: Option<String>,
@@ -682,15 +683,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
     } else {
         None
     };
-    if let Some(d) = obj.get("OS-DCF:diskConfig") {
-        if d != "AUTO" && d != "MANUAL" {
-            return Err(invalid(
-                "OS-DCF:diskConfig",
-                d,
-                "is not one of ['AUTO', 'MANUAL']",
-            ));
-        }
-    }
+    let auto_disk_config = disk_config(obj.get("OS-DCF:diskConfig"))?;
     let config_drive = match obj.get("config_drive") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -744,6 +737,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         key_name,
         user_data,
         availability_zone: opt_str("availability_zone")?.filter(|x| !x.is_empty()),
+        auto_disk_config,
         access_ip_v4,
         access_ip_v6,
         description,
@@ -965,6 +959,7 @@ pub async fn create(
                 access_ip_v4: req.access_ip_v4.clone(),
                 access_ip_v6: req.access_ip_v6.clone(),
                 config_drive: req.config_drive,
+                auto_disk_config: req.auto_disk_config,
                 security_groups: req.security_groups.clone().unwrap_or_default(),
                 system_metadata: Default::default(),
                 tags: req.tags.clone(),
@@ -1631,15 +1626,7 @@ pub async fn update(
             &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
         ));
     }
-    if let Some(d) = obj.get("OS-DCF:diskConfig") {
-        if d != "AUTO" && d != "MANUAL" {
-            return Err(invalid(
-                "OS-DCF:diskConfig",
-                d,
-                "is not one of ['AUTO', 'MANUAL']",
-            ));
-        }
-    }
+    let auto_disk_config = disk_config(obj.get("OS-DCF:diskConfig"))?;
     let updates = InstanceUpdate {
         display_name: obj.get("name").map(server_name).transpose()?,
         display_description: obj.get("description").map(server_description).transpose()?,
@@ -1649,6 +1636,7 @@ pub async fn update(
             .transpose()?,
         access_ip_v4: access_ip("accessIPv4", obj.get("accessIPv4"))?,
         access_ip_v6: access_ip("accessIPv6", obj.get("accessIPv6"))?,
+        auto_disk_config,
         ..Default::default()
     };
     let inst = get_instance(&state, &ctx, &id).await?;

@@ -488,7 +488,7 @@ impl ServerDetail<'_> {
         let (i, v, opts) = (self.inst, self.v, self.opts);
         let admin = self.ctx.is_admin;
         let status = i.api_status();
-        m.serialize_entry("OS-DCF:diskConfig", "MANUAL")?;
+        m.serialize_entry("OS-DCF:diskConfig", disk_config(i))?;
         m.serialize_entry(
             "OS-EXT-AZ:availability_zone",
             i.availability_zone.as_deref().unwrap_or_default(),
@@ -729,13 +729,22 @@ pub fn server_update_view(
     s
 }
 
+/// `OS-DCF:diskConfig`: Nova's `AUTO` or `MANUAL` from `auto_disk_config`.
+pub fn disk_config(i: &Instance) -> &'static str {
+    if i.auto_disk_config {
+        "AUTO"
+    } else {
+        "MANUAL"
+    }
+}
+
 /// The body of a create: just enough to find the server, and its password.
 pub fn created(base: &BaseUrl, i: &Instance, admin_pass: &str) -> Value {
     let id = i.uuid.to_string();
     let mut server = json!({
         "id": id,
         "links": links(base, "servers", &id),
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": disk_config(i),
         "adminPass": admin_pass,
     });
     if !i.security_groups.is_empty() {
@@ -857,7 +866,7 @@ mod tests {
             "accessIPv4": i.access_ip_v4.clone().unwrap_or_default(),
             "accessIPv6": i.access_ip_v6.clone().unwrap_or_default(),
             "links": links(base, "servers", &i.uuid.to_string()),
-            "OS-DCF:diskConfig": "MANUAL",
+            "OS-DCF:diskConfig": disk_config(i),
             "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_default(),
             "config_drive": i.config_drive,
             "key_name": i.key_name,
