@@ -244,6 +244,27 @@ def security_groups(ec2, alt, ami, facts):
     assert attr["Groups"] == [{"GroupName": "web", "GroupId": web}], attr
     servers = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
     assert sum(len(r["Instances"]) for r in servers["Reservations"]) == 3, servers
+    # AWS's other instance filters, matched against what DescribeInstances shows.
+    def matching(name, *values):
+        out = ec2.describe_instances(InstanceIds=ids, Filters=[{"Name": name, "Values": list(values)}])
+        return [i["InstanceId"] for r in out["Reservations"] for i in r["Instances"]]
+    for name, value in [
+        ("architecture", inst["Architecture"]),
+        ("root-device-type", inst["RootDeviceType"]),
+        ("root-device-name", inst["RootDeviceName"]),
+        ("virtualization-type", inst["VirtualizationType"]),
+        ("launch-time", inst["LaunchTime"].strftime("%Y-%m-%dT%H:%M:%S.*")),
+        ("launch-index", str(inst["AmiLaunchIndex"])),
+        ("client-token", token),
+        ("owner-id", by_group["Reservations"][0]["OwnerId"]),
+        ("tenancy", inst["Placement"]["Tenancy"]),
+        ("monitoring-state", inst["Monitoring"]["State"]),
+    ]:
+        assert matching(name, value) == ids, (name, value)
+    assert matching("architecture", "i386") == []
+    assert matching("root-device-type", "ebs") == []
+    # EC2-Classic: in no VPC.
+    assert matching("vpc-id", "vpc-12345678") == []
     expect_error("InvalidGroup.InUse", ec2.delete_security_group, GroupId=web)
     facts["web_instance"] = ids[0]
     facts["web_group"] = web
@@ -320,6 +341,18 @@ def full():
     assert regions[0]["Endpoint"].startswith("http"), regions
     zones = ec2.describe_availability_zones()["AvailabilityZones"]
     assert any(z["ZoneName"] == "nova" and z["State"] == "available" for z in zones), zones
+    # An admin's "verbose" zone listing (Nova's euca2ools listing): each zone,
+    # its hosts, their enabled services and whether they are up.
+    admin = client(os.environ["ADMIN_ACCESS"], os.environ["ADMIN_SECRET"])
+    verbose = [(z["ZoneName"], z["State"]) for z in admin.describe_availability_zones(ZoneNames=["verbose"])["AvailabilityZones"]]
+    names = [n for n, _ in verbose]
+    assert ("nova", "available") in verbose and ("internal", "available") in verbose, verbose
+    compute = names.index("| |- nova-compute")
+    assert verbose[compute - 1][0].startswith("|- ") and verbose[compute - 1][1] == "", verbose
+    assert verbose[compute][1].startswith("enabled :-) 20"), verbose
+    assert "| |- nova-conductor" in names[names.index("internal"):], verbose
+    # Not for others: for them "verbose" is a zone name like any other.
+    assert ec2.describe_availability_zones(ZoneNames=["verbose"])["AvailabilityZones"] == []
     attrs = {
         a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]]
         for a in ec2.describe_account_attributes()["AccountAttributes"]

@@ -97,6 +97,7 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
     .await;
     let (access, secret) = ec2_credentials(&cloud, "demo");
     let (alt_access, alt_secret) = ec2_credentials(&cloud, "alt_demo");
+    let (admin_access, admin_secret) = ec2_credentials(&cloud, "admin");
     let key = ssh_public_key(&cloud);
     // A floating range on this cloud's own bridge (never the host's), and
     // room for two addresses in the demo project.
@@ -132,6 +133,8 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
         ("EC2_SECRET", secret.as_str()),
         ("ALT_ACCESS", alt_access.as_str()),
         ("ALT_SECRET", alt_secret.as_str()),
+        ("ADMIN_ACCESS", admin_access.as_str()),
+        ("ADMIN_SECRET", admin_secret.as_str()),
         ("SSH_PUBLIC_KEY", key.as_str()),
         ("METADATA_URL", cloud.metadata.as_str()),
         ("FLOATING_PREFIX", prefix.as_str()),

@@ -287,7 +287,12 @@ async fn operators_manage_fixed_ips_and_networks() {
     assert_eq!(s, 200, "{b}");
     let net = &b["network"];
     assert_eq!(
-        (&net["gateway"], &net["dhcp_start"], &net["priority"], &net["cidr"]),
+        (
+            &net["gateway"],
+            &net["dhcp_start"],
+            &net["priority"],
+            &net["cidr"]
+        ),
         (
             &json!("198.51.100.14"),
             &json!("198.51.100.4"),
@@ -296,13 +301,7 @@ async fn operators_manage_fixed_ips_and_networks() {
         ),
         "{b}"
     );
-    for (last, free) in [
-        (3, false),
-        (4, true),
-        (9, true),
-        (10, false),
-        (14, false),
-    ] {
+    for (last, free) in [(3, false), (4, true), (9, true), (10, false), (14, false)] {
         assert_eq!(
             !reserved(&cloud, &format!("198.51.100.{last}")).await,
             free,
@@ -355,7 +354,15 @@ async fn operators_manage_fixed_ips_and_networks() {
     assert_eq!(b["network"]["gateway"], "203.0.113.1", "{b}");
     let api_net = b["network"]["id"].as_str().unwrap().to_string();
     // Only fixed_cidr's addresses were made.
-    let (s, _) = call(&cloud, Method::GET, "/os-fixed-ips/203.0.113.4", &cloud.admin, "2.1", None).await;
+    let (s, _) = call(
+        &cloud,
+        Method::GET,
+        "/os-fixed-ips/203.0.113.4",
+        &cloud.admin,
+        "2.1",
+        None,
+    )
+    .await;
     assert_eq!(s, 404);
     assert!(!reserved(&cloud, "203.0.113.12").await);
     for (net, code, msg) in [

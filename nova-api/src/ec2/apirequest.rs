@@ -197,6 +197,11 @@ pub enum X {
     Items(Vec<X>),
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Nova's `apirequest._database_to_isoformat`.
+pub fn isotime(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
 impl X {
     pub fn text(s: impl Into<String>) -> X {
         X::Text(s.into())
@@ -207,9 +212,9 @@ impl X {
     pub fn int(n: i64) -> X {
         X::Text(n.to_string())
     }
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Nova's `apirequest._database_to_isoformat`.
+    /// A time as [`isotime`] writes it.
     pub fn time(t: &DateTime<Utc>) -> X {
-        X::Text(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        X::Text(isotime(t))
     }
     pub fn obj<K: Into<String>>(fields: Vec<(K, X)>) -> X {
         X::Obj(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())

@@ -209,18 +209,11 @@ pub(super) fn format_instance(
             ]),
         ));
     }
-    f.push(("architecture", X::text("x86_64")));
-    f.push(("rootDeviceType", X::text("instance-store")));
-    f.push((
-        "rootDeviceName",
-        X::text(
-            inst.root_device_name
-                .clone()
-                .unwrap_or_else(|| "/dev/vda".into()),
-        ),
-    ));
+    f.push(("architecture", X::text(ARCHITECTURE)));
+    f.push(("rootDeviceType", X::text(ROOT_DEVICE_TYPE)));
+    f.push(("rootDeviceName", X::text(root_device_name(inst))));
     f.push(("blockDeviceMapping", X::Items(vec![])));
-    f.push(("virtualizationType", X::text("hvm")));
+    f.push(("virtualizationType", X::text(VIRTUALIZATION_TYPE)));
     if !inst.metadata.is_empty() {
         f.push(("tagSet", tag_set(&inst.metadata)));
     }
@@ -323,6 +316,18 @@ pub(super) async fn requested_instances(
     Ok(found)
 }
 
+/// What every instance here is, as DescribeInstances shows it (and its
+/// filters match): x86_64 guests of QEMU/KVM on local disks.
+const ARCHITECTURE: &str = "x86_64";
+const ROOT_DEVICE_TYPE: &str = "instance-store";
+const VIRTUALIZATION_TYPE: &str = "hvm";
+
+fn root_device_name(inst: &Instance) -> String {
+    inst.root_device_name
+        .clone()
+        .unwrap_or_else(|| "/dev/vda".into())
+}
+
 /// Whether an instance passes one DescribeInstances filter.
 pub(super) fn instance_filter(
     f: &Filter,
@@ -355,6 +360,23 @@ pub(super) fn instance_filter(
             .any(|g| groups.get(g).is_some_and(|id| filter_matches(f, id))),
         "tag-key" => inst.metadata.keys().any(|k| filter_matches(f, k)),
         "tag-value" => inst.metadata.values().any(|v| filter_matches(f, v)),
+        "architecture" => filter_matches(f, ARCHITECTURE),
+        "root-device-type" => filter_matches(f, ROOT_DEVICE_TYPE),
+        "root-device-name" => filter_matches(f, &root_device_name(inst)),
+        "virtualization-type" => filter_matches(f, VIRTUALIZATION_TYPE),
+        "kernel-id" => any(images.get(&inst.kernel_id).cloned()),
+        "ramdisk-id" => any(images.get(&inst.ramdisk_id).cloned()),
+        "launch-time" => any(inst
+            .created_at
+            .as_ref()
+            .map(crate::ec2::apirequest::isotime)),
+        "launch-index" | "ami-launch-index" => filter_matches(f, &inst.launch_index.to_string()),
+        "owner-id" => filter_matches(f, &inst.project_id),
+        "tenancy" | "placement.tenancy" => filter_matches(f, "default"),
+        "monitoring-state" => filter_matches(f, "disabled"),
+        "client-token" => any(inst.system_metadata.get(CLIENT_TOKEN_KEY).cloned()),
+        // EC2-Classic: no instance is in a VPC or a subnet.
+        "vpc-id" | "subnet-id" => false,
         n => match n.strip_prefix("tag:") {
             Some(key) => any(inst.metadata.get(key).cloned()),
             None => return Err(unknown_filter(f)),

@@ -56,9 +56,14 @@ pub(super) async fn describe_availability_zones(
         &Target::own(ctx),
     )?;
     let (services, aggregates) = state.compute_api.services_and_aggregates(ctx).await?;
+    let names = p.list("ZoneName");
+    if ctx.is_admin && names.iter().any(|n| n == "verbose") {
+        let zones =
+            crate::availability_zones::get_zones_with_hosts(&state.cfg, &services, &aggregates);
+        return Ok(body(vec![("availabilityZoneInfo", verbose_zones(&zones))]));
+    }
     let zones =
         crate::availability_zones::get_availability_zones(&state.cfg, &services, &aggregates);
-    let names = p.list("ZoneName");
     let filters = p.filters()?;
     let region = regions(state)
         .into_iter()
@@ -95,6 +100,56 @@ pub(super) async fn describe_availability_zones(
         }
     }
     Ok(body(vec![("availabilityZoneInfo", X::Items(items))]))
+}
+
+/// Nova's admin listing of `DescribeAvailabilityZones` with the zone name
+/// `verbose` (euca2ools' `euca-describe-availability-zones verbose`): each
+/// available zone (the internal one too), then each host of its enabled
+/// services as `|- host`, and each such service as `| |- binary` with
+/// `enabled :-) <updated_at>` (`XXX` for a service that is down); then the
+/// zones of only disabled services.
+fn verbose_zones(zones: &BTreeMap<String, crate::availability_zones::Zone<'_>>) -> X {
+    let item = |name: String, state: String| {
+        X::obj(vec![
+            ("zoneName", X::text(name)),
+            ("zoneState", X::text(state)),
+        ])
+    };
+    let mut items = vec![];
+    for (name, zone) in zones.iter().filter(|(_, z)| z.available) {
+        items.push(item(name.clone(), "available".into()));
+        for (host, services) in &zone.hosts {
+            let enabled: Vec<_> = services.iter().filter(|z| !z.service.disabled).collect();
+            if enabled.is_empty() {
+                continue;
+            }
+            items.push(item(format!("|- {host}"), String::new()));
+            for zs in enabled {
+                let updated = zs
+                    .service
+                    .updated_at
+                    .map_or_else(|| "None".to_string(), |t| python_datetime(&t));
+                let art = if zs.up { ":-)" } else { "XXX" };
+                items.push(item(
+                    format!("| |- {}", zs.service.binary),
+                    format!("enabled {art} {updated}"),
+                ));
+            }
+        }
+    }
+    for (name, _) in zones.iter().filter(|(_, z)| !z.available) {
+        items.push(item(name.clone(), "unavailable".into()));
+    }
+    X::Items(items)
+}
+
+/// A time as Python's `str()` of an aware UTC datetime writes it.
+fn python_datetime(t: &chrono::DateTime<chrono::Utc>) -> String {
+    if t.timestamp_subsec_micros() == 0 {
+        t.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string()
+    }
 }
 
 pub(super) async fn describe_account_attributes(
