@@ -1740,13 +1740,21 @@ pub fn allowed_instances(
         ("ram", used.ram, flavor.memory_mb),
     ];
     let mut fits = max;
-    let mut first_over = None;
+    let mut overs = vec![];
     for (res, used, each) in resources {
         let allowed = limits.get(res).copied().unwrap_or(-1);
         if allowed < 0 || used + max * each <= allowed {
             continue;
         }
-        first_over.get_or_insert((res, used, each, allowed));
+        // Nova's TooManyInstances names the instances asked for as
+        // "min-max" when they may be fewer than max; cores and ram as what
+        // max of them would take.
+        let req = if res == "instances" && min != max {
+            format!("{min}-{max}")
+        } else {
+            (max * each).to_string()
+        };
+        overs.push((res, req, used, allowed));
         let headroom = if each > 0 {
             (allowed - used).max(0) / each
         } else {
@@ -1754,16 +1762,28 @@ pub fn allowed_instances(
         };
         fits = fits.min(headroom);
     }
-    match first_over {
-        None => Ok(max),
-        Some(_) if fits >= min => Ok(fits),
-        Some((res, used, each, allowed)) => Err(nova_common::NovaError::QuotaExceeded {
-            overs: res.into(),
-            req: (max * each).to_string(),
-            used: used.to_string(),
-            allowed: allowed.to_string(),
-        }),
+    if overs.is_empty() {
+        return Ok(max);
     }
+    if fits >= min {
+        return Ok(fits);
+    }
+    // Every resource over its limit, in Nova's (sorted) order.
+    overs.sort_by_key(|o| o.0);
+    let mut cols: [Vec<String>; 4] = Default::default();
+    for (res, req, used, allowed) in overs {
+        cols[0].push(res.to_string());
+        cols[1].push(req);
+        cols[2].push(used.to_string());
+        cols[3].push(allowed.to_string());
+    }
+    let [overs, req, used, allowed] = cols.map(|c| c.join(", "));
+    Err(nova_common::NovaError::QuotaExceeded {
+        overs,
+        req,
+        used,
+        allowed,
+    })
 }
 
 /// `security_groups`, with its rules (Nova's `SecurityGroup` with `rules` joined).
@@ -2033,6 +2053,13 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Quota exceeded for ram: Requested 5120, but already used 1024 of 4096 ram"
+        );
+        // Several over: each named, sorted, instances as "min-max".
+        let e = allowed_instances(&limits, &used, &f, 9, 10).expect_err("9 do not fit");
+        assert_eq!(
+            e.to_string(),
+            "Quota exceeded for instances, ram: Requested 9-10, 10240, \
+             but already used 2, 1024 of 10, 4096 instances, ram"
         );
         let unlimited = BTreeMap::from([("ram".to_string(), -1)]);
         assert_eq!(
