@@ -216,7 +216,10 @@ do_start() {
     # with (a restart finds its own), else "keystone".
     if [ -z "$KEYSTONE_DB_NAME" ]; then
         local kind name
-        read -r kind name < "$dir/keystone.initialized" 2>/dev/null || true
+        # (A first start has no such file: nothing to read, and nothing to say.)
+        if [ -f "$dir/keystone.initialized" ]; then
+            read -r kind name < "$dir/keystone.initialized" || true
+        fi
         if [ "${kind:-}" = postgresql ] && [ -n "${name:-}" ]; then KEYSTONE_DB_NAME="$name"; else KEYSTONE_DB_NAME=keystone; fi
     fi
     echo "keystone: writing config in $dir"
