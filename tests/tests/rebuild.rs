@@ -234,6 +234,12 @@ async fn rebuild_on_a_fake_host() {
     let auto = image_with(&cloud, "adc-true", "True").await;
     let refused =
         |image: &str| format!("Requested image {image} has automatic disk resize disabled.");
+    // The image proxy shows the property as Nova's disk_config extension.
+    for (image, shown) in [(&auto, "AUTO"), (&disabled, "MANUAL")] {
+        let (st, b) = cloud.get(&format!("/images/{image}"), &demo).await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["image"]["OS-DCF:diskConfig"], shown, "{b}");
+    }
     // Asked at create: in the 202 and in the server.
     let (st, b) = create(&cloud, &cloud.image_id, Some("AUTO")).await;
     assert_eq!(st, 202, "{b}");

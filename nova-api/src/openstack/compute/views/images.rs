@@ -69,6 +69,14 @@ pub fn detail(base: &BaseUrl, glance: &str, i: &GlanceImage) -> Value {
         "links": links(base, glance, &m.id),
         "OS-EXT-IMG-SIZE:size": m.size,
     });
+    // Nova's disk_config extension: the image's `auto_disk_config`, if set.
+    if let Some(adc) = m.properties.get("auto_disk_config") {
+        v["OS-DCF:diskConfig"] = json!(if nova_common::bool_from_string(adc) {
+            "AUTO"
+        } else {
+            "MANUAL"
+        });
+    }
     if let Some(server) = m.properties.get("instance_uuid") {
         v["server"] = json!({"id": server, "links": [
             {"rel": "self", "href": format!("{}/servers/{server}", base.versioned)},
@@ -101,6 +109,21 @@ mod tests {
         assert_eq!(d["links"][1]["href"], "http://n/p1/images/i1");
         assert_eq!(d["metadata"]["image_type"], "snapshot");
         assert_eq!(d["links"][2]["href"], "http://g/images/i1");
+        assert!(d.get("OS-DCF:diskConfig").is_none(), "{d}");
+        let mut v = v;
+        for (adc, shown) in [
+            ("True", "AUTO"),
+            ("disabled", "MANUAL"),
+            ("False", "MANUAL"),
+        ] {
+            v["auto_disk_config"] = json!(adc);
+            let d = detail(
+                &BaseUrl::new("http://n", None),
+                "http://g",
+                &GlanceImage::from_json(&v),
+            );
+            assert_eq!(d["OS-DCF:diskConfig"], shown, "{adc}");
+        }
         assert_eq!(status("killed"), "ERROR");
         assert_eq!(status("whatever"), "UNKNOWN");
     }
