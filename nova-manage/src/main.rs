@@ -29,6 +29,15 @@ enum Category {
     /// Database schema.
     #[command(subcommand)]
     Db(DbCmd),
+    /// Nova's API database: here the one database holds the API's tables
+    /// too, so these are `db sync` and `db version`.
+    #[command(subcommand, name = "api_db", alias = "api-db")]
+    ApiDb(ApiDbCmd),
+    /// Nova's cells v2 setup, which this cloud does not need (one database,
+    /// no cell or host mappings): the commands deployment tools run say so
+    /// and succeed; `discover_hosts` tells which compute hosts are known.
+    #[command(subcommand, name = "cell_v2", alias = "cell-v2")]
+    CellV2(CellV2Cmd),
     /// nova-network networks.
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -89,6 +98,45 @@ enum DbCmd {
     ArchiveDeletedRows(archive::ArchiveArgs),
     /// Delete rows from the shadow tables.
     Purge(archive::PurgeArgs),
+}
+
+#[derive(Subcommand)]
+enum ApiDbCmd {
+    /// `db sync`: the schema migrations, all or up to VERSION.
+    Sync { version: Option<i64> },
+    /// `db version`.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum CellV2Cmd {
+    /// Nova maps compute hosts to their cell; here a host is known as soon
+    /// as its nova-compute checks in. With --verbose, lists them; with
+    /// --strict, fails when none is known yet.
+    #[command(name = "discover_hosts", alias = "discover-hosts")]
+    DiscoverHosts {
+        #[arg(long)]
+        verbose: bool,
+        #[arg(long)]
+        strict: bool,
+        #[arg(long = "by-service", alias = "by_service")]
+        by_service: bool,
+        #[arg(long = "cell_uuid", alias = "cell-uuid")]
+        cell_uuid: Option<String>,
+    },
+    /// Nova's cell0 (where instances that fail scheduling go): here they
+    /// stay in the one database, in ERROR. Nothing to map.
+    #[command(name = "map_cell0", alias = "map-cell0")]
+    MapCell0 {
+        #[arg(long = "database_connection", alias = "database-connection")]
+        database_connection: Option<String>,
+    },
+    /// Nova's cell0 and cell1 setup: nothing to set up here.
+    #[command(name = "simple_cell_setup", alias = "simple-cell-setup")]
+    SimpleCellSetup {
+        #[arg(long = "transport-url", alias = "transport_url")]
+        transport_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -305,7 +353,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
         | Category::Rabbit(_)
         | Category::Fixed(_)
         | Category::Db(DbCmd::ArchiveDeletedRows(_) | DbCmd::Purge(_)) => Ok(()),
-        Category::Db(DbCmd::Sync { version, .. }) => {
+        Category::Db(DbCmd::Sync { version, .. }) | Category::ApiDb(ApiDbCmd::Sync { version }) => {
             db.sync(version).await.map_err(|e| e.to_string())?;
             println!(
                 "Database schema is at version {}",
@@ -313,7 +361,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             );
             Ok(())
         }
-        Category::Db(DbCmd::Version) => {
+        Category::Db(DbCmd::Version) | Category::ApiDb(ApiDbCmd::Version) => {
             println!("{}", db.version().await.map_err(|e| e.to_string())?);
             Ok(())
         }
@@ -403,6 +451,35 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             nova_network::modify_network(&db, m).await
         }
         Category::Vm(VmCmd::List { host }) => nova_network::vm_list(&db, host).await,
+        Category::CellV2(CellV2Cmd::DiscoverHosts {
+            verbose, strict, ..
+        }) => {
+            db.check_schema().await.map_err(|e| e.to_string())?;
+            let services = db.service_get_all().await.map_err(|e| e.to_string())?;
+            let computes: Vec<_> = services
+                .iter()
+                .filter(|s| s.binary == "nova-compute")
+                .collect();
+            if verbose {
+                println!(
+                    "This cloud has no cell mappings: a compute host is known once its nova-compute checks in."
+                );
+                for s in &computes {
+                    println!("Compute host '{}' is known.", s.host);
+                }
+                println!("Found {} compute hosts.", computes.len());
+            }
+            if strict && computes.is_empty() {
+                return Err("no compute host has checked in yet".into());
+            }
+            Ok(())
+        }
+        Category::CellV2(CellV2Cmd::MapCell0 { .. } | CellV2Cmd::SimpleCellSetup { .. }) => {
+            println!(
+                "This cloud does not use cells v2: one database holds every instance; nothing to set up."
+            );
+            Ok(())
+        }
         Category::Floating(cmd) => floating(cmd, &db, &cfg).await,
         Category::Service(ServiceCmd::List { host }) => {
             let services = db.service_get_all().await.map_err(|e| e.to_string())?;

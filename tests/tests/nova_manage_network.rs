@@ -72,6 +72,25 @@ async fn operators_manage_fixed_ips_and_networks() {
         .unwrap();
     let cidr = private["cidr"].as_str().unwrap().to_string();
 
+    // What deployment tools run for Nova's API database and cells v2: the
+    // one database's version; the compute host known without mapping.
+    let (ok, version, err) = cloud.nova_manage(&["db", "version"]);
+    assert!(ok, "{err}");
+    let (ok, api_version, err) = cloud.nova_manage(&["api_db", "version"]);
+    assert!(ok, "{err}");
+    assert_eq!(api_version, version);
+    let (ok, out, err) = cloud.nova_manage(&["cell_v2", "discover_hosts", "--verbose", "--strict"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("Compute host '{host}' is known.")),
+        "{out}"
+    );
+    let (ok, out, err) = cloud.nova_manage(&["cell_v2", "map_cell0"]);
+    assert!(ok && out.contains("does not use cells v2"), "{out}{err}");
+    let (code, _, err) = cloud.nova_manage_code(&["db", "sync", "1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("a downgrade to 1 is not supported"), "{err}");
+
     // network list: Nova's tab-separated table, one row per network.
     let (ok, out, err) = cloud.nova_manage(&["network", "list"]);
     assert!(ok, "{err}");
