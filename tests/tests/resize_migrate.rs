@@ -123,6 +123,34 @@ async fn resize_confirm_revert_and_cold_migrate_on_two_hosts() {
     // Cold migration is admin only.
     let (s, b) = action(&cloud, &id, &cloud.demo, json!({"migrate": null})).await;
     assert_eq!(s, 403, "{b}");
+    // Over the project's cores and RAM quota: 403 naming both, as Nova's
+    // TooManyInstances of an upsize; the server stays as it was.
+    let quota = format!("/os-quota-sets/{}", cloud.demo_project);
+    let (s, b) = cloud
+        .req(
+            Method::PUT,
+            &quota,
+            &cloud.admin,
+            Some(json!({"quota_set": {"cores": 1, "ram": 512}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = action(
+        &cloud,
+        &id,
+        &cloud.demo,
+        json!({"resize": {"flavorRef": "big"}}),
+    )
+    .await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(
+        b["forbidden"]["message"],
+        "Quota exceeded for cores, ram: Requested 1, 512, but already used 1, 512 of 1, 512 cores, ram",
+        "{b}"
+    );
+    let (s, b) = cloud.req(Method::DELETE, &quota, &cloud.admin, None).await;
+    assert_eq!(s, 202, "{b}");
+    wait_status(&cloud, &id, "ACTIVE").await;
 
     // Resize, then confirm: on the other host with the new flavor.
     cloud.osc("demo", &["server", "resize", "--flavor", "big", &id]);
