@@ -1768,7 +1768,13 @@ pub fn allowed_instances(
     if fits >= min {
         return Ok(fits);
     }
-    // Every resource over its limit, in Nova's (sorted) order.
+    Err(over_quota(overs))
+}
+
+/// Nova's `get_over_quota_detail` into TooManyInstances: each resource
+/// over its limit as `(resource, requested, used, allowed)`, named in
+/// sorted order, each column joined with ", ".
+pub fn over_quota(mut overs: Vec<(&str, String, i64, i64)>) -> nova_common::NovaError {
     overs.sort_by_key(|o| o.0);
     let mut cols: [Vec<String>; 4] = Default::default();
     for (res, req, used, allowed) in overs {
@@ -1778,12 +1784,12 @@ pub fn allowed_instances(
         cols[3].push(allowed.to_string());
     }
     let [overs, req, used, allowed] = cols.map(|c| c.join(", "));
-    Err(nova_common::NovaError::QuotaExceeded {
+    nova_common::NovaError::QuotaExceeded {
         overs,
         req,
         used,
         allowed,
-    })
+    }
 }
 
 /// `security_groups`, with its rules (Nova's `SecurityGroup` with `rules` joined).

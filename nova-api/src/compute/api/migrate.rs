@@ -141,29 +141,21 @@ impl API {
         }
         let limits = self.get_project_quotas(ctx, &inst.project_id).await?;
         let used = self.quota_usage(ctx, &inst.project_id).await?;
-        // Nova's `_check_quota_for_upsize`: every resource over, in order
-        // (cores, ram), in one TooManyInstances.
-        let overs: Vec<(&str, i64, i64, i64)> =
+        // Nova's `_check_quota_for_upsize`: every resource over, in one
+        // TooManyInstances.
+        let overs: Vec<(&str, String, i64, i64)> =
             [("cores", cores, used.cores), ("ram", ram, used.ram)]
                 .into_iter()
                 .filter_map(|(res, delta, used)| {
                     let allowed = limits.get(res).copied().unwrap_or(-1);
                     (delta > 0 && allowed >= 0 && used + delta > allowed)
-                        .then_some((res, delta, used, allowed))
+                        .then(|| (res, delta.to_string(), used, allowed))
                 })
                 .collect();
         if overs.is_empty() {
             return Ok(());
         }
-        let join = |f: fn(&(&str, i64, i64, i64)) -> String| {
-            overs.iter().map(f).collect::<Vec<_>>().join(", ")
-        };
-        Err(NovaError::QuotaExceeded {
-            overs: join(|o| o.0.to_string()),
-            req: join(|o| o.1.to_string()),
-            used: join(|o| o.2.to_string()),
-            allowed: join(|o| o.3.to_string()),
-        })
+        Err(nova_objects::over_quota(overs))
     }
 
     /// The instance's resize waiting for confirmation (status `finished`).
