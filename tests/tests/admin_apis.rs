@@ -322,4 +322,84 @@ async fn admin_apis() {
     // Deprecated at 2.43.
     let (s, _) = call(&cloud, Method::GET, "/os-hosts", &admin, "2.43", None).await;
     assert_eq!(s, 404);
+
+    // ===== availability zones: a zone of only disabled computes =====
+    let zone = |b: &serde_json::Value, name: &str| {
+        b["availabilityZoneInfo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["zoneName"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {b}"))
+    };
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-availability-zone/detail",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let nova = zone(&b, "nova");
+    assert_eq!(nova["zoneState"]["available"], true, "{b}");
+    assert_eq!(nova["hosts"][&host]["nova-compute"]["active"], true, "{b}");
+    let services = "/os-services/disable";
+    let (s, b) = call(
+        &cloud,
+        Method::PUT,
+        services,
+        &admin,
+        "2.1",
+        Some(json!({"host": host, "binary": "nova-compute"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    // As Nova's: listed as not available, with no hosts; the internal zone
+    // lists only enabled services.
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-availability-zone/detail",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let nova = zone(&b, "nova");
+    assert_eq!(
+        (&nova["zoneState"]["available"], &nova["hosts"]),
+        (&json!(false), &serde_json::Value::Null),
+        "{b}"
+    );
+    assert!(
+        zone(&b, "internal")["hosts"]
+            .to_string()
+            .contains("nova-conductor"),
+        "{b}"
+    );
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-availability-zone",
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(zone(&b, "nova")["zoneState"]["available"], false, "{b}");
+    let (s, b) = call(
+        &cloud,
+        Method::PUT,
+        "/os-services/enable",
+        &admin,
+        "2.1",
+        Some(json!({"host": host, "binary": "nova-compute"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
 }

@@ -294,20 +294,40 @@ async fn flavor_extras_server_set_and_events() {
     assert_eq!(s, 404);
     // Access lists.
     let add = |t: &str| json!({"addTenantAccess": {"tenant": t}});
+    let p1 = cloud.admin_project.clone();
+    // A project Keystone does not know: 400, nothing recorded (Nova's
+    // verify_project_id).
     let (s, _, b) = call(
         &cloud,
         Method::POST,
         "/flavors/4242/action",
         &admin,
         "2.7",
-        Some(add("p1")),
+        Some(add("no-such-project")),
+    )
+    .await;
+    assert_eq!(
+        (s, b["badRequest"]["message"].as_str()),
+        (
+            400,
+            Some("Project ID no-such-project is not a valid project.")
+        ),
+        "{b}"
+    );
+    let (s, _, b) = call(
+        &cloud,
+        Method::POST,
+        "/flavors/4242/action",
+        &admin,
+        "2.7",
+        Some(add(&p1)),
     )
     .await;
     assert_eq!(
         (s, &b),
         (
             200,
-            &json!({"flavor_access": [{"flavor_id": "4242", "tenant_id": "p1"}]})
+            &json!({"flavor_access": [{"flavor_id": "4242", "tenant_id": p1}]})
         )
     );
     let (s, _, b) = call(
@@ -316,7 +336,7 @@ async fn flavor_extras_server_set_and_events() {
         "/flavors/4242/action",
         &admin,
         "2.7",
-        Some(add("p1")),
+        Some(add(&p1)),
     )
     .await;
     assert_eq!(s, 409, "{b}");
@@ -326,7 +346,7 @@ async fn flavor_extras_server_set_and_events() {
         "/flavors/1/action",
         &admin,
         "2.7",
-        Some(add("p1")),
+        Some(add(&p1)),
     )
     .await;
     assert_eq!(
@@ -379,7 +399,7 @@ async fn flavor_extras_server_set_and_events() {
         (s, b["itemNotFound"]["message"].as_str()),
         (404, Some("Access list not available for public flavors."))
     );
-    let remove = json!({"removeTenantAccess": {"tenant": "p9"}});
+    let remove = json!({"removeTenantAccess": {"tenant": demo_project}});
     let (s, _, _) = call(
         &cloud,
         Method::POST,
@@ -582,6 +602,28 @@ async fn flavor_extras_server_set_and_events() {
     )
     .await;
     assert_eq!(s, 200);
+    // A project Keystone does not know: 400 for each quota call, nothing
+    // recorded.
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/os-quota-sets/no-such-project",
+            Some(json!({"quota_set": {"instances": 5}})),
+        ),
+        (Method::GET, "/os-quota-sets/no-such-project", None),
+        (Method::GET, "/os-quota-sets/no-such-project/defaults", None),
+        (Method::GET, "/os-quota-sets/no-such-project/detail", None),
+    ] {
+        let (s, _, b) = call(&cloud, method, path, &admin, "2.1", body).await;
+        assert_eq!(
+            (s, b["badRequest"]["message"].as_str()),
+            (
+                400,
+                Some("Project ID no-such-project is not a valid project.")
+            ),
+            "{path}: {b}"
+        );
+    }
     let (s, _, b) = call(
         &cloud,
         Method::POST,

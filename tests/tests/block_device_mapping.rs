@@ -265,6 +265,19 @@ async fn block_device_mappings_boot_the_image_or_are_refused_with_novas_400s() {
         )
         .await;
     assert_eq!(s, 202, "{b}");
+    // Gone at 2.103, as Nova's.
+    for (mv, code) in [("2.102", 200), ("2.103", 404)] {
+        let (s, b) = nova_e2e::call(
+            &cloud,
+            Method::GET,
+            "/os-volumes_boot",
+            &cloud.demo,
+            mv,
+            None,
+        )
+        .await;
+        assert_eq!(s, code, "{mv}: {b}");
+    }
 
     // Volume attachments: none to list; attaching, swapping or detaching a
     // volume finds none (there is no Cinder); a wrong body is a 400 first.

@@ -285,7 +285,36 @@ pub enum Ec2AuthError {
     Unavailable(String),
 }
 
+/// What Keystone says of a project id, asked with a user's token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProjectLookup {
+    Exists,
+    /// 404: Keystone knows no such project.
+    Missing,
+    /// Keystone could not tell (403 for this user, unreachable, another
+    /// answer): why.
+    Unknown(String),
+}
+
 impl KeystoneAuth {
+    /// `GET /v3/projects/{id}` with the caller's token (Nova's
+    /// `verify_project_id`).
+    pub async fn lookup_project(&self, token: &str, project_id: &str) -> ProjectLookup {
+        let url = format!("{}/projects/{project_id}", self.base());
+        match self
+            .http
+            .get(&url)
+            .header("X-Auth-Token", token)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => ProjectLookup::Exists,
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => ProjectLookup::Missing,
+            Ok(r) => ProjectLookup::Unknown(format!("Keystone answered {}", r.status())),
+            Err(e) => ProjectLookup::Unknown(format!("Keystone cannot be reached: {e}")),
+        }
+    }
+
     /// Keystone's EC2 token URL: `url` if set, else `<auth_url>/v3/ec2tokens`.
     pub fn ec2tokens_url(&self, url: &str) -> String {
         if url.is_empty() {

@@ -1310,8 +1310,9 @@ async fn lock_instance(
 
 impl Db {
     /// Nova's `instance_get_active_by_window_joined`: the instances, deleted
-    /// or not, that may have run between `begin` and `end` (not terminated
-    /// before `begin`, not launched after `end`), of one project or all.
+    /// or not, that ran between `begin` and `end` (launched before `end`, not
+    /// terminated before `begin`; one never launched, as a build that failed
+    /// or was deleted first, did not run), of one project or all.
     pub async fn instance_get_active_by_window_joined(
         &self,
         begin: chrono::DateTime<chrono::Utc>,
@@ -1322,7 +1323,7 @@ impl Db {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{}
              WHERE (terminated_at IS NULL OR terminated_at > $1)
-               AND (launched_at IS NULL OR launched_at < $2)
+               AND launched_at < $2
                AND ($3::text IS NULL OR project_id = $3)
                AND ($4::text IS NULL OR host = $4)
              ORDER BY created_at, id",

@@ -1369,6 +1369,13 @@ async fn usage_audit_runs_per_host_and_the_instances_active_on_a_host() {
         .await
         .unwrap();
     assert_eq!(all.len(), 2, "both hosts' instances of the period");
+    // One never launched (a build that failed) ran in no period.
+    let never = new_instance(db, "p").await;
+    let all = db
+        .instance_get_active_by_window_joined(b, e, None, None)
+        .await
+        .unwrap();
+    assert!(!all.iter().any(|i| i.uuid == never.uuid), "{all:?}");
 
     let name = "instance_usage_audit";
     assert!(db

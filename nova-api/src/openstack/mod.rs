@@ -4,3 +4,4 @@
 pub mod api_version_request;
 pub mod common;
 pub mod compute;
+pub mod identity;

@@ -84,6 +84,7 @@ pub async fn action(
     };
     state.policy.authorize(policy, &ctx, &Target::own(&ctx))?;
     let project = tenant(name, args)?;
+    crate::openstack::identity::verify_project_id(&state, &ctx, &project).await?;
     let f = state.compute_api.get_flavor(&ctx, &id).await?;
     let projects = if add {
         if f.is_public && v.at_least(7) {

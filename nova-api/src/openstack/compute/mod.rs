@@ -274,7 +274,7 @@ fn removed_apis() -> Router<AppState> {
 
 /// Nova's `os-volumes_boot`: the servers again, under the name the
 /// boot-from-volume extension gave them (the same controller, bodies and
-/// links).
+/// links), until 2.102 (Nova's `volumes_boot`, gone at 2.103).
 fn volumes_boot() -> Router<AppState> {
     Router::new()
         .route(
@@ -289,6 +289,22 @@ fn volumes_boot() -> Router<AppState> {
                 .delete(servers::delete),
         )
         .route("/os-volumes_boot/{id}/action", post(server_actions::action))
+        .route_layer(from_fn(until_2_102))
+}
+
+async fn until_2_102(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match req
+        .extensions()
+        .get::<crate::openstack::api_version_request::ApiVersion>()
+        .copied()
+    {
+        Some(v) if v.at_least(103) => floating_ips::version_not_found(v).into_response(),
+        _ => next.run(req).await,
+    }
 }
 
 /// Server metadata, tags and actions; `PUT /servers/{id}`; host

@@ -6,6 +6,7 @@ use super::views::quota_sets::{
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::json_body;
+use crate::openstack::identity::verify_project_id;
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -27,6 +28,7 @@ pub async fn show(
         &ctx,
         &Target::project(&project),
     )?;
+    verify_project_id(&state, &ctx, &project).await?;
     let l = state.compute_api.get_project_quotas(&ctx, &project).await?;
     Ok(Json(json!({"quota_set": quota_set(&l, v, Some(&project))})))
 }
@@ -42,6 +44,7 @@ pub async fn defaults(
         &ctx,
         &Target::project(&project),
     )?;
+    verify_project_id(&state, &ctx, &project).await?;
     let defaults = state.compute_api.quota_defaults(&ctx).await?;
     Ok(Json(
         json!({"quota_set": quota_set(&defaults, v, Some(&project))}),
@@ -59,6 +62,7 @@ pub async fn detail(
         &ctx,
         &Target::project(&project),
     )?;
+    verify_project_id(&state, &ctx, &project).await?;
     let api = &state.compute_api;
     let l = api.get_project_quotas(&ctx, &project).await?;
     let used = api.quota_usage(&ctx, &project).await?;
@@ -79,6 +83,7 @@ pub async fn update(
         &ctx,
         &Target::project(&project),
     )?;
+    verify_project_id(&state, &ctx, &project).await?;
     let body = json_body(&body)?;
     let Some(qs) = body.get("quota_set").and_then(Value::as_object) else {
         return Err(ApiError::bad_request(format!("Invalid input for field/attribute body. Value: {body}. 'quota_set' is a required property")));

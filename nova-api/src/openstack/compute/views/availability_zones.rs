@@ -17,17 +17,24 @@ pub fn detail(zones: &BTreeMap<String, Zone<'_>>) -> Value {
     let info: Vec<Value> = zones
         .iter()
         .map(|(name, zone)| {
+            // Nova's: a zone of only disabled services has no hosts shown
+            // (`null`); the others show their enabled services' hosts.
+            if !zone.available {
+                return json!({"zoneName": name, "zoneState": {"available": false}, "hosts": null});
+            }
             let mut hosts = Map::new();
             for (host, services) in &zone.hosts {
                 let mut h = Map::new();
-                for zs in services {
+                for zs in services.iter().filter(|zs| !zs.service.disabled) {
                     let s = zs.service;
                     h.insert(
                         s.binary.clone(),
                         json!({"available": zs.up && !s.disabled, "active": !s.disabled, "updated_at": micro_isotime(s.updated_at)}),
                     );
                 }
-                hosts.insert(host.clone(), Value::Object(h));
+                if !h.is_empty() {
+                    hosts.insert(host.clone(), Value::Object(h));
+                }
             }
             json!({"zoneName": name, "zoneState": {"available": zone.available}, "hosts": hosts})
         })
