@@ -49,6 +49,10 @@ impl ComputeManager {
     ) -> Result<(), NovaError> {
         let uuid = instance.uuid;
         let _lock = self.lock_instance(uuid).await;
+        // A soft reboot waits for the guest (up to `[libvirt]
+        // wait_soft_reboot_seconds`); a hard reboot asked meanwhile ends
+        // the wait rather than queueing behind it.
+        let soft = matches!(op, Op::Reboot { hard: false }).then(|| self.soft_reboot_started(uuid));
         let Some(inst) = self.expecting(ctx, uuid, action).await? else {
             return Ok(());
         };
@@ -69,7 +73,16 @@ impl ComputeManager {
         let result = match plugged {
             Err(e) => Err(e),
             Ok(()) => match op {
-                Op::Reboot { hard } => d.reboot(&inst, &nw, hard).await,
+                Op::Reboot { hard } => match &soft {
+                    Some(soft) => tokio::select! {
+                        r = d.reboot(&inst, &nw, hard) => r,
+                        () = soft.wake.notified() => {
+                            info!(instance = %uuid, "soft reboot given up for the hard reboot asked");
+                            Ok(())
+                        }
+                    },
+                    None => d.reboot(&inst, &nw, hard).await,
+                },
                 Op::PowerOff { clean } => {
                     let timeout = if clean {
                         self.cfg.default.shutdown_timeout

@@ -47,9 +47,26 @@ pub struct ComputeManager {
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Builds running now (for init_host's check of interrupted builds).
     building: Mutex<HashSet<Uuid>>,
+    /// Soft reboots waiting for their guest now: a hard reboot of the same
+    /// instance ends the wait (Nova's hard reboot over a soft one).
+    soft_reboots: Mutex<HashMap<Uuid, Arc<tokio::sync::Notify>>>,
     pub(crate) images: crate::image_cache::ImageCache,
     /// Security groups in iptables, on hypervisors whose guests use host networking.
     firewall: Option<crate::firewall::IptablesFirewallDriver>,
+}
+
+/// A soft reboot under way ([`ComputeManager::soft_reboot_started`]).
+pub(crate) struct SoftReboot<'a> {
+    manager: &'a ComputeManager,
+    uuid: Uuid,
+    /// Woken (or holding a permit) once a hard reboot of it was asked.
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for SoftReboot<'_> {
+    fn drop(&mut self) {
+        guard(&self.manager.soft_reboots).remove(&self.uuid);
+    }
 }
 
 pub(crate) fn virt_to_nova(e: VirtError) -> NovaError {
@@ -137,6 +154,7 @@ impl ComputeManager {
             network: network::Client::new(transport),
             locks: Mutex::new(HashMap::new()),
             building: Mutex::new(HashSet::new()),
+            soft_reboots: Mutex::new(HashMap::new()),
             images: crate::image_cache::ImageCache::new(&cfg),
             cfg,
         }
@@ -190,6 +208,26 @@ impl ComputeManager {
     pub(crate) async fn lock_instance(&self, uuid: Uuid) -> OwnedMutexGuard<()> {
         let m = guard(&self.locks).entry(uuid).or_default().clone();
         m.lock_owned().await
+    }
+
+    /// A soft reboot of `uuid` starts: until the returned guard goes, a
+    /// hard reboot of it wakes `SoftReboot::wake`.
+    pub(crate) fn soft_reboot_started(&self, uuid: Uuid) -> SoftReboot<'_> {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        guard(&self.soft_reboots).insert(uuid, wake.clone());
+        SoftReboot {
+            manager: self,
+            uuid,
+            wake,
+        }
+    }
+
+    /// A hard reboot of `uuid` was asked: a soft reboot waiting for the
+    /// guest gives way (the hard reboot runs once it has let go).
+    fn preempt_soft_reboot(&self, uuid: Uuid) {
+        if let Some(n) = guard(&self.soft_reboots).get(&uuid) {
+            n.notify_one();
+        }
     }
 
     fn forget_lock(&self, uuid: Uuid) {
@@ -812,6 +850,9 @@ impl nova_rpc::compute::Manager for ComputeManager {
         reboot_type: String,
     ) -> Result<(), NovaError> {
         let hard = reboot_type.eq_ignore_ascii_case("HARD");
+        if hard {
+            self.preempt_soft_reboot(instance.uuid);
+        }
         let t = if hard {
             &transitions::HARD_REBOOT
         } else {

@@ -777,3 +777,43 @@ async fn trigger_crash_dump() {
     assert_eq!(acts.len(), before + 1, "{acts:?}");
     assert_eq!(acts[0]["action"], "trigger_crash_dump", "{acts:?}");
 }
+
+/// A hard reboot asked while a soft reboot waits for a guest that ignores
+/// it (`[fake] soft_reboot_seconds`, as a real guest ignoring ACPI for up
+/// to `[libvirt] wait_soft_reboot_seconds`) runs at once, as Nova's: the
+/// soft reboot gives up its wait, and the server is ACTIVE long before the
+/// soft reboot's wait would have ended; both reboots are recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_reboot_ends_a_soft_reboots_wait() {
+    let slow = "[fake]\nsoft_reboot_seconds = 300\n";
+    let cloud =
+        Cloud::start_hosts(|id| vec![ComputeHost::fake(format!("rb-{id}"), slow)], true).await;
+    let vm = boot_vm(&cloud);
+    let demo = cloud.demo.clone();
+    let reboot = |kind: &str| json!({"reboot": {"type": kind}});
+    let (s, b) = action(&cloud, &vm, &demo, "2.1", reboot("SOFT")).await;
+    assert_eq!(s, 202, "{b}");
+    cloud
+        .wait_for("the soft reboot waiting for its guest", 30, || async {
+            let a = instance_action(&cloud, &vm, "reboot").await;
+            (a["events"].as_array().is_some_and(|e| !e.is_empty())).then_some(())
+        })
+        .await;
+    assert_eq!(show(&cloud, &vm).await["status"], "REBOOT");
+    let (s, b) = action(&cloud, &vm, &demo, "2.1", reboot("HARD")).await;
+    assert_eq!(s, 202, "{b}");
+    // Within wait_status's minute: the soft reboot alone would wait five.
+    wait_status(&cloud, &vm, "ACTIVE").await;
+    let reboots: Vec<Value> = instance_actions(&cloud, &vm)
+        .await
+        .into_iter()
+        .filter(|a| a["action"] == "reboot")
+        .collect();
+    assert_eq!(reboots.len(), 2, "{reboots:?}");
+    assert!(
+        cloud
+            .log(&format!("nova-compute@rb-{}", cloud.id))
+            .contains("soft reboot given up for the hard reboot asked"),
+        "the compute host's log"
+    );
+}

@@ -22,6 +22,7 @@ pub struct FakeDriver {
     finish_migration_seconds: u64,
     confirm_migration_seconds: u64,
     rescue_seconds: u64,
+    soft_reboot_seconds: u64,
     live_migration_seconds: u64,
     fail_pre_live_migration: bool,
     pre_live_migration_seconds: u64,
@@ -47,6 +48,7 @@ impl FakeDriver {
             finish_migration_seconds: 0,
             confirm_migration_seconds: 0,
             rescue_seconds: 0,
+            soft_reboot_seconds: 0,
             live_migration_seconds: 0,
             fail_pre_live_migration: false,
             pre_live_migration_seconds: 0,
@@ -159,6 +161,12 @@ impl FakeDriver {
     /// `rescue` and `unrescue` take this long (`[fake] rescue_seconds`).
     pub fn slow_rescues(mut self, seconds: u64) -> Self {
         self.rescue_seconds = seconds;
+        self
+    }
+
+    /// A soft reboot waits this long for its guest (`[fake] soft_reboot_seconds`).
+    pub fn slow_soft_reboots(mut self, seconds: u64) -> Self {
+        self.soft_reboot_seconds = seconds;
         self
     }
 
@@ -504,8 +512,11 @@ impl VirtDriver for FakeDriver {
         &self,
         instance: &Instance,
         _nw: &NetworkInfo,
-        _hard: bool,
+        hard: bool,
     ) -> Result<(), VirtError> {
+        if !hard && self.soft_reboot_seconds > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(self.soft_reboot_seconds)).await;
+        }
         self.set(instance, power_state::RUNNING)
     }
 

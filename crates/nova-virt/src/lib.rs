@@ -382,6 +382,7 @@ pub fn load_driver(cfg: &NovaConfig) -> Result<Arc<dyn VirtDriver>, VirtError> {
                 .slow_migrations(cfg.fake.finish_migration_seconds)
                 .slow_confirms(cfg.fake.confirm_migration_seconds)
                 .slow_rescues(cfg.fake.rescue_seconds)
+                .slow_soft_reboots(cfg.fake.soft_reboot_seconds)
                 .slow_live_migrations(cfg.fake.live_migration_seconds)
                 .slow_pre_live_migrations(cfg.fake.pre_live_migration_seconds)
                 .failing_live_migrations(

@@ -26,6 +26,11 @@ config_section! {
         /// a real rescue's image download and reboot do: long enough for a
         /// test to stop nova-compute in the middle. For tests.
         rescue_seconds: u64 = "0", at_least(0);
+        /// Seconds the fake driver's soft reboot waits for its guest, as a
+        /// real one waits for a guest that ignores the ACPI request (up to
+        /// `[libvirt] wait_soft_reboot_seconds`): long enough for a test to
+        /// ask a hard reboot meanwhile. For tests.
+        soft_reboot_seconds: u64 = "0", at_least(0);
         /// Seconds the fake driver takes to live-migrate a guest, as a
         /// real memory copy does: long enough for a test to force it to
         /// complete or abort it. For tests.

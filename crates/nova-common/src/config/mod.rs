@@ -303,6 +303,7 @@ mod tests {
         ("fake", "finish_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "confirm_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "rescue_seconds", "0"), // not in Nova: a test knob of FakeDriver
+        ("fake", "soft_reboot_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "live_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
         ("fake", "fail_pre_live_migration", "false"), // not in Nova: a test knob of FakeDriver
         ("fake", "pre_live_migration_seconds", "0"), // not in Nova: a test knob of FakeDriver
