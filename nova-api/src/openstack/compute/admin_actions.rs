@@ -86,14 +86,8 @@ pub async fn reset_network(
         ctx,
         &Target::project(&inst.project_id),
     )?;
-    state
-        .compute_api
-        .reset_network(ctx, inst)
-        .await
-        .map_err(|e| match e {
-            NovaError::InstanceIsLocked { .. } => ApiError::conflict(e.to_string()),
-            other => other.into(),
-        })?;
+    // InstanceIsLocked is already Nova's 409.
+    state.compute_api.reset_network(ctx, inst).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

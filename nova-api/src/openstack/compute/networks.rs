@@ -237,16 +237,19 @@ pub async fn create(
     let Some(label) = string_field(o, "label")? else {
         return Err(invalid("network", net, "'label' is a required property"));
     };
-    for k in ["ipam", "multi_host", "enable_dhcp", "share_address"] {
-        if let Some(b) = o.get(k) {
-            super::flavor_manage::parse_boolean(k, b)?;
-        }
-    }
-    let flag = |k: &str| {
-        o.get(k)
+    // The booleans, each parsed once (`ipam` only checked: one network is
+    // made either way).
+    let mut flags = [None; 4];
+    for (i, k) in ["ipam", "multi_host", "enable_dhcp", "share_address"]
+        .into_iter()
+        .enumerate()
+    {
+        flags[i] = o
+            .get(k)
             .map(|b| super::flavor_manage::parse_boolean(k, b))
-            .transpose()
-    };
+            .transpose()?;
+    }
+    let [_, multi_host, enable_dhcp, share_address] = flags;
     let unsupported = |what: &str| {
         Err(ApiError::bad_request(format!(
             "{what} is not supported by this cloud's nova-network"
@@ -272,10 +275,10 @@ pub async fn create(
     let fixed_cidr = cidr_field(o, "fixed_cidr")?;
     let allowed_start = ipv4_field(o, "allowed_start")?;
     let allowed_end = ipv4_field(o, "allowed_end")?;
-    if flag("enable_dhcp")? == Some(false) {
+    if enable_dhcp == Some(false) {
         return unsupported("A network without DHCP");
     }
-    if flag("share_address")? == Some(true) {
+    if share_address == Some(true) {
         return unsupported("A shared DHCP address");
     }
     for k in ["mtu", "vlan", "vlan_start"] {
@@ -308,7 +311,7 @@ pub async fn create(
             .or_else(|| Some(state.cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())),
         dns1,
         dns2,
-        multi_host: flag("multi_host")?.unwrap_or(false),
+        multi_host: multi_host.unwrap_or(false),
         project_id: string_field(o, "project_id")?,
         gateway,
         fixed_cidr,
