@@ -298,10 +298,22 @@ done
 for b in /sys/block/vd[b-y]; do
     [ -e "$b/size" ] || continue
     d="${b##*/}"
+    # The node and the disk's first read may lag its /sys entry on a slow
+    # (emulated, loaded) host: read again for a while before saying none,
+    # and say why when a read fails.
     i=0
-    while [ ! -b "/dev/$d" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    sig="$(head -c 8192 "/dev/$d" 2>/dev/null | tr -c 'a-zA-Z0-9' '\n' |
-        grep -E '^(SWAPSPACE2|ephemeral0|EPHEMERAL0)$' | head -n 1)"
+    sig=""
+    while [ $i -lt 40 ]; do
+        if [ -b "/dev/$d" ] && head -c 8192 "/dev/$d" >/tmp/disk.head 2>/tmp/disk.err; then
+            sig="$(tr -c 'a-zA-Z0-9' '\n' </tmp/disk.head |
+                grep -E '^(SWAPSPACE2|ephemeral0|EPHEMERAL0)$' | head -n 1)"
+            [ -n "$sig" ] && break
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -n "$sig" ] || echo "GUEST-WARN /dev/$d: node=$([ -b "/dev/$d" ] && echo yes || echo no)" \
+        "read=$(wc -c </tmp/disk.head 2>/dev/null) err=$(cat /tmp/disk.err 2>/dev/null)"
     echo "GUEST-DISK name=$d bytes=$(($(cat "$b/size") * 512)) sig=${sig:-none}"
 done
 

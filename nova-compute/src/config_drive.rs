@@ -103,7 +103,9 @@ impl ComputeManager {
         let force = self.cfg.default.force_config_drive;
         let drive = nova_virt::configdrive::required_by(inst, image, force)?;
         let mut files = if self.driver.needs_image_files() {
-            self.images.files_for(ctx, image).await?
+            self.images
+                .files_for(ctx, image, &inst.kernel_id, &inst.ramdisk_id)
+                .await?
         } else {
             ImageFiles::default()
         };

@@ -86,11 +86,15 @@ impl ImageCache {
     }
 
     /// Everything a guest of `image` boots from: the disk, and for AMI-style
-    /// images the kernel (`kernel_id`) and ramdisk (`ramdisk_id`).
+    /// guests the kernel and ramdisk images it names (the instance's
+    /// `kernel_id` and `ramdisk_id`, as Nova's libvirt driver: chosen when
+    /// the server was created or rebuilt; empty for none).
     pub async fn files_for(
         &self,
         ctx: &RequestContext,
         image: &ImageMeta,
+        kernel_id: &str,
+        ramdisk_id: &str,
     ) -> Result<ImageFiles, NovaError> {
         let mut files = ImageFiles::default();
         let disk = self.fetch(ctx, image).await?;
@@ -102,15 +106,15 @@ impl ImageCache {
             _ => "raw",
         };
         files.disk = Some((disk, format.to_string()));
-        for (key, slot) in [
-            ("kernel_id", &mut files.kernel),
-            ("ramdisk_id", &mut files.ramdisk),
+        for (id, slot) in [
+            (kernel_id, &mut files.kernel),
+            (ramdisk_id, &mut files.ramdisk),
         ] {
-            if let Some(id) = image.properties.get(key).filter(|v| !v.is_empty()) {
+            if !id.is_empty() {
                 let meta = self.glance.show(ctx, id).await?;
                 if meta.status != "active" {
                     return Err(NovaError::ImageNotActive {
-                        image_id: id.clone(),
+                        image_id: id.to_string(),
                     });
                 }
                 *slot = Some(self.fetch(ctx, &meta).await?);

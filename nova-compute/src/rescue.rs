@@ -5,7 +5,7 @@
 //! rescue: the rescue image is the requested one, else `[libvirt]
 //! rescue_image_id`, else the instance's own; its files come through the
 //! image cache (kernel and ramdisk: `[libvirt] rescue_kernel_id` /
-//! `rescue_ramdisk_id`, else the instance's own, else the rescue image's).
+//! `rescue_ramdisk_id`, else the instance's own, as Nova's).
 //! The guest is powered off (cleanly unless asked otherwise), then the
 //! driver boots it from the rescue disk with its own disk second: RESCUED.
 //! unrescue: the driver puts the original guest back: ACTIVE. A failure
@@ -64,17 +64,12 @@ impl ComputeManager {
             let image = self.images.glance().show(ctx, &image_ref).await?;
             let mut files = nova_virt::ImageFiles::default();
             if d.needs_image_files() {
-                files = self.images.files_for(ctx, &image).await?;
-                for (opt, own, slot) in [
-                    (&lv.rescue_kernel_id, &inst.kernel_id, &mut files.kernel),
-                    (&lv.rescue_ramdisk_id, &inst.ramdisk_id, &mut files.ramdisk),
-                ] {
-                    let Some(id) = [opt, own].into_iter().find(|s| !s.is_empty()) else {
-                        continue;
-                    };
-                    let meta = self.images.glance().show(ctx, id).await?;
-                    *slot = Some(self.images.fetch(ctx, &meta).await?);
-                }
+                let [kernel, ramdisk] = [
+                    (&lv.rescue_kernel_id, &inst.kernel_id),
+                    (&lv.rescue_ramdisk_id, &inst.ramdisk_id),
+                ]
+                .map(|(opt, own)| if opt.is_empty() { own } else { opt });
+                files = self.images.files_for(ctx, &image, kernel, ramdisk).await?;
             }
             let timeout = if clean_shutdown {
                 self.cfg.default.shutdown_timeout

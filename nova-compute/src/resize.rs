@@ -204,7 +204,10 @@ impl ComputeManager {
             return Ok((image, nova_virt::ImageFiles::default()));
         }
         let image = self.images.glance().show(ctx, &inst.image_ref).await?;
-        let files = self.images.files_for(ctx, &image).await?;
+        let files = self
+            .images
+            .files_for(ctx, &image, &inst.kernel_id, &inst.ramdisk_id)
+            .await?;
         Ok((image, files))
     }
 

@@ -613,6 +613,32 @@ def full():
     ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     gone = ec2.describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"]
     assert all(i["State"] == {"Code": 48, "Name": "terminated"} for i in gone), gone
+
+    # --- a kernel and ramdisk other than the image's (KernelId, RamdiskId) ---
+    def image_id(name):
+        found = ec2.describe_images(Filters=[{"Name": "name", "Values": [name]}])["Images"]
+        assert len(found) == 1, found
+        return found[0]["ImageId"], found[0]["ImageType"]
+
+    (aki, aki_type), (ari, ari_type) = image_id("e2e-kernel"), image_id("e2e-ramdisk")
+    assert (aki[:4], aki_type, ari[:4], ari_type) == ("aki-", "kernel", "ari-", "ramdisk"), (aki, ari)
+    expect_error(
+        "InvalidAMIID.NotFound", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, KernelId="aki-7ffffff0"
+    )
+    expect_error("InvalidAMIID.Malformed", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, RamdiskId="bogus")
+    booted = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KernelId=aki, RamdiskId=ari)["Instances"][0]
+    kid = booted["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[kid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    shown = ec2.describe_instances(InstanceIds=[kid])["Reservations"][0]["Instances"][0]
+    assert (shown.get("KernelId"), shown.get("RamdiskId")) == (aki, ari), shown
+    kernel = ec2.describe_instance_attribute(InstanceId=kid, Attribute="kernel")["KernelId"]["Value"]
+    ramdisk = ec2.describe_instance_attribute(InstanceId=kid, Attribute="ramdisk")["RamdiskId"]["Value"]
+    assert (kernel, ramdisk) == (aki, ari), (kernel, ramdisk)
+    by_kernel = ec2.describe_instances(Filters=[{"Name": "kernel-id", "Values": [aki]}])["Reservations"]
+    assert [i["InstanceId"] for r in by_kernel for i in r["Instances"]] == [kid], by_kernel
+    facts["kernel_instance"] = kid
+    ec2.terminate_instances(InstanceIds=[kid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[kid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     print(json.dumps(facts))
 
 

@@ -960,12 +960,26 @@ pub async fn upload_image(
     name: &str,
     token: Option<&str>,
 ) -> String {
+    upload_image_as(http, glance, name, token, "raw", "bare").await
+}
+
+/// A public 64 KiB image of the given disk and container formats (an AMI
+/// kernel is `aki`/`aki`, its ramdisk `ari`/`ari`); its id.
+pub async fn upload_image_as(
+    http: &reqwest::Client,
+    glance: &str,
+    name: &str,
+    token: Option<&str>,
+    disk_format: &str,
+    container_format: &str,
+) -> String {
     let auth = |r: reqwest::RequestBuilder| match token {
         Some(t) => r.header("X-Auth-Token", t),
         None => r,
     };
     let r: Value = auth(http.post(format!("{glance}/v2/images")))
-        .json(&json!({"name": name, "disk_format": "raw", "container_format": "bare", "visibility": "public"}))
+        .json(&json!({"name": name, "disk_format": disk_format,
+            "container_format": container_format, "visibility": "public"}))
         .send()
         .await
         .unwrap()

@@ -7,7 +7,7 @@
 //! launched into a group by id with a ClientToken sent twice, addresses over
 //! nova-network's floating IPs (allocate within quota, associate, describe,
 //! disassociate, release), stop/start/reboot, an image of an instance,
-//! terminate; block device mappings (the instance type's own ephemeral
+//! terminate; a kernel and ramdisk other than the image's; block device mappings (the instance type's own ephemeral
 //! disk and swap by name; no snapshot, volume or other disk); signatures (SigV4 header and presigned, SigV2)
 //! checked by Keystone, and refused when wrong, tampered with or expired;
 //! another project's instance; malformed requests; Keystone down → 503.
@@ -128,6 +128,15 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
         )
         .await;
     assert_eq!(s, 200, "{b}");
+    // A kernel and a ramdisk for RunInstances' KernelId and RamdiskId.
+    let mut boot_with = vec![];
+    for (name, format) in [("e2e-kernel", "aki"), ("e2e-ramdisk", "ari")] {
+        let token = Some(cloud.admin.as_str());
+        boot_with.push(
+            nova_e2e::upload_image_as(&cloud.http, &cloud.glance, name, token, format, format)
+                .await,
+        );
+    }
     let env = [
         ("EC2_ACCESS", access.as_str()),
         ("EC2_SECRET", secret.as_str()),
@@ -169,6 +178,38 @@ async fn boto3_and_the_aws_cli_through_keystone_ec2_credentials() {
     assert!(
         list.contains(&format!("None\t{address}\tNone\tpublic\t")),
         "{address} is free again: {list}"
+    );
+
+    // The instance booted with KernelId and RamdiskId kept those images
+    // (an admin's listing of deleted servers, filtered by kernel, 2.3).
+    let (s, b) = nova_e2e::call(
+        &cloud,
+        reqwest::Method::GET,
+        &format!(
+            "/servers/detail?all_tenants=1&deleted=true&kernel_id={}",
+            boot_with[0]
+        ),
+        &cloud.admin,
+        "2.3",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let kept: Vec<_> = b["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["OS-EXT-SRV-ATTR:kernel_id"].as_str().unwrap(),
+                v["OS-EXT-SRV-ATTR:ramdisk_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [(boot_with[0].as_str(), boot_with[1].as_str())],
+        "{b}"
     );
 
     // The instances boto3 made are the compute API's servers: terminated, gone.

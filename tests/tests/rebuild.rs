@@ -339,11 +339,101 @@ async fn rebuild_on_a_fake_host() {
         (&json!("ACTIVE"), &json!("1")),
         "{s}"
     );
+
+    // ===== the kernel and ramdisk: the new image's, as Nova's rebuild =====
+    let ami = image_with_props(
+        &cloud,
+        "ami-style",
+        &[("kernel_id", &disabled), ("ramdisk_id", &auto)],
+    )
+    .await;
+    let kernel_of = |id: String| {
+        let cloud = &cloud;
+        async move {
+            let (st, b) = nova_e2e::call(
+                cloud,
+                Method::GET,
+                &format!("/servers/{id}"),
+                &cloud.admin,
+                "2.3",
+                None,
+            )
+            .await;
+            assert_eq!(st, 200, "{b}");
+            let s = &b["server"];
+            let ids = [
+                &s["OS-EXT-SRV-ATTR:kernel_id"],
+                &s["OS-EXT-SRV-ATTR:ramdisk_id"],
+            ];
+            (
+                s["status"].clone(),
+                ids.map(|v| v.as_str().unwrap().to_string()),
+            )
+        }
+    };
+    let rebuild_to = |image: String| {
+        let (cloud, manual) = (&cloud, &manual);
+        async move {
+            let body = json!({"rebuild": {"imageRef": image}});
+            action(cloud, manual, &cloud.demo, "2.1", body).await
+        }
+    };
+    let (st, b) = rebuild_to(ami.clone()).await;
+    assert_eq!(st, 202, "{b}");
+    let (status, ids) = cloud
+        .wait_for("the rebuild to an AMI-style image", 60, || async {
+            let (status, ids) = kernel_of(manual.clone()).await;
+            (status == "ACTIVE" && ids[0] == disabled).then_some((status, ids))
+        })
+        .await;
+    assert_eq!(
+        (status, ids),
+        (json!("ACTIVE"), [disabled.clone(), auto.clone()])
+    );
+    // An image naming a kernel Glance does not have: 400, nothing changes.
+    let missing = image_with_props(
+        &cloud,
+        "no-kernel",
+        &[("kernel_id", "5bd8a3b6-0000-4000-8000-000000000000")],
+    )
+    .await;
+    let (st, b) = rebuild_to(missing.clone()).await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(
+        b["badRequest"]["message"], "Cannot find image for rebuild",
+        "{b}"
+    );
+    let (st, b) = create(&cloud, &missing, None).await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(
+        b["badRequest"]["message"],
+        "Image 5bd8a3b6-0000-4000-8000-000000000000 could not be found.",
+        "{b}"
+    );
+    // Back to an image without them: none.
+    let (st, b) = rebuild_to(cloud.image_id.clone()).await;
+    assert_eq!(st, 202, "{b}");
+    let (_, ids) = cloud
+        .wait_for("the rebuild to a plain image", 60, || async {
+            let (status, ids) = kernel_of(manual.clone()).await;
+            (status == "ACTIVE" && ids[0].is_empty()).then_some((status, ids))
+        })
+        .await;
+    assert_eq!(ids, [String::new(), String::new()]);
 }
 
 /// A Glance image with the property `auto_disk_config`.
 async fn image_with(cloud: &Cloud, name: &str, auto_disk_config: &str) -> String {
+    image_with_props(cloud, name, &[("auto_disk_config", auto_disk_config)]).await
+}
+
+/// A Glance image with these properties.
+async fn image_with_props(cloud: &Cloud, name: &str, props: &[(&str, &str)]) -> String {
     let id = nova_e2e::upload_image(&cloud.http, &cloud.glance, name, Some(&cloud.admin)).await;
+    let patch: Vec<Value> = props
+        .iter()
+        .map(|(k, v)| json!({"op": "add", "path": format!("/{k}"), "value": v}))
+        .collect();
     let resp = cloud
         .http
         .patch(format!("{}/v2/images/{id}", cloud.glance))
@@ -352,7 +442,7 @@ async fn image_with(cloud: &Cloud, name: &str, auto_disk_config: &str) -> String
             "Content-Type",
             "application/openstack-images-v2.1-json-patch",
         )
-        .json(&json!([{"op": "add", "path": "/auto_disk_config", "value": auto_disk_config}]))
+        .json(&patch)
         .send()
         .await
         .unwrap();

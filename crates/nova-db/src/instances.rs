@@ -891,6 +891,12 @@ impl Db {
         if let Some(i) = &u.image_ref {
             q.push(", image_ref = ").push_bind(i.clone());
         }
+        if let Some(k) = &u.kernel_id {
+            q.push(", kernel_id = ").push_bind(k.clone());
+        }
+        if let Some(r) = &u.ramdisk_id {
+            q.push(", ramdisk_id = ").push_bind(r.clone());
+        }
         if let Some(k) = &u.key_name {
             q.push(", key_name = ").push_bind(k.clone());
         }

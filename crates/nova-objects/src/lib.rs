@@ -576,6 +576,11 @@ pub struct InstanceUpdate {
     /// rebuild: the new image, key pair (2.54) and user data (2.57).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
+    /// rebuild: the new image's kernel and ramdisk (empty: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramdisk_id: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -205,6 +205,10 @@ pub struct CreateRequest {
     /// The personality files (before 2.57): `(path, base64 contents)`,
     /// validated by the caller; the quota is checked here.
     pub injected_files: Vec<(String, String)>,
+    /// The kernel and ramdisk images to boot with instead of the image's
+    /// (the EC2 API's `KernelId`, `RamdiskId`; Glance ids).
+    pub kernel_id: Option<String>,
+    pub ramdisk_id: Option<String>,
 }
 
 pub use nova_objects::SCHEDULER_HINTS_KEY;
@@ -651,6 +655,14 @@ impl API {
         let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, flavor)?;
         let auto_disk_config = inherit_auto_disk_config(&image, req.auto_disk_config)?;
+        let (kernel_id, ramdisk_id) = self
+            .kernel_and_ramdisk(
+                ctx,
+                req.kernel_id.as_deref(),
+                req.ramdisk_id.as_deref(),
+                &image,
+            )
+            .await?;
         let count = req.max_count;
         if req.hostname.is_some() && count > 1 {
             return Err(NovaError::AmbiguousHostnameForMultipleInstances {});
@@ -755,16 +767,8 @@ impl API {
                     String::new()
                 },
                 auto_disk_config,
-                kernel_id: image
-                    .properties
-                    .get("kernel_id")
-                    .cloned()
-                    .unwrap_or_default(),
-                ramdisk_id: image
-                    .properties
-                    .get("ramdisk_id")
-                    .cloned()
-                    .unwrap_or_default(),
+                kernel_id: kernel_id.clone(),
+                ramdisk_id: ramdisk_id.clone(),
                 metadata: req.metadata.clone(),
                 system_metadata: system_metadata.clone(),
                 request_id: ctx.request_id.clone(),
@@ -1242,6 +1246,7 @@ impl API {
         let image = self.image_for_create(ctx, &req.image_href).await?;
         check_requested_image(&image, &inst.flavor)?;
         let auto_disk_config = inherit_auto_disk_config(&image, req.auto_disk_config)?;
+        let (kernel_id, ramdisk_id) = self.kernel_and_ramdisk(ctx, None, None, &image).await?;
         // The instance keeps its host and its cells: an image asking for
         // another NUMA topology would need a move (Nova's rebuild refusal).
         if numa_get_constraints(&inst.flavor, &image.properties)?
@@ -1264,6 +1269,8 @@ impl API {
                 InstanceUpdate {
                     task_state: Some(Some(t.task_state)),
                     image_ref: Some(image.id.clone()),
+                    kernel_id: Some(kernel_id),
+                    ramdisk_id: Some(ramdisk_id),
                     progress: Some(0),
                     display_name: req.name,
                     display_description: req.description,

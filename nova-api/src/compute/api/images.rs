@@ -48,6 +48,36 @@ impl API {
             .put(image_href, project, ctx.is_admin, &image);
         Ok(image)
     }
+
+    /// The kernel and ramdisk a server of `image` boots with (Nova's
+    /// `_handle_kernel_and_ramdisk`): those asked for (the EC2 API's
+    /// `KernelId`, `RamdiskId`), else the image's `kernel_id` and
+    /// `ramdisk_id`; a kernel of `nokernel` means neither. Each must be an
+    /// image the caller can see (ImageNotFound otherwise, before anything is
+    /// made); its id is returned, empty for none, as the instance keeps it.
+    pub(super) async fn kernel_and_ramdisk(
+        &self,
+        ctx: &RequestContext,
+        kernel_id: Option<&str>,
+        ramdisk_id: Option<&str>,
+        image: &ImageMeta,
+    ) -> NovaResult<(String, String)> {
+        let prop = |k: &str| image.properties.get(k).map(String::as_str);
+        let kernel = kernel_id.or_else(|| prop("kernel_id"));
+        let ramdisk = ramdisk_id.or_else(|| prop("ramdisk_id"));
+        let (kernel, ramdisk) = match kernel {
+            Some("nokernel") => (None, None),
+            k => (k, ramdisk),
+        };
+        let mut ids = [String::new(), String::new()];
+        for (id, slot) in [kernel, ramdisk].into_iter().zip(ids.iter_mut()) {
+            if let Some(id) = id.filter(|id| !id.is_empty()) {
+                *slot = self.image_for_create(ctx, id).await?.id;
+            }
+        }
+        let [kernel, ramdisk] = ids;
+        Ok((kernel, ramdisk))
+    }
 }
 
 /// Image properties a snapshot never inherits (Nova's

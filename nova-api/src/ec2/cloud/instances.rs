@@ -704,6 +704,21 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
         None => None,
     };
     let block_devices = requested_block_devices(p)?;
+    // `KernelId`, `RamdiskId`: images the caller can see, booted with
+    // instead of the image's own (Nova's EC2 `_get_image` of each).
+    let mut boot_with = [None, None];
+    for (param, slot) in ["KernelId", "RamdiskId"].into_iter().zip(&mut boot_with) {
+        if let Some(ec2_id) = p.get(param).filter(|k| !k.is_empty()) {
+            let uuid = image_uuid_by_ec2_id(state, ctx, ec2_id).await?;
+            let meta = state
+                .compute_api
+                .get_image(ctx, &uuid)
+                .await
+                .map_err(|e| Ec2Error::from_nova(e, Some(ec2_id)))?;
+            *slot = Some(meta.id);
+        }
+    }
+    let [kernel_id, ramdisk_id] = boot_with;
     let image = image_uuid_by_ec2_id(state, ctx, image_ec2).await?;
     let type_name = p
         .get("InstanceType")
@@ -759,6 +774,8 @@ async fn launch(state: &AppState, ctx: &RequestContext, p: &Params, token: Optio
                 requested_hypervisor_hostname: None,
                 scheduler_hints: Default::default(),
                 trusted_certs: None,
+                kernel_id,
+                ramdisk_id,
             },
         )
         .await

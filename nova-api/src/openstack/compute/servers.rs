@@ -844,6 +844,12 @@ fn network_request(n: &Value, v: ApiVersion) -> ApiResult<NetworkRequest> {
 
 fn create_error(e: NovaError, req: &ServerCreate) -> ApiError {
     match e {
+        // The kernel or ramdisk the image names: the message names it.
+        NovaError::ImageNotFound { ref image_id }
+            if req.image.as_deref().is_some_and(|i| i != image_id) =>
+        {
+            ApiError::bad_request(e.to_string())
+        }
         NovaError::ImageNotFound { .. } => ApiError::bad_request(format!(
             "Invalid imageRef provided. Image {} could not be found.",
             req.image.as_deref().unwrap_or_default()
@@ -970,6 +976,8 @@ pub async fn create(
                 trusted_certs: req.trusted_certs.clone(),
                 admin_password: Some(admin_pass.clone()),
                 injected_files: req.injected_files.clone(),
+                kernel_id: None,
+                ramdisk_id: None,
             },
         )
         .await
@@ -1777,12 +1785,29 @@ mod tests {
         .expect("valid");
         let e = create_error(
             NovaError::ImageNotFound {
-                image_id: "x".into(),
+                image_id: Uuid::nil().to_string(),
             },
             &req,
         );
         assert_eq!(e.code, 400);
-        assert!(e.message.contains(&Uuid::nil().to_string()));
+        assert_eq!(
+            e.message,
+            format!(
+                "Invalid imageRef provided. Image {} could not be found.",
+                Uuid::nil()
+            )
+        );
+        // The kernel the image names is not found: named.
+        let e = create_error(
+            NovaError::ImageNotFound {
+                image_id: "k".into(),
+            },
+            &req,
+        );
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (400, "Image k could not be found.")
+        );
         let e = create_error(
             NovaError::KeypairNotFound {
                 user_id: "u".into(),
