@@ -8,7 +8,7 @@ mod rabbit;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use nova_common::service::{CommonArgs, EXIT_CONFIG, EXIT_FAILURE};
+use nova_common::service::{CommonArgs, EXIT_CONFIG};
 use nova_common::NovaConfig;
 use nova_db::Db;
 use nova_objects::{FloatingIpCreate, NetworkCreate};
@@ -298,7 +298,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("nova-manage: {e}");
-            return ExitCode::from(EXIT_FAILURE);
+            return ExitCode::from(EXIT_UNEXPECTED);
         }
     };
     let outcome = match args.category {
@@ -312,16 +312,21 @@ fn main() -> ExitCode {
         Category::Fixed(cmd) => {
             rt.block_on(async { nova_network::fixed(cmd, &connect(&cfg).await?).await })
         }
-        other => rt.block_on(run(other, cfg)).map(|()| 0),
+        other => rt.block_on(run(other, cfg)),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
+        // What Nova's nova-manage reports as "An error has occurred".
         Err(e) => {
             eprintln!("nova-manage: {e}");
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(EXIT_UNEXPECTED)
         }
     }
 }
+
+/// Nova's exit code for a command that failed with an error (an exception
+/// in upstream's nova-manage), as opposed to one the command chose.
+const EXIT_UNEXPECTED: u8 = 255;
 
 /// The broker commands need no database.
 fn run_rabbit(cmd: RabbitCmd, cfg: &NovaConfig) -> Result<(), String> {
@@ -343,7 +348,7 @@ async fn connect(cfg: &NovaConfig) -> Result<Db, String> {
     Ok(db)
 }
 
-async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
+async fn run(cmd: Category, cfg: NovaConfig) -> Result<u8, String> {
     let url = cfg.require_database().map_err(|e| e.to_string())?;
     let db = Db::connect(url, 2)
         .await
@@ -352,18 +357,18 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
         Category::Config(_)
         | Category::Rabbit(_)
         | Category::Fixed(_)
-        | Category::Db(DbCmd::ArchiveDeletedRows(_) | DbCmd::Purge(_)) => Ok(()),
+        | Category::Db(DbCmd::ArchiveDeletedRows(_) | DbCmd::Purge(_)) => Ok(0),
         Category::Db(DbCmd::Sync { version, .. }) | Category::ApiDb(ApiDbCmd::Sync { version }) => {
             db.sync(version).await.map_err(|e| e.to_string())?;
             println!(
                 "Database schema is at version {}",
                 db.version().await.map_err(|e| e.to_string())?
             );
-            Ok(())
+            Ok(0)
         }
         Category::Db(DbCmd::Version) | Category::ApiDb(ApiDbCmd::Version) => {
             println!("{}", db.version().await.map_err(|e| e.to_string())?);
-            Ok(())
+            Ok(0)
         }
         Category::Network(NetworkCmd::Create {
             label,
@@ -424,15 +429,17 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
                     n.uuid, n.label, n.cidr, n.bridge
                 );
             }
-            Ok(())
+            Ok(0)
         }
         Category::Network(NetworkCmd::List) => {
             let nets = db.network_get_all().await.map_err(|e| e.to_string())?;
             print!("{}", network_list(&nets));
-            Ok(())
+            Ok(0)
         }
         Category::Network(NetworkCmd::Delete { fixed_range, uuid }) => {
-            nova_network::delete_network(&db, fixed_range, uuid).await
+            nova_network::delete_network(&db, fixed_range, uuid)
+                .await
+                .map(|()| 0)
         }
         Category::Network(NetworkCmd::Modify {
             fixed_range,
@@ -450,7 +457,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
             };
             nova_network::modify_network(&db, m).await
         }
-        Category::Vm(VmCmd::List { host }) => nova_network::vm_list(&db, host).await,
+        Category::Vm(VmCmd::List { host }) => nova_network::vm_list(&db, host).await.map(|()| 0),
         Category::CellV2(CellV2Cmd::DiscoverHosts {
             verbose, strict, ..
         }) => {
@@ -469,18 +476,19 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
                 }
                 println!("Found {} compute hosts.", computes.len());
             }
+            // --strict: 1 when no host was found, as Nova's.
             if strict && computes.is_empty() {
-                return Err("no compute host has checked in yet".into());
+                return Ok(1);
             }
-            Ok(())
+            Ok(0)
         }
         Category::CellV2(CellV2Cmd::MapCell0 { .. } | CellV2Cmd::SimpleCellSetup { .. }) => {
             println!(
                 "This cloud does not use cells v2: one database holds every instance; nothing to set up."
             );
-            Ok(())
+            Ok(0)
         }
-        Category::Floating(cmd) => floating(cmd, &db, &cfg).await,
+        Category::Floating(cmd) => floating(cmd, &db, &cfg).await.map(|()| 0),
         Category::Service(ServiceCmd::List { host }) => {
             let services = db.service_get_all().await.map_err(|e| e.to_string())?;
             let now = Utc::now();
@@ -514,7 +522,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
                         .unwrap_or_default()
                 );
             }
-            Ok(())
+            Ok(0)
         }
         Category::Service(ServiceCmd::Disable {
             host,
@@ -525,14 +533,14 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("Service {binary} on host {host} disabled.");
-            Ok(())
+            Ok(0)
         }
         Category::Service(ServiceCmd::Enable { host, binary }) => {
             db.service_set_disabled(&host, &binary, false, None)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("Service {binary} on host {host} enabled.");
-            Ok(())
+            Ok(0)
         }
     }
 }

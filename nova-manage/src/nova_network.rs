@@ -155,12 +155,13 @@ pub struct Modify {
 /// `network modify`: associate the network of a CIDR with a project and/or
 /// a host, or disassociate it; clearing and setting at once is refused
 /// (exit 1), as upstream's.
-pub async fn modify_network(db: &Db, m: Modify) -> Result<(), String> {
+pub async fn modify_network(db: &Db, m: Modify) -> Result<u8, String> {
     db.check_schema().await.map_err(|e| e.to_string())?;
     let net = network_by_cidr(db, &m.fixed_range).await?;
     if (m.disassociate_project || m.disassociate_host) && (m.project.is_some() || m.host.is_some())
     {
-        return Err("ERROR: Unexpected arguments provided. Please use separate commands.".into());
+        println!("ERROR: Unexpected arguments provided. Please use separate commands.");
+        return Ok(1);
     }
     let project = if m.disassociate_project {
         Some(None)
@@ -182,7 +183,7 @@ pub async fn modify_network(db: &Db, m: Modify) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok(0)
 }
 
 /// `vm list`: every live instance (with --host, those on that host), as
