@@ -102,7 +102,7 @@ impl NetworkManager {
         let dnsmasq = DnsmasqOptions {
             networks_path: d.networks_path.clone().into(),
             dhcp_lease_time: d.dhcp_lease_time,
-            dhcp_domain: d.dhcp_domain.clone(),
+            dhcp_domain: cfg.api.dhcp_domain.clone(),
             dnsmasq_config_file: d.dnsmasq_config_file.clone(),
             dns_server: d.dns_server.clone(),
             dhcp_script: None,

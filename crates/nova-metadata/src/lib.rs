@@ -103,10 +103,10 @@ pub async fn collect(
         ),
         None => None,
     };
-    let hostname = if cfg.default.dhcp_domain.is_empty() {
+    let hostname = if cfg.api.dhcp_domain.is_empty() {
         inst.hostname.clone()
     } else {
-        format!("{}.{}", inst.hostname, cfg.default.dhcp_domain)
+        format!("{}.{}", inst.hostname, cfg.api.dhcp_domain)
     };
     let (ids, groups) = tokio::join!(
         conductor.instance_ec2_ids(ctx, inst.uuid),

@@ -24,6 +24,8 @@ config_section! {
         vendordata_jsonfile_path: Option<String> = "", optional_string();
         /// EC2 metadata versions left off config drives (space separated).
         config_drive_skip_versions: String = "1.0 2007-01-19 2007-03-01 2007-08-29 2007-10-10 2007-12-15 2008-02-01 2008-09-01", string();
+        /// Domain of the instances' host names (`<hostname>.<dhcp_domain>`: DHCP, the metadata service); empty for none.
+        dhcp_domain was "DEFAULT": String = "novalocal", string();
         /// Maximum size (bytes) of an API request body.
         max_request_body_size in "wsgi": usize = "114688", at_least(1);
         /// Accept X-Instance-ID (signed with `metadata_proxy_shared_secret`) from a metadata proxy.

@@ -135,8 +135,6 @@ config_section! {
         /// When an instance's address is released, end its DHCP lease in dnsmasq at
         /// once (`dhcp_release`), so the address can be leased to another instance.
         force_dhcp_release: bool = "true", boolean();
-        /// Domain of the instances' DHCP host names (`<hostname>.<dhcp_domain>`).
-        dhcp_domain: String = "novalocal", string();
         /// An extra dnsmasq configuration file (`--conf-file`); empty means none.
         dnsmasq_config_file: String = "", string();
         /// Upstream DNS servers dnsmasq forwards to (`--server`), tried in order.

@@ -233,7 +233,6 @@ mod tests {
         ("DEFAULT", "networks_path", "$state_path/networks"),
         ("DEFAULT", "dhcp_lease_time", "86400"),
         ("DEFAULT", "force_dhcp_release", "true"),
-        ("DEFAULT", "dhcp_domain", "novalocal"),
         ("DEFAULT", "dnsmasq_config_file", ""),
         ("DEFAULT", "dns_server", ""),
         ("database", "connection", ""),
@@ -242,6 +241,7 @@ mod tests {
         ("api", "max_limit", "1000"),
         ("api", "compute_link_prefix", ""),
         ("api", "enable_instance_password", "true"),
+        ("api", "dhcp_domain", "novalocal"),
         ("wsgi", "max_request_body_size", "114688"),
         ("glance", "api_servers", "http://127.0.0.1:9292"), // Nova: from the catalog
         ("glance", "num_retries", "3"),
@@ -684,5 +684,39 @@ mod tests {
         let w = raw.unknown_options();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("foo_bar"));
+    }
+
+    #[test]
+    fn a_moved_option_is_read_from_its_old_section_with_a_warning() {
+        let conf = |text: &str| {
+            let mut raw = RawConfig::default();
+            raw.parse_str(text, "n.conf").expect("parse");
+            let c = NovaConfig::from_raw(&raw).expect("valid");
+            (c.api.dhcp_domain, raw.unknown_options())
+        };
+        assert_eq!(conf(""), ("novalocal".to_string(), vec![]));
+        assert_eq!(
+            conf("[api]\ndhcp_domain = example.org\n"),
+            ("example.org".to_string(), vec![])
+        );
+        assert_eq!(
+            conf("[DEFAULT]\ndhcp_domain = old.example\n"),
+            (
+                "old.example".to_string(),
+                vec![
+                    "n.conf:2: option [DEFAULT] dhcp_domain is deprecated: use [api] dhcp_domain"
+                        .to_string()
+                ]
+            )
+        );
+        // Both set: the new section wins, and the old one is not reported
+        // as unknown.
+        let (domain, warnings) =
+            conf("[DEFAULT]\ndhcp_domain = old.example\n[api]\ndhcp_domain = new.example\n");
+        assert_eq!(domain, "new.example");
+        assert!(
+            warnings.iter().all(|w| !w.contains("unknown")),
+            "{warnings:?}"
+        );
     }
 }

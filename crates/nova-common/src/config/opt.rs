@@ -27,6 +27,9 @@ pub enum OptKind {
 pub struct OptDef {
     pub section: &'static str,
     pub name: &'static str,
+    /// The section the option used to live in (oslo's `deprecated_group`):
+    /// read from there, with a warning, when its own section does not set it.
+    pub deprecated_section: Option<&'static str>,
     pub kind: OptKind,
     /// The default as it would be written in the file; `$var` is substituted.
     pub default: &'static str,
@@ -221,7 +224,7 @@ macro_rules! config_section {
         pub struct $name:ident in $group:literal {
             $(
                 $(#[doc = $help:literal])+
-                $field:ident $(in $in:literal)?: $ty:ty = $default:literal, $kind:expr;
+                $field:ident $(in $in:literal)? $(was $old:literal)?: $ty:ty = $default:literal, $kind:expr;
             )*
         }
     ) => {
@@ -240,6 +243,7 @@ macro_rules! config_section {
                 $crate::config::OptDef {
                     section: $crate::config::opt::config_section!(@group $group $($in)?),
                     name: stringify!($field),
+                    deprecated_section: $crate::config::opt::config_section!(@was $($old)?),
                     kind: $crate::config::opt::Kind::<$ty>::untyped($kind),
                     default: $default,
                     help: concat!($($help),+),
@@ -274,6 +278,7 @@ macro_rules! config_section {
                 $crate::config::OptDef {
                     section: $group,
                     name: stringify!($field),
+                    deprecated_section: None,
                     kind: $crate::config::opt::Kind::<$ty>::untyped($kind),
                     default: $default,
                     help: concat!($($help),+),
@@ -295,6 +300,12 @@ macro_rules! config_section {
     };
     (@group $group:literal) => {
         $group
+    };
+    (@was) => {
+        None
+    };
+    (@was $old:literal) => {
+        Some($old)
     };
     (@group $group:literal $in:literal) => {
         $in

@@ -147,15 +147,26 @@ impl RawConfig {
         Ok(raw)
     }
 
-    /// Options present in the files that no section declares (foreign sections aside).
+    /// Options present in the files that no section declares (foreign
+    /// sections aside), and options set in the section they moved from.
     pub fn unknown_options(&self) -> Vec<String> {
-        self.values
-            .iter()
-            .filter(|((s, n), _)| {
-                !super::opts().any(|o| o.section == s && o.name == n) && !is_foreign_section(s)
-            })
-            .map(|((s, n), v)| format!("{}:{}: unknown option [{}] {}", v.file, v.line, s, n))
-            .collect()
+        let mut out = vec![];
+        for ((s, n), v) in &self.values {
+            let here = |o: &&OptDef| o.name == n && o.section == s;
+            let moved = |o: &&OptDef| o.name == n && o.deprecated_section == Some(s.as_str());
+            if let Some(o) = super::opts()
+                .find(moved)
+                .filter(|_| !super::opts().any(|o| here(&o)))
+            {
+                out.push(format!(
+                    "{}:{}: option [{s}] {n} is deprecated: use [{}] {}",
+                    v.file, v.line, o.section, o.name
+                ));
+            } else if !super::opts().any(|o| here(&o)) && !is_foreign_section(s) {
+                out.push(format!("{}:{}: unknown option [{s}] {n}", v.file, v.line));
+            }
+        }
+        out
     }
 }
 
@@ -210,11 +221,12 @@ impl<'a> Reader<'a> {
 
     /// The text (file value or default), `$var` substituted, and where it came from.
     fn text(&self, def: &OptDef) -> (String, String) {
-        let (v, file) = match self
-            .raw
-            .values
-            .get(&(def.section.to_string(), def.name.to_string()))
-        {
+        let at = |section: &str| {
+            self.raw
+                .values
+                .get(&(section.to_string(), def.name.to_string()))
+        };
+        let (v, file) = match at(def.section).or_else(|| def.deprecated_section.and_then(at)) {
             Some(rv) => (rv.value.clone(), rv.file.clone()),
             None => (def.default.to_string(), "<default>".to_string()),
         };

@@ -20,13 +20,11 @@ pub fn render_sample() -> String {
     for s in sections {
         out.push_str(&format!("\n[{s}]\n"));
         for o in opts().filter(|o| o.section == s) {
-            out.push_str(&format!(
-                "\n# {} ({})\n#{} = {}\n",
-                o.help.trim(),
-                kind_label(o),
-                o.name,
-                o.default
-            ));
+            out.push_str(&format!("\n# {} ({})\n", o.help.trim(), kind_label(o)));
+            if let Some(old) = o.deprecated_section {
+                out.push_str(&format!("# Deprecated group/name - [{old}]/{}\n", o.name));
+            }
+            out.push_str(&format!("#{} = {}\n", o.name, o.default));
         }
     }
     out
