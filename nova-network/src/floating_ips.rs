@@ -6,7 +6,6 @@
 //! change so the API shows the floating address.
 
 use crate::manager::NetworkManager;
-use nova_common::config::NETWORK_QUOTAS;
 use nova_common::{NovaError, RequestContext};
 use nova_linux_net::floating as l3;
 use nova_objects::{FloatingIp, InstanceUpdate};
@@ -143,7 +142,8 @@ impl NetworkManager {
         }
     }
 
-    /// The project's `floating_ips` limit: its own, else Nova's default.
+    /// The project's `floating_ips` limit: its own, else the `default`
+    /// quota class's, else `[quota] floating_ips` (-1: unlimited).
     async fn floating_ips_quota(
         &self,
         ctx: &RequestContext,
@@ -153,13 +153,11 @@ impl NetworkManager {
             .conductor
             .quota_get_all_by_project(ctx, project_id.to_string())
             .await?;
-        Ok(own.get("floating_ips").copied().unwrap_or_else(|| {
-            NETWORK_QUOTAS
-                .iter()
-                .find(|(n, _)| *n == "floating_ips")
-                .map(|(_, d)| *d)
-                .unwrap_or(-1)
-        }))
+        if let Some(limit) = own.get("floating_ips") {
+            return Ok(*limit);
+        }
+        let defaults = self.conductor.quota_get_defaults(ctx).await?;
+        Ok(defaults.get("floating_ips").copied().unwrap_or(-1))
     }
 
     pub(crate) async fn do_allocate_floating_ip(

@@ -273,6 +273,46 @@ async fn floating_ips_and_network_proxies() {
     )
     .await;
     assert_eq!(s, 404);
+    // A project without its own limit has the default quota class's.
+    let class = |n: i64| {
+        let cloud = &cloud;
+        async move {
+            let body = json!({"quota_class_set": {"floating_ips": n}});
+            let path = "/os-quota-class-sets/default";
+            let (s, b) = call(cloud, Method::PUT, path, &cloud.admin, "2.1", Some(body)).await;
+            assert_eq!(
+                (s, &b["quota_class_set"]["floating_ips"]),
+                (200, &json!(n)),
+                "{b}"
+            );
+        }
+    };
+    class(1).await;
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-floating-ips",
+        &cloud.alt,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let alt_fip = b["floating_ip"]["id"].clone();
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-floating-ips",
+        &cloud.alt,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!((s, message(&b)), (403, "IP allocation over quota.".into()));
+    class(10).await;
+    let path = format!("/os-floating-ips/{}", alt_fip.to_string().trim_matches('"'));
+    let (s, b) = call(&cloud, Method::DELETE, &path, &cloud.alt, "2.1", None).await;
+    assert_eq!(s, 202, "{b}");
 
     // List and show: the project's own only.
     let (s, b) = call(&cloud, Method::GET, "/os-floating-ips", &demo, "2.1", None).await;
@@ -486,9 +526,16 @@ async fn floating_ips_and_network_proxies() {
     assert!(auto[0].starts_with(&prefix));
     let afixed = addresses(&cloud, &sid, "fixed").await[0].clone();
     assert_eq!(forwarded(&cloud, &auto[0], &afixed), (true, true));
-    // Listed with the project's floating IPs, but not the user's to disassociate.
+    // Not among the project's floating IPs (Nova lists only those the
+    // project allocated), and not the user's to disassociate.
     let (_, b) = call(&cloud, Method::GET, "/os-floating-ips", &demo, "2.1", None).await;
-    assert_eq!(b["floating_ips"][0]["ip"], json!(auto[0]));
+    assert_eq!(b["floating_ips"], json!([]), "{b}");
+    // One action per body (Nova's action_peek).
+    let both =
+        json!({"removeFloatingIp": {"address": auto[0]}, "addFloatingIp": {"address": auto[0]}});
+    let path = format!("/servers/{sid}/action");
+    let (s, b) = call(&cloud, Method::POST, &path, &demo, "2.1", Some(both)).await;
+    assert_eq!((s, message(&b)), (400, "Malformed request body".into()));
     let remove = json!({"removeFloatingIp": {"address": auto[0]}});
     let (s, b) = call(
         &cloud,
@@ -522,6 +569,12 @@ async fn floating_ips_and_network_proxies() {
     .await;
     assert_eq!(s, 200);
     assert_eq!(b["network"]["bridge"], json!(bridge));
+    // Times as Nova's network_dict gives them: microseconds, no zone.
+    let micro = |v: &Value| {
+        let t = v.as_str().unwrap_or_default();
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.6f").is_ok() && t.len() == 26
+    };
+    assert!(micro(&b["network"]["created_at"]), "{b}");
     let (s, _) = call(&cloud, Method::GET, "/os-networks/nope", &demo, "2.1", None).await;
     assert_eq!(s, 404);
     let (s, _) = call(
@@ -799,9 +852,9 @@ async fn floating_ips_and_network_proxies() {
             "the auto-assigned floating IP to be released",
             60,
             || async {
-                let (_, b) =
-                    call(&cloud, Method::GET, "/os-floating-ips", &demo, "2.1", None).await;
-                (b["floating_ips"] == json!([])).then_some(())
+                let (_, list, _) = cloud.nova_manage(&["floating", "list"]);
+                let free = format!("None\t{}\tNone\tpublic\t", auto[0]);
+                list.contains(&free).then_some(())
             },
         )
         .await;

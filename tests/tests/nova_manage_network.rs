@@ -199,7 +199,16 @@ async fn operators_manage_fixed_ips_and_networks() {
             .into_iter()
             .find(|n| n["label"] == "ops")
     };
-    let net_id = ops().await.unwrap()["id"].as_str().unwrap().to_string();
+    let created = ops().await.unwrap();
+    let net_id = created["id"].as_str().unwrap().to_string();
+    // Times as Nova's network_dict gives them: microseconds, no zone;
+    // updated_at once something changed the network.
+    let micro = |v: &Value| {
+        let t = v.as_str().unwrap_or_default();
+        t.len() == 26 && chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.6f").is_ok()
+    };
+    assert!(micro(&created["created_at"]), "{created}");
+    assert_eq!(created["updated_at"], Value::Null, "{created}");
     let (ok, _, err) = cloud.nova_manage(&[
         "network",
         "modify",
@@ -216,6 +225,7 @@ async fn operators_manage_fixed_ips_and_networks() {
         (net["project_id"].clone(), net["host"].clone()),
         (json!("p-ops"), json!("net-host"))
     );
+    assert!(micro(&net["updated_at"]), "{net}");
     // Given to a project, it is in use: for os-networks, and for nova-manage.
     let path = format!("/os-networks/{net_id}");
     let (s, b) = call(&cloud, Method::DELETE, &path, &cloud.admin, "2.1", None).await;

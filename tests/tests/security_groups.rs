@@ -117,6 +117,30 @@ async fn security_groups_api() {
         "{b}"
     );
     assert_eq!(abs["maxSecurityGroupRules"], 20);
+    // Paging as Nova's `common.limited`: a limit of 0 is no limit; an
+    // offset skips; a limit that is not a non-negative integer is a 400.
+    let names = |b: &Value| -> Vec<String> {
+        let list = b["security_groups"].as_array().unwrap();
+        list.iter()
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (s, all) = cloud.get("/os-security-groups?limit=0", demo).await;
+    assert_eq!(
+        (s, names(&all)),
+        (200, vec!["default".to_string(), "web".into()]),
+        "{all}"
+    );
+    let (_, b) = cloud
+        .get("/os-security-groups?limit=1&offset=1", demo)
+        .await;
+    assert_eq!(names(&b), ["web"], "{b}");
+    let (s, b) = cloud.get("/os-security-groups?limit=-1", demo).await;
+    assert_eq!(
+        (s, b["badRequest"]["message"].as_str()),
+        (400, Some("Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'")),
+        "{b}"
+    );
     let (s, b) = post(
         &cloud,
         "/os-security-groups",

@@ -111,12 +111,14 @@ impl Db {
         rows(r)
     }
 
+    /// The addresses a project allocated (not those given to its servers
+    /// by `auto_assign_floating_ip`, as Nova's).
     pub async fn floating_ip_get_all_by_project(
         &self,
         project_id: &str,
     ) -> Result<Vec<FloatingIp>, NovaError> {
         let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT} AND fl.project_id = $1 ORDER BY fl.id"
+            "{SELECT} AND fl.project_id = $1 AND NOT fl.auto_assigned ORDER BY fl.id"
         )))
         .bind(project_id)
         .fetch_all(&self.pool)

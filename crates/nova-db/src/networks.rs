@@ -52,6 +52,7 @@ fn network_from_row(r: &PgRow) -> Result<Network, sqlx::Error> {
         host: r.try_get("host")?,
         priority: r.try_get("priority")?,
         created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
     })
 }
 

@@ -1253,6 +1253,8 @@ pub struct Network {
     pub host: Option<String>,
     pub priority: Option<i32>,
     pub created_at: Option<Timestamp>,
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
 }
 
 /// What `nova-manage network create` asks for.

@@ -18,7 +18,6 @@
 
 use crate::servicegroup;
 use nova_clients::GlanceClient;
-use nova_common::config::NETWORK_QUOTAS;
 use nova_common::states::{TaskState, VmState};
 use nova_common::transitions::{self, StateCheck, Transition};
 use nova_common::{NovaConfig, NovaError, NovaResult, RequestContext};
@@ -934,10 +933,11 @@ impl API {
             .conductor
             .quota_class_get_all_by_name(ctx, class_name.to_string())
             .await?;
-        let defaults = self.cfg.quota.iter().map(|(r, d)| (r.as_str(), *d));
-        Ok(defaults
-            .chain(NETWORK_QUOTAS.iter().copied())
-            .map(|(r, d)| (r.to_string(), class.get(r).copied().unwrap_or(d)))
+        Ok(self
+            .cfg
+            .quota
+            .iter()
+            .map(|(r, d)| (r.clone(), class.get(r).copied().unwrap_or(*d)))
             .collect())
     }
 

@@ -104,6 +104,17 @@ pub fn json_body(body: &Bytes) -> ApiResult<Value> {
     Ok(v)
 }
 
+/// The one action an action body names, and its argument (Nova's
+/// `action_peek`): a body that is not an object of exactly one key is
+/// "Malformed request body".
+pub fn the_action(body: &Value) -> ApiResult<(&str, &Value)> {
+    let mut keys = body.as_object().into_iter().flat_map(|o| o.iter());
+    match (keys.next(), keys.next()) {
+        (Some((name, args)), None) => Ok((name.as_str(), args)),
+        _ => Err(ApiError::bad_request("Malformed request body")),
+    }
+}
+
 /// The dotted path of the first key or string value holding NUL.
 fn nul_field(v: &Value, path: &str) -> Option<String> {
     let join = |k: &str| {
@@ -191,5 +202,23 @@ mod tests {
         let body = Bytes::from_static(br#"{"a": [1, "x\u0000"]}"#);
         assert!(json_body(&body).unwrap_err().message.contains("a[1]"));
         assert!(json_body(&Bytes::from_static(br#"{"server": {"name": "fine"}}"#)).is_ok());
+    }
+
+    #[test]
+    fn an_action_body_names_exactly_one_action() {
+        let body = serde_json::json!({"os-stop": null});
+        let (name, args) = the_action(&body).expect("one action");
+        assert_eq!((name, args), ("os-stop", &Value::Null));
+        for bad in [
+            serde_json::json!({"removeFloatingIp": {}, "addFloatingIp": {}}),
+            serde_json::json!({}),
+            serde_json::json!(["os-stop"]),
+        ] {
+            let e = the_action(&bad).expect_err("malformed");
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (400, "Malformed request body")
+            );
+        }
     }
 }

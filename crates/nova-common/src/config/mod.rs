@@ -383,6 +383,8 @@ mod tests {
         ("quota", "server_group_members", "10"),
         ("quota", "security_groups", "10"),
         ("quota", "security_group_rules", "20"),
+        ("quota", "floating_ips", "10"),
+        ("quota", "fixed_ips", "-1"),
         // Newton: None, which the libvirt driver reads as its iptables driver.
         (
             "DEFAULT",

@@ -30,18 +30,21 @@ config_section! {
         security_groups = "10", at_least(-1);
         /// Rules per security group (nova-network).
         security_group_rules = "20", at_least(-1);
+        /// Floating IPs a project may allocate (nova-network).
+        floating_ips = "10", at_least(-1);
+        /// Fixed IPs per project (nova-network; -1: unlimited).
+        fixed_ips = "-1", at_least(-1);
     }
 }
 
 /// The `[quota]` resources, in Nova's order.
 pub const QUOTA_RESOURCES: &[&str] = QuotaSection::NAMES;
 
-/// nova-network's quotas (Newton's `quota_fixed_ips`, `quota_floating_ips`,
-/// `quota_security_group_rules`, `quota_security_groups` defaults), shown
-/// and settable before microversion 2.36; a project's own limit overrides.
-pub const NETWORK_QUOTAS: &[(&str, i64)] = &[
-    ("fixed_ips", -1),
-    ("floating_ips", 10),
-    ("security_group_rules", 20),
-    ("security_groups", 10),
+/// nova-network's quotas (`[quota]` resources like the others), shown and
+/// settable before microversion 2.36.
+pub const NETWORK_QUOTAS: &[&str] = &[
+    "fixed_ips",
+    "floating_ips",
+    "security_group_rules",
+    "security_groups",
 ];

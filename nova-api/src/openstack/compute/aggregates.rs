@@ -288,7 +288,7 @@ pub async fn images(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     if !v.at_least(81) {
-        return Err(super::floating_ips::version_not_found(v));
+        return Err(super::floating_ips::version_not_found());
     }
     let body = json_body(&body)?;
     state
@@ -371,11 +371,9 @@ pub async fn action(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
-    let Some((name, args)) = body.as_object().and_then(|o| o.iter().next()) else {
-        return Err(ApiError::bad_request("Malformed request body"));
-    };
+    let (name, args) = crate::openstack::common::the_action(&body)?;
     let api = &state.compute_api;
-    let updated = match name.as_str() {
+    let updated = match name {
         "add_host" => {
             authorize(&state, &ctx, "add_host")?;
             let host = host_arg(name, args)?;

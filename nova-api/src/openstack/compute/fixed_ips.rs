@@ -69,10 +69,8 @@ pub async fn action(
 ) -> ApiResult<Response> {
     proxy_api(v)?;
     let body = json_body(&body)?;
-    let Some((name, _)) = body.as_object().and_then(|o| o.iter().next()) else {
-        return Err(ApiError::bad_request("Malformed request body"));
-    };
-    let (rule, reserved) = match name.as_str() {
+    let (name, _) = crate::openstack::common::the_action(&body)?;
+    let (rule, reserved) = match name {
         "reserve" => ("os_compute_api:os-fixed-ips:reserve", true),
         "unreserve" => ("os_compute_api:os-fixed-ips:unreserve", false),
         other => {

@@ -67,10 +67,8 @@ pub async fn action(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
-    let Some((name, args)) = body.as_object().and_then(|o| o.iter().next()) else {
-        return Err(ApiError::bad_request("Malformed request body"));
-    };
-    let (policy, add) = match name.as_str() {
+    let (name, args) = crate::openstack::common::the_action(&body)?;
+    let (policy, add) = match name {
         "addTenantAccess" => ("os_compute_api:os-flavor-access:add_tenant_access", true),
         "removeTenantAccess" => (
             "os_compute_api:os-flavor-access:remove_tenant_access",

@@ -23,15 +23,16 @@ use tracing::{error, warn};
 /// The last microversion of nova-network's proxy APIs.
 pub const MAX_PROXY_API_SUPPORT_VERSION: u32 = 35;
 
-/// Nova's 404 for a method outside its microversions.
-pub fn version_not_found(v: ApiVersion) -> ApiError {
-    ApiError::not_found(format!("API version {v} is not supported on this method."))
+/// Nova's 404 for a method outside its microversions: a bare "not found",
+/// so that it looks as if the method were not there (its `dispatch`).
+pub fn version_not_found() -> ApiError {
+    ApiError::not_found("The resource could not be found.")
 }
 
 /// 404 from 2.36, as every nova-network proxy API.
 pub fn proxy_api(v: ApiVersion) -> ApiResult<()> {
     if v.at_least(MAX_PROXY_API_SUPPORT_VERSION + 1) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     Ok(())
 }
@@ -285,7 +286,7 @@ pub async fn add_floating_ip(
     args: &Value,
 ) -> ApiResult<Response> {
     if v.at_least(44) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let o = action_args("addFloatingIp", args, &["address", "fixed_address"])?;
     let address = ip_field(o, "address", true)?.unwrap_or_default();
@@ -373,7 +374,7 @@ pub async fn remove_floating_ip(
     args: &Value,
 ) -> ApiResult<Response> {
     if v.at_least(44) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let o = action_args("removeFloatingIp", args, &["address"])?;
     let address = match o.get("address") {

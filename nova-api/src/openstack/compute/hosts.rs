@@ -24,7 +24,7 @@ const MAX_VERSION: u32 = 42;
 
 fn check(state: &AppState, ctx: &RequestContext, v: ApiVersion, action: &str) -> ApiResult<()> {
     if v.at_least(MAX_VERSION + 1) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     state.policy.authorize(
         &format!("os_compute_api:os-hosts:{action}"),

@@ -247,7 +247,7 @@ pub async fn uptime(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     if v.at_least(88) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let ns = nodes(&state, &ctx, "uptime").await?;
     let (n, s) = find(&ns, v, &id)?;
@@ -273,7 +273,7 @@ pub async fn statistics(
     Extension(v): Extension<ApiVersion>,
 ) -> ApiResult<Json<Value>> {
     if v.at_least(88) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let ns = nodes(&state, &ctx, "statistics").await?;
     let nodes: Vec<&ComputeNode> = ns.iter().map(|(n, _)| n).collect();
@@ -308,7 +308,7 @@ pub async fn search(
     Path(pattern): Path<String>,
 ) -> ApiResult<Json<Value>> {
     if v.at_least(53) {
-        return Err(super::floating_ips::version_not_found(v));
+        return Err(super::floating_ips::version_not_found());
     }
     let ns = nodes(&state, &ctx, "search").await?;
     let found = matching(&ns, &pattern)?;
@@ -327,7 +327,7 @@ pub async fn servers(
     Path(pattern): Path<String>,
 ) -> ApiResult<Json<Value>> {
     if v.at_least(53) {
-        return Err(super::floating_ips::version_not_found(v));
+        return Err(super::floating_ips::version_not_found());
     }
     let ns = nodes(&state, &ctx, "servers").await?;
     let found = matching(&ns, &pattern)?;

@@ -226,7 +226,7 @@ const MAX_IMAGE_META_PROXY_API_VERSION: u32 = 38;
 
 fn image_meta_proxy_api(v: ApiVersion) -> ApiResult<()> {
     if v.at_least(MAX_IMAGE_META_PROXY_API_VERSION + 1) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     Ok(())
 }

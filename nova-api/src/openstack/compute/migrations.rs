@@ -185,7 +185,7 @@ pub async fn server_index(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     if !v.at_least(23) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let inst = server(&state, &ctx, "index", &id).await?;
     let f = MigrationFilters {
@@ -260,7 +260,7 @@ pub async fn server_show(
     Path((id, mid)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     if !v.at_least(23) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let inst = server(&state, &ctx, "show", &id).await?;
     let mid = migration_id(&mid)?;
@@ -293,7 +293,7 @@ pub async fn server_action(
     body: axum::body::Bytes,
 ) -> ApiResult<axum::http::StatusCode> {
     if !v.at_least(22) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let body = json_body(&body)?;
     let keys: Vec<&String> = body
@@ -325,7 +325,7 @@ pub async fn server_delete(
     Path((id, mid)): Path<(String, String)>,
 ) -> ApiResult<axum::http::StatusCode> {
     if !v.at_least(24) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let inst = server(&state, &ctx, "delete", &id).await?;
     let mid = migration_id(&mid)?;

@@ -302,7 +302,7 @@ async fn until_2_102(
         .get::<crate::openstack::api_version_request::ApiVersion>()
         .copied()
     {
-        Some(v) if v.at_least(103) => floating_ips::version_not_found(v).into_response(),
+        Some(v) if v.at_least(103) => floating_ips::version_not_found().into_response(),
         _ => next.run(req).await,
     }
 }

@@ -3,7 +3,7 @@
 //! `/os-tenant-networks` (2.1-2.35): the caller's networks, short form.
 
 use super::floating_ips::proxy_api;
-use super::views::isotime;
+use super::views::micro_isotime;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{invalid, json_body};
@@ -46,8 +46,8 @@ pub fn network_dict(ctx: &RequestContext, n: &Network) -> Value {
     m.insert("netmask_v6".into(), Value::Null);
     if ctx.is_admin {
         for (k, v) in [
-            ("created_at", isotime(n.created_at)),
-            ("updated_at", Value::Null),
+            ("created_at", micro_isotime(n.created_at)),
+            ("updated_at", micro_isotime(n.updated_at)),
             ("deleted_at", Value::Null),
             ("deleted", json!(false)),
             ("injected", json!(false)),
@@ -345,10 +345,8 @@ pub async fn action(
 ) -> ApiResult<Response> {
     proxy_api(v)?;
     let body = json_body(&body)?;
-    let Some((name, arg)) = body.as_object().and_then(|o| o.iter().next()) else {
-        return Err(ApiError::bad_request("Malformed request body"));
-    };
-    let (rule, project, host) = match name.as_str() {
+    let (name, arg) = crate::openstack::common::the_action(&body)?;
+    let (rule, project, host) = match name {
         "disassociate" => ("os_compute_api:os-networks:disassociate", true, Some(None)),
         "disassociate_project" => (
             "os_compute_api:os-networks-associate:disassociate_project",

@@ -12,7 +12,6 @@ use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use nova_common::config::NETWORK_QUOTAS;
 use nova_common::RequestContext;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -68,8 +67,7 @@ pub async fn update(
     let mut updates = BTreeMap::new();
     for (k, val) in qs {
         let resource = resource_name(k);
-        let known = state.cfg.quota.contains_key(resource)
-            || NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource);
+        let known = state.cfg.quota.contains_key(resource);
         if !known || !settable(resource, v) {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute quota_class_set. Value: {}. Additional properties are not allowed ('{k}' was unexpected)",

@@ -1,7 +1,7 @@
 //! `/os-quota-sets/{project}`: show, defaults, detail, update, delete.
 
 use super::views::quota_sets::{
-    detail as detail_view, in_use, quota_set, removed_at, resource_name, NETWORK_QUOTAS,
+    detail as detail_view, in_use, quota_set, removed_at, resource_name,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
@@ -100,8 +100,7 @@ pub async fn update(
             continue;
         }
         let resource = resource_name(k);
-        let network = NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource);
-        let known = !removed_at(resource, v) && (network || state.cfg.quota.contains_key(resource));
+        let known = !removed_at(resource, v) && state.cfg.quota.contains_key(resource);
         if !known {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute quota_set. Value: {}. Additional properties are not allowed ('{k}' was unexpected)",

@@ -140,9 +140,7 @@ pub async fn get_vnc_console(
     args: &Value,
 ) -> ApiResult<Response> {
     if v.at_least(6) {
-        return Err(ApiError::not_found(format!(
-            "API version {v} is not supported on this method."
-        )));
+        return Err(super::floating_ips::version_not_found());
     }
     if !args.is_object() {
         return Err(ApiError::bad_request(format!(
@@ -174,9 +172,7 @@ pub async fn get_unavailable_console(
     args: &Value,
 ) -> ApiResult<Response> {
     if v.at_least(6) {
-        return Err(ApiError::not_found(format!(
-            "API version {v} is not supported on this method."
-        )));
+        return Err(super::floating_ips::version_not_found());
     }
     if !args.is_object() {
         return Err(ApiError::bad_request(format!(

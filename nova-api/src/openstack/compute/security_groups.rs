@@ -36,7 +36,7 @@ const MAX_PROXY_API_SUPPORT_VERSION: u32 = 35;
 
 fn proxy_version(v: ApiVersion) -> ApiResult<()> {
     if v.at_least(MAX_PROXY_API_SUPPORT_VERSION + 1) {
-        return Err(ApiError::not_found("The resource could not be found."));
+        return Err(super::floating_ips::version_not_found());
     }
     Ok(())
 }
@@ -92,20 +92,24 @@ pub async fn index(
         .list(&ctx, all_tenants)
         .await
         .map_err(sg_error)?;
-    // Nova's `common.limited`: offset and limit.
+    // Nova's `index_query` (non-negative integers) and `common.limited`:
+    // no limit, or 0, is `[api] max_limit`, as is anything above it.
     let num = |k: &str| -> ApiResult<Option<usize>> {
         param(&p, k)
             .map(|s| {
-                s.parse::<usize>()
-                    .map_err(|_| ApiError::bad_request(format!("{k} param must be an integer")))
+                s.parse::<usize>().ok().filter(|_| s.bytes().all(|b| b.is_ascii_digit())).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Invalid input for query parameters {k}. Value: {s}. '{s}' does not match '^[0-9]*$'"
+                    ))
+                })
             })
             .transpose()
     };
     let offset = num("offset")?.unwrap_or(0);
+    let max = state.cfg.api.max_limit;
+    let limit = num("limit")?.filter(|l| *l > 0).unwrap_or(max).min(max);
     groups.drain(..offset.min(groups.len()));
-    if let Some(l) = num("limit")? {
-        groups.truncate(l);
-    }
+    groups.truncate(limit);
     Ok(Json(json!({"security_groups": views::groups(&groups)})))
 }
 

@@ -43,13 +43,11 @@ pub async fn action(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = json_body(&body)?;
-    let Some((name, args)) = body.as_object().and_then(|o| o.iter().next()) else {
-        return Err(ApiError::bad_request("Malformed request body"));
-    };
+    let (name, args) = crate::openstack::common::the_action(&body)?;
     let inst = get_instance(&state, &ctx, &id).await?;
     let s = &state;
     let ctx = &ctx;
-    match name.as_str() {
+    match name {
         "reboot" => reboot(s, ctx, &inst, args).await,
         "os-stop" => power(s, ctx, &inst, Power::Stop).await,
         "os-start" => power(s, ctx, &inst, Power::Start).await,
@@ -61,7 +59,7 @@ pub async fn action(
         "unlock" => lock(s, ctx, &inst, v, None).await,
         "os-getConsoleOutput" => console_output(s, ctx, &inst, args).await,
         "trigger_crash_dump" if v.at_least(17) => trigger_crash_dump(s, ctx, &inst, args).await,
-        "trigger_crash_dump" => Err(super::floating_ips::version_not_found(v)),
+        "trigger_crash_dump" => Err(super::floating_ips::version_not_found()),
         "os-getVNCConsole" => super::remote_consoles::get_vnc_console(s, ctx, &inst, v, args).await,
         a @ ("os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole") => {
             super::remote_consoles::get_unavailable_console(s, ctx, &inst, v, a, args).await
@@ -88,7 +86,7 @@ pub async fn action(
         "evacuate" => super::evacuate::evacuate(s, ctx, &inst, v, args).await,
         // nova-network's multinic actions: gone from 2.44.
         "addFixedIp" | "removeFixedIp" if v.at_least(44) => {
-            Err(super::floating_ips::version_not_found(v))
+            Err(super::floating_ips::version_not_found())
         }
         "addFixedIp" => super::multinic::add_fixed_ip(s, ctx, &inst, args).await,
         "removeFixedIp" => super::multinic::remove_fixed_ip(s, ctx, &inst, args).await,

@@ -19,7 +19,7 @@ pub async fn index(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     if v.at_least(44) {
-        return Err(version_not_found(v));
+        return Err(version_not_found());
     }
     let inst = get_instance(&state, &ctx, &id).await?;
     state.policy.authorize(

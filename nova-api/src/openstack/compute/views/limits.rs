@@ -1,7 +1,6 @@
 //! Limits (`/limits`): the absolute limits and what is used of them.
 
 use crate::openstack::api_version_request::ApiVersion;
-use nova_common::config::NETWORK_QUOTAS;
 use nova_objects::QuotaUsage;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -32,12 +31,7 @@ pub fn limits(l: &BTreeMap<String, i64>, used: &QuotaUsage, v: ApiVersion) -> Va
     }
     // nova-network's limits, shown before 2.36.
     if !v.at_least(36) {
-        let floating = l.get("floating_ips").copied().unwrap_or_else(|| {
-            NETWORK_QUOTAS
-                .iter()
-                .find(|(n, _)| *n == "floating_ips")
-                .map_or(-1, |(_, d)| *d)
-        });
+        let floating = get("floating_ips");
         for (k, val) in [
             ("maxSecurityGroups", get("security_groups")),
             ("maxSecurityGroupRules", get("security_group_rules")),

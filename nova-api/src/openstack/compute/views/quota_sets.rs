@@ -5,12 +5,12 @@ use nova_objects::QuotaUsage;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// Network quotas shown before 2.36 (nova-network's, fixed defaults).
+/// Network quotas shown before 2.36 (nova-network's).
 pub use nova_common::config::NETWORK_QUOTAS;
 
 /// Whether a resource is one of nova-network's (hidden from 2.36).
 pub fn is_network_quota(resource: &str) -> bool {
-    NETWORK_QUOTAS.iter().any(|(n, _)| *n == resource)
+    NETWORK_QUOTAS.contains(&resource)
 }
 
 /// The personality quotas, removed in 2.57 (by their `[quota]` names).
@@ -68,11 +68,6 @@ pub fn quota_set(limits: &BTreeMap<String, i64>, v: ApiVersion, id: Option<&str>
             continue;
         }
         m.insert(api_name(k).to_string(), json!(val));
-    }
-    if !v.at_least(36) {
-        for (k, d) in NETWORK_QUOTAS {
-            m.insert(k.to_string(), json!(limits.get(*k).copied().unwrap_or(*d)));
-        }
     }
     Value::Object(m)
 }
