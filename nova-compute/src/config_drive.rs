@@ -141,7 +141,7 @@ impl ComputeManager {
             personality.push((path.clone(), bytes));
         }
         let extras = nova_metadata::Extras {
-            vendor_data: nova_metadata::load_vendor_data(&self.cfg),
+            vendor_data: nova_metadata::load_vendor_data(&self.cfg)?,
             files: personality,
             admin_pass: injected.admin_password.clone(),
             ..Default::default()

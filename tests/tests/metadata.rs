@@ -290,6 +290,44 @@ async fn the_metadata_trees_of_a_server_found_by_its_address() {
     );
     let (s, _, _) = call(proxy(sig.clone(), Some("someone-else".into()))).await;
     assert_eq!(s, 404);
+
+    // StaticJSON vendor data from [api] vendordata_jsonfile_path, read as
+    // each instance's metadata is built (no cache here): an edit shows at
+    // once; a file that is not JSON is a 500. [api] dhcp_domain names the
+    // hosts.
+    let vendor = cloud.dir.join("vendor.json");
+    std::fs::write(&vendor, r#"{"site": "one"}"#).unwrap();
+    cloud.restart_with_conf(
+        "nova-api",
+        &format!(
+            "[api]\nvendordata_jsonfile_path = {}\nmetadata_cache_expiration = 0\ndhcp_domain = example.test\n\
+             [neutron]\nservice_metadata_proxy = false\n",
+            vendor.display()
+        ),
+    );
+    let vendor_json = || {
+        let (cloud, xff) = (&cloud, &xff);
+        async move {
+            let (s, _, body) = md(cloud, "/openstack/latest/vendor_data.json", xff).await;
+            (s, body)
+        }
+    };
+    cloud
+        .wait_for("nova-api back", 30, || async {
+            let url = format!("{}/", cloud.metadata);
+            cloud.http.get(url).send().await.ok().map(|_| ())
+        })
+        .await;
+    assert_eq!(vendor_json().await, (200, r#"{"site":"one"}"#.to_string()));
+    let (s, _, body) = md(&cloud, "/openstack/latest/vendor_data2.json", &xff).await;
+    assert_eq!((s, body.as_str()), (200, r#"{"static":{"site":"one"}}"#));
+    std::fs::write(&vendor, r#"{"site": "two"}"#).unwrap();
+    assert_eq!(vendor_json().await, (200, r#"{"site":"two"}"#.to_string()));
+    std::fs::write(&vendor, "not json").unwrap();
+    assert_eq!(vendor_json().await.0, 500);
+    std::fs::write(&vendor, "{}").unwrap();
+    let (s, _, host) = md(&cloud, "/latest/meta-data/hostname", &xff).await;
+    assert_eq!((s, host.as_str()), (200, "md-one.example.test"));
 }
 
 async fn md_post(cloud: &Cloud, path: &str, ip: &str, body: String) -> u16 {

@@ -39,27 +39,28 @@ pub fn key_type_of(public_key: &str) -> &'static str {
     }
 }
 
-/// `[api] vendordata_jsonfile_path` as JSON (`{}` without a file or when
-/// it cannot be read, as Nova's JsonFileVendorData), when StaticJSON is a
-/// provider; None otherwise.
-pub fn load_vendor_data(cfg: &NovaConfig) -> Option<Value> {
+/// `[api] vendordata_jsonfile_path` as JSON when StaticJSON is a provider
+/// (`{}` without a path; None when StaticJSON is not a provider), read each
+/// time an instance's metadata is built, as Nova's JsonFileVendorData: an
+/// edit shows without a restart, and a file that cannot be read or is not
+/// JSON fails the metadata (a 500, or the config drive's build) with a
+/// warning naming it.
+pub fn load_vendor_data(cfg: &NovaConfig) -> Result<Option<Value>, NovaError> {
     let api = &cfg.api;
     if !api.vendordata_providers.iter().any(|p| p == "StaticJSON") {
-        return None;
+        return Ok(None);
     }
     let Some(path) = &api.vendordata_jsonfile_path else {
-        return Some(Value::Object(Default::default()));
+        return Ok(Some(Value::Object(Default::default())));
     };
-    match std::fs::read_to_string(path)
+    std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => Some(v),
-        Err(e) => {
-            warn!(%path, "cannot read the vendor data file: {e}");
-            Some(Value::Object(Default::default()))
-        }
-    }
+        .map(Some)
+        .map_err(|e| {
+            warn!(%path, "vendordata_jsonfile_path: cannot load {path}: {e}");
+            NovaError::internal(format!("cannot load the vendor data file {path}: {e}"))
+        })
 }
 
 /// What only the caller knows: the metadata service's request and the

@@ -28,7 +28,6 @@ use axum::Router;
 use base::InstanceMetadata;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::Instance;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,13 +46,10 @@ type Cache = Arc<Mutex<HashMap<String, (Instant, Arc<InstanceMetadata>)>>>;
 pub struct MetadataState {
     app: AppState,
     cache: Cache,
-    /// The StaticJSON vendor data, read once at start (None: not a provider).
-    vendor_data: Option<Value>,
 }
 
 /// The metadata API's application: its own router and layers.
 pub fn app(state: AppState) -> Router {
-    let vendor_data = nova_metadata::load_vendor_data(&state.cfg);
     if state.cfg.api.service_metadata_proxy && state.cfg.api.metadata_proxy_shared_secret.is_empty()
     {
         warn!("metadata_proxy_shared_secret is not configured, the metadata information returned by the proxy cannot be trusted");
@@ -61,7 +57,6 @@ pub fn app(state: AppState) -> Router {
     let md = MetadataState {
         app: state,
         cache: Default::default(),
-        vendor_data,
     };
     Router::new()
         .fallback(handle)
@@ -244,7 +239,7 @@ impl MetadataState {
         let extras = nova_metadata::Extras {
             address: address.map(str::to_string),
             password: self.app.compute_api.get_server_password(&inst),
-            vendor_data: self.vendor_data.clone(),
+            vendor_data: nova_metadata::load_vendor_data(&self.app.cfg)?,
             ..Default::default()
         };
         nova_metadata::collect(&self.app.conductor, ctx, &self.app.cfg, &inst, extras).await
