@@ -361,14 +361,8 @@ async fn handle(
         .unwrap_or("")
         .to_string();
     let path = uri.path();
+    // As Nova's handler, the method matters only on the password path.
     let password = base::is_password_path(path);
-    if method != Method::GET && method != Method::HEAD && !password {
-        return webob_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!("The method {method} is not allowed for this resource."),
-            &accept,
-        );
-    }
     if base::normpath(path) == "/" {
         return text(
             base::root_listing().into_bytes(),
@@ -392,9 +386,11 @@ async fn handle(
         Ok(_) if password && method == Method::POST => {
             md.post_password(&meta, &body, &accept).await
         }
-        Ok(_) if method != Method::GET && method != Method::HEAD => {
-            webob_error(StatusCode::BAD_REQUEST, "", &accept)
-        }
+        Ok(_) if password && method != Method::GET => webob_error(
+            StatusCode::BAD_REQUEST,
+            "GET and POST only are supported.",
+            &accept,
+        ),
         Ok(f) => text(f.body, f.mime),
         Err(_) => webob_error(StatusCode::NOT_FOUND, NOT_FOUND, &accept),
     }
@@ -427,9 +423,16 @@ impl MetadataState {
             Ok(inst) => api.set_server_password(&ctx, &inst, password).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = stored {
-            error!(uuid = %meta.uuid, "cannot store the instance's password: {e}");
-            return webob_error(StatusCode::INTERNAL_SERVER_ERROR, UNKNOWN_ERROR, accept);
+        match stored {
+            Ok(()) => {}
+            // Deleted since its metadata was read: Nova's 400.
+            Err(e @ NovaError::InstanceNotFound { .. }) => {
+                return webob_error(StatusCode::BAD_REQUEST, &e.to_string(), accept)
+            }
+            Err(e) => {
+                error!(uuid = %meta.uuid, "cannot store the instance's password: {e}");
+                return webob_error(StatusCode::INTERNAL_SERVER_ERROR, UNKNOWN_ERROR, accept);
+            }
         }
         if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|_, (_, m)| m.uuid != meta.uuid);
