@@ -194,7 +194,9 @@ async fn the_metadata_trees_of_a_server_found_by_its_address() {
     let nd: Value =
         serde_json::from_str(&get("/openstack/latest/network_data.json").await).unwrap();
     assert_eq!(nd["links"][0]["ethernet_mac_address"], mac.as_str());
+    assert_eq!(nd["links"][0]["id"], "interface0", "{nd}");
     assert_eq!(nd["networks"][0]["type"], "ipv4_dhcp");
+    assert_eq!(nd["networks"][0]["link"], "interface0", "{nd}");
 
     // Unknown paths and addresses: 404, with webob's body.
     let (s, _, _) = md(&cloud, "/latest/meta-data/nope", &xff).await;

@@ -465,10 +465,10 @@ impl InstanceMetadata {
             let Some(subnet) = vif.network.subnets.iter().find(|s| !s.cidr.contains(':')) else {
                 continue;
             };
-            let link_id = vif
-                .devname
-                .clone()
-                .unwrap_or_else(|| format!("interface{ifc_num}"));
+            // nova-network's network info names no device (Nova's
+            // `_get_eth_link` then numbers the links); the tap device is
+            // the host's business.
+            let link_id = format!("interface{ifc_num}");
             let legacy = [
                 "bridge",
                 "dvs",
