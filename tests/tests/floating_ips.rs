@@ -288,26 +288,20 @@ async fn floating_ips_and_network_proxies() {
         }
     };
     class(1).await;
-    let (s, b) = call(
-        &cloud,
-        Method::POST,
-        "/os-floating-ips",
-        &cloud.alt,
-        "2.1",
-        None,
-    )
-    .await;
+    let allocate = || {
+        call(
+            &cloud,
+            Method::POST,
+            "/os-floating-ips",
+            &cloud.alt,
+            "2.1",
+            None,
+        )
+    };
+    let (s, b) = allocate().await;
     assert_eq!(s, 200, "{b}");
     let alt_fip = b["floating_ip"]["id"].clone();
-    let (s, b) = call(
-        &cloud,
-        Method::POST,
-        "/os-floating-ips",
-        &cloud.alt,
-        "2.1",
-        None,
-    )
-    .await;
+    let (s, b) = allocate().await;
     assert_eq!((s, message(&b)), (403, "IP allocation over quota.".into()));
     class(10).await;
     let path = format!("/os-floating-ips/{}", alt_fip.to_string().trim_matches('"'));
