@@ -411,7 +411,7 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<u8, String> {
                         bridge_interface: bridge_interface.clone().or_else(|| {
                             Some(cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())
                         }),
-                        dns1: dns1.clone(),
+                        dns1: cfg.default.network_dns1(dns1.clone()),
                         dns2: dns2.clone(),
                         multi_host: nova_common::bool_from_string(&multi_host),
                         project_id: project_id.clone(),

@@ -197,6 +197,12 @@ async fn the_metadata_trees_of_a_server_found_by_its_address() {
     assert_eq!(nd["links"][0]["id"], "interface0", "{nd}");
     assert_eq!(nd["networks"][0]["type"], "ipv4_dhcp");
     assert_eq!(nd["networks"][0]["link"], "interface0", "{nd}");
+    // The network's dns1 ([DEFAULT] flat_network_dns when made).
+    assert_eq!(
+        nd["services"],
+        json!([{"type": "dns", "address": "8.8.4.4"}]),
+        "{nd}"
+    );
 
     // Unknown paths and addresses: 404, with webob's body.
     let (s, _, _) = md(&cloud, "/latest/meta-data/nope", &xff).await;

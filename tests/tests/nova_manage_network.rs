@@ -208,6 +208,8 @@ async fn operators_manage_fixed_ips_and_networks() {
         t.len() == 26 && chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.6f").is_ok()
     };
     assert!(micro(&created["created_at"]), "{created}");
+    // No --dns1: [DEFAULT] flat_network_dns, as Nova's create_networks.
+    assert_eq!(created["dns1"], "8.8.4.4", "{created}");
     assert_eq!(created["updated_at"], Value::Null, "{created}");
     let (ok, _, err) = cloud.nova_manage(&[
         "network",

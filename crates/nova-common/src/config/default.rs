@@ -128,6 +128,8 @@ config_section! {
         flat_network_bridge: String = "br100", string();
         /// Physical interface added to the flat bridge.
         flat_interface: String = "", string();
+        /// The DNS server a new network names when its creator gives none (`dns1`; empty: none).
+        flat_network_dns: String = "8.8.4.4", string();
         /// Where nova-network keeps its dnsmasq files (hosts file, pid file) per network bridge.
         networks_path: String = "$state_path/networks", string();
         /// Lifetime of a DHCP lease, in seconds.
@@ -183,6 +185,12 @@ config_section! {
 const DEFAULT_PERIODIC_INTERVAL: u64 = 60;
 
 impl DefaultSection {
+    /// A new network's `dns1`: the one asked for, else `flat_network_dns`
+    /// (Nova's `create_networks`).
+    pub fn network_dns1(&self, asked: Option<String>) -> Option<String> {
+        asked.or_else(|| Some(self.flat_network_dns.clone()).filter(|s| !s.is_empty()))
+    }
+
     /// What Nova derives when the file leaves it empty or 0, and the transport
     /// URL check the option's kind cannot express.
     pub(super) fn resolve(mut self, r: &Reader<'_>) -> Result<Self, ConfigError> {

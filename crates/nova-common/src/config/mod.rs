@@ -230,6 +230,7 @@ mod tests {
         ("DEFAULT", "num_networks", "1"),
         ("DEFAULT", "flat_network_bridge", "br100"), // Nova: unset; devstack's value
         ("DEFAULT", "flat_interface", ""),
+        ("DEFAULT", "flat_network_dns", "8.8.4.4"),
         ("DEFAULT", "networks_path", "$state_path/networks"),
         ("DEFAULT", "dhcp_lease_time", "86400"),
         ("DEFAULT", "force_dhcp_release", "true"),

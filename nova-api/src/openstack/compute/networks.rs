@@ -309,7 +309,7 @@ pub async fn create(
             .unwrap_or_else(|| state.cfg.default.flat_network_bridge.clone()),
         bridge_interface: string_field(o, "bridge_interface")?
             .or_else(|| Some(state.cfg.default.flat_interface.clone()).filter(|s| !s.is_empty())),
-        dns1,
+        dns1: state.cfg.default.network_dns1(dns1),
         dns2,
         multi_host: multi_host.unwrap_or(false),
         project_id: string_field(o, "project_id")?,
@@ -545,7 +545,7 @@ pub async fn tenant_create(
         cidr,
         bridge: state.cfg.default.flat_network_bridge.clone(),
         bridge_interface: Some(state.cfg.default.flat_interface.clone()).filter(|s| !s.is_empty()),
-        dns1: None,
+        dns1: state.cfg.default.network_dns1(None),
         dns2: None,
         multi_host: false,
         project_id: None,
