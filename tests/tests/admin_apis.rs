@@ -402,4 +402,103 @@ async fn admin_apis() {
     )
     .await;
     assert_eq!(s, 200, "{b}");
+
+    // ===== os-services: only nova-compute services change or go =====
+    let put = |path: &'static str, body: serde_json::Value| {
+        let (cloud, admin) = (&cloud, &admin);
+        async move { call(cloud, Method::PUT, path, admin, "2.1", Some(body)).await }
+    };
+    let sched = json!({"host": cloud.id.clone(), "binary": "nova-scheduler"});
+    let (s, b) = put("/os-services/disable", sched).await;
+    assert_eq!(
+        (s, b["badRequest"]["message"].as_str()),
+        (400, Some("Updating a nova-scheduler service is not supported. Only nova-compute services can be updated.")),
+        "{b}"
+    );
+    let (s, b) = put("/os-services/reboot", json!({})).await;
+    assert_eq!(
+        (s, b["itemNotFound"]["message"].as_str()),
+        (404, Some("Unknown action")),
+        "{b}"
+    );
+    let (_, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-services?binary=nova-compute",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    let service_id = b["services"][0]["id"].as_i64().unwrap();
+    let path = format!("/os-services/{service_id}");
+    // A host with a server keeps its compute service.
+    let boot = json!({"server": {"name": "keep", "imageRef": cloud.image_id, "flavorRef": "1", "networks": "none"}});
+    let (s, b) = call(&cloud, Method::POST, "/servers", &demo, "2.37", Some(boot)).await;
+    assert_eq!(s, 202, "{b}");
+    let server = b["server"]["id"].as_str().unwrap().to_string();
+    cloud
+        .wait_for("the server ACTIVE on the host", 60, || async {
+            let (_, b) = cloud.get(&format!("/servers/{server}"), &demo).await;
+            (b["server"]["status"] == "ACTIVE").then_some(())
+        })
+        .await;
+    let (s, b) = call(&cloud, Method::DELETE, &path, &admin, "2.1", None).await;
+    assert_eq!(
+        (s, b["conflictingRequest"]["message"].as_str()),
+        (409, Some("Unable to delete compute service that is hosting instances. Migrate or delete the instances first.")),
+        "{b}"
+    );
+    let (s, _) = cloud
+        .req(Method::DELETE, &format!("/servers/{server}"), &demo, None)
+        .await;
+    assert_eq!(s, 204);
+    cloud
+        .wait_for("the server gone", 60, || async {
+            let (s, _) = cloud.get(&format!("/servers/{server}"), &demo).await;
+            (s == 404).then_some(())
+        })
+        .await;
+    // Without servers it goes, and its host leaves its aggregates first.
+    let agg = json!({"aggregate": {"name": "doomed"}});
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-aggregates",
+        &admin,
+        "2.1",
+        Some(agg),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let agg_path = format!("/os-aggregates/{}", b["aggregate"]["id"]);
+    let add = json!({"add_host": {"host": host}});
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        &format!("{agg_path}/action"),
+        &admin,
+        "2.1",
+        Some(add),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = call(&cloud, Method::DELETE, &path, &admin, "2.1", None).await;
+    assert_eq!(s, 204, "{b}");
+    let (_, b) = call(&cloud, Method::GET, &agg_path, &admin, "2.1", None).await;
+    assert_eq!(b["aggregate"]["hosts"], json!([]), "{b}");
+    let (s, b) = call(
+        &cloud,
+        Method::DELETE,
+        "/os-services/999999",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["itemNotFound"]["message"].as_str()),
+        (404, Some("Service 999999 not found.")),
+        "{b}"
+    );
 }

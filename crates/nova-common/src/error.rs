@@ -200,6 +200,10 @@ nova_errors! {
     UnshelveHostNotInAZ { host, availability_zone } => 409,
         "Host \"{host}\" is not in the availability zone \"{availability_zone}\".";
     AggregateNameExists { aggregate_name } => 409, "Aggregate {aggregate_name} already exists.";
+    /// A compute service whose host still has instances is not deleted
+    /// (Nova's os-services delete answers this 409 itself).
+    ServiceHostingInstances {} => 409,
+        "Unable to delete compute service that is hosting instances. Migrate or delete the instances first.";
     AggregateHostExists { host, aggregate_id } => 409, "Aggregate {aggregate_id} already has host {host}.";
     FlavorAccessExists { flavor_id, project_id } => 409,
         "Flavor access already exists for flavor {flavor_id} and project {project_id} combination.";

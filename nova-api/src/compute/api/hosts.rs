@@ -4,7 +4,7 @@
 use super::API;
 use crate::servicegroup;
 use nova_common::{NovaError, NovaResult, RequestContext};
-use nova_objects::{Service, TaskLog, Timestamp};
+use nova_objects::{InstanceFilters, Service, TaskLog, Timestamp};
 
 impl API {
     /// `uptime` on the host; its nova-compute must be up
@@ -46,5 +46,35 @@ impl API {
     /// Every service record (Nova's `HostAPI.service_get_all`).
     pub async fn service_list(&self, ctx: &RequestContext) -> NovaResult<Vec<Service>> {
         self.conductor.service_get_all(ctx).await
+    }
+
+    /// Delete a service record, as Nova's os-services delete: a compute
+    /// service whose host still has instances stays
+    /// (ServiceHostingInstances); otherwise its host first leaves every
+    /// aggregate it is in.
+    pub async fn delete_service(&self, ctx: &RequestContext, service: &Service) -> NovaResult<()> {
+        if service.binary == "nova-compute" {
+            let filters = InstanceFilters {
+                host: Some(service.host.clone()),
+                limit: Some(1),
+                expected_attrs: Some(vec![]),
+                ..Default::default()
+            };
+            if !self
+                .conductor
+                .instance_get_all_by_filters(ctx, filters)
+                .await?
+                .is_empty()
+            {
+                return Err(NovaError::ServiceHostingInstances {});
+            }
+            for aggregate in self.conductor.aggregate_get_all(ctx).await? {
+                if aggregate.hosts.contains(&service.host) {
+                    self.remove_host_from_aggregate(ctx, aggregate.id, &service.host)
+                        .await?;
+                }
+            }
+        }
+        self.conductor.service_delete(ctx, service.id).await
     }
 }

@@ -183,8 +183,18 @@ pub async fn update(
         &ctx,
         &Target::own(&ctx),
     )?;
+    let known = ["enable", "disable", "disable-log-reason"].contains(&action.as_str())
+        || (action == "force-down" && v.at_least(11));
+    if !known {
+        return Err(ApiError::not_found("Unknown action"));
+    }
     let host = str_field(&body, "host")?;
     let binary = str_field(&body, "binary")?;
+    if binary != "nova-compute" {
+        return Err(ApiError::bad_request(format!(
+            "Updating a {binary} service is not supported. Only nova-compute services can be updated."
+        )));
+    }
     let out = match action.as_str() {
         "enable" => {
             state
@@ -226,7 +236,7 @@ pub async fn update(
                 .await?;
             json!({"host": host, "binary": binary, "forced_down": forced})
         }
-        _ => return Err(ApiError::not_found(format!("Unknown action {action}"))),
+        _ => return Err(ApiError::not_found("Unknown action")),
     };
     Ok(Json(json!({ "service": out })))
 }
@@ -243,15 +253,20 @@ pub async fn delete(
         &ctx,
         &Target::own(&ctx),
     )?;
-    let id: i64 = if v.at_least(53) {
-        by_uuid(&state, &ctx, &id).await?.id
+    let not_found = || ApiError::not_found(format!("Service {id} not found."));
+    let service = if v.at_least(53) {
+        by_uuid(&state, &ctx, &id)
+            .await
+            .map_err(|e| if e.code == 404 { not_found() } else { e })?
     } else {
-        id.parse().map_err(|_| {
+        let n: i64 = id.parse().map_err(|_| {
             ApiError::bad_request(format!(
                 "Invalid input for field/attribute id. Value: {id}. is not an integer"
             ))
-        })?
+        })?;
+        let all = state.compute_api.service_list(&ctx).await?;
+        all.into_iter().find(|s| s.id == n).ok_or_else(not_found)?
     };
-    state.conductor.service_delete(&ctx, id).await?;
+    state.compute_api.delete_service(&ctx, &service).await?;
     Ok(StatusCode::NO_CONTENT)
 }
