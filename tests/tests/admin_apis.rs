@@ -403,6 +403,105 @@ async fn admin_apis() {
     .await;
     assert_eq!(s, 200, "{b}");
 
+    // ===== Nova's messages and limits for a few admin mistakes =====
+    let bad_zone = json!({"aggregate": {"name": "colon", "availability_zone": "a:b"}});
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-aggregates",
+        &admin,
+        "2.1",
+        Some(bad_zone),
+    )
+    .await;
+    assert_eq!(
+        s, 400,
+        "a zone with ':' could not be asked for as zone:host: {b}"
+    );
+    let scratch = json!({"aggregate": {"name": "scratch"}});
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-aggregates",
+        &admin,
+        "2.1",
+        Some(scratch),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let scratch_id = b["aggregate"]["id"].clone();
+    let remove = json!({"remove_host": {"host": host}});
+    let action = format!("/os-aggregates/{scratch_id}/action");
+    let (s, b) = call(&cloud, Method::POST, &action, &admin, "2.1", Some(remove)).await;
+    assert_eq!(
+        (s, b["itemNotFound"]["message"].as_str().unwrap_or_default()),
+        (
+            404,
+            format!("Cannot remove host {host} in aggregate {scratch_id}").as_str()
+        ),
+        "{b}"
+    );
+    let path = format!("/os-aggregates/{scratch_id}");
+    assert_eq!(
+        call(&cloud, Method::DELETE, &path, &admin, "2.1", None)
+            .await
+            .0,
+        200
+    );
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-hypervisors/99999",
+        &admin,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["itemNotFound"]["message"].as_str()),
+        (404, Some("Hypervisor with ID '99999' could not be found.")),
+        "{b}"
+    );
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-keypairs?marker=nope",
+        &demo,
+        "2.35",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["badRequest"]["message"].as_str()),
+        (400, Some("Marker nope could not be found.")),
+        "{b}"
+    );
+    let group = json!({"server_group": {"name": "g", "policies": ["affinity"]}});
+    let (s, b) = call(
+        &cloud,
+        Method::POST,
+        "/os-server-groups",
+        &demo,
+        "2.1",
+        Some(group),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-server-groups?limit=0",
+        &demo,
+        "2.1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["server_groups"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "limit 0 is no limit: {b}"
+    );
+
     // ===== os-services: only nova-compute services change or go =====
     let put = |path: &'static str, body: serde_json::Value| {
         let (cloud, admin) = (&cloud, &admin);

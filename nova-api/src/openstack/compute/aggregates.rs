@@ -58,6 +58,20 @@ fn aggregate_id(id: &str) -> ApiResult<i64> {
     })
 }
 
+/// A zone: a name without ':' (Nova's `az_name`: `zone:host` would not
+/// name it).
+fn zone_field(v: &Value) -> ApiResult<Option<String>> {
+    let zone = name_field("availability_zone", v, true)?;
+    if zone.as_deref().is_some_and(|z| z.contains(':')) {
+        return Err(invalid(
+            "availability_zone",
+            v,
+            "must be printable characters except ':'",
+        ));
+    }
+    Ok(zone)
+}
+
 /// A name or zone: 1 to 255 characters without leading or trailing spaces.
 fn name_field(field: &str, v: &Value, nullable: bool) -> ApiResult<Option<String>> {
     match v {
@@ -142,7 +156,7 @@ pub async fn create(
     };
     let name = name_field("name", name, false)?.unwrap_or_default();
     let zone = match a.get("availability_zone") {
-        Some(z) => name_field("availability_zone", z, true)?,
+        Some(z) => zone_field(z)?,
         None => None,
     };
     let made = state
@@ -190,7 +204,7 @@ pub async fn update(
         None => None,
     };
     let zone = match a.get("availability_zone") {
-        Some(z) => name_field("availability_zone", z, true)?,
+        Some(z) => zone_field(z)?,
         None => None,
     };
     let updated = state
@@ -384,9 +398,16 @@ pub async fn action(
         "remove_host" => {
             authorize(&state, &ctx, "remove_host")?;
             let host = host_arg(name, args)?;
+            // Nova's message names the host and the aggregate, whatever
+            // was not found or refused.
+            let cannot = format!("Cannot remove host {host} in aggregate {id}");
             api.remove_host_from_aggregate(&ctx, aggregate_id(&id)?, &host)
                 .await
-                .map_err(|e| fault(e, true))?
+                .map_err(|e| match fault(e, true) {
+                    f if f.code == 404 => ApiError::not_found(cannot.clone()),
+                    f if f.code == 409 => ApiError::conflict(cannot.clone()),
+                    f => f,
+                })?
         }
         "set_metadata" => {
             authorize(&state, &ctx, "set_metadata")?;

@@ -205,7 +205,8 @@ fn find<'a>(
     v: ApiVersion,
     id: &str,
 ) -> ApiResult<&'a (ComputeNode, Option<Service>)> {
-    let not_found = || ApiError::not_found(format!("Hypervisor with ID {id} could not be found."));
+    let not_found =
+        || ApiError::not_found(format!("Hypervisor with ID '{id}' could not be found."));
     if v.at_least(53) {
         let u =
             Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("Invalid uuid {id}")))?;

@@ -82,7 +82,7 @@ fn format_event(e: &InstanceActionEvent, project_id: &str, shown: Shown) -> Valu
         ev["traceback"] = json!(e.traceback);
     }
     if shown.host {
-        ev["host"] = json!(e.host.clone().unwrap_or_default());
+        ev["host"] = json!(e.host);
     }
     if shown.host_id {
         ev["hostId"] = json!(host_id(project_id, e.host.as_deref()));

@@ -147,7 +147,7 @@ pub async fn index(
             let pos = kps
                 .iter()
                 .position(|k| k.name == m)
-                .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
+                .ok_or_else(|| ApiError::bad_request(format!("Marker {m} could not be found.")))?;
             kps.drain(..=pos);
         }
         let max_limit = state.cfg.api.max_limit;

@@ -231,7 +231,8 @@ pub async fn index(
     let offset = num("offset")?.unwrap_or(0);
     groups.drain(..offset.min(groups.len()));
     let max = state.cfg.api.max_limit;
-    groups.truncate(num("limit")?.unwrap_or(max).min(max));
+    // Nova's `common.limited`: a limit of 0 is no limit.
+    groups.truncate(num("limit")?.filter(|l| *l > 0).unwrap_or(max).min(max));
     let list: Vec<Value> = groups.iter().map(|g| server_group_view(g, v)).collect();
     Ok(Json(json!({ "server_groups": list })))
 }

@@ -109,7 +109,7 @@ fn page(state: &AppState, v: ApiVersion, p: &[(String, String)]) -> ApiResult<Us
     let marker = match param(p, "marker") {
         Some(m) => Some(
             uuid::Uuid::parse_str(m)
-                .map_err(|_| ApiError::bad_request(format!("marker [{m}] not found")))?,
+                .map_err(|_| ApiError::bad_request(format!("Marker {m} could not be found.")))?,
         ),
         None => None,
     };
@@ -129,7 +129,7 @@ fn next_link(
 fn usage_error(e: nova_common::NovaError) -> ApiError {
     match e {
         nova_common::NovaError::MarkerNotFound { marker } => {
-            ApiError::bad_request(format!("marker [{marker}] not found"))
+            ApiError::bad_request(format!("Marker {marker} could not be found."))
         }
         other => other.into(),
     }
