@@ -305,15 +305,18 @@ for b in /sys/block/vd[b-y]; do
     sig=""
     while [ $i -lt 40 ]; do
         if [ -b "/dev/$d" ] && head -c 8192 "/dev/$d" >/tmp/disk.head 2>/tmp/disk.err; then
+            # Not anchored: in a FAT boot sector the label follows the
+            # random volume id, whose last byte may be a letter or digit.
             sig="$(tr -c 'a-zA-Z0-9' '\n' </tmp/disk.head |
-                grep -E '^(SWAPSPACE2|ephemeral0|EPHEMERAL0)$' | head -n 1)"
+                grep -oE 'SWAPSPACE2|ephemeral0|EPHEMERAL0' | head -n 1)"
             [ -n "$sig" ] && break
         fi
         sleep 0.1
         i=$((i + 1))
     done
     [ -n "$sig" ] || echo "GUEST-WARN /dev/$d: node=$([ -b "/dev/$d" ] && echo yes || echo no)" \
-        "read=$(wc -c </tmp/disk.head 2>/dev/null) err=$(cat /tmp/disk.err 2>/dev/null)"
+        "read=$(wc -c </tmp/disk.head 2>/dev/null) err=$(cat /tmp/disk.err 2>/dev/null)" \
+        "head=$(head -c 96 /tmp/disk.head 2>/dev/null | od -An -tx1 | tr -d ' \n')"
     echo "GUEST-DISK name=$d bytes=$(($(cat "$b/size") * 512)) sig=${sig:-none}"
 done
 
