@@ -11,6 +11,22 @@ use nova_e2e::{call, Cloud};
 use reqwest::Method;
 use serde_json::json;
 
+/// A new aggregate of this name (as admin); its id.
+async fn new_aggregate(cloud: &Cloud, name: &str) -> serde_json::Value {
+    let body = json!({"aggregate": {"name": name}});
+    let (s, b) = call(
+        cloud,
+        Method::POST,
+        "/os-aggregates",
+        &cloud.admin,
+        "2.1",
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    b["aggregate"]["id"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_apis() {
     let cloud = Cloud::start_with(
@@ -418,18 +434,7 @@ async fn admin_apis() {
         s, 400,
         "a zone with ':' could not be asked for as zone:host: {b}"
     );
-    let scratch = json!({"aggregate": {"name": "scratch"}});
-    let (s, b) = call(
-        &cloud,
-        Method::POST,
-        "/os-aggregates",
-        &admin,
-        "2.1",
-        Some(scratch),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let scratch_id = b["aggregate"]["id"].clone();
+    let scratch_id = new_aggregate(&cloud, "scratch").await;
     let remove = json!({"remove_host": {"host": host}});
     let action = format!("/os-aggregates/{scratch_id}/action");
     let (s, b) = call(&cloud, Method::POST, &action, &admin, "2.1", Some(remove)).await;
@@ -559,18 +564,7 @@ async fn admin_apis() {
         })
         .await;
     // Without servers it goes, and its host leaves its aggregates first.
-    let agg = json!({"aggregate": {"name": "doomed"}});
-    let (s, b) = call(
-        &cloud,
-        Method::POST,
-        "/os-aggregates",
-        &admin,
-        "2.1",
-        Some(agg),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let agg_path = format!("/os-aggregates/{}", b["aggregate"]["id"]);
+    let agg_path = format!("/os-aggregates/{}", new_aggregate(&cloud, "doomed").await);
     let add = json!({"add_host": {"host": host}});
     let (s, b) = call(
         &cloud,
