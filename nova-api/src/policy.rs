@@ -217,6 +217,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-hypervisors:show", "rule:admin_api"),
     ("os_compute_api:os-hypervisors:statistics", "rule:admin_api"),
+    ("os_compute_api:os-hypervisors:uptime", "rule:admin_api"),
     ("os_compute_api:os-hypervisors:search", "rule:admin_api"),
     ("os_compute_api:os-hypervisors:servers", "rule:admin_api"),
     (

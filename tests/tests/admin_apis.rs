@@ -435,6 +435,24 @@ async fn admin_apis() {
         "a zone with ':' could not be asked for as zone:host: {b}"
     );
     let scratch_id = new_aggregate(&cloud, "scratch").await;
+    // An update may not clear the zone with null (Nova's "empty named
+    // availability zone"), and a refused update changes nothing; its name
+    // may keep leading and trailing spaces.
+    let path = format!("/os-aggregates/{scratch_id}");
+    let null_zone = json!({"aggregate": {"name": "renamed", "availability_zone": null}});
+    let (s, b) = call(&cloud, Method::PUT, &path, &admin, "2.1", Some(null_zone)).await;
+    assert_eq!(
+        (s, b["badRequest"]["message"].as_str()),
+        (400, Some(format!("Cannot update aggregate {scratch_id}. Reason: Aggregate scratch does not support empty named availability zone.").as_str())),
+        "{b}"
+    );
+    let spaced = json!({"aggregate": {"name": " scratch "}});
+    let (s, b) = call(&cloud, Method::PUT, &path, &admin, "2.1", Some(spaced)).await;
+    assert_eq!(
+        (s, b["aggregate"]["name"].as_str()),
+        (200, Some(" scratch ")),
+        "{b}"
+    );
     let remove = json!({"remove_host": {"host": host}});
     let action = format!("/os-aggregates/{scratch_id}/action");
     let (s, b) = call(&cloud, Method::POST, &action, &admin, "2.1", Some(remove)).await;
@@ -465,6 +483,41 @@ async fn admin_apis() {
     assert_eq!(
         (s, b["itemNotFound"]["message"].as_str()),
         (404, Some("Hypervisor with ID '99999' could not be found.")),
+        "{b}"
+    );
+    // Hypervisors are the policy's to show (admins by default).
+    for (path, rule) in [
+        ("/os-hypervisors", "list"),
+        ("/os-hypervisors/statistics", "statistics"),
+    ] {
+        let (s, b) = call(&cloud, Method::GET, path, &demo, "2.1", None).await;
+        assert_eq!(
+            (s, b["forbidden"]["message"].as_str()),
+            (
+                403,
+                Some(format!("Policy doesn't allow os_compute_api:os-hypervisors:{rule} to be performed.").as_str())
+            ),
+            "{b}"
+        );
+    }
+    // A full page of hypervisors links to the next, the request's other
+    // parameters kept.
+    let (s, b) = call(
+        &cloud,
+        Method::GET,
+        "/os-hypervisors/detail?with_servers=false&limit=1",
+        &admin,
+        "2.53",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let first = b["hypervisors"][0]["id"].as_str().unwrap();
+    let href = b["hypervisors_links"][0]["href"].as_str().unwrap();
+    assert!(
+        href.ends_with(&format!(
+            "/v2.1/os-hypervisors/detail?limit=1&with_servers=false&marker={first}"
+        )),
         "{b}"
     );
     let (s, b) = call(
@@ -517,6 +570,49 @@ async fn admin_apis() {
     assert_eq!(
         (s, b["badRequest"]["message"].as_str()),
         (400, Some("Updating a nova-scheduler service is not supported. Only nova-compute services can be updated.")),
+        "{b}"
+    );
+    // The legacy body's schema: no `forced_down` before 2.11, nothing unknown.
+    let compute = json!({"host": host, "binary": "nova-compute", "forced_down": true});
+    let (s, b) = put("/os-services/disable", compute).await;
+    let message = b["badRequest"]["message"].as_str().unwrap_or_default();
+    assert!(
+        s == 400
+            && message
+                .contains("Additional properties are not allowed ('forced_down' was unexpected)"),
+        "{b}"
+    );
+    // force-down (2.11) takes Nova's spellings of a boolean and answers a
+    // boolean; without the field it is Nova's 400.
+    for (given, want) in [("yes", true), ("off", false)] {
+        let body = json!({"host": host, "binary": "nova-compute", "forced_down": given});
+        let (s, b) = call(
+            &cloud,
+            Method::PUT,
+            "/os-services/force-down",
+            &admin,
+            "2.11",
+            Some(body),
+        )
+        .await;
+        assert_eq!(
+            (s, &b["service"]["forced_down"]),
+            (200, &json!(want)),
+            "{b}"
+        );
+    }
+    let (s, b) = call(
+        &cloud,
+        Method::PUT,
+        "/os-services/force-down",
+        &admin,
+        "2.11",
+        Some(json!({"host": host, "binary": "nova-compute"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["badRequest"]["message"].as_str()),
+        (400, Some("Missing forced_down field")),
         "{b}"
     );
     let (s, b) = put("/os-services/reboot", json!({})).await;

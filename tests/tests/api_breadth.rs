@@ -873,6 +873,25 @@ async fn flavor_extras_server_set_and_events() {
     )
     .await;
     assert_eq!(s, 404);
+    // A full page (2.58) links to the next with the request's filters kept.
+    let (s, _, b) = call(
+        &cloud,
+        Method::GET,
+        &format!("{srv}/os-instance-actions?limit=1&changes-since=2000-01-01T00:00:00Z"),
+        &demo,
+        "2.58",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let first = b["instanceActions"][0]["request_id"].as_str().unwrap();
+    let href = b["links"][0]["href"].as_str().unwrap();
+    assert!(
+        href.ends_with(&format!(
+            "{srv}/os-instance-actions?changes-since=2000-01-01T00%3A00%3A00Z&limit=1&marker={first}"
+        )),
+        "{b}"
+    );
     // A deleted server's actions stay readable from 2.21.
     cloud.osc("demo", &["server", "delete", "--wait", "vm2"]);
     let (s, _, b) = call(
@@ -1161,21 +1180,45 @@ async fn flavor_extras_server_set_and_events() {
         b["tenant_usage"]["total_hours"].as_f64().unwrap() > 0.0,
         "{b}"
     );
-    for (path, token, want) in [
+    let bad_time = "Invalid datetime string: Datetime is in invalid format";
+    let reversed = "Invalid start time. The start time cannot occur after the end time.";
+    for (path, token, want, text) in [
         (
             "/os-simple-tenant-usage?start=yesterday",
             admin.as_str(),
             400,
+            bad_time,
         ),
         (
             "/os-simple-tenant-usage?start=2100-01-01T00:00:00&end=2000-01-01T00:00:00",
             admin.as_str(),
             400,
+            reversed,
         ),
-        ("/os-simple-tenant-usage", demo.as_str(), 403),
+        // An empty period is refused too, as Nova's.
+        (
+            "/os-simple-tenant-usage?start=2020-01-01T00:00:00&end=2020-01-01T00:00:00",
+            admin.as_str(),
+            400,
+            reversed,
+        ),
+        (
+            "/os-simple-tenant-usage",
+            demo.as_str(),
+            403,
+            "Policy doesn't allow os_compute_api:os-simple-tenant-usage:list to be performed.",
+        ),
     ] {
         let (s, _, b) = call(&cloud, Method::GET, path, token, "2.1", None).await;
-        assert_eq!(s, want, "{path}: {b}");
+        let message = b
+            .as_object()
+            .and_then(|o| o.values().next())
+            .map(|f| &f["message"]);
+        assert_eq!(
+            (s, message.and_then(|m| m.as_str())),
+            (want, Some(text)),
+            "{path}: {b}"
+        );
     }
     let (s, _, _) = call(
         &cloud,

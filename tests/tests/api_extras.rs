@@ -186,6 +186,49 @@ async fn diagnostics_x509_keypairs_and_the_audit_log() {
     )
     .await;
     assert_eq!(s, 400, "{b}");
+    // Nova's create schemas: no `type` before 2.2, no `user_id` before 2.10,
+    // a type of the two, nothing else in the body.
+    for (version, body, says) in [
+        (
+            "2.1",
+            json!({"keypair": {"name": "k1", "type": "ssh"}}),
+            "Additional properties are not allowed ('type' was unexpected)",
+        ),
+        (
+            "2.2",
+            json!({"keypair": {"name": "k1", "type": "rsa"}}),
+            "is not one of ['ssh', 'x509']",
+        ),
+        (
+            "2.2",
+            json!({"keypair": {"name": "k1", "user_id": "someone"}}),
+            "Additional properties are not allowed ('user_id' was unexpected)",
+        ),
+        (
+            "2.10",
+            json!({"keypair": {"name": "k1", "colour": "red"}}),
+            "Additional properties are not allowed ('colour' was unexpected)",
+        ),
+        (
+            "2.10",
+            json!({"keypair": {"name": "k1"}, "extra": 1}),
+            "Additional properties are not allowed ('extra' was unexpected)",
+        ),
+    ] {
+        let (s, b) = call(
+            &cloud,
+            Method::POST,
+            "/os-keypairs",
+            &cloud.demo,
+            version,
+            Some(body),
+        )
+        .await;
+        let message = b["badRequest"]["message"].as_str().unwrap_or_default();
+        assert!(s == 400 && message.contains(says), "{version}: {b}");
+    }
+    let listed = cloud.osc("demo", &["keypair", "list", "-f", "value", "-c", "Name"]);
+    assert!(!listed.lines().any(|l| l == "k1"), "{listed}");
 
     // ===== the instance usage audit log =====
     let (s, log) = call(

@@ -148,6 +148,54 @@ pub fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
     ))
 }
 
+/// A schema's `{"type": "object", "additionalProperties": false}`: the
+/// members of `value`, or jsonschema's 400 for a value that is not an object
+/// or for the first key `allowed` refuses.
+pub fn object_of<'a>(
+    field: &str,
+    value: &'a Value,
+    allowed: impl Fn(&str) -> bool,
+) -> ApiResult<&'a serde_json::Map<String, Value>> {
+    let Some(o) = value.as_object() else {
+        return Err(invalid(
+            field,
+            value,
+            &format!("{value} is not of type 'object'"),
+        ));
+    };
+    match o.keys().find(|k| !allowed(k)) {
+        Some(k) => Err(invalid(
+            field,
+            value,
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        )),
+        None => Ok(o),
+    }
+}
+
+/// Nova's `parameter_types.boolean`: a JSON boolean or one of its spellings.
+pub fn parse_boolean(field: &str, v: &Value) -> ApiResult<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) => match s.as_str() {
+            "True" | "TRUE" | "true" | "1" | "ON" | "On" | "on" | "YES" | "Yes" | "yes" => Ok(true),
+            "False" | "FALSE" | "false" | "0" | "OFF" | "Off" | "off" | "NO" | "No" | "no" => {
+                Ok(false)
+            }
+            _ => Err(invalid(
+                field,
+                v,
+                &format!("{v} is not one of the boolean values"),
+            )),
+        },
+        _ => Err(invalid(
+            field,
+            v,
+            &format!("{v} is not of type 'boolean', 'string'"),
+        )),
+    }
+}
+
 /// `OS-DCF:diskConfig` of a create, rebuild, resize or update body:
 /// `AUTO` is `Some(true)`, `MANUAL` `Some(false)`, absent `None`.
 pub fn disk_config(d: Option<&Value>) -> ApiResult<Option<bool>> {

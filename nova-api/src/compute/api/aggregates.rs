@@ -81,13 +81,15 @@ impl API {
         ctx: &RequestContext,
         id: i64,
         name: Option<String>,
-        availability_zone: Option<String>,
+        availability_zone: Option<Option<String>>,
     ) -> NovaResult<Aggregate> {
+        // A zone given as null is refused as an empty one, before anything
+        // changes (Nova saves the name first).
         if let Some(zone) = &availability_zone {
-            self.check_zone_change(ctx, id, Some(zone)).await?;
+            self.check_zone_change(ctx, id, zone.as_deref()).await?;
         }
         self.conductor
-            .aggregate_update(ctx, id, name, availability_zone)
+            .aggregate_update(ctx, id, name, availability_zone.flatten())
             .await
     }
 

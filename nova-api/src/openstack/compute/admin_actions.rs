@@ -6,7 +6,7 @@
 use crate::compute::api::LiveMigrateRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{instance_invalid_state, invalid};
+use crate::openstack::common::{instance_invalid_state, invalid, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::StatusCode;
@@ -21,29 +21,9 @@ const POLICY_RESET_NETWORK: &str = "os_compute_api:os-admin-actions:reset_networ
 const POLICY_INJECT_NETWORK_INFO: &str = "os_compute_api:os-admin-actions:inject_network_info";
 const POLICY_MIGRATE_LIVE: &str = "os_compute_api:os-migrate-server:migrate_live";
 
-fn no_extra_keys(field: &str, args: &Value, allowed: &[&str]) -> ApiResult<()> {
-    if let Some(o) = args.as_object() {
-        if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(invalid(
-                field,
-                args,
-                &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Nova's `reset_server_state` schema: `{"state": "active" | "error"}`.
 pub fn parse_reset_state(args: &Value) -> ApiResult<VmState> {
-    let Some(o) = args.as_object() else {
-        return Err(invalid(
-            "os-resetState",
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
-    no_extra_keys("os-resetState", args, &["state"])?;
+    let o = object_of("os-resetState", args, |k| k == "state")?;
     match o.get("state") {
         None => Err(invalid(
             "os-resetState",
@@ -117,13 +97,6 @@ pub async fn inject_network_info(
 /// `block_migration` (boolean, or "auto" from 2.25); `disk_over_commit`
 /// (boolean, required before 2.25, gone after); `force` (boolean, 2.30-2.67).
 pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<LiveMigrateRequest> {
-    let Some(o) = args.as_object() else {
-        return Err(invalid(
-            "os-migrateLive",
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
     let mut allowed = vec!["host", "block_migration"];
     if !v.at_least(25) {
         allowed.push("disk_over_commit");
@@ -131,7 +104,7 @@ pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<LiveMigrateR
     if v.at_least(30) && !v.at_least(68) {
         allowed.push("force");
     }
-    no_extra_keys("os-migrateLive", args, &allowed)?;
+    let o = object_of("os-migrateLive", args, |k| allowed.contains(&k))?;
     let required: &[&str] = if v.at_least(25) {
         &["host", "block_migration"]
     } else {

@@ -6,7 +6,7 @@
 //! host failed (InstancePasswordSetFailed).
 
 use crate::error::{ApiError, ApiResult};
-use crate::openstack::common::{instance_invalid_state, invalid};
+use crate::openstack::common::{instance_invalid_state, invalid, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::StatusCode;
@@ -19,18 +19,7 @@ const POLICY: &str = "os_compute_api:os-admin-password";
 
 /// Nova's schema: `{"changePassword": {"adminPass": "..."}}`.
 fn parse(args: &Value) -> ApiResult<String> {
-    let Some(obj) = args.as_object() else {
-        return Err(invalid(
-            "changePassword",
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
-    if let Some(k) = obj.keys().find(|k| k.as_str() != "adminPass") {
-        return Err(ApiError::bad_request(format!(
-            "Additional properties are not allowed ('{k}' was unexpected)"
-        )));
-    }
+    let obj = object_of("changePassword", args, |k| k == "adminPass")?;
     match obj.get("adminPass") {
         Some(Value::String(p)) => Ok(p.clone()),
         Some(other) => Err(invalid(

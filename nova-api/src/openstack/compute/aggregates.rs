@@ -6,7 +6,7 @@ use super::server_metadata::valid_metadata_key;
 use super::views::micro_isotime;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{invalid, json_body};
+use crate::openstack::common::{invalid, json_body, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -89,20 +89,13 @@ fn name_field(field: &str, v: &Value, nullable: bool) -> ApiResult<Option<String
 
 /// `{"aggregate": {...}}` with only `name` and `availability_zone`.
 fn aggregate_body(body: &Value) -> ApiResult<&Map<String, Value>> {
-    let Some(a) = body.get("aggregate").and_then(Value::as_object) else {
+    let Some(a) = body.get("aggregate") else {
         return Err(invalid("body", body, "'aggregate' is a required property"));
     };
-    if let Some(extra) = a
-        .keys()
-        .find(|k| !matches!(k.as_str(), "name" | "availability_zone"))
-    {
-        return Err(invalid(
-            "aggregate",
-            &body["aggregate"],
-            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
-        ));
-    }
-    Ok(a)
+    object_of("body", body, |k| k == "aggregate")?;
+    object_of("aggregate", a, |k| {
+        matches!(k, "name" | "availability_zone")
+    })
 }
 
 fn fault(e: NovaError, conflict_on_invalid_action: bool) -> ApiError {
@@ -199,14 +192,16 @@ pub async fn update(
             "'name' or 'availability_zone' is required",
         ));
     }
+    // An update's name may have leading or trailing spaces (Nova's
+    // `name_with_leading_trailing_spaces`); a create's may not.
     let name = match a.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 255 => {
+            Some(n.clone())
+        }
         Some(n) => name_field("name", n, false)?,
         None => None,
     };
-    let zone = match a.get("availability_zone") {
-        Some(z) => zone_field(z)?,
-        None => None,
-    };
+    let zone = a.get("availability_zone").map(zone_field).transpose()?;
     let updated = state
         .compute_api
         .update_aggregate(&ctx, aggregate_id(&id)?, name, zone)

@@ -12,7 +12,7 @@ use super::server_tags::tag_error;
 use super::servers::authorized_instance as authorized;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{invalid, json_body};
+use crate::openstack::common::{invalid, json_body, object_of};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -99,33 +99,15 @@ pub async fn delete(
 /// Nova's `attach_interfaces.create` schema (`create_v249` adds `tag`) and
 /// its two checks of what goes together.
 fn check_create(body: &Value, v: ApiVersion) -> ApiResult<()> {
-    let no_more = |field: &str, o: &serde_json::Map<String, Value>, allowed: &[&str]| match o
-        .keys()
-        .find(|k| !allowed.contains(&k.as_str()))
-    {
-        Some(k) => Err(invalid(
-            field,
-            &Value::Object(o.clone()),
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        )),
-        None => Ok(()),
-    };
-    let object = |field: &str, val: &Value| -> ApiResult<serde_json::Map<String, Value>> {
-        val.as_object()
-            .cloned()
-            .ok_or_else(|| invalid(field, val, &format!("{val} is not of type 'object'")))
-    };
-    let top = object("body", body)?;
-    no_more("body", &top, &["interfaceAttachment"])?;
+    let top = object_of("body", body, |k| k == "interfaceAttachment")?;
     let Some(att) = top.get("interfaceAttachment") else {
         return Ok(());
     };
-    let att = object("interfaceAttachment", att)?;
     let mut allowed = vec!["net_id", "port_id", "fixed_ips"];
     if v.at_least(49) {
         allowed.push("tag");
     }
-    no_more("interfaceAttachment", &att, &allowed)?;
+    let att = object_of("interfaceAttachment", att, |k| allowed.contains(&k))?;
     for key in ["net_id", "port_id"] {
         if let Some(val) = att.get(key) {
             if val
@@ -154,8 +136,7 @@ fn check_create(body: &Value, v: ApiVersion) -> ApiResult<()> {
             };
             return Err(invalid(field, ips, &why));
         }
-        let entry = object(&format!("{field}/0"), &list[0])?;
-        no_more(&format!("{field}/0"), &entry, &["ip_address"])?;
+        let entry = object_of(&format!("{field}/0"), &list[0], |k| k == "ip_address")?;
         let ip = entry.get("ip_address").ok_or_else(|| {
             invalid(
                 &format!("{field}/0"),

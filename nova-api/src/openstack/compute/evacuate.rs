@@ -5,12 +5,11 @@
 //! then [`compute::api`](crate::compute::api) decides. 200, with
 //! `{"adminPass": ...}` before 2.14 when `[api] enable_instance_password`.
 
-use super::flavor_manage::parse_boolean;
 use super::servers::generate_password;
 use crate::compute::api::EvacuateRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{instance_invalid_state, invalid};
+use crate::openstack::common::{instance_invalid_state, invalid, object_of, parse_boolean};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::StatusCode;
@@ -24,13 +23,6 @@ pub const POLICY: &str = "os_compute_api:os-evacuate";
 
 /// Nova's `evacuate` schemas (v2.1, v2.14, v2.29, v2.68).
 pub fn parse(v: ApiVersion, args: &Value) -> ApiResult<EvacuateRequest> {
-    let Some(o) = args.as_object() else {
-        return Err(invalid(
-            "evacuate",
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
     let mut allowed = vec!["host", "adminPass"];
     if !v.at_least(14) {
         allowed.push("onSharedStorage");
@@ -38,13 +30,7 @@ pub fn parse(v: ApiVersion, args: &Value) -> ApiResult<EvacuateRequest> {
     if v.at_least(29) && !v.at_least(68) {
         allowed.push("force");
     }
-    if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            "evacuate",
-            args,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    let o = object_of("evacuate", args, |k| allowed.contains(&k))?;
     let mut req = EvacuateRequest::default();
     if !v.at_least(14) {
         match o.get("onSharedStorage") {

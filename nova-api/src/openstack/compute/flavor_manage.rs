@@ -4,7 +4,7 @@ use super::flavors::shows_extra_specs;
 use super::views::flavors::flavor_detail;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{invalid, json_body, BaseUrl};
+use crate::openstack::common::{invalid, json_body, parse_boolean, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -43,29 +43,6 @@ fn int_field(body: &Value, field: &str, min: i64, required: bool, default: i64) 
                 )),
             }
         }
-    }
-}
-
-/// Nova's `parameter_types.boolean`: a JSON boolean or one of its spellings.
-pub fn parse_boolean(field: &str, v: &Value) -> ApiResult<bool> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) => match s.as_str() {
-            "True" | "TRUE" | "true" | "1" | "ON" | "On" | "on" | "YES" | "Yes" | "yes" => Ok(true),
-            "False" | "FALSE" | "false" | "0" | "OFF" | "Off" | "off" | "NO" | "No" | "no" => {
-                Ok(false)
-            }
-            _ => Err(invalid(
-                field,
-                v,
-                &format!("{v} is not one of the boolean values"),
-            )),
-        },
-        _ => Err(invalid(
-            field,
-            v,
-            &format!("{v} is not of type 'boolean', 'string'"),
-        )),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{invalid, json_body};
+use crate::openstack::common::{invalid, json_body, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -260,21 +260,7 @@ fn action_args<'a>(
     args: &'a Value,
     allowed: &[&str],
 ) -> ApiResult<&'a Map<String, Value>> {
-    let Some(o) = args.as_object() else {
-        return Err(invalid(
-            action,
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
-    if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            action,
-            args,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
-    Ok(o)
+    object_of(action, args, |k| allowed.contains(&k))
 }
 
 /// `addFloatingIp` (2.1-2.43).

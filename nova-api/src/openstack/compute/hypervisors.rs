@@ -11,6 +11,7 @@ use super::views::hypervisors::{
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{param, BaseUrl};
+use crate::policy::Target;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -26,11 +27,14 @@ async fn nodes(
     ctx: &RequestContext,
     action: &str,
 ) -> ApiResult<Vec<(ComputeNode, Option<Service>)>> {
-    if !ctx.is_admin {
-        return Err(ApiError::forbidden_policy(&format!(
-            "os_compute_api:os-hypervisors:{action}"
-        )));
-    }
+    // The policy decides (admins by default); what it lets through reads
+    // every host, as Nova's host API does.
+    state.policy.authorize(
+        &format!("os_compute_api:os-hypervisors:{action}"),
+        ctx,
+        &Target::default(),
+    )?;
+    let ctx = &ctx.elevated();
     let (nodes, services) = tokio::try_join!(
         state.conductor.compute_node_get_all(ctx),
         state.conductor.service_get_all(ctx)
@@ -72,7 +76,7 @@ async fn servers_on(
         host: Some(n.host.clone()),
         ..Default::default()
     };
-    let insts = state.compute_api.get_all(ctx, f, None).await?;
+    let insts = state.compute_api.get_all(&ctx.elevated(), f, None).await?;
     Ok(insts
         .into_iter()
         .filter(|i| i.node.as_deref().is_none_or(|x| x == n.hypervisor_hostname))
@@ -162,18 +166,15 @@ async fn list(
         out.push(body);
     }
     let mut doc = json!({ "hypervisors": out });
-    if let (Some(l), Some((last, _))) = (limit, ns.last()) {
-        if l > 0 && ns.len() == l {
-            let path = if detailed {
-                "os-hypervisors/detail"
-            } else {
-                "os-hypervisors"
-            };
-            doc["hypervisors_links"] = json!([{
-                "rel": "next",
-                "href": format!("{}/{path}?limit={l}&marker={}", base.versioned, node_id(last, v)),
-            }]);
-        }
+    let path = if detailed {
+        "os-hypervisors/detail"
+    } else {
+        "os-hypervisors"
+    };
+    if let Some(l) = super::views::page_link(base, path, p, limit, ns.len(), || {
+        ns.last().map(|(n, _)| node_id(n, v))
+    }) {
+        doc["hypervisors_links"] = l;
     }
     Ok(doc)
 }

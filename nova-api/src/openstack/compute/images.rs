@@ -129,25 +129,6 @@ async fn list(
     Ok((out, limit))
 }
 
-fn next_link(
-    base: &BaseUrl,
-    path: &str,
-    p: &[(String, String)],
-    items: &[GlanceImage],
-    limit: Option<usize>,
-) -> Option<Value> {
-    let limit = limit?;
-    if limit == 0 || items.len() < limit {
-        return None;
-    }
-    Some(super::views::next_link(
-        base,
-        path,
-        p,
-        &items.last()?.meta.id.to_string(),
-    ))
-}
-
 pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -159,7 +140,9 @@ pub async fn index(
     let (items, limit) = list(&state, &ctx, &p).await?;
     let g = glance_url(&state);
     let mut body = json!({"images": items.iter().map(|i| basic(&base, &g, i)).collect::<Vec<_>>()});
-    if let Some(l) = next_link(&base, "images", &p, &items, limit) {
+    if let Some(l) = super::views::page_link(&base, "images", &p, limit, items.len(), || {
+        items.last().map(|i| i.meta.id.to_string())
+    }) {
         body["images_links"] = l;
     }
     Ok(Json(body))
@@ -177,7 +160,9 @@ pub async fn index_detail(
     let g = glance_url(&state);
     let mut body =
         json!({"images": items.iter().map(|i| detail(&base, &g, i)).collect::<Vec<_>>()});
-    if let Some(l) = next_link(&base, "images/detail", &p, &items, limit) {
+    if let Some(l) = super::views::page_link(&base, "images/detail", &p, limit, items.len(), || {
+        items.last().map(|i| i.meta.id.to_string())
+    }) {
         body["images_links"] = l;
     }
     Ok(Json(body))

@@ -175,16 +175,11 @@ pub async fn index(
     let mut body = json!({
         "instanceActions": actions.iter().map(|a| format_action(a, v)).collect::<Vec<_>>()
     });
-    if let (Some(l), Some(last)) = (limit, actions.last()) {
-        if l > 0 && actions.len() == l {
-            body["links"] = json!([{
-                "rel": "next",
-                "href": format!(
-                    "{}/servers/{id}/os-instance-actions?limit={l}&marker={}",
-                    base.versioned, last.request_id
-                ),
-            }]);
-        }
+    let collection = format!("servers/{id}/os-instance-actions");
+    if let Some(l) = super::views::page_link(&base, &collection, &p, limit, actions.len(), || {
+        actions.last().map(|a| a.request_id.clone())
+    }) {
+        body["links"] = l;
     }
     Ok(Json(body))
 }

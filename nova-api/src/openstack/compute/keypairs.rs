@@ -3,7 +3,7 @@
 use super::views::{collection_links, keypairs};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{json_body, param, BaseUrl};
+use crate::openstack::common::{invalid, json_body, object_of, param, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -44,9 +44,17 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = json_body(&body)?;
-    let Some(k) = body.get("keypair").filter(|k| k.is_object()) else {
-        return Err(ApiError::bad_request(format!("Invalid input for field/attribute body. Value: {body}. 'keypair' is a required property")));
+    let Some(k) = body.get("keypair") else {
+        return Err(invalid("body", &body, "'keypair' is a required property"));
     };
+    object_of("body", &body, |f| f == "keypair")?;
+    // `type` from 2.2, `user_id` from 2.10.
+    let o = object_of("keypair", k, |f| match f {
+        "name" | "public_key" => true,
+        "type" => v.at_least(2),
+        "user_id" => v.at_least(10),
+        _ => false,
+    })?;
     // Nova's name schema: `[_\- a-zA-Z0-9]`, plus `@` and `.` from 2.92.
     let name_ok = |n: &str| {
         n.chars().all(|c| {
@@ -55,7 +63,7 @@ pub async fn create(
                 || (v.at_least(92) && matches!(c, '@' | '.'))
         })
     };
-    let name = match k.get("name") {
+    let name = match o.get("name") {
         Some(Value::String(n)) if !name_ok(n) => {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute name. Value: {n}. '{n}' does not match the allowed characters"
@@ -73,11 +81,18 @@ pub async fn create(
         )))
         }
     };
-    let key_type = match k.get("type").and_then(Value::as_str) {
-        Some(t) if v.at_least(2) => t.to_string(),
-        _ => "ssh".to_string(),
+    let key_type = match o.get("type") {
+        None => "ssh".to_string(),
+        Some(Value::String(t)) if t == "ssh" || t == "x509" => t.clone(),
+        Some(other) => {
+            return Err(invalid(
+                "type",
+                other,
+                &format!("{other} is not one of ['ssh', 'x509']"),
+            ))
+        }
     };
-    let public_key = match k.get("public_key") {
+    let public_key = match o.get("public_key") {
         // 2.92: keys are imported, never generated.
         None if v.at_least(92) => {
             return Err(ApiError::bad_request(format!(
@@ -87,12 +102,25 @@ pub async fn create(
         None => None,
         Some(Value::String(p)) => Some(p.clone()),
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-            "Invalid input for field/attribute public_key. Value: {other}. is not of type 'string'"
-        )))
+            return Err(invalid(
+                "public_key",
+                other,
+                &format!("{other} is not of type 'string'"),
+            ))
         }
     };
-    let user_id = target_user(&ctx, v, k.get("user_id").and_then(Value::as_str));
+    let user_id = match o.get("user_id") {
+        None | Some(Value::String(_)) => {
+            target_user(&ctx, v, o.get("user_id").and_then(Value::as_str))
+        }
+        Some(other) => {
+            return Err(invalid(
+                "user_id",
+                other,
+                &format!("{other} is not of type 'string'"),
+            ))
+        }
+    };
     state.policy.authorize(
         "os_compute_api:os-keypairs:create",
         &ctx,

@@ -5,7 +5,7 @@
 
 use super::server_actions::accepted;
 use crate::error::{ApiError, ApiResult};
-use crate::openstack::common::invalid;
+use crate::openstack::common::{invalid, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::response::Response;
@@ -17,20 +17,7 @@ const POLICY: &str = "os_compute_api:os-multinic";
 
 /// The action's object, with only `key` in it (Nova's schemas).
 fn only<'a>(action: &str, key: &str, args: &'a Value) -> ApiResult<&'a Map<String, Value>> {
-    let Some(o) = args.as_object() else {
-        return Err(invalid(
-            action,
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
-    if let Some(k) = o.keys().find(|k| *k != key) {
-        return Err(invalid(
-            action,
-            args,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    let o = object_of(action, args, |k| k == key)?;
     if !o.contains_key(key) {
         return Err(invalid(
             action,

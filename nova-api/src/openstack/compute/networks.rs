@@ -246,7 +246,7 @@ pub async fn create(
     {
         flags[i] = o
             .get(k)
-            .map(|b| super::flavor_manage::parse_boolean(k, b))
+            .map(|b| crate::openstack::common::parse_boolean(k, b))
             .transpose()?;
     }
     let [_, multi_host, enable_dhcp, share_address] = flags;

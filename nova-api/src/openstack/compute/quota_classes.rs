@@ -6,7 +6,7 @@ use super::views::quota_classes::{quota_class_set, settable};
 use super::views::quota_sets::resource_name;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::json_body;
+use crate::openstack::common::{json_body, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -44,16 +44,7 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &ctx, "update")?;
     let body = json_body(&body)?;
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::bad_request(format!(
-            "Invalid input for field/attribute body. Value: {body}. {body} is not of type 'object'"
-        )));
-    };
-    if let Some(k) = obj.keys().find(|k| *k != "quota_class_set") {
-        return Err(ApiError::bad_request(format!(
-            "Invalid input for field/attribute body. Value: {body}. Additional properties are not allowed ('{k}' was unexpected)"
-        )));
-    }
+    let obj = object_of("body", &body, |k| k == "quota_class_set")?;
     let Some(qs) = obj.get("quota_class_set") else {
         return Err(ApiError::bad_request(format!(
             "Invalid input for field/attribute body. Value: {body}. 'quota_class_set' is a required property"

@@ -12,7 +12,7 @@ use super::views::servers::server_update_view;
 use crate::compute::api::RebuildRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{disk_config, instance_invalid_state, invalid, BaseUrl};
+use crate::openstack::common::{disk_config, instance_invalid_state, invalid, object_of, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::{HeaderValue, StatusCode};
@@ -54,21 +54,8 @@ fn allowed(v: ApiVersion) -> Vec<&'static str> {
 }
 
 fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
-    let Some(obj) = args.as_object() else {
-        return Err(invalid(
-            "rebuild",
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
     let allowed = allowed(v);
-    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            "rebuild",
-            args,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    let obj = object_of("rebuild", args, |k| allowed.contains(&k))?;
     let image_href = match obj.get("imageRef") {
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(invalid("imageRef", other, "is not of type 'string'")),

@@ -6,7 +6,7 @@
 
 use super::servers::generate_password;
 use crate::error::{ApiError, ApiResult};
-use crate::openstack::common::{instance_invalid_state, invalid};
+use crate::openstack::common::{instance_invalid_state, invalid, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::StatusCode;
@@ -40,14 +40,9 @@ fn parse(args: &Value) -> ApiResult<RescueBody> {
             ))
         }
     };
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "adminPass" | "rescue_image_ref"))
-    {
-        return Err(ApiError::bad_request(format!(
-            "Additional properties are not allowed ('{k}' was unexpected)"
-        )));
-    }
+    object_of("rescue", args, |k| {
+        matches!(k, "adminPass" | "rescue_image_ref")
+    })?;
     let mut body = RescueBody::default();
     if let Some(v) = obj.get("adminPass") {
         match v {

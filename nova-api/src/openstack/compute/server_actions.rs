@@ -17,7 +17,9 @@ use super::servers::get_instance;
 use crate::compute::api::RebootType;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{disk_config, instance_invalid_state, json_body, BaseUrl};
+use crate::openstack::common::{
+    disk_config, instance_invalid_state, json_body, object_of, BaseUrl,
+};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -117,17 +119,9 @@ async fn resize(
             "Invalid input for field/attribute resize. Value: {args}. {detail}"
         )))
     };
-    let Some(o) = args.as_object() else {
-        return bad("is not of type 'object'".into());
-    };
-    if let Some(k) = o
-        .keys()
-        .find(|k| !["flavorRef", "OS-DCF:diskConfig"].contains(&k.as_str()))
-    {
-        return bad(format!(
-            "Additional properties are not allowed ('{k}' was unexpected)"
-        ));
-    }
+    let o = object_of("resize", args, |k| {
+        k == "flavorRef" || k == "OS-DCF:diskConfig"
+    })?;
     let flavor = match o.get("flavorRef") {
         Some(Value::String(f)) if !f.is_empty() => f.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -201,12 +195,8 @@ async fn migrate(
     let host = match args {
         _ if !v.at_least(56) => None,
         Value::Null => None,
-        Value::Object(o) => {
-            if let Some(k) = o.keys().find(|k| *k != "host") {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field/attribute migrate. Value: {args}. Additional properties are not allowed ('{k}' was unexpected)"
-                )));
-            }
+        Value::Object(_) => {
+            let o = object_of("migrate", args, |k| k == "host")?;
             match o.get("host") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(h)) if !h.is_empty() && h.len() <= 255 => Some(h.clone()),
@@ -364,12 +354,8 @@ fn locked_reason(v: ApiVersion, args: &Value) -> ApiResult<Option<String>> {
     };
     match args {
         Value::Null => Ok(None),
-        Value::Object(o) => {
-            if let Some(k) = o.keys().find(|k| *k != "locked_reason") {
-                return bad(&format!(
-                    "Additional properties are not allowed ('{k}' was unexpected)"
-                ));
-            }
+        Value::Object(_) => {
+            let o = object_of("lock", args, |k| k == "locked_reason")?;
             match o.get("locked_reason") {
                 None => Ok(None),
                 Some(Value::String(r)) if !r.is_empty() && r.chars().count() <= 255 => {

@@ -4,9 +4,9 @@
 //! with its `code` and `status`.
 
 use crate::compute::api::external_events::ExternalEvent;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::json_body;
+use crate::openstack::common::{invalid, json_body, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -31,31 +31,11 @@ const NAMES: &[(&str, u32)] = &[
 /// Nova's `EVENT_STATUSES`.
 const STATUSES: &[&str] = &["failed", "completed", "in-progress"];
 
-fn invalid(field: &str, value: &Value, why: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "Invalid input for field/attribute {field}. Value: {value}. {why}"
-    ))
-}
-
 /// One event of the body, validated as Nova's schema at `v` does.
 fn parse_event(e: &Value, v: ApiVersion) -> ApiResult<ExternalEvent> {
-    let Some(o) = e.as_object() else {
-        return Err(invalid(
-            "events",
-            e,
-            &format!("{e} is not of type 'object'"),
-        ));
-    };
-    if let Some(k) = o
-        .keys()
-        .find(|k| !["name", "server_uuid", "status", "tag"].contains(&k.as_str()))
-    {
-        return Err(invalid(
-            "events",
-            e,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    let o = object_of("events", e, |k| {
+        matches!(k, "name" | "server_uuid" | "status" | "tag")
+    })?;
     let name = match o.get("name") {
         None => return Err(invalid("events", e, "'name' is a required property")),
         Some(n) => n,
@@ -109,16 +89,7 @@ pub async fn create(
         &Target::default(),
     )?;
     let body = json_body(&body)?;
-    let Some(o) = body.as_object() else {
-        return Err(invalid("body", &body, "is not of type 'object'"));
-    };
-    if let Some(k) = o.keys().find(|k| *k != "events") {
-        return Err(invalid(
-            "body",
-            &body,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    let o = object_of("body", &body, |k| k == "events")?;
     let given = match o.get("events") {
         Some(Value::Array(a)) if !a.is_empty() => a,
         Some(x) => return Err(invalid("events", x, "is not a non-empty array")),

@@ -6,7 +6,7 @@
 use crate::compute::api::ServerGroupCreate;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{invalid, json_body, param};
+use crate::openstack::common::{invalid, json_body, object_of, param};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -63,25 +63,12 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerGroupCreate> {
             "'server_group' is a required property",
         ));
     };
-    let Some(obj) = sg.as_object() else {
-        return Err(invalid(
-            "server_group",
-            sg,
-            &format!("{sg} is not of type 'object'"),
-        ));
-    };
     let allowed: &[&str] = if v.at_least(64) {
         &["name", "policy", "rules"]
     } else {
         &["name", "policies"]
     };
-    if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            "server_group",
-            sg,
-            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
-        ));
-    }
+    let obj = object_of("server_group", sg, |k| allowed.contains(&k))?;
     let name = match obj.get("name") {
         None => return Err(invalid("server_group", sg, "'name' is a required property")),
         Some(Value::String(n)) if !n.is_empty() && n.chars().count() <= 255 && n.trim() == n => {

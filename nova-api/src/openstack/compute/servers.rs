@@ -9,7 +9,7 @@ use super::views::servers::{
 use crate::compute::api::{BlockDevice, CreateRequest, RequestedNetworks, RequestedZone, API};
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{disk_config, invalid, json_body, BaseUrl};
+use crate::openstack::common::{disk_config, invalid, json_body, object_of, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -279,20 +279,7 @@ pub(crate) fn parse_personality(p: &Value) -> ApiResult<Vec<(String, String)>> {
     };
     let mut files = Vec::with_capacity(items.len());
     for item in items {
-        let Some(obj) = item.as_object() else {
-            return Err(invalid(
-                "personality",
-                item,
-                &format!("{item} is not of type 'object'"),
-            ));
-        };
-        if let Some(k) = obj.keys().find(|k| *k != "path" && *k != "contents") {
-            return Err(invalid(
-                "personality",
-                item,
-                &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-            ));
-        }
+        let obj = object_of("personality", item, |k| k == "path" || k == "contents")?;
         let field = |k: &str| -> ApiResult<String> {
             match obj.get(k) {
                 Some(Value::String(s)) => Ok(s.clone()),
@@ -501,20 +488,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
     let Some(s) = body.get("server") else {
         return Err(invalid("body", body, "'server' is a required property"));
     };
-    let Some(obj) = s.as_object() else {
-        return Err(invalid(
-            "server",
-            s,
-            &format!("{s} is not of type 'object'"),
-        ));
-    };
-    if let Some(extra) = obj.keys().find(|k| !create_key_allowed(k, v)) {
-        return Err(invalid(
-            "server",
-            s,
-            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
-        ));
-    }
+    let obj = object_of("server", s, |k| create_key_allowed(k, v))?;
     let name = match obj.get("name") {
         None => return Err(invalid("server", s, "'name' is a required property")),
         Some(Value::String(n)) if n.is_empty() || n.len() > 255 => {
@@ -695,16 +669,7 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
         Some(Value::Array(items)) => {
             let mut names: Vec<String> = Vec::new();
             for item in items {
-                let Some(o) = item.as_object() else {
-                    return Err(invalid("security_groups", item, "is not of type 'object'"));
-                };
-                if let Some(k) = o.keys().find(|k| *k != "name") {
-                    return Err(invalid(
-                        "security_groups",
-                        item,
-                        &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-                    ));
-                }
+                let o = object_of("security_groups", item, |k| k == "name")?;
                 match o.get("name") {
                     None => {}
                     Some(Value::String(n)) if !n.is_empty() && n.chars().count() <= 255 => {
@@ -776,24 +741,10 @@ fn parse_create(body: &Value, v: ApiVersion) -> ApiResult<ServerCreate> {
 /// for nova-network): `uuid`, an optional `fixed_ip`, a `port` only if
 /// null, a device `tag` at 2.32–2.36 and from 2.42.
 fn network_request(n: &Value, v: ApiVersion) -> ApiResult<NetworkRequest> {
-    let Some(o) = n.as_object() else {
-        return Err(invalid(
-            "networks",
-            n,
-            &format!("{n} is not of type 'object'"),
-        ));
-    };
     let tags = (v.at_least(32) && !v.at_least(37)) || v.at_least(42);
-    if let Some(k) = o
-        .keys()
-        .find(|k| !(["uuid", "fixed_ip", "port"].contains(&k.as_str()) || (tags && *k == "tag")))
-    {
-        return Err(invalid(
-            "networks",
-            n,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    let o = object_of("networks", n, |k| {
+        matches!(k, "uuid" | "fixed_ip" | "port") || (tags && k == "tag")
+    })?;
     let address = match o.get("fixed_ip") {
         None => None,
         Some(Value::String(a)) if a.parse::<std::net::IpAddr>().is_ok() => Some(a.clone()),
@@ -1398,26 +1349,6 @@ async fn list(
     Ok((instances, hs, Some(limit)))
 }
 
-fn next_link(
-    base: &BaseUrl,
-    path: &str,
-    p: &[(String, String)],
-    items: &[Arc<Instance>],
-    limit: Option<usize>,
-) -> Option<Value> {
-    let limit = limit?;
-    if limit == 0 || items.len() < limit {
-        return None;
-    }
-    let last = items.last()?;
-    Some(super::views::next_link(
-        base,
-        path,
-        p,
-        &last.uuid.to_string(),
-    ))
-}
-
 pub async fn index(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -1428,7 +1359,9 @@ pub async fn index(
     let (items, _, limit) = list(&state, &ctx, v, &p, "index").await?;
     let mut body =
         json!({"servers": items.iter().map(|i| server_summary(&base, i)).collect::<Vec<_>>()});
-    if let Some(l) = next_link(&base, "servers", &p, &items, limit) {
+    if let Some(l) = super::views::page_link(&base, "servers", &p, limit, items.len(), || {
+        items.last().map(|i| i.uuid.to_string())
+    }) {
         body["servers_links"] = l;
     }
     Ok(Json(body))
@@ -1494,7 +1427,9 @@ pub async fn detail(
         .rendered_servers
         .page(&kind, &items, |i| RenderedServer::new(&page.view(i)))
         .map_err(|e| NovaError::internal(format!("servers/detail: {e}")))?;
-    let links = next_link(&base, "servers/detail", &p, &items, limit);
+    let links = super::views::page_link(&base, "servers/detail", &p, limit, items.len(), || {
+        items.last().map(|i| i.uuid.to_string())
+    });
     // `{"servers": [...], "servers_links": [...]}`: the bytes serde_json
     // writes for the tree, "servers" before "servers_links" as it sorts them.
     let size: usize = bodies.iter().map(|b| b.size() + 32).sum();
@@ -1613,13 +1548,6 @@ pub async fn update(
     let Some(s) = body.get("server") else {
         return Err(invalid("body", &body, "'server' is a required property"));
     };
-    let Some(obj) = s.as_object() else {
-        return Err(invalid(
-            "server",
-            s,
-            &format!("{s} is not of type 'object'"),
-        ));
-    };
     let mut allowed = vec!["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"];
     if v.at_least(19) {
         allowed.push("description");
@@ -1627,13 +1555,7 @@ pub async fn update(
     if v.at_least(90) {
         allowed.push("hostname");
     }
-    if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            "server",
-            s,
-            &format!("Additional properties are not allowed ('{extra}' was unexpected)"),
-        ));
-    }
+    let obj = object_of("server", s, |k| allowed.contains(&k))?;
     let auto_disk_config = disk_config(obj.get("OS-DCF:diskConfig"))?;
     let updates = InstanceUpdate {
         display_name: obj.get("name").map(server_name).transpose()?,

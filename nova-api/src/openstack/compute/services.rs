@@ -3,7 +3,7 @@
 use super::views::services::service;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::json_body;
+use crate::openstack::common::{json_body, object_of, parse_boolean};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -74,19 +74,9 @@ async fn update_v253(
     id: &str,
     body: &Value,
 ) -> ApiResult<Json<Value>> {
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::bad_request(format!(
-            "Invalid input for field/attribute body. Value: {body}. {body} is not of type 'object'"
-        )));
-    };
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "status" | "disabled_reason" | "forced_down"))
-    {
-        return Err(ApiError::bad_request(format!(
-            "Invalid input for field/attribute body. Value: {body}. Additional properties are not allowed ('{k}' was unexpected)"
-        )));
-    }
+    let obj = object_of("body", body, |k| {
+        matches!(k, "status" | "disabled_reason" | "forced_down")
+    })?;
     let status = match obj.get("status") {
         None => None,
         Some(Value::String(s)) if s == "enabled" || s == "disabled" => Some(s.as_str()),
@@ -105,24 +95,10 @@ async fn update_v253(
             )))
         }
     };
-    let forced = match obj.get("forced_down") {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
-            "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
-            "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field/attribute forced_down. Value: {s}. is not a 'boolean'"
-                )))
-            }
-        },
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute forced_down. Value: {other}. is not a 'boolean'"
-            )))
-        }
-    };
+    let forced = obj
+        .get("forced_down")
+        .map(|f| parse_boolean("forced_down", f))
+        .transpose()?;
     state
         .policy
         .authorize("os_compute_api:os-services:update", ctx, &Target::own(ctx))?;
@@ -188,8 +164,16 @@ pub async fn update(
     if !known {
         return Err(ApiError::not_found("Unknown action"));
     }
+    // Nova's `service_update` schemas: `forced_down` from 2.11.
+    object_of("body", &body, |k| {
+        matches!(k, "host" | "binary" | "disabled_reason") || (k == "forced_down" && v.at_least(11))
+    })?;
     let host = str_field(&body, "host")?;
     let binary = str_field(&body, "binary")?;
+    let forced = body
+        .get("forced_down")
+        .map(|f| parse_boolean("forced_down", f))
+        .transpose()?;
     if binary != "nova-compute" {
         return Err(ApiError::bad_request(format!(
             "Updating a {binary} service is not supported. Only nova-compute services can be updated."
@@ -225,10 +209,8 @@ pub async fn update(
             json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
         }
         "force-down" if v.at_least(11) => {
-            let Some(forced) = body.get("forced_down").and_then(Value::as_bool) else {
-                return Err(ApiError::bad_request(
-                    "Invalid input for field/attribute forced_down. 'forced_down' must be a boolean",
-                ));
+            let Some(forced) = forced else {
+                return Err(ApiError::bad_request("Missing forced_down field"));
             };
             state
                 .conductor

@@ -35,13 +35,17 @@ fn parse_datetime(v: Option<&str>) -> ApiResult<DateTime<Utc>> {
             return Ok(t.and_utc());
         }
     }
-    Err(ApiError::bad_request("Datetime is in invalid format"))
+    Err(ApiError::bad_request(
+        "Invalid datetime string: Datetime is in invalid format",
+    ))
 }
 
 fn period(p: &[(String, String)]) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
     let start = parse_datetime(param(p, "start"))?;
     let end = parse_datetime(param(p, "end"))?;
-    if start > end {
+    // An empty period is refused as well as a reversed one (Nova's
+    // `not period_start < period_stop`).
+    if start >= end {
         return Err(ApiError::bad_request(
             "Invalid start time. The start time cannot occur after the end time.",
         ));

@@ -75,10 +75,25 @@ pub fn collection_links(
         .and_then(|(_, v)| v.parse::<usize>().ok())
         .unwrap_or(max_limit)
         .min(max_limit);
-    if limit == 0 || page != limit {
+    page_link(base, collection, params, Some(limit), page, || last_id)
+}
+
+/// The `next` link of a page cut at `limit` (the limit the handler applied,
+/// `None` when it did not page): there is one when the page is full; its
+/// marker is the last item's id, its other parameters the request's.
+pub fn page_link(
+    base: &BaseUrl,
+    collection: &str,
+    params: &[(String, String)],
+    limit: Option<usize>,
+    page: usize,
+    last_id: impl FnOnce() -> Option<String>,
+) -> Option<Value> {
+    let limit = limit?;
+    if limit == 0 || page < limit {
         return None;
     }
-    Some(next_link(base, collection, params, &last_id?))
+    Some(next_link(base, collection, params, &last_id()?))
 }
 
 #[cfg(test)]
