@@ -390,12 +390,28 @@ async fn run(cmd: Category, cfg: NovaConfig) -> Result<u8, String> {
         }) => {
             db.check_schema().await.map_err(|e| e.to_string())?;
             let num = num_networks.unwrap_or(cfg.default.num_networks);
-            let size = match network_size {
-                Some(size) => size,
-                None => default_network_size(&fixed_range_v4, num, cfg.default.network_size)?,
+            let used: Vec<String> = db
+                .network_get_all()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|n| n.cidr)
+                .collect();
+            let request = nova_objects::subnets::SubnetRequest {
+                range: &fixed_range_v4,
+                num_networks: num.max(1) as u64,
+                network_size: network_size.map(|s| s.max(1) as u64),
+                conf_network_size: cfg.default.network_size.max(1) as u64,
+                ipam: false,
             };
-            let cidrs = split_range(&fixed_range_v4, num, size)?;
-            for (i, cidr) in cidrs.iter().enumerate() {
+            let subnets =
+                nova_objects::subnets::carve(&request, &used).map_err(|e| e.to_string())?;
+            if let Some(bits) = subnets.capped_to {
+                eprintln!(
+                    "Subnet(s) too large, defaulting to /{bits}.  To override, specify network_size flag."
+                );
+            }
+            for (i, cidr) in subnets.cidrs.iter().enumerate() {
                 let label = if num > 1 {
                     format!("{label}_{i}")
                 } else {
@@ -647,48 +663,6 @@ fn address_to_hosts(range: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
     Ok((net + 1..net | !mask).map(Ipv4Addr::from).collect())
 }
 
-/// Split `range` into `num` subnets of `size` addresses, as Newton's network create did.
-/// Nova's `network_size` when none is given: each network's share of the
-/// range, capped at `[DEFAULT] network_size` (a warning says so).
-fn default_network_size(range: &str, num: i64, conf_size: i64) -> Result<i64, String> {
-    let total = nova_db::NetworkPlan::new(range)?.addresses.len() as i64;
-    let each = total / num.max(1);
-    if each > conf_size {
-        let bits = 32 - (conf_size as u64).next_power_of_two().trailing_zeros();
-        eprintln!(
-            "Subnet(s) too large, defaulting to /{bits}.  To override, specify network_size flag."
-        );
-        return Ok(conf_size);
-    }
-    Ok(each)
-}
-
-fn split_range(range: &str, num: i64, size: i64) -> Result<Vec<String>, String> {
-    let plan = nova_db::NetworkPlan::new(range)?;
-    if num == 1 && size >= plan.addresses.len() as i64 {
-        return Ok(vec![plan.cidr]);
-    }
-    if size <= 0 || (size & (size - 1)) != 0 {
-        return Err(format!("--network_size {size} must be a power of two"));
-    }
-    let total = plan.addresses.len() as i64;
-    if num * size > total {
-        return Err(format!(
-            "{num} networks of {size} addresses do not fit in {range} ({total} addresses)"
-        ));
-    }
-    let prefix = 32 - size.trailing_zeros();
-    let base = u32::from(plan.addresses[0].0);
-    Ok((0..num)
-        .map(|i| {
-            format!(
-                "{}/{prefix}",
-                std::net::Ipv4Addr::from(base + (i * size) as u32)
-            )
-        })
-        .collect())
-}
-
 /// `network list` as Nova's: tab-separated columns padded as its format
 /// (`%-5s\t%-18s\t%-15s...`), Python's `None` for what a network lacks
 /// (nova-network's IPv6 and VLANs are not served here), or "No networks
@@ -780,22 +754,5 @@ mod tests {
         );
         assert_eq!(row[0], "1    ");
         assert_eq!(row[1].len(), 18);
-    }
-
-    #[test]
-    fn splits_ranges() {
-        assert_eq!(
-            super::split_range("10.0.0.0/24", 2, 64).expect("fits"),
-            vec!["10.0.0.0/26", "10.0.0.64/26"]
-        );
-        assert!(super::split_range("10.0.0.0/24", 8, 64).is_err());
-        // One network of a range larger than network_size: its first subnet.
-        assert_eq!(
-            super::split_range("10.0.0.0/16", 1, 256).expect("fits"),
-            vec!["10.0.0.0/24"]
-        );
-        assert_eq!(super::default_network_size("10.0.0.0/16", 1, 256), Ok(256));
-        assert_eq!(super::default_network_size("10.0.0.0/24", 4, 256), Ok(64));
-        assert_eq!(super::default_network_size("10.0.0.0/26", 1, 256), Ok(64));
     }
 }

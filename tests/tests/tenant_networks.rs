@@ -204,6 +204,38 @@ async fn a_project_creates_and_deletes_its_own_network() {
     .await;
     assert_eq!(s, 409);
 
+    // A range larger than [DEFAULT] network_size is cut to its first free
+    // subnet of that size, as Nova's create_networks; network_size cuts it
+    // smaller; ipam keeps it whole.
+    let mut made = Vec::new();
+    for (body, want) in [
+        (
+            json!({"label": "big", "cidr": "10.98.0.0/16"}),
+            "10.98.0.0/24",
+        ),
+        (
+            json!({"label": "big2", "cidr": "10.98.0.0/16"}),
+            "10.98.1.0/24",
+        ),
+        (
+            json!({"label": "small", "cidr": "10.97.0.0/24", "network_size": "64"}),
+            "10.97.0.0/26",
+        ),
+        (
+            json!({"label": "whole", "cidr": "10.96.0.0/22", "ipam": true}),
+            "10.96.0.0/22",
+        ),
+    ] {
+        let (s, b) = post("demo", None, "2.1", json!({ "network": body })).await;
+        assert_eq!((s, b["network"]["cidr"].as_str()), (200, Some(want)), "{b}");
+        made.push(b["network"]["id"].as_str().unwrap().to_string());
+    }
+    for id in made {
+        let path = format!("/os-tenant-networks/{id}");
+        let (s, _) = call(&cloud, Method::DELETE, &path, demo, None, "2.1", None).await;
+        assert_eq!(s, 202);
+    }
+
     // Delete: not another project's, not the shared network, not by a reader, not above 2.35.
     let path = format!("/os-tenant-networks/{id}");
     let (s, _) = call(&cloud, Method::DELETE, &path, alt, None, "2.1", None).await;

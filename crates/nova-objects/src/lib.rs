@@ -14,6 +14,7 @@ pub mod device_metadata;
 pub mod fields;
 pub mod numa;
 pub mod sort;
+pub mod subnets;
 pub mod wire_time;
 
 /// `instance_types` (a flavor).

@@ -59,6 +59,7 @@ pub mod server_password;
 mod shelve;
 pub use block_devices::BlockDevice;
 pub use evacuate::EvacuateRequest;
+pub use network_api::NetworkShape;
 pub use shelve::UnshelveRequest;
 mod usage;
 pub use instance_extras::MAX_TAG_COUNT;

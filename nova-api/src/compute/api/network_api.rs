@@ -5,9 +5,19 @@
 
 use super::API;
 use nova_common::{NovaError, NovaResult, RequestContext};
+use nova_objects::subnets;
 use nova_objects::{FixedIp, FloatingIp, Instance, Network, NetworkCreate, VirtualInterface};
 use tracing::debug;
 use uuid::Uuid;
+
+/// How a network create asks its range to be cut (the body's
+/// `num_networks`, `network_size` and `ipam`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NetworkShape {
+    pub num_networks: Option<u64>,
+    pub network_size: Option<u64>,
+    pub ipam: bool,
+}
 
 /// A non-admin may see only their project's floating IPs (and any
 /// unallocated one by address): Nova's `authorize_project_context`.
@@ -180,8 +190,57 @@ impl API {
         &self,
         ctx: &RequestContext,
         values: NetworkCreate,
+        shape: NetworkShape,
     ) -> NovaResult<Network> {
-        self.conductor.network_create_safe(ctx, values).await
+        self.create_networks(ctx, values, shape).await
+    }
+
+    /// Nova's `create_networks`: the range cut into networks as
+    /// [`subnets::carve`] says (against the networks there are), each made
+    /// with its fixed IPs and named `label_N` when there are several; the
+    /// first is the answer.
+    async fn create_networks(
+        &self,
+        ctx: &RequestContext,
+        values: NetworkCreate,
+        shape: NetworkShape,
+    ) -> NovaResult<Network> {
+        let used: Vec<String> = self
+            .conductor
+            .network_get_all(ctx)
+            .await?
+            .into_iter()
+            .map(|n| n.cidr)
+            .collect();
+        let request = subnets::SubnetRequest {
+            range: &values.cidr,
+            num_networks: shape
+                .num_networks
+                .unwrap_or(self.cfg.default.num_networks.max(1) as u64),
+            network_size: shape.network_size,
+            conf_network_size: self.cfg.default.network_size.max(1) as u64,
+            ipam: shape.ipam,
+        };
+        let cut = subnets::carve(&request, &used)?;
+        if let Some(bits) = cut.capped_to {
+            tracing::warn!(
+                "Subnet(s) too large, defaulting to /{bits}.  To override, specify network_size flag."
+            );
+        }
+        let several = cut.cidrs.len() > 1;
+        let mut first = None;
+        for (i, cidr) in cut.cidrs.into_iter().enumerate() {
+            let mut one = values.clone();
+            one.cidr = cidr;
+            if several {
+                one.label = format!("{}_{i}", values.label);
+            }
+            let made = self.conductor.network_create_safe(ctx, one).await?;
+            first.get_or_insert(made);
+        }
+        first.ok_or_else(|| NovaError::InvalidInput {
+            reason: "no network to create".into(),
+        })
     }
 
     /// `os-networks` delete (nova-network's API `delete`): a network still
@@ -205,6 +264,7 @@ impl API {
         &self,
         ctx: &RequestContext,
         mut values: NetworkCreate,
+        shape: NetworkShape,
     ) -> NovaResult<Network> {
         let size = values
             .cidr
@@ -226,7 +286,7 @@ impl API {
             Some(_) => {}
         }
         values.project_id = ctx.project_id.clone();
-        self.conductor.network_create_safe(ctx, values).await
+        self.create_networks(ctx, values, shape).await
     }
 
     /// `os-tenant-networks` delete (Nova's disassociate, then delete): a

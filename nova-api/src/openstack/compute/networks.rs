@@ -4,6 +4,7 @@
 
 use super::floating_ips::proxy_api;
 use super::views::micro_isotime;
+use crate::compute::api::NetworkShape;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{invalid, json_body};
@@ -249,7 +250,7 @@ pub async fn create(
             .map(|b| crate::openstack::common::parse_boolean(k, b))
             .transpose()?;
     }
-    let [_, multi_host, enable_dhcp, share_address] = flags;
+    let [ipam, multi_host, enable_dhcp, share_address] = flags;
     let unsupported = |what: &str| {
         Err(ApiError::bad_request(format!(
             "{what} is not supported by this cloud's nova-network"
@@ -282,19 +283,7 @@ pub async fn create(
         return unsupported("A shared DHCP address");
     }
     for k in ["mtu", "vlan", "vlan_start"] {
-        match o.get(k) {
-            None => {}
-            Some(Value::String(e)) if e.is_empty() => {}
-            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => {}
-            Some(Value::String(n)) if n.parse::<u64>().is_ok_and(|n| n >= 1) => {}
-            Some(other) => {
-                return Err(invalid(
-                    k,
-                    other,
-                    &format!("{other} is not a positive integer"),
-                ))
-            }
-        }
+        positive_integer(o, k)?;
     }
     if o.get("mtu").is_some_and(|m| m != "") {
         return unsupported("A network MTU");
@@ -321,7 +310,14 @@ pub async fn create(
     };
     let n = state
         .compute_api
-        .create_network(&ctx, values)
+        .create_network(
+            &ctx,
+            values,
+            NetworkShape {
+                ipam: ipam.unwrap_or(false),
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|e| match e {
             NovaError::InvalidInput { .. }
@@ -540,6 +536,17 @@ pub async fn tenant_create(
             ))
         }
     };
+    // How the range is cut (`vlan_start` only checked: no VLANs here).
+    positive_integer(o, "vlan_start")?;
+    let shape = NetworkShape {
+        num_networks: positive_integer(o, "num_networks")?,
+        network_size: positive_integer(o, "network_size")?,
+        ipam: o
+            .get("ipam")
+            .map(|b| crate::openstack::common::parse_boolean("ipam", b))
+            .transpose()?
+            .unwrap_or(false),
+    };
     let values = NetworkCreate {
         label,
         cidr,
@@ -553,7 +560,7 @@ pub async fn tenant_create(
     };
     let n = state
         .compute_api
-        .create_tenant_network(&ctx, values)
+        .create_tenant_network(&ctx, values, shape)
         .await
         .map_err(|e| match e {
             NovaError::InvalidInput { reason } => ApiError::bad_request(reason),
@@ -564,6 +571,22 @@ pub async fn tenant_create(
             }
         })?;
     Ok(Json(json!({"network": tenant_network(&n)})))
+}
+
+/// Nova's `positive_integer_with_empty_str`: an integer of at least 1, as
+/// a number or a string; an empty string is none.
+fn positive_integer(o: &Map<String, Value>, k: &str) -> ApiResult<Option<u64>> {
+    match o.get(k) {
+        None => Ok(None),
+        Some(Value::String(e)) if e.is_empty() => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => Ok(n.as_u64()),
+        Some(Value::String(n)) if n.parse::<u64>().is_ok_and(|n| n >= 1) => Ok(n.parse().ok()),
+        Some(other) => Err(invalid(
+            k,
+            other,
+            &format!("{other} is not a positive integer"),
+        )),
+    }
 }
 
 /// An IPv4 `a.b.c.d/n` (`parameter_types.cidr`).
