@@ -245,6 +245,58 @@ async fn reset_state_inject_network_info_and_live_migration_refused() {
     )
     .await;
     assert_eq!(s, 400, "disk_over_commit is required before 2.25: {b}");
+    // Nova's boolean spellings; forcing needs a host (2.30-2.67).
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &admin,
+        "2.1",
+        json!({"os-migrateLive": {"host": "nowhere", "block_migration": "False", "disk_over_commit": "no"}}),
+    )
+    .await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (400, "Compute host nowhere could not be found."),
+        "{b}"
+    );
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &admin,
+        "2.30",
+        json!({"os-migrateLive": {"host": null, "block_migration": "auto", "force": "true"}}),
+    )
+    .await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (400, "Can't force to a non-provided destination"),
+        "{b}"
+    );
+    // The schemas of reboot, os-getConsoleOutput and resize, as Nova's.
+    for body in [
+        json!({"reboot": {"type": "hArD"}}),
+        json!({"reboot": {"type": "SOFT", "when": "now"}}),
+        json!({"reboot": {}}),
+        json!({"os-getConsoleOutput": null}),
+        json!({"os-getConsoleOutput": {"length": 1.5}}),
+        json!({"os-getConsoleOutput": {"length": 5, "tail": true}}),
+    ] {
+        let (s, b) = action(&cloud, &vm, &demo, "2.1", body.clone()).await;
+        assert_eq!(s, 400, "{body}: {b}");
+    }
+    let (s, b) = action(
+        &cloud,
+        &vm,
+        &demo,
+        "2.1",
+        json!({"resize": {"flavorRef": "nope"}}),
+    )
+    .await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (400, "Flavor nope could not be found."),
+        "{b}"
+    );
     // The CLI says so too.
     let (ok, _, err) = cloud.openstack("admin", &["server", "migrate", "--live-migration", &vm]);
     assert!(!ok && err.contains("No valid host"), "{err}");

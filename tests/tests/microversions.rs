@@ -338,7 +338,37 @@ async fn microversions_up_to_2_103() {
         "PUT shows server_groups: {b}"
     );
 
-    // 2.45: createImage answers the image id, without Location.
+    // createImage's schema: Nova's image name and metadata; before 2.39 the
+    // metadata counts against the metadata_items quota (128).
+    let many: serde_json::Map<String, Value> =
+        (0..129).map(|i| (format!("k{i}"), json!("v"))).collect();
+    for (body, want) in [
+        (json!({"name": "x", "metadata": {"": ""}}), 400),
+        (json!({"name": "x", "metadata": {"a/b": "c"}}), 400),
+        (
+            json!({"name": "x", "metadata": {"k": "v".repeat(256)}}),
+            400,
+        ),
+        (json!({"name": "x", "metadata": null}), 400),
+        (json!({"name": " x"}), 400),
+        (json!({"name": "x", "extra": 1}), 400),
+        (json!({"name": "x", "metadata": many}), 403),
+    ] {
+        let snap = json!({ "createImage": body });
+        let (s, _, b) = call(&cloud, Method::POST, &action, &demo, "2.1", Some(snap)).await;
+        assert_eq!(s, want, "{b}");
+        if want == 403 {
+            assert_eq!(
+                b["forbidden"]["message"], "Image metadata limit exceeded",
+                "{b}"
+            );
+        }
+    }
+    // 2.45: createImage answers the image id, without Location. A locked
+    // server is snapshotted all the same, as Nova's.
+    let lock = json!({"lock": null});
+    let (s, _, b) = call(&cloud, Method::POST, &action, &demo, "2.1", Some(lock)).await;
+    assert_eq!(s, 202, "{b}");
     let snap = json!({"createImage": {"name": "mv-snap"}});
     let (s, h, b) = call(&cloud, Method::POST, &action, &demo, "2.45", Some(snap)).await;
     assert_eq!(s, 202, "{b}");
@@ -354,6 +384,9 @@ async fn microversions_up_to_2_103() {
             .await
     };
     snapshot_done().await;
+    let unlock = json!({"unlock": null});
+    let (s, _, b) = call(&cloud, Method::POST, &action, &demo, "2.1", Some(unlock)).await;
+    assert_eq!(s, 202, "{b}");
     // The owner's snapshot is private to its project; an admin's snapshot
     // of it is shared, with the server's project a member (Nova's
     // snapshot visibility), so the owner reads both.

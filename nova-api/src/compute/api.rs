@@ -1335,8 +1335,8 @@ impl API {
         name: &str,
         extra_properties: &BTreeMap<String, String>,
     ) -> NovaResult<ImageMeta> {
+        // A locked server may be snapshotted, as Nova's (no lock check).
         let t = &transitions::SNAPSHOT;
-        check_instance_lock(ctx, inst)?;
         check_instance_state(inst, t)?;
         check_instance_host(inst, t)?;
         let image = self

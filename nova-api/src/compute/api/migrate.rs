@@ -65,9 +65,7 @@ impl API {
         if let Some(h) = host {
             if inst.host.as_deref() == Some(h.as_str()) {
                 return Err(NovaError::InvalidRequest {
-                    reason: format!(
-                        "The target host can't be the same one as the instance's current host: {h}"
-                    ),
+                    reason: "Cannot migrate to the host where the server exists.".into(),
                 });
             }
             let known = self.conductor.service_get_all(ctx).await?.iter().any(|s| {

@@ -6,7 +6,7 @@
 use crate::compute::api::LiveMigrateRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{instance_invalid_state, invalid, object_of};
+use crate::openstack::common::{instance_invalid_state, invalid, object_of, parse_boolean};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::StatusCode;
@@ -117,22 +117,15 @@ pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<LiveMigrateR
             &format!("'{k}' is a required property"),
         ));
     }
-    match &o["block_migration"] {
-        Value::Bool(_) => {}
-        Value::String(s) if s == "auto" && v.at_least(25) => {}
-        other => {
-            return Err(invalid(
-                "block_migration",
-                other,
-                &format!("{other} is not a valid boolean"),
-            ))
-        }
-    }
-    for k in ["disk_over_commit", "force"] {
-        if let Some(x) = o.get(k).filter(|x| !x.is_boolean()) {
-            return Err(invalid(k, x, &format!("{x} is not a valid boolean")));
-        }
-    }
+    // Nova's booleans (`parameter_types.boolean`: true, "True", "yes", ...);
+    // `auto` from 2.25 leaves the choice to the compute host.
+    let block_migration = match &o["block_migration"] {
+        Value::String(s) if s == "auto" && v.at_least(25) => None,
+        b => Some(parse_boolean("block_migration", b)?),
+    };
+    let flag = |k: &str| o.get(k).map(|x| parse_boolean(k, x)).transpose();
+    let disk_over_commit = flag("disk_over_commit")?;
+    let forced = flag("force")?.unwrap_or(false);
     let host = match &o["host"] {
         Value::Null => None,
         Value::String(h) if !h.is_empty() && h.chars().count() <= 255 => Some(h.clone()),
@@ -144,14 +137,17 @@ pub fn parse_migrate_live(v: ApiVersion, args: &Value) -> ApiResult<LiveMigrateR
             ))
         }
     };
+    if v.at_least(30) && forced && host.is_none() {
+        return Err(ApiError::bad_request(
+            "Can't force to a non-provided destination",
+        ));
+    }
     Ok(LiveMigrateRequest {
         host,
-        block_migration: o["block_migration"].as_bool(),
-        disk_over_commit: o.get("disk_over_commit").and_then(Value::as_bool),
+        block_migration,
+        disk_over_commit,
         // From 2.30 a named host is checked by the scheduler unless forced.
-        force: v
-            .at_least(30)
-            .then(|| o.get("force").and_then(Value::as_bool).unwrap_or(false)),
+        force: v.at_least(30).then_some(forced),
         wait: !v.at_least(34),
     })
 }

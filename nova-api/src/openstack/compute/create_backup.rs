@@ -4,9 +4,10 @@
 //! image id in the body, earlier versions a `Location` header (only when
 //! `rotation` is above 0, as Nova).
 
+use super::server_metadata::parse_metadata;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{instance_invalid_state, invalid, BaseUrl};
+use crate::openstack::common::{instance_invalid_state, invalid, object_of, BaseUrl};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::{HeaderValue, StatusCode};
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::Instance;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// A parsed createBackup body.
@@ -28,21 +29,9 @@ pub struct BackupRequest {
 
 /// Nova's `create_backup` schema (2.1+).
 pub fn parse_create_backup(args: &Value) -> ApiResult<BackupRequest> {
-    let Some(obj) = args.as_object() else {
-        return Err(invalid(
-            "createBackup",
-            args,
-            &format!("{args} is not of type 'object'"),
-        ));
-    };
-    const KNOWN: &[&str] = &["name", "backup_type", "rotation", "metadata"];
-    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(invalid(
-            "createBackup",
-            args,
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    let obj = object_of("createBackup", args, |k| {
+        matches!(k, "name" | "backup_type" | "rotation" | "metadata")
+    })?;
     let required = |k: &str| {
         obj.get(k).ok_or_else(|| {
             invalid(
@@ -52,30 +41,7 @@ pub fn parse_create_backup(args: &Value) -> ApiResult<BackupRequest> {
             )
         })
     };
-    let name = match required("name")? {
-        Value::String(n) if n.is_empty() || n.chars().count() > 255 => {
-            return Err(invalid(
-                "name",
-                &json!(n),
-                "must be 1 to 255 characters long",
-            ))
-        }
-        Value::String(n) if n.trim() != n => {
-            return Err(invalid(
-                "name",
-                &json!(n),
-                "has leading or trailing whitespace",
-            ))
-        }
-        Value::String(n) => n.clone(),
-        other => {
-            return Err(invalid(
-                "name",
-                other,
-                &format!("{other} is not of type 'string'"),
-            ))
-        }
-    };
+    let name = image_name(required("name")?)?;
     let backup_type = match required("backup_type")? {
         Value::String(t) => t.clone(),
         other => {
@@ -105,14 +71,7 @@ pub fn parse_create_backup(args: &Value) -> ApiResult<BackupRequest> {
     };
     let metadata = match obj.get("metadata") {
         None => BTreeMap::new(),
-        Some(Value::Object(m)) => metadata(m)?,
-        Some(other) => {
-            return Err(invalid(
-                "metadata",
-                other,
-                &format!("{other} is not of type 'object'"),
-            ))
-        }
+        Some(m) => parse_metadata("metadata", m, false, 0, None)?,
     };
     Ok(BackupRequest {
         name,
@@ -122,32 +81,47 @@ pub fn parse_create_backup(args: &Value) -> ApiResult<BackupRequest> {
     })
 }
 
-/// `parameter_types.metadata`: keys of 1 to 255 characters, string values
-/// of at most 255.
-fn metadata(m: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for (k, v) in m {
-        if k.is_empty() || k.chars().count() > 255 {
-            return Err(invalid(
-                "metadata",
-                &Value::Object(m.clone()),
-                &format!("'{k}' does not match any of the regexes: '^[a-zA-Z0-9-_:. ]{{1,255}}$'"),
-            ));
+/// Nova's `parameter_types.name` for an image: 1 to 255 characters, no
+/// leading or trailing whitespace.
+pub fn image_name(v: &Value) -> ApiResult<String> {
+    match v {
+        Value::String(n) if n.is_empty() || n.chars().count() > 255 => {
+            Err(invalid("name", v, "must be 1 to 255 characters long"))
         }
-        match v {
-            Value::String(s) if s.chars().count() <= 255 => {
-                out.insert(k.clone(), s.clone());
-            }
-            other => {
-                return Err(invalid(
-                    &format!("metadata.{k}"),
-                    other,
-                    "must be a string of at most 255 characters",
-                ))
-            }
+        Value::String(n) if n.trim() != n => {
+            Err(invalid("name", v, "has leading or trailing whitespace"))
         }
+        Value::String(n) => Ok(n.clone()),
+        other => Err(invalid(
+            "name",
+            other,
+            &format!("{other} is not of type 'string'"),
+        )),
     }
-    Ok(out)
+}
+
+/// Before 2.39 an image's new properties count against the caller's
+/// `metadata_items` quota (Nova's `check_img_metadata_properties_quota`).
+pub async fn check_image_metadata_quota(
+    state: &AppState,
+    ctx: &RequestContext,
+    v: ApiVersion,
+    metadata: &BTreeMap<String, String>,
+) -> ApiResult<()> {
+    if v.at_least(39) {
+        return Ok(());
+    }
+    let project = ctx.project_id.clone().unwrap_or_default();
+    state
+        .compute_api
+        .check_metadata_quota(ctx, &project, metadata.len())
+        .await
+        .map_err(|e| match e {
+            NovaError::MetadataLimitExceeded { .. } => {
+                ApiError::new(403, "Image metadata limit exceeded")
+            }
+            other => other.into(),
+        })
 }
 
 pub async fn create_backup(
@@ -164,6 +138,7 @@ pub async fn create_backup(
         &Target::project(&inst.project_id),
     )?;
     let req = parse_create_backup(args)?;
+    check_image_metadata_quota(state, ctx, v, &req.metadata).await?;
     let image = state
         .compute_api
         .backup(
@@ -222,6 +197,9 @@ mod tests {
             json!({"name": "b", "backup_type": 1, "rotation": 1}),
             json!({"name": "b", "backup_type": "daily", "rotation": 1, "extra": 1}),
             json!({"name": "b", "backup_type": "daily", "rotation": 1, "metadata": {"k": 1}}),
+            json!({"name": "b", "backup_type": "daily", "rotation": 1, "metadata": {"a/b": "c"}}),
+            json!({"name": "b", "backup_type": "daily", "rotation": 1, "metadata": null}),
+            json!({"name": " b", "backup_type": "daily", "rotation": 1}),
             json!(null),
         ] {
             assert_eq!(

@@ -12,7 +12,9 @@ use super::views::servers::server_update_view;
 use crate::compute::api::RebuildRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::{disk_config, instance_invalid_state, invalid, object_of, BaseUrl};
+use crate::openstack::common::{
+    disk_config, instance_invalid_state, invalid, object_of, parse_boolean, BaseUrl,
+};
 use crate::policy::Target;
 use crate::AppState;
 use axum::http::{HeaderValue, StatusCode};
@@ -22,7 +24,6 @@ use base64::Engine;
 use nova_common::{NovaError, RequestContext};
 use nova_objects::Instance;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// The properties a rebuild body may have at this microversion.
 fn allowed(v: ApiVersion) -> Vec<&'static str> {
@@ -72,48 +73,15 @@ fn parse(args: &Value, v: ApiVersion) -> ApiResult<RebuildRequest> {
         Some(Value::String(p)) => p.clone(),
         Some(other) => return Err(invalid("adminPass", other, "is not of type 'string'")),
     };
-    let metadata = match obj.get("metadata") {
-        None => None,
-        Some(Value::Object(m)) => {
-            let mut out = BTreeMap::new();
-            for (k, val) in m {
-                let Some(vs) = val.as_str() else {
-                    return Err(invalid(
-                        &format!("metadata.{k}"),
-                        val,
-                        "is not of type 'string'",
-                    ));
-                };
-                if k.is_empty() || k.chars().count() > 255 || vs.chars().count() > 255 {
-                    return Err(invalid(
-                        "metadata",
-                        val,
-                        "keys and values must be 1-255 characters",
-                    ));
-                }
-                out.insert(k.clone(), vs.to_string());
-            }
-            Some(out)
-        }
-        Some(other) => {
-            return Err(invalid(
-                "metadata",
-                other,
-                &format!("{other} is not of type 'object'"),
-            ))
-        }
-    };
-    let preserve_ephemeral = match obj.get("preserve_ephemeral") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(invalid(
-                "preserve_ephemeral",
-                other,
-                "is not of type 'boolean'",
-            ))
-        }
-    };
+    let metadata = obj
+        .get("metadata")
+        .map(|m| super::server_metadata::parse_metadata("metadata", m, false, 0, None))
+        .transpose()?;
+    let preserve_ephemeral = obj
+        .get("preserve_ephemeral")
+        .map(|b| parse_boolean("preserve_ephemeral", b))
+        .transpose()?
+        .unwrap_or(false);
     let auto_disk_config = disk_config(obj.get("OS-DCF:diskConfig"))?;
     let key_name = match obj.get("key_name") {
         None => None,
@@ -244,4 +212,33 @@ pub async fn rebuild(
         resp.headers_mut().insert("location", loc);
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openstack::api_version_request::MIN_VERSION;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_keys_and_booleans_as_nova_schemas() {
+        let image = "70a599e0-31e7-49b7-b260-868f441e862b";
+        let ok = parse(
+            &json!({"imageRef": image, "metadata": {"a b:c": "d"}, "preserve_ephemeral": "yes"}),
+            MIN_VERSION,
+        )
+        .ok();
+        assert_eq!(ok.as_ref().map(|r| r.preserve_ephemeral), Some(true));
+        for bad in [
+            json!({"imageRef": image, "metadata": {"a/b": "c"}}),
+            json!({"imageRef": image, "metadata": {"": "c"}}),
+            json!({"imageRef": image, "preserve_ephemeral": "maybe"}),
+        ] {
+            assert_eq!(
+                parse(&bad, MIN_VERSION).err().map(|e| e.code),
+                Some(400),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -7,7 +7,7 @@
 use super::servers::get_instance;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
-use crate::openstack::common::json_body;
+use crate::openstack::common::{invalid, json_body, object_of};
 use crate::policy::Target;
 use crate::AppState;
 use axum::body::Bytes;
@@ -30,6 +30,16 @@ const TYPES_2_8: &[&str] = &[
     "spice-html5",
     "serial",
     "webmks",
+];
+/// 2.99 adds `spice-direct` (a SPICE console for a native client).
+const TYPES_2_99: &[&str] = &[
+    "novnc",
+    "xvpvnc",
+    "rdp-html5",
+    "spice-html5",
+    "serial",
+    "webmks",
+    "spice-direct",
 ];
 const PROTOCOLS: &[&str] = &["vnc", "spice", "rdp", "serial"];
 const PROTOCOLS_2_8: &[&str] = &["vnc", "spice", "rdp", "serial", "mks"];
@@ -95,12 +105,18 @@ pub async fn create(
         return Err(ApiError::not_found("The resource could not be found."));
     }
     let body = json_body(&body)?;
-    let Some(rc) = body.get("remote_console").filter(|r| r.is_object()) else {
-        return Err(ApiError::bad_request(
-            "Invalid input for field/attribute remote_console. Value: None. 'remote_console' is a required property",
+    let Some(rc) = body.get("remote_console") else {
+        return Err(invalid(
+            "body",
+            &body,
+            "'remote_console' is a required property",
         ));
     };
-    let (protocols, types) = if v.at_least(8) {
+    object_of("body", &body, |k| k == "remote_console")?;
+    object_of("remote_console", rc, |k| k == "protocol" || k == "type")?;
+    let (protocols, types) = if v.at_least(99) {
+        (PROTOCOLS_2_8, TYPES_2_99)
+    } else if v.at_least(8) {
         (PROTOCOLS_2_8, TYPES_2_8)
     } else {
         (PROTOCOLS, TYPES)

@@ -18,7 +18,7 @@ use crate::compute::api::RebootType;
 use crate::error::{ApiError, ApiResult};
 use crate::openstack::api_version_request::ApiVersion;
 use crate::openstack::common::{
-    disk_config, instance_invalid_state, json_body, object_of, BaseUrl,
+    disk_config, instance_invalid_state, invalid, json_body, object_of, BaseUrl,
 };
 use crate::policy::Target;
 use crate::AppState;
@@ -139,11 +139,9 @@ async fn resize(
         .resize(ctx, inst, Some(&flavor), None, auto_disk_config)
         .await
     {
-        Err(NovaError::FlavorNotFound { .. }) => {
-            Err(ApiError::bad_request("Unable to locate requested flavor."))
-        }
         Err(
-            e @ (NovaError::CannotResizeToSameFlavor {}
+            e @ (NovaError::FlavorNotFound { .. }
+            | NovaError::CannotResizeToSameFlavor {}
             | NovaError::CannotResizeDisk { .. }
             | NovaError::AutoDiskConfigDisabledByImage { .. }
             | NovaError::NoValidHost { .. }),
@@ -240,19 +238,22 @@ async fn reboot(
         ctx,
         &Target::project(&inst.project_id),
     )?;
-    let kind = args
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_uppercase();
-    let reboot_type = match kind.as_str() {
-        "SOFT" => RebootType::Soft,
-        "HARD" => RebootType::Hard,
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute type. Value: {}. 'type' must be one of 'HARD', 'SOFT'",
-                args.get("type").cloned().unwrap_or(Value::Null)
-            )))
+    // Nova's schema: `type` required, one of its six spellings.
+    let o = object_of("reboot", args, |k| k == "type")?;
+    let reboot_type = match o.get("type") {
+        None => return Err(invalid("reboot", args, "'type' is a required property")),
+        Some(Value::String(t)) if matches!(t.as_str(), "SOFT" | "Soft" | "soft") => {
+            RebootType::Soft
+        }
+        Some(Value::String(t)) if matches!(t.as_str(), "HARD" | "Hard" | "hard") => {
+            RebootType::Hard
+        }
+        Some(other) => {
+            return Err(invalid(
+                "type",
+                other,
+                &format!("{other} is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"),
+            ))
         }
     };
     state
@@ -413,18 +414,19 @@ async fn console_output(
         ctx,
         &Target::project(&inst.project_id),
     )?;
-    let length = match args.get("length") {
+    // Nova's schema: an object with at most `length`, an integer (or a
+    // string of one) of at least -1, or null.
+    let o = object_of("os-getConsoleOutput", args, |k| k == "length")?;
+    let length = match o.get("length") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => Some(s.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "Invalid input for field/attribute length. Value: {s}. is not an integer"
-            ))
-        })?),
+        Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
+        Some(Value::String(s)) if s.parse::<i64>().is_ok() => s.parse::<i64>().ok(),
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute length. Value: {other}. is not an integer"
-            )))
+            return Err(invalid(
+                "length",
+                other,
+                &format!("{other} is not of type 'integer', 'string', 'null'"),
+            ))
         }
     };
     if length.is_some_and(|l| l < -1) {
@@ -458,38 +460,20 @@ async fn create_image(
         ctx,
         &Target::project(&inst.project_id),
     )?;
-    let image_name = match args.get("name") {
-        Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute name. Value: {other}. name must be 1-255 characters"
-            )))
-        }
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute createImage. Value: {args}. 'name' is a required property"
-            )))
-        }
+    let o = object_of("createImage", args, |k| k == "name" || k == "metadata")?;
+    let Some(name) = o.get("name") else {
+        return Err(invalid(
+            "createImage",
+            args,
+            "'name' is a required property",
+        ));
     };
-    let mut properties = BTreeMap::new();
-    match args.get("metadata") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                let Some(v) = v.as_str() else {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid input for field/attribute metadata.{k}: not a string"
-                    )));
-                };
-                properties.insert(k.clone(), v.to_string());
-            }
-        }
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-            "Invalid input for field/attribute metadata. Value: {other}. is not of type 'object'"
-        )))
-        }
-    }
+    let image_name = super::create_backup::image_name(name)?;
+    let properties = match o.get("metadata") {
+        None => BTreeMap::new(),
+        Some(m) => super::server_metadata::parse_metadata("metadata", m, false, 0, None)?,
+    };
+    super::create_backup::check_image_metadata_quota(state, ctx, v, &properties).await?;
     let image = state
         .compute_api
         .snapshot(ctx, inst, &image_name, &properties)
