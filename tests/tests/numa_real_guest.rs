@@ -19,6 +19,14 @@ use nova_e2e::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
+/// The two tests take turns: libvirt's nwfilter writes each guest's
+/// ebtables rules with `ebtables --concurrent` on nf_tables, which fails
+/// ("RULE_DELETE failed ... rule in chain J-vnetN-ipv4") when another
+/// guest's rules change at the same moment; a live migration's destination
+/// hit that while the other test booted its guests (CI, 2026-12-07), and
+/// the migration rolled back.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn virsh(args: &[&str]) -> String {
     virsh_on("qemu:///system", args)
 }
@@ -93,6 +101,7 @@ async fn create_pinned_flavor(cloud: &Cloud) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_guest_live_migrates_onto_the_destinations_dedicated_cpu() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (cloud, guest) = start_two_hypervisor_cloud_with(
         false,
         "",
@@ -176,6 +185,7 @@ async fn a_pinned_guest_live_migrates_onto_the_destinations_dedicated_cpu() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_guest_runs_on_its_dedicated_cpu() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (cloud, guest) = start_real_guest_cloud(
         false,
         "[compute]\ncpu_shared_set = 0\ncpu_dedicated_set = 1\n",
