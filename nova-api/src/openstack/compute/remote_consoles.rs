@@ -21,18 +21,11 @@ use serde_json::{json, Value};
 
 const POLICY: &str = "os_compute_api:os-remote-consoles";
 
-/// The console types of Nova's 2.6 schema, and the protocols.
-const TYPES: &[&str] = &["novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial"];
-const TYPES_2_8: &[&str] = &[
-    "novnc",
-    "xvpvnc",
-    "rdp-html5",
-    "spice-html5",
-    "serial",
-    "webmks",
-];
-/// 2.99 adds `spice-direct` (a SPICE console for a native client).
-const TYPES_2_99: &[&str] = &[
+/// The console types and protocols of Nova's schemas, in the order they
+/// came: 2.6 has the first five types and four protocols, 2.8 adds
+/// `webmks` and `mks`, 2.99 `spice-direct` (a SPICE console for a native
+/// client).
+const TYPES: &[&str] = &[
     "novnc",
     "xvpvnc",
     "rdp-html5",
@@ -41,8 +34,7 @@ const TYPES_2_99: &[&str] = &[
     "webmks",
     "spice-direct",
 ];
-const PROTOCOLS: &[&str] = &["vnc", "spice", "rdp", "serial"];
-const PROTOCOLS_2_8: &[&str] = &["vnc", "spice", "rdp", "serial", "mks"];
+const PROTOCOLS: &[&str] = &["vnc", "spice", "rdp", "serial", "mks"];
 
 fn enum_field<'a>(obj: &'a Value, field: &str, allowed: &[&str]) -> ApiResult<&'a str> {
     let Some(v) = obj.get(field) else {
@@ -115,11 +107,11 @@ pub async fn create(
     object_of("body", &body, |k| k == "remote_console")?;
     object_of("remote_console", rc, |k| k == "protocol" || k == "type")?;
     let (protocols, types) = if v.at_least(99) {
-        (PROTOCOLS_2_8, TYPES_2_99)
-    } else if v.at_least(8) {
-        (PROTOCOLS_2_8, TYPES_2_8)
-    } else {
         (PROTOCOLS, TYPES)
+    } else if v.at_least(8) {
+        (PROTOCOLS, &TYPES[..6])
+    } else {
+        (&PROTOCOLS[..4], &TYPES[..5])
     };
     let protocol = enum_field(rc, "protocol", protocols)?;
     let console_type = enum_field(rc, "type", types)?;
